@@ -1,0 +1,107 @@
+package zone
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// CanonicalName returns name lower-cased and fully qualified, the form every
+// map key and comparison in this package uses (RFC 4034 §6.2).
+func CanonicalName(name string) string {
+	return dns.CanonicalName(name)
+}
+
+// Compare orders two domain names in canonical DNS order (RFC 4034 §6.1):
+// label by label from the root, each label compared as lower-cased octets,
+// a name sorting before the names below it. It returns -1, 0 or +1.
+// Both names must be in presentation form; escapes (\DDD, \.) are decoded.
+func Compare(a, b string) int {
+	if a == b {
+		return 0
+	}
+	la := splitLabels(a)
+	lb := splitLabels(b)
+	i, j := len(la)-1, len(lb)-1
+	for i >= 0 && j >= 0 {
+		if c := compareLabel(la[i], lb[j]); c != 0 {
+			return c
+		}
+		i--
+		j--
+	}
+	switch {
+	case i < 0 && j < 0:
+		return 0
+	case i < 0:
+		return -1
+	default:
+		return 1
+	}
+}
+
+// splitLabels returns the decoded labels of name, leftmost first, without
+// the root label.
+func splitLabels(name string) []string {
+	if name == "." || name == "" {
+		return nil
+	}
+	if !strings.ContainsRune(name, '\\') {
+		name = strings.TrimSuffix(name, ".")
+		return strings.Split(name, ".")
+	}
+	var labels []string
+	var cur []byte
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c == '\\' && i+3 < len(name) && isDigit(name[i+1]) && isDigit(name[i+2]) && isDigit(name[i+3]):
+			cur = append(cur, (name[i+1]-'0')*100+(name[i+2]-'0')*10+(name[i+3]-'0'))
+			i += 3
+		case c == '\\' && i+1 < len(name):
+			cur = append(cur, name[i+1])
+			i++
+		case c == '.':
+			labels = append(labels, string(cur))
+			cur = cur[:0]
+		default:
+			cur = append(cur, c)
+		}
+	}
+	if len(cur) > 0 {
+		labels = append(labels, string(cur))
+	}
+	return labels
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func compareLabel(a, b string) int {
+	n := len(a)
+	if len(b) < n {
+		n = len(b)
+	}
+	for k := 0; k < n; k++ {
+		ca, cb := lower(a[k]), lower(b[k])
+		if ca != cb {
+			if ca < cb {
+				return -1
+			}
+			return 1
+		}
+	}
+	switch {
+	case len(a) < len(b):
+		return -1
+	case len(a) > len(b):
+		return 1
+	}
+	return 0
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}

@@ -1,0 +1,288 @@
+package zone
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/miekg/dns"
+)
+
+// Errors returned when a set of records cannot form a zone.
+var (
+	// ErrOutOfZone is returned when a record's owner is not at or below the
+	// zone's origin.
+	ErrOutOfZone = errors.New("record is outside the zone")
+	// ErrCNAMEAndOther is returned when a name holds a CNAME beside other
+	// data (RFC 1034 §3.6.2; RRSIG and NSEC excepted, RFC 4035 §2.5).
+	ErrCNAMEAndOther = errors.New("CNAME beside other data")
+	// ErrNoSOA is returned when the apex lacks exactly one SOA record.
+	ErrNoSOA = errors.New("zone apex needs exactly one SOA record")
+	// ErrClass is returned for records of a class other than IN.
+	ErrClass = errors.New("only class IN is supported")
+	// ErrTTLMismatch is returned when the records of one RRset carry
+	// different TTLs (RFC 2181 §5.2).
+	ErrTTLMismatch = errors.New("records of one RRset have different TTLs")
+)
+
+// RecordError says which record broke a rule. It wraps one of the errors
+// above.
+type RecordError struct {
+	Name string // owner name of the offending record
+	Type uint16 // its type
+	Err  error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("%s %s: %v", e.Name, dns.TypeToString[e.Type], e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// RRset is the records of one owner name and type, with the RRSIGs that
+// cover them. RRs share Name (canonical), Class (IN) and TTL.
+type RRset struct {
+	Name string // canonical owner name
+	Type uint16
+	TTL  uint32
+	RRs  []dns.RR
+	Sigs []*dns.RRSIG // RRSIGs covering this RRset; empty when unsigned
+}
+
+// Node is one owner name of a zone with its RRsets, sorted by type. An
+// empty non-terminal is a Node with no RRsets (RFC 8020: it exists).
+type Node struct {
+	Name   string // canonical name
+	RRsets []*RRset
+}
+
+// RRset returns the RRset of type t at n, or nil.
+func (n *Node) RRset(t uint16) *RRset {
+	for _, s := range n.RRsets {
+		if s.Type == t {
+			return s
+		}
+	}
+	return nil
+}
+
+// Empty reports whether n is an empty non-terminal.
+func (n *Node) Empty() bool { return len(n.RRsets) == 0 }
+
+// Zone is an immutable, indexed view of one zone, signed or not. It is safe
+// for concurrent readers; changes produce a new Zone.
+type Zone struct {
+	Origin string // canonical apex name
+	// Names holds every node, empty non-terminals included, by canonical
+	// name.
+	names map[string]*Node
+	// order lists the nodes that own records, in canonical order; an NSEC
+	// chain, when present, links exactly these (minus glue-only names
+	// below cuts).
+	order []*Node
+	// Head is the signed zone head of a signed zone, nil otherwise.
+	Head *Head
+}
+
+// New builds a Zone from records. It checks that every record lies at or
+// below origin, that the apex has one SOA, that no CNAME shares its name
+// with other data, and that each RRset has one TTL. RRSIG records are
+// attached to the RRset they cover. Every problem found is returned, joined.
+func New(origin string, rrs []dns.RR) (*Zone, error) {
+	origin = CanonicalName(origin)
+	z := &Zone{Origin: origin, names: make(map[string]*Node)}
+	var errs []error
+	type key struct {
+		name string
+		t    uint16
+	}
+	sets := make(map[key]*RRset)
+	var sigs []*dns.RRSIG
+	for _, rr := range rrs {
+		h := rr.Header()
+		name := CanonicalName(h.Name)
+		if h.Class != dns.ClassINET {
+			errs = append(errs, &RecordError{name, h.Rrtype, ErrClass})
+			continue
+		}
+		if !dns.IsSubDomain(origin, name) {
+			errs = append(errs, &RecordError{name, h.Rrtype, ErrOutOfZone})
+			continue
+		}
+		rr = dns.Copy(rr)
+		rr.Header().Name = name
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			sigs = append(sigs, sig)
+			continue
+		}
+		k := key{name, h.Rrtype}
+		s := sets[k]
+		if s == nil {
+			s = &RRset{Name: name, Type: h.Rrtype, TTL: h.Ttl}
+			sets[k] = s
+			z.node(name).RRsets = append(z.node(name).RRsets, s)
+		} else if s.TTL != h.Ttl {
+			errs = append(errs, &RecordError{name, h.Rrtype, ErrTTLMismatch})
+			continue
+		}
+		if !containsRR(s.RRs, rr) {
+			s.RRs = append(s.RRs, rr)
+		}
+	}
+	for _, sig := range sigs {
+		s := sets[key{sig.Hdr.Name, sig.TypeCovered}]
+		if s == nil {
+			// A signature over nothing we hold: keep nothing, it can
+			// only mislead a validator.
+			continue
+		}
+		s.Sigs = append(s.Sigs, sig)
+	}
+	if apex := z.names[origin]; apex == nil || apex.RRset(dns.TypeSOA) == nil || len(apex.RRset(dns.TypeSOA).RRs) != 1 {
+		errs = append(errs, &RecordError{origin, dns.TypeSOA, ErrNoSOA})
+	}
+	for _, n := range z.names {
+		if n.RRset(dns.TypeCNAME) != nil {
+			for _, s := range n.RRsets {
+				if s.Type != dns.TypeCNAME && s.Type != dns.TypeRRSIG && s.Type != dns.TypeNSEC {
+					errs = append(errs, &RecordError{n.Name, dns.TypeCNAME, ErrCNAMEAndOther})
+					break
+				}
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	z.index()
+	return z, nil
+}
+
+// node returns the node for name, creating it and the empty non-terminals
+// between it and the apex.
+func (z *Zone) node(name string) *Node {
+	if n := z.names[name]; n != nil {
+		return n
+	}
+	n := &Node{Name: name}
+	z.names[name] = n
+	for p := parent(name); p != "" && dns.IsSubDomain(z.Origin, p); p = parent(p) {
+		if z.names[p] != nil {
+			break
+		}
+		z.names[p] = &Node{Name: p}
+	}
+	return n
+}
+
+// index sorts RRsets by type and the nodes in canonical order.
+func (z *Zone) index() {
+	z.order = z.order[:0]
+	for _, n := range z.names {
+		sort.Slice(n.RRsets, func(i, j int) bool { return n.RRsets[i].Type < n.RRsets[j].Type })
+		if !n.Empty() {
+			z.order = append(z.order, n)
+		}
+	}
+	sort.Slice(z.order, func(i, j int) bool { return Compare(z.order[i].Name, z.order[j].Name) < 0 })
+}
+
+// parent returns name without its leftmost label, or "" for the root.
+func parent(name string) string {
+	if name == "." {
+		return ""
+	}
+	off, end := dns.NextLabel(name, 0)
+	if end {
+		return "."
+	}
+	return name[off:]
+}
+
+// Parent returns name without its leftmost label ("" for the root).
+func Parent(name string) string { return parent(name) }
+
+func containsRR(rrs []dns.RR, rr dns.RR) bool {
+	for _, r := range rrs {
+		if dns.IsDuplicate(r, rr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Node returns the node at the canonical name, or nil when the name does
+// not exist in the zone. Empty non-terminals exist.
+func (z *Zone) Node(name string) *Node { return z.names[name] }
+
+// Apex returns the node at the origin.
+func (z *Zone) Apex() *Node { return z.names[z.Origin] }
+
+// SOA returns the zone's SOA record.
+func (z *Zone) SOA() *dns.SOA {
+	return z.Apex().RRset(dns.TypeSOA).RRs[0].(*dns.SOA)
+}
+
+// Serial returns the SOA serial.
+func (z *Zone) Serial() uint32 { return z.SOA().Serial }
+
+// Nodes returns the nodes that own records, in canonical order. The slice
+// is shared: do not modify it.
+func (z *Zone) Nodes() []*Node { return z.order }
+
+// Len returns the number of names that own records.
+func (z *Zone) Len() int { return len(z.order) }
+
+// Predecessor returns the last node that owns an NSEC record and sorts
+// before name in canonical order, wrapping to the last such node when name
+// sorts before them all (RFC 4034 §4.1.1). Its NSEC covers name when name
+// does not exist. It returns nil when the zone has no NSEC chain.
+func (z *Zone) Predecessor(name string) *Node {
+	i := sort.Search(len(z.order), func(i int) bool { return Compare(z.order[i].Name, name) >= 0 })
+	for k := 0; k < len(z.order); k++ {
+		i--
+		if i < 0 {
+			i = len(z.order) - 1
+		}
+		if z.order[i].RRset(dns.TypeNSEC) != nil {
+			return z.order[i]
+		}
+	}
+	return nil
+}
+
+// RRsets returns every RRset of the zone in canonical (name, type) order,
+// the order of the Merkle leaves.
+func (z *Zone) RRsets() []*RRset {
+	var out []*RRset
+	for _, n := range z.order {
+		out = append(out, n.RRsets...)
+	}
+	return out
+}
+
+// Records returns every record, RRSIGs included, in canonical order, as a
+// zone file lists them.
+func (z *Zone) Records() []dns.RR {
+	var out []dns.RR
+	for _, s := range z.RRsets() {
+		out = append(out, s.RRs...)
+		for _, sig := range s.Sigs {
+			out = append(out, sig)
+		}
+	}
+	return out
+}
+
+// Delegation returns the topmost node strictly below the apex, at or above
+// name, that holds an NS RRset: the zone cut that name is at or below. It
+// returns nil when name is authoritative data of this zone.
+func (z *Zone) Delegation(name string) *Node {
+	var cut *Node
+	for p := name; p != "" && p != z.Origin && dns.IsSubDomain(z.Origin, p); p = parent(p) {
+		if n := z.names[p]; n != nil && n.RRset(dns.TypeNS) != nil {
+			cut = n
+		}
+	}
+	return cut
+}
