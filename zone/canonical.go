@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"encoding/base64"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -104,4 +105,12 @@ func lower(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+func mustBase64(s string) []byte {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil
+	}
+	return b
 }
