@@ -1,0 +1,22 @@
+# DDNRS developer targets. `make run` starts a one-machine node with a demo
+# zone; `make test` is exactly what CI runs (.ci/run).
+
+GO ?= go
+
+.PHONY: run test bench lint build
+
+run:
+	$(GO) run ./cmd/ddnrs dev
+
+build:
+	$(GO) build -o bin/ddnrs ./cmd/ddnrs
+
+test:
+	scripts/test.sh
+
+bench:
+	bench/run.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and .ci/run run it: installs missing
+# Debian tools, checks formatting and vet, runs the packages that have
+# goroutines under the race detector and everything else plainly.
+# Output ends with go test's own ok/FAIL lines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/test-deps.sh
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt: these files need formatting:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+module=$(go list -m)
+# Packages with concurrency run under -race; prefixes are relative to the
+# module root. A prefix with no package yet is simply absent.
+race_prefixes=(dnsfront node raftfsm integration)
+race=()
+plain=()
+while read -r pkg; do
+	rel=${pkg#"$module"}
+	rel=${rel#/}
+	top=${rel%%/*}
+	is_race=false
+	for p in "${race_prefixes[@]}"; do
+		if [ "$top" = "$p" ]; then
+			is_race=true
+		fi
+	done
+	if $is_race; then
+		race+=("$pkg")
+	else
+		plain+=("$pkg")
+	fi
+done < <(go list ./...)
+
+status=0
+echo "== go test (plain)"
+if [ ${#plain[@]} -gt 0 ]; then
+	go test -timeout 8m "${plain[@]}" || status=1
+fi
+echo "== go test -race"
+if [ ${#race[@]} -gt 0 ]; then
+	go test -race -timeout 8m "${race[@]}" || status=1
+fi
+exit $status
