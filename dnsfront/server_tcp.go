@@ -1,0 +1,315 @@
+package dnsfront
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// TCPOptions tunes a TCPServer. The zero value is usable.
+type TCPOptions struct {
+	// IdleTimeout closes a connection that has sent no complete query for
+	// this long (RFC 7766 §6.2.3). Default 10 s.
+	IdleTimeout time.Duration
+	// WriteTimeout bounds writing one reply. Default 5 s.
+	WriteTimeout time.Duration
+	// MaxConns caps open connections; a connection over the cap is closed
+	// at once. Default 1000.
+	MaxConns int
+	// MaxInflight caps the queries of one connection being answered at
+	// once; the server stops reading that connection until one finishes.
+	// Default 32.
+	MaxInflight int
+	// Logger receives errors that do not stop the server. Default: discard.
+	Logger *slog.Logger
+}
+
+func (o *TCPOptions) defaults() {
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 10 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 5 * time.Second
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 1000
+	}
+	if o.MaxInflight <= 0 {
+		o.MaxInflight = 32
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// TCPServer answers DNS over TCP per RFC 7766: each message carries a
+// two-byte length prefix; a connection may carry many queries; each query
+// is answered in its own goroutine, so replies may leave in another order
+// than the queries came; writes on one connection are serialised.
+//
+// Goroutines: Serve runs the accept loop; each connection has one reader
+// goroutine, which starts one goroutine per query and, when it stops
+// reading, waits for them before closing the connection. Close and
+// Shutdown stop all of them and wait.
+type TCPServer struct {
+	h   Responder
+	ln  net.Listener
+	opt TCPOptions
+	log *slog.Logger
+
+	slots chan struct{} // one token per open connection
+	bufs  sync.Pool     // *[]byte of 2+maxMsg bytes
+
+	mu       sync.Mutex
+	serving  bool
+	closed   bool
+	done     chan struct{}
+	conns    map[*tcpConn]struct{}
+	wg       sync.WaitGroup // accept loop and connection readers
+	closeErr error
+}
+
+type tcpConn struct {
+	c      net.Conn
+	wmu    sync.Mutex     // serialises writes
+	active sync.WaitGroup // query goroutines
+
+	dmu     sync.Mutex // guards closing and the read deadline
+	closing bool       // set by Shutdown: read no more
+}
+
+// armRead sets the idle deadline for the next read, unless the server is
+// shutting the connection down.
+func (tc *tcpConn) armRead(d time.Duration) bool {
+	tc.dmu.Lock()
+	defer tc.dmu.Unlock()
+	if tc.closing {
+		return false
+	}
+	return tc.c.SetReadDeadline(time.Now().Add(d)) == nil
+}
+
+// stopReading wakes a blocked reader and keeps it from reading again.
+func (tc *tcpConn) stopReading() {
+	tc.dmu.Lock()
+	defer tc.dmu.Unlock()
+	tc.closing = true
+	tc.c.SetReadDeadline(time.Now())
+}
+
+// ListenTCP binds addr ("127.0.0.1:0" works; Addr reports the port) and
+// returns a server that answers with h once Serve is called.
+func ListenTCP(addr string, h Responder, opt TCPOptions) (*TCPServer, error) {
+	opt.defaults()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dns tcp listen %s: %w", addr, err)
+	}
+	s := &TCPServer{
+		h: h, ln: ln, opt: opt, log: opt.Logger,
+		slots: make(chan struct{}, opt.MaxConns),
+		done:  make(chan struct{}),
+		conns: make(map[*tcpConn]struct{}),
+	}
+	s.bufs.New = func() any { b := make([]byte, 2+maxMsg); return &b }
+	return s, nil
+}
+
+// Addr returns the bound address.
+func (s *TCPServer) Addr() netip.AddrPort {
+	return s.ln.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// Serve accepts connections until ctx is done or Close is called. Then it
+// shuts the server down (in-flight queries are answered) and returns
+// ErrServerClosed, or ctx's error. It may be called once.
+func (s *TCPServer) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed || s.serving {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.serving = true
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.accept()
+	select {
+	case <-ctx.Done():
+		s.Close()
+		return ctx.Err()
+	case <-s.done:
+		s.wg.Wait()
+		return ErrServerClosed
+	}
+}
+
+func (s *TCPServer) accept() {
+	defer s.wg.Done()
+	var delay time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off and retry,
+			// as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("tcp accept", "err", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+			case <-s.done:
+				return
+			}
+			continue
+		}
+		delay = 0
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			s.log.Debug("tcp connection cap reached", "max", s.opt.MaxConns, "from", c.RemoteAddr())
+			c.Close()
+			continue
+		}
+		tc := &tcpConn{c: c}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			<-s.slots
+			return
+		}
+		s.conns[tc] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(tc)
+	}
+}
+
+// serveConn reads queries from one connection until the peer closes it,
+// it idles out, or the server closes; then it waits for the answers in
+// flight and closes the connection.
+func (s *TCPServer) serveConn(tc *tcpConn) {
+	defer s.wg.Done()
+	defer func() {
+		tc.active.Wait()
+		tc.c.Close()
+		s.mu.Lock()
+		delete(s.conns, tc)
+		s.mu.Unlock()
+		<-s.slots
+	}()
+	inflight := make(chan struct{}, s.opt.MaxInflight)
+	var hdr [2]byte
+	for {
+		select {
+		case inflight <- struct{}{}:
+		case <-s.done:
+			return
+		}
+		if !tc.armRead(s.opt.IdleTimeout) {
+			return
+		}
+		if _, err := io.ReadFull(tc.c, hdr[:]); err != nil {
+			return // EOF, idle timeout, or closed by Close
+		}
+		n := int(binary.BigEndian.Uint16(hdr[:]))
+		bp := s.bufs.Get().(*[]byte)
+		if _, err := io.ReadFull(tc.c, (*bp)[:n]); err != nil {
+			s.bufs.Put(bp)
+			return
+		}
+		tc.active.Add(1)
+		go func() {
+			defer func() { <-inflight }()
+			defer tc.active.Done()
+			s.query(tc, (*bp)[:n])
+			s.bufs.Put(bp)
+		}()
+	}
+}
+
+// query answers one message and writes the framed reply.
+func (s *TCPServer) query(tc *tcpConn, raw []byte) {
+	op := s.bufs.Get().(*[]byte)
+	defer s.bufs.Put(op)
+	frame := *op
+	out, ok := s.answer(raw, frame[2:2])
+	if !ok || len(out) > maxMsg {
+		return
+	}
+	if len(out) == 0 || &out[0] != &frame[2] {
+		// The handler grew a new buffer; frame it by copying.
+		copy(frame[2:], out)
+	}
+	binary.BigEndian.PutUint16(frame, uint16(len(out)))
+	tc.wmu.Lock()
+	defer tc.wmu.Unlock()
+	if err := tc.c.SetWriteDeadline(time.Now().Add(s.opt.WriteTimeout)); err != nil {
+		return
+	}
+	if _, err := tc.c.Write(frame[:2+len(out)]); err != nil {
+		s.log.Debug("tcp write", "to", tc.c.RemoteAddr(), "err", err)
+		// Unblock the reader: a connection we cannot write to is done.
+		tc.c.Close()
+	}
+}
+
+func (s *TCPServer) answer(raw, buf []byte) (out []byte, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panic", "transport", "tcp", "panic", r)
+			out, ok = nil, false
+		}
+	}()
+	return s.h.Handle(raw, buf, TCP)
+}
+
+// Close stops accepting, stops reading every connection, lets the queries
+// in flight be answered (each write is bounded by WriteTimeout), closes the
+// connections and waits for every goroutine. It is idempotent; every call
+// returns the same error.
+func (s *TCPServer) Close() error {
+	return s.Shutdown(context.Background())
+}
+
+// Shutdown is Close with a deadline: when ctx is done before the queries
+// in flight are answered, the connections are closed under them. It
+// returns ctx's error in that case, joined with the listener's close error.
+func (s *TCPServer) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+		s.closeErr = s.ln.Close()
+		for tc := range s.conns {
+			// Wake the reader; writes in flight keep their own deadline.
+			tc.stopReading()
+		}
+	}
+	s.mu.Unlock()
+	waited := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+		return s.closeErr
+	case <-ctx.Done():
+		s.mu.Lock()
+		for tc := range s.conns {
+			tc.c.Close()
+		}
+		s.mu.Unlock()
+		<-waited
+		return errors.Join(s.closeErr, ctx.Err())
+	}
+}

@@ -1,0 +1,205 @@
+package dnsfront
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors returned by the servers.
+var (
+	// ErrServerClosed is returned by Serve when the server was closed
+	// before or while it served.
+	ErrServerClosed = errors.New("dnsfront: server closed")
+)
+
+// Responder turns one DNS message in wire form into the reply. *Handler
+// implements it; the servers call nothing else. Handle must be safe for
+// concurrent use: the servers call it from many goroutines at once.
+type Responder interface {
+	// Handle appends the reply to buf[:0] and returns it; ok=false means
+	// send nothing.
+	Handle(raw, buf []byte, tr Transport) (out []byte, ok bool)
+}
+
+// maxMsg is the largest DNS message (RFC 1035 §4.2.2: two-byte length).
+const maxMsg = 65535
+
+// UDPOptions tunes a UDPServer. The zero value is usable.
+type UDPOptions struct {
+	// Sockets is the number of sockets bound to the address with
+	// SO_REUSEPORT, so the kernel spreads datagrams over them. Default
+	// runtime.NumCPU(). 1 binds one plain socket.
+	Sockets int
+	// Workers is the number of goroutines reading each socket, each with
+	// its own buffers. Default 2.
+	Workers int
+	// Logger receives errors that do not stop the server. Default: discard.
+	Logger *slog.Logger
+}
+
+// UDPServer answers DNS over UDP (RFC 1035 §4.2.1). Each worker goroutine
+// owns a read and a write buffer, reads a datagram, calls Handle, and
+// writes the reply to the sender; nothing is allocated per query.
+type UDPServer struct {
+	h       Responder
+	conns   []*net.UDPConn
+	workers int
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	serving  bool
+	closed   bool
+	done     chan struct{}
+	wg       sync.WaitGroup
+	closeErr error
+}
+
+// ListenUDP binds addr ("127.0.0.1:0" works; Addr reports the port) and
+// returns a server that answers with h once Serve is called.
+func ListenUDP(addr string, h Responder, opt UDPOptions) (*UDPServer, error) {
+	if opt.Sockets <= 0 {
+		opt.Sockets = runtime.NumCPU()
+	}
+	if opt.Workers <= 0 {
+		opt.Workers = 2
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &UDPServer{h: h, workers: opt.Workers, log: opt.Logger, done: make(chan struct{})}
+	lc := net.ListenConfig{}
+	if opt.Sockets > 1 {
+		lc.Control = reusePort
+	}
+	for i := 0; i < opt.Sockets; i++ {
+		pc, err := lc.ListenPacket(context.Background(), "udp", addr)
+		if err != nil {
+			for _, c := range s.conns {
+				c.Close()
+			}
+			return nil, fmt.Errorf("dns udp listen %s: %w", addr, err)
+		}
+		c := pc.(*net.UDPConn)
+		s.conns = append(s.conns, c)
+		// Further sockets share the port the first one got.
+		addr = c.LocalAddr().String()
+	}
+	return s, nil
+}
+
+// reusePort sets SO_REUSEPORT so several sockets share one address.
+func reusePort(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// Addr returns the bound address.
+func (s *UDPServer) Addr() netip.AddrPort {
+	return s.conns[0].LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// Serve answers queries until ctx is done or Close is called, then closes
+// the sockets, waits for its workers and returns ErrServerClosed (or
+// ctx's error). It may be called once.
+func (s *UDPServer) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed || s.serving {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.serving = true
+	for _, c := range s.conns {
+		for i := 0; i < s.workers; i++ {
+			s.wg.Add(1)
+			go s.worker(c)
+		}
+	}
+	s.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		s.Close()
+		s.wg.Wait()
+		return ctx.Err()
+	case <-s.done:
+		s.wg.Wait()
+		return ErrServerClosed
+	}
+}
+
+// Close closes the sockets and waits for the workers to return. It is
+// idempotent and safe to call from any goroutine; every call returns the
+// same joined socket-close errors.
+func (s *UDPServer) Close() error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+		var errs []error
+		for _, c := range s.conns {
+			if err := c.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		s.closeErr = errors.Join(errs...)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return s.closeErr
+}
+
+func (s *UDPServer) worker(c *net.UDPConn) {
+	defer s.wg.Done()
+	in := make([]byte, maxMsg)
+	out := make([]byte, 0, maxMsg)
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(in)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// ICMP-induced and transient errors: keep serving.
+			s.log.Debug("udp read", "err", err)
+			continue
+		}
+		reply, ok := s.answer(in[:n], out)
+		if !ok {
+			continue
+		}
+		if _, err := c.WriteToUDPAddrPort(reply, from); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Debug("udp write", "to", from, "err", err)
+		}
+		if cap(reply) > cap(out) {
+			out = reply[:0]
+		}
+	}
+}
+
+// answer calls the handler, turning a panic into a dropped query so one
+// bad packet cannot stop the server.
+func (s *UDPServer) answer(raw, buf []byte) (out []byte, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("handler panic", "transport", "udp", "panic", r)
+			out, ok = nil, false
+		}
+	}()
+	return s.h.Handle(raw, buf[:0], UDP)
+}
