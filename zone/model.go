@@ -82,6 +82,9 @@ type Zone struct {
 	order []*Node
 	// Head is the signed zone head of a signed zone, nil otherwise.
 	Head *Head
+	// tree caches the Merkle tree (merkle.go); a Zone must not be copied
+	// by value.
+	tree treeCache
 }
 
 // New builds a Zone from records. It checks that every record lies at or

@@ -1,0 +1,261 @@
+package zone
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/miekg/dns"
+)
+
+// LeafData returns the Merkle leaf data of s: the RRset in canonical wire
+// form (RFC 4034 §6.2, §6.3) without its RRSIGs. Each record is the
+// lower-cased owner name in uncompressed wire form, type, class, the
+// RRset's TTL, RDLENGTH and RDATA, with the domain names inside RDATA
+// lower-cased for the types RFC 4034 §6.2 lists (as amended by RFC 6840
+// §5.1); records are sorted by RDATA as left-justified unsigned octets and
+// identical records appear once. A record that cannot be packed (a
+// malformed RR built by hand) is left out; RRsets from New always pack.
+func LeafData(s *RRset) []byte {
+	b, _ := leafData(s, s.TTL)
+	return b
+}
+
+// leafData is LeafData with the TTL given explicitly: Verify passes the
+// original TTL from the RRSIG, so an answer whose TTLs a cache decremented
+// still hashes to its leaf.
+func leafData(s *RRset, ttl uint32) ([]byte, error) {
+	owner := make([]byte, 256)
+	n, err := dns.PackDomainName(CanonicalName(s.Name), owner, 0, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("owner name %q: %w", s.Name, err)
+	}
+	owner = owner[:n]
+
+	rdatas := make([][]byte, 0, len(s.RRs))
+	var scratch []byte
+	for _, rr := range s.RRs {
+		rd, err := canonicalRDATA(rr, &scratch)
+		if err != nil {
+			return nil, err
+		}
+		rdatas = append(rdatas, rd)
+	}
+	sort.Slice(rdatas, func(i, j int) bool { return bytes.Compare(rdatas[i], rdatas[j]) < 0 })
+
+	size := 0
+	for _, rd := range rdatas {
+		size += len(owner) + 10 + len(rd)
+	}
+	out := make([]byte, 0, size)
+	for i, rd := range rdatas {
+		if i > 0 && bytes.Equal(rd, rdatas[i-1]) {
+			continue // RFC 4034 §6.3: duplicates are suppressed
+		}
+		out = append(out, owner...)
+		out = binary.BigEndian.AppendUint16(out, s.Type)
+		out = binary.BigEndian.AppendUint16(out, dns.ClassINET)
+		out = binary.BigEndian.AppendUint32(out, ttl)
+		out = binary.BigEndian.AppendUint16(out, uint16(len(rd)))
+		out = append(out, rd...)
+	}
+	return out, nil
+}
+
+// canonicalRDATA returns a fresh copy of rr's RDATA in canonical form.
+// scratch is reused between calls to save allocations.
+func canonicalRDATA(rr dns.RR, scratch *[]byte) ([]byte, error) {
+	rr = lowerEmbeddedNames(rr)
+	need := dns.Len(rr) + 1
+	if cap(*scratch) < need {
+		*scratch = make([]byte, need)
+	}
+	buf := (*scratch)[:need]
+	off, err := dns.PackRR(rr, buf, 0, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", rr.Header().Name, dns.TypeToString[rr.Header().Rrtype], err)
+	}
+	_, start, err := dns.UnpackDomainName(buf, 0)
+	if err != nil {
+		return nil, err
+	}
+	start += 10 // type, class, TTL, RDLENGTH
+	if start > off {
+		return nil, errors.New("short record")
+	}
+	return append([]byte(nil), buf[start:off]...), nil
+}
+
+// lowerEmbeddedNames returns rr, or a copy of it with the domain names in
+// its RDATA lower-cased when its type is one RFC 4034 §6.2 item 3 names
+// (HINFO excluded per RFC 6840 §5.1; NXT and A6 are not supported by
+// miekg/dns). It mirrors miekg/dns's RRSIG signing, so the leaf holds
+// exactly the records the RRSIG covers.
+func lowerEmbeddedNames(rr dns.RR) dns.RR {
+	lc := dns.CanonicalName
+	switch x := rr.(type) {
+	case *dns.NS:
+		if x.Ns != lc(x.Ns) {
+			y := *x
+			y.Ns = lc(x.Ns)
+			return &y
+		}
+	case *dns.MD:
+		if x.Md != lc(x.Md) {
+			y := *x
+			y.Md = lc(x.Md)
+			return &y
+		}
+	case *dns.MF:
+		if x.Mf != lc(x.Mf) {
+			y := *x
+			y.Mf = lc(x.Mf)
+			return &y
+		}
+	case *dns.CNAME:
+		if x.Target != lc(x.Target) {
+			y := *x
+			y.Target = lc(x.Target)
+			return &y
+		}
+	case *dns.SOA:
+		if x.Ns != lc(x.Ns) || x.Mbox != lc(x.Mbox) {
+			y := *x
+			y.Ns, y.Mbox = lc(x.Ns), lc(x.Mbox)
+			return &y
+		}
+	case *dns.MB:
+		if x.Mb != lc(x.Mb) {
+			y := *x
+			y.Mb = lc(x.Mb)
+			return &y
+		}
+	case *dns.MG:
+		if x.Mg != lc(x.Mg) {
+			y := *x
+			y.Mg = lc(x.Mg)
+			return &y
+		}
+	case *dns.MR:
+		if x.Mr != lc(x.Mr) {
+			y := *x
+			y.Mr = lc(x.Mr)
+			return &y
+		}
+	case *dns.PTR:
+		if x.Ptr != lc(x.Ptr) {
+			y := *x
+			y.Ptr = lc(x.Ptr)
+			return &y
+		}
+	case *dns.MINFO:
+		if x.Rmail != lc(x.Rmail) || x.Email != lc(x.Email) {
+			y := *x
+			y.Rmail, y.Email = lc(x.Rmail), lc(x.Email)
+			return &y
+		}
+	case *dns.MX:
+		if x.Mx != lc(x.Mx) {
+			y := *x
+			y.Mx = lc(x.Mx)
+			return &y
+		}
+	case *dns.RP:
+		if x.Mbox != lc(x.Mbox) || x.Txt != lc(x.Txt) {
+			y := *x
+			y.Mbox, y.Txt = lc(x.Mbox), lc(x.Txt)
+			return &y
+		}
+	case *dns.AFSDB:
+		if x.Hostname != lc(x.Hostname) {
+			y := *x
+			y.Hostname = lc(x.Hostname)
+			return &y
+		}
+	case *dns.RT:
+		if x.Host != lc(x.Host) {
+			y := *x
+			y.Host = lc(x.Host)
+			return &y
+		}
+	case *dns.SIG:
+		if x.SignerName != lc(x.SignerName) {
+			y := *x
+			y.SignerName = lc(x.SignerName)
+			return &y
+		}
+	case *dns.PX:
+		if x.Map822 != lc(x.Map822) || x.Mapx400 != lc(x.Mapx400) {
+			y := *x
+			y.Map822, y.Mapx400 = lc(x.Map822), lc(x.Mapx400)
+			return &y
+		}
+	case *dns.NAPTR:
+		if x.Replacement != lc(x.Replacement) {
+			y := *x
+			y.Replacement = lc(x.Replacement)
+			return &y
+		}
+	case *dns.KX:
+		if x.Exchanger != lc(x.Exchanger) {
+			y := *x
+			y.Exchanger = lc(x.Exchanger)
+			return &y
+		}
+	case *dns.SRV:
+		if x.Target != lc(x.Target) {
+			y := *x
+			y.Target = lc(x.Target)
+			return &y
+		}
+	case *dns.DNAME:
+		if x.Target != lc(x.Target) {
+			y := *x
+			y.Target = lc(x.Target)
+			return &y
+		}
+	}
+	return rr
+}
+
+// leafKey reads the (owner name, type) of a leaf from its data: the owner
+// and type of its first record. It returns ErrMalformedProof when the data
+// does not start with a wire-form name and a type.
+func leafKey(data []byte) (string, uint16, error) {
+	if len(data) == 0 {
+		return "", 0, fmt.Errorf("%w: empty leaf data", ErrMalformedProof)
+	}
+	name, off, err := dns.UnpackDomainName(data, 0)
+	if err != nil || off+2 > len(data) {
+		return "", 0, fmt.Errorf("%w: leaf data does not start with an owner name and type", ErrMalformedProof)
+	}
+	// Compression pointers have no place in canonical form.
+	for i := 0; i < off; {
+		l := int(data[i])
+		if l&0xC0 != 0 {
+			return "", 0, fmt.Errorf("%w: compressed name in leaf data", ErrMalformedProof)
+		}
+		if l == 0 {
+			break
+		}
+		i += l + 1
+	}
+	return CanonicalName(name), binary.BigEndian.Uint16(data[off:]), nil
+}
+
+// compareKey orders (name, type) pairs as the Merkle leaves are ordered:
+// canonical name order (RFC 4034 §6.1), then type number.
+func compareKey(n1 string, t1 uint16, n2 string, t2 uint16) int {
+	if c := Compare(n1, n2); c != 0 {
+		return c
+	}
+	switch {
+	case t1 < t2:
+		return -1
+	case t1 > t2:
+		return 1
+	}
+	return 0
+}
