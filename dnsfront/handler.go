@@ -1,0 +1,194 @@
+// Package dnsfront answers DNS queries for the zones a node holds. One pure
+// function computes the response to a request (Handler.Answer); Handle wraps
+// it with the wire format, and the servers (UDP, TCP, and later DoT, DoH,
+// DoQ) call only Handle, so every transport answers the same.
+package dnsfront
+
+import (
+	"encoding/binary"
+	"strconv"
+	"sync"
+
+	"github.com/ddnrs/ddnrs/zone"
+	"github.com/miekg/dns"
+)
+
+// Reader gives the handler the zones it answers for.
+type Reader interface {
+	// Zone returns the hosted zone closest to name (the one whose origin
+	// is the longest suffix of name), or nil when no hosted zone encloses
+	// name. name is canonical: lower-case and fully qualified. Zone is
+	// called from many goroutines at once, on every query: it must not
+	// block and must not keep name.
+	Zone(name string) *zone.Zone
+}
+
+// Transport says how a query arrived. It decides the size limit of the
+// reply: only UDP replies are truncated.
+type Transport uint8
+
+// The transports a query can arrive over.
+const (
+	UDP   Transport = iota // DNS over UDP (RFC 1035 §4.2.1)
+	TCP                    // DNS over TCP (RFC 7766)
+	TLS                    // DNS over TLS (RFC 7858)
+	HTTPS                  // DNS over HTTPS (RFC 8484)
+	QUIC                   // DNS over QUIC (RFC 9250)
+)
+
+var transportNames = [...]string{"UDP", "TCP", "TLS", "HTTPS", "QUIC"}
+
+func (t Transport) String() string {
+	if int(t) < len(transportNames) {
+		return transportNames[t]
+	}
+	return "Transport(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Options tunes a Handler. The zero value is usable.
+type Options struct {
+	// MaxUDPSize is the largest reply sent over UDP and the size
+	// advertised in the reply's OPT record. Default 1232 (DNS Flag Day
+	// 2020); values below 512 are raised to 512.
+	MaxUDPSize int
+}
+
+// DefaultMaxUDPSize is the default of Options.MaxUDPSize.
+const DefaultMaxUDPSize = 1232
+
+// Handler answers queries authoritatively from the zones of a Reader. It
+// is safe for concurrent use.
+type Handler struct {
+	zones  Reader
+	maxUDP uint16
+	pool   sync.Pool // of *exchange
+}
+
+// NewHandler returns a Handler answering from zones.
+func NewHandler(zones Reader, opt Options) *Handler {
+	size := opt.MaxUDPSize
+	switch {
+	case size == 0:
+		size = DefaultMaxUDPSize
+	case size < 512:
+		size = 512
+	case size > 65535:
+		size = 65535
+	}
+	h := &Handler{zones: zones, maxUDP: uint16(size)}
+	h.pool.New = func() any { return new(exchange) }
+	return h
+}
+
+// exchange holds what one query needs besides the zone data, so Handle
+// can reuse it through a sync.Pool.
+type exchange struct {
+	req, resp dns.Msg
+	q         request
+	scratch   scratch
+}
+
+// scratch holds records the answer builds instead of copying from the
+// zone: the reply's OPT and the negative-answer SOA with its TTL lowered.
+// Records in a response may point into it, so it lives as long as the
+// response.
+type scratch struct {
+	opt     dns.OPT
+	soa     dns.SOA
+	soaSigs []dns.RRSIG
+}
+
+// Answer fills resp (reset first) with the response to req as it arrived
+// over tr. It never fails: every request gets a response, FORMERR,
+// NOTIMP, REFUSED or BADVERS when it cannot be answered. Over UDP a
+// response larger than the limit (the client's EDNS buffer size capped at
+// MaxUDPSize, 512 without EDNS) has TC set and its records dropped. A
+// request with QR set gets FORMERR here; Handle drops it instead.
+//
+// resp may point into the zone returned by the Reader: treat its records
+// as read-only. Answer is safe for concurrent use.
+func (h *Handler) Answer(req, resp *dns.Msg, tr Transport) {
+	var q request
+	q.fromMsg(req)
+	sc := new(scratch)
+	limit := h.respond(&q, resp, sc, tr)
+	if req.Response {
+		resp.Rcode = dns.RcodeFormatError
+		resp.Authoritative = false
+		resp.Answer, resp.Ns = resp.Answer[:0], resp.Ns[:0]
+		resp.Extra = keepOPT(resp.Extra)
+		return
+	}
+	if resp.Len() > limit {
+		truncate(resp)
+	}
+}
+
+// Handle answers the DNS message raw and appends the wire-form reply to
+// buf[:0], using buf's capacity when it is large enough (servers pass a
+// 64 KiB buffer so nothing is allocated for the reply). ok=false means
+// send nothing: raw is shorter than a DNS header or is itself a response
+// (QR set). A message whose header parses but whose body does not gets
+// FORMERR with the header's ID.
+//
+// Handle is safe for concurrent use; the servers call it from many
+// goroutines at once. It does not keep raw or buf.
+func (h *Handler) Handle(raw, buf []byte, tr Transport) (out []byte, ok bool) {
+	if len(raw) < headerLen || raw[2]&0x80 != 0 {
+		return buf[:0], false
+	}
+	x := h.pool.Get().(*exchange)
+	defer h.release(x)
+	if !x.q.fromWire(raw) {
+		if err := x.req.Unpack(raw); err != nil {
+			return formErr(raw, buf), true
+		}
+		x.q.fromMsg(&x.req)
+	}
+	limit := h.respond(&x.q, &x.resp, &x.scratch, tr)
+	out, err := x.resp.PackBuffer(buf[:cap(buf)])
+	if err == nil && len(out) <= limit {
+		return out, true
+	}
+	if err == nil {
+		truncate(&x.resp)
+	} else {
+		// A record we hold cannot be packed (or the reply exceeds 64 KiB
+		// over TCP): say so rather than go silent (RFC 8906).
+		serverFailure(&x.resp)
+	}
+	out, err = x.resp.PackBuffer(buf[:cap(buf)])
+	if err != nil {
+		return formErr(raw, buf), true
+	}
+	return out, true
+}
+
+// release clears the references an exchange holds into zone data, so the
+// pool does not keep an old zone alive, and returns it to the pool.
+func (h *Handler) release(x *exchange) {
+	for _, m := range [...]*dns.Msg{&x.req, &x.resp} {
+		clear(m.Question)
+		clear(m.Answer)
+		clear(m.Ns)
+		clear(m.Extra)
+		m.Question, m.Answer, m.Ns, m.Extra = m.Question[:0], m.Answer[:0], m.Ns[:0], m.Extra[:0]
+	}
+	x.q = request{}
+	clear(x.scratch.soaSigs)
+	x.scratch.soaSigs = x.scratch.soaSigs[:0]
+	h.pool.Put(x)
+}
+
+const headerLen = 12
+
+// formErr appends to buf[:0] a header-only FORMERR reply to raw, which
+// must hold at least a header: same ID, opcode and RD, no sections.
+func formErr(raw, buf []byte) []byte {
+	out := append(buf[:0], raw[:headerLen]...)
+	flags := binary.BigEndian.Uint16(raw[2:])
+	flags = 0x8000 | flags&0x7800 | flags&0x0100 | dns.RcodeFormatError
+	binary.BigEndian.PutUint16(out[2:], flags)
+	clear(out[4:headerLen])
+	return out
+}

@@ -1,0 +1,146 @@
+package dnsfront
+
+import (
+	"encoding/binary"
+
+	"github.com/miekg/dns"
+)
+
+// request is what the answer function needs from a request, read once
+// either straight from the wire (the common case) or from a dns.Msg.
+type request struct {
+	id       uint16
+	opcode   int
+	rd, cd   bool
+	response bool // QR set
+	qdcount  int
+	q        dns.Question // the question as asked, letter case included
+	name     string       // q.Name canonical: lower-case, fully qualified
+
+	edns    bool // exactly one well-formed OPT, in additional
+	badOPT  bool // OPT outside additional, more than one, or not at the root
+	version uint8
+	do      bool
+	udpSize uint16
+}
+
+// fromWire reads the common query shape (one question, nothing in answer
+// or authority, at most an OPT in additional, no trailing bytes) straight
+// from raw, without building a dns.Msg. It reports false for anything
+// else; the caller then unpacks raw fully and uses fromMsg.
+func (q *request) fromWire(raw []byte) bool {
+	if len(raw) < headerLen {
+		return false
+	}
+	flags := binary.BigEndian.Uint16(raw[2:])
+	qd := binary.BigEndian.Uint16(raw[4:])
+	an := binary.BigEndian.Uint16(raw[6:])
+	ns := binary.BigEndian.Uint16(raw[8:])
+	ar := binary.BigEndian.Uint16(raw[10:])
+	if qd != 1 || an != 0 || ns != 0 || ar > 1 {
+		return false
+	}
+	name, off, err := dns.UnpackDomainName(raw, headerLen)
+	if err != nil || off+4 > len(raw) {
+		return false
+	}
+	*q = request{
+		id:       binary.BigEndian.Uint16(raw),
+		opcode:   int(flags>>11) & 0xF,
+		rd:       flags&0x0100 != 0,
+		cd:       flags&0x0010 != 0,
+		response: flags&0x8000 != 0,
+		qdcount:  1,
+		q: dns.Question{
+			Name:   name,
+			Qtype:  binary.BigEndian.Uint16(raw[off:]),
+			Qclass: binary.BigEndian.Uint16(raw[off+2:]),
+		},
+		name: canonical(name),
+	}
+	off += 4
+	if ar == 1 {
+		// OPT: root owner (one zero byte), type, class = UDP size,
+		// TTL = extended rcode, version, flags; RDLENGTH; options.
+		if off+11 > len(raw) || raw[off] != 0 || binary.BigEndian.Uint16(raw[off+1:]) != dns.TypeOPT {
+			return false
+		}
+		q.edns = true
+		q.udpSize = binary.BigEndian.Uint16(raw[off+3:])
+		q.version = raw[off+6]
+		q.do = raw[off+7]&0x80 != 0
+		rdlen := int(binary.BigEndian.Uint16(raw[off+9:]))
+		off += 11
+		end := off + rdlen
+		if end > len(raw) {
+			return false
+		}
+		// Options are ignored (RFC 6891 §6.1.2), but must be well formed.
+		for off < end {
+			if off+4 > end {
+				return false
+			}
+			off += 4 + int(binary.BigEndian.Uint16(raw[off+2:]))
+		}
+		if off != end {
+			return false
+		}
+	}
+	return off == len(raw)
+}
+
+// fromMsg reads a query from an unpacked message.
+func (q *request) fromMsg(m *dns.Msg) {
+	*q = request{
+		id:       m.Id,
+		opcode:   m.Opcode,
+		rd:       m.RecursionDesired,
+		cd:       m.CheckingDisabled,
+		response: m.Response,
+		qdcount:  len(m.Question),
+	}
+	if len(m.Question) == 1 {
+		q.q = m.Question[0]
+		q.name = canonical(q.q.Name)
+	}
+	for _, sec := range [...][]dns.RR{m.Answer, m.Ns} {
+		for _, rr := range sec {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				q.badOPT = true
+			}
+		}
+	}
+	for _, rr := range m.Extra {
+		opt, ok := rr.(*dns.OPT)
+		if !ok {
+			continue
+		}
+		if q.edns || opt.Hdr.Name != "." {
+			q.badOPT = true
+		}
+		q.edns = true
+		q.udpSize = opt.UDPSize()
+		q.version = opt.Version()
+		q.do = opt.Do()
+	}
+	if q.badOPT {
+		q.edns = false
+	}
+}
+
+// canonical returns name lower-cased and fully qualified, without
+// allocating when it already is.
+func canonical(name string) string {
+	if name == "" {
+		return "."
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 'A' && c <= 'Z' {
+			return dns.CanonicalName(name)
+		}
+	}
+	if name[len(name)-1] != '.' {
+		return name + "."
+	}
+	return name
+}
