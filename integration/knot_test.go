@@ -1,0 +1,245 @@
+package integration
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// startKnot runs knotd on a free loopback port serving the already signed
+// zone file as it is: no signing of its own, no journal, no write-back.
+// It returns host:port once Knot answers the zone's SOA.
+func startKnot(t *testing.T, origin, signedFile string) string {
+	t.Helper()
+	bin := needTool(t, "knotd", "knot")
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := fmt.Sprintf(`server:
+    rundir: %q
+    listen: 127.0.0.1@%d
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+control:
+    listen: %q
+database:
+    storage: %q
+log:
+  - target: stderr
+    any: warning
+zone:
+  - domain: %s
+    file: %q
+    storage: %q
+    dnssec-signing: off
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+    semantic-checks: off
+`, dir, port, filepath.Join(dir, "knot.sock"), filepath.Join(dir, "db"), origin, signedFile, dir)
+	path := filepath.Join(dir, "knot.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, dir, bin, "-c", path)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		m := new(dns.Msg)
+		m.SetQuestion(origin, dns.TypeSOA)
+		c := &dns.Client{Timeout: 500 * time.Millisecond}
+		if r, _, err := c.Exchange(m, addr); err == nil && r.Rcode == dns.RcodeSuccess && r.Authoritative {
+			return addr
+		}
+		if p.exited() {
+			t.Fatalf("knotd exited: %v\n%s", p.err, p.out.String())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("knotd on %s did not serve %s within 15 s\n%s", addr, origin, p.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// summary is the part of a response the differential test compares: rcode,
+// the AA and TC flags, and the answer records as sorted text. Authority
+// and additional are kept to report, not to fail on.
+type summary struct {
+	Rcode      string
+	AA, TC     bool
+	Answer     []string
+	Authority  []string
+	Additional []string
+}
+
+func summarize(m *dns.Msg) summary {
+	s := summary{Rcode: dns.RcodeToString[m.Rcode], AA: m.Authoritative, TC: m.Truncated}
+	if opt := m.IsEdns0(); opt != nil && opt.ExtendedRcode() != 0 {
+		s.Rcode = dns.RcodeToString[m.Rcode|opt.ExtendedRcode()]
+	}
+	text := func(rrs []dns.RR) []string {
+		out := []string{}
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				continue
+			}
+			rr = dns.Copy(rr)
+			rr.Header().Name = strings.ToLower(rr.Header().Name)
+			out = append(out, strings.Join(strings.Fields(rr.String()), " "))
+		}
+		slices.Sort(out)
+		return out
+	}
+	s.Answer, s.Authority, s.Additional = text(m.Answer), text(m.Ns), text(m.Extra)
+	return s
+}
+
+// diffQuestion is one query of the differential table.
+type diffQuestion struct {
+	qname string
+	qtype uint16
+	do    bool
+	edns  bool   // send an OPT record
+	size  uint16 // EDNS buffer size when edns
+	net   string // "udp" or "tcp"
+}
+
+func (q diffQuestion) String() string {
+	s := fmt.Sprintf("%s %s %s", q.qname, dns.TypeToString[q.qtype], q.net)
+	if q.edns {
+		s += fmt.Sprintf(" edns=%d", q.size)
+	} else {
+		s += " noedns"
+	}
+	if q.do {
+		s += " +do"
+	}
+	return s
+}
+
+func (q diffQuestion) ask(t *testing.T, addr string) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(q.qname, q.qtype)
+	if q.edns {
+		m.SetEdns0(q.size, q.do)
+	}
+	c := &dns.Client{Net: q.net, Timeout: 3 * time.Second, UDPSize: 65535}
+	var r *dns.Msg
+	var err error
+	for range 2 {
+		if r, _, err = c.Exchange(m, addr); err == nil {
+			return r
+		}
+	}
+	t.Fatalf("%s to %s: %v", q, addr, err)
+	return nil
+}
+
+// diffQuestions builds the table: every behaviour of the fixture zone, over
+// UDP and TCP, with and without DO, plus the truncation cases.
+func diffQuestions() []diffQuestion {
+	type nt struct {
+		name string
+		t    uint16
+	}
+	base := []nt{
+		{"example.", dns.TypeSOA},
+		{"example.", dns.TypeNS},
+		{"example.", dns.TypeDNSKEY},
+		{"example.", dns.TypeMX},
+		{"www.example.", dns.TypeA},
+		{"www.example.", dns.TypeAAAA},
+		{"WwW.ExAmPlE.", dns.TypeA},
+		{"nope.example.", dns.TypeA},
+		{"deep.nope.example.", dns.TypeA},
+		{"www.example.", dns.TypeTXT},
+		{"ent.example.", dns.TypeA},
+		{"a.ent.example.", dns.TypeA},
+		{"foo.wild.example.", dns.TypeA},
+		{"foo.wild.example.", dns.TypeAAAA},
+		{"a.b.wild.example.", dns.TypeTXT},
+		{"exact.wild.example.", dns.TypeA},
+		{"exact.wild.example.", dns.TypeTXT},
+		{"*.wild.example.", dns.TypeA},
+		{"alias.example.", dns.TypeA},
+		{"alias.example.", dns.TypeCNAME},
+		{"alias.example.", dns.TypeAAAA},
+		{"out.example.", dns.TypeA},
+		{"sub.example.", dns.TypeNS},
+		{"sub.example.", dns.TypeDS},
+		{"host.sub.example.", dns.TypeA},
+		{"ns1.sub.example.", dns.TypeA},
+		{"txt.example.", dns.TypeTXT},
+		{"big.example.", dns.TypeA},
+		{"example.", dns.TypeDS},
+		{"www.example.net.", dns.TypeA},
+	}
+	var qs []diffQuestion
+	for _, b := range base {
+		for _, n := range []string{"udp", "tcp"} {
+			for _, do := range []bool{false, true} {
+				qs = append(qs, diffQuestion{qname: b.name, qtype: b.t, do: do, edns: true, size: 1232, net: n})
+			}
+		}
+	}
+	qs = append(qs,
+		diffQuestion{qname: "big.example.", qtype: dns.TypeA, edns: true, size: 512, net: "udp"},
+		diffQuestion{qname: "big.example.", qtype: dns.TypeA, edns: true, size: 512, do: true, net: "udp"},
+		diffQuestion{qname: "big.example.", qtype: dns.TypeA, net: "udp"},
+		diffQuestion{qname: "www.example.", qtype: dns.TypeA, net: "udp"},
+		diffQuestion{qname: "nope.example.", qtype: dns.TypeA, net: "udp"},
+	)
+	return qs
+}
+
+func TestDifferentialKnot(t *testing.T) {
+	needBinary(t)
+	sz := signFixture(t)
+	knot := startKnot(t, sz.Origin, sz.Signed)
+	d := startDev(t, t.TempDir(), "--zone", sz.Signed, "--key", sz.Key)
+	for _, q := range diffQuestions() {
+		want := summarize(q.ask(t, knot))
+		got := summarize(q.ask(t, d.addr))
+		if got.Rcode != want.Rcode || got.AA != want.AA || got.TC != want.TC {
+			t.Errorf("%s: ddnrs rcode %s aa=%v tc=%v, knot rcode %s aa=%v tc=%v",
+				q, got.Rcode, got.AA, got.TC, want.Rcode, want.AA, want.TC)
+		}
+		if !slices.Equal(got.Answer, want.Answer) {
+			t.Errorf("%s: answer differs\n%s", q, sectionDiff(got.Answer, want.Answer))
+		}
+		if !slices.Equal(got.Authority, want.Authority) {
+			t.Logf("%s: authority differs (reported, not failed)\n%s", q, sectionDiff(got.Authority, want.Authority))
+		}
+		if !slices.Equal(got.Additional, want.Additional) {
+			t.Logf("%s: additional differs (reported, not failed)\n%s", q, sectionDiff(got.Additional, want.Additional))
+		}
+	}
+}
+
+// sectionDiff lists the records only ddnrs sent (+) and only Knot sent (-).
+func sectionDiff(got, want []string) string {
+	var b strings.Builder
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			fmt.Fprintf(&b, "  + ddnrs only: %s\n", g)
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			fmt.Fprintf(&b, "  - knot only:  %s\n", w)
+		}
+	}
+	if b.Len() == 0 {
+		fmt.Fprintf(&b, "  same records, different multiplicity: ddnrs %d, knot %d\n", len(got), len(want))
+	}
+	return b.String()
+}
