@@ -1,0 +1,349 @@
+// Package raftfsm holds a group's replicated state: the zone store now, the
+// Raft state machine that owns it next.
+package raftfsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/ddnrs/ddnrs/zone"
+	"github.com/miekg/dns"
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors returned by the Store.
+var (
+	// ErrLocked is returned by OpenStore when another process, or another
+	// open Store in this process, holds the store file's lock for longer
+	// than the lock timeout (1 s).
+	ErrLocked = errors.New("data directory in use by another process")
+	// ErrCorrupt is returned when the store file is not a bbolt database,
+	// fails bbolt's consistency check, or holds a value that does not
+	// decode. The error names the file.
+	ErrCorrupt = errors.New("zone store is corrupt")
+	// ErrVersion is returned (wrapped in ErrCorrupt) when a stored value
+	// carries a format version this build does not know, typically one
+	// written by a newer DDNRS.
+	ErrVersion = errors.New("unknown format version")
+	// ErrStaleSerial is returned by Put when the zone's SOA serial is not
+	// above the stored one (RFC 1982 serial arithmetic) and its content
+	// differs from what is stored. The stored zone is left as it was.
+	ErrStaleSerial = errors.New("serial is not above the stored serial")
+	// ErrNoZone is returned by Get and Delete when the store holds no zone
+	// of that name.
+	ErrNoZone = errors.New("no such zone in the store")
+)
+
+// StoreFile is the name of the zone store inside a node's data directory.
+const StoreFile = "zones.db"
+
+// StorePath returns the path of the zone store in the data directory dir.
+// The node and the ops commands both open the store through it.
+func StorePath(dir string) string { return filepath.Join(dir, StoreFile) }
+
+// lockTimeout is how long OpenStore waits for another holder of the file
+// lock before it returns ErrLocked.
+const lockTimeout = time.Second
+
+// formatBucket is a top-level bucket holding the store's format version.
+// Its name has no trailing dot, so it never collides with a zone bucket,
+// whose name is a canonical (fully qualified) zone name.
+var (
+	formatBucket = []byte("ddnrs")
+	formatKey    = []byte("format")
+	formatValue  = []byte{1}
+)
+
+// Store keeps zones in a bbolt file: one bucket per zone, named by the
+// canonical zone name; in it one key per RRset, (owner name, type) encoded
+// so that key order is canonical DNS order, whose value is the RRset in
+// wire form with its RRSIGs; and one meta key with the serial and the
+// signed zone head.
+//
+// A Store is safe for concurrent use; bbolt runs one writer at a time and
+// readers beside it. The Raft state machine (next issue) will be its only
+// writer in a node.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+// OpenStore opens the zone store at path, creating it if it does not exist.
+// It waits up to one second for the file lock and then returns ErrLocked;
+// a file that is not a zone store, or fails bbolt's consistency check,
+// gives ErrCorrupt. Both name the path.
+func OpenStore(path string) (*Store, error) {
+	return openStore(path, lockTimeout)
+}
+
+func openStore(path string, timeout time.Duration) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+	case err != nil:
+		return nil, fmt.Errorf("open zone store %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path}
+	if err := s.check(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// check runs bbolt's consistency check and checks (or, on a new file,
+// writes) the store's format version.
+func (s *Store) check() (err error) {
+	defer func() {
+		// bbolt panics on some page corruptions it meets while reading.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
+		}
+	}()
+	return s.db.Update(func(tx *bolt.Tx) error {
+		var errs []error
+		for e := range tx.Check() {
+			errs = append(errs, e)
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("%w: %s: %w", ErrCorrupt, s.path, errors.Join(errs...))
+		}
+		fb := tx.Bucket(formatBucket)
+		if fb == nil {
+			empty := true
+			tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+			if !empty {
+				return fmt.Errorf("%w: %s: a bbolt file, but not a zone store", ErrCorrupt, s.path)
+			}
+			fb, err := tx.CreateBucket(formatBucket)
+			if err != nil {
+				return err
+			}
+			return fb.Put(formatKey, formatValue)
+		}
+		if v := fb.Get(formatKey); !bytes.Equal(v, formatValue) {
+			return fmt.Errorf("%w: %s: %w: store format %x", ErrCorrupt, s.path, ErrVersion, v)
+		}
+		return nil
+	})
+}
+
+// Path returns the file the store was opened from.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the store file and releases its lock.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Put stores z, replacing the stored zone of the same origin, in one
+// transaction: it writes only the RRsets whose stored bytes differ, deletes
+// those z no longer has, and updates the meta key when the serial or head
+// changed. It returns ErrStaleSerial, writing nothing, when z's serial is
+// not above the stored one, unless z is identical to the stored zone, in
+// which case Put does nothing and returns nil.
+func (s *Store) Put(z *zone.Zone) error {
+	_, err := s.put(z)
+	return err
+}
+
+// putStats counts what one Put wrote.
+type putStats struct {
+	Written, Deleted int  // RRset keys
+	Meta             bool // whether the meta key was written
+}
+
+type entry struct {
+	key, val []byte
+}
+
+func (s *Store) put(z *zone.Zone) (putStats, error) {
+	var st putStats
+	origin := zone.CanonicalName(z.Origin)
+	sets := z.RRsets()
+	entries := make([]entry, 0, len(sets))
+	for _, rs := range sets {
+		k, err := encodeKey(rs.Name, rs.Type)
+		if err != nil {
+			return st, fmt.Errorf("zone %s: %w", origin, err)
+		}
+		v, err := encodeRRset(rs)
+		if err != nil {
+			return st, fmt.Errorf("zone %s: %w", origin, err)
+		}
+		entries = append(entries, entry{k, v})
+	}
+	sort.Slice(entries, func(i, j int) bool { return bytes.Compare(entries[i].key, entries[j].key) < 0 })
+	for i := 1; i < len(entries); i++ {
+		if bytes.Equal(entries[i-1].key, entries[i].key) {
+			return st, fmt.Errorf("zone %s: two RRsets under one key %x", origin, entries[i].key)
+		}
+	}
+	newMeta := encodeMeta(meta{Serial: z.Serial(), Head: z.Head})
+
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(origin))
+		if err != nil {
+			return fmt.Errorf("zone %s: %w", origin, err)
+		}
+		oldMeta := b.Get(metaKey)
+		var puts []entry
+		var dels [][]byte
+		c := b.Cursor()
+		k, v := c.First()
+		if bytes.Equal(k, metaKey) {
+			k, v = c.Next()
+		}
+		i := 0
+		for k != nil || i < len(entries) {
+			var cmp int
+			switch {
+			case k == nil:
+				cmp = 1
+			case i == len(entries):
+				cmp = -1
+			default:
+				cmp = bytes.Compare(k, entries[i].key)
+			}
+			switch {
+			case cmp < 0: // stored, no longer in z
+				dels = append(dels, bytes.Clone(k))
+				k, v = c.Next()
+			case cmp > 0: // new in z
+				puts = append(puts, entries[i])
+				i++
+			default:
+				if !bytes.Equal(v, entries[i].val) {
+					puts = append(puts, entries[i])
+				}
+				i++
+				k, v = c.Next()
+			}
+		}
+		metaChanged := !bytes.Equal(oldMeta, newMeta)
+		if oldMeta != nil {
+			old, err := decodeMeta(origin, oldMeta)
+			if err != nil {
+				return fmt.Errorf("%w: %s: zone %s meta: %w", ErrCorrupt, s.path, origin, err)
+			}
+			if !serialAbove(z.Serial(), old.Serial) {
+				if len(puts) == 0 && len(dels) == 0 && !metaChanged {
+					return nil
+				}
+				return fmt.Errorf("%w: zone %s serial %d, stored %d", ErrStaleSerial, origin, z.Serial(), old.Serial)
+			}
+		}
+		for _, e := range puts {
+			if err := b.Put(e.key, e.val); err != nil {
+				return fmt.Errorf("zone %s: %w", origin, err)
+			}
+		}
+		for _, k := range dels {
+			if err := b.Delete(k); err != nil {
+				return fmt.Errorf("zone %s: %w", origin, err)
+			}
+		}
+		if metaChanged {
+			if err := b.Put(metaKey, newMeta); err != nil {
+				return fmt.Errorf("zone %s: %w", origin, err)
+			}
+		}
+		st = putStats{Written: len(puts), Deleted: len(dels), Meta: metaChanged}
+		return nil
+	})
+	if err != nil {
+		return putStats{}, err
+	}
+	return st, nil
+}
+
+// serialAbove reports whether serial a is above b in RFC 1982 serial
+// number arithmetic (SERIAL_BITS 32).
+func serialAbove(a, b uint32) bool {
+	return a != b && a-b < 1<<31
+}
+
+// Get returns the stored zone of origin with its signed head, or
+// ErrNoZone. A stored value that does not decode gives ErrCorrupt naming
+// the file, the zone and the record.
+func (s *Store) Get(origin string) (*zone.Zone, error) {
+	origin = zone.CanonicalName(origin)
+	var m meta
+	var rrs []dns.RR
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(origin))
+		if b == nil {
+			return fmt.Errorf("%w: %s", ErrNoZone, origin)
+		}
+		mv := b.Get(metaKey)
+		if mv == nil {
+			return fmt.Errorf("%w: %s: zone %s has no meta value", ErrCorrupt, s.path, origin)
+		}
+		var err error
+		if m, err = decodeMeta(origin, mv); err != nil {
+			return fmt.Errorf("%w: %s: zone %s meta: %w", ErrCorrupt, s.path, origin, err)
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if bytes.Equal(k, metaKey) {
+				return nil
+			}
+			rs, err := decodeRRset(v)
+			if err != nil {
+				return fmt.Errorf("%w: %s: zone %s key %x: %w", ErrCorrupt, s.path, origin, k, err)
+			}
+			if want, err := encodeKey(rs.Name, rs.Type); err != nil || !bytes.Equal(k, want) {
+				return fmt.Errorf("%w: %s: zone %s key %x holds %s %s", ErrCorrupt, s.path, origin, k, rs.Name, dns.TypeToString[rs.Type])
+			}
+			rrs = append(rrs, rs.RRs...)
+			for _, sig := range rs.Sigs {
+				rrs = append(rrs, sig)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	z, err := zone.New(origin, rrs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: zone %s: %w", ErrCorrupt, s.path, origin, err)
+	}
+	if z.Serial() != m.Serial {
+		return nil, fmt.Errorf("%w: %s: zone %s: SOA serial %d, meta serial %d", ErrCorrupt, s.path, origin, z.Serial(), m.Serial)
+	}
+	z.Head = m.Head
+	return z, nil
+}
+
+// List returns the names of the stored zones in canonical order.
+func (s *Store) List() ([]string, error) {
+	var names []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if !bytes.Equal(name, formatBucket) {
+				names = append(names, string(name))
+			}
+			return nil
+		})
+	})
+	sort.Slice(names, func(i, j int) bool { return zone.Compare(names[i], names[j]) < 0 })
+	return names, err
+}
+
+// Delete removes the zone origin, or returns ErrNoZone.
+func (s *Store) Delete(origin string) error {
+	origin = zone.CanonicalName(origin)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		err := tx.DeleteBucket([]byte(origin))
+		if errors.Is(err, berrors.ErrBucketNotFound) {
+			return fmt.Errorf("%w: %s", ErrNoZone, origin)
+		}
+		return err
+	})
+}

@@ -1,0 +1,541 @@
+package raftfsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ddnrs/ddnrs/zone"
+	"github.com/miekg/dns"
+	bolt "go.etcd.io/bbolt"
+)
+
+// fakeSig is 64 bytes of signature in base64: the store never checks
+// signatures, so the tests need only their shape.
+const fakeSig = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
+
+// testZoneText is a signed-looking zone with a wildcard, a delegation with
+// glue, empty non-terminals (b.c and c), a CNAME, a multi-string TXT and a
+// name with a zero octet in its label.
+const testZoneText = `$ORIGIN example.
+$TTL 3600
+@        SOA   ns1 hostmaster %d 7200 3600 1209600 300
+@        NS    ns1
+@        DNSKEY 257 3 15 l02Woi0iS8Aa25FQkUd9RMzZHJpBoRQwAQEX1SxZJA4=
+ns1      A     192.0.2.1
+*.w      A     192.0.2.2
+*.w      TXT   "one" "two words" "three"
+sub      NS    ns.sub
+ns.sub   A     192.0.2.3
+a.b.c    A     192.0.2.4
+www      CNAME a.b.c
+\000x    A     192.0.2.5
+mixed    AAAA  2001:db8::1
+`
+
+// testZone parses testZoneText at serial, adds an RRSIG and an NSEC to
+// every authoritative RRset so it looks like a signed zone, and gives it a
+// head.
+func testZone(t testing.TB, serial uint32, extra ...string) *zone.Zone {
+	t.Helper()
+	text := fmt.Sprintf(testZoneText, serial) + strings.Join(extra, "\n") + "\n"
+	z, err := zone.New("example.", parseRecords(t, text))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	var sigs []dns.RR
+	for _, s := range z.RRsets() {
+		if z.Delegation(s.Name) != nil && !(s.Name == "sub.example." && s.Type == dns.TypeNS) {
+			continue // glue
+		}
+		if s.Name == "sub.example." {
+			continue // delegation NS: unsigned
+		}
+		sig := fmt.Sprintf("%s %d IN RRSIG %s 15 %d %d 20300101000000 20240101000000 4242 example. %s",
+			s.Name, s.TTL, dns.TypeToString[s.Type], dns.CountLabel(s.Name), s.TTL, fakeSig)
+		rr, err := dns.NewRR(sig)
+		if err != nil {
+			t.Fatalf("NewRR(%q): %v", sig, err)
+		}
+		sigs = append(sigs, rr)
+	}
+	var nsec []dns.RR
+	nodes := z.Nodes()
+	for i, n := range nodes {
+		next := nodes[(i+1)%len(nodes)].Name
+		types := []uint16{dns.TypeNSEC, dns.TypeRRSIG}
+		for _, s := range n.RRsets {
+			types = append(types, s.Type)
+		}
+		slices.Sort(types)
+		nsec = append(nsec, &dns.NSEC{Hdr: dns.RR_Header{Name: n.Name, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: 300}, NextDomain: next, TypeBitMap: types})
+		rr, _ := dns.NewRR(fmt.Sprintf("%s 300 IN RRSIG NSEC 15 %d 300 20300101000000 20240101000000 4242 example. %s", n.Name, dns.CountLabel(n.Name), fakeSig))
+		nsec = append(nsec, rr)
+	}
+	all := append(z.Records(), sigs...)
+	all = append(all, nsec...)
+	signed, err := zone.New("example.", all)
+	if err != nil {
+		t.Fatalf("New(signed): %v", err)
+	}
+	signed.Head = &zone.Head{
+		Zone:   "example.",
+		Serial: serial,
+		Size:   uint64(len(signed.RRsets())),
+		Root:   [32]byte{1, 2, 3, byte(serial)},
+		Time:   time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC),
+		Note:   []byte(fmt.Sprintf("example.\n%d\n\n— example. sig\n", serial)),
+	}
+	return signed
+}
+
+// parseRecords reads zone file text with origin example.
+func parseRecords(t testing.TB, text string) []dns.RR {
+	t.Helper()
+	zp := dns.NewZoneParser(strings.NewReader(text), "example.", "test.zone")
+	var rrs []dns.RR
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		rrs = append(rrs, rr)
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatalf("parse test zone: %v", err)
+	}
+	return rrs
+}
+
+// openTestStore opens a store in a temporary directory, closed at the end
+// of the test.
+func openTestStore(t testing.TB) (*Store, string) {
+	t.Helper()
+	path := StorePath(t.TempDir())
+	s, err := OpenStore(path)
+	if err != nil {
+		t.Fatalf("OpenStore(%s): %v", path, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+// checkSameZone fails the test unless got and want hold the same records
+// in the same order and the same head.
+func checkSameZone(t testing.TB, got, want *zone.Zone) {
+	t.Helper()
+	if got.Origin != want.Origin {
+		t.Errorf("Origin = %q, want %q", got.Origin, want.Origin)
+	}
+	g, w := got.Records(), want.Records()
+	if len(g) != len(w) {
+		t.Errorf("got %d records, want %d", len(g), len(w))
+	}
+	for i := 0; i < len(g) && i < len(w); i++ {
+		if g[i].String() != w[i].String() {
+			t.Errorf("record %d = %s, want %s", i, g[i], w[i])
+		}
+	}
+	if (got.Head == nil) != (want.Head == nil) {
+		t.Fatalf("Head = %v, want %v", got.Head, want.Head)
+	}
+	if want.Head == nil {
+		return
+	}
+	gh, wh := got.Head, want.Head
+	if gh.Zone != wh.Zone || gh.Serial != wh.Serial || gh.Size != wh.Size || gh.Root != wh.Root || !gh.Time.Equal(wh.Time) || !bytes.Equal(gh.Note, wh.Note) {
+		t.Errorf("Head = %+v, want %+v", gh, wh)
+	}
+}
+
+func TestStoreRoundTrip(t *testing.T) {
+	s, _ := openTestStore(t)
+	want := testZone(t, 10)
+	if err := s.Put(want); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	got, err := s.Get("EXAMPLE")
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	checkSameZone(t, got, want)
+	for _, name := range []string{"b.c.example.", "c.example."} {
+		if n := got.Node(name); n == nil || !n.Empty() {
+			t.Errorf("Node(%q) = %v, want an empty non-terminal", name, n)
+		}
+	}
+	if got.Delegation("ns.sub.example.") == nil {
+		t.Errorf("Delegation(ns.sub.example.) = nil, want the cut at sub.example.")
+	}
+	names, err := s.List()
+	if err != nil || len(names) != 1 || names[0] != "example." {
+		t.Errorf("List() = %v, %v, want [example.]", names, err)
+	}
+}
+
+func TestStoreUnsignedZone(t *testing.T) {
+	s, _ := openTestStore(t)
+	want, err := zone.New("example.", parseRecords(t, fmt.Sprintf(testZoneText, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(want); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	got, err := s.Get("example.")
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	checkSameZone(t, got, want)
+}
+
+func TestStorePutWritesOnlyChanges(t *testing.T) {
+	s, _ := openTestStore(t)
+	z1 := testZone(t, 10)
+	st, err := s.put(z1)
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	if want := len(z1.RRsets()); st.Written != want || st.Deleted != 0 || !st.Meta {
+		t.Errorf("first put = %+v, want %d written, 0 deleted, meta", st, want)
+	}
+
+	// Same content again: nothing to write.
+	if st, err = s.put(testZone(t, 10)); err != nil || st != (putStats{}) {
+		t.Errorf("put(same zone) = %+v, %v, want nothing written", st, err)
+	}
+
+	// Serial 11 adds one RRset (new.example. A) and removes a name
+	// (mixed.example.). The apex SOA changes (serial), its NSEC neighbours
+	// change, and the fake signatures stay byte-identical elsewhere.
+	z2 := testZone(t, 11, "new A 192.0.2.9")
+	z2 = removeName(t, z2, "mixed.example.")
+	st, err = s.put(z2)
+	if err != nil {
+		t.Fatalf("put(z2): %v", err)
+	}
+	changed, removed := diffKeys(t, z1, z2)
+	if st.Written != changed || st.Deleted != removed || !st.Meta {
+		t.Errorf("put(z2) = %+v, want %d written, %d deleted, meta", st, changed, removed)
+	}
+	if st.Written >= len(z2.RRsets())/2 {
+		t.Errorf("put(z2) wrote %d of %d RRsets, want only the few that changed", st.Written, len(z2.RRsets()))
+	}
+	got, err := s.Get("example.")
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	checkSameZone(t, got, z2)
+}
+
+// removeName returns z without the records owned by name.
+func removeName(t testing.TB, z *zone.Zone, name string) *zone.Zone {
+	t.Helper()
+	var rrs []dns.RR
+	for _, rr := range z.Records() {
+		h := rr.Header()
+		if h.Name == name {
+			continue
+		}
+		rrs = append(rrs, rr)
+	}
+	nz, err := zone.New(z.Origin, rrs)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	nz.Head = z.Head
+	return nz
+}
+
+// diffKeys counts the RRsets of b that are new or differ from a's, and
+// those of a that b lacks, by their encoded bytes.
+func diffKeys(t testing.TB, a, b *zone.Zone) (changed, removed int) {
+	t.Helper()
+	enc := func(z *zone.Zone) map[string]string {
+		m := make(map[string]string)
+		for _, s := range z.RRsets() {
+			k, err := encodeKey(s.Name, s.Type)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := encodeRRset(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[string(k)] = string(v)
+		}
+		return m
+	}
+	ma, mb := enc(a), enc(b)
+	for k, v := range mb {
+		if ma[k] != v {
+			changed++
+		}
+	}
+	for k := range ma {
+		if _, ok := mb[k]; !ok {
+			removed++
+		}
+	}
+	return changed, removed
+}
+
+func TestStoreStaleSerial(t *testing.T) {
+	s, _ := openTestStore(t)
+	stored := testZone(t, 10)
+	if err := s.Put(stored); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	tests := []struct {
+		name string
+		z    *zone.Zone
+		want error
+	}{
+		{"same serial, same content", testZone(t, 10), nil},
+		{"same serial, new record", testZone(t, 10, "x A 192.0.2.10"), ErrStaleSerial},
+		{"lower serial", testZone(t, 9, "x A 192.0.2.10"), ErrStaleSerial},
+		{"lower serial, else identical", testZone(t, 9), ErrStaleSerial},
+		{"serial 2^31 ahead (RFC 1982: not above)", testZone(t, 10+1<<31), ErrStaleSerial},
+	}
+	for _, tt := range tests {
+		if err := s.Put(tt.z); !errors.Is(err, tt.want) {
+			t.Errorf("%s: Put = %v, want %v", tt.name, err, tt.want)
+		}
+		got, err := s.Get("example.")
+		if err != nil {
+			t.Fatalf("%s: Get: %v", tt.name, err)
+		}
+		checkSameZone(t, got, stored)
+	}
+}
+
+func TestSerialAbove(t *testing.T) {
+	tests := []struct {
+		a, b uint32
+		want bool
+	}{
+		{2, 1, true},
+		{1, 1, false},
+		{1, 2, false},
+		{0, 0xFFFFFFFF, true}, // wrapped
+		{1 << 31, 0, false},   // undefined in RFC 1982: refuse
+		{1<<31 - 1, 0, true},
+	}
+	for _, tt := range tests {
+		if got := serialAbove(tt.a, tt.b); got != tt.want {
+			t.Errorf("serialAbove(%d, %d) = %v, want %v", tt.a, tt.b, got, tt.want)
+		}
+	}
+}
+
+func TestStoreLocked(t *testing.T) {
+	_, path := openTestStore(t)
+	start := time.Now()
+	s2, err := openStore(path, 50*time.Millisecond)
+	if err == nil {
+		s2.Close()
+		t.Fatalf("second openStore(%s) succeeded, want ErrLocked", path)
+	}
+	if !errors.Is(err, ErrLocked) {
+		t.Errorf("second openStore = %v, want ErrLocked", err)
+	}
+	if want := "data directory in use by another process: " + path; err.Error() != want {
+		t.Errorf("error text = %q, want %q", err, want)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("ErrLocked after %v, want about the 50ms timeout", d)
+	}
+}
+
+func TestStoreCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		content []byte
+	}{
+		{"text file", bytes.Repeat([]byte("this is not a database\n"), 1000)},
+		{"short file", []byte("x")},
+		{"zeros", make([]byte, 32<<10)},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".db")
+		if err := os.WriteFile(path, tt.content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s, err := OpenStore(path)
+		if err == nil {
+			s.Close()
+			t.Errorf("%s: OpenStore succeeded, want ErrCorrupt", tt.name)
+			continue
+		}
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: OpenStore = %v, want ErrCorrupt naming %s", tt.name, err, path)
+		}
+	}
+}
+
+func TestStoreCorruptValue(t *testing.T) {
+	s, path := openTestStore(t)
+	if err := s.Put(testZone(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// Overwrite one RRset value with a future format version.
+	k, err := encodeKey("ns1.example.", dns.TypeA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rawPut("example.", k, []byte{99, 0, 1, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Get("example.")
+	if !errors.Is(err, ErrCorrupt) || !errors.Is(err, ErrVersion) || !strings.Contains(err.Error(), path) {
+		t.Errorf("Get = %v, want ErrCorrupt and ErrVersion naming %s", err, path)
+	}
+}
+
+func TestStoreNotAZoneStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "other.db")
+	s, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Turn it into some other program's bbolt file.
+	if err := s.rawDeleteFormat(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.rawPut("other", []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = OpenStore(path); !errors.Is(err, ErrCorrupt) {
+		if err == nil {
+			s.Close()
+		}
+		t.Errorf("OpenStore(foreign bbolt file) = %v, want ErrCorrupt", err)
+	}
+}
+
+func TestStoreRestart(t *testing.T) {
+	path := StorePath(t.TempDir())
+	s, err := OpenStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := testZone(t, 7)
+	if err := s.Put(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenStore(path)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	got, err := s.Get("example.")
+	if err != nil {
+		t.Fatalf("Get after restart: %v", err)
+	}
+	checkSameZone(t, got, want)
+	if err := s.Put(testZone(t, 6)); !errors.Is(err, ErrStaleSerial) {
+		t.Errorf("Put(serial 6) after restart = %v, want ErrStaleSerial", err)
+	}
+}
+
+func TestStoreDeleteAndNoZone(t *testing.T) {
+	s, _ := openTestStore(t)
+	if _, err := s.Get("example."); !errors.Is(err, ErrNoZone) {
+		t.Errorf("Get(empty store) = %v, want ErrNoZone", err)
+	}
+	if err := s.Put(testZone(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete("example."); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := s.Get("example."); !errors.Is(err, ErrNoZone) {
+		t.Errorf("Get(deleted) = %v, want ErrNoZone", err)
+	}
+	if err := s.Delete("example."); !errors.Is(err, ErrNoZone) {
+		t.Errorf("Delete(deleted) = %v, want ErrNoZone", err)
+	}
+	if names, err := s.List(); err != nil || len(names) != 0 {
+		t.Errorf("List() = %v, %v, want none", names, err)
+	}
+	// A deleted zone may come back at any serial.
+	if err := s.Put(testZone(t, 1)); err != nil {
+		t.Errorf("Put after Delete: %v", err)
+	}
+}
+
+// TestKeyOrder checks that byte order of encoded keys is canonical DNS
+// order of (name, type), the order a cursor walks.
+func TestKeyOrder(t *testing.T) {
+	// In canonical order (RFC 4034 §6.1 example, extended).
+	names := []string{
+		"example.",
+		"a.example.",
+		"yljkjljk.a.example.",
+		`Z.a.example.`,
+		`zABC.a.EXAMPLE.`,
+		`b.example.`,
+		`b\000.example.`,
+		`a.b\000.example.`,
+		`b\000\000.example.`,
+		`ba.example.`,
+		"z.example.",
+		`\001.z.example.`,
+		`*.z.example.`,
+		`\200.z.example.`,
+	}
+	type kt struct {
+		name string
+		t    uint16
+	}
+	var seq []kt
+	for _, n := range names {
+		seq = append(seq, kt{n, dns.TypeA}, kt{n, dns.TypeNS}, kt{n, dns.TypeRRSIG})
+	}
+	for i := 1; i < len(seq); i++ {
+		a, b := seq[i-1], seq[i]
+		if c := zone.Compare(a.name, b.name); c > 0 {
+			t.Fatalf("test table out of order: Compare(%q, %q) = %d", a.name, b.name, c)
+		}
+		ka, err := encodeKey(a.name, a.t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb, err := encodeKey(b.name, b.t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Compare(ka, kb) >= 0 {
+			t.Errorf("encodeKey(%q, %d) = %x, not below encodeKey(%q, %d) = %x", a.name, a.t, ka, b.name, b.t, kb)
+		}
+	}
+	ka, _ := encodeKey("Z.a.example.", dns.TypeA)
+	kb, _ := encodeKey("z.A.example", dns.TypeA)
+	if !bytes.Equal(ka, kb) {
+		t.Errorf("encodeKey is case-sensitive: %x vs %x", ka, kb)
+	}
+}
+
+// rawPut writes key=val into bucket, bypassing the encoders, to simulate
+// damage or another program's data.
+func (s *Store) rawPut(bucket string, key, val []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
+		if err != nil {
+			return err
+		}
+		return b.Put(key, val)
+	})
+}
+
+// rawDeleteFormat removes the store's format marker.
+func (s *Store) rawDeleteFormat() error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(formatBucket) })
+}
