@@ -313,10 +313,11 @@ type signedZone struct {
 	Origin   string
 }
 
-// fixtureZone returns the path of the example. test zone.
+// fixtureZone returns the path of the shared example. test zone (zone
+// owns it; see zone/testdata/README.md).
 func fixtureZone(t testing.TB) string {
 	t.Helper()
-	p, err := filepath.Abs(filepath.Join("testdata", "example.zone"))
+	p, err := filepath.Abs(filepath.Join("..", "zone", "testdata", "example.zone"))
 	if err != nil {
 		t.Fatal(err)
 	}
