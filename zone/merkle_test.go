@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"testing"
@@ -278,4 +278,3 @@ func BenchmarkTree10000(b *testing.B) {
 		newTree(sets)
 	}
 }
-
