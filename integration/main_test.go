@@ -145,9 +145,18 @@ func (p *proc) stop() error {
 // its output when the test failed) with t.Cleanup.
 func startProc(t testing.TB, dir, name string, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, nil, dir, name, args...)
+}
+
+// startProcEnv is startProc with extra environment variables (KEY=VALUE).
+func startProcEnv(t testing.TB, env []string, dir, name string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: filepath.Base(name), done: make(chan struct{})}
 	p.cmd = exec.Command(name, args...)
 	p.cmd.Dir = dir
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout = &p.out
 	p.cmd.Stderr = &p.out
 	if err := p.cmd.Start(); err != nil {
@@ -215,11 +224,18 @@ type devNode struct {
 // plus extra arguments, and waits (bounded) until R appears.
 func startDev(t testing.TB, data string, extra ...string) *devNode {
 	t.Helper()
+	return startDevEnv(t, nil, append([]string{"--data", data}, extra...)...)
+}
+
+// startDevEnv runs `ddnrs dev --dns 127.0.0.1:0 --ready-file R ARGS...`
+// with extra environment variables and waits until R appears.
+func startDevEnv(t testing.TB, env []string, extra ...string) *devNode {
+	t.Helper()
 	needBinary(t)
 	dir := t.TempDir()
 	readyFile := filepath.Join(dir, "ready.json")
-	args := append([]string{"dev", "--dns", "127.0.0.1:0", "--data", data, "--ready-file", readyFile}, extra...)
-	p := startProc(t, dir, ddnrsBin, args...)
+	args := append([]string{"dev", "--dns", "127.0.0.1:0", "--ready-file", readyFile}, extra...)
+	p := startProcEnv(t, env, dir, ddnrsBin, args...)
 	d := &devNode{proc: p}
 	d.ready = waitReadyFile(t, p, readyFile, 30*time.Second)
 	d.addr = d.ready.DNS
