@@ -539,3 +539,58 @@ func (s *Store) rawPut(bucket string, key, val []byte) error {
 func (s *Store) rawDeleteFormat() error {
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(formatBucket) })
 }
+
+// signedFixture signs the shared zone/testdata/example.zone (wildcard,
+// CNAME chain, empty non-terminal, delegations with glue and DS, a
+// 60-record RRset) with the shared test key.
+func signedFixture(t testing.TB) (*zone.Zone, *zone.Key) {
+	t.Helper()
+	pub, err := os.ReadFile("../zone/testdata/a1-Kexample.+015+53227.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := os.ReadFile("../zone/testdata/a1-Kexample.+015+53227.private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := zone.ParseKey(pub, priv)
+	if err != nil {
+		t.Fatalf("ParseKey: %v", err)
+	}
+	f, err := os.Open("../zone/testdata/example.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := zone.ParseFile(f, "example.", "example.zone")
+	if err != nil {
+		t.Fatalf("ParseFile: %v", err)
+	}
+	signed, err := zone.Sign(z, k, zone.DefaultSignOptions(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)))
+	if err != nil {
+		t.Fatalf("Sign: %v", err)
+	}
+	return signed, k
+}
+
+func TestStoreRoundTripSigned(t *testing.T) {
+	s, _ := openTestStore(t)
+	want, k := signedFixture(t)
+	if err := s.Put(want); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	got, err := s.Get("example.")
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	checkSameZone(t, got, want)
+	if err := zone.CheckSigned(got, k, time.Date(2025, 6, 2, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Errorf("CheckSigned(Get) = %v, want a correctly signed zone", err)
+	}
+	if got.Tree().Root() != want.Head.Root {
+		t.Errorf("Get: Merkle root %x, head says %x", got.Tree().Root(), want.Head.Root)
+	}
+	if _, err := zone.ParseHead(got.Head.Note, k); err != nil {
+		t.Errorf("ParseHead(stored head) = %v", err)
+	}
+}
