@@ -1,0 +1,134 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// DemoOrigin is the zone `ddnrs dev` serves when given no zone.
+const DemoOrigin = "demo.ddnrs."
+
+// demoZone shows every kind of answer the server gives: apex data, a
+// multi-string TXT, a CNAME chain (chain -> alias -> www), a wildcard with
+// an existing name beside it, an empty non-terminal (ent) and a delegation
+// (sub) with glue.
+const demoZone = `$ORIGIN demo.ddnrs.
+$TTL 3600
+@          SOA   ns1 hostmaster 1 7200 3600 1209600 300
+@          NS    ns1
+@          A     127.0.0.1
+@          AAAA  ::1
+@          MX    10 mail
+@          TXT   "ddnrs demo zone" "signed by its owner's Ed25519 key" "try: dig +dnssec"
+ns1        A     127.0.0.1
+mail       A     127.0.0.3
+www        A     127.0.0.2
+www        AAAA  ::2
+alias      CNAME www
+chain      CNAME alias
+*.wild     A     127.0.0.9
+*.wild     TXT   "any name under wild matches"
+exact.wild A     127.0.0.10
+host.ent   A     127.0.0.11
+sub        NS    ns.sub
+ns.sub     A     127.0.0.53
+`
+
+// DemoZone returns the demo zone, unsigned.
+func DemoZone() (*zone.Zone, error) {
+	return zone.ParseFile(strings.NewReader(demoZone), DemoOrigin, "demo.ddnrs.zone")
+}
+
+// KeysDir returns the directory in dataDir that holds owner keys made by
+// the node for its own demo zone.
+func KeysDir(dataDir string) string { return filepath.Join(dataDir, "keys") }
+
+// DemoKey returns the demo zone's owner key kept in dataDir/keys, making
+// and saving a new one (from rand) on first use. created says which. The
+// .private file is written 0600 and atomically, so a crash never leaves
+// half a key.
+func DemoKey(dataDir string, rand io.Reader) (k *zone.Key, created bool, err error) {
+	dir := KeysDir(dataDir)
+	matches, err := filepath.Glob(filepath.Join(dir, "K"+DemoOrigin+"+015+*.private"))
+	if err != nil {
+		return nil, false, err
+	}
+	if len(matches) > 0 {
+		k, err := ReadKeyFile(matches[0])
+		return k, false, err
+	}
+	k, err = zone.GenerateKey(DemoOrigin, true, rand)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("key directory: %w", err)
+	}
+	base := filepath.Join(dir, k.FileBase())
+	if err := WriteFileAtomic(base+".key", k.MarshalPublic(), 0o644); err != nil {
+		return nil, false, err
+	}
+	if err := WriteFileAtomic(base+".private", k.MarshalPrivate(), 0o600); err != nil {
+		return nil, false, err
+	}
+	return k, true, nil
+}
+
+// ReadKeyFile reads an owner key from path, the .private or the .key file;
+// the other half is read from beside it. A .key path whose .private is
+// missing gives a public-only key.
+func ReadKeyFile(path string) (*zone.Key, error) {
+	base := strings.TrimSuffix(strings.TrimSuffix(path, ".private"), ".key")
+	pub, err := os.ReadFile(base + ".key")
+	if err != nil {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	priv, err := os.ReadFile(base + ".private")
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && strings.HasSuffix(path, ".key"):
+		priv = nil
+	case err != nil:
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	k, err := zone.ParseKey(pub, priv)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// WriteFileAtomic writes data to a temporary file beside path, syncs it,
+// and renames it over path.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = io.Copy(f, bytes.NewReader(data))
+	if err == nil {
+		err = f.Chmod(perm)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

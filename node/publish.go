@@ -1,0 +1,149 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// RefreshMargin is how long before the first RRSIG expires a stored zone is
+// re-signed by Prepare (a third of DefaultSignOptions' 30-day window).
+const RefreshMargin = 10 * 24 * time.Hour
+
+// Action says what Prepare did.
+type Action uint8
+
+// The outcomes of Prepare.
+const (
+	Unchanged Action = iota // stored zone is current; nothing to publish
+	Signed                  // first signing, or the key changed: signed whole
+	Updated                 // content changed: re-signed incrementally
+	Refreshed               // signatures near expiry: re-signed whole
+)
+
+func (a Action) String() string {
+	switch a {
+	case Unchanged:
+		return "unchanged"
+	case Signed:
+		return "signed"
+	case Updated:
+		return "updated"
+	case Refreshed:
+		return "re-signed"
+	}
+	return fmt.Sprintf("Action(%d)", uint8(a))
+}
+
+// Prepare is the owner's side of publishing: given the owner's unsigned
+// zone u, its key k and what is stored (nil when nothing), it returns the
+// signed zone to publish and what it did.
+//
+//   - Nothing stored, or stored under another key: sign u whole, with a
+//     serial above the stored one.
+//   - Content differs from stored: zone.Diff and Apply re-sign only the
+//     changed RRsets; the serial goes above the stored one.
+//   - Same content but a serial in u above the stored one: sign whole.
+//   - Same content, signatures expiring within RefreshMargin: sign whole
+//     again with the serial bumped.
+//   - Otherwise: stored, Unchanged.
+//
+// The serial in u's SOA counts only when it is above the stored one. Prepare
+// is pure: now is the signing clock.
+func Prepare(stored, u *zone.Zone, k *zone.Key, now time.Time) (*zone.Zone, Action, error) {
+	opt := zone.DefaultSignOptions(now)
+	if stored == nil {
+		z, err := zone.Sign(u, k, opt)
+		return z, Signed, err
+	}
+	if !hasKey(stored, k) {
+		u, err := withSerial(u, nextSerial(stored.Serial(), u.Serial()))
+		if err != nil {
+			return nil, 0, err
+		}
+		z, err := zone.Sign(u, k, opt)
+		return z, Signed, err
+	}
+	// Diff leaves the serial out of the comparison: the owner's file need
+	// not bump it, and ours went up with every change.
+	if c := zone.Diff(stored, u); !c.Empty() {
+		z, err := stored.Apply(c, k, opt)
+		if err != nil {
+			return nil, 0, err
+		}
+		if want := nextSerial(stored.Serial(), u.Serial()); z.Serial() != want && serialLess(z.Serial(), want) {
+			// The owner's file asks for a higher serial than Apply's +1:
+			// sign whole at that serial instead.
+			u, err := withSerial(u, want)
+			if err != nil {
+				return nil, 0, err
+			}
+			z, err = zone.Sign(u, k, opt)
+			if err != nil {
+				return nil, 0, err
+			}
+		}
+		return z, Updated, nil
+	}
+	if serialLess(stored.Serial(), u.Serial()) {
+		// Same content, but the owner raised the serial: publish it.
+		z, err := zone.Sign(u, k, opt)
+		return z, Updated, err
+	}
+	if zone.NeedsRefresh(stored, now, RefreshMargin) {
+		u, err := withSerial(u, nextSerial(stored.Serial(), u.Serial()))
+		if err != nil {
+			return nil, 0, err
+		}
+		z, err := zone.Sign(u, k, opt)
+		return z, Refreshed, err
+	}
+	return stored, Unchanged, nil
+}
+
+// nextSerial returns the file's serial when it is above the stored one,
+// else stored+1 (RFC 1982 arithmetic).
+func nextSerial(stored, file uint32) uint32 {
+	if serialLess(stored, file) {
+		return file
+	}
+	return stored + 1
+}
+
+// serialLess reports a < b in RFC 1982 serial number arithmetic.
+func serialLess(a, b uint32) bool {
+	return a != b && int32(b-a) > 0
+}
+
+// hasKey reports whether z's apex DNSKEY RRset holds k's DNSKEY.
+func hasKey(z *zone.Zone, k *zone.Key) bool {
+	s := z.Apex().RRset(dns.TypeDNSKEY)
+	if s == nil {
+		return false
+	}
+	for _, rr := range s.RRs {
+		if dk, ok := rr.(*dns.DNSKEY); ok && dk.PublicKey == k.DNSKEY.PublicKey && dk.Algorithm == k.DNSKEY.Algorithm {
+			return true
+		}
+	}
+	return false
+}
+
+// withSerial returns u with its SOA serial set to serial.
+func withSerial(u *zone.Zone, serial uint32) (*zone.Zone, error) {
+	if u.Serial() == serial {
+		return u, nil
+	}
+	rrs := u.Records()
+	for i, rr := range rrs {
+		if soa, ok := rr.(*dns.SOA); ok && soa.Hdr.Name == u.Origin {
+			c := dns.Copy(soa).(*dns.SOA)
+			c.Serial = serial
+			rrs[i] = c
+		}
+	}
+	return zone.New(u.Origin, rrs)
+}
