@@ -140,7 +140,7 @@ func (h *Handler) Handle(raw, buf []byte, tr Transport) (out []byte, ok bool) {
 	x := h.pool.Get().(*exchange)
 	defer h.release(x)
 	if !x.q.fromWire(raw) {
-		if err := x.req.Unpack(raw); err != nil {
+		if err := x.req.Unpack(raw); err != nil || !questionComplete(raw) {
 			return formErr(raw, buf), true
 		}
 		x.q.fromMsg(&x.req)
@@ -181,6 +181,17 @@ func (h *Handler) release(x *exchange) {
 }
 
 const headerLen = 12
+
+// questionComplete reports whether the first question of raw, when the
+// header announces one, has its name, type and class: miekg/dns accepts
+// a message that ends inside the question.
+func questionComplete(raw []byte) bool {
+	if binary.BigEndian.Uint16(raw[4:]) == 0 {
+		return true
+	}
+	_, off, err := dns.UnpackDomainName(raw, headerLen)
+	return err == nil && off+4 <= len(raw)
+}
 
 // formErr appends to buf[:0] a header-only FORMERR reply to raw, which
 // must hold at least a header: same ID, opcode and RD, no sections.
