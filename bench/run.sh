@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# make bench: dnsperf against ddnrs dev, Knot and NSD serving the same
+# 10,000-name zone signed by `ddnrs zone sign`, with and without DO.
+# The server is pinned to core 0 and dnsperf to core 1; each server's CPU
+# time per query is measured from /proc/PID/stat (utime+stime) around the
+# run. See bench/README.md.
+#
+# Environment: DURATION (seconds per run, default 20), NAMES (default
+# 10000), SERVERS (default "ddnrs knot nsd"), KEEP=1 keeps the work dir.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-20}
+NAMES=${NAMES:-10000}
+SERVERS=${SERVERS:-ddnrs knot nsd}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+
+for tool in dnsperf taskset; do
+	command -v "$tool" >/dev/null || { echo "bench: $tool missing (scripts/test-deps.sh installs it)" >&2; exit 1; }
+done
+
+work=$(mktemp -d /tmp/ddnrs-bench.XXXXXX)
+server_pid=""
+stop_server() {
+	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+		kill "$server_pid" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	server_pid=""
+}
+cleanup() {
+	stop_server
+	if [ "${KEEP:-}" = 1 ]; then echo "bench: work dir kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+# free_port prints a port that is free on 127.0.0.1 for both TCP and UDP.
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 40000))
+		if [ -z "$(ss -Hln "( sport = :$p )" 2>/dev/null)" ]; then
+			echo "$p"
+			return
+		fi
+	done
+	echo "bench: no free port" >&2
+	return 1
+}
+
+# cpu_ticks prints utime+stime (clock ticks) of a process and its
+# descendants (NSD forks its servers).
+cpu_ticks() {
+	local total=0 p t
+	if [ -r "/proc/$1/stat" ]; then
+		# Fields after the ")" of comm: utime is the 12th, stime the 13th.
+		total=$(sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}')
+	fi
+	for p in $(pgrep -P "$1" 2>/dev/null || true); do
+		t=$(cpu_ticks "$p")
+		total=$((total + t))
+	done
+	echo "$total"
+}
+
+# wait_answer waits until the server on port answers the zone's SOA.
+wait_answer() {
+	for _ in $(seq 100); do
+		if dig @127.0.0.1 -p "$1" +time=1 +tries=1 +norec bench. SOA 2>/dev/null | grep -q "status: NOERROR"; then
+			return 0
+		fi
+		kill -0 "$server_pid" 2>/dev/null || { echo "bench: server exited" >&2; return 1; }
+		sleep 0.1
+	done
+	echo "bench: server on port $1 does not answer" >&2
+	return 1
+}
+
+echo "== building ddnrs and generating a $NAMES-name zone in $work"
+go build -o "$work/ddnrs" ./cmd/ddnrs
+go build -o "$work/latency" ./bench/cmd/latency
+go run ./bench/cmd/genzone -n "$NAMES" -zone "$work/bench.zone" -queries "$work/queries.txt"
+base=$("$work/ddnrs" zone keygen bench. --dir "$work" | tail -n 1)
+base=$(basename "$base")
+key="$work/$base.private"
+"$work/ddnrs" zone sign --key "$key" --out "$work/bench.zone.signed" "$work/bench.zone" >/dev/null
+echo "signed zone: $(grep -c . "$work/bench.zone.signed") lines; queries: $(wc -l < "$work/queries.txt") (80% existing, 20% NXDOMAIN)"
+
+start_ddnrs() {
+	rm -f "$work/ready.json"
+	taskset -c "$SERVER_CPU" "$work/ddnrs" dev --dns 127.0.0.1:0 --data "$work/ddnrs-data" \
+		--zone "$work/bench.zone.signed" --key "$key" --ready-file "$work/ready.json" >"$work/ddnrs.log" 2>&1 &
+	server_pid=$!
+	for _ in $(seq 300); do [ -s "$work/ready.json" ] && break; sleep 0.1; done
+	port=$(sed -n 's/.*"dns" *: *"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$work/ready.json")
+	[ -n "$port" ] || { echo "bench: ddnrs wrote no ready file"; cat "$work/ddnrs.log"; return 1; }
+}
+
+start_knot() {
+	port=$(free_port)
+	mkdir -p "$work/knot"
+	cat >"$work/knot/knot.conf" <<CONF
+server:
+    rundir: "$work/knot"
+    listen: 127.0.0.1@$port
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+control:
+    listen: "$work/knot/knot.sock"
+database:
+    storage: "$work/knot/db"
+log:
+  - target: stderr
+    any: warning
+zone:
+  - domain: bench.
+    file: "$work/bench.zone.signed"
+    storage: "$work/knot"
+    dnssec-signing: off
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+    semantic-checks: off
+CONF
+	taskset -c "$SERVER_CPU" knotd -c "$work/knot/knot.conf" >"$work/knot.log" 2>&1 &
+	server_pid=$!
+}
+
+start_nsd() {
+	port=$(free_port)
+	mkdir -p "$work/nsd"
+	cat >"$work/nsd/nsd.conf" <<CONF
+server:
+    ip-address: 127.0.0.1@$port
+    server-count: 1
+    username: ""
+    chroot: ""
+    zonesdir: "$work/nsd"
+    database: ""
+    zonelistfile: "$work/nsd/zone.list"
+    xfrdfile: "$work/nsd/xfrd.state"
+    pidfile: "$work/nsd/nsd.pid"
+    logfile: "$work/nsd/nsd.log"
+    rrl-ratelimit: 0
+    minimal-responses: yes
+    verbosity: 0
+remote-control:
+    control-enable: no
+zone:
+    name: bench.
+    zonefile: "$work/bench.zone.signed"
+CONF
+	taskset -c "$SERVER_CPU" nsd -d -c "$work/nsd/nsd.conf" >"$work/nsd.log" 2>&1 &
+	server_pid=$!
+}
+
+results=()
+for server in $SERVERS; do
+	case $server in
+	ddnrs) ;;
+	knot) command -v knotd >/dev/null || { echo "bench: knotd missing, skipping"; continue; } ;;
+	nsd) command -v nsd >/dev/null || { echo "bench: nsd missing, skipping"; continue; } ;;
+	*) echo "bench: unknown server $server" >&2; exit 1 ;;
+	esac
+	echo "== $server"
+	"start_$server"
+	wait_answer "$port"
+	# Sanity: an existing name answers NOERROR and a missing one NXDOMAIN.
+	dig @127.0.0.1 -p "$port" +norec host00001.bench. A | grep -q "status: NOERROR" || echo "bench: WARNING $server host00001.bench. A is not NOERROR"
+	dig @127.0.0.1 -p "$port" +norec nx00001.bench. A | grep -q "status: NXDOMAIN" || echo "bench: WARNING $server nx00001.bench. A is not NXDOMAIN"
+	for mode in plain do; do
+		flags=()
+		[ "$mode" = do ] && flags=(-D)
+		before=$(cpu_ticks "$server_pid")
+		taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" \
+			-l "$DURATION" -q 200 -c 4 -v "${flags[@]}" >"$work/$server-$mode.txt" 2>&1 || true
+		after=$(cpu_ticks "$server_pid")
+		cpu_us=$(( (after - before) * 1000000 / $(getconf CLK_TCK) ))
+		line=$("$work/latency" -label "$server/$mode" -cpu "$cpu_us" "$work/$server-$mode.txt")
+		echo "$line"
+		results+=("$line")
+	done
+	stop_server
+done
+
+echo
+echo "== results ($(date -u +%Y-%m-%d), ${DURATION}s per run, server on core $SERVER_CPU, dnsperf -q 200 -c 4 on core $CLIENT_CPU)"
+"$work/latency" -header
+printf '%s\n' "${results[@]}"
