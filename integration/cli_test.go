@@ -41,7 +41,7 @@ func wantA(t *testing.T, server, qname, addr string) {
 func TestDevStopsCleanlyAndKeepsData(t *testing.T) {
 	sz := signFixture(t)
 	data := t.TempDir()
-	d := startDev(t, data, "--zone", sz.Signed, "--key", sz.Key)
+	d := startDev(t, data, "--zone", sz.Unsigned, "--key", sz.Key)
 	wantA(t, d.addr, "www.example.", "192.0.2.80")
 	if d.ready.Data == "" || len(d.ready.Zones) == 0 || d.ready.Zones[0].DS == "" || d.ready.Zones[0].Serial == 0 {
 		t.Errorf("ready file = %+v, want data dir, and zone with serial, DNSKEY and DS", d.ready)
@@ -106,7 +106,7 @@ func TestDevPortInUse(t *testing.T) {
 func TestDataDirInUse(t *testing.T) {
 	sz := signFixture(t)
 	data := t.TempDir()
-	startDev(t, data, "--zone", sz.Signed, "--key", sz.Key)
+	startDev(t, data, "--zone", sz.Unsigned, "--key", sz.Key)
 	out, errOut, err := tryCmd(t.TempDir(), ddnrsBin, "dev", "--dns", "127.0.0.1:0", "--data", data)
 	if err == nil {
 		t.Errorf("a second ddnrs dev on a data dir in use exited 0\n%s%s", out, errOut)

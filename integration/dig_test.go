@@ -7,12 +7,13 @@ import (
 	"testing"
 )
 
-// serveFixture signs the fixture zone with a fresh key and starts
-// `ddnrs dev` on it; t.Cleanup stops it.
+// serveFixture makes a fresh key for the fixture zone and starts
+// `ddnrs dev --zone FILE --key KEY` on the unsigned file (dev signs it);
+// t.Cleanup stops it.
 func serveFixture(t *testing.T) (*devNode, signedZone) {
 	t.Helper()
 	sz := signFixture(t)
-	d := startDev(t, t.TempDir(), "--zone", sz.Signed, "--key", sz.Key)
+	d := startDev(t, t.TempDir(), "--zone", sz.Unsigned, "--key", sz.Key)
 	return d, sz
 }
 

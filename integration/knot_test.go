@@ -14,8 +14,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// startKnot runs knotd on a free loopback port serving the already signed
-// zone file as it is: no signing of its own, no journal, no write-back.
+// startKnot runs knotd on a free loopback port serving a signed zone file
+// as it is: no signing of its own, no journal, no write-back.
 // It returns host:port once Knot answers the zone's SOA.
 func startKnot(t *testing.T, origin, signedFile string) string {
 	t.Helper()
@@ -209,9 +209,18 @@ func diffQuestions() []diffQuestion {
 
 func TestDifferentialKnot(t *testing.T) {
 	needBinary(t)
+	// dev signs what it is given with its own clock, so Knot gets exactly
+	// what ddnrs stores: import, export, then serve both from that.
 	sz := signFixture(t)
-	knot := startKnot(t, sz.Origin, sz.Signed)
-	d := startDev(t, t.TempDir(), "--zone", sz.Signed, "--key", sz.Key)
+	data := t.TempDir()
+	runCmd(t, "", ddnrsBin, "zone", "import", "--data", data, "--key", sz.Key, sz.Unsigned)
+	served := filepath.Join(t.TempDir(), "served.zone")
+	runCmd(t, "", ddnrsBin, "zone", "export", "--data", data, "--out", served, sz.Origin)
+	knot := startKnot(t, sz.Origin, served)
+	d := startDev(t, data, "--zone", sz.Unsigned, "--key", sz.Key)
+	if len(d.ready.Zones) != 1 || d.ready.Zones[0].Zone != sz.Origin {
+		t.Fatalf("dev on the imported data dir serves %+v, want only %s", d.ready.Zones, sz.Origin)
+	}
 	for _, q := range diffQuestions() {
 		want := summarize(q.ask(t, knot))
 		got := summarize(q.ask(t, d.addr))
