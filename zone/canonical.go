@@ -21,6 +21,9 @@ func Compare(a, b string) int {
 	if a == b {
 		return 0
 	}
+	if !strings.ContainsRune(a, '\\') && !strings.ContainsRune(b, '\\') {
+		return comparePlain(a, b)
+	}
 	la := splitLabels(a)
 	lb := splitLabels(b)
 	i, j := len(la)-1, len(lb)-1
@@ -39,6 +42,39 @@ func Compare(a, b string) int {
 	default:
 		return 1
 	}
+}
+
+// comparePlain is Compare for names without escapes, label by label from
+// the right, without allocating: it runs on every negative answer.
+func comparePlain(a, b string) int {
+	a = strings.TrimSuffix(a, ".")
+	b = strings.TrimSuffix(b, ".")
+	for a != "" && b != "" {
+		var la, lb string
+		a, la = lastLabel(a)
+		b, lb = lastLabel(b)
+		if c := compareLabel(la, lb); c != 0 {
+			return c
+		}
+	}
+	switch {
+	case a == "" && b == "":
+		return 0
+	case a == "":
+		return -1
+	default:
+		return 1
+	}
+}
+
+// lastLabel splits name into the part before its last label and that
+// label.
+func lastLabel(name string) (rest, label string) {
+	i := strings.LastIndexByte(name, '.')
+	if i < 0 {
+		return "", name
+	}
+	return name[:i], name[i+1:]
 }
 
 // splitLabels returns the decoded labels of name, leftmost first, without
