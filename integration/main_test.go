@@ -188,10 +188,18 @@ func runCmd(t testing.TB, dir, name string, args ...string) string {
 
 // tryCmd runs a command to completion under a 60 s bound.
 func tryCmd(dir, name string, args ...string) (stdout, stderr string, err error) {
+	return tryCmdEnv(dir, nil, name, args...)
+}
+
+// tryCmdEnv is tryCmd with extra environment variables (KEY=VALUE).
+func tryCmdEnv(dir string, env []string, name string, args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	var o, e bytes.Buffer
 	cmd.Stdout = &o
 	cmd.Stderr = &e
@@ -224,16 +232,25 @@ type devNode struct {
 // plus extra arguments, and waits (bounded) until R appears.
 func startDev(t testing.TB, data string, extra ...string) *devNode {
 	t.Helper()
-	return startDevEnv(t, nil, append([]string{"--data", data}, extra...)...)
+	return startDevIn(t, "", nil, append([]string{"--data", data}, extra...)...)
 }
 
 // startDevEnv runs `ddnrs dev --dns 127.0.0.1:0 --ready-file R ARGS...`
 // with extra environment variables and waits until R appears.
 func startDevEnv(t testing.TB, env []string, extra ...string) *devNode {
 	t.Helper()
+	return startDevIn(t, "", env, extra...)
+}
+
+// startDevIn is startDevEnv in working directory dir ("" for a new temp
+// dir).
+func startDevIn(t testing.TB, dir string, env []string, extra ...string) *devNode {
+	t.Helper()
 	needBinary(t)
-	dir := t.TempDir()
-	readyFile := filepath.Join(dir, "ready.json")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	readyFile := filepath.Join(t.TempDir(), "ready.json")
 	args := append([]string{"dev", "--dns", "127.0.0.1:0", "--ready-file", readyFile}, extra...)
 	p := startProcEnv(t, env, dir, ddnrsBin, args...)
 	d := &devNode{proc: p}
