@@ -98,7 +98,7 @@ func (h *Handler) lookup(q *request, resp *dns.Msg, sc *scratch) {
 	name := q.name
 	for hop := 0; ; hop++ {
 		target, follow := r.step(name, q.q.Qtype)
-		if !follow || hop == maxChain || !dns.IsSubDomain(z.Origin, target) || r.answered(target) {
+		if !follow || hop == maxChain || !zone.IsSubDomain(z.Origin, target) || r.answered(target) {
 			return
 		}
 		name = target
@@ -222,7 +222,7 @@ func (r *resolver) referral(cut *zone.Node) {
 	}
 	for _, rr := range ns.RRs {
 		host := canonical(rr.(*dns.NS).Ns)
-		if !dns.IsSubDomain(r.z.Origin, host) {
+		if !zone.IsSubDomain(r.z.Origin, host) {
 			continue
 		}
 		n := r.z.Node(host)

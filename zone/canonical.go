@@ -44,6 +44,29 @@ func Compare(a, b string) int {
 	}
 }
 
+// IsSubDomain reports whether child is at or below parent. Both must be
+// canonical (CanonicalName). Unlike dns.IsSubDomain it does not allocate;
+// the answer path calls it on every query.
+func IsSubDomain(parent, child string) bool {
+	switch {
+	case parent == child || parent == ".":
+		return true
+	case len(child) <= len(parent) || !strings.HasSuffix(child, parent):
+		return false
+	}
+	// The byte before the suffix must be a label separator, not an
+	// escaped dot ("a\\.example." is not below "example.").
+	i := len(child) - len(parent) - 1
+	if child[i] != '.' {
+		return false
+	}
+	n := 0
+	for j := i - 1; j >= 0 && child[j] == '\\'; j-- {
+		n++
+	}
+	return n%2 == 0
+}
+
 // comparePlain is Compare for names without escapes, label by label from
 // the right, without allocating: it runs on every negative answer.
 func comparePlain(a, b string) int {

@@ -38,3 +38,25 @@ func TestCompareOrder(t *testing.T) {
 		t.Errorf("Compare(%q, %q) = %d, want 0", "WWW.Example.", "www.example", got)
 	}
 }
+
+func TestIsSubDomain(t *testing.T) {
+	cases := []struct {
+		parent, child string
+		want          bool
+	}{
+		{"example.", "example.", true},
+		{"example.", "www.example.", true},
+		{"example.", "a.b.example.", true},
+		{".", "example.", true},
+		{"example.", "badexample.", false},
+		{"example.", "example.net.", false},
+		{"www.example.", "example.", false},
+		{"example.", "a\\.example.", false},
+		{"example.", "a\\\\.example.", true},
+	}
+	for _, c := range cases {
+		if got := IsSubDomain(c.parent, c.child); got != c.want {
+			t.Errorf("IsSubDomain(%q, %q) = %t, want %t", c.parent, c.child, got, c.want)
+		}
+	}
+}

@@ -282,7 +282,7 @@ func (z *Zone) Records() []dns.RR {
 // returns nil when name is authoritative data of this zone.
 func (z *Zone) Delegation(name string) *Node {
 	var cut *Node
-	for p := name; p != "" && p != z.Origin && dns.IsSubDomain(z.Origin, p); p = parent(p) {
+	for p := name; p != "" && p != z.Origin && IsSubDomain(z.Origin, p); p = parent(p) {
 		if n := z.names[p]; n != nil && n.RRset(dns.TypeNS) != nil {
 			cut = n
 		}
