@@ -75,7 +75,8 @@ func (h *Head) text() string {
 // its text is not a head, ErrBadSignature when no valid signature by k is
 // on it (another key of the same zone, a tampered text or signature), and
 // ErrWrongZone when it is signed for, or names, a zone other than k's.
-// Signatures by other keys beside k's are ignored.
+// Signatures by other keys beside k's are ignored. A k that is not an
+// Ed25519 key of its own zone gives ErrKeyAlgorithm or ErrKeyZone.
 //
 // ParseHead does not judge freshness: the caller compares Serial with the
 // highest serial it has verified for the zone (rollback protection) and
@@ -85,6 +86,12 @@ func ParseHead(msg []byte, k *Key) (*Head, error) {
 		return nil, fmt.Errorf("%w: no key", ErrBadSignature)
 	}
 	origin := CanonicalName(k.Zone)
+	if k.DNSKEY.Algorithm != dns.ED25519 {
+		return nil, fmt.Errorf("%w: algorithm %d", ErrKeyAlgorithm, k.DNSKEY.Algorithm)
+	}
+	if CanonicalName(k.DNSKEY.Hdr.Name) != origin {
+		return nil, fmt.Errorf("%w: DNSKEY owner %s, key zone %s", ErrKeyZone, k.DNSKEY.Hdr.Name, origin)
+	}
 	v, err := newNoteVerifier(origin, k.Public())
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -125,6 +126,20 @@ func TestParseHeadErrors(t *testing.T) {
 		{"unpadded root", signText(t, k, "example.", "ddnrs-szh/v1\nexample.\n1\n1\n"+strings.TrimSuffix(root, "=")+"\n1\n"), k, ErrBadHead},
 		{"time with sign", signText(t, k, "example.", "ddnrs-szh/v1\nexample.\n1\n1\n"+root+"\n+1\n"), k, ErrBadHead},
 	}
+	ecdsa := &Key{Zone: k.Zone, DNSKEY: dns.Copy(k.DNSKEY).(*dns.DNSKEY)}
+	ecdsa.DNSKEY.Algorithm = dns.ECDSAP256SHA256
+	misnamed := &Key{Zone: k.Zone, DNSKEY: dns.Copy(k.DNSKEY).(*dns.DNSKEY)}
+	misnamed.DNSKEY.Hdr.Name = "example.net."
+	tests = append(tests, []struct {
+		name string
+		msg  []byte
+		key  *Key
+		want error
+	}{
+		{"trusted key not Ed25519", good, ecdsa, ErrKeyAlgorithm},
+		{"trusted DNSKEY owned by another zone", good, misnamed, ErrKeyZone},
+		{"no key", good, nil, ErrBadSignature},
+	}...)
 	for _, tt := range tests {
 		if _, err := ParseHead(tt.msg, tt.key); !errors.Is(err, tt.want) {
 			t.Errorf("%s: ParseHead = %v, want %v", tt.name, err, tt.want)
