@@ -221,7 +221,8 @@ func TestTruncationAndTCPRetry(t *testing.T) {
 func TestQuestionCasePreserved(t *testing.T) {
 	needBinary(t)
 	d, _ := serveFixture(t)
-	for _, c := range clients {
+	// Only dig: kdig lower-cases the name before sending it.
+	for _, c := range clients[:1] {
 		bin := needTool(t, c.name, c.pkg)
 		for _, tr := range []string{"udp", "tcp"} {
 			args := []string{"WwW.ExAmPlE.", "A"}
