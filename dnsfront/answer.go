@@ -135,7 +135,7 @@ func (r *resolver) step(name string, t uint16) (target string, follow bool) {
 		r.any(n, "")
 		return "", false
 	case t == dns.TypeRRSIG:
-		r.sigs(n)
+		r.sigs(n, "")
 		return "", false
 	}
 	if s := n.RRset(t); s != nil {
@@ -184,6 +184,8 @@ func (r *resolver) wildcard(name string, t uint16) (target string, follow bool) 
 		r.nodata(z.Predecessor(wname))
 	case t == dns.TypeANY:
 		r.any(w, name)
+	case t == dns.TypeRRSIG:
+		r.sigs(w, name)
 	case w.RRset(t) != nil:
 		r.expand(w.RRset(t), name)
 	case t != dns.TypeCNAME && w.RRset(dns.TypeCNAME) != nil:
@@ -334,17 +336,26 @@ func (r *resolver) any(n *zone.Node, owner string) {
 	r.nodata(n)
 }
 
-// sigs answers a query for type RRSIG with every RRSIG at n, or NODATA
-// when n has none.
-func (r *resolver) sigs(n *zone.Node) {
+// sigs answers a query for type RRSIG minimally, as Knot does: the
+// RRSIGs of the signed RRset with the lowest type at n, or NODATA when
+// nothing at n is signed. owner, when not empty, is the query name a
+// wildcard node is expanded to.
+func (r *resolver) sigs(n *zone.Node, owner string) {
 	for _, s := range n.RRsets {
+		if len(s.Sigs) == 0 {
+			continue
+		}
 		for _, sig := range s.Sigs {
+			if owner != "" {
+				c := *sig
+				c.Hdr.Name = owner
+				sig = &c
+			}
 			r.resp.Answer = append(r.resp.Answer, sig)
 		}
+		return
 	}
-	if len(r.resp.Answer) == 0 {
-		r.nodata(n)
-	}
+	r.nodata(n)
 }
 
 // answered reports whether the answer already holds a record owned by

@@ -139,9 +139,11 @@ var answerCases = []dnstest.Case{
 	{Name: "nothere.example.", Type: dns.TypeANY, Rcode: dns.RcodeNameError, AA: true, Ns: []string{soa}},
 	{Name: "b.c.example.", Type: dns.TypeANY, AA: true, Ns: []string{soa}},
 
-	// Type RRSIG: the signatures at the name.
-	{Name: "www.example.", Type: dns.TypeRRSIG, AA: true, Answer: []string{
-		"www.example. 3600 RRSIG A 2", "www.example. 3600 RRSIG AAAA 2", "www.example. 300 RRSIG NSEC 2"}},
+	// Type RRSIG, minimally as Knot does: the signatures of one RRset.
+	{Name: "www.example.", Type: dns.TypeRRSIG, AA: true, Answer: []string{"www.example. 3600 RRSIG A 2"}},
+	{Name: "foo.wild.example.", Type: dns.TypeRRSIG, AA: true, Answer: []string{"foo.wild.example. 3600 RRSIG A 2"}},
+	{Name: "b.c.example.", Type: dns.TypeRRSIG, AA: true, Ns: []string{soa}},
+	{Name: "host.sub.example.", Type: dns.TypeRRSIG, Ns: subNS, Extra: subGlue},
 
 	// Outside every hosted zone.
 	{Name: "www.example.org.", Type: dns.TypeA, Rcode: dns.RcodeRefused},
