@@ -86,7 +86,10 @@ func runVerify(_ context.Context, e *env, opts *verifyOptions) error {
 		fmt.Fprintf(e.stderr, "note: no --key given: checking against the zone's own DNSKEY %d; pass --key to check it is the owner's\n", k.Tag())
 	}
 	now := e.now()
-	problems := flatten(zone.CheckSigned(z, k, now))
+	var problems []error
+	for _, p := range flatten(zone.CheckSigned(z, k, now)) {
+		problems = append(problems, fmt.Errorf("%s: %w", opts.File, p))
+	}
 	headPath := opts.File + ".head"
 	head, headErr := checkHead(headPath, z, k)
 	switch {
@@ -96,9 +99,6 @@ func runVerify(_ context.Context, e *env, opts *verifyOptions) error {
 		problems = append(problems, fmt.Errorf("%s: %w", headPath, headErr))
 	}
 	if len(problems) > 0 {
-		for i, p := range problems {
-			problems[i] = fmt.Errorf("%s: %w", opts.File, p)
-		}
 		return withHint(fmt.Errorf("%w: %s has %d problems:\n%w", errVerify, opts.File, len(problems), errors.Join(problems...)),
 			"sign the zone again: ddnrs zone sign --key KEYFILE.private ZONEFILE")
 	}
