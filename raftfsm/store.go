@@ -6,8 +6,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/ddnrs/ddnrs/zone"
@@ -83,13 +85,20 @@ func OpenStore(path string) (*Store, error) {
 
 func openStore(path string, timeout time.Duration) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	var pe *fs.PathError
+	var errno syscall.Errno
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrInvalidMapping):
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
-	case err != nil:
+	case errors.As(err, &pe), errors.As(err, &errno):
+		// The file could not be opened, locked or mapped: a system
+		// problem (permissions, memory), not the file's content.
 		return nil, fmt.Errorf("open zone store %s: %w", path, err)
+	case err != nil:
+		// bbolt read the file and did not like it: ErrInvalid,
+		// ErrVersionMismatch, ErrChecksum, or a size that cannot be a
+		// database ("file size too small").
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
 	s := &Store{db: db, path: path}
 	if err := s.check(); err != nil {

@@ -358,6 +358,7 @@ func TestStoreCorrupt(t *testing.T) {
 		{"text file", bytes.Repeat([]byte("this is not a database\n"), 1000)},
 		{"short file", []byte("x")},
 		{"zeros", make([]byte, 32<<10)},
+		{"two pages of text", bytes.Repeat([]byte("not a database\n"), 500)},
 	}
 	for _, tt := range tests {
 		path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".db")
