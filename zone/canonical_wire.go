@@ -2,6 +2,7 @@ package zone
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,73 +20,113 @@ import (
 // identical records appear once. A record that cannot be packed (a
 // malformed RR built by hand) is left out; RRsets from New always pack.
 func LeafData(s *RRset) []byte {
-	b, _ := leafData(s, s.TTL)
+	var e leafEncoder
+	b, _ := e.encode(s, s.TTL)
 	return b
 }
 
-// leafData is LeafData with the TTL given explicitly: Verify passes the
-// original TTL from the RRSIG, so an answer whose TTLs a cache decremented
-// still hashes to its leaf.
-func leafData(s *RRset, ttl uint32) ([]byte, error) {
-	owner := make([]byte, 256)
-	n, err := dns.PackDomainName(CanonicalName(s.Name), owner, 0, nil, false)
-	if err != nil {
-		return nil, fmt.Errorf("owner name %q: %w", s.Name, err)
-	}
-	owner = owner[:n]
-
-	rdatas := make([][]byte, 0, len(s.RRs))
-	var scratch []byte
-	for _, rr := range s.RRs {
-		rd, err := canonicalRDATA(rr, &scratch)
-		if err != nil {
-			return nil, err
-		}
-		rdatas = append(rdatas, rd)
-	}
-	sort.Slice(rdatas, func(i, j int) bool { return bytes.Compare(rdatas[i], rdatas[j]) < 0 })
-
-	size := 0
-	for _, rd := range rdatas {
-		size += len(owner) + 10 + len(rd)
-	}
-	out := make([]byte, 0, size)
-	for i, rd := range rdatas {
-		if i > 0 && bytes.Equal(rd, rdatas[i-1]) {
-			continue // RFC 4034 §6.3: duplicates are suppressed
-		}
-		out = append(out, owner...)
-		out = binary.BigEndian.AppendUint16(out, s.Type)
-		out = binary.BigEndian.AppendUint16(out, dns.ClassINET)
-		out = binary.BigEndian.AppendUint32(out, ttl)
-		out = binary.BigEndian.AppendUint16(out, uint16(len(rd)))
-		out = append(out, rd...)
-	}
-	return out, nil
+// leafEncoder builds leaf data, reusing its buffers from one RRset to the
+// next. The zero value is ready; it is not safe for concurrent use.
+type leafEncoder struct {
+	// out holds 0x00 ‖ leaf data, so the leaf hash is SHA-256(out).
+	out []byte
+	// rdata holds the RRset's canonical RDATAs back to back; spans
+	// indexes them.
+	rdata []byte
+	spans [][2]int
+	pack  []byte // PackRR scratch
 }
 
-// canonicalRDATA returns a fresh copy of rr's RDATA in canonical form.
-// scratch is reused between calls to save allocations.
+// encode returns the leaf data of s with the given TTL. The result points
+// into e's buffer and is valid until the next call. Verify passes the
+// original TTL from the RRSIG, so an answer whose TTLs a cache decremented
+// still hashes to its leaf.
+func (e *leafEncoder) encode(s *RRset, ttl uint32) ([]byte, error) {
+	e.rdata, e.spans = e.rdata[:0], e.spans[:0]
+	for _, rr := range s.RRs {
+		start := len(e.rdata)
+		if err := e.appendRDATA(rr); err != nil {
+			return nil, err
+		}
+		e.spans = append(e.spans, [2]int{start, len(e.rdata)})
+	}
+	rd := func(i int) []byte { return e.rdata[e.spans[i][0]:e.spans[i][1]] }
+	if len(e.spans) > 1 {
+		sort.Slice(e.spans, func(i, j int) bool { return bytes.Compare(rd(i), rd(j)) < 0 })
+	}
+
+	e.out = append(e.out[:0], rfc6962LeafPrefix)
+	var err error
+	if e.out, err = appendName(e.out, CanonicalName(s.Name)); err != nil {
+		return nil, fmt.Errorf("owner name %q: %w", s.Name, err)
+	}
+	ownerLen := len(e.out) - 1
+	for i := range e.spans {
+		if i > 0 && bytes.Equal(rd(i), rd(i-1)) {
+			continue // RFC 4034 §6.3: duplicates are suppressed
+		}
+		if i > 0 {
+			e.out = append(e.out, e.out[1:1+ownerLen]...)
+		}
+		e.out = binary.BigEndian.AppendUint16(e.out, s.Type)
+		e.out = binary.BigEndian.AppendUint16(e.out, dns.ClassINET)
+		e.out = binary.BigEndian.AppendUint32(e.out, ttl)
+		e.out = binary.BigEndian.AppendUint16(e.out, uint16(len(rd(i))))
+		e.out = append(e.out, rd(i)...)
+	}
+	return e.out[1:], nil
+}
+
+// hash returns the leaf hash of s with the given TTL.
+func (e *leafEncoder) hash(s *RRset, ttl uint32) ([32]byte, error) {
+	if _, err := e.encode(s, ttl); err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(e.out), nil
+}
+
+// appendName appends name in uncompressed wire form.
+func appendName(b []byte, name string) ([]byte, error) {
+	var buf [256]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	if err != nil {
+		return b, err
+	}
+	return append(b, buf[:n]...), nil
+}
+
+// canonicalRDATA returns a fresh copy of rr's RDATA in canonical form
+// (RFC 4034 §6.2), the key records of an RRset sort by (§6.3). scratch is
+// reused between calls to save allocations.
 func canonicalRDATA(rr dns.RR, scratch *[]byte) ([]byte, error) {
+	e := leafEncoder{pack: *scratch}
+	err := e.appendRDATA(rr)
+	*scratch = e.pack
+	return e.rdata, err
+}
+
+// appendRDATA appends rr's RDATA in canonical form to e.rdata.
+func (e *leafEncoder) appendRDATA(rr dns.RR) error {
 	rr = lowerEmbeddedNames(rr)
 	need := dns.Len(rr) + 1
-	if cap(*scratch) < need {
-		*scratch = make([]byte, need)
+	if cap(e.pack) < need {
+		e.pack = make([]byte, need)
 	}
-	buf := (*scratch)[:need]
+	buf := e.pack[:need]
 	off, err := dns.PackRR(rr, buf, 0, nil, false)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", rr.Header().Name, dns.TypeToString[rr.Header().Rrtype], err)
+		return fmt.Errorf("%s %s: %w", rr.Header().Name, dns.TypeToString[rr.Header().Rrtype], err)
 	}
 	_, start, err := dns.UnpackDomainName(buf, 0)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	start += 10 // type, class, TTL, RDLENGTH
 	if start > off {
-		return nil, errors.New("short record")
+		return errors.New("short record")
 	}
-	return append([]byte(nil), buf[start:off]...), nil
+	e.rdata = append(e.rdata, buf[start:off]...)
+	return nil
 }
 
 // lowerEmbeddedNames returns rr, or a copy of it with the domain names in

@@ -15,14 +15,20 @@ import (
 // 0x01) every tree and proof of this package uses.
 var hasher = rfc6962.DefaultHasher
 
+// rfc6962LeafPrefix starts the hashed bytes of a leaf.
+const rfc6962LeafPrefix = rfc6962.RFC6962LeafHashPrefix
+
 // LeafHash returns the RFC 6962 leaf hash of s: SHA-256(0x00 ‖ LeafData(s)).
 func LeafHash(s *RRset) [32]byte {
-	return hashLeaf(LeafData(s))
+	var e leafEncoder
+	h, _ := e.hash(s, s.TTL)
+	return h
 }
 
+// hashLeaf returns SHA-256(0x00 ‖ data).
 func hashLeaf(data []byte) [32]byte {
 	h := sha256.New()
-	h.Write([]byte{rfc6962.RFC6962LeafHashPrefix})
+	h.Write([]byte{rfc6962LeafPrefix})
 	h.Write(data)
 	var out [32]byte
 	h.Sum(out[:0])
@@ -70,8 +76,9 @@ func (z *Zone) Tree() *Tree {
 // newTree builds the tree over sets, which must be in canonical order.
 func newTree(sets []*RRset) *Tree {
 	leaves := make([][32]byte, len(sets))
+	var e leafEncoder
 	for i, s := range sets {
-		leaves[i] = LeafHash(s)
+		leaves[i], _ = e.hash(s, s.TTL)
 	}
 	t := &Tree{sets: sets, levels: [][][32]byte{leaves}}
 	for cur := leaves; len(cur) > 1; {

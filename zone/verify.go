@@ -174,11 +174,12 @@ func verifyRRset(s *RRset, h *Head, trusted *Key, lp *LeafProof) error {
 	if lp == nil || len(lp.Data) != 0 {
 		return fmt.Errorf("%w: inclusion leaf missing or carrying data", ErrMalformedProof)
 	}
-	data, err := leafData(s, ttl)
+	var e leafEncoder
+	lh, err := e.hash(s, ttl)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrAnswerMismatch, err)
 	}
-	return verifyLeaf(hashLeaf(data), lp, h)
+	return verifyLeaf(lh, lp, h)
 }
 
 // verifySigs returns the first RRSIG of s made by trusted that verifies
