@@ -415,3 +415,48 @@ func TestHelpAndVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestRootExample runs the owner walkthrough in 'ddnrs --help' as
+// written: keygen, the zone file of the heredoc, sign, verify. (The final
+// 'ddnrs dev' step is dev's own test.)
+func TestRootExample(t *testing.T) {
+	dir := t.TempDir()
+	lines := strings.Split(rootExample, "\n")
+	var zoneText []string
+	var cmds [][]string
+	inHeredoc := false
+	for _, l := range lines {
+		l = strings.TrimPrefix(l, "  ")
+		switch {
+		case inHeredoc && l == "EOF":
+			inHeredoc = false
+		case inHeredoc:
+			zoneText = append(zoneText, l)
+		case strings.HasPrefix(l, "cat > example.com.zone <<'EOF'"):
+			inHeredoc = true
+		case strings.HasPrefix(l, "ddnrs zone "):
+			if i := strings.Index(l, "#"); i >= 0 {
+				l = l[:i]
+			}
+			cmds = append(cmds, strings.Fields(l)[1:])
+		}
+	}
+	if len(cmds) != 3 || len(zoneText) == 0 {
+		t.Fatalf("rootExample: found %d zone commands and %d zone file lines, want keygen, sign, verify and a heredoc", len(cmds), len(zoneText))
+	}
+	zf := writeText(t, dir, "example.com.zone", strings.Join(zoneText, "\n")+"\n")
+	base := keygen(t, dir, cmds[0][len(cmds[0])-1])
+	for _, args := range cmds[1:] {
+		for i, a := range args {
+			a = strings.ReplaceAll(a, "Kexample.com.+015+12345", base)
+			if a == "example.com.zone" || a == "example.com.zone.signed" {
+				a = filepath.Join(dir, a)
+			}
+			args[i] = a
+		}
+		mustRun(t, args...)
+	}
+	if _, err := os.Stat(zf + ".signed"); err != nil {
+		t.Errorf("the example's sign step wrote nothing: %v", err)
+	}
+}
