@@ -81,7 +81,8 @@ func (h *Handler) respond(q *request, resp *dns.Msg, sc *scratch, tr Transport) 
 // (RFC 1034 §4.3.2 with the DNSSEC additions of RFC 4035 §3.1).
 func (h *Handler) lookup(q *request, resp *dns.Msg, sc *scratch) {
 	z := h.zones.Zone(q.name)
-	if z == nil {
+	if z == nil || !zone.IsSubDomain(z.Origin, q.name) {
+		// Never answer for a name outside the zones we hold.
 		resp.Rcode = dns.RcodeRefused
 		return
 	}

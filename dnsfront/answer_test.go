@@ -5,6 +5,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/zone"
 	"github.com/miekg/dns"
 )
 
@@ -224,5 +225,26 @@ host 3600 IN A   192.0.2.210
 		resp := new(dns.Msg)
 		h.Answer(dnstest.Query(c.Name, c.Type, c.DO), resp, dnsfront.UDP)
 		c.Check(t, resp)
+	}
+}
+
+// everything is a Reader that wrongly returns its zone for every name.
+type everything struct{ z *zone.Zone }
+
+func (e everything) Zone(string) *zone.Zone { return e.z }
+
+// A zone that does not enclose the name is never used to answer it.
+func TestAnswerReaderOutsideZone(t *testing.T) {
+	h := dnsfront.NewHandler(everything{dnstest.Example(t)}, dnsfront.Options{})
+	for _, name := range []string{"www.example.org.", "example.", "."} {
+		resp := new(dns.Msg)
+		h.Answer(dnstest.Query(name, dns.TypeA, false), resp, dnsfront.UDP)
+		want := dns.RcodeRefused
+		if name == "example." {
+			want = dns.RcodeSuccess
+		}
+		if resp.Rcode != want {
+			t.Errorf("Answer(%q, A) rcode = %s, want %s", name, dns.RcodeToString[resp.Rcode], dns.RcodeToString[want])
+		}
 	}
 }
