@@ -67,6 +67,11 @@ var (
 // For an inclusion proof the first RRset is at Name and has Type, or is a
 // CNAME at Name (the rest of the chain follows); Type ANY accepts any
 // type at Name. For an absence proof RRsets is empty.
+//
+// A wildcard answer (RFC 4592) is checked in two calls: the wildcard RRset
+// as stored, asked as (its "*" owner, type) with an inclusion proof, and
+// the query name's absence, asked as (query name, type) with an absence
+// proof. Verify does not rebuild a wildcard owner from an expanded RRSIG.
 type Answer struct {
 	Name   string
 	Type   uint16
