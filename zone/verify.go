@@ -71,7 +71,8 @@ var (
 // A wildcard answer (RFC 4592) is checked in two calls: the wildcard RRset
 // as stored, asked as (its "*" owner, type) with an inclusion proof, and
 // the query name's absence, asked as (query name, type) with an absence
-// proof. Verify does not rebuild a wildcard owner from an expanded RRSIG.
+// proof whose NameAbsent(query name) is true. Verify does not rebuild a
+// wildcard owner from an expanded RRSIG.
 type Answer struct {
 	Name   string
 	Type   uint16
