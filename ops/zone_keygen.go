@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,6 +19,20 @@ type keygenOptions struct {
 	Zone string // the zone the key is for
 	Dir  string // where the key files go; default "."
 	ZSK  bool   // flags 256 instead of 257 (SEP)
+	// Output is "text" (default: the file base on stdout, the rest on
+	// stderr) or "json" (one object on stdout).
+	Output string
+}
+
+// keygenJSON is what --output json prints.
+type keygenJSON struct {
+	Zone    string `json:"zone"`
+	Tag     uint16 `json:"tag"`
+	Base    string `json:"base"`
+	Public  string `json:"key"`
+	Private string `json:"private"`
+	DNSKEY  string `json:"dnskey"`
+	DS      string `json:"ds"`
 }
 
 func newZoneKeygenCmd(e *env) *cobra.Command {
@@ -33,6 +48,7 @@ The file base is printed on stdout, so scripts can capture it; the DS record
 to give the parent zone is printed on stderr.`,
 		Example: `  ddnrs zone keygen example.com.
   KEY=$(ddnrs zone keygen --dir keys example.com.)
+  ddnrs zone keygen --output json example.com.   # files, DNSKEY and DS as JSON
   ddnrs zone sign --key "$KEY.private" example.com.zone`,
 		Args: exactArgs("ZONE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -41,6 +57,7 @@ to give the parent zone is printed on stderr.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Dir, "dir", ".", "directory to write the key files to (created if missing)")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "text", "text, or json for one object with the files, DNSKEY and DS")
 	cmd.Flags().BoolVar(&opts.ZSK, "zsk", false, "make a zone-signing key (flags 256) instead of a combined key with the SEP bit (257)")
 	return cmd
 }
@@ -48,6 +65,9 @@ to give the parent zone is printed on stderr.`,
 func runKeygen(_ context.Context, e *env, opts *keygenOptions) error {
 	if _, ok := dns.IsDomainName(opts.Zone); !ok || opts.Zone == "" {
 		return usagef("%q is not a domain name", opts.Zone)
+	}
+	if opts.Output != "text" && opts.Output != "json" {
+		return usagef("--output %q: want text or json", opts.Output)
 	}
 	k, err := zone.GenerateKey(opts.Zone, !opts.ZSK, e.rand)
 	if err != nil {
@@ -60,9 +80,16 @@ func runKeygen(_ context.Context, e *env, opts *keygenOptions) error {
 	if err := writeKeyFiles(base, k); err != nil {
 		return err
 	}
+	ds := k.DNSKEY.ToDS(dns.SHA256)
+	if opts.Output == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(keygenJSON{Zone: k.Zone, Tag: k.Tag(), Base: base, Public: base + ".key", Private: base + ".private",
+			DNSKEY: k.DNSKEY.String(), DS: ds.String()})
+	}
 	fmt.Fprintln(e.stdout, base)
 	fmt.Fprintf(e.stderr, "Wrote %s.key and %s.private (the private key: keep it secret).\n", base, base)
-	fmt.Fprintf(e.stderr, "DS record for the parent of %s:\n  %s\n", k.Zone, k.DNSKEY.ToDS(dns.SHA256))
+	fmt.Fprintf(e.stderr, "DS record for the parent of %s:\n  %s\n", k.Zone, ds)
 	fmt.Fprintf(e.stderr, "Next: ddnrs zone sign --key %s.private ZONEFILE\n", base)
 	return nil
 }

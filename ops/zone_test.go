@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	crand "crypto/rand"
+	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -115,6 +116,24 @@ func TestKeygen(t *testing.T) {
 	pub, _ = os.ReadFile(strings.TrimSpace(r.stdout) + ".key")
 	if f := strings.Fields(string(pub)); !strings.Contains(strings.Join(f, " "), "DNSKEY 256 3 15 ") {
 		t.Errorf("keygen --zsk wrote %q, want flags 256", pub)
+	}
+}
+
+func TestKeygenJSON(t *testing.T) {
+	dir := t.TempDir()
+	r := mustRun(t, "zone", "keygen", "--dir", dir, "-o", "json", "example.")
+	var got keygenJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("keygen -o json printed %q: %v", r.stdout, err)
+	}
+	if got.Zone != "example." || got.Tag == 0 || !strings.Contains(got.DS, "DS") || !strings.Contains(got.DNSKEY, "DNSKEY") {
+		t.Errorf("keygen -o json = %+v", got)
+	}
+	if _, err := os.Stat(got.Private); err != nil {
+		t.Errorf("keygen -o json names %s: %v", got.Private, err)
+	}
+	if r := ddnrs(t, "zone", "keygen", "--dir", dir, "-o", "yaml", "example."); r.code != ExitUsage {
+		t.Errorf("keygen -o yaml: exit %d, want %d", r.code, ExitUsage)
 	}
 }
 
