@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -64,22 +65,19 @@ func Diff(old, new *Zone) Change {
 }
 
 // sameRRset reports whether a and b hold the same records with the same
-// TTL, the SOA serial aside.
+// TTL, compared in canonical wire form (so two spellings of one name are
+// equal), the SOA serial aside.
 func sameRRset(a, b *RRset) bool {
-	if a.TTL != b.TTL || len(a.RRs) != len(b.RRs) {
+	if a.Name != b.Name || a.Type != b.Type || a.TTL != b.TTL {
 		return false
 	}
-	for _, rr := range b.RRs {
-		if soa, ok := rr.(*dns.SOA); ok {
-			c := *soa
-			c.Serial = a.RRs[0].(*dns.SOA).Serial
-			rr = &c
-		}
-		if !containsRR(a.RRs, rr) {
-			return false
-		}
+	if a.Type == dns.TypeSOA && len(a.RRs) == 1 && len(b.RRs) == 1 {
+		soa := *b.RRs[0].(*dns.SOA)
+		soa.Serial = a.RRs[0].(*dns.SOA).Serial
+		b = &RRset{Name: b.Name, Type: b.Type, TTL: b.TTL, RRs: []dns.RR{&soa}}
 	}
-	return true
+	da, db := LeafData(a), LeafData(b)
+	return len(da) > 0 && bytes.Equal(da, db)
 }
 
 // Apply returns z with c applied and signed again incrementally: the SOA
