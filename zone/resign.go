@@ -145,14 +145,31 @@ func (z *Zone) Apply(c Change, k *Key, opt SignOptions) (*Zone, error) {
 		changed[RRKey{z.Origin, dns.TypeDNSKEY}] = true
 	}
 
-	// The CNAME rule can only break at a name the change put data at.
-	probe := build(z.Origin, list)
+	// The CNAME rule can only break at a name the change put data at;
+	// the types there are the old ones and the ones put.
 	reported := make(map[string]bool)
 	for _, p := range c.Put {
-		key := RRKey{CanonicalName(p.Name), p.Type}
-		if n := probe.Node(key.Name); n != nil && n.RRset(dns.TypeCNAME) != nil && len(n.RRsets) > 1 && !reported[key.Name] {
-			reported[key.Name] = true
-			errs = append(errs, &RecordError{key.Name, dns.TypeCNAME, ErrCNAMEAndOther})
+		name := CanonicalName(p.Name)
+		if reported[name] || sets[RRKey{name, dns.TypeCNAME}] == nil {
+			continue
+		}
+		var types []uint16
+		if n := z.Node(name); n != nil {
+			for _, s := range n.RRsets {
+				types = append(types, s.Type)
+			}
+		}
+		for _, q := range c.Put {
+			if CanonicalName(q.Name) == name {
+				types = append(types, q.Type)
+			}
+		}
+		for _, t := range types {
+			if t != dns.TypeCNAME && !isDNSSECType(t) && sets[RRKey{name, t}] != nil {
+				reported[name] = true
+				errs = append(errs, &RecordError{name, dns.TypeCNAME, ErrCNAMEAndOther})
+				break
+			}
 		}
 	}
 	if len(errs) > 0 {
