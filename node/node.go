@@ -165,7 +165,7 @@ func (n *Node) listen(h *dnsfront.Handler) (*dnsfront.TCPServer, *dnsfront.UDPSe
 
 func listenError(addr string, err error) error {
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("dns %s: %w (another server is using it; pick another with --dns or port 0)", addr, ErrPortInUse)
+		return fmt.Errorf("dns %s: %w", addr, ErrPortInUse)
 	}
 	return err
 }
