@@ -45,10 +45,10 @@ done < <(go list ./...)
 status=0
 echo "== go test (plain)"
 if [ ${#plain[@]} -gt 0 ]; then
-	go test -timeout 8m "${plain[@]}" || status=1
+	go test -timeout 4m "${plain[@]}" || status=1
 fi
 echo "== go test -race"
 if [ ${#race[@]} -gt 0 ]; then
-	go test -race -timeout 8m "${race[@]}" || status=1
+	go test -race -timeout 4m "${race[@]}" || status=1
 fi
 exit $status
