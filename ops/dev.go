@@ -304,7 +304,7 @@ func prepareDevZones(ctx context.Context, opts *devOptions, n *node.Node, zones 
 		start := time.Now()
 		big := dz.zone.Len() >= bigZone
 		if big {
-			fmt.Fprintf(opts.out, "signing %s (%d names)...\n", origin, dz.zone.Len())
+			fmt.Fprintf(opts.out, "preparing %s (%d names: sign, or re-sign what changed)...\n", origin, dz.zone.Len())
 		}
 		z, act, err := node.Prepare(stored, dz.zone, dz.key, time.Now())
 		if err != nil {
