@@ -66,6 +66,11 @@ cpu_ticks() {
 	echo "$total"
 }
 
+# core_times prints "busy total" jiffies of one CPU from /proc/stat.
+core_times() {
+	awk -v c="cpu$1" '$1 == c { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t }' /proc/stat
+}
+
 # wait_answer waits until the server on port answers the zone's SOA.
 wait_answer() {
 	for _ in $(seq 100); do
@@ -176,11 +181,16 @@ for server in $SERVERS; do
 		flags=()
 		[ "$mode" = do ] && flags=(-D)
 		before=$(cpu_ticks "$server_pid")
+		read -r core_busy0 core_total0 < <(core_times "$SERVER_CPU")
 		taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" \
 			-l "$DURATION" -q 200 -c 4 -v "${flags[@]}" >"$work/$server-$mode.txt" 2>&1 || true
 		after=$(cpu_ticks "$server_pid")
+		read -r core_busy1 core_total1 < <(core_times "$SERVER_CPU")
 		cpu_us=$(( (after - before) * 1000000 / $(getconf CLK_TCK) ))
-		line=$("$work/latency" -label "$server/$mode" -cpu "$cpu_us" "$work/$server-$mode.txt")
+		# How busy the server's core was, by anyone: a core near 100% with
+		# a low server share means other processes took it.
+		busy=$(( 100 * (core_busy1 - core_busy0) / (core_total1 - core_total0 + 1) ))
+		line="$("$work/latency" -label "$server/$mode" -cpu "$cpu_us" "$work/$server-$mode.txt")  core$SERVER_CPU:${busy}%"
 		echo "$line"
 		results+=("$line")
 	done
