@@ -76,7 +76,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.running || n.closed {
-		return errors.New("node: Start called twice")
+		return errors.New("node: Start called after Start or Close")
 	}
 	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
