@@ -182,3 +182,26 @@ func TestBadInputNamesWhat(t *testing.T) {
 		}
 	}
 }
+
+func TestDevDefaultPortFallback(t *testing.T) {
+	needBinary(t)
+	// Hold 127.0.0.1:5300 (or find it already held by someone else):
+	// either way dev must fall back to a free port and say so.
+	if u, err := net.ListenPacket("udp", "127.0.0.1:5300"); err == nil {
+		defer u.Close()
+	}
+	if l, err := net.Listen("tcp", "127.0.0.1:5300"); err == nil {
+		defer l.Close()
+	}
+	dir := t.TempDir()
+	ready := filepath.Join(dir, "ready.json")
+	p := startProc(t, dir, ddnrsBin, "dev", "--data", filepath.Join(dir, "data"), "--ready-file", ready)
+	r := waitReadyFile(t, p, ready, 30*time.Second)
+	if strings.HasSuffix(r.DNS, ":5300") || strings.HasSuffix(r.DNS, ":0") {
+		t.Errorf("ddnrs dev with 5300 taken listens on %s, want another, bound port", r.DNS)
+	}
+	_, port, _ := net.SplitHostPort(r.DNS)
+	if out := p.out.String(); !strings.Contains(out, "5300") || !strings.Contains(out, port) {
+		t.Errorf("ddnrs dev did not say it moved from 5300 to %s:\n%s", port, out)
+	}
+}
