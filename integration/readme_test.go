@@ -81,6 +81,7 @@ func TestReadme(t *testing.T) {
 		"XDG_STATE_HOME=" + state,
 	}
 	var dev *devNode
+	digs := 0
 	for _, c := range cmds {
 		text := c.text
 		fields := strings.Fields(text)
@@ -111,6 +112,7 @@ func TestReadme(t *testing.T) {
 				t.Fatalf("README.md:%d: %q before any ddnrs dev", c.line, text)
 			}
 			text = strings.ReplaceAll(text, "-p 5300", "-p "+dev.port)
+			digs++
 			out := runBash(t, work, env, c, text+" +time=2 +tries=2")
 			r := parseDig(out)
 			if r.Status == "" || r.Status == "SERVFAIL" || r.Status == "REFUSED" {
@@ -128,6 +130,9 @@ func TestReadme(t *testing.T) {
 	}
 	if dev == nil {
 		t.Error("README.md starts no ddnrs dev")
+	}
+	if digs < 8 {
+		t.Errorf("README.md: %d dig commands ran, want the tour's (at least 8)", digs)
 	}
 }
 
