@@ -5,8 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 // Config is one node's configuration, decoded from TOML over Default().
@@ -37,7 +42,85 @@ type Config struct {
 	MaxUDPSize int `toml:"max_udp_size"`
 	// LogLevel is debug, info, warn or error. Default "info".
 	LogLevel string `toml:"log_level"`
+
+	// Group is the node's Raft replica group ([group] in TOML).
+	Group GroupConfig `toml:"group"`
+	// Admin is the admin HTTPS endpoint ([admin] in TOML).
+	Admin AdminConfig `toml:"admin"`
+	// TLS names the cluster CA and this node's certificate ([tls] in TOML),
+	// used by Raft and the admin endpoint, both with mutual TLS 1.3.
+	TLS TLSConfig `toml:"tls"`
 }
+
+// GroupConfig configures the node's membership in its Raft group.
+type GroupConfig struct {
+	// ID is the node's Raft server ID, unique in its group: letters,
+	// digits, '.', '_' and '-'. Default "node1".
+	ID string `toml:"id"`
+	// RaftBind is the address Raft listens on (mutual TLS). Port 0 picks
+	// a free port. Default "127.0.0.1:7300".
+	RaftBind string `toml:"raft_bind"`
+	// RaftAdvertise is the address other members dial to reach this
+	// node's Raft listener. Empty means the bound address, which must
+	// then not be a wildcard (0.0.0.0, ::). Default "".
+	RaftAdvertise string `toml:"raft_advertise"`
+	// Bootstrap makes a node without Raft state start a new group with
+	// itself as its only voter. Ignored when Raft state exists. Default
+	// true, so one node on one machine works alone.
+	Bootstrap bool `toml:"bootstrap"`
+	// Join lists admin addresses of members of an existing group; a node
+	// without Raft state asks them in turn to add it until one does.
+	// Exclusive with Bootstrap. Default none.
+	Join []string `toml:"join"`
+	// NonVoter makes Join ask to be added as a non-voting read replica.
+	// Default false.
+	NonVoter bool `toml:"non_voter"`
+	// HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout and
+	// CommitTimeout are hashicorp/raft's timeouts. Defaults 500ms, 500ms,
+	// 250ms and 50ms: a leader on a LAN is replaced in well under a
+	// second without spurious elections (DEPENDENCIES.md).
+	HeartbeatTimeout   time.Duration `toml:"heartbeat_timeout"`
+	ElectionTimeout    time.Duration `toml:"election_timeout"`
+	LeaderLeaseTimeout time.Duration `toml:"leader_lease_timeout"`
+	CommitTimeout      time.Duration `toml:"commit_timeout"`
+	// ApplyTimeout bounds how long a write waits to be committed before
+	// it fails with no_quorum. Default 5s.
+	ApplyTimeout time.Duration `toml:"apply_timeout"`
+}
+
+// AdminConfig configures the admin HTTPS endpoint (membership, writes,
+// snapshots, health and metrics).
+type AdminConfig struct {
+	// Listen is the admin address. Port 0 picks a free port. Default
+	// "127.0.0.1:7400".
+	Listen string `toml:"listen"`
+	// Advertise is the admin address other members use to reach this
+	// node (forwarded writes, member status). Empty means the bound
+	// address, which must then not be a wildcard. Default "".
+	Advertise string `toml:"advertise"`
+	// RequestTimeout bounds every admin request, forwarding included.
+	// Default 10s.
+	RequestTimeout time.Duration `toml:"request_timeout"`
+	// ForwardTimeout bounds one call to another member's admin endpoint
+	// (a forwarded write, a status query). Default 7s.
+	ForwardTimeout time.Duration `toml:"forward_timeout"`
+}
+
+// TLSConfig names PEM files. All three set, or none: with none, the node
+// uses (and on first start creates) a private CA and certificate under
+// DataDir/tls, which suits a single machine only.
+type TLSConfig struct {
+	// CA is the cluster CA certificate; peers must present a certificate
+	// it signed. Default "".
+	CA string `toml:"ca"`
+	// Cert is this node's certificate (server and client auth). Default "".
+	Cert string `toml:"cert"`
+	// Key is the private key of Cert. Default "".
+	Key string `toml:"key"`
+}
+
+// Auto reports whether no TLS files are named, so the node makes its own.
+func (c TLSConfig) Auto() bool { return c.CA == "" && c.Cert == "" && c.Key == "" }
 
 // Default returns the configuration that works on one machine, with
 // DataDir left for the caller to set.
@@ -51,7 +134,54 @@ func Default() Config {
 		UDPWorkers:     2,
 		MaxUDPSize:     1232,
 		LogLevel:       "info",
+		Group: GroupConfig{
+			ID:                 "node1",
+			RaftBind:           "127.0.0.1:7300",
+			Bootstrap:          true,
+			HeartbeatTimeout:   500 * time.Millisecond,
+			ElectionTimeout:    500 * time.Millisecond,
+			LeaderLeaseTimeout: 250 * time.Millisecond,
+			CommitTimeout:      50 * time.Millisecond,
+			ApplyTimeout:       5 * time.Second,
+		},
+		Admin: AdminConfig{
+			Listen:         "127.0.0.1:7400",
+			RequestTimeout: 10 * time.Second,
+			ForwardTimeout: 7 * time.Second,
+		},
 	}
+}
+
+// ErrUnknownKey is returned (joined, one per key) by LoadConfig when the
+// file holds a key Config does not have, typically a typo.
+var ErrUnknownKey = errors.New("unknown configuration key")
+
+// LoadConfig reads the TOML file at path over Default() and validates the
+// result. Every problem is reported at once: unknown keys (wrapping
+// ErrUnknownKey, each named) and every Validate error.
+func LoadConfig(path string) (Config, error) {
+	c := Default()
+	md, err := toml.DecodeFile(path, &c)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	var errs []error
+	undecoded := md.Undecoded()
+	keys := make([]string, 0, len(undecoded))
+	for _, k := range undecoded {
+		keys = append(keys, k.String())
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		errs = append(errs, fmt.Errorf("%s: %w", k, ErrUnknownKey))
+	}
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("config %s:\n%w", path, err)
+	}
+	return c, nil
 }
 
 // Validate returns every problem of c at once, joined, or nil.
@@ -84,7 +214,115 @@ func (c Config) Validate() error {
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("log_level: %w", err))
 	}
+	errs = append(errs, c.Group.validate()...)
+	errs = append(errs, c.Admin.validate()...)
+	errs = append(errs, c.TLS.validate()...)
 	return errors.Join(errs...)
+}
+
+func (g GroupConfig) validate() []error {
+	var errs []error
+	if !validID(g.ID) {
+		errs = append(errs, fmt.Errorf("group.id: %q, want 1 to 64 letters, digits, '.', '_' or '-'", g.ID))
+	}
+	errs = append(errs, checkListen("group.raft_bind", g.RaftBind, "group.raft_advertise", g.RaftAdvertise)...)
+	if g.Bootstrap && len(g.Join) > 0 {
+		errs = append(errs, errors.New("group.bootstrap and group.join: set one, not both"))
+	}
+	for i, j := range g.Join {
+		if _, p, err := SplitHostPort(j); err != nil || p == 0 {
+			errs = append(errs, fmt.Errorf("group.join[%d]: %q, want HOST:PORT of a member's admin endpoint", i, j))
+		}
+	}
+	if g.NonVoter && len(g.Join) == 0 {
+		errs = append(errs, errors.New("group.non_voter: only meaningful with group.join"))
+	}
+	// hashicorp/raft's own limits (ValidateConfig), reported here at once.
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		min  time.Duration
+	}{
+		{"group.heartbeat_timeout", g.HeartbeatTimeout, 5 * time.Millisecond},
+		{"group.election_timeout", g.ElectionTimeout, 5 * time.Millisecond},
+		{"group.leader_lease_timeout", g.LeaderLeaseTimeout, 5 * time.Millisecond},
+		{"group.commit_timeout", g.CommitTimeout, time.Millisecond},
+		{"group.apply_timeout", g.ApplyTimeout, time.Millisecond},
+	} {
+		if d.v < d.min {
+			errs = append(errs, fmt.Errorf("%s: %v, want at least %v", d.name, d.v, d.min))
+		}
+	}
+	if g.LeaderLeaseTimeout > g.HeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("group.leader_lease_timeout: %v, want at most heartbeat_timeout (%v)", g.LeaderLeaseTimeout, g.HeartbeatTimeout))
+	}
+	if g.ElectionTimeout < g.HeartbeatTimeout {
+		errs = append(errs, fmt.Errorf("group.election_timeout: %v, want at least heartbeat_timeout (%v)", g.ElectionTimeout, g.HeartbeatTimeout))
+	}
+	return errs
+}
+
+func (a AdminConfig) validate() []error {
+	errs := checkListen("admin.listen", a.Listen, "admin.advertise", a.Advertise)
+	if a.RequestTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("admin.request_timeout: %v, want > 0", a.RequestTimeout))
+	}
+	if a.ForwardTimeout <= 0 || a.ForwardTimeout > a.RequestTimeout {
+		errs = append(errs, fmt.Errorf("admin.forward_timeout: %v, want > 0 and at most request_timeout (%v)", a.ForwardTimeout, a.RequestTimeout))
+	}
+	return errs
+}
+
+func (c TLSConfig) validate() []error {
+	if c.Auto() {
+		return nil
+	}
+	var errs []error
+	for _, f := range []struct{ name, v string }{{"tls.ca", c.CA}, {"tls.cert", c.Cert}, {"tls.key", c.Key}} {
+		if f.v == "" {
+			errs = append(errs, fmt.Errorf("%s: required when any of tls.ca, tls.cert, tls.key is set", f.name))
+		}
+	}
+	return errs
+}
+
+// checkListen checks a listen address and the advertised address that
+// goes with it: a wildcard listen address needs an explicit advertise,
+// and an advertised address needs a concrete host and port.
+func checkListen(name, listen, advName, adv string) []error {
+	var errs []error
+	host, _, err := SplitHostPort(listen)
+	if err != nil {
+		return append(errs, fmt.Errorf("%s: %w", name, err))
+	}
+	if adv == "" {
+		if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+			errs = append(errs, fmt.Errorf("%s: %q listens on every address; set %s to the address peers dial", name, listen, advName))
+		}
+		return errs
+	}
+	ah, ap, err := SplitHostPort(adv)
+	switch {
+	case err != nil:
+		errs = append(errs, fmt.Errorf("%s: %w", advName, err))
+	case ah == "" || ap == 0:
+		errs = append(errs, fmt.Errorf("%s: %q, want a host and a non-zero port", advName, adv))
+	default:
+		if ip, err := netip.ParseAddr(ah); err == nil && ip.IsUnspecified() {
+			errs = append(errs, fmt.Errorf("%s: %q is a wildcard, want the address peers dial", advName, adv))
+		}
+	}
+	return errs
+}
+
+// validID reports whether id is a usable Raft server ID.
+func validID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	return strings.IndexFunc(id, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
+	}) < 0
 }
 
 // SplitHostPort splits a listen address "HOST:PORT" and checks the port.

@@ -1,6 +1,10 @@
 package node
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +53,105 @@ log_level = "debug"
 	}
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate() = %v, want nil", err)
+	}
+}
+
+func TestSampleConfig(t *testing.T) {
+	c, err := LoadConfig(filepath.Join("testdata", "node.sample.toml"))
+	if err != nil {
+		t.Fatalf("LoadConfig(sample) = %v, want nil", err)
+	}
+	want := Default()
+	want.DataDir = "/var/lib/ddnrs"
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("LoadConfig(sample) = %+v, want the defaults with data_dir set %+v", c, want)
+	}
+}
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string
+		want []string // substrings of the error; none means success
+		unk  bool     // the error wraps ErrUnknownKey
+	}{
+		{name: "minimal", toml: `data_dir = "/d"`},
+		{name: "joiner", toml: `data_dir = "/d"
+[group]
+id = "n2"
+bootstrap = false
+join = ["127.0.0.1:7400"]
+non_voter = true
+[tls]
+ca = "ca.pem"
+cert = "n2.pem"
+key = "n2.key"`},
+		{name: "unknown keys named", toml: `data_dir = "/d"
+dnss = "x"
+[group]
+ids = "n1"
+[metrics]
+on = true`, want: []string{"dnss", "group.ids", "metrics.on"}, unk: true},
+		{name: "unknown key and invalid value together", toml: `colour = "red"
+[group]
+election_timeout = "1ms"`, want: []string{"colour", "data_dir", "group.election_timeout"}, unk: true},
+		{name: "syntax", toml: `data_dir = `, want: []string{"config"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "node.toml")
+			if err := os.WriteFile(path, []byte(tt.toml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadConfig(path)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("LoadConfig = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("LoadConfig = nil, want an error mentioning %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("LoadConfig = %q, want it to mention %q", err, w)
+				}
+			}
+			if got := errors.Is(err, ErrUnknownKey); got != tt.unk {
+				t.Errorf("errors.Is(LoadConfig, ErrUnknownKey) = %v, want %v", got, tt.unk)
+			}
+		})
+	}
+}
+
+func TestValidateGroupAdminTLS(t *testing.T) {
+	c := Default()
+	c.DataDir = "/d"
+	c.Group.ID = "bad id!"
+	c.Group.RaftBind = "0.0.0.0:7300"
+	c.Group.Join = []string{"nohost"}
+	c.Group.LeaderLeaseTimeout = time.Second
+	c.Group.ElectionTimeout = 100 * time.Millisecond
+	c.Group.CommitTimeout = 0
+	c.Admin.Listen = "[::]:7400"
+	c.Admin.Advertise = "[::]:7400"
+	c.Admin.ForwardTimeout = time.Hour
+	c.TLS.Cert = "n.pem"
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil, want errors")
+	}
+	for _, want := range []string{
+		"group.id", "group.raft_bind", "group.bootstrap and group.join", "group.join[0]",
+		"group.leader_lease_timeout", "group.election_timeout", "group.commit_timeout",
+		"admin.advertise", "admin.forward_timeout", "tls.ca", "tls.key",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %q, want it to mention %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "tls.cert:") {
+		t.Errorf("Validate() = %q, complains about tls.cert, which is set", err)
 	}
 }
