@@ -1,0 +1,383 @@
+// Package pki makes and loads the cluster's certificates: a cluster CA,
+// node certificates it issues (server and client authentication, so the
+// same pair serves Raft, the admin endpoint and the ops CLI), and the TLS
+// configurations that require mutual TLS 1.3 against that CA.
+//
+// Keys are ECDSA P-256: every TLS 1.3 client we test with (Go, kdig,
+// curl, browsers) accepts it, which is not true of Ed25519 certificates.
+// Files are PEM; private keys are PKCS #8 and written with mode 0600.
+package pki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Errors returned by the package.
+var (
+	// ErrExists is returned by Save when a file it would write already
+	// exists; nothing is overwritten.
+	ErrExists = errors.New("file already exists")
+	// ErrBadPEM is returned by the loaders when a file holds no PEM block
+	// of the expected type, or the block does not parse.
+	ErrBadPEM = errors.New("not a PEM certificate or key")
+	// ErrKeyMismatch is returned by the loaders when the private key does
+	// not belong to the certificate.
+	ErrKeyMismatch = errors.New("private key does not match the certificate")
+	// ErrNotCA is returned by LoadCA when the certificate is not a CA
+	// certificate.
+	ErrNotCA = errors.New("certificate is not a CA")
+)
+
+// File names inside a CA directory and a node directory.
+const (
+	CACertFile = "ca.crt"
+	CAKeyFile  = "ca.key"
+	CertFile   = "node.crt"
+	KeyFile    = "node.key"
+)
+
+// Validity periods.
+const (
+	CAValidity   = 10 * 365 * 24 * time.Hour
+	NodeValidity = 365 * 24 * time.Hour
+	// backdate is subtracted from NotBefore so a peer whose clock is a
+	// little behind accepts a certificate issued a moment ago.
+	backdate = time.Hour
+)
+
+// CA is a cluster certificate authority: its certificate and private key.
+type CA struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+}
+
+// Pair is a node certificate (as issued, without the CA) and its key.
+type Pair struct {
+	Cert *x509.Certificate
+	Key  crypto.Signer
+}
+
+// NewCA makes a self-signed CA named name, valid for ten years from now.
+func NewCA(name string) (*CA, error) {
+	return newCA(name, time.Now())
+}
+
+func newCA(name string, now time.Time) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating CA key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: name, Organization: []string{"DDNRS cluster"}},
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              now.Add(CAValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("creating CA certificate: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing CA certificate: %w", err)
+	}
+	return &CA{Cert: cert, Key: key}, nil
+}
+
+// IssueNode issues a certificate for the node id (its common name), valid
+// for a year, for both server and client authentication, naming ips and
+// dnsNames as subject alternative names. Peers dialling a node by address
+// check the address against these names, so list every address the node
+// is reached at.
+func IssueNode(ca *CA, id string, ips []net.IP, dnsNames []string) (*Pair, error) {
+	return issueNode(ca, id, ips, dnsNames, time.Now())
+}
+
+func issueNode(ca *CA, id string, ips []net.IP, dnsNames []string, now time.Time) (*Pair, error) {
+	if id == "" {
+		return nil, errors.New("node certificate needs an id")
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating node key: %w", err)
+	}
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	notAfter := now.Add(NodeValidity)
+	if notAfter.After(ca.Cert.NotAfter) {
+		notAfter = ca.Cert.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: id, Organization: []string{"DDNRS cluster"}},
+		NotBefore:    now.Add(-backdate),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses:  ips,
+		DNSNames:     dnsNames,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("issuing certificate for %q: %w", id, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing node certificate: %w", err)
+	}
+	return &Pair{Cert: cert, Key: key}, nil
+}
+
+func randomSerial() (*big.Int, error) {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, fmt.Errorf("generating serial number: %w", err)
+	}
+	return n.Add(n, big.NewInt(1)), nil
+}
+
+// Pool returns a certificate pool holding only the CA certificate.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.Cert)
+	return p
+}
+
+// Save writes the CA to dir (created with mode 0700 if missing) as
+// CACertFile and CAKeyFile (mode 0600). It returns ErrExists, writing
+// nothing, if either file is already there.
+func (ca *CA) Save(dir string) error {
+	return savePair(dir, CACertFile, CAKeyFile, ca.Cert, ca.Key)
+}
+
+// Save writes the pair to dir (created with mode 0700 if missing) as
+// CertFile and KeyFile (mode 0600). It returns ErrExists, writing
+// nothing, if either file is already there.
+func (p *Pair) Save(dir string) error {
+	return savePair(dir, CertFile, KeyFile, p.Cert, p.Key)
+}
+
+// TLS returns the pair as a tls.Certificate.
+func (p *Pair) TLS() tls.Certificate {
+	return tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Key, Leaf: p.Cert}
+}
+
+// CertPEM returns the certificate in PEM.
+func CertPEM(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+// KeyPEM returns key as PKCS #8 in PEM.
+func KeyPEM(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding private key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+func savePair(dir, certName, keyName string, cert *x509.Certificate, key crypto.Signer) error {
+	keyPEM, err := KeyPEM(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	certPath, keyPath := filepath.Join(dir, certName), filepath.Join(dir, keyName)
+	for _, p := range []string{certPath, keyPath} {
+		if _, err := os.Lstat(p); err == nil {
+			return fmt.Errorf("%s: %w", p, ErrExists)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if err := writeNew(keyPath, keyPEM, 0o600); err != nil {
+		return err
+	}
+	if err := writeNew(certPath, CertPEM(cert), 0o644); err != nil {
+		return errors.Join(err, os.Remove(keyPath))
+	}
+	return nil
+}
+
+// writeNew creates path with data, failing with ErrExists if it exists.
+func writeNew(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s: %w", path, ErrExists)
+	}
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		return errors.Join(fmt.Errorf("writing %s: %w", path, err), os.Remove(path))
+	}
+	return nil
+}
+
+// LoadCA reads a CA saved with (*CA).Save from dir.
+func LoadCA(dir string) (*CA, error) {
+	cert, key, err := loadPair(filepath.Join(dir, CACertFile), filepath.Join(dir, CAKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	if !cert.IsCA {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, CACertFile), ErrNotCA)
+	}
+	return &CA{Cert: cert, Key: key}, nil
+}
+
+// LoadPair reads a certificate and its private key from two PEM files.
+func LoadPair(certPath, keyPath string) (*Pair, error) {
+	cert, key, err := loadPair(certPath, keyPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Pair{Cert: cert, Key: key}, nil
+}
+
+// LoadCAPool reads the CA certificate (only) from a PEM file: what a node
+// needs to verify its peers.
+func LoadCAPool(certPath string) (*x509.CertPool, error) {
+	cert, err := loadCert(certPath)
+	if err != nil {
+		return nil, err
+	}
+	if !cert.IsCA {
+		return nil, fmt.Errorf("%s: %w", certPath, ErrNotCA)
+	}
+	p := x509.NewCertPool()
+	p.AddCert(cert)
+	return p, nil
+}
+
+func loadPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error) {
+	cert, err := loadCert(certPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err := loadKey(keyPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return nil, nil, fmt.Errorf("%s and %s: %w", certPath, keyPath, ErrKeyMismatch)
+	}
+	return cert, key, nil
+}
+
+func loadCert(path string) (*x509.Certificate, error) {
+	b, err := readPEM(path, "CERTIFICATE")
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrBadPEM, err)
+	}
+	return cert, nil
+}
+
+func loadKey(path string) (crypto.Signer, error) {
+	b, err := readPEM(path, "PRIVATE KEY")
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKCS8PrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrBadPEM, err)
+	}
+	s, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%s: %w: key type %T cannot sign", path, ErrBadPEM, k)
+	}
+	return s, nil
+}
+
+func readPEM(path, typ string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return nil, fmt.Errorf("%s: %w: no %q block", path, ErrBadPEM, typ)
+		}
+		if b.Type == typ {
+			return b.Bytes, nil
+		}
+	}
+}
+
+// SPKIPin returns the base64 SHA-256 of the certificate's subject public
+// key info: the pin of RFC 7858 §4.2 (DoT) and RFC 7469 (HPKP), as
+// `kdig +tls-pin=` and curl's --pinnedpubkey "sha256//..." take it.
+func SPKIPin(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// ServerTLS returns a server configuration presenting pair and requiring a
+// client certificate issued by the CA in pool, TLS 1.3 only.
+func ServerTLS(pair *Pair, pool *x509.CertPool) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{pair.TLS()},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+	}
+}
+
+// ClientTLS returns a client configuration presenting pair and verifying
+// the server against the CA in pool, TLS 1.3 only. The server name is
+// taken from the address dialled unless the caller sets ServerName.
+func ClientTLS(pair *Pair, pool *x509.CertPool) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{pair.TLS()},
+		RootCAs:      pool,
+	}
+}
+
+// MutualTLS returns one configuration usable both to listen and to dial,
+// as a Raft transport does: it presents pair, requires the peer's
+// certificate, and verifies it against the CA in pool, TLS 1.3 only.
+func MutualTLS(pair *Pair, pool *x509.CertPool) *tls.Config {
+	c := ServerTLS(pair, pool)
+	c.RootCAs = pool
+	return c
+}
