@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/miekg/dns"
@@ -51,6 +52,17 @@ type Options struct {
 	// advertised in the reply's OPT record. Default 1232 (DNS Flag Day
 	// 2020); values below 512 are raised to 512.
 	MaxUDPSize int
+	// PadBlock is the block size replies over the encrypted transports
+	// (TLS, HTTPS, QUIC) are padded to when the query carries the EDNS(0)
+	// Padding option (RFC 7830 §4, block-length policy of RFC 8467 §4.1).
+	// Default 468; negative turns padding off. Replies over UDP and TCP
+	// are never padded.
+	PadBlock int
+	// TCPKeepalive is the idle timeout announced in the edns-tcp-keepalive
+	// option (RFC 7828) of replies over TCP and TLS to queries that carry
+	// that option; the node sets it to its stream servers' idle timeout.
+	// Default 10s (TCPOptions' default); negative: never announced.
+	TCPKeepalive time.Duration
 }
 
 // DefaultMaxUDPSize is the default of Options.MaxUDPSize.
@@ -59,8 +71,10 @@ const DefaultMaxUDPSize = 1232
 // Handler answers queries authoritatively from the zones of a Reader. It
 // is safe for concurrent use.
 type Handler struct {
-	zones  Reader
-	maxUDP uint16
+	zones     Reader
+	maxUDP    uint16
+	padBlock  int    // 0: off
+	keepalive uint16 // in units of 100 ms; 0: off
 	pool   sync.Pool // of *exchange
 }
 
@@ -76,6 +90,18 @@ func NewHandler(zones Reader, opt Options) *Handler {
 		size = 65535
 	}
 	h := &Handler{zones: zones, maxUDP: uint16(size)}
+	switch {
+	case opt.PadBlock == 0:
+		h.padBlock = DefaultPadBlock
+	case opt.PadBlock > 0:
+		h.padBlock = min(opt.PadBlock, maxMsg)
+	}
+	switch {
+	case opt.TCPKeepalive == 0:
+		h.keepalive = 100 // 10 s
+	case opt.TCPKeepalive > 0:
+		h.keepalive = uint16(min(max(opt.TCPKeepalive/(100*time.Millisecond), 1), 65535))
+	}
 	h.pool.New = func() any { return new(exchange) }
 	return h
 }
@@ -94,6 +120,8 @@ type exchange struct {
 // response.
 type scratch struct {
 	opt     dns.OPT
+	optBuf  [1]dns.EDNS0 // backing array of opt.Option
+	ka      dns.EDNS0_TCP_KEEPALIVE
 	soa     dns.SOA
 	soaSigs []dns.RRSIG
 }
@@ -112,6 +140,12 @@ func (h *Handler) Answer(req, resp *dns.Msg, tr Transport) {
 	q.fromMsg(req)
 	sc := new(scratch)
 	limit := h.respond(&q, resp, sc, tr)
+	pad := h.finishOPT(&q, resp, sc, tr)
+	defer func() {
+		if pad >= 0 {
+			padMsg(resp, h.padBlock)
+		}
+	}()
 	if req.Response {
 		resp.Rcode = dns.RcodeFormatError
 		resp.Authoritative = false
@@ -146,8 +180,12 @@ func (h *Handler) Handle(raw, buf []byte, tr Transport) (out []byte, ok bool) {
 		x.q.fromMsg(&x.req)
 	}
 	limit := h.respond(&x.q, &x.resp, &x.scratch, tr)
+	pad := h.finishOPT(&x.q, &x.resp, &x.scratch, tr)
 	out, err := x.resp.PackBuffer(buf[:cap(buf)])
 	if err == nil && len(out) <= limit {
+		if pad >= 0 {
+			out = padWire(out, pad, h.padBlock)
+		}
 		return out, true
 	}
 	if err == nil {
@@ -160,6 +198,9 @@ func (h *Handler) Handle(raw, buf []byte, tr Transport) (out []byte, ok bool) {
 	out, err = x.resp.PackBuffer(buf[:cap(buf)])
 	if err != nil {
 		return formErr(raw, buf), true
+	}
+	if pad >= 0 {
+		out = padWire(out, pad, h.padBlock)
 	}
 	return out, true
 }

@@ -22,6 +22,9 @@ type request struct {
 	version uint8
 	do      bool
 	udpSize uint16
+
+	padding   bool // the OPT carries a Padding option (RFC 7830)
+	keepalive bool // the OPT carries an edns-tcp-keepalive option (RFC 7828)
 }
 
 // fromWire reads the common query shape (one question, nothing in answer
@@ -80,6 +83,7 @@ func (q *request) fromWire(raw []byte) bool {
 			if off+4 > end {
 				return false
 			}
+			q.noteOption(binary.BigEndian.Uint16(raw[off:]))
 			off += 4 + int(binary.BigEndian.Uint16(raw[off+2:]))
 		}
 		if off != end {
@@ -122,9 +126,22 @@ func (q *request) fromMsg(m *dns.Msg) {
 		q.udpSize = opt.UDPSize()
 		q.version = opt.Version()
 		q.do = opt.Do()
+		for _, o := range opt.Option {
+			q.noteOption(o.Option())
+		}
 	}
 	if q.badOPT {
 		q.edns = false
+	}
+}
+
+// noteOption records the EDNS options the reply depends on.
+func (q *request) noteOption(code uint16) {
+	switch code {
+	case dns.EDNS0PADDING:
+		q.padding = true
+	case dns.EDNS0TCPKEEPALIVE:
+		q.keepalive = true
 	}
 }
 
