@@ -73,9 +73,9 @@ const DefaultMaxUDPSize = 1232
 type Handler struct {
 	zones     Reader
 	maxUDP    uint16
-	padBlock  int    // 0: off
-	keepalive uint16 // in units of 100 ms; 0: off
-	pool   sync.Pool // of *exchange
+	padBlock  int       // 0: off
+	keepalive uint16    // in units of 100 ms; 0: off
+	pool      sync.Pool // of *exchange
 }
 
 // NewHandler returns a Handler answering from zones.
