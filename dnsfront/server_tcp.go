@@ -27,6 +27,9 @@ type TCPOptions struct {
 	// once; the server stops reading that connection until one finishes.
 	// Default 32.
 	MaxInflight int
+	// MaxQuerySize closes a connection that announces a query longer than
+	// this many octets. Default 65535 (no limit beyond the framing).
+	MaxQuerySize int
 	// Logger receives errors that do not stop the server. Default: discard.
 	Logger *slog.Logger
 }
@@ -43,6 +46,9 @@ func (o *TCPOptions) defaults() {
 	}
 	if o.MaxInflight <= 0 {
 		o.MaxInflight = 32
+	}
+	if o.MaxQuerySize <= 0 || o.MaxQuerySize > maxMsg {
+		o.MaxQuerySize = maxMsg
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -61,6 +67,7 @@ func (o *TCPOptions) defaults() {
 type TCPServer struct {
 	h   Responder
 	ln  net.Listener
+	tr  Transport // TCP, or TLS for a DoTServer
 	opt TCPOptions
 	log *slog.Logger
 
@@ -107,19 +114,25 @@ func (tc *tcpConn) stopReading() {
 // ListenTCP binds addr ("127.0.0.1:0" works; Addr reports the port) and
 // returns a server that answers with h once Serve is called.
 func ListenTCP(addr string, h Responder, opt TCPOptions) (*TCPServer, error) {
-	opt.defaults()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dns tcp listen %s: %w", addr, err)
 	}
+	return newStreamServer(ln, TCP, h, opt), nil
+}
+
+// newStreamServer returns a server of length-prefixed DNS messages on ln
+// answering over tr.
+func newStreamServer(ln net.Listener, tr Transport, h Responder, opt TCPOptions) *TCPServer {
+	opt.defaults()
 	s := &TCPServer{
-		h: h, ln: ln, opt: opt, log: opt.Logger,
+		h: h, ln: ln, tr: tr, opt: opt, log: opt.Logger,
 		slots: make(chan struct{}, opt.MaxConns),
 		done:  make(chan struct{}),
 		conns: make(map[*tcpConn]struct{}),
 	}
 	s.bufs.New = func() any { b := make([]byte, 2+maxMsg); return &b }
-	return s, nil
+	return s
 }
 
 // Addr returns the bound address.
@@ -221,6 +234,10 @@ func (s *TCPServer) serveConn(tc *tcpConn) {
 			return // EOF, idle timeout, or closed by Close
 		}
 		n := int(binary.BigEndian.Uint16(hdr[:]))
+		if n > s.opt.MaxQuerySize {
+			s.log.Debug("query over size limit", "transport", s.tr, "size", n, "max", s.opt.MaxQuerySize, "from", tc.c.RemoteAddr())
+			return
+		}
 		bp := s.bufs.Get().(*[]byte)
 		if _, err := io.ReadFull(tc.c, (*bp)[:n]); err != nil {
 			s.bufs.Put(bp)
@@ -265,11 +282,11 @@ func (s *TCPServer) query(tc *tcpConn, raw []byte) {
 func (s *TCPServer) answer(raw, buf []byte) (out []byte, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			s.log.Error("handler panic", "transport", "tcp", "panic", r)
+			s.log.Error("handler panic", "transport", s.tr, "panic", r)
 			out, ok = nil, false
 		}
 	}()
-	return s.h.Handle(raw, buf, TCP)
+	return s.h.Handle(raw, buf, s.tr)
 }
 
 // Close stops accepting, stops reading every connection, lets the queries

@@ -19,6 +19,9 @@ var (
 	// ErrServerClosed is returned by Serve when the server was closed
 	// before or while it served.
 	ErrServerClosed = errors.New("dnsfront: server closed")
+	// ErrNoCertificate is returned by ListenTLS, ListenHTTPS and
+	// ListenQUIC when the TLS configuration holds no certificate.
+	ErrNoCertificate = errors.New("dnsfront: TLS configuration without a certificate")
 )
 
 // Responder turns one DNS message in wire form into the reply. *Handler
