@@ -17,5 +17,7 @@ certificate issued by the cluster's CA. 'ddnrs ops ca init' makes the CA,
 		Args: cobra.ArbitraryArgs,
 		RunE: groupRunE,
 	}
+	cmd.AddCommand(newCACmd())
+	cmd.AddCommand(newCertCmd())
 	return cmd
 }

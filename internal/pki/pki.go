@@ -177,6 +177,16 @@ func (ca *CA) Save(dir string) error {
 	return savePair(dir, CACertFile, CAKeyFile, ca.Cert, ca.Key)
 }
 
+// SaveCert writes only the CA certificate to dir as CACertFile, for
+// nodes, which verify peers with it but must not hold the CA key. It
+// returns ErrExists if the file is already there.
+func (ca *CA) SaveCert(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	return writeNew(filepath.Join(dir, CACertFile), CertPEM(ca.Cert), 0o644)
+}
+
 // Save writes the pair to dir (created with mode 0700 if missing) as
 // CertFile and KeyFile (mode 0600). It returns ErrExists, writing
 // nothing, if either file is already there.
@@ -297,6 +307,9 @@ func loadPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error
 	}
 	return cert, key, nil
 }
+
+// LoadCert reads one PEM certificate.
+func LoadCert(path string) (*x509.Certificate, error) { return loadCert(path) }
 
 func loadCert(path string) (*x509.Certificate, error) {
 	b, err := readPEM(path, "CERTIFICATE")
