@@ -61,7 +61,7 @@ func (c *limitConn) Close() error {
 }
 
 // quicLimiter counts open QUIC connections and refuses those over the
-// cap by closing them with an application error code.
+// cap.
 type quicLimiter struct {
 	mu    sync.Mutex
 	open  int
@@ -71,12 +71,11 @@ type quicLimiter struct {
 }
 
 // admit reports whether c may be served; when it may, c's slot is freed
-// when c closes.
+// when c closes. The caller closes a refused connection.
 func (q *quicLimiter) admit(c *quic.Conn) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.open >= q.max {
-		c.CloseWithError(q.code, "too many connections")
 		return false
 	}
 	q.open++
@@ -104,5 +103,8 @@ func (l *limitedQUICListener) Accept(ctx context.Context) (*quic.Conn, error) {
 		if l.lim.admit(c) {
 			return c, nil
 		}
+		// Before the handshake completes the code is sent as a bare
+		// APPLICATION_ERROR (RFC 9000 §10.2.3); HTTP clients retry alike.
+		c.CloseWithError(l.lim.code, "too many connections")
 	}
 }

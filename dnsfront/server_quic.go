@@ -181,6 +181,19 @@ func (s *QUICServer) accept(ctx context.Context) {
 			return // closed
 		}
 		if !s.lim.admit(c) {
+			// Close once the handshake is done, so the client sees
+			// DOQ_EXCESSIVE_LOAD rather than a bare APPLICATION_ERROR
+			// (RFC 9000 §10.2.3 hides codes during the handshake).
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				select {
+				case <-c.HandshakeComplete():
+				case <-c.Context().Done():
+				case <-ctx.Done():
+				}
+				c.CloseWithError(s.lim.code, "too many connections")
+			}()
 			continue
 		}
 		s.wg.Add(1)

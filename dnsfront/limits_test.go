@@ -1,0 +1,245 @@
+package dnsfront_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/miekg/dns"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+)
+
+func wwwQuery(t *testing.T) []byte {
+	q := dnstest.Query("www.example.", dns.TypeA, false)
+	q.Id = 0
+	return pack(t, q)
+}
+
+// closedByPeer waits until the server closes c and reports whether it did
+// (rather than the test's own deadline firing).
+func closedByPeer(c io.Reader) bool {
+	_, err := io.ReadAll(c)
+	var ne interface{ Timeout() bool }
+	return !(errors.As(err, &ne) && ne.Timeout())
+}
+
+func TestDoTLimits(t *testing.T) {
+	h := signedHandler(t, dnsfront.Options{})
+	s := startServers(t, h, limits{tcp: dnsfront.TCPOptions{MaxConns: 1, MaxQuerySize: 100, IdleTimeout: 200 * time.Millisecond}})
+	conf := s.cert.Client(testHost, dnsfront.ALPNDoT)
+	addr := s.dot.Addr().String()
+
+	t.Run("idle connection closed", func(t *testing.T) {
+		c, err := tls.Dial("tcp", addr, conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		if !closedByPeer(c) {
+			t.Error("idle DoT connection still open after 20 s, want closed after the 200 ms idle timeout")
+		}
+	})
+	t.Run("query over the size limit", func(t *testing.T) {
+		c, err := tls.Dial("tcp", addr, conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		c.Write(framed(make([]byte, 101)))
+		if !closedByPeer(c) {
+			t.Error("connection announcing a 101-octet query (limit 100) not closed")
+		}
+	})
+	t.Run("connections over the cap", func(t *testing.T) {
+		first, err := tls.Dial("tcp", addr, conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer first.Close()
+		first.SetDeadline(time.Now().Add(20 * time.Second))
+		// The first connection is being served once a query is answered.
+		first.Write(framed(wwwQuery(t)))
+		readFrame(t, first)
+		second, err := tls.Dial("tcp", addr, conf)
+		if err == nil {
+			second.SetDeadline(time.Now().Add(20 * time.Second))
+			second.Write(framed(wwwQuery(t)))
+			if _, err = second.Read(make([]byte, 1)); err == nil {
+				t.Error("a second connection (cap 1) was answered")
+			}
+			second.Close()
+		}
+	})
+}
+
+func TestDoQLimits(t *testing.T) {
+	h := signedHandler(t, dnsfront.Options{})
+	s := startServers(t, h, limits{quic: dnsfront.QUICOptions{
+		MaxConns: 1, MaxStreams: 2, StreamTimeout: 200 * time.Millisecond,
+	}})
+	conf := s.cert.Client(testHost, dnsfront.ALPNDoQ)
+	addr := s.doq.Addr().String()
+	first := doqDial(t, addr, conf)
+
+	t.Run("streams over the cap", func(t *testing.T) {
+		var open []*quic.Stream
+		defer func() {
+			for _, st := range open {
+				st.CancelWrite(0)
+			}
+		}()
+		for i := 0; i < 2; i++ {
+			st, err := first.OpenStream()
+			if err != nil {
+				t.Fatalf("stream %d of 2: %v", i+1, err)
+			}
+			st.Write([]byte{0}) // announce it, never finish the query
+			open = append(open, st)
+		}
+		var lim *quic.StreamLimitReachedError
+		if _, err := first.OpenStream(); !errors.As(err, &lim) {
+			t.Errorf("third concurrent stream (cap 2): %v, want StreamLimitReachedError", err)
+		}
+	})
+	if _, err := doqExchange(first, wwwQuery(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("slow stream reset", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		st, err := first.OpenStreamSync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Write([]byte{0})
+		st.SetReadDeadline(time.Now().Add(20 * time.Second))
+		_, err = io.ReadAll(st)
+		var se *quic.StreamError
+		if !errors.As(err, &se) || se.ErrorCode != quic.StreamErrorCode(dnsfront.DoQRequestCancelled) {
+			t.Errorf("stream sending half a query: %v, want reset with DOQ_REQUEST_CANCELLED", err)
+		}
+	})
+	t.Run("connections over the cap", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		second, err := quic.DialAddr(ctx, addr, conf, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer second.CloseWithError(0, "")
+		select {
+		case <-second.Context().Done():
+		case <-ctx.Done():
+			t.Fatal("second connection (cap 1) still open after 20 s")
+		}
+		if code := appError(t, context.Cause(second.Context())); code != dnsfront.DoQExcessiveLoad {
+			t.Errorf("second connection closed with %#x, want DOQ_EXCESSIVE_LOAD", code)
+		}
+	})
+}
+
+func TestDoQIdle(t *testing.T) {
+	h := signedHandler(t, dnsfront.Options{})
+	s := startServers(t, h, limits{quic: dnsfront.QUICOptions{IdleTimeout: 200 * time.Millisecond}})
+	c := doqDial(t, s.doq.Addr().String(), s.cert.Client(testHost, dnsfront.ALPNDoQ))
+	select {
+	case <-c.Context().Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("idle DoQ connection still open after 20 s, want closed after 200 ms")
+	}
+	var idle *quic.IdleTimeoutError
+	if err := context.Cause(c.Context()); !errors.As(err, &idle) {
+		t.Errorf("closed by %v, want the idle timeout", err)
+	}
+}
+
+func TestDoHLimits(t *testing.T) {
+	h := signedHandler(t, dnsfront.Options{})
+	s := startServers(t, h, limits{https: dnsfront.HTTPSOptions{MaxConns: 1, MaxStreams: 2}})
+	addr := s.doh.Addr().String()
+	url := "https://" + addr + dnsfront.DefaultDoHPath
+
+	t.Run("HTTP/2 connections over the cap", func(t *testing.T) {
+		first := h2Client(t, s.cert.Client(testHost))
+		if resp, _ := dohPost(t, first, url, wwwQuery(t)); resp.StatusCode != 200 {
+			t.Fatalf("first connection: %s", resp.Status)
+		}
+		second := h2Client(t, s.cert.Client(testHost))
+		if resp, err := second.Post(url, dnsfront.MediaDNSMessage, nil); err == nil {
+			resp.Body.Close()
+			t.Error("a second HTTP/2 connection (cap 1) was answered")
+		}
+	})
+	t.Run("HTTP/3 streams over the cap", func(t *testing.T) {
+		qc := doqDial(t, addr, s.cert.Client(testHost, http3.NextProtoH3))
+		for i := 0; i < 2; i++ {
+			st, err := qc.OpenStream()
+			if err != nil {
+				t.Fatalf("stream %d of 2: %v", i+1, err)
+			}
+			defer st.CancelWrite(0)
+		}
+		var lim *quic.StreamLimitReachedError
+		if _, err := qc.OpenStream(); !errors.As(err, &lim) {
+			t.Errorf("third concurrent stream (cap 2): %v, want StreamLimitReachedError", err)
+		}
+	})
+}
+
+func TestCertFileReload(t *testing.T) {
+	a := dnstest.NewTestCert(t, testHost)
+	b := dnstest.NewTestCert(t, testHost)
+	cf, err := dnsfront.LoadCertFile(a.CertFile, a.KeyFile, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := func() string {
+		c, err := cf.GetCertificate(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(c.Certificate[0])
+	}
+	if serial() != string(a.Pair.Certificate[0]) {
+		t.Fatal("first certificate not served")
+	}
+	copyFile(t, b.CertFile, a.CertFile)
+	copyFile(t, b.KeyFile, a.KeyFile)
+	later := time.Now().Add(time.Hour)
+	os.Chtimes(a.CertFile, later, later)
+	if serial() != string(b.Pair.Certificate[0]) {
+		t.Error("replaced certificate not served")
+	}
+	// A broken file is reported and the last good pair stays.
+	os.WriteFile(a.KeyFile, []byte("garbage"), 0o600)
+	os.Chtimes(a.KeyFile, later.Add(time.Hour), later.Add(time.Hour))
+	if err := cf.Reload(); err == nil {
+		t.Error("Reload of a broken key: no error")
+	}
+	if serial() != string(b.Pair.Certificate[0]) {
+		t.Error("broken files replaced the served certificate")
+	}
+	if _, err := dnsfront.LoadCertFile(a.CertFile, a.KeyFile, 0); err == nil {
+		t.Error("LoadCertFile of a broken key: no error")
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
