@@ -1,0 +1,124 @@
+package raftfsm
+
+import (
+	"crypto/tls"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/ddnrs/ddnrs/internal/pki"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// TestStableStoreNotFound: raft v1.7.3 decides that a StableStore holds
+// no term yet by the error text "not found" (STYLE.md §9, the one place
+// we test a string). A fresh raft-boltdb store must say exactly that, or
+// a new member fails to start.
+func TestStableStoreNotFound(t *testing.T) {
+	s, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(t.TempDir(), RaftLogFile)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.Get([]byte("CurrentTerm")); err == nil || err.Error() != "not found" {
+		t.Errorf("Get(missing) = %v, want the error text %q", err, "not found")
+	}
+	if _, err := s.GetUint64([]byte("CurrentTerm")); err == nil || err.Error() != "not found" {
+		t.Errorf("GetUint64(missing) = %v, want the error text %q", err, "not found")
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(t.TempDir(), 2, newHclog(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if has, err := raft.HasExistingState(s, s, snaps); err != nil || has {
+		t.Errorf("HasExistingState(fresh) = %v, %v; want false, nil", has, err)
+	}
+}
+
+// transport starts a NetworkTransport over the TLS stream layer with cfg
+// and answers every AppendEntries with success until the test ends.
+func transport(t *testing.T, cfg *tls.Config) *raft.NetworkTransport {
+	t.Helper()
+	cfg, err := checkMutualTLS(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := newTLSStreamLayer("127.0.0.1:0", "", cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: stream, MaxPool: 1, Timeout: 10e9, Logger: newHclog(testLogger(t))})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case rpc := <-tr.Consumer():
+				rpc.Respond(&raft.AppendEntriesResponse{Success: true, Term: 1}, nil)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		wg.Wait()
+		tr.Close()
+	})
+	return tr
+}
+
+// TestTransportRefusesForeignCert: a Raft transport holding a certificate
+// of another CA can neither send AppendEntries to a member nor receive
+// them from one; two members of the cluster CA can.
+func TestTransportRefusesForeignCert(t *testing.T) {
+	ca, err := pki.NewCA("cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := pki.NewCA("foreign")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(ca *pki.CA, id string) *pki.Pair {
+		p, err := pki.IssueNode(ca, id, []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := transport(t, pki.MutualTLS(issue(ca, "a"), ca.Pool()))
+	b := transport(t, pki.MutualTLS(issue(ca, "b"), ca.Pool()))
+	// The stranger trusts the cluster CA (it knows whom it attacks) but
+	// its own certificate comes from elsewhere.
+	strangerCfg := pki.MutualTLS(issue(foreign, "x"), ca.Pool())
+	strangerCfg.ClientCAs = foreign.Pool()
+	x := transport(t, strangerCfg)
+
+	tests := []struct {
+		name     string
+		from, to *raft.NetworkTransport
+		ok       bool
+	}{
+		{"member to member", b, a, true},
+		{"stranger to member", x, a, false},
+		{"member to stranger", a, x, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := &raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax}, Term: 1}
+			var resp raft.AppendEntriesResponse
+			err := tt.from.AppendEntries("peer", tt.to.LocalAddr(), req, &resp)
+			if tt.ok && (err != nil || !resp.Success) {
+				t.Errorf("AppendEntries = %v (success %v), want success", err, resp.Success)
+			}
+			if !tt.ok && err == nil {
+				t.Errorf("AppendEntries succeeded (response %+v), want an error", resp)
+			}
+		})
+	}
+}
