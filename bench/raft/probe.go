@@ -1,0 +1,159 @@
+package raftbench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Query asks addr (UDP, then TCP when the answer is truncated) one
+// question, bounded by ctx and 1 s.
+func Query(ctx context.Context, addr, name string, qtype uint16) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), qtype)
+	q.SetEdns0(1232, false)
+	c := &dns.Client{Net: "udp"}
+	r, _, err := c.ExchangeContext(ctx, q, addr)
+	if err == nil && r.Truncated {
+		c.Net = "tcp"
+		r, _, err = c.ExchangeContext(ctx, q, addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s at %s: %w", name, dns.TypeToString[qtype], addr, err)
+	}
+	return r, nil
+}
+
+// SOASerial returns the serial of origin's SOA as addr answers it.
+func SOASerial(ctx context.Context, addr, origin string) (uint32, error) {
+	r, err := Query(ctx, addr, origin, dns.TypeSOA)
+	if err != nil {
+		return 0, err
+	}
+	for _, rr := range r.Answer {
+		if soa, ok := rr.(*dns.SOA); ok {
+			return soa.Serial, nil
+		}
+	}
+	return 0, fmt.Errorf("%s SOA at %s: no SOA in the answer (rcode %s)", origin, addr, dns.RcodeToString[r.Rcode])
+}
+
+// TXT returns the first string of name's TXT RRset as addr answers it,
+// and whether there was one.
+func TXT(ctx context.Context, addr, name string) (string, bool, error) {
+	r, err := Query(ctx, addr, name, dns.TypeTXT)
+	if err != nil {
+		return "", false, err
+	}
+	for _, rr := range r.Answer {
+		if t, ok := rr.(*dns.TXT); ok && len(t.Txt) > 0 {
+			return t.Txt[0], true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// Prober queries every member's DNS listener continuously (SOA of a
+// zone, every 10 ms, 250 ms timeout) while the member is up, and records
+// the longest time between two answers. A member's gap restarts when it
+// is killed and when it comes back.
+type Prober struct {
+	origin string
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	longest map[string]time.Duration
+	queries map[string]int
+	answers map[string]int
+}
+
+// StartProber starts one probing goroutine per member; Stop ends them.
+func (c *Cluster) StartProber(ctx context.Context, origin string) *Prober {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &Prober{origin: dns.Fqdn(origin), cancel: cancel, longest: map[string]time.Duration{},
+		queries: map[string]int{}, answers: map[string]int{}}
+	for _, m := range c.Members {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.probe(ctx, m)
+		}()
+	}
+	return p
+}
+
+func (p *Prober) probe(ctx context.Context, m *Member) {
+	q := new(dns.Msg)
+	q.SetQuestion(p.origin, dns.TypeSOA)
+	c := &dns.Client{Net: "udp", Timeout: 250 * time.Millisecond}
+	var last time.Time // last answer, or when the member came up
+	var up time.Time
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if !up.IsZero() && m.UpSince().Equal(up) {
+				p.mu.Lock()
+				if g := time.Since(last); g > p.longest[m.ID] {
+					p.longest[m.ID] = g // no answer since, to the end
+				}
+				p.mu.Unlock()
+			}
+			return
+		case <-tick.C:
+		}
+		u := m.UpSince()
+		if u.IsZero() {
+			last, up = time.Time{}, time.Time{}
+			continue
+		}
+		if !u.Equal(up) {
+			up, last = u, u
+		}
+		r, _, err := c.ExchangeContext(ctx, q, m.DNS)
+		now := time.Now()
+		if !m.UpSince().Equal(up) {
+			continue // killed while we asked
+		}
+		ok := err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0
+		p.mu.Lock()
+		p.queries[m.ID]++
+		if ok {
+			p.answers[m.ID]++
+			if g := now.Sub(last); g > p.longest[m.ID] {
+				p.longest[m.ID] = g
+			}
+			last = now
+		}
+		p.mu.Unlock()
+	}
+}
+
+// ProbeStats is what a Prober saw of one member.
+type ProbeStats struct {
+	Queries, Answers int
+	// LongestGap is the longest time between two answers (or between the
+	// member coming up and its first answer, or its last answer and the
+	// end) while it was up.
+	LongestGap time.Duration
+}
+
+// Stop ends the probes and returns what each member did, by ID.
+func (p *Prober) Stop() map[string]ProbeStats {
+	p.cancel()
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]ProbeStats{}
+	for id, q := range p.queries {
+		out[id] = ProbeStats{Queries: q, Answers: p.answers[id], LongestGap: p.longest[id]}
+	}
+	return out
+}
