@@ -4,6 +4,7 @@ package raftfsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -174,6 +175,20 @@ type entry struct {
 
 func (s *Store) put(z *zone.Zone) (putStats, error) {
 	var st putStats
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		st, err = s.putTx(tx, z)
+		return err
+	})
+	if err != nil {
+		return putStats{}, err
+	}
+	return st, nil
+}
+
+// putTx is Put inside the write transaction tx.
+func (s *Store) putTx(tx *bolt.Tx, z *zone.Zone) (putStats, error) {
+	var st putStats
 	origin := zone.CanonicalName(z.Origin)
 	sets := z.RRsets()
 	entries := make([]entry, 0, len(sets))
@@ -196,7 +211,7 @@ func (s *Store) put(z *zone.Zone) (putStats, error) {
 	}
 	newMeta := encodeMeta(meta{Serial: z.Serial(), Head: z.Head})
 
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := func() error {
 		b, err := tx.CreateBucketIfNotExists([]byte(origin))
 		if err != nil {
 			return fmt.Errorf("zone %s: %w", origin, err)
@@ -265,7 +280,7 @@ func (s *Store) put(z *zone.Zone) (putStats, error) {
 		}
 		st = putStats{Written: len(puts), Deleted: len(dels), Meta: metaChanged}
 		return nil
-	})
+	}()
 	if err != nil {
 		return putStats{}, err
 	}
@@ -354,5 +369,334 @@ func (s *Store) Delete(origin string) error {
 			return fmt.Errorf("%w: %s", ErrNoZone, origin)
 		}
 		return err
+	})
+}
+
+// The state machine's state beside the zones lives in the bucket "fsm"
+// inside the format bucket, whose name is never a zone name:
+//
+//	applied           uint64, the last Raft log index applied
+//	owners/<zone>     version 1, the owner DNSKEY in wire form
+//	suspended/<zone>  version 1, the reason
+//	members/<id>      version 1, admin string, DNS string (uint16 lengths)
+var (
+	fsmBucket       = []byte("fsm")
+	appliedKey      = []byte("applied")
+	ownersBucket    = []byte("owners")
+	suspendedBucket = []byte("suspended")
+	membersBucket   = []byte("members")
+)
+
+const fsmValueVersion1 = 1
+
+// AppliedIndex returns the index of the last Raft log entry whose change
+// the store holds (0 when none). The state machine writes it in the same
+// transaction as the change, so after a crash the store and the index
+// agree and Raft's replay of older entries is skipped.
+func (s *Store) AppliedIndex() (uint64, error) {
+	var idx uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		idx, err = readApplied(tx)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrCorrupt, s.path, err)
+		}
+		return nil
+	})
+	return idx, err
+}
+
+func readApplied(tx *bolt.Tx) (uint64, error) {
+	fb := fsmBucketOf(tx)
+	if fb == nil {
+		return 0, nil
+	}
+	v := fb.Get(appliedKey)
+	if v == nil {
+		return 0, nil
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("applied index of %d bytes", len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+func fsmBucketOf(tx *bolt.Tx) *bolt.Bucket {
+	if b := tx.Bucket(formatBucket); b != nil {
+		return b.Bucket(fsmBucket)
+	}
+	return nil
+}
+
+// fsmSub returns the nested bucket name of the fsm bucket, creating both.
+func fsmSub(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
+	fb, err := tx.Bucket(formatBucket).CreateBucketIfNotExists(fsmBucket)
+	if err != nil {
+		return nil, err
+	}
+	if name == nil {
+		return fb, nil
+	}
+	return fb.CreateBucketIfNotExists(name)
+}
+
+// commit runs ops and records applied as the last applied index, all in
+// one write transaction: either everything is stored or nothing.
+func (s *Store) commit(applied uint64, ops []func(*bolt.Tx) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, op := range ops {
+			if err := op(tx); err != nil {
+				return err
+			}
+		}
+		return setAppliedTx(tx, applied)
+	})
+}
+
+func setAppliedTx(tx *bolt.Tx, applied uint64) error {
+	fb, err := fsmSub(tx, nil)
+	if err != nil {
+		return err
+	}
+	return fb.Put(appliedKey, binary.BigEndian.AppendUint64(nil, applied))
+}
+
+// putChangeTx stores z, the result of the verified change cs to the
+// stored zone, writing only the RRsets cs deletes or puts and the meta
+// value.
+func (s *Store) putChangeTx(tx *bolt.Tx, z *zone.Zone, cs zone.ChangeSet) error {
+	origin := z.Origin
+	b := tx.Bucket([]byte(origin))
+	if b == nil {
+		_, err := s.putTx(tx, z)
+		return err
+	}
+	for _, d := range cs.Delete {
+		k, err := encodeKey(zone.CanonicalName(d.Name), d.Type)
+		if err != nil {
+			return fmt.Errorf("zone %s: %w", origin, err)
+		}
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("zone %s: %w", origin, err)
+		}
+	}
+	for _, p := range cs.Put {
+		name := zone.CanonicalName(p.Name)
+		n := z.Node(name)
+		if n == nil || n.RRset(p.Type) == nil {
+			return fmt.Errorf("zone %s: put RRset %s %s missing from the result", origin, name, dns.TypeToString[p.Type])
+		}
+		k, err := encodeKey(name, p.Type)
+		if err != nil {
+			return fmt.Errorf("zone %s: %w", origin, err)
+		}
+		v, err := encodeRRset(n.RRset(p.Type))
+		if err != nil {
+			return fmt.Errorf("zone %s: %w", origin, err)
+		}
+		if err := b.Put(k, v); err != nil {
+			return fmt.Errorf("zone %s: %w", origin, err)
+		}
+	}
+	return b.Put(metaKey, encodeMeta(meta{Serial: z.Serial(), Head: z.Head}))
+}
+
+// deleteZoneTx removes a zone with its owner and suspension records.
+func deleteZoneTx(tx *bolt.Tx, origin string) error {
+	if err := tx.DeleteBucket([]byte(origin)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		return err
+	}
+	for _, name := range [][]byte{ownersBucket, suspendedBucket} {
+		b, err := fsmSub(tx, name)
+		if err != nil {
+			return err
+		}
+		if err := b.Delete([]byte(origin)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func setOwnerTx(tx *bolt.Tx, origin string, dk *dns.DNSKEY) error {
+	b, err := fsmSub(tx, ownersBucket)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 1+dns.Len(dk)+1)
+	buf[0] = fsmValueVersion1
+	n, err := dns.PackRR(dk, buf, 1, nil, false)
+	if err != nil {
+		return fmt.Errorf("owner key of %s: %w", origin, err)
+	}
+	return b.Put([]byte(origin), buf[:n])
+}
+
+func decodeOwner(origin string, v []byte) (*zone.Key, error) {
+	if len(v) == 0 || v[0] != fsmValueVersion1 {
+		return nil, fmt.Errorf("%w: owner value of %s", ErrVersion, origin)
+	}
+	rr, off, err := dns.UnpackRR(v, 1)
+	if err != nil || rr == nil || off != len(v) {
+		return nil, fmt.Errorf("owner value of %s does not unpack: %v", origin, err)
+	}
+	dk, ok := rr.(*dns.DNSKEY)
+	if !ok {
+		return nil, fmt.Errorf("owner value of %s is not a DNSKEY", origin)
+	}
+	return ownerKey(origin, dk)
+}
+
+func setSuspendedTx(tx *bolt.Tx, origin string, on bool, reason string) error {
+	b, err := fsmSub(tx, suspendedBucket)
+	if err != nil {
+		return err
+	}
+	if !on {
+		return b.Delete([]byte(origin))
+	}
+	return b.Put([]byte(origin), append([]byte{fsmValueVersion1}, reason...))
+}
+
+func setMemberTx(tx *bolt.Tx, m MemberInfo) error {
+	b, err := fsmSub(tx, membersBucket)
+	if err != nil {
+		return err
+	}
+	if m.Admin == "" && m.DNS == "" {
+		return b.Delete([]byte(m.ID))
+	}
+	e := &encoder{b: []byte{fsmValueVersion1}}
+	e.str(m.Admin)
+	e.str(m.DNS)
+	if e.err != nil {
+		return e.err
+	}
+	return b.Put([]byte(m.ID), e.b)
+}
+
+func decodeMember(id string, v []byte) (MemberInfo, error) {
+	if len(v) == 0 || v[0] != fsmValueVersion1 {
+		return MemberInfo{}, fmt.Errorf("%w: member value of %q", ErrVersion, id)
+	}
+	d := &decoder{b: v[1:]}
+	m := MemberInfo{ID: id, Admin: d.str(), DNS: d.str()}
+	if d.err == nil && len(d.b) > 0 {
+		d.err = fmt.Errorf("%d bytes after the member value", len(d.b))
+	}
+	return m, d.err
+}
+
+// loadState reads the whole state machine state: every zone with its
+// owner and suspension, the members and the applied index.
+func (s *Store) loadState() (*fsmState, error) {
+	st := newFSMState()
+	names, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		z, err := s.Get(name)
+		if err != nil {
+			return nil, err
+		}
+		st.zones[name] = ZoneState{Zone: z}
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		if st.applied, err = readApplied(tx); err != nil {
+			return err
+		}
+		fb := fsmBucketOf(tx)
+		if fb == nil {
+			return nil
+		}
+		if b := fb.Bucket(ownersBucket); b != nil {
+			if err := b.ForEach(func(k, v []byte) error {
+				e, ok := st.zones[string(k)]
+				if !ok {
+					return fmt.Errorf("owner key of %s, a zone not stored", k)
+				}
+				var err error
+				e.Owner, err = decodeOwner(string(k), v)
+				st.zones[string(k)] = e
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		if b := fb.Bucket(suspendedBucket); b != nil {
+			if err := b.ForEach(func(k, v []byte) error {
+				e, ok := st.zones[string(k)]
+				if !ok {
+					return fmt.Errorf("suspension of %s, a zone not stored", k)
+				}
+				if len(v) == 0 || v[0] != fsmValueVersion1 {
+					return fmt.Errorf("%w: suspension value of %s", ErrVersion, k)
+				}
+				e.Suspended, e.Reason = true, string(v[1:])
+				st.zones[string(k)] = e
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		if b := fb.Bucket(membersBucket); b != nil {
+			return b.ForEach(func(k, v []byte) error {
+				m, err := decodeMember(string(k), v)
+				st.members[m.ID] = m
+				return err
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, s.path, err)
+	}
+	return st, nil
+}
+
+// replaceState replaces everything the store holds with st in one write
+// transaction (snapshot restore).
+func (s *Store) replaceState(st *fsmState) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		var zones [][]byte
+		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			if !bytes.Equal(name, formatBucket) {
+				zones = append(zones, bytes.Clone(name))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, name := range zones {
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(formatBucket).DeleteBucket(fsmBucket); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return err
+		}
+		for _, origin := range st.sortedZones() {
+			e := st.zones[origin]
+			if _, err := s.putTx(tx, e.Zone); err != nil {
+				return err
+			}
+			if e.Owner != nil {
+				if err := setOwnerTx(tx, origin, e.Owner.DNSKEY); err != nil {
+					return err
+				}
+			}
+			if e.Suspended {
+				if err := setSuspendedTx(tx, origin, true, e.Reason); err != nil {
+					return err
+				}
+			}
+		}
+		for _, m := range st.sortedMembers() {
+			if err := setMemberTx(tx, m); err != nil {
+				return err
+			}
+		}
+		return setAppliedTx(tx, st.applied)
 	})
 }
