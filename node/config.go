@@ -42,6 +42,8 @@ type Config struct {
 	MaxUDPSize int `toml:"max_udp_size"`
 	// LogLevel is debug, info, warn or error. Default "info".
 	LogLevel string `toml:"log_level"`
+	// Encrypted configures DoT, DoH and DoQ (off by default).
+	Encrypted EncryptedConfig `toml:"encrypted"`
 
 	// Group is the node's Raft replica group ([group] in TOML).
 	Group GroupConfig `toml:"group"`
@@ -134,6 +136,7 @@ func Default() Config {
 		UDPWorkers:     2,
 		MaxUDPSize:     1232,
 		LogLevel:       "info",
+		Encrypted:      DefaultEncrypted(),
 		Group: GroupConfig{
 			ID:                 "node1",
 			RaftBind:           "127.0.0.1:7300",
@@ -214,6 +217,7 @@ func (c Config) Validate() error {
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("log_level: %w", err))
 	}
+	errs = append(errs, c.Encrypted.validate()...)
 	errs = append(errs, c.Group.validate()...)
 	errs = append(errs, c.Admin.validate()...)
 	errs = append(errs, c.TLS.validate()...)

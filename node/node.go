@@ -51,6 +51,7 @@ type Node struct {
 	store   *raftfsm.Store
 	tcp     *dnsfront.TCPServer
 	udp     *dnsfront.UDPServer
+	enc     *encrypted     // DoT, DoH and DoQ; nil when not configured
 	serving sync.WaitGroup // the two Serve goroutines
 
 	pmu sync.Mutex // serialises Publish, so store and registry agree
@@ -93,12 +94,20 @@ func (n *Node) Start(ctx context.Context) error {
 		store.Close()
 		return err
 	}
-	h := dnsfront.NewHandler(&n.zones, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize})
+	h := dnsfront.NewHandler(&n.zones, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout})
 	tcp, udp, err := n.listen(h)
 	if err != nil {
 		store.Close()
 		return err
 	}
+	enc, err := n.startEncrypted(h, tcp.Addr().String())
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		store.Close()
+		return err
+	}
+	n.enc = enc
 	n.store, n.tcp, n.udp = store, tcp, udp
 	n.running = true
 	n.serving.Add(2)
@@ -234,6 +243,9 @@ func (n *Node) Close(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
+	if err := n.enc.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close encrypted dns: %w", err))
+	}
 	if err := n.udp.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close dns udp: %w", err))
 	}
