@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -158,6 +159,8 @@ type Group struct {
 	store   *raftboltdb.BoltStore
 	log     *slog.Logger
 	applyTO time.Duration
+	dir     string
+	fsm     raft.FSM
 
 	mu        sync.Mutex     // guards closed and wg.Add against Close's wg.Wait
 	closed    bool           // Close has started
@@ -265,6 +268,8 @@ func OpenGroup(ctx context.Context, opts GroupOptions) (g *Group, err error) {
 		store:     store,
 		log:       log,
 		applyTO:   opts.ApplyTimeout,
+		dir:       opts.Dir,
+		fsm:       opts.FSM,
 		closing:   make(chan struct{}),
 		closeDone: make(chan struct{}),
 	}, nil
@@ -358,6 +363,70 @@ func (g *Group) TransferLeadership(ctx context.Context, id string) error {
 	}
 	return fmt.Errorf("transfer leadership to %q: %w", id, ErrUnknownMember)
 }
+
+// SnapshotVerifier is the capability Restore needs of the FSM: it calls
+// VerifySnapshot on the uploaded snapshot before Raft stores it. Raft
+// v1.7.3 panics when the FSM refuses a user restore, so without it
+// Restore refuses to run.
+type SnapshotVerifier interface {
+	VerifySnapshot(r io.Reader) error
+}
+
+// Restore replaces the group's whole state with the snapshot read from r
+// (as the FSM writes them). It runs on the leader: Raft stores the
+// snapshot, restores the FSM from it, and sends it to every follower; it
+// returns once a no-op entry after it has committed, i.e. a quorum holds
+// the restored state. The snapshot is spooled to a file in the Raft
+// directory first (Raft needs its size) and verified by the FSM (a
+// SnapshotVerifier) before Raft sees it.
+func (g *Group) Restore(ctx context.Context, r io.Reader) error {
+	ctx, cancel := g.bound(ctx)
+	defer cancel()
+	if err := g.leaderCheck(ctx); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(g.dir, "restore-*.tmp")
+	if err != nil {
+		return fmt.Errorf("spooling snapshot: %w", err)
+	}
+	discard := func() { f.Close(); os.Remove(f.Name()) }
+	size, err := io.Copy(f, r)
+	if err != nil {
+		discard()
+		return fmt.Errorf("spooling snapshot: %w", err)
+	}
+	v, ok := g.fsm.(SnapshotVerifier)
+	if !ok {
+		discard()
+		return fmt.Errorf("restore: the state machine (%T) cannot verify snapshots, and Raft panics on one it cannot restore", g.fsm)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		discard()
+		return err
+	}
+	if err := v.VerifySnapshot(f); err != nil {
+		discard()
+		return err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		discard()
+		return err
+	}
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Size: size}
+	timeout := g.enqueueTimeout(ctx)
+	// The waiting goroutine owns the file from here: Raft may still read
+	// it after ctx ends and this returns.
+	return g.wait(ctx, errFuture(func() error {
+		defer discard()
+		return g.raft.Restore(meta, f, timeout)
+	}))
+}
+
+// errFuture runs f in the goroutine that wait starts and reports its
+// error as a raft.Future's.
+type errFuture func() error
+
+func (f errFuture) Error() error { return f() }
 
 // Member is one server of the group's configuration.
 type Member struct {

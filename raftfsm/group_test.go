@@ -1,6 +1,7 @@
 package raftfsm_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -432,5 +433,46 @@ func TestOpenGroupOptions(t *testing.T) {
 	}
 	if _, err := raftfsm.OpenGroup(context.Background(), raftfsm.GroupOptions{TLS: good}); err == nil {
 		t.Error("OpenGroup without ID, Dir, Bind or FSM succeeded")
+	}
+}
+
+// TestGroupRestore: a snapshot written before w3 is restored through the
+// leader; every member then holds w1 and w2 and not w3, and new writes go
+// on from there.
+func TestGroupRestore(t *testing.T) {
+	ctx := waitCtx(t)
+	c := raftfsmtest.NewGroup(t, 3)
+	w1, w2, w3 := newWrite(t, 1), newWrite(t, 2), newWrite(t, 3)
+	write(t, ctx, c, w1)
+	write(t, ctx, c, w2)
+	l, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap bytes.Buffer
+	if err := l.FSM().WriteSnapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	write(t, ctx, c, w3)
+
+	corrupt := bytes.Clone(snap.Bytes())
+	corrupt[len(corrupt)/2] ^= 0xff
+	if err := l.Group().Restore(ctx, bytes.NewReader(corrupt)); !errors.Is(err, raftfsm.ErrBadSnapshot) {
+		t.Errorf("Restore(corrupt) = %v, want ErrBadSnapshot", err)
+	}
+	checkAll(t, c, w3)
+
+	if err := l.Group().Restore(ctx, &snap); err != nil {
+		t.Fatalf("Restore = %v", err)
+	}
+	w4 := newWrite(t, 4)
+	write(t, ctx, c, w4)
+	for _, w := range []testWrite{w1, w2, w4} {
+		checkAll(t, c, w)
+	}
+	for _, m := range c.Running() {
+		if err := w3.check(m); err == nil {
+			t.Errorf("member %s still holds %s after restoring a snapshot taken before it", m.ID, w3.name)
+		}
 	}
 }
