@@ -34,7 +34,8 @@ type leafEncoder struct {
 	// indexes them.
 	rdata []byte
 	spans [][2]int
-	pack  []byte // PackRR scratch
+	pack  []byte  // packing scratch
+	msg   dns.Msg // packs one record; reused
 }
 
 // encode returns the leaf data of s with the given TTL. The result points
@@ -108,24 +109,30 @@ func canonicalRDATA(rr dns.RR, scratch *[]byte) ([]byte, error) {
 // appendRDATA appends rr's RDATA in canonical form to e.rdata.
 func (e *leafEncoder) appendRDATA(rr dns.RR) error {
 	rr = lowerEmbeddedNames(rr)
-	need := dns.Len(rr) + 1
+	// Packed as the one answer of an uncompressed message: unlike
+	// dns.PackRR, which stores RDLENGTH into rr's header, this writes
+	// nothing to rr, so zones being served (packed by the DNS servers at
+	// the same time) can be encoded without a data race.
+	const msgHeader = 12
+	need := msgHeader + dns.Len(rr) + 1
 	if cap(e.pack) < need {
 		e.pack = make([]byte, need)
 	}
-	buf := e.pack[:need]
-	off, err := dns.PackRR(rr, buf, 0, nil, false)
+	e.msg.Answer = append(e.msg.Answer[:0], rr)
+	buf, err := e.msg.PackBuffer(e.pack[:need])
+	e.msg.Answer[0] = nil
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", rr.Header().Name, dns.TypeToString[rr.Header().Rrtype], err)
 	}
-	_, start, err := dns.UnpackDomainName(buf, 0)
+	_, start, err := dns.UnpackDomainName(buf, msgHeader)
 	if err != nil {
 		return err
 	}
 	start += 10 // type, class, TTL, RDLENGTH
-	if start > off {
+	if start > len(buf) {
 		return errors.New("short record")
 	}
-	e.rdata = append(e.rdata, buf[start:off]...)
+	e.rdata = append(e.rdata, buf[start:]...)
 	return nil
 }
 
