@@ -180,12 +180,12 @@ func EncodeCommand(c Command) ([]byte, error) {
 	switch c := c.(type) {
 	case *CreateZone:
 		e.changeSet(c.Change)
-		e.rr(c.Owner)
+		e.dnskey(c.Owner)
 	case *PublishChange:
 		e.changeSet(c.Change)
 	case *RotateKey:
 		e.changeSet(c.Change)
-		e.rr(c.NewKey)
+		e.dnskey(c.NewKey)
 		e.bytes(c.Proof)
 	case *DeleteZone:
 		e.str(c.Zone)
@@ -321,6 +321,14 @@ func (e *encoder) rr(rr dns.RR) {
 		return
 	}
 	e.bytes(buf[:n])
+}
+
+func (e *encoder) dnskey(k *dns.DNSKEY) {
+	if k == nil {
+		e.fail(errors.New("no DNSKEY"))
+		return
+	}
+	e.rr(k)
 }
 
 func (e *encoder) changeSet(cs zone.ChangeSet) {
