@@ -106,6 +106,10 @@ type AdminConfig struct {
 	// ForwardTimeout bounds one call to another member's admin endpoint
 	// (a forwarded write, a status query). Default 7s.
 	ForwardTimeout time.Duration `toml:"forward_timeout"`
+	// LeaderWait is how long a write waits for a leader to be known (an
+	// election, a leader that has not announced its admin address yet)
+	// before it fails with no_leader. Default 2s.
+	LeaderWait time.Duration `toml:"leader_wait"`
 }
 
 // TLSConfig names PEM files. All three set, or none: with none, the node
@@ -151,6 +155,7 @@ func Default() Config {
 			Listen:         "127.0.0.1:7400",
 			RequestTimeout: 10 * time.Second,
 			ForwardTimeout: 7 * time.Second,
+			LeaderWait:     2 * time.Second,
 		},
 	}
 }
@@ -270,6 +275,9 @@ func (a AdminConfig) validate() []error {
 	errs := checkListen("admin.listen", a.Listen, "admin.advertise", a.Advertise)
 	if a.RequestTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("admin.request_timeout: %v, want > 0", a.RequestTimeout))
+	}
+	if a.LeaderWait < 0 || a.LeaderWait >= a.RequestTimeout {
+		errs = append(errs, fmt.Errorf("admin.leader_wait: %v, want 0 or more and below request_timeout (%v)", a.LeaderWait, a.RequestTimeout))
 	}
 	if a.ForwardTimeout <= 0 || a.ForwardTimeout > a.RequestTimeout {
 		errs = append(errs, fmt.Errorf("admin.forward_timeout: %v, want > 0 and at most request_timeout (%v)", a.ForwardTimeout, a.RequestTimeout))

@@ -1,19 +1,23 @@
-// Package node wires a DDNRS node together: configuration, the zone store,
-// the registry of served zones, and the DNS servers, with their start and
-// stop order.
+// Package node wires a DDNRS node together: configuration, the zone store
+// owned by the Raft state machine, the Raft group, the registry of served
+// zones, the DNS servers and the admin endpoint, with their start and stop
+// order.
 package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/raftfsm"
@@ -25,36 +29,50 @@ var (
 	// ErrPortInUse is returned by Start when the DNS address is taken by
 	// another socket. The error names the address.
 	ErrPortInUse = errors.New("address already in use")
-	// ErrNotRunning is returned by Publish and Stored before Start has
-	// succeeded or after Close.
+	// ErrNotRunning is returned by Publish, Submit and Stored before Start
+	// has succeeded or after Close began.
 	ErrNotRunning = errors.New("node is not running")
+	// ErrNoLeaderYet is what /readyz reports while the group has no known
+	// leader.
+	ErrNoLeaderYet = errors.New("raft group has no leader")
 )
 
 // udpRetries is how often Start picks a new port when the DNS port was
 // chosen by the kernel (port 0) for TCP and is taken for UDP.
 const udpRetries = 5
 
-// Node is one DDNRS node: a zone store in the data directory, the registry
-// of the zones it serves, and DNS over UDP and TCP on one address.
+// Node is one DDNRS node: a member of a Raft replica group whose state
+// machine owns the zone store in the data directory, the registry of the
+// zones it serves (kept current by the state machine), DNS over UDP and
+// TCP on one address, and the admin HTTPS endpoint.
 //
 // Start and Close are called by the owner (cmd, ops, tests), once each;
-// Publish, Stored and Addr may be called from any goroutine while it runs.
+// Publish, Submit, Stored, Addr and the other accessors may be called from
+// any goroutine while it runs. DNS answers come from the registry and
+// never wait on Raft.
 type Node struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
 
 	zones Zones
 
 	mu      sync.Mutex
 	running bool
 	closed  bool
+	closing bool // set first by Close: readiness off
 	store   *raftfsm.Store
+	fsm     *raftfsm.FSM
+	group   *raftfsm.Group
 	tcp     *dnsfront.TCPServer
 	udp     *dnsfront.UDPServer
-	enc     *encrypted     // DoT, DoH and DoQ; nil when not configured
-	serving sync.WaitGroup // the two Serve goroutines
+	enc     *encrypted // DoT, DoH and DoQ; nil when not configured
+	admin   *admin
+	client  *AdminClient
+	serving sync.WaitGroup // the Serve goroutines of the listeners
 
-	pmu sync.Mutex // serialises Publish, so store and registry agree
+	bgStop context.CancelFunc // stops the background loops (join, announce)
+	bg     sync.WaitGroup
 }
 
 // New checks cfg and returns a Node that Start will run. log receives the
@@ -66,51 +84,109 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{cfg: cfg, log: log}, nil
+	n := &Node{cfg: cfg, log: log}
+	n.metrics = newMetrics(n.raftStats)
+	return n, nil
 }
 
-// Start opens the store in the data directory, loads every stored zone
-// into the registry, and binds DNS over TCP and then UDP on the same port.
-// ctx bounds the start only; the servers run until Close. On error
-// everything opened so far is closed again and nothing stored is changed.
-func (n *Node) Start(ctx context.Context) error {
+// Metrics returns the node's metrics (its own Prometheus registry).
+func (n *Node) Metrics() *Metrics { return n.metrics }
+
+// Start opens the store under the Raft state machine, loads every stored
+// zone into the registry, opens the Raft group (bootstrapping or joining
+// as configured), binds DNS over TCP and then UDP on the same port, and
+// binds the admin endpoint. ctx bounds the start only; the node runs until
+// Close. On error everything opened so far is closed again.
+//
+// Once running, the node announces its admin and DNS addresses to the
+// group (a SetMember command, through the leader) and, when configured to
+// join and not yet a member, asks the join addresses to add it; both
+// retry in the background until they succeed or Close.
+func (n *Node) Start(ctx context.Context) (err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.running || n.closed {
 		return errors.New("node: Start called after Start or Close")
 	}
+	// On failure, undo in reverse order whatever was opened.
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
 	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	serverTLS, clientTLS, err := n.loadTLS()
+	if err != nil {
+		return err
 	}
 	store, err := raftfsm.OpenStore(raftfsm.StorePath(n.cfg.DataDir))
 	if err != nil {
 		return err
 	}
-	if err := n.load(store); err != nil {
-		store.Close()
+	undo = append(undo, func() { store.Close() })
+	// NewFSM loads the stored zones and hands each to onZone, so DNS
+	// serves what this replica has before Raft is even up.
+	fsm, err := raftfsm.NewFSM(store, raftfsm.FSMOptions{
+		Logger: n.log.With("component", "fsm"),
+		OnZone: n.onZone,
+	})
+	if err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		store.Close()
 		return err
 	}
+	g := n.cfg.Group
+	grp, err := raftfsm.OpenGroup(ctx, raftfsm.GroupOptions{
+		ID:                 g.ID,
+		Dir:                filepath.Join(n.cfg.DataDir, "raft"),
+		Bind:               g.RaftBind,
+		Advertise:          g.RaftAdvertise,
+		TLS:                serverTLS,
+		Bootstrap:          g.Bootstrap,
+		Logger:             n.log.With("component", "raft"),
+		HeartbeatTimeout:   g.HeartbeatTimeout,
+		ElectionTimeout:    g.ElectionTimeout,
+		LeaderLeaseTimeout: g.LeaderLeaseTimeout,
+		CommitTimeout:      g.CommitTimeout,
+		ApplyTimeout:       g.ApplyTimeout,
+		FSM:                fsm,
+	})
+	if err != nil {
+		return fmt.Errorf("raft group: %w", err)
+	}
+	undo = append(undo, func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		grp.Close(cctx)
+	})
 	h := dnsfront.NewHandler(&n.zones, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout})
 	tcp, udp, err := n.listen(h)
 	if err != nil {
-		store.Close()
 		return err
 	}
+	undo = append(undo, func() { udp.Close(); tcp.Close() })
 	enc, err := n.startEncrypted(h, tcp.Addr().String())
 	if err != nil {
-		udp.Close()
-		tcp.Close()
-		store.Close()
 		return err
 	}
+	undo = append(undo, func() { enc.Close(context.Background()) })
+	client := NewAdminClient(clientTLS)
+	n.store, n.fsm, n.group, n.client = store, fsm, grp, client
+	adm, err := listenAdmin(n.cfg.Admin.Listen, adminServerTLS(serverTLS), n.adminDeps())
+	if err != nil {
+		n.store, n.fsm, n.group, n.client = nil, nil, nil, nil
+		return err
+	}
+	n.tcp, n.udp, n.admin = tcp, udp, adm
 	n.enc = enc
-	n.store, n.tcp, n.udp = store, tcp, udp
 	n.running = true
-	n.serving.Add(2)
+	n.serving.Add(3)
 	go func() {
 		defer n.serving.Done()
 		tcp.Serve(context.Background())
@@ -119,25 +195,39 @@ func (n *Node) Start(ctx context.Context) error {
 		defer n.serving.Done()
 		udp.Serve(context.Background())
 	}()
-	n.log.Info("dns listening", "addr", tcp.Addr().String(), "zones", len(n.zones.Origins()))
+	go func() {
+		defer n.serving.Done()
+		adm.serve()
+	}()
+	bctx, stop := context.WithCancel(context.Background())
+	n.bgStop = stop
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		n.membership(bctx)
+	}()
+	n.log.Info("node started", "id", g.ID, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "zones", len(n.zones.Origins()))
 	return nil
 }
 
-// load reads every stored zone into the registry.
-func (n *Node) load(store *raftfsm.Store) error {
-	origins, err := store.List()
-	if err != nil {
-		return fmt.Errorf("list stored zones: %w", err)
+// adminServerTLS is the admin listener's TLS configuration: the Raft one
+// (mutual TLS 1.3 against the cluster CA) speaking HTTP/2 or HTTP/1.1.
+func adminServerTLS(c *tls.Config) *tls.Config {
+	c = c.Clone()
+	c.NextProtos = []string{"h2", "http/1.1"}
+	return c
+}
+
+// onZone keeps the registry in step with the state machine. It runs on
+// the FSM's goroutine; Zones.Set and Delete never block on readers.
+func (n *Node) onZone(origin string, z *zone.Zone) {
+	if z == nil {
+		n.zones.Delete(origin)
+		n.log.Info("zone no longer served", "zone", origin)
+		return
 	}
-	for _, o := range origins {
-		z, err := store.Get(o)
-		if err != nil {
-			return fmt.Errorf("load zone %s: %w", o, err)
-		}
-		n.zones.Set(z)
-		n.log.Debug("zone loaded", "zone", o, "serial", z.Serial())
-	}
-	return nil
+	n.zones.Set(z)
+	n.log.Debug("zone updated", "zone", origin, "serial", z.Serial())
 }
 
 // listen binds TCP first, then UDP on the port TCP got. When the port was
@@ -190,59 +280,136 @@ func (n *Node) Addr() netip.AddrPort {
 	return n.tcp.Addr()
 }
 
+// ID returns the node's Raft server ID.
+func (n *Node) ID() string { return n.cfg.Group.ID }
+
+// AdminAddr returns the admin endpoint's advertised address (the
+// configured admin.advertise, else the bound address); "" before Start.
+func (n *Node) AdminAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.adminAddrLocked()
+}
+
+func (n *Node) adminAddrLocked() string {
+	if n.cfg.Admin.Advertise != "" {
+		return n.cfg.Admin.Advertise
+	}
+	if n.admin == nil {
+		return ""
+	}
+	return n.admin.Addr()
+}
+
+// RaftAddr returns the address other members dial for Raft; "" before
+// Start.
+func (n *Node) RaftAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.group == nil {
+		return ""
+	}
+	return n.group.Addr()
+}
+
 // DataDir returns the configured data directory.
 func (n *Node) DataDir() string { return n.cfg.DataDir }
 
 // Zones returns the registry of served zones (a dnsfront.Reader).
 func (n *Node) Zones() *Zones { return &n.zones }
 
-// Publish stores z, replacing the stored zone of its origin, and serves it
-// from the next query on. The store refuses a serial that is not above the
-// stored one (raftfsm.ErrStaleSerial) unless the content is the same; on
-// any error nothing changes.
-func (n *Node) Publish(z *zone.Zone) error {
+// Stored returns the local replica's zone at origin (a suspended zone
+// too), or an error wrapping raftfsm.ErrNoZone.
+func (n *Node) Stored(origin string) (*zone.Zone, error) {
 	n.mu.Lock()
-	store := n.store
+	fsm := n.fsm
 	n.mu.Unlock()
-	if store == nil {
+	if fsm == nil {
+		return nil, ErrNotRunning
+	}
+	origin = zone.CanonicalName(origin)
+	st, ok := fsm.Zone(origin)
+	if !ok || st.Zone == nil {
+		return nil, fmt.Errorf("%s: %w", origin, raftfsm.ErrNoZone)
+	}
+	return st.Zone, nil
+}
+
+// lookupMember returns the addresses member id announced (SetMember).
+func (n *Node) lookupMember(id string) (memberAddrs, bool) {
+	n.mu.Lock()
+	fsm := n.fsm
+	n.mu.Unlock()
+	if fsm == nil {
+		return memberAddrs{}, false
+	}
+	m, ok := fsm.Member(id)
+	return memberAddrs{Admin: m.Admin, DNS: m.DNS}, ok
+}
+
+// ready reports why the node is not ready, or nil: the store is open, the
+// listeners are bound, Close has not begun, and Raft knows a leader.
+func (n *Node) ready() error {
+	n.mu.Lock()
+	running, closing, grp := n.running, n.closing, n.group
+	n.mu.Unlock()
+	if !running || closing {
 		return ErrNotRunning
 	}
-	n.pmu.Lock()
-	defer n.pmu.Unlock()
-	if err := store.Put(z); err != nil {
-		return fmt.Errorf("publish %s serial %d: %w", z.Origin, z.Serial(), err)
+	if id, _ := grp.Leader(); id == "" {
+		return ErrNoLeaderYet
 	}
-	n.zones.Set(z)
-	n.log.Info("zone published", "zone", z.Origin, "serial", z.Serial())
 	return nil
 }
 
-// Stored returns the stored zone at origin, or an error wrapping
-// raftfsm.ErrNoZone.
-func (n *Node) Stored(origin string) (*zone.Zone, error) {
+// Ready reports whether /readyz would answer 200 (see ready).
+func (n *Node) Ready() error { return n.ready() }
+
+// raftStats feeds the metrics collector.
+func (n *Node) raftStats() (raftSnapshot, bool) {
 	n.mu.Lock()
-	store := n.store
+	grp := n.group
 	n.mu.Unlock()
-	if store == nil {
-		return nil, ErrNotRunning
+	if grp == nil {
+		return raftSnapshot{}, false
 	}
-	return store.Get(origin)
+	st := grp.Stats()
+	id, _ := grp.Leader()
+	var lc time.Duration
+	if id != n.cfg.Group.ID && !st.LastContact.IsZero() {
+		lc = time.Since(st.LastContact)
+	}
+	return raftSnapshot{
+		State: fmt.Sprint(st.State), Term: st.Term, LastIndex: st.LastIndex,
+		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+		LastContact: lc, HasLeader: id != "",
+	}, true
 }
 
-// Close stops the node in reverse start order under ctx's deadline: UDP,
-// then TCP (queries in flight are answered unless ctx ends first), then
-// the store. It is idempotent and returns every error, joined.
+// Close stops the node in reverse start order under ctx's deadline:
+// readiness off; the background loops stopped; the admin endpoint
+// drained; DNS over UDP, then TCP (queries in flight are answered unless
+// ctx ends first); leadership handed to another voter if this node leads;
+// Raft shut down; the store closed last. It is idempotent and returns
+// every error, joined.
 func (n *Node) Close(ctx context.Context) error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.closed {
+		n.mu.Unlock()
 		return nil
 	}
-	n.closed = true
-	if !n.running {
+	n.closed, n.closing = true, true
+	running := n.running
+	n.mu.Unlock()
+	if !running {
 		return nil
 	}
 	var errs []error
+	n.bgStop()
+	n.bg.Wait()
+	if err := n.admin.shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close admin: %w", err))
+	}
 	if err := n.enc.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close encrypted dns: %w", err))
 	}
@@ -253,10 +420,40 @@ func (n *Node) Close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("close dns tcp: %w", err))
 	}
 	n.serving.Wait()
-	if err := n.store.Close(); err != nil {
+	n.client.CloseIdle()
+	if err := n.handOver(ctx); err != nil {
+		// Not fatal: the others elect a leader after the election timeout.
+		n.log.Warn("leadership not handed over", "err", err)
+	}
+	if err := n.group.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close raft: %w", err))
+	}
+	n.mu.Lock()
+	store := n.store
+	n.store, n.fsm = nil, nil
+	n.mu.Unlock()
+	if err := store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}
-	n.store = nil
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
+}
+
+// handOver transfers leadership when this node leads and another voter
+// exists, so writes stall for a transfer (milliseconds) rather than an
+// election timeout.
+func (n *Node) handOver(ctx context.Context) error {
+	if id, _ := n.group.Leader(); id != n.cfg.Group.ID {
+		return nil
+	}
+	members, err := n.group.Members(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if m.Voter && m.ID != n.cfg.Group.ID {
+			return n.group.TransferLeadership(ctx, "")
+		}
+	}
+	return nil
 }

@@ -48,6 +48,8 @@ func startNodeAt(t *testing.T, dir, addr string) (*Node, error) {
 	cfg.DataDir = dir
 	cfg.DNS = addr
 	cfg.TCPIdleTimeout = time.Second
+	cfg.Group.RaftBind = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	n, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -169,6 +171,8 @@ func TestNodeRestartServesSameData(t *testing.T) {
 	cfg := Default()
 	cfg.DataDir = dir
 	cfg.DNS = "127.0.0.1:0"
+	cfg.Group.RaftBind = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	n1, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -234,11 +238,13 @@ www 3600 A 192.0.2.80
 	if len(r.Answer) != 1 || !containsField(r.Answer[0], "192.0.2.80") {
 		t.Errorf("www A after publish = %v, want 192.0.2.80", r.Answer)
 	}
-	// A stale serial is refused and the served zone stays.
-	if err := n.Publish(z); !errors.Is(err, raftfsm.ErrStaleSerial) {
-		t.Errorf("Publish(older zone) = %v, want ErrStaleSerial", err)
+	// A stale serial is refused by the state machine and the served zone
+	// stays.
+	var rej *raftfsm.RejectedError
+	if err := n.Publish(z); !errors.As(err, &rej) || rej.Reason != raftfsm.ReasonStaleSerial {
+		t.Errorf("Publish(older zone) = %v, want a stale-serial rejection", err)
 	}
-	if got := n.Zones().Get(DemoOrigin); got != z2 {
+	if got := n.Zones().Get(DemoOrigin); got == nil || got.Serial() != z2.Serial() || got.Head.Root != z2.Head.Root {
 		t.Errorf("served zone after refused publish changed, want the last published")
 	}
 }

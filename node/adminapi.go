@@ -1,0 +1,204 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
+)
+
+// The admin API's wire types. They are JSON; a field added later is
+// ignored by older readers, a field is never renamed or removed. The path
+// prefix /v1 versions the API as a whole.
+
+// Stable error codes of the admin API. Scripts and the ops CLI branch on
+// them; they never change meaning.
+const (
+	// CodeNotLeader: this node is not the leader and could not forward
+	// (no admin address known for the leader, or the request was
+	// already forwarded once). LeaderID names the leader.
+	CodeNotLeader = "not_leader"
+	// CodeNoLeader: no leader is known (an election is running, or the
+	// node is cut off from a majority).
+	CodeNoLeader = "no_leader"
+	// CodeNoQuorum: the leader could not commit the write in time; it may
+	// still commit later.
+	CodeNoQuorum = "no_quorum"
+	// CodeRejected: the state machine refused the change; Reason says why
+	// (the raftfsm rejection reason, e.g. "stale-serial").
+	CodeRejected = "rejected"
+	// CodeBadRequest: the request is malformed (body, JSON, zone name).
+	CodeBadRequest = "bad_request"
+	// CodeNotFound: no such zone on this replica.
+	CodeNotFound = "not_found"
+	// CodeUnavailable: the node is starting or stopping, or the leader's
+	// admin endpoint could not be reached.
+	CodeUnavailable = "unavailable"
+	// CodeInternal: anything else; Message says what.
+	CodeInternal = "internal"
+)
+
+// APIError is the JSON body of every failed admin request, and the error
+// AdminClient returns for one. errors.Is matches it against the raftfsm
+// sentinels its code stands for (ErrNoLeader, ErrNoQuorum).
+type APIError struct {
+	// Status is the HTTP status; not part of the JSON body.
+	Status int `json:"-"`
+	// Code is one of the Code constants.
+	Code string `json:"code"`
+	// Reason is the rejection reason when Code is "rejected".
+	Reason string `json:"reason,omitempty"`
+	// Message is for humans.
+	Message string `json:"message"`
+	// LeaderID and LeaderAdmin name the leader when known (not_leader).
+	LeaderID    string `json:"leader_id,omitempty"`
+	LeaderAdmin string `json:"leader_admin,omitempty"`
+}
+
+func (e *APIError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("%s (%s): %s", e.Code, e.Reason, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Is lets callers use errors.Is(err, raftfsm.ErrNoQuorum) and
+// errors.Is(err, raftfsm.ErrNoLeader) on errors from another node.
+func (e *APIError) Is(target error) bool {
+	switch e.Code {
+	case CodeNoQuorum:
+		return target == raftfsm.ErrNoQuorum
+	case CodeNoLeader:
+		return target == raftfsm.ErrNoLeader
+	}
+	return false
+}
+
+// apiError maps any error of an admin handler to its stable code and HTTP
+// status. It is the one place that does so.
+func apiError(err error) *APIError {
+	var (
+		ae  *APIError
+		nl  *raftfsm.NotLeaderError
+		rej *raftfsm.RejectedError
+	)
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &rej):
+		return &APIError{Status: http.StatusUnprocessableEntity, Code: CodeRejected, Reason: string(rej.Reason), Message: err.Error()}
+	case errors.As(err, &nl):
+		if nl.LeaderID == "" {
+			return &APIError{Status: http.StatusServiceUnavailable, Code: CodeNoLeader, Message: err.Error()}
+		}
+		return &APIError{Status: http.StatusMisdirectedRequest, Code: CodeNotLeader, Message: err.Error(), LeaderID: nl.LeaderID}
+	case errors.Is(err, raftfsm.ErrNoLeader):
+		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeNoLeader, Message: err.Error()}
+	case errors.Is(err, raftfsm.ErrNoQuorum), errors.Is(err, context.DeadlineExceeded):
+		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeNoQuorum, Message: err.Error()}
+	case errors.Is(err, raftfsm.ErrNoZone):
+		return &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()}
+	case errors.Is(err, errBadRequest):
+		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error()}
+	case errors.Is(err, ErrNotRunning), errors.Is(err, errUnreachable):
+		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: err.Error()}
+	}
+	return &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error()}
+}
+
+var (
+	// errBadRequest marks a malformed request (mapped to bad_request).
+	errBadRequest = errors.New("bad request")
+	// errUnreachable marks a failed call to another member's admin
+	// endpoint (mapped to unavailable).
+	errUnreachable = errors.New("member unreachable")
+)
+
+// ChangeResult is the reply to a committed write.
+type ChangeResult struct {
+	// Serial is the zone's SOA serial after the change.
+	Serial uint32 `json:"serial"`
+	// Index is the Raft log index the change was committed at.
+	Index uint64 `json:"index"`
+}
+
+// JoinRequest asks the leader to add a member (POST /v1/group/join).
+type JoinRequest struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	// NonVoter adds a read replica instead of a voter.
+	NonVoter bool `json:"non_voter,omitempty"`
+}
+
+// RemoveRequest asks the leader to remove a member (POST /v1/group/remove).
+type RemoveRequest struct {
+	ID string `json:"id"`
+}
+
+// TransferRequest asks the leader to hand leadership over (POST
+// /v1/group/transfer-leader); an empty ID lets Raft pick the most
+// up-to-date voter.
+type TransferRequest struct {
+	ID string `json:"id,omitempty"`
+}
+
+// AnnounceRequest records a member's admin and DNS addresses in the
+// group's state (POST /v1/group/announce; a SetMember command). Every
+// node announces itself after start, so members find each other's admin
+// endpoints for forwarding and status.
+type AnnounceRequest struct {
+	ID    string `json:"id"`
+	Admin string `json:"admin"`
+	DNS   string `json:"dns"`
+}
+
+// Status is one node's view of itself and its group (GET /v1/group/status).
+type Status struct {
+	ID           string `json:"id"`
+	State        string `json:"state"`
+	Term         uint64 `json:"term"`
+	LastIndex    uint64 `json:"last_index"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+	// LastContactMS is the time since the leader was last heard, in
+	// milliseconds; 0 on the leader.
+	LastContactMS int64  `json:"last_contact_ms"`
+	LeaderID      string `json:"leader_id,omitempty"`
+	LeaderRaft    string `json:"leader_raft,omitempty"`
+	DNS           string `json:"dns"`
+	Admin         string `json:"admin"`
+	Raft          string `json:"raft"`
+	Zones         int    `json:"zones"`
+	Ready         bool   `json:"ready"`
+}
+
+// MemberStatus is one row of GET /v1/group/members.
+type MemberStatus struct {
+	ID     string `json:"id"`
+	Raft   string `json:"raft"`
+	Admin  string `json:"admin,omitempty"`
+	DNS    string `json:"dns,omitempty"`
+	Voter  bool   `json:"voter"`
+	Leader bool   `json:"leader"`
+	// LastIndex and AppliedIndex come from the member's own status; they
+	// are absent when it could not be asked (Error says why).
+	LastIndex    uint64 `json:"last_index,omitempty"`
+	AppliedIndex uint64 `json:"applied_index,omitempty"`
+	// Trails is how many entries the member's applied index is behind
+	// the leader's; -1 when unknown.
+	Trails int64  `json:"trails"`
+	Error  string `json:"error,omitempty"`
+}
+
+// ZoneExport is the local replica's copy of a zone (GET /v1/zones/{zone}),
+// for the owner's publishing tools.
+type ZoneExport struct {
+	Zone   string `json:"zone"`
+	Serial uint32 `json:"serial"`
+	// Head is the signed zone head, a signed note.
+	Head string `json:"head"`
+	// ZoneFile is the signed zone in BIND master-file format.
+	ZoneFile string `json:"zonefile"`
+}

@@ -1,0 +1,211 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// maxReply caps a JSON reply read from an admin endpoint.
+const maxReply = 16 << 20
+
+// headerForwarded marks a write forwarded by another member: the receiver
+// does not forward it again, so a request is forwarded at most once.
+const headerForwarded = "X-Ddnrs-Forwarded"
+
+// AdminClient talks to a node's admin endpoint over mutual TLS. The node
+// uses it to forward writes and to ask members for their status; the ops
+// CLI uses it for everything. Safe for concurrent use. Every call is
+// bounded by its ctx; errors from the node are *APIError.
+type AdminClient struct {
+	hc *http.Client
+}
+
+// NewAdminClient returns a client presenting the TLS configuration tc
+// (pki.ClientTLS: the node's or operator's certificate and the cluster
+// CA). Idle connections are kept for reuse; CloseIdle drops them.
+func NewAdminClient(tc *tls.Config) *AdminClient {
+	tr := &http.Transport{
+		TLSClientConfig:     tc,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     30 * time.Second,
+		TLSHandshakeTimeout: 5 * time.Second,
+	}
+	return &AdminClient{hc: &http.Client{Transport: tr}}
+}
+
+// CloseIdle closes the client's idle connections.
+func (c *AdminClient) CloseIdle() { c.hc.CloseIdleConnections() }
+
+// SubmitChange sends an encoded raftfsm command for zone to the node at
+// addr (HOST:PORT). It returns only after the group committed it.
+func (c *AdminClient) SubmitChange(ctx context.Context, addr, zone string, cmd []byte) (*ChangeResult, error) {
+	var res ChangeResult
+	err := c.do(ctx, http.MethodPost, addr, "/v1/zones/"+url.PathEscape(zone)+"/changes", bytes.NewReader(cmd), nil, &res)
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Zone returns the node's replica of zone.
+func (c *AdminClient) Zone(ctx context.Context, addr, zone string) (*ZoneExport, error) {
+	var res ZoneExport
+	if err := c.do(ctx, http.MethodGet, addr, "/v1/zones/"+url.PathEscape(zone), nil, nil, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Status returns the node's status.
+func (c *AdminClient) Status(ctx context.Context, addr string) (*Status, error) {
+	var res Status
+	if err := c.do(ctx, http.MethodGet, addr, "/v1/group/status", nil, nil, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Members returns the group's members as the node at addr sees them,
+// with each member's indexes and how far it trails the leader.
+func (c *AdminClient) Members(ctx context.Context, addr string) ([]MemberStatus, error) {
+	var res []MemberStatus
+	if err := c.do(ctx, http.MethodGet, addr, "/v1/group/members", nil, nil, &res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Join asks the group (through the node at addr) to add a member.
+func (c *AdminClient) Join(ctx context.Context, addr string, req JoinRequest) error {
+	return c.postJSON(ctx, addr, "/v1/group/join", req)
+}
+
+// Remove asks the group (through the node at addr) to remove a member.
+func (c *AdminClient) Remove(ctx context.Context, addr string, req RemoveRequest) error {
+	return c.postJSON(ctx, addr, "/v1/group/remove", req)
+}
+
+// TransferLeader asks the leader (through the node at addr) to hand
+// leadership to req.ID, or to any voter when req.ID is empty.
+func (c *AdminClient) TransferLeader(ctx context.Context, addr string, req TransferRequest) error {
+	return c.postJSON(ctx, addr, "/v1/group/transfer-leader", req)
+}
+
+// Snapshot streams a snapshot of the node's state into w.
+func (c *AdminClient) Snapshot(ctx context.Context, addr string, w io.Writer) error {
+	req, err := c.request(ctx, http.MethodGet, addr, "/v1/snapshot", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", errUnreachable, addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return readAPIError(resp)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("snapshot from %s: %w", addr, err)
+	}
+	return nil
+}
+
+// Restore sends a snapshot (as Snapshot wrote it) to the node at addr,
+// which must be the leader, to replace the group's state.
+func (c *AdminClient) Restore(ctx context.Context, addr string, r io.Reader) error {
+	return c.do(ctx, http.MethodPost, addr, "/v1/snapshot/restore", r, nil, nil)
+}
+
+func (c *AdminClient) postJSON(ctx context.Context, addr, path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, addr, path, bytes.NewReader(b), nil, nil)
+}
+
+func (c *AdminClient) request(ctx context.Context, method, addr, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+addr+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+	}
+	return req, nil
+}
+
+// do sends one request and decodes a 2xx JSON reply into out (when not
+// nil) or the APIError of any other status.
+func (c *AdminClient) do(ctx context.Context, method, addr, path string, body io.Reader, hdr http.Header, out any) error {
+	req, err := c.request(ctx, method, addr, path, body)
+	if err != nil {
+		return err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s %s: %w", method, addr, ctx.Err())
+		}
+		return fmt.Errorf("%w: %s: %w", errUnreachable, addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return readAPIError(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxReply)).Decode(out); err != nil {
+		return fmt.Errorf("reply from %s%s: %w", addr, path, err)
+	}
+	return nil
+}
+
+// readAPIError decodes the APIError body of a failed reply; a body that
+// is not one becomes an internal error carrying the status.
+func readAPIError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxReply))
+	ae := &APIError{}
+	if err := json.Unmarshal(b, ae); err != nil || ae.Code == "" {
+		return &APIError{Status: resp.StatusCode, Code: CodeInternal, Message: fmt.Sprintf("HTTP %s: %s", resp.Status, bytes.TrimSpace(b))}
+	}
+	ae.Status = resp.StatusCode
+	return ae
+}
+
+// errorsAsAPI reports whether err is (or wraps) an *APIError.
+func errorsAsAPI(err error) (*APIError, bool) {
+	var ae *APIError
+	ok := errors.As(err, &ae)
+	return ae, ok
+}
+
+// forwardedHeader marks a request as forwarded by a member.
+func forwardedHeader() http.Header { return http.Header{headerForwarded: []string{"1"}} }
+
+// SubmitChangeForwarded is SubmitChange marked as forwarded, so the
+// receiver applies it or fails, never forwarding again.
+func (c *AdminClient) SubmitChangeForwarded(ctx context.Context, addr, zone string, cmd []byte) (*ChangeResult, error) {
+	var res ChangeResult
+	err := c.do(ctx, http.MethodPost, addr, "/v1/zones/"+url.PathEscape(zone)+"/changes", bytes.NewReader(cmd), forwardedHeader(), &res)
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// forwardJSON re-sends a JSON admin request to addr, marked as forwarded.
+func (c *AdminClient) forwardJSON(ctx context.Context, addr, path string, body []byte) error {
+	return c.do(ctx, http.MethodPost, addr, path, bytes.NewReader(body), forwardedHeader(), nil)
+}

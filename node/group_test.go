@@ -1,0 +1,506 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/internal/pki"
+	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// waitLimit bounds every wait in these tests for a condition that Raft
+// reaches asynchronously (an election, replication). It is a safety net
+// for a hung test, not a speed assertion.
+const waitLimit = 20 * time.Second
+
+// testPKI is a cluster CA in a temp dir that issues node certificates.
+type testPKI struct {
+	dir string
+	ca  *pki.CA
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	ca, err := pki.NewCA("test cluster")
+	if err != nil {
+		t.Fatalf("NewCA: %v", err)
+	}
+	dir := t.TempDir()
+	if err := ca.Save(dir); err != nil {
+		t.Fatalf("CA Save: %v", err)
+	}
+	return &testPKI{dir: dir, ca: ca}
+}
+
+// issue writes a certificate for id (127.0.0.1) and returns the [tls]
+// configuration naming it.
+func (p *testPKI) issue(t *testing.T, id string) TLSConfig {
+	t.Helper()
+	pair, err := pki.IssueNode(p.ca, id, []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+	if err != nil {
+		t.Fatalf("IssueNode: %v", err)
+	}
+	dir := filepath.Join(p.dir, id)
+	if err := pair.Save(dir); err != nil {
+		t.Fatalf("pair Save: %v", err)
+	}
+	return TLSConfig{CA: filepath.Join(p.dir, pki.CACertFile), Cert: filepath.Join(dir, pki.CertFile), Key: filepath.Join(dir, pki.KeyFile)}
+}
+
+// client returns an admin client with a certificate for id.
+func (p *testPKI) client(t *testing.T, id string) *AdminClient {
+	t.Helper()
+	c := p.issue(t, id)
+	pair, err := pki.LoadPair(c.Cert, c.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pki.LoadCAPool(c.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := NewAdminClient(pki.ClientTLS(pair, pool))
+	t.Cleanup(ac.CloseIdle)
+	return ac
+}
+
+// groupConfig is a node configuration on 127.0.0.1 with free ports.
+func groupConfig(t *testing.T, p *testPKI, id string) Config {
+	t.Helper()
+	c := Default()
+	c.DataDir = t.TempDir()
+	c.DNS = "127.0.0.1:0"
+	c.TCPIdleTimeout = time.Second
+	c.Group.ID = id
+	c.Group.RaftBind = "127.0.0.1:0"
+	c.Admin.Listen = "127.0.0.1:0"
+	if p != nil {
+		c.TLS = p.issue(t, id)
+	}
+	return c
+}
+
+// runNode starts a node with cfg and closes it at cleanup.
+func runNode(t *testing.T, cfg Config) *Node {
+	t.Helper()
+	n, err := New(cfg, testLogger(t).With("node", cfg.Group.ID))
+	if err != nil {
+		t.Fatalf("New(%s): %v", cfg.Group.ID, err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatalf("Start(%s): %v", cfg.Group.ID, err)
+	}
+	t.Cleanup(func() { closeNode(t, n) })
+	return n
+}
+
+func closeNode(t *testing.T, n *Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Close(ctx); err != nil {
+		t.Errorf("Close(%s): %v", n.ID(), err)
+	}
+}
+
+// waitFor polls cond until it returns nil, failing the test with its last
+// error after waitLimit.
+func waitFor(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startGroup starts size nodes: the first bootstraps, the others join
+// through it. It returns once every member is in the configuration and
+// every node has announced its addresses.
+func startGroup(t *testing.T, size int) ([]*Node, *testPKI) {
+	t.Helper()
+	p := newTestPKI(t)
+	nodes := []*Node{runNode(t, groupConfig(t, p, "n1"))}
+	for i := 2; i <= size; i++ {
+		cfg := groupConfig(t, p, fmt.Sprintf("n%d", i))
+		cfg.Group.Bootstrap = false
+		cfg.Group.Join = []string{nodes[0].AdminAddr()}
+		nodes = append(nodes, runNode(t, cfg))
+	}
+	for _, n := range nodes {
+		waitFor(t, "members known to "+n.ID(), func() error {
+			for _, m := range nodes {
+				a, ok := n.lookupMember(m.ID())
+				if !ok || a.Admin != m.AdminAddr() {
+					return fmt.Errorf("%s does not know %s's admin address yet", n.ID(), m.ID())
+				}
+			}
+			return n.Ready()
+		})
+	}
+	return nodes, p
+}
+
+// leaderOf returns the node that leads, and the others.
+func leaderOf(t *testing.T, nodes []*Node) (*Node, []*Node) {
+	t.Helper()
+	var leader *Node
+	var others []*Node
+	waitFor(t, "a leader", func() error {
+		leader, others = nil, nil
+		for _, n := range nodes {
+			if id, _ := n.group.Leader(); id == n.ID() {
+				leader = n
+			} else {
+				others = append(others, n)
+			}
+		}
+		if leader == nil {
+			return errors.New("no node leads")
+		}
+		return nil
+	})
+	return leader, others
+}
+
+// demoCommand signs the demo zone with a fresh key and returns the zone,
+// its key and the CreateZone command.
+func demoCommand(t *testing.T) (*zone.Zone, *zone.Key, []byte) {
+	t.Helper()
+	k, err := zone.GenerateKey(DemoOrigin, true, rand.Reader)
+	if err != nil {
+		t.Fatalf("GenerateKey: %v", err)
+	}
+	u, err := DemoZone()
+	if err != nil {
+		t.Fatalf("DemoZone: %v", err)
+	}
+	z, _, err := Prepare(nil, u, k, time.Now())
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	cmd, err := raftfsm.ChangeCommand(nil, z, k)
+	if err != nil {
+		t.Fatalf("ChangeCommand: %v", err)
+	}
+	return z, k, cmd
+}
+
+// dnsAnswer asks n for name/qtype over UDP and returns the answer's
+// fields joined, or an error.
+func dnsSOASerial(n *Node, origin string) (uint32, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(origin, dns.TypeSOA)
+	c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, n.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		return 0, fmt.Errorf("SOA %s from %s: rcode %s, %d answers", origin, n.ID(), dns.RcodeToString[r.Rcode], len(r.Answer))
+	}
+	return r.Answer[0].(*dns.SOA).Serial, nil
+}
+
+func TestGroupWriteViaFollowerIsForwardedAndServedEverywhere(t *testing.T) {
+	nodes, p := startGroup(t, 3)
+	_, followers := leaderOf(t, nodes)
+	ac := p.client(t, "operator")
+	z, _, cmd := demoCommand(t)
+
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	res, err := ac.SubmitChange(ctx, followers[0].AdminAddr(), DemoOrigin, cmd)
+	if err != nil {
+		t.Fatalf("SubmitChange via follower %s: %v", followers[0].ID(), err)
+	}
+	if res.Serial != z.Serial() || res.Index == 0 {
+		t.Errorf("SubmitChange = %+v, want serial %d and a log index", res, z.Serial())
+	}
+	for _, n := range nodes {
+		waitFor(t, "zone on "+n.ID(), func() error {
+			s, err := dnsSOASerial(n, DemoOrigin)
+			if err == nil && s != z.Serial() {
+				err = fmt.Errorf("serial %d, want %d", s, z.Serial())
+			}
+			return err
+		})
+	}
+	// The export endpoint of any member gives the signed zone back.
+	ex, err := ac.Zone(ctx, followers[1].AdminAddr(), "DEMO.ddnrs")
+	if err != nil {
+		t.Fatalf("Zone export: %v", err)
+	}
+	if ex.Serial != z.Serial() || ex.Head != string(z.Head.Note) {
+		t.Errorf("export = serial %d head %q, want serial %d and the published head", ex.Serial, ex.Head, z.Serial())
+	}
+	got, err := zone.ParseFile(strings.NewReader(ex.ZoneFile), DemoOrigin, "export")
+	if err != nil || got.Len() != z.Len() {
+		t.Errorf("exported zone file parses to %v names (%v), want %d", got, err, z.Len())
+	}
+
+	// Members: three, one leader, every one caught up.
+	rows, err := ac.Members(ctx, followers[0].AdminAddr())
+	if err != nil {
+		t.Fatalf("Members: %v", err)
+	}
+	leaders := 0
+	for _, r := range rows {
+		if r.Leader {
+			leaders++
+		}
+		if !r.Voter || r.Admin == "" || r.DNS == "" || r.Error != "" || r.Trails < 0 {
+			t.Errorf("member row %+v, want a voter with addresses and a known lag", r)
+		}
+	}
+	if len(rows) != 3 || leaders != 1 {
+		t.Errorf("Members = %+v, want 3 rows and 1 leader", rows)
+	}
+}
+
+func TestGroupWithoutQuorumStillAnswersDNS(t *testing.T) {
+	nodes, p := startGroup(t, 3)
+	z, _, cmd := demoCommand(t)
+	ac := p.client(t, "operator")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if _, err := ac.SubmitChange(ctx, nodes[0].AdminAddr(), DemoOrigin, cmd); err != nil {
+		t.Fatalf("SubmitChange: %v", err)
+	}
+	survivor := nodes[2]
+	waitFor(t, "zone on the survivor", func() error { _, err := dnsSOASerial(survivor, DemoOrigin); return err })
+
+	closeNode(t, nodes[0])
+	closeNode(t, nodes[1])
+
+	// Readiness goes off: no leader without a majority.
+	waitFor(t, "readyz 503 on the survivor", func() error {
+		code, err := getStatus(ctx, ac, survivor.AdminAddr(), "/readyz")
+		if err == nil && code != http.StatusServiceUnavailable {
+			err = fmt.Errorf("readyz = %d", code)
+		}
+		return err
+	})
+	// DNS still answers from the local replica.
+	if s, err := dnsSOASerial(survivor, DemoOrigin); err != nil || s != z.Serial() {
+		t.Errorf("survivor SOA = %d, %v, want %d", s, err, z.Serial())
+	}
+	// A write fails with a typed error in bounded time.
+	next, _, cmd2 := demoCommand(t)
+	_ = next
+	_, err := ac.SubmitChange(ctx, survivor.AdminAddr(), DemoOrigin, cmd2)
+	var ae *APIError
+	if !errors.As(err, &ae) || (ae.Code != CodeNoLeader && ae.Code != CodeNoQuorum) {
+		t.Errorf("write without quorum = %v, want no_leader or no_quorum", err)
+	}
+	if !errors.Is(err, raftfsm.ErrNoLeader) && !errors.Is(err, raftfsm.ErrNoQuorum) {
+		t.Errorf("errors.Is(write without quorum, ErrNoLeader|ErrNoQuorum) = false for %v", err)
+	}
+}
+
+// getStatus GETs path on the admin endpoint and returns the status code.
+func getStatus(ctx context.Context, ac *AdminClient, addr, path string) (int, error) {
+	body, code, err := getRaw(ctx, ac, addr, path)
+	_ = body
+	return code, err
+}
+
+func getRaw(ctx context.Context, ac *AdminClient, addr, path string) ([]byte, int, error) {
+	req, err := ac.request(ctx, http.MethodGet, addr, path, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := ac.hc.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return b, resp.StatusCode, err
+}
+
+func postRaw(ctx context.Context, ac *AdminClient, addr, path string, body []byte) error {
+	return ac.do(ctx, http.MethodPost, addr, path, bytes.NewReader(body), nil, nil)
+}
+
+func TestAdminErrorsAndMetrics(t *testing.T) {
+	nodes, p := startGroup(t, 1)
+	n := nodes[0]
+	ac := p.client(t, "operator")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	z, k, cmd := demoCommand(t)
+	if _, err := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, cmd); err != nil {
+		t.Fatalf("SubmitChange: %v", err)
+	}
+	// The same creation again: refused by the state machine.
+	_, errAgain := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, cmd)
+	// A change from the current zone to itself with an older serial.
+	stale, err := raftfsm.ChangeCommand(z, z, k)
+	if err != nil {
+		t.Fatalf("ChangeCommand: %v", err)
+	}
+	_, errStale := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, stale)
+
+	tests := []struct {
+		name   string
+		err    error
+		code   string
+		status int
+	}{
+		{"create twice", errAgain, CodeRejected, http.StatusUnprocessableEntity},
+		{"same serial", errStale, CodeRejected, http.StatusUnprocessableEntity},
+		{"empty command", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/demo.ddnrs./changes", nil), CodeBadRequest, http.StatusBadRequest},
+		{"bad zone name", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/a..b/changes", []byte{1}), CodeBadRequest, http.StatusBadRequest},
+		{"garbage command", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/demo.ddnrs./changes", []byte{0x42, 9, 9}), CodeRejected, http.StatusUnprocessableEntity},
+		{"bad join", postRaw(ctx, ac, n.AdminAddr(), "/v1/group/join", []byte(`{"id":""}`)), CodeBadRequest, http.StatusBadRequest},
+		{"join not json", postRaw(ctx, ac, n.AdminAddr(), "/v1/group/join", []byte(`{`)), CodeBadRequest, http.StatusBadRequest},
+		{"no such zone", func() error { _, err := ac.Zone(ctx, n.AdminAddr(), "nope.example."); return err }(), CodeNotFound, http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		var ae *APIError
+		if !errors.As(tt.err, &ae) || ae.Code != tt.code || ae.Status != tt.status {
+			t.Errorf("%s: error = %v (%+v), want code %s status %d", tt.name, tt.err, ae, tt.code, tt.status)
+		}
+	}
+	var ae *APIError
+	if errors.As(errStale, &ae) && ae.Reason == "" {
+		t.Errorf("rejected change has no reason: %+v", ae)
+	}
+
+	// Metrics: Raft gauges, apply latency, rejections by reason.
+	body, code, err := getRaw(ctx, ac, n.AdminAddr(), "/metrics")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d, %v", code, err)
+	}
+	for _, want := range []string{
+		`ddnrs_raft_state{state="Leader"} 1`,
+		`ddnrs_raft_state{state="Follower"} 0`,
+		"ddnrs_raft_term ",
+		"ddnrs_raft_commit_index ",
+		"ddnrs_raft_applied_index ",
+		"ddnrs_raft_lag_entries ",
+		"ddnrs_raft_has_leader 1",
+		"ddnrs_raft_apply_seconds_count ",
+		`ddnrs_raft_rejected_changes_total{reason=`,
+	} {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/v1/group/status": 200} {
+		if code, err := getStatus(ctx, ac, n.AdminAddr(), path); err != nil || code != want {
+			t.Errorf("GET %s = %d, %v, want %d", path, code, err, want)
+		}
+	}
+	st, err := ac.Status(ctx, n.AdminAddr())
+	if err != nil || st.State != "Leader" || st.LeaderID != "n1" || st.AppliedIndex == 0 || !st.Ready || st.Zones != 1 {
+		t.Errorf("Status = %+v, %v, want the ready leader n1 with one zone", st, err)
+	}
+}
+
+func TestAdminRequiresClientCertificate(t *testing.T) {
+	nodes, p := startGroup(t, 1)
+	addr := nodes[0].AdminAddr()
+	pool, err := pki.LoadCAPool(filepath.Join(p.dir, pki.CACertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newTestPKI(t) // a certificate from another CA
+	tests := []struct {
+		name string
+		tc   *tls.Config
+	}{
+		{"no client certificate", &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}},
+		{"certificate from another CA", func() *tls.Config {
+			c := other.issue(t, "intruder")
+			pair, err := pki.LoadPair(c.Cert, c.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pki.ClientTLS(pair, pool)
+		}()},
+	}
+	for _, tt := range tests {
+		ac := NewAdminClient(tt.tc)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := ac.Status(ctx, addr)
+		cancel()
+		ac.CloseIdle()
+		if !errors.Is(err, errUnreachable) {
+			t.Errorf("%s: Status = %v, want a refused TLS handshake", tt.name, err)
+		}
+	}
+}
+
+func TestReadyFlips(t *testing.T) {
+	cfg := groupConfig(t, nil, "solo") // private CA made in the data dir
+	n, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Ready(); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Ready before Start = %v, want ErrNotRunning", err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	waitFor(t, "ready", n.Ready)
+	closeNode(t, n)
+	if err := n.Ready(); !errors.Is(err, ErrNotRunning) {
+		t.Errorf("Ready after Close = %v, want ErrNotRunning", err)
+	}
+}
+
+func TestCheckCommand(t *testing.T) {
+	z, _, create := demoCommand(t)
+	member, err := raftfsm.EncodeCommand(&raftfsm.SetMember{ID: "n1", Admin: "127.0.0.1:1", DNS: "127.0.0.1:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		origin string
+		cmd    []byte
+		code   string
+	}{
+		{"create", z.Origin, create, ""},
+		{"other zone in path", "example.", create, CodeBadRequest},
+		{"unknown type", z.Origin, []byte{0x42, 1}, CodeRejected},
+		{"unknown type, ignore bit", z.Origin, []byte{0xc2, 1}, CodeRejected},
+		{"truncated", z.Origin, create[:len(create)/2], CodeRejected},
+		{"set member", z.Origin, member, CodeBadRequest},
+	}
+	for _, tt := range tests {
+		err := checkCommand(tt.origin, tt.cmd)
+		if tt.code == "" {
+			if err != nil {
+				t.Errorf("checkCommand(%s) = %v, want nil", tt.name, err)
+			}
+			continue
+		}
+		if got := apiError(err).Code; err == nil || got != tt.code {
+			t.Errorf("checkCommand(%s) = %v (code %s), want code %s", tt.name, err, got, tt.code)
+		}
+	}
+}

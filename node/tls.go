@@ -1,0 +1,93 @@
+package node
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/ddnrs/ddnrs/internal/pki"
+)
+
+// TLSDir returns the directory in dataDir where a node without [tls]
+// files keeps the CA and certificate it made for itself.
+func TLSDir(dataDir string) string { return filepath.Join(dataDir, "tls") }
+
+// loadTLS returns the mutual TLS 1.3 configuration the node listens and
+// dials Raft with (also the admin listener's) and the client
+// configuration for other members' admin endpoints.
+func (n *Node) loadTLS() (mutual, client *tls.Config, err error) {
+	c := n.cfg.TLS
+	var (
+		pair *pki.Pair
+		pool *x509.CertPool
+	)
+	if c.Auto() {
+		pair, pool, err = n.autoTLS()
+	} else {
+		pair, err = pki.LoadPair(c.Cert, c.Key)
+		if err == nil {
+			pool, err = pki.LoadCAPool(c.CA)
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("tls: %w", err)
+	}
+	return pki.MutualTLS(pair, pool), pki.ClientTLS(pair, pool), nil
+}
+
+// autoTLS loads, or on first start makes, a private CA and a node
+// certificate in TLSDir. Only this node trusts that CA, so it suits a
+// single machine; a group needs [tls] files from one cluster CA.
+func (n *Node) autoTLS() (*pki.Pair, *x509.CertPool, error) {
+	dir := TLSDir(n.cfg.DataDir)
+	certPath, keyPath := filepath.Join(dir, pki.CertFile), filepath.Join(dir, pki.KeyFile)
+	if _, err := os.Stat(certPath); err == nil {
+		pair, err := pki.LoadPair(certPath, keyPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		pool, err := pki.LoadCAPool(filepath.Join(dir, pki.CACertFile))
+		return pair, pool, err
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, err
+	}
+	ca, err := pki.LoadCA(dir)
+	if err != nil {
+		if ca, err = pki.NewCA("ddnrs node " + n.cfg.Group.ID); err != nil {
+			return nil, nil, err
+		}
+		if err := ca.Save(dir); err != nil {
+			return nil, nil, err
+		}
+	}
+	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	var names []string
+	for _, a := range []string{n.cfg.Group.RaftBind, n.cfg.Group.RaftAdvertise, n.cfg.Admin.Listen, n.cfg.Admin.Advertise} {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil || host == "" {
+			continue
+		}
+		if ip := net.ParseIP(host); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			names = append(names, host)
+		}
+	}
+	pair, err := pki.IssueNode(ca, n.cfg.Group.ID, ips, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := pair.Save(dir); err != nil {
+		return nil, nil, err
+	}
+	n.log.Warn("made a private CA and node certificate; set [tls] for a group of several nodes", "dir", dir)
+	return pair, ca.Pool(), nil
+}
