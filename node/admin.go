@@ -152,6 +152,11 @@ func (a *admin) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if ae.Code == CodeInternal {
 		a.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if ae.Code == CodeNotLeader && ae.LeaderAdmin == "" {
+		if m, ok := a.lookup(ae.LeaderID); ok {
+			ae.LeaderAdmin = m.Admin
+		}
+	}
 	status := ae.Status
 	if status == 0 {
 		status = http.StatusInternalServerError

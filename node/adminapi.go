@@ -100,7 +100,7 @@ func apiError(err error) *APIError {
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeNoQuorum, Message: err.Error()}
 	case errors.Is(err, raftfsm.ErrNoZone):
 		return &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()}
-	case errors.Is(err, errBadRequest):
+	case errors.Is(err, errBadRequest), errors.Is(err, raftfsm.ErrBadSnapshot):
 		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error()}
 	case errors.Is(err, ErrNotRunning), errors.Is(err, errUnreachable):
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: err.Error()}

@@ -504,3 +504,70 @@ func TestCheckCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotSaveAndRestore(t *testing.T) {
+	nodes, p := startGroup(t, 3)
+	leader, followers := leaderOf(t, nodes)
+	ac := p.client(t, "operator")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	z, k, cmd := demoCommand(t)
+	if _, err := ac.SubmitChange(ctx, leader.AdminAddr(), DemoOrigin, cmd); err != nil {
+		t.Fatalf("SubmitChange: %v", err)
+	}
+	f := followers[0]
+	waitFor(t, "zone on "+f.ID(), func() error { _, err := dnsSOASerial(f, DemoOrigin); return err })
+	var snap bytes.Buffer
+	if err := ac.Snapshot(ctx, f.AdminAddr(), &snap); err != nil {
+		t.Fatalf("Snapshot from follower: %v", err)
+	}
+	if !bytes.HasPrefix(snap.Bytes(), []byte("DDNRSSNP")) {
+		t.Fatalf("snapshot starts %q, want the DDNRSSNP magic", snap.Bytes()[:min(8, snap.Len())])
+	}
+
+	// A newer serial, then restore the snapshot: the group goes back.
+	u, err := DemoZone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err = withSerial(u, z.Serial()+10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z2, _, err := Prepare(z, u, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd2, err := raftfsm.ChangeCommand(z, z2, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.SubmitChange(ctx, f.AdminAddr(), DemoOrigin, cmd2); err != nil {
+		t.Fatalf("SubmitChange(serial+10): %v", err)
+	}
+
+	// Restore on a follower: not_leader, naming the leader's admin endpoint.
+	err = ac.Restore(ctx, f.AdminAddr(), bytes.NewReader(snap.Bytes()))
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != CodeNotLeader || ae.LeaderAdmin != leader.AdminAddr() {
+		t.Fatalf("Restore on a follower = %v, want not_leader naming %s", err, leader.AdminAddr())
+	}
+	// A damaged snapshot: refused, nothing changes.
+	bad := bytes.Clone(snap.Bytes())
+	bad[len(bad)/2] ^= 0xff
+	if err := ac.Restore(ctx, leader.AdminAddr(), bytes.NewReader(bad)); apiError(err).Code != CodeBadRequest {
+		t.Errorf("Restore(damaged) = %v, want bad_request", err)
+	}
+	if err := ac.Restore(ctx, leader.AdminAddr(), bytes.NewReader(snap.Bytes())); err != nil {
+		t.Fatalf("Restore on the leader: %v", err)
+	}
+	for _, n := range nodes {
+		waitFor(t, "restored serial on "+n.ID(), func() error {
+			s, err := dnsSOASerial(n, DemoOrigin)
+			if err == nil && s != z.Serial() {
+				err = fmt.Errorf("serial %d, want %d", s, z.Serial())
+			}
+			return err
+		})
+	}
+}

@@ -2,17 +2,8 @@ package node
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"net/http"
 )
-
-// groupRestorer is the optional capability of a group to replace the
-// whole group's state with a snapshot (hashicorp/raft's user restore on
-// the leader, replicated to the followers).
-type groupRestorer interface {
-	Restore(ctx context.Context, r io.Reader) error
-}
 
 // snapshot writes the local replica's state to w in the raftfsm snapshot
 // format (magic, version, checksum trailer): the same bytes a Raft
@@ -36,11 +27,7 @@ func (n *Node) restore(ctx context.Context, r io.Reader) error {
 	if grp == nil {
 		return ErrNotRunning
 	}
-	gr, ok := any(grp).(groupRestorer)
-	if !ok {
-		return &APIError{Status: http.StatusNotImplemented, Code: CodeInternal, Message: fmt.Sprintf("this build's Raft group (%T) cannot restore a snapshot", grp)}
-	}
-	return gr.Restore(ctx, io.LimitReader(r, maxSnapshot))
+	return grp.Restore(ctx, io.LimitReader(r, maxSnapshot))
 }
 
 // maxSnapshot caps a snapshot sent for restore.
