@@ -1,0 +1,132 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/raftfsm"
+)
+
+// nodeStopTimeout bounds a node's graceful stop after SIGINT/SIGTERM.
+const nodeStopTimeout = 10 * time.Second
+
+// nodeOptions are the flags of `ddnrs node`.
+type nodeOptions struct {
+	Config    string // --config
+	ReadyFile string // --ready-file
+
+	out io.Writer
+	err io.Writer
+}
+
+// nodeReady is the --ready-file JSON: the addresses the node bound.
+type nodeReady struct {
+	ID    string `json:"id"`
+	DNS   string `json:"dns"`
+	Admin string `json:"admin"`
+	Raft  string `json:"raft"`
+}
+
+func newNodeCmd() *cobra.Command {
+	opts := &nodeOptions{}
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a DDNRS node: a member of a Raft replica group serving DNS",
+		Long: `Run one DDNRS node with the configuration in the TOML file given by
+--config (see node/testdata/node.sample.toml for every key, commented).
+
+The node opens its zone store and Raft log in data_dir, joins or bootstraps
+its replica group, serves DNS over UDP and TCP from its local replica, and
+serves the admin endpoint (mutual TLS) for writes, membership, snapshots,
+/healthz, /readyz and /metrics. It prints the addresses it bound, and with
+--ready-file writes them as JSON once every listener is bound (ports 0 in
+the configuration become the ports picked). SIGINT or SIGTERM stops it
+gracefully: readiness off, listeners drained, leadership handed over.`,
+		Example: `  ddnrs node --config /etc/ddnrs/node.toml
+  ddnrs node --config node.toml --ready-file /run/ddnrs/ready.json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.out = cmd.OutOrStdout()
+			opts.err = cmd.ErrOrStderr()
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			return runNode(ctx, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Config, "config", "", "node configuration `FILE` (TOML); required")
+	f.StringVar(&opts.ReadyFile, "ready-file", "", `write {"id","dns","admin","raft"} as JSON to `+"`PATH`"+` once bound`)
+	return cmd
+}
+
+// runNode runs a node until ctx ends or SIGINT/SIGTERM arrives.
+func runNode(ctx context.Context, opts *nodeOptions) error {
+	if opts.Config == "" {
+		return usagef("--config FILE is required")
+	}
+	cfg, err := node.LoadConfig(opts.Config)
+	if err != nil {
+		return withHint(err, "fix the keys named above; node/testdata/node.sample.toml documents them all")
+	}
+	level, _ := node.ParseLevel(cfg.LogLevel) // Validate checked it
+	log := slog.New(slog.NewTextHandler(opts.err, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := node.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := n.Start(ctx); err != nil {
+		switch {
+		case errors.Is(err, raftfsm.ErrLocked):
+			return withHint(err, "another ddnrs is using the data directory %s", cfg.DataDir)
+		case errors.Is(err, node.ErrPortInUse):
+			return withHint(err, "another server listens there; change the address in %s, or use port 0", opts.Config)
+		}
+		return err
+	}
+	ready := nodeReady{ID: n.ID(), DNS: n.Addr().String(), Admin: n.AdminAddr(), Raft: n.RaftAddr()}
+	fmt.Fprintf(opts.out, "node %s\n  dns   %s (udp, tcp)\n  admin https://%s\n  raft  %s\n", ready.ID, ready.DNS, ready.Admin, ready.Raft)
+	var errs []error
+	if opts.ReadyFile != "" {
+		if err := writeNodeReady(opts.ReadyFile, ready); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		<-ctx.Done()
+		fmt.Fprintln(opts.out, "stopping")
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), nodeStopTimeout)
+	defer cancel()
+	if err := n.Close(cctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// writeNodeReady writes the ready file atomically.
+func writeNodeReady(path string, r nodeReady) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := node.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--ready-file: %w", err)
+	}
+	return nil
+}
