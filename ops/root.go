@@ -117,6 +117,7 @@ signed and cannot forge it. Start with 'ddnrs dev' to run a node here, then
 	cmd.AddCommand(newZoneCmd(e))
 	cmd.AddCommand(newDevCmd())
 	cmd.AddCommand(newOpsCmd())
+	cmd.AddCommand(newNodeCmd())
 	return cmd
 }
 
