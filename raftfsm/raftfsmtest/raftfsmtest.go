@@ -22,14 +22,15 @@ import (
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
-// Test timeouts: short, so elections finish quickly, but long enough that
-// seven members under -race on two busy cores keep a stable leader.
+// Test timeouts: the production defaults, already short (LAN failover
+// under a second); 250 ms lost leadership spuriously with seven members
+// under -race on two busy cores. ApplyTimeout is long for the same reason.
 const (
-	HeartbeatTimeout   = 250 * time.Millisecond
-	ElectionTimeout    = 250 * time.Millisecond
-	LeaderLeaseTimeout = 125 * time.Millisecond
+	HeartbeatTimeout   = raftfsm.DefaultHeartbeatTimeout
+	ElectionTimeout    = raftfsm.DefaultElectionTimeout
+	LeaderLeaseTimeout = raftfsm.DefaultLeaderLeaseTimeout
 	CommitTimeout      = 10 * time.Millisecond
-	ApplyTimeout       = 3 * time.Second
+	ApplyTimeout       = 10 * time.Second
 )
 
 // WaitTimeout bounds every wait of the helper (a leader, an index
@@ -243,14 +244,21 @@ func (c *Cluster) stop(m *Member) error {
 	return errors.Join(g.Close(ctx), store.Close())
 }
 
-// join adds member m through the leader, retrying while leadership moves.
+// join adds member m through the leader, retrying while leadership moves
+// and when a change was not committed in time (adding a member twice is
+// harmless).
 func (c *Cluster) join(ctx context.Context, m *Member) error {
-	return c.retry(ctx, func(g *raftfsm.Group) error {
-		if m.Voter {
-			return g.AddVoter(ctx, m.ID, m.Addr)
+	for {
+		err := c.retry(ctx, func(g *raftfsm.Group) error {
+			if m.Voter {
+				return g.AddVoter(ctx, m.ID, m.Addr)
+			}
+			return g.AddNonvoter(ctx, m.ID, m.Addr)
+		})
+		if !errors.Is(err, raftfsm.ErrNoQuorum) || ctx.Err() != nil {
+			return err
 		}
-		return g.AddNonvoter(ctx, m.ID, m.Addr)
-	})
+	}
 }
 
 // Stop closes member m as a crash would end it, as far as its peers can
@@ -301,7 +309,8 @@ func (c *Cluster) Leader(ctx context.Context) (*Member, error) {
 
 // Apply sends cmd to the current leader, retrying on ErrNoLeader and
 // *NotLeaderError while leadership moves, until ctx ends. Other errors
-// (ErrNoQuorum, *RejectedError) are returned at once.
+// are returned at once: *RejectedError, and ErrNoQuorum, after which the
+// command may or may not be committed.
 func (c *Cluster) Apply(ctx context.Context, cmd []byte) (*raftfsm.ApplyResult, error) {
 	var res *raftfsm.ApplyResult
 	err := c.retry(ctx, func(g *raftfsm.Group) error {
@@ -348,6 +357,9 @@ func (c *Cluster) WaitApplied(ctx context.Context, index uint64) error {
 		return true
 	})
 }
+
+// Poll calls cond every 10 ms until it is true or ctx ends.
+func (c *Cluster) Poll(ctx context.Context, cond func() bool) error { return poll(ctx, cond) }
 
 // poll calls cond every 10 ms until it is true or ctx ends.
 func poll(ctx context.Context, cond func() bool) error {
