@@ -157,7 +157,39 @@ func (f *testFSM) mustApply(t testing.TB, index uint64, data []byte) *ApplyResul
 	if !ok {
 		t.Fatalf("Apply(index %d) = %v, want *ApplyResult", index, f.apply(index, data))
 	}
+	f.checkDiskMatchesMemory(t)
 	return res
+}
+
+// checkDiskMatchesMemory fails the test unless the store holds exactly
+// the zones, owners, suspensions, members and applied index the FSM
+// serves from memory.
+func (f *testFSM) checkDiskMatchesMemory(t testing.TB) {
+	t.Helper()
+	st, err := f.store.loadState()
+	if err != nil {
+		t.Fatalf("loadState: %v", err)
+	}
+	if st.applied != f.AppliedIndex() {
+		t.Errorf("applied index on disk %d, in memory %d", st.applied, f.AppliedIndex())
+	}
+	mem := f.Zones()
+	disk := sortedStates(st)
+	if len(mem) != len(disk) {
+		t.Fatalf("%d zones in memory, %d on disk", len(mem), len(disk))
+	}
+	for i := range mem {
+		checkSameZone(t, disk[i].Zone, mem[i].Zone)
+		if (disk[i].Owner == nil) != (mem[i].Owner == nil) || disk[i].Owner != nil && disk[i].Owner.DNSKEY.String() != mem[i].Owner.DNSKEY.String() {
+			t.Errorf("zone %s: owner on disk %v, in memory %v", mem[i].Zone.Origin, disk[i].Owner, mem[i].Owner)
+		}
+		if disk[i].Suspended != mem[i].Suspended || disk[i].Reason != mem[i].Reason {
+			t.Errorf("zone %s: suspension on disk %v %q, in memory %v %q", mem[i].Zone.Origin, disk[i].Suspended, disk[i].Reason, mem[i].Suspended, mem[i].Reason)
+		}
+	}
+	if d, m := st.sortedMembers(), f.Members(); fmt.Sprint(d) != fmt.Sprint(m) {
+		t.Errorf("members on disk %v, in memory %v", d, m)
+	}
 }
 
 // dump describes everything the FSM holds, in memory and on disk, so two

@@ -394,6 +394,7 @@ func TestFSMApplyBatch(t *testing.T) {
 	if idx, _ := f.store.AppliedIndex(); idx != 6 {
 		t.Errorf("stored applied index = %d, want 6", idx)
 	}
+	f.checkDiskMatchesMemory(t)
 	want := []string{"example. 3"}
 	if !slices.Equal(f.events.calls, want) {
 		t.Errorf("OnZone calls = %q, want %q (one per zone per batch)", f.events.calls, want)

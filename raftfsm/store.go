@@ -377,7 +377,8 @@ func (s *Store) Delete(origin string) error {
 //
 //	applied           uint64, the last Raft log index applied
 //	owners/<zone>     version 1, the owner DNSKEY in wire form
-//	suspended/<zone>  version 1, the reason
+//	suspended/<zone>  version 1, byte 1 if suspended else 0, the reason of
+//	                  the last Suspend or Unsuspend
 //	members/<id>      version 1, admin string, DNS string (uint16 lengths)
 var (
 	fsmBucket       = []byte("fsm")
@@ -552,10 +553,11 @@ func setSuspendedTx(tx *bolt.Tx, origin string, on bool, reason string) error {
 	if err != nil {
 		return err
 	}
-	if !on {
-		return b.Delete([]byte(origin))
+	flag := byte(0)
+	if on {
+		flag = 1
 	}
-	return b.Put([]byte(origin), append([]byte{fsmValueVersion1}, reason...))
+	return b.Put([]byte(origin), append([]byte{fsmValueVersion1, flag}, reason...))
 }
 
 func setMemberTx(tx *bolt.Tx, m MemberInfo) error {
@@ -630,10 +632,10 @@ func (s *Store) loadState() (*fsmState, error) {
 				if !ok {
 					return fmt.Errorf("suspension of %s, a zone not stored", k)
 				}
-				if len(v) == 0 || v[0] != fsmValueVersion1 {
+				if len(v) < 2 || v[0] != fsmValueVersion1 || v[1] > 1 {
 					return fmt.Errorf("%w: suspension value of %s", ErrVersion, k)
 				}
-				e.Suspended, e.Reason = true, string(v[1:])
+				e.Suspended, e.Reason = v[1] == 1, string(v[2:])
 				st.zones[string(k)] = e
 				return nil
 			}); err != nil {
@@ -686,8 +688,8 @@ func (s *Store) replaceState(st *fsmState) error {
 					return err
 				}
 			}
-			if e.Suspended {
-				if err := setSuspendedTx(tx, origin, true, e.Reason); err != nil {
+			if e.Suspended || e.Reason != "" {
+				if err := setSuspendedTx(tx, origin, e.Suspended, e.Reason); err != nil {
 					return err
 				}
 			}
