@@ -24,7 +24,7 @@ type testWrite struct {
 // newWrite returns a CreateZone of the signed zone w<i>.test. (serial i,
 // its own owner key): a real command through R1's state machine, which
 // verifies every signature, the head and the Merkle root on every member.
-func newWrite(t *testing.T, i int) testWrite {
+func newWrite(t testing.TB, i int) testWrite {
 	t.Helper()
 	origin := fmt.Sprintf("w%d.test.", i)
 	k, err := zone.GenerateKey(origin, true, bytes.NewReader(bytes.Repeat([]byte{byte(i)}, 32)))
@@ -69,7 +69,7 @@ func newWrite(t *testing.T, i int) testWrite {
 
 // newFSM returns an FSM over a fresh store, for tests that open a group
 // by hand.
-func newFSM(t *testing.T) *raftfsm.FSM {
+func newFSM(t testing.TB) *raftfsm.FSM {
 	t.Helper()
 	store, err := raftfsm.OpenStore(filepath.Join(t.TempDir(), raftfsm.StoreFile))
 	if err != nil {
