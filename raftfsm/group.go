@@ -598,8 +598,7 @@ func (g *Group) mapErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-		if _, id := g.raft.LeaderWithID(); id != "" && string(id) != g.id {
-			addr, _ := g.raft.LeaderWithID()
+		if addr, id := g.raft.LeaderWithID(); id != "" && string(id) != g.id {
 			return &NotLeaderError{LeaderID: string(id), LeaderAddr: string(addr)}
 		}
 		return fmt.Errorf("%w: %w", ErrNoLeader, err)
