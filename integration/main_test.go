@@ -217,6 +217,12 @@ type readyInfo struct {
 		DNSKEY string `json:"dnskey"`
 		DS     string `json:"ds"`
 	} `json:"zones"`
+	// Member 1's encrypted listeners and how to verify them (issue 5).
+	DoT  string `json:"dot"`  // host:port
+	DoH  string `json:"doh"`  // URL
+	DoQ  string `json:"doq"`  // host:port
+	CA   string `json:"ca"`   // the dev CA certificate file
+	SPKI string `json:"spki"` // base64 SHA-256 pin of the DNS certificate
 }
 
 // devNode is a running `ddnrs dev`.

@@ -248,6 +248,11 @@ func readDevZone(path, keyPath string) (*devZone, error) {
 func startDevNode(ctx context.Context, opts *devOptions, data string, log *slog.Logger) (*node.Node, error) {
 	cfg := node.Default()
 	cfg.DataDir = data
+	enc, err := devEncrypted(data) // DoT, DoH, DoQ: dev_tls.go
+	if err != nil {
+		return nil, err
+	}
+	cfg.Encrypted = enc
 	cfg.DNS = opts.DNS
 	if cfg.DNS == "" {
 		cfg.DNS = opts.defaultDNS
@@ -342,6 +347,7 @@ func printDev(w io.Writer, n *node.Node, zones []*devZone) {
 	host, port := addr.Addr().String(), strconv.Itoa(int(addr.Port()))
 	at := "@" + host + " -p " + port
 	fmt.Fprintf(w, "ddnrs dev: DNS on %s (UDP and TCP), data in %s\n", addr, n.DataDir())
+	printEncrypted(w, n.DataDir(), n)
 	fmt.Fprintf(w, "zones served:\n")
 	for _, dz := range zones {
 		fmt.Fprintf(w, "  %-24s serial %-10d key tag %-5d %s (%s)\n", dz.zone.Origin, dz.zone.Serial(), dz.key.Tag(), dz.action, dz.source)
@@ -385,11 +391,14 @@ type readyInfo struct {
 	DNS   string      `json:"dns"`
 	Data  string      `json:"data"`
 	Zones []readyZone `json:"zones"`
+	// DoT, DoH, DoQ, the CA and the SPKI pin (dev_tls.go).
+	readyEncrypted
 }
 
 // writeReady writes the ready file atomically (temporary file + rename).
 func writeReady(path string, n *node.Node, zones []*devZone) error {
 	info := readyInfo{DNS: n.Addr().String(), Data: n.DataDir(), Zones: []readyZone{}}
+	info.readyEncrypted = encryptedReady(n.DataDir(), n)
 	for _, dz := range zones {
 		dnskey, ds := anchor(dz.zone, dz.key)
 		info.Zones = append(info.Zones, readyZone{Zone: dz.zone.Origin, Serial: dz.zone.Serial(), DNSKEY: dnskey, DS: ds})
