@@ -191,7 +191,9 @@ func TestGroupSurvivesThreeOfSeven(t *testing.T) {
 			break
 		}
 	}
+	start := time.Now()
 	_, err = l.Group().Apply(ctx, newWrite(t, 99).cmd)
+	t.Logf("Apply with 4 of 7 down returned after %v: %v", time.Since(start), err)
 	if !errors.Is(err, raftfsm.ErrNoQuorum) {
 		t.Fatalf("Apply with 4 of 7 down = %v, want ErrNoQuorum", err)
 	}
