@@ -200,6 +200,27 @@ func TestGroupSurvivesThreeOfSeven(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatalf("Apply returned only when the test's own deadline passed: %v", err)
 	}
+	// Once the survivors know no leader, a write to any of them waits for
+	// an election that cannot succeed and fails with ErrNoQuorum when its
+	// context ends.
+	survivors := c.Running()
+	err = c.Poll(ctx, func() bool {
+		for _, m := range survivors {
+			if id, _ := m.Group().Leader(); id != "" {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		t.Fatalf("waiting for the survivors to forget the leader: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	_, err = survivors[len(survivors)-1].Group().Apply(short, newWrite(t, 98).cmd)
+	cancel()
+	if !errors.Is(err, raftfsm.ErrNoQuorum) {
+		t.Fatalf("Apply on a survivor without a leader = %v, want ErrNoQuorum", err)
+	}
 
 	// Restart one: quorum is back, everyone catches up.
 	c.Restart(stopped[len(stopped)-1])
