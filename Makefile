@@ -20,3 +20,9 @@ bench:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# Raft figures: a 7-member group of ddnrs node processes on 127.0.0.1..7;
+# leader failover, DNS gaps, commits/s and latency (bench/README.md).
+.PHONY: bench-raft
+bench-raft: build
+	$(GO) run ./bench/cmd/failover -bin bin/ddnrs

@@ -22,7 +22,7 @@ import (
 // write's log index is above that of every write acknowledged before it
 // was sent, whatever the zone: the state carries the highest index.
 //
-// Outcomes: OK (committed, index known), Rejected (no effect), Unknown
+// Outcomes: OK (committed; index 0 when not known), Rejected (no effect), Unknown
 // (no verdict: no quorum, no leader, a member gone). An Unknown write
 // gets an infinite return time, so porcupine may place it anywhere after
 // its call, including after everything else, where it has no effect.
@@ -87,8 +87,8 @@ var registerModel = porcupine.Model{
 		}
 		applies := cur.Serial == in.Base
 		switch out.Outcome {
-		case raftbench.OK:
-			if !applies || out.Index <= s.index {
+		case raftbench.OK: // Index 0: committed, index not known
+			if !applies || (out.Index != 0 && out.Index <= s.index) {
 				return false, s
 			}
 			return true, s.with(in.Zone, regValue{in.Serial, in.Value}, out.Index)
@@ -133,18 +133,55 @@ var registerModel = porcupine.Model{
 
 // historyOps turns the writes' records into porcupine operations, times
 // in nanoseconds since t0.
+//
+// The sends of one change (an owner resends a change until it gets a
+// verdict) become one operation: identical commands computed against the
+// same base apply at most once, so "applied at most once, somewhere
+// between the first send and the verdict" is exactly what they allow.
+// Its outcome is the verdict: OK with the index when a send was
+// acknowledged; committed with the index unknown (OK, index 0) when a
+// resend was refused with stale-serial, which proves an earlier send
+// committed; Unknown when no send got a verdict. Without this, every
+// unanswered send would be an operation open to the end of time and the
+// search would explode.
 func historyOps(t0 time.Time, recs []raftbench.Record) []porcupine.Operation {
-	ops := make([]porcupine.Operation, 0, len(recs))
+	type key struct {
+		client int
+		zone   string
+		seq    int
+	}
+	byChange := map[key][]raftbench.Record{}
+	var order []key
 	for _, r := range recs {
-		ret := r.Return.Sub(t0).Nanoseconds()
-		if r.Outcome == raftbench.Unknown {
-			ret = math.MaxInt64
+		k := key{r.Client, r.Zone, r.Seq}
+		if _, ok := byChange[k]; !ok {
+			order = append(order, k)
+		}
+		byChange[k] = append(byChange[k], r)
+	}
+	ops := make([]porcupine.Operation, 0, len(order))
+	for _, k := range order {
+		sends := byChange[k]
+		first, last := sends[0], sends[len(sends)-1]
+		out := regOutput{Outcome: raftbench.Unknown}
+		ret := int64(math.MaxInt64)
+		for _, r := range sends {
+			if r.Outcome == raftbench.OK {
+				out, ret = regOutput{Outcome: raftbench.OK, Index: r.Index}, r.Return.Sub(t0).Nanoseconds()
+				break
+			}
+		}
+		if out.Outcome == raftbench.Unknown && last.Outcome == raftbench.Rejected {
+			out, ret = regOutput{Outcome: raftbench.Rejected}, last.Return.Sub(t0).Nanoseconds()
+			if len(sends) > 1 {
+				out.Outcome = raftbench.OK // a resend refused: an earlier send committed
+			}
 		}
 		ops = append(ops, porcupine.Operation{
-			ClientId: r.Client,
-			Input:    regInput{Zone: r.Zone, Base: r.Base, Serial: r.Serial, Value: r.Value},
-			Call:     r.Call.Sub(t0).Nanoseconds(),
-			Output:   regOutput{Outcome: r.Outcome, Index: r.Index},
+			ClientId: first.Client,
+			Input:    regInput{Zone: first.Zone, Base: first.Base, Serial: first.Serial, Value: first.Value},
+			Call:     first.Call.Sub(t0).Nanoseconds(),
+			Output:   out,
 			Return:   ret,
 		})
 	}
@@ -233,5 +270,50 @@ func TestRegisterModel(t *testing.T) {
 				t.Errorf("linearizable = %v, want %v; partial linearizations %v", got, tt.want, info.PartialLinearizations())
 			}
 		})
+	}
+}
+
+// TestHistoryOps checks how the sends of one change become one
+// operation.
+func TestHistoryOps(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	rec := func(seq, call, ret int, o raftbench.Outcome, index uint64) raftbench.Record {
+		return raftbench.Record{Client: 0, Zone: "a.", Base: uint32(seq - 1), Serial: uint32(seq), Value: fmt.Sprint(seq),
+			Seq: seq, Call: at(call), Return: at(ret), Outcome: o, Index: index}
+	}
+	recs := []raftbench.Record{
+		rec(1, 0, 10, raftbench.OK, 3),
+		rec(2, 20, 30, raftbench.Unknown, 0),
+		rec(2, 40, 50, raftbench.Unknown, 0),
+		rec(2, 60, 70, raftbench.Rejected, 0), // proves a send of 2 committed
+		rec(3, 80, 90, raftbench.Unknown, 0),
+		rec(3, 100, 110, raftbench.OK, 9),
+		rec(4, 120, 130, raftbench.Unknown, 0),
+	}
+	ms := func(n int) int64 { return (time.Duration(n) * time.Millisecond).Nanoseconds() }
+	want := []struct {
+		call, ret int64
+		out       regOutput
+	}{
+		{ms(0), ms(10), regOutput{Outcome: raftbench.OK, Index: 3}},
+		{ms(20), ms(70), regOutput{Outcome: raftbench.OK}},
+		{ms(80), ms(110), regOutput{Outcome: raftbench.OK, Index: 9}},
+		{ms(120), math.MaxInt64, regOutput{Outcome: raftbench.Unknown}},
+	}
+	ops := historyOps(t0, recs)
+	if len(ops) != len(want) {
+		t.Fatalf("%d operations, want %d: %+v", len(ops), len(want), ops)
+	}
+	for i, w := range want {
+		if ops[i].Call != w.call || ops[i].Return != w.ret || ops[i].Output != w.out {
+			t.Errorf("op %d = [%d, %d] %+v, want [%d, %d] %+v", i, ops[i].Call, ops[i].Return, ops[i].Output, w.call, w.ret, w.out)
+		}
+	}
+	if !porcupine.CheckOperations(registerModel, append(ops, readOp(1, "a.", ms(200), ms(201), 3, "3"))) {
+		t.Error("the compressed history with a read of serial 3 is not linearizable")
+	}
+	if porcupine.CheckOperations(registerModel, append(ops, readOp(1, "a.", ms(200), ms(201), 1, "1"))) {
+		t.Error("a read of serial 1 after 3 was acknowledged passed")
 	}
 }

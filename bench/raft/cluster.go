@@ -294,7 +294,7 @@ func (c *Cluster) join(ctx context.Context, m *Member) error {
 		if err != nil {
 			return errors.Join(err, last)
 		}
-		_, last = c.Ops(ctx, "group", "join", "--server", leader.Admin, "--id", m.ID, "--raft", m.Raft)
+		_, last = c.Ops(ctx, "group", "join", m.ID, m.Raft, "--server", leader.Admin)
 		if last == nil {
 			c.opts.Logf("joined %s (raft %s, dns %s, admin %s)", m.ID, m.Raft, m.DNS, m.Admin)
 			return nil

@@ -60,8 +60,8 @@ func TXT(ctx context.Context, addr, name string) (string, bool, error) {
 
 // Prober queries every member's DNS listener continuously (SOA of a
 // zone, every 10 ms, 250 ms timeout) while the member is up, and records
-// the longest time between two answers. A member's gap restarts when it
-// is killed and when it comes back.
+// the longest time between two answers, and from a (re)start to the
+// first answer. Nothing is counted while a member is down.
 type Prober struct {
 	origin string
 	cancel context.CancelFunc
@@ -69,6 +69,7 @@ type Prober struct {
 
 	mu      sync.Mutex
 	longest map[string]time.Duration
+	startup map[string]time.Duration
 	queries map[string]int
 	answers map[string]int
 }
@@ -76,7 +77,7 @@ type Prober struct {
 // StartProber starts one probing goroutine per member; Stop ends them.
 func (c *Cluster) StartProber(ctx context.Context, origin string) *Prober {
 	ctx, cancel := context.WithCancel(ctx)
-	p := &Prober{origin: dns.Fqdn(origin), cancel: cancel, longest: map[string]time.Duration{},
+	p := &Prober{origin: dns.Fqdn(origin), cancel: cancel, longest: map[string]time.Duration{}, startup: map[string]time.Duration{},
 		queries: map[string]int{}, answers: map[string]int{}}
 	for _, m := range c.Members {
 		p.wg.Add(1)
@@ -92,14 +93,17 @@ func (p *Prober) probe(ctx context.Context, m *Member) {
 	q := new(dns.Msg)
 	q.SetQuestion(p.origin, dns.TypeSOA)
 	c := &dns.Client{Net: "udp", Timeout: 250 * time.Millisecond}
-	var last time.Time // last answer, or when the member came up
+	var last time.Time // last answer; zero before the first since up
 	var up time.Time
+	if u := m.UpSince(); !u.IsZero() {
+		up, last = u, time.Now() // already up: count gaps from now
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			if !up.IsZero() && m.UpSince().Equal(up) {
+			if !last.IsZero() && m.UpSince().Equal(up) {
 				p.mu.Lock()
 				if g := time.Since(last); g > p.longest[m.ID] {
 					p.longest[m.ID] = g // no answer since, to the end
@@ -115,7 +119,7 @@ func (p *Prober) probe(ctx context.Context, m *Member) {
 			continue
 		}
 		if !u.Equal(up) {
-			up, last = u, u
+			up, last = u, time.Time{}
 		}
 		r, _, err := c.ExchangeContext(ctx, q, m.DNS)
 		now := time.Now()
@@ -127,7 +131,11 @@ func (p *Prober) probe(ctx context.Context, m *Member) {
 		p.queries[m.ID]++
 		if ok {
 			p.answers[m.ID]++
-			if g := now.Sub(last); g > p.longest[m.ID] {
+			if last.IsZero() {
+				if g := now.Sub(up); g > p.startup[m.ID] {
+					p.startup[m.ID] = g
+				}
+			} else if g := now.Sub(last); g > p.longest[m.ID] {
 				p.longest[m.ID] = g
 			}
 			last = now
@@ -139,10 +147,12 @@ func (p *Prober) probe(ctx context.Context, m *Member) {
 // ProbeStats is what a Prober saw of one member.
 type ProbeStats struct {
 	Queries, Answers int
-	// LongestGap is the longest time between two answers (or between the
-	// member coming up and its first answer, or its last answer and the
-	// end) while it was up.
+	// LongestGap is the longest time between two answers (or between
+	// its last answer and the end) while the member was up.
 	LongestGap time.Duration
+	// Startup is the longest time from the member's ready file to its
+	// first answer for the zone (after a start or restart).
+	Startup time.Duration
 }
 
 // Stop ends the probes and returns what each member did, by ID.
@@ -153,7 +163,7 @@ func (p *Prober) Stop() map[string]ProbeStats {
 	defer p.mu.Unlock()
 	out := map[string]ProbeStats{}
 	for id, q := range p.queries {
-		out[id] = ProbeStats{Queries: q, Answers: p.answers[id], LongestGap: p.longest[id]}
+		out[id] = ProbeStats{Queries: q, Answers: p.answers[id], LongestGap: p.longest[id], Startup: p.startup[id]}
 	}
 	return out
 }

@@ -1,0 +1,341 @@
+// Command failover measures a 7-member group of real `ddnrs node`
+// processes on 127.0.0.1..7 (bench/raft): the time from SIGKILL of the
+// leader to the next committed write, the longest time a surviving
+// member's DNS went unanswered during the faults, and signed RRset
+// changes committed per second with commit latency (p50, p99), one
+// writer at a time and with concurrent writers (Raft batches them). It
+// ends with where a commit's time goes: an Ed25519 verification and an
+// fsync measured here, and the leader's apply histogram.
+//
+//	go build -o bin/ddnrs ./cmd/ddnrs && go run ./bench/cmd/failover -bin bin/ddnrs
+//
+// `make bench-raft` runs it. Figures go in bench/README.md.
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	raftbench "github.com/ddnrs/ddnrs/bench/raft"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "failover:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	bin      string
+	rounds   int
+	duration time.Duration
+	writers  int
+	keep     bool
+}
+
+func run() error {
+	var cfg config
+	flag.StringVar(&cfg.bin, "bin", "bin/ddnrs", "the ddnrs binary")
+	flag.IntVar(&cfg.rounds, "rounds", 5, "leader kills to time")
+	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each throughput run")
+	flag.IntVar(&cfg.writers, "writers", 16, "concurrent writers (one zone each) of the batched run")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory")
+	flag.Parse()
+	bin, err := filepath.Abs(cfg.bin)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "ddnrs-bench-raft-")
+	if err != nil {
+		return err
+	}
+	if !cfg.keep {
+		defer os.RemoveAll(dir)
+	} else {
+		fmt.Println("work dir", dir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	start := time.Now()
+	c, err := raftbench.Start(ctx, raftbench.Options{Bin: bin, Dir: dir})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	fmt.Printf("7 members up and joined in %v (%s)\n", time.Since(start).Round(time.Millisecond), dir)
+
+	if err := failover(ctx, c, cfg.rounds); err != nil {
+		return err
+	}
+	if err := throughput(ctx, c, "one at a time", 1, cfg.duration); err != nil {
+		return err
+	}
+	if err := throughput(ctx, c, fmt.Sprintf("%d concurrent writers", cfg.writers), cfg.writers, cfg.duration); err != nil {
+		return err
+	}
+	return whereTimeGoes(ctx, c, dir)
+}
+
+// failover kills the leader rounds times while a writer publishes to
+// random members, timing the next committed write, and probes every
+// member's DNS throughout; each round restarts the killed member.
+func failover(ctx context.Context, c *raftbench.Cluster, rounds int) error {
+	o, err := c.NewOwner(0, "failover.test.", false)
+	if err != nil {
+		return err
+	}
+	if err := publishUntilOK(ctx, c, o); err != nil {
+		return err
+	}
+	if err := c.WaitCaughtUp(ctx); err != nil {
+		return err
+	}
+	prober := c.StartProber(ctx, o.Origin)
+	var (
+		mu   sync.Mutex
+		recs []raftbench.Record
+	)
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var werr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		i := 0
+		for wctx.Err() == nil {
+			alive := c.Alive()
+			m := alive[i%len(alive)]
+			i++
+			cctx, cancel := context.WithTimeout(wctx, 8*time.Second)
+			rec, err := o.Publish(cctx, m.Admin)
+			cancel()
+			mu.Lock()
+			if err != nil {
+				werr = err
+				mu.Unlock()
+				return
+			}
+			recs = append(recs, rec)
+			mu.Unlock()
+			if rec.Outcome != raftbench.OK {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}()
+	firstOK := func(after time.Time) (time.Duration, bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range recs {
+			if r.Outcome == raftbench.OK && !r.Call.Before(after) {
+				return r.Return.Sub(after), true, nil
+			}
+		}
+		return 0, false, werr
+	}
+	var times []time.Duration
+	for round := range rounds {
+		time.Sleep(500 * time.Millisecond)
+		l, err := c.WaitLeader(ctx)
+		if err != nil {
+			return err
+		}
+		kill := time.Now()
+		l.Kill()
+		var d time.Duration
+		for {
+			var ok bool
+			var werr error
+			if d, ok, werr = firstOK(kill); ok {
+				break
+			}
+			if werr != nil || time.Since(kill) > 30*time.Second {
+				return fmt.Errorf("no write committed within 30s of killing %s: %v", l.ID, werr)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		times = append(times, d)
+		fmt.Printf("round %d: SIGKILL leader %s -> next committed write after %v\n", round+1, l.ID, d.Round(time.Millisecond))
+		if err := c.StartMember(ctx, l); err != nil {
+			return err
+		}
+		if err := c.WaitCaughtUp(ctx); err != nil {
+			return err
+		}
+	}
+	stop()
+	wg.Wait()
+	stats := prober.Stop()
+	slices.Sort(times)
+	fmt.Printf("leader SIGKILL to next committed write (%d rounds): min %v median %v max %v\n",
+		len(times), times[0].Round(time.Millisecond), times[len(times)/2].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond))
+	var worst time.Duration
+	var worstID string
+	unanswered := 0
+	for id, s := range stats {
+		unanswered += s.Queries - s.Answers
+		if s.LongestGap > worst {
+			worst, worstID = s.LongestGap, id
+		}
+	}
+	fmt.Printf("DNS probes of running members (SOA every 10 ms, 250 ms timeout): %d unanswered; longest gap between answers %v (%s)\n",
+		unanswered, worst.Round(time.Millisecond), worstID)
+	return nil
+}
+
+func publishUntilOK(ctx context.Context, c *raftbench.Cluster, o *raftbench.Owner) error {
+	for {
+		l, err := c.WaitLeader(ctx)
+		if err != nil {
+			return err
+		}
+		rec, err := o.Publish(ctx, l.Admin)
+		if err != nil {
+			return err
+		}
+		if rec.Outcome == raftbench.OK {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// throughput runs n writers, each publishing its own zone's changes
+// (one RRset and the SOA, re-signed with NSEC and head) to the leader
+// back to back for d, and prints commits per second and latency.
+func throughput(ctx context.Context, c *raftbench.Cluster, label string, n int, d time.Duration) error {
+	owners := make([]*raftbench.Owner, n)
+	for i := range owners {
+		o, err := c.NewOwner(i, fmt.Sprintf("w%d-%d.bench.", n, i), false)
+		if err != nil {
+			return err
+		}
+		if err := publishUntilOK(ctx, c, o); err != nil {
+			return err
+		}
+		owners[i] = o
+	}
+	l, err := c.WaitLeader(ctx)
+	if err != nil {
+		return err
+	}
+	var (
+		mu   sync.Mutex
+		lat  []time.Duration
+		errs []error
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	end := start.Add(d)
+	for _, o := range owners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(end) {
+				rec, err := o.Publish(ctx, l.Admin)
+				mu.Lock()
+				switch {
+				case err != nil:
+					errs = append(errs, err)
+				case rec.Outcome == raftbench.OK:
+					lat = append(lat, rec.Return.Sub(rec.Call))
+				default:
+					errs = append(errs, fmt.Errorf("%s: %s: %v", o.Origin, rec.Outcome, rec.Err))
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if len(lat) == 0 {
+		return fmt.Errorf("%s: nothing committed: %v", label, errors.Join(errs...))
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	fmt.Printf("%-22s %6d commits in %v: %7.1f changes/s  latency p50 %v p99 %v max %v  (%d failed)\n",
+		label+":", len(lat), el.Round(time.Millisecond), float64(len(lat))/el.Seconds(),
+		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond), len(errs))
+	return nil
+}
+
+// whereTimeGoes measures the parts of a commit this machine can time
+// apart: an fsync of a small write in the work dir (the Raft log is
+// fsynced on every member before it acknowledges), an Ed25519
+// verification (each change carries a few RRSIGs and a signed head), and
+// prints the leader's apply histogram from /metrics.
+func whereTimeGoes(ctx context.Context, c *raftbench.Cluster, dir string) error {
+	f, err := os.CreateTemp(dir, "fsync-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	var syncs []time.Duration
+	buf := make([]byte, 4096)
+	for range 200 {
+		if _, err := f.Write(buf); err != nil {
+			return err
+		}
+		t := time.Now()
+		if err := f.Sync(); err != nil {
+			return err
+		}
+		syncs = append(syncs, time.Since(t))
+	}
+	slices.Sort(syncs)
+	fmt.Printf("fsync of a 4 KiB append in %s: p50 %v p99 %v\n", dir, syncs[len(syncs)/2].Round(time.Microsecond), syncs[len(syncs)*99/100].Round(time.Microsecond))
+
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	msg := make([]byte, 200)
+	sig := ed25519.Sign(priv, msg)
+	const n = 2000
+	t := time.Now()
+	for range n {
+		ed25519.Verify(pub, msg, sig)
+	}
+	fmt.Printf("Ed25519 verify: %v each\n", (time.Since(t) / n).Round(time.Microsecond))
+
+	l, err := c.WaitLeader(ctx)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+l.Admin+"/metrics", nil)
+	if err != nil {
+		return err
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: c.TLS}, Timeout: 10 * time.Second}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("leader %s /metrics, apply latency:\n", l.ID)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "ddnrs_raft_apply_seconds") {
+			fmt.Println("  " + line)
+		}
+	}
+	return nil
+}
