@@ -91,19 +91,38 @@ func encodeRRset(s *zone.RRset) ([]byte, error) {
 	buf[0] = rrsetVersion1
 	binary.BigEndian.PutUint16(buf[1:], uint16(len(s.RRs)))
 	binary.BigEndian.PutUint16(buf[3:], uint16(len(s.Sigs)))
-	off := 5
-	var err error
+	out := buf[:5]
+	var (
+		err error
+		m   dns.Msg
+	)
 	for _, rr := range s.RRs {
-		if off, err = dns.PackRR(rr, buf, off, nil, false); err != nil {
+		if out, err = appendRR(out, &m, rr); err != nil {
 			return nil, fmt.Errorf("RRset %s %s: %w", s.Name, dns.TypeToString[s.Type], err)
 		}
 	}
 	for _, sig := range s.Sigs {
-		if off, err = dns.PackRR(sig, buf, off, nil, false); err != nil {
+		if out, err = appendRR(out, &m, sig); err != nil {
 			return nil, fmt.Errorf("RRSIG of %s %s: %w", s.Name, dns.TypeToString[s.Type], err)
 		}
 	}
-	return buf[:off], nil
+	return out, nil
+}
+
+// appendRR appends rr's uncompressed wire form to b, packed as the one
+// answer of m, a scratch message. Unlike dns.PackRR, which stores
+// RDLENGTH into rr's header, it writes nothing to rr: the records
+// encoded here (store writes, snapshots) are being packed by the DNS
+// servers at the same time.
+func appendRR(b []byte, m *dns.Msg, rr dns.RR) ([]byte, error) {
+	const msgHeader = 12
+	m.Answer = append(m.Answer[:0], rr)
+	wire, err := m.Pack()
+	m.Answer[0] = nil
+	if err != nil {
+		return b, err
+	}
+	return append(b, wire[msgHeader:]...), nil
 }
 
 // decodeRRset parses a value written by encodeRRset. It checks that the
