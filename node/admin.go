@@ -121,22 +121,37 @@ func (a *admin) shutdown(ctx context.Context) error {
 
 func (a *admin) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/zones/{zone}/changes", a.handleChange)
-	mux.HandleFunc("GET /v1/zones/{zone}", a.handleZone)
-	mux.HandleFunc("GET /v1/group/status", a.handleStatus)
-	mux.HandleFunc("GET /v1/group/members", a.handleMembers)
-	mux.HandleFunc("POST /v1/group/join", a.handleJoin)
-	mux.HandleFunc("POST /v1/group/remove", a.handleRemove)
-	mux.HandleFunc("POST /v1/group/transfer-leader", a.handleTransfer)
-	mux.HandleFunc("POST /v1/group/announce", a.handleAnnounce)
+	bounded := func(pattern string, h http.HandlerFunc) {
+		mux.Handle(pattern, withDeadline(a.cfg.RequestTimeout, h))
+	}
+	bounded("POST /v1/zones/{zone}/changes", a.handleChange)
+	bounded("GET /v1/zones/{zone}", a.handleZone)
+	bounded("GET /v1/group/status", a.handleStatus)
+	bounded("GET /v1/group/members", a.handleMembers)
+	bounded("POST /v1/group/join", a.handleJoin)
+	bounded("POST /v1/group/remove", a.handleRemove)
+	bounded("POST /v1/group/transfer-leader", a.handleTransfer)
+	bounded("POST /v1/group/announce", a.handleAnnounce)
+	// Snapshots stream: bounded by the client, and by Raft's own
+	// timeouts for a restore, not by RequestTimeout.
 	mux.HandleFunc("GET /v1/snapshot", a.handleSnapshot)
 	mux.HandleFunc("POST /v1/snapshot/restore", a.handleRestore)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
-	mux.HandleFunc("GET /readyz", a.handleReady)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.Registry(), promhttp.HandlerOpts{Registry: a.metrics.Registry()}))
-	return http.TimeoutHandler(mux, a.cfg.RequestTimeout, `{"code":"no_quorum","message":"admin request timed out"}`)
+	bounded("GET /readyz", a.handleReady)
+	mux.Handle("GET /metrics", withDeadline(a.cfg.RequestTimeout, promhttp.HandlerFor(a.metrics.Registry(), promhttp.HandlerOpts{Registry: a.metrics.Registry()})))
+	return mux
+}
+
+// withDeadline bounds h's request context by d; every wait in the
+// handlers honours it.
+func withDeadline(d time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // writeJSON writes v with status.
