@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 
+	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -98,10 +101,20 @@ type devZone struct {
 	key    *zone.Key
 	zone   *zone.Zone // unsigned, then signed
 	action node.Action
+	index  uint64 // Raft index the change was committed at; 0 if unchanged
 }
 
-// runDev runs `ddnrs dev` until ctx is done or SIGINT/SIGTERM arrives.
-// Every input is read and checked before the store is written.
+// devMembers is the size of the group `ddnrs dev` runs.
+const devMembers = 3
+
+// devWait bounds how long dev waits for the group to elect a leader,
+// take in its members and replicate the zones.
+const devWait = 60 * time.Second
+
+// runDev runs `ddnrs dev` until ctx is done or SIGINT/SIGTERM arrives:
+// a group of three members in this process, each with its own data dir
+// under DIR, the zones published through it. Every input is read and
+// checked before anything is written.
 func runDev(ctx context.Context, opts *devOptions) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -122,55 +135,122 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	if err != nil {
 		return err
 	}
-
-	n, err := startDevNode(ctx, opts, data, opts.log)
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	tf, err := devTLS(data)
 	if err != nil {
 		return err
 	}
-	closeNode := func() error {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return n.Close(cctx)
+	g, err := startDevGroup(ctx, opts, data, tf)
+	if err != nil {
+		return err
 	}
+	closeGroup := func() error {
+		os.Remove(infoPath(data))
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return g.close(cctx)
+	}
+	if err := serveDev(ctx, opts, data, tf, g, zones); err != nil {
+		return errors.Join(err, closeGroup())
+	}
+	<-ctx.Done()
+	fmt.Fprintln(opts.out, "stopping")
+	return closeGroup()
+}
 
+// serveDev publishes the zones through the group, waits until every
+// member serves them, and prints and writes where everything is.
+func serveDev(ctx context.Context, opts *devOptions, data string, tf devTLSFiles, g *devGroup, zones []*devZone) error {
 	if zones == nil {
 		k, created, err := node.DemoKey(data, rand.Reader)
 		if err != nil {
-			return errors.Join(fmt.Errorf("demo zone key in %s: %w", node.KeysDir(data), err), closeNode())
+			return fmt.Errorf("demo zone key in %s: %w", node.KeysDir(data), err)
 		}
 		if created {
 			fmt.Fprintf(opts.out, "made a new owner key for %s in %s\n", node.DemoOrigin, node.KeysDir(data))
 		}
 		u, err := node.DemoZone()
 		if err != nil {
-			return errors.Join(err, closeNode())
+			return err
 		}
 		zones = []*devZone{{source: "built-in demo", key: k, zone: u}}
 	}
-	if err := prepareDevZones(ctx, opts, n, zones); err != nil {
-		return errors.Join(err, closeNode())
+	c, err := tf.client()
+	if err != nil {
+		return err
 	}
-	for _, dz := range zones {
-		if dz.action == node.Unchanged {
-			continue
-		}
-		if err := n.Publish(dz.zone); err != nil {
-			return errors.Join(err, closeNode())
-		}
+	defer c.CloseIdle()
+	wctx, cancel := context.WithTimeout(ctx, devWait)
+	defer cancel()
+	if err := publishDevZones(wctx, opts, c, g, zones); err != nil {
+		return err
 	}
-
-	printDev(opts.out, n, zones)
+	if err := g.waitServed(wctx, c, zones); err != nil {
+		return err
+	}
+	info := readyFor(data, tf, g, zones)
+	printDev(opts.out, data, opts.Data != "", g, zones)
+	if err := writeReady(infoPath(data), info); err != nil {
+		return err
+	}
 	if opts.ReadyFile != "" {
-		if err := writeReady(opts.ReadyFile, n, zones); err != nil {
-			return errors.Join(err, closeNode())
+		if err := writeReady(opts.ReadyFile, info); err != nil {
+			return fmt.Errorf("--ready-file: %w", err)
 		}
 	}
 	if opts.ready != nil {
-		opts.ready <- n.Addr().String()
+		opts.ready <- g.members[0].n.Addr().String()
 	}
-	<-ctx.Done()
-	fmt.Fprintln(opts.out, "stopping")
-	return closeNode()
+	return nil
+}
+
+func infoPath(data string) string { return filepath.Join(data, devInfoFile) }
+
+// publishDevZones is the owner's side: each zone is read from the group,
+// signed here (whole, or what changed) and sent to the leader, which
+// commits it. A change refused as stale (the member asked had not yet
+// applied the latest entry) is planned again.
+func publishDevZones(ctx context.Context, opts *devOptions, c *node.AdminClient, g *devGroup, zones []*devZone) error {
+	for _, dz := range zones {
+		u := dz.zone
+		origin := u.Origin
+		big := u.Len() >= bigZone
+		for try := 1; ; try++ {
+			server, err := g.leaderAdmin(ctx, c)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if big {
+				fmt.Fprintf(opts.out, "preparing %s (%d names: sign, or re-sign what changed)...\n", origin, u.Len())
+			}
+			plan, err := planPublish(ctx, c, server, u, dz.key, nil, time.Now())
+			if err != nil {
+				return fmt.Errorf("sign %s from %s: %w", origin, dz.source, err)
+			}
+			if big {
+				fmt.Fprintf(opts.out, "%s %s in %v\n", origin, plan.Action, time.Since(start).Round(time.Millisecond))
+			}
+			dz.action = plan.Action
+			dz.zone = plan.New
+			if plan.Action == node.Unchanged {
+				break
+			}
+			res, err := submitPublish(ctx, c, server, plan)
+			var ae *node.APIError
+			if err != nil && try < 3 && errors.As(err, &ae) && (ae.Code == node.CodeRejected && ae.Reason == "stale-serial" || ae.Code == node.CodeNoLeader || ae.Code == node.CodeNotLeader) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			dz.index = res.Index
+			break
+		}
+	}
+	return nil
 }
 
 // devDataDir returns dir, or the default state directory, made absolute.
@@ -243,16 +323,217 @@ func readDevZone(path, keyPath string) (*devZone, error) {
 	return &devZone{source: path, key: k, zone: u}, nil
 }
 
-// startDevNode starts the node, falling back to a free port when the
-// default port is taken and --dns was not given.
-func startDevNode(ctx context.Context, opts *devOptions, data string, log *slog.Logger) (*node.Node, error) {
-	cfg := node.Default()
-	cfg.DataDir = data
-	enc, err := devEncrypted(data) // DoT, DoH, DoQ: dev_tls.go
+// anchor returns the apex DNSKEY of z that is k's, in one-line text, and
+// its DS (SHA-256).
+func anchor(z *zone.Zone, k *zone.Key) (dnskey, ds string) {
+	key := k.DNSKEY
+	if s := z.Apex().RRset(dns.TypeDNSKEY); s != nil {
+		for _, rr := range s.RRs {
+			if dk, ok := rr.(*dns.DNSKEY); ok && dk.PublicKey == k.DNSKEY.PublicKey {
+				key = dk
+			}
+		}
+	}
+	oneLine := func(rr dns.RR) string { return strings.Join(strings.Fields(rr.String()), " ") }
+	dnskey = oneLine(key)
+	if d := key.ToDS(dns.SHA256); d != nil {
+		ds = oneLine(d)
+	}
+	return dnskey, ds
+}
+
+// devTLSFiles are the PEM files of the dev group's cluster CA, of each
+// member and of the operator (the ops CLI and dev's own owner side).
+type devTLSFiles struct {
+	CA      string
+	Members [devMembers]certFiles
+	Ops     certFiles
+}
+
+type certFiles struct{ Cert, Key string }
+
+// devTLS loads, or on first run makes, a cluster CA in DATA/tls/ca and a
+// certificate for each member and for the operator in DATA/tls/ID.
+func devTLS(data string) (devTLSFiles, error) {
+	dir := filepath.Join(data, "tls")
+	caDir := filepath.Join(dir, "ca")
+	var tf devTLSFiles
+	tf.CA = filepath.Join(caDir, pki.CACertFile)
+	var ca *pki.CA
+	if _, err := os.Stat(tf.CA); errors.Is(err, fs.ErrNotExist) {
+		if ca, err = pki.NewCA("ddnrs dev cluster CA"); err != nil {
+			return tf, err
+		}
+		if err := ca.Save(caDir); err != nil {
+			return tf, fmt.Errorf("dev cluster CA: %w", err)
+		}
+	} else if err != nil {
+		return tf, err
+	}
+	issue := func(id string) (certFiles, error) {
+		d := filepath.Join(dir, id)
+		cf := certFiles{Cert: filepath.Join(d, pki.CertFile), Key: filepath.Join(d, pki.KeyFile)}
+		if _, err := os.Stat(cf.Cert); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return cf, err
+		}
+		if ca == nil {
+			var err error
+			if ca, err = pki.LoadCA(caDir); err != nil {
+				return cf, fmt.Errorf("dev cluster CA: %w", err)
+			}
+		}
+		p, err := pki.IssueNode(ca, id, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, []string{"localhost"})
+		if err != nil {
+			return cf, err
+		}
+		if err := p.Save(d); err != nil {
+			return cf, fmt.Errorf("certificate for %s: %w", id, err)
+		}
+		return cf, nil
+	}
+	var err error
+	for i := range tf.Members {
+		if tf.Members[i], err = issue(devMemberID(i)); err != nil {
+			return tf, err
+		}
+	}
+	tf.Ops, err = issue("ops")
+	return tf, err
+}
+
+// client returns an admin client with the operator's certificate.
+func (tf devTLSFiles) client() (*node.AdminClient, error) {
+	o := adminOptions{CA: tf.CA, Cert: tf.Ops.Cert, Key: tf.Ops.Key}
+	return o.client()
+}
+
+func devMemberID(i int) string { return "node" + strconv.Itoa(i+1) }
+
+// devNode is one member of the dev group.
+type devNode struct {
+	id string
+	n  *node.Node
+}
+
+// devGroup is the group dev runs: its members, all in this process.
+type devGroup struct {
+	members []*devNode
+}
+
+// devGroupState is DATA/group.json: the members' Raft addresses, which
+// the Raft configuration holds and which must not change across runs.
+type devGroupState struct {
+	Members []devMember `json:"members"`
+}
+
+const devGroupFile = "group.json"
+
+func readGroupState(data string) (*devGroupState, error) {
+	b, err := os.ReadFile(filepath.Join(data, devGroupFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	cfg.Encrypted = enc
+	var st devGroupState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(data, devGroupFile), err)
+	}
+	return &st, nil
+}
+
+func (g *devGroup) saveState(data string) error {
+	var st devGroupState
+	for _, m := range g.members {
+		st.Members = append(st.Members, devMember{ID: m.id, Raft: m.n.RaftAddr()})
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return node.WriteFileAtomic(filepath.Join(data, devGroupFile), append(b, '\n'), 0o644)
+}
+
+// startDevGroup starts the three members. On first run member 1
+// bootstraps a group and dev adds the other two as voters; later runs
+// restart the group from its state on disk. Member 1's DNS address is
+// --dns (or the default, falling back to a free port); everything else
+// listens on free ports of 127.0.0.1.
+func startDevGroup(ctx context.Context, opts *devOptions, data string, tf devTLSFiles) (_ *devGroup, err error) {
+	st, err := readGroupState(data)
+	if err != nil {
+		return nil, err
+	}
+	first := st == nil
+	g := &devGroup{}
+	defer func() {
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			g.close(cctx)
+		}
+	}()
+	for i := 0; i < devMembers; i++ {
+		id := devMemberID(i)
+		cfg := node.Default()
+		cfg.DataDir = filepath.Join(data, id)
+		cfg.Group.ID = id
+		cfg.Group.RaftBind = "127.0.0.1:0"
+		if !first && i < len(st.Members) && st.Members[i].ID == id {
+			cfg.Group.RaftBind = st.Members[i].Raft
+		}
+		cfg.Group.Bootstrap = first && i == 0
+		cfg.Admin.Listen = "127.0.0.1:0"
+		cfg.DNS = "127.0.0.1:0"
+		cfg.TLS = node.TLSConfig{CA: tf.CA, Cert: tf.Members[i].Cert, Key: tf.Members[i].Key}
+		if cfg.Encrypted, err = devEncrypted(data); err != nil { // DoT, DoH, DoQ: dev_tls.go
+			return nil, err
+		}
+		log := opts.log.With("member", id)
+		var n *node.Node
+		if i == 0 {
+			n, err = startDevNode(ctx, opts, cfg, log)
+		} else {
+			n, err = startNode(ctx, cfg, log)
+		}
+		if err != nil {
+			return nil, err
+		}
+		g.members = append(g.members, &devNode{id: id, n: n})
+		if first && i == 0 {
+			// Written at once, so a run stopped half-way restarts member
+			// 1 at the Raft address its configuration holds.
+			if err := g.saveState(data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if !first {
+		return g, nil
+	}
+	c, err := tf.client()
+	if err != nil {
+		return nil, err
+	}
+	defer c.CloseIdle()
+	wctx, cancel := context.WithTimeout(ctx, devWait)
+	defer cancel()
+	leader, err := g.leaderAdmin(wctx, c)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range g.members[1:] {
+		if err := c.Join(wctx, leader, node.JoinRequest{ID: m.id, RaftAddr: m.n.RaftAddr()}); err != nil {
+			return nil, fmt.Errorf("add %s to the dev group: %w", m.id, err)
+		}
+	}
+	return g, g.saveState(data)
+}
+
+// startDevNode starts member 1, falling back to a free DNS port when the
+// default port is taken and --dns was not given.
+func startDevNode(ctx context.Context, opts *devOptions, cfg node.Config, log *slog.Logger) (*node.Node, error) {
 	cfg.DNS = opts.DNS
 	if cfg.DNS == "" {
 		cfg.DNS = opts.defaultDNS
@@ -291,64 +572,95 @@ func startNode(ctx context.Context, cfg node.Config, log *slog.Logger) (*node.No
 	return n, nil
 }
 
-// prepareDevZones signs each zone, or updates or keeps the stored one. It
-// writes nothing; on error nothing is published.
-func prepareDevZones(ctx context.Context, opts *devOptions, n *node.Node, zones []*devZone) error {
-	for _, dz := range zones {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		origin := dz.zone.Origin
-		stored, err := n.Stored(origin)
-		if errors.Is(err, raftfsm.ErrNoZone) {
-			stored, err = nil, nil
-		}
-		if err != nil {
-			return fmt.Errorf("read stored zone %s: %w", origin, err)
-		}
-		start := time.Now()
-		big := dz.zone.Len() >= bigZone
-		if big {
-			fmt.Fprintf(opts.out, "preparing %s (%d names: sign, or re-sign what changed)...\n", origin, dz.zone.Len())
-		}
-		z, act, err := node.Prepare(stored, dz.zone, dz.key, time.Now())
-		if err != nil {
-			return fmt.Errorf("sign %s from %s: %w", origin, dz.source, err)
-		}
-		if big {
-			fmt.Fprintf(opts.out, "%s %s in %v\n", origin, act, time.Since(start).Round(time.Millisecond))
-		}
-		dz.zone, dz.action = z, act
-	}
-	return nil
-}
+// pollEvery is how often dev looks again while it waits for the group.
+const pollEvery = 20 * time.Millisecond
 
-// anchor returns the apex DNSKEY of z that is k's, in one-line text, and
-// its DS (SHA-256).
-func anchor(z *zone.Zone, k *zone.Key) (dnskey, ds string) {
-	key := k.DNSKEY
-	if s := z.Apex().RRset(dns.TypeDNSKEY); s != nil {
-		for _, rr := range s.RRs {
-			if dk, ok := rr.(*dns.DNSKEY); ok && dk.PublicKey == k.DNSKEY.PublicKey {
-				key = dk
+// leaderAdmin waits until member 1 knows a leader and returns the
+// leader's admin address.
+func (g *devGroup) leaderAdmin(ctx context.Context, c *node.AdminClient) (string, error) {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		s, err := c.Status(ctx, g.members[0].n.AdminAddr())
+		if err == nil && s.LeaderID != "" {
+			for _, m := range g.members {
+				if m.id == s.LeaderID {
+					return m.n.AdminAddr(), nil
+				}
 			}
 		}
+		select {
+		case <-ctx.Done():
+			return "", withHint(fmt.Errorf("the dev group elected no leader: %w", ctx.Err()), "run with --log-level debug to see what Raft does")
+		case <-t.C:
+		}
 	}
-	oneLine := func(rr dns.RR) string { return strings.Join(strings.Fields(rr.String()), " ") }
-	dnskey = oneLine(key)
-	if d := key.ToDS(dns.SHA256); d != nil {
-		ds = oneLine(d)
-	}
-	return dnskey, ds
 }
 
-func printDev(w io.Writer, n *node.Node, zones []*devZone) {
-	addr := n.Addr()
-	host, port := addr.Addr().String(), strconv.Itoa(int(addr.Port()))
-	at := "@" + host + " -p " + port
-	fmt.Fprintf(w, "ddnrs dev: DNS on %s (UDP and TCP), data in %s\n", addr, n.DataDir())
-	printEncrypted(w, n.DataDir(), n)
-	fmt.Fprintf(w, "zones served:\n")
+// waitServed waits until every member serves every zone at its
+// published serial and the leader knows every member's addresses and
+// indexes, so that what dev prints works at once.
+func (g *devGroup) waitServed(ctx context.Context, c *node.AdminClient, zones []*devZone) error {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		done := true
+		for _, m := range g.members {
+			for _, dz := range zones {
+				if z := m.n.Zones().Get(dz.zone.Origin); z == nil || z.Serial() != dz.zone.Serial() {
+					done = false
+				}
+			}
+		}
+		if done {
+			server, err := g.leaderAdmin(ctx, c)
+			if err != nil {
+				return err
+			}
+			ms, err := c.Members(ctx, server)
+			done = err == nil && len(ms) == len(g.members)
+			for _, m := range ms {
+				if m.Error != "" || m.Admin == "" || m.Trails != 0 {
+					done = false
+				}
+			}
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return withHint(fmt.Errorf("the dev group did not replicate the zones to every member: %w", ctx.Err()), "run with --log-level debug to see what Raft does")
+		case <-t.C:
+		}
+	}
+}
+
+// close stops the members in reverse order, each under ctx; it returns
+// every error, joined.
+func (g *devGroup) close(ctx context.Context) error {
+	var errs []error
+	for i := len(g.members) - 1; i >= 0; i-- {
+		if err := g.members[i].n.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", g.members[i].id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// printDev prints where the group is, the zones, and what to try.
+// explicitData says whether --data was given (the ops commands then need
+// it too).
+func printDev(w io.Writer, data string, explicitData bool, g *devGroup, zones []*devZone) {
+	m1 := g.members[0].n.Addr()
+	at := func(a netip.AddrPort) string { return "@" + a.Addr().String() + " -p " + strconv.Itoa(int(a.Port())) }
+	fmt.Fprintf(w, "ddnrs dev: DNS on %s (UDP and TCP), data in %s\n", m1, data)
+	fmt.Fprintf(w, "a replica group of %d members in this process (Raft over mutual TLS, CA in %s):\n", len(g.members), filepath.Join(data, "tls", "ca"))
+	for _, m := range g.members {
+		fmt.Fprintf(w, "  %-6s DNS %-21s admin %-21s raft %s\n", m.id, m.n.Addr(), m.n.AdminAddr(), m.n.RaftAddr())
+	}
+	printEncrypted(w, data, g.members[0].n)
+	fmt.Fprintf(w, "zones served (signed here by the owner key, committed by the group):\n")
 	for _, dz := range zones {
 		fmt.Fprintf(w, "  %-24s serial %-10d key tag %-5d %s (%s)\n", dz.zone.Origin, dz.zone.Serial(), dz.key.Tag(), dz.action, dz.source)
 	}
@@ -356,17 +668,38 @@ func printDev(w io.Writer, n *node.Node, zones []*devZone) {
 	for _, dz := range zones {
 		o := dz.zone.Origin
 		if o == node.DemoOrigin {
-			fmt.Fprintf(w, "  dig %s www.%s A +dnssec\n", at, o)
-			fmt.Fprintf(w, "  dig %s chain.%s A            # CNAME chain\n", at, o)
-			fmt.Fprintf(w, "  dig %s anything.wild.%s TXT  # wildcard\n", at, o)
-			fmt.Fprintf(w, "  dig %s nope.%s A +dnssec     # NXDOMAIN with NSEC proof\n", at, o)
-			fmt.Fprintf(w, "  dig %s +tcp %s TXT\n", at, o)
-			continue
+			fmt.Fprintf(w, "  dig %s www.%s A +dnssec\n", at(m1), o)
+			fmt.Fprintf(w, "  dig %s chain.%s A            # CNAME chain\n", at(m1), o)
+			fmt.Fprintf(w, "  dig %s anything.wild.%s TXT  # wildcard\n", at(m1), o)
+			fmt.Fprintf(w, "  dig %s nope.%s A +dnssec     # NXDOMAIN with NSEC proof\n", at(m1), o)
+			fmt.Fprintf(w, "  dig %s +tcp %s TXT\n", at(m1), o)
+		} else {
+			fmt.Fprintf(w, "  dig %s %s SOA +dnssec\n", at(m1), o)
+			fmt.Fprintf(w, "  dig %s +tcp %s DNSKEY\n", at(m1), o)
 		}
-		fmt.Fprintf(w, "  dig %s %s SOA +dnssec\n", at, o)
-		fmt.Fprintf(w, "  dig %s +tcp %s DNSKEY\n", at, o)
+		for _, m := range g.members[1:] {
+			fmt.Fprintf(w, "  dig %s %s SOA +short   # the same zone from %s\n", at(m.n.Addr()), o, m.id)
+		}
 	}
-	fmt.Fprintf(w, "\nvalidating resolver (unbound.conf, server: section; forward the zone to %s):\n", addr)
+	dev := "--dev"
+	if explicitData {
+		dev += " --data " + data
+	}
+	fmt.Fprintf(w, "\noperate the group (in another terminal):\n")
+	fmt.Fprintf(w, "  ddnrs ops group members %s\n", dev)
+	fmt.Fprintf(w, "  ddnrs ops group status %s\n", dev)
+	fmt.Fprintf(w, "  ddnrs ops group transfer-leader %s\n", dev)
+	fmt.Fprintf(w, "  ddnrs ops snapshot save %s backup.snap\n", dev)
+	if len(zones) > 0 {
+		dz := zones[0]
+		key := filepath.Join(node.KeysDir(data), dz.key.FileBase()+".private")
+		file := "ZONEFILE"
+		if dz.source != "built-in demo" {
+			file = dz.source
+		}
+		fmt.Fprintf(w, "  ddnrs zone publish %s --key %s %s\n", dev, key, file)
+	}
+	fmt.Fprintf(w, "\nvalidating resolver (unbound.conf, server: section; forward the zone to %s):\n", m1)
 	for _, dz := range zones {
 		dnskey, _ := anchor(dz.zone, dz.key)
 		fmt.Fprintf(w, "  trust-anchor: %q\n", dnskey)
@@ -379,7 +712,8 @@ func printDev(w io.Writer, n *node.Node, zones []*devZone) {
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n")
 }
 
-// readyZone and readyInfo are the --ready-file JSON.
+// readyZone and readyInfo are the --ready-file JSON, also written to
+// DATA/dev.json for the ops commands' --dev.
 type readyZone struct {
 	Zone   string `json:"zone"`
 	Serial uint32 `json:"serial"`
@@ -388,27 +722,39 @@ type readyZone struct {
 }
 
 type readyInfo struct {
+	// DNS is member 1's DNS address.
 	DNS   string      `json:"dns"`
 	Data  string      `json:"data"`
 	Zones []readyZone `json:"zones"`
-	// DoT, DoH, DoQ, the CA and the SPKI pin (dev_tls.go).
+	// Members are the group's members, member 1 first.
+	Members []devMember `json:"members"`
+	// CA, Cert and Key are the operator's TLS files for the admin
+	// endpoints (the ops CLI's --ca, --cert, --key).
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+	// Member 1's DoT, DoH and DoQ, verified against CA (dev_tls.go).
 	readyEncrypted
 }
 
-// writeReady writes the ready file atomically (temporary file + rename).
-func writeReady(path string, n *node.Node, zones []*devZone) error {
-	info := readyInfo{DNS: n.Addr().String(), Data: n.DataDir(), Zones: []readyZone{}}
-	info.readyEncrypted = encryptedReady(n.DataDir(), n)
+func readyFor(data string, tf devTLSFiles, g *devGroup, zones []*devZone) readyInfo {
+	info := readyInfo{DNS: g.members[0].n.Addr().String(), Data: data, Zones: []readyZone{}, CA: tf.CA, Cert: tf.Ops.Cert, Key: tf.Ops.Key}
 	for _, dz := range zones {
 		dnskey, ds := anchor(dz.zone, dz.key)
 		info.Zones = append(info.Zones, readyZone{Zone: dz.zone.Origin, Serial: dz.zone.Serial(), DNSKEY: dnskey, DS: ds})
 	}
+	info.readyEncrypted = encryptedReady(data, g.members[0].n)
+	for _, m := range g.members {
+		info.Members = append(info.Members, devMember{ID: m.id, DNS: m.n.Addr().String(), Admin: m.n.AdminAddr(), Raft: m.n.RaftAddr()})
+	}
+	return info
+}
+
+// writeReady writes the ready file atomically (temporary file + rename).
+func writeReady(path string, info readyInfo) error {
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := node.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("--ready-file: %w", err)
-	}
-	return nil
+	return node.WriteFileAtomic(path, append(b, '\n'), 0o644)
 }

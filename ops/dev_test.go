@@ -148,13 +148,26 @@ func TestDevDemo(t *testing.T) {
 	if info.DNS != d.addr || info.Data != data || len(info.Zones) != 1 || info.Zones[0].Zone != node.DemoOrigin || info.Zones[0].Serial == 0 {
 		t.Errorf("ready file = %+v, want dns %s, data %s and the demo zone with a serial", info, d.addr, data)
 	}
+	if len(info.Members) != devMembers || info.Members[0].DNS != d.addr || info.CA == "" || info.Cert == "" || info.Key == "" {
+		t.Errorf("ready file members %+v, ca %q cert %q key %q: want %d members, member 1 at %s, and the operator's TLS files", info.Members, info.CA, info.Cert, info.Key, devMembers, d.addr)
+	}
+	for _, m := range info.Members {
+		if m.ID == "" || m.Admin == "" || m.Raft == "" {
+			t.Errorf("ready file member %+v lacks an address", m)
+			continue
+		}
+		if got := answerA(ask(t, m.DNS, "udp", "chain.demo.ddnrs.", dns.TypeA)); len(got) != 1 || got[0] != "127.0.0.2" {
+			t.Errorf("%s (%s) answers chain.demo.ddnrs. A with %v, want [127.0.0.2]: every member serves the zone", m.ID, m.DNS, got)
+		}
+	}
 	z := info.Zones[0]
 	if !strings.Contains(z.DNSKEY, "DNSKEY 257 3 15 ") || !strings.Contains(z.DS, " DS ") || strings.Contains(z.DNSKEY, "\t") {
 		t.Errorf("ready file dnskey %q ds %q, want one-line DNSKEY 257 3 15 and a DS", z.DNSKEY, z.DS)
 	}
 	out := d.out.String()
 	_, port, _ := net.SplitHostPort(d.addr)
-	for _, want := range []string{"trust-anchor: \"" + z.DNSKEY + "\"", z.DS, "dig @127.0.0.1 -p " + port, "made a new owner key", node.DemoOrigin} {
+	for _, want := range []string{"trust-anchor: \"" + z.DNSKEY + "\"", z.DS, "dig @127.0.0.1 -p " + port, "made a new owner key", node.DemoOrigin,
+		"a replica group of 3 members in this process", "ddnrs ops group members --dev --data " + data} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dev output lacks %q:\n%s", want, out)
 		}
@@ -162,8 +175,11 @@ func TestDevDemo(t *testing.T) {
 	if err := d.stop(t); err != nil {
 		t.Fatalf("runDev after cancel = %v, want nil", err)
 	}
+	if _, err := os.Stat(filepath.Join(data, devInfoFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s after stop: %v, want it removed", devInfoFile, err)
+	}
 
-	// A restart reuses the key and the stored zone.
+	// A restart reuses the key, the stored zone and the group.
 	d2, err := startDev(t, devOptions{Data: data, ReadyFile: ready})
 	if err != nil {
 		t.Fatalf("runDev again: %v", err)
@@ -176,6 +192,17 @@ func TestDevDemo(t *testing.T) {
 	}
 	if strings.Contains(d2.out.String(), "made a new owner key") {
 		t.Errorf("restart made a new key:\n%s", d2.out)
+	}
+	if len(info2.Members) != devMembers {
+		t.Fatalf("after restart ready members = %+v", info2.Members)
+	}
+	for i, m := range info2.Members {
+		if m.Raft != info.Members[i].Raft {
+			t.Errorf("after restart %s raft address %s, want the first run's %s (the Raft configuration holds it)", m.ID, m.Raft, info.Members[i].Raft)
+		}
+		if got := answerA(ask(t, m.DNS, "tcp", "chain.demo.ddnrs.", dns.TypeA)); len(got) != 1 {
+			t.Errorf("after restart %s answers %v", m.ID, got)
+		}
 	}
 }
 
@@ -214,10 +241,11 @@ ns1  A    192.0.2.1
 www  A    192.0.2.80
 `
 
-// storedZone reads origin from the store in data, or fails the test.
+// storedZone reads origin from member 1's store in data, or fails the
+// test.
 func storedZone(t *testing.T, data, origin string) *zone.Zone {
 	t.Helper()
-	s, err := raftfsm.OpenStore(raftfsm.StorePath(data))
+	s, err := raftfsm.OpenStore(raftfsm.StorePath(filepath.Join(data, devMemberID(0))))
 	if err != nil {
 		t.Fatalf("OpenStore: %v", err)
 	}
@@ -360,12 +388,16 @@ func TestDevDataDirLocked(t *testing.T) {
 func TestDevCorruptDataDir(t *testing.T) {
 	data := t.TempDir()
 	junk := bytes.Repeat([]byte("not a bbolt file "), 1000)
-	writeFile(t, data, "zones.db", string(junk))
+	member1 := filepath.Join(data, devMemberID(0))
+	if err := os.MkdirAll(member1, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, member1, "zones.db", string(junk))
 	_, err := startDev(t, devOptions{Data: data})
 	if !errors.Is(err, raftfsm.ErrCorrupt) || !strings.Contains(err.Error(), data) {
 		t.Errorf("runDev on a corrupt store = %v, want ErrCorrupt naming the dir", err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(data, "zones.db")); !bytes.Equal(b, junk) {
+	if b, _ := os.ReadFile(filepath.Join(member1, "zones.db")); !bytes.Equal(b, junk) {
 		t.Errorf("corrupt store file was changed")
 	}
 }

@@ -19,5 +19,7 @@ certificate issued by the cluster's CA. 'ddnrs ops ca init' makes the CA,
 	}
 	cmd.AddCommand(newCACmd())
 	cmd.AddCommand(newCertCmd())
+	cmd.AddCommand(newGroupCmd())
+	cmd.AddCommand(newSnapshotCmd())
 	return cmd
 }

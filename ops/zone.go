@@ -35,6 +35,7 @@ ldns-* tools read them too. Zone files are BIND master files.`,
 		newZoneVerifyCmd(e),
 		newZoneImportCmd(e),
 		newZoneExportCmd(e),
+		newZonePublishCmd(e),
 	)
 	return cmd
 }

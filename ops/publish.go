@@ -1,0 +1,253 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// publishOptions are the flags and argument of `ddnrs zone publish`.
+type publishOptions struct {
+	adminOptions        // --tls-key is the TLS key here; --key is the zone key
+	ZoneKey      string // --key KEYFILE: the owner key
+	RotateFrom   string // --rotate-from KEYFILE: the zone's current owner key
+	File         string // ZONEFILE
+	Output       string
+
+	out, errOut io.Writer
+}
+
+func newZonePublishCmd(e *env) *cobra.Command {
+	opts := &publishOptions{}
+	cmd := &cobra.Command{
+		Use:   "publish --key KEYFILE ZONEFILE",
+		Short: "Sign a zone here and publish it, or what changed, to a replica group",
+		Long: `Publish the zone in ZONEFILE to a replica group. The signing happens here,
+with the owner key: the group only checks the signatures and stores them.
+
+publish asks the member at --server for the group's copy of the zone. When
+the group has none, it signs ZONEFILE whole and sends a create command that
+binds the zone to the key. Otherwise it re-signs only the record sets that
+changed, with a serial above the group's, and sends those with the new
+signed zone head. It prints the serial and the Raft log index the group
+committed the change at.
+
+The group refuses a change that is not signed by the zone's key, whose
+serial is not above its own (someone else published meanwhile: run publish
+again), or whose head does not match its content; the reason is printed.
+
+To move the zone to a new key, give the current key with --rotate-from.`,
+		Example: `  ddnrs zone publish --dev --key Kexample.com.+015+12345.private example.com.zone
+  ddnrs zone publish --server 10.0.0.1:7400 --ca ca.crt --cert owner.crt --tls-key owner.key \
+      --key Kexample.com.+015+12345.private example.com.zone
+  ddnrs zone publish --dev --key Knew.private --rotate-from Kold.private example.com.zone`,
+		Args: exactArgs("ZONEFILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.File = args[0]
+			opts.out, opts.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return runPublish(cmd.Context(), e, opts)
+		},
+	}
+	addAdminFlags(cmd, &opts.adminOptions, "tls-key")
+	cmd.Flags().StringVar(&opts.ZoneKey, "key", "", "owner key `KEYFILE` (.private, or .key with the .private beside it)")
+	cmd.Flags().StringVar(&opts.RotateFrom, "rotate-from", "", "the zone's current owner key `KEYFILE` (private), to hand the zone to --key")
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "table, or json")
+	return cmd
+}
+
+// publishPlan is a signed change ready to send.
+type publishPlan struct {
+	Origin string
+	Action node.Action
+	// Create: the group has no such zone. Rotate: the key changes.
+	Create, Rotate bool
+	Old, New       *zone.Zone // the group's copy (nil if none) and the new zone
+	Put, Delete    int        // RRsets in the change
+	Cmd            []byte     // the encoded raftfsm command
+}
+
+// publishJSON is what --output json prints.
+type publishJSON struct {
+	Zone      string `json:"zone"`
+	Action    string `json:"action"`
+	OldSerial uint32 `json:"old_serial,omitempty"`
+	Serial    uint32 `json:"serial"`
+	Index     uint64 `json:"index,omitempty"`
+	Put       int    `json:"put"`
+	Delete    int    `json:"delete"`
+}
+
+func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
+	if err := checkOutput(opts.Output); err != nil {
+		return err
+	}
+	if opts.ZoneKey == "" {
+		return usagef("--key KEYFILE is required: the owner key that signs the zone")
+	}
+	k, err := loadKey(opts.ZoneKey, true)
+	if err != nil {
+		return err
+	}
+	var oldKey *zone.Key
+	if opts.RotateFrom != "" {
+		if oldKey, err = loadKey(opts.RotateFrom, true); err != nil {
+			return err
+		}
+		if zone.CanonicalName(oldKey.Zone) != zone.CanonicalName(k.Zone) {
+			return usagef("--rotate-from is a key of %s, --key of %s", oldKey.Zone, k.Zone)
+		}
+	}
+	u, err := readZone(opts.File, k.Zone, k)
+	if err != nil {
+		return err
+	}
+	if err := opts.resolve("tls-key"); err != nil {
+		return err
+	}
+	c, err := opts.client()
+	if err != nil {
+		return err
+	}
+	defer c.CloseIdle()
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	plan, err := planPublish(ctx, c, opts.Server, u, k, oldKey, e.now())
+	if err != nil {
+		return err
+	}
+	if plan.Action == node.Unchanged {
+		return reportPublish(opts.out, opts.Output, plan, nil)
+	}
+	res, err := submitPublish(ctx, c, opts.Server, plan)
+	if err != nil {
+		return err
+	}
+	return reportPublish(opts.out, opts.Output, plan, res)
+}
+
+// fetchZone returns the group's copy of origin as the member at server
+// holds it, with its head verified against k (or nil when the group has
+// no such zone).
+func fetchZone(ctx context.Context, c *node.AdminClient, server, origin string, k *zone.Key) (*zone.Zone, error) {
+	exp, err := c.Zone(ctx, server, origin)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, adminErr(fmt.Errorf("reading the group's copy of %s: %w", origin, err), server)
+	}
+	z, err := zone.ParseFile(strings.NewReader(exp.ZoneFile), origin, "the group's copy of "+origin)
+	if err != nil {
+		return nil, fmt.Errorf("%s sent a copy of %s that does not parse: %w", server, origin, err)
+	}
+	if exp.Head == "" {
+		return nil, fmt.Errorf("%s sent a copy of %s without a signed head", server, origin)
+	}
+	h, err := zone.ParseHead([]byte(exp.Head), k)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("the group's copy of %s is not signed by key %d: %w", origin, k.Tag(), err),
+			"sign with the key the zone was created with, or hand the zone to this key with --rotate-from OLDKEY")
+	}
+	if h.Serial != z.Serial() {
+		return nil, fmt.Errorf("%s sent a copy of %s at serial %d with a head for serial %d", server, origin, z.Serial(), h.Serial)
+	}
+	z.Head = h
+	return z, nil
+}
+
+// planPublish fetches the group's copy of u's zone and signs what is to
+// be published: the whole zone if the group has none, else the changed
+// RRsets re-signed with a serial above the group's. With oldKey the
+// group's copy is read with oldKey and the zone handed to k.
+func planPublish(ctx context.Context, c *node.AdminClient, server string, u *zone.Zone, k, oldKey *zone.Key, now time.Time) (*publishPlan, error) {
+	origin := u.Origin
+	headKey := k
+	if oldKey != nil {
+		headKey = oldKey
+	}
+	old, err := fetchZone(ctx, c, server, origin, headKey)
+	if err != nil {
+		return nil, err
+	}
+	if oldKey != nil && old == nil {
+		return nil, usagef("the group has no zone %s to rotate: publish it without --rotate-from", origin)
+	}
+	next, act, err := node.Prepare(old, u, k, now)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", origin, err)
+	}
+	p := &publishPlan{Origin: origin, Action: act, Old: old, New: next, Create: old == nil, Rotate: oldKey != nil}
+	if act == node.Unchanged {
+		return p, nil
+	}
+	cs := zone.SignedDiff(old, next)
+	p.Put, p.Delete = len(cs.Put), len(cs.Delete)
+	if p.Rotate {
+		p.Cmd, err = raftfsm.RotateCommand(old, next, oldKey, k)
+	} else {
+		p.Cmd, err = raftfsm.ChangeCommand(old, next, k)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encode the change to %s: %w", origin, err)
+	}
+	return p, nil
+}
+
+// submitPublish sends the plan's command and waits for the commit.
+func submitPublish(ctx context.Context, c *node.AdminClient, server string, p *publishPlan) (*node.ChangeResult, error) {
+	res, err := c.SubmitChange(ctx, server, p.Origin, p.Cmd)
+	if err == nil {
+		return res, nil
+	}
+	var ae *node.APIError
+	if errors.As(err, &ae) && ae.Code == node.CodeRejected {
+		return nil, adminErr(fmt.Errorf("the group rejected the change to %s (serial %d): %w", p.Origin, p.New.Serial(), ae), server)
+	}
+	return nil, adminErr(fmt.Errorf("publish %s: %w", p.Origin, err), server)
+}
+
+// what says in words what a plan does.
+func (p *publishPlan) what() string {
+	switch {
+	case p.Action == node.Unchanged:
+		return "unchanged"
+	case p.Create:
+		return "created"
+	case p.Rotate:
+		return "rotated"
+	}
+	return p.Action.String()
+}
+
+func reportPublish(w io.Writer, output string, p *publishPlan, res *node.ChangeResult) error {
+	j := publishJSON{Zone: p.Origin, Action: p.what(), Serial: p.New.Serial(), Put: p.Put, Delete: p.Delete}
+	if p.Old != nil {
+		j.OldSerial = p.Old.Serial()
+	}
+	if res != nil {
+		j.Serial, j.Index = res.Serial, res.Index
+	}
+	if output == "json" {
+		return writeJSONTo(w, j)
+	}
+	var err error
+	switch {
+	case res == nil:
+		_, err = fmt.Fprintf(w, "%s is unchanged at serial %d; nothing to publish\n", p.Origin, j.Serial)
+	case p.Create:
+		_, err = fmt.Fprintf(w, "created %s at serial %d (%d RRsets), committed at raft index %d\n", p.Origin, j.Serial, p.Put, j.Index)
+	default:
+		_, err = fmt.Fprintf(w, "published %s serial %d -> %d (%s: %d RRsets put, %d deleted), committed at raft index %d\n",
+			p.Origin, j.OldSerial, j.Serial, p.what(), p.Put, p.Delete, j.Index)
+	}
+	return err
+}
