@@ -314,13 +314,13 @@ func (e *encoder) rr(rr dns.RR) {
 		e.fail(errors.New("no record"))
 		return
 	}
-	buf := make([]byte, dns.Len(rr)+1)
-	n, err := dns.PackRR(rr, buf, 0, nil, false)
+	var m dns.Msg
+	wire, err := appendRR(nil, &m, rr)
 	if err != nil {
 		e.fail(err)
 		return
 	}
-	e.bytes(buf[:n])
+	e.bytes(wire)
 }
 
 func (e *encoder) dnskey(k *dns.DNSKEY) {

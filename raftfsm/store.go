@@ -524,13 +524,12 @@ func setOwnerTx(tx *bolt.Tx, origin string, dk *dns.DNSKEY) error {
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 1+dns.Len(dk)+1)
-	buf[0] = fsmValueVersion1
-	n, err := dns.PackRR(dk, buf, 1, nil, false)
+	var m dns.Msg
+	v, err := appendRR([]byte{fsmValueVersion1}, &m, dk)
 	if err != nil {
 		return fmt.Errorf("owner key of %s: %w", origin, err)
 	}
-	return b.Put([]byte(origin), buf[:n])
+	return b.Put([]byte(origin), v)
 }
 
 func decodeOwner(origin string, v []byte) (*zone.Key, error) {
