@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ type testPKI struct {
 	ca  *pki.CA
 }
 
-func newTestPKI(t *testing.T) *testPKI {
+func newTestPKI(t testing.TB) *testPKI {
 	t.Helper()
 	ca, err := pki.NewCA("test cluster")
 	if err != nil {
@@ -48,7 +49,7 @@ func newTestPKI(t *testing.T) *testPKI {
 
 // issue writes a certificate for id (127.0.0.1) and returns the [tls]
 // configuration naming it.
-func (p *testPKI) issue(t *testing.T, id string) TLSConfig {
+func (p *testPKI) issue(t testing.TB, id string) TLSConfig {
 	t.Helper()
 	pair, err := pki.IssueNode(p.ca, id, []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
 	if err != nil {
@@ -62,7 +63,7 @@ func (p *testPKI) issue(t *testing.T, id string) TLSConfig {
 }
 
 // client returns an admin client with a certificate for id.
-func (p *testPKI) client(t *testing.T, id string) *AdminClient {
+func (p *testPKI) client(t testing.TB, id string) *AdminClient {
 	t.Helper()
 	c := p.issue(t, id)
 	pair, err := pki.LoadPair(c.Cert, c.Key)
@@ -79,7 +80,7 @@ func (p *testPKI) client(t *testing.T, id string) *AdminClient {
 }
 
 // groupConfig is a node configuration on 127.0.0.1 with free ports.
-func groupConfig(t *testing.T, p *testPKI, id string) Config {
+func groupConfig(t testing.TB, p *testPKI, id string) Config {
 	t.Helper()
 	c := Default()
 	c.DataDir = t.TempDir()
@@ -95,9 +96,13 @@ func groupConfig(t *testing.T, p *testPKI, id string) Config {
 }
 
 // runNode starts a node with cfg and closes it at cleanup.
-func runNode(t *testing.T, cfg Config) *Node {
+func runNode(t testing.TB, cfg Config) *Node {
 	t.Helper()
-	n, err := New(cfg, testLogger(t).With("node", cfg.Group.ID))
+	log := testLogger(t).With("node", cfg.Group.ID)
+	if _, ok := t.(*testing.B); ok {
+		log = nil // benchmarks: logs would dominate
+	}
+	n, err := New(cfg, log)
 	if err != nil {
 		t.Fatalf("New(%s): %v", cfg.Group.ID, err)
 	}
@@ -108,7 +113,7 @@ func runNode(t *testing.T, cfg Config) *Node {
 	return n
 }
 
-func closeNode(t *testing.T, n *Node) {
+func closeNode(t testing.TB, n *Node) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -119,7 +124,7 @@ func closeNode(t *testing.T, n *Node) {
 
 // waitFor polls cond until it returns nil, failing the test with its last
 // error after waitLimit.
-func waitFor(t *testing.T, what string, cond func() error) {
+func waitFor(t testing.TB, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {
@@ -137,7 +142,7 @@ func waitFor(t *testing.T, what string, cond func() error) {
 // startGroup starts size nodes: the first bootstraps, the others join
 // through it. It returns once every member is in the configuration and
 // every node has announced its addresses.
-func startGroup(t *testing.T, size int) ([]*Node, *testPKI) {
+func startGroup(t testing.TB, size int) ([]*Node, *testPKI) {
 	t.Helper()
 	p := newTestPKI(t)
 	nodes := []*Node{runNode(t, groupConfig(t, p, "n1"))}
@@ -162,7 +167,7 @@ func startGroup(t *testing.T, size int) ([]*Node, *testPKI) {
 }
 
 // leaderOf returns the node that leads, and the others.
-func leaderOf(t *testing.T, nodes []*Node) (*Node, []*Node) {
+func leaderOf(t testing.TB, nodes []*Node) (*Node, []*Node) {
 	t.Helper()
 	var leader *Node
 	var others []*Node
@@ -185,7 +190,7 @@ func leaderOf(t *testing.T, nodes []*Node) (*Node, []*Node) {
 
 // demoCommand signs the demo zone with a fresh key and returns the zone,
 // its key and the CreateZone command.
-func demoCommand(t *testing.T) (*zone.Zone, *zone.Key, []byte) {
+func demoCommand(t testing.TB) (*zone.Zone, *zone.Key, []byte) {
 	t.Helper()
 	k, err := zone.GenerateKey(DemoOrigin, true, rand.Reader)
 	if err != nil {
@@ -570,4 +575,137 @@ func TestSnapshotSaveAndRestore(t *testing.T) {
 			return err
 		})
 	}
+}
+
+func TestNonVoterJoinsAndServes(t *testing.T) {
+	nodes, p := startGroup(t, 2)
+	cfg := groupConfig(t, p, "reader")
+	cfg.Group.Bootstrap = false
+	cfg.Group.Join = []string{nodes[1].AdminAddr(), nodes[0].AdminAddr()} // any member; forwarded to the leader
+	cfg.Group.NonVoter = true
+	r := runNode(t, cfg)
+	ac := p.client(t, "operator")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	z, _, cmd := demoCommand(t)
+	waitFor(t, "reader announced", func() error {
+		if a, ok := nodes[0].lookupMember("reader"); !ok || a.Admin != r.AdminAddr() {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	// A write through the non-voter is forwarded like any other.
+	if _, err := ac.SubmitChange(ctx, r.AdminAddr(), DemoOrigin, cmd); err != nil {
+		t.Fatalf("SubmitChange via the non-voter: %v", err)
+	}
+	waitFor(t, "zone on the non-voter", func() error {
+		s, err := dnsSOASerial(r, DemoOrigin)
+		if err == nil && s != z.Serial() {
+			err = fmt.Errorf("serial %d", s)
+		}
+		return err
+	})
+	rows, err := ac.Members(ctx, nodes[0].AdminAddr())
+	if err != nil {
+		t.Fatalf("Members: %v", err)
+	}
+	voters := map[string]bool{}
+	for _, row := range rows {
+		voters[row.ID] = row.Voter
+	}
+	if len(rows) != 3 || voters["reader"] || !voters["n1"] || !voters["n2"] {
+		t.Errorf("Members = %+v, want n1, n2 voters and reader a non-voter", rows)
+	}
+	// Removing it through a follower is forwarded to the leader.
+	_, others := leaderOf(t, nodes)
+	if err := ac.Remove(ctx, others[0].AdminAddr(), RemoveRequest{ID: "reader"}); err != nil {
+		t.Fatalf("Remove via follower: %v", err)
+	}
+	waitFor(t, "reader removed", func() error {
+		rows, err := ac.Members(ctx, nodes[0].AdminAddr())
+		if err == nil && len(rows) != 2 {
+			err = fmt.Errorf("%d members", len(rows))
+		}
+		return err
+	})
+}
+
+func TestTransferLeaderAndCloseHandsOver(t *testing.T) {
+	nodes, p := startGroup(t, 3)
+	leader, followers := leaderOf(t, nodes)
+	ac := p.client(t, "operator")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	target := followers[0]
+	if err := ac.TransferLeader(ctx, followers[1].AdminAddr(), TransferRequest{ID: target.ID()}); err != nil {
+		t.Fatalf("TransferLeader via follower: %v", err)
+	}
+	waitFor(t, target.ID()+" leads", func() error {
+		if id, _ := leader.group.Leader(); id != target.ID() {
+			return fmt.Errorf("leader is %q", id)
+		}
+		return nil
+	})
+	// Closing the leader hands leadership over; the others go on writing.
+	closeNode(t, target)
+	rest := []*Node{leader, followers[1]}
+	_, _, cmd := demoCommand(t)
+	if _, err := ac.SubmitChange(ctx, rest[0].AdminAddr(), DemoOrigin, cmd); err != nil {
+		t.Fatalf("write after the leader stopped: %v", err)
+	}
+}
+
+// BenchmarkGroupWrite measures one committed write on a 3-member group
+// on loopback with mutual TLS, sent to the leader or to a follower (one
+// forward). Each write is a PublishChange of one re-signed RRset.
+func BenchmarkGroupWrite(b *testing.B) {
+	for _, via := range []string{"leader", "follower"} {
+		b.Run(via, func(b *testing.B) { benchWrites(b, via) })
+	}
+}
+
+func benchWrites(b *testing.B, via string) {
+	nodes, p := startGroup(b, 3)
+	leader, followers := leaderOf(b, nodes)
+	target := leader
+	if via == "follower" {
+		target = followers[0]
+	}
+	ac := p.client(b, "operator")
+	ctx := context.Background()
+	z, k, cmd := demoCommand(b)
+	if _, err := ac.SubmitChange(ctx, target.AdminAddr(), DemoOrigin, cmd); err != nil {
+		b.Fatalf("create: %v", err)
+	}
+	// Sign every change first: the benchmark measures the group, not
+	// the owner's signing.
+	cmds := make([][]byte, b.N)
+	prev := z
+	for i := range cmds {
+		u, err := zone.ParseFile(strings.NewReader(fmt.Sprintf("$ORIGIN demo.ddnrs.\n@ 3600 SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ 3600 NS ns1\nns1 3600 A 127.0.0.1\nwww 3600 TXT \"change %d\"\n", i)), DemoOrigin, "bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		next, _, err := Prepare(prev, u, k, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if cmds[i], err = raftfsm.ChangeCommand(prev, next, k); err != nil {
+			b.Fatal(err)
+		}
+		prev = next
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for _, c := range cmds {
+		start := time.Now()
+		if _, err := ac.SubmitChange(ctx, target.AdminAddr(), DemoOrigin, c); err != nil {
+			b.Fatalf("write: %v", err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
