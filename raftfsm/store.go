@@ -1,5 +1,6 @@
-// Package raftfsm holds a group's replicated state: the zone store now, the
-// Raft state machine that owns it next.
+// Package raftfsm holds a group's replicated state: the zone store
+// (Store), the Raft state machine that owns it (FSM, with its versioned
+// commands and snapshots) and the Raft group around them (Group).
 package raftfsm
 
 import (
@@ -69,8 +70,7 @@ var (
 // signed zone head.
 //
 // A Store is safe for concurrent use; bbolt runs one writer at a time and
-// readers beside it. The Raft state machine (next issue) will be its only
-// writer in a node.
+// readers beside it. In a node the FSM is its only writer.
 type Store struct {
 	db   *bolt.DB
 	path string
