@@ -2,6 +2,7 @@ package dnsfront_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -135,6 +136,48 @@ func FuzzParseDoHRequest(f *testing.F) {
 			t.Fatalf("ParseDoHRequest = %d octets, status %d", len(raw), status)
 		case err != nil && status != 400 && status != 413 && status != 415:
 			t.Fatalf("ParseDoHRequest status %d for %v", status, err)
+		}
+	})
+}
+
+// BenchmarkDoHHTTP2 measures DoH POST over HTTP/2 on loopback, with the
+// client in the same process: read it as an upper bound of the server's
+// per-query cost.
+func BenchmarkDoHHTTP2(b *testing.B) {
+	z := dnstest.Example(b)
+	h := dnsfront.NewHandler(dnstest.NewZones(z), dnsfront.Options{})
+	cert := dnstest.NewTestCert(b, testHost)
+	s, err := dnsfront.ListenHTTPS("127.0.0.1:0", h, cert.Server(), dnsfront.HTTPSOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Serve(context.Background())
+	}()
+	defer func() {
+		s.Close()
+		<-done
+	}()
+	tr := &http.Transport{TLSClientConfig: cert.Client(testHost), ForceAttemptHTTP2: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	q := dnstest.Query("www.example.", dns.TypeA, false)
+	q.Id = 0
+	raw, _ := q.Pack()
+	url := "https://" + s.Addr().String() + dnsfront.DefaultDoHPath
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := c.Post(url, dnsfront.MediaDNSMessage, bytes.NewReader(raw))
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}
 	})
 }

@@ -270,15 +270,17 @@ func (s *HTTPSServer) Close() error {
 // a test or behind another server). It answers RFC 8484 GET and POST
 // requests at its path and the JSON form (see serveJSON).
 type DoHHandler struct {
-	h   Responder
-	opt HTTPSOptions
-	mux *http.ServeMux
+	h    Responder
+	opt  HTTPSOptions
+	mux  *http.ServeMux
+	bufs sync.Pool // *[]byte of maxMsg: replies
 }
 
 // NewDoHHandler returns the DoH handler answering with h.
 func NewDoHHandler(h Responder, opt HTTPSOptions) *DoHHandler {
 	opt.defaults()
 	d := &DoHHandler{h: h, opt: opt, mux: http.NewServeMux()}
+	d.bufs.New = func() any { b := make([]byte, maxMsg); return &b }
 	d.mux.HandleFunc("GET "+opt.Path, d.serve)
 	d.mux.HandleFunc("POST "+opt.Path, d.serve)
 	return d
@@ -300,8 +302,9 @@ func (d *DoHHandler) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
-	buf := make([]byte, 0, maxMsg)
-	out, ok := d.h.Handle(raw, buf, dohTransport)
+	bp := d.bufs.Get().(*[]byte)
+	defer d.bufs.Put(bp)
+	out, ok := d.h.Handle(raw, (*bp)[:0], dohTransport)
 	if !ok {
 		http.Error(w, "not a DNS query", http.StatusBadRequest)
 		return
