@@ -499,12 +499,17 @@ func (a *admin) handleJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.leaderOnly(w, r, body, func(ctx context.Context) error {
+		var err error
 		if req.NonVoter {
-			return a.group.AddNonvoter(ctx, req.ID, req.RaftAddr)
+			err = a.group.AddNonvoter(ctx, req.ID, req.RaftAddr)
+		} else {
+			err = a.group.AddVoter(ctx, req.ID, req.RaftAddr)
 		}
-		return a.group.AddVoter(ctx, req.ID, req.RaftAddr)
+		if err == nil {
+			a.log.Info("member added", "id", req.ID, "raft", req.RaftAddr, "non_voter", req.NonVoter)
+		}
+		return err
 	})
-	a.log.Info("join requested", "id", req.ID, "raft", req.RaftAddr, "non_voter", req.NonVoter)
 }
 
 func (a *admin) handleRemove(w http.ResponseWriter, r *http.Request) {
