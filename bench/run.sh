@@ -6,7 +6,8 @@
 # run. See bench/README.md.
 #
 # Environment: DURATION (seconds per run, default 20), NAMES (default
-# 10000), SERVERS (default "ddnrs knot nsd"), KEEP=1 keeps the work dir.
+# 10000), SERVERS (default "ddnrs knot nsd"), KEEP=1 keeps the work dir,
+# ENCRYPTED=0 skips bench/encrypted.sh (DoT and DoH against Unbound).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -201,3 +202,9 @@ echo
 echo "== results ($(date -u +%Y-%m-%d), ${DURATION}s per run, server on core $SERVER_CPU, dnsperf -q 200 -c 4 on core $CLIENT_CPU)"
 "$work/latency" -header
 printf '%s\n' "${results[@]}"
+
+# The encrypted transports (DoT, DoH) against Unbound: bench/encrypted.sh.
+if [ "${ENCRYPTED:-1}" = 1 ]; then
+	echo
+	bench/encrypted.sh
+fi
