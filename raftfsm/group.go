@@ -103,8 +103,13 @@ type GroupOptions struct {
 	// context has no earlier deadline. Default DefaultApplyTimeout.
 	ApplyTimeout time.Duration
 	// SnapshotThreshold is how many log entries since the last snapshot
-	// trigger the next; default raft's (8192).
+	// trigger the next (checked every two minutes, raft's
+	// SnapshotInterval); default raft's (8192).
 	SnapshotThreshold uint64
+	// TrailingLogs is how many entries a snapshot leaves in the log, so a
+	// follower a little behind catches up from the log rather than a
+	// whole snapshot; default raft's (10240).
+	TrailingLogs uint64
 	// FSM is the state machine (NewFSM). Required. Its Apply results are
 	// what Apply returns: an *ApplyResult, or an error such as
 	// *RejectedError.
@@ -187,7 +192,8 @@ func OpenGroup(ctx context.Context, opts GroupOptions) (g *Group, err error) {
 	if err != nil {
 		return nil, err
 	}
-	log := opts.Logger.With("component", "raft", "id", opts.ID)
+	// "member", not "id": Raft logs snapshot IDs under "id".
+	log := opts.Logger.With("component", "raft", "member", opts.ID)
 
 	var cleanup []func() error
 	defer func() {
@@ -238,6 +244,9 @@ func OpenGroup(ctx context.Context, opts GroupOptions) (g *Group, err error) {
 	cfg.CommitTimeout = opts.CommitTimeout
 	if opts.SnapshotThreshold > 0 {
 		cfg.SnapshotThreshold = opts.SnapshotThreshold
+	}
+	if opts.TrailingLogs > 0 {
+		cfg.TrailingLogs = opts.TrailingLogs
 	}
 	cfg.Logger = hlog
 	if err := raft.ValidateConfig(cfg); err != nil {
@@ -362,6 +371,19 @@ func (g *Group) TransferLeadership(ctx context.Context, id string) error {
 		}
 	}
 	return fmt.Errorf("transfer leadership to %q: %w", id, ErrUnknownMember)
+}
+
+// TakeSnapshot snapshots the FSM now and compacts the log (keeping
+// TrailingLogs entries), as Raft otherwise does every SnapshotThreshold
+// entries. With nothing new since the last snapshot it does nothing.
+func (g *Group) TakeSnapshot(ctx context.Context) error {
+	ctx, cancel := g.bound(ctx)
+	defer cancel()
+	err := g.wait(ctx, g.raft.Snapshot())
+	if errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return nil
+	}
+	return err
 }
 
 // SnapshotVerifier is the capability Restore needs of the FSM: it calls

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -346,13 +348,21 @@ func TestGroupRemoveServer(t *testing.T) {
 func TestGroupRestartFromDisk(t *testing.T) {
 	ctx := waitCtx(t)
 	c := raftfsmtest.NewGroup(t, 3, raftfsmtest.WithGroupOptions(func(o *raftfsm.GroupOptions) {
-		o.SnapshotThreshold = 4 // some state comes back from a snapshot, some from the log
+		o.TrailingLogs = 1
 	}))
+	// Some state comes back from a snapshot, some from the log after it.
 	var writes []testWrite
 	for i := range 10 {
 		w := newWrite(t, i+1)
 		writes = append(writes, w)
 		write(t, ctx, c, w)
+		if i == 4 {
+			for _, m := range c.Members {
+				if err := m.Group().TakeSnapshot(ctx); err != nil {
+					t.Fatalf("TakeSnapshot on %s = %v", m.ID, err)
+				}
+			}
+		}
 	}
 	for _, m := range c.Members {
 		c.Stop(m)
@@ -522,5 +532,53 @@ func TestGroupRestore(t *testing.T) {
 		if err := w3.check(m); err == nil {
 			t.Errorf("member %s still holds %s after restoring a snapshot taken before it", m.ID, w3.name)
 		}
+	}
+}
+
+// TestGroupInstallSnapshot: a member that was down while the others
+// compacted their logs catches up from a snapshot the leader sends over
+// the TLS transport.
+func TestGroupInstallSnapshot(t *testing.T) {
+	ctx := waitCtx(t)
+	c := raftfsmtest.NewGroup(t, 3, raftfsmtest.WithGroupOptions(func(o *raftfsm.GroupOptions) {
+		o.TrailingLogs = 1
+	}))
+	l, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var behind *raftfsmtest.Member
+	for _, m := range c.Members {
+		if m != l {
+			behind = m
+			break
+		}
+	}
+	c.Stop(behind)
+	var writes []testWrite
+	for i := range 5 {
+		w := newWrite(t, i+1)
+		writes = append(writes, w)
+		write(t, ctx, c, w)
+	}
+	for _, m := range c.Running() {
+		if err := m.Group().TakeSnapshot(ctx); err != nil {
+			t.Fatalf("TakeSnapshot on %s = %v", m.ID, err)
+		}
+	}
+	c.Restart(behind)
+	w := newWrite(t, 6)
+	writes = append(writes, w)
+	write(t, ctx, c, w)
+	for _, w := range writes {
+		if err := w.check(behind); err != nil {
+			t.Errorf("member %s after catching up: %v", behind.ID, err)
+		}
+	}
+	// It never took a snapshot itself (threshold 8192, every two
+	// minutes): one in its store came from the leader.
+	snaps, err := os.ReadDir(filepath.Join(behind.Dir, "raft", raftfsm.SnapshotDir))
+	if err != nil || len(snaps) == 0 {
+		t.Errorf("%s has no snapshot (%v): it did not catch up by InstallSnapshot", behind.ID, err)
 	}
 }

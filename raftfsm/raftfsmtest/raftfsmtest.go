@@ -195,7 +195,7 @@ func (c *Cluster) start(ctx context.Context, m *Member, bootstrap bool) error {
 	if err != nil {
 		return err
 	}
-	fsm, err := raftfsm.NewFSM(store, raftfsm.FSMOptions{Logger: c.log.With("id", m.ID)})
+	fsm, err := raftfsm.NewFSM(store, raftfsm.FSMOptions{Logger: c.log.With("member", m.ID)})
 	if err != nil {
 		return errors.Join(err, store.Close())
 	}
