@@ -252,6 +252,9 @@ func VerifyChange(old *Zone, cs ChangeSet, owner *Key) (*Zone, error) {
 	if err != nil {
 		return nil, &ChangeError{ReasonMalformed, err}
 	}
+	if old != nil {
+		nz.adoptTree(old)
+	}
 	if err := checkPutSigs(nz, cs.Put, owner); err != nil {
 		return nil, err
 	}
@@ -386,4 +389,30 @@ func parseChangeHead(msg []byte, origin string, owner *Key) (*Head, error) {
 		return nil, &ChangeError{ReasonWrongKey, err}
 	}
 	return nil, &ChangeError{ReasonBadSignature, err}
+}
+
+// adoptTree builds z's Merkle tree reusing the leaf hashes of old's tree
+// for the RRsets z shares with old (WithChanges keeps unchanged RRsets as
+// they are, so they are the same pointers, in the same order), hashing
+// only the RRsets a change put. It must be called before anything else
+// asks z for its tree.
+func (z *Zone) adoptTree(old *Zone) {
+	ot := old.Tree()
+	sets := z.RRsets()
+	leaves := make([][32]byte, len(sets))
+	var e leafEncoder
+	i := 0
+	for j, s := range sets {
+		for i < len(ot.sets) && ot.sets[i] != s && compareKey(ot.sets[i].Name, ot.sets[i].Type, s.Name, s.Type) < 0 {
+			i++ // old RRset deleted or replaced
+		}
+		if i < len(ot.sets) && ot.sets[i] == s {
+			leaves[j] = ot.levels[0][i]
+			i++
+			continue
+		}
+		leaves[j], _ = e.hash(s, s.TTL)
+	}
+	t := treeOf(sets, leaves)
+	z.tree.once.Do(func() { z.tree.tree = t })
 }

@@ -38,6 +38,10 @@ func TestSignedDiffVerifyRoundTrip(t *testing.T) {
 		{"delete a whole name", Change{Delete: []RRKey{{"mail.example.", dns.TypeA}}}},
 		{"serial bump only", Change{}},
 		{"new delegation over existing data", Change{Put: []*RRset{mustRRset(t, "c.example. 3600 IN NS ns.example.net.")}}},
+		{"several at once", Change{
+			Put:    []*RRset{mustRRset(t, "aaa.example. 3600 IN A 192.0.2.1"), mustRRset(t, "zzz.example. 3600 IN A 192.0.2.2"), mustRRset(t, "www.example. 60 IN A 192.0.2.3")},
+			Delete: []RRKey{{"mail.example.", dns.TypeA}},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -52,6 +56,10 @@ func TestSignedDiffVerifyRoundTrip(t *testing.T) {
 			}
 			if !slices.Equal(recordStrings(got), recordStrings(nz)) {
 				t.Errorf("VerifyChange result differs from the owner's zone")
+			}
+			fresh := newTree(got.RRsets())
+			if tr := got.Tree(); tr.Root() != fresh.Root() || !slices.Equal(tr.levels[0], fresh.levels[0]) {
+				t.Errorf("tree built from the old zone's leaves differs from one built afresh")
 			}
 			if got.Head == nil || got.Head.Root != nz.Head.Root || got.Head.Serial != nz.Serial() {
 				t.Errorf("VerifyChange head = %+v, want root %x serial %d", got.Head, nz.Head.Root, nz.Serial())

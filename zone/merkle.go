@@ -80,6 +80,11 @@ func newTree(sets []*RRset) *Tree {
 	for i, s := range sets {
 		leaves[i], _ = e.hash(s, s.TTL)
 	}
+	return treeOf(sets, leaves)
+}
+
+// treeOf builds the tree over sets from their leaf hashes.
+func treeOf(sets []*RRset, leaves [][32]byte) *Tree {
 	t := &Tree{sets: sets, levels: [][][32]byte{leaves}}
 	for cur := leaves; len(cur) > 1; {
 		next := make([][32]byte, len(cur)/2)
