@@ -379,6 +379,9 @@ func TestGroupSurvivesKills(t *testing.T) {
 		if s.Answers == 0 {
 			t.Errorf("%s never answered the DNS probe", m.ID)
 		}
+		for _, f := range s.Failures {
+			t.Logf("  %s unanswered: %s", m.ID, f)
+		}
 	}
 	for _, m := range survivors {
 		if stats[m.ID].Answers == 0 {

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -42,6 +43,10 @@ type Options struct {
 	// ApplyTimeout is each node's apply_timeout: how long a write waits
 	// to commit before failing with no_quorum (default 2s).
 	ApplyTimeout time.Duration
+	// HeartbeatTimeout and ElectionTimeout override the nodes' Raft
+	// timeouts when set (leader_lease_timeout becomes half the heartbeat
+	// timeout); zero keeps the node defaults.
+	HeartbeatTimeout, ElectionTimeout time.Duration
 	// LogLevel of the nodes (default "warn").
 	LogLevel string
 	// Logf receives progress lines; nil discards them.
@@ -217,7 +222,7 @@ id = %q
 raft_bind = %q
 bootstrap = %t
 apply_timeout = %q
-
+%s
 [admin]
 listen = %q
 
@@ -225,7 +230,7 @@ listen = %q
 ca = %q
 cert = %q
 key = %q
-`, m.dir, m.DNS, c.opts.LogLevel, m.ID, m.Raft, i == 1, c.opts.ApplyTimeout.String(),
+`, m.dir, m.DNS, c.opts.LogLevel, m.ID, m.Raft, i == 1, c.opts.ApplyTimeout.String(), c.timeouts(),
 		m.Admin, c.CACert, filepath.Join(tlsDir, pki.CertFile), filepath.Join(tlsDir, pki.KeyFile))
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return nil, err
@@ -234,6 +239,18 @@ key = %q
 		return nil, err
 	}
 	return m, nil
+}
+
+// timeouts returns the [group] timeout keys Options override.
+func (c *Cluster) timeouts() string {
+	var b strings.Builder
+	if h := c.opts.HeartbeatTimeout; h > 0 {
+		fmt.Fprintf(&b, "heartbeat_timeout = %q\nleader_lease_timeout = %q\n", h.String(), (h / 2).String())
+	}
+	if e := c.opts.ElectionTimeout; e > 0 {
+		fmt.Fprintf(&b, "election_timeout = %q\n", e.String())
+	}
+	return b.String()
 }
 
 // freePort returns a port on ip free at the time of the call (for both
@@ -392,6 +409,16 @@ func (m *Member) UpSince() time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.upSince
+}
+
+// PID is the process ID of m's current process, 0 when none was started.
+func (m *Member) PID() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return m.cmd.Process.Pid
 }
 
 // Output is what m's current (or last) process wrote.

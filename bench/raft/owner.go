@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -72,7 +74,8 @@ type Record struct {
 //
 // Every change sets the register TXT to a new value; with Grow it also
 // adds the name w<Seq> (TXT "<value>"), so every acknowledged change
-// leaves a name a query can look for. An Owner is used by one goroutine.
+// leaves a name a query can look for. One goroutine publishes; Acked,
+// Serial and Value may be called from others.
 type Owner struct {
 	Client int
 	Origin string
@@ -80,6 +83,7 @@ type Owner struct {
 	Grow   bool
 
 	cluster *Cluster
+	mu      sync.Mutex // guards cur and acked for readers other than the publisher
 	cur     *zone.Zone // what the group holds as far as we know; nil before creation
 	pending *change    // the change being published, resent until a verdict
 	sent    *change    // pending, when a send of it got no verdict
@@ -107,10 +111,20 @@ func (c *Cluster) NewOwner(client int, origin string, grow bool) (*Owner, error)
 
 // Acked returns the acknowledged writes (and those whose commit a later
 // rejection proved), oldest first.
-func (o *Owner) Acked() []Record { return o.acked }
+func (o *Owner) Acked() []Record {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.acked)
+}
 
 // Serial is the serial of the zone the owner knows the group holds.
 func (o *Owner) Serial() uint32 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.serial()
+}
+
+func (o *Owner) serial() uint32 {
 	if o.cur == nil {
 		return 0
 	}
@@ -119,6 +133,8 @@ func (o *Owner) Serial() uint32 {
 
 // Value is the register value of the zone the owner knows the group holds.
 func (o *Owner) Value() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.cur == nil {
 		return ""
 	}
@@ -180,7 +196,7 @@ func (o *Owner) prepare() (*change, error) {
 		return nil, err
 	}
 	o.seq = seq
-	return &change{cmd: cmd, next: next, base: o.Serial(), serial: next.Serial(), value: value, seq: seq}, nil
+	return &change{cmd: cmd, next: next, base: o.serial(), serial: next.Serial(), value: value, seq: seq}, nil
 }
 
 // ErrDiverged is returned when the group refused a change for a reason
@@ -241,6 +257,8 @@ func (o *Owner) Publish(ctx context.Context, addr string) (Record, error) {
 
 // adopt makes the pending change the owner's current zone.
 func (o *Owner) adopt(rec Record) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	o.cur = o.pending.next
 	o.pending = nil
 	o.sent = nil

@@ -70,6 +70,7 @@ type Prober struct {
 	mu      sync.Mutex
 	longest map[string]time.Duration
 	startup map[string]time.Duration
+	fails   map[string][]string
 	queries map[string]int
 	answers map[string]int
 }
@@ -77,7 +78,7 @@ type Prober struct {
 // StartProber starts one probing goroutine per member; Stop ends them.
 func (c *Cluster) StartProber(ctx context.Context, origin string) *Prober {
 	ctx, cancel := context.WithCancel(ctx)
-	p := &Prober{origin: dns.Fqdn(origin), cancel: cancel, longest: map[string]time.Duration{}, startup: map[string]time.Duration{},
+	p := &Prober{origin: dns.Fqdn(origin), cancel: cancel, longest: map[string]time.Duration{}, startup: map[string]time.Duration{}, fails: map[string][]string{},
 		queries: map[string]int{}, answers: map[string]int{}}
 	for _, m := range c.Members {
 		p.wg.Add(1)
@@ -139,6 +140,12 @@ func (p *Prober) probe(ctx context.Context, m *Member) {
 				p.longest[m.ID] = g
 			}
 			last = now
+		} else if len(p.fails[m.ID]) < 5 {
+			what := fmt.Sprint(err)
+			if err == nil {
+				what = fmt.Sprintf("rcode %s, %d answers", dns.RcodeToString[r.Rcode], len(r.Answer))
+			}
+			p.fails[m.ID] = append(p.fails[m.ID], fmt.Sprintf("%v after up: %s", now.Sub(up).Round(time.Millisecond), what))
 		}
 		p.mu.Unlock()
 	}
@@ -153,6 +160,8 @@ type ProbeStats struct {
 	// Startup is the longest time from the member's ready file to its
 	// first answer for the zone (after a start or restart).
 	Startup time.Duration
+	// Failures describes the first few unanswered queries.
+	Failures []string
 }
 
 // Stop ends the probes and returns what each member did, by ID.
@@ -163,7 +172,7 @@ func (p *Prober) Stop() map[string]ProbeStats {
 	defer p.mu.Unlock()
 	out := map[string]ProbeStats{}
 	for id, q := range p.queries {
-		out[id] = ProbeStats{Queries: q, Answers: p.answers[id], LongestGap: p.longest[id], Startup: p.startup[id]}
+		out[id] = ProbeStats{Queries: q, Answers: p.answers[id], LongestGap: p.longest[id], Startup: p.startup[id], Failures: p.fails[id]}
 	}
 	return out
 }

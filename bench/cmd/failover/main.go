@@ -22,8 +22,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +47,9 @@ type config struct {
 	duration time.Duration
 	writers  int
 	keep     bool
+
+	heartbeat, election time.Duration
+	perf                bool
 }
 
 func run() error {
@@ -53,6 +59,9 @@ func run() error {
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each throughput run")
 	flag.IntVar(&cfg.writers, "writers", 16, "concurrent writers (one zone each) of the batched run")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory")
+	flag.BoolVar(&cfg.perf, "perf", true, "profile the leader with perf(1) during the batched run, when perf is installed")
+	flag.DurationVar(&cfg.heartbeat, "heartbeat", 0, "nodes' heartbeat_timeout (0: the node default)")
+	flag.DurationVar(&cfg.election, "election", 0, "nodes' election_timeout (0: the node default)")
 	flag.Parse()
 	bin, err := filepath.Abs(cfg.bin)
 	if err != nil {
@@ -70,7 +79,8 @@ func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	start := time.Now()
-	c, err := raftbench.Start(ctx, raftbench.Options{Bin: bin, Dir: dir})
+	c, err := raftbench.Start(ctx, raftbench.Options{Bin: bin, Dir: dir,
+		HeartbeatTimeout: cfg.heartbeat, ElectionTimeout: cfg.election})
 	if err != nil {
 		return err
 	}
@@ -80,10 +90,14 @@ func run() error {
 	if err := failover(ctx, c, cfg.rounds); err != nil {
 		return err
 	}
-	if err := throughput(ctx, c, "one at a time", 1, cfg.duration); err != nil {
+	if err := throughput(ctx, c, "one at a time", 1, cfg.duration, ""); err != nil {
 		return err
 	}
-	if err := throughput(ctx, c, fmt.Sprintf("%d concurrent writers", cfg.writers), cfg.writers, cfg.duration); err != nil {
+	perfOut := ""
+	if _, err := exec.LookPath("perf"); err == nil && cfg.perf {
+		perfOut = filepath.Join(dir, "leader.perf.data")
+	}
+	if err := throughput(ctx, c, fmt.Sprintf("%d concurrent writers", cfg.writers), cfg.writers, cfg.duration, perfOut); err != nil {
 		return err
 	}
 	return whereTimeGoes(ctx, c, dir)
@@ -147,7 +161,7 @@ func failover(ctx context.Context, c *raftbench.Cluster, rounds int) error {
 		}
 		return 0, false, werr
 	}
-	var times []time.Duration
+	var times, elections []time.Duration
 	for round := range rounds {
 		time.Sleep(500 * time.Millisecond)
 		l, err := c.WaitLeader(ctx)
@@ -156,6 +170,15 @@ func failover(ctx context.Context, c *raftbench.Cluster, rounds int) error {
 		}
 		kill := time.Now()
 		l.Kill()
+		elected := make(chan time.Duration, 1)
+		go func() {
+			nl, err := c.WaitLeader(ctx)
+			if err != nil || nl == l {
+				elected <- -1
+				return
+			}
+			elected <- time.Since(kill)
+		}()
 		var d time.Duration
 		for {
 			var ok bool
@@ -169,7 +192,9 @@ func failover(ctx context.Context, c *raftbench.Cluster, rounds int) error {
 			time.Sleep(5 * time.Millisecond)
 		}
 		times = append(times, d)
-		fmt.Printf("round %d: SIGKILL leader %s -> next committed write after %v\n", round+1, l.ID, d.Round(time.Millisecond))
+		e := <-elected
+		elections = append(elections, e)
+		fmt.Printf("round %d: SIGKILL leader %s -> a member says it leads after %v, next committed write after %v\n", round+1, l.ID, e.Round(time.Millisecond), d.Round(time.Millisecond))
 		if err := c.StartMember(ctx, l); err != nil {
 			return err
 		}
@@ -180,9 +205,13 @@ func failover(ctx context.Context, c *raftbench.Cluster, rounds int) error {
 	stop()
 	wg.Wait()
 	stats := prober.Stop()
-	slices.Sort(times)
-	fmt.Printf("leader SIGKILL to next committed write (%d rounds): min %v median %v max %v\n",
-		len(times), times[0].Round(time.Millisecond), times[len(times)/2].Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond))
+	summary := func(what string, ds []time.Duration) {
+		slices.Sort(ds)
+		fmt.Printf("%s (%d rounds): min %v median %v max %v\n", what,
+			len(ds), ds[0].Round(time.Millisecond), ds[len(ds)/2].Round(time.Millisecond), ds[len(ds)-1].Round(time.Millisecond))
+	}
+	summary("leader SIGKILL to a new leader", elections)
+	summary("leader SIGKILL to next committed write", times)
 	var worst time.Duration
 	var worstID string
 	unanswered := 0
@@ -217,7 +246,10 @@ func publishUntilOK(ctx context.Context, c *raftbench.Cluster, o *raftbench.Owne
 // throughput runs n writers, each publishing its own zone's changes
 // (one RRset and the SOA, re-signed with NSEC and head) to the leader
 // back to back for d, and prints commits per second and latency.
-func throughput(ctx context.Context, c *raftbench.Cluster, label string, n int, d time.Duration) error {
+//
+// With perfOut set, perf(1) samples the leader's user-space stacks during
+// the run and the share of samples per kind of work is printed.
+func throughput(ctx context.Context, c *raftbench.Cluster, label string, n int, d time.Duration, perfOut string) error {
 	owners := make([]*raftbench.Owner, n)
 	for i := range owners {
 		o, err := c.NewOwner(i, fmt.Sprintf("w%d-%d.bench.", n, i), false)
@@ -239,6 +271,15 @@ func throughput(ctx context.Context, c *raftbench.Cluster, label string, n int, 
 		errs []error
 		wg   sync.WaitGroup
 	)
+	var perf *exec.Cmd
+	if perfOut != "" {
+		perf = exec.CommandContext(ctx, "perf", "record", "-q", "-F", "499", "-g", "-p", strconv.Itoa(l.PID()), "-o", perfOut, "--", "sleep", strconv.Itoa(int(d.Seconds())))
+		if err := perf.Start(); err != nil {
+			perf = nil
+			fmt.Println("perf:", err)
+		}
+	}
+	cpu0 := clusterCPU(c)
 	start := time.Now()
 	end := start.Add(d)
 	for _, o := range owners {
@@ -265,6 +306,7 @@ func throughput(ctx context.Context, c *raftbench.Cluster, label string, n int, 
 	}
 	wg.Wait()
 	el := time.Since(start)
+	cpu := clusterCPU(c) - cpu0
 	if len(lat) == 0 {
 		return fmt.Errorf("%s: nothing committed: %v", label, errors.Join(errs...))
 	}
@@ -273,7 +315,92 @@ func throughput(ctx context.Context, c *raftbench.Cluster, label string, n int, 
 	fmt.Printf("%-22s %6d commits in %v: %7.1f changes/s  latency p50 %v p99 %v max %v  (%d failed)\n",
 		label+":", len(lat), el.Round(time.Millisecond), float64(len(lat))/el.Seconds(),
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond), len(errs))
+	fmt.Printf("%-22s node CPU (7 processes, user+system) %v per commit, %.2f cores busy\n", "",
+		(cpu / time.Duration(len(lat))).Round(10*time.Microsecond), cpu.Seconds()/el.Seconds())
+	if perf != nil {
+		if err := perf.Wait(); err != nil {
+			fmt.Println("perf record:", err)
+			return nil
+		}
+		perfSummary(ctx, perfOut, l.ID)
+	}
 	return nil
+}
+
+// perfKinds sort a profile's symbols into the kinds of work a commit
+// does; the first match wins.
+var perfKinds = []struct{ kind, match string }{
+	{"Ed25519 signature checks", "ed25519|edwards25519|field.Element|scalar"},
+	{"SHA-256/512 (Merkle tree, signatures)", "sha256|sha512"},
+	{"TLS record encryption (Raft, admin)", "aes|gcm|chacha|poly1305|crypto/tls"},
+	{"bbolt (Raft log, zone store)", "bbolt|bolt\\."},
+	{"zone building and NSEC (ddnrs/zone)", "ddnrs/zone"},
+	{"DNS wire format (miekg/dns)", "miekg/dns"},
+	{"Raft (hashicorp/raft, msgpack)", "hashicorp"},
+	{"HTTP admin endpoint", "net/http|http2"},
+	{"GC and allocation", "runtime\\.(gc|mallocgc|scanobject|markBits|greyobject|findObject|memclr|sweep|heapBits|wbBuf|bgMark|spanOf)"},
+	{"syscalls (write, fsync, network)", "syscall|internal/poll|runtime\\.(futex|usleep|epoll|netpoll)"},
+	{"Go scheduler", "runtime\\.(schedule|findRunnable|mcall|park|stealWork|runqgrab|notesleep|gopark|goready|casgstatus|lock|unlock)"},
+}
+
+// perfSummary prints what share of the leader's samples each kind of
+// work took (self time of the symbols).
+func perfSummary(ctx context.Context, data, id string) {
+	out, err := exec.CommandContext(ctx, "perf", "report", "-i", data, "--stdio", "--no-children", "--sort", "sym", "-g", "none", "--percent-limit", "0.01").Output()
+	if err != nil {
+		fmt.Println("perf report:", err)
+		return
+	}
+	res := make([]*regexp.Regexp, len(perfKinds))
+	for i, k := range perfKinds {
+		res[i] = regexp.MustCompile(k.match)
+	}
+	share := make([]float64, len(perfKinds)+1)
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.HasSuffix(f[0], "%") {
+			continue
+		}
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
+		if err != nil {
+			continue
+		}
+		sym := strings.Join(f[2:], " ")
+		k := len(perfKinds)
+		for i, re := range res {
+			if re.MatchString(sym) {
+				k = i
+				break
+			}
+		}
+		share[k] += pct
+	}
+	fmt.Printf("leader %s on-CPU samples (perf, user space, self time) during the batched run:\n", id)
+	for i, k := range perfKinds {
+		fmt.Printf("  %5.1f%%  %s\n", share[i], k.kind)
+	}
+	fmt.Printf("  %5.1f%%  other\n", share[len(perfKinds)])
+}
+
+// clusterCPU is the user+system CPU time of every running member
+// process, from /proc/PID/stat (clock ticks of 10 ms, USER_HZ 100 as
+// on every Linux we run on).
+func clusterCPU(c *raftbench.Cluster) time.Duration {
+	var total time.Duration
+	for _, m := range c.Alive() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.PID()))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		// fields[0] is the state (field 3); utime and stime are fields 14, 15.
+		var ut, st int64
+		fmt.Sscan(fields[11], &ut)
+		fmt.Sscan(fields[12], &st)
+		total += time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return total
 }
 
 // whereTimeGoes measures the parts of a commit this machine can time
@@ -321,7 +448,7 @@ func whereTimeGoes(ctx context.Context, c *raftbench.Cluster, dir string) error 
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: c.TLS}, Timeout: 10 * time.Second}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: c.TLS, ForceAttemptHTTP2: true}, Timeout: 10 * time.Second}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return err
