@@ -31,10 +31,11 @@ const (
 	CodeRejected = "rejected"
 	// CodeBadRequest: the request is malformed (body, JSON, zone name).
 	CodeBadRequest = "bad_request"
-	// CodeNotFound: no such zone on this replica.
+	// CodeNotFound: no such zone on this replica, or no such member.
 	CodeNotFound = "not_found"
 	// CodeUnavailable: the node is starting or stopping, or the leader's
-	// admin endpoint could not be reached.
+	// admin endpoint could not be reached (a forwarded write may or may
+	// not have been committed: read the zone's serial before resending).
 	CodeUnavailable = "unavailable"
 	// CodeInternal: anything else; Message says what.
 	CodeInternal = "internal"
@@ -98,11 +99,11 @@ func apiError(err error) *APIError {
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeNoLeader, Message: err.Error()}
 	case errors.Is(err, raftfsm.ErrNoQuorum), errors.Is(err, context.DeadlineExceeded):
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeNoQuorum, Message: err.Error()}
-	case errors.Is(err, raftfsm.ErrNoZone):
+	case errors.Is(err, raftfsm.ErrNoZone), errors.Is(err, raftfsm.ErrUnknownMember):
 		return &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()}
 	case errors.Is(err, errBadRequest), errors.Is(err, raftfsm.ErrBadSnapshot):
 		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error()}
-	case errors.Is(err, ErrNotRunning), errors.Is(err, errUnreachable):
+	case errors.Is(err, ErrNotRunning), errors.Is(err, errUnreachable), errors.Is(err, raftfsm.ErrClosed):
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: err.Error()}
 	}
 	return &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error()}

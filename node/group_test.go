@@ -709,3 +709,39 @@ func benchWrites(b *testing.B, via string) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
+
+func TestAPIErrorMapping(t *testing.T) {
+	tests := []struct {
+		err    error
+		code   string
+		status int
+	}{
+		{&raftfsm.NotLeaderError{LeaderID: "n2", LeaderAddr: "127.0.0.1:1"}, CodeNotLeader, http.StatusMisdirectedRequest},
+		{&raftfsm.NotLeaderError{}, CodeNoLeader, http.StatusServiceUnavailable},
+		{fmt.Errorf("apply: %w", raftfsm.ErrNoLeader), CodeNoLeader, http.StatusServiceUnavailable},
+		{fmt.Errorf("apply: %w", raftfsm.ErrNoQuorum), CodeNoQuorum, http.StatusServiceUnavailable},
+		{&raftfsm.RejectedError{Reason: raftfsm.ReasonStaleSerial, Err: errors.New("x")}, CodeRejected, http.StatusUnprocessableEntity},
+		{fmt.Errorf("%w: x", raftfsm.ErrNoZone), CodeNotFound, http.StatusNotFound},
+		{raftfsm.ErrUnknownMember, CodeNotFound, http.StatusNotFound},
+		{fmt.Errorf("%w: x", errBadRequest), CodeBadRequest, http.StatusBadRequest},
+		{raftfsm.ErrBadSnapshot, CodeBadRequest, http.StatusBadRequest},
+		{ErrNotRunning, CodeUnavailable, http.StatusServiceUnavailable},
+		{raftfsm.ErrClosed, CodeUnavailable, http.StatusServiceUnavailable},
+		{errors.New("disk on fire"), CodeInternal, http.StatusInternalServerError},
+		{&APIError{Status: 503, Code: CodeNoQuorum}, CodeNoQuorum, 503},
+	}
+	for _, tt := range tests {
+		got := apiError(tt.err)
+		if got.Code != tt.code || got.Status != tt.status {
+			t.Errorf("apiError(%v) = %s %d, want %s %d", tt.err, got.Code, got.Status, tt.code, tt.status)
+		}
+	}
+	rej := apiError(&raftfsm.RejectedError{Reason: raftfsm.ReasonStaleSerial})
+	if rej.Reason != "stale-serial" {
+		t.Errorf("rejected reason = %q, want stale-serial", rej.Reason)
+	}
+	// A remote error keeps its meaning for errors.Is.
+	if !errors.Is(&APIError{Code: CodeNoQuorum}, raftfsm.ErrNoQuorum) || errors.Is(&APIError{Code: CodeNoLeader}, raftfsm.ErrNoQuorum) {
+		t.Error("APIError.Is does not follow its code")
+	}
+}
