@@ -37,7 +37,9 @@ listen = "127.0.0.1:0"
 	defer cancel()
 	out, errOut := &syncBuffer{}, &syncBuffer{}
 	done := make(chan ExitCode, 1)
-	go func() { done <- Execute(ctx, []string{"node", "--config", cfgPath, "--ready-file", ready}, nil, out, errOut) }()
+	go func() {
+		done <- Execute(ctx, []string{"node", "--config", cfgPath, "--ready-file", ready}, nil, out, errOut)
+	}()
 
 	var info nodeReady
 	deadline := time.Now().Add(20 * time.Second)
