@@ -529,3 +529,25 @@ type nopCloser struct{ *bytes.Reader }
 func (nopCloser) Close() error { return nil }
 
 func readCloser(b []byte) nopCloser { return nopCloser{bytes.NewReader(b)} }
+
+// TestFSMHaltsWhenTheStoreFails proves a replica whose disk fails stops
+// applying instead of serving state it did not store.
+func TestFSMHaltsWhenTheStoreFails(t *testing.T) {
+	r := newRejectSetup(t)
+	v3 := change(t, r.v2, r.k, putA(t, "x.example.", "192.0.2.1"))
+	cmd := mustCmd(t)(ChangeCommand(r.v2, v3, r.k))
+	r.f.store.Close() // every write now fails
+	events := len(r.f.events.calls)
+	if err, _ := r.f.apply(3, cmd).(error); !errors.Is(err, ErrHalted) {
+		t.Fatalf("Apply with a closed store = %v, want ErrHalted", err)
+	}
+	if s, _ := r.f.Zone("example."); s.Zone.Serial() != r.v2.Serial() || r.f.AppliedIndex() != 2 {
+		t.Errorf("memory state moved on: serial %d, applied %d; want %d, 2", s.Zone.Serial(), r.f.AppliedIndex(), r.v2.Serial())
+	}
+	if len(r.f.events.calls) != events {
+		t.Errorf("OnZone called for a change that was not stored: %q", r.f.events.calls[events:])
+	}
+	if err, _ := r.f.apply(4, encode(t, &SetMember{ID: "n1", Admin: "a:1"})).(error); !errors.Is(err, ErrHalted) {
+		t.Errorf("Apply after the halt = %v, want ErrHalted", err)
+	}
+}
