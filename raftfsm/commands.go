@@ -113,7 +113,8 @@ type DeleteZone struct {
 }
 
 // Suspend stops a zone from being served (an operator's decision, taken
-// through the mutually authenticated admin endpoint); the zone is kept.
+// through the mutually authenticated admin endpoint); the zone is kept,
+// and its owner may still change it, delete it or rotate its key.
 type Suspend struct {
 	Zone   string
 	Reason string
