@@ -317,6 +317,13 @@ func throughput(ctx context.Context, c *raftbench.Cluster, label string, n int, 
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond), len(errs))
 	fmt.Printf("%-22s node CPU (7 processes, user+system) %v per commit, %.2f cores busy\n", "",
 		(cpu / time.Duration(len(lat))).Round(10*time.Microsecond), cpu.Seconds()/el.Seconds())
+	for i, err := range errs {
+		if i == 3 {
+			fmt.Printf("%-22s ...\n", "")
+			break
+		}
+		fmt.Printf("%-22s failed: %v\n", "", err)
+	}
 	if perf != nil {
 		if err := perf.Wait(); err != nil {
 			fmt.Println("perf record:", err)
@@ -356,6 +363,8 @@ func perfSummary(ctx context.Context, data, id string) {
 		res[i] = regexp.MustCompile(k.match)
 	}
 	share := make([]float64, len(perfKinds)+1)
+	var others []string
+	var kernel float64
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 3 || !strings.HasSuffix(f[0], "%") {
@@ -367,6 +376,10 @@ func perfSummary(ctx context.Context, data, id string) {
 		}
 		sym := strings.Join(f[2:], " ")
 		k := len(perfKinds)
+		if f[1] == "[k]" {
+			kernel += pct
+			continue
+		}
 		for i, re := range res {
 			if re.MatchString(sym) {
 				k = i
@@ -374,12 +387,16 @@ func perfSummary(ctx context.Context, data, id string) {
 			}
 		}
 		share[k] += pct
+		if k == len(perfKinds) && len(others) < 8 {
+			others = append(others, fmt.Sprintf("%s %s", f[0], sym))
+		}
 	}
-	fmt.Printf("leader %s on-CPU samples (perf, user space, self time) during the batched run:\n", id)
+	fmt.Printf("leader %s on-CPU samples (perf, self time) during the batched run:\n", id)
+	fmt.Printf("  %5.1f%%  kernel (scheduling, network, I/O)\n", kernel)
 	for i, k := range perfKinds {
 		fmt.Printf("  %5.1f%%  %s\n", share[i], k.kind)
 	}
-	fmt.Printf("  %5.1f%%  other\n", share[len(perfKinds)])
+	fmt.Printf("  %5.1f%%  other; the largest: %s\n", share[len(perfKinds)], strings.Join(others, ", "))
 }
 
 // clusterCPU is the user+system CPU time of every running member
