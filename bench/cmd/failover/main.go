@@ -358,39 +358,7 @@ func perfSummary(ctx context.Context, data, id string) {
 		fmt.Println("perf report:", err)
 		return
 	}
-	res := make([]*regexp.Regexp, len(perfKinds))
-	for i, k := range perfKinds {
-		res[i] = regexp.MustCompile(k.match)
-	}
-	share := make([]float64, len(perfKinds)+1)
-	var others []string
-	var kernel float64
-	for _, line := range strings.Split(string(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 || !strings.HasSuffix(f[0], "%") {
-			continue
-		}
-		pct, err := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
-		if err != nil {
-			continue
-		}
-		sym := strings.Join(f[2:], " ")
-		k := len(perfKinds)
-		if f[1] == "[k]" {
-			kernel += pct
-			continue
-		}
-		for i, re := range res {
-			if re.MatchString(sym) {
-				k = i
-				break
-			}
-		}
-		share[k] += pct
-		if k == len(perfKinds) && len(others) < 8 {
-			others = append(others, fmt.Sprintf("%s %s", f[0], sym))
-		}
-	}
+	kernel, share, others := perfShares(string(out))
 	fmt.Printf("leader %s on-CPU samples (perf, self time) during the batched run:\n", id)
 	fmt.Printf("  %5.1f%%  kernel (scheduling, network, I/O)\n", kernel)
 	for i, k := range perfKinds {
@@ -482,4 +450,42 @@ func whereTimeGoes(ctx context.Context, c *raftbench.Cluster, dir string) error 
 		}
 	}
 	return nil
+}
+
+// perfShares sums the self-time percentages of a `perf report --stdio
+// --sort sym` by kind (perfKinds order, then "other"), kernel symbols
+// ([k]) apart, and names the largest "other" symbols.
+func perfShares(report string) (kernel float64, share []float64, others []string) {
+	res := make([]*regexp.Regexp, len(perfKinds))
+	for i, k := range perfKinds {
+		res[i] = regexp.MustCompile(k.match)
+	}
+	share = make([]float64, len(perfKinds)+1)
+	for _, line := range strings.Split(report, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.HasSuffix(f[0], "%") {
+			continue
+		}
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
+		if err != nil {
+			continue
+		}
+		sym := strings.Join(f[2:], " ")
+		k := len(perfKinds)
+		if f[1] == "[k]" {
+			kernel += pct
+			continue
+		}
+		for i, re := range res {
+			if re.MatchString(sym) {
+				k = i
+				break
+			}
+		}
+		share[k] += pct
+		if k == len(perfKinds) && len(others) < 8 {
+			others = append(others, fmt.Sprintf("%s %s", f[0], sym))
+		}
+	}
+	return kernel, share, others
 }
