@@ -241,11 +241,11 @@ ns1  A    192.0.2.1
 www  A    192.0.2.80
 `
 
-// storedZone reads origin from member 1's store in data, or fails the
+// storedZone reads origin from the owner's copy in data, or fails the
 // test.
 func storedZone(t *testing.T, data, origin string) *zone.Zone {
 	t.Helper()
-	s, err := raftfsm.OpenStore(raftfsm.StorePath(filepath.Join(data, devMemberID(0))))
+	s, err := raftfsm.OpenStore(raftfsm.StorePath(data))
 	if err != nil {
 		t.Fatalf("OpenStore: %v", err)
 	}
@@ -388,16 +388,12 @@ func TestDevDataDirLocked(t *testing.T) {
 func TestDevCorruptDataDir(t *testing.T) {
 	data := t.TempDir()
 	junk := bytes.Repeat([]byte("not a bbolt file "), 1000)
-	member1 := filepath.Join(data, devMemberID(0))
-	if err := os.MkdirAll(member1, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, member1, "zones.db", string(junk))
+	writeFile(t, data, "zones.db", string(junk))
 	_, err := startDev(t, devOptions{Data: data})
 	if !errors.Is(err, raftfsm.ErrCorrupt) || !strings.Contains(err.Error(), data) {
 		t.Errorf("runDev on a corrupt store = %v, want ErrCorrupt naming the dir", err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(member1, "zones.db")); !bytes.Equal(b, junk) {
+	if b, _ := os.ReadFile(filepath.Join(data, "zones.db")); !bytes.Equal(b, junk) {
 		t.Errorf("corrupt store file was changed")
 	}
 }

@@ -124,7 +124,7 @@ func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
 	if err != nil {
 		return err
 	}
-	if plan.Action == node.Unchanged {
+	if plan.Cmd == nil {
 		return reportPublish(opts.out, opts.Output, plan, nil)
 	}
 	res, err := submitPublish(ctx, c, opts.Server, plan)
@@ -181,12 +181,21 @@ func planPublish(ctx context.Context, c *node.AdminClient, server string, u *zon
 	if oldKey != nil && old == nil {
 		return nil, usagef("the group has no zone %s to rotate: publish it without --rotate-from", origin)
 	}
-	next, act, err := node.Prepare(old, u, k, now)
+	return planFrom(old, old, u, k, oldKey, now)
+}
+
+// planFrom signs u against base (what the owner last published: the
+// group's copy old, or an owner's copy when the group has none) and
+// encodes the command that takes the group from old to the result. Cmd
+// is nil when there is nothing to send.
+func planFrom(old, base, u *zone.Zone, k, oldKey *zone.Key, now time.Time) (*publishPlan, error) {
+	origin := u.Origin
+	next, act, err := node.Prepare(base, u, k, now)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", origin, err)
 	}
 	p := &publishPlan{Origin: origin, Action: act, Old: old, New: next, Create: old == nil, Rotate: oldKey != nil}
-	if act == node.Unchanged {
+	if act == node.Unchanged && !p.Create {
 		return p, nil
 	}
 	cs := zone.SignedDiff(old, next)
@@ -218,10 +227,10 @@ func submitPublish(ctx context.Context, c *node.AdminClient, server string, p *p
 // what says in words what a plan does.
 func (p *publishPlan) what() string {
 	switch {
-	case p.Action == node.Unchanged:
-		return "unchanged"
 	case p.Create:
 		return "created"
+	case p.Action == node.Unchanged:
+		return "unchanged"
 	case p.Rotate:
 		return "rotated"
 	}
