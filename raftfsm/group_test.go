@@ -582,3 +582,48 @@ func TestGroupInstallSnapshot(t *testing.T) {
 		t.Errorf("%s has no snapshot (%v): it did not catch up by InstallSnapshot", behind.ID, err)
 	}
 }
+
+// TestForeignMemberCannotJoin: a one-member group adds a voter whose
+// certificate comes from another CA. Raft commits that configuration
+// entry with the old configuration (one voter), but from then on every
+// write needs the stranger's acknowledgement, which it can never send:
+// writes fail with ErrNoQuorum and the stranger has received no entry.
+func TestForeignMemberCannotJoin(t *testing.T) {
+	ctx := waitCtx(t)
+	c := raftfsmtest.NewGroup(t, 1)
+	l, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignCA, err := pki.NewCA("foreign")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := pki.IssueNode(foreignCA, "x", []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stranger trusts the cluster CA as a client and its own CA for
+	// whoever dials it: the best it can do without a cluster certificate.
+	cfg := pki.MutualTLS(pair, c.CA.Pool())
+	cfg.ClientCAs = foreignCA.Pool()
+	x, err := raftfsm.OpenGroup(ctx, raftfsm.GroupOptions{
+		ID: "x", Dir: t.TempDir(), Bind: "127.0.0.1:0", TLS: cfg, FSM: newFSM(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close(context.Background()) })
+
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := l.Group().AddVoter(short, "x", x.Addr()); err != nil {
+		t.Fatalf("AddVoter(stranger) = %v", err)
+	}
+	if _, err := l.Group().Apply(short, newWrite(t, 1).cmd); !errors.Is(err, raftfsm.ErrNoQuorum) {
+		t.Errorf("Apply with the stranger as second voter = %v, want ErrNoQuorum", err)
+	}
+	if st := x.Stats(); st.LastIndex != 0 || st.LeaderID != "" {
+		t.Errorf("the stranger got log entries or a leader: %+v", st)
+	}
+}
