@@ -61,10 +61,11 @@ func checkMutualTLS(c *tls.Config) (*tls.Config, error) {
 // authenticated by a certificate of the cluster CA. A peer without one
 // fails the handshake before Raft reads a byte from it.
 type tlsStreamLayer struct {
-	ln        net.Listener // a tls.NewListener
-	advertise net.Addr
-	cfg       *tls.Config
-	log       *slog.Logger
+	ln               net.Listener // a tls.NewListener
+	advertise        net.Addr
+	cfg              *tls.Config
+	log              *slog.Logger
+	handshakeTimeout time.Duration // handshakeTimeout; tests shorten it
 }
 
 var _ raft.StreamLayer = (*tlsStreamLayer)(nil)
@@ -93,7 +94,7 @@ func newTLSStreamLayer(bind, advertise string, cfg *tls.Config, log *slog.Logger
 		}
 		adv = a
 	}
-	return &tlsStreamLayer{ln: tls.NewListener(ln, cfg), advertise: adv, cfg: cfg, log: log}, nil
+	return &tlsStreamLayer{ln: tls.NewListener(ln, cfg), advertise: adv, cfg: cfg, log: log, handshakeTimeout: handshakeTimeout}, nil
 }
 
 // Accept returns the next connection. Its handshake runs on its first
@@ -105,7 +106,7 @@ func (s *tlsStreamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &serverConn{Conn: c.(*tls.Conn), log: s.log}, nil
+	return &serverConn{Conn: c.(*tls.Conn), log: s.log, timeout: s.handshakeTimeout}, nil
 }
 
 // Close stops listening.
@@ -129,14 +130,15 @@ func (s *tlsStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 // the first read or write.
 type serverConn struct {
 	*tls.Conn
-	log  *slog.Logger
-	once sync.Once
-	err  error
+	log     *slog.Logger
+	timeout time.Duration
+	once    sync.Once
+	err     error
 }
 
 func (c *serverConn) handshake() error {
 	c.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		defer cancel()
 		if c.err = c.Conn.HandshakeContext(ctx); c.err != nil {
 			c.log.Warn("raft connection refused: TLS handshake failed", "peer", c.RemoteAddr().String(), "err", c.err)

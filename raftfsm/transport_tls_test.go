@@ -2,10 +2,12 @@ package raftfsm
 
 import (
 	"crypto/tls"
+	"errors"
 	"net"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/hashicorp/raft"
@@ -120,5 +122,43 @@ func TestTransportRefusesForeignCert(t *testing.T) {
 				t.Errorf("AppendEntries succeeded (response %+v), want an error", resp)
 			}
 		})
+	}
+}
+
+// TestSilentPeerDropped: a peer that connects to the Raft port and never
+// starts a TLS handshake is disconnected after the handshake timeout
+// rather than holding a transport goroutine for ever.
+func TestSilentPeerDropped(t *testing.T) {
+	ca, err := pki.NewCA("cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := pki.IssueNode(ca, "a", []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := checkMutualTLS(pki.MutualTLS(pair, ca.Pool()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := newTLSStreamLayer("127.0.0.1:0", "", cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream.handshakeTimeout = 50 * time.Millisecond
+	tr := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: stream, MaxPool: 1, Timeout: time.Second, Logger: newHclog(testLogger(t))})
+	t.Cleanup(func() { tr.Close() })
+
+	conn, err := net.Dial("tcp", string(tr.LocalAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The safety deadline only turns a hang into a failure.
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	_, err = conn.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("Read from a connection that never handshook = %v, want it closed by the server", err)
 	}
 }
