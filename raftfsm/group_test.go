@@ -464,6 +464,8 @@ func TestOpenGroupOptions(t *testing.T) {
 	noCert.Certificates = nil
 	tls12 := good.Clone()
 	tls12.MaxVersion = tls.VersionTLS12
+	serverOnlyCallback := noCert.Clone()
+	serverOnlyCallback.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { c := pair.TLS(); return &c, nil }
 
 	tests := []struct {
 		name string
@@ -475,6 +477,7 @@ func TestOpenGroupOptions(t *testing.T) {
 		{"servers not verified", noRoots, raftfsm.ErrTLSConfig},
 		{"no certificate", noCert, raftfsm.ErrTLSConfig},
 		{"TLS 1.2", tls12, raftfsm.ErrTLSConfig},
+		{"certificate callback for serving only", serverOnlyCallback, raftfsm.ErrTLSConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,8 +35,10 @@ func checkMutualTLS(c *tls.Config) (*tls.Config, error) {
 		return nil, fmt.Errorf("%w: GroupOptions.TLS is nil", ErrTLSConfig)
 	}
 	var problems []error
-	if len(c.Certificates) == 0 && c.GetCertificate == nil {
-		problems = append(problems, fmt.Errorf("%w: no certificate", ErrTLSConfig))
+	// The same configuration listens and dials: it needs a certificate
+	// for both roles (Certificates, or both callbacks for reloading).
+	if len(c.Certificates) == 0 && (c.GetCertificate == nil || c.GetClientCertificate == nil) {
+		problems = append(problems, fmt.Errorf("%w: no certificate (Certificates, or GetCertificate and GetClientCertificate)", ErrTLSConfig))
 	}
 	if c.ClientAuth != tls.RequireAndVerifyClientCert || c.ClientCAs == nil {
 		problems = append(problems, fmt.Errorf("%w: peers' certificates are not required and verified (ClientAuth RequireAndVerifyClientCert with ClientCAs)", ErrTLSConfig))
