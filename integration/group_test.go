@@ -2,15 +2,20 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/miekg/dns"
 
 	raftbench "github.com/ddnrs/ddnrs/bench/raft"
 	"github.com/ddnrs/ddnrs/raftfsm"
@@ -165,6 +170,9 @@ func checkAcked(t *testing.T, ctx context.Context, o *raftbench.Owner, ms []*raf
 	t.Helper()
 	acked := o.Acked()
 	for _, m := range ms {
+		if err := raftbench.WaitSerial(ctx, m.DNS, o.Origin, o.Serial()); err != nil {
+			t.Errorf("%s: %v", m.ID, err)
+		}
 		serial, err := raftbench.SOASerial(ctx, m.DNS, o.Origin)
 		if err != nil {
 			t.Errorf("%s: %v", m.ID, err)
@@ -401,6 +409,11 @@ func checkAckedBefore(t *testing.T, ctx context.Context, c *raftbench.Cluster, o
 		t.Fatal(err)
 	}
 	for _, m := range ms {
+		if len(acked) > 0 {
+			if err := raftbench.WaitSerial(ctx, m.DNS, o.Origin, acked[len(acked)-1].Serial); err != nil {
+				t.Errorf("%s: %v", m.ID, err)
+			}
+		}
 		missing := 0
 		for _, r := range acked {
 			name := fmt.Sprintf("w%d.%s", r.Seq, o.Origin)
@@ -455,4 +468,104 @@ func checkLinearizable(t *testing.T, ctx context.Context, c *raftbench.Cluster, 
 	default:
 		t.Errorf("the write history is not linearizable; longest partial linearizations: %v", info.PartialLinearizations())
 	}
+}
+
+// TestGroupPublishCLI publishes with the owner's real CLI: `ddnrs zone
+// publish` of the fixture zone through one follower (a create), then of
+// an edited file through another (a change re-signed incrementally);
+// every member of the 7-member group must serve the result, signed, at
+// the serial publish printed.
+func TestGroupPublishCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 7 node processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	c := startGroup(t, ctx)
+	sz := signFixture(t)
+	leader, err := c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var followers []*raftbench.Member
+	for _, m := range c.Members {
+		if m != leader {
+			followers = append(followers, m)
+		}
+	}
+	type published struct {
+		Zone   string `json:"zone"`
+		Action string `json:"action"`
+		Serial uint32 `json:"serial"`
+		Index  uint64 `json:"index"`
+	}
+	publish := func(m *raftbench.Member, file string) published {
+		t.Helper()
+		args := []string{"zone", "publish", "--server", m.Admin, "--ca", c.CACert, "--cert", c.OpsCert,
+			"--tls-key", c.OpsKey, "--key", sz.Key, "--output", "json", file}
+		out := runCmd(t, "", ddnrsBin, args...)
+		var p published
+		if err := json.Unmarshal([]byte(out), &p); err != nil {
+			t.Fatalf("ddnrs zone publish --output json printed %q: %v", out, err)
+		}
+		if p.Serial == 0 || p.Index == 0 {
+			t.Fatalf("ddnrs zone publish through %s: %+v, want a serial and a log index", m.ID, p)
+		}
+		return p
+	}
+	checkAll := func(name, want string, serial uint32) {
+		t.Helper()
+		if err := c.WaitCaughtUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range c.Members {
+			w := time.Now()
+			if err := raftbench.WaitSerial(ctx, m.DNS, sz.Origin, serial); err != nil {
+				t.Errorf("%s: %v", m.ID, err)
+			}
+			if d := time.Since(w); d > 50*time.Millisecond {
+				t.Logf("%s served serial %d only %v after reporting the commit applied", m.ID, serial, d.Round(time.Millisecond))
+			}
+			got, err := raftbench.SOASerial(ctx, m.DNS, sz.Origin)
+			if err != nil || got != serial {
+				t.Errorf("%s: %s SOA serial %d (%v), want %d", m.ID, sz.Origin, got, err, serial)
+			}
+			r, err := raftbench.Query(ctx, m.DNS, name, dns.TypeTXT)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var txt, sigs int
+			for _, rr := range r.Answer {
+				switch rr := rr.(type) {
+				case *dns.TXT:
+					if strings.Join(rr.Txt, "") == want {
+						txt++
+					}
+				case *dns.RRSIG:
+					sigs++
+				}
+			}
+			if txt != 1 || sigs == 0 {
+				t.Errorf("%s: %s TXT: %d matching %q, %d RRSIGs; want 1 and signed:\n%v", m.ID, name, txt, want, sigs, r)
+			}
+		}
+	}
+	first := publish(followers[0], sz.Unsigned)
+	t.Logf("publish through %s: %+v", followers[0].ID, first)
+	checkAll("example.", "v=spf1 -all", first.Serial)
+
+	src, err := os.ReadFile(sz.Unsigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := filepath.Join(t.TempDir(), "example.zone")
+	if err := os.WriteFile(edited, append(src, []byte("\nadded 300 IN TXT \"published through the group\"\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := publish(followers[len(followers)-1], edited)
+	t.Logf("publish through %s: %+v", followers[len(followers)-1].ID, second)
+	if !serialBefore(first.Serial, second.Serial) || second.Index <= first.Index {
+		t.Errorf("second publish %+v is not after the first %+v", second, first)
+	}
+	checkAll("added.example.", "published through the group", second.Serial)
 }

@@ -9,14 +9,14 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Query asks addr (UDP, then TCP when the answer is truncated) one
+// Query asks addr (with DO set; UDP, then TCP when the answer is truncated) one
 // question, bounded by ctx and 1 s.
 func Query(ctx context.Context, addr, name string, qtype uint16) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), qtype)
-	q.SetEdns0(1232, false)
+	q.SetEdns0(1232, true) // DO: RRSIGs and NSEC in the answer
 	c := &dns.Client{Net: "udp"}
 	r, _, err := c.ExchangeContext(ctx, q, addr)
 	if err == nil && r.Truncated {
@@ -41,6 +41,26 @@ func SOASerial(ctx context.Context, addr, origin string) (uint32, error) {
 		}
 	}
 	return 0, fmt.Errorf("%s SOA at %s: no SOA in the answer (rcode %s)", origin, addr, dns.RcodeToString[r.Rcode])
+}
+
+// WaitSerial polls addr until it serves origin's SOA with a serial at
+// or above want (RFC 1982), bounded by ctx and 10 s. A member may lag the
+// commit it reports applied by a few milliseconds while its FSM and DNS
+// registry catch up.
+func WaitSerial(ctx context.Context, addr, origin string, want uint32) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		got, err := SOASerial(ctx, addr, origin)
+		if err == nil && (got == want || got-want < 1<<31) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s at %s: serial %d (%v), want %d or above: %w", origin, addr, got, err, want, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // TXT returns the first string of name's TXT RRset as addr answers it,
