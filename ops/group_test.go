@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"io"
 	"errors"
 	"net"
 	"os"
@@ -527,5 +528,85 @@ func TestLag(t *testing.T) {
 		if got := lag(memberRow{MemberStatus: tt.m}); got != tt.want {
 			t.Errorf("lag(%+v) = %q, want %q", tt.m, got, tt.want)
 		}
+	}
+}
+
+// The owner hands the zone to a new key: the old key signs the hand-over,
+// the group then accepts changes only from the new key.
+func TestZonePublishRotate(t *testing.T) {
+	g := startTestGroup(t)
+	dir := t.TempDir()
+	oldKey, _ := ownerKey(t, dir, "example.")
+	newKey, nk := ownerKey(t, t.TempDir(), "example.")
+	zf := writeFile(t, dir, "example.zone", exampleZone)
+	mustRun(t, g.args("zone", "publish", "--key", oldKey, zf)...)
+
+	r := mustRun(t, g.args("zone", "publish", "--key", newKey, "--rotate-from", oldKey, zf)...)
+	if !strings.Contains(r.stdout, "rotated") || !strings.Contains(r.stdout, "serial 7 -> 8") {
+		t.Errorf("rotation printed %q", r.stdout)
+	}
+	waitFor(t, "every member to serve the new DNSKEY", func() bool {
+		for _, m := range g.info.Members {
+			q := ask(t, m.DNS, "udp", "example.", dns.TypeDNSKEY)
+			found := false
+			for _, rr := range q.Answer {
+				if dk, ok := rr.(*dns.DNSKEY); ok && dk.PublicKey == nk.DNSKEY.PublicKey {
+					found = true
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+		return true
+	})
+	writeFile(t, dir, "example.zone", strings.Replace(exampleZone, "192.0.2.80", "192.0.2.82", 1))
+	r = ddnrs(t, g.args("zone", "publish", "--key", oldKey, zf)...)
+	if r.code != ExitError || !strings.Contains(r.stderr, "not signed by key") {
+		t.Errorf("publish with the retired key: exit %d, stderr %q", r.code, r.stderr)
+	}
+	mustRun(t, g.args("zone", "publish", "--key", newKey, zf)...)
+	waitServed(t, g, "www.example.", "192.0.2.82")
+}
+
+// Every stable error code of the admin API gets its own hint.
+func TestAdminErrHints(t *testing.T) {
+	tests := []struct {
+		err  *node.APIError
+		want string
+	}{
+		{&node.APIError{Code: node.CodeNoQuorum, Message: "x"}, "majority of the voters"},
+		{&node.APIError{Code: node.CodeNoLeader, Message: "x"}, "no leader"},
+		{&node.APIError{Code: node.CodeNotLeader, Message: "x", LeaderID: "node2", LeaderAdmin: "127.0.0.1:9"}, "--server 127.0.0.1:9"},
+		{&node.APIError{Code: node.CodeRejected, Reason: "stale-serial", Message: "x"}, "run the command again"},
+		{&node.APIError{Code: node.CodeRejected, Reason: "wrong-key", Message: "x"}, "another owner key"},
+		{&node.APIError{Code: node.CodeRejected, Reason: "bad-signature", Message: "x"}, "did not verify"},
+		{&node.APIError{Code: node.CodeNotFound, Message: "x"}, "no such zone"},
+		{&node.APIError{Code: node.CodeUnavailable, Message: "x"}, "starting or stopping"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		printError(&buf, nil, adminErr(tt.err, "127.0.0.1:1"))
+		if !strings.Contains(buf.String(), "hint: ") || !strings.Contains(buf.String(), tt.want) {
+			t.Errorf("%s/%s printed %q, want a hint with %q", tt.err.Code, tt.err.Reason, buf.String(), tt.want)
+		}
+	}
+}
+
+func TestProgressLines(t *testing.T) {
+	var out bytes.Buffer
+	pw := &progressWriter{w: &bytes.Buffer{}, out: &out, label: "received"}
+	chunk := make([]byte, 1<<20)
+	for i := 0; i < 40; i++ {
+		pw.Write(chunk)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || lines[0] != "snapshot: 16.0 MiB received" || lines[1] != "snapshot: 32.0 MiB received" {
+		t.Errorf("progress for 40 MiB = %q, want lines at 16 and 32 MiB", lines)
+	}
+	out.Reset()
+	pr := &progressReader{r: bytes.NewReader(make([]byte, 1000)), out: &out, label: "sent"}
+	if _, err := io.Copy(io.Discard, pr); err != nil || out.Len() != 0 || pr.n != 1000 {
+		t.Errorf("small read: %v, %d bytes counted, progress %q; want no progress line", err, pr.n, out.String())
 	}
 }
