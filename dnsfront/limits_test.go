@@ -243,3 +243,45 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestDoHHTTP2Settings speaks HTTP/2 frames directly: the server
+// announces the stream cap in its SETTINGS and closes the connection once
+// it has been idle for IdleTimeout.
+func TestDoHHTTP2Settings(t *testing.T) {
+	h := signedHandler(t, dnsfront.Options{})
+	s := startServers(t, h, limits{https: dnsfront.HTTPSOptions{MaxStreams: 7, IdleTimeout: 200 * time.Millisecond}})
+	c, err := tls.Dial("tcp", s.doh.Addr().String(), s.cert.Client(testHost, "h2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	// Client preface and an empty SETTINGS frame (RFC 9113 §3.4).
+	if _, err := c.Write(append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0, 0, 0, 4, 0, 0, 0, 0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	var hdr [9]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	n := int(hdr[0])<<16 | int(hdr[1])<<8 | int(hdr[2])
+	if hdr[3] != 4 {
+		t.Fatalf("first server frame type %d, want SETTINGS", hdr[3])
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(c, payload); err != nil {
+		t.Fatal(err)
+	}
+	streams := -1
+	for i := 0; i+6 <= len(payload); i += 6 {
+		if id := int(payload[i])<<8 | int(payload[i+1]); id == 3 { // SETTINGS_MAX_CONCURRENT_STREAMS
+			streams = int(payload[i+2])<<24 | int(payload[i+3])<<16 | int(payload[i+4])<<8 | int(payload[i+5])
+		}
+	}
+	if streams != 7 {
+		t.Errorf("SETTINGS_MAX_CONCURRENT_STREAMS = %d, want 7", streams)
+	}
+	if !closedByPeer(c) {
+		t.Error("idle HTTP/2 connection still open after 20 s, want closed after the 200 ms idle timeout")
+	}
+}
