@@ -502,6 +502,11 @@ func runTransfer(ctx context.Context, opts *transferOptions) error {
 	defer c.CloseIdle()
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
+	if opts.To != "" {
+		if s, err := c.Status(ctx, opts.Server); err == nil && s.LeaderID == opts.To {
+			return reportChange(opts.out, opts.errOut, opts.Output, changeJSON{Action: "unchanged", ID: opts.To, Leader: opts.To}, opts.To+" already leads the group")
+		}
+	}
 	if err := c.TransferLeader(ctx, opts.Server, node.TransferRequest{ID: opts.To}); err != nil {
 		return adminErr(err, opts.Server)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"errors"
 	"net"
 	"os"
@@ -608,5 +609,58 @@ func TestProgressLines(t *testing.T) {
 	pr := &progressReader{r: bytes.NewReader(make([]byte, 1000)), out: &out, label: "sent"}
 	if _, err := io.Copy(io.Discard, pr); err != nil || out.Len() != 0 || pr.n != 1000 {
 		t.Errorf("small read: %v, %d bytes counted, progress %q; want no progress line", err, pr.n, out.String())
+	}
+}
+
+// With two of three members stopped, a publish fails with the typed
+// no-quorum (or no-leader, once the leader stepped down) error and its
+// hint, and the survivor still answers DNS from its copy.
+func TestZonePublishWithoutQuorum(t *testing.T) {
+	data := t.TempDir()
+	tf, err := devTLS(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	g, err := startDevGroup(ctx, &devOptions{DNS: "127.0.0.1:0", out: io.Discard, log: slog.New(slog.DiscardHandler)}, data, tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		g.close(cctx)
+	})
+	m1 := g.members[0].n
+	tls := []string{"--server", m1.AdminAddr(), "--ca", tf.CA, "--cert", tf.Ops.Cert, "--key", tf.Ops.Key}
+	dir := t.TempDir()
+	key, _ := ownerKey(t, dir, "example.")
+	zf := writeFile(t, dir, "example.zone", exampleZone)
+	pub := func() result {
+		return ddnrs(t, append([]string{"zone", "publish", "--server", m1.AdminAddr(), "--ca", tf.CA, "--cert", tf.Ops.Cert, "--tls-key", tf.Ops.Key, "--key", key}, zf)...)
+	}
+	if r := pub(); r.code != ExitOK {
+		t.Fatalf("publish to the whole group: exit %d\n%s", r.code, r.stderr)
+	}
+	waitFor(t, "node1 to serve example.", func() bool { return m1.Zones().Get("example.") != nil })
+
+	// Move leadership to node1, then stop the others.
+	mustRun(t, append([]string{"ops", "group", "transfer-leader", "--to", "node1"}, tls...)...)
+	for _, m := range g.members[1:] {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := m.n.Close(cctx); err != nil {
+			t.Errorf("close %s: %v", m.id, err)
+		}
+		cancel()
+	}
+	writeFile(t, dir, "example.zone", strings.Replace(exampleZone, "192.0.2.80", "192.0.2.81", 1))
+	r := pub()
+	quorum := strings.Contains(r.stderr, "no_quorum") && strings.Contains(r.stderr, "majority of the voters")
+	leader := strings.Contains(r.stderr, "no_leader") && strings.Contains(r.stderr, "has no leader")
+	if r.code != ExitError || !quorum && !leader {
+		t.Errorf("publish without a quorum: exit %d, stderr %q; want no_quorum or no_leader with its hint", r.code, r.stderr)
+	}
+	if got := answerA(ask(t, m1.Addr().String(), "udp", "www.example.", dns.TypeA)); len(got) != 1 || got[0] != "192.0.2.80" {
+		t.Errorf("node1 alone answers www.example. A = %v, want its copy's [192.0.2.80]", got)
 	}
 }
