@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -431,5 +432,45 @@ func TestJSONForm(t *testing.T) {
 	}
 	if cc := resp.Header.Get("Cache-Control"); cc != "max-age="+itoa(a.Answer[0].Header().Ttl) {
 		t.Errorf("Cache-Control %q, want max-age=%d", cc, a.Answer[0].Header().Ttl)
+	}
+}
+
+// TestDoQ0RTT resumes a session and sends a query in 0-RTT data: refused
+// (the query goes in 1-RTT) by default, used when Allow0RTT is set.
+func TestDoQ0RTT(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Allow0RTT=%v", allow), func(t *testing.T) {
+			h := signedHandler(t, dnsfront.Options{})
+			s := startServers(t, h, limits{quic: dnsfront.QUICOptions{Allow0RTT: allow}})
+			conf := s.cert.Client(testHost, dnsfront.ALPNDoQ)
+			conf.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			// First connection: get a session ticket.
+			first, err := quic.DialAddr(ctx, s.doq.Addr().String(), conf, &quic.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := doqExchange(first, wwwQuery(t)); err != nil {
+				t.Fatal(err)
+			}
+			first.CloseWithError(0, "")
+			second, err := quic.DialAddrEarly(ctx, s.doq.Addr().String(), conf, &quic.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer second.CloseWithError(0, "")
+			reply, err := doqExchange(second, wwwQuery(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := unpack(t, reply); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+				t.Errorf("reply %v", m)
+			}
+			<-second.HandshakeComplete()
+			if used := second.ConnectionState().Used0RTT; used != allow {
+				t.Errorf("0-RTT used = %v, want %v", used, allow)
+			}
+		})
 	}
 }
