@@ -664,3 +664,26 @@ func TestZonePublishWithoutQuorum(t *testing.T) {
 		t.Errorf("node1 alone answers www.example. A = %v, want its copy's [192.0.2.80]", got)
 	}
 }
+
+func TestGroupCommandsHelp(t *testing.T) {
+	for _, tt := range []struct {
+		args  []string
+		wants []string
+	}{
+		{[]string{"ops", "group"}, []string{"bootstrap", "members", "status", "join", "remove", "transfer-leader"}},
+		{[]string{"ops", "group", "members"}, []string{"--server", "--ca", "--cert", "--key", "--dev", "--output", "Examples:"}},
+		{[]string{"ops", "group", "join"}, []string{"--nonvoter", "RAFTADDR", "Examples:"}},
+		{[]string{"ops", "group", "transfer-leader"}, []string{"--to", "Examples:"}},
+		{[]string{"ops", "group", "bootstrap"}, []string{"--out", "--members", "--nonvoters", "--ip", "Examples:"}},
+		{[]string{"ops", "snapshot", "save"}, []string{"FILE", "--dev", "Examples:"}},
+		{[]string{"ops", "snapshot", "restore"}, []string{"--yes", "Examples:"}},
+		{[]string{"zone", "publish"}, []string{"--key", "--tls-key", "--rotate-from", "--server", "Examples:"}},
+	} {
+		r := mustRun(t, append(tt.args, "--help")...)
+		for _, w := range tt.wants {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("ddnrs %s --help lacks %q", strings.Join(tt.args, " "), w)
+			}
+		}
+	}
+}
