@@ -1,7 +1,8 @@
 // Package dnsfront answers DNS queries for the zones a node holds. One pure
 // function computes the response to a request (Handler.Answer); Handle wraps
-// it with the wire format, and the servers (UDP, TCP, and later DoT, DoH,
-// DoQ) call only Handle, so every transport answers the same.
+// it with the wire format, and the servers (UDP, TCP, DoT, DoH over HTTP/2
+// and HTTP/3, DoQ) call only Handle, so every transport answers the same;
+// the encrypted ones add EDNS(0) padding (padding.go).
 package dnsfront
 
 import (
