@@ -53,9 +53,15 @@ func newDevCmd() *cobra.Command {
 	opts := &devOptions{}
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run a single-machine DDNRS node serving signed zones over DNS",
-		Long: `Run a DDNRS node on this machine that answers DNS queries authoritatively
-over UDP and TCP, with DNSSEC signatures made by the zone owner's Ed25519 key.
+		Short: "Run a three-member DDNRS replica group on this machine, serving signed zones over DNS",
+		Long: `Run a DDNRS replica group of three members in this process, on 127.0.0.1,
+that answers DNS queries authoritatively over UDP and TCP, with DNSSEC
+signatures made by the zone owner's Ed25519 key. Member 1 answers on --dns;
+members 2 and 3, and every member's Raft and admin listeners, use free
+ports. Each member keeps its replica in DIR/node1..node3; on first run dev
+makes a cluster CA and certificates in DIR/tls and bootstraps the group.
+dev signs the zones as their owner (the owner's copy is DIR/zones.db) and
+publishes them through the group, which commits them with Raft.
 
 Without --zone it serves the demo zone demo.ddnrs., signed with an owner key
 made on first run and kept in DIR/keys (reused afterwards). With --zone FILE
@@ -63,8 +69,9 @@ made on first run and kept in DIR/keys (reused afterwards). With --zone FILE
 origin is the key's zone; dev signs the zone with the key, or re-signs only
 what changed since the copy stored in the data directory.
 
-It prints the dig commands to try, the trust-anchor line for a validating
-resolver (Unbound) and the DS record for the parent. Ctrl-C stops it.`,
+It prints the members, the dig and 'ddnrs ops' commands to try (--dev
+finds this group), the trust-anchor line for a validating resolver
+(Unbound) and the DS record for the parent. Ctrl-C stops all three.`,
 		Example: `  # the demo zone on 127.0.0.1:5300 (or a free port if that is taken)
   ddnrs dev
   dig @127.0.0.1 -p 5300 www.demo.ddnrs. A +dnssec
@@ -74,7 +81,11 @@ resolver (Unbound) and the DS record for the parent. Ctrl-C stops it.`,
   ddnrs dev --zone example.zone --key keys/Kexample.+015+12345.private
 
   # a free port, a scratch data dir, and a machine-readable ready file
-  ddnrs dev --dns 127.0.0.1:0 --data /tmp/ddnrs --ready-file /tmp/ddnrs/ready.json`,
+  ddnrs dev --dns 127.0.0.1:0 --data /tmp/ddnrs --ready-file /tmp/ddnrs/ready.json
+
+  # in another terminal: the group's members, and a change to your zone
+  ddnrs ops group members --dev
+  ddnrs zone publish --dev --key keys/Kexample.+015+12345.private example.zone`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.out = cmd.OutOrStdout()
