@@ -74,9 +74,9 @@ func (o *adminOptions) resolve(keyFlag string) error {
 		if o.Server == "" && len(info.Members) > 0 {
 			o.Server = info.Members[0].Admin
 		}
-		o.CA = cmp(o.CA, info.CA)
-		o.Cert = cmp(o.Cert, info.Cert)
-		o.Key = cmp(o.Key, info.Key)
+		o.CA = orDefault(o.CA, info.CA)
+		o.Cert = orDefault(o.Cert, info.Cert)
+		o.Key = orDefault(o.Key, info.Key)
 	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{{"--server", o.Server}, {"--ca", o.CA}, {"--cert", o.Cert}, {"--" + keyFlag, o.Key}} {
@@ -93,8 +93,8 @@ func (o *adminOptions) resolve(keyFlag string) error {
 	return nil
 }
 
-// cmp returns a unless it is empty, else b.
-func cmp(a, b string) string {
+// orDefault returns a unless it is empty, else b.
+func orDefault(a, b string) string {
 	if a != "" {
 		return a
 	}
@@ -202,4 +202,25 @@ func rejectHint(reason string) string {
 func isNotFound(err error) bool {
 	var ae *node.APIError
 	return errors.As(err, &ae) && ae.Code == node.CodeNotFound || errors.Is(err, raftfsm.ErrNoZone)
+}
+
+// leaderAdmin returns the admin address of the group's leader as the
+// member at server knows it, or server itself when it leads, knows no
+// leader, or cannot say. Reading the zone from the leader avoids planning
+// a change against a follower's older copy.
+func leaderAdmin(ctx context.Context, c *node.AdminClient, server string) string {
+	s, err := c.Status(ctx, server)
+	if err != nil || s.LeaderID == "" || s.LeaderID == s.ID {
+		return server
+	}
+	ms, err := c.Members(ctx, server)
+	if err != nil {
+		return server
+	}
+	for _, m := range ms {
+		if m.ID == s.LeaderID && m.Admin != "" {
+			return m.Admin
+		}
+	}
+	return server
 }

@@ -172,6 +172,19 @@ func TestGroupTransferJoinRemove(t *testing.T) {
 		return false
 	})
 
+	// Publishing through a follower reads the leader's copy and commits.
+	if to != "node1" {
+		dir := t.TempDir()
+		key, _ := ownerKey(t, dir, "example.")
+		zf := writeFile(t, dir, "example.zone", exampleZone)
+		r = mustRun(t, g.args("zone", "publish", "--key", key, zf)...)
+		writeFile(t, dir, "example.zone", strings.Replace(exampleZone, "192.0.2.80", "192.0.2.81", 1))
+		r = mustRun(t, g.args("zone", "publish", "--key", key, zf)...)
+		if !strings.Contains(r.stdout, "serial 7 -> 8") {
+			t.Errorf("publish through follower node1 printed %q", r.stdout)
+		}
+	}
+
 	// A fourth node with a certificate from the dev CA joins as a
 	// non-voter, receives the zone, and leaves again.
 	reader := startReader(t, g.data, "reader1")

@@ -34,7 +34,8 @@ func newZonePublishCmd(e *env) *cobra.Command {
 		Long: `Publish the zone in ZONEFILE to a replica group. The signing happens here,
 with the owner key: the group only checks the signatures and stores them.
 
-publish asks the member at --server for the group's copy of the zone. When
+publish asks the leader (found through the member at --server) for the
+group's copy of the zone. When
 the group has none, it signs ZONEFILE whole and sends a create command that
 binds the zone to the key. Otherwise it re-signs only the record sets that
 changed, with a serial above the group's, and sends those with the new
@@ -120,14 +121,15 @@ func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
 	defer c.CloseIdle()
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	plan, err := planPublish(ctx, c, opts.Server, u, k, oldKey, e.now())
+	server := leaderAdmin(ctx, c, opts.Server)
+	plan, err := planPublish(ctx, c, server, u, k, oldKey, e.now())
 	if err != nil {
 		return err
 	}
 	if plan.Cmd == nil {
 		return reportPublish(opts.out, opts.Output, plan, nil)
 	}
-	res, err := submitPublish(ctx, c, opts.Server, plan)
+	res, err := submitPublish(ctx, c, server, plan)
 	if err != nil {
 		return err
 	}
