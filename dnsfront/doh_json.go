@@ -121,7 +121,6 @@ func (d *DoHHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Type", MediaDNSJSON)
 	hdr.Set("Cache-Control", cacheControl(out))
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
 	w.Write(body)
 }
 

@@ -443,7 +443,8 @@ func TestDoQ0RTT(t *testing.T) {
 			h := signedHandler(t, dnsfront.Options{})
 			s := startServers(t, h, limits{quic: dnsfront.QUICOptions{Allow0RTT: allow}})
 			conf := s.cert.Client(testHost, dnsfront.ALPNDoQ)
-			conf.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+			cache := &ticketCache{ClientSessionCache: tls.NewLRUClientSessionCache(4), put: make(chan struct{}, 8)}
+			conf.ClientSessionCache = cache
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			// First connection: get a session ticket.
@@ -453,6 +454,11 @@ func TestDoQ0RTT(t *testing.T) {
 			}
 			if _, err := doqExchange(first, wwwQuery(t)); err != nil {
 				t.Fatal(err)
+			}
+			select {
+			case <-cache.put:
+			case <-ctx.Done():
+				t.Fatal("no session ticket within 10 s")
 			}
 			first.CloseWithError(0, "")
 			second, err := quic.DialAddrEarly(ctx, s.doq.Addr().String(), conf, &quic.Config{})
@@ -472,5 +478,21 @@ func TestDoQ0RTT(t *testing.T) {
 				t.Errorf("0-RTT used = %v, want %v", used, allow)
 			}
 		})
+	}
+}
+
+// ticketCache tells when a session ticket arrives.
+type ticketCache struct {
+	tls.ClientSessionCache
+	put chan struct{}
+}
+
+func (c *ticketCache) Put(key string, cs *tls.ClientSessionState) {
+	c.ClientSessionCache.Put(key, cs)
+	if cs != nil {
+		select {
+		case c.put <- struct{}{}:
+		default:
+		}
 	}
 }

@@ -32,44 +32,49 @@ func closedByPeer(c io.Reader) bool {
 
 func TestDoTLimits(t *testing.T) {
 	h := signedHandler(t, dnsfront.Options{})
-	s := startServers(t, h, limits{tcp: dnsfront.TCPOptions{MaxConns: 1, MaxQuerySize: 100, IdleTimeout: 200 * time.Millisecond}})
-	conf := s.cert.Client(testHost, dnsfront.ALPNDoT)
-	addr := s.dot.Addr().String()
-
-	t.Run("idle connection closed", func(t *testing.T) {
-		c, err := tls.Dial("tcp", addr, conf)
+	dial := func(t *testing.T, s *servers) *tls.Conn {
+		t.Helper()
+		c, err := tls.Dial("tcp", s.dot.Addr().String(), s.cert.Client(testHost, dnsfront.ALPNDoT))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		t.Cleanup(func() { c.Close() })
 		c.SetDeadline(time.Now().Add(20 * time.Second))
-		if !closedByPeer(c) {
+		return c
+	}
+
+	t.Run("idle connection closed", func(t *testing.T) {
+		s := startServers(t, h, limits{tcp: dnsfront.TCPOptions{IdleTimeout: 200 * time.Millisecond}})
+		if !closedByPeer(dial(t, s)) {
 			t.Error("idle DoT connection still open after 20 s, want closed after the 200 ms idle timeout")
 		}
 	})
 	t.Run("query over the size limit", func(t *testing.T) {
-		c, err := tls.Dial("tcp", addr, conf)
-		if err != nil {
-			t.Fatal(err)
+		s := startServers(t, h, limits{tcp: dnsfront.TCPOptions{MaxQuerySize: 100}})
+		// At the limit: answered.
+		q := dnstest.Query("www.example.", dns.TypeA, false)
+		q.SetEdns0(1232, false)
+		raw := pack(t, q)
+		q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 100-len(raw)-4)})
+		c := dial(t, s)
+		c.Write(framed(pack(t, q)))
+		if m := unpack(t, readFrame(t, c)); m.Rcode != dns.RcodeSuccess {
+			t.Errorf("query of 100 octets (limit 100): %v", m)
 		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(20 * time.Second))
+		// Over it: the connection is closed.
+		c = dial(t, s)
 		c.Write(framed(make([]byte, 101)))
 		if !closedByPeer(c) {
 			t.Error("connection announcing a 101-octet query (limit 100) not closed")
 		}
 	})
 	t.Run("connections over the cap", func(t *testing.T) {
-		first, err := tls.Dial("tcp", addr, conf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer first.Close()
-		first.SetDeadline(time.Now().Add(20 * time.Second))
+		s := startServers(t, h, limits{tcp: dnsfront.TCPOptions{MaxConns: 1}})
+		first := dial(t, s)
 		// The first connection is being served once a query is answered.
 		first.Write(framed(wwwQuery(t)))
 		readFrame(t, first)
-		second, err := tls.Dial("tcp", addr, conf)
+		second, err := tls.Dial("tcp", s.dot.Addr().String(), s.cert.Client(testHost, dnsfront.ALPNDoT))
 		if err == nil {
 			second.SetDeadline(time.Now().Add(20 * time.Second))
 			second.Write(framed(wwwQuery(t)))
@@ -78,6 +83,9 @@ func TestDoTLimits(t *testing.T) {
 			}
 			second.Close()
 		}
+		// The first is still served.
+		first.Write(framed(wwwQuery(t)))
+		readFrame(t, first)
 	})
 }
 

@@ -313,7 +313,6 @@ func (d *DoHHandler) serve(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Type", MediaDNSMessage)
 	hdr.Set("Content-Length", strconv.Itoa(len(out)))
 	hdr.Set("Cache-Control", cacheControl(out))
-	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(out); err != nil {
 		d.opt.Logger.Debug("doh write", "err", err)
 	}
