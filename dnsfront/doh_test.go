@@ -7,9 +7,12 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -180,4 +183,47 @@ func BenchmarkDoHHTTP2(b *testing.B) {
 			resp.Body.Close()
 		}
 	})
+}
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// TestJSONGolden pins the JSON form (version 1): field names, order and
+// the audit object. Run with -update after an intended change, and say
+// so: clients parse it.
+func TestJSONGolden(t *testing.T) {
+	z := dnstest.Example(t) // unsigned: no RRSIGs, so the bytes are stable
+	h := dnsfront.NewHandler(dnstest.NewZones(z), dnsfront.Options{})
+	d := dnsfront.NewDoHHandler(h, dnsfront.HTTPSOptions{Audit: dnsfront.AuditNode{ID: "node1", Addr: "192.0.2.53:53"}})
+	for _, c := range []struct{ file, query string }{
+		{"doh_json_a.golden", "name=www.example&type=A"},
+		{"doh_json_nxdomain.golden", "name=nothere.example&type=AAAA"},
+		{"doh_json_cname.golden", "name=toother.example&type=A"},
+	} {
+		w := httptest.NewRecorder()
+		d.ServeHTTP(w, httptest.NewRequest("GET", "/dns-query?"+c.query, nil))
+		if w.Code != 200 {
+			t.Fatalf("%s: %d %s", c.query, w.Code, w.Body)
+		}
+		var pretty bytes.Buffer
+		if err := json.Indent(&pretty, w.Body.Bytes(), "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		pretty.WriteByte('\n')
+		path := filepath.Join("testdata", c.file)
+		if *updateGolden {
+			if err := os.MkdirAll("testdata", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test -run TestJSONGolden -update to create it)", err)
+		}
+		if !bytes.Equal(pretty.Bytes(), want) {
+			t.Errorf("JSON for ?%s =\n%s\nwant (%s)\n%s", c.query, pretty.Bytes(), path, want)
+		}
+	}
 }
