@@ -13,6 +13,7 @@ pairs=(
 	ldns-verify-zone:ldnsutils
 	dnsperf:dnsperf
 	nsd:nsd
+	curl:curl
 )
 
 missing=()
