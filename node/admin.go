@@ -412,10 +412,49 @@ func (a *admin) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.localStatus())
 }
 
-// handleMembers lists the Raft configuration and asks every member with a
-// known admin address for its status, in parallel, each bounded by the
-// forward timeout, to show how far it trails the leader.
+// handleMembers answers with the leader's view of the group: a follower
+// forwards the request once to the leader's admin endpoint, because its
+// own copy of the configuration can lag (a member just removed would
+// still be listed). When no leader is known or it cannot be reached, the
+// member answers with its own view, so an operator still sees the group
+// without a quorum.
 func (a *admin) handleMembers(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get(headerForwarded) == "" {
+		if rows, ok := a.leaderMembers(r.Context()); ok {
+			writeJSON(w, http.StatusOK, rows)
+			return
+		}
+	}
+	a.localMembers(w, r)
+}
+
+// leaderMembers asks the leader for its members list when this node is
+// not the leader; ok is false when this node leads, no leader is known,
+// or the leader did not answer within the forward timeout.
+func (a *admin) leaderMembers(ctx context.Context) (rows []MemberStatus, ok bool) {
+	leaderID, _ := a.group.Leader()
+	if leaderID == "" || leaderID == a.status().ID {
+		return nil, false
+	}
+	m, found := a.lookup(leaderID)
+	if !found || m.Admin == "" {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.ForwardTimeout)
+	defer cancel()
+	rows, err := a.client.membersForwarded(ctx, m.Admin)
+	if err != nil {
+		a.log.Debug("members: leader did not answer, listing this member's view", "leader", leaderID, "err", err)
+		return nil, false
+	}
+	return rows, true
+}
+
+// localMembers lists the Raft configuration this member knows and asks
+// every member with a known admin address for its status, in parallel,
+// each bounded by the forward timeout, to show how far it trails the
+// leader.
+func (a *admin) localMembers(w http.ResponseWriter, r *http.Request) {
 	members, err := a.group.Members(r.Context())
 	if err != nil {
 		a.fail(w, r, err)

@@ -74,11 +74,22 @@ func (c *AdminClient) Status(ctx context.Context, addr string) (*Status, error) 
 	return &res, nil
 }
 
-// Members returns the group's members as the node at addr sees them,
+// Members returns the group's members as its leader sees them (the node
+// at addr asks the leader; its own view only when no leader answers),
 // with each member's indexes and how far it trails the leader.
 func (c *AdminClient) Members(ctx context.Context, addr string) ([]MemberStatus, error) {
 	var res []MemberStatus
 	if err := c.do(ctx, http.MethodGet, addr, "/v1/group/members", nil, nil, &res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// membersForwarded is Members marked as forwarded: the receiver answers
+// with its own view instead of asking its leader.
+func (c *AdminClient) membersForwarded(ctx context.Context, addr string) ([]MemberStatus, error) {
+	var res []MemberStatus
+	if err := c.do(ctx, http.MethodGet, addr, "/v1/group/members", nil, forwardedHeader(), &res); err != nil {
 		return nil, err
 	}
 	return res, nil

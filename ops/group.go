@@ -63,10 +63,11 @@ func newGroupMembersCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "members",
 		Short: "List the group's members, their roles and how far each trails the leader",
-		Long: `List the members of the group as the member at --server sees it: Raft
-server ID, Raft address, role (leader, follower or non-voter), the last log
-index each has written, the index each has applied to its zones, and how
-far each trails the leader.
+		Long: `List the members of the group as its leader sees them (the member at
+--server asks the leader; when no leader is known or reachable, it lists
+its own view): Raft server ID, Raft address, role (leader, follower or
+non-voter), the last log index each has written, the index each has
+applied to its zones, and how far each trails the leader.
 
 It warns on stderr when the group has fewer than five voters (it cannot
 survive two failures) or an even number (one more voter adds no safety).`,
