@@ -1,0 +1,506 @@
+package overlay
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// DDNRS-RPC wire format, version 1.
+//
+// Every message on a /ddnrs/rpc/1 stream is one frame:
+//
+//	offset size field
+//	0      2    magic 0xDD 0x52 ("\xddR")
+//	2      1    version (1)
+//	3      1    kind (KindQueryRequest ...)
+//	4      8    request id, big endian; a response carries its request's id
+//	12     4    body length, big endian; at most the reader's size limit
+//	16     n    body, laid out per kind (see each message's doc)
+//
+// Inside bodies, integers are big endian; a "str16" or "bytes16" is a u16
+// length then that many bytes; a "bytes32" is a u32 length then that many
+// bytes. A body must be consumed exactly: trailing bytes, unknown flag bits,
+// or a length running past the end make the frame malformed. A reader
+// rejects a frame with another magic, another version or an unknown kind.
+//
+// A stream carries exactly one exchange: the client writes one request
+// frame and closes its write side; the server reads that frame and the
+// end of the stream, writes one response frame and closes. Both sides set
+// deadlines on the stream.
+
+// ProtocolID is the libp2p protocol of DDNRS-RPC version 1.
+const ProtocolID = "/ddnrs/rpc/1"
+
+// WireVersion is the version byte of every frame this code writes and the
+// only one it reads.
+const WireVersion = 1
+
+// HeaderSize is the fixed size of a frame header in bytes.
+const HeaderSize = 16
+
+// DefaultMaxMessageSize is the largest frame body read unless configured
+// otherwise: 1 MiB.
+const DefaultMaxMessageSize = 1 << 20
+
+// magic opens every frame.
+var magic = [2]byte{0xDD, 'R'}
+
+// Kind says which message a frame's body holds.
+type Kind uint8
+
+// Message kinds of wire version 1. Values are part of the wire format:
+// never renumber, only add.
+const (
+	KindQueryRequest         Kind = 1
+	KindQueryResponse        Kind = 2
+	KindSubmitChangeRequest  Kind = 3
+	KindSubmitChangeResponse Kind = 4
+	KindPing                 Kind = 5
+	KindPong                 Kind = 6
+	KindError                Kind = 7
+)
+
+// String returns the kind's name, for logs and errors.
+func (k Kind) String() string {
+	switch k {
+	case KindQueryRequest:
+		return "QueryRequest"
+	case KindQueryResponse:
+		return "QueryResponse"
+	case KindSubmitChangeRequest:
+		return "SubmitChangeRequest"
+	case KindSubmitChangeResponse:
+		return "SubmitChangeResponse"
+	case KindPing:
+		return "Ping"
+	case KindPong:
+		return "Pong"
+	case KindError:
+		return "Error"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+var (
+	// ErrBadMagic is returned when a frame does not start with the
+	// DDNRS-RPC magic.
+	ErrBadMagic = errors.New("overlay: not a DDNRS-RPC frame")
+	// ErrVersion is returned when a frame carries a wire version this code
+	// does not speak.
+	ErrVersion = errors.New("overlay: unsupported DDNRS-RPC version")
+	// ErrUnknownKind is returned when a frame's kind is not one of the
+	// kinds of its version.
+	ErrUnknownKind = errors.New("overlay: unknown DDNRS-RPC message kind")
+	// ErrTooLarge is returned when a frame body exceeds the size limit, on
+	// reading (before the body is read) or on writing.
+	ErrTooLarge = errors.New("overlay: DDNRS-RPC message too large")
+	// ErrMalformed is returned when a frame or body is truncated, has
+	// trailing bytes, unknown flag bits, or a field too long for its
+	// length prefix.
+	ErrMalformed = errors.New("overlay: malformed DDNRS-RPC message")
+	// ErrUnexpected is returned when a peer sends a message of the wrong
+	// kind or request id for the exchange, or more than one request on a
+	// stream.
+	ErrUnexpected = errors.New("overlay: unexpected DDNRS-RPC message")
+)
+
+// Message is one DDNRS-RPC message body. The set of messages is closed:
+// only this package's types implement it.
+type Message interface {
+	// Kind returns the frame kind that carries this message.
+	Kind() Kind
+	// appendBody appends the body encoding to b.
+	appendBody(b []byte) ([]byte, error)
+}
+
+// QueryRequest asks for name/type from the node holding name's zone.
+//
+// Body: str16 name, u16 type, u8 flags (bit 0: DO; other bits zero).
+type QueryRequest struct {
+	Name string // the query name, presentation form
+	Type uint16 // the query type (dns.TypeA ...)
+	DO   bool   // DNSSEC OK: include RRSIGs and NSEC denial
+}
+
+// AuditHop is one node on a query's path and the hash of what it verified
+// (zero when it only relayed or answered from its own store).
+type AuditHop struct {
+	Node string   // the node's peer id, string form
+	Hash [32]byte // the verification hash
+}
+
+// QueryResponse is the owning node's answer to a QueryRequest.
+//
+// Body: bytes32 Msg, bytes32 Head, bytes32 Proof, u16 hop count, then per
+// hop str16 Node and 32 bytes Hash.
+type QueryResponse struct {
+	Msg   []byte     // DNS response wire, computed with DO set
+	Head  []byte     // signed zone head note
+	Proof []byte     // zone.Proof MarshalBinary for answer+authority RRsets
+	Audit []AuditHop // nodes that handled the query, in order
+}
+
+// SubmitChangeRequest forwards a zone change to the zone group's leader.
+//
+// Body: str16 Zone, bytes32 Cmd.
+type SubmitChangeRequest struct {
+	Zone string // the zone, presentation form
+	Cmd  []byte // the encoded change command, opaque to the overlay
+}
+
+// SubmitChangeResponse is the leader's outcome of a SubmitChangeRequest.
+// Code is empty on success; otherwise Code (stable, see Code* constants)
+// and Message say why, and Serial and Index are zero.
+//
+// Body: u32 Serial, u64 Index, str16 Code, str16 Message.
+type SubmitChangeResponse struct {
+	Serial  uint32 // the zone's SOA serial after the change
+	Index   uint64 // the Raft log index the change committed at
+	Code    string // "" on success
+	Message string // human-readable detail when Code is set
+}
+
+// Ping asks a peer whether it serves DDNRS-RPC. Body: empty.
+type Ping struct{}
+
+// Pong answers a Ping. Body: empty.
+type Pong struct{}
+
+// ErrorResponse is a server's refusal of a request it could not serve.
+//
+// Body: str16 Code, str16 Message.
+type ErrorResponse struct {
+	Code    string // stable code, see Code* constants
+	Message string // human-readable detail
+}
+
+func (*QueryRequest) Kind() Kind         { return KindQueryRequest }
+func (*QueryResponse) Kind() Kind        { return KindQueryResponse }
+func (*SubmitChangeRequest) Kind() Kind  { return KindSubmitChangeRequest }
+func (*SubmitChangeResponse) Kind() Kind { return KindSubmitChangeResponse }
+func (*Ping) Kind() Kind                 { return KindPing }
+func (*Pong) Kind() Kind                 { return KindPong }
+func (*ErrorResponse) Kind() Kind        { return KindError }
+
+const flagDO = 1
+
+func (m *QueryRequest) appendBody(b []byte) ([]byte, error) {
+	b, err := appendStr16(b, m.Name)
+	if err != nil {
+		return nil, err
+	}
+	b = binary.BigEndian.AppendUint16(b, m.Type)
+	var flags byte
+	if m.DO {
+		flags |= flagDO
+	}
+	return append(b, flags), nil
+}
+
+func (m *QueryResponse) appendBody(b []byte) ([]byte, error) {
+	var err error
+	for _, f := range [][]byte{m.Msg, m.Head, m.Proof} {
+		if b, err = appendBytes32(b, f); err != nil {
+			return nil, err
+		}
+	}
+	if len(m.Audit) > math.MaxUint16 {
+		return nil, fmt.Errorf("%w: %d audit hops", ErrTooLarge, len(m.Audit))
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(m.Audit)))
+	for _, h := range m.Audit {
+		if b, err = appendStr16(b, h.Node); err != nil {
+			return nil, err
+		}
+		b = append(b, h.Hash[:]...)
+	}
+	return b, nil
+}
+
+func (m *SubmitChangeRequest) appendBody(b []byte) ([]byte, error) {
+	b, err := appendStr16(b, m.Zone)
+	if err != nil {
+		return nil, err
+	}
+	return appendBytes32(b, m.Cmd)
+}
+
+func (m *SubmitChangeResponse) appendBody(b []byte) ([]byte, error) {
+	b = binary.BigEndian.AppendUint32(b, m.Serial)
+	b = binary.BigEndian.AppendUint64(b, m.Index)
+	b, err := appendStr16(b, m.Code)
+	if err != nil {
+		return nil, err
+	}
+	return appendStr16(b, m.Message)
+}
+
+func (*Ping) appendBody(b []byte) ([]byte, error) { return b, nil }
+func (*Pong) appendBody(b []byte) ([]byte, error) { return b, nil }
+
+func (m *ErrorResponse) appendBody(b []byte) ([]byte, error) {
+	b, err := appendStr16(b, m.Code)
+	if err != nil {
+		return nil, err
+	}
+	return appendStr16(b, m.Message)
+}
+
+func appendStr16(b []byte, s string) ([]byte, error) {
+	if len(s) > math.MaxUint16 {
+		return nil, fmt.Errorf("%w: string field of %d bytes", ErrTooLarge, len(s))
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...), nil
+}
+
+func appendBytes32(b []byte, p []byte) ([]byte, error) {
+	if uint64(len(p)) > math.MaxUint32 {
+		return nil, fmt.Errorf("%w: field of %d bytes", ErrTooLarge, len(p))
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+	return append(b, p...), nil
+}
+
+// AppendMessage appends the frame of m with request id id to b. It returns
+// ErrTooLarge when the body exceeds maxBody bytes (DefaultMaxMessageSize
+// when maxBody <= 0) or a field exceeds its length prefix.
+func AppendMessage(b []byte, id uint64, m Message, maxBody int) ([]byte, error) {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxMessageSize
+	}
+	start := len(b)
+	b = append(b, magic[0], magic[1], WireVersion, byte(m.Kind()))
+	b = binary.BigEndian.AppendUint64(b, id)
+	b = append(b, 0, 0, 0, 0) // length, filled in below
+	b, err := m.appendBody(b)
+	if err != nil {
+		return nil, err
+	}
+	n := len(b) - start - HeaderSize
+	if n > maxBody {
+		return nil, fmt.Errorf("%w: %s body of %d bytes, limit %d", ErrTooLarge, m.Kind(), n, maxBody)
+	}
+	binary.BigEndian.PutUint32(b[start+12:], uint32(n))
+	return b, nil
+}
+
+// header is a decoded frame header.
+type header struct {
+	kind Kind
+	id   uint64
+	size uint32
+}
+
+// parseHeader checks and decodes a frame header; maxBody as in
+// AppendMessage.
+func parseHeader(h []byte, maxBody int) (header, error) {
+	if maxBody <= 0 {
+		maxBody = DefaultMaxMessageSize
+	}
+	if len(h) < HeaderSize {
+		return header{}, fmt.Errorf("%w: header of %d bytes", ErrMalformed, len(h))
+	}
+	if h[0] != magic[0] || h[1] != magic[1] {
+		return header{}, ErrBadMagic
+	}
+	if h[2] != WireVersion {
+		return header{}, fmt.Errorf("%w: %d", ErrVersion, h[2])
+	}
+	hd := header{
+		kind: Kind(h[3]),
+		id:   binary.BigEndian.Uint64(h[4:12]),
+		size: binary.BigEndian.Uint32(h[12:16]),
+	}
+	if hd.kind < KindQueryRequest || hd.kind > KindError {
+		return header{}, fmt.Errorf("%w: %d", ErrUnknownKind, uint8(hd.kind))
+	}
+	if uint64(hd.size) > uint64(maxBody) {
+		return header{}, fmt.Errorf("%w: %s body of %d bytes, limit %d", ErrTooLarge, hd.kind, hd.size, maxBody)
+	}
+	return hd, nil
+}
+
+// DecodeMessage decodes exactly one frame from b: b must hold the header
+// and the whole body and nothing after it. maxBody as in AppendMessage.
+func DecodeMessage(b []byte, maxBody int) (id uint64, m Message, err error) {
+	hd, err := parseHeader(b, maxBody)
+	if err != nil {
+		return 0, nil, err
+	}
+	if uint64(len(b)-HeaderSize) != uint64(hd.size) {
+		return 0, nil, fmt.Errorf("%w: body of %d bytes, header says %d", ErrMalformed, len(b)-HeaderSize, hd.size)
+	}
+	m, err = decodeBody(hd.kind, b[HeaderSize:])
+	if err != nil {
+		return 0, nil, err
+	}
+	return hd.id, m, nil
+}
+
+// WriteMessage writes the frame of m to w in one Write.
+func WriteMessage(w io.Writer, id uint64, m Message, maxBody int) error {
+	b, err := AppendMessage(nil, id, m, maxBody)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// ReadMessage reads one frame from r. The header is checked, including the
+// size limit, before any body byte is read or buffered. A stream that ends
+// before the first header byte returns io.EOF; one that ends inside a
+// frame returns an error wrapping io.ErrUnexpectedEOF.
+func ReadMessage(r io.Reader, maxBody int) (id uint64, m Message, err error) {
+	var h [HeaderSize]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+		}
+		return 0, nil, err
+	}
+	hd, err := parseHeader(h[:], maxBody)
+	if err != nil {
+		return 0, nil, err
+	}
+	body := make([]byte, hd.size)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, fmt.Errorf("%w: %s body: %w", ErrMalformed, hd.kind, err)
+	}
+	m, err = decodeBody(hd.kind, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	return hd.id, m, nil
+}
+
+// decodeBody decodes the body of a frame of kind k.
+func decodeBody(k Kind, b []byte) (Message, error) {
+	d := decoder{b: b}
+	var m Message
+	switch k {
+	case KindQueryRequest:
+		q := &QueryRequest{Name: d.str16(), Type: d.u16()}
+		flags := d.u8()
+		if flags&^flagDO != 0 {
+			d.fail("unknown query flags %#x", flags)
+		}
+		q.DO = flags&flagDO != 0
+		m = q
+	case KindQueryResponse:
+		q := &QueryResponse{Msg: d.bytes32(), Head: d.bytes32(), Proof: d.bytes32()}
+		n := int(d.u16())
+		if d.err == nil && n > 0 {
+			// Each hop needs at least 2+32 bytes: bound the allocation by
+			// what the body can hold.
+			if n > len(d.b)/(2+32) {
+				d.fail("%d audit hops in %d bytes", n, len(d.b))
+			} else {
+				q.Audit = make([]AuditHop, n)
+				for i := range q.Audit {
+					q.Audit[i].Node = d.str16()
+					copy(q.Audit[i].Hash[:], d.take(32))
+				}
+			}
+		}
+		m = q
+	case KindSubmitChangeRequest:
+		m = &SubmitChangeRequest{Zone: d.str16(), Cmd: d.bytes32()}
+	case KindSubmitChangeResponse:
+		m = &SubmitChangeResponse{Serial: d.u32(), Index: d.u64(), Code: d.str16(), Message: d.str16()}
+	case KindPing:
+		m = &Ping{}
+	case KindPong:
+		m = &Pong{}
+	case KindError:
+		m = &ErrorResponse{Code: d.str16(), Message: d.str16()}
+	default:
+		return nil, fmt.Errorf("%w: %d", ErrUnknownKind, uint8(k))
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	if d.err != nil {
+		return nil, fmt.Errorf("%s: %w", k, d.err)
+	}
+	return m, nil
+}
+
+// decoder reads body fields, remembering the first error; after an error
+// every read returns zero values.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
+	}
+}
+
+func (d *decoder) take(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > len(d.b) {
+		d.fail("field of %d bytes, %d left", n, len(d.b))
+		return nil
+	}
+	p := d.b[:n:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) u8() uint8 {
+	if p := d.take(1); p != nil {
+		return p[0]
+	}
+	return 0
+}
+
+func (d *decoder) u16() uint16 {
+	if p := d.take(2); p != nil {
+		return binary.BigEndian.Uint16(p)
+	}
+	return 0
+}
+
+func (d *decoder) u32() uint32 {
+	if p := d.take(4); p != nil {
+		return binary.BigEndian.Uint32(p)
+	}
+	return 0
+}
+
+func (d *decoder) u64() uint64 {
+	if p := d.take(8); p != nil {
+		return binary.BigEndian.Uint64(p)
+	}
+	return 0
+}
+
+func (d *decoder) str16() string {
+	return string(d.take(int(d.u16())))
+}
+
+// bytes32 returns a copy-free subslice of the body; the body is never
+// reused, so the message owns it. A zero-length field decodes as nil.
+func (d *decoder) bytes32() []byte {
+	n := d.u32()
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	if uint64(n) > uint64(len(d.b)) {
+		d.fail("field of %d bytes, %d left", n, len(d.b))
+		return nil
+	}
+	return d.take(int(n))
+}

@@ -1,0 +1,334 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// ErrNoProviders is returned by Client.Query when the provider list holds
+// no peer other than the client's own host.
+var ErrNoProviders = errors.New("overlay: no providers to query")
+
+// AllFailedError is returned by Client.Query when every provider failed;
+// Errs holds each one's error, by peer.
+type AllFailedError struct {
+	Errs map[peer.ID]error
+}
+
+func (e *AllFailedError) Error() string {
+	return fmt.Sprintf("overlay: all %d providers failed: %v", len(e.Errs), errors.Join(e.unwrap()...))
+}
+
+func (e *AllFailedError) unwrap() []error {
+	out := make([]error, 0, len(e.Errs))
+	for id, err := range e.Errs {
+		out = append(out, fmt.Errorf("%s: %w", id, err))
+	}
+	return out
+}
+
+// Unwrap returns the providers' errors, so errors.Is/As see through.
+func (e *AllFailedError) Unwrap() []error { return e.unwrap() }
+
+// ClientOptions configure a Client. Zero fields take the defaults named.
+type ClientOptions struct {
+	// Scores ranks providers; share one across clients of a node. Default:
+	// a new table with default ScoreOptions.
+	Scores *Scores
+	// Logger receives per-attempt failures at debug level. Default:
+	// discard.
+	Logger *slog.Logger
+	// MaxMessageSize bounds response bodies read. Default
+	// DefaultMaxMessageSize (1 MiB).
+	MaxMessageSize int
+	// Timeout bounds one attempt against one peer, dial included.
+	// Default 2 s.
+	Timeout time.Duration
+	// HedgeDelay is how long Query waits for a provider before asking the
+	// next one as well, when the provider's RTT is unknown or 2×RTT is
+	// shorter. Default 50 ms.
+	HedgeDelay time.Duration
+	// MaxHedgeDelay caps the hedge delay of a provider whose 2×RTT is
+	// long, so a silent provider is bypassed in time. Default 150 ms.
+	MaxHedgeDelay time.Duration
+}
+
+// Client sends DDNRS-RPC requests from a libp2p host. It is safe for
+// concurrent use and holds no goroutines between calls.
+type Client struct {
+	h      host.Host
+	opts   ClientOptions
+	scores *Scores
+	log    *slog.Logger
+	nextID atomic.Uint64
+}
+
+// NewClient returns a client sending from h.
+func NewClient(h host.Host, opts ClientOptions) *Client {
+	if opts.Scores == nil {
+		opts.Scores = NewScores(ScoreOptions{})
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 2 * time.Second
+	}
+	if opts.HedgeDelay <= 0 {
+		opts.HedgeDelay = 50 * time.Millisecond
+	}
+	if opts.MaxHedgeDelay < opts.HedgeDelay {
+		opts.MaxHedgeDelay = max(opts.HedgeDelay, 150*time.Millisecond)
+	}
+	c := &Client{h: h, opts: opts, scores: opts.Scores, log: opts.Logger.With("component", "overlay-rpc")}
+	c.nextID.Store(rand.Uint64())
+	return c
+}
+
+// Scores returns the client's score table.
+func (c *Client) Scores() *Scores { return c.scores }
+
+// Penalize records that p sent an answer that failed verification; p
+// drops in the ranking of later queries.
+func (c *Client) Penalize(p peer.ID) { c.scores.Penalize(p) }
+
+// hedgeDelay is how long to wait for p before also asking the next
+// provider: 2×p's RTT when that is longer than HedgeDelay, capped at
+// MaxHedgeDelay.
+func (c *Client) hedgeDelay(p peer.ID) time.Duration {
+	d := c.opts.HedgeDelay
+	if rtt, ok := c.scores.RTT(p); ok && 2*rtt > d {
+		d = 2 * rtt
+	}
+	return min(d, c.opts.MaxHedgeDelay)
+}
+
+type attemptResult struct {
+	p       peer.ID
+	resp    *QueryResponse
+	err     error
+	elapsed time.Duration
+}
+
+// Query asks providers for req and returns the first answer and the peer
+// that gave it. Providers are tried best-scored first; when one has not
+// answered within its hedge delay the next is asked too (at most two at
+// once), and when one fails the next is asked at once, so a dead provider
+// costs at most one hedge delay. Each reply or failure updates the scores;
+// a provider that loses a race without answering is recorded as Slow.
+// The client's own peer id is skipped. An ErrorResponse from a provider
+// counts as its failure (and the next is tried), except CodeNotFound
+// and CodeBadRequest, which every provider would give: those return a
+// *RemoteError at once. When all fail, Query returns *AllFailedError.
+//
+// The caller must verify the answer before using it and call Penalize on
+// the returned peer when verification fails.
+func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *QueryRequest) (*QueryResponse, peer.ID, error) {
+	infos := make(map[peer.ID]peer.AddrInfo, len(providers))
+	ids := make([]peer.ID, 0, len(providers))
+	for _, ai := range providers {
+		if ai.ID == c.h.ID() || ai.ID == "" {
+			continue
+		}
+		if _, dup := infos[ai.ID]; dup {
+			continue
+		}
+		infos[ai.ID] = ai
+		ids = append(ids, ai.ID)
+	}
+	if len(ids) == 0 {
+		return nil, "", ErrNoProviders
+	}
+	order := c.scores.Rank(ids)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan attemptResult, len(order))
+	inflight := 0
+	next := 0
+	launch := func() time.Duration {
+		p := order[next]
+		next++
+		inflight++
+		go func() {
+			t0 := time.Now()
+			var resp QueryResponse
+			err := c.exchange(ctx, infos[p], req, &resp)
+			results <- attemptResult{p: p, resp: &resp, err: err, elapsed: time.Since(t0)}
+		}()
+		return c.hedgeDelay(p)
+	}
+	// Every launched goroutine sends exactly once to the buffered
+	// channel; drain the ones still running before returning so none
+	// outlives the call.
+	defer func() {
+		cancel()
+		for ; inflight > 0; inflight-- {
+			r := <-results
+			c.recordLoser(r)
+		}
+	}()
+
+	hedge := time.NewTimer(launch())
+	defer hedge.Stop()
+	errs := make(map[peer.ID]error)
+	for {
+		select {
+		case <-hedge.C:
+			if next < len(order) && inflight < 2 {
+				hedge.Reset(launch())
+			}
+		case r := <-results:
+			inflight--
+			if r.err == nil {
+				c.scores.Success(r.p, r.elapsed)
+				return r.resp, r.p, nil
+			}
+			if re, ok := errors.AsType[*RemoteError](r.err); ok && (re.Code == CodeNotFound || re.Code == CodeBadRequest) {
+				c.scores.Success(r.p, r.elapsed)
+				return nil, r.p, r.err
+			}
+			if ctx.Err() != nil {
+				errs[r.p] = r.err
+				return nil, "", errors.Join(ctx.Err(), &AllFailedError{Errs: errs})
+			}
+			c.scores.Failure(r.p)
+			c.log.Debug("rpc query attempt failed", "peer", r.p, "err", r.err)
+			errs[r.p] = r.err
+			if next < len(order) {
+				hedge.Reset(launch())
+			} else if inflight == 0 {
+				return nil, "", &AllFailedError{Errs: errs}
+			}
+		case <-ctx.Done():
+			return nil, "", ctx.Err()
+		}
+	}
+}
+
+// recordLoser scores an attempt that was still running when Query
+// returned: if it failed on its own it is a failure, if it was cut off it
+// is Slow by the time it had been waited for. A late success still
+// counts as a success.
+func (c *Client) recordLoser(r attemptResult) {
+	switch {
+	case r.err == nil:
+		c.scores.Success(r.p, r.elapsed)
+	case errors.Is(r.err, context.Canceled):
+		c.scores.Slow(r.p, r.elapsed)
+	default:
+		if _, ok := errors.AsType[*RemoteError](r.err); !ok {
+			c.scores.Failure(r.p)
+		}
+	}
+}
+
+// Ping sends a Ping to p and returns the round-trip time, which also
+// enters p's score.
+func (c *Client) Ping(ctx context.Context, p peer.AddrInfo) (time.Duration, error) {
+	t0 := time.Now()
+	var pong Pong
+	if err := c.exchange(ctx, p, &Ping{}, &pong); err != nil {
+		if ctx.Err() == nil {
+			c.scores.Failure(p.ID)
+		}
+		return 0, err
+	}
+	rtt := time.Since(t0)
+	c.scores.Success(p.ID, rtt)
+	return rtt, nil
+}
+
+// SubmitChange sends req to p, which should be the zone group's leader.
+// A refusal returns the response and a *RemoteError with its code
+// (CodeNotLeader: ask the leader). It is never retried: changes are not
+// replay-safe.
+func (c *Client) SubmitChange(ctx context.Context, p peer.AddrInfo, req *SubmitChangeRequest) (*SubmitChangeResponse, error) {
+	var resp SubmitChangeResponse
+	if err := c.exchange(ctx, p, req, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Code != "" {
+		return &resp, &RemoteError{Code: resp.Code, Message: resp.Message}
+	}
+	return &resp, nil
+}
+
+// exchange runs one request/response on a new stream to p and decodes the
+// response into resp, which must point to the expected response type. An
+// ErrorResponse returns *RemoteError.
+func (c *Client) exchange(ctx context.Context, p peer.AddrInfo, req Message, resp Message) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	if len(p.Addrs) > 0 {
+		c.h.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.TempAddrTTL)
+	}
+	st, err := c.h.NewStream(ctx, p.ID, protocol.ID(ProtocolID))
+	if err != nil {
+		return fmt.Errorf("opening stream to %s: %w", p.ID, err)
+	}
+	// Reset on cancellation unblocks reads and writes at once.
+	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(dl)
+	}
+	id := c.nextID.Add(1)
+	fail := func(err error) error {
+		_ = st.Reset()
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		}
+		return err
+	}
+	if err := WriteMessage(st, id, req, c.opts.MaxMessageSize); err != nil {
+		return fail(fmt.Errorf("writing %s: %w", req.Kind(), err))
+	}
+	if err := st.CloseWrite(); err != nil {
+		return fail(fmt.Errorf("closing write side: %w", err))
+	}
+	gotID, m, err := ReadMessage(st, c.opts.MaxMessageSize)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: stream closed without a response", ErrUnexpected)
+		}
+		return fail(fmt.Errorf("reading response: %w", err))
+	}
+	_ = st.Close()
+	if e, ok := m.(*ErrorResponse); ok && (gotID == id || gotID == 0) {
+		return &RemoteError{Code: e.Code, Message: e.Message}
+	}
+	if gotID != id {
+		return fmt.Errorf("%w: response id %d to request %d", ErrUnexpected, gotID, id)
+	}
+	if m.Kind() != resp.Kind() {
+		return fmt.Errorf("%w: %s in reply to %s", ErrUnexpected, m.Kind(), req.Kind())
+	}
+	assign(resp, m)
+	return nil
+}
+
+// assign copies the decoded message m into dst of the same kind.
+func assign(dst, m Message) {
+	switch d := dst.(type) {
+	case *QueryResponse:
+		*d = *m.(*QueryResponse)
+	case *SubmitChangeResponse:
+		*d = *m.(*SubmitChangeResponse)
+	case *Pong:
+	}
+}

@@ -1,0 +1,225 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// Answerer answers a query from the node's own replica of the zone.
+//
+// The RPC server calls AnswerLocal from a libp2p stream goroutine, one call
+// per Query stream, concurrently with other calls; ctx ends when the
+// stream's deadline passes or the server closes. AnswerLocal must not call
+// back into the overlay for the same query (a node answers only zones it
+// holds). An error whose chain holds a *RemoteError is sent with its code;
+// any other error is sent as CodeInternal.
+type Answerer interface {
+	AnswerLocal(ctx context.Context, name string, t uint16, do bool) (*QueryResponse, error)
+}
+
+// Submitter applies a change to a zone this node's group holds; on a node
+// that is not the group's leader it forwards or returns a *RemoteError with
+// CodeNotLeader. Called like Answerer.AnswerLocal.
+type Submitter interface {
+	Submit(ctx context.Context, zone string, cmd []byte) (serial uint32, index uint64, err error)
+}
+
+// Stable error codes carried in ErrorResponse and SubmitChangeResponse.
+const (
+	CodeInternal    = "internal"     // the server failed; try another member
+	CodeUnsupported = "unsupported"  // the server does not serve this request kind
+	CodeBadRequest  = "bad_request"  // the request was malformed or not a request
+	CodeNotFound    = "not_found"    // the server holds no zone for the name
+	CodeNotLeader   = "not_leader"   // the change must go to the group leader
+	CodeRejected    = "rejected"     // the change was refused (invalid, stale)
+	CodeUnavailable = "unavailable"  // the server is shutting down or overloaded
+)
+
+// RemoteError is a refusal sent by a peer (or to be sent by this server):
+// a stable code and a message. Clients return it for ErrorResponse frames
+// and failed SubmitChangeResponses; Answerer and Submitter return it to
+// choose the code sent.
+type RemoteError struct {
+	Code    string
+	Message string
+}
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("overlay: remote error %s: %s", e.Code, e.Message)
+}
+
+// ServerOptions configure a Server. Zero fields take the defaults named.
+type ServerOptions struct {
+	// Answerer serves Query; nil answers Query with CodeUnsupported.
+	Answerer Answerer
+	// Submitter serves SubmitChange; nil answers it with CodeUnsupported.
+	Submitter Submitter
+	// Logger receives per-stream errors at debug level. Default: discard.
+	Logger *slog.Logger
+	// MaxMessageSize bounds request bodies read and responses written.
+	// Default DefaultMaxMessageSize (1 MiB).
+	MaxMessageSize int
+	// Timeout bounds a whole exchange on a stream: reading the request,
+	// the Answerer or Submitter call, writing the response. Default 5 s.
+	Timeout time.Duration
+}
+
+// Server serves DDNRS-RPC on a libp2p host. Create it with NewServer; stop
+// it with Close.
+type Server struct {
+	h    host.Host
+	opts ServerOptions
+	log  *slog.Logger
+
+	ctx    context.Context // canceled by Close; parent of every call
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // running stream handlers
+}
+
+// NewServer registers the DDNRS-RPC stream handler on h and returns the
+// server. h stays owned by the caller; close the server before h.
+func NewServer(h host.Host, opts ServerOptions) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{h: h, opts: opts, log: opts.Logger.With("component", "overlay-rpc"), ctx: ctx, cancel: cancel}
+	h.SetStreamHandler(protocol.ID(ProtocolID), s.handle)
+	return s
+}
+
+// Close removes the stream handler, cancels calls in progress, and waits
+// for every running handler to return. It is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.h.RemoveStreamHandler(protocol.ID(ProtocolID))
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// handle serves one stream. libp2p calls it on its own goroutine per
+// stream; the server's WaitGroup tracks it so Close can wait for it.
+func (s *Server) handle(st network.Stream) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = st.Reset()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.Timeout)
+	defer cancel()
+	// A closing server resets the stream so a blocked read or write
+	// returns at once.
+	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
+	defer stop()
+	if err := st.SetDeadline(time.Now().Add(s.opts.Timeout)); err != nil {
+		_ = st.Reset()
+		return
+	}
+	if err := s.serve(ctx, st); err != nil {
+		s.log.Debug("rpc stream failed", "peer", st.Conn().RemotePeer(), "err", err)
+		_ = st.Reset()
+		return
+	}
+	_ = st.Close()
+}
+
+// serve reads one request, checks the client half-closed, and writes one
+// response. A protocol error that can still be reported is answered with
+// an ErrorResponse before the error is returned.
+func (s *Server) serve(ctx context.Context, st network.Stream) error {
+	id, req, err := ReadMessage(st, s.opts.MaxMessageSize)
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrUnknownKind) || errors.Is(err, ErrVersion) {
+			_ = WriteMessage(st, 0, &ErrorResponse{Code: CodeBadRequest, Message: err.Error()}, s.opts.MaxMessageSize)
+		}
+		return fmt.Errorf("reading request: %w", err)
+	}
+	// One request per stream: the next read must see the client's FIN.
+	var one [1]byte
+	if n, err := st.Read(one[:]); n > 0 || !errors.Is(err, io.EOF) {
+		_ = WriteMessage(st, id, &ErrorResponse{Code: CodeBadRequest, Message: "one request per stream, then close the write side"}, s.opts.MaxMessageSize)
+		if err == nil || n > 0 {
+			err = ErrUnexpected
+		}
+		return fmt.Errorf("after request: %w", err)
+	}
+	resp := s.dispatch(ctx, req)
+	if err := WriteMessage(st, id, resp, s.opts.MaxMessageSize); err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			_ = WriteMessage(st, id, &ErrorResponse{Code: CodeInternal, Message: "response too large"}, s.opts.MaxMessageSize)
+		}
+		return fmt.Errorf("writing %s: %w", resp.Kind(), err)
+	}
+	return nil
+}
+
+// dispatch computes the response to req.
+func (s *Server) dispatch(ctx context.Context, req Message) Message {
+	switch m := req.(type) {
+	case *Ping:
+		return &Pong{}
+	case *QueryRequest:
+		if s.opts.Answerer == nil {
+			return &ErrorResponse{Code: CodeUnsupported, Message: "this node answers no queries"}
+		}
+		resp, err := s.opts.Answerer.AnswerLocal(ctx, m.Name, m.Type, m.DO)
+		if err != nil {
+			return errorResponse(err)
+		}
+		if resp == nil {
+			return &ErrorResponse{Code: CodeInternal, Message: "no answer"}
+		}
+		return resp
+	case *SubmitChangeRequest:
+		if s.opts.Submitter == nil {
+			return &SubmitChangeResponse{Code: CodeUnsupported, Message: "this node accepts no changes"}
+		}
+		serial, index, err := s.opts.Submitter.Submit(ctx, m.Zone, m.Cmd)
+		if err != nil {
+			e := errorResponse(err)
+			return &SubmitChangeResponse{Code: e.Code, Message: e.Message}
+		}
+		return &SubmitChangeResponse{Serial: serial, Index: index}
+	}
+	return &ErrorResponse{Code: CodeBadRequest, Message: req.Kind().String() + " is not a request"}
+}
+
+func errorResponse(err error) *ErrorResponse {
+	if re, ok := errors.AsType[*RemoteError](err); ok {
+		return &ErrorResponse{Code: re.Code, Message: re.Message}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &ErrorResponse{Code: CodeUnavailable, Message: err.Error()}
+	}
+	return &ErrorResponse{Code: CodeInternal, Message: err.Error()}
+}
