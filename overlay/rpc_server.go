@@ -35,13 +35,13 @@ type Submitter interface {
 
 // Stable error codes carried in ErrorResponse and SubmitChangeResponse.
 const (
-	CodeInternal    = "internal"     // the server failed; try another member
-	CodeUnsupported = "unsupported"  // the server does not serve this request kind
-	CodeBadRequest  = "bad_request"  // the request was malformed or not a request
-	CodeNotFound    = "not_found"    // the server holds no zone for the name
-	CodeNotLeader   = "not_leader"   // the change must go to the group leader
-	CodeRejected    = "rejected"     // the change was refused (invalid, stale)
-	CodeUnavailable = "unavailable"  // the server is shutting down or overloaded
+	CodeInternal    = "internal"    // the server failed; try another member
+	CodeUnsupported = "unsupported" // the server does not serve this request kind
+	CodeBadRequest  = "bad_request" // the request was malformed or not a request
+	CodeNotFound    = "not_found"   // the server holds no zone for the name
+	CodeNotLeader   = "not_leader"  // the change must go to the group leader
+	CodeRejected    = "rejected"    // the change was refused (invalid, stale)
+	CodeUnavailable = "unavailable" // the server is shutting down or overloaded
 )
 
 // RemoteError is a refusal sent by a peer (or to be sent by this server):
