@@ -1,0 +1,282 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// signedExample returns the shared fixture zone with serial, signed with
+// dnstest's fixed key, in a registry.
+func signedExample(t *testing.T, serial string) (*Zones, *zone.Zone, *zone.Key) {
+	t.Helper()
+	text, err := os.ReadFile(dnstest.FixturePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = bytes.Replace(text, []byte("2024010101 ; serial"), []byte(serial+" ; serial"), 1)
+	z := dnstest.Parse(t, "example.", string(text)+dnstest.Extra)
+	s, k := dnstest.Sign(t, z)
+	r := new(Zones)
+	r.Set(s)
+	return r, s, k
+}
+
+// verifyClock is a time at which dnstest's signatures are valid.
+func verifyClock() time.Time { return dnstest.SignTime.Add(time.Hour) }
+
+func TestVerifyRemoteGenuine(t *testing.T) {
+	r, _, k := signedExample(t, "2024010101")
+	cases := []struct {
+		name  string
+		t     uint16
+		rcode int
+	}{
+		{"www.example.", dns.TypeA, dns.RcodeSuccess},
+		{"example.", dns.TypeSOA, dns.RcodeSuccess},
+		{"example.", dns.TypeDNSKEY, dns.RcodeSuccess},
+		{"big.example.", dns.TypeA, dns.RcodeSuccess},
+		{"alias.example.", dns.TypeA, dns.RcodeSuccess},      // CNAME chain
+		{"ext.example.", dns.TypeA, dns.RcodeSuccess},        // CNAME out of the zone
+		{"foo.wild.example.", dns.TypeA, dns.RcodeSuccess},   // wildcard
+		{"foo.wild.example.", dns.TypeMX, dns.RcodeSuccess},  // wildcard NODATA
+		{"www.example.", dns.TypeMX, dns.RcodeSuccess},       // NODATA
+		{"b.c.example.", dns.TypeA, dns.RcodeSuccess},        // empty non-terminal
+		{"nothere.example.", dns.TypeA, dns.RcodeNameError},  // NXDOMAIN
+		{"tonx.example.", dns.TypeA, dns.RcodeNameError},     // CNAME to NXDOMAIN
+		{"host.sub.example.", dns.TypeA, dns.RcodeSuccess},   // referral, signed
+		{"host.nods.example.", dns.TypeA, dns.RcodeSuccess},  // referral, unsigned
+		{"sub.example.", dns.TypeDS, dns.RcodeSuccess},       // DS at a cut
+		{"x.cw.example.", dns.TypeA, dns.RcodeSuccess},       // wildcard CNAME
+		{"z.deep.example.", dns.TypeA, dns.RcodeSuccess},     // wildcard beside x.y.deep
+		{"q.y.deep.example.", dns.TypeA, dns.RcodeNameError}, // under an ENT, no wildcard there
+	}
+	for _, c := range cases {
+		v := NewVerifier(Anchors{"example.": k}, verifyClock)
+		la, err := AnswerLocal(r, c.name, c.t)
+		if err != nil {
+			t.Fatalf("AnswerLocal(%q, %s) = %v", c.name, dns.TypeToString[c.t], err)
+		}
+		got, err := v.VerifyRemote(c.name, c.t, la.Msg, la.Head, la.Proof)
+		if err != nil {
+			t.Errorf("VerifyRemote(%q, %s) = %v, want success", c.name, dns.TypeToString[c.t], err)
+			continue
+		}
+		if got.Msg.Rcode != c.rcode {
+			t.Errorf("VerifyRemote(%q, %s) rcode = %s, want %s", c.name, dns.TypeToString[c.t], dns.RcodeToString[got.Msg.Rcode], dns.RcodeToString[c.rcode])
+		}
+		if got.Hash != la.Hash || got.Serial != 2024010101 || got.Zone != "example." {
+			t.Errorf("VerifyRemote(%q, %s) = zone %s serial %d hash %x, want example. 2024010101 %x", c.name, dns.TypeToString[c.t], got.Zone, got.Serial, got.Hash[:4], la.Hash[:4])
+		}
+		if got.TTL <= 0 || got.TTL > time.Hour {
+			t.Errorf("VerifyRemote(%q, %s) TTL = %v, want in (0, 1h]", c.name, dns.TypeToString[c.t], got.TTL)
+		}
+	}
+}
+
+// reprove rebuilds the response after f changed it, with a proof made
+// from the genuine zone for whatever RRsets it now holds: the strongest
+// forger, who holds every genuine record and proof.
+func reprove(t *testing.T, z *zone.Zone, la *LocalAnswer, f func(m *dns.Msg)) *LocalAnswer {
+	t.Helper()
+	m := new(dns.Msg)
+	if err := m.Unpack(la.Msg); err != nil {
+		t.Fatal(err)
+	}
+	f(m)
+	msg, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &LocalAnswer{Msg: msg, Head: la.Head, Proof: la.Proof}
+	sets, err := responseRRsets(m)
+	if err != nil || len(sets) == 0 {
+		return out
+	}
+	p, err := z.ProveAnswer(zone.Answer{RRsets: sets})
+	if err != nil {
+		return out // not provable: keep the original proof
+	}
+	if out.Proof, err = p.MarshalBinary(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestVerifyRemoteTampered(t *testing.T) {
+	r1, z1, k := signedExample(t, "2024010101")
+	r2, z2, _ := signedExample(t, "2024010102")
+	other := dnstest.Parse(t, "other.test.", "other.test. 3600 IN SOA ns.other.test. h.other.test. 1 2 3 4 5\nother.test. 3600 IN NS ns.other.test.\nns.other.test. 3600 IN A 192.0.2.9\n")
+	otherSigned, _ := dnstest.Sign(t, other)
+	otherKey, err := zone.GenerateKey("example.", true, bytes.NewReader(bytes.Repeat([]byte{9}, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := zone.Sign(z1, otherKey, zone.DefaultSignOptions(dnstest.SignTime))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := func(r *Zones, name string, qt uint16) *LocalAnswer {
+		t.Helper()
+		la, err := AnswerLocal(r, name, qt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return la
+	}
+	cases := []struct {
+		desc  string
+		name  string
+		t     uint16
+		resp  func() *LocalAnswer
+		prior *LocalAnswer // verified first (raises the highest serial)
+		want  error
+	}{
+		{"altered A record", "www.example.", dns.TypeA, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "www.example.", dns.TypeA), func(m *dns.Msg) {
+				m.Answer[0].(*dns.A).A[3] = 66
+			})
+		}, nil, zone.ErrBadSignature},
+		{"altered TTL of an unsigned glue-free referral", "host.nods.example.", dns.TypeA, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "host.nods.example.", dns.TypeA), func(m *dns.Msg) {
+				for _, rr := range m.Ns {
+					if ns, ok := rr.(*dns.NS); ok {
+						ns.Ns = "evil.example.net."
+					}
+				}
+			})
+		}, nil, zone.ErrNotIncluded},
+		{"forged RRSIG", "www.example.", dns.TypeA, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "www.example.", dns.TypeA), func(m *dns.Msg) {
+				for _, rr := range m.Answer {
+					if s, ok := rr.(*dns.RRSIG); ok {
+						s.Signature = strings.Repeat("A", len(s.Signature))
+					}
+				}
+			})
+		}, nil, zone.ErrBadSignature},
+		{"signed by another key", "www.example.", dns.TypeA, func() *LocalAnswer {
+			r := new(Zones)
+			r.Set(forged)
+			return answer(r, "www.example.", dns.TypeA)
+		}, nil, zone.ErrBadSignature},
+		{"older serial", "www.example.", dns.TypeA, func() *LocalAnswer {
+			return answer(r1, "www.example.", dns.TypeA)
+		}, answer(r2, "www.example.", dns.TypeA), ErrStaleSerial},
+		{"head of the new version, records of the old", "www.example.", dns.TypeA, func() *LocalAnswer {
+			la := answer(r1, "www.example.", dns.TypeA)
+			la.Head = z2.Head.Note
+			return la
+		}, nil, zone.ErrNotIncluded},
+		{"head of another zone", "www.example.", dns.TypeA, func() *LocalAnswer {
+			la := answer(r1, "www.example.", dns.TypeA)
+			la.Head = otherSigned.Head.Note
+			return la
+		}, nil, zone.ErrWrongZone},
+		{"bad proof path", "www.example.", dns.TypeA, func() *LocalAnswer {
+			la := answer(r1, "www.example.", dns.TypeA)
+			p := new(zone.Proof)
+			if err := p.UnmarshalBinary(la.Proof); err != nil {
+				t.Fatal(err)
+			}
+			p.Leaves[0].Path[0][0] ^= 1
+			la.Proof, _ = p.MarshalBinary()
+			return la
+		}, nil, zone.ErrNotIncluded},
+		{"truncated proof", "www.example.", dns.TypeA, func() *LocalAnswer {
+			la := answer(r1, "www.example.", dns.TypeA)
+			la.Proof = la.Proof[:len(la.Proof)-3]
+			return la
+		}, nil, zone.ErrMalformedProof},
+		{"NXDOMAIN for a name that exists", "www.example.", dns.TypeA, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "nothere.example.", dns.TypeA), func(m *dns.Msg) {
+				m.Question[0].Name = "www.example."
+			})
+		}, nil, ErrNSECMissing},
+		{"NODATA for a type that exists", "www.example.", dns.TypeA, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "www.example.", dns.TypeMX), func(m *dns.Msg) {
+				m.Question[0].Qtype = dns.TypeA
+			})
+		}, nil, ErrNotAnswer},
+		{"NXDOMAIN without its NSEC", "nothere.example.", dns.TypeA, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "nothere.example.", dns.TypeA), func(m *dns.Msg) {
+				var ns []dns.RR
+				for _, rr := range m.Ns {
+					if t := rr.Header().Rrtype; t == dns.TypeSOA || rr.Header().Rrtype == dns.TypeRRSIG && rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA {
+						ns = append(ns, rr)
+					}
+				}
+				m.Ns = ns
+			})
+		}, nil, ErrNSECMissing},
+		{"answer for another name", "mail.example.", dns.TypeA, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "www.example.", dns.TypeA), func(m *dns.Msg) {
+				m.Question[0].Name = "mail.example."
+			})
+		}, nil, ErrNotAnswer},
+		{"wildcard answer without its NSEC", "foo.wild.example.", dns.TypeA, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "foo.wild.example.", dns.TypeA), func(m *dns.Msg) {
+				m.Ns = nil
+			})
+		}, nil, ErrNSECMissing},
+		{"SERVFAIL", "www.example.", dns.TypeA, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "www.example.", dns.TypeA), func(m *dns.Msg) {
+				m.Rcode = dns.RcodeServerFailure
+			})
+		}, nil, ErrBadResponse},
+		{"garbage message", "www.example.", dns.TypeA, func() *LocalAnswer {
+			la := answer(r1, "www.example.", dns.TypeA)
+			la.Msg = la.Msg[:20]
+			return la
+		}, nil, ErrBadResponse},
+	}
+	for _, c := range cases {
+		v := NewVerifier(Anchors{"example.": k}, verifyClock)
+		if c.prior != nil {
+			if _, err := v.VerifyRemote(c.name, c.t, c.prior.Msg, c.prior.Head, c.prior.Proof); err != nil {
+				t.Fatalf("%s: prior answer: %v", c.desc, err)
+			}
+		}
+		la := c.resp()
+		_, err := v.VerifyRemote(c.name, c.t, la.Msg, la.Head, la.Proof)
+		var ve *VerifyError
+		if !errors.Is(err, c.want) || !errors.As(err, &ve) {
+			t.Errorf("%s: VerifyRemote(%q, %s) = %v, want %v", c.desc, c.name, dns.TypeToString[c.t], err, c.want)
+		}
+	}
+}
+
+func TestVerifyRemoteClockAndAnchors(t *testing.T) {
+	r, _, k := signedExample(t, "2024010101")
+	la, err := AnswerLocal(r, "www.example.", dns.TypeA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := func() time.Time { return dnstest.SignTime.Add(31 * 24 * time.Hour) }
+	_, err = NewVerifier(Anchors{"example.": k}, late).VerifyRemote("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
+	var ve *VerifyError
+	if !errors.Is(err, ErrExpired) || !errors.As(err, &ve) || ve.EDE() != dns.ExtendedErrorCodeSignatureExpired {
+		t.Errorf("VerifyRemote after expiry = %v, want ErrExpired with EDE Signature Expired", err)
+	}
+	_, err = NewVerifier(Anchors{"other.": k}, verifyClock).VerifyRemote("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
+	if !errors.Is(err, ErrNoTrustAnchor) || !errors.As(err, &ve) || ve.EDE() != dns.ExtendedErrorCodeDNSKEYMissing {
+		t.Errorf("VerifyRemote without anchor = %v, want ErrNoTrustAnchor", err)
+	}
+	// The TTL is bounded by the signature expiry.
+	near := func() time.Time { return dnstest.SignTime.Add(30*24*time.Hour - 10*time.Second) }
+	got, err := NewVerifier(Anchors{"example.": k}, near).VerifyRemote("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
+	if err != nil || got.TTL != 10*time.Second {
+		t.Errorf("VerifyRemote 10 s before expiry = %v, %v, want TTL 10s", got, err)
+	}
+	if _, err := AnswerLocal(r, "www.example.net.", dns.TypeA); !errors.Is(err, ErrNotHosted) {
+		t.Errorf("AnswerLocal(out of zone) = %v, want ErrNotHosted", err)
+	}
+}
