@@ -1,0 +1,127 @@
+package node
+
+import (
+	"container/list"
+	"sync"
+	"time"
+)
+
+// AnswerCache holds verified remote answers (Verified) until the smaller
+// of their TTL and their signatures' expiry (Verified.TTL, which for
+// negative answers follows RFC 2308 §5), evicting the least recently used
+// entry when the total size passes its cap. Only answers that passed
+// VerifyRemote go in. It is safe for concurrent use.
+type AnswerCache struct {
+	now func() time.Time
+	max int // bytes
+
+	mu   sync.Mutex
+	size int
+	lru  list.List // of *cacheEntry, most recent first
+	m    map[cacheKey]*list.Element
+}
+
+type cacheKey struct {
+	name string
+	t    uint16
+}
+
+type cacheEntry struct {
+	key       cacheKey
+	v         *Verified
+	size      int
+	stored    time.Time
+	expires   time.Time
+	hits      int
+	refreshed bool // a refresh was requested for this entry
+}
+
+// DefaultCacheBytes is the default size cap of an AnswerCache.
+const DefaultCacheBytes = 64 << 20
+
+// cacheOverhead approximates the bytes an entry costs besides its
+// message's wire size (key, entry, decoded records).
+const cacheOverhead = 256
+
+// RefreshHits is how many hits make an entry popular: a popular entry in
+// the last tenth of its lifetime is handed out once for refresh (Get's
+// refresh result), so it is replaced before it expires.
+const RefreshHits = 3
+
+// NewAnswerCache returns a cache of at most maxBytes (DefaultCacheBytes
+// when 0) using the clock now (time.Now when nil).
+func NewAnswerCache(maxBytes int, now func() time.Time) *AnswerCache {
+	if maxBytes <= 0 {
+		maxBytes = DefaultCacheBytes
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &AnswerCache{now: now, max: maxBytes, m: make(map[cacheKey]*list.Element)}
+}
+
+// Put stores v as the answer to (name, t), name canonical. An answer with
+// no TTL left, or larger than the cap, is not stored.
+func (c *AnswerCache) Put(name string, t uint16, v *Verified) {
+	if v == nil || v.TTL <= 0 {
+		return
+	}
+	size := v.Msg.Len() + len(name) + cacheOverhead
+	if size > c.max {
+		return
+	}
+	now := c.now()
+	k := cacheKey{name, t}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el := c.m[k]; el != nil {
+		c.remove(el)
+	}
+	e := &cacheEntry{key: k, v: v, size: size, stored: now, expires: now.Add(v.TTL)}
+	c.m[k] = c.lru.PushFront(e)
+	c.size += size
+	for c.size > c.max {
+		c.remove(c.lru.Back())
+	}
+}
+
+// Get returns the answer to (name, t) and how long ago it was stored, or
+// ok=false when there is none or it expired. refresh is true once per
+// entry when it is popular (RefreshHits) and in the last tenth of its
+// lifetime: the caller should fetch and verify it again in the
+// background.
+func (c *AnswerCache) Get(name string, t uint16) (v *Verified, age time.Duration, refresh, ok bool) {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el := c.m[cacheKey{name, t}]
+	if el == nil {
+		return nil, 0, false, false
+	}
+	e := el.Value.(*cacheEntry)
+	if !now.Before(e.expires) {
+		c.remove(el)
+		return nil, 0, false, false
+	}
+	c.lru.MoveToFront(el)
+	e.hits++
+	life := e.expires.Sub(e.stored)
+	if !e.refreshed && e.hits >= RefreshHits && e.expires.Sub(now) <= life/10 {
+		e.refreshed = true
+		refresh = true
+	}
+	return e.v, now.Sub(e.stored), refresh, true
+}
+
+// Len returns the number of entries and their total size in bytes.
+func (c *AnswerCache) Len() (entries, bytes int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m), c.size
+}
+
+func (c *AnswerCache) remove(el *list.Element) {
+	e := c.lru.Remove(el).(*cacheEntry)
+	delete(c.m, e.key)
+	c.size -= e.size
+}
