@@ -1,0 +1,321 @@
+package overlay
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Defaults for RouterOptions.
+const (
+	DefaultPositiveTTL   = 5 * time.Minute
+	DefaultNegativeTTL   = 30 * time.Second
+	DefaultRouteEntries  = 10000
+	DefaultMaxProviders  = 8
+	DefaultLookupTimeout = 5 * time.Second
+)
+
+var (
+	// ErrNoZone is returned by Router.FindZone when no suffix of the name
+	// has a provider in the overlay: no group holds an enclosing zone.
+	ErrNoZone = errors.New("overlay: no zone encloses the name")
+	// ErrRouterClosed is returned by Router.FindZone after Close.
+	ErrRouterClosed = errors.New("overlay: router closed")
+)
+
+// RouterOptions configures NewRouter. Every zero field takes its default.
+type RouterOptions struct {
+	// PositiveTTL is how long a zone's providers are cached.
+	// Default: DefaultPositiveTTL.
+	PositiveTTL time.Duration
+	// NegativeTTL is how long "no zone here" is cached for a suffix; it
+	// bounds how late a newly created zone is seen. Default:
+	// DefaultNegativeTTL.
+	NegativeTTL time.Duration
+	// MaxEntries caps the cache (positive and negative entries together);
+	// the least recently used entry goes first. Default: DefaultRouteEntries.
+	MaxEntries int
+	// MaxProviders is how many providers a lookup collects before it stops.
+	// Default: DefaultMaxProviders.
+	MaxProviders int
+	// LookupTimeout bounds one DHT lookup of one suffix. Default:
+	// DefaultLookupTimeout.
+	LookupTimeout time.Duration
+	// Now is the clock for cache expiry. Default: time.Now.
+	Now func() time.Time
+}
+
+func (o *RouterOptions) defaults() {
+	if o.PositiveTTL <= 0 {
+		o.PositiveTTL = DefaultPositiveTTL
+	}
+	if o.NegativeTTL <= 0 {
+		o.NegativeTTL = DefaultNegativeTTL
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = DefaultRouteEntries
+	}
+	if o.MaxProviders <= 0 {
+		o.MaxProviders = DefaultMaxProviders
+	}
+	if o.LookupTimeout <= 0 {
+		o.LookupTimeout = DefaultLookupTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// RouterStats counts what FindZone did, for metrics and tests.
+type RouterStats struct {
+	Hits    uint64 // suffixes answered from the cache
+	Lookups uint64 // DHT lookups started
+	Entries int    // entries in the cache now
+}
+
+// Router finds the zone enclosing a name and the peers that provide it. It
+// walks the name's suffixes longest first, looks the uncached ones up in
+// the DHT in parallel (one lookup per suffix however many callers want it),
+// and caches the outcome, positive and negative, so a warm name costs no
+// DHT traffic. Safe for concurrent use; Close stops its lookups.
+type Router struct {
+	h    *Host
+	opts RouterOptions
+
+	ctx  context.Context // parent of every lookup; done after Close
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	entries  map[string]*list.Element // suffix -> *routeEntry in lru
+	lru      *list.List               // front = most recently used
+	inflight map[string]*lookup
+
+	hits, lookups atomic.Uint64
+}
+
+// routeEntry is a cached outcome for one suffix; providers == nil means no
+// zone by that name.
+type routeEntry struct {
+	name      string
+	providers []peer.AddrInfo
+	expires   time.Time
+}
+
+// lookup is one DHT lookup of one suffix, shared by every caller waiting
+// for it.
+type lookup struct {
+	done      chan struct{}
+	providers []peer.AddrInfo
+	err       error
+}
+
+// NewRouter returns a Router that looks zones up through h's DHT.
+func NewRouter(h *Host, opts RouterOptions) *Router {
+	opts.defaults()
+	ctx, stop := context.WithCancel(context.Background())
+	return &Router{
+		h:        h,
+		opts:     opts,
+		ctx:      ctx,
+		stop:     stop,
+		entries:  make(map[string]*list.Element),
+		lru:      list.New(),
+		inflight: make(map[string]*lookup),
+	}
+}
+
+// FindZone returns the longest zone enclosing qname that some peer
+// provides, with up to MaxProviders of its providers (this host among them
+// when it provides the zone itself). It returns ErrNoZone when no suffix
+// has a provider. Suffixes already cached cost nothing; the others are
+// looked up in parallel, and FindZone returns as soon as the longest
+// outstanding suffix is known to have providers (shorter lookups finish in
+// the background and fill the cache). A lookup that failed (timed out, or
+// found nothing while this host knows no peer) is not cached.
+func (r *Router) FindZone(ctx context.Context, qname string) (string, []peer.AddrInfo, error) {
+	cands := Suffixes(qname)
+	now := r.opts.Now()
+	var pending []*lookup
+	var pendingNames []string
+	r.mu.Lock()
+	if r.ctx.Err() != nil {
+		r.mu.Unlock()
+		return "", nil, ErrRouterClosed
+	}
+	for _, s := range cands {
+		if e, ok := r.cachedLocked(s, now); ok {
+			r.hits.Add(1)
+			if e.providers != nil && len(pending) == 0 {
+				r.mu.Unlock()
+				return s, clonePeers(e.providers), nil
+			}
+			if e.providers != nil {
+				// Positive, but longer suffixes are still unknown.
+				l := &lookup{done: make(chan struct{}), providers: e.providers}
+				close(l.done)
+				pending = append(pending, l)
+				pendingNames = append(pendingNames, s)
+				break
+			}
+			continue
+		}
+		pending = append(pending, r.startLocked(s))
+		pendingNames = append(pendingNames, s)
+	}
+	r.mu.Unlock()
+
+	for i, l := range pending {
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+			return "", nil, ctx.Err()
+		}
+		if l.err != nil {
+			return "", nil, fmt.Errorf("overlay: find zone of %s: %w", qname, l.err)
+		}
+		if len(l.providers) > 0 {
+			return pendingNames[i], clonePeers(l.providers), nil
+		}
+	}
+	return "", nil, ErrNoZone
+}
+
+// Forget drops the cached route of zone, so the next FindZone for a name
+// in it asks the DHT again. Called when a provider says it no longer holds
+// the zone.
+func (r *Router) Forget(zoneName string) {
+	s := canonical(zoneName)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if el, ok := r.entries[s]; ok {
+		r.lru.Remove(el)
+		delete(r.entries, s)
+	}
+}
+
+// Stats returns the counters since NewRouter.
+func (r *Router) Stats() RouterStats {
+	r.mu.Lock()
+	n := r.lru.Len()
+	r.mu.Unlock()
+	return RouterStats{Hits: r.hits.Load(), Lookups: r.lookups.Load(), Entries: n}
+}
+
+// Close cancels the lookups in flight and waits for them. FindZone returns
+// ErrRouterClosed afterwards. Idempotent; it does not close the Host.
+func (r *Router) Close() error {
+	r.mu.Lock()
+	r.stop()
+	r.mu.Unlock()
+	r.wg.Wait()
+	return nil
+}
+
+// cachedLocked returns the unexpired entry for s, refreshing its place in
+// the LRU, and drops it when expired. r.mu must be held.
+func (r *Router) cachedLocked(s string, now time.Time) (*routeEntry, bool) {
+	el, ok := r.entries[s]
+	if !ok {
+		return nil, false
+	}
+	e := el.Value.(*routeEntry)
+	if !now.Before(e.expires) {
+		r.lru.Remove(el)
+		delete(r.entries, s)
+		return nil, false
+	}
+	r.lru.MoveToFront(el)
+	return e, true
+}
+
+// startLocked returns the lookup of s in flight, starting one when there is
+// none. r.mu must be held and r.ctx not done.
+func (r *Router) startLocked(s string) *lookup {
+	if l, ok := r.inflight[s]; ok {
+		return l
+	}
+	l := &lookup{done: make(chan struct{})}
+	r.inflight[s] = l
+	r.lookups.Add(1)
+	r.wg.Go(func() {
+		provs, cache, err := r.find(s)
+		l.providers, l.err = provs, err
+		r.mu.Lock()
+		delete(r.inflight, s)
+		if cache {
+			r.storeLocked(s, provs)
+		}
+		r.mu.Unlock()
+		close(l.done)
+	})
+	return l
+}
+
+// find asks the DHT for the providers of zone s. This host counts only
+// while it provides s: its own record outlives StopProviding in the local
+// provider store. cache says whether the outcome may be cached.
+func (r *Router) find(s string) (provs []peer.AddrInfo, cache bool, err error) {
+	ctx, cancel := context.WithTimeout(r.ctx, r.opts.LookupTimeout)
+	defer cancel()
+	self := r.h.ID()
+	selfProvides := r.h.Provides(s)
+	var out []peer.AddrInfo
+	for ai := range r.h.dht.FindProvidersAsync(ctx, ZoneKey(s), r.opts.MaxProviders) {
+		if ai.ID == self {
+			if !selfProvides {
+				continue
+			}
+			ai = r.h.AddrInfo()
+		}
+		out = append(out, ai)
+	}
+	if len(out) > 0 {
+		return out, true, nil
+	}
+	if err := ctx.Err(); err != nil {
+		if r.ctx.Err() != nil {
+			return nil, false, ErrRouterClosed
+		}
+		return nil, false, err
+	}
+	// Looked everywhere: negative. Alone (no peer in the routing table),
+	// only the local store was asked, so the negative is not cached.
+	return nil, r.h.RoutingTableSize() > 0, nil
+}
+
+// storeLocked caches the outcome for s (an empty providers slice caches a
+// negative) and evicts the least recently used entries beyond MaxEntries.
+func (r *Router) storeLocked(s string, provs []peer.AddrInfo) {
+	ttl := r.opts.PositiveTTL
+	var keep []peer.AddrInfo
+	if len(provs) == 0 {
+		ttl = r.opts.NegativeTTL
+	} else {
+		keep = clonePeers(provs)
+	}
+	e := &routeEntry{name: s, providers: keep, expires: r.opts.Now().Add(ttl)}
+	if el, ok := r.entries[s]; ok {
+		el.Value = e
+		r.lru.MoveToFront(el)
+	} else {
+		r.entries[s] = r.lru.PushFront(e)
+	}
+	for r.lru.Len() > r.opts.MaxEntries {
+		el := r.lru.Back()
+		r.lru.Remove(el)
+		delete(r.entries, el.Value.(*routeEntry).name)
+	}
+}
+
+func clonePeers(in []peer.AddrInfo) []peer.AddrInfo {
+	out := make([]peer.AddrInfo, len(in))
+	copy(out, in)
+	return out
+}
