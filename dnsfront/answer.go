@@ -82,7 +82,9 @@ func (h *Handler) respond(q *request, resp *dns.Msg, sc *scratch, tr Transport) 
 func (h *Handler) lookup(q *request, resp *dns.Msg, sc *scratch) {
 	z := h.zones.Zone(q.name)
 	if z == nil || !zone.IsSubDomain(z.Origin, q.name) {
-		// Never answer for a name outside the zones we hold.
+		// Never answer for a name outside the zones we hold; with a
+		// Remote, Handle passes the query on (remote.go).
+		sc.remote = h.remote != nil
 		resp.Rcode = dns.RcodeRefused
 		return
 	}

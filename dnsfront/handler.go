@@ -64,6 +64,21 @@ type Options struct {
 	// that option; the node sets it to its stream servers' idle timeout.
 	// Default 10s (TCPOptions' default); negative: never announced.
 	TCPKeepalive time.Duration
+	// Remote, when set, answers queries for names no zone of the Reader
+	// encloses (remote.go) instead of REFUSED. The local path is
+	// unchanged. Default nil: such queries are REFUSED. A Handler with
+	// a Remote runs a pool of goroutines that Close stops.
+	Remote Remote
+	// RemoteWorkers is the number of goroutines answering deferred
+	// remote queries. Default DefaultRemoteWorkers.
+	RemoteWorkers int
+	// RemoteQueue is how many deferred remote queries may wait for a
+	// worker; beyond it they get SERVFAIL at once. Default
+	// DefaultRemoteQueue.
+	RemoteQueue int
+	// RemoteTimeout bounds one remote lookup. Default
+	// DefaultRemoteTimeout.
+	RemoteTimeout time.Duration
 }
 
 // DefaultMaxUDPSize is the default of Options.MaxUDPSize.
@@ -74,9 +89,10 @@ const DefaultMaxUDPSize = 1232
 type Handler struct {
 	zones     Reader
 	maxUDP    uint16
-	padBlock  int       // 0: off
-	keepalive uint16    // in units of 100 ms; 0: off
-	pool      sync.Pool // of *exchange
+	padBlock  int         // 0: off
+	keepalive uint16      // in units of 100 ms; 0: off
+	pool      sync.Pool   // of *exchange
+	remote    *remotePool // nil without Options.Remote
 }
 
 // NewHandler returns a Handler answering from zones.
@@ -104,6 +120,9 @@ func NewHandler(zones Reader, opt Options) *Handler {
 		h.keepalive = uint16(min(max(opt.TCPKeepalive/(100*time.Millisecond), 1), 65535))
 	}
 	h.pool.New = func() any { return new(exchange) }
+	if opt.Remote != nil {
+		h.startRemote(opt)
+	}
 	return h
 }
 
@@ -125,6 +144,7 @@ type scratch struct {
 	ka      dns.EDNS0_TCP_KEEPALIVE
 	soa     dns.SOA
 	soaSigs []dns.RRSIG
+	remote  bool // no local zone encloses the name and a Remote is set
 }
 
 // Answer fills resp (reset first) with the response to req as it arrived
@@ -169,25 +189,38 @@ func (h *Handler) Answer(req, resp *dns.Msg, tr Transport) {
 // Handle is safe for concurrent use; the servers call it from many
 // goroutines at once. It does not keep raw or buf.
 func (h *Handler) Handle(raw, buf []byte, tr Transport) (out []byte, ok bool) {
+	out, ok, remote := h.handle(raw, buf, tr)
+	if remote {
+		return h.resolveRemote(h.remote.ctx, raw, buf, tr), true
+	}
+	return out, ok
+}
+
+// handle is Handle for the local zones; remote=true (and nothing else)
+// when the query is for the Remote.
+func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, remote bool) {
 	if len(raw) < headerLen || raw[2]&0x80 != 0 {
-		return buf[:0], false
+		return buf[:0], false, false
 	}
 	x := h.pool.Get().(*exchange)
 	defer h.release(x)
 	if !x.q.fromWire(raw) {
 		if err := x.req.Unpack(raw); err != nil || !questionComplete(raw) {
-			return formErr(raw, buf), true
+			return formErr(raw, buf), true, false
 		}
 		x.q.fromMsg(&x.req)
 	}
 	limit := h.respond(&x.q, &x.resp, &x.scratch, tr)
+	if x.scratch.remote {
+		return buf[:0], false, true
+	}
 	pad := h.finishOPT(&x.q, &x.resp, &x.scratch, tr)
 	out, err := x.resp.PackBuffer(buf[:cap(buf)])
 	if err == nil && len(out) <= limit {
 		if pad >= 0 {
 			out = padWire(out, pad, h.padBlock)
 		}
-		return out, true
+		return out, true, false
 	}
 	if err == nil {
 		truncate(&x.resp)
@@ -198,12 +231,12 @@ func (h *Handler) Handle(raw, buf []byte, tr Transport) (out []byte, ok bool) {
 	}
 	out, err = x.resp.PackBuffer(buf[:cap(buf)])
 	if err != nil {
-		return formErr(raw, buf), true
+		return formErr(raw, buf), true, false
 	}
 	if pad >= 0 {
 		out = padWire(out, pad, h.padBlock)
 	}
-	return out, true
+	return out, true, false
 }
 
 // release clears the references an exchange holds into zone data, so the
@@ -217,6 +250,7 @@ func (h *Handler) release(x *exchange) {
 		m.Question, m.Answer, m.Ns, m.Extra = m.Question[:0], m.Answer[:0], m.Ns[:0], m.Extra[:0]
 	}
 	x.q = request{}
+	x.scratch.remote = false
 	clear(x.scratch.soaSigs)
 	x.scratch.soaSigs = x.scratch.soaSigs[:0]
 	h.pool.Put(x)

@@ -179,7 +179,7 @@ func (s *UDPServer) worker(c *net.UDPConn) {
 			s.log.Debug("udp read", "err", err)
 			continue
 		}
-		reply, ok := s.answer(in[:n], out)
+		reply, ok := s.answer(in[:n], out, c, from)
 		if !ok {
 			continue
 		}
@@ -197,12 +197,25 @@ func (s *UDPServer) worker(c *net.UDPConn) {
 
 // answer calls the handler, turning a panic into a dropped query so one
 // bad packet cannot stop the server.
-func (s *UDPServer) answer(raw, buf []byte) (out []byte, ok bool) {
+// A Responder that is also a Deferrer (remote.go) answers queries for
+// other groups' zones later, writing the reply itself through c.
+func (s *UDPServer) answer(raw, buf []byte, c *net.UDPConn, from netip.AddrPort) (out []byte, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("handler panic", "transport", "udp", "panic", r)
 			out, ok = nil, false
 		}
 	}()
+	if d, isD := s.h.(Deferrer); isD {
+		out, ok, _ = d.HandleOrDefer(raw, buf[:0], UDP, (*udpReply)(c), from)
+		return out, ok
+	}
 	return s.h.Handle(raw, buf[:0], UDP)
+}
+
+// udpReply writes deferred replies to a UDP socket.
+type udpReply net.UDPConn
+
+func (u *udpReply) WriteReply(out []byte, to netip.AddrPort) {
+	_, _ = (*net.UDPConn)(u).WriteToUDPAddrPort(out, to) // UDP: a lost reply is retried by the client
 }
