@@ -161,7 +161,7 @@ func ListenHTTPS(addr string, h Responder, conf *tls.Config, opt HTTPSOptions) (
 			}
 			handler.ServeHTTP(w, r)
 		}),
-		TLSConfig:         conf,
+		TLSConfig:         conf.Clone(),
 		ReadHeaderTimeout: opt.ReadTimeout,
 		ReadTimeout:       opt.ReadTimeout,
 		WriteTimeout:      opt.WriteTimeout,
@@ -169,6 +169,12 @@ func ListenHTTPS(addr string, h Responder, conf *tls.Config, opt HTTPSOptions) (
 		MaxHeaderBytes:    16 << 10,
 		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: opt.MaxStreams},
 		ErrorLog:          slog.NewLogLogger(opt.Logger.Handler(), slog.LevelDebug),
+	}
+	if err := configureH2(s.h2, opt.MaxStreams); err != nil {
+		s.qln.Close()
+		tcp.Close()
+		udp.Close()
+		return nil, fmt.Errorf("dns https listen %s: %w", addr, err)
 	}
 	return s, nil
 }
@@ -220,7 +226,7 @@ func (s *HTTPSServer) Serve(ctx context.Context) error {
 	s.mu.Unlock()
 	go func() {
 		defer s.wg.Done()
-		err := s.h2.ServeTLS(newLimitListener(s.tcp, s.opt.MaxConns), "", "")
+		err := s.h2.ServeTLS(corkListener{newLimitListener(s.tcp, s.opt.MaxConns)}, "", "")
 		if !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("doh http/2 stopped", "err", err)
 		}
