@@ -8,14 +8,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// fakeClock is a settable clock for ScoreOptions.Now.
-type fakeClock struct{ t time.Time }
+// scoreClock is a settable clock for ScoreOptions.Now.
+type scoreClock struct{ t time.Time }
 
-func (c *fakeClock) Now() time.Time { return c.t }
+func (c *scoreClock) Now() time.Time { return c.t }
 
-func newTestScores(t *testing.T) (*Scores, *fakeClock) {
+func newTestScores(t *testing.T) (*Scores, *scoreClock) {
 	t.Helper()
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clk := &scoreClock{t: time.Unix(1_800_000_000, 0)}
 	return NewScores(ScoreOptions{Now: clk.Now}), clk
 }
 
@@ -113,7 +113,7 @@ func TestScoresRank(t *testing.T) {
 }
 
 func TestScoresMaxPeers(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	clk := &scoreClock{t: time.Unix(1_800_000_000, 0)}
 	s := NewScores(ScoreOptions{Now: clk.Now, MaxPeers: 2})
 	for _, id := range []peer.ID{"a", "b", "c"} {
 		clk.t = clk.t.Add(time.Second)

@@ -1,0 +1,302 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	libp2pquic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+)
+
+// rpcTestHost starts a plain libp2p host with only the QUIC transport on
+// 127.0.0.1 and closes it in t.Cleanup. The RPC takes any host.Host, so
+// these tests do not need the DHT that Host brings.
+func rpcTestHost(t testing.TB) host.Host {
+	t.Helper()
+	h, err := libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/udp/0/quic-v1"),
+		libp2p.Transport(libp2pquic.NewTransport),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		t.Fatalf("libp2p.New: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := h.Close(); err != nil {
+			t.Errorf("closing host: %v", err)
+		}
+	})
+	return h
+}
+
+// deadProvider returns the address of a host that has been closed: nothing
+// listens there any more.
+func deadProvider(t testing.TB) peer.AddrInfo {
+	t.Helper()
+	h, err := libp2p.New(
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/udp/0/quic-v1"),
+		libp2p.Transport(libp2pquic.NewTransport),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		t.Fatalf("libp2p.New: %v", err)
+	}
+	ai := peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
+	if err := h.Close(); err != nil {
+		t.Fatalf("closing host: %v", err)
+	}
+	return ai
+}
+
+// testAnswerer answers every query with the name in Msg and the server's
+// peer id as the one audit hop, counting calls. With block set it waits
+// for its context instead, like a member that stopped answering.
+type testAnswerer struct {
+	node  string
+	block bool
+	err   error
+	calls atomic.Int64
+	done  atomic.Int64 // calls that returned
+}
+
+func (a *testAnswerer) AnswerLocal(ctx context.Context, name string, typ uint16, do bool) (*QueryResponse, error) {
+	a.calls.Add(1)
+	defer a.done.Add(1)
+	if a.block {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	if a.err != nil {
+		return nil, a.err
+	}
+	flags := byte(0)
+	if do {
+		flags = 1
+	}
+	return &QueryResponse{
+		Msg:   append([]byte(name), byte(typ>>8), byte(typ), flags),
+		Head:  []byte("head"),
+		Audit: []AuditHop{{Node: a.node, Hash: [32]byte{1}}},
+	}, nil
+}
+
+// testProvider is a host serving DDNRS-RPC with a testAnswerer.
+type testProvider struct {
+	h   host.Host
+	ans *testAnswerer
+	srv *Server
+}
+
+func (p *testProvider) info() peer.AddrInfo { return peer.AddrInfo{ID: p.h.ID(), Addrs: p.h.Addrs()} }
+
+func newTestProvider(t testing.TB, ans *testAnswerer, sub Submitter) *testProvider {
+	t.Helper()
+	h := rpcTestHost(t)
+	if ans != nil {
+		ans.node = h.ID().String()
+	}
+	opts := ServerOptions{Submitter: sub}
+	if ans != nil {
+		opts.Answerer = ans
+	}
+	srv := NewServer(h, opts)
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("closing server: %v", err)
+		}
+	})
+	return &testProvider{h: h, ans: ans, srv: srv}
+}
+
+func newTestClient(t testing.TB, opts ClientOptions) *Client {
+	t.Helper()
+	return NewClient(rpcTestHost(t), opts)
+}
+
+func TestQueryAnswered(t *testing.T) {
+	p := newTestProvider(t, &testAnswerer{}, nil)
+	c := newTestClient(t, ClientOptions{})
+	ctx := t.Context()
+	resp, from, err := c.Query(ctx, []peer.AddrInfo{p.info()}, &QueryRequest{Name: "www.example.", Type: 28, DO: true})
+	if err != nil {
+		t.Fatalf("Query error: %v", err)
+	}
+	if from != p.h.ID() {
+		t.Errorf("Query answered by %s, want %s", from, p.h.ID())
+	}
+	if want := append([]byte("www.example."), 0, 28, 1); string(resp.Msg) != string(want) {
+		t.Errorf("Query Msg = %q, want %q", resp.Msg, want)
+	}
+	if len(resp.Audit) != 1 || resp.Audit[0].Node != p.h.ID().String() {
+		t.Errorf("Query Audit = %+v, want one hop of %s", resp.Audit, p.h.ID())
+	}
+	if st := c.Scores().Stats(from); st.Samples != 1 || st.Failures != 0 {
+		t.Errorf("Stats(answering peer) = %+v, want one RTT sample and no failure", st)
+	}
+}
+
+func TestQuerySkipsSelfAndEmpty(t *testing.T) {
+	c := newTestClient(t, ClientOptions{})
+	self := peer.AddrInfo{ID: c.h.ID(), Addrs: c.h.Addrs()}
+	if _, _, err := c.Query(t.Context(), []peer.AddrInfo{self}, &QueryRequest{Name: "a."}); !errors.Is(err, ErrNoProviders) {
+		t.Errorf("Query(only self) error = %v, want ErrNoProviders", err)
+	}
+	if _, _, err := c.Query(t.Context(), nil, &QueryRequest{Name: "a."}); !errors.Is(err, ErrNoProviders) {
+		t.Errorf("Query(no providers) error = %v, want ErrNoProviders", err)
+	}
+}
+
+// With the first provider dead, the query is answered by the second, and
+// the dead one ends up ranked behind it.
+func TestQueryFailoverDeadProvider(t *testing.T) {
+	dead := deadProvider(t)
+	live := newTestProvider(t, &testAnswerer{}, nil)
+	c := newTestClient(t, ClientOptions{})
+	providers := []peer.AddrInfo{dead, live.info()}
+	_, from, err := c.Query(t.Context(), providers, &QueryRequest{Name: "www.example.", Type: 1})
+	if err != nil {
+		t.Fatalf("Query error: %v", err)
+	}
+	if from != live.h.ID() {
+		t.Errorf("Query answered by %s, want the live provider %s", from, live.h.ID())
+	}
+	ds, ls := c.Scores().Stats(dead.ID), c.Scores().Stats(live.h.ID())
+	if ds.Failures == 0 || ds.Score <= ls.Score {
+		t.Errorf("dead provider stats %+v, live %+v: want a failure and a worse score for the dead one", ds, ls)
+	}
+	if got := c.Scores().Rank([]peer.ID{dead.ID, live.h.ID()}); got[0] != live.h.ID() {
+		t.Errorf("Rank after failover = %v, want the live provider first", got)
+	}
+}
+
+// A provider that accepts the stream but never answers is bypassed by the
+// hedge; it is recorded as slow and the next query goes to the fast one
+// first.
+func TestQueryHedgesSilentProvider(t *testing.T) {
+	silent := newTestProvider(t, &testAnswerer{block: true}, nil)
+	fast := newTestProvider(t, &testAnswerer{}, nil)
+	c := newTestClient(t, ClientOptions{HedgeDelay: 20 * time.Millisecond})
+	providers := []peer.AddrInfo{silent.info(), fast.info()}
+	_, from, err := c.Query(t.Context(), providers, &QueryRequest{Name: "a.example.", Type: 1})
+	if err != nil {
+		t.Fatalf("Query error: %v", err)
+	}
+	if from != fast.h.ID() {
+		t.Fatalf("Query answered by %s, want the fast provider %s", from, fast.h.ID())
+	}
+	if silent.ans.calls.Load() != 1 {
+		t.Errorf("silent provider got %d calls, want 1 (asked first)", silent.ans.calls.Load())
+	}
+	if st := c.Scores().Stats(silent.h.ID()); st.Failures == 0 || st.Samples == 0 {
+		t.Errorf("silent provider stats %+v, want a slow sample counted as failure", st)
+	}
+	if _, from, err = c.Query(t.Context(), providers, &QueryRequest{Name: "b.example.", Type: 1}); err != nil || from != fast.h.ID() {
+		t.Fatalf("second Query = %s, %v, want answered by the fast provider", from, err)
+	}
+	if silent.ans.calls.Load() != 1 {
+		t.Errorf("silent provider got %d calls after the second query, want still 1 (ranked last)", silent.ans.calls.Load())
+	}
+}
+
+func TestQueryAllFail(t *testing.T) {
+	a, b := deadProvider(t), deadProvider(t)
+	c := newTestClient(t, ClientOptions{Timeout: 300 * time.Millisecond})
+	_, _, err := c.Query(t.Context(), []peer.AddrInfo{a, b}, &QueryRequest{Name: "a.example."})
+	var all *AllFailedError
+	if !errors.As(err, &all) {
+		t.Fatalf("Query(two dead) error = %v, want *AllFailedError", err)
+	}
+	for _, id := range []peer.ID{a.ID, b.ID} {
+		if all.Errs[id] == nil {
+			t.Errorf("AllFailedError has no error for %s: %v", id, all.Errs)
+		}
+		if st := c.Scores().Stats(id); st.Failures == 0 {
+			t.Errorf("Stats(%s) = %+v, want a failure", id, st)
+		}
+	}
+}
+
+// Codes that every member would give stop the query at once; others make
+// the client try the next member.
+func TestQueryRemoteErrors(t *testing.T) {
+	notFound := newTestProvider(t, &testAnswerer{err: &RemoteError{Code: CodeNotFound, Message: "no such zone"}}, nil)
+	broken := newTestProvider(t, &testAnswerer{err: errors.New("disk on fire")}, nil)
+	noAnswerer := newTestProvider(t, nil, nil)
+	good := newTestProvider(t, &testAnswerer{}, nil)
+	c := newTestClient(t, ClientOptions{})
+	req := &QueryRequest{Name: "x.example.", Type: 1}
+
+	_, _, err := c.Query(t.Context(), []peer.AddrInfo{notFound.info(), good.info()}, req)
+	if re, ok := errors.AsType[*RemoteError](err); !ok || re.Code != CodeNotFound {
+		t.Errorf("Query(not_found first) error = %v, want RemoteError %s", err, CodeNotFound)
+	}
+	if good.ans.calls.Load() != 0 {
+		t.Errorf("after not_found the next provider was asked too")
+	}
+
+	_, from, err := c.Query(t.Context(), []peer.AddrInfo{broken.info(), noAnswerer.info(), good.info()}, req)
+	if err != nil || from != good.h.ID() {
+		t.Errorf("Query(internal, unsupported, good) = %s, %v, want answered by the good provider", from, err)
+	}
+	if st := c.Scores().Stats(broken.h.ID()); st.Failures == 0 {
+		t.Errorf("Stats(broken) = %+v, want a failure", st)
+	}
+
+	_, _, err = c.Query(t.Context(), []peer.AddrInfo{noAnswerer.info()}, req)
+	if re, ok := errors.AsType[*RemoteError](err); !ok || re.Code != CodeUnsupported {
+		t.Errorf("Query(no answerer) error = %v, want RemoteError %s inside", err, CodeUnsupported)
+	}
+}
+
+func TestQueryPenalize(t *testing.T) {
+	a := newTestProvider(t, &testAnswerer{}, nil)
+	b := newTestProvider(t, &testAnswerer{}, nil)
+	c := newTestClient(t, ClientOptions{})
+	providers := []peer.AddrInfo{a.info(), b.info()}
+	// Measure both so neither is unknown.
+	for _, p := range providers {
+		if _, err := c.Ping(t.Context(), p); err != nil {
+			t.Fatalf("Ping(%s): %v", p.ID, err)
+		}
+	}
+	_, first, err := c.Query(t.Context(), providers, &QueryRequest{Name: "a.example."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Penalize(first)
+	_, second, err := c.Query(t.Context(), providers, &QueryRequest{Name: "a.example."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second == first {
+		t.Errorf("after Penalize(%s) the next query went to it again", first)
+	}
+}
+
+func TestQueryContextCanceled(t *testing.T) {
+	silent := newTestProvider(t, &testAnswerer{block: true}, nil)
+	c := newTestClient(t, ClientOptions{})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		// Cancel once the provider is inside AnswerLocal.
+		for silent.ans.calls.Load() == 0 && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	_, _, err := c.Query(ctx, []peer.AddrInfo{silent.info()}, &QueryRequest{Name: "a.example."})
+	<-stopped
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Query(canceled) error = %v, want context.Canceled", err)
+	}
+}
