@@ -220,19 +220,19 @@ func BenchmarkFindZone(b *testing.B) {
 			}
 		}
 		report(b, lat)
-		b.ReportMetric(float64(r.Stats().Lookups), "dht-lookups")
+		b.ReportMetric(float64(r.Stats().Lookups), "dht-lookups-total")
 	})
 }
 
-// report adds p50 and p99 latencies in microseconds to the benchmark line.
+// report adds p50 and p99 latencies in nanoseconds to the benchmark line.
 func report(b *testing.B, lat []time.Duration) {
 	b.Helper()
 	if len(lat) == 0 {
 		return
 	}
 	slices.Sort(lat)
-	p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) }
-	b.ReportMetric(p(0.50), "p50-µs")
-	b.ReportMetric(p(0.99), "p99-µs")
+	p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Nanoseconds()) }
+	b.ReportMetric(p(0.50), "p50-ns")
+	b.ReportMetric(p(0.99), "p99-ns")
 	b.Logf("%s: n=%d p50=%v p99=%v", strings.TrimPrefix(b.Name(), "BenchmarkFindZone/"), len(lat), lat[len(lat)/2], lat[int(0.99*float64(len(lat)-1))])
 }
