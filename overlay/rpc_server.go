@@ -145,42 +145,52 @@ func (s *Server) handle(st network.Stream) {
 		_ = st.Reset()
 		return
 	}
-	if err := s.serve(ctx, st); err != nil {
+	replied, err := s.serve(ctx, st)
+	if err != nil {
 		s.log.Debug("rpc stream failed", "peer", st.Conn().RemotePeer(), "err", err)
-		_ = st.Reset()
-		return
+		if !replied {
+			_ = st.Reset()
+			return
+		}
 	}
 	_ = st.Close()
 }
 
 // serve reads one request, checks the client half-closed, and writes one
-// response. A protocol error that can still be reported is answered with
-// an ErrorResponse before the error is returned.
-func (s *Server) serve(ctx context.Context, st network.Stream) error {
+// response. A protocol violation that can be named is answered with a
+// bad_request ErrorResponse (replied is then true, so the stream is closed
+// rather than reset and the reply arrives) and returned as the error.
+func (s *Server) serve(ctx context.Context, st network.Stream) (replied bool, err error) {
+	refuse := func(id uint64, msg string, err error) (bool, error) {
+		werr := WriteMessage(st, id, &ErrorResponse{Code: CodeBadRequest, Message: msg}, s.opts.MaxMessageSize)
+		return werr == nil, err
+	}
 	id, req, err := ReadMessage(st, s.opts.MaxMessageSize)
 	if err != nil {
+		err = fmt.Errorf("reading request: %w", err)
 		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrUnknownKind) || errors.Is(err, ErrVersion) {
-			_ = WriteMessage(st, 0, &ErrorResponse{Code: CodeBadRequest, Message: err.Error()}, s.opts.MaxMessageSize)
+			return refuse(0, err.Error(), err)
 		}
-		return fmt.Errorf("reading request: %w", err)
+		return false, err
 	}
 	// One request per stream: the next read must see the client's FIN.
 	var one [1]byte
 	if n, err := st.Read(one[:]); n > 0 || !errors.Is(err, io.EOF) {
-		_ = WriteMessage(st, id, &ErrorResponse{Code: CodeBadRequest, Message: "one request per stream, then close the write side"}, s.opts.MaxMessageSize)
-		if err == nil || n > 0 {
-			err = ErrUnexpected
+		if n > 0 {
+			return refuse(id, "one request per stream, then close the write side", ErrUnexpected)
 		}
-		return fmt.Errorf("after request: %w", err)
+		return false, fmt.Errorf("waiting for the end of the request stream: %w", err)
 	}
 	resp := s.dispatch(ctx, req)
 	if err := WriteMessage(st, id, resp, s.opts.MaxMessageSize); err != nil {
+		err = fmt.Errorf("writing %s: %w", resp.Kind(), err)
 		if errors.Is(err, ErrTooLarge) {
-			_ = WriteMessage(st, id, &ErrorResponse{Code: CodeInternal, Message: "response too large"}, s.opts.MaxMessageSize)
+			werr := WriteMessage(st, id, &ErrorResponse{Code: CodeInternal, Message: "response too large"}, s.opts.MaxMessageSize)
+			return werr == nil, err
 		}
-		return fmt.Errorf("writing %s: %w", resp.Kind(), err)
+		return false, err
 	}
-	return nil
+	return true, nil
 }
 
 // dispatch computes the response to req.

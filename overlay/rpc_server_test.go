@@ -1,0 +1,185 @@
+package overlay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// testSubmitter accepts changes to "example." and refuses others as a
+// follower would.
+type testSubmitter struct{}
+
+func (testSubmitter) Submit(ctx context.Context, zone string, cmd []byte) (uint32, uint64, error) {
+	if zone != "example." {
+		return 0, 0, &RemoteError{Code: CodeNotLeader, Message: "leader is elsewhere"}
+	}
+	return 2026112700 + uint32(len(cmd)), 17, nil
+}
+
+func TestSubmitChangeAndPing(t *testing.T) {
+	p := newTestProvider(t, &testAnswerer{}, testSubmitter{})
+	bare := newTestProvider(t, nil, nil)
+	c := newTestClient(t, ClientOptions{})
+	ctx := t.Context()
+
+	resp, err := c.SubmitChange(ctx, p.info(), &SubmitChangeRequest{Zone: "example.", Cmd: []byte{1, 2, 3}})
+	if err != nil {
+		t.Fatalf("SubmitChange error: %v", err)
+	}
+	if want := (SubmitChangeResponse{Serial: 2026112703, Index: 17}); *resp != want {
+		t.Errorf("SubmitChange = %+v, want %+v", *resp, want)
+	}
+
+	tests := []struct {
+		name string
+		to   peer.AddrInfo
+		zone string
+		code string
+	}{
+		{"follower", p.info(), "other.", CodeNotLeader},
+		{"no submitter", bare.info(), "example.", CodeUnsupported},
+	}
+	for _, tt := range tests {
+		resp, err := c.SubmitChange(ctx, tt.to, &SubmitChangeRequest{Zone: tt.zone})
+		re, ok := errors.AsType[*RemoteError](err)
+		if !ok || re.Code != tt.code || resp == nil || resp.Code != tt.code {
+			t.Errorf("%s: SubmitChange = %+v, %v, want code %s", tt.name, resp, err, tt.code)
+		}
+	}
+
+	if rtt, err := c.Ping(ctx, bare.info()); err != nil || rtt <= 0 {
+		t.Errorf("Ping = %v, %v, want a positive RTT", rtt, err)
+	}
+	if _, ok := c.Scores().RTT(bare.h.ID()); !ok {
+		t.Errorf("Ping did not enter the peer's RTT")
+	}
+}
+
+// rawExchange opens a DDNRS-RPC stream from c to p, writes frames, closes
+// the write side when closeWrite is set, and reads one message back.
+func rawExchange(t *testing.T, c host.Host, p peer.AddrInfo, frames []byte, closeWrite bool) (Message, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	c.Peerstore().AddAddrs(p.ID, p.Addrs, time.Minute)
+	st, err := c.NewStream(ctx, p.ID, protocol.ID(ProtocolID))
+	if err != nil {
+		t.Fatalf("NewStream: %v", err)
+	}
+	defer st.Reset()
+	if err := st.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(frames); err != nil {
+		t.Fatalf("writing frames: %v", err)
+	}
+	if closeWrite {
+		if err := st.CloseWrite(); err != nil {
+			t.Fatalf("CloseWrite: %v", err)
+		}
+	}
+	_, m, err := ReadMessage(st, 0)
+	return m, err
+}
+
+func frame(t *testing.T, id uint64, m Message) []byte {
+	t.Helper()
+	b, err := AppendMessage(nil, id, m, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The server answers protocol violations it can name with a bad_request
+// ErrorResponse and never calls the Answerer for them.
+func TestServerRejectsViolations(t *testing.T) {
+	ans := &testAnswerer{}
+	h := rpcTestHost(t)
+	srv := NewServer(h, ServerOptions{Answerer: ans, MaxMessageSize: 4096, Timeout: 500 * time.Millisecond})
+	t.Cleanup(func() { srv.Close() })
+	p := peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
+	c := rpcTestHost(t)
+
+	query := frame(t, 1, &QueryRequest{Name: "a.example.", Type: 1})
+	badVersion := bytes.Clone(query)
+	badVersion[2] = 9
+	tooBig := bytes.Clone(query)
+	tooBig[12], tooBig[13] = 0, 1 // 65536 bytes > 4096
+	tests := []struct {
+		name   string
+		frames []byte
+	}{
+		{"unknown version", badVersion},
+		{"over the size limit", tooBig},
+		{"two requests on one stream", append(bytes.Clone(query), query...)},
+		{"response kind as request", frame(t, 1, &Pong{})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := rawExchange(t, c, p, tt.frames, true)
+			if e, ok := m.(*ErrorResponse); err != nil || !ok || e.Code != CodeBadRequest {
+				t.Errorf("reply = %#v, %v, want ErrorResponse %s", m, err, CodeBadRequest)
+			}
+		})
+	}
+	if n := ans.calls.Load(); n != 0 {
+		t.Errorf("Answerer called %d times for violations, want 0", n)
+	}
+
+	// A client that never half-closes gets no answer: the server's
+	// deadline ends the stream.
+	if m, err := rawExchange(t, c, p, query, false); err == nil {
+		t.Errorf("reply without half-close = %#v, want the stream ended without a reply", m)
+	}
+	if n := ans.calls.Load(); n != 0 {
+		t.Errorf("Answerer called %d times without half-close, want 0", n)
+	}
+	// The well-formed exchange on the same server works.
+	if m, err := rawExchange(t, c, p, query, true); err != nil || m.Kind() != KindQueryResponse {
+		t.Errorf("valid exchange = %#v, %v, want a QueryResponse", m, err)
+	}
+}
+
+// Close cancels running calls, waits for their handlers, and unregisters
+// the protocol so later streams are refused.
+func TestServerClose(t *testing.T) {
+	ans := &testAnswerer{block: true}
+	p := newTestProvider(t, ans, nil)
+	c := newTestClient(t, ClientOptions{})
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.Query(t.Context(), []peer.AddrInfo{p.info()}, &QueryRequest{Name: "a.example."})
+		errc <- err
+	}()
+	for ans.calls.Load() == 0 {
+		select {
+		case err := <-errc:
+			t.Fatalf("Query returned %v before reaching the Answerer", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if err := p.srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if n := ans.done.Load(); n != 1 {
+		t.Errorf("after Close, %d AnswerLocal calls returned, want 1", n)
+	}
+	err := <-errc
+	if _, ok := errors.AsType[*AllFailedError](err); !ok {
+		t.Errorf("Query during Close error = %v, want *AllFailedError", err)
+	}
+	if _, err := c.Ping(t.Context(), p.info()); err == nil {
+		t.Errorf("Ping after Close succeeded, want the protocol refused")
+	}
+	if err := p.srv.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
