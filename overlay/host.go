@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -124,6 +125,7 @@ type Host struct {
 	prov *providing
 
 	stop      context.CancelFunc
+	closed    atomic.Bool
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
@@ -234,6 +236,7 @@ func (h *Host) Connect(ctx context.Context, ai peer.AddrInfo) error {
 // not held. Close is idempotent.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.closed.Store(true)
 		h.stop()
 		h.wg.Wait()
 		h.closeErr = errors.Join(h.dht.Close(), h.p2p.Close())

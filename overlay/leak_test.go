@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -29,6 +30,12 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		}
 	}
 	goleak.VerifyNone(t, ignore)
+	if err := a.Provide(context.Background(), "late.test."); !errors.Is(err, ErrClosed) {
+		t.Errorf("Provide after Close = %v, want ErrClosed", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Errorf("second Close = %v, want nil (idempotent)", err)
+	}
 }
 
 func mustHost(t *testing.T, o HostOptions) *Host {

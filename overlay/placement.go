@@ -87,9 +87,13 @@ func newProviding(h *Host) *providing {
 // closest peers are told before Provide returns. If that fails (no peer
 // reachable yet, ctx done) the error is returned and the zone stays in the
 // set: the host retries every RetryInterval until an announcement succeeds,
-// then re-provides every ReprovideInterval. Called when the node's group
+// then re-provides every ReprovideInterval. After Close it returns
+// ErrClosed. Called when the node's group
 // takes a zone, and safe to call again for a zone already provided.
 func (h *Host) Provide(ctx context.Context, zoneName string) error {
+	if h.closed.Load() {
+		return ErrClosed
+	}
 	z := zone.CanonicalName(zoneName)
 	h.prov.mu.Lock()
 	if _, ok := h.prov.due[z]; !ok {
