@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -77,7 +78,13 @@ type admin struct {
 	srv  *http.Server
 	ln   net.Listener
 	done chan struct{} // closed when Serve returns
+	// active counts requests in flight: shutdown waits for them, not for
+	// idle connections.
+	active atomic.Int64
 }
+
+// shutdownPoll is how often shutdown checks for requests in flight.
+const shutdownPoll = 5 * time.Millisecond
 
 // listenAdmin binds the admin endpoint at addr with server TLS config tc
 // (pki.ServerTLS: client certificates required). Serve starts it.
@@ -88,7 +95,7 @@ func listenAdmin(addr string, tc *tls.Config, d adminDeps) (*admin, error) {
 	}
 	a := &admin{adminDeps: d, ln: tls.NewListener(ln, tc), done: make(chan struct{})}
 	a.srv = &http.Server{
-		Handler:           a.routes(),
+		Handler:           a.counted(a.routes()),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
@@ -108,13 +115,47 @@ func (a *admin) serve() {
 	}
 }
 
+// counted counts the requests in flight through h.
+func (a *admin) counted(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.active.Add(1)
+		defer a.active.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
 // shutdown stops accepting, lets requests in flight finish until ctx ends,
-// then closes them, and waits for serve to return.
+// then closes every connection, and waits for serve to return.
+//
+// It does not wait for idle connections to go away by themselves:
+// http.Server.Shutdown sends an HTTP/2 connection GOAWAY and then waits up
+// to a second for the peer to hang up, and every other member keeps an
+// idle HTTP/2 connection to this endpoint, so a plain Shutdown took a
+// second per stop with nothing left to do.
 func (a *admin) shutdown(ctx context.Context) error {
-	err := a.srv.Shutdown(ctx)
-	if err != nil {
-		err = errors.Join(err, a.srv.Close())
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- a.srv.Shutdown(sctx) }()
+	tick := time.NewTicker(shutdownPoll)
+	defer tick.Stop()
+	var err error
+wait:
+	for {
+		select {
+		case err = <-shut: // every connection closed by itself, or ctx ended
+			break wait
+		case <-tick.C:
+			if a.active.Load() == 0 {
+				cancel()
+				if e := <-shut; e != nil && !errors.Is(e, context.Canceled) {
+					err = e
+				}
+				break wait
+			}
+		}
 	}
+	err = errors.Join(err, a.srv.Close())
 	<-a.done
 	return err
 }

@@ -163,6 +163,7 @@ type Group struct {
 	trans   *raft.NetworkTransport
 	store   *raftboltdb.BoltStore
 	log     *slog.Logger
+	hlog    *hclogAdapter // Raft's logger; quieted for Close
 	applyTO time.Duration
 	dir     string
 	fsm     raft.FSM
@@ -219,7 +220,7 @@ func OpenGroup(ctx context.Context, opts GroupOptions) (g *Group, err error) {
 	if err != nil {
 		return nil, err
 	}
-	hlog := newHclog(log)
+	hlog := newHclog(log).(*hclogAdapter)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(opts.Dir, 2, hlog.Named("snapshots"))
 	if err != nil {
 		return nil, fmt.Errorf("raft snapshots: %w", err)
@@ -276,6 +277,7 @@ func OpenGroup(ctx context.Context, opts GroupOptions) (g *Group, err error) {
 		trans:     trans,
 		store:     store,
 		log:       log,
+		hlog:      hlog,
 		applyTO:   opts.ApplyTimeout,
 		dir:       opts.Dir,
 		fsm:       opts.FSM,
@@ -502,7 +504,9 @@ func (g *Group) Stats() GroupStats {
 
 // Close shuts Raft down (without handing leadership over: do that first
 // with TransferLeadership), then closes the transport and the log store.
-// It is idempotent; a later call returns the first call's result. If ctx
+// From the start of Close, Raft's warnings and errors that only report
+// its own shutdown log at Debug. It is idempotent; a later call returns
+// the first call's result. If ctx
 // ends first Close returns its error and the shutdown finishes in the
 // background.
 func (g *Group) Close(ctx context.Context) error {
@@ -511,6 +515,7 @@ func (g *Group) Close(ctx context.Context) error {
 		g.closed = true
 		g.mu.Unlock()
 		close(g.closing)
+		g.hlog.stop()
 		go func() {
 			defer close(g.closeDone)
 			err := g.raft.Shutdown().Error()

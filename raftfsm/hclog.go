@@ -3,6 +3,7 @@ package raftfsm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // levelTrace is the slog level hclog's Trace maps to: below Debug, so a
@@ -27,6 +29,8 @@ type hclogAdapter struct {
 	name    string
 	implied []any
 	min     *atomic.Int32 // minimum hclog.Level; hclog.NoLevel = no extra filter
+	// stopping is set when the group's Close begins; shared like min.
+	stopping *atomic.Bool
 }
 
 var _ hclog.Logger = (*hclogAdapter)(nil)
@@ -37,7 +41,26 @@ func newHclog(l *slog.Logger) hclog.Logger {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &hclogAdapter{base: l, l: l, min: new(atomic.Int32)}
+	return &hclogAdapter{base: l, l: l, min: new(atomic.Int32), stopping: new(atomic.Bool)}
+}
+
+// stop marks the group as stopping: from then on, warnings and errors
+// that only say Raft or its transport is shut down (a connection cut by
+// this member's own Close) log at Debug, so an orderly stop is quiet.
+func (a *hclogAdapter) stop() { a.stopping.Store(true) }
+
+// level returns the level msg is logged at: level, or Debug for a
+// warning or error caused by this member's own shutdown.
+func (a *hclogAdapter) level(level hclog.Level, args []any) hclog.Level {
+	if level < hclog.Warn || level == hclog.Off || !a.stopping.Load() {
+		return level
+	}
+	for _, arg := range args {
+		if err, ok := arg.(error); ok && (errors.Is(err, raft.ErrTransportShutdown) || errors.Is(err, raft.ErrRaftShutdown)) {
+			return hclog.Debug
+		}
+	}
+	return level
 }
 
 // toSlog maps an hclog level to a slog level.
@@ -68,6 +91,7 @@ func (a *hclogAdapter) enabled(level hclog.Level) bool {
 
 // Log implements hclog.Logger.
 func (a *hclogAdapter) Log(level hclog.Level, msg string, args ...any) {
+	level = a.level(level, args)
 	if !a.enabled(level) {
 		return
 	}

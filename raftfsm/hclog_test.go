@@ -3,12 +3,15 @@ package raftfsm
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
 )
 
 // testLogger sends logs at debug level and above to t.Log until the test
@@ -110,4 +113,38 @@ func TestHclogAdapter(t *testing.T) {
 		t.Errorf("GetLevel() = %v, want Debug (the handler's)", got)
 	}
 	newHclog(nil).Info("a nil logger discards") // must not panic
+}
+
+// Once the group stops, warnings and errors that only report Raft's or
+// the transport's own shutdown drop to Debug; other errors keep their
+// level, and before the stop nothing changes.
+func TestHclogStopping(t *testing.T) {
+	tests := []struct {
+		name     string
+		stopping bool
+		level    hclog.Level
+		err      error
+		want     string
+	}{
+		{"running, transport shut down", false, hclog.Error, raft.ErrTransportShutdown, "ERROR"},
+		{"stopping, transport shut down", true, hclog.Error, raft.ErrTransportShutdown, "DEBUG"},
+		{"stopping, wrapped raft shutdown", true, hclog.Warn, fmt.Errorf("apply: %w", raft.ErrRaftShutdown), "DEBUG"},
+		{"stopping, other error", true, hclog.Error, errors.New("disk full"), "ERROR"},
+		{"stopping, info unchanged", true, hclog.Info, raft.ErrTransportShutdown, "INFO"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			root := newHclog(slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))).(*hclogAdapter)
+			l := root.Named("raft").Named("transport")
+			if tt.stopping {
+				root.stop()
+			}
+			l.Log(tt.level, "failed to decode incoming command", "error", tt.err)
+			got := decodeLines(t, &buf)
+			if len(got) != 1 || got[0]["level"] != tt.want {
+				t.Errorf("logged %v, want one record at %s", got, tt.want)
+			}
+		})
+	}
 }
