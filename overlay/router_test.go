@@ -236,3 +236,32 @@ func report(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(p(0.99), "p99-ns")
 	b.Logf("%s: n=%d p50=%v p99=%v", strings.TrimPrefix(b.Name(), "BenchmarkFindZone/"), len(lat), lat[len(lat)/2], lat[int(0.99*float64(len(lat)-1))])
 }
+
+// Callers asking for the same cold name at once share one DHT lookup per
+// suffix.
+func TestFindZoneSharesLookups(t *testing.T) {
+	hosts := overlaytest.NewHosts(t, 4)
+	provide(t, hosts[2], "shared.test.")
+	r := newRouter(t, hosts[0], overlay.RouterOptions{})
+	const callers = 16
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			z, _, err := r.FindZone(context.Background(), "a.b.shared.test.")
+			if err == nil && z != "shared.test." {
+				err = errors.New("zone " + z)
+			}
+			errs <- err
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Errorf("FindZone(a.b.shared.test.): %v", err)
+		}
+	}
+	// a.b.shared.test., b.shared.test., shared.test. and test.: one
+	// lookup each, however many callers.
+	if got := r.Stats().Lookups; got != 4 {
+		t.Errorf("lookups = %d for %d concurrent callers, want 4 (one per suffix)", got, callers)
+	}
+}
