@@ -52,6 +52,9 @@ type Config struct {
 	// TLS names the cluster CA and this node's certificate ([tls] in TOML),
 	// used by Raft and the admin endpoint, both with mutual TLS 1.3.
 	TLS TLSConfig `toml:"tls"`
+	// Overlay joins the node to the global overlay ([overlay] in TOML,
+	// overlay.go); off by default.
+	Overlay OverlayConfig `toml:"overlay"`
 }
 
 // GroupConfig configures the node's membership in its Raft group.
@@ -226,6 +229,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Group.validate()...)
 	errs = append(errs, c.Admin.validate()...)
 	errs = append(errs, c.TLS.validate()...)
+	errs = append(errs, c.Overlay.validate()...)
 	return errors.Join(errs...)
 }
 

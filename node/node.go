@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,6 +74,9 @@ type Node struct {
 
 	bgStop context.CancelFunc // stops the background loops (join, announce)
 	bg     sync.WaitGroup
+
+	dnsh *dnsfront.Handler           // the query handler; Close stops its remote pool
+	ov   atomic.Pointer[overlayNode] // nil unless [overlay] enabled (overlay.go)
 }
 
 // New checks cfg and returns a Node that Start will run. log receives the
@@ -165,7 +169,20 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		defer cancel()
 		grp.Close(cctx)
 	})
-	h := dnsfront.NewHandler(&n.zones, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout})
+	var remote dnsfront.Remote
+	if n.cfg.Overlay.Enabled {
+		ov, err := n.startOverlay(ctx)
+		if err != nil {
+			return err
+		}
+		n.ov.Store(ov)
+		ov.provideAll()
+		undo = append(undo, func() { n.ov.Store(nil); ov.close() })
+		remote = ov
+	}
+	h := dnsfront.NewHandler(&n.zones, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout, Remote: remote})
+	undo = append(undo, func() { h.Close() })
+	n.dnsh = h
 	tcp, udp, err := n.listen(h)
 	if err != nil {
 		return err
@@ -224,10 +241,16 @@ func (n *Node) onZone(origin string, z *zone.Zone) {
 	if z == nil {
 		n.zones.Delete(origin)
 		n.log.Info("zone no longer served", "zone", origin)
+		if ov := n.ov.Load(); ov != nil {
+			ov.onZone(origin, nil)
+		}
 		return
 	}
 	n.zones.Set(z)
 	n.log.Debug("zone updated", "zone", origin, "serial", z.Serial())
+	if ov := n.ov.Load(); ov != nil {
+		ov.onZone(origin, z)
+	}
 }
 
 // listen binds TCP first, then UDP on the port TCP got. When the port was
@@ -392,57 +415,7 @@ func (n *Node) raftStats() (raftSnapshot, bool) {
 // ctx ends first); leadership handed to another voter if this node leads;
 // Raft shut down; the store closed last. It is idempotent and returns
 // every error, joined.
-func (n *Node) Close(ctx context.Context) error { return n.close(ctx, true) }
-
-// CloseGroup stops nodes that make up a whole group stopping together
-// (as `ddnrs dev` stops its members): the leader first, without handing
-// leadership over, since no member would be left to take it, then the
-// others at once. The followers stop before they miss the leader's
-// heartbeats, so no election starts and nothing logs an error. It
-// returns every error, joined.
-func CloseGroup(ctx context.Context, nodes []*Node) error {
-	var errs []error
-	rest := make([]*Node, 0, len(nodes))
-	for _, n := range nodes {
-		if !n.leads() {
-			rest = append(rest, n)
-		} else if err := n.close(ctx, false); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", n.ID(), err))
-		}
-	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, n := range rest {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := n.close(ctx, false); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", n.ID(), err))
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// leads reports whether this running node is its group's leader.
-func (n *Node) leads() bool {
-	n.mu.Lock()
-	g := n.group
-	running := n.running && !n.closed
-	n.mu.Unlock()
-	if !running || g == nil {
-		return false
-	}
-	id, _ := g.Leader()
-	return id == n.cfg.Group.ID
-}
-
-// close is Close; handOver says whether a leader transfers leadership
-// first.
-func (n *Node) close(ctx context.Context, handOver bool) error {
+func (n *Node) Close(ctx context.Context) error {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -470,12 +443,17 @@ func (n *Node) close(ctx context.Context, handOver bool) error {
 		errs = append(errs, fmt.Errorf("close dns tcp: %w", err))
 	}
 	n.serving.Wait()
-	n.client.CloseIdle()
-	if handOver {
-		if err := n.handOver(ctx); err != nil {
-			// Not fatal: the others elect a leader after the election timeout.
-			n.log.Warn("leadership not handed over", "err", err)
+	n.dnsh.Close()
+	if ov := n.ov.Load(); ov != nil {
+		// Leave the DHT before Raft shuts down (STYLE.md §12).
+		if err := ov.close(); err != nil {
+			errs = append(errs, fmt.Errorf("close overlay: %w", err))
 		}
+	}
+	n.client.CloseIdle()
+	if err := n.handOver(ctx); err != nil {
+		// Not fatal: the others elect a leader after the election timeout.
+		n.log.Warn("leadership not handed over", "err", err)
 	}
 	if err := n.group.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close raft: %w", err))

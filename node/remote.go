@@ -136,6 +136,9 @@ type Verified struct {
 	TTL time.Duration
 	// Hash identifies what was verified (AuditHash).
 	Hash [32]byte
+	// Audit is the path the answer took, filled in by the caller of
+	// VerifyRemote (the member that answered first, this node last).
+	Audit []dnsfront.AuditHop
 }
 
 // VerifyRemote checks the response msg (DNS wire form) that a member of

@@ -1,0 +1,351 @@
+package node
+
+// overlay.go: the node's place in the global overlay ([overlay] in TOML).
+// With it enabled, the node runs a libp2p host (QUIC only) in the /ddnrs
+// DHT, provides the zones its group holds, serves DDNRS-RPC queries for
+// them (AnswerLocal), and answers DNS queries for zones of other groups:
+// it finds the group in the DHT, asks a member, verifies the answer
+// against the zone owner's key (VerifyRemote) and caches it
+// (AnswerCache). Off by default.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/overlay"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// OverlayConfig configures the node's overlay host ([overlay] in TOML).
+type OverlayConfig struct {
+	// Enabled turns the overlay on. Default false: the node answers only
+	// its group's zones and REFUSES others.
+	Enabled bool `toml:"enabled"`
+	// Listen lists the libp2p multiaddrs to listen on, QUIC only.
+	// Default (empty): overlay.DefaultListen, loopback port 0.
+	Listen []string `toml:"listen"`
+	// Bootstrap lists peers to join the DHT through, as multiaddrs ending
+	// in /p2p/ID. Default none (the first node of an overlay).
+	Bootstrap []string `toml:"bootstrap"`
+	// TrustAnchors names a file of DNSKEY records, in zone-file form, of
+	// the zones whose answers from other groups this node accepts; an
+	// answer for a zone without one is refused (SERVFAIL, EDE DNSKEY
+	// Missing). Default "" (none). Relative paths are from data_dir.
+	TrustAnchors string `toml:"trust_anchors"`
+	// CacheBytes caps the verified-answer cache. Default (0):
+	// DefaultCacheBytes.
+	CacheBytes int `toml:"cache_bytes"`
+}
+
+func (o OverlayConfig) validate() []error {
+	var errs []error
+	if o.CacheBytes < 0 {
+		errs = append(errs, fmt.Errorf("overlay.cache_bytes: %d, want >= 0", o.CacheBytes))
+	}
+	if o.Enabled {
+		for _, a := range o.Bootstrap {
+			if !strings.Contains(a, "/p2p/") {
+				errs = append(errs, fmt.Errorf("overlay.bootstrap: %q: want a multiaddr ending in /p2p/ID", a))
+			}
+		}
+	}
+	return errs
+}
+
+// overlayKeyFile is the node's libp2p identity key, in its data directory.
+const overlayKeyFile = "overlay.key"
+
+// LoadAnchors reads a trust anchor file: DNSKEY records in zone-file form
+// (the owner's .key files concatenated). Other record types are refused.
+func LoadAnchors(path string) (Anchors, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	a := make(Anchors)
+	zp := dns.NewZoneParser(f, ".", path)
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		k, isKey := rr.(*dns.DNSKEY)
+		if !isKey {
+			return nil, fmt.Errorf("%s: %s record, want DNSKEY", path, dns.TypeToString[rr.Header().Rrtype])
+		}
+		name := zone.CanonicalName(k.Hdr.Name)
+		a[name] = &zone.Key{Zone: name, DNSKEY: k}
+	}
+	if err := zp.Err(); err != nil {
+		return nil, fmt.Errorf("trust anchors: %w", err)
+	}
+	return a, nil
+}
+
+// overlayNode is the running overlay of a Node.
+type overlayNode struct {
+	log      *slog.Logger
+	zones    *Zones
+	host     *overlay.Host
+	router   *overlay.Router
+	client   *overlay.Client
+	server   *overlay.Server
+	verifier *Verifier
+	cache    *AnswerCache
+	self     string
+
+	failures atomic.Uint64 // answers refused by verification
+
+	ctx    context.Context // ends at close: background refreshes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	sem    chan struct{} // bounds background refreshes
+}
+
+// startOverlay starts the host, router, RPC client and server, and
+// provides the zones already in the registry.
+func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
+	c := n.cfg.Overlay
+	anchors := Anchors{}
+	if c.TrustAnchors != "" {
+		p := c.TrustAnchors
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(n.cfg.DataDir, p)
+		}
+		a, err := LoadAnchors(p)
+		if err != nil {
+			return nil, err
+		}
+		anchors = a
+	}
+	log := n.log.With("component", "overlay")
+	h, err := overlay.NewHost(ctx, overlay.HostOptions{
+		KeyFile:   filepath.Join(n.cfg.DataDir, overlayKeyFile),
+		Listen:    c.Listen,
+		Bootstrap: c.Bootstrap,
+		Logger:    log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("overlay host: %w", err)
+	}
+	o := &overlayNode{
+		log:      log,
+		zones:    &n.zones,
+		host:     h,
+		router:   overlay.NewRouter(h, overlay.RouterOptions{}),
+		client:   overlay.NewClient(h.P2P(), overlay.ClientOptions{Logger: log}),
+		verifier: NewVerifier(anchors, nil),
+		cache:    NewAnswerCache(c.CacheBytes, nil),
+		self:     h.ID().String(),
+		sem:      make(chan struct{}, 16),
+	}
+	o.ctx, o.cancel = context.WithCancel(context.Background())
+	o.server = overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: o, Logger: log})
+	return o, nil
+}
+
+// provideAll provides every zone in the registry; Start calls it once the
+// overlay is published to onZone, so no zone falls between the two.
+func (o *overlayNode) provideAll() {
+	for _, origin := range o.zones.Origins() {
+		o.provide(origin)
+	}
+}
+
+// provide announces origin in the background: Provide waits on the DHT,
+// and the FSM goroutine that calls onZone must not.
+func (o *overlayNode) provide(origin string) {
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		ctx, cancel := context.WithTimeout(o.ctx, 30*time.Second)
+		defer cancel()
+		if err := o.host.Provide(ctx, origin); err != nil {
+			// The host keeps the zone and retries on its own schedule.
+			o.log.Debug("provide", "zone", origin, "err", err)
+		}
+	}()
+}
+
+// onZone follows the group's zones: provide the held ones, stop
+// providing deleted ones. Called on the FSM goroutine; does not block.
+func (o *overlayNode) onZone(origin string, z *zone.Zone) {
+	if z == nil {
+		o.host.StopProviding(origin)
+		return
+	}
+	if !o.host.Provides(origin) {
+		o.provide(origin)
+	}
+}
+
+// close leaves the DHT: the RPC server, router and host, in that order,
+// after the background work.
+func (o *overlayNode) close() error {
+	o.cancel()
+	o.wg.Wait()
+	errs := []error{o.server.Close(), o.router.Close(), o.host.Close()}
+	return errors.Join(errs...)
+}
+
+// AnswerLocal implements overlay.Answerer: the answer of this node's
+// group to a query for one of its zones, with the proof and this node as
+// the first audit hop.
+func (o *overlayNode) AnswerLocal(ctx context.Context, name string, t uint16, do bool) (*overlay.QueryResponse, error) {
+	la, err := AnswerLocal(o.zones, name, t)
+	if err != nil {
+		if errors.Is(err, ErrNotHosted) {
+			return nil, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: err.Error()}
+		}
+		return nil, err
+	}
+	return &overlay.QueryResponse{
+		Msg: la.Msg, Head: la.Head, Proof: la.Proof,
+		Audit: []overlay.AuditHop{{Node: o.self, Hash: la.Hash}},
+	}, nil
+}
+
+// remoteError is the cause of a SERVFAIL on the remote path, with the
+// Extended DNS Error (RFC 8914) that says it.
+type remoteError struct {
+	ede uint16
+	err error
+}
+
+func (e *remoteError) Error() string { return e.err.Error() }
+func (e *remoteError) Unwrap() error { return e.err }
+func (e *remoteError) EDE() uint16   { return e.ede }
+
+// Resolve implements dnsfront.Remote: the cached verified answer, or one
+// fetched from a member of the zone's group and verified. A member whose
+// answer fails verification is penalised and the next one asked; when no
+// member gives a verifiable answer the error says why (SERVFAIL with EDE).
+func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.RemoteAnswer, error) {
+	q := req.Question[0]
+	name := zone.CanonicalName(q.Name)
+	if v, age, refresh, ok := o.cache.Get(name, q.Qtype); ok {
+		if refresh {
+			o.refresh(name, q.Qtype)
+		}
+		return remoteAnswer(v, age), nil
+	}
+	v, err := o.fetch(ctx, name, q.Qtype)
+	if errors.Is(err, overlay.ErrNoZone) {
+		m := new(dns.Msg)
+		m.Rcode = dns.RcodeRefused // no group holds it: as without the overlay
+		return &dnsfront.RemoteAnswer{Msg: m}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return remoteAnswer(v, 0), nil
+}
+
+// fetch asks the zone's group for (name, t) and verifies and caches the
+// answer.
+func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verified, error) {
+	origin, provs, err := o.router.FindZone(ctx, name)
+	if err != nil {
+		if errors.Is(err, overlay.ErrNoZone) {
+			return nil, err
+		}
+		return nil, &remoteError{dns.ExtendedErrorCodeNoReachableAuthority, err}
+	}
+	var last error
+	for len(provs) > 0 {
+		resp, p, err := o.client.Query(ctx, provs, &overlay.QueryRequest{Name: name, Type: t, DO: true})
+		if err != nil {
+			if last != nil {
+				break
+			}
+			return nil, &remoteError{dns.ExtendedErrorCodeNoReachableAuthority, fmt.Errorf("zone %s: %w", origin, err)}
+		}
+		v, err := o.verifier.VerifyRemote(name, t, resp.Msg, resp.Head, resp.Proof)
+		if err != nil {
+			o.failures.Add(1)
+			o.client.Penalize(p)
+			o.log.Warn("remote answer refused", "zone", origin, "peer", p, "err", err)
+			last = fmt.Errorf("from %s: %w", p, err)
+			provs = slices.DeleteFunc(provs, func(ai peer.AddrInfo) bool { return ai.ID == p })
+			continue
+		}
+		for _, h := range resp.Audit {
+			v.Audit = append(v.Audit, dnsfront.AuditHop{Node: h.Node, Hash: h.Hash})
+		}
+		v.Audit = append(v.Audit, dnsfront.AuditHop{Node: o.self, Hash: v.Hash})
+		o.cache.Put(name, t, v)
+		return v, nil
+	}
+	var ve *VerifyError
+	if errors.As(last, &ve) {
+		return nil, &remoteError{ve.EDE(), fmt.Errorf("no verifiable answer: %w", last)}
+	}
+	return nil, &remoteError{dns.ExtendedErrorCodeDNSBogus, fmt.Errorf("no verifiable answer: %w", last)}
+}
+
+// refresh fetches (name, t) again in the background, at most a few at
+// once; a refresh that cannot start is skipped (the entry expires and is
+// fetched on demand).
+func (o *overlayNode) refresh(name string, t uint16) {
+	select {
+	case o.sem <- struct{}{}:
+	default:
+		return
+	}
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		defer func() { <-o.sem }()
+		ctx, cancel := context.WithTimeout(o.ctx, dnsfront.DefaultRemoteTimeout)
+		defer cancel()
+		if _, err := o.fetch(ctx, name, t); err != nil {
+			o.log.Debug("refresh", "name", name, "type", dns.TypeToString[t], "err", err)
+		}
+	}()
+}
+
+// remoteAnswer is v for dnsfront, its TTLs lowered by age.
+func remoteAnswer(v *Verified, age time.Duration) *dnsfront.RemoteAnswer {
+	m := v.Msg
+	if sec := uint32(age / time.Second); sec > 0 {
+		m = m.Copy()
+		for _, s := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+			for _, rr := range s {
+				if h := rr.Header(); h.Rrtype != dns.TypeOPT {
+					h.Ttl -= min(h.Ttl, sec)
+				}
+			}
+		}
+	}
+	return &dnsfront.RemoteAnswer{Msg: m, Verified: true, Audit: v.Audit}
+}
+
+// OverlayID returns the node's overlay peer id and addresses, or "" and
+// nil when the overlay is off.
+func (n *Node) OverlayID() (string, []string) {
+	ov := n.ov.Load()
+	if ov == nil {
+		return "", nil
+	}
+	return ov.self, ov.host.Addrs()
+}
+
+// OverlayFailures returns how many remote answers this node refused
+// because they did not verify.
+func (n *Node) OverlayFailures() uint64 {
+	ov := n.ov.Load()
+	if ov == nil {
+		return 0
+	}
+	return ov.failures.Load()
+}

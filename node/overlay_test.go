@@ -1,0 +1,131 @@
+package node
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+)
+
+// overlayPair starts two single-node groups with the overlay on: a holds
+// the demo zone, b trusts its key and joins the DHT through a.
+func overlayPair(t *testing.T) (a, b *Node) {
+	t.Helper()
+	ca := groupConfig(t, nil, "a")
+	ca.Overlay.Enabled = true
+	a = runNode(t, ca)
+	_, k := publishDemo(t, a)
+	_, addrs := a.OverlayID()
+	cb := groupConfig(t, nil, "b")
+	cb.Overlay = OverlayConfig{Enabled: true, Bootstrap: addrs, TrustAnchors: "anchors"}
+	if err := os.WriteFile(filepath.Join(cb.DataDir, "anchors"), []byte(k.DNSKEY.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b = runNode(t, cb)
+	return a, b
+}
+
+func queryNode(t *testing.T, n *Node, m *dns.Msg) *dns.Msg {
+	t.Helper()
+	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
+	r, _, err := c.Exchange(m, n.Addr().String())
+	if err != nil {
+		t.Fatalf("Exchange(%s %s): %v", m.Question[0].Name, dns.TypeToString[m.Question[0].Qtype], err)
+	}
+	return r
+}
+
+func TestOverlayAnswersOtherGroupsZone(t *testing.T) {
+	a, b := overlayPair(t)
+	cases := []struct {
+		name string
+		t    uint16
+		do   bool
+	}{
+		{DemoOrigin, dns.TypeSOA, true},
+		{DemoOrigin, dns.TypeSOA, false},
+		{"www." + DemoOrigin, dns.TypeA, true},
+		{"www." + DemoOrigin, dns.TypeA, false},
+		{"nothere." + DemoOrigin, dns.TypeA, true},
+		{DemoOrigin, dns.TypeMX, true},
+	}
+	for _, c := range cases {
+		want := queryNode(t, a, dnstest.Query(c.name, c.t, c.do))
+		var got *dns.Msg
+		waitFor(t, "b answers "+c.name, func() error {
+			got = queryNode(t, b, dnstest.Query(c.name, c.t, c.do))
+			if got.Rcode != want.Rcode {
+				return errors.New(dns.RcodeToString[got.Rcode])
+			}
+			return nil
+		})
+		if !reflect.DeepEqual(dnstest.Summaries(got.Answer), dnstest.Summaries(want.Answer)) ||
+			!reflect.DeepEqual(dnstest.Summaries(got.Ns), dnstest.Summaries(want.Ns)) {
+			t.Errorf("b: %s %s do=%v = %v, want a's answer %v", c.name, dns.TypeToString[c.t], c.do, got, want)
+		}
+	}
+	// The audit option: a's node first, then b, the same hash.
+	q := dnstest.Query("www."+DemoOrigin, dns.TypeA, true)
+	q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: dnsfront.AuditOptionCode})
+	r := queryNode(t, b, q)
+	var hops []dnsfront.AuditHop
+	var verified bool
+	for _, o := range r.IsEdns0().Option {
+		if l, ok := o.(*dns.EDNS0_LOCAL); ok && l.Code == dnsfront.AuditOptionCode {
+			var err error
+			if verified, hops, err = dnsfront.DecodeAudit(l.Data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	aID, _ := a.OverlayID()
+	bID, _ := b.OverlayID()
+	if !verified || len(hops) != 2 || hops[0].Node != aID || hops[1].Node != bID || hops[0].Hash != hops[1].Hash {
+		t.Errorf("audit = verified %v hops %+v, want a (%s) then b (%s) with one hash", verified, hops, aID, bID)
+	}
+	// A name no group holds is refused, as without the overlay.
+	if r := queryNode(t, b, dnstest.Query("www.nowhere.test.", dns.TypeA, false)); r.Rcode != dns.RcodeRefused {
+		t.Errorf("b: www.nowhere.test. rcode %s, want REFUSED", dns.RcodeToString[r.Rcode])
+	}
+	if f := b.OverlayFailures(); f != 0 {
+		t.Errorf("b refused %d genuine answers", f)
+	}
+}
+
+func TestOverlayWithoutAnchorIsServfail(t *testing.T) {
+	ca := groupConfig(t, nil, "a")
+	ca.Overlay.Enabled = true
+	a := runNode(t, ca)
+	publishDemo(t, a)
+	_, addrs := a.OverlayID()
+	cb := groupConfig(t, nil, "b")
+	cb.Overlay = OverlayConfig{Enabled: true, Bootstrap: addrs}
+	b := runNode(t, cb)
+	var r *dns.Msg
+	waitFor(t, "b finds the zone", func() error {
+		r = queryNode(t, b, dnstest.Query("www."+DemoOrigin, dns.TypeA, true))
+		if r.Rcode == dns.RcodeRefused {
+			return errors.New("not found yet")
+		}
+		return nil
+	})
+	var ede *dns.EDNS0_EDE
+	for _, o := range r.IsEdns0().Option {
+		if e, ok := o.(*dns.EDNS0_EDE); ok {
+			ede = e
+		}
+	}
+	if r.Rcode != dns.RcodeServerFailure || ede == nil || ede.InfoCode != dns.ExtendedErrorCodeDNSKEYMissing {
+		t.Errorf("b without a trust anchor: %v, want SERVFAIL with EDE DNSKEY Missing", r)
+	}
+	if b.OverlayFailures() == 0 {
+		t.Errorf("OverlayFailures = 0, want the refusal counted")
+	}
+}
