@@ -415,7 +415,57 @@ func (n *Node) raftStats() (raftSnapshot, bool) {
 // ctx ends first); leadership handed to another voter if this node leads;
 // Raft shut down; the store closed last. It is idempotent and returns
 // every error, joined.
-func (n *Node) Close(ctx context.Context) error {
+func (n *Node) Close(ctx context.Context) error { return n.close(ctx, true) }
+
+// CloseGroup stops nodes that make up a whole group stopping together
+// (as `ddnrs dev` stops its members): the leader first, without handing
+// leadership over, since no member would be left to take it, then the
+// others at once. The followers stop before they miss the leader's
+// heartbeats, so no election starts and nothing logs an error. It
+// returns every error, joined.
+func CloseGroup(ctx context.Context, nodes []*Node) error {
+	var errs []error
+	rest := make([]*Node, 0, len(nodes))
+	for _, n := range nodes {
+		if !n.leads() {
+			rest = append(rest, n)
+		} else if err := n.close(ctx, false); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.ID(), err))
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range rest {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.close(ctx, false); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", n.ID(), err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// leads reports whether this running node is its group's leader.
+func (n *Node) leads() bool {
+	n.mu.Lock()
+	g := n.group
+	running := n.running && !n.closed
+	n.mu.Unlock()
+	if !running || g == nil {
+		return false
+	}
+	id, _ := g.Leader()
+	return id == n.cfg.Group.ID
+}
+
+// close is Close; handOver says whether a leader transfers leadership
+// first.
+func (n *Node) close(ctx context.Context, handOver bool) error {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
@@ -451,9 +501,11 @@ func (n *Node) Close(ctx context.Context) error {
 		}
 	}
 	n.client.CloseIdle()
-	if err := n.handOver(ctx); err != nil {
-		// Not fatal: the others elect a leader after the election timeout.
-		n.log.Warn("leadership not handed over", "err", err)
+	if handOver {
+		if err := n.handOver(ctx); err != nil {
+			// Not fatal: the others elect a leader after the election timeout.
+			n.log.Warn("leadership not handed over", "err", err)
+		}
 	}
 	if err := n.group.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close raft: %w", err))
