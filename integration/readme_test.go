@@ -2,6 +2,8 @@ package integration
 
 import (
 	"bufio"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -107,6 +109,14 @@ func TestReadme(t *testing.T) {
 		if strings.Contains(text, "ldns-verify-zone") {
 			needTool(t, "ldns-verify-zone", "ldnsutils")
 		}
+		for tool, pkg := range map[string]string{"kdig": "knot-dnsutils", "curl": "curl", "openssl": "openssl"} {
+			if strings.Contains(text, tool+" ") {
+				needTool(t, tool, pkg)
+			}
+		}
+		if dev != nil {
+			text = encryptedPlaceholders(t, c, dev, state).Replace(text)
+		}
 		if strings.HasPrefix(text, "dig ") {
 			if dev == nil {
 				t.Fatalf("README.md:%d: %q before any ddnrs dev", c.line, text)
@@ -134,6 +144,34 @@ func TestReadme(t *testing.T) {
 	if digs < 8 {
 		t.Errorf("README.md: %d dig commands ran, want the tour's (at least 8)", digs)
 	}
+}
+
+// encryptedPlaceholders replaces what the README's encrypted-DNS commands
+// take from the reader's ddnrs dev: the ports 8853 (DoT), 8443 (DoH) and
+// 8854 (DoQ), and the default state directory (the test sets
+// XDG_STATE_HOME to state).
+func encryptedPlaceholders(t *testing.T, c readmeCommand, dev *devNode, state string) *strings.Replacer {
+	t.Helper()
+	port := func(field, hostport string) string {
+		_, p, err := net.SplitHostPort(hostport)
+		if err != nil || p == "" || p == "0" {
+			t.Fatalf("README.md:%d: the ready file's %s is %q", c.line, field, hostport)
+		}
+		return p
+	}
+	u, err := url.Parse(dev.ready.DoH)
+	if err != nil {
+		t.Fatalf("README.md:%d: the ready file's doh is %q: %v", c.line, dev.ready.DoH, err)
+	}
+	dot, doh, doq := port("dot", dev.ready.DoT), port("doh", u.Host), port("doq", dev.ready.DoQ)
+	return strings.NewReplacer(
+		"-p 8853", "-p "+dot,
+		"-p 8443", "-p "+doh,
+		"localhost:8443", "localhost:"+doh,
+		"local.example.org:8443", "local.example.org:"+doh,
+		"-p 8854", "-p "+doq,
+		"$HOME/.local/state", state,
+	)
 }
 
 // stripComment drops a trailing shell comment from fields.

@@ -14,6 +14,7 @@ pairs=(
 	dnsperf:dnsperf
 	nsd:nsd
 	curl:curl
+	openssl:openssl
 )
 
 missing=()
