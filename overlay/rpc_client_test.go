@@ -98,12 +98,16 @@ func (p *testProvider) info() peer.AddrInfo { return peer.AddrInfo{ID: p.h.ID(),
 
 func newTestProvider(t testing.TB, ans *testAnswerer, sub Submitter) *testProvider {
 	t.Helper()
+	return newTestProviderWith(t, ans, ServerOptions{Submitter: sub})
+}
+
+// newTestProviderWith is newTestProvider with server options; ans (nil for
+// none) becomes opts.Answerer.
+func newTestProviderWith(t testing.TB, ans *testAnswerer, opts ServerOptions) *testProvider {
+	t.Helper()
 	h := rpcTestHost(t)
 	if ans != nil {
 		ans.node = h.ID().String()
-	}
-	opts := ServerOptions{Submitter: sub}
-	if ans != nil {
 		opts.Answerer = ans
 	}
 	srv := NewServer(h, opts)
