@@ -59,13 +59,15 @@ func BenchmarkQueryRoundTrip(b *testing.B) {
 //   - silent: connected, accepts the stream, never answers — what a
 //     SIGKILLed member looks like to a peer holding a QUIC connection to
 //     it (no CONNECTION_CLOSE is sent); bypassed by the hedge.
+//
 //   - dead: nothing listens at its address any more; the dial hangs
 //     and the hedge bypasses it.
+//
 //   - learned: the same dead provider with a score table shared across
 //     iterations: after the first failure it is ranked last and queries
 //     go straight to the live member.
 //
-//	go test ./overlay -run XXX -bench FailoverReroute -benchtime 200x
+//     go test ./overlay -run XXX -bench FailoverReroute -benchtime 200x
 func BenchmarkFailoverReroute(b *testing.B) {
 	live := newTestProvider(b, &testAnswerer{}, nil)
 	// The silent member's calls end after 150 ms, so its blocked streams
