@@ -52,22 +52,17 @@ func BenchmarkQueryRoundTrip(b *testing.B) {
 
 // BenchmarkFailoverReroute measures how long a Query takes when the
 // best-ranked provider is unusable and the answer must come from the
-// second. Each iteration starts from a fresh score table, so the bad
-// provider is asked first every time (the worst case, the first query
-// after a failure):
+// second. Sub-benchmarks: "silent" is connected, accepts the stream and
+// never answers (what a SIGKILLed member looks like to a peer holding a
+// QUIC connection to it: no CONNECTION_CLOSE arrives); "dead" has nothing
+// listening at its address any more, so the dial hangs. Both start each
+// iteration from a fresh score table, so the bad provider is asked first
+// every time (the first query after a failure, the worst case) and the
+// hedge bypasses it. "learned" is dead with one score table across
+// iterations: after the first failure the dead member is ranked last and
+// queries go straight to the live one.
 //
-//   - silent: connected, accepts the stream, never answers — what a
-//     SIGKILLed member looks like to a peer holding a QUIC connection to
-//     it (no CONNECTION_CLOSE is sent); bypassed by the hedge.
-//
-//   - dead: nothing listens at its address any more; the dial hangs
-//     and the hedge bypasses it.
-//
-//   - learned: the same dead provider with a score table shared across
-//     iterations: after the first failure it is ranked last and queries
-//     go straight to the live member.
-//
-//     go test ./overlay -run XXX -bench FailoverReroute -benchtime 200x
+//	go test ./overlay -run XXX -bench FailoverReroute -benchtime 200x
 func BenchmarkFailoverReroute(b *testing.B) {
 	live := newTestProvider(b, &testAnswerer{}, nil)
 	// The silent member's calls end after 150 ms, so its blocked streams
