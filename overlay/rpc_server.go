@@ -71,6 +71,10 @@ type ServerOptions struct {
 	// Timeout bounds a whole exchange on a stream: reading the request,
 	// the Answerer or Submitter call, writing the response. Default 5 s.
 	Timeout time.Duration
+	// MaxConcurrent bounds the Answerer and Submitter calls running at
+	// once; a request beyond it is answered CodeUnavailable at once, so
+	// the client asks another member. Default 256.
+	MaxConcurrent int
 }
 
 // Server serves DDNRS-RPC on a libp2p host. Create it with NewServer; stop
@@ -82,6 +86,8 @@ type Server struct {
 
 	ctx    context.Context // canceled by Close; parent of every call
 	cancel context.CancelFunc
+
+	slots chan struct{} // one token per running Answerer/Submitter call
 
 	mu     sync.Mutex
 	closed bool
@@ -100,8 +106,14 @@ func NewServer(h host.Host, opts ServerOptions) *Server {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = 256
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{h: h, opts: opts, log: opts.Logger.With("component", "overlay-rpc"), ctx: ctx, cancel: cancel}
+	s := &Server{
+		h: h, opts: opts, log: opts.Logger.With("component", "overlay-rpc"),
+		ctx: ctx, cancel: cancel, slots: make(chan struct{}, opts.MaxConcurrent),
+	}
 	h.SetStreamHandler(protocol.ID(ProtocolID), s.handle)
 	return s
 }
@@ -195,9 +207,24 @@ func (s *Server) serve(ctx context.Context, st network.Stream) (replied bool, er
 
 // dispatch computes the response to req.
 func (s *Server) dispatch(ctx context.Context, req Message) Message {
-	switch m := req.(type) {
+	switch req.(type) {
 	case *Ping:
 		return &Pong{}
+	case *QueryRequest, *SubmitChangeRequest:
+	default:
+		return &ErrorResponse{Code: CodeBadRequest, Message: req.Kind().String() + " is not a request"}
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		busy := "server busy: too many requests in progress"
+		if _, ok := req.(*SubmitChangeRequest); ok {
+			return &SubmitChangeResponse{Code: CodeUnavailable, Message: busy}
+		}
+		return &ErrorResponse{Code: CodeUnavailable, Message: busy}
+	}
+	switch m := req.(type) {
 	case *QueryRequest:
 		if s.opts.Answerer == nil {
 			return &ErrorResponse{Code: CodeUnsupported, Message: "this node answers no queries"}

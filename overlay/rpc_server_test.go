@@ -183,3 +183,39 @@ func TestServerClose(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// Beyond MaxConcurrent calls the server answers unavailable at once, and
+// the client takes that as the member's failure and asks the next.
+func TestServerMaxConcurrent(t *testing.T) {
+	busy := newTestProviderWith(t, &testAnswerer{block: true}, ServerOptions{MaxConcurrent: 1})
+	other := newTestProvider(t, &testAnswerer{}, nil)
+	c := newTestClient(t, ClientOptions{HedgeDelay: time.Hour, MaxHedgeDelay: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := c.Query(ctx, []peer.AddrInfo{busy.info()}, &QueryRequest{Name: "a.example."})
+		errc <- err
+	}()
+	for busy.ans.calls.Load() == 0 {
+		select {
+		case err := <-errc:
+			t.Fatalf("first Query returned %v before reaching the Answerer", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	c2 := newTestClient(t, ClientOptions{HedgeDelay: time.Hour, MaxHedgeDelay: time.Hour})
+	_, from, err := c2.Query(t.Context(), []peer.AddrInfo{busy.info(), other.info()}, &QueryRequest{Name: "b.example."})
+	if err != nil || from != other.h.ID() {
+		t.Errorf("Query with the first member busy = %s, %v, want answered by the other", from, err)
+	}
+	if n := busy.ans.calls.Load(); n != 1 {
+		t.Errorf("busy Answerer called %d times, want 1 (the second request refused before it)", n)
+	}
+	_, _, err = c2.Query(t.Context(), []peer.AddrInfo{busy.info()}, &QueryRequest{Name: "b.example."})
+	if re, ok := errors.AsType[*RemoteError](err); !ok || re.Code != CodeUnavailable {
+		t.Errorf("Query(busy only) error = %v, want RemoteError %s", err, CodeUnavailable)
+	}
+	cancel()
+	<-errc
+}
