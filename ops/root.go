@@ -118,6 +118,7 @@ signed and cannot forge it. Start with 'ddnrs dev' to run a node here, then
 	cmd.AddCommand(newDevCmd())
 	cmd.AddCommand(newOpsCmd())
 	cmd.AddCommand(newNodeCmd())
+	cmd.AddCommand(newResolveCmd(e))
 	return cmd
 }
 
