@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -218,4 +219,36 @@ func TestServerMaxConcurrent(t *testing.T) {
 	}
 	cancel()
 	<-errc
+}
+
+// The RPC runs on the overlay's own Host (DHT and all) as on a plain
+// libp2p host: a server on one node's host answers a client on another's.
+func TestRPCOnOverlayHost(t *testing.T) {
+	newHost := func() *Host {
+		h, err := NewHost(t.Context(), HostOptions{KeyFile: filepath.Join(t.TempDir(), "id.key")})
+		if err != nil {
+			t.Fatalf("NewHost: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := h.Close(); err != nil {
+				t.Errorf("Host.Close: %v", err)
+			}
+		})
+		return h
+	}
+	owner, entry := newHost(), newHost()
+	srv := NewServer(owner.P2P(), ServerOptions{Answerer: &testAnswerer{node: owner.ID().String()}})
+	t.Cleanup(func() { srv.Close() })
+	c := NewClient(entry.P2P(), ClientOptions{})
+	ai, err := peer.AddrInfoFromString(owner.Addrs()[0])
+	if err != nil {
+		t.Fatalf("AddrInfoFromString(%q): %v", owner.Addrs()[0], err)
+	}
+	resp, from, err := c.Query(t.Context(), []peer.AddrInfo{*ai}, &QueryRequest{Name: "www.example.", Type: 1})
+	if err != nil || from != owner.ID() {
+		t.Fatalf("Query over overlay hosts = %s, %v, want answered by %s", from, err, owner.ID())
+	}
+	if len(resp.Audit) != 1 || resp.Audit[0].Node != owner.ID().String() {
+		t.Errorf("Query Audit = %+v, want the owner's hop", resp.Audit)
+	}
 }
