@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +37,9 @@ type nodeReady struct {
 	DNS   string `json:"dns"`
 	Admin string `json:"admin"`
 	Raft  string `json:"raft"`
+	// Overlay lists the node's overlay multiaddrs (with /p2p/ID) when
+	// [overlay] is enabled.
+	Overlay []string `json:"overlay,omitempty"`
 }
 
 func newNodeCmd() *cobra.Command {
@@ -101,6 +105,10 @@ func runNode(ctx context.Context, opts *nodeOptions) error {
 	}
 	ready := nodeReady{ID: n.ID(), DNS: n.Addr().String(), Admin: n.AdminAddr(), Raft: n.RaftAddr()}
 	fmt.Fprintf(opts.out, "node %s\n  dns   %s (udp, tcp)\n  admin https://%s\n  raft  %s\n", ready.ID, ready.DNS, ready.Admin, ready.Raft)
+	if _, addrs := n.OverlayID(); len(addrs) > 0 {
+		ready.Overlay = addrs
+		fmt.Fprintf(opts.out, "  overlay %s\n", strings.Join(addrs, " "))
+	}
 	var errs []error
 	if opts.ReadyFile != "" {
 		if err := writeNodeReady(opts.ReadyFile, ready); err != nil {
