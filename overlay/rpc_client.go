@@ -122,6 +122,7 @@ type attemptResult struct {
 	resp    *QueryResponse
 	err     error
 	elapsed time.Duration
+	due     time.Duration // the hedge delay the attempt was given
 }
 
 // Query asks providers for req and returns the first answer and the peer
@@ -164,13 +165,14 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 		p := order[next]
 		next++
 		inflight++
+		due := c.hedgeDelay(p)
 		go func() {
 			t0 := time.Now()
 			var resp QueryResponse
 			err := c.exchange(ctx, infos[p], req, &resp)
-			results <- attemptResult{p: p, resp: &resp, err: err, elapsed: time.Since(t0)}
+			results <- attemptResult{p: p, resp: &resp, err: err, elapsed: time.Since(t0), due: due}
 		}()
-		return c.hedgeDelay(p)
+		return due
 	}
 	// Every launched goroutine sends exactly once to the buffered
 	// channel; drain the ones still running before returning so none
@@ -221,15 +223,19 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 }
 
 // recordLoser scores an attempt that was still running when Query
-// returned: if it failed on its own it is a failure, if it was cut off it
-// is Slow by the time it had been waited for. A late success still
-// counts as a success.
+// returned: if it failed on its own it is a failure; if it was cut off
+// after its hedge delay had passed it is Slow by the time it had been
+// waited for; a hedge cut off before its own delay was up is not scored
+// (it was not given the time to answer). A late success still counts as
+// a success.
 func (c *Client) recordLoser(r attemptResult) {
 	switch {
 	case r.err == nil:
 		c.scores.Success(r.p, r.elapsed)
 	case errors.Is(r.err, context.Canceled):
-		c.scores.Slow(r.p, r.elapsed)
+		if r.elapsed >= r.due {
+			c.scores.Slow(r.p, r.elapsed)
+		}
 	default:
 		if _, ok := errors.AsType[*RemoteError](r.err); !ok {
 			c.scores.Failure(r.p)

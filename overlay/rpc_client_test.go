@@ -3,6 +3,7 @@ package overlay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -302,5 +303,34 @@ func TestQueryContextCanceled(t *testing.T) {
 	<-stopped
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Query(canceled) error = %v, want context.Canceled", err)
+	}
+}
+
+// An attempt cut off because another answered is scored Slow only when it
+// had its hedge delay to answer and did not.
+func TestRecordLoser(t *testing.T) {
+	canceled := fmt.Errorf("reading response: %w", context.Canceled)
+	tests := []struct {
+		name         string
+		r            attemptResult
+		wantFailures float64
+		wantSamples  int
+	}{
+		{"overdue", attemptResult{err: canceled, elapsed: 60 * time.Millisecond, due: 50 * time.Millisecond}, 1, 1},
+		{"hedge not yet due", attemptResult{err: canceled, elapsed: 2 * time.Millisecond, due: 50 * time.Millisecond}, 0, 0},
+		{"late success", attemptResult{resp: &QueryResponse{}, elapsed: 3 * time.Millisecond, due: 50 * time.Millisecond}, 0, 1},
+		{"failed on its own", attemptResult{err: errors.New("stream reset"), elapsed: 3 * time.Millisecond}, 1, 0},
+		{"refused", attemptResult{err: &RemoteError{Code: CodeNotFound}, elapsed: 3 * time.Millisecond}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &scoreClock{t: time.Unix(1_800_000_000, 0)}
+			c := &Client{scores: NewScores(ScoreOptions{Now: clk.Now})}
+			tt.r.p = "p"
+			c.recordLoser(tt.r)
+			if st := c.scores.Stats("p"); st.Failures != tt.wantFailures || st.Samples != tt.wantSamples {
+				t.Errorf("recordLoser(%+v): stats %+v, want %v failures, %d samples", tt.r, st, tt.wantFailures, tt.wantSamples)
+			}
+		})
 	}
 }
