@@ -373,6 +373,9 @@ func TestDoQProtocolErrors(t *testing.T) {
 	big.IsEdns0().Option = append(big.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 300)})
 	reply := dnstest.Query("www.example.", dns.TypeA, false)
 	reply.Id, reply.Response = 0, true
+	good := dnstest.Query("www.example.", dns.TypeA, false)
+	good.Id = 0
+	query := framed(pack(t, good))
 	cases := []struct {
 		name string
 		send []byte // raw stream content
@@ -382,6 +385,8 @@ func TestDoQProtocolErrors(t *testing.T) {
 		{"stream ends inside the message", framed(pack(t, dnstest.Query("www.example.", dns.TypeA, false)))[:10]},
 		{"message shorter than a header", framed([]byte{0, 0, 1})},
 		{"a response instead of a query", framed(pack(t, reply))},
+		{"two queries on one stream", append(bytes.Clone(query), query...)},
+		{"data after the query", append(bytes.Clone(query), 0)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

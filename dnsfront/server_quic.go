@@ -271,7 +271,8 @@ func (s *QUICServer) serveStream(c *quic.Conn, st *quic.Stream) {
 
 // readDoQ reads one length-prefixed query into buf (2 + the size limit
 // long) and checks it: the length fits, the stream carries the whole
-// message, and the Message ID is 0 (RFC 9250 §4.2.1). An errDoQ error is
+// message, the Message ID is 0 (RFC 9250 §4.2.1), and the stream ends
+// (FIN) right after it. An errDoQ error is
 // a protocol error; any other is an I/O failure or timeout.
 func readDoQ(r io.Reader, buf []byte) ([]byte, error) {
 	if _, err := io.ReadFull(r, buf[:2]); err != nil {
@@ -297,7 +298,22 @@ func readDoQ(r io.Reader, buf []byte) ([]byte, error) {
 	if id := binary.BigEndian.Uint16(msg); id != 0 {
 		return nil, fmt.Errorf("%w: message ID %d, want 0", errDoQ, id)
 	}
-	return msg, nil
+	// The client sends FIN right after the query (RFC 9250 §4.2); more
+	// data on the stream, such as a second query, is a protocol error
+	// (§4.3.3). Waiting for the FIN is allowed (§4.2: a server MAY defer
+	// processing until it arrives) and bounded by the stream deadline.
+	var extra [1]byte
+	for {
+		k, err := r.Read(extra[:])
+		switch {
+		case k > 0:
+			return nil, fmt.Errorf("%w: data after the query (one query per stream, then FIN)", errDoQ)
+		case errors.Is(err, io.EOF):
+			return msg, nil
+		case err != nil:
+			return nil, err
+		}
+	}
 }
 
 func (s *QUICServer) answer(raw, buf []byte) (out []byte, ok bool) {
