@@ -166,8 +166,8 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 		next++
 		inflight++
 		due := c.hedgeDelay(p)
+		t0 := time.Now()
 		go func() {
-			t0 := time.Now()
 			var resp QueryResponse
 			err := c.exchange(ctx, infos[p], req, &resp)
 			results <- attemptResult{p: p, resp: &resp, err: err, elapsed: time.Since(t0), due: due}
