@@ -1,0 +1,285 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// ovMember is one `ddnrs node` process with the overlay on.
+type ovMember struct {
+	name    string
+	config  string
+	ready   string
+	DNS     string   `json:"dns"`
+	Admin   string   `json:"admin"`
+	Overlay []string `json:"overlay"`
+	p       *proc
+}
+
+// ovGroup is a replica group made by `ddnrs ops group bootstrap`, holding
+// one zone.
+type ovGroup struct {
+	dir     string
+	zone    string
+	key     string // owner key (.private)
+	members []*ovMember
+}
+
+// freePortOn returns a port free for TCP (and UDP when both) on ip.
+func freePortOn(t *testing.T, ip string, both bool) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatalf("listen on %s: %v", ip, err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if !both {
+			l.Close()
+			return port
+		}
+		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return port
+	}
+	t.Fatalf("no free port on %s", ip)
+	return 0
+}
+
+// startOverlayGroups makes groups of size members each, on 127.0.(30+g).i,
+// with the overlay on, every node trusting every group's zone key, all
+// bootstrapped to the first node; then publishes zone gN.test. to group N.
+func startOverlayGroups(t *testing.T, groups, size int) []*ovGroup {
+	t.Helper()
+	needBinary(t)
+	dir := t.TempDir()
+	var gs []*ovGroup
+	var anchors []byte
+	keys := filepath.Join(dir, "keys")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for g := range groups {
+		gr := &ovGroup{dir: filepath.Join(dir, fmt.Sprintf("g%d", g)), zone: fmt.Sprintf("g%d.test.", g)}
+		gr.key = keygen(t, keys, gr.zone)
+		pub, err := os.ReadFile(strings.TrimSuffix(gr.key, ".private") + ".key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		anchors = append(anchors, pub...)
+		var ips []string
+		for i := 1; i <= size; i++ {
+			ips = append(ips, fmt.Sprintf("127.0.%d.%d", 30+g, i))
+		}
+		runCmd(t, dir, ddnrsBin, "ops", "group", "bootstrap", "--out", gr.dir,
+			"--members", strconv.Itoa(size), "--ip", strings.Join(ips, ","),
+			"--dns-port", strconv.Itoa(freePortOn(t, ips[0], true)),
+			"--raft-port", strconv.Itoa(freePortOn(t, ips[0], false)),
+			"--admin-port", strconv.Itoa(freePortOn(t, ips[0], false)))
+		for i := 1; i <= size; i++ {
+			name := fmt.Sprintf("node%d", i)
+			gr.members = append(gr.members, &ovMember{
+				name:   fmt.Sprintf("g%d/%s", g, name),
+				config: filepath.Join(gr.dir, name, "node.toml"),
+				ready:  filepath.Join(gr.dir, name, "ready.json"),
+			})
+		}
+		gs = append(gs, gr)
+	}
+	anchorFile := filepath.Join(dir, "anchors.keys")
+	if err := os.WriteFile(anchorFile, anchors, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var boot []string
+	for g, gr := range gs {
+		for i, m := range gr.members {
+			ip := fmt.Sprintf("127.0.%d.%d", 30+g, i+1)
+			quoted := make([]string, len(boot))
+			for j, b := range boot {
+				quoted[j] = strconv.Quote(b)
+			}
+			section := fmt.Sprintf("\n[overlay]\nenabled = true\nlisten = [%q]\nbootstrap = [%s]\ntrust_anchors = %q\n",
+				"/ip4/"+ip+"/udp/0/quic-v1", strings.Join(quoted, ", "), anchorFile)
+			f, err := os.OpenFile(m.config, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString(section); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			m.p = startProc(t, dir, ddnrsBin, "node", "--config", m.config, "--ready-file", m.ready)
+			waitOverlayReady(t, m)
+			if boot == nil {
+				boot = m.Overlay
+			}
+		}
+	}
+	for g, gr := range gs {
+		zf := filepath.Join(dir, fmt.Sprintf("g%d.zone", g))
+		text := fmt.Sprintf("$ORIGIN %s\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.%d\n*.wild TXT \"wild %d\"\n", gr.zone, 10+g, g)
+		if err := os.WriteFile(zf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runCmd(t, dir, ddnrsBin, "zone", "publish", "--server", gr.members[0].Admin,
+			"--ca", filepath.Join(gr.dir, "ca", "ca.crt"), "--cert", filepath.Join(gr.dir, "ops", "node.crt"),
+			"--tls-key", filepath.Join(gr.dir, "ops", "node.key"), "--key", gr.key, zf)
+		for _, m := range gr.members {
+			waitUntil(t, m.name+" serves "+gr.zone, func() error {
+				r, err := askErr(m.DNS, gr.zone, dns.TypeSOA, false)
+				if err != nil {
+					return err
+				}
+				if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+					return fmt.Errorf("rcode %s", dns.RcodeToString[r.Rcode])
+				}
+				return nil
+			})
+		}
+	}
+	return gs
+}
+
+func waitOverlayReady(t *testing.T, m *ovMember) {
+	t.Helper()
+	waitUntil(t, m.name+" ready", func() error {
+		if m.p.exited() {
+			t.Fatalf("%s exited: %v\n%s", m.name, m.p.err, m.p.out.String())
+		}
+		b, err := os.ReadFile(m.ready)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, m); err != nil {
+			return err
+		}
+		if len(m.Overlay) == 0 {
+			t.Fatalf("%s ready file without overlay addresses: %s", m.name, b)
+		}
+		return nil
+	})
+}
+
+// waitUntil polls cond every 50 ms until it returns nil, failing after 30 s.
+func waitUntil(t *testing.T, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func askErr(addr, name string, t uint16, do bool) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, t)
+	m.RecursionDesired = false
+	m.SetEdns0(1232, do)
+	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, _, err := c.ExchangeContext(ctx, m, addr)
+	if err == nil && r.Truncated {
+		c.Net = "tcp"
+		r, _, err = c.ExchangeContext(ctx, m, addr)
+	}
+	return r, err
+}
+
+func rrStrings(rrs []dns.RR) []string {
+	out := make([]string, 0, len(rrs))
+	for _, rr := range rrs {
+		out = append(out, rr.String())
+	}
+	return out
+}
+
+// TestOverlayEveryNodeAnswersEveryZone: two groups of two real nodes,
+// a zone on each; every node answers every zone exactly as the owning
+// group does, verified, with the audit path; ddnrs resolve shows it.
+func TestOverlayEveryNodeAnswersEveryZone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 4 node processes")
+	}
+	gs := startOverlayGroups(t, 2, 2)
+	type question struct {
+		name string
+		t    uint16
+		do   bool
+	}
+	for _, owner := range gs {
+		qs := []question{
+			{owner.zone, dns.TypeSOA, true},
+			{owner.zone, dns.TypeDNSKEY, true},
+			{"www." + owner.zone, dns.TypeA, true},
+			{"www." + owner.zone, dns.TypeA, false},
+			{"x.wild." + owner.zone, dns.TypeTXT, true},
+			{"nothere." + owner.zone, dns.TypeA, true},
+			{"www." + owner.zone, dns.TypeMX, true},
+		}
+		for _, q := range qs {
+			want, err := askErr(owner.members[0].DNS, q.name, q.t, q.do)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range gs {
+				for _, m := range g.members {
+					var got *dns.Msg
+					waitUntil(t, m.name+" answers "+q.name, func() error {
+						r, err := askErr(m.DNS, q.name, q.t, q.do)
+						if err != nil {
+							return err
+						}
+						if r.Rcode == dns.RcodeRefused {
+							return fmt.Errorf("REFUSED (zone not found yet)")
+						}
+						got = r
+						return nil
+					})
+					if got.Rcode != want.Rcode ||
+						!reflect.DeepEqual(rrStrings(got.Answer), rrStrings(want.Answer)) ||
+						!reflect.DeepEqual(rrStrings(got.Ns), rrStrings(want.Ns)) {
+						t.Errorf("%s: %s %s do=%v =\n%v\nwant the owning group's\n%v", m.name, q.name, dns.TypeToString[q.t], q.do, got, want)
+					}
+				}
+			}
+		}
+	}
+	// ddnrs resolve through a node of the other group.
+	out := runCmd(t, "", ddnrsBin, "resolve", "www."+gs[0].zone, "A", "--server", gs[1].members[1].DNS)
+	for _, want := range []string{"192.0.2.10", "verified: yes", "path 1:", "path 2:", "ttl: 3600s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ddnrs resolve output lacks %q:\n%s", want, out)
+		}
+	}
+	out = runCmd(t, "", ddnrsBin, "resolve", "www."+gs[0].zone, "A", "--server", gs[0].members[1].DNS)
+	if !strings.Contains(out, "verified: local") {
+		t.Errorf("ddnrs resolve at the owning group: output lacks %q:\n%s", "verified: local", out)
+	}
+	// A zone no group holds is refused, as without the overlay.
+	r, err := askErr(gs[1].members[0].DNS, "www.nowhere.test.", dns.TypeA, false)
+	if err != nil || r.Rcode != dns.RcodeRefused {
+		t.Errorf("www.nowhere.test.: %v %v, want REFUSED", r, err)
+	}
+}
