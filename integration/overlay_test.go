@@ -215,14 +215,14 @@ func rrStrings(rrs []dns.RR) []string {
 	return out
 }
 
-// TestOverlayEveryNodeAnswersEveryZone: two groups of two real nodes,
+// TestOverlayEveryNodeAnswersEveryZone: three groups of three real nodes,
 // a zone on each; every node answers every zone exactly as the owning
 // group does, verified, with the audit path; ddnrs resolve shows it.
 func TestOverlayEveryNodeAnswersEveryZone(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts 4 node processes")
+		t.Skip("starts 9 node processes")
 	}
-	gs := startOverlayGroups(t, 2, 2)
+	gs := startOverlayGroups(t, 3, 3)
 	type question struct {
 		name string
 		t    uint16
