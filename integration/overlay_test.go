@@ -14,6 +14,10 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/overlay"
+	"github.com/ddnrs/ddnrs/zone"
 )
 
 // ovMember is one `ddnrs node` process with the overlay on.
@@ -64,7 +68,11 @@ func freePortOn(t *testing.T, ip string, both bool) int {
 // startOverlayGroups makes groups of size members each, on 127.0.(30+g).i,
 // with the overlay on, every node trusting every group's zone key, all
 // bootstrapped to the first node; then publishes zone gN.test. to group N.
-func startOverlayGroups(t *testing.T, groups, size int) []*ovGroup {
+//
+// extra names zones no group holds whose owner keys every node trusts
+// too; their keys (.private paths) are returned, with the overlay
+// addresses of the first node, for peers the test runs itself.
+func startOverlayGroups(t *testing.T, groups, size int, extra ...string) ([]*ovGroup, map[string]string, []string) {
 	t.Helper()
 	needBinary(t)
 	dir := t.TempDir()
@@ -73,6 +81,15 @@ func startOverlayGroups(t *testing.T, groups, size int) []*ovGroup {
 	keys := filepath.Join(dir, "keys")
 	if err := os.Mkdir(keys, 0o700); err != nil {
 		t.Fatal(err)
+	}
+	extraKeys := make(map[string]string)
+	for _, z := range extra {
+		extraKeys[z] = keygen(t, keys, z)
+		pub, err := os.ReadFile(strings.TrimSuffix(extraKeys[z], ".private") + ".key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		anchors = append(anchors, pub...)
 	}
 	for g := range groups {
 		gr := &ovGroup{dir: filepath.Join(dir, fmt.Sprintf("g%d", g)), zone: fmt.Sprintf("g%d.test.", g)}
@@ -152,7 +169,7 @@ func startOverlayGroups(t *testing.T, groups, size int) []*ovGroup {
 			})
 		}
 	}
-	return gs
+	return gs, extraKeys, boot
 }
 
 func waitOverlayReady(t *testing.T, m *ovMember) {
@@ -222,7 +239,7 @@ func TestOverlayEveryNodeAnswersEveryZone(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 9 node processes")
 	}
-	gs := startOverlayGroups(t, 3, 3)
+	gs, _, _ := startOverlayGroups(t, 3, 3)
 	type question struct {
 		name string
 		t    uint16
@@ -281,5 +298,120 @@ func TestOverlayEveryNodeAnswersEveryZone(t *testing.T) {
 	r, err := askErr(gs[1].members[0].DNS, "www.nowhere.test.", dns.TypeA, false)
 	if err != nil || r.Rcode != dns.RcodeRefused {
 		t.Errorf("www.nowhere.test.: %v %v, want REFUSED", r, err)
+	}
+}
+
+// tamperer is a peer in the overlay that holds a zone signed by its owner
+// but alters the A records of its answers.
+type tamperer struct {
+	zones *node.Zones
+	id    string
+}
+
+func (x *tamperer) AnswerLocal(_ context.Context, name string, t uint16, _ bool) (*overlay.QueryResponse, error) {
+	la, err := node.AnswerLocal(x.zones, name, t)
+	if err != nil {
+		return nil, err
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(la.Msg); err != nil {
+		return nil, err
+	}
+	for _, rr := range m.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			a.A = net.IPv4(203, 0, 113, 66)
+		}
+	}
+	msg, err := m.Pack()
+	if err != nil {
+		return nil, err
+	}
+	return &overlay.QueryResponse{Msg: msg, Head: la.Head, Proof: la.Proof, Audit: []overlay.AuditHop{{Node: x.id, Hash: la.Hash}}}, nil
+}
+
+// startTamperer runs a tampering peer holding origin, signed with the
+// owner key keyFile (.private), provided in the DHT through boot.
+func startTamperer(t *testing.T, origin, keyFile string, boot []string) {
+	t.Helper()
+	priv, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := os.ReadFile(strings.TrimSuffix(keyFile, ".private") + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := zone.ParseKey(pub, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := fmt.Sprintf("$ORIGIN %s\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.99\n%s\n", origin, k.DNSKEY.String())
+	z, err := zone.ParseFile(strings.NewReader(text), origin, "tamper.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if z, err = zone.Sign(z, k, zone.DefaultSignOptions(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	zs := new(node.Zones)
+	zs.Set(z)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h, err := overlay.NewHost(ctx, overlay.HostOptions{
+		KeyFile:   filepath.Join(t.TempDir(), "tamperer.key"),
+		Listen:    []string{"/ip4/127.0.0.1/udp/0/quic-v1"},
+		Bootstrap: boot,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: &tamperer{zones: zs, id: h.ID().String()}})
+	t.Cleanup(func() {
+		srv.Close()
+		h.Close()
+	})
+	if err := h.Provide(ctx, origin); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOverlayRefusesTamperedAnswers: a peer holding a zone whose owner
+// key the nodes trust returns altered records; every node refuses them
+// with SERVFAIL and an Extended DNS Error, and ddnrs resolve says why.
+func TestOverlayRefusesTamperedAnswers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 2 node processes")
+	}
+	const evil = "evil.test."
+	gs, keys, boot := startOverlayGroups(t, 1, 2, evil)
+	startTamperer(t, evil, keys[evil], boot)
+	for _, m := range gs[0].members {
+		var r *dns.Msg
+		waitUntil(t, m.name+" finds "+evil, func() error {
+			var err error
+			if r, err = askErr(m.DNS, "www."+evil, dns.TypeA, true); err != nil {
+				return err
+			}
+			if r.Rcode == dns.RcodeRefused {
+				return fmt.Errorf("REFUSED (zone not found yet)")
+			}
+			return nil
+		})
+		var ede *dns.EDNS0_EDE
+		if o := r.IsEdns0(); o != nil {
+			for _, opt := range o.Option {
+				if e, ok := opt.(*dns.EDNS0_EDE); ok {
+					ede = e
+				}
+			}
+		}
+		if r.Rcode != dns.RcodeServerFailure || len(r.Answer) != 0 || ede == nil || ede.InfoCode != dns.ExtendedErrorCodeDNSBogus {
+			t.Errorf("%s: tampered www.%s = %v, want SERVFAIL with EDE DNSSEC Bogus and no records", m.name, evil, r)
+		}
+	}
+	stdout, _, err := tryCmd("", ddnrsBin, "resolve", "www."+evil, "--server", gs[0].members[0].DNS)
+	if err == nil || !strings.Contains(stdout, "verified: no") || !strings.Contains(stdout, "why: extended error 6 (DNSSEC Bogus)") ||
+		!strings.Contains(stdout, "signature does not verify") {
+		t.Errorf("ddnrs resolve of a tampered answer: err %v, output:\n%s\nwant exit 1, verified: no and why", err, stdout)
 	}
 }
