@@ -72,6 +72,27 @@ type Client struct {
 	scores *Scores
 	log    *slog.Logger
 	nextID atomic.Uint64
+
+	queries, answered, attempts, hedges, failed, slow atomic.Uint64
+}
+
+// ClientStats are a Client's counters since it was created, for a metrics
+// collector to read at scrape time.
+type ClientStats struct {
+	Queries  uint64 // Query calls with at least one provider
+	Answered uint64 // Query calls that returned an answer
+	Attempts uint64 // requests sent to a provider by Query
+	Hedges   uint64 // attempts started because the previous one was slow
+	Failed   uint64 // attempts that failed (unreachable, reset, refused)
+	Slow     uint64 // attempts abandoned after their hedge delay
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() ClientStats {
+	return ClientStats{
+		Queries: c.queries.Load(), Answered: c.answered.Load(), Attempts: c.attempts.Load(),
+		Hedges: c.hedges.Load(), Failed: c.failed.Load(), Slow: c.slow.Load(),
+	}
 }
 
 // NewClient returns a client sending from h.
@@ -155,6 +176,7 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 		return nil, "", ErrNoProviders
 	}
 	order := c.scores.Rank(ids)
+	c.queries.Add(1)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -165,6 +187,7 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 		p := order[next]
 		next++
 		inflight++
+		c.attempts.Add(1)
 		due := c.hedgeDelay(p)
 		t0 := time.Now()
 		go func() {
@@ -192,12 +215,14 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 		select {
 		case <-hedge.C:
 			if next < len(order) && inflight < 2 {
+				c.hedges.Add(1)
 				hedge.Reset(launch())
 			}
 		case r := <-results:
 			inflight--
 			if r.err == nil {
 				c.scores.Success(r.p, r.elapsed)
+				c.answered.Add(1)
 				return r.resp, r.p, nil
 			}
 			if re, ok := errors.AsType[*RemoteError](r.err); ok && (re.Code == CodeNotFound || re.Code == CodeBadRequest) {
@@ -209,6 +234,7 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 				return nil, "", errors.Join(ctx.Err(), &AllFailedError{Errs: errs})
 			}
 			c.scores.Failure(r.p)
+			c.failed.Add(1)
 			c.log.Debug("rpc query attempt failed", "peer", r.p, "err", r.err)
 			errs[r.p] = r.err
 			if next < len(order) {
@@ -235,10 +261,12 @@ func (c *Client) recordLoser(r attemptResult) {
 	case errors.Is(r.err, context.Canceled):
 		if r.elapsed >= r.due {
 			c.scores.Slow(r.p, r.elapsed)
+			c.slow.Add(1)
 		}
 	default:
 		if _, ok := errors.AsType[*RemoteError](r.err); !ok {
 			c.scores.Failure(r.p)
+			c.failed.Add(1)
 		}
 	}
 }

@@ -199,6 +199,9 @@ func TestQueryHedgesSilentProvider(t *testing.T) {
 	if silent.ans.calls.Load() != 1 {
 		t.Errorf("silent provider got %d calls, want 1 (asked first)", silent.ans.calls.Load())
 	}
+	if st, want := c.Stats(), (ClientStats{Queries: 1, Answered: 1, Attempts: 2, Hedges: 1, Slow: 1}); st != want {
+		t.Errorf("client Stats() = %+v, want %+v", st, want)
+	}
 	if st := c.Scores().Stats(silent.h.ID()); st.Failures == 0 || st.Samples == 0 {
 		t.Errorf("silent provider stats %+v, want a slow sample counted as failure", st)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -89,6 +90,8 @@ type Server struct {
 
 	slots chan struct{} // one token per running Answerer/Submitter call
 
+	queries, changes, pings, refused, busy, failed atomic.Uint64
+
 	mu     sync.Mutex
 	closed bool
 	wg     sync.WaitGroup // running stream handlers
@@ -116,6 +119,25 @@ func NewServer(h host.Host, opts ServerOptions) *Server {
 	}
 	h.SetStreamHandler(protocol.ID(ProtocolID), s.handle)
 	return s
+}
+
+// ServerStats are a Server's counters since it was created, for a
+// metrics collector to read at scrape time.
+type ServerStats struct {
+	Queries uint64 // Query requests handed to the Answerer
+	Changes uint64 // SubmitChange requests handed to the Submitter
+	Pings   uint64 // Ping requests answered
+	Refused uint64 // streams answered bad_request (protocol violations)
+	Busy    uint64 // requests answered unavailable beyond MaxConcurrent
+	Failed  uint64 // streams reset without a reply (timeouts, resets, I/O errors)
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{
+		Queries: s.queries.Load(), Changes: s.changes.Load(), Pings: s.pings.Load(),
+		Refused: s.refused.Load(), Busy: s.busy.Load(), Failed: s.failed.Load(),
+	}
 }
 
 // Close removes the stream handler, cancels calls in progress, and waits
@@ -161,6 +183,7 @@ func (s *Server) handle(st network.Stream) {
 	if err != nil {
 		s.log.Debug("rpc stream failed", "peer", st.Conn().RemotePeer(), "err", err)
 		if !replied {
+			s.failed.Add(1)
 			_ = st.Reset()
 			return
 		}
@@ -174,6 +197,7 @@ func (s *Server) handle(st network.Stream) {
 // rather than reset and the reply arrives) and returned as the error.
 func (s *Server) serve(ctx context.Context, st network.Stream) (replied bool, err error) {
 	refuse := func(id uint64, msg string, err error) (bool, error) {
+		s.refused.Add(1)
 		werr := WriteMessage(st, id, &ErrorResponse{Code: CodeBadRequest, Message: msg}, s.opts.MaxMessageSize)
 		return werr == nil, err
 	}
@@ -209,15 +233,18 @@ func (s *Server) serve(ctx context.Context, st network.Stream) (replied bool, er
 func (s *Server) dispatch(ctx context.Context, req Message) Message {
 	switch req.(type) {
 	case *Ping:
+		s.pings.Add(1)
 		return &Pong{}
 	case *QueryRequest, *SubmitChangeRequest:
 	default:
+		s.refused.Add(1)
 		return &ErrorResponse{Code: CodeBadRequest, Message: req.Kind().String() + " is not a request"}
 	}
 	select {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
 	default:
+		s.busy.Add(1)
 		busy := "server busy: too many requests in progress"
 		if _, ok := req.(*SubmitChangeRequest); ok {
 			return &SubmitChangeResponse{Code: CodeUnavailable, Message: busy}
@@ -226,6 +253,7 @@ func (s *Server) dispatch(ctx context.Context, req Message) Message {
 	}
 	switch m := req.(type) {
 	case *QueryRequest:
+		s.queries.Add(1)
 		if s.opts.Answerer == nil {
 			return &ErrorResponse{Code: CodeUnsupported, Message: "this node answers no queries"}
 		}
@@ -238,6 +266,7 @@ func (s *Server) dispatch(ctx context.Context, req Message) Message {
 		}
 		return resp
 	case *SubmitChangeRequest:
+		s.changes.Add(1)
 		if s.opts.Submitter == nil {
 			return &SubmitChangeResponse{Code: CodeUnsupported, Message: "this node accepts no changes"}
 		}

@@ -147,6 +147,9 @@ func TestServerRejectsViolations(t *testing.T) {
 	if m, err := rawExchange(t, c, p, query, true); err != nil || m.Kind() != KindQueryResponse {
 		t.Errorf("valid exchange = %#v, %v, want a QueryResponse", m, err)
 	}
+	if st, want := srv.Stats(), (ServerStats{Queries: 1, Refused: 4, Failed: 1}); st != want {
+		t.Errorf("Stats() = %+v, want %+v", st, want)
+	}
 }
 
 // Close cancels running calls, waits for their handlers, and unregisters
@@ -216,6 +219,9 @@ func TestServerMaxConcurrent(t *testing.T) {
 	_, _, err = c2.Query(t.Context(), []peer.AddrInfo{busy.info()}, &QueryRequest{Name: "b.example."})
 	if re, ok := errors.AsType[*RemoteError](err); !ok || re.Code != CodeUnavailable {
 		t.Errorf("Query(busy only) error = %v, want RemoteError %s", err, CodeUnavailable)
+	}
+	if st := busy.srv.Stats(); st.Busy != 2 || st.Queries != 1 {
+		t.Errorf("busy server Stats() = %+v, want 2 busy and 1 query handed to the Answerer", st)
 	}
 	cancel()
 	<-errc

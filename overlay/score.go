@@ -271,3 +271,19 @@ func (s *Scores) Rank(ids []peer.ID) []peer.ID {
 	}
 	return out
 }
+
+// Snapshot returns the stats of every peer remembered, for a metrics
+// collector or an operator command to read.
+func (s *Scores) Snapshot() map[peer.ID]PeerStats {
+	s.mu.Lock()
+	ids := make([]peer.ID, 0, len(s.peers))
+	for id := range s.peers {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	out := make(map[peer.ID]PeerStats, len(ids))
+	for _, id := range ids {
+		out[id] = s.Stats(id)
+	}
+	return out
+}

@@ -128,3 +128,13 @@ func TestScoresMaxPeers(t *testing.T) {
 		}
 	}
 }
+
+func TestScoresSnapshot(t *testing.T) {
+	s, _ := newTestScores(t)
+	s.Success("a", 4*time.Millisecond)
+	s.Failure("b")
+	snap := s.Snapshot()
+	if len(snap) != 2 || snap["a"].RTT != 4*time.Millisecond || snap["b"].Failures != 1 {
+		t.Errorf("Snapshot() = %+v, want a with RTT 4ms and b with 1 failure", snap)
+	}
+}
