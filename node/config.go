@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
 // Config is one node's configuration, decoded from TOML over Default().
@@ -81,9 +83,11 @@ type GroupConfig struct {
 	// Default false.
 	NonVoter bool `toml:"non_voter"`
 	// HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout and
-	// CommitTimeout are hashicorp/raft's timeouts. Defaults 500ms, 500ms,
-	// 250ms and 50ms: a leader on a LAN is replaced in well under a
-	// second without spurious elections (DEPENDENCIES.md).
+	// CommitTimeout are hashicorp/raft's timeouts. Defaults
+	// raftfsm.DefaultHeartbeatTimeout, DefaultElectionTimeout,
+	// DefaultLeaderLeaseTimeout and DefaultCommitTimeout (300ms, 300ms,
+	// 150ms, 50ms): a leader on a LAN is replaced in well under a second
+	// without spurious elections (bench/README.md).
 	HeartbeatTimeout   time.Duration `toml:"heartbeat_timeout"`
 	ElectionTimeout    time.Duration `toml:"election_timeout"`
 	LeaderLeaseTimeout time.Duration `toml:"leader_lease_timeout"`
@@ -148,11 +152,11 @@ func Default() Config {
 			ID:                 "node1",
 			RaftBind:           "127.0.0.1:7300",
 			Bootstrap:          true,
-			HeartbeatTimeout:   500 * time.Millisecond,
-			ElectionTimeout:    500 * time.Millisecond,
-			LeaderLeaseTimeout: 250 * time.Millisecond,
-			CommitTimeout:      50 * time.Millisecond,
-			ApplyTimeout:       5 * time.Second,
+			HeartbeatTimeout:   raftfsm.DefaultHeartbeatTimeout,
+			ElectionTimeout:    raftfsm.DefaultElectionTimeout,
+			LeaderLeaseTimeout: raftfsm.DefaultLeaderLeaseTimeout,
+			CommitTimeout:      raftfsm.DefaultCommitTimeout,
+			ApplyTimeout:       raftfsm.DefaultApplyTimeout,
 		},
 		Admin: AdminConfig{
 			Listen:         "127.0.0.1:7400",

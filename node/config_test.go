@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
 func TestDefaultValidates(t *testing.T) {
@@ -63,6 +65,21 @@ func TestSampleConfig(t *testing.T) {
 	}
 	want := Default()
 	want.DataDir = "/var/lib/ddnrs"
+	// The Raft timeouts the sample documents are raftfsm's defaults.
+	for _, tt := range []struct {
+		key       string
+		got, want time.Duration
+	}{
+		{"heartbeat_timeout", c.Group.HeartbeatTimeout, raftfsm.DefaultHeartbeatTimeout},
+		{"election_timeout", c.Group.ElectionTimeout, raftfsm.DefaultElectionTimeout},
+		{"leader_lease_timeout", c.Group.LeaderLeaseTimeout, raftfsm.DefaultLeaderLeaseTimeout},
+		{"commit_timeout", c.Group.CommitTimeout, raftfsm.DefaultCommitTimeout},
+		{"apply_timeout", c.Group.ApplyTimeout, raftfsm.DefaultApplyTimeout},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("sample %s = %v, want raftfsm's default %v", tt.key, tt.got, tt.want)
+		}
+	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("LoadConfig(sample) = %+v, want the defaults with data_dir set %+v", c, want)
 	}

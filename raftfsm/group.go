@@ -52,13 +52,16 @@ func (e *NotLeaderError) Error() string {
 	return fmt.Sprintf("not the leader; the leader is %s at %s", e.LeaderID, e.LeaderAddr)
 }
 
-// Default timeouts, chosen in DEPENDENCIES.md for a LAN failover well
-// under a second: 300 ms lost leadership spuriously, 1 s (raft's default)
-// took up to 3 s to fail over.
+// Default timeouts: a LAN leader failover in well under a second without
+// spurious elections. Measured with seven ddnrs node processes on one
+// 2-core machine (bench/README.md, go run ./bench/cmd/failover -quiet):
+// 300 ms fails over in 0.5-0.8 s (median ~0.63 s) and an idle group held
+// its leader for minutes under load; 250 ms failed over in ~0.55 s but
+// held 14 elections in an idle minute; 500 ms took 0.8-1.2 s.
 const (
-	DefaultHeartbeatTimeout   = 500 * time.Millisecond
-	DefaultElectionTimeout    = 500 * time.Millisecond
-	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+	DefaultHeartbeatTimeout   = 300 * time.Millisecond
+	DefaultElectionTimeout    = 300 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 150 * time.Millisecond
 	DefaultCommitTimeout      = 50 * time.Millisecond
 	DefaultApplyTimeout       = 5 * time.Second
 )

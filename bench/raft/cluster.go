@@ -109,10 +109,11 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	if opts.Bin == "" || opts.Dir == "" {
 		return nil, errors.New("raftbench: Bin and Dir are required")
 	}
-	c = &Cluster{opts: opts}
+	started := &Cluster{opts: opts}
+	c = started
 	defer func() {
 		if err != nil {
-			c.Close()
+			started.Close() // c is nil by now
 		}
 	}()
 	if err := c.makeCerts(ctx); err != nil {

@@ -24,7 +24,7 @@ import (
 
 // Test timeouts: the production defaults, already short (LAN failover
 // under a second); 250 ms lost leadership spuriously with seven members
-// under -race on two busy cores. ApplyTimeout is long for the same reason.
+// on two busy cores. ApplyTimeout is long for the same reason.
 const (
 	HeartbeatTimeout   = raftfsm.DefaultHeartbeatTimeout
 	ElectionTimeout    = raftfsm.DefaultElectionTimeout

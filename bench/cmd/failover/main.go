@@ -50,6 +50,7 @@ type config struct {
 
 	heartbeat, election time.Duration
 	perf                bool
+	quiet               time.Duration
 }
 
 func run() error {
@@ -62,6 +63,7 @@ func run() error {
 	flag.BoolVar(&cfg.perf, "perf", true, "profile the leader with perf(1) during the batched run, when perf is installed")
 	flag.DurationVar(&cfg.heartbeat, "heartbeat", 0, "nodes' heartbeat_timeout (0: the node default)")
 	flag.DurationVar(&cfg.election, "election", 0, "nodes' election_timeout (0: the node default)")
+	flag.DurationVar(&cfg.quiet, "quiet", 60*time.Second, "watch the idle group this long for spurious leader changes before the failover rounds (0: skip)")
 	flag.Parse()
 	bin, err := filepath.Abs(cfg.bin)
 	if err != nil {
@@ -87,6 +89,11 @@ func run() error {
 	defer c.Close()
 	fmt.Printf("7 members up and joined in %v (%s)\n", time.Since(start).Round(time.Millisecond), dir)
 
+	if cfg.quiet > 0 {
+		if err := quiet(ctx, c, cfg.quiet); err != nil {
+			return err
+		}
+	}
 	if err := failover(ctx, c, cfg.rounds); err != nil {
 		return err
 	}
@@ -101,6 +108,58 @@ func run() error {
 		return err
 	}
 	return whereTimeGoes(ctx, c, dir)
+}
+
+// quiet watches the group, with no writes and no faults, for d: every
+// election raises the term, so the rise of the highest term any member
+// reports counts the elections, and polling the leader every 100 ms
+// counts the leader changes an operator would see.
+func quiet(ctx context.Context, c *raftbench.Cluster, d time.Duration) error {
+	l, err := c.WaitLeader(ctx)
+	if err != nil {
+		return err
+	}
+	term0, err := maxTerm(ctx, c)
+	if err != nil {
+		return err
+	}
+	changes, leaderless := 0, 0
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		nl := c.Leader(ctx)
+		switch {
+		case nl == nil:
+			leaderless++
+		case nl != l:
+			changes++
+			l = nl
+		}
+	}
+	term1, err := maxTerm(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("idle group, %v, no writes: %d elections (term %d -> %d), %d leader changes seen, %d of %d polls without a leader\n",
+		d, term1-term0, term0, term1, changes, leaderless, int(d/(100*time.Millisecond)))
+	return nil
+}
+
+// maxTerm returns the highest Raft term a running member reports.
+func maxTerm(ctx context.Context, c *raftbench.Cluster) (uint64, error) {
+	var term uint64
+	for _, m := range c.Alive() {
+		st, err := c.Client.Status(ctx, m.Admin)
+		if err != nil {
+			return 0, fmt.Errorf("status of %s: %w", m.ID, err)
+		}
+		term = max(term, st.Term)
+	}
+	return term, nil
 }
 
 // failover kills the leader rounds times while a writer publishes to
