@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/overlay"
+	"github.com/ddnrs/ddnrs/zone"
 )
 
 // overlayPair starts two single-node groups with the overlay on: a holds
@@ -127,5 +130,56 @@ func TestOverlayWithoutAnchorIsServfail(t *testing.T) {
 	}
 	if b.OverlayFailures() == 0 {
 		t.Errorf("OverlayFailures = 0, want the refusal counted")
+	}
+}
+
+func TestOverlaySubmitRemote(t *testing.T) {
+	a, b := overlayPair(t)
+	k, _, err := DemoKey(a.DataDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := a.Stored(DemoOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := DemoZone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := dns.NewRR("forwarded." + DemoOrigin + " 300 IN TXT \"through the overlay\"")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err = zone.New(DemoOrigin, append(u.Records(), rr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, _, err := Prepare(stored, u, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := publishCommand(stored, z)
+	if err != nil || cmd == nil {
+		t.Fatalf("publishCommand = %v, %v", cmd, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := b.SubmitRemote(ctx, DemoOrigin, cmd)
+	if err != nil || res.Serial != z.Serial() || res.Index == 0 {
+		t.Fatalf("SubmitRemote = %+v, %v, want serial %d and an index", res, err, z.Serial())
+	}
+	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
+		t.Errorf("a serves serial %v after the forwarded change, want %d", got, z.Serial())
+	}
+	// The same change again is refused by the owning group, typed.
+	_, err = b.SubmitRemote(ctx, DemoOrigin, cmd)
+	var re *overlay.RemoteError
+	if !errors.As(err, &re) || re.Code != overlay.CodeRejected {
+		t.Errorf("SubmitRemote(stale change) = %v, want a RemoteError with code %q", err, overlay.CodeRejected)
+	}
+	// A zone no group holds.
+	if _, err := b.SubmitRemote(ctx, "nowhere.test.", cmd); !errors.Is(err, ErrNotHosted) {
+		t.Errorf("SubmitRemote(nowhere.test.) = %v, want ErrNotHosted", err)
 	}
 }
