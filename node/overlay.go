@@ -112,6 +112,9 @@ type overlayNode struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	sem    chan struct{} // bounds background refreshes
+
+	mu      sync.Mutex
+	relooks map[string]time.Time // zone -> when its thin route was last dropped
 }
 
 // startOverlay starts the host, router, RPC client and server, and
@@ -151,6 +154,7 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 		self:     h.ID().String(),
 		submit:   n.Submit,
 		sem:      make(chan struct{}, 16),
+		relooks:  make(map[string]time.Time),
 	}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.server = overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: o, Submitter: o, Logger: log})
@@ -243,6 +247,9 @@ func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.Remo
 		return remoteAnswer(v, age), nil
 	}
 	v, err := o.fetch(ctx, name, q.Qtype)
+	if err != nil {
+		o.log.Debug("remote lookup failed", "name", name, "type", dns.TypeToString[q.Qtype], "err", err)
+	}
 	if errors.Is(err, overlay.ErrNoZone) {
 		m := new(dns.Msg)
 		m.Rcode = dns.RcodeRefused // no group holds it: as without the overlay
@@ -254,6 +261,42 @@ func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.Remo
 	return remoteAnswer(v, 0), nil
 }
 
+// thinRelook is how often a route with fewer than two providers is
+// looked up again: the DHT may have learnt of other members since (they
+// provide the zone only once they hold it), and with one provider a
+// member's failure cannot be hedged.
+const thinRelook = 2 * time.Second
+
+// thinRoute drops the cached route of origin, at most every thinRelook,
+// when it lists fewer than two peers to ask; the next query looks it up
+// again.
+func (o *overlayNode) thinRoute(origin string, provs []peer.AddrInfo) {
+	n := 0
+	for _, p := range provs {
+		if p.ID != o.host.ID() {
+			n++
+		}
+	}
+	if n >= 2 {
+		return
+	}
+	now := time.Now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if now.Sub(o.relooks[origin]) < thinRelook {
+		return
+	}
+	if len(o.relooks) > 10000 {
+		clear(o.relooks)
+	}
+	o.relooks[origin] = now
+	o.router.Forget(origin)
+}
+
+// firstTryTimeout bounds the first round of queries to a zone's cached
+// providers; the client hedges to a second member well within it.
+const firstTryTimeout = 500 * time.Millisecond
+
 // fetch asks the zone's group for (name, t) and verifies and caches the
 // answer.
 func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verified, error) {
@@ -264,10 +307,36 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 		}
 		return nil, &remoteError{dns.ExtendedErrorCodeNoReachableAuthority, err}
 	}
+	o.thinRoute(origin, provs)
 	var last error
+	failed := make(map[peer.ID]bool) // peers that failed in this call
+	relooked := false
 	for len(provs) > 0 {
-		resp, p, err := o.client.Query(ctx, provs, &overlay.QueryRequest{Name: name, Type: t, DO: true})
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if !relooked {
+			// Bound the first try, so that a stale route (every provider
+			// it lists gone) leaves time to look the zone up again.
+			actx, cancel = context.WithTimeout(ctx, firstTryTimeout)
+		}
+		resp, p, err := o.client.Query(actx, provs, &overlay.QueryRequest{Name: name, Type: t, DO: true})
+		cancel()
 		if err != nil {
+			var all *overlay.AllFailedError
+			if errors.As(err, &all) {
+				for id := range all.Errs {
+					failed[id] = true
+				}
+			}
+			if !relooked && ctx.Err() == nil {
+				// The cached route may be stale (members gone, others
+				// provided since): ask the DHT again, once.
+				relooked = true
+				o.router.Forget(origin)
+				if _, fresh, ferr := o.router.FindZone(ctx, name); ferr == nil {
+					provs = slices.DeleteFunc(fresh, func(ai peer.AddrInfo) bool { return failed[ai.ID] })
+					continue
+				}
+			}
 			if last != nil {
 				break
 			}
@@ -279,6 +348,7 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 			o.client.Penalize(p)
 			o.log.Warn("remote answer refused", "zone", origin, "peer", p, "err", err)
 			last = fmt.Errorf("from %s: %w", p, err)
+			failed[p] = true
 			provs = slices.DeleteFunc(provs, func(ai peer.AddrInfo) bool { return ai.ID == p })
 			continue
 		}
