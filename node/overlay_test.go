@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"os"
 	"path/filepath"
@@ -19,12 +20,12 @@ import (
 
 // overlayPair starts two single-node groups with the overlay on: a holds
 // the demo zone, b trusts its key and joins the DHT through a.
-func overlayPair(t *testing.T) (a, b *Node) {
+func overlayPair(t testing.TB) (a, b *Node) {
 	t.Helper()
 	ca := groupConfig(t, nil, "a")
 	ca.Overlay.Enabled = true
 	a = runNode(t, ca)
-	_, k := publishDemo(t, a)
+	k := publishDemoTB(t, a)
 	_, addrs := a.OverlayID()
 	cb := groupConfig(t, nil, "b")
 	cb.Overlay = OverlayConfig{Enabled: true, Bootstrap: addrs, TrustAnchors: "anchors"}
@@ -35,7 +36,28 @@ func overlayPair(t *testing.T) (a, b *Node) {
 	return a, b
 }
 
-func queryNode(t *testing.T, n *Node, m *dns.Msg) *dns.Msg {
+// publishDemoTB publishes the demo zone signed with a's demo key.
+func publishDemoTB(t testing.TB, n *Node) *zone.Key {
+	t.Helper()
+	k, _, err := DemoKey(n.DataDir(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := DemoZone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, _, err := Prepare(nil, u, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Publish(z); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func queryNode(t testing.TB, n *Node, m *dns.Msg) *dns.Msg {
 	t.Helper()
 	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
 	r, _, err := c.Exchange(m, n.Addr().String())
