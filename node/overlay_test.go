@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,5 +204,58 @@ func TestOverlaySubmitRemote(t *testing.T) {
 	// A zone no group holds.
 	if _, err := b.SubmitRemote(ctx, "nowhere.test.", cmd); !errors.Is(err, ErrNotHosted) {
 		t.Errorf("SubmitRemote(nowhere.test.) = %v, want ErrNotHosted", err)
+	}
+}
+
+// corruptingPeer answers from a genuine registry but flips a byte of the
+// Merkle proof, so its answers never verify.
+type corruptingPeer struct {
+	zones *Zones
+	calls atomic.Int64
+}
+
+func (c *corruptingPeer) AnswerLocal(_ context.Context, name string, t uint16, _ bool) (*overlay.QueryResponse, error) {
+	c.calls.Add(1)
+	la, err := AnswerLocal(c.zones, name, t)
+	if err != nil {
+		return nil, err
+	}
+	la.Proof[len(la.Proof)-1] ^= 0xFF
+	return &overlay.QueryResponse{Msg: la.Msg, Head: la.Head, Proof: la.Proof}, nil
+}
+
+// TestOverlayReroutesAroundTamperingPeer: a peer that provides the zone
+// too but returns answers that do not verify is penalised; the node
+// answers from the genuine member, every time.
+func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
+	a, b := overlayPair(t)
+	_, addrs := a.OverlayID()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	h, err := overlay.NewHost(ctx, overlay.HostOptions{KeyFile: filepath.Join(t.TempDir(), "bad.key"), Bootstrap: addrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := &corruptingPeer{zones: a.Zones()}
+	srv := overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: bad})
+	t.Cleanup(func() {
+		srv.Close()
+		h.Close()
+	})
+	if err := h.Provide(ctx, DemoOrigin); err != nil {
+		t.Fatal(err)
+	}
+	// b must see both providers: drop whatever route it has.
+	b.ov.Load().router.Forget(DemoOrigin)
+	for i := range 200 {
+		qt := uint16(2000 + i) // never cached: each asks a provider
+		r := queryNode(t, b, dnstest.Query(DemoOrigin, qt, true))
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) == 0 {
+			t.Fatalf("b: %s TYPE%d = %v, want the genuine NODATA", DemoOrigin, qt, r)
+		}
+	}
+	t.Logf("the tampering peer was asked %d times; b refused %d answers", bad.calls.Load(), b.OverlayFailures())
+	if bad.calls.Load() > 0 && b.OverlayFailures() == 0 {
+		t.Errorf("the tampering peer answered %d times but b counted no refusal", bad.calls.Load())
 	}
 }
