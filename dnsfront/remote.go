@@ -205,6 +205,9 @@ func (h *Handler) resolveRemote(ctx context.Context, raw, buf []byte, tr Transpo
 			opt.Option = append(opt.Option, &dns.EDNS0_LOCAL{Code: AuditOptionCode, Data: EncodeAudit(ans.Verified, ans.Audit)})
 		}
 	}
+	if q.padding && h.padBlock > 0 && tr.Encrypted() {
+		padMsg(resp, h.padBlock) // RFC 8467 §4.1, as on the local path
+	}
 	out, err := resp.PackBuffer(buf[:cap(buf)])
 	if err != nil {
 		return h.remoteFailure(raw, buf, tr, err)

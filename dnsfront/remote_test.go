@@ -220,3 +220,20 @@ func FuzzDecodeAudit(f *testing.F) {
 		}
 	})
 }
+
+func TestRemoteAnswerPaddedOverEncrypted(t *testing.T) {
+	h := newRemoteHandler(t, &fakeRemote{}, dnsfront.Options{})
+	for _, tr := range []dnsfront.Transport{dnsfront.TLS, dnsfront.HTTPS, dnsfront.QUIC, dnsfront.TCP} {
+		q := dnstest.Query("www.remote.test.", dns.TypeA, true)
+		q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_PADDING{})
+		raw, _ := q.Pack()
+		out, ok := h.Handle(raw, make([]byte, 0, 65535), tr)
+		if !ok {
+			t.Fatalf("%s: no reply", tr)
+		}
+		padded := len(out)%dnsfront.DefaultPadBlock == 0
+		if want := tr != dnsfront.TCP; padded != want {
+			t.Errorf("%s: reply of %d octets, padded to %d: %v, want %v", tr, len(out), dnsfront.DefaultPadBlock, padded, want)
+		}
+	}
+}
