@@ -76,6 +76,16 @@ func freePortOn(t *testing.T, ip string, both bool) int {
 // addresses of the first node, for peers the test runs itself.
 func startOverlayGroups(t *testing.T, groups, size int, extra ...string) ([]*ovGroup, map[string]string, []string) {
 	t.Helper()
+	sizes := make([]int, groups)
+	for i := range sizes {
+		sizes[i] = size
+	}
+	return startOverlayGroupsOf(t, sizes, extra...)
+}
+
+// startOverlayGroupsOf is startOverlayGroups with a size per group.
+func startOverlayGroupsOf(t *testing.T, sizes []int, extra ...string) ([]*ovGroup, map[string]string, []string) {
+	t.Helper()
 	needBinary(t)
 	dir := t.TempDir()
 	var gs []*ovGroup
@@ -93,7 +103,7 @@ func startOverlayGroups(t *testing.T, groups, size int, extra ...string) ([]*ovG
 		}
 		anchors = append(anchors, pub...)
 	}
-	for g := range groups {
+	for g, size := range sizes {
 		gr := &ovGroup{dir: filepath.Join(dir, fmt.Sprintf("g%d", g)), zone: fmt.Sprintf("g%d.example.", g)}
 		gr.key = keygen(t, keys, gr.zone)
 		pub, err := os.ReadFile(strings.TrimSuffix(gr.key, ".private") + ".key")
@@ -248,49 +258,7 @@ func TestOverlayEveryNodeAnswersEveryZone(t *testing.T) {
 		t.Skip("starts 9 node processes")
 	}
 	gs, _, _ := startOverlayGroups(t, 3, 3)
-	type question struct {
-		name string
-		t    uint16
-		do   bool
-	}
-	for _, owner := range gs {
-		qs := []question{
-			{owner.zone, dns.TypeSOA, true},
-			{owner.zone, dns.TypeDNSKEY, true},
-			{"www." + owner.zone, dns.TypeA, true},
-			{"www." + owner.zone, dns.TypeA, false},
-			{"x.wild." + owner.zone, dns.TypeTXT, true},
-			{"nothere." + owner.zone, dns.TypeA, true},
-			{"www." + owner.zone, dns.TypeMX, true},
-		}
-		for _, q := range qs {
-			want, err := askErr(owner.members[0].DNS, q.name, q.t, q.do)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, g := range gs {
-				for _, m := range g.members {
-					var got *dns.Msg
-					waitUntil(t, m.name+" answers "+q.name, func() error {
-						r, err := askErr(m.DNS, q.name, q.t, q.do)
-						if err != nil {
-							return err
-						}
-						if r.Rcode == dns.RcodeRefused {
-							return fmt.Errorf("REFUSED (zone not found yet)")
-						}
-						got = r
-						return nil
-					})
-					if got.Rcode != want.Rcode ||
-						!reflect.DeepEqual(rrStrings(got.Answer), rrStrings(want.Answer)) ||
-						!reflect.DeepEqual(rrStrings(got.Ns), rrStrings(want.Ns)) {
-						t.Errorf("%s: %s %s do=%v =\n%v\nwant the owning group's\n%v", m.name, q.name, dns.TypeToString[q.t], q.do, got, want)
-					}
-				}
-			}
-		}
-	}
+	checkEveryNodeAnswersEveryZone(t, gs)
 	// Unbound, with each zone's trust anchor and every zone stubbed to one
 	// node, validates what that node answers for every zone.
 	for _, g := range gs {
@@ -610,4 +578,63 @@ func TestOverlayFailover(t *testing.T) {
 			break
 		}
 	}
+}
+
+// checkEveryNodeAnswersEveryZone asks every node of gs for names of every
+// group's zone and compares with the owning group's first member.
+func checkEveryNodeAnswersEveryZone(t *testing.T, gs []*ovGroup) {
+	t.Helper()
+	type question struct {
+		name string
+		t    uint16
+		do   bool
+	}
+	for _, owner := range gs {
+		qs := []question{
+			{owner.zone, dns.TypeSOA, true},
+			{owner.zone, dns.TypeDNSKEY, true},
+			{"www." + owner.zone, dns.TypeA, true},
+			{"www." + owner.zone, dns.TypeA, false},
+			{"x.wild." + owner.zone, dns.TypeTXT, true},
+			{"nothere." + owner.zone, dns.TypeA, true},
+			{"www." + owner.zone, dns.TypeMX, true},
+		}
+		for _, q := range qs {
+			want, err := askErr(owner.members[0].DNS, q.name, q.t, q.do)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range gs {
+				for _, m := range g.members {
+					var got *dns.Msg
+					waitUntil(t, m.name+" answers "+q.name, func() error {
+						r, err := askErr(m.DNS, q.name, q.t, q.do)
+						if err != nil {
+							return err
+						}
+						if r.Rcode == dns.RcodeRefused {
+							return fmt.Errorf("REFUSED (zone not found yet)")
+						}
+						got = r
+						return nil
+					})
+					if got.Rcode != want.Rcode ||
+						!reflect.DeepEqual(rrStrings(got.Answer), rrStrings(want.Answer)) ||
+						!reflect.DeepEqual(rrStrings(got.Ns), rrStrings(want.Ns)) {
+						t.Errorf("%s: %s %s do=%v =\n%v\nwant the owning group's\n%v", m.name, q.name, dns.TypeToString[q.t], q.do, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestOverlayGroupOfSeven: a zone on a group of seven members and one on a
+// single-node group; all eight nodes answer both zones alike.
+func TestOverlayGroupOfSeven(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 8 node processes")
+	}
+	gs, _, _ := startOverlayGroupsOf(t, []int{7, 1})
+	checkEveryNodeAnswersEveryZone(t, gs)
 }
