@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/dnsfront"
@@ -247,7 +249,13 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 	}
 	// b must see both providers: drop whatever route it has.
 	b.ov.Load().router.Forget(DemoOrigin)
+	aID, _ := a.OverlayID()
 	for i := range 200 {
+		if i%20 == 0 {
+			// Make the genuine member look worse now and then, so the
+			// tampering peer gets asked.
+			b.ov.Load().client.Penalize(mustDecodePeer(t, aID))
+		}
 		qt := uint16(2000 + i) // never cached: each asks a provider
 		r := queryNode(t, b, dnstest.Query(DemoOrigin, qt, true))
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) == 0 {
@@ -255,7 +263,108 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 		}
 	}
 	t.Logf("the tampering peer was asked %d times; b refused %d answers", bad.calls.Load(), b.OverlayFailures())
-	if bad.calls.Load() > 0 && b.OverlayFailures() == 0 {
-		t.Errorf("the tampering peer answered %d times but b counted no refusal", bad.calls.Load())
+	if bad.calls.Load() == 0 || b.OverlayFailures() < uint64(bad.calls.Load()) {
+		t.Errorf("the tampering peer answered %d times, b refused %d; want every answer refused, and at least one", bad.calls.Load(), b.OverlayFailures())
 	}
+}
+
+// TestOverlayRefusesOlderSerial: a peer replays the zone's previous
+// version, genuinely signed; a node that has verified the newer serial
+// never serves the older one.
+func TestOverlayRefusesOlderSerial(t *testing.T) {
+	a, b := overlayPair(t)
+	old := a.Zones().Get(DemoOrigin)
+	k, _, err := DemoKey(a.DataDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := DemoZone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, _ := dns.NewRR("v2." + DemoOrigin + " 300 IN TXT \"second version\"")
+	if u, err = zone.New(DemoOrigin, append(u.Records(), rr)); err != nil {
+		t.Fatal(err)
+	}
+	z2, _, err := Prepare(old, u, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Publish(z2); err != nil {
+		t.Fatal(err)
+	}
+	soaSerial := func(r *dns.Msg) uint32 {
+		for _, rr := range append(r.Answer, r.Ns...) {
+			if s, ok := rr.(*dns.SOA); ok {
+				return s.Serial
+			}
+		}
+		return 0
+	}
+	waitFor(t, "b sees the new serial", func() error {
+		if s := soaSerial(queryNode(t, b, dnstest.Query(DemoOrigin, dns.TypeSOA, true))); s != z2.Serial() {
+			return fmt.Errorf("serial %d", s)
+		}
+		return nil
+	})
+	// The replaying peer holds the old version.
+	oldZones := new(Zones)
+	oldZones.Set(old)
+	_, addrs := a.OverlayID()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	h, err := overlay.NewHost(ctx, overlay.HostOptions{KeyFile: filepath.Join(t.TempDir(), "replay.key"), Bootstrap: addrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay := &replayPeer{zones: oldZones}
+	srv := overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: replay})
+	t.Cleanup(func() {
+		srv.Close()
+		h.Close()
+	})
+	if err := h.Provide(ctx, DemoOrigin); err != nil {
+		t.Fatal(err)
+	}
+	b.ov.Load().router.Forget(DemoOrigin)
+	aID, _ := a.OverlayID()
+	for i := range 200 {
+		if i%20 == 0 {
+			// Make the genuine member look worse now and then, so the
+			// replaying peer gets asked.
+			b.ov.Load().client.Penalize(mustDecodePeer(t, aID))
+		}
+		r := queryNode(t, b, dnstest.Query(DemoOrigin, uint16(3000+i), true))
+		if r.Rcode != dns.RcodeSuccess || soaSerial(r) != z2.Serial() {
+			t.Fatalf("b: TYPE%d = %v, want NODATA with serial %d", 3000+i, r, z2.Serial())
+		}
+	}
+	t.Logf("the replaying peer was asked %d times; b refused %d answers", replay.calls.Load(), b.OverlayFailures())
+	if replay.calls.Load() == 0 || b.OverlayFailures() < uint64(replay.calls.Load()) {
+		t.Errorf("the replaying peer answered %d times, b refused %d; want every replay refused, and at least one", replay.calls.Load(), b.OverlayFailures())
+	}
+}
+
+// replayPeer answers, correctly, from an old version of the zone.
+type replayPeer struct {
+	zones *Zones
+	calls atomic.Int64
+}
+
+func (p *replayPeer) AnswerLocal(_ context.Context, name string, t uint16, _ bool) (*overlay.QueryResponse, error) {
+	p.calls.Add(1)
+	la, err := AnswerLocal(p.zones, name, t)
+	if err != nil {
+		return nil, err
+	}
+	return &overlay.QueryResponse{Msg: la.Msg, Head: la.Head, Proof: la.Proof}, nil
+}
+
+func mustDecodePeer(t testing.TB, s string) peer.ID {
+	t.Helper()
+	id, err := peer.Decode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
