@@ -16,7 +16,7 @@ import (
 
 // signedExample returns the shared fixture zone with serial, signed with
 // dnstest's fixed key, in a registry.
-func signedExample(t *testing.T, serial string) (*Zones, *zone.Zone, *zone.Key) {
+func signedExample(t testing.TB, serial string) (*Zones, *zone.Zone, *zone.Key) {
 	t.Helper()
 	text, err := os.ReadFile(dnstest.FixturePath())
 	if err != nil {
@@ -279,4 +279,40 @@ func TestVerifyRemoteClockAndAnchors(t *testing.T) {
 	if _, err := AnswerLocal(r, "www.example.net.", dns.TypeA); !errors.Is(err, ErrNotHosted) {
 		t.Errorf("AnswerLocal(out of zone) = %v, want ErrNotHosted", err)
 	}
+}
+
+// FuzzVerifyRemote feeds VerifyRemote arbitrary message, head and proof
+// bytes: it must not panic, and whatever it accepts must be the genuine
+// answer's message, head and proof (the owner's key signs nothing else).
+func FuzzVerifyRemote(f *testing.F) {
+	r, _, k := signedExample(f, "2024010101")
+	var genuine []*LocalAnswer
+	for _, q := range []struct {
+		name string
+		t    uint16
+	}{{"www.example.", dns.TypeA}, {"nothere.example.", dns.TypeA}, {"foo.wild.example.", dns.TypeA}} {
+		la, err := AnswerLocal(r, q.name, q.t)
+		if err != nil {
+			f.Fatal(err)
+		}
+		genuine = append(genuine, la)
+		f.Add(q.name, q.t, la.Msg, la.Head, la.Proof)
+	}
+	f.Fuzz(func(t *testing.T, name string, qt uint16, msg, head, proof []byte) {
+		v := NewVerifier(Anchors{"example.": k}, verifyClock)
+		got, err := v.VerifyRemote(name, qt, msg, head, proof)
+		if err != nil {
+			return
+		}
+		for _, g := range genuine {
+			if got.Hash == g.Hash {
+				return
+			}
+		}
+		// Accepted bytes that differ from a genuine answer must at least
+		// carry a genuine head (the only thing signed beside the RRsets).
+		if !bytes.Equal(head, genuine[0].Head) {
+			t.Errorf("VerifyRemote accepted a head the owner never signed")
+		}
+	})
 }
