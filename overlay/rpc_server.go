@@ -171,20 +171,30 @@ func (s *Server) handle(st network.Stream) {
 
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.Timeout)
 	defer cancel()
-	// A closing server resets the stream so a blocked read or write
-	// returns at once.
-	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
+	// fail counts the stream as failed, once, and then resets it. The
+	// count comes first so that whoever sees the reset (the client, a test
+	// reading Stats) also sees the count: the context's timer (below) can
+	// reset the stream before the handler's own read returns.
+	var counted atomic.Bool
+	fail := func() {
+		if counted.CompareAndSwap(false, true) {
+			s.failed.Add(1)
+		}
+		_ = st.Reset()
+	}
+	// A closing server, or the exchange's timeout, resets the stream so a
+	// blocked read or write returns at once.
+	stop := context.AfterFunc(ctx, fail)
 	defer stop()
 	if err := st.SetDeadline(time.Now().Add(s.opts.Timeout)); err != nil {
-		_ = st.Reset()
+		fail()
 		return
 	}
 	replied, err := s.serve(ctx, st)
 	if err != nil {
 		s.log.Debug("rpc stream failed", "peer", st.Conn().RemotePeer(), "err", err)
 		if !replied {
-			s.failed.Add(1)
-			_ = st.Reset()
+			fail()
 			return
 		}
 	}
