@@ -19,6 +19,7 @@ const (
 	DefaultRouteEntries  = 10000
 	DefaultMaxProviders  = 8
 	DefaultLookupTimeout = 5 * time.Second
+	DefaultMaxBackground = 64
 )
 
 var (
@@ -47,6 +48,10 @@ type RouterOptions struct {
 	// LookupTimeout bounds one DHT lookup of one suffix. Default:
 	// DefaultLookupTimeout.
 	LookupTimeout time.Duration
+	// MaxBackground bounds the lookups FindZone runs in the background
+	// (suffixes longer than a cached zone); beyond it a suffix is left
+	// for a later FindZone to look up. Default: DefaultMaxBackground.
+	MaxBackground int
 	// Now is the clock for cache expiry. Default: time.Now.
 	Now func() time.Time
 }
@@ -67,6 +72,9 @@ func (o *RouterOptions) defaults() {
 	if o.LookupTimeout <= 0 {
 		o.LookupTimeout = DefaultLookupTimeout
 	}
+	if o.MaxBackground <= 0 {
+		o.MaxBackground = DefaultMaxBackground
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -74,16 +82,19 @@ func (o *RouterOptions) defaults() {
 
 // RouterStats counts what FindZone did, for metrics and tests.
 type RouterStats struct {
-	Hits    uint64 // suffixes answered from the cache
-	Lookups uint64 // DHT lookups started
-	Entries int    // entries in the cache now
+	Hits       uint64 // suffixes answered from the cache
+	Lookups    uint64 // DHT lookups started, in the background or not
+	Background uint64 // of Lookups, those no FindZone call waited for
+	InFlight   int    // lookups running now
+	Entries    int    // entries in the cache now
 }
 
 // Router finds the zone enclosing a name and the peers that provide it. It
 // walks the name's suffixes longest first, looks the uncached ones up in
 // the DHT in parallel (one lookup per suffix however many callers want it),
 // and caches the outcome, positive and negative, so a warm name costs no
-// DHT traffic. Safe for concurrent use; Close stops its lookups.
+// DHT traffic, and a new name under a warm zone costs none on the query
+// path (see FindZone). Safe for concurrent use; Close stops its lookups.
 type Router struct {
 	h    *Host
 	opts RouterOptions
@@ -92,12 +103,13 @@ type Router struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	mu       sync.Mutex
-	entries  map[string]*list.Element // suffix -> *routeEntry in lru
-	lru      *list.List               // front = most recently used
-	inflight map[string]*lookup
+	mu        sync.Mutex
+	entries   map[string]*list.Element // suffix -> *routeEntry in lru
+	lru       *list.List               // front = most recently used
+	inflight  map[string]*lookup
+	bgRunning int // background lookups in inflight
 
-	hits, lookups atomic.Uint64
+	hits, lookups, background atomic.Uint64
 }
 
 // routeEntry is a cached outcome for one suffix; providers == nil means no
@@ -134,40 +146,49 @@ func NewRouter(h *Host, opts RouterOptions) *Router {
 // FindZone returns the longest zone enclosing qname that some peer
 // provides, with up to MaxProviders of its providers (this host among them
 // when it provides the zone itself). It returns ErrNoZone when no suffix
-// has a provider. Suffixes already cached cost nothing; the others are
-// looked up in parallel, and FindZone returns as soon as the longest
-// outstanding suffix is known to have providers (shorter lookups finish in
-// the background and fill the cache). A lookup that failed (timed out, or
-// found nothing while this host knows no peer) is not cached.
+// has a provider.
+//
+// When some suffix is cached as a zone, FindZone answers at once with the
+// longest such zone and makes no DHT lookup on the caller's path: the
+// longer suffixes not cached yet are looked up in the background (at most
+// MaxBackground at once, one per suffix, stopped by Close), and their
+// outcomes are cached, so a child zone provided elsewhere is answered from
+// the next call on. Otherwise the uncached suffixes are looked up in
+// parallel, and FindZone returns as soon as the longest outstanding suffix
+// is known to have providers (shorter lookups finish in the background and
+// fill the cache). A lookup that failed (timed out, or found nothing while
+// this host knows no peer) is not cached. For the providers of exactly one
+// zone, use Providers.
 func (r *Router) FindZone(ctx context.Context, qname string) (string, []peer.AddrInfo, error) {
 	cands := Suffixes(qname)
 	now := r.opts.Now()
-	var pending []*lookup
-	var pendingNames []string
+	var uncached []string
 	r.mu.Lock()
 	if r.ctx.Err() != nil {
 		r.mu.Unlock()
 		return "", nil, ErrRouterClosed
 	}
 	for _, s := range cands {
-		if e, ok := r.cachedLocked(s, now); ok {
-			r.hits.Add(1)
-			if e.providers != nil && len(pending) == 0 {
-				r.mu.Unlock()
-				return s, clonePeers(e.providers), nil
-			}
-			if e.providers != nil {
-				// Positive, but longer suffixes are still unknown.
-				l := &lookup{done: make(chan struct{}), providers: e.providers}
-				close(l.done)
-				pending = append(pending, l)
-				pendingNames = append(pendingNames, s)
-				break
-			}
+		e, ok := r.cachedLocked(s, now)
+		if !ok {
+			uncached = append(uncached, s)
 			continue
 		}
-		pending = append(pending, r.startLocked(s))
-		pendingNames = append(pendingNames, s)
+		r.hits.Add(1)
+		if e.providers == nil {
+			continue
+		}
+		// The longest cached zone: answer with it now. The longer
+		// suffixes may be zones of their own; find out off the query path.
+		for _, u := range uncached {
+			r.startLocked(u, true)
+		}
+		r.mu.Unlock()
+		return s, clonePeers(e.providers), nil
+	}
+	pending := make([]*lookup, len(uncached))
+	for i, u := range uncached {
+		pending[i] = r.startLocked(u, false)
 	}
 	r.mu.Unlock()
 
@@ -181,10 +202,45 @@ func (r *Router) FindZone(ctx context.Context, qname string) (string, []peer.Add
 			return "", nil, fmt.Errorf("overlay: find zone of %s: %w", qname, l.err)
 		}
 		if len(l.providers) > 0 {
-			return pendingNames[i], clonePeers(l.providers), nil
+			return uncached[i], clonePeers(l.providers), nil
 		}
 	}
 	return "", nil, ErrNoZone
+}
+
+// Providers returns up to MaxProviders providers of exactly zoneName, from
+// the cache or else from a DHT lookup it waits for (and caches). It returns
+// ErrNoZone when the zone has none. Unlike FindZone it never answers with
+// an enclosing zone.
+func (r *Router) Providers(ctx context.Context, zoneName string) ([]peer.AddrInfo, error) {
+	s := canonical(zoneName)
+	r.mu.Lock()
+	if r.ctx.Err() != nil {
+		r.mu.Unlock()
+		return nil, ErrRouterClosed
+	}
+	if e, ok := r.cachedLocked(s, r.opts.Now()); ok {
+		r.hits.Add(1)
+		r.mu.Unlock()
+		if e.providers == nil {
+			return nil, ErrNoZone
+		}
+		return clonePeers(e.providers), nil
+	}
+	l := r.startLocked(s, false)
+	r.mu.Unlock()
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if l.err != nil {
+		return nil, fmt.Errorf("overlay: providers of %s: %w", s, l.err)
+	}
+	if len(l.providers) == 0 {
+		return nil, ErrNoZone
+	}
+	return clonePeers(l.providers), nil
 }
 
 // Forget drops the cached route of zone, so the next FindZone for a name
@@ -200,12 +256,29 @@ func (r *Router) Forget(zoneName string) {
 	}
 }
 
+// Refresh looks zoneName up again in the background (within
+// MaxBackground, joining a lookup in flight) and caches the outcome; the
+// cached route, if any, keeps answering until then. Use it rather than
+// Forget to learn of new providers: after Forget, FindZone answers with a
+// cached enclosing zone while the zone itself is looked up again.
+func (r *Router) Refresh(zoneName string) {
+	s := canonical(zoneName)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx.Err() == nil {
+		r.startLocked(s, true)
+	}
+}
+
 // Stats returns the counters since NewRouter.
 func (r *Router) Stats() RouterStats {
 	r.mu.Lock()
-	n := r.lru.Len()
+	n, inflight := r.lru.Len(), len(r.inflight)
 	r.mu.Unlock()
-	return RouterStats{Hits: r.hits.Load(), Lookups: r.lookups.Load(), Entries: n}
+	return RouterStats{
+		Hits: r.hits.Load(), Lookups: r.lookups.Load(), Background: r.background.Load(),
+		InFlight: inflight, Entries: n,
+	}
 }
 
 // Close cancels the lookups in flight and waits for them. FindZone returns
@@ -236,10 +309,19 @@ func (r *Router) cachedLocked(s string, now time.Time) (*routeEntry, bool) {
 }
 
 // startLocked returns the lookup of s in flight, starting one when there is
-// none. r.mu must be held and r.ctx not done.
-func (r *Router) startLocked(s string) *lookup {
+// none. A background lookup (bg) is one no caller waits for; when
+// MaxBackground of them run already, none is started and it returns nil.
+// r.mu must be held and r.ctx not done.
+func (r *Router) startLocked(s string, bg bool) *lookup {
 	if l, ok := r.inflight[s]; ok {
 		return l
+	}
+	if bg {
+		if r.bgRunning >= r.opts.MaxBackground {
+			return nil
+		}
+		r.bgRunning++
+		r.background.Add(1)
 	}
 	l := &lookup{done: make(chan struct{})}
 	r.inflight[s] = l
@@ -249,6 +331,9 @@ func (r *Router) startLocked(s string) *lookup {
 		l.providers, l.err = provs, err
 		r.mu.Lock()
 		delete(r.inflight, s)
+		if bg {
+			r.bgRunning--
+		}
 		if cache {
 			r.storeLocked(s, provs)
 		}

@@ -61,22 +61,34 @@ func TestFindZoneFromEveryHost(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
+	// first, when set, is the answer of the first call: the enclosing
+	// zone cached by an earlier row, given at once while the longer
+	// suffixes are looked up in the background; zone is the answer once
+	// those lookups are done.
 	tests := []struct {
 		qname string
+		first string
 		zone  string
 		provs []string
 	}{
-		{"example.org.", "example.org.", want(hosts[1], hosts[3])},
-		{"www.example.org.", "example.org.", want(hosts[1], hosts[3])},
-		{"sub.example.org.", "sub.example.org.", want(hosts[2])},
-		{"a.b.SUB.example.org", "sub.example.org.", want(hosts[2])},
-		{"xsub.example.org.", "example.org.", want(hosts[1], hosts[3])},
-		{"mail.other.net.", "other.net.", want(hosts[7])},
-		{"nothing.test.", "", nil},
+		{"example.org.", "", "example.org.", want(hosts[1], hosts[3])},
+		{"www.example.org.", "", "example.org.", want(hosts[1], hosts[3])},
+		{"sub.example.org.", "example.org.", "sub.example.org.", want(hosts[2])},
+		{"a.b.SUB.example.org", "", "sub.example.org.", want(hosts[2])},
+		{"xsub.example.org.", "", "example.org.", want(hosts[1], hosts[3])},
+		{"mail.other.net.", "", "other.net.", want(hosts[7])},
+		{"nothing.test.", "", "", nil},
 	}
 	for i, h := range hosts {
 		r := newRouter(t, h, overlay.RouterOptions{})
 		for _, tc := range tests {
+			if tc.first != "" {
+				z, _, err := r.FindZone(context.Background(), tc.qname)
+				if err != nil || z != tc.first {
+					t.Errorf("host %d: first FindZone(%q) = %q, %v; want the cached %q", i, tc.qname, z, err, tc.first)
+				}
+				waitIdle(t, r)
+			}
 			z, provs, err := r.FindZone(context.Background(), tc.qname)
 			if tc.zone == "" {
 				if !errors.Is(err, overlay.ErrNoZone) {
@@ -263,5 +275,123 @@ func TestFindZoneSharesLookups(t *testing.T) {
 	// lookup each, however many callers.
 	if got := r.Stats().Lookups; got != 4 {
 		t.Errorf("lookups = %d for %d concurrent callers, want 4 (one per suffix)", got, callers)
+	}
+}
+
+// waitIdle waits, bounded, until r has no lookup in flight.
+func waitIdle(t *testing.T, r *overlay.Router) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.Stats().InFlight > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("router lookups still in flight after 10 s: %+v", r.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// With a zone's route cached, a new name under it is answered at once
+// from the cache, with no DHT lookup on the caller's path; the longer
+// suffixes are looked up in the background, which caches the negatives
+// and finds a child zone provided elsewhere for the next call.
+func TestFindZoneAnswersFromCachedZone(t *testing.T) {
+	hosts := overlaytest.NewHosts(t, 5)
+	provide(t, hosts[1], "warm.test.")
+	provide(t, hosts[2], "child.warm.test.")
+	r := newRouter(t, hosts[4], overlay.RouterOptions{})
+	ctx := context.Background()
+	if z, _, err := r.FindZone(ctx, "warm.test."); err != nil || z != "warm.test." {
+		t.Fatalf("FindZone(warm.test.) = %q, %v", z, err)
+	}
+	waitIdle(t, r)
+	parent := []string{hosts[1].ID().String()}
+
+	tests := []struct {
+		qname    string
+		bg       uint64 // suffixes looked up in the background
+		later    string // the answer once they are done
+		laterPrv []string
+	}{
+		{"new.warm.test.", 1, "warm.test.", parent},
+		{"a.b.warm.test.", 2, "warm.test.", parent},
+		{"x.child.warm.test.", 2, "child.warm.test.", []string{hosts[2].ID().String()}},
+	}
+	for _, tc := range tests {
+		before := r.Stats()
+		z, provs, err := r.FindZone(ctx, tc.qname)
+		after := r.Stats()
+		if err != nil || z != "warm.test." || !slices.Equal(ids(provs), parent) {
+			t.Errorf("FindZone(%q) = %q, %v, %v; want the cached warm.test. from host 1", tc.qname, z, ids(provs), err)
+		}
+		sync := (after.Lookups - before.Lookups) - (after.Background - before.Background)
+		if sync != 0 || after.Background-before.Background != tc.bg {
+			t.Errorf("FindZone(%q): %d lookups on the caller's path, %d in the background; want 0 and %d",
+				tc.qname, sync, after.Background-before.Background, tc.bg)
+		}
+		waitIdle(t, r)
+		settled := r.Stats()
+		z, provs, err = r.FindZone(ctx, tc.qname)
+		if err != nil || z != tc.later || !slices.Equal(ids(provs), tc.laterPrv) {
+			t.Errorf("FindZone(%q) after the background lookups = %q, %v, %v; want %q %v", tc.qname, z, ids(provs), err, tc.later, tc.laterPrv)
+		}
+		// Every suffix is cached now, negatives too: no lookup at all.
+		if got := r.Stats().Lookups; got != settled.Lookups {
+			t.Errorf("FindZone(%q) after the background lookups: lookups %d -> %d, want the outcomes cached", tc.qname, settled.Lookups, got)
+		}
+	}
+
+	// Refresh looks the zone up again in the background; the cached route
+	// keeps answering meanwhile.
+	before := r.Stats()
+	r.Refresh("WARM.test")
+	z, provs, err := r.FindZone(ctx, "warm.test.")
+	after := r.Stats()
+	if err != nil || z != "warm.test." || !slices.Equal(ids(provs), parent) {
+		t.Errorf("FindZone(warm.test.) during Refresh = %q, %v, %v; want the cached route", z, ids(provs), err)
+	}
+	if after.Lookups-before.Lookups != 1 || after.Background-before.Background != 1 {
+		t.Errorf("Refresh: %d lookups, %d in the background; want 1 and 1", after.Lookups-before.Lookups, after.Background-before.Background)
+	}
+	waitIdle(t, r)
+}
+
+// Background lookups are bounded: beyond MaxBackground the suffix is left
+// for a later call, and the answer still comes from the cache at once.
+func TestFindZoneBackgroundBounded(t *testing.T) {
+	hosts := overlaytest.NewHosts(t, 3)
+	provide(t, hosts[1], "bound.test.")
+	r := newRouter(t, hosts[0], overlay.RouterOptions{MaxBackground: 1})
+	ctx := context.Background()
+	if _, _, err := r.FindZone(ctx, "bound.test."); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, r)
+	before := r.Stats()
+	z, _, err := r.FindZone(ctx, "a.b.c.bound.test.")
+	if err != nil || z != "bound.test." {
+		t.Fatalf("FindZone = %q, %v; want bound.test.", z, err)
+	}
+	after := r.Stats()
+	if got := after.Background - before.Background; got != 1 || after.Lookups-before.Lookups != 1 {
+		t.Errorf("background lookups started = %d (all lookups %d), want 1 (MaxBackground)", got, after.Lookups-before.Lookups)
+	}
+}
+
+// Providers answers for exactly one zone, never an enclosing one.
+func TestRouterProviders(t *testing.T) {
+	hosts := overlaytest.NewHosts(t, 4)
+	provide(t, hosts[1], "top.test.")
+	provide(t, hosts[2], "kid.top.test.")
+	r := newRouter(t, hosts[3], overlay.RouterOptions{})
+	ctx := context.Background()
+	if z, _, err := r.FindZone(ctx, "top.test."); err != nil || z != "top.test." {
+		t.Fatalf("FindZone(top.test.) = %q, %v", z, err)
+	}
+	provs, err := r.Providers(ctx, "KID.top.test")
+	if err != nil || !slices.Equal(ids(provs), []string{hosts[2].ID().String()}) {
+		t.Errorf("Providers(kid.top.test.) = %v, %v; want host 2", ids(provs), err)
+	}
+	if provs, err := r.Providers(ctx, "none.top.test."); !errors.Is(err, overlay.ErrNoZone) {
+		t.Errorf("Providers(none.top.test.) = %v, %v; want ErrNoZone", ids(provs), err)
 	}
 }
