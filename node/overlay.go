@@ -267,9 +267,9 @@ func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.Remo
 // member's failure cannot be hedged.
 const thinRelook = 2 * time.Second
 
-// thinRoute drops the cached route of origin, at most every thinRelook,
-// when it lists fewer than two peers to ask; the next query looks it up
-// again.
+// thinRoute refreshes the cached route of origin in the background, at
+// most every thinRelook, when it lists fewer than two peers to ask; the
+// cached route keeps answering until the new lookup is done.
 func (o *overlayNode) thinRoute(origin string, provs []peer.AddrInfo) {
 	n := 0
 	for _, p := range provs {
@@ -290,7 +290,7 @@ func (o *overlayNode) thinRoute(origin string, provs []peer.AddrInfo) {
 		clear(o.relooks)
 	}
 	o.relooks[origin] = now
-	o.router.Forget(origin)
+	o.router.Refresh(origin)
 }
 
 // firstTryTimeout bounds the first round of queries to a zone's cached
@@ -329,10 +329,11 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 			}
 			if !relooked && ctx.Err() == nil {
 				// The cached route may be stale (members gone, others
-				// provided since): ask the DHT again, once.
+				// provided since): ask the DHT again for the same zone,
+				// once (FindZone could answer with a cached parent zone).
 				relooked = true
 				o.router.Forget(origin)
-				if _, fresh, ferr := o.router.FindZone(ctx, name); ferr == nil {
+				if fresh, ferr := o.router.Providers(ctx, origin); ferr == nil {
 					provs = slices.DeleteFunc(fresh, func(ai peer.AddrInfo) bool { return failed[ai.ID] })
 					continue
 				}
@@ -465,12 +466,11 @@ func (n *Node) SubmitRemote(ctx context.Context, origin string, cmd []byte) (*Ch
 		return nil, fmt.Errorf("%w: %s (overlay off)", ErrNotHosted, origin)
 	}
 	origin = zone.CanonicalName(origin)
-	found, provs, err := o.router.FindZone(ctx, origin)
+	// Providers, not FindZone: FindZone may answer at once with a cached
+	// parent zone while it looks origin itself up in the background.
+	provs, err := o.router.Providers(ctx, origin)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrNotHosted, origin, err)
-	}
-	if found != origin {
-		return nil, fmt.Errorf("%w: %s (the closest zone held is %s)", ErrNotHosted, origin, found)
 	}
 	var errs []error
 	for _, p := range provs {
