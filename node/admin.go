@@ -69,6 +69,11 @@ type adminDeps struct {
 	// replaces the group's state with one (leader only).
 	snapshot func(ctx context.Context, w io.Writer) error
 	restore  func(ctx context.Context, r io.Reader) error
+	// holder returns the overlay addresses of another group's members
+	// that hold a zone, nil when none does or the overlay is off;
+	// submitRemote forwards a change to that group (elsewhere.go).
+	holder       func(ctx context.Context, origin string) ([]string, error)
+	submitRemote func(ctx context.Context, origin string, cmd []byte) (*ChangeResult, error)
 }
 
 // admin is the admin HTTPS endpoint: one http.Server on one listener,
@@ -269,12 +274,62 @@ func (a *admin) handleChange(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("%w: empty command", errBadRequest))
 		return
 	}
-	res, err := a.submit(r.Context(), origin, cmd, r.Header.Get(headerForwarded) == "")
+	res, err := a.submitAnywhere(r.Context(), origin, cmd, r.Header.Get(headerForwarded) == "")
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// submitAnywhere is submit for a zone this node's group may not hold:
+// when the local replica has no such zone and another group of the
+// overlay holds it, a CreateZone is refused (ElsewhereError) and any
+// other command is forwarded to that group over DDNRS-RPC, bounded by
+// the forward timeout. Otherwise it is submit.
+func (a *admin) submitAnywhere(ctx context.Context, origin string, cmd []byte, mayForward bool) (*ChangeResult, error) {
+	members, err := a.elsewhere(ctx, origin)
+	if err != nil {
+		return nil, err
+	}
+	if members == nil {
+		return a.submit(ctx, origin, cmd, mayForward)
+	}
+	if err := checkCommand(origin, cmd); err != nil {
+		a.countRejected(err)
+		return nil, err
+	}
+	if c, _ := raftfsm.DecodeCommand(cmd); c != nil {
+		if _, create := c.(*raftfsm.CreateZone); create {
+			return nil, &ElsewhereError{Zone: origin, Members: members, Create: true}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.ForwardTimeout)
+	defer cancel()
+	res, err := a.submitRemote(ctx, origin, cmd)
+	result := "ok"
+	if err != nil {
+		result = apiError(err).Code
+	}
+	a.metrics.forwarded.WithLabelValues(result).Inc()
+	if err == nil {
+		a.log.Debug("change committed by the zone's group", "zone", origin, "serial", res.Serial, "index", res.Index)
+	}
+	return res, err
+}
+
+// elsewhere returns the overlay addresses of the other group that holds
+// origin when this node's replica has no such zone, else nil.
+func (a *admin) elsewhere(ctx context.Context, origin string) ([]string, error) {
+	if a.holder == nil {
+		return nil, nil
+	}
+	if _, err := a.stored(origin); !errors.Is(err, raftfsm.ErrNoZone) {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.ForwardTimeout)
+	defer cancel()
+	return a.holder(ctx, origin)
 }
 
 // submit applies cmd when this node leads; otherwise, when mayForward,
@@ -412,7 +467,9 @@ func (a *admin) forward(ctx context.Context, nl *raftfsm.NotLeaderError, fn func
 	return err
 }
 
-// handleZone exports the local replica of a zone.
+// handleZone exports the local replica of a zone. For a zone another
+// group of the overlay holds it answers not_here with that group's
+// overlay addresses (elsewhere.go says why a read is not forwarded).
 func (a *admin) handleZone(w http.ResponseWriter, r *http.Request) {
 	origin, err := zoneName(r)
 	if err != nil {
@@ -420,6 +477,16 @@ func (a *admin) handleZone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	z, err := a.stored(origin)
+	if errors.Is(err, raftfsm.ErrNoZone) {
+		// Held by another group? Say so, rather than not_found, which a
+		// publisher takes for "create it".
+		if members, herr := a.elsewhere(r.Context(), origin); herr != nil || members != nil {
+			err = herr
+			if members != nil {
+				err = &ElsewhereError{Zone: origin, Members: members}
+			}
+		}
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return

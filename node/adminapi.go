@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -37,6 +38,14 @@ const (
 	// admin endpoint could not be reached (a forwarded write may or may
 	// not have been committed: read the zone's serial before resending).
 	CodeUnavailable = "unavailable"
+	// CodeNotHere: the zone is held by another group of the overlay,
+	// not by this node's group (a read is not forwarded); Members lists
+	// the owning group's overlay addresses. Publish through a member of
+	// that group.
+	CodeNotHere = "not_here"
+	// CodeExistsElsewhere: a CreateZone for a zone another group of the
+	// overlay holds; nothing was applied. Members as for not_here.
+	CodeExistsElsewhere = "zone_exists_elsewhere"
 	// CodeInternal: anything else; Message says what.
 	CodeInternal = "internal"
 )
@@ -56,6 +65,9 @@ type APIError struct {
 	// LeaderID and LeaderAdmin name the leader when known (not_leader).
 	LeaderID    string `json:"leader_id,omitempty"`
 	LeaderAdmin string `json:"leader_admin,omitempty"`
+	// Members are the overlay addresses of the group that holds the zone
+	// (not_here, zone_exists_elsewhere).
+	Members []string `json:"members,omitempty"`
 }
 
 func (e *APIError) Error() string {
@@ -84,10 +96,16 @@ func apiError(err error) *APIError {
 		ae  *APIError
 		nl  *raftfsm.NotLeaderError
 		rej *raftfsm.RejectedError
+		ee  *ElsewhereError
+		re  *overlay.RemoteError
 	)
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &ee):
+		return ee.apiError()
+	case errors.As(err, &re):
+		return remoteAPIError(re)
 	case errors.As(err, &rej):
 		return &APIError{Status: http.StatusUnprocessableEntity, Code: CodeRejected, Reason: string(rej.Reason), Message: err.Error()}
 	case errors.As(err, &nl):

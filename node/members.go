@@ -32,6 +32,9 @@ func (n *Node) adminDeps() adminDeps {
 		ready:    n.ready,
 		snapshot: n.snapshot,
 		restore:  n.restore,
+		// Set always; they do nothing while the overlay is off.
+		holder:       n.holder,
+		submitRemote: n.submitElsewhere,
 	}
 }
 

@@ -173,6 +173,8 @@ func adminErr(err error, server string) error {
 		return withHint(err, "the leader is %s; send it to the leader's admin endpoint", ae.LeaderID)
 	case node.CodeNotFound:
 		return withHint(err, "%s holds no such zone; 'ddnrs zone publish' creates it", server)
+	case node.CodeNotHere, node.CodeExistsElsewhere:
+		return withHint(err, "the zone is held by another replica group (overlay members: %s), not by the group of %s; publish through a member of that group with --server", strings.Join(ae.Members, ", "), server)
 	case node.CodeUnavailable:
 		return withHint(err, "the node is starting or stopping, or cannot reach the leader; retry in a few seconds")
 	case node.CodeBadRequest:

@@ -1,0 +1,157 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// overlayPairAdmin is overlayPair with admin endpoints: a (group a)
+// holds the demo zone, b (group b) joins the DHT through a. It returns
+// an admin client and the demo key.
+func overlayPairAdmin(t *testing.T) (a, b *Node, ac *AdminClient, k *zone.Key) {
+	t.Helper()
+	p := newTestPKI(t)
+	ca := groupConfig(t, p, "a")
+	ca.Overlay.Enabled = true
+	a = runNode(t, ca)
+	k = publishDemoTB(t, a)
+	_, addrs := a.OverlayID()
+	cb := groupConfig(t, p, "b")
+	cb.Overlay = OverlayConfig{Enabled: true, Bootstrap: addrs, TrustAnchors: "anchors"}
+	if err := os.WriteFile(filepath.Join(cb.DataDir, "anchors"), []byte(k.DNSKEY.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b = runNode(t, cb)
+	return a, b, p.client(t, "owner"), k
+}
+
+// TestAdminWriteThroughOtherGroup: a change to group a's zone sent to
+// b's admin endpoint is committed by group a and served by both; a
+// create of a's zone through b is refused; b's group never holds a copy;
+// reading the zone from b says where it is.
+func TestAdminWriteThroughOtherGroup(t *testing.T) {
+	a, b, ac, k := overlayPairAdmin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stored, err := a.Stored(DemoOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A read through b: not_here with a's overlay address, once b's DHT
+	// sees a's zone.
+	aID, _ := a.OverlayID()
+	waitFor(t, "b says the zone is elsewhere", func() error {
+		_, err := ac.Zone(ctx, b.AdminAddr(), DemoOrigin)
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Code != CodeNotHere {
+			return fmt.Errorf("Zone via b = %v, want %s", err, CodeNotHere)
+		}
+		if len(ae.Members) == 0 || !slices.ContainsFunc(ae.Members, func(m string) bool { return strings.HasSuffix(m, "/p2p/"+aID) }) {
+			return fmt.Errorf("members %v, want a (%s)", ae.Members, aID)
+		}
+		return nil
+	})
+
+	// A create of a's zone through b is refused.
+	create, err := publishCommand(nil, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, create)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != CodeExistsElsewhere {
+		t.Errorf("create via b = %v, want %s", err, CodeExistsElsewhere)
+	}
+
+	// A change through b commits in a.
+	u, err := DemoZone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := dns.NewRR("via-b." + DemoOrigin + " 300 IN TXT \"published through group b\"")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = zone.New(DemoOrigin, append(u.Records(), rr)); err != nil {
+		t.Fatal(err)
+	}
+	z, _, err := Prepare(stored, u, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := publishCommand(stored, z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, cmd)
+	if err != nil || res.Serial != z.Serial() || res.Index == 0 {
+		t.Fatalf("change via b = %+v, %v, want serial %d and an index", res, err, z.Serial())
+	}
+	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
+		t.Errorf("a holds %v after the change via b, want serial %d", got, z.Serial())
+	}
+	// The same change again: the owning group's rejection, as rejected.
+	_, err = ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, cmd)
+	if !errors.As(err, &ae) || ae.Code != CodeRejected {
+		t.Errorf("stale change via b = %v, want %s", err, CodeRejected)
+	}
+	// Served by both: a from its replica, b through the overlay.
+	for _, n := range []*Node{a, b} {
+		waitFor(t, n.ID()+" serves the new record", func() error {
+			r := queryNode(t, n, dnstest.Query("via-b."+DemoOrigin, dns.TypeTXT, true))
+			if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+				return fmt.Errorf("rcode %s, %d answers", dns.RcodeToString[r.Rcode], len(r.Answer))
+			}
+			return nil
+		})
+	}
+	if _, err := b.Stored(DemoOrigin); err == nil {
+		t.Errorf("b's group holds a copy of %s, want none", DemoOrigin)
+	}
+}
+
+// TestAdminCreateWithOverlay: a zone no group holds is created in the
+// group of the node it is sent to, overlay on.
+func TestAdminCreateWithOverlay(t *testing.T) {
+	_, b, ac, _ := overlayPairAdmin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const origin = "fresh.test."
+	k, err := zone.GenerateKey(origin, true, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := zone.ParseFile(strings.NewReader(origin+" 3600 IN SOA ns."+origin+" h."+origin+" 1 7200 3600 1209600 300\n"+
+		origin+" 3600 IN NS ns."+origin+"\nns."+origin+" 3600 IN A 192.0.2.1\n"), origin, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, _, err := Prepare(nil, u, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := publishCommand(nil, z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.SubmitChange(ctx, b.AdminAddr(), origin, cmd); err != nil {
+		t.Fatalf("create %s via b: %v", origin, err)
+	}
+	if got, err := b.Stored(origin); err != nil || got.Serial() != z.Serial() {
+		t.Errorf("b holds %v, %v, want serial %d", got, err, z.Serial())
+	}
+}
