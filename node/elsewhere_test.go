@@ -125,9 +125,24 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 }
 
 // TestAdminCreateWithOverlay: a zone no group holds is created in the
-// group of the node it is sent to, overlay on.
+// group of the node it is sent to, overlay on: with a peer in the DHT,
+// and alone (the first node of an overlay).
 func TestAdminCreateWithOverlay(t *testing.T) {
-	_, b, ac, _ := overlayPairAdmin(t)
+	t.Run("with a peer", func(t *testing.T) {
+		_, b, ac, _ := overlayPairAdmin(t)
+		testCreateVia(t, b, ac)
+	})
+	t.Run("alone", func(t *testing.T) {
+		p := newTestPKI(t)
+		c := groupConfig(t, p, "a")
+		c.Overlay.Enabled = true
+		testCreateVia(t, runNode(t, c), p.client(t, "owner"))
+	})
+}
+
+// testCreateVia creates a fresh zone through n's admin endpoint.
+func testCreateVia(t *testing.T, b *Node, ac *AdminClient) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const origin = "fresh.test."
