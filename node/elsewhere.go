@@ -11,6 +11,10 @@ package node
 // group's overlay addresses, and the owner publishes through a member of
 // that group. The overlay is asked only when the local replica has no
 // such zone, so writes to the group's own zones never touch the DHT.
+// A follower that has not yet applied a zone its own group just created
+// sees its leader as a provider and forwards over DDNRS-RPC too, which
+// lands in the same group; a create sent to it is refused as
+// zone_exists_elsewhere, where the leader says rejected (zone-exists).
 
 import (
 	"context"

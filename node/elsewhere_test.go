@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -168,5 +170,31 @@ func testCreateVia(t *testing.T, b *Node, ac *AdminClient) {
 	}
 	if got, err := b.Stored(origin); err != nil || got.Serial() != z.Serial() {
 		t.Errorf("b holds %v, %v, want serial %d", got, err, z.Serial())
+	}
+}
+
+// TestAPIErrorElsewhere: the codes of the overlay cases, through the one
+// mapping place.
+func TestAPIErrorElsewhere(t *testing.T) {
+	cases := []struct {
+		err        error
+		code       string
+		status     int
+		hasMembers bool
+	}{
+		{&ElsewhereError{Zone: "x.", Members: []string{"/p2p/A"}}, CodeNotHere, http.StatusMisdirectedRequest, true},
+		{fmt.Errorf("wrapped: %w", &ElsewhereError{Zone: "x.", Members: []string{"/p2p/A"}, Create: true}), CodeExistsElsewhere, http.StatusConflict, true},
+		{fmt.Errorf("submit: %w", &overlay.RemoteError{Code: overlay.CodeRejected, Message: "stale-serial: no"}), CodeRejected, http.StatusUnprocessableEntity, false},
+		{&overlay.RemoteError{Code: overlay.CodeBadRequest}, CodeBadRequest, http.StatusBadRequest, false},
+		{&overlay.RemoteError{Code: overlay.CodeNotFound}, CodeNotFound, http.StatusNotFound, false},
+		{&overlay.RemoteError{Code: overlay.CodeUnavailable}, CodeUnavailable, http.StatusServiceUnavailable, false},
+		{&overlay.RemoteError{Code: overlay.CodeInternal}, CodeInternal, http.StatusBadGateway, false},
+		{fmt.Errorf("%w: %w", errUnreachable, ErrNotHosted), CodeUnavailable, http.StatusServiceUnavailable, false},
+	}
+	for _, c := range cases {
+		ae := apiError(c.err)
+		if ae.Code != c.code || ae.Status != c.status || (len(ae.Members) > 0) != c.hasMembers {
+			t.Errorf("apiError(%v) = %s %d members %v, want %s %d members %v", c.err, ae.Code, ae.Status, ae.Members, c.code, c.status, c.hasMembers)
+		}
 	}
 }
