@@ -7,40 +7,18 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+
+	"github.com/ddnrs/ddnrs/internal/testlog"
 )
 
 // testLogger sends logs at debug level and above to t.Log until the test
 // ends; Raft's transport has goroutines Close does not wait for, which may
 // log later, and t.Log after the end of a test is a race.
-func testLogger(t testing.TB) *slog.Logger {
-	w := &tLogWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tLogWriter struct {
-	t    testing.TB
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *tLogWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelDebug) }
 
 func decodeLines(t *testing.T, b *bytes.Buffer) []map[string]any {
 	t.Helper()

@@ -7,11 +7,10 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ddnrs/ddnrs/internal/testlog"
 	"github.com/ddnrs/ddnrs/overlay"
 	"strconv"
 )
@@ -81,27 +80,4 @@ func WaitJoined(t testing.TB, hosts []*overlay.Host) {
 
 // Logger returns a logger that writes warnings and errors to t.Log until
 // the test ends (libp2p may still log from goroutines finishing after it).
-func Logger(t testing.TB) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type tWriter struct {
-	t    testing.TB
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
+func Logger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelWarn) }

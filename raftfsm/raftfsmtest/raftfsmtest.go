@@ -13,12 +13,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ddnrs/ddnrs/internal/pki"
+	"github.com/ddnrs/ddnrs/internal/testlog"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -157,31 +157,7 @@ func NewGroup(t testing.TB, n int, opts ...Option) *Cluster {
 // testLogger sends warnings and errors to t.Log until the test ends:
 // Raft's transport has goroutines Close does not wait for, which may log
 // later, and t.Log after the end of a test is a race.
-func testLogger(t testing.TB) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-// tWriter sends log lines to t.Log until done.
-type tWriter struct {
-	t    testing.TB
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelWarn) }
 
 // TLS returns the mutual TLS configuration of member m.
 func (c *Cluster) TLS(m *Member) *tls.Config { return pki.MutualTLS(m.Pair, c.CA.Pool()) }
