@@ -6,11 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 )
@@ -195,54 +193,13 @@ func TestUnboundForwardsOverTLS(t *testing.T) {
 // Unbound's port once it listens.
 func startUnboundTLS(t *testing.T, e *encDev, anchor, hostname string) int {
 	t.Helper()
-	bin := needTool(t, "unbound", "unbound")
-	dir := t.TempDir()
-	port := freePort(t)
-	conf := fmt.Sprintf(`server:
-	verbosity: 1
-	interface: 127.0.0.1
-	port: %d
-	do-ip6: no
-	do-daemonize: no
-	chroot: ""
-	username: ""
-	directory: %q
-	pidfile: %q
-	logfile: ""
-	use-syslog: no
-	num-threads: 1
-	so-reuseport: no
-	access-control: 127.0.0.0/8 allow
-	do-not-query-localhost: no
-	module-config: "validator iterator"
-	trust-anchor: %q
-	tls-cert-bundle: %q
-	qname-minimisation: no
-remote-control:
-	control-enable: no
-forward-zone:
+	return startUnboundConf(t, unboundConf{
+		server: fmt.Sprintf("\ttrust-anchor: %q\n\ttls-cert-bundle: %q\n", anchor, e.ready.CA),
+		zones: fmt.Sprintf(`forward-zone:
 	name: "demo.ddnrs."
 	forward-tls-upstream: yes
 	forward-addr: 127.0.0.1@%s#%s
-`, port, dir, filepath.Join(dir, "unbound.pid"), anchor, e.ready.CA, e.dotPort, hostname)
-	path := filepath.Join(dir, "unbound.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := startProc(t, dir, bin, "-d", "-c", path)
-	// Ready when it listens: a TCP connect, so no query is cached early.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
-			c.Close()
-			return port
-		}
-		if p.exited() {
-			t.Fatalf("unbound exited: %v\n%s", p.err, p.out.String())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("unbound on port %d did not listen within 15 s\n%s", port, p.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+`, e.dotPort, hostname),
+		// probe "": ready when it listens, so no query is cached early.
+	})
 }

@@ -422,55 +422,17 @@ func TestOverlayRefusesTamperedAnswers(t *testing.T) {
 // anchor. It returns the port.
 func startUnboundStubs(t *testing.T, addr string, gs []*ovGroup) int {
 	t.Helper()
-	bin := needTool(t, "unbound", "unbound")
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	up := freePort(t)
-	var anchors, stubs strings.Builder
+	server := "\ttarget-fetch-policy: \"0 0 0 0 0\"\n"
+	var stubs strings.Builder
 	for _, g := range gs {
-		fmt.Fprintf(&anchors, "\ttrust-anchor: %q\n", g.anchor)
+		server += fmt.Sprintf("\ttrust-anchor: %q\n", g.anchor)
 		fmt.Fprintf(&stubs, "stub-zone:\n\tname: %q\n\tstub-addr: %s@%s\n", g.zone, host, port)
 	}
-	conf := fmt.Sprintf(`server:
-	verbosity: 1
-	interface: 127.0.0.1
-	port: %d
-	do-ip6: no
-	do-daemonize: no
-	chroot: ""
-	username: ""
-	directory: %q
-	pidfile: %q
-	logfile: ""
-	use-syslog: no
-	num-threads: 1
-	so-reuseport: no
-	access-control: 127.0.0.0/8 allow
-	do-not-query-localhost: no
-	module-config: "validator iterator"
-	qname-minimisation: no
-	target-fetch-policy: "0 0 0 0 0"
-%sremote-control:
-	control-enable: no
-%s`, up, dir, filepath.Join(dir, "unbound.pid"), anchors.String(), stubs.String())
-	path := filepath.Join(dir, "unbound.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := startProc(t, dir, bin, "-d", "-c", path)
-	waitUntil(t, "unbound answers", func() error {
-		if p.exited() {
-			t.Fatalf("unbound exited: %v\n%s", p.err, p.out.String())
-		}
-		m := new(dns.Msg)
-		m.SetQuestion(gs[0].zone, dns.TypeSOA)
-		_, _, err := (&dns.Client{Timeout: time.Second}).Exchange(m, "127.0.0.1:"+strconv.Itoa(up))
-		return err
-	})
-	return up
+	return startUnboundConf(t, unboundConf{server: server, zones: stubs.String(), probe: gs[0].zone})
 }
 
 // auditPath returns the node ids of the audit option of r.

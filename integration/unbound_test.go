@@ -2,18 +2,31 @@ package integration
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
-// startUnbound runs a validating Unbound on a free loopback port with a stub
-// zone for zoneName pointing at the ddnrs node and trustAnchor (a DNSKEY
-// RR in presentation form) as its trust anchor. It returns the port.
-func startUnbound(t *testing.T, d *devNode, zoneName, trustAnchor string) int {
+// unboundConf is what differs between the Unbound instances the tests
+// run; startUnboundConf supplies the rest.
+type unboundConf struct {
+	server string // extra lines of the server: clause, each "\tkey: value\n"
+	zones  string // clauses after remote-control: (stub-zone:, forward-zone:)
+	// probe is a zone whose SOA query Unbound must answer before it is
+	// used; "" waits only until it accepts TCP, so no query is cached early.
+	probe string
+}
+
+// startUnboundConf runs a validating Unbound on a free loopback port with
+// the configuration c completes, stopped at cleanup. It returns the port
+// once Unbound is ready, as c.probe says.
+func startUnboundConf(t *testing.T, c unboundConf) int {
 	t.Helper()
 	bin := needTool(t, "unbound", "unbound")
 	dir := t.TempDir()
@@ -35,37 +48,56 @@ func startUnbound(t *testing.T, d *devNode, zoneName, trustAnchor string) int {
 	access-control: 127.0.0.0/8 allow
 	do-not-query-localhost: no
 	module-config: "validator iterator"
-	trust-anchor: %q
 	qname-minimisation: no
-	target-fetch-policy: "0 0 0 0 0"
-	val-log-level: 2
-remote-control:
+%sremote-control:
 	control-enable: no
-stub-zone:
-	name: %q
-	stub-addr: %s@%s
-`, port, dir, filepath.Join(dir, "unbound.pid"), trustAnchor, zoneName, d.host, d.port)
+%s`, port, dir, filepath.Join(dir, "unbound.pid"), c.server, c.zones)
 	path := filepath.Join(dir, "unbound.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := startProc(t, dir, bin, "-d", "-c", path)
-	// Unbound is ready when it answers; bounded wait.
-	dig := needTool(t, "dig", "bind9-dnsutils")
-	deadline := time.Now().Add(15 * time.Second)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	ready := func() error {
+		if c.probe == "" {
+			conn, err := net.Dial("tcp", addr)
+			if err == nil {
+				conn.Close()
+			}
+			return err
+		}
+		m := new(dns.Msg)
+		m.SetQuestion(c.probe, dns.TypeSOA)
+		_, _, err := (&dns.Client{Timeout: time.Second}).Exchange(m, addr)
+		return err
+	}
+	// A safety net against hangs, not a performance assertion.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
-		out, _, err := tryCmd("", dig, "@127.0.0.1", "-p", strconv.Itoa(port), "+time=1", "+tries=1", zoneName, "SOA")
-		if err == nil && strings.Contains(out, "->>HEADER<<-") {
+		err := ready()
+		if err == nil {
 			return port
 		}
 		if p.exited() {
 			t.Fatalf("unbound exited: %v\n%s", p.err, p.out.String())
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("unbound on port %d did not answer within 15 s\n%s", port, p.out.String())
+			t.Fatalf("unbound on port %d not ready within 30 s: %v\n%s", port, err, p.out.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// startUnbound runs a validating Unbound on a free loopback port with a stub
+// zone for zoneName pointing at the ddnrs node and trustAnchor (a DNSKEY
+// RR in presentation form) as its trust anchor. It returns the port.
+func startUnbound(t *testing.T, d *devNode, zoneName, trustAnchor string) int {
+	t.Helper()
+	return startUnboundConf(t, unboundConf{
+		server: fmt.Sprintf("\ttrust-anchor: %q\n\ttarget-fetch-policy: \"0 0 0 0 0\"\n\tval-log-level: 2\n", trustAnchor),
+		zones:  fmt.Sprintf("stub-zone:\n\tname: %q\n\tstub-addr: %s@%s\n", zoneName, d.host, d.port),
+		probe:  zoneName,
+	})
 }
 
 func TestUnboundValidates(t *testing.T) {
