@@ -85,6 +85,7 @@ type RouterStats struct {
 	Hits       uint64 // suffixes answered from the cache
 	Lookups    uint64 // DHT lookups started, in the background or not
 	Background uint64 // of Lookups, those no FindZone call waited for
+	Negatives  uint64 // of Lookups, those that found no provider and were cached as negative
 	InFlight   int    // lookups running now
 	Entries    int    // entries in the cache now
 }
@@ -109,7 +110,7 @@ type Router struct {
 	inflight  map[string]*lookup
 	bgRunning int // background lookups in inflight
 
-	hits, lookups, background atomic.Uint64
+	hits, lookups, background, negatives atomic.Uint64
 }
 
 // routeEntry is a cached outcome for one suffix; providers == nil means no
@@ -143,30 +144,53 @@ func NewRouter(h *Host, opts RouterOptions) *Router {
 	}
 }
 
-// FindZone returns the longest zone enclosing qname that some peer
-// provides, with up to MaxProviders of its providers (this host among them
-// when it provides the zone itself). It returns ErrNoZone when no suffix
-// has a provider.
+// Route is where FindRoute found a name's zone.
+type Route struct {
+	// Zone is the longest zone enclosing the name that some peer provides,
+	// as far as the router knows now.
+	Zone string
+	// Providers lists up to MaxProviders of Zone's providers (this host
+	// among them when it provides the zone itself).
+	Providers []peer.AddrInfo
+	// Provisional is true when Zone came from the cache while some longer
+	// suffix of the name was not known yet (its lookup in the background,
+	// or not started for MaxBackground): a child zone held by another
+	// group may still turn up, and an answer obtained through this route
+	// may be the parent's referral or denial for a name the child serves.
+	// Do not cache such an answer beyond the query.
+	Provisional bool
+}
+
+// FindZone is FindRoute without Route.Provisional.
+func (r *Router) FindZone(ctx context.Context, qname string) (string, []peer.AddrInfo, error) {
+	rt, err := r.FindRoute(ctx, qname)
+	return rt.Zone, rt.Providers, err
+}
+
+// FindRoute returns the longest zone enclosing qname that some peer
+// provides, with up to MaxProviders of its providers. It returns ErrNoZone
+// when no suffix has a provider.
 //
-// When some suffix is cached as a zone, FindZone answers at once with the
+// When some suffix is cached as a zone, FindRoute answers at once with the
 // longest such zone and makes no DHT lookup on the caller's path: the
 // longer suffixes not cached yet are looked up in the background (at most
 // MaxBackground at once, one per suffix, stopped by Close), and their
 // outcomes are cached, so a child zone provided elsewhere is answered from
-// the next call on. Otherwise the uncached suffixes are looked up in
-// parallel, and FindZone returns as soon as the longest outstanding suffix
-// is known to have providers (shorter lookups finish in the background and
-// fill the cache). A lookup that failed (timed out, or found nothing while
-// this host knows no peer) is not cached. For the providers of exactly one
-// zone, use Providers.
-func (r *Router) FindZone(ctx context.Context, qname string) (string, []peer.AddrInfo, error) {
+// the next call on; until then the route is Provisional. Otherwise the
+// uncached suffixes are looked up in parallel, and FindRoute returns as
+// soon as the longest outstanding suffix is known to have providers
+// (shorter lookups finish in the background and fill the cache); that
+// route is not provisional, every longer suffix being known. A lookup that
+// failed (timed out, or found nothing while this host knows no peer) is
+// not cached. For the providers of exactly one zone, use Providers.
+func (r *Router) FindRoute(ctx context.Context, qname string) (Route, error) {
 	cands := Suffixes(qname)
 	now := r.opts.Now()
 	var uncached []string
 	r.mu.Lock()
 	if r.ctx.Err() != nil {
 		r.mu.Unlock()
-		return "", nil, ErrRouterClosed
+		return Route{}, ErrRouterClosed
 	}
 	for _, s := range cands {
 		e, ok := r.cachedLocked(s, now)
@@ -184,7 +208,7 @@ func (r *Router) FindZone(ctx context.Context, qname string) (string, []peer.Add
 			r.startLocked(u, true)
 		}
 		r.mu.Unlock()
-		return s, clonePeers(e.providers), nil
+		return Route{Zone: s, Providers: clonePeers(e.providers), Provisional: len(uncached) > 0}, nil
 	}
 	pending := make([]*lookup, len(uncached))
 	for i, u := range uncached {
@@ -196,16 +220,16 @@ func (r *Router) FindZone(ctx context.Context, qname string) (string, []peer.Add
 		select {
 		case <-l.done:
 		case <-ctx.Done():
-			return "", nil, ctx.Err()
+			return Route{}, ctx.Err()
 		}
 		if l.err != nil {
-			return "", nil, fmt.Errorf("overlay: find zone of %s: %w", qname, l.err)
+			return Route{}, fmt.Errorf("overlay: find zone of %s: %w", qname, l.err)
 		}
 		if len(l.providers) > 0 {
-			return uncached[i], clonePeers(l.providers), nil
+			return Route{Zone: uncached[i], Providers: clonePeers(l.providers)}, nil
 		}
 	}
-	return "", nil, ErrNoZone
+	return Route{}, ErrNoZone
 }
 
 // Providers returns up to MaxProviders providers of exactly zoneName, from
@@ -277,6 +301,7 @@ func (r *Router) Stats() RouterStats {
 	r.mu.Unlock()
 	return RouterStats{
 		Hits: r.hits.Load(), Lookups: r.lookups.Load(), Background: r.background.Load(),
+		Negatives: r.negatives.Load(),
 		InFlight: inflight, Entries: n,
 	}
 }
@@ -335,6 +360,9 @@ func (r *Router) startLocked(s string, bg bool) *lookup {
 			r.bgRunning--
 		}
 		if cache {
+			if len(provs) == 0 {
+				r.negatives.Add(1)
+			}
 			r.storeLocked(s, provs)
 		}
 		r.mu.Unlock()

@@ -318,10 +318,10 @@ func TestFindZoneAnswersFromCachedZone(t *testing.T) {
 	}
 	for _, tc := range tests {
 		before := r.Stats()
-		z, provs, err := r.FindZone(ctx, tc.qname)
+		rt, err := r.FindRoute(ctx, tc.qname)
 		after := r.Stats()
-		if err != nil || z != "warm.test." || !slices.Equal(ids(provs), parent) {
-			t.Errorf("FindZone(%q) = %q, %v, %v; want the cached warm.test. from host 1", tc.qname, z, ids(provs), err)
+		if err != nil || rt.Zone != "warm.test." || !slices.Equal(ids(rt.Providers), parent) || !rt.Provisional {
+			t.Errorf("FindRoute(%q) = %q, %v, provisional %v, %v; want the cached warm.test. from host 1, provisional", tc.qname, rt.Zone, ids(rt.Providers), rt.Provisional, err)
 		}
 		sync := (after.Lookups - before.Lookups) - (after.Background - before.Background)
 		if sync != 0 || after.Background-before.Background != tc.bg {
@@ -330,9 +330,9 @@ func TestFindZoneAnswersFromCachedZone(t *testing.T) {
 		}
 		waitIdle(t, r)
 		settled := r.Stats()
-		z, provs, err = r.FindZone(ctx, tc.qname)
-		if err != nil || z != tc.later || !slices.Equal(ids(provs), tc.laterPrv) {
-			t.Errorf("FindZone(%q) after the background lookups = %q, %v, %v; want %q %v", tc.qname, z, ids(provs), err, tc.later, tc.laterPrv)
+		rt, err = r.FindRoute(ctx, tc.qname)
+		if err != nil || rt.Zone != tc.later || !slices.Equal(ids(rt.Providers), tc.laterPrv) || rt.Provisional {
+			t.Errorf("FindRoute(%q) after the background lookups = %q, %v, provisional %v, %v; want %q %v, settled", tc.qname, rt.Zone, ids(rt.Providers), rt.Provisional, err, tc.later, tc.laterPrv)
 		}
 		// Every suffix is cached now, negatives too: no lookup at all.
 		if got := r.Stats().Lookups; got != settled.Lookups {
