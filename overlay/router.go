@@ -302,7 +302,7 @@ func (r *Router) Stats() RouterStats {
 	return RouterStats{
 		Hits: r.hits.Load(), Lookups: r.lookups.Load(), Background: r.background.Load(),
 		Negatives: r.negatives.Load(),
-		InFlight: inflight, Entries: n,
+		InFlight:  inflight, Entries: n,
 	}
 }
 
