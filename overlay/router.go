@@ -267,6 +267,49 @@ func (r *Router) Providers(ctx context.Context, zoneName string) ([]peer.AddrInf
 	return clonePeers(l.providers), nil
 }
 
+// CachedChild returns the longest zone that encloses qname, lies strictly
+// below parent and is cached with providers, or false. It makes no DHT
+// lookup, does not wait and does not allocate: a node that answers parent
+// itself asks it on every query, to hand names of a child zone held by
+// another group to that group. qname and parent are canonical, qname at or
+// below parent.
+func (r *Router) CachedChild(qname, parent string) (string, bool) {
+	now := r.opts.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.entries) == 0 {
+		return "", false
+	}
+	for n := qname; len(n) > len(parent); {
+		if e, ok := r.cachedLocked(n, now); ok && e.providers != nil {
+			return n, true
+		}
+		i := nextLabel(n)
+		if i < 0 {
+			break
+		}
+		n = n[i:]
+	}
+	return "", false
+}
+
+// Prefetch looks zoneName up in the background when the cache knows
+// nothing of it and no lookup of it is in flight (within MaxBackground),
+// so that a later FindRoute or CachedChild knows. A node that holds a
+// parent zone calls it for the zone cuts it answers with a referral.
+func (r *Router) Prefetch(zoneName string) {
+	s := canonical(zoneName)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx.Err() != nil {
+		return
+	}
+	if _, ok := r.cachedLocked(s, r.opts.Now()); ok {
+		return
+	}
+	r.startLocked(s, true)
+}
+
 // Forget drops the cached route of zone, so the next FindZone for a name
 // in it asks the DHT again. Called when a provider says it no longer holds
 // the zone.

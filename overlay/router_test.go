@@ -395,3 +395,41 @@ func TestRouterProviders(t *testing.T) {
 		t.Errorf("Providers(none.top.test.) = %v, %v; want ErrNoZone", ids(provs), err)
 	}
 }
+
+// CachedChild finds a child zone only once the cache knows it (Prefetch
+// looks it up, once), and only strictly below the given parent.
+func TestCachedChildAndPrefetch(t *testing.T) {
+	hosts := overlaytest.NewHosts(t, 3)
+	provide(t, hosts[1], "child.top.test.")
+	r := newRouter(t, hosts[0], overlay.RouterOptions{})
+	if z, ok := r.CachedChild("x.child.top.test.", "top.test."); ok {
+		t.Errorf("CachedChild before any lookup = %q, want none", z)
+	}
+	before := r.Stats()
+	r.Prefetch("CHILD.top.test")
+	waitIdle(t, r)
+	if got := r.Stats().Lookups - before.Lookups; got != 1 {
+		t.Errorf("Prefetch: %d lookups, want 1", got)
+	}
+	tests := []struct {
+		qname, parent, want string
+	}{
+		{"x.child.top.test.", "top.test.", "child.top.test."},
+		{"a.b.child.top.test.", "top.test.", "child.top.test."},
+		{"child.top.test.", "top.test.", "child.top.test."},
+		{"x.other.top.test.", "top.test.", ""},
+		{"x.child.top.test.", "child.top.test.", ""},
+		{"top.test.", "top.test.", ""},
+	}
+	for _, tc := range tests {
+		z, ok := r.CachedChild(tc.qname, tc.parent)
+		if z != tc.want || ok != (tc.want != "") {
+			t.Errorf("CachedChild(%q, %q) = %q, %v; want %q", tc.qname, tc.parent, z, ok, tc.want)
+		}
+	}
+	settled := r.Stats().Lookups
+	r.Prefetch("child.top.test.")
+	if got := r.Stats().Lookups; got != settled {
+		t.Errorf("Prefetch of a cached zone: lookups %d -> %d, want none", settled, got)
+	}
+}
