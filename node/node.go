@@ -89,7 +89,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, log: log}
-	n.metrics = newMetrics(n.raftStats)
+	n.metrics = newMetrics(n.raftStats, n.ov.Load)
 	return n, nil
 }
 

@@ -108,6 +108,8 @@ type overlayNode struct {
 
 	failures atomic.Uint64 // answers refused by verification
 
+	stats overlayCounters // read by the metrics collector (metrics.go)
+
 	ctx    context.Context // ends at close: background refreshes
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -244,6 +246,7 @@ func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.Remo
 		if refresh {
 			o.refresh(name, q.Qtype)
 		}
+		o.stats.cached.Add(1)
 		return remoteAnswer(v, age), nil
 	}
 	v, err := o.fetch(ctx, name, q.Qtype)
@@ -258,6 +261,7 @@ func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.Remo
 	if err != nil {
 		return nil, err
 	}
+	o.stats.fetched.Add(1)
 	return remoteAnswer(v, 0), nil
 }
 
@@ -346,6 +350,7 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 		v, err := o.verifier.VerifyRemote(name, t, resp.Msg, resp.Head, resp.Proof)
 		if err != nil {
 			o.failures.Add(1)
+			o.stats.refuse(err)
 			o.client.Penalize(p)
 			o.log.Warn("remote answer refused", "zone", origin, "peer", p, "err", err)
 			last = fmt.Errorf("from %s: %w", p, err)
