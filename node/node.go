@@ -170,6 +170,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		grp.Close(cctx)
 	})
 	var remote dnsfront.Remote
+	var reader dnsfront.Reader = &n.zones
 	if n.cfg.Overlay.Enabled {
 		ov, err := n.startOverlay(ctx)
 		if err != nil {
@@ -179,8 +180,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		ov.provideAll()
 		undo = append(undo, func() { n.ov.Store(nil); ov.close() })
 		remote = ov
+		reader = childZones{zones: &n.zones, router: ov.router} // overlay_child.go
 	}
-	h := dnsfront.NewHandler(&n.zones, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout, Remote: remote})
+	h := dnsfront.NewHandler(reader, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout, Remote: remote})
 	undo = append(undo, func() { h.Close() })
 	n.dnsh = h
 	tcp, udp, err := n.listen(h)

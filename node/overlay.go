@@ -302,9 +302,11 @@ func (o *overlayNode) thinRoute(origin string, provs []peer.AddrInfo) {
 const firstTryTimeout = 500 * time.Millisecond
 
 // fetch asks the zone's group for (name, t) and verifies and caches the
-// answer.
+// answer. An answer through a provisional route (overlay.Route) is not
+// cached: a child zone held by another group may yet be found.
 func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verified, error) {
-	origin, provs, err := o.router.FindZone(ctx, name)
+	rt, err := o.router.FindRoute(ctx, name)
+	origin, provs := rt.Zone, rt.Providers
 	if err != nil {
 		if errors.Is(err, overlay.ErrNoZone) {
 			return nil, err
@@ -314,7 +316,7 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 	o.thinRoute(origin, provs)
 	var last error
 	failed := make(map[peer.ID]bool) // peers that failed in this call
-	relooked := false
+	relooked, rerouted := false, false
 	for len(provs) > 0 {
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if !relooked {
@@ -348,6 +350,16 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 			return nil, &remoteError{dns.ExtendedErrorCodeNoReachableAuthority, fmt.Errorf("zone %s: %w", origin, err)}
 		}
 		v, err := o.verifier.VerifyRemote(name, t, resp.Msg, resp.Head, resp.Proof)
+		if child, ok := childOf(rt, origin, err); ok && !rerouted {
+			// A genuine answer of the parent zone through a provisional
+			// route, while the trust anchors know the child zone: not
+			// tampering. Ask the child's group instead.
+			rerouted = true
+			if fresh, ferr := o.router.Providers(ctx, child); ferr == nil {
+				origin, provs = child, fresh
+				continue
+			}
+		}
 		if err != nil {
 			o.failures.Add(1)
 			o.stats.refuse(err)
@@ -362,7 +374,12 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 			v.Audit = append(v.Audit, dnsfront.AuditHop{Node: h.Node, Hash: h.Hash})
 		}
 		v.Audit = append(v.Audit, dnsfront.AuditHop{Node: o.self, Hash: v.Hash})
-		o.cache.Put(name, t, v)
+		if !rt.Provisional {
+			// A provisional route may be a parent zone's while a child
+			// zone of another group is still being looked up: its
+			// referral or denial is served this once, never cached.
+			o.cache.Put(name, t, v)
+		}
 		return v, nil
 	}
 	var ve *VerifyError
