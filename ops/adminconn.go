@@ -131,6 +131,18 @@ func (o *adminOptions) client() (*node.AdminClient, error) {
 	return node.NewAdminClient(pki.ClientTLS(pair, pool)), nil
 }
 
+// dial returns a client for the admin endpoint and a context bounded by
+// --timeout; release cancels the context and closes idle connections, so the
+// caller defers it.
+func (o *adminOptions) dial(ctx context.Context) (c *node.AdminClient, _ context.Context, release func(), err error) {
+	c, err = o.client()
+	if err != nil {
+		return nil, ctx, func() {}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	return c, ctx, func() { cancel(); c.CloseIdle() }, nil
+}
+
 // checkOutput refuses an --output other than table or json.
 func checkOutput(output string) error {
 	if output != "table" && output != "json" {

@@ -107,13 +107,11 @@ func runMembers(ctx context.Context, opts *membersOptions) error {
 	if err := opts.resolve("key"); err != nil {
 		return err
 	}
-	c, err := opts.client()
+	c, ctx, release, err := opts.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.CloseIdle()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
+	defer release()
 	ms, err := c.Members(ctx, opts.Server)
 	if err != nil {
 		return adminErr(err, opts.Server)
@@ -238,13 +236,11 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 	if err := opts.resolve("key"); err != nil {
 		return err
 	}
-	c, err := opts.client()
+	c, ctx, release, err := opts.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.CloseIdle()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
+	defer release()
 	s, err := c.Status(ctx, opts.Server)
 	if err != nil {
 		return adminErr(err, opts.Server)
@@ -349,13 +345,11 @@ func runJoin(ctx context.Context, opts *joinOptions) error {
 	if err := opts.resolve("key"); err != nil {
 		return err
 	}
-	c, err := opts.client()
+	c, ctx, release, err := opts.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.CloseIdle()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
+	defer release()
 	err = c.Join(ctx, opts.Server, node.JoinRequest{ID: opts.ID, RaftAddr: opts.RaftAddr, NonVoter: opts.NonVoter})
 	if err != nil {
 		return adminErr(err, opts.Server)
@@ -440,13 +434,11 @@ func runRemove(ctx context.Context, opts *removeOptions) error {
 	if err := opts.resolve("key"); err != nil {
 		return err
 	}
-	c, err := opts.client()
+	c, ctx, release, err := opts.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.CloseIdle()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
+	defer release()
 	if err := c.Remove(ctx, opts.Server, node.RemoveRequest{ID: opts.ID}); err != nil {
 		return adminErr(err, opts.Server)
 	}
@@ -496,13 +488,11 @@ func runTransfer(ctx context.Context, opts *transferOptions) error {
 	if err := opts.resolve("key"); err != nil {
 		return err
 	}
-	c, err := opts.client()
+	c, ctx, release, err := opts.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.CloseIdle()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
+	defer release()
 	if opts.To != "" {
 		if s, err := c.Status(ctx, opts.Server); err == nil && s.LeaderID == opts.To {
 			return reportChange(opts.out, opts.errOut, opts.Output, changeJSON{Action: "unchanged", ID: opts.To, Leader: opts.To}, opts.To+" already leads the group")

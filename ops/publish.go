@@ -114,13 +114,11 @@ func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
 	if err := opts.resolve("tls-key"); err != nil {
 		return err
 	}
-	c, err := opts.client()
+	c, ctx, release, err := opts.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.CloseIdle()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
+	defer release()
 	server := leaderAdmin(ctx, c, opts.Server)
 	plan, err := planPublish(ctx, c, server, u, k, oldKey, e.now())
 	if err != nil {

@@ -90,13 +90,11 @@ func runSnapshotSave(ctx context.Context, opts *snapshotOptions) error {
 	if _, err := os.Lstat(opts.File); err == nil {
 		return withHint(fmt.Errorf("%s already exists", opts.File), "choose another file name, or remove it first")
 	}
-	c, err := opts.client()
+	c, ctx, release, err := opts.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.CloseIdle()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
+	defer release()
 
 	tmp, err := os.CreateTemp(filepath.Dir(opts.File), "."+filepath.Base(opts.File)+".*.tmp")
 	if err != nil {
@@ -183,13 +181,11 @@ func runSnapshotRestore(ctx context.Context, opts *snapshotOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := opts.client()
+	c, ctx, release, err := opts.dial(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.CloseIdle()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
-	defer cancel()
+	defer release()
 	pr := &progressReader{r: bufio.NewReader(f), out: opts.errOut, label: "sent"}
 	if err := c.Restore(ctx, opts.Server, pr); err != nil {
 		return adminErr(err, opts.Server)
