@@ -73,6 +73,9 @@ func (h *Handler) respond(q *request, resp *dns.Msg, sc *scratch, tr Transport) 
 		resp.Rcode = dns.RcodeNotImplemented
 		return lim
 	}
+	if h.suspended(q, resp, sc) {
+		return lim
+	}
 	h.lookup(q, resp, sc)
 	return lim
 }

@@ -79,6 +79,10 @@ type Options struct {
 	// RemoteTimeout bounds one remote lookup. Default
 	// DefaultRemoteTimeout.
 	RemoteTimeout time.Duration
+	// Suspensions, when set, names the zones the registry suspended:
+	// queries for their names, local or remote, get REFUSED with EDE 15
+	// (Blocked) (suspend.go). Default nil: nothing is suspended.
+	Suspensions Suspensions
 }
 
 // DefaultMaxUDPSize is the default of Options.MaxUDPSize.
@@ -93,6 +97,7 @@ type Handler struct {
 	keepalive uint16      // in units of 100 ms; 0: off
 	pool      sync.Pool   // of *exchange
 	remote    *remotePool // nil without Options.Remote
+	susp      Suspensions // nil without Options.Suspensions
 }
 
 // NewHandler returns a Handler answering from zones.
@@ -106,7 +111,7 @@ func NewHandler(zones Reader, opt Options) *Handler {
 	case size > 65535:
 		size = 65535
 	}
-	h := &Handler{zones: zones, maxUDP: uint16(size)}
+	h := &Handler{zones: zones, maxUDP: uint16(size), susp: opt.Suspensions}
 	switch {
 	case opt.PadBlock == 0:
 		h.padBlock = DefaultPadBlock
@@ -145,6 +150,7 @@ type scratch struct {
 	soa     dns.SOA
 	soaSigs []dns.RRSIG
 	remote  bool // no local zone encloses the name and a Remote is set
+	optLen  int  // RDATA octets of options already in opt (suspend.go's EDE)
 }
 
 // Answer fills resp (reset first) with the response to req as it arrived
@@ -251,6 +257,7 @@ func (h *Handler) release(x *exchange) {
 	}
 	x.q = request{}
 	x.scratch.remote = false
+	x.scratch.optLen = 0
 	clear(x.scratch.soaSigs)
 	x.scratch.soaSigs = x.scratch.soaSigs[:0]
 	h.pool.Put(x)

@@ -41,12 +41,16 @@ func (h *Handler) finishOPT(q *request, resp *dns.Msg, sc *scratch, tr Transport
 	if i < 0 {
 		return -1
 	}
-	rdlen := 0
+	rdlen := sc.optLen
 	if q.keepalive && h.keepalive > 0 && (tr == TCP || tr == TLS) && resp.Extra[i] == dns.RR(&sc.opt) {
 		sc.ka = dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE, Timeout: h.keepalive}
-		sc.optBuf[0] = &sc.ka
-		sc.opt.Option = sc.optBuf[:1]
-		rdlen = 4 + 2
+		if len(sc.opt.Option) == 0 {
+			sc.optBuf[0] = &sc.ka
+			sc.opt.Option = sc.optBuf[:1]
+		} else {
+			sc.opt.Option = append(sc.opt.Option, &sc.ka)
+		}
+		rdlen += 4 + 2
 	}
 	if !q.padding || h.padBlock == 0 || !tr.Encrypted() {
 		return -1
