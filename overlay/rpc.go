@@ -45,6 +45,18 @@ const HeaderSize = 16
 // otherwise: 1 MiB.
 const DefaultMaxMessageSize = 1 << 20
 
+// DefaultMaxZoneSize is the largest zone text a FetchZone exchange
+// carries unless configured otherwise: 16 MiB. Its frame may exceed the
+// message size limit by that much (zoneFrameLimit).
+const DefaultMaxZoneSize = 16 << 20
+
+// zoneFrameLimit is the body limit for a FetchZoneResponse carrying at
+// most maxZone bytes of zone text: the zone plus room for the head and
+// framing, never below the ordinary message limit.
+func zoneFrameLimit(maxZone, maxMessage int) int {
+	return max(maxZone+DefaultMaxMessageSize, maxMessage)
+}
+
 // magic opens every frame.
 var magic = [2]byte{0xDD, 'R'}
 
@@ -61,7 +73,12 @@ const (
 	KindPing                 Kind = 5
 	KindPong                 Kind = 6
 	KindError                Kind = 7
+	KindFetchZoneRequest     Kind = 8
+	KindFetchZoneResponse    Kind = 9
 )
+
+// maxKind is the highest kind of wire version 1.
+const maxKind = KindFetchZoneResponse
 
 // String returns the kind's name, for logs and errors.
 func (k Kind) String() string {
@@ -80,6 +97,10 @@ func (k Kind) String() string {
 		return "Pong"
 	case KindError:
 		return "Error"
+	case KindFetchZoneRequest:
+		return "FetchZoneRequest"
+	case KindFetchZoneResponse:
+		return "FetchZoneResponse"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -105,6 +126,10 @@ var (
 	// kind or request id for the exchange, or more than one request on a
 	// stream.
 	ErrUnexpected = errors.New("overlay: unexpected DDNRS-RPC message")
+	// ErrZoneTooLarge is returned by Client.FetchZone when the zone's text
+	// exceeds the size cap: the server refused to send it (CodeTooLarge)
+	// or sent more than the client's MaxZoneSize.
+	ErrZoneTooLarge = errors.New("overlay: zone larger than the FetchZone size cap")
 )
 
 // Message is one DDNRS-RPC message body. The set of messages is closed:
@@ -177,7 +202,38 @@ type ErrorResponse struct {
 	Message string // human-readable detail
 }
 
+// FetchZoneRequest asks a member for the whole signed zone its group
+// holds, as its local replica stores it.
+//
+// Body: str16 Zone, u32 MaxSize.
+type FetchZoneRequest struct {
+	Zone string // the zone's origin, presentation form
+	// MaxSize is the largest zone text the client accepts, in bytes; the
+	// server refuses a larger zone with CodeTooLarge rather than sending
+	// it. 0 leaves the limit to the server.
+	MaxSize uint32
+}
+
+// Zone forms of a FetchZoneResponse. Values are part of the wire format.
+const (
+	// ZoneFormPresentation is the zone file text (RFC 1035 §5) as
+	// zone.Write produces it: every record, RRSIGs and NSECs included.
+	ZoneFormPresentation uint8 = 1
+)
+
+// FetchZoneResponse carries a whole signed zone and its signed zone head.
+// The receiver must verify both against the zone owner's key before use.
+//
+// Body: u8 Form, bytes32 Zone, bytes32 Head.
+type FetchZoneResponse struct {
+	Form uint8  // ZoneFormPresentation
+	Zone []byte // the zone in Form
+	Head []byte // the zone's signed head note
+}
+
 func (*QueryRequest) Kind() Kind         { return KindQueryRequest }
+func (*FetchZoneRequest) Kind() Kind     { return KindFetchZoneRequest }
+func (*FetchZoneResponse) Kind() Kind    { return KindFetchZoneResponse }
 func (*QueryResponse) Kind() Kind        { return KindQueryResponse }
 func (*SubmitChangeRequest) Kind() Kind  { return KindSubmitChangeRequest }
 func (*SubmitChangeResponse) Kind() Kind { return KindSubmitChangeResponse }
@@ -236,6 +292,26 @@ func (m *SubmitChangeResponse) appendBody(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	return appendStr16(b, m.Message)
+}
+
+func (m *FetchZoneRequest) appendBody(b []byte) ([]byte, error) {
+	b, err := appendStr16(b, m.Zone)
+	if err != nil {
+		return nil, err
+	}
+	return binary.BigEndian.AppendUint32(b, m.MaxSize), nil
+}
+
+func (m *FetchZoneResponse) appendBody(b []byte) ([]byte, error) {
+	if m.Form != ZoneFormPresentation {
+		return nil, fmt.Errorf("%w: zone form %d", ErrMalformed, m.Form)
+	}
+	b = append(b, m.Form)
+	b, err := appendBytes32(b, m.Zone)
+	if err != nil {
+		return nil, err
+	}
+	return appendBytes32(b, m.Head)
 }
 
 func (*Ping) appendBody(b []byte) ([]byte, error) { return b, nil }
@@ -315,7 +391,7 @@ func parseHeader(h []byte, maxBody int) (header, error) {
 		id:   binary.BigEndian.Uint64(h[4:12]),
 		size: binary.BigEndian.Uint32(h[12:16]),
 	}
-	if hd.kind < KindQueryRequest || hd.kind > KindError {
+	if hd.kind < KindQueryRequest || hd.kind > maxKind {
 		return header{}, fmt.Errorf("%w: %d", ErrUnknownKind, uint8(hd.kind))
 	}
 	if uint64(hd.size) > uint64(maxBody) {
@@ -421,6 +497,15 @@ func decodeBody(k Kind, b []byte) (Message, error) {
 		m = &Pong{}
 	case KindError:
 		m = &ErrorResponse{Code: d.str16(), Message: d.str16()}
+	case KindFetchZoneRequest:
+		m = &FetchZoneRequest{Zone: d.str16(), MaxSize: d.u32()}
+	case KindFetchZoneResponse:
+		f := &FetchZoneResponse{Form: d.u8()}
+		if d.err == nil && f.Form != ZoneFormPresentation {
+			d.fail("unknown zone form %d", f.Form)
+		}
+		f.Zone, f.Head = d.bytes32(), d.bytes32()
+		m = f
 	default:
 		return nil, fmt.Errorf("%w: %d", ErrUnknownKind, uint8(k))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,9 @@ type ClientOptions struct {
 	// MaxMessageSize bounds response bodies read. Default
 	// DefaultMaxMessageSize (1 MiB).
 	MaxMessageSize int
+	// MaxZoneSize bounds the zone text FetchZone accepts; the request
+	// asks the server to refuse a larger zone. Default DefaultMaxZoneSize.
+	MaxZoneSize int
 	// Timeout bounds one attempt against one peer, dial included.
 	// Default 2 s.
 	Timeout time.Duration
@@ -108,6 +112,9 @@ func NewClient(h host.Host, opts ClientOptions) *Client {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 2 * time.Second
+	}
+	if opts.MaxZoneSize <= 0 {
+		opts.MaxZoneSize = DefaultMaxZoneSize
 	}
 	if opts.HedgeDelay <= 0 {
 		opts.HedgeDelay = 50 * time.Millisecond
@@ -192,7 +199,7 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 		t0 := time.Now()
 		go func() {
 			var resp QueryResponse
-			err := c.exchange(ctx, infos[p], req, &resp)
+			err := c.exchange(ctx, infos[p], req, &resp, c.opts.MaxMessageSize)
 			results <- attemptResult{p: p, resp: &resp, err: err, elapsed: time.Since(t0), due: due}
 		}()
 		return due
@@ -276,7 +283,7 @@ func (c *Client) recordLoser(r attemptResult) {
 func (c *Client) Ping(ctx context.Context, p peer.AddrInfo) (time.Duration, error) {
 	t0 := time.Now()
 	var pong Pong
-	if err := c.exchange(ctx, p, &Ping{}, &pong); err != nil {
+	if err := c.exchange(ctx, p, &Ping{}, &pong, c.opts.MaxMessageSize); err != nil {
 		if ctx.Err() == nil {
 			c.scores.Failure(p.ID)
 		}
@@ -293,7 +300,7 @@ func (c *Client) Ping(ctx context.Context, p peer.AddrInfo) (time.Duration, erro
 // replay-safe.
 func (c *Client) SubmitChange(ctx context.Context, p peer.AddrInfo, req *SubmitChangeRequest) (*SubmitChangeResponse, error) {
 	var resp SubmitChangeResponse
-	if err := c.exchange(ctx, p, req, &resp); err != nil {
+	if err := c.exchange(ctx, p, req, &resp, c.opts.MaxMessageSize); err != nil {
 		return nil, err
 	}
 	if resp.Code != "" {
@@ -302,10 +309,78 @@ func (c *Client) SubmitChange(ctx context.Context, p peer.AddrInfo, req *SubmitC
 	return &resp, nil
 }
 
+// FetchZone asks providers, best-scored first and one at a time, for the
+// whole signed zone origin and returns the first response and the peer
+// that gave it. A provider that fails is scored as a failure and the next
+// asked; CodeNotFound and CodeBadRequest return a *RemoteError at once,
+// and a zone above the size cap (refused by the server, or longer than
+// MaxZoneSize) returns ErrZoneTooLarge at once: every member holds the
+// same zone. When all fail, FetchZone returns *AllFailedError. The
+// client's own peer id is skipped.
+//
+// The caller must verify the zone before using it and call Penalize on
+// the returned peer when verification fails.
+func (c *Client) FetchZone(ctx context.Context, providers []peer.AddrInfo, origin string) (*FetchZoneResponse, peer.ID, error) {
+	var ids []peer.ID
+	infos := make(map[peer.ID]peer.AddrInfo, len(providers))
+	for _, ai := range providers {
+		if ai.ID == c.h.ID() || ai.ID == "" {
+			continue
+		}
+		if _, dup := infos[ai.ID]; !dup {
+			infos[ai.ID] = ai
+			ids = append(ids, ai.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, "", ErrNoProviders
+	}
+	req := &FetchZoneRequest{Zone: origin, MaxSize: uint32(min(c.opts.MaxZoneSize, math.MaxUint32))}
+	limit := zoneFrameLimit(c.opts.MaxZoneSize, c.opts.MaxMessageSize)
+	errs := make(map[peer.ID]error)
+	for _, p := range c.scores.Rank(ids) {
+		c.attempts.Add(1)
+		t0 := time.Now()
+		var resp FetchZoneResponse
+		err := c.exchange(ctx, infos[p], req, &resp, limit)
+		if err == nil && len(resp.Zone) > c.opts.MaxZoneSize {
+			err = fmt.Errorf("%w: %d bytes from %s, cap %d", ErrZoneTooLarge, len(resp.Zone), p, c.opts.MaxZoneSize)
+		}
+		if err == nil {
+			c.scores.Success(p, time.Since(t0))
+			return &resp, p, nil
+		}
+		if errors.Is(err, ErrTooLarge) {
+			err = fmt.Errorf("%w: %w", ErrZoneTooLarge, err)
+		}
+		if re, ok := errors.AsType[*RemoteError](err); ok {
+			switch re.Code {
+			case CodeTooLarge:
+				return nil, p, fmt.Errorf("%w: %w", ErrZoneTooLarge, err)
+			case CodeNotFound, CodeBadRequest:
+				return nil, p, err
+			}
+		}
+		if errors.Is(err, ErrZoneTooLarge) {
+			return nil, p, err
+		}
+		if ctx.Err() != nil {
+			errs[p] = err
+			return nil, "", errors.Join(ctx.Err(), &AllFailedError{Errs: errs})
+		}
+		c.scores.Failure(p)
+		c.failed.Add(1)
+		c.log.Debug("rpc fetch zone attempt failed", "peer", p, "zone", origin, "err", err)
+		errs[p] = err
+	}
+	return nil, "", &AllFailedError{Errs: errs}
+}
+
 // exchange runs one request/response on a new stream to p and decodes the
-// response into resp, which must point to the expected response type. An
-// ErrorResponse returns *RemoteError.
-func (c *Client) exchange(ctx context.Context, p peer.AddrInfo, req Message, resp Message) error {
+// response into resp, which must point to the expected response type; a
+// response body above readLimit is refused unread. An ErrorResponse
+// returns *RemoteError.
+func (c *Client) exchange(ctx context.Context, p peer.AddrInfo, req Message, resp Message, readLimit int) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	if len(p.Addrs) > 0 {
@@ -335,7 +410,7 @@ func (c *Client) exchange(ctx context.Context, p peer.AddrInfo, req Message, res
 	if err := st.CloseWrite(); err != nil {
 		return fail(fmt.Errorf("closing write side: %w", err))
 	}
-	gotID, m, err := ReadMessage(st, c.opts.MaxMessageSize)
+	gotID, m, err := ReadMessage(st, readLimit)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w: stream closed without a response", ErrUnexpected)
@@ -363,6 +438,8 @@ func assign(dst, m Message) {
 		*d = *m.(*QueryResponse)
 	case *SubmitChangeResponse:
 		*d = *m.(*SubmitChangeResponse)
+	case *FetchZoneResponse:
+		*d = *m.(*FetchZoneResponse)
 	case *Pong:
 	}
 }

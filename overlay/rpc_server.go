@@ -27,6 +27,15 @@ type Answerer interface {
 	AnswerLocal(ctx context.Context, name string, t uint16, do bool) (*QueryResponse, error)
 }
 
+// ZoneSource hands out the whole signed zone the node's group holds, for
+// FetchZone. LocalZone returns the zone text (presentation form, as
+// zone.Write writes it) and its signed head note; a *RemoteError with
+// CodeNotFound when the node holds no such zone. Called like
+// Answerer.AnswerLocal.
+type ZoneSource interface {
+	LocalZone(ctx context.Context, origin string) (text, head []byte, err error)
+}
+
 // Submitter applies a change to a zone this node's group holds; on a node
 // that is not the group's leader it forwards or returns a *RemoteError with
 // CodeNotLeader. Called like Answerer.AnswerLocal.
@@ -43,6 +52,7 @@ const (
 	CodeNotLeader   = "not_leader"  // the change must go to the group leader
 	CodeRejected    = "rejected"    // the change was refused (invalid, stale)
 	CodeUnavailable = "unavailable" // the server is shutting down or overloaded
+	CodeTooLarge    = "too_large"   // the zone exceeds the FetchZone size cap
 )
 
 // RemoteError is a refusal sent by a peer (or to be sent by this server):
@@ -64,6 +74,12 @@ type ServerOptions struct {
 	Answerer Answerer
 	// Submitter serves SubmitChange; nil answers it with CodeUnsupported.
 	Submitter Submitter
+	// Zones serves FetchZone; nil answers it with CodeUnsupported.
+	Zones ZoneSource
+	// MaxZoneSize bounds the zone text a FetchZone response carries; a
+	// larger zone (or one above the request's MaxSize) is refused with
+	// CodeTooLarge. Default DefaultMaxZoneSize (16 MiB).
+	MaxZoneSize int
 	// Logger receives per-stream errors at debug level. Default: discard.
 	Logger *slog.Logger
 	// MaxMessageSize bounds request bodies read and responses written.
@@ -90,7 +106,7 @@ type Server struct {
 
 	slots chan struct{} // one token per running Answerer/Submitter call
 
-	queries, changes, pings, refused, busy, failed atomic.Uint64
+	queries, changes, fetches, pings, refused, busy, failed atomic.Uint64
 
 	mu     sync.Mutex
 	closed bool
@@ -109,6 +125,9 @@ func NewServer(h host.Host, opts ServerOptions) *Server {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
+	if opts.MaxZoneSize <= 0 {
+		opts.MaxZoneSize = DefaultMaxZoneSize
+	}
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = 256
 	}
@@ -126,6 +145,7 @@ func NewServer(h host.Host, opts ServerOptions) *Server {
 type ServerStats struct {
 	Queries uint64 // Query requests handed to the Answerer
 	Changes uint64 // SubmitChange requests handed to the Submitter
+	Fetches uint64 // FetchZone requests handed to the ZoneSource
 	Pings   uint64 // Ping requests answered
 	Refused uint64 // streams answered bad_request (protocol violations)
 	Busy    uint64 // requests answered unavailable beyond MaxConcurrent
@@ -135,7 +155,7 @@ type ServerStats struct {
 // Stats returns the server's counters.
 func (s *Server) Stats() ServerStats {
 	return ServerStats{
-		Queries: s.queries.Load(), Changes: s.changes.Load(), Pings: s.pings.Load(),
+		Queries: s.queries.Load(), Changes: s.changes.Load(), Fetches: s.fetches.Load(), Pings: s.pings.Load(),
 		Refused: s.refused.Load(), Busy: s.busy.Load(), Failed: s.failed.Load(),
 	}
 }
@@ -228,7 +248,11 @@ func (s *Server) serve(ctx context.Context, st network.Stream) (replied bool, er
 		return false, fmt.Errorf("waiting for the end of the request stream: %w", err)
 	}
 	resp := s.dispatch(ctx, req)
-	if err := WriteMessage(st, id, resp, s.opts.MaxMessageSize); err != nil {
+	limit := s.opts.MaxMessageSize
+	if resp.Kind() == KindFetchZoneResponse {
+		limit = zoneFrameLimit(s.opts.MaxZoneSize, limit)
+	}
+	if err := WriteMessage(st, id, resp, limit); err != nil {
 		err = fmt.Errorf("writing %s: %w", resp.Kind(), err)
 		if errors.Is(err, ErrTooLarge) {
 			werr := WriteMessage(st, id, &ErrorResponse{Code: CodeInternal, Message: "response too large"}, s.opts.MaxMessageSize)
@@ -245,7 +269,7 @@ func (s *Server) dispatch(ctx context.Context, req Message) Message {
 	case *Ping:
 		s.pings.Add(1)
 		return &Pong{}
-	case *QueryRequest, *SubmitChangeRequest:
+	case *QueryRequest, *SubmitChangeRequest, *FetchZoneRequest:
 	default:
 		s.refused.Add(1)
 		return &ErrorResponse{Code: CodeBadRequest, Message: req.Kind().String() + " is not a request"}
@@ -286,6 +310,9 @@ func (s *Server) dispatch(ctx context.Context, req Message) Message {
 			return &SubmitChangeResponse{Code: e.Code, Message: e.Message}
 		}
 		return &SubmitChangeResponse{Serial: serial, Index: index}
+	case *FetchZoneRequest:
+		s.fetches.Add(1)
+		return s.fetchZone(ctx, m)
 	}
 	return &ErrorResponse{Code: CodeBadRequest, Message: req.Kind().String() + " is not a request"}
 }
@@ -298,4 +325,24 @@ func errorResponse(err error) *ErrorResponse {
 		return &ErrorResponse{Code: CodeUnavailable, Message: err.Error()}
 	}
 	return &ErrorResponse{Code: CodeInternal, Message: err.Error()}
+}
+
+// fetchZone answers a FetchZoneRequest from the ZoneSource, refusing a
+// zone above the size cap (the server's, or the request's if lower).
+func (s *Server) fetchZone(ctx context.Context, m *FetchZoneRequest) Message {
+	if s.opts.Zones == nil {
+		return &ErrorResponse{Code: CodeUnsupported, Message: "this node hands out no zones"}
+	}
+	text, head, err := s.opts.Zones.LocalZone(ctx, m.Zone)
+	if err != nil {
+		return errorResponse(err)
+	}
+	limit := s.opts.MaxZoneSize
+	if m.MaxSize > 0 && uint64(m.MaxSize) < uint64(limit) {
+		limit = int(m.MaxSize)
+	}
+	if len(text) > limit {
+		return &ErrorResponse{Code: CodeTooLarge, Message: fmt.Sprintf("zone %s is %d bytes of text, above the cap of %d", m.Zone, len(text), limit)}
+	}
+	return &FetchZoneResponse{Form: ZoneFormPresentation, Zone: text, Head: head}
 }

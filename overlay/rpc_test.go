@@ -37,6 +37,13 @@ var goldenMessages = []struct {
 	{"ping", 7, &Ping{}},
 	{"pong", 7, &Pong{}},
 	{"error", 9, &ErrorResponse{Code: CodeNotFound, Message: "no zone holds nothere."}},
+	{"fetch_zone_request", 11, &FetchZoneRequest{Zone: "example.", MaxSize: 16 << 20}},
+	{"fetch_zone_response", 11, &FetchZoneResponse{
+		Form: ZoneFormPresentation,
+		Zone: []byte("example.\t3600\tIN\tSOA\tns1.example. h.example. 7 7200 3600 1209600 300\n"),
+		Head: []byte("ddnrs-szh/v1\nexample.\n7\n"),
+	}},
+	{"error_too_large", 12, &ErrorResponse{Code: CodeTooLarge, Message: "zone example. is 20 bytes of text, above the cap of 10"}},
 }
 
 // hexDump renders b as lowercase hex, 16 bytes a line.
@@ -125,7 +132,11 @@ func TestDecodeMessageRejects(t *testing.T) {
 		{"version 0", mutate(func(b []byte) []byte { b[2] = 0; return b }), 0, ErrVersion},
 		{"version 2", mutate(func(b []byte) []byte { b[2] = 2; return b }), 0, ErrVersion},
 		{"kind 0", mutate(func(b []byte) []byte { b[3] = 0; return b }), 0, ErrUnknownKind},
-		{"kind 8", mutate(func(b []byte) []byte { b[3] = 8; return b }), 0, ErrUnknownKind},
+		{"kind 10", mutate(func(b []byte) []byte { b[3] = 10; return b }), 0, ErrUnknownKind},
+		{"zone form 0", withBody(KindFetchZoneResponse, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0}), 0, ErrMalformed},
+		{"zone form 2", withBody(KindFetchZoneResponse, []byte{2, 0, 0, 0, 0, 0, 0, 0, 0}), 0, ErrMalformed},
+		{"fetch request short", withBody(KindFetchZoneRequest, []byte{0, 1, 'a', 0, 0, 1}), 0, ErrMalformed},
+		{"zone past end", withBody(KindFetchZoneResponse, []byte{1, 0, 0, 0, 9, 'a'}), 0, ErrMalformed},
 		{"over limit", valid, len(valid) - HeaderSize - 1, ErrTooLarge},
 		{"truncated body", valid[:len(valid)-1], 0, ErrMalformed},
 		{"trailing byte", append(bytes.Clone(valid), 0), 0, ErrMalformed},
