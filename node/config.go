@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
@@ -57,10 +59,77 @@ type Config struct {
 	// Overlay joins the node to the global overlay ([overlay] in TOML,
 	// overlay.go); off by default.
 	Overlay OverlayConfig `toml:"overlay"`
+	// API is the REST API and web pages ([api] in TOML); off by default.
+	API APIConfig `toml:"api"`
+	// Registry joins the node to the registry ([registry] in TOML): the
+	// registry group's own members, or nodes of other groups that send
+	// heartbeats to it and follow its transparency log. Off by default.
+	Registry RegistryConfig `toml:"registry"`
 }
+
+// APIConfig configures the REST API and web pages (package api).
+type APIConfig struct {
+	// Listen is the address of the REST API and web pages; "" turns
+	// them off. Port 0 picks a free port (Node.APIAddr reports it).
+	// Plain HTTP unless TLSCert and TLSKey are set. Default "".
+	Listen string `toml:"listen"`
+	// TLSCert and TLSKey name a PEM certificate chain and key to serve
+	// HTTPS with; both or neither. Default "" (plain HTTP: put a TLS
+	// proxy in front).
+	TLSCert string `toml:"tls_cert"`
+	TLSKey  string `toml:"tls_key"`
+	// TrustProxy honours X-Forwarded-For for the per-IP rate limits; set
+	// it only behind a proxy that sets the header. Default false.
+	TrustProxy bool `toml:"trust_proxy"`
+}
+
+// RegistryConfig configures the node's part in the registry.
+type RegistryConfig struct {
+	// Member says this node's group is the registry group: it holds the
+	// applications, keys, claims, node directory and transparency log,
+	// and its API serves them. Default false.
+	Member bool `toml:"member"`
+	// LogKeyFile names the transparency log's signer key (a note signer
+	// key, `ddnrs log keygen`); required on registry members. Relative
+	// paths are from data_dir. Default "".
+	LogKeyFile string `toml:"log_key_file"`
+	// LogVerifier is the log's verifier key (note vkey). With it set, the
+	// node follows the log: trust anchors of registered zones and the
+	// suspended set. Default "" (not following).
+	LogVerifier string `toml:"log_verifier"`
+	// LogOrigin is the log's checkpoint origin line. Default
+	// "ddnrs.registry/log".
+	LogOrigin string `toml:"log_origin"`
+	// URLs are base URLs of registry members' REST APIs
+	// ("http://10.0.0.1:8053"), for nodes of other groups: the log is
+	// followed there and the API proxies registry endpoints to them.
+	// Default none.
+	URLs []string `toml:"urls"`
+	// Admin lists registry members' admin endpoints (HOST:PORT, mutual
+	// TLS with the cluster CA) that a node of another group sends its
+	// heartbeats to. Default none (no heartbeats from a non-member).
+	Admin []string `toml:"admin"`
+	// Region is this node's region, recorded in the node directory and
+	// used to place zones claimed with a region. Default "".
+	Region string `toml:"region"`
+	// FollowInterval is how often the log is polled. Default 5s.
+	FollowInterval time.Duration `toml:"follow_interval"`
+	// HeartbeatInterval is how often the node reports itself to the
+	// node directory. Default 10s.
+	HeartbeatInterval time.Duration `toml:"heartbeat_interval"`
+}
+
+// Enabled reports whether the node takes part in the registry at all
+// (heartbeats): a member, or a node that knows members to report to.
+func (r RegistryConfig) Enabled() bool { return r.Member || len(r.Admin) > 0 }
 
 // GroupConfig configures the node's membership in its Raft group.
 type GroupConfig struct {
+	// Name names the group in the registry's node directory, where
+	// zones are placed on groups by name: the same on every member of a
+	// group and different between groups. Letters, digits, '.', '_' and
+	// '-'. Default "default".
+	Name string `toml:"name"`
 	// ID is the node's Raft server ID, unique in its group: letters,
 	// digits, '.', '_' and '-'. Default "node1".
 	ID string `toml:"id"`
@@ -149,6 +218,7 @@ func Default() Config {
 		LogLevel:       "info",
 		Encrypted:      DefaultEncrypted(),
 		Group: GroupConfig{
+			Name:               "default",
 			ID:                 "node1",
 			RaftBind:           "127.0.0.1:7300",
 			Bootstrap:          true,
@@ -163,6 +233,11 @@ func Default() Config {
 			RequestTimeout: 10 * time.Second,
 			ForwardTimeout: 7 * time.Second,
 			LeaderWait:     2 * time.Second,
+		},
+		Registry: RegistryConfig{
+			LogOrigin:         "ddnrs.registry/log",
+			FollowInterval:    5 * time.Second,
+			HeartbeatInterval: 10 * time.Second,
 		},
 	}
 }
@@ -234,11 +309,16 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Admin.validate()...)
 	errs = append(errs, c.TLS.validate()...)
 	errs = append(errs, c.Overlay.validate()...)
+	errs = append(errs, c.API.validate()...)
+	errs = append(errs, c.Registry.validate()...)
 	return errors.Join(errs...)
 }
 
 func (g GroupConfig) validate() []error {
 	var errs []error
+	if !validID(g.Name) {
+		errs = append(errs, fmt.Errorf("group.name: %q, want 1 to 64 letters, digits, '.', '_' or '-'", g.Name))
+	}
 	if !validID(g.ID) {
 		errs = append(errs, fmt.Errorf("group.id: %q, want 1 to 64 letters, digits, '.', '_' or '-'", g.ID))
 	}
@@ -275,6 +355,55 @@ func (g GroupConfig) validate() []error {
 	}
 	if g.ElectionTimeout < g.HeartbeatTimeout {
 		errs = append(errs, fmt.Errorf("group.election_timeout: %v, want at least heartbeat_timeout (%v)", g.ElectionTimeout, g.HeartbeatTimeout))
+	}
+	return errs
+}
+
+func (a APIConfig) validate() []error {
+	var errs []error
+	if a.Listen != "" {
+		if _, _, err := SplitHostPort(a.Listen); err != nil {
+			errs = append(errs, fmt.Errorf("api.listen: %w", err))
+		}
+	}
+	if (a.TLSCert == "") != (a.TLSKey == "") {
+		errs = append(errs, errors.New("api.tls_cert and api.tls_key: set both or neither"))
+	}
+	return errs
+}
+
+func (r RegistryConfig) validate() []error {
+	var errs []error
+	if r.Member && r.LogKeyFile == "" {
+		errs = append(errs, errors.New("registry.log_key_file: required when registry.member is true (the log's signer key, from `ddnrs log keygen`)"))
+	}
+	if r.LogVerifier != "" {
+		if _, err := note.NewVerifier(r.LogVerifier); err != nil {
+			errs = append(errs, fmt.Errorf("registry.log_verifier: %w (want the verifier key `ddnrs log keygen` prints)", err))
+		}
+		if !r.Member && len(r.URLs) == 0 {
+			errs = append(errs, errors.New("registry.urls: required to follow the log (registry.log_verifier is set) on a node outside the registry group"))
+		}
+	}
+	if r.LogOrigin == "" || strings.ContainsAny(r.LogOrigin, "\n") {
+		errs = append(errs, fmt.Errorf("registry.log_origin: %q, want one non-empty line", r.LogOrigin))
+	}
+	for i, s := range r.URLs {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("registry.urls[%d]: %q, want an http:// or https:// base URL of a registry member's API", i, s))
+		}
+	}
+	for i, a := range r.Admin {
+		if _, p, err := SplitHostPort(a); err != nil || p == 0 {
+			errs = append(errs, fmt.Errorf("registry.admin[%d]: %q, want HOST:PORT of a registry member's admin endpoint", i, a))
+		}
+	}
+	if r.FollowInterval <= 0 {
+		errs = append(errs, fmt.Errorf("registry.follow_interval: %v, want > 0", r.FollowInterval))
+	}
+	if r.HeartbeatInterval <= 0 {
+		errs = append(errs, fmt.Errorf("registry.heartbeat_interval: %v, want > 0", r.HeartbeatInterval))
 	}
 	return errs
 }

@@ -113,6 +113,43 @@ on = true`, want: []string{"dnss", "group.ids", "metrics.on"}, unk: true},
 [group]
 election_timeout = "1ms"`, want: []string{"colour", "data_dir", "group.election_timeout"}, unk: true},
 		{name: "syntax", toml: `data_dir = `, want: []string{"config"}},
+		{name: "registry member", toml: `data_dir = "/d"
+[group]
+name = "registry"
+[api]
+listen = "127.0.0.1:0"
+[registry]
+member = true
+log_key_file = "log.key"
+log_verifier = "ddnrs.registry/log+eab43351+ARMcw1KBShqdJ99w0RvM22NgAwwBf50gXkXz9J+hlEWP"
+heartbeat_interval = "1s"`},
+		{name: "registry follower", toml: `data_dir = "/d"
+[group]
+name = "east"
+[registry]
+log_verifier = "ddnrs.registry/log+eab43351+ARMcw1KBShqdJ99w0RvM22NgAwwBf50gXkXz9J+hlEWP"
+urls = ["http://127.0.0.1:8053"]
+admin = ["127.0.0.1:7400"]
+region = "eu"`},
+		{name: "registry and api errors", toml: `data_dir = "/d"
+[group]
+name = "bad name"
+[api]
+listen = "nope"
+tls_cert = "c.pem"
+[registry]
+member = true
+log_verifier = "garbage"
+log_origin = ""
+urls = ["ftp://x", "http://"]
+admin = ["x"]
+follow_interval = "0s"
+heartbeat_interval = "-1s"`, want: []string{"group.name", "api.listen", "api.tls_cert and api.tls_key", "registry.log_key_file",
+			"registry.log_verifier", "registry.log_origin", "registry.urls[0]", "registry.urls[1]", "registry.admin[0]",
+			"registry.follow_interval", "registry.heartbeat_interval"}},
+		{name: "follower without urls", toml: `data_dir = "/d"
+[registry]
+log_verifier = "ddnrs.registry/log+eab43351+ARMcw1KBShqdJ99w0RvM22NgAwwBf50gXkXz9J+hlEWP"`, want: []string{"registry.urls: required"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
