@@ -42,6 +42,9 @@ func (t CommandType) String() string {
 	if n, ok := names[t&^IgnoreUnknown]; ok {
 		return n
 	}
+	if n, ok := registryTypeNames[t&^IgnoreUnknown]; ok {
+		return n
+	}
 	return "type-" + strconv.Itoa(int(t))
 }
 
@@ -176,6 +179,8 @@ func DeleteStatement(origin string, serial uint32) []byte {
 //	Suspend:       zone string, reason string
 //	Unsuspend:     zone string, reason string
 //	SetMember:     id string, admin string, DNS string
+//
+// The registry commands (types 8 to 16) are described in registry_codec.go.
 func EncodeCommand(c Command) ([]byte, error) {
 	e := &encoder{b: []byte{byte(c.Type()), commandVersion1}}
 	switch c := c.(type) {
@@ -203,7 +208,9 @@ func EncodeCommand(c Command) ([]byte, error) {
 		e.str(c.Admin)
 		e.str(c.DNS)
 	default:
-		return nil, fmt.Errorf("%w: command of type %T", ErrMalformedCommand, c)
+		if !encodeRegistryCommand(e, c) {
+			return nil, fmt.Errorf("%w: command of type %T", ErrMalformedCommand, c)
+		}
 	}
 	if e.err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrMalformedCommand, c.Type(), e.err)
@@ -237,6 +244,9 @@ func DecodeCommand(b []byte) (Command, error) {
 	case TypeSetMember:
 		c = &SetMember{}
 	default:
+		if c = newRegistryCommand(t); c != nil {
+			break
+		}
 		return nil, &UnknownCommandError{Type: t, Ignorable: t&IgnoreUnknown != 0}
 	}
 	if b[1] != commandVersion1 {
@@ -267,6 +277,8 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.ID = d.str()
 		c.Admin = d.str()
 		c.DNS = d.str()
+	default:
+		decodeRegistryCommand(d, c)
 	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%d bytes after the body", len(d.b))

@@ -88,11 +88,12 @@ type MemberInfo struct {
 type fsmState struct {
 	zones   map[string]ZoneState
 	members map[string]MemberInfo
+	reg     *RegistryState // immutable; replaced when a batch changes it
 	applied uint64
 }
 
 func newFSMState() *fsmState {
-	return &fsmState{zones: map[string]ZoneState{}, members: map[string]MemberInfo{}}
+	return &fsmState{zones: map[string]ZoneState{}, members: map[string]MemberInfo{}, reg: newRegistryState()}
 }
 
 func (st *fsmState) sortedZones() []string {
@@ -289,7 +290,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	f.mu.Lock()
 	if committed {
-		next := &fsmState{zones: make(map[string]ZoneState, len(base.zones)), members: make(map[string]MemberInfo, len(base.members)), applied: last}
+		next := &fsmState{zones: make(map[string]ZoneState, len(base.zones)), members: make(map[string]MemberInfo, len(base.members)), reg: base.reg, applied: last}
+		if w.reg != nil {
+			next.reg = w.reg.commit()
+		}
 		for k, v := range base.zones {
 			next.zones[k] = v
 		}
@@ -338,6 +342,7 @@ type work struct {
 	base    *fsmState
 	zones   map[string]*ZoneState
 	members map[string]*MemberInfo
+	reg     *regWork // nil until the batch's first registry command
 }
 
 func (w *work) zone(origin string) (ZoneState, bool) {
@@ -490,6 +495,12 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 			w.members[m.ID] = &m
 		}
 		ops = append(ops, func(tx *bolt.Tx) error { return setMemberTx(tx, m) })
+	default:
+		rops, err := w.applyRegistry(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		ops = append(ops, rops...)
 	}
 	return res, ops, nil
 }

@@ -18,6 +18,7 @@ import (
 const (
 	snapshotMagic    = "DDNRSSNP"
 	snapshotVersion1 = 1
+	snapshotVersion2 = 2 // version 1 plus the registry (registry_snapshot.go)
 )
 
 // ErrBadSnapshot is returned by Restore (and ReadSnapshot) when a
@@ -32,7 +33,7 @@ var ErrBadSnapshot = errors.New("bad snapshot")
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	st := &fsmState{zones: make(map[string]ZoneState, len(f.state.zones)), members: make(map[string]MemberInfo, len(f.state.members)), applied: f.state.applied}
+	st := &fsmState{zones: make(map[string]ZoneState, len(f.state.zones)), members: make(map[string]MemberInfo, len(f.state.members)), reg: f.state.reg, applied: f.state.applied}
 	for k, v := range f.state.zones {
 		st.zones[k] = v
 	}
@@ -80,12 +81,21 @@ func (f *FSM) WriteSnapshot(w io.Writer) error {
 //	            id string, admin string, DNS string
 //	[32]byte    SHA-256 of everything before it
 //
+// Format version 2, written when the registry holds anything, is version
+// 1 with the registry section (writeRegistry) after the members; a
+// snapshot of a group without a registry stays version 1, so older
+// builds keep restoring it.
+//
 // Strings have a uint16 length, byte strings a uint32 length; integers
 // are big-endian (the command format's primitives).
 func writeSnapshot(w io.Writer, st *fsmState) error {
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<16)
-	e := &encoder{b: append([]byte(snapshotMagic), snapshotVersion1)}
+	version := byte(snapshotVersion1)
+	if !st.reg.empty() {
+		version = snapshotVersion2
+	}
+	e := &encoder{b: append([]byte(snapshotMagic), version)}
 	e.b = binary.BigEndian.AppendUint64(e.b, st.applied)
 	names := st.sortedZones()
 	e.u32(uint32(len(names)))
@@ -127,6 +137,9 @@ func writeSnapshot(w io.Writer, st *fsmState) error {
 		e.str(m.Admin)
 		e.str(m.DNS)
 	}
+	if version == snapshotVersion2 {
+		writeRegistry(e, st.reg)
+	}
 	if e.err != nil {
 		return fmt.Errorf("snapshot: %w", e.err)
 	}
@@ -145,14 +158,15 @@ func readSnapshot(data []byte) (*fsmState, error) {
 	if len(data) < len(snapshotMagic)+1+sha256.Size || string(data[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, fmt.Errorf("%w: no %s magic", ErrBadSnapshot, snapshotMagic)
 	}
-	if v := data[len(snapshotMagic)]; v != snapshotVersion1 {
+	v := data[len(snapshotMagic)]
+	if v != snapshotVersion1 && v != snapshotVersion2 {
 		return nil, fmt.Errorf("%w: %w: snapshot format version %d", ErrBadSnapshot, ErrVersion, v)
 	}
 	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
 	if want := sha256.Sum256(body); !bytes.Equal(want[:], sum) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
 	}
-	st, err := decodeSnapshotBody(body[len(snapshotMagic)+1:])
+	st, err := decodeSnapshotBodyVersion(body[len(snapshotMagic)+1:], v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
 	}
@@ -160,6 +174,10 @@ func readSnapshot(data []byte) (*fsmState, error) {
 }
 
 func decodeSnapshotBody(b []byte) (*fsmState, error) {
+	return decodeSnapshotBodyVersion(b, snapshotVersion1)
+}
+
+func decodeSnapshotBodyVersion(b []byte, version byte) (*fsmState, error) {
 	d := &decoder{b: b}
 	st := newFSMState()
 	st.applied = d.u64()
@@ -239,6 +257,13 @@ func decodeSnapshotBody(b []byte) (*fsmState, error) {
 			return nil, d.err
 		}
 		st.members[m.ID] = m
+	}
+	if version == snapshotVersion2 {
+		reg, err := readRegistry(d)
+		if err != nil {
+			return nil, err
+		}
+		st.reg = reg
 	}
 	if d.err == nil && len(d.b) > 0 {
 		d.err = fmt.Errorf("%d bytes after the body", len(d.b))

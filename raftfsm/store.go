@@ -380,6 +380,7 @@ func (s *Store) Delete(origin string) error {
 //	suspended/<zone>  version 1, byte 1 if suspended else 0, the reason of
 //	                  the last Suspend or Unsuspend
 //	members/<id>      version 1, admin string, DNS string (uint16 lengths)
+//	reg-*             the registry (registry_store.go)
 var (
 	fsmBucket       = []byte("fsm")
 	appliedKey      = []byte("applied")
@@ -608,6 +609,9 @@ func (s *Store) loadState() (*fsmState, error) {
 			return err
 		}
 		fb := fsmBucketOf(tx)
+		if st.reg, err = loadRegistry(fb); err != nil {
+			return err
+		}
 		if fb == nil {
 			return nil
 		}
@@ -697,6 +701,9 @@ func (s *Store) replaceState(st *fsmState) error {
 			if err := setMemberTx(tx, m); err != nil {
 				return err
 			}
+		}
+		if err := putRegistryTx(tx, st.reg); err != nil {
+			return err
 		}
 		return setAppliedTx(tx, st.applied)
 	})

@@ -1,0 +1,448 @@
+package raftfsm
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ddnrs/ddnrs/translog"
+	"github.com/ddnrs/ddnrs/zone"
+	"github.com/miekg/dns"
+)
+
+// The registry command types (issue 6). They are proposed to the registry
+// group only, but every group's FSM knows them.
+const (
+	TypeSubmitApplication CommandType = 8
+	TypeReviewApplication CommandType = 9
+	TypeIssueKey          CommandType = 10
+	TypeRevokeKey         CommandType = 11
+	TypeClaimZone         CommandType = 12
+	TypeReleaseZone       CommandType = 13
+	TypeChangeOwnerKey    CommandType = 14
+	TypeRegistrySuspend   CommandType = 15
+	TypeNodeHeartbeat     CommandType = 16
+)
+
+// registryTypeNames names the registry command types for CommandType.String.
+var registryTypeNames = map[CommandType]string{
+	TypeSubmitApplication: "submit-application", TypeReviewApplication: "review-application",
+	TypeIssueKey: "issue-key", TypeRevokeKey: "revoke-key", TypeClaimZone: "claim-zone",
+	TypeReleaseZone: "release-zone", TypeChangeOwnerKey: "change-owner-key",
+	TypeRegistrySuspend: "registry-suspend", TypeNodeHeartbeat: "node-heartbeat",
+}
+
+// The reasons of registry rejections.
+const (
+	ReasonNameClaimed        = Reason("name-claimed")        // ClaimZone of a claimed name
+	ReasonDelegationRequired = Reason("delegation-required") // an enclosing claim by another owner key exists and the claim carries no delegation
+	ReasonDelegationInvalid  = Reason("delegation-invalid")  // the delegation is not the enclosing owner's signature
+	ReasonNoGroups           = Reason("no-groups")           // ClaimZone with an empty node directory
+	ReasonUnknownApplication = Reason("unknown-application") // ReviewApplication of an unknown id
+	ReasonApplicationClosed  = Reason("application-closed")  // ReviewApplication of an approved or rejected application
+	ReasonUnknownKey         = Reason("unknown-key")         // RevokeKey of an unknown key id
+	ReasonKeyExists          = Reason("key-exists")          // a key with the same hash (the same key string) exists
+	ReasonNoClaim            = Reason("no-claim")            // release, owner change or suspension of an unclaimed zone
+	ReasonBadProof           = Reason("bad-proof")           // ChangeOwnerKey proof not signed by the current owner key
+	ReasonDuplicateID        = Reason("duplicate-id")        // an application or key id in use
+)
+
+// Application statuses.
+const (
+	StatusPending  = "pending"
+	StatusMoreInfo = "more_info"
+	StatusApproved = "approved"
+	StatusRejected = "rejected"
+)
+
+// Review decisions.
+const (
+	DecisionApprove  = "approve"
+	DecisionMoreInfo = "more_info"
+	DecisionReject   = "reject"
+)
+
+// KeyActions are the actions a Scope may grant.
+var KeyActions = []string{"read", "create", "update", "delete", "admin"}
+
+// OperatorActor is the Actor of registry commands an operator sends
+// through the admin endpoint rather than with an API key.
+const OperatorActor = "operator"
+
+// Scope says what an API key may act on.
+type Scope struct {
+	Suffixes []string // zone suffixes the key may act on, canonical ("example.org."); "." = everything
+	Labels   []string // optional glob patterns on the owner name relative to the zone ("_acme-challenge.*"); empty = any
+	Types    []string // RR type mnemonics ("TXT"); empty = any
+	Actions  []string // subset of KeyActions
+}
+
+// Limits is an API key's token bucket; zeros mean the API's defaults
+// (60 per minute, burst 20).
+type Limits struct {
+	PerMinute uint32
+	Burst     uint32
+}
+
+// APIKey is an issued API key. The key string itself is never stored,
+// only its SHA-256.
+type APIKey struct {
+	ID          string   // 16 lower-case hex digits
+	Hash        [32]byte // SHA-256 of the whole key string "ddnrs_<id>_<secret>"
+	Name        string
+	Application string // the application it was issued for, or ""
+	Scope       Scope
+	Limits      Limits
+	Created     time.Time
+	Expires     time.Time // zero: never
+	Revoked     bool
+	RevokedAt   time.Time
+	RevokedBy   string
+}
+
+// Application is a request for an API key.
+type Application struct {
+	ID          string
+	Submitted   time.Time
+	Domains     []string
+	Project     string
+	Usage       string
+	Responsible string
+	Contact     string
+	TokenHash   [32]byte // SHA-256 of the applicant's status token
+	Status      string   // StatusPending, StatusMoreInfo, StatusApproved, StatusRejected
+	Message     string   // the reviewer's message
+	Reviewer    string
+	Reviewed    time.Time
+	KeyID       string // the key issued on approval
+}
+
+// Claim is a registered zone: its name bound to an owner key and placed
+// on a group.
+type Claim struct {
+	Zone       string // canonical
+	Owner      string // the owner DNSKEY RR in presentation form (canonical name)
+	Group      string
+	Region     string // the region asked for, or ""
+	Created    time.Time
+	Actor      string
+	Generation uint32 // +1 per owner key change
+	Suspended  bool
+	Reason     string // of the last suspension or unsuspension
+}
+
+// NodeRecord is a node of the directory, as its last heartbeat said.
+type NodeRecord struct {
+	ID         string
+	Group      string
+	Region     string
+	DNS        string
+	Admin      string
+	API        string
+	PeerID     string
+	Overlay    []string // overlay (libp2p) addresses
+	Transports []string // "udp","tcp","dot","doh","doq"
+	Seen       time.Time
+	Leader     string // the node's group leader as it sees it
+	Applied    uint64
+	LastIndex  uint64
+	Term       uint64
+}
+
+// SubmitApplication records a new application; App.Status must be
+// "pending" and App.ID unused.
+type SubmitApplication struct {
+	App Application
+}
+
+// ReviewApplication decides on an open ("pending" or "more_info")
+// application. Decision "approve" needs Key, which is issued with it.
+type ReviewApplication struct {
+	ID, Decision, Message, Reviewer string
+	Time                            time.Time
+	Key                             *APIKey
+}
+
+// IssueKey issues a key directly (operator or admin).
+type IssueKey struct {
+	Key   APIKey
+	Actor string
+}
+
+// RevokeKey revokes a key.
+type RevokeKey struct {
+	ID, Actor string
+	Time      time.Time
+}
+
+// ClaimZone registers a zone for an owner key; the state machine places
+// it on a group. Delegation is needed when an enclosing zone is claimed by
+// another owner key: that key's Ed25519 signature over
+// DelegationStatement(Zone, Owner).
+type ClaimZone struct {
+	Zone, Owner, Region, Actor string
+	Time                       time.Time
+	Delegation                 []byte
+}
+
+// ReleaseZone deletes a claim and releases the name.
+type ReleaseZone struct {
+	Zone, Actor string
+	Time        time.Time
+}
+
+// ChangeOwnerKey binds a claim to a new owner key. Proof is the current
+// owner's Ed25519 signature over OwnerKeyStatement(Zone, NewOwner,
+// claim's Generation).
+type ChangeOwnerKey struct {
+	Zone, NewOwner, Actor string
+	Time                  time.Time
+	Proof                 []byte
+}
+
+// RegistrySuspend suspends (Suspend true) or unsuspends a claimed zone
+// everywhere (nodes follow the log).
+type RegistrySuspend struct {
+	Zone    string
+	Suspend bool
+	Reason  string
+	Actor   string
+	Time    time.Time
+}
+
+// NodeHeartbeat upserts a node of the directory.
+type NodeHeartbeat struct {
+	Node NodeRecord
+}
+
+func (*SubmitApplication) Type() CommandType { return TypeSubmitApplication }
+func (*ReviewApplication) Type() CommandType { return TypeReviewApplication }
+func (*IssueKey) Type() CommandType          { return TypeIssueKey }
+func (*RevokeKey) Type() CommandType         { return TypeRevokeKey }
+func (*ClaimZone) Type() CommandType         { return TypeClaimZone }
+func (*ReleaseZone) Type() CommandType       { return TypeReleaseZone }
+func (*ChangeOwnerKey) Type() CommandType    { return TypeChangeOwnerKey }
+func (*RegistrySuspend) Type() CommandType   { return TypeRegistrySuspend }
+func (*NodeHeartbeat) Type() CommandType     { return TypeNodeHeartbeat }
+
+// ErrBadOwnerKey is returned by ParseOwnerKey when the text is not a
+// DNSKEY RR of algorithm 15 (Ed25519) with the zone flag set, or (when a
+// zone is given) its owner name is not the zone.
+var ErrBadOwnerKey = errors.New("not an Ed25519 zone DNSKEY")
+
+// ParseOwnerKey parses a DNSKEY RR in presentation form and checks that
+// it can own zone ("" = any zone): algorithm 15, zone flag, a 32-byte
+// public key, owner name the zone. It returns the key with its owner name
+// canonical.
+func ParseOwnerKey(text, origin string) (*dns.DNSKEY, error) {
+	rr, err := dns.NewRR(text)
+	if err != nil || rr == nil {
+		return nil, fmt.Errorf("%w: %q does not parse: %v", ErrBadOwnerKey, text, err)
+	}
+	dk, ok := rr.(*dns.DNSKEY)
+	if !ok {
+		return nil, fmt.Errorf("%w: a %s record", ErrBadOwnerKey, dns.TypeToString[rr.Header().Rrtype])
+	}
+	dk.Hdr.Name = zone.CanonicalName(dk.Hdr.Name)
+	if dk.Algorithm != dns.ED25519 || dk.Flags&dns.ZONE == 0 || dk.Protocol != 3 {
+		return nil, fmt.Errorf("%w: flags %d protocol %d algorithm %d", ErrBadOwnerKey, dk.Flags, dk.Protocol, dk.Algorithm)
+	}
+	if pk, err := base64.StdEncoding.DecodeString(dk.PublicKey); err != nil || len(pk) != 32 {
+		return nil, fmt.Errorf("%w: public key is not 32 bytes", ErrBadOwnerKey)
+	}
+	if origin != "" && dk.Hdr.Name != zone.CanonicalName(origin) {
+		return nil, fmt.Errorf("%w: key of %s, not %s", ErrBadOwnerKey, dk.Hdr.Name, zone.CanonicalName(origin))
+	}
+	return dk, nil
+}
+
+// statementKey is the form of an owner key inside signed statements:
+// presentation form with canonical name and TTL 0, so the TTL of the file
+// it was read from does not matter. Text that does not parse is used as
+// it is (the signature then fails to verify against a parsed one).
+func statementKey(text string) string {
+	rr, err := dns.NewRR(text)
+	if err != nil || rr == nil {
+		return strings.TrimSpace(text)
+	}
+	dk, ok := rr.(*dns.DNSKEY)
+	if !ok {
+		return strings.TrimSpace(text)
+	}
+	c := *dk
+	c.Hdr.Name = zone.CanonicalName(c.Hdr.Name)
+	c.Hdr.Ttl = 0
+	return c.String()
+}
+
+// DelegationStatement is the text the owner key of an enclosing claim
+// signs to let another key claim child: "ddnrs-delegation/1\n<child>\n<child
+// DNSKEY presentation, canonical name, TTL 0>\n".
+func DelegationStatement(child, childOwner string) []byte {
+	return fmt.Appendf(nil, "ddnrs-delegation/1\n%s\n%s\n", zone.CanonicalName(child), statementKey(childOwner))
+}
+
+// OwnerKeyStatement is the text a claim's owner key signs to hand the
+// claim to newOwner: "ddnrs-owner-key/1\n<zone>\n<new key presentation,
+// canonical name, TTL 0>\n<generation>\n", generation the claim's current
+// one.
+func OwnerKeyStatement(origin, newOwner string, generation uint32) []byte {
+	return fmt.Appendf(nil, "ddnrs-owner-key/1\n%s\n%s\n%d\n", zone.CanonicalName(origin), statementKey(newOwner), generation)
+}
+
+// RegistryState is an immutable snapshot of the registry: applications,
+// keys, claims, the node directory and the transparency log. Every method
+// may be called from any goroutine; returned values are copies.
+type RegistryState struct {
+	apps   map[string]Application
+	keys   map[string]APIKey
+	claims map[string]Claim
+	nodes  map[string]NodeRecord
+	tree   *translog.Tree // shared, append-only; this state covers its first size leaves
+	leaves [][]byte       // shared, append-only; this state reads leaves[:size]
+	size   uint64
+}
+
+func newRegistryState() *RegistryState {
+	return &RegistryState{apps: map[string]Application{}, keys: map[string]APIKey{}, claims: map[string]Claim{},
+		nodes: map[string]NodeRecord{}, tree: translog.NewTree()}
+}
+
+// empty reports whether r holds nothing (snapshots then keep format 1).
+func (r *RegistryState) empty() bool {
+	return len(r.apps) == 0 && len(r.keys) == 0 && len(r.claims) == 0 && len(r.nodes) == 0 && r.size == 0
+}
+
+func (a Application) clone() Application {
+	a.Domains = slices.Clone(a.Domains)
+	return a
+}
+
+func (s Scope) clone() Scope {
+	return Scope{Suffixes: slices.Clone(s.Suffixes), Labels: slices.Clone(s.Labels), Types: slices.Clone(s.Types), Actions: slices.Clone(s.Actions)}
+}
+
+func (k APIKey) clone() APIKey {
+	k.Scope = k.Scope.clone()
+	return k
+}
+
+func (n NodeRecord) clone() NodeRecord {
+	n.Overlay = slices.Clone(n.Overlay)
+	n.Transports = slices.Clone(n.Transports)
+	return n
+}
+
+// Application returns one application.
+func (r *RegistryState) Application(id string) (Application, bool) {
+	a, ok := r.apps[id]
+	return a.clone(), ok
+}
+
+// Applications returns every application, by Submitted then ID.
+func (r *RegistryState) Applications() []Application {
+	out := make([]Application, 0, len(r.apps))
+	for _, a := range r.apps {
+		out = append(out, a.clone())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Submitted.Equal(out[j].Submitted) {
+			return out[i].Submitted.Before(out[j].Submitted)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Key returns one API key.
+func (r *RegistryState) Key(id string) (APIKey, bool) {
+	k, ok := r.keys[id]
+	return k.clone(), ok
+}
+
+// Keys returns every API key (revoked ones too), by ID.
+func (r *RegistryState) Keys() []APIKey {
+	out := make([]APIKey, 0, len(r.keys))
+	for _, k := range r.keys {
+		out = append(out, k.clone())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Claim returns the claim of a zone.
+func (r *RegistryState) Claim(origin string) (Claim, bool) {
+	c, ok := r.claims[zone.CanonicalName(origin)]
+	return c, ok
+}
+
+// Claims returns every claim in canonical order of the zone names.
+func (r *RegistryState) Claims() []Claim {
+	out := make([]Claim, 0, len(r.claims))
+	for _, c := range r.claims {
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return zone.Compare(out[i].Zone, out[j].Zone) < 0 })
+	return out
+}
+
+// EnclosingClaim returns the claim of the longest claimed suffix of name,
+// name itself included.
+func (r *RegistryState) EnclosingClaim(name string) (Claim, bool) {
+	return enclosingClaim(name, func(z string) (Claim, bool) { c, ok := r.claims[z]; return c, ok })
+}
+
+func enclosingClaim(name string, get func(string) (Claim, bool)) (Claim, bool) {
+	name = zone.CanonicalName(name)
+	for {
+		if c, ok := get(name); ok {
+			return c, true
+		}
+		if name == "." {
+			return Claim{}, false
+		}
+		next, end := dns.NextLabel(name, 0)
+		if end {
+			name = "."
+		} else {
+			name = name[next:]
+		}
+	}
+}
+
+// Nodes returns the node directory, by Group then ID.
+func (r *RegistryState) Nodes() []NodeRecord {
+	out := make([]NodeRecord, 0, len(r.nodes))
+	for _, n := range r.nodes {
+		out = append(out, n.clone())
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Group != out[j].Group {
+			return out[i].Group < out[j].Group
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// LogSize returns the number of transparency log leaves in this state.
+func (r *RegistryState) LogSize() uint64 { return r.size }
+
+// Log returns the log's Merkle tree; it may hold more leaves than this
+// state (later applies), so read it only up to LogSize.
+func (r *RegistryState) Log() *translog.Tree { return r.tree }
+
+// ErrNoLogEntry is returned by LogEntry for an index at or past LogSize.
+var ErrNoLogEntry = errors.New("no such log entry")
+
+// LogEntry returns the leaf data (translog.Entry.MarshalBinary) of entry i.
+func (r *RegistryState) LogEntry(i uint64) ([]byte, error) {
+	if i >= r.size {
+		return nil, fmt.Errorf("%w: %d, log size %d", ErrNoLogEntry, i, r.size)
+	}
+	return slices.Clone(r.leaves[i]), nil
+}

@@ -1,0 +1,394 @@
+package raftfsm
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/ddnrs/ddnrs/translog"
+	"github.com/ddnrs/ddnrs/zone"
+	"github.com/hashicorp/raft"
+	"github.com/miekg/dns"
+	bolt "go.etcd.io/bbolt"
+)
+
+// regWork is a batch's registry: a mutable copy of the base registry
+// (made on the first registry command of the batch) and the log leaves
+// the batch appends.
+type regWork struct {
+	st     *RegistryState // maps copied; tree, leaves and size those of the base
+	leaves [][]byte       // new leaves, after the base's size
+}
+
+// registry returns the batch's mutable registry, copying the base's on
+// first use.
+func (w *work) registry() *regWork {
+	if w.reg == nil {
+		b := w.base.reg
+		w.reg = &regWork{st: &RegistryState{apps: maps.Clone(b.apps), keys: maps.Clone(b.keys), claims: maps.Clone(b.claims),
+			nodes: maps.Clone(b.nodes), tree: b.tree, leaves: b.leaves, size: b.size}}
+	}
+	return w.reg
+}
+
+// appendLeaf adds e to the batch's log and returns its store write.
+func (r *regWork) appendLeaf(e translog.Entry) (func(*bolt.Tx) error, error) {
+	leaf, err := e.MarshalBinary()
+	if err != nil {
+		return nil, reject(ReasonMalformed, "log entry: %v", err)
+	}
+	index := r.st.size + uint64(len(r.leaves))
+	r.leaves = append(r.leaves, leaf)
+	return func(tx *bolt.Tx) error { return putLeafTx(tx, index, leaf) }, nil
+}
+
+// commit returns the registry state after the batch, appending its leaves
+// to the shared tree. Call it once, after the store committed the batch.
+func (r *regWork) commit() *RegistryState {
+	st := r.st
+	for _, l := range r.leaves {
+		st.tree.Append(l)
+	}
+	st.leaves = append(st.leaves[:st.size:st.size], r.leaves...)
+	st.size += uint64(len(r.leaves))
+	return st
+}
+
+// applyRegistry checks a registry command against w and records it.
+func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
+	r := w.registry()
+	st := r.st
+	var ops []func(*bolt.Tx) error
+	logEntry := func(e translog.Entry) error {
+		e.Time = e.Time.Truncate(time.Second).UTC()
+		op, err := r.appendLeaf(e)
+		if err == nil {
+			ops = append(ops, op)
+		}
+		return err
+	}
+	switch c := c.(type) {
+	case *SubmitApplication:
+		a := c.App
+		if a.ID == "" || a.Status != StatusPending {
+			return nil, reject(ReasonMalformed, "application %q with status %q: want an id and status %q", a.ID, a.Status, StatusPending)
+		}
+		if _, ok := st.apps[a.ID]; ok {
+			return nil, reject(ReasonDuplicateID, "application %s exists", a.ID)
+		}
+		st.apps[a.ID] = a
+		ops = append(ops, func(tx *bolt.Tx) error { return putApplicationTx(tx, a) })
+	case *ReviewApplication:
+		a, ok := st.apps[c.ID]
+		if !ok {
+			return nil, reject(ReasonUnknownApplication, "no application %q", c.ID)
+		}
+		if a.Status != StatusPending && a.Status != StatusMoreInfo {
+			return nil, reject(ReasonApplicationClosed, "application %s is %s", a.ID, a.Status)
+		}
+		switch c.Decision {
+		case DecisionApprove:
+			if c.Key == nil {
+				return nil, reject(ReasonMalformed, "approval of %s without a key", a.ID)
+			}
+			k := c.Key.clone()
+			k.Application = a.ID
+			if k.Created.IsZero() {
+				k.Created = c.Time
+			}
+			if err := st.checkNewKey(k); err != nil {
+				return nil, err
+			}
+			a.Status, a.KeyID = StatusApproved, k.ID
+			st.keys[k.ID] = k
+			ops = append(ops, func(tx *bolt.Tx) error { return putKeyTx(tx, k) })
+		case DecisionMoreInfo:
+			a.Status = StatusMoreInfo
+		case DecisionReject:
+			a.Status = StatusRejected
+		default:
+			return nil, reject(ReasonMalformed, "decision %q", c.Decision)
+		}
+		a.Message, a.Reviewer, a.Reviewed = c.Message, c.Reviewer, c.Time
+		st.apps[a.ID] = a
+		ops = append(ops, func(tx *bolt.Tx) error { return putApplicationTx(tx, a) })
+	case *IssueKey:
+		k := c.Key.clone()
+		if err := st.checkNewKey(k); err != nil {
+			return nil, err
+		}
+		st.keys[k.ID] = k
+		ops = append(ops, func(tx *bolt.Tx) error { return putKeyTx(tx, k) })
+	case *RevokeKey:
+		k, ok := st.keys[c.ID]
+		if !ok {
+			return nil, reject(ReasonUnknownKey, "no key %q", c.ID)
+		}
+		if !k.Revoked { // revoking again keeps the first revocation
+			k.Revoked, k.RevokedAt, k.RevokedBy = true, c.Time, c.Actor
+		}
+		st.keys[k.ID] = k
+		ops = append(ops, func(tx *bolt.Tx) error { return putKeyTx(tx, k) })
+	case *ClaimZone:
+		origin, err := claimName(c.Zone)
+		if err != nil {
+			return nil, err
+		}
+		dk, err := ParseOwnerKey(c.Owner, origin)
+		if err != nil {
+			return nil, reject(ReasonMalformed, "claim of %s: %v", origin, err)
+		}
+		if _, ok := st.claims[origin]; ok {
+			return nil, reject(ReasonNameClaimed, "%s is claimed", origin)
+		}
+		if parent, ok := st.enclosingAbove(origin); ok && !sameKey(parent.Owner, dk) {
+			if len(c.Delegation) == 0 {
+				return nil, reject(ReasonDelegationRequired, "%s is inside %s, claimed by another key: a delegation signed by it is needed", origin, parent.Zone)
+			}
+			pk, err := ParseOwnerKey(parent.Owner, "")
+			if err != nil || !ed25519.Verify(publicKey(pk), DelegationStatement(origin, c.Owner), c.Delegation) {
+				return nil, reject(ReasonDelegationInvalid, "the delegation of %s is not signed by the owner key of %s", origin, parent.Zone)
+			}
+		}
+		group, err := st.place(c.Region)
+		if err != nil {
+			return nil, err
+		}
+		cl := Claim{Zone: origin, Owner: dk.String(), Group: group, Region: c.Region, Created: c.Time, Actor: c.Actor}
+		if err := logEntry(translog.Entry{Kind: translog.KindRegistration, Time: c.Time, Zone: origin, OwnerKey: cl.Owner,
+			Group: group, Region: c.Region, Actor: c.Actor}); err != nil {
+			return nil, err
+		}
+		st.claims[origin] = cl
+		ops = append(ops, func(tx *bolt.Tx) error { return putClaimTx(tx, cl) })
+	case *ReleaseZone:
+		origin := zone.CanonicalName(c.Zone)
+		cl, ok := st.claims[origin]
+		if !ok {
+			return nil, reject(ReasonNoClaim, "%s is not claimed", origin)
+		}
+		if err := logEntry(translog.Entry{Kind: translog.KindRelease, Time: c.Time, Zone: origin, Group: cl.Group, Region: cl.Region, Actor: c.Actor}); err != nil {
+			return nil, err
+		}
+		delete(st.claims, origin)
+		ops = append(ops, func(tx *bolt.Tx) error { return deleteClaimTx(tx, origin) })
+	case *ChangeOwnerKey:
+		origin := zone.CanonicalName(c.Zone)
+		cl, ok := st.claims[origin]
+		if !ok {
+			return nil, reject(ReasonNoClaim, "%s is not claimed", origin)
+		}
+		dk, err := ParseOwnerKey(c.NewOwner, origin)
+		if err != nil {
+			return nil, reject(ReasonMalformed, "new owner of %s: %v", origin, err)
+		}
+		old, err := ParseOwnerKey(cl.Owner, origin)
+		if err != nil || !ed25519.Verify(publicKey(old), OwnerKeyStatement(origin, c.NewOwner, cl.Generation), c.Proof) {
+			return nil, reject(ReasonBadProof, "the owner key change of %s is not signed by its owner key (generation %d)", origin, cl.Generation)
+		}
+		cl.Owner, cl.Generation = dk.String(), cl.Generation+1
+		if err := logEntry(translog.Entry{Kind: translog.KindOwnerKeyChange, Time: c.Time, Zone: origin, OwnerKey: cl.Owner,
+			Group: cl.Group, Region: cl.Region, Actor: c.Actor}); err != nil {
+			return nil, err
+		}
+		st.claims[origin] = cl
+		ops = append(ops, func(tx *bolt.Tx) error { return putClaimTx(tx, cl) })
+	case *RegistrySuspend:
+		origin := zone.CanonicalName(c.Zone)
+		cl, ok := st.claims[origin]
+		if !ok {
+			return nil, reject(ReasonNoClaim, "%s is not claimed", origin)
+		}
+		cl.Suspended, cl.Reason = c.Suspend, c.Reason
+		kind := translog.KindUnsuspension
+		if c.Suspend {
+			kind = translog.KindSuspension
+		}
+		if err := logEntry(translog.Entry{Kind: kind, Time: c.Time, Zone: origin, Reason: c.Reason, Actor: c.Actor}); err != nil {
+			return nil, err
+		}
+		st.claims[origin] = cl
+		ops = append(ops, func(tx *bolt.Tx) error { return putClaimTx(tx, cl) })
+	case *NodeHeartbeat:
+		n := c.Node.clone()
+		if n.ID == "" || n.Group == "" {
+			return nil, reject(ReasonMalformed, "heartbeat of node %q in group %q: both are needed", n.ID, n.Group)
+		}
+		if old, known := st.nodes[n.ID]; !known || old.Group != n.Group {
+			if err := logEntry(translog.Entry{Kind: translog.KindNodeAdmission, Time: n.Seen, Group: n.Group, Region: n.Region,
+				Actor: OperatorActor, NodeID: n.ID, NodeAddrs: nodeAddrs(n)}); err != nil {
+				return nil, err
+			}
+		}
+		st.nodes[n.ID] = n
+		ops = append(ops, func(tx *bolt.Tx) error { return putNodeTx(tx, n) })
+	default:
+		return nil, reject(ReasonMalformed, "command %s", c.Type())
+	}
+	return ops, nil
+}
+
+// nodeAddrs lists a node's addresses for its admission entry.
+func nodeAddrs(n NodeRecord) []string {
+	var out []string
+	for _, a := range []struct{ k, v string }{{"dns", n.DNS}, {"admin", n.Admin}, {"api", n.API}, {"peer", n.PeerID}} {
+		if a.v != "" {
+			out = append(out, a.k+"="+a.v)
+		}
+	}
+	for _, o := range n.Overlay {
+		out = append(out, "overlay="+o)
+	}
+	return out
+}
+
+// claimName checks and canonicalises the zone of a claim.
+func claimName(name string) (string, error) {
+	origin := zone.CanonicalName(name)
+	if _, ok := dns.IsDomainName(origin); !ok || origin == "." || name == "" {
+		return "", reject(ReasonMalformed, "zone name %q", name)
+	}
+	return origin, nil
+}
+
+func publicKey(dk *dns.DNSKEY) ed25519.PublicKey {
+	pk, err := base64.StdEncoding.DecodeString(dk.PublicKey)
+	if err != nil || len(pk) != ed25519.PublicKeySize {
+		return make(ed25519.PublicKey, ed25519.PublicKeySize) // verifies nothing
+	}
+	return pk
+}
+
+// sameKey reports whether the owner key text holds the public key of dk.
+func sameKey(owner string, dk *dns.DNSKEY) bool {
+	o, err := ParseOwnerKey(owner, "")
+	return err == nil && bytes.Equal(publicKey(o), publicKey(dk))
+}
+
+// enclosingAbove returns the closest claim strictly above origin.
+func (r *RegistryState) enclosingAbove(origin string) (Claim, bool) {
+	if origin == "." {
+		return Claim{}, false
+	}
+	next, end := dns.NextLabel(origin, 0)
+	parent := "."
+	if !end {
+		parent = origin[next:]
+	}
+	return r.EnclosingClaim(parent)
+}
+
+// checkNewKey checks a key to issue: well-formed, id and hash unused.
+func (r *RegistryState) checkNewKey(k APIKey) error {
+	if err := validKey(k); err != nil {
+		return reject(ReasonMalformed, "key %q: %v", k.ID, err)
+	}
+	if _, ok := r.keys[k.ID]; ok {
+		return reject(ReasonDuplicateID, "key %s exists", k.ID)
+	}
+	for _, o := range r.keys {
+		if o.Hash == k.Hash {
+			return reject(ReasonKeyExists, "key %s has the same hash", o.ID)
+		}
+	}
+	return nil
+}
+
+func validKey(k APIKey) error {
+	if len(k.ID) != 16 || !isLowerHex(k.ID) {
+		return errors.New("id is not 16 lower-case hex digits")
+	}
+	if k.Hash == [32]byte{} {
+		return errors.New("no hash")
+	}
+	for _, s := range k.Scope.Suffixes {
+		if s == "" || zone.CanonicalName(s) != s {
+			return fmt.Errorf("suffix %q is not canonical", s)
+		}
+	}
+	for _, a := range k.Scope.Actions {
+		if !slices.Contains(KeyActions, a) {
+			return fmt.Errorf("action %q", a)
+		}
+	}
+	for _, t := range k.Scope.Types {
+		if _, ok := dns.StringToType[t]; !ok {
+			return fmt.Errorf("type %q", t)
+		}
+	}
+	return nil
+}
+
+func isLowerHex(s string) bool {
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// place chooses the group of a new claim: among the groups of the node
+// directory (only those with a node in region, when region is given and
+// some node is in it), the one with the fewest claims; ties go to the
+// first name.
+func (r *RegistryState) place(region string) (string, error) {
+	all, regional := map[string]bool{}, map[string]bool{}
+	for _, n := range r.nodes {
+		all[n.Group] = true
+		if region != "" && n.Region == region {
+			regional[n.Group] = true
+		}
+	}
+	groups := all
+	if len(regional) > 0 {
+		groups = regional
+	}
+	if len(groups) == 0 {
+		return "", reject(ReasonNoGroups, "the node directory is empty")
+	}
+	count := map[string]int{}
+	for _, c := range r.claims {
+		count[c.Group]++
+	}
+	names := slices.Collect(maps.Keys(groups))
+	sort.Strings(names)
+	best := names[0]
+	for _, g := range names[1:] {
+		if count[g] < count[best] {
+			best = g
+		}
+	}
+	return best, nil
+}
+
+// Check validates an encoded zone or registry command against the current
+// state without applying it (the REST API's dry run): nil when Apply
+// would accept it now, else the *RejectedError (or decoding error) Apply
+// would give. Any goroutine may call it; it changes nothing. The outcome
+// may differ once other commands are applied before this one.
+func (f *FSM) Check(cmd []byte) error {
+	f.mu.RLock()
+	base, halted := f.state, f.halted
+	f.mu.RUnlock()
+	if halted != nil {
+		return halted
+	}
+	w := &work{store: f.store, base: base, zones: map[string]*ZoneState{}, members: map[string]*MemberInfo{}}
+	_, _, err := w.apply(&raft.Log{Index: base.applied + 1, Type: raft.LogCommand, Data: cmd}, f.log)
+	return err
+}
+
+// Registry returns the current registry state; never nil. It stays as it
+// is while later commands are applied.
+func (f *FSM) Registry() *RegistryState {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.reg
+}

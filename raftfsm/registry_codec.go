@@ -1,0 +1,370 @@
+package raftfsm
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+)
+
+// The registry commands' bodies, version 1, in the primitives of
+// EncodeCommand (strings uint16-length, byte strings uint32-length,
+// integers big-endian), plus: a time is an int64 of Unix seconds (times
+// are whole seconds; sub-second parts are dropped; the zero time is the
+// zero time's Unix seconds), a bool one byte 0 or 1, a string list a
+// uint32 count and the strings, a hash 32 bytes.
+//
+//	Application: id, submitted time, domains list, project, usage,
+//	             responsible, contact, token hash, status, message,
+//	             reviewer, reviewed time, key id
+//	APIKey:      id, hash, name, application, scope (suffixes, labels,
+//	             types, actions lists), limits (uint32 per minute, uint32
+//	             burst), created time, expires time, revoked bool, revoked
+//	             time, revoked-by
+//	NodeRecord:  id, group, region, DNS, admin, API, peer id, overlay
+//	             list, transports list, seen time, leader, uint64 applied,
+//	             uint64 last index, uint64 term
+//	Claim (store and snapshots only): zone, owner, group, region, created
+//	             time, actor, uint32 generation, suspended bool, reason
+//
+//	SubmitApplication: Application
+//	ReviewApplication: id, decision, message, reviewer, time, bool has
+//	                   key, APIKey when it has
+//	IssueKey:          APIKey, actor
+//	RevokeKey:         id, actor, time
+//	ClaimZone:         zone, owner, region, actor, time, delegation (byte string)
+//	ReleaseZone:       zone, actor, time
+//	ChangeOwnerKey:    zone, new owner, actor, time, proof (byte string)
+//	RegistrySuspend:   zone, suspend bool, reason, actor, time
+//	NodeHeartbeat:     NodeRecord
+
+// zeroUnix is the Unix seconds of the zero time.
+var zeroUnix = time.Time{}.Unix()
+
+func (e *encoder) u64(v uint64) { e.b = binary.BigEndian.AppendUint64(e.b, v) }
+
+func (e *encoder) time(t time.Time) { e.u64(uint64(t.Unix())) }
+
+func (e *encoder) boolean(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+func (e *encoder) hash(h [32]byte) { e.b = append(e.b, h[:]...) }
+
+func (e *encoder) strs(l []string) {
+	if uint64(len(l)) > math.MaxUint32 {
+		e.fail(fmt.Errorf("list of %d strings", len(l)))
+		return
+	}
+	e.u32(uint32(len(l)))
+	for _, s := range l {
+		e.str(s)
+	}
+}
+
+func (d *decoder) time() time.Time {
+	sec := int64(d.u64())
+	if d.err != nil || sec == zeroUnix {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+func (d *decoder) boolean() bool {
+	p := d.take(1)
+	if p == nil {
+		return false
+	}
+	if p[0] > 1 {
+		d.err = fmt.Errorf("bool byte %d", p[0])
+		return false
+	}
+	return p[0] == 1
+}
+
+func (d *decoder) hash() (h [32]byte) {
+	copy(h[:], d.take(32))
+	return h
+}
+
+func (d *decoder) strs() []string {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	for range n {
+		out = append(out, d.str())
+	}
+	if d.err != nil {
+		return nil
+	}
+	return out
+}
+
+func (e *encoder) application(a Application) {
+	e.str(a.ID)
+	e.time(a.Submitted)
+	e.strs(a.Domains)
+	e.str(a.Project)
+	e.str(a.Usage)
+	e.str(a.Responsible)
+	e.str(a.Contact)
+	e.hash(a.TokenHash)
+	e.str(a.Status)
+	e.str(a.Message)
+	e.str(a.Reviewer)
+	e.time(a.Reviewed)
+	e.str(a.KeyID)
+}
+
+func (d *decoder) application() Application {
+	var a Application
+	a.ID = d.str()
+	a.Submitted = d.time()
+	a.Domains = d.strs()
+	a.Project = d.str()
+	a.Usage = d.str()
+	a.Responsible = d.str()
+	a.Contact = d.str()
+	a.TokenHash = d.hash()
+	a.Status = d.str()
+	a.Message = d.str()
+	a.Reviewer = d.str()
+	a.Reviewed = d.time()
+	a.KeyID = d.str()
+	return a
+}
+
+func (e *encoder) apiKey(k APIKey) {
+	e.str(k.ID)
+	e.hash(k.Hash)
+	e.str(k.Name)
+	e.str(k.Application)
+	e.strs(k.Scope.Suffixes)
+	e.strs(k.Scope.Labels)
+	e.strs(k.Scope.Types)
+	e.strs(k.Scope.Actions)
+	e.u32(k.Limits.PerMinute)
+	e.u32(k.Limits.Burst)
+	e.time(k.Created)
+	e.time(k.Expires)
+	e.boolean(k.Revoked)
+	e.time(k.RevokedAt)
+	e.str(k.RevokedBy)
+}
+
+func (d *decoder) apiKey() APIKey {
+	var k APIKey
+	k.ID = d.str()
+	k.Hash = d.hash()
+	k.Name = d.str()
+	k.Application = d.str()
+	k.Scope.Suffixes = d.strs()
+	k.Scope.Labels = d.strs()
+	k.Scope.Types = d.strs()
+	k.Scope.Actions = d.strs()
+	k.Limits.PerMinute = d.u32()
+	k.Limits.Burst = d.u32()
+	k.Created = d.time()
+	k.Expires = d.time()
+	k.Revoked = d.boolean()
+	k.RevokedAt = d.time()
+	k.RevokedBy = d.str()
+	return k
+}
+
+func (e *encoder) nodeRecord(n NodeRecord) {
+	e.str(n.ID)
+	e.str(n.Group)
+	e.str(n.Region)
+	e.str(n.DNS)
+	e.str(n.Admin)
+	e.str(n.API)
+	e.str(n.PeerID)
+	e.strs(n.Overlay)
+	e.strs(n.Transports)
+	e.time(n.Seen)
+	e.str(n.Leader)
+	e.u64(n.Applied)
+	e.u64(n.LastIndex)
+	e.u64(n.Term)
+}
+
+func (d *decoder) nodeRecord() NodeRecord {
+	var n NodeRecord
+	n.ID = d.str()
+	n.Group = d.str()
+	n.Region = d.str()
+	n.DNS = d.str()
+	n.Admin = d.str()
+	n.API = d.str()
+	n.PeerID = d.str()
+	n.Overlay = d.strs()
+	n.Transports = d.strs()
+	n.Seen = d.time()
+	n.Leader = d.str()
+	n.Applied = d.u64()
+	n.LastIndex = d.u64()
+	n.Term = d.u64()
+	return n
+}
+
+func (e *encoder) claim(c Claim) {
+	e.str(c.Zone)
+	e.str(c.Owner)
+	e.str(c.Group)
+	e.str(c.Region)
+	e.time(c.Created)
+	e.str(c.Actor)
+	e.u32(c.Generation)
+	e.boolean(c.Suspended)
+	e.str(c.Reason)
+}
+
+func (d *decoder) claim() Claim {
+	var c Claim
+	c.Zone = d.str()
+	c.Owner = d.str()
+	c.Group = d.str()
+	c.Region = d.str()
+	c.Created = d.time()
+	c.Actor = d.str()
+	c.Generation = d.u32()
+	c.Suspended = d.boolean()
+	c.Reason = d.str()
+	return c
+}
+
+// newRegistryCommand returns an empty command of a registry type, or nil.
+func newRegistryCommand(t CommandType) Command {
+	switch t {
+	case TypeSubmitApplication:
+		return &SubmitApplication{}
+	case TypeReviewApplication:
+		return &ReviewApplication{}
+	case TypeIssueKey:
+		return &IssueKey{}
+	case TypeRevokeKey:
+		return &RevokeKey{}
+	case TypeClaimZone:
+		return &ClaimZone{}
+	case TypeReleaseZone:
+		return &ReleaseZone{}
+	case TypeChangeOwnerKey:
+		return &ChangeOwnerKey{}
+	case TypeRegistrySuspend:
+		return &RegistrySuspend{}
+	case TypeNodeHeartbeat:
+		return &NodeHeartbeat{}
+	}
+	return nil
+}
+
+// encodeRegistryCommand appends the body of a registry command; false
+// when c is not one.
+func encodeRegistryCommand(e *encoder, c Command) bool {
+	switch c := c.(type) {
+	case *SubmitApplication:
+		e.application(c.App)
+	case *ReviewApplication:
+		e.str(c.ID)
+		e.str(c.Decision)
+		e.str(c.Message)
+		e.str(c.Reviewer)
+		e.time(c.Time)
+		e.boolean(c.Key != nil)
+		if c.Key != nil {
+			e.apiKey(*c.Key)
+		}
+	case *IssueKey:
+		e.apiKey(c.Key)
+		e.str(c.Actor)
+	case *RevokeKey:
+		e.str(c.ID)
+		e.str(c.Actor)
+		e.time(c.Time)
+	case *ClaimZone:
+		e.str(c.Zone)
+		e.str(c.Owner)
+		e.str(c.Region)
+		e.str(c.Actor)
+		e.time(c.Time)
+		e.bytes(c.Delegation)
+	case *ReleaseZone:
+		e.str(c.Zone)
+		e.str(c.Actor)
+		e.time(c.Time)
+	case *ChangeOwnerKey:
+		e.str(c.Zone)
+		e.str(c.NewOwner)
+		e.str(c.Actor)
+		e.time(c.Time)
+		e.bytes(c.Proof)
+	case *RegistrySuspend:
+		e.str(c.Zone)
+		e.boolean(c.Suspend)
+		e.str(c.Reason)
+		e.str(c.Actor)
+		e.time(c.Time)
+	case *NodeHeartbeat:
+		e.nodeRecord(c.Node)
+	default:
+		return false
+	}
+	return true
+}
+
+// decodeRegistryCommand reads the body of c, a registry command.
+func decodeRegistryCommand(d *decoder, c Command) {
+	switch c := c.(type) {
+	case *SubmitApplication:
+		c.App = d.application()
+	case *ReviewApplication:
+		c.ID = d.str()
+		c.Decision = d.str()
+		c.Message = d.str()
+		c.Reviewer = d.str()
+		c.Time = d.time()
+		if d.boolean() {
+			k := d.apiKey()
+			c.Key = &k
+		}
+	case *IssueKey:
+		c.Key = d.apiKey()
+		c.Actor = d.str()
+	case *RevokeKey:
+		c.ID = d.str()
+		c.Actor = d.str()
+		c.Time = d.time()
+	case *ClaimZone:
+		c.Zone = d.str()
+		c.Owner = d.str()
+		c.Region = d.str()
+		c.Actor = d.str()
+		c.Time = d.time()
+		c.Delegation = d.bytes()
+	case *ReleaseZone:
+		c.Zone = d.str()
+		c.Actor = d.str()
+		c.Time = d.time()
+	case *ChangeOwnerKey:
+		c.Zone = d.str()
+		c.NewOwner = d.str()
+		c.Actor = d.str()
+		c.Time = d.time()
+		c.Proof = d.bytes()
+	case *RegistrySuspend:
+		c.Zone = d.str()
+		c.Suspend = d.boolean()
+		c.Reason = d.str()
+		c.Actor = d.str()
+		c.Time = d.time()
+	case *NodeHeartbeat:
+		c.Node = d.nodeRecord()
+	}
+}

@@ -1,0 +1,111 @@
+package raftfsm
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// writeRegistry appends the registry section of a version 2 snapshot:
+//
+//	uint32  application count, each an Application (registry_codec.go), by id
+//	uint32  key count, each an APIKey, by id
+//	uint32  claim count, each a Claim, in canonical order of the zones
+//	uint32  node count, each a NodeRecord, by id
+//	uint64  log size, then each leaf as a byte string, in order
+func writeRegistry(e *encoder, r *RegistryState) {
+	apps := r.Applications()
+	sort.Slice(apps, func(i, j int) bool { return apps[i].ID < apps[j].ID })
+	e.u32(uint32(len(apps)))
+	for _, a := range apps {
+		e.application(a)
+	}
+	keys := r.Keys()
+	e.u32(uint32(len(keys)))
+	for _, k := range keys {
+		e.apiKey(k)
+	}
+	claims := r.Claims()
+	e.u32(uint32(len(claims)))
+	for _, c := range claims {
+		e.claim(c)
+	}
+	nodes := r.Nodes()
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
+	e.u32(uint32(len(nodes)))
+	for _, n := range nodes {
+		e.nodeRecord(n)
+	}
+	e.u64(r.size)
+	for _, l := range r.leaves[:r.size] {
+		e.bytes(l)
+	}
+}
+
+// readRegistry reads the section writeRegistry writes and rebuilds the
+// log's tree.
+func readRegistry(d *decoder) (*RegistryState, error) {
+	r := newRegistryState()
+	n := d.count(2)
+	for range n {
+		a := d.application()
+		if d.err != nil {
+			return nil, d.err
+		}
+		if _, dup := r.apps[a.ID]; dup {
+			return nil, fmt.Errorf("application %q twice", a.ID)
+		}
+		r.apps[a.ID] = a
+	}
+	n = d.count(2)
+	for range n {
+		k := d.apiKey()
+		if d.err != nil {
+			return nil, d.err
+		}
+		if _, dup := r.keys[k.ID]; dup {
+			return nil, fmt.Errorf("key %q twice", k.ID)
+		}
+		r.keys[k.ID] = k
+	}
+	n = d.count(2)
+	for range n {
+		c := d.claim()
+		if d.err != nil {
+			return nil, d.err
+		}
+		if c.Zone == "" || zone.CanonicalName(c.Zone) != c.Zone {
+			return nil, fmt.Errorf("claim of %q: not canonical", c.Zone)
+		}
+		if _, dup := r.claims[c.Zone]; dup {
+			return nil, fmt.Errorf("claim of %s twice", c.Zone)
+		}
+		r.claims[c.Zone] = c
+	}
+	n = d.count(2)
+	for range n {
+		nr := d.nodeRecord()
+		if d.err != nil {
+			return nil, d.err
+		}
+		if _, dup := r.nodes[nr.ID]; dup {
+			return nil, fmt.Errorf("node %q twice", nr.ID)
+		}
+		r.nodes[nr.ID] = nr
+	}
+	size := d.u64()
+	if d.err == nil && size > uint64(len(d.b))/4 {
+		return nil, fmt.Errorf("log of %d leaves does not fit in %d bytes", size, len(d.b))
+	}
+	for range size {
+		leaf := d.bytes()
+		if d.err != nil {
+			return nil, d.err
+		}
+		if err := r.appendLoaded(leaf); err != nil {
+			return nil, err
+		}
+	}
+	return r, d.err
+}
