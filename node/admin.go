@@ -18,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -74,6 +75,10 @@ type adminDeps struct {
 	// submitRemote forwards a change to that group (elsewhere.go).
 	holder       func(ctx context.Context, origin string) ([]string, error)
 	submitRemote func(ctx context.Context, origin string, cmd []byte) (*ChangeResult, error)
+	// fetchRemote returns another group's zone, verified (fetch.go).
+	fetchRemote func(ctx context.Context, origin string) (*zone.Zone, error)
+	// reg serves the registry routes (registry_admin.go).
+	reg registryDeps
 }
 
 // admin is the admin HTTPS endpoint: one http.Server on one listener,
@@ -178,6 +183,7 @@ func (a *admin) routes() http.Handler {
 	bounded("POST /v1/group/remove", a.handleRemove)
 	bounded("POST /v1/group/transfer-leader", a.handleTransfer)
 	bounded("POST /v1/group/announce", a.handleAnnounce)
+	a.registryRoutes(bounded)
 	// Snapshots stream: bounded by the client, and by Raft's own
 	// timeouts for a restore, not by RequestTimeout.
 	mux.HandleFunc("GET /v1/snapshot", a.handleSnapshot)
@@ -468,8 +474,10 @@ func (a *admin) forward(ctx context.Context, nl *raftfsm.NotLeaderError, fn func
 }
 
 // handleZone exports the local replica of a zone. For a zone another
-// group of the overlay holds it answers not_here with that group's
-// overlay addresses (elsewhere.go says why a read is not forwarded).
+// group of the overlay holds it exports that group's copy, fetched over
+// DDNRS-RPC and verified against the owner key (fetch.go), so a publisher
+// can go through any node; when no copy can be had it fails unavailable,
+// never not_found, which a publisher takes for "create it".
 func (a *admin) handleZone(w http.ResponseWriter, r *http.Request) {
 	origin, err := zoneName(r)
 	if err != nil {
@@ -478,12 +486,10 @@ func (a *admin) handleZone(w http.ResponseWriter, r *http.Request) {
 	}
 	z, err := a.stored(origin)
 	if errors.Is(err, raftfsm.ErrNoZone) {
-		// Held by another group? Say so, rather than not_found, which a
-		// publisher takes for "create it".
 		if members, herr := a.elsewhere(r.Context(), origin); herr != nil || members != nil {
 			err = herr
 			if members != nil {
-				err = &ElsewhereError{Zone: origin, Members: members}
+				z, err = a.fetchElsewhere(r.Context(), origin)
 			}
 		}
 	}
@@ -501,6 +507,26 @@ func (a *admin) handleZone(w http.ResponseWriter, r *http.Request) {
 		out.Head = string(z.Head.Note)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// fetchElsewhere is handleZone's copy of a zone another group holds,
+// bounded by the forward timeout.
+func (a *admin) fetchElsewhere(ctx context.Context, origin string) (*zone.Zone, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.ForwardTimeout)
+	defer cancel()
+	z, err := a.fetchRemote(ctx, origin)
+	switch {
+	case err == nil:
+		return z, nil
+	case errors.Is(err, ErrNotHosted):
+		// Gone since the lookup: as for any zone no group holds.
+		return nil, fmt.Errorf("%w: %w", raftfsm.ErrNoZone, err)
+	}
+	var re *overlay.RemoteError
+	if errors.As(err, &re) {
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w: no verified copy of %s from its group: %w", errUnreachable, origin, err)
 }
 
 // localStatus is this node's Status.

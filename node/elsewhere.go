@@ -6,11 +6,11 @@ package node
 // (SubmitChange) to a member of the owning group, which hands it to its
 // leader; a CreateZone of such a zone is refused (zone_exists_elsewhere)
 // instead of creating a second copy in this group. A read (GET
-// /v1/zones/{zone}) is not forwarded: DDNRS-RPC has no message that
-// carries a whole zone, so the node answers not_here with the owning
-// group's overlay addresses, and the owner publishes through a member of
-// that group. The overlay is asked only when the local replica has no
-// such zone, so writes to the group's own zones never touch the DHT.
+// /v1/zones/{zone}) exports the owning group's copy, fetched with
+// DDNRS-RPC FetchZone and verified against the owner key (fetch.go), so
+// `ddnrs zone publish` works through a node of any group. The overlay is
+// asked only when the local replica has no such zone, so requests for
+// the group's own zones never touch the DHT.
 // A follower that has not yet applied a zone its own group just created
 // sees its leader as a provider and forwards over DDNRS-RPC too, which
 // lands in the same group; a create sent to it is refused as
@@ -27,8 +27,9 @@ import (
 )
 
 // ElsewhereError is returned by admin requests about a zone this node's
-// group does not hold but another group of the overlay does: a read
-// (code not_here) or a CreateZone (code zone_exists_elsewhere).
+// group does not hold but another group of the overlay does: a
+// CreateZone (code zone_exists_elsewhere); without Create (code
+// not_here), what nodes before FetchZone answered to a read.
 type ElsewhereError struct {
 	Zone string
 	// Members are the overlay addresses (multiaddrs with /p2p/ID) of

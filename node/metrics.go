@@ -177,7 +177,7 @@ var refusalReasons = []struct {
 	{"expired", []error{ErrExpired, zone.ErrSignatureWindow, zone.ErrRRSIGTime}},
 	{"nsec_missing", []error{ErrNSECMissing}},
 	{"bad_signature", []error{zone.ErrBadSignature, zone.ErrInvalidRRSIG, zone.ErrMissingRRSIG, zone.ErrUnsigned, zone.ErrNoAnchor}},
-	{"bad_proof", []error{zone.ErrNotIncluded, zone.ErrTreeSize, zone.ErrNotAdjacent, zone.ErrNotBetween, zone.ErrMalformedProof, zone.ErrProofVersion}},
+	{"bad_proof", []error{zone.ErrNotIncluded, zone.ErrTreeSize, zone.ErrNotAdjacent, zone.ErrNotBetween, zone.ErrMalformedProof, zone.ErrProofVersion, ErrZoneMismatch}},
 	{"wrong_zone", []error{zone.ErrWrongZone}},
 	{"not_answer", []error{ErrNotAnswer, zone.ErrAnswerMismatch, zone.ErrNoRRset}},
 	{"malformed", []error{ErrBadResponse, zone.ErrBadHead}},

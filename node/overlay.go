@@ -159,7 +159,7 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 		relooks:  make(map[string]time.Time),
 	}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
-	o.server = overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: o, Submitter: o, Logger: log})
+	o.server = overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: o, Submitter: o, Zones: o, Logger: log})
 	return o, nil
 }
 
