@@ -1,0 +1,197 @@
+// Package api is DDNRS's REST API under /v1: the registry (applications
+// for API access, their review, API keys), zones created, changed and
+// deleted with owner-signed commands, suspensions, the transparency log and
+// its proofs, cluster health, and a node-local audit log of every keyed
+// request. The OpenAPI 3.0 document describing every endpoint is
+// api/openapi.json, served at GET /v1/openapi.json.
+//
+// The package holds no state of its own besides the audit log and the rate
+// limiters: everything else comes from a Backend, which package node
+// implements (api must never import node).
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/zone"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Backend is what the API needs from the node it runs in. Its methods are
+// called from HTTP handler goroutines, concurrently; none may block
+// without honouring ctx.
+type Backend interface {
+	// Registry returns the local replica's registry state; ErrNotRegistry
+	// when this node is not in the registry group.
+	Registry() (*raftfsm.RegistryState, error)
+	// ProposeRegistry applies an encoded registry command via the
+	// registry group's leader and returns when this replica has applied it
+	// too (so the caller reads its own write). Rejections are
+	// *raftfsm.RejectedError.
+	ProposeRegistry(ctx context.Context, cmd []byte) error
+	// SubmitZone sends an encoded zone command (raftfsm CreateZone,
+	// PublishChange, RotateKey, DeleteZone) to group ("" = the group that
+	// holds origin: local, or found through the overlay); dryRun checks it
+	// against the group's current state without applying. It returns the
+	// zone's serial after the command.
+	SubmitZone(ctx context.Context, group, origin string, cmd []byte, dryRun bool) (serial uint32, err error)
+	// Zone returns the zone as its group stores it (local replica, or
+	// DDNRS-RPC FetchZone); ErrNoZone if there is none.
+	Zone(ctx context.Context, origin string) (*zone.Zone, error)
+	// Health reports the nodes and groups of the cluster.
+	Health(ctx context.Context) (Health, error)
+	// LogSigner signs transparency-log checkpoints (nil on nodes outside
+	// the registry group).
+	LogSigner() note.Signer
+	// LogOrigin is the checkpoint origin line (translog.DefaultOrigin
+	// unless configured).
+	LogOrigin() string
+	// Now is the clock: the times of registry commands the API proposes,
+	// key expiry and rate limits all read it.
+	Now() time.Time
+}
+
+// Health is the answer of GET /v1/health.
+type Health struct {
+	Nodes  []NodeHealth  `json:"nodes"`
+	Groups []GroupHealth `json:"groups"`
+}
+
+// NodeHealth is one node as the registry's directory and its group see it.
+type NodeHealth struct {
+	ID         string    `json:"id"`
+	Group      string    `json:"group"`
+	Region     string    `json:"region,omitempty"`
+	DNS        string    `json:"dns,omitempty"`
+	Admin      string    `json:"admin,omitempty"`
+	API        string    `json:"api,omitempty"`
+	PeerID     string    `json:"peer_id,omitempty"`
+	Transports []string  `json:"transports,omitempty"`
+	Seen       time.Time `json:"seen"`
+	Healthy    bool      `json:"healthy"`
+	Applied    uint64    `json:"applied"`
+	Lag        uint64    `json:"lag"`
+}
+
+// GroupHealth is one replica group.
+type GroupHealth struct {
+	Name     string `json:"name"`
+	Leader   string `json:"leader,omitempty"`
+	Members  int    `json:"members"`
+	Healthy  int    `json:"healthy"`
+	MaxLag   uint64 `json:"max_lag"`
+	Registry bool   `json:"registry"`
+}
+
+// Options configure a Server.
+type Options struct {
+	// Backend is required.
+	Backend Backend
+	// Logger; default: discard.
+	Logger *slog.Logger
+	// DataDir holds audit.db (bbolt), the node-local audit log. Required.
+	DataDir string
+	// RegistryURLs are registry API base URLs ("http://host:port"); when
+	// the Backend says ErrNotRegistry, registry endpoints are
+	// reverse-proxied to the first of them. Default: none (503 no_registry).
+	RegistryURLs []string
+	// TrustProxy honours X-Forwarded-For for per-IP limits. Default off:
+	// the TCP peer's address counts.
+	TrustProxy bool
+	// RequestTimeout bounds each request's context. Default 30s.
+	RequestTimeout time.Duration
+	// IPLimits is the token bucket of each client IP on endpoints without
+	// an API key. Default 120 per minute, burst 40.
+	IPLimits raftfsm.Limits
+}
+
+// Default limits.
+const (
+	DefaultPerMinute      = 60 // per key, when its Limits say 0
+	DefaultBurst          = 20
+	DefaultIPPerMinute    = 120
+	DefaultIPBurst        = 40
+	DefaultRequestTimeout = 30 * time.Second
+	maxJSONBody           = 1 << 20  // JSON request bodies
+	maxZoneBody           = 16 << 20 // zone files and commands
+)
+
+// Server serves the REST API. Its handler may be served by any number of
+// goroutines; Close stops it.
+type Server struct {
+	b       Backend
+	log     *slog.Logger
+	opt     Options
+	audit   *auditLog
+	keys    *limiter
+	ips     *limiter
+	proxies []*url.URL
+	// proxyNext picks the registry URL to proxy to; a failure moves on.
+	proxyNext atomic.Uint32
+	mux       *http.ServeMux
+	handler   http.Handler
+	routes    []route
+}
+
+// New opens the audit log in opt.DataDir and builds the handler.
+func New(opt Options) (*Server, error) {
+	if opt.Backend == nil {
+		return nil, errors.New("api: Options.Backend is required")
+	}
+	if opt.DataDir == "" {
+		return nil, errors.New("api: Options.DataDir is required")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.RequestTimeout <= 0 {
+		opt.RequestTimeout = DefaultRequestTimeout
+	}
+	if opt.IPLimits.PerMinute == 0 {
+		opt.IPLimits.PerMinute = DefaultIPPerMinute
+	}
+	if opt.IPLimits.Burst == 0 {
+		opt.IPLimits.Burst = DefaultIPBurst
+	}
+	s := &Server{b: opt.Backend, log: opt.Logger, opt: opt}
+	for _, u := range opt.RegistryURLs {
+		pu, err := url.Parse(u)
+		if err != nil || pu.Scheme == "" || pu.Host == "" {
+			return nil, fmt.Errorf("api: registry URL %q: want http(s)://host:port", u)
+		}
+		s.proxies = append(s.proxies, pu)
+	}
+	a, err := openAudit(opt.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s.audit = a
+	s.keys = newLimiter()
+	s.ips = newLimiter()
+	s.mux = http.NewServeMux()
+	s.routes = s.apiRoutes()
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+	}
+	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
+	})
+	s.webRoutes(s.mux)
+	s.handler = s.mux
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the API (and of the web pages).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close closes the audit log. Requests still running fail their audit
+// write; stop the HTTP server first.
+func (s *Server) Close() error { return s.audit.close() }

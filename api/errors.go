@@ -1,0 +1,196 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
+)
+
+// Errors of the API. Each maps to one HTTP status and one stable code in
+// errorCode; handlers wrap them with %w and a message for people.
+var (
+	// ErrNotRegistry is returned by Backend.Registry (and registry
+	// proposals) when this node is not in the registry group.
+	ErrNotRegistry = errors.New("this node is not in the registry group")
+	// ErrNoZone is returned by Backend.Zone when no group holds the zone.
+	ErrNoZone = errors.New("no such zone")
+	// ErrUnauthenticated is returned when a request has no API key, a
+	// malformed one, or one the registry does not know.
+	ErrUnauthenticated = errors.New("missing or unknown API key")
+	// ErrKeyRevoked is returned when the request's key was revoked.
+	ErrKeyRevoked = errors.New("API key revoked")
+	// ErrKeyExpired is returned when the request's key has expired.
+	ErrKeyExpired = errors.New("API key expired")
+	// ErrNotFound is returned when the named resource does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrBadJSON is returned when a request body is not the JSON the
+	// endpoint takes (syntax, types, unknown fields).
+	ErrBadJSON = errors.New("malformed JSON body")
+	// ErrTooLarge is returned when a request body exceeds the endpoint's
+	// limit.
+	ErrTooLarge = errors.New("request body too large")
+	// ErrMediaType is returned when the Content-Type is not one the
+	// endpoint takes.
+	ErrMediaType = errors.New("unsupported content type")
+	// ErrNoRegistry is returned when the registry cannot be reached: this
+	// node is not in the registry group and knows no registry URL, or the
+	// registry has no log signer.
+	ErrNoRegistry = errors.New("registry unavailable")
+	// ErrTimeout is returned when a request's deadline passed.
+	ErrTimeout = errors.New("request timed out")
+)
+
+// FieldError is returned when a request field is missing or invalid.
+type FieldError struct {
+	Field   string
+	Missing bool
+	Err     error // why it is invalid; nil when missing
+}
+
+func (e *FieldError) Error() string {
+	if e.Missing {
+		return fmt.Sprintf("field %q is required", e.Field)
+	}
+	return fmt.Sprintf("field %q: %v", e.Field, e.Err)
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+func missing(field string) error { return &FieldError{Field: field, Missing: true} }
+
+func invalid(field string, format string, args ...any) error {
+	return &FieldError{Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// ScopeError is returned when the key's scope does not cover the request.
+// What is "suffix", "label", "type" or "action".
+type ScopeError struct {
+	What   string
+	Detail string
+}
+
+func (e *ScopeError) Error() string {
+	return fmt.Sprintf("out of the key's scope (%s): %s", e.What, e.Detail)
+}
+
+// RateLimitError is returned when a token bucket is empty.
+type RateLimitError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("rate limited; retry after %s", e.RetryAfter.Round(time.Second))
+}
+
+// errorBody is the JSON form of every error.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Reason  string `json:"reason,omitempty"` // rejected: the state machine's reason
+	Field   string `json:"field,omitempty"`  // missing_field / invalid_field
+}
+
+// errorCode is the one place errors become HTTP statuses and stable codes.
+func errorCode(err error) (status int, d errorDetail) {
+	var (
+		fe  *FieldError
+		se  *ScopeError
+		rl  *RateLimitError
+		rej *raftfsm.RejectedError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &fe) && fe.Missing:
+		return http.StatusBadRequest, errorDetail{Code: "missing_field", Field: fe.Field}
+	case errors.As(err, &fe):
+		return http.StatusBadRequest, errorDetail{Code: "invalid_field", Field: fe.Field}
+	case errors.Is(err, ErrBadJSON):
+		return http.StatusBadRequest, errorDetail{Code: "bad_json"}
+	case errors.As(err, &mbe), errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, errorDetail{Code: "too_large"}
+	case errors.Is(err, ErrMediaType):
+		return http.StatusUnsupportedMediaType, errorDetail{Code: "unsupported_media_type"}
+	case errors.Is(err, ErrKeyRevoked):
+		return http.StatusUnauthorized, errorDetail{Code: "key_revoked"}
+	case errors.Is(err, ErrKeyExpired):
+		return http.StatusUnauthorized, errorDetail{Code: "key_expired"}
+	case errors.Is(err, ErrUnauthenticated):
+		return http.StatusUnauthorized, errorDetail{Code: "unauthenticated"}
+	case errors.As(err, &se):
+		return http.StatusForbidden, errorDetail{Code: "out_of_scope"}
+	case errors.As(err, &rl):
+		return http.StatusTooManyRequests, errorDetail{Code: "rate_limited"}
+	case errors.As(err, &rej) && rej.Reason == raftfsm.ReasonNameClaimed:
+		return http.StatusConflict, errorDetail{Code: "name_claimed", Reason: string(rej.Reason)}
+	case errors.As(err, &rej) && (rej.Reason == raftfsm.ReasonNoClaim || rej.Reason == raftfsm.ReasonNoZone ||
+		rej.Reason == raftfsm.ReasonUnknownApplication || rej.Reason == raftfsm.ReasonUnknownKey):
+		return http.StatusNotFound, errorDetail{Code: "not_found", Reason: string(rej.Reason)}
+	case errors.As(err, &rej):
+		return http.StatusUnprocessableEntity, errorDetail{Code: "rejected", Reason: string(rej.Reason)}
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoZone):
+		return http.StatusNotFound, errorDetail{Code: "not_found"}
+	case errors.Is(err, ErrNotRegistry), errors.Is(err, ErrNoRegistry):
+		return http.StatusServiceUnavailable, errorDetail{Code: "no_registry"}
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, errorDetail{Code: "timeout"}
+	}
+	return http.StatusInternalServerError, errorDetail{Code: "internal"}
+}
+
+// errorMessage is the message people read for err (the web pages show it
+// beside the form). Internal errors do not leak details.
+func errorMessage(err error) string {
+	status, _ := errorCode(err)
+	if status == http.StatusInternalServerError {
+		return "internal error"
+	}
+	return err.Error()
+}
+
+// writeError writes err as JSON with its status and stable code, adds
+// Retry-After to 429s and notes the code for the audit record.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, d := errorCode(err)
+	d.Message = errorMessage(err)
+	if status == http.StatusInternalServerError {
+		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(rl.RetryAfter)))
+	}
+	if st := stateOf(r.Context()); st != nil {
+		st.result = d.Code
+	}
+	writeJSON(w, status, errorBody{Error: d})
+}
+
+// writeJSON writes v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal error"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func ceilSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		return 1
+	}
+	return s
+}

@@ -1,0 +1,592 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/zone"
+	"github.com/miekg/dns"
+)
+
+// headHeader carries a zone's signed head (standard base64 of the .head
+// file) beside text/dns bodies: import requests and export answers.
+const headHeader = "Ddnrs-Zone-Head"
+
+// claimJSON is a claim as the API shows it.
+type claimJSON struct {
+	Zone       string    `json:"zone"`
+	OwnerKey   string    `json:"owner_key"`
+	Group      string    `json:"group"`
+	Region     string    `json:"region,omitempty"`
+	Created    time.Time `json:"created"`
+	Actor      string    `json:"actor,omitempty"`
+	Generation uint32    `json:"generation"`
+	Suspended  bool      `json:"suspended"`
+	Reason     string    `json:"reason,omitempty"`
+	Serial     uint32    `json:"serial,omitempty"` // GET /v1/zones/{zone}: the group's current serial
+}
+
+func claimView(c raftfsm.Claim) claimJSON {
+	return claimJSON{Zone: c.Zone, OwnerKey: c.Owner, Group: c.Group, Region: c.Region, Created: c.Created,
+		Actor: c.Actor, Generation: c.Generation, Suspended: c.Suspended, Reason: c.Reason}
+}
+
+// pathZone returns the {zone} path value canonical, noting it for the
+// audit record.
+func pathZone(r *http.Request) (string, error) {
+	origin, err := domainName("zone", r.PathValue("zone"))
+	if err != nil {
+		return "", err
+	}
+	noteZone(r, origin)
+	return origin, nil
+}
+
+// signedZoneInput is a signed zone: the BIND text `ddnrs zone sign`
+// writes and the signed head it writes beside it (FILE.head).
+type signedZoneInput struct {
+	ZoneFile   string `json:"zone_file"`
+	Head       string `json:"head"`
+	Region     string `json:"region,omitempty"`
+	Delegation []byte `json:"delegation,omitempty"`
+}
+
+// parseSigned parses a signed zone and its head: origin "" takes the zone
+// name from the SOA. It returns the zone with its head and the owner key
+// (the apex Ed25519 zone DNSKEY, preferring one with the SEP bit).
+func parseSigned(text, head, origin string) (*zone.Zone, *zone.Key, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, nil, missing("zone_file")
+	}
+	if strings.TrimSpace(head) == "" {
+		return nil, nil, missing("head")
+	}
+	from := origin
+	if from == "" {
+		from = "."
+	}
+	rrs, err := zone.ReadRecords(strings.NewReader(text), from, "zone_file")
+	if err != nil {
+		return nil, nil, invalid("zone_file", "%v", err)
+	}
+	if origin == "" {
+		for _, rr := range rrs {
+			if rr.Header().Rrtype == dns.TypeSOA {
+				if origin != "" {
+					return nil, nil, invalid("zone_file", "more than one SOA record")
+				}
+				origin = zone.CanonicalName(rr.Header().Name)
+			}
+		}
+		if origin == "" {
+			return nil, nil, invalid("zone_file", "no SOA record")
+		}
+	}
+	z, err := zone.New(origin, rrs)
+	if err != nil {
+		return nil, nil, invalid("zone_file", "%v", err)
+	}
+	var owner *dns.DNSKEY
+	if set := z.Apex().RRset(dns.TypeDNSKEY); set != nil {
+		for _, rr := range set.RRs {
+			dk := rr.(*dns.DNSKEY)
+			if dk.Algorithm != dns.ED25519 || dk.Flags&dns.ZONE == 0 {
+				continue
+			}
+			if owner == nil || (dk.Flags&dns.SEP != 0 && owner.Flags&dns.SEP == 0) {
+				owner = dk
+			}
+		}
+	}
+	if owner == nil {
+		return nil, nil, invalid("zone_file", "no Ed25519 (algorithm 15) zone DNSKEY at the apex: sign the zone with 'ddnrs zone sign'")
+	}
+	k := &zone.Key{Zone: origin, DNSKEY: owner}
+	h, err := zone.ParseHead([]byte(head), k)
+	if err != nil {
+		return nil, nil, invalid("head", "%v", err)
+	}
+	t := z.Tree()
+	if h.Serial != z.Serial() || h.Size != t.Size() || h.Root != t.Root() {
+		return nil, nil, invalid("head", "the head (serial %d, %d leaves) does not describe the zone file (serial %d, %d leaves)", h.Serial, h.Size, z.Serial(), t.Size())
+	}
+	z.Head = h
+	return z, k, nil
+}
+
+// handleCreateZone claims the zone in the registry for the apex key, then
+// creates it on the group the registry placed it on. If the group refuses
+// the zone the claim is released again.
+func (s *Server) handleCreateZone(w http.ResponseWriter, r *http.Request, c *call) error {
+	var in signedZoneInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	z, k, err := parseSigned(in.ZoneFile, in.Head, "")
+	if err != nil {
+		return err
+	}
+	noteZone(r, z.Origin)
+	if err := allowZone(c.key, ActionCreate, z.Origin); err != nil {
+		return err
+	}
+	cmd, err := raftfsm.ChangeCommand(nil, z, k)
+	if err != nil {
+		return invalid("zone_file", "%v", err)
+	}
+	ctx := r.Context()
+	claim := &raftfsm.ClaimZone{Zone: z.Origin, Owner: k.DNSKEY.String(), Region: in.Region, Actor: c.key.ID, Time: s.now(), Delegation: in.Delegation}
+	if err := s.propose(ctx, claim); err != nil {
+		return err
+	}
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	cl, ok := reg.Claim(z.Origin)
+	if !ok {
+		return fmt.Errorf("claim of %s accepted but not found", z.Origin)
+	}
+	serial, err := s.b.SubmitZone(ctx, cl.Group, z.Origin, cmd, false)
+	if err != nil {
+		// Undo the claim under a fresh deadline: the request's may be
+		// what failed.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opt.RequestTimeout)
+		defer cancel()
+		if rerr := s.propose(uctx, &raftfsm.ReleaseZone{Zone: z.Origin, Actor: c.key.ID, Time: s.now()}); rerr != nil {
+			s.log.Error("zone create failed and its claim could not be released", "zone", z.Origin, "err", err, "release_err", rerr)
+		}
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"zone": z.Origin, "group": cl.Group, "serial": serial})
+	return nil
+}
+
+func (s *Server) handleListZones(w http.ResponseWriter, _ *http.Request, c *call) error {
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	out := []claimJSON{}
+	for _, cl := range reg.Claims() {
+		if allowZone(c.key, ActionRead, cl.Zone) == nil {
+			out = append(out, claimView(cl))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"zones": out})
+	return nil
+}
+
+// claimed returns the claim of origin, ErrNotFound when there is none.
+func (s *Server) claimed(origin string) (raftfsm.Claim, error) {
+	reg, err := s.registry()
+	if err != nil {
+		return raftfsm.Claim{}, err
+	}
+	cl, ok := reg.Claim(origin)
+	if !ok {
+		return raftfsm.Claim{}, fmt.Errorf("%w: zone %s is not registered", ErrNotFound, origin)
+	}
+	return cl, nil
+}
+
+func (s *Server) handleGetZone(w http.ResponseWriter, r *http.Request, c *call) error {
+	origin, err := pathZone(r)
+	if err != nil {
+		return err
+	}
+	if err := allowZone(c.key, ActionRead, origin); err != nil {
+		return err
+	}
+	cl, err := s.claimed(origin)
+	if err != nil {
+		return err
+	}
+	v := claimView(cl)
+	z, err := s.b.Zone(r.Context(), origin)
+	switch {
+	case err == nil:
+		v.Serial = z.Serial()
+	case !errors.Is(err, ErrNoZone):
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// commandInput is a body carrying an encoded raftfsm command.
+type commandInput struct {
+	Command []byte `json:"command"` // base64 in JSON
+}
+
+// readCommand reads an encoded command: a JSON {command: base64} body, or
+// the bytes themselves as application/octet-stream.
+func readCommand(r *http.Request) (raftfsm.Command, []byte, error) {
+	var raw []byte
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "application/octet-stream" {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, nil, err
+		}
+		raw = b
+	} else {
+		var in commandInput
+		if err := decodeJSON(r, &in); err != nil {
+			return nil, nil, err
+		}
+		raw = in.Command
+	}
+	if len(raw) == 0 {
+		return nil, nil, missing("command")
+	}
+	cmd, err := raftfsm.DecodeCommand(raw)
+	if err != nil {
+		return nil, nil, invalid("command", "%v", err)
+	}
+	return cmd, raw, nil
+}
+
+func dryRun(r *http.Request) (bool, error) {
+	switch v := r.URL.Query().Get("dry_run"); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, invalid("dry_run", "%q is not true or false", v)
+	}
+}
+
+// groupOf is the group holding origin: its claim's, or "" (the backend
+// finds it) for zones created before the registry.
+func (s *Server) groupOf(origin string) (string, error) {
+	reg, err := s.registry()
+	if err != nil {
+		return "", err
+	}
+	if cl, ok := reg.Claim(origin); ok {
+		return cl.Group, nil
+	}
+	return "", nil
+}
+
+// submitChange checks cs against the key's label and type scope and sends
+// cmd to the zone's group.
+func (s *Server) submitChange(w http.ResponseWriter, r *http.Request, c *call, origin string, cs zone.ChangeSet, old *zone.Zone, cmd []byte) error {
+	dry, err := dryRun(r)
+	if err != nil {
+		return err
+	}
+	if err := allowChange(c.key, old, cs); err != nil {
+		return err
+	}
+	group, err := s.groupOf(origin)
+	if err != nil {
+		return err
+	}
+	serial, err := s.b.SubmitZone(r.Context(), group, origin, cmd, dry)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"zone": origin, "serial": serial, "dry_run": dry})
+	return nil
+}
+
+// currentZone is the group's copy of origin for scope checks, nil when
+// the key's scope needs none or the zone is unknown.
+func (s *Server) currentZone(ctx context.Context, k raftfsm.APIKey, origin string) (*zone.Zone, error) {
+	if len(k.Scope.Labels) == 0 && len(k.Scope.Types) == 0 {
+		return nil, nil
+	}
+	z, err := s.b.Zone(ctx, origin)
+	if errors.Is(err, ErrNoZone) {
+		return nil, nil
+	}
+	return z, err
+}
+
+func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request, c *call) error {
+	origin, err := pathZone(r)
+	if err != nil {
+		return err
+	}
+	if err := allowZone(c.key, ActionUpdate, origin); err != nil {
+		return err
+	}
+	cmd, raw, err := readCommand(r)
+	if err != nil {
+		return err
+	}
+	var cs zone.ChangeSet
+	switch cmd := cmd.(type) {
+	case *raftfsm.PublishChange:
+		cs = cmd.Change
+	case *raftfsm.RotateKey:
+		cs = cmd.Change
+	default:
+		return invalid("command", "a %s command: this endpoint takes publish-change or rotate-key", cmd.Type())
+	}
+	if zone.CanonicalName(cs.Zone) != origin {
+		return invalid("command", "the change is for %s, not %s", cs.Zone, origin)
+	}
+	old, err := s.currentZone(r.Context(), c.key, origin)
+	if err != nil {
+		return err
+	}
+	return s.submitChange(w, r, c, origin, cs, old, raw)
+}
+
+// handleImport takes the whole signed zone and sends the difference from
+// the group's copy (zone.SignedDiff) as a PublishChange.
+func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, c *call) error {
+	origin, err := pathZone(r)
+	if err != nil {
+		return err
+	}
+	if err := allowZone(c.key, ActionUpdate, origin); err != nil {
+		return err
+	}
+	var in signedZoneInput
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch mt {
+	case "text/dns":
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return err
+		}
+		in.ZoneFile = string(b)
+		if h := r.Header.Get(headHeader); h != "" {
+			hb, err := base64.StdEncoding.DecodeString(h)
+			if err != nil {
+				return invalid("head", "the %s header is not standard base64: %v", headHeader, err)
+			}
+			in.Head = string(hb)
+		}
+	case "application/json", "":
+		if err := decodeJSON(r, &in); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("%w: %q; send text/dns (with the %s header) or application/json", ErrMediaType, mt, headHeader)
+	}
+	nz, _, err := parseSigned(in.ZoneFile, in.Head, origin)
+	if err != nil {
+		return err
+	}
+	old, err := s.b.Zone(r.Context(), origin)
+	if err != nil {
+		return err
+	}
+	cs := zone.SignedDiff(old, nz)
+	cmd, err := raftfsm.EncodeCommand(&raftfsm.PublishChange{Change: cs})
+	if err != nil {
+		return invalid("zone_file", "%v", err)
+	}
+	return s.submitChange(w, r, c, origin, cs, old, cmd)
+}
+
+func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, c *call) error {
+	origin, err := pathZone(r)
+	if err != nil {
+		return err
+	}
+	if err := allowZone(c.key, ActionRead, origin); err != nil {
+		return err
+	}
+	z, err := s.b.Zone(r.Context(), origin)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := zone.Write(&buf, z); err != nil {
+		return err
+	}
+	if z.Head != nil {
+		w.Header().Set(headHeader, base64.StdEncoding.EncodeToString(z.Head.Note))
+	}
+	w.Header().Set("Content-Type", "text/dns")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
+	return nil
+}
+
+// rrsetJSON is one RRset with its signatures, in presentation form.
+type rrsetJSON struct {
+	Name    string   `json:"name"`
+	Type    string   `json:"type"`
+	TTL     uint32   `json:"ttl"`
+	Records []string `json:"records"`
+	RRSIGs  []string `json:"rrsigs"`
+}
+
+func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request, c *call) error {
+	origin, err := pathZone(r)
+	if err != nil {
+		return err
+	}
+	if err := allowZone(c.key, ActionRead, origin); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	name := q.Get("name")
+	if name == "@" {
+		name = origin
+	} else if name != "" {
+		if !dns.IsFqdn(name) {
+			name = name + "." + strings.TrimPrefix(origin, ".")
+		}
+		if name, err = domainName("name", name); err != nil {
+			return err
+		}
+	}
+	var typ uint16
+	if t := q.Get("type"); t != "" {
+		v, ok := dns.StringToType[strings.ToUpper(t)]
+		if !ok {
+			return invalid("type", "%q is not an RR type", t)
+		}
+		typ = v
+	}
+	z, err := s.b.Zone(r.Context(), origin)
+	if err != nil {
+		return err
+	}
+	out := []rrsetJSON{}
+	for _, set := range z.RRsets() {
+		if name != "" && set.Name != name || typ != 0 && set.Type != typ {
+			continue
+		}
+		j := rrsetJSON{Name: set.Name, Type: dns.TypeToString[set.Type], TTL: set.TTL, Records: []string{}, RRSIGs: []string{}}
+		for _, rr := range set.RRs {
+			j.Records = append(j.Records, rr.String())
+		}
+		for _, sig := range set.Sigs {
+			j.RRSIGs = append(j.RRSIGs, sig.String())
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"zone": origin, "serial": z.Serial(), "rrsets": out})
+	return nil
+}
+
+// handleDeleteZone deletes the zone on its group with the owner-signed
+// DeleteZone command, then releases the name in the registry.
+func (s *Server) handleDeleteZone(w http.ResponseWriter, r *http.Request, c *call) error {
+	origin, err := pathZone(r)
+	if err != nil {
+		return err
+	}
+	if err := allowZone(c.key, ActionDelete, origin); err != nil {
+		return err
+	}
+	cmd, raw, err := readCommand(r)
+	if err != nil {
+		return err
+	}
+	del, ok := cmd.(*raftfsm.DeleteZone)
+	if !ok {
+		return invalid("command", "a %s command: this endpoint takes delete-zone", cmd.Type())
+	}
+	if zone.CanonicalName(del.Zone) != origin {
+		return invalid("command", "the deletion is for %s, not %s", del.Zone, origin)
+	}
+	cl, err := s.claimed(origin)
+	if err != nil {
+		return err
+	}
+	if _, err := s.b.SubmitZone(r.Context(), cl.Group, origin, raw, false); err != nil {
+		return err
+	}
+	if err := s.propose(r.Context(), &raftfsm.ReleaseZone{Zone: origin, Actor: c.key.ID, Time: s.now()}); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"zone": origin, "released": true})
+	return nil
+}
+
+// ownerKeyInput is the body of POST /v1/zones/{zone}/owner-key.
+type ownerKeyInput struct {
+	OwnerKey string `json:"owner_key"`
+	Proof    []byte `json:"proof"`
+}
+
+func (s *Server) handleOwnerKey(w http.ResponseWriter, r *http.Request, c *call) error {
+	origin, err := pathZone(r)
+	if err != nil {
+		return err
+	}
+	if err := allowZone(c.key, ActionUpdate, origin); err != nil {
+		return err
+	}
+	var in ownerKeyInput
+	if err := decodeJSON(r, &in); err != nil {
+		return err
+	}
+	if in.OwnerKey == "" {
+		return missing("owner_key")
+	}
+	if len(in.Proof) == 0 {
+		return missing("proof")
+	}
+	dk, err := raftfsm.ParseOwnerKey(in.OwnerKey, origin)
+	if err != nil {
+		return invalid("owner_key", "%v", err)
+	}
+	cmd := &raftfsm.ChangeOwnerKey{Zone: origin, NewOwner: dk.String(), Actor: c.key.ID, Time: s.now(), Proof: in.Proof}
+	if err := s.propose(r.Context(), cmd); err != nil {
+		return err
+	}
+	cl, err := s.claimed(origin)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, claimView(cl))
+	return nil
+}
+
+// reasonInput is the body of suspend and unsuspend.
+type reasonInput struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) handleSuspend(suspend bool) func(http.ResponseWriter, *http.Request, *call) error {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		origin, err := pathZone(r)
+		if err != nil {
+			return err
+		}
+		if err := requireAdmin(c.key); err != nil {
+			return err
+		}
+		if err := allowZone(c.key, ActionAdmin, origin); err != nil {
+			return err
+		}
+		var in reasonInput
+		if err := decodeJSON(r, &in); err != nil {
+			return err
+		}
+		if err := checkText("reason", in.Reason, true); err != nil {
+			return err
+		}
+		cmd := &raftfsm.RegistrySuspend{Zone: origin, Suspend: suspend, Reason: in.Reason, Actor: c.key.ID, Time: s.now()}
+		if err := s.propose(r.Context(), cmd); err != nil {
+			return err
+		}
+		cl, err := s.claimed(origin)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, claimView(cl))
+		return nil
+	}
+}

@@ -1,0 +1,251 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
+)
+
+// authMode says how a route authenticates and which bucket it draws from.
+type authMode int
+
+const (
+	authPublic   authMode = iota // no key; per-IP bucket
+	authKey                      // API key required; per-key bucket
+	authOptional                 // an API key when the Bearer value is one, else public (status tokens)
+)
+
+// route is one /v1 endpoint. The route table is the one source of the
+// mux's /v1 patterns; a test checks it against openapi.json both ways.
+type route struct {
+	method, path string
+	action       string // audit action name
+	auth         authMode
+	local        bool  // served without registry state (never proxied)
+	maxBody      int64 // request body limit; default maxJSONBody
+	h            func(w http.ResponseWriter, r *http.Request, c *call) error
+}
+
+// call is what the wrapper hands a handler: the authenticated key, if any.
+type call struct {
+	key   raftfsm.APIKey
+	keyed bool
+}
+
+func (s *Server) apiRoutes() []route {
+	return []route{
+		{method: "GET", path: "/v1/openapi.json", action: "openapi", local: true, h: s.handleOpenAPI},
+		{method: "GET", path: "/v1/health", action: "health", local: true, h: s.handleHealth},
+
+		{method: "POST", path: "/v1/applications", action: "applications.submit", h: s.handleSubmitApplication},
+		{method: "GET", path: "/v1/applications", action: "applications.list", auth: authKey, h: s.handleListApplications},
+		{method: "GET", path: "/v1/applications/{id}", action: "applications.get", auth: authOptional, h: s.handleGetApplication},
+		{method: "POST", path: "/v1/applications/{id}/review", action: "applications.review", auth: authKey, h: s.handleReview},
+
+		{method: "GET", path: "/v1/keys", action: "keys.list", auth: authKey, h: s.handleListKeys},
+		{method: "POST", path: "/v1/keys", action: "keys.issue", auth: authKey, h: s.handleIssueKey},
+		{method: "GET", path: "/v1/keys/{id}", action: "keys.get", auth: authKey, h: s.handleGetKey},
+		{method: "DELETE", path: "/v1/keys/{id}", action: "keys.revoke", auth: authKey, h: s.handleRevokeKey},
+
+		{method: "GET", path: "/v1/zones", action: "zones.list", auth: authKey, h: s.handleListZones},
+		{method: "POST", path: "/v1/zones", action: "zones.create", auth: authKey, maxBody: maxZoneBody, h: s.handleCreateZone},
+		{method: "GET", path: "/v1/zones/{zone}", action: "zones.get", auth: authKey, h: s.handleGetZone},
+		{method: "DELETE", path: "/v1/zones/{zone}", action: "zones.delete", auth: authKey, h: s.handleDeleteZone},
+		{method: "POST", path: "/v1/zones/{zone}/changes", action: "zones.changes", auth: authKey, maxBody: maxZoneBody, h: s.handleChanges},
+		{method: "POST", path: "/v1/zones/{zone}/import", action: "zones.import", auth: authKey, maxBody: maxZoneBody, h: s.handleImport},
+		{method: "GET", path: "/v1/zones/{zone}/export", action: "zones.export", auth: authKey, h: s.handleExport},
+		{method: "GET", path: "/v1/zones/{zone}/records", action: "zones.records", auth: authKey, h: s.handleRecords},
+		{method: "POST", path: "/v1/zones/{zone}/owner-key", action: "zones.owner-key", auth: authKey, h: s.handleOwnerKey},
+		{method: "POST", path: "/v1/zones/{zone}/suspend", action: "zones.suspend", auth: authKey, h: s.handleSuspend(true)},
+		{method: "POST", path: "/v1/zones/{zone}/unsuspend", action: "zones.unsuspend", auth: authKey, h: s.handleSuspend(false)},
+
+		{method: "GET", path: "/v1/audit", action: "audit", auth: authKey, h: s.handleAudit},
+
+		{method: "GET", path: "/v1/log/checkpoint", action: "log.checkpoint", h: s.handleCheckpoint},
+		{method: "GET", path: "/v1/log/entries", action: "log.entries", h: s.handleEntries},
+		{method: "GET", path: "/v1/log/proof/inclusion", action: "log.inclusion", h: s.handleInclusion},
+		{method: "GET", path: "/v1/log/proof/consistency", action: "log.consistency", h: s.handleConsistency},
+	}
+}
+
+// reqState is per-request bookkeeping for the audit record.
+type reqState struct {
+	keyID  string
+	zone   string
+	result string // error code; "" = ok
+}
+
+type stateKey struct{}
+
+func stateOf(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+// noteZone records the zone a request is about, for the audit record.
+func noteZone(r *http.Request, origin string) {
+	if st := stateOf(r.Context()); st != nil {
+		st.zone = origin
+	}
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// proxiedHeader marks a request one node proxied to a registry URL, so a
+// misconfigured registry URL pointing at another non-registry node cannot
+// make a loop.
+const proxiedHeader = "Ddnrs-Proxied"
+
+// wrap adds to a route's handler, in order: a deadline, the registry check
+// (proxying to a registry URL when this node is not in the registry
+// group), authentication, the rate limit, the body size limit, JSON
+// errors, and the audit record of keyed requests.
+func (s *Server) wrap(rt route) http.Handler {
+	maxBody := rt.maxBody
+	if maxBody == 0 {
+		maxBody = maxJSONBody
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.opt.RequestTimeout)
+		defer cancel()
+		st := &reqState{}
+		r = r.WithContext(context.WithValue(ctx, stateKey{}, st))
+		sw := &statusWriter{ResponseWriter: w}
+		if !rt.local {
+			if _, err := s.b.Registry(); errors.Is(err, ErrNotRegistry) {
+				if len(s.proxies) > 0 && r.Header.Get(proxiedHeader) == "" {
+					s.proxy(sw, r)
+					return
+				}
+				s.writeError(sw, r, err)
+				return
+			}
+		}
+		defer func() {
+			if st.keyID == "" {
+				return
+			}
+			res := st.result
+			if res == "" {
+				res = "ok"
+			}
+			rec := AuditRecord{Time: s.b.Now().UTC(), KeyID: st.keyID, Action: rt.action, Zone: st.zone, Result: res, Status: sw.status}
+			if err := s.audit.add(rec); err != nil {
+				s.log.Error("audit record lost", "err", err, "key", st.keyID, "action", rt.action)
+			}
+		}()
+		c := &call{}
+		mode := rt.auth
+		if mode == authOptional {
+			mode = authPublic
+			if strings.HasPrefix(bearer(r), keyPrefix) {
+				mode = authKey
+			}
+		}
+		now := s.b.Now()
+		if mode == authKey {
+			k, err := s.authenticate(r)
+			if err != nil {
+				// Failed authentications draw from the client's IP
+				// bucket, so guessing keys is slow.
+				if d := s.ips.take(s.clientIP(r), s.opt.IPLimits.PerMinute, s.opt.IPLimits.Burst, now); !d.ok {
+					d.setHeaders(sw.Header())
+					err = d.err()
+				}
+				s.writeError(sw, r, err)
+				return
+			}
+			c.key, c.keyed = k, true
+			per, burst := k.Limits.PerMinute, k.Limits.Burst
+			if per == 0 {
+				per = DefaultPerMinute
+			}
+			if burst == 0 {
+				burst = DefaultBurst
+			}
+			d := s.keys.take(k.ID, per, burst, now)
+			d.setHeaders(sw.Header())
+			if !d.ok {
+				s.writeError(sw, r, d.err())
+				return
+			}
+		} else {
+			d := s.ips.take(s.clientIP(r), s.opt.IPLimits.PerMinute, s.opt.IPLimits.Burst, now)
+			d.setHeaders(sw.Header())
+			if !d.ok {
+				s.writeError(sw, r, d.err())
+				return
+			}
+		}
+		r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
+		if err := rt.h(sw, r, c); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+				err = errors.Join(ErrTimeout, err)
+			}
+			s.writeError(sw, r, err)
+		}
+	})
+}
+
+// clientIP is the address the per-IP bucket is keyed by: the TCP peer, or
+// with TrustProxy the last X-Forwarded-For hop (the one the trusted proxy
+// added).
+func (s *Server) clientIP(r *http.Request) string {
+	if s.opt.TrustProxy {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			hops := strings.Split(xff[len(xff)-1], ",")
+			if ip := net.ParseIP(strings.TrimSpace(hops[len(hops)-1])); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// proxy forwards r to a registry URL (this node is not in the registry
+// group).
+func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
+	i := int(s.proxyNext.Load()) % len(s.proxies)
+	target := s.proxies[i]
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			pr.Out.Header.Set(proxiedHeader, "1")
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.proxyNext.CompareAndSwap(uint32(i), uint32(i+1))
+			s.log.Warn("registry proxy failed", "url", target.String(), "err", err)
+			s.writeError(w, r, errors.Join(ErrNoRegistry, err))
+		},
+		FlushInterval: -1,
+	}
+	rp.ServeHTTP(w, r)
+}
