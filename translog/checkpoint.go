@@ -2,6 +2,7 @@ package translog
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -68,6 +69,9 @@ func OpenCheckpoint(msg []byte, origin string, v note.Verifier) (Checkpoint, err
 		return Checkpoint{}, fmt.Errorf("%w: root %q is not 32 bytes of base64", ErrCheckpoint, lines[2])
 	}
 	copy(c.Root[:], root)
+	if c.Size == 0 && c.Root != sha256.Sum256(nil) {
+		return Checkpoint{}, fmt.Errorf("%w: size 0 with a root that is not the empty tree's", ErrCheckpoint)
+	}
 	return c, nil
 }
 

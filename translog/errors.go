@@ -26,6 +26,10 @@ var (
 	// Monitor.Check when two signed checkpoints of the log cannot both be
 	// views of one append-only log.
 	ErrSplitView = errors.New("translog: split view")
+	// ErrEntriesMismatch is returned by Monitor.Check (with Entries set)
+	// when the entries a log serves do not hash to the root of its own
+	// signed checkpoint, or one of them is not a well-formed Entry.
+	ErrEntriesMismatch = errors.New("translog: entries do not match the checkpoint")
 	// ErrHTTP is wrapped by *HTTPError, returned by HTTPSource when a log
 	// server answers with a status other than 200 or a body it cannot
 	// use.

@@ -165,19 +165,11 @@ func hashChildren(l, r [32]byte) [32]byte {
 // HashLeaf returns the RFC 6962 hash of a leaf: SHA-256(0x00 ‖ leafData).
 func HashLeaf(leafData []byte) [32]byte { return hashLeaf(leafData) }
 
-func slices(p [][32]byte) [][]byte {
-	out := make([][]byte, len(p))
-	for i := range p {
-		out[i] = p[i][:]
-	}
-	return out
-}
-
 // VerifyInclusion checks that leafData is leaf index of the tree of size
 // leaves whose root is root; ErrProof when it is not proven.
 func VerifyInclusion(leafData []byte, index, size uint64, root [32]byte, p [][32]byte) error {
 	h := hashLeaf(leafData)
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, h[:], slices(p), root[:]); err != nil {
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, h[:], ProofHashes(p), root[:]); err != nil {
 		return fmt.Errorf("%w: inclusion of leaf %d in tree of %d: %v", ErrProof, index, size, err)
 	}
 	return nil
@@ -188,7 +180,7 @@ func VerifyInclusion(leafData []byte, index, size uint64, root [32]byte, p [][32
 // it is not proven. (first == second needs root1 == root2 and an empty
 // proof; first == 0 needs an empty proof.)
 func VerifyConsistency(first, second uint64, root1, root2 [32]byte, p [][32]byte) error {
-	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, first, second, slices(p), root1[:], root2[:]); err != nil {
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, first, second, ProofHashes(p), root1[:], root2[:]); err != nil {
 		return fmt.Errorf("%w: consistency from %d to %d: %v", ErrProof, first, second, err)
 	}
 	return nil

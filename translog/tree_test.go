@@ -87,7 +87,7 @@ func TestInclusionEveryPair(t *testing.T) {
 			}
 			// The same check straight through transparency-dev.
 			lh, _ := tr.LeafHash(i)
-			if err := proof.VerifyInclusion(rfc6962.DefaultHasher, i, size, lh[:], slices(p), root[:]); err != nil {
+			if err := proof.VerifyInclusion(rfc6962.DefaultHasher, i, size, lh[:], ProofHashes(p), root[:]); err != nil {
 				t.Fatalf("proof.VerifyInclusion(%d, %d): %v", i, size, err)
 			}
 			// Tampering: another leaf, another index, a flipped hash, a
@@ -132,7 +132,7 @@ func TestConsistencyEveryPair(t *testing.T) {
 			if err := VerifyConsistency(first, second, root1, root2, p); err != nil {
 				t.Fatalf("VerifyConsistency(%d, %d): %v", first, second, err)
 			}
-			if err := proof.VerifyConsistency(rfc6962.DefaultHasher, first, second, slices(p), root1[:], root2[:]); err != nil {
+			if err := proof.VerifyConsistency(rfc6962.DefaultHasher, first, second, ProofHashes(p), root1[:], root2[:]); err != nil {
 				t.Fatalf("proof.VerifyConsistency(%d, %d): %v", first, second, err)
 			}
 			if first == 0 {
