@@ -26,3 +26,9 @@ lint:
 .PHONY: bench-raft
 bench-raft: build
 	$(GO) run ./bench/cmd/failover -bin bin/ddnrs
+
+# Cross-group resolution with real node processes: cold/warm/hot p50/p99
+# and hot-set queries/s versus a local zone (bench/README.md, overlay).
+.PHONY: bench-overlay
+bench-overlay: build
+	$(GO) run ./bench/cmd/overlay -bin bin/ddnrs

@@ -1,0 +1,457 @@
+// Command overlay measures cross-group resolution with real `ddnrs node`
+// processes on loopback: two single-node groups with the overlay on,
+// group 0 (127.0.40.1) holding -zones zones, group 1 (127.0.41.1)
+// holding one zone of its own and trusting every owner key. A client
+// asks group 1's node over UDP, DO set, one query at a time:
+//
+//   - cold: the first query for each of group 0's zones (a DHT lookup, a
+//     DDNRS-RPC query over QUIC, verification);
+//   - warm: names never asked before in zones whose route is cached (the
+//     RPC and verification, no lookup);
+//   - hot: names already answered (the verified-answer cache);
+//   - local: names of group 1's own zone at the same node;
+//
+// then the hot set and the local zone with -workers parallel clients for
+// -duration each (queries/s).
+//
+//	go build -o bin/ddnrs ./cmd/ddnrs && go run ./bench/cmd/overlay -bin bin/ddnrs
+//
+// `make bench-overlay` runs it. Figures go in bench/README.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "overlay:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	bin      string
+	zones    int
+	warm     int
+	hot      int
+	workers  int
+	duration time.Duration
+	keep     bool
+}
+
+// member is one running `ddnrs node` and what its ready file says.
+type member struct {
+	dir     string // the group's bootstrap directory
+	cmd     *exec.Cmd
+	done    chan error
+	DNS     string   `json:"dns"`
+	Admin   string   `json:"admin"`
+	Overlay []string `json:"overlay"`
+}
+
+func run() error {
+	var cfg config
+	flag.StringVar(&cfg.bin, "bin", "bin/ddnrs", "the ddnrs binary")
+	flag.IntVar(&cfg.zones, "zones", 50, "zones held by group 0 (one cold sample each)")
+	flag.IntVar(&cfg.warm, "warm", 40, "warm samples per zone (names never asked before)")
+	flag.IntVar(&cfg.hot, "hot", 4000, "hot and local samples")
+	flag.IntVar(&cfg.workers, "workers", 16, "parallel clients for the queries/s runs")
+	flag.DurationVar(&cfg.duration, "duration", 5*time.Second, "length of each queries/s run")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory")
+	flag.Parse()
+	bin, err := filepath.Abs(cfg.bin)
+	if err != nil {
+		return err
+	}
+	cfg.bin = bin
+	dir, err := os.MkdirTemp("", "ddnrs-bench-overlay-")
+	if err != nil {
+		return err
+	}
+	if !cfg.keep {
+		defer os.RemoveAll(dir)
+	} else {
+		fmt.Println("work directory:", dir)
+	}
+	return bench(cfg, dir)
+}
+
+func bench(cfg config, dir string) error {
+	// Keys first: every node trusts every zone's owner key.
+	keys := filepath.Join(dir, "keys")
+	if err := os.Mkdir(keys, 0o700); err != nil {
+		return err
+	}
+	names := []string{"local.bench."}
+	for i := range cfg.zones {
+		names = append(names, fmt.Sprintf("z%d.bench.", i))
+	}
+	priv := make(map[string]string)
+	var anchors []byte
+	for _, z := range names {
+		out, err := exec.Command(cfg.bin, "zone", "keygen", z, "--dir", keys).Output()
+		if err != nil {
+			return fmt.Errorf("keygen %s: %w", z, err)
+		}
+		lines := strings.Fields(strings.TrimSpace(string(out)))
+		base := filepath.Base(lines[len(lines)-1])
+		priv[z] = filepath.Join(keys, base+".private")
+		pub, err := os.ReadFile(filepath.Join(keys, base+".key"))
+		if err != nil {
+			return err
+		}
+		anchors = append(anchors, pub...)
+	}
+	anchorFile := filepath.Join(dir, "anchors.keys")
+	if err := os.WriteFile(anchorFile, anchors, 0o644); err != nil {
+		return err
+	}
+	var members []*member
+	defer func() {
+		for _, m := range members {
+			m.stop()
+		}
+	}()
+	var boot []string
+	for g, ip := range []string{"127.0.40.1", "127.0.41.1"} {
+		m, err := startMember(cfg.bin, filepath.Join(dir, fmt.Sprintf("g%d", g)), ip, anchorFile, boot)
+		if err != nil {
+			return err
+		}
+		members = append(members, m)
+		boot = m.Overlay
+	}
+	owner, entry := members[0], members[1]
+	t0 := time.Now()
+	for _, z := range names {
+		m := owner
+		if z == "local.bench." {
+			m = entry
+		}
+		if err := publish(cfg.bin, dir, m, z, priv[z]); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("published %d zones in %v\n", len(names), time.Since(t0).Round(time.Millisecond))
+	for _, z := range names {
+		m := owner
+		if z == "local.bench." {
+			m = entry
+		}
+		if err := waitFor(func() error { return expect(m.DNS, z, dns.TypeSOA, dns.RcodeSuccess) }); err != nil {
+			return fmt.Errorf("%s not served by its group: %w", z, err)
+		}
+	}
+	// Provide runs in the background after the commit; give the DHT a
+	// moment so the cold lookups find the provider, not a negative.
+	time.Sleep(2 * time.Second)
+
+	var cold, warm, hot, local []time.Duration
+	for i := range cfg.zones {
+		d, err := timed(entry.DNS, fmt.Sprintf("h0.z%d.bench.", i))
+		if err != nil {
+			return fmt.Errorf("cold: %w", err)
+		}
+		cold = append(cold, d)
+	}
+	for j := 1; j <= cfg.warm; j++ {
+		for i := range cfg.zones {
+			d, err := timed(entry.DNS, fmt.Sprintf("h%d.z%d.bench.", j, i))
+			if err != nil {
+				return fmt.Errorf("warm: %w", err)
+			}
+			warm = append(warm, d)
+		}
+	}
+	hotSet := make([]string, 0, 64)
+	for j := range 64 {
+		hotSet = append(hotSet, fmt.Sprintf("h%d.z%d.bench.", j%cfg.warm+1, j%cfg.zones))
+	}
+	localSet := make([]string, 0, 64)
+	for j := range 64 {
+		localSet = append(localSet, fmt.Sprintf("h%d.local.bench.", j))
+	}
+	for i := range cfg.hot {
+		d, err := timed(entry.DNS, hotSet[i%len(hotSet)])
+		if err != nil {
+			return fmt.Errorf("hot: %w", err)
+		}
+		hot = append(hot, d)
+		if d, err = timed(entry.DNS, localSet[i%len(localSet)]); err != nil {
+			return fmt.Errorf("local: %w", err)
+		}
+		local = append(local, d)
+	}
+	fmt.Printf("\nsequential, one UDP client, DO set, at group 1's node (%s):\n\n", entry.DNS)
+	fmt.Println("| path  | samples | p50 | p99 |")
+	fmt.Println("|-------|---------|-----|-----|")
+	for _, row := range []struct {
+		name string
+		ds   []time.Duration
+	}{{"local", local}, {"hot", hot}, {"warm", warm}, {"cold", cold}} {
+		fmt.Printf("| %-5s | %7d | %s | %s |\n", row.name, len(row.ds), pct(row.ds, 50), pct(row.ds, 99))
+	}
+	qHot, eHot := throughput(entry.DNS, hotSet, cfg.workers, cfg.duration)
+	qLocal, eLocal := throughput(entry.DNS, localSet, cfg.workers, cfg.duration)
+	fmt.Printf("\n%d parallel clients, %v each:\n\n", cfg.workers, cfg.duration)
+	fmt.Println("| hot set | queries/s | errors |")
+	fmt.Println("|---------|-----------|--------|")
+	fmt.Printf("| local zone | %.0f | %d |\n| cached remote zone | %.0f | %d |\n", qLocal, eLocal, qHot, eHot)
+	return nil
+}
+
+// startMember bootstraps a one-member group on ip, turns the overlay on
+// and starts the node.
+func startMember(bin, dir, ip, anchors string, boot []string) (*member, error) {
+	ports := make([]string, 3)
+	for i := range ports {
+		p, err := freePort(ip, i == 0)
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = strconv.Itoa(p)
+	}
+	if out, err := exec.Command(bin, "ops", "group", "bootstrap", "--out", dir, "--members", "1", "--ip", ip,
+		"--dns-port", ports[0], "--raft-port", ports[1], "--admin-port", ports[2]).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("group bootstrap: %w\n%s", err, out)
+	}
+	conf := filepath.Join(dir, "node1", "node.toml")
+	quoted := make([]string, len(boot))
+	for i, b := range boot {
+		quoted[i] = strconv.Quote(b)
+	}
+	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	_, err = fmt.Fprintf(f, "\n[overlay]\nenabled = true\nlisten = [%q]\nbootstrap = [%s]\ntrust_anchors = %q\n",
+		"/ip4/"+ip+"/udp/0/quic-v1", strings.Join(quoted, ", "), anchors)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	ready := filepath.Join(dir, "node1", "ready.json")
+	log, err := os.Create(filepath.Join(dir, "node1", "node.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	m := &member{dir: dir, done: make(chan error, 1)}
+	m.cmd = exec.Command(bin, "node", "--config", conf, "--ready-file", ready)
+	m.cmd.Stdout, m.cmd.Stderr = log, log
+	if err := m.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { m.done <- m.cmd.Wait() }()
+	err = waitFor(func() error {
+		select {
+		case err := <-m.done:
+			m.done <- err
+			return fmt.Errorf("%w: node exited: %v (see %s)", errStop, err, log.Name())
+		default:
+		}
+		b, err := os.ReadFile(ready)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, m); err != nil {
+			return err
+		}
+		if len(m.Overlay) == 0 {
+			return fmt.Errorf("%w: no overlay addresses in %s", errStop, ready)
+		}
+		return nil
+	})
+	if err != nil {
+		m.stop()
+		return nil, err
+	}
+	return m, nil
+}
+
+// stop ends the node (SIGTERM, then SIGKILL after 10 s) and waits for it.
+func (m *member) stop() {
+	if m.cmd.Process == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.done
+	}
+	m.cmd.Process = nil
+}
+
+// publish writes zone z (hosts h0..h99 and a wildcard-free apex) and
+// publishes it to m's group with the owner key priv.
+func publish(bin, dir string, m *member, z, priv string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "$ORIGIN %s\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n", z)
+	for i := range 100 {
+		fmt.Fprintf(&b, "h%d A 198.51.100.%d\n", i, i+1)
+	}
+	zf := filepath.Join(dir, z+"zone")
+	if err := os.WriteFile(zf, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	out, err := exec.Command(bin, "zone", "publish", "--server", m.Admin,
+		"--ca", filepath.Join(m.dir, "ca", "ca.crt"), "--cert", filepath.Join(m.dir, "ops", "node.crt"),
+		"--tls-key", filepath.Join(m.dir, "ops", "node.key"), "--key", priv, zf).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("publish %s: %w\n%s", z, err, out)
+	}
+	return nil
+}
+
+// errStop marks a waitFor condition that will not become true.
+var errStop = errors.New("giving up")
+
+func waitFor(cond func() error) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := cond()
+		if err == nil || errors.Is(err, errStop) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freePort(ip string, udpToo bool) (int, error) {
+	for range 50 {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		if !udpToo {
+			l.Close()
+			return port, nil
+		}
+		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("no free port on %s", ip)
+}
+
+func query(c *dns.Client, conn *dns.Conn, name string, t uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, t)
+	m.RecursionDesired = false
+	m.SetEdns0(1232, true)
+	r, _, err := c.ExchangeWithConn(m, conn)
+	return r, err
+}
+
+func expect(addr, name string, t uint16, rcode int) error {
+	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
+	conn, err := c.Dial(addr)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	r, err := query(c, conn, name, t)
+	if err != nil {
+		return err
+	}
+	if r.Rcode != rcode || (rcode == dns.RcodeSuccess && len(r.Answer) == 0) {
+		return fmt.Errorf("%s: rcode %s, %d answers", name, dns.RcodeToString[r.Rcode], len(r.Answer))
+	}
+	return nil
+}
+
+// timed asks name A once and returns the round trip; anything but an
+// answer is an error.
+func timed(addr, name string) (time.Duration, error) {
+	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
+	conn, err := c.Dial(addr)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	t0 := time.Now()
+	r, err := query(c, conn, name, dns.TypeA)
+	d := time.Since(t0)
+	if err != nil {
+		return 0, err
+	}
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+		return 0, fmt.Errorf("%s: rcode %s, %d answers", name, dns.RcodeToString[r.Rcode], len(r.Answer))
+	}
+	return d, nil
+}
+
+// throughput runs workers clients asking names in turn for d and returns
+// answers per second and failed queries.
+func throughput(addr string, names []string, workers int, d time.Duration) (float64, int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+			conn, err := c.Dial(addr)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			defer conn.Close()
+			for i := w; ctx.Err() == nil; i++ {
+				r, err := query(c, conn, names[i%len(names)], dns.TypeA)
+				if err != nil || r.Rcode != dns.RcodeSuccess {
+					failed.Add(1)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(ok.Load()) / time.Since(t0).Seconds(), failed.Load()
+}
+
+func pct(ds []time.Duration, p int) string {
+	if len(ds) == 0 {
+		return "-"
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := min(len(s)-1, len(s)*p/100)
+	d := s[i]
+	if d < time.Millisecond {
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	}
+	return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
+}
