@@ -1,0 +1,540 @@
+package raftfsm
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ddnrs/ddnrs/translog"
+	"github.com/hashicorp/raft"
+	"github.com/miekg/dns"
+)
+
+// registryGoldenCommands returns one registry command of every type, by
+// golden file name, built from fixed keys (Ed25519 signatures are
+// deterministic). Applied in registryGoldenOrder they are all accepted.
+func registryGoldenCommands(t testing.TB) map[string][]byte {
+	t.Helper()
+	k1, k2 := seedKey(t, "example.", 1), seedKey(t, "example.", 2)
+	key := testAPIKey("00000000000000a1")
+	return map[string][]byte{
+		"cmd_submit_application.hex": encode(t, &SubmitApplication{App: testApplication("app-1")}),
+		"cmd_review_application.hex": encode(t, &ReviewApplication{ID: "app-1", Decision: DecisionApprove, Message: "welcome",
+			Reviewer: "00000000000000ff", Time: regAt(2), Key: &key}),
+		"cmd_issue_key.hex":        encode(t, &IssueKey{Key: testAPIKey("00000000000000b2"), Actor: OperatorActor}),
+		"cmd_revoke_key.hex":       encode(t, &RevokeKey{ID: "00000000000000b2", Actor: "00000000000000ff", Time: regAt(3)}),
+		"cmd_node_heartbeat.hex":   encode(t, heartbeat("n1", "g1", "eu", 4)),
+		"cmd_claim_zone.hex":       encode(t, &ClaimZone{Zone: "example.", Owner: ownerText(k1), Region: "eu", Actor: "00000000000000a1", Time: regAt(5), Delegation: []byte{1, 2}}),
+		"cmd_registry_suspend.hex": encode(t, &RegistrySuspend{Zone: "example.", Suspend: true, Reason: "abuse report 7", Actor: OperatorActor, Time: regAt(6)}),
+		"cmd_change_owner_key.hex": encode(t, changeOwner("example.", k1, k2, 0)),
+		"cmd_release_zone.hex":     encode(t, &ReleaseZone{Zone: "example.", Actor: "00000000000000a1", Time: regAt(10)}),
+	}
+}
+
+var registryGoldenOrder = []string{"cmd_submit_application.hex", "cmd_review_application.hex", "cmd_issue_key.hex",
+	"cmd_revoke_key.hex", "cmd_node_heartbeat.hex", "cmd_claim_zone.hex", "cmd_registry_suspend.hex",
+	"cmd_change_owner_key.hex", "cmd_release_zone.hex"}
+
+// TestRegistryCommandGolden pins the encoding of the registry commands;
+// a failure means the log format changed. Add a version instead.
+func TestRegistryCommandGolden(t *testing.T) {
+	want := map[string]CommandType{
+		"cmd_submit_application.hex": TypeSubmitApplication, "cmd_review_application.hex": TypeReviewApplication,
+		"cmd_issue_key.hex": TypeIssueKey, "cmd_revoke_key.hex": TypeRevokeKey, "cmd_claim_zone.hex": TypeClaimZone,
+		"cmd_release_zone.hex": TypeReleaseZone, "cmd_change_owner_key.hex": TypeChangeOwnerKey,
+		"cmd_registry_suspend.hex": TypeRegistrySuspend, "cmd_node_heartbeat.hex": TypeNodeHeartbeat,
+	}
+	cmds := registryGoldenCommands(t)
+	if len(cmds) != len(want) || len(registryGoldenOrder) != len(want) {
+		t.Fatalf("%d golden commands, %d types", len(cmds), len(want))
+	}
+	for name, b := range cmds {
+		t.Run(name, func(t *testing.T) {
+			checkGolden(t, name, b)
+			if CommandType(b[0]) != want[name] || b[1] != commandVersion1 {
+				t.Errorf("header %x, want type %d version 1", b[:2], want[name])
+			}
+			c, err := DecodeCommand(b)
+			if err != nil {
+				t.Fatalf("DecodeCommand = %v", err)
+			}
+			if c.Type() != want[name] || strings.HasPrefix(c.Type().String(), "type-") {
+				t.Errorf("decoded type %s, want %s", c.Type(), want[name])
+			}
+			if again := encode(t, c); !bytes.Equal(again, b) {
+				t.Errorf("EncodeCommand(DecodeCommand(b)) differs from b")
+			}
+		})
+	}
+	f := newTestFSM(t)
+	for i, name := range registryGoldenOrder {
+		if _, ok := f.apply(uint64(i+1), cmds[name]).(*ApplyResult); !ok {
+			t.Errorf("Apply(%s) = %v, want accepted", name, f.apply(uint64(i+1), cmds[name]))
+		}
+	}
+}
+
+func TestRegistryDecodeStrict(t *testing.T) {
+	hb := encode(t, heartbeat("n1", "g1", "eu", 4))
+	suspend := encode(t, &RegistrySuspend{Zone: "example.", Suspend: true, Time: regT0})
+	review := encode(t, &ReviewApplication{ID: "a", Decision: DecisionReject, Time: regT0})
+	tests := []struct {
+		desc string
+		in   []byte
+	}{
+		{"truncated heartbeat", hb[:len(hb)-1]},
+		{"trailing byte", append(bytes.Clone(hb), 0)},
+		{"bool byte 2", func() []byte { b := bytes.Clone(suspend); b[2+2+len("example.")] = 2; return b }()},
+		{"review key flag 2", func() []byte { b := bytes.Clone(review); b[len(b)-1] = 2; return b }()},
+		{"review with a key flag and no key", func() []byte { b := bytes.Clone(review); b[len(b)-1] = 1; return b }()},
+		{"huge string list", []byte{byte(TypeNodeHeartbeat), 1, 0, 1, 'n', 0, 1, 'g', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF}},
+		{"version 2", append([]byte{byte(TypeNodeHeartbeat), 2}, hb[2:]...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			if c, err := DecodeCommand(tt.in); !errors.Is(err, ErrMalformedCommand) {
+				t.Errorf("DecodeCommand = %T, %v; want ErrMalformedCommand", c, err)
+			}
+		})
+	}
+}
+
+// regBase is the state most apply cases start from: two nodes in two
+// groups and regions, an open application, a key, example. claimed by k1.
+func regBase(t testing.TB) []Command {
+	t.Helper()
+	return []Command{
+		heartbeat("n1", "g1", "eu", 1), heartbeat("n2", "g2", "us", 1),
+		&SubmitApplication{App: testApplication("app-1")},
+		&IssueKey{Key: testAPIKey("00000000000000a1"), Actor: OperatorActor},
+		claim("example.", seedKey(t, "example.", 1), ""),
+	}
+}
+
+func TestRegistryApply(t *testing.T) {
+	k1, k2 := seedKey(t, "example.", 1), seedKey(t, "example.", 2)
+	sub2 := seedKey(t, "sub.example.", 2)
+	sub1 := seedKey(t, "sub.example.", 1) // the same public key as k1
+	approveKey := testAPIKey("00000000000000c3")
+	sameHash := testAPIKey("00000000000000c4")
+	sameHash.Hash = testAPIKey("00000000000000a1").Hash
+	badID := testAPIKey("00000000000000C3")
+	badAction := testAPIKey("00000000000000c5")
+	badAction.Scope.Actions = []string{"own"}
+	zsk := seedKey(t, "other.example.", 3)
+	zsk.DNSKEY.Flags = 0 // no zone flag
+	nodelessApp := testApplication("app-2")
+	nodelessApp.Status = StatusApproved
+	noTime := claim("other.", seedKey(t, "other.", 4), "")
+	noTime.Time = noTime.Time.AddDate(-100, 0, 0)
+
+	tests := []struct {
+		name  string
+		bare  bool      // start from nothing instead of regBase
+		setup []Command // after regBase
+		cmd   Command
+		want  Reason // "" = accepted
+		check func(t *testing.T, r *RegistryState)
+	}{
+		{name: "submit", cmd: &SubmitApplication{App: testApplication("app-2")}, check: func(t *testing.T, r *RegistryState) {
+			if a, ok := r.Application("app-2"); !ok || a.Status != StatusPending || a.Domains[1] != "example.net." {
+				t.Errorf("Application(app-2) = %+v, %v", a, ok)
+			}
+		}},
+		{name: "submit duplicate", cmd: &SubmitApplication{App: testApplication("app-1")}, want: ReasonDuplicateID},
+		{name: "submit approved", cmd: &SubmitApplication{App: nodelessApp}, want: ReasonMalformed},
+		{name: "submit without id", cmd: &SubmitApplication{App: testApplication("")}, want: ReasonMalformed},
+		{name: "review unknown", cmd: &ReviewApplication{ID: "nope", Decision: DecisionReject, Time: regAt(2)}, want: ReasonUnknownApplication},
+		{name: "approve", cmd: &ReviewApplication{ID: "app-1", Decision: DecisionApprove, Message: "ok", Reviewer: "r", Time: regAt(2), Key: &approveKey},
+			check: func(t *testing.T, r *RegistryState) {
+				a, _ := r.Application("app-1")
+				k, ok := r.Key(approveKey.ID)
+				if a.Status != StatusApproved || a.KeyID != approveKey.ID || a.Reviewer != "r" || !a.Reviewed.Equal(regAt(2)) || a.Message != "ok" {
+					t.Errorf("application after approval: %+v", a)
+				}
+				if !ok || k.Application != "app-1" || k.Hash != approveKey.Hash || !slices.Equal(k.Scope.Types, []string{"TXT"}) {
+					t.Errorf("Key(%s) = %+v, %v", approveKey.ID, k, ok)
+				}
+			}},
+		{name: "approve without key", cmd: &ReviewApplication{ID: "app-1", Decision: DecisionApprove, Time: regAt(2)}, want: ReasonMalformed},
+		{name: "approve with a used key id", cmd: &ReviewApplication{ID: "app-1", Decision: DecisionApprove, Time: regAt(2), Key: ptr(testAPIKey("00000000000000a1"))}, want: ReasonDuplicateID},
+		{name: "approve with a used key hash", cmd: &ReviewApplication{ID: "app-1", Decision: DecisionApprove, Time: regAt(2), Key: &sameHash}, want: ReasonKeyExists},
+		{name: "approve with a bad key id", cmd: &ReviewApplication{ID: "app-1", Decision: DecisionApprove, Time: regAt(2), Key: &badID}, want: ReasonMalformed},
+		{name: "review approved", setup: []Command{&ReviewApplication{ID: "app-1", Decision: DecisionApprove, Time: regAt(2), Key: &approveKey}},
+			cmd: &ReviewApplication{ID: "app-1", Decision: DecisionReject, Time: regAt(3)}, want: ReasonApplicationClosed},
+		{name: "review rejected", setup: []Command{&ReviewApplication{ID: "app-1", Decision: DecisionReject, Time: regAt(2)}},
+			cmd: &ReviewApplication{ID: "app-1", Decision: DecisionMoreInfo, Time: regAt(3)}, want: ReasonApplicationClosed},
+		{name: "approve after more info", setup: []Command{&ReviewApplication{ID: "app-1", Decision: DecisionMoreInfo, Message: "why?", Time: regAt(2)}},
+			cmd: &ReviewApplication{ID: "app-1", Decision: DecisionApprove, Time: regAt(3), Key: &approveKey},
+			check: func(t *testing.T, r *RegistryState) {
+				if a, _ := r.Application("app-1"); a.Status != StatusApproved {
+					t.Errorf("status %q, want approved", a.Status)
+				}
+			}},
+		{name: "reject", cmd: &ReviewApplication{ID: "app-1", Decision: DecisionReject, Message: "no", Time: regAt(2)},
+			check: func(t *testing.T, r *RegistryState) {
+				if a, _ := r.Application("app-1"); a.Status != StatusRejected || a.KeyID != "" {
+					t.Errorf("application %+v, want rejected without key", a)
+				}
+			}},
+		{name: "unknown decision", cmd: &ReviewApplication{ID: "app-1", Decision: "maybe", Time: regAt(2)}, want: ReasonMalformed},
+		{name: "issue", cmd: &IssueKey{Key: testAPIKey("00000000000000b2"), Actor: OperatorActor}, check: func(t *testing.T, r *RegistryState) {
+			if _, ok := r.Key("00000000000000b2"); !ok || len(r.Keys()) != 2 {
+				t.Errorf("keys %+v", r.Keys())
+			}
+		}},
+		{name: "issue duplicate id", cmd: &IssueKey{Key: testAPIKey("00000000000000a1")}, want: ReasonDuplicateID},
+		{name: "issue bad action", cmd: &IssueKey{Key: badAction}, want: ReasonMalformed},
+		{name: "revoke", cmd: &RevokeKey{ID: "00000000000000a1", Actor: "admin", Time: regAt(4)}, check: func(t *testing.T, r *RegistryState) {
+			if k, _ := r.Key("00000000000000a1"); !k.Revoked || k.RevokedBy != "admin" || !k.RevokedAt.Equal(regAt(4)) {
+				t.Errorf("key after revocation %+v", k)
+			}
+		}},
+		{name: "revoke unknown", cmd: &RevokeKey{ID: "00000000000000ee", Time: regAt(4)}, want: ReasonUnknownKey},
+		{name: "claim", cmd: claim("example.net.", seedKey(t, "example.net.", 5), ""), check: func(t *testing.T, r *RegistryState) {
+			c, ok := r.Claim("EXAMPLE.net")
+			if !ok || c.Group != "g2" || c.Generation != 0 || !c.Created.Equal(regAt(5)) {
+				t.Errorf("Claim(example.net.) = %+v, %v; want group g2 (fewest claims)", c, ok)
+			}
+		}},
+		{name: "claim claimed", cmd: claim("example.", k2, ""), want: ReasonNameClaimed},
+		{name: "claim without nodes", bare: true, cmd: claim("example.", k1, ""), want: ReasonNoGroups},
+		{name: "claim with a key of another name", cmd: claim("example.org.", k1, ""), want: ReasonMalformed},
+		{name: "claim with a key without the zone flag", cmd: claim("other.example.", zsk, ""), want: ReasonMalformed},
+		{name: "claim with a time before 1970", cmd: noTime, want: ReasonMalformed},
+		{name: "claim of the root", cmd: &ClaimZone{Zone: ".", Owner: ownerText(seedKey(t, ".", 1)), Time: regT0}, want: ReasonMalformed},
+		{name: "claim inside another key's zone", cmd: claim("sub.example.", sub2, ""), want: ReasonDelegationRequired},
+		{name: "claim inside with a bad delegation", cmd: func() Command {
+			c := claim("sub.example.", sub2, "")
+			c.Delegation = delegation(sub2, sub2) // signed by the child, not the parent
+			return c
+		}(), want: ReasonDelegationInvalid},
+		{name: "claim inside with a delegation", cmd: func() Command {
+			c := claim("sub.example.", sub2, "")
+			c.Delegation = delegation(k1, sub2)
+			return c
+		}(), check: func(t *testing.T, r *RegistryState) {
+			if c, ok := r.EnclosingClaim("www.sub.example."); !ok || c.Zone != "sub.example." {
+				t.Errorf("EnclosingClaim(www.sub.example.) = %+v, %v", c, ok)
+			}
+			if c, ok := r.EnclosingClaim("www.example."); !ok || c.Zone != "example." {
+				t.Errorf("EnclosingClaim(www.example.) = %+v, %v", c, ok)
+			}
+			if _, ok := r.EnclosingClaim("example.org."); ok {
+				t.Errorf("EnclosingClaim(example.org.) found a claim")
+			}
+		}},
+		{name: "claim inside with the same key", cmd: claim("sub.example.", sub1, "")},
+		{name: "release", cmd: &ReleaseZone{Zone: "example.", Actor: "a", Time: regAt(6)}, check: func(t *testing.T, r *RegistryState) {
+			if _, ok := r.Claim("example."); ok || len(r.Claims()) != 0 {
+				t.Errorf("claims after release: %+v", r.Claims())
+			}
+		}},
+		{name: "release unclaimed", cmd: &ReleaseZone{Zone: "example.net.", Time: regAt(6)}, want: ReasonNoClaim},
+		{name: "change owner", cmd: changeOwner("example.", k1, k2, 0), check: func(t *testing.T, r *RegistryState) {
+			c, _ := r.Claim("example.")
+			if c.Generation != 1 || !sameKey(c.Owner, k2.DNSKEY) {
+				t.Errorf("claim after owner change %+v", c)
+			}
+		}},
+		{name: "change owner twice", setup: []Command{changeOwner("example.", k1, k2, 0)}, cmd: changeOwner("example.", k2, k1, 1)},
+		{name: "change owner signed by the new key", cmd: changeOwner("example.", k2, k2, 0), want: ReasonBadProof},
+		{name: "change owner replayed", setup: []Command{changeOwner("example.", k1, k2, 0), changeOwner("example.", k2, k1, 1)},
+			cmd: changeOwner("example.", k1, k2, 0), want: ReasonBadProof},
+		{name: "change owner to a key of another name", cmd: changeOwner("example.", k1, sub2, 0), want: ReasonMalformed},
+		{name: "change owner unclaimed", cmd: changeOwner("example.net.", k1, k2, 0), want: ReasonNoClaim},
+		{name: "suspend", cmd: &RegistrySuspend{Zone: "example.", Suspend: true, Reason: "phishing", Actor: "op", Time: regAt(7)},
+			check: func(t *testing.T, r *RegistryState) {
+				if c, _ := r.Claim("example."); !c.Suspended || c.Reason != "phishing" {
+					t.Errorf("claim after suspension %+v", c)
+				}
+			}},
+		{name: "unsuspend", setup: []Command{&RegistrySuspend{Zone: "example.", Suspend: true, Reason: "x", Time: regAt(7)}},
+			cmd: &RegistrySuspend{Zone: "example.", Reason: "fixed", Time: regAt(8)}, check: func(t *testing.T, r *RegistryState) {
+				if c, _ := r.Claim("example."); c.Suspended || c.Reason != "fixed" {
+					t.Errorf("claim after unsuspension %+v", c)
+				}
+			}},
+		{name: "suspend unclaimed", cmd: &RegistrySuspend{Zone: "example.net.", Suspend: true, Time: regAt(7)}, want: ReasonNoClaim},
+		{name: "heartbeat", cmd: heartbeat("n3", "g1", "eu", 2), check: func(t *testing.T, r *RegistryState) {
+			if n := r.Nodes(); len(n) != 3 || n[0].ID != "n1" || n[1].ID != "n3" || n[2].ID != "n2" {
+				t.Errorf("Nodes() = %+v, want n1 n3 (g1) n2 (g2)", n)
+			}
+		}},
+		{name: "heartbeat without a group", cmd: heartbeat("n3", "", "eu", 2), want: ReasonMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newTestFSM(t)
+			var setup []Command
+			if !tt.bare {
+				setup = regBase(t)
+			}
+			next := f.applyAll(t, 1, append(setup, tt.setup...)...)
+			before := f.regDump(t)
+			cmd := encode(t, tt.cmd)
+			checked := f.Check(cmd)
+			res := f.apply(next, cmd)
+			if tt.want == "" {
+				if _, ok := res.(*ApplyResult); !ok || checked != nil {
+					t.Fatalf("Apply = %v, Check = %v; want both to accept", res, checked)
+				}
+				f.checkDiskMatchesMemory(t)
+				f.regDump(t) // memory and disk agree
+				if tt.check != nil {
+					tt.check(t, f.Registry())
+				}
+				return
+			}
+			for what, err := range map[string]interface{}{"Apply": res, "Check": checked} {
+				var re *RejectedError
+				if err, ok := err.(error); !ok || !errors.As(err, &re) || re.Reason != tt.want {
+					t.Errorf("%s = %v, want rejected (%s)", what, err, tt.want)
+				}
+			}
+			if after := f.regDump(t); after != before {
+				t.Errorf("state changed by a rejected command:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestRegistryPlacement(t *testing.T) {
+	tests := []struct {
+		name   string
+		nodes  [][3]string // id, group, region
+		claims []string    // groups already holding one claim each
+		region string
+		want   string
+	}{
+		{name: "one group", nodes: [][3]string{{"a", "g1", "eu"}}, want: "g1"},
+		{name: "tie by name", nodes: [][3]string{{"a", "gb", "eu"}, {"b", "ga", "us"}, {"c", "gc", ""}}, want: "ga"},
+		{name: "fewest claims", nodes: [][3]string{{"a", "g1", "eu"}, {"b", "g2", "us"}, {"c", "g3", ""}},
+			claims: []string{"g1", "g2", "g1"}, want: "g3"},
+		{name: "region", nodes: [][3]string{{"a", "g1", "eu"}, {"b", "g2", "us"}, {"c", "g3", "us"}},
+			claims: []string{"g2"}, region: "us", want: "g3"},
+		{name: "region beats fewer claims", nodes: [][3]string{{"a", "g1", "eu"}, {"b", "g2", "us"}},
+			claims: []string{"g2", "g2"}, region: "us", want: "g2"},
+		{name: "unknown region: every group", nodes: [][3]string{{"a", "g1", "eu"}, {"b", "g2", "us"}},
+			claims: []string{"g1"}, region: "ap", want: "g2"},
+		{name: "a group with a node in the region", nodes: [][3]string{{"a", "g1", "eu"}, {"b", "g2", "us"}, {"c", "g1", "us"}},
+			claims: []string{"g1", "g2", "g2"}, region: "us", want: "g1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newTestFSM(t)
+			var cmds []Command
+			for _, n := range tt.nodes {
+				cmds = append(cmds, heartbeat(n[0], n[1], n[2], 1))
+			}
+			next := f.applyAll(t, 1, cmds...)
+			for i, g := range tt.claims {
+				next = claimOn(t, f, next, g, "c"+string(rune('a'+i))+".example.")
+			}
+			c := claim("new.example.", seedKey(t, "new.example.", 9), tt.region)
+			next = f.applyAll(t, next, c)
+			if got, _ := f.Registry().Claim("new.example."); got.Group != tt.want {
+				t.Errorf("placed on %q, want %q", got.Group, tt.want)
+			}
+		})
+	}
+}
+
+// claimOn claims origin on group g, which must be in the directory: it
+// adds a node of g in a region of its own and claims in that region. The
+// group set does not change. It returns the next index.
+func claimOn(t *testing.T, f *testFSM, next uint64, g, origin string) uint64 {
+	t.Helper()
+	region := "only-" + g
+	next = f.applyAll(t, next, heartbeat("placeholder-"+g, g, region, 1))
+	next = f.applyAll(t, next, claim(origin, seedKey(t, origin, 8), region))
+	if c, _ := f.Registry().Claim(origin); c.Group != g {
+		t.Fatalf("setup claim %s on %q, want %q", origin, c.Group, g)
+	}
+	return next
+}
+
+// TestRegistryLog checks that every registration, release, owner key
+// change, suspension, unsuspension and node admission appends its entry,
+// that heartbeats of a known node in its group do not, and that the tree
+// rebuilt from the store after a restart has the same root.
+func TestRegistryLog(t *testing.T) {
+	k1, k2 := seedKey(t, "example.", 1), seedKey(t, "example.", 2)
+	f := newTestFSM(t)
+	f.applyAll(t, 1,
+		heartbeat("n1", "g1", "eu", 1),
+		heartbeat("n1", "g1", "eu", 2), // known, same group: no entry
+		&SubmitApplication{App: testApplication("app-1")},
+		&IssueKey{Key: testAPIKey("00000000000000a1")},
+		claim("example.", k1, "eu"),
+		&RegistrySuspend{Zone: "example.", Suspend: true, Reason: "abuse", Actor: OperatorActor, Time: regAt(6)},
+		&RegistrySuspend{Zone: "example.", Reason: "resolved", Actor: OperatorActor, Time: regAt(7)},
+		changeOwner("example.", k1, k2, 0),
+		heartbeat("n1", "g2", "eu", 3), // moved group: an entry
+		&ReleaseZone{Zone: "example.", Actor: "00000000000000a1", Time: regAt(10)},
+	)
+	hb := heartbeat("n1", "g1", "eu", 1).Node
+	want := []translog.Entry{
+		{Kind: translog.KindNodeAdmission, Time: regAt(1), Group: "g1", Region: "eu", Actor: OperatorActor, NodeID: "n1", NodeAddrs: nodeAddrs(hb)},
+		{Kind: translog.KindRegistration, Time: regAt(5), Zone: "example.", OwnerKey: k1.DNSKEY.String(), Group: "g1", Region: "eu", Actor: "00000000000000a1"},
+		{Kind: translog.KindSuspension, Time: regAt(6), Zone: "example.", Reason: "abuse", Actor: OperatorActor},
+		{Kind: translog.KindUnsuspension, Time: regAt(7), Zone: "example.", Reason: "resolved", Actor: OperatorActor},
+		{Kind: translog.KindOwnerKeyChange, Time: regAt(9), Zone: "example.", OwnerKey: k2.DNSKEY.String(), Group: "g1", Region: "eu", Actor: "00000000000000a1"},
+		{Kind: translog.KindNodeAdmission, Time: regAt(3), Group: "g2", Region: "eu", Actor: OperatorActor, NodeID: "n1", NodeAddrs: nodeAddrs(hb)},
+		{Kind: translog.KindRelease, Time: regAt(10), Zone: "example.", Group: "g1", Region: "eu", Actor: "00000000000000a1"},
+	}
+	r := f.Registry()
+	if r.LogSize() != uint64(len(want)) || r.Log().Size() != uint64(len(want)) {
+		t.Fatalf("log size %d (tree %d), want %d", r.LogSize(), r.Log().Size(), len(want))
+	}
+	for i, w := range want {
+		leaf, err := r.LogEntry(uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wb, err := w.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(leaf, wb) {
+			got, _ := translog.ParseEntry(leaf)
+			t.Errorf("leaf %d = %+v, want %+v", i, got, w)
+		}
+		if h, _ := r.Log().LeafHash(uint64(i)); h != translog.HashLeaf(wb) {
+			t.Errorf("leaf hash %d does not hash the entry", i)
+		}
+	}
+	if _, err := r.LogEntry(r.LogSize()); !errors.Is(err, ErrNoLogEntry) {
+		t.Errorf("LogEntry(size) = %v, want ErrNoLogEntry", err)
+	}
+	root, err := r.Log().Root(r.LogSize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if root != recomputedRoot(t, r) {
+		t.Errorf("tree root differs from the root of its leaves")
+	}
+	before := f.regDump(t)
+
+	f.store.Close()
+	s, err := OpenStore(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	f2 := openFSM(t, s, f.path)
+	r2 := f2.Registry()
+	if got, err := r2.Log().Root(r2.LogSize()); err != nil || got != root || recomputedRoot(t, r2) != root {
+		t.Errorf("root after reopening %x (%v), want %x", got, err, root)
+	}
+	if after := f2.regDump(t); after != before {
+		t.Errorf("registry after reopening:\n%s\nwant:\n%s", after, before)
+	}
+	// An old state keeps reading its own size while the log grows.
+	f2.applyAll(t, 11, claim("example.net.", seedKey(t, "example.net.", 3), ""))
+	if r2.LogSize() != uint64(len(want)) || f2.Registry().LogSize() != uint64(len(want)+1) {
+		t.Errorf("log sizes old %d new %d", r2.LogSize(), f2.Registry().LogSize())
+	}
+	if _, ok := r2.Claim("example.net."); ok {
+		t.Errorf("an earlier RegistryState sees a later claim")
+	}
+}
+
+// TestRegistryBatchRejection applies a batch in which a rejected command
+// sits between accepted ones: only the accepted ones count, and the
+// result equals applying them alone.
+func TestRegistryBatchRejection(t *testing.T) {
+	k1 := seedKey(t, "example.", 1)
+	cmds := []Command{heartbeat("n1", "g1", "eu", 1), claim("example.", k1, ""), claim("example.", k1, ""),
+		&RevokeKey{ID: "00000000000000ee", Time: regT0}, claim("example.net.", seedKey(t, "example.net.", 2), "")}
+	f := newTestFSM(t)
+	var logs []*raft.Log
+	for i, c := range cmds {
+		logs = append(logs, cmdLog(uint64(i+1), encode(t, c)))
+	}
+	res := f.ApplyBatch(logs)
+	for i, want := range []Reason{"", "", ReasonNameClaimed, ReasonUnknownKey, ""} {
+		var re *RejectedError
+		err, _ := res[i].(error)
+		if want == "" && err != nil || want != "" && (!errors.As(err, &re) || re.Reason != want) {
+			t.Errorf("result %d = %v, want %q", i, res[i], want)
+		}
+	}
+	g := newTestFSM(t)
+	g.applyAll(t, 1, cmds[0], cmds[1])
+	g.applyAll(t, 5, cmds[4])
+	if a, b := f.regDump(t), g.regDump(t); a != b {
+		t.Errorf("batch with rejections:\n%s\none by one:\n%s", a, b)
+	}
+}
+
+// TestRegistryDeterminism applies the same commands to two FSMs, one in
+// a single batch and one command at a time: same state, same log root.
+func TestRegistryDeterminism(t *testing.T) {
+	k1, k2 := seedKey(t, "example.", 1), seedKey(t, "example.", 2)
+	var cmds []Command
+	for i, g := range []string{"g3", "g1", "g2", "g1"} {
+		cmds = append(cmds, heartbeat("n"+string(rune('a'+i)), g, []string{"eu", "us"}[i%2], i))
+	}
+	for i := range 12 {
+		origin := "z" + string(rune('a'+i)) + ".example.org."
+		cmds = append(cmds, claim(origin, seedKey(t, origin, byte(i+10)), []string{"", "eu", "us"}[i%3]))
+	}
+	cmds = append(cmds, claim("example.", k1, ""), changeOwner("example.", k1, k2, 0),
+		&RegistrySuspend{Zone: "za.example.org.", Suspend: true, Reason: "r", Time: regAt(20)},
+		&ReleaseZone{Zone: "zb.example.org.", Time: regAt(21)})
+	a, b := newTestFSM(t), newTestFSM(t)
+	var logs []*raft.Log
+	for i, c := range cmds {
+		logs = append(logs, cmdLog(uint64(i+1), encode(t, c)))
+	}
+	for i, r := range a.ApplyBatch(logs) {
+		if _, ok := r.(*ApplyResult); !ok {
+			t.Fatalf("batch result %d = %v", i, r)
+		}
+	}
+	b.applyAll(t, 1, cmds...)
+	da, db := a.regDump(t), b.regDump(t)
+	if da != db {
+		t.Errorf("two FSMs differ:\n%s\n---\n%s", da, db)
+	}
+	ra, _ := a.Registry().Log().Root(a.Registry().LogSize())
+	rb, _ := b.Registry().Log().Root(b.Registry().LogSize())
+	if ra != rb || a.Registry().LogSize() != uint64(4+12+2+2) {
+		t.Errorf("roots %x %x, log size %d", ra, rb, a.Registry().LogSize())
+	}
+	groups := map[string]int{}
+	for _, c := range a.Registry().Claims() {
+		groups[c.Group]++
+	}
+	if groups["g1"] < 3 || groups["g2"] < 3 || groups["g3"] < 3 {
+		t.Errorf("claims per group %v, want them spread", groups)
+	}
+}
+
+func TestStatements(t *testing.T) {
+	k := seedKey(t, "Sub.Example.", 1)
+	text := k.DNSKEY.String()
+	other := strings.Replace(text, "3600", "60", 1) // another TTL: same statement
+	if !bytes.Equal(DelegationStatement("sub.example.", text), DelegationStatement("SUB.example", other)) {
+		t.Errorf("DelegationStatement depends on the TTL or the case:\n%s\n%s", DelegationStatement("sub.example.", text), DelegationStatement("SUB.example", other))
+	}
+	want := "ddnrs-owner-key/1\nsub.example.\nsub.example.\t0\tIN\tDNSKEY\t257 3 15 " + k.DNSKEY.PublicKey + "\n4\n"
+	if got := string(OwnerKeyStatement("sub.example.", text, 4)); got != want {
+		t.Errorf("OwnerKeyStatement = %q, want %q", got, want)
+	}
+	if _, err := ParseOwnerKey("sub.example. 3600 IN A 192.0.2.1", ""); !errors.Is(err, ErrBadOwnerKey) {
+		t.Errorf("ParseOwnerKey(A) = %v", err)
+	}
+	rsa := "example. 3600 IN DNSKEY 257 3 8 AwEAAaz/tAm8yTn4Mfeh5eyI96WSVexTBAvkMgJzkKTOiW1vkIbzxeF3+/4RgWOq7HrxRixHlFlExOLAJr5emLvN7SWXgnLh4+B5xQlNVz8Og8kvArMtNROxVQuCaSnIDdD5LKyWbRd2n9WGe2R8PzgCmr3EgVLrjyBxWezF0jLHwVN8efS3rCj/EWgvIWgb9tarpVUDK/b58Da+sqqls3eNbuv7pr+eoZG+SrDK6nWeL3c6H5Apxz7LjVc1uTIdsIXxuOLYA4/ilBmSVIzuDWfdRUfhHdY6+cn8HFRm+2hM8AnXGXws9555KrUB5qihylGa8subX2Nn6UwNR1AkUTV74bU="
+	if _, err := ParseOwnerKey(rsa, "example."); !errors.Is(err, ErrBadOwnerKey) {
+		t.Errorf("ParseOwnerKey(RSA) = %v", err)
+	}
+	if dk, err := ParseOwnerKey(text, "sub.EXAMPLE."); err != nil || dk.Hdr.Name != "sub.example." || dk.Hdr.Rrtype != dns.TypeDNSKEY {
+		t.Errorf("ParseOwnerKey = %v, %v", dk, err)
+	}
+}
