@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/translog"
 )
 
 // ExitCode is the status the ddnrs process exits with. Scripts may rely on
@@ -25,6 +26,11 @@ const (
 	// ExitLocked: the data directory is in use by a running node; stop it
 	// and run the command again.
 	ExitLocked ExitCode = 3
+	// ExitSplitView: `ddnrs log verify` found a split view: two
+	// checkpoints signed by the log's key that cannot both be views of
+	// one append-only log (both are printed). The same value as
+	// ExitLocked; no command can give both.
+	ExitSplitView ExitCode = 3
 	// ExitInterrupted: SIGINT or SIGTERM stopped a command before it
 	// finished (128 + SIGINT, as shells report it).
 	ExitInterrupted ExitCode = 130
@@ -40,6 +46,8 @@ func exitCode(err error) ExitCode {
 		return ExitUsage
 	case errors.Is(err, raftfsm.ErrLocked):
 		return ExitLocked
+	case errors.Is(err, translog.ErrSplitView):
+		return ExitSplitView
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted
 	default:

@@ -119,6 +119,7 @@ signed and cannot forge it. Start with 'ddnrs dev' to run a node here, then
 	cmd.AddCommand(newOpsCmd())
 	cmd.AddCommand(newNodeCmd())
 	cmd.AddCommand(newResolveCmd(e))
+	cmd.AddCommand(newLogCmd(e))
 	return cmd
 }
 

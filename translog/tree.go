@@ -2,6 +2,8 @@ package translog
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"math/bits"
 	"sync"
@@ -165,12 +167,22 @@ func hashChildren(l, r [32]byte) [32]byte {
 // HashLeaf returns the RFC 6962 hash of a leaf: SHA-256(0x00 ‖ leafData).
 func HashLeaf(leafData []byte) [32]byte { return hashLeaf(leafData) }
 
+// proofReason words a transparency-dev verification error on one line.
+func proofReason(err error) string {
+	var rm proof.RootMismatchError
+	if errors.As(err, &rm) {
+		return fmt.Sprintf("the proof gives root %s, want %s",
+			base64.StdEncoding.EncodeToString(rm.CalculatedRoot), base64.StdEncoding.EncodeToString(rm.ExpectedRoot))
+	}
+	return err.Error()
+}
+
 // VerifyInclusion checks that leafData is leaf index of the tree of size
 // leaves whose root is root; ErrProof when it is not proven.
 func VerifyInclusion(leafData []byte, index, size uint64, root [32]byte, p [][32]byte) error {
 	h := hashLeaf(leafData)
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, h[:], ProofHashes(p), root[:]); err != nil {
-		return fmt.Errorf("%w: inclusion of leaf %d in tree of %d: %v", ErrProof, index, size, err)
+		return fmt.Errorf("%w: inclusion of leaf %d in tree of %d: %s", ErrProof, index, size, proofReason(err))
 	}
 	return nil
 }
@@ -181,7 +193,7 @@ func VerifyInclusion(leafData []byte, index, size uint64, root [32]byte, p [][32
 // proof; first == 0 needs an empty proof.)
 func VerifyConsistency(first, second uint64, root1, root2 [32]byte, p [][32]byte) error {
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, first, second, ProofHashes(p), root1[:], root2[:]); err != nil {
-		return fmt.Errorf("%w: consistency from %d to %d: %v", ErrProof, first, second, err)
+		return fmt.Errorf("%w: consistency from %d to %d: %s", ErrProof, first, second, proofReason(err))
 	}
 	return nil
 }
