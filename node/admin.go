@@ -77,6 +77,8 @@ type adminDeps struct {
 	submitRemote func(ctx context.Context, origin string, cmd []byte) (*ChangeResult, error)
 	// fetchRemote returns another group's zone, verified (fetch.go).
 	fetchRemote func(ctx context.Context, origin string) (*zone.Zone, error)
+	// reg serves the registry routes (registry_admin.go).
+	reg registryDeps
 }
 
 // admin is the admin HTTPS endpoint: one http.Server on one listener,
@@ -181,6 +183,7 @@ func (a *admin) routes() http.Handler {
 	bounded("POST /v1/group/remove", a.handleRemove)
 	bounded("POST /v1/group/transfer-leader", a.handleTransfer)
 	bounded("POST /v1/group/announce", a.handleAnnounce)
+	a.registryRoutes(bounded)
 	// Snapshots stream: bounded by the client, and by Raft's own
 	// timeouts for a restore, not by RequestTimeout.
 	mux.HandleFunc("GET /v1/snapshot", a.handleSnapshot)

@@ -4,6 +4,8 @@ import (
 	"container/list"
 	"sync"
 	"time"
+
+	"github.com/ddnrs/ddnrs/zone"
 )
 
 // AnswerCache holds verified remote answers (Verified) until the smaller
@@ -111,6 +113,19 @@ func (c *AnswerCache) Get(name string, t uint16) (v *Verified, age time.Duration
 		refresh = true
 	}
 	return e.v, now.Sub(e.stored), refresh, true
+}
+
+// PurgeZone drops every entry answered by zone origin or a zone below
+// it (a zone the registry suspended).
+func (c *AnswerCache) PurgeZone(origin string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, el := range c.m {
+		e := el.Value.(*cacheEntry)
+		if zone.IsSubDomain(origin, k.name) || (e.v != nil && zone.IsSubDomain(origin, e.v.Zone)) {
+			c.remove(el)
+		}
+	}
 }
 
 // Len returns the number of entries and their total size in bytes.

@@ -52,7 +52,7 @@ func (o *overlayNode) LocalZone(_ context.Context, origin string) (text, head []
 // is a *VerifyError.
 func (v *Verifier) VerifyZone(origin string, text, head []byte) (*zone.Zone, error) {
 	origin = zone.CanonicalName(origin)
-	key := v.anchors[origin]
+	key := v.anchor(origin)
 	if key == nil {
 		return nil, &VerifyError{Zone: origin, Err: ErrNoTrustAnchor}
 	}

@@ -35,6 +35,7 @@ func (n *Node) adminDeps() adminDeps {
 		// Set always; they do nothing while the overlay is off.
 		holder:       n.holder,
 		submitRemote: n.submitElsewhere,
+		reg:          registryDeps{propose: n.ProposeRegistry, now: n.Now},
 		fetchRemote:  n.FetchZone,
 	}
 }

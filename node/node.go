@@ -20,8 +20,11 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -77,6 +80,14 @@ type Node struct {
 
 	dnsh *dnsfront.Handler           // the query handler; Close stops its remote pool
 	ov   atomic.Pointer[overlayNode] // nil unless [overlay] enabled (overlay.go)
+
+	// Registry (registry.go, follow.go, api.go).
+	susp       dnsfront.SuspendSet               // zones suspended by the registry's log
+	logAnchors atomic.Pointer[Anchors]           // owner keys from the registry's log
+	logGroups  atomic.Pointer[map[string]string] // zone -> group, from the registry's log
+	signer     note.Signer                       // the log's signer; nil off the registry group
+	fol        *follower                         // nil without [registry] log_verifier
+	api        *apiServer                        // nil without [api] listen
 }
 
 // New checks cfg and returns a Node that Start will run. log receives the
@@ -169,6 +180,21 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		defer cancel()
 		grp.Close(cctx)
 	})
+	if n.cfg.Registry.Member {
+		sg, err := translog.LoadSigner(n.path(n.cfg.Registry.LogKeyFile))
+		if err != nil {
+			return fmt.Errorf("registry.log_key_file: %w", err)
+		}
+		n.signer = sg
+	}
+	if n.cfg.Registry.LogVerifier != "" {
+		// Anchors and suspensions from the saved state, before DNS serves.
+		fol, err := n.newFollower()
+		if err != nil {
+			return err
+		}
+		n.fol = fol
+	}
 	var remote dnsfront.Remote
 	var reader dnsfront.Reader = &n.zones
 	if n.cfg.Overlay.Enabled {
@@ -177,12 +203,15 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return err
 		}
 		n.ov.Store(ov)
+		if a := n.logAnchors.Load(); a != nil {
+			ov.verifier.SetLogAnchors(*a)
+		}
 		ov.provideAll()
 		undo = append(undo, func() { n.ov.Store(nil); ov.close() })
 		remote = ov
 		reader = childZones{zones: &n.zones, router: ov.router} // overlay_child.go
 	}
-	h := dnsfront.NewHandler(reader, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout, Remote: remote})
+	h := dnsfront.NewHandler(reader, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout, Remote: remote, Suspensions: &n.susp})
 	undo = append(undo, func() { h.Close() })
 	n.dnsh = h
 	tcp, udp, err := n.listen(h)
@@ -205,6 +234,15 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.tcp, n.udp, n.admin = tcp, udp, adm
 	n.enc = enc
 	n.running = true
+	apiSrv, err := n.startAPI()
+	if err != nil {
+		n.running = false
+		n.tcp, n.udp, n.admin, n.enc = nil, nil, nil, nil
+		n.store, n.fsm, n.group, n.client = nil, nil, nil, nil
+		adm.srv.Close()
+		return err
+	}
+	n.api = apiSrv
 	n.serving.Add(3)
 	go func() {
 		defer n.serving.Done()
@@ -225,7 +263,21 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		defer n.bg.Done()
 		n.membership(bctx)
 	}()
-	n.log.Info("node started", "id", g.ID, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "zones", len(n.zones.Origins()))
+	if n.cfg.Registry.Enabled() {
+		n.bg.Add(1)
+		go func() {
+			defer n.bg.Done()
+			n.heartbeats(bctx)
+		}()
+	}
+	if n.fol != nil {
+		n.bg.Add(1)
+		go func() {
+			defer n.bg.Done()
+			n.fol.run(bctx, n.cfg.Registry.FollowInterval)
+		}()
+	}
+	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "zones", len(n.zones.Origins()))
 	return nil
 }
 
@@ -482,6 +534,9 @@ func (n *Node) close(ctx context.Context, handOver bool) error {
 	var errs []error
 	n.bgStop()
 	n.bg.Wait()
+	if err := n.api.shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close api: %w", err))
+	}
 	if err := n.admin.shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close admin: %w", err))
 	}

@@ -105,6 +105,10 @@ type overlayNode struct {
 	self     string
 	// submit applies a command to this node's group (Node.Submit).
 	submit func(ctx context.Context, origin string, cmd []byte) (*ChangeResult, error)
+	// placedHere reports whether the registry placed origin on this
+	// group with the CreateZone cmd's owner key (registry.go), so another
+	// group may create it here.
+	placedHere func(ctx context.Context, origin string, cmd []byte) bool
 
 	failures atomic.Uint64 // answers refused by verification
 
@@ -158,6 +162,7 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 		sem:      make(chan struct{}, 16),
 		relooks:  make(map[string]time.Time),
 	}
+	o.placedHere = n.placedHere
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.server = overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: o, Submitter: o, Zones: o, Logger: log})
 	return o, nil
@@ -452,7 +457,7 @@ func (n *Node) OverlayFailures() uint64 {
 // API's stable codes mapped to the overlay's.
 func (o *overlayNode) Submit(ctx context.Context, zoneName string, cmd []byte) (uint32, uint64, error) {
 	origin := zone.CanonicalName(zoneName)
-	if o.zones.Get(origin) == nil {
+	if o.zones.Get(origin) == nil && !o.placedHere(ctx, origin, cmd) {
 		return 0, 0, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
 	}
 	r, err := o.submit(ctx, origin, cmd)

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -102,7 +103,11 @@ func (a Anchors) find(name string) (string, *zone.Key) {
 // serial it has verified. It is safe for concurrent use.
 type Verifier struct {
 	anchors Anchors
-	now     func() time.Time
+	// logAnchors are the owner keys learnt from the registry's log
+	// (follow.go), swapped whole; the configured anchors win for a zone
+	// both name.
+	logAnchors atomic.Pointer[Anchors]
+	now        func() time.Time
 
 	mu      sync.Mutex
 	highest map[string]uint32 // zone -> highest serial verified
@@ -115,6 +120,39 @@ func NewVerifier(anchors Anchors, now func() time.Time) *Verifier {
 		now = time.Now
 	}
 	return &Verifier{anchors: anchors, now: now, highest: make(map[string]uint32)}
+}
+
+// SetLogAnchors replaces the anchors learnt from the registry's log.
+// Any goroutine may call it.
+func (v *Verifier) SetLogAnchors(a Anchors) { v.logAnchors.Store(&a) }
+
+// find returns the anchor of the closest enclosing zone of name, from
+// the configured anchors or the registry's log.
+func (v *Verifier) find(name string) (string, *zone.Key) {
+	la := v.logAnchors.Load()
+	if la == nil || len(*la) == 0 {
+		return v.anchors.find(name)
+	}
+	for n := name; n != ""; n = zone.Parent(n) {
+		if k := v.anchors[n]; k != nil {
+			return n, k
+		}
+		if k := (*la)[n]; k != nil {
+			return n, k
+		}
+	}
+	return "", nil
+}
+
+// anchor returns origin's own anchor (configured, else from the log).
+func (v *Verifier) anchor(origin string) *zone.Key {
+	if k := v.anchors[origin]; k != nil {
+		return k
+	}
+	if la := v.logAnchors.Load(); la != nil {
+		return (*la)[origin]
+	}
+	return nil
 }
 
 // Highest returns the highest serial verified for zone and whether one was.
@@ -148,7 +186,7 @@ type Verified struct {
 // highest serial. Any error is a *VerifyError.
 func (v *Verifier) VerifyRemote(name string, t uint16, msg, head, proof []byte) (*Verified, error) {
 	name = zone.CanonicalName(name)
-	origin, key := v.anchors.find(name)
+	origin, key := v.find(name)
 	if key == nil {
 		return nil, &VerifyError{Zone: name, Err: ErrNoTrustAnchor}
 	}

@@ -1,0 +1,107 @@
+package node
+
+// api.go: the REST API and web pages ([api] listen), package api served
+// by one http.Server with this Node as its Backend.
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/ddnrs/ddnrs/api"
+)
+
+// apiServer is the running REST API of a node.
+type apiServer struct {
+	api  *api.Server
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{} // closed when Serve returns
+	log  *slog.Logger
+}
+
+// startAPI binds [api] listen and serves the API until shutdown; nil,
+// nil when the API is off.
+func (n *Node) startAPI() (*apiServer, error) {
+	c := n.cfg.API
+	if c.Listen == "" {
+		return nil, nil
+	}
+	log := n.log.With("component", "api")
+	s, err := api.New(api.Options{
+		Backend:      n,
+		Logger:       log,
+		DataDir:      n.cfg.DataDir,
+		RegistryURLs: n.cfg.Registry.URLs,
+		TrustProxy:   c.TrustProxy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("api listen %s: %w", c.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(n.path(c.TLSCert), n.path(c.TLSKey))
+		if err != nil {
+			ln.Close()
+			s.Close()
+			return nil, fmt.Errorf("api certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	a := &apiServer{api: s, srv: srv, ln: ln, done: make(chan struct{}), log: log}
+	go func() {
+		defer close(a.done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("api server stopped", "err", err)
+		}
+	}()
+	return a, nil
+}
+
+// Addr is the bound address.
+func (a *apiServer) Addr() string { return a.ln.Addr().String() }
+
+// shutdown drains the API under ctx, then closes it (audit log last).
+// A nil *apiServer does nothing.
+func (a *apiServer) shutdown(ctx context.Context) error {
+	if a == nil {
+		return nil
+	}
+	err := a.srv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(err, a.srv.Close())
+	}
+	<-a.done
+	return errors.Join(err, a.api.Close())
+}
+
+// APIAddr returns the REST API's bound address, "" when [api] is off or
+// before Start.
+func (n *Node) APIAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.apiAddrLocked()
+}
+
+func (n *Node) apiAddrLocked() string {
+	if n.api == nil {
+		return ""
+	}
+	return n.api.Addr()
+}

@@ -1,0 +1,601 @@
+package node
+
+// registry.go: the node's side of the registry (issue 6). The node is
+// the api.Backend of its REST API: the registry state of the local
+// replica (registry group members only), registry commands proposed
+// through the group's leader, zone commands sent to the group a zone is
+// placed on, and health from the node directory. Every node that takes
+// part in the registry reports itself to the directory with a
+// heartbeat every [registry] heartbeat_interval.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/miekg/dns"
+	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/ddnrs/ddnrs/api"
+	"github.com/ddnrs/ddnrs/overlay"
+	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// ReasonDryRunRemote is the rejection reason of a dry run asked of a
+// group other than this node's: DDNRS-RPC has no dry-run message, so a
+// remote group's state cannot be checked without applying.
+const ReasonDryRunRemote = raftfsm.Reason("dry_run_remote_unsupported")
+
+// Errors of the registry side of a node.
+var (
+	// ErrNoGroupMember is returned by SubmitZone when the registry's node
+	// directory names no member of the target group with an overlay
+	// address, or none of them could be reached.
+	ErrNoGroupMember = errors.New("no reachable member of the zone's group")
+	// errNotRegistryCommand marks a command given to ProposeRegistry that
+	// is not a registry command (mapped to bad_request).
+	errNotRegistryCommand = fmt.Errorf("%w: not a registry command", errBadRequest)
+)
+
+// appliedPoll is how often ProposeRegistry looks whether the local
+// replica has applied a command committed through another member.
+const appliedPoll = 5 * time.Millisecond
+
+var _ api.Backend = (*Node)(nil)
+
+// runningParts returns the FSM and group while the node runs.
+func (n *Node) runningParts() (*raftfsm.FSM, *raftfsm.Group, *admin, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.running || n.closing || n.fsm == nil {
+		return nil, nil, nil, ErrNotRunning
+	}
+	return n.fsm, n.group, n.admin, nil
+}
+
+// path resolves p against the data directory unless absolute.
+func (n *Node) path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(n.cfg.DataDir, p)
+}
+
+// Registry implements api.Backend: the local replica's registry state
+// on a registry member, else api.ErrNotRegistry.
+func (n *Node) Registry() (*raftfsm.RegistryState, error) {
+	if !n.cfg.Registry.Member {
+		return nil, api.ErrNotRegistry
+	}
+	fsm, _, _, err := n.runningParts()
+	if err != nil {
+		return nil, err
+	}
+	return fsm.Registry(), nil
+}
+
+// isRegistryCommand reports whether c is one of the registry commands.
+func isRegistryCommand(c raftfsm.Command) bool {
+	switch c.(type) {
+	case *raftfsm.SubmitApplication, *raftfsm.ReviewApplication, *raftfsm.IssueKey, *raftfsm.RevokeKey,
+		*raftfsm.ClaimZone, *raftfsm.ReleaseZone, *raftfsm.ChangeOwnerKey, *raftfsm.RegistrySuspend, *raftfsm.NodeHeartbeat:
+		return true
+	}
+	return false
+}
+
+// ProposeRegistry implements api.Backend: cmd is applied by this node
+// when it leads the registry group, else forwarded once to the leader's
+// admin endpoint (POST /v1/registry/propose); it returns once the local
+// replica has applied the command's index too. Rejections are
+// *raftfsm.RejectedError, also when the leader rejected a forwarded
+// command.
+func (n *Node) ProposeRegistry(ctx context.Context, cmd []byte) error {
+	if !n.cfg.Registry.Member {
+		return api.ErrNotRegistry
+	}
+	_, grp, a, err := n.runningParts()
+	if err != nil {
+		return err
+	}
+	idx, err := a.proposeRegistry(ctx, cmd, true)
+	if err != nil {
+		return err
+	}
+	return waitApplied(ctx, grp, idx)
+}
+
+// waitApplied returns once grp's replica has applied index idx.
+func waitApplied(ctx context.Context, grp *raftfsm.Group, idx uint64) error {
+	if grp.Stats().AppliedIndex >= idx {
+		return nil
+	}
+	t := time.NewTicker(appliedPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for index %d to be applied here: %w", idx, ctx.Err())
+		case <-t.C:
+		}
+		if grp.Stats().AppliedIndex >= idx {
+			return nil
+		}
+	}
+}
+
+// proposeRegistry applies a registry command, forwarding it to the
+// leader once when this node does not lead and mayForward; it returns
+// the command's Raft index.
+func (a *admin) proposeRegistry(ctx context.Context, cmd []byte, mayForward bool) (uint64, error) {
+	c, err := raftfsm.DecodeCommand(cmd)
+	if err != nil {
+		return 0, &raftfsm.RejectedError{Reason: raftfsm.ReasonMalformed, Err: err}
+	}
+	if !isRegistryCommand(c) {
+		return 0, fmt.Errorf("%w (%v)", errNotRegistryCommand, c.Type())
+	}
+	wait := time.NewTimer(a.cfg.LeaderWait)
+	defer wait.Stop()
+	for {
+		idx, err := a.proposeOnce(ctx, cmd, mayForward)
+		if err == nil || !leaderUnknown(err) {
+			return idx, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-wait.C:
+			return 0, err
+		case <-time.After(leaderPoll):
+		}
+	}
+}
+
+func (a *admin) proposeOnce(ctx context.Context, cmd []byte, mayForward bool) (uint64, error) {
+	res, err := a.apply(ctx, cmd)
+	var nl *raftfsm.NotLeaderError
+	if errors.As(err, &nl) && mayForward {
+		var idx uint64
+		err = a.forward(ctx, nl, func(ctx context.Context, addr string) error {
+			var ferr error
+			idx, ferr = a.client.proposeRegistry(ctx, addr, cmd)
+			return ferr
+		})
+		// The leader's rejection comes back as an APIError; the API
+		// wants the state machine's typed error.
+		if ae, ok := errorsAsAPI(err); ok && ae.Code == CodeRejected {
+			err = &raftfsm.RejectedError{Reason: raftfsm.Reason(ae.Reason), Err: errors.New(ae.Message)}
+		}
+		return idx, err
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.Index, nil
+}
+
+// SubmitZone implements api.Backend. The command goes to this node's
+// group when group is its name, or group is "" and the local replica
+// holds origin; to the group that holds origin in the overlay when group
+// is "" and the local replica does not; otherwise to a member of group,
+// found in the registry's node directory, over DDNRS-RPC SubmitChange.
+// A dry run is checked against the local replica's state
+// ((*raftfsm.FSM).Check); a dry run for another group is rejected with
+// ReasonDryRunRemote, as DDNRS-RPC has no dry run.
+func (n *Node) SubmitZone(ctx context.Context, group, origin string, cmd []byte, dryRun bool) (uint32, error) {
+	fsm, _, a, err := n.runningParts()
+	if err != nil {
+		return 0, err
+	}
+	origin = zone.CanonicalName(origin)
+	_, held := fsm.Zone(origin)
+	local := group == n.cfg.Group.Name || (group == "" && held)
+	if dryRun {
+		if !local {
+			return 0, &raftfsm.RejectedError{Reason: ReasonDryRunRemote,
+				Err: fmt.Errorf("zone %s is held by another group; a dry run can only be checked by a node of that group", origin)}
+		}
+		if err := checkCommand(origin, cmd); err != nil {
+			return 0, err
+		}
+		if err := fsm.Check(cmd); err != nil {
+			return 0, err
+		}
+		return dryRunSerial(fsm, origin, cmd), nil
+	}
+	var res *ChangeResult
+	switch {
+	case local:
+		res, err = a.submit(ctx, origin, cmd, true)
+	case group == "":
+		res, err = a.submitAnywhere(ctx, origin, cmd, true)
+	default:
+		if err := checkCommand(origin, cmd); err != nil {
+			return 0, err
+		}
+		res, err = n.submitToGroup(ctx, group, origin, cmd)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.Serial, nil
+}
+
+// dryRunSerial is the serial a checked command would leave: the
+// serial of its change set's SOA, else the stored one.
+func dryRunSerial(fsm *raftfsm.FSM, origin string, cmd []byte) uint32 {
+	c, err := raftfsm.DecodeCommand(cmd)
+	if err != nil {
+		return 0
+	}
+	var cs *zone.ChangeSet
+	switch c := c.(type) {
+	case *raftfsm.CreateZone:
+		cs = &c.Change
+	case *raftfsm.PublishChange:
+		cs = &c.Change
+	case *raftfsm.RotateKey:
+		cs = &c.Change
+	}
+	if cs != nil {
+		for _, set := range cs.Put {
+			if set.Type == dns.TypeSOA && len(set.RRs) > 0 {
+				if soa, ok := set.RRs[0].(*dns.SOA); ok {
+					return soa.Serial
+				}
+			}
+		}
+	}
+	if st, ok := fsm.Zone(origin); ok && st.Zone != nil {
+		return st.Zone.Serial()
+	}
+	return 0
+}
+
+// groupPeers returns the overlay addresses of group's members as the
+// registry's node directory lists them (registry members only; others
+// have no directory).
+func (n *Node) groupPeers(group string) ([]peer.AddrInfo, error) {
+	reg, err := n.Registry()
+	if err != nil {
+		return nil, err
+	}
+	var out []peer.AddrInfo
+	for _, r := range reg.Nodes() {
+		if r.Group != group || r.PeerID == "" {
+			continue
+		}
+		id, err := peer.Decode(r.PeerID)
+		if err != nil {
+			continue
+		}
+		ai := peer.AddrInfo{ID: id}
+		for _, s := range r.Overlay {
+			if a, err := ma.NewMultiaddr(s); err == nil {
+				ai.Addrs = append(ai.Addrs, a)
+			}
+		}
+		out = append(out, ai)
+	}
+	return out, nil
+}
+
+// submitToGroup sends cmd to a member of group over DDNRS-RPC, trying
+// each member the directory lists until one accepts it or the group
+// refuses it for good.
+func (n *Node) submitToGroup(ctx context.Context, group, origin string, cmd []byte) (*ChangeResult, error) {
+	o := n.ov.Load()
+	if o == nil {
+		return nil, fmt.Errorf("%w: group %s: the overlay is off on this node", ErrNoGroupMember, group)
+	}
+	peers, err := n.groupPeers(group)
+	if err != nil {
+		return nil, err
+	}
+	if len(peers) == 0 {
+		return nil, fmt.Errorf("%w: the node directory lists no member of group %q", ErrNoGroupMember, group)
+	}
+	var errs []error
+	for _, p := range peers {
+		if p.ID == o.host.ID() {
+			continue
+		}
+		res, err := o.client.SubmitChange(ctx, p, &overlay.SubmitChangeRequest{Zone: origin, Cmd: cmd})
+		if err == nil {
+			return &ChangeResult{Serial: res.Serial, Index: res.Index}, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
+		var re *overlay.RemoteError
+		if errors.As(err, &re) && (re.Code == overlay.CodeRejected || re.Code == overlay.CodeBadRequest) {
+			return nil, remoteRejection(re)
+		}
+	}
+	return nil, fmt.Errorf("%w: group %s: %w", ErrNoGroupMember, group, errors.Join(errs...))
+}
+
+// remoteRejection turns a remote group's refusal into the state
+// machine's typed error where it names a reason ("reason: message").
+func remoteRejection(re *overlay.RemoteError) error {
+	if re.Code != overlay.CodeRejected {
+		return re
+	}
+	reason, msg, ok := cutReason(re.Message)
+	if !ok {
+		return &raftfsm.RejectedError{Reason: "remote", Err: re}
+	}
+	return &raftfsm.RejectedError{Reason: raftfsm.Reason(reason), Err: errors.New(msg)}
+}
+
+func cutReason(s string) (reason, msg string, ok bool) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ':' && i > 0 {
+			return s[:i], s[min(i+2, len(s)):], true
+		}
+		if !(c >= 'a' && c <= 'z' || c == '-' || c == '_') {
+			return "", "", false
+		}
+	}
+	return "", "", false
+}
+
+// Zone implements api.Backend: the local replica's zone, else the
+// zone as another group of the overlay holds it (FetchZone, verified).
+func (n *Node) Zone(ctx context.Context, origin string) (*zone.Zone, error) {
+	z, err := n.Stored(origin)
+	if err == nil {
+		return z, nil
+	}
+	if !errors.Is(err, raftfsm.ErrNoZone) {
+		return nil, err
+	}
+	z, err = n.FetchZone(ctx, origin)
+	if errors.Is(err, ErrNotHosted) {
+		return nil, fmt.Errorf("%w: %w", api.ErrNoZone, err)
+	}
+	return z, err
+}
+
+// healthyAfter is how many heartbeat intervals a node may stay silent
+// and still count as healthy.
+const healthyAfter = 3
+
+// Health implements api.Backend: every node of the registry's directory
+// (on a registry member; elsewhere only this node), with this node's
+// own figures taken live from Raft.
+func (n *Node) Health(ctx context.Context) (api.Health, error) {
+	self := n.selfRecord(n.Now())
+	var recs []raftfsm.NodeRecord
+	if reg, err := n.Registry(); err == nil {
+		recs = reg.Nodes()
+	}
+	if i := slices.IndexFunc(recs, func(r raftfsm.NodeRecord) bool { return r.ID == self.ID && r.Group == self.Group }); i >= 0 {
+		recs[i] = self
+	} else {
+		recs = append(recs, self)
+	}
+	return healthOf(recs, n.Now(), healthyAfter*n.cfg.Registry.HeartbeatInterval, n.registryGroup()), nil
+}
+
+// registryGroup is the registry group's name when this node is a
+// member, else "".
+func (n *Node) registryGroup() string {
+	if n.cfg.Registry.Member {
+		return n.cfg.Group.Name
+	}
+	return ""
+}
+
+// healthOf summarises directory records: a node is healthy when seen
+// within stale; its lag is its group's highest last index minus what it
+// applied.
+func healthOf(recs []raftfsm.NodeRecord, now time.Time, stale time.Duration, registry string) api.Health {
+	top := map[string]uint64{}
+	for _, r := range recs {
+		top[r.Group] = max(top[r.Group], r.LastIndex, r.Applied)
+	}
+	groups := map[string]*api.GroupHealth{}
+	var h api.Health
+	for _, r := range recs {
+		lag := top[r.Group] - min(r.Applied, top[r.Group])
+		ok := now.Sub(r.Seen) <= stale
+		h.Nodes = append(h.Nodes, api.NodeHealth{
+			ID: r.ID, Group: r.Group, Region: r.Region, DNS: r.DNS, Admin: r.Admin, API: r.API,
+			PeerID: r.PeerID, Transports: r.Transports, Seen: r.Seen, Healthy: ok, Applied: r.Applied, Lag: lag,
+		})
+		g := groups[r.Group]
+		if g == nil {
+			g = &api.GroupHealth{Name: r.Group, Registry: r.Group == registry && registry != ""}
+			groups[r.Group] = g
+		}
+		g.Members++
+		if ok {
+			g.Healthy++
+			g.MaxLag = max(g.MaxLag, lag)
+			if r.Leader != "" {
+				g.Leader = r.Leader
+			}
+		}
+	}
+	sort.Slice(h.Nodes, func(i, j int) bool {
+		a, b := h.Nodes[i], h.Nodes[j]
+		return a.Group < b.Group || a.Group == b.Group && a.ID < b.ID
+	})
+	for _, g := range groups {
+		h.Groups = append(h.Groups, *g)
+	}
+	sort.Slice(h.Groups, func(i, j int) bool { return h.Groups[i].Name < h.Groups[j].Name })
+	return h
+}
+
+// LogSigner implements api.Backend: the log's signer on a registry
+// member, else nil.
+func (n *Node) LogSigner() note.Signer { return n.signer }
+
+// LogOrigin implements api.Backend.
+func (n *Node) LogOrigin() string { return n.cfg.Registry.LogOrigin }
+
+// Now implements api.Backend: the wall clock in whole seconds, UTC.
+func (n *Node) Now() time.Time { return time.Now().UTC().Truncate(time.Second) }
+
+// selfRecord is this node's directory record as of now.
+func (n *Node) selfRecord(now time.Time) raftfsm.NodeRecord {
+	r := raftfsm.NodeRecord{
+		ID:     n.cfg.Group.ID,
+		Group:  n.cfg.Group.Name,
+		Region: n.cfg.Registry.Region,
+		DNS:    n.Addr().String(),
+		Admin:  n.AdminAddr(),
+		API:    n.APIAddr(),
+		Seen:   now,
+	}
+	r.Transports = []string{"udp", "tcp"}
+	if e := n.EncryptedAddrs(); true {
+		if e.DoT.IsValid() {
+			r.Transports = append(r.Transports, "dot")
+		}
+		if e.DoH.IsValid() {
+			r.Transports = append(r.Transports, "doh")
+		}
+		if e.DoQ.IsValid() {
+			r.Transports = append(r.Transports, "doq")
+		}
+	}
+	if o := n.ov.Load(); o != nil {
+		r.PeerID = o.host.ID().String()
+		r.Overlay = o.host.Addrs()
+	}
+	if st, ok := n.raftStats(); ok {
+		r.Applied, r.LastIndex, r.Term = st.AppliedIndex, st.LastIndex, st.Term
+	}
+	n.mu.Lock()
+	grp := n.group
+	n.mu.Unlock()
+	if grp != nil {
+		r.Leader, _ = grp.Leader()
+	}
+	return r
+}
+
+// heartbeats reports this node to the registry's node directory every
+// heartbeat interval until ctx ends: a registry member proposes its own
+// NodeHeartbeat; any other node posts its record to a registry member's
+// admin endpoint ([registry] admin). It runs on a goroutine Start owns.
+func (n *Node) heartbeats(ctx context.Context) {
+	log := n.log.With("component", "heartbeat")
+	every := n.cfg.Registry.HeartbeatInterval
+	delay := retryMin
+	for {
+		err := n.heartbeat(ctx)
+		wait := every
+		if err != nil {
+			log.Debug("heartbeat failed; will retry", "err", err, "in", min(delay, every))
+			wait = min(delay, every)
+			delay = min(2*delay, every)
+		} else {
+			delay = retryMin
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// heartbeat sends one heartbeat.
+func (n *Node) heartbeat(ctx context.Context) error {
+	rec := n.selfRecord(n.Now())
+	if n.cfg.Registry.Member {
+		cmd, err := raftfsm.EncodeCommand(&raftfsm.NodeHeartbeat{Node: rec})
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.Group.ApplyTimeout+n.cfg.Admin.ForwardTimeout)
+		defer cancel()
+		return n.ProposeRegistry(cctx, cmd)
+	}
+	_, _, a, err := n.runningParts()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, addr := range n.cfg.Registry.Admin {
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.Admin.ForwardTimeout)
+		err := a.client.postJSON(cctx, addr, "/v1/registry/heartbeat", rec)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+	}
+	return errors.Join(errs...)
+}
+
+// statusOf is the HTTP status of err as the admin API maps it.
+func statusOf(err error) int {
+	if err == nil {
+		return http.StatusOK
+	}
+	return apiError(err).Status
+}
+
+// placedHere reports whether the registry placed origin on this node's
+// group with cmd's owner key, cmd being a CreateZone: then a node of
+// another group (the registry's API) may create the zone here over
+// DDNRS-RPC. A registry member reads its replica's claim; another node
+// reads what it followed of the log, polling the log once more when the
+// zone is not there yet (a claim made moments ago).
+func (n *Node) placedHere(ctx context.Context, origin string, cmd []byte) bool {
+	c, err := raftfsm.DecodeCommand(cmd)
+	if err != nil {
+		return false
+	}
+	cz, ok := c.(*raftfsm.CreateZone)
+	if !ok || cz.Owner == nil {
+		return false
+	}
+	if reg, err := n.Registry(); err == nil {
+		cl, ok := reg.Claim(origin)
+		return ok && cl.Group == n.cfg.Group.Name && sameKey(cl.Owner, cz.Owner)
+	}
+	if n.fol == nil {
+		return false
+	}
+	look := func() bool {
+		g, a := n.logGroups.Load(), n.logAnchors.Load()
+		if g == nil || a == nil || (*g)[origin] != n.cfg.Group.Name {
+			return false
+		}
+		k := (*a)[origin]
+		return k != nil && k.DNSKEY.PublicKey == cz.Owner.PublicKey && k.DNSKEY.Algorithm == cz.Owner.Algorithm
+	}
+	if look() {
+		return true
+	}
+	if err := n.fol.sync(ctx); err != nil {
+		n.log.Debug("registry log: sync for a create from another group", "zone", origin, "err", err)
+	}
+	return look()
+}
+
+// sameKey reports whether the DNSKEY in presentation form text is k.
+func sameKey(text string, k *dns.DNSKEY) bool {
+	rr, err := dns.NewRR(text)
+	if err != nil {
+		return false
+	}
+	o, ok := rr.(*dns.DNSKEY)
+	return ok && o.PublicKey == k.PublicKey && o.Algorithm == k.Algorithm
+}
