@@ -36,6 +36,7 @@ ldns-* tools read them too. Zone files are BIND master files.`,
 		newZoneImportCmd(e),
 		newZoneExportCmd(e),
 		newZonePublishCmd(e),
+		newZoneDelegateCmd(e),
 	)
 	return cmd
 }
