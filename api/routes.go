@@ -157,6 +157,11 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.log.Error("audit record lost", "err", err, "key", st.keyID, "action", rt.action)
 			}
 		}()
+		if z := r.PathValue("zone"); z != "" {
+			if origin, err := domainName("zone", z); err == nil {
+				st.zone = origin // so failed authentications are recorded with it
+			}
+		}
 		c := &call{}
 		mode := rt.auth
 		if mode == authOptional {
