@@ -148,6 +148,8 @@ func checkAgainst(ctx context.Context, src Source, st *monitorState, c Checkpoin
 	switch {
 	case c.Size == last.Size:
 		return nil // same root, checked above
+	case c.Size == 0 || last.Size == 0:
+		return nil // the empty tree (its root checked by OpenCheckpoint) is a prefix of every tree
 	case c.Size > last.Size:
 		var p [][32]byte
 		if p, err = src.Consistency(ctx, last.Size, c.Size); err != nil {

@@ -301,3 +301,23 @@ func TestMonitorStateFile(t *testing.T) {
 		}
 	}
 }
+
+// noProofs fails every proof request: a check that needs none passes.
+type noProofs struct{ translog.Source }
+
+func (noProofs) Consistency(context.Context, uint64, uint64) ([][32]byte, error) {
+	return nil, errors.New("no proof should be needed")
+}
+
+func TestMonitorEmptyLogNeedsNoProof(t *testing.T) {
+	s := translogtest.NewServer(t, "")
+	m := monitor(s, "")
+	empty := s.Checkpoint(t)
+	check(t, m, noProofs{s.Source()})
+	s.Append(t, entries(0, 3)...)
+	check(t, m, noProofs{s.Source()})
+	r := check(t, m, noProofs{fixedCheckpoint{s.Source(), empty}})
+	if r.Checkpoint.Size != 0 || r.Consistent != 2 {
+		t.Errorf("empty checkpoint again: %+v", r)
+	}
+}
