@@ -80,7 +80,8 @@ func (e *UnknownCommandError) Error() string {
 }
 
 // Command is one decoded Raft command: *CreateZone, *PublishChange,
-// *RotateKey, *DeleteZone, *Suspend, *Unsuspend or *SetMember.
+// *RotateKey, *DeleteZone, *Suspend, *Unsuspend or *SetMember, or one of
+// the registry commands (registry.go).
 type Command interface {
 	Type() CommandType
 }

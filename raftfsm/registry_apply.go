@@ -55,7 +55,9 @@ func (r *regWork) commit() *RegistryState {
 	for _, l := range r.leaves {
 		st.tree.Append(l)
 	}
-	st.leaves = append(st.leaves[:st.size:st.size], r.leaves...)
+	// Appending in place is safe: earlier states read only their first
+	// size leaves, and states follow one another (Check never commits).
+	st.leaves = append(st.leaves[:st.size], r.leaves...)
 	st.size += uint64(len(r.leaves))
 	return st
 }
