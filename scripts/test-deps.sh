@@ -15,6 +15,7 @@ pairs=(
 	nsd:nsd
 	curl:curl
 	openssl:openssl
+	chromium:chromium
 )
 
 missing=()

@@ -1,0 +1,349 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// browserBound bounds the whole browser test: at the deadline the
+// allocator's context ends, which kills Chromium.
+const browserBound = 4 * time.Minute
+
+// browserStep bounds one step (a page load, a click and its navigation).
+const browserStep = 30 * time.Second
+
+// reviewerKeyRe finds the reviewer key `ddnrs dev` prints at first start.
+var reviewerKeyRe = regexp.MustCompile(`ddnrs_[0-9a-f]{16}_[A-Za-z0-9_-]{43}`)
+
+// artifactsDir is where the browser test saves its screenshots: $DDNRS_ARTIFACTS,
+// or <repo>/artifacts/browser.
+func artifactsDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("DDNRS_ARTIFACTS")
+	if dir == "" {
+		wd, err := os.Getwd() // the package directory, integration/
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(filepath.Dir(wd), "artifacts", "browser")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// browser is one headless Chromium tab owned by a test.
+type browser struct {
+	t     *testing.T
+	ctx   context.Context // the tab's context; steps derive bounded ones
+	dir   string          // screenshots
+	shots int
+}
+
+// startBrowser starts Debian's chromium headless (skipping the test when
+// it is not installed, failing under CI) and stops it in t.Cleanup.
+func startBrowser(t *testing.T) *browser {
+	t.Helper()
+	exe := needTool(t, "chromium", "chromium")
+	parent, cancelParent := context.WithTimeout(context.Background(), browserBound)
+	var out syncBuffer
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox, // tests run as root in containers
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 900),
+		chromedp.CombinedOutput(&out),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(parent, opts...)
+	ctx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc() // kills Chromium and waits for it
+		cancelParent()
+		if t.Failed() {
+			t.Logf("chromium output:\n%s", out.String())
+		}
+	})
+	// The first Run starts the browser; it must not carry a step timeout
+	// (that would stop the browser), the allocator's bound holds it.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return &browser{t: t, ctx: ctx, dir: artifactsDir(t)}
+}
+
+// do runs actions under the step bound and saves a screenshot named
+// after the step.
+func (b *browser) do(name string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.shot(name + "-failed")
+		b.t.Fatalf("browser step %s: %v", name, err)
+	}
+	b.shot(name)
+}
+
+// submit clicks a form's button and waits for the page it loads; the
+// answer's status must be want.
+func (b *browser) submit(name, button string, want int) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(button)))
+	if err != nil {
+		b.shot(name + "-failed")
+		b.t.Fatalf("browser step %s: %v", name, err)
+	}
+	b.shot(name)
+	if int(resp.Status) != want {
+		b.t.Fatalf("browser step %s: HTTP %d, want %d\n%s", name, resp.Status, want, b.text("main"))
+	}
+}
+
+// text returns the visible text of the first element sel matches.
+func (b *browser) text(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("text of %s: %v", sel, err)
+	}
+	return s
+}
+
+// value returns the value of the form control sel matches.
+func (b *browser) value(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("value of %s: %v", sel, err)
+	}
+	return s
+}
+
+// attr returns attribute name of the first element sel matches.
+func (b *browser) attr(sel, name string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
+	if err != nil || !v.Exists {
+		b.t.Fatalf("attribute %s of %s: %v", name, sel, err)
+	}
+	return v.Value
+}
+
+// html returns the outer HTML of the first element sel matches.
+func (b *browser) html(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("html of %s: %v", sel, err)
+	}
+	return s
+}
+
+// shot saves a full-page PNG screenshot as NN-name.png and logs its path.
+func (b *browser) shot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserStep)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	b.shots++
+	p := filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", b.shots, name))
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Fatalf("saving screenshot: %v", err)
+	}
+	b.t.Logf("screenshot: %s", p)
+}
+
+// waitReviewerKey waits (bounded) for the reviewer key `ddnrs dev` prints.
+func waitReviewerKey(t *testing.T, d *devNode) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if k := reviewerKeyRe.FindString(d.out.String()); k != "" {
+			return k
+		}
+		if d.exited() || time.Now().After(deadline) {
+			t.Fatalf("ddnrs dev printed no reviewer key (ddnrs_...):\n%s", d.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestBrowserRegistryFlow drives the web pages of a real `ddnrs dev` in
+// headless Chromium: an application submitted through /apply, approved by
+// the reviewer dev printed a key for, the key (shown once) used with the
+// REST API to create a signed zone, and the zone's registration found in
+// the transparency-log browser with its inclusion proof verified.
+func TestBrowserRegistryFlow(t *testing.T) {
+	needBinary(t)
+	b := startBrowser(t)
+	apiAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	d := startDev(t, t.TempDir(), "--api", apiAddr)
+	base := "http://" + apiAddr
+	admin := waitReviewerKey(t, d)
+	const domain = "browser-flow.example."
+
+	// 1. The application form, filled in and sent.
+	b.do("apply-form",
+		chromedp.Navigate(base+"/apply"),
+		chromedp.WaitVisible(chromedp.ID("domains")),
+		chromedp.SendKeys(chromedp.ID("domains"), strings.TrimSuffix(domain, ".")),
+		chromedp.SendKeys(chromedp.ID("project"), "The browser test's project."),
+		chromedp.SendKeys(chromedp.ID("usage"), "One zone with a few A and TXT records."),
+		chromedp.SendKeys(chromedp.ID("responsible"), "Grace Hopper"),
+		chromedp.SendKeys(chromedp.ID("contact"), "grace@example.org"),
+	)
+	b.submit("apply-submitted", `form[action="/apply"] button[type="submit"]`, http.StatusCreated)
+	statusURL := b.attr("#status-link", "href")
+	m := regexp.MustCompile(`[?&]id=([0-9a-f]+)`).FindStringSubmatch(statusURL)
+	if m == nil {
+		t.Fatalf("status link %q has no application id", statusURL)
+	}
+	appID := m[1]
+
+	// 2. The applicant's status page.
+	b.do("apply-status", chromedp.Navigate(resolveURL(base, statusURL)), chromedp.WaitVisible(chromedp.ID("status")))
+	if s := b.text("#status"); s != "pending" {
+		t.Fatalf("status %q, want pending", s)
+	}
+
+	// 3. The reviewer signs in with the key dev printed and approves.
+	b.do("review-login", chromedp.Navigate(base+"/review/login"), chromedp.SendKeys(chromedp.ID("key"), admin))
+	b.submit("review-list", `form[action="/review/login"] button[type="submit"]`, http.StatusOK)
+	if !strings.Contains(b.text("main"), appID) {
+		t.Fatalf("application %s not in the review list:\n%s", appID, b.text("main"))
+	}
+	b.do("review-application", chromedp.Navigate(base+"/review/"+appID), chromedp.WaitVisible(chromedp.ID("decision-approve")))
+	if v := b.value("#suffixes"); !strings.Contains(v, domain) {
+		t.Errorf("suffixes %q do not default to the applied domain", v)
+	}
+	b.submit("review-approved", `form[action="/review/`+appID+`"] button[type="submit"]`, http.StatusOK)
+	key := b.text("#issued-key")
+	if !reviewerKeyRe.MatchString(key) {
+		t.Fatalf("issued key %q is not a key", key)
+	}
+
+	// 4. The key creates a zone through the REST API.
+	serial := createZoneWithKey(t, base, key, domain)
+	t.Logf("zone %s created, serial %d", domain, serial)
+
+	// 5. The registration is in the transparency log, with a proof that
+	// verifies against the signed checkpoint.
+	b.do("log", chromedp.Navigate(base+"/log"), chromedp.WaitVisible(chromedp.ID("log-size")))
+	table := b.html("main table")
+	row := regexp.MustCompile(`<a href="/log/(\d+)">\d+</a></th>\s*<td>registration</td>\s*<td>[^<]*</td>\s*<td><code>` + regexp.QuoteMeta(domain) + `</code>`).FindStringSubmatch(table)
+	if row == nil {
+		t.Fatalf("no registration of %s in the log browser:\n%s", domain, b.text("main"))
+	}
+	b.do("log-entry", chromedp.Navigate(base+"/log/"+row[1]), chromedp.WaitVisible(chromedp.ID("proof-result")))
+	if r := b.text("#proof-result"); !strings.HasPrefix(r, "Verified") {
+		t.Errorf("inclusion proof of entry %s: %q", row[1], r)
+	}
+	if z := b.text("#entry-zone"); z != domain {
+		t.Errorf("entry zone %q, want %s", z, domain)
+	}
+	if k := b.text("#entry-kind"); k != "registration" {
+		t.Errorf("entry kind %q, want registration", k)
+	}
+}
+
+// resolveURL makes a path from a page absolute.
+func resolveURL(base, ref string) string {
+	if strings.HasPrefix(ref, "http://") || strings.HasPrefix(ref, "https://") {
+		return ref
+	}
+	return base + ref
+}
+
+// createZoneWithKey signs a small zone with a fresh owner key and creates
+// it with POST /v1/zones under the API key; it returns the serial.
+func createZoneWithKey(t *testing.T, base, apiKey, origin string) uint32 {
+	t.Helper()
+	const text = `$ORIGIN %[1]s
+@ 3600 IN SOA ns1.%[1]s hostmaster.%[1]s 1 7200 3600 1209600 300
+@ 3600 IN NS ns1.%[1]s
+ns1 3600 IN A 192.0.2.1
+www 300 IN A 192.0.2.10
+`
+	unsigned, err := zone.ParseFile(strings.NewReader(fmt.Sprintf(text, origin)), origin, "browser-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := zone.GenerateKey(origin, true, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := zone.Sign(unsigned, owner, zone.DefaultSignOptions(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zf bytes.Buffer
+	if err := zone.Write(&zf, signed); err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(map[string]string{"zone_file": zf.String(), "head": string(signed.Head.Note)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), browserStep)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/zones", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST /v1/zones: %v", err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /v1/zones: %d %s", resp.StatusCode, out)
+	}
+	var res struct {
+		Zone   string `json:"zone"`
+		Group  string `json:"group"`
+		Serial uint32 `json:"serial"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("POST /v1/zones answer %s: %v", out, err)
+	}
+	if res.Zone != origin {
+		t.Errorf("created zone %q, want %s", res.Zone, origin)
+	}
+	return res.Serial
+}
