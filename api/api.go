@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -181,9 +182,7 @@ func New(opt Options) (*Server, error) {
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}
-	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
-	})
+	s.mux.HandleFunc("/v1/", s.noRoute)
 	s.webRoutes(s.mux)
 	s.handler = s.mux
 	return s, nil
@@ -195,3 +194,22 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Close closes the audit log. Requests still running fail their audit
 // write; stop the HTTP server first.
 func (s *Server) Close() error { return s.audit.close() }
+
+// noRoute answers /v1 requests no route matched: 405 with Allow when the
+// path exists with other methods, else 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); strings.HasPrefix(pattern, m+" ") {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.writeError(w, r, fmt.Errorf("%w: %s %s; allowed: %s", ErrMethod, r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	s.writeError(w, r, fmt.Errorf("%w: no endpoint %s %s", ErrNotFound, r.Method, r.URL.Path))
+}

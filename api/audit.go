@@ -49,7 +49,8 @@ type AuditFilter struct {
 // auditLog is the bbolt audit store. Writes are batched by bbolt (Batch),
 // so concurrent requests share a commit.
 type auditLog struct {
-	db *bolt.DB
+	db  *bolt.DB
+	max uint64 // records kept; maxAudit
 }
 
 func openAudit(dir string) (*auditLog, error) {
@@ -68,13 +69,13 @@ func openAudit(dir string) (*auditLog, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("api: audit log: %w", err)
 	}
-	return &auditLog{db: db}, nil
+	return &auditLog{db: db, max: maxAudit}, nil
 }
 
 func (a *auditLog) close() error { return a.db.Close() }
 
 // add appends rec (its Seq is assigned) and drops the oldest records past
-// maxAudit.
+// a.max.
 func (a *auditLog) add(rec AuditRecord) error {
 	return a.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(auditBucket)
@@ -90,10 +91,10 @@ func (a *auditLog) add(rec AuditRecord) error {
 		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
 			return err
 		}
-		if seq > maxAudit {
+		if seq > a.max {
 			var old [][]byte
 			c := b.Cursor()
-			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= seq-maxAudit; k, _ = c.Next() {
+			for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= seq-a.max; k, _ = c.Next() {
 				old = append(old, k)
 			}
 			for _, k := range old {

@@ -42,6 +42,9 @@ var (
 	// node is not in the registry group and knows no registry URL, or the
 	// registry has no log signer.
 	ErrNoRegistry = errors.New("registry unavailable")
+	// ErrMethod is returned when the path exists but not with the
+	// request's method.
+	ErrMethod = errors.New("method not allowed")
 	// ErrTimeout is returned when a request's deadline passed.
 	ErrTimeout = errors.New("request timed out")
 )
@@ -137,6 +140,8 @@ func errorCode(err error) (status int, d errorDetail) {
 		return http.StatusNotFound, errorDetail{Code: "not_found", Reason: string(rej.Reason)}
 	case errors.As(err, &rej):
 		return http.StatusUnprocessableEntity, errorDetail{Code: "rejected", Reason: string(rej.Reason)}
+	case errors.Is(err, ErrMethod):
+		return http.StatusMethodNotAllowed, errorDetail{Code: "method_not_allowed"}
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoZone):
 		return http.StatusNotFound, errorDetail{Code: "not_found"}
 	case errors.Is(err, ErrNotRegistry), errors.Is(err, ErrNoRegistry):

@@ -163,6 +163,9 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 		}
 		c := &call{}
+		// The JSON API takes keys from the Authorization header only:
+		// the web pages' cookie must not authorize cross-site API calls.
+		r.Header.Del("Cookie")
 		mode := rt.auth
 		if mode == authOptional {
 			mode = authPublic
