@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -236,11 +237,56 @@ func TestTreeConcurrentReaders(t *testing.T) {
 	<-done
 }
 
+const benchLeaves = 1 << 20
+
+var benchTree struct {
+	once sync.Once
+	t    *Tree
+}
+
+// bigTree is a tree of benchLeaves leaves, built once per benchmark run.
+func bigTree(b *testing.B) *Tree {
+	b.Helper()
+	benchTree.once.Do(func() { benchTree.t = testTree(b, benchLeaves) })
+	return benchTree.t
+}
+
+func BenchmarkAppend(b *testing.B) {
+	tr := NewTree()
+	leaf := make([]byte, 200) // about one registration entry
+	for b.Loop() {
+		tr.Append(leaf)
+	}
+}
+
+func BenchmarkRoot(b *testing.B) {
+	tr := bigTree(b)
+	i := uint64(0)
+	for b.Loop() {
+		i++
+		if _, err := tr.Root(benchLeaves - i%1000); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkInclusionProof(b *testing.B) {
-	tr := testTree(b, 100000)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := tr.InclusionProof(uint64(i%100000), 100000); err != nil {
+	tr := bigTree(b)
+	i := uint64(0)
+	for b.Loop() {
+		i += 7919
+		if _, err := tr.InclusionProof(i%(benchLeaves-3), benchLeaves-3); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkConsistencyProof(b *testing.B) {
+	tr := bigTree(b)
+	i := uint64(0)
+	for b.Loop() {
+		i += 7919
+		if _, err := tr.ConsistencyProof(1+i%(benchLeaves-10), benchLeaves-3); err != nil {
 			b.Fatal(err)
 		}
 	}
