@@ -1,6 +1,8 @@
 package translog
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
@@ -119,4 +121,56 @@ func TestLoadSigner(t *testing.T) {
 	if _, err := NewVerifier(skey); !errors.Is(err, ErrCheckpoint) {
 		t.Errorf("NewVerifier(signer key) = %v, want ErrCheckpoint", err)
 	}
+}
+
+// fixedKey is a key made from a fixed seed, so fuzz seeds stay valid.
+func fixedKey(t testing.TB) (note.Signer, note.Verifier) {
+	t.Helper()
+	skey, vkey, err := note.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{7}, 64)), DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, v
+}
+
+func FuzzOpenCheckpoint(f *testing.F) {
+	s, v := fixedKey(f)
+	for _, size := range []uint64{0, 1, 1 << 40} {
+		root := sha256.Sum256(nil)
+		if size > 0 {
+			root[0] = byte(size)
+		}
+		msg, err := SignCheckpoint(Checkpoint{Origin: DefaultOrigin, Size: size, Root: root}, s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(msg)
+	}
+	ext, _ := note.Sign(&note.Note{Text: DefaultOrigin + "\n3\n" + strings.Repeat("A", 43) + "=\nextra\n"}, s)
+	f.Add(ext)
+	f.Add([]byte("x\n\n— x AAAA\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		c, err := OpenCheckpoint(msg, DefaultOrigin, v)
+		if err != nil {
+			if !errors.Is(err, ErrCheckpoint) {
+				t.Fatalf("OpenCheckpoint error %v does not wrap ErrCheckpoint", err)
+			}
+			return
+		}
+		n, err := note.Open(msg, note.VerifierList(v))
+		if err != nil {
+			t.Fatalf("OpenCheckpoint accepted a note note.Open refuses: %v", err)
+		}
+		if !strings.HasPrefix(n.Text, c.Body()) {
+			t.Fatalf("accepted checkpoint %+v, but the note text %q does not start with %q", c, n.Text, c.Body())
+		}
+	})
 }
