@@ -11,10 +11,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/ddnrs/ddnrs/api"
 )
+
+// ErrAPIPortInUse is returned by Start when [api] listen is taken by
+// another socket. The error names the address.
+var ErrAPIPortInUse = errors.New("api address already in use")
 
 // apiServer is the running REST API of a node.
 type apiServer struct {
@@ -46,6 +51,9 @@ func (n *Node) startAPI() (*apiServer, error) {
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		s.Close()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("api %s: %w", c.Listen, ErrAPIPortInUse)
+		}
 		return nil, fmt.Errorf("api listen %s: %w", c.Listen, err)
 	}
 	srv := &http.Server{

@@ -239,7 +239,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.running = false
 		n.tcp, n.udp, n.admin, n.enc = nil, nil, nil, nil
 		n.store, n.fsm, n.group, n.client = nil, nil, nil, nil
-		adm.srv.Close()
+		adm.ln.Close() // not serving yet
 		return err
 	}
 	n.api = apiSrv

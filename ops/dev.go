@@ -25,11 +25,26 @@ import (
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
 // devDefaultDNS is where `ddnrs dev` listens unless told otherwise.
 const devDefaultDNS = "127.0.0.1:5300"
+
+// devDefaultAPI is where dev's REST API and web pages listen unless told
+// otherwise.
+const devDefaultAPI = "127.0.0.1:8053"
+
+// devGroupName is the dev group's name: it is the registry group.
+const devGroupName = "dev"
+
+// devLogKey and devLogPub are the transparency log's signer and verifier
+// keys in the data directory, made on first start.
+const (
+	devLogKey = "log.key"
+	devLogPub = "log.pub"
+)
 
 // bigZone is the name count from which dev prints a line before signing.
 const bigZone = 1000
@@ -41,8 +56,10 @@ type devOptions struct {
 	Zones     []string // --zone, paired in order with Keys
 	Keys      []string // --key
 	ReadyFile string   // --ready-file
+	API       string   // --api; "" means devDefaultAPI with fallback
 
 	defaultDNS string        // devDefaultDNS; tests hold their own port
+	defaultAPI string        // devDefaultAPI; tests hold their own port
 	out        io.Writer     // human text; default os.Stdout
 	log        *slog.Logger  // node logs; default discard
 	ready      chan<- string // tests: receives the DNS address once served
@@ -102,6 +119,7 @@ finds this group), the trust-anchor line for a validating resolver
 	f.StringArrayVar(&opts.Zones, "zone", nil, "zone `FILE` to serve (BIND format; repeatable, each with a --key)")
 	f.StringArrayVar(&opts.Keys, "key", nil, "owner key `KEYFILE` (.private or .key, the other half beside it) for the --zone at the same position")
 	f.StringVar(&opts.ReadyFile, "ready-file", "", "write JSON with the DNS address, data dir and zones to `PATH` once serving")
+	f.StringVar(&opts.API, "api", "", "REST API and web pages on `ADDR:PORT` (default "+devDefaultAPI+", or a free port when that is taken; port 0 picks one)")
 	return cmd
 }
 
@@ -137,6 +155,9 @@ func runDev(ctx context.Context, opts *devOptions) error {
 	}
 	if opts.defaultDNS == "" {
 		opts.defaultDNS = devDefaultDNS
+	}
+	if opts.defaultAPI == "" {
+		opts.defaultAPI = devDefaultAPI
 	}
 	data, err := devDataDir(opts.Data)
 	if err != nil {
@@ -210,8 +231,13 @@ func serveDev(ctx context.Context, opts *devOptions, data string, tf devTLSFiles
 	if err := g.waitServed(wctx, c, zones); err != nil {
 		return err
 	}
+	reviewer, err := firstReviewerKey(wctx, c, g)
+	if err != nil {
+		return err
+	}
 	info := readyFor(data, tf, g, zones)
 	printDev(opts.out, data, opts.Data != "", g, zones)
+	printRegistry(opts.out, g, reviewer)
 	if err := writeReady(infoPath(data), info); err != nil {
 		return err
 	}
@@ -595,6 +621,10 @@ func startDevGroup(ctx context.Context, opts *devOptions, data string, tf devTLS
 	if err != nil {
 		return nil, err
 	}
+	vkey, err := devLogKeys(opts.out, data)
+	if err != nil {
+		return nil, err
+	}
 	first := st == nil
 	g := &devGroup{}
 	defer func() {
@@ -620,6 +650,12 @@ func startDevGroup(ctx context.Context, opts *devOptions, data string, tf devTLS
 		if cfg.Encrypted, err = devEncrypted(data); err != nil { // DoT, DoH, DoQ: dev_tls.go
 			return nil, err
 		}
+		// The dev group is the registry: every member holds the registry
+		// and follows its log; member 1 serves the REST API.
+		cfg.Group.Name = devGroupName
+		cfg.Registry.Member = true
+		cfg.Registry.LogKeyFile = filepath.Join(data, devLogKey)
+		cfg.Registry.LogVerifier = vkey
 		log := opts.log.With("member", id)
 		var n *node.Node
 		if i == 0 {
@@ -671,7 +707,22 @@ func startDevNode(ctx context.Context, opts *devOptions, cfg node.Config, log *s
 	if _, _, err := node.SplitHostPort(cfg.DNS); err != nil {
 		return nil, usagef("--dns %q: %v", cfg.DNS, err)
 	}
+	cfg.API.Listen = opts.API
+	if cfg.API.Listen == "" {
+		cfg.API.Listen = opts.defaultAPI
+	}
+	if _, _, err := node.SplitHostPort(cfg.API.Listen); cfg.API.Listen != "" && err != nil {
+		return nil, usagef("--api %q: %v", cfg.API.Listen, err)
+	}
 	n, err := startNode(ctx, cfg, log)
+	if errors.Is(err, node.ErrAPIPortInUse) && opts.API == "" {
+		host, port, _ := node.SplitHostPort(cfg.API.Listen)
+		cfg.API.Listen = net.JoinHostPort(host, "0")
+		n, err = startNode(ctx, cfg, log)
+		if err == nil {
+			fmt.Fprintf(opts.out, "API port %d is in use; using free port %s instead\n", port, n.APIAddr())
+		}
+	}
 	if errors.Is(err, node.ErrPortInUse) && opts.DNS == "" {
 		host, port, _ := node.SplitHostPort(cfg.DNS)
 		cfg.DNS = net.JoinHostPort(host, "0")
@@ -853,7 +904,9 @@ type readyZone struct {
 
 type readyInfo struct {
 	// DNS is member 1's DNS address.
-	DNS   string      `json:"dns"`
+	DNS string `json:"dns"`
+	// API is member 1's REST API base URL.
+	API   string      `json:"api"`
 	Data  string      `json:"data"`
 	Zones []readyZone `json:"zones"`
 	// Members are the group's members, member 1 first.
@@ -868,7 +921,7 @@ type readyInfo struct {
 }
 
 func readyFor(data string, tf devTLSFiles, g *devGroup, zones []*devZone) readyInfo {
-	info := readyInfo{DNS: g.members[0].n.Addr().String(), Data: data, Zones: []readyZone{}, CA: tf.CA, Cert: tf.Ops.Cert, Key: tf.Ops.Key}
+	info := readyInfo{DNS: g.members[0].n.Addr().String(), API: "http://" + g.members[0].n.APIAddr(), Data: data, Zones: []readyZone{}, CA: tf.CA, Cert: tf.Ops.Cert, Key: tf.Ops.Key}
 	for _, dz := range zones {
 		dnskey, ds := anchor(dz.zone, dz.key)
 		info.Zones = append(info.Zones, readyZone{Zone: dz.zone.Origin, Serial: dz.zone.Serial(), DNSKEY: dnskey, DS: ds})
@@ -887,4 +940,63 @@ func writeReady(path string, info readyInfo) error {
 		return err
 	}
 	return node.WriteFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+// devLogKeys returns the transparency log's verifier key, making the key
+// pair in the data directory on first start (the signer key mode 0600).
+func devLogKeys(out io.Writer, data string) (vkey string, err error) {
+	if out == nil {
+		out = io.Discard
+	}
+	pub := filepath.Join(data, devLogPub)
+	if b, err := os.ReadFile(pub); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	skey, vkey, err := translog.GenerateKey(translog.DefaultOrigin)
+	if err != nil {
+		return "", err
+	}
+	if err := node.WriteFileAtomic(filepath.Join(data, devLogKey), []byte(skey+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	if err := node.WriteFileAtomic(pub, []byte(vkey+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	fmt.Fprintf(out, "made the transparency log's key in %s (verifier key in %s)\n", filepath.Join(data, devLogKey), pub)
+	return vkey, nil
+}
+
+// firstReviewerKey issues an admin ("reviewer") API key when the registry
+// holds no key yet (first start) and returns it; "" on later starts.
+func firstReviewerKey(ctx context.Context, c *node.AdminClient, g *devGroup) (string, error) {
+	m1 := g.members[0].n
+	reg, err := m1.Registry()
+	if err != nil {
+		return "", err
+	}
+	if len(reg.Keys()) > 0 {
+		return "", nil
+	}
+	res, err := c.IssueKey(ctx, m1.AdminAddr(), node.IssueKeyRequest{Name: "dev reviewer", Actions: []string{"admin"}, Suffixes: []string{"."}})
+	if err != nil {
+		return "", adminErr(err, m1.AdminAddr())
+	}
+	return res.Key, nil
+}
+
+// printRegistry prints the REST API and web pages, and the reviewer key
+// when one was just issued (shown this once).
+func printRegistry(w io.Writer, g *devGroup, reviewer string) {
+	base := "http://" + g.members[0].n.APIAddr()
+	fmt.Fprintf(w, "\nregistry (this group) and REST API: %s\n", base)
+	fmt.Fprintf(w, "  web pages:   %s/  (apply: %s/apply, review: %s/review/login)\n", base, base, base)
+	fmt.Fprintf(w, "  API:         %s/v1/openapi.json   health: %s/v1/health   log: %s/v1/log/checkpoint\n", base, base, base)
+	if reviewer != "" {
+		fmt.Fprintf(w, "  reviewer key (admin; shown once, only its hash is kept):\n    %s\n", reviewer)
+		fmt.Fprintf(w, "  sign in at %s/review/login, or: curl -H 'Authorization: Bearer %s' %s/v1/applications\n", base, reviewer, base)
+	} else {
+		fmt.Fprintf(w, "  a reviewer key was issued at first start (shown then); issue another with:\n    ddnrs ops registry key issue --dev --name reviewer\n")
+	}
 }

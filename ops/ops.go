@@ -21,5 +21,6 @@ certificate issued by the cluster's CA. 'ddnrs ops ca init' makes the CA,
 	cmd.AddCommand(newCertCmd())
 	cmd.AddCommand(newGroupCmd())
 	cmd.AddCommand(newSnapshotCmd())
+	cmd.AddCommand(newRegistryCmd())
 	return cmd
 }
