@@ -88,6 +88,7 @@ type follower struct {
 
 	st   FollowState // owned by the loop goroutine after start
 	kick chan chan error
+	poke chan struct{} // a poll soon, not waited for (buffered 1)
 }
 
 // newFollower loads the saved state and publishes its anchors and
@@ -105,6 +106,7 @@ func (n *Node) newFollower() (*follower, error) {
 		origin:   c.LogOrigin,
 		path:     filepath.Join(n.cfg.DataDir, followFile),
 		kick:     make(chan chan error),
+		poke:     make(chan struct{}, 1),
 		splits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ddnrs_registry_log_split_views_total",
 			Help: "Checkpoints of the registry's log that contradicted one already verified (following stopped).",
@@ -229,6 +231,7 @@ func (f *follower) run(ctx context.Context, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-f.poke:
 		case reply = <-f.kick:
 		}
 		err := f.step(ctx)
@@ -250,6 +253,14 @@ func (f *follower) run(ctx context.Context, interval time.Duration) {
 		if err != nil && reply == nil {
 			f.log.Debug("registry log: poll failed", "err", err)
 		}
+	}
+}
+
+// nudge asks the loop to poll soon, without waiting.
+func (f *follower) nudge() {
+	select {
+	case f.poke <- struct{}{}:
+	default:
 	}
 }
 

@@ -110,7 +110,13 @@ func (n *Node) ProposeRegistry(ctx context.Context, cmd []byte) error {
 	if err != nil {
 		return err
 	}
-	return waitApplied(ctx, grp, idx)
+	if err := waitApplied(ctx, grp, idx); err != nil {
+		return err
+	}
+	if n.fol != nil {
+		n.fol.nudge() // a suspension takes effect here at once
+	}
+	return nil
 }
 
 // waitApplied returns once grp's replica has applied index idx.
