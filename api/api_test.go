@@ -626,3 +626,25 @@ func TestNotRegistry(t *testing.T) {
 		t.Error("New accepted a bad registry URL")
 	}
 }
+
+// TestDelegation checks a claim inside another key's zone: refused
+// without the enclosing owner's delegation, accepted with it.
+func TestDelegation(t *testing.T) {
+	f := newFixture(t)
+	parentKey := f.issue("parent", userScope("example.org."), bigLimits, time.Time{})
+	parent := newTestZone(t, "example.org.")
+	createZone(t, f, parentKey, parent)
+
+	child := newTestZone(t, "sub.example.org.")
+	r := f.do("POST", "/v1/zones", parentKey, child.createBody(t))
+	want(t, "child without delegation", r, http.StatusUnprocessableEntity, "rejected")
+	if !bytes.Contains(r.body, []byte(`"reason":"delegation-required"`)) {
+		t.Errorf("child without delegation answered %s", r.body)
+	}
+	body := child.createBody(t)
+	body["delegation"] = ed25519.Sign(child.key.Private, raftfsm.DelegationStatement(child.origin, child.key.DNSKEY.String()))
+	r = f.do("POST", "/v1/zones", parentKey, body)
+	want(t, "child with a delegation the child signed", r, http.StatusUnprocessableEntity, "rejected")
+	body["delegation"] = ed25519.Sign(parent.key.Private, raftfsm.DelegationStatement(child.origin, child.key.DNSKEY.String()))
+	want(t, "child with the parent's delegation", f.do("POST", "/v1/zones", parentKey, body), http.StatusCreated, "")
+}

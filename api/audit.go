@@ -3,9 +3,11 @@ package api
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -46,12 +48,30 @@ type AuditFilter struct {
 	Limit        int       // default 100, at most 1000
 }
 
-// auditLog is the bbolt audit store. Writes are batched by bbolt (Batch),
-// so concurrent requests share a commit.
+// auditLog is the bbolt audit store. Requests hand records to one writer
+// goroutine, which commits whatever has queued in one transaction, so a
+// request does not wait for an fsync of its own. The goroutine is owned
+// by the auditLog: close stops it after writing everything queued.
 type auditLog struct {
 	db  *bolt.DB
 	max uint64 // records kept; maxAudit
+
+	mu     sync.RWMutex // held for reading while sending on ch; close takes it for writing
+	closed bool
+	ch     chan auditItem
+	done   chan struct{} // closed when the writer has returned
+	err    error         // the writer's last error, read after done
 }
+
+// auditItem is a record to write, or (rec nil) a flush: flushed is closed
+// once everything queued before it is committed.
+type auditItem struct {
+	rec     *AuditRecord
+	flushed chan struct{}
+}
+
+// errAuditClosed is returned by add and query after close.
+var errAuditClosed = errors.New("audit log closed")
 
 func openAudit(dir string) (*auditLog, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -69,27 +89,105 @@ func openAudit(dir string) (*auditLog, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("api: audit log: %w", err)
 	}
-	return &auditLog{db: db, max: maxAudit}, nil
+	a := &auditLog{db: db, max: maxAudit, ch: make(chan auditItem, 1024), done: make(chan struct{})}
+	go a.run()
+	return a, nil
 }
 
-func (a *auditLog) close() error { return a.db.Close() }
+// close writes what is queued, stops the writer and closes the file.
+func (a *auditLog) close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	close(a.ch)
+	a.mu.Unlock()
+	<-a.done
+	return errors.Join(a.err, a.db.Close())
+}
 
-// add appends rec (its Seq is assigned) and drops the oldest records past
-// a.max.
+// send queues it; false after close.
+func (a *auditLog) send(it auditItem) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if a.closed {
+		return false
+	}
+	a.ch <- it
+	return true
+}
+
+// add queues rec (its Seq is assigned when written). The oldest records
+// past a.max are dropped.
 func (a *auditLog) add(rec AuditRecord) error {
-	return a.db.Batch(func(tx *bolt.Tx) error {
+	if !a.send(auditItem{rec: &rec}) {
+		return errAuditClosed
+	}
+	return nil
+}
+
+// flush returns once every record queued before it is committed.
+func (a *auditLog) flush() error {
+	it := auditItem{flushed: make(chan struct{})}
+	if !a.send(it) {
+		return errAuditClosed
+	}
+	<-it.flushed
+	return nil
+}
+
+// run is the writer: it commits each batch of queued records in one
+// transaction until ch is closed.
+func (a *auditLog) run() {
+	defer close(a.done)
+	for it := range a.ch {
+		batch := []auditItem{it}
+	more:
+		for len(batch) < 1000 {
+			select {
+			case it, ok := <-a.ch:
+				if !ok {
+					break more
+				}
+				batch = append(batch, it)
+			default:
+				break more
+			}
+		}
+		if err := a.write(batch); err != nil {
+			a.err = err
+		}
+		for _, it := range batch {
+			if it.flushed != nil {
+				close(it.flushed)
+			}
+		}
+	}
+}
+
+// write commits the records of batch and trims the log to a.max.
+func (a *auditLog) write(batch []auditItem) error {
+	return a.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(auditBucket)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		rec.Seq = seq
-		v, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
-			return err
+		var seq uint64
+		for _, it := range batch {
+			if it.rec == nil {
+				continue
+			}
+			var err error
+			if seq, err = b.NextSequence(); err != nil {
+				return err
+			}
+			it.rec.Seq = seq
+			v, err := json.Marshal(it.rec)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+				return err
+			}
 		}
 		if seq > a.max {
 			var old [][]byte
@@ -109,6 +207,9 @@ func (a *auditLog) add(rec AuditRecord) error {
 
 // query returns matching records, newest first.
 func (a *auditLog) query(f AuditFilter) ([]AuditRecord, error) {
+	if err := a.flush(); err != nil {
+		return nil, err
+	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = defaultAuditLimit

@@ -194,14 +194,14 @@ func (b *testBackend) advance(d time.Duration) {
 
 // fixture is a Server over a testBackend, served by httptest.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	b     *testBackend
 	s     *Server
 	srv   *httptest.Server
 	admin string // an admin key over "."
 }
 
-func newFixture(t *testing.T, mutate ...func(*Options)) *fixture {
+func newFixture(t testing.TB, mutate ...func(*Options)) *fixture {
 	t.Helper()
 	b := newTestBackend(t)
 	opt := Options{Backend: b, Logger: testlog.New(t, slog.LevelWarn), DataDir: t.TempDir()}

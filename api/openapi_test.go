@@ -24,7 +24,7 @@ var (
 )
 
 // spec loads and validates openapi.json once per test binary.
-func spec(t *testing.T) (*openapi3.T, routers.Router) {
+func spec(t testing.TB) (*openapi3.T, routers.Router) {
 	t.Helper()
 	specOnce.Do(func() {
 		openapi3filter.RegisterBodyDecoder("text/dns", func(r io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
@@ -52,7 +52,7 @@ func spec(t *testing.T) (*openapi3.T, routers.Router) {
 // validateResponse fails the test unless the response to req is one the
 // document describes for that operation: status, content type and body
 // schema.
-func validateResponse(t *testing.T, req *http.Request, r resp) {
+func validateResponse(t testing.TB, req *http.Request, r resp) {
 	t.Helper()
 	_, router := spec(t)
 	if !strings.HasPrefix(req.URL.Path, "/v1/") {
