@@ -18,24 +18,36 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// regWork is a batch's registry: a mutable copy of the base registry
-// (made on the first registry command of the batch) and the log leaves
-// the batch appends.
+// regWork is a batch's registry: the base registry, each map copied on
+// the batch's first write to it, and the log leaves the batch appends.
 type regWork struct {
-	st     *RegistryState // maps copied; tree, leaves and size those of the base
+	st     *RegistryState // tree, leaves and size those of the base
+	owned  [4]bool        // apps, keys, claims, nodes copied
 	leaves [][]byte       // new leaves, after the base's size
 }
 
-// registry returns the batch's mutable registry, copying the base's on
-// first use.
+// registry returns the batch's registry.
 func (w *work) registry() *regWork {
 	if w.reg == nil {
-		b := w.base.reg
-		w.reg = &regWork{st: &RegistryState{apps: maps.Clone(b.apps), keys: maps.Clone(b.keys), claims: maps.Clone(b.claims),
-			nodes: maps.Clone(b.nodes), tree: b.tree, leaves: b.leaves, size: b.size}}
+		b := *w.base.reg
+		w.reg = &regWork{st: &b}
 	}
 	return w.reg
 }
+
+// own copies the map i of owned before the batch's first write to it.
+func own[M ~map[string]V, V any](r *regWork, i int, m *M) M {
+	if !r.owned[i] {
+		*m = maps.Clone(*m)
+		r.owned[i] = true
+	}
+	return *m
+}
+
+func (r *regWork) apps() map[string]Application { return own(r, 0, &r.st.apps) }
+func (r *regWork) keys() map[string]APIKey      { return own(r, 1, &r.st.keys) }
+func (r *regWork) claims() map[string]Claim     { return own(r, 2, &r.st.claims) }
+func (r *regWork) nodes() map[string]NodeRecord { return own(r, 3, &r.st.nodes) }
 
 // appendLeaf adds e to the batch's log and returns its store write.
 func (r *regWork) appendLeaf(e translog.Entry) (func(*bolt.Tx) error, error) {
@@ -84,7 +96,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 		if _, ok := st.apps[a.ID]; ok {
 			return nil, reject(ReasonDuplicateID, "application %s exists", a.ID)
 		}
-		st.apps[a.ID] = a
+		r.apps()[a.ID] = a
 		ops = append(ops, func(tx *bolt.Tx) error { return putApplicationTx(tx, a) })
 	case *ReviewApplication:
 		a, ok := st.apps[c.ID]
@@ -108,7 +120,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 				return nil, err
 			}
 			a.Status, a.KeyID = StatusApproved, k.ID
-			st.keys[k.ID] = k
+			r.keys()[k.ID] = k
 			ops = append(ops, func(tx *bolt.Tx) error { return putKeyTx(tx, k) })
 		case DecisionMoreInfo:
 			a.Status = StatusMoreInfo
@@ -118,14 +130,14 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			return nil, reject(ReasonMalformed, "decision %q", c.Decision)
 		}
 		a.Message, a.Reviewer, a.Reviewed = c.Message, c.Reviewer, c.Time
-		st.apps[a.ID] = a
+		r.apps()[a.ID] = a
 		ops = append(ops, func(tx *bolt.Tx) error { return putApplicationTx(tx, a) })
 	case *IssueKey:
 		k := c.Key.clone()
 		if err := st.checkNewKey(k); err != nil {
 			return nil, err
 		}
-		st.keys[k.ID] = k
+		r.keys()[k.ID] = k
 		ops = append(ops, func(tx *bolt.Tx) error { return putKeyTx(tx, k) })
 	case *RevokeKey:
 		k, ok := st.keys[c.ID]
@@ -135,7 +147,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 		if !k.Revoked { // revoking again keeps the first revocation
 			k.Revoked, k.RevokedAt, k.RevokedBy = true, c.Time, c.Actor
 		}
-		st.keys[k.ID] = k
+		r.keys()[k.ID] = k
 		ops = append(ops, func(tx *bolt.Tx) error { return putKeyTx(tx, k) })
 	case *ClaimZone:
 		origin, err := claimName(c.Zone)
@@ -167,7 +179,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			Group: group, Region: c.Region, Actor: c.Actor}); err != nil {
 			return nil, err
 		}
-		st.claims[origin] = cl
+		r.claims()[origin] = cl
 		ops = append(ops, func(tx *bolt.Tx) error { return putClaimTx(tx, cl) })
 	case *ReleaseZone:
 		origin := zone.CanonicalName(c.Zone)
@@ -178,7 +190,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 		if err := logEntry(translog.Entry{Kind: translog.KindRelease, Time: c.Time, Zone: origin, Group: cl.Group, Region: cl.Region, Actor: c.Actor}); err != nil {
 			return nil, err
 		}
-		delete(st.claims, origin)
+		delete(r.claims(), origin)
 		ops = append(ops, func(tx *bolt.Tx) error { return deleteClaimTx(tx, origin) })
 	case *ChangeOwnerKey:
 		origin := zone.CanonicalName(c.Zone)
@@ -199,7 +211,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			Group: cl.Group, Region: cl.Region, Actor: c.Actor}); err != nil {
 			return nil, err
 		}
-		st.claims[origin] = cl
+		r.claims()[origin] = cl
 		ops = append(ops, func(tx *bolt.Tx) error { return putClaimTx(tx, cl) })
 	case *RegistrySuspend:
 		origin := zone.CanonicalName(c.Zone)
@@ -215,7 +227,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 		if err := logEntry(translog.Entry{Kind: kind, Time: c.Time, Zone: origin, Reason: c.Reason, Actor: c.Actor}); err != nil {
 			return nil, err
 		}
-		st.claims[origin] = cl
+		r.claims()[origin] = cl
 		ops = append(ops, func(tx *bolt.Tx) error { return putClaimTx(tx, cl) })
 	case *NodeHeartbeat:
 		n := c.Node.clone()
@@ -228,7 +240,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 				return nil, err
 			}
 		}
-		st.nodes[n.ID] = n
+		r.nodes()[n.ID] = n
 		ops = append(ops, func(tx *bolt.Tx) error { return putNodeTx(tx, n) })
 	default:
 		return nil, reject(ReasonMalformed, "command %s", c.Type())
