@@ -277,6 +277,12 @@ func TestBrowserRegistryFlow(t *testing.T) {
 	if k := b.text("#entry-kind"); k != "registration" {
 		t.Errorf("entry kind %q, want registration", k)
 	}
+
+	// 6. The health dashboard lists dev's group as the registry.
+	b.do("health", chromedp.Navigate(base+"/health"), chromedp.WaitVisible(chromedp.CSS("main table")))
+	if h := b.text("main"); !strings.Contains(h, "yes") || !strings.Contains(h, "healthy") {
+		t.Errorf("health page shows no registry group or no healthy node:\n%s", h)
+	}
 }
 
 // resolveURL makes a path from a page absolute.
