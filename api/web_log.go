@@ -104,7 +104,7 @@ func (s *Server) webLogEntry(w http.ResponseWriter, r *http.Request) {
 		s.renderMessage(w, webStatus(err), "Transparency log unavailable", errorMessage(err))
 		return
 	}
-	proof, err := s.webInclusionProof(r.Context(), index, cp.Size)
+	proof, err := s.inclusionProof(r.Context(), index, cp.Size)
 	if err != nil {
 		s.renderMessage(w, webStatus(err), "Transparency log unavailable", errorMessage(err))
 		return
