@@ -390,6 +390,10 @@ func TestLogErrors(t *testing.T) {
 		want(t, tc.path, f.do("GET", tc.path, "", nil), http.StatusBadRequest, tc.code)
 	}
 	want(t, "unknown path", f.do("GET", "/v1/nothing", "", nil), http.StatusNotFound, "not_found")
+	f.b.mu.Lock()
+	f.b.signer = nil // a node outside the registry group has no log key
+	f.b.mu.Unlock()
+	want(t, "checkpoint without a signer", f.do("GET", "/v1/log/checkpoint", "", nil), http.StatusServiceUnavailable, "no_registry")
 	r := f.do("GET", "/v1/health", "", nil)
 	want(t, "health", r, http.StatusOK, "")
 	if !bytes.Contains(r.body, []byte(`"id":"n1"`)) {

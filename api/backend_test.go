@@ -177,8 +177,12 @@ func (b *testBackend) Health(context.Context) (Health, error) {
 	return h, nil
 }
 
-func (b *testBackend) LogSigner() note.Signer { return b.signer }
-func (b *testBackend) LogOrigin() string      { return translog.DefaultOrigin }
+func (b *testBackend) LogSigner() note.Signer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.signer
+}
+func (b *testBackend) LogOrigin() string { return translog.DefaultOrigin }
 
 func (b *testBackend) Now() time.Time {
 	b.mu.Lock()

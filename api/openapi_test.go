@@ -65,6 +65,23 @@ func validateResponse(t testing.TB, req *http.Request, r resp) {
 		}
 		t.Fatalf("%s %s: no operation in openapi.json: %v", req.Method, req.URL.Path, err)
 	}
+	if r.status < 300 {
+		// A request the server accepted must be one the document
+		// describes: parameters and body.
+		rq := req.Clone(context.Background())
+		if req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rq.Body = body
+		}
+		rin := &openapi3filter.RequestValidationInput{Request: rq, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		if err := openapi3filter.ValidateRequest(context.Background(), rin); err != nil {
+			t.Fatalf("%s %s was accepted (%d) but does not match openapi.json: %v", req.Method, req.URL, r.status, err)
+		}
+	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
 		Status:                 r.status,
