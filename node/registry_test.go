@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -237,5 +238,108 @@ func TestRegistryTwoGroups(t *testing.T) {
 	defer cancel2()
 	if err := east2.SyncRegistryLog(ctx2); err == nil {
 		t.Error("SyncRegistryLog with the registry down = nil, want an error")
+	}
+}
+
+// TestRegistryProposeThroughFollower: a registry group of three; a
+// registry write made on a follower is forwarded to the leader and read
+// back on the follower at once; a rejection comes back typed; the
+// operator issues a key through the admin endpoint; a heartbeat without
+// an ID is refused.
+func TestRegistryProposeThroughFollower(t *testing.T) {
+	p := newTestPKI(t)
+	skey, vkey, err := translog.GenerateKey(translog.DefaultOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "log.key")
+	if err := os.WriteFile(keyFile, []byte(skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var nodes []*Node
+	for i := 1; i <= 3; i++ {
+		cfg := groupConfig(t, p, fmt.Sprintf("r%d", i))
+		cfg.Group.Name = "registry"
+		cfg.Registry = RegistryConfig{Member: true, LogKeyFile: keyFile, LogVerifier: vkey, LogOrigin: translog.DefaultOrigin,
+			FollowInterval: time.Hour, HeartbeatInterval: time.Hour}
+		if i > 1 {
+			cfg.Group.Bootstrap = false
+			cfg.Group.Join = []string{nodes[0].AdminAddr()}
+		}
+		nodes = append(nodes, runNode(t, cfg))
+	}
+	waitFor(t, "three members in the directory", func() error {
+		rs, err := nodes[0].Registry()
+		if err != nil {
+			return err
+		}
+		if len(rs.Nodes()) != 3 {
+			return fmt.Errorf("%d nodes", len(rs.Nodes()))
+		}
+		return nil
+	})
+	_, followers := leaderOf(t, nodes)
+	fo := followers[0]
+	owner := ownerKey(t, "example.org.")
+	propose(t, fo, &raftfsm.ClaimZone{Zone: "example.org.", Owner: owner, Actor: "test", Time: fo.Now()})
+	rs, _ := fo.Registry()
+	if cl, ok := rs.Claim("example.org."); !ok || cl.Group != "registry" {
+		t.Errorf("follower's own read after its write: claim %+v, %v", cl, ok)
+	}
+	cmd, err := raftfsm.EncodeCommand(&raftfsm.ClaimZone{Zone: "example.org.", Owner: owner, Actor: "test", Time: fo.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var rej *raftfsm.RejectedError
+	if err := fo.ProposeRegistry(ctx, cmd); !errors.As(err, &rej) || rej.Reason != raftfsm.ReasonNameClaimed {
+		t.Errorf("second claim through the follower = %v, want rejected %s", err, raftfsm.ReasonNameClaimed)
+	}
+	zoneCmd, err := raftfsm.EncodeCommand(&raftfsm.DeleteZone{Zone: "example.org."})
+	if err == nil {
+		if err := fo.ProposeRegistry(ctx, zoneCmd); err == nil || errors.As(err, &rej) {
+			t.Errorf("ProposeRegistry(DeleteZone) = %v, want refused as not a registry command", err)
+		}
+	}
+
+	ac := p.client(t, "ops")
+	res, err := ac.IssueKey(ctx, fo.AdminAddr(), IssueKeyRequest{Name: "reviewer"})
+	if err != nil {
+		t.Fatalf("IssueKey: %v", err)
+	}
+	rs, _ = fo.Registry()
+	k, ok := rs.Key(res.KeyID)
+	if !ok || k.Hash != sha256.Sum256([]byte(res.Key)) || !slices.Equal(k.Scope.Actions, []string{"admin"}) || !slices.Equal(k.Scope.Suffixes, []string{"."}) {
+		t.Errorf("issued key %+v (%v) does not match %q", k, ok, res.Key)
+	}
+	if _, err := ac.IssueKey(ctx, fo.AdminAddr(), IssueKeyRequest{Actions: []string{"fly"}}); apiError(err).Code != CodeBadRequest {
+		t.Errorf("IssueKey with an unknown action = %v, want bad_request", err)
+	}
+	if err := ac.postJSON(ctx, fo.AdminAddr(), "/v1/registry/heartbeat", raftfsm.NodeRecord{Group: "x"}); apiError(err).Code != CodeBadRequest {
+		t.Errorf("heartbeat without an ID = %v, want bad_request", err)
+	}
+}
+
+func TestHealthOf(t *testing.T) {
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	recs := []raftfsm.NodeRecord{
+		{ID: "r1", Group: "reg", Seen: now, Leader: "r1", Applied: 10, LastIndex: 10},
+		{ID: "r2", Group: "reg", Seen: now.Add(-time.Second), Leader: "r1", Applied: 7, LastIndex: 9},
+		{ID: "e1", Group: "east", Seen: now.Add(-time.Minute), Leader: "e1", Applied: 3, LastIndex: 5},
+	}
+	h := healthOf(recs, now, 30*time.Second, "reg")
+	want := map[string]struct {
+		healthy bool
+		lag     uint64
+	}{"r1": {true, 0}, "r2": {true, 3}, "e1": {false, 2}}
+	for _, nh := range h.Nodes {
+		if w := want[nh.ID]; nh.Healthy != w.healthy || nh.Lag != w.lag {
+			t.Errorf("node %s: healthy %v lag %d, want %v %d", nh.ID, nh.Healthy, nh.Lag, w.healthy, w.lag)
+		}
+	}
+	if len(h.Groups) != 2 || h.Groups[0].Name != "east" || h.Groups[0].Healthy != 0 || h.Groups[0].Registry ||
+		h.Groups[1].Name != "reg" || !h.Groups[1].Registry || h.Groups[1].Members != 2 || h.Groups[1].MaxLag != 3 || h.Groups[1].Leader != "r1" {
+		t.Errorf("groups = %+v", h.Groups)
 	}
 }
