@@ -24,7 +24,7 @@ go vet ./...
 module=$(go list -m)
 # Packages with concurrency run under -race; prefixes are relative to the
 # module root. A prefix with no package yet is simply absent.
-race_prefixes=(dnsfront node overlay raftfsm translog integration)
+race_prefixes=(api dnsfront node overlay raftfsm translog integration)
 race=()
 plain=()
 while read -r pkg; do
