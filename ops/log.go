@@ -202,10 +202,10 @@ func runLogVerify(ctx context.Context, e *env, opts *logVerifyOptions) error {
 	case rep.Consistent == 0:
 		fmt.Fprintf(e.stdout, "first checkpoint seen; remembered in %s\n", state)
 	default:
-		fmt.Fprintf(e.stdout, "consistent with %d earlier checkpoints (largest seen before: size %d)\n", rep.Consistent, rep.Previous.Size)
+		fmt.Fprintf(e.stdout, "consistent with %d earlier %s (largest seen before: size %d)\n", rep.Consistent, "checkpoint"+plural(rep.Consistent), rep.Previous.Size)
 	}
 	if opts.Entries {
-		fmt.Fprintf(e.stdout, "%d new entries checked: entries 0 to %d hash to the root\n", len(rep.Entries), c.Size)
+		fmt.Fprintf(e.stdout, "%d new entries checked; the log's %d entries hash to the root\n", len(rep.Entries), c.Size)
 	}
 	return nil
 }

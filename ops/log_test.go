@@ -92,8 +92,8 @@ func TestLogVerify(t *testing.T) {
 		"0\t2026-11-27T10:00:00Z registration zone=z0.example. group=g1 actor=operator\n",
 		"4\t2026-11-27T10:00:04Z registration zone=z4.example.",
 		"size 5, root ",
-		"consistent with 1 earlier checkpoints (largest seen before: size 3)",
-		"5 new entries checked",
+		"consistent with 1 earlier checkpoint (largest seen before: size 3)",
+		"5 new entries checked; the log's 5 entries hash to the root",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("second run: stdout lacks %q:\n%s", want, r.stdout)
