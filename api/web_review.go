@@ -64,30 +64,36 @@ type reviewPage struct {
 }
 
 // reviewer returns the logged-in reviewer's key. When there is none it
-// writes the login redirect or an error page and returns false.
-func (s *Server) reviewer(w http.ResponseWriter, r *http.Request) (raftfsm.APIKey, bool) {
-	if _, err := r.Cookie(webCookie); err != nil {
+// writes the login redirect or an error page (and, for a key that was
+// refused, its audit record under action) and returns false.
+func (s *Server) reviewer(w http.ResponseWriter, r *http.Request, action string) (raftfsm.APIKey, bool) {
+	c, err := r.Cookie(webCookie)
+	if err != nil {
 		http.Redirect(w, r, "/review/login", http.StatusSeeOther)
 		return raftfsm.APIKey{}, false
 	}
+	id, _ := parseKey(c.Value)
 	k, err := s.authenticate(r)
-	if err != nil {
-		status, _ := errorCode(err)
-		if status == http.StatusUnauthorized {
-			clearKeyCookie(w, r)
-			s.render(w, status, "review_login.html", &loginPage{webBase: webBase{Title: "Error: reviewer sign-in",
-				Errs: &formErrors{list: []fieldError{{Field: "key", Message: "Your session ended: " + errorMessage(err) + ". Sign in again."}}}}})
-			return raftfsm.APIKey{}, false
-		}
-		s.renderMessage(w, status, "Review unavailable", errorMessage(err))
-		return raftfsm.APIKey{}, false
+	if err == nil && !isAdmin(k) {
+		err = requireAdmin(k)
 	}
-	if !isAdmin(k) {
+	if err == nil {
+		return k, true
+	}
+	status := webStatus(err)
+	s.webAudit(id, action, status, err)
+	switch status {
+	case http.StatusUnauthorized:
 		clearKeyCookie(w, r)
-		s.renderMessage(w, http.StatusForbidden, "Not a reviewer key", "The key "+k.ID+" lacks the admin action; reviewers sign in with an admin key.")
-		return raftfsm.APIKey{}, false
+		s.render(w, status, "review_login.html", &loginPage{webBase: webBase{Title: "Error: reviewer sign-in",
+			Errs: &formErrors{list: []fieldError{{Field: "key", Message: "Your session ended: " + errorMessage(err) + ". Sign in again."}}}}})
+	case http.StatusForbidden:
+		clearKeyCookie(w, r)
+		s.renderMessage(w, status, "Not a reviewer key", "The key "+id+" lacks the admin action; reviewers sign in with an admin key.")
+	default:
+		s.renderMessage(w, status, "Review unavailable", errorMessage(err))
 	}
-	return k, true
+	return raftfsm.APIKey{}, false
 }
 
 // session returns the webBase of a reviewer's page: their key id and the
@@ -128,18 +134,22 @@ func (s *Server) webLogin(w http.ResponseWriter, r *http.Request) {
 	probe := r.Clone(r.Context())
 	probe.Header = r.Header.Clone()
 	probe.Header.Set("Authorization", "Bearer "+key)
+	id, _ := parseKey(key)
 	k, err := s.authenticate(probe)
 	if err != nil {
-		status, _ := errorCode(err)
+		status := webStatus(err)
+		s.webAudit(id, "web.login", status, err)
 		errs.add("key", "This key cannot sign in: %s.", errorMessage(err))
 		fail(status)
 		return
 	}
-	if !isAdmin(k) {
+	if err := requireAdmin(k); err != nil {
+		s.webAudit(id, "web.login", http.StatusForbidden, err)
 		errs.add("key", "The key %s is not a reviewer key: it lacks the admin action.", k.ID)
 		fail(http.StatusForbidden)
 		return
 	}
+	s.webAudit(id, "web.login", http.StatusSeeOther, nil)
 	c := &http.Cookie{Name: webCookie, Value: key, Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
 	if !k.Expires.IsZero() {
@@ -162,7 +172,7 @@ func (s *Server) webLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) webReviewList(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.reviewer(w, r)
+	k, ok := s.reviewer(w, r, "web.review.list")
 	if !ok {
 		return
 	}
@@ -183,6 +193,7 @@ func (s *Server) webReviewList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	slices.Reverse(apps) // newest first
+	s.webAudit(k.ID, "web.review.list", http.StatusOK, nil)
 	s.render(w, http.StatusOK, "review_list.html", &reviewListPage{webBase: session(r, k, "Applications"),
 		Status: status, Statuses: reviewStatuses, Apps: apps})
 }
@@ -203,7 +214,7 @@ func (s *Server) application(w http.ResponseWriter, id string) (raftfsm.Applicat
 }
 
 func (s *Server) webReviewShow(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.reviewer(w, r)
+	k, ok := s.reviewer(w, r, "web.review.show")
 	if !ok {
 		return
 	}
@@ -211,6 +222,7 @@ func (s *Server) webReviewShow(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	s.webAudit(k.ID, "web.review.show", http.StatusOK, nil)
 	form := reviewForm{
 		Decision: "approve",
 		Suffixes: strings.Join(app.Domains, "\n"),
@@ -321,7 +333,7 @@ func validateReview(f reviewForm, now time.Time) (ReviewInput, *formErrors) {
 }
 
 func (s *Server) webReviewDecide(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.reviewer(w, r)
+	k, ok := s.reviewer(w, r, "web.review.decide")
 	if !ok {
 		return
 	}
@@ -357,7 +369,7 @@ func (s *Server) webReviewDecide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, err := s.review(r.Context(), k, app.ID, in)
-	s.webAudit(k, "web.review", webStatusOK(err), err)
+	s.webAudit(k.ID, "web.review.decide", webStatusOK(err), err)
 	if err != nil {
 		var fe *FieldError
 		field := "decision-approve"
@@ -407,17 +419,21 @@ func webReviewField(f string) string {
 	return "decision-approve"
 }
 
-// webAudit writes the audit record of a reviewer's action on the web
-// pages, as the /v1 wrapper does for keyed requests.
-func (s *Server) webAudit(k raftfsm.APIKey, action string, status int, err error) {
+// webAudit writes the audit record of a keyed request to the web pages
+// (sign-in and the review console), as the /v1 wrapper does for keyed
+// requests. Nothing is written without a key id (no well-formed key).
+func (s *Server) webAudit(keyID, action string, status int, err error) {
+	if keyID == "" {
+		return
+	}
 	res := "ok"
 	if err != nil {
 		_, d := errorCode(err)
 		res = d.Code
 	}
-	rec := AuditRecord{Time: s.b.Now().UTC(), KeyID: k.ID, Action: action, Result: res, Status: status}
+	rec := AuditRecord{Time: s.b.Now().UTC(), KeyID: keyID, Action: action, Result: res, Status: status}
 	if aerr := s.audit.add(rec); aerr != nil {
-		s.log.Error("audit record lost", "err", aerr, "key", k.ID, "action", action)
+		s.log.Error("audit record lost", "err", aerr, "key", keyID, "action", action)
 	}
 }
 

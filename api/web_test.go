@@ -611,3 +611,89 @@ func TestWebPagesAccessible(t *testing.T) {
 		}
 	}
 }
+
+func TestWebMoreInfoAndAudit(t *testing.T) {
+	f := newWebFixture(t)
+	id, statusPath := f.apply(t, webApplication())
+	c := f.client(t)
+	token := f.login(t, c, f.admin)
+	resp, body := f.post(t, c, "/review/"+id, url.Values{"csrf": {token}, "decision": {"more_info"}, "message": {"Which <zones> exactly?"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("more_info: %d\n%s", resp.StatusCode, pageText(body))
+	}
+	_, page := f.get(t, c, resp.Header.Get("Location"))
+	if !strings.Contains(pageText(page), "Decision recorded: more_info") {
+		t.Errorf("no confirmation after the decision:\n%s", pageText(page))
+	}
+	_, page = f.get(t, f.client(t), statusPath)
+	if txt := pageText(page); !strings.Contains(txt, "Status more_info") || !strings.Contains(txt, "Which <zones> exactly?") ||
+		!strings.Contains(txt, "submit an updated application") {
+		t.Errorf("status page after more_info:\n%s", txt)
+	}
+	// A refused sign-in and the reviewer's actions are in the audit log.
+	f.post(t, f.client(t), "/review/login", url.Values{"key": {f.readOnly}})
+	recs, err := f.s.audit.query(AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range recs {
+		got[r.Action+" "+r.Result] = true
+	}
+	for _, w := range []string{"web.login ok", "web.login out_of_scope", "web.review.list ok", "web.review.decide ok"} {
+		if !got[w] {
+			t.Errorf("no audit record %q in %v", w, got)
+		}
+	}
+}
+
+func TestWebFormRateLimit(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.IPLimits = raftfsm.Limits{PerMinute: 1, Burst: 2} })
+	wf := &webFixture{fixture: f}
+	c := wf.client(t)
+	for i, want := range []int{http.StatusUnprocessableEntity, http.StatusUnprocessableEntity, http.StatusTooManyRequests} {
+		resp, body := wf.post(t, c, "/apply", url.Values{})
+		if resp.StatusCode != want {
+			t.Fatalf("post %d: %d, want %d\n%s", i, resp.StatusCode, want, pageText(body))
+		}
+		if want == http.StatusTooManyRequests && (resp.Header.Get("Retry-After") == "" || !strings.Contains(pageText(body), "Wait")) {
+			t.Errorf("429 without Retry-After or advice: %v\n%s", resp.Header, pageText(body))
+		}
+	}
+	// Reading pages is not limited by the form bucket.
+	if status, _ := wf.get(t, c, "/apply"); status != http.StatusOK {
+		t.Errorf("GET /apply after the limit: %d", status)
+	}
+}
+
+func TestWebOutsideRegistry(t *testing.T) {
+	reg := newWebFixture(t)
+	reg.heartbeat(t, "n2", "g2")
+	// A node outside the registry group with a registry URL shows the
+	// registry's pages through the proxy; without one it says why not.
+	proxied := newFixture(t, func(o *Options) { o.RegistryURLs = []string{reg.srv.URL} })
+	alone := newFixture(t)
+	for _, f := range []*fixture{proxied, alone} {
+		f.b.mu.Lock()
+		f.b.notRegistry = true
+		f.b.mu.Unlock()
+	}
+	p := &webFixture{fixture: proxied}
+	status, page := p.get(t, p.client(t), "/log/1")
+	if status != http.StatusOK || !strings.Contains(pageText(page), "Verified") || !strings.Contains(page, "n2") {
+		t.Errorf("proxied /log/1: %d\n%s", status, pageText(page))
+	}
+	id, _ := p.apply(t, webApplication())
+	if _, ok := reg.b.fsm.Registry().Application(id); !ok {
+		t.Errorf("application sent through the proxy is not in the registry")
+	}
+	a := &webFixture{fixture: alone}
+	status, page = a.get(t, a.client(t), "/log")
+	if status != http.StatusServiceUnavailable || !strings.Contains(pageText(page), "not in the registry group") {
+		t.Errorf("/log without a registry: %d\n%s", status, pageText(page))
+	}
+	// The health dashboard is the local node's, proxy or not.
+	if status, _ := a.get(t, a.client(t), "/health"); status != http.StatusOK {
+		t.Errorf("/health without a registry: %d", status)
+	}
+}
