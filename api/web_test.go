@@ -406,6 +406,9 @@ func TestWebApproveShowsKeyOnce(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("approve: %d\n%s", resp.StatusCode, pageText(body))
 	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("the page with the key may be cached: Cache-Control %q", cc)
+	}
 	m := regexp.MustCompile(`id="issued-key" class="key">([^<]+)<`).FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no key on the page:\n%s", body)
