@@ -389,7 +389,9 @@ func (n *Node) Health(ctx context.Context) (api.Health, error) {
 	} else {
 		recs = append(recs, self)
 	}
-	return healthOf(recs, n.Now(), healthyAfter*n.cfg.Registry.HeartbeatInterval, n.registryGroup()), nil
+	// Seen is in whole seconds: allow one more.
+	stale := healthyAfter*n.cfg.Registry.HeartbeatInterval + time.Second
+	return healthOf(recs, n.Now(), stale, n.registryGroup()), nil
 }
 
 // registryGroup is the registry group's name when this node is a

@@ -147,10 +147,13 @@ func TestRegistryTwoGroups(t *testing.T) {
 		}
 		return nil
 	})
-	h, err := reg.Health(context.Background())
-	if err != nil || len(h.Groups) != 2 || !h.Groups[1].Registry || h.Groups[0].Healthy != 1 {
-		t.Fatalf("Health = %+v, %v", h, err)
-	}
+	waitFor(t, "both groups healthy", func() error {
+		h, err := reg.Health(context.Background())
+		if err != nil || len(h.Groups) != 2 || !h.Groups[1].Registry || h.Groups[0].Healthy != 1 || h.Groups[1].Healthy != 1 {
+			return fmt.Errorf("Health = %+v, %v", h, err)
+		}
+		return nil
+	})
 	if _, err := east.Registry(); err == nil {
 		t.Error("east.Registry() = nil error, want ErrNotRegistry")
 	}
