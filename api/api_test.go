@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -651,4 +652,28 @@ func TestDelegation(t *testing.T) {
 	want(t, "child with a delegation the child signed", r, http.StatusUnprocessableEntity, "rejected")
 	body["delegation"] = ed25519.Sign(parent.key.Private, raftfsm.DelegationStatement(child.origin, child.key.DNSKEY.String()))
 	want(t, "child with the parent's delegation", f.do("POST", "/v1/zones", parentKey, body), http.StatusCreated, "")
+}
+
+// TestProxyFailover checks that a registry URL that does not answer is
+// reported (503 no_registry) and the next request goes to the next URL.
+func TestProxyFailover(t *testing.T) {
+	reg := newFixture(t)
+	key := reg.issue("user", userScope("example.org."), bigLimits, time.Time{})
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	p := newFixture(t, func(o *Options) {
+		o.RegistryURLs = []string{deadURL, reg.srv.URL}
+		o.IPLimits = raftfsm.Limits{PerMinute: 60, Burst: 3}
+	})
+	p.b.mu.Lock()
+	p.b.notRegistry = true
+	p.b.mu.Unlock()
+	want(t, "through the dead URL", p.do("GET", "/v1/zones", key, nil), http.StatusServiceUnavailable, "no_registry")
+	want(t, "through the next URL", p.do("GET", "/v1/zones", key, nil), http.StatusOK, "")
+	// Public requests are limited per client before they are proxied.
+	for range 3 {
+		want(t, "public through the proxy", p.do("GET", "/v1/log/checkpoint", "", nil), http.StatusOK, "")
+	}
+	want(t, "public past the proxy's limit", p.do("GET", "/v1/log/checkpoint", "", nil), http.StatusTooManyRequests, "rate_limited")
 }

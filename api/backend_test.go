@@ -333,7 +333,7 @@ _acme-challenge.www 60 IN TXT "%[3]s"
 `
 
 // unsignedZone builds the unsigned test zone with serial and TXT value.
-func unsignedZone(t *testing.T, origin string, serial uint32, txt string) *zone.Zone {
+func unsignedZone(t testing.TB, origin string, serial uint32, txt string) *zone.Zone {
 	t.Helper()
 	z, err := zone.ParseFile(strings.NewReader(fmt.Sprintf(testZoneText, origin, serial, txt)), origin, "test")
 	if err != nil {
@@ -342,7 +342,7 @@ func unsignedZone(t *testing.T, origin string, serial uint32, txt string) *zone.
 	return z
 }
 
-func newTestZone(t *testing.T, origin string) *testZone {
+func newTestZone(t testing.TB, origin string) *testZone {
 	t.Helper()
 	k, err := zone.GenerateKey(origin, true, rand.Reader)
 	if err != nil {
@@ -356,7 +356,7 @@ func newTestZone(t *testing.T, origin string) *testZone {
 }
 
 // createBody is the POST /v1/zones body of tz.
-func (tz *testZone) createBody(t *testing.T) map[string]any {
+func (tz *testZone) createBody(t testing.TB) map[string]any {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := zone.Write(&buf, tz.z); err != nil {

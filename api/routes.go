@@ -137,6 +137,17 @@ func (s *Server) wrap(rt route) http.Handler {
 		if !rt.local {
 			if _, err := s.b.Registry(); errors.Is(err, ErrNotRegistry) {
 				if len(s.proxies) > 0 && r.Header.Get(proxiedHeader) == "" {
+					// The registry sees every proxied request coming
+					// from this node, so public ones are limited per
+					// client here; keyed ones by their key there.
+					if rt.auth == authPublic {
+						d := s.ips.take(s.clientIP(r), s.opt.IPLimits.PerMinute, s.opt.IPLimits.Burst, s.b.Now())
+						if !d.ok {
+							d.setHeaders(sw.Header())
+							s.writeError(sw, r, d.err())
+							return
+						}
+					}
 					s.proxy(sw, r)
 					return
 				}
