@@ -85,9 +85,16 @@ made on first run and kept in DIR/keys (reused afterwards). With --zone FILE
 origin is the key's zone; dev signs the zone with the key, or re-signs only
 what changed since the copy stored in the data directory.
 
+The dev group is also the registry: it keeps applications, API keys, zone
+claims, the node directory and the transparency log (its signer key made on
+first run in DIR/log.key, the verifier key in DIR/log.pub). Member 1 serves
+the REST API and web pages on --api. On first run dev issues a reviewer key
+(admin) and prints it once: the registry keeps only its hash.
+
 It prints the members, the dig and 'ddnrs ops' commands to try (--dev
 finds this group), the trust-anchor line for a validating resolver
-(Unbound) and the DS record for the parent. Ctrl-C stops all three.`,
+(Unbound), the DS record for the parent and the API's URL. Ctrl-C stops
+all three.`,
 		Example: `  # the demo zone on 127.0.0.1:5300 (or a free port if that is taken)
   ddnrs dev
   dig @127.0.0.1 -p 5300 www.demo.ddnrs. A +dnssec
@@ -95,6 +102,10 @@ finds this group), the trust-anchor line for a validating resolver
   # your own zone, signed with your key
   ddnrs zone keygen example. --dir keys
   ddnrs dev --zone example.zone --key keys/Kexample.+015+12345.private
+
+  # the REST API and web pages elsewhere; another reviewer key
+  ddnrs dev --api 127.0.0.1:9053
+  ddnrs ops registry key issue --dev --name reviewer2
 
   # a free port, a scratch data dir, and a machine-readable ready file
   ddnrs dev --dns 127.0.0.1:0 --data /tmp/ddnrs --ready-file /tmp/ddnrs/ready.json
