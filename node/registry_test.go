@@ -1,14 +1,19 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,11 +27,10 @@ import (
 // registryFixture is a registry group of one node ("reg") and a second
 // group of one node ("east"), both in the overlay and following the log.
 type registryFixture struct {
-	pki     *testPKI
+	ca      *testPKI
 	reg     *Node
 	east    *Node
 	eastCfg Config
-	vkey    string
 }
 
 // startRegistryPair starts the fixture: reg with a fresh log key.
@@ -59,7 +63,7 @@ func startRegistryPair(t *testing.T) registryFixture {
 		FollowInterval: 50 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond,
 	}
 	east := runNode(t, ec)
-	return registryFixture{reg: reg, east: east, eastCfg: ec}
+	return registryFixture{ca: p, reg: reg, east: east, eastCfg: ec}
 }
 
 func propose(t *testing.T, n *Node, c raftfsm.Command) {
@@ -208,6 +212,22 @@ func TestRegistryTwoGroups(t *testing.T) {
 	waitFor(t, "answers from both groups", func() error { return errors.Join(answered(t, reg, DemoOrigin), answered(t, east, DemoOrigin)) })
 	if zz, err := reg.Zone(ctx, DemoOrigin); err != nil || zz.Serial() != z.Serial() {
 		t.Errorf("reg.Zone (fetched from east) = %v, %v", zz, err)
+	}
+
+	// Through the REST API with a key of create scope: the first zone is
+	// placed on reg (no claim yet), the second on east (one claim each,
+	// then by name), created there over DDNRS-RPC.
+	res, err := f.ca.client(t, "ops").IssueKey(ctx, reg.AdminAddr(), IssueKeyRequest{Name: "creator", Actions: []string{"create", "read"}})
+	if err != nil {
+		t.Fatalf("IssueKey: %v", err)
+	}
+	createThroughAPI(t, reg, res.Key, "one.test.", "reg")
+	createThroughAPI(t, reg, res.Key, "two.test.", "east")
+	if _, err := east.Stored("two.test."); err != nil {
+		t.Errorf("east does not hold two.test.: %v", err)
+	}
+	if _, err := reg.Stored("one.test."); err != nil {
+		t.Errorf("reg does not hold one.test.: %v", err)
 	}
 
 	propose(t, reg, &raftfsm.RegistrySuspend{Zone: DemoOrigin, Suspend: true, Reason: "abuse report 7", Actor: "test", Time: now})
@@ -372,5 +392,52 @@ func TestAnswerCachePurgeZone(t *testing.T) {
 		if _, _, _, ok := c.Get(tt.name, dns.TypeA); ok != tt.kept {
 			t.Errorf("after PurgeZone(example.org.): %s cached = %v, want %v", tt.name, ok, tt.kept)
 		}
+	}
+}
+
+// createThroughAPI creates a signed zone origin with POST /v1/zones on
+// n's REST API, as the holder of key, and checks the group it went to.
+func createThroughAPI(t *testing.T, n *Node, key, origin, wantGroup string) {
+	t.Helper()
+	k, err := zone.GenerateKey(origin, true, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := zone.ParseFile(strings.NewReader("@ 3600 IN SOA ns hm 1 7200 3600 1209600 300\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.53\n"), origin, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, _, err := Prepare(nil, u, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := zone.Write(&text, z); err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(map[string]string{"zone_file": text.String(), "head": string(z.Head.Note)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.APIAddr()+"/v1/zones", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Zone, Group string
+		Serial      uint32
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &out) != nil || out.Group != wantGroup || out.Serial != z.Serial() {
+		t.Fatalf("POST /v1/zones %s = %d %s, want 201 on group %s", origin, resp.StatusCode, b, wantGroup)
 	}
 }
