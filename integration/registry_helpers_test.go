@@ -165,7 +165,11 @@ func startRegistryCluster(t *testing.T, regSize int, others ...regGroupSpec) *re
 			fmt.Fprintf(&b, "\n[admin]\nlisten = %q\n\n[tls]\nca = %q\ncert = %q\nkey = %q\n",
 				admins[n.id], c.ca, filepath.Join(filepath.Dir(n.config), "node.crt"), filepath.Join(filepath.Dir(n.config), "node.key"))
 			fmt.Fprintf(&b, "\n[overlay]\nenabled = true\nlisten = [%q]\nbootstrap = [%s]\n", "/ip4/"+n.ip+"/udp/0/quic-v1", regQuote(boot))
-			fmt.Fprintf(&b, "\n[registry]\nlog_verifier = %q\nlog_origin = %q\nfollow_interval = \"200ms\"\nheartbeat_interval = \"300ms\"\nregion = %q\n",
+			// Every follower polls the registry's API from 127.0.0.1 (the
+			// kernel's source address for loopback), one client IP to
+			// the API's limit on unauthenticated requests (120 a minute):
+			// three followers every 2 s leave room for `ddnrs log verify`.
+			fmt.Fprintf(&b, "\n[registry]\nlog_verifier = %q\nlog_origin = %q\nfollow_interval = \"2s\"\nheartbeat_interval = \"300ms\"\nregion = %q\n",
 				c.vkey, c.origin, s.region)
 			if s.name == "reg" {
 				fmt.Fprintf(&b, "member = true\nlog_key_file = %q\n\n[api]\nlisten = %q\n", c.logKey, strings.TrimPrefix(n.api, "http://"))

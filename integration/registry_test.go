@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/translog/translogtest"
 )
@@ -217,8 +219,10 @@ func testRegistrySuspension(t *testing.T, c *regCluster, owner string, za, zb *r
 		} `json:"error"`
 	}
 	st, err := c.call(http.MethodPost, "/v1/zones/"+za.origin+"/import", c.reviewer, map[string]string{"zone_file": forged.signed, "head": forged.head}, &res)
-	if st != http.StatusUnprocessableEntity || res.Error.Code != "rejected" {
-		t.Errorf("reviewer's import signed with another key: status %d, code %q (%v), want 422 rejected", st, res.Error.Code, err)
+	if st != http.StatusUnprocessableEntity || res.Error.Code != "rejected" || res.Error.Reason == "" {
+		t.Errorf("reviewer's import signed with another key: status %d, code %q, reason %q (%v), want 422 rejected with the reason", st, res.Error.Code, res.Error.Reason, err)
+	} else {
+		t.Logf("reviewer's change signed with their own key: %v", err)
 	}
 	var after string
 	if _, err := c.call(http.MethodGet, exportPath, owner, nil, &after); err != nil {
@@ -429,6 +433,23 @@ func testRegistryDown(t *testing.T, c *regCluster, zones []*regZone) {
 	gb := c.groups["gb"][0]
 	if err := gb.p.stop(); err != nil {
 		t.Errorf("stopping %s: %v", gb.name, err)
+	}
+	// What it kept: alpha's owner key, learned from the log.
+	b, err := os.ReadFile(filepath.Join(gb.data, "follow.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st node.FollowState
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("%s follow.json: %v", gb.name, err)
+	}
+	want, err := dns.NewRR(zones[0].anchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := dns.NewRR(st.Anchors[zones[0].origin])
+	if err != nil || got.(*dns.DNSKEY).PublicKey != want.(*dns.DNSKEY).PublicKey {
+		t.Errorf("%s follow.json: anchor of %s = %q (%v), want the owner key %s", gb.name, zones[0].origin, st.Anchors[zones[0].origin], err, zones[0].anchor)
 	}
 	gb.start(t, c.dir)
 	for _, z := range zones {
