@@ -30,11 +30,39 @@ type apiServer struct {
 	log  *slog.Logger
 }
 
-// startAPI binds [api] listen and serves the API until shutdown; nil,
-// nil when the API is off.
-func (n *Node) startAPI() (*apiServer, error) {
+// listenAPI binds [api] listen (nil when the API is off). Start calls it
+// before anything else is opened, so a taken port fails the start before
+// Raft state exists and a retry on another port is safe.
+func (n *Node) listenAPI() (net.Listener, error) {
 	c := n.cfg.API
 	if c.Listen == "" {
+		return nil, nil
+	}
+	var tc *tls.Config
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(n.path(c.TLSCert), n.path(c.TLSKey))
+		if err != nil {
+			return nil, fmt.Errorf("api certificate: %w", err)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("api %s: %w", c.Listen, ErrAPIPortInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("api listen %s: %w", c.Listen, err)
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
+	return ln, nil
+}
+
+// startAPI serves the API on ln until shutdown; nil, nil when ln is nil
+// (the API is off). On error ln is closed.
+func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
+	if ln == nil {
 		return nil, nil
 	}
 	log := n.log.With("component", "api")
@@ -43,34 +71,17 @@ func (n *Node) startAPI() (*apiServer, error) {
 		Logger:       log,
 		DataDir:      n.cfg.DataDir,
 		RegistryURLs: n.cfg.Registry.URLs,
-		TrustProxy:   c.TrustProxy,
+		TrustProxy:   n.cfg.API.TrustProxy,
 	})
 	if err != nil {
+		ln.Close()
 		return nil, fmt.Errorf("api: %w", err)
-	}
-	ln, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		s.Close()
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("api %s: %w", c.Listen, ErrAPIPortInUse)
-		}
-		return nil, fmt.Errorf("api listen %s: %w", c.Listen, err)
 	}
 	srv := &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	if c.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(n.path(c.TLSCert), n.path(c.TLSKey))
-		if err != nil {
-			ln.Close()
-			s.Close()
-			return nil, fmt.Errorf("api certificate: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
-		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 	a := &apiServer{api: s, srv: srv, ln: ln, done: make(chan struct{}), log: log}
 	go func() {

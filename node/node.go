@@ -139,6 +139,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	apiLn, err := n.listenAPI()
+	if err != nil {
+		return err
+	}
+	if apiLn != nil {
+		undo = append(undo, func() { apiLn.Close() })
+	}
 	store, err := raftfsm.OpenStore(raftfsm.StorePath(n.cfg.DataDir))
 	if err != nil {
 		return err
@@ -234,7 +241,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.tcp, n.udp, n.admin = tcp, udp, adm
 	n.enc = enc
 	n.running = true
-	apiSrv, err := n.startAPI()
+	apiSrv, err := n.startAPI(apiLn)
 	if err != nil {
 		n.running = false
 		n.tcp, n.udp, n.admin, n.enc = nil, nil, nil, nil

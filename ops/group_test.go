@@ -96,10 +96,14 @@ func TestGroupMembersAndStatus(t *testing.T) {
 	}
 	leaders := 0
 	for _, l := range lines[1:] {
+		role := ""
+		if f := strings.Fields(l); len(f) > 2 {
+			role = f[2] // ID ADDRESS ROLE ...; "trails leader by" is in LAG
+		}
 		switch {
-		case strings.Contains(l, " leader "):
+		case role == "leader":
 			leaders++
-		case strings.Contains(l, " follower "):
+		case role == "follower":
 			if !strings.Contains(l, "up to date") && !strings.Contains(l, "trails leader by") {
 				t.Errorf("follower row %q says nothing of its lag", l)
 			}
