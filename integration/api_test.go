@@ -1,0 +1,885 @@
+package integration
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/translog"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// TestAPI runs the REST API of issue 6 against a real cluster: a
+// registry group of one node and a group "edge" of two, every node with
+// the overlay on, the API on and following the transparency log. Every
+// endpoint, its success path and its errors, is called through a
+// registry node and through an edge node (which proxies the registry
+// endpoints), and every answer is checked against api/openapi.json.
+func TestAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 3 node processes")
+	}
+	c := startAPICluster(t, 1, 2)
+	reg, edge := newAPIClient(c.registry[0]), newAPIClient(c.edge[0])
+	clients := []*apiClient{reg, edge}
+	t0 := time.Now().UTC().Add(-time.Second).Truncate(time.Second)
+
+	// The operator's first reviewer key, through the admin endpoint.
+	operator := c.issueOperatorKey(t, "--name", "reviewer", "--actions", "admin", "--suffix", ".")
+	// The reviewer key the tests use: the operator's has the default
+	// limits (60/min, burst 20), too few for this test.
+	var admin string
+	{
+		r := reg.call(t, "POST", "/v1/keys", operator, map[string]any{"name": "busy reviewer",
+			"scope":  map[string]any{"suffixes": []string{"."}, "actions": []string{"admin"}},
+			"limits": map[string]any{"per_minute": 60000, "burst": 5000}}, "")
+		apiWant(t, "POST /v1/keys with the operator's key", r, 201, "")
+		admin = apiKeyPattern.FindString(string(r.body))
+	}
+
+	t.Run("openapi", func(t *testing.T) {
+		raw, _ := apiSpec(t)
+		for _, cl := range clients {
+			r := cl.call(t, "GET", "/v1/openapi.json", "", nil, "")
+			apiWant(t, "GET /v1/openapi.json", r, 200, "")
+			if !bytes.Equal(r.body, raw) {
+				t.Errorf("%s serves %d bytes at /v1/openapi.json, not api/openapi.json", cl.base, len(r.body))
+			}
+		}
+	})
+
+	t.Run("health lists both groups with leaders", func(t *testing.T) {
+		for _, cl := range []*apiClient{reg} {
+			var h struct {
+				Nodes []struct {
+					ID, Group string
+					Healthy   bool
+				} `json:"nodes"`
+				Groups []struct {
+					Name     string `json:"name"`
+					Leader   string `json:"leader"`
+					Members  int    `json:"members"`
+					Registry bool   `json:"registry"`
+				} `json:"groups"`
+			}
+			waitUntil(t, cl.base+" health lists both groups", func() error {
+				r := cl.call(t, "GET", "/v1/health", "", nil, "")
+				if r.status != 200 {
+					return fmt.Errorf("status %d %s", r.status, r.body)
+				}
+				r.decode(t, &h)
+				got := map[string]string{}
+				for _, g := range h.Groups {
+					if g.Leader != "" && (g.Name == apiEdgeGroup && g.Members == len(c.edge) && !g.Registry ||
+						g.Name == apiRegistryGroup && g.Members == len(c.registry) && g.Registry) {
+						got[g.Name] = g.Leader
+					}
+				}
+				if len(got) != 2 || len(h.Nodes) != len(c.all()) {
+					return fmt.Errorf("health %s", r.body)
+				}
+				return nil
+			})
+		}
+	})
+
+	t.Run("unauthenticated", func(t *testing.T) {
+		for _, cl := range clients {
+			for _, key := range []string{"", "nonsense", "ddnrs_0123456789abcdef_" + strings.Repeat("A", 43)} {
+				for _, ep := range [][2]string{{"GET", "/v1/keys"}, {"GET", "/v1/zones"}, {"GET", "/v1/audit"}, {"GET", "/v1/applications"}} {
+					r := cl.call(t, ep[0], ep[1], key, nil, "")
+					apiWant(t, fmt.Sprintf("%s %s%s with key %q", ep[0], cl.base, ep[1], key), r, 401, "unauthenticated")
+				}
+			}
+		}
+	})
+
+	// A read-only key, issued by the reviewer, used for the 403s below.
+	var readOnly string
+	t.Run("keys issue", func(t *testing.T) {
+		r := reg.call(t, "POST", "/v1/keys", admin, map[string]any{"name": "reader",
+			"scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}}}, "")
+		apiWant(t, "POST /v1/keys", r, 201, "")
+		var out struct {
+			Key   string `json:"key"`
+			KeyID string `json:"key_id"`
+		}
+		r.decode(t, &out)
+		readOnly = out.Key
+		if !apiKeyPattern.MatchString(readOnly) || apiKeyID(readOnly) != out.KeyID {
+			t.Fatalf("POST /v1/keys: no key in %s", r.body)
+		}
+		for _, tc := range []struct {
+			name, body string
+			status     int
+			code       string
+		}{
+			{"bad JSON", `{"name": "x", `, 400, "bad_json"},
+			{"wrong type", `{"name": 7}`, 400, "bad_json"},
+			{"missing scope", `{"name": "x"}`, 400, "missing_field"},
+		} {
+			for _, cl := range clients {
+				r := cl.call(t, "POST", "/v1/keys", admin, tc.body, "application/json")
+				apiWant(t, "POST /v1/keys "+tc.name+" via "+cl.base, r, tc.status, tc.code)
+			}
+		}
+		r = edge.call(t, "POST", "/v1/keys", readOnly, map[string]any{"name": "x",
+			"scope": map[string]any{"suffixes": []string{"."}, "actions": []string{"admin"}}}, "")
+		apiWant(t, "POST /v1/keys with a non-admin key", r, 403, "out_of_scope")
+	})
+
+	// Applications: submitted through the edge node (proxied), reviewed.
+	var owner string // the key the approval issued
+	t.Run("applications", func(t *testing.T) {
+		good := map[string]any{"domains": []string{"app.test", "two.test"}, "project": "integration tests",
+			"usage": "zones for the API test", "responsible": "Engineer I", "contact": "i@example.org"}
+		for _, tc := range []struct {
+			name   string
+			body   any
+			status int
+			code   string
+		}{
+			{"bad JSON", `{"domains": [`, 400, "bad_json"},
+			{"not an object", `[1, 2]`, 400, "bad_json"},
+			{"missing project", map[string]any{"domains": []string{"x.test"}, "usage": "u", "responsible": "r", "contact": "c@example.org"}, 400, "missing_field"},
+			{"missing domains", map[string]any{"project": "p", "usage": "u", "responsible": "r", "contact": "c@example.org"}, 400, "missing_field"},
+		} {
+			for _, cl := range clients {
+				ct := ""
+				if _, ok := tc.body.(string); ok {
+					ct = "application/json"
+				}
+				r := cl.call(t, "POST", "/v1/applications", "", tc.body, ct)
+				apiWant(t, "POST /v1/applications "+tc.name+" via "+cl.base, r, tc.status, tc.code)
+			}
+		}
+		submit := func() (id, token string) {
+			r := edge.call(t, "POST", "/v1/applications", "", good, "")
+			apiWant(t, "POST /v1/applications", r, 201, "")
+			var out struct {
+				ID     string `json:"id"`
+				Status string `json:"status"`
+				Token  string `json:"status_token"`
+			}
+			r.decode(t, &out)
+			if out.ID == "" || out.Token == "" || out.Status != "pending" {
+				t.Fatalf("POST /v1/applications: %s", r.body)
+			}
+			return out.ID, out.Token
+		}
+		id, token := submit()
+		idMore, _ := submit()
+		idReject, tokReject := submit()
+		status := func(cl *apiClient, id, q, key string) string {
+			r := cl.call(t, "GET", "/v1/applications/"+id+q, key, nil, "")
+			apiWant(t, "GET /v1/applications/"+id, r, 200, "")
+			var a struct {
+				Status string `json:"status"`
+				KeyID  string `json:"key_id"`
+			}
+			r.decode(t, &a)
+			return a.Status
+		}
+		if s := status(edge, id, "?token="+url.QueryEscape(token), ""); s != "pending" {
+			t.Errorf("status by ?token= = %q, want pending", s)
+		}
+		if s := status(reg, id, "", token); s != "pending" {
+			t.Errorf("status by Bearer token = %q, want pending", s)
+		}
+		if s := status(reg, id, "", admin); s != "pending" {
+			t.Errorf("status by the reviewer = %q, want pending", s)
+		}
+		r := edge.call(t, "GET", "/v1/applications/"+id+"?token=wrong", "", nil, "")
+		if r.status < 400 || r.status >= 500 {
+			t.Errorf("status with a wrong token: %d %s, want a 4xx", r.status, r.body)
+		}
+		r = reg.call(t, "GET", "/v1/applications/"+id+"?token="+url.QueryEscape(tokReject), "", nil, "")
+		if r.status < 400 || r.status >= 500 {
+			t.Errorf("status with another application's token: %d %s, want a 4xx", r.status, r.body)
+		}
+		r = edge.call(t, "GET", "/v1/applications?status=pending", admin, nil, "")
+		apiWant(t, "GET /v1/applications?status=pending", r, 200, "")
+		for _, x := range []string{id, idMore, idReject} {
+			if !strings.Contains(string(r.body), x) {
+				t.Errorf("GET /v1/applications?status=pending lacks %s: %s", x, r.body)
+			}
+		}
+		r = reg.call(t, "GET", "/v1/applications", readOnly, nil, "")
+		apiWant(t, "GET /v1/applications with a non-admin key", r, 403, "out_of_scope")
+
+		review := map[string]any{"decision": "approve", "message": "welcome",
+			"scope":  map[string]any{"suffixes": []string{"app.test.", "two.test."}, "actions": []string{"read", "create", "update", "delete"}},
+			"limits": map[string]any{"per_minute": 600, "burst": 200}}
+		r = edge.call(t, "POST", "/v1/applications/"+id+"/review", readOnly, review, "")
+		apiWant(t, "review by a non-admin key", r, 403, "out_of_scope")
+		r = reg.call(t, "POST", "/v1/applications/"+id+"/review", admin, `{"decision": `, "application/json")
+		apiWant(t, "review with bad JSON", r, 400, "bad_json")
+		r = reg.call(t, "POST", "/v1/applications/"+id+"/review", admin, map[string]any{"message": "m"}, "")
+		apiWant(t, "review without a decision", r, 400, "missing_field")
+		r = reg.call(t, "POST", "/v1/applications/nosuchapp/review", admin, review, "")
+		apiWant(t, "review of an unknown application", r, 404, "not_found")
+
+		r = edge.call(t, "POST", "/v1/applications/"+id+"/review", admin, review, "")
+		apiWant(t, "approve", r, 200, "")
+		owner = apiKeyPattern.FindString(string(r.body))
+		if owner == "" || !strings.Contains(string(r.body), apiKeyID(owner)) {
+			t.Fatalf("approval shows no key: %s", r.body)
+		}
+		if s := status(edge, id, "?token="+url.QueryEscape(token), ""); s != "approved" {
+			t.Errorf("status after approval = %q", s)
+		}
+		// Shown once: never again, by any endpoint.
+		for _, p := range []string{"/v1/applications/" + id, "/v1/keys", "/v1/keys/" + apiKeyID(owner)} {
+			r := reg.call(t, "GET", p, admin, nil, "")
+			apiWant(t, "GET "+p, r, 200, "")
+			if strings.Contains(string(r.body), owner) || strings.Contains(string(r.body), strings.Split(owner, "_")[2]) {
+				t.Errorf("GET %s shows the key again: %s", p, r.body)
+			}
+		}
+		r = reg.call(t, "POST", "/v1/applications/"+id+"/review", admin, review, "")
+		apiWant(t, "second review of an approved application", r, 422, "rejected")
+
+		r = reg.call(t, "POST", "/v1/applications/"+idMore+"/review", admin, map[string]any{"decision": "more_info", "message": "which TLD?"}, "")
+		apiWant(t, "more_info", r, 200, "")
+		r = reg.call(t, "POST", "/v1/applications/"+idReject+"/review", admin, map[string]any{"decision": "reject", "message": "no"}, "")
+		apiWant(t, "reject", r, 200, "")
+		if s := status(reg, idReject, "?token="+url.QueryEscape(tokReject), ""); s != "rejected" {
+			t.Errorf("status after rejection = %q", s)
+		}
+		if s := status(reg, idMore, "", admin); s != "more_info" {
+			t.Errorf("status after more_info = %q", s)
+		}
+	})
+	if owner == "" {
+		t.Fatal("no owner key; the rest depends on it")
+	}
+
+	// Zones: app.test. is placed on "edge" (fewest claims, first by name),
+	// two.test. then on "registry".
+	app := apiSignZoneCLI(t, "app.test.", "192.0.2.10")
+	two := apiSignZoneCLI(t, "two.test.", "192.0.2.20")
+	var cp1 []byte // a checkpoint after the first registration
+	t.Run("zones create", func(t *testing.T) {
+		r := reg.call(t, "POST", "/v1/zones", owner, `{"zone_file": 3}`, "application/json")
+		apiWant(t, "POST /v1/zones bad JSON", r, 400, "bad_json")
+		r = reg.call(t, "POST", "/v1/zones", owner, map[string]any{"head": app.head()}, "")
+		apiWant(t, "POST /v1/zones without zone_file", r, 400, "missing_field")
+		r = edge.call(t, "POST", "/v1/zones", owner, map[string]any{"zone_file": app.text(t)}, "")
+		apiWant(t, "POST /v1/zones without head", r, 400, "missing_field")
+		other := apiSignZoneCLI(t, "other.test.", "192.0.2.30")
+		r = edge.call(t, "POST", "/v1/zones", owner, map[string]any{"zone_file": other.text(t), "head": other.head()}, "")
+		apiWant(t, "POST /v1/zones outside the key's suffixes", r, 403, "out_of_scope")
+
+		for _, z := range []struct {
+			o     *apiZone
+			cl    *apiClient
+			group string
+		}{{app, reg, apiEdgeGroup}, {two, edge, apiRegistryGroup}} {
+			r := z.cl.call(t, "POST", "/v1/zones", owner, map[string]any{"zone_file": z.o.text(t), "head": z.o.head()}, "")
+			apiWant(t, "POST /v1/zones "+z.o.z.Origin, r, 201, "")
+			var out struct {
+				Zone   string `json:"zone"`
+				Group  string `json:"group"`
+				Serial uint32 `json:"serial"`
+			}
+			r.decode(t, &out)
+			if out.Zone != z.o.z.Origin || out.Group != z.group || out.Serial != z.o.z.Serial() {
+				t.Errorf("POST /v1/zones %s = %s, want group %s serial %d", z.o.z.Origin, r.body, z.group, z.o.z.Serial())
+			}
+			if cp1 == nil {
+				r := reg.call(t, "GET", "/v1/log/checkpoint", "", nil, "")
+				apiWant(t, "GET /v1/log/checkpoint", r, 200, "")
+				cp1 = r.body
+			}
+		}
+		// The same name again, with another owner key: claimed.
+		again := apiSignZoneCLI(t, "app.test.", "192.0.2.99")
+		for _, cl := range clients {
+			r := cl.call(t, "POST", "/v1/zones", owner, map[string]any{"zone_file": again.text(t), "head": again.head()}, "")
+			apiWant(t, "POST /v1/zones of a claimed name via "+cl.base, r, 409, "name_claimed")
+		}
+	})
+
+	// Both zones answer at every node of both groups.
+	for _, n := range c.all() {
+		for _, z := range []struct{ name, addr string }{{"www.app.test.", "192.0.2.10"}, {"www.two.test.", "192.0.2.20"}} {
+			waitAnswer(t, n, z.name, dns.TypeA, z.addr)
+		}
+	}
+
+	t.Run("zones read", func(t *testing.T) {
+		for _, cl := range clients {
+			r := cl.call(t, "GET", "/v1/zones", owner, nil, "")
+			apiWant(t, "GET /v1/zones", r, 200, "")
+			var list struct {
+				Zones []struct {
+					Zone, Group string
+				} `json:"zones"`
+			}
+			r.decode(t, &list)
+			if len(list.Zones) != 2 {
+				t.Errorf("GET /v1/zones via %s: %s, want app.test. and two.test.", cl.base, r.body)
+			}
+			r = cl.call(t, "GET", "/v1/zones/app.test.", owner, nil, "")
+			apiWant(t, "GET /v1/zones/app.test.", r, 200, "")
+			var got struct {
+				Zone     string `json:"zone"`
+				OwnerKey string `json:"owner_key"`
+				Group    string `json:"group"`
+				Serial   uint32 `json:"serial"`
+			}
+			r.decode(t, &got)
+			if got.Group != apiEdgeGroup || got.Serial != app.z.Serial() || !strings.Contains(got.OwnerKey, app.key.DNSKEY.PublicKey) {
+				t.Errorf("GET /v1/zones/app.test. = %s", r.body)
+			}
+			r = cl.call(t, "GET", "/v1/zones/nothere.test.", admin, nil, "")
+			apiWant(t, "GET an unknown zone", r, 404, "not_found")
+			r = cl.call(t, "GET", "/v1/zones/app.test./records?name=www&type=A", owner, nil, "")
+			apiWant(t, "GET records", r, 200, "")
+			var recs struct {
+				RRsets []struct {
+					Name    string   `json:"name"`
+					Type    string   `json:"type"`
+					Records []string `json:"records"`
+					RRSIGs  []string `json:"rrsigs"`
+				} `json:"rrsets"`
+			}
+			r.decode(t, &recs)
+			if len(recs.RRsets) != 1 || recs.RRsets[0].Name != "www.app.test." || len(recs.RRsets[0].RRSIGs) == 0 ||
+				!strings.Contains(strings.Join(recs.RRsets[0].Records, " "), "192.0.2.10") {
+				t.Errorf("GET records www A = %s", r.body)
+			}
+			r = cl.call(t, "GET", "/v1/zones/app.test./records?type=NOSUCHTYPE", owner, nil, "")
+			apiWant(t, "GET records with a bad type", r, 400, "invalid_field")
+			r = cl.call(t, "GET", "/v1/zones/two.test./export", owner, nil, "")
+			apiWant(t, "GET export", r, 200, "")
+			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/dns") {
+				t.Errorf("export Content-Type %q", ct)
+			}
+			ez, err := zone.ParseFile(bytes.NewReader(r.body), "two.test.", "export")
+			if err != nil {
+				t.Fatalf("export does not parse: %v\n%s", err, r.body)
+			}
+			hb, err := base64.StdEncoding.DecodeString(r.header.Get("Ddnrs-Zone-Head"))
+			if err != nil {
+				t.Fatalf("export head header: %v", err)
+			}
+			if ez.Head, err = zone.ParseHead(hb, two.key); err != nil || ez.Serial() != two.z.Serial() || ez.Tree().Root() != two.z.Tree().Root() {
+				t.Errorf("export of two.test.: head %v, serial %d root differs=%v", err, ez.Serial(), ez.Tree().Root() != two.z.Tree().Root())
+			}
+		}
+	})
+
+	t.Run("changes and import", func(t *testing.T) {
+		txt := apiRRset(t, "app.test.", `info 300 TXT "v2"`)
+		next := app.changed(t, nil, txt)
+		cmd, err := raftfsm.ChangeCommand(app.z, next, app.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := reg.call(t, "POST", "/v1/zones/app.test./changes", owner, `{"command": "%%%"}`, "application/json")
+		apiWant(t, "changes with bad base64", r, 400, "bad_json")
+		r = reg.call(t, "POST", "/v1/zones/app.test./changes", owner, map[string]any{}, "")
+		apiWant(t, "changes without command", r, 400, "missing_field")
+		r = reg.call(t, "POST", "/v1/zones/app.test./changes?dry_run=maybe", owner, map[string]any{"command": cmd}, "")
+		apiWant(t, "changes with dry_run=maybe", r, 400, "invalid_field")
+		r = edge.call(t, "POST", "/v1/zones/two.test./changes", owner, map[string]any{"command": cmd}, "")
+		apiWant(t, "a change of app.test. sent to two.test.", r, 400, "invalid_field")
+
+		// A change signed by another key than the zone's owner key.
+		wrongKey, err := zone.GenerateKey("app.test.", true, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, err := raftfsm.ChangeCommand(app.z, app.changed(t, wrongKey, txt), wrongKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cl := range clients {
+			r := cl.call(t, "POST", "/v1/zones/app.test./changes", owner, map[string]any{"command": forged}, "")
+			apiWant(t, "a change signed by the wrong key via "+cl.base, r, 422, "rejected")
+			if e := r.err(); e.Error.Reason == "" {
+				t.Errorf("a change signed by the wrong key: no reason in %s", r.body)
+			}
+		}
+
+		// Dry run on the zone the registry's own group holds: checked, not applied.
+		tnext := two.changed(t, nil, apiRRset(t, "two.test.", `info 300 TXT "dry"`))
+		tcmd, err := raftfsm.ChangeCommand(two.z, tnext, two.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = edge.call(t, "POST", "/v1/zones/two.test./changes?dry_run=true", owner, tcmd, "application/octet-stream")
+		apiWant(t, "dry run", r, 200, "")
+		var dr struct {
+			Serial uint32 `json:"serial"`
+			DryRun bool   `json:"dry_run"`
+		}
+		r.decode(t, &dr)
+		if !dr.DryRun || dr.Serial != tnext.Serial() {
+			t.Errorf("dry run = %s, want dry_run true serial %d", r.body, tnext.Serial())
+		}
+		r = reg.call(t, "GET", "/v1/zones/two.test.", owner, nil, "")
+		r.decode(t, &dr)
+		if dr.Serial != two.z.Serial() {
+			t.Errorf("after a dry run two.test. has serial %d, want %d unchanged", dr.Serial, two.z.Serial())
+		}
+		// Dry run of a zone placed on the other group.
+		r = reg.call(t, "POST", "/v1/zones/app.test./changes?dry_run=true", owner, map[string]any{"command": cmd}, "")
+		t.Logf("dry run of a zone on another group than the registry's: %d %s", r.status, r.body)
+
+		// The real change, through the edge node.
+		r = edge.call(t, "POST", "/v1/zones/app.test./changes", owner, map[string]any{"command": cmd}, "")
+		apiWant(t, "change", r, 200, "")
+		app.z = next
+		for _, n := range c.all() {
+			waitAnswer(t, n, "info.app.test.", dns.TypeTXT, `"v2"`)
+		}
+
+		// Import: the whole signed zone, text/dns with the head header.
+		inext := two.changed(t, nil, apiRRset(t, "two.test.", "mail 300 A 192.0.2.25"))
+		body := (&apiZone{z: inext}).text(t)
+		hdr := []string{"Ddnrs-Zone-Head", apiB64(inext.Head.Note)}
+		r = reg.call(t, "POST", "/v1/zones/two.test./import", owner, body, "text/plain", hdr...)
+		apiWant(t, "import as text/plain", r, 415, "unsupported_media_type")
+		r = reg.call(t, "POST", "/v1/zones/two.test./import", owner, body, "text/dns")
+		apiWant(t, "import without a head", r, 400, "missing_field")
+		r = reg.call(t, "POST", "/v1/zones/two.test./import?dry_run=true", owner, body, "text/dns", hdr...)
+		apiWant(t, "import dry run", r, 200, "")
+		r = edge.call(t, "POST", "/v1/zones/two.test./import", owner, body, "text/dns", hdr...)
+		apiWant(t, "import", r, 200, "")
+		two.z = inext
+		for _, n := range c.all() {
+			waitAnswer(t, n, "mail.two.test.", dns.TypeA, "192.0.2.25")
+		}
+	})
+
+	// Keys with narrow scopes, limits and expiry, issued by the reviewer.
+	issue := func(t *testing.T, body map[string]any) string {
+		t.Helper()
+		r := edge.call(t, "POST", "/v1/keys", admin, body, "")
+		apiWant(t, "POST /v1/keys", r, 201, "")
+		k := apiKeyPattern.FindString(string(r.body))
+		if k == "" {
+			t.Fatalf("POST /v1/keys: no key in %s", r.body)
+		}
+		return k
+	}
+	t.Run("scopes", func(t *testing.T) {
+		acme := issue(t, map[string]any{"name": "acme", "scope": map[string]any{"suffixes": []string{"app.test."},
+			"labels": []string{"_acme-challenge"}, "types": []string{"TXT"}, "actions": []string{"read", "update"}}})
+		other := issue(t, map[string]any{"name": "other", "scope": map[string]any{"suffixes": []string{"other.test."}, "actions": []string{"read"}}})
+
+		put := func(lines ...string) []byte {
+			next := app.changed(t, nil, apiRRset(t, "app.test.", lines...))
+			cmd, err := raftfsm.ChangeCommand(app.z, next, app.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cmd
+		}
+		for _, tc := range []struct {
+			name, key, method, path string
+			body                    any
+			what                    string // which part of the scope
+		}{
+			{"suffix", other, "GET", "/v1/zones/app.test.", nil, "suffix"},
+			{"suffix records", other, "GET", "/v1/zones/app.test./records", nil, "suffix"},
+			{"action", readOnly, "POST", "/v1/zones/app.test./changes", map[string]any{"command": put(`info 300 TXT "ro"`)}, "action"},
+			{"action suspend", owner, "POST", "/v1/zones/app.test./suspend", map[string]any{"reason": "x"}, "action"},
+			{"label", acme, "POST", "/v1/zones/app.test./changes", map[string]any{"command": put(`www 300 TXT "x"`)}, "label"},
+			{"type", acme, "POST", "/v1/zones/app.test./changes", map[string]any{"command": put("_acme-challenge 300 A 192.0.2.7")}, "type"},
+		} {
+			for _, cl := range clients {
+				r := cl.call(t, tc.method, tc.path, tc.key, tc.body, "")
+				apiWant(t, tc.name+" via "+cl.base, r, 403, "out_of_scope")
+				if m := r.err().Error.Message; !strings.Contains(m, tc.what) {
+					t.Errorf("%s: message %q does not say %q", tc.name, m, tc.what)
+				}
+			}
+		}
+		// Within the narrow scope: the ACME TXT record.
+		next := app.changed(t, nil, apiRRset(t, "app.test.", `_acme-challenge 300 TXT "token"`))
+		cmd, err := raftfsm.ChangeCommand(app.z, next, app.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := edge.call(t, "POST", "/v1/zones/app.test./changes", acme, map[string]any{"command": cmd}, "")
+		apiWant(t, "an ACME change with the ACME key", r, 200, "")
+		app.z = next
+		// Read back: the API reads the zone from a member of its group,
+		// which may not have applied the change yet.
+		waitUntil(t, "the ACME record in GET records", func() error {
+			r := reg.call(t, "GET", "/v1/zones/app.test./records?name=_acme-challenge&type=TXT", readOnly, nil, "")
+			apiWant(t, "records with the read-only key", r, 200, "")
+			if !strings.Contains(string(r.body), "token") {
+				return fmt.Errorf("not there: %s", r.body)
+			}
+			return nil
+		})
+	})
+
+	t.Run("rate limit", func(t *testing.T) {
+		limited := issue(t, map[string]any{"name": "slow", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}},
+			"limits": map[string]any{"per_minute": 1, "burst": 2}})
+		for i := range 2 {
+			r := reg.call(t, "GET", "/v1/zones/app.test.", limited, nil, "")
+			apiWant(t, fmt.Sprintf("request %d within the burst", i+1), r, 200, "")
+			if !strings.HasPrefix(r.header.Get("RateLimit-Policy"), `"default";q=2;w=`) || !strings.HasPrefix(r.header.Get("RateLimit"), `"default";r=`) {
+				t.Errorf("request %d: RateLimit-Policy %q RateLimit %q", i+1, r.header.Get("RateLimit-Policy"), r.header.Get("RateLimit"))
+			}
+		}
+		for _, cl := range clients {
+			r := cl.call(t, "GET", "/v1/zones/app.test.", limited, nil, "")
+			apiWant(t, "over the limit via "+cl.base, r, 429, "rate_limited")
+			if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+				t.Errorf("429 without a Retry-After: %q", ra)
+			}
+			if !strings.HasPrefix(r.header.Get("RateLimit"), `"default";r=0;t=`) || r.header.Get("RateLimit-Policy") == "" {
+				t.Errorf("429: RateLimit %q RateLimit-Policy %q", r.header.Get("RateLimit"), r.header.Get("RateLimit-Policy"))
+			}
+		}
+	})
+
+	t.Run("expired and revoked keys", func(t *testing.T) {
+		exp := issue(t, map[string]any{"name": "brief", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}},
+			"limits":  map[string]any{"per_minute": 6000, "burst": 1000},
+			"expires": time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)})
+		waitUntil(t, "the key to expire", func() error {
+			r := reg.call(t, "GET", "/v1/zones/app.test.", exp, nil, "")
+			if r.status == 401 && r.err().Error.Code == "key_expired" {
+				return nil
+			}
+			if r.status != 200 {
+				t.Fatalf("before expiry: %d %s", r.status, r.body)
+			}
+			return fmt.Errorf("still valid")
+		})
+		r := edge.call(t, "GET", "/v1/zones/app.test.", exp, nil, "")
+		apiWant(t, "expired key via the edge node", r, 401, "key_expired")
+
+		rev := issue(t, map[string]any{"name": "revoke-me", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}}})
+		self := issue(t, map[string]any{"name": "revoke-myself", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}}})
+		r = reg.call(t, "GET", "/v1/keys/"+apiKeyID(rev), self, nil, "")
+		apiWant(t, "another key's details with a non-admin key", r, 403, "out_of_scope")
+		r = reg.call(t, "DELETE", "/v1/keys/"+apiKeyID(rev), self, nil, "")
+		apiWant(t, "revoking another key with a non-admin key", r, 403, "out_of_scope")
+		r = reg.call(t, "GET", "/v1/keys/"+apiKeyID(self), self, nil, "")
+		apiWant(t, "own key's details", r, 200, "")
+		r = edge.call(t, "DELETE", "/v1/keys/"+apiKeyID(rev), admin, nil, "")
+		apiWant(t, "revoke by the reviewer", r, 200, "")
+		if !strings.Contains(string(r.body), `"revoked":true`) {
+			t.Errorf("revoke answered %s", r.body)
+		}
+		r = reg.call(t, "DELETE", "/v1/keys/"+apiKeyID(self), self, nil, "")
+		apiWant(t, "a key revoking itself", r, 200, "")
+		for _, k := range []string{rev, self} {
+			for _, cl := range clients {
+				r := cl.call(t, "GET", "/v1/zones/app.test.", k, nil, "")
+				apiWant(t, "revoked key via "+cl.base, r, 401, "key_revoked")
+			}
+		}
+		r = reg.call(t, "DELETE", "/v1/keys/0000000000000000", admin, nil, "")
+		apiWant(t, "revoking an unknown key", r, 404, "not_found")
+		r = reg.call(t, "GET", "/v1/keys", admin, nil, "")
+		apiWant(t, "GET /v1/keys", r, 200, "")
+		for _, k := range []string{admin, owner, readOnly, exp, rev, self} {
+			if !strings.Contains(string(r.body), apiKeyID(k)) {
+				t.Errorf("GET /v1/keys lacks %s", apiKeyID(k))
+			}
+		}
+	})
+
+	t.Run("suspension", func(t *testing.T) {
+		const reason = "AUP violation: phishing"
+		r := reg.call(t, "POST", "/v1/zones/app.test./suspend", admin, `{"reason": `, "application/json")
+		apiWant(t, "suspend with bad JSON", r, 400, "bad_json")
+		r = reg.call(t, "POST", "/v1/zones/app.test./suspend", admin, map[string]any{}, "")
+		apiWant(t, "suspend without a reason", r, 400, "missing_field")
+		r = reg.call(t, "POST", "/v1/zones/nothere.test./suspend", admin, map[string]any{"reason": reason}, "")
+		apiWant(t, "suspend an unclaimed zone", r, 404, "not_found")
+		r = edge.call(t, "POST", "/v1/zones/app.test./suspend", admin, map[string]any{"reason": reason}, "")
+		apiWant(t, "suspend", r, 200, "")
+		if !strings.Contains(string(r.body), `"suspended":true`) {
+			t.Errorf("suspend answered %s", r.body)
+		}
+		for _, n := range c.all() {
+			waitUntil(t, n.name+" refuses the suspended zone", func() error {
+				m, err := askErr(n.DNS, "www.app.test.", dns.TypeA, true)
+				if err != nil {
+					return err
+				}
+				e := apiEDE(m)
+				if m.Rcode != dns.RcodeRefused || e == nil {
+					return fmt.Errorf("rcode %s, EDE %v", dns.RcodeToString[m.Rcode], e)
+				}
+				if e.InfoCode != dns.ExtendedErrorCodeBlocked || !strings.Contains(e.ExtraText, reason) || !strings.Contains(e.ExtraText, "app.test.") {
+					t.Fatalf("%s: EDE %d %q, want 15 (Blocked) naming app.test. and the reason", n.name, e.InfoCode, e.ExtraText)
+				}
+				return nil
+			})
+		}
+		// The records are untouched.
+		r = reg.call(t, "GET", "/v1/zones/app.test./records?name=www&type=A", owner, nil, "")
+		apiWant(t, "records of a suspended zone", r, 200, "")
+		if !strings.Contains(string(r.body), "192.0.2.10") {
+			t.Errorf("records of the suspended zone: %s", r.body)
+		}
+		r = reg.call(t, "POST", "/v1/zones/app.test./unsuspend", owner, map[string]any{"reason": "x"}, "")
+		apiWant(t, "unsuspend by the owner", r, 403, "out_of_scope")
+		r = reg.call(t, "POST", "/v1/zones/app.test./unsuspend", admin, map[string]any{"reason": "cleaned up"}, "")
+		apiWant(t, "unsuspend", r, 200, "")
+		for _, n := range c.all() {
+			waitAnswer(t, n, "www.app.test.", dns.TypeA, "192.0.2.10")
+		}
+	})
+
+	t.Run("owner key change and delete", func(t *testing.T) {
+		newKey, err := zone.GenerateKey("two.test.", true, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrong, err := zone.GenerateKey("two.test.", true, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmt := raftfsm.OwnerKeyStatement("two.test.", newKey.DNSKEY.String(), 0)
+		r := reg.call(t, "POST", "/v1/zones/two.test./owner-key", owner, map[string]any{"owner_key": newKey.DNSKEY.String()}, "")
+		apiWant(t, "owner-key without proof", r, 400, "missing_field")
+		r = reg.call(t, "POST", "/v1/zones/two.test./owner-key", owner, map[string]any{"owner_key": newKey.DNSKEY.String(), "proof": ed25519.Sign(wrong.Private, stmt)}, "")
+		apiWant(t, "owner-key signed by the wrong key", r, 422, "rejected")
+		if e := r.err(); e.Error.Reason != string(raftfsm.ReasonBadProof) {
+			t.Errorf("owner-key signed by the wrong key: reason %q, want %q", e.Error.Reason, raftfsm.ReasonBadProof)
+		}
+		r = edge.call(t, "POST", "/v1/zones/two.test./owner-key", owner, map[string]any{"owner_key": newKey.DNSKEY.String(), "proof": ed25519.Sign(two.key.Private, stmt)}, "")
+		apiWant(t, "owner-key", r, 200, "")
+		var cl struct {
+			OwnerKey   string `json:"owner_key"`
+			Generation uint32 `json:"generation"`
+		}
+		r.decode(t, &cl)
+		if cl.Generation != 1 || !strings.Contains(cl.OwnerKey, newKey.DNSKEY.PublicKey) {
+			t.Errorf("after the owner key change: %s", r.body)
+		}
+
+		del, err := raftfsm.DeleteCommand(two.z, two.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = reg.call(t, "DELETE", "/v1/zones/two.test.", readOnly, map[string]any{"command": del}, "")
+		apiWant(t, "delete with a read-only key", r, 403, "out_of_scope")
+		r = reg.call(t, "DELETE", "/v1/zones/two.test.", owner, map[string]any{"command": []byte("junk")}, "")
+		apiWant(t, "delete with a malformed command", r, 400, "invalid_field")
+		r = edge.call(t, "DELETE", "/v1/zones/two.test.", owner, map[string]any{"command": del}, "")
+		apiWant(t, "delete", r, 200, "")
+		r = reg.call(t, "GET", "/v1/zones/two.test.", owner, nil, "")
+		apiWant(t, "GET a deleted zone", r, 404, "not_found")
+		// A name not asked before (so in no answer cache) is no longer
+		// answered anywhere.
+		for _, n := range c.all() {
+			waitUntil(t, n.name+" stops answering two.test.", func() error {
+				m, err := askErr(n.DNS, "ns1.two.test.", dns.TypeA, true)
+				if err != nil {
+					return err
+				}
+				if m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0 {
+					return fmt.Errorf("answered %v", m.Answer)
+				}
+				return nil
+			})
+			if m, err := askErr(n.DNS, "www.two.test.", dns.TypeA, true); err == nil {
+				t.Logf("%s after the deletion: www.two.test. A (asked before) -> %s %d answers", n.name, dns.RcodeToString[m.Rcode], len(m.Answer))
+			}
+		}
+	})
+
+	t.Run("audit", func(t *testing.T) {
+		type rec struct {
+			KeyID  string    `json:"key_id"`
+			Action string    `json:"action"`
+			Zone   string    `json:"zone"`
+			Result string    `json:"result"`
+			Status int       `json:"status"`
+			Time   time.Time `json:"time"`
+		}
+		get := func(cl *apiClient, key, q string) []rec {
+			t.Helper()
+			r := cl.call(t, "GET", "/v1/audit"+q, key, nil, "")
+			apiWant(t, "GET /v1/audit"+q, r, 200, "")
+			var out struct {
+				Records []rec `json:"records"`
+			}
+			r.decode(t, &out)
+			return out.Records
+		}
+		byZone := get(edge, admin, "?zone=app.test.")
+		if len(byZone) == 0 {
+			t.Fatal("no audit records for app.test.")
+		}
+		seen := map[string]bool{}
+		for _, x := range byZone {
+			if x.Zone != "app.test." {
+				t.Errorf("?zone=app.test. returned %+v", x)
+			}
+			seen[x.Action+" "+x.Result] = true
+		}
+		for _, w := range []string{"zones.create ok", "zones.changes ok", "zones.changes out_of_scope", "zones.changes rejected", "zones.suspend ok", "zones.get rate_limited"} {
+			if !seen[w] {
+				t.Errorf("the audit log of app.test. lacks %q: %v", w, seen)
+			}
+		}
+		for _, x := range get(reg, admin, "?key="+apiKeyID(owner)) {
+			if x.KeyID != apiKeyID(owner) {
+				t.Errorf("?key= returned %+v", x)
+			}
+		}
+		if n := len(get(reg, admin, "?since="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339))); n != 0 {
+			t.Errorf("?since=in an hour: %d records", n)
+		}
+		if n := len(get(reg, admin, "?until="+t0.Add(-time.Hour).Format(time.RFC3339))); n != 0 {
+			t.Errorf("?until=an hour before the start: %d records", n)
+		}
+		window := get(reg, admin, "?since="+t0.Format(time.RFC3339)+"&until="+time.Now().Add(time.Minute).UTC().Format(time.RFC3339)+"&limit=5")
+		if len(window) != 5 {
+			t.Errorf("a window over the whole test with limit=5: %d records", len(window))
+		}
+		for _, x := range window {
+			if x.Time.Before(t0) {
+				t.Errorf("record before since: %+v", x)
+			}
+		}
+		// A key reads its own records only.
+		for _, x := range get(reg, readOnly, "") {
+			if x.KeyID != apiKeyID(readOnly) {
+				t.Errorf("the read-only key sees %+v", x)
+			}
+		}
+		r := reg.call(t, "GET", "/v1/audit?key="+apiKeyID(owner), readOnly, nil, "")
+		apiWant(t, "another key's audit with a non-admin key", r, 403, "out_of_scope")
+		r = reg.call(t, "GET", "/v1/audit?since=yesterday", admin, nil, "")
+		apiWant(t, "audit with a bad time", r, 400, "invalid_field")
+	})
+
+	t.Run("transparency log", func(t *testing.T) {
+		v, err := note.NewVerifier(c.vkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := translog.OpenCheckpoint(cp1, apiLogOrigin, v)
+		if err != nil {
+			t.Fatalf("the first checkpoint: %v\n%s", err, cp1)
+		}
+		for _, cl := range clients {
+			r := cl.call(t, "GET", "/v1/log/checkpoint", "", nil, "")
+			apiWant(t, "GET /v1/log/checkpoint", r, 200, "")
+			cp, err := translog.OpenCheckpoint(r.body, apiLogOrigin, v)
+			if err != nil {
+				t.Fatalf("checkpoint via %s: %v\n%s", cl.base, err, r.body)
+			}
+			r = cl.call(t, "GET", fmt.Sprintf("/v1/log/entries?start=0&end=%d", cp.Size), "", nil, "")
+			apiWant(t, "GET /v1/log/entries", r, 200, "")
+			var es struct {
+				Entries []struct {
+					Index uint64 `json:"index"`
+					Leaf  []byte `json:"leaf"`
+					Entry struct {
+						Kind string `json:"kind"`
+						Zone string `json:"zone"`
+					} `json:"entry"`
+				} `json:"entries"`
+			}
+			r.decode(t, &es)
+			if uint64(len(es.Entries)) != cp.Size {
+				t.Fatalf("%d entries for a checkpoint of size %d", len(es.Entries), cp.Size)
+			}
+			var kinds []string
+			for i, e := range es.Entries {
+				if e.Index != uint64(i) {
+					t.Errorf("entry %d has index %d", i, e.Index)
+				}
+				kinds = append(kinds, e.Entry.Kind+" "+e.Entry.Zone)
+				pe, err := translog.ParseEntry(e.Leaf)
+				if err != nil || pe.Kind.String() != e.Entry.Kind {
+					t.Errorf("entry %d: leaf parses to %v, %v; JSON says %s", i, pe.Kind, err, e.Entry.Kind)
+				}
+				r := cl.call(t, "GET", fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", i, cp.Size), "", nil, "")
+				apiWant(t, "GET /v1/log/proof/inclusion", r, 200, "")
+				if err := translog.VerifyInclusion(e.Leaf, uint64(i), cp.Size, cp.Root, proofHashes(t, r)); err != nil {
+					t.Errorf("entry %d: inclusion in the checkpoint: %v", i, err)
+				}
+			}
+			for _, w := range []string{"node-admission ", "registration app.test.", "registration two.test.", "suspension app.test.",
+				"unsuspension app.test.", "owner-key-change two.test.", "release two.test."} {
+				if !slices.Contains(kinds, w) {
+					t.Errorf("the log lacks %q: %v", w, kinds)
+				}
+			}
+			r = cl.call(t, "GET", fmt.Sprintf("/v1/log/proof/consistency?first=%d&second=%d", first.Size, cp.Size), "", nil, "")
+			apiWant(t, "GET /v1/log/proof/consistency", r, 200, "")
+			if err := translog.VerifyConsistency(first.Size, cp.Size, first.Root, cp.Root, proofHashes(t, r)); err != nil {
+				t.Errorf("the checkpoint is not consistent with the first one: %v", err)
+			}
+			for _, q := range []string{
+				"/v1/log/entries?start=5&end=2",
+				"/v1/log/entries?start=x",
+				fmt.Sprintf("/v1/log/proof/inclusion?index=%d&size=%d", cp.Size, cp.Size),
+				fmt.Sprintf("/v1/log/proof/consistency?first=%d&second=%d", cp.Size, first.Size),
+				"/v1/log/proof/inclusion?size=1",
+			} {
+				r := cl.call(t, "GET", q, "", nil, "")
+				if r.status != 400 || r.err().Error.Code == "" {
+					t.Errorf("GET %s: %d %s, want 400 with a code", q, r.status, r.body)
+				}
+			}
+		}
+	})
+}
+
+// proofHashes decodes a proof answer's hashes.
+func proofHashes(t *testing.T, r apiResp) [][32]byte {
+	t.Helper()
+	var p struct {
+		Hashes [][]byte `json:"hashes"`
+	}
+	r.decode(t, &p)
+	out := make([][32]byte, len(p.Hashes))
+	for i, h := range p.Hashes {
+		if len(h) != 32 {
+			t.Fatalf("proof hash %d has %d bytes", i, len(h))
+		}
+		copy(out[i][:], h)
+	}
+	return out
+}
+
+// waitAnswer polls n until it answers name/type with a record holding
+// want (bounded by waitUntil).
+func waitAnswer(t *testing.T, n *apiNode, name string, qtype uint16, want string) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%s answers %s %s", n.name, name, dns.TypeToString[qtype]), func() error {
+		m, err := askErr(n.DNS, name, qtype, true)
+		if err != nil {
+			return err
+		}
+		if m.Rcode != dns.RcodeSuccess {
+			return fmt.Errorf("rcode %s %v; authority %v", dns.RcodeToString[m.Rcode], apiEDE(m), m.Ns)
+		}
+		for _, rr := range m.Answer {
+			if rr.Header().Rrtype == qtype && strings.Contains(rr.String(), want) {
+				return nil
+			}
+		}
+		return fmt.Errorf("answer %v", m.Answer)
+	})
+}
