@@ -137,9 +137,11 @@ type Server struct {
 	proxies []*url.URL
 	// proxyNext picks the registry URL to proxy to; a failure moves on.
 	proxyNext atomic.Uint32
-	mux       *http.ServeMux
-	handler   http.Handler
-	routes    []route
+	// nodeIPs caches the directory's node addresses (clientIP).
+	nodeIPs atomic.Pointer[nodeIPs]
+	mux     *http.ServeMux
+	handler http.Handler
+	routes  []route
 }
 
 // New opens the audit log in opt.DataDir and builds the handler.

@@ -677,3 +677,22 @@ func TestProxyFailover(t *testing.T) {
 	}
 	want(t, "public past the proxy's limit", p.do("GET", "/v1/log/checkpoint", "", nil), http.StatusTooManyRequests, "rate_limited")
 }
+
+// TestNodeClients checks the per-IP limit for requests from a node of
+// the directory: its own (log following) are not limited, those it
+// proxies for a client are limited by the client's address.
+func TestNodeClients(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.IPLimits = raftfsm.Limits{PerMinute: 60, Burst: 1} })
+	// The test's requests come from 127.0.0.1: make that a node's address.
+	f.b.mustApply(&raftfsm.NodeHeartbeat{Node: raftfsm.NodeRecord{ID: "n2", Group: "g2", API: "127.0.0.1:8053", Seen: f.b.Now()}})
+	for i := range 3 {
+		r := f.do("GET", "/v1/log/checkpoint", "", nil)
+		want(t, fmt.Sprintf("a node's own request %d", i), r, http.StatusOK, "")
+		if r.header.Get("RateLimit") != "" {
+			t.Errorf("a node's own request has RateLimit %q", r.header.Get("RateLimit"))
+		}
+	}
+	want(t, "client A through the node", f.do("GET", "/v1/log/checkpoint", "", nil, "X-Forwarded-For", "198.51.100.1"), http.StatusOK, "")
+	want(t, "client A again", f.do("GET", "/v1/log/checkpoint", "", nil, "X-Forwarded-For", "198.51.100.1"), http.StatusTooManyRequests, "rate_limited")
+	want(t, "client B through the node", f.do("GET", "/v1/log/checkpoint", "", nil, "X-Forwarded-For", "198.51.100.2"), http.StatusOK, "")
+}

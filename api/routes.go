@@ -141,8 +141,7 @@ func (s *Server) wrap(rt route) http.Handler {
 					// from this node, so public ones are limited per
 					// client here; keyed ones by their key there.
 					if rt.auth == authPublic {
-						d := s.ips.take(s.clientIP(r), s.opt.IPLimits.PerMinute, s.opt.IPLimits.Burst, s.b.Now())
-						if !d.ok {
+						if d, _ := s.takeIP(r); !d.ok {
 							d.setHeaders(sw.Header())
 							s.writeError(sw, r, d.err())
 							return
@@ -190,7 +189,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			if err != nil {
 				// Failed authentications draw from the client's IP
 				// bucket, so guessing keys is slow.
-				if d := s.ips.take(s.clientIP(r), s.opt.IPLimits.PerMinute, s.opt.IPLimits.Burst, now); !d.ok {
+				if d, _ := s.takeIP(r); !d.ok {
 					d.setHeaders(sw.Header())
 					err = d.err()
 				}
@@ -212,8 +211,10 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 		} else {
-			d := s.ips.take(s.clientIP(r), s.opt.IPLimits.PerMinute, s.opt.IPLimits.Burst, now)
-			d.setHeaders(sw.Header())
+			d, limited := s.takeIP(r)
+			if limited {
+				d.setHeaders(sw.Header())
+			}
 			if !d.ok {
 				s.writeError(sw, r, d.err())
 				return
@@ -229,23 +230,70 @@ func (s *Server) wrap(rt route) http.Handler {
 	})
 }
 
-// clientIP is the address the per-IP bucket is keyed by: the TCP peer, or
-// with TrustProxy the last X-Forwarded-For hop (the one the trusted proxy
-// added).
+// clientIP is the address the per-IP bucket is keyed by: the TCP peer;
+// or the last X-Forwarded-For hop (the one the proxy in front added) when
+// TrustProxy is set or the peer is a node of the registry's directory (a
+// node proxying a client's request to the registry). It is "" for a
+// node's own requests (log following, heartbeats): those are not limited.
 func (s *Server) clientIP(r *http.Request) string {
-	if s.opt.TrustProxy {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	node := !s.opt.TrustProxy && s.isNode(host)
+	if s.opt.TrustProxy || node {
 		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
 			hops := strings.Split(xff[len(xff)-1], ",")
 			if ip := net.ParseIP(strings.TrimSpace(hops[len(hops)-1])); ip != nil {
 				return ip.String()
 			}
 		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+		if node {
+			return ""
+		}
 	}
 	return host
+}
+
+// takeIP takes a token from the client's IP bucket; ok is false when
+// the client is exempt (a cluster node).
+func (s *Server) takeIP(r *http.Request) (d decision, ok bool) {
+	ip := s.clientIP(r)
+	if ip == "" {
+		return decision{ok: true}, false
+	}
+	return s.ips.take(ip, s.opt.IPLimits.PerMinute, s.opt.IPLimits.Burst, s.b.Now()), true
+}
+
+// nodeIPs is the set of the directory's node addresses, for one registry
+// state.
+type nodeIPs struct {
+	reg *raftfsm.RegistryState
+	ips map[string]bool
+}
+
+// isNode reports whether ip is an address of a node in the registry's
+// directory (its DNS, admin or API address).
+func (s *Server) isNode(ip string) bool {
+	reg, err := s.b.Registry()
+	if err != nil {
+		return false
+	}
+	c := s.nodeIPs.Load()
+	if c == nil || c.reg != reg {
+		c = &nodeIPs{reg: reg, ips: map[string]bool{}}
+		for _, n := range reg.Nodes() {
+			for _, a := range []string{n.DNS, n.Admin, n.API} {
+				if h, _, err := net.SplitHostPort(a); err == nil {
+					if p := net.ParseIP(h); p != nil {
+						c.ips[p.String()] = true
+					}
+				}
+			}
+		}
+		s.nodeIPs.Store(c)
+	}
+	return c.ips[ip]
 }
 
 // proxy forwards r to a registry URL (this node is not in the registry
