@@ -329,13 +329,14 @@ type regZone struct {
 	signed string // the signed zone file
 	head   string // its signed head
 	group  string // where the registry placed it
+	www    string // the address of www.ORIGIN
 }
 
 // regSignZone makes an owner key for origin and signs a small zone.
 func regSignZone(t *testing.T, origin string, octet int) *regZone {
 	t.Helper()
 	dir := t.TempDir()
-	z := &regZone{origin: origin, key: keygen(t, dir, origin)}
+	z := &regZone{origin: origin, key: keygen(t, dir, origin), www: fmt.Sprintf("192.0.2.%d", octet)}
 	pub, err := os.ReadFile(strings.TrimSuffix(z.key, ".private") + ".key")
 	if err != nil {
 		t.Fatal(err)
@@ -346,7 +347,7 @@ func regSignZone(t *testing.T, origin string, octet int) *regZone {
 		}
 	}
 	unsigned := filepath.Join(dir, "zone")
-	text := fmt.Sprintf("$ORIGIN %s\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.%d\n*.wild TXT \"wild %d\"\n", origin, octet, octet)
+	text := fmt.Sprintf("$ORIGIN %s\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A %s\n*.wild TXT \"wild %d\"\n", origin, z.www, octet)
 	if err := os.WriteFile(unsigned, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
