@@ -469,7 +469,7 @@ func (n *Node) FollowState() FollowState {
 // new entries are applied (or why not); ErrNotRunning when the node does
 // not follow the log.
 func (n *Node) SyncRegistryLog(ctx context.Context) error {
-	if n.fol == nil {
+	if _, _, _, err := n.runningParts(); err != nil || n.fol == nil {
 		return ErrNotRunning
 	}
 	return n.fol.sync(ctx)

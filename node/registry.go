@@ -211,10 +211,10 @@ func (n *Node) SubmitZone(ctx context.Context, group, origin string, cmd []byte,
 				Err: fmt.Errorf("zone %s is held by another group; a dry run can only be checked by a node of that group", origin)}
 		}
 		if err := checkCommand(origin, cmd); err != nil {
-			return 0, err
+			return 0, backendErr(err)
 		}
 		if err := fsm.Check(cmd); err != nil {
-			return 0, err
+			return 0, backendErr(err)
 		}
 		return dryRunSerial(fsm, origin, cmd), nil
 	}
@@ -226,14 +226,43 @@ func (n *Node) SubmitZone(ctx context.Context, group, origin string, cmd []byte,
 		res, err = a.submitAnywhere(ctx, origin, cmd, true)
 	default:
 		if err := checkCommand(origin, cmd); err != nil {
-			return 0, err
+			return 0, backendErr(err)
 		}
 		res, err = n.submitToGroup(ctx, group, origin, cmd)
 	}
 	if err != nil {
-		return 0, err
+		return 0, backendErr(err)
 	}
 	return res.Serial, nil
+}
+
+// backendErr turns the admin path's errors into the ones the API maps:
+// a rejection by the leader (forwarded) or by another group becomes a
+// *raftfsm.RejectedError again, a zone no group holds api.ErrNoZone, a
+// create of a zone another group holds a rejection naming it, and a
+// command the node refuses as malformed an invalid "command" field.
+func backendErr(err error) error {
+	var (
+		ae *APIError
+		re *overlay.RemoteError
+		ee *ElsewhereError
+	)
+	switch {
+	case errors.As(err, &ee):
+		return &raftfsm.RejectedError{Reason: raftfsm.Reason(CodeExistsElsewhere), Err: err}
+	case errors.As(err, &ae) && ae.Code == CodeRejected:
+		return &raftfsm.RejectedError{Reason: raftfsm.Reason(ae.Reason), Err: errors.New(ae.Message)}
+	case errors.As(err, &ae) && ae.Code == CodeNotFound:
+		return fmt.Errorf("%w: %w", api.ErrNoZone, err)
+	case errors.As(err, &re) && re.Code == overlay.CodeRejected:
+		return remoteRejection(re)
+	case errors.As(err, &re) && re.Code == overlay.CodeNotFound, errors.Is(err, ErrNotHosted), errors.Is(err, raftfsm.ErrNoZone):
+		return fmt.Errorf("%w: %w", api.ErrNoZone, err)
+	case errors.Is(err, errBadRequest), errors.As(err, &ae) && ae.Code == CodeBadRequest,
+		errors.As(err, &re) && re.Code == overlay.CodeBadRequest:
+		return &api.FieldError{Field: "command", Err: err}
+	}
+	return err
 }
 
 // dryRunSerial is the serial a checked command would leave: the
@@ -322,7 +351,7 @@ func (n *Node) submitToGroup(ctx context.Context, group, origin string, cmd []by
 		errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
 		var re *overlay.RemoteError
 		if errors.As(err, &re) && (re.Code == overlay.CodeRejected || re.Code == overlay.CodeBadRequest) {
-			return nil, remoteRejection(re)
+			return nil, re // the group refused it; another member would too
 		}
 	}
 	return nil, fmt.Errorf("%w: group %s: %w", ErrNoGroupMember, group, errors.Join(errs...))

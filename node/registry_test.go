@@ -19,6 +19,8 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/api"
+	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/zone"
@@ -439,5 +441,40 @@ func createThroughAPI(t *testing.T, n *Node, key, origin, wantGroup string) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusCreated || json.Unmarshal(b, &out) != nil || out.Group != wantGroup || out.Serial != z.Serial() {
 		t.Fatalf("POST /v1/zones %s = %d %s, want 201 on group %s", origin, resp.StatusCode, b, wantGroup)
+	}
+}
+
+func TestBackendErr(t *testing.T) {
+	rejected := func(reason string) func(error) bool {
+		return func(err error) bool {
+			var rej *raftfsm.RejectedError
+			return errors.As(err, &rej) && string(rej.Reason) == reason
+		}
+	}
+	isNoZone := func(err error) bool { return errors.Is(err, api.ErrNoZone) }
+	isField := func(err error) bool {
+		var fe *api.FieldError
+		return errors.As(err, &fe) && fe.Field == "command"
+	}
+	plain := errors.New("boom")
+	for _, tt := range []struct {
+		name string
+		in   error
+		want func(error) bool
+	}{
+		{"forwarded rejection", &APIError{Status: 422, Code: CodeRejected, Reason: "stale-serial", Message: "m"}, rejected("stale-serial")},
+		{"local rejection", &raftfsm.RejectedError{Reason: "bad-signature", Err: plain}, rejected("bad-signature")},
+		{"remote rejection", &overlay.RemoteError{Code: overlay.CodeRejected, Message: "zone-exists: zone x. exists"}, rejected("zone-exists")},
+		{"remote rejection without reason", &overlay.RemoteError{Code: overlay.CodeRejected, Message: "Something"}, rejected("remote")},
+		{"exists elsewhere", &ElsewhereError{Zone: "x.", Create: true}, rejected(string(CodeExistsElsewhere))},
+		{"forwarded not found", &APIError{Status: 404, Code: CodeNotFound, Message: "m"}, isNoZone},
+		{"remote not found", &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "m"}, isNoZone},
+		{"not hosted", fmt.Errorf("%w: x.", ErrNotHosted), isNoZone},
+		{"bad request", fmt.Errorf("%w: command is about zone y.", errBadRequest), isField},
+		{"other", plain, func(err error) bool { return err == plain }},
+	} {
+		if got := backendErr(tt.in); !tt.want(got) {
+			t.Errorf("%s: backendErr(%v) = %#v", tt.name, tt.in, got)
+		}
 	}
 }
