@@ -163,6 +163,16 @@ func startAPICluster(t *testing.T, regSize, edgeSize int) *apiCluster {
 	return c
 }
 
+// ownersFirst returns every node, those of group first: a node of another
+// group asked before the owning group's members have all applied a change
+// may get (and cache, for the SOA minimum) a lagging member's answer.
+func (c *apiCluster) ownersFirst(group string) []*apiNode {
+	if group == apiEdgeGroup {
+		return append(append([]*apiNode(nil), c.edge...), c.registry...)
+	}
+	return c.all()
+}
+
 // issueOperatorKey runs `ddnrs ops registry key issue` against the first
 // registry member and returns the key it printed once.
 func (c *apiCluster) issueOperatorKey(t *testing.T, args ...string) string {

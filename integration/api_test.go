@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -128,6 +129,7 @@ func TestAPI(t *testing.T) {
 			{"bad JSON", `{"name": "x", `, 400, "bad_json"},
 			{"wrong type", `{"name": 7}`, 400, "bad_json"},
 			{"missing scope", `{"name": "x"}`, 400, "missing_field"},
+			{"unknown action", `{"name": "x", "scope": {"suffixes": ["."], "actions": ["fly"]}}`, 400, "invalid_field"},
 		} {
 			for _, cl := range clients {
 				r := cl.call(t, "POST", "/v1/keys", admin, tc.body, "application/json")
@@ -260,6 +262,10 @@ func TestAPI(t *testing.T) {
 		if s := status(reg, idMore, "", admin); s != "more_info" {
 			t.Errorf("status after more_info = %q", s)
 		}
+		r = reg.call(t, "POST", "/v1/applications/"+idReject+"/review", admin, review, "")
+		apiWant(t, "approving a rejected application", r, 422, "rejected")
+		r = edge.call(t, "POST", "/v1/applications/"+idMore+"/review", admin, map[string]any{"decision": "maybe"}, "")
+		apiWant(t, "an unknown decision", r, 400, "invalid_field")
 	})
 	if owner == "" {
 		t.Fatal("no owner key; the rest depends on it")
@@ -312,8 +318,8 @@ func TestAPI(t *testing.T) {
 	})
 
 	// Both zones answer at every node of both groups.
-	for _, n := range c.all() {
-		for _, z := range []struct{ name, addr string }{{"www.app.test.", "192.0.2.10"}, {"www.two.test.", "192.0.2.20"}} {
+	for _, z := range []struct{ name, addr, group string }{{"www.app.test.", "192.0.2.10", apiEdgeGroup}, {"www.two.test.", "192.0.2.20", apiRegistryGroup}} {
+		for _, n := range c.ownersFirst(z.group) {
 			waitAnswer(t, n, z.name, dns.TypeA, z.addr)
 		}
 	}
@@ -443,7 +449,7 @@ func TestAPI(t *testing.T) {
 		r = edge.call(t, "POST", "/v1/zones/app.test./changes", owner, map[string]any{"command": cmd}, "")
 		apiWant(t, "change", r, 200, "")
 		app.z = next
-		for _, n := range c.all() {
+		for _, n := range c.ownersFirst(apiEdgeGroup) {
 			waitAnswer(t, n, "info.app.test.", dns.TypeTXT, `"v2"`)
 		}
 
@@ -460,7 +466,7 @@ func TestAPI(t *testing.T) {
 		r = edge.call(t, "POST", "/v1/zones/two.test./import", owner, body, "text/dns", hdr...)
 		apiWant(t, "import", r, 200, "")
 		two.z = inext
-		for _, n := range c.all() {
+		for _, n := range c.ownersFirst(apiRegistryGroup) {
 			waitAnswer(t, n, "mail.two.test.", dns.TypeA, "192.0.2.25")
 		}
 	})
@@ -552,6 +558,26 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	t.Run("per-IP rate limit", func(t *testing.T) {
+		// Unauthenticated requests draw from the client address's bucket
+		// (40, refilled at 120 a minute): one address asking fast is cut off.
+		for _, n := range []*apiNode{c.registry[0], c.edge[0]} {
+			cl := fixedIPClient(n, "127.0.63.1")
+			var r apiResp
+			for i := 0; i < 200; i++ {
+				if r = cl.call(t, "GET", "/v1/health", "", nil, ""); r.status != 200 {
+					break
+				}
+			}
+			apiWant(t, "GET /v1/health from one address, fast, at "+n.name, r, 429, "rate_limited")
+			if r.header.Get("Retry-After") == "" || !strings.HasPrefix(r.header.Get("RateLimit"), `"default";r=0;`) {
+				t.Errorf("per-IP 429 at %s: Retry-After %q RateLimit %q", n.name, r.header.Get("Retry-After"), r.header.Get("RateLimit"))
+			}
+			// Another address is not affected.
+			apiWant(t, "GET /v1/health from another address", fixedIPClient(n, "127.0.63.2").call(t, "GET", "/v1/health", "", nil, ""), 200, "")
+		}
+	})
+
 	t.Run("expired and revoked keys", func(t *testing.T) {
 		exp := issue(t, map[string]any{"name": "brief", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}},
 			"limits":  map[string]any{"per_minute": 6000, "burst": 1000},
@@ -592,6 +618,8 @@ func TestAPI(t *testing.T) {
 		}
 		r = reg.call(t, "DELETE", "/v1/keys/0000000000000000", admin, nil, "")
 		apiWant(t, "revoking an unknown key", r, 404, "not_found")
+		r = edge.call(t, "GET", "/v1/keys/0000000000000000", admin, nil, "")
+		apiWant(t, "an unknown key's details", r, 404, "not_found")
 		r = reg.call(t, "GET", "/v1/keys", admin, nil, "")
 		apiWant(t, "GET /v1/keys", r, 200, "")
 		for _, k := range []string{admin, owner, readOnly, exp, rev, self} {
@@ -629,6 +657,17 @@ func TestAPI(t *testing.T) {
 				}
 				return nil
 			})
+		}
+		// What a person sees with dig, at a node of each group.
+		dig := needTool(t, "dig", "bind9-dnsutils")
+		for _, n := range []*apiNode{c.registry[0], c.edge[len(c.edge)-1]} {
+			host, port, _ := net.SplitHostPort(n.DNS)
+			out := runCmd(t, "", dig, "+norec", "+time=2", "+tries=2", "@"+host, "-p", port, "www.app.test.", "A")
+			for _, w := range []string{"status: REFUSED", "EDE: 15 (Blocked)", reason} {
+				if !strings.Contains(out, w) {
+					t.Errorf("dig at %s of the suspended zone lacks %q:\n%s", n.name, w, out)
+				}
+			}
 		}
 		// The records are untouched.
 		r = reg.call(t, "GET", "/v1/zones/app.test./records?name=www&type=A", owner, nil, "")
