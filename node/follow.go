@@ -69,8 +69,8 @@ type FollowState struct {
 	SplitView string `json:"split_view,omitempty"`
 }
 
-// ErrSplitView is what the follower records when the log showed two
-// views that cannot both be true (it wraps translog.ErrSplitView).
+// errFollowSplit is what step returns, wrapped, once the log showed two
+// views that cannot both be true.
 var errFollowSplit = translog.ErrSplitView
 
 // follower follows the log for a Node. Its loop runs on one goroutine

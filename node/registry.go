@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -578,14 +577,6 @@ func (n *Node) heartbeat(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 	}
 	return errors.Join(errs...)
-}
-
-// statusOf is the HTTP status of err as the admin API maps it.
-func statusOf(err error) int {
-	if err == nil {
-		return http.StatusOK
-	}
-	return apiError(err).Status
 }
 
 // placedHere reports whether the registry placed origin on this node's
