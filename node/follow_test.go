@@ -1,9 +1,14 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -11,6 +16,8 @@ import (
 	"github.com/ddnrs/ddnrs/translog/translogtest"
 	"github.com/ddnrs/ddnrs/zone"
 )
+
+var update = flag.Bool("update", false, "rewrite golden files")
 
 // followerFor returns a follower of the log at s for a node (not
 // started) with data directory dir.
@@ -187,4 +194,50 @@ func counterValue(t *testing.T, n *Node, name string) float64 {
 	}
 	t.Fatalf("no counter %s", name)
 	return 0
+}
+
+// TestFollowStateGolden: follow.json outlives the process; its format
+// (version 1) is pinned by testdata/follow.v1.json, written and read.
+func TestFollowStateGolden(t *testing.T) {
+	golden := filepath.Join("testdata", "follow.v1.json")
+	st := FollowState{
+		Version:    followVersion,
+		Checkpoint: "ddnrs.registry/log\n2\nAAAA\n\n— ddnrs.registry/log sig\n",
+		Size:       2,
+		Range:      [][]byte{{1, 2, 3}},
+		Anchors:    map[string]string{"a.test.": "a.test.\t3600\tIN\tDNSKEY\t257 3 15 AAAA"},
+		Groups:     map[string]string{"a.test.": "east"},
+		Suspended:  map[string]string{"a.test.": "abuse"},
+	}
+	dir := t.TempDir()
+	f := &follower{path: filepath.Join(dir, followFile), st: st}
+	if err := f.save(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("follow.json changed:\n%s\nwant (%s):\n%s", got, golden, want)
+	}
+	back, err := loadFollowState(golden)
+	if err != nil || !reflect.DeepEqual(back, st) {
+		t.Errorf("loadFollowState(golden) = %+v, %v; want %+v", back, err, st)
+	}
+	if err := os.WriteFile(f.path, []byte(`{"version":2}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadFollowState(f.path); err == nil {
+		t.Error("loadFollowState(version 2) = nil error, want refused")
+	}
 }
