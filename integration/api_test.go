@@ -22,16 +22,16 @@ import (
 )
 
 // TestAPI runs the REST API of issue 6 against a real cluster: a
-// registry group of one node and a group "edge" of two, every node with
+// registry group of three nodes and a group "edge" of two, every node with
 // the overlay on, the API on and following the transparency log. Every
 // endpoint, its success path and its errors, is called through a
 // registry node and through an edge node (which proxies the registry
 // endpoints), and every answer is checked against api/openapi.json.
 func TestAPI(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts 3 node processes")
+		t.Skip("starts 5 node processes")
 	}
-	c := startAPICluster(t, 1, 2)
+	c := startAPICluster(t, 3, 2)
 	reg, edge := newAPIClient(c.registry[0]), newAPIClient(c.edge[0])
 	clients := []*apiClient{reg, edge}
 	t0 := time.Now().UTC().Add(-time.Second).Truncate(time.Second)
@@ -92,6 +92,28 @@ func TestAPI(t *testing.T) {
 				}
 				return nil
 			})
+		}
+	})
+
+	t.Run("health at a node of another group", func(t *testing.T) {
+		// Served locally (never proxied): the node reports itself and
+		// its group, also when the registry is unreachable.
+		r := edge.call(t, "GET", "/v1/health", "", nil, "")
+		apiWant(t, "GET /v1/health at "+c.edge[0].name, r, 200, "")
+		var h struct {
+			Nodes []struct {
+				ID    string `json:"id"`
+				Group string `json:"group"`
+			} `json:"nodes"`
+		}
+		r.decode(t, &h)
+		if !slices.ContainsFunc(h.Nodes, func(n struct {
+			ID    string `json:"id"`
+			Group string `json:"group"`
+		}) bool {
+			return n.ID == c.edge[0].name && n.Group == apiEdgeGroup
+		}) {
+			t.Errorf("GET /v1/health at %s does not list it: %s", c.edge[0].name, r.body)
 		}
 	})
 
