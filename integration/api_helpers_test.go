@@ -118,9 +118,11 @@ func startAPICluster(t *testing.T, regSize, edgeSize int) *apiCluster {
 			quoted[i] = strconv.Quote(a)
 		}
 		fmt.Fprintf(&b, "\n[overlay]\nenabled = true\nlisten = [%q]\nbootstrap = [%s]\n", "/ip4/"+ip+"/udp/0/quic-v1", strings.Join(quoted, ", "))
-		// The registry trusts X-Forwarded-For: edge nodes proxy the
-		// registry endpoints, and without it every client of an edge node
-		// would share the edge node's per-IP bucket at the registry.
+		// The registry trusts X-Forwarded-For. It does so by itself for
+		// requests from an address of its node directory, but on loopback
+		// the edge nodes' requests come from 127.0.0.1, not their own
+		// 127.0.41.x: without it every client of an edge node would share
+		// one per-IP bucket at the registry.
 		fmt.Fprintf(&b, "\n[api]\nlisten = %q\ntrust_proxy = %v\n", apiAddr, group == apiRegistryGroup)
 		fmt.Fprintf(&b, "\n[registry]\nlog_verifier = %q\nlog_origin = %q\nfollow_interval = \"1s\"\nheartbeat_interval = \"500ms\"\n", c.vkey, apiLogOrigin)
 		b.WriteString(registry)

@@ -100,19 +100,15 @@ func TestAPI(t *testing.T) {
 		// its group, also when the registry is unreachable.
 		r := edge.call(t, "GET", "/v1/health", "", nil, "")
 		apiWant(t, "GET /v1/health at "+c.edge[0].name, r, 200, "")
-		var h struct {
-			Nodes []struct {
-				ID    string `json:"id"`
-				Group string `json:"group"`
-			} `json:"nodes"`
-		}
-		r.decode(t, &h)
-		if !slices.ContainsFunc(h.Nodes, func(n struct {
+		type node struct {
 			ID    string `json:"id"`
 			Group string `json:"group"`
-		}) bool {
-			return n.ID == c.edge[0].name && n.Group == apiEdgeGroup
-		}) {
+		}
+		var h struct {
+			Nodes []node `json:"nodes"`
+		}
+		r.decode(t, &h)
+		if !slices.Contains(h.Nodes, node{ID: c.edge[0].name, Group: apiEdgeGroup}) {
 			t.Errorf("GET /v1/health at %s does not list it: %s", c.edge[0].name, r.body)
 		}
 	})
