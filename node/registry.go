@@ -101,7 +101,7 @@ func (n *Node) ProposeRegistry(ctx context.Context, cmd []byte) error {
 	if !n.cfg.Registry.Member {
 		return api.ErrNotRegistry
 	}
-	_, grp, a, err := n.runningParts()
+	fsm, _, a, err := n.runningParts()
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func (n *Node) ProposeRegistry(ctx context.Context, cmd []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := waitApplied(ctx, grp, idx); err != nil {
+	if err := waitApplied(ctx, fsm, idx); err != nil {
 		return err
 	}
 	if n.fol != nil {
@@ -118,9 +118,11 @@ func (n *Node) ProposeRegistry(ctx context.Context, cmd []byte) error {
 	return nil
 }
 
-// waitApplied returns once grp's replica has applied index idx.
-func waitApplied(ctx context.Context, grp *raftfsm.Group, idx uint64) error {
-	if grp.Stats().AppliedIndex >= idx {
+// waitApplied returns once fsm has applied index idx. Raft's own applied
+// index runs ahead of the state machine (it counts entries handed to it),
+// so the state machine's is the one read.
+func waitApplied(ctx context.Context, fsm *raftfsm.FSM, idx uint64) error {
+	if fsm.AppliedIndex() >= idx {
 		return nil
 	}
 	t := time.NewTicker(appliedPoll)
@@ -131,7 +133,7 @@ func waitApplied(ctx context.Context, grp *raftfsm.Group, idx uint64) error {
 			return fmt.Errorf("waiting for index %d to be applied here: %w", idx, ctx.Err())
 		case <-t.C:
 		}
-		if grp.Stats().AppliedIndex >= idx {
+		if fsm.AppliedIndex() >= idx {
 			return nil
 		}
 	}
