@@ -192,7 +192,7 @@ func (c *apiCluster) issueOperatorKey(t *testing.T, args ...string) string {
 var apiKeyPattern = regexp.MustCompile(`ddnrs_[0-9a-f]{16}_[A-Za-z0-9_-]{43}`)
 
 // keyID is the id part of an API key.
-func apiKeyID(key string) string { return strings.Split(key, "_")[1] }
+func apiKeyID(key string) string { return strings.SplitN(key, "_", 3)[1] }
 
 // spec is api/openapi.json loaded and validated once, with a router
 // finding its operations.
@@ -385,8 +385,9 @@ func apiWant(t *testing.T, what string, r apiResp, status int, code string) {
 
 // apiZone is a signed zone and its owner key, as the owner keeps them.
 type apiZone struct {
-	z   *zone.Zone
-	key *zone.Key
+	z       *zone.Zone
+	key     *zone.Key
+	keyFile string // the .private `ddnrs zone keygen` wrote
 }
 
 // text is the zone in BIND presentation form.
@@ -442,7 +443,7 @@ func apiSignZoneCLI(t *testing.T, origin string, www string) *apiZone {
 	if z.Head, err = zone.ParseHead(head, k); err != nil {
 		t.Fatal(err)
 	}
-	return &apiZone{z: z, key: k}
+	return &apiZone{z: z, key: k, keyFile: priv}
 }
 
 // rrset parses one RRset in presentation form (records of one name and

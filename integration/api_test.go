@@ -247,6 +247,10 @@ func TestAPI(t *testing.T) {
 		apiWant(t, "review with bad JSON", r, 400, "bad_json")
 		r = reg.call(t, "POST", "/v1/applications/"+id+"/review", admin, map[string]any{"message": "m"}, "")
 		apiWant(t, "review without a decision", r, 400, "missing_field")
+		r = edge.call(t, "GET", "/v1/applications/nosuchapp", admin, nil, "")
+		apiWant(t, "an unknown application", r, 404, "not_found")
+		r = reg.call(t, "POST", "/v1/applications", "", strings.Repeat(" ", 2<<20)+"{}", "application/json")
+		apiWant(t, "a 2 MiB application", r, 413, "too_large")
 		r = reg.call(t, "POST", "/v1/applications/nosuchapp/review", admin, review, "")
 		apiWant(t, "review of an unknown application", r, 404, "not_found")
 
@@ -263,7 +267,7 @@ func TestAPI(t *testing.T) {
 		for _, p := range []string{"/v1/applications/" + id, "/v1/keys", "/v1/keys/" + apiKeyID(owner)} {
 			r := reg.call(t, "GET", p, admin, nil, "")
 			apiWant(t, "GET "+p, r, 200, "")
-			if strings.Contains(string(r.body), owner) || strings.Contains(string(r.body), strings.Split(owner, "_")[2]) {
+			if strings.Contains(string(r.body), owner) || strings.Contains(string(r.body), owner[len("ddnrs_0123456789abcdef_"):]) {
 				t.Errorf("GET %s shows the key again: %s", p, r.body)
 			}
 		}
@@ -327,6 +331,29 @@ func TestAPI(t *testing.T) {
 				cp1 = r.body
 			}
 		}
+		// A zone inside app.test. with another owner key needs app.test.'s
+		// owner's delegation (`ddnrs zone delegate`).
+		sub := apiSignZoneCLI(t, "sub.app.test.", "192.0.2.40")
+		r = reg.call(t, "POST", "/v1/zones", owner, map[string]any{"zone_file": sub.text(t), "head": sub.head()}, "")
+		apiWant(t, "POST /v1/zones inside another owner's zone without delegation", r, 422, "rejected")
+		if e := r.err(); e.Error.Reason != string(raftfsm.ReasonDelegationRequired) {
+			t.Errorf("without delegation: reason %q, want %q", e.Error.Reason, raftfsm.ReasonDelegationRequired)
+		}
+		forged := ed25519.Sign(sub.key.Private, raftfsm.DelegationStatement("sub.app.test.", sub.key.DNSKEY.String()))
+		r = edge.call(t, "POST", "/v1/zones", owner, map[string]any{"zone_file": sub.text(t), "head": sub.head(), "delegation": forged}, "")
+		apiWant(t, "POST /v1/zones with a delegation signed by the child's own key", r, 422, "rejected")
+		if e := r.err(); e.Error.Reason != string(raftfsm.ReasonDelegationInvalid) {
+			t.Errorf("forged delegation: reason %q, want %q", e.Error.Reason, raftfsm.ReasonDelegationInvalid)
+		}
+		out := runCmd(t, "", ddnrsBin, "zone", "delegate", "sub.app.test.", "--key", app.keyFile,
+			"--child-key", strings.TrimSuffix(sub.keyFile, ".private")+".key")
+		deleg, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
+		if err != nil {
+			t.Fatalf("ddnrs zone delegate printed %q: %v", out, err)
+		}
+		r = edge.call(t, "POST", "/v1/zones", owner, map[string]any{"zone_file": sub.text(t), "head": sub.head(), "delegation": deleg}, "")
+		apiWant(t, "POST /v1/zones with app.test.'s delegation", r, 201, "")
+
 		// The same name again, with another owner key: claimed.
 		again := apiSignZoneCLI(t, "app.test.", "192.0.2.99")
 		for _, cl := range clients {
@@ -352,8 +379,8 @@ func TestAPI(t *testing.T) {
 				} `json:"zones"`
 			}
 			r.decode(t, &list)
-			if len(list.Zones) != 2 {
-				t.Errorf("GET /v1/zones via %s: %s, want app.test. and two.test.", cl.base, r.body)
+			if len(list.Zones) != 3 {
+				t.Errorf("GET /v1/zones via %s: %s, want app.test., sub.app.test. and two.test.", cl.base, r.body)
 			}
 			r = cl.call(t, "GET", "/v1/zones/app.test.", owner, nil, "")
 			apiWant(t, "GET /v1/zones/app.test.", r, 200, "")
@@ -479,6 +506,43 @@ func TestAPI(t *testing.T) {
 		apiWant(t, "import as text/plain", r, 415, "unsupported_media_type")
 		r = reg.call(t, "POST", "/v1/zones/two.test./import", owner, body, "text/dns")
 		apiWant(t, "import without a head", r, 400, "missing_field")
+		wrongTwo, err := zone.GenerateKey("two.test.", true, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The zone signed by another key (only its DNSKEY at the apex):
+		// the group refuses the change (422 and why). With both DNSKEYs at
+		// the apex the API takes either as the file's key (both have the
+		// SEP bit): the head is refused (400, field head) or the group
+		// refuses the change (422).
+		src := "$ORIGIN two.test.\n$TTL 300\n@ SOA ns1 hostmaster 100 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.20\nmail A 192.0.2.26\n"
+		uz, err := zone.ParseFile(strings.NewReader(src), "two.test.", "wrong")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name  string
+			z     func() (*zone.Zone, error)
+			codes []string
+		}{
+			{"signed by another key", func() (*zone.Zone, error) { return zone.Sign(uz, wrongTwo, zone.DefaultSignOptions(time.Now())) }, []string{"rejected"}},
+			{"head by another key", func() (*zone.Zone, error) {
+				return zone.Sign(two.changed(t, nil, apiRRset(t, "two.test.", "mail 300 A 192.0.2.26")), wrongTwo, zone.DefaultSignOptions(time.Now()))
+			}, []string{"invalid_field", "rejected"}},
+		} {
+			wz, err := tc.z()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = edge.call(t, "POST", "/v1/zones/two.test./import", owner, (&apiZone{z: wz}).text(t), "text/dns", "Ddnrs-Zone-Head", apiB64(wz.Head.Note))
+			e := r.err()
+			if !slices.Contains(tc.codes, e.Error.Code) || r.status != map[string]int{"rejected": 422, "invalid_field": 400}[e.Error.Code] {
+				t.Fatalf("import of a zone %s: %d %s, want one of %v", tc.name, r.status, r.body, tc.codes)
+			}
+			if e.Error.Reason == "" && e.Error.Field != "head" {
+				t.Errorf("import of a zone %s: no reason or field in %s", tc.name, r.body)
+			}
+		}
 		r = reg.call(t, "POST", "/v1/zones/two.test./import?dry_run=true", owner, body, "text/dns", hdr...)
 		apiWant(t, "import dry run", r, 200, "")
 		r = edge.call(t, "POST", "/v1/zones/two.test./import", owner, body, "text/dns", hdr...)
