@@ -105,7 +105,10 @@ type Options struct {
 	// reverse-proxied to the first of them. Default: none (503 no_registry).
 	RegistryURLs []string
 	// TrustProxy honours X-Forwarded-For for per-IP limits. Default off:
-	// the TCP peer's address counts.
+	// the TCP peer's address counts, except for peers that are nodes of
+	// the registry's directory: requests they proxy count against the
+	// client's address (their last X-Forwarded-For hop), their own
+	// requests (log following) are not limited.
 	TrustProxy bool
 	// RequestTimeout bounds each request's context. Default 30s.
 	RequestTimeout time.Duration

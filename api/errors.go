@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -168,7 +169,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, d := errorCode(err)
 	d.Message = errorMessage(err)
 	if status == http.StatusInternalServerError {
-		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		level := slog.LevelError
+		if errors.Is(err, context.Canceled) {
+			level = slog.LevelDebug // the client went away
+		}
+		s.log.Log(r.Context(), level, "api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	var rl *RateLimitError
 	if errors.As(err, &rl) {
