@@ -105,6 +105,13 @@ func TestApplications(t *testing.T) {
 	if k.Application != created.ID || len(k.Scope.Suffixes) != 1 || k.Scope.Suffixes[0] != "example.org." {
 		t.Errorf("issued key = %+v, want application %s over example.org.", k, created.ID)
 	}
+	r = f.do("GET", "/v1/applications/"+created.ID+"?token="+url.QueryEscape(created.StatusToken), "", nil)
+	want(t, "status after approval", r, http.StatusOK, "")
+	app = applicationJSON{}
+	r.json(t, &app)
+	if app.Status != "approved" || app.KeyID != res.KeyID || app.Reviewed == nil || app.Message != "ok" {
+		t.Errorf("application after approval = %+v", app)
+	}
 	want(t, "review a closed application", f.do("POST", rev, f.admin, ReviewInput{Decision: "reject", Message: "late"}), http.StatusUnprocessableEntity, "rejected")
 }
 
@@ -427,6 +434,21 @@ func TestScopes(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A change deleting www's A record.
+	noA := strings.Replace(fmt.Sprintf(testZoneText, tz.origin, 2, "v1"), "www 300 IN A 192.0.2.10\n", "", 1)
+	u, err = zone.ParseFile(strings.NewReader(noA), tz.origin, "noA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	delNext, err := tz.z.Apply(zone.Diff(tz.z, u), tz.key, zone.DefaultSignOptions(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	delCmd, err := raftfsm.EncodeCommand(&raftfsm.PublishChange{Change: zone.SignedDiff(tz.z, delNext)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	acme := raftfsm.Scope{Suffixes: []string{"example.org."}, Labels: []string{"_acme-challenge.*"}, Types: []string{"TXT"}, Actions: []string{ActionUpdate}}
 	for _, tc := range []struct {
 		name   string
@@ -439,6 +461,8 @@ func TestScopes(t *testing.T) {
 		{"acme key, A change", acme, aCmd, http.StatusForbidden, "(label)"},
 		{"TXT-only key, A change", raftfsm.Scope{Suffixes: []string{"example.org."}, Types: []string{"TXT"}, Actions: []string{ActionUpdate}}, aCmd, http.StatusForbidden, "(type)"},
 		{"www-only key, A change", raftfsm.Scope{Suffixes: []string{"example.org."}, Labels: []string{"www"}, Actions: []string{ActionUpdate}}, aCmd, http.StatusOK, ""},
+		{"acme key, A deletion", acme, delCmd, http.StatusForbidden, "(label)"},
+		{"www-only key, A deletion", raftfsm.Scope{Suffixes: []string{"example.org."}, Labels: []string{"www"}, Types: []string{"A"}, Actions: []string{ActionUpdate}}, delCmd, http.StatusOK, ""},
 		{"read-only key", raftfsm.Scope{Suffixes: []string{"."}, Actions: []string{ActionRead}}, txtCmd, http.StatusForbidden, "(action)"},
 		{"other suffix", raftfsm.Scope{Suffixes: []string{"org.example."}, Actions: []string{ActionUpdate}}, txtCmd, http.StatusForbidden, "(suffix)"},
 	} {
