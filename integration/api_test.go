@@ -35,6 +35,14 @@ func TestAPI(t *testing.T) {
 	reg, edge := newAPIClient(c.registry[0]), newAPIClient(c.edge[0])
 	clients := []*apiClient{reg, edge}
 	t0 := time.Now().UTC().Add(-time.Second).Truncate(time.Second)
+	// The steps build on each other (keys, zones, log entries): the
+	// first that fails ends the test.
+	step := func(name string, f func(t *testing.T)) {
+		t.Helper()
+		if !t.Run(name, f) {
+			t.Fatalf("step %q failed; the later steps depend on it", name)
+		}
+	}
 
 	// The operator's first reviewer key, through the admin endpoint.
 	operator := c.issueOperatorKey(t, "--name", "reviewer", "--actions", "admin", "--suffix", ".")
@@ -49,7 +57,7 @@ func TestAPI(t *testing.T) {
 		admin = apiKeyPattern.FindString(string(r.body))
 	}
 
-	t.Run("openapi", func(t *testing.T) {
+	step("openapi", func(t *testing.T) {
 		raw, _ := apiSpec(t)
 		for _, cl := range clients {
 			r := cl.call(t, "GET", "/v1/openapi.json", "", nil, "")
@@ -60,7 +68,7 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("health lists both groups with leaders", func(t *testing.T) {
+	step("health lists both groups with leaders", func(t *testing.T) {
 		for _, cl := range []*apiClient{reg} {
 			var h struct {
 				Nodes []struct {
@@ -95,7 +103,7 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("health at a node of another group", func(t *testing.T) {
+	step("health at a node of another group", func(t *testing.T) {
 		// Served locally (never proxied): the node reports itself and
 		// its group, also when the registry is unreachable.
 		r := edge.call(t, "GET", "/v1/health", "", nil, "")
@@ -113,7 +121,7 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("unauthenticated", func(t *testing.T) {
+	step("unauthenticated", func(t *testing.T) {
 		for _, cl := range clients {
 			for _, key := range []string{"", "nonsense", "ddnrs_0123456789abcdef_" + strings.Repeat("A", 43)} {
 				for _, ep := range [][2]string{{"GET", "/v1/keys"}, {"GET", "/v1/zones"}, {"GET", "/v1/audit"}, {"GET", "/v1/applications"}} {
@@ -126,7 +134,7 @@ func TestAPI(t *testing.T) {
 
 	// A read-only key, issued by the reviewer, used for the 403s below.
 	var readOnly string
-	t.Run("keys issue", func(t *testing.T) {
+	step("keys issue", func(t *testing.T) {
 		r := reg.call(t, "POST", "/v1/keys", admin, map[string]any{"name": "reader",
 			"scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}}}, "")
 		apiWant(t, "POST /v1/keys", r, 201, "")
@@ -161,7 +169,7 @@ func TestAPI(t *testing.T) {
 
 	// Applications: submitted through the edge node (proxied), reviewed.
 	var owner string // the key the approval issued
-	t.Run("applications", func(t *testing.T) {
+	step("applications", func(t *testing.T) {
 		good := map[string]any{"domains": []string{"app.test", "two.test"}, "project": "integration tests",
 			"usage": "zones for the API test", "responsible": "Engineer I", "contact": "i@example.org"}
 		for _, tc := range []struct {
@@ -289,16 +297,13 @@ func TestAPI(t *testing.T) {
 		r = edge.call(t, "POST", "/v1/applications/"+idMore+"/review", admin, map[string]any{"decision": "maybe"}, "")
 		apiWant(t, "an unknown decision", r, 400, "invalid_field")
 	})
-	if owner == "" {
-		t.Fatal("no owner key; the rest depends on it")
-	}
 
 	// Zones: app.test. is placed on "edge" (fewest claims, first by name),
 	// two.test. then on "registry".
 	app := apiSignZoneCLI(t, "app.test.", "192.0.2.10")
 	two := apiSignZoneCLI(t, "two.test.", "192.0.2.20")
 	var cp1 []byte // a checkpoint after the first registration
-	t.Run("zones create", func(t *testing.T) {
+	step("zones create", func(t *testing.T) {
 		r := reg.call(t, "POST", "/v1/zones", owner, `{"zone_file": 3}`, "application/json")
 		apiWant(t, "POST /v1/zones bad JSON", r, 400, "bad_json")
 		r = reg.call(t, "POST", "/v1/zones", owner, map[string]any{"head": app.head()}, "")
@@ -369,7 +374,7 @@ func TestAPI(t *testing.T) {
 		}
 	}
 
-	t.Run("zones read", func(t *testing.T) {
+	step("zones read", func(t *testing.T) {
 		for _, cl := range clients {
 			r := cl.call(t, "GET", "/v1/zones", owner, nil, "")
 			apiWant(t, "GET /v1/zones", r, 200, "")
@@ -432,7 +437,7 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("changes and import", func(t *testing.T) {
+	step("changes and import", func(t *testing.T) {
 		txt := apiRRset(t, "app.test.", `info 300 TXT "v2"`)
 		next := app.changed(t, nil, txt)
 		cmd, err := raftfsm.ChangeCommand(app.z, next, app.key)
@@ -564,7 +569,7 @@ func TestAPI(t *testing.T) {
 		}
 		return k
 	}
-	t.Run("scopes", func(t *testing.T) {
+	step("scopes", func(t *testing.T) {
 		acme := issue(t, map[string]any{"name": "acme", "scope": map[string]any{"suffixes": []string{"app.test."},
 			"labels": []string{"_acme-challenge"}, "types": []string{"TXT"}, "actions": []string{"read", "update"}}})
 		other := issue(t, map[string]any{"name": "other", "scope": map[string]any{"suffixes": []string{"other.test."}, "actions": []string{"read"}}})
@@ -618,7 +623,7 @@ func TestAPI(t *testing.T) {
 		})
 	})
 
-	t.Run("rate limit", func(t *testing.T) {
+	step("rate limit", func(t *testing.T) {
 		limited := issue(t, map[string]any{"name": "slow", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}},
 			"limits": map[string]any{"per_minute": 1, "burst": 2}})
 		for i := range 2 {
@@ -640,7 +645,7 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("per-IP rate limit", func(t *testing.T) {
+	step("per-IP rate limit", func(t *testing.T) {
 		// Unauthenticated requests draw from the client address's bucket
 		// (40, refilled at 120 a minute): one address asking fast is cut off.
 		for _, n := range []*apiNode{c.registry[0], c.edge[0]} {
@@ -660,7 +665,7 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("expired and revoked keys", func(t *testing.T) {
+	step("expired and revoked keys", func(t *testing.T) {
 		exp := issue(t, map[string]any{"name": "brief", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}},
 			"limits":  map[string]any{"per_minute": 6000, "burst": 1000},
 			"expires": time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)})
@@ -711,7 +716,7 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("suspension", func(t *testing.T) {
+	step("suspension", func(t *testing.T) {
 		const reason = "AUP violation: phishing"
 		r := reg.call(t, "POST", "/v1/zones/app.test./suspend", admin, `{"reason": `, "application/json")
 		apiWant(t, "suspend with bad JSON", r, 400, "bad_json")
@@ -766,7 +771,7 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("owner key change and delete", func(t *testing.T) {
+	step("owner key change and delete", func(t *testing.T) {
 		newKey, err := zone.GenerateKey("two.test.", true, rand.Reader)
 		if err != nil {
 			t.Fatal(err)
@@ -825,7 +830,7 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
-	t.Run("audit", func(t *testing.T) {
+	step("audit", func(t *testing.T) {
 		type rec struct {
 			KeyID  string    `json:"key_id"`
 			Action string    `json:"action"`
@@ -892,7 +897,7 @@ func TestAPI(t *testing.T) {
 		apiWant(t, "audit with a bad time", r, 400, "invalid_field")
 	})
 
-	t.Run("transparency log", func(t *testing.T) {
+	step("transparency log", func(t *testing.T) {
 		v, err := note.NewVerifier(c.vkey)
 		if err != nil {
 			t.Fatal(err)
