@@ -40,6 +40,8 @@ type nodeReady struct {
 	// Overlay lists the node's overlay multiaddrs (with /p2p/ID) when
 	// [overlay] is enabled.
 	Overlay []string `json:"overlay,omitempty"`
+	// API is the REST API's address when [api] listen is set.
+	API string `json:"api,omitempty"`
 }
 
 func newNodeCmd() *cobra.Command {
@@ -98,13 +100,17 @@ func runNode(ctx context.Context, opts *nodeOptions) error {
 		switch {
 		case errors.Is(err, raftfsm.ErrLocked):
 			return withHint(err, "another ddnrs is using the data directory %s", cfg.DataDir)
-		case errors.Is(err, node.ErrPortInUse):
+		case errors.Is(err, node.ErrPortInUse), errors.Is(err, node.ErrAPIPortInUse):
 			return withHint(err, "another server listens there; change the address in %s, or use port 0", opts.Config)
 		}
 		return err
 	}
 	ready := nodeReady{ID: n.ID(), DNS: n.Addr().String(), Admin: n.AdminAddr(), Raft: n.RaftAddr()}
 	fmt.Fprintf(opts.out, "node %s\n  dns   %s (udp, tcp)\n  admin https://%s\n  raft  %s\n", ready.ID, ready.DNS, ready.Admin, ready.Raft)
+	if a := n.APIAddr(); a != "" {
+		ready.API = a
+		fmt.Fprintf(opts.out, "  api   http://%s\n", a)
+	}
 	if _, addrs := n.OverlayID(); len(addrs) > 0 {
 		ready.Overlay = addrs
 		fmt.Fprintf(opts.out, "  overlay %s\n", strings.Join(addrs, " "))
