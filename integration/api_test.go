@@ -668,7 +668,7 @@ func TestAPI(t *testing.T) {
 	step("expired and revoked keys", func(t *testing.T) {
 		exp := issue(t, map[string]any{"name": "brief", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}},
 			"limits":  map[string]any{"per_minute": 6000, "burst": 1000},
-			"expires": time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)})
+			"expires": time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339)})
 		waitUntil(t, "the key to expire", func() error {
 			r := reg.call(t, "GET", "/v1/zones/app.test.", exp, nil, "")
 			if r.status == 401 && r.err().Error.Code == "key_expired" {
