@@ -860,7 +860,7 @@ func TestAPI(t *testing.T) {
 			}
 			seen[x.Action+" "+x.Result] = true
 		}
-		for _, w := range []string{"zones.create ok", "zones.changes ok", "zones.changes out_of_scope", "zones.changes rejected", "zones.suspend ok", "zones.get rate_limited"} {
+		for _, w := range []string{"zones.create ok", "zones.changes ok", "zones.changes out_of_scope", "zones.changes rejected", "zones.suspend ok", "zones.get rate_limited", "zones.get key_revoked", "zones.get key_expired"} {
 			if !seen[w] {
 				t.Errorf("the audit log of app.test. lacks %q: %v", w, seen)
 			}
