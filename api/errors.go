@@ -48,6 +48,10 @@ var (
 	ErrMethod = errors.New("method not allowed")
 	// ErrTimeout is returned when a request's deadline passed.
 	ErrTimeout = errors.New("request timed out")
+	// ErrDryRunRemote is returned by Backend.SubmitZone for a dry run of
+	// a zone another group holds: DDNRS-RPC has no dry run, so only a
+	// node of that group can check it.
+	ErrDryRunRemote = errors.New("dry run not possible here: the zone is held by another group")
 )
 
 // FieldError is returned when a request field is missing or invalid.
@@ -134,6 +138,8 @@ func errorCode(err error) (status int, d errorDetail) {
 		return http.StatusForbidden, errorDetail{Code: "out_of_scope"}
 	case errors.As(err, &rl):
 		return http.StatusTooManyRequests, errorDetail{Code: "rate_limited"}
+	case errors.Is(err, ErrDryRunRemote):
+		return http.StatusNotImplemented, errorDetail{Code: "dry_run_remote_unsupported"}
 	case errors.As(err, &rej) && rej.Reason == raftfsm.ReasonNameClaimed:
 		return http.StatusConflict, errorDetail{Code: "name_claimed", Reason: string(rej.Reason)}
 	case errors.As(err, &rej) && (rej.Reason == raftfsm.ReasonNoClaim || rej.Reason == raftfsm.ReasonNoZone ||

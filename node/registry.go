@@ -28,11 +28,6 @@ import (
 	"github.com/ddnrs/ddnrs/zone"
 )
 
-// ReasonDryRunRemote is the rejection reason of a dry run asked of a
-// group other than this node's: DDNRS-RPC has no dry-run message, so a
-// remote group's state cannot be checked without applying.
-const ReasonDryRunRemote = raftfsm.Reason("dry_run_remote_unsupported")
-
 // Errors of the registry side of a node.
 var (
 	// ErrNoGroupMember is returned by SubmitZone when the registry's node
@@ -196,8 +191,8 @@ func (a *admin) proposeOnce(ctx context.Context, cmd []byte, mayForward bool) (u
 // is "" and the local replica does not; otherwise to a member of group,
 // found in the registry's node directory, over DDNRS-RPC SubmitChange.
 // A dry run is checked against the local replica's state
-// ((*raftfsm.FSM).Check); a dry run for another group is rejected with
-// ReasonDryRunRemote, as DDNRS-RPC has no dry run.
+// ((*raftfsm.FSM).Check); a dry run for another group fails with
+// api.ErrDryRunRemote, as DDNRS-RPC has no dry run.
 func (n *Node) SubmitZone(ctx context.Context, group, origin string, cmd []byte, dryRun bool) (uint32, error) {
 	fsm, _, a, err := n.runningParts()
 	if err != nil {
@@ -208,8 +203,7 @@ func (n *Node) SubmitZone(ctx context.Context, group, origin string, cmd []byte,
 	local := group == n.cfg.Group.Name || (group == "" && held)
 	if dryRun {
 		if !local {
-			return 0, &raftfsm.RejectedError{Reason: ReasonDryRunRemote,
-				Err: fmt.Errorf("zone %s is held by another group; a dry run can only be checked by a node of that group", origin)}
+			return 0, fmt.Errorf("%w: zone %s (ask a node of its group)", api.ErrDryRunRemote, origin)
 		}
 		if err := checkCommand(origin, cmd); err != nil {
 			return 0, backendErr(err)

@@ -190,10 +190,8 @@ func TestRegistryTwoGroups(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	_, err = reg.SubmitZone(ctx, "east", DemoOrigin, create, true)
-	var rej *raftfsm.RejectedError
-	if !errors.As(err, &rej) || rej.Reason != ReasonDryRunRemote {
-		t.Errorf("dry run on east from reg = %v, want rejected %s", err, ReasonDryRunRemote)
+	if _, err = reg.SubmitZone(ctx, "east", DemoOrigin, create, true); !errors.Is(err, api.ErrDryRunRemote) {
+		t.Errorf("dry run on east from reg = %v, want api.ErrDryRunRemote", err)
 	}
 	serial, err := reg.SubmitZone(ctx, "east", DemoOrigin, create, false)
 	if err != nil || serial != z.Serial() {
