@@ -139,7 +139,7 @@ func errorCode(err error) (status int, d errorDetail) {
 	case errors.As(err, &rl):
 		return http.StatusTooManyRequests, errorDetail{Code: "rate_limited"}
 	case errors.Is(err, ErrDryRunRemote):
-		return http.StatusNotImplemented, errorDetail{Code: "dry_run_remote_unsupported"}
+		return http.StatusUnprocessableEntity, errorDetail{Code: "dry_run_remote_unsupported"}
 	case errors.As(err, &rej) && rej.Reason == raftfsm.ReasonNameClaimed:
 		return http.StatusConflict, errorDetail{Code: "name_claimed", Reason: string(rej.Reason)}
 	case errors.As(err, &rej) && (rej.Reason == raftfsm.ReasonNoClaim || rej.Reason == raftfsm.ReasonNoZone ||
