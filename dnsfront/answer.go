@@ -105,10 +105,11 @@ func (h *Handler) lookup(q *request, resp *dns.Msg, sc *scratch) {
 	for hop := 0; ; hop++ {
 		target, follow := r.step(name, q.q.Qtype)
 		if !follow || hop == maxChain || !zone.IsSubDomain(z.Origin, target) || r.answered(target) {
-			return
+			break
 		}
 		name = target
 	}
+	r.additional()
 }
 
 // resolver answers one query inside one zone.
@@ -211,9 +212,9 @@ func (r *resolver) wildcard(name string, t uint16) (target string, follow bool) 
 
 // referral answers with the delegation at cut (RFC 1034 §4.3.2 step 3b):
 // the child's NS in authority, unsigned; with DO the signed DS, or the
-// signed NSEC at the cut proving there is none (RFC 4035 §3.1.4); glue
-// for the name servers in additional. AA is clear unless a CNAME from
-// this zone led here.
+// signed NSEC at the cut proving there is none (RFC 4035 §3.1.4). The
+// glue comes with the other additional data (additional.go). AA is clear
+// unless a CNAME from this zone led here.
 func (r *resolver) referral(cut *zone.Node) {
 	resp := r.resp
 	if len(resp.Answer) == 0 {
@@ -226,21 +227,6 @@ func (r *resolver) referral(cut *zone.Node) {
 			r.add(&resp.Ns, ds)
 		} else if nsec := cut.RRset(dns.TypeNSEC); nsec != nil {
 			r.add(&resp.Ns, nsec)
-		}
-	}
-	for _, rr := range ns.RRs {
-		host := canonical(rr.(*dns.NS).Ns)
-		if !zone.IsSubDomain(r.z.Origin, host) {
-			continue
-		}
-		n := r.z.Node(host)
-		if n == nil {
-			continue
-		}
-		for _, t := range [...]uint16{dns.TypeA, dns.TypeAAAA} {
-			if s := n.RRset(t); s != nil {
-				resp.Extra = append(resp.Extra, s.RRs...)
-			}
 		}
 	}
 }

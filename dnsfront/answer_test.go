@@ -214,7 +214,9 @@ host 3600 IN A   192.0.2.210
 	cases := []dnstest.Case{
 		{Name: "host.sub.example.", Type: dns.TypeA, AA: true, Answer: []string{"host.sub.example. 3600 A 192.0.2.210"}},
 		{Name: "sub.example.", Type: dns.TypeDS, DO: true, AA: true, Answer: []string{subDS, subDSSig}},
-		{Name: "sub.example.", Type: dns.TypeNS, AA: true, Answer: subNS},
+		// The child's own NS answer brings its authoritative addresses.
+		{Name: "sub.example.", Type: dns.TypeNS, AA: true, Answer: subNS,
+			Extra: []string{"ns1.sub.example. 3600 A 192.0.2.201", "ns2.sub.example. 3600 A 192.0.2.202"}},
 		{Name: "nothere.sub.example.", Type: dns.TypeA, Rcode: dns.RcodeNameError, AA: true,
 			Ns: []string{"sub.example. 60 SOA ns1.sub.example. hm.sub.example. 7 7200 3600 1209600 60"}},
 		// The CNAME into the child is not followed: another zone.

@@ -180,7 +180,7 @@ func (h *Handler) Answer(req, resp *dns.Msg, tr Transport) {
 		resp.Extra = keepOPT(resp.Extra)
 		return
 	}
-	if resp.Len() > limit {
+	if resp.Len() > limit && !shrink(resp, limit) {
 		truncate(resp)
 	}
 }
@@ -229,7 +229,9 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, remote 
 		return out, true, false
 	}
 	if err == nil {
-		truncate(&x.resp)
+		if !shrink(&x.resp, limit) {
+			truncate(&x.resp)
+		}
 	} else {
 		// A record we hold cannot be packed (or the reply exceeds 64 KiB
 		// over TCP): say so rather than go silent (RFC 8906).
