@@ -32,3 +32,10 @@ bench-raft: build
 .PHONY: bench-overlay
 bench-overlay: build
 	$(GO) run ./bench/cmd/overlay -bin bin/ddnrs
+
+# Write path against etcd 3.4 on this machine (7 processes on loopback,
+# the same write shape; installs etcd-server when missing) and the disk's
+# fdatasync, then our own write figures (bench/README.md, vs etcd).
+.PHONY: bench-etcd
+bench-etcd:
+	bench/etcd.sh
