@@ -13,13 +13,16 @@ import (
 // addresses, with their RRSIGs when DO is set (RFC 4035 §3.1.1). Targets
 // are never followed through a CNAME (RFC 2181 §10.3), targets in other
 // zones are left to the resolver, and an RRset already in the response
-// is not sent twice.
+// is not sent twice. The RRSIGs come after all the addresses, as Knot
+// sends them, so when space runs short the signatures go first (RFC 4035
+// §3.1.1 allows keeping an RRset without its RRSIGs).
 //
 // Which of these records may be dropped when the reply is too big is
 // decided by dropOptional (truncate.go): all of them but the glue of a
 // referral's in-domain name servers (RFC 9471).
 func (r *resolver) additional() {
 	resp := r.resp
+	from := len(resp.Extra)
 	// The sections only grow at the end of Extra below, so indexing
 	// answer and authority as they are now is safe.
 	for i, n := 0, len(resp.Answer)+len(resp.Ns); i < n; i++ {
@@ -41,6 +44,25 @@ func (r *resolver) additional() {
 			continue
 		}
 		r.addresses(canonical(target))
+	}
+	if r.do {
+		sigsLast(resp.Extra[from:])
+	}
+}
+
+// sigsLast moves the RRSIGs of rrs after its other records, keeping the
+// order within each part.
+func sigsLast(rrs []dns.RR) {
+	w := 0 // rrs[:w] holds the other records, rrs[w:i] RRSIGs
+	for i, rr := range rrs {
+		if _, ok := rr.(*dns.RRSIG); ok {
+			continue
+		}
+		if i != w {
+			copy(rrs[w+1:i+1], rrs[w:i])
+			rrs[w] = rr
+		}
+		w++
 	}
 }
 
