@@ -9,7 +9,9 @@
 // with heartbeat and election timeouts matching raftfsm's defaults and
 // once with etcd's defaults. Before that it measures what the disk
 // allows: write+fdatasync of a 4 KiB append in the temporary directory,
-// alone and from 7 goroutines at once (7 members share this disk).
+// and a bbolt transaction putting one such value (what raft-boltdb does
+// per log append and our zone store per applied batch), each alone and
+// from 7 goroutines at once (7 members share this disk).
 //
 //	go run ./bench/cmd/etcdcmp -etcd "$(command -v etcd)"
 //
@@ -21,6 +23,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -40,6 +43,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
@@ -119,6 +123,13 @@ func run() error {
 			return err
 		}
 		fmt.Printf("disk: 4 KiB append + fdatasync in %s, %d at once: p50 %v p99 %v\n", dir, par, p50.Round(time.Microsecond), p99.Round(time.Microsecond))
+	}
+	for _, par := range []int{1, *members} {
+		p50, p99, err := boltLatency(dir, par, 200, *size)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("disk: bbolt transaction putting %d bytes (a raft-boltdb log append, a zone store write), %d at once: p50 %v p99 %v\n", *size, par, p50.Round(time.Microsecond), p99.Round(time.Microsecond))
 	}
 
 	for _, name := range strings.Split(*configs, ",") {
@@ -226,6 +237,65 @@ func fsyncLoop(name string, n int) ([]time.Duration, error) {
 		}
 		t := time.Now()
 		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return ds, err
+		}
+		ds = append(ds, time.Since(t))
+	}
+	return ds, nil
+}
+
+// boltLatency commits n bbolt transactions, each putting one value of
+// size bytes under the next 8-byte index (as raft-boltdb appends a log
+// entry), from each of par goroutines on its own file in dir, and
+// returns the p50 and p99 of the commits. bbolt syncs twice per commit:
+// the data pages, then the meta page.
+func boltLatency(dir string, par, n, size int) (p50, p99 time.Duration, err error) {
+	var (
+		mu   sync.Mutex
+		all  []time.Duration
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for i := range par {
+		wg.Go(func() {
+			ds, err := boltLoop(filepath.Join(dir, fmt.Sprintf("bolt-%d.db", i)), n, size)
+			mu.Lock()
+			defer mu.Unlock()
+			all = append(all, ds...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, err
+	}
+	slices.Sort(all)
+	return percentile(all, 0.50), percentile(all, 0.99), nil
+}
+
+func boltLoop(name string, n, size int) ([]time.Duration, error) {
+	db, err := bolt.Open(name, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(name)
+	defer db.Close()
+	bucket := []byte("logs")
+	value := make([]byte, size)
+	ds := make([]time.Duration, 0, n)
+	for i := range n {
+		rand.Read(value)
+		t := time.Now()
+		err := db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists(bucket)
+			if err != nil {
+				return err
+			}
+			return b.Put(binary.BigEndian.AppendUint64(nil, uint64(i+1)), value)
+		})
+		if err != nil {
 			return ds, err
 		}
 		ds = append(ds, time.Since(t))

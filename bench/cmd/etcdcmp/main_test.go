@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -119,5 +120,28 @@ func TestChangeSizes(t *testing.T) {
 	}
 	if update <= 0 || create <= update {
 		t.Errorf("creation %d bytes, update %d: a creation carries the whole zone, an update less", create, update)
+	}
+}
+
+func TestDiskLoopsCleanUp(t *testing.T) {
+	dir := t.TempDir()
+	for name, f := range map[string]func() (time.Duration, time.Duration, error){
+		"fdatasync": func() (time.Duration, time.Duration, error) { return fsyncLatency(dir, 2, 3) },
+		"bbolt":     func() (time.Duration, time.Duration, error) { return boltLatency(dir, 2, 3, 601) },
+	} {
+		p50, p99, err := f()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if p50 <= 0 || p99 < p50 {
+			t.Errorf("%s: p50 %v p99 %v", name, p50, p99)
+		}
+	}
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("files left in %s: %v", dir, left)
 	}
 }
