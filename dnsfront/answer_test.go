@@ -1,6 +1,7 @@
 package dnsfront_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/ddnrs/ddnrs/dnsfront"
@@ -247,6 +248,195 @@ func TestAnswerReaderOutsideZone(t *testing.T) {
 		}
 		if resp.Rcode != want {
 			t.Errorf("Answer(%q, A) rcode = %s, want %s", name, dns.RcodeToString[resp.Rcode], dns.RcodeToString[want])
+		}
+	}
+}
+
+// additionalZone holds the targets of NS, MX and SRV records for the
+// additional-section cases: in the zone, outside it, behind a CNAME,
+// matched by a wildcard, below a cut; referrals with in-domain glue,
+// sibling glue and an authoritative in-zone name server.
+func additionalZone(t testing.TB) *zone.Zone {
+	t.Helper()
+	text := `$ORIGIN add.test.
+@         3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 300
+@         3600 IN NS  ns1
+@         3600 IN NS  ns.other.net.
+@         3600 IN MX  10 mail
+@         3600 IN MX  20 mx.other.net.
+@         3600 IN MX  30 foo.wild
+@         3600 IN MX  40 cn
+@         3600 IN MX  50 host.sub
+ns1       3600 IN A    192.0.2.53
+ns1       3600 IN AAAA 2001:db8::53
+mail      3600 IN A    192.0.2.25
+mail      3600 IN AAAA 2001:db8::25
+*.wild    3600 IN A    192.0.2.99
+cn        3600 IN CNAME mail
+twice     3600 IN MX  10 mail
+twice     3600 IN MX  20 MAIL
+out       3600 IN MX  10 mx.other.net.
+self      3600 IN MX  10 self
+self      3600 IN A   192.0.2.9
+_sip._tcp 3600 IN SRV 0 5 5060 mail
+sub       3600 IN NS  ns1.sub
+sub       3600 IN NS  ns1
+ns1.sub   3600 IN A    192.0.2.201
+ns1.sub   3600 IN AAAA 2001:db8::201
+host.sub  3600 IN A    192.0.2.210
+sib       3600 IN NS  ns1.sub
+`
+	for i := range 12 {
+		text += fmt.Sprintf("big 3600 IN NS n%d.big\nn%d.big 3600 IN A 198.51.100.%d\nn%d.big 3600 IN AAAA 2001:db8:1::%d\n", i, i, i, i, i)
+		text += fmt.Sprintf("sibbig 3600 IN NS n%d.big\n", i)
+		text += fmt.Sprintf("many 3600 IN MX %d m%d\nm%d 3600 IN A 203.0.113.%d\nm%d 3600 IN AAAA 2001:db8:2::%d\n", i, i, i, i, i, i)
+	}
+	z, _ := dnstest.Sign(t, dnstest.Parse(t, "add.test.", text))
+	return z
+}
+
+// addrs returns the Summary lines of the A and AAAA records of the
+// targets named prefix+i.add.test. (or .big.add.test.) for i in [0, n),
+// and with partial the A record of target n alone.
+func addrs(prefix, v4, v6 string, n int, partial bool) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("%s%d%s 3600 A %s%d", prefix, i, zoneSuffix(prefix), v4, i))
+		six := fmt.Sprintf("%s%d", v6, i)
+		if i == 0 {
+			six = v6[:len(v6)-1] + ":"
+		}
+		out = append(out, fmt.Sprintf("%s%d%s 3600 AAAA %s", prefix, i, zoneSuffix(prefix), six))
+	}
+	if partial {
+		out = append(out, fmt.Sprintf("%s%d%s 3600 A %s%d", prefix, n, zoneSuffix(prefix), v4, n))
+	}
+	return out
+}
+
+func zoneSuffix(prefix string) string {
+	if prefix == "n" {
+		return ".big.add.test."
+	}
+	return ".add.test."
+}
+
+// Additional-section processing (RFC 1034 §4.3.2 step 6, RFC 2782, RFC
+// 9471), against the same cases as integration's Knot differential. The
+// queries carry no EDNS unless DO is set, so UDP replies are limited to
+// 512 octets.
+func TestAnswerAdditional(t *testing.T) {
+	h := dnsfront.NewHandler(dnstest.NewZones(additionalZone(t)), dnsfront.Options{})
+	const (
+		mailA    = "mail.add.test. 3600 A 192.0.2.25"
+		mailAAAA = "mail.add.test. 3600 AAAA 2001:db8::25"
+		ns1A     = "ns1.add.test. 3600 A 192.0.2.53"
+		ns1AAAA  = "ns1.add.test. 3600 AAAA 2001:db8::53"
+		glueA    = "ns1.sub.add.test. 3600 A 192.0.2.201"
+		glueAAAA = "ns1.sub.add.test. 3600 AAAA 2001:db8::201"
+	)
+	apexMX := []string{"add.test. 3600 MX 10 mail.add.test.", "add.test. 3600 MX 20 mx.other.net.",
+		"add.test. 3600 MX 30 foo.wild.add.test.", "add.test. 3600 MX 40 cn.add.test.", "add.test. 3600 MX 50 host.sub.add.test."}
+	subNS := []string{"sub.add.test. 3600 NS ns1.sub.add.test.", "sub.add.test. 3600 NS ns1.add.test."}
+	var manyMX, sibbigNS []string
+	for i := range 12 {
+		manyMX = append(manyMX, fmt.Sprintf("many.add.test. 3600 MX %d m%d.add.test.", i, i))
+		sibbigNS = append(sibbigNS, fmt.Sprintf("sibbig.add.test. 3600 NS n%d.big.add.test.", i))
+	}
+	cases := []dnstest.Case{
+		// MX targets: in the zone, matched by a wildcard (the owner is
+		// the target), below a cut (glue); not outside the zone, not
+		// behind a CNAME (cn.add.test. owns no address).
+		{Name: "add.test.", Type: dns.TypeMX, AA: true, Answer: apexMX,
+			Extra: []string{mailA, mailAAAA, "foo.wild.add.test. 3600 A 192.0.2.99", "host.sub.add.test. 3600 A 192.0.2.210"}},
+		// With DO the authoritative addresses are signed, after all the
+		// addresses; the glue is not (RFC 4035 §3.1.1, §2.2).
+		{Name: "add.test.", Type: dns.TypeMX, DO: true, AA: true, Answer: append(apexMX[:5:5], "add.test. 3600 RRSIG MX 2"),
+			Extra: []string{mailA, mailAAAA, "foo.wild.add.test. 3600 A 192.0.2.99", "host.sub.add.test. 3600 A 192.0.2.210",
+				"mail.add.test. 3600 RRSIG A 3", "mail.add.test. 3600 RRSIG AAAA 3", "foo.wild.add.test. 3600 RRSIG A 3"}},
+		{Name: "add.test.", Type: dns.TypeNS, DO: true, AA: true,
+			Answer: []string{"add.test. 3600 NS ns1.add.test.", "add.test. 3600 NS ns.other.net.", "add.test. 3600 RRSIG NS 2"},
+			Extra:  []string{ns1A, ns1AAAA, "ns1.add.test. 3600 RRSIG A 3", "ns1.add.test. 3600 RRSIG AAAA 3"}},
+		// A target outside the zone: nothing to add.
+		{Name: "out.add.test.", Type: dns.TypeMX, DO: true, AA: true,
+			Answer: []string{"out.add.test. 3600 MX 10 mx.other.net.", "out.add.test. 3600 RRSIG MX 3"}},
+		// A target named twice (in two letter cases): its addresses once.
+		{Name: "twice.add.test.", Type: dns.TypeMX, AA: true,
+			Answer: []string{"twice.add.test. 3600 MX 10 mail.add.test.", "twice.add.test. 3600 MX 20 MAIL.add.test."},
+			Extra:  []string{mailA, mailAAAA}},
+		{Name: "self.add.test.", Type: dns.TypeMX, DO: true, AA: true,
+			Answer: []string{"self.add.test. 3600 MX 10 self.add.test.", "self.add.test. 3600 RRSIG MX 3"},
+			Extra:  []string{"self.add.test. 3600 A 192.0.2.9", "self.add.test. 3600 RRSIG A 3"}},
+		{Name: "_sip._tcp.add.test.", Type: dns.TypeSRV, AA: true,
+			Answer: []string{"_sip._tcp.add.test. 3600 SRV 0 5 5060 mail.add.test."}, Extra: []string{mailA, mailAAAA}},
+		// Referrals: in-domain glue unsigned, an in-zone server's
+		// authoritative addresses signed.
+		{Name: "www.sub.add.test.", Type: dns.TypeA, Ns: subNS, Extra: []string{glueA, glueAAAA, ns1A, ns1AAAA}},
+		{Name: "www.sub.add.test.", Type: dns.TypeA, DO: true,
+			Ns:    append(subNS[:2:2], "sub.add.test. 300 NSEC twice.add.test. NS RRSIG NSEC", "sub.add.test. 300 RRSIG NSEC 3"),
+			Extra: []string{glueA, glueAAAA, ns1A, ns1AAAA, "ns1.add.test. 3600 RRSIG A 3", "ns1.add.test. 3600 RRSIG AAAA 3"}},
+		// Sibling glue: the server is below another cut.
+		{Name: "www.sib.add.test.", Type: dns.TypeA, Ns: []string{"sib.add.test. 3600 NS ns1.sub.add.test."}, Extra: []string{glueA, glueAAAA}},
+		// In-domain glue that does not fit in 512 octets: TC (RFC 9471).
+		{Name: "www.big.add.test.", Type: dns.TypeA, TC: true},
+		// Sibling glue and MX addresses that do not fit are dropped,
+		// whole RRsets from the end, without TC (RFC 2181 §9).
+		{Name: "www.sibbig.add.test.", Type: dns.TypeA, Ns: sibbigNS, Extra: addrs("n", "198.51.100.", "2001:db8:1::", 6, false)},
+		{Name: "many.add.test.", Type: dns.TypeMX, AA: true, Answer: manyMX, Extra: addrs("m", "203.0.113.", "2001:db8:2::", 5, true)},
+	}
+	for _, c := range cases {
+		resp := new(dns.Msg)
+		h.Answer(dnstest.Query(c.Name, c.Type, c.DO), resp, dnsfront.UDP)
+		c.Check(t, resp)
+	}
+	// Over TCP nothing is dropped.
+	for _, c := range []struct {
+		name  string
+		t     uint16
+		extra int
+	}{{"www.big.add.test.", dns.TypeA, 24}, {"www.sibbig.add.test.", dns.TypeA, 24}, {"many.add.test.", dns.TypeMX, 24}} {
+		resp := new(dns.Msg)
+		h.Answer(dnstest.Query(c.name, c.t, false), resp, dnsfront.TCP)
+		if resp.Truncated || len(resp.Extra) != c.extra {
+			t.Errorf("Answer(%q, %s) over TCP: TC %t, %d additional records, want no TC, %d", c.name, dns.TypeToString[c.t], resp.Truncated, len(resp.Extra), c.extra)
+		}
+	}
+}
+
+// Handle trims additional data on the wire as Answer does: the reply
+// fits the client's buffer, TC only when in-domain glue does not fit.
+func TestHandleAdditionalTrim(t *testing.T) {
+	h := dnsfront.NewHandler(dnstest.NewZones(additionalZone(t)), dnsfront.Options{})
+	cases := []struct {
+		name   string
+		t      uint16
+		tc     bool
+		answer int
+		ns     int
+		extra  int
+	}{
+		{"www.big.add.test.", dns.TypeA, true, 0, 0, 0},
+		{"www.sibbig.add.test.", dns.TypeA, false, 0, 12, 12},
+		{"many.add.test.", dns.TypeMX, false, 12, 0, 11},
+		{"www.sub.add.test.", dns.TypeA, false, 0, 2, 4},
+	}
+	buf := make([]byte, 0, 65535)
+	for _, c := range cases {
+		raw, err := dnstest.Query(c.name, c.t, false).Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, ok := h.Handle(raw, buf, dnsfront.UDP)
+		if !ok {
+			t.Fatalf("Handle(%s %s) sent nothing", c.name, dns.TypeToString[c.t])
+		}
+		resp := new(dns.Msg)
+		if err := resp.Unpack(out); err != nil {
+			t.Fatalf("Handle(%s %s): %v", c.name, dns.TypeToString[c.t], err)
+		}
+		if len(out) > 512 || resp.Truncated != c.tc || len(resp.Answer) != c.answer || len(resp.Ns) != c.ns || len(resp.Extra) != c.extra {
+			t.Errorf("Handle(%s %s) = %d octets, TC %t, %d/%d/%d records; want <= 512, TC %t, %d/%d/%d",
+				c.name, dns.TypeToString[c.t], len(out), resp.Truncated, len(resp.Answer), len(resp.Ns), len(resp.Extra), c.tc, c.answer, c.ns, c.extra)
 		}
 	}
 }
