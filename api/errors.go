@@ -52,6 +52,11 @@ var (
 	// a zone another group holds: DDNRS-RPC has no dry run, so only a
 	// node of that group can check it.
 	ErrDryRunRemote = errors.New("dry run not possible here: the zone is held by another group")
+	// ErrNoGroupMember is returned by Backend.SubmitZone (and Zone) when
+	// no member of the zone's group can be reached: the registry's node
+	// directory lists none with an overlay address, or all of them failed.
+	// It is temporary (503 no_group_member): retry later.
+	ErrNoGroupMember = errors.New("no reachable member of the zone's group")
 )
 
 // FieldError is returned when a request field is missing or invalid.
@@ -151,6 +156,8 @@ func errorCode(err error) (status int, d errorDetail) {
 		return http.StatusMethodNotAllowed, errorDetail{Code: "method_not_allowed"}
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoZone):
 		return http.StatusNotFound, errorDetail{Code: "not_found"}
+	case errors.Is(err, ErrNoGroupMember):
+		return http.StatusServiceUnavailable, errorDetail{Code: "no_group_member"}
 	case errors.Is(err, ErrNotRegistry), errors.Is(err, ErrNoRegistry):
 		return http.StatusServiceUnavailable, errorDetail{Code: "no_registry"}
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):

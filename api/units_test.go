@@ -186,3 +186,21 @@ func TestMethodsAndCookies(t *testing.T) {
 	// The web pages' cookie does not authenticate JSON API calls.
 	want(t, "cookie only", f.do("GET", "/v1/keys", "", nil, "Cookie", "ddnrs_key="+f.admin), http.StatusUnauthorized, "unauthenticated")
 }
+
+// unreachableGroupBackend is a backend whose zone groups cannot be reached.
+type unreachableGroupBackend struct{ *testBackend }
+
+func (b unreachableGroupBackend) SubmitZone(context.Context, string, string, []byte, bool) (uint32, error) {
+	return 0, fmt.Errorf("%w: group east: dial: connection refused", ErrNoGroupMember)
+}
+
+func TestNoGroupMember(t *testing.T) {
+	f := newFixture(t, func(o *Options) {
+		o.Backend = unreachableGroupBackend{o.Backend.(*testBackend)}
+	})
+	user := f.issue("user", userScope("example.org."), bigLimits, time.Time{})
+	tz := newTestZone(t, "example.org.")
+	want(t, "create on a group no member of which answers", f.do("POST", "/v1/zones", user, tz.createBody(t)), http.StatusServiceUnavailable, "no_group_member")
+	// The claim was released: the name can be claimed again later.
+	want(t, "get", f.do("GET", "/v1/zones/example.org.", user, nil), http.StatusNotFound, "not_found")
+}

@@ -32,8 +32,9 @@ import (
 var (
 	// ErrNoGroupMember is returned by SubmitZone when the registry's node
 	// directory names no member of the target group with an overlay
-	// address, or none of them could be reached.
-	ErrNoGroupMember = errors.New("no reachable member of the zone's group")
+	// address, or none of them could be reached. It is api.ErrNoGroupMember,
+	// so the API answers 503 no_group_member.
+	ErrNoGroupMember = api.ErrNoGroupMember
 	// errNotRegistryCommand marks a command given to ProposeRegistry that
 	// is not a registry command (mapped to bad_request).
 	errNotRegistryCommand = fmt.Errorf("%w: not a registry command", errBadRequest)
