@@ -22,6 +22,8 @@ func BenchmarkHandle(b *testing.B) {
 		{"referral", dnstest.Query("host.sub.example.", dns.TypeA, false)},
 		{"referral+do", dnstest.Query("host.sub.example.", dns.TypeA, true)},
 		{"wildcard+do", dnstest.Query("foo.wild.example.", dns.TypeA, true)},
+		// The MX answer brings mail.example.'s signed address.
+		{"mx+do", dnstest.Query("example.", dns.TypeMX, true)},
 	}
 	for _, c := range cases {
 		raw, err := c.req.Pack()
