@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -176,7 +177,7 @@ func (a *admin) proposeOnce(ctx context.Context, cmd []byte, mayForward bool) (u
 		// The leader's rejection comes back as an APIError; the API
 		// wants the state machine's typed error.
 		if ae, ok := errorsAsAPI(err); ok && ae.Code == CodeRejected {
-			err = &raftfsm.RejectedError{Reason: raftfsm.Reason(ae.Reason), Err: errors.New(ae.Message)}
+			err = rejection(ae.Reason, ae.Message)
 		}
 		return idx, err
 	}
@@ -247,7 +248,7 @@ func backendErr(err error) error {
 	case errors.As(err, &ee):
 		return &raftfsm.RejectedError{Reason: raftfsm.Reason(CodeExistsElsewhere), Err: err}
 	case errors.As(err, &ae) && ae.Code == CodeRejected:
-		return &raftfsm.RejectedError{Reason: raftfsm.Reason(ae.Reason), Err: errors.New(ae.Message)}
+		return rejection(ae.Reason, ae.Message)
 	case errors.As(err, &ae) && ae.Code == CodeNotFound:
 		return fmt.Errorf("%w: %w", api.ErrNoZone, err)
 	case errors.As(err, &re) && re.Code == overlay.CodeRejected:
@@ -362,6 +363,19 @@ func remoteRejection(re *overlay.RemoteError) error {
 	reason, msg, ok := cutReason(re.Message)
 	if !ok {
 		return &raftfsm.RejectedError{Reason: "remote", Err: re}
+	}
+	return rejection(reason, msg)
+}
+
+// rejection rebuilds the state machine's typed error from a reason and
+// the message another node sent with it. That message is often the
+// remote *raftfsm.RejectedError's own text, "rejected (<reason>): …";
+// its prefix is cut (at every hop it was added) so the error does not
+// say it twice.
+func rejection(reason, msg string) *raftfsm.RejectedError {
+	prefix := (&raftfsm.RejectedError{Reason: raftfsm.Reason(reason), Err: errors.New("")}).Error()
+	for strings.HasPrefix(msg, prefix) && len(msg) > len(prefix) {
+		msg = msg[len(prefix):]
 	}
 	return &raftfsm.RejectedError{Reason: raftfsm.Reason(reason), Err: errors.New(msg)}
 }

@@ -506,3 +506,38 @@ func BenchmarkProposeRegistry(b *testing.B) {
 		}
 	}
 }
+
+// TestRejectionMessageOnce: a rejection that crossed nodes (forwarded to
+// the leader, or sent to another group over DDNRS-RPC, once or twice)
+// says "rejected (<reason>)" once, as the local one does.
+func TestRejectionMessageOnce(t *testing.T) {
+	local := &raftfsm.RejectedError{Reason: "wrong-key", Err: errors.New("zone x. is signed by another key")}
+	// What the admin API of the leader answers, and what a node of
+	// another group sends over DDNRS-RPC (overlayNode.Submit).
+	forwarded := apiError(local)
+	remote := &overlay.RemoteError{Code: overlay.CodeRejected, Message: forwarded.Reason + ": " + forwarded.Message}
+	twice := apiError(backendErr(forwarded))
+	for _, tt := range []struct {
+		name string
+		in   error
+	}{
+		{"forwarded to the leader", forwarded},
+		{"from another group", remote},
+		{"forwarded twice", twice},
+		{"from another group, forwarded there", &overlay.RemoteError{Code: overlay.CodeRejected, Message: twice.Reason + ": " + twice.Message}},
+	} {
+		got := backendErr(tt.in)
+		var rej *raftfsm.RejectedError
+		if !errors.As(got, &rej) || rej.Reason != local.Reason {
+			t.Errorf("%s: backendErr = %#v, want a rejection (%s)", tt.name, got, local.Reason)
+			continue
+		}
+		if got.Error() != local.Error() {
+			t.Errorf("%s: message %q, want %q", tt.name, got.Error(), local.Error())
+		}
+	}
+	// A message without the prefix is kept whole.
+	if got := rejection("wrong-key", "rejected (other): m").Error(); got != "rejected (wrong-key): rejected (other): m" {
+		t.Errorf("rejection with another reason's prefix = %q", got)
+	}
+}
