@@ -43,6 +43,10 @@ type IssueKeyRequest struct {
 	Suffixes []string `json:"suffixes"` // default ["."]
 	Labels   []string `json:"labels,omitempty"`
 	Types    []string `json:"types,omitempty"`
+	// PerMinute and Burst are the key's token bucket; 0 = the API's
+	// defaults.
+	PerMinute uint32 `json:"per_minute,omitempty"`
+	Burst     uint32 `json:"burst,omitempty"`
 	// Expires is when the key stops working; zero: never.
 	Expires time.Time `json:"expires,omitzero"`
 }
@@ -178,6 +182,7 @@ func newIssueKey(req IssueKeyRequest, now time.Time) (raftfsm.APIKey, IssueKeyRe
 	}
 	k := raftfsm.APIKey{
 		ID: id, Hash: sha256.Sum256([]byte(s)), Name: name, Scope: sc,
+		Limits:  raftfsm.Limits{PerMinute: req.PerMinute, Burst: req.Burst},
 		Created: now, Expires: req.Expires.UTC().Truncate(time.Second),
 	}
 	return k, IssueKeyResponse{Key: s, KeyID: id}, nil

@@ -4,12 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 
+	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
 // newRegistryCmd returns `ddnrs ops registry`: the operator's side of
@@ -41,7 +46,13 @@ type keyIssueOptions struct {
 	Name     string
 	Actions  []string
 	Suffixes []string
+	Labels   []string
+	Types    []string
 	Expires  string
+	// PerMinute and Burst are the key's token bucket; 0 = the API's
+	// defaults (api.DefaultPerMinute, api.DefaultBurst).
+	PerMinute uint32
+	Burst     uint32
 
 	out io.Writer
 }
@@ -51,13 +62,23 @@ func newRegistryKeyIssueCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "issue",
 		Short: "Issue an API key (for example the first reviewer key); it is printed once",
-		Long: `Issue an API key through a registry member's admin endpoint, as the
+		Long: fmt.Sprintf(`Issue an API key through a registry member's admin endpoint, as the
 operator. The key string is printed once: the registry keeps only its
 SHA-256 hash, so store it now. A key with the admin action is a
 reviewer key: it reviews applications (the web pages' /review) and issues
-and revokes keys through the REST API.`,
+and revokes keys through the REST API.
+
+The scope narrows what the key may do: --suffix the zones, --labels the
+owner names inside them (glob patterns relative to the zone, such as
+"_acme-challenge" or "_acme-challenge.*"), --types the RR types (TXT,
+A, ...). Each request also draws from the key's token bucket: --per-minute
+tokens come back a minute and at most --burst are saved up; the REST API
+answers 429 rate_limited with Retry-After when it is empty. 0 takes the
+API's defaults (%d a minute, burst %d).`, api.DefaultPerMinute, api.DefaultBurst),
 		Example: `  ddnrs ops registry key issue --admin 10.0.0.1:7400 --ca ca.crt --cert ops.crt --key ops.key --name reviewer
-  ddnrs ops registry key issue --dev --name acme --actions read,update --suffix example.org. --expires 2027-01-01T00:00:00Z`,
+  ddnrs ops registry key issue --dev --name acme --actions read,update --suffix example.org. --expires 2027-01-01T00:00:00Z
+  ddnrs ops registry key issue --dev --name certbot --actions read,create,delete --suffix example.org. \
+      --labels '_acme-challenge,_acme-challenge.*' --types TXT --per-minute 10 --burst 5`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.out = cmd.OutOrStdout()
@@ -70,6 +91,10 @@ and revokes keys through the REST API.`,
 	f.StringVar(&opts.Name, "name", "operator key", "a `NAME` for the key, shown in listings and the audit log")
 	f.StringSliceVar(&opts.Actions, "actions", []string{"admin"}, "`ACTIONS` the key may take: read, create, update, delete, admin (comma-separated)")
 	f.StringSliceVar(&opts.Suffixes, "suffix", []string{"."}, "zone `SUFFIX` the key may act on (repeatable; \".\" = every zone)")
+	f.StringSliceVar(&opts.Labels, "labels", nil, "owner name `GLOBS` relative to the zone the key may touch, e.g. _acme-challenge.* (comma-separated; default any)")
+	f.StringSliceVar(&opts.Types, "types", nil, "RR `TYPES` the key may touch, e.g. TXT (comma-separated; default any)")
+	f.Uint32Var(&opts.PerMinute, "per-minute", 0, fmt.Sprintf("`N` requests a minute: the rate the key's bucket refills, at most %d (0 = the API's default, %d)", maxKeyRate, api.DefaultPerMinute))
+	f.Uint32Var(&opts.Burst, "burst", 0, fmt.Sprintf("`N` requests the key may make at once: its bucket's size, at most %d (0 = the API's default, %d)", maxKeyRate, api.DefaultBurst))
 	f.StringVar(&opts.Expires, "expires", "", "when the key stops working: RFC 3339 `TIME` or a duration from now such as 720h (default never)")
 	return cmd
 }
@@ -78,7 +103,11 @@ func runKeyIssue(ctx context.Context, opts *keyIssueOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	req := node.IssueKeyRequest{Name: opts.Name, Actions: opts.Actions, Suffixes: opts.Suffixes}
+	if err := checkKeyIssue(opts); err != nil {
+		return err
+	}
+	req := node.IssueKeyRequest{Name: opts.Name, Actions: opts.Actions, Suffixes: opts.Suffixes,
+		Labels: opts.Labels, Types: opts.Types, PerMinute: opts.PerMinute, Burst: opts.Burst}
 	if opts.Expires != "" {
 		t, err := parseExpires(opts.Expires, time.Now())
 		if err != nil {
@@ -98,8 +127,68 @@ func runKeyIssue(ctx context.Context, opts *keyIssueOptions) error {
 	if err != nil {
 		return adminErr(err, opts.Server)
 	}
-	fmt.Fprintf(opts.out, "API key %s issued (%s; actions %s; zones %s):\n\n  %s\n\nIt is shown once: the registry keeps only its hash. Use it as 'Authorization: Bearer <key>'.\n",
-		res.KeyID, opts.Name, strings.Join(opts.Actions, ","), strings.Join(opts.Suffixes, " "), res.Key)
+	scope := fmt.Sprintf("actions %s; zones %s", strings.Join(opts.Actions, ","), strings.Join(opts.Suffixes, " "))
+	if len(opts.Labels) > 0 {
+		scope += "; labels " + strings.Join(opts.Labels, ",")
+	}
+	if len(opts.Types) > 0 {
+		scope += "; types " + strings.Join(opts.Types, ",")
+	}
+	per, burst := opts.PerMinute, opts.Burst
+	if per == 0 {
+		per = api.DefaultPerMinute
+	}
+	if burst == 0 {
+		burst = api.DefaultBurst
+	}
+	scope += fmt.Sprintf("; %d requests a minute, burst %d", per, burst)
+	fmt.Fprintf(opts.out, "API key %s issued (%s; %s):\n\n  %s\n\nIt is shown once: the registry keeps only its hash. Use it as 'Authorization: Bearer <key>'.\n",
+		res.KeyID, opts.Name, scope, res.Key)
+	return nil
+}
+
+// maxKeyRate bounds --per-minute and --burst: beyond it a limit is no
+// limit, and a typo (an extra digit) should not pass unnoticed.
+const maxKeyRate = 100000
+
+// checkKeyIssue checks the flags of key issue before anything is sent,
+// so a mistake is a usage error naming the flag.
+func checkKeyIssue(opts *keyIssueOptions) error {
+	if len(opts.Actions) == 0 {
+		return usagef("--actions: give at least one of %s", strings.Join(raftfsm.KeyActions, ", "))
+	}
+	for _, a := range opts.Actions {
+		if !slices.Contains(raftfsm.KeyActions, a) {
+			return usagef("--actions: %q is not one of %s", a, strings.Join(raftfsm.KeyActions, ", "))
+		}
+	}
+	if len(opts.Suffixes) == 0 {
+		return usagef("--suffix: give at least one zone suffix (\".\" = every zone)")
+	}
+	for _, sfx := range opts.Suffixes {
+		if _, ok := dns.IsDomainName(sfx); !ok || sfx == "" {
+			return usagef("--suffix: %q is not a domain name", sfx)
+		}
+	}
+	for i, l := range opts.Labels {
+		if _, err := path.Match(l, ""); err != nil || l == "" {
+			return usagef("--labels: %q is not a glob pattern (such as _acme-challenge.*)", l)
+		}
+		opts.Labels[i] = strings.ToLower(l)
+	}
+	for i, t := range opts.Types {
+		u := strings.ToUpper(t)
+		if _, ok := dns.StringToType[u]; !ok {
+			return usagef("--types: %q is not an RR type (such as TXT)", t)
+		}
+		opts.Types[i] = u
+	}
+	if opts.PerMinute > maxKeyRate {
+		return usagef("--per-minute %d: at most %d", opts.PerMinute, maxKeyRate)
+	}
+	if opts.Burst > maxKeyRate {
+		return usagef("--burst %d: at most %d", opts.Burst, maxKeyRate)
+	}
 	return nil
 }
 
