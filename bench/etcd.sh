@@ -57,6 +57,9 @@ echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git rev-parse --short HEA
 go build -o "$work/etcdcmp" ./bench/cmd/etcdcmp
 go build -o "$work/failover" ./bench/cmd/failover
 go build -o "$work/ddnrs" ./cmd/ddnrs
+# The programs make their temporary directories (etcd and ddnrs data,
+# the disk measurements) in $work, so a stop removes them too.
+export TMPDIR="$work"
 
 echo "== etcd: bench/cmd/etcdcmp -duration ${DURATION}s -configs $CONFIGS"
 run_job "$work/etcdcmp" -etcd "$(command -v etcd)" -duration "${DURATION}s" -configs "$CONFIGS"
