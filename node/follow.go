@@ -129,7 +129,7 @@ func (n *Node) newFollower() (*follower, error) {
 		return nil, err
 	}
 	f.st = st
-	if err := f.publish(nil); err != nil {
+	if err := f.publish(nil, nil); err != nil {
 		return nil, err
 	}
 	reg := n.metrics.Registry()
@@ -188,8 +188,11 @@ func (f *follower) save() error {
 }
 
 // publish hands the anchors to the overlay's verifier and the suspended
-// set to DNS; zones newly suspended lose their cached remote answers.
-func (f *follower) publish(newlySuspended []string) error {
+// set to DNS; zones newly suspended lose their cached remote answers, and
+// released zones (deleted, their names free) their cached answers and
+// route too, so their names get what names of no zone get (or their
+// enclosing zone's answers).
+func (f *follower) publish(newlySuspended, released []string) error {
 	anchors := Anchors{}
 	for z, text := range f.st.Anchors {
 		rr, err := dns.NewRR(text)
@@ -216,6 +219,16 @@ func (f *follower) publish(newlySuspended []string) error {
 	if o := f.n.ov.Load(); o != nil {
 		for _, z := range newlySuspended {
 			o.cache.PurgeZone(z)
+		}
+		for _, z := range released {
+			if _, again := f.st.Groups[z]; again {
+				// Claimed again since, maybe on another group: look
+				// its route up afresh.
+				o.router.Forget(z)
+				o.cache.PurgeZone(z)
+				continue
+			}
+			o.forgetZone(z)
 		}
 	}
 	return nil
@@ -345,7 +358,7 @@ func (f *follower) stepFrom(ctx context.Context, src translog.Source) error {
 		}
 		return &translog.SplitViewError{A: []byte(f.st.Checkpoint), B: raw}
 	}
-	var newly []string
+	var newly, released []string
 	for i, l := range leaves {
 		e, err := translog.ParseEntry(l)
 		if err != nil {
@@ -356,13 +369,16 @@ func (f *follower) stepFrom(ctx context.Context, src translog.Source) error {
 		if f.apply(e) {
 			newly = append(newly, e.Zone)
 		}
+		if e.Kind == translog.KindRelease {
+			released = append(released, zone.CanonicalName(e.Zone))
+		}
 		f.applied.Inc()
 	}
 	f.st.Size, f.st.Range, f.st.Checkpoint = cp.Size, rng.Hashes(), string(raw)
 	if err := f.save(); err != nil {
 		return err
 	}
-	return f.publish(newly)
+	return f.publish(newly, released)
 }
 
 // apply applies one entry to the state; it reports whether the entry

@@ -255,6 +255,11 @@ func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.Remo
 		return remoteAnswer(v, age), nil
 	}
 	v, err := o.fetch(ctx, name, q.Qtype)
+	if errors.Is(err, errZoneGone) {
+		// The route's zone was deleted: now routed to an enclosing zone
+		// held elsewhere, or to none (REFUSED, as for any name of no zone).
+		v, err = o.fetch(ctx, name, q.Qtype)
+	}
 	if err != nil {
 		o.log.Debug("remote lookup failed", "name", name, "type", dns.TypeToString[q.Qtype], "err", err)
 	}
@@ -302,6 +307,13 @@ func (o *overlayNode) thinRoute(origin string, provs []peer.AddrInfo) {
 	o.router.Refresh(origin)
 }
 
+// errZoneGone is returned by fetch when every member the DHT lists for
+// the route's zone says it does not hold it (the zone was deleted; the
+// DHT's provider records outlive it). The router then has the zone as no
+// zone (Router.MarkGone) and the answer cache has none of its answers, so
+// a second fetch takes the enclosing zone's route, or gets ErrNoZone.
+var errZoneGone = fmt.Errorf("%w: its group no longer holds it", overlay.ErrNoZone)
+
 // firstTryTimeout bounds the first round of queries to a zone's cached
 // providers; the client hedges to a second member well within it.
 const firstTryTimeout = 500 * time.Millisecond
@@ -322,6 +334,9 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 	var last error
 	failed := make(map[peer.ID]bool) // peers that failed in this call
 	relooked, rerouted := false, false
+	// notHeld: some member said it does not hold the zone; otherFailure:
+	// some failed otherwise (unreachable, or a refused answer).
+	notHeld, otherFailure := false, false
 	for len(provs) > 0 {
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if !relooked {
@@ -331,6 +346,17 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 		}
 		resp, p, err := o.client.Query(actx, provs, &overlay.QueryRequest{Name: name, Type: t, DO: true})
 		cancel()
+		if re, ok := errors.AsType[*overlay.RemoteError](err); ok && re.Code == overlay.CodeNotFound && p != "" {
+			// This member does not hold the zone: a stale provider
+			// record, or the zone was deleted. Ask the others.
+			notHeld, failed[p] = true, true
+			provs = slices.DeleteFunc(provs, func(ai peer.AddrInfo) bool { return ai.ID == p })
+			if len(provs) > 0 {
+				continue
+			}
+		} else if err != nil {
+			otherFailure = true
+		}
 		if err != nil {
 			var all *overlay.AllFailedError
 			if errors.As(err, &all) {
@@ -352,6 +378,9 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 			if last != nil {
 				break
 			}
+			if notHeld && !otherFailure {
+				return nil, o.zoneGone(origin)
+			}
 			return nil, &remoteError{dns.ExtendedErrorCodeNoReachableAuthority, fmt.Errorf("zone %s: %w", origin, err)}
 		}
 		v, err := o.verifier.VerifyRemote(name, t, resp.Msg, resp.Head, resp.Proof)
@@ -366,6 +395,7 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 			}
 		}
 		if err != nil {
+			otherFailure = true
 			o.failures.Add(1)
 			o.stats.refuse(err)
 			o.client.Penalize(p)
@@ -387,11 +417,31 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 		}
 		return v, nil
 	}
+	if last == nil && notHeld && !otherFailure {
+		// The relook found only members already asked.
+		return nil, o.zoneGone(origin)
+	}
 	var ve *VerifyError
 	if errors.As(last, &ve) {
 		return nil, &remoteError{ve.EDE(), fmt.Errorf("no verifiable answer: %w", last)}
 	}
 	return nil, &remoteError{dns.ExtendedErrorCodeDNSBogus, fmt.Errorf("no verifiable answer: %w", last)}
+}
+
+// zoneGone forgets origin, which no member holds any more: the router
+// routes its names elsewhere for a while and the answer cache drops its
+// answers. It returns errZoneGone.
+func (o *overlayNode) zoneGone(origin string) error {
+	o.log.Info("remote zone no longer held by the members the DHT lists", "zone", origin)
+	o.router.MarkGone(origin)
+	o.cache.PurgeZone(origin)
+	return errZoneGone
+}
+
+// forgetZone is zoneGone for a zone the registry log says was released.
+func (o *overlayNode) forgetZone(origin string) {
+	o.router.MarkGone(origin)
+	o.cache.PurgeZone(origin)
 }
 
 // refresh fetches (name, t) again in the background, at most a few at

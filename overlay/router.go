@@ -323,6 +323,18 @@ func (r *Router) Forget(zoneName string) {
 	}
 }
 
+// MarkGone caches zoneName as no zone for NegativeTTL, replacing any
+// route cached for it: its providers said they no longer hold it (it was
+// deleted) while the DHT may still list them. A name in it is then routed
+// to its enclosing zone, or gets ErrNoZone, until the negative expires.
+func (r *Router) MarkGone(zoneName string) {
+	s := canonical(zoneName)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.negatives.Add(1)
+	r.storeLocked(s, nil)
+}
+
 // Refresh looks zoneName up again in the background (within
 // MaxBackground, joining a lookup in flight) and caches the outcome; the
 // cached route, if any, keeps answering until then. Use it rather than
