@@ -64,6 +64,10 @@ type Backend interface {
 type Health struct {
 	Nodes  []NodeHealth  `json:"nodes"`
 	Groups []GroupHealth `json:"groups"`
+	// Partial is set when a node outside the registry group answers with
+	// its own view (itself and its group) because no registry URL
+	// answered, or it knows none.
+	Partial bool `json:"partial,omitempty"`
 }
 
 // NodeHealth is one node as the registry's directory and its group see it.

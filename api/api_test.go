@@ -5,10 +5,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -719,4 +721,62 @@ func TestNodeClients(t *testing.T) {
 	want(t, "client A through the node", f.do("GET", "/v1/log/checkpoint", "", nil, "X-Forwarded-For", "198.51.100.1"), http.StatusOK, "")
 	want(t, "client A again", f.do("GET", "/v1/log/checkpoint", "", nil, "X-Forwarded-For", "198.51.100.1"), http.StatusTooManyRequests, "rate_limited")
 	want(t, "client B through the node", f.do("GET", "/v1/log/checkpoint", "", nil, "X-Forwarded-For", "198.51.100.2"), http.StatusOK, "")
+}
+
+// TestHealthOutsideRegistry: a node outside the registry group answers
+// GET /v1/health with the registry's view (through the first registry
+// URL that answers), and with its own marked partial when none does.
+func TestHealthOutsideRegistry(t *testing.T) {
+	reg := newFixture(t)
+	hb, err := raftfsm.EncodeCommand(&raftfsm.NodeHeartbeat{Node: raftfsm.NodeRecord{ID: "far", Group: "g2", Seen: reg.b.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.b.ProposeRegistry(t.Context(), hb); err != nil {
+		t.Fatal(err)
+	}
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	health := func(t *testing.T, f *fixture) Health {
+		t.Helper()
+		r := f.do("GET", "/v1/health", "", nil)
+		want(t, "GET /v1/health", r, http.StatusOK, "")
+		var h Health
+		if err := json.Unmarshal(r.body, &h); err != nil {
+			t.Fatalf("health %s: %v", r.body, err)
+		}
+		return h
+	}
+	outside := func(urls ...string) *fixture {
+		f := newFixture(t, func(o *Options) { o.RegistryURLs = urls })
+		f.b.mu.Lock()
+		f.b.notRegistry = true
+		f.b.mu.Unlock()
+		return f
+	}
+	for _, tc := range []struct {
+		name        string
+		f           *fixture
+		wantFar     bool
+		wantPartial bool
+	}{
+		{"registry member", reg, true, false},
+		{"outside, through the registry", outside(reg.srv.URL), true, false},
+		{"outside, a dead URL first", outside(deadURL, reg.srv.URL), true, false},
+		{"outside, no registry answers", outside(deadURL), false, true},
+		{"outside, no registry URL", outside(), false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := health(t, tc.f)
+			far := slices.ContainsFunc(h.Nodes, func(n NodeHealth) bool { return n.ID == "far" })
+			if far != tc.wantFar || h.Partial != tc.wantPartial {
+				t.Errorf("health = %+v; want node far listed %v, partial %v", h, tc.wantFar, tc.wantPartial)
+			}
+		})
+	}
+	// The registry's answer says nothing of partial at all.
+	if r := reg.do("GET", "/v1/health", "", nil); bytes.Contains(r.body, []byte("partial")) {
+		t.Errorf("registry health mentions partial: %s", r.body)
+	}
 }

@@ -19,21 +19,6 @@ func (s *Server) handleOpenAPI(w http.ResponseWriter, _ *http.Request, _ *call) 
 	return nil
 }
 
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, _ *call) error {
-	h, err := s.b.Health(r.Context())
-	if err != nil {
-		return err
-	}
-	if h.Nodes == nil {
-		h.Nodes = []NodeHealth{}
-	}
-	if h.Groups == nil {
-		h.Groups = []GroupHealth{}
-	}
-	writeJSON(w, http.StatusOK, h)
-	return nil
-}
-
 // uintParam reads a required unsigned query parameter.
 func uintParam(r *http.Request, name string) (uint64, error) {
 	v := r.URL.Query().Get(name)
