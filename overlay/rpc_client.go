@@ -407,11 +407,16 @@ func (c *Client) exchange(ctx context.Context, p peer.AddrInfo, req Message, res
 	if err := WriteMessage(st, id, req, c.opts.MaxMessageSize); err != nil {
 		return fail(fmt.Errorf("writing %s: %w", req.Kind(), err))
 	}
-	if err := st.CloseWrite(); err != nil {
-		return fail(fmt.Errorf("closing write side: %w", err))
-	}
+	// A server that refuses the request before reading it all (unknown
+	// version, too large) replies and stops reading, which can make
+	// CloseWrite fail when its stop arrives first; its reply is still
+	// there to read, and is the better error.
+	cwErr := st.CloseWrite()
 	gotID, m, err := ReadMessage(st, readLimit)
 	if err != nil {
+		if cwErr != nil {
+			return fail(fmt.Errorf("closing write side: %w", cwErr))
+		}
 		if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w: stream closed without a response", ErrUnexpected)
 		}

@@ -196,8 +196,12 @@ func TestQueryHedgesSilentProvider(t *testing.T) {
 	if from != fast.h.ID() {
 		t.Fatalf("Query answered by %s, want the fast provider %s", from, fast.h.ID())
 	}
-	if silent.ans.calls.Load() != 1 {
-		t.Errorf("silent provider got %d calls, want 1 (asked first)", silent.ans.calls.Load())
+	// The client's own counts show the silent provider was asked first
+	// and abandoned. Its Answerer's count cannot: on a loaded machine the
+	// fast answer can arrive before the silent server reads the request,
+	// and the abandoned stream is then reset unread.
+	if n := silent.ans.calls.Load(); n > 1 {
+		t.Errorf("silent provider got %d calls, want at most 1", n)
 	}
 	if st, want := c.Stats(), (ClientStats{Queries: 1, Answered: 1, Attempts: 2, Hedges: 1, Slow: 1}); st != want {
 		t.Errorf("client Stats() = %+v, want %+v", st, want)
@@ -205,11 +209,14 @@ func TestQueryHedgesSilentProvider(t *testing.T) {
 	if st := c.Scores().Stats(silent.h.ID()); st.Failures == 0 || st.Samples == 0 {
 		t.Errorf("silent provider stats %+v, want a slow sample counted as failure", st)
 	}
+	// The next query asks the fast provider first. (Whether the silent
+	// one is asked too depends on the fast one answering within its hedge
+	// delay, which a loaded machine does not promise.)
+	if got := c.Scores().Rank([]peer.ID{silent.h.ID(), fast.h.ID()}); got[0] != fast.h.ID() {
+		t.Errorf("Rank after the hedge = %v, want the fast provider %s first", got, fast.h.ID())
+	}
 	if _, from, err = c.Query(t.Context(), providers, &QueryRequest{Name: "b.example.", Type: 1}); err != nil || from != fast.h.ID() {
 		t.Fatalf("second Query = %s, %v, want answered by the fast provider", from, err)
-	}
-	if silent.ans.calls.Load() != 1 {
-		t.Errorf("silent provider got %d calls after the second query, want still 1 (ranked last)", silent.ans.calls.Load())
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -81,12 +82,17 @@ func rawExchange(t *testing.T, c host.Host, p peer.AddrInfo, frames []byte, clos
 	if _, err := st.Write(frames); err != nil {
 		t.Fatalf("writing frames: %v", err)
 	}
+	var cwErr error
 	if closeWrite {
-		if err := st.CloseWrite(); err != nil {
-			t.Fatalf("CloseWrite: %v", err)
-		}
+		// A server that refuses the request early replies and stops
+		// reading: CloseWrite then fails if that stop arrives first, and
+		// the reply is still there to read.
+		cwErr = st.CloseWrite()
 	}
 	_, m, err := ReadMessage(st, 0)
+	if err != nil && cwErr != nil {
+		return m, fmt.Errorf("CloseWrite: %w; reading: %w", cwErr, err)
+	}
 	return m, err
 }
 
