@@ -250,7 +250,11 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 	// b must see both providers: drop whatever route it has.
 	b.ov.Load().router.Forget(DemoOrigin)
 	aID, _ := a.OverlayID()
-	for i := range 200 {
+	// Every answer b serves is the genuine one: had it taken a tampered
+	// answer, it would have served it. That b did get tampered answers is
+	// shown by its refusals: not by the peer's call count, since a hedged
+	// query abandons the slower provider's answer unread.
+	for i := 0; i < 200 || (b.OverlayFailures() == 0 && i < 2000); i++ {
 		if i%20 == 0 {
 			// Make the genuine member look worse now and then, so the
 			// tampering peer gets asked.
@@ -263,8 +267,8 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 		}
 	}
 	t.Logf("the tampering peer was asked %d times; b refused %d answers", bad.calls.Load(), b.OverlayFailures())
-	if bad.calls.Load() == 0 || b.OverlayFailures() < uint64(bad.calls.Load()) {
-		t.Errorf("the tampering peer answered %d times, b refused %d; want every answer refused, and at least one", bad.calls.Load(), b.OverlayFailures())
+	if f := b.OverlayFailures(); f == 0 || f > uint64(bad.calls.Load()) {
+		t.Errorf("the tampering peer answered %d times, b refused %d; want at least one refused, and no more than it answered", bad.calls.Load(), f)
 	}
 }
 
@@ -328,7 +332,12 @@ func TestOverlayRefusesOlderSerial(t *testing.T) {
 	}
 	b.ov.Load().router.Forget(DemoOrigin)
 	aID, _ := a.OverlayID()
-	for i := range 200 {
+	// Every answer b serves has the new serial: had it taken a replayed
+	// answer, it would have served it. That b did get replays is shown by
+	// its refusals: not by the peer's call count, since a hedged query
+	// abandons the slower provider's answer unread (under load the replay
+	// is asked, answers, and loses the race).
+	for i := 0; i < 200 || (b.OverlayFailures() == 0 && i < 2000); i++ {
 		if i%20 == 0 {
 			// Make the genuine member look worse now and then, so the
 			// replaying peer gets asked.
@@ -340,8 +349,8 @@ func TestOverlayRefusesOlderSerial(t *testing.T) {
 		}
 	}
 	t.Logf("the replaying peer was asked %d times; b refused %d answers", replay.calls.Load(), b.OverlayFailures())
-	if replay.calls.Load() == 0 || b.OverlayFailures() < uint64(replay.calls.Load()) {
-		t.Errorf("the replaying peer answered %d times, b refused %d; want every replay refused, and at least one", replay.calls.Load(), b.OverlayFailures())
+	if f := b.OverlayFailures(); f == 0 || f > uint64(replay.calls.Load()) {
+		t.Errorf("the replaying peer answered %d times, b refused %d; want at least one replay refused, and no more than it answered", replay.calls.Load(), f)
 	}
 }
 
