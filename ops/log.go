@@ -39,6 +39,10 @@ log's public key. 'ddnrs log verify' does that; run it from cron.`,
 	return cmd
 }
 
+// logRetries is how many times log verify sends a request again that the
+// registry answered 429 or 503 with Retry-After (never past --timeout).
+const logRetries = 3
+
 // logVerifyOptions are the flags of `ddnrs log verify`.
 type logVerifyOptions struct {
 	Log     string        // registry API base URL
@@ -100,6 +104,10 @@ With --entries, the entries added since the last run are fetched, decoded,
 printed one a line and hashed: they must give the checkpoint's root (the
 first run fetches the whole log).
 
+A registry that answers 429 (rate limited) or 503 (unavailable) with a
+Retry-After header is asked again after the wait it names, at most 3
+times per request and never past --timeout; each wait is said on stderr.
+
 Exit status: 0 consistent; 3 split view (both checkpoints printed); 1 any
 other failure (bad signature, wrong origin, registry unreachable or unable
 to give a proof), which proves nothing either way.`,
@@ -118,7 +126,7 @@ to give a proof), which proves nothing either way.`,
 	f.StringVar(&opts.Origin, "origin", "", "the checkpoints' origin line (default: the key's name)")
 	f.BoolVar(&opts.Entries, "entries", false, "also fetch the new entries, print them and check they hash to the checkpoint's root")
 	f.StringVarP(&opts.Output, "output", "o", "text", "text, or json")
-	f.DurationVar(&opts.Timeout, "timeout", time.Minute, "give up after this long")
+	f.DurationVar(&opts.Timeout, "timeout", time.Minute, "give up after this long, waits for a busy registry included")
 	return cmd
 }
 
@@ -176,7 +184,11 @@ func runLogVerify(ctx context.Context, e *env, opts *logVerifyOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	m := &translog.Monitor{Origin: opts.Origin, Verifier: v, StatePath: state, Entries: opts.Entries}
-	src := &translog.HTTPSource{BaseURL: opts.Log, Client: &http.Client{}}
+	src := &translog.HTTPSource{BaseURL: opts.Log, Client: &http.Client{}, Retries: logRetries,
+		OnRetry: func(he *translog.HTTPError, attempt int) {
+			fmt.Fprintf(e.stderr, "registry busy (status %d at %s): retrying in %s (%d of %d)\n",
+				he.Status, he.URL, he.RetryAfter.Round(time.Millisecond), attempt, logRetries)
+		}}
 	rep, err := m.Check(ctx, src)
 	var sv *translog.SplitViewError
 	switch {

@@ -3,6 +3,7 @@ package translog
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 var (
@@ -58,6 +59,9 @@ type HTTPError struct {
 	URL    string
 	Status int
 	Body   string // at most 512 bytes of the answer, or what was wrong with it
+	// RetryAfter is the wait the server asked for with Retry-After (a
+	// 429 or 503), 0 when it gave none.
+	RetryAfter time.Duration
 }
 
 func (e *HTTPError) Error() string {

@@ -3,12 +3,14 @@ package translog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Source is where a Monitor reads a log: the four read endpoints of the
@@ -72,6 +74,14 @@ const (
 type HTTPSource struct {
 	BaseURL string       // like "http://127.0.0.1:8080" (without /v1)
 	Client  *http.Client // default http.DefaultClient; its timeout or the ctx bounds each request
+	// Retries is how many times a request answered 429 or 503 with a
+	// Retry-After header is sent again, each after the wait asked for;
+	// 0: never. A wait that would end past the ctx's deadline is not
+	// started: the *HTTPError is returned at once.
+	Retries int
+	// OnRetry, when set, is called before each such wait (attempt counts
+	// from 1).
+	OnRetry func(err *HTTPError, attempt int)
 }
 
 var _ Source = (*HTTPSource)(nil)
@@ -83,9 +93,58 @@ func (s *HTTPSource) get(ctx context.Context, path string, q url.Values, limit i
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
+	for attempt := 1; ; attempt++ {
+		body, err := s.getOnce(ctx, u, limit)
+		he, ok := errors.AsType[*HTTPError](err)
+		if !ok || he.RetryAfter <= 0 || attempt > s.Retries {
+			return body, u, err
+		}
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < he.RetryAfter {
+			return body, u, err
+		}
+		if s.OnRetry != nil {
+			s.OnRetry(he, attempt)
+		}
+		t := time.NewTimer(he.RetryAfter)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, u, errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// maxRetryAfter caps the wait a server may ask for.
+const maxRetryAfter = 5 * time.Minute
+
+// retryAfter reads a 429's or 503's Retry-After: delay seconds or an HTTP
+// date (RFC 9110 §10.2.3); 0 when absent or unreadable.
+func retryAfter(resp *http.Response) time.Duration {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return 0
+	}
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseUint(v, 10, 32); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = time.Until(t)
+	} else {
+		return 0
+	}
+	// A wait of 0 ("retry now") still counts as asked for.
+	return min(max(d, time.Millisecond), maxRetryAfter)
+}
+
+// getOnce is one GET of u.
+func (s *HTTPSource) getOnce(ctx context.Context, u string, limit int64) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, u, err
+		return nil, err
 	}
 	c := s.Client
 	if c == nil {
@@ -93,20 +152,20 @@ func (s *HTTPSource) get(ctx context.Context, path string, q url.Values, limit i
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, u, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, u, fmt.Errorf("translog: GET %s: %w", u, err)
+		return nil, fmt.Errorf("translog: GET %s: %w", u, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, u, &HTTPError{URL: u, Status: resp.StatusCode, Body: excerpt(body)}
+		return nil, &HTTPError{URL: u, Status: resp.StatusCode, Body: excerpt(body), RetryAfter: retryAfter(resp)}
 	}
 	if int64(len(body)) > limit {
-		return nil, u, &HTTPError{URL: u, Body: fmt.Sprintf("answer longer than %d bytes", limit)}
+		return nil, &HTTPError{URL: u, Body: fmt.Sprintf("answer longer than %d bytes", limit)}
 	}
-	return body, u, nil
+	return body, nil
 }
 
 func excerpt(b []byte) string {
