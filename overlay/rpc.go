@@ -168,17 +168,31 @@ type QueryResponse struct {
 	Audit []AuditHop // nodes that handled the query, in order
 }
 
-// SubmitChangeRequest forwards a zone change to the zone group's leader.
+// SubmitChangeRequest forwards a zone change to the zone group's leader,
+// or, with DryRun, asks a member of the group whether its replica would
+// accept it.
 //
-// Body: str16 Zone, bytes32 Cmd.
+// Body: str16 Zone, bytes32 Cmd, then an optional u8 flags (bit 0: dry
+// run; other bits zero). The flags byte is present exactly when it is
+// not zero, so a change without flags encodes as before the field was
+// added, and a reader that predates it refuses a dry run as malformed
+// (trailing byte) rather than applying it; a present zero flags byte is
+// malformed (one encoding per message).
 type SubmitChangeRequest struct {
 	Zone string // the zone, presentation form
 	Cmd  []byte // the encoded change command, opaque to the overlay
+	// DryRun asks the receiving member to check Cmd against its own
+	// replica's state without proposing it, and to answer the serial the
+	// change would give (Index zero) or the refusal it would meet. A
+	// follower's state may lag its leader's by a few entries, so the
+	// answer can differ from the outcome of the real change.
+	DryRun bool
 }
 
 // SubmitChangeResponse is the leader's outcome of a SubmitChangeRequest.
 // Code is empty on success; otherwise Code (stable, see Code* constants)
-// and Message say why, and Serial and Index are zero.
+// and Message say why, and Serial and Index are zero. The answer to a dry
+// run has Index zero and Serial the serial the change would give.
 //
 // Body: u32 Serial, u64 Index, str16 Code, str16 Message.
 type SubmitChangeResponse struct {
@@ -243,6 +257,9 @@ func (*ErrorResponse) Kind() Kind        { return KindError }
 
 const flagDO = 1
 
+// flagDryRun is bit 0 of a SubmitChangeRequest's optional flags byte.
+const flagDryRun = 1
+
 func (m *QueryRequest) appendBody(b []byte) ([]byte, error) {
 	b, err := appendStr16(b, m.Name)
 	if err != nil {
@@ -281,7 +298,13 @@ func (m *SubmitChangeRequest) appendBody(b []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appendBytes32(b, m.Cmd)
+	if b, err = appendBytes32(b, m.Cmd); err != nil {
+		return nil, err
+	}
+	if m.DryRun {
+		b = append(b, flagDryRun)
+	}
+	return b, nil
 }
 
 func (m *SubmitChangeResponse) appendBody(b []byte) ([]byte, error) {
@@ -488,7 +511,18 @@ func decodeBody(k Kind, b []byte) (Message, error) {
 		}
 		m = q
 	case KindSubmitChangeRequest:
-		m = &SubmitChangeRequest{Zone: d.str16(), Cmd: d.bytes32()}
+		r := &SubmitChangeRequest{Zone: d.str16(), Cmd: d.bytes32()}
+		if d.err == nil && len(d.b) > 0 {
+			flags := d.u8()
+			switch {
+			case flags == 0:
+				d.fail("zero change flags byte (omitted when zero)")
+			case flags&^flagDryRun != 0:
+				d.fail("unknown change flags %#x", flags)
+			}
+			r.DryRun = flags&flagDryRun != 0
+		}
+		m = r
 	case KindSubmitChangeResponse:
 		m = &SubmitChangeResponse{Serial: d.u32(), Index: d.u64(), Code: d.str16(), Message: d.str16()}
 	case KindPing:

@@ -297,7 +297,9 @@ func (c *Client) Ping(ctx context.Context, p peer.AddrInfo) (time.Duration, erro
 // SubmitChange sends req to p, which should be the zone group's leader.
 // A refusal returns the response and a *RemoteError with its code
 // (CodeNotLeader: ask the leader). It is never retried: changes are not
-// replay-safe.
+// replay-safe. A dry run (req.DryRun) may go to any member; a member
+// that predates dry runs refuses it (CodeBadRequest: malformed) and one
+// without a ChangeChecker answers CodeUnsupported, neither applying it.
 func (c *Client) SubmitChange(ctx context.Context, p peer.AddrInfo, req *SubmitChangeRequest) (*SubmitChangeResponse, error) {
 	var resp SubmitChangeResponse
 	if err := c.exchange(ctx, p, req, &resp, c.opts.MaxMessageSize); err != nil {

@@ -43,6 +43,16 @@ type Submitter interface {
 	Submit(ctx context.Context, zone string, cmd []byte) (serial uint32, index uint64, err error)
 }
 
+// ChangeChecker answers dry runs of SubmitChange: CheckChange checks cmd
+// against the zone as this member's replica holds it, without proposing
+// it, and returns the zone's SOA serial the change would give. A refusal
+// is returned as with Submitter (a *RemoteError chooses the code: not
+// found, rejected, bad request). The replica may lag the group's leader
+// by a few entries. Called like Answerer.AnswerLocal.
+type ChangeChecker interface {
+	CheckChange(ctx context.Context, zone string, cmd []byte) (serial uint32, err error)
+}
+
 // Stable error codes carried in ErrorResponse and SubmitChangeResponse.
 const (
 	CodeInternal    = "internal"    // the server failed; try another member
@@ -74,6 +84,9 @@ type ServerOptions struct {
 	Answerer Answerer
 	// Submitter serves SubmitChange; nil answers it with CodeUnsupported.
 	Submitter Submitter
+	// Checker serves SubmitChange dry runs; nil answers them with
+	// CodeUnsupported (never with the Submitter).
+	Checker ChangeChecker
 	// Zones serves FetchZone; nil answers it with CodeUnsupported.
 	Zones ZoneSource
 	// MaxZoneSize bounds the zone text a FetchZone response carries; a
@@ -106,7 +119,7 @@ type Server struct {
 
 	slots chan struct{} // one token per running Answerer/Submitter call
 
-	queries, changes, fetches, pings, refused, busy, failed atomic.Uint64
+	queries, changes, checks, fetches, pings, refused, busy, failed atomic.Uint64
 
 	mu     sync.Mutex
 	closed bool
@@ -145,6 +158,7 @@ func NewServer(h host.Host, opts ServerOptions) *Server {
 type ServerStats struct {
 	Queries uint64 // Query requests handed to the Answerer
 	Changes uint64 // SubmitChange requests handed to the Submitter
+	Checks  uint64 // SubmitChange dry runs handed to the Checker
 	Fetches uint64 // FetchZone requests handed to the ZoneSource
 	Pings   uint64 // Ping requests answered
 	Refused uint64 // streams answered bad_request (protocol violations)
@@ -155,7 +169,7 @@ type ServerStats struct {
 // Stats returns the server's counters.
 func (s *Server) Stats() ServerStats {
 	return ServerStats{
-		Queries: s.queries.Load(), Changes: s.changes.Load(), Fetches: s.fetches.Load(), Pings: s.pings.Load(),
+		Queries: s.queries.Load(), Changes: s.changes.Load(), Checks: s.checks.Load(), Fetches: s.fetches.Load(), Pings: s.pings.Load(),
 		Refused: s.refused.Load(), Busy: s.busy.Load(), Failed: s.failed.Load(),
 	}
 }
@@ -300,6 +314,18 @@ func (s *Server) dispatch(ctx context.Context, req Message) Message {
 		}
 		return resp
 	case *SubmitChangeRequest:
+		if m.DryRun {
+			s.checks.Add(1)
+			if s.opts.Checker == nil {
+				return &SubmitChangeResponse{Code: CodeUnsupported, Message: "this node checks no changes (dry run)"}
+			}
+			serial, err := s.opts.Checker.CheckChange(ctx, m.Zone, m.Cmd)
+			if err != nil {
+				e := errorResponse(err)
+				return &SubmitChangeResponse{Code: e.Code, Message: e.Message}
+			}
+			return &SubmitChangeResponse{Serial: serial}
+		}
 		s.changes.Add(1)
 		if s.opts.Submitter == nil {
 			return &SubmitChangeResponse{Code: CodeUnsupported, Message: "this node accepts no changes"}

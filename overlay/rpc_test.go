@@ -32,6 +32,7 @@ var goldenMessages = []struct {
 		Audit: []AuditHop{{Node: "12D3KooWentry", Hash: [32]byte{1, 2, 3}}, {Node: "12D3KooWowner"}},
 	}},
 	{"submit_change_request", 42, &SubmitChangeRequest{Zone: "example.", Cmd: []byte{0x01, 0xff}}},
+	{"submit_change_request_dry_run", 44, &SubmitChangeRequest{Zone: "example.", Cmd: []byte{0x01, 0xff}, DryRun: true}},
 	{"submit_change_response", 42, &SubmitChangeResponse{Serial: 2026112701, Index: 1234}},
 	{"submit_change_response_refused", 43, &SubmitChangeResponse{Code: CodeNotLeader, Message: "leader is 12D3KooWleader"}},
 	{"ping", 7, &Ping{}},
@@ -145,6 +146,9 @@ func TestDecodeMessageRejects(t *testing.T) {
 		{"ping with body", withBody(KindPing, []byte{0}), 0, ErrMalformed},
 		{"hops past end", withBody(KindQueryResponse, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}), 0, ErrMalformed},
 		{"bytes32 past end", withBody(KindSubmitChangeRequest, []byte{0, 0, 0xff, 0xff, 0xff, 0xff}), 0, ErrMalformed},
+		{"change flags zero", withBody(KindSubmitChangeRequest, []byte{0, 0, 0, 0, 0, 0, 0}), 0, ErrMalformed},
+		{"change flags unknown", withBody(KindSubmitChangeRequest, []byte{0, 0, 0, 0, 0, 0, 3}), 0, ErrMalformed},
+		{"change flags twice", withBody(KindSubmitChangeRequest, []byte{0, 0, 0, 0, 0, 0, 1, 1}), 0, ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,6 +210,7 @@ func TestMessageRoundTrip(t *testing.T) {
 		&QueryResponse{},
 		&QueryResponse{Msg: make([]byte, 70000), Audit: []AuditHop{{Hash: [32]byte{31: 1}}}},
 		&SubmitChangeRequest{},
+		&SubmitChangeRequest{Zone: "example.", DryRun: true},
 		&SubmitChangeResponse{Serial: 1<<32 - 1, Index: 1<<64 - 1},
 		&ErrorResponse{},
 	}
