@@ -696,16 +696,59 @@ func startDevGroup(ctx context.Context, opts *devOptions, data string, tf devTLS
 	defer c.CloseIdle()
 	wctx, cancel := context.WithTimeout(ctx, devWait)
 	defer cancel()
-	leader, err := g.leaderAdmin(wctx, c)
-	if err != nil {
-		return nil, err
-	}
 	for _, m := range g.members[1:] {
-		if err := c.Join(wctx, leader, node.JoinRequest{ID: m.id, RaftAddr: m.n.RaftAddr()}); err != nil {
+		if err := g.join(wctx, c, m, opts.log); err != nil {
 			return nil, fmt.Errorf("add %s to the dev group: %w", m.id, err)
 		}
 	}
 	return g, g.saveState(data)
+}
+
+// Bounds of the backoff between attempts to add a member.
+const (
+	joinBackoffMin = 50 * time.Millisecond
+	joinBackoffMax = time.Second
+)
+
+// join adds m to the group as a voter through the current leader. A
+// slow machine can make the leader miss heartbeats while the change
+// commits, so the change may fail with the leadership lost (no_quorum),
+// the node no longer leader (not_leader, no_leader) or the leader's
+// request timing out: join then finds the leader again and retries, with
+// a doubling backoff, until ctx ends. Adding a voter that is already one
+// is harmless, so an attempt that did commit before failing is safe to
+// repeat. Any other error is returned at once.
+func (g *devGroup) join(ctx context.Context, c *node.AdminClient, m *devNode, log *slog.Logger) error {
+	backoff := joinBackoffMin
+	for {
+		leader, err := g.leaderAdmin(ctx, c)
+		if err != nil {
+			return err
+		}
+		err = c.Join(ctx, leader, node.JoinRequest{ID: m.id, RaftAddr: m.n.RaftAddr()})
+		if err == nil || !retryableJoin(err) {
+			return err
+		}
+		log.Debug("adding a member failed; retrying", "member", m.id, "err", err, "backoff", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff = min(2*backoff, joinBackoffMax)
+	}
+}
+
+// retryableJoin reports whether a failed join may succeed when tried
+// again: the group was between leaders or could not commit in time.
+func retryableJoin(err error) bool {
+	if errors.Is(err, raftfsm.ErrNoQuorum) || errors.Is(err, raftfsm.ErrNoLeader) {
+		return true
+	}
+	var ae *node.APIError
+	return errors.As(err, &ae) && (ae.Code == node.CodeNotLeader || ae.Code == node.CodeUnavailable)
 }
 
 // startDevNode starts member 1, falling back to a free DNS port when the

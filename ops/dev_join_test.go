@@ -1,0 +1,38 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/raftfsm"
+)
+
+// A join that failed because the group was between leaders or could not
+// commit in time is retried; a refused or malformed one is not.
+func TestRetryableJoin(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"leadership lost (no_quorum)", &node.APIError{Code: node.CodeNoQuorum}, true},
+		{"no leader", &node.APIError{Code: node.CodeNoLeader}, true},
+		{"not leader", &node.APIError{Code: node.CodeNotLeader, LeaderID: "2"}, true},
+		{"unavailable", &node.APIError{Code: node.CodeUnavailable}, true},
+		{"wrapped no quorum", fmt.Errorf("join: %w", raftfsm.ErrNoQuorum), true},
+		{"bad request", &node.APIError{Code: node.CodeBadRequest}, false},
+		{"internal", &node.APIError{Code: node.CodeInternal}, false},
+		{"canceled", context.Canceled, false},
+		{"other", errors.New("disk full"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := retryableJoin(tt.err); got != tt.want {
+				t.Errorf("retryableJoin(%v) = %v, want %v", tt.err, got, tt.want)
+			}
+		})
+	}
+}
