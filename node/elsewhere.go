@@ -11,6 +11,13 @@ package node
 // `ddnrs zone publish` works through a node of any group. The overlay is
 // asked only when the local replica has no such zone, so requests for
 // the group's own zones never touch the DHT.
+// A dry run (api POST .../changes?dry_run=true) for a zone of another
+// group goes over DDNRS-RPC SubmitChange with DryRun set to a member of
+// that group, which checks it against its own replica
+// ((*raftfsm.FSM).Check) and answers without proposing it; that member
+// may be a follower whose state lags the leader's by a few entries, so
+// a dry run can pass a change the leader then refuses (or the reverse)
+// when changes to the zone are in flight.
 // A follower that has not yet applied a zone its own group just created
 // sees its leader as a provider and forwards over DDNRS-RPC too, which
 // lands in the same group; a create sent to it is refused as
@@ -22,7 +29,10 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/ddnrs/ddnrs/overlay"
+	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -117,4 +127,124 @@ func (n *Node) submitElsewhere(ctx context.Context, origin string, cmd []byte) (
 		return nil, fmt.Errorf("%w: %w", errUnreachable, err)
 	}
 	return res, err
+}
+
+// checkLocal is a dry run of cmd against this replica: the command must
+// be about origin and pass (*raftfsm.FSM).Check; it returns the serial
+// the change would leave.
+func checkLocal(fsm *raftfsm.FSM, origin string, cmd []byte) (uint32, error) {
+	if err := checkCommand(origin, cmd); err != nil {
+		return 0, err
+	}
+	if err := fsm.Check(cmd); err != nil {
+		return 0, err
+	}
+	return dryRunSerial(fsm, origin, cmd), nil
+}
+
+// changeChecker serves DDNRS-RPC dry runs (overlay.ChangeChecker) of
+// changes to the zones this node's group holds, or a CreateZone the
+// registry placed on it, against the local replica, never proposing.
+type changeChecker struct{ n *Node }
+
+// CheckChange implements overlay.ChangeChecker; refusals carry the same
+// codes and "reason: message" text as overlayNode.Submit's.
+func (c changeChecker) CheckChange(ctx context.Context, zoneName string, cmd []byte) (uint32, error) {
+	fsm, _, _, err := c.n.runningParts()
+	if err != nil {
+		return 0, &overlay.RemoteError{Code: overlay.CodeUnavailable, Message: err.Error()}
+	}
+	origin := zone.CanonicalName(zoneName)
+	if _, held := fsm.Zone(origin); !held && !c.n.placedHere(ctx, origin, cmd) {
+		return 0, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
+	}
+	serial, err := checkLocal(fsm, origin, cmd)
+	if err != nil {
+		return 0, remoteRefusal(err)
+	}
+	return serial, nil
+}
+
+// remoteRefusal maps an error of this node's admin path to the overlay's
+// codes, the rejection's reason leading the message.
+func remoteRefusal(err error) *overlay.RemoteError {
+	ae := apiError(err)
+	code := overlay.CodeInternal
+	switch ae.Code {
+	case CodeRejected:
+		code = overlay.CodeRejected
+	case CodeNotFound:
+		code = overlay.CodeNotFound
+	case CodeBadRequest:
+		code = overlay.CodeBadRequest
+	case CodeNoLeader, CodeNoQuorum, CodeUnavailable:
+		code = overlay.CodeUnavailable
+	}
+	msg := ae.Message
+	if ae.Reason != "" {
+		msg = ae.Reason + ": " + msg
+	}
+	return &overlay.RemoteError{Code: code, Message: msg}
+}
+
+// checkElsewhere is a dry run of cmd at the group that holds origin:
+// group by name (members from the registry's node directory), or, when
+// group is "", the other group the overlay finds providing origin. It
+// asks one member at a time until one answers or refuses for good (a
+// rejection or a malformed command: every member would say the same).
+// asked is false when group is "" and no other group holds origin (or
+// the overlay is off): the change would be applied here, so the caller
+// checks it here.
+func (n *Node) checkElsewhere(ctx context.Context, group, origin string, cmd []byte) (serial uint32, asked bool, err error) {
+	o := n.ov.Load()
+	var peers []peer.AddrInfo
+	switch {
+	case group != "" && o == nil:
+		return 0, true, fmt.Errorf("%w: group %s: the overlay is off on this node", ErrNoGroupMember, group)
+	case group != "":
+		if peers, err = n.groupPeers(group); err != nil {
+			return 0, true, err
+		}
+	case o == nil:
+		return 0, false, nil
+	default:
+		provs, err := o.router.Providers(ctx, origin)
+		if errors.Is(err, overlay.ErrNoZone) {
+			return 0, false, nil
+		}
+		if err != nil {
+			return 0, true, fmt.Errorf("%w: looking %s up in the overlay: %w", errUnreachable, origin, err)
+		}
+		for _, p := range provs {
+			if p.ID != o.host.ID() {
+				peers = append(peers, p)
+			}
+		}
+		if len(peers) == 0 {
+			return 0, false, nil
+		}
+		group = "of " + origin
+	}
+	if err := checkCommand(origin, cmd); err != nil {
+		return 0, true, err
+	}
+	var errs []error
+	for _, p := range peers {
+		if p.ID == o.host.ID() {
+			continue
+		}
+		res, err := o.client.SubmitChange(ctx, p, &overlay.SubmitChangeRequest{Zone: origin, Cmd: cmd, DryRun: true})
+		if err == nil {
+			return res.Serial, true, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
+		var re *overlay.RemoteError
+		if errors.As(err, &re) && (re.Code == overlay.CodeRejected || re.Code == overlay.CodeBadRequest) {
+			return 0, true, re
+		}
+	}
+	if len(errs) == 0 {
+		return 0, true, fmt.Errorf("%w: the node directory lists no member of group %q", ErrNoGroupMember, group)
+	}
+	return 0, true, fmt.Errorf("%w: group %s: dry run: %w", ErrNoGroupMember, group, errors.Join(errs...))
 }

@@ -164,7 +164,7 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 	}
 	o.placedHere = n.placedHere
 	o.ctx, o.cancel = context.WithCancel(context.Background())
-	o.server = overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: o, Submitter: o, Zones: o, Logger: log})
+	o.server = overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: o, Submitter: o, Checker: changeChecker{n}, Zones: o, Logger: log})
 	return o, nil
 }
 

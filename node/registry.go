@@ -192,9 +192,10 @@ func (a *admin) proposeOnce(ctx context.Context, cmd []byte, mayForward bool) (u
 // holds origin; to the group that holds origin in the overlay when group
 // is "" and the local replica does not; otherwise to a member of group,
 // found in the registry's node directory, over DDNRS-RPC SubmitChange.
-// A dry run is checked against the local replica's state
-// ((*raftfsm.FSM).Check); a dry run for another group fails with
-// api.ErrDryRunRemote, as DDNRS-RPC has no dry run.
+// A dry run is checked against the state of a replica of the same
+// group ((*raftfsm.FSM).Check), never proposed: the local one, or, for
+// another group, a member's over DDNRS-RPC SubmitChange with DryRun set
+// (elsewhere.go); a replica may lag its leader by a few entries.
 func (n *Node) SubmitZone(ctx context.Context, group, origin string, cmd []byte, dryRun bool) (uint32, error) {
 	fsm, _, a, err := n.runningParts()
 	if err != nil {
@@ -205,15 +206,19 @@ func (n *Node) SubmitZone(ctx context.Context, group, origin string, cmd []byte,
 	local := group == n.cfg.Group.Name || (group == "" && held)
 	if dryRun {
 		if !local {
-			return 0, fmt.Errorf("%w: zone %s (ask a node of its group)", api.ErrDryRunRemote, origin)
+			serial, asked, err := n.checkElsewhere(ctx, group, origin, cmd)
+			if asked {
+				if err != nil {
+					return 0, backendErr(err)
+				}
+				return serial, nil
+			}
 		}
-		if err := checkCommand(origin, cmd); err != nil {
+		serial, err := checkLocal(fsm, origin, cmd)
+		if err != nil {
 			return 0, backendErr(err)
 		}
-		if err := fsm.Check(cmd); err != nil {
-			return 0, backendErr(err)
-		}
-		return dryRunSerial(fsm, origin, cmd), nil
+		return serial, nil
 	}
 	var res *ChangeResult
 	switch {

@@ -1,0 +1,87 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// TestSubmitZoneDryRunRemote: a dry run sent to b for a zone group a
+// holds is checked by a's replica over DDNRS-RPC: a valid change answers
+// its serial and is not applied; a change signed with another key is
+// rejected with the reason (wrong-key) and not applied either; the same
+// valid change then really applies.
+func TestSubmitZoneDryRunRemote(t *testing.T) {
+	a, b, _, k := overlayPairAdmin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stored, err := a.Stored(DemoOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	change := func(k *zone.Key) []byte {
+		t.Helper()
+		u, err := DemoZone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr, err := dns.NewRR("dry." + DemoOrigin + " 300 IN TXT \"dry run\"")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, err = zone.New(DemoOrigin, append(u.Records(), rr)); err != nil {
+			t.Fatal(err)
+		}
+		z, _, err := Prepare(stored, u, k, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd, err := publishCommand(stored, z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	good := change(k)
+	other, err := zone.GenerateKey(DemoOrigin, true, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := change(other)
+
+	// b's DHT must see a's zone first; until then b would check locally
+	// and answer no-zone.
+	var serial uint32
+	waitFor(t, "b checks the change at group a", func() error {
+		var err error
+		serial, err = b.SubmitZone(ctx, "", DemoOrigin, good, true)
+		return err
+	})
+	if serial <= stored.Serial() {
+		t.Errorf("dry run serial = %d, want above the stored %d", serial, stored.Serial())
+	}
+	_, err = b.SubmitZone(ctx, "", DemoOrigin, wrong, true)
+	var rej *raftfsm.RejectedError
+	if !errors.As(err, &rej) || rej.Reason != raftfsm.ReasonWrongKey {
+		t.Errorf("dry run of a change signed by another key = %v, want rejected (%s)", err, raftfsm.ReasonWrongKey)
+	}
+	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != stored.Serial() {
+		t.Fatalf("a holds %v after dry runs, want serial %d unchanged", got, stored.Serial())
+	}
+	if _, err := b.Stored(DemoOrigin); err == nil {
+		t.Errorf("b's group holds a copy of %s after dry runs", DemoOrigin)
+	}
+	if got, err := b.SubmitZone(ctx, "", DemoOrigin, good, false); err != nil || got != serial {
+		t.Errorf("real change after the dry run = %d, %v, want %d", got, err, serial)
+	}
+	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != serial {
+		t.Errorf("a holds %v after the change, want serial %d", got, serial)
+	}
+}
