@@ -48,10 +48,6 @@ var (
 	ErrMethod = errors.New("method not allowed")
 	// ErrTimeout is returned when a request's deadline passed.
 	ErrTimeout = errors.New("request timed out")
-	// ErrDryRunRemote is returned by Backend.SubmitZone for a dry run of
-	// a zone another group holds: DDNRS-RPC has no dry run, so only a
-	// node of that group can check it.
-	ErrDryRunRemote = errors.New("dry run not possible here: the zone is held by another group")
 	// ErrNoGroupMember is returned by Backend.SubmitZone (and Zone) when
 	// no member of the zone's group can be reached: the registry's node
 	// directory lists none with an overlay address, or all of them failed.
@@ -143,8 +139,6 @@ func errorCode(err error) (status int, d errorDetail) {
 		return http.StatusForbidden, errorDetail{Code: "out_of_scope"}
 	case errors.As(err, &rl):
 		return http.StatusTooManyRequests, errorDetail{Code: "rate_limited"}
-	case errors.Is(err, ErrDryRunRemote):
-		return http.StatusUnprocessableEntity, errorDetail{Code: "dry_run_remote_unsupported"}
 	case errors.As(err, &rej) && rej.Reason == raftfsm.ReasonNameClaimed:
 		return http.StatusConflict, errorDetail{Code: "name_claimed", Reason: string(rej.Reason)}
 	case errors.As(err, &rej) && (rej.Reason == raftfsm.ReasonNoClaim || rej.Reason == raftfsm.ReasonNoZone ||
