@@ -775,6 +775,21 @@ func TestHealthOutsideRegistry(t *testing.T) {
 			}
 		})
 	}
+	// A registry's answer is relayed whatever its status (a 429 here);
+	// only a registry that cannot be reached is passed over.
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "9")
+		writeJSON(w, http.StatusTooManyRequests, errorBody{Error: errorDetail{Code: "rate_limited", Message: "busy"}})
+	}))
+	t.Cleanup(busy.Close)
+	viaBusy := outside(busy.URL, reg.srv.URL)
+	for i := range 2 {
+		r := viaBusy.do("GET", "/v1/health", "", nil)
+		want(t, fmt.Sprintf("health through a busy registry (%d)", i), r, http.StatusTooManyRequests, "rate_limited")
+		if r.header.Get("Retry-After") != "9" {
+			t.Errorf("relayed 429 has Retry-After %q, want 9", r.header.Get("Retry-After"))
+		}
+	}
 	// The registry's answer says nothing of partial at all.
 	if r := reg.do("GET", "/v1/health", "", nil); bytes.Contains(r.body, []byte("partial")) {
 		t.Errorf("registry health mentions partial: %s", r.body)
