@@ -13,14 +13,29 @@ import (
 // negative answers follows RFC 2308 §5), evicting the least recently used
 // entry when the total size passes its cap. Only answers that passed
 // VerifyRemote go in. It is safe for concurrent use.
+//
+// Answers of one zone are served at one serial: an answer (Put, or Seen
+// for one not stored) verified at a serial above the highest the cache
+// has seen for its zone drops the zone's entries of lower serials, so an
+// NXDOMAIN or an old positive answer does not outlive a newer version
+// of the zone the node has already verified; an answer below that
+// serial is not stored. Get does no more work for it (no allocation).
 type AnswerCache struct {
 	now func() time.Time
 	max int // bytes
 
-	mu   sync.Mutex
-	size int
-	lru  list.List // of *cacheEntry, most recent first
-	m    map[cacheKey]*list.Element
+	mu    sync.Mutex
+	size  int
+	lru   list.List // of *cacheEntry, most recent first
+	m     map[cacheKey]*list.Element
+	zones map[string]*zoneEntries // answering zone -> its entries
+}
+
+// zoneEntries are the cached answers of one zone, linked through
+// cacheEntry.zprev/znext, and the highest serial seen for the zone.
+type zoneEntries struct {
+	serial uint32
+	head   *cacheEntry
 }
 
 type cacheKey struct {
@@ -36,6 +51,9 @@ type cacheEntry struct {
 	expires   time.Time
 	hits      int
 	refreshed bool // a refresh was requested for this entry
+
+	zone         *zoneEntries // the list of v.Zone's entries
+	zprev, znext *cacheEntry
 }
 
 // DefaultCacheBytes is the default size cap of an AnswerCache.
@@ -59,11 +77,13 @@ func NewAnswerCache(maxBytes int, now func() time.Time) *AnswerCache {
 	if now == nil {
 		now = time.Now
 	}
-	return &AnswerCache{now: now, max: maxBytes, m: make(map[cacheKey]*list.Element)}
+	return &AnswerCache{now: now, max: maxBytes, m: make(map[cacheKey]*list.Element), zones: make(map[string]*zoneEntries)}
 }
 
 // Put stores v as the answer to (name, t), name canonical. An answer with
-// no TTL left, or larger than the cap, is not stored.
+// no TTL left, larger than the cap, or of a serial below the highest seen
+// for v.Zone is not stored; one above it drops the zone's older entries
+// first (as Seen).
 func (c *AnswerCache) Put(name string, t uint16, v *Verified) {
 	if v == nil || v.TTL <= 0 {
 		return
@@ -76,10 +96,19 @@ func (c *AnswerCache) Put(name string, t uint16, v *Verified) {
 	k := cacheKey{name, t}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	z := c.seen(v.Zone, v.Serial)
+	if z == nil {
+		return // older than an answer already verified
+	}
 	if el := c.m[k]; el != nil {
 		c.remove(el)
 	}
-	e := &cacheEntry{key: k, v: v, size: size, stored: now, expires: now.Add(v.TTL)}
+	e := &cacheEntry{key: k, v: v, size: size, stored: now, expires: now.Add(v.TTL), zone: z}
+	e.znext = z.head
+	if z.head != nil {
+		z.head.zprev = e
+	}
+	z.head = e
 	c.m[k] = c.lru.PushFront(e)
 	c.size += size
 	for c.size > c.max {
@@ -115,8 +144,41 @@ func (c *AnswerCache) Get(name string, t uint16) (v *Verified, age time.Duration
 	return e.v, now.Sub(e.stored), refresh, true
 }
 
+// Seen records that an answer of zone origin (canonical) was verified
+// at serial, for answers not stored (Put does the same): when serial is
+// above the highest the cache has seen for origin, origin's entries,
+// all of lower serials, are dropped.
+func (c *AnswerCache) Seen(origin string, serial uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if z := c.zones[origin]; z != nil {
+		c.seen(origin, serial)
+	}
+}
+
+// seen raises origin's highest serial to serial, dropping its entries
+// when that is a rise, and returns origin's entry list; nil when serial
+// is below the highest seen. c.mu is held.
+func (c *AnswerCache) seen(origin string, serial uint32) *zoneEntries {
+	z := c.zones[origin]
+	switch {
+	case z == nil:
+		z = &zoneEntries{serial: serial}
+		c.zones[origin] = z
+	case serialLess(serial, z.serial):
+		return nil
+	case serialLess(z.serial, serial):
+		for z.head != nil {
+			c.remove(c.m[z.head.key])
+		}
+		z.serial = serial
+	}
+	return z
+}
+
 // PurgeZone drops every entry answered by zone origin or a zone below
-// it (a zone the registry suspended).
+// it (a zone the registry suspended or released), and forgets the
+// serials seen for those zones (one created again may restart lower).
 func (c *AnswerCache) PurgeZone(origin string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -124,6 +186,11 @@ func (c *AnswerCache) PurgeZone(origin string) {
 		e := el.Value.(*cacheEntry)
 		if zone.IsSubDomain(origin, k.name) || (e.v != nil && zone.IsSubDomain(origin, e.v.Zone)) {
 			c.remove(el)
+		}
+	}
+	for z := range c.zones {
+		if zone.IsSubDomain(origin, z) {
+			delete(c.zones, z)
 		}
 	}
 }
@@ -139,4 +206,15 @@ func (c *AnswerCache) remove(el *list.Element) {
 	e := c.lru.Remove(el).(*cacheEntry)
 	delete(c.m, e.key)
 	c.size -= e.size
+	if z := e.zone; z != nil {
+		if e.zprev != nil {
+			e.zprev.znext = e.znext
+		} else {
+			z.head = e.znext
+		}
+		if e.znext != nil {
+			e.znext.zprev = e.zprev
+		}
+		e.zone, e.zprev, e.znext = nil, nil, nil
+	}
 }

@@ -90,3 +90,134 @@ func TestAnswerCacheRefresh(t *testing.T) {
 		t.Errorf("refresh flags = %v, want %v", got, want)
 	}
 }
+
+// BenchmarkAnswerCache measures the hot path: Get of a cached answer
+// (hit, expected 0 allocs) and Put of a new answer of the same zone and
+// serial, with 1000 entries in the cache.
+func BenchmarkAnswerCache(b *testing.B) {
+	c := NewAnswerCache(0, nil)
+	names := make([]string, 1000)
+	vs := make([]*Verified, len(names))
+	for i := range names {
+		names[i] = fmt.Sprintf("n%d.example.", i)
+		m := new(dns.Msg)
+		m.SetQuestion(names[i], dns.TypeA)
+		vs[i] = &Verified{Zone: "example.", Serial: 7, Msg: m, TTL: time.Hour}
+		c.Put(names[i], dns.TypeA, vs[i])
+	}
+	b.Run("get-hit", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := range b.N {
+			if _, _, _, ok := c.Get(names[i%len(names)], dns.TypeA); !ok {
+				b.Fatal("miss")
+			}
+		}
+	})
+	b.Run("put", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := range b.N {
+			c.Put(names[i%len(names)], dns.TypeA, vs[i%len(vs)])
+		}
+	})
+}
+
+// An answer verified at a higher serial of the zone drops the zone's
+// answers of lower serials (an NXDOMAIN at serial 1 does not outlive
+// serial 2), keeps other zones', and refuses answers older than it;
+// Seen does the same for an answer not stored; PurgeZone forgets the
+// serial, so a zone created again may restart lower.
+func TestAnswerCacheNewerSerial(t *testing.T) {
+	clk := &fakeClock{time.Unix(1e9, 0)}
+	at := func(name, origin string, serial uint32, rcode int) *Verified {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		m.Rcode = rcode
+		return &Verified{Zone: origin, Serial: serial, Msg: m, TTL: time.Hour}
+	}
+	has := func(c *AnswerCache, name string) bool {
+		_, _, _, ok := c.Get(name, dns.TypeA)
+		return ok
+	}
+	type put struct {
+		name, zone string
+		serial     uint32
+	}
+	tests := []struct {
+		name   string
+		puts   []put
+		seen   *put // Seen(zone, serial) after the puts
+		purge  string
+		want   []string // cached afterwards
+		absent []string
+	}{
+		{
+			name:   "nxdomain dropped by a newer serial",
+			puts:   []put{{"new.example.", "example.", 1}, {"a.other.", "other.", 1}, {"www.example.", "example.", 2}},
+			want:   []string{"www.example.", "a.other."},
+			absent: []string{"new.example."},
+		},
+		{
+			name:   "same serial kept",
+			puts:   []put{{"new.example.", "example.", 2}, {"www.example.", "example.", 2}},
+			want:   []string{"new.example.", "www.example."},
+			absent: nil,
+		},
+		{
+			name:   "older serial not stored",
+			puts:   []put{{"www.example.", "example.", 5}, {"new.example.", "example.", 4}},
+			want:   []string{"www.example."},
+			absent: []string{"new.example."},
+		},
+		{
+			name:   "serial wraps (RFC 1982)",
+			puts:   []put{{"new.example.", "example.", 0xffffffff}, {"www.example.", "example.", 3}},
+			want:   []string{"www.example."},
+			absent: []string{"new.example."},
+		},
+		{
+			name:   "seen without a put",
+			puts:   []put{{"new.example.", "example.", 1}, {"a.other.", "other.", 1}},
+			seen:   &put{"", "example.", 2},
+			want:   []string{"a.other."},
+			absent: []string{"new.example."},
+		},
+		{
+			name:   "purge forgets the serial",
+			puts:   []put{{"www.example.", "example.", 9}},
+			purge:  "example.",
+			seen:   nil,
+			want:   nil,
+			absent: []string{"www.example."},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := NewAnswerCache(0, clk.now)
+			for _, p := range tt.puts {
+				c.Put(p.name, dns.TypeA, at(p.name, p.zone, p.serial, dns.RcodeNameError))
+			}
+			if tt.seen != nil {
+				c.Seen(tt.seen.zone, tt.seen.serial)
+			}
+			if tt.purge != "" {
+				c.PurgeZone(tt.purge)
+				c.Put("low.example.", dns.TypeA, at("low.example.", "example.", 1, dns.RcodeSuccess))
+				tt.want = append(tt.want, "low.example.")
+			}
+			for _, n := range tt.want {
+				if !has(c, n) {
+					t.Errorf("%s not cached, want it", n)
+				}
+			}
+			for _, n := range tt.absent {
+				if has(c, n) {
+					t.Errorf("%s cached, want it dropped", n)
+				}
+			}
+			entries, bytes := c.Len()
+			if entries != len(tt.want) || (entries == 0) != (bytes == 0) {
+				t.Errorf("Len = %d entries, %d bytes; want %d entries", entries, bytes, len(tt.want))
+			}
+		})
+	}
+}

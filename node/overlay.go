@@ -414,6 +414,8 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 			// zone of another group is still being looked up: its
 			// referral or denial is served this once, never cached.
 			o.cache.Put(name, t, v)
+		} else {
+			o.cache.Seen(v.Zone, v.Serial) // still drops answers of older serials
 		}
 		return v, nil
 	}
