@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -83,5 +85,60 @@ func TestSubmitZoneDryRunRemote(t *testing.T) {
 	}
 	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != serial {
 		t.Errorf("a holds %v after the change, want serial %d", got, serial)
+	}
+}
+
+// TestStaleNXDOMAINDropped: b caches a's NXDOMAIN for a name at serial
+// S1; a publishes the name at S2; as soon as b verifies any answer of
+// the zone at S2 (another name), the NXDOMAIN is gone and b answers the
+// new name at once, not after the negative TTL.
+func TestStaleNXDOMAINDropped(t *testing.T) {
+	a, b, _, k := overlayPairAdmin(t)
+	newName := "fresh." + DemoOrigin
+	waitFor(t, "b caches the NXDOMAIN", func() error {
+		r := queryNode(t, b, dnstest.Query(newName, dns.TypeTXT, true))
+		if r.Rcode != dns.RcodeNameError {
+			return fmt.Errorf("rcode %s, want NXDOMAIN", dns.RcodeToString[r.Rcode])
+		}
+		if _, _, _, ok := b.ov.Load().cache.Get(newName, dns.TypeTXT); !ok {
+			return errors.New("not cached")
+		}
+		return nil
+	})
+	stored, err := a.Stored(DemoOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := DemoZone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr, err := dns.NewRR(newName + " 300 IN TXT \"now here\"")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = zone.New(DemoOrigin, append(u.Records(), rr)); err != nil {
+		t.Fatal(err)
+	}
+	z, _, err := Prepare(stored, u, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Publish(z); err != nil {
+		t.Fatal(err)
+	}
+	// Another name, a type b never asked: verified at the new serial.
+	if r := queryNode(t, b, dnstest.Query("www."+DemoOrigin, dns.TypeAAAA, true)); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("www AAAA via b: rcode %s", dns.RcodeToString[r.Rcode])
+	}
+	if hi, ok := b.ov.Load().verifier.Highest(DemoOrigin); !ok || hi != z.Serial() {
+		t.Fatalf("b's highest verified serial = %d, %v; want %d", hi, ok, z.Serial())
+	}
+	if _, _, _, ok := b.ov.Load().cache.Get(newName, dns.TypeTXT); ok {
+		t.Error("the NXDOMAIN of serial 1 is still cached after b verified the newer serial")
+	}
+	r := queryNode(t, b, dnstest.Query(newName, dns.TypeTXT, true))
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+		t.Errorf("%s TXT via b after the newer serial: rcode %s, %d answers; want the new record", newName, dns.RcodeToString[r.Rcode], len(r.Answer))
 	}
 }
