@@ -769,23 +769,31 @@ func startDevNode(ctx context.Context, opts *devOptions, cfg node.Config, log *s
 		return nil, usagef("--api %q: %v", cfg.API.Listen, err)
 	}
 	n, err := startNode(ctx, cfg, log)
-	if errors.Is(err, node.ErrAPIPortInUse) && opts.API == "" {
-		host, port, _ := node.SplitHostPort(cfg.API.Listen)
-		cfg.API.Listen = net.JoinHostPort(host, "0")
-		n, err = startNode(ctx, cfg, log)
-		if err == nil {
-			fmt.Fprintf(opts.out, "API port %d is in use; using free port %s instead\n", port, n.APIAddr())
+	// Each failed start names one taken port; when both defaults are
+	// taken, the second start names the other, so fall back for each
+	// once, in whichever order they come.
+	apiTaken, dnsTaken := 0, 0 // the taken default ports
+	apiMoved, dnsMoved := false, false
+	for err != nil {
+		switch {
+		case errors.Is(err, node.ErrAPIPortInUse) && opts.API == "" && !apiMoved:
+			host, port, _ := node.SplitHostPort(cfg.API.Listen)
+			apiMoved, apiTaken, cfg.API.Listen = true, port, net.JoinHostPort(host, "0")
+		case errors.Is(err, node.ErrPortInUse) && opts.DNS == "" && !dnsMoved:
+			host, port, _ := node.SplitHostPort(cfg.DNS)
+			dnsMoved, dnsTaken, cfg.DNS = true, port, net.JoinHostPort(host, "0")
+		default:
+			return nil, err
 		}
-	}
-	if errors.Is(err, node.ErrPortInUse) && opts.DNS == "" {
-		host, port, _ := node.SplitHostPort(cfg.DNS)
-		cfg.DNS = net.JoinHostPort(host, "0")
 		n, err = startNode(ctx, cfg, log)
-		if err == nil {
-			fmt.Fprintf(opts.out, "port %d is in use; using free port %d instead\n", port, n.Addr().Port())
-		}
 	}
-	return n, err
+	if apiMoved {
+		fmt.Fprintf(opts.out, "API port %d is in use; using free port %s instead\n", apiTaken, n.APIAddr())
+	}
+	if dnsMoved {
+		fmt.Fprintf(opts.out, "port %d is in use; using free port %d instead\n", dnsTaken, n.Addr().Port())
+	}
+	return n, nil
 }
 
 func startNode(ctx context.Context, cfg node.Config, log *slog.Logger) (*node.Node, error) {

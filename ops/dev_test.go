@@ -361,13 +361,20 @@ func TestDevPorts(t *testing.T) {
 		t.Errorf("runDev --dns %s (in use) = %v, want ErrPortInUse naming port %s", addr, err, port)
 	}
 
-	// Without --dns, a taken default port falls back to a free one.
-	d, err := startDev(t, devOptions{Data: t.TempDir(), defaultDNS: addr})
+	// Without --dns and --api, taken default ports fall back to free
+	// ones, both when both are taken (whichever a start names first).
+	heldAPI, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("runDev with the default port taken: %v", err)
+		t.Fatal(err)
 	}
-	if d.addr == addr || !strings.Contains(d.out.String(), "port "+port+" is in use") {
-		t.Errorf("fallback: serving on %s, output:\n%s\nwant another port and a line saying %s is in use", d.addr, d.out, port)
+	defer heldAPI.Close()
+	_, apiPort, _ := net.SplitHostPort(heldAPI.Addr().String())
+	d, err := startDev(t, devOptions{Data: t.TempDir(), defaultDNS: addr, defaultAPI: heldAPI.Addr().String()})
+	if err != nil {
+		t.Fatalf("runDev with the default ports taken: %v", err)
+	}
+	if d.addr == addr || !strings.Contains(d.out.String(), "port "+port+" is in use") || !strings.Contains(d.out.String(), "API port "+apiPort+" is in use") {
+		t.Errorf("fallback: serving on %s, output:\n%s\nwant another port and lines saying %s and API %s are in use", d.addr, d.out, port, apiPort)
 	}
 }
 
