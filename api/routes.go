@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -219,6 +220,13 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.writeError(sw, r, d.err())
 				return
 			}
+		}
+		if r.ContentLength > maxBody {
+			// Refused before reading: a client that sent Expect:
+			// 100-continue gets the 413 without sending the body, instead
+			// of a connection reset racing the reply after 1 MiB.
+			s.writeError(sw, r, fmt.Errorf("%w: the body is %d bytes, the limit %d", ErrTooLarge, r.ContentLength, maxBody))
+			return
 		}
 		r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
 		if err := rt.h(sw, r, c); err != nil {

@@ -271,6 +271,9 @@ type apiClient struct {
 func newAPIClient(n *apiNode) *apiClient {
 	return &apiClient{base: n.api, hc: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DisableKeepAlives: true,
+		// Long enough that a request sent with Expect: 100-continue waits
+		// for the server's answer even on a loaded machine.
+		ExpectContinueTimeout: 10 * time.Second,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return (&net.Dialer{LocalAddr: &net.TCPAddr{IP: nextClientIP()}}).DialContext(ctx, network, addr)
 		},
@@ -281,6 +284,9 @@ func newAPIClient(n *apiNode) *apiClient {
 func fixedIPClient(n *apiNode, ip string) *apiClient {
 	return &apiClient{base: n.api, hc: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		DisableKeepAlives: true,
+		// Long enough that a request sent with Expect: 100-continue waits
+		// for the server's answer even on a loaded machine.
+		ExpectContinueTimeout: 10 * time.Second,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext(ctx, network, addr)
 		},
