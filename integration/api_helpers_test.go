@@ -39,7 +39,8 @@ type apiNode struct {
 	group   string
 	config  string
 	ready   string
-	api     string   // http://host:port
+	api     string   // http://host:port, from API
+	API     string   `json:"api"` // host:port the REST API bound
 	DNS     string   `json:"dns"`
 	Admin   string   `json:"admin"`
 	Overlay []string `json:"overlay"`
@@ -70,7 +71,7 @@ const (
 
 // startAPICluster starts regSize registry members on 127.0.40.x and
 // edgeSize members of group "edge" on 127.0.41.x, all with certificates
-// of one cluster CA, the overlay on, the REST API on a free port, the
+// of one cluster CA, the overlay on, the REST API on a port of its own choosing, the
 // registry members holding the transparency log's signer key and every
 // node following the log.
 func startAPICluster(t *testing.T, regSize, edgeSize int) *apiCluster {
@@ -97,8 +98,10 @@ func startAPICluster(t *testing.T, regSize, edgeSize int) *apiCluster {
 		name := fmt.Sprintf("%s%d", map[string]string{apiRegistryGroup: "reg", apiEdgeGroup: "edge"}[group], idx)
 		nd := filepath.Join(dir, name)
 		runCmd(t, dir, ddnrsBin, "ops", "cert", "issue", "--ca", filepath.Join(dir, "ca"), "--id", name, "--ip", ip, "--out", filepath.Join(nd, "tls"))
-		apiAddr := net.JoinHostPort(ip, strconv.Itoa(freePortOn(t, ip, false)))
-		n := &apiNode{name: name, group: group, config: filepath.Join(nd, "node.toml"), ready: filepath.Join(nd, "ready.json"), api: "http://" + apiAddr}
+		// Port 0, read back from the ready file: a port picked here and
+		// freed could be taken by the node's own listeners on ip:0 before
+		// the node binds it.
+		n := &apiNode{name: name, group: group, config: filepath.Join(nd, "node.toml"), ready: filepath.Join(nd, "ready.json")}
 		var b strings.Builder
 		fmt.Fprintf(&b, "data_dir = %q\ndns = %q\n", filepath.Join(nd, "data"), ip+":0")
 		fmt.Fprintf(&b, "\n[group]\nname = %q\nid = %q\nraft_bind = %q\n", group, name, ip+":0")
@@ -123,7 +126,7 @@ func startAPICluster(t *testing.T, regSize, edgeSize int) *apiCluster {
 		// the edge nodes' requests come from 127.0.0.1, not their own
 		// 127.0.41.x: without it every client of an edge node would share
 		// one per-IP bucket at the registry.
-		fmt.Fprintf(&b, "\n[api]\nlisten = %q\ntrust_proxy = %v\n", apiAddr, group == apiRegistryGroup)
+		fmt.Fprintf(&b, "\n[api]\nlisten = %q\ntrust_proxy = %v\n", ip+":0", group == apiRegistryGroup)
 		fmt.Fprintf(&b, "\n[registry]\nlog_verifier = %q\nlog_origin = %q\nfollow_interval = \"1s\"\nheartbeat_interval = \"500ms\"\n", c.vkey, apiLogOrigin)
 		b.WriteString(registry)
 		if err := os.MkdirAll(nd, 0o700); err != nil {
@@ -141,8 +144,15 @@ func startAPICluster(t *testing.T, regSize, edgeSize int) *apiCluster {
 			if err != nil {
 				return err
 			}
-			return json.Unmarshal(raw, n)
+			if err := json.Unmarshal(raw, n); err != nil {
+				return err
+			}
+			if n.API == "" {
+				return fmt.Errorf("%s: no api address in %s", name, raw)
+			}
+			return nil
 		})
+		n.api = "http://" + n.API
 		if boot == nil {
 			boot = n.Overlay
 		}
