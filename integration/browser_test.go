@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -209,9 +208,14 @@ func waitReviewerKey(t *testing.T, d *devNode) string {
 func TestBrowserRegistryFlow(t *testing.T) {
 	needBinary(t)
 	b := startBrowser(t)
-	apiAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	d := startDev(t, t.TempDir(), "--api", apiAddr)
-	base := "http://" + apiAddr
+	// Port 0, read back from the ready file: a free port picked here
+	// could be taken on 127.0.0.1 by another test package's listener
+	// before dev binds it.
+	d := startDev(t, t.TempDir(), "--api", "127.0.0.1:0")
+	base := d.ready.API
+	if !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":0") {
+		t.Fatalf("ready file api = %q, want the bound http://127.0.0.1:PORT", base)
+	}
 	admin := waitReviewerKey(t, d)
 	const domain = "browser-flow.example."
 

@@ -210,6 +210,7 @@ func tryCmdEnv(dir string, env []string, name string, args ...string) (stdout, s
 // readyInfo is the JSON `ddnrs dev --ready-file` writes once it listens.
 type readyInfo struct {
 	DNS   string `json:"dns"`
+	API   string `json:"api"` // REST API base URL (http://host:port)
 	Data  string `json:"data"`
 	Zones []struct {
 		Zone   string `json:"zone"`
