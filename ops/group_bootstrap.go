@@ -2,18 +2,26 @@ package ops
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
 	"github.com/ddnrs/ddnrs/internal/pki"
+	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/translog"
 )
 
 // bootstrapOptions are the flags of `ddnrs ops group bootstrap`.
@@ -27,8 +35,31 @@ type bootstrapOptions struct {
 	AdminPort int
 	Output    string
 
+	CA     string // --ca DIR: an existing cluster CA
+	Name   string // --name GROUP: [group] name, member IDs GROUP-1..
+	Region string // --region R: [registry] region
+
+	Overlay        bool     // --overlay
+	OverlayPort    int      // --overlay-port: base QUIC port
+	BootstrapPeers []string // --bootstrap-peer MULTIADDR
+
+	Registry      bool     // --registry: this group is the registry
+	RegistryURLs  []string // --registry-urls
+	RegistryAdmin []string // --registry-admin
+	LogVerifier   string   // --log-verifier VKEY|FILE
+	APIPort       int      // --api-port: base REST API port
+	apiPortSet    bool     // --api-port was given
+
 	out, errOut io.Writer
 }
+
+// Files bootstrap writes besides the members' directories.
+const (
+	bootstrapRegistryDir = "registry"    // DIR/registry: the log's keys
+	bootstrapLogKey      = "log.key"     // signer key (0600), also in each member's directory
+	bootstrapLogPub      = "log.pub"     // verifier key
+	bootstrapOverlayKey  = "overlay.key" // in data_dir: node/overlay.go's identity key file
+)
 
 func newGroupBootstrapCmd() *cobra.Command {
 	opts := &bootstrapOptions{}
@@ -37,24 +68,64 @@ func newGroupBootstrapCmd() *cobra.Command {
 		Short: "Write the CA, certificates and node configurations of a new group",
 		Long: `Write everything a new replica group needs into DIR: a cluster CA
 (DIR/ca), for each member a certificate and a node configuration
-(DIR/nodeN/node.toml), and an operator certificate for the ops commands
+(DIR/ID/node.toml), and an operator certificate for the ops commands
 (DIR/ops). Member 1 bootstraps the group; every other member joins it by
 itself on first start (group.join), as a voter or, for the last
 --nonvoters members, as a read replica.
 
 With one --ip, every member listens on it, member N on the base ports + N-1;
 with one --ip per member, each member uses its own address and the base
-ports. Then start each member with 'ddnrs node --config DIR/nodeN/node.toml'.
-Nothing is overwritten: DIR/ca must not exist.`,
+ports. Then start each member with 'ddnrs node --config DIR/ID/node.toml'.
+Nothing is overwritten: DIR/ca (unless --ca) and DIR/ID must not exist.
+
+A cluster of several groups with a registry: every group's certificates
+must come from one cluster CA (heartbeats and DDNRS-RPC use mutual TLS), so
+bootstrap the registry group first and give the later groups its CA with
+--ca DIR/ca; name every group (--name; member IDs are NAME-1, NAME-2, ...,
+unique across the cluster).
+
+  --registry makes the group the registry: [registry] member = true, the
+  transparency log's signer key made in DIR/registry/log.key (0600, copied
+  to each member's directory), its verifier key in DIR/registry/log.pub,
+  and the REST API on --api-port (default 8053) + N-1.
+  Other groups follow it with --registry-urls (the members' API URLs),
+  --registry-admin (their admin endpoints, for heartbeats) and
+  --log-verifier (DIR/registry/log.pub, or the key itself); bootstrap
+  prints these values for the registry group.
+
+  --overlay turns the overlay on, listening on QUIC at --overlay-port
+  (default 4001) + N-1. Bootstrap makes each member's overlay identity in
+  its data directory (data/overlay.key), so its multiaddr (/p2p/ID) is known
+  before it starts: it is printed, and members 2.. of the group bootstrap
+  through member 1. Give other groups one of the printed multiaddrs with
+  --bootstrap-peer.`,
 		Example: `  # seven members on 127.0.0.1-127.0.0.7, ports 5300 (DNS), 7300 (Raft), 7400 (admin)
   ddnrs ops group bootstrap --out cluster --members 7 --ip 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7
   ddnrs node --config cluster/node1/node.toml
 
   # three voters and a read replica on one address, consecutive ports
-  ddnrs ops group bootstrap --out cluster --members 4 --nonvoters 1`,
+  ddnrs ops group bootstrap --out cluster --members 4 --nonvoters 1
+
+  # a cluster of three groups: the registry and two regions, 3 members each
+  ddnrs ops group bootstrap --out reg --name reg --registry --overlay \
+      --members 3 --ip 10.0.0.1,10.0.0.2,10.0.0.3
+  #   (prints reg-1's overlay multiaddr, /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW...)
+  ddnrs ops group bootstrap --out eu --name eu --region eu --ca reg/ca \
+      --members 3 --ip 10.1.0.1,10.1.0.2,10.1.0.3 \
+      --registry-urls http://10.0.0.1:8053,http://10.0.0.2:8053,http://10.0.0.3:8053 \
+      --registry-admin 10.0.0.1:7400,10.0.0.2:7400,10.0.0.3:7400 \
+      --log-verifier reg/registry/log.pub \
+      --overlay --bootstrap-peer /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW...
+  ddnrs ops group bootstrap --out us --name us --region us --ca reg/ca \
+      --members 3 --ip 10.2.0.1,10.2.0.2,10.2.0.3 \
+      --registry-urls http://10.0.0.1:8053,http://10.0.0.2:8053,http://10.0.0.3:8053 \
+      --registry-admin 10.0.0.1:7400,10.0.0.2:7400,10.0.0.3:7400 \
+      --log-verifier reg/registry/log.pub \
+      --overlay --bootstrap-peer /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW...`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.out, opts.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			opts.apiPortSet = cmd.Flags().Changed("api-port")
 			return runBootstrap(cmd.Context(), opts)
 		},
 	}
@@ -67,6 +138,17 @@ Nothing is overwritten: DIR/ca must not exist.`,
 	f.IntVar(&opts.RaftPort, "raft-port", 7300, "base Raft port")
 	f.IntVar(&opts.AdminPort, "admin-port", 7400, "base admin port")
 	f.StringVarP(&opts.Output, "output", "o", "table", "table, or json")
+	f.StringVar(&opts.CA, "ca", "", "reuse the cluster CA in `DIR` (an earlier bootstrap's DIR/ca, or 'ddnrs ops ca init') instead of making one, e.g. --ca reg/ca")
+	f.StringVar(&opts.Name, "name", "", "the group's `NAME` ([group] name, unique in the cluster); member IDs become NAME-1, NAME-2, ... (default: group \"default\", IDs node1, node2, ...), e.g. --name eu")
+	f.StringVar(&opts.Region, "region", "", "the members' `REGION` ([registry] region), reported in heartbeats for placement, e.g. --region eu")
+	f.BoolVar(&opts.Overlay, "overlay", false, "turn the overlay on; each member's identity is made now, so its multiaddr is printed")
+	f.IntVar(&opts.OverlayPort, "overlay-port", 4001, "base overlay (QUIC, UDP) port")
+	f.StringArrayVar(&opts.BootstrapPeers, "bootstrap-peer", nil, "overlay `MULTIADDR` (ending in /p2p/ID) of another group's member to join through (repeatable), e.g. --bootstrap-peer /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW...")
+	f.BoolVar(&opts.Registry, "registry", false, "make this group the registry: member = true, a new log key in DIR/registry, the REST API on --api-port")
+	f.StringSliceVar(&opts.RegistryURLs, "registry-urls", nil, "the registry members' REST API `URLs` (not with --registry), e.g. --registry-urls http://10.0.0.1:8053,http://10.0.0.2:8053")
+	f.StringSliceVar(&opts.RegistryAdmin, "registry-admin", nil, "the registry members' admin endpoints `HOST:PORT,...`, for heartbeats (not with --registry), e.g. --registry-admin 10.0.0.1:7400")
+	f.StringVar(&opts.LogVerifier, "log-verifier", "", "the registry log's verifier key, or a `FILE` holding it (the registry's DIR/registry/log.pub), to follow the log (needs --registry-urls)")
+	f.IntVar(&opts.APIPort, "api-port", 8053, "base REST API port: on with --registry, or when given")
 	return cmd
 }
 
@@ -76,90 +158,252 @@ type bootstrapMember struct {
 	DNS      string `json:"dns"`
 	Admin    string `json:"admin"`
 	Raft     string `json:"raft"`
+	API      string `json:"api,omitempty"`     // REST API base URL
+	Overlay  string `json:"overlay,omitempty"` // overlay multiaddr with /p2p/ID
 	NonVoter bool   `json:"non_voter,omitempty"`
 	Config   string `json:"config"`
+
+	listen  string   // overlay listen multiaddr
+	boot    []string // overlay bootstrap peers
+	logKey  string   // the log's signer key file (registry members)
+	dataDir string
 }
 
 // bootstrapJSON is what --output json prints.
 type bootstrapJSON struct {
-	CA      string            `json:"ca"`
-	Cert    string            `json:"cert"`
-	Key     string            `json:"key"`
-	Members []bootstrapMember `json:"members"`
-	Warning string            `json:"warning,omitempty"`
+	CA          string            `json:"ca"`
+	Cert        string            `json:"cert"`
+	Key         string            `json:"key"`
+	Group       string            `json:"group,omitempty"`
+	Registry    bool              `json:"registry,omitempty"`
+	LogKey      string            `json:"log_key,omitempty"`      // DIR/registry/log.key
+	LogVerifier string            `json:"log_verifier,omitempty"` // the verifier key itself
+	Members     []bootstrapMember `json:"members"`
+	Warning     string            `json:"warning,omitempty"`
 }
 
-func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
+// bootstrapPlan is what runBootstrap checked and derived from the flags
+// before writing anything.
+type bootstrapPlan struct {
+	ips  []net.IP
+	span int    // port offset step: members on one IP take consecutive ports
+	vkey string // --log-verifier, read from its file when one was named
+}
+
+// checkBootstrap validates the flags and returns the plan.
+func checkBootstrap(opts *bootstrapOptions) (*bootstrapPlan, error) {
 	if err := checkOutput(opts.Output); err != nil {
-		return err
+		return nil, err
 	}
 	if opts.Out == "" {
-		return usagef("--out DIR is required")
+		return nil, usagef("--out DIR is required")
 	}
 	if opts.Members < 1 || opts.Members > 100 {
-		return usagef("--members %d: want 1 to 100", opts.Members)
+		return nil, usagef("--members %d: want 1 to 100", opts.Members)
 	}
 	if opts.NonVoters < 0 || opts.NonVoters >= opts.Members {
-		return usagef("--nonvoters %d: want 0 to %d (at least one voter)", opts.NonVoters, opts.Members-1)
+		return nil, usagef("--nonvoters %d: want 0 to %d (at least one voter)", opts.NonVoters, opts.Members-1)
 	}
 	if len(opts.IPs) != 1 && len(opts.IPs) != opts.Members {
-		return usagef("--ip: give one address for all members or one per member (%d), not %d", opts.Members, len(opts.IPs))
+		return nil, usagef("--ip: give one address for all members or one per member (%d), not %d", opts.Members, len(opts.IPs))
 	}
-	ips := make([]net.IP, len(opts.IPs))
+	pl := &bootstrapPlan{ips: make([]net.IP, len(opts.IPs))}
 	for i, s := range opts.IPs {
-		if ips[i] = net.ParseIP(s); ips[i] == nil {
-			return usagef("--ip %q is not an IP address", s)
+		if pl.ips[i] = net.ParseIP(s); pl.ips[i] == nil {
+			return nil, usagef("--ip %q is not an IP address", s)
 		}
 	}
 	span := opts.Members
-	if len(ips) > 1 {
+	if len(pl.ips) > 1 {
 		span = 1
 	}
-	for _, p := range []struct {
+	pl.span = span
+	ports := []struct {
 		name string
 		v    int
-	}{{"--dns-port", opts.DNSPort}, {"--raft-port", opts.RaftPort}, {"--admin-port", opts.AdminPort}} {
+	}{{"--dns-port", opts.DNSPort}, {"--raft-port", opts.RaftPort}, {"--admin-port", opts.AdminPort}}
+	if opts.Overlay {
+		ports = append(ports, struct {
+			name string
+			v    int
+		}{"--overlay-port", opts.OverlayPort})
+	}
+	if opts.Registry || opts.apiPortSet {
+		ports = append(ports, struct {
+			name string
+			v    int
+		}{"--api-port", opts.APIPort})
+	}
+	for _, p := range ports {
 		if p.v < 1 || p.v+span-1 > 65535 {
-			return usagef("%s %d: want 1 to %d", p.name, p.v, 65536-span)
+			return nil, usagef("%s %d: want 1 to %d", p.name, p.v, 65536-span)
 		}
+	}
+	if opts.Name != "" && !validGroupName(opts.Name) {
+		return nil, usagef("--name %q: want 1 to 60 letters, digits, '.', '_' or '-'", opts.Name)
+	}
+	if !opts.Overlay && len(opts.BootstrapPeers) > 0 {
+		return nil, usagef("--bootstrap-peer needs --overlay")
+	}
+	for _, a := range opts.BootstrapPeers {
+		if !strings.HasPrefix(a, "/") || !strings.Contains(a, "/p2p/") {
+			return nil, usagef("--bootstrap-peer %q: want a multiaddr ending in /p2p/ID, as bootstrap printed for the other group", a)
+		}
+	}
+	if opts.Registry {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"--registry-urls", len(opts.RegistryURLs) > 0}, {"--registry-admin", len(opts.RegistryAdmin) > 0}, {"--log-verifier", opts.LogVerifier != ""}} {
+			if f.set {
+				return nil, usagef("%s is for the groups outside the registry: --registry makes the log's keys and serves the API itself", f.name)
+			}
+		}
+	}
+	for _, s := range opts.RegistryURLs {
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, usagef("--registry-urls %q: want the http:// or https:// base URL of a registry member's API", s)
+		}
+	}
+	for _, a := range opts.RegistryAdmin {
+		if _, p, err := node.SplitHostPort(a); err != nil || p == 0 {
+			return nil, usagef("--registry-admin %q: want HOST:PORT of a registry member's admin endpoint", a)
+		}
+	}
+	if opts.LogVerifier != "" {
+		if len(opts.RegistryURLs) == 0 {
+			return nil, usagef("--log-verifier needs --registry-urls: the log is followed through the registry's API")
+		}
+		v := opts.LogVerifier
+		if b, err := os.ReadFile(v); err == nil {
+			v = strings.TrimSpace(string(b))
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("--log-verifier: %w", err)
+		}
+		if _, err := translog.NewVerifier(v); err != nil {
+			return nil, usagef("--log-verifier %q: %v (want the key in the registry's DIR/registry/log.pub, or that file)", opts.LogVerifier, err)
+		}
+		pl.vkey = v
+	}
+	if opts.Region != "" && !opts.Registry && len(opts.RegistryAdmin) == 0 {
+		return nil, usagef("--region needs --registry or --registry-admin: the region is reported to the registry in heartbeats")
+	}
+	return pl, nil
+}
+
+// validGroupName reports whether name is a [group] name whose member
+// IDs (name-1 .. name-100) are valid IDs too.
+func validGroupName(name string) bool {
+	if name == "" || len(name) > 60 {
+		return false
+	}
+	return strings.IndexFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
+	}) < 0
+}
+
+// memberID is the ID of member i (from 0) of a group named name.
+func memberID(name string, i int) string {
+	if name == "" {
+		return devMemberID(i)
+	}
+	return name + "-" + strconv.Itoa(i+1)
+}
+
+func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
+	pl, err := checkBootstrap(opts)
+	if err != nil {
+		return err
 	}
 	out, err := filepath.Abs(opts.Out)
 	if err != nil {
 		return err
 	}
-	ca, err := pki.NewCA("ddnrs cluster CA")
-	if err != nil {
-		return err
+	res := bootstrapJSON{Group: opts.Name, Registry: opts.Registry}
+	var ca *pki.CA
+	if opts.CA != "" {
+		caDir, err := filepath.Abs(opts.CA)
+		if err != nil {
+			return err
+		}
+		if ca, err = pki.LoadCA(caDir); err != nil {
+			return withHint(fmt.Errorf("--ca %s: %w", opts.CA, err), "--ca must name a CA directory (ca.crt and ca.key): an earlier bootstrap's DIR/ca, or one made by 'ddnrs ops ca init'")
+		}
+		res.CA = filepath.Join(caDir, pki.CACertFile)
+	} else {
+		if ca, err = pki.NewCA("ddnrs cluster CA"); err != nil {
+			return err
+		}
+		caDir := filepath.Join(out, "ca")
+		if err := ca.Save(caDir); err != nil {
+			return withHint(err, "bootstrap never overwrites a CA: choose another --out, or reuse the CA with --ca %s", caDir)
+		}
+		res.CA = filepath.Join(caDir, pki.CACertFile)
 	}
-	caDir := filepath.Join(out, "ca")
-	if err := ca.Save(caDir); err != nil {
-		return withHint(err, "bootstrap never overwrites a CA: choose another --out")
+	var skey string
+	if opts.Registry {
+		var vkey string
+		if skey, vkey, err = translog.GenerateKey(translog.DefaultOrigin); err != nil {
+			return err
+		}
+		dir := filepath.Join(out, bootstrapRegistryDir)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		res.LogKey, res.LogVerifier = filepath.Join(dir, bootstrapLogKey), vkey
+		if err := writeNewMode(res.LogKey, []byte(skey+"\n"), 0o600); err != nil {
+			return withHint(err, "bootstrap never overwrites a key: choose another --out")
+		}
+		if err := writeNew(filepath.Join(dir, bootstrapLogPub), []byte(vkey+"\n")); err != nil {
+			return err
+		}
+	} else {
+		res.LogVerifier = pl.vkey
 	}
-	res := bootstrapJSON{CA: filepath.Join(caDir, pki.CACertFile)}
 	var join []string
 	for i := 0; i < opts.Members; i++ {
-		ip, off := ips[0], i
-		if len(ips) > 1 {
-			ip, off = ips[i], 0
+		ip, off := pl.ips[0], i
+		if len(pl.ips) > 1 {
+			ip, off = pl.ips[i], 0
 		}
 		host := ip.String()
 		m := bootstrapMember{
-			ID:       devMemberID(i),
+			ID:       memberID(opts.Name, i),
 			DNS:      net.JoinHostPort(host, strconv.Itoa(opts.DNSPort+off)),
 			Admin:    net.JoinHostPort(host, strconv.Itoa(opts.AdminPort+off)),
 			Raft:     net.JoinHostPort(host, strconv.Itoa(opts.RaftPort+off)),
 			NonVoter: i >= opts.Members-opts.NonVoters,
 		}
+		if opts.Registry || opts.apiPortSet {
+			m.API = "http://" + net.JoinHostPort(host, strconv.Itoa(opts.APIPort+off))
+		}
 		dir := filepath.Join(out, m.ID)
+		m.dataDir = filepath.Join(dir, "data")
 		p, err := pki.IssueNode(ca, m.ID, []net.IP{ip}, []string{"localhost"})
 		if err != nil {
 			return err
 		}
 		if err := p.Save(dir); err != nil {
-			return err
+			return withHint(err, "bootstrap never overwrites a member: choose another --out or --name")
+		}
+		if opts.Registry {
+			m.logKey = filepath.Join(dir, bootstrapLogKey)
+			if err := writeNewMode(m.logKey, []byte(skey+"\n"), 0o600); err != nil {
+				return err
+			}
+		}
+		if opts.Overlay {
+			if m.listen, m.Overlay, err = overlayIdentity(m.dataDir, ip, opts.OverlayPort+off); err != nil {
+				return err
+			}
+			if i > 0 {
+				m.boot = append(m.boot, res.Members[0].Overlay)
+			}
+			m.boot = append(m.boot, opts.BootstrapPeers...)
 		}
 		m.Config = filepath.Join(dir, "node.toml")
-		if err := writeNew(m.Config, nodeTOML(m, dir, res.CA, join)); err != nil {
+		if err := writeNew(m.Config, nodeTOML(m, dir, res.CA, join, opts, res.LogVerifier)); err != nil {
 			return err
 		}
 		if i == 0 || !m.NonVoter && len(join) < 3 {
@@ -183,8 +427,13 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 	if opts.Output == "json" {
 		return writeJSONTo(opts.out, res)
 	}
+	return printBootstrap(opts, out, &res)
+}
+
+// printBootstrap prints the table of members and the next steps.
+func printBootstrap(opts *bootstrapOptions, out string, res *bootstrapJSON) error {
 	tw := tabwriter.NewWriter(opts.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tROLE\tDNS\tADMIN\tRAFT\tCONFIG")
+	fmt.Fprintln(tw, "ID\tROLE\tDNS\tADMIN\tRAFT\tAPI\tCONFIG")
 	for _, m := range res.Members {
 		r := "voter"
 		if m.NonVoter {
@@ -193,36 +442,91 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 		if m.ID == res.Members[0].ID {
 			r = "voter (bootstraps)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, r, m.DNS, m.Admin, m.Raft, m.Config)
+		api := m.API
+		if api == "" {
+			api = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.ID, r, m.DNS, m.Admin, m.Raft, api, m.Config)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if opts.Overlay {
+		fmt.Fprintf(opts.out, "\noverlay multiaddrs (give one to other groups with --bootstrap-peer):\n")
+		for _, m := range res.Members {
+			fmt.Fprintf(opts.out, "  %s  %s\n", m.ID, m.Overlay)
+		}
 	}
 	fmt.Fprintf(opts.out, "\nstart each member (member 1 first):\n")
 	for _, m := range res.Members {
 		fmt.Fprintf(opts.out, "  ddnrs node --config %s\n", m.Config)
 	}
 	fmt.Fprintf(opts.out, "\nthen:\n  ddnrs ops group members --server %s --ca %s --cert %s --key %s\n", res.Members[0].Admin, res.CA, res.Cert, res.Key)
+	if opts.Registry {
+		urls, admins := make([]string, len(res.Members)), make([]string, len(res.Members))
+		for i, m := range res.Members {
+			urls[i], admins[i] = m.API, m.Admin
+		}
+		fmt.Fprintf(opts.out, "\nthis group is the registry (log signer key %s, verifier key %s).\n", res.LogKey, filepath.Join(out, bootstrapRegistryDir, bootstrapLogPub))
+		fmt.Fprintf(opts.out, "bootstrap every other group with:\n  ddnrs ops group bootstrap --out DIR --name NAME --ca %s \\\n      --registry-urls %s \\\n      --registry-admin %s \\\n      --log-verifier %s",
+			filepath.Dir(res.CA), strings.Join(urls, ","), strings.Join(admins, ","), filepath.Join(out, bootstrapRegistryDir, bootstrapLogPub))
+		if opts.Overlay {
+			fmt.Fprintf(opts.out, " \\\n      --overlay --bootstrap-peer %s", res.Members[0].Overlay)
+		}
+		fmt.Fprintln(opts.out)
+	}
 	return nil
 }
 
+// overlayIdentity makes a member's overlay identity key in its data
+// directory (where node/overlay.go's host reads it: data_dir/overlay.key,
+// a libp2p protobuf-encoded Ed25519 key, mode 0600), so the member's peer
+// id is known before it starts. It returns the listen multiaddr and the
+// full multiaddr (with /p2p/ID) other nodes bootstrap through.
+func overlayIdentity(dataDir string, ip net.IP, port int) (listen, addr string, err error) {
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		return "", "", err
+	}
+	b, err := crypto.MarshalPrivateKey(k)
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", "", err
+	}
+	if err := writeNewMode(filepath.Join(dataDir, bootstrapOverlayKey), b, 0o600); err != nil {
+		return "", "", err
+	}
+	proto := "ip4"
+	if ip.To4() == nil {
+		proto = "ip6"
+	}
+	listen = fmt.Sprintf("/%s/%s/udp/%d/quic-v1", proto, ip, port)
+	return listen, listen + "/p2p/" + id.String(), nil
+}
+
 // nodeTOML is a member's configuration file.
-func nodeTOML(m bootstrapMember, dir, ca string, join []string) []byte {
+func nodeTOML(m bootstrapMember, dir, ca string, join []string, opts *bootstrapOptions, vkey string) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# ddnrs node configuration for %s, written by 'ddnrs ops group bootstrap'.\n", m.ID)
 	fmt.Fprintf(&b, "# Start it with: ddnrs node --config %s\n\n", filepath.Join(dir, "node.toml"))
-	fmt.Fprintf(&b, "data_dir = %s\n", strconv.Quote(filepath.Join(dir, "data")))
+	fmt.Fprintf(&b, "data_dir = %s\n", strconv.Quote(m.dataDir))
 	fmt.Fprintf(&b, "dns = %s\n\n", strconv.Quote(m.DNS))
-	fmt.Fprintf(&b, "[group]\nid = %s\nraft_bind = %s\n", strconv.Quote(m.ID), strconv.Quote(m.Raft))
+	b.WriteString("[group]\n")
+	if opts.Name != "" {
+		fmt.Fprintf(&b, "name = %s\n", strconv.Quote(opts.Name))
+	}
+	fmt.Fprintf(&b, "id = %s\nraft_bind = %s\n", strconv.Quote(m.ID), strconv.Quote(m.Raft))
 	if len(join) == 0 {
 		b.WriteString("# This member starts the group: it is its first voter.\nbootstrap = true\n")
 	} else {
-		q := make([]string, len(join))
-		for i, j := range join {
-			q[i] = strconv.Quote(j)
-		}
 		b.WriteString("# On first start this member asks these admin endpoints to add it.\nbootstrap = false\n")
-		fmt.Fprintf(&b, "join = [%s]\n", strings.Join(q, ", "))
+		fmt.Fprintf(&b, "join = [%s]\n", quoteList(join))
 		if m.NonVoter {
 			b.WriteString("# A read replica: it serves DNS but does not vote.\nnon_voter = true\n")
 		}
@@ -230,18 +534,69 @@ func nodeTOML(m bootstrapMember, dir, ca string, join []string) []byte {
 	fmt.Fprintf(&b, "\n[admin]\nlisten = %s\n", strconv.Quote(m.Admin))
 	fmt.Fprintf(&b, "\n[tls]\nca = %s\ncert = %s\nkey = %s\n", strconv.Quote(ca),
 		strconv.Quote(filepath.Join(dir, pki.CertFile)), strconv.Quote(filepath.Join(dir, pki.KeyFile)))
+	if opts.Overlay {
+		b.WriteString("\n[overlay]\n# The identity (peer id) is data_dir/overlay.key, made by bootstrap.\nenabled = true\n")
+		fmt.Fprintf(&b, "listen = [%s]\n", strconv.Quote(m.listen))
+		if len(m.boot) > 0 {
+			fmt.Fprintf(&b, "bootstrap = [%s]\n", quoteList(m.boot))
+		} else {
+			b.WriteString("# The first node of the overlay: the others bootstrap through it.\n")
+		}
+	}
+	if m.API != "" {
+		fmt.Fprintf(&b, "\n[api]\nlisten = %s\n", strconv.Quote(strings.TrimPrefix(m.API, "http://")))
+	}
+	if opts.Registry || len(opts.RegistryURLs) > 0 || len(opts.RegistryAdmin) > 0 || vkey != "" || opts.Region != "" {
+		b.WriteString("\n[registry]\n")
+		if opts.Registry {
+			b.WriteString("# This group is the registry; the log's signer key is shared by its members.\nmember = true\n")
+			fmt.Fprintf(&b, "log_key_file = %s\n", strconv.Quote(m.logKey))
+		}
+		if vkey != "" {
+			fmt.Fprintf(&b, "log_verifier = %s\n", strconv.Quote(vkey))
+		}
+		if len(opts.RegistryURLs) > 0 {
+			fmt.Fprintf(&b, "urls = [%s]\n", quoteList(opts.RegistryURLs))
+		}
+		if len(opts.RegistryAdmin) > 0 {
+			fmt.Fprintf(&b, "# Heartbeats go to these registry members' admin endpoints.\nadmin = [%s]\n", quoteList(opts.RegistryAdmin))
+		}
+		if opts.Region != "" {
+			fmt.Fprintf(&b, "region = %s\n", strconv.Quote(opts.Region))
+		}
+	}
 	return []byte(b.String())
+}
+
+// quoteList is ss as the items of a TOML array of strings.
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return strings.Join(q, ", ")
 }
 
 // writeNew creates path with data and fails if it exists.
 func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	return writeNewMode(path, data, 0o644)
+}
+
+// writeNewMode creates path with data and mode, and fails if it exists.
+func writeNewMode(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}
 	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Chmod(mode) // the umask may have narrowed the mode
+	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(path)
 	}
 	return werr
 }
