@@ -671,9 +671,12 @@ func TestAPI(t *testing.T) {
 	})
 
 	step("expired and revoked keys", func(t *testing.T) {
+		// RFC 3339 here has whole seconds, so the key lives 5 to 6 s: the
+		// issuing request has that long (a loaded machine can take
+		// seconds) before the API refuses an expiry in the past.
 		exp := issue(t, map[string]any{"name": "brief", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}},
 			"limits":  map[string]any{"per_minute": 6000, "burst": 1000},
-			"expires": time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339)})
+			"expires": time.Now().Add(6 * time.Second).UTC().Format(time.RFC3339)})
 		waitUntil(t, "the key to expire", func() error {
 			r := reg.call(t, "GET", "/v1/zones/app.test.", exp, nil, "")
 			if r.status == 401 && r.err().Error.Code == "key_expired" {
