@@ -320,6 +320,18 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 	if err != nil {
 		return err
 	}
+	// Nothing is overwritten, and nothing is written when something is
+	// in the way: members, the log key and the CA are checked first.
+	for i := 0; i < opts.Members; i++ {
+		if err := mustBeAbsent(filepath.Join(out, memberID(opts.Name, i))); err != nil {
+			return withHint(err, "bootstrap never overwrites a member: choose another --out or --name")
+		}
+	}
+	if opts.Registry {
+		if err := mustBeAbsent(filepath.Join(out, bootstrapRegistryDir, bootstrapLogKey)); err != nil {
+			return withHint(err, "bootstrap never overwrites a key: choose another --out")
+		}
+	}
 	res := bootstrapJSON{Group: opts.Name, Registry: opts.Registry}
 	var ca *pki.CA
 	if opts.CA != "" {
@@ -332,14 +344,23 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 		}
 		res.CA = filepath.Join(caDir, pki.CACertFile)
 	} else {
+		caDir := filepath.Join(out, "ca")
+		if err := mustBeAbsent(caDir); err != nil {
+			return withHint(err, "bootstrap never overwrites a CA: choose another --out, or reuse the CA with --ca %s", caDir)
+		}
 		if ca, err = pki.NewCA("ddnrs cluster CA"); err != nil {
 			return err
 		}
-		caDir := filepath.Join(out, "ca")
 		if err := ca.Save(caDir); err != nil {
 			return withHint(err, "bootstrap never overwrites a CA: choose another --out, or reuse the CA with --ca %s", caDir)
 		}
 		res.CA = filepath.Join(caDir, pki.CACertFile)
+	}
+	// An operator certificate already in DIR/ops (another group
+	// bootstrapped into DIR with --ca) is kept when this CA issued it.
+	opsReused, err := reusableOps(filepath.Join(out, "ops"), ca)
+	if err != nil {
+		return err
 	}
 	var skey string
 	if opts.Registry {
@@ -411,15 +432,17 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 		}
 		res.Members = append(res.Members, m)
 	}
-	p, err := pki.IssueNode(ca, "ops", []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
-	if err != nil {
-		return err
-	}
 	opsDir := filepath.Join(out, "ops")
-	if err := p.Save(opsDir); err != nil {
-		return err
-	}
 	res.Cert, res.Key = filepath.Join(opsDir, pki.CertFile), filepath.Join(opsDir, pki.KeyFile)
+	if !opsReused {
+		p, err := pki.IssueNode(ca, "ops", []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+		if err != nil {
+			return err
+		}
+		if err := p.Save(opsDir); err != nil {
+			return err
+		}
+	}
 	res.Warning = voterWarning(opts.Members - opts.NonVoters)
 	if res.Warning != "" {
 		fmt.Fprintf(opts.errOut, "warning: %s\n", res.Warning)
@@ -476,6 +499,35 @@ func printBootstrap(opts *bootstrapOptions, out string, res *bootstrapJSON) erro
 		fmt.Fprintln(opts.out)
 	}
 	return nil
+}
+
+// mustBeAbsent returns an error wrapping fs.ErrExist when path exists.
+func mustBeAbsent(path string) error {
+	_, err := os.Lstat(path)
+	switch {
+	case err == nil:
+		return fmt.Errorf("%s: %w", path, fs.ErrExist)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	}
+	return err
+}
+
+// reusableOps reports whether dir holds an operator certificate and key
+// that ca issued; false when dir is absent. Anything else in the way is
+// an error: bootstrap would otherwise overwrite it.
+func reusableOps(dir string, ca *pki.CA) (bool, error) {
+	if err := mustBeAbsent(dir); err == nil {
+		return false, nil
+	}
+	p, err := pki.LoadPair(filepath.Join(dir, pki.CertFile), filepath.Join(dir, pki.KeyFile))
+	if err != nil {
+		return false, withHint(fmt.Errorf("%s: %w", dir, err), "bootstrap never overwrites the operator certificate: choose another --out")
+	}
+	if err := p.Cert.CheckSignatureFrom(ca.Cert); err != nil {
+		return false, withHint(fmt.Errorf("%s holds an operator certificate of another CA: %w", dir, err), "choose another --out, or bootstrap with the CA that issued it (--ca)")
+	}
+	return true, nil
 }
 
 // overlayIdentity makes a member's overlay identity key in its data

@@ -691,7 +691,7 @@ func TestGroupCommandsHelp(t *testing.T) {
 		{[]string{"ops", "group", "members"}, []string{"--server", "--ca", "--cert", "--key", "--dev", "--output", "Examples:"}},
 		{[]string{"ops", "group", "join"}, []string{"--nonvoter", "RAFTADDR", "Examples:"}},
 		{[]string{"ops", "group", "transfer-leader"}, []string{"--to", "Examples:"}},
-		{[]string{"ops", "group", "bootstrap"}, []string{"--out", "--members", "--nonvoters", "--ip", "Examples:"}},
+		{[]string{"ops", "group", "bootstrap"}, []string{"--out", "--members", "--nonvoters", "--ip", "--ca", "--name", "--region", "--overlay", "--overlay-port", "--bootstrap-peer", "--registry", "--registry-urls", "--registry-admin", "--log-verifier", "--api-port", "registry and two regions", "Examples:"}},
 		{[]string{"ops", "snapshot", "save"}, []string{"FILE", "--dev", "Examples:"}},
 		{[]string{"ops", "snapshot", "restore"}, []string{"--yes", "Examples:"}},
 		{[]string{"zone", "publish"}, []string{"--key", "--tls-key", "--rotate-from", "--server", "Examples:"}},
