@@ -269,7 +269,13 @@ func TestGroupBootstrapFlags(t *testing.T) {
 	if other.CA != first.CA || len(other.Members) != 2 || other.Members[1].ID != "eu-2" || other.Members[1].API != "http://127.0.0.1:9054" {
 		t.Errorf("second group = %+v; want eu-1, eu-2 with the first CA %s and APIs from port 9053", other, first.CA)
 	}
-	for _, m := range other.Members {
+	// The verifier key itself works as well as its file.
+	third := bootstrapJSONRun(t, "--out", filepath.Join(dir, "us"), "--ca", caDir, "--name", "us", "--members", "1",
+		"--registry-urls", "http://127.0.0.1:8053", "--log-verifier", first.LogVerifier)
+	if third.LogVerifier != first.LogVerifier {
+		t.Errorf("--log-verifier KEY gave %q, want %q", third.LogVerifier, first.LogVerifier)
+	}
+	for _, m := range append(other.Members, third.Members...) {
 		if _, err := node.LoadConfig(m.Config); err != nil {
 			t.Errorf("%s: %v", m.Config, err)
 		}
