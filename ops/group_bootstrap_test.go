@@ -146,7 +146,11 @@ func TestGroupBootstrapRegistryCluster(t *testing.T) {
 		}
 	}
 
-	hc := &http.Client{Timeout: 5 * time.Second}
+	// The poll comes from its own address, every 500 ms: the API limits
+	// unauthenticated requests per client IP (120 a minute), and eu-1's
+	// log follower calls it from 127.0.0.1.
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 75, 1)}}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dialer.DialContext}}
 	t.Cleanup(hc.CloseIdleConnections)
 	var last string
 	var eu1 api.NodeHealth
@@ -169,7 +173,7 @@ func TestGroupBootstrapRegistryCluster(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("eu-1 never appeared in the registry's /v1/health (last: %s)", last)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
 	}
 	if eu1.Group != "eu" || eu1.Region != "eu" || !strings.HasSuffix(e1.Overlay, "/p2p/"+eu1.PeerID) {
 		t.Errorf("directory entry of eu-1 = %+v; want group eu, region eu, peer id of %s", eu1, e1.Overlay)
