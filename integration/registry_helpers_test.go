@@ -30,6 +30,8 @@ type regNode struct {
 	api     string   // base URL of its REST API ("" when off)
 	DNS     string   `json:"dns"`
 	Admin   string   `json:"admin"`
+	Raft    string   `json:"raft"`
+	API     string   `json:"api"`
 	Overlay []string `json:"overlay"`
 	p       *proc
 }
@@ -133,54 +135,48 @@ func startRegistryCluster(t *testing.T, regSize int, others ...regGroupSpec) *re
 			nd := filepath.Join(dir, n.id)
 			n.config, n.ready, n.data = filepath.Join(nd, "node.toml"), filepath.Join(nd, "ready.json"), filepath.Join(nd, "data")
 			runCmd(t, dir, ddnrsBin, "ops", "cert", "issue", "--ca", caDir, "--id", n.id, "--ip", ip, "--out", nd)
-			if s.name == "reg" {
-				n.api = "http://" + net.JoinHostPort(ip, strconv.Itoa(freePortOn(t, ip, false)))
-			}
 			c.groups[s.name] = append(c.groups[s.name], n)
 		}
 	}
+	// Every listener starts on port 0 and is read back from the ready
+	// file: ports picked by the test and freed could be taken by the
+	// node's own listeners on its address (the overlay's, on port 0)
+	// before it bound them. The configuration is then rewritten with the
+	// ports bound, so that a restart binds the same ones and nothing on
+	// port 0.
 	var regURLs, regAdmins []string
-	admins := map[string]string{}
-	for _, s := range specs {
-		for _, n := range c.groups[s.name] {
-			admins[n.id] = net.JoinHostPort(n.ip, strconv.Itoa(freePortOn(t, n.ip, false)))
-			if s.name == "reg" {
-				regURLs = append(regURLs, n.api)
-				regAdmins = append(regAdmins, admins[n.id])
-			}
-		}
-	}
 	var boot []string // overlay addresses of the nodes started so far
 	for _, s := range specs {
 		for i, n := range c.groups[s.name] {
-			var b strings.Builder
-			fmt.Fprintf(&b, "data_dir = %q\ndns = %q\n\n[group]\nid = %q\nname = %q\nraft_bind = %q\n",
-				n.data, net.JoinHostPort(n.ip, strconv.Itoa(freePortOn(t, n.ip, true))), n.id, s.name,
-				net.JoinHostPort(n.ip, strconv.Itoa(freePortOn(t, n.ip, false))))
-			if i == 0 {
-				b.WriteString("bootstrap = true\n")
-			} else {
-				fmt.Fprintf(&b, "bootstrap = false\njoin = [%q]\n", admins[c.groups[s.name][0].id])
+			join := ""
+			if i > 0 {
+				join = c.groups[s.name][0].Admin
 			}
-			fmt.Fprintf(&b, "\n[admin]\nlisten = %q\n\n[tls]\nca = %q\ncert = %q\nkey = %q\n",
-				admins[n.id], c.ca, filepath.Join(filepath.Dir(n.config), "node.crt"), filepath.Join(filepath.Dir(n.config), "node.key"))
-			fmt.Fprintf(&b, "\n[overlay]\nenabled = true\nlisten = [%q]\nbootstrap = [%s]\n", "/ip4/"+n.ip+"/udp/0/quic-v1", regQuote(boot))
-			// Every follower polls the registry's API from 127.0.0.1 (the
-			// kernel's source address for loopback), one client IP to
-			// the API's limit on unauthenticated requests (120 a minute):
-			// three followers every 2 s leave room for `ddnrs log verify`.
-			fmt.Fprintf(&b, "\n[registry]\nlog_verifier = %q\nlog_origin = %q\nfollow_interval = \"2s\"\nheartbeat_interval = \"300ms\"\nregion = %q\n",
-				c.vkey, c.origin, s.region)
-			if s.name == "reg" {
-				fmt.Fprintf(&b, "member = true\nlog_key_file = %q\n\n[api]\nlisten = %q\n", c.logKey, strings.TrimPrefix(n.api, "http://"))
-			} else {
-				fmt.Fprintf(&b, "urls = [%s]\nadmin = [%s]\n", regQuote(regURLs), regQuote(regAdmins))
-			}
-			if err := os.WriteFile(n.config, []byte(b.String()), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			zero := n.ip + ":0"
+			c.writeNodeConfig(t, n, s, join, regURLs, regAdmins, boot, zero, zero, zero, zero, "/ip4/"+n.ip+"/udp/0/quic-v1")
 			n.start(t, dir)
+			if s.name == "reg" && n.API == "" {
+				t.Fatalf("%s: no api address in its ready file", n.name)
+			}
+			ov := ""
+			for _, a := range n.Overlay {
+				if strings.HasPrefix(a, "/ip4/"+n.ip+"/udp/") {
+					ov, _, _ = strings.Cut(a, "/p2p/")
+					break
+				}
+			}
+			if ov == "" {
+				t.Fatalf("%s: no overlay address on %s in %v", n.name, n.ip, n.Overlay)
+			}
+			c.writeNodeConfig(t, n, s, join, regURLs, regAdmins, boot, n.DNS, n.Raft, n.Admin, n.API, ov)
 			boot = append(boot, n.Overlay...)
+		}
+		if s.name == "reg" {
+			for _, n := range c.groups["reg"] {
+				n.api = "http://" + n.API
+				regURLs = append(regURLs, n.api)
+				regAdmins = append(regAdmins, n.Admin)
+			}
 		}
 	}
 	all := c.nodes()
@@ -207,6 +203,37 @@ func startRegistryCluster(t *testing.T, regSize int, others ...regGroupSpec) *re
 	})
 	c.reviewer = c.issueKeyCLI(t, "--name", "reviewer", "--actions", "admin", "--suffix", ".")
 	return c
+}
+
+// writeNodeConfig writes n's configuration, member of group s, joining
+// join ("" to bootstrap), with the listen addresses given.
+func (c *regCluster) writeNodeConfig(t *testing.T, n *regNode, s regGroupSpec, join string, regURLs, regAdmins, boot []string, dnsAddr, raftAddr, adminAddr, apiAddr, overlayListen string) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "data_dir = %q\ndns = %q\n\n[group]\nid = %q\nname = %q\nraft_bind = %q\n",
+		n.data, dnsAddr, n.id, s.name, raftAddr)
+	if join == "" {
+		b.WriteString("bootstrap = true\n")
+	} else {
+		fmt.Fprintf(&b, "bootstrap = false\njoin = [%q]\n", join)
+	}
+	fmt.Fprintf(&b, "\n[admin]\nlisten = %q\n\n[tls]\nca = %q\ncert = %q\nkey = %q\n",
+		adminAddr, c.ca, filepath.Join(filepath.Dir(n.config), "node.crt"), filepath.Join(filepath.Dir(n.config), "node.key"))
+	fmt.Fprintf(&b, "\n[overlay]\nenabled = true\nlisten = [%q]\nbootstrap = [%s]\n", overlayListen, regQuote(boot))
+	// Every follower polls the registry's API from 127.0.0.1 (the
+	// kernel's source address for loopback), one client IP to the
+	// API's limit on unauthenticated requests (120 a minute): three
+	// followers every 2 s leave room for `ddnrs log verify`.
+	fmt.Fprintf(&b, "\n[registry]\nlog_verifier = %q\nlog_origin = %q\nfollow_interval = \"2s\"\nheartbeat_interval = \"300ms\"\nregion = %q\n",
+		c.vkey, c.origin, s.region)
+	if s.name == "reg" {
+		fmt.Fprintf(&b, "member = true\nlog_key_file = %q\n\n[api]\nlisten = %q\n", c.logKey, apiAddr)
+	} else {
+		fmt.Fprintf(&b, "urls = [%s]\nadmin = [%s]\n", regQuote(regURLs), regQuote(regAdmins))
+	}
+	if err := os.WriteFile(n.config, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func regQuote(ss []string) string {
