@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/ddnrs/ddnrs/internal/wire"
 )
 
 // DDNRS-RPC wire format, version 1.
@@ -482,144 +484,72 @@ func ReadMessage(r io.Reader, maxBody int) (id uint64, m Message, err error) {
 
 // decodeBody decodes the body of a frame of kind k.
 func decodeBody(k Kind, b []byte) (Message, error) {
-	d := decoder{b: b}
+	d := wire.Decoder{B: b, Malformed: ErrMalformed}
 	var m Message
 	switch k {
 	case KindQueryRequest:
-		q := &QueryRequest{Name: d.str16(), Type: d.u16()}
-		flags := d.u8()
+		q := &QueryRequest{Name: d.Str16(), Type: d.U16()}
+		flags := d.U8()
 		if flags&^flagDO != 0 {
-			d.fail("unknown query flags %#x", flags)
+			d.Fail("unknown query flags %#x", flags)
 		}
 		q.DO = flags&flagDO != 0
 		m = q
 	case KindQueryResponse:
-		q := &QueryResponse{Msg: d.bytes32(), Head: d.bytes32(), Proof: d.bytes32()}
-		n := int(d.u16())
-		if d.err == nil && n > 0 {
+		q := &QueryResponse{Msg: d.Bytes32(), Head: d.Bytes32(), Proof: d.Bytes32()}
+		n := int(d.U16())
+		if d.Err == nil && n > 0 {
 			// Each hop needs at least 2+32 bytes: bound the allocation by
 			// what the body can hold.
-			if n > len(d.b)/(2+32) {
-				d.fail("%d audit hops in %d bytes", n, len(d.b))
+			if n > len(d.B)/(2+32) {
+				d.Fail("%d audit hops in %d bytes", n, len(d.B))
 			} else {
 				q.Audit = make([]AuditHop, n)
 				for i := range q.Audit {
-					q.Audit[i].Node = d.str16()
-					copy(q.Audit[i].Hash[:], d.take(32))
+					q.Audit[i].Node = d.Str16()
+					copy(q.Audit[i].Hash[:], d.Take(32))
 				}
 			}
 		}
 		m = q
 	case KindSubmitChangeRequest:
-		r := &SubmitChangeRequest{Zone: d.str16(), Cmd: d.bytes32()}
-		if d.err == nil && len(d.b) > 0 {
-			flags := d.u8()
+		r := &SubmitChangeRequest{Zone: d.Str16(), Cmd: d.Bytes32()}
+		if d.Err == nil && len(d.B) > 0 {
+			flags := d.U8()
 			switch {
 			case flags == 0:
-				d.fail("zero change flags byte (omitted when zero)")
+				d.Fail("zero change flags byte (omitted when zero)")
 			case flags&^flagDryRun != 0:
-				d.fail("unknown change flags %#x", flags)
+				d.Fail("unknown change flags %#x", flags)
 			}
 			r.DryRun = flags&flagDryRun != 0
 		}
 		m = r
 	case KindSubmitChangeResponse:
-		m = &SubmitChangeResponse{Serial: d.u32(), Index: d.u64(), Code: d.str16(), Message: d.str16()}
+		m = &SubmitChangeResponse{Serial: d.U32(), Index: d.U64(), Code: d.Str16(), Message: d.Str16()}
 	case KindPing:
 		m = &Ping{}
 	case KindPong:
 		m = &Pong{}
 	case KindError:
-		m = &ErrorResponse{Code: d.str16(), Message: d.str16()}
+		m = &ErrorResponse{Code: d.Str16(), Message: d.Str16()}
 	case KindFetchZoneRequest:
-		m = &FetchZoneRequest{Zone: d.str16(), MaxSize: d.u32()}
+		m = &FetchZoneRequest{Zone: d.Str16(), MaxSize: d.U32()}
 	case KindFetchZoneResponse:
-		f := &FetchZoneResponse{Form: d.u8()}
-		if d.err == nil && f.Form != ZoneFormPresentation {
-			d.fail("unknown zone form %d", f.Form)
+		f := &FetchZoneResponse{Form: d.U8()}
+		if d.Err == nil && f.Form != ZoneFormPresentation {
+			d.Fail("unknown zone form %d", f.Form)
 		}
-		f.Zone, f.Head = d.bytes32(), d.bytes32()
+		f.Zone, f.Head = d.Bytes32(), d.Bytes32()
 		m = f
 	default:
 		return nil, fmt.Errorf("%w: %d", ErrUnknownKind, uint8(k))
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("%d trailing bytes", len(d.b))
+	if d.Err == nil && len(d.B) != 0 {
+		d.Fail("%d trailing bytes", len(d.B))
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("%s: %w", k, d.err)
+	if d.Err != nil {
+		return nil, fmt.Errorf("%s: %w", k, d.Err)
 	}
 	return m, nil
-}
-
-// decoder reads body fields, remembering the first error; after an error
-// every read returns zero values.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: "+format, append([]any{ErrMalformed}, args...)...)
-	}
-}
-
-func (d *decoder) take(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n > len(d.b) {
-		d.fail("field of %d bytes, %d left", n, len(d.b))
-		return nil
-	}
-	p := d.b[:n:n]
-	d.b = d.b[n:]
-	return p
-}
-
-func (d *decoder) u8() uint8 {
-	if p := d.take(1); p != nil {
-		return p[0]
-	}
-	return 0
-}
-
-func (d *decoder) u16() uint16 {
-	if p := d.take(2); p != nil {
-		return binary.BigEndian.Uint16(p)
-	}
-	return 0
-}
-
-func (d *decoder) u32() uint32 {
-	if p := d.take(4); p != nil {
-		return binary.BigEndian.Uint32(p)
-	}
-	return 0
-}
-
-func (d *decoder) u64() uint64 {
-	if p := d.take(8); p != nil {
-		return binary.BigEndian.Uint64(p)
-	}
-	return 0
-}
-
-func (d *decoder) str16() string {
-	return string(d.take(int(d.u16())))
-}
-
-// bytes32 returns a copy-free subslice of the body; the body is never
-// reused, so the message owns it. A zero-length field decodes as nil.
-func (d *decoder) bytes32() []byte {
-	n := d.u32()
-	if d.err != nil || n == 0 {
-		return nil
-	}
-	if uint64(n) > uint64(len(d.b)) {
-		d.fail("field of %d bytes, %d left", n, len(d.b))
-		return nil
-	}
-	return d.take(int(n))
 }

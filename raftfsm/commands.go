@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/ddnrs/ddnrs/internal/wire"
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/miekg/dns"
 )
@@ -253,7 +254,7 @@ func DecodeCommand(b []byte) (Command, error) {
 	if b[1] != commandVersion1 {
 		return nil, fmt.Errorf("%w: %w: %s version %d", ErrMalformedCommand, ErrCommandVersion, t, b[1])
 	}
-	d := &decoder{b: b[2:]}
+	d := newDecoder(b[2:])
 	switch c := c.(type) {
 	case *CreateZone:
 		c.Change = d.changeSet()
@@ -265,27 +266,27 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.NewKey = d.dnskey()
 		c.Proof = d.bytes()
 	case *DeleteZone:
-		c.Zone = d.str()
-		c.Serial = d.u32()
+		c.Zone = d.Str16()
+		c.Serial = d.U32()
 		c.Proof = d.bytes()
 	case *Suspend:
-		c.Zone = d.str()
-		c.Reason = d.str()
+		c.Zone = d.Str16()
+		c.Reason = d.Str16()
 	case *Unsuspend:
-		c.Zone = d.str()
-		c.Reason = d.str()
+		c.Zone = d.Str16()
+		c.Reason = d.Str16()
 	case *SetMember:
-		c.ID = d.str()
-		c.Admin = d.str()
-		c.DNS = d.str()
+		c.ID = d.Str16()
+		c.Admin = d.Str16()
+		c.DNS = d.Str16()
 	default:
 		decodeRegistryCommand(d, c)
 	}
-	if d.err == nil && len(d.b) > 0 {
-		d.err = fmt.Errorf("%d bytes after the body", len(d.b))
+	if d.Err == nil && len(d.B) > 0 {
+		d.Err = fmt.Errorf("%d bytes after the body", len(d.B))
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrMalformedCommand, t, d.err)
+	if d.Err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrMalformedCommand, t, d.Err)
 	}
 	return c, nil
 }
@@ -368,90 +369,31 @@ func (e *encoder) changeSet(cs zone.ChangeSet) {
 	e.bytes(cs.Head)
 }
 
-// decoder reads the primitives of the command format; the first error
-// sticks and later reads return zero values.
-type decoder struct {
-	b   []byte
-	err error
-}
+// decoder reads the primitives of the command format (wire.Decoder: the
+// first error sticks and later reads return zero values) and its records.
+type decoder struct{ wire.Decoder }
 
-func (d *decoder) take(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n < 0 || n > len(d.b) {
-		d.err = fmt.Errorf("truncated: %d bytes wanted, %d left", n, len(d.b))
-		return nil
-	}
-	p := d.b[:n:n]
-	d.b = d.b[n:]
-	return p
-}
+func newDecoder(b []byte) *decoder { return &decoder{wire.Decoder{B: b}} }
 
-func (d *decoder) u16() uint16 {
-	if p := d.take(2); p != nil {
-		return binary.BigEndian.Uint16(p)
-	}
-	return 0
-}
-
-func (d *decoder) u32() uint32 {
-	if p := d.take(4); p != nil {
-		return binary.BigEndian.Uint32(p)
-	}
-	return 0
-}
-
-func (d *decoder) u64() uint64 {
-	if p := d.take(8); p != nil {
-		return binary.BigEndian.Uint64(p)
-	}
-	return 0
-}
-
-func (d *decoder) str() string { return string(d.take(int(d.u16()))) }
-
-func (d *decoder) bytes() []byte {
-	n := d.u32()
-	if d.err != nil {
-		return nil
-	}
-	if uint64(n) > uint64(len(d.b)) {
-		d.err = fmt.Errorf("truncated: byte string of %d bytes, %d left", n, len(d.b))
-		return nil
-	}
-	return append([]byte(nil), d.take(int(n))...)
-}
-
-// count reads a uint32 count of items at least min bytes long each and
-// checks it against the bytes left, so a forged count cannot make the
-// decoder allocate more than the input's size.
-func (d *decoder) count(min int) int {
-	n := d.u32()
-	if d.err == nil && uint64(n)*uint64(min) > uint64(len(d.b)) {
-		d.err = fmt.Errorf("count %d does not fit in %d bytes", n, len(d.b))
-	}
-	if d.err != nil {
-		return 0
-	}
-	return int(n)
-}
+// bytes reads a byte string with a uint32 length as a copy, so a decoded
+// command never aliases the Raft log's buffer.
+func (d *decoder) bytes() []byte { return append([]byte(nil), d.Bytes32()...) }
 
 func (d *decoder) rr() dns.RR {
 	p := d.bytes()
-	if d.err != nil {
+	if d.Err != nil {
 		return nil
 	}
 	rr, off, err := dns.UnpackRR(p, 0)
 	switch {
 	case err != nil:
-		d.err = fmt.Errorf("record: %w", err)
+		d.Err = fmt.Errorf("record: %w", err)
 	case rr == nil:
-		d.err = errors.New("empty record")
+		d.Err = errors.New("empty record")
 	case off != len(p):
-		d.err = fmt.Errorf("%d bytes after a record", len(p)-off)
+		d.Err = fmt.Errorf("%d bytes after a record", len(p)-off)
 	}
-	if d.err != nil {
+	if d.Err != nil {
 		return nil
 	}
 	return rr
@@ -459,12 +401,12 @@ func (d *decoder) rr() dns.RR {
 
 func (d *decoder) dnskey() *dns.DNSKEY {
 	rr := d.rr()
-	if d.err != nil {
+	if d.Err != nil {
 		return nil
 	}
 	k, ok := rr.(*dns.DNSKEY)
 	if !ok {
-		d.err = fmt.Errorf("%s record where a DNSKEY belongs", dns.TypeToString[rr.Header().Rrtype])
+		d.Err = fmt.Errorf("%s record where a DNSKEY belongs", dns.TypeToString[rr.Header().Rrtype])
 		return nil
 	}
 	k.Hdr.Name = zone.CanonicalName(k.Hdr.Name)
@@ -473,25 +415,25 @@ func (d *decoder) dnskey() *dns.DNSKEY {
 
 func (d *decoder) changeSet() zone.ChangeSet {
 	var cs zone.ChangeSet
-	cs.Zone = d.str()
-	n := d.count(4)
+	cs.Zone = d.Str16()
+	n := d.Count(4)
 	for range n {
 		v := d.bytes()
-		if d.err != nil {
+		if d.Err != nil {
 			return cs
 		}
 		s, err := decodeRRset(v)
 		if err != nil {
-			d.err = fmt.Errorf("put RRset %d: %w", len(cs.Put), err)
+			d.Err = fmt.Errorf("put RRset %d: %w", len(cs.Put), err)
 			return cs
 		}
 		cs.Put = append(cs.Put, s)
 	}
-	n = d.count(4)
+	n = d.Count(4)
 	for range n {
-		name := d.str()
-		t := d.u16()
-		if d.err != nil {
+		name := d.Str16()
+		t := d.U16()
+		if d.Err != nil {
 			return cs
 		}
 		cs.Delete = append(cs.Delete, zone.RRKey{Name: name, Type: t})

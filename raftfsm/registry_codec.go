@@ -67,40 +67,40 @@ func (e *encoder) strs(l []string) {
 }
 
 func (d *decoder) time() time.Time {
-	sec := int64(d.u64())
-	if d.err != nil || sec == zeroUnix {
+	sec := int64(d.U64())
+	if d.Err != nil || sec == zeroUnix {
 		return time.Time{}
 	}
 	return time.Unix(sec, 0).UTC()
 }
 
 func (d *decoder) boolean() bool {
-	p := d.take(1)
+	p := d.Take(1)
 	if p == nil {
 		return false
 	}
 	if p[0] > 1 {
-		d.err = fmt.Errorf("bool byte %d", p[0])
+		d.Err = fmt.Errorf("bool byte %d", p[0])
 		return false
 	}
 	return p[0] == 1
 }
 
 func (d *decoder) hash() (h [32]byte) {
-	copy(h[:], d.take(32))
+	copy(h[:], d.Take(32))
 	return h
 }
 
 func (d *decoder) strs() []string {
-	n := d.count(2)
+	n := d.Count(2)
 	if n == 0 {
 		return nil
 	}
 	out := make([]string, 0, n)
 	for range n {
-		out = append(out, d.str())
+		out = append(out, d.Str16())
 	}
-	if d.err != nil {
+	if d.Err != nil {
 		return nil
 	}
 	return out
@@ -124,19 +124,19 @@ func (e *encoder) application(a Application) {
 
 func (d *decoder) application() Application {
 	var a Application
-	a.ID = d.str()
+	a.ID = d.Str16()
 	a.Submitted = d.time()
 	a.Domains = d.strs()
-	a.Project = d.str()
-	a.Usage = d.str()
-	a.Responsible = d.str()
-	a.Contact = d.str()
+	a.Project = d.Str16()
+	a.Usage = d.Str16()
+	a.Responsible = d.Str16()
+	a.Contact = d.Str16()
 	a.TokenHash = d.hash()
-	a.Status = d.str()
-	a.Message = d.str()
-	a.Reviewer = d.str()
+	a.Status = d.Str16()
+	a.Message = d.Str16()
+	a.Reviewer = d.Str16()
 	a.Reviewed = d.time()
-	a.KeyID = d.str()
+	a.KeyID = d.Str16()
 	return a
 }
 
@@ -160,21 +160,21 @@ func (e *encoder) apiKey(k APIKey) {
 
 func (d *decoder) apiKey() APIKey {
 	var k APIKey
-	k.ID = d.str()
+	k.ID = d.Str16()
 	k.Hash = d.hash()
-	k.Name = d.str()
-	k.Application = d.str()
+	k.Name = d.Str16()
+	k.Application = d.Str16()
 	k.Scope.Suffixes = d.strs()
 	k.Scope.Labels = d.strs()
 	k.Scope.Types = d.strs()
 	k.Scope.Actions = d.strs()
-	k.Limits.PerMinute = d.u32()
-	k.Limits.Burst = d.u32()
+	k.Limits.PerMinute = d.U32()
+	k.Limits.Burst = d.U32()
 	k.Created = d.time()
 	k.Expires = d.time()
 	k.Revoked = d.boolean()
 	k.RevokedAt = d.time()
-	k.RevokedBy = d.str()
+	k.RevokedBy = d.Str16()
 	return k
 }
 
@@ -197,20 +197,20 @@ func (e *encoder) nodeRecord(n NodeRecord) {
 
 func (d *decoder) nodeRecord() NodeRecord {
 	var n NodeRecord
-	n.ID = d.str()
-	n.Group = d.str()
-	n.Region = d.str()
-	n.DNS = d.str()
-	n.Admin = d.str()
-	n.API = d.str()
-	n.PeerID = d.str()
+	n.ID = d.Str16()
+	n.Group = d.Str16()
+	n.Region = d.Str16()
+	n.DNS = d.Str16()
+	n.Admin = d.Str16()
+	n.API = d.Str16()
+	n.PeerID = d.Str16()
 	n.Overlay = d.strs()
 	n.Transports = d.strs()
 	n.Seen = d.time()
-	n.Leader = d.str()
-	n.Applied = d.u64()
-	n.LastIndex = d.u64()
-	n.Term = d.u64()
+	n.Leader = d.Str16()
+	n.Applied = d.U64()
+	n.LastIndex = d.U64()
+	n.Term = d.U64()
 	return n
 }
 
@@ -228,15 +228,15 @@ func (e *encoder) claim(c Claim) {
 
 func (d *decoder) claim() Claim {
 	var c Claim
-	c.Zone = d.str()
-	c.Owner = d.str()
-	c.Group = d.str()
-	c.Region = d.str()
+	c.Zone = d.Str16()
+	c.Owner = d.Str16()
+	c.Group = d.Str16()
+	c.Region = d.Str16()
 	c.Created = d.time()
-	c.Actor = d.str()
-	c.Generation = d.u32()
+	c.Actor = d.Str16()
+	c.Generation = d.U32()
 	c.Suspended = d.boolean()
-	c.Reason = d.str()
+	c.Reason = d.Str16()
 	return c
 }
 
@@ -325,10 +325,10 @@ func decodeRegistryCommand(d *decoder, c Command) {
 	case *SubmitApplication:
 		c.App = d.application()
 	case *ReviewApplication:
-		c.ID = d.str()
-		c.Decision = d.str()
-		c.Message = d.str()
-		c.Reviewer = d.str()
+		c.ID = d.Str16()
+		c.Decision = d.Str16()
+		c.Message = d.Str16()
+		c.Reviewer = d.Str16()
 		c.Time = d.time()
 		if d.boolean() {
 			k := d.apiKey()
@@ -336,33 +336,33 @@ func decodeRegistryCommand(d *decoder, c Command) {
 		}
 	case *IssueKey:
 		c.Key = d.apiKey()
-		c.Actor = d.str()
+		c.Actor = d.Str16()
 	case *RevokeKey:
-		c.ID = d.str()
-		c.Actor = d.str()
+		c.ID = d.Str16()
+		c.Actor = d.Str16()
 		c.Time = d.time()
 	case *ClaimZone:
-		c.Zone = d.str()
-		c.Owner = d.str()
-		c.Region = d.str()
-		c.Actor = d.str()
+		c.Zone = d.Str16()
+		c.Owner = d.Str16()
+		c.Region = d.Str16()
+		c.Actor = d.Str16()
 		c.Time = d.time()
 		c.Delegation = d.bytes()
 	case *ReleaseZone:
-		c.Zone = d.str()
-		c.Actor = d.str()
+		c.Zone = d.Str16()
+		c.Actor = d.Str16()
 		c.Time = d.time()
 	case *ChangeOwnerKey:
-		c.Zone = d.str()
-		c.NewOwner = d.str()
-		c.Actor = d.str()
+		c.Zone = d.Str16()
+		c.NewOwner = d.Str16()
+		c.Actor = d.Str16()
 		c.Time = d.time()
 		c.Proof = d.bytes()
 	case *RegistrySuspend:
-		c.Zone = d.str()
+		c.Zone = d.Str16()
 		c.Suspend = d.boolean()
-		c.Reason = d.str()
-		c.Actor = d.str()
+		c.Reason = d.Str16()
+		c.Actor = d.Str16()
 		c.Time = d.time()
 	case *NodeHeartbeat:
 		c.Node = d.nodeRecord()

@@ -47,33 +47,33 @@ func writeRegistry(e *encoder, r *RegistryState) {
 // log's tree.
 func readRegistry(d *decoder) (*RegistryState, error) {
 	r := newRegistryState()
-	n := d.count(2)
+	n := d.Count(2)
 	for range n {
 		a := d.application()
-		if d.err != nil {
-			return nil, d.err
+		if d.Err != nil {
+			return nil, d.Err
 		}
 		if _, dup := r.apps[a.ID]; dup {
 			return nil, fmt.Errorf("application %q twice", a.ID)
 		}
 		r.apps[a.ID] = a
 	}
-	n = d.count(2)
+	n = d.Count(2)
 	for range n {
 		k := d.apiKey()
-		if d.err != nil {
-			return nil, d.err
+		if d.Err != nil {
+			return nil, d.Err
 		}
 		if _, dup := r.keys[k.ID]; dup {
 			return nil, fmt.Errorf("key %q twice", k.ID)
 		}
 		r.keys[k.ID] = k
 	}
-	n = d.count(2)
+	n = d.Count(2)
 	for range n {
 		c := d.claim()
-		if d.err != nil {
-			return nil, d.err
+		if d.Err != nil {
+			return nil, d.Err
 		}
 		if c.Zone == "" || zone.CanonicalName(c.Zone) != c.Zone {
 			return nil, fmt.Errorf("claim of %q: not canonical", c.Zone)
@@ -83,29 +83,29 @@ func readRegistry(d *decoder) (*RegistryState, error) {
 		}
 		r.claims[c.Zone] = c
 	}
-	n = d.count(2)
+	n = d.Count(2)
 	for range n {
 		nr := d.nodeRecord()
-		if d.err != nil {
-			return nil, d.err
+		if d.Err != nil {
+			return nil, d.Err
 		}
 		if _, dup := r.nodes[nr.ID]; dup {
 			return nil, fmt.Errorf("node %q twice", nr.ID)
 		}
 		r.nodes[nr.ID] = nr
 	}
-	size := d.u64()
-	if d.err == nil && size > uint64(len(d.b))/4 {
-		return nil, fmt.Errorf("log of %d leaves does not fit in %d bytes", size, len(d.b))
+	size := d.U64()
+	if d.Err == nil && size > uint64(len(d.B))/4 {
+		return nil, fmt.Errorf("log of %d leaves does not fit in %d bytes", size, len(d.B))
 	}
 	for range size {
 		leaf := d.bytes()
-		if d.err != nil {
-			return nil, d.err
+		if d.Err != nil {
+			return nil, d.Err
 		}
 		if err := r.appendLoaded(leaf); err != nil {
 			return nil, err
 		}
 	}
-	return r, d.err
+	return r, d.Err
 }

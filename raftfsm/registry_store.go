@@ -107,15 +107,15 @@ func regValue(bucket, key, v []byte) (*decoder, error) {
 	if len(v) == 0 || v[0] != fsmValueVersion1 {
 		return nil, fmt.Errorf("%w: %s value of %q", ErrVersion, bucket, key)
 	}
-	return &decoder{b: v[1:]}, nil
+	return newDecoder(v[1:]), nil
 }
 
 func regDone(d *decoder, bucket, key []byte) error {
-	if d.err == nil && len(d.b) > 0 {
-		d.err = fmt.Errorf("%d bytes after the value", len(d.b))
+	if d.Err == nil && len(d.B) > 0 {
+		d.Err = fmt.Errorf("%d bytes after the value", len(d.B))
 	}
-	if d.err != nil {
-		return fmt.Errorf("%s value of %q: %w", bucket, key, d.err)
+	if d.Err != nil {
+		return fmt.Errorf("%s value of %q: %w", bucket, key, d.Err)
 	}
 	return nil
 }
@@ -145,7 +145,7 @@ func loadRegistry(fb *bolt.Bucket) (*RegistryState, error) {
 	}
 	if err := each(regAppsBucket, func(k []byte, d *decoder) error {
 		a := d.application()
-		if d.err == nil && a.ID != string(k) {
+		if d.Err == nil && a.ID != string(k) {
 			return fmt.Errorf("application %q under key %q", a.ID, k)
 		}
 		r.apps[a.ID] = a
@@ -155,7 +155,7 @@ func loadRegistry(fb *bolt.Bucket) (*RegistryState, error) {
 	}
 	if err := each(regKeysBucket, func(k []byte, d *decoder) error {
 		key := d.apiKey()
-		if d.err == nil && key.ID != string(k) {
+		if d.Err == nil && key.ID != string(k) {
 			return fmt.Errorf("key %q under key %q", key.ID, k)
 		}
 		r.keys[key.ID] = key
@@ -165,7 +165,7 @@ func loadRegistry(fb *bolt.Bucket) (*RegistryState, error) {
 	}
 	if err := each(regClaimsBucket, func(k []byte, d *decoder) error {
 		c := d.claim()
-		if d.err == nil && (c.Zone != string(k) || zone.CanonicalName(c.Zone) != c.Zone) {
+		if d.Err == nil && (c.Zone != string(k) || zone.CanonicalName(c.Zone) != c.Zone) {
 			return fmt.Errorf("claim of %q under key %q", c.Zone, k)
 		}
 		r.claims[c.Zone] = c
@@ -175,7 +175,7 @@ func loadRegistry(fb *bolt.Bucket) (*RegistryState, error) {
 	}
 	if err := each(regNodesBucket, func(k []byte, d *decoder) error {
 		n := d.nodeRecord()
-		if d.err == nil && n.ID != string(k) {
+		if d.Err == nil && n.ID != string(k) {
 			return fmt.Errorf("node %q under key %q", n.ID, k)
 		}
 		r.nodes[n.ID] = n

@@ -178,19 +178,19 @@ func decodeSnapshotBody(b []byte) (*fsmState, error) {
 }
 
 func decodeSnapshotBodyVersion(b []byte, version byte) (*fsmState, error) {
-	d := &decoder{b: b}
+	d := newDecoder(b)
 	st := newFSMState()
-	st.applied = d.u64()
-	n := d.count(2 + 4 + 1 + 2 + 4 + 4)
+	st.applied = d.U64()
+	n := d.Count(2 + 4 + 1 + 2 + 4 + 4)
 	for range n {
-		origin := d.str()
+		origin := d.Str16()
 		ownerWire := d.bytes()
-		flag := d.take(1)
-		reason := d.str()
+		flag := d.Take(1)
+		reason := d.Str16()
 		metaVal := d.bytes()
-		sets := d.count(4)
-		if d.err != nil {
-			return nil, d.err
+		sets := d.Count(4)
+		if d.Err != nil {
+			return nil, d.Err
 		}
 		if zone.CanonicalName(origin) != origin || origin == "" {
 			return nil, fmt.Errorf("zone name %q is not canonical", origin)
@@ -222,8 +222,8 @@ func decodeSnapshotBodyVersion(b []byte, version byte) (*fsmState, error) {
 		var rrs []dns.RR
 		for range sets {
 			v := d.bytes()
-			if d.err != nil {
-				return nil, d.err
+			if d.Err != nil {
+				return nil, d.Err
 			}
 			rs, err := decodeRRset(v)
 			if err != nil {
@@ -250,11 +250,11 @@ func decodeSnapshotBodyVersion(b []byte, version byte) (*fsmState, error) {
 		s.Zone = z
 		st.zones[origin] = s
 	}
-	n = d.count(6)
+	n = d.Count(6)
 	for range n {
-		m := MemberInfo{ID: d.str(), Admin: d.str(), DNS: d.str()}
-		if d.err != nil {
-			return nil, d.err
+		m := MemberInfo{ID: d.Str16(), Admin: d.Str16(), DNS: d.Str16()}
+		if d.Err != nil {
+			return nil, d.Err
 		}
 		st.members[m.ID] = m
 	}
@@ -265,11 +265,11 @@ func decodeSnapshotBodyVersion(b []byte, version byte) (*fsmState, error) {
 		}
 		st.reg = reg
 	}
-	if d.err == nil && len(d.b) > 0 {
-		d.err = fmt.Errorf("%d bytes after the body", len(d.b))
+	if d.Err == nil && len(d.B) > 0 {
+		d.Err = fmt.Errorf("%d bytes after the body", len(d.B))
 	}
-	if d.err != nil {
-		return nil, d.err
+	if d.Err != nil {
+		return nil, d.Err
 	}
 	return st, nil
 }

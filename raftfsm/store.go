@@ -581,12 +581,12 @@ func decodeMember(id string, v []byte) (MemberInfo, error) {
 	if len(v) == 0 || v[0] != fsmValueVersion1 {
 		return MemberInfo{}, fmt.Errorf("%w: member value of %q", ErrVersion, id)
 	}
-	d := &decoder{b: v[1:]}
-	m := MemberInfo{ID: id, Admin: d.str(), DNS: d.str()}
-	if d.err == nil && len(d.b) > 0 {
-		d.err = fmt.Errorf("%d bytes after the member value", len(d.b))
+	d := newDecoder(v[1:])
+	m := MemberInfo{ID: id, Admin: d.Str16(), DNS: d.Str16()}
+	if d.Err == nil && len(d.B) > 0 {
+		d.Err = fmt.Errorf("%d bytes after the member value", len(d.B))
 	}
-	return m, d.err
+	return m, d.Err
 }
 
 // loadState reads the whole state machine state: every zone with its

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ddnrs/ddnrs/internal/wire"
 )
 
 // Kind is what an Entry records. Values are part of the wire format and
@@ -180,80 +182,35 @@ func appendString(b []byte, s string) []byte {
 // ErrMalformedEntry, so every accepted input re-encodes to the same
 // bytes. The returned Time is in UTC.
 func ParseEntry(b []byte) (Entry, error) {
-	d := decoder{b: b}
+	d := wire.Decoder{B: b, Malformed: ErrMalformedEntry}
 	var e Entry
-	if v := d.byte(); d.err == nil && v != EntryVersion {
+	if v := d.U8(); d.Err == nil && v != EntryVersion {
 		return Entry{}, fmt.Errorf("%w: version %d, want %d", ErrMalformedEntry, v, EntryVersion)
 	}
-	e.Kind = Kind(d.byte())
-	e.Time = time.Unix(int64(d.uint64()), 0).UTC()
+	e.Kind = Kind(d.U8())
+	e.Time = time.Unix(int64(d.U64()), 0).UTC()
 	for _, p := range e.strings() {
-		*p = d.string()
+		*p = d.Str16()
 	}
-	if n := int(d.uint16()); d.err == nil && n > 0 {
-		if n > len(d.b)/2 {
-			return Entry{}, fmt.Errorf("%w: %d node addresses in %d bytes", ErrMalformedEntry, n, len(d.b))
+	if n := int(d.U16()); d.Err == nil && n > 0 {
+		if n > len(d.B)/2 {
+			return Entry{}, fmt.Errorf("%w: %d node addresses in %d bytes", ErrMalformedEntry, n, len(d.B))
 		}
 		e.NodeAddrs = make([]string, n)
 		for i := range e.NodeAddrs {
-			e.NodeAddrs[i] = d.string()
+			e.NodeAddrs[i] = d.Str16()
 		}
 	}
-	if d.err != nil {
-		return Entry{}, d.err
+	if d.Err != nil {
+		return Entry{}, d.Err
 	}
-	if len(d.b) != 0 {
-		return Entry{}, fmt.Errorf("%w: %d bytes after the entry", ErrMalformedEntry, len(d.b))
+	if len(d.B) != 0 {
+		return Entry{}, fmt.Errorf("%w: %d bytes after the entry", ErrMalformedEntry, len(d.B))
 	}
 	if err := e.validate(); err != nil {
 		return Entry{}, err
 	}
 	return e, nil
-}
-
-// decoder reads big-endian fields, remembering the first error.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) take(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if len(d.b) < n {
-		d.err = fmt.Errorf("%w: truncated", ErrMalformedEntry)
-		d.b = nil
-		return nil
-	}
-	out := d.b[:n]
-	d.b = d.b[n:]
-	return out
-}
-
-func (d *decoder) byte() byte {
-	if b := d.take(1); b != nil {
-		return b[0]
-	}
-	return 0
-}
-
-func (d *decoder) uint16() uint16 {
-	if b := d.take(2); b != nil {
-		return binary.BigEndian.Uint16(b)
-	}
-	return 0
-}
-
-func (d *decoder) uint64() uint64 {
-	if b := d.take(8); b != nil {
-		return binary.BigEndian.Uint64(b)
-	}
-	return 0
-}
-
-func (d *decoder) string() string {
-	return string(d.take(int(d.uint16())))
 }
 
 // entryJSON is the JSON form of an Entry, as the REST API serves it.
