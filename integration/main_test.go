@@ -10,12 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ddnrs/ddnrs/internal/testnet"
 )
 
 // ddnrsBin is the binary TestMain builds once for every test; buildErr
@@ -299,26 +300,11 @@ func waitReadyFile(t testing.TB, p *proc, path string, timeout time.Duration) re
 }
 
 // freePort returns a port on 127.0.0.1 that is free for both UDP and TCP
-// at the time of the call, for servers (Unbound, Knot) that cannot bind
-// port 0 and report it.
+// at the time of the call, outside the ephemeral range, for servers
+// (Unbound, Knot) that cannot bind port 0 and report it.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return 0
+	return testnet.FreePort(t, "127.0.0.1", true)
 }
 
 // keygen runs `ddnrs zone keygen ZONE --dir DIR` and returns the path of

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/internal/testnet"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/zone"
@@ -42,29 +43,12 @@ type ovGroup struct {
 	members []*ovMember
 }
 
-// freePortOn returns a port free for TCP (and UDP when both) on ip.
+// freePortOn returns a port free for TCP (and UDP when both) on ip,
+// outside the ephemeral range, so the node's own port-0 listeners (the
+// overlay binds before DNS) cannot take it first.
 func freePortOn(t *testing.T, ip string, both bool) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatalf("listen on %s: %v", ip, err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		if !both {
-			l.Close()
-			return port
-		}
-		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port
-	}
-	t.Fatalf("no free port on %s", ip)
-	return 0
+	return testnet.FreePort(t, ip, both)
 }
 
 // startOverlayGroups makes groups of size members each, on 127.0.(30+g).i,

@@ -630,3 +630,51 @@ func TestForeignMemberCannotJoin(t *testing.T) {
 		t.Errorf("the stranger got log entries or a leader: %+v", st)
 	}
 }
+
+// TestGroupRestartPortTaken: a member whose port another process took
+// while it was down comes back on a new port, the leader learns the new
+// address, and the member receives writes again.
+func TestGroupRestartPortTaken(t *testing.T) {
+	ctx := waitCtx(t)
+	c := raftfsmtest.NewGroup(t, 3)
+	l, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moved *raftfsmtest.Member
+	for _, m := range c.Members {
+		if m != l {
+			moved = m
+			break
+		}
+	}
+	c.Stop(moved)
+	old := moved.Addr
+	squatter, err := net.Listen("tcp", old)
+	if err != nil {
+		t.Fatalf("taking %s: %v", old, err)
+	}
+	t.Cleanup(func() { squatter.Close() })
+	c.Restart(moved)
+	if moved.Addr == old {
+		t.Fatalf("%s restarted on its taken address %s", moved.ID, old)
+	}
+	w := newWrite(t, 1)
+	write(t, ctx, c, w)
+	if err := c.Poll(ctx, func() bool { return w.check(moved) == nil }); err != nil {
+		t.Fatalf("%s at %s never received the write: %v", moved.ID, moved.Addr, w.check(moved))
+	}
+	l, err = c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := l.Group().Members(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.ID == moved.ID && m.Addr != moved.Addr {
+			t.Errorf("configuration has %s at %s, want %s", m.ID, m.Addr, moved.Addr)
+		}
+	}
+}

@@ -13,12 +13,15 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/internal/testlog"
+	"github.com/ddnrs/ddnrs/internal/testnet"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -177,7 +180,9 @@ func (c *Cluster) start(ctx context.Context, m *Member, bootstrap bool) error {
 	}
 	bind := m.Addr
 	if bind == "" {
-		bind = "127.0.0.1:0"
+		// Outside the ephemeral range, so that nothing else takes the
+		// port while the member is stopped and Restart can bind it again.
+		bind = net.JoinHostPort("127.0.0.1", strconv.Itoa(testnet.FreePort(c.t, "127.0.0.1", false)))
 	}
 	opts := raftfsm.GroupOptions{
 		ID:                 m.ID,
@@ -247,12 +252,26 @@ func (c *Cluster) Stop(m *Member) {
 }
 
 // Restart starts a stopped member again from its directory, on the same
-// address.
+// address. Should another process have bound that address meanwhile (the
+// ports are picked outside the ephemeral range, so only another test's
+// explicit choice can), the member starts on a new port and the leader
+// updates its address, as an operator would after moving a member; that
+// needs a quorum without it.
 func (c *Cluster) Restart(m *Member) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), WaitTimeout)
 	defer cancel()
-	if err := c.start(ctx, m, false); err != nil {
+	err := c.start(ctx, m, false)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		c.t.Logf("restarting %s: %s is taken (%v); moving it to a new port", m.ID, m.Addr, err)
+		m.mu.Lock()
+		m.Addr = ""
+		m.mu.Unlock()
+		if err = c.start(ctx, m, false); err == nil {
+			err = c.join(ctx, m)
+		}
+	}
+	if err != nil {
 		c.t.Fatalf("restarting %s: %v", m.ID, err)
 	}
 }
