@@ -1,4 +1,4 @@
-package testnet
+package ports
 
 import (
 	"errors"
@@ -49,17 +49,20 @@ func TestOutside(t *testing.T) {
 	}
 }
 
-// TestFreePort: the port is outside the ephemeral range and both TCP and
+// TestFree: the port is outside the ephemeral range and both TCP and
 // UDP can bind it right after.
-func TestFreePort(t *testing.T) {
+func TestFree(t *testing.T) {
 	eph := ephemeral()
 	for range 20 {
-		p := FreePort(t, "127.0.0.1", true)
+		p, err := Free("127.0.0.1", true)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if p >= eph.Lo && p <= eph.Hi {
-			t.Fatalf("FreePort = %d, inside the ephemeral range %v", p, eph)
+			t.Fatalf("Free = %d, inside the ephemeral range %v", p, eph)
 		}
 		if p < minPort {
-			t.Fatalf("FreePort = %d, below %d", p, minPort)
+			t.Fatalf("Free = %d, below %d", p, minPort)
 		}
 		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
@@ -75,9 +78,9 @@ func TestFreePort(t *testing.T) {
 	}
 }
 
-// TestFreePortTaken: a range whose only port is held yields an error, and
+// TestFreeTaken: a range whose only port is held yields an error, and
 // with no range left the kernel's choice is used.
-func TestFreePortTaken(t *testing.T) {
+func TestFreeTaken(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
