@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/ddnrs/ddnrs/internal/pki"
+	"github.com/ddnrs/ddnrs/internal/ports"
 	"github.com/ddnrs/ddnrs/node"
 )
 
@@ -257,25 +258,7 @@ func (c *Cluster) timeouts() string {
 // freePort returns a port on ip free at the time of the call (for both
 // UDP and TCP when both is set).
 func freePort(ip string, both bool) (int, error) {
-	for range 50 {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			return 0, fmt.Errorf("listen on %s (127.0.0.0/8 must bind on loopback): %w", ip, err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		if !both {
-			l.Close()
-			return port, nil
-		}
-		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port, nil
-	}
-	return 0, fmt.Errorf("no port free for UDP and TCP on %s", ip)
+	return ports.Free(ip, both) // outside the ephemeral range: nothing else takes it first
 }
 
 // run runs ddnrs with args to completion (bounded by ctx and 60 s) and

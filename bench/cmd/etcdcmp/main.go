@@ -29,7 +29,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,6 +44,7 @@ import (
 	"github.com/miekg/dns"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/ddnrs/ddnrs/internal/ports"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -349,12 +349,7 @@ type proc struct {
 }
 
 func freePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("listen on %s (127.0.0.0/8 must bind on loopback): %w", ip, err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports.Free(ip, false) // outside the ephemeral range: nothing else takes it first
 }
 
 // etcdArgs are the command-line flags of member i of a group whose

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +36,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/internal/ports"
 )
 
 func main() {
@@ -342,24 +343,7 @@ func waitFor(cond func() error) error {
 }
 
 func freePort(ip string, udpToo bool) (int, error) {
-	for range 50 {
-		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			return 0, err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		if !udpToo {
-			l.Close()
-			return port, nil
-		}
-		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no free port on %s", ip)
+	return ports.Free(ip, udpToo) // outside the ephemeral range: nothing else takes it first
 }
 
 func query(c *dns.Client, conn *dns.Conn, name string, t uint16) (*dns.Msg, error) {
