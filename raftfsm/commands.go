@@ -49,8 +49,9 @@ func (t CommandType) String() string {
 	return "type-" + strconv.Itoa(int(t))
 }
 
-// commandVersion1 is the only body version of every command type so far.
-// It is the second byte of a command.
+// commandVersion1 is the body version of every command type, but for
+// ClaimZone, which has a version 2 too (registry_codec.go). The body
+// version is the second byte of a command.
 const commandVersion1 = 1
 
 // Errors of command encoding and decoding.
@@ -163,7 +164,7 @@ func DeleteStatement(origin string, serial uint32) []byte {
 // EncodeCommand returns the log bytes of c:
 //
 //	byte  type (CommandType, IgnoreUnknown clear for every type so far)
-//	byte  body version (1)
+//	byte  body version (1; ClaimZone 1 or 2, see registry_codec.go)
 //	body  by type, below
 //
 // Strings are a uint16 length and the bytes; byte strings and records a
@@ -184,7 +185,7 @@ func DeleteStatement(origin string, serial uint32) []byte {
 //
 // The registry commands (types 8 to 16) are described in registry_codec.go.
 func EncodeCommand(c Command) ([]byte, error) {
-	e := &encoder{b: []byte{byte(c.Type()), commandVersion1}}
+	e := &encoder{b: []byte{byte(c.Type()), commandVersion(c)}}
 	switch c := c.(type) {
 	case *CreateZone:
 		e.changeSet(c.Change)
@@ -251,7 +252,7 @@ func DecodeCommand(b []byte) (Command, error) {
 		}
 		return nil, &UnknownCommandError{Type: t, Ignorable: t&IgnoreUnknown != 0}
 	}
-	if b[1] != commandVersion1 {
+	if !knownVersion(t, b[1]) {
 		return nil, fmt.Errorf("%w: %w: %s version %d", ErrMalformedCommand, ErrCommandVersion, t, b[1])
 	}
 	d := newDecoder(b[2:])
@@ -280,7 +281,7 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.Admin = d.Str16()
 		c.DNS = d.Str16()
 	default:
-		decodeRegistryCommand(d, c)
+		decodeRegistryCommand(d, c, b[1])
 	}
 	if d.Err == nil && len(d.B) > 0 {
 		d.Err = fmt.Errorf("%d bytes after the body", len(d.B))

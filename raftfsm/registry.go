@@ -42,6 +42,7 @@ const (
 	ReasonDelegationRequired = Reason("delegation-required") // an enclosing claim by another owner key exists and the claim carries no delegation
 	ReasonDelegationInvalid  = Reason("delegation-invalid")  // the delegation is not the enclosing owner's signature
 	ReasonNoGroups           = Reason("no-groups")           // ClaimZone with an empty node directory
+	ReasonUnknownGroup       = Reason("unknown-group")       // ClaimZone asking for a group no node of the directory is in
 	ReasonUnknownApplication = Reason("unknown-application") // ReviewApplication of an unknown id
 	ReasonApplicationClosed  = Reason("application-closed")  // ReviewApplication of an approved or rejected application
 	ReasonUnknownKey         = Reason("unknown-key")         // RevokeKey of an unknown key id
@@ -70,8 +71,15 @@ const (
 var KeyActions = []string{"read", "create", "update", "delete", "admin"}
 
 // OperatorActor is the Actor of registry commands an operator sends
-// through the admin endpoint rather than with an API key.
+// through the admin endpoint rather than with an API key. A node that
+// claims a zone for an operator's create on its admin endpoint uses
+// NodeOperatorActor(node id) instead.
 const OperatorActor = "operator"
+
+// NodeOperatorActor is the Actor of a claim or release a node makes for
+// an operator's create or delete through its admin endpoint:
+// "operator:<node id>".
+func NodeOperatorActor(nodeID string) string { return OperatorActor + ":" + nodeID }
 
 // Scope says what an API key may act on.
 type Scope struct {
@@ -179,12 +187,24 @@ type RevokeKey struct {
 	Time      time.Time
 }
 
-// ClaimZone registers a zone for an owner key; the state machine places
-// it on a group. Delegation is needed when an enclosing zone is claimed by
-// another owner key: that key's Ed25519 signature over
-// DelegationStatement(Zone, Owner).
+// ClaimZone registers a zone for an owner key. The state machine places
+// it on a group: Group when set, else the group with the fewest claims
+// (among those with a node in Region, when given). Delegation is needed
+// when an enclosing zone is claimed by another owner key: that key's
+// Ed25519 signature over DelegationStatement(Zone, Owner).
+//
+// Group is an operator's override, set by a node claiming a zone an
+// operator creates through its admin endpoint on its own group. It must
+// name a group the node directory lists (some node's heartbeat named
+// it), else the claim is rejected with ReasonUnknownGroup, also when the
+// directory is empty: a zone placed on a group no node reports could be
+// reached by no one (the API and the overlay find a group's members in
+// the directory). The claiming node sends its own heartbeat first when
+// the directory does not list it yet. A claim with Group is encoded as
+// body version 2 (registry_codec.go); without, as version 1.
 type ClaimZone struct {
 	Zone, Owner, Region, Actor string
+	Group                      string // "" = the registry places it
 	Time                       time.Time
 	Delegation                 []byte
 }

@@ -170,7 +170,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 				return nil, reject(ReasonDelegationInvalid, "the delegation of %s is not signed by the owner key of %s", origin, parent.Zone)
 			}
 		}
-		group, err := st.place(c.Region)
+		group, err := st.placeClaim(c)
 		if err != nil {
 			return nil, err
 		}
@@ -346,6 +346,20 @@ func isLowerHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// placeClaim returns the group of claim c: its requested Group when the
+// directory lists that group, else place's choice.
+func (r *RegistryState) placeClaim(c *ClaimZone) (string, error) {
+	if c.Group == "" {
+		return r.place(c.Region)
+	}
+	for _, n := range r.nodes {
+		if n.Group == c.Group {
+			return c.Group, nil
+		}
+	}
+	return "", reject(ReasonUnknownGroup, "claim of %s on group %q: no node of the directory is in it", c.Zone, c.Group)
 }
 
 // place chooses the group of a new claim: among the groups of the node

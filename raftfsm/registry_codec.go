@@ -2,6 +2,7 @@ package raftfsm
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -33,10 +34,34 @@ import (
 //	IssueKey:          APIKey, actor
 //	RevokeKey:         id, actor, time
 //	ClaimZone:         zone, owner, region, actor, time, delegation (byte string)
+//	ClaimZone v2:      the version 1 body, then group (a non-empty string)
 //	ReleaseZone:       zone, actor, time
 //	ChangeOwnerKey:    zone, new owner, actor, time, proof (byte string)
 //	RegistrySuspend:   zone, suspend bool, reason, actor, time
 //	NodeHeartbeat:     NodeRecord
+
+// ClaimZone has two body versions: 1 without a requested group, 2 with
+// one. A claim without a group is still written as version 1, so that
+// replicas of builds before version 2 apply every claim the REST API
+// makes; a claim with a group (an operator's create on a node's own
+// group) needs every registry member to run a build that reads version
+// 2, else their state machines halt on it. Version 2 with an empty group
+// is malformed: every command has one encoding.
+const claimZoneVersion2 = 2
+
+// commandVersion is the body version EncodeCommand writes for c.
+func commandVersion(c Command) byte {
+	if cz, ok := c.(*ClaimZone); ok && cz.Group != "" {
+		return claimZoneVersion2
+	}
+	return commandVersion1
+}
+
+// knownVersion reports whether DecodeCommand reads body version v of
+// type t.
+func knownVersion(t CommandType, v byte) bool {
+	return v == commandVersion1 || t == TypeClaimZone && v == claimZoneVersion2
+}
 
 // zeroUnix is the Unix seconds of the zero time.
 var zeroUnix = time.Time{}.Unix()
@@ -295,6 +320,9 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 		e.str(c.Actor)
 		e.time(c.Time)
 		e.bytes(c.Delegation)
+		if c.Group != "" {
+			e.str(c.Group)
+		}
 	case *ReleaseZone:
 		e.str(c.Zone)
 		e.str(c.Actor)
@@ -319,8 +347,9 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 	return true
 }
 
-// decodeRegistryCommand reads the body of c, a registry command.
-func decodeRegistryCommand(d *decoder, c Command) {
+// decodeRegistryCommand reads the body of c, a registry command, of
+// body version v (knownVersion).
+func decodeRegistryCommand(d *decoder, c Command, v byte) {
 	switch c := c.(type) {
 	case *SubmitApplication:
 		c.App = d.application()
@@ -348,6 +377,11 @@ func decodeRegistryCommand(d *decoder, c Command) {
 		c.Actor = d.Str16()
 		c.Time = d.time()
 		c.Delegation = d.bytes()
+		if v == claimZoneVersion2 {
+			if c.Group = d.Str16(); c.Group == "" && d.Err == nil {
+				d.Err = errors.New("claim-zone version 2 without a group")
+			}
+		}
 	case *ReleaseZone:
 		c.Zone = d.Str16()
 		c.Actor = d.Str16()

@@ -30,6 +30,8 @@ func registryGoldenCommands(t testing.TB) map[string][]byte {
 		"cmd_registry_suspend.hex": encode(t, &RegistrySuspend{Zone: "example.", Suspend: true, Reason: "abuse report 7", Actor: OperatorActor, Time: regAt(6)}),
 		"cmd_change_owner_key.hex": encode(t, changeOwner("example.", k1, k2, 0)),
 		"cmd_release_zone.hex":     encode(t, &ReleaseZone{Zone: "example.", Actor: "00000000000000a1", Time: regAt(10)}),
+		"cmd_claim_zone_v2.hex": encode(t, &ClaimZone{Zone: "example.", Owner: ownerText(k1), Group: "g1", Actor: NodeOperatorActor("n1"),
+			Time: regAt(11)}),
 	}
 }
 
@@ -45,16 +47,22 @@ func TestRegistryCommandGolden(t *testing.T) {
 		"cmd_issue_key.hex": TypeIssueKey, "cmd_revoke_key.hex": TypeRevokeKey, "cmd_claim_zone.hex": TypeClaimZone,
 		"cmd_release_zone.hex": TypeReleaseZone, "cmd_change_owner_key.hex": TypeChangeOwnerKey,
 		"cmd_registry_suspend.hex": TypeRegistrySuspend, "cmd_node_heartbeat.hex": TypeNodeHeartbeat,
+		"cmd_claim_zone_v2.hex": TypeClaimZone,
 	}
+	version := map[string]byte{"cmd_claim_zone_v2.hex": claimZoneVersion2} // others 1
 	cmds := registryGoldenCommands(t)
-	if len(cmds) != len(want) || len(registryGoldenOrder) != len(want) {
+	// The claim of version 2 is applied after the order (which the
+	// registry snapshot golden state is built from), on the name the
+	// release freed.
+	if len(cmds) != len(want) || len(registryGoldenOrder)+1 != len(want) {
 		t.Fatalf("%d golden commands, %d types", len(cmds), len(want))
 	}
 	for name, b := range cmds {
 		t.Run(name, func(t *testing.T) {
 			checkGolden(t, name, b)
-			if CommandType(b[0]) != want[name] || b[1] != commandVersion1 {
-				t.Errorf("header %x, want type %d version 1", b[:2], want[name])
+			v := max(version[name], commandVersion1)
+			if CommandType(b[0]) != want[name] || b[1] != v {
+				t.Errorf("header %x, want type %d version %d", b[:2], want[name], v)
 			}
 			c, err := DecodeCommand(b)
 			if err != nil {
@@ -74,12 +82,20 @@ func TestRegistryCommandGolden(t *testing.T) {
 			t.Errorf("Apply(%s) = %v, want accepted", name, f.apply(uint64(i+1), cmds[name]))
 		}
 	}
+	if _, ok := f.apply(uint64(len(registryGoldenOrder)+1), cmds["cmd_claim_zone_v2.hex"]).(*ApplyResult); !ok {
+		t.Fatal("Apply(cmd_claim_zone_v2.hex) not accepted")
+	}
+	if c, ok := f.Registry().Claim("example."); !ok || c.Group != "g1" || c.Actor != "operator:n1" {
+		t.Errorf("claim after cmd_claim_zone_v2.hex = %+v, %v; want group g1, actor operator:n1", c, ok)
+	}
 }
 
 func TestRegistryDecodeStrict(t *testing.T) {
 	hb := encode(t, heartbeat("n1", "g1", "eu", 4))
 	suspend := encode(t, &RegistrySuspend{Zone: "example.", Suspend: true, Time: regT0})
 	review := encode(t, &ReviewApplication{ID: "a", Decision: DecisionReject, Time: regT0})
+	claimV1 := encode(t, &ClaimZone{Zone: "example.", Owner: "o", Time: regT0})
+	claimV2 := encode(t, &ClaimZone{Zone: "example.", Owner: "o", Group: "g1", Time: regT0})
 	tests := []struct {
 		desc string
 		in   []byte
@@ -91,6 +107,10 @@ func TestRegistryDecodeStrict(t *testing.T) {
 		{"review with a key flag and no key", func() []byte { b := bytes.Clone(review); b[len(b)-1] = 1; return b }()},
 		{"huge string list", []byte{byte(TypeNodeHeartbeat), 1, 0, 1, 'n', 0, 1, 'g', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF}},
 		{"version 2", append([]byte{byte(TypeNodeHeartbeat), 2}, hb[2:]...)},
+		{"claim version 2 without a group", append([]byte{byte(TypeClaimZone), 2}, claimV1[2:]...)},
+		{"claim version 2 with an empty group", append(append([]byte{byte(TypeClaimZone), 2}, claimV1[2:]...), 0, 0)},
+		{"claim version 3", append([]byte{byte(TypeClaimZone), 3}, claimV2[2:]...)},
+		{"claim version 1 with a group", append([]byte{byte(TypeClaimZone), 1}, claimV2[2:]...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -200,6 +220,38 @@ func TestRegistryApply(t *testing.T) {
 			}
 		}},
 		{name: "claim claimed", cmd: claim("example.", k2, ""), want: ReasonNameClaimed},
+		{name: "claim on a requested group", cmd: func() Command {
+			c := claim("example.net.", seedKey(t, "example.net.", 5), "us") // place would pick g2 (us, fewest claims)
+			c.Group, c.Actor = "g1", NodeOperatorActor("n1")
+			return c
+		}(), check: func(t *testing.T, r *RegistryState) {
+			if c, ok := r.Claim("example.net."); !ok || c.Group != "g1" || c.Actor != "operator:n1" {
+				t.Errorf("Claim(example.net.) = %+v, %v; want group g1, actor operator:n1", c, ok)
+			}
+			leaf, err := r.LogEntry(r.LogSize() - 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := translog.ParseEntry(leaf)
+			if err != nil || e.Kind != translog.KindRegistration || e.Zone != "example.net." || e.Group != "g1" || e.Actor != "operator:n1" {
+				t.Errorf("last log entry = %+v, %v; want the registration on g1", e, err)
+			}
+		}},
+		{name: "claim on an unknown group", cmd: func() Command {
+			c := claim("example.net.", seedKey(t, "example.net.", 5), "")
+			c.Group = "g3"
+			return c
+		}(), want: ReasonUnknownGroup},
+		{name: "claim on a group with an empty directory", bare: true, cmd: func() Command {
+			c := claim("example.", k1, "")
+			c.Group = "g1"
+			return c
+		}(), want: ReasonUnknownGroup},
+		{name: "claim claimed on a requested group", cmd: func() Command {
+			c := claim("example.", k1, "") // the same key, the same name
+			c.Group = "g1"
+			return c
+		}(), want: ReasonNameClaimed},
 		{name: "claim without nodes", bare: true, cmd: claim("example.", k1, ""), want: ReasonNoGroups},
 		{name: "claim with a key of another name", cmd: claim("example.org.", k1, ""), want: ReasonMalformed},
 		{name: "claim with a key without the zone flag", cmd: claim("other.example.", zsk, ""), want: ReasonMalformed},
