@@ -188,22 +188,29 @@ func (h *Handler) resolveRemote(ctx context.Context, raw, buf []byte, tr Transpo
 	var q request
 	q.fromMsg(req)
 	resp := ans.Msg.Copy()
+	// Packed like a local answer (respond), so a reply relayed from
+	// another group is the same size and is shrunk or truncated alike.
+	resp.Compress = true
 	resp.Id = req.Id
 	resp.Response = true
 	resp.RecursionDesired = req.RecursionDesired
 	resp.CheckingDisabled = req.CheckingDisabled
 	resp.Question = []dns.Question{req.Question[0]}
-	resp.Extra = dropOPT(resp.Extra)
-	if !q.do {
-		stripDNSSEC(resp, req.Question[0].Qtype)
-	}
+	extra := dropOPT(resp.Extra)
+	resp.Extra = nil
 	var opt *dns.OPT
 	if q.edns {
+		// The OPT first, the additional records after it, as respond
+		// and additional lay out a local answer.
 		opt = new(dns.OPT)
 		addOPT(resp, opt, q.do, h.maxUDP)
 		if wantsAudit(req) {
 			opt.Option = append(opt.Option, &dns.EDNS0_LOCAL{Code: AuditOptionCode, Data: EncodeAudit(ans.Verified, ans.Audit)})
 		}
+	}
+	resp.Extra = append(resp.Extra, extra...)
+	if !q.do {
+		stripDNSSEC(resp, req.Question[0].Qtype)
 	}
 	if q.padding && h.padBlock > 0 && tr.Encrypted() {
 		padMsg(resp, h.padBlock) // RFC 8467 §4.1, as on the local path
@@ -212,8 +219,13 @@ func (h *Handler) resolveRemote(ctx context.Context, raw, buf []byte, tr Transpo
 	if err != nil {
 		return h.remoteFailure(raw, buf, tr, err)
 	}
-	if len(out) > limit(&q, tr, h.maxUDP) {
-		truncate(resp)
+	if lim := limit(&q, tr, h.maxUDP); len(out) > lim {
+		// As for a local answer (Handle): optional additional records
+		// dropped silently, TC only when required glue does not fit
+		// (RFC 9471) or the answer itself does not.
+		if !shrink(resp, lim) {
+			truncate(resp)
+		}
 		if out, err = resp.PackBuffer(buf[:cap(buf)]); err != nil {
 			return formErr(raw, buf)
 		}

@@ -3,11 +3,16 @@ package node
 // remote.go: answers that cross groups. A node answering a zone another
 // group holds asks a member of that group (over DDNRS-RPC) and receives
 // the member's DNS response, the zone's signed head and a Merkle proof of
-// every RRset in the response. Nothing of it is served or cached before
-// VerifyRemote has checked it against the zone owner's key: the RRSIGs,
-// the inclusion of every RRset under the head's root, that the response
-// answers the question (NSEC denial for negative answers, the NSEC
-// covering the query name for wildcard answers), and that the head's
+// every RRset in the response, the additional section's included: the
+// addresses of NS, MX and SRV targets and a referral's glue, as the
+// owning group answers a client itself (dnsfront/additional.go). Nothing
+// of it is served or cached before VerifyRemote has checked it against
+// the zone owner's key: the RRSIGs (glue is unsigned, RFC 4035 §2.2, and
+// vouched for by its Merkle leaf alone), the inclusion of every RRset
+// under the head's root, that the response answers the question (NSEC
+// denial for negative answers, the NSEC covering the query name for
+// wildcard answers), that every additional RRset is an address of a
+// target the answer or authority section names, and that the head's
 // serial is not below the highest one already verified for the zone.
 // AnswerLocal is the other side: what a member returns for a zone it
 // holds.
@@ -46,6 +51,12 @@ var (
 	// when a negative or wildcard answer lacks the NSEC record that
 	// proves it.
 	ErrNSECMissing = errors.New("NSEC proof missing")
+	// ErrUnexpectedAdditional is returned by VerifyRemote, beside
+	// ErrNotAnswer, when the additional section holds an RRset the
+	// owning group never puts there: not an A or AAAA RRset, or owned by
+	// a name no NS, MX or SRV record of the answer or authority section
+	// names as its target.
+	ErrUnexpectedAdditional = errors.New("additional record not called for by the answer")
 	// ErrBadResponse is returned by VerifyRemote when the DNS message,
 	// head or proof cannot be decoded, or the response is not one the
 	// owning group gives (not NOERROR or NXDOMAIN).
@@ -167,7 +178,9 @@ func (v *Verifier) Highest(origin string) (uint32, bool) {
 type Verified struct {
 	Zone   string
 	Serial uint32
-	Msg    *dns.Msg // the response, Additional stripped of all but OPT
+	// Msg is the response as the member sent it, every section whole:
+	// the additional section's addresses verified like the rest.
+	Msg *dns.Msg
 	// TTL is how long the answer may be served: the smallest TTL of its
 	// records (for a negative answer the SOA's, bounded by its MINIMUM,
 	// RFC 2308 §5) and the time left before its first signature expires.
@@ -182,8 +195,12 @@ type Verified struct {
 // VerifyRemote checks the response msg (DNS wire form) that a member of
 // another group returned for (name, t), with the zone's signed head and
 // the proof (zone.Proof binary form) of every RRset in its answer,
-// authority and additional sections. On success it raises the zone's
-// highest serial. Any error is a *VerifyError.
+// authority and additional sections. An additional RRset must lie in the
+// zone (zone.ErrWrongZone), be the A or AAAA RRset of an NS, MX or SRV
+// target of the answer or authority section (ErrUnexpectedAdditional),
+// and be proven like the others: signed by the owner, or glue (unsigned
+// addresses) included under the head's root. On success it raises the
+// zone's highest serial. Any error is a *VerifyError.
 func (v *Verifier) VerifyRemote(name string, t uint16, msg, head, proof []byte) (*Verified, error) {
 	name = zone.CanonicalName(name)
 	origin, key := v.find(name)
@@ -213,7 +230,9 @@ func (v *Verifier) VerifyRemote(name string, t uint16, msg, head, proof []byte) 
 	if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeNameError {
 		return fail(h.Serial, fmt.Errorf("%w: rcode %s", ErrBadResponse, dns.RcodeToString[m.Rcode]))
 	}
-	m.Extra = onlyOPT(m.Extra)
+	if err := checkAdditional(m, origin); err != nil {
+		return fail(h.Serial, err)
+	}
 	sets, err := responseRRsets(m)
 	if err != nil {
 		return fail(h.Serial, err)
@@ -264,14 +283,53 @@ func AuditHash(head, proof, msg []byte) [32]byte {
 	return out
 }
 
-func onlyOPT(rrs []dns.RR) []dns.RR {
-	var out []dns.RR
-	for _, rr := range rrs {
-		if rr.Header().Rrtype == dns.TypeOPT {
-			out = append(out, rr)
+// checkAdditional checks that every record of m's additional section
+// (the OPT aside) is one the owning group puts there (dnsfront's
+// additional): an A or AAAA record, or its RRSIG, inside zone origin and
+// owned by the target of an NS, MX or SRV record of the answer or
+// authority section. Whether the records are genuine is zone.Verify's
+// job, with the rest of the response.
+func checkAdditional(m *dns.Msg, origin string) error {
+	var targets map[string]bool
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns} {
+		for _, rr := range sec {
+			var target string
+			switch v := rr.(type) {
+			case *dns.NS:
+				target = v.Ns
+			case *dns.MX:
+				target = v.Mx
+			case *dns.SRV:
+				target = v.Target
+			default:
+				continue
+			}
+			if targets == nil {
+				targets = make(map[string]bool)
+			}
+			targets[zone.CanonicalName(target)] = true
 		}
 	}
-	return out
+	for _, rr := range m.Extra {
+		h := rr.Header()
+		t := h.Rrtype
+		switch t {
+		case dns.TypeOPT:
+			continue
+		case dns.TypeRRSIG:
+			t = rr.(*dns.RRSIG).TypeCovered
+		}
+		owner := zone.CanonicalName(h.Name)
+		switch {
+		case !zone.IsSubDomain(origin, owner):
+			return &zone.RecordError{Name: owner, Type: t, Err: fmt.Errorf("%w: additional record outside %s", zone.ErrWrongZone, origin)}
+		case t != dns.TypeA && t != dns.TypeAAAA:
+			return fmt.Errorf("%w: %w: %s %s", ErrNotAnswer, ErrUnexpectedAdditional, owner, dns.TypeToString[t])
+		case !targets[owner]:
+			return fmt.Errorf("%w: %w: %s %s is no NS, MX or SRV target of the response", ErrNotAnswer, ErrUnexpectedAdditional, owner, dns.TypeToString[t])
+		}
+	}
+	return nil
 }
 
 // responseRRsets groups the records of m's answer, authority and
@@ -532,15 +590,19 @@ func commonSuffix(a, b string) string {
 	return a[idx[len(idx)-n]:]
 }
 
-// answerTTL is how long m may be cached at now: its smallest record TTL
-// (the SOA's bounded by its MINIMUM for a negative answer, RFC 2308 §5),
-// and no later than its first signature expiry.
+// answerTTL is how long m may be cached at now: the smallest TTL of its
+// records in every section, the additional addresses included (the SOA's
+// bounded by its MINIMUM for a negative answer, RFC 2308 §5), and no
+// later than the first expiry of any of its signatures.
 func answerTTL(m *dns.Msg, now time.Time) (time.Duration, error) {
 	ttl := uint32(1<<31 - 1)
 	expire := int64(1<<62 - 1)
 	negative := m.Rcode == dns.RcodeNameError
-	for _, sec := range [][]dns.RR{m.Answer, m.Ns} {
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				continue // its TTL field holds flags, not a TTL
+			}
 			ttl = min(ttl, rr.Header().Ttl)
 			switch r := rr.(type) {
 			case *dns.RRSIG:
@@ -592,7 +654,9 @@ func (o oneZone) Zone(name string) *zone.Zone {
 
 // AnswerLocal answers (name, t) from the signed zone zones holds for it,
 // with the DO bit set, and proves every RRset of the response against the
-// zone's head. It returns ErrNotHosted when zones has no signed zone
+// zone's head, the additional section's addresses included (asked over
+// TCP, the response is whole; the node relaying it to a client shrinks or
+// truncates it for the client's transport, as for a zone it holds). It returns ErrNotHosted when zones has no signed zone
 // enclosing name. It is safe for concurrent use; the RPC server calls it
 // from its stream goroutines.
 func AnswerLocal(zones dnsfront.Reader, name string, t uint16) (*LocalAnswer, error) {
@@ -608,7 +672,6 @@ func AnswerLocal(zones dnsfront.Reader, name string, t uint16) (*LocalAnswer, er
 	req.SetEdns0(dns.MaxMsgSize, true)
 	resp := new(dns.Msg)
 	h.Answer(req, resp, dnsfront.TCP)
-	resp.Extra = onlyOPT(resp.Extra)
 	msg, err := resp.Pack()
 	if err != nil {
 		return nil, err
