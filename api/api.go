@@ -119,6 +119,23 @@ type Options struct {
 	// IPLimits is the token bucket of each client IP on endpoints without
 	// an API key. Default 120 per minute, burst 40.
 	IPLimits raftfsm.Limits
+	// NodeID is this node's id: the "node" of its audit records, and the
+	// peer AuditPeers may list that is not asked. Default "".
+	NodeID string
+	// AuditPeers lists the other nodes whose audit logs GET /v1/audit
+	// merges with this node's (each asked with ?scope=node and the
+	// caller's key). It is called once per cluster-wide read, with the
+	// read's PeerTimeout context. Default nil: a read returns this node's
+	// records only.
+	AuditPeers func(ctx context.Context) ([]Peer, error)
+	// PeerTimeout bounds the whole fan-out of a cluster-wide audit read;
+	// nodes that have not answered by then are listed as unreachable.
+	// Default DefaultPeerTimeout (2s).
+	PeerTimeout time.Duration
+	// PeerClient sends the fan-out requests. Default: a client of the
+	// Server's own (plain HTTP, or HTTPS verified against the system's
+	// roots), whose idle connections Close closes.
+	PeerClient *http.Client
 }
 
 // Default limits.
@@ -146,9 +163,11 @@ type Server struct {
 	proxyNext atomic.Uint32
 	// nodeIPs caches the directory's node addresses (clientIP).
 	nodeIPs atomic.Pointer[nodeIPs]
-	mux     *http.ServeMux
-	handler http.Handler
-	routes  []route
+	// peerClient reads peers' audit logs (Options.PeerClient).
+	peerClient *http.Client
+	mux        *http.ServeMux
+	handler    http.Handler
+	routes     []route
 }
 
 // New opens the audit log in opt.DataDir and builds the handler.
@@ -171,7 +190,13 @@ func New(opt Options) (*Server, error) {
 	if opt.IPLimits.Burst == 0 {
 		opt.IPLimits.Burst = DefaultIPBurst
 	}
-	s := &Server{b: opt.Backend, log: opt.Logger, opt: opt}
+	if opt.PeerTimeout <= 0 {
+		opt.PeerTimeout = DefaultPeerTimeout
+	}
+	s := &Server{b: opt.Backend, log: opt.Logger, opt: opt, peerClient: opt.PeerClient}
+	if s.peerClient == nil {
+		s.peerClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
 	for _, u := range opt.RegistryURLs {
 		pu, err := url.Parse(u)
 		if err != nil || pu.Scheme == "" || pu.Host == "" {
@@ -200,9 +225,14 @@ func New(opt Options) (*Server, error) {
 // Handler returns the HTTP handler of the API (and of the web pages).
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Close closes the audit log. Requests still running fail their audit
-// write; stop the HTTP server first.
-func (s *Server) Close() error { return s.audit.close() }
+// Close closes the audit log and the idle connections to peers. Requests
+// still running fail their audit write; stop the HTTP server first.
+func (s *Server) Close() error {
+	if s.opt.PeerClient == nil {
+		s.peerClient.CloseIdleConnections()
+	}
+	return s.audit.close()
+}
 
 // noRoute answers /v1 requests no route matched: 405 with Allow when the
 // path exists with other methods, else 404.

@@ -44,10 +44,19 @@ func timeParam(r *http.Request, name string) (time.Time, error) {
 	return t, nil
 }
 
-// handleAudit answers an admin key with every node-local record that
-// matches, any other key with its own records only.
+// handleAudit answers an admin key with every matching record, any other
+// key with its own records only: of the whole cluster (this node's and
+// every peer's, see clusterAudit), or with scope=node of this node only.
 func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, c *call) error {
 	q := r.URL.Query()
+	scope := ScopeCluster
+	switch v := q.Get("scope"); v {
+	case "", ScopeCluster:
+	case ScopeNode:
+		scope = ScopeNode
+	default:
+		return invalid("scope", "%q is neither %q nor %q", v, ScopeCluster, ScopeNode)
+	}
 	f := AuditFilter{KeyID: q.Get("key")}
 	if !isAdmin(c.key) {
 		if f.KeyID != "" && f.KeyID != c.key.ID {
@@ -79,11 +88,11 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, c *call) er
 		}
 		f.Limit = int(n)
 	}
-	recs, err := s.audit.query(f)
+	l, err := s.clusterAudit(r.Context(), f, scope, r.Header.Get("Authorization"))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": recs})
+	writeJSON(w, http.StatusOK, l)
 	return nil
 }
 
