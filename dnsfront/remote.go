@@ -277,13 +277,15 @@ func dropOPT(extra []dns.RR) []dns.RR {
 }
 
 // stripDNSSEC removes what a query without DO must not get (RFC 4035
-// §3.2.1): RRSIGs, and NSECs other than the ones asked for.
+// §3.2.1): RRSIGs, NSECs other than the ones asked for, and a referral's
+// DS (RFC 4035 §3.1.4), as the local path leaves them out.
 func stripDNSSEC(m *dns.Msg, qtype uint16) {
 	keep := func(rrs []dns.RR, answer bool) []dns.RR {
 		var out []dns.RR
 		for _, rr := range rrs {
 			t := rr.Header().Rrtype
-			if (t == dns.TypeRRSIG && qtype != dns.TypeRRSIG) || (t == dns.TypeNSEC && !(answer && qtype == dns.TypeNSEC)) {
+			if (t == dns.TypeRRSIG && qtype != dns.TypeRRSIG) || (t == dns.TypeNSEC && !(answer && qtype == dns.TypeNSEC)) ||
+				(t == dns.TypeDS && !answer) {
 				continue
 			}
 			out = append(out, rr)

@@ -1,9 +1,12 @@
 package dnsfront_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -234,6 +237,141 @@ func TestRemoteAnswerPaddedOverEncrypted(t *testing.T) {
 		padded := len(out)%dnsfront.DefaultPadBlock == 0
 		if want := tr != dnsfront.TCP; padded != want {
 			t.Errorf("%s: reply of %d octets, padded to %d: %v, want %v", tr, len(out), dnsfront.DefaultPadBlock, padded, want)
+		}
+	}
+}
+
+// relayRemote answers from another Handler holding the zone, as a member
+// of the owning group does for node.AnswerLocal: the whole response with
+// DO set, asked over TCP so nothing is dropped.
+type relayRemote struct{ owner *dnsfront.Handler }
+
+func (r relayRemote) Resolve(_ context.Context, req *dns.Msg) (*dnsfront.RemoteAnswer, error) {
+	q := new(dns.Msg)
+	q.SetQuestion(req.Question[0].Name, req.Question[0].Qtype)
+	q.RecursionDesired = false
+	q.SetEdns0(dns.MaxMsgSize, true)
+	resp := new(dns.Msg)
+	r.owner.Answer(q, resp, dnsfront.TCP)
+	// What crosses the overlay is wire form; the relay unpacks it.
+	raw, err := resp.Pack()
+	if err != nil {
+		return nil, err
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(raw); err != nil {
+		return nil, err
+	}
+	return &dnsfront.RemoteAnswer{Msg: m, Verified: true}, nil
+}
+
+// wideZone adds to the fixture a delegation to twelve in-domain name
+// servers and twelve mail exchangers, each with an A and an AAAA record:
+// a referral whose glue does not fit in 512 octets, and an MX answer
+// whose additional addresses do not.
+func wideZone(t *testing.T) string {
+	t.Helper()
+	text := "$ORIGIN example.\n"
+	for i := range 12 {
+		text += fmt.Sprintf("wide 3600 IN NS ns%02d.wide\nns%02d.wide 3600 IN A 192.0.2.%d\nns%02d.wide 3600 IN AAAA 2001:db8::%d\n", i, i, 100+i, i, 100+i)
+		text += fmt.Sprintf("mx 3600 IN MX %d mx%02d\nmx%02d 3600 IN A 198.51.100.%d\nmx%02d 3600 IN AAAA 2001:db8:1::%d\n", i, i, i, i, i, i)
+	}
+	return text
+}
+
+// TestRemoteAdditionalAsLocal: a reply relayed from the owning group is,
+// byte for byte but the ID, the reply the owning group gives itself, over
+// every transport and buffer size: the additional section whole when it
+// fits, optional addresses dropped silently when they do not, TC when a
+// referral's in-domain glue does not fit (RFC 9471).
+func TestRemoteAdditionalAsLocal(t *testing.T) {
+	text, err := os.ReadFile(dnstest.FixturePath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, _ := dnstest.Sign(t, dnstest.Parse(t, "example.", string(text)+dnstest.Extra+wideZone(t)))
+	owner := dnsfront.NewHandler(dnstest.NewZones(signed), dnsfront.Options{})
+	entry := dnsfront.NewHandler(dnstest.NewZones(), dnsfront.Options{Remote: relayRemote{owner}})
+	t.Cleanup(func() { entry.Close() })
+	cases := []struct {
+		name string
+		t    uint16
+	}{
+		{"example.", dns.TypeMX},         // signed address of the exchanger
+		{"example.", dns.TypeNS},         // addresses of the name servers
+		{"host.sub.example.", dns.TypeA}, // referral with glue, signed DS
+		{"sub.example.", dns.TypeNS},     // the same referral
+		{"host.nods.example.", dns.TypeA},
+		{"x.wide.example.", dns.TypeA}, // referral whose glue needs 700+ octets
+		{"mx.example.", dns.TypeMX},    // MX whose addresses need 700+ octets
+		{"www.example.", dns.TypeA},
+		{"nothere.example.", dns.TypeA},
+	}
+	type shape struct {
+		tr   dnsfront.Transport
+		edns bool
+		size uint16
+		do   bool
+	}
+	shapes := []shape{
+		{dnsfront.UDP, false, 0, false},
+		{dnsfront.UDP, true, 512, true},
+		{dnsfront.UDP, true, 512, false},
+		{dnsfront.UDP, true, 1232, true},
+		{dnsfront.UDP, true, 4096, true},
+		{dnsfront.TCP, true, 1232, true},
+		{dnsfront.TCP, false, 0, false},
+	}
+	seen := map[string]bool{}
+	for _, c := range cases {
+		for _, s := range shapes {
+			q := new(dns.Msg)
+			q.SetQuestion(c.name, c.t)
+			q.RecursionDesired = false
+			if s.edns {
+				q.SetEdns0(s.size, s.do)
+			}
+			raw, err := q.Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, ok := owner.Handle(raw, make([]byte, 0, 65535), s.tr)
+			if !ok {
+				t.Fatalf("owner sent nothing for %s %s", c.name, dns.TypeToString[c.t])
+			}
+			got, ok := entry.Handle(raw, make([]byte, 0, 65535), s.tr)
+			if !ok {
+				t.Fatalf("entry sent nothing for %s %s", c.name, dns.TypeToString[c.t])
+			}
+			wm, gm := new(dns.Msg), new(dns.Msg)
+			if err := wm.Unpack(want); err != nil {
+				t.Fatal(err)
+			}
+			if err := gm.Unpack(got); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("relayed %s %s over %s edns=%v size=%d do=%v =\n%v\nwant the owner's\n%v", c.name, dns.TypeToString[c.t], s.tr, s.edns, s.size, s.do, gm, wm)
+			}
+			extra := 0
+			for _, rr := range wm.Extra {
+				if rr.Header().Rrtype != dns.TypeOPT {
+					extra++
+				}
+			}
+			switch {
+			case wm.Truncated:
+				seen["tc"] = true
+			case extra > 0 && len(want) > 400:
+				seen["additional"] = true
+			}
+		}
+	}
+	// The cases must cover what they claim, or the comparison proves
+	// little: a truncated referral and a large additional section.
+	for _, k := range []string{"tc", "additional"} {
+		if !seen[k] {
+			t.Errorf("no case produced %q", k)
 		}
 	}
 }
