@@ -23,6 +23,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ddnrs/ddnrs/internal/pki"
+	"github.com/ddnrs/ddnrs/internal/ports"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
@@ -650,9 +651,17 @@ func startDevGroup(ctx context.Context, opts *devOptions, data string, tf devTLS
 		cfg := node.Default()
 		cfg.DataDir = filepath.Join(data, id)
 		cfg.Group.ID = id
-		cfg.Group.RaftBind = "127.0.0.1:0"
 		if !first && i < len(st.Members) && st.Members[i].ID == id {
 			cfg.Group.RaftBind = st.Members[i].Raft
+		} else {
+			// The Raft configuration keeps this address across runs: a
+			// port outside the ephemeral range is not taken by some
+			// program's outgoing connection while dev is not running.
+			p, perr := ports.Free("127.0.0.1", false)
+			if perr != nil {
+				return nil, fmt.Errorf("pick a Raft port for %s: %w", id, perr)
+			}
+			cfg.Group.RaftBind = net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 		}
 		cfg.Group.Bootstrap = first && i == 0
 		cfg.Admin.Listen = "127.0.0.1:0"
@@ -673,6 +682,10 @@ func startDevGroup(ctx context.Context, opts *devOptions, data string, tf devTLS
 			n, err = startDevNode(ctx, opts, cfg, log)
 		} else {
 			n, err = startNode(ctx, cfg, log)
+		}
+		if errors.Is(err, syscall.EADDRINUSE) && !first {
+			return nil, withHint(err, "another program holds %s, the Raft address of %s that the group's configuration (and %s) keeps; stop that program, or start a new group with another --data directory",
+				cfg.Group.RaftBind, id, filepath.Join(data, devGroupFile))
 		}
 		if err != nil {
 			return nil, err

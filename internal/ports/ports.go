@@ -72,9 +72,9 @@ func Outside(eph Range) []Range {
 	return out
 }
 
-// ephemeral returns this machine's ephemeral range, or Linux's default
+// Ephemeral returns this machine's ephemeral range, or Linux's default
 // when it cannot be read.
-func ephemeral() Range {
+func Ephemeral() Range {
 	def := Range{32768, 60999}
 	f, err := os.Open(EphemeralRangeFile)
 	if err != nil {
@@ -97,7 +97,7 @@ func ephemeral() Range {
 // When no port outside it is left (a range set to cover nearly every
 // port), it returns one the kernel picks.
 func Free(ip string, udpToo bool) (int, error) {
-	return freePort(ip, udpToo, Outside(ephemeral()))
+	return freePort(ip, udpToo, Outside(Ephemeral()))
 }
 
 func freePort(ip string, udpToo bool, ranges []Range) (int, error) {

@@ -52,7 +52,7 @@ func TestOutside(t *testing.T) {
 // TestFree: the port is outside the ephemeral range and both TCP and
 // UDP can bind it right after.
 func TestFree(t *testing.T) {
-	eph := ephemeral()
+	eph := Ephemeral()
 	for range 20 {
 		p, err := Free("127.0.0.1", true)
 		if err != nil {
