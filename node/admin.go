@@ -264,7 +264,8 @@ func zoneName(r *http.Request) (string, error) {
 }
 
 // handleChange applies a write on the leader and replies after commit, or
-// forwards it once to the leader.
+// forwards it once to the leader. An operator's create or delete claims
+// or releases the name in the registry first (operatorSubmit).
 func (a *admin) handleChange(w http.ResponseWriter, r *http.Request) {
 	origin, err := zoneName(r)
 	if err != nil {
@@ -280,7 +281,13 @@ func (a *admin) handleChange(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, fmt.Errorf("%w: empty command", errBadRequest))
 		return
 	}
-	res, err := a.submitAnywhere(r.Context(), origin, cmd, r.Header.Get(headerForwarded) == "")
+	var res *ChangeResult
+	if r.Header.Get(headerForwarded) == "" {
+		res, err = a.operatorSubmit(r.Context(), origin, cmd)
+	} else {
+		// The member that forwarded it claimed the name.
+		res, err = a.submitAnywhere(r.Context(), origin, cmd, false)
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return

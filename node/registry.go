@@ -643,3 +643,137 @@ func sameKey(text string, k *dns.DNSKEY) bool {
 	o, ok := rr.(*dns.DNSKEY)
 	return ok && o.PublicKey == k.PublicKey && o.Algorithm == k.Algorithm
 }
+
+// errNoRegistryAdmin marks an operator's create on a node that follows
+// the registry (registry.urls) but knows no registry admin endpoint to
+// claim the name through (mapped to bad_request).
+var errNoRegistryAdmin = fmt.Errorf("%w: this node follows the registry but has no registry.admin: an operator's create must claim the name through a registry member's admin endpoint", errBadRequest)
+
+// claimForOperator claims origin for owner on this node's group, actor
+// NodeOperatorActor(node id): the admin endpoint calls it before an
+// operator's CreateZone, so names stay unique and every zone is in the
+// transparency log. A registry member proposes the claim itself; another
+// node posts it to the registry members' admin endpoints ([registry]
+// admin), each in turn until one answers. made is false when nothing was
+// claimed: the node has no [registry], or the name is claimed already
+// for the same key on this group (a create retried after its claim).
+// A claim refused because the directory does not list this node's group
+// yet is retried once after a heartbeat. Refusals are
+// *raftfsm.RejectedError (name-claimed, delegation-required, ...).
+func (n *Node) claimForOperator(ctx context.Context, origin string, owner *dns.DNSKEY) (made bool, err error) {
+	rc := n.cfg.Registry
+	switch {
+	case !rc.Enabled() && len(rc.URLs) > 0:
+		return false, errNoRegistryAdmin
+	case !rc.Enabled():
+		return false, nil
+	case owner == nil:
+		return false, fmt.Errorf("%w: create of %s without an owner key", errBadRequest, origin)
+	}
+	cmd, err := raftfsm.EncodeCommand(&raftfsm.ClaimZone{Zone: origin, Owner: owner.String(), Group: n.cfg.Group.Name,
+		Actor: raftfsm.NodeOperatorActor(n.cfg.Group.ID), Time: n.Now()})
+	if err != nil {
+		return false, err
+	}
+	err = n.proposeOperator(ctx, cmd)
+	var rej *raftfsm.RejectedError
+	if errors.As(err, &rej) && rej.Reason == raftfsm.ReasonUnknownGroup {
+		if herr := n.heartbeat(ctx); herr != nil {
+			return false, fmt.Errorf("%w (and this node's heartbeat failed: %w)", err, herr)
+		}
+		err = n.proposeOperator(ctx, cmd)
+	}
+	if errors.As(err, &rej) && rej.Reason == raftfsm.ReasonNameClaimed {
+		// Claimed already: by this key on this group (a retried create)
+		// is fine; by this key elsewhere, say where.
+		switch group, same := n.claimedFor(ctx, origin, owner); {
+		case same && group == n.cfg.Group.Name:
+			return false, nil
+		case same:
+			return false, &raftfsm.RejectedError{Reason: raftfsm.ReasonNameClaimed,
+				Err: fmt.Errorf("%s is claimed for this owner key on group %s, not this node's group %s: create it through a node of %s", origin, group, n.cfg.Group.Name, group)}
+		}
+	}
+	if err != nil {
+		return false, err
+	}
+	n.log.Info("zone claimed for the operator", "zone", origin, "group", n.cfg.Group.Name, "key_tag", owner.KeyTag())
+	return true, nil
+}
+
+// claimedFor reports the group of origin's claim and whether it is
+// owner's, as far as this node knows: a registry member from its replica,
+// another node from the log it follows, synced first (same is false when
+// it follows none).
+func (n *Node) claimedFor(ctx context.Context, origin string, owner *dns.DNSKEY) (group string, same bool) {
+	if reg, err := n.Registry(); err == nil {
+		cl, ok := reg.Claim(origin)
+		return cl.Group, ok && sameKey(cl.Owner, owner)
+	}
+	if n.fol == nil {
+		return "", false
+	}
+	if err := n.fol.sync(ctx); err != nil {
+		n.log.Debug("registry log: sync for a claimed name", "zone", origin, "err", err)
+	}
+	g, a := n.logGroups.Load(), n.logAnchors.Load()
+	if g == nil || a == nil {
+		return "", false
+	}
+	k := (*a)[origin]
+	return (*g)[origin], k != nil && k.DNSKEY.PublicKey == owner.PublicKey && k.DNSKEY.Algorithm == owner.Algorithm
+}
+
+// releaseForOperator releases the claim of origin after an operator
+// deleted the zone through the admin endpoint. No claim to release, or
+// no [registry], is not an error.
+func (n *Node) releaseForOperator(ctx context.Context, origin string) error {
+	if !n.cfg.Registry.Enabled() {
+		return nil
+	}
+	cmd, err := raftfsm.EncodeCommand(&raftfsm.ReleaseZone{Zone: origin, Actor: raftfsm.NodeOperatorActor(n.cfg.Group.ID), Time: n.Now()})
+	if err != nil {
+		return err
+	}
+	err = n.proposeOperator(ctx, cmd)
+	var rej *raftfsm.RejectedError
+	if errors.As(err, &rej) && rej.Reason == raftfsm.ReasonNoClaim {
+		return nil
+	}
+	if err == nil {
+		n.log.Info("zone released for the operator", "zone", origin)
+	}
+	return err
+}
+
+// proposeOperator proposes a registry command a node makes for an
+// operator: through the registry group on a member, else through the
+// first registry admin endpoint that answers (it forwards the command
+// to its leader). A refusal is a *raftfsm.RejectedError and ends the
+// tries: another member would refuse it too.
+func (n *Node) proposeOperator(ctx context.Context, cmd []byte) error {
+	if n.cfg.Registry.Member {
+		return n.ProposeRegistry(ctx, cmd)
+	}
+	_, _, a, err := n.runningParts()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, addr := range n.cfg.Registry.Admin {
+		cctx, cancel := context.WithTimeout(ctx, n.cfg.Admin.ForwardTimeout)
+		_, err := a.client.proposeRegistryAt(cctx, addr, cmd, nil)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ae, ok := errorsAsAPI(err); ok && (ae.Code == CodeRejected || ae.Code == CodeBadRequest) {
+			if ae.Code == CodeRejected {
+				return rejection(ae.Reason, ae.Message)
+			}
+			return err
+		}
+		errs = append(errs, fmt.Errorf("registry admin %s: %w", addr, err))
+	}
+	return fmt.Errorf("%w: %w", errUnreachable, errors.Join(errs...))
+}

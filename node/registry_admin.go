@@ -22,6 +22,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -33,6 +35,14 @@ type registryDeps struct {
 	// registry group).
 	propose func(ctx context.Context, cmd []byte) error
 	now     func() time.Time
+	// claim claims a zone an operator creates through this endpoint
+	// for its owner key on this node's group (Node.claimForOperator);
+	// made says whether it made a claim the caller must release when
+	// the create fails. release releases the claim of a zone an operator
+	// deleted (Node.releaseForOperator). Both nil in tests that build
+	// an admin endpoint without a node.
+	claim   func(ctx context.Context, origin string, owner *dns.DNSKEY) (made bool, err error)
+	release func(ctx context.Context, origin string) error
 }
 
 // IssueKeyRequest asks a registry member to issue an API key
@@ -191,11 +201,66 @@ func newIssueKey(req IssueKeyRequest, now time.Time) (raftfsm.APIKey, IssueKeyRe
 // proposeRegistry forwards an encoded registry command to the leader's
 // admin endpoint at addr and returns its Raft index.
 func (c *AdminClient) proposeRegistry(ctx context.Context, addr string, cmd []byte) (uint64, error) {
+	return c.proposeRegistryAt(ctx, addr, cmd, forwardedHeader())
+}
+
+// proposeRegistryAt posts an encoded registry command to the registry
+// member at addr; without the forwarded header (hdr nil) the member
+// forwards it once to its leader.
+func (c *AdminClient) proposeRegistryAt(ctx context.Context, addr string, cmd []byte, hdr http.Header) (uint64, error) {
 	var res ProposeResponse
-	if err := c.do(ctx, http.MethodPost, addr, "/v1/registry/propose", bytes.NewReader(cmd), forwardedHeader(), &res); err != nil {
+	if err := c.do(ctx, http.MethodPost, addr, "/v1/registry/propose", bytes.NewReader(cmd), hdr, &res); err != nil {
 		return 0, err
 	}
 	return res.Index, nil
+}
+
+// operatorSubmit is the admin endpoint's write of an operator (a request
+// not forwarded by another member): a CreateZone first claims the name
+// in the registry for the zone's owner key on this node's group, and the
+// claim is released again when the group refuses the create; a
+// DeleteZone that the group applied releases the name. Other commands,
+// and every command on a node without [registry], are submitAnywhere.
+func (a *admin) operatorSubmit(ctx context.Context, origin string, cmd []byte) (*ChangeResult, error) {
+	c, err := raftfsm.DecodeCommand(cmd)
+	if err != nil || a.reg.claim == nil {
+		return a.submitAnywhere(ctx, origin, cmd, true)
+	}
+	switch c := c.(type) {
+	case *raftfsm.CreateZone:
+		if err := checkCommand(origin, cmd); err != nil {
+			a.countRejected(err)
+			return nil, err
+		}
+		made, err := a.reg.claim(ctx, origin, c.Owner)
+		if err != nil {
+			return nil, err
+		}
+		res, err := a.submitAnywhere(ctx, origin, cmd, true)
+		if err != nil && made {
+			// Under a fresh deadline: the request's may be what failed.
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.RequestTimeout)
+			defer cancel()
+			if rerr := a.reg.release(uctx, origin); rerr != nil {
+				a.log.Error("zone create failed and its claim could not be released", "zone", origin, "err", err, "release_err", rerr)
+			}
+		}
+		return res, err
+	case *raftfsm.DeleteZone:
+		res, err := a.submitAnywhere(ctx, origin, cmd, true)
+		if err != nil {
+			return nil, err
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.RequestTimeout)
+		defer cancel()
+		if rerr := a.reg.release(uctx, origin); rerr != nil {
+			// The zone is gone; the name stays claimed until released
+			// again (a create with the same key reuses the claim).
+			a.log.Warn("zone deleted but its claim could not be released", "zone", origin, "err", rerr)
+		}
+		return res, nil
+	}
+	return a.submitAnywhere(ctx, origin, cmd, true)
 }
 
 // IssueKey asks the registry member at addr to issue an API key; the

@@ -546,3 +546,169 @@ func TestRejectionMessageOnce(t *testing.T) {
 		t.Errorf("rejection with another reason's prefix = %q", got)
 	}
 }
+
+// signedTestZone returns a small zone of origin signed by a fresh owner
+// key, and the key.
+func signedTestZone(t *testing.T, origin string) (*zone.Zone, *zone.Key) {
+	t.Helper()
+	k, err := zone.GenerateKey(origin, true, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := zone.ParseFile(strings.NewReader("@ 3600 IN SOA ns hm 1 7200 3600 1209600 300\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.53\n"), origin, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, _, err := Prepare(nil, u, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z, k
+}
+
+// logEntries returns the registry log's entries about origin.
+func logEntries(t *testing.T, reg *Node, origin string) []translog.Entry {
+	t.Helper()
+	rs, err := reg.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []translog.Entry
+	for i := range rs.LogSize() {
+		leaf, err := rs.LogEntry(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := translog.ParseEntry(leaf)
+		if err != nil {
+			t.Fatalf("log entry %d: %v", i, err)
+		}
+		if e.Zone == origin {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestOperatorCreateClaims: an operator's create through a node's admin
+// endpoint claims the name for the owner key on the node's own group
+// first (through the registry's admin endpoint from east, in the
+// registry group itself on reg), with a registration entry in the log;
+// a create of the claimed name with another key through the other group
+// is refused name-claimed and creates nothing; a create the group
+// refuses after the claim releases the claim again; an operator's delete
+// releases the name, which another key can then claim.
+func TestOperatorCreateClaims(t *testing.T) {
+	f := startRegistryPair(t)
+	reg, east := f.reg, f.east
+	ac := f.ca.client(t, "ops")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	claimOf := func(origin string) (raftfsm.Claim, bool) {
+		t.Helper()
+		rs, err := reg.Registry()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs.Claim(origin)
+	}
+	create := func(n *Node, z *zone.Zone) error {
+		t.Helper()
+		cmd, err := publishCommand(nil, z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = ac.SubmitChange(ctx, n.AdminAddr(), z.Origin, cmd)
+		return err
+	}
+
+	// east publishes op.test.: claimed on east, by operator:e1.
+	z1, k1 := signedTestZone(t, "op.test.")
+	if err := create(east, z1); err != nil {
+		t.Fatalf("operator create of op.test. through east: %v", err)
+	}
+	if _, err := east.Stored("op.test."); err != nil {
+		t.Fatalf("east does not hold op.test.: %v", err)
+	}
+	cl, ok := claimOf("op.test.")
+	if !ok || cl.Group != "east" || cl.Actor != "operator:e1" || !sameKey(cl.Owner, k1.DNSKEY) {
+		t.Fatalf("claim of op.test. = %+v, %v; want on east by operator:e1 for the owner key", cl, ok)
+	}
+	if es := logEntries(t, reg, "op.test."); len(es) != 1 || es[0].Kind != translog.KindRegistration || es[0].Group != "east" ||
+		es[0].Actor != "operator:e1" || es[0].OwnerKey != cl.Owner {
+		t.Fatalf("log entries of op.test. = %+v, want one registration on east", es)
+	}
+
+	// The same name with another key through reg (another group): refused.
+	z2, k2 := signedTestZone(t, "op.test.")
+	err := create(reg, z2)
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.Code != CodeRejected || ae.Reason != string(raftfsm.ReasonNameClaimed) {
+		t.Fatalf("create of claimed op.test. with another key through reg = %v, want rejected %s", err, raftfsm.ReasonNameClaimed)
+	}
+	if _, err := reg.Stored("op.test."); !errors.Is(err, raftfsm.ErrNoZone) {
+		t.Errorf("reg.Stored(op.test.) after the refused create = %v, want ErrNoZone", err)
+	}
+	// The same key through reg: claimed for another group.
+	cmd, err := publishCommand(nil, z1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.SubmitChange(ctx, reg.AdminAddr(), "op.test.", cmd); !errors.As(err, &ae) || ae.Reason != string(raftfsm.ReasonNameClaimed) {
+		t.Errorf("create of op.test. with its key through reg = %v, want rejected %s (claimed on east)", err, raftfsm.ReasonNameClaimed)
+	}
+
+	// reg (a registry member) claims in its own group.
+	z3, _ := signedTestZone(t, "reg.test.")
+	if err := create(reg, z3); err != nil {
+		t.Fatalf("operator create of reg.test. through reg: %v", err)
+	}
+	if cl, ok := claimOf("reg.test."); !ok || cl.Group != "reg" || cl.Actor != "operator:r1" {
+		t.Errorf("claim of reg.test. = %+v, %v; want on reg by operator:r1", cl, ok)
+	}
+
+	// A zone created without the admin path (no claim), then created
+	// again through it: the group refuses (it exists), the claim made
+	// for it is released.
+	z4, _ := signedTestZone(t, "legacy.test.")
+	cmd4, err := publishCommand(nil, z4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := east.Submit(ctx, "legacy.test.", cmd4); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(east, z4); err == nil {
+		t.Fatal("second create of legacy.test. accepted")
+	}
+	if cl, ok := claimOf("legacy.test."); ok {
+		t.Errorf("claim of legacy.test. after a refused create = %+v, want released", cl)
+	}
+	if es := logEntries(t, reg, "legacy.test."); len(es) != 2 || es[0].Kind != translog.KindRegistration || es[1].Kind != translog.KindRelease {
+		t.Errorf("log entries of legacy.test. = %+v, want registration then release", es)
+	}
+
+	// The operator deletes op.test. through east: the name is released
+	// and another key may claim it.
+	del, err := raftfsm.DeleteCommand(z1, k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ac.SubmitChange(ctx, east.AdminAddr(), "op.test.", del); err != nil {
+		t.Fatalf("operator delete of op.test.: %v", err)
+	}
+	if cl, ok := claimOf("op.test."); ok {
+		t.Fatalf("claim of op.test. after the delete = %+v, want released", cl)
+	}
+	if es := logEntries(t, reg, "op.test."); len(es) != 2 || es[1].Kind != translog.KindRelease || es[1].Actor != "operator:e1" {
+		t.Errorf("log entries of op.test. = %+v, want registration then release by operator:e1", es)
+	}
+	// (Through east: reg's overlay may still find east's deleted copy
+	// for a while and refuse the create as existing elsewhere.)
+	if err := create(east, z2); err != nil {
+		t.Fatalf("create of the released op.test. with another key through east: %v", err)
+	}
+	if cl, ok := claimOf("op.test."); !ok || cl.Group != "east" || !sameKey(cl.Owner, k2.DNSKEY) {
+		t.Errorf("claim of op.test. = %+v, %v; want on east for the second key", cl, ok)
+	}
+}
