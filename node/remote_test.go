@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -227,6 +229,62 @@ func TestVerifyRemoteTampered(t *testing.T) {
 				m.Ns = nil
 			})
 		}, nil, ErrNSECMissing},
+		{"altered signed address in the additional section", "example.", dns.TypeMX, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "example.", dns.TypeMX), func(m *dns.Msg) {
+				extraA(t, m, "mail.example.").A[3] = 66
+			})
+		}, nil, zone.ErrBadSignature},
+		{"altered glue", "host.sub.example.", dns.TypeA, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "host.sub.example.", dns.TypeA), func(m *dns.Msg) {
+				extraA(t, m, "ns1.sub.example.").A[3] = 66
+			})
+		}, nil, zone.ErrNotIncluded},
+		{"glue added for an out-of-zone name server", "host.nods.example.", dns.TypeA, func() *LocalAnswer {
+			return reprove(t, z1, answer(r1, "host.nods.example.", dns.TypeA), func(m *dns.Msg) {
+				rr, _ := dns.NewRR("ns.example.net. 3600 IN A 203.0.113.66")
+				m.Extra = append(m.Extra, rr)
+			})
+		}, nil, zone.ErrWrongZone},
+		{"genuine address no record of the answer names", "www.example.", dns.TypeA, func() *LocalAnswer {
+			mx := answer(r1, "example.", dns.TypeMX)
+			return reprove(t, z1, answer(r1, "www.example.", dns.TypeA), func(m *dns.Msg) {
+				mm := new(dns.Msg)
+				if err := mm.Unpack(mx.Msg); err != nil {
+					t.Fatal(err)
+				}
+				m.Extra = append(m.Extra, mm.Extra...) // mail.example. A and its RRSIG, OPT
+			})
+		}, nil, ErrUnexpectedAdditional},
+		{"genuine non-address record in the additional section", "example.", dns.TypeMX, func() *LocalAnswer {
+			txt := answer(r1, "txt.example.", dns.TypeTXT)
+			return reprove(t, z1, answer(r1, "example.", dns.TypeMX), func(m *dns.Msg) {
+				mm := new(dns.Msg)
+				if err := mm.Unpack(txt.Msg); err != nil {
+					t.Fatal(err)
+				}
+				m.Extra = append(m.Extra, mm.Answer...)
+			})
+		}, nil, ErrUnexpectedAdditional},
+		{"additional RRset without its proof leaf", "example.", dns.TypeMX, func() *LocalAnswer {
+			la := answer(r1, "example.", dns.TypeMX)
+			p := new(zone.Proof)
+			if err := p.UnmarshalBinary(la.Proof); err != nil {
+				t.Fatal(err)
+			}
+			p.Leaves = p.Leaves[:len(p.Leaves)-1] // the last leaf is mail.example. A's
+			la.Proof, _ = p.MarshalBinary()
+			return la
+		}, nil, zone.ErrAnswerMismatch},
+		{"additional RRset proven by another RRset's leaf", "example.", dns.TypeMX, func() *LocalAnswer {
+			la := answer(r1, "example.", dns.TypeMX)
+			p := new(zone.Proof)
+			if err := p.UnmarshalBinary(la.Proof); err != nil {
+				t.Fatal(err)
+			}
+			p.Leaves[len(p.Leaves)-1] = p.Leaves[0]
+			la.Proof, _ = p.MarshalBinary()
+			return la
+		}, nil, zone.ErrNotIncluded},
 		{"SERVFAIL", "www.example.", dns.TypeA, func() *LocalAnswer {
 			return reprove(t, z1, answer(r1, "www.example.", dns.TypeA), func(m *dns.Msg) {
 				m.Rcode = dns.RcodeServerFailure
@@ -250,6 +308,110 @@ func TestVerifyRemoteTampered(t *testing.T) {
 		var ve *VerifyError
 		if !errors.Is(err, c.want) || !errors.As(err, &ve) {
 			t.Errorf("%s: VerifyRemote(%q, %s) = %v, want %v", c.desc, c.name, dns.TypeToString[c.t], err, c.want)
+		}
+	}
+}
+
+// extraA returns the A record of m's additional section owned by name.
+func extraA(t *testing.T, m *dns.Msg, name string) *dns.A {
+	t.Helper()
+	for _, rr := range m.Extra {
+		if a, ok := rr.(*dns.A); ok && a.Hdr.Name == name {
+			return a
+		}
+	}
+	t.Fatalf("no A record of %s in the additional section of\n%v", name, m)
+	return nil
+}
+
+// TestVerifyRemoteAdditional: a member's answer carries the additional
+// section the owning group gives a client (the handler's own answer to
+// the same query) and it survives verification whole, signatures and
+// glue alike.
+func TestVerifyRemoteAdditional(t *testing.T) {
+	r, _, k := signedExample(t, "2024010101")
+	cases := []struct {
+		name  string
+		t     uint16
+		extra []string // owner/type of the additional RRsets, in order
+	}{
+		{"example.", dns.TypeMX, []string{"mail.example./A"}},
+		{"example.", dns.TypeNS, []string{"ns1.example./A", "ns2.example./A"}},
+		{"host.sub.example.", dns.TypeA, []string{"ns1.sub.example./A", "ns1.sub.example./AAAA", "ns2.sub.example./A"}},
+		{"sub.example.", dns.TypeNS, []string{"ns1.sub.example./A", "ns1.sub.example./AAAA", "ns2.sub.example./A"}},
+		{"host.nods.example.", dns.TypeA, nil}, // out-of-zone server: no glue
+		{"www.example.", dns.TypeA, nil},
+	}
+	for _, c := range cases {
+		la, err := AnswerLocal(r, c.name, c.t)
+		if err != nil {
+			t.Fatalf("AnswerLocal(%q, %s) = %v", c.name, dns.TypeToString[c.t], err)
+		}
+		got, err := NewVerifier(Anchors{"example.": k}, verifyClock).VerifyRemote(c.name, c.t, la.Msg, la.Head, la.Proof)
+		if err != nil {
+			t.Errorf("VerifyRemote(%q, %s) = %v, want success", c.name, dns.TypeToString[c.t], err)
+			continue
+		}
+		// The owning group's own answer to a client asking with DO.
+		want := new(dns.Msg)
+		dnsfront.NewHandler(r, dnsfront.Options{}).Answer(dnstest.Query(c.name, c.t, true), want, dnsfront.TCP)
+		if g, w := dnstest.Summaries(got.Msg.Extra), dnstest.Summaries(want.Extra); !slices.Equal(g, w) {
+			t.Errorf("VerifyRemote(%q, %s) additional = %v, want the owning group's %v", c.name, dns.TypeToString[c.t], g, w)
+		}
+		var sets []string
+		sigs := make(map[string]int)
+		for _, rr := range got.Msg.Extra {
+			switch v := rr.(type) {
+			case *dns.OPT:
+			case *dns.RRSIG:
+				sigs[v.Hdr.Name+"/"+dns.TypeToString[v.TypeCovered]]++
+			default:
+				if s := v.Header().Name + "/" + dns.TypeToString[v.Header().Rrtype]; len(sets) == 0 || sets[len(sets)-1] != s {
+					sets = append(sets, s)
+				}
+			}
+		}
+		if !slices.Equal(sets, c.extra) {
+			t.Errorf("VerifyRemote(%q, %s) additional RRsets = %v, want %v", c.name, dns.TypeToString[c.t], sets, c.extra)
+		}
+		for _, s := range sets {
+			// Glue (below the sub. cut) is unsigned, the rest signed.
+			if glue := strings.Contains(s, ".sub.example."); glue != (sigs[s] == 0) {
+				t.Errorf("VerifyRemote(%q, %s): %s has %d RRSIGs, glue %v", c.name, dns.TypeToString[c.t], s, sigs[s], glue)
+			}
+		}
+	}
+}
+
+// TestVerifyRemoteAdditionalTTL: the TTL a verified answer may be cached
+// for counts the additional section: a short-lived address of the mail
+// exchanger bounds the MX answer's.
+func TestVerifyRemoteAdditionalTTL(t *testing.T) {
+	z := dnstest.Parse(t, "example.", `$ORIGIN example.
+@    3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 300
+@    3600 IN NS  ns1
+@    3600 IN MX  10 mail
+ns1  3600 IN A   192.0.2.53
+mail 60   IN A   192.0.2.25
+`)
+	s, k := dnstest.Sign(t, z)
+	r := new(Zones)
+	r.Set(s)
+	for _, c := range []struct {
+		t    uint16
+		want time.Duration
+	}{
+		{dns.TypeMX, time.Minute}, // mail A (60 s) in the additional section
+		{dns.TypeNS, time.Hour},   // ns1 A (3600 s)
+		{dns.TypeSOA, time.Hour},  // no additional
+	} {
+		la, err := AnswerLocal(r, "example.", c.t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := NewVerifier(Anchors{"example.": k}, verifyClock).VerifyRemote("example.", c.t, la.Msg, la.Head, la.Proof)
+		if err != nil || got.TTL != c.want {
+			t.Errorf("VerifyRemote(example., %s) TTL = %v (%v), want %v", dns.TypeToString[c.t], got, err, c.want)
 		}
 	}
 }
@@ -290,7 +452,7 @@ func FuzzVerifyRemote(f *testing.F) {
 	for _, q := range []struct {
 		name string
 		t    uint16
-	}{{"www.example.", dns.TypeA}, {"nothere.example.", dns.TypeA}, {"foo.wild.example.", dns.TypeA}} {
+	}{{"www.example.", dns.TypeA}, {"nothere.example.", dns.TypeA}, {"foo.wild.example.", dns.TypeA}, {"example.", dns.TypeMX}, {"host.sub.example.", dns.TypeA}} {
 		la, err := AnswerLocal(r, q.name, q.t)
 		if err != nil {
 			f.Fatal(err)
