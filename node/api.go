@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -72,6 +73,8 @@ func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
 		DataDir:      n.cfg.DataDir,
 		RegistryURLs: n.cfg.Registry.URLs,
 		TrustProxy:   n.cfg.API.TrustProxy,
+		NodeID:       n.cfg.Group.ID,
+		AuditPeers:   n.auditPeers,
 	})
 	if err != nil {
 		ln.Close()
@@ -91,6 +94,52 @@ func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
 		}
 	}()
 	return a, nil
+}
+
+// auditPeers lists, for a cluster-wide audit read, the other nodes of the
+// registry group as the directory records them: a node outside the
+// registry group serves no keyed request itself (it proxies every one to
+// a registry URL, which records it), so its audit log holds none and it
+// could not check the caller's key to answer a scope=node read anyway.
+// The URL takes this node's own scheme (https when [api] tls_cert is
+// set); a wildcard API host is replaced by the node's DNS host, and a
+// node without an API address has URL "" (the read is then partial).
+func (n *Node) auditPeers(context.Context) ([]api.Peer, error) {
+	reg, err := n.Registry()
+	if err != nil {
+		return nil, err
+	}
+	scheme := "http"
+	if n.cfg.API.TLSCert != "" {
+		scheme = "https"
+	}
+	var out []api.Peer
+	for _, r := range reg.Nodes() {
+		if r.Group != n.cfg.Group.Name || r.ID == n.cfg.Group.ID {
+			continue
+		}
+		out = append(out, api.Peer{ID: r.ID, URL: peerAPIURL(scheme, r.API, r.DNS)})
+	}
+	return out, nil
+}
+
+// peerAPIURL is scheme://host:port of a directory record's API address
+// apiAddr, its host replaced by dnsAddr's when it is a wildcard; "" when
+// no concrete host is known.
+func peerAPIURL(scheme, apiAddr, dnsAddr string) string {
+	host, port, err := net.SplitHostPort(apiAddr)
+	if err != nil || port == "" || port == "0" {
+		return ""
+	}
+	if ip, perr := netip.ParseAddr(host); host == "" || perr == nil && ip.IsUnspecified() {
+		h, _, err := net.SplitHostPort(dnsAddr)
+		ip, perr := netip.ParseAddr(h)
+		if err != nil || h == "" || perr == nil && ip.IsUnspecified() {
+			return ""
+		}
+		host = h
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // Addr is the bound address.
