@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -240,6 +241,9 @@ func serveDev(ctx context.Context, opts *devOptions, data string, tf devTLSFiles
 		return err
 	}
 	zones = append(zones, adopted...)
+	if err := claimDevZones(wctx, opts.out, g, zones); err != nil {
+		return err
+	}
 	if err := g.waitServed(wctx, c, zones); err != nil {
 		return err
 	}
@@ -1041,6 +1045,71 @@ func devLogKeys(out io.Writer, data string) (vkey string, err error) {
 	}
 	fmt.Fprintf(out, "made the transparency log's key in %s (verifier key in %s)\n", filepath.Join(data, devLogKey), pub)
 	return vkey, nil
+}
+
+// claimDevZones claims in the registry (dev's own group) every zone dev
+// serves that has no claim yet, for its owner key on the dev group: a
+// zone dev creates is claimed by the admin endpoint already, but a data
+// directory made by a build before claims holds zones the registry does
+// not know. A name claimed by another key is reported, not fatal: dev
+// keeps serving what the operator gave it.
+func claimDevZones(ctx context.Context, out io.Writer, g *devGroup, zones []*devZone) error {
+	m1 := g.members[0].n
+	reg, err := m1.Registry()
+	if err != nil {
+		return err
+	}
+	listed := false
+	for _, dz := range zones {
+		origin := dz.zone.Origin
+		if _, ok := reg.Claim(origin); ok || dz.key == nil {
+			continue
+		}
+		if !listed {
+			// A claim names the group, which must be in the node
+			// directory: wait for the members' first heartbeat.
+			if err := waitDirectory(ctx, g); err != nil {
+				return err
+			}
+			listed = true
+		}
+		cmd, err := raftfsm.EncodeCommand(&raftfsm.ClaimZone{Zone: origin, Owner: dz.key.DNSKEY.String(), Group: devGroupName,
+			Actor: raftfsm.NodeOperatorActor(m1.ID()), Time: m1.Now()})
+		if err != nil {
+			return err
+		}
+		err = m1.ProposeRegistry(ctx, cmd)
+		var rej *raftfsm.RejectedError
+		switch {
+		case errors.As(err, &rej):
+			fmt.Fprintf(out, "warning: %s is served but not registered: %v\n", origin, err)
+		case err != nil:
+			return fmt.Errorf("claim %s in the registry: %w", origin, err)
+		default:
+			fmt.Fprintf(out, "registered %s (it had no claim) in the transparency log\n", origin)
+		}
+	}
+	return nil
+}
+
+// waitDirectory returns once the registry's node directory lists the dev
+// group, polling every pollEvery until ctx ends.
+func waitDirectory(ctx context.Context, g *devGroup) error {
+	m1 := g.members[0].n
+	for {
+		reg, err := m1.Registry()
+		if err != nil {
+			return err
+		}
+		if slices.ContainsFunc(reg.Nodes(), func(r raftfsm.NodeRecord) bool { return r.Group == devGroupName }) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the dev group in the node directory: %w", ctx.Err())
+		case <-time.After(pollEvery):
+		}
+	}
 }
 
 // firstReviewerKey issues an admin ("reviewer") API key when the registry

@@ -84,6 +84,33 @@ func TestDevRegistry(t *testing.T) {
 	if got := apiGet(t, base+"/v1/health", ""); got != http.StatusOK {
 		t.Errorf("GET /v1/health = %d, want 200", got)
 	}
+	// The demo zone was created through the admin endpoint, which
+	// claimed it in the registry for the dev group first: it is
+	// registered and in the transparency log.
+	var claim struct {
+		Group string `json:"group"`
+		Actor string `json:"actor"`
+	}
+	apiGetJSON(t, base+"/v1/zones/demo.ddnrs.", key, &claim)
+	if claim.Group != devGroupName || !strings.HasPrefix(claim.Actor, "operator:") {
+		t.Errorf("GET /v1/zones/demo.ddnrs. = %+v, want group %s and an operator:NODE actor", claim, devGroupName)
+	}
+	type logEntry struct {
+		Entry struct {
+			Kind  string `json:"kind"`
+			Zone  string `json:"zone"`
+			Group string `json:"group"`
+		} `json:"entry"`
+	}
+	var log struct {
+		Entries []logEntry `json:"entries"`
+	}
+	apiGetJSON(t, base+"/v1/log/entries?start=0&end=1000", key, &log)
+	if !slices.ContainsFunc(log.Entries, func(e logEntry) bool {
+		return e.Entry.Kind == "registration" && e.Entry.Zone == "demo.ddnrs." && e.Entry.Group == devGroupName
+	}) {
+		t.Errorf("the log holds no registration of demo.ddnrs. on %s: %+v", devGroupName, log.Entries)
+	}
 
 	var buf bytes.Buffer
 	opts := &keyIssueOptions{adminOptions: adminOptions{Dev: true, Data: data, Timeout: 20 * time.Second},
