@@ -208,6 +208,12 @@ func rejectHint(reason string) string {
 		return "the signed head does not match the zone's content; re-run the command (the change was computed against another copy)"
 	case "exists":
 		return "the zone already exists in the group; run the command again to publish a change instead"
+	case "name-claimed":
+		return "the registry holds a claim of this name (another owner key, or this key on another group); nothing was created. Choose another name, or publish through a node of the group the name is placed on"
+	case "delegation-required", "delegation-invalid":
+		return "the name lies inside a zone another owner key claimed; its owner must sign a delegation, and the zone is then created through the REST API (POST /v1/zones with \"delegation\")"
+	case "unknown-group":
+		return "the registry's node directory does not list this node's group yet (its heartbeats have not reached the registry); check [registry] admin and retry"
 	}
 	return fmt.Sprintf("the group's state machine refused the change (%s); nothing was applied", reason)
 }
