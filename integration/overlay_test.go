@@ -3,11 +3,11 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -150,7 +150,8 @@ func startOverlayGroupsOf(t *testing.T, sizes []int, extra ...string) ([]*ovGrou
 	}
 	for g, gr := range gs {
 		zf := filepath.Join(dir, fmt.Sprintf("g%d.zone", g))
-		text := fmt.Sprintf("$ORIGIN %s\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.%d\n*.wild TXT \"wild %d\"\n", gr.zone, 10+g, g)
+		text := fmt.Sprintf("$ORIGIN %s\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.%d\n*.wild TXT \"wild %d\"\n", gr.zone, 10+g, g) +
+			additionalRecords
 		if err := os.WriteFile(zf, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -172,6 +173,23 @@ func startOverlayGroupsOf(t *testing.T, sizes []int, extra ...string) ([]*ovGrou
 	}
 	return gs, extraKeys, boot
 }
+
+// additionalRecords are the records of every group's zone whose answers
+// carry an additional section (dnsfront/additional.go): an MX and an SRV
+// target with their addresses, a delegation with in-domain glue and an
+// out-of-zone server, a delegation to twelve in-domain servers whose glue
+// does not fit in 512 octets (TC, RFC 9471) and twelve mail exchangers
+// whose addresses do not either (dropped silently).
+var additionalRecords = func() string {
+	text := "@ MX 10 mail\nmail A 192.0.2.25\nmail AAAA 2001:db8::25\n" +
+		"_sip._tcp SRV 0 0 5060 sip\nsip A 192.0.2.26\n" +
+		"sub NS ns1.sub\nsub NS ns.elsewhere.test.\nns1.sub A 192.0.2.53\nns1.sub AAAA 2001:db8::53\n"
+	for i := range 12 {
+		text += fmt.Sprintf("wide NS ns%02d.wide\nns%02d.wide A 192.0.2.%d\nns%02d.wide AAAA 2001:db8::%d\n", i, i, 100+i, i, 100+i)
+		text += fmt.Sprintf("mx MX %d mx%02d\nmx%02d A 198.51.100.%d\nmx%02d AAAA 2001:db8:1::%d\n", i, i, i, i, i, i)
+	}
+	return text
+}()
 
 func waitOverlayReady(t *testing.T, m *ovMember) {
 	t.Helper()
@@ -210,15 +228,26 @@ func waitUntil(t *testing.T, what string, cond func() error) {
 }
 
 func askErr(addr, name string, t uint16, do bool) (*dns.Msg, error) {
+	return askSized(addr, name, t, do, 0)
+}
+
+// askSized asks over UDP with an EDNS buffer of size octets and returns
+// the reply as it came, truncated or not; size 0 means 1232, and a
+// truncated reply is asked again over TCP.
+func askSized(addr, name string, t uint16, do bool, size uint16) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(name, t)
 	m.RecursionDesired = false
-	m.SetEdns0(1232, do)
+	buf := size
+	if buf == 0 {
+		buf = 1232
+	}
+	m.SetEdns0(buf, do)
 	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	r, _, err := c.ExchangeContext(ctx, m, addr)
-	if err == nil && r.Truncated {
+	if err == nil && r.Truncated && size == 0 {
 		c.Net = "tcp"
 		r, _, err = c.ExchangeContext(ctx, m, addr)
 	}
@@ -527,34 +556,80 @@ func TestOverlayFailover(t *testing.T) {
 }
 
 // checkEveryNodeAnswersEveryZone asks every node of gs for names of every
-// group's zone and compares with the owning group's first member.
+// group's zone and compares the whole response (flags, rcode, answer,
+// authority, additional, OPT) with the owning group's first member's:
+// among them MX, NS, SRV and referral answers, whose additional sections
+// carry addresses and glue, and replies to 512-octet UDP buffers, which
+// drop optional addresses silently or, for a referral whose glue does
+// not fit, are truncated.
 func checkEveryNodeAnswersEveryZone(t *testing.T, gs []*ovGroup) {
 	t.Helper()
 	type question struct {
 		name string
 		t    uint16
 		do   bool
+		size uint16 // EDNS buffer; 0: 1232, and TCP when truncated
+		// shape, when set, checks that the owning group's answer has the
+		// shape the question is for (an additional section, TC...).
+		shape func(*dns.Msg) error
+	}
+	extra := func(min, max int) func(*dns.Msg) error {
+		return func(r *dns.Msg) error {
+			n := 0
+			for _, rr := range r.Extra {
+				if rr.Header().Rrtype != dns.TypeOPT && rr.Header().Rrtype != dns.TypeRRSIG {
+					n++
+				}
+			}
+			if n < min || n > max || r.Truncated {
+				return fmt.Errorf("%d additional addresses, TC %v; want %d to %d, no TC", n, r.Truncated, min, max)
+			}
+			return nil
+		}
+	}
+	truncated := func(r *dns.Msg) error {
+		if !r.Truncated || len(r.Answer)+len(r.Ns) != 0 {
+			return fmt.Errorf("TC %v with %d records, want TC and none", r.Truncated, len(r.Answer)+len(r.Ns))
+		}
+		return nil
 	}
 	for _, owner := range gs {
 		qs := []question{
-			{owner.zone, dns.TypeSOA, true},
-			{owner.zone, dns.TypeDNSKEY, true},
-			{"www." + owner.zone, dns.TypeA, true},
-			{"www." + owner.zone, dns.TypeA, false},
-			{"x.wild." + owner.zone, dns.TypeTXT, true},
-			{"nothere." + owner.zone, dns.TypeA, true},
-			{"www." + owner.zone, dns.TypeMX, true},
+			{owner.zone, dns.TypeSOA, true, 0, nil},
+			{owner.zone, dns.TypeDNSKEY, true, 0, nil},
+			{"www." + owner.zone, dns.TypeA, true, 0, nil},
+			{"www." + owner.zone, dns.TypeA, false, 0, nil},
+			{"x.wild." + owner.zone, dns.TypeTXT, true, 0, nil},
+			{"nothere." + owner.zone, dns.TypeA, true, 0, nil},
+			{"www." + owner.zone, dns.TypeMX, true, 0, nil},
+			{owner.zone, dns.TypeMX, true, 0, extra(2, 2)},
+			{owner.zone, dns.TypeMX, false, 0, extra(2, 2)},
+			{owner.zone, dns.TypeNS, true, 0, extra(1, 1)},
+			{"_sip._tcp." + owner.zone, dns.TypeSRV, true, 0, extra(1, 1)},
+			{"host.sub." + owner.zone, dns.TypeA, true, 0, extra(2, 2)},  // referral, glue
+			{"host.sub." + owner.zone, dns.TypeA, false, 0, extra(2, 2)}, // no DS without DO
+			{"host.wide." + owner.zone, dns.TypeA, false, 0, extra(24, 24)},
+			{"host.wide." + owner.zone, dns.TypeA, false, 512, truncated}, // RFC 9471
+			{"host.wide." + owner.zone, dns.TypeA, true, 512, truncated},
+			{"mx." + owner.zone, dns.TypeMX, false, 0, extra(24, 24)},
+			{"mx." + owner.zone, dns.TypeMX, false, 512, extra(1, 23)}, // some dropped, no TC
+			{"mx." + owner.zone, dns.TypeMX, true, 512, nil},
 		}
 		for _, q := range qs {
-			want, err := askErr(owner.members[0].DNS, q.name, q.t, q.do)
+			want, err := askSized(owner.members[0].DNS, q.name, q.t, q.do, q.size)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if q.shape != nil {
+				if err := q.shape(want); err != nil {
+					t.Fatalf("the owning group's answer to %s %s do=%v size %d: %v\n%v", q.name, dns.TypeToString[q.t], q.do, q.size, err, want)
+				}
 			}
 			for _, g := range gs {
 				for _, m := range g.members {
 					var got *dns.Msg
 					waitUntil(t, m.name+" answers "+q.name, func() error {
-						r, err := askErr(m.DNS, q.name, q.t, q.do)
+						r, err := askSized(m.DNS, q.name, q.t, q.do, q.size)
 						if err != nil {
 							return err
 						}
@@ -564,15 +639,38 @@ func checkEveryNodeAnswersEveryZone(t *testing.T, gs []*ovGroup) {
 						got = r
 						return nil
 					})
-					if got.Rcode != want.Rcode ||
-						!reflect.DeepEqual(rrStrings(got.Answer), rrStrings(want.Answer)) ||
-						!reflect.DeepEqual(rrStrings(got.Ns), rrStrings(want.Ns)) {
-						t.Errorf("%s: %s %s do=%v =\n%v\nwant the owning group's\n%v", m.name, q.name, dns.TypeToString[q.t], q.do, got, want)
+					if err := sameResponse(got, want); err != nil {
+						t.Errorf("%s: %s %s do=%v size %d: %v:\n%v\nwant the owning group's\n%v", m.name, q.name, dns.TypeToString[q.t], q.do, q.size, err, got, want)
 					}
 				}
 			}
 		}
 	}
+}
+
+// sameResponse reports how got differs from want, ID aside: header
+// flags, rcode, every section and the OPT. A TTL may be lower than
+// want's by up to a minute (a node's cached answer ages), never higher.
+func sameResponse(got, want *dns.Msg) error {
+	got = got.Copy()
+	got.Id = want.Id
+	for i, sec := range [][]dns.RR{got.Answer, got.Ns, got.Extra} {
+		wsec := [][]dns.RR{want.Answer, want.Ns, want.Extra}[i]
+		if len(sec) != len(wsec) {
+			break // the comparison below says it
+		}
+		for j, rr := range sec {
+			h, w := rr.Header(), wsec[j].Header()
+			if h.Rrtype == dns.TypeOPT || h.Ttl > w.Ttl || w.Ttl-h.Ttl > 60 {
+				continue
+			}
+			h.Ttl = w.Ttl
+		}
+	}
+	if g, w := got.String(), want.String(); g != w {
+		return errors.New("responses differ")
+	}
+	return nil
 }
 
 // TestOverlayGroupOfSeven: a zone on a group of seven members and one on a
