@@ -840,6 +840,7 @@ func TestAPI(t *testing.T) {
 
 	step("audit", func(t *testing.T) {
 		type rec struct {
+			Node   string    `json:"node"`
 			KeyID  string    `json:"key_id"`
 			Action string    `json:"action"`
 			Zone   string    `json:"zone"`
@@ -852,10 +853,53 @@ func TestAPI(t *testing.T) {
 			r := cl.call(t, "GET", "/v1/audit"+q, key, nil, "")
 			apiWant(t, "GET /v1/audit"+q, r, 200, "")
 			var out struct {
-				Records []rec `json:"records"`
+				Records     []rec    `json:"records"`
+				Partial     bool     `json:"partial"`
+				Unreachable []string `json:"unreachable"`
 			}
 			r.decode(t, &out)
+			if out.Partial || len(out.Unreachable) > 0 {
+				t.Errorf("GET %s/v1/audit%s with every node up: partial, unreachable %v", cl.base, q, out.Unreachable)
+			}
+			for _, x := range out.Records {
+				if x.Node == "" {
+					t.Errorf("GET %s/v1/audit%s: a record without its node: %+v", cl.base, q, x)
+				}
+			}
 			return out.Records
+		}
+		// Records stay with the node that served the request; a read
+		// is cluster-wide. The read-only key's requests served by the
+		// second and third registry nodes are in the log read through
+		// the first, through the third and through an edge node (which
+		// proxies the read to a registry node); the zone's records,
+		// written at the first registry node (the edge nodes proxy to
+		// it), are in the log read through the third.
+		reg3 := newAPIClient(c.registry[2])
+		for _, n := range c.registry[1:] {
+			r := newAPIClient(n).call(t, "GET", "/v1/keys/"+apiKeyID(readOnly), readOnly, nil, "")
+			apiWant(t, "GET /v1/keys/{own id} at "+n.name, r, 200, "")
+		}
+		for _, cl := range []*apiClient{reg, reg3, edge} {
+			at := map[string]bool{}
+			for _, x := range get(cl, admin, "?key="+apiKeyID(readOnly)+"&limit=1000") {
+				if x.KeyID != apiKeyID(readOnly) {
+					t.Errorf("?key= returned %+v", x)
+				}
+				if x.Action == "keys.get" && x.Result == "ok" {
+					at[x.Node] = true
+				}
+			}
+			if !at[c.registry[1].name] || !at[c.registry[2].name] {
+				t.Errorf("the audit log read through %s has the read-only key's keys.get at %v, want at %s and %s", cl.base, at, c.registry[1].name, c.registry[2].name)
+			}
+		}
+		created := false
+		for _, x := range get(reg3, admin, "?zone=app.test.&limit=1000") {
+			created = created || x.Action == "zones.create" && x.Result == "ok" && x.Node == c.registry[0].name
+		}
+		if !created {
+			t.Errorf("the audit log read through %s lacks the creation of app.test. at %s", c.registry[2].name, c.registry[0].name)
 		}
 		// All of them: the newest 100 (the default) may not reach back to
 		// the creation, since the polling steps above add a number of
