@@ -1,9 +1,10 @@
 // Package api is DDNRS's REST API under /v1: the registry (applications
 // for API access, their review, API keys), zones created, changed and
 // deleted with owner-signed commands, suspensions, the transparency log and
-// its proofs, cluster health, and a node-local audit log of every keyed
-// request. The OpenAPI 3.0 document describing every endpoint is
-// api/openapi.json, served at GET /v1/openapi.json.
+// its proofs, cluster health, and an audit log of every keyed request,
+// written where the request was served and read cluster-wide. The
+// OpenAPI 3.0 document describing every endpoint is api/openapi.json,
+// served at GET /v1/openapi.json.
 //
 // The package holds no state of its own besides the audit log and the rate
 // limiters: everything else comes from a Backend, which package node
