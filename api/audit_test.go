@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -360,4 +362,53 @@ func BenchmarkAuditCluster(b *testing.B) {
 			b.Fatalf("status %d: %.200s", w.Code, w.Body)
 		}
 	}
+}
+
+// roundTrip is an http.RoundTripper of a function.
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// FuzzPeerAudit feeds arbitrary peer answers (status and body) to the
+// reader of a peer's scope=node records: it never panics, and what it
+// accepts is at most the limit of records, every one of that peer and
+// within the filter.
+func FuzzPeerAudit(f *testing.F) {
+	t0 := time.Date(2026, 11, 27, 11, 0, 0, 0, time.UTC)
+	good, err := json.Marshal(auditList{Records: []AuditRecord{{Node: "p", Seq: 1, Time: t0, KeyID: "0123456789abcdef", Action: "zones.get", Zone: "example.org.", Result: "ok", Status: 200}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(200, good)
+	f.Add(200, []byte(`{"records":[]}`))
+	f.Add(200, []byte(`{"records":[{"node":"q","seq":1}]}`))
+	f.Add(200, []byte(`{"records":null,"partial":true}`))
+	f.Add(401, []byte(`{"error":{"code":"unauthenticated","message":"x"}}`))
+	f.Add(200, []byte(`[`))
+	flt := AuditFilter{Zone: "example.org.", KeyID: "0123456789abcdef", Since: t0.Add(-time.Hour), Until: t0.Add(time.Hour), Limit: 2}
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		if status < 100 || status > 999 {
+			t.Skip()
+		}
+		s := &Server{peerClient: &http.Client{Transport: roundTrip(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: status, Status: http.StatusText(status), Header: http.Header{},
+				Body: io.NopCloser(bytes.NewReader(body)), Request: r}, nil
+		})}}
+		recs, err := s.peerAudit(context.Background(), Peer{ID: "p", URL: "http://192.0.2.1:1"}, flt, "Bearer x")
+		if err != nil {
+			var pe *PeerError
+			if !errors.As(err, &pe) || pe.Node != "p" {
+				t.Fatalf("error %v is not a *PeerError of p", err)
+			}
+			return
+		}
+		if status != http.StatusOK || len(recs) > flt.Limit {
+			t.Fatalf("accepted %d records with status %d", len(recs), status)
+		}
+		for _, r := range recs {
+			if r.Node != "p" || !flt.match(r) {
+				t.Fatalf("accepted %+v", r)
+			}
+		}
+	})
 }
