@@ -316,7 +316,8 @@ func TestOverlayEveryNodeAnswersEveryZone(t *testing.T) {
 }
 
 // tamperer is a peer in the overlay that holds a zone signed by its owner
-// but alters the A records of its answers.
+// but alters the A records of its answers, in every section (the
+// additional section's name server addresses included).
 type tamperer struct {
 	zones *node.Zones
 	id    string
@@ -331,9 +332,11 @@ func (x *tamperer) AnswerLocal(_ context.Context, name string, t uint16, _ bool)
 	if err := m.Unpack(la.Msg); err != nil {
 		return nil, err
 	}
-	for _, rr := range m.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			a.A = net.IPv4(203, 0, 113, 66)
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range sec {
+			if a, ok := rr.(*dns.A); ok {
+				a.A = net.IPv4(203, 0, 113, 66)
+			}
 		}
 	}
 	msg, err := m.Pack()
@@ -421,6 +424,12 @@ func TestOverlayRefusesTamperedAnswers(t *testing.T) {
 		}
 		if r.Rcode != dns.RcodeServerFailure || len(r.Answer) != 0 || ede == nil || ede.InfoCode != dns.ExtendedErrorCodeDNSBogus {
 			t.Errorf("%s: tampered www.%s = %v, want SERVFAIL with EDE DNSSEC Bogus and no records", m.name, evil, r)
+		}
+		// The NS answer is genuine; the address of ns1 in its additional
+		// section is not.
+		r, err := askErr(m.DNS, evil, dns.TypeNS, true)
+		if err != nil || r.Rcode != dns.RcodeServerFailure || len(r.Answer) != 0 {
+			t.Errorf("%s: %s NS with a tampered additional section = %v (%v), want SERVFAIL and no records", m.name, evil, r, err)
 		}
 	}
 	stdout, _, err := tryCmd("", ddnrsBin, "resolve", "www."+evil, "--server", gs[0].members[0].DNS)
