@@ -217,11 +217,31 @@ type ReleaseZone struct {
 
 // ChangeOwnerKey binds a claim to a new owner key. Proof is the current
 // owner's Ed25519 signature over OwnerKeyStatement(Zone, NewOwner,
-// claim's Generation).
+// claim's Generation), or, when RotateSerial is set, over
+// RotateStatement(Zone, NewOwner, RotateSerial): the proof of the
+// RotateKey command that hands the zone itself to NewOwner at serial
+// RotateSerial, so one signature of the old key moves both the claim and
+// the zone (the REST API and the admin endpoint change the claim first,
+// then send the RotateKey to the zone's group).
+//
+// Replay limit: a rotation statement carries no claim generation (the
+// zone's group knows none), so the registry cannot tell a fresh one from
+// an old one. An old statement verifies only against the key that signed
+// it, so it can be replayed only while that key owns the claim again:
+// after ownership went A→B→...→A, whoever kept A's statement handing the
+// zone to B can hand the claim back to B, a key A itself once chose.
+// So an owner should not go back to a key it gave up; a fresh key has
+// signed no statement.
+// The zone itself is not affected: the group refuses a RotateKey whose
+// change does not apply to its current copy.
+//
+// A change with RotateSerial is encoded as body version 2
+// (registry_codec.go); without, as version 1.
 type ChangeOwnerKey struct {
 	Zone, NewOwner, Actor string
 	Time                  time.Time
 	Proof                 []byte
+	RotateSerial          uint32 // 0: Proof is over OwnerKeyStatement
 }
 
 // RegistrySuspend suspends (Suspend true) or unsuspends a claimed zone

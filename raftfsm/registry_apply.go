@@ -203,8 +203,12 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			return nil, reject(ReasonMalformed, "new owner of %s: %v", origin, err)
 		}
 		old, err := ParseOwnerKey(cl.Owner, origin)
-		if err != nil || !ed25519.Verify(publicKey(old), OwnerKeyStatement(origin, c.NewOwner, cl.Generation), c.Proof) {
-			return nil, reject(ReasonBadProof, "the owner key change of %s is not signed by its owner key (generation %d)", origin, cl.Generation)
+		statement, what := OwnerKeyStatement(origin, c.NewOwner, cl.Generation), fmt.Sprintf("generation %d", cl.Generation)
+		if c.RotateSerial != 0 {
+			statement, what = RotateStatement(origin, dk, c.RotateSerial), fmt.Sprintf("rotation to serial %d", c.RotateSerial)
+		}
+		if err != nil || !ed25519.Verify(publicKey(old), statement, c.Proof) {
+			return nil, reject(ReasonBadProof, "the owner key change of %s is not signed by its owner key (%s)", origin, what)
 		}
 		cl.Owner, cl.Generation = dk.String(), cl.Generation+1
 		if err := logEntry(translog.Entry{Kind: translog.KindOwnerKeyChange, Time: c.Time, Zone: origin, OwnerKey: cl.Owner,

@@ -37,6 +37,7 @@ import (
 //	ClaimZone v2:      the version 1 body, then group (a non-empty string)
 //	ReleaseZone:       zone, actor, time
 //	ChangeOwnerKey:    zone, new owner, actor, time, proof (byte string)
+//	ChangeOwnerKey v2: the version 1 body, then rotate serial (uint32, not 0)
 //	RegistrySuspend:   zone, suspend bool, reason, actor, time
 //	NodeHeartbeat:     NodeRecord
 
@@ -49,10 +50,24 @@ import (
 // is malformed: every command has one encoding.
 const claimZoneVersion2 = 2
 
+// ChangeOwnerKey has two body versions too: 1 with a proof over
+// OwnerKeyStatement, 2 with a rotation serial (the proof is then over
+// RotateStatement, ChangeOwnerKey's doc). Version 1 is still written
+// when the serial is 0, for the same reason as ClaimZone's; version 2
+// with serial 0 is malformed.
+const changeOwnerKeyVersion2 = 2
+
 // commandVersion is the body version EncodeCommand writes for c.
 func commandVersion(c Command) byte {
-	if cz, ok := c.(*ClaimZone); ok && cz.Group != "" {
-		return claimZoneVersion2
+	switch c := c.(type) {
+	case *ClaimZone:
+		if c.Group != "" {
+			return claimZoneVersion2
+		}
+	case *ChangeOwnerKey:
+		if c.RotateSerial != 0 {
+			return changeOwnerKeyVersion2
+		}
 	}
 	return commandVersion1
 }
@@ -60,7 +75,8 @@ func commandVersion(c Command) byte {
 // knownVersion reports whether DecodeCommand reads body version v of
 // type t.
 func knownVersion(t CommandType, v byte) bool {
-	return v == commandVersion1 || t == TypeClaimZone && v == claimZoneVersion2
+	return v == commandVersion1 || t == TypeClaimZone && v == claimZoneVersion2 ||
+		t == TypeChangeOwnerKey && v == changeOwnerKeyVersion2
 }
 
 // zeroUnix is the Unix seconds of the zero time.
@@ -333,6 +349,9 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 		e.str(c.Actor)
 		e.time(c.Time)
 		e.bytes(c.Proof)
+		if c.RotateSerial != 0 {
+			e.u32(c.RotateSerial)
+		}
 	case *RegistrySuspend:
 		e.str(c.Zone)
 		e.boolean(c.Suspend)
@@ -392,6 +411,11 @@ func decodeRegistryCommand(d *decoder, c Command, v byte) {
 		c.Actor = d.Str16()
 		c.Time = d.time()
 		c.Proof = d.bytes()
+		if v == changeOwnerKeyVersion2 {
+			if c.RotateSerial = d.U32(); c.RotateSerial == 0 && d.Err == nil {
+				d.Err = errors.New("change-owner-key version 2 without a rotate serial")
+			}
+		}
 	case *RegistrySuspend:
 		c.Zone = d.Str16()
 		c.Suspend = d.boolean()

@@ -61,6 +61,13 @@ func changeOwner(origin string, old, next *zone.Key, gen uint32) *ChangeOwnerKey
 		Proof: ed25519.Sign(old.Private, OwnerKeyStatement(origin, ownerText(next), gen))}
 }
 
+// rotateOwner returns a ChangeOwnerKey from old to next carrying the
+// proof of a RotateKey to serial: old's signature over RotateStatement.
+func rotateOwner(origin string, old, next *zone.Key, serial uint32) *ChangeOwnerKey {
+	return &ChangeOwnerKey{Zone: origin, NewOwner: ownerText(next), Actor: "00000000000000a1", Time: regAt(12),
+		Proof: ed25519.Sign(old.Private, RotateStatement(origin, next.DNSKEY, serial)), RotateSerial: serial}
+}
+
 // applyAll applies cmds from index first on, each must be accepted.
 func (f *testFSM) applyAll(t testing.TB, first uint64, cmds ...Command) uint64 {
 	t.Helper()

@@ -32,6 +32,7 @@ func registryGoldenCommands(t testing.TB) map[string][]byte {
 		"cmd_release_zone.hex":     encode(t, &ReleaseZone{Zone: "example.", Actor: "00000000000000a1", Time: regAt(10)}),
 		"cmd_claim_zone_v2.hex": encode(t, &ClaimZone{Zone: "example.", Owner: ownerText(k1), Group: "g1", Actor: NodeOperatorActor("n1"),
 			Time: regAt(11)}),
+		"cmd_change_owner_key_v2.hex": encode(t, rotateOwner("example.", k1, k2, 2026112801)),
 	}
 }
 
@@ -47,14 +48,14 @@ func TestRegistryCommandGolden(t *testing.T) {
 		"cmd_issue_key.hex": TypeIssueKey, "cmd_revoke_key.hex": TypeRevokeKey, "cmd_claim_zone.hex": TypeClaimZone,
 		"cmd_release_zone.hex": TypeReleaseZone, "cmd_change_owner_key.hex": TypeChangeOwnerKey,
 		"cmd_registry_suspend.hex": TypeRegistrySuspend, "cmd_node_heartbeat.hex": TypeNodeHeartbeat,
-		"cmd_claim_zone_v2.hex": TypeClaimZone,
+		"cmd_claim_zone_v2.hex": TypeClaimZone, "cmd_change_owner_key_v2.hex": TypeChangeOwnerKey,
 	}
-	version := map[string]byte{"cmd_claim_zone_v2.hex": claimZoneVersion2} // others 1
+	version := map[string]byte{"cmd_claim_zone_v2.hex": claimZoneVersion2, "cmd_change_owner_key_v2.hex": changeOwnerKeyVersion2} // others 1
 	cmds := registryGoldenCommands(t)
 	// The claim of version 2 is applied after the order (which the
 	// registry snapshot golden state is built from), on the name the
-	// release freed.
-	if len(cmds) != len(want) || len(registryGoldenOrder)+1 != len(want) {
+	// release freed, then the owner key change of version 2.
+	if len(cmds) != len(want) || len(registryGoldenOrder)+2 != len(want) {
 		t.Fatalf("%d golden commands, %d types", len(cmds), len(want))
 	}
 	for name, b := range cmds {
@@ -88,6 +89,12 @@ func TestRegistryCommandGolden(t *testing.T) {
 	if c, ok := f.Registry().Claim("example."); !ok || c.Group != "g1" || c.Actor != "operator:n1" {
 		t.Errorf("claim after cmd_claim_zone_v2.hex = %+v, %v; want group g1, actor operator:n1", c, ok)
 	}
+	if _, ok := f.apply(uint64(len(registryGoldenOrder)+2), cmds["cmd_change_owner_key_v2.hex"]).(*ApplyResult); !ok {
+		t.Fatal("Apply(cmd_change_owner_key_v2.hex) not accepted")
+	}
+	if c, _ := f.Registry().Claim("example."); c.Generation != 1 || !sameKey(c.Owner, seedKey(t, "example.", 2).DNSKEY) {
+		t.Errorf("claim after cmd_change_owner_key_v2.hex = %+v; want generation 1, owner key 2", c)
+	}
 }
 
 func TestRegistryDecodeStrict(t *testing.T) {
@@ -96,6 +103,8 @@ func TestRegistryDecodeStrict(t *testing.T) {
 	review := encode(t, &ReviewApplication{ID: "a", Decision: DecisionReject, Time: regT0})
 	claimV1 := encode(t, &ClaimZone{Zone: "example.", Owner: "o", Time: regT0})
 	claimV2 := encode(t, &ClaimZone{Zone: "example.", Owner: "o", Group: "g1", Time: regT0})
+	ownerV1 := encode(t, &ChangeOwnerKey{Zone: "example.", NewOwner: "o", Time: regT0, Proof: []byte{1}})
+	ownerV2 := encode(t, &ChangeOwnerKey{Zone: "example.", NewOwner: "o", Time: regT0, Proof: []byte{1}, RotateSerial: 7})
 	tests := []struct {
 		desc string
 		in   []byte
@@ -111,6 +120,11 @@ func TestRegistryDecodeStrict(t *testing.T) {
 		{"claim version 2 with an empty group", append(append([]byte{byte(TypeClaimZone), 2}, claimV1[2:]...), 0, 0)},
 		{"claim version 3", append([]byte{byte(TypeClaimZone), 3}, claimV2[2:]...)},
 		{"claim version 1 with a group", append([]byte{byte(TypeClaimZone), 1}, claimV2[2:]...)},
+		{"owner change version 2 without a serial", append([]byte{byte(TypeChangeOwnerKey), 2}, ownerV1[2:]...)},
+		{"owner change version 2 with serial 0", append(append([]byte{byte(TypeChangeOwnerKey), 2}, ownerV1[2:]...), 0, 0, 0, 0)},
+		{"owner change version 2 cut in the serial", ownerV2[:len(ownerV2)-1]},
+		{"owner change version 3", append([]byte{byte(TypeChangeOwnerKey), 3}, ownerV2[2:]...)},
+		{"owner change version 1 with a serial", append([]byte{byte(TypeChangeOwnerKey), 1}, ownerV2[2:]...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -296,6 +310,45 @@ func TestRegistryApply(t *testing.T) {
 		{name: "change owner replayed", setup: []Command{changeOwner("example.", k1, k2, 0), changeOwner("example.", k2, k1, 1)},
 			cmd: changeOwner("example.", k1, k2, 0), want: ReasonBadProof},
 		{name: "change owner to a key of another name", cmd: changeOwner("example.", k1, sub2, 0), want: ReasonMalformed},
+		{name: "change owner with a rotation proof", cmd: rotateOwner("example.", k1, k2, 2026112801), check: func(t *testing.T, r *RegistryState) {
+			c, _ := r.Claim("example.")
+			if c.Generation != 1 || !sameKey(c.Owner, k2.DNSKEY) {
+				t.Errorf("claim after owner change %+v", c)
+			}
+			leaf, err := r.LogEntry(r.LogSize() - 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := translog.ParseEntry(leaf)
+			if err != nil || e.Kind != translog.KindOwnerKeyChange || e.Zone != "example." || !sameKey(e.OwnerKey, k2.DNSKEY) {
+				t.Errorf("last log entry = %+v, %v; want the owner key change to key 2", e, err)
+			}
+		}},
+		{name: "change owner with a rotation proof signed by the new key", cmd: rotateOwner("example.", k2, k2, 5), want: ReasonBadProof},
+		{name: "change owner with a rotation proof for another serial", cmd: func() Command {
+			c := rotateOwner("example.", k1, k2, 5)
+			c.RotateSerial = 6
+			return c
+		}(), want: ReasonBadProof},
+		{name: "change owner with a rotation proof for another key", cmd: func() Command {
+			c := rotateOwner("example.", k1, k2, 5)
+			c.NewOwner = ownerText(seedKey(t, "example.", 9))
+			return c
+		}(), want: ReasonBadProof},
+		{name: "change owner with an owner-key proof read as a rotation", cmd: func() Command {
+			c := changeOwner("example.", k1, k2, 0)
+			c.RotateSerial = 1
+			return c
+		}(), want: ReasonBadProof},
+		{name: "change owner with a rotation proof read as an owner-key proof", cmd: func() Command {
+			c := rotateOwner("example.", k1, k2, 5)
+			c.RotateSerial = 0
+			return c
+		}(), want: ReasonBadProof},
+		// The documented replay limit: a rotation statement of a key that
+		// owns the claim again still verifies (ChangeOwnerKey's doc).
+		{name: "change owner with a rotation proof replayed after ownership returned", setup: []Command{
+			rotateOwner("example.", k1, k2, 5), rotateOwner("example.", k2, k1, 6)}, cmd: rotateOwner("example.", k1, k2, 5)},
 		{name: "change owner unclaimed", cmd: changeOwner("example.net.", k1, k2, 0), want: ReasonNoClaim},
 		{name: "suspend", cmd: &RegistrySuspend{Zone: "example.", Suspend: true, Reason: "phishing", Actor: "op", Time: regAt(7)},
 			check: func(t *testing.T, r *RegistryState) {
