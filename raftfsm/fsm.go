@@ -1,6 +1,7 @@
 package raftfsm
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/hashicorp/raft"
+	"github.com/miekg/dns"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -58,6 +60,12 @@ type ApplyResult struct {
 	// below the applied index (Raft replaying its log after a restart) or
 	// an unknown command marked IgnoreUnknown.
 	Skipped bool
+	// Repeat is true when the command was a create or change whose
+	// resulting zone (same signed head, same owner key) the group already
+	// holds: it changed nothing and is reported as done, so a client
+	// that resends a change whose first attempt had an unknown outcome
+	// (leadership lost while committing) learns it committed.
+	Repeat bool
 }
 
 // ZoneState is what the state machine holds about one zone. Zone is
@@ -360,6 +368,26 @@ func reject(r Reason, format string, args ...any) error {
 	return &RejectedError{Reason: r, Err: fmt.Errorf(format, args...)}
 }
 
+// isRepeat reports whether the zone s already is what a create or change
+// with the signed head note head and owner key owner would make it: the
+// head commits to the serial and the Merkle root of every RRset, and the
+// group accepted it under owner's signature before.
+func isRepeat(s *ZoneState, head []byte, owner *dns.DNSKEY) bool {
+	if s == nil || s.Zone == nil || s.Zone.Head == nil || s.Owner == nil || owner == nil || len(head) == 0 {
+		return false
+	}
+	return bytes.Equal(s.Zone.Head.Note, head) && s.Owner.DNSKEY.PublicKey == owner.PublicKey &&
+		s.Owner.DNSKEY.Algorithm == owner.Algorithm && s.Owner.DNSKEY.Flags == owner.Flags
+}
+
+// repeated is the result of a repeated create or change: nothing to
+// write, the zone's serial.
+func (w *work) repeated(res *ApplyResult, s *ZoneState, log *slog.Logger) *ApplyResult {
+	log.Info("change repeats the zone's current state; nothing to apply", "zone", s.Zone.Origin, "serial", s.Zone.Serial(), "index", res.Index)
+	res.Serial, res.Repeat = s.Zone.Serial(), true
+	return res
+}
+
 func rejectChange(err error) error {
 	var ce *zone.ChangeError
 	if errors.As(err, &ce) {
@@ -388,6 +416,9 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 	switch c := c.(type) {
 	case *CreateZone:
 		origin := zone.CanonicalName(c.Change.Zone)
+		if cur, ok := w.zone(origin); ok && isRepeat(&cur, c.Change.Head, c.Owner) {
+			return w.repeated(res, &cur, log), nil, nil
+		}
 		if _, ok := w.zone(origin); ok {
 			return nil, nil, reject(ReasonZoneExists, "zone %s exists", origin)
 		}
@@ -416,6 +447,9 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 		if err != nil {
 			return nil, nil, err
 		}
+		if isRepeat(&s, c.Change.Head, s.Owner.DNSKEY) {
+			return w.repeated(res, &s, log), nil, nil
+		}
 		z, err := zone.VerifyChange(s.Zone, c.Change, s.Owner)
 		if err != nil {
 			return nil, nil, rejectChange(err)
@@ -429,6 +463,9 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 		s, err := w.owned(origin)
 		if err != nil {
 			return nil, nil, err
+		}
+		if isRepeat(&s, c.Change.Head, c.NewKey) {
+			return w.repeated(res, &s, log), nil, nil
 		}
 		newKey, err := ownerKey(origin, c.NewKey)
 		if err != nil {

@@ -359,30 +359,31 @@ func TestFSMApplyBatch(t *testing.T) {
 		cmdLog(1, must(ChangeCommand(nil, v1, k))),
 		cfg,
 		cmdLog(3, must(ChangeCommand(v1, v2, k))),
-		cmdLog(4, must(ChangeCommand(v1, v2, k))), // v2 again: stale
-		cmdLog(5, must(ChangeCommand(v2, v3, k))),
-		cmdLog(6, encode(t, &SetMember{ID: "n1", Admin: "127.0.0.2:1", DNS: "127.0.0.2:2"})),
+		cmdLog(4, must(ChangeCommand(v1, v2, k))),                                                   // v2 again: a repeat, done
+		cmdLog(5, must(ChangeCommand(v1, change(t, v1, k, putA(t, "c.example.", "192.0.2.3")), k))), // another change from v1: stale
+		cmdLog(6, must(ChangeCommand(v2, v3, k))),
+		cmdLog(7, encode(t, &SetMember{ID: "n1", Admin: "127.0.0.2:1", DNS: "127.0.0.2:2"})),
 	}
 	res := f.ApplyBatch(logs)
 	if len(res) != len(logs) {
 		t.Fatalf("ApplyBatch returned %d results for %d logs", len(res), len(logs))
 	}
-	wantSerial := map[int]uint32{0: 1, 2: 2, 4: 3, 5: 0}
+	wantSerial := map[int]uint32{0: 1, 2: 2, 3: 2, 5: 3, 6: 0}
 	for i, r := range res {
 		switch i {
 		case 1:
 			if r != nil {
 				t.Errorf("result for a configuration entry = %v, want nil", r)
 			}
-		case 3:
+		case 4:
 			var rej *RejectedError
 			if err, _ := r.(error); !errors.As(err, &rej) || rej.Reason != ReasonStaleSerial {
-				t.Errorf("result 3 = %v, want rejected stale-serial", r)
+				t.Errorf("result 4 = %v, want rejected stale-serial", r)
 			}
 		default:
 			a, ok := r.(*ApplyResult)
-			if !ok || a.Index != logs[i].Index || a.Serial != wantSerial[i] {
-				t.Errorf("result %d = %v, want index %d serial %d", i, r, logs[i].Index, wantSerial[i])
+			if !ok || a.Index != logs[i].Index || a.Serial != wantSerial[i] || a.Repeat != (i == 3) {
+				t.Errorf("result %d = %v, want index %d serial %d repeat %v", i, r, logs[i].Index, wantSerial[i], i == 3)
 			}
 		}
 	}
@@ -391,8 +392,8 @@ func TestFSMApplyBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSameZone(t, got, v3)
-	if idx, _ := f.store.AppliedIndex(); idx != 6 {
-		t.Errorf("stored applied index = %d, want 6", idx)
+	if idx, _ := f.store.AppliedIndex(); idx != 7 {
+		t.Errorf("stored applied index = %d, want 7", idx)
 	}
 	f.checkDiskMatchesMemory(t)
 	want := []string{"example. 3"}
