@@ -343,7 +343,73 @@ func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
+	if rot, ok := cmd.(*raftfsm.RotateKey); ok {
+		return s.rotateKey(w, r, c, origin, rot, old, raw)
+	}
 	return s.submitChange(w, r, c, origin, cs, old, raw)
+}
+
+// rotateKey sends a RotateKey for a registered zone: registry first, then
+// the zone, so that the claim (and with it every node's trust anchor,
+// learnt from the log) never lags the key the zone is signed with. The
+// rotation is checked at the zone's group first (a dry run, which also
+// gives the serial the rotation statement is signed for); then the claim
+// moves to the new key with a ChangeOwnerKey carrying the RotateKey's
+// own proof (RotateSerial), unless the claim holds that key already (a
+// retry after the zone's group failed); then the RotateKey goes to the
+// group. Nodes keep the previous key as a trust anchor for a grace period
+// after the claim changed, until they verify an answer signed by the new
+// key (node/rotation.go), so answers signed by either key verify in
+// between. A zone without a claim (created before the registry) just
+// rotates.
+func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, c *call, origin string, rot *raftfsm.RotateKey, old *zone.Zone, raw []byte) error {
+	dry, err := dryRun(r)
+	if err != nil {
+		return err
+	}
+	if err := allowChange(c.key, old, rot.Change); err != nil {
+		return err
+	}
+	reg, err := s.registry()
+	if err != nil {
+		return err
+	}
+	cl, claimed := reg.Claim(origin)
+	if !claimed {
+		return s.submitChange(w, r, c, origin, rot.Change, old, raw)
+	}
+	if rot.NewKey == nil {
+		return invalid("command", "a rotation without a new key")
+	}
+	dk, err := raftfsm.ParseOwnerKey(rot.NewKey.String(), origin)
+	if err != nil {
+		return invalid("command", "new key: %v", err)
+	}
+	serial, err := s.b.SubmitZone(r.Context(), cl.Group, origin, raw, true)
+	if err != nil || dry {
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"zone": origin, "serial": serial, "dry_run": true})
+		return nil
+	}
+	if !ownerIs(cl.Owner, dk) {
+		cmd := &raftfsm.ChangeOwnerKey{Zone: origin, NewOwner: dk.String(), Actor: c.key.ID, Time: s.now(), Proof: rot.Proof, RotateSerial: serial}
+		if err := s.propose(r.Context(), cmd); err != nil {
+			return err
+		}
+	}
+	if serial, err = s.b.SubmitZone(r.Context(), cl.Group, origin, raw, false); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"zone": origin, "serial": serial, "dry_run": false})
+	return nil
+}
+
+// ownerIs reports whether the owner key text of a claim is dk's key.
+func ownerIs(owner string, dk *dns.DNSKEY) bool {
+	o, err := raftfsm.ParseOwnerKey(owner, "")
+	return err == nil && o.Algorithm == dk.Algorithm && o.PublicKey == dk.PublicKey
 }
 
 // handleImport takes the whole signed zone and sends the difference from

@@ -114,6 +114,11 @@ type RegistryConfig struct {
 	Region string `toml:"region"`
 	// FollowInterval is how often the log is polled. Default 5s.
 	FollowInterval time.Duration `toml:"follow_interval"`
+	// RotationGrace is how long after an owner key change (its log
+	// entry's time) the previous owner key still verifies the zone's
+	// answers from other groups, unless an answer signed by the new key
+	// is verified first (node/rotation.go). Default 10m.
+	RotationGrace time.Duration `toml:"rotation_grace"`
 	// HeartbeatInterval is how often the node reports itself to the
 	// node directory. Default 10s.
 	HeartbeatInterval time.Duration `toml:"heartbeat_interval"`
@@ -237,6 +242,7 @@ func Default() Config {
 		Registry: RegistryConfig{
 			LogOrigin:         "ddnrs.registry/log",
 			FollowInterval:    5 * time.Second,
+			RotationGrace:     10 * time.Minute,
 			HeartbeatInterval: 10 * time.Second,
 		},
 	}
@@ -401,6 +407,9 @@ func (r RegistryConfig) validate() []error {
 	}
 	if r.FollowInterval <= 0 {
 		errs = append(errs, fmt.Errorf("registry.follow_interval: %v, want > 0", r.FollowInterval))
+	}
+	if r.RotationGrace < 0 {
+		errs = append(errs, fmt.Errorf("registry.rotation_grace: %v, want >= 0 (0: the previous key is dropped at once)", r.RotationGrace))
 	}
 	if r.HeartbeatInterval <= 0 {
 		errs = append(errs, fmt.Errorf("registry.heartbeat_interval: %v, want > 0", r.HeartbeatInterval))

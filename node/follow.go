@@ -26,6 +26,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -41,8 +43,9 @@ import (
 // followFile is the follower's state in the data directory.
 const followFile = "follow.json"
 
-// followVersion is the version of follow.json's format.
-const followVersion = 1
+// followVersion is the version of follow.json's format: 2 adds Previous
+// (the previous owner keys of rotated zones); version 1 is still read.
+const followVersion = 2
 
 // maxFollowBatch is how many entries one request fetches.
 const maxFollowBatch = 1000
@@ -63,10 +66,19 @@ type FollowState struct {
 	Groups map[string]string `json:"groups"`
 	// Suspended maps suspended zones to the reason.
 	Suspended map[string]string `json:"suspended"`
+	// Previous maps zones whose owner key changed to the key before,
+	// still accepted until its Until (rotation.go).
+	Previous map[string]FollowPrevious `json:"previous,omitempty"`
 	// SplitView, when set, says why following stopped: two checkpoints
 	// that cannot both be true. An operator removes follow.json (after
 	// looking at both) to follow again.
 	SplitView string `json:"split_view,omitempty"`
+}
+
+// FollowPrevious is a zone's previous owner key in follow.json.
+type FollowPrevious struct {
+	Key   string    `json:"key"` // DNSKEY presentation form
+	Until time.Time `json:"until"`
 }
 
 // errFollowSplit is what step returns, wrapped, once the log showed two
@@ -86,9 +98,16 @@ type follower struct {
 	splits   prometheus.Counter
 	applied  prometheus.Counter
 
-	st   FollowState // owned by the loop goroutine after start
-	kick chan chan error
-	poke chan struct{} // a poll soon, not waited for (buffered 1)
+	st    FollowState // owned by the loop goroutine after start
+	grace time.Duration
+
+	previous atomic.Pointer[map[string]PreviousAnchor] // as last published
+	refresh  anchorRefresh                             // refreshAnchors's (rotation.go)
+
+	dropMu sync.Mutex
+	drops  map[string]string // zone -> previous key the Verifier dropped, for the loop
+	kick   chan chan error
+	poke   chan struct{} // a poll soon, not waited for (buffered 1)
 }
 
 // newFollower loads the saved state and publishes its anchors and
@@ -107,6 +126,7 @@ func (n *Node) newFollower() (*follower, error) {
 		path:     filepath.Join(n.cfg.DataDir, followFile),
 		kick:     make(chan chan error),
 		poke:     make(chan struct{}, 1),
+		grace:    c.RotationGrace,
 		splits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ddnrs_registry_log_split_views_total",
 			Help: "Checkpoints of the registry's log that contradicted one already verified (following stopped).",
@@ -148,7 +168,8 @@ func (n *Node) newFollower() (*follower, error) {
 }
 
 func loadFollowState(path string) (FollowState, error) {
-	st := FollowState{Version: followVersion, Anchors: map[string]string{}, Groups: map[string]string{}, Suspended: map[string]string{}}
+	st := FollowState{Version: followVersion, Anchors: map[string]string{}, Groups: map[string]string{}, Suspended: map[string]string{},
+		Previous: map[string]FollowPrevious{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
@@ -159,9 +180,10 @@ func loadFollowState(path string) (FollowState, error) {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return st, fmt.Errorf("%s: %w", path, err)
 	}
-	if st.Version != followVersion {
-		return st, fmt.Errorf("%s: version %d, want %d", path, st.Version, followVersion)
+	if st.Version != followVersion && st.Version != 1 {
+		return st, fmt.Errorf("%s: version %d, want %d or 1", path, st.Version, followVersion)
 	}
+	st.Version = followVersion
 	if st.Anchors == nil {
 		st.Anchors = map[string]string{}
 	}
@@ -170,6 +192,9 @@ func loadFollowState(path string) (FollowState, error) {
 	}
 	if st.Groups == nil {
 		st.Groups = map[string]string{}
+	}
+	if st.Previous == nil {
+		st.Previous = map[string]FollowPrevious{}
 	}
 	return st, nil
 }
@@ -207,13 +232,21 @@ func (f *follower) publish(newlySuspended, released []string) error {
 		anchors[z] = &zone.Key{Zone: z, DNSKEY: k}
 	}
 	f.n.logAnchors.Store(&anchors)
+	previous := map[string]PreviousAnchor{}
+	for z, p := range f.st.Previous {
+		if k := parseAnchor(p.Key); k != nil {
+			previous[z] = PreviousAnchor{Key: &zone.Key{Zone: z, DNSKEY: k}, Until: p.Until}
+		}
+	}
 	groups := make(map[string]string, len(f.st.Groups))
 	for z, g := range f.st.Groups {
 		groups[z] = g
 	}
 	f.n.logGroups.Store(&groups)
+	f.previous.Store(&previous)
 	if o := f.n.ov.Load(); o != nil {
 		o.verifier.SetLogAnchors(anchors)
+		o.verifier.SetPreviousAnchors(previous, f.droppedPrevious)
 	}
 	f.n.susp.Set(f.st.Suspended)
 	if o := f.n.ov.Load(); o != nil {
@@ -297,6 +330,11 @@ func (f *follower) sync(ctx context.Context) error {
 func (f *follower) step(ctx context.Context) error {
 	if f.st.SplitView != "" {
 		return fmt.Errorf("%w: %s", errFollowSplit, f.st.SplitView)
+	}
+	if f.forgetPrevious() {
+		if err := f.save(); err != nil {
+			return err
+		}
 	}
 	var errs []error
 	for _, src := range f.sources {
@@ -389,9 +427,12 @@ func (f *follower) apply(e translog.Entry) bool {
 	case translog.KindRegistration:
 		f.st.Anchors[z] = e.OwnerKey
 		f.st.Groups[z] = e.Group
+		delete(f.st.Previous, z)
 	case translog.KindOwnerKeyChange:
+		f.keepPrevious(z, f.st.Anchors[z], e.OwnerKey, e.Time)
 		f.st.Anchors[z] = e.OwnerKey
 	case translog.KindRelease:
+		delete(f.st.Previous, z)
 		delete(f.st.Anchors, z)
 		delete(f.st.Groups, z)
 		delete(f.st.Suspended, z)

@@ -199,7 +199,6 @@ func counterValue(t *testing.T, n *Node, name string) float64 {
 // TestFollowStateGolden: follow.json outlives the process; its format
 // (version 1) is pinned by testdata/follow.v1.json, written and read.
 func TestFollowStateGolden(t *testing.T) {
-	golden := filepath.Join("testdata", "follow.v1.json")
 	st := FollowState{
 		Version:    followVersion,
 		Checkpoint: "ddnrs.registry/log\n2\nAAAA\n\n— ddnrs.registry/log sig\n",
@@ -208,7 +207,10 @@ func TestFollowStateGolden(t *testing.T) {
 		Anchors:    map[string]string{"a.test.": "a.test.\t3600\tIN\tDNSKEY\t257 3 15 AAAA"},
 		Groups:     map[string]string{"a.test.": "east"},
 		Suspended:  map[string]string{"a.test.": "abuse"},
+		Previous: map[string]FollowPrevious{"a.test.": {Key: "a.test.\t3600\tIN\tDNSKEY\t257 3 15 BBBB",
+			Until: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)}},
 	}
+	golden := filepath.Join("testdata", "follow.v2.json")
 	dir := t.TempDir()
 	f := &follower{path: filepath.Join(dir, followFile), st: st}
 	if err := f.save(); err != nil {
@@ -230,14 +232,22 @@ func TestFollowStateGolden(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("follow.json changed:\n%s\nwant (%s):\n%s", got, golden, want)
 	}
-	back, err := loadFollowState(golden)
-	if err != nil || !reflect.DeepEqual(back, st) {
-		t.Errorf("loadFollowState(golden) = %+v, %v; want %+v", back, err, st)
+	// Version 1 (no previous keys) is still read, as version 2.
+	v1 := st
+	v1.Previous = map[string]FollowPrevious{}
+	for _, tt := range []struct {
+		file string
+		want FollowState
+	}{{golden, st}, {filepath.Join("testdata", "follow.v1.json"), v1}} {
+		back, err := loadFollowState(tt.file)
+		if err != nil || !reflect.DeepEqual(back, tt.want) {
+			t.Errorf("loadFollowState(%s) = %+v, %v; want %+v", tt.file, back, err, tt.want)
+		}
 	}
-	if err := os.WriteFile(f.path, []byte(`{"version":2}`), 0o600); err != nil {
+	if err := os.WriteFile(f.path, []byte(`{"version":3}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := loadFollowState(f.path); err == nil {
-		t.Error("loadFollowState(version 2) = nil error, want refused")
+		t.Error("loadFollowState(version 3) = nil error, want refused")
 	}
 }

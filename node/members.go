@@ -35,8 +35,9 @@ func (n *Node) adminDeps() adminDeps {
 		// Set always; they do nothing while the overlay is off.
 		holder:       n.holder,
 		submitRemote: n.submitElsewhere,
-		reg:          registryDeps{propose: n.ProposeRegistry, now: n.Now, claim: n.claimForOperator, release: n.releaseForOperator},
-		fetchRemote:  n.FetchZone,
+		reg: registryDeps{propose: n.ProposeRegistry, now: n.Now, claim: n.claimForOperator, release: n.releaseForOperator,
+			rotate: n.rotateClaimFirst},
+		fetchRemote: n.FetchZone,
 	}
 }
 

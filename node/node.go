@@ -213,6 +213,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		if a := n.logAnchors.Load(); a != nil {
 			ov.verifier.SetLogAnchors(*a)
 		}
+		if n.fol != nil {
+			n.fol.previousTo(ov.verifier) // rotation.go
+			ov.refreshAnchors = n.fol.refreshAnchors
+		}
 		ov.provideAll()
 		undo = append(undo, func() { n.ov.Store(nil); ov.close() })
 		remote = ov

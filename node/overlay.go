@@ -109,6 +109,11 @@ type overlayNode struct {
 	// group with the CreateZone cmd's owner key (registry.go), so another
 	// group may create it here.
 	placedHere func(ctx context.Context, origin string, cmd []byte) bool
+	// refreshAnchors polls the registry's log now, for an answer whose
+	// head is signed by a key the anchors do not know yet (a rotation
+	// this node has not read in the log); true when the anchors may have
+	// changed (rotation.go). nil without a log to follow.
+	refreshAnchors func(ctx context.Context) bool
 
 	failures atomic.Uint64 // answers refused by verification
 
@@ -384,6 +389,9 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 			return nil, &remoteError{dns.ExtendedErrorCodeNoReachableAuthority, fmt.Errorf("zone %s: %w", origin, err)}
 		}
 		v, err := o.verifier.VerifyRemote(name, t, resp.Msg, resp.Head, resp.Proof)
+		if errors.Is(err, zone.ErrBadSignature) && o.refreshAnchors != nil && o.refreshAnchors(ctx) {
+			v, err = o.verifier.VerifyRemote(name, t, resp.Msg, resp.Head, resp.Proof)
+		}
 		if child, ok := childOf(rt, origin, err); ok && !rerouted {
 			// A genuine answer of the parent zone through a provisional
 			// route, while the trust anchors know the child zone: not

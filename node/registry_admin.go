@@ -43,6 +43,10 @@ type registryDeps struct {
 	// an admin endpoint without a node.
 	claim   func(ctx context.Context, origin string, owner *dns.DNSKEY) (made bool, err error)
 	release func(ctx context.Context, origin string) error
+	// rotate moves the claim of a zone an operator rotates through this
+	// endpoint to the new key before the RotateKey is sent
+	// (Node.rotateClaimFirst, rotation.go); nil like claim.
+	rotate func(ctx context.Context, origin string, rot *raftfsm.RotateKey, cmd []byte) error
 }
 
 // IssueKeyRequest asks a registry member to issue an API key
@@ -219,7 +223,8 @@ func (c *AdminClient) proposeRegistryAt(ctx context.Context, addr string, cmd []
 // not forwarded by another member): a CreateZone first claims the name
 // in the registry for the zone's owner key on this node's group, and the
 // claim is released again when the group refuses the create; a
-// DeleteZone that the group applied releases the name. Other commands,
+// DeleteZone that the group applied releases the name; a RotateKey
+// moves the claim to the new key first (rotation.go). Other commands,
 // and every command on a node without [registry], are submitAnywhere.
 func (a *admin) operatorSubmit(ctx context.Context, origin string, cmd []byte) (*ChangeResult, error) {
 	c, err := raftfsm.DecodeCommand(cmd)
@@ -259,6 +264,16 @@ func (a *admin) operatorSubmit(ctx context.Context, origin string, cmd []byte) (
 			a.log.Warn("zone deleted but its claim could not be released", "zone", origin, "err", rerr)
 		}
 		return res, nil
+	case *raftfsm.RotateKey:
+		if a.reg.rotate != nil {
+			if err := checkCommand(origin, cmd); err != nil {
+				a.countRejected(err)
+				return nil, err
+			}
+			if err := a.reg.rotate(ctx, origin, c, cmd); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return a.submitAnywhere(ctx, origin, cmd, true)
 }

@@ -122,6 +122,13 @@ type Verifier struct {
 
 	mu      sync.Mutex
 	highest map[string]uint32 // zone -> highest serial verified
+	// previous are owner keys replaced in the log, still accepted for
+	// their zone until they expire or an answer signed by the zone's
+	// current anchor is verified (rotation.go); dropped tells the
+	// follower about such a drop.
+	previous    map[string]PreviousAnchor
+	droppedKeys map[string]*zone.Key // dropped, still listed by the follower
+	dropped     func(origin string, k *zone.Key)
 }
 
 // NewVerifier returns a Verifier trusting anchors. now is the clock for
@@ -211,6 +218,14 @@ func (v *Verifier) VerifyRemote(name string, t uint16, msg, head, proof []byte) 
 		return nil, &VerifyError{Zone: origin, Serial: serial, Err: err}
 	}
 	h, err := zone.ParseHead(head, key)
+	current := true
+	if err != nil {
+		if pk := v.previousKey(origin); pk != nil {
+			if ph, perr := zone.ParseHead(head, pk); perr == nil {
+				h, err, key, current = ph, nil, pk, false
+			}
+		}
+	}
 	if err != nil {
 		return fail(0, err)
 	}
@@ -263,6 +278,9 @@ func (v *Verifier) VerifyRemote(name string, t uint16, msg, head, proof []byte) 
 	}
 	v.highest[origin] = h.Serial
 	v.mu.Unlock()
+	if current {
+		v.dropPrevious(origin)
+	}
 	return &Verified{Zone: origin, Serial: h.Serial, Msg: m, TTL: ttl, Hash: AuditHash(head, proof, msg)}, nil
 }
 

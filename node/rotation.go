@@ -1,0 +1,298 @@
+package node
+
+// rotation.go: owner key rotation keeps the registry claim and every
+// node's trust anchor in step (issues 4 and 6).
+//
+// A rotation changes two things: the claim in the registry (whose log
+// gives every node of another group the zone's trust anchor) and the
+// zone in its group (whose answers are signed by the new key from then
+// on). The REST API and the admin endpoint change the claim first, then
+// the zone (api rotateKey, Node.rotateClaimFirst). A node that follows
+// the log keeps the previous owner key as an extra anchor for the zone
+// after the claim changed, for registry.rotation_grace after the log
+// entry's time, so the answers the group still signs with the previous
+// key verify until the rotation reaches the group; the Verifier drops
+// the previous key as soon as it verifies an answer signed by the new
+// one (the rotation reached the group), so an old, possibly compromised,
+// key does not keep serving past the rotation. Serial monotonicity is
+// unchanged: once a new-key answer is verified, older serials are
+// refused anyway.
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// PreviousAnchor is a zone's previous owner key, still accepted by the
+// Verifier until Until.
+type PreviousAnchor struct {
+	Key   *zone.Key
+	Until time.Time
+}
+
+// SetPreviousAnchors replaces the previous owner keys the Verifier still
+// accepts (the log follower's); dropped, when not nil, is called (on the
+// verifying goroutine, without locks held) once a zone's previous key is
+// dropped because an answer signed by its current anchor was verified.
+// A key dropped before is not taken back from a set that still lists it
+// (the follower learns of the drop after the fact). Any goroutine may
+// call it.
+func (v *Verifier) SetPreviousAnchors(p map[string]PreviousAnchor, dropped func(origin string, k *zone.Key)) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.previous = make(map[string]PreviousAnchor, len(p))
+	for z, a := range p {
+		if a.Key == nil || a.Key.DNSKEY == nil || samePublicKey(v.droppedKeys[z], a.Key) {
+			continue
+		}
+		v.previous[z] = a
+	}
+	for z, k := range v.droppedKeys {
+		if a, ok := p[z]; !ok || !samePublicKey(a.Key, k) {
+			delete(v.droppedKeys, z) // the follower has it too
+		}
+	}
+	v.dropped = dropped
+}
+
+// previousKey returns origin's previous owner key while it is accepted.
+func (v *Verifier) previousKey(origin string) *zone.Key {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	a, ok := v.previous[origin]
+	if !ok || !v.now().Before(a.Until) {
+		return nil
+	}
+	return a.Key
+}
+
+// dropPrevious forgets origin's previous owner key, an answer signed by
+// its current anchor having been verified.
+func (v *Verifier) dropPrevious(origin string) {
+	v.mu.Lock()
+	a, ok := v.previous[origin]
+	if !ok {
+		v.mu.Unlock()
+		return
+	}
+	delete(v.previous, origin)
+	if v.droppedKeys == nil {
+		v.droppedKeys = make(map[string]*zone.Key)
+	}
+	v.droppedKeys[origin] = a.Key
+	fn := v.dropped
+	v.mu.Unlock()
+	if fn != nil {
+		fn(origin, a.Key)
+	}
+}
+
+// samePublicKey reports whether a and b hold the same public key.
+func samePublicKey(a, b *zone.Key) bool {
+	return a != nil && b != nil && a.DNSKEY != nil && b.DNSKEY != nil &&
+		a.DNSKEY.Algorithm == b.DNSKEY.Algorithm && a.DNSKEY.PublicKey == b.DNSKEY.PublicKey
+}
+
+// rotateClaimFirst moves the registry claim of origin to the new key of
+// rot, an operator's RotateKey sent through the admin endpoint, before
+// the RotateKey goes to the zone's group (api rotateKey does the same
+// for the REST API): the rotation is checked at the group first (a dry
+// run, giving the serial the rotation statement is signed for), then a
+// ChangeOwnerKey with the RotateKey's own proof is proposed, unless the
+// claim holds the new key already. Nothing is done on a node without
+// [registry] or for a zone without a claim. Refusals are
+// *raftfsm.RejectedError (bad-proof, ...).
+func (n *Node) rotateClaimFirst(ctx context.Context, origin string, rot *raftfsm.RotateKey, cmd []byte) error {
+	rc := n.cfg.Registry
+	switch {
+	case !rc.Enabled() && len(rc.URLs) > 0:
+		return errNoRegistryAdmin
+	case !rc.Enabled():
+		return nil
+	}
+	group, owner, ok := n.claimOf(ctx, origin)
+	if !ok {
+		return nil
+	}
+	if rot.NewKey == nil {
+		return fmt.Errorf("%w: a rotation of %s without a new key", errBadRequest, origin)
+	}
+	if owner != nil && owner.Algorithm == rot.NewKey.Algorithm && owner.PublicKey == rot.NewKey.PublicKey {
+		return nil // a retry: the claim moved already
+	}
+	serial, err := n.SubmitZone(ctx, group, origin, cmd, true)
+	if err != nil {
+		return err
+	}
+	dk, err := raftfsm.ParseOwnerKey(rot.NewKey.String(), origin)
+	if err != nil {
+		return &raftfsm.RejectedError{Reason: raftfsm.ReasonMalformed, Err: err}
+	}
+	c, err := raftfsm.EncodeCommand(&raftfsm.ChangeOwnerKey{Zone: origin, NewOwner: dk.String(),
+		Actor: raftfsm.NodeOperatorActor(n.cfg.Group.ID), Time: n.Now(), Proof: rot.Proof, RotateSerial: serial})
+	if err != nil {
+		return err
+	}
+	if err := n.proposeOperator(ctx, c); err != nil {
+		return err
+	}
+	n.log.Info("zone claim moved to the rotated owner key", "zone", origin, "serial", serial, "key_tag", dk.KeyTag())
+	return nil
+}
+
+// claimOf returns the group and owner key of origin's claim as far as
+// this node knows (its replica on a registry member, else the log it
+// follows, synced first); ok is false when the zone is not claimed.
+func (n *Node) claimOf(ctx context.Context, origin string) (group string, owner *dns.DNSKEY, ok bool) {
+	if reg, err := n.Registry(); err == nil {
+		cl, ok := reg.Claim(origin)
+		if !ok {
+			return "", nil, false
+		}
+		dk, err := raftfsm.ParseOwnerKey(cl.Owner, "")
+		if err != nil {
+			return cl.Group, nil, true
+		}
+		return cl.Group, dk, true
+	}
+	if n.fol == nil {
+		return "", nil, false
+	}
+	if err := n.fol.sync(ctx); err != nil {
+		n.log.Debug("registry log: sync for a rotation", "zone", origin, "err", err)
+	}
+	g, a := n.logGroups.Load(), n.logAnchors.Load()
+	if g == nil {
+		return "", nil, false
+	}
+	group, ok = (*g)[origin]
+	if !ok {
+		return "", nil, false
+	}
+	if a != nil {
+		if k := (*a)[origin]; k != nil {
+			owner = k.DNSKEY
+		}
+	}
+	return group, owner, true
+}
+
+// keepPrevious records old, z's owner key before the change to next
+// logged at t, as z's previous key until t plus the grace period (taken
+// from the entry's time, so a node catching up on an old change does not
+// take an old key back). Loop goroutine only.
+func (f *follower) keepPrevious(z, old, next string, t time.Time) {
+	delete(f.st.Previous, z)
+	until := t.Add(f.grace)
+	ok, nk := parseAnchor(old), parseAnchor(next)
+	if ok == nil || f.grace <= 0 || !f.n.Now().Before(until) ||
+		nk != nil && ok.Algorithm == nk.Algorithm && ok.PublicKey == nk.PublicKey {
+		return
+	}
+	f.st.Previous[z] = FollowPrevious{Key: old, Until: until.UTC()}
+}
+
+// droppedPrevious is the Verifier's report that it dropped z's previous
+// key k; the loop forgets it at its next step (forgetPrevious).
+func (f *follower) droppedPrevious(z string, k *zone.Key) {
+	f.dropMu.Lock()
+	if f.drops == nil {
+		f.drops = map[string]string{}
+	}
+	f.drops[z] = k.DNSKEY.PublicKey
+	f.dropMu.Unlock()
+	f.nudge()
+}
+
+// forgetPrevious removes from the state the previous keys the Verifier
+// dropped and those past their grace period; it reports whether it
+// removed any. Loop goroutine only.
+func (f *follower) forgetPrevious() bool {
+	f.dropMu.Lock()
+	drops := f.drops
+	f.drops = nil
+	f.dropMu.Unlock()
+	now, changed := f.n.Now(), false
+	for z, p := range f.st.Previous {
+		k := parseAnchor(p.Key)
+		if k == nil || !now.Before(p.Until) || drops[z] == k.PublicKey {
+			delete(f.st.Previous, z)
+			changed = true
+			f.log.Info("previous owner key dropped", "zone", z, "key_tag", keyTag(k), "rotated", drops[z] != "")
+		}
+	}
+	return changed
+}
+
+// parseAnchor parses an owner key of the log; nil when it does not parse.
+func parseAnchor(text string) *dns.DNSKEY {
+	rr, err := dns.NewRR(text)
+	if err != nil {
+		return nil
+	}
+	k, _ := rr.(*dns.DNSKEY)
+	return k
+}
+
+func keyTag(k *dns.DNSKEY) uint16 {
+	if k == nil {
+		return 0
+	}
+	return k.KeyTag()
+}
+
+// previousTo hands the previous keys last published to v (a Verifier
+// made after the follower loaded its state).
+func (f *follower) previousTo(v *Verifier) {
+	if p := f.previous.Load(); p != nil {
+		v.SetPreviousAnchors(*p, f.droppedPrevious)
+	}
+}
+
+// minAnchorRefresh is the least time between two log polls that answers
+// signed by an unknown key cause, so that such answers (a peer's
+// forgeries too) cannot make a node poll the registry without bound.
+const minAnchorRefresh = time.Second
+
+// anchorRefreshTimeout bounds such a poll (the query waits on it).
+const anchorRefreshTimeout = 2 * time.Second
+
+// anchorRefresh serialises refreshAnchors.
+type anchorRefresh struct {
+	mu   sync.Mutex
+	last time.Time // end of the last poll
+}
+
+// refreshAnchors polls the log now (Verifier refused a head signed by a
+// key the anchors do not know: maybe the zone rotated and the claim's
+// change is in the log but not read here yet) and reports whether the
+// anchors may have changed since the caller asked, so the answer is
+// worth verifying again. Concurrent callers share one poll; polls are
+// at least minAnchorRefresh apart.
+func (f *follower) refreshAnchors(ctx context.Context) bool {
+	asked := time.Now()
+	f.refresh.mu.Lock()
+	defer f.refresh.mu.Unlock()
+	if f.refresh.last.After(asked) {
+		return true // another caller polled meanwhile
+	}
+	if time.Since(f.refresh.last) < minAnchorRefresh {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, anchorRefreshTimeout)
+	defer cancel()
+	err := f.sync(ctx)
+	f.refresh.last = time.Now()
+	if err != nil {
+		f.log.Debug("registry log: poll for an unknown signing key", "err", err)
+		return false
+	}
+	return true
+}
