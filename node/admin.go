@@ -347,15 +347,28 @@ func (a *admin) elsewhere(ctx context.Context, origin string) ([]string, error) 
 
 // submit applies cmd when this node leads; otherwise, when mayForward,
 // forwards it once to the leader. While no leader is known (or its admin
-// address is not), it retries for up to LeaderWait; it retries only
-// where the command cannot have entered the log. It returns after commit.
+// address is not), it retries for up to LeaderWait. When the outcome of a
+// send is unknown (leadership lost while committing), it sends the same
+// command again, which is safe: a create or change the group already
+// holds is answered as a repeat (raftfsm ApplyResult.Repeat), and a
+// deletion resent after the zone is gone is done. It returns after
+// commit.
 func (a *admin) submit(ctx context.Context, origin string, cmd []byte, mayForward bool) (*ChangeResult, error) {
 	wait := time.NewTimer(a.cfg.LeaderWait)
 	defer wait.Stop()
+	resent := false
 	for {
 		res, err := a.submitOnce(ctx, origin, cmd, mayForward)
-		if err == nil || !leaderUnknown(err) {
+		if resent && isDelete(cmd) && goneAlready(err) {
+			a.log.Info("deletion resent after an unknown outcome: the zone is gone", "zone", origin)
+			return &ChangeResult{Repeat: true}, nil
+		}
+		if err == nil || !(leaderUnknown(err) || outcomeUnknown(err)) {
 			return res, err
+		}
+		if outcomeUnknown(err) {
+			a.log.Info("change outcome unknown; sending it again", "zone", origin, "err", err)
+			resent = true
 		}
 		select {
 		case <-ctx.Done():
@@ -396,8 +409,32 @@ func (a *admin) submitOnce(ctx context.Context, origin string, cmd []byte, mayFo
 	if err != nil {
 		return nil, err
 	}
+	if res.Repeat {
+		// Committed earlier, at an index this send does not know.
+		a.log.Info("change was already committed", "zone", origin, "serial", res.Serial)
+		return &ChangeResult{Serial: res.Serial, Repeat: true}, nil
+	}
 	a.log.Debug("change committed", "zone", origin, "serial", res.Serial, "index", res.Index)
 	return &ChangeResult{Serial: res.Serial, Index: res.Index}, nil
+}
+
+// outcomeUnknown reports whether err says a write may or may not have
+// been committed (ErrNoQuorum: leadership lost while committing, or no
+// commit in time).
+func outcomeUnknown(err error) bool { return apiError(err).Code == CodeNoQuorum }
+
+// isDelete reports whether cmd is a DeleteZone.
+func isDelete(cmd []byte) bool {
+	c, err := raftfsm.DecodeCommand(cmd)
+	_, ok := c.(*raftfsm.DeleteZone)
+	return err == nil && ok
+}
+
+// goneAlready reports whether err is the group's refusal of a command for
+// a zone it does not hold.
+func goneAlready(err error) bool {
+	ae := apiError(err)
+	return ae.Code == CodeRejected && ae.Reason == string(raftfsm.ReasonNoZone)
 }
 
 // checkCommand decodes cmd before it is proposed: a command this build

@@ -139,8 +139,13 @@ var (
 type ChangeResult struct {
 	// Serial is the zone's SOA serial after the change.
 	Serial uint32 `json:"serial"`
-	// Index is the Raft log index the change was committed at.
+	// Index is the Raft log index the change was committed at; 0 when
+	// Repeat.
 	Index uint64 `json:"index"`
+	// Repeat is set when the group already held the change's result: an
+	// earlier send of the same command (one whose outcome was unknown)
+	// committed it, at an index this answer does not know.
+	Repeat bool `json:"repeat,omitempty"`
 }
 
 // JoinRequest asks the leader to add a member (POST /v1/group/join).
