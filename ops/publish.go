@@ -83,6 +83,7 @@ type publishJSON struct {
 	OldSerial uint32 `json:"old_serial,omitempty"`
 	Serial    uint32 `json:"serial"`
 	Index     uint64 `json:"index,omitempty"`
+	Repeat    bool   `json:"repeat,omitempty"` // an earlier send had committed it
 	Put       int    `json:"put"`
 	Delete    int    `json:"delete"`
 }
@@ -243,7 +244,7 @@ func reportPublish(w io.Writer, output string, p *publishPlan, res *node.ChangeR
 		j.OldSerial = p.Old.Serial()
 	}
 	if res != nil {
-		j.Serial, j.Index = res.Serial, res.Index
+		j.Serial, j.Index, j.Repeat = res.Serial, res.Index, res.Repeat
 	}
 	if output == "json" {
 		return writeJSONTo(w, j)
@@ -252,6 +253,8 @@ func reportPublish(w io.Writer, output string, p *publishPlan, res *node.ChangeR
 	switch {
 	case res == nil:
 		_, err = fmt.Fprintf(w, "%s is unchanged at serial %d; nothing to publish\n", p.Origin, j.Serial)
+	case res.Repeat:
+		_, err = fmt.Fprintf(w, "%s is at serial %d: an earlier send of this change had committed it (the group answered a repeat)\n", p.Origin, j.Serial)
 	case p.Create:
 		_, err = fmt.Fprintf(w, "created %s at serial %d (%d RRsets), committed at raft index %d\n", p.Origin, j.Serial, p.Put, j.Index)
 	default:

@@ -1,0 +1,56 @@
+package ops
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/ddnrs/ddnrs/node"
+)
+
+// TestReportPublish: what publish prints for each outcome, in text and
+// JSON; a repeat (an earlier send had committed the change) says so and
+// shows no index.
+func TestReportPublish(t *testing.T) {
+	z, err := node.DemoZone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		desc string
+		p    publishPlan
+		res  *node.ChangeResult
+		text string
+		json publishJSON
+	}{
+		{"created", publishPlan{Origin: z.Origin, New: z, Create: true, Put: 7}, &node.ChangeResult{Serial: z.Serial(), Index: 12},
+			"created " + z.Origin, publishJSON{Zone: z.Origin, Action: "created", Serial: z.Serial(), Index: 12, Put: 7}},
+		{"repeat", publishPlan{Origin: z.Origin, New: z, Old: z, Action: node.Updated, Put: 2}, &node.ChangeResult{Serial: z.Serial(), Repeat: true},
+			"an earlier send of this change had committed it", publishJSON{Zone: z.Origin, Action: node.Updated.String(), OldSerial: z.Serial(), Serial: z.Serial(), Repeat: true, Put: 2}},
+		{"unchanged", publishPlan{Origin: z.Origin, New: z, Old: z, Action: node.Unchanged}, nil,
+			"unchanged at serial", publishJSON{Zone: z.Origin, Action: "unchanged", OldSerial: z.Serial(), Serial: z.Serial()}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := reportPublish(&b, "text", &tt.p, tt.res); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(b.String(), tt.text) {
+				t.Errorf("text = %q, want it to contain %q", b.String(), tt.text)
+			}
+			b.Reset()
+			if err := reportPublish(&b, "json", &tt.p, tt.res); err != nil {
+				t.Fatal(err)
+			}
+			var got publishJSON
+			if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+				t.Fatalf("json %q: %v", b.String(), err)
+			}
+			if got != tt.json {
+				t.Errorf("json = %+v, want %+v", got, tt.json)
+			}
+		})
+	}
+}
