@@ -154,6 +154,10 @@ func errorCode(err error) (status int, d errorDetail) {
 		return http.StatusServiceUnavailable, errorDetail{Code: "no_group_member"}
 	case errors.Is(err, ErrNotRegistry), errors.Is(err, ErrNoRegistry):
 		return http.StatusServiceUnavailable, errorDetail{Code: "no_registry"}
+	case errors.Is(err, raftfsm.ErrNoQuorum):
+		return http.StatusServiceUnavailable, errorDetail{Code: "outcome_unknown"}
+	case errors.Is(err, raftfsm.ErrNoLeader):
+		return http.StatusServiceUnavailable, errorDetail{Code: "no_leader"}
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, errorDetail{Code: "timeout"}
 	}
@@ -163,9 +167,12 @@ func errorCode(err error) (status int, d errorDetail) {
 // errorMessage is the message people read for err (the web pages show it
 // beside the form). Internal errors do not leak details.
 func errorMessage(err error) string {
-	status, _ := errorCode(err)
-	if status == http.StatusInternalServerError {
+	status, d := errorCode(err)
+	switch {
+	case status == http.StatusInternalServerError:
 		return "internal error"
+	case d.Code == "outcome_unknown":
+		return err.Error() + "; the change may or may not have been committed: send the same request again (a change already committed is answered as done)"
 	}
 	return err.Error()
 }
@@ -183,8 +190,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Log(r.Context(), level, "api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	var rl *RateLimitError
-	if errors.As(err, &rl) {
+	switch {
+	case errors.As(err, &rl):
 		w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(rl.RetryAfter)))
+	case d.Code == "outcome_unknown", d.Code == "no_leader":
+		w.Header().Set("Retry-After", "1") // an election takes well under a second
 	}
 	if st := stateOf(r.Context()); st != nil {
 		st.result = d.Code
