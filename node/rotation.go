@@ -20,12 +20,14 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -128,6 +130,15 @@ func (n *Node) rotateClaimFirst(ctx context.Context, origin string, rot *raftfsm
 		return nil // a retry: the claim moved already
 	}
 	serial, err := n.SubmitZone(ctx, group, origin, cmd, true)
+	if errors.Is(err, api.ErrNotRegistry) {
+		// A node outside the registry group cannot find the members of
+		// another group to ask (the directory is the registry's): the
+		// serial is the change's own, and the group checks the rest
+		// when the RotateKey comes; should it refuse it, the claim has
+		// moved alone and the rotation can be sent again (nodes accept
+		// the previous key meanwhile, rotation_grace).
+		serial, err = rotationSerial(rot)
+	}
 	if err != nil {
 		return err
 	}
@@ -142,6 +153,12 @@ func (n *Node) rotateClaimFirst(ctx context.Context, origin string, rot *raftfsm
 	}
 	if err := n.proposeOperator(ctx, c); err != nil {
 		return err
+	}
+	if n.fol != nil {
+		// This node at least reads the change before the zone rotates.
+		if err := n.fol.sync(ctx); err != nil {
+			n.log.Debug("registry log: sync after a claim moved", "zone", origin, "err", err)
+		}
 	}
 	n.log.Info("zone claim moved to the rotated owner key", "zone", origin, "serial", serial, "key_tag", dk.KeyTag())
 	return nil
@@ -295,4 +312,16 @@ func (f *follower) refreshAnchors(ctx context.Context) bool {
 		return false
 	}
 	return true
+}
+
+// rotationSerial is the serial of the SOA a rotation's change puts.
+func rotationSerial(rot *raftfsm.RotateKey) (uint32, error) {
+	for _, set := range rot.Change.Put {
+		if set.Type == dns.TypeSOA && len(set.RRs) > 0 {
+			if soa, ok := set.RRs[0].(*dns.SOA); ok {
+				return soa.Serial, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%w: a rotation of %s without a new SOA", errBadRequest, rot.Change.Zone)
 }

@@ -1,0 +1,453 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/translog"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// rotationZone is the owner's unsigned zone of the rotation test: TTLs of
+// one second (and a negative TTL of one), so that answers leave the
+// verified-answer cache at once and each query is verified afresh.
+func rotationZone(t *testing.T, origin string, serial uint32) *zone.Zone {
+	t.Helper()
+	u, err := zone.ParseFile(strings.NewReader(fmt.Sprintf("@ 1 IN SOA ns hm %d 7200 3600 1209600 1\n@ 1 IN NS ns\nns 1 IN A 192.0.2.53\nwww 1 IN A 192.0.2.80\n", serial)), origin, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// postJSON posts body to the API of n with the key and returns the
+// status and the answer.
+func postJSON(t *testing.T, n *Node, key, path string, body any) (int, []byte) {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+n.APIAddr()+path, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// rotationProbe queries a node at a steady rate, each time for another
+// name of the zone (NXDOMAIN: a cache miss, verified afresh) and for
+// www (cached for a second), and counts the answers by rcode.
+type rotationProbe struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	answers  int
+	failures []string // rcodes other than NOERROR/NXDOMAIN, or errors
+}
+
+func startProbe(t *testing.T, n *Node, origin string) *rotationProbe {
+	t.Helper()
+	p := &rotationProbe{stop: make(chan struct{})}
+	addr := n.Addr().String()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-p.stop:
+				return
+			case <-tick.C:
+			}
+			m := new(dns.Msg)
+			name := fmt.Sprintf("q%d.%s", i, origin)
+			if i%2 == 0 {
+				name = "www." + origin
+			}
+			m.SetQuestion(name, dns.TypeA)
+			m.SetEdns0(1232, true)
+			r, _, err := c.Exchange(m, addr)
+			p.mu.Lock()
+			switch {
+			case err != nil:
+				p.failures = append(p.failures, fmt.Sprintf("%s: %v", name, err))
+			case r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError:
+				p.failures = append(p.failures, fmt.Sprintf("%s: %s", name, dns.RcodeToString[r.Rcode]))
+			default:
+				p.answers++
+			}
+			p.mu.Unlock()
+		}
+	}()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *rotationProbe) close() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	p.wg.Wait()
+}
+
+// result returns the answers and failures so far.
+func (p *rotationProbe) result() (int, []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.answers, append([]string(nil), p.failures...)
+}
+
+// signedBy returns nil when n answers www.<origin> A with an RRSIG of key
+// tag tag.
+func signedBy(t *testing.T, n *Node, origin string, tag uint16) error {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion("www."+origin, dns.TypeA)
+	m.SetEdns0(1232, true)
+	r := queryNode(t, n, m)
+	for _, rr := range r.Answer {
+		if sig, ok := rr.(*dns.RRSIG); ok && sig.KeyTag == tag {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: no RRSIG by key tag %d in %v", n.ID(), tag, r.Answer)
+}
+
+// TestRotationKeepsAnchorsInStep: a zone on the registry's group is
+// queried through the other group's node at a steady rate while its
+// owner rotates the key through the REST API: no SERVFAIL, answers
+// signed by the new key afterwards, an owner-key-change entry in the
+// log, the previous key dropped after the first new-key answer. The
+// other node polls the log only every hour: it learns of the rotation
+// from the answer signed by a key it does not know (one poll, then the
+// answer verifies). A rotation whose proof is forged is refused and
+// changes neither the claim nor the zone. A rotation an operator sends
+// through the other node's admin endpoint moves the claim too.
+func TestRotationKeepsAnchorsInStep(t *testing.T) {
+	f := startRegistryPair(t)
+	reg := f.reg
+	waitFor(t, "both nodes in the directory", func() error {
+		rs, err := reg.Registry()
+		if err != nil {
+			return err
+		}
+		if len(rs.Nodes()) != 2 {
+			return fmt.Errorf("directory %v", rs.Nodes())
+		}
+		return nil
+	})
+	// east polls the log only when asked (or nudged).
+	closeNode(t, f.east)
+	ec := f.eastCfg
+	ec.Registry.FollowInterval = time.Hour
+	ec.Registry.RotationGrace = time.Hour
+	east := runNode(t, ec)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ops := f.ca.client(t, "ops")
+	res, err := ops.IssueKey(ctx, reg.AdminAddr(), IssueKeyRequest{Name: "owner", Actions: []string{"create", "read", "update"}})
+	if err != nil {
+		t.Fatalf("IssueKey: %v", err)
+	}
+	// The first zone takes east (fewest claims, then by name); the
+	// rotated one goes to reg.
+	createThroughAPI(t, reg, res.Key, "filler.test.", "east")
+	const origin = "rot.test."
+	k1, err := zone.GenerateKey(origin, true, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z1, _, err := Prepare(nil, rotationZone(t, origin, 1), k1, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text bytes.Buffer
+	if err := zone.Write(&text, z1); err != nil {
+		t.Fatal(err)
+	}
+	if code, b := postJSON(t, reg, res.Key, "/v1/zones", map[string]string{"zone_file": text.String(), "head": string(z1.Head.Note)}); code != http.StatusCreated || !strings.Contains(string(b), `"group":"reg"`) {
+		t.Fatalf("POST /v1/zones = %d %s, want 201 on reg", code, b)
+	}
+	syncLog(t, east)
+	waitFor(t, "east answers the zone through the overlay", func() error { return signedBy(t, east, origin, k1.Tag()) })
+
+	probe := startProbe(t, east, origin)
+	waitFor(t, "the probe's first answers", func() error {
+		if n, _ := probe.result(); n < 10 {
+			return fmt.Errorf("%d answers", n)
+		}
+		return nil
+	})
+
+	// Rotate to k2 through the REST API.
+	k2, err := zone.GenerateKey(origin, true, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z2, _, err := Prepare(z1, rotationZone(t, origin, 2), k2, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rot, err := raftfsm.RotateCommand(z1, z2, k1, k2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, b := postJSON(t, reg, res.Key, "/v1/zones/"+origin+"/changes", map[string][]byte{"command": rot}); code != http.StatusOK {
+		t.Fatalf("rotation through the API = %d %s", code, b)
+	}
+	rs, _ := reg.Registry()
+	if cl, ok := rs.Claim(origin); !ok || !sameKey(cl.Owner, k2.DNSKEY) || cl.Generation != 1 {
+		t.Errorf("claim after the rotation = %+v, %v; want owner key 2, generation 1", cl, ok)
+	}
+	es := logEntries(t, reg, origin)
+	if last := es[len(es)-1]; last.Kind != translog.KindOwnerKeyChange || !sameKey(last.OwnerKey, k2.DNSKEY) {
+		t.Errorf("last log entry of %s = %+v, want the owner key change to key 2", origin, last)
+	}
+	waitFor(t, "east's answers signed by the new key", func() error { return signedBy(t, east, origin, k2.Tag()) })
+	waitFor(t, "the previous key dropped", func() error {
+		if o := east.ov.Load(); o == nil || o.verifier.previousKey(origin) != nil {
+			return fmt.Errorf("east's verifier still accepts key %d", k1.Tag())
+		}
+		if p, ok := east.FollowState().Previous[origin]; ok {
+			return fmt.Errorf("follow.json still lists the previous key until %v", p.Until)
+		}
+		return nil
+	})
+	before, _ := probe.result()
+	waitFor(t, "more answers after the rotation", func() error {
+		if n, _ := probe.result(); n < before+10 {
+			return fmt.Errorf("%d answers", n)
+		}
+		return nil
+	})
+	probe.close()
+	n, failures := probe.result()
+	if len(failures) > 0 {
+		t.Errorf("%d of %d queries through east failed during the rotation: %v", len(failures), n+len(failures), failures)
+	}
+
+	// A forged rotation (k3 signs its own hand-over): refused, nothing
+	// changes.
+	k3, err := zone.GenerateKey(origin, true, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z3, _, err := Prepare(z2, rotationZone(t, origin, 3), k3, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := raftfsm.RotateCommand(z2, z3, k3, k3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, b := postJSON(t, reg, res.Key, "/v1/zones/"+origin+"/changes", map[string][]byte{"command": forged}); code < 400 || code >= 500 {
+		t.Errorf("forged rotation through the API = %d %s, want refused", code, b)
+	}
+	rs, _ = reg.Registry()
+	if cl, _ := rs.Claim(origin); !sameKey(cl.Owner, k2.DNSKEY) || cl.Generation != 1 {
+		t.Errorf("claim after a forged rotation = %+v, want owner key 2", cl)
+	}
+	if st, err := reg.Stored(origin); err != nil || st.Serial() != z2.Serial() {
+		t.Errorf("zone after a forged rotation: %v, %v; want serial %d", st, err, z2.Serial())
+	}
+
+	// The operator rotates to k3 through east's admin endpoint (the
+	// zone is on reg): the claim moves too.
+	rot3, err := raftfsm.RotateCommand(z2, z3, k2, k3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ops.SubmitChange(ctx, east.AdminAddr(), origin, rot3); err != nil {
+		t.Fatalf("rotation through east's admin endpoint: %v", err)
+	}
+	rs, _ = reg.Registry()
+	if cl, _ := rs.Claim(origin); !sameKey(cl.Owner, k3.DNSKEY) || cl.Generation != 2 {
+		t.Errorf("claim after the operator's rotation = %+v, want owner key 3, generation 2", cl)
+	}
+	es = logEntries(t, reg, origin)
+	if last := es[len(es)-1]; last.Kind != translog.KindOwnerKeyChange || !sameKey(last.OwnerKey, k3.DNSKEY) || last.Actor != "operator:e1" {
+		t.Errorf("last log entry of %s = %+v, want the owner key change to key 3 by operator:e1", origin, last)
+	}
+	waitFor(t, "east's answers signed by key 3", func() error { return signedBy(t, east, origin, k3.Tag()) })
+}
+
+// TestVerifierPreviousAnchor: with the zone's anchor changed to the new
+// key and the old one kept as previous, an answer signed by the old key
+// verifies (the rotation has not reached the group), one signed by the
+// new key verifies and drops the old key (reported once), after which
+// the old key's answers are refused; a previous key past its time is
+// refused; a set that still lists a dropped key does not bring it back.
+func TestVerifierPreviousAnchor(t *testing.T) {
+	r1, _, k1 := signedExample(t, "2024010101")
+	u := dnstest.Parse(t, "example.", strings.Replace(string(mustRead(t, dnstest.FixturePath())), "2024010101 ; serial", "2024010102 ; serial", 1)+dnstest.Extra)
+	k2, err := zone.GenerateKey("example.", true, bytes.NewReader(bytes.Repeat([]byte{9}, 64)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := zone.Sign(u, k2, zone.DefaultSignOptions(dnstest.SignTime))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2 := new(Zones)
+	r2.Set(s2)
+	answer := func(r *Zones) *LocalAnswer {
+		la, err := AnswerLocal(r, "www.example.", dns.TypeA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return la
+	}
+	old, fresh := answer(r1), answer(r2)
+	verify := func(v *Verifier, la *LocalAnswer) error {
+		_, err := v.VerifyRemote("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
+		return err
+	}
+	var drops []string
+	v := NewVerifier(nil, verifyClock)
+	v.SetLogAnchors(Anchors{"example.": k2})
+	prev := map[string]PreviousAnchor{"example.": {Key: k1, Until: verifyClock().Add(time.Minute)}}
+	v.SetPreviousAnchors(prev, func(z string, k *zone.Key) { drops = append(drops, fmt.Sprintf("%s/%d", z, k.Tag())) })
+
+	steps := []struct {
+		desc  string
+		la    *LocalAnswer
+		ok    bool
+		drops int
+	}{
+		{"old key's answer before the group rotated", old, true, 0},
+		{"old key's answer again", old, true, 0},
+		{"new key's answer", fresh, true, 1},
+		{"old key's answer after a new-key answer", old, false, 1},
+	}
+	for _, s := range steps {
+		if err := verify(v, s.la); (err == nil) != s.ok || len(drops) != s.drops {
+			t.Errorf("%s: %v, %d drops %v; want ok %v, %d drops", s.desc, err, len(drops), drops, s.ok, s.drops)
+		}
+	}
+	if want := fmt.Sprintf("example./%d", k1.Tag()); len(drops) != 1 || drops[0] != want {
+		t.Errorf("drops = %v, want [%s]", drops, want)
+	}
+	// The follower has not heard of the drop yet and publishes the same
+	// set: the key stays dropped.
+	v.SetPreviousAnchors(prev, nil)
+	if v.previousKey("example.") != nil {
+		t.Error("a dropped previous key came back with the follower's next set")
+	}
+
+	// A previous key past its time verifies nothing.
+	v2 := NewVerifier(nil, verifyClock)
+	v2.SetLogAnchors(Anchors{"example.": k2})
+	v2.SetPreviousAnchors(map[string]PreviousAnchor{"example.": {Key: k1, Until: verifyClock()}}, nil)
+	if err := verify(v2, old); err == nil {
+		t.Error("an expired previous key verified an answer")
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestFollowerPreviousKey: an owner-key-change entry keeps the key before
+// as previous until the entry's time plus the grace; not for an entry
+// older than the grace, nor with no grace; a registration or release
+// forgets it; a drop the Verifier reports and the end of the grace
+// remove it from the state.
+func TestFollowerPreviousKey(t *testing.T) {
+	const z = "example."
+	k1 := "example.\t3600\tIN\tDNSKEY\t257 3 15 " + strings.Repeat("A", 43) + "="
+	k2 := "example.\t3600\tIN\tDNSKEY\t257 3 15 " + strings.Repeat("B", 43) + "="
+	now := time.Now().UTC().Truncate(time.Second)
+	change := translog.Entry{Kind: translog.KindOwnerKeyChange, Zone: z, OwnerKey: k2, Time: now}
+	tests := []struct {
+		desc    string
+		grace   time.Duration
+		entries []translog.Entry
+		want    bool // previous key k1 kept
+	}{
+		{"change", 10 * time.Minute, []translog.Entry{change}, true},
+		{"change older than the grace", 10 * time.Minute, []translog.Entry{{Kind: translog.KindOwnerKeyChange, Zone: z, OwnerKey: k2, Time: now.Add(-11 * time.Minute)}}, false},
+		{"no grace", 0, []translog.Entry{change}, false},
+		{"change to the same key", 10 * time.Minute, []translog.Entry{{Kind: translog.KindOwnerKeyChange, Zone: z, OwnerKey: k1, Time: now}}, false},
+		{"change then release", 10 * time.Minute, []translog.Entry{change, {Kind: translog.KindRelease, Zone: z, Time: now}}, false},
+		{"change, release, registration", 10 * time.Minute, []translog.Entry{change, {Kind: translog.KindRelease, Zone: z, Time: now},
+			{Kind: translog.KindRegistration, Zone: z, OwnerKey: k2, Group: "g", Time: now}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			st, err := loadFollowState(filepath.Join(t.TempDir(), followFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &follower{n: &Node{}, log: testLogger(t), st: st, grace: tt.grace}
+			f.apply(translog.Entry{Kind: translog.KindRegistration, Zone: z, OwnerKey: k1, Group: "g", Time: now})
+			for _, e := range tt.entries {
+				f.apply(e)
+			}
+			p, ok := f.st.Previous[z]
+			if ok != tt.want || ok && (p.Key != k1 || !p.Until.Equal(now.Add(tt.grace))) {
+				t.Errorf("previous = %+v, %v; want %v (key 1 until %v)", p, ok, tt.want, now.Add(tt.grace))
+			}
+		})
+	}
+
+	st, err := loadFollowState(filepath.Join(t.TempDir(), followFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &follower{n: &Node{}, log: testLogger(t), st: st, grace: time.Hour, poke: make(chan struct{}, 1)}
+	f.apply(translog.Entry{Kind: translog.KindRegistration, Zone: z, OwnerKey: k1, Group: "g", Time: now})
+	f.apply(change)
+	if f.forgetPrevious() {
+		t.Fatal("forgetPrevious removed a key neither dropped nor expired")
+	}
+	dk := parseAnchor(k2) // a drop of another key than the previous one
+	f.droppedPrevious(z, &zone.Key{Zone: z, DNSKEY: dk})
+	if f.forgetPrevious() {
+		t.Fatal("forgetPrevious removed the previous key on the drop of another key")
+	}
+	f.droppedPrevious(z, &zone.Key{Zone: z, DNSKEY: parseAnchor(k1)})
+	if !f.forgetPrevious() || len(f.st.Previous) != 0 {
+		t.Errorf("after the Verifier dropped it: previous %+v", f.st.Previous)
+	}
+	f.st.Previous[z] = FollowPrevious{Key: k1, Until: now.Add(-time.Second)}
+	if !f.forgetPrevious() || len(f.st.Previous) != 0 {
+		t.Errorf("past its time: previous %+v", f.st.Previous)
+	}
+}
