@@ -125,7 +125,11 @@ func parseSigned(text, head, origin string) (*zone.Zone, *zone.Key, error) {
 
 // handleCreateZone claims the zone in the registry for the apex key, then
 // creates it on the group the registry placed it on. If the group refuses
-// the zone the claim is released again.
+// the zone the claim is released again; if the create's outcome is
+// unknown (outcome_unknown, timeout) the claim is kept, so that the
+// client's resend finds its own claim and the group answers the create as
+// done when it had committed. A create of a name already claimed for the
+// same owner key carries on with that claim (a resend).
 func (s *Server) handleCreateZone(w http.ResponseWriter, r *http.Request, c *call) error {
 	var in signedZoneInput
 	if err := decodeJSON(r, &in); err != nil {
@@ -145,18 +149,27 @@ func (s *Server) handleCreateZone(w http.ResponseWriter, r *http.Request, c *cal
 	}
 	ctx := r.Context()
 	claim := &raftfsm.ClaimZone{Zone: z.Origin, Owner: k.DNSKEY.String(), Region: in.Region, Actor: c.key.ID, Time: s.now(), Delegation: in.Delegation}
-	if err := s.propose(ctx, claim); err != nil {
-		return err
+	perr := s.propose(ctx, claim)
+	var rej *raftfsm.RejectedError
+	if perr != nil && !(errors.As(perr, &rej) && rej.Reason == raftfsm.ReasonNameClaimed) {
+		return perr
 	}
 	reg, err := s.registry()
 	if err != nil {
 		return err
 	}
 	cl, ok := reg.Claim(z.Origin)
-	if !ok {
+	switch {
+	case perr != nil && (!ok || !sameOwner(cl.Owner, k.DNSKEY)):
+		return perr // claimed by another key
+	case !ok:
 		return fmt.Errorf("claim of %s accepted but not found", z.Origin)
 	}
 	serial, err := s.b.SubmitZone(ctx, cl.Group, z.Origin, cmd, false)
+	if err != nil && outcomeUnknown(err) {
+		s.log.Warn("zone create outcome unknown; its claim is kept for the client's resend", "zone", z.Origin, "group", cl.Group, "err", err)
+		return err
+	}
 	if err != nil {
 		// Undo the claim under a fresh deadline: the request's may be
 		// what failed.
@@ -655,4 +668,18 @@ func (s *Server) handleSuspend(suspend bool) func(http.ResponseWriter, *http.Req
 		writeJSON(w, http.StatusOK, claimView(cl))
 		return nil
 	}
+}
+
+// sameOwner reports whether the claim's owner key (presentation form) is
+// k.
+func sameOwner(owner string, k *dns.DNSKEY) bool {
+	rr, err := dns.NewRR(owner)
+	ok, isKey := rr.(*dns.DNSKEY)
+	return err == nil && isKey && ok.PublicKey == k.PublicKey && ok.Algorithm == k.Algorithm
+}
+
+// outcomeUnknown reports whether err leaves a write's outcome unknown: it
+// may have been committed.
+func outcomeUnknown(err error) bool {
+	return errors.Is(err, raftfsm.ErrNoQuorum) || errors.Is(err, ErrTimeout) || errors.Is(err, context.DeadlineExceeded)
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -172,7 +173,31 @@ func TestDeadline(t *testing.T) {
 	user := f.issue("user", userScope("example.org."), bigLimits, time.Time{})
 	tz := newTestZone(t, "example.org.")
 	want(t, "create against a group that never answers", f.do("POST", "/v1/zones", user, tz.createBody(t)), http.StatusGatewayTimeout, "timeout")
-	// The claim was released under a fresh deadline.
+	// The create may have reached the group: the claim is kept for the
+	// owner's resend, which gets past the claim to the group again; the
+	// name stays taken for any other key.
+	want(t, "get", f.do("GET", "/v1/zones/example.org.", user, nil), http.StatusOK, "")
+	want(t, "the same create again", f.do("POST", "/v1/zones", user, tz.createBody(t)), http.StatusGatewayTimeout, "timeout")
+	other := newTestZone(t, "example.org.")
+	want(t, "a create under another key", f.do("POST", "/v1/zones", user, other.createBody(t)), http.StatusConflict, "name_claimed")
+}
+
+// refusingBackend is a testBackend whose zone group refuses every write.
+type refusingBackend struct{ *testBackend }
+
+func (b refusingBackend) SubmitZone(context.Context, string, string, []byte, bool) (uint32, error) {
+	return 0, &raftfsm.RejectedError{Reason: raftfsm.ReasonZoneExists, Err: errors.New("zone example.org. exists")}
+}
+
+// TestCreateRefusedReleasesClaim: a create the group refuses leaves no
+// claim behind.
+func TestCreateRefusedReleasesClaim(t *testing.T) {
+	f := newFixture(t, func(o *Options) {
+		o.Backend = refusingBackend{o.Backend.(*testBackend)}
+	})
+	user := f.issue("user", userScope("example.org."), bigLimits, time.Time{})
+	tz := newTestZone(t, "example.org.")
+	want(t, "create the group refuses", f.do("POST", "/v1/zones", user, tz.createBody(t)), http.StatusUnprocessableEntity, "rejected")
 	want(t, "get", f.do("GET", "/v1/zones/example.org.", user, nil), http.StatusNotFound, "not_found")
 }
 
