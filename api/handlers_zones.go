@@ -407,6 +407,11 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, c *call, orig
 		return nil
 	}
 	if !ownerIs(cl.Owner, dk) {
+		// The statement is signed for the serial of the SOA the change
+		// puts (the group's zone after it), which the dry run accepted.
+		if soa, ok := changeSerial(rot.Change); ok {
+			serial = soa
+		}
 		cmd := &raftfsm.ChangeOwnerKey{Zone: origin, NewOwner: dk.String(), Actor: c.key.ID, Time: s.now(), Proof: rot.Proof, RotateSerial: serial}
 		if err := s.propose(r.Context(), cmd); err != nil {
 			return err
@@ -417,6 +422,18 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, c *call, orig
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"zone": origin, "serial": serial, "dry_run": false})
 	return nil
+}
+
+// changeSerial is the serial of the SOA cs puts, if it puts one.
+func changeSerial(cs zone.ChangeSet) (uint32, bool) {
+	for _, set := range cs.Put {
+		if set.Type == dns.TypeSOA && len(set.RRs) > 0 {
+			if soa, ok := set.RRs[0].(*dns.SOA); ok {
+				return soa.Serial, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // ownerIs reports whether the owner key text of a claim is dk's key.
