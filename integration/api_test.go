@@ -563,6 +563,75 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	// Key rotation through the changes endpoint: the claim moves to the
+	// new key first (owner-key-change in the log), then the zone; every
+	// node, of both groups, answers signed by the new key.
+	step("key rotation", func(t *testing.T) {
+		nk, err := zone.GenerateKey("app.test.", true, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rrs []dns.RR
+		for _, set := range app.z.RRsets() {
+			switch set.Type {
+			case dns.TypeDNSKEY, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+				continue
+			}
+			for _, rr := range set.RRs {
+				c := dns.Copy(rr)
+				if soa, ok := c.(*dns.SOA); ok {
+					soa.Serial++
+				}
+				rrs = append(rrs, c)
+			}
+		}
+		u, err := zone.New("app.test.", rrs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := zone.Sign(u, nk, zone.DefaultSignOptions(time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		forged, err := raftfsm.RotateCommand(app.z, next, nk, nk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := edge.call(t, "POST", "/v1/zones/app.test./changes", owner, map[string]any{"command": forged}, "")
+		apiWant(t, "a rotation signed by the new key itself", r, 422, "rejected")
+		cmd, err := raftfsm.RotateCommand(app.z, next, app.key, nk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = reg.call(t, "POST", "/v1/zones/app.test./changes", owner, map[string]any{"command": cmd}, "")
+		apiWant(t, "rotation", r, 200, "")
+		r = edge.call(t, "GET", "/v1/zones/app.test.", owner, nil, "")
+		apiWant(t, "GET /v1/zones/app.test. after the rotation", r, 200, "")
+		var cl struct {
+			OwnerKey   string `json:"owner_key"`
+			Generation uint32 `json:"generation"`
+		}
+		r.decode(t, &cl)
+		if cl.Generation != 1 || !strings.Contains(cl.OwnerKey, nk.DNSKEY.PublicKey) {
+			t.Errorf("claim after the rotation: %s", r.body)
+		}
+		app.z, app.key = next, nk
+		for _, n := range c.ownersFirst(apiEdgeGroup) {
+			waitUntil(t, n.name+" answers www.app.test. signed by the new key", func() error {
+				m, err := askErr(n.DNS, "www.app.test.", dns.TypeA, true)
+				if err != nil {
+					return err
+				}
+				for _, rr := range m.Answer {
+					if sig, ok := rr.(*dns.RRSIG); ok && sig.KeyTag == nk.Tag() {
+						return nil
+					}
+				}
+				return fmt.Errorf("%s, %v: no RRSIG by key tag %d", dns.RcodeToString[m.Rcode], m.Answer, nk.Tag())
+			})
+		}
+	})
+
 	// Keys with narrow scopes, limits and expiry, issued by the reviewer.
 	issue := func(t *testing.T, body map[string]any) string {
 		t.Helper()
