@@ -254,6 +254,7 @@ func TestRotationKeepsAnchorsInStep(t *testing.T) {
 	})
 	probe.close()
 	n, failures := probe.result()
+	t.Logf("%d queries through east during the rotation, %d failed", n+len(failures), len(failures))
 	if len(failures) > 0 {
 		t.Errorf("%d of %d queries through east failed during the rotation: %v", len(failures), n+len(failures), failures)
 	}
