@@ -116,8 +116,17 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
 		t.Errorf("a holds %v after the change via b, want serial %d", got, z.Serial())
 	}
-	// The same change again: the owning group's rejection, as rejected.
-	_, err = ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, cmd)
+	// The same change again: the owning group answers a repeat.
+	if again, err := ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, cmd); err != nil || again.Serial != z.Serial() {
+		t.Errorf("same change via b again = %+v, %v; want done at serial %d", again, err, z.Serial())
+	}
+	// A change back to the older zone: the owning group's rejection,
+	// as rejected.
+	back, err := publishCommand(z, fetched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, back)
 	if !errors.As(err, &ae) || ae.Code != CodeRejected {
 		t.Errorf("stale change via b = %v, want %s", err, CodeRejected)
 	}

@@ -364,10 +364,38 @@ func TestAdminErrorsAndMetrics(t *testing.T) {
 	if _, err := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, cmd); err != nil {
 		t.Fatalf("SubmitChange: %v", err)
 	}
-	// The same creation again: refused by the state machine.
-	_, errAgain := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, cmd)
-	// A change from the current zone to itself with an older serial.
-	stale, err := raftfsm.ChangeCommand(z, z, k)
+	// The same creation again: a repeat, answered as done.
+	if res, err := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, cmd); err != nil || !res.Repeat || res.Index != 0 || res.Serial != z.Serial() {
+		t.Errorf("create again = %+v, %v; want a repeat at serial %d", res, err, z.Serial())
+	}
+	// A creation of the zone under another key: refused by the state
+	// machine (zone-exists).
+	_, _, other := demoCommand(t)
+	_, errAgain := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, other)
+	// A newer version, then a change from it back to the first: stale.
+	u, err := DemoZone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra, err := dns.NewRR("newer." + DemoOrigin + " 300 IN TXT \"v2\"")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err = zone.New(DemoOrigin, append(u.Records(), extra)); err != nil {
+		t.Fatal(err)
+	}
+	z2, _, err := Prepare(z, u, k, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := raftfsm.ChangeCommand(z, z2, k)
+	if err != nil {
+		t.Fatalf("ChangeCommand: %v", err)
+	}
+	if _, err := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, next); err != nil {
+		t.Fatalf("newer change: %v", err)
+	}
+	stale, err := raftfsm.ChangeCommand(z2, z, k)
 	if err != nil {
 		t.Fatalf("ChangeCommand: %v", err)
 	}
@@ -379,8 +407,8 @@ func TestAdminErrorsAndMetrics(t *testing.T) {
 		code   string
 		status int
 	}{
-		{"create twice", errAgain, CodeRejected, http.StatusUnprocessableEntity},
-		{"same serial", errStale, CodeRejected, http.StatusUnprocessableEntity},
+		{"create under another key", errAgain, CodeRejected, http.StatusUnprocessableEntity},
+		{"older serial", errStale, CodeRejected, http.StatusUnprocessableEntity},
 		{"empty command", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/demo.ddnrs./changes", nil), CodeBadRequest, http.StatusBadRequest},
 		{"bad zone name", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/a..b/changes", []byte{1}), CodeBadRequest, http.StatusBadRequest},
 		{"garbage command", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/demo.ddnrs./changes", []byte{0x42, 9, 9}), CodeRejected, http.StatusUnprocessableEntity},

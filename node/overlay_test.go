@@ -197,8 +197,16 @@ func TestOverlaySubmitRemote(t *testing.T) {
 	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
 		t.Errorf("a serves serial %v after the forwarded change, want %d", got, z.Serial())
 	}
-	// The same change again is refused by the owning group, typed.
-	_, err = b.SubmitRemote(ctx, DemoOrigin, cmd)
+	// The same change again is answered as done (a repeat); a change
+	// back to the older zone is refused by the owning group, typed.
+	if again, err := b.SubmitRemote(ctx, DemoOrigin, cmd); err != nil || again.Serial != z.Serial() {
+		t.Errorf("SubmitRemote(same change) = %+v, %v; want done at serial %d", again, err, z.Serial())
+	}
+	back, err := publishCommand(z, stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.SubmitRemote(ctx, DemoOrigin, back)
 	var re *overlay.RemoteError
 	if !errors.As(err, &re) || re.Code != overlay.CodeRejected {
 		t.Errorf("SubmitRemote(stale change) = %v, want a RemoteError with code %q", err, overlay.CodeRejected)
