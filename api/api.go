@@ -13,6 +13,7 @@ package api
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,12 +110,30 @@ type Options struct {
 	// the Backend says ErrNotRegistry, registry endpoints are
 	// reverse-proxied to the first of them. Default: none (503 no_registry).
 	RegistryURLs []string
-	// TrustProxy honours X-Forwarded-For for per-IP limits. Default off:
-	// the TCP peer's address counts, except for peers that are nodes of
-	// the registry's directory: requests they proxy count against the
-	// client's address (their last X-Forwarded-For hop), their own
-	// requests (log following) are not limited.
+	// RegistryTransport sends the requests proxied to RegistryURLs; give
+	// it the node's cluster certificate for https registry URLs, so the
+	// registry knows the proxying peer is a node (ClusterCAs). Default
+	// http.DefaultTransport.
+	RegistryTransport http.RoundTripper
+	// TrustProxy honours X-Forwarded-For for per-IP limits from every
+	// peer (set it only behind a proxy that sets the header). Default off:
+	// the TCP peer's address counts, except for cluster nodes (ClusterCAs,
+	// TrustNodeIPs): requests they proxy count against the client's
+	// address (their last X-Forwarded-For hop), their own requests (log
+	// following) are not limited.
 	TrustProxy bool
+	// ClusterCAs is the cluster CA: a TLS peer that presented a client
+	// certificate it verifies is a cluster node (serve with ServerTLS so
+	// that peers are asked for one). Default nil: no peer is a node by
+	// its certificate.
+	ClusterCAs *x509.CertPool
+	// TrustNodeIPs makes every peer whose address is an address of a
+	// node in the registry's directory a cluster node, certificate or not.
+	// Insecure (anyone who can send from, or share, such an address can
+	// choose the address its requests count against, and its own are not
+	// limited): only for a registry serving plain HTTP, where nodes have
+	// no other way to say who they are. Default false.
+	TrustNodeIPs bool
 	// RequestTimeout bounds each request's context. Default 30s.
 	RequestTimeout time.Duration
 	// IPLimits is the token bucket of each client IP on endpoints without
@@ -162,7 +181,8 @@ type Server struct {
 	proxies []*url.URL
 	// proxyNext picks the registry URL to proxy to; a failure moves on.
 	proxyNext atomic.Uint32
-	// nodeIPs caches the directory's node addresses (clientIP).
+	// nodeIPs caches the directory's node addresses (clientIP,
+	// TrustNodeIPs).
 	nodeIPs atomic.Pointer[nodeIPs]
 	// peerClient reads peers' audit logs (Options.PeerClient).
 	peerClient *http.Client

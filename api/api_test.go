@@ -705,10 +705,10 @@ func TestProxyFailover(t *testing.T) {
 }
 
 // TestNodeClients checks the per-IP limit for requests from a node of
-// the directory: its own (log following) are not limited, those it
+// the directory (TrustNodeIPs, a plain-HTTP registry): its own (log following) are not limited, those it
 // proxies for a client are limited by the client's address.
 func TestNodeClients(t *testing.T) {
-	f := newFixture(t, func(o *Options) { o.IPLimits = raftfsm.Limits{PerMinute: 60, Burst: 1} })
+	f := newFixture(t, func(o *Options) { o.IPLimits = raftfsm.Limits{PerMinute: 60, Burst: 1}; o.TrustNodeIPs = true })
 	// The test's requests come from 127.0.0.1: make that a node's address.
 	f.b.mustApply(&raftfsm.NodeHeartbeat{Node: raftfsm.NodeRecord{ID: "n2", Group: "g2", API: "127.0.0.1:8053", Seen: f.b.Now()}})
 	for i := range 3 {

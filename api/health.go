@@ -70,6 +70,7 @@ func (s *Server) proxyOnce(w http.ResponseWriter, r *http.Request) error {
 			s.proxyNext.CompareAndSwap(i, i+1)
 			failed = fmt.Errorf("%s: %w", target, err)
 		},
+		Transport: s.opt.RegistryTransport,
 	}
 	rp.ServeHTTP(w, r)
 	return failed

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -240,15 +242,17 @@ func (s *Server) wrap(rt route) http.Handler {
 
 // clientIP is the address the per-IP bucket is keyed by: the TCP peer;
 // or the last X-Forwarded-For hop (the one the proxy in front added) when
-// TrustProxy is set or the peer is a node of the registry's directory (a
-// node proxying a client's request to the registry). It is "" for a
-// node's own requests (log following, heartbeats): those are not limited.
+// TrustProxy is set, or the peer is a cluster node proxying a client's
+// request to the registry: one that presented a client certificate the
+// cluster CA verifies (ClusterCAs), or, with TrustNodeIPs only, one whose
+// address is a node of the registry's directory. It is "" for a node's
+// own requests (log following, heartbeats): those are not limited.
 func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	node := !s.opt.TrustProxy && s.isNode(host)
+	node := !s.opt.TrustProxy && (s.clusterPeer(r) || s.opt.TrustNodeIPs && s.isNode(host))
 	if s.opt.TrustProxy || node {
 		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
 			hops := strings.Split(xff[len(xff)-1], ",")
@@ -261,6 +265,43 @@ func (s *Server) clientIP(r *http.Request) string {
 		}
 	}
 	return host
+}
+
+// clusterPeer reports whether r came over TLS from a peer that presented
+// a certificate for client authentication issued by the cluster CA
+// (Options.ClusterCAs). It verifies the chain itself, whatever the
+// listener's ClientAuth, so a listener that merely requests certificates
+// cannot make a certificate of another CA count.
+func (s *Server) clusterPeer(r *http.Request) bool {
+	if s.opt.ClusterCAs == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return false
+	}
+	certs := r.TLS.PeerCertificates
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	_, err := certs[0].Verify(x509.VerifyOptions{
+		Roots:         s.opt.ClusterCAs,
+		Intermediates: inter,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+	return err == nil
+}
+
+// ServerTLS returns the configuration to serve the API over TLS with
+// certs: TLS 1.2 or later, HTTP/2, and a client certificate asked for but
+// not required (browsers and API clients have none); one that is
+// presented must be issued by clusterCAs (the cluster CA), and then marks
+// the peer as a cluster node (Options.ClusterCAs, clientIP). A nil
+// clusterCAs asks for no certificate.
+func ServerTLS(certs []tls.Certificate, clusterCAs *x509.CertPool) *tls.Config {
+	c := &tls.Config{Certificates: certs, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	if clusterCAs != nil {
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+		c.ClientCAs = clusterCAs
+	}
+	return c
 }
 
 // takeIP takes a token from the client's IP bucket; ok is false when
@@ -321,6 +362,7 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, errors.Join(ErrNoRegistry, err))
 		},
 		FlushInterval: -1,
+		Transport:     s.opt.RegistryTransport,
 	}
 	rp.ServeHTTP(w, r)
 }

@@ -6,16 +6,21 @@ package node
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/ddnrs/ddnrs/api"
+	"github.com/ddnrs/ddnrs/internal/pki"
 )
 
 // ErrAPIPortInUse is returned by Start when [api] listen is taken by
@@ -27,7 +32,8 @@ type apiServer struct {
 	api  *api.Server
 	srv  *http.Server
 	ln   net.Listener
-	done chan struct{} // closed when Serve returns
+	tr   *http.Transport // to registry URLs and audit peers
+	done chan struct{}   // closed when Serve returns
 	log  *slog.Logger
 }
 
@@ -45,7 +51,13 @@ func (n *Node) listenAPI() (net.Listener, error) {
 		if err != nil {
 			return nil, fmt.Errorf("api certificate: %w", err)
 		}
-		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		// Nodes proxying to this registry, following its log or reading
+		// its audit log present their cluster certificates.
+		pool, err := n.clusterCAs()
+		if err != nil {
+			return nil, fmt.Errorf("api: %w", err)
+		}
+		tc = api.ServerTLS([]tls.Certificate{cert}, pool)
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if errors.Is(err, syscall.EADDRINUSE) {
@@ -67,15 +79,33 @@ func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
 		return nil, nil
 	}
 	log := n.log.With("component", "api")
-	s, err := api.New(api.Options{
-		Backend:      n,
-		Logger:       log,
-		DataDir:      n.cfg.DataDir,
-		RegistryURLs: n.cfg.Registry.URLs,
-		TrustProxy:   n.cfg.API.TrustProxy,
-		NodeID:       n.cfg.Group.ID,
-		AuditPeers:   n.auditPeers,
-	})
+	tr, err := n.registryTransport(n.cfg.API.TLSCert != "")
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	opt := api.Options{
+		Backend:           n,
+		Logger:            log,
+		DataDir:           n.cfg.DataDir,
+		RegistryURLs:      n.cfg.Registry.URLs,
+		RegistryTransport: tr,
+		TrustProxy:        n.cfg.API.TrustProxy,
+		NodeID:            n.cfg.Group.ID,
+		AuditPeers:        n.auditPeers,
+		PeerClient:        &http.Client{Transport: tr},
+	}
+	if n.cfg.API.TLSCert != "" {
+		if opt.ClusterCAs, err = n.clusterCAs(); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("api: %w", err)
+		}
+	} else if n.cfg.Registry.Member && !n.cfg.API.TrustProxy {
+		// Nodes have no certificate to show over plain HTTP.
+		opt.TrustNodeIPs = true
+		log.Warn("insecure: the registry API serves plain HTTP, so X-Forwarded-For is trusted from every address of the node directory (per-IP limits); set [api] tls_cert and tls_key so nodes authenticate with their cluster certificates, or trust_proxy behind a TLS proxy")
+	}
+	s, err := api.New(opt)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("api: %w", err)
@@ -86,7 +116,7 @@ func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	a := &apiServer{api: s, srv: srv, ln: ln, done: make(chan struct{}), log: log}
+	a := &apiServer{api: s, srv: srv, ln: ln, tr: tr, done: make(chan struct{}), log: log}
 	go func() {
 		defer close(a.done)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -94,6 +124,67 @@ func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
 		}
 	}()
 	return a, nil
+}
+
+// clusterTLSFiles names the cluster CA certificate, this node's
+// certificate and its key: [tls], or the ones the node made itself in
+// TLSDir (loadTLS).
+func (n *Node) clusterTLSFiles() (ca, cert, key string) {
+	c := n.cfg.TLS
+	if c.Auto() {
+		dir := TLSDir(n.cfg.DataDir)
+		return filepath.Join(dir, pki.CACertFile), filepath.Join(dir, pki.CertFile), filepath.Join(dir, pki.KeyFile)
+	}
+	return c.CA, c.Cert, c.Key
+}
+
+// clusterCAs is the cluster CA as a pool.
+func (n *Node) clusterCAs() (*x509.CertPool, error) {
+	ca, _, _ := n.clusterTLSFiles()
+	pool, err := pki.LoadCAPool(ca)
+	if err != nil {
+		return nil, fmt.Errorf("cluster CA: %w", err)
+	}
+	return pool, nil
+}
+
+// registryTransport is the HTTP transport to registry URLs (the API's
+// reverse proxy, log following) and audit peers. When tlsToo is set or a
+// registry URL is https, it presents this node's cluster certificate (the
+// registry then trusts the X-Forwarded-For of the requests it proxies and
+// does not limit its own) and trusts the cluster CA besides the system's
+// roots (a registry's API certificate may come from either). Otherwise
+// it is a plain clone of http.DefaultTransport.
+func (n *Node) registryTransport(tlsToo bool) (*http.Transport, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	for _, u := range n.cfg.Registry.URLs {
+		tlsToo = tlsToo || strings.HasPrefix(strings.ToLower(u), "https:")
+	}
+	if !tlsToo {
+		return tr, nil
+	}
+	caFile, certFile, keyFile := n.clusterTLSFiles()
+	pair, err := pki.LoadPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("registry client certificate: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("cluster CA: %w", err)
+	}
+	if !roots.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("cluster CA %s: no PEM certificate", caFile)
+	}
+	tr.TLSClientConfig = &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{pair.TLS()},
+		RootCAs:      roots,
+	}
+	return tr, nil
 }
 
 // auditPeers lists, for a cluster-wide audit read, the other nodes of the
@@ -156,7 +247,9 @@ func (a *apiServer) shutdown(ctx context.Context) error {
 		err = errors.Join(err, a.srv.Close())
 	}
 	<-a.done
-	return errors.Join(err, a.api.Close())
+	err = errors.Join(err, a.api.Close())
+	a.tr.CloseIdleConnections()
+	return err
 }
 
 // APIAddr returns the REST API's bound address, "" when [api] is off or

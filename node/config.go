@@ -74,8 +74,12 @@ type APIConfig struct {
 	// Plain HTTP unless TLSCert and TLSKey are set. Default "".
 	Listen string `toml:"listen"`
 	// TLSCert and TLSKey name a PEM certificate chain and key to serve
-	// HTTPS with; both or neither. Default "" (plain HTTP: put a TLS
-	// proxy in front).
+	// HTTPS with; both or neither. Over HTTPS a client certificate is
+	// asked for, not required: one the cluster CA ([tls] ca) issued
+	// marks a node (its X-Forwarded-For trusted, its own requests not
+	// limited); one of another CA fails the handshake. Default "" (plain
+	// HTTP: put a TLS proxy in front; a registry member then trusts
+	// X-Forwarded-For from any address of its node directory, insecure).
 	TLSCert string `toml:"tls_cert"`
 	TLSKey  string `toml:"tls_key"`
 	// TrustProxy honours X-Forwarded-For for the per-IP rate limits; set
@@ -101,9 +105,13 @@ type RegistryConfig struct {
 	// "ddnrs.registry/log".
 	LogOrigin string `toml:"log_origin"`
 	// URLs are base URLs of registry members' REST APIs
-	// ("http://10.0.0.1:8053"), for nodes of other groups: the log is
+	// ("https://10.0.0.1:8053"), for nodes of other groups: the log is
 	// followed there and the API proxies registry endpoints to them.
-	// Default none.
+	// Over https the node presents its cluster certificate ([tls], which
+	// https URLs require) and trusts the cluster CA besides the system's
+	// roots: the registry then honours the X-Forwarded-For of the
+	// requests it proxies and does not limit its own. Over http the
+	// registry can only go by the node's address (insecure). Default none.
 	URLs []string `toml:"urls"`
 	// Admin lists registry members' admin endpoints (HOST:PORT, mutual
 	// TLS with the cluster CA) that a node of another group sends its
@@ -317,6 +325,13 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Overlay.validate()...)
 	errs = append(errs, c.API.validate()...)
 	errs = append(errs, c.Registry.validate()...)
+	if c.TLS.Auto() {
+		for i, u := range c.Registry.URLs {
+			if strings.HasPrefix(strings.ToLower(u), "https:") {
+				errs = append(errs, fmt.Errorf("registry.urls[%d]: %q is https, which needs [tls] (the cluster CA the registry's certificate and this node's are checked against, and the certificate this node presents)", i, u))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 

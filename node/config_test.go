@@ -209,3 +209,35 @@ func TestValidateGroupAdminTLS(t *testing.T) {
 		t.Errorf("Validate() = %q, complains about tls.cert, which is set", err)
 	}
 }
+
+// TestValidateRegistryURLsTLS: an https registry URL needs [tls] files
+// (the node's certificate is what it presents to the registry); http
+// needs nothing.
+func TestValidateRegistryURLsTLS(t *testing.T) {
+	files := TLSConfig{CA: "ca.crt", Cert: "node.crt", Key: "node.key"}
+	for _, tc := range []struct {
+		name    string
+		urls    []string
+		tls     TLSConfig
+		wantErr bool
+	}{
+		{"http without tls", []string{"http://10.0.0.1:8053"}, TLSConfig{}, false},
+		{"https with tls", []string{"https://10.0.0.1:8053"}, files, false},
+		{"https without tls", []string{"http://10.0.0.1:8053", "https://10.0.0.2:8053"}, TLSConfig{}, true},
+		{"HTTPS upper case without tls", []string{"HTTPS://reg.example:443"}, TLSConfig{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.DataDir = "/d"
+			c.TLS = tc.tls
+			c.Registry.URLs = tc.urls
+			err := c.Validate()
+			if gotErr := err != nil && strings.Contains(err.Error(), "registry.urls[") && strings.Contains(err.Error(), "needs [tls]"); gotErr != tc.wantErr {
+				t.Errorf("Validate() = %v, want a registry.urls [tls] error: %v", err, tc.wantErr)
+			}
+			if !tc.wantErr && err != nil {
+				t.Errorf("Validate() = %v, want nil", err)
+			}
+		})
+	}
+}

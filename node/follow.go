@@ -95,6 +95,7 @@ type follower struct {
 	origin   string
 	path     string
 	sources  []translog.Source
+	hc       *http.Client // of the HTTP sources (nil for a member); mutual TLS for https URLs
 	splits   prometheus.Counter
 	applied  prometheus.Counter
 
@@ -139,7 +140,12 @@ func (n *Node) newFollower() (*follower, error) {
 	if c.Member {
 		f.sources = []translog.Source{localLog{n: n}}
 	} else {
-		hc := &http.Client{Timeout: 30 * time.Second}
+		tr, err := n.registryTransport(false)
+		if err != nil {
+			return nil, err
+		}
+		hc := &http.Client{Timeout: 30 * time.Second, Transport: tr}
+		f.hc = hc
 		for _, u := range c.URLs {
 			f.sources = append(f.sources, &translog.HTTPSource{BaseURL: strings.TrimRight(u, "/"), Client: hc})
 		}
@@ -271,6 +277,9 @@ func (f *follower) publish(newlySuspended, released []string) error {
 func (f *follower) run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	if f.hc != nil {
+		defer f.hc.CloseIdleConnections()
+	}
 	for {
 		var reply chan error
 		select {
