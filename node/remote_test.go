@@ -178,6 +178,14 @@ func TestVerifyRemoteTampered(t *testing.T) {
 			la.Head = z2.Head.Note
 			return la
 		}, nil, zone.ErrNotIncluded},
+		{"head text altered (serial), signature kept", "www.example.", dns.TypeA, func() *LocalAnswer {
+			la := answer(r1, "www.example.", dns.TypeA)
+			la.Head = bytes.Replace(bytes.Clone(la.Head), []byte("2024010101"), []byte("2024010109"), 1)
+			if bytes.Equal(la.Head, z1.Head.Note) {
+				t.Fatal("head does not contain its serial")
+			}
+			return la
+		}, nil, zone.ErrBadSignature},
 		{"head of another zone", "www.example.", dns.TypeA, func() *LocalAnswer {
 			la := answer(r1, "www.example.", dns.TypeA)
 			la.Head = otherSigned.Head.Note
@@ -296,18 +304,30 @@ func TestVerifyRemoteTampered(t *testing.T) {
 			return la
 		}, nil, ErrBadResponse},
 	}
-	for _, c := range cases {
-		v := NewVerifier(Anchors{"example.": k}, verifyClock)
-		if c.prior != nil {
-			if _, err := v.VerifyRemote(c.name, c.t, c.prior.Msg, c.prior.Head, c.prior.Proof); err != nil {
-				t.Fatalf("%s: prior answer: %v", c.desc, err)
+	// Each case twice: with a fresh verifier, and with one that has just
+	// verified a genuine answer of the zone, so its head is remembered
+	// (Verifier.parseHead): a remembered head must not let anything
+	// through that a fresh check refuses.
+	genuine := answer(r1, "mail.example.", dns.TypeA)
+	for _, warm := range []bool{false, true} {
+		for _, c := range cases {
+			v := NewVerifier(Anchors{"example.": k}, verifyClock)
+			if warm {
+				if _, err := v.VerifyRemote("mail.example.", dns.TypeA, genuine.Msg, genuine.Head, genuine.Proof); err != nil {
+					t.Fatalf("%s: genuine answer first: %v", c.desc, err)
+				}
 			}
-		}
-		la := c.resp()
-		_, err := v.VerifyRemote(c.name, c.t, la.Msg, la.Head, la.Proof)
-		var ve *VerifyError
-		if !errors.Is(err, c.want) || !errors.As(err, &ve) {
-			t.Errorf("%s: VerifyRemote(%q, %s) = %v, want %v", c.desc, c.name, dns.TypeToString[c.t], err, c.want)
+			if c.prior != nil {
+				if _, err := v.VerifyRemote(c.name, c.t, c.prior.Msg, c.prior.Head, c.prior.Proof); err != nil {
+					t.Fatalf("%s: prior answer: %v", c.desc, err)
+				}
+			}
+			la := c.resp()
+			_, err := v.VerifyRemote(c.name, c.t, la.Msg, la.Head, la.Proof)
+			var ve *VerifyError
+			if !errors.Is(err, c.want) || !errors.As(err, &ve) {
+				t.Errorf("%s (warm head %v): VerifyRemote(%q, %s) = %v, want %v", c.desc, warm, c.name, dns.TypeToString[c.t], err, c.want)
+			}
 		}
 	}
 }

@@ -111,6 +111,17 @@ func Verify(a Answer, p *Proof, head []byte, trusted *Key) error {
 	if err != nil {
 		return err
 	}
+	return VerifyParsed(a, p, h, trusted)
+}
+
+// VerifyParsed is Verify with the head already parsed and its signature
+// checked: h must be what ParseHead returned for trusted. A verifier that
+// sees many answers under one head (every answer of a zone at one serial)
+// checks the head's signature once and keeps h.
+func VerifyParsed(a Answer, p *Proof, h *Head, trusted *Key) error {
+	if h == nil {
+		return fmt.Errorf("%w: no head", ErrBadHead)
+	}
 	if p == nil {
 		return fmt.Errorf("%w: no proof", ErrMalformedProof)
 	}
