@@ -21,6 +21,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/internal/pki"
+	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
 // ErrAPIPortInUse is returned by Start when [api] listen is taken by
@@ -91,6 +92,7 @@ func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
 		RegistryURLs:      n.cfg.Registry.URLs,
 		RegistryTransport: tr,
 		TrustProxy:        n.cfg.API.TrustProxy,
+		IPLimits:          raftfsm.Limits{PerMinute: n.cfg.API.IPPerMinute, Burst: n.cfg.API.IPBurst},
 		NodeID:            n.cfg.Group.ID,
 		AuditPeers:        n.auditPeers,
 		PeerClient:        &http.Client{Transport: tr},

@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -85,6 +86,12 @@ type APIConfig struct {
 	// TrustProxy honours X-Forwarded-For for the per-IP rate limits; set
 	// it only behind a proxy that sets the header. Default false.
 	TrustProxy bool `toml:"trust_proxy"`
+	// IPPerMinute and IPBurst are the token bucket of each client address
+	// on the endpoints used without an API key (and for failed
+	// authentications). Cluster nodes' own requests are not limited.
+	// Default 120 per minute, burst 40.
+	IPPerMinute uint32 `toml:"ip_per_minute"`
+	IPBurst     uint32 `toml:"ip_burst"`
 }
 
 // RegistryConfig configures the node's part in the registry.
@@ -247,6 +254,7 @@ func Default() Config {
 			ForwardTimeout: 7 * time.Second,
 			LeaderWait:     2 * time.Second,
 		},
+		API: APIConfig{IPPerMinute: api.DefaultIPPerMinute, IPBurst: api.DefaultIPBurst},
 		Registry: RegistryConfig{
 			LogOrigin:         "ddnrs.registry/log",
 			FollowInterval:    5 * time.Second,
@@ -389,6 +397,9 @@ func (a APIConfig) validate() []error {
 	}
 	if (a.TLSCert == "") != (a.TLSKey == "") {
 		errs = append(errs, errors.New("api.tls_cert and api.tls_key: set both or neither"))
+	}
+	if a.IPPerMinute == 0 || a.IPBurst == 0 {
+		errs = append(errs, fmt.Errorf("api.ip_per_minute and api.ip_burst: %d and %d, want both > 0", a.IPPerMinute, a.IPBurst))
 	}
 	return errs
 }
