@@ -46,6 +46,7 @@ type bootstrapOptions struct {
 	Registry      bool     // --registry: this group is the registry
 	RegistryURLs  []string // --registry-urls
 	RegistryAdmin []string // --registry-admin
+	APITLS        bool     // --api-tls: [api] over https with each member's cluster certificate
 	LogVerifier   string   // --log-verifier VKEY|FILE
 	APIPort       int      // --api-port: base REST API port
 	apiPortSet    bool     // --api-port was given
@@ -93,6 +94,16 @@ unique across the cluster).
   --log-verifier (DIR/registry/log.pub, or the key itself); bootstrap
   prints these values for the registry group.
 
+  --api-tls serves the members' REST API over https with their cluster
+  certificates ([api] tls_cert, tls_key), so the URLs printed for
+  --registry-urls are https: nodes of other groups then reach the
+  registry over mutual TLS (they present their own cluster certificates,
+  and the registry trusts the client addresses of the requests they
+  proxy). Over http the registry can only recognise nodes by their
+  addresses, which it logs as insecure. Browsers and API clients reaching
+  a member directly need the cluster CA (DIR/ca/ca.crt), or a TLS proxy
+  with a public certificate in front (trust_proxy).
+
   --overlay turns the overlay on, listening on QUIC at --overlay-port
   (default 4001) + N-1. Bootstrap makes each member's overlay identity in
   its data directory (data/overlay.key), so its multiaddr (/p2p/ID) is known
@@ -107,18 +118,18 @@ unique across the cluster).
   ddnrs ops group bootstrap --out cluster --members 4 --nonvoters 1
 
   # a cluster of three groups: the registry and two regions, 3 members each
-  ddnrs ops group bootstrap --out reg --name reg --registry --overlay \
+  ddnrs ops group bootstrap --out reg --name reg --registry --api-tls --overlay \
       --members 3 --ip 10.0.0.1,10.0.0.2,10.0.0.3
   #   (prints reg-1's overlay multiaddr, /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW...)
   ddnrs ops group bootstrap --out eu --name eu --region eu --ca reg/ca \
       --members 3 --ip 10.1.0.1,10.1.0.2,10.1.0.3 \
-      --registry-urls http://10.0.0.1:8053,http://10.0.0.2:8053,http://10.0.0.3:8053 \
+      --registry-urls https://10.0.0.1:8053,https://10.0.0.2:8053,https://10.0.0.3:8053 \
       --registry-admin 10.0.0.1:7400,10.0.0.2:7400,10.0.0.3:7400 \
       --log-verifier reg/registry/log.pub \
       --overlay --bootstrap-peer /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW...
   ddnrs ops group bootstrap --out us --name us --region us --ca reg/ca \
       --members 3 --ip 10.2.0.1,10.2.0.2,10.2.0.3 \
-      --registry-urls http://10.0.0.1:8053,http://10.0.0.2:8053,http://10.0.0.3:8053 \
+      --registry-urls https://10.0.0.1:8053,https://10.0.0.2:8053,https://10.0.0.3:8053 \
       --registry-admin 10.0.0.1:7400,10.0.0.2:7400,10.0.0.3:7400 \
       --log-verifier reg/registry/log.pub \
       --overlay --bootstrap-peer /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW...`,
@@ -145,10 +156,11 @@ unique across the cluster).
 	f.IntVar(&opts.OverlayPort, "overlay-port", 4001, "base overlay (QUIC, UDP) port")
 	f.StringArrayVar(&opts.BootstrapPeers, "bootstrap-peer", nil, "overlay `MULTIADDR` (ending in /p2p/ID) of another group's member to join through (repeatable), e.g. --bootstrap-peer /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW...")
 	f.BoolVar(&opts.Registry, "registry", false, "make this group the registry: member = true, a new log key in DIR/registry, the REST API on --api-port")
-	f.StringSliceVar(&opts.RegistryURLs, "registry-urls", nil, "the registry members' REST API `URLs` (not with --registry), e.g. --registry-urls http://10.0.0.1:8053,http://10.0.0.2:8053")
+	f.StringSliceVar(&opts.RegistryURLs, "registry-urls", nil, "the registry members' REST API `URLs` (not with --registry), as the registry's bootstrap printed them; https (the registry bootstrapped with --api-tls) for mutual TLS, e.g. --registry-urls https://10.0.0.1:8053,https://10.0.0.2:8053")
 	f.StringSliceVar(&opts.RegistryAdmin, "registry-admin", nil, "the registry members' admin endpoints `HOST:PORT,...`, for heartbeats (not with --registry), e.g. --registry-admin 10.0.0.1:7400")
 	f.StringVar(&opts.LogVerifier, "log-verifier", "", "the registry log's verifier key, or a `FILE` holding it (the registry's DIR/registry/log.pub), to follow the log (needs --registry-urls)")
 	f.IntVar(&opts.APIPort, "api-port", 8053, "base REST API port: on with --registry, or when given")
+	f.BoolVar(&opts.APITLS, "api-tls", false, "serve the REST API over https with each member's cluster certificate (with --registry or --api-port): nodes of other groups reach the registry over mutual TLS")
 	return cmd
 }
 
@@ -249,6 +261,9 @@ func checkBootstrap(opts *bootstrapOptions) (*bootstrapPlan, error) {
 		if !strings.HasPrefix(a, "/") || !strings.Contains(a, "/p2p/") {
 			return nil, usagef("--bootstrap-peer %q: want a multiaddr ending in /p2p/ID, as bootstrap printed for the other group", a)
 		}
+	}
+	if opts.APITLS && !opts.Registry && !opts.apiPortSet {
+		return nil, usagef("--api-tls needs the REST API: --registry or --api-port")
 	}
 	if opts.Registry {
 		for _, f := range []struct {
@@ -395,7 +410,11 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 			NonVoter: i >= opts.Members-opts.NonVoters,
 		}
 		if opts.Registry || opts.apiPortSet {
-			m.API = "http://" + net.JoinHostPort(host, strconv.Itoa(opts.APIPort+off))
+			scheme := "http://"
+			if opts.APITLS {
+				scheme = "https://"
+			}
+			m.API = scheme + net.JoinHostPort(host, strconv.Itoa(opts.APIPort+off))
 		}
 		dir := filepath.Join(out, m.ID)
 		m.dataDir = filepath.Join(dir, "data")
@@ -594,7 +613,12 @@ func nodeTOML(m bootstrapMember, dir, ca string, join []string, opts *bootstrapO
 		}
 	}
 	if m.API != "" {
-		fmt.Fprintf(&b, "\n[api]\nlisten = %s\n", strconv.Quote(strings.TrimPrefix(m.API, "http://")))
+		u, _ := url.Parse(m.API)
+		fmt.Fprintf(&b, "\n[api]\nlisten = %s\n", strconv.Quote(u.Host))
+		if u.Scheme == "https" {
+			b.WriteString("# https with the member's cluster certificate: nodes of other groups present\n# theirs (mutual TLS); other clients need the cluster CA, or a TLS proxy.\n")
+			fmt.Fprintf(&b, "tls_cert = %s\ntls_key = %s\n", strconv.Quote(filepath.Join(dir, pki.CertFile)), strconv.Quote(filepath.Join(dir, pki.KeyFile)))
+		}
 	}
 	if opts.Registry || len(opts.RegistryURLs) > 0 || len(opts.RegistryAdmin) > 0 || vkey != "" || opts.Region != "" {
 		b.WriteString("\n[registry]\n")
