@@ -13,6 +13,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -20,8 +21,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -184,6 +187,9 @@ type Server struct {
 	// nodeIPs caches the directory's node addresses (clientIP,
 	// TrustNodeIPs).
 	nodeIPs atomic.Pointer[nodeIPs]
+	// peers caches clusterPeer's answer per TLS connection state.
+	peersMu sync.Mutex
+	peers   map[weak.Pointer[tls.ConnectionState]]bool
 	// peerClient reads peers' audit logs (Options.PeerClient).
 	peerClient *http.Client
 	mux        *http.ServeMux

@@ -268,3 +268,39 @@ func plainClientFrom(t *testing.T, from string) *http.Client {
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
 }
+
+// BenchmarkClusterPeer measures what clientIP pays to recognise a peer
+// that presented a client certificate: a chain verification on a new
+// connection, a cache look-up on the next requests of the connection.
+func BenchmarkClusterPeer(b *testing.B) {
+	ca, err := pki.NewCA("cluster")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pair, err := pki.IssueNode(ca, "edge", []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &Server{opt: Options{ClusterCAs: ca.Pool()}}
+	r, err := http.NewRequest(http.MethodGet, "https://127.0.0.1/v1/health", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	state := &tls.ConnectionState{PeerCertificates: []*x509.Certificate{pair.Cert}}
+	for _, bc := range []struct {
+		name    string
+		newConn bool
+	}{{"new connection", true}, {"same connection", false}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				r.TLS = state
+				if bc.newConn {
+					r.TLS = &tls.ConnectionState{PeerCertificates: state.PeerCertificates}
+				}
+				if !s.clusterPeer(r) {
+					b.Fatal("cluster certificate not recognised")
+				}
+			}
+		})
+	}
+}

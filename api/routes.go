@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"runtime"
 	"strings"
+	"weak"
 
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
@@ -272,11 +274,45 @@ func (s *Server) clientIP(r *http.Request) string {
 // (Options.ClusterCAs). It verifies the chain itself, whatever the
 // listener's ClientAuth, so a listener that merely requests certificates
 // cannot make a certificate of another CA count.
+//
+// net/http hands every request of a connection the same
+// *tls.ConnectionState, so the answer is kept per connection state (weakly:
+// the entry goes when the connection's state is collected) and a
+// connection's chain is verified once, not per request.
 func (s *Server) clusterPeer(r *http.Request) bool {
 	if s.opt.ClusterCAs == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return false
 	}
-	certs := r.TLS.PeerCertificates
+	wp := weak.Make(r.TLS)
+	s.peersMu.Lock()
+	ok, seen := s.peers[wp]
+	s.peersMu.Unlock()
+	if seen {
+		return ok
+	}
+	ok = s.verifyClusterCert(r.TLS.PeerCertificates)
+	s.peersMu.Lock()
+	if s.peers == nil {
+		s.peers = map[weak.Pointer[tls.ConnectionState]]bool{}
+	}
+	if _, dup := s.peers[wp]; !dup {
+		s.peers[wp] = ok
+		runtime.AddCleanup(r.TLS, s.forgetPeer, wp)
+	}
+	s.peersMu.Unlock()
+	return ok
+}
+
+// forgetPeer drops a collected connection state's clusterPeer answer.
+func (s *Server) forgetPeer(wp weak.Pointer[tls.ConnectionState]) {
+	s.peersMu.Lock()
+	delete(s.peers, wp)
+	s.peersMu.Unlock()
+}
+
+// verifyClusterCert verifies a peer's chain against the cluster CA for
+// client authentication.
+func (s *Server) verifyClusterCert(certs []*x509.Certificate) bool {
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
