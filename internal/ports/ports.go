@@ -20,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // EphemeralRangeFile is where Linux keeps the ephemeral port range.
@@ -100,6 +101,29 @@ func Free(ip string, udpToo bool) (int, error) {
 	return freePort(ip, udpToo, Outside(Ephemeral()))
 }
 
+// handed holds every port this process has returned: a port is free
+// until its server binds it, so without this two picks made before the
+// first server starts (a cluster's DNS, Raft and admin ports) could return
+// the same number.
+var handed struct {
+	sync.Mutex
+	m map[int]bool
+}
+
+// take marks port as returned and reports whether it was not before.
+func take(port int) bool {
+	handed.Lock()
+	defer handed.Unlock()
+	if handed.m[port] {
+		return false
+	}
+	if handed.m == nil {
+		handed.m = make(map[int]bool)
+	}
+	handed.m[port] = true
+	return true
+}
+
 func freePort(ip string, udpToo bool, ranges []Range) (int, error) {
 	total := 0
 	for _, r := range ranges {
@@ -118,7 +142,7 @@ func freePort(ip string, udpToo bool, ranges []Range) (int, error) {
 			}
 		}
 		got, ok := tryPort(ip, port, udpToo)
-		if ok {
+		if ok && take(got) {
 			return got, nil
 		}
 	}

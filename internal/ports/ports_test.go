@@ -95,3 +95,19 @@ func TestFreeTaken(t *testing.T) {
 		t.Errorf("freePort with no range = %d, %v; want a kernel-picked port", p, err)
 	}
 }
+
+// TestFreeDistinct: ports returned within a process are never the same,
+// even while nothing binds them.
+func TestFreeDistinct(t *testing.T) {
+	seen := map[int]bool{}
+	for range 2000 {
+		p, err := Free("127.0.0.1", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[p] {
+			t.Fatalf("Free returned %d twice", p)
+		}
+		seen[p] = true
+	}
+}
