@@ -160,7 +160,7 @@ func (s *Server) handleCreateZone(w http.ResponseWriter, r *http.Request, c *cal
 	}
 	cl, ok := reg.Claim(z.Origin)
 	switch {
-	case perr != nil && (!ok || !sameOwner(cl.Owner, k.DNSKEY)):
+	case perr != nil && (!ok || !raftfsm.OwnerKeyIs(cl.Owner, k.DNSKEY)):
 		return perr // claimed by another key
 	case !ok:
 		return fmt.Errorf("claim of %s accepted but not found", z.Origin)
@@ -406,10 +406,10 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, c *call, orig
 		writeJSON(w, http.StatusOK, map[string]any{"zone": origin, "serial": serial, "dry_run": true})
 		return nil
 	}
-	if !ownerIs(cl.Owner, dk) {
+	if !raftfsm.OwnerKeyIs(cl.Owner, dk) {
 		// The statement is signed for the serial of the SOA the change
 		// puts (the group's zone after it), which the dry run accepted.
-		if soa, ok := changeSerial(rot.Change); ok {
+		if soa, ok := rot.Change.Serial(); ok {
 			serial = soa
 		}
 		cmd := &raftfsm.ChangeOwnerKey{Zone: origin, NewOwner: dk.String(), Actor: c.key.ID, Time: s.now(), Proof: rot.Proof, RotateSerial: serial}
@@ -422,24 +422,6 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, c *call, orig
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"zone": origin, "serial": serial, "dry_run": false})
 	return nil
-}
-
-// changeSerial is the serial of the SOA cs puts, if it puts one.
-func changeSerial(cs zone.ChangeSet) (uint32, bool) {
-	for _, set := range cs.Put {
-		if set.Type == dns.TypeSOA && len(set.RRs) > 0 {
-			if soa, ok := set.RRs[0].(*dns.SOA); ok {
-				return soa.Serial, true
-			}
-		}
-	}
-	return 0, false
-}
-
-// ownerIs reports whether the owner key text of a claim is dk's key.
-func ownerIs(owner string, dk *dns.DNSKEY) bool {
-	o, err := raftfsm.ParseOwnerKey(owner, "")
-	return err == nil && o.Algorithm == dk.Algorithm && o.PublicKey == dk.PublicKey
 }
 
 // handleImport takes the whole signed zone and sends the difference from
@@ -685,14 +667,6 @@ func (s *Server) handleSuspend(suspend bool) func(http.ResponseWriter, *http.Req
 		writeJSON(w, http.StatusOK, claimView(cl))
 		return nil
 	}
-}
-
-// sameOwner reports whether the claim's owner key (presentation form) is
-// k.
-func sameOwner(owner string, k *dns.DNSKEY) bool {
-	rr, err := dns.NewRR(owner)
-	ok, isKey := rr.(*dns.DNSKEY)
-	return err == nil && isKey && ok.PublicKey == k.PublicKey && ok.Algorithm == k.Algorithm
 }
 
 // outcomeUnknown reports whether err leaves a write's outcome unknown: it

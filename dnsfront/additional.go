@@ -32,22 +32,28 @@ func (r *resolver) additional() {
 		} else {
 			rr = resp.Ns[i-len(resp.Answer)]
 		}
-		var target string
-		switch v := rr.(type) {
-		case *dns.NS:
-			target = v.Ns
-		case *dns.MX:
-			target = v.Mx
-		case *dns.SRV:
-			target = v.Target
-		default:
-			continue
+		if target, ok := AdditionalTarget(rr); ok {
+			r.addresses(canonical(target))
 		}
-		r.addresses(canonical(target))
 	}
 	if r.do {
 		sigsLast(resp.Extra[from:])
 	}
+}
+
+// AdditionalTarget returns the name whose addresses an answer carries in
+// its additional section for rr (RFC 1034 §4.3.2, RFC 2782): the target of
+// an NS, MX or SRV record; ok is false for any other record.
+func AdditionalTarget(rr dns.RR) (target string, ok bool) {
+	switch v := rr.(type) {
+	case *dns.NS:
+		return v.Ns, true
+	case *dns.MX:
+		return v.Mx, true
+	case *dns.SRV:
+		return v.Target, true
+	}
+	return "", false
 }
 
 // sigsLast moves the RRSIGs of rrs after its other records, keeping the

@@ -359,7 +359,7 @@ func (a *admin) submit(ctx context.Context, origin string, cmd []byte, mayForwar
 	resent := false
 	for {
 		res, err := a.submitOnce(ctx, origin, cmd, mayForward)
-		if resent && isDelete(cmd) && goneAlready(err) {
+		if resent && goneAlready(err) && isDelete(cmd) {
 			a.log.Info("deletion resent after an unknown outcome: the zone is gone", "zone", origin)
 			return &ChangeResult{Repeat: true}, nil
 		}

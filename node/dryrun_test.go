@@ -30,21 +30,7 @@ func TestSubmitZoneDryRunRemote(t *testing.T) {
 	}
 	change := func(k *zone.Key) []byte {
 		t.Helper()
-		u, err := DemoZone()
-		if err != nil {
-			t.Fatal(err)
-		}
-		rr, err := dns.NewRR("dry." + DemoOrigin + " 300 IN TXT \"dry run\"")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if u, err = zone.New(DemoOrigin, append(u.Records(), rr)); err != nil {
-			t.Fatal(err)
-		}
-		z, _, err := Prepare(stored, u, k, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
+		z := demoWith(t, stored, k, "dry."+DemoOrigin+" 300 IN TXT \"dry run\"")
 		cmd, err := publishCommand(stored, z)
 		if err != nil {
 			t.Fatal(err)
@@ -109,21 +95,7 @@ func TestStaleNXDOMAINDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := DemoZone()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := dns.NewRR(newName + " 300 IN TXT \"now here\"")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u, err = zone.New(DemoOrigin, append(u.Records(), rr)); err != nil {
-		t.Fatal(err)
-	}
-	z, _, err := Prepare(stored, u, k, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	z := demoWith(t, stored, k, newName+" 300 IN TXT \"now here\"")
 	if err := a.Publish(z); err != nil {
 		t.Fatal(err)
 	}

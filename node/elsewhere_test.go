@@ -90,21 +90,7 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 	}
 
 	// A change through b commits in a.
-	u, err := DemoZone()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := dns.NewRR("via-b." + DemoOrigin + " 300 IN TXT \"published through group b\"")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u, err = zone.New(DemoOrigin, append(u.Records(), rr)); err != nil {
-		t.Fatal(err)
-	}
-	z, _, err := Prepare(fetched, u, k, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	z := demoWith(t, fetched, k, "via-b."+DemoOrigin+" 300 IN TXT \"published through group b\"")
 	cmd, err := publishCommand(fetched, z)
 	if err != nil {
 		t.Fatal(err)

@@ -211,6 +211,28 @@ func demoCommand(t testing.TB) (*zone.Zone, *zone.Key, []byte) {
 	return z, k, cmd
 }
 
+// demoWith returns the demo zone with record rr (presentation form)
+// added, signed by k as the next version after base (nil: a first one).
+func demoWith(t testing.TB, base *zone.Zone, k *zone.Key, rr string) *zone.Zone {
+	t.Helper()
+	u, err := DemoZone()
+	if err != nil {
+		t.Fatalf("DemoZone: %v", err)
+	}
+	r, err := dns.NewRR(rr)
+	if err != nil {
+		t.Fatalf("record %q: %v", rr, err)
+	}
+	if u, err = zone.New(DemoOrigin, append(u.Records(), r)); err != nil {
+		t.Fatal(err)
+	}
+	z, _, err := Prepare(base, u, k, time.Now())
+	if err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	return z
+}
+
 // dnsAnswer asks n for name/qtype over UDP and returns the answer's
 // fields joined, or an error.
 func dnsSOASerial(n *Node, origin string) (uint32, error) {
@@ -373,21 +395,7 @@ func TestAdminErrorsAndMetrics(t *testing.T) {
 	_, _, other := demoCommand(t)
 	_, errAgain := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, other)
 	// A newer version, then a change from it back to the first: stale.
-	u, err := DemoZone()
-	if err != nil {
-		t.Fatal(err)
-	}
-	extra, err := dns.NewRR("newer." + DemoOrigin + " 300 IN TXT \"v2\"")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u, err = zone.New(DemoOrigin, append(u.Records(), extra)); err != nil {
-		t.Fatal(err)
-	}
-	z2, _, err := Prepare(z, u, k, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	z2 := demoWith(t, z, k, "newer."+DemoOrigin+" 300 IN TXT \"v2\"")
 	next, err := raftfsm.ChangeCommand(z, z2, k)
 	if err != nil {
 		t.Fatalf("ChangeCommand: %v", err)

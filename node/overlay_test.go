@@ -168,22 +168,7 @@ func TestOverlaySubmitRemote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := DemoZone()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := dns.NewRR("forwarded." + DemoOrigin + " 300 IN TXT \"through the overlay\"")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err = zone.New(DemoOrigin, append(u.Records(), rr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	z, _, err := Prepare(stored, u, k, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	z := demoWith(t, stored, k, "forwarded."+DemoOrigin+" 300 IN TXT \"through the overlay\"")
 	cmd, err := publishCommand(stored, z)
 	if err != nil || cmd == nil {
 		t.Fatalf("publishCommand = %v, %v", cmd, err)
@@ -290,18 +275,7 @@ func TestOverlayRefusesOlderSerial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := DemoZone()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, _ := dns.NewRR("v2." + DemoOrigin + " 300 IN TXT \"second version\"")
-	if u, err = zone.New(DemoOrigin, append(u.Records(), rr)); err != nil {
-		t.Fatal(err)
-	}
-	z2, _, err := Prepare(old, u, k, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	z2 := demoWith(t, old, k, "v2."+DemoOrigin+" 300 IN TXT \"second version\"")
 	if err := a.Publish(z2); err != nil {
 		t.Fatal(err)
 	}

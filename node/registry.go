@@ -284,12 +284,8 @@ func dryRunSerial(fsm *raftfsm.FSM, origin string, cmd []byte) uint32 {
 		cs = &c.Change
 	}
 	if cs != nil {
-		for _, set := range cs.Put {
-			if set.Type == dns.TypeSOA && len(set.RRs) > 0 {
-				if soa, ok := set.RRs[0].(*dns.SOA); ok {
-					return soa.Serial
-				}
-			}
+		if serial, ok := cs.Serial(); ok {
+			return serial
 		}
 	}
 	if st, ok := fsm.Zone(origin); ok && st.Zone != nil {
@@ -612,7 +608,7 @@ func (n *Node) placedHere(ctx context.Context, origin string, cmd []byte) bool {
 	}
 	if reg, err := n.Registry(); err == nil {
 		cl, ok := reg.Claim(origin)
-		return ok && cl.Group == n.cfg.Group.Name && sameKey(cl.Owner, cz.Owner)
+		return ok && cl.Group == n.cfg.Group.Name && raftfsm.OwnerKeyIs(cl.Owner, cz.Owner)
 	}
 	if n.fol == nil {
 		return false
@@ -623,7 +619,7 @@ func (n *Node) placedHere(ctx context.Context, origin string, cmd []byte) bool {
 			return false
 		}
 		k := (*a)[origin]
-		return k != nil && k.DNSKEY.PublicKey == cz.Owner.PublicKey && k.DNSKEY.Algorithm == cz.Owner.Algorithm
+		return samePublicKey(keyOf(k), cz.Owner)
 	}
 	if look() {
 		return true
@@ -632,16 +628,6 @@ func (n *Node) placedHere(ctx context.Context, origin string, cmd []byte) bool {
 		n.log.Debug("registry log: sync for a create from another group", "zone", origin, "err", err)
 	}
 	return look()
-}
-
-// sameKey reports whether the DNSKEY in presentation form text is k.
-func sameKey(text string, k *dns.DNSKEY) bool {
-	rr, err := dns.NewRR(text)
-	if err != nil {
-		return false
-	}
-	o, ok := rr.(*dns.DNSKEY)
-	return ok && o.PublicKey == k.PublicKey && o.Algorithm == k.Algorithm
 }
 
 // errNoRegistryAdmin marks an operator's create on a node that follows
@@ -708,7 +694,7 @@ func (n *Node) claimForOperator(ctx context.Context, origin string, owner *dns.D
 func (n *Node) claimedFor(ctx context.Context, origin string, owner *dns.DNSKEY) (group string, same bool) {
 	if reg, err := n.Registry(); err == nil {
 		cl, ok := reg.Claim(origin)
-		return cl.Group, ok && sameKey(cl.Owner, owner)
+		return cl.Group, ok && raftfsm.OwnerKeyIs(cl.Owner, owner)
 	}
 	if n.fol == nil {
 		return "", false
@@ -721,7 +707,7 @@ func (n *Node) claimedFor(ctx context.Context, origin string, owner *dns.DNSKEY)
 		return "", false
 	}
 	k := (*a)[origin]
-	return (*g)[origin], k != nil && k.DNSKEY.PublicKey == owner.PublicKey && k.DNSKEY.Algorithm == owner.Algorithm
+	return (*g)[origin], samePublicKey(keyOf(k), owner)
 }
 
 // releaseForOperator releases the claim of origin after an operator

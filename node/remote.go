@@ -348,15 +348,8 @@ func checkAdditional(m *dns.Msg, origin string) error {
 	var targets map[string]bool
 	for _, sec := range [][]dns.RR{m.Answer, m.Ns} {
 		for _, rr := range sec {
-			var target string
-			switch v := rr.(type) {
-			case *dns.NS:
-				target = v.Ns
-			case *dns.MX:
-				target = v.Mx
-			case *dns.SRV:
-				target = v.Target
-			default:
+			target, ok := dnsfront.AdditionalTarget(rr)
+			if !ok {
 				continue
 			}
 			if targets == nil {

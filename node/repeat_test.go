@@ -4,10 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/miekg/dns"
-
-	"github.com/ddnrs/ddnrs/zone"
 )
 
 // TestSubmitRepeat: the same change sent twice to the admin endpoint (as
@@ -24,21 +20,7 @@ func TestSubmitRepeat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := DemoZone()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr, err := dns.NewRR("again." + DemoOrigin + " 300 IN TXT \"sent twice\"")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u, err = zone.New(DemoOrigin, append(u.Records(), rr)); err != nil {
-		t.Fatal(err)
-	}
-	z, _, err := Prepare(stored, u, k, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	z := demoWith(t, stored, k, "again."+DemoOrigin+" 300 IN TXT \"sent twice\"")
 	cmd, err := publishCommand(stored, z)
 	if err != nil {
 		t.Fatal(err)

@@ -51,13 +51,13 @@ func (v *Verifier) SetPreviousAnchors(p map[string]PreviousAnchor, dropped func(
 	defer v.mu.Unlock()
 	v.previous = make(map[string]PreviousAnchor, len(p))
 	for z, a := range p {
-		if a.Key == nil || a.Key.DNSKEY == nil || samePublicKey(v.droppedKeys[z], a.Key) {
+		if a.Key == nil || a.Key.DNSKEY == nil || samePublicKey(keyOf(v.droppedKeys[z]), a.Key.DNSKEY) {
 			continue
 		}
 		v.previous[z] = a
 	}
 	for z, k := range v.droppedKeys {
-		if a, ok := p[z]; !ok || !samePublicKey(a.Key, k) {
+		if a, ok := p[z]; !ok || !samePublicKey(keyOf(a.Key), keyOf(k)) {
 			delete(v.droppedKeys, z) // the follower has it too
 		}
 	}
@@ -97,9 +97,16 @@ func (v *Verifier) dropPrevious(origin string) {
 }
 
 // samePublicKey reports whether a and b hold the same public key.
-func samePublicKey(a, b *zone.Key) bool {
-	return a != nil && b != nil && a.DNSKEY != nil && b.DNSKEY != nil &&
-		a.DNSKEY.Algorithm == b.DNSKEY.Algorithm && a.DNSKEY.PublicKey == b.DNSKEY.PublicKey
+func samePublicKey(a, b *dns.DNSKEY) bool {
+	return a != nil && b != nil && a.Algorithm == b.Algorithm && a.PublicKey == b.PublicKey
+}
+
+// keyOf is k's DNSKEY, nil for a nil key.
+func keyOf(k *zone.Key) *dns.DNSKEY {
+	if k == nil {
+		return nil
+	}
+	return k.DNSKEY
 }
 
 // rotateClaimFirst moves the registry claim of origin to the new key of
@@ -126,7 +133,7 @@ func (n *Node) rotateClaimFirst(ctx context.Context, origin string, rot *raftfsm
 	if rot.NewKey == nil {
 		return fmt.Errorf("%w: a rotation of %s without a new key", errBadRequest, origin)
 	}
-	if owner != nil && owner.Algorithm == rot.NewKey.Algorithm && owner.PublicKey == rot.NewKey.PublicKey {
+	if samePublicKey(owner, rot.NewKey) {
 		return nil // a retry: the claim moved already
 	}
 	serial, err := n.SubmitZone(ctx, group, origin, cmd, true)
@@ -210,7 +217,7 @@ func (f *follower) keepPrevious(z, old, next string, t time.Time) {
 	until := t.Add(f.grace)
 	ok, nk := parseAnchor(old), parseAnchor(next)
 	if ok == nil || f.grace <= 0 || !f.n.Now().Before(until) ||
-		nk != nil && ok.Algorithm == nk.Algorithm && ok.PublicKey == nk.PublicKey {
+		samePublicKey(ok, nk) {
 		return
 	}
 	f.st.Previous[z] = FollowPrevious{Key: old, Until: until.UTC()}
@@ -316,12 +323,8 @@ func (f *follower) refreshAnchors(ctx context.Context) bool {
 
 // rotationSerial is the serial of the SOA a rotation's change puts.
 func rotationSerial(rot *raftfsm.RotateKey) (uint32, error) {
-	for _, set := range rot.Change.Put {
-		if set.Type == dns.TypeSOA && len(set.RRs) > 0 {
-			if soa, ok := set.RRs[0].(*dns.SOA); ok {
-				return soa.Serial, nil
-			}
-		}
+	if serial, ok := rot.Change.Serial(); ok {
+		return serial, nil
 	}
 	return 0, fmt.Errorf("%w: a rotation of %s without a new SOA", errBadRequest, rot.Change.Zone)
 }

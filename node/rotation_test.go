@@ -228,11 +228,11 @@ func TestRotationKeepsAnchorsInStep(t *testing.T) {
 		t.Fatalf("rotation through the API = %d %s", code, b)
 	}
 	rs, _ := reg.Registry()
-	if cl, ok := rs.Claim(origin); !ok || !sameKey(cl.Owner, k2.DNSKEY) || cl.Generation != 1 {
+	if cl, ok := rs.Claim(origin); !ok || !raftfsm.OwnerKeyIs(cl.Owner, k2.DNSKEY) || cl.Generation != 1 {
 		t.Errorf("claim after the rotation = %+v, %v; want owner key 2, generation 1", cl, ok)
 	}
 	es := logEntries(t, reg, origin)
-	if last := es[len(es)-1]; last.Kind != translog.KindOwnerKeyChange || !sameKey(last.OwnerKey, k2.DNSKEY) {
+	if last := es[len(es)-1]; last.Kind != translog.KindOwnerKeyChange || !raftfsm.OwnerKeyIs(last.OwnerKey, k2.DNSKEY) {
 		t.Errorf("last log entry of %s = %+v, want the owner key change to key 2", origin, last)
 	}
 	waitFor(t, "east's answers signed by the new key", func() error { return signedBy(t, east, origin, k2.Tag()) })
@@ -277,7 +277,7 @@ func TestRotationKeepsAnchorsInStep(t *testing.T) {
 		t.Errorf("forged rotation through the API = %d %s, want refused", code, b)
 	}
 	rs, _ = reg.Registry()
-	if cl, _ := rs.Claim(origin); !sameKey(cl.Owner, k2.DNSKEY) || cl.Generation != 1 {
+	if cl, _ := rs.Claim(origin); !raftfsm.OwnerKeyIs(cl.Owner, k2.DNSKEY) || cl.Generation != 1 {
 		t.Errorf("claim after a forged rotation = %+v, want owner key 2", cl)
 	}
 	if st, err := reg.Stored(origin); err != nil || st.Serial() != z2.Serial() {
@@ -294,11 +294,11 @@ func TestRotationKeepsAnchorsInStep(t *testing.T) {
 		t.Fatalf("rotation through east's admin endpoint: %v", err)
 	}
 	rs, _ = reg.Registry()
-	if cl, _ := rs.Claim(origin); !sameKey(cl.Owner, k3.DNSKEY) || cl.Generation != 2 {
+	if cl, _ := rs.Claim(origin); !raftfsm.OwnerKeyIs(cl.Owner, k3.DNSKEY) || cl.Generation != 2 {
 		t.Errorf("claim after the operator's rotation = %+v, want owner key 3, generation 2", cl)
 	}
 	es = logEntries(t, reg, origin)
-	if last := es[len(es)-1]; last.Kind != translog.KindOwnerKeyChange || !sameKey(last.OwnerKey, k3.DNSKEY) || last.Actor != "operator:e1" {
+	if last := es[len(es)-1]; last.Kind != translog.KindOwnerKeyChange || !raftfsm.OwnerKeyIs(last.OwnerKey, k3.DNSKEY) || last.Actor != "operator:e1" {
 		t.Errorf("last log entry of %s = %+v, want the owner key change to key 3 by operator:e1", origin, last)
 	}
 	waitFor(t, "east's answers signed by key 3", func() error { return signedBy(t, east, origin, k3.Tag()) })

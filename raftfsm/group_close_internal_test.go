@@ -50,11 +50,18 @@ func TestCloseWithUnansweredFuture(t *testing.T) {
 	}
 	block := make(chan struct{})
 	t.Cleanup(func() { close(block) }) // lets the left goroutine end with the test
+	// A waiter registered as wait registers one, so the test does not
+	// depend on the goroutine below having got that far before Close.
+	g.mu.Lock()
+	g.wg.Add(1)
+	g.mu.Unlock()
+	go func() {
+		defer g.wg.Done()
+		neverFuture{block}.Error()
+	}()
 	waited := make(chan error, 1)
 	go func() { waited <- g.wait(context.Background(), neverFuture{block}) }()
-	// The waiter is registered once wg counts it; give it a moment, then
-	// close with a deadline well past futureGrace.
-	time.Sleep(50 * time.Millisecond)
+	// Close with a deadline well past futureGrace.
 	cctx, ccancel := context.WithTimeout(context.Background(), futureGrace+10*time.Second)
 	defer ccancel()
 	if err := g.Close(cctx); err != nil {

@@ -161,7 +161,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 		if _, ok := st.claims[origin]; ok {
 			return nil, reject(ReasonNameClaimed, "%s is claimed", origin)
 		}
-		if parent, ok := st.enclosingAbove(origin); ok && !sameKey(parent.Owner, dk) {
+		if parent, ok := st.enclosingAbove(origin); ok && !OwnerKeyIs(parent.Owner, dk) {
 			if len(c.Delegation) == 0 {
 				return nil, reject(ReasonDelegationRequired, "%s is inside %s, claimed by another key: a delegation signed by it is needed", origin, parent.Zone)
 			}
@@ -283,8 +283,9 @@ func publicKey(dk *dns.DNSKEY) ed25519.PublicKey {
 	return pk
 }
 
-// sameKey reports whether the owner key text holds the public key of dk.
-func sameKey(owner string, dk *dns.DNSKEY) bool {
+// OwnerKeyIs reports whether owner, a claim's owner key in presentation
+// form (Claim.Owner, a log entry's OwnerKey), holds the public key of dk.
+func OwnerKeyIs(owner string, dk *dns.DNSKEY) bool {
 	o, err := ParseOwnerKey(owner, "")
 	return err == nil && bytes.Equal(publicKey(o), publicKey(dk))
 }

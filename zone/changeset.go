@@ -22,6 +22,19 @@ type ChangeSet struct {
 	Head   []byte   // the new zone's signed head (Head.Note)
 }
 
+// Serial returns the serial of the SOA cs puts; ok is false when cs puts
+// no SOA (a change set that is not a valid change).
+func (cs ChangeSet) Serial() (serial uint32, ok bool) {
+	for _, set := range cs.Put {
+		if set.Type == dns.TypeSOA && len(set.RRs) > 0 {
+			if soa, isSOA := set.RRs[0].(*dns.SOA); isSOA {
+				return soa.Serial, true
+			}
+		}
+	}
+	return 0, false
+}
+
 // ChangeReason says why a replica refused a ChangeSet. The values are
 // stable: they travel in API errors and metric labels.
 type ChangeReason string
