@@ -216,23 +216,36 @@ func TestHandleMalformed(t *testing.T) {
 			t.Errorf("Handle(%s) = %x, true; want dropped", name, out)
 		}
 	}
-	formerr := map[string][]byte{
-		"question cut short":  good[:20],
-		"count lies":          append(bytes.Clone(good[:12]), 0), // QDCOUNT 1, a root name, no type
-		"OPT rdata cut short": good[:len(good)-1],
-		"bad label":           append(append(bytes.Clone(good[:12]), 0xc0, 0xff), good[len(good)-15:]...),
+	manyAnswers := bytes.Clone(good)
+	manyAnswers[6], manyAnswers[7] = 0xff, 0xff // ANCOUNT 65535, no records
+	extraAuthority := bytes.Clone(good)
+	extraAuthority[9] = 1 // NSCOUNT 1: the OPT is read as authority, additional is short
+	// FORMERR echoes the ID and, when it parses, the question (RFC 1035
+	// §4.1.1; Knot and NSD do the same).
+	formerr := []struct {
+		name string
+		raw  []byte
+		qd   int
+	}{
+		{"question cut short", good[:20], 0},
+		{"count lies", append(bytes.Clone(good[:12]), 0), 0}, // QDCOUNT 1, a root name, no type
+		{"OPT rdata cut short", good[:len(good)-1], 1},
+		{"bad label", append(append(bytes.Clone(good[:12]), 0xc0, 0xff), good[len(good)-15:]...), 0},
+		{"ANCOUNT 65535 without records", manyAnswers, 1},
+		{"NSCOUNT over the records", extraAuthority, 1},
+		{"trailing bytes", append(bytes.Clone(good), 1, 2, 3), 1},
+		{"trailing zero", append(bytes.Clone(good), 0), 1},
 	}
-	for name, raw := range formerr {
-		resp, n := handle(t, h, raw, dnsfront.UDP)
-		if resp.Rcode != dns.RcodeFormatError || resp.Id != 4242 || !resp.Response || n != 12 {
-			t.Errorf("Handle(%s) = %s id %d, %d bytes; want header-only FORMERR with id 4242", name, dns.RcodeToString[resp.Rcode], resp.Id, n)
+	for _, c := range formerr {
+		resp, _ := handle(t, h, c.raw, dnsfront.UDP)
+		if resp.Rcode != dns.RcodeFormatError || resp.Id != 4242 || !resp.Response || len(resp.Question) != c.qd ||
+			len(resp.Answer)+len(resp.Ns)+len(resp.Extra) != 0 {
+			t.Errorf("Handle(%s) = %s id %d, %d questions, %d records; want FORMERR with id 4242, %d questions, no records",
+				c.name, dns.RcodeToString[resp.Rcode], resp.Id, len(resp.Question), len(resp.Answer)+len(resp.Ns)+len(resp.Extra), c.qd)
 		}
-	}
-	// Trailing bytes after a well-formed query are ignored, as miekg/dns
-	// and the other servers do.
-	resp, _ := handle(t, h, append(bytes.Clone(good), 1, 2, 3), dnsfront.UDP)
-	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 2 {
-		t.Errorf("Handle(trailing bytes) = %s, %d answers; want NOERROR, 2", dns.RcodeToString[resp.Rcode], len(resp.Answer))
+		if c.qd == 1 && resp.Question[0].Name != "www.example." {
+			t.Errorf("Handle(%s) question = %v, want www.example.", c.name, resp.Question[0])
+		}
 	}
 }
 

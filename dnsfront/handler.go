@@ -211,7 +211,12 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, remote 
 	x := h.pool.Get().(*exchange)
 	defer h.release(x)
 	if !x.q.fromWire(raw) {
-		if err := x.req.Unpack(raw); err != nil || !questionComplete(raw) {
+		// Strictly: every record the counts announce, nothing after them
+		// (miekg/dns accepts both short sections and trailing bytes).
+		if !wellFormed(raw) {
+			return formErr(raw, buf), true, false
+		}
+		if err := x.req.Unpack(raw); err != nil {
 			return formErr(raw, buf), true, false
 		}
 		x.q.fromMsg(&x.req)
@@ -267,24 +272,59 @@ func (h *Handler) release(x *exchange) {
 
 const headerLen = 12
 
-// questionComplete reports whether the first question of raw, when the
-// header announces one, has its name, type and class: miekg/dns accepts
-// a message that ends inside the question.
-func questionComplete(raw []byte) bool {
-	if binary.BigEndian.Uint16(raw[4:]) == 0 {
-		return true
+// wellFormed reports whether raw holds exactly the sections its header
+// announces: QDCOUNT questions (name, type, class), then ANCOUNT + NSCOUNT
+// + ARCOUNT records each with its whole RDATA, and no byte after the
+// last. A count larger than what follows (ANCOUNT=65535 with no records)
+// or trailing bytes make it malformed: FORMERR (RFC 1035 §4.1.1).
+func wellFormed(raw []byte) bool {
+	if len(raw) < headerLen {
+		return false
 	}
-	_, off, err := dns.UnpackDomainName(raw, headerLen)
-	return err == nil && off+4 <= len(raw)
+	off := headerLen
+	qd := int(binary.BigEndian.Uint16(raw[4:]))
+	for i := 0; i < qd; i++ {
+		if off = skipName(raw, off); off < 0 || off+4 > len(raw) {
+			return false
+		}
+		off += 4
+	}
+	rrs := int(binary.BigEndian.Uint16(raw[6:])) + int(binary.BigEndian.Uint16(raw[8:])) + int(binary.BigEndian.Uint16(raw[10:]))
+	for i := 0; i < rrs; i++ {
+		if off = skipName(raw, off); off < 0 || off+10 > len(raw) {
+			return false
+		}
+		off += 10 + int(binary.BigEndian.Uint16(raw[off+8:]))
+		if off > len(raw) {
+			return false
+		}
+	}
+	return off == len(raw)
 }
 
-// formErr appends to buf[:0] a header-only FORMERR reply to raw, which
-// must hold at least a header: same ID, opcode and RD, no sections.
+// formErr appends to buf[:0] a FORMERR reply to raw, which must hold at
+// least a header: same ID, opcode and RD, and the first question echoed
+// when it parses (its name uncompressed), no other section.
 func formErr(raw, buf []byte) []byte {
 	out := append(buf[:0], raw[:headerLen]...)
 	flags := binary.BigEndian.Uint16(raw[2:])
 	flags = 0x8000 | flags&0x7800 | flags&0x0100 | dns.RcodeFormatError
 	binary.BigEndian.PutUint16(out[2:], flags)
 	clear(out[4:headerLen])
+	if binary.BigEndian.Uint16(raw[4:]) == 0 {
+		return out
+	}
+	name, off, err := dns.UnpackDomainName(raw, headerLen)
+	if err != nil || off+4 > len(raw) {
+		return out
+	}
+	var nb [256]byte
+	n, err := dns.PackDomainName(name, nb[:], 0, nil, false)
+	if err != nil {
+		return out
+	}
+	out = append(out, nb[:n]...)
+	out = append(out, raw[off:off+4]...)
+	out[5] = 1 // QDCOUNT
 	return out
 }
