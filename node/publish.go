@@ -125,7 +125,7 @@ func hasKey(z *zone.Zone, k *zone.Key) bool {
 		return false
 	}
 	for _, rr := range s.RRs {
-		if dk, ok := rr.(*dns.DNSKEY); ok && dk.PublicKey == k.DNSKEY.PublicKey && dk.Algorithm == k.DNSKEY.Algorithm {
+		if dk, ok := rr.(*dns.DNSKEY); ok && zone.SameKey(dk, k.DNSKEY) {
 			return true
 		}
 	}

@@ -619,7 +619,7 @@ func (n *Node) placedHere(ctx context.Context, origin string, cmd []byte) bool {
 			return false
 		}
 		k := (*a)[origin]
-		return samePublicKey(keyOf(k), cz.Owner)
+		return zone.SameKey(keyOf(k), cz.Owner)
 	}
 	if look() {
 		return true
@@ -707,7 +707,7 @@ func (n *Node) claimedFor(ctx context.Context, origin string, owner *dns.DNSKEY)
 		return "", false
 	}
 	k := (*a)[origin]
-	return (*g)[origin], samePublicKey(keyOf(k), owner)
+	return (*g)[origin], zone.SameKey(keyOf(k), owner)
 }
 
 // releaseForOperator releases the claim of origin after an operator

@@ -51,13 +51,13 @@ func (v *Verifier) SetPreviousAnchors(p map[string]PreviousAnchor, dropped func(
 	defer v.mu.Unlock()
 	v.previous = make(map[string]PreviousAnchor, len(p))
 	for z, a := range p {
-		if a.Key == nil || a.Key.DNSKEY == nil || samePublicKey(keyOf(v.droppedKeys[z]), a.Key.DNSKEY) {
+		if a.Key == nil || a.Key.DNSKEY == nil || zone.SameKey(keyOf(v.droppedKeys[z]), a.Key.DNSKEY) {
 			continue
 		}
 		v.previous[z] = a
 	}
 	for z, k := range v.droppedKeys {
-		if a, ok := p[z]; !ok || !samePublicKey(keyOf(a.Key), keyOf(k)) {
+		if a, ok := p[z]; !ok || !zone.SameKey(keyOf(a.Key), keyOf(k)) {
 			delete(v.droppedKeys, z) // the follower has it too
 		}
 	}
@@ -96,11 +96,6 @@ func (v *Verifier) dropPrevious(origin string) {
 	}
 }
 
-// samePublicKey reports whether a and b hold the same public key.
-func samePublicKey(a, b *dns.DNSKEY) bool {
-	return a != nil && b != nil && a.Algorithm == b.Algorithm && a.PublicKey == b.PublicKey
-}
-
 // keyOf is k's DNSKEY, nil for a nil key.
 func keyOf(k *zone.Key) *dns.DNSKEY {
 	if k == nil {
@@ -133,7 +128,7 @@ func (n *Node) rotateClaimFirst(ctx context.Context, origin string, rot *raftfsm
 	if rot.NewKey == nil {
 		return fmt.Errorf("%w: a rotation of %s without a new key", errBadRequest, origin)
 	}
-	if samePublicKey(owner, rot.NewKey) {
+	if zone.SameKey(owner, rot.NewKey) {
 		return nil // a retry: the claim moved already
 	}
 	serial, err := n.SubmitZone(ctx, group, origin, cmd, true)
@@ -217,7 +212,7 @@ func (f *follower) keepPrevious(z, old, next string, t time.Time) {
 	until := t.Add(f.grace)
 	ok, nk := parseAnchor(old), parseAnchor(next)
 	if ok == nil || f.grace <= 0 || !f.n.Now().Before(until) ||
-		samePublicKey(ok, nk) {
+		zone.SameKey(ok, nk) {
 		return
 	}
 	f.st.Previous[z] = FollowPrevious{Key: old, Until: until.UTC()}

@@ -501,7 +501,7 @@ func anchor(z *zone.Zone, k *zone.Key) (dnskey, ds string) {
 	key := k.DNSKEY
 	if s := z.Apex().RRset(dns.TypeDNSKEY); s != nil {
 		for _, rr := range s.RRs {
-			if dk, ok := rr.(*dns.DNSKEY); ok && dk.PublicKey == k.DNSKEY.PublicKey {
+			if dk, ok := rr.(*dns.DNSKEY); ok && zone.SameKey(dk, k.DNSKEY) {
 				key = dk
 			}
 		}

@@ -376,8 +376,7 @@ func isRepeat(s *ZoneState, head []byte, owner *dns.DNSKEY) bool {
 	if s == nil || s.Zone == nil || s.Zone.Head == nil || s.Owner == nil || owner == nil || len(head) == 0 {
 		return false
 	}
-	return bytes.Equal(s.Zone.Head.Note, head) && s.Owner.DNSKEY.PublicKey == owner.PublicKey &&
-		s.Owner.DNSKEY.Algorithm == owner.Algorithm && s.Owner.DNSKEY.Flags == owner.Flags
+	return bytes.Equal(s.Zone.Head.Note, head) && zone.SameKey(s.Owner.DNSKEY, owner)
 }
 
 // repeated is the result of a repeated create or change: nothing to

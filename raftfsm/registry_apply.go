@@ -1,7 +1,6 @@
 package raftfsm
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
@@ -284,10 +283,11 @@ func publicKey(dk *dns.DNSKEY) ed25519.PublicKey {
 }
 
 // OwnerKeyIs reports whether owner, a claim's owner key in presentation
-// form (Claim.Owner, a log entry's OwnerKey), holds the public key of dk.
+// form (Claim.Owner, a log entry's OwnerKey), is the key dk by the one
+// key-equality rule, zone.SameKey. Text that does not parse is no key.
 func OwnerKeyIs(owner string, dk *dns.DNSKEY) bool {
 	o, err := ParseOwnerKey(owner, "")
-	return err == nil && bytes.Equal(publicKey(o), publicKey(dk))
+	return err == nil && zone.SameKey(o, dk)
 }
 
 // enclosingAbove returns the closest claim strictly above origin.

@@ -302,7 +302,7 @@ func hasKey(z *Zone, k *Key) bool {
 		return false
 	}
 	for _, rr := range ks.RRs {
-		if sameKey(rr.(*dns.DNSKEY), k.DNSKEY) {
+		if SameKey(rr.(*dns.DNSKEY), k.DNSKEY) {
 			return true
 		}
 	}

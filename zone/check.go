@@ -59,7 +59,7 @@ func CheckSigned(z *Zone, anchor *Key, now time.Time) error {
 		for _, rr := range ks.RRs {
 			dk := rr.(*dns.DNSKEY)
 			keys[dk.KeyTag()] = append(keys[dk.KeyTag()], dk)
-			anchored = anchored || sameKey(dk, anchor.DNSKEY)
+			anchored = anchored || SameKey(dk, anchor.DNSKEY)
 		}
 	}
 	if !anchored {

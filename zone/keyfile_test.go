@@ -37,7 +37,7 @@ func TestGenerateKeyRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseKey(Marshal(key)) = %v", err)
 		}
-		if back.Tag() != k.Tag() || back.Zone != k.Zone || !bytes.Equal(back.Private, k.Private) || !sameKey(back.DNSKEY, k.DNSKEY) {
+		if back.Tag() != k.Tag() || back.Zone != k.Zone || !bytes.Equal(back.Private, k.Private) || !SameKey(back.DNSKEY, k.DNSKEY) {
 			t.Errorf("ParseKey(Marshal(key)) = %v, want %v", back.DNSKEY, k.DNSKEY)
 		}
 		pub, err := ParseKey(k.MarshalPublic(), nil)
@@ -198,7 +198,7 @@ func TestKeyInterop(t *testing.T) {
 	if err := CheckSigned(theirZone, ours, time.Now()); err != nil {
 		t.Errorf("CheckSigned(ldns-signzone output) = %v", err)
 	}
-	if ks := rrset(theirZone, "example.", dns.TypeDNSKEY); ks == nil || !sameKey(ks.RRs[0].(*dns.DNSKEY), ours.DNSKEY) {
+	if ks := rrset(theirZone, "example.", dns.TypeDNSKEY); ks == nil || !SameKey(ks.RRs[0].(*dns.DNSKEY), ours.DNSKEY) {
 		t.Errorf("ldns-signzone DNSKEY = %v, want our key", ks)
 	}
 }

@@ -1,7 +1,6 @@
 package zone
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"runtime"
@@ -94,7 +93,7 @@ func withOwnerKey(origin string, sets []*RRset, soa *dns.SOA, k *Key) ([]*RRset,
 			continue
 		}
 		for _, rr := range s.RRs {
-			if sameKey(rr.(*dns.DNSKEY), k.DNSKEY) {
+			if SameKey(rr.(*dns.DNSKEY), k.DNSKEY) {
 				return sets, false
 			}
 		}
@@ -115,11 +114,6 @@ func keyRR(k *Key, ttl uint32) *dns.DNSKEY {
 	dk.Hdr.Name = k.Zone
 	dk.Hdr.Ttl = ttl
 	return dk
-}
-
-func sameKey(a, b *dns.DNSKEY) bool {
-	return a.Flags == b.Flags && a.Protocol == b.Protocol && a.Algorithm == b.Algorithm &&
-		bytes.Equal(mustBase64(a.PublicKey), mustBase64(b.PublicKey))
 }
 
 // assemble builds the signed Zone from unsigned RRsets (no NSEC, the

@@ -124,7 +124,7 @@ func TestSignRules(t *testing.T) {
 	}
 
 	keys := rrset(z, "example.", dns.TypeDNSKEY)
-	if keys == nil || keys.TTL != 300 || len(keys.RRs) != 1 || !sameKey(keys.RRs[0].(*dns.DNSKEY), k.DNSKEY) {
+	if keys == nil || keys.TTL != 300 || len(keys.RRs) != 1 || !SameKey(keys.RRs[0].(*dns.DNSKEY), k.DNSKEY) {
 		t.Errorf("Sign: apex DNSKEY = %v, want the owner key with TTL 300 (SOA minimum)", keys)
 	}
 
