@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ddnrs/ddnrs/internal/testnet"
+	"github.com/ddnrs/ddnrs/internal/testtool"
 )
 
 // ddnrsBin is the binary TestMain builds once for every test; buildErr
@@ -40,6 +42,13 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
+	// Under CI every integration test runs: -short would skip the ones that
+	// start node processes, and a green run must not hide that.
+	if inCI() && testing.Short() {
+		fmt.Fprintln(os.Stderr, "integration: -short is refused under CI: it skips the tests that start node processes")
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "ddnrs-integration-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "integration:", err)
@@ -62,30 +71,14 @@ func run(m *testing.M) int {
 }
 
 // inCI reports whether the tests run under CI, where a missing tool is a
-// failure rather than a reason to skip.
-func inCI() bool {
-	v := os.Getenv("CI")
-	return v == "true" || v == "1"
-}
+// failure rather than a reason to skip (testtool's one rule).
+func inCI() bool { return testtool.InCI() }
 
 // needTool returns the path of a tool from a Debian package, skipping the
 // test (failing it under CI) when it is not installed.
 func needTool(t testing.TB, name, debianPkg string) string {
 	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin"} {
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && fi.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	if inCI() {
-		t.Fatalf("%s not installed: apt-get install -y %s (scripts/test-deps.sh does this)", name, debianPkg)
-	}
-	t.Skipf("%s not installed; apt-get install -y %s to run this test", name, debianPkg)
-	return ""
+	return testtool.Need(t, name, debianPkg)
 }
 
 // syncBuffer collects a process's output for the test log.

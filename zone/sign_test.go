@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddnrs/ddnrs/internal/testtool"
 	"github.com/miekg/dns"
 )
 
@@ -54,18 +55,11 @@ func signedExample(tb testing.TB) (*Zone, *Key) {
 	return z, k
 }
 
-// requireTool returns the path of a tool from a Debian package, skipping
-// the test when it is missing, or failing it under CI=true.
+// requireTool returns the path of a tool from a Debian package; the one
+// rule for a missing tool (skip locally, fail under CI) is testtool's.
 func requireTool(tb testing.TB, tool, pkg string) string {
 	tb.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%s not found (CI=true): apt-get install -y %s", tool, pkg)
-		}
-		tb.Skipf("%s not found: install the Debian package %s", tool, pkg)
-	}
-	return p
+	return testtool.Need(tb, tool, pkg)
 }
 
 func rrset(z *Zone, name string, t uint16) *RRset {
