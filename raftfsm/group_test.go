@@ -277,11 +277,13 @@ func TestGroupTransferLeadership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The target is the LAST follower in configuration order: hashicorp
+	// raft's "transfer to anyone" picks the first most up-to-date one, so a
+	// transfer that ignored its target would pick another member here.
 	var target *raftfsmtest.Member
 	for _, m := range c.Members {
 		if m != l {
 			target = m
-			break
 		}
 	}
 	if err := l.Group().TransferLeadership(ctx, target.ID); err != nil {
@@ -292,15 +294,14 @@ func TestGroupTransferLeadership(t *testing.T) {
 	if l.Group().IsLeader() {
 		t.Errorf("%s still leads after TransferLeadership returned", l.ID)
 	}
+	// The target must lead, at least for a while: an election under load
+	// may follow, but not within the milliseconds between two polls.
+	if !becomesLeader(ctx, target) {
+		t.Errorf("TransferLeadership(%s): %s never led afterwards", target.ID, target.ID)
+	}
 	nl, err := c.Leader(ctx)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if nl != target {
-		// Another election may follow the transfer under load; the
-		// transfer itself succeeded if target led at some point, which
-		// its term shows.
-		t.Logf("leader after transfer is %s (target %s)", nl.ID, target.ID)
 	}
 	if err := nl.Group().TransferLeadership(ctx, "nobody"); !errors.Is(err, raftfsm.ErrUnknownMember) {
 		t.Errorf("TransferLeadership(nobody) = %v, want ErrUnknownMember", err)
@@ -675,6 +676,23 @@ func TestGroupRestartPortTaken(t *testing.T) {
 	for _, m := range ms {
 		if m.ID == moved.ID && m.Addr != moved.Addr {
 			t.Errorf("configuration has %s at %s, want %s", m.ID, m.Addr, moved.Addr)
+		}
+	}
+}
+
+// becomesLeader polls m every millisecond until it leads (true) or ctx
+// ends (false).
+func becomesLeader(ctx context.Context, m *raftfsmtest.Member) bool {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		if m.Group().IsLeader() {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
 		}
 	}
 }
