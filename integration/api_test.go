@@ -497,8 +497,26 @@ func TestAPI(t *testing.T) {
 			t.Errorf("after a dry run two.test. has serial %d, want %d unchanged", dr.Serial, two.z.Serial())
 		}
 		// Dry run of a zone placed on the other group.
+		// The registry node asks app.test.'s group to check it: checked
+		// there, applied nowhere.
 		r = reg.call(t, "POST", "/v1/zones/app.test./changes?dry_run=true", owner, map[string]any{"command": cmd}, "")
-		t.Logf("dry run of a zone on another group than the registry's: %d %s", r.status, r.body)
+		apiWant(t, "dry run of a zone on another group than the registry's", r, 200, "")
+		dr = struct {
+			Serial uint32 `json:"serial"`
+			DryRun bool   `json:"dry_run"`
+		}{}
+		r.decode(t, &dr)
+		if !dr.DryRun || dr.Serial != next.Serial() {
+			t.Errorf("dry run on another group = %s, want dry_run true serial %d", r.body, next.Serial())
+		}
+		for _, cl := range clients {
+			r = cl.call(t, "GET", "/v1/zones/app.test.", owner, nil, "")
+			dr.Serial = 0
+			r.decode(t, &dr)
+			if dr.Serial != app.z.Serial() {
+				t.Errorf("after a dry run on another group, %s says app.test. has serial %d, want %d unchanged", cl.base, dr.Serial, app.z.Serial())
+			}
+		}
 
 		// The real change, through the edge node.
 		r = edge.call(t, "POST", "/v1/zones/app.test./changes", owner, map[string]any{"command": cmd}, "")

@@ -390,6 +390,11 @@ func TestGroupSurvivesKills(t *testing.T) {
 		for _, f := range s.Failures {
 			t.Logf("  %s unanswered: %s", m.ID, f)
 		}
+		// A live member answers reads through every fault of its group
+		// (a replica cut off from its leader still answers).
+		if s.Unanswered > 0 {
+			t.Errorf("%s left %d probe queries unanswered (retry included) while up and serving", m.ID, s.Unanswered)
+		}
 	}
 	for _, m := range survivors {
 		if stats[m.ID].Answers == 0 {

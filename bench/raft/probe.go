@@ -93,13 +93,16 @@ type Prober struct {
 	fails   map[string][]string
 	queries map[string]int
 	answers map[string]int
+	// unanswered counts queries (and their retry) a member left
+	// unanswered after it had answered since it came up.
+	unanswered map[string]int
 }
 
 // StartProber starts one probing goroutine per member; Stop ends them.
 func (c *Cluster) StartProber(ctx context.Context, origin string) *Prober {
 	ctx, cancel := context.WithCancel(ctx)
 	p := &Prober{origin: dns.Fqdn(origin), cancel: cancel, longest: map[string]time.Duration{}, startup: map[string]time.Duration{}, fails: map[string][]string{},
-		queries: map[string]int{}, answers: map[string]int{}}
+		queries: map[string]int{}, answers: map[string]int{}, unanswered: map[string]int{}}
 	for _, m := range c.Members {
 		p.wg.Add(1)
 		go func() {
@@ -114,6 +117,7 @@ func (p *Prober) probe(ctx context.Context, m *Member) {
 	q := new(dns.Msg)
 	q.SetQuestion(p.origin, dns.TypeSOA)
 	c := &dns.Client{Net: "udp", Timeout: 250 * time.Millisecond}
+	retry := &dns.Client{Net: "udp", Timeout: time.Second}
 	var last time.Time // last answer; zero before the first since up
 	var up time.Time
 	if u := m.UpSince(); !u.IsZero() {
@@ -143,11 +147,19 @@ func (p *Prober) probe(ctx context.Context, m *Member) {
 			up, last = u, time.Time{}
 		}
 		r, _, err := c.ExchangeContext(ctx, q, m.DNS)
-		now := time.Now()
-		if !m.UpSince().Equal(up) {
-			continue // killed while we asked
-		}
 		ok := err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0
+		serving := !last.IsZero()
+		if !ok && serving && ctx.Err() == nil {
+			// A member that was answering gets one retry, as a stub
+			// resolver would: one lost datagram on a loaded machine is
+			// not an outage, a second miss in a row is.
+			r, _, err = retry.ExchangeContext(ctx, q, m.DNS)
+			ok = err == nil && r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0
+		}
+		now := time.Now()
+		if !m.UpSince().Equal(up) || ctx.Err() != nil {
+			continue // killed while we asked, or the probe ended
+		}
 		p.mu.Lock()
 		p.queries[m.ID]++
 		if ok {
@@ -160,12 +172,21 @@ func (p *Prober) probe(ctx context.Context, m *Member) {
 				p.longest[m.ID] = g
 			}
 			last = now
-		} else if len(p.fails[m.ID]) < 5 {
-			what := fmt.Sprint(err)
-			if err == nil {
-				what = fmt.Sprintf("rcode %s, %d answers", dns.RcodeToString[r.Rcode], len(r.Answer))
+		} else {
+			if serving {
+				p.unanswered[m.ID]++
 			}
-			p.fails[m.ID] = append(p.fails[m.ID], fmt.Sprintf("%v after up: %s", now.Sub(up).Round(time.Millisecond), what))
+			if len(p.fails[m.ID]) < 5 {
+				what := fmt.Sprint(err)
+				if err == nil {
+					what = fmt.Sprintf("rcode %s, %d answers", dns.RcodeToString[r.Rcode], len(r.Answer))
+				}
+				when := "before its first answer"
+				if serving {
+					when = "while serving, retried once"
+				}
+				p.fails[m.ID] = append(p.fails[m.ID], fmt.Sprintf("%v after up (%s): %s", now.Sub(up).Round(time.Millisecond), when, what))
+			}
 		}
 		p.mu.Unlock()
 	}
@@ -180,6 +201,11 @@ type ProbeStats struct {
 	// Startup is the longest time from the member's ready file to its
 	// first answer for the zone (after a start or restart).
 	Startup time.Duration
+	// Unanswered counts queries left unanswered, retry included, by a
+	// member that had answered since it came up: an outage of a live
+	// member. Misses before its first answer after a (re)start are in
+	// Startup instead.
+	Unanswered int
 	// Failures describes the first few unanswered queries.
 	Failures []string
 }
@@ -192,7 +218,7 @@ func (p *Prober) Stop() map[string]ProbeStats {
 	defer p.mu.Unlock()
 	out := map[string]ProbeStats{}
 	for id, q := range p.queries {
-		out[id] = ProbeStats{Queries: q, Answers: p.answers[id], LongestGap: p.longest[id], Startup: p.startup[id], Failures: p.fails[id]}
+		out[id] = ProbeStats{Queries: q, Answers: p.answers[id], LongestGap: p.longest[id], Startup: p.startup[id], Unanswered: p.unanswered[id], Failures: p.fails[id]}
 	}
 	return out
 }
