@@ -32,28 +32,13 @@ func (r *resolver) additional() {
 		} else {
 			rr = resp.Ns[i-len(resp.Answer)]
 		}
-		if target, ok := AdditionalTarget(rr); ok {
+		if target, ok := zone.AdditionalTarget(rr); ok {
 			r.addresses(canonical(target))
 		}
 	}
 	if r.do {
 		sigsLast(resp.Extra[from:])
 	}
-}
-
-// AdditionalTarget returns the name whose addresses an answer carries in
-// its additional section for rr (RFC 1034 §4.3.2, RFC 2782): the target of
-// an NS, MX or SRV record; ok is false for any other record.
-func AdditionalTarget(rr dns.RR) (target string, ok bool) {
-	switch v := rr.(type) {
-	case *dns.NS:
-		return v.Ns, true
-	case *dns.MX:
-		return v.Mx, true
-	case *dns.SRV:
-		return v.Target, true
-	}
-	return "", false
 }
 
 // sigsLast moves the RRSIGs of rrs after its other records, keeping the

@@ -3,12 +3,8 @@ package node
 // fetch.go: a whole zone from another group. A node whose group does not
 // hold a zone asks a member of the group that does (DDNRS-RPC FetchZone)
 // for the zone text and its signed head, and uses it only once
-// VerifyZone has checked it against the zone owner's key: the head's
-// signature, every RRSIG and the NSEC chain (zone.CheckSigned), that the
-// Merkle tree of the records is the one the head signs (root, size,
-// serial), and that the serial is not below the highest one already
-// verified for the zone (the same record VerifyRemote keeps for
-// answers). A copy that fails is counted like a refused answer
+// client.Verifier.VerifyZone has checked it against the zone owner's
+// key. A copy that fails is counted like a refused answer
 // (ddnrs_overlay_refused_answers_total), its sender penalised and the
 // next member asked. LocalZone is the other side: what a member hands
 // out for a zone its group holds.
@@ -26,10 +22,6 @@ import (
 	"github.com/ddnrs/ddnrs/zone"
 )
 
-// ErrZoneMismatch is returned by VerifyZone when a zone's records do not
-// make the Merkle tree (root, size) or serial its signed head names.
-var ErrZoneMismatch = errors.New("zone content does not match its signed head")
-
 // LocalZone implements overlay.ZoneSource: the text (zone.Write) and
 // signed head of a zone this node's group holds.
 func (o *overlayNode) LocalZone(_ context.Context, origin string) (text, head []byte, err error) {
@@ -45,62 +37,15 @@ func (o *overlayNode) LocalZone(_ context.Context, origin string) (text, head []
 	return b.Bytes(), z.Head.Note, nil
 }
 
-// VerifyZone checks a whole zone (text in presentation form, as
-// zone.Write writes it) and its signed head, received for origin from
-// another group, against origin's owner key, and returns the zone with
-// its Head set. On success it raises the zone's highest serial. Any error
-// is a *VerifyError.
-func (v *Verifier) VerifyZone(origin string, text, head []byte) (*zone.Zone, error) {
-	origin = zone.CanonicalName(origin)
-	key := v.anchor(origin)
-	if key == nil {
-		return nil, &VerifyError{Zone: origin, Err: ErrNoTrustAnchor}
-	}
-	fail := func(serial uint32, err error) (*zone.Zone, error) {
-		return nil, &VerifyError{Zone: origin, Serial: serial, Err: err}
-	}
-	h, err := zone.ParseHead(head, key)
-	if err != nil {
-		return fail(0, err)
-	}
-	if h.Zone != origin {
-		return fail(h.Serial, zone.ErrWrongZone)
-	}
-	if hi, ok := v.Highest(origin); ok && serialLess(h.Serial, hi) {
-		return fail(h.Serial, fmt.Errorf("%w: %d < %d", ErrStaleSerial, h.Serial, hi))
-	}
-	z, err := zone.ParseFile(bytes.NewReader(text), origin, "zone "+origin+" from the overlay")
-	if err != nil {
-		return fail(h.Serial, fmt.Errorf("%w: %w", ErrBadResponse, err))
-	}
-	if z.Serial() != h.Serial {
-		return fail(h.Serial, fmt.Errorf("%w: SOA serial %d, head serial %d", ErrZoneMismatch, z.Serial(), h.Serial))
-	}
-	if t := z.Tree(); t.Root() != h.Root || t.Size() != h.Size {
-		return fail(h.Serial, fmt.Errorf("%w: %d RRsets with root %x, head says %d with root %x", ErrZoneMismatch, t.Size(), t.Root(), h.Size, h.Root))
-	}
-	if err := zone.CheckSigned(z, key, v.now()); err != nil {
-		return fail(h.Serial, err)
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if hi, ok := v.highest[origin]; ok && serialLess(h.Serial, hi) {
-		return fail(h.Serial, fmt.Errorf("%w: %d < %d", ErrStaleSerial, h.Serial, hi))
-	}
-	v.highest[origin] = h.Serial
-	z.Head = h
-	return z, nil
-}
-
 // FetchZone returns the zone origin as another group of the overlay
 // holds it: it finds the group's members in the DHT, asks them best
 // scored first for the whole signed zone (DDNRS-RPC FetchZone), and
-// returns the first copy that VerifyZone accepts; a member whose copy
+// returns the first copy that client.Verifier.VerifyZone accepts; a member whose copy
 // fails is penalised, counted as a refusal, and the next one asked.
 // It never reads the local replica. Errors: ErrNotHosted (wrapped, with
 // overlay.ErrNoZone when the DHT knows no group holding origin) when the
-// overlay is off or no other group holds the zone; a *VerifyError when
-// members answered but no copy verified; overlay.ErrZoneTooLarge when
+// overlay is off or no other group holds the zone; a *client.VerifyError when
+// members answered but no copy verified (client.VerifyError); overlay.ErrZoneTooLarge when
 // the zone exceeds the size cap; otherwise the members could not be
 // reached.
 func (n *Node) FetchZone(ctx context.Context, origin string) (*zone.Zone, error) {

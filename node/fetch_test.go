@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -78,16 +79,16 @@ func TestVerifyZone(t *testing.T) {
 		{"genuine", "example.", zoneText(t, z1), z1.Head.Note, nil, nil, ""},
 		{"genuine, newer than seen", "example.", zoneText(t, z2), z2.Head.Note, z1, nil, ""},
 		{"forged RRSIG", "example.", forgedSig, z1.Head.Note, nil, zone.ErrInvalidRRSIG, "bad_signature"},
-		{"older serial", "example.", zoneText(t, z1), z1.Head.Note, z2, ErrStaleSerial, "stale_serial"},
-		{"altered record", "example.", altered, z1.Head.Note, nil, ErrZoneMismatch, "bad_proof"},
-		{"head of another version", "example.", zoneText(t, z2), z1.Head.Note, nil, ErrZoneMismatch, "bad_proof"},
+		{"older serial", "example.", zoneText(t, z1), z1.Head.Note, z2, client.ErrStaleSerial, "stale_serial"},
+		{"altered record", "example.", altered, z1.Head.Note, nil, client.ErrZoneMismatch, "bad_proof"},
+		{"head of another version", "example.", zoneText(t, z2), z1.Head.Note, nil, client.ErrZoneMismatch, "bad_proof"},
 		{"tampered head", "example.", zoneText(t, z1), bytes.Replace(z1.Head.Note, []byte("2024010101"), []byte("2024010109"), 1), nil, zone.ErrBadSignature, "bad_signature"},
-		{"no trust anchor", "other.test.", zoneText(t, z1), z1.Head.Note, nil, ErrNoTrustAnchor, "no_trust_anchor"},
-		{"not a zone", "example.", []byte("example. IN SOA ("), z1.Head.Note, nil, ErrBadResponse, "malformed"},
+		{"no trust anchor", "other.test.", zoneText(t, z1), z1.Head.Note, nil, client.ErrNoTrustAnchor, "no_trust_anchor"},
+		{"not a zone", "example.", []byte("example. IN SOA ("), z1.Head.Note, nil, client.ErrBadResponse, "malformed"},
 	}
 	for _, c := range cases {
 		t.Run(c.desc, func(t *testing.T) {
-			v := NewVerifier(Anchors{"example.": k}, verifyClock)
+			v := client.NewVerifier(client.Anchors{"example.": k}, verifyClock)
 			if c.prior != nil {
 				if _, err := v.VerifyZone("example.", zoneText(t, c.prior), c.prior.Head.Note); err != nil {
 					t.Fatalf("prior: %v", err)
@@ -106,9 +107,9 @@ func TestVerifyZone(t *testing.T) {
 				}
 				return
 			}
-			var ve *VerifyError
+			var ve *client.VerifyError
 			if !errors.Is(err, c.want) || !errors.As(err, &ve) || z != nil {
-				t.Fatalf("VerifyZone = %v, %v; want a *VerifyError wrapping %v", z, err, c.want)
+				t.Fatalf("VerifyZone = %v, %v; want a *client.VerifyError wrapping %v", z, err, c.want)
 			}
 			if r, _ := refusalReason(err); r != c.reason {
 				t.Errorf("refusal reason %q, want %q", r, c.reason)

@@ -36,6 +36,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -102,8 +103,8 @@ type follower struct {
 	st    FollowState // owned by the loop goroutine after start
 	grace time.Duration
 
-	previous atomic.Pointer[map[string]PreviousAnchor] // as last published
-	refresh  anchorRefresh                             // refreshAnchors's (rotation.go)
+	previous atomic.Pointer[map[string]client.PreviousAnchor] // as last published
+	refresh  anchorRefresh                                    // refreshAnchors's (rotation.go)
 
 	dropMu sync.Mutex
 	drops  map[string]string // zone -> previous key the Verifier dropped, for the loop
@@ -224,7 +225,7 @@ func (f *follower) save() error {
 // route too, so their names get what names of no zone get (or their
 // enclosing zone's answers).
 func (f *follower) publish(newlySuspended, released []string) error {
-	anchors := Anchors{}
+	anchors := client.Anchors{}
 	for z, text := range f.st.Anchors {
 		rr, err := dns.NewRR(text)
 		if err != nil {
@@ -238,10 +239,10 @@ func (f *follower) publish(newlySuspended, released []string) error {
 		anchors[z] = &zone.Key{Zone: z, DNSKEY: k}
 	}
 	f.n.logAnchors.Store(&anchors)
-	previous := map[string]PreviousAnchor{}
+	previous := map[string]client.PreviousAnchor{}
 	for z, p := range f.st.Previous {
 		if k := parseAnchor(p.Key); k != nil {
-			previous[z] = PreviousAnchor{Key: &zone.Key{Zone: z, DNSKEY: k}, Until: p.Until}
+			previous[z] = client.PreviousAnchor{Key: &zone.Key{Zone: z, DNSKEY: k}, Until: p.Until}
 		}
 	}
 	groups := make(map[string]string, len(f.st.Groups))

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -166,21 +167,21 @@ func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
 
 // refusalReasons are the values of the reason label of
 // ddnrs_overlay_refused_answers_total, matched in this order against the
-// cause of a VerifyError (ErrNSECMissing comes with ErrNotAnswer, so it is
+// cause of a VerifyError (client.ErrNSECMissing comes with client.ErrNotAnswer, so it is
 // tried first). A cause matching none is "other".
 var refusalReasons = []struct {
 	reason string
 	errs   []error
 }{
-	{"no_trust_anchor", []error{ErrNoTrustAnchor}},
-	{"stale_serial", []error{ErrStaleSerial}},
-	{"expired", []error{ErrExpired, zone.ErrSignatureWindow, zone.ErrRRSIGTime}},
-	{"nsec_missing", []error{ErrNSECMissing}},
+	{"no_trust_anchor", []error{client.ErrNoTrustAnchor}},
+	{"stale_serial", []error{client.ErrStaleSerial}},
+	{"expired", []error{client.ErrExpired, zone.ErrSignatureWindow, zone.ErrRRSIGTime}},
+	{"nsec_missing", []error{client.ErrNSECMissing}},
 	{"bad_signature", []error{zone.ErrBadSignature, zone.ErrInvalidRRSIG, zone.ErrMissingRRSIG, zone.ErrUnsigned, zone.ErrNoAnchor}},
-	{"bad_proof", []error{zone.ErrNotIncluded, zone.ErrTreeSize, zone.ErrNotAdjacent, zone.ErrNotBetween, zone.ErrMalformedProof, zone.ErrProofVersion, ErrZoneMismatch}},
+	{"bad_proof", []error{zone.ErrNotIncluded, zone.ErrTreeSize, zone.ErrNotAdjacent, zone.ErrNotBetween, zone.ErrMalformedProof, zone.ErrProofVersion, client.ErrZoneMismatch}},
 	{"wrong_zone", []error{zone.ErrWrongZone}},
-	{"not_answer", []error{ErrNotAnswer, zone.ErrAnswerMismatch, zone.ErrNoRRset}},
-	{"malformed", []error{ErrBadResponse, zone.ErrBadHead}},
+	{"not_answer", []error{client.ErrNotAnswer, zone.ErrAnswerMismatch, zone.ErrNoRRset}},
+	{"malformed", []error{client.ErrBadResponse, zone.ErrBadHead}},
 }
 
 // refusalReason returns the reason label for err and the Extended DNS
@@ -188,7 +189,7 @@ var refusalReasons = []struct {
 // *VerifyError that says otherwise).
 func refusalReason(err error) (reason string, ede uint16) {
 	ede = dns.ExtendedErrorCodeDNSBogus
-	var ve *VerifyError
+	var ve *client.VerifyError
 	if errors.As(err, &ve) {
 		ede = ve.EDE()
 	}

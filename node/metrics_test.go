@@ -10,6 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/zone"
@@ -138,7 +139,7 @@ func TestOverlayMetrics(t *testing.T) {
 	}
 }
 
-// TestRefusalReason: every cause VerifyRemote gives maps to its reason
+// TestRefusalReason: every cause VerifyAnswer gives maps to its reason
 // label and EDE code, wrapped or not.
 func TestRefusalReason(t *testing.T) {
 	cases := []struct {
@@ -146,18 +147,18 @@ func TestRefusalReason(t *testing.T) {
 		reason string
 		ede    uint16
 	}{
-		{&VerifyError{Err: ErrNoTrustAnchor}, "no_trust_anchor", dns.ExtendedErrorCodeDNSKEYMissing},
-		{&VerifyError{Err: fmt.Errorf("%w: 1 < 2", ErrStaleSerial)}, "stale_serial", dns.ExtendedErrorCodeDNSBogus},
-		{&VerifyError{Err: ErrExpired}, "expired", dns.ExtendedErrorCodeSignatureExpired},
-		{&VerifyError{Err: zone.ErrSignatureWindow}, "expired", dns.ExtendedErrorCodeSignatureExpired},
-		{&VerifyError{Err: errors.Join(ErrNotAnswer, ErrNSECMissing)}, "nsec_missing", dns.ExtendedErrorCodeNSECMissing},
-		{&VerifyError{Err: zone.ErrBadSignature}, "bad_signature", dns.ExtendedErrorCodeDNSBogus},
-		{&VerifyError{Err: zone.ErrNotIncluded}, "bad_proof", dns.ExtendedErrorCodeDNSBogus},
-		{&VerifyError{Err: zone.ErrWrongZone}, "wrong_zone", dns.ExtendedErrorCodeDNSBogus},
-		{&VerifyError{Err: fmt.Errorf("%w: question differs", ErrNotAnswer)}, "not_answer", dns.ExtendedErrorCodeDNSBogus},
-		{&VerifyError{Err: ErrBadResponse}, "malformed", dns.ExtendedErrorCodeDNSBogus},
-		{&VerifyError{Err: errors.New("something new")}, "other", dns.ExtendedErrorCodeDNSBogus},
-		{errors.New("not a VerifyError"), "other", dns.ExtendedErrorCodeDNSBogus},
+		{&client.VerifyError{Err: client.ErrNoTrustAnchor}, "no_trust_anchor", dns.ExtendedErrorCodeDNSKEYMissing},
+		{&client.VerifyError{Err: fmt.Errorf("%w: 1 < 2", client.ErrStaleSerial)}, "stale_serial", dns.ExtendedErrorCodeDNSBogus},
+		{&client.VerifyError{Err: client.ErrExpired}, "expired", dns.ExtendedErrorCodeSignatureExpired},
+		{&client.VerifyError{Err: zone.ErrSignatureWindow}, "expired", dns.ExtendedErrorCodeSignatureExpired},
+		{&client.VerifyError{Err: errors.Join(client.ErrNotAnswer, client.ErrNSECMissing)}, "nsec_missing", dns.ExtendedErrorCodeNSECMissing},
+		{&client.VerifyError{Err: zone.ErrBadSignature}, "bad_signature", dns.ExtendedErrorCodeDNSBogus},
+		{&client.VerifyError{Err: zone.ErrNotIncluded}, "bad_proof", dns.ExtendedErrorCodeDNSBogus},
+		{&client.VerifyError{Err: zone.ErrWrongZone}, "wrong_zone", dns.ExtendedErrorCodeDNSBogus},
+		{&client.VerifyError{Err: fmt.Errorf("%w: question differs", client.ErrNotAnswer)}, "not_answer", dns.ExtendedErrorCodeDNSBogus},
+		{&client.VerifyError{Err: client.ErrBadResponse}, "malformed", dns.ExtendedErrorCodeDNSBogus},
+		{&client.VerifyError{Err: errors.New("something new")}, "other", dns.ExtendedErrorCodeDNSBogus},
+		{errors.New("not a client.VerifyError"), "other", dns.ExtendedErrorCodeDNSBogus},
 	}
 	for _, c := range cases {
 		reason, ede := refusalReason(c.err)

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
@@ -83,7 +84,7 @@ type Node struct {
 
 	// Registry (registry.go, follow.go, api.go).
 	susp       dnsfront.SuspendSet               // zones suspended by the registry's log
-	logAnchors atomic.Pointer[Anchors]           // owner keys from the registry's log
+	logAnchors atomic.Pointer[client.Anchors]    // owner keys from the registry's log
 	logGroups  atomic.Pointer[map[string]string] // zone -> group, from the registry's log
 	signer     note.Signer                       // the log's signer; nil off the registry group
 	fol        *follower                         // nil without [registry] log_verifier

@@ -5,15 +5,14 @@ package node
 // DHT, provides the zones its group holds, serves DDNRS-RPC queries for
 // them (AnswerLocal), and answers DNS queries for zones of other groups:
 // it finds the group in the DHT, asks a member, verifies the answer
-// against the zone owner's key (VerifyRemote) and caches it
-// (AnswerCache). Off by default.
+// against the zone owner's key (client.Verifier) and caches it
+// (client.Cache). Off by default.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/zone"
@@ -46,7 +46,7 @@ type OverlayConfig struct {
 	// Missing). Default "" (none). Relative paths are from data_dir.
 	TrustAnchors string `toml:"trust_anchors"`
 	// CacheBytes caps the verified-answer cache. Default (0):
-	// DefaultCacheBytes.
+	// client.DefaultCacheBytes.
 	CacheBytes int `toml:"cache_bytes"`
 }
 
@@ -68,30 +68,6 @@ func (o OverlayConfig) validate() []error {
 // overlayKeyFile is the node's libp2p identity key, in its data directory.
 const overlayKeyFile = "overlay.key"
 
-// LoadAnchors reads a trust anchor file: DNSKEY records in zone-file form
-// (the owner's .key files concatenated). Other record types are refused.
-func LoadAnchors(path string) (Anchors, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	a := make(Anchors)
-	zp := dns.NewZoneParser(f, ".", path)
-	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
-		k, isKey := rr.(*dns.DNSKEY)
-		if !isKey {
-			return nil, fmt.Errorf("%s: %s record, want DNSKEY", path, dns.TypeToString[rr.Header().Rrtype])
-		}
-		name := zone.CanonicalName(k.Hdr.Name)
-		a[name] = &zone.Key{Zone: name, DNSKEY: k}
-	}
-	if err := zp.Err(); err != nil {
-		return nil, fmt.Errorf("trust anchors: %w", err)
-	}
-	return a, nil
-}
-
 // overlayNode is the running overlay of a Node.
 type overlayNode struct {
 	log      *slog.Logger
@@ -100,8 +76,8 @@ type overlayNode struct {
 	router   *overlay.Router
 	client   *overlay.Client
 	server   *overlay.Server
-	verifier *Verifier
-	cache    *AnswerCache
+	verifier *client.Verifier
+	cache    *client.Cache
 	self     string
 	// submit applies a command to this node's group (Node.Submit).
 	submit func(ctx context.Context, origin string, cmd []byte) (*ChangeResult, error)
@@ -132,13 +108,13 @@ type overlayNode struct {
 // provides the zones already in the registry.
 func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 	c := n.cfg.Overlay
-	anchors := Anchors{}
+	anchors := client.Anchors{}
 	if c.TrustAnchors != "" {
 		p := c.TrustAnchors
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(n.cfg.DataDir, p)
 		}
-		a, err := LoadAnchors(p)
+		a, err := client.LoadAnchors(p)
 		if err != nil {
 			return nil, err
 		}
@@ -160,8 +136,8 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 		host:     h,
 		router:   overlay.NewRouter(h, overlay.RouterOptions{}),
 		client:   overlay.NewClient(h.P2P(), overlay.ClientOptions{Logger: log}),
-		verifier: NewVerifier(anchors, nil),
-		cache:    NewAnswerCache(c.CacheBytes, nil),
+		verifier: client.NewVerifier(anchors, nil),
+		cache:    client.NewCache(c.CacheBytes, nil),
 		self:     h.ID().String(),
 		submit:   n.Submit,
 		sem:      make(chan struct{}, 16),
@@ -326,7 +302,7 @@ const firstTryTimeout = 500 * time.Millisecond
 // fetch asks the zone's group for (name, t) and verifies and caches the
 // answer. An answer through a provisional route (overlay.Route) is not
 // cached: a child zone held by another group may yet be found.
-func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verified, error) {
+func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client.Verified, error) {
 	rt, err := o.router.FindRoute(ctx, name)
 	origin, provs := rt.Zone, rt.Providers
 	if err != nil {
@@ -388,9 +364,9 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 			}
 			return nil, &remoteError{dns.ExtendedErrorCodeNoReachableAuthority, fmt.Errorf("zone %s: %w", origin, err)}
 		}
-		v, err := o.verifier.VerifyRemote(name, t, resp.Msg, resp.Head, resp.Proof)
+		v, err := o.verifier.VerifyAnswer(name, t, resp.Msg, resp.Head, resp.Proof)
 		if errors.Is(err, zone.ErrBadSignature) && o.refreshAnchors != nil && o.refreshAnchors(ctx) {
-			v, err = o.verifier.VerifyRemote(name, t, resp.Msg, resp.Head, resp.Proof)
+			v, err = o.verifier.VerifyAnswer(name, t, resp.Msg, resp.Head, resp.Proof)
 		}
 		if child, ok := childOf(rt, origin, err); ok && !rerouted {
 			// A genuine answer of the parent zone through a provisional
@@ -414,9 +390,9 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 			continue
 		}
 		for _, h := range resp.Audit {
-			v.Audit = append(v.Audit, dnsfront.AuditHop{Node: h.Node, Hash: h.Hash})
+			v.Audit = append(v.Audit, client.AuditHop{Node: h.Node, Hash: h.Hash})
 		}
-		v.Audit = append(v.Audit, dnsfront.AuditHop{Node: o.self, Hash: v.Hash})
+		v.Audit = append(v.Audit, client.AuditHop{Node: o.self, Hash: v.Hash})
 		if !rt.Provisional {
 			// A provisional route may be a parent zone's while a child
 			// zone of another group is still being looked up: its
@@ -431,7 +407,7 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*Verifi
 		// The relook found only members already asked.
 		return nil, o.zoneGone(origin)
 	}
-	var ve *VerifyError
+	var ve *client.VerifyError
 	if errors.As(last, &ve) {
 		return nil, &remoteError{ve.EDE(), fmt.Errorf("no verifiable answer: %w", last)}
 	}
@@ -476,7 +452,7 @@ func (o *overlayNode) refresh(name string, t uint16) {
 }
 
 // remoteAnswer is v for dnsfront, its TTLs lowered by age.
-func remoteAnswer(v *Verified, age time.Duration) *dnsfront.RemoteAnswer {
+func remoteAnswer(v *client.Verified, age time.Duration) *dnsfront.RemoteAnswer {
 	m := v.Msg
 	if sec := uint32(age / time.Second); sec > 0 {
 		m = m.Copy()
@@ -488,7 +464,11 @@ func remoteAnswer(v *Verified, age time.Duration) *dnsfront.RemoteAnswer {
 			}
 		}
 	}
-	return &dnsfront.RemoteAnswer{Msg: m, Verified: true, Audit: v.Audit}
+	audit := make([]dnsfront.AuditHop, len(v.Audit))
+	for i, h := range v.Audit {
+		audit[i] = dnsfront.AuditHop{Node: h.Node, Hash: h.Hash}
+	}
+	return &dnsfront.RemoteAnswer{Msg: m, Verified: true, Audit: audit}
 }
 
 // OverlayID returns the node's overlay peer id and addresses, or "" and

@@ -9,6 +9,7 @@ package node
 import (
 	"errors"
 
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -58,7 +59,7 @@ func (c childZones) Zone(name string) *zone.Zone {
 // a child zone held by another group, which is a routing artefact rather
 // than tampering.
 func childOf(rt overlay.Route, origin string, err error) (string, bool) {
-	var ve *VerifyError
+	var ve *client.VerifyError
 	if !rt.Provisional || !errors.Is(err, zone.ErrWrongZone) || !errors.As(err, &ve) {
 		return "", false
 	}

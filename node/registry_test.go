@@ -20,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/api"
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
@@ -375,11 +376,11 @@ func TestHealthOf(t *testing.T) {
 // TestAnswerCachePurgeZone: a suspension drops the cached answers of the
 // zone and of zones below it, and no others.
 func TestAnswerCachePurgeZone(t *testing.T) {
-	c := NewAnswerCache(0, nil)
+	c := client.NewCache(0, nil)
 	put := func(name, zoneName string) {
 		m := new(dns.Msg)
 		m.SetQuestion(name, dns.TypeA)
-		c.Put(name, dns.TypeA, &Verified{Zone: zoneName, Msg: m, TTL: time.Hour})
+		c.Put(name, dns.TypeA, &client.Verified{Zone: zoneName, Msg: m, TTL: time.Hour})
 	}
 	put("www.example.org.", "example.org.")
 	put("example.org.", "example.org.")

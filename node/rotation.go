@@ -11,12 +11,9 @@ package node
 // the log keeps the previous owner key as an extra anchor for the zone
 // after the claim changed, for registry.rotation_grace after the log
 // entry's time, so the answers the group still signs with the previous
-// key verify until the rotation reaches the group; the Verifier drops
+// key verify until the rotation reaches the group; client.Verifier drops
 // the previous key as soon as it verifies an answer signed by the new
-// one (the rotation reached the group), so an old, possibly compromised,
-// key does not keep serving past the rotation. Serial monotonicity is
-// unchanged: once a new-key answer is verified, older serials are
-// refused anyway.
+// one (client/anchors.go says how).
 
 import (
 	"context"
@@ -28,73 +25,10 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/api"
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
-
-// PreviousAnchor is a zone's previous owner key, still accepted by the
-// Verifier until Until.
-type PreviousAnchor struct {
-	Key   *zone.Key
-	Until time.Time
-}
-
-// SetPreviousAnchors replaces the previous owner keys the Verifier still
-// accepts (the log follower's); dropped, when not nil, is called (on the
-// verifying goroutine, without locks held) once a zone's previous key is
-// dropped because an answer signed by its current anchor was verified.
-// A key dropped before is not taken back from a set that still lists it
-// (the follower learns of the drop after the fact). Any goroutine may
-// call it.
-func (v *Verifier) SetPreviousAnchors(p map[string]PreviousAnchor, dropped func(origin string, k *zone.Key)) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.previous = make(map[string]PreviousAnchor, len(p))
-	for z, a := range p {
-		if a.Key == nil || a.Key.DNSKEY == nil || zone.SameKey(keyOf(v.droppedKeys[z]), a.Key.DNSKEY) {
-			continue
-		}
-		v.previous[z] = a
-	}
-	for z, k := range v.droppedKeys {
-		if a, ok := p[z]; !ok || !zone.SameKey(keyOf(a.Key), keyOf(k)) {
-			delete(v.droppedKeys, z) // the follower has it too
-		}
-	}
-	v.dropped = dropped
-}
-
-// previousKey returns origin's previous owner key while it is accepted.
-func (v *Verifier) previousKey(origin string) *zone.Key {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	a, ok := v.previous[origin]
-	if !ok || !v.now().Before(a.Until) {
-		return nil
-	}
-	return a.Key
-}
-
-// dropPrevious forgets origin's previous owner key, an answer signed by
-// its current anchor having been verified.
-func (v *Verifier) dropPrevious(origin string) {
-	v.mu.Lock()
-	a, ok := v.previous[origin]
-	if !ok {
-		v.mu.Unlock()
-		return
-	}
-	delete(v.previous, origin)
-	if v.droppedKeys == nil {
-		v.droppedKeys = make(map[string]*zone.Key)
-	}
-	v.droppedKeys[origin] = a.Key
-	fn := v.dropped
-	v.mu.Unlock()
-	if fn != nil {
-		fn(origin, a.Key)
-	}
-}
 
 // keyOf is k's DNSKEY, nil for a nil key.
 func keyOf(k *zone.Key) *dns.DNSKEY {
@@ -269,7 +203,7 @@ func keyTag(k *dns.DNSKEY) uint16 {
 
 // previousTo hands the previous keys last published to v (a Verifier
 // made after the follower loaded its state).
-func (f *follower) previousTo(v *Verifier) {
+func (f *follower) previousTo(v *client.Verifier) {
 	if p := f.previous.Load(); p != nil {
 		v.SetPreviousAnchors(*p, f.droppedPrevious)
 	}

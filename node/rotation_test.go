@@ -17,6 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
@@ -237,7 +238,7 @@ func TestRotationKeepsAnchorsInStep(t *testing.T) {
 	}
 	waitFor(t, "east's answers signed by the new key", func() error { return signedBy(t, east, origin, k2.Tag()) })
 	waitFor(t, "the previous key dropped", func() error {
-		if o := east.ov.Load(); o == nil || o.verifier.previousKey(origin) != nil {
+		if o := east.ov.Load(); o == nil || o.verifier.Previous(origin) != nil {
 			return fmt.Errorf("east's verifier still accepts key %d", k1.Tag())
 		}
 		if p, ok := east.FollowState().Previous[origin]; ok {
@@ -331,14 +332,14 @@ func TestVerifierPreviousAnchor(t *testing.T) {
 		return la
 	}
 	old, fresh := answer(r1), answer(r2)
-	verify := func(v *Verifier, la *LocalAnswer) error {
-		_, err := v.VerifyRemote("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
+	verify := func(v *client.Verifier, la *LocalAnswer) error {
+		_, err := v.VerifyAnswer("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
 		return err
 	}
 	var drops []string
-	v := NewVerifier(nil, verifyClock)
-	v.SetLogAnchors(Anchors{"example.": k2})
-	prev := map[string]PreviousAnchor{"example.": {Key: k1, Until: verifyClock().Add(time.Minute)}}
+	v := client.NewVerifier(nil, verifyClock)
+	v.SetLogAnchors(client.Anchors{"example.": k2})
+	prev := map[string]client.PreviousAnchor{"example.": {Key: k1, Until: verifyClock().Add(time.Minute)}}
 	v.SetPreviousAnchors(prev, func(z string, k *zone.Key) { drops = append(drops, fmt.Sprintf("%s/%d", z, k.Tag())) })
 
 	steps := []struct {
@@ -363,14 +364,14 @@ func TestVerifierPreviousAnchor(t *testing.T) {
 	// The follower has not heard of the drop yet and publishes the same
 	// set: the key stays dropped.
 	v.SetPreviousAnchors(prev, nil)
-	if v.previousKey("example.") != nil {
+	if v.Previous("example.") != nil {
 		t.Error("a dropped previous key came back with the follower's next set")
 	}
 
 	// A previous key past its time verifies nothing.
-	v2 := NewVerifier(nil, verifyClock)
-	v2.SetLogAnchors(Anchors{"example.": k2})
-	v2.SetPreviousAnchors(map[string]PreviousAnchor{"example.": {Key: k1, Until: verifyClock()}}, nil)
+	v2 := client.NewVerifier(nil, verifyClock)
+	v2.SetLogAnchors(client.Anchors{"example.": k2})
+	v2.SetPreviousAnchors(map[string]client.PreviousAnchor{"example.": {Key: k1, Until: verifyClock()}}, nil)
 	if err := verify(v2, old); err == nil {
 		t.Error("an expired previous key verified an answer")
 	}
@@ -388,7 +389,7 @@ func mustRead(t *testing.T, path string) []byte {
 // TestFollowerPreviousKey: an owner-key-change entry keeps the key before
 // as previous until the entry's time plus the grace; not for an entry
 // older than the grace, nor with no grace; a registration or release
-// forgets it; a drop the Verifier reports and the end of the grace
+// forgets it; a drop the client.Verifier reports and the end of the grace
 // remove it from the state.
 func TestFollowerPreviousKey(t *testing.T) {
 	const z = "example."
@@ -445,7 +446,7 @@ func TestFollowerPreviousKey(t *testing.T) {
 	}
 	f.droppedPrevious(z, &zone.Key{Zone: z, DNSKEY: parseAnchor(k1)})
 	if !f.forgetPrevious() || len(f.st.Previous) != 0 {
-		t.Errorf("after the Verifier dropped it: previous %+v", f.st.Previous)
+		t.Errorf("after the client.Verifier dropped it: previous %+v", f.st.Previous)
 	}
 	f.st.Previous[z] = FollowPrevious{Key: k1, Until: now.Add(-time.Second)}
 	if !f.forgetPrevious() || len(f.st.Previous) != 0 {

@@ -289,3 +289,20 @@ func (z *Zone) Delegation(name string) *Node {
 	}
 	return cut
 }
+
+// AdditionalTarget returns the name whose addresses an answer carries in
+// its additional section for rr (RFC 1034 §4.3.2, RFC 2782): the target of
+// an NS, MX or SRV record; ok is false for any other record. The
+// answer builder (dnsfront) and the answer verifier (client) follow this
+// one rule.
+func AdditionalTarget(rr dns.RR) (target string, ok bool) {
+	switch v := rr.(type) {
+	case *dns.NS:
+		return v.Ns, true
+	case *dns.MX:
+		return v.Mx, true
+	case *dns.SRV:
+		return v.Target, true
+	}
+	return "", false
+}

@@ -1,4 +1,4 @@
-package node
+package client
 
 import (
 	"fmt"
@@ -19,9 +19,9 @@ func verifiedFor(t *testing.T, name string, qt uint16, ttl time.Duration) *Verif
 	return &Verified{Zone: "example.", Msg: m, TTL: ttl}
 }
 
-func TestAnswerCacheExpiry(t *testing.T) {
+func TestCacheExpiry(t *testing.T) {
 	clk := &fakeClock{time.Unix(1e9, 0)}
-	c := NewAnswerCache(0, clk.now)
+	c := NewCache(0, clk.now)
 	c.Put("a.example.", dns.TypeA, verifiedFor(t, "a.example.", dns.TypeA, 10*time.Second))
 	c.Put("n.example.", dns.TypeA, verifiedFor(t, "n.example.", dns.TypeA, 0)) // no TTL: not stored
 	cases := []struct {
@@ -48,11 +48,11 @@ func TestAnswerCacheExpiry(t *testing.T) {
 	}
 }
 
-func TestAnswerCacheSizeCap(t *testing.T) {
+func TestCacheSizeCap(t *testing.T) {
 	clk := &fakeClock{time.Unix(1e9, 0)}
 	one := verifiedFor(t, "x0.example.", dns.TypeA, time.Hour)
 	per := one.Msg.Len() + len("x0.example.") + cacheOverhead
-	c := NewAnswerCache(3*per, clk.now)
+	c := NewCache(3*per, clk.now)
 	for i := range 5 {
 		name := fmt.Sprintf("x%d.example.", i)
 		c.Put(name, dns.TypeA, verifiedFor(t, name, dns.TypeA, time.Hour))
@@ -74,10 +74,10 @@ func TestAnswerCacheSizeCap(t *testing.T) {
 	}
 }
 
-func TestAnswerCacheRefresh(t *testing.T) {
+func TestCacheRefresh(t *testing.T) {
 	start := time.Unix(1e9, 0)
 	clk := &fakeClock{start}
-	c := NewAnswerCache(0, clk.now)
+	c := NewCache(0, clk.now)
 	c.Put("p.example.", dns.TypeA, verifiedFor(t, "p.example.", dns.TypeA, 100*time.Second))
 	var got []bool
 	for _, at := range []time.Duration{1, 2, 50, 91, 92, 95} {
@@ -91,11 +91,11 @@ func TestAnswerCacheRefresh(t *testing.T) {
 	}
 }
 
-// BenchmarkAnswerCache measures the hot path: Get of a cached answer
+// BenchmarkCache measures the hot path: Get of a cached answer
 // (hit, expected 0 allocs) and Put of a new answer of the same zone and
 // serial, with 1000 entries in the cache.
-func BenchmarkAnswerCache(b *testing.B) {
-	c := NewAnswerCache(0, nil)
+func BenchmarkCache(b *testing.B) {
+	c := NewCache(0, nil)
 	names := make([]string, 1000)
 	vs := make([]*Verified, len(names))
 	for i := range names {
@@ -126,7 +126,7 @@ func BenchmarkAnswerCache(b *testing.B) {
 // serial 2), keeps other zones', and refuses answers older than it;
 // Seen does the same for an answer not stored; PurgeZone forgets the
 // serial, so a zone created again may restart lower.
-func TestAnswerCacheNewerSerial(t *testing.T) {
+func TestCacheNewerSerial(t *testing.T) {
 	clk := &fakeClock{time.Unix(1e9, 0)}
 	at := func(name, origin string, serial uint32, rcode int) *Verified {
 		m := new(dns.Msg)
@@ -134,7 +134,7 @@ func TestAnswerCacheNewerSerial(t *testing.T) {
 		m.Rcode = rcode
 		return &Verified{Zone: origin, Serial: serial, Msg: m, TTL: time.Hour}
 	}
-	has := func(c *AnswerCache, name string) bool {
+	has := func(c *Cache, name string) bool {
 		_, _, _, ok := c.Get(name, dns.TypeA)
 		return ok
 	}
@@ -192,7 +192,7 @@ func TestAnswerCacheNewerSerial(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := NewAnswerCache(0, clk.now)
+			c := NewCache(0, clk.now)
 			for _, p := range tt.puts {
 				c.Put(p.name, dns.TypeA, at(p.name, p.zone, p.serial, dns.RcodeNameError))
 			}

@@ -1,4 +1,4 @@
-package node
+package client
 
 import (
 	"container/list"
@@ -8,11 +8,11 @@ import (
 	"github.com/ddnrs/ddnrs/zone"
 )
 
-// AnswerCache holds verified remote answers (Verified) until the smaller
+// Cache holds verified answers (Verified) until the smaller
 // of their TTL and their signatures' expiry (Verified.TTL, which for
 // negative answers follows RFC 2308 §5), evicting the least recently used
 // entry when the total size passes its cap. Only answers that passed
-// VerifyRemote go in. It is safe for concurrent use.
+// VerifyAnswer go in. It is safe for concurrent use.
 //
 // Answers of one zone are served at one serial: an answer (Put, or Seen
 // for one not stored) verified at a serial above the highest the cache
@@ -20,7 +20,7 @@ import (
 // NXDOMAIN or an old positive answer does not outlive a newer version
 // of the zone the node has already verified; an answer below that
 // serial is not stored. Get does no more work for it (no allocation).
-type AnswerCache struct {
+type Cache struct {
 	now func() time.Time
 	max int // bytes
 
@@ -56,7 +56,7 @@ type cacheEntry struct {
 	zprev, znext *cacheEntry
 }
 
-// DefaultCacheBytes is the default size cap of an AnswerCache.
+// DefaultCacheBytes is the default size cap of a Cache.
 const DefaultCacheBytes = 64 << 20
 
 // cacheOverhead approximates the bytes an entry costs besides its
@@ -68,23 +68,23 @@ const cacheOverhead = 256
 // refresh result), so it is replaced before it expires.
 const RefreshHits = 3
 
-// NewAnswerCache returns a cache of at most maxBytes (DefaultCacheBytes
+// NewCache returns a cache of at most maxBytes (DefaultCacheBytes
 // when 0) using the clock now (time.Now when nil).
-func NewAnswerCache(maxBytes int, now func() time.Time) *AnswerCache {
+func NewCache(maxBytes int, now func() time.Time) *Cache {
 	if maxBytes <= 0 {
 		maxBytes = DefaultCacheBytes
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &AnswerCache{now: now, max: maxBytes, m: make(map[cacheKey]*list.Element), zones: make(map[string]*zoneEntries)}
+	return &Cache{now: now, max: maxBytes, m: make(map[cacheKey]*list.Element), zones: make(map[string]*zoneEntries)}
 }
 
 // Put stores v as the answer to (name, t), name canonical. An answer with
 // no TTL left, larger than the cap, or of a serial below the highest seen
 // for v.Zone is not stored; one above it drops the zone's older entries
 // first (as Seen).
-func (c *AnswerCache) Put(name string, t uint16, v *Verified) {
+func (c *Cache) Put(name string, t uint16, v *Verified) {
 	if v == nil || v.TTL <= 0 {
 		return
 	}
@@ -121,7 +121,7 @@ func (c *AnswerCache) Put(name string, t uint16, v *Verified) {
 // entry when it is popular (RefreshHits) and in the last tenth of its
 // lifetime: the caller should fetch and verify it again in the
 // background.
-func (c *AnswerCache) Get(name string, t uint16) (v *Verified, age time.Duration, refresh, ok bool) {
+func (c *Cache) Get(name string, t uint16) (v *Verified, age time.Duration, refresh, ok bool) {
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -148,7 +148,7 @@ func (c *AnswerCache) Get(name string, t uint16) (v *Verified, age time.Duration
 // at serial, for answers not stored (Put does the same): when serial is
 // above the highest the cache has seen for origin, origin's entries,
 // all of lower serials, are dropped.
-func (c *AnswerCache) Seen(origin string, serial uint32) {
+func (c *Cache) Seen(origin string, serial uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if z := c.zones[origin]; z != nil {
@@ -159,7 +159,7 @@ func (c *AnswerCache) Seen(origin string, serial uint32) {
 // seen raises origin's highest serial to serial, dropping its entries
 // when that is a rise, and returns origin's entry list; nil when serial
 // is below the highest seen. c.mu is held.
-func (c *AnswerCache) seen(origin string, serial uint32) *zoneEntries {
+func (c *Cache) seen(origin string, serial uint32) *zoneEntries {
 	z := c.zones[origin]
 	switch {
 	case z == nil:
@@ -179,7 +179,7 @@ func (c *AnswerCache) seen(origin string, serial uint32) *zoneEntries {
 // PurgeZone drops every entry answered by zone origin or a zone below
 // it (a zone the registry suspended or released), and forgets the
 // serials seen for those zones (one created again may restart lower).
-func (c *AnswerCache) PurgeZone(origin string) {
+func (c *Cache) PurgeZone(origin string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, el := range c.m {
@@ -196,13 +196,13 @@ func (c *AnswerCache) PurgeZone(origin string) {
 }
 
 // Len returns the number of entries and their total size in bytes.
-func (c *AnswerCache) Len() (entries, bytes int) {
+func (c *Cache) Len() (entries, bytes int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.m), c.size
 }
 
-func (c *AnswerCache) remove(el *list.Element) {
+func (c *Cache) remove(el *list.Element) {
 	e := c.lru.Remove(el).(*cacheEntry)
 	delete(c.m, e.key)
 	c.size -= e.size

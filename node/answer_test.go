@@ -11,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 	"github.com/ddnrs/ddnrs/zone"
@@ -35,7 +36,7 @@ func signedExample(t testing.TB, serial string) (*Zones, *zone.Zone, *zone.Key) 
 // verifyClock is a time at which dnstest's signatures are valid.
 func verifyClock() time.Time { return dnstest.SignTime.Add(time.Hour) }
 
-func TestVerifyRemoteGenuine(t *testing.T) {
+func TestVerifyAnswerGenuine(t *testing.T) {
 	r, _, k := signedExample(t, "2024010101")
 	cases := []struct {
 		name  string
@@ -62,24 +63,24 @@ func TestVerifyRemoteGenuine(t *testing.T) {
 		{"q.y.deep.example.", dns.TypeA, dns.RcodeNameError}, // under an ENT, no wildcard there
 	}
 	for _, c := range cases {
-		v := NewVerifier(Anchors{"example.": k}, verifyClock)
+		v := client.NewVerifier(client.Anchors{"example.": k}, verifyClock)
 		la, err := AnswerLocal(r, c.name, c.t)
 		if err != nil {
 			t.Fatalf("AnswerLocal(%q, %s) = %v", c.name, dns.TypeToString[c.t], err)
 		}
-		got, err := v.VerifyRemote(c.name, c.t, la.Msg, la.Head, la.Proof)
+		got, err := v.VerifyAnswer(c.name, c.t, la.Msg, la.Head, la.Proof)
 		if err != nil {
-			t.Errorf("VerifyRemote(%q, %s) = %v, want success", c.name, dns.TypeToString[c.t], err)
+			t.Errorf("VerifyAnswer(%q, %s) = %v, want success", c.name, dns.TypeToString[c.t], err)
 			continue
 		}
 		if got.Msg.Rcode != c.rcode {
-			t.Errorf("VerifyRemote(%q, %s) rcode = %s, want %s", c.name, dns.TypeToString[c.t], dns.RcodeToString[got.Msg.Rcode], dns.RcodeToString[c.rcode])
+			t.Errorf("VerifyAnswer(%q, %s) rcode = %s, want %s", c.name, dns.TypeToString[c.t], dns.RcodeToString[got.Msg.Rcode], dns.RcodeToString[c.rcode])
 		}
 		if got.Hash != la.Hash || got.Serial != 2024010101 || got.Zone != "example." {
-			t.Errorf("VerifyRemote(%q, %s) = zone %s serial %d hash %x, want example. 2024010101 %x", c.name, dns.TypeToString[c.t], got.Zone, got.Serial, got.Hash[:4], la.Hash[:4])
+			t.Errorf("VerifyAnswer(%q, %s) = zone %s serial %d hash %x, want example. 2024010101 %x", c.name, dns.TypeToString[c.t], got.Zone, got.Serial, got.Hash[:4], la.Hash[:4])
 		}
 		if got.TTL <= 0 || got.TTL > time.Hour {
-			t.Errorf("VerifyRemote(%q, %s) TTL = %v, want in (0, 1h]", c.name, dns.TypeToString[c.t], got.TTL)
+			t.Errorf("VerifyAnswer(%q, %s) TTL = %v, want in (0, 1h]", c.name, dns.TypeToString[c.t], got.TTL)
 		}
 	}
 }
@@ -99,7 +100,7 @@ func reprove(t *testing.T, z *zone.Zone, la *LocalAnswer, f func(m *dns.Msg)) *L
 		t.Fatal(err)
 	}
 	out := &LocalAnswer{Msg: msg, Head: la.Head, Proof: la.Proof}
-	sets, err := responseRRsets(m)
+	sets, err := client.ResponseRRsets(m)
 	if err != nil || len(sets) == 0 {
 		return out
 	}
@@ -113,7 +114,7 @@ func reprove(t *testing.T, z *zone.Zone, la *LocalAnswer, f func(m *dns.Msg)) *L
 	return out
 }
 
-func TestVerifyRemoteTampered(t *testing.T) {
+func TestVerifyAnswerTampered(t *testing.T) {
 	r1, z1, k := signedExample(t, "2024010101")
 	r2, z2, _ := signedExample(t, "2024010102")
 	other := dnstest.Parse(t, "other.test.", "other.test. 3600 IN SOA ns.other.test. h.other.test. 1 2 3 4 5\nother.test. 3600 IN NS ns.other.test.\nns.other.test. 3600 IN A 192.0.2.9\n")
@@ -172,7 +173,7 @@ func TestVerifyRemoteTampered(t *testing.T) {
 		}, nil, zone.ErrBadSignature},
 		{"older serial", "www.example.", dns.TypeA, func() *LocalAnswer {
 			return answer(r1, "www.example.", dns.TypeA)
-		}, answer(r2, "www.example.", dns.TypeA), ErrStaleSerial},
+		}, answer(r2, "www.example.", dns.TypeA), client.ErrStaleSerial},
 		{"head of the new version, records of the old", "www.example.", dns.TypeA, func() *LocalAnswer {
 			la := answer(r1, "www.example.", dns.TypeA)
 			la.Head = z2.Head.Note
@@ -210,12 +211,12 @@ func TestVerifyRemoteTampered(t *testing.T) {
 			return reprove(t, z1, answer(r1, "nothere.example.", dns.TypeA), func(m *dns.Msg) {
 				m.Question[0].Name = "www.example."
 			})
-		}, nil, ErrNSECMissing},
+		}, nil, client.ErrNSECMissing},
 		{"NODATA for a type that exists", "www.example.", dns.TypeA, func() *LocalAnswer {
 			return reprove(t, z1, answer(r1, "www.example.", dns.TypeMX), func(m *dns.Msg) {
 				m.Question[0].Qtype = dns.TypeA
 			})
-		}, nil, ErrNotAnswer},
+		}, nil, client.ErrNotAnswer},
 		{"NXDOMAIN without its NSEC", "nothere.example.", dns.TypeA, func() *LocalAnswer {
 			return reprove(t, z1, answer(r1, "nothere.example.", dns.TypeA), func(m *dns.Msg) {
 				var ns []dns.RR
@@ -226,17 +227,17 @@ func TestVerifyRemoteTampered(t *testing.T) {
 				}
 				m.Ns = ns
 			})
-		}, nil, ErrNSECMissing},
+		}, nil, client.ErrNSECMissing},
 		{"answer for another name", "mail.example.", dns.TypeA, func() *LocalAnswer {
 			return reprove(t, z1, answer(r1, "www.example.", dns.TypeA), func(m *dns.Msg) {
 				m.Question[0].Name = "mail.example."
 			})
-		}, nil, ErrNotAnswer},
+		}, nil, client.ErrNotAnswer},
 		{"wildcard answer without its NSEC", "foo.wild.example.", dns.TypeA, func() *LocalAnswer {
 			return reprove(t, z1, answer(r1, "foo.wild.example.", dns.TypeA), func(m *dns.Msg) {
 				m.Ns = nil
 			})
-		}, nil, ErrNSECMissing},
+		}, nil, client.ErrNSECMissing},
 		{"altered signed address in the additional section", "example.", dns.TypeMX, func() *LocalAnswer {
 			return reprove(t, z1, answer(r1, "example.", dns.TypeMX), func(m *dns.Msg) {
 				extraA(t, m, "mail.example.").A[3] = 66
@@ -262,7 +263,7 @@ func TestVerifyRemoteTampered(t *testing.T) {
 				}
 				m.Extra = append(m.Extra, mm.Extra...) // mail.example. A and its RRSIG, OPT
 			})
-		}, nil, ErrUnexpectedAdditional},
+		}, nil, client.ErrUnexpectedAdditional},
 		{"genuine non-address record in the additional section", "example.", dns.TypeMX, func() *LocalAnswer {
 			txt := answer(r1, "txt.example.", dns.TypeTXT)
 			return reprove(t, z1, answer(r1, "example.", dns.TypeMX), func(m *dns.Msg) {
@@ -272,7 +273,7 @@ func TestVerifyRemoteTampered(t *testing.T) {
 				}
 				m.Extra = append(m.Extra, mm.Answer...)
 			})
-		}, nil, ErrUnexpectedAdditional},
+		}, nil, client.ErrUnexpectedAdditional},
 		{"additional RRset without its proof leaf", "example.", dns.TypeMX, func() *LocalAnswer {
 			la := answer(r1, "example.", dns.TypeMX)
 			p := new(zone.Proof)
@@ -297,36 +298,36 @@ func TestVerifyRemoteTampered(t *testing.T) {
 			return reprove(t, z1, answer(r1, "www.example.", dns.TypeA), func(m *dns.Msg) {
 				m.Rcode = dns.RcodeServerFailure
 			})
-		}, nil, ErrBadResponse},
+		}, nil, client.ErrBadResponse},
 		{"garbage message", "www.example.", dns.TypeA, func() *LocalAnswer {
 			la := answer(r1, "www.example.", dns.TypeA)
 			la.Msg = la.Msg[:20]
 			return la
-		}, nil, ErrBadResponse},
+		}, nil, client.ErrBadResponse},
 	}
 	// Each case twice: with a fresh verifier, and with one that has just
 	// verified a genuine answer of the zone, so its head is remembered
-	// (Verifier.parseHead): a remembered head must not let anything
+	// (client.Verifier.parseHead): a remembered head must not let anything
 	// through that a fresh check refuses.
 	genuine := answer(r1, "mail.example.", dns.TypeA)
 	for _, warm := range []bool{false, true} {
 		for _, c := range cases {
-			v := NewVerifier(Anchors{"example.": k}, verifyClock)
+			v := client.NewVerifier(client.Anchors{"example.": k}, verifyClock)
 			if warm {
-				if _, err := v.VerifyRemote("mail.example.", dns.TypeA, genuine.Msg, genuine.Head, genuine.Proof); err != nil {
+				if _, err := v.VerifyAnswer("mail.example.", dns.TypeA, genuine.Msg, genuine.Head, genuine.Proof); err != nil {
 					t.Fatalf("%s: genuine answer first: %v", c.desc, err)
 				}
 			}
 			if c.prior != nil {
-				if _, err := v.VerifyRemote(c.name, c.t, c.prior.Msg, c.prior.Head, c.prior.Proof); err != nil {
+				if _, err := v.VerifyAnswer(c.name, c.t, c.prior.Msg, c.prior.Head, c.prior.Proof); err != nil {
 					t.Fatalf("%s: prior answer: %v", c.desc, err)
 				}
 			}
 			la := c.resp()
-			_, err := v.VerifyRemote(c.name, c.t, la.Msg, la.Head, la.Proof)
-			var ve *VerifyError
+			_, err := v.VerifyAnswer(c.name, c.t, la.Msg, la.Head, la.Proof)
+			var ve *client.VerifyError
 			if !errors.Is(err, c.want) || !errors.As(err, &ve) {
-				t.Errorf("%s (warm head %v): VerifyRemote(%q, %s) = %v, want %v", c.desc, warm, c.name, dns.TypeToString[c.t], err, c.want)
+				t.Errorf("%s (warm head %v): VerifyAnswer(%q, %s) = %v, want %v", c.desc, warm, c.name, dns.TypeToString[c.t], err, c.want)
 			}
 		}
 	}
@@ -344,11 +345,11 @@ func extraA(t *testing.T, m *dns.Msg, name string) *dns.A {
 	return nil
 }
 
-// TestVerifyRemoteAdditional: a member's answer carries the additional
+// TestVerifyAnswerAdditional: a member's answer carries the additional
 // section the owning group gives a client (the handler's own answer to
 // the same query) and it survives verification whole, signatures and
 // glue alike.
-func TestVerifyRemoteAdditional(t *testing.T) {
+func TestVerifyAnswerAdditional(t *testing.T) {
 	r, _, k := signedExample(t, "2024010101")
 	cases := []struct {
 		name  string
@@ -367,16 +368,16 @@ func TestVerifyRemoteAdditional(t *testing.T) {
 		if err != nil {
 			t.Fatalf("AnswerLocal(%q, %s) = %v", c.name, dns.TypeToString[c.t], err)
 		}
-		got, err := NewVerifier(Anchors{"example.": k}, verifyClock).VerifyRemote(c.name, c.t, la.Msg, la.Head, la.Proof)
+		got, err := client.NewVerifier(client.Anchors{"example.": k}, verifyClock).VerifyAnswer(c.name, c.t, la.Msg, la.Head, la.Proof)
 		if err != nil {
-			t.Errorf("VerifyRemote(%q, %s) = %v, want success", c.name, dns.TypeToString[c.t], err)
+			t.Errorf("VerifyAnswer(%q, %s) = %v, want success", c.name, dns.TypeToString[c.t], err)
 			continue
 		}
 		// The owning group's own answer to a client asking with DO.
 		want := new(dns.Msg)
 		dnsfront.NewHandler(r, dnsfront.Options{}).Answer(dnstest.Query(c.name, c.t, true), want, dnsfront.TCP)
 		if g, w := dnstest.Summaries(got.Msg.Extra), dnstest.Summaries(want.Extra); !slices.Equal(g, w) {
-			t.Errorf("VerifyRemote(%q, %s) additional = %v, want the owning group's %v", c.name, dns.TypeToString[c.t], g, w)
+			t.Errorf("VerifyAnswer(%q, %s) additional = %v, want the owning group's %v", c.name, dns.TypeToString[c.t], g, w)
 		}
 		var sets []string
 		sigs := make(map[string]int)
@@ -392,21 +393,21 @@ func TestVerifyRemoteAdditional(t *testing.T) {
 			}
 		}
 		if !slices.Equal(sets, c.extra) {
-			t.Errorf("VerifyRemote(%q, %s) additional RRsets = %v, want %v", c.name, dns.TypeToString[c.t], sets, c.extra)
+			t.Errorf("VerifyAnswer(%q, %s) additional RRsets = %v, want %v", c.name, dns.TypeToString[c.t], sets, c.extra)
 		}
 		for _, s := range sets {
 			// Glue (below the sub. cut) is unsigned, the rest signed.
 			if glue := strings.Contains(s, ".sub.example."); glue != (sigs[s] == 0) {
-				t.Errorf("VerifyRemote(%q, %s): %s has %d RRSIGs, glue %v", c.name, dns.TypeToString[c.t], s, sigs[s], glue)
+				t.Errorf("VerifyAnswer(%q, %s): %s has %d RRSIGs, glue %v", c.name, dns.TypeToString[c.t], s, sigs[s], glue)
 			}
 		}
 	}
 }
 
-// TestVerifyRemoteAdditionalTTL: the TTL a verified answer may be cached
+// TestVerifyAnswerAdditionalTTL: the TTL a verified answer may be cached
 // for counts the additional section: a short-lived address of the mail
 // exchanger bounds the MX answer's.
-func TestVerifyRemoteAdditionalTTL(t *testing.T) {
+func TestVerifyAnswerAdditionalTTL(t *testing.T) {
 	z := dnstest.Parse(t, "example.", `$ORIGIN example.
 @    3600 IN SOA ns1 hostmaster 1 7200 3600 1209600 300
 @    3600 IN NS  ns1
@@ -429,44 +430,44 @@ mail 60   IN A   192.0.2.25
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := NewVerifier(Anchors{"example.": k}, verifyClock).VerifyRemote("example.", c.t, la.Msg, la.Head, la.Proof)
+		got, err := client.NewVerifier(client.Anchors{"example.": k}, verifyClock).VerifyAnswer("example.", c.t, la.Msg, la.Head, la.Proof)
 		if err != nil || got.TTL != c.want {
-			t.Errorf("VerifyRemote(example., %s) TTL = %v (%v), want %v", dns.TypeToString[c.t], got, err, c.want)
+			t.Errorf("VerifyAnswer(example., %s) TTL = %v (%v), want %v", dns.TypeToString[c.t], got, err, c.want)
 		}
 	}
 }
 
-func TestVerifyRemoteClockAndAnchors(t *testing.T) {
+func TestVerifyAnswerClockAndAnchors(t *testing.T) {
 	r, _, k := signedExample(t, "2024010101")
 	la, err := AnswerLocal(r, "www.example.", dns.TypeA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	late := func() time.Time { return dnstest.SignTime.Add(31 * 24 * time.Hour) }
-	_, err = NewVerifier(Anchors{"example.": k}, late).VerifyRemote("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
-	var ve *VerifyError
-	if !errors.Is(err, ErrExpired) || !errors.As(err, &ve) || ve.EDE() != dns.ExtendedErrorCodeSignatureExpired {
-		t.Errorf("VerifyRemote after expiry = %v, want ErrExpired with EDE Signature Expired", err)
+	_, err = client.NewVerifier(client.Anchors{"example.": k}, late).VerifyAnswer("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
+	var ve *client.VerifyError
+	if !errors.Is(err, client.ErrExpired) || !errors.As(err, &ve) || ve.EDE() != dns.ExtendedErrorCodeSignatureExpired {
+		t.Errorf("VerifyAnswer after expiry = %v, want client.ErrExpired with EDE Signature Expired", err)
 	}
-	_, err = NewVerifier(Anchors{"other.": k}, verifyClock).VerifyRemote("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
-	if !errors.Is(err, ErrNoTrustAnchor) || !errors.As(err, &ve) || ve.EDE() != dns.ExtendedErrorCodeDNSKEYMissing {
-		t.Errorf("VerifyRemote without anchor = %v, want ErrNoTrustAnchor", err)
+	_, err = client.NewVerifier(client.Anchors{"other.": k}, verifyClock).VerifyAnswer("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
+	if !errors.Is(err, client.ErrNoTrustAnchor) || !errors.As(err, &ve) || ve.EDE() != dns.ExtendedErrorCodeDNSKEYMissing {
+		t.Errorf("VerifyAnswer without anchor = %v, want client.ErrNoTrustAnchor", err)
 	}
 	// The TTL is bounded by the signature expiry.
 	near := func() time.Time { return dnstest.SignTime.Add(30*24*time.Hour - 10*time.Second) }
-	got, err := NewVerifier(Anchors{"example.": k}, near).VerifyRemote("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
+	got, err := client.NewVerifier(client.Anchors{"example.": k}, near).VerifyAnswer("www.example.", dns.TypeA, la.Msg, la.Head, la.Proof)
 	if err != nil || got.TTL != 10*time.Second {
-		t.Errorf("VerifyRemote 10 s before expiry = %v, %v, want TTL 10s", got, err)
+		t.Errorf("VerifyAnswer 10 s before expiry = %v, %v, want TTL 10s", got, err)
 	}
 	if _, err := AnswerLocal(r, "www.example.net.", dns.TypeA); !errors.Is(err, ErrNotHosted) {
 		t.Errorf("AnswerLocal(out of zone) = %v, want ErrNotHosted", err)
 	}
 }
 
-// FuzzVerifyRemote feeds VerifyRemote arbitrary message, head and proof
+// FuzzVerifyAnswer feeds VerifyAnswer arbitrary message, head and proof
 // bytes: it must not panic, and whatever it accepts must be the genuine
 // answer's message, head and proof (the owner's key signs nothing else).
-func FuzzVerifyRemote(f *testing.F) {
+func FuzzVerifyAnswer(f *testing.F) {
 	r, _, k := signedExample(f, "2024010101")
 	var genuine []*LocalAnswer
 	for _, q := range []struct {
@@ -481,8 +482,8 @@ func FuzzVerifyRemote(f *testing.F) {
 		f.Add(q.name, q.t, la.Msg, la.Head, la.Proof)
 	}
 	f.Fuzz(func(t *testing.T, name string, qt uint16, msg, head, proof []byte) {
-		v := NewVerifier(Anchors{"example.": k}, verifyClock)
-		got, err := v.VerifyRemote(name, qt, msg, head, proof)
+		v := client.NewVerifier(client.Anchors{"example.": k}, verifyClock)
+		got, err := v.VerifyAnswer(name, qt, msg, head, proof)
 		if err != nil {
 			return
 		}
@@ -494,15 +495,15 @@ func FuzzVerifyRemote(f *testing.F) {
 		// Accepted bytes that differ from a genuine answer must at least
 		// carry a genuine head (the only thing signed beside the RRsets).
 		if !bytes.Equal(head, genuine[0].Head) {
-			t.Errorf("VerifyRemote accepted a head the owner never signed")
+			t.Errorf("VerifyAnswer accepted a head the owner never signed")
 		}
 	})
 }
 
-// BenchmarkVerifyRemote measures what verifying a relayed answer costs,
+// BenchmarkVerifyAnswer measures what verifying a relayed answer costs,
 // by the additional section it carries: none (www A), one signed address
 // (the apex MX), three unsigned glue RRsets (a referral).
-func BenchmarkVerifyRemote(b *testing.B) {
+func BenchmarkVerifyAnswer(b *testing.B) {
 	r, _, k := signedExample(b, "2024010101")
 	for _, q := range []struct {
 		desc string
@@ -518,10 +519,10 @@ func BenchmarkVerifyRemote(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Run(q.desc, func(b *testing.B) {
-			v := NewVerifier(Anchors{"example.": k}, verifyClock)
+			v := client.NewVerifier(client.Anchors{"example.": k}, verifyClock)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := v.VerifyRemote(q.name, q.t, la.Msg, la.Head, la.Proof); err != nil {
+				if _, err := v.VerifyAnswer(q.name, q.t, la.Msg, la.Head, la.Proof); err != nil {
 					b.Fatal(err)
 				}
 			}
