@@ -3,11 +3,13 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -202,21 +204,89 @@ func TestOverlaySubmitRemote(t *testing.T) {
 	}
 }
 
-// corruptingPeer answers from a genuine registry but flips a byte of the
-// Merkle proof, so its answers never verify.
+// corruptingPeer answers from a genuine registry but tampers with what
+// the owner signed, in turn: it forges a record of the asked type into
+// the answer, changes a byte of every RRSIG's signature, or raises the
+// SOA serial (its RRSIG kept). The proof and head are the genuine ones
+// and decode, so only verification (the RRSIGs, the Merkle leaves)
+// refuses these answers; served, each would differ from the genuine
+// answer a test compares against.
 type corruptingPeer struct {
 	zones *Zones
 	calls atomic.Int64
 }
 
 func (c *corruptingPeer) AnswerLocal(_ context.Context, name string, t uint16, _ bool) (*overlay.QueryResponse, error) {
-	c.calls.Add(1)
+	n := c.calls.Add(1)
 	la, err := AnswerLocal(c.zones, name, t)
 	if err != nil {
 		return nil, err
 	}
-	la.Proof[len(la.Proof)-1] ^= 0xFF
-	return &overlay.QueryResponse{Msg: la.Msg, Head: la.Head, Proof: la.Proof}, nil
+	m := new(dns.Msg)
+	if err := m.Unpack(la.Msg); err != nil {
+		return nil, err
+	}
+	switch n % 3 {
+	case 0: // records: a forged RRset of the asked type at the name
+		m.Answer = append(m.Answer, &dns.RFC3597{
+			Hdr:   dns.RR_Header{Name: m.Question[0].Name, Rrtype: t, Class: dns.ClassINET, Ttl: 300},
+			Rdata: "c0ffee",
+		})
+	case 1: // signatures
+		for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+			for _, rr := range sec {
+				if sig, ok := rr.(*dns.RRSIG); ok {
+					b, err := base64.StdEncoding.DecodeString(sig.Signature)
+					if err != nil {
+						return nil, err
+					}
+					b[len(b)/2] ^= 1
+					sig.Signature = base64.StdEncoding.EncodeToString(b)
+				}
+			}
+		}
+	case 2: // serials
+		for _, rr := range append(m.Answer, m.Ns...) {
+			if soa, ok := rr.(*dns.SOA); ok {
+				soa.Serial += 100
+			}
+		}
+	}
+	msg, err := m.Pack()
+	if err != nil {
+		return nil, err
+	}
+	return &overlay.QueryResponse{Msg: msg, Head: la.Head, Proof: la.Proof}, nil
+}
+
+// sameRecords reports whether got and want hold the same records,
+// RRSIGs included, in any order (the OPT aside).
+func sameRecords(got, want []dns.RR) bool {
+	text := func(rrs []dns.RR) []string {
+		var out []string
+		for _, rr := range rrs {
+			if rr.Header().Rrtype != dns.TypeOPT {
+				out = append(out, rr.String())
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	return slices.Equal(text(got), text(want))
+}
+
+// genuineAnswer is n's group's own answer to (name, t), unpacked.
+func genuineAnswer(t testing.TB, n *Node, name string, qt uint16) *dns.Msg {
+	t.Helper()
+	la, err := AnswerLocal(n.Zones(), name, qt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(la.Msg); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // TestOverlayReroutesAroundTamperingPeer: a peer that provides the zone
@@ -255,8 +325,9 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 		}
 		qt := uint16(2000 + i) // never cached: each asks a provider
 		r := queryNode(t, b, dnstest.Query(DemoOrigin, qt, true))
-		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) == 0 {
-			t.Fatalf("b: %s TYPE%d = %v, want the genuine NODATA", DemoOrigin, qt, r)
+		genuine := genuineAnswer(t, a, DemoOrigin, qt)
+		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) == 0 || !sameRecords(r.Ns, genuine.Ns) {
+			t.Fatalf("b: %s TYPE%d = %v, want the genuine NODATA %v", DemoOrigin, qt, r, genuine)
 		}
 	}
 	t.Logf("the tampering peer was asked %d times; b refused %d answers", bad.calls.Load(), b.OverlayFailures())
