@@ -21,6 +21,7 @@ import (
 type clusterPKI struct {
 	pool                   *x509.CertPool
 	server, node, intruder tls.Certificate
+	dns                    tls.Certificate // serving-only (pki.IssueServer), of the cluster CA
 }
 
 func newClusterPKI(t *testing.T) *clusterPKI {
@@ -41,9 +42,13 @@ func newClusterPKI(t *testing.T) *clusterPKI {
 		}
 		return p
 	}
+	dns, err := pki.IssueServer(ca, "dns", []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return &clusterPKI{
 		pool: ca.Pool(), server: issue(ca, "reg").TLS(), node: issue(ca, "edge").TLS(),
-		intruder: issue(other, "intruder").TLS(),
+		intruder: issue(other, "intruder").TLS(), dns: dns.TLS(),
 	}
 }
 
@@ -123,6 +128,7 @@ func TestClusterCertificateXFF(t *testing.T) {
 		{"no certificate", true, nil, nil, false},
 		{"another CA's certificate, listener only requesting", true, requestOnly, &p.intruder, false},
 		{"cluster certificate, listener only requesting", true, requestOnly, &p.node, true},
+		{"the cluster CA's serving-only (DNS) certificate, listener only requesting", true, requestOnly, &p.dns, false},
 		{"cluster certificate, Server without ClusterCAs", false, nil, &p.node, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"weak"
 
+	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -311,8 +312,13 @@ func (s *Server) forgetPeer(wp weak.Pointer[tls.ConnectionState]) {
 }
 
 // verifyClusterCert verifies a peer's chain against the cluster CA for
-// client authentication.
+// client authentication, and that the leaf is a cluster credential
+// (pki.CheckClusterCert: a serving-only certificate of the cluster CA, such
+// as the DNS-facing one, is not a node).
 func (s *Server) verifyClusterCert(certs []*x509.Certificate) bool {
+	if pki.CheckClusterCert(certs[0]) != nil {
+		return false
+	}
 	inter := x509.NewCertPool()
 	for _, c := range certs[1:] {
 		inter.AddCert(c)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/internal/pki"
 )
 
 // EncryptedConfig configures DNS over TLS, HTTPS and QUIC (the [encrypted]
@@ -251,7 +252,22 @@ func (n *Node) EncryptedAddrs() EncryptedAddrs {
 
 // startEncrypted starts the node's encrypted listeners with its DNS-over-
 // TCP tuning; dnsAddr is the node's bound DNS address, named in audits.
+// It refuses a certificate that is a cluster credential (issued by the
+// cluster CA with client usage, pki.CheckServingCert): its key sits on
+// every public listener and must not open the admin endpoint or Raft.
+// (A certificate reloaded later is not checked again.)
 func (n *Node) startEncrypted(h dnsfront.Responder, dnsAddr string) (*encrypted, error) {
+	if n.cfg.Encrypted.Enabled {
+		if pool, err := n.clusterCAs(); err == nil {
+			leaf, err := pki.LoadCert(n.cfg.Encrypted.CertFile)
+			if err != nil {
+				return nil, fmt.Errorf("encrypted DNS certificate: %w", err)
+			}
+			if err := pki.CheckServingCert(leaf, pool); err != nil {
+				return nil, fmt.Errorf("encrypted DNS certificate %s: %w", n.cfg.Encrypted.CertFile, err)
+			}
+		}
+	}
 	tcp := dnsfront.TCPOptions{
 		IdleTimeout: n.cfg.TCPIdleTimeout,
 		MaxConns:    n.cfg.Encrypted.MaxConns,

@@ -30,6 +30,13 @@ type devDNS struct {
 // devDNSCert loads, or on first run issues, the dev DNS certificate in
 // DATA/tls/dns, signed by the dev CA in DATA/tls/ca (made by devTLS) for
 // localhost, 127.0.0.1 and ::1. The CA is made when it is missing.
+//
+// The certificate is serving-only (pki.IssueServer: server usage, its own
+// key), so its key, which every DoT, DoH and DoQ listener holds, is not a
+// cluster credential: the admin endpoints and Raft refuse it
+// (pki.CheckClusterCert). A data directory from an earlier build holds a
+// DNS certificate with client usage too; it is replaced by a
+// serving-only one with a new key.
 func devDNSCert(data string) (devDNS, error) {
 	caDir := filepath.Join(data, "tls", "ca")
 	dir := filepath.Join(data, "tls", "dns")
@@ -38,12 +45,18 @@ func devDNSCert(data string) (devDNS, error) {
 		Cert: filepath.Join(dir, pki.CertFile),
 		Key:  filepath.Join(dir, pki.KeyFile),
 	}
+	if c, err := pki.LoadCert(d.Cert); err == nil && pki.CheckClusterCert(c) == nil {
+		// An earlier build's certificate, usable as a client one.
+		if err := errors.Join(os.Remove(d.Cert), os.Remove(d.Key)); err != nil {
+			return d, fmt.Errorf("replacing the dev DNS certificate with a serving-only one: %w", err)
+		}
+	}
 	if _, err := os.Stat(d.Cert); errors.Is(err, fs.ErrNotExist) {
 		ca, err := devCA(caDir)
 		if err != nil {
 			return d, err
 		}
-		p, err := pki.IssueNode(ca, "ddnrs dev DNS", []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, []string{devDNSName})
+		p, err := pki.IssueServer(ca, "ddnrs dev DNS", []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, []string{devDNSName})
 		if err != nil {
 			return d, err
 		}

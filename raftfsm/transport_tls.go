@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/hashicorp/raft"
 )
 
@@ -29,7 +30,7 @@ var (
 const handshakeTimeout = 10 * time.Second
 
 // checkMutualTLS returns a copy of c fit for the Raft stream layer (TLS
-// 1.3 only), or an error wrapping ErrTLSConfig naming what is missing.
+// 1.3 only, peers' certificates cluster credentials: pki.CheckClusterCert), or an error wrapping ErrTLSConfig naming what is missing.
 func checkMutualTLS(c *tls.Config) (*tls.Config, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: GroupOptions.TLS is nil", ErrTLSConfig)
@@ -52,7 +53,9 @@ func checkMutualTLS(c *tls.Config) (*tls.Config, error) {
 	if err := errors.Join(problems...); err != nil {
 		return nil, err
 	}
-	c = c.Clone()
+	// A certificate of the cluster CA that is meant only for serving (the
+	// DNS-facing one) is no Raft peer, whichever side it is on.
+	c = pki.RequireClusterPeer(c)
 	c.MinVersion = tls.VersionTLS13
 	return c, nil
 }

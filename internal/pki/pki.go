@@ -1,7 +1,16 @@
 // Package pki makes and loads the cluster's certificates: a cluster CA,
 // node certificates it issues (server and client authentication, so the
-// same pair serves Raft, the admin endpoint and the ops CLI), and the TLS
+// same pair serves Raft, the admin endpoint and the ops CLI), serving-only
+// certificates for the DNS clients' side (DoT, DoH, DoQ: server
+// authentication only, never a cluster credential), and the TLS
 // configurations that require mutual TLS 1.3 against that CA.
+//
+// Cluster credential: a certificate the cluster CA issued that lists the
+// client-authentication usage explicitly (IssueNode's). Every cluster
+// configuration here (ServerTLS, ClientTLS, MutualTLS) checks the peer
+// with CheckClusterCert after the chain is verified, so a serving-only
+// certificate (IssueServer's, or any without the usage) opens neither
+// the admin endpoint nor Raft, even when the cluster CA issued it.
 //
 // Keys are ECDSA P-256: every TLS 1.3 client we test with (Go, kdig,
 // curl, browsers) accepts it, which is not true of Ed25519 certificates.
@@ -26,6 +35,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -43,6 +53,17 @@ var (
 	// ErrNotCA is returned by LoadCA when the certificate is not a CA
 	// certificate.
 	ErrNotCA = errors.New("certificate is not a CA")
+	// ErrNotClusterCert is returned by CheckClusterCert (and so by the
+	// handshakes of ServerTLS, ClientTLS and MutualTLS) when a peer's
+	// certificate does not list the client-authentication usage: a
+	// certificate meant only for serving (the DNS-facing one) or one
+	// without extended key usages, which Go's verifier would accept for
+	// any purpose.
+	ErrNotClusterCert = errors.New("certificate is not a cluster credential (no client-authentication usage)")
+	// ErrServingCertIsCredential is returned by CheckServingCert when a
+	// certificate meant to face DNS clients would also open the cluster:
+	// it is issued by the cluster CA and allows client authentication.
+	ErrServingCertIsCredential = errors.New("the DNS-facing certificate is a cluster credential")
 )
 
 // File names inside a CA directory and a node directory.
@@ -119,8 +140,12 @@ func IssueNode(ca *CA, id string, ips []net.IP, dnsNames []string) (*Pair, error
 }
 
 func issueNode(ca *CA, id string, ips []net.IP, dnsNames []string, now time.Time) (*Pair, error) {
+	return issue(ca, id, ips, dnsNames, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, now)
+}
+
+func issue(ca *CA, id string, ips []net.IP, dnsNames []string, usages []x509.ExtKeyUsage, now time.Time) (*Pair, error) {
 	if id == "" {
-		return nil, errors.New("node certificate needs an id")
+		return nil, errors.New("certificate needs a name")
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -140,7 +165,7 @@ func issueNode(ca *CA, id string, ips []net.IP, dnsNames []string, now time.Time
 		NotBefore:    now.Add(-backdate),
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		ExtKeyUsage:  usages,
 		IPAddresses:  ips,
 		DNSNames:     dnsNames,
 	}
@@ -153,6 +178,78 @@ func issueNode(ca *CA, id string, ips []net.IP, dnsNames []string, now time.Time
 		return nil, fmt.Errorf("parsing node certificate: %w", err)
 	}
 	return &Pair{Cert: cert, Key: key}, nil
+}
+
+// IssueServer issues a serving-only certificate named name with its own
+// new key: server authentication only (ExtKeyUsage serverAuth), for the
+// listeners that face DNS clients (DoT, DoH, DoQ). It is never a cluster
+// credential: CheckClusterCert refuses it, so its key, which sits on
+// every public listener, cannot open the admin endpoint or Raft. Prefer
+// a CA of its own (NewCA) over the cluster CA for it, so it cannot even
+// be presented as a cluster server.
+func IssueServer(ca *CA, name string, ips []net.IP, dnsNames []string) (*Pair, error) {
+	return issue(ca, name, ips, dnsNames, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, time.Now())
+}
+
+// CheckClusterCert checks that leaf, a peer certificate whose chain to the
+// cluster CA is already verified, is a cluster credential: it lists
+// ExtKeyUsageClientAuth. It returns an error wrapping ErrNotClusterCert
+// naming the certificate otherwise. Callers: the VerifyConnection of
+// this package's configurations, the REST API's cluster-node check, and
+// anything else that trusts a peer because the cluster CA issued it.
+func CheckClusterCert(leaf *x509.Certificate) error {
+	if leaf == nil {
+		return fmt.Errorf("%w: no certificate", ErrNotClusterCert)
+	}
+	if slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
+		return nil
+	}
+	return fmt.Errorf("%w: %q (serial %x) lists usages %v", ErrNotClusterCert, leaf.Subject.CommonName, leaf.SerialNumber, usageNames(leaf.ExtKeyUsage))
+}
+
+// verifyClusterPeer is the VerifyConnection of the cluster
+// configurations: the peer's leaf must be a cluster credential. crypto/tls
+// calls it after verifying the chain, on both sides of a handshake.
+func verifyClusterPeer(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return fmt.Errorf("%w: the peer sent none", ErrNotClusterCert)
+	}
+	return CheckClusterCert(cs.PeerCertificates[0])
+}
+
+// CheckServingCert checks that leaf, a certificate to serve DNS clients
+// with, is not a cluster credential: it returns an error wrapping
+// ErrServingCertIsCredential when the cluster CA (clusterCAs) verifies it
+// for client authentication. A node refuses to start with such a
+// certificate; nil clusterCAs checks nothing.
+func CheckServingCert(leaf *x509.Certificate, clusterCAs *x509.CertPool) error {
+	if leaf == nil || clusterCAs == nil {
+		return nil
+	}
+	if CheckClusterCert(leaf) != nil {
+		return nil
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: clusterCAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %q is issued by the cluster CA with client-authentication usage; issue it with server usage only (or from another CA)", ErrServingCertIsCredential, leaf.Subject.CommonName)
+}
+
+func usageNames(us []x509.ExtKeyUsage) []string {
+	out := []string{}
+	for _, u := range us {
+		switch u {
+		case x509.ExtKeyUsageServerAuth:
+			out = append(out, "serverAuth")
+		case x509.ExtKeyUsageClientAuth:
+			out = append(out, "clientAuth")
+		case x509.ExtKeyUsageAny:
+			out = append(out, "any")
+		default:
+			out = append(out, fmt.Sprintf("usage%d", u))
+		}
+	}
+	return out
 }
 
 func randomSerial() (*big.Int, error) {
@@ -365,25 +462,49 @@ func SPKIPin(c *x509.Certificate) string {
 }
 
 // ServerTLS returns a server configuration presenting pair and requiring a
-// client certificate issued by the CA in pool, TLS 1.3 only.
+// client certificate issued by the CA in pool that is a cluster
+// credential (CheckClusterCert), TLS 1.3 only: the admin endpoint's.
 func ServerTLS(pair *Pair, pool *x509.CertPool) *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{pair.TLS()},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pool,
+		MinVersion:       tls.VersionTLS13,
+		Certificates:     []tls.Certificate{pair.TLS()},
+		ClientAuth:       tls.RequireAndVerifyClientCert,
+		ClientCAs:        pool,
+		VerifyConnection: verifyClusterPeer,
 	}
 }
 
 // ClientTLS returns a client configuration presenting pair and verifying
-// the server against the CA in pool, TLS 1.3 only. The server name is
-// taken from the address dialled unless the caller sets ServerName.
+// the server against the CA in pool, TLS 1.3 only; the server's
+// certificate must be a cluster credential too (a node's), so a
+// serving-only certificate of the same CA cannot pose as a node. The
+// server name is taken from the address dialled unless the caller sets
+// ServerName.
 func ClientTLS(pair *Pair, pool *x509.CertPool) *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{pair.TLS()},
-		RootCAs:      pool,
+		MinVersion:       tls.VersionTLS13,
+		Certificates:     []tls.Certificate{pair.TLS()},
+		RootCAs:          pool,
+		VerifyConnection: verifyClusterPeer,
 	}
+}
+
+// RequireClusterPeer returns a copy of c whose handshakes also refuse a
+// peer certificate that is not a cluster credential (CheckClusterCert),
+// after c's own VerifyConnection, if any. Raft's stream layer applies it
+// to whatever configuration it is given.
+func RequireClusterPeer(c *tls.Config) *tls.Config {
+	c = c.Clone()
+	prev := c.VerifyConnection
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if prev != nil {
+			if err := prev(cs); err != nil {
+				return err
+			}
+		}
+		return verifyClusterPeer(cs)
+	}
+	return c
 }
 
 // MutualTLS returns one configuration usable both to listen and to dial,

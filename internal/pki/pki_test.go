@@ -178,6 +178,17 @@ func handshake(t *testing.T, server, client *tls.Config) (serverErr, clientErr e
 func TestMutualTLS(t *testing.T) {
 	ca, foreign := mustCA(t, "cluster"), mustCA(t, "foreign")
 	a, b, stranger := mustNode(t, ca, "a"), mustNode(t, ca, "b"), mustNode(t, foreign, "x")
+	serving, err := IssueServer(ca, "dns", []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No extended key usage at all: Go's verifier takes it for any usage.
+	anyUse, err := issue(ca, "any", []net.IP{net.IPv4(127, 0, 0, 1)}, nil, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A hand-built client presenting a serving-only certificate.
+	servingClient := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: ca.Pool(), Certificates: []tls.Certificate{serving.TLS()}}
 	noCert := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: ca.Pool()}
 	tls12 := ClientTLS(b, ca.Pool())
 	tls12.MinVersion, tls12.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
@@ -193,6 +204,12 @@ func TestMutualTLS(t *testing.T) {
 		{"client without a cert", ServerTLS(a, ca.Pool()), noCert, false},
 		{"server cert from a foreign CA", ServerTLS(stranger, ca.Pool()), ClientTLS(b, ca.Pool()), false},
 		{"TLS 1.2 client", ServerTLS(a, ca.Pool()), tls12, false},
+		{"serving-only cert as a client (ClientTLS)", ServerTLS(a, ca.Pool()), ClientTLS(serving, ca.Pool()), false},
+		{"serving-only cert as a client (hand-built)", ServerTLS(a, ca.Pool()), servingClient, false},
+		{"serving-only cert as a Raft peer", MutualTLS(a, ca.Pool()), MutualTLS(serving, ca.Pool()), false},
+		{"cert without usages as a client", ServerTLS(a, ca.Pool()), ClientTLS(anyUse, ca.Pool()), false},
+		{"serving-only cert posing as a node server", ServerTLS(serving, ca.Pool()), ClientTLS(b, ca.Pool()), false},
+		{"serving-only cert as a Raft server", RequireClusterPeer(&tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{serving.TLS()}}), MutualTLS(b, ca.Pool()), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,6 +219,43 @@ func TestMutualTLS(t *testing.T) {
 			}
 			if !tt.ok && (serr == nil || cerr == nil) {
 				t.Errorf("handshake: server %v, client %v; want both to fail", serr, cerr)
+			}
+		})
+	}
+}
+
+func TestClusterCertRoles(t *testing.T) {
+	ca, other := mustCA(t, "cluster"), mustCA(t, "dns")
+	node := mustNode(t, ca, "n1")
+	serving, err := IssueServer(ca, "dns", nil, []string{"localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignNode := mustNode(t, other, "elsewhere")
+	if got := serving.Cert.ExtKeyUsage; len(got) != 1 || got[0] != x509.ExtKeyUsageServerAuth {
+		t.Errorf("IssueServer usages = %v, want serverAuth only", got)
+	}
+	if serving.Key == node.Key {
+		t.Error("IssueServer reused a key")
+	}
+	tests := []struct {
+		name       string
+		cert       *x509.Certificate
+		cluster    error // CheckClusterCert
+		servingErr error // CheckServingCert against the cluster CA
+	}{
+		{"node certificate", node.Cert, nil, ErrServingCertIsCredential},
+		{"serving-only certificate", serving.Cert, ErrNotClusterCert, nil},
+		{"node certificate of another CA", foreignNode.Cert, nil, nil},
+		{"no certificate", nil, ErrNotClusterCert, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := CheckClusterCert(tt.cert); !errors.Is(err, tt.cluster) || (tt.cluster == nil) != (err == nil) {
+				t.Errorf("CheckClusterCert = %v, want %v", err, tt.cluster)
+			}
+			if err := CheckServingCert(tt.cert, ca.Pool()); !errors.Is(err, tt.servingErr) || (tt.servingErr == nil) != (err == nil) {
+				t.Errorf("CheckServingCert = %v, want %v", err, tt.servingErr)
 			}
 		})
 	}
