@@ -13,13 +13,12 @@ import (
 )
 
 // decodeJSON reads the request body as exactly one JSON value into v;
-// unknown fields are refused.
+// unknown fields are refused, and so is a Content-Type other than
+// application/json, or none (ErrMediaType).
 func decodeJSON(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return fmt.Errorf("%w: %q; send application/json", ErrMediaType, ct)
-		}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return fmt.Errorf("%w: %q; send application/json", ErrMediaType, ct)
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()

@@ -127,8 +127,9 @@ const proxiedHeader = "Ddnrs-Proxied"
 
 // wrap adds to a route's handler, in order: a deadline, the registry check
 // (proxying to a registry URL when this node is not in the registry
-// group), authentication, the rate limit, the body size limit, JSON
-// errors, and the audit record of keyed requests.
+// group), authentication, the rate limit, the Content-Type check and the
+// body size limit (all before a byte of the body is read), JSON errors,
+// and the audit record of keyed requests.
 func (s *Server) wrap(rt route) http.Handler {
 	maxBody := rt.maxBody
 	if maxBody == 0 {
@@ -226,6 +227,10 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 		}
+		if err := checkBodyType(r); err != nil {
+			s.writeError(sw, r, err)
+			return
+		}
 		if r.ContentLength > maxBody {
 			// Refused before reading: a client that sent Expect:
 			// 100-continue gets the 413 without sending the body, instead
@@ -241,6 +246,17 @@ func (s *Server) wrap(rt route) http.Handler {
 			s.writeError(sw, r, err)
 		}
 	})
+}
+
+// checkBodyType refuses, before the body is read, a request that has a
+// body but no Content-Type (ErrMediaType, 415): each endpoint says which
+// types it reads, and a body of no declared type is not guessed at.
+func checkBodyType(r *http.Request) error {
+	hasBody := r.ContentLength > 0 || r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody
+	if hasBody && r.Header.Get("Content-Type") == "" {
+		return fmt.Errorf("%w: a %s body without Content-Type; send application/json", ErrMediaType, r.Method)
+	}
+	return nil
 }
 
 // clientIP is the address the per-IP bucket is keyed by: the TCP peer;
@@ -353,7 +369,8 @@ func (s *Server) takeIP(r *http.Request) (d decision, ok bool) {
 	if ip == "" {
 		return decision{ok: true}, false
 	}
-	return s.ips.take(ip, s.opt.IPLimits.PerMinute, s.opt.IPLimits.Burst, s.b.Now()), true
+	// One bucket per IPv4 address or IPv6 /64: a client holds a whole /64.
+	return s.ips.take(clientKey(ip), s.opt.IPLimits.PerMinute, s.opt.IPLimits.Burst, s.b.Now()), true
 }
 
 // nodeIPs is the set of the directory's node addresses, for one registry

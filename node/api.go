@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/internal/pki"
@@ -67,6 +66,15 @@ func (n *Node) listenAPI() (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api listen %s: %w", c.Listen, err)
 	}
+	// Capped before TLS: a refused connection costs no handshake.
+	lim := api.ConnLimits{MaxConns: c.MaxConns, MaxPerIP: c.MaxConnsPerIP, Logger: n.log.With("component", "api")}
+	if c.TrustProxy && lim.MaxPerIP == 0 {
+		lim.MaxPerIP = max(lim.MaxConns, api.DefaultMaxConns(api.FileLimit()))
+	}
+	cl := api.LimitListener(ln, lim)
+	maxConns, perIP := cl.Limits()
+	n.log.Info("api connection limits", "max_conns", maxConns, "max_conns_per_ip", perIP, "rlimit_nofile", api.FileLimit())
+	ln = cl
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
 	}
@@ -112,12 +120,7 @@ func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
 		ln.Close()
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
+	srv := api.HTTPServer(s.Handler(), log) // timeouts and header limit
 	a := &apiServer{api: s, srv: srv, ln: ln, tr: tr, done: make(chan struct{}), log: log}
 	go func() {
 		defer close(a.done)
@@ -159,6 +162,8 @@ func (n *Node) clusterCAs() (*x509.CertPool, error) {
 // it is a plain clone of http.DefaultTransport.
 func (n *Node) registryTransport(tlsToo bool) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// Below the registry's per-IP connection cap (api.DefaultMaxConnsPerIP).
+	tr.MaxConnsPerHost = 16
 	for _, u := range n.cfg.Registry.URLs {
 		tlsToo = tlsToo || strings.HasPrefix(strings.ToLower(u), "https:")
 	}

@@ -92,6 +92,15 @@ type APIConfig struct {
 	// Default 120 per minute, burst 40.
 	IPPerMinute uint32 `toml:"ip_per_minute"`
 	IPBurst     uint32 `toml:"ip_burst"`
+	// MaxConns caps the API's open connections; past it new ones are
+	// closed at accept, so a flood of the API cannot take the file
+	// descriptors DNS and Raft need. Default 0: a quarter of the
+	// process's RLIMIT_NOFILE, at most 1024 (api.DefaultMaxConns).
+	MaxConns int `toml:"max_conns"`
+	// MaxConnsPerIP caps one client's connections (an IPv4 address or an
+	// IPv6 /64). Nodes proxying to a registry open at most 16. Default 0:
+	// 32; with trust_proxy, max_conns (the proxy limits clients).
+	MaxConnsPerIP int `toml:"max_conns_per_ip"`
 }
 
 // RegistryConfig configures the node's part in the registry.
@@ -397,6 +406,9 @@ func (a APIConfig) validate() []error {
 	}
 	if (a.TLSCert == "") != (a.TLSKey == "") {
 		errs = append(errs, errors.New("api.tls_cert and api.tls_key: set both or neither"))
+	}
+	if a.MaxConns < 0 || a.MaxConnsPerIP < 0 {
+		errs = append(errs, fmt.Errorf("api.max_conns and api.max_conns_per_ip: %d and %d, want 0 (default) or more", a.MaxConns, a.MaxConnsPerIP))
 	}
 	if a.IPPerMinute == 0 || a.IPBurst == 0 {
 		errs = append(errs, fmt.Errorf("api.ip_per_minute and api.ip_burst: %d and %d, want both > 0", a.IPPerMinute, a.IPBurst))
