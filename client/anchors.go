@@ -134,8 +134,3 @@ func keyOf(k *zone.Key) *dns.DNSKEY {
 	}
 	return k.DNSKEY
 }
-
-// serialLess reports a < b in RFC 1982 serial number arithmetic.
-func serialLess(a, b uint32) bool {
-	return a != b && int32(b-a) > 0
-}

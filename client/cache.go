@@ -165,9 +165,9 @@ func (c *Cache) seen(origin string, serial uint32) *zoneEntries {
 	case z == nil:
 		z = &zoneEntries{serial: serial}
 		c.zones[origin] = z
-	case serialLess(serial, z.serial):
+	case zone.SerialAbove(z.serial, serial):
 		return nil
-	case serialLess(z.serial, serial):
+	case zone.SerialAbove(serial, z.serial):
 		for z.head != nil {
 			c.remove(c.m[z.head.key])
 		}

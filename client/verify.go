@@ -251,7 +251,7 @@ func (v *Verifier) VerifyAnswer(name string, t uint16, msg, head, proof []byte) 
 	if h.Zone != origin {
 		return fail(h.Serial, zone.ErrWrongZone)
 	}
-	if hi, ok := v.Highest(origin); ok && serialLess(h.Serial, hi) {
+	if hi, ok := v.Highest(origin); ok && zone.SerialAbove(hi, h.Serial) {
 		return fail(h.Serial, fmt.Errorf("%w: %d < %d", ErrStaleSerial, h.Serial, hi))
 	}
 	m := new(dns.Msg)
@@ -291,7 +291,7 @@ func (v *Verifier) VerifyAnswer(name string, t uint16, msg, head, proof []byte) 
 		return fail(h.Serial, err)
 	}
 	v.mu.Lock()
-	if hi, ok := v.highest[origin]; ok && serialLess(h.Serial, hi) {
+	if hi, ok := v.highest[origin]; ok && zone.SerialAbove(hi, h.Serial) {
 		v.mu.Unlock()
 		return fail(h.Serial, fmt.Errorf("%w: %d < %d", ErrStaleSerial, h.Serial, hi))
 	}

@@ -41,7 +41,7 @@ func (v *Verifier) VerifyZone(origin string, text, head []byte) (*zone.Zone, err
 	if h.Zone != origin {
 		return fail(h.Serial, zone.ErrWrongZone)
 	}
-	if hi, ok := v.Highest(origin); ok && serialLess(h.Serial, hi) {
+	if hi, ok := v.Highest(origin); ok && zone.SerialAbove(hi, h.Serial) {
 		return fail(h.Serial, fmt.Errorf("%w: %d < %d", ErrStaleSerial, h.Serial, hi))
 	}
 	z, err := zone.ParseFile(bytes.NewReader(text), origin, "zone "+origin+" from the overlay")
@@ -59,7 +59,7 @@ func (v *Verifier) VerifyZone(origin string, text, head []byte) (*zone.Zone, err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if hi, ok := v.highest[origin]; ok && serialLess(h.Serial, hi) {
+	if hi, ok := v.highest[origin]; ok && zone.SerialAbove(hi, h.Serial) {
 		return fail(h.Serial, fmt.Errorf("%w: %d < %d", ErrStaleSerial, h.Serial, hi))
 	}
 	v.highest[origin] = h.Serial

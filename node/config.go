@@ -3,12 +3,9 @@ package node
 import (
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/netip"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +13,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/ddnrs/ddnrs/api"
+	"github.com/ddnrs/ddnrs/internal/hostport"
+	"github.com/ddnrs/ddnrs/internal/loglevel"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -311,7 +310,7 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data_dir: required"))
 	}
-	if _, _, err := SplitHostPort(c.DNS); err != nil {
+	if _, _, err := hostport.Split(c.DNS); err != nil {
 		errs = append(errs, fmt.Errorf("dns: %w", err))
 	}
 	if c.TCPIdleTimeout <= 0 {
@@ -332,7 +331,7 @@ func (c Config) Validate() error {
 	if c.MaxUDPSize < 512 || c.MaxUDPSize > 65535 {
 		errs = append(errs, fmt.Errorf("max_udp_size: %d, want 512 to 65535", c.MaxUDPSize))
 	}
-	if _, err := ParseLevel(c.LogLevel); err != nil {
+	if _, err := loglevel.Parse(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("log_level: %w", err))
 	}
 	errs = append(errs, c.Encrypted.validate()...)
@@ -365,7 +364,7 @@ func (g GroupConfig) validate() []error {
 		errs = append(errs, errors.New("group.bootstrap and group.join: set one, not both"))
 	}
 	for i, j := range g.Join {
-		if _, p, err := SplitHostPort(j); err != nil || p == 0 {
+		if _, p, err := hostport.Split(j); err != nil || p == 0 {
 			errs = append(errs, fmt.Errorf("group.join[%d]: %q, want HOST:PORT of a member's admin endpoint", i, j))
 		}
 	}
@@ -400,7 +399,7 @@ func (g GroupConfig) validate() []error {
 func (a APIConfig) validate() []error {
 	var errs []error
 	if a.Listen != "" {
-		if _, _, err := SplitHostPort(a.Listen); err != nil {
+		if _, _, err := hostport.Split(a.Listen); err != nil {
 			errs = append(errs, fmt.Errorf("api.listen: %w", err))
 		}
 	}
@@ -439,7 +438,7 @@ func (r RegistryConfig) validate() []error {
 		}
 	}
 	for i, a := range r.Admin {
-		if _, p, err := SplitHostPort(a); err != nil || p == 0 {
+		if _, p, err := hostport.Split(a); err != nil || p == 0 {
 			errs = append(errs, fmt.Errorf("registry.admin[%d]: %q, want HOST:PORT of a registry member's admin endpoint", i, a))
 		}
 	}
@@ -487,7 +486,7 @@ func (c TLSConfig) validate() []error {
 // and an advertised address needs a concrete host and port.
 func checkListen(name, listen, advName, adv string) []error {
 	var errs []error
-	host, _, err := SplitHostPort(listen)
+	host, _, err := hostport.Split(listen)
 	if err != nil {
 		return append(errs, fmt.Errorf("%s: %w", name, err))
 	}
@@ -497,7 +496,7 @@ func checkListen(name, listen, advName, adv string) []error {
 		}
 		return errs
 	}
-	ah, ap, err := SplitHostPort(adv)
+	ah, ap, err := hostport.Split(adv)
 	switch {
 	case err != nil:
 		errs = append(errs, fmt.Errorf("%s: %w", advName, err))
@@ -519,26 +518,4 @@ func validID(id string) bool {
 	return strings.IndexFunc(id, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
 	}) < 0
-}
-
-// SplitHostPort splits a listen address "HOST:PORT" and checks the port.
-func SplitHostPort(addr string) (host string, port int, err error) {
-	h, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", 0, err
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 0 || n > 65535 {
-		return "", 0, fmt.Errorf("port %q in %q: want 0 to 65535", p, addr)
-	}
-	return h, n, nil
-}
-
-// ParseLevel maps a log level name to its slog.Level.
-func ParseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("%q: want debug, info, warn or error", s)
-	}
-	return l, nil
 }

@@ -1,15 +1,14 @@
 package node
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/ddnrs/ddnrs/internal/atomicfile"
+	"github.com/ddnrs/ddnrs/internal/keyfile"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -62,7 +61,7 @@ func DemoKey(dataDir string, rand io.Reader) (k *zone.Key, created bool, err err
 		return nil, false, err
 	}
 	if len(matches) > 0 {
-		k, err := ReadKeyFile(matches[0])
+		k, err := keyfile.Read(matches[0])
 		return k, false, err
 	}
 	k, err = zone.GenerateKey(DemoOrigin, true, rand)
@@ -73,62 +72,11 @@ func DemoKey(dataDir string, rand io.Reader) (k *zone.Key, created bool, err err
 		return nil, false, fmt.Errorf("key directory: %w", err)
 	}
 	base := filepath.Join(dir, k.FileBase())
-	if err := WriteFileAtomic(base+".key", k.MarshalPublic(), 0o644); err != nil {
+	if err := atomicfile.Write(base+".key", k.MarshalPublic(), 0o644); err != nil {
 		return nil, false, err
 	}
-	if err := WriteFileAtomic(base+".private", k.MarshalPrivate(), 0o600); err != nil {
+	if err := atomicfile.Write(base+".private", k.MarshalPrivate(), 0o600); err != nil {
 		return nil, false, err
 	}
 	return k, true, nil
-}
-
-// ReadKeyFile reads an owner key from path, the .private or the .key file;
-// the other half is read from beside it. A .key path whose .private is
-// missing gives a public-only key.
-func ReadKeyFile(path string) (*zone.Key, error) {
-	base := strings.TrimSuffix(strings.TrimSuffix(path, ".private"), ".key")
-	pub, err := os.ReadFile(base + ".key")
-	if err != nil {
-		return nil, fmt.Errorf("read key: %w", err)
-	}
-	priv, err := os.ReadFile(base + ".private")
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && strings.HasSuffix(path, ".key"):
-		priv = nil
-	case err != nil:
-		return nil, fmt.Errorf("read key: %w", err)
-	}
-	k, err := zone.ParseKey(pub, priv)
-	if err != nil {
-		return nil, fmt.Errorf("key %s: %w", path, err)
-	}
-	return k, nil
-}
-
-// WriteFileAtomic writes data to a temporary file beside path, syncs it,
-// and renames it over path.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = io.Copy(f, bytes.NewReader(data))
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -162,7 +162,7 @@ func testCreateVia(t *testing.T, b *Node, ac *AdminClient) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, _, err := Prepare(nil, u, k, time.Now())
+	z, _, err := zone.Prepare(nil, u, k, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

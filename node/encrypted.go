@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/internal/pki"
 )
 
@@ -78,7 +79,7 @@ func (c EncryptedConfig) validate() []error {
 		if a.addr == "" {
 			continue
 		}
-		if _, _, err := SplitHostPort(a.addr); err != nil {
+		if _, _, err := hostport.Split(a.addr); err != nil {
 			errs = append(errs, fmt.Errorf("encrypted.%s: %w", a.key, err))
 		}
 	}

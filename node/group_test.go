@@ -200,7 +200,7 @@ func demoCommand(t testing.TB) (*zone.Zone, *zone.Key, []byte) {
 	if err != nil {
 		t.Fatalf("DemoZone: %v", err)
 	}
-	z, _, err := Prepare(nil, u, k, time.Now())
+	z, _, err := zone.Prepare(nil, u, k, time.Now())
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -226,7 +226,7 @@ func demoWith(t testing.TB, base *zone.Zone, k *zone.Key, rr string) *zone.Zone 
 	if u, err = zone.New(DemoOrigin, append(u.Records(), r)); err != nil {
 		t.Fatal(err)
 	}
-	z, _, err := Prepare(base, u, k, time.Now())
+	z, _, err := zone.Prepare(base, u, k, time.Now())
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -573,24 +573,13 @@ func TestSnapshotSaveAndRestore(t *testing.T) {
 	}
 
 	// A newer serial, then restore the snapshot: the group goes back.
-	u, err := DemoZone()
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err = withSerial(u, z.Serial()+10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	z2, _, err := Prepare(z, u, k, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	z2 := demoWith(t, z, k, "restored-away.demo.ddnrs. 300 IN A 192.0.2.7")
 	cmd2, err := raftfsm.ChangeCommand(z, z2, k)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ac.SubmitChange(ctx, f.AdminAddr(), DemoOrigin, cmd2); err != nil {
-		t.Fatalf("SubmitChange(serial+10): %v", err)
+		t.Fatalf("SubmitChange(newer serial): %v", err)
 	}
 
 	// Restore on a follower: not_leader, naming the leader's admin endpoint.
@@ -728,7 +717,7 @@ func benchWrites(b *testing.B, via string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		next, _, err := Prepare(prev, u, k, time.Now())
+		next, _, err := zone.Prepare(prev, u, k, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/zone"
@@ -322,7 +323,7 @@ func (n *Node) onZone(origin string, z *zone.Zone) {
 // listen binds TCP first, then UDP on the port TCP got. When the port was
 // 0 and the kernel's pick is taken for UDP, it tries another port.
 func (n *Node) listen(h *dnsfront.Handler) (*dnsfront.TCPServer, *dnsfront.UDPServer, error) {
-	host, port, _ := SplitHostPort(n.cfg.DNS)
+	host, port, _ := hostport.Split(n.cfg.DNS)
 	tcpOpt := dnsfront.TCPOptions{
 		IdleTimeout: n.cfg.TCPIdleTimeout,
 		MaxConns:    n.cfg.TCPMaxConns,

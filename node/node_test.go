@@ -83,7 +83,7 @@ func publishDemo(t *testing.T, n *Node) (*zone.Zone, *zone.Key) {
 	if err != nil && !errors.Is(err, raftfsm.ErrNoZone) {
 		t.Fatalf("Stored: %v", err)
 	}
-	z, _, err := Prepare(stored, u, k, time.Now())
+	z, _, err := zone.Prepare(stored, u, k, time.Now())
 	if err != nil {
 		t.Fatalf("Prepare: %v", err)
 	}
@@ -224,9 +224,9 @@ www 3600 A 192.0.2.80
 	if err != nil {
 		t.Fatalf("ParseFile: %v", err)
 	}
-	z2, act, err := Prepare(z, u, k, time.Now())
-	if err != nil || act != Updated {
-		t.Fatalf("Prepare(edit) = %v, %v, want Updated", act, err)
+	z2, act, err := zone.Prepare(z, u, k, time.Now())
+	if err != nil || act != zone.Updated {
+		t.Fatalf("zone.Prepare(edit) = %v, %v, want Updated", act, err)
 	}
 	if z2.Serial() != z.Serial()+1 {
 		t.Errorf("serial after edit = %d, want %d", z2.Serial(), z.Serial()+1)
@@ -278,53 +278,6 @@ func TestNodePortInUse(t *testing.T) {
 	_, err = startNodeAt(t, t.TempDir(), pc.LocalAddr().String())
 	if !errors.Is(err, ErrPortInUse) {
 		t.Errorf("node on a UDP port in use: Start = %v, want ErrPortInUse", err)
-	}
-}
-
-func TestPrepare(t *testing.T) {
-	k, err := zone.GenerateKey(DemoOrigin, true, rand.Reader)
-	if err != nil {
-		t.Fatalf("GenerateKey: %v", err)
-	}
-	u, err := DemoZone()
-	if err != nil {
-		t.Fatalf("DemoZone: %v", err)
-	}
-	now := time.Now()
-	z, act, err := Prepare(nil, u, k, now)
-	if err != nil || act != Signed {
-		t.Fatalf("Prepare(nothing stored) = %v, %v, want Signed", act, err)
-	}
-	if err := zone.CheckSigned(z, k, now); err != nil {
-		t.Errorf("CheckSigned(first signing): %v", err)
-	}
-	if _, act, err := Prepare(z, u, k, now.Add(time.Hour)); err != nil || act != Unchanged {
-		t.Errorf("Prepare(same content) = %v, %v, want Unchanged", act, err)
-	}
-	later := now.Add(25 * 24 * time.Hour)
-	r, act, err := Prepare(z, u, k, later)
-	if err != nil || act != Refreshed || r.Serial() != z.Serial()+1 {
-		t.Errorf("Prepare(25 days later) = %v serial %d, %v, want Refreshed serial %d", act, r.Serial(), err, z.Serial()+1)
-	} else if err := zone.CheckSigned(r, k, later.Add(20*24*time.Hour)); err != nil {
-		t.Errorf("CheckSigned(refreshed, 45 days on): %v", err)
-	}
-	k2, err := zone.GenerateKey(DemoOrigin, true, rand.Reader)
-	if err != nil {
-		t.Fatalf("GenerateKey: %v", err)
-	}
-	r, act, err = Prepare(z, u, k2, now)
-	if err != nil || act != Signed || r.Serial() != z.Serial()+1 {
-		t.Errorf("Prepare(new key) = %v serial %d, %v, want Signed serial %d", act, r.Serial(), err, z.Serial()+1)
-	} else if err := zone.CheckSigned(r, k2, now); err != nil {
-		t.Errorf("CheckSigned(new key): %v", err)
-	}
-	// A serial in the owner's file above the stored one wins.
-	hi, err := withSerial(u, z.Serial()+100)
-	if err != nil {
-		t.Fatalf("withSerial: %v", err)
-	}
-	if r, _, err := Prepare(z, hi, k, now); err != nil || r.Serial() != z.Serial()+100 {
-		t.Errorf("Prepare(file serial +100) serial = %d, %v, want %d", r.Serial(), err, z.Serial()+100)
 	}
 }
 

@@ -76,7 +76,7 @@ func nestedGroups(t *testing.T, cTrustsChild bool) (a, b, c *Node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cz, _, err := Prepare(nil, u, childKey, time.Now())
+	cz, _, err := zone.Prepare(nil, u, childKey, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func publishDemoTB(t testing.TB, n *Node) *zone.Key {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, _, err := Prepare(nil, u, k, time.Now())
+	z, _, err := zone.Prepare(nil, u, k, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -174,7 +174,7 @@ func TestRegistryTwoGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, _, err := Prepare(nil, u, k, time.Now())
+	z, _, err := zone.Prepare(nil, u, k, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +413,7 @@ func createThroughAPI(t *testing.T, n *Node, key, origin, wantGroup string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, _, err := Prepare(nil, u, k, time.Now())
+	z, _, err := zone.Prepare(nil, u, k, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -560,7 +560,7 @@ func signedTestZone(t *testing.T, origin string) (*zone.Zone, *zone.Key) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, _, err := Prepare(nil, u, k, time.Now())
+	z, _, err := zone.Prepare(nil, u, k, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func placeOnEast(t *testing.T, f registryFixture, origin string) (*zone.Zone, *z
 	if err != nil {
 		t.Fatal(err)
 	}
-	z, _, err := Prepare(nil, u, k, time.Now())
+	z, _, err := zone.Prepare(nil, u, k, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -190,7 +190,7 @@ func TestRotationKeepsAnchorsInStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z1, _, err := Prepare(nil, rotationZone(t, origin, 1), k1, time.Now())
+	z1, _, err := zone.Prepare(nil, rotationZone(t, origin, 1), k1, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestRotationKeepsAnchorsInStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z2, _, err := Prepare(z1, rotationZone(t, origin, 2), k2, time.Now())
+	z2, _, err := zone.Prepare(z1, rotationZone(t, origin, 2), k2, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestRotationKeepsAnchorsInStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z3, _, err := Prepare(z2, rotationZone(t, origin, 3), k3, time.Now())
+	z3, _, err := zone.Prepare(z2, rotationZone(t, origin, 3), k3, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

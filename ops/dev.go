@@ -23,6 +23,9 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 
+	"github.com/ddnrs/ddnrs/internal/atomicfile"
+	"github.com/ddnrs/ddnrs/internal/hostport"
+	"github.com/ddnrs/ddnrs/internal/keyfile"
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/internal/ports"
 	"github.com/ddnrs/ddnrs/node"
@@ -142,7 +145,7 @@ type devZone struct {
 	source string // file name, or "built-in" for the demo
 	key    *zone.Key
 	zone   *zone.Zone // unsigned, then signed
-	action node.Action
+	action zone.Action
 	index  uint64 // Raft index the change was committed at; 0 if unchanged
 }
 
@@ -401,7 +404,7 @@ func adoptOwnerZones(ctx context.Context, c *node.AdminClient, g *devGroup, owne
 		if err != nil {
 			return nil, adminErr(err, server)
 		}
-		out = append(out, &devZone{source: "kept in " + owner.Path(), key: k, zone: z, action: node.Unchanged})
+		out = append(out, &devZone{source: "kept in " + owner.Path(), key: k, zone: z, action: zone.Unchanged})
 	}
 	return out, nil
 }
@@ -472,7 +475,7 @@ func readDevZones(opts *devOptions) ([]*devZone, error) {
 }
 
 func readDevZone(path, keyPath string) (*devZone, error) {
-	k, err := node.ReadKeyFile(keyPath)
+	k, err := keyfile.Read(keyPath)
 	if err != nil {
 		return nil, err
 	}
@@ -624,7 +627,7 @@ func (g *devGroup) saveState(data string) error {
 	if err != nil {
 		return err
 	}
-	return node.WriteFileAtomic(filepath.Join(data, devGroupFile), append(b, '\n'), 0o644)
+	return atomicfile.Write(filepath.Join(data, devGroupFile), append(b, '\n'), 0o644)
 }
 
 // startDevGroup starts the three members. On first run member 1
@@ -775,14 +778,14 @@ func startDevNode(ctx context.Context, opts *devOptions, cfg node.Config, log *s
 	if cfg.DNS == "" {
 		cfg.DNS = opts.defaultDNS
 	}
-	if _, _, err := node.SplitHostPort(cfg.DNS); err != nil {
+	if _, _, err := hostport.Split(cfg.DNS); err != nil {
 		return nil, usagef("--dns %q: %v", cfg.DNS, err)
 	}
 	cfg.API.Listen = opts.API
 	if cfg.API.Listen == "" {
 		cfg.API.Listen = opts.defaultAPI
 	}
-	if _, _, err := node.SplitHostPort(cfg.API.Listen); cfg.API.Listen != "" && err != nil {
+	if _, _, err := hostport.Split(cfg.API.Listen); cfg.API.Listen != "" && err != nil {
 		return nil, usagef("--api %q: %v", cfg.API.Listen, err)
 	}
 	n, err := startNode(ctx, cfg, log)
@@ -794,10 +797,10 @@ func startDevNode(ctx context.Context, opts *devOptions, cfg node.Config, log *s
 	for err != nil {
 		switch {
 		case errors.Is(err, node.ErrAPIPortInUse) && opts.API == "" && !apiMoved:
-			host, port, _ := node.SplitHostPort(cfg.API.Listen)
+			host, port, _ := hostport.Split(cfg.API.Listen)
 			apiMoved, apiTaken, cfg.API.Listen = true, port, net.JoinHostPort(host, "0")
 		case errors.Is(err, node.ErrPortInUse) && opts.DNS == "" && !dnsMoved:
-			host, port, _ := node.SplitHostPort(cfg.DNS)
+			host, port, _ := hostport.Split(cfg.DNS)
 			dnsMoved, dnsTaken, cfg.DNS = true, port, net.JoinHostPort(host, "0")
 		default:
 			return nil, err
@@ -1018,7 +1021,7 @@ func writeReady(path string, info readyInfo) error {
 	if err != nil {
 		return err
 	}
-	return node.WriteFileAtomic(path, append(b, '\n'), 0o644)
+	return atomicfile.Write(path, append(b, '\n'), 0o644)
 }
 
 // devLogKeys returns the transparency log's verifier key, making the key
@@ -1037,10 +1040,10 @@ func devLogKeys(out io.Writer, data string) (vkey string, err error) {
 	if err != nil {
 		return "", err
 	}
-	if err := node.WriteFileAtomic(filepath.Join(data, devLogKey), []byte(skey+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(data, devLogKey), []byte(skey+"\n"), 0o600); err != nil {
 		return "", err
 	}
-	if err := node.WriteFileAtomic(pub, []byte(vkey+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(pub, []byte(vkey+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	fmt.Fprintf(out, "made the transparency log's key in %s (verifier key in %s)\n", filepath.Join(data, devLogKey), pub)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/node"
 )
 
@@ -339,7 +340,7 @@ func runJoin(ctx context.Context, opts *joinOptions) error {
 	if err := checkOutput(opts.Output); err != nil {
 		return err
 	}
-	if _, _, err := node.SplitHostPort(opts.RaftAddr); err != nil {
+	if _, _, err := hostport.Split(opts.RaftAddr); err != nil {
 		return usagef("RAFTADDR %q: %v", opts.RaftAddr, err)
 	}
 	if err := opts.resolve("key"); err != nil {

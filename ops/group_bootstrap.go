@@ -19,8 +19,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
+	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/internal/pki"
-	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/translog"
 )
 
@@ -282,7 +282,7 @@ func checkBootstrap(opts *bootstrapOptions) (*bootstrapPlan, error) {
 		}
 	}
 	for _, a := range opts.RegistryAdmin {
-		if _, p, err := node.SplitHostPort(a); err != nil || p == 0 {
+		if _, p, err := hostport.Split(a); err != nil || p == 0 {
 			return nil, usagef("--registry-admin %q: want HOST:PORT of a registry member's admin endpoint", a)
 		}
 	}

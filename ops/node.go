@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ddnrs/ddnrs/internal/atomicfile"
+	"github.com/ddnrs/ddnrs/internal/loglevel"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
@@ -87,7 +89,7 @@ func runNode(ctx context.Context, opts *nodeOptions) error {
 	if err != nil {
 		return withHint(err, "fix the keys named above; node/testdata/node.sample.toml documents them all")
 	}
-	level, _ := node.ParseLevel(cfg.LogLevel) // Validate checked it
+	level, _ := loglevel.Parse(cfg.LogLevel) // Validate checked it
 	log := slog.New(slog.NewTextHandler(opts.err, &slog.HandlerOptions{Level: level}))
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -139,7 +141,7 @@ func writeNodeReady(path string, r nodeReady) error {
 	if err != nil {
 		return err
 	}
-	if err := node.WriteFileAtomic(path, append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("--ready-file: %w", err)
 	}
 	return nil

@@ -68,7 +68,7 @@ To move the zone to a new key, give the current key with --rotate-from.`,
 // publishPlan is a signed change ready to send.
 type publishPlan struct {
 	Origin string
-	Action node.Action
+	Action zone.Action
 	// Create: the group has no such zone. Rotate: the key changes.
 	Create, Rotate bool
 	Old, New       *zone.Zone // the group's copy (nil if none) and the new zone
@@ -191,12 +191,12 @@ func planPublish(ctx context.Context, c *node.AdminClient, server string, u *zon
 // is nil when there is nothing to send.
 func planFrom(old, base, u *zone.Zone, k, oldKey *zone.Key, now time.Time) (*publishPlan, error) {
 	origin := u.Origin
-	next, act, err := node.Prepare(base, u, k, now)
+	next, act, err := zone.Prepare(base, u, k, now)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", origin, err)
 	}
 	p := &publishPlan{Origin: origin, Action: act, Old: old, New: next, Create: old == nil, Rotate: oldKey != nil}
-	if act == node.Unchanged && !p.Create {
+	if act == zone.Unchanged && !p.Create {
 		return p, nil
 	}
 	cs := zone.SignedDiff(old, next)
@@ -230,7 +230,7 @@ func (p *publishPlan) what() string {
 	switch {
 	case p.Create:
 		return "created"
-	case p.Action == node.Unchanged:
+	case p.Action == zone.Unchanged:
 		return "unchanged"
 	case p.Rotate:
 		return "rotated"

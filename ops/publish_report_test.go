@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/zone"
 )
 
 // TestReportPublish: what publish prints for each outcome, in text and
@@ -26,9 +27,9 @@ func TestReportPublish(t *testing.T) {
 	}{
 		{"created", publishPlan{Origin: z.Origin, New: z, Create: true, Put: 7}, &node.ChangeResult{Serial: z.Serial(), Index: 12},
 			"created " + z.Origin, publishJSON{Zone: z.Origin, Action: "created", Serial: z.Serial(), Index: 12, Put: 7}},
-		{"repeat", publishPlan{Origin: z.Origin, New: z, Old: z, Action: node.Updated, Put: 2}, &node.ChangeResult{Serial: z.Serial(), Repeat: true},
-			"an earlier send of this change had committed it", publishJSON{Zone: z.Origin, Action: node.Updated.String(), OldSerial: z.Serial(), Serial: z.Serial(), Repeat: true, Put: 2}},
-		{"unchanged", publishPlan{Origin: z.Origin, New: z, Old: z, Action: node.Unchanged}, nil,
+		{"repeat", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Updated, Put: 2}, &node.ChangeResult{Serial: z.Serial(), Repeat: true},
+			"an earlier send of this change had committed it", publishJSON{Zone: z.Origin, Action: zone.Updated.String(), OldSerial: z.Serial(), Serial: z.Serial(), Repeat: true, Put: 2}},
+		{"unchanged", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Unchanged}, nil,
 			"unchanged at serial", publishJSON{Zone: z.Origin, Action: "unchanged", OldSerial: z.Serial(), Serial: z.Serial()}},
 	}
 	for _, tt := range tests {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ddnrs/ddnrs/internal/loglevel"
 	"github.com/spf13/cobra"
 )
 
@@ -99,8 +100,8 @@ signed and cannot forge it. Start with 'ddnrs dev' to run a node here, then
 		Args:          cobra.ArbitraryArgs,
 		RunE:          groupRunE,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := parseLevel(opts.LogLevel); err != nil {
-				return &usageError{err: err}
+			if _, err := loglevel.Parse(opts.LogLevel); err != nil {
+				return &usageError{err: fmt.Errorf("--log-level %w", err)}
 			}
 			return nil
 		},
@@ -152,19 +153,11 @@ func versionString() string {
 func commandLogger(cmd *cobra.Command) *slog.Logger {
 	level := slog.LevelInfo
 	if f := cmd.Root().PersistentFlags().Lookup("log-level"); f != nil {
-		if l, err := parseLevel(f.Value.String()); err == nil {
+		if l, err := loglevel.Parse(f.Value.String()); err == nil {
 			level = l
 		}
 	}
 	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
-	}
-	return l, nil
 }
 
 // usageError is a wrong command line: an unknown flag, a missing or extra

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/internal/atomicfile"
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/spf13/cobra"
 )
@@ -128,11 +128,11 @@ func writeSigned(path string, z *zone.Zone) error {
 	if err := zone.Write(&buf, z); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := node.WriteFileAtomic(path, buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	if z.Head == nil {
 		return nil
 	}
-	return node.WriteFileAtomic(path+".head", z.Head.Note, 0o644)
+	return atomicfile.Write(path+".head", z.Head.Note, 0o644)
 }

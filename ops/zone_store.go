@@ -8,7 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/miekg/dns"
@@ -125,7 +124,7 @@ func runImport(_ context.Context, e *env, opts *importOptions) error {
 	if err != nil && !errors.Is(err, raftfsm.ErrNoZone) {
 		return err
 	}
-	z, action, err := node.Prepare(stored, u, k, e.now())
+	z, action, err := zone.Prepare(stored, u, k, e.now())
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", opts.File, err)
 	}

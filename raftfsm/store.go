@@ -256,7 +256,7 @@ func (s *Store) putTx(tx *bolt.Tx, z *zone.Zone) (putStats, error) {
 			if err != nil {
 				return fmt.Errorf("%w: %s: zone %s meta: %w", ErrCorrupt, s.path, origin, err)
 			}
-			if !serialAbove(z.Serial(), old.Serial) {
+			if !zone.SerialAbove(z.Serial(), old.Serial) {
 				if len(puts) == 0 && len(dels) == 0 && !metaChanged {
 					return nil
 				}
@@ -285,12 +285,6 @@ func (s *Store) putTx(tx *bolt.Tx, z *zone.Zone) (putStats, error) {
 		return putStats{}, err
 	}
 	return st, nil
-}
-
-// serialAbove reports whether serial a is above b in RFC 1982 serial
-// number arithmetic (SERIAL_BITS 32).
-func serialAbove(a, b uint32) bool {
-	return a != b && a-b < 1<<31
 }
 
 // Get returns the stored zone of origin with its signed head, or

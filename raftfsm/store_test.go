@@ -311,25 +311,6 @@ func TestStoreStaleSerial(t *testing.T) {
 	}
 }
 
-func TestSerialAbove(t *testing.T) {
-	tests := []struct {
-		a, b uint32
-		want bool
-	}{
-		{2, 1, true},
-		{1, 1, false},
-		{1, 2, false},
-		{0, 0xFFFFFFFF, true}, // wrapped
-		{1 << 31, 0, false},   // undefined in RFC 1982: refuse
-		{1<<31 - 1, 0, true},
-	}
-	for _, tt := range tests {
-		if got := serialAbove(tt.a, tt.b); got != tt.want {
-			t.Errorf("serialAbove(%d, %d) = %v, want %v", tt.a, tt.b, got, tt.want)
-		}
-	}
-}
-
 func TestStoreLocked(t *testing.T) {
 	_, path := openTestStore(t)
 	// The lock wait must give up (bbolt without a timeout waits forever):

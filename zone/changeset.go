@@ -278,7 +278,7 @@ func VerifyChange(old *Zone, cs ChangeSet, owner *Key) (*Zone, error) {
 	if err != nil {
 		return nil, err
 	}
-	if old != nil && !serialAbove(nz.Serial(), old.Serial()) {
+	if old != nil && !SerialAbove(nz.Serial(), old.Serial()) {
 		return nil, refuse(ReasonStaleSerial, "serial %d is not above %d", nz.Serial(), old.Serial())
 	}
 	tree := nz.Tree()
@@ -293,8 +293,13 @@ func VerifyChange(old *Zone, cs ChangeSet, owner *Key) (*Zone, error) {
 	return nz, nil
 }
 
-// serialAbove reports whether serial a is above b (RFC 1982, 32 bits).
-func serialAbove(a, b uint32) bool { return a != b && a-b < 1<<31 }
+// SerialAbove reports whether SOA serial a is above b in RFC 1982 serial
+// number arithmetic (SERIAL_BITS 32): a-b is between 1 and 2^31-1 modulo
+// 2^32. Two serials exactly 2^31 apart are neither above nor below each
+// other. This is the one serial comparison of DDNRS (the state machine's
+// anti-rollback check, the owner's Prepare, the answer verifier's highest
+// serial seen).
+func SerialAbove(a, b uint32) bool { return a != b && a-b < 1<<31 }
 
 func hasKey(z *Zone, k *Key) bool {
 	ks := z.Apex().RRset(dns.TypeDNSKEY)

@@ -69,7 +69,7 @@ type Record struct {
 
 // Owner is a zone owner publishing signed changes: it keeps the signed
 // zone it knows the group holds, signs each next version with zone.Diff
-// and Apply (node.Prepare, as `ddnrs zone publish` does) and sends
+// and Apply (zone.Prepare, as `ddnrs zone publish` does) and sends
 // raftfsm.ChangeCommand's command to a member's admin endpoint.
 //
 // Every change sets the register TXT to a new value; with Grow it also
@@ -187,7 +187,7 @@ func (o *Owner) prepare() (*change, error) {
 	if err != nil {
 		return nil, err
 	}
-	next, _, err := node.Prepare(o.cur, u, o.Key, time.Now())
+	next, _, err := zone.Prepare(o.cur, u, o.Key, time.Now())
 	if err != nil {
 		return nil, err
 	}

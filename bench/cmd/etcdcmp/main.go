@@ -45,7 +45,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ddnrs/ddnrs/internal/ports"
-	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -174,7 +173,7 @@ func changeSizes(n int) (create, update int, err error) {
 		if err != nil {
 			return 0, 0, err
 		}
-		next, _, err := node.Prepare(cur, u, k, time.Now())
+		next, _, err := zone.Prepare(cur, u, k, time.Now())
 		if err != nil {
 			return 0, 0, err
 		}

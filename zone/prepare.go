@@ -1,12 +1,10 @@
-package node
+package zone
 
 import (
 	"fmt"
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/ddnrs/ddnrs/zone"
 )
 
 // RefreshMargin is how long before the first RRSIG expires a stored zone is
@@ -38,13 +36,14 @@ func (a Action) String() string {
 	return fmt.Sprintf("Action(%d)", uint8(a))
 }
 
-// Prepare is the owner's side of publishing: given the owner's unsigned
+// Prepare is the owner's side of publishing (`ddnrs zone publish`, `ddnrs
+// dev`, the benchmarks' owners): given the owner's unsigned
 // zone u, its key k and what is stored (nil when nothing), it returns the
 // signed zone to publish and what it did.
 //
 //   - Nothing stored, or stored under another key: sign u whole, with a
 //     serial above the stored one.
-//   - Content differs from stored: zone.Diff and Apply re-sign only the
+//   - Content differs from stored: Diff and Apply re-sign only the
 //     changed RRsets; the serial goes above the stored one.
 //   - Same content but a serial in u above the stored one: sign whole.
 //   - Same content, signatures expiring within RefreshMargin: sign whole
@@ -53,10 +52,10 @@ func (a Action) String() string {
 //
 // The serial in u's SOA counts only when it is above the stored one. Prepare
 // is pure: now is the signing clock.
-func Prepare(stored, u *zone.Zone, k *zone.Key, now time.Time) (*zone.Zone, Action, error) {
-	opt := zone.DefaultSignOptions(now)
+func Prepare(stored, u *Zone, k *Key, now time.Time) (*Zone, Action, error) {
+	opt := DefaultSignOptions(now)
 	if stored == nil {
-		z, err := zone.Sign(u, k, opt)
+		z, err := Sign(u, k, opt)
 		return z, Signed, err
 	}
 	if !hasKey(stored, k) {
@@ -64,41 +63,41 @@ func Prepare(stored, u *zone.Zone, k *zone.Key, now time.Time) (*zone.Zone, Acti
 		if err != nil {
 			return nil, 0, err
 		}
-		z, err := zone.Sign(u, k, opt)
+		z, err := Sign(u, k, opt)
 		return z, Signed, err
 	}
 	// Diff leaves the serial out of the comparison: the owner's file need
 	// not bump it, and ours went up with every change.
-	if c := zone.Diff(stored, u); !c.Empty() {
+	if c := Diff(stored, u); !c.Empty() {
 		z, err := stored.Apply(c, k, opt)
 		if err != nil {
 			return nil, 0, err
 		}
-		if want := nextSerial(stored.Serial(), u.Serial()); z.Serial() != want && serialLess(z.Serial(), want) {
+		if want := nextSerial(stored.Serial(), u.Serial()); z.Serial() != want && SerialAbove(want, z.Serial()) {
 			// The owner's file asks for a higher serial than Apply's +1:
 			// sign whole at that serial instead.
 			u, err := withSerial(u, want)
 			if err != nil {
 				return nil, 0, err
 			}
-			z, err = zone.Sign(u, k, opt)
+			z, err = Sign(u, k, opt)
 			if err != nil {
 				return nil, 0, err
 			}
 		}
 		return z, Updated, nil
 	}
-	if serialLess(stored.Serial(), u.Serial()) {
+	if SerialAbove(u.Serial(), stored.Serial()) {
 		// Same content, but the owner raised the serial: publish it.
-		z, err := zone.Sign(u, k, opt)
+		z, err := Sign(u, k, opt)
 		return z, Updated, err
 	}
-	if zone.NeedsRefresh(stored, now, RefreshMargin) {
+	if NeedsRefresh(stored, now, RefreshMargin) {
 		u, err := withSerial(u, nextSerial(stored.Serial(), u.Serial()))
 		if err != nil {
 			return nil, 0, err
 		}
-		z, err := zone.Sign(u, k, opt)
+		z, err := Sign(u, k, opt)
 		return z, Refreshed, err
 	}
 	return stored, Unchanged, nil
@@ -107,33 +106,14 @@ func Prepare(stored, u *zone.Zone, k *zone.Key, now time.Time) (*zone.Zone, Acti
 // nextSerial returns the file's serial when it is above the stored one,
 // else stored+1 (RFC 1982 arithmetic).
 func nextSerial(stored, file uint32) uint32 {
-	if serialLess(stored, file) {
+	if SerialAbove(file, stored) {
 		return file
 	}
 	return stored + 1
 }
 
-// serialLess reports a < b in RFC 1982 serial number arithmetic.
-func serialLess(a, b uint32) bool {
-	return a != b && int32(b-a) > 0
-}
-
-// hasKey reports whether z's apex DNSKEY RRset holds k's DNSKEY.
-func hasKey(z *zone.Zone, k *zone.Key) bool {
-	s := z.Apex().RRset(dns.TypeDNSKEY)
-	if s == nil {
-		return false
-	}
-	for _, rr := range s.RRs {
-		if dk, ok := rr.(*dns.DNSKEY); ok && zone.SameKey(dk, k.DNSKEY) {
-			return true
-		}
-	}
-	return false
-}
-
 // withSerial returns u with its SOA serial set to serial.
-func withSerial(u *zone.Zone, serial uint32) (*zone.Zone, error) {
+func withSerial(u *Zone, serial uint32) (*Zone, error) {
 	if u.Serial() == serial {
 		return u, nil
 	}
@@ -145,5 +125,5 @@ func withSerial(u *zone.Zone, serial uint32) (*zone.Zone, error) {
 			rrs[i] = c
 		}
 	}
-	return zone.New(u.Origin, rrs)
+	return New(u.Origin, rrs)
 }
