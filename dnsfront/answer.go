@@ -86,8 +86,8 @@ func (h *Handler) lookup(q *request, resp *dns.Msg, sc *scratch) {
 	z := h.zones.Zone(q.name)
 	if z == nil || !zone.IsSubDomain(z.Origin, q.name) {
 		// Never answer for a name outside the zones we hold; with a
-		// Remote, Handle passes the query on (remote.go).
-		sc.remote = h.remote != nil
+		// OtherGroups, Handle passes the query on (othergroup.go).
+		sc.otherGroup = h.otherGroups != nil
 		resp.Rcode = dns.RcodeRefused
 		return
 	}

@@ -64,23 +64,24 @@ type Options struct {
 	// that option; the node sets it to its stream servers' idle timeout.
 	// Default 10s (TCPOptions' default); negative: never announced.
 	TCPKeepalive time.Duration
-	// Remote, when set, answers queries for names no zone of the Reader
-	// encloses (remote.go) instead of REFUSED. The local path is
-	// unchanged. Default nil: such queries are REFUSED. A Handler with
-	// a Remote runs a pool of goroutines that Close stops.
-	Remote Remote
-	// RemoteWorkers is the number of goroutines answering deferred
-	// remote queries. Default DefaultRemoteWorkers.
-	RemoteWorkers int
-	// RemoteQueue is how many deferred remote queries may wait for a
+	// OtherGroups, when set, answers queries for names no zone of the
+	// Reader encloses, from the other groups of the overlay
+	// (othergroup.go), instead of REFUSED. The local path is unchanged.
+	// Default nil: such queries are REFUSED. A Handler with an
+	// OtherGroups runs a pool of goroutines that Close stops.
+	OtherGroups OtherGroups
+	// OtherGroupWorkers is the number of goroutines answering deferred
+	// queries for other groups. Default DefaultOtherGroupWorkers.
+	OtherGroupWorkers int
+	// OtherGroupQueue is how many deferred queries for other groups may wait for a
 	// worker; beyond it they get SERVFAIL at once. Default
-	// DefaultRemoteQueue.
-	RemoteQueue int
-	// RemoteTimeout bounds one remote lookup. Default
-	// DefaultRemoteTimeout.
-	RemoteTimeout time.Duration
+	// DefaultOtherGroupQueue.
+	OtherGroupQueue int
+	// OtherGroupTimeout bounds one lookup in another group. Default
+	// DefaultOtherGroupTimeout.
+	OtherGroupTimeout time.Duration
 	// Suspensions, when set, names the zones the registry suspended:
-	// queries for their names, local or remote, get REFUSED with EDE 15
+	// queries for their names, held here or by another group, get REFUSED with EDE 15
 	// (Blocked) (suspend.go). Default nil: nothing is suspended.
 	Suspensions Suspensions
 }
@@ -91,13 +92,13 @@ const DefaultMaxUDPSize = 1232
 // Handler answers queries authoritatively from the zones of a Reader. It
 // is safe for concurrent use.
 type Handler struct {
-	zones     Reader
-	maxUDP    uint16
-	padBlock  int         // 0: off
-	keepalive uint16      // in units of 100 ms; 0: off
-	pool      sync.Pool   // of *exchange
-	remote    *remotePool // nil without Options.Remote
-	susp      Suspensions // nil without Options.Suspensions
+	zones       Reader
+	maxUDP      uint16
+	padBlock    int             // 0: off
+	keepalive   uint16          // in units of 100 ms; 0: off
+	pool        sync.Pool       // of *exchange
+	otherGroups *otherGroupPool // nil without Options.OtherGroups
+	susp        Suspensions     // nil without Options.Suspensions
 }
 
 // NewHandler returns a Handler answering from zones.
@@ -125,8 +126,8 @@ func NewHandler(zones Reader, opt Options) *Handler {
 		h.keepalive = uint16(min(max(opt.TCPKeepalive/(100*time.Millisecond), 1), 65535))
 	}
 	h.pool.New = func() any { return new(exchange) }
-	if opt.Remote != nil {
-		h.startRemote(opt)
+	if opt.OtherGroups != nil {
+		h.startOtherGroups(opt)
 	}
 	return h
 }
@@ -144,13 +145,13 @@ type exchange struct {
 // Records in a response may point into it, so it lives as long as the
 // response.
 type scratch struct {
-	opt     dns.OPT
-	optBuf  [1]dns.EDNS0 // backing array of opt.Option
-	ka      dns.EDNS0_TCP_KEEPALIVE
-	soa     dns.SOA
-	soaSigs []dns.RRSIG
-	remote  bool // no local zone encloses the name and a Remote is set
-	optLen  int  // RDATA octets of options already in opt (suspend.go's EDE)
+	opt        dns.OPT
+	optBuf     [1]dns.EDNS0 // backing array of opt.Option
+	ka         dns.EDNS0_TCP_KEEPALIVE
+	soa        dns.SOA
+	soaSigs    []dns.RRSIG
+	otherGroup bool // no local zone encloses the name and OtherGroups is set
+	optLen     int  // RDATA octets of options already in opt (suspend.go's EDE)
 }
 
 // Answer fills resp (reset first) with the response to req as it arrived
@@ -195,16 +196,16 @@ func (h *Handler) Answer(req, resp *dns.Msg, tr Transport) {
 // Handle is safe for concurrent use; the servers call it from many
 // goroutines at once. It does not keep raw or buf.
 func (h *Handler) Handle(raw, buf []byte, tr Transport) (out []byte, ok bool) {
-	out, ok, remote := h.handle(raw, buf, tr)
-	if remote {
-		return h.resolveRemote(h.remote.ctx, raw, buf, tr), true
+	out, ok, other := h.handle(raw, buf, tr)
+	if other {
+		return h.resolveOtherGroup(h.otherGroups.ctx, raw, buf, tr), true
 	}
 	return out, ok
 }
 
-// handle is Handle for the local zones; remote=true (and nothing else)
-// when the query is for the Remote.
-func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, remote bool) {
+// handle is Handle for the local zones; other=true (and nothing else)
+// when the query is for the OtherGroups.
+func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other bool) {
 	if len(raw) < headerLen || raw[2]&0x80 != 0 {
 		return buf[:0], false, false
 	}
@@ -222,7 +223,7 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, remote 
 		x.q.fromMsg(&x.req)
 	}
 	limit := h.respond(&x.q, &x.resp, &x.scratch, tr)
-	if x.scratch.remote {
+	if x.scratch.otherGroup {
 		return buf[:0], false, true
 	}
 	pad := h.finishOPT(&x.q, &x.resp, &x.scratch, tr)
@@ -263,7 +264,7 @@ func (h *Handler) release(x *exchange) {
 		m.Question, m.Answer, m.Ns, m.Extra = m.Question[:0], m.Answer[:0], m.Ns[:0], m.Extra[:0]
 	}
 	x.q = request{}
-	x.scratch.remote = false
+	x.scratch.otherGroup = false
 	x.scratch.optLen = 0
 	clear(x.scratch.soaSigs)
 	x.scratch.soaSigs = x.scratch.soaSigs[:0]

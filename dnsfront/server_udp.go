@@ -197,7 +197,7 @@ func (s *UDPServer) worker(c *net.UDPConn) {
 
 // answer calls the handler, turning a panic into a dropped query so one
 // bad packet cannot stop the server.
-// A Responder that is also a Deferrer (remote.go) answers queries for
+// A Responder that is also a Deferrer (othergroup.go) answers queries for
 // other groups' zones later, writing the reply itself through c.
 func (s *UDPServer) answer(raw, buf []byte, c *net.UDPConn, from netip.AddrPort) (out []byte, ok bool) {
 	defer func() {

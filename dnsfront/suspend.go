@@ -4,7 +4,7 @@ package dnsfront
 // suspended zone gets REFUSED with an Extended DNS Error 15 (Blocked,
 // RFC 8914 §4.16) saying which zone and why, whether the zone is held
 // here or by another group: the check comes before both the local
-// lookup and the Remote.
+// lookup and the OtherGroups.
 
 import (
 	"sync/atomic"
@@ -71,7 +71,7 @@ func SuspendedText(origin, reason string) string {
 
 // suspended answers q with REFUSED and EDE Blocked when its name lies in
 // a suspended zone, and reports whether it did. respond calls it before
-// the lookup, so a suspended zone is refused locally and remotely alike.
+// the lookup, so a suspended zone is refused here and from other groups alike.
 func (h *Handler) suspended(q *request, resp *dns.Msg, sc *scratch) bool {
 	if h.susp == nil {
 		return false

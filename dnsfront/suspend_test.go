@@ -51,7 +51,7 @@ func TestHandleSuspended(t *testing.T) {
 	s.Set(map[string]string{"example.": "court order 12", "remote.test.": "phishing"})
 	z, _ := dnstest.Sign(t, dnstest.Example(t))
 	other := dnstest.Parse(t, "other.test.", "@ 3600 IN SOA ns hm 1 2 3 4 5\n@ 3600 IN NS ns\nwww 3600 IN A 192.0.2.7\n")
-	h := dnsfront.NewHandler(dnstest.NewZones(z, other), dnsfront.Options{Remote: &fakeRemote{}, Suspensions: &s})
+	h := dnsfront.NewHandler(dnstest.NewZones(z, other), dnsfront.Options{OtherGroups: &fakeOtherGroups{}, Suspensions: &s})
 	t.Cleanup(func() { h.Close() })
 	padded := func(m *dns.Msg) *dns.Msg {
 		return withOpt(m, func(o *dns.OPT) {

@@ -26,7 +26,7 @@ import (
 // and answers queries for it, each answer passed through alter (nil:
 // unchanged), the way the tamperer of overlay_test.go does.
 type badPeer struct {
-	zones *node.Zones
+	zones *node.Served
 	id    string
 	alter func(m *dns.Msg)
 }
@@ -77,7 +77,7 @@ func startBadPeer(t *testing.T, origin, keyFile string, serial uint32, boot []st
 	if z, err = zone.Sign(z, k, zone.DefaultSignOptions(time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	zs := new(node.Zones)
+	zs := new(node.Served)
 	zs.Set(z)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -319,7 +319,7 @@ func TestOverlayEveryNodeAnswersEveryZone(t *testing.T) {
 // but alters the A records of its answers, in every section (the
 // additional section's name server addresses included).
 type tamperer struct {
-	zones *node.Zones
+	zones *node.Served
 	id    string
 }
 
@@ -370,7 +370,7 @@ func startTamperer(t *testing.T, origin, keyFile string, boot []string) {
 	if z, err = zone.Sign(z, k, zone.DefaultSignOptions(time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	zs := new(node.Zones)
+	zs := new(node.Served)
 	zs.Set(z)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

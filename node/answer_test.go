@@ -19,7 +19,7 @@ import (
 
 // signedExample returns the shared fixture zone with serial, signed with
 // dnstest's fixed key, in a registry.
-func signedExample(t testing.TB, serial string) (*Zones, *zone.Zone, *zone.Key) {
+func signedExample(t testing.TB, serial string) (*Served, *zone.Zone, *zone.Key) {
 	t.Helper()
 	text, err := os.ReadFile(dnstest.FixturePath())
 	if err != nil {
@@ -28,7 +28,7 @@ func signedExample(t testing.TB, serial string) (*Zones, *zone.Zone, *zone.Key) 
 	text = bytes.Replace(text, []byte("2024010101 ; serial"), []byte(serial+" ; serial"), 1)
 	z := dnstest.Parse(t, "example.", string(text)+dnstest.Extra)
 	s, k := dnstest.Sign(t, z)
-	r := new(Zones)
+	r := new(Served)
 	r.Set(s)
 	return r, s, k
 }
@@ -127,7 +127,7 @@ func TestVerifyAnswerTampered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	answer := func(r *Zones, name string, qt uint16) *LocalAnswer {
+	answer := func(r *Served, name string, qt uint16) *LocalAnswer {
 		t.Helper()
 		la, err := AnswerLocal(r, name, qt)
 		if err != nil {
@@ -167,7 +167,7 @@ func TestVerifyAnswerTampered(t *testing.T) {
 			})
 		}, nil, zone.ErrBadSignature},
 		{"signed by another key", "www.example.", dns.TypeA, func() *LocalAnswer {
-			r := new(Zones)
+			r := new(Served)
 			r.Set(forged)
 			return answer(r, "www.example.", dns.TypeA)
 		}, nil, zone.ErrBadSignature},
@@ -416,7 +416,7 @@ ns1  3600 IN A   192.0.2.53
 mail 60   IN A   192.0.2.25
 `)
 	s, k := dnstest.Sign(t, z)
-	r := new(Zones)
+	r := new(Served)
 	r.Set(s)
 	for _, c := range []struct {
 		t    uint16

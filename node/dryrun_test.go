@@ -60,7 +60,7 @@ func TestSubmitZoneDryRunRemote(t *testing.T) {
 	if !errors.As(err, &rej) || rej.Reason != raftfsm.ReasonWrongKey {
 		t.Errorf("dry run of a change signed by another key = %v, want rejected (%s)", err, raftfsm.ReasonWrongKey)
 	}
-	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != stored.Serial() {
+	if got := a.Served().Get(DemoOrigin); got == nil || got.Serial() != stored.Serial() {
 		t.Fatalf("a holds %v after dry runs, want serial %d unchanged", got, stored.Serial())
 	}
 	if _, err := b.Stored(DemoOrigin); err == nil {
@@ -69,7 +69,7 @@ func TestSubmitZoneDryRunRemote(t *testing.T) {
 	if got, err := b.SubmitZone(ctx, "", DemoOrigin, good, false); err != nil || got != serial {
 		t.Errorf("real change after the dry run = %d, %v, want %d", got, err, serial)
 	}
-	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != serial {
+	if got := a.Served().Get(DemoOrigin); got == nil || got.Serial() != serial {
 		t.Errorf("a holds %v after the change, want serial %d", got, serial)
 	}
 }

@@ -99,7 +99,7 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 	if err != nil || res.Serial != z.Serial() || res.Index == 0 {
 		t.Fatalf("change via b = %+v, %v, want serial %d and an index", res, err, z.Serial())
 	}
-	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
+	if got := a.Served().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
 		t.Errorf("a holds %v after the change via b, want serial %d", got, z.Serial())
 	}
 	// The same change again: the owning group answers a repeat.

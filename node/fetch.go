@@ -26,7 +26,7 @@ import (
 // signed head of a zone this node's group holds.
 func (o *overlayNode) LocalZone(_ context.Context, origin string) (text, head []byte, err error) {
 	origin = zone.CanonicalName(origin)
-	z := o.zones.Get(origin)
+	z := o.served.Get(origin)
 	if z == nil || z.Head == nil {
 		return nil, nil, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
 	}

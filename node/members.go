@@ -48,7 +48,7 @@ func (n *Node) nodeStatus() Status {
 		DNS:   n.Addr().String(),
 		Admin: n.AdminAddr(),
 		Raft:  n.RaftAddr(),
-		Zones: len(n.zones.Origins()),
+		Zones: len(n.served.Origins()),
 		Ready: n.ready() == nil,
 	}
 }

@@ -103,7 +103,7 @@ func TestOverlayMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := &corruptingPeer{zones: a.Zones()}
+	bad := &corruptingPeer{served: a.Served()}
 	srv := overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: bad})
 	t.Cleanup(func() {
 		srv.Close()

@@ -1,6 +1,6 @@
 // Package node wires a DDNRS node together: configuration, the zone store
-// owned by the Raft state machine, the Raft group, the registry of served
-// zones, the DNS servers and the admin endpoint, with their start and stop
+// owned by the Raft state machine, the Raft group, the set of served
+// zones (Served), the DNS servers and the admin endpoint, with their start and stop
 // order.
 package node
 
@@ -48,8 +48,8 @@ var (
 const udpRetries = 5
 
 // Node is one DDNRS node: a member of a Raft replica group whose state
-// machine owns the zone store in the data directory, the registry of the
-// zones it serves (kept current by the state machine), DNS over UDP and
+// machine owns the zone store in the data directory, the set of the
+// zones it serves (Served) (kept current by the state machine), DNS over UDP and
 // TCP on one address, and the admin HTTPS endpoint.
 //
 // Start and Close are called by the owner (cmd, ops, tests), once each;
@@ -61,7 +61,7 @@ type Node struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	zones Zones
+	served Served
 
 	mu      sync.Mutex
 	running bool
@@ -80,7 +80,7 @@ type Node struct {
 	bgStop context.CancelFunc // stops the background loops (join, announce)
 	bg     sync.WaitGroup
 
-	dnsh *dnsfront.Handler           // the query handler; Close stops its remote pool
+	dnsh *dnsfront.Handler           // the query handler; Close stops its other-group pool
 	ov   atomic.Pointer[overlayNode] // nil unless [overlay] enabled (overlay.go)
 
 	// Registry (registry.go, follow.go, api.go).
@@ -204,8 +204,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 		n.fol = fol
 	}
-	var remote dnsfront.Remote
-	var reader dnsfront.Reader = &n.zones
+	var others dnsfront.OtherGroups // nil without the overlay
+	var reader dnsfront.Reader = &n.served
 	if n.cfg.Overlay.Enabled {
 		ov, err := n.startOverlay(ctx)
 		if err != nil {
@@ -221,10 +221,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 		ov.provideAll()
 		undo = append(undo, func() { n.ov.Store(nil); ov.close() })
-		remote = ov
-		reader = childZones{zones: &n.zones, router: ov.router} // overlay_child.go
+		others = ov
+		reader = childZones{served: &n.served, router: ov.router} // overlay_child.go
 	}
-	h := dnsfront.NewHandler(reader, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout, Remote: remote, Suspensions: &n.susp})
+	h := dnsfront.NewHandler(reader, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout, OtherGroups: others, Suspensions: &n.susp})
 	undo = append(undo, func() { h.Close() })
 	n.dnsh = h
 	tcp, udp, err := n.listen(h)
@@ -290,7 +290,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.fol.run(bctx, n.cfg.Registry.FollowInterval)
 		}()
 	}
-	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "zones", len(n.zones.Origins()))
+	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "zones", len(n.served.Origins()))
 	return nil
 }
 
@@ -303,17 +303,17 @@ func adminServerTLS(c *tls.Config) *tls.Config {
 }
 
 // onZone keeps the registry in step with the state machine. It runs on
-// the FSM's goroutine; Zones.Set and Delete never block on readers.
+// the FSM's goroutine; Served.Set and Delete never block on readers.
 func (n *Node) onZone(origin string, z *zone.Zone) {
 	if z == nil {
-		n.zones.Delete(origin)
+		n.served.Delete(origin)
 		n.log.Info("zone no longer served", "zone", origin)
 		if ov := n.ov.Load(); ov != nil {
 			ov.onZone(origin, nil)
 		}
 		return
 	}
-	n.zones.Set(z)
+	n.served.Set(z)
 	n.log.Debug("zone updated", "zone", origin, "serial", z.Serial())
 	if ov := n.ov.Load(); ov != nil {
 		ov.onZone(origin, z)
@@ -405,8 +405,8 @@ func (n *Node) RaftAddr() string {
 // DataDir returns the configured data directory.
 func (n *Node) DataDir() string { return n.cfg.DataDir }
 
-// Zones returns the registry of served zones (a dnsfront.Reader).
-func (n *Node) Zones() *Zones { return &n.zones }
+// Served returns the zones this node serves (a dnsfront.Reader).
+func (n *Node) Served() *Served { return &n.served }
 
 // Stored returns the local replica's zone at origin (a suspended zone
 // too), or an error wrapping raftfsm.ErrNoZone.

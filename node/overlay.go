@@ -71,7 +71,7 @@ const overlayKeyFile = "overlay.key"
 // overlayNode is the running overlay of a Node.
 type overlayNode struct {
 	log      *slog.Logger
-	zones    *Zones
+	served   *Served
 	host     *overlay.Host
 	router   *overlay.Router
 	client   *overlay.Client
@@ -132,7 +132,7 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 	}
 	o := &overlayNode{
 		log:      log,
-		zones:    &n.zones,
+		served:   &n.served,
 		host:     h,
 		router:   overlay.NewRouter(h, overlay.RouterOptions{}),
 		client:   overlay.NewClient(h.P2P(), overlay.ClientOptions{Logger: log}),
@@ -152,7 +152,7 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 // provideAll provides every zone in the registry; Start calls it once the
 // overlay is published to onZone, so no zone falls between the two.
 func (o *overlayNode) provideAll() {
-	for _, origin := range o.zones.Origins() {
+	for _, origin := range o.served.Origins() {
 		o.provide(origin)
 	}
 }
@@ -197,7 +197,7 @@ func (o *overlayNode) close() error {
 // group to a query for one of its zones, with the proof and this node as
 // the first audit hop.
 func (o *overlayNode) AnswerLocal(ctx context.Context, name string, t uint16, do bool) (*overlay.QueryResponse, error) {
-	la, err := AnswerLocal(o.zones, name, t)
+	la, err := AnswerLocal(o.served, name, t)
 	if err != nil {
 		if errors.Is(err, ErrNotHosted) {
 			return nil, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: err.Error()}
@@ -210,22 +210,22 @@ func (o *overlayNode) AnswerLocal(ctx context.Context, name string, t uint16, do
 	}, nil
 }
 
-// remoteError is the cause of a SERVFAIL on the remote path, with the
+// lookupError is the cause of a SERVFAIL on the other-group path, with the
 // Extended DNS Error (RFC 8914) that says it.
-type remoteError struct {
+type lookupError struct {
 	ede uint16
 	err error
 }
 
-func (e *remoteError) Error() string { return e.err.Error() }
-func (e *remoteError) Unwrap() error { return e.err }
-func (e *remoteError) EDE() uint16   { return e.ede }
+func (e *lookupError) Error() string { return e.err.Error() }
+func (e *lookupError) Unwrap() error { return e.err }
+func (e *lookupError) EDE() uint16   { return e.ede }
 
-// Resolve implements dnsfront.Remote: the cached verified answer, or one
+// Resolve implements dnsfront.OtherGroups: the cached verified answer, or one
 // fetched from a member of the zone's group and verified. A member whose
 // answer fails verification is penalised and the next one asked; when no
 // member gives a verifiable answer the error says why (SERVFAIL with EDE).
-func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.RemoteAnswer, error) {
+func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.OtherGroupAnswer, error) {
 	q := req.Question[0]
 	name := zone.CanonicalName(q.Name)
 	if v, age, refresh, ok := o.cache.Get(name, q.Qtype); ok {
@@ -233,7 +233,7 @@ func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.Remo
 			o.refresh(name, q.Qtype)
 		}
 		o.stats.cached.Add(1)
-		return remoteAnswer(v, age), nil
+		return otherGroupAnswer(v, age), nil
 	}
 	v, err := o.fetch(ctx, name, q.Qtype)
 	if errors.Is(err, errZoneGone) {
@@ -242,18 +242,18 @@ func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.Remo
 		v, err = o.fetch(ctx, name, q.Qtype)
 	}
 	if err != nil {
-		o.log.Debug("remote lookup failed", "name", name, "type", dns.TypeToString[q.Qtype], "err", err)
+		o.log.Debug("lookup in another group failed", "name", name, "type", dns.TypeToString[q.Qtype], "err", err)
 	}
 	if errors.Is(err, overlay.ErrNoZone) {
 		m := new(dns.Msg)
 		m.Rcode = dns.RcodeRefused // no group holds it: as without the overlay
-		return &dnsfront.RemoteAnswer{Msg: m}, nil
+		return &dnsfront.OtherGroupAnswer{Msg: m}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	o.stats.fetched.Add(1)
-	return remoteAnswer(v, 0), nil
+	return otherGroupAnswer(v, 0), nil
 }
 
 // thinRelook is how often a route with fewer than two providers is
@@ -309,7 +309,7 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 		if errors.Is(err, overlay.ErrNoZone) {
 			return nil, err
 		}
-		return nil, &remoteError{dns.ExtendedErrorCodeNoReachableAuthority, err}
+		return nil, &lookupError{dns.ExtendedErrorCodeNoReachableAuthority, err}
 	}
 	o.thinRoute(origin, provs)
 	var last error
@@ -362,7 +362,7 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 			if notHeld && !otherFailure {
 				return nil, o.zoneGone(origin)
 			}
-			return nil, &remoteError{dns.ExtendedErrorCodeNoReachableAuthority, fmt.Errorf("zone %s: %w", origin, err)}
+			return nil, &lookupError{dns.ExtendedErrorCodeNoReachableAuthority, fmt.Errorf("zone %s: %w", origin, err)}
 		}
 		v, err := o.verifier.VerifyAnswer(name, t, resp.Msg, resp.Head, resp.Proof)
 		if errors.Is(err, zone.ErrBadSignature) && o.refreshAnchors != nil && o.refreshAnchors(ctx) {
@@ -383,7 +383,7 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 			o.failures.Add(1)
 			o.stats.refuse(err)
 			o.client.Penalize(p)
-			o.log.Warn("remote answer refused", "zone", origin, "peer", p, "err", err)
+			o.log.Warn("answer from another group refused", "zone", origin, "peer", p, "err", err)
 			last = fmt.Errorf("from %s: %w", p, err)
 			failed[p] = true
 			provs = slices.DeleteFunc(provs, func(ai peer.AddrInfo) bool { return ai.ID == p })
@@ -409,16 +409,16 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 	}
 	var ve *client.VerifyError
 	if errors.As(last, &ve) {
-		return nil, &remoteError{ve.EDE(), fmt.Errorf("no verifiable answer: %w", last)}
+		return nil, &lookupError{ve.EDE(), fmt.Errorf("no verifiable answer: %w", last)}
 	}
-	return nil, &remoteError{dns.ExtendedErrorCodeDNSBogus, fmt.Errorf("no verifiable answer: %w", last)}
+	return nil, &lookupError{dns.ExtendedErrorCodeDNSBogus, fmt.Errorf("no verifiable answer: %w", last)}
 }
 
 // zoneGone forgets origin, which no member holds any more: the router
 // routes its names elsewhere for a while and the answer cache drops its
 // answers. It returns errZoneGone.
 func (o *overlayNode) zoneGone(origin string) error {
-	o.log.Info("remote zone no longer held by the members the DHT lists", "zone", origin)
+	o.log.Info("zone of another group no longer held by the members the DHT lists", "zone", origin)
 	o.router.MarkGone(origin)
 	o.cache.PurgeZone(origin)
 	return errZoneGone
@@ -443,7 +443,7 @@ func (o *overlayNode) refresh(name string, t uint16) {
 	go func() {
 		defer o.wg.Done()
 		defer func() { <-o.sem }()
-		ctx, cancel := context.WithTimeout(o.ctx, dnsfront.DefaultRemoteTimeout)
+		ctx, cancel := context.WithTimeout(o.ctx, dnsfront.DefaultOtherGroupTimeout)
 		defer cancel()
 		if _, err := o.fetch(ctx, name, t); err != nil {
 			o.log.Debug("refresh", "name", name, "type", dns.TypeToString[t], "err", err)
@@ -451,8 +451,8 @@ func (o *overlayNode) refresh(name string, t uint16) {
 	}()
 }
 
-// remoteAnswer is v for dnsfront, its TTLs lowered by age.
-func remoteAnswer(v *client.Verified, age time.Duration) *dnsfront.RemoteAnswer {
+// otherGroupAnswer is v for dnsfront, its TTLs lowered by age.
+func otherGroupAnswer(v *client.Verified, age time.Duration) *dnsfront.OtherGroupAnswer {
 	m := v.Msg
 	if sec := uint32(age / time.Second); sec > 0 {
 		m = m.Copy()
@@ -468,7 +468,7 @@ func remoteAnswer(v *client.Verified, age time.Duration) *dnsfront.RemoteAnswer 
 	for i, h := range v.Audit {
 		audit[i] = dnsfront.AuditHop{Node: h.Node, Hash: h.Hash}
 	}
-	return &dnsfront.RemoteAnswer{Msg: m, Verified: true, Audit: audit}
+	return &dnsfront.OtherGroupAnswer{Msg: m, Verified: true, Audit: audit}
 }
 
 // OverlayID returns the node's overlay peer id and addresses, or "" and
@@ -481,7 +481,7 @@ func (n *Node) OverlayID() (string, []string) {
 	return ov.self, ov.host.Addrs()
 }
 
-// OverlayFailures returns how many remote answers this node refused
+// OverlayFailures returns how many answers from other groups this node refused
 // because they did not verify.
 func (n *Node) OverlayFailures() uint64 {
 	ov := n.ov.Load()
@@ -497,7 +497,7 @@ func (n *Node) OverlayFailures() uint64 {
 // API's stable codes mapped to the overlay's.
 func (o *overlayNode) Submit(ctx context.Context, zoneName string, cmd []byte) (uint32, uint64, error) {
 	origin := zone.CanonicalName(zoneName)
-	if o.zones.Get(origin) == nil && !o.placedHere(ctx, origin, cmd) {
+	if o.served.Get(origin) == nil && !o.placedHere(ctx, origin, cmd) {
 		return 0, 0, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
 	}
 	r, err := o.submit(ctx, origin, cmd)

@@ -32,14 +32,14 @@ import (
 // because a Reader does not see the query type; and until the cut's
 // lookup is done (or while it fails) the parent's referral is served.
 type childZones struct {
-	zones  *Zones
+	served *Served
 	router *overlay.Router
 }
 
 // Zone implements dnsfront.Reader. It does not block: CachedChild and
 // Prefetch read the router's cache and start at most a background lookup.
 func (c childZones) Zone(name string) *zone.Zone {
-	z := c.zones.Zone(name)
+	z := c.served.Zone(name)
 	if z == nil || name == z.Origin {
 		return z
 	}

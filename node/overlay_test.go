@@ -181,7 +181,7 @@ func TestOverlaySubmitRemote(t *testing.T) {
 	if err != nil || res.Serial != z.Serial() || res.Index == 0 {
 		t.Fatalf("SubmitRemote = %+v, %v, want serial %d and an index", res, err, z.Serial())
 	}
-	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
+	if got := a.Served().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
 		t.Errorf("a serves serial %v after the forwarded change, want %d", got, z.Serial())
 	}
 	// The same change again is answered as done (a repeat); a change
@@ -212,13 +212,13 @@ func TestOverlaySubmitRemote(t *testing.T) {
 // refuses these answers; served, each would differ from the genuine
 // answer a test compares against.
 type corruptingPeer struct {
-	zones *Zones
-	calls atomic.Int64
+	served *Served
+	calls  atomic.Int64
 }
 
 func (c *corruptingPeer) AnswerLocal(_ context.Context, name string, t uint16, _ bool) (*overlay.QueryResponse, error) {
 	n := c.calls.Add(1)
-	la, err := AnswerLocal(c.zones, name, t)
+	la, err := AnswerLocal(c.served, name, t)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +278,7 @@ func sameRecords(got, want []dns.RR) bool {
 // genuineAnswer is n's group's own answer to (name, t), unpacked.
 func genuineAnswer(t testing.TB, n *Node, name string, qt uint16) *dns.Msg {
 	t.Helper()
-	la, err := AnswerLocal(n.Zones(), name, qt)
+	la, err := AnswerLocal(n.Served(), name, qt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := &corruptingPeer{zones: a.Zones()}
+	bad := &corruptingPeer{served: a.Served()}
 	srv := overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: bad})
 	t.Cleanup(func() {
 		srv.Close()
@@ -341,7 +341,7 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 // never serves the older one.
 func TestOverlayRefusesOlderSerial(t *testing.T) {
 	a, b := overlayPair(t)
-	old := a.Zones().Get(DemoOrigin)
+	old := a.Served().Get(DemoOrigin)
 	k, _, err := DemoKey(a.DataDir(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -365,7 +365,7 @@ func TestOverlayRefusesOlderSerial(t *testing.T) {
 		return nil
 	})
 	// The replaying peer holds the old version.
-	oldZones := new(Zones)
+	oldZones := new(Served)
 	oldZones.Set(old)
 	_, addrs := a.OverlayID()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -374,7 +374,7 @@ func TestOverlayRefusesOlderSerial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	replay := &replayPeer{zones: oldZones}
+	replay := &replayPeer{served: oldZones}
 	srv := overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: replay})
 	t.Cleanup(func() {
 		srv.Close()
@@ -409,13 +409,13 @@ func TestOverlayRefusesOlderSerial(t *testing.T) {
 
 // replayPeer answers, correctly, from an old version of the zone.
 type replayPeer struct {
-	zones *Zones
-	calls atomic.Int64
+	served *Served
+	calls  atomic.Int64
 }
 
 func (p *replayPeer) AnswerLocal(_ context.Context, name string, t uint16, _ bool) (*overlay.QueryResponse, error) {
 	p.calls.Add(1)
-	la, err := AnswerLocal(p.zones, name, t)
+	la, err := AnswerLocal(p.served, name, t)
 	if err != nil {
 		return nil, err
 	}

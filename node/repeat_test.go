@@ -33,7 +33,7 @@ func TestSubmitRepeat(t *testing.T) {
 	if err != nil || !second.Repeat || second.Index != 0 || second.Serial != z.Serial() {
 		t.Fatalf("second send = %+v, %v; want a repeat at serial %d, index 0", second, err, z.Serial())
 	}
-	if got := a.Zones().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
+	if got := a.Served().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
 		t.Errorf("zone after two sends = %v, want serial %d", got, z.Serial())
 	}
 }

@@ -322,9 +322,9 @@ func TestVerifierPreviousAnchor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r2 := new(Zones)
+	r2 := new(Served)
 	r2.Set(s2)
-	answer := func(r *Zones) *LocalAnswer {
+	answer := func(r *Served) *LocalAnswer {
 		la, err := AnswerLocal(r, "www.example.", dns.TypeA)
 		if err != nil {
 			t.Fatal(err)

@@ -870,7 +870,7 @@ func (g *devGroup) waitServed(ctx context.Context, c *node.AdminClient, zones []
 		done := true
 		for _, m := range g.members {
 			for _, dz := range zones {
-				if z := m.n.Zones().Get(dz.zone.Origin); z == nil || z.Serial() != dz.zone.Serial() {
+				if z := m.n.Served().Get(dz.zone.Origin); z == nil || z.Serial() != dz.zone.Serial() {
 					done = false
 				}
 			}

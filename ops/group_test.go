@@ -199,7 +199,7 @@ func TestGroupTransferJoinRemove(t *testing.T) {
 	if !strings.Contains(r.stderr, "3 voters") {
 		t.Errorf("join: stderr %q, want the 3-voter warning (a non-voter adds no vote)", r.stderr)
 	}
-	waitFor(t, "reader1 to serve the demo zone", func() bool { return reader.Zones().Get(node.DemoOrigin) != nil })
+	waitFor(t, "reader1 to serve the demo zone", func() bool { return reader.Served().Get(node.DemoOrigin) != nil })
 	if got := answerA(ask(t, reader.Addr().String(), "udp", "chain."+node.DemoOrigin, dns.TypeA)); len(got) != 1 {
 		t.Errorf("reader1 answers chain A with %v, want one address", got)
 	}
@@ -659,7 +659,7 @@ func TestZonePublishWithoutQuorum(t *testing.T) {
 	if r := pub(); r.code != ExitOK {
 		t.Fatalf("publish to the whole group: exit %d\n%s", r.code, r.stderr)
 	}
-	waitFor(t, "node1 to serve example.", func() bool { return m1.Zones().Get("example.") != nil })
+	waitFor(t, "node1 to serve example.", func() bool { return m1.Served().Get("example.") != nil })
 
 	// Move leadership to node1, then stop the others.
 	mustRun(t, append([]string{"ops", "group", "transfer-leader", "--to", "node1"}, tls...)...)

@@ -12,7 +12,7 @@ import (
 	"github.com/ddnrs/ddnrs/zone"
 )
 
-var _ dnsfront.Reader = (*Zones)(nil)
+var _ dnsfront.Reader = (*Served)(nil)
 
 func mkZone(t testing.TB, origin string) *zone.Zone {
 	t.Helper()
@@ -28,7 +28,7 @@ func mkZone(t testing.TB, origin string) *zone.Zone {
 }
 
 func TestZonesLookup(t *testing.T) {
-	var r Zones
+	var r Served
 	if got := r.Zone("www.example."); got != nil {
 		t.Errorf("empty registry Zone(www.example.) = %v, want nil", got.Origin)
 	}
@@ -75,7 +75,7 @@ func TestZonesLookup(t *testing.T) {
 }
 
 func TestZonesLookupAllocatesNothing(t *testing.T) {
-	var r Zones
+	var r Served
 	for i := 0; i < 100; i++ {
 		r.Set(mkZone(t, fmt.Sprintf("z%d.example.", i)))
 	}
@@ -92,7 +92,7 @@ func TestZonesLookupAllocatesNothing(t *testing.T) {
 }
 
 func TestZonesConcurrentSwap(t *testing.T) {
-	var r Zones
+	var r Served
 	a, b := mkZone(t, "example."), mkZone(t, "example.")
 	r.Set(a)
 	var wg sync.WaitGroup
@@ -127,7 +127,7 @@ func TestZonesConcurrentSwap(t *testing.T) {
 }
 
 func BenchmarkZonesLookup(b *testing.B) {
-	var r Zones
+	var r Served
 	for i := 0; i < 1000; i++ {
 		r.Set(mkZone(b, fmt.Sprintf("z%d.example.", i)))
 	}

@@ -15,9 +15,12 @@ import (
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 )
 
-// fakeRemote answers every query with one A record, after gate is closed
-// when it is set.
-type fakeRemote struct {
+// fakeOtherGroups answers every query with one A record, after gate is
+// closed when it is set. A fake: these tests check how the Handler wraps
+// an answer from another group (IDs, DO stripping, EDE, padding, not
+// blocking UDP); the real OtherGroups (node with an overlay) is tested in
+// node and integration.
+type fakeOtherGroups struct {
 	gate  chan struct{}
 	err   error
 	calls chan string
@@ -27,7 +30,7 @@ type edeErr struct{}
 
 func (edeErr) Error() string { return "bogus" }
 func (edeErr) EDE() uint16   { return dns.ExtendedErrorCodeDNSBogus }
-func (f *fakeRemote) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.RemoteAnswer, error) {
+func (f *fakeOtherGroups) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.OtherGroupAnswer, error) {
 	if f.calls != nil {
 		f.calls <- req.Question[0].Name
 	}
@@ -46,18 +49,18 @@ func (f *fakeRemote) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.Remot
 	a, _ := dns.NewRR(req.Question[0].Name + " 300 IN A 192.0.2.7")
 	sig, _ := dns.NewRR(req.Question[0].Name + " 300 IN RRSIG A 15 2 300 20300101000000 20200101000000 1 remote.test. AAAA")
 	m.Answer = []dns.RR{a, sig}
-	return &dnsfront.RemoteAnswer{Msg: m, Verified: true, Audit: []dnsfront.AuditHop{{Node: "peerA", Hash: [32]byte{1}}, {Node: "peerB", Hash: [32]byte{2}}}}, nil
+	return &dnsfront.OtherGroupAnswer{Msg: m, Verified: true, Audit: []dnsfront.AuditHop{{Node: "peerA", Hash: [32]byte{1}}, {Node: "peerB", Hash: [32]byte{2}}}}, nil
 }
 
-func newRemoteHandler(t *testing.T, r dnsfront.Remote, opt dnsfront.Options) *dnsfront.Handler {
+func newOtherGroupHandler(t *testing.T, r dnsfront.OtherGroups, opt dnsfront.Options) *dnsfront.Handler {
 	t.Helper()
-	opt.Remote = r
+	opt.OtherGroups = r
 	h := dnsfront.NewHandler(dnstest.NewZones(dnstest.Example(t)), opt)
 	t.Cleanup(func() { h.Close() })
 	return h
 }
 
-func remoteExchange(t *testing.T, h *dnsfront.Handler, q *dns.Msg, tr dnsfront.Transport) *dns.Msg {
+func otherGroupExchange(t *testing.T, h *dnsfront.Handler, q *dns.Msg, tr dnsfront.Transport) *dns.Msg {
 	t.Helper()
 	raw, err := q.Pack()
 	if err != nil {
@@ -74,8 +77,8 @@ func remoteExchange(t *testing.T, h *dnsfront.Handler, q *dns.Msg, tr dnsfront.T
 	return m
 }
 
-func TestRemoteAnswers(t *testing.T) {
-	h := newRemoteHandler(t, &fakeRemote{}, dnsfront.Options{})
+func TestOtherGroupAnswers(t *testing.T) {
+	h := newOtherGroupHandler(t, &fakeOtherGroups{}, dnsfront.Options{})
 	cases := []struct {
 		desc      string
 		q         *dns.Msg
@@ -93,7 +96,7 @@ func TestRemoteAnswers(t *testing.T) {
 			o := c.q.IsEdns0()
 			o.Option = append(o.Option, &dns.EDNS0_LOCAL{Code: dnsfront.AuditOptionCode})
 		}
-		m := remoteExchange(t, h, c.q, dnsfront.UDP)
+		m := otherGroupExchange(t, h, c.q, dnsfront.UDP)
 		if m.Rcode != dns.RcodeSuccess || len(m.Answer) != c.wantRRs || m.Id != c.q.Id || m.Question[0].Name != "www.remote.test." {
 			t.Errorf("%s: reply %v, want NOERROR with %d records", c.desc, m, c.wantRRs)
 		}
@@ -114,12 +117,12 @@ func TestRemoteAnswers(t *testing.T) {
 		}
 	}
 	// The local zone is still answered locally.
-	if m := remoteExchange(t, h, dnstest.Query("www.example.", dns.TypeA, false), dnsfront.UDP); m.Rcode != dns.RcodeSuccess || !m.Authoritative || len(m.Answer) != 1 {
-		t.Errorf("local query with a Remote = %v, want the local answer", m)
+	if m := otherGroupExchange(t, h, dnstest.Query("www.example.", dns.TypeA, false), dnsfront.UDP); m.Rcode != dns.RcodeSuccess || !m.Authoritative || len(m.Answer) != 1 {
+		t.Errorf("local query with an OtherGroups = %v, want the local answer", m)
 	}
 }
 
-func TestRemoteFailureEDE(t *testing.T) {
+func TestOtherGroupFailureEDE(t *testing.T) {
 	cases := []struct {
 		err  error
 		want uint16
@@ -128,8 +131,8 @@ func TestRemoteFailureEDE(t *testing.T) {
 		{errors.New("other"), dns.ExtendedErrorCodeOther},
 	}
 	for _, c := range cases {
-		h := newRemoteHandler(t, &fakeRemote{err: c.err}, dnsfront.Options{})
-		m := remoteExchange(t, h, dnstest.Query("x.remote.test.", dns.TypeA, true), dnsfront.TCP)
+		h := newOtherGroupHandler(t, &fakeOtherGroups{err: c.err}, dnsfront.Options{})
+		m := otherGroupExchange(t, h, dnstest.Query("x.remote.test.", dns.TypeA, true), dnsfront.TCP)
 		var got *dns.EDNS0_EDE
 		if o := m.IsEdns0(); o != nil {
 			for _, e := range o.Option {
@@ -146,9 +149,9 @@ func TestRemoteFailureEDE(t *testing.T) {
 
 // TestRemoteDoesNotBlockUDP: with one UDP worker, a local query is
 // answered while a remote one waits on the network.
-func TestRemoteDoesNotBlockUDP(t *testing.T) {
-	f := &fakeRemote{gate: make(chan struct{}), calls: make(chan string, 1)}
-	h := newRemoteHandler(t, f, dnsfront.Options{RemoteWorkers: 1})
+func TestOtherGroupDoesNotBlockUDP(t *testing.T) {
+	f := &fakeOtherGroups{gate: make(chan struct{}), calls: make(chan string, 1)}
+	h := newOtherGroupHandler(t, f, dnsfront.Options{OtherGroupWorkers: 1})
 	s, err := dnsfront.ListenUDP("127.0.0.1:0", h, dnsfront.UDPOptions{Sockets: 1, Workers: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -224,8 +227,8 @@ func FuzzDecodeAudit(f *testing.F) {
 	})
 }
 
-func TestRemoteAnswerPaddedOverEncrypted(t *testing.T) {
-	h := newRemoteHandler(t, &fakeRemote{}, dnsfront.Options{})
+func TestOtherGroupAnswerPaddedOverEncrypted(t *testing.T) {
+	h := newOtherGroupHandler(t, &fakeOtherGroups{}, dnsfront.Options{})
 	for _, tr := range []dnsfront.Transport{dnsfront.TLS, dnsfront.HTTPS, dnsfront.QUIC, dnsfront.TCP} {
 		q := dnstest.Query("www.remote.test.", dns.TypeA, true)
 		q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_PADDING{})
@@ -241,12 +244,12 @@ func TestRemoteAnswerPaddedOverEncrypted(t *testing.T) {
 	}
 }
 
-// relayRemote answers from another Handler holding the zone, as a member
+// relayOtherGroups answers from another Handler holding the zone, as a member
 // of the owning group does for node.AnswerLocal: the whole response with
 // DO set, asked over TCP so nothing is dropped.
-type relayRemote struct{ owner *dnsfront.Handler }
+type relayOtherGroups struct{ owner *dnsfront.Handler }
 
-func (r relayRemote) Resolve(_ context.Context, req *dns.Msg) (*dnsfront.RemoteAnswer, error) {
+func (r relayOtherGroups) Resolve(_ context.Context, req *dns.Msg) (*dnsfront.OtherGroupAnswer, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(req.Question[0].Name, req.Question[0].Qtype)
 	q.RecursionDesired = false
@@ -262,7 +265,7 @@ func (r relayRemote) Resolve(_ context.Context, req *dns.Msg) (*dnsfront.RemoteA
 	if err := m.Unpack(raw); err != nil {
 		return nil, err
 	}
-	return &dnsfront.RemoteAnswer{Msg: m, Verified: true}, nil
+	return &dnsfront.OtherGroupAnswer{Msg: m, Verified: true}, nil
 }
 
 // wideZone adds to the fixture a delegation to twelve in-domain name
@@ -284,14 +287,14 @@ func wideZone(t *testing.T) string {
 // every transport and buffer size: the additional section whole when it
 // fits, optional addresses dropped silently when they do not, TC when a
 // referral's in-domain glue does not fit (RFC 9471).
-func TestRemoteAdditionalAsLocal(t *testing.T) {
+func TestOtherGroupAdditionalAsLocal(t *testing.T) {
 	text, err := os.ReadFile(dnstest.FixturePath())
 	if err != nil {
 		t.Fatal(err)
 	}
 	signed, _ := dnstest.Sign(t, dnstest.Parse(t, "example.", string(text)+dnstest.Extra+wideZone(t)))
 	owner := dnsfront.NewHandler(dnstest.NewZones(signed), dnsfront.Options{})
-	entry := dnsfront.NewHandler(dnstest.NewZones(), dnsfront.Options{Remote: relayRemote{owner}})
+	entry := dnsfront.NewHandler(dnstest.NewZones(), dnsfront.Options{OtherGroups: relayOtherGroups{owner}})
 	t.Cleanup(func() { entry.Close() })
 	cases := []struct {
 		name string

@@ -10,15 +10,16 @@ import (
 	"github.com/ddnrs/ddnrs/zone"
 )
 
-// Zones is the registry of the zones a node serves. It implements
+// Served is the set of zones a node serves, by origin (not the registry:
+// that word means the registry group). It implements
 // dnsfront.Reader: readers see an immutable snapshot (an atomic pointer to
 // a map that is never modified after it is published), so the query path
 // takes no lock and allocates nothing. Writers (Set, Delete) copy the map
 // under a mutex and swap the pointer; a query in flight keeps the snapshot
 // it started with.
 //
-// The zero value is an empty registry ready for use.
-type Zones struct {
+// The zero value is an empty set ready for use.
+type Served struct {
 	mu   sync.Mutex // serialises writers only
 	snap atomic.Pointer[map[string]*zone.Zone]
 }
@@ -27,8 +28,8 @@ type Zones struct {
 // be canonical (lower-case, fully qualified), as dnsfront passes it. It
 // walks the suffixes of name longest first by slicing, without allocating.
 // It is safe for concurrent use with itself and with writers.
-func (r *Zones) Zone(name string) *zone.Zone {
-	p := r.snap.Load()
+func (s *Served) Zone(name string) *zone.Zone {
+	p := s.snap.Load()
 	if p == nil {
 		return nil
 	}
@@ -52,8 +53,8 @@ func (r *Zones) Zone(name string) *zone.Zone {
 
 // Get returns the zone whose origin is exactly the canonical name origin,
 // or nil.
-func (r *Zones) Get(origin string) *zone.Zone {
-	p := r.snap.Load()
+func (s *Served) Get(origin string) *zone.Zone {
+	p := s.snap.Load()
 	if p == nil {
 		return nil
 	}
@@ -62,19 +63,19 @@ func (r *Zones) Get(origin string) *zone.Zone {
 
 // Set publishes z, replacing any zone with the same origin. Queries that
 // start after Set returns see z.
-func (r *Zones) Set(z *zone.Zone) {
-	r.update(func(m map[string]*zone.Zone) { m[z.Origin] = z })
+func (s *Served) Set(z *zone.Zone) {
+	s.update(func(m map[string]*zone.Zone) { m[z.Origin] = z })
 }
 
 // Delete stops serving the zone at origin (canonical). Deleting a zone
 // that is not served does nothing.
-func (r *Zones) Delete(origin string) {
-	r.update(func(m map[string]*zone.Zone) { delete(m, origin) })
+func (s *Served) Delete(origin string) {
+	s.update(func(m map[string]*zone.Zone) { delete(m, origin) })
 }
 
 // Origins returns the origins served, in canonical order.
-func (r *Zones) Origins() []string {
-	p := r.snap.Load()
+func (s *Served) Origins() []string {
+	p := s.snap.Load()
 	if p == nil {
 		return nil
 	}
@@ -86,11 +87,11 @@ func (r *Zones) Origins() []string {
 	return out
 }
 
-func (r *Zones) update(f func(map[string]*zone.Zone)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (s *Served) update(f func(map[string]*zone.Zone)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var old map[string]*zone.Zone
-	if p := r.snap.Load(); p != nil {
+	if p := s.snap.Load(); p != nil {
 		old = *p
 	}
 	m := make(map[string]*zone.Zone, len(old)+1)
@@ -98,5 +99,5 @@ func (r *Zones) update(f func(map[string]*zone.Zone)) {
 		m[k] = v
 	}
 	f(m)
-	r.snap.Store(&m)
+	s.snap.Store(&m)
 }

@@ -1,9 +1,11 @@
 package dnsfront
 
-// remote.go: queries for names no local zone encloses. When the Handler
-// has a Remote (Options.Remote), such a query is not REFUSED: it is
-// handed to the Remote, which finds the group holding the zone, asks a
-// member and verifies the answer (node/remote.go). The UDP server never
+// othergroup.go: queries for names no local zone encloses, which another
+// group of the overlay may hold. When the Handler has an OtherGroups
+// (Options.OtherGroups), such a query is not REFUSED: it is handed to the
+// OtherGroups, which finds the group holding the zone, asks a member and
+// verifies the answer (node/overlay.go with the client package). The UDP
+// server never
 // waits for it: through the Deferrer interface it passes the query to a
 // bounded pool of goroutines and goes back to reading; the reply is sent
 // from the pool. The stream transports, which have a goroutine per
@@ -19,21 +21,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// AuditOptionCode is the EDNS(0) option (RFC 6891 §6.1.2, local/
-// experimental range 65001-65534) a client puts, empty, in a query to
-// ask for the audit path, and the node puts in the reply with the path
-// (docs/audit-option.md).
-const AuditOptionCode = 65001
-
-// AuditHop is one node an answer passed through and the hash of what it
-// verified (node.AuditHash) or, for the member that answered, served.
-type AuditHop struct {
-	Node string // peer id, string form; at most 255 bytes
-	Hash [32]byte
-}
-
-// RemoteAnswer is what a Remote returns for a query.
-type RemoteAnswer struct {
+// OtherGroupAnswer is what an OtherGroups returns for a query.
+type OtherGroupAnswer struct {
 	// Msg is the response: rcode, flags, answer, authority and
 	// additional sections, with the DNSSEC records (the Handler strips
 	// them when the query has no DO bit). Its ID, question and OPT record
@@ -46,8 +35,9 @@ type RemoteAnswer struct {
 	Audit []AuditHop
 }
 
-// Remote answers queries for names no local zone encloses.
-type Remote interface {
+// OtherGroups answers queries for names no local zone encloses, from the
+// other groups of the overlay.
+type OtherGroups interface {
 	// Resolve answers req, a query (one question, class IN, opcode QUERY)
 	// for a name no zone of the Handler's Reader encloses. It may wait
 	// on the network until ctx ends. The Handler calls it from its pool
@@ -55,7 +45,7 @@ type Remote interface {
 	// a UDP worker, and from many goroutines at once. A returned error
 	// becomes SERVFAIL; when it has an `EDE() uint16` method, the reply
 	// carries that Extended DNS Error (RFC 8914) with the error's text.
-	Resolve(ctx context.Context, req *dns.Msg) (*RemoteAnswer, error)
+	Resolve(ctx context.Context, req *dns.Msg) (*OtherGroupAnswer, error)
 }
 
 // ReplyWriter sends a reply to the client a deferred query came from.
@@ -68,36 +58,36 @@ type ReplyWriter interface {
 // Deferrer is the optional interface of a Responder that answers some
 // queries later, so the UDP server's workers never wait on the network.
 type Deferrer interface {
-	// HandleOrDefer is Handle, except that a query needing a remote
-	// lookup is not answered here: it returns deferred=true and the reply
+	// HandleOrDefer is Handle, except that a query needing another
+	// group is not answered here: it returns deferred=true and the reply
 	// is later written with w to to (or never, when the pool is full or
 	// closed). It does not keep raw or buf.
 	HandleOrDefer(raw, buf []byte, tr Transport, w ReplyWriter, to netip.AddrPort) (out []byte, ok, deferred bool)
 }
 
-// Defaults of the remote pool (Options.RemoteWorkers, RemoteQueue,
-// RemoteTimeout).
+// Defaults of the other-group pool (Options.OtherGroupWorkers, OtherGroupQueue,
+// OtherGroupTimeout).
 const (
-	DefaultRemoteWorkers = 64
-	DefaultRemoteQueue   = 1024
-	DefaultRemoteTimeout = 3 * time.Second
+	DefaultOtherGroupWorkers = 64
+	DefaultOtherGroupQueue   = 1024
+	DefaultOtherGroupTimeout = 3 * time.Second
 )
 
-// errPoolFull is the SERVFAIL cause when the remote pool is saturated.
-var errPoolFull = errors.New("remote lookups saturated")
+// errPoolFull is the SERVFAIL cause when the other-group pool is saturated.
+var errPoolFull = errors.New("lookups in other groups saturated")
 
-type remoteJob struct {
+type otherGroupJob struct {
 	raw []byte
 	tr  Transport
 	w   ReplyWriter
 	to  netip.AddrPort
 }
 
-// remotePool runs deferred remote lookups on a fixed set of goroutines.
-type remotePool struct {
-	r       Remote
+// otherGroupPool runs deferred lookups in other groups on a fixed set of goroutines.
+type otherGroupPool struct {
+	r       OtherGroups
 	timeout time.Duration
-	jobs    chan remoteJob
+	jobs    chan otherGroupJob
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -105,21 +95,21 @@ type remotePool struct {
 	wg     sync.WaitGroup
 }
 
-// startRemote starts the pool's goroutines; Handler.Close stops them.
-func (h *Handler) startRemote(opt Options) {
-	workers := opt.RemoteWorkers
+// startOtherGroups starts the pool's goroutines; Handler.Close stops them.
+func (h *Handler) startOtherGroups(opt Options) {
+	workers := opt.OtherGroupWorkers
 	if workers <= 0 {
-		workers = DefaultRemoteWorkers
+		workers = DefaultOtherGroupWorkers
 	}
-	queue := opt.RemoteQueue
+	queue := opt.OtherGroupQueue
 	if queue <= 0 {
-		queue = DefaultRemoteQueue
+		queue = DefaultOtherGroupQueue
 	}
-	timeout := opt.RemoteTimeout
+	timeout := opt.OtherGroupTimeout
 	if timeout <= 0 {
-		timeout = DefaultRemoteTimeout
+		timeout = DefaultOtherGroupTimeout
 	}
-	p := &remotePool{r: opt.Remote, timeout: timeout, jobs: make(chan remoteJob, queue)}
+	p := &otherGroupPool{r: opt.OtherGroups, timeout: timeout, jobs: make(chan otherGroupJob, queue)}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	for range workers {
 		p.wg.Add(1)
@@ -131,7 +121,7 @@ func (h *Handler) startRemote(opt Options) {
 				case <-p.ctx.Done():
 					return
 				case j := <-p.jobs:
-					out := h.resolveRemote(p.ctx, j.raw, buf, j.tr)
+					out := h.resolveOtherGroup(p.ctx, j.raw, buf, j.tr)
 					if len(out) > 0 {
 						j.w.WriteReply(out, j.to)
 					}
@@ -139,51 +129,51 @@ func (h *Handler) startRemote(opt Options) {
 			}
 		}()
 	}
-	h.remote = p
+	h.otherGroups = p
 }
 
-// Close stops the goroutines of the remote pool (Options.Remote) and
-// waits for them; queries still queued get no reply. It is idempotent;
-// a Handler without a Remote has nothing to stop. Handle must not be
+// Close stops the goroutines of the other-group pool (Options.OtherGroups)
+// and waits for them; queries still queued get no reply. It is idempotent;
+// a Handler without an OtherGroups has nothing to stop. Handle must not be
 // called after Close.
 func (h *Handler) Close() error {
-	if h.remote != nil {
-		h.remote.once.Do(h.remote.cancel)
-		h.remote.wg.Wait()
+	if h.otherGroups != nil {
+		h.otherGroups.once.Do(h.otherGroups.cancel)
+		h.otherGroups.wg.Wait()
 	}
 	return nil
 }
 
 // HandleOrDefer implements Deferrer.
 func (h *Handler) HandleOrDefer(raw, buf []byte, tr Transport, w ReplyWriter, to netip.AddrPort) (out []byte, ok, deferred bool) {
-	out, ok, remote := h.handle(raw, buf, tr)
-	if !remote {
+	out, ok, other := h.handle(raw, buf, tr)
+	if !other {
 		return out, ok, false
 	}
-	j := remoteJob{raw: append([]byte(nil), raw...), tr: tr, w: w, to: to}
+	j := otherGroupJob{raw: append([]byte(nil), raw...), tr: tr, w: w, to: to}
 	select {
-	case h.remote.jobs <- j:
+	case h.otherGroups.jobs <- j:
 		return buf[:0], false, true
 	default:
-		return h.remoteFailure(raw, buf, tr, errPoolFull), true, false
+		return h.otherGroupFailure(raw, buf, tr, errPoolFull), true, false
 	}
 }
 
-// resolveRemote answers raw with the Remote, within the pool's timeout,
+// resolveOtherGroup answers raw with the OtherGroups, within the pool's timeout,
 // and appends the wire reply to buf[:0].
-func (h *Handler) resolveRemote(ctx context.Context, raw, buf []byte, tr Transport) []byte {
+func (h *Handler) resolveOtherGroup(ctx context.Context, raw, buf []byte, tr Transport) []byte {
 	req := new(dns.Msg)
 	if err := req.Unpack(raw); err != nil || len(req.Question) != 1 {
 		return formErr(raw, buf)
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.remote.timeout)
+	ctx, cancel := context.WithTimeout(ctx, h.otherGroups.timeout)
 	defer cancel()
-	ans, err := h.remote.r.Resolve(ctx, req)
+	ans, err := h.otherGroups.r.Resolve(ctx, req)
 	if err != nil || ans == nil || ans.Msg == nil {
 		if err == nil {
 			err = errors.New("no answer")
 		}
-		return h.remoteFailure(raw, buf, tr, err)
+		return h.otherGroupFailure(raw, buf, tr, err)
 	}
 	var q request
 	q.fromMsg(req)
@@ -217,7 +207,7 @@ func (h *Handler) resolveRemote(ctx context.Context, raw, buf []byte, tr Transpo
 	}
 	out, err := resp.PackBuffer(buf[:cap(buf)])
 	if err != nil {
-		return h.remoteFailure(raw, buf, tr, err)
+		return h.otherGroupFailure(raw, buf, tr, err)
 	}
 	if lim := limit(&q, tr, h.maxUDP); len(out) > lim {
 		// As for a local answer (Handle): optional additional records
@@ -233,9 +223,9 @@ func (h *Handler) resolveRemote(ctx context.Context, raw, buf []byte, tr Transpo
 	return out
 }
 
-// remoteFailure is the SERVFAIL reply to raw when the remote path failed,
+// otherGroupFailure is the SERVFAIL reply to raw when the other-group path failed,
 // with an Extended DNS Error when the query has EDNS.
-func (h *Handler) remoteFailure(raw, buf []byte, tr Transport, cause error) []byte {
+func (h *Handler) otherGroupFailure(raw, buf []byte, tr Transport, cause error) []byte {
 	req := new(dns.Msg)
 	if err := req.Unpack(raw); err != nil {
 		return formErr(raw, buf)
@@ -293,69 +283,4 @@ func stripDNSSEC(m *dns.Msg, qtype uint16) {
 		return out
 	}
 	m.Answer, m.Ns, m.Extra = keep(m.Answer, true), keep(m.Ns, false), keep(m.Extra, false)
-}
-
-func wantsAudit(req *dns.Msg) bool {
-	if o := req.IsEdns0(); o != nil {
-		for _, e := range o.Option {
-			if e.Option() == AuditOptionCode {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// Audit option data, version 1 (docs/audit-option.md): version (1),
-// flags (bit 0: verified), hop count, then per hop a one-byte length, the
-// node id and the 32-byte hash.
-const auditVersion = 1
-
-// ErrAuditOption is returned by DecodeAudit when the option data is
-// malformed or of an unknown version.
-var ErrAuditOption = errors.New("malformed audit option")
-
-// EncodeAudit returns the audit option data for hops. Hops beyond 255,
-// and node ids longer than 255 bytes, are cut.
-func EncodeAudit(verified bool, hops []AuditHop) []byte {
-	n := min(len(hops), 255)
-	b := []byte{auditVersion, 0, byte(n)}
-	if verified {
-		b[1] = 1
-	}
-	for _, hop := range hops[:n] {
-		id := hop.Node
-		if len(id) > 255 {
-			id = id[:255]
-		}
-		b = append(b, byte(len(id)))
-		b = append(b, id...)
-		b = append(b, hop.Hash[:]...)
-	}
-	return b
-}
-
-// DecodeAudit parses audit option data.
-func DecodeAudit(b []byte) (verified bool, hops []AuditHop, err error) {
-	if len(b) < 3 || b[0] != auditVersion || b[1]&^1 != 0 {
-		return false, nil, ErrAuditOption
-	}
-	verified = b[1]&1 != 0
-	n := int(b[2])
-	b = b[3:]
-	for range n {
-		if len(b) < 1 || len(b) < 1+int(b[0])+32 {
-			return false, nil, ErrAuditOption
-		}
-		l := int(b[0])
-		var hop AuditHop
-		hop.Node = string(b[1 : 1+l])
-		copy(hop.Hash[:], b[1+l:1+l+32])
-		hops = append(hops, hop)
-		b = b[1+l+32:]
-	}
-	if len(b) != 0 {
-		return false, nil, ErrAuditOption
-	}
-	return verified, hops, nil
 }
