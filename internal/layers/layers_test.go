@@ -18,9 +18,11 @@ const module = "github.com/ddnrs/ddnrs"
 
 // pkg is the part of `go list -json` output the rules read.
 type pkg struct {
-	ImportPath string
-	Imports    []string // direct imports of the non-test files
-	Deps       []string // every package the non-test build pulls in
+	ImportPath   string
+	Imports      []string // direct imports of the non-test files
+	Deps         []string // every package the non-test build pulls in
+	TestImports  []string // direct imports of the package's own _test.go files
+	XTestImports []string // direct imports of its external test package (xxx_test)
 }
 
 // rank orders the layers top-level DDNRS packages belong to: a package may
@@ -34,6 +36,7 @@ var rank = map[string]int{
 	"overlay":     3,
 	"client":      3,
 	"api":         4,
+	"admin":       4, // the admin endpoint, beside api
 	"node":        5,
 	"ops":         6,
 	"cmd":         7,
@@ -70,7 +73,7 @@ func violations(pkgs []pkg) []string {
 		if from == "internal" {
 			// Helpers that belong to no layer: they may import the
 			// layers they help test, but never ops or cmd.
-			for _, imp := range p.Imports {
+			for _, imp := range append(append(append([]string(nil), p.Imports...), p.TestImports...), p.XTestImports...) {
 				if t := top(imp); t == "ops" || t == "cmd" {
 					out = append(out, fmt.Sprintf("%s imports %s: internal helpers sit below ops and cmd", p.ImportPath, imp))
 				}
@@ -79,7 +82,7 @@ func violations(pkgs []pkg) []string {
 		}
 		r, known := rank[from]
 		if !known {
-			out = append(out, fmt.Sprintf("%s: top-level package %q has no layer; add it to ARCHITECTURE.md and to rank in internal/layers", p.ImportPath, from))
+			out = append(out, fmt.Sprintf("%s: top-level package %q has no layer; add it to docs/architecture.md and to rank in internal/layers", p.ImportPath, from))
 			continue
 		}
 		for _, imp := range p.Imports {
@@ -102,6 +105,7 @@ func violations(pkgs []pkg) []string {
 				}
 			}
 		}
+		out = append(out, testViolations(p, from, r)...)
 		// dnsfront sees the store through its own small interface: not
 		// even indirectly may it pull in raftfsm.
 		if from == "dnsfront" {
@@ -113,6 +117,41 @@ func violations(pkgs []pkg) []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// testViolations checks the imports of p's tests (its _test.go files and
+// its external xxx_test package), from is p's top-level package, of rank
+// r. A test may import its own layer and the layers below it (a peer of
+// the same rank too: integration uses bench/raft's harness), its own
+// package tree (the xxx_test package imports xxx and xxx/xxxtest), the
+// xxxtest helpers of those layers, and internal/ helpers. It may not
+// import a higher layer: a zone test that needs node is a node test. The
+// narrower rules of the code hold for its tests too: raftfsm's tests use
+// only zone and translog of ours, dnsfront's never raftfsm.
+func testViolations(p pkg, from string, r int) []string {
+	var out []string
+	check := func(kind string, imps []string) {
+		for _, imp := range imps {
+			to := top(imp)
+			if to == "" || to == "internal" || to == from {
+				continue
+			}
+			tr, ok := rank[to]
+			switch {
+			case !ok:
+				out = append(out, fmt.Sprintf("%s (%s) imports %s, which has no layer", p.ImportPath, kind, imp))
+			case from == "raftfsm" && to != "zone" && to != "translog":
+				out = append(out, fmt.Sprintf("%s (%s) imports %s: raftfsm's tests, like raftfsm, import only zone and translog of ours", p.ImportPath, kind, imp))
+			case from == "dnsfront" && to == "raftfsm":
+				out = append(out, fmt.Sprintf("%s (%s) imports %s: dnsfront's tests, like dnsfront, see the store only through dnsfront.Reader", p.ImportPath, kind, imp))
+			case tr > r:
+				out = append(out, fmt.Sprintf("%s (%s) imports %s: a test imports its own layer and below (%s is layer %d, %s is layer %d)", p.ImportPath, kind, imp, from, r, to, tr))
+			}
+		}
+	}
+	check("test", p.TestImports)
+	check("external test", p.XTestImports)
 	return out
 }
 
@@ -133,7 +172,7 @@ func goList(t *testing.T) []pkg {
 	if err != nil {
 		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	cmd := exec.Command(gobin, "list", "-e", "-json=ImportPath,Imports,Deps", module+"/...")
+	cmd := exec.Command(gobin, "list", "-e", "-json=ImportPath,Imports,Deps,TestImports,XTestImports", module+"/...")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -159,14 +198,18 @@ func TestLayers(t *testing.T) {
 	if len(pkgs) == 0 {
 		t.Fatal("go list found no packages")
 	}
-	var sawZone bool
+	var sawZone, sawTestImports bool
 	for _, p := range pkgs {
 		if p.ImportPath == module+"/zone" {
 			sawZone = true
+			sawTestImports = len(p.TestImports) > 0
 		}
 	}
 	if !sawZone {
 		t.Fatalf("go list did not list %s/zone; the rules would check nothing", module)
+	}
+	if !sawTestImports {
+		t.Fatalf("go list gave no TestImports for %s/zone; the test rules would check nothing", module)
 	}
 	for _, v := range violations(pkgs) {
 		t.Error(v)
@@ -203,6 +246,20 @@ func TestViolations(t *testing.T) {
 		{"dnsfront imports node", []pkg{{ImportPath: m("dnsfront"), Imports: []string{m("node")}}}, 1},
 		{"unknown top-level package", []pkg{{ImportPath: m("util")}}, 1},
 		{"internal imports ops", []pkg{{ImportPath: m("internal/x"), Imports: []string{m("ops")}}}, 1},
+		{"internal test imports cmd", []pkg{{ImportPath: m("internal/x"), XTestImports: []string{m("cmd/ddnrs")}}}, 1},
+		{"admin beside api", []pkg{{ImportPath: m("admin"), Imports: []string{m("raftfsm"), m("zone")}}, {ImportPath: m("node"), Imports: []string{m("admin")}}}, 0},
+		{"admin imports api", []pkg{{ImportPath: m("admin"), Imports: []string{m("api")}}}, 1},
+		{"zone test imports node", []pkg{{ImportPath: m("zone"), TestImports: []string{m("node")}}}, 1},
+		{"zone external test imports dnsfront", []pkg{{ImportPath: m("zone"), XTestImports: []string{m("zone"), m("dnsfront")}}}, 1},
+		{"zone test runs tools", []pkg{{ImportPath: m("zone"), TestImports: []string{"os", "os/exec"}}}, 0},
+		{"node test uses helpers below", []pkg{{ImportPath: m("node"), TestImports: []string{m("raftfsm/raftfsmtest"), m("dnsfront/dnstest"), m("internal/testnet")}, XTestImports: []string{m("node"), m("overlay/overlaytest")}}}, 0},
+		{"api test imports node", []pkg{{ImportPath: m("api"), XTestImports: []string{m("node")}}}, 1},
+		{"dnsfront test imports a peer", []pkg{{ImportPath: m("dnsfront"), TestImports: []string{m("overlay/overlaytest")}}}, 0},
+		{"dnsfront test imports raftfsm", []pkg{{ImportPath: m("dnsfront"), XTestImports: []string{m("raftfsm/raftfsmtest")}}}, 1},
+		{"raftfsm test imports overlay", []pkg{{ImportPath: m("raftfsm"), TestImports: []string{m("overlay")}}}, 1},
+		{"integration test uses bench harness", []pkg{{ImportPath: m("integration"), TestImports: []string{m("bench/raft"), m("ops")}}}, 0},
+		{"ops test imports integration", []pkg{{ImportPath: m("ops"), TestImports: []string{m("integration")}}}, 1},
+		{"test imports an unknown package", []pkg{{ImportPath: m("node"), TestImports: []string{m("util")}}}, 1},
 	}
 	for _, tt := range tests {
 		got := violations(tt.pkgs)
