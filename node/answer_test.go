@@ -532,7 +532,7 @@ func FuzzVerifyAnswer(f *testing.F) {
 // m has the group's rcode and answer section. Records compare by their
 // data (TTLs and letter case aside, RRSIGs apart: a genuine RRset may
 // come with another copy of its signature).
-func groupsAnswer(r *Zones, z *zone.Zone, name string, t uint16, m *dns.Msg) error {
+func groupsAnswer(r *Served, z *zone.Zone, name string, t uint16, m *dns.Msg) error {
 	text := func(rrs []dns.RR) []string {
 		var out []string
 		for _, rr := range rrs {
