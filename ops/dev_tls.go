@@ -151,3 +151,68 @@ func printEncrypted(w io.Writer, data string, n *node.Node) {
 	fmt.Fprintf(w, "  kdig @127.0.0.1 -p %d +tls-ca=%s +tls-hostname=%s +quic www.%s A\n", a.DoQ.Port(), d.CA, devDNSName, node.DemoOrigin)
 	fmt.Fprintf(w, "  curl --cacert %s '%s?name=www.%s&type=A'   # JSON with the audit\n", d.CA, dohURL(a.DoH.Port()), node.DemoOrigin)
 }
+
+// devTLSFiles are the PEM files of the dev group's cluster CA, of each
+// member and of the operator (the ops CLI and dev's own owner side).
+type devTLSFiles struct {
+	CA      string
+	Members [devMembers]certFiles
+	Ops     certFiles
+}
+
+type certFiles struct{ Cert, Key string }
+
+// devTLS loads, or on first run makes, a cluster CA in DATA/tls/ca and a
+// certificate for each member and for the operator in DATA/tls/ID.
+func devTLS(data string) (devTLSFiles, error) {
+	dir := filepath.Join(data, "tls")
+	caDir := filepath.Join(dir, "ca")
+	var tf devTLSFiles
+	tf.CA = filepath.Join(caDir, pki.CACertFile)
+	var ca *pki.CA
+	if _, err := os.Stat(tf.CA); errors.Is(err, fs.ErrNotExist) {
+		if ca, err = pki.NewCA("ddnrs dev cluster CA"); err != nil {
+			return tf, err
+		}
+		if err := ca.Save(caDir); err != nil {
+			return tf, fmt.Errorf("dev cluster CA: %w", err)
+		}
+	} else if err != nil {
+		return tf, err
+	}
+	issue := func(id string) (certFiles, error) {
+		d := filepath.Join(dir, id)
+		cf := certFiles{Cert: filepath.Join(d, pki.CertFile), Key: filepath.Join(d, pki.KeyFile)}
+		if _, err := os.Stat(cf.Cert); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return cf, err
+		}
+		if ca == nil {
+			var err error
+			if ca, err = pki.LoadCA(caDir); err != nil {
+				return cf, fmt.Errorf("dev cluster CA: %w", err)
+			}
+		}
+		p, err := pki.IssueNode(ca, id, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, []string{"localhost"})
+		if err != nil {
+			return cf, err
+		}
+		if err := p.Save(d); err != nil {
+			return cf, fmt.Errorf("certificate for %s: %w", id, err)
+		}
+		return cf, nil
+	}
+	var err error
+	for i := range tf.Members {
+		if tf.Members[i], err = issue(devMemberID(i)); err != nil {
+			return tf, err
+		}
+	}
+	tf.Ops, err = issue("ops")
+	return tf, err
+}
+
+// client returns an admin client with the operator's certificate.
+func (tf devTLSFiles) client() (*node.AdminClient, error) {
+	o := adminOptions{CA: tf.CA, Cert: tf.Ops.Cert, Key: tf.Ops.Key}
+	return o.client()
+}
