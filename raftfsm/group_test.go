@@ -286,6 +286,21 @@ func TestGroupTransferLeadership(t *testing.T) {
 			target = m
 		}
 	}
+	// Raft sends the target TimeoutNow once it has replicated what it
+	// knows the target lacks; a target still being caught up after the
+	// group's start can then lose its election. Transfer to a member that
+	// holds the leader's whole log, as an operator's transfer would.
+	// (write waits until every member applied it.)
+	write(t, ctx, c, newWrite(t, 0))
+	if l, err = c.Leader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	target = nil
+	for _, m := range c.Members {
+		if m != l {
+			target = m
+		}
+	}
 	if err := l.Group().TransferLeadership(ctx, target.ID); err != nil {
 		t.Fatalf("TransferLeadership(%s) = %v", target.ID, err)
 	}
