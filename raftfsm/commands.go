@@ -50,7 +50,7 @@ func (t CommandType) String() string {
 }
 
 // commandVersion1 is the body version of every command type, but for
-// ClaimZone and ChangeOwnerKey, which have a version 2 too
+// ClaimZone (versions 2 and 3 too) and ChangeOwnerKey (version 2 too)
 // (registry_codec.go). The body version is the second byte of a command.
 const commandVersion1 = 1
 
@@ -164,7 +164,7 @@ func DeleteStatement(origin string, serial uint32) []byte {
 // EncodeCommand returns the log bytes of c:
 //
 //	byte  type (CommandType, IgnoreUnknown clear for every type so far)
-//	byte  body version (1; ClaimZone, ChangeOwnerKey 1 or 2, see registry_codec.go)
+//	byte  body version (1; ClaimZone 1, 2 or 3, ChangeOwnerKey 1 or 2, see registry_codec.go)
 //	body  by type, below
 //
 // Strings are a uint16 length and the bytes; byte strings and records a

@@ -41,6 +41,8 @@ const (
 	ReasonNameClaimed        = Reason("name-claimed")        // ClaimZone of a claimed name
 	ReasonDelegationRequired = Reason("delegation-required") // an enclosing claim by another owner key exists and the claim carries no delegation
 	ReasonDelegationInvalid  = Reason("delegation-invalid")  // the delegation is not the enclosing owner's signature
+	ReasonChildrenClaimed    = Reason("children-claimed")    // ClaimZone above zones claimed by other owner keys, without each one's consent
+	ReasonConsentInvalid     = Reason("consent-invalid")     // a child's consent is not its owner's signature over ParentConsentStatement
 	ReasonNoGroups           = Reason("no-groups")           // ClaimZone with an empty node directory
 	ReasonUnknownGroup       = Reason("unknown-group")       // ClaimZone asking for a group no node of the directory is in
 	ReasonUnknownApplication = Reason("unknown-application") // ReviewApplication of an unknown id
@@ -202,11 +204,30 @@ type RevokeKey struct {
 // the directory). The claiming node sends its own heartbeat first when
 // the directory does not list it yet. A claim with Group is encoded as
 // body version 2 (registry_codec.go); without, as version 1.
+//
+// Consents are needed when zones below Zone are claimed by other owner
+// keys: one per such child, its owner key's Ed25519 signature over
+// ParentConsentStatement(Zone, Owner, child). Without them the claim is
+// rejected with ReasonChildrenClaimed, naming the children: a parent
+// claimed above another owner's zone could publish a delegation to its
+// own name servers and take the child's resolution (the mirror of the
+// delegation a child below a claimed parent needs). Children of the same
+// owner key need none; a consent for a name with no such child is
+// ignored. A claim with consents is encoded as body version 3.
 type ClaimZone struct {
 	Zone, Owner, Region, Actor string
 	Group                      string // "" = the registry places it
 	Time                       time.Time
 	Delegation                 []byte
+	Consents                   []Consent // sorted by zone, one per zone; nil when none
+}
+
+// Consent is a child zone owner's consent to a claim of an enclosing
+// name: Signature is the child's owner key's Ed25519 signature over
+// ParentConsentStatement(parent, parent owner, Zone).
+type Consent struct {
+	Zone      string
+	Signature []byte
 }
 
 // ReleaseZone deletes a claim and releases the name.
@@ -324,6 +345,15 @@ func statementKey(text string) string {
 // DNSKEY presentation, canonical name, TTL 0>\n".
 func DelegationStatement(child, childOwner string) []byte {
 	return fmt.Appendf(nil, "ddnrs-delegation/1\n%s\n%s\n", zone.CanonicalName(child), statementKey(childOwner))
+}
+
+// ParentConsentStatement is the text the owner key of a claimed child
+// zone signs to let parentOwner claim parent, a name above it:
+// "ddnrs-parent-consent/1\n<parent>\n<parent owner key presentation,
+// canonical name, TTL 0>\n<child>\n". Naming the parent's key binds the
+// consent to that owner: it cannot be reused by another claimant.
+func ParentConsentStatement(parent, parentOwner, child string) []byte {
+	return fmt.Appendf(nil, "ddnrs-parent-consent/1\n%s\n%s\n%s\n", zone.CanonicalName(parent), statementKey(parentOwner), zone.CanonicalName(child))
 }
 
 // OwnerKeyStatement is the text a claim's owner key signs to hand the

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/ddnrs/ddnrs/translog"
@@ -169,6 +170,9 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 				return nil, reject(ReasonDelegationInvalid, "the delegation of %s is not signed by the owner key of %s", origin, parent.Zone)
 			}
 		}
+		if err := st.checkChildren(origin, c, dk); err != nil {
+			return nil, err
+		}
 		group, err := st.placeClaim(c)
 		if err != nil {
 			return nil, err
@@ -288,6 +292,47 @@ func publicKey(dk *dns.DNSKEY) ed25519.PublicKey {
 func OwnerKeyIs(owner string, dk *dns.DNSKEY) bool {
 	o, err := ParseOwnerKey(owner, "")
 	return err == nil && zone.SameKey(o, dk)
+}
+
+// maxNamedChildren caps how many children a ReasonChildrenClaimed
+// rejection names.
+const maxNamedChildren = 10
+
+// checkChildren rejects a claim of origin by owner key dk while zones
+// strictly below origin are claimed by other owner keys, unless c
+// carries each one's valid consent (ClaimZone's doc). It scans every
+// claim: a claim is rare next to queries, and the scan reads the
+// immutable state without copying it.
+func (r *RegistryState) checkChildren(origin string, c *ClaimZone, dk *dns.DNSKEY) error {
+	consents := make(map[string][]byte, len(c.Consents))
+	for _, cs := range c.Consents {
+		consents[zone.CanonicalName(cs.Zone)] = cs.Signature
+	}
+	var missing []string
+	for name, child := range r.claims {
+		if name == origin || !zone.IsSubDomain(origin, name) || OwnerKeyIs(child.Owner, dk) {
+			continue
+		}
+		sig, ok := consents[name]
+		if !ok {
+			missing = append(missing, name)
+			continue
+		}
+		ck, err := ParseOwnerKey(child.Owner, "")
+		if err != nil || !ed25519.Verify(publicKey(ck), ParentConsentStatement(origin, c.Owner, name), sig) {
+			return reject(ReasonConsentInvalid, "the consent for %s is not signed by the owner key of %s", name, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	sort.Slice(missing, func(i, j int) bool { return zone.Compare(missing[i], missing[j]) < 0 })
+	more := ""
+	if len(missing) > maxNamedChildren {
+		more = fmt.Sprintf(" and %d more", len(missing)-maxNamedChildren)
+		missing = missing[:maxNamedChildren]
+	}
+	return reject(ReasonChildrenClaimed, "%s is above %s%s, claimed by other keys: each one's owner must consent ('ddnrs zone consent')", origin, strings.Join(missing, ", "), more)
 }
 
 // enclosingAbove returns the closest claim strictly above origin.

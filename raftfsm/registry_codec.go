@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/ddnrs/ddnrs/zone"
 )
 
 // The registry commands' bodies, version 1, in the primitives of
@@ -35,6 +37,10 @@ import (
 //	RevokeKey:         id, actor, time
 //	ClaimZone:         zone, owner, region, actor, time, delegation (byte string)
 //	ClaimZone v2:      the version 1 body, then group (a non-empty string)
+//	ClaimZone v3:      the version 1 body, then group (a string, may be
+//	                   empty), then consents: uint32 count (at least 1),
+//	                   each zone (string) and signature (byte string),
+//	                   sorted by zone in canonical order, no zone twice
 //	ReleaseZone:       zone, actor, time
 //	ChangeOwnerKey:    zone, new owner, actor, time, proof (byte string)
 //	ChangeOwnerKey v2: the version 1 body, then rotate serial (uint32, not 0)
@@ -50,6 +56,12 @@ import (
 // is malformed: every command has one encoding.
 const claimZoneVersion2 = 2
 
+// claimZoneVersion3 adds the consents of children claimed by other keys
+// (ClaimZone's doc). A claim without consents is still written as version
+// 1 or 2; one with consents needs every registry member to read version
+// 3. Version 3 without a consent is malformed.
+const claimZoneVersion3 = 3
+
 // ChangeOwnerKey has two body versions too: 1 with a proof over
 // OwnerKeyStatement, 2 with a rotation serial (the proof is then over
 // RotateStatement, ChangeOwnerKey's doc). Version 1 is still written
@@ -61,6 +73,9 @@ const changeOwnerKeyVersion2 = 2
 func commandVersion(c Command) byte {
 	switch c := c.(type) {
 	case *ClaimZone:
+		if len(c.Consents) > 0 {
+			return claimZoneVersion3
+		}
 		if c.Group != "" {
 			return claimZoneVersion2
 		}
@@ -75,7 +90,7 @@ func commandVersion(c Command) byte {
 // knownVersion reports whether DecodeCommand reads body version v of
 // type t.
 func knownVersion(t CommandType, v byte) bool {
-	return v == commandVersion1 || t == TypeClaimZone && v == claimZoneVersion2 ||
+	return v == commandVersion1 || t == TypeClaimZone && (v == claimZoneVersion2 || v == claimZoneVersion3) ||
 		t == TypeChangeOwnerKey && v == changeOwnerKeyVersion2
 }
 
@@ -130,6 +145,47 @@ func (d *decoder) boolean() bool {
 func (d *decoder) hash() (h [32]byte) {
 	copy(h[:], d.Take(32))
 	return h
+}
+
+// consents writes a claim's consents: a count, then zone and signature
+// each. The encoder checks the order EncodeCommand's readers require.
+func (e *encoder) consents(l []Consent) {
+	for i := 1; i < len(l); i++ {
+		if zone.Compare(l[i-1].Zone, l[i].Zone) >= 0 {
+			e.fail(fmt.Errorf("consents not sorted by zone, or %s twice", l[i].Zone))
+			return
+		}
+	}
+	e.u32(uint32(len(l)))
+	for _, c := range l {
+		e.str(c.Zone)
+		e.bytes(c.Signature)
+	}
+}
+
+// consents reads what encoder.consents wrote, refusing an empty list and
+// zones out of order or repeated: every claim has one encoding.
+func (d *decoder) consents() []Consent {
+	n := d.Count(6) // zone length, at least a root name byte, signature length
+	if d.Err == nil && n == 0 {
+		d.Err = errors.New("claim-zone version 3 without a consent")
+	}
+	if d.Err != nil {
+		return nil
+	}
+	out := make([]Consent, 0, n)
+	for range n {
+		c := Consent{Zone: d.Str16(), Signature: d.bytes()}
+		if d.Err != nil {
+			return nil
+		}
+		if k := len(out); k > 0 && zone.Compare(out[k-1].Zone, c.Zone) >= 0 {
+			d.Err = fmt.Errorf("claim-zone consents out of order at %q", c.Zone)
+			return nil
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func (d *decoder) strs() []string {
@@ -336,7 +392,11 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 		e.str(c.Actor)
 		e.time(c.Time)
 		e.bytes(c.Delegation)
-		if c.Group != "" {
+		switch {
+		case len(c.Consents) > 0:
+			e.str(c.Group)
+			e.consents(c.Consents)
+		case c.Group != "":
 			e.str(c.Group)
 		}
 	case *ReleaseZone:
@@ -396,10 +456,14 @@ func decodeRegistryCommand(d *decoder, c Command, v byte) {
 		c.Actor = d.Str16()
 		c.Time = d.time()
 		c.Delegation = d.bytes()
-		if v == claimZoneVersion2 {
+		switch v {
+		case claimZoneVersion2:
 			if c.Group = d.Str16(); c.Group == "" && d.Err == nil {
 				d.Err = errors.New("claim-zone version 2 without a group")
 			}
+		case claimZoneVersion3:
+			c.Group = d.Str16()
+			c.Consents = d.consents()
 		}
 	case *ReleaseZone:
 		c.Zone = d.Str16()

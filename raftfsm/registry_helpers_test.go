@@ -55,6 +55,13 @@ func delegation(parent, child *zone.Key) []byte {
 	return ed25519.Sign(parent.Private, DelegationStatement(child.Zone, ownerText(child)))
 }
 
+// withConsent adds to c the consent of child's owner, signed by signer,
+// for a claim of c.Zone by parent's key.
+func withConsent(c *ClaimZone, child string, signer, parent *zone.Key) *ClaimZone {
+	c.Consents = append(c.Consents, Consent{Zone: child, Signature: ed25519.Sign(signer.Private, ParentConsentStatement(c.Zone, ownerText(parent), child))})
+	return c
+}
+
 // changeOwner returns a ChangeOwnerKey from old to next at generation gen.
 func changeOwner(origin string, old, next *zone.Key, gen uint32) *ChangeOwnerKey {
 	return &ChangeOwnerKey{Zone: origin, NewOwner: ownerText(next), Actor: "00000000000000a1", Time: regAt(9),

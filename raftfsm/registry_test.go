@@ -33,6 +33,8 @@ func registryGoldenCommands(t testing.TB) map[string][]byte {
 		"cmd_claim_zone_v2.hex": encode(t, &ClaimZone{Zone: "example.", Owner: ownerText(k1), Group: "g1", Actor: NodeOperatorActor("n1"),
 			Time: regAt(11)}),
 		"cmd_change_owner_key_v2.hex": encode(t, rotateOwner("example.", k1, k2, 2026112801)),
+		"cmd_claim_zone_v3.hex": encode(t, withConsent(&ClaimZone{Zone: "example.org.", Owner: ownerText(seedKey(t, "example.org.", 3)), Region: "eu",
+			Actor: "00000000000000a1", Time: regAt(12)}, "shop.example.org.", seedKey(t, "shop.example.org.", 4), seedKey(t, "example.org.", 3))),
 	}
 }
 
@@ -49,13 +51,16 @@ func TestRegistryCommandGolden(t *testing.T) {
 		"cmd_release_zone.hex": TypeReleaseZone, "cmd_change_owner_key.hex": TypeChangeOwnerKey,
 		"cmd_registry_suspend.hex": TypeRegistrySuspend, "cmd_node_heartbeat.hex": TypeNodeHeartbeat,
 		"cmd_claim_zone_v2.hex": TypeClaimZone, "cmd_change_owner_key_v2.hex": TypeChangeOwnerKey,
+		"cmd_claim_zone_v3.hex": TypeClaimZone,
 	}
-	version := map[string]byte{"cmd_claim_zone_v2.hex": claimZoneVersion2, "cmd_change_owner_key_v2.hex": changeOwnerKeyVersion2} // others 1
+	version := map[string]byte{"cmd_claim_zone_v2.hex": claimZoneVersion2, "cmd_change_owner_key_v2.hex": changeOwnerKeyVersion2,
+		"cmd_claim_zone_v3.hex": claimZoneVersion3} // others 1
 	cmds := registryGoldenCommands(t)
 	// The claim of version 2 is applied after the order (which the
 	// registry snapshot golden state is built from), on the name the
-	// release freed, then the owner key change of version 2.
-	if len(cmds) != len(want) || len(registryGoldenOrder)+2 != len(want) {
+	// release freed, then the owner key change of version 2, then the
+	// claim of version 3 above another key's zone with its consent.
+	if len(cmds) != len(want) || len(registryGoldenOrder)+3 != len(want) {
 		t.Fatalf("%d golden commands, %d types", len(cmds), len(want))
 	}
 	for name, b := range cmds {
@@ -95,6 +100,16 @@ func TestRegistryCommandGolden(t *testing.T) {
 	if c, _ := f.Registry().Claim("example."); c.Generation != 1 || !OwnerKeyIs(c.Owner, seedKey(t, "example.", 2).DNSKEY) {
 		t.Errorf("claim after cmd_change_owner_key_v2.hex = %+v; want generation 1, owner key 2", c)
 	}
+	child := encode(t, claim("shop.example.org.", seedKey(t, "shop.example.org.", 4), ""))
+	if _, ok := f.apply(uint64(len(registryGoldenOrder)+3), child).(*ApplyResult); !ok {
+		t.Fatal("Apply(claim of shop.example.org.) not accepted")
+	}
+	if _, ok := f.apply(uint64(len(registryGoldenOrder)+4), cmds["cmd_claim_zone_v3.hex"]).(*ApplyResult); !ok {
+		t.Fatal("Apply(cmd_claim_zone_v3.hex) not accepted")
+	}
+	if c, ok := f.Registry().Claim("example.org."); !ok || c.Region != "eu" {
+		t.Errorf("claim after cmd_claim_zone_v3.hex = %+v, %v; want example.org. in eu", c, ok)
+	}
 }
 
 func TestRegistryDecodeStrict(t *testing.T) {
@@ -103,6 +118,7 @@ func TestRegistryDecodeStrict(t *testing.T) {
 	review := encode(t, &ReviewApplication{ID: "a", Decision: DecisionReject, Time: regT0})
 	claimV1 := encode(t, &ClaimZone{Zone: "example.", Owner: "o", Time: regT0})
 	claimV2 := encode(t, &ClaimZone{Zone: "example.", Owner: "o", Group: "g1", Time: regT0})
+	claimV3 := encode(t, &ClaimZone{Zone: "example.", Owner: "o", Time: regT0, Consents: []Consent{{Zone: "a.example.", Signature: []byte{1}}, {Zone: "b.example.", Signature: []byte{2}}}})
 	ownerV1 := encode(t, &ChangeOwnerKey{Zone: "example.", NewOwner: "o", Time: regT0, Proof: []byte{1}})
 	ownerV2 := encode(t, &ChangeOwnerKey{Zone: "example.", NewOwner: "o", Time: regT0, Proof: []byte{1}, RotateSerial: 7})
 	tests := []struct {
@@ -118,7 +134,22 @@ func TestRegistryDecodeStrict(t *testing.T) {
 		{"version 2", append([]byte{byte(TypeNodeHeartbeat), 2}, hb[2:]...)},
 		{"claim version 2 without a group", append([]byte{byte(TypeClaimZone), 2}, claimV1[2:]...)},
 		{"claim version 2 with an empty group", append(append([]byte{byte(TypeClaimZone), 2}, claimV1[2:]...), 0, 0)},
-		{"claim version 3", append([]byte{byte(TypeClaimZone), 3}, claimV2[2:]...)},
+		{"claim version 3 without consents", append([]byte{byte(TypeClaimZone), 3}, claimV2[2:]...)},
+		{"claim version 3 with zero consents", append(append([]byte{byte(TypeClaimZone), 3}, claimV2[2:]...), 0, 0, 0, 0)},
+		{"claim version 3 with consents out of order", func() []byte {
+			b := bytes.Clone(claimV3)
+			i := bytes.Index(b, []byte("a.example."))
+			j := bytes.Index(b, []byte("b.example."))
+			b[i], b[j] = 'b', 'a'
+			return b
+		}()},
+		{"claim version 3 with a zone twice", func() []byte {
+			b := bytes.Clone(claimV3)
+			b[bytes.Index(b, []byte("b.example."))] = 'a'
+			return b
+		}()},
+		{"claim version 3 cut in a signature", claimV3[:len(claimV3)-1]},
+		{"claim version 4", append([]byte{byte(TypeClaimZone), 4}, claimV3[2:]...)},
 		{"claim version 1 with a group", append([]byte{byte(TypeClaimZone), 1}, claimV2[2:]...)},
 		{"owner change version 2 without a serial", append([]byte{byte(TypeChangeOwnerKey), 2}, ownerV1[2:]...)},
 		{"owner change version 2 with serial 0", append(append([]byte{byte(TypeChangeOwnerKey), 2}, ownerV1[2:]...), 0, 0, 0, 0)},
@@ -151,6 +182,8 @@ func TestRegistryApply(t *testing.T) {
 	k1, k2 := seedKey(t, "example.", 1), seedKey(t, "example.", 2)
 	sub2 := seedKey(t, "sub.example.", 2)
 	sub1 := seedKey(t, "sub.example.", 1) // the same public key as k1
+	netKey, shop := seedKey(t, "example.net.", 7), seedKey(t, "shop.example.net.", 6)
+	netShop := seedKey(t, "shop.example.net.", 7) // the same public key as netKey
 	approveKey := testAPIKey("00000000000000c3")
 	sameHash := testAPIKey("00000000000000c4")
 	sameHash.Hash = testAPIKey("00000000000000a1").Hash
@@ -293,6 +326,29 @@ func TestRegistryApply(t *testing.T) {
 			}
 		}},
 		{name: "claim inside with the same key", cmd: claim("sub.example.", sub1, "")},
+		// A parent claimed above another owner's zone needs that owner's
+		// consent: else it could delegate the child to its own servers.
+		{name: "claim above another key's zone", setup: []Command{claim("shop.example.net.", shop, "")},
+			cmd: claim("example.net.", netKey, ""), want: ReasonChildrenClaimed},
+		{name: "claim above another key's zone, consent signed by the claimant", setup: []Command{claim("shop.example.net.", shop, "")},
+			cmd: withConsent(claim("example.net.", netKey, ""), "shop.example.net.", netKey, netKey), want: ReasonConsentInvalid},
+		{name: "claim above another key's zone, consent for another parent key", setup: []Command{claim("shop.example.net.", shop, "")},
+			cmd: withConsent(claim("example.net.", netKey, ""), "shop.example.net.", shop, k2), want: ReasonConsentInvalid},
+		{name: "claim above two zones, one consent", setup: []Command{claim("shop.example.net.", shop, ""), claim("a.b.example.net.", seedKey(t, "a.b.example.net.", 8), "")},
+			cmd: withConsent(claim("example.net.", netKey, ""), "shop.example.net.", shop, netKey), want: ReasonChildrenClaimed},
+		{name: "claim above another key's zone with its consent", setup: []Command{claim("shop.example.net.", shop, "")},
+			cmd: withConsent(claim("example.net.", netKey, ""), "shop.example.net.", shop, netKey), check: func(t *testing.T, r *RegistryState) {
+				if c, ok := r.EnclosingClaim("www.example.net."); !ok || c.Zone != "example.net." {
+					t.Errorf("EnclosingClaim(www.example.net.) = %+v, %v", c, ok)
+				}
+				if c, ok := r.EnclosingClaim("www.shop.example.net."); !ok || c.Zone != "shop.example.net." {
+					t.Errorf("EnclosingClaim(www.shop.example.net.) = %+v, %v", c, ok)
+				}
+			}},
+		{name: "claim above a zone of the same key", setup: []Command{claim("shop.example.net.", netShop, "")},
+			cmd: claim("example.net.", netKey, "")},
+		{name: "claim beside another key's zone", setup: []Command{claim("shop.example.net.", shop, "")},
+			cmd: claim("example.org.", seedKey(t, "example.org.", 9), "")},
 		{name: "release", cmd: &ReleaseZone{Zone: "example.", Actor: "a", Time: regAt(6)}, check: func(t *testing.T, r *RegistryState) {
 			if _, ok := r.Claim("example."); ok || len(r.Claims()) != 0 {
 				t.Errorf("claims after release: %+v", r.Claims())
