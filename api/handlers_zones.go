@@ -3,12 +3,14 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -58,6 +60,41 @@ type signedZoneInput struct {
 	Head       string `json:"head"`
 	Region     string `json:"region,omitempty"`
 	Delegation []byte `json:"delegation,omitempty"`
+	// Consents are needed to claim a name above zones other owner keys
+	// hold: each child owner's signature ('ddnrs zone consent').
+	Consents []consentInput `json:"consents,omitempty"`
+}
+
+// consentInput is one child zone owner's consent to a parent's claim.
+type consentInput struct {
+	Zone      string `json:"zone"`
+	Signature []byte `json:"signature"` // base64 in JSON
+}
+
+// consentsOf checks and sorts the consents of a create: names, a
+// signature each, no zone twice; canonical order as the claim needs it.
+func consentsOf(in []consentInput) ([]raftfsm.Consent, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]raftfsm.Consent, 0, len(in))
+	for _, c := range in {
+		name, err := domainName("consents.zone", c.Zone)
+		if err != nil {
+			return nil, err
+		}
+		if len(c.Signature) != ed25519.SignatureSize {
+			return nil, invalid("consents.signature", "the consent for %s is %d bytes, want an Ed25519 signature (%d bytes, base64)", name, len(c.Signature), ed25519.SignatureSize)
+		}
+		out = append(out, raftfsm.Consent{Zone: name, Signature: c.Signature})
+	}
+	sort.Slice(out, func(i, j int) bool { return zone.Compare(out[i].Zone, out[j].Zone) < 0 })
+	for i := 1; i < len(out); i++ {
+		if out[i].Zone == out[i-1].Zone {
+			return nil, invalid("consents.zone", "%s has two consents", out[i].Zone)
+		}
+	}
+	return out, nil
 }
 
 // parseSigned parses a signed zone and its head: origin "" takes the zone
@@ -143,12 +180,17 @@ func (s *Server) handleCreateZone(w http.ResponseWriter, r *http.Request, c *cal
 	if err := allowZone(c.key, ActionCreate, z.Origin); err != nil {
 		return err
 	}
+	consents, err := consentsOf(in.Consents)
+	if err != nil {
+		return err
+	}
 	cmd, err := raftfsm.ChangeCommand(nil, z, k)
 	if err != nil {
 		return invalid("zone_file", "%v", err)
 	}
 	ctx := r.Context()
-	claim := &raftfsm.ClaimZone{Zone: z.Origin, Owner: k.DNSKEY.String(), Region: in.Region, Actor: c.key.ID, Time: s.now(), Delegation: in.Delegation}
+	claim := &raftfsm.ClaimZone{Zone: z.Origin, Owner: k.DNSKEY.String(), Region: in.Region, Actor: c.key.ID, Time: s.now(),
+		Delegation: in.Delegation, Consents: consents}
 	perr := s.propose(ctx, claim)
 	var rej *raftfsm.RejectedError
 	if perr != nil && !(errors.As(perr, &rej) && rej.Reason == raftfsm.ReasonNameClaimed) {

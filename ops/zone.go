@@ -37,6 +37,7 @@ ldns-* tools read them too. Zone files are BIND master files.`,
 		newZoneExportCmd(e),
 		newZonePublishCmd(e),
 		newZoneDelegateCmd(e),
+		newZoneConsentCmd(e),
 	)
 	return cmd
 }
