@@ -451,6 +451,29 @@ func TestScopes(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// The challenge TXT changed, and the apex SOA with it in more than its
+	// serial: the attack of a scoped key taking over the zone's SOA.
+	soaChange := func(from, to string) []byte {
+		t.Helper()
+		text := strings.Replace(fmt.Sprintf(testZoneText, tz.origin, tz.z.Serial()+1, "token"), from, to, 1)
+		u, err := zone.ParseFile(strings.NewReader(text), tz.origin, "soa")
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := tz.z.Apply(zone.Diff(tz.z, u), tz.key, zone.DefaultSignOptions(time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd, err := raftfsm.EncodeCommand(&raftfsm.PublishChange{Change: zone.SignedDiff(tz.z, next)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	soaFields := soaChange("IN SOA ns1."+tz.origin+" hostmaster."+tz.origin, "IN SOA evil.attacker.example. root.attacker.example.")
+	soaTimers := soaChange(" 7200 3600 1209600 300", " 7200 3600 1209600 86400")
+	soaTTL := soaChange("@ 3600 IN SOA", "@ 86400 IN SOA")
+
 	acme := raftfsm.Scope{Suffixes: []string{"example.org."}, Labels: []string{"_acme-challenge.*"}, Types: []string{"TXT"}, Actions: []string{ActionUpdate}}
 	for _, tc := range []struct {
 		name   string
@@ -460,6 +483,11 @@ func TestScopes(t *testing.T) {
 		detail string
 	}{
 		{"acme key, TXT change", acme, txtCmd, http.StatusOK, ""},
+		{"acme key, TXT change rewriting the SOA's names", acme, soaFields, http.StatusForbidden, "(label)"},
+		{"acme key, TXT change rewriting the SOA's minimum", acme, soaTimers, http.StatusForbidden, "(label)"},
+		{"acme key, TXT change rewriting the SOA's TTL", acme, soaTTL, http.StatusForbidden, "(label)"},
+		{"SOA-typed apex key, SOA rewrite", raftfsm.Scope{Suffixes: []string{"example.org."}, Labels: []string{"@", "_acme-challenge.*"}, Types: []string{"SOA", "TXT"}, Actions: []string{ActionUpdate}}, soaFields, http.StatusOK, ""},
+		{"acme key of one label, deeper challenge", raftfsm.Scope{Suffixes: []string{"example.org."}, Labels: []string{"_acme-challenge"}, Types: []string{"TXT"}, Actions: []string{ActionUpdate}}, txtCmd, http.StatusForbidden, "(label)"},
 		{"acme key, A change", acme, aCmd, http.StatusForbidden, "(label)"},
 		{"TXT-only key, A change", raftfsm.Scope{Suffixes: []string{"example.org."}, Types: []string{"TXT"}, Actions: []string{ActionUpdate}}, aCmd, http.StatusForbidden, "(type)"},
 		{"www-only key, A change", raftfsm.Scope{Suffixes: []string{"example.org."}, Labels: []string{"www"}, Actions: []string{ActionUpdate}}, aCmd, http.StatusOK, ""},

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"path"
 	"slices"
 	"strings"
 
@@ -189,15 +188,16 @@ func relativeName(owner, origin string) string {
 	return strings.TrimSuffix(owner, "."+origin)
 }
 
-// allowRRset fails unless k's label globs and types cover the RRset
-// (owner, t) of zone origin. Globs use path.Match on the name relative to
-// the zone ("_acme-challenge.*"); "@" is the apex.
+// allowRRset fails unless k's label patterns and types cover the RRset
+// (owner, t) of zone origin. Patterns match the name relative to the zone
+// label by label (raftfsm.MatchLabels: "*" is one label, "**" one or
+// more, "@" the apex).
 func allowRRset(k raftfsm.APIKey, origin, owner string, t uint16) error {
 	if len(k.Scope.Labels) > 0 {
 		rel := relativeName(owner, origin)
 		ok := false
 		for _, g := range k.Scope.Labels {
-			if m, err := path.Match(strings.ToLower(g), rel); err == nil && m {
+			if raftfsm.MatchLabels(g, rel) {
 				ok = true
 				break
 			}
@@ -223,17 +223,44 @@ func allowRRset(k raftfsm.APIKey, origin, owner string, t uint16) error {
 }
 
 // bookkeeping reports RRsets every signed change touches whatever it
-// changes, so label and type scopes do not apply to them: the apex SOA
-// (the serial) and NSEC/NSEC3 chains (a new name changes its predecessor's
-// NSEC).
-func bookkeeping(origin, owner string, t uint16) bool {
-	switch t {
+// changes, so label and type scopes do not apply to them: NSEC/NSEC3
+// chains (a new name changes its predecessor's NSEC), and a put of the
+// apex SOA that changes its serial and nothing else (old holds the SOA it
+// is compared with; without old, or with any other field, TTL included,
+// changed, the SOA counts as data and the key's scope must cover it).
+func bookkeeping(old *zone.Zone, origin string, p *zone.RRset) bool {
+	switch p.Type {
 	case dns.TypeNSEC, dns.TypeNSEC3, dns.TypeNSEC3PARAM:
 		return true
 	case dns.TypeSOA:
-		return zone.CanonicalName(owner) == zone.CanonicalName(origin)
+		return zone.CanonicalName(p.Name) == zone.CanonicalName(origin) && serialOnly(old, p)
 	}
 	return false
+}
+
+// serialOnly reports whether p, an apex SOA put, equals old's apex SOA
+// but for the serial.
+func serialOnly(old *zone.Zone, p *zone.RRset) bool {
+	if old == nil || len(p.RRs) != 1 {
+		return false
+	}
+	n := old.Node(zone.CanonicalName(p.Name))
+	if n == nil {
+		return false
+	}
+	o := n.RRset(dns.TypeSOA)
+	if o == nil || o.TTL != p.TTL || len(o.RRs) != 1 {
+		return false
+	}
+	was, ok1 := o.RRs[0].(*dns.SOA)
+	now, ok2 := p.RRs[0].(*dns.SOA)
+	if !ok1 || !ok2 {
+		return false
+	}
+	c := *now
+	c.Hdr = was.Hdr
+	c.Serial = was.Serial
+	return dns.IsDuplicate(&c, was)
 }
 
 // allowChange checks a change set against k's label and type scope: every
@@ -246,7 +273,7 @@ func allowChange(k raftfsm.APIKey, old *zone.Zone, cs zone.ChangeSet) error {
 	}
 	origin := cs.Zone
 	for _, p := range cs.Put {
-		if bookkeeping(origin, p.Name, p.Type) || sameData(old, p) {
+		if bookkeeping(old, origin, p) || sameData(old, p) {
 			continue
 		}
 		if err := allowRRset(k, origin, p.Name, p.Type); err != nil {
@@ -254,8 +281,8 @@ func allowChange(k raftfsm.APIKey, old *zone.Zone, cs zone.ChangeSet) error {
 		}
 	}
 	for _, d := range cs.Delete {
-		if bookkeeping(origin, d.Name, d.Type) {
-			continue
+		if d.Type == dns.TypeNSEC || d.Type == dns.TypeNSEC3 || d.Type == dns.TypeNSEC3PARAM {
+			continue // the chain follows the names: bookkeeping
 		}
 		if err := allowRRset(k, origin, d.Name, d.Type); err != nil {
 			return err

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -175,8 +174,8 @@ func scopeOf(in ScopeInput) (raftfsm.Scope, error) {
 		sc.Suffixes = append(sc.Suffixes, c)
 	}
 	for _, l := range in.Labels {
-		if _, err := path.Match(l, ""); err != nil || l == "" {
-			return sc, invalid("scope.labels", "%q is not a glob pattern", l)
+		if err := raftfsm.CheckLabelPattern(l); err != nil {
+			return sc, invalid("scope.labels", "%v: labels relative to the zone, * for one label, ** for one or more, @ for the apex (such as _acme-challenge and _acme-challenge.**)", err)
 		}
 		sc.Labels = append(sc.Labels, strings.ToLower(l))
 	}

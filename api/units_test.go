@@ -134,7 +134,9 @@ func TestAllowRRset(t *testing.T) {
 	}{
 		{nil, nil, "www.example.org.", dns.TypeA, ""},
 		{[]string{"_acme-challenge.*"}, nil, "_acme-challenge.www.example.org.", dns.TypeTXT, ""},
-		{[]string{"_acme-challenge.*"}, nil, "_ACME-challenge.a.b.example.org.", dns.TypeTXT, ""},
+		{[]string{"_acme-challenge.*"}, nil, "_ACME-challenge.a.b.example.org.", dns.TypeTXT, "label"}, // * is one label
+		{[]string{"_acme-challenge.**"}, nil, "_ACME-challenge.a.b.example.org.", dns.TypeTXT, ""},
+		{[]string{"_acme-challenge.**"}, nil, "_acme-challenge.example.org.", dns.TypeTXT, "label"},
 		{[]string{"_acme-challenge.*"}, nil, "_acme-challenge.example.org.", dns.TypeTXT, "label"},
 		{[]string{"_acme-challenge"}, nil, "_acme-challenge.example.org.", dns.TypeTXT, ""},
 		{[]string{"@"}, nil, "example.org.", dns.TypeMX, ""},

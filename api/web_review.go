@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"net/http"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -276,8 +275,8 @@ func validateReview(f reviewForm, now time.Time) (ReviewInput, *formErrors) {
 		errs.add("suffixes", "Give at least one zone suffix the key may act on (the applied domains are the default).")
 	}
 	for _, l := range strings.Fields(f.Labels) {
-		if _, err := path.Match(l, ""); err != nil || strings.ContainsAny(l, "/\\") || len(l) > 253 {
-			errs.add("labels", "%q is not a label pattern: use names relative to the zone with * for any label, like _acme-challenge.*.", l)
+		if err := raftfsm.CheckLabelPattern(l); err != nil || strings.ContainsAny(l, "/\\") || len(l) > 253 {
+			errs.add("labels", "%q is not a label pattern: use names relative to the zone, * for one label, ** for one or more, @ for the apex, like _acme-challenge and _acme-challenge.**.", l)
 			continue
 		}
 		scope.Labels = append(scope.Labels, strings.ToLower(l))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -69,8 +68,9 @@ reviewer key: it reviews applications (the web pages' /review) and issues
 and revokes keys through the REST API.
 
 The scope narrows what the key may do: --suffix the zones, --labels the
-owner names inside them (glob patterns relative to the zone, such as
-"_acme-challenge" or "_acme-challenge.*"), --types the RR types (TXT,
+owner names inside them (label patterns relative to the zone: * is exactly
+one label, ** one or more, @ the apex; "_acme-challenge" is the apex's ACME
+challenge, "_acme-challenge.**" every one below it), --types the RR types (TXT,
 A, ...). Each request also draws from the key's token bucket: --per-minute
 tokens come back a minute and at most --burst are saved up; the REST API
 answers 429 rate_limited with Retry-After when it is empty. 0 takes the
@@ -78,7 +78,7 @@ API's defaults (%d a minute, burst %d).`, api.DefaultPerMinute, api.DefaultBurst
 		Example: `  ddnrs ops registry key issue --admin 10.0.0.1:7400 --ca ca.crt --cert ops.crt --key ops.key --name reviewer
   ddnrs ops registry key issue --dev --name acme --actions read,update --suffix example.org. --expires 2027-01-01T00:00:00Z
   ddnrs ops registry key issue --dev --name certbot --actions read,create,delete --suffix example.org. \
-      --labels '_acme-challenge,_acme-challenge.*' --types TXT --per-minute 10 --burst 5`,
+      --labels '_acme-challenge,_acme-challenge.**' --types TXT --per-minute 10 --burst 5`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.out = cmd.OutOrStdout()
@@ -91,7 +91,7 @@ API's defaults (%d a minute, burst %d).`, api.DefaultPerMinute, api.DefaultBurst
 	f.StringVar(&opts.Name, "name", "operator key", "a `NAME` for the key, shown in listings and the audit log")
 	f.StringSliceVar(&opts.Actions, "actions", []string{"admin"}, "`ACTIONS` the key may take: read, create, update, delete, admin (comma-separated)")
 	f.StringSliceVar(&opts.Suffixes, "suffix", []string{"."}, "zone `SUFFIX` the key may act on (repeatable; \".\" = every zone)")
-	f.StringSliceVar(&opts.Labels, "labels", nil, "owner name `GLOBS` relative to the zone the key may touch, e.g. _acme-challenge.* (comma-separated; default any)")
+	f.StringSliceVar(&opts.Labels, "labels", nil, "owner name `PATTERNS` relative to the zone the key may touch: * one label, ** one or more, @ the apex, e.g. _acme-challenge,_acme-challenge.** (comma-separated; default any)")
 	f.StringSliceVar(&opts.Types, "types", nil, "RR `TYPES` the key may touch, e.g. TXT (comma-separated; default any)")
 	f.Uint32Var(&opts.PerMinute, "per-minute", 0, fmt.Sprintf("`N` requests a minute: the rate the key's bucket refills, at most %d (0 = the API's default, %d)", maxKeyRate, api.DefaultPerMinute))
 	f.Uint32Var(&opts.Burst, "burst", 0, fmt.Sprintf("`N` requests the key may make at once: its bucket's size, at most %d (0 = the API's default, %d)", maxKeyRate, api.DefaultBurst))
@@ -171,8 +171,8 @@ func checkKeyIssue(opts *keyIssueOptions) error {
 		}
 	}
 	for i, l := range opts.Labels {
-		if _, err := path.Match(l, ""); err != nil || l == "" {
-			return usagef("--labels: %q is not a glob pattern (such as _acme-challenge.*)", l)
+		if err := raftfsm.CheckLabelPattern(l); err != nil {
+			return usagef("--labels: %v: labels relative to the zone, * for one label, ** for one or more, @ for the apex (such as _acme-challenge,_acme-challenge.**)", err)
 		}
 		opts.Labels[i] = strings.ToLower(l)
 	}

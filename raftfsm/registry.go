@@ -86,7 +86,7 @@ func NodeOperatorActor(nodeID string) string { return OperatorActor + ":" + node
 // Scope says what an API key may act on.
 type Scope struct {
 	Suffixes []string // zone suffixes the key may act on, canonical ("example.org."); "." = everything
-	Labels   []string // optional glob patterns on the owner name relative to the zone ("_acme-challenge.*"); empty = any
+	Labels   []string // optional label patterns on the owner name relative to the zone (scope.go: "_acme-challenge", "_acme-challenge.**"); empty = any
 	Types    []string // RR type mnemonics ("TXT"); empty = any
 	Actions  []string // subset of KeyActions
 }
