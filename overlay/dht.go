@@ -22,13 +22,23 @@ const ProtocolPrefix = "/ddnrs"
 // empty (every 2 minutes); an empty list means no such retry, never the
 // public IPFS bootstrappers. Values are disabled: the overlay only stores
 // provider records.
-func newDHT(h host.Host, boot []peer.AddrInfo) (*dht.IpfsDHT, error) {
-	d, err := dht.New(h,
+//
+// avoid, when set, names peers the DHT's searches must not ask (dead or
+// silent ones): a search that learns of such a peer from another's
+// answer skips it, so it never waits on it (a dial to a dead peer takes
+// seconds to fail, a silent one is waited for up to 10 s). Host.pruneAvoided
+// drops them from the routing table, the searches' starting set.
+func newDHT(h host.Host, boot []peer.AddrInfo, avoid func(peer.ID) bool) (*dht.IpfsDHT, error) {
+	opts := []dht.Option{
 		dht.Mode(dht.ModeServer),
 		dht.ProtocolPrefix(ProtocolPrefix),
 		dht.BootstrapPeers(boot...),
 		dht.DisableValues(),
-	)
+	}
+	if avoid != nil {
+		opts = append(opts, dht.QueryFilter(func(_ any, ai peer.AddrInfo) bool { return !avoid(ai.ID) }))
+	}
+	d, err := dht.New(h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("overlay: start DHT: %w", err)
 	}
@@ -75,5 +85,21 @@ func (h *Host) bootstrap(ctx context.Context, boot []peer.AddrInfo) {
 			h.log.Warn("routing table refresh failed", "err", err)
 		}
 	case <-ctx.Done():
+	}
+}
+
+// pruneAvoided removes from the routing table the peers
+// HostOptions.Avoid names, so a search does not start with them; a peer
+// comes back once it answers a search or connects again, and the DHT
+// refills an empty table from the bootstrap peers.
+func (h *Host) pruneAvoided() {
+	if h.opts.Avoid == nil {
+		return
+	}
+	rt := h.dht.RoutingTable()
+	for _, p := range rt.ListPeers() {
+		if h.opts.Avoid(p) {
+			rt.RemovePeer(p)
+		}
 	}
 }

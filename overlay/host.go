@@ -93,6 +93,10 @@ type HostOptions struct {
 	// both dialled and accepted connections (the overlay's membership
 	// list). Default: any peer that speaks QUIC with libp2p TLS.
 	AllowPeer func(peer.ID) bool
+	// Avoid, when set, reports the peers DHT searches should skip for
+	// now: dead or silent ones, as the RPC client's scores say
+	// (Scores.Suspect). Default: none skipped.
+	Avoid func(peer.ID) bool
 }
 
 func (o *HostOptions) defaults() {
@@ -171,7 +175,7 @@ func NewHost(ctx context.Context, opts HostOptions) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("overlay: start libp2p host: %w", err)
 	}
-	d, err := newDHT(p2p, boot)
+	d, err := newDHT(p2p, boot, opts.Avoid)
 	if err != nil {
 		return nil, errors.Join(err, p2p.Close())
 	}

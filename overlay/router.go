@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,9 +18,14 @@ const (
 	DefaultPositiveTTL   = 5 * time.Minute
 	DefaultNegativeTTL   = 30 * time.Second
 	DefaultRouteEntries  = 10000
-	DefaultMaxProviders  = 8
-	DefaultLookupTimeout = 5 * time.Second
+	DefaultMaxProviders  = 7
+	DefaultLookupTimeout = 2 * time.Second
 	DefaultMaxBackground = 64
+	// DefaultEarlyProviders and DefaultEarlyWait: see RouterOptions.
+	DefaultEarlyProviders = 3
+	DefaultEarlyWait      = 10 * time.Millisecond
+	// DefaultProvisionalWait: see RouterOptions.ProvisionalWait.
+	DefaultProvisionalWait = 25 * time.Millisecond
 )
 
 var (
@@ -42,11 +48,32 @@ type RouterOptions struct {
 	// MaxEntries caps the cache (positive and negative entries together);
 	// the least recently used entry goes first. Default: DefaultRouteEntries.
 	MaxEntries int
-	// MaxProviders is how many providers a lookup collects before it stops.
-	// Default: DefaultMaxProviders.
+	// MaxProviders is how many providers a lookup collects before it
+	// stops. A group's members all provide its zones and, in an overlay
+	// of a few dozen nodes, every node stores every provider record, so
+	// with MaxProviders no larger than a group the DHT answers from the
+	// local store and asks no peer. Default: DefaultMaxProviders (7, the
+	// default group size).
 	MaxProviders int
-	// LookupTimeout bounds one DHT lookup of one suffix. Default:
-	// DefaultLookupTimeout.
+	// EarlyProviders and EarlyWait decide when the callers waiting for a
+	// lookup are answered: as soon as EarlyProviders providers are
+	// known, or EarlyWait after the first one, whichever comes first; the
+	// lookup goes on in the background and each provider it finds later
+	// joins the cached route. So a lookup never waits for the DHT search
+	// to end, nor for a dead or silent peer the search asks. Defaults:
+	// DefaultEarlyProviders, DefaultEarlyWait.
+	EarlyProviders int
+	EarlyWait      time.Duration
+	// ProvisionalWait is how long FindRoute, having found providers for a
+	// suffix of the name, waits for the lookups of longer suffixes (child
+	// zones) before it answers with the shorter one as a Provisional
+	// route. Default: DefaultProvisionalWait.
+	ProvisionalWait time.Duration
+	// LookupTimeout bounds one DHT lookup of one suffix, in the
+	// background; a caller waits only as long as its context allows.
+	// Keep it below the DNS deadline (dnsfront.DefaultRemoteTimeout, 3 s):
+	// a lookup that finds nothing is then over, and negative, in time
+	// for the next query. Default: DefaultLookupTimeout.
 	LookupTimeout time.Duration
 	// MaxBackground bounds the lookups FindZone runs in the background
 	// (suffixes longer than a cached zone); beyond it a suffix is left
@@ -71,6 +98,15 @@ func (o *RouterOptions) defaults() {
 	}
 	if o.LookupTimeout <= 0 {
 		o.LookupTimeout = DefaultLookupTimeout
+	}
+	if o.EarlyProviders <= 0 {
+		o.EarlyProviders = DefaultEarlyProviders
+	}
+	if o.EarlyWait <= 0 {
+		o.EarlyWait = DefaultEarlyWait
+	}
+	if o.ProvisionalWait <= 0 {
+		o.ProvisionalWait = DefaultProvisionalWait
 	}
 	if o.MaxBackground <= 0 {
 		o.MaxBackground = DefaultMaxBackground
@@ -122,9 +158,11 @@ type routeEntry struct {
 }
 
 // lookup is one DHT lookup of one suffix, shared by every caller waiting
-// for it.
+// for it. Callers wait for ready, closed once the first providers are
+// known (see RouterOptions.EarlyProviders) or when the lookup ends;
+// providers and err are set before it closes and never change after.
 type lookup struct {
-	done      chan struct{}
+	ready     chan struct{}
 	providers []peer.AddrInfo
 	err       error
 }
@@ -179,10 +217,15 @@ func (r *Router) FindZone(ctx context.Context, qname string) (string, []peer.Add
 // the next call on; until then the route is Provisional. Otherwise the
 // uncached suffixes are looked up in parallel, and FindRoute returns as
 // soon as the longest outstanding suffix is known to have providers
-// (shorter lookups finish in the background and fill the cache); that
-// route is not provisional, every longer suffix being known. A lookup that
-// failed (timed out, or found nothing while this host knows no peer) is
-// not cached. For the providers of exactly one zone, use Providers.
+// (its first ones: see EarlyProviders; shorter lookups finish in the
+// background and fill the cache); that route is not provisional, every
+// longer suffix being known. When a shorter suffix has providers but a
+// longer one is still being looked up after ProvisionalWait, or its
+// lookup failed, the shorter one is answered as Provisional. A lookup
+// that failed (timed out, or found nothing while this host knows no
+// peer) is not cached. ctx bounds only the wait: the lookups go on in
+// the background and cache what they find. For the providers of exactly
+// one zone, use Providers.
 func (r *Router) FindRoute(ctx context.Context, qname string) (Route, error) {
 	cands := Suffixes(qname)
 	now := r.opts.Now()
@@ -216,20 +259,75 @@ func (r *Router) FindRoute(ctx context.Context, qname string) (Route, error) {
 	}
 	r.mu.Unlock()
 
-	for i, l := range pending {
-		select {
-		case <-l.done:
-		case <-ctx.Done():
+	return r.await(ctx, qname, uncached, pending)
+}
+
+// await waits for the lookups of names (qname's uncached suffixes,
+// longest first) and returns the longest with providers once every
+// longer one is known to have none. When a shorter suffix has providers
+// while a longer one is still looked up (a search that must run to its
+// end to say "none", waiting on dead or silent peers), it waits at most
+// ProvisionalWait more, then answers with the shorter one, Provisional.
+func (r *Router) await(ctx context.Context, qname string, names []string, pending []*lookup) (Route, error) {
+	var grace <-chan time.Time
+	cases := make([]reflect.SelectCase, 0, len(pending)+2)
+	for {
+		open, unsure := false, false // a longer lookup is running, or failed
+		best := -1
+		for i, l := range pending {
+			if !isReady(l) {
+				open = true
+				continue
+			}
+			if len(l.providers) == 0 {
+				unsure = unsure || l.err != nil
+				continue
+			}
+			if !open {
+				return Route{Zone: names[i], Providers: clonePeers(l.providers), Provisional: unsure}, nil
+			}
+			best = i
+			break
+		}
+		if !open {
+			for _, l := range pending {
+				if l.err != nil {
+					return Route{}, fmt.Errorf("overlay: find zone of %s: %w", qname, l.err)
+				}
+			}
+			return Route{}, ErrNoZone
+		}
+		if best >= 0 && grace == nil {
+			t := time.NewTimer(r.opts.ProvisionalWait)
+			defer t.Stop()
+			grace = t.C
+		}
+		cases = cases[:0]
+		cases = append(cases,
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(grace)})
+		for _, l := range pending {
+			if !isReady(l) {
+				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.ready)})
+			}
+		}
+		switch chosen, _, _ := reflect.Select(cases); chosen {
+		case 0:
 			return Route{}, ctx.Err()
-		}
-		if l.err != nil {
-			return Route{}, fmt.Errorf("overlay: find zone of %s: %w", qname, l.err)
-		}
-		if len(l.providers) > 0 {
-			return Route{Zone: uncached[i], Providers: clonePeers(l.providers)}, nil
+		case 1:
+			return Route{Zone: names[best], Providers: clonePeers(pending[best].providers), Provisional: true}, nil
 		}
 	}
-	return Route{}, ErrNoZone
+}
+
+// isReady reports whether l's callers may read its outcome.
+func isReady(l *lookup) bool {
+	select {
+	case <-l.ready:
+		return true
+	default:
+		return false
+	}
 }
 
 // Providers returns up to MaxProviders providers of exactly zoneName, from
@@ -254,7 +352,7 @@ func (r *Router) Providers(ctx context.Context, zoneName string) ([]peer.AddrInf
 	l := r.startLocked(s, false)
 	r.mu.Unlock()
 	select {
-	case <-l.done:
+	case <-l.ready:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
@@ -311,7 +409,7 @@ func (r *Router) Prefetch(zoneName string) {
 }
 
 // Forget drops the cached route of zone, so the next FindZone for a name
-// in it asks the DHT again. Called when a provider says it no longer holds
+// in it asks the DHT again (in a new lookup, not one already in flight). Called when a provider says it no longer holds
 // the zone.
 func (r *Router) Forget(zoneName string) {
 	s := canonical(zoneName)
@@ -321,6 +419,9 @@ func (r *Router) Forget(zoneName string) {
 		r.lru.Remove(el)
 		delete(r.entries, s)
 	}
+	// A lookup in flight may have answered its callers already, with its
+	// first providers: the next caller starts a new one.
+	delete(r.inflight, s)
 }
 
 // MarkGone caches zoneName as no zone for NegativeTTL, replacing any
@@ -403,14 +504,15 @@ func (r *Router) startLocked(s string, bg bool) *lookup {
 		r.bgRunning++
 		r.background.Add(1)
 	}
-	l := &lookup{done: make(chan struct{})}
+	l := &lookup{ready: make(chan struct{})}
 	r.inflight[s] = l
 	r.lookups.Add(1)
 	r.wg.Go(func() {
-		provs, cache, err := r.find(s)
-		l.providers, l.err = provs, err
+		provs, cache, err := r.find(s, l)
 		r.mu.Lock()
-		delete(r.inflight, s)
+		if r.inflight[s] == l {
+			delete(r.inflight, s)
+		}
 		if bg {
 			r.bgRunning--
 		}
@@ -421,28 +523,80 @@ func (r *Router) startLocked(s string, bg bool) *lookup {
 			r.storeLocked(s, provs)
 		}
 		r.mu.Unlock()
-		close(l.done)
+		r.settle(l, provs, err)
 	})
 	return l
 }
 
-// find asks the DHT for the providers of zone s. This host counts only
-// while it provides s: its own record outlives StopProviding in the local
-// provider store. cache says whether the outcome may be cached.
-func (r *Router) find(s string) (provs []peer.AddrInfo, cache bool, err error) {
+// settle answers l's callers with provs or err, once; later calls do
+// nothing.
+func (r *Router) settle(l *lookup, provs []peer.AddrInfo, err error) {
+	select {
+	case <-l.ready:
+		return
+	default:
+	}
+	l.providers, l.err = clonePeers(provs), err
+	close(l.ready)
+}
+
+// find asks the DHT for the providers of zone s and answers l's callers
+// early (RouterOptions.EarlyProviders, EarlyWait), caching what it has
+// then and every provider found after. This host counts only while it
+// provides s: its own record outlives StopProviding in the local
+// provider store. cache says whether the final outcome may be cached.
+func (r *Router) find(s string, l *lookup) (provs []peer.AddrInfo, cache bool, err error) {
 	ctx, cancel := context.WithTimeout(r.ctx, r.opts.LookupTimeout)
 	defer cancel()
+	r.h.pruneAvoided()
 	self := r.h.ID()
 	selfProvides := r.h.Provides(s)
 	var out []peer.AddrInfo
-	for ai := range r.h.dht.FindProvidersAsync(ctx, ZoneKey(s), r.opts.MaxProviders) {
-		if ai.ID == self {
-			if !selfProvides {
+	var early <-chan time.Time
+	answered := false
+	answer := func() {
+		answered, early = true, nil
+		r.mu.Lock()
+		if r.ctx.Err() == nil {
+			r.storeLocked(s, out)
+		}
+		r.mu.Unlock()
+		r.settle(l, out, nil)
+	}
+	found := r.h.dht.FindProvidersAsync(ctx, ZoneKey(s), r.opts.MaxProviders)
+	for found != nil {
+		select {
+		case ai, ok := <-found:
+			if !ok {
+				found = nil
 				continue
 			}
-			ai = r.h.AddrInfo()
+			if ai.ID == self {
+				if !selfProvides {
+					continue
+				}
+				ai = r.h.AddrInfo()
+			}
+			out = append(out, ai)
+			switch {
+			case answered:
+				// A provider found after the callers were answered
+				// joins the cached route for the next queries.
+				r.mu.Lock()
+				if r.ctx.Err() == nil {
+					r.storeLocked(s, out)
+				}
+				r.mu.Unlock()
+			case len(out) >= r.opts.EarlyProviders:
+				answer()
+			case early == nil:
+				t := time.NewTimer(r.opts.EarlyWait)
+				defer t.Stop()
+				early = t.C
+			}
+		case <-early:
+			answer()
 		}
-		out = append(out, ai)
 	}
 	if len(out) > 0 {
 		return out, true, nil

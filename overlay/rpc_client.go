@@ -153,11 +153,18 @@ type attemptResult struct {
 	due     time.Duration // the hedge delay the attempt was given
 }
 
+// maxInflight bounds the providers one Query waits on at once: the best
+// one and up to three hedges, so three silent members in a row (a third
+// of a group of seven may be down) cost three hedge delays, not the
+// attempt timeout. Peers known to be dead or silent rank last (Scores),
+// so hedges beyond the first are rare.
+const maxInflight = 4
+
 // Query asks providers for req and returns the first answer and the peer
 // that gave it. Providers are tried best-scored first; when one has not
-// answered within its hedge delay the next is asked too (at most two at
-// once), and when one fails the next is asked at once, so a dead provider
-// costs at most one hedge delay. Each reply or failure updates the scores;
+// answered within its hedge delay the next is asked too (at most
+// maxInflight at once), and when one fails the next is asked at once, so
+// a dead or silent provider costs at most one hedge delay. Each reply or failure updates the scores;
 // a provider that loses a race without answering is recorded as Slow.
 // The client's own peer id is skipped. An ErrorResponse from a provider
 // counts as its failure (and the next is tried), except CodeNotFound
@@ -190,10 +197,12 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 	results := make(chan attemptResult, len(order))
 	inflight := 0
 	next := 0
+	waiting := make(map[peer.ID]bool, maxInflight) // launched, not returned
 	launch := func() time.Duration {
 		p := order[next]
 		next++
 		inflight++
+		waiting[p] = true
 		c.attempts.Add(1)
 		due := c.hedgeDelay(p)
 		t0 := time.Now()
@@ -221,12 +230,13 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 	for {
 		select {
 		case <-hedge.C:
-			if next < len(order) && inflight < 2 {
+			if next < len(order) && inflight < maxInflight {
 				c.hedges.Add(1)
 				hedge.Reset(launch())
 			}
 		case r := <-results:
 			inflight--
+			delete(waiting, r.p)
 			if r.err == nil {
 				c.scores.Success(r.p, r.elapsed)
 				c.answered.Add(1)
@@ -238,7 +248,7 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 			}
 			if ctx.Err() != nil {
 				errs[r.p] = r.err
-				return nil, "", errors.Join(ctx.Err(), &AllFailedError{Errs: errs})
+				return nil, "", c.cutShort(ctx, errs, waiting)
 			}
 			c.scores.Failure(r.p)
 			c.failed.Add(1)
@@ -250,9 +260,22 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 				return nil, "", &AllFailedError{Errs: errs}
 			}
 		case <-ctx.Done():
-			return nil, "", ctx.Err()
+			return nil, "", c.cutShort(ctx, errs, waiting)
 		}
 	}
+}
+
+// cutShort is Query's error when ctx ended first: ctx's error joined with
+// an *AllFailedError naming every provider asked, those still waited for
+// included, so a caller retrying elsewhere knows whom not to ask again.
+func (c *Client) cutShort(ctx context.Context, errs map[peer.ID]error, waiting map[peer.ID]bool) error {
+	for p := range waiting {
+		errs[p] = ctx.Err()
+	}
+	if len(errs) == 0 {
+		return ctx.Err()
+	}
+	return errors.Join(ctx.Err(), &AllFailedError{Errs: errs})
 }
 
 // recordLoser scores an attempt that was still running when Query

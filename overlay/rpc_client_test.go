@@ -220,6 +220,36 @@ func TestQueryHedgesSilentProvider(t *testing.T) {
 	}
 }
 
+// Three silent providers ranked first do not hold the query until the
+// attempt timeout: each gets its hedge delay, then the next is asked as
+// well, and the fourth answers; a query cut short by its context names
+// every provider it was still waiting for.
+func TestQueryHedgesPastSilentProviders(t *testing.T) {
+	var providers []peer.AddrInfo
+	for range 3 {
+		providers = append(providers, newTestProvider(t, &testAnswerer{block: true}, nil).info())
+	}
+	fast := newTestProvider(t, &testAnswerer{}, nil)
+	providers = append(providers, fast.info())
+	c := newTestClient(t, ClientOptions{HedgeDelay: 20 * time.Millisecond, MaxHedgeDelay: 20 * time.Millisecond, Timeout: time.Minute})
+	_, from, err := c.Query(t.Context(), providers, &QueryRequest{Name: "a.example.", Type: 1})
+	if err != nil || from != fast.h.ID() {
+		t.Fatalf("Query = %s, %v; want an answer from the fourth provider %s", from, err, fast.h.ID())
+	}
+	if st := c.Stats(); st.Hedges != 3 || st.Slow != 3 {
+		t.Errorf("Stats() = %+v, want 3 hedges and 3 slow attempts", st)
+	}
+
+	silent := providers[:3]
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	_, _, err = c.Query(ctx, silent, &QueryRequest{Name: "b.example.", Type: 1})
+	all, ok := errors.AsType[*AllFailedError](err)
+	if !errors.Is(err, context.DeadlineExceeded) || !ok || len(all.Errs) != 3 {
+		t.Fatalf("Query of silent providers = %v; want DeadlineExceeded and an AllFailedError naming all 3", err)
+	}
+}
+
 func TestQueryAllFail(t *testing.T) {
 	a, b := deadProvider(t), deadProvider(t)
 	c := newTestClient(t, ClientOptions{Timeout: 300 * time.Millisecond})

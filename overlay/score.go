@@ -32,6 +32,12 @@ type ScoreOptions struct {
 	// peer is ranked behind every peer that is not suspect, whatever its
 	// score; a success clears it. Default 2.
 	SuspectAfter int
+	// SuspectFor is how long a suspect peer stays suspect after its last
+	// failure without a success: then it is ranked by its score again
+	// (its decayed failures still weigh), so a member that came back is
+	// tried again while one still dead drops back at its next failure.
+	// Default 30 s.
+	SuspectFor time.Duration
 	// MaxPeers bounds the peers remembered; the least recently used is
 	// forgotten first. Default 4096.
 	MaxPeers int
@@ -58,6 +64,9 @@ func (o ScoreOptions) withDefaults() ScoreOptions {
 	if o.SuspectAfter <= 0 {
 		o.SuspectAfter = 2
 	}
+	if o.SuspectFor <= 0 {
+		o.SuspectFor = 30 * time.Second
+	}
 	if o.MaxPeers <= 0 {
 		o.MaxPeers = 4096
 	}
@@ -83,6 +92,7 @@ type peerScore struct {
 	failures    float64
 	penalties   float64
 	consecutive int
+	failedAt    time.Time // the last failure, slow answer or penalty
 	decayedAt   time.Time // failures and penalties are current as of this
 	usedAt      time.Time
 }
@@ -158,9 +168,11 @@ func (s *Scores) sampleLocked(ps *peerScore, rtt time.Duration) {
 func (s *Scores) Failure(p peer.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ps := s.get(p, s.opts.Now())
+	now := s.opts.Now()
+	ps := s.get(p, now)
 	ps.failures++
 	ps.consecutive++
+	ps.failedAt = now
 }
 
 // Slow records that p had not answered after waited, when another peer's
@@ -170,19 +182,39 @@ func (s *Scores) Failure(p peer.ID) {
 func (s *Scores) Slow(p peer.ID, waited time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ps := s.get(p, s.opts.Now())
+	now := s.opts.Now()
+	ps := s.get(p, now)
 	s.sampleLocked(ps, waited)
 	ps.failures++
 	ps.consecutive++
+	ps.failedAt = now
 }
 
 // Penalize records that p sent an answer that failed verification.
 func (s *Scores) Penalize(p peer.ID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ps := s.get(p, s.opts.Now())
+	now := s.opts.Now()
+	ps := s.get(p, now)
 	ps.penalties++
 	ps.consecutive++
+	ps.failedAt = now
+}
+
+// suspectLocked reports whether ps has failed SuspectAfter times in a row,
+// the last time within SuspectFor of now. Callers hold s.mu.
+func (s *Scores) suspectLocked(ps *peerScore, now time.Time) bool {
+	return ps.consecutive >= s.opts.SuspectAfter && now.Sub(ps.failedAt) < s.opts.SuspectFor
+}
+
+// Suspect reports whether p is suspect now (see ScoreOptions.SuspectAfter
+// and SuspectFor): dead or silent as far as its last requests tell. The
+// overlay's DHT searches skip suspect peers (HostOptions.Avoid).
+func (s *Scores) Suspect(p peer.ID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps, ok := s.peers[p]
+	return ok && s.suspectLocked(ps, s.opts.Now())
 }
 
 // Stats returns what is known about p (zero values with the score of an
@@ -229,7 +261,8 @@ func (s *Scores) RTT(p peer.ID) (time.Duration, bool) {
 }
 
 // Rank returns ids best first: peers that are not suspect (fewer than
-// SuspectAfter consecutive failures) before suspect ones, then by score;
+// SuspectAfter consecutive failures, or none for SuspectFor) before
+// suspect ones, then by score;
 // ties keep the order of ids. ids is not modified.
 func (s *Scores) Rank(ids []peer.ID) []peer.ID {
 	type ranked struct {
@@ -244,7 +277,7 @@ func (s *Scores) Rank(ids []peer.ID) []peer.ID {
 		r := ranked{id: id, score: s.opts.UnknownRTT}
 		if _, ok := s.peers[id]; ok {
 			ps := s.get(id, now)
-			r.suspect = ps.consecutive >= s.opts.SuspectAfter
+			r.suspect = s.suspectLocked(ps, now)
 			r.score = s.scoreLocked(ps)
 		}
 		rs[i] = r

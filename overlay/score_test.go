@@ -138,3 +138,39 @@ func TestScoresSnapshot(t *testing.T) {
 		t.Errorf("Snapshot() = %+v, want a with RTT 4ms and b with 1 failure", snap)
 	}
 }
+
+// A peer that failed SuspectAfter times in a row is suspect (ranked last,
+// skipped by DHT searches) for SuspectFor after its last failure, then
+// ranked by its decayed score again; a success clears it at once.
+func TestScoresSuspectDecays(t *testing.T) {
+	s, clk := newTestScores(t)
+	dead, live := peer.ID("dead"), peer.ID("live")
+	s.Success(dead, time.Millisecond)
+	s.Success(live, 5*time.Millisecond)
+	steps := []struct {
+		what    string
+		do      func()
+		suspect bool
+		first   peer.ID
+	}{
+		{"healthy", func() {}, false, dead},
+		{"one failure", func() { s.Failure(dead) }, false, live},
+		{"two in a row", func() { s.Slow(dead, 150*time.Millisecond) }, true, live},
+		{"29 s later", func() { clk.t = clk.t.Add(29 * time.Second) }, true, live},
+		{"31 s later", func() { clk.t = clk.t.Add(2 * time.Second) }, false, live},
+		{"fails again", func() { s.Failure(dead) }, true, live},
+		{"answers", func() { s.Success(dead, time.Millisecond) }, false, live},
+	}
+	for _, st := range steps {
+		st.do()
+		if got := s.Suspect(dead); got != st.suspect {
+			t.Errorf("%s: Suspect = %v, want %v", st.what, got, st.suspect)
+		}
+		if got := s.Rank([]peer.ID{dead, live}); got[0] != st.first {
+			t.Errorf("%s: Rank = %v, want %s first", st.what, got, st.first)
+		}
+	}
+	if s.Suspect(peer.ID("unknown")) {
+		t.Errorf("Suspect(unknown peer) = true, want false")
+	}
+}
