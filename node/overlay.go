@@ -121,11 +121,15 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 		anchors = a
 	}
 	log := n.log.With("component", "overlay")
+	// One score table: the RPC client ranks members by it, and the DHT's
+	// searches skip the peers it finds dead or silent.
+	scores := overlay.NewScores(overlay.ScoreOptions{})
 	h, err := overlay.NewHost(ctx, overlay.HostOptions{
 		KeyFile:   filepath.Join(n.cfg.DataDir, overlayKeyFile),
 		Listen:    c.Listen,
 		Bootstrap: c.Bootstrap,
 		Logger:    log,
+		Avoid:     scores.Suspect,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("overlay host: %w", err)
@@ -134,8 +138,8 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 		log:      log,
 		served:   &n.served,
 		host:     h,
-		router:   overlay.NewRouter(h, overlay.RouterOptions{}),
-		client:   overlay.NewClient(h.P2P(), overlay.ClientOptions{Logger: log}),
+		router:   overlay.NewRouter(h, overlay.RouterOptions{LookupTimeout: lookupTimeout}),
+		client:   overlay.NewClient(h.P2P(), overlay.ClientOptions{Logger: log, Scores: scores}),
 		verifier: client.NewVerifier(anchors, nil),
 		cache:    client.NewCache(c.CacheBytes, nil),
 		self:     h.ID().String(),
@@ -299,11 +303,30 @@ var errZoneGone = fmt.Errorf("%w: its group no longer holds it", overlay.ErrNoZo
 // providers; the client hedges to a second member well within it.
 const firstTryTimeout = 500 * time.Millisecond
 
+// lookupTimeout bounds a DHT lookup of a zone: two thirds of the DNS
+// deadline (dnsfront.DefaultRemoteTimeout, 3 s), so a lookup that must
+// run to its end (a name in no zone) is over in time to answer.
+const lookupTimeout = dnsfront.DefaultRemoteTimeout * 2 / 3
+
+// lookupShare is the part of a query's remaining time its route lookup
+// may take; the rest is left to ask the members, a second one included.
+// A lookup usually returns in milliseconds (Router answers on the first
+// providers); this bounds the rare one that does not.
+func lookupShare(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithTimeout(ctx, lookupTimeout)
+	}
+	return context.WithDeadline(ctx, time.Now().Add(time.Until(dl)*2/3))
+}
+
 // fetch asks the zone's group for (name, t) and verifies and caches the
 // answer. An answer through a provisional route (overlay.Route) is not
 // cached: a child zone held by another group may yet be found.
 func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client.Verified, error) {
-	rt, err := o.router.FindRoute(ctx, name)
+	lctx, lcancel := lookupShare(ctx)
+	rt, err := o.router.FindRoute(lctx, name)
+	lcancel()
 	origin, provs := rt.Zone, rt.Providers
 	if err != nil {
 		if errors.Is(err, overlay.ErrNoZone) {
@@ -346,13 +369,24 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 				}
 			}
 			if !relooked && ctx.Err() == nil {
-				// The cached route may be stale (members gone, others
-				// provided since): ask the DHT again for the same zone,
-				// once (FindZone could answer with a cached parent zone).
+				// Ask the members not asked yet, once: the cached route
+				// holds every provider its lookup has found by now
+				// (Router answers on the first few); when none is left
+				// the route may be stale (members gone, others provided
+				// since), so ask the DHT again for the same zone
+				// (FindZone could answer with a cached parent zone).
 				relooked = true
-				o.router.Forget(origin)
-				if fresh, ferr := o.router.Providers(ctx, origin); ferr == nil {
-					provs = slices.DeleteFunc(fresh, func(ai peer.AddrInfo) bool { return failed[ai.ID] })
+				fresh, ferr := o.router.Providers(ctx, origin)
+				fresh = slices.DeleteFunc(fresh, func(ai peer.AddrInfo) bool { return failed[ai.ID] })
+				if ferr == nil && len(fresh) == 0 {
+					o.router.Forget(origin)
+					lctx, lcancel := lookupShare(ctx)
+					fresh, ferr = o.router.Providers(lctx, origin)
+					lcancel()
+					fresh = slices.DeleteFunc(fresh, func(ai peer.AddrInfo) bool { return failed[ai.ID] })
+				}
+				if ferr == nil && len(fresh) > 0 {
+					provs = fresh
 					continue
 				}
 			}
