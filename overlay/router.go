@@ -434,6 +434,8 @@ func (r *Router) MarkGone(zoneName string) {
 	defer r.mu.Unlock()
 	r.negatives.Add(1)
 	r.storeLocked(s, nil)
+	delete(r.inflight, s) // its providers must not come back
+
 }
 
 // Refresh looks zoneName up again in the background (within
@@ -510,13 +512,14 @@ func (r *Router) startLocked(s string, bg bool) *lookup {
 	r.wg.Go(func() {
 		provs, cache, err := r.find(s, l)
 		r.mu.Lock()
-		if r.inflight[s] == l {
+		current := r.inflight[s] == l
+		if current {
 			delete(r.inflight, s)
 		}
 		if bg {
 			r.bgRunning--
 		}
-		if cache {
+		if cache && current {
 			if len(provs) == 0 {
 				r.negatives.Add(1)
 			}
@@ -554,13 +557,18 @@ func (r *Router) find(s string, l *lookup) (provs []peer.AddrInfo, cache bool, e
 	var out []peer.AddrInfo
 	var early <-chan time.Time
 	answered := false
-	answer := func() {
-		answered, early = true, nil
+	// keep caches what the lookup found so far, unless Forget or
+	// MarkGone detached it since.
+	keep := func() {
 		r.mu.Lock()
-		if r.ctx.Err() == nil {
+		if r.ctx.Err() == nil && r.inflight[s] == l {
 			r.storeLocked(s, out)
 		}
 		r.mu.Unlock()
+	}
+	answer := func() {
+		answered, early = true, nil
+		keep()
 		r.settle(l, out, nil)
 	}
 	found := r.h.dht.FindProvidersAsync(ctx, ZoneKey(s), r.opts.MaxProviders)
@@ -582,11 +590,7 @@ func (r *Router) find(s string, l *lookup) (provs []peer.AddrInfo, cache bool, e
 			case answered:
 				// A provider found after the callers were answered
 				// joins the cached route for the next queries.
-				r.mu.Lock()
-				if r.ctx.Err() == nil {
-					r.storeLocked(s, out)
-				}
-				r.mu.Unlock()
+				keep()
 			case len(out) >= r.opts.EarlyProviders:
 				answer()
 			case early == nil:
