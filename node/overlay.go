@@ -304,9 +304,9 @@ var errZoneGone = fmt.Errorf("%w: its group no longer holds it", overlay.ErrNoZo
 const firstTryTimeout = 500 * time.Millisecond
 
 // lookupTimeout bounds a DHT lookup of a zone: two thirds of the DNS
-// deadline (dnsfront.DefaultRemoteTimeout, 3 s), so a lookup that must
+// deadline (dnsfront.DefaultOtherGroupTimeout, 3 s), so a lookup that must
 // run to its end (a name in no zone) is over in time to answer.
-const lookupTimeout = dnsfront.DefaultRemoteTimeout * 2 / 3
+const lookupTimeout = dnsfront.DefaultOtherGroupTimeout * 2 / 3
 
 // lookupShare is the part of a query's remaining time its route lookup
 // may take; the rest is left to ask the members, a second one included.

@@ -71,7 +71,7 @@ type RouterOptions struct {
 	ProvisionalWait time.Duration
 	// LookupTimeout bounds one DHT lookup of one suffix, in the
 	// background; a caller waits only as long as its context allows.
-	// Keep it below the DNS deadline (dnsfront.DefaultRemoteTimeout, 3 s):
+	// Keep it below the DNS deadline (dnsfront.DefaultOtherGroupTimeout, 3 s):
 	// a lookup that finds nothing is then over, and negative, in time
 	// for the next query. Default: DefaultLookupTimeout.
 	LookupTimeout time.Duration
