@@ -713,6 +713,60 @@ func TestAPI(t *testing.T) {
 			}
 			return nil
 		})
+
+		// The ACME key's TXT change that also rewrites the apex SOA beyond
+		// its serial (names, negative TTL): refused, the SOA is data.
+		serial := app.z.Serial() + 1
+		soa := apiRRset(t, "app.test.", fmt.Sprintf("@ 300 SOA evil.attacker.example. root.attacker.example. %d 7200 3600 1209600 86400", serial))
+		hijack := app.changed(t, nil, apiRRset(t, "app.test.", `_acme-challenge 300 TXT "token2"`), soa)
+		hcmd, err := raftfsm.ChangeCommand(app.z, hijack, app.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cl := range clients {
+			r := cl.call(t, "POST", "/v1/zones/app.test./changes", acme, map[string]any{"command": hcmd}, "")
+			apiWant(t, "the ACME key rewriting the apex SOA via "+cl.base, r, 403, "out_of_scope")
+			if m := r.err().Error.Message; !strings.Contains(m, "label") {
+				t.Errorf("SOA rewrite: message %q does not say label", m)
+			}
+		}
+
+		// A key whose scope allows test. claims test. above other owners'
+		// zones: refused, naming them, unless each child's owner consents.
+		wide := issue(t, map[string]any{"name": "wide", "scope": map[string]any{"suffixes": []string{"test."}, "actions": []string{"read", "create"}}})
+		parent := apiSignZoneCLI(t, "test.", "192.0.2.66")
+		r = edge.call(t, "POST", "/v1/zones", wide, map[string]any{"zone_file": parent.text(t), "head": parent.head()}, "")
+		apiWant(t, "POST /v1/zones test. above app.test.", r, 422, "rejected")
+		if e := r.err(); e.Error.Reason != string(raftfsm.ReasonChildrenClaimed) || !strings.Contains(e.Error.Message, "app.test.") {
+			t.Errorf("claim above app.test.: reason %q message %q, want %s naming app.test.", e.Error.Reason, e.Error.Message, raftfsm.ReasonChildrenClaimed)
+		}
+		// With the child's consent (ddnrs zone consent), on a fresh pair.
+		shop := apiSignZoneCLI(t, "shop.corp.test.", "192.0.2.67")
+		r = edge.call(t, "POST", "/v1/zones", wide, map[string]any{"zone_file": shop.text(t), "head": shop.head()}, "")
+		apiWant(t, "POST /v1/zones shop.corp.test.", r, 201, "")
+		corp := apiSignZoneCLI(t, "corp.test.", "192.0.2.68")
+		body := map[string]any{"zone_file": corp.text(t), "head": corp.head()}
+		r = reg.call(t, "POST", "/v1/zones", wide, body, "")
+		apiWant(t, "POST /v1/zones corp.test. without its child's consent", r, 422, "rejected")
+		if e := r.err(); e.Error.Reason != string(raftfsm.ReasonChildrenClaimed) || !strings.Contains(e.Error.Message, "shop.corp.test.") {
+			t.Errorf("claim above shop.corp.test.: reason %q message %q", e.Error.Reason, e.Error.Message)
+		}
+		forged := ed25519.Sign(corp.key.Private, raftfsm.ParentConsentStatement("corp.test.", corp.key.DNSKEY.String(), "shop.corp.test."))
+		body["consents"] = []map[string]any{{"zone": "shop.corp.test.", "signature": forged}}
+		r = reg.call(t, "POST", "/v1/zones", wide, body, "")
+		apiWant(t, "POST /v1/zones corp.test. with a consent the parent signed itself", r, 422, "rejected")
+		if e := r.err(); e.Error.Reason != string(raftfsm.ReasonConsentInvalid) {
+			t.Errorf("forged consent: reason %q, want %s", e.Error.Reason, raftfsm.ReasonConsentInvalid)
+		}
+		out := runCmd(t, "", ddnrsBin, "zone", "consent", "corp.test.", "--key", shop.keyFile,
+			"--parent-key", strings.TrimSuffix(corp.keyFile, ".private")+".key")
+		consent, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
+		if err != nil {
+			t.Fatalf("ddnrs zone consent printed %q: %v", out, err)
+		}
+		body["consents"] = []map[string]any{{"zone": "shop.corp.test.", "signature": consent}}
+		r = edge.call(t, "POST", "/v1/zones", wide, body, "")
+		apiWant(t, "POST /v1/zones corp.test. with shop.corp.test.'s consent", r, 201, "")
 	})
 
 	step("rate limit", func(t *testing.T) {
