@@ -113,16 +113,18 @@ func TestDataDirInUse(t *testing.T) {
 	} else if !strings.Contains(out+errOut, data) {
 		t.Errorf("second ddnrs dev on %s: error does not name the data dir:\n%s%s", data, out, errOut)
 	}
-	out, errOut, err = tryCmd("", ddnrsBin, "zone", "import", "--data", data, "--key", sz.Key, sz.Unsigned)
+	out, errOut, err = tryCmd("", ddnrsBin, "ops", "store", "restore-zone", "--data", data, "--key", sz.Key, sz.Unsigned)
 	if err == nil {
-		t.Errorf("ddnrs zone import into a data dir in use exited 0\n%s%s", out, errOut)
+		t.Errorf("ddnrs ops store restore-zone into a data dir in use exited 0\n%s%s", out, errOut)
+	} else if !strings.Contains(errOut, "a node is running") {
+		t.Errorf("ddnrs ops store restore-zone into a data dir in use: stderr does not say a node is running:\n%s", errOut)
 	}
 }
 
 func TestImportExport(t *testing.T) {
 	sz := signFixture(t)
 	data := t.TempDir()
-	runCmd(t, "", ddnrsBin, "zone", "import", "--data", data, "--key", sz.Key, sz.Unsigned)
+	runCmd(t, "", ddnrsBin, "ops", "store", "restore-zone", "--data", data, "--key", sz.Key, sz.Unsigned)
 
 	dir := t.TempDir()
 	signed := filepath.Join(dir, "export.zone")

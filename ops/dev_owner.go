@@ -19,7 +19,7 @@ import (
 )
 
 // openOwnerCopy opens DATA/zones.db, the owner's copy: what dev last
-// published as the zones' owner, or what 'ddnrs zone import' put there.
+// published as the zones' owner, or what 'ddnrs ops store restore-zone' put there.
 // dev holds it (and its lock) while it runs.
 func openOwnerCopy(data string) (*raftfsm.Store, error) {
 	s, err := raftfsm.OpenStore(raftfsm.StorePath(data))
@@ -110,7 +110,7 @@ func keepOwnerCopy(owner *raftfsm.Store, z *zone.Zone) error {
 
 // adoptOwnerZones publishes, as they are, the zones of the owner's copy
 // that dev was not given and the group does not have (a zone 'ddnrs
-// zone import' put in the data directory), bound to the key that signed
+// ops store restore-zone' seeded), bound to the key that signed
 // their heads. It returns every zone of the owner's copy not given.
 func adoptOwnerZones(ctx context.Context, c *node.AdminClient, g *devGroup, owner *raftfsm.Store, given []*devZone) ([]*devZone, error) {
 	origins, err := owner.List()

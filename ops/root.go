@@ -117,7 +117,7 @@ signed and cannot forge it. Start with 'ddnrs dev' to run a node here, then
 	cmd.AddCommand(newVersionCmd(e))
 	cmd.AddCommand(newZoneCmd(e))
 	cmd.AddCommand(newDevCmd())
-	cmd.AddCommand(newOpsCmd())
+	cmd.AddCommand(newOpsCmd(e))
 	cmd.AddCommand(newNodeCmd())
 	cmd.AddCommand(newResolveCmd(e))
 	cmd.AddCommand(newLogCmd(e))

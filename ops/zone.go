@@ -15,7 +15,7 @@ import (
 func newZoneCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "zone",
-		Short: "Make owner keys, sign, verify, import and export zones",
+		Short: "Make owner keys, sign, verify, publish and export zones",
 		Long: `The zone owner's tools. A zone is signed on the owner's machine with the
 owner's Ed25519 key (DNSSEC algorithm 15); nodes only store and serve it.
 
@@ -24,7 +24,7 @@ ldns-* tools read them too. Zone files are BIND master files.`,
 		Example: `  ddnrs zone keygen example.com.
   ddnrs zone sign --key Kexample.com.+015+12345.private example.com.zone
   ddnrs zone verify --key Kexample.com.+015+12345.key example.com.zone.signed
-  ddnrs zone import --data ./node1 --key Kexample.com.+015+12345.private example.com.zone
+  ddnrs zone publish --dev --key Kexample.com.+015+12345.private example.com.zone
   ddnrs zone export --data ./node1 --unsigned example.com.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: groupRunE,
@@ -33,7 +33,7 @@ ldns-* tools read them too. Zone files are BIND master files.`,
 		newZoneKeygenCmd(e),
 		newZoneSignCmd(e),
 		newZoneVerifyCmd(e),
-		newZoneImportCmd(e),
+		newZoneImportCmd(),
 		newZoneExportCmd(e),
 		newZonePublishCmd(e),
 		newZoneDelegateCmd(e),

@@ -14,13 +14,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// importOptions are the flags and arguments of `ddnrs zone import`.
-type importOptions struct {
-	File string // the owner's zone file (signed or not; it is signed again)
-	Data string // the node's data directory
-	Key  string // KEYFILE: the owner key's .private
-}
-
 // exportOptions are the flags and arguments of `ddnrs zone export`.
 type exportOptions struct {
 	Zone     string
@@ -29,29 +22,21 @@ type exportOptions struct {
 	Unsigned bool   // leave out DNSKEY, RRSIG and NSEC
 }
 
-func newZoneImportCmd(e *env) *cobra.Command {
-	opts := &importOptions{}
-	cmd := &cobra.Command{
-		Use:   "import --data DIR --key KEYFILE ZONEFILE",
-		Short: "Sign a zone file and store it in a node's data directory",
-		Long: `Sign ZONEFILE with the owner key and store it in the data directory of a
-stopped node, which serves it when it starts. The node must not be running:
-its store is locked while it runs.
-
-A zone already stored is updated: only the changed RRsets are re-signed and
-the serial goes above the stored one (the serial in ZONEFILE counts when it
-is higher), the way 'ddnrs dev --zone' publishes.`,
-		Example: `  ddnrs zone import --data ~/.local/state/ddnrs/dev --key Kexample.com.+015+12345.private example.com.zone
-  ddnrs dev --data ~/.local/state/ddnrs/dev`,
-		Args: exactArgs("ZONEFILE"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.File = args[0]
-			return runImport(cmd.Context(), e, opts)
+// newZoneImportCmd is the old name of 'ddnrs ops store restore-zone',
+// kept hidden so that a script using it fails with directions instead of
+// "unknown command": it wrote into a stopped node's store bypassing Raft
+// under a name that did not say so.
+func newZoneImportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:                "import",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(*cobra.Command, []string) error {
+			return usagef("'ddnrs zone import' is gone: it wrote into a stopped node's store, bypassing Raft.\n" +
+				"  To publish to a running group:        ddnrs zone publish --key KEYFILE ZONEFILE\n" +
+				"  To seed or restore a stopped node:    ddnrs ops store restore-zone --data DIR --key KEYFILE ZONEFILE")
 		},
 	}
-	cmd.Flags().StringVar(&opts.Data, "data", "", "the node's data directory (required)")
-	cmd.Flags().StringVar(&opts.Key, "key", "", "owner key: the .private file from 'ddnrs zone keygen' (required)")
-	return cmd
 }
 
 func newZoneExportCmd(e *env) *cobra.Command {
@@ -59,7 +44,8 @@ func newZoneExportCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export --data DIR [--out FILE] [--unsigned] ZONE",
 		Short: "Write a zone stored in a node's data directory as a zone file",
-		Long: `Write ZONE from the data directory of a stopped node as a BIND master file,
+		Long: `Write ZONE from the zone store in the data directory of a stopped node (or
+the owner's copy of 'ddnrs dev --data DIR') as a BIND master file,
 signed as stored (with its signed head beside --out as FILE.head), or with
 --unsigned as the owner edits it: without the DNSKEY, RRSIG and NSEC records
 the signer adds.`,
@@ -96,43 +82,11 @@ func openStore(dir string, create bool) (*raftfsm.Store, error) {
 	s, err := raftfsm.OpenStore(path)
 	switch {
 	case errors.Is(err, raftfsm.ErrLocked):
-		return nil, withHint(err, "a node is running on %s: stop it (Ctrl-C on 'ddnrs dev'), run this again, then start the node", dir)
+		return nil, withHint(err, "a node is running on %s: stop it (Ctrl-C on 'ddnrs dev'), run this again, then start the node; to change a running group use 'ddnrs zone publish'", dir)
 	case errors.Is(err, raftfsm.ErrCorrupt):
 		return nil, withHint(err, "the file is damaged or not a DDNRS store; move it away and import the zones again")
 	}
 	return s, err
-}
-
-func runImport(_ context.Context, e *env, opts *importOptions) error {
-	if opts.Data == "" || opts.Key == "" {
-		return usagef("--data DIR and --key KEYFILE are required")
-	}
-	k, err := loadKey(opts.Key, true)
-	if err != nil {
-		return err
-	}
-	u, err := readZone(opts.File, k.Zone, k)
-	if err != nil {
-		return err
-	}
-	s, err := openStore(opts.Data, true)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	stored, err := s.Get(k.Zone)
-	if err != nil && !errors.Is(err, raftfsm.ErrNoZone) {
-		return err
-	}
-	z, action, err := zone.Prepare(stored, u, k, e.now())
-	if err != nil {
-		return fmt.Errorf("sign %s: %w", opts.File, err)
-	}
-	if err := s.Put(z); err != nil {
-		return withHint(err, "raise the SOA serial in %s above the stored one", opts.File)
-	}
-	fmt.Fprintf(e.stdout, "%s %s serial %d into %s (%d RRsets)\n", action, z.Origin, z.Serial(), s.Path(), len(z.RRsets()))
-	return nil
 }
 
 func runExport(_ context.Context, e *env, opts *exportOptions) error {

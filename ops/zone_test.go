@@ -343,9 +343,9 @@ func TestImportExport(t *testing.T) {
 	base := keygen(t, dir, "example.")
 	zf := writeText(t, dir, "example.zone", testZone)
 
-	r := mustRun(t, "zone", "import", "--data", data, "--key", base+".private", zf)
+	r := mustRun(t, "ops", "store", "restore-zone", "--data", data, "--key", base+".private", zf)
 	if !strings.Contains(r.stdout, "example.") || !strings.Contains(r.stdout, raftfsm.StorePath(data)) {
-		t.Errorf("import stdout = %q, want the zone and the store path", r.stdout)
+		t.Errorf("restore-zone stdout = %q, want the zone and the store path", r.stdout)
 	}
 	out := filepath.Join(dir, "export.signed")
 	mustRun(t, "zone", "export", "--data", data, "--out", out, "example.")
@@ -361,12 +361,12 @@ func TestImportExport(t *testing.T) {
 		t.Errorf("export --unsigned lacks www's address:\n%s", r.stdout)
 	}
 
-	// A changed zone file: the import re-signs and the serial goes up.
+	// A changed zone file: restore-zone re-signs and the serial goes up.
 	writeText(t, dir, "example.zone", testZone+"new  A    192.0.2.99\n")
-	mustRun(t, "zone", "import", "--data", data, "--key", base+".private", zf)
+	mustRun(t, "ops", "store", "restore-zone", "--data", data, "--key", base+".private", zf)
 	r = mustRun(t, "zone", "export", "--data", data, "example.")
 	if !strings.Contains(r.stdout, "192.0.2.99") || !strings.Contains(r.stdout, "serial 2") {
-		t.Errorf("export after the second import lacks the new record or serial 2:\n%.600s", r.stdout)
+		t.Errorf("export after the second restore-zone lacks the new record or serial 2:\n%.600s", r.stdout)
 	}
 
 	if r := ddnrs(t, "zone", "export", "--data", data, "absent."); r.code != ExitError || !strings.Contains(r.stderr, "absent.") || !strings.Contains(r.stderr, "zones in "+data+": example.") {
@@ -375,8 +375,44 @@ func TestImportExport(t *testing.T) {
 	if r := ddnrs(t, "zone", "export", "--data", filepath.Join(dir, "nowhere"), "example."); r.code != ExitError || !strings.Contains(r.stderr, "nowhere") {
 		t.Errorf("export from a missing data dir: exit %d, stderr %q; want 1 naming it", r.code, r.stderr)
 	}
-	if r := ddnrs(t, "zone", "import", "--data", data, "--key", keygen(t, t.TempDir(), "other.")+".private", zf); r.code != ExitError || !strings.Contains(r.stderr, "other.") {
-		t.Errorf("import with another zone's key: exit %d, stderr %q; want 1", r.code, r.stderr)
+	if r := ddnrs(t, "ops", "store", "restore-zone", "--data", data, "--key", keygen(t, t.TempDir(), "other.")+".private", zf); r.code != ExitError || !strings.Contains(r.stderr, "other.") {
+		t.Errorf("restore-zone with another zone's key: exit %d, stderr %q; want 1", r.code, r.stderr)
+	}
+}
+
+// TestRestoreZoneRaftMember: restore-zone bypasses Raft, so it refuses a
+// data directory that holds Raft state unless told --force, and the old
+// name 'zone import' points to publish and restore-zone.
+func TestRestoreZoneRaftMember(t *testing.T) {
+	dir := t.TempDir()
+	data := t.TempDir()
+	base := keygen(t, dir, "example.")
+	zf := writeText(t, dir, "example.zone", testZone)
+	if err := os.Mkdir(filepath.Join(data, "raft"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := ddnrs(t, "ops", "store", "restore-zone", "--data", data, "--key", base+".private", zf)
+	for _, want := range []string{"holds Raft state", "bypasses Raft", "ddnrs zone publish", "--force"} {
+		if r.code != ExitError || !strings.Contains(r.stderr, want) {
+			t.Errorf("restore-zone into a Raft member's dir: exit %d, stderr lacks %q:\n%s", r.code, want, r.stderr)
+		}
+	}
+	if _, err := os.Stat(raftfsm.StorePath(data)); err == nil {
+		t.Errorf("a refused restore-zone created %s", raftfsm.StorePath(data))
+	}
+	mustRun(t, "ops", "store", "restore-zone", "--force", "--data", data, "--key", base+".private", zf)
+	if r := mustRun(t, "zone", "export", "--data", data, "example."); !strings.Contains(r.stdout, "192.0.2.80") {
+		t.Errorf("export after restore-zone --force lacks www:\n%.600s", r.stdout)
+	}
+
+	r = ddnrs(t, "zone", "import", "--data", data, "--key", base+".private", zf)
+	for _, want := range []string{"bypassing Raft", "ddnrs zone publish", "ddnrs ops store restore-zone"} {
+		if r.code != ExitUsage || !strings.Contains(r.stderr, want) {
+			t.Errorf("ddnrs zone import: exit %d, stderr lacks %q:\n%s", r.code, want, r.stderr)
+		}
+	}
+	if r := mustRun(t, "ops", "store", "restore-zone", "--help"); !strings.Contains(r.stdout, "bypass") || !strings.Contains(r.stdout, "stopped") || !strings.Contains(r.stdout, "Examples:") {
+		t.Errorf("restore-zone --help does not say it is an offline tool bypassing Raft, with examples:\n%s", r.stdout)
 	}
 }
 
@@ -385,7 +421,7 @@ func TestImportLockedDataDir(t *testing.T) {
 	data := t.TempDir()
 	base := keygen(t, dir, "example.")
 	zf := writeText(t, dir, "example.zone", testZone)
-	mustRun(t, "zone", "import", "--data", data, "--key", base+".private", zf)
+	mustRun(t, "ops", "store", "restore-zone", "--data", data, "--key", base+".private", zf)
 
 	// A running node holds the store open.
 	s, err := raftfsm.OpenStore(raftfsm.StorePath(data))
@@ -394,16 +430,16 @@ func TestImportLockedDataDir(t *testing.T) {
 	}
 	defer s.Close()
 	for _, args := range [][]string{
-		{"zone", "import", "--data", data, "--key", base + ".private", zf},
+		{"ops", "store", "restore-zone", "--data", data, "--key", base + ".private", zf},
 		{"zone", "export", "--data", data, "example."},
 	} {
 		r := ddnrs(t, args...)
 		if r.code != ExitLocked {
-			t.Errorf("ddnrs %s on a locked data dir: exit %d, want %d", args[1], r.code, ExitLocked)
+			t.Errorf("ddnrs %s on a locked data dir: exit %d, want %d", strings.Join(args[:3], " "), r.code, ExitLocked)
 		}
 		for _, want := range []string{"in use by another process", data, "hint: a node is running", "stop it"} {
 			if !strings.Contains(r.stderr, want) {
-				t.Errorf("ddnrs %s on a locked data dir: stderr lacks %q:\n%s", args[1], want, r.stderr)
+				t.Errorf("ddnrs %s on a locked data dir: stderr lacks %q:\n%s", strings.Join(args[:3], " "), want, r.stderr)
 			}
 		}
 	}
@@ -431,7 +467,7 @@ func TestHelpAndVersion(t *testing.T) {
 	if r := mustRun(t, "zone"); !strings.Contains(r.stdout, "keygen") {
 		t.Errorf("ddnrs zone printed %q, want its help", r.stdout)
 	}
-	for _, sub := range []string{"keygen", "sign", "verify", "import", "export"} {
+	for _, sub := range []string{"keygen", "sign", "verify", "export", "publish"} {
 		if r := mustRun(t, "zone", sub, "--help"); !strings.Contains(r.stdout, "Examples:") {
 			t.Errorf("ddnrs zone %s --help has no examples", sub)
 		}
