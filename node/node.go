@@ -565,7 +565,7 @@ func (n *Node) close(ctx context.Context, handOver bool) error {
 	n.serving.Wait()
 	n.dnsh.Close()
 	if ov := n.ov.Load(); ov != nil {
-		// Leave the DHT before Raft shuts down (STYLE.md §12).
+		// Leave the DHT before Raft shuts down (docs/architecture.md, "Conventions the code relies on").
 		if err := ov.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close overlay: %w", err))
 		}

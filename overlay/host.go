@@ -3,8 +3,8 @@
 // peer id), a Kademlia DHT under the protocol prefix /ddnrs that maps zone
 // keys to the members that hold them (placement), a Router that finds the
 // enclosing zone of a name with a cache in front of the DHT, and DDNRS-RPC
-// on libp2p streams (/ddnrs/rpc/1). See ARCHITECTURE.md, "Overlay and
-// DDNRS-RPC".
+// on libp2p streams (/ddnrs/rpc/1). See docs/architecture.md,
+// "A query" and "DDNRS-RPC".
 package overlay
 
 import (

@@ -19,7 +19,8 @@ import (
 const levelTrace = slog.LevelDebug - 4
 
 // hclogAdapter implements hclog.Logger on top of a *slog.Logger, so Raft
-// and its transport log through the node's one logger (STYLE.md §10).
+// and its transport log through the node's one logger (docs/architecture.md,
+// "Conventions the code relies on").
 // Named loggers add a "logger" attribute; With adds attributes. SetLevel
 // raises the minimum on top of what the slog handler already filters; it
 // is shared by every logger derived from the same root.

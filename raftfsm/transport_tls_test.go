@@ -15,9 +15,10 @@ import (
 )
 
 // TestStableStoreNotFound: raft v1.7.3 decides that a StableStore holds
-// no term yet by the error text "not found" (STYLE.md §9, the one place
-// we test a string). A fresh raft-boltdb store must say exactly that, or
-// a new member fails to start.
+// no term yet by the error text "not found" (docs/architecture.md,
+// "Conventions the code relies on": the one place we test a string). A
+// fresh raft-boltdb store must say exactly that, or a new member fails to
+// start.
 func TestStableStoreNotFound(t *testing.T) {
 	s, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(t.TempDir(), RaftLogFile)})
 	if err != nil {

@@ -45,7 +45,7 @@ var rank = map[string]int{
 }
 
 // forbiddenStd lists standard-library packages that zone must not import:
-// zone is pure, with no network and no disk (ARCHITECTURE.md, "Data model").
+// zone is pure, with no network and no disk (docs/architecture.md, "Layers").
 var forbiddenStd = []string{"net", "os", "os/exec", "os/signal", "io/ioutil", "syscall"}
 
 // top returns the first path element of a DDNRS package below the module
