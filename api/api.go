@@ -139,9 +139,22 @@ type Options struct {
 	TrustNodeIPs bool
 	// RequestTimeout bounds each request's context. Default 30s.
 	RequestTimeout time.Duration
-	// IPLimits is the token bucket of each client IP on endpoints without
-	// an API key. Default 120 per minute, burst 40.
+	// IPLimits is the token bucket of each client IP (IPv4 address or
+	// IPv6 /64) on endpoints without an API key. Default 120 per minute,
+	// burst 40.
 	IPLimits raftfsm.Limits
+	// MaxOpenApplications caps the applications waiting for review
+	// (pending or more_info): past it a submission gets 503
+	// applications_full. The cap travels in each submission, so the
+	// registry's state machine enforces it too. Default
+	// DefaultMaxOpenApplications (1000).
+	MaxOpenApplications int
+	// ApplicationsPerIPPerDay caps the applications one client address
+	// (IPv4, or IPv6 /64) submits through this node per UTC day: past it
+	// 429 application_limit. Counted in this node's memory (a restart,
+	// or another registry member, starts from zero). Default
+	// DefaultApplicationsPerIPPerDay (5).
+	ApplicationsPerIPPerDay int
 	// NodeID is this node's id: the "node" of its audit records, and the
 	// peer AuditPeers may list that is not asked. Default "".
 	NodeID string
@@ -168,8 +181,11 @@ const (
 	DefaultIPPerMinute    = 120
 	DefaultIPBurst        = 40
 	DefaultRequestTimeout = 30 * time.Second
-	maxJSONBody           = 1 << 20  // JSON request bodies
-	maxZoneBody           = 16 << 20 // zone files and commands
+
+	DefaultMaxOpenApplications     = 1000
+	DefaultApplicationsPerIPPerDay = 5
+	maxJSONBody                    = 1 << 20  // JSON request bodies
+	maxZoneBody                    = 16 << 20 // zone files and commands
 )
 
 // Server serves the REST API. Its handler may be served by any number of
@@ -181,6 +197,7 @@ type Server struct {
 	audit   *auditLog
 	keys    *limiter
 	ips     *limiter
+	quota   *dailyQuota // applications per client per day
 	proxies []*url.URL
 	// proxyNext picks the registry URL to proxy to; a failure moves on.
 	proxyNext atomic.Uint32
@@ -217,6 +234,12 @@ func New(opt Options) (*Server, error) {
 	if opt.IPLimits.Burst == 0 {
 		opt.IPLimits.Burst = DefaultIPBurst
 	}
+	if opt.MaxOpenApplications <= 0 {
+		opt.MaxOpenApplications = DefaultMaxOpenApplications
+	}
+	if opt.ApplicationsPerIPPerDay <= 0 {
+		opt.ApplicationsPerIPPerDay = DefaultApplicationsPerIPPerDay
+	}
 	if opt.PeerTimeout <= 0 {
 		opt.PeerTimeout = DefaultPeerTimeout
 	}
@@ -238,6 +261,7 @@ func New(opt Options) (*Server, error) {
 	s.audit = a
 	s.keys = newLimiter()
 	s.ips = newLimiter()
+	s.quota = newDailyQuota(opt.ApplicationsPerIPPerDay)
 	s.mux = http.NewServeMux()
 	s.routes = s.apiRoutes()
 	for _, rt := range s.routes {

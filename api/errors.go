@@ -46,6 +46,15 @@ var (
 	// ErrMethod is returned when the path exists but not with the
 	// request's method.
 	ErrMethod = errors.New("method not allowed")
+	// ErrApplicationsFull is returned by POST /v1/applications (and the
+	// web form) when as many applications wait for review as
+	// Options.MaxOpenApplications allows (503 applications_full).
+	ErrApplicationsFull = errors.New("too many applications wait for review")
+	// ErrApplicationLimit is returned by POST /v1/applications (and the
+	// web form) when the client's address (IPv4, or IPv6 /64) sent
+	// Options.ApplicationsPerIPPerDay applications this UTC day (429
+	// application_limit, Retry-After the next day).
+	ErrApplicationLimit = errors.New("this address sent its applications for today")
 	// ErrTimeout is returned when a request's deadline passed.
 	ErrTimeout = errors.New("request timed out")
 	// ErrNoGroupMember is returned by Backend.SubmitZone (and Zone) when
@@ -127,6 +136,10 @@ func errorCode(err error) (status int, d errorDetail) {
 		return http.StatusBadRequest, errorDetail{Code: "bad_json"}
 	case errors.As(err, &mbe), errors.Is(err, ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, errorDetail{Code: "too_large"}
+	case errors.Is(err, ErrApplicationsFull), errors.As(err, &rej) && rej.Reason == raftfsm.ReasonApplicationsFull:
+		return http.StatusServiceUnavailable, errorDetail{Code: "applications_full"}
+	case errors.Is(err, ErrApplicationLimit):
+		return http.StatusTooManyRequests, errorDetail{Code: "application_limit"}
 	case errors.Is(err, ErrMediaType):
 		return http.StatusUnsupportedMediaType, errorDetail{Code: "unsupported_media_type"}
 	case errors.Is(err, ErrKeyRevoked):

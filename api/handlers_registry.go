@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/ddnrs/ddnrs/raftfsm"
@@ -110,7 +111,7 @@ func (s *Server) handleSubmitApplication(w http.ResponseWriter, r *http.Request,
 	if err := decodeJSON(r, &in); err != nil {
 		return err
 	}
-	id, token, err := s.submitApplication(r.Context(), in)
+	id, token, err := s.submitApplication(r.Context(), clientKey(s.clientIP(r)), in)
 	if err != nil {
 		return err
 	}
@@ -163,18 +164,43 @@ func (s *Server) handleListApplications(w http.ResponseWriter, r *http.Request, 
 			return invalid("status", "%q is not one of %v", status, applicationStatuses)
 		}
 	}
+	limit := defaultPageSize
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			return invalid("limit", "%q is not a number from 1 to %d", v, maxPageSize)
+		}
+		limit = n
+	}
 	reg, err := s.registry()
 	if err != nil {
 		return err
 	}
-	out := []applicationJSON{}
-	for _, a := range reg.Applications() {
-		if status == "" || a.Status == status {
-			out = append(out, applicationView(a))
-		}
+	// One more than asked says whether a next page exists.
+	page := reg.ApplicationsPage(raftfsm.ApplicationQuery{Status: status, After: r.URL.Query().Get("after"), Limit: limit + 1})
+	out := applicationList{Applications: []applicationJSON{}}
+	if len(page) > limit {
+		page = page[:limit]
+		out.Next = page[limit-1].ID
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"applications": out})
+	for _, a := range page {
+		out.Applications = append(out.Applications, applicationView(a))
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// Pages of GET /v1/applications.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// applicationList is a page of applications, oldest first; Next, when
+// set, is the after= of the next page.
+type applicationList struct {
+	Applications []applicationJSON `json:"applications"`
+	Next         string            `json:"next,omitempty"`
 }
 
 func (s *Server) handleReview(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -92,3 +93,51 @@ func (d decision) setHeaders(h http.Header) {
 
 // err is the error of a refused take.
 func (d decision) err() error { return &RateLimitError{RetryAfter: d.retryAfter} }
+
+// maxQuotaClients bounds a dailyQuota's memory: past it, a client not
+// yet counted today is refused (the day's count table is full).
+const maxQuotaClients = 100000
+
+// dailyQuota counts, per client key, the applications of the current UTC
+// day. Safe for concurrent use; it starts no goroutines.
+type dailyQuota struct {
+	per    int
+	mu     sync.Mutex
+	day    int64 // Unix days of counts
+	counts map[string]int
+}
+
+func newDailyQuota(per int) *dailyQuota {
+	return &dailyQuota{per: per, counts: map[string]int{}}
+}
+
+// take counts one application of client at now and returns the function
+// that gives it back (the submission failed). It returns an error
+// wrapping ErrApplicationLimit, with the time until the next UTC day as
+// a RateLimitError, when the client has used its quota (or the table is
+// full). Client "" (a cluster node's own request) is not counted.
+func (q *dailyQuota) take(client string, now time.Time) (release func(), err error) {
+	if client == "" {
+		return func() {}, nil
+	}
+	now = now.UTC()
+	day := now.Unix() / 86400
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if day != q.day {
+		q.day, q.counts = day, map[string]int{}
+	}
+	n, known := q.counts[client]
+	if n >= q.per || !known && len(q.counts) >= maxQuotaClients {
+		wait := time.Unix((day+1)*86400, 0).Sub(now)
+		return nil, errors.Join(fmt.Errorf("%w: %d today, the limit %d", ErrApplicationLimit, n, q.per), &RateLimitError{RetryAfter: wait})
+	}
+	q.counts[client] = n + 1
+	return func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if q.day == day && q.counts[client] > 0 {
+			q.counts[client]--
+		}
+	}, nil
+}

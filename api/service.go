@@ -100,9 +100,14 @@ func domainName(field, v string) (string, error) {
 	return zone.CanonicalName(v), nil
 }
 
-// submitApplication records an application and returns its id and the
-// applicant's status token (shown once; the registry keeps its hash).
-func (s *Server) submitApplication(ctx context.Context, in ApplicationInput) (id, token string, err error) {
+// submitApplication records an application sent from the client source
+// (clientKey of its address; "" for a cluster node's own, which no daily
+// quota counts) and returns its id and the applicant's status token
+// (shown once; the registry keeps its hash). It refuses while
+// Options.MaxOpenApplications wait for review (checked here against the
+// local replica, and by the state machine against the log: the command
+// carries the cap), and past the source's ApplicationsPerIPPerDay.
+func (s *Server) submitApplication(ctx context.Context, source string, in ApplicationInput) (id, token string, err error) {
 	if len(in.Domains) == 0 {
 		return "", "", missing("domains")
 	}
@@ -122,6 +127,29 @@ func (s *Server) submitApplication(ctx context.Context, in ApplicationInput) (id
 			return "", "", err
 		}
 	}
+	size := len(in.Project) + len(in.Usage) + len(in.Responsible) + len(in.Contact)
+	for _, d := range domains {
+		size += len(d)
+	}
+	if size > raftfsm.MaxApplicationBytes {
+		return "", "", invalid("usage", "the application holds %d bytes of text, the limit %d", size, raftfsm.MaxApplicationBytes)
+	}
+	reg, err := s.registry()
+	if err != nil {
+		return "", "", err
+	}
+	if open := reg.OpenApplications(); open >= s.opt.MaxOpenApplications {
+		return "", "", fmt.Errorf("%w: %d wait, the limit %d; try again once some are reviewed", ErrApplicationsFull, open, s.opt.MaxOpenApplications)
+	}
+	release, err := s.quota.take(source, s.b.Now())
+	if err != nil {
+		return "", "", err
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	id, err = newID()
 	if err != nil {
 		return "", "", err
@@ -135,7 +163,7 @@ func (s *Server) submitApplication(ctx context.Context, in ApplicationInput) (id
 		Project: in.Project, Usage: in.Usage, Responsible: in.Responsible, Contact: in.Contact,
 		TokenHash: hash, Status: "pending",
 	}
-	if err := s.propose(ctx, &raftfsm.SubmitApplication{App: app}); err != nil {
+	if err := s.propose(ctx, &raftfsm.SubmitApplication{App: app, MaxOpen: uint32(s.opt.MaxOpenApplications)}); err != nil {
 		return "", "", err
 	}
 	return id, token, nil

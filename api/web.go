@@ -115,7 +115,7 @@ func (s *Server) web(h http.HandlerFunc, registry bool) http.HandlerFunc {
 // unauthenticated /v1 endpoints use) for a form post that anyone can
 // send; when the bucket is empty it writes a 429 page and returns true.
 func (s *Server) webLimited(w http.ResponseWriter, r *http.Request) bool {
-	d := s.ips.take(s.clientIP(r), s.opt.IPLimits.PerMinute, s.opt.IPLimits.Burst, s.b.Now())
+	d := s.ips.take(clientKey(s.clientIP(r)), s.opt.IPLimits.PerMinute, s.opt.IPLimits.Burst, s.b.Now())
 	if d.ok {
 		return false
 	}

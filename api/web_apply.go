@@ -130,7 +130,7 @@ func (s *Server) webApplySubmit(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnprocessableEntity, "apply.html", page)
 		return
 	}
-	id, token, err := s.submitApplication(r.Context(), ApplicationInput{
+	id, token, err := s.submitApplication(r.Context(), clientKey(s.clientIP(r)), ApplicationInput{
 		Domains:     domains,
 		Project:     strings.TrimSpace(f.Project),
 		Usage:       strings.TrimSpace(f.Usage),

@@ -29,10 +29,15 @@ type loginPage struct {
 // reviewListPage is the data of review_list.html.
 type reviewListPage struct {
 	webBase
-	Status   string   // filter, "" for all
-	Statuses []string // the choices
-	Apps     []raftfsm.Application
+	Status   string                // filter, "" for all
+	Statuses []string              // the choices
+	Apps     []raftfsm.Application // one page, newest first
+	After    string                // the page starts after this application ("" = the newest)
+	Next     string                // the after= of the next (older) page, "" when this is the last
 }
+
+// reviewPageSize is the number of applications a review list page shows.
+const reviewPageSize = 50
 
 // reviewForm is the approval/decision form as the reviewer typed it.
 type reviewForm struct {
@@ -185,16 +190,17 @@ func (s *Server) webReviewList(w http.ResponseWriter, r *http.Request) {
 		s.renderMessage(w, webStatus(err), "Review unavailable", errorMessage(err))
 		return
 	}
-	var apps []raftfsm.Application
-	for _, a := range reg.Applications() {
-		if status == "" || a.Status == status {
-			apps = append(apps, a)
-		}
+	after := r.URL.Query().Get("after")
+	// One more than shown says whether an older page exists.
+	apps := reg.ApplicationsPage(raftfsm.ApplicationQuery{Status: status, After: after, Newest: true, Limit: reviewPageSize + 1})
+	page := &reviewListPage{webBase: session(r, k, "Applications"), Status: status, Statuses: reviewStatuses, After: after}
+	if len(apps) > reviewPageSize {
+		apps = apps[:reviewPageSize]
+		page.Next = apps[reviewPageSize-1].ID
 	}
-	slices.Reverse(apps) // newest first
+	page.Apps = apps
 	s.webAudit(k.ID, "web.review.list", http.StatusOK, nil)
-	s.render(w, http.StatusOK, "review_list.html", &reviewListPage{webBase: session(r, k, "Applications"),
-		Status: status, Statuses: reviewStatuses, Apps: apps})
+	s.render(w, http.StatusOK, "review_list.html", page)
 }
 
 // application returns application id from the registry, or writes an

@@ -94,16 +94,18 @@ func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	opt := api.Options{
-		Backend:           n,
-		Logger:            log,
-		DataDir:           n.cfg.DataDir,
-		RegistryURLs:      n.cfg.Registry.URLs,
-		RegistryTransport: tr,
-		TrustProxy:        n.cfg.API.TrustProxy,
-		IPLimits:          raftfsm.Limits{PerMinute: n.cfg.API.IPPerMinute, Burst: n.cfg.API.IPBurst},
-		NodeID:            n.cfg.Group.ID,
-		AuditPeers:        n.auditPeers,
-		PeerClient:        &http.Client{Transport: tr},
+		Backend:                 n,
+		Logger:                  log,
+		DataDir:                 n.cfg.DataDir,
+		RegistryURLs:            n.cfg.Registry.URLs,
+		RegistryTransport:       tr,
+		TrustProxy:              n.cfg.API.TrustProxy,
+		IPLimits:                raftfsm.Limits{PerMinute: n.cfg.API.IPPerMinute, Burst: n.cfg.API.IPBurst},
+		MaxOpenApplications:     n.cfg.API.MaxOpenApplications,
+		ApplicationsPerIPPerDay: n.cfg.API.ApplicationsPerIPPerDay,
+		NodeID:                  n.cfg.Group.ID,
+		AuditPeers:              n.auditPeers,
+		PeerClient:              &http.Client{Transport: tr},
 	}
 	if n.cfg.API.TLSCert != "" {
 		if opt.ClusterCAs, err = n.clusterCAs(); err != nil {

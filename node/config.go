@@ -100,6 +100,14 @@ type APIConfig struct {
 	// IPv6 /64). Nodes proxying to a registry open at most 16. Default 0:
 	// 32; with trust_proxy, max_conns (the proxy limits clients).
 	MaxConnsPerIP int `toml:"max_conns_per_ip"`
+	// MaxOpenApplications caps the access applications waiting for
+	// review on a registry member (503 applications_full past it).
+	// Default 0: 1000 (api.DefaultMaxOpenApplications).
+	MaxOpenApplications int `toml:"max_open_applications"`
+	// ApplicationsPerIPPerDay caps one client's applications per UTC day
+	// (an IPv4 address or IPv6 /64; counted per node, in memory). Default
+	// 0: 5 (api.DefaultApplicationsPerIPPerDay).
+	ApplicationsPerIPPerDay int `toml:"applications_per_ip_per_day"`
 }
 
 // RegistryConfig configures the node's part in the registry.
@@ -405,6 +413,9 @@ func (a APIConfig) validate() []error {
 	}
 	if (a.TLSCert == "") != (a.TLSKey == "") {
 		errs = append(errs, errors.New("api.tls_cert and api.tls_key: set both or neither"))
+	}
+	if a.MaxOpenApplications < 0 || a.ApplicationsPerIPPerDay < 0 {
+		errs = append(errs, fmt.Errorf("api.max_open_applications and api.applications_per_ip_per_day: %d and %d, want 0 (default) or more", a.MaxOpenApplications, a.ApplicationsPerIPPerDay))
 	}
 	if a.MaxConns < 0 || a.MaxConnsPerIP < 0 {
 		errs = append(errs, fmt.Errorf("api.max_conns and api.max_conns_per_ip: %d and %d, want 0 (default) or more", a.MaxConns, a.MaxConnsPerIP))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ddnrs/ddnrs/internal/pmap"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/miekg/dns"
@@ -52,7 +53,22 @@ const (
 	ReasonNoClaim            = Reason("no-claim")            // release, owner change or suspension of an unclaimed zone
 	ReasonBadProof           = Reason("bad-proof")           // ChangeOwnerKey proof not signed by the current owner key
 	ReasonDuplicateID        = Reason("duplicate-id")        // an application or key id in use
+	ReasonApplicationsFull   = Reason("applications-full")   // SubmitApplication while MaxOpen applications are open
 )
+
+// MaxApplicationBytes bounds the text of an application (domains,
+// project, usage, responsible, contact, in bytes) that carries a MaxOpen
+// (SubmitApplication body version 2); a longer one is malformed.
+const MaxApplicationBytes = 16 << 10
+
+// applicationBytes is the size of a's text, as MaxApplicationBytes counts it.
+func applicationBytes(a Application) int {
+	n := len(a.Project) + len(a.Usage) + len(a.Responsible) + len(a.Contact)
+	for _, d := range a.Domains {
+		n += len(d)
+	}
+	return n
+}
 
 // Application statuses.
 const (
@@ -164,9 +180,17 @@ type NodeRecord struct {
 }
 
 // SubmitApplication records a new application; App.Status must be
-// "pending" and App.ID unused.
+// "pending" and App.ID unused. With MaxOpen set, it is refused
+// (ReasonApplicationsFull) while MaxOpen applications are open (pending
+// or more_info), and its text must fit MaxApplicationBytes. The cap
+// travels in the command, not in the state machine's configuration, so
+// every replica applies the same rule to the same entry, and entries
+// written before it existed (without one) replay as they applied.
+// A command with MaxOpen is encoded as body version 2
+// (registry_codec.go); without, as version 1.
 type SubmitApplication struct {
-	App Application
+	App     Application
+	MaxOpen uint32 // 0: no cap
 }
 
 // ReviewApplication decides on an open ("pending" or "more_info")
@@ -368,7 +392,11 @@ func OwnerKeyStatement(origin, newOwner string, generation uint32) []byte {
 // keys, claims, the node directory and the transparency log. Every method
 // may be called from any goroutine; returned values are copies.
 type RegistryState struct {
-	apps   map[string]Application
+	// apps is persistent: a write shares all but one path with the
+	// state before it, so a submission costs the same whatever the
+	// number of applications (no copy per batch, as the other maps have).
+	apps   pmap.Map[Application]
+	open   int // applications pending or more_info
 	keys   map[string]APIKey
 	claims map[string]Claim
 	nodes  map[string]NodeRecord
@@ -378,13 +406,13 @@ type RegistryState struct {
 }
 
 func newRegistryState() *RegistryState {
-	return &RegistryState{apps: map[string]Application{}, keys: map[string]APIKey{}, claims: map[string]Claim{},
+	return &RegistryState{keys: map[string]APIKey{}, claims: map[string]Claim{},
 		nodes: map[string]NodeRecord{}, tree: translog.NewTree()}
 }
 
 // empty reports whether r holds nothing (snapshots then keep format 1).
 func (r *RegistryState) empty() bool {
-	return len(r.apps) == 0 && len(r.keys) == 0 && len(r.claims) == 0 && len(r.nodes) == 0 && r.size == 0
+	return r.apps.Len() == 0 && len(r.keys) == 0 && len(r.claims) == 0 && len(r.nodes) == 0 && r.size == 0
 }
 
 func (a Application) clone() Application {
@@ -409,23 +437,83 @@ func (n NodeRecord) clone() NodeRecord {
 
 // Application returns one application.
 func (r *RegistryState) Application(id string) (Application, bool) {
-	a, ok := r.apps[id]
+	a, ok := r.apps.Get(id)
 	return a.clone(), ok
 }
 
 // Applications returns every application, by Submitted then ID.
 func (r *RegistryState) Applications() []Application {
-	out := make([]Application, 0, len(r.apps))
-	for _, a := range r.apps {
-		out = append(out, a.clone())
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Submitted.Equal(out[j].Submitted) {
-			return out[i].Submitted.Before(out[j].Submitted)
+	return r.ApplicationsPage(ApplicationQuery{})
+}
+
+// OpenApplications is the number of applications pending or waiting
+// for more information: what SubmitApplication.MaxOpen caps.
+func (r *RegistryState) OpenApplications() int { return r.open }
+
+// ApplicationQuery selects a page of applications.
+type ApplicationQuery struct {
+	Status string // only applications in this status; "" = all
+	// After is the ID of the last application of the previous page
+	// ("" = from the start); an ID not in the registry starts from the
+	// start.
+	After string
+	// Newest lists newest first (the review console), else oldest first.
+	Newest bool
+	Limit  int // at most this many; 0 = all
+}
+
+// ApplicationsPage returns the applications q selects, ordered by
+// Submitted then ID (reversed with Newest).
+func (r *RegistryState) ApplicationsPage(q ApplicationQuery) []Application {
+	var out []Application
+	for _, a := range r.apps.All() {
+		if q.Status == "" || a.Status == q.Status {
+			out = append(out, a)
 		}
-		return out[i].ID < out[j].ID
-	})
-	return out
+	}
+	less := func(a, b Application) bool {
+		if !a.Submitted.Equal(b.Submitted) {
+			return a.Submitted.Before(b.Submitted)
+		}
+		return a.ID < b.ID
+	}
+	if q.Newest {
+		sort.Slice(out, func(i, j int) bool { return less(out[j], out[i]) })
+	} else {
+		sort.Slice(out, func(i, j int) bool { return less(out[i], out[j]) })
+	}
+	if after, ok := r.apps.Get(q.After); ok && q.After != "" {
+		i := sort.Search(len(out), func(i int) bool {
+			if q.Newest {
+				return less(out[i], after)
+			}
+			return less(after, out[i])
+		})
+		out = out[i:]
+	}
+	if q.Limit > 0 && len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	res := make([]Application, len(out))
+	for i, a := range out {
+		res[i] = a.clone()
+	}
+	return res
+}
+
+// isOpen reports whether an application in status s counts as open.
+func isOpen(s string) bool { return s == StatusPending || s == StatusMoreInfo }
+
+// setApp records a in r (a new state's registry, not yet shared),
+// keeping the open count.
+func (r *RegistryState) setApp(a Application) {
+	if old, ok := r.apps.Get(a.ID); ok && isOpen(old.Status) {
+		r.open--
+	}
+	if isOpen(a.Status) {
+		r.open++
+	}
+	r.apps = r.apps.Set(a.ID, a)
 }
 
 // Key returns one API key.

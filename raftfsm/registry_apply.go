@@ -19,10 +19,11 @@ import (
 )
 
 // regWork is a batch's registry: the base registry, each map copied on
-// the batch's first write to it, and the log leaves the batch appends.
+// the batch's first write to it (but the applications, which are
+// persistent and never copied), and the log leaves the batch appends.
 type regWork struct {
 	st     *RegistryState // tree, leaves and size those of the base
-	owned  [4]bool        // apps, keys, claims, nodes copied
+	owned  [4]bool        // -, keys, claims, nodes copied
 	leaves [][]byte       // new leaves, after the base's size
 }
 
@@ -44,7 +45,6 @@ func own[M ~map[string]V, V any](r *regWork, i int, m *M) M {
 	return *m
 }
 
-func (r *regWork) apps() map[string]Application { return own(r, 0, &r.st.apps) }
 func (r *regWork) keys() map[string]APIKey      { return own(r, 1, &r.st.keys) }
 func (r *regWork) claims() map[string]Claim     { return own(r, 2, &r.st.claims) }
 func (r *regWork) nodes() map[string]NodeRecord { return own(r, 3, &r.st.nodes) }
@@ -93,13 +93,21 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 		if a.ID == "" || a.Status != StatusPending {
 			return nil, reject(ReasonMalformed, "application %q with status %q: want an id and status %q", a.ID, a.Status, StatusPending)
 		}
-		if _, ok := st.apps[a.ID]; ok {
+		if _, ok := st.apps.Get(a.ID); ok {
 			return nil, reject(ReasonDuplicateID, "application %s exists", a.ID)
 		}
-		r.apps()[a.ID] = a
+		if c.MaxOpen != 0 {
+			if n := applicationBytes(a); n > MaxApplicationBytes {
+				return nil, reject(ReasonMalformed, "application %s holds %d bytes of text, the limit %d", a.ID, n, MaxApplicationBytes)
+			}
+			if st.open >= int(c.MaxOpen) {
+				return nil, reject(ReasonApplicationsFull, "%d applications wait for review, the limit %d", st.open, c.MaxOpen)
+			}
+		}
+		st.setApp(a)
 		ops = append(ops, func(tx *bolt.Tx) error { return putApplicationTx(tx, a) })
 	case *ReviewApplication:
-		a, ok := st.apps[c.ID]
+		a, ok := st.apps.Get(c.ID)
 		if !ok {
 			return nil, reject(ReasonUnknownApplication, "no application %q", c.ID)
 		}
@@ -130,7 +138,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			return nil, reject(ReasonMalformed, "decision %q", c.Decision)
 		}
 		a.Message, a.Reviewer, a.Reviewed = c.Message, c.Reviewer, c.Time
-		r.apps()[a.ID] = a
+		st.setApp(a)
 		ops = append(ops, func(tx *bolt.Tx) error { return putApplicationTx(tx, a) })
 	case *IssueKey:
 		k := c.Key.clone()

@@ -31,6 +31,7 @@ import (
 //	             time, actor, uint32 generation, suspended bool, reason
 //
 //	SubmitApplication: Application
+//	SubmitApplication v2: the version 1 body, then uint32 max open (not 0)
 //	ReviewApplication: id, decision, message, reviewer, time, bool has
 //	                   key, APIKey when it has
 //	IssueKey:          APIKey, actor
@@ -69,6 +70,12 @@ const claimZoneVersion3 = 3
 // with serial 0 is malformed.
 const changeOwnerKeyVersion2 = 2
 
+// SubmitApplication has two body versions: 1 without a cap on open
+// applications, 2 with one (MaxOpen). Version 2 needs every registry
+// member to run a build that reads it; version 2 with a cap of 0 is
+// malformed.
+const submitApplicationVersion2 = 2
+
 // commandVersion is the body version EncodeCommand writes for c.
 func commandVersion(c Command) byte {
 	switch c := c.(type) {
@@ -83,6 +90,10 @@ func commandVersion(c Command) byte {
 		if c.RotateSerial != 0 {
 			return changeOwnerKeyVersion2
 		}
+	case *SubmitApplication:
+		if c.MaxOpen != 0 {
+			return submitApplicationVersion2
+		}
 	}
 	return commandVersion1
 }
@@ -91,7 +102,8 @@ func commandVersion(c Command) byte {
 // type t.
 func knownVersion(t CommandType, v byte) bool {
 	return v == commandVersion1 || t == TypeClaimZone && (v == claimZoneVersion2 || v == claimZoneVersion3) ||
-		t == TypeChangeOwnerKey && v == changeOwnerKeyVersion2
+		t == TypeChangeOwnerKey && v == changeOwnerKeyVersion2 ||
+		t == TypeSubmitApplication && v == submitApplicationVersion2
 }
 
 // zeroUnix is the Unix seconds of the zero time.
@@ -368,6 +380,9 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 	switch c := c.(type) {
 	case *SubmitApplication:
 		e.application(c.App)
+		if c.MaxOpen != 0 {
+			e.u32(c.MaxOpen)
+		}
 	case *ReviewApplication:
 		e.str(c.ID)
 		e.str(c.Decision)
@@ -432,6 +447,11 @@ func decodeRegistryCommand(d *decoder, c Command, v byte) {
 	switch c := c.(type) {
 	case *SubmitApplication:
 		c.App = d.application()
+		if v == submitApplicationVersion2 {
+			if c.MaxOpen = d.U32(); c.MaxOpen == 0 && d.Err == nil {
+				d.Err = errors.New("submit-application version 2 without a cap")
+			}
+		}
 	case *ReviewApplication:
 		c.ID = d.Str16()
 		c.Decision = d.Str16()

@@ -53,10 +53,10 @@ func readRegistry(d *decoder) (*RegistryState, error) {
 		if d.Err != nil {
 			return nil, d.Err
 		}
-		if _, dup := r.apps[a.ID]; dup {
+		if _, dup := r.apps.Get(a.ID); dup {
 			return nil, fmt.Errorf("application %q twice", a.ID)
 		}
-		r.apps[a.ID] = a
+		r.setApp(a)
 	}
 	n = d.Count(2)
 	for range n {

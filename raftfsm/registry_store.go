@@ -73,7 +73,7 @@ func putLeafTx(tx *bolt.Tx, index uint64, leaf []byte) error {
 // putRegistryTx writes the whole registry r (snapshot restore; the fsm
 // bucket was emptied before).
 func putRegistryTx(tx *bolt.Tx, r *RegistryState) error {
-	for _, a := range r.apps {
+	for _, a := range r.apps.All() {
 		if err := putApplicationTx(tx, a); err != nil {
 			return err
 		}
@@ -148,7 +148,7 @@ func loadRegistry(fb *bolt.Bucket) (*RegistryState, error) {
 		if d.Err == nil && a.ID != string(k) {
 			return fmt.Errorf("application %q under key %q", a.ID, k)
 		}
-		r.apps[a.ID] = a
+		r.setApp(a)
 		return nil
 	}); err != nil {
 		return nil, err

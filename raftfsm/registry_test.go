@@ -35,6 +35,7 @@ func registryGoldenCommands(t testing.TB) map[string][]byte {
 		"cmd_change_owner_key_v2.hex": encode(t, rotateOwner("example.", k1, k2, 2026112801)),
 		"cmd_claim_zone_v3.hex": encode(t, withConsent(&ClaimZone{Zone: "example.org.", Owner: ownerText(seedKey(t, "example.org.", 3)), Region: "eu",
 			Actor: "00000000000000a1", Time: regAt(12)}, "shop.example.org.", seedKey(t, "shop.example.org.", 4), seedKey(t, "example.org.", 3))),
+		"cmd_submit_application_v2.hex": encode(t, &SubmitApplication{App: testApplication("app-2"), MaxOpen: 1000}),
 	}
 }
 
@@ -51,16 +52,17 @@ func TestRegistryCommandGolden(t *testing.T) {
 		"cmd_release_zone.hex": TypeReleaseZone, "cmd_change_owner_key.hex": TypeChangeOwnerKey,
 		"cmd_registry_suspend.hex": TypeRegistrySuspend, "cmd_node_heartbeat.hex": TypeNodeHeartbeat,
 		"cmd_claim_zone_v2.hex": TypeClaimZone, "cmd_change_owner_key_v2.hex": TypeChangeOwnerKey,
-		"cmd_claim_zone_v3.hex": TypeClaimZone,
+		"cmd_claim_zone_v3.hex": TypeClaimZone, "cmd_submit_application_v2.hex": TypeSubmitApplication,
 	}
 	version := map[string]byte{"cmd_claim_zone_v2.hex": claimZoneVersion2, "cmd_change_owner_key_v2.hex": changeOwnerKeyVersion2,
-		"cmd_claim_zone_v3.hex": claimZoneVersion3} // others 1
+		"cmd_claim_zone_v3.hex": claimZoneVersion3, "cmd_submit_application_v2.hex": submitApplicationVersion2} // others 1
 	cmds := registryGoldenCommands(t)
 	// The claim of version 2 is applied after the order (which the
 	// registry snapshot golden state is built from), on the name the
 	// release freed, then the owner key change of version 2, then the
-	// claim of version 3 above another key's zone with its consent.
-	if len(cmds) != len(want) || len(registryGoldenOrder)+3 != len(want) {
+	// claim of version 3 above another key's zone with its consent, then
+	// the application of version 2.
+	if len(cmds) != len(want) || len(registryGoldenOrder)+4 != len(want) {
 		t.Fatalf("%d golden commands, %d types", len(cmds), len(want))
 	}
 	for name, b := range cmds {
@@ -110,6 +112,12 @@ func TestRegistryCommandGolden(t *testing.T) {
 	if c, ok := f.Registry().Claim("example.org."); !ok || c.Region != "eu" {
 		t.Errorf("claim after cmd_claim_zone_v3.hex = %+v, %v; want example.org. in eu", c, ok)
 	}
+	if _, ok := f.apply(uint64(len(registryGoldenOrder)+5), cmds["cmd_submit_application_v2.hex"]).(*ApplyResult); !ok {
+		t.Fatal("Apply(cmd_submit_application_v2.hex) not accepted")
+	}
+	if a, ok := f.Registry().Application("app-2"); !ok || a.Status != StatusPending || f.Registry().OpenApplications() != 1 {
+		t.Errorf("after cmd_submit_application_v2.hex: app-2 %+v %v, %d open; want it pending, 1 open (app-1 approved)", a, ok, f.Registry().OpenApplications())
+	}
 }
 
 func TestRegistryDecodeStrict(t *testing.T) {
@@ -121,6 +129,8 @@ func TestRegistryDecodeStrict(t *testing.T) {
 	claimV3 := encode(t, &ClaimZone{Zone: "example.", Owner: "o", Time: regT0, Consents: []Consent{{Zone: "a.example.", Signature: []byte{1}}, {Zone: "b.example.", Signature: []byte{2}}}})
 	ownerV1 := encode(t, &ChangeOwnerKey{Zone: "example.", NewOwner: "o", Time: regT0, Proof: []byte{1}})
 	ownerV2 := encode(t, &ChangeOwnerKey{Zone: "example.", NewOwner: "o", Time: regT0, Proof: []byte{1}, RotateSerial: 7})
+	submitV1 := encode(t, &SubmitApplication{App: testApplication("a")})
+	submitV2 := encode(t, &SubmitApplication{App: testApplication("a"), MaxOpen: 3})
 	tests := []struct {
 		desc string
 		in   []byte
@@ -156,6 +166,10 @@ func TestRegistryDecodeStrict(t *testing.T) {
 		{"owner change version 2 cut in the serial", ownerV2[:len(ownerV2)-1]},
 		{"owner change version 3", append([]byte{byte(TypeChangeOwnerKey), 3}, ownerV2[2:]...)},
 		{"owner change version 1 with a serial", append([]byte{byte(TypeChangeOwnerKey), 1}, ownerV2[2:]...)},
+		{"submission version 2 without a cap", append([]byte{byte(TypeSubmitApplication), 2}, submitV1[2:]...)},
+		{"submission version 2 with cap 0", append(append([]byte{byte(TypeSubmitApplication), 2}, submitV1[2:]...), 0, 0, 0, 0)},
+		{"submission version 3", append([]byte{byte(TypeSubmitApplication), 3}, submitV2[2:]...)},
+		{"submission version 1 with a cap", append([]byte{byte(TypeSubmitApplication), 1}, submitV2[2:]...)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
