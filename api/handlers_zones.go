@@ -280,7 +280,9 @@ func (s *Server) handleGetZone(w http.ResponseWriter, r *http.Request, c *call) 
 
 // commandInput is a body carrying an encoded raftfsm command.
 type commandInput struct {
-	Command []byte `json:"command"` // base64 in JSON
+	Command    []byte          `json:"command,omitempty"`     // base64 in JSON: an encoded raftfsm command
+	Change     *SignedChange   `json:"change,omitempty"`      // the JSON form of a change (docs/signed-change.md)
+	DeleteZone *SignedDeletion `json:"delete_zone,omitempty"` // the JSON form of a deletion
 }
 
 // readCommand reads an encoded command: a JSON {command: base64} body, or
@@ -298,6 +300,21 @@ func readCommand(r *http.Request) (raftfsm.Command, []byte, error) {
 		var in commandInput
 		if err := decodeJSON(r, &in); err != nil {
 			return nil, nil, err
+		}
+		forms := 0
+		for _, given := range []bool{len(in.Command) > 0, in.Change != nil, in.DeleteZone != nil} {
+			if given {
+				forms++
+			}
+		}
+		if forms > 1 {
+			return nil, nil, invalid("command", "%v", errChangeForms)
+		}
+		switch {
+		case in.Change != nil:
+			return in.Change.command()
+		case in.DeleteZone != nil:
+			return in.DeleteZone.command()
 		}
 		raw = in.Command
 	}

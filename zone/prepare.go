@@ -112,6 +112,24 @@ func nextSerial(stored, file uint32) uint32 {
 	return stored + 1
 }
 
+// DateSerial returns the next serial in the date-based convention
+// (YYYYMMDDnn, RFC 1912 §2.2) for a zone whose group holds stored: today's
+// first serial (now in UTC, nn = 00) when it is above stored, else
+// stored+1 (a second change the same day, or a stored serial that is not
+// a date).
+func DateSerial(stored uint32, now time.Time) uint32 {
+	y, m, d := now.UTC().Date()
+	today := uint32(y)*1000000 + uint32(m)*10000 + uint32(d)*100
+	if SerialAbove(today, stored) {
+		return today
+	}
+	return stored + 1
+}
+
+// WithSerial returns u with its apex SOA serial set to serial (u itself
+// when it has that serial already).
+func WithSerial(u *Zone, serial uint32) (*Zone, error) { return withSerial(u, serial) }
+
 // withSerial returns u with its SOA serial set to serial.
 func withSerial(u *Zone, serial uint32) (*Zone, error) {
 	if u.Serial() == serial {

@@ -61,3 +61,20 @@ func TestActionString(t *testing.T) {
 		}
 	}
 }
+
+func TestDateSerial(t *testing.T) {
+	day := time.Date(2026, 12, 6, 23, 59, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		stored, want uint32
+	}{
+		{1, 2026120600},
+		{2026120500, 2026120600},
+		{2026120600, 2026120601},
+		{2026120699, 2026120700}, // the 100th change of the day borrows tomorrow
+		{2027010100, 2027010101}, // ahead of the date: one up
+	} {
+		if got := DateSerial(tt.stored, day); got != tt.want {
+			t.Errorf("DateSerial(%d, %s) = %d, want %d", tt.stored, day.Format(time.DateOnly), got, tt.want)
+		}
+	}
+}
