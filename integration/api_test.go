@@ -5,9 +5,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -767,6 +770,111 @@ func TestAPI(t *testing.T) {
 		body["consents"] = []map[string]any{{"zone": "shop.corp.test.", "signature": consent}}
 		r = edge.call(t, "POST", "/v1/zones", wide, body, "")
 		apiWant(t, "POST /v1/zones corp.test. with shop.corp.test.'s consent", r, 201, "")
+	})
+
+	// The owner's own tool: ddnrs zone publish --api with an API key and
+	// the owner key, no cluster certificate. Create, dry run, change with
+	// a date serial, a refusal out of scope, delete.
+	step("owner CLI over REST", func(t *testing.T) {
+		cliKey := issue(t, map[string]any{"name": "cli", "scope": map[string]any{"suffixes": []string{"cli.test."},
+			"actions": []string{"read", "create", "update", "delete"}}})
+		dir := t.TempDir()
+		keyFile := filepath.Join(dir, "api.key")
+		if err := os.WriteFile(keyFile, []byte(cliKey+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		priv := keygen(t, dir, "cli.test.")
+		zf := filepath.Join(dir, "cli.test.zone")
+		write := func(txt string) {
+			t.Helper()
+			src := fmt.Sprintf("$ORIGIN cli.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.70\ninfo TXT %q\n", txt)
+			if err := os.WriteFile(zf, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		publish := func(extra ...string) (string, string, error) {
+			args := append([]string{"zone", "publish", "--api", edge.base, "--api-key-file", keyFile, "--key", priv}, extra...)
+			return tryCmd(dir, ddnrsBin, append(args, zf)...)
+		}
+		group := ""
+		serialOf := func() uint32 {
+			t.Helper()
+			var z struct {
+				Serial uint32 `json:"serial"`
+				Group  string `json:"group"`
+			}
+			r := reg.call(t, "GET", "/v1/zones/cli.test.", cliKey, nil, "")
+			apiWant(t, "GET /v1/zones/cli.test.", r, 200, "")
+			r.decode(t, &z)
+			group = z.Group
+			return z.Serial
+		}
+
+		write("v1")
+		out, errOut, err := publish()
+		if err != nil || !strings.Contains(out, "created cli.test.") || !strings.Contains(out, "+ info.cli.test. TXT") {
+			t.Fatalf("publish --api (create): %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		first := serialOf()
+
+		write("v2")
+		out, errOut, err = publish("--dry-run")
+		if err != nil || !strings.Contains(out, "dry run: the group accepts") || !strings.Contains(out, `~ info.cli.test. TXT 300 "v2"`) {
+			t.Fatalf("publish --api --dry-run: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		if got := serialOf(); got != first {
+			t.Errorf("after a dry run cli.test. has serial %d, want %d", got, first)
+		}
+		out, errOut, err = publish("--serial", "date", "-o", "json")
+		if err != nil {
+			t.Fatalf("publish --api --serial date: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		var res struct {
+			Action    string `json:"action"`
+			OldSerial uint32 `json:"old_serial"`
+			Serial    uint32 `json:"serial"`
+			Put       int    `json:"put"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("publish -o json printed %q: %v", out, err)
+		}
+		today := uint32(time.Now().UTC().Year())*1000000 + uint32(time.Now().UTC().Month())*10000 + uint32(time.Now().UTC().Day())*100
+		if res.OldSerial != first || res.Serial < today || res.Serial > today+99 || res.Put == 0 {
+			t.Errorf("publish --serial date = %+v, want old serial %d, a serial of today (%d..%d)", res, first, today, today+99)
+		}
+		for _, n := range c.ownersFirst(group) {
+			waitAnswer(t, n, "info.cli.test.", dns.TypeTXT, `"v2"`)
+		}
+		// Without a change: nothing sent.
+		out, _, err = publish("--serial", "date")
+		if err != nil || !strings.Contains(out, "unchanged") {
+			t.Errorf("publish of the same file: %v, %q; want unchanged", err, out)
+		}
+		// A key without update on this zone: refused with the scope named.
+		write("v3")
+		ro := issue(t, map[string]any{"name": "cli-ro", "scope": map[string]any{"suffixes": []string{"cli.test."}, "actions": []string{"read"}}})
+		roFile := filepath.Join(dir, "ro.key")
+		if err := os.WriteFile(roFile, []byte(ro), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, err = tryCmd(dir, ddnrsBin, "zone", "publish", "--api", reg.base, "--api-key-file", roFile, "--key", priv, zf)
+		if err == nil || !strings.Contains(errOut, "out_of_scope") {
+			t.Errorf("publish with a read-only key: %v, stderr %q; want out_of_scope", err, errOut)
+		}
+		// Bad inputs: no key, a URL that is none.
+		if _, errOut, err := tryCmd(dir, ddnrsBin, "zone", "publish", "--api", edge.base, "--key", priv, zf); err == nil || !strings.Contains(errOut, "API key") {
+			t.Errorf("publish --api without a key: %v, %q", err, errOut)
+		}
+		if _, errOut, err := tryCmd(dir, ddnrsBin, "zone", "publish", "--api", "ftp://x", "--api-key-file", keyFile, "--key", priv, zf); err == nil || !strings.Contains(errOut, "--api") {
+			t.Errorf("publish --api ftp://x: %v, %q", err, errOut)
+		}
+		// Delete: the zone goes, its name is free.
+		out, errOut, err = publish("--delete")
+		if err != nil || !strings.Contains(out, "deleted cli.test.") {
+			t.Fatalf("publish --delete: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		r := reg.call(t, "GET", "/v1/zones/cli.test.", cliKey, nil, "")
+		apiWant(t, "GET /v1/zones/cli.test. after --delete", r, 404, "not_found")
 	})
 
 	step("rate limit", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -22,6 +23,13 @@ type publishOptions struct {
 	RotateFrom   string // --rotate-from KEYFILE: the zone's current owner key
 	File         string // ZONEFILE
 	Output       string
+	// The owner's route, through the REST API with an API key
+	// (publish_api.go): no cluster certificate needed.
+	API        string // --api URL (or DDNRS_API)
+	APIKeyFile string // --api-key-file FILE (or DDNRS_API_KEY_FILE, DDNRS_API_KEY)
+	DryRun     bool   // --dry-run: checked by the group, applied nowhere
+	Delete     bool   // --delete: delete the zone and release its name
+	Serial     string // --serial auto|date
 
 	out, errOut io.Writer
 }
@@ -46,11 +54,26 @@ The group refuses a change that is not signed by the zone's key, whose
 serial is not above its own (someone else published meanwhile: run publish
 again), or whose head does not match its content; the reason is printed.
 
-To move the zone to a new key, give the current key with --rotate-from.`,
+To move the zone to a new key, give the current key with --rotate-from.
+
+Zone owners publish through the REST API with an API key instead, no
+cluster certificate needed: --api URL and --api-key-file FILE (or DDNRS_API
+and DDNRS_API_KEY_FILE / DDNRS_API_KEY in the environment). publish then
+reads the group's copy through the API, prints what changes (+ added,
+- removed, ~ changed), and sends only the changed RRsets in the JSON change
+format (docs/signed-change.md). --dry-run has the group check the change
+without applying it; --delete deletes the zone and frees its name;
+--serial date numbers serials YYYYMMDDnn. A group that has just lost its
+leader (503) is asked again until a minute has passed; a resend of a change
+that had committed is answered as done.`,
 		Example: `  ddnrs zone publish --dev --key Kexample.com.+015+12345.private example.com.zone
   ddnrs zone publish --server 10.0.0.1:7400 --ca ca.crt --cert owner.crt --tls-key owner.key \
       --key Kexample.com.+015+12345.private example.com.zone
-  ddnrs zone publish --dev --key Knew.private --rotate-from Kold.private example.com.zone`,
+  ddnrs zone publish --dev --key Knew.private --rotate-from Kold.private example.com.zone
+  ddnrs zone publish --api https://ddnrs.example.net:8443 --api-key-file ~/.ddnrs/key \
+      --key Kexample.com.+015+12345.private --dry-run example.com.zone
+  DDNRS_API=https://ddnrs.example.net:8443 DDNRS_API_KEY_FILE=key ddnrs zone publish \
+      --key Kexample.com.+015+12345.private --serial date example.com.zone`,
 		Args: exactArgs("ZONEFILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
@@ -62,6 +85,11 @@ To move the zone to a new key, give the current key with --rotate-from.`,
 	cmd.Flags().StringVar(&opts.ZoneKey, "key", "", "owner key `KEYFILE` (.private, or .key with the .private beside it)")
 	cmd.Flags().StringVar(&opts.RotateFrom, "rotate-from", "", "the zone's current owner key `KEYFILE` (private), to hand the zone to --key")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "table, or json")
+	cmd.Flags().StringVar(&opts.API, "api", "", "publish through the REST API at `URL` with an API key (or set "+envAPI+")")
+	cmd.Flags().StringVar(&opts.APIKeyFile, "api-key-file", "", "`FILE` holding the API key, with --api (or set "+envAPIKeyFile+" or "+envAPIKey+")")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "with --api: have the group check the change, apply nothing")
+	cmd.Flags().BoolVar(&opts.Delete, "delete", false, "with --api: delete the zone (signed by --key) and release its name")
+	cmd.Flags().StringVar(&opts.Serial, "serial", "auto", "auto (one above the group's, or the file's when higher), or date (YYYYMMDDnn)")
 	return cmd
 }
 
@@ -108,9 +136,18 @@ func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
 			return usagef("--rotate-from is a key of %s, --key of %s", oldKey.Zone, k.Zone)
 		}
 	}
+	if opts.Serial != "auto" && opts.Serial != "date" {
+		return usagef("--serial %q: auto or date", opts.Serial)
+	}
 	u, err := readZone(opts.File, k.Zone, k)
 	if err != nil {
 		return err
+	}
+	if opts.API != "" || os.Getenv(envAPI) != "" {
+		return runPublishAPI(ctx, e, opts, k, oldKey, u)
+	}
+	if opts.DryRun || opts.Delete || opts.Serial != "auto" {
+		return usagef("--dry-run, --delete and --serial date need --api (the owner's route through the REST API)")
 	}
 	if err := opts.resolve("tls-key"); err != nil {
 		return err
