@@ -1,0 +1,173 @@
+package ops
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// TestDevAPIFloodSparesDNSAndRaft floods the REST API of `ddnrs dev`
+// (all members in this process, as in the attack of issue 18 that made
+// the Raft leader step down) with connections from 60 loopback addresses,
+// 25 each, redialled 250 ms after they close, half of them slow request
+// bodies: more than the API's connection cap (RLIMIT_NOFILE/4, at most
+// 1024). Meanwhile DNS over UDP and TCP keeps answering, a client on
+// another address keeps submitting applications (Raft writes of the
+// registry), and the group keeps its leader. Failure rates and p99 go to
+// the test log.
+func TestDevAPIFloodSparesDNSAndRaft(t *testing.T) {
+	data := t.TempDir()
+	ready := filepath.Join(t.TempDir(), "ready.json")
+	d, err := startDev(t, devOptions{Data: data, API: "127.0.0.1:0", ReadyFile: ready})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(ready)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info readyInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		t.Fatal(err)
+	}
+	base := info.API
+	apiAddr := strings.TrimPrefix(base, "http://")
+	leaderBefore := devLeader(t, base)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		wg       sync.WaitGroup
+		dials    atomic.Int64
+		dialErrs atomic.Int64
+	)
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	for a := range 60 {
+		src := &net.TCPAddr{IP: net.IPv4(127, 0, 2, byte(a+1))}
+		for i := range 25 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				dl := net.Dialer{LocalAddr: src, Timeout: 2 * time.Second}
+				for ctx.Err() == nil {
+					c, err := dl.DialContext(ctx, "tcp", apiAddr)
+					dials.Add(1)
+					if err != nil {
+						dialErrs.Add(1)
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+					stop := context.AfterFunc(ctx, func() { c.Close() })
+					if i%2 == 0 {
+						fmt.Fprintf(c, "POST /v1/applications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+					}
+					io.Copy(io.Discard, c) // until the server closes it
+					stop()
+					c.Close()
+					// Dial again soon, as an attacker holding slots
+					// does; not in a tight loop: a connection-rate flood
+					// is a CPU attack on the kernel and both ends, which
+					// in one process on two cores measures the test, not
+					// the node.
+					select {
+					case <-ctx.Done():
+					case <-time.After(250 * time.Millisecond):
+					}
+				}
+			}()
+		}
+	}
+	time.Sleep(2 * time.Second) // let the flood fill the API's slots
+
+	// DNS over UDP and TCP, 200 queries.
+	var dnsLat []time.Duration
+	dnsFailed := 0
+	for i := range 200 {
+		proto := []string{"udp", "tcp"}[i%2]
+		m := new(dns.Msg)
+		m.SetQuestion("chain.demo.ddnrs.", dns.TypeA)
+		c := &dns.Client{Net: proto, Timeout: 2 * time.Second}
+		start := time.Now()
+		r, _, err := c.Exchange(m, d.addr)
+		dnsLat = append(dnsLat, time.Since(start))
+		if err != nil || r.Rcode != dns.RcodeSuccess || len(answerA(r)) != 1 {
+			dnsFailed++
+		}
+	}
+	// Raft writes: five applications (the daily quota of one address)
+	// from 127.0.0.3.
+	tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 3)}}).DialContext}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	var writeLat []time.Duration
+	writeFailed := 0
+	var writeErrs []string
+	for range 5 {
+		body := `{"domains":["flood.example"],"project":"p","usage":"u","responsible":"r","contact":"c@example.org"}`
+		start := time.Now()
+		res, err := hc.Post(base+"/v1/applications", "application/json", bytes.NewReader([]byte(body)))
+		writeLat = append(writeLat, time.Since(start))
+		if err == nil {
+			defer res.Body.Close()
+			if res.StatusCode != http.StatusCreated {
+				b, _ := io.ReadAll(res.Body)
+				err = fmt.Errorf("status %d %s", res.StatusCode, b)
+			}
+		}
+		if err != nil {
+			writeFailed++
+			writeErrs = append(writeErrs, err.Error())
+		}
+	}
+	leaderAfter := devLeader(t, base)
+	cancel()
+	wg.Wait()
+	t.Logf("flood: %d attacker dials (%d failed to connect); DNS: %d/%d failed, p99 %v; Raft writes through the API: %d/%d failed, max %v; leader %s -> %s",
+		dials.Load(), dialErrs.Load(), dnsFailed, len(dnsLat), p99(dnsLat), writeFailed, len(writeLat), slices.Max(writeLat), leaderBefore, leaderAfter)
+	if dnsFailed > 0 {
+		t.Errorf("%d of %d DNS queries failed during the API flood", dnsFailed, len(dnsLat))
+	}
+	if writeFailed > 0 {
+		t.Errorf("%d of %d application submissions failed during the API flood: %v", writeFailed, len(writeLat), writeErrs)
+	}
+	if leaderBefore == "" || leaderAfter != leaderBefore {
+		t.Errorf("leader %q before the flood, %q after: want it kept", leaderBefore, leaderAfter)
+	}
+}
+
+// devLeader is the leader of dev's group as GET /v1/health reports it.
+func devLeader(t *testing.T, base string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	res, err := c.Get(base + "/v1/health")
+	if err != nil {
+		t.Fatalf("GET /v1/health: %v", err)
+	}
+	defer res.Body.Close()
+	var h struct {
+		Groups []struct{ Leader string }
+	}
+	if err := json.NewDecoder(res.Body).Decode(&h); err != nil || len(h.Groups) == 0 {
+		t.Fatalf("GET /v1/health: %v, %+v", err, h)
+	}
+	return h.Groups[0].Leader
+}
+
+func p99(lat []time.Duration) time.Duration {
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[len(s)*99/100]
+}
