@@ -38,7 +38,11 @@ type OverlayConfig struct {
 	// Default (empty): overlay.DefaultListen, loopback port 0.
 	Listen []string `toml:"listen"`
 	// Bootstrap lists peers to join the DHT through, as multiaddrs ending
-	// in /p2p/ID. Default none (the first node of an overlay).
+	// in /p2p/ID: several, of several groups, so that any one up is
+	// enough. The node also remembers the peers it has seen
+	// (data_dir/overlay-peers.json, written every minute and at stop)
+	// and joins through those too after a restart. Default none (the
+	// first node of an overlay).
 	Bootstrap []string `toml:"bootstrap"`
 	// TrustAnchors names a file of DNSKEY records, in zone-file form, of
 	// the zones whose answers from other groups this node accepts; an
@@ -127,7 +131,7 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 	h, err := overlay.NewHost(ctx, overlay.HostOptions{
 		KeyFile:   filepath.Join(n.cfg.DataDir, overlayKeyFile),
 		Listen:    c.Listen,
-		Bootstrap: c.Bootstrap,
+		Bootstrap: n.bootstrapPeers(), // configured, then remembered (overlay_peers.go)
 		Logger:    log,
 		Avoid:     scores.Suspect,
 	})
@@ -149,6 +153,7 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 	}
 	o.placedHere = n.placedHere
 	o.ctx, o.cancel = context.WithCancel(context.Background())
+	o.wg.Go(func() { o.rememberPeers(n.cfg.DataDir) })
 	o.server = overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: o, Submitter: o, Checker: changeChecker{n}, Zones: o, Logger: log})
 	return o, nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -107,9 +108,12 @@ unique across the cluster).
   --overlay turns the overlay on, listening on QUIC at --overlay-port
   (default 4001) + N-1. Bootstrap makes each member's overlay identity in
   its data directory (data/overlay.key), so its multiaddr (/p2p/ID) is known
-  before it starts: it is printed, and members 2.. of the group bootstrap
-  through member 1. Give other groups one of the printed multiaddrs with
-  --bootstrap-peer.`,
+  before it starts: it is printed, and each member bootstraps through the
+  other members of its group (up to 8) and every --bootstrap-peer given.
+  Give other groups several of the printed multiaddrs, of several groups,
+  with --bootstrap-peer (repeated): a node joins through any one that is
+  up, and it remembers the peers it has seen (data/overlay-peers.json),
+  so after a restart it also rejoins through those.`,
 		Example: `  # seven members on 127.0.0.1-127.0.0.7, ports 5300 (DNS), 7300 (Raft), 7400 (admin)
   ddnrs ops group bootstrap --out cluster --members 7 --ip 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7
   ddnrs node --config cluster/node1/node.toml
@@ -126,13 +130,15 @@ unique across the cluster).
       --registry-urls https://10.0.0.1:8053,https://10.0.0.2:8053,https://10.0.0.3:8053 \
       --registry-admin 10.0.0.1:7400,10.0.0.2:7400,10.0.0.3:7400 \
       --log-verifier reg/registry/log.pub \
-      --overlay --bootstrap-peer /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW...
+      --overlay --bootstrap-peer /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW... \
+      --bootstrap-peer /ip4/10.0.0.2/udp/4001/quic-v1/p2p/12D3KooW...
   ddnrs ops group bootstrap --out us --name us --region us --ca reg/ca \
       --members 3 --ip 10.2.0.1,10.2.0.2,10.2.0.3 \
       --registry-urls https://10.0.0.1:8053,https://10.0.0.2:8053,https://10.0.0.3:8053 \
       --registry-admin 10.0.0.1:7400,10.0.0.2:7400,10.0.0.3:7400 \
       --log-verifier reg/registry/log.pub \
-      --overlay --bootstrap-peer /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW...`,
+      --overlay --bootstrap-peer /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW... \
+      --bootstrap-peer /ip4/10.1.0.1/udp/4001/quic-v1/p2p/12D3KooW...`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.out, opts.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -177,6 +183,7 @@ type bootstrapMember struct {
 
 	listen  string   // overlay listen multiaddr
 	boot    []string // overlay bootstrap peers
+	join    []string // admin endpoints to ask to join the group through
 	logKey  string   // the log's signer key file (registry members)
 	dataDir string
 }
@@ -435,19 +442,26 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 			if m.listen, m.Overlay, err = overlayIdentity(m.dataDir, ip, opts.OverlayPort+off); err != nil {
 				return err
 			}
-			if i > 0 {
-				m.boot = append(m.boot, res.Members[0].Overlay)
-			}
-			m.boot = append(m.boot, opts.BootstrapPeers...)
 		}
 		m.Config = filepath.Join(dir, "node.toml")
-		if err := writeNew(m.Config, nodeTOML(m, dir, res.CA, join, opts, res.LogVerifier)); err != nil {
-			return err
-		}
+		m.join = slices.Clone(join)
 		if i == 0 || !m.NonVoter && len(join) < 3 {
 			join = append(join, m.Admin)
 		}
 		res.Members = append(res.Members, m)
+	}
+	// The configurations, once every member's overlay address is known:
+	// each joins the overlay through the other members of its group and
+	// the other groups' peers given, so any one of them up is enough.
+	for i := range res.Members {
+		m := &res.Members[i]
+		if opts.Overlay {
+			m.boot = groupPeers(res.Members, i)
+			m.boot = append(m.boot, opts.BootstrapPeers...)
+		}
+		if err := writeNew(m.Config, nodeTOML(*m, filepath.Dir(m.Config), res.CA, m.join, opts, res.LogVerifier)); err != nil {
+			return err
+		}
 	}
 	opsDir := filepath.Join(out, "ops")
 	res.Cert, res.Key = filepath.Join(opsDir, pki.CertFile), filepath.Join(opsDir, pki.KeyFile)
@@ -492,7 +506,7 @@ func printBootstrap(opts *bootstrapOptions, out string, res *bootstrapJSON) erro
 		return err
 	}
 	if opts.Overlay {
-		fmt.Fprintf(opts.out, "\noverlay multiaddrs (give one to other groups with --bootstrap-peer):\n")
+		fmt.Fprintf(opts.out, "\noverlay multiaddrs (give several, of several groups, to other groups with --bootstrap-peer):\n")
 		for _, m := range res.Members {
 			fmt.Fprintf(opts.out, "  %s  %s\n", m.ID, m.Overlay)
 		}
@@ -511,7 +525,10 @@ func printBootstrap(opts *bootstrapOptions, out string, res *bootstrapJSON) erro
 		fmt.Fprintf(opts.out, "bootstrap every other group with:\n  ddnrs ops group bootstrap --out DIR --name NAME --ca %s \\\n      --registry-urls %s \\\n      --registry-admin %s \\\n      --log-verifier %s",
 			filepath.Dir(res.CA), strings.Join(urls, ","), strings.Join(admins, ","), filepath.Join(out, bootstrapRegistryDir, bootstrapLogPub))
 		if opts.Overlay {
-			fmt.Fprintf(opts.out, " \\\n      --overlay --bootstrap-peer %s", res.Members[0].Overlay)
+			fmt.Fprintf(opts.out, " \\\n      --overlay")
+			for _, m := range res.Members[:min(3, len(res.Members))] {
+				fmt.Fprintf(opts.out, " \\\n      --bootstrap-peer %s", m.Overlay)
+			}
 		}
 		fmt.Fprintln(opts.out)
 	}
@@ -545,6 +562,21 @@ func reusableOps(dir string, ca *pki.CA) (bool, error) {
 		return false, withHint(fmt.Errorf("%s holds an operator certificate of another CA: %w", dir, err), "choose another --out, or bootstrap with the CA that issued it (--ca)")
 	}
 	return true, nil
+}
+
+// maxGroupPeers bounds the members of its own group a member
+// bootstraps through.
+const maxGroupPeers = 8
+
+// groupPeers returns the overlay addresses of the members of ms other
+// than ms[i], the following ones first (so that the members do not all
+// list member 1 first), at most maxGroupPeers.
+func groupPeers(ms []bootstrapMember, i int) []string {
+	var out []string
+	for k := 1; k < len(ms) && len(out) < maxGroupPeers; k++ {
+		out = append(out, ms[(i+k)%len(ms)].Overlay)
+	}
+	return out
 }
 
 // overlayIdentity makes a member's overlay identity key in its data

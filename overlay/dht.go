@@ -45,9 +45,12 @@ func newDHT(h host.Host, boot []peer.AddrInfo, avoid func(peer.ID) bool) (*dht.I
 	return d, nil
 }
 
-// bootstrap connects to the bootstrap peers in parallel, waits (bounded by
-// ctx) for at least one of them to enter the routing table, and refreshes
-// the table so this host learns the peers near it. Every failure here is
+// bootstrap connects to the bootstrap peers in parallel and returns once
+// one of them has entered the routing table (or all connections were
+// tried, or ctx ended), then refreshes the table so this host learns the
+// peers near it. It does not wait for the other dials: with several
+// peers configured or remembered, a dead one (whose dial takes seconds
+// to fail) costs nothing while another answers. Every failure here is
 // logged and tolerated: with no peer reachable the host runs alone, the
 // DHT keeps retrying the bootstrap peers, and Provide keeps retrying its
 // announcements.
@@ -55,18 +58,25 @@ func (h *Host) bootstrap(ctx context.Context, boot []peer.AddrInfo) {
 	if len(boot) == 0 {
 		return
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()                     // stops the dials still running
+	left := make(chan bool, len(boot)) // one per dial: connected or not
+	n, connected := 0, 0
 	for _, ai := range boot {
 		if ai.ID == h.p2p.ID() {
 			continue
 		}
+		n++
 		wg.Go(func() {
-			if err := h.p2p.Connect(ctx, ai); err != nil {
+			err := h.p2p.Connect(ctx, ai)
+			if err != nil && ctx.Err() == nil {
 				h.log.Warn("bootstrap peer unreachable", "bootstrap", ai.ID.String(), "err", err)
 			}
+			left <- err == nil
 		})
 	}
-	wg.Wait()
 	// The DHT adds a peer once identify shows it speaks our DHT protocol,
 	// which happens just after Connect returns.
 	t := time.NewTicker(10 * time.Millisecond)
@@ -76,16 +86,64 @@ func (h *Host) bootstrap(ctx context.Context, boot []peer.AddrInfo) {
 		case <-ctx.Done():
 			h.log.Warn("no bootstrap peer joined the routing table", "err", ctx.Err())
 			return
+		case ok := <-left:
+			n--
+			if ok {
+				connected++
+			}
+			if n == 0 {
+				if connected == 0 {
+					h.log.Warn("no bootstrap peer reachable", "tried", len(boot))
+					return
+				}
+				// Every dial is over; identify may still be adding a
+				// connected peer: keep waiting, within ctx.
+				left = nil
+			}
 		case <-t.C:
 		}
 	}
+	// The refresh asks the peers near this host for theirs; it may run
+	// into a dead peer the others still list (seconds to fail), so it is
+	// waited for only briefly and goes on in the DHT's own goroutine.
+	t2 := time.NewTimer(refreshWait)
+	defer t2.Stop()
 	select {
 	case err := <-h.dht.RefreshRoutingTable():
 		if err != nil {
 			h.log.Warn("routing table refresh failed", "err", err)
 		}
+	case <-t2.C:
 	case <-ctx.Done():
 	}
+}
+
+// refreshWait bounds how long bootstrap waits for the first routing
+// table refresh.
+const refreshWait = time.Second
+
+// KnownPeers returns the peers in the routing table with the addresses
+// this host knows for them, as full multiaddrs ending in /p2p/ID (the
+// form HostOptions.Bootstrap takes), at most max of them (0: all). A node
+// persists them so it can rejoin through any of them after a restart.
+func (h *Host) KnownPeers(max int) []string {
+	var out []string
+	for _, p := range h.dht.RoutingTable().ListPeers() {
+		ai := peer.AddrInfo{ID: p, Addrs: h.p2p.Peerstore().Addrs(p)}
+		full, err := peer.AddrInfoToP2pAddrs(&ai)
+		if err != nil {
+			continue
+		}
+		for _, m := range full {
+			if quicOnly(m) {
+				out = append(out, m.String())
+			}
+		}
+		if max > 0 && len(out) >= max {
+			break
+		}
+	}
+	return out
 }
 
 // pruneAvoided removes from the routing table the peers
