@@ -2,21 +2,17 @@ package node
 
 // follow.go: following the registry's transparency log. Every node with
 // [registry] log_verifier polls the log (registry members read their own
-// replica; others ask [registry] urls), verifies each checkpoint's
-// signature, checks that it extends the last one held (the leaves
-// fetched, appended to the compact range kept from the previous
-// checkpoint, must give the new root: otherwise the log showed this node
-// a split view, which is logged, counted and stops following), and
-// applies the new entries: a registration or owner key change makes the
-// zone's owner key a trust anchor for answers from other groups, a
-// release drops it, a suspension adds the zone to the suspended set
-// (REFUSED with EDE 15 by dnsfront) and an unsuspension removes it. The
-// state is kept in data_dir/follow.json, so a node restarted while the
-// registry is down keeps its anchors and suspensions. Resolution never
-// waits on any of this.
+// replica; others ask [registry] urls) and keeps what it learns
+// (client.LogState: checkpoints verified and extended, entries applied)
+// in data_dir/follow.json, so a node restarted while the registry is down
+// keeps its anchors and suspensions. The owner keys become the trust
+// anchors of the overlay's client.Verifier; suspended zones are REFUSED
+// with EDE 15 by dnsfront; released zones lose their cached answers and
+// route. A split view (two checkpoints that cannot both be true) is
+// logged, counted and stops following. Resolution never waits on any of
+// this.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,10 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/ddnrs/ddnrs/client"
@@ -44,43 +37,12 @@ import (
 // followFile is the follower's state in the data directory.
 const followFile = "follow.json"
 
-// followVersion is the version of follow.json's format: 2 adds Previous
-// (the previous owner keys of rotated zones); version 1 is still read.
-const followVersion = 2
-
-// maxFollowBatch is how many entries one request fetches.
-const maxFollowBatch = 1000
-
-// FollowState is what a node knows from the log, as kept in follow.json.
-type FollowState struct {
-	Version int `json:"version"`
-	// Checkpoint is the last signed checkpoint verified and applied.
-	Checkpoint string `json:"checkpoint,omitempty"`
-	// Size is the checkpoint's tree size; Range the compact range of its
-	// first Size leaves (RFC 6962 subtree hashes), which the next
-	// checkpoint must extend.
-	Size  uint64   `json:"size"`
-	Range [][]byte `json:"range,omitempty"`
-	// Anchors maps zones to their owner DNSKEY (presentation form).
-	Anchors map[string]string `json:"anchors"`
-	// Groups maps registered zones to the group they are placed on.
-	Groups map[string]string `json:"groups"`
-	// Suspended maps suspended zones to the reason.
-	Suspended map[string]string `json:"suspended"`
-	// Previous maps zones whose owner key changed to the key before,
-	// still accepted until its Until (rotation.go).
-	Previous map[string]FollowPrevious `json:"previous,omitempty"`
-	// SplitView, when set, says why following stopped: two checkpoints
-	// that cannot both be true. An operator removes follow.json (after
-	// looking at both) to follow again.
-	SplitView string `json:"split_view,omitempty"`
-}
+// FollowState is what a node knows from the log, as kept in
+// follow.json.
+type FollowState = client.LogState
 
 // FollowPrevious is a zone's previous owner key in follow.json.
-type FollowPrevious struct {
-	Key   string    `json:"key"` // DNSKEY presentation form
-	Until time.Time `json:"until"`
-}
+type FollowPrevious = client.LogPrevious
 
 // errFollowSplit is what step returns, wrapped, once the log showed two
 // views that cannot both be true.
@@ -175,33 +137,16 @@ func (n *Node) newFollower() (*follower, error) {
 }
 
 func loadFollowState(path string) (FollowState, error) {
-	st := FollowState{Version: followVersion, Anchors: map[string]string{}, Groups: map[string]string{}, Suspended: map[string]string{},
-		Previous: map[string]FollowPrevious{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return st, nil
+		return client.NewLogState(), nil
 	}
 	if err != nil {
-		return st, err
+		return client.NewLogState(), err
 	}
-	if err := json.Unmarshal(b, &st); err != nil {
+	st, err := client.ParseLogState(b)
+	if err != nil {
 		return st, fmt.Errorf("%s: %w", path, err)
-	}
-	if st.Version != followVersion && st.Version != 1 {
-		return st, fmt.Errorf("%s: version %d, want %d or 1", path, st.Version, followVersion)
-	}
-	st.Version = followVersion
-	if st.Anchors == nil {
-		st.Anchors = map[string]string{}
-	}
-	if st.Suspended == nil {
-		st.Suspended = map[string]string{}
-	}
-	if st.Groups == nil {
-		st.Groups = map[string]string{}
-	}
-	if st.Previous == nil {
-		st.Previous = map[string]FollowPrevious{}
 	}
 	return st, nil
 }
@@ -225,26 +170,11 @@ func (f *follower) save() error {
 // route too, so their names get what names of no zone get (or their
 // enclosing zone's answers).
 func (f *follower) publish(newlySuspended, released []string) error {
-	anchors := client.Anchors{}
-	for z, text := range f.st.Anchors {
-		rr, err := dns.NewRR(text)
-		if err != nil {
-			f.log.Warn("registry log: owner key not usable as a trust anchor", "zone", z, "err", err)
-			continue
-		}
-		k, ok := rr.(*dns.DNSKEY)
-		if !ok {
-			continue
-		}
-		anchors[z] = &zone.Key{Zone: z, DNSKEY: k}
-	}
+	anchors := f.st.TrustAnchors(func(z string, err error) {
+		f.log.Warn("registry log: owner key not usable as a trust anchor", "zone", z, "err", err)
+	})
 	f.n.logAnchors.Store(&anchors)
-	previous := map[string]client.PreviousAnchor{}
-	for z, p := range f.st.Previous {
-		if k := parseAnchor(p.Key); k != nil {
-			previous[z] = client.PreviousAnchor{Key: &zone.Key{Zone: z, DNSKEY: k}, Until: p.Until}
-		}
-	}
+	previous := f.st.PreviousAnchors()
 	groups := make(map[string]string, len(f.st.Groups))
 	for z, g := range f.st.Groups {
 		groups[z] = g
@@ -358,63 +288,28 @@ func (f *follower) step(ctx context.Context) error {
 }
 
 func (f *follower) stepFrom(ctx context.Context, src translog.Source) error {
-	raw, err := src.Checkpoint(ctx)
-	if err != nil {
-		return err
-	}
-	cp, err := translog.OpenCheckpoint(raw, f.origin, f.verifier)
-	if err != nil {
-		return err
-	}
-	if cp.Size < f.st.Size {
-		return nil // a lagging replica: nothing new
-	}
-	fact := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
-	rng, err := fact.NewRange(0, f.st.Size, f.st.Range)
-	if err != nil {
-		return fmt.Errorf("%s: compact range: %w", f.path, err)
-	}
-	var leaves [][]byte
-	for start := f.st.Size; start < cp.Size; {
-		end := min(cp.Size, start+maxFollowBatch)
-		batch, err := src.Entries(ctx, start, end)
-		if err != nil {
-			return err
-		}
-		if len(batch) == 0 {
-			return fmt.Errorf("log entries %d..%d: empty answer", start, end)
-		}
-		for _, l := range batch {
-			if err := rng.Append(rfc6962.DefaultHasher.HashLeaf(l), nil); err != nil {
-				return err
-			}
-		}
-		leaves = append(leaves, batch...)
-		start += uint64(len(batch))
-	}
-	root := rfc6962.DefaultHasher.EmptyRoot()
-	if rng.End() > 0 {
-		if root, err = rng.GetRootHash(nil); err != nil {
-			return err
-		}
-	}
-	if rng.End() != cp.Size || !bytes.Equal(root, cp.Root[:]) {
+	from := f.st.Size
+	leaves, err := f.st.Extend(ctx, src, f.verifier, f.origin)
+	if errors.Is(err, errFollowSplit) {
 		f.splits.Inc()
-		f.st.SplitView = fmt.Sprintf("checkpoint of size %d does not extend the one held (size %d); held:\n%s\nnew:\n%s", cp.Size, f.st.Size, f.st.Checkpoint, raw)
 		if err := f.save(); err != nil {
 			f.log.Error("registry log: saving the split view", "err", err)
 		}
-		return &translog.SplitViewError{A: []byte(f.st.Checkpoint), B: raw}
+		return err
+	}
+	if err != nil {
+		return err
 	}
 	var newly, released []string
+	now := f.n.Now()
 	for i, l := range leaves {
 		e, err := translog.ParseEntry(l)
 		if err != nil {
 			// A signed log carries it: keep following, but say so.
-			f.log.Error("registry log: entry not understood", "index", f.st.Size+uint64(i), "err", err)
+			f.log.Error("registry log: entry not understood", "index", from+uint64(i), "err", err)
 			continue
 		}
-		if f.apply(e) {
+		if f.st.Apply(e, now, f.grace) {
 			newly = append(newly, e.Zone)
 		}
 		if e.Kind == translog.KindRelease {
@@ -422,38 +317,10 @@ func (f *follower) stepFrom(ctx context.Context, src translog.Source) error {
 		}
 		f.applied.Inc()
 	}
-	f.st.Size, f.st.Range, f.st.Checkpoint = cp.Size, rng.Hashes(), string(raw)
 	if err := f.save(); err != nil {
 		return err
 	}
 	return f.publish(newly, released)
-}
-
-// apply applies one entry to the state; it reports whether the entry
-// newly suspended its zone.
-func (f *follower) apply(e translog.Entry) bool {
-	z := zone.CanonicalName(e.Zone)
-	switch e.Kind {
-	case translog.KindRegistration:
-		f.st.Anchors[z] = e.OwnerKey
-		f.st.Groups[z] = e.Group
-		delete(f.st.Previous, z)
-	case translog.KindOwnerKeyChange:
-		f.keepPrevious(z, f.st.Anchors[z], e.OwnerKey, e.Time)
-		f.st.Anchors[z] = e.OwnerKey
-	case translog.KindRelease:
-		delete(f.st.Previous, z)
-		delete(f.st.Anchors, z)
-		delete(f.st.Groups, z)
-		delete(f.st.Suspended, z)
-	case translog.KindSuspension:
-		_, was := f.st.Suspended[z]
-		f.st.Suspended[z] = e.Reason
-		return !was
-	case translog.KindUnsuspension:
-		delete(f.st.Suspended, z)
-	}
-	return false
 }
 
 // localLog is a translog.Source over this registry member's own replica,

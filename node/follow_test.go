@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/translog/translogtest"
 	"github.com/ddnrs/ddnrs/zone"
@@ -200,7 +201,7 @@ func counterValue(t *testing.T, n *Node, name string) float64 {
 // (version 1) is pinned by testdata/follow.v1.json, written and read.
 func TestFollowStateGolden(t *testing.T) {
 	st := FollowState{
-		Version:    followVersion,
+		Version:    client.LogStateVersion,
 		Checkpoint: "ddnrs.registry/log\n2\nAAAA\n\n— ddnrs.registry/log sig\n",
 		Size:       2,
 		Range:      [][]byte{{1, 2, 3}},

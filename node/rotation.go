@@ -137,21 +137,6 @@ func (n *Node) claimOf(ctx context.Context, origin string) (group string, owner 
 	return group, owner, true
 }
 
-// keepPrevious records old, z's owner key before the change to next
-// logged at t, as z's previous key until t plus the grace period (taken
-// from the entry's time, so a node catching up on an old change does not
-// take an old key back). Loop goroutine only.
-func (f *follower) keepPrevious(z, old, next string, t time.Time) {
-	delete(f.st.Previous, z)
-	until := t.Add(f.grace)
-	ok, nk := parseAnchor(old), parseAnchor(next)
-	if ok == nil || f.grace <= 0 || !f.n.Now().Before(until) ||
-		zone.SameKey(ok, nk) {
-		return
-	}
-	f.st.Previous[z] = FollowPrevious{Key: old, Until: until.UTC()}
-}
-
 // droppedPrevious is the Verifier's report that it dropped z's previous
 // key k; the loop forgets it at its next step (forgetPrevious).
 func (f *follower) droppedPrevious(z string, k *zone.Key) {
@@ -174,7 +159,7 @@ func (f *follower) forgetPrevious() bool {
 	f.dropMu.Unlock()
 	now, changed := f.n.Now(), false
 	for z, p := range f.st.Previous {
-		k := parseAnchor(p.Key)
+		k := client.ParseOwnerKey(p.Key)
 		if k == nil || !now.Before(p.Until) || drops[z] == k.PublicKey {
 			delete(f.st.Previous, z)
 			changed = true
@@ -182,16 +167,6 @@ func (f *follower) forgetPrevious() bool {
 		}
 	}
 	return changed
-}
-
-// parseAnchor parses an owner key of the log; nil when it does not parse.
-func parseAnchor(text string) *dns.DNSKEY {
-	rr, err := dns.NewRR(text)
-	if err != nil {
-		return nil
-	}
-	k, _ := rr.(*dns.DNSKEY)
-	return k
 }
 
 func keyTag(k *dns.DNSKEY) uint16 {

@@ -418,9 +418,9 @@ func TestFollowerPreviousKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			f := &follower{n: &Node{}, log: testLogger(t), st: st, grace: tt.grace}
-			f.apply(translog.Entry{Kind: translog.KindRegistration, Zone: z, OwnerKey: k1, Group: "g", Time: now})
+			f.st.Apply(translog.Entry{Kind: translog.KindRegistration, Zone: z, OwnerKey: k1, Group: "g", Time: now}, f.n.Now(), f.grace)
 			for _, e := range tt.entries {
-				f.apply(e)
+				f.st.Apply(e, f.n.Now(), f.grace)
 			}
 			p, ok := f.st.Previous[z]
 			if ok != tt.want || ok && (p.Key != k1 || !p.Until.Equal(now.Add(tt.grace))) {
@@ -434,19 +434,19 @@ func TestFollowerPreviousKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &follower{n: &Node{}, log: testLogger(t), st: st, grace: time.Hour, poke: make(chan struct{}, 1)}
-	f.apply(translog.Entry{Kind: translog.KindRegistration, Zone: z, OwnerKey: k1, Group: "g", Time: now})
-	f.apply(change)
+	f.st.Apply(translog.Entry{Kind: translog.KindRegistration, Zone: z, OwnerKey: k1, Group: "g", Time: now}, f.n.Now(), f.grace)
+	f.st.Apply(change, f.n.Now(), f.grace)
 	if f.forgetPrevious() {
 		t.Fatal("forgetPrevious removed a key neither dropped nor expired")
 	}
-	dk := parseAnchor(k2) // a drop of another key than the previous one
+	dk := client.ParseOwnerKey(k2) // a drop of another key than the previous one
 	f.droppedPrevious(z, &zone.Key{Zone: z, DNSKEY: dk})
 	if f.forgetPrevious() {
 		t.Fatal("forgetPrevious removed the previous key on the drop of another key")
 	}
-	f.droppedPrevious(z, &zone.Key{Zone: z, DNSKEY: parseAnchor(k1)})
+	f.droppedPrevious(z, &zone.Key{Zone: z, DNSKEY: client.ParseOwnerKey(k1)})
 	if !f.forgetPrevious() || len(f.st.Previous) != 0 {
-		t.Errorf("after the client.Verifier dropped it: previous %+v", f.st.Previous)
+		t.Errorf("after the Verifier dropped it: previous %+v", f.st.Previous)
 	}
 	f.st.Previous[z] = FollowPrevious{Key: k1, Until: now.Add(-time.Second)}
 	if !f.forgetPrevious() || len(f.st.Previous) != 0 {

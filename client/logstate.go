@@ -1,0 +1,250 @@
+package client
+
+// logstate.go: trust anchors from the registry's transparency log. The
+// registry logs every zone registration, owner key change, release,
+// suspension and unsuspension (package translog). A follower verifies
+// each checkpoint's signature, checks that it extends the last one held
+// (the leaves fetched, appended to the compact range kept from the
+// previous checkpoint, must give the new root: otherwise the log showed
+// the follower a split view) and applies the new entries: a registration
+// or owner key change makes the zone's owner key its trust anchor, a
+// release drops it, a suspension marks the zone suspended. A node keeps
+// this state in data_dir/follow.json and polls the log (node/follow.go);
+// ddnrs resolve builds it afresh from the log a node's REST API serves.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/ddnrs/ddnrs/translog"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// LogStateVersion is the version of LogState's JSON form: 2 adds
+// Previous (the previous owner keys of rotated zones); version 1 is
+// still read.
+const LogStateVersion = 2
+
+// maxLogBatch is how many entries one request fetches.
+const maxLogBatch = 1000
+
+// LogState is what a follower knows from the registry's log, in the JSON
+// form a node keeps in follow.json. The zero value is not ready: start
+// from NewLogState or ParseLogState.
+type LogState struct {
+	Version int `json:"version"`
+	// Checkpoint is the last signed checkpoint verified and applied.
+	Checkpoint string `json:"checkpoint,omitempty"`
+	// Size is the checkpoint's tree size; Range the compact range of its
+	// first Size leaves (RFC 6962 subtree hashes), which the next
+	// checkpoint must extend.
+	Size  uint64   `json:"size"`
+	Range [][]byte `json:"range,omitempty"`
+	// Anchors maps zones to their owner DNSKEY (presentation form).
+	Anchors map[string]string `json:"anchors"`
+	// Groups maps registered zones to the group they are placed on.
+	Groups map[string]string `json:"groups"`
+	// Suspended maps suspended zones to the reason.
+	Suspended map[string]string `json:"suspended"`
+	// Previous maps zones whose owner key changed to the key before,
+	// still accepted until its Until (anchors.go).
+	Previous map[string]LogPrevious `json:"previous,omitempty"`
+	// SplitView, when set, says why following stopped: two checkpoints
+	// that cannot both be true. An operator removes the state (after
+	// looking at both) to follow again.
+	SplitView string `json:"split_view,omitempty"`
+}
+
+// LogPrevious is a zone's previous owner key in a LogState.
+type LogPrevious struct {
+	Key   string    `json:"key"` // DNSKEY presentation form
+	Until time.Time `json:"until"`
+}
+
+// NewLogState returns the state of a follower that has read nothing.
+func NewLogState() LogState {
+	return LogState{Version: LogStateVersion, Anchors: map[string]string{}, Groups: map[string]string{},
+		Suspended: map[string]string{}, Previous: map[string]LogPrevious{}}
+}
+
+// ParseLogState reads a LogState's JSON form, version 1 or 2, as
+// version 2.
+func ParseLogState(b []byte) (LogState, error) {
+	st := NewLogState()
+	if err := json.Unmarshal(b, &st); err != nil {
+		return st, err
+	}
+	if st.Version != LogStateVersion && st.Version != 1 {
+		return st, fmt.Errorf("version %d, want %d or 1", st.Version, LogStateVersion)
+	}
+	st.Version = LogStateVersion
+	if st.Anchors == nil {
+		st.Anchors = map[string]string{}
+	}
+	if st.Suspended == nil {
+		st.Suspended = map[string]string{}
+	}
+	if st.Groups == nil {
+		st.Groups = map[string]string{}
+	}
+	if st.Previous == nil {
+		st.Previous = map[string]LogPrevious{}
+	}
+	return st, nil
+}
+
+// Extend reads src's checkpoint, checks its signature (v) and origin, and
+// fetches the entries past s.Size; when they extend the tree s holds to
+// the checkpoint's root, s takes the new checkpoint, size and compact
+// range, and Extend returns the new entries (raw leaves, for Apply) in
+// log order. A checkpoint smaller than s.Size (a lagging replica) gives
+// nothing. When the leaves do not give the checkpoint's root, s.SplitView
+// says why and the error is a *translog.SplitViewError (s.SplitView set
+// before: errors.Is translog.ErrSplitView at once). Other errors leave s
+// as it was.
+func (s *LogState) Extend(ctx context.Context, src translog.Source, v note.Verifier, origin string) ([][]byte, error) {
+	if s.SplitView != "" {
+		return nil, fmt.Errorf("%w: %s", translog.ErrSplitView, s.SplitView)
+	}
+	raw, err := src.Checkpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := translog.OpenCheckpoint(raw, origin, v)
+	if err != nil {
+		return nil, err
+	}
+	if cp.Size < s.Size {
+		return nil, nil // a lagging replica: nothing new
+	}
+	fact := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	rng, err := fact.NewRange(0, s.Size, s.Range)
+	if err != nil {
+		return nil, fmt.Errorf("compact range: %w", err)
+	}
+	var leaves [][]byte
+	for start := s.Size; start < cp.Size; {
+		end := min(cp.Size, start+maxLogBatch)
+		batch, err := src.Entries(ctx, start, end)
+		if err != nil {
+			return nil, err
+		}
+		if len(batch) == 0 {
+			return nil, fmt.Errorf("log entries %d..%d: empty answer", start, end)
+		}
+		for _, l := range batch {
+			if err := rng.Append(rfc6962.DefaultHasher.HashLeaf(l), nil); err != nil {
+				return nil, err
+			}
+		}
+		leaves = append(leaves, batch...)
+		start += uint64(len(batch))
+	}
+	root := rfc6962.DefaultHasher.EmptyRoot()
+	if rng.End() > 0 {
+		if root, err = rng.GetRootHash(nil); err != nil {
+			return nil, err
+		}
+	}
+	if rng.End() != cp.Size || !bytes.Equal(root, cp.Root[:]) {
+		s.SplitView = fmt.Sprintf("checkpoint of size %d does not extend the one held (size %d); held:\n%s\nnew:\n%s", cp.Size, s.Size, s.Checkpoint, raw)
+		return nil, &translog.SplitViewError{A: []byte(s.Checkpoint), B: raw}
+	}
+	s.Size, s.Range, s.Checkpoint = cp.Size, rng.Hashes(), string(raw)
+	return leaves, nil
+}
+
+// Apply applies one entry of the log to s; it reports whether the entry
+// newly suspended its zone. An owner key change keeps the key before as
+// the zone's previous key until the entry's time plus grace (taken from
+// the entry's time, so a follower catching up on an old change does not
+// take an old key back), unless that is not after now or grace is 0.
+func (s *LogState) Apply(e translog.Entry, now time.Time, grace time.Duration) bool {
+	z := zone.CanonicalName(e.Zone)
+	switch e.Kind {
+	case translog.KindRegistration:
+		s.Anchors[z] = e.OwnerKey
+		s.Groups[z] = e.Group
+		delete(s.Previous, z)
+	case translog.KindOwnerKeyChange:
+		s.keepPrevious(z, s.Anchors[z], e.OwnerKey, e.Time, now, grace)
+		s.Anchors[z] = e.OwnerKey
+	case translog.KindRelease:
+		delete(s.Previous, z)
+		delete(s.Anchors, z)
+		delete(s.Groups, z)
+		delete(s.Suspended, z)
+	case translog.KindSuspension:
+		_, was := s.Suspended[z]
+		s.Suspended[z] = e.Reason
+		return !was
+	case translog.KindUnsuspension:
+		delete(s.Suspended, z)
+	}
+	return false
+}
+
+// keepPrevious records old, z's owner key before the change to next
+// logged at t, as z's previous key until t plus grace.
+func (s *LogState) keepPrevious(z, old, next string, t, now time.Time, grace time.Duration) {
+	delete(s.Previous, z)
+	until := t.Add(grace)
+	ok, nk := ParseOwnerKey(old), ParseOwnerKey(next)
+	if ok == nil || grace <= 0 || !now.Before(until) || zone.SameKey(ok, nk) {
+		return
+	}
+	s.Previous[z] = LogPrevious{Key: old, Until: until.UTC()}
+}
+
+// TrustAnchors returns the owner keys of s as Anchors; bad, when not nil,
+// is told of each one that is not a DNSKEY (a signed log carries it: the
+// zone then has no anchor).
+func (s *LogState) TrustAnchors(bad func(zone string, err error)) Anchors {
+	a := Anchors{}
+	for z, text := range s.Anchors {
+		rr, err := dns.NewRR(text)
+		if err != nil {
+			if bad != nil {
+				bad(z, err)
+			}
+			continue
+		}
+		k, ok := rr.(*dns.DNSKEY)
+		if !ok {
+			continue
+		}
+		a[z] = &zone.Key{Zone: z, DNSKEY: k}
+	}
+	return a
+}
+
+// PreviousAnchors returns the previous owner keys of s, for
+// Verifier.SetPreviousAnchors.
+func (s *LogState) PreviousAnchors() map[string]PreviousAnchor {
+	out := map[string]PreviousAnchor{}
+	for z, p := range s.Previous {
+		if k := ParseOwnerKey(p.Key); k != nil {
+			out[z] = PreviousAnchor{Key: &zone.Key{Zone: z, DNSKEY: k}, Until: p.Until}
+		}
+	}
+	return out
+}
+
+// ParseOwnerKey parses an owner key of the log (a DNSKEY in presentation
+// form); nil when it does not parse.
+func ParseOwnerKey(text string) *dns.DNSKEY {
+	rr, err := dns.NewRR(text)
+	if err != nil {
+		return nil
+	}
+	k, _ := rr.(*dns.DNSKEY)
+	return k
+}
