@@ -112,8 +112,8 @@ func TestOverlayMetrics(t *testing.T) {
 	if err := h.Provide(ctx, DemoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	b.ov.Load().router.Forget(DemoOrigin)
 	aID, _ := a.OverlayID()
+	routeToBoth(t, ctx, b, aID, h.ID().String())
 	for i := 0; b.OverlayFailures() == 0; i++ {
 		if i == 200 {
 			t.Fatalf("the tampering peer was asked %d times in %d queries and no answer was refused", bad.calls.Load(), i)

@@ -275,6 +275,30 @@ func sameRecords(got, want []dns.RR) bool {
 	return slices.Equal(text(got), text(want))
 }
 
+// routeToBoth drops whatever route b has to the demo zone until a fresh
+// lookup lists both peers (with a tampering peer alone, b rightly
+// refuses to answer), and leaves that route cached.
+func routeToBoth(t testing.TB, ctx context.Context, b *Node, peers ...string) {
+	t.Helper()
+	waitFor(t, "b's route to list both providers", func() error {
+		b.ov.Load().router.Forget(DemoOrigin)
+		provs, err := b.ov.Load().router.Providers(ctx, DemoOrigin)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, p := range provs {
+			ids = append(ids, p.ID.String())
+		}
+		for _, want := range peers {
+			if !slices.Contains(ids, want) {
+				return fmt.Errorf("providers %v, want %v among them", ids, peers)
+			}
+		}
+		return nil
+	})
+}
+
 // genuineAnswer is n's group's own answer to (name, t), unpacked.
 func genuineAnswer(t testing.TB, n *Node, name string, qt uint16) *dns.Msg {
 	t.Helper()
@@ -310,9 +334,8 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 	if err := h.Provide(ctx, DemoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	// b must see both providers: drop whatever route it has.
-	b.ov.Load().router.Forget(DemoOrigin)
 	aID, _ := a.OverlayID()
+	routeToBoth(t, ctx, b, aID, h.ID().String())
 	// Every answer b serves is the genuine one: had it taken a tampered
 	// answer, it would have served it. That b did get tampered answers is
 	// shown by its refusals: not by the peer's call count, since a hedged
