@@ -359,7 +359,7 @@ func (a *admin) submit(ctx context.Context, origin string, cmd []byte, mayForwar
 	resent := false
 	for {
 		res, err := a.submitOnce(ctx, origin, cmd, mayForward)
-		if resent && goneAlready(err) && isDelete(cmd) {
+		if resent && err != nil && goneAlready(err) && isDelete(cmd) {
 			a.log.Info("deletion resent after an unknown outcome: the zone is gone", "zone", origin)
 			return &ChangeResult{Repeat: true}, nil
 		}
@@ -395,6 +395,16 @@ func (a *admin) submitOnce(ctx context.Context, origin string, cmd []byte, mayFo
 		a.countRejected(err)
 		return nil, err
 	}
+	stored := func() int {
+		if z, err := a.stored(origin); err == nil {
+			return len(z.RRsets())
+		}
+		return 0
+	}
+	if err := a.cfg.Limits.check(cmd, stored); err != nil {
+		a.countRejected(err)
+		return nil, err
+	}
 	res, err := a.apply(ctx, cmd)
 	var nl *raftfsm.NotLeaderError
 	if errors.As(err, &nl) && mayForward {
@@ -412,10 +422,10 @@ func (a *admin) submitOnce(ctx context.Context, origin string, cmd []byte, mayFo
 	if res.Repeat {
 		// Committed earlier, at an index this send does not know.
 		a.log.Info("change was already committed", "zone", origin, "serial", res.Serial)
-		return &ChangeResult{Serial: res.Serial, Repeat: true}, nil
+		return &ChangeResult{Serial: res.Serial, Repeat: true, Staged: res.Staged}, nil
 	}
 	a.log.Debug("change committed", "zone", origin, "serial", res.Serial, "index", res.Index)
-	return &ChangeResult{Serial: res.Serial, Index: res.Index}, nil
+	return &ChangeResult{Serial: res.Serial, Index: res.Index, Staged: res.Staged}, nil
 }
 
 // outcomeUnknown reports whether err says a write may or may not have
@@ -459,6 +469,12 @@ func checkCommand(origin string, cmd []byte) error {
 	case *raftfsm.Suspend:
 		z = c.Zone
 	case *raftfsm.Unsuspend:
+		z = c.Zone
+	case *raftfsm.StageBegin:
+		z = c.Zone
+	case *raftfsm.StageChunk:
+		z = c.Zone
+	case *raftfsm.StageCommit:
 		z = c.Zone
 	default:
 		return fmt.Errorf("%w: a %v command does not go to a zone's changes (use /v1/group/announce)", errBadRequest, c.Type())

@@ -146,6 +146,10 @@ type ChangeResult struct {
 	// earlier send of the same command (one whose outcome was unknown)
 	// committed it, at an index this answer does not know.
 	Repeat bool `json:"repeat,omitempty"`
+	// Staged is, for a command of a staged upload, how many of the
+	// upload's chunks the group holds: an owner resuming an interrupted
+	// upload sends the chunks from there.
+	Staged uint32 `json:"staged,omitempty"`
 }
 
 // JoinRequest asks the leader to add a member (POST /v1/group/join).

@@ -222,6 +222,8 @@ type AdminConfig struct {
 	// election, a leader that has not announced its admin address yet)
 	// before it fails with no_leader. Default 2s.
 	LeaderWait time.Duration `toml:"leader_wait"`
+	// Limits bound the zones this node accepts writes for ([admin.limits]).
+	Limits ZoneLimits `toml:"limits"`
 }
 
 // TLSConfig names PEM files. All three set, or none: with none, the node
@@ -269,6 +271,7 @@ func Default() Config {
 			RequestTimeout: 10 * time.Second,
 			ForwardTimeout: 7 * time.Second,
 			LeaderWait:     2 * time.Second,
+			Limits:         DefaultZoneLimits(),
 		},
 		API: APIConfig{IPPerMinute: api.DefaultIPPerMinute, IPBurst: api.DefaultIPBurst},
 		Registry: RegistryConfig{

@@ -231,13 +231,26 @@ func (a *admin) operatorSubmit(ctx context.Context, origin string, cmd []byte) (
 	if err != nil || a.reg.claim == nil {
 		return a.submitAnywhere(ctx, origin, cmd, true)
 	}
+	var createOwner *dns.DNSKEY
 	switch c := c.(type) {
 	case *raftfsm.CreateZone:
+		createOwner = c.Owner
+	case *raftfsm.StageBegin:
+		// An upload of a zone the group does not hold creates it.
+		if _, err := a.stored(origin); errors.Is(err, raftfsm.ErrNoZone) {
+			createOwner = c.Owner
+		}
+	}
+	switch c := c.(type) {
+	case *raftfsm.CreateZone, *raftfsm.StageBegin:
+		if createOwner == nil {
+			break
+		}
 		if err := checkCommand(origin, cmd); err != nil {
 			a.countRejected(err)
 			return nil, err
 		}
-		made, err := a.reg.claim(ctx, origin, c.Owner)
+		made, err := a.reg.claim(ctx, origin, createOwner)
 		if err != nil {
 			return nil, err
 		}

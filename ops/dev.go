@@ -134,6 +134,10 @@ const devMembers = 3
 // take in its members and replicate the zones.
 const devWait = 60 * time.Second
 
+// devWaitPerName is added to devWait for every name of the zones dev
+// publishes.
+const devWaitPerName = 5 * time.Millisecond
+
 // runDev runs `ddnrs dev` until ctx is done or SIGINT/SIGTERM arrives:
 // a group of three members in this process, each with its own data dir
 // under DIR, the zones published through it. Every input is read and
@@ -212,7 +216,13 @@ func serveDev(ctx context.Context, opts *devOptions, data string, tf devTLSFiles
 		return err
 	}
 	defer c.CloseIdle()
-	wctx, cancel := context.WithTimeout(ctx, devWait)
+	wait := devWait
+	for _, dz := range zones {
+		// Signing and uploading a large zone takes a while on a busy
+		// machine: allow for it, so only a hang times out.
+		wait += time.Duration(dz.zone.Len()) * devWaitPerName
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if err := publishDevZones(wctx, opts, c, g, owner, zones); err != nil {
 		return err

@@ -73,6 +73,7 @@ func publishDevZones(ctx context.Context, opts *devOptions, c *node.AdminClient,
 			}
 			dz.action = plan.Action
 			dz.zone = plan.New
+			plan.Progress = opts.out
 			if plan.Cmd != nil {
 				res, err := submitPublish(ctx, c, server, plan)
 				var ae *node.APIError
@@ -140,11 +141,15 @@ func adoptOwnerZones(ctx context.Context, c *node.AdminClient, g *devGroup, owne
 		}
 		_, err = c.Zone(ctx, server, origin)
 		if isNotFound(err) {
-			cmd, cerr := raftfsm.ChangeCommand(nil, z, k)
+			cmds, cerr := raftfsm.UploadCommands(nil, z, k)
 			if cerr != nil {
 				return nil, fmt.Errorf("encode %s: %w", origin, cerr)
 			}
-			_, err = submitPublish(ctx, c, server, &publishPlan{Origin: origin, New: z, Create: true, Cmd: cmd})
+			p := &publishPlan{Origin: origin, New: z, Create: true, Cmd: cmds[0]}
+			if len(cmds) > 1 {
+				p.Staged = cmds
+			}
+			_, err = submitPublish(ctx, c, server, p)
 		}
 		if err != nil {
 			return nil, adminErr(err, server)

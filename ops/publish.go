@@ -54,6 +54,16 @@ The group refuses a change that is not signed by the zone's key, whose
 serial is not above its own (someone else published meanwhile: run publish
 again), or whose head does not match its content; the reason is printed.
 
+A change too large for one Raft log entry (1 MiB; a zone of more than a
+few thousand records) is sent as a staged upload of the whole zone, in
+chunks of about 256 KiB, each committed in turn, then a commit that swaps
+the zone in at once; publish prints its progress on stderr. Interrupted
+(a leader lost, a member gone), it resumes where the group stands; run
+again after a failure, it goes on with the chunks the group holds. There
+--timeout bounds each chunk on average, not the whole upload. A zone over
+the group's limits ([admin.limits]) is refused before anything of it is
+committed. See docs/large-zones.md.
+
 To move the zone to a new key, give the current key with --rotate-from.
 
 Zone owners publish through the REST API with an API key instead, no
@@ -101,7 +111,12 @@ type publishPlan struct {
 	Create, Rotate bool
 	Old, New       *zone.Zone // the group's copy (nil if none) and the new zone
 	Put, Delete    int        // RRsets in the change
-	Cmd            []byte     // the encoded raftfsm command
+	Cmd            []byte     // the encoded raftfsm command (a staged upload's StageBegin)
+	// Staged is the staged upload (raftfsm.StagedCommands) of a zone
+	// whose change does not fit in one Raft log entry; nil otherwise.
+	Staged [][]byte
+	// Progress receives a staged upload's progress lines; nil for none.
+	Progress io.Writer
 }
 
 // publishJSON is what --output json prints.
@@ -152,6 +167,7 @@ func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
 	if err := opts.resolve("tls-key"); err != nil {
 		return err
 	}
+	parent := ctx
 	c, ctx, release, err := opts.dial(ctx)
 	if err != nil {
 		return err
@@ -162,8 +178,16 @@ func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
 	if err != nil {
 		return err
 	}
+	plan.Progress = opts.errOut
 	if plan.Cmd == nil {
 		return reportPublish(opts.out, opts.Output, plan, nil)
+	}
+	if plan.Staged != nil {
+		// A staged upload: --timeout bounds each of its commands, on
+		// average, not the whole upload.
+		uctx, cancel := context.WithTimeout(parent, opts.Timeout*time.Duration(len(plan.Staged)))
+		defer cancel()
+		ctx = uctx
 	}
 	res, err := submitPublish(ctx, c, server, plan)
 	if err != nil {
@@ -246,12 +270,30 @@ func planFrom(old, base, u *zone.Zone, k, oldKey *zone.Key, now time.Time) (*pub
 	if err != nil {
 		return nil, fmt.Errorf("encode the change to %s: %w", origin, err)
 	}
+	if len(p.Cmd) > raftfsm.ChunkBytes {
+		if p.Rotate {
+			return nil, fmt.Errorf("the rotation of %s is a %d-byte command, above the %d-byte bound of a raft log entry: rotate the key of a zone this large with a smaller zone first, or publish it under the old key", origin, len(p.Cmd), raftfsm.MaxEntryBytes)
+		}
+		// Too large for one entry: upload the whole zone in chunks.
+		if p.Staged, err = raftfsm.StagedCommands(next, k); err != nil {
+			return nil, fmt.Errorf("encode the upload of %s: %w", origin, err)
+		}
+		p.Cmd = p.Staged[0]
+		p.Put, p.Delete = len(next.RRsets()), 0
+	}
 	return p, nil
 }
 
 // submitPublish sends the plan's command and waits for the commit.
 func submitPublish(ctx context.Context, c *node.AdminClient, server string, p *publishPlan) (*node.ChangeResult, error) {
-	res, err := c.SubmitChange(ctx, server, p.Origin, p.Cmd)
+	var res *node.ChangeResult
+	var err error
+	if p.Staged != nil {
+		u := &uploader{c: c, servers: groupServers(ctx, c, server), out: p.Progress, origin: p.Origin, tries: 10, pause: 500 * time.Millisecond}
+		res, err = u.upload(ctx, p.Staged)
+	} else {
+		res, err = c.SubmitChange(ctx, server, p.Origin, p.Cmd)
+	}
 	if err == nil {
 		return res, nil
 	}

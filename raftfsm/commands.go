@@ -33,12 +33,17 @@ const (
 	TypeSuspend       CommandType = 5
 	TypeUnsuspend     CommandType = 6
 	TypeSetMember     CommandType = 7
+	// Types 8 to 16 are the registry's (registry.go).
+	TypeStageBegin  CommandType = 17 // a staged upload (stage.go)
+	TypeStageChunk  CommandType = 18
+	TypeStageCommit CommandType = 19
 )
 
 func (t CommandType) String() string {
 	names := map[CommandType]string{
 		TypeCreateZone: "create-zone", TypePublishChange: "publish-change", TypeRotateKey: "rotate-key",
 		TypeDeleteZone: "delete-zone", TypeSuspend: "suspend", TypeUnsuspend: "unsuspend", TypeSetMember: "set-member",
+		TypeStageBegin: "stage-begin", TypeStageChunk: "stage-chunk", TypeStageCommit: "stage-commit",
 	}
 	if n, ok := names[t&^IgnoreUnknown]; ok {
 		return n
@@ -183,7 +188,8 @@ func DeleteStatement(origin string, serial uint32) []byte {
 //	Unsuspend:     zone string, reason string
 //	SetMember:     id string, admin string, DNS string
 //
-// The registry commands (types 8 to 16) are described in registry_codec.go.
+// The registry commands (types 8 to 16) are described in registry_codec.go,
+// the staged upload's (17 to 19) in stage.go.
 func EncodeCommand(c Command) ([]byte, error) {
 	e := &encoder{b: []byte{byte(c.Type()), commandVersion(c)}}
 	switch c := c.(type) {
@@ -211,7 +217,7 @@ func EncodeCommand(c Command) ([]byte, error) {
 		e.str(c.Admin)
 		e.str(c.DNS)
 	default:
-		if !encodeRegistryCommand(e, c) {
+		if !encodeStageCommand(e, c) && !encodeRegistryCommand(e, c) {
 			return nil, fmt.Errorf("%w: command of type %T", ErrMalformedCommand, c)
 		}
 	}
@@ -247,6 +253,9 @@ func DecodeCommand(b []byte) (Command, error) {
 	case TypeSetMember:
 		c = &SetMember{}
 	default:
+		if c = newStageCommand(t); c != nil {
+			break
+		}
 		if c = newRegistryCommand(t); c != nil {
 			break
 		}
@@ -281,7 +290,9 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.Admin = d.Str16()
 		c.DNS = d.Str16()
 	default:
-		decodeRegistryCommand(d, c, b[1])
+		if !decodeStageCommand(d, c) {
+			decodeRegistryCommand(d, c, b[1])
+		}
 	}
 	if d.Err == nil && len(d.B) > 0 {
 		d.Err = fmt.Errorf("%d bytes after the body", len(d.B))

@@ -29,6 +29,9 @@ const (
 	ReasonMalformed    = Reason(zone.ReasonMalformed)    // command or change does not parse or apply
 	ReasonZoneExists   = Reason("zone-exists")           // CreateZone of a zone the group has
 	ReasonNoZone       = Reason("no-zone")               // a command for a zone the group does not have
+	ReasonNoStaging    = Reason("no-staging")            // a StageChunk or StageCommit for an upload the group does not hold open (begin it again)
+	ReasonChunkOrder   = Reason("chunk-order")           // a StageChunk out of sequence or out of canonical order, or a commit before every chunk
+	ReasonTooLarge     = Reason("too-large")             // a command above MaxEntryBytes, or an upload above what its StageBegin announced or a configured limit
 )
 
 // RejectedError is the result of a command the state machine refused.
@@ -66,6 +69,9 @@ type ApplyResult struct {
 	// that resends a change whose first attempt had an unknown outcome
 	// (leadership lost while committing) learns it committed.
 	Repeat bool
+	// Staged is, for the commands of a staged upload, how many of its
+	// chunks the group holds after the command: where an owner resumes.
+	Staged uint32
 }
 
 // ZoneState is what the state machine holds about one zone. Zone is
@@ -96,12 +102,22 @@ type MemberInfo struct {
 type fsmState struct {
 	zones   map[string]ZoneState
 	members map[string]MemberInfo
-	reg     *RegistryState // immutable; replaced when a batch changes it
+	reg     *RegistryState      // immutable; replaced when a batch changes it
+	staging map[string]*Staging // open uploads by zone; values immutable
 	applied uint64
 }
 
 func newFSMState() *fsmState {
-	return &fsmState{zones: map[string]ZoneState{}, members: map[string]MemberInfo{}, reg: newRegistryState()}
+	return &fsmState{zones: map[string]ZoneState{}, members: map[string]MemberInfo{}, reg: newRegistryState(), staging: map[string]*Staging{}}
+}
+
+func (st *fsmState) sortedStaging() []*Staging {
+	out := make([]*Staging, 0, len(st.staging))
+	for _, s := range st.staging {
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return zone.Compare(out[i].Zone, out[j].Zone) < 0 })
+	return out
 }
 
 func (st *fsmState) sortedZones() []string {
@@ -145,6 +161,7 @@ type FSM struct {
 	store  *Store
 	log    *slog.Logger
 	onZone func(string, *zone.Zone)
+	pre    *preverifier
 
 	mu     sync.RWMutex
 	state  *fsmState // replaced or merged under mu; ZoneState values are immutable
@@ -165,6 +182,7 @@ func NewFSM(store *Store, opts FSMOptions) (*FSM, error) {
 		return nil, err
 	}
 	f := &FSM{store: store, log: opts.Logger, onZone: opts.OnZone, state: st}
+	f.pre = newPreverifier(f.stagingOwner)
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -251,10 +269,27 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	f.mu.RLock()
 	base, halted := f.state, f.halted
 	f.mu.RUnlock()
-	w := &work{store: f.store, base: base, zones: map[string]*ZoneState{}, members: map[string]*MemberInfo{}}
+	w := &work{store: f.store, base: base, zones: map[string]*ZoneState{}, members: map[string]*MemberInfo{}, stagings: map[string]*Staging{}, pre: f.pre}
 	var ops []func(*bolt.Tx) error
 	var accepted []int
 	last := base.applied
+	committed := false
+	// flush writes the batch's store writes so far in one transaction.
+	flush := func() {
+		if len(ops) == 0 || halted != nil {
+			return
+		}
+		if err := f.store.commit(last, ops); err != nil {
+			halted = fmt.Errorf("%w: writing to the zone store: %w", ErrHalted, err)
+			f.log.Error("state machine halted: the zone store failed; restart after fixing it", "index", last, "err", err)
+			for _, i := range accepted {
+				results[i] = halted
+			}
+		} else {
+			committed = true
+		}
+		ops, accepted = nil, nil
+	}
 	for i, l := range logs {
 		if halted != nil {
 			results[i] = halted
@@ -266,6 +301,20 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		if l.Index <= base.applied {
 			results[i] = &ApplyResult{Index: l.Index, Skipped: true}
 			continue
+		}
+		if len(l.Data) > 0 && CommandType(l.Data[0]) == TypeStageCommit {
+			// The commit moves the staging bucket (bbolt MoveBucket),
+			// which must see the chunks' writes committed.
+			flush()
+			if halted != nil {
+				results[i] = halted
+				continue
+			}
+		}
+		if eops := w.expireStagings(l.Index, f.log); len(eops) > 0 {
+			// Whatever becomes of the entry, the uploads it ends are gone.
+			ops = append(ops, eops...)
+			last = l.Index
 		}
 		res, op, err := w.apply(l, f.log)
 		switch {
@@ -284,21 +333,23 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			last = l.Index
 		}
 	}
-	committed := false
-	if len(ops) > 0 {
-		if err := f.store.commit(last, ops); err != nil {
-			halted = fmt.Errorf("%w: writing to the zone store: %w", ErrHalted, err)
-			f.log.Error("state machine halted: the zone store failed; restart after fixing it", "index", last, "err", err)
-			for _, i := range accepted {
-				results[i] = halted
-			}
-		} else {
-			committed = true
-		}
-	}
+	flush()
 	f.mu.Lock()
 	if committed {
-		next := &fsmState{zones: make(map[string]ZoneState, len(base.zones)), members: make(map[string]MemberInfo, len(base.members)), reg: base.reg, applied: last}
+		next := &fsmState{zones: make(map[string]ZoneState, len(base.zones)), members: make(map[string]MemberInfo, len(base.members)), reg: base.reg, staging: base.staging, applied: last}
+		if len(w.stagings) > 0 {
+			next.staging = make(map[string]*Staging, len(base.staging)+len(w.stagings))
+			for k, v := range base.staging {
+				next.staging[k] = v
+			}
+			for k, v := range w.stagings {
+				if v == nil {
+					delete(next.staging, k)
+				} else {
+					next.staging[k] = v
+				}
+			}
+		}
 		if w.reg != nil {
 			next.reg = w.reg.commit()
 		}
@@ -351,6 +402,9 @@ type work struct {
 	zones   map[string]*ZoneState
 	members map[string]*MemberInfo
 	reg     *regWork // nil until the batch's first registry command
+	// stagings holds the batch's changes to open uploads (nil: dropped).
+	stagings map[string]*Staging
+	pre      *preverifier
 }
 
 func (w *work) zone(origin string) (ZoneState, bool) {
@@ -413,6 +467,33 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 	res := &ApplyResult{Index: l.Index}
 	var ops []func(*bolt.Tx) error
 	switch c := c.(type) {
+	case *StageBegin:
+		sops, err := w.applyStageBegin(c, res, l.Index, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sops == nil {
+			return res, ops, nil
+		}
+		ops = append(ops, sops...)
+	case *StageChunk:
+		sops, err := w.applyStageChunk(c, l.Data, res, w.pre)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sops == nil {
+			return res, ops, nil
+		}
+		ops = append(ops, sops...)
+	case *StageCommit:
+		sops, err := w.applyStageCommit(c, res)
+		if err != nil {
+			return nil, nil, err
+		}
+		if sops == nil {
+			return res, ops, nil
+		}
+		ops = append(ops, sops...)
 	case *CreateZone:
 		origin := zone.CanonicalName(c.Change.Zone)
 		if cur, ok := w.zone(origin); ok && isRepeat(&cur, c.Change.Head, c.Owner) {
@@ -486,6 +567,7 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 		}
 		s.Zone, s.Owner = z, newKey
 		w.zones[origin] = &s
+		ops = append(ops, w.dropStaging(origin)...)
 		ops = append(ops, w.putChangeOp(z, c.Change), func(tx *bolt.Tx) error { return setOwnerTx(tx, origin, newKey.DNSKEY) })
 		res.Serial = z.Serial()
 	case *DeleteZone:
@@ -501,6 +583,7 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 			return nil, nil, reject(ReasonBadSignature, "zone %s: the deletion is not signed by the owner key (tag %d)", origin, s.Owner.Tag())
 		}
 		w.zones[origin] = nil
+		ops = append(ops, w.dropStaging(origin)...)
 		ops = append(ops, func(tx *bolt.Tx) error { return deleteZoneTx(tx, origin) })
 		res.Serial = s.Zone.Serial()
 	case *Suspend, *Unsuspend:

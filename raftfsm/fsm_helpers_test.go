@@ -190,6 +190,25 @@ func (f *testFSM) checkDiskMatchesMemory(t testing.TB) {
 	if d, m := st.sortedMembers(), f.Members(); fmt.Sprint(d) != fmt.Sprint(m) {
 		t.Errorf("members on disk %v, in memory %v", d, m)
 	}
+	f.mu.RLock()
+	memStaging := dumpStagings(f.state)
+	f.mu.RUnlock()
+	if d := dumpStagings(st); d != memStaging {
+		t.Errorf("open uploads on disk:\n%s\nin memory:\n%s", d, memStaging)
+	}
+}
+
+// dumpStagings describes the open uploads of st.
+func dumpStagings(st *fsmState) string {
+	var b strings.Builder
+	for _, s := range st.sortedStaging() {
+		fmt.Fprintf(&b, "upload %s %x begin %d create %v chunks %d/%d bytes %d/%d owner %d sets %d leaves %d\n",
+			s.Zone, s.Upload[:8], s.Begin, s.Create, s.Got, s.Chunks, s.Stored, s.Bytes, s.Owner.Tag(), len(s.Sets), len(s.Leaves))
+		for i, set := range s.Sets {
+			fmt.Fprintf(&b, "  %s %d %x\n", set.Name, set.Type, s.Leaves[i][:6])
+		}
+	}
+	return b.String()
 }
 
 // dump describes everything the FSM holds, in memory and on disk, so two
@@ -221,6 +240,10 @@ func (f *testFSM) dump(t testing.TB) string {
 			}
 		}
 	}
+	b.WriteString("disk " + dumpStagings(st))
+	f.mu.RLock()
+	b.WriteString("memory " + dumpStagings(f.state))
+	f.mu.RUnlock()
 	for _, m := range st.sortedMembers() {
 		fmt.Fprintf(&b, "disk member %+v\n", m)
 	}

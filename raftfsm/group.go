@@ -219,9 +219,13 @@ func OpenGroup(ctx context.Context, opts GroupOptions) (g *Group, err error) {
 		return nil, fmt.Errorf("raft log %s: %w", filepath.Join(opts.Dir, RaftLogFile), err)
 	}
 	cleanup = append(cleanup, store.Close)
-	logs, err := raft.NewLogCache(512, store)
+	var logs raft.LogStore
+	logs, err = raft.NewLogCache(512, store)
 	if err != nil {
 		return nil, err
+	}
+	if p, ok := opts.FSM.(preverifying); ok {
+		logs = &preverifyingLogs{LogStore: logs, pre: p}
 	}
 	hlog := newHclog(log).(*hclogAdapter)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(opts.Dir, 2, hlog.Named("snapshots"))
@@ -305,18 +309,29 @@ func (g *Group) Leader() (id, addr string) {
 // IsLeader reports whether this member is the leader.
 func (g *Group) IsLeader() bool { return g.raft.State() == raft.Leader }
 
+// preverifying is a state machine that checks commands ahead of their
+// apply (FSM.Preverify).
+type preverifying interface{ Preverify(cmd []byte) }
+
 // Apply commits cmd through Raft and returns the FSM's result once the
 // entry is applied on this member (the leader). It returns
 // *NotLeaderError on a follower that knows the leader (no leader known:
 // it waits for an election, see ErrNoLeader); ErrNoQuorum (wrapped)
 // when the entry is not committed within ApplyTimeout or ctx, whichever
 // ends first; the FSM's error (*RejectedError, ErrHalted) when the FSM
-// refused the command; ErrClosed after Close.
+// refused the command; ErrClosed after Close. A command above
+// MaxEntryBytes is refused with ReasonTooLarge before it is proposed.
 func (g *Group) Apply(ctx context.Context, cmd []byte) (*ApplyResult, error) {
+	if len(cmd) > MaxEntryBytes {
+		return nil, &RejectedError{Reason: ReasonTooLarge, Err: fmt.Errorf("a command of %d bytes is above the %d-byte bound of a raft log entry; send the zone as a staged upload", len(cmd), MaxEntryBytes)}
+	}
 	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	if err := g.leaderCheck(ctx); err != nil {
 		return nil, err
+	}
+	if p, ok := g.fsm.(preverifying); ok {
+		p.Preverify(cmd)
 	}
 	f := g.raft.Apply(cmd, g.enqueueTimeout(ctx))
 	if err := g.wait(ctx, f); err != nil {

@@ -112,9 +112,9 @@ func TestRegistrySnapshotCorrupt(t *testing.T) {
 		t.Errorf("a format 2 body decodes as format 1")
 	}
 	bad := bytes.Clone(buf.Bytes())
-	bad[8] = 3
+	bad[8] = snapshotVersion3 + 1
 	if _, err := readSnapshot(bad); !errors.Is(err, ErrBadSnapshot) || !errors.Is(err, ErrVersion) {
-		t.Errorf("readSnapshot(version 3) = %v", err)
+		t.Errorf("readSnapshot(unknown version %d) = %v", bad[8], err)
 	}
 }
 

@@ -19,6 +19,7 @@ const (
 	snapshotMagic    = "DDNRSSNP"
 	snapshotVersion1 = 1
 	snapshotVersion2 = 2 // version 1 plus the registry (registry_snapshot.go)
+	snapshotVersion3 = 3 // version 2 plus the open staged uploads (writeStagings)
 )
 
 // ErrBadSnapshot is returned by Restore (and ReadSnapshot) when a
@@ -33,7 +34,10 @@ var ErrBadSnapshot = errors.New("bad snapshot")
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	st := &fsmState{zones: make(map[string]ZoneState, len(f.state.zones)), members: make(map[string]MemberInfo, len(f.state.members)), reg: f.state.reg, applied: f.state.applied}
+	st := &fsmState{zones: make(map[string]ZoneState, len(f.state.zones)), members: make(map[string]MemberInfo, len(f.state.members)), reg: f.state.reg, staging: make(map[string]*Staging, len(f.state.staging)), applied: f.state.applied}
+	for k, v := range f.state.staging {
+		st.staging[k] = v
+	}
 	for k, v := range f.state.zones {
 		st.zones[k] = v
 	}
@@ -84,7 +88,9 @@ func (f *FSM) WriteSnapshot(w io.Writer) error {
 // Format version 2, written when the registry holds anything, is version
 // 1 with the registry section (writeRegistry) after the members; a
 // snapshot of a group without a registry stays version 1, so older
-// builds keep restoring it.
+// builds keep restoring it. Format version 3, written when an upload is
+// open, is version 2 with the open uploads after the registry
+// (writeStagings).
 //
 // Strings have a uint16 length, byte strings a uint32 length; integers
 // are big-endian (the command format's primitives).
@@ -94,6 +100,9 @@ func writeSnapshot(w io.Writer, st *fsmState) error {
 	version := byte(snapshotVersion1)
 	if !st.reg.empty() {
 		version = snapshotVersion2
+	}
+	if len(st.staging) > 0 {
+		version = snapshotVersion3
 	}
 	e := &encoder{b: append([]byte(snapshotMagic), version)}
 	e.b = binary.BigEndian.AppendUint64(e.b, st.applied)
@@ -137,8 +146,13 @@ func writeSnapshot(w io.Writer, st *fsmState) error {
 		e.str(m.Admin)
 		e.str(m.DNS)
 	}
-	if version == snapshotVersion2 {
+	if version >= snapshotVersion2 {
 		writeRegistry(e, st.reg)
+	}
+	if version >= snapshotVersion3 {
+		if err := writeStagings(e, bw, st); err != nil {
+			return err
+		}
 	}
 	if e.err != nil {
 		return fmt.Errorf("snapshot: %w", e.err)
@@ -159,7 +173,7 @@ func readSnapshot(data []byte) (*fsmState, error) {
 		return nil, fmt.Errorf("%w: no %s magic", ErrBadSnapshot, snapshotMagic)
 	}
 	v := data[len(snapshotMagic)]
-	if v != snapshotVersion1 && v != snapshotVersion2 {
+	if v != snapshotVersion1 && v != snapshotVersion2 && v != snapshotVersion3 {
 		return nil, fmt.Errorf("%w: %w: snapshot format version %d", ErrBadSnapshot, ErrVersion, v)
 	}
 	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
@@ -258,12 +272,19 @@ func decodeSnapshotBodyVersion(b []byte, version byte) (*fsmState, error) {
 		}
 		st.members[m.ID] = m
 	}
-	if version == snapshotVersion2 {
+	if version >= snapshotVersion2 {
 		reg, err := readRegistry(d)
 		if err != nil {
 			return nil, err
 		}
 		st.reg = reg
+	}
+	if version >= snapshotVersion3 {
+		sg, err := readStagings(d)
+		if err != nil {
+			return nil, err
+		}
+		st.staging = sg
 	}
 	if d.Err == nil && len(d.B) > 0 {
 		d.Err = fmt.Errorf("%d bytes after the body", len(d.B))
@@ -309,4 +330,82 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		}
 	}
 	return nil
+}
+
+// writeStagings writes the open uploads of st (format version 3): uint32
+// count, then per upload in canonical order of the zone names: zone
+// string, its state (encodeStagingInfo) as a byte string, uint32 RRset
+// count, each staged RRset value (encodeRRset) as a byte string.
+func writeStagings(e *encoder, bw io.Writer, st *fsmState) error {
+	sg := st.sortedStaging()
+	e.u32(uint32(len(sg)))
+	for _, s := range sg {
+		e.str(s.Zone)
+		info, err := encodeStagingInfo(s)
+		if err != nil {
+			return fmt.Errorf("snapshot of the upload of %s: %w", s.Zone, err)
+		}
+		e.bytes(info)
+		e.u32(uint32(len(s.Sets)))
+		for _, rs := range s.Sets {
+			v, err := encodeRRset(rs)
+			if err != nil {
+				return fmt.Errorf("snapshot of the upload of %s: %w", s.Zone, err)
+			}
+			e.bytes(v)
+			if len(e.b) > 1<<16 {
+				if _, err := bw.Write(e.b); err != nil {
+					return err
+				}
+				e.b = e.b[:0]
+			}
+		}
+	}
+	return nil
+}
+
+func readStagings(d *decoder) (map[string]*Staging, error) {
+	out := map[string]*Staging{}
+	n := d.Count(2 + 4 + 4)
+	for range n {
+		origin := d.Str16()
+		info := d.bytes()
+		sets := d.Count(4)
+		if d.Err != nil {
+			return nil, d.Err
+		}
+		if zone.CanonicalName(origin) != origin || origin == "" {
+			return nil, fmt.Errorf("upload of zone %q: name is not canonical", origin)
+		}
+		if _, dup := out[origin]; dup {
+			return nil, fmt.Errorf("two uploads of zone %s", origin)
+		}
+		s, err := decodeStagingInfo(origin, info)
+		if err != nil {
+			return nil, err
+		}
+		if uint64(sets) > s.Head.Size {
+			return nil, fmt.Errorf("upload of zone %s: %d RRsets staged, its head has %d", origin, sets, s.Head.Size)
+		}
+		for range sets {
+			v := d.Bytes32()
+			if d.Err != nil {
+				return nil, d.Err
+			}
+			rs, err := decodeRRset(v)
+			if err != nil {
+				return nil, fmt.Errorf("upload of zone %s: %w", origin, err)
+			}
+			if !dns.IsSubDomain(origin, rs.Name) {
+				return nil, fmt.Errorf("upload of zone %s: %s is outside the zone", origin, rs.Name)
+			}
+			if k := len(s.Sets); k > 0 && zone.CompareRRsetKey(s.Sets[k-1].Name, s.Sets[k-1].Type, rs.Name, rs.Type) >= 0 {
+				return nil, fmt.Errorf("upload of zone %s: RRsets out of canonical order at %s", origin, rs.Name)
+			}
+			s.Sets = append(s.Sets, rs)
+		}
+		s.Leaves = zone.Leaves(s.Sets)
+		out[origin] = s
+	}
+	return out, nil
 }

@@ -63,6 +63,16 @@ func FuzzRestoreSnapshot(f *testing.F) {
 	}
 	f.Add(buf.Bytes())
 	f.Add(buf.Bytes()[9 : buf.Len()-32])
+	// A snapshot with an open upload (format version 3).
+	up := newTestFSM(f)
+	cmds := stageGoldenCommands(f)
+	up.mustApply(f, 1, cmds["cmd_stage_begin.hex"])
+	up.mustApply(f, 2, cmds["cmd_stage_chunk.hex"])
+	var v3 bytes.Buffer
+	if err := up.WriteSnapshot(&v3); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(v3.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// The checksum stops almost every mutation early; the body
 		// decoder gets the bytes directly too.

@@ -606,6 +606,9 @@ func (s *Store) loadState() (*fsmState, error) {
 		if st.reg, err = loadRegistry(fb); err != nil {
 			return err
 		}
+		if st.staging, err = loadStagings(fb); err != nil {
+			return err
+		}
 		if fb == nil {
 			return nil
 		}
@@ -698,6 +701,11 @@ func (s *Store) replaceState(st *fsmState) error {
 		}
 		if err := putRegistryTx(tx, st.reg); err != nil {
 			return err
+		}
+		for _, sg := range st.sortedStaging() {
+			if err := putStagingTx(tx, sg); err != nil {
+				return err
+			}
 		}
 		return setAppliedTx(tx, st.applied)
 	})

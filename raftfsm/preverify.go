@@ -1,0 +1,154 @@
+package raftfsm
+
+import (
+	"crypto/sha256"
+	"sync"
+
+	"github.com/ddnrs/ddnrs/zone"
+	"github.com/hashicorp/raft"
+)
+
+// preverifier checks the RRSIGs of StageChunk entries before they are
+// applied: on the leader before the entry is proposed (Group.Apply), on
+// a follower as soon as the entry is stored in its log (preverifyLogs).
+// Apply then finds the verdict by the entry's SHA-256 and skips the
+// cryptography it already did, so the state machine's goroutine spends
+// little time on a chunk. Every member still checks every signature it
+// serves itself: a verdict is only ever this member's own, and only a
+// success for the very bytes applied and the key the upload is bound to
+// at apply time is used; anything else is verified again at apply.
+type preverifier struct {
+	owner func(origin string) *zone.Key // the open upload's key, or nil
+
+	mu    sync.Mutex
+	jobs  map[[32]byte]*verdict
+	order [][32]byte // oldest first, for eviction
+	sem   chan struct{}
+	wg    sync.WaitGroup
+}
+
+// maxVerdicts bounds the verdicts kept (each a few dozen bytes).
+const maxVerdicts = 256
+
+type verdict struct {
+	done chan struct{}
+	key  string // the owner public key checked with
+	ok   bool
+}
+
+func newPreverifier(owner func(string) *zone.Key) *preverifier {
+	return &preverifier{owner: owner, jobs: map[[32]byte]*verdict{}, sem: make(chan struct{}, 1)}
+}
+
+// start begins checking data when it is a StageChunk of an open upload
+// and returns its verdict (nil when nothing was started). One check runs
+// at a time (each on all cores).
+func (p *preverifier) start(data []byte) *verdict {
+	if p == nil || !isStageChunk(data) {
+		return nil
+	}
+	c, err := DecodeCommand(data)
+	if err != nil {
+		return nil
+	}
+	chunk := c.(*StageChunk)
+	owner := p.owner(zone.CanonicalName(chunk.Zone))
+	if owner == nil {
+		return nil
+	}
+	sum := sha256.Sum256(data)
+	p.mu.Lock()
+	if v, ok := p.jobs[sum]; ok {
+		p.mu.Unlock()
+		return v
+	}
+	v := &verdict{done: make(chan struct{}), key: owner.DNSKEY.PublicKey}
+	p.jobs[sum] = v
+	p.order = append(p.order, sum)
+	for len(p.order) > maxVerdicts {
+		delete(p.jobs, p.order[0])
+		p.order = p.order[1:]
+	}
+	p.wg.Add(1)
+	p.mu.Unlock()
+	go func() {
+		defer p.wg.Done()
+		defer close(v.done)
+		p.sem <- struct{}{}
+		defer func() { <-p.sem }()
+		sets := make([]*zone.RRset, 0, len(chunk.Sets))
+		for _, s := range chunk.Sets {
+			cs, err := zone.CheckSignedRRset(chunk.Zone, s)
+			if err != nil {
+				return
+			}
+			sets = append(sets, cs)
+		}
+		v.ok = zone.VerifySigned(sets, owner) == nil
+	}()
+	return v
+}
+
+// verified reports whether data was checked here, successfully, with
+// owner's key; it waits for a check in progress. The verdict is used
+// once.
+func (p *preverifier) verified(data []byte, owner *zone.Key) bool {
+	if p == nil || owner == nil {
+		return false
+	}
+	sum := sha256.Sum256(data)
+	p.mu.Lock()
+	v, ok := p.jobs[sum]
+	if ok {
+		delete(p.jobs, sum)
+	}
+	p.mu.Unlock()
+	if !ok {
+		return false
+	}
+	<-v.done
+	return v.ok && v.key == owner.DNSKEY.PublicKey
+}
+
+// wait waits for the checks in progress (FSM shutdown, tests).
+func (p *preverifier) wait() {
+	if p != nil {
+		p.wg.Wait()
+	}
+}
+
+// Preverify starts checking the signatures of cmd, when it is a chunk of
+// an open staged upload, so that its apply finds them checked. Group
+// calls it before proposing a command and for every entry a follower
+// stores; it returns at once.
+func (f *FSM) Preverify(cmd []byte) { f.pre.start(cmd) }
+
+// stagingOwner returns the key of origin's open upload, or nil.
+func (f *FSM) stagingOwner(origin string) *zone.Key {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if s, ok := f.state.staging[origin]; ok {
+		return s.Owner
+	}
+	return nil
+}
+
+// preverifyingLogs is the Raft log store of a Group whose FSM pre-checks
+// entries: StoreLogs hands each stored command to the FSM's Preverify.
+type preverifyingLogs struct {
+	raft.LogStore
+	pre interface{ Preverify([]byte) }
+}
+
+func (s *preverifyingLogs) StoreLog(l *raft.Log) error {
+	return s.StoreLogs([]*raft.Log{l})
+}
+
+func (s *preverifyingLogs) StoreLogs(logs []*raft.Log) error {
+	for _, l := range logs {
+		if l.Type == raft.LogCommand {
+			s.pre.Preverify(l.Data)
+		}
+	}
+	return s.LogStore.StoreLogs(logs)
+}
