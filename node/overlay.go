@@ -381,9 +381,9 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 				// since), so ask the DHT again for the same zone
 				// (FindZone could answer with a cached parent zone).
 				relooked = true
-				fresh, ferr := o.router.Providers(ctx, origin)
-				fresh = slices.DeleteFunc(fresh, func(ai peer.AddrInfo) bool { return failed[ai.ID] })
-				if ferr == nil && len(fresh) == 0 {
+				fresh := o.notAsked(ctx, origin, failed)
+				var ferr error
+				if len(fresh) == 0 {
 					o.router.Forget(origin)
 					lctx, lcancel := lookupShare(ctx)
 					fresh, ferr = o.router.Providers(lctx, origin)
@@ -426,6 +426,11 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 			last = fmt.Errorf("from %s: %w", p, err)
 			failed[p] = true
 			provs = slices.DeleteFunc(provs, func(ai peer.AddrInfo) bool { return ai.ID == p })
+			if len(provs) == 0 {
+				// The route's lookup may have found more members since
+				// it answered with its first ones.
+				provs = o.notAsked(ctx, origin, failed)
+			}
 			continue
 		}
 		for _, h := range resp.Audit {
@@ -451,6 +456,17 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 		return nil, &lookupError{ve.EDE(), fmt.Errorf("no verifiable answer: %w", last)}
 	}
 	return nil, &lookupError{dns.ExtendedErrorCodeDNSBogus, fmt.Errorf("no verifiable answer: %w", last)}
+}
+
+// notAsked returns the providers of origin the route knows now (its
+// lookup adds the ones it finds after answering with its first few) but
+// failed does not list.
+func (o *overlayNode) notAsked(ctx context.Context, origin string, failed map[peer.ID]bool) []peer.AddrInfo {
+	provs, err := o.router.Providers(ctx, origin)
+	if err != nil {
+		return nil
+	}
+	return slices.DeleteFunc(provs, func(ai peer.AddrInfo) bool { return failed[ai.ID] })
 }
 
 // zoneGone forgets origin, which no member holds any more: the router
