@@ -48,6 +48,10 @@ func (h *Handler) respond(q *request, resp *dns.Msg, sc *scratch, tr Transport) 
 			resp.Rcode = dns.RcodeBadVers // the OPT we send is version 0
 			return lim
 		}
+		if q.badCookie {
+			resp.Rcode = dns.RcodeFormatError // RFC 7873 §5.2.2
+			return lim
+		}
 	}
 	switch {
 	case q.response:

@@ -80,6 +80,13 @@ type Options struct {
 	// OtherGroupTimeout bounds one lookup in another group. Default
 	// DefaultOtherGroupTimeout.
 	OtherGroupTimeout time.Duration
+	// Cookies answers UDP queries that carry a COOKIE option (RFC 7873)
+	// with the client cookie and sixteen octets of room for the server
+	// cookie, which the UDPServer fills for the client's address (RFC
+	// 9018, cookie.go): set it only for a Handler behind a UDPServer.
+	// Default false: the option is ignored (a malformed one still gets
+	// FORMERR).
+	Cookies bool
 	// Suspensions, when set, names the zones the registry suspended:
 	// queries for their names, held here or by another group, get REFUSED with EDE 15
 	// (Blocked) (suspend.go). Default nil: nothing is suspended.
@@ -99,6 +106,7 @@ type Handler struct {
 	pool        sync.Pool       // of *exchange
 	otherGroups *otherGroupPool // nil without Options.OtherGroups
 	susp        Suspensions     // nil without Options.Suspensions
+	cookies     bool
 }
 
 // NewHandler returns a Handler answering from zones.
@@ -112,7 +120,7 @@ func NewHandler(zones Reader, opt Options) *Handler {
 	case size > 65535:
 		size = 65535
 	}
-	h := &Handler{zones: zones, maxUDP: uint16(size), susp: opt.Suspensions}
+	h := &Handler{zones: zones, maxUDP: uint16(size), susp: opt.Suspensions, cookies: opt.Cookies}
 	switch {
 	case opt.PadBlock == 0:
 		h.padBlock = DefaultPadBlock
@@ -148,6 +156,8 @@ type scratch struct {
 	opt        dns.OPT
 	optBuf     [1]dns.EDNS0 // backing array of opt.Option
 	ka         dns.EDNS0_TCP_KEEPALIVE
+	ck         dns.EDNS0_LOCAL // COOKIE: client cookie, room for the server's
+	cookie     [clientCookieLen + serverCookieLen]byte
 	soa        dns.SOA
 	soaSigs    []dns.RRSIG
 	otherGroup bool // no local zone encloses the name and OtherGroups is set

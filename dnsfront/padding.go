@@ -52,6 +52,20 @@ func (h *Handler) finishOPT(q *request, resp *dns.Msg, sc *scratch, tr Transport
 		}
 		rdlen += 4 + 2
 	}
+	if q.hasCookie && h.cookies && tr == UDP && resp.Extra[i] == dns.RR(&sc.opt) {
+		// The client cookie and room for the server cookie, which the
+		// UDP server fills (cookie.go).
+		copy(sc.cookie[:], q.cookie[:])
+		clear(sc.cookie[clientCookieLen:])
+		sc.ck = dns.EDNS0_LOCAL{Code: cookieOption, Data: sc.cookie[:]}
+		if len(sc.opt.Option) == 0 {
+			sc.optBuf[0] = &sc.ck
+			sc.opt.Option = sc.optBuf[:1]
+		} else {
+			sc.opt.Option = append(sc.opt.Option, &sc.ck)
+		}
+		rdlen += 4 + len(sc.cookie)
+	}
 	if !q.padding || h.padBlock == 0 || !tr.Encrypted() {
 		return -1
 	}

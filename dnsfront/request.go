@@ -2,6 +2,7 @@ package dnsfront
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 
 	"github.com/miekg/dns"
 )
@@ -25,6 +26,12 @@ type request struct {
 
 	padding   bool // the OPT carries a Padding option (RFC 7830)
 	keepalive bool // the OPT carries an edns-tcp-keepalive option (RFC 7828)
+
+	// cookie is the client cookie of a COOKIE option (RFC 7873), nil
+	// without one; badCookie: the option's length is invalid (FORMERR).
+	cookie    [clientCookieLen]byte
+	hasCookie bool
+	badCookie bool
 }
 
 // fromWire reads the common query shape (one question, nothing in answer
@@ -83,8 +90,12 @@ func (q *request) fromWire(raw []byte) bool {
 			if off+4 > end {
 				return false
 			}
-			q.noteOption(binary.BigEndian.Uint16(raw[off:]))
-			off += 4 + int(binary.BigEndian.Uint16(raw[off+2:]))
+			n := int(binary.BigEndian.Uint16(raw[off+2:]))
+			if off+4+n > end {
+				return false
+			}
+			q.noteOption(binary.BigEndian.Uint16(raw[off:]), raw[off+4:off+4+n])
+			off += 4 + n
 		}
 		if off != end {
 			return false
@@ -127,7 +138,15 @@ func (q *request) fromMsg(m *dns.Msg) {
 		q.version = opt.Version()
 		q.do = opt.Do()
 		for _, o := range opt.Option {
-			q.noteOption(o.Option())
+			var data []byte
+			if c, ok := o.(*dns.EDNS0_COOKIE); ok {
+				if b, err := hex.DecodeString(c.Cookie); err == nil {
+					data = b
+				}
+			} else if l, ok := o.(*dns.EDNS0_LOCAL); ok {
+				data = l.Data
+			}
+			q.noteOption(o.Option(), data)
 		}
 	}
 	if q.badOPT {
@@ -135,9 +154,18 @@ func (q *request) fromMsg(m *dns.Msg) {
 	}
 }
 
-// noteOption records the EDNS options the reply depends on.
-func (q *request) noteOption(code uint16) {
+// noteOption records the EDNS options the reply depends on; data is the
+// option's content (only a COOKIE's is read).
+func (q *request) noteOption(code uint16, data []byte) {
 	switch code {
+	case cookieOption:
+		if q.hasCookie || q.badCookie || !cookieLenOK(len(data)) {
+			q.badCookie = true
+			q.hasCookie = false
+			break
+		}
+		q.hasCookie = true
+		copy(q.cookie[:], data)
 	case dns.EDNS0PADDING:
 		q.padding = true
 	case dns.EDNS0TCPKEEPALIVE:

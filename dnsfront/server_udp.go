@@ -22,6 +22,9 @@ var (
 	// ErrNoCertificate is returned by ListenTLS, ListenHTTPS and
 	// ListenQUIC when the TLS configuration holds no certificate.
 	ErrNoCertificate = errors.New("dnsfront: TLS configuration without a certificate")
+	// ErrCookieSecret is returned by ListenUDP when UDPOptions.CookieSecret
+	// is set but not 16 octets long.
+	ErrCookieSecret = errors.New("dnsfront: cookie secret must be 16 octets")
 )
 
 // Responder turns one DNS message in wire form into the reply. *Handler
@@ -45,6 +48,16 @@ type UDPOptions struct {
 	// Workers is the number of goroutines reading each socket, each with
 	// its own buffers. Default 2.
 	Workers int
+	// RRL rate-limits responses per source prefix and answer class
+	// (rrl.go). The zero value turns it off; the node turns it on with
+	// DefaultRRLRate.
+	RRL RRLOptions
+	// CookieSecret is the 16-octet secret of the server cookies (RFC
+	// 9018) filled into replies of a Handler with Options.Cookies and
+	// checked in queries: a valid one exempts the client from RRL. Nodes
+	// behind one anycast address share it. Default (nil): random per
+	// server.
+	CookieSecret []byte
 	// Logger receives errors that do not stop the server. Default: discard.
 	Logger *slog.Logger
 }
@@ -57,6 +70,8 @@ type UDPServer struct {
 	conns   []*net.UDPConn
 	workers int
 	log     *slog.Logger
+	rrl     *rrl // nil: no rate limiting
+	jar     *cookieJar
 
 	mu       sync.Mutex
 	serving  bool
@@ -78,7 +93,13 @@ func ListenUDP(addr string, h Responder, opt UDPOptions) (*UDPServer, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &UDPServer{h: h, workers: opt.Workers, log: opt.Logger, done: make(chan struct{})}
+	if len(opt.CookieSecret) != 0 && len(opt.CookieSecret) != 16 {
+		return nil, fmt.Errorf("dns udp listen %s: %w", addr, ErrCookieSecret)
+	}
+	s := &UDPServer{
+		h: h, workers: opt.Workers, log: opt.Logger, done: make(chan struct{}),
+		rrl: newRRL(opt.RRL), jar: newCookieJar(opt.CookieSecret),
+	}
 	lc := net.ListenConfig{}
 	if opt.Sockets > 1 {
 		lc.Control = reusePort
@@ -169,6 +190,8 @@ func (s *UDPServer) worker(c *net.UDPConn) {
 	defer s.wg.Done()
 	in := make([]byte, maxMsg)
 	out := make([]byte, 0, maxMsg)
+	var slip [512]byte
+	sock := &udpSocket{s: s, c: c}
 	for {
 		n, from, err := c.ReadFromUDPAddrPort(in)
 		if err != nil {
@@ -179,15 +202,15 @@ func (s *UDPServer) worker(c *net.UDPConn) {
 			s.log.Debug("udp read", "err", err)
 			continue
 		}
-		reply, ok := s.answer(in[:n], out, c, from)
+		// A client returning a valid server cookie is not rate limited.
+		qck := findCookie(in[:n])
+		exempt := s.rrl == nil || s.jar.valid(qck, from.Addr())
+		reply, ok := s.answer(in[:n], out, sock, exempt, from)
 		if !ok {
 			continue
 		}
-		if _, err := c.WriteToUDPAddrPort(reply, from); err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Debug("udp write", "to", from, "err", err)
+		if err := s.send(c, reply, slip[:0], from, exempt, qck != nil); errors.Is(err, net.ErrClosed) {
+			return
 		}
 		if cap(reply) > cap(out) {
 			out = reply[:0]
@@ -195,11 +218,39 @@ func (s *UDPServer) worker(c *net.UDPConn) {
 	}
 }
 
+// send fills the server cookie of reply, when the query had a cookie
+// (cookie) and the reply carries a COOKIE option, and writes it to the
+// client, unless rate limiting (when on and the client is not exempt)
+// drops it or sends its slipped form, built in buf.
+func (s *UDPServer) send(c *net.UDPConn, reply, buf []byte, to netip.AddrPort, exempt, cookie bool) error {
+	var ck []byte
+	if cookie {
+		if ck = findCookie(reply); ck != nil {
+			s.jar.fill(ck, to.Addr())
+		}
+	}
+	if !exempt && len(reply) >= headerLen {
+		switch s.rrl.check(to.Addr(), classify(reply)) {
+		case rrlDrop:
+			return nil
+		case rrlSlip:
+			if reply = slipReply(reply, buf, ck, s.jar, to.Addr()); reply == nil {
+				return nil
+			}
+		}
+	}
+	_, err := c.WriteToUDPAddrPort(reply, to)
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Debug("udp write", "to", to, "err", err)
+	}
+	return err
+}
+
 // answer calls the handler, turning a panic into a dropped query so one
 // bad packet cannot stop the server.
 // A Responder that is also a Deferrer (othergroup.go) answers queries for
-// other groups' zones later, writing the reply itself through c.
-func (s *UDPServer) answer(raw, buf []byte, c *net.UDPConn, from netip.AddrPort) (out []byte, ok bool) {
+// other groups' zones later, writing the reply itself through sock.
+func (s *UDPServer) answer(raw, buf []byte, sock *udpSocket, exempt bool, from netip.AddrPort) (out []byte, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("handler panic", "transport", "udp", "panic", r)
@@ -207,15 +258,30 @@ func (s *UDPServer) answer(raw, buf []byte, c *net.UDPConn, from netip.AddrPort)
 		}
 	}()
 	if d, isD := s.h.(Deferrer); isD {
-		out, ok, _ = d.HandleOrDefer(raw, buf[:0], UDP, (*udpReply)(c), from)
+		var w ReplyWriter = sock
+		if exempt {
+			w = (*udpExempt)(sock)
+		}
+		out, ok, _ = d.HandleOrDefer(raw, buf[:0], UDP, w, from)
 		return out, ok
 	}
 	return s.h.Handle(raw, buf[:0], UDP)
 }
 
-// udpReply writes deferred replies to a UDP socket.
-type udpReply net.UDPConn
+// udpSocket writes deferred replies to a UDP socket, rate limited like
+// the others; udpExempt is the writer of a client RRL exempts.
+type udpSocket struct {
+	s *UDPServer
+	c *net.UDPConn
+}
 
-func (u *udpReply) WriteReply(out []byte, to netip.AddrPort) {
-	_, _ = (*net.UDPConn)(u).WriteToUDPAddrPort(out, to) // UDP: a lost reply is retried by the client
+type udpExempt udpSocket
+
+func (u *udpSocket) WriteReply(out []byte, to netip.AddrPort) {
+	var buf [512]byte
+	_ = u.s.send(u.c, out, buf[:0], to, u.s.rrl == nil, true) // UDP: a lost reply is retried by the client
+}
+
+func (u *udpExempt) WriteReply(out []byte, to netip.AddrPort) {
+	_ = u.s.send(u.c, out, nil, to, true, true)
 }

@@ -1,0 +1,153 @@
+package dnsfront
+
+import (
+	"encoding/hex"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestSipHash24(t *testing.T) {
+	var k [16]byte
+	for i := range k {
+		k[i] = byte(i)
+	}
+	msg := make([]byte, 64)
+	for i := range msg {
+		msg[i] = byte(i)
+	}
+	cases := []struct {
+		n    int
+		want uint64
+	}{
+		{0, 0x726fdb47dd0e0e31},  // the reference vectors' first entry (31 0e 0e dd ...)
+		{15, 0xa129ca6149be45e5}, // the paper's Appendix A
+	}
+	for _, c := range cases {
+		if got := sipHash24(&k, msg[:c.n]); got != c.want {
+			t.Errorf("sipHash24(key 00..0f, 00..%02x) = %#x, want %#x", c.n-1, got, c.want)
+		}
+	}
+}
+
+// The test vectors of RFC 9018 Appendix A.
+func TestServerCookieRFC9018(t *testing.T) {
+	secret, _ := hex.DecodeString("e5e973e5a6b2a43f48e7dc849e37bfcf")
+	cases := []struct {
+		client, addr string
+		ts           uint32
+		want         string
+	}{
+		{"2464c4abcf10c957", "198.51.100.100", 1559731985, "010000005cf79f111f8130c3eee29480"},
+		{"2464c4abcf10c957", "198.51.100.100", 1559734385, "010000005cf7a871d4a564a1442aca77"},
+	}
+	jar := newCookieJar(secret)
+	for _, c := range cases {
+		cc, _ := hex.DecodeString(c.client)
+		a := netip.MustParseAddr(c.addr)
+		var got [serverCookieLen]byte
+		jar.serverCookie(&got, cc, a, c.ts)
+		if hex.EncodeToString(got[:]) != c.want {
+			t.Errorf("serverCookie(%s, %s, %d) = %x, want %s", c.client, c.addr, c.ts, got, c.want)
+		}
+		opt := append(cc, got[:]...)
+		for _, v := range []struct {
+			at   uint32
+			addr netip.Addr
+			ok   bool
+		}{
+			{c.ts, a, true},
+			{c.ts + 3600, a, true},
+			{c.ts + 3601, a, false}, // older than an hour
+			{c.ts - 300, a, true},
+			{c.ts - 301, a, false}, // over five minutes ahead
+			{c.ts, netip.MustParseAddr("192.0.2.1"), false},
+		} {
+			jar.now = func() time.Time { return time.Unix(int64(v.at), 0) }
+			if got := jar.valid(opt, v.addr); got != v.ok {
+				t.Errorf("valid(%x from %s at %d) = %t, want %t", opt, v.addr, v.at, got, v.ok)
+			}
+		}
+	}
+}
+
+// Received cookies of RFC 9018 Appendix A.3 (reserved octets set) and
+// A.4 (IPv6) are valid.
+func TestServerCookieValidRFC9018(t *testing.T) {
+	cases := []struct {
+		secret, cookie, addr string
+		at                   uint32
+	}{
+		{"e5e973e5a6b2a43f48e7dc849e37bfcf", "fc93fc62807ddb8601abcdef5cf78f71a314227b6679ebf5", "203.0.113.203", 1559727985},
+		{"dd3bdf9344b678b185a6f5cb60fca715", "22681ab97d52c298010000005cf7c57926556bd0934c72f8", "2001:db8:220:1:59de:d0f4:8769:82b8", 1559741961},
+	}
+	for _, c := range cases {
+		secret, _ := hex.DecodeString(c.secret)
+		opt, _ := hex.DecodeString(c.cookie)
+		jar := newCookieJar(secret)
+		jar.now = func() time.Time { return time.Unix(int64(c.at), 0) }
+		if !jar.valid(opt, netip.MustParseAddr(c.addr)) {
+			t.Errorf("valid(%s from %s) = false, want true", c.cookie, c.addr)
+		}
+	}
+}
+
+func TestRRLBucket(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r := newRRL(RRLOptions{Rate: 10, Slip: 2})
+	r.start, r.now = now, func() time.Time { return now }
+	a := netip.MustParseAddr("192.0.2.7")
+	sameNet := netip.MustParseAddr("192.0.2.200")
+	other := netip.MustParseAddr("198.51.100.1")
+	count := func(a netip.Addr, c answerClass, n int) (sent, slipped, dropped int) {
+		for range n {
+			switch r.check(a, c) {
+			case rrlSend:
+				sent++
+			case rrlSlip:
+				slipped++
+			default:
+				dropped++
+			}
+		}
+		return
+	}
+	if s, sl, d := count(a, classPositive, 30); s != 10 || sl != 10 || d != 10 {
+		t.Errorf("30 positive from %s: sent %d slipped %d dropped %d; want 10 (the burst), 10, 10 (slip 2)", a, s, sl, d)
+	}
+	if s, _, _ := count(sameNet, classPositive, 1); s != 0 {
+		t.Errorf("%s shares %s's /24 bucket: sent %d, want 0", sameNet, a, s)
+	}
+	if s, _, _ := count(a, classNXDomain, 10); s != 10 {
+		t.Errorf("NXDOMAIN from %s: sent %d, want 10 (a class of its own)", a, s)
+	}
+	if s, _, _ := count(other, classPositive, 10); s != 10 {
+		t.Errorf("%s: sent %d, want 10 (a prefix of its own)", other, s)
+	}
+	now = now.Add(500 * time.Millisecond)
+	if s, _, _ := count(a, classPositive, 10); s != 5 {
+		t.Errorf("after 0.5 s at 10/s: sent %d, want 5", s)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	hdr := func(rcode byte, an uint16) []byte {
+		return []byte{0, 0, 0x84, rcode, 0, 1, byte(an >> 8), byte(an), 0, 0, 0, 0}
+	}
+	cases := []struct {
+		name string
+		out  []byte
+		want answerClass
+	}{
+		{"answer", hdr(0, 1), classPositive},
+		{"nodata", hdr(0, 0), classNoData},
+		{"nxdomain", hdr(3, 0), classNXDomain},
+		{"refused", hdr(5, 0), classError},
+		{"servfail", hdr(2, 0), classError},
+	}
+	for _, c := range cases {
+		if got := classify(c.out); got != c.want {
+			t.Errorf("classify(%s) = %d, want %d", c.name, got, c.want)
+		}
+	}
+}
