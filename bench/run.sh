@@ -102,7 +102,7 @@ echo "signed zone: $(grep -c . "$work/bench.zone.signed") lines; queries: $(wc -
 # the process is pinned to the server core, as for the other servers.
 start_ddnrs() {
 	rm -f "$work/ready.json"
-	"$work/ddnrs" dev --dns 127.0.0.1:0 --data "$work/ddnrs-data" \
+	"$work/ddnrs" dev --dns 127.0.0.1:0 --rrl-rate 0 --data "$work/ddnrs-data" \
 		--zone "$work/bench.zone.signed" --key "$key" --ready-file "$work/ready.json" >"$work/ddnrs.log" 2>&1 &
 	server_pid=$!
 	for _ in $(seq 1200); do

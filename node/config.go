@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/ddnrs/ddnrs/api"
+	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/internal/loglevel"
 	"github.com/ddnrs/ddnrs/raftfsm"
@@ -44,6 +46,25 @@ type Config struct {
 	UDPWorkers int `toml:"udp_workers"`
 	// MaxUDPSize is the largest UDP reply (EDNS0 buffer cap). Default 1232.
 	MaxUDPSize int `toml:"max_udp_size"`
+	// RRLRate is the response rate limit on UDP: responses per second to
+	// one source prefix in one answer class, beyond which responses are
+	// dropped or slipped (dnsfront/rrl.go); 0 turns it off. Default 20.
+	RRLRate int `toml:"rrl_rate"`
+	// RRLSlip sends every RRLSlip-th response over the rate truncated
+	// (TC=1, so a real client retries over TCP), or as BADCOOKIE to a
+	// client that sent a cookie; 0 never. Default 2.
+	RRLSlip int `toml:"rrl_slip"`
+	// RRLIPv4Prefix and RRLIPv6Prefix are the source prefixes counted
+	// together. Defaults 24 and 56.
+	RRLIPv4Prefix int `toml:"rrl_ipv4_prefix"`
+	RRLIPv6Prefix int `toml:"rrl_ipv6_prefix"`
+	// Cookies answers DNS cookies over UDP (RFC 7873, server cookies per
+	// RFC 9018); a client returning a valid server cookie is exempt from
+	// RRL. Default true.
+	Cookies bool `toml:"cookies"`
+	// CookieSecret is the server cookie secret, 32 hex digits; nodes
+	// behind one anycast address share it. Default "": random at start.
+	CookieSecret string `toml:"cookie_secret"`
 	// LogLevel is debug, info, warn or error. Default "info".
 	LogLevel string `toml:"log_level"`
 	// Encrypted configures DoT, DoH and DoQ (off by default).
@@ -253,6 +274,11 @@ func Default() Config {
 		UDPSockets:     0,
 		UDPWorkers:     2,
 		MaxUDPSize:     1232,
+		RRLRate:        dnsfront.DefaultRRLRate,
+		RRLSlip:        dnsfront.DefaultRRLSlip,
+		RRLIPv4Prefix:  dnsfront.DefaultRRLIPv4Prefix,
+		RRLIPv6Prefix:  dnsfront.DefaultRRLIPv6Prefix,
+		Cookies:        true,
 		LogLevel:       "info",
 		Encrypted:      DefaultEncrypted(),
 		Group: GroupConfig{
@@ -342,6 +368,7 @@ func (c Config) Validate() error {
 	if c.MaxUDPSize < 512 || c.MaxUDPSize > 65535 {
 		errs = append(errs, fmt.Errorf("max_udp_size: %d, want 512 to 65535", c.MaxUDPSize))
 	}
+	errs = append(errs, c.validateRRL()...)
 	if _, err := loglevel.Parse(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("log_level: %w", err))
 	}
@@ -532,4 +559,46 @@ func validID(id string) bool {
 	return strings.IndexFunc(id, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
 	}) < 0
+}
+
+// validateRRL checks the rate limiting and cookie keys.
+func (c Config) validateRRL() []error {
+	var errs []error
+	if c.RRLRate < 0 {
+		errs = append(errs, fmt.Errorf("rrl_rate: %d, want >= 0 (0: off)", c.RRLRate))
+	}
+	if c.RRLSlip < 0 {
+		errs = append(errs, fmt.Errorf("rrl_slip: %d, want >= 0 (0: never)", c.RRLSlip))
+	}
+	if c.RRLIPv4Prefix < 1 || c.RRLIPv4Prefix > 32 {
+		errs = append(errs, fmt.Errorf("rrl_ipv4_prefix: %d, want 1 to 32", c.RRLIPv4Prefix))
+	}
+	if c.RRLIPv6Prefix < 1 || c.RRLIPv6Prefix > 128 {
+		errs = append(errs, fmt.Errorf("rrl_ipv6_prefix: %d, want 1 to 128", c.RRLIPv6Prefix))
+	}
+	if _, err := c.cookieSecret(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// cookieSecret decodes CookieSecret; nil when it is empty.
+func (c Config) cookieSecret() ([]byte, error) {
+	if c.CookieSecret == "" {
+		return nil, nil
+	}
+	b, err := hex.DecodeString(c.CookieSecret)
+	if err != nil || len(b) != 16 {
+		return nil, fmt.Errorf("cookie_secret: want 32 hex digits (16 octets)")
+	}
+	return b, nil
+}
+
+// rrlOptions is the UDP rate limiting of c for dnsfront.
+func (c Config) rrlOptions() dnsfront.RRLOptions {
+	slip := c.RRLSlip
+	if slip == 0 {
+		slip = -1 // dnsfront: negative is never, 0 its default
+	}
+	return dnsfront.RRLOptions{Rate: c.RRLRate, Slip: slip, IPv4Prefix: c.RRLIPv4Prefix, IPv6Prefix: c.RRLIPv6Prefix}
 }

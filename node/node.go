@@ -224,7 +224,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		others = ov
 		reader = childZones{served: &n.served, router: ov.router} // overlay_child.go
 	}
-	h := dnsfront.NewHandler(reader, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout, OtherGroups: others, Suspensions: &n.susp})
+	h := dnsfront.NewHandler(reader, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout, OtherGroups: others, Suspensions: &n.susp, Cookies: n.cfg.Cookies})
 	undo = append(undo, func() { h.Close() })
 	n.dnsh = h
 	tcp, udp, err := n.listen(h)
@@ -330,10 +330,13 @@ func (n *Node) listen(h *dnsfront.Handler) (*dnsfront.TCPServer, *dnsfront.UDPSe
 		MaxInflight: n.cfg.TCPMaxInflight,
 		Logger:      n.log.With("component", "dns-tcp"),
 	}
+	secret, _ := n.cfg.cookieSecret() // checked by Validate
 	udpOpt := dnsfront.UDPOptions{
-		Sockets: n.cfg.UDPSockets,
-		Workers: n.cfg.UDPWorkers,
-		Logger:  n.log.With("component", "dns-udp"),
+		Sockets:      n.cfg.UDPSockets,
+		Workers:      n.cfg.UDPWorkers,
+		RRL:          n.cfg.rrlOptions(),
+		CookieSecret: secret,
+		Logger:       n.log.With("component", "dns-udp"),
 	}
 	for try := 0; ; try++ {
 		tcp, err := dnsfront.ListenTCP(n.cfg.DNS, h, tcpOpt)

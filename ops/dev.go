@@ -50,6 +50,7 @@ type devOptions struct {
 	Keys      []string // --key
 	ReadyFile string   // --ready-file
 	API       string   // --api; "" means devDefaultAPI with fallback
+	RRLRate   int      // --rrl-rate; UDP response rate limit, 0 off (tests' zero value)
 
 	defaultDNS string        // devDefaultDNS; tests hold their own port
 	defaultAPI string        // devDefaultAPI; tests hold their own port
@@ -124,6 +125,7 @@ all three.`,
 	f.StringArrayVar(&opts.Keys, "key", nil, "owner key `KEYFILE` (.private or .key, the other half beside it) for the --zone at the same position")
 	f.StringVar(&opts.ReadyFile, "ready-file", "", "write JSON with the DNS address, data dir and zones to `PATH` once serving")
 	f.StringVar(&opts.API, "api", "", "REST API and web pages on `ADDR:PORT` (default "+devDefaultAPI+", or a free port when that is taken; port 0 picks one)")
+	f.IntVar(&opts.RRLRate, "rrl-rate", node.Default().RRLRate, "UDP responses per `N` per second to one source prefix and answer class (rate limiting; 0 turns it off, as benchmarks with dnsperf need)")
 	return cmd
 }
 

@@ -217,6 +217,7 @@ func (c *Cluster) newMember(i int) (*Member, error) {
 dns = %q
 udp_sockets = 1
 udp_workers = 2
+rrl_rate = 0
 log_level = %q
 
 [group]
