@@ -56,6 +56,11 @@ type RRLOptions struct {
 	IPv4Prefix, IPv6Prefix int
 	// TableSize is the number of buckets. Default DefaultRRLTableSize.
 	TableSize int
+	// Exempt lists source prefixes never limited (Knot's and NSD's
+	// whitelist). The node exempts loopback: a forged source cannot
+	// reach it from the network, and the node's own tools and tests
+	// query over it. Default none.
+	Exempt []netip.Prefix
 }
 
 // answerClass is the class of a response RRL counts apart.
@@ -148,6 +153,11 @@ func (r *rrl) prefix(a netip.Addr) netip.Addr {
 // check counts one response of class c to a and says whether to send
 // it, drop it or send it slipped.
 func (r *rrl) check(a netip.Addr, c answerClass) rrlVerdict {
+	for _, p := range r.opt.Exempt {
+		if p.Contains(a.Unmap()) {
+			return rrlSend
+		}
+	}
 	p := r.prefix(a).As16()
 	var h maphash.Hash
 	h.SetSeed(r.seed)

@@ -30,6 +30,23 @@ type TCPOptions struct {
 	// MaxQuerySize closes a connection that announces a query longer than
 	// this many octets. Default 65535 (no limit beyond the framing).
 	MaxQuerySize int
+	// MaxConnsPerClient caps the connections of one client (an IPv4
+	// address, an IPv6 /64); over it, that client's longest-idle
+	// connection is closed, or the new one when none is idle. When
+	// MaxConns is reached the longest-idle connection of any client is
+	// closed (RFC 7766 §6.2.3). Default DefaultMaxConnsPerClient (16).
+	MaxConnsPerClient int
+	// MaxInflightPerClient caps the queries of one client answered at
+	// once, all its connections together; its connections are not read
+	// until one is answered. Default DefaultMaxInflightPerClient (64).
+	MaxInflightPerClient int
+	// MaxPendingPerConn caps the octets of replies one connection holds
+	// unwritten (the client does not read); reaching it, or Budget,
+	// closes the connection. Default DefaultMaxPendingPerConn (128 KiB).
+	MaxPendingPerConn int
+	// Budget is shared by the servers of a process for the replies they
+	// hold unwritten. Default: one of DefaultPendingBudget per server.
+	Budget *Budget
 	// Logger receives errors that do not stop the server. Default: discard.
 	Logger *slog.Logger
 }
@@ -49,6 +66,9 @@ func (o *TCPOptions) defaults() {
 	}
 	if o.MaxQuerySize <= 0 || o.MaxQuerySize > maxMsg {
 		o.MaxQuerySize = maxMsg
+	}
+	if o.MaxConnsPerClient <= 0 {
+		o.MaxConnsPerClient = DefaultMaxConnsPerClient
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -71,8 +91,7 @@ type TCPServer struct {
 	opt TCPOptions
 	log *slog.Logger
 
-	slots chan struct{} // one token per open connection
-	bufs  sync.Pool     // *[]byte of 2+maxMsg bytes
+	table *connTable
 
 	mu       sync.Mutex
 	serving  bool
@@ -85,6 +104,7 @@ type TCPServer struct {
 
 type tcpConn struct {
 	c      net.Conn
+	tk     *tracked
 	wmu    sync.Mutex     // serialises writes
 	active sync.WaitGroup // query goroutines
 
@@ -101,6 +121,12 @@ func (tc *tcpConn) armRead(d time.Duration) bool {
 		return false
 	}
 	return tc.c.SetReadDeadline(time.Now().Add(d)) == nil
+}
+
+// evict closes an idle connection to make room for another: the reader
+// wakes and closes it.
+func (tc *tcpConn) evict() {
+	tc.stopReading()
 }
 
 // stopReading wakes a blocked reader and keeps it from reading again.
@@ -127,11 +153,10 @@ func newStreamServer(ln net.Listener, tr Transport, h Responder, opt TCPOptions)
 	opt.defaults()
 	s := &TCPServer{
 		h: h, ln: ln, tr: tr, opt: opt, log: opt.Logger,
-		slots: make(chan struct{}, opt.MaxConns),
+		table: newConnTable(opt.MaxConns, opt.MaxConnsPerClient, opt.MaxInflightPerClient, int64(opt.MaxPendingPerConn), opt.Budget),
 		done:  make(chan struct{}),
 		conns: make(map[*tcpConn]struct{}),
 	}
-	s.bufs.New = func() any { b := make([]byte, 2+maxMsg); return &b }
 	return s
 }
 
@@ -184,19 +209,19 @@ func (s *TCPServer) accept() {
 			continue
 		}
 		delay = 0
-		select {
-		case s.slots <- struct{}{}:
-		default:
-			s.log.Debug("tcp connection cap reached", "max", s.opt.MaxConns, "from", c.RemoteAddr())
+		tc := &tcpConn{c: c}
+		tk, ok := s.table.admit(addrOf(c.RemoteAddr()), tc.evict)
+		if !ok {
+			s.log.Debug("tcp connection cap reached, none idle", "max", s.opt.MaxConns, "per_client", s.opt.MaxConnsPerClient, "from", c.RemoteAddr())
 			c.Close()
 			continue
 		}
-		tc := &tcpConn{c: c}
+		tc.tk = tk
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			c.Close()
-			<-s.slots
+			tk.release()
 			return
 		}
 		s.conns[tc] = struct{}{}
@@ -207,17 +232,17 @@ func (s *TCPServer) accept() {
 }
 
 // serveConn reads queries from one connection until the peer closes it,
-// it idles out, or the server closes; then it waits for the answers in
-// flight and closes the connection.
+// it idles out, it is evicted, or the server closes; then it waits for the
+// answers in flight and closes the connection.
 func (s *TCPServer) serveConn(tc *tcpConn) {
 	defer s.wg.Done()
 	defer func() {
 		tc.active.Wait()
 		tc.c.Close()
+		tc.tk.release()
 		s.mu.Lock()
 		delete(s.conns, tc)
 		s.mu.Unlock()
-		<-s.slots
 	}()
 	inflight := make(chan struct{}, s.opt.MaxInflight)
 	var hdr [2]byte
@@ -231,48 +256,79 @@ func (s *TCPServer) serveConn(tc *tcpConn) {
 			return
 		}
 		if _, err := io.ReadFull(tc.c, hdr[:]); err != nil {
-			return // EOF, idle timeout, or closed by Close
+			return // EOF, idle timeout, evicted, or closed by Close
 		}
 		n := int(binary.BigEndian.Uint16(hdr[:]))
 		if n > s.opt.MaxQuerySize {
 			s.log.Debug("query over size limit", "transport", s.tr, "size", n, "max", s.opt.MaxQuerySize, "from", tc.c.RemoteAddr())
 			return
 		}
-		bp := s.bufs.Get().(*[]byte)
+		// The buffer is as large as the query announced.
+		bp := getBuf(n)
 		if _, err := io.ReadFull(tc.c, (*bp)[:n]); err != nil {
-			s.bufs.Put(bp)
+			putBuf(bp)
+			return
+		}
+		// Waits while the client has its cap of queries in flight on all
+		// its connections: this one is not read meanwhile.
+		if !tc.tk.begin(s.done) {
+			putBuf(bp)
 			return
 		}
 		tc.active.Add(1)
 		go func() {
 			defer func() { <-inflight }()
 			defer tc.active.Done()
+			defer tc.tk.end()
 			s.query(tc, (*bp)[:n])
-			s.bufs.Put(bp)
+			putBuf(bp)
 		}()
 	}
 }
 
-// query answers one message and writes the framed reply.
+// replyBuf is the size class replies start in: most answers fit; a larger
+// one is packed into a buffer of its own size by the handler.
+const replyBuf = 2048
+
+// query answers one message and writes the framed reply. The reply is
+// counted against the connection's and the process's pending budget
+// while it waits to be written; over either, the client is cut off.
 func (s *TCPServer) query(tc *tcpConn, raw []byte) {
-	op := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(op)
+	op := getBuf(replyBuf)
+	defer putBuf(op)
 	frame := *op
 	out, ok := s.answer(raw, frame[2:2])
 	if !ok || len(out) > maxMsg {
 		return
 	}
-	if len(out) == 0 || &out[0] != &frame[2] {
-		// The handler grew a new buffer; frame it by copying.
-		copy(frame[2:], out)
+	var hdr [2]byte
+	binary.BigEndian.PutUint16(hdr[:], uint16(len(out)))
+	held := cap(frame) // the reply holds its buffer until written
+	if len(out) > 0 && &out[0] != &frame[2] {
+		held += cap(out)
 	}
-	binary.BigEndian.PutUint16(frame, uint16(len(out)))
+	if !tc.tk.reserve(held) {
+		s.log.Debug("client does not read its replies: cut off", "transport", s.tr, "from", tc.c.RemoteAddr())
+		tc.c.Close()
+		return
+	}
+	defer tc.tk.unreserve(held)
 	tc.wmu.Lock()
 	defer tc.wmu.Unlock()
 	if err := tc.c.SetWriteDeadline(time.Now().Add(s.opt.WriteTimeout)); err != nil {
 		return
 	}
-	if _, err := tc.c.Write(frame[:2+len(out)]); err != nil {
+	var err error
+	if len(out) > 0 && &out[0] == &frame[2] {
+		copy(frame, hdr[:])
+		_, err = tc.c.Write(frame[:2+len(out)])
+	} else {
+		// The handler grew a buffer of its own: no copy, two writes
+		// gathered (writev on a plain TCP connection).
+		bufs := net.Buffers{hdr[:], out}
+		_, err = bufs.WriteTo(tc.c)
+	}
+	if err != nil {
 		s.log.Debug("tcp write", "to", tc.c.RemoteAddr(), "err", err)
 		// Unblock the reader: a connection we cannot write to is done.
 		tc.c.Close()

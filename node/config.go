@@ -58,6 +58,10 @@ type Config struct {
 	// together. Defaults 24 and 56.
 	RRLIPv4Prefix int `toml:"rrl_ipv4_prefix"`
 	RRLIPv6Prefix int `toml:"rrl_ipv6_prefix"`
+	// RRLExempt lists source prefixes never rate limited. Default
+	// ["127.0.0.0/8", "::1/128"]: a forged source cannot reach loopback
+	// from the network, and local tools and tests query over it.
+	RRLExempt []string `toml:"rrl_exempt"`
 	// Cookies answers DNS cookies over UDP (RFC 7873, server cookies per
 	// RFC 9018); a client returning a valid server cookie is exempt from
 	// RRL. Default true.
@@ -278,6 +282,7 @@ func Default() Config {
 		RRLSlip:        dnsfront.DefaultRRLSlip,
 		RRLIPv4Prefix:  dnsfront.DefaultRRLIPv4Prefix,
 		RRLIPv6Prefix:  dnsfront.DefaultRRLIPv6Prefix,
+		RRLExempt:      []string{"127.0.0.0/8", "::1/128"},
 		Cookies:        true,
 		LogLevel:       "info",
 		Encrypted:      DefaultEncrypted(),
@@ -576,6 +581,11 @@ func (c Config) validateRRL() []error {
 	if c.RRLIPv6Prefix < 1 || c.RRLIPv6Prefix > 128 {
 		errs = append(errs, fmt.Errorf("rrl_ipv6_prefix: %d, want 1 to 128", c.RRLIPv6Prefix))
 	}
+	for _, p := range c.RRLExempt {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			errs = append(errs, fmt.Errorf("rrl_exempt: %q: want a prefix such as 192.0.2.0/24", p))
+		}
+	}
 	if _, err := c.cookieSecret(); err != nil {
 		errs = append(errs, err)
 	}
@@ -600,5 +610,11 @@ func (c Config) rrlOptions() dnsfront.RRLOptions {
 	if slip == 0 {
 		slip = -1 // dnsfront: negative is never, 0 its default
 	}
-	return dnsfront.RRLOptions{Rate: c.RRLRate, Slip: slip, IPv4Prefix: c.RRLIPv4Prefix, IPv6Prefix: c.RRLIPv6Prefix}
+	var exempt []netip.Prefix
+	for _, p := range c.RRLExempt {
+		if pp, err := netip.ParsePrefix(p); err == nil {
+			exempt = append(exempt, pp)
+		}
+	}
+	return dnsfront.RRLOptions{Rate: c.RRLRate, Slip: slip, IPv4Prefix: c.RRLIPv4Prefix, IPv6Prefix: c.RRLIPv6Prefix, Exempt: exempt}
 }
