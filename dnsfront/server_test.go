@@ -23,8 +23,8 @@ type echoResponder struct {
 	// busy is the number of Handle calls running now; most the largest
 	// it has been.
 	busy, most atomic.Int32
-	mu    sync.Mutex
-	trs   []Transport
+	mu         sync.Mutex
+	trs        []Transport
 }
 
 func (e *echoResponder) Handle(raw, buf []byte, tr Transport) ([]byte, bool) {
