@@ -21,7 +21,7 @@ func FuzzReadDoQ(f *testing.F) {
 		if limit < 0 || limit > maxMsg {
 			limit = maxMsg
 		}
-		msg, err := readDoQ(bytes.NewReader(stream), make([]byte, 2+limit))
+		msg, bp, err := readDoQ(bytes.NewReader(stream), limit)
 		if err != nil {
 			if !errors.Is(err, errDoQ) {
 				t.Fatalf("readDoQ: %v, want a protocol error (a byte reader cannot fail)", err)
@@ -33,5 +33,6 @@ func FuzzReadDoQ(f *testing.F) {
 			!bytes.Equal(msg, stream[2:2+n]) {
 			t.Fatalf("readDoQ(%x, %d) = %x", stream, limit, msg)
 		}
+		putBuf(bp)
 	})
 }

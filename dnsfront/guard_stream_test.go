@@ -15,6 +15,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/miekg/dns"
+	"github.com/quic-go/quic-go"
 )
 
 // dialFrom opens a TCP (tlsConf nil) or DoT connection from the local
@@ -220,6 +221,88 @@ func TestStreamNonReadingClients(t *testing.T) {
 		t.Errorf("heap grew by %d MiB under non-reading clients, want under %d MiB", growth>>20, bound>>20)
 	}
 	if rate := good.report(t, "TCP under non-reading pipelining clients"); rate > 0.1 {
+		t.Errorf("the well-behaved client failed %.0f%% of its queries, want at most 10%%", 100*rate)
+	}
+}
+
+// quicTransport returns a QUIC transport on a socket of the local
+// address from, so connections dialled through it come from there.
+func quicTransport(t *testing.T, from string) *quic.Transport {
+	t.Helper()
+	pc, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(from)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: pc}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+// DoQ: addresses holding many connections (100 from ten addresses
+// against a cap of 30, 6 per client) alive with QUIC keepalive do
+// not lock a well-behaved client out: per-client caps, the longest-idle
+// connection closed at the cap, and idle connections closed after the
+// idle timeout whatever the PINGs.
+func TestDoQConnectionHoarding(t *testing.T) {
+	h := signedHandler(t, dnsfront.Options{})
+	s := startServers(t, h, limits{quic: dnsfront.QUICOptions{MaxConns: 30, MaxConnsPerClient: 6, IdleTimeout: 2 * time.Second}})
+	addr, err := net.ResolveUDPAddr("udp", s.doq.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := s.cert.Client(testHost, dnsfront.ALPNDoQ)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var opened, closed int
+	for a := 10; a < 20; a++ {
+		tr := quicTransport(t, fmt.Sprintf("127.0.0.%d", a))
+		for i := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				time.Sleep(time.Duration(i) * 20 * time.Millisecond)
+				dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+				defer dcancel()
+				c, err := tr.Dial(dctx, addr, conf, &quic.Config{KeepAlivePeriod: 100 * time.Millisecond})
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				opened++
+				mu.Unlock()
+				select {
+				case <-ctx.Done():
+					c.CloseWithError(0, "")
+				case <-c.Context().Done():
+					mu.Lock()
+					closed++
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	goodTr := quicTransport(t, "127.0.0.3")
+	var good probe
+	time.Sleep(300 * time.Millisecond) // the attack is under way
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	good.run(pctx, 50*time.Millisecond, func() error {
+		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+		defer dcancel()
+		c, err := goodTr.Dial(dctx, addr, conf, nil)
+		if err != nil {
+			return err
+		}
+		defer c.CloseWithError(0, "")
+		_, err = doqExchange(c, wwwQuery(t))
+		return err
+	})
+	pcancel()
+	cancel()
+	wg.Wait()
+	t.Logf("DoQ: attackers opened %d connections with keepalive, %d closed by the server", opened, closed)
+	if rate := good.report(t, "DoQ under 100 hoarded keepalive connections"); rate > 0.1 {
 		t.Errorf("the well-behaved client failed %.0f%% of its queries, want at most 10%%", 100*rate)
 	}
 }

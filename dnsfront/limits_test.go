@@ -74,10 +74,17 @@ func TestDoTLimits(t *testing.T) {
 		s := startServers(t, h, limits{tcp: dnsfront.TCPOptions{MaxConns: 1}})
 		first := dial(t, s)
 		first.Write(framed(wwwQuery(t)))
-		readFrame(t, first) // answered, then idle
-		second := dial(t, s)
-		second.Write(framed(wwwQuery(t)))
-		readFrame(t, second)
+		readFrame(t, first) // answered, then idle (once its goroutine ends)
+		for {
+			second := dial(t, s)
+			second.Write(framed(wwwQuery(t)))
+			var hdr [2]byte
+			if _, err := io.ReadFull(second, hdr[:]); err == nil {
+				break // served: the first made room
+			}
+			// Refused: the first was still finishing its answer.
+			time.Sleep(20 * time.Millisecond)
+		}
 		if !closedByPeer(first) {
 			t.Error("the idle first connection (cap 1) is still open after a second one was served")
 		}
@@ -131,37 +138,87 @@ func TestDoQLimits(t *testing.T) {
 			t.Errorf("stream sending half a query: %v, want reset with DOQ_REQUEST_CANCELLED", err)
 		}
 	})
-	t.Run("connections over the cap", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		second, err := quic.DialAddr(ctx, addr, conf, nil)
-		if err != nil {
-			t.Fatal(err)
+	t.Run("connections over the cap, none idle", func(t *testing.T) {
+		// A stream in flight on the first connection: it is not idle, so
+		// the newcomer is refused. The server must have taken the stream
+		// before the second dials; when it had not, the first was evicted
+		// as idle instead, and the next round uses the newcomer as the
+		// busy one.
+		busy := first
+		for round := 1; ; round++ {
+			st, err := busy.OpenStream()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Write([]byte{0})
+			defer st.CancelWrite(0)
+			time.Sleep(time.Duration(round) * 100 * time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			second, err := quic.DialAddr(ctx, addr, conf, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer second.CloseWithError(0, "")
+			select {
+			case <-second.Context().Done():
+			case <-busy.Context().Done():
+				if round == 5 {
+					t.Fatal("the busy connection was evicted as idle five times")
+				}
+				busy = second
+				continue
+			case <-ctx.Done():
+				t.Fatal("second connection (cap 1) still open after 20 s")
+			}
+			if code := appError(t, context.Cause(second.Context())); code != dnsfront.DoQExcessiveLoad {
+				t.Errorf("second connection closed with %#x, want DOQ_EXCESSIVE_LOAD", code)
+			}
+			first = busy
+			return
 		}
-		defer second.CloseWithError(0, "")
-		select {
-		case <-second.Context().Done():
-		case <-ctx.Done():
-			t.Fatal("second connection (cap 1) still open after 20 s")
+	})
+	t.Run("connections over the cap close the longest idle", func(t *testing.T) {
+		// RFC 7766 §6.2.3, as for TCP: the first connection, idle once
+		// its streams are done, makes room for the newcomer.
+		for first.Context().Err() == nil {
+			second := doqDial(t, addr, conf)
+			if _, err := doqExchange(second, wwwQuery(t)); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond) // the first's stream is still being reset
 		}
-		if code := appError(t, context.Cause(second.Context())); code != dnsfront.DoQExcessiveLoad {
-			t.Errorf("second connection closed with %#x, want DOQ_EXCESSIVE_LOAD", code)
+		<-first.Context().Done()
+		if code := appError(t, context.Cause(first.Context())); code != dnsfront.DoQNoError {
+			t.Errorf("idle first connection closed with %#x, want DOQ_NO_ERROR", code)
 		}
 	})
 }
 
+// An idle DoQ connection is closed after the idle timeout, even when the
+// client keeps it alive with QUIC PINGs (which reset QUIC's own idle
+// timer): the server counts DNS streams, not packets.
 func TestDoQIdle(t *testing.T) {
 	h := signedHandler(t, dnsfront.Options{})
-	s := startServers(t, h, limits{quic: dnsfront.QUICOptions{IdleTimeout: 200 * time.Millisecond}})
-	c := doqDial(t, s.doq.Addr().String(), s.cert.Client(testHost, dnsfront.ALPNDoQ))
-	select {
-	case <-c.Context().Done():
-	case <-time.After(20 * time.Second):
-		t.Fatal("idle DoQ connection still open after 20 s, want closed after 200 ms")
-	}
-	var idle *quic.IdleTimeoutError
-	if err := context.Cause(c.Context()); !errors.As(err, &idle) {
-		t.Errorf("closed by %v, want the idle timeout", err)
+	s := startServers(t, h, limits{quic: dnsfront.QUICOptions{IdleTimeout: 300 * time.Millisecond}})
+	for _, keepalive := range []time.Duration{0, 50 * time.Millisecond} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		c, err := quic.DialAddr(ctx, s.doq.Addr().String(), s.cert.Client(testHost, dnsfront.ALPNDoQ), &quic.Config{KeepAlivePeriod: keepalive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-c.Context().Done():
+		case <-ctx.Done():
+			t.Fatalf("idle DoQ connection (keepalive %v) still open after 20 s, want closed after 300 ms", keepalive)
+		}
+		cancel()
+		err = context.Cause(c.Context())
+		var idle *quic.IdleTimeoutError
+		var app *quic.ApplicationError
+		if !errors.As(err, &idle) && !(errors.As(err, &app) && app.ErrorCode == dnsfront.DoQNoError) {
+			t.Errorf("keepalive %v: closed by %v, want the idle timeout or DOQ_NO_ERROR", keepalive, err)
+		}
 	}
 }
 

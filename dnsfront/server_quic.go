@@ -51,6 +51,18 @@ type QUICOptions struct {
 	// which are replayable, are answered before the handshake completes;
 	// other opcodes wait for it.
 	Allow0RTT bool
+	// MaxConnsPerClient, MaxInflightPerClient, MaxPendingPerConn and
+	// Budget are the per-client limits and the pending-reply budget, as
+	// in TCPOptions (defaults DefaultMaxConnsPerClient,
+	// DefaultMaxInflightPerClient, DefaultMaxPendingPerConn, a budget of
+	// DefaultPendingBudget per server). At MaxConns or MaxConnsPerClient
+	// the longest-idle connection is closed for the newcomer; a
+	// connection without a stream for IdleTimeout is closed even when
+	// the client keeps it alive with QUIC PINGs.
+	MaxConnsPerClient    int
+	MaxInflightPerClient int
+	MaxPendingPerConn    int
+	Budget               *Budget
 	// Logger receives errors that do not stop the server. Default: discard.
 	Logger *slog.Logger
 }
@@ -92,9 +104,7 @@ type QUICServer struct {
 	udp *net.UDPConn
 	tr  *quic.Transport
 	ln  *quic.EarlyListener
-	lim *quicLimiter
-
-	bufs sync.Pool // *[]byte of 2+maxMsg
+	tab *connTable
 
 	mu       sync.Mutex
 	serving  bool
@@ -138,8 +148,7 @@ func ListenQUIC(addr string, h Responder, conf *tls.Config, opt QUICOptions) (*Q
 		udp.Close()
 		return nil, fmt.Errorf("dns quic listen %s: %w", addr, err)
 	}
-	s.lim = &quicLimiter{max: opt.MaxConns, code: DoQExcessiveLoad}
-	s.bufs.New = func() any { b := make([]byte, 2+maxMsg); return &b }
+	s.tab = newConnTable(opt.MaxConns, opt.MaxConnsPerClient, opt.MaxInflightPerClient, int64(opt.MaxPendingPerConn), opt.Budget)
 	return s, nil
 }
 
@@ -160,9 +169,13 @@ func (s *QUICServer) Serve(ctx context.Context) error {
 	s.serving = true
 	cctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Add(1)
+	s.wg.Add(2)
 	s.mu.Unlock()
 	go s.accept(cctx)
+	go func() {
+		defer s.wg.Done()
+		s.tab.reap(s.opt.IdleTimeout, cctx.Done())
+	}()
 	select {
 	case <-ctx.Done():
 		s.Close()
@@ -180,7 +193,12 @@ func (s *QUICServer) accept(ctx context.Context) {
 		if err != nil {
 			return // closed
 		}
-		if !s.lim.admit(c) {
+		tk, ok := s.tab.admit(c.RemoteAddr().(*net.UDPAddr).AddrPort().Addr(), func() {
+			c.CloseWithError(DoQNoError, "idle connection closed")
+		})
+		if ok {
+			context.AfterFunc(c.Context(), tk.release)
+		} else {
 			// Close once the handshake is done, so the client sees
 			// DOQ_EXCESSIVE_LOAD rather than a bare APPLICATION_ERROR
 			// (RFC 9000 §10.2.3 hides codes during the handshake).
@@ -192,17 +210,17 @@ func (s *QUICServer) accept(ctx context.Context) {
 				case <-c.Context().Done():
 				case <-ctx.Done():
 				}
-				c.CloseWithError(s.lim.code, "too many connections")
+				c.CloseWithError(DoQExcessiveLoad, "too many connections")
 			}()
 			continue
 		}
 		s.wg.Add(1)
-		go s.serveConn(ctx, c)
+		go s.serveConn(ctx, c, tk)
 	}
 }
 
 // serveConn accepts the streams of one connection until it closes.
-func (s *QUICServer) serveConn(ctx context.Context, c *quic.Conn) {
+func (s *QUICServer) serveConn(ctx context.Context, c *quic.Conn, tk *tracked) {
 	defer s.wg.Done()
 	var streams sync.WaitGroup
 	defer streams.Wait()
@@ -216,10 +234,18 @@ func (s *QUICServer) serveConn(ctx context.Context, c *quic.Conn) {
 			}
 			return
 		}
+		// Waits while the client has its cap of queries in flight: the
+		// connection's streams wait in QUIC (MaxStreams) meanwhile.
+		if !tk.begin(c.Context().Done()) {
+			st.CancelRead(quic.StreamErrorCode(DoQRequestCancelled))
+			st.CancelWrite(quic.StreamErrorCode(DoQRequestCancelled))
+			return
+		}
 		streams.Add(1)
 		go func() {
 			defer streams.Done()
-			s.serveStream(c, st)
+			defer tk.end()
+			s.serveStream(c, st, tk)
 		}()
 	}
 }
@@ -227,12 +253,11 @@ func (s *QUICServer) serveConn(ctx context.Context, c *quic.Conn) {
 // errDoQ is the error of a stream that breaks the protocol.
 var errDoQ = errors.New("doq protocol error")
 
-// serveStream reads one query from st, answers it and closes st.
-func (s *QUICServer) serveStream(c *quic.Conn, st *quic.Stream) {
-	bp := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(bp)
+// serveStream reads one query from st, answers it and closes st. Its
+// buffers are taken once the query's length is known, sized by it.
+func (s *QUICServer) serveStream(c *quic.Conn, st *quic.Stream, tk *tracked) {
 	st.SetDeadline(time.Now().Add(s.opt.StreamTimeout))
-	raw, err := readDoQ(st, (*bp)[:2+s.opt.MaxQuerySize])
+	raw, bp, err := readDoQ(st, s.opt.MaxQuerySize)
 	if err != nil {
 		if errors.Is(err, errDoQ) {
 			c.CloseWithError(DoQProtocolError, err.Error())
@@ -242,6 +267,7 @@ func (s *QUICServer) serveStream(c *quic.Conn, st *quic.Stream) {
 		}
 		return
 	}
+	defer putBuf(bp)
 	if !s.opt.Allow0RTT || raw[2]&0x78 != 0 { // opcode not QUERY: not replayable
 		select {
 		case <-c.HandshakeComplete():
@@ -249,8 +275,8 @@ func (s *QUICServer) serveStream(c *quic.Conn, st *quic.Stream) {
 			return
 		}
 	}
-	op := s.bufs.Get().(*[]byte)
-	defer s.bufs.Put(op)
+	op := getBuf(replyBuf)
+	defer putBuf(op)
 	frame := *op
 	out, ok := s.answer(raw, frame[2:2])
 	if !ok {
@@ -258,45 +284,66 @@ func (s *QUICServer) serveStream(c *quic.Conn, st *quic.Stream) {
 		c.CloseWithError(DoQProtocolError, "not a DNS query")
 		return
 	}
-	if len(out) == 0 || &out[0] != &frame[2] {
-		copy(frame[2:], out)
+	held := cap(frame)
+	if len(out) > 0 && &out[0] != &frame[2] {
+		held += cap(out)
 	}
-	binary.BigEndian.PutUint16(frame, uint16(len(out)))
-	if _, err := st.Write(frame[:2+len(out)]); err != nil {
+	if !tk.reserve(held) {
+		// The client does not read what it asked for: cut it off.
+		c.CloseWithError(DoQExcessiveLoad, "replies not read")
+		return
+	}
+	defer tk.unreserve(held)
+	var hdr [2]byte
+	binary.BigEndian.PutUint16(hdr[:], uint16(len(out)))
+	if len(out) > 0 && &out[0] == &frame[2] {
+		copy(frame, hdr[:])
+		_, err = st.Write(frame[:2+len(out)])
+	} else if _, err = st.Write(hdr[:]); err == nil {
+		_, err = st.Write(out)
+	}
+	if err != nil {
 		st.CancelWrite(quic.StreamErrorCode(DoQRequestCancelled))
 		return
 	}
 	st.Close() // FIN: the reply is complete (only the write side closes)
 }
 
-// readDoQ reads one length-prefixed query into buf (2 + the size limit
-// long) and checks it: the length fits, the stream carries the whole
-// message, the Message ID is 0 (RFC 9250 §4.2.1), and the stream ends
-// (FIN) right after it. An errDoQ error is
-// a protocol error; any other is an I/O failure or timeout.
-func readDoQ(r io.Reader, buf []byte) ([]byte, error) {
-	if _, err := io.ReadFull(r, buf[:2]); err != nil {
+// readDoQ reads one length-prefixed query of at most max octets into a
+// pooled buffer sized by its length (returned for putBuf) and checks it:
+// the length fits, the stream carries the whole message, the Message ID
+// is 0 (RFC 9250 §4.2.1), and the stream ends (FIN) right after it. An
+// errDoQ error is a protocol error; any other is an I/O failure or
+// timeout. No buffer is taken before the length has arrived.
+func readDoQ(r io.Reader, max int) ([]byte, *[]byte, error) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: stream ended before the length", errDoQ)
+			return nil, nil, fmt.Errorf("%w: stream ended before the length", errDoQ)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	n := int(binary.BigEndian.Uint16(buf))
+	n := int(binary.BigEndian.Uint16(hdr[:]))
 	switch {
 	case n < headerLen:
-		return nil, fmt.Errorf("%w: message of %d octets", errDoQ, n)
-	case n > len(buf)-2:
-		return nil, fmt.Errorf("%w: query of %d octets over the limit", errDoQ, n)
+		return nil, nil, fmt.Errorf("%w: message of %d octets", errDoQ, n)
+	case n > max:
+		return nil, nil, fmt.Errorf("%w: query of %d octets over the limit", errDoQ, n)
 	}
-	msg := buf[2 : 2+n]
+	bp := getBuf(n)
+	msg := (*bp)[:n]
+	fail := func(err error) ([]byte, *[]byte, error) {
+		putBuf(bp)
+		return nil, nil, err
+	}
 	if _, err := io.ReadFull(r, msg); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: stream ended inside the message", errDoQ)
+			return fail(fmt.Errorf("%w: stream ended inside the message", errDoQ))
 		}
-		return nil, err
+		return fail(err)
 	}
 	if id := binary.BigEndian.Uint16(msg); id != 0 {
-		return nil, fmt.Errorf("%w: message ID %d, want 0", errDoQ, id)
+		return fail(fmt.Errorf("%w: message ID %d, want 0", errDoQ, id))
 	}
 	// The client sends FIN right after the query (RFC 9250 §4.2); more
 	// data on the stream, such as a second query, is a protocol error
@@ -307,11 +354,11 @@ func readDoQ(r io.Reader, buf []byte) ([]byte, error) {
 		k, err := r.Read(extra[:])
 		switch {
 		case k > 0:
-			return nil, fmt.Errorf("%w: data after the query (one query per stream, then FIN)", errDoQ)
+			return fail(fmt.Errorf("%w: data after the query (one query per stream, then FIN)", errDoQ))
 		case errors.Is(err, io.EOF):
-			return msg, nil
+			return msg, bp, nil
 		case err != nil:
-			return nil, err
+			return fail(err)
 		}
 	}
 }
