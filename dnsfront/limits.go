@@ -194,7 +194,7 @@ func addrOf(a net.Addr) netip.Addr {
 // connTable counts one server's connections, globally and per client,
 // and knows which are idle (no query in flight) and since when, so that
 // when a cap is reached the longest-idle connection is closed first (RFC
-// 7766 §6.2.3) and idle ones are closed after the idle timeout even when
+// 7766 §6.2.3; at the global cap, that of the client holding the most) and idle ones are closed after the idle timeout even when
 // the client keeps them alive below the DNS layer (QUIC or HTTP/2 PINGs).
 type connTable struct {
 	max, perClient, perInflight int
@@ -292,15 +292,22 @@ func (t *connTable) admit(a netip.Addr, close func()) (*tracked, bool) {
 	return tk, true
 }
 
-// oldestIdle returns the longest-idle connection, of client key only
-// when mine; nil when none is idle. t.mu is held.
+// oldestIdle returns the longest-idle connection of client key (mine),
+// or else of the client holding the most connections, so a client with
+// one connection is not closed for a hoarder's newcomer; nil when none
+// is idle. t.mu is held.
 func (t *connTable) oldestIdle(key netip.Addr, mine bool) *tracked {
+	var best *tracked
 	for e := t.idle.Front(); e != nil; e = e.Next() {
-		if v := e.Value.(*tracked); !mine || v.key == key {
+		v := e.Value.(*tracked)
+		switch {
+		case mine && v.key == key:
 			return v
+		case !mine && (best == nil || v.cl.conns > best.cl.conns):
+			best = v
 		}
 	}
-	return nil
+	return best
 }
 
 // evict takes v out of the table; t.mu is held. The caller closes it.

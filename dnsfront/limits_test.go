@@ -76,11 +76,15 @@ func TestDoTLimits(t *testing.T) {
 		first.Write(framed(wwwQuery(t)))
 		readFrame(t, first) // answered, then idle (once its goroutine ends)
 		for {
-			second := dial(t, s)
-			second.Write(framed(wwwQuery(t)))
-			var hdr [2]byte
-			if _, err := io.ReadFull(second, hdr[:]); err == nil {
-				break // served: the first made room
+			second, err := tls.Dial("tcp", s.dot.Addr().String(), s.cert.Client(testHost, dnsfront.ALPNDoT))
+			if err == nil {
+				t.Cleanup(func() { second.Close() })
+				second.SetDeadline(time.Now().Add(20 * time.Second))
+				second.Write(framed(wwwQuery(t)))
+				var hdr [2]byte
+				if _, err = io.ReadFull(second, hdr[:]); err == nil {
+					break // served: the first made room
+				}
 			}
 			// Refused: the first was still finishing its answer.
 			time.Sleep(20 * time.Millisecond)
