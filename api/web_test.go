@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -698,5 +699,49 @@ func TestWebOutsideRegistry(t *testing.T) {
 	// The health dashboard is the local node's, proxy or not.
 	if status, _ := a.get(t, a.client(t), "/health"); status != http.StatusOK {
 		t.Errorf("/health without a registry: %d", status)
+	}
+}
+
+// TestWebReviewPaged: the review console lists applications newest first,
+// reviewPageSize a page, with a link to the next (older) page and back to
+// the newest; following the links lists each application once.
+func TestWebReviewPaged(t *testing.T) {
+	f := newWebFixture(t)
+	const n = reviewPageSize + 7
+	for i := range n {
+		f.b.mustApply(&raftfsm.SubmitApplication{App: raftfsm.Application{ID: fmt.Sprintf("app%03d", i), Submitted: f.b.Now().Add(time.Duration(i) * time.Second),
+			Domains: []string{"example.org."}, Project: "p", Usage: "u", Responsible: "r", Contact: "c@example.org", Status: raftfsm.StatusPending}})
+	}
+	c := f.client(t)
+	f.login(t, c, f.admin)
+	row := regexp.MustCompile(`<th scope="row"><a href="/review/(app\d+)">`)
+	next := regexp.MustCompile(`rel="next" href="([^"]+)"`)
+	var got []string
+	path := "/review"
+	for pages := 0; path != ""; pages++ {
+		if pages > 3 {
+			t.Fatal("more pages than applications")
+		}
+		status, page := f.get(t, c, path)
+		if status != http.StatusOK {
+			t.Fatalf("GET %s = %d", path, status)
+		}
+		rows := row.FindAllStringSubmatch(page, -1)
+		if len(rows) > reviewPageSize {
+			t.Fatalf("GET %s lists %d applications, want at most %d", path, len(rows), reviewPageSize)
+		}
+		for _, r := range rows {
+			got = append(got, r[1])
+		}
+		if newest := strings.Contains(page, `href="/review">Newest</a>`); newest != (pages > 0) {
+			t.Errorf("GET %s: a link to the newest page %v, want %v", path, newest, pages > 0)
+		}
+		path = ""
+		if m := next.FindStringSubmatch(page); m != nil {
+			path = html.UnescapeString(m[1])
+		}
+	}
+	if len(got) != n || got[0] != fmt.Sprintf("app%03d", n-1) || got[n-1] != "app000" {
+		t.Errorf("pages list %d applications, first %v last %v; want %d, newest first", len(got), got[:1], got[len(got)-1:], n)
 	}
 }
