@@ -72,8 +72,8 @@ type ConnLimits struct {
 // connection beyond its client's cap is closed as soon as it is
 // accepted, so it holds no file descriptor. When all MaxConns are taken,
 // the oldest connection of the client holding the most is closed to make
-// room, as long as that client holds at least two more than the
-// newcomer's; else the newcomer is closed. So many addresses flooding
+// room, as long as that client holds at least twice as many as the
+// newcomer's client would; else the newcomer is closed. So many addresses flooding
 // together take slots from one another, not from a client with few.
 // Safe for concurrent use.
 type ConnListener struct {
@@ -161,7 +161,11 @@ func (l *ConnListener) admit(c *limitedConn) (ok bool, victim *limitedConn) {
 				most = cs
 			}
 		}
-		if len(most) >= mine+2 {
+		// A client holding at least twice what the newcomer would hold
+		// gives one up: a new or light client always gets in, heavy
+		// ones do not take slots from one another (which would only
+		// churn connections among them).
+		if len(most) >= 2*(mine+1) {
 			return false, most[0]
 		}
 		return false, nil

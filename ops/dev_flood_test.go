@@ -23,7 +23,7 @@ import (
 // TestDevAPIFloodSparesDNSAndRaft floods the REST API of `ddnrs dev`
 // (all members in this process, as in the attack of issue 18 that made
 // the Raft leader step down) with connections from 60 loopback addresses,
-// 25 each, redialled 250 ms after they close, half of them slow request
+// 25 each, redialled a second after they close, half of them slow request
 // bodies: more than the API's connection cap (RLIMIT_NOFILE/4, at most
 // 1024). Meanwhile DNS over UDP and TCP keeps answering, a client on
 // another address keeps submitting applications (Raft writes of the
@@ -84,7 +84,7 @@ func TestDevAPIFloodSparesDNSAndRaft(t *testing.T) {
 					// the node.
 					select {
 					case <-ctx.Done():
-					case <-time.After(250 * time.Millisecond):
+					case <-time.After(time.Second):
 					}
 				}
 			}()
