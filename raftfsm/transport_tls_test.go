@@ -101,6 +101,15 @@ func TestTransportRefusesForeignCert(t *testing.T) {
 	strangerCfg := pki.MutualTLS(issue(foreign, "x"), ca.Pool())
 	strangerCfg.ClientCAs = foreign.Pool()
 	x := transport(t, strangerCfg)
+	// The DNS-facing certificate of the same CA, serving-only
+	// (pki.IssueServer), in a configuration of the attacker's own making,
+	// without the package's checks.
+	dnsPair, err := pki.IssueServer(ca, "dns", []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := transport(t, &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{dnsPair.TLS()},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool(), RootCAs: ca.Pool()})
 
 	tests := []struct {
 		name     string
@@ -110,6 +119,8 @@ func TestTransportRefusesForeignCert(t *testing.T) {
 		{"member to member", b, a, true},
 		{"stranger to member", x, a, false},
 		{"member to stranger", a, x, false},
+		{"DNS certificate to member", d, a, false},
+		{"member to DNS certificate", a, d, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
