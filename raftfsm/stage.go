@@ -13,7 +13,7 @@ import (
 )
 
 // A staged upload carries a zone too large for one Raft log entry through
-// Raft in bounded pieces (docs/commands.md, "Staged uploads"):
+// Raft in bounded pieces (docs/large-zones.md, "Staged upload"):
 //
 //  1. StageBegin names the zone, its owner key and the new zone's signed
 //     head (serial, RRset count, Merkle root), and how many chunks and
