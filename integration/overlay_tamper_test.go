@@ -226,7 +226,7 @@ func TestOverlayRefusesForgedRRSIG(t *testing.T) {
 }
 
 // resolveRefused runs `ddnrs resolve name --server server` until it exits
-// 1 with "verified: no" and every line of why: each run is a new query,
+// 1 with "node says: not verified" and every line of why: each run is a new query,
 // which on a loaded machine can end in No Reachable Authority (the peer's
 // answer late) before the peer's answer is judged. Records verified are a
 // failure at once.
@@ -234,11 +234,11 @@ func resolveRefused(t *testing.T, name, server string, why ...string) {
 	t.Helper()
 	waitUntil(t, "ddnrs resolve "+name+" refusing the answer", func() error {
 		stdout, _, err := tryCmd("", ddnrsBin, "resolve", name, "--server", server)
-		if strings.Contains(stdout, "verified: yes") || strings.Contains(stdout, "verified: local") {
+		if strings.Contains(stdout, "node says: verified") || strings.Contains(stdout, "node says: local") {
 			t.Fatalf("ddnrs resolve %s accepted the answer:\n%s", name, stdout)
 		}
-		if err == nil || !strings.Contains(stdout, "verified: no") {
-			return fmt.Errorf("err %v, output:\n%s\nwant exit 1 and verified: no", err, stdout)
+		if err == nil || !strings.Contains(stdout, "node says: not verified") {
+			return fmt.Errorf("err %v, output:\n%s\nwant exit 1 and node says: not verified", err, stdout)
 		}
 		for _, w := range why {
 			if !strings.Contains(stdout, w) {

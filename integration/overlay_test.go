@@ -299,14 +299,24 @@ func TestOverlayEveryNodeAnswersEveryZone(t *testing.T) {
 	}
 	// ddnrs resolve through a node of the other group.
 	out := runCmd(t, "", ddnrsBin, "resolve", "www."+gs[0].zone, "A", "--server", gs[1].members[1].DNS)
-	for _, want := range []string{"192.0.2.10", "verified: yes", "path 1:", "path 2:", "ttl: "} {
+	for _, want := range []string{"192.0.2.10", "node says: verified", "path 1:", "path 2:", "ttl: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("ddnrs resolve output lacks %q:\n%s", want, out)
 		}
 	}
+	// ddnrs resolve verifies the relayed answer itself, with the owner's
+	// key pinned.
+	anchorFile := filepath.Join(t.TempDir(), "anchor")
+	if err := os.WriteFile(anchorFile, []byte(gs[0].anchor+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = runCmd(t, "", ddnrsBin, "resolve", "www."+gs[0].zone, "A", "--server", gs[1].members[1].DNS, "--trust-anchor", anchorFile)
+	if want := "verified: yes, here: DNSSEC signatures (RRSIG) and NSEC denial, against " + gs[0].zone; !strings.Contains(out, want) {
+		t.Errorf("ddnrs resolve --trust-anchor through another group: output lacks %q:\n%s", want, out)
+	}
 	out = runCmd(t, "", ddnrsBin, "resolve", "www."+gs[0].zone, "A", "--server", gs[0].members[1].DNS)
-	if !strings.Contains(out, "verified: local") {
-		t.Errorf("ddnrs resolve at the owning group: output lacks %q:\n%s", "verified: local", out)
+	if !strings.Contains(out, "node says: local") {
+		t.Errorf("ddnrs resolve at the owning group: output lacks %q:\n%s", "node says: local", out)
 	}
 	// A zone no group holds is refused, as without the overlay.
 	r, err := askErr(gs[1].members[0].DNS, "www.nowhere.test.", dns.TypeA, false)
@@ -433,9 +443,9 @@ func TestOverlayRefusesTamperedAnswers(t *testing.T) {
 		}
 	}
 	stdout, _, err := tryCmd("", ddnrsBin, "resolve", "www."+evil, "--server", gs[0].members[0].DNS)
-	if err == nil || !strings.Contains(stdout, "verified: no") || !strings.Contains(stdout, "why: extended error 6 (DNSSEC Bogus)") ||
+	if err == nil || !strings.Contains(stdout, "node says: not verified") || !strings.Contains(stdout, "why: extended error 6 (DNSSEC Bogus)") ||
 		!strings.Contains(stdout, "signature does not verify") {
-		t.Errorf("ddnrs resolve of a tampered answer: err %v, output:\n%s\nwant exit 1, verified: no and why", err, stdout)
+		t.Errorf("ddnrs resolve of a tampered answer: err %v, output:\n%s\nwant exit 1, node says: not verified, and why", err, stdout)
 	}
 }
 

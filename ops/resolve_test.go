@@ -1,13 +1,19 @@
 package ops
 
 import (
+	crand "crypto/rand"
+	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/zone"
 )
 
 // fakeNode serves DNS on loopback with f and returns its address.
@@ -52,11 +58,11 @@ func TestResolve(t *testing.T) {
 			if o := q.IsEdns0(); o != nil && len(o.Option) == 1 && o.Option[0].Option() == dnsfront.AuditOptionCode && o.Do() {
 				r.IsEdns0().Option = append(r.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: dnsfront.AuditOptionCode, Data: dnsfront.EncodeAudit(true, hops)})
 			}
-		}, ExitOK, []string{"192.0.2.80", "verified: yes", "path 1: 12D3KooWmember hash ab00", "path 2: 12D3KooWentry", "ttl: 300s"}},
+		}, ExitOK, []string{"192.0.2.80", "node says: verified", "verified: not checked", "path 1: 12D3KooWmember hash ab00", "path 2: 12D3KooWentry", "ttl: 300s"}},
 		{"local zone", []string{"resolve", "www.example.", "A"}, func(q, r *dns.Msg) {
 			r.Authoritative = true
 			r.Answer = []dns.RR{a}
-		}, ExitOK, []string{"verified: local", "ttl: 300s"}},
+		}, ExitOK, []string{"node says: local", "ttl: 300s"}},
 		{"negative answer TTL", []string{"resolve", "nothere.example.", "aaaa"}, func(q, r *dns.Msg) {
 			r.Authoritative = true
 			r.Rcode = dns.RcodeNameError
@@ -65,7 +71,7 @@ func TestResolve(t *testing.T) {
 		{"refused by verification", []string{"resolve", "www.example."}, func(q, r *dns.Msg) {
 			r.Rcode = dns.RcodeServerFailure
 			r.IsEdns0().Option = append(r.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeDNSBogus, ExtraText: "serial older than one already seen"})
-		}, ExitError, []string{"verified: no", "why: extended error 6 (DNSSEC Bogus): serial older"}},
+		}, ExitError, []string{"node says: not verified", "why: extended error 6 (DNSSEC Bogus): serial older"}},
 		{"json", []string{"resolve", "www.example.", "--output", "json"}, func(q, r *dns.Msg) {
 			r.Answer = []dns.RR{a}
 			r.IsEdns0().Option = append(r.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: dnsfront.AuditOptionCode, Data: dnsfront.EncodeAudit(true, hops)})
@@ -85,5 +91,109 @@ func TestResolve(t *testing.T) {
 	}
 	if r := ddnrs(t, "resolve", "www.example.", "NOPE"); r.code != ExitUsage {
 		t.Errorf("resolve with an unknown type: exit %d, want %d", r.code, ExitUsage)
+	}
+}
+
+// TestResolveVerifiesDev: ddnrs resolve verifies a real dev node's
+// answers itself, with the owner key pinned (--trust-anchor) or taken from
+// the registry's transparency log the node's REST API serves (--log,
+// --log-key): an address, a denial, a wildcard and a referral verify and
+// the output names the key; another owner key, or a path that changes
+// the address on the way, is refused (exit 1) though the node says the
+// answer is its own; without an anchor nothing is claimed.
+func TestResolveVerifiesDev(t *testing.T) {
+	data := t.TempDir()
+	readyPath := filepath.Join(t.TempDir(), "ready.json")
+	d, err := startDev(t, devOptions{Data: data, API: "127.0.0.1:0", ReadyFile: readyPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := apiRE.FindStringSubmatch(d.out.String())
+	if m == nil {
+		t.Fatalf("dev printed no REST API URL:\n%s", d.out.String())
+	}
+	base, logKey := m[1], filepath.Join(data, devLogPub)
+	var ready readyInfo
+	b, err := os.ReadFile(readyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ready); err != nil || len(ready.Zones) == 0 {
+		t.Fatalf("ready file %s: %v %+v", readyPath, err, ready)
+	}
+	dir := t.TempDir()
+	anchor := writeFile(t, dir, "anchor", ready.Zones[0].DNSKEY+"\n")
+	otherKey, err := zone.GenerateKey(node.DemoOrigin, true, crand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := writeFile(t, dir, "wrong", otherKey.DNSKEY.String()+"\n")
+	// A path that changes every A record on the way from the node.
+	tampering := fakeNode(t, func(q, r *dns.Msg) {
+		up, err := dns.Exchange(q, d.addr)
+		if err != nil {
+			r.Rcode = dns.RcodeServerFailure
+			return
+		}
+		for _, rr := range up.Answer {
+			if a, ok := rr.(*dns.A); ok {
+				a.A = net.IPv4(203, 0, 113, 66)
+			}
+		}
+		r.Answer, r.Ns, r.Rcode, r.Authoritative = up.Answer, up.Ns, up.Rcode, up.Authoritative
+	})
+	pinned := []string{"--trust-anchor", anchor}
+	fromLog := []string{"--log", base, "--log-key", logKey}
+	cases := []struct {
+		desc   string
+		args   []string
+		server string
+		code   ExitCode
+		want   []string
+	}{
+		{"address, pinned key", append([]string{"resolve", "www." + node.DemoOrigin}, pinned...), d.addr, ExitOK,
+			[]string{"127.0.0.2", "verified: yes, here: DNSSEC signatures (RRSIG) and NSEC denial, against demo.ddnrs. key tag", "pinned in " + anchor, "not checked: the zone's serial", "node says: local"}},
+		{"address, key from the log", append([]string{"resolve", "www." + node.DemoOrigin}, fromLog...), d.addr, ExitOK,
+			[]string{"127.0.0.2", "verified: yes, here", "from the registry's transparency log at " + base}},
+		{"NXDOMAIN", append([]string{"resolve", "nothere." + node.DemoOrigin, "AAAA"}, fromLog...), d.addr, ExitOK,
+			[]string{"NXDOMAIN", "verified: yes, here"}},
+		{"NODATA", append([]string{"resolve", "www." + node.DemoOrigin, "MX"}, pinned...), d.addr, ExitOK,
+			[]string{"NOERROR", "verified: yes, here"}},
+		{"wildcard", append([]string{"resolve", "any.wild." + node.DemoOrigin}, pinned...), d.addr, ExitOK,
+			[]string{"127.0.0.9", "verified: yes, here"}},
+		{"CNAME chain", append([]string{"resolve", "chain." + node.DemoOrigin}, pinned...), d.addr, ExitOK,
+			[]string{"127.0.0.2", "verified: yes, here"}},
+		{"referral", append([]string{"resolve", "host.sub." + node.DemoOrigin}, pinned...), d.addr, ExitOK,
+			[]string{"verified: yes, here", "unsigned: sub.demo.ddnrs. NS"}},
+		{"another owner key", append([]string{"resolve", "www." + node.DemoOrigin}, "--trust-anchor", wrong), d.addr, ExitError,
+			[]string{"verified: no, here", "signature does not verify", "node says: local"}},
+		{"changed on the way", append([]string{"resolve", "www." + node.DemoOrigin}, fromLog...), tampering, ExitError,
+			[]string{"203.0.113.66", "verified: no, here", "signature does not verify"}},
+		{"changed on the way, no anchor", []string{"resolve", "www." + node.DemoOrigin}, tampering, ExitOK,
+			[]string{"203.0.113.66", "verified: not checked (no trust anchor"}},
+		{"json", append([]string{"resolve", "www." + node.DemoOrigin, "-o", "json"}, pinned...), d.addr, ExitOK,
+			[]string{`"result": "yes"`, `"zone": "demo.ddnrs."`, `"key_source": "pinned in `}},
+	}
+	for _, c := range cases {
+		r := ddnrs(t, append(c.args, "--server", c.server)...)
+		if r.code != c.code {
+			t.Errorf("%s: exit %d, want %d\n%s%s", c.desc, r.code, c.code, r.stdout, r.stderr)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(r.stdout, w) {
+				t.Errorf("%s: output lacks %q:\n%s", c.desc, w, r.stdout)
+			}
+		}
+	}
+	for _, args := range [][]string{
+		{"resolve", "www." + node.DemoOrigin, "--log", base},
+		{"resolve", "www." + node.DemoOrigin, "--log", "ftp://x", "--log-key", logKey},
+	} {
+		if r := ddnrs(t, append(args, "--server", d.addr)...); r.code != ExitUsage {
+			t.Errorf("ddnrs %v: exit %d, want %d (usage)", args, r.code, ExitUsage)
+		}
+	}
+	if r := ddnrs(t, "resolve", "www."+node.DemoOrigin, "--server", d.addr, "--log", base, "--log-key", filepath.Join(dir, "anchor")); r.code != ExitError {
+		t.Errorf("resolve with a DNSKEY as the log key: exit %d, want %d\n%s", r.code, ExitError, r.stderr)
 	}
 }
