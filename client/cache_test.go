@@ -221,3 +221,31 @@ func TestCacheNewerSerial(t *testing.T) {
 		})
 	}
 }
+
+// TestCachePurgeZone: a suspension drops the cached answers of the
+// zone and of zones below it, and no others.
+func TestCachePurgeZone(t *testing.T) {
+	c := NewCache(0, nil)
+	put := func(name, zoneName string) {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		c.Put(name, dns.TypeA, &Verified{Zone: zoneName, Msg: m, TTL: time.Hour})
+	}
+	put("www.example.org.", "example.org.")
+	put("example.org.", "example.org.")
+	put("www.sub.example.org.", "sub.example.org.")
+	put("www.example.com.", "example.com.")
+	put("www.notexample.org.", "notexample.org.")
+	c.PurgeZone("example.org.")
+	for _, tt := range []struct {
+		name string
+		kept bool
+	}{
+		{"www.example.org.", false}, {"example.org.", false}, {"www.sub.example.org.", false},
+		{"www.example.com.", true}, {"www.notexample.org.", true},
+	} {
+		if _, _, _, ok := c.Get(tt.name, dns.TypeA); ok != tt.kept {
+			t.Errorf("after PurgeZone(example.org.): %s cached = %v, want %v", tt.name, ok, tt.kept)
+		}
+	}
+}

@@ -20,7 +20,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/api"
-	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
@@ -370,34 +369,6 @@ func TestHealthOf(t *testing.T) {
 	if len(h.Groups) != 2 || h.Groups[0].Name != "east" || h.Groups[0].Healthy != 0 || h.Groups[0].Registry ||
 		h.Groups[1].Name != "reg" || !h.Groups[1].Registry || h.Groups[1].Members != 2 || h.Groups[1].MaxLag != 3 || h.Groups[1].Leader != "r1" {
 		t.Errorf("groups = %+v", h.Groups)
-	}
-}
-
-// TestAnswerCachePurgeZone: a suspension drops the cached answers of the
-// zone and of zones below it, and no others.
-func TestAnswerCachePurgeZone(t *testing.T) {
-	c := client.NewCache(0, nil)
-	put := func(name, zoneName string) {
-		m := new(dns.Msg)
-		m.SetQuestion(name, dns.TypeA)
-		c.Put(name, dns.TypeA, &client.Verified{Zone: zoneName, Msg: m, TTL: time.Hour})
-	}
-	put("www.example.org.", "example.org.")
-	put("example.org.", "example.org.")
-	put("www.sub.example.org.", "sub.example.org.")
-	put("www.example.com.", "example.com.")
-	put("www.notexample.org.", "notexample.org.")
-	c.PurgeZone("example.org.")
-	for _, tt := range []struct {
-		name string
-		kept bool
-	}{
-		{"www.example.org.", false}, {"example.org.", false}, {"www.sub.example.org.", false},
-		{"www.example.com.", true}, {"www.notexample.org.", true},
-	} {
-		if _, _, _, ok := c.Get(tt.name, dns.TypeA); ok != tt.kept {
-			t.Errorf("after PurgeZone(example.org.): %s cached = %v, want %v", tt.name, ok, tt.kept)
-		}
 	}
 }
 
