@@ -35,6 +35,10 @@ type claimJSON struct {
 	Suspended  bool      `json:"suspended"`
 	Reason     string    `json:"reason,omitempty"`
 	Serial     uint32    `json:"serial,omitempty"` // GET /v1/zones/{zone}: the group's current serial
+	// SignaturesExpire is when the zone's first RRSIG expires (GET
+	// /v1/zones/{zone}): validating resolvers fail its answers past it
+	// unless the owner re-signs ('ddnrs zone keep-signed').
+	SignaturesExpire *time.Time `json:"signatures_expire,omitempty"`
 }
 
 func claimView(c raftfsm.Claim) claimJSON {
@@ -271,6 +275,10 @@ func (s *Server) handleGetZone(w http.ResponseWriter, r *http.Request, c *call) 
 	switch {
 	case err == nil:
 		v.Serial = z.Serial()
+		if t, ok := zone.EarliestExpiry(z, s.now()); ok {
+			t = t.UTC()
+			v.SignaturesExpire = &t
+		}
 	case !errors.Is(err, ErrNoZone):
 		return err
 	}

@@ -25,11 +25,12 @@ type publishOptions struct {
 	Output       string
 	// The owner's route, through the REST API with an API key
 	// (publish_api.go): no cluster certificate needed.
-	API        string // --api URL (or DDNRS_API)
-	APIKeyFile string // --api-key-file FILE (or DDNRS_API_KEY_FILE, DDNRS_API_KEY)
-	DryRun     bool   // --dry-run: checked by the group, applied nowhere
-	Delete     bool   // --delete: delete the zone and release its name
-	Serial     string // --serial auto|date
+	API        string        // --api URL (or DDNRS_API)
+	APIKeyFile string        // --api-key-file FILE (or DDNRS_API_KEY_FILE, DDNRS_API_KEY)
+	DryRun     bool          // --dry-run: checked by the group, applied nowhere
+	Delete     bool          // --delete: delete the zone and release its name
+	Serial     string        // --serial auto|date
+	Validity   time.Duration // --validity: how long new signatures last (with --api)
 
 	out, errOut io.Writer
 }
@@ -100,6 +101,7 @@ that had committed is answered as done.`,
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "with --api: have the group check the change, apply nothing")
 	cmd.Flags().BoolVar(&opts.Delete, "delete", false, "with --api: delete the zone (signed by --key) and release its name")
 	cmd.Flags().StringVar(&opts.Serial, "serial", "auto", "auto (one above the group's, or the file's when higher), or date (YYYYMMDDnn)")
+	cmd.Flags().DurationVar(&opts.Validity, "validity", 30*24*time.Hour, "with --api: how long new signatures stay valid (keep them fresh with 'ddnrs zone keep-signed')")
 	return cmd
 }
 
@@ -161,8 +163,8 @@ func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
 	if opts.API != "" || os.Getenv(envAPI) != "" {
 		return runPublishAPI(ctx, e, opts, k, oldKey, u)
 	}
-	if opts.DryRun || opts.Delete || opts.Serial != "auto" {
-		return usagef("--dry-run, --delete and --serial date need --api (the owner's route through the REST API)")
+	if opts.DryRun || opts.Delete || opts.Serial != "auto" || opts.Validity != 30*24*time.Hour {
+		return usagef("--dry-run, --delete, --serial date and --validity need --api (the owner's route through the REST API)")
 	}
 	if err := opts.resolve("tls-key"); err != nil {
 		return err
@@ -251,8 +253,14 @@ func planPublish(ctx context.Context, c *node.AdminClient, server string, u *zon
 // encodes the command that takes the group from old to the result. Cmd
 // is nil when there is nothing to send.
 func planFrom(old, base, u *zone.Zone, k, oldKey *zone.Key, now time.Time) (*publishPlan, error) {
+	return planWith(old, base, u, k, oldKey, zone.PrepareOptions{Sign: zone.DefaultSignOptions(now), Margin: zone.RefreshMargin})
+}
+
+// planWith is planFrom with the signing window and refresh margin in o
+// (`ddnrs zone keep-signed`).
+func planWith(old, base, u *zone.Zone, k, oldKey *zone.Key, o zone.PrepareOptions) (*publishPlan, error) {
 	origin := u.Origin
-	next, act, err := zone.Prepare(base, u, k, now)
+	next, act, err := zone.PrepareWith(base, u, k, o)
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", origin, err)
 	}

@@ -209,7 +209,13 @@ func runPublishAPI(ctx context.Context, e *env, opts *publishOptions, k, oldKey 
 	if oldKey != nil && old == nil {
 		return usagef("the group has no zone %s to rotate: publish it without --rotate-from", origin)
 	}
-	plan, err := planFrom(old, old, u, k, oldKey, e.now())
+	if opts.Validity <= 0 {
+		return usagef("--validity %s: want a positive duration such as 720h", opts.Validity)
+	}
+	now := e.now()
+	popt := zone.PrepareOptions{Sign: zone.SignOptions{Inception: now.Add(-time.Hour), Expiration: now.Add(opts.Validity), Now: now},
+		Margin: min(zone.RefreshMargin, opts.Validity/3)}
+	plan, err := planWith(old, old, u, k, oldKey, popt)
 	if err != nil {
 		return err
 	}
@@ -223,7 +229,7 @@ func runPublishAPI(ctx context.Context, e *env, opts *publishOptions, k, oldKey 
 		if u, err = zone.WithSerial(u, zone.DateSerial(stored, e.now())); err != nil {
 			return err
 		}
-		if plan, err = planFrom(old, old, u, k, oldKey, e.now()); err != nil {
+		if plan, err = planWith(old, old, u, k, oldKey, popt); err != nil {
 			return err
 		}
 	}

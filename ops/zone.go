@@ -38,6 +38,7 @@ ldns-* tools read them too. Zone files are BIND master files.`,
 		newZonePublishCmd(e),
 		newZoneDelegateCmd(e),
 		newZoneConsentCmd(e),
+		newZoneKeepSignedCmd(e),
 	)
 	return cmd
 }

@@ -53,7 +53,20 @@ func (a Action) String() string {
 // The serial in u's SOA counts only when it is above the stored one. Prepare
 // is pure: now is the signing clock.
 func Prepare(stored, u *Zone, k *Key, now time.Time) (*Zone, Action, error) {
-	opt := DefaultSignOptions(now)
+	return PrepareWith(stored, u, k, PrepareOptions{Sign: DefaultSignOptions(now), Margin: RefreshMargin})
+}
+
+// PrepareOptions are Prepare's signing window and refresh margin, for
+// tools that sign with another validity (`ddnrs zone keep-signed
+// --validity`).
+type PrepareOptions struct {
+	Sign   SignOptions   // the window new signatures get; Sign.Now is the clock
+	Margin time.Duration // re-sign when a signature expires within it
+}
+
+// PrepareWith is Prepare with the signing window and refresh margin in o.
+func PrepareWith(stored, u *Zone, k *Key, o PrepareOptions) (*Zone, Action, error) {
+	opt, now := o.Sign, o.Sign.Now
 	if stored == nil {
 		z, err := Sign(u, k, opt)
 		return z, Signed, err
@@ -92,7 +105,7 @@ func Prepare(stored, u *Zone, k *Key, now time.Time) (*Zone, Action, error) {
 		z, err := Sign(u, k, opt)
 		return z, Updated, err
 	}
-	if NeedsRefresh(stored, now, RefreshMargin) {
+	if NeedsRefresh(stored, now, o.Margin) {
 		u, err := withSerial(u, nextSerial(stored.Serial(), u.Serial()))
 		if err != nil {
 			return nil, 0, err

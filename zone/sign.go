@@ -214,6 +214,23 @@ func NeedsRefresh(z *Zone, now time.Time, margin time.Duration) bool {
 	return false
 }
 
+// EarliestExpiry returns when the first of z's RRSIGs expires, read
+// against now (serial arithmetic, like validators), and false when z has
+// no RRSIG. Past it, validating resolvers answer SERVFAIL for that RRset:
+// the owner's tools must have re-signed by then.
+func EarliestExpiry(z *Zone, now time.Time) (time.Time, bool) {
+	var first time.Time
+	found := false
+	for _, s := range z.RRsets() {
+		for _, sig := range s.Sigs {
+			if t := sigTime(sig.Expiration, now); !found || t.Before(first) {
+				first, found = t, true
+			}
+		}
+	}
+	return first, found
+}
+
 // sigTime turns an RRSIG timestamp, a 32-bit count of seconds read with
 // serial number arithmetic (RFC 4034 §3.1.5, RFC 1982), into the time
 // within 68 years of ref that it names.
