@@ -222,7 +222,7 @@ func TestDifferentialKnot(t *testing.T) {
 	// what ddnrs stores: import, export, then serve both from that.
 	sz := signFixture(t)
 	data := t.TempDir()
-	runCmd(t, "", ddnrsBin, "zone", "import", "--data", data, "--key", sz.Key, sz.Unsigned)
+	runCmd(t, "", ddnrsBin, "ops", "store", "restore-zone", "--data", data, "--key", sz.Key, sz.Unsigned)
 	served := filepath.Join(t.TempDir(), "served.zone")
 	runCmd(t, "", ddnrsBin, "zone", "export", "--data", data, "--out", served, sz.Origin)
 	knot := startKnot(t, sz.Origin, served)
@@ -389,7 +389,7 @@ func TestDifferentialKnotAdditional(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := t.TempDir()
-	runCmd(t, "", ddnrsBin, "zone", "import", "--data", data, "--key", key, unsigned)
+	runCmd(t, "", ddnrsBin, "ops", "store", "restore-zone", "--data", data, "--key", key, unsigned)
 	served := filepath.Join(t.TempDir(), "served.zone")
 	runCmd(t, "", ddnrsBin, "zone", "export", "--data", data, "--out", served, "add.test.")
 	knot := startKnot(t, "add.test.", served)
