@@ -1,12 +1,14 @@
 package dnsfront_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"runtime"
 	"sync"
 	"syscall"
@@ -16,6 +18,7 @@ import (
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/miekg/dns"
 	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
 )
 
 // dialFrom opens a TCP (tlsConf nil) or DoT connection from the local
@@ -304,5 +307,107 @@ func TestDoQConnectionHoarding(t *testing.T) {
 	t.Logf("DoQ: attackers opened %d connections with keepalive, %d closed by the server", opened, closed)
 	if rate := good.report(t, "DoQ under 100 hoarded keepalive connections"); rate > 0.1 {
 		t.Errorf("the well-behaved client failed %.0f%% of its queries, want at most 10%%", 100*rate)
+	}
+}
+
+// DoH: addresses holding many idle HTTP/2 connections and HTTP/3
+// connections kept alive with PINGs (100 of each from ten addresses,
+// against caps of 30, 6 per client) do not lock a well-behaved client
+// out of either.
+func TestDoHConnectionHoarding(t *testing.T) {
+	h := signedHandler(t, dnsfront.Options{})
+	s := startServers(t, h, limits{https: dnsfront.HTTPSOptions{MaxConns: 30, MaxConnsPerClient: 6, IdleTimeout: 2 * time.Second}})
+	addr := s.doh.Addr().String()
+	uaddr, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "https://" + addr + dnsfront.DefaultDoHPath
+	const attackers = 10
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for a := 10; a < 10+attackers; a++ {
+		from := fmt.Sprintf("127.0.0.%d", a)
+		qtr := quicTransport(t, from)
+		for i := range 10 {
+			wg.Add(2)
+			go func() { // HTTP/2: TLS done, then silent
+				defer wg.Done()
+				time.Sleep(time.Duration(i) * 20 * time.Millisecond)
+				c, err := dialFrom(from, addr, s.cert.Client(testHost, "h2"))
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				go func() { <-ctx.Done(); c.Close() }()
+				io.Copy(io.Discard, c)
+			}()
+			go func() { // HTTP/3 with keepalive, no request
+				defer wg.Done()
+				time.Sleep(time.Duration(i) * 20 * time.Millisecond)
+				dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+				defer dcancel()
+				c, err := qtr.Dial(dctx, uaddr, s.cert.Client(testHost, http3.NextProtoH3), &quic.Config{KeepAlivePeriod: 100 * time.Millisecond})
+				if err != nil {
+					return
+				}
+				select {
+				case <-ctx.Done():
+					c.CloseWithError(0, "")
+				case <-c.Context().Done():
+				}
+			}()
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // the attack is under way
+	// The well-behaved client opens a fresh connection per query, as a
+	// newcomer does, from 127.0.0.3.
+	h2 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: s.cert.Client(testHost), ForceAttemptHTTP2: true, DisableKeepAlives: true,
+		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}}).DialContext,
+	}}
+	goodQUIC := quicTransport(t, "127.0.0.3")
+	h3tr := &http3.Transport{TLSClientConfig: s.cert.Client(testHost),
+		Dial: func(ctx context.Context, _ string, tlsConf *tls.Config, conf *quic.Config) (*quic.Conn, error) {
+			return goodQUIC.DialEarly(ctx, uaddr, tlsConf, conf)
+		}}
+	defer h3tr.Close()
+	h3 := &http.Client{Timeout: 5 * time.Second, Transport: h3tr}
+	post := func(c *http.Client) error {
+		resp, err := c.Post(url, dnsfront.MediaDNSMessage, bytes.NewReader(wwwQuery(t)))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %s", resp.Status)
+		}
+		return nil
+	}
+	var good2, good3 probe
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	var pwg sync.WaitGroup
+	pwg.Add(2)
+	go func() { defer pwg.Done(); good2.run(pctx, 50*time.Millisecond, func() error { return post(h2) }) }()
+	go func() {
+		defer pwg.Done()
+		good3.run(pctx, 50*time.Millisecond, func() error {
+			h3tr.CloseIdleConnections() // a fresh connection per query
+			return post(h3)
+		})
+	}()
+	pwg.Wait()
+	pcancel()
+	cancel()
+	wg.Wait()
+	for _, p := range []struct {
+		name string
+		p    *probe
+	}{{"DoH HTTP/2", &good2}, {"DoH HTTP/3", &good3}} {
+		if rate := p.p.report(t, p.name+" under 100 hoarded connections per protocol"); rate > 0.1 {
+			t.Errorf("%s: the well-behaved client failed %.0f%% of its queries, want at most 10%%", p.name, 100*rate)
+		}
 	}
 }

@@ -3,7 +3,9 @@ package dnsfront
 import (
 	"container/list"
 	"context"
+	"crypto/tls"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -26,91 +28,116 @@ const (
 	DefaultMaxQuerySize = 4096
 )
 
-// limitListener closes connections accepted beyond its cap at once, so a
-// client opening many cannot starve the others of file descriptors.
-type limitListener struct {
+// trackListener admits accepted connections into a connTable: one over
+// a cap makes room by closing the longest-idle connection, or is closed
+// at once when none is idle.
+type trackListener struct {
 	net.Listener
-	slots chan struct{}
+	tab *connTable
 }
 
-func newLimitListener(ln net.Listener, n int) *limitListener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, n)}
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
+func (l *trackListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		select {
-		case l.slots <- struct{}{}:
-			return &limitConn{Conn: c, slots: l.slots}, nil
-		default:
+		tk, ok := l.tab.admit(addrOf(c.RemoteAddr()), func() { c.Close() })
+		if !ok {
 			c.Close()
+			continue
 		}
+		return &trackConn{Conn: c, tk: tk}, nil
 	}
 }
 
-type limitConn struct {
+// trackConn leaves its table when it closes.
+type trackConn struct {
 	net.Conn
-	slots chan struct{}
-	once  sync.Once
+	tk   *tracked
+	once sync.Once
 }
 
-func (c *limitConn) Close() error {
+func (c *trackConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { <-c.slots })
+	c.once.Do(c.tk.release)
 	return err
 }
 
-// quicLimiter counts open QUIC connections and refuses those over the
-// cap.
-type quicLimiter struct {
-	mu    sync.Mutex
-	open  int
-	max   int
-	code  quic.ApplicationErrorCode // sent to refused connections
-	stops []func() bool
-}
-
-// admit reports whether c may be served; when it may, c's slot is freed
-// when c closes. The caller closes a refused connection.
-func (q *quicLimiter) admit(c *quic.Conn) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.open >= q.max {
-		return false
-	}
-	q.open++
-	context.AfterFunc(c.Context(), func() {
-		q.mu.Lock()
-		q.open--
-		q.mu.Unlock()
-	})
-	return true
-}
-
-// limitedQUICListener is a QUIC listener whose Accept skips connections
-// the limiter refuses.
-type limitedQUICListener struct {
+// trackedQUICListener is trackListener for QUIC (HTTP/3): it also keeps
+// each connection's entry, which ConnContext hands to the requests.
+type trackedQUICListener struct {
 	*quic.EarlyListener
-	lim *quicLimiter
+	tab   *connTable
+	code  quic.ApplicationErrorCode // sent to refused connections
+	conns sync.Map                  // *quic.Conn -> *tracked
 }
 
-func (l *limitedQUICListener) Accept(ctx context.Context) (*quic.Conn, error) {
+func (l *trackedQUICListener) Accept(ctx context.Context) (*quic.Conn, error) {
 	for {
 		c, err := l.EarlyListener.Accept(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if l.lim.admit(c) {
-			return c, nil
+		tk, ok := l.tab.admit(addrOf(c.RemoteAddr()), func() { c.CloseWithError(0x100, "idle connection closed") }) // H3_NO_ERROR
+		if !ok {
+			// Before the handshake completes the code is sent as a bare
+			// APPLICATION_ERROR (RFC 9000 §10.2.3); HTTP clients retry alike.
+			c.CloseWithError(l.code, "too many connections")
+			continue
 		}
-		// Before the handshake completes the code is sent as a bare
-		// APPLICATION_ERROR (RFC 9000 §10.2.3); HTTP clients retry alike.
-		c.CloseWithError(l.lim.code, "too many connections")
+		l.conns.Store(c, tk)
+		context.AfterFunc(c.Context(), func() {
+			tk.release()
+			l.conns.Delete(c)
+		})
+		return c, nil
 	}
+}
+
+// connContext puts c's table entry into the context of its requests.
+func (l *trackedQUICListener) connContext(ctx context.Context, c *quic.Conn) context.Context {
+	if tk, ok := l.conns.Load(c); ok {
+		return context.WithValue(ctx, trackedKey{}, tk.(*tracked))
+	}
+	return ctx
+}
+
+// trackedKey is the context key of a request's connection entry.
+type trackedKey struct{}
+
+// netConnContext puts the table entry of c (a *tls.Conn over a
+// corkConn over a trackConn, as HTTPSServer stacks them) into the
+// context of its requests.
+func netConnContext(ctx context.Context, c net.Conn) context.Context {
+	for {
+		switch cc := c.(type) {
+		case *trackConn:
+			return context.WithValue(ctx, trackedKey{}, cc.tk)
+		case *tls.Conn:
+			c = cc.NetConn()
+		case *corkConn:
+			c = cc.Conn
+		default:
+			return ctx
+		}
+	}
+}
+
+// limitRequests makes each request count as a query in flight of its
+// connection's client (waiting while the client has its cap), so an idle
+// connection is known and a client's concurrent requests are capped.
+func limitRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tk, ok := r.Context().Value(trackedKey{}).(*tracked); ok {
+			if !tk.begin(r.Context().Done()) {
+				http.Error(w, "too many queries in flight", http.StatusServiceUnavailable)
+				return
+			}
+			defer tk.end()
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Per-client limits of the stream servers (TCP, DoT, DoH, DoQ), beside

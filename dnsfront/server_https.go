@@ -44,6 +44,18 @@ type HTTPSOptions struct {
 	// counted apart; a connection over the cap is closed at once. Default
 	// 1000.
 	MaxConns int
+	// MaxConnsPerClient caps the connections of one client (an IPv4
+	// address, an IPv6 /64), HTTP/2 and HTTP/3 counted apart; at it, or
+	// at MaxConns, the longest-idle connection is closed for the
+	// newcomer (of this client, or of the client holding the most), and
+	// a connection without a request for IdleTimeout is closed even when
+	// the client keeps it alive with PINGs. Default
+	// DefaultMaxConnsPerClient.
+	MaxConnsPerClient int
+	// MaxInflightPerClient caps the requests of one client being
+	// answered at once, its connections together; more wait. Default
+	// DefaultMaxInflightPerClient.
+	MaxInflightPerClient int
 	// MaxStreams caps the concurrent requests of one connection
 	// (SETTINGS_MAX_CONCURRENT_STREAMS in HTTP/2, the QUIC stream limit in
 	// HTTP/3). Default 100.
@@ -104,7 +116,8 @@ type HTTPSServer struct {
 	qln  *quic.EarlyListener
 	h2   *http.Server
 	h3   *http3.Server
-	lim  *quicLimiter
+	tab  *connTable // HTTP/2 (TCP) connections
+	tql  *trackedQUICListener
 	log  *slog.Logger
 	conf *tls.Config
 
@@ -133,8 +146,9 @@ func ListenHTTPS(addr string, h Responder, conf *tls.Config, opt HTTPSOptions) (
 	conf.MinVersion = max(conf.MinVersion, tls.VersionTLS12)
 	s := &HTTPSServer{opt: opt, tcp: tcp, udp: udp, log: opt.Logger, conf: conf, done: make(chan struct{})}
 	handler := NewDoHHandler(h, opt)
+	s.tab = newConnTable(opt.MaxConns, opt.MaxConnsPerClient, opt.MaxInflightPerClient, 0, nil)
 	s.h3 = &http3.Server{
-		Handler:        handler,
+		Handler:        limitRequests(handler),
 		TLSConfig:      http3.ConfigureTLSConfig(conf),
 		MaxHeaderBytes: 16 << 10,
 		IdleTimeout:    opt.IdleTimeout,
@@ -153,14 +167,19 @@ func ListenHTTPS(addr string, h Responder, conf *tls.Config, opt HTTPSOptions) (
 		udp.Close()
 		return nil, fmt.Errorf("dns https listen %s: %w", addr, err)
 	}
-	s.lim = &quicLimiter{max: opt.MaxConns, code: quic.ApplicationErrorCode(http3.ErrCodeExcessiveLoad)}
+	s.tql = &trackedQUICListener{
+		EarlyListener: s.qln, code: quic.ApplicationErrorCode(http3.ErrCodeExcessiveLoad),
+		tab: newConnTable(opt.MaxConns, opt.MaxConnsPerClient, opt.MaxInflightPerClient, 0, nil),
+	}
+	s.h3.ConnContext = s.tql.connContext
 	s.h2 = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Handler: limitRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.ProtoMajor < 3 {
 				s.h3.SetQUICHeaders(w.Header())
 			}
 			handler.ServeHTTP(w, r)
-		}),
+		})),
+		ConnContext:       netConnContext,
 		TLSConfig:         conf.Clone(),
 		ReadHeaderTimeout: opt.ReadTimeout,
 		ReadTimeout:       opt.ReadTimeout,
@@ -222,18 +241,24 @@ func (s *HTTPSServer) Serve(ctx context.Context) error {
 		return ErrServerClosed
 	}
 	s.serving = true
-	s.wg.Add(2)
+	s.wg.Add(4)
 	s.mu.Unlock()
+	for _, tab := range []*connTable{s.tab, s.tql.tab} {
+		go func() {
+			defer s.wg.Done()
+			tab.reap(s.opt.IdleTimeout, s.done)
+		}()
+	}
 	go func() {
 		defer s.wg.Done()
-		err := s.h2.ServeTLS(corkListener{newLimitListener(s.tcp, s.opt.MaxConns)}, "", "")
+		err := s.h2.ServeTLS(corkListener{&trackListener{Listener: s.tcp, tab: s.tab}}, "", "")
 		if !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("doh http/2 stopped", "err", err)
 		}
 	}()
 	go func() {
 		defer s.wg.Done()
-		err := s.h3.ServeListener(&limitedQUICListener{EarlyListener: s.qln, lim: s.lim})
+		err := s.h3.ServeListener(s.tql)
 		if !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, quic.ErrServerClosed) {
 			s.log.Debug("doh http/3 stopped", "err", err)
 		}
@@ -276,17 +301,15 @@ func (s *HTTPSServer) Close() error {
 // a test or behind another server). It answers RFC 8484 GET and POST
 // requests at its path and the JSON form (see serveJSON).
 type DoHHandler struct {
-	h    Responder
-	opt  HTTPSOptions
-	mux  *http.ServeMux
-	bufs sync.Pool // *[]byte of maxMsg: replies
+	h   Responder
+	opt HTTPSOptions
+	mux *http.ServeMux
 }
 
 // NewDoHHandler returns the DoH handler answering with h.
 func NewDoHHandler(h Responder, opt HTTPSOptions) *DoHHandler {
 	opt.defaults()
 	d := &DoHHandler{h: h, opt: opt, mux: http.NewServeMux()}
-	d.bufs.New = func() any { b := make([]byte, maxMsg); return &b }
 	d.mux.HandleFunc("GET "+opt.Path, d.serve)
 	d.mux.HandleFunc("POST "+opt.Path, d.serve)
 	return d
@@ -308,8 +331,8 @@ func (d *DoHHandler) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), status)
 		return
 	}
-	bp := d.bufs.Get().(*[]byte)
-	defer d.bufs.Put(bp)
+	bp := getBuf(replyBuf) // a larger reply gets a buffer of its own size
+	defer putBuf(bp)
 	out, ok := d.h.Handle(raw, (*bp)[:0], dohTransport)
 	if !ok {
 		http.Error(w, "not a DNS query", http.StatusBadRequest)
