@@ -73,7 +73,11 @@ func (n *Node) listenAPI() (net.Listener, error) {
 	}
 	cl := api.LimitListener(ln, lim)
 	maxConns, perIP := cl.Limits()
-	n.log.Info("api connection limits", "max_conns", maxConns, "max_conns_per_ip", perIP, "rlimit_nofile", api.FileLimit())
+	nofile := api.FileLimit()
+	n.log.Info("api connection limits", "max_conns", maxConns, "max_conns_per_ip", perIP, "rlimit_nofile", nofile)
+	if nofile > 0 && uint64(maxConns) > nofile/2 {
+		n.log.Warn("api.max_conns is over half the file descriptors this process may open: a flood of the API could leave DNS and Raft none; lower it or raise the limit (ulimit -n, LimitNOFILE)", "max_conns", maxConns, "rlimit_nofile", nofile)
+	}
 	ln = cl
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)
