@@ -31,6 +31,7 @@ type publishOptions struct {
 	Delete     bool          // --delete: delete the zone and release its name
 	Serial     string        // --serial auto|date
 	Validity   time.Duration // --validity: how long new signatures last (with --api)
+	Delegation string        // --delegation: base64 from 'ddnrs zone delegate', for a create inside another key's zone
 
 	out, errOut io.Writer
 }
@@ -101,6 +102,7 @@ that had committed is answered as done.`,
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "with --api: have the group check the change, apply nothing")
 	cmd.Flags().BoolVar(&opts.Delete, "delete", false, "with --api: delete the zone (signed by --key) and release its name")
 	cmd.Flags().StringVar(&opts.Serial, "serial", "auto", "auto (one above the group's, or the file's when higher), or date (YYYYMMDDnn)")
+	cmd.Flags().StringVar(&opts.Delegation, "delegation", "", "with --api, creating a zone inside another key's zone: the `BASE64` delegation its owner printed with 'ddnrs zone delegate'")
 	cmd.Flags().DurationVar(&opts.Validity, "validity", 30*24*time.Hour, "with --api: how long new signatures stay valid (keep them fresh with 'ddnrs zone keep-signed')")
 	return cmd
 }
@@ -163,8 +165,8 @@ func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
 	if opts.API != "" || os.Getenv(envAPI) != "" {
 		return runPublishAPI(ctx, e, opts, k, oldKey, u)
 	}
-	if opts.DryRun || opts.Delete || opts.Serial != "auto" || opts.Validity != 30*24*time.Hour {
-		return usagef("--dry-run, --delete, --serial date and --validity need --api (the owner's route through the REST API)")
+	if opts.DryRun || opts.Delete || opts.Serial != "auto" || opts.Validity != 30*24*time.Hour || opts.Delegation != "" {
+		return usagef("--dry-run, --delete, --serial date, --validity and --delegation need --api (the owner's route through the REST API)")
 	}
 	if err := opts.resolve("tls-key"); err != nil {
 		return err

@@ -259,7 +259,15 @@ func runPublishAPI(ctx context.Context, e *env, opts *publishOptions, k, oldKey 
 		if err := zone.Write(&text, plan.New); err != nil {
 			return err
 		}
-		_, _, err = c.do(ctx, "POST", "/v1/zones", map[string]any{"zone_file": text.String(), "head": string(plan.New.Head.Note)}, &res)
+		body := map[string]any{"zone_file": text.String(), "head": string(plan.New.Head.Note)}
+		if opts.Delegation != "" {
+			d, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(opts.Delegation))
+			if derr != nil || len(d) != 64 {
+				return usagef("--delegation: want the base64 signature 'ddnrs zone delegate' printed (%v)", derr)
+			}
+			body["delegation"] = d
+		}
+		_, _, err = c.do(ctx, "POST", "/v1/zones", body, &res)
 	} else {
 		var change api.SignedChange
 		change, err = jsonChange(plan.Cmd)
