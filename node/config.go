@@ -38,6 +38,21 @@ type Config struct {
 	// TCPMaxInflight caps queries answered at once on one TCP connection.
 	// Default 32.
 	TCPMaxInflight int `toml:"tcp_max_inflight"`
+	// TCPMaxConnsPerClient caps the DNS-over-TCP (and DoT) connections of
+	// one client (an IPv4 address, an IPv6 /64); at it, or at
+	// tcp_max_conns, the longest-idle connection is closed for the
+	// newcomer (RFC 7766 §6.2.3). Default 16.
+	TCPMaxConnsPerClient int `toml:"tcp_max_conns_per_client"`
+	// TCPMaxInflightPerClient caps the queries of one client answered at
+	// once over TCP (and DoT), its connections together. Default 64.
+	TCPMaxInflightPerClient int `toml:"tcp_max_inflight_per_client"`
+	// TCPMaxPendingPerConn caps the octets of replies a TCP, DoT or DoQ
+	// connection holds unread; a client reaching it is cut off. Default
+	// 131072 (128 KiB).
+	TCPMaxPendingPerConn int `toml:"tcp_max_pending_per_conn"`
+	// PendingBudget caps the octets of such replies over all of the
+	// node's TCP, DoT and DoQ connections. Default 67108864 (64 MiB).
+	PendingBudget int64 `toml:"pending_budget"`
 	// UDPSockets is the number of SO_REUSEPORT sockets for DNS over UDP;
 	// 0 means one per CPU. Default 0.
 	UDPSockets int `toml:"udp_sockets"`
@@ -275,17 +290,22 @@ func Default() Config {
 		TCPIdleTimeout: 10 * time.Second,
 		TCPMaxConns:    1000,
 		TCPMaxInflight: 32,
-		UDPSockets:     0,
-		UDPWorkers:     2,
-		MaxUDPSize:     1232,
-		RRLRate:        dnsfront.DefaultRRLRate,
-		RRLSlip:        dnsfront.DefaultRRLSlip,
-		RRLIPv4Prefix:  dnsfront.DefaultRRLIPv4Prefix,
-		RRLIPv6Prefix:  dnsfront.DefaultRRLIPv6Prefix,
-		RRLExempt:      []string{"127.0.0.0/8", "::1/128"},
-		Cookies:        true,
-		LogLevel:       "info",
-		Encrypted:      DefaultEncrypted(),
+
+		TCPMaxConnsPerClient:    dnsfront.DefaultMaxConnsPerClient,
+		TCPMaxInflightPerClient: dnsfront.DefaultMaxInflightPerClient,
+		TCPMaxPendingPerConn:    dnsfront.DefaultMaxPendingPerConn,
+		PendingBudget:           dnsfront.DefaultPendingBudget,
+		UDPSockets:              0,
+		UDPWorkers:              2,
+		MaxUDPSize:              1232,
+		RRLRate:                 dnsfront.DefaultRRLRate,
+		RRLSlip:                 dnsfront.DefaultRRLSlip,
+		RRLIPv4Prefix:           dnsfront.DefaultRRLIPv4Prefix,
+		RRLIPv6Prefix:           dnsfront.DefaultRRLIPv6Prefix,
+		RRLExempt:               []string{"127.0.0.0/8", "::1/128"},
+		Cookies:                 true,
+		LogLevel:                "info",
+		Encrypted:               DefaultEncrypted(),
 		Group: GroupConfig{
 			Name:               "default",
 			ID:                 "node1",
@@ -566,9 +586,13 @@ func validID(id string) bool {
 	}) < 0
 }
 
-// validateRRL checks the rate limiting and cookie keys.
+// validateRRL checks the per-client, rate limiting and cookie keys.
 func (c Config) validateRRL() []error {
 	var errs []error
+	if c.TCPMaxConnsPerClient <= 0 || c.TCPMaxInflightPerClient <= 0 || c.TCPMaxPendingPerConn <= 0 || c.PendingBudget <= 0 {
+		errs = append(errs, fmt.Errorf("tcp_max_conns_per_client, tcp_max_inflight_per_client, tcp_max_pending_per_conn, pending_budget: %d, %d, %d, %d, want > 0",
+			c.TCPMaxConnsPerClient, c.TCPMaxInflightPerClient, c.TCPMaxPendingPerConn, c.PendingBudget))
+	}
 	if c.RRLRate < 0 {
 		errs = append(errs, fmt.Errorf("rrl_rate: %d, want >= 0 (0: off)", c.RRLRate))
 	}
@@ -617,4 +641,18 @@ func (c Config) rrlOptions() dnsfront.RRLOptions {
 		}
 	}
 	return dnsfront.RRLOptions{Rate: c.RRLRate, Slip: slip, IPv4Prefix: c.RRLIPv4Prefix, IPv6Prefix: c.RRLIPv6Prefix, Exempt: exempt}
+}
+
+// tcpOptions is the DNS-over-TCP tuning of c, which DoT shares, with the
+// node's pending-reply budget.
+func (c Config) tcpOptions(budget *dnsfront.Budget) dnsfront.TCPOptions {
+	return dnsfront.TCPOptions{
+		IdleTimeout:          c.TCPIdleTimeout,
+		MaxConns:             c.TCPMaxConns,
+		MaxInflight:          c.TCPMaxInflight,
+		MaxConnsPerClient:    c.TCPMaxConnsPerClient,
+		MaxInflightPerClient: c.TCPMaxInflightPerClient,
+		MaxPendingPerConn:    c.TCPMaxPendingPerConn,
+		Budget:               budget,
+	}
 }

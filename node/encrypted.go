@@ -51,6 +51,14 @@ type EncryptedConfig struct {
 	// Allow0RTT accepts DoQ queries in 0-RTT data (replayable ones only).
 	// Default false.
 	Allow0RTT bool `toml:"allow_0rtt"`
+	// MaxConnsPerClient caps the DoH (HTTP/2 and HTTP/3 apart) and DoQ
+	// connections of one client (an IPv4 address, an IPv6 /64); at it,
+	// or at max_conns, the longest-idle connection is closed for the
+	// newcomer. Default 16. (DoT uses tcp_max_conns_per_client.)
+	MaxConnsPerClient int `toml:"max_conns_per_client"`
+	// MaxInflightPerClient caps the DoH requests and DoQ queries of one
+	// client answered at once; more wait. Default 64.
+	MaxInflightPerClient int `toml:"max_inflight_per_client"`
 }
 
 // DefaultEncrypted returns the production defaults: the standard ports
@@ -66,6 +74,9 @@ func DefaultEncrypted() EncryptedConfig {
 		MaxStreams:   dnsfront.DefaultMaxStreams,
 		MaxQuerySize: dnsfront.DefaultMaxQuerySize,
 		IdleTimeout:  30 * time.Second,
+
+		MaxConnsPerClient:    dnsfront.DefaultMaxConnsPerClient,
+		MaxInflightPerClient: dnsfront.DefaultMaxInflightPerClient,
 	}
 }
 
@@ -103,6 +114,9 @@ func (c EncryptedConfig) validate() []error {
 	}
 	if c.IdleTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("encrypted.idle_timeout: %v, want > 0", c.IdleTimeout))
+	}
+	if c.MaxConnsPerClient <= 0 || c.MaxInflightPerClient <= 0 {
+		errs = append(errs, fmt.Errorf("encrypted.max_conns_per_client, max_inflight_per_client: %d, %d, want > 0", c.MaxConnsPerClient, c.MaxInflightPerClient))
 	}
 	return errs
 }
@@ -160,6 +174,7 @@ func startEncrypted(cfg EncryptedConfig, tcp dnsfront.TCPOptions, h dnsfront.Res
 		e.doh, err = dnsfront.ListenHTTPS(cfg.DoH, h, conf, dnsfront.HTTPSOptions{
 			Path: cfg.DoHPath, MaxConns: cfg.MaxConns, MaxStreams: cfg.MaxStreams,
 			MaxQuerySize: cfg.MaxQuerySize, IdleTimeout: cfg.IdleTimeout,
+			MaxConnsPerClient: cfg.MaxConnsPerClient, MaxInflightPerClient: cfg.MaxInflightPerClient,
 			Audit: audit, Logger: log.With("component", "dns-https"),
 		})
 		if err != nil {
@@ -172,6 +187,8 @@ func startEncrypted(cfg EncryptedConfig, tcp dnsfront.TCPOptions, h dnsfront.Res
 		e.doq, err = dnsfront.ListenQUIC(cfg.DoQ, h, conf, dnsfront.QUICOptions{
 			MaxConns: cfg.MaxConns, MaxStreams: cfg.MaxStreams, MaxQuerySize: cfg.MaxQuerySize,
 			IdleTimeout: cfg.IdleTimeout, Allow0RTT: cfg.Allow0RTT,
+			MaxConnsPerClient: cfg.MaxConnsPerClient, MaxInflightPerClient: cfg.MaxInflightPerClient,
+			MaxPendingPerConn: tcp.MaxPendingPerConn, Budget: tcp.Budget,
 			Logger: log.With("component", "dns-quic"),
 		})
 		if err != nil {
@@ -269,11 +286,8 @@ func (n *Node) startEncrypted(h dnsfront.Responder, dnsAddr string) (*encrypted,
 			}
 		}
 	}
-	tcp := dnsfront.TCPOptions{
-		IdleTimeout: n.cfg.TCPIdleTimeout,
-		MaxConns:    n.cfg.Encrypted.MaxConns,
-		MaxInflight: n.cfg.TCPMaxInflight,
-	}
+	tcp := n.cfg.tcpOptions(n.budget)
+	tcp.MaxConns = n.cfg.Encrypted.MaxConns
 	audit := dnsfront.AuditNode{ID: n.cfg.Group.ID, Addr: dnsAddr}
 	return startEncrypted(n.cfg.Encrypted, tcp, h, audit, n.log)
 }

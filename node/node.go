@@ -80,8 +80,11 @@ type Node struct {
 	bgStop context.CancelFunc // stops the background loops (join, announce)
 	bg     sync.WaitGroup
 
-	dnsh *dnsfront.Handler           // the query handler; Close stops its other-group pool
-	ov   atomic.Pointer[overlayNode] // nil unless [overlay] enabled (overlay.go)
+	dnsh *dnsfront.Handler // the query handler; Close stops its other-group pool
+	// budget bounds the replies the TCP, DoT and DoQ servers hold for
+	// clients that do not read (pending_budget); made by Start.
+	budget *dnsfront.Budget
+	ov     atomic.Pointer[overlayNode] // nil unless [overlay] enabled (overlay.go)
 
 	// Registry (registry.go, follow.go, api.go).
 	susp       dnsfront.SuspendSet               // zones suspended by the registry's log
@@ -227,6 +230,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	h := dnsfront.NewHandler(reader, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout, OtherGroups: others, Suspensions: &n.susp, Cookies: n.cfg.Cookies})
 	undo = append(undo, func() { h.Close() })
 	n.dnsh = h
+	n.budget = dnsfront.NewBudget(n.cfg.PendingBudget)
 	tcp, udp, err := n.listen(h)
 	if err != nil {
 		return err
@@ -324,12 +328,8 @@ func (n *Node) onZone(origin string, z *zone.Zone) {
 // 0 and the kernel's pick is taken for UDP, it tries another port.
 func (n *Node) listen(h *dnsfront.Handler) (*dnsfront.TCPServer, *dnsfront.UDPServer, error) {
 	host, port, _ := hostport.Split(n.cfg.DNS)
-	tcpOpt := dnsfront.TCPOptions{
-		IdleTimeout: n.cfg.TCPIdleTimeout,
-		MaxConns:    n.cfg.TCPMaxConns,
-		MaxInflight: n.cfg.TCPMaxInflight,
-		Logger:      n.log.With("component", "dns-tcp"),
-	}
+	tcpOpt := n.cfg.tcpOptions(n.budget)
+	tcpOpt.Logger = n.log.With("component", "dns-tcp")
 	secret, _ := n.cfg.cookieSecret() // checked by Validate
 	udpOpt := dnsfront.UDPOptions{
 		Sockets:      n.cfg.UDPSockets,
