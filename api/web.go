@@ -91,6 +91,10 @@ func (s *Server) webRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /log", s.web(s.webLog, true))
 	mux.HandleFunc("GET /log/{index}", s.web(s.webLogEntry, true))
 	mux.HandleFunc("GET /health", s.web(s.webHealth, false))
+	mux.HandleFunc("GET /owner/login", s.web(s.webOwnerLoginForm, false))
+	mux.HandleFunc("POST /owner/login", s.web(s.webOwnerLogin, true))
+	mux.HandleFunc("GET /owner", s.web(s.webOwner, true))
+	mux.HandleFunc("GET /owner/zones/{zone}", s.web(s.webOwnerZone, true))
 }
 
 // web wraps a page handler: the request deadline, and for pages that read
@@ -133,6 +137,7 @@ type webBase struct {
 	Errs     *formErrors
 	Notice   string // a one-line confirmation shown at the top
 	Reviewer string // the logged-in reviewer key's id, "" if none
+	Owner    string // the key id signed in on the owner pages, "" if none
 	CSRF     string // the form token for the logged-in reviewer
 }
 

@@ -1,0 +1,215 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// The owner pages: signed in with any API key (kept in the same HttpOnly,
+// SameSite=Strict cookie as a reviewer's), a zone owner sees the zones the
+// key may read with their serial, group and signature expiry, a zone's
+// records, the key's own scope and limits, and the audit records of the
+// key. They read only; writes go through the REST API and the CLI.
+
+// ownerZone is one row of the owner's zone list.
+type ownerZone struct {
+	Zone, Group      string
+	KeyTag           uint16
+	Serial           uint32
+	Suspended        bool
+	SignaturesExpire time.Time // zero when unknown
+	ExpiresSoon      bool      // within ownerExpiryWarning
+	Err              string    // the group's copy could not be read
+}
+
+// ownerExpiryWarning flags a zone whose first signature expires sooner:
+// a third of the 30-day default validity, when 'ddnrs zone keep-signed'
+// re-signs.
+const ownerExpiryWarning = 10 * 24 * time.Hour
+
+type ownerPage struct {
+	webBase
+	Key    raftfsm.APIKey
+	Zones  []ownerZone
+	Audit  []AuditRecord
+	Zone   *ownerZone
+	RRsets []rrsetJSON
+}
+
+// owner returns the signed-in key, or writes the sign-in redirect or an
+// error page and returns false.
+func (s *Server) owner(w http.ResponseWriter, r *http.Request, action string) (raftfsm.APIKey, bool) {
+	if _, err := r.Cookie(webCookie); err != nil {
+		http.Redirect(w, r, "/owner/login", http.StatusSeeOther)
+		return raftfsm.APIKey{}, false
+	}
+	k, err := s.authenticate(r)
+	if err == nil {
+		return k, true
+	}
+	c, _ := r.Cookie(webCookie)
+	id, _ := parseKey(c.Value)
+	status := webStatus(err)
+	s.webAudit(id, action, status, err)
+	if status == http.StatusUnauthorized {
+		clearKeyCookie(w, r)
+		s.render(w, status, "owner_login.html", &loginPage{webBase: webBase{Title: "Error: sign in",
+			Errs: &formErrors{list: []fieldError{{Field: "key", Message: "Your session ended: " + errorMessage(err) + ". Sign in again."}}}}})
+		return raftfsm.APIKey{}, false
+	}
+	s.renderMessage(w, status, "Owner pages unavailable", errorMessage(err))
+	return raftfsm.APIKey{}, false
+}
+
+func (s *Server) webOwnerLoginForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, http.StatusOK, "owner_login.html", &loginPage{webBase: webBase{Title: "Sign in with your API key"}})
+}
+
+// webOwnerLogin checks the pasted key (any valid key) and keeps it in the
+// session cookie.
+func (s *Server) webOwnerLogin(w http.ResponseWriter, r *http.Request) {
+	if s.webLimited(w, r) || !s.parseForm(w, r) {
+		return
+	}
+	key := strings.TrimSpace(r.PostFormValue("key"))
+	errs := &formErrors{}
+	if key == "" {
+		errs.add("key", "Paste your API key (it starts with ddnrs_).")
+		s.render(w, http.StatusUnprocessableEntity, "owner_login.html", &loginPage{webBase: webBase{Title: "Error: sign in", Errs: errs}})
+		return
+	}
+	probe := r.Clone(r.Context())
+	probe.Header = r.Header.Clone()
+	probe.Header.Set("Authorization", "Bearer "+key)
+	id, _ := parseKey(key)
+	k, err := s.authenticate(probe)
+	if err != nil {
+		status := webStatus(err)
+		s.webAudit(id, "web.owner.login", status, err)
+		errs.add("key", "This key cannot sign in: %s.", errorMessage(err))
+		s.render(w, status, "owner_login.html", &loginPage{webBase: webBase{Title: "Error: sign in", Errs: errs}})
+		return
+	}
+	s.webAudit(id, "web.owner.login", http.StatusSeeOther, nil)
+	c := &http.Cookie{Name: webCookie, Value: key, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
+	if !k.Expires.IsZero() {
+		c.Expires = k.Expires
+	}
+	http.SetCookie(w, c)
+	http.Redirect(w, r, "/owner", http.StatusSeeOther)
+}
+
+// ownerSession is the webBase of an owner page: the key id shown in the
+// header and the sign-out form's token.
+func ownerSession(r *http.Request, k raftfsm.APIKey, title string) webBase {
+	b := session(r, k, title)
+	b.Reviewer, b.Owner = "", k.ID
+	return b
+}
+
+// webOwner lists the key's zones, its scope and its audit records.
+func (s *Server) webOwner(w http.ResponseWriter, r *http.Request) {
+	k, ok := s.owner(w, r, "web.owner")
+	if !ok {
+		return
+	}
+	reg, err := s.registry()
+	if err != nil {
+		s.renderMessage(w, webStatus(err), "Owner pages unavailable", errorMessage(err))
+		return
+	}
+	page := &ownerPage{webBase: ownerSession(r, k, "Your zones"), Key: k}
+	for _, cl := range reg.Claims() {
+		if allowZone(k, ActionRead, cl.Zone) != nil {
+			continue
+		}
+		page.Zones = append(page.Zones, s.ownerZoneRow(r, cl))
+	}
+	if l, err := s.clusterAudit(r.Context(), AuditFilter{KeyID: k.ID, Limit: 50}, ScopeCluster, "Bearer "+keyOf(r)); err == nil {
+		page.Audit = l.Records
+	}
+	s.render(w, http.StatusOK, "owner.html", page)
+}
+
+// webOwnerZone shows one zone's records.
+func (s *Server) webOwnerZone(w http.ResponseWriter, r *http.Request) {
+	k, ok := s.owner(w, r, "web.owner.zone")
+	if !ok {
+		return
+	}
+	origin, err := domainName("zone", r.PathValue("zone"))
+	if err == nil {
+		err = allowZone(k, ActionRead, origin)
+	}
+	if err != nil {
+		s.renderMessage(w, webStatus(err), "Zone not shown", errorMessage(err))
+		return
+	}
+	cl, err := s.claimed(origin)
+	if err != nil {
+		s.renderMessage(w, webStatus(err), "Zone not shown", errorMessage(err))
+		return
+	}
+	row := s.ownerZoneRow(r, cl)
+	page := &ownerPage{webBase: ownerSession(r, k, "Zone "+origin), Key: k, Zone: &row}
+	if z, err := s.b.Zone(r.Context(), origin); err == nil {
+		for _, set := range z.RRsets() {
+			if set.Type == dns.TypeNSEC {
+				continue
+			}
+			page.RRsets = append(page.RRsets, rrsetView(set))
+		}
+	}
+	s.render(w, http.StatusOK, "owner_zone.html", page)
+}
+
+// ownerZoneRow reads the group's copy of cl's zone for its serial and
+// first signature expiry.
+func (s *Server) ownerZoneRow(r *http.Request, cl raftfsm.Claim) ownerZone {
+	row := ownerZone{Zone: cl.Zone, Group: cl.Group, Suspended: cl.Suspended}
+	if dk, err := raftfsm.ParseOwnerKey(cl.Owner, ""); err == nil {
+		row.KeyTag = dk.KeyTag()
+	}
+	z, err := s.b.Zone(r.Context(), cl.Zone)
+	if err != nil {
+		row.Err = errorMessage(err)
+		return row
+	}
+	row.Serial = z.Serial()
+	if t, ok := zone.EarliestExpiry(z, s.now()); ok {
+		row.SignaturesExpire = t.UTC()
+		row.ExpiresSoon = t.Sub(s.now()) < ownerExpiryWarning
+	}
+	return row
+}
+
+// keyOf is the API key in r's session cookie.
+func keyOf(r *http.Request) string {
+	if c, err := r.Cookie(webCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// rrsetView is an RRset as the owner's zone page lists it: the data,
+// without the signatures' base64.
+func rrsetView(set *zone.RRset) rrsetJSON {
+	j := rrsetJSON{Name: set.Name, Type: dns.TypeToString[set.Type], TTL: set.TTL, Records: []string{}, RRSIGs: []string{}}
+	for _, rr := range set.RRs {
+		f := strings.SplitN(rr.String(), "\t", 5)
+		j.Records = append(j.Records, f[len(f)-1])
+	}
+	for _, sig := range set.Sigs {
+		j.RRSIGs = append(j.RRSIGs, "key "+itoa(int(sig.KeyTag))+", until "+dns.TimeToString(sig.Expiration))
+	}
+	return j
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
