@@ -1,12 +1,8 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,8 +12,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/ddnrs/ddnrs/zone"
 )
 
 // browserBound bounds the whole browser test: at the deadline the
@@ -259,9 +253,20 @@ func TestBrowserRegistryFlow(t *testing.T) {
 		t.Fatalf("issued key %q is not a key", key)
 	}
 
-	// 4. The key creates a zone through the REST API.
-	serial := createZoneWithKey(t, base, key, domain)
-	t.Logf("zone %s created, serial %d", domain, serial)
+	// 4. The applicant makes an owner key and creates the zone with the
+	// CLI and the key (no cluster certificate).
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "api-key")
+	if err := os.WriteFile(keyFile, []byte(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ownerKey := keygen(t, dir, domain)
+	zf := filepath.Join(dir, "zone")
+	if err := os.WriteFile(zf, []byte("$ORIGIN "+domain+"\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.10\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := runCmd(t, dir, ddnrsBin, "zone", "publish", "--api", base, "--api-key-file", keyFile, "--key", ownerKey, zf)
+	t.Logf("ddnrs zone publish --api: %s", strings.TrimSpace(out))
 
 	// 5. The registration is in the transparency log, with a proof that
 	// verifies against the signed checkpoint.
@@ -282,7 +287,19 @@ func TestBrowserRegistryFlow(t *testing.T) {
 		t.Errorf("entry kind %q, want registration", k)
 	}
 
-	// 6. The health dashboard lists dev's group as the registry.
+	// 6. The owner signs in with the key and finds the zone, its serial
+	// and when its signatures expire, and its records.
+	b.do("owner-login", chromedp.Navigate(base+"/owner/login"), chromedp.SendKeys(chromedp.ID("key"), key))
+	b.submit("owner-zones", `form[action="/owner/login"] button[type="submit"]`, http.StatusOK)
+	if z := b.text("#zones"); !strings.Contains(z, domain) || !strings.Contains(z, "UTC") {
+		t.Errorf("owner page lacks %s with its signature expiry:\n%s", domain, b.text("main"))
+	}
+	b.do("owner-zone", chromedp.Navigate(base+"/owner/zones/"+domain), chromedp.WaitVisible(chromedp.ID("records")))
+	if r := b.text("#records"); !strings.Contains(r, "192.0.2.10") {
+		t.Errorf("owner zone page lacks www's address:\n%s", r)
+	}
+
+	// 7. The health dashboard lists dev's group as the registry.
 	b.do("health", chromedp.Navigate(base+"/health"), chromedp.WaitVisible(chromedp.CSS("main table")))
 	if h := b.text("main"); !strings.Contains(h, "yes") || !strings.Contains(h, "healthy") {
 		t.Errorf("health page shows no registry group or no healthy node:\n%s", h)
@@ -295,65 +312,4 @@ func resolveURL(base, ref string) string {
 		return ref
 	}
 	return base + ref
-}
-
-// createZoneWithKey signs a small zone with a fresh owner key and creates
-// it with POST /v1/zones under the API key; it returns the serial.
-func createZoneWithKey(t *testing.T, base, apiKey, origin string) uint32 {
-	t.Helper()
-	const text = `$ORIGIN %[1]s
-@ 3600 IN SOA ns1.%[1]s hostmaster.%[1]s 1 7200 3600 1209600 300
-@ 3600 IN NS ns1.%[1]s
-ns1 3600 IN A 192.0.2.1
-www 300 IN A 192.0.2.10
-`
-	unsigned, err := zone.ParseFile(strings.NewReader(fmt.Sprintf(text, origin)), origin, "browser-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, err := zone.GenerateKey(origin, true, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signed, err := zone.Sign(unsigned, owner, zone.DefaultSignOptions(time.Now()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var zf bytes.Buffer
-	if err := zone.Write(&zf, signed); err != nil {
-		t.Fatal(err)
-	}
-	body, err := json.Marshal(map[string]string{"zone_file": zf.String(), "head": string(signed.Head.Note)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), browserStep)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/zones", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST /v1/zones: %v", err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST /v1/zones: %d %s", resp.StatusCode, out)
-	}
-	var res struct {
-		Zone   string `json:"zone"`
-		Group  string `json:"group"`
-		Serial uint32 `json:"serial"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		t.Fatalf("POST /v1/zones answer %s: %v", out, err)
-	}
-	if res.Zone != origin {
-		t.Errorf("created zone %q, want %s", res.Zone, origin)
-	}
-	return res.Serial
 }
