@@ -85,11 +85,8 @@ func (s *Server) webOwnerLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnprocessableEntity, "owner_login.html", &loginPage{webBase: webBase{Title: "Error: sign in", Errs: errs}})
 		return
 	}
-	probe := r.Clone(r.Context())
-	probe.Header = r.Header.Clone()
-	probe.Header.Set("Authorization", "Bearer "+key)
 	id, _ := parseKey(key)
-	k, err := s.authenticate(probe)
+	k, err := s.keyOfForm(r, key)
 	if err != nil {
 		status := webStatus(err)
 		s.webAudit(id, "web.owner.login", status, err)
@@ -98,11 +95,7 @@ func (s *Server) webOwnerLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.webAudit(id, "web.owner.login", http.StatusSeeOther, nil)
-	c := &http.Cookie{Name: webCookie, Value: key, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
-	if !k.Expires.IsZero() {
-		c.Expires = k.Expires
-	}
-	http.SetCookie(w, c)
+	setKeyCookie(w, r, key, k)
 	http.Redirect(w, r, "/owner", http.StatusSeeOther)
 }
 

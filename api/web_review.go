@@ -135,11 +135,8 @@ func (s *Server) webLogin(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnprocessableEntity)
 		return
 	}
-	probe := r.Clone(r.Context())
-	probe.Header = r.Header.Clone()
-	probe.Header.Set("Authorization", "Bearer "+key)
 	id, _ := parseKey(key)
-	k, err := s.authenticate(probe)
+	k, err := s.keyOfForm(r, key)
 	if err != nil {
 		status := webStatus(err)
 		s.webAudit(id, "web.login", status, err)
@@ -154,13 +151,28 @@ func (s *Server) webLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.webAudit(id, "web.login", http.StatusSeeOther, nil)
+	setKeyCookie(w, r, key, k)
+	http.Redirect(w, r, "/review", http.StatusSeeOther)
+}
+
+// keyOfForm authenticates key, pasted into a sign-in form, as if r had
+// sent it in its Authorization header.
+func (s *Server) keyOfForm(r *http.Request, key string) (raftfsm.APIKey, error) {
+	probe := r.Clone(r.Context())
+	probe.Header = r.Header.Clone()
+	probe.Header.Set("Authorization", "Bearer "+key)
+	return s.authenticate(probe)
+}
+
+// setKeyCookie starts a web session for key k: the HttpOnly,
+// SameSite=Strict cookie ddnrs_key, ending when the key expires.
+func setKeyCookie(w http.ResponseWriter, r *http.Request, key string, k raftfsm.APIKey) {
 	c := &http.Cookie{Name: webCookie, Value: key, Path: "/", HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode}
 	if !k.Expires.IsZero() {
 		c.Expires = k.Expires
 	}
 	http.SetCookie(w, c)
-	http.Redirect(w, r, "/review", http.StatusSeeOther)
 }
 
 func (s *Server) webLogout(w http.ResponseWriter, r *http.Request) {

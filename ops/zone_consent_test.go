@@ -10,7 +10,6 @@ import (
 
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
-	"github.com/hashicorp/raft"
 )
 
 // TestZoneConsent signs a child owner's consent with the CLI and has a
@@ -40,35 +39,13 @@ func TestZoneConsent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := raftfsm.OpenStore(raftfsm.StorePath(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	fsm, err := raftfsm.NewFSM(store, raftfsm.FSMOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	claim := func(k *zone.Key, consents []raftfsm.Consent) raftfsm.Command {
 		return &raftfsm.ClaimZone{Zone: k.Zone, Owner: k.DNSKEY.String(), Actor: "operator", Time: now, Consents: consents}
 	}
-	var index uint64
-	apply := func(c raftfsm.Command) interface{} {
-		b, err := raftfsm.EncodeCommand(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		index++
-		return fsm.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b})
-	}
-	for _, c := range []raftfsm.Command{
-		&raftfsm.NodeHeartbeat{Node: raftfsm.NodeRecord{ID: "n1", Group: "g1", Seen: now}},
-		claim(ck, nil),
-	} {
-		if res, ok := apply(c).(*raftfsm.ApplyResult); !ok {
-			t.Fatalf("Apply(%s) = %v", c.Type(), res)
-		}
+	apply := registryFSM(t, now)
+	if res, ok := apply(claim(ck, nil)).(*raftfsm.ApplyResult); !ok {
+		t.Fatalf("Apply(claim) = %v", res)
 	}
 	var re *raftfsm.RejectedError
 	if err, _ := apply(claim(pk, nil)).(error); !errors.As(err, &re) || re.Reason != raftfsm.ReasonChildrenClaimed || !strings.Contains(re.Error(), "shop.example.com.") {

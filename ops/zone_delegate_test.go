@@ -39,35 +39,13 @@ func TestZoneDelegate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := raftfsm.OpenStore(raftfsm.StorePath(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	fsm, err := raftfsm.NewFSM(store, raftfsm.FSMOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	claim := func(k *zone.Key, delegation []byte) raftfsm.Command {
 		return &raftfsm.ClaimZone{Zone: k.Zone, Owner: k.DNSKEY.String(), Actor: "operator", Time: now, Delegation: delegation}
 	}
-	var index uint64
-	apply := func(c raftfsm.Command) interface{} {
-		b, err := raftfsm.EncodeCommand(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		index++
-		return fsm.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b})
-	}
-	for _, c := range []raftfsm.Command{
-		&raftfsm.NodeHeartbeat{Node: raftfsm.NodeRecord{ID: "n1", Group: "g1", Seen: now}},
-		claim(pk, nil),
-	} {
-		if res, ok := apply(c).(*raftfsm.ApplyResult); !ok {
-			t.Fatalf("Apply(%s) = %v", c.Type(), res)
-		}
+	apply := registryFSM(t, now)
+	if res, ok := apply(claim(pk, nil)).(*raftfsm.ApplyResult); !ok {
+		t.Fatalf("Apply(claim) = %v", res)
 	}
 	var re *raftfsm.RejectedError
 	if err, _ := apply(claim(ck, nil)).(error); !errors.As(err, &re) || re.Reason != raftfsm.ReasonDelegationRequired {
@@ -96,4 +74,34 @@ func TestZoneDelegate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// registryFSM returns a function applying registry commands, in order,
+// to a fresh state machine on a temp dir whose node directory lists one
+// node (so claims can be placed).
+func registryFSM(t *testing.T, now time.Time) func(raftfsm.Command) any {
+	t.Helper()
+	store, err := raftfsm.OpenStore(raftfsm.StorePath(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	fsm, err := raftfsm.NewFSM(store, raftfsm.FSMOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var index uint64
+	apply := func(c raftfsm.Command) any {
+		b, err := raftfsm.EncodeCommand(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index++
+		return fsm.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: b})
+	}
+	hb := &raftfsm.NodeHeartbeat{Node: raftfsm.NodeRecord{ID: "n1", Group: "g1", Seen: now}}
+	if res, ok := apply(hb).(*raftfsm.ApplyResult); !ok {
+		t.Fatalf("Apply(heartbeat) = %v", res)
+	}
+	return apply
 }
