@@ -191,6 +191,12 @@ func (v *Verifier) anchor(origin string) *zone.Key {
 	return nil
 }
 
+// Anchored reports whether origin has an anchor of its own (configured,
+// or from the log): only then can an answer of a zone by that name be
+// verified. The overlay's router asks it to skip DHT lookups of names
+// that cannot be such a zone. Any goroutine may call it.
+func (v *Verifier) Anchored(origin string) bool { return v.anchor(origin) != nil }
+
 // Highest returns the highest serial verified for zone and whether one was.
 func (v *Verifier) Highest(origin string) (uint32, bool) {
 	v.mu.Lock()

@@ -138,13 +138,16 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("overlay host: %w", err)
 	}
+	verifier := client.NewVerifier(anchors, nil)
 	o := &overlayNode{
-		log:      log,
-		served:   &n.served,
-		host:     h,
-		router:   overlay.NewRouter(h, overlay.RouterOptions{LookupTimeout: lookupTimeout}),
+		log:    log,
+		served: &n.served,
+		host:   h,
+		// A zone without a trust anchor could not be verified: the
+		// router does not search the DHT for such names.
+		router:   overlay.NewRouter(h, overlay.RouterOptions{LookupTimeout: lookupTimeout, MayBeZone: verifier.Anchored}),
 		client:   overlay.NewClient(h.P2P(), overlay.ClientOptions{Logger: log, Scores: scores}),
-		verifier: client.NewVerifier(anchors, nil),
+		verifier: verifier,
 		cache:    client.NewCache(c.CacheBytes, nil),
 		self:     h.ID().String(),
 		submit:   n.Submit,
@@ -437,7 +440,7 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 			v.Audit = append(v.Audit, client.AuditHop{Node: h.Node, Hash: h.Hash})
 		}
 		v.Audit = append(v.Audit, client.AuditHop{Node: o.self, Hash: v.Hash})
-		if !rt.Provisional {
+		if !rt.Provisional && !o.newCut(origin, v.Msg) {
 			// A provisional route may be a parent zone's while a child
 			// zone of another group is still being looked up: its
 			// referral or denial is served this once, never cached.
@@ -456,6 +459,26 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 		return nil, &lookupError{ve.EDE(), fmt.Errorf("no verifiable answer: %w", last)}
 	}
 	return nil, &lookupError{dns.ExtendedErrorCodeDNSBogus, fmt.Errorf("no verifiable answer: %w", last)}
+}
+
+// newCut reports whether m is a referral of zone origin to a zone cut the
+// router knows nothing of yet, and has it looked up in the background. The
+// router does not search the DHT for names without a trust anchor
+// (RouterOptions.MayBeZone), so a child zone held by another group whose
+// key this node lacks is learnt from its parent's referral: the referral
+// is served uncached until the router knows whether the cut is a zone of
+// the overlay (then asked there) or not (a delegation elsewhere, cached).
+func (o *overlayNode) newCut(origin string, m *dns.Msg) bool {
+	if m == nil || m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
+		return false
+	}
+	for _, rr := range m.Ns {
+		if ns, ok := rr.(*dns.NS); ok {
+			cut := zone.CanonicalName(ns.Hdr.Name)
+			return cut != origin && zone.IsSubDomain(origin, cut) && !o.router.Prefetch(cut)
+		}
+	}
+	return false
 }
 
 // notAsked returns the providers of origin the route knows now (its

@@ -79,6 +79,16 @@ type RouterOptions struct {
 	// (suffixes longer than a cached zone); beyond it a suffix is left
 	// for a later FindZone to look up. Default: DefaultMaxBackground.
 	MaxBackground int
+	// MayBeZone, when set, reports whether a name can be a zone this node
+	// would accept answers of (it holds a trust anchor for it). FindRoute
+	// neither looks up nor waits for the suffixes of a name longer than
+	// the longest one MayBeZone accepts, unless they are cached already
+	// (Prefetch): a new name under a known zone then costs no DHT search
+	// at all (in an overlay of a few dozen nodes each such search asks
+	// every node), and its route is not Provisional. When MayBeZone
+	// accepts no suffix of the name, every suffix is looked up. Default
+	// nil: every suffix may be a zone.
+	MayBeZone func(name string) bool
 	// Now is the clock for cache expiry. Default: time.Now.
 	Now func() time.Time
 }
@@ -228,6 +238,17 @@ func (r *Router) FindZone(ctx context.Context, qname string) (string, []peer.Add
 // one zone, use Providers.
 func (r *Router) FindRoute(ctx context.Context, qname string) (Route, error) {
 	cands := Suffixes(qname)
+	// Uncached suffixes longer than the longest one MayBeZone accepts
+	// (cands[floor]) are not looked up; cached ones still count.
+	floor := 0
+	if r.opts.MayBeZone != nil {
+		for i, c := range cands {
+			if r.opts.MayBeZone(c) {
+				floor = i
+				break
+			}
+		}
+	}
 	now := r.opts.Now()
 	var uncached []string
 	r.mu.Lock()
@@ -235,10 +256,12 @@ func (r *Router) FindRoute(ctx context.Context, qname string) (Route, error) {
 		r.mu.Unlock()
 		return Route{}, ErrRouterClosed
 	}
-	for _, s := range cands {
+	for i, s := range cands {
 		e, ok := r.cachedLocked(s, now)
 		if !ok {
-			uncached = append(uncached, s)
+			if i >= floor {
+				uncached = append(uncached, s)
+			}
 			continue
 		}
 		r.hits.Add(1)
@@ -393,19 +416,22 @@ func (r *Router) CachedChild(qname, parent string) (string, bool) {
 
 // Prefetch looks zoneName up in the background when the cache knows
 // nothing of it and no lookup of it is in flight (within MaxBackground),
-// so that a later FindRoute or CachedChild knows. A node that holds a
-// parent zone calls it for the zone cuts it answers with a referral.
-func (r *Router) Prefetch(zoneName string) {
+// so that a later FindRoute or CachedChild knows. It reports whether the
+// cache knew zoneName already (as a zone or as none). A node that holds a
+// parent zone calls it for the zone cuts it answers with a referral, and
+// one that relays a referral for the cuts in it.
+func (r *Router) Prefetch(zoneName string) bool {
 	s := canonical(zoneName)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.ctx.Err() != nil {
-		return
+		return false
 	}
 	if _, ok := r.cachedLocked(s, r.opts.Now()); ok {
-		return
+		return true
 	}
 	r.startLocked(s, true)
+	return false
 }
 
 // Forget drops the cached route of zone, so the next FindZone for a name

@@ -1,8 +1,9 @@
 // Command overlay measures cross-group resolution with real `ddnrs node`
-// processes on loopback: two single-node groups with the overlay on,
-// group 0 (127.0.40.1) holding -zones zones, group 1 (127.0.41.1)
-// holding one zone of its own and trusting every owner key. A client
-// asks group 1's node over UDP, DO set, one query at a time:
+// processes on loopback: two groups of -members members each (default 7,
+// the default group size) with the overlay on, group 0 (127.0.40.1..N)
+// holding -zones zones, group 1 (127.0.41.1..N) holding one zone of its
+// own, every node trusting every owner key. A client asks group 1's first
+// node over UDP, DO set, one query at a time:
 //
 //   - cold: the first query for each of group 0's zones (a DHT lookup, a
 //     DDNRS-RPC query over QUIC, verification);
@@ -49,12 +50,14 @@ func main() {
 
 type config struct {
 	bin      string
+	members  int
 	zones    int
 	warm     int
 	hot      int
 	workers  int
 	duration time.Duration
 	keep     bool
+	perf     string
 }
 
 // member is one running `ddnrs node` and what its ready file says.
@@ -70,12 +73,14 @@ type member struct {
 func run() error {
 	var cfg config
 	flag.StringVar(&cfg.bin, "bin", "bin/ddnrs", "the ddnrs binary")
+	flag.IntVar(&cfg.members, "members", 7, "members per group")
 	flag.IntVar(&cfg.zones, "zones", 50, "zones held by group 0 (one cold sample each)")
 	flag.IntVar(&cfg.warm, "warm", 40, "warm samples per zone (names never asked before)")
 	flag.IntVar(&cfg.hot, "hot", 4000, "hot and local samples")
 	flag.IntVar(&cfg.workers, "workers", 16, "parallel clients for the queries/s runs")
 	flag.DurationVar(&cfg.duration, "duration", 5*time.Second, "length of each queries/s run")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory")
+	flag.StringVar(&cfg.perf, "perf", "", "record the warm phase with `perf record -g` on every node into this file (read it with perf report -i FILE)")
 	flag.Parse()
 	bin, err := filepath.Abs(cfg.bin)
 	if err != nil {
@@ -131,16 +136,20 @@ func bench(cfg config, dir string) error {
 		}
 	}()
 	var boot []string
-	for g, ip := range []string{"127.0.40.1", "127.0.41.1"} {
-		m, err := startMember(cfg.bin, filepath.Join(dir, fmt.Sprintf("g%d", g)), ip, anchorFile, boot)
+	var firsts []*member
+	t0 := time.Now()
+	for g := range 2 {
+		ms, err := startGroup(cfg.bin, filepath.Join(dir, fmt.Sprintf("g%d", g)), 40+g, cfg.members, anchorFile, boot)
+		members = append(members, ms...)
 		if err != nil {
 			return err
 		}
-		members = append(members, m)
-		boot = m.Overlay
+		firsts = append(firsts, ms[0])
+		boot = ms[0].Overlay
 	}
-	owner, entry := members[0], members[1]
-	t0 := time.Now()
+	fmt.Printf("started 2 groups of %d members in %v\n", cfg.members, time.Since(t0).Round(time.Millisecond))
+	owner, entry := firsts[0], firsts[1]
+	t0 = time.Now()
 	for _, z := range names {
 		m := owner
 		if z == "local.bench." {
@@ -172,6 +181,7 @@ func bench(cfg config, dir string) error {
 		}
 		cold = append(cold, d)
 	}
+	stopPerf := startPerf(cfg.perf, members)
 	for j := 1; j <= cfg.warm; j++ {
 		for i := range cfg.zones {
 			d, err := timed(entry.DNS, fmt.Sprintf("h%d.z%d.bench.", j, i))
@@ -181,6 +191,7 @@ func bench(cfg config, dir string) error {
 			warm = append(warm, d)
 		}
 	}
+	stopPerf()
 	hotSet := make([]string, 0, 64)
 	for j := range 64 {
 		hotSet = append(hotSet, fmt.Sprintf("h%d.z%d.bench.", j%cfg.warm+1, j%cfg.zones))
@@ -218,22 +229,45 @@ func bench(cfg config, dir string) error {
 	return nil
 }
 
-// startMember bootstraps a one-member group on ip, turns the overlay on
-// and starts the node.
-func startMember(bin, dir, ip, anchors string, boot []string) (*member, error) {
+// startGroup bootstraps a group of n members on 127.0.NET.1..n, turns the
+// overlay on (every member joining through boot, or through member 1 for
+// the first group) and starts them, member 1 first. It returns the members
+// started, also on error, for the caller to stop.
+func startGroup(bin, dir string, net, n int, anchors string, boot []string) ([]*member, error) {
+	ips := make([]string, n)
+	for i := range ips {
+		ips[i] = fmt.Sprintf("127.0.%d.%d", net, i+1)
+	}
 	ports := make([]string, 3)
 	for i := range ports {
-		p, err := freePort(ip, i == 0)
+		p, err := freePort(ips[0], i == 0)
 		if err != nil {
 			return nil, err
 		}
 		ports[i] = strconv.Itoa(p)
 	}
-	if out, err := exec.Command(bin, "ops", "group", "bootstrap", "--out", dir, "--members", "1", "--ip", ip,
+	if out, err := exec.Command(bin, "ops", "group", "bootstrap", "--out", dir, "--members", strconv.Itoa(n), "--ip", strings.Join(ips, ","),
 		"--dns-port", ports[0], "--raft-port", ports[1], "--admin-port", ports[2]).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("group bootstrap: %w\n%s", err, out)
 	}
-	conf := filepath.Join(dir, "node1", "node.toml")
+	var ms []*member
+	for i := range n {
+		m, err := startMember(bin, dir, fmt.Sprintf("node%d", i+1), ips[i], anchors, boot)
+		if err != nil {
+			return ms, err
+		}
+		ms = append(ms, m)
+		if boot == nil {
+			boot = m.Overlay
+		}
+	}
+	return ms, nil
+}
+
+// startMember turns the overlay on in member name's configuration (in
+// the group directory dir) and starts the node.
+func startMember(bin, dir, name, ip, anchors string, boot []string) (*member, error) {
+	conf := filepath.Join(dir, name, "node.toml")
 	// The benchmark's queries come from one address: no rate limiting
 	// (a top-level key, so it goes before the tables).
 	text, err := os.ReadFile(conf)
@@ -259,8 +293,8 @@ func startMember(bin, dir, ip, anchors string, boot []string) (*member, error) {
 	if err != nil {
 		return nil, err
 	}
-	ready := filepath.Join(dir, "node1", "ready.json")
-	log, err := os.Create(filepath.Join(dir, "node1", "node.log"))
+	ready := filepath.Join(dir, name, "ready.json")
+	log, err := os.Create(filepath.Join(dir, name, "node.log"))
 	if err != nil {
 		return nil, err
 	}
@@ -447,4 +481,29 @@ func pct(ds []time.Duration, p int) string {
 		return fmt.Sprintf("%d µs", d.Microseconds())
 	}
 	return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000)
+}
+
+// startPerf runs `perf record -g` on every member's process into file
+// (nothing when file is empty) and returns the function that stops it.
+func startPerf(file string, ms []*member) func() {
+	if file == "" {
+		return func() {}
+	}
+	pids := make([]string, 0, len(ms))
+	for _, m := range ms {
+		if m.cmd.Process != nil {
+			pids = append(pids, strconv.Itoa(m.cmd.Process.Pid))
+		}
+	}
+	cmd := exec.Command("perf", "record", "-F", "999", "-g", "-o", file, "-p", strings.Join(pids, ","))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		fmt.Println("perf record:", err)
+		return func() {}
+	}
+	time.Sleep(500 * time.Millisecond) // perf attaches
+	return func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	}
 }
