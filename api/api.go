@@ -43,12 +43,12 @@ type Backend interface {
 	// too (so the caller reads its own write). Rejections are
 	// *raftfsm.RejectedError.
 	ProposeRegistry(ctx context.Context, cmd []byte) error
-	// SubmitZone sends an encoded zone command (raftfsm CreateZone,
-	// PublishChange, RotateKey, DeleteZone) to group ("" = the group that
-	// holds origin: local, or found through the overlay); dryRun checks it
-	// against the group's current state without applying. It returns the
-	// zone's serial after the command.
-	SubmitZone(ctx context.Context, group, origin string, cmd []byte, dryRun bool) (serial uint32, err error)
+	// SubmitZone sends a zone command (raftfsm CreateZone,
+	// PublishChange, RotateKey, DeleteZone), decoded once by the API, to
+	// group ("" = the group that holds origin: local, or found through
+	// the overlay); dryRun checks it against the group's current state
+	// without applying. It returns the zone's serial after the command.
+	SubmitZone(ctx context.Context, group, origin string, cmd raftfsm.Encoded, dryRun bool) (serial uint32, err error)
 	// Zone returns the zone as its group stores it (local replica, or
 	// DDNRS-RPC FetchZone); ErrNoZone if there is none.
 	Zone(ctx context.Context, origin string) (*zone.Zone, error)

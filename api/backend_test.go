@@ -121,7 +121,7 @@ func (b *testBackend) ProposeRegistry(ctx context.Context, cmd []byte) error {
 	return b.apply(cmd)
 }
 
-func (b *testBackend) SubmitZone(ctx context.Context, group, origin string, cmd []byte, dryRun bool) (uint32, error) {
+func (b *testBackend) SubmitZone(ctx context.Context, group, origin string, cmd raftfsm.Encoded, dryRun bool) (uint32, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
@@ -132,12 +132,11 @@ func (b *testBackend) SubmitZone(ctx context.Context, group, origin string, cmd 
 		return 0, serr
 	}
 	if dryRun {
-		if err := b.fsm.Check(cmd); err != nil {
+		if err := b.fsm.Check(cmd.Bytes); err != nil {
 			return 0, err
 		}
-		c, _ := raftfsm.DecodeCommand(cmd)
 		zs, _ := b.fsm.Zone(origin)
-		if pc, ok := c.(*raftfsm.PublishChange); ok && zs.Zone != nil {
+		if pc, ok := cmd.Cmd.(*raftfsm.PublishChange); ok && zs.Zone != nil {
 			next, err := zs.Zone.WithChanges(pc.Change)
 			if err != nil {
 				return 0, err
@@ -146,7 +145,7 @@ func (b *testBackend) SubmitZone(ctx context.Context, group, origin string, cmd 
 		}
 		return 0, nil
 	}
-	if err := b.apply(cmd); err != nil {
+	if err := b.apply(cmd.Bytes); err != nil {
 		return 0, err
 	}
 	b.mu.Lock()

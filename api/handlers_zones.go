@@ -188,7 +188,7 @@ func (s *Server) handleCreateZone(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	cmd, err := raftfsm.ChangeCommand(nil, z, k)
+	cmd, err := raftfsm.Encode(&raftfsm.CreateZone{Change: zone.SignedDiff(nil, z), Owner: k.DNSKEY})
 	if err != nil {
 		return invalid("zone_file", "%v", err)
 	}
@@ -294,20 +294,21 @@ type commandInput struct {
 }
 
 // readCommand reads an encoded command: a JSON {command: base64} body, or
-// the bytes themselves as application/octet-stream.
-func readCommand(r *http.Request) (raftfsm.Command, []byte, error) {
+// the bytes themselves as application/octet-stream. It is decoded here,
+// once, and passed on typed with its bytes.
+func readCommand(r *http.Request) (raftfsm.Encoded, error) {
 	var raw []byte
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt == "application/octet-stream" {
 		b, err := io.ReadAll(r.Body)
 		if err != nil {
-			return nil, nil, err
+			return raftfsm.Encoded{}, err
 		}
 		raw = b
 	} else {
 		var in commandInput
 		if err := decodeJSON(r, &in); err != nil {
-			return nil, nil, err
+			return raftfsm.Encoded{}, err
 		}
 		forms := 0
 		for _, given := range []bool{len(in.Command) > 0, in.Change != nil, in.DeleteZone != nil} {
@@ -316,24 +317,32 @@ func readCommand(r *http.Request) (raftfsm.Command, []byte, error) {
 			}
 		}
 		if forms > 1 {
-			return nil, nil, invalid("command", "%v", errChangeForms)
+			return raftfsm.Encoded{}, invalid("command", "%v", errChangeForms)
 		}
 		switch {
 		case in.Change != nil:
-			return in.Change.command()
+			return encoded(in.Change.command())
 		case in.DeleteZone != nil:
-			return in.DeleteZone.command()
+			return encoded(in.DeleteZone.command())
 		}
 		raw = in.Command
 	}
 	if len(raw) == 0 {
-		return nil, nil, missing("command")
+		return raftfsm.Encoded{}, missing("command")
 	}
 	cmd, err := raftfsm.DecodeCommand(raw)
 	if err != nil {
-		return nil, nil, invalid("command", "%v", err)
+		return raftfsm.Encoded{}, invalid("command", "%v", err)
 	}
-	return cmd, raw, nil
+	return raftfsm.Encoded{Cmd: cmd, Bytes: raw}, nil
+}
+
+// encoded is a command built from a JSON form, with its encoding.
+func encoded(c raftfsm.Command, b []byte, err error) (raftfsm.Encoded, error) {
+	if err != nil {
+		return raftfsm.Encoded{}, err
+	}
+	return raftfsm.Encoded{Cmd: c, Bytes: b}, nil
 }
 
 func dryRun(r *http.Request) (bool, error) {
@@ -362,7 +371,7 @@ func (s *Server) groupOf(origin string) (string, error) {
 
 // submitChange checks cs against the key's label and type scope and sends
 // cmd to the zone's group.
-func (s *Server) submitChange(w http.ResponseWriter, r *http.Request, c *call, origin string, cs zone.ChangeSet, old *zone.Zone, cmd []byte) error {
+func (s *Server) submitChange(w http.ResponseWriter, r *http.Request, c *call, origin string, cs zone.ChangeSet, old *zone.Zone, cmd raftfsm.Encoded) error {
 	dry, err := dryRun(r)
 	if err != nil {
 		return err
@@ -403,18 +412,18 @@ func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request, c *call) 
 	if err := allowZone(c.key, ActionUpdate, origin); err != nil {
 		return err
 	}
-	cmd, raw, err := readCommand(r)
+	cmd, err := readCommand(r)
 	if err != nil {
 		return err
 	}
 	var cs zone.ChangeSet
-	switch cmd := cmd.(type) {
+	switch c := cmd.Cmd.(type) {
 	case *raftfsm.PublishChange:
-		cs = cmd.Change
+		cs = c.Change
 	case *raftfsm.RotateKey:
-		cs = cmd.Change
+		cs = c.Change
 	default:
-		return invalid("command", "a %s command: this endpoint takes publish-change or rotate-key", cmd.Type())
+		return invalid("command", "a %s command: this endpoint takes publish-change or rotate-key", c.Type())
 	}
 	if zone.CanonicalName(cs.Zone) != origin {
 		return invalid("command", "the change is for %s, not %s", cs.Zone, origin)
@@ -423,10 +432,10 @@ func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request, c *call) 
 	if err != nil {
 		return err
 	}
-	if rot, ok := cmd.(*raftfsm.RotateKey); ok {
-		return s.rotateKey(w, r, c, origin, rot, old, raw)
+	if rot, ok := cmd.Cmd.(*raftfsm.RotateKey); ok {
+		return s.rotateKey(w, r, c, origin, rot, old, cmd)
 	}
-	return s.submitChange(w, r, c, origin, cs, old, raw)
+	return s.submitChange(w, r, c, origin, cs, old, cmd)
 }
 
 // rotateKey sends a RotateKey for a registered zone: registry first, then
@@ -442,7 +451,7 @@ func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request, c *call) 
 // key (node/rotation.go), so answers signed by either key verify in
 // between. A zone without a claim (created before the registry) just
 // rotates.
-func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, c *call, origin string, rot *raftfsm.RotateKey, old *zone.Zone, raw []byte) error {
+func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, c *call, origin string, rot *raftfsm.RotateKey, old *zone.Zone, raw raftfsm.Encoded) error {
 	dry, err := dryRun(r)
 	if err != nil {
 		return err
@@ -533,7 +542,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, c *call) e
 		return err
 	}
 	cs := zone.SignedDiff(old, nz)
-	cmd, err := raftfsm.EncodeCommand(&raftfsm.PublishChange{Change: cs})
+	cmd, err := raftfsm.Encode(&raftfsm.PublishChange{Change: cs})
 	if err != nil {
 		return invalid("zone_file", "%v", err)
 	}
@@ -634,13 +643,13 @@ func (s *Server) handleDeleteZone(w http.ResponseWriter, r *http.Request, c *cal
 	if err := allowZone(c.key, ActionDelete, origin); err != nil {
 		return err
 	}
-	cmd, raw, err := readCommand(r)
+	cmd, err := readCommand(r)
 	if err != nil {
 		return err
 	}
-	del, ok := cmd.(*raftfsm.DeleteZone)
+	del, ok := cmd.Cmd.(*raftfsm.DeleteZone)
 	if !ok {
-		return invalid("command", "a %s command: this endpoint takes delete-zone", cmd.Type())
+		return invalid("command", "a %s command: this endpoint takes delete-zone", cmd.Cmd.Type())
 	}
 	if zone.CanonicalName(del.Zone) != origin {
 		return invalid("command", "the deletion is for %s, not %s", del.Zone, origin)
@@ -649,7 +658,7 @@ func (s *Server) handleDeleteZone(w http.ResponseWriter, r *http.Request, c *cal
 	if err != nil {
 		return err
 	}
-	if _, err := s.b.SubmitZone(r.Context(), cl.Group, origin, raw, false); err != nil {
+	if _, err := s.b.SubmitZone(r.Context(), cl.Group, origin, cmd, false); err != nil {
 		return err
 	}
 	if err := s.propose(r.Context(), &raftfsm.ReleaseZone{Zone: origin, Actor: c.key.ID, Time: s.now()}); err != nil {

@@ -19,7 +19,7 @@ type failingGroupBackend struct {
 	err error
 }
 
-func (b failingGroupBackend) SubmitZone(context.Context, string, string, []byte, bool) (uint32, error) {
+func (b failingGroupBackend) SubmitZone(context.Context, string, string, raftfsm.Encoded, bool) (uint32, error) {
 	return 0, b.err
 }
 

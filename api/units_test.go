@@ -162,7 +162,7 @@ func TestAllowRRset(t *testing.T) {
 // SubmitZone waits for the request's deadline.
 type blockingBackend struct{ *testBackend }
 
-func (b blockingBackend) SubmitZone(ctx context.Context, _, _ string, _ []byte, _ bool) (uint32, error) {
+func (b blockingBackend) SubmitZone(ctx context.Context, _, _ string, _ raftfsm.Encoded, _ bool) (uint32, error) {
 	<-ctx.Done()
 	return 0, ctx.Err()
 }
@@ -187,7 +187,7 @@ func TestDeadline(t *testing.T) {
 // refusingBackend is a testBackend whose zone group refuses every write.
 type refusingBackend struct{ *testBackend }
 
-func (b refusingBackend) SubmitZone(context.Context, string, string, []byte, bool) (uint32, error) {
+func (b refusingBackend) SubmitZone(context.Context, string, string, raftfsm.Encoded, bool) (uint32, error) {
 	return 0, &raftfsm.RejectedError{Reason: raftfsm.ReasonZoneExists, Err: errors.New("zone example.org. exists")}
 }
 
@@ -217,7 +217,7 @@ func TestMethodsAndCookies(t *testing.T) {
 // unreachableGroupBackend is a backend whose zone groups cannot be reached.
 type unreachableGroupBackend struct{ *testBackend }
 
-func (b unreachableGroupBackend) SubmitZone(context.Context, string, string, []byte, bool) (uint32, error) {
+func (b unreachableGroupBackend) SubmitZone(context.Context, string, string, raftfsm.Encoded, bool) (uint32, error) {
 	return 0, fmt.Errorf("%w: group east: dial: connection refused", ErrNoGroupMember)
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/internal/hostport"
@@ -416,10 +417,10 @@ func (c Config) Validate() error {
 
 func (g GroupConfig) validate() []error {
 	var errs []error
-	if !validID(g.Name) {
+	if !admin.ValidID(g.Name) {
 		errs = append(errs, fmt.Errorf("group.name: %q, want 1 to 64 letters, digits, '.', '_' or '-'", g.Name))
 	}
-	if !validID(g.ID) {
+	if !admin.ValidID(g.ID) {
 		errs = append(errs, fmt.Errorf("group.id: %q, want 1 to 64 letters, digits, '.', '_' or '-'", g.ID))
 	}
 	errs = append(errs, checkListen("group.raft_bind", g.RaftBind, "group.raft_advertise", g.RaftAdvertise)...)
@@ -574,16 +575,6 @@ func checkListen(name, listen, advName, adv string) []error {
 		}
 	}
 	return errs
-}
-
-// validID reports whether id is a usable Raft server ID.
-func validID(id string) bool {
-	if id == "" || len(id) > 64 {
-		return false
-	}
-	return strings.IndexFunc(id, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
-	}) < 0
 }
 
 // validateRRL checks the per-client, rate limiting and cookie keys.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +14,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -63,7 +66,7 @@ func (p *testPKI) issue(t testing.TB, id string) TLSConfig {
 }
 
 // client returns an admin client with a certificate for id.
-func (p *testPKI) client(t testing.TB, id string) *AdminClient {
+func (p *testPKI) client(t testing.TB, id string) *admin.Client {
 	t.Helper()
 	c := p.issue(t, id)
 	pair, err := pki.LoadPair(c.Cert, c.Key)
@@ -74,10 +77,19 @@ func (p *testPKI) client(t testing.TB, id string) *AdminClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ac := NewAdminClient(pki.ClientTLS(pair, pool))
+	tc := pki.ClientTLS(pair, pool)
+	ac := admin.NewClient(tc)
 	t.Cleanup(ac.CloseIdle)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true}}
+	t.Cleanup(hc.CloseIdleConnections)
+	rawClients.Store(ac, hc)
 	return ac
 }
+
+// rawClients holds, for each admin client p.client made, a plain HTTP
+// client with the same certificate, for requests the admin client does
+// not make (getRaw, postRaw).
+var rawClients sync.Map // *admin.Client -> *http.Client
 
 // groupConfig is a node configuration on 127.0.0.1 with free ports.
 func groupConfig(t testing.TB, p *testPKI, id string) Config {
@@ -342,8 +354,8 @@ func TestGroupWithoutQuorumStillAnswersDNS(t *testing.T) {
 	next, _, cmd2 := demoCommand(t)
 	_ = next
 	_, err := ac.SubmitChange(ctx, survivor.AdminAddr(), DemoOrigin, cmd2)
-	var ae *APIError
-	if !errors.As(err, &ae) || (ae.Code != CodeNoLeader && ae.Code != CodeNoQuorum) {
+	var ae *admin.APIError
+	if !errors.As(err, &ae) || (ae.Code != admin.CodeNoLeader && ae.Code != admin.CodeNoQuorum) {
 		t.Errorf("write without quorum = %v, want no_leader or no_quorum", err)
 	}
 	if !errors.Is(err, raftfsm.ErrNoLeader) && !errors.Is(err, raftfsm.ErrNoQuorum) {
@@ -352,18 +364,26 @@ func TestGroupWithoutQuorumStillAnswersDNS(t *testing.T) {
 }
 
 // getStatus GETs path on the admin endpoint and returns the status code.
-func getStatus(ctx context.Context, ac *AdminClient, addr, path string) (int, error) {
+func getStatus(ctx context.Context, ac *admin.Client, addr, path string) (int, error) {
 	body, code, err := getRaw(ctx, ac, addr, path)
 	_ = body
 	return code, err
 }
 
-func getRaw(ctx context.Context, ac *AdminClient, addr, path string) ([]byte, int, error) {
-	req, err := ac.request(ctx, http.MethodGet, addr, path, nil)
+func getRaw(ctx context.Context, ac *admin.Client, addr, path string) ([]byte, int, error) {
+	return rawDo(ctx, ac, http.MethodGet, addr, path, nil)
+}
+
+func rawDo(ctx context.Context, ac *admin.Client, method, addr, path string, body []byte) ([]byte, int, error) {
+	hc, ok := rawClients.Load(ac)
+	if !ok {
+		return nil, 0, errors.New("admin client not made by testPKI.client")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "https://"+addr+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, 0, err
 	}
-	resp, err := ac.hc.Do(req)
+	resp, err := hc.(*http.Client).Do(req)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -372,8 +392,19 @@ func getRaw(ctx context.Context, ac *AdminClient, addr, path string) ([]byte, in
 	return b, resp.StatusCode, err
 }
 
-func postRaw(ctx context.Context, ac *AdminClient, addr, path string, body []byte) error {
-	return ac.do(ctx, http.MethodPost, addr, path, bytes.NewReader(body), nil, nil)
+// postRaw posts body to path and returns the endpoint's *admin.APIError
+// for a failed request.
+func postRaw(ctx context.Context, ac *admin.Client, addr, path string, body []byte) error {
+	b, status, err := rawDo(ctx, ac, http.MethodPost, addr, path, body)
+	if err != nil || status/100 == 2 {
+		return err
+	}
+	ae := &admin.APIError{}
+	if err := json.Unmarshal(b, ae); err != nil {
+		return fmt.Errorf("HTTP %d: %s", status, b)
+	}
+	ae.Status = status
+	return ae
 }
 
 func TestAdminErrorsAndMetrics(t *testing.T) {
@@ -415,22 +446,22 @@ func TestAdminErrorsAndMetrics(t *testing.T) {
 		code   string
 		status int
 	}{
-		{"create under another key", errAgain, CodeRejected, http.StatusUnprocessableEntity},
-		{"older serial", errStale, CodeRejected, http.StatusUnprocessableEntity},
-		{"empty command", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/demo.ddnrs./changes", nil), CodeBadRequest, http.StatusBadRequest},
-		{"bad zone name", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/a..b/changes", []byte{1}), CodeBadRequest, http.StatusBadRequest},
-		{"garbage command", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/demo.ddnrs./changes", []byte{0x42, 9, 9}), CodeRejected, http.StatusUnprocessableEntity},
-		{"bad join", postRaw(ctx, ac, n.AdminAddr(), "/v1/group/join", []byte(`{"id":""}`)), CodeBadRequest, http.StatusBadRequest},
-		{"join not json", postRaw(ctx, ac, n.AdminAddr(), "/v1/group/join", []byte(`{`)), CodeBadRequest, http.StatusBadRequest},
-		{"no such zone", func() error { _, err := ac.Zone(ctx, n.AdminAddr(), "nope.example."); return err }(), CodeNotFound, http.StatusNotFound},
+		{"create under another key", errAgain, admin.CodeRejected, http.StatusUnprocessableEntity},
+		{"older serial", errStale, admin.CodeRejected, http.StatusUnprocessableEntity},
+		{"empty command", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/demo.ddnrs./changes", nil), admin.CodeBadRequest, http.StatusBadRequest},
+		{"bad zone name", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/a..b/changes", []byte{1}), admin.CodeBadRequest, http.StatusBadRequest},
+		{"garbage command", postRaw(ctx, ac, n.AdminAddr(), "/v1/zones/demo.ddnrs./changes", []byte{0x42, 9, 9}), admin.CodeRejected, http.StatusUnprocessableEntity},
+		{"bad join", postRaw(ctx, ac, n.AdminAddr(), "/v1/group/join", []byte(`{"id":""}`)), admin.CodeBadRequest, http.StatusBadRequest},
+		{"join not json", postRaw(ctx, ac, n.AdminAddr(), "/v1/group/join", []byte(`{`)), admin.CodeBadRequest, http.StatusBadRequest},
+		{"no such zone", func() error { _, err := ac.Zone(ctx, n.AdminAddr(), "nope.example."); return err }(), admin.CodeNotFound, http.StatusNotFound},
 	}
 	for _, tt := range tests {
-		var ae *APIError
+		var ae *admin.APIError
 		if !errors.As(tt.err, &ae) || ae.Code != tt.code || ae.Status != tt.status {
 			t.Errorf("%s: error = %v (%+v), want code %s status %d", tt.name, tt.err, ae, tt.code, tt.status)
 		}
 	}
-	var ae *APIError
+	var ae *admin.APIError
 	if errors.As(errStale, &ae) && ae.Reason == "" {
 		t.Errorf("rejected change has no reason: %+v", ae)
 	}
@@ -489,12 +520,12 @@ func TestAdminRequiresClientCertificate(t *testing.T) {
 		}()},
 	}
 	for _, tt := range tests {
-		ac := NewAdminClient(tt.tc)
+		ac := admin.NewClient(tt.tc)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := ac.Status(ctx, addr)
 		cancel()
 		ac.CloseIdle()
-		if !errors.Is(err, errUnreachable) {
+		if !errors.Is(err, admin.ErrUnavailable) {
 			t.Errorf("%s: Status = %v, want a refused TLS handshake", tt.name, err)
 		}
 	}
@@ -532,21 +563,24 @@ func TestCheckCommand(t *testing.T) {
 		code   string
 	}{
 		{"create", z.Origin, create, ""},
-		{"other zone in path", "example.", create, CodeBadRequest},
-		{"unknown type", z.Origin, []byte{0x42, 1}, CodeRejected},
-		{"unknown type, ignore bit", z.Origin, []byte{0xc2, 1}, CodeRejected},
-		{"truncated", z.Origin, create[:len(create)/2], CodeRejected},
-		{"set member", z.Origin, member, CodeBadRequest},
+		{"other zone in path", "example.", create, admin.CodeBadRequest},
+		{"unknown type", z.Origin, []byte{0x42, 1}, admin.CodeRejected},
+		{"unknown type, ignore bit", z.Origin, []byte{0xc2, 1}, admin.CodeRejected},
+		{"truncated", z.Origin, create[:len(create)/2], admin.CodeRejected},
+		{"set member", z.Origin, member, admin.CodeBadRequest},
 	}
 	for _, tt := range tests {
-		err := checkCommand(tt.origin, tt.cmd)
+		cmd, err := raftfsm.Decode(tt.cmd)
+		if err == nil {
+			err = checkCommand(tt.origin, cmd)
+		}
 		if tt.code == "" {
 			if err != nil {
 				t.Errorf("checkCommand(%s) = %v, want nil", tt.name, err)
 			}
 			continue
 		}
-		if got := apiError(err).Code; err == nil || got != tt.code {
+		if got := admin.ErrorOf(err).Code; err == nil || got != tt.code {
 			t.Errorf("checkCommand(%s) = %v (code %s), want code %s", tt.name, err, got, tt.code)
 		}
 	}
@@ -584,14 +618,14 @@ func TestSnapshotSaveAndRestore(t *testing.T) {
 
 	// Restore on a follower: not_leader, naming the leader's admin endpoint.
 	err = ac.Restore(ctx, f.AdminAddr(), bytes.NewReader(snap.Bytes()))
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != CodeNotLeader || ae.LeaderAdmin != leader.AdminAddr() {
+	var ae *admin.APIError
+	if !errors.As(err, &ae) || ae.Code != admin.CodeNotLeader || ae.LeaderAdmin != leader.AdminAddr() {
 		t.Fatalf("Restore on a follower = %v, want not_leader naming %s", err, leader.AdminAddr())
 	}
 	// A damaged snapshot: refused, nothing changes.
 	bad := bytes.Clone(snap.Bytes())
 	bad[len(bad)/2] ^= 0xff
-	if err := ac.Restore(ctx, leader.AdminAddr(), bytes.NewReader(bad)); apiError(err).Code != CodeBadRequest {
+	if err := ac.Restore(ctx, leader.AdminAddr(), bytes.NewReader(bad)); admin.ErrorOf(err).Code != admin.CodeBadRequest {
 		t.Errorf("Restore(damaged) = %v, want bad_request", err)
 	}
 	if err := ac.Restore(ctx, leader.AdminAddr(), bytes.NewReader(snap.Bytes())); err != nil {
@@ -649,7 +683,7 @@ func TestNonVoterJoinsAndServes(t *testing.T) {
 	}
 	// Removing it through a follower is forwarded to the leader.
 	_, others := leaderOf(t, nodes)
-	if err := ac.Remove(ctx, others[0].AdminAddr(), RemoveRequest{ID: "reader"}); err != nil {
+	if err := ac.Remove(ctx, others[0].AdminAddr(), admin.RemoveRequest{ID: "reader"}); err != nil {
 		t.Fatalf("Remove via follower: %v", err)
 	}
 	waitFor(t, "reader removed", func() error {
@@ -668,7 +702,7 @@ func TestTransferLeaderAndCloseHandsOver(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	target := followers[0]
-	if err := ac.TransferLeader(ctx, followers[1].AdminAddr(), TransferRequest{ID: target.ID()}); err != nil {
+	if err := ac.TransferLeader(ctx, followers[1].AdminAddr(), admin.TransferRequest{ID: target.ID()}); err != nil {
 		t.Fatalf("TransferLeader via follower: %v", err)
 	}
 	waitFor(t, target.ID()+" leads", func() error {
@@ -741,38 +775,21 @@ func benchWrites(b *testing.B, via string) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
 
-func TestAPIErrorMapping(t *testing.T) {
-	tests := []struct {
-		err    error
-		code   string
-		status int
-	}{
-		{&raftfsm.NotLeaderError{LeaderID: "n2", LeaderAddr: "127.0.0.1:1"}, CodeNotLeader, http.StatusMisdirectedRequest},
-		{&raftfsm.NotLeaderError{}, CodeNoLeader, http.StatusServiceUnavailable},
-		{fmt.Errorf("apply: %w", raftfsm.ErrNoLeader), CodeNoLeader, http.StatusServiceUnavailable},
-		{fmt.Errorf("apply: %w", raftfsm.ErrNoQuorum), CodeNoQuorum, http.StatusServiceUnavailable},
-		{&raftfsm.RejectedError{Reason: raftfsm.ReasonStaleSerial, Err: errors.New("x")}, CodeRejected, http.StatusUnprocessableEntity},
-		{fmt.Errorf("%w: x", raftfsm.ErrNoZone), CodeNotFound, http.StatusNotFound},
-		{raftfsm.ErrUnknownMember, CodeNotFound, http.StatusNotFound},
-		{fmt.Errorf("%w: x", errBadRequest), CodeBadRequest, http.StatusBadRequest},
-		{raftfsm.ErrBadSnapshot, CodeBadRequest, http.StatusBadRequest},
-		{ErrNotRunning, CodeUnavailable, http.StatusServiceUnavailable},
-		{raftfsm.ErrClosed, CodeUnavailable, http.StatusServiceUnavailable},
-		{errors.New("disk on fire"), CodeInternal, http.StatusInternalServerError},
-		{&APIError{Status: 503, Code: CodeNoQuorum}, CodeNoQuorum, 503},
+func TestNotRunningIsUnavailable(t *testing.T) {
+	if got := admin.ErrorOf(fmt.Errorf("submit: %w", ErrNotRunning)); got.Code != admin.CodeUnavailable || got.Status != http.StatusServiceUnavailable {
+		t.Errorf("admin.ErrorOf(ErrNotRunning) = %s %d, want %s 503", got.Code, got.Status, admin.CodeUnavailable)
 	}
-	for _, tt := range tests {
-		got := apiError(tt.err)
-		if got.Code != tt.code || got.Status != tt.status {
-			t.Errorf("apiError(%v) = %s %d, want %s %d", tt.err, got.Code, got.Status, tt.code, tt.status)
-		}
+	if got := admin.ErrorOf(fmt.Errorf("%w: %w", admin.ErrUnavailable, ErrNotHosted)); got.Code != admin.CodeUnavailable {
+		t.Errorf("admin.ErrorOf(unreachable, not hosted) = %s, want %s", got.Code, admin.CodeUnavailable)
 	}
-	rej := apiError(&raftfsm.RejectedError{Reason: raftfsm.ReasonStaleSerial})
-	if rej.Reason != "stale-serial" {
-		t.Errorf("rejected reason = %q, want stale-serial", rej.Reason)
+}
+
+// mustDecode decodes an encoded command for the write path.
+func mustDecode(t testing.TB, b []byte) raftfsm.Encoded {
+	t.Helper()
+	c, err := raftfsm.Decode(b)
+	if err != nil {
+		t.Fatalf("raftfsm.Decode: %v", err)
 	}
-	// A remote error keeps its meaning for errors.Is.
-	if !errors.Is(&APIError{Code: CodeNoQuorum}, raftfsm.ErrNoQuorum) || errors.Is(&APIError{Code: CodeNoLeader}, raftfsm.ErrNoQuorum) {
-		t.Error("APIError.Is does not follow its code")
-	}
+	return c
 }

@@ -39,11 +39,7 @@ func (l ZoneLimits) over(origin, what string, got, limit int64, setting string) 
 
 // check refuses cmd when the zone it makes is over a limit. stored
 // returns the zone's size now (RRsets), for changes.
-func (l ZoneLimits) check(cmd []byte, stored func() int) error {
-	c, err := raftfsm.DecodeCommand(cmd)
-	if err != nil {
-		return nil // checkCommand refuses it
-	}
+func (l ZoneLimits) check(cmd raftfsm.Encoded, stored func() int) error {
 	sets := func(origin string, puts []*zone.RRset) error {
 		for _, s := range puts {
 			if err := l.over(origin, fmt.Sprintf("RRset %s type %d: records", s.Name, s.Type), int64(len(s.RRs)), l.MaxRRsetRecords, "max_rrset_records"); err != nil {
@@ -52,12 +48,12 @@ func (l ZoneLimits) check(cmd []byte, stored func() int) error {
 		}
 		return nil
 	}
-	switch c := c.(type) {
+	switch c := cmd.Cmd.(type) {
 	case *raftfsm.CreateZone:
 		if err := l.over(c.Change.Zone, "RRsets", int64(len(c.Change.Put)), l.MaxRRsets, "max_zone_rrsets"); err != nil {
 			return err
 		}
-		if err := l.over(c.Change.Zone, "bytes", int64(len(cmd)), l.MaxBytes, "max_zone_bytes"); err != nil {
+		if err := l.over(c.Change.Zone, "bytes", int64(len(cmd.Bytes)), l.MaxBytes, "max_zone_bytes"); err != nil {
 			return err
 		}
 		return sets(c.Change.Zone, c.Change.Put)

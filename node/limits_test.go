@@ -61,7 +61,7 @@ func TestZoneLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			err := limits.check(tt.cmd, func() int { return tt.stored })
+			err := limits.check(mustDecode(t, tt.cmd), func() int { return tt.stored })
 			if tt.setting == "" {
 				if err != nil {
 					t.Fatalf("check = %v, want accepted", err)
@@ -74,7 +74,7 @@ func TestZoneLimits(t *testing.T) {
 			}
 		})
 	}
-	if err := (ZoneLimits{}).check(tests[1].cmd, func() int { return 0 }); err != nil {
+	if err := (ZoneLimits{}).check(mustDecode(t, tests[1].cmd), func() int { return 0 }); err != nil {
 		t.Errorf("zero limits: check = %v, want no limit", err)
 	}
 }

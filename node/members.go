@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -17,41 +19,6 @@ const (
 	retryMin = 100 * time.Millisecond
 	retryMax = 2 * time.Second
 )
-
-// adminDeps wires the admin endpoint to this node.
-func (n *Node) adminDeps() adminDeps {
-	return adminDeps{
-		log:      n.log.With("component", "admin"),
-		cfg:      n.cfg.Admin,
-		group:    n.group,
-		metrics:  n.metrics,
-		client:   n.client,
-		lookup:   n.lookupMember,
-		stored:   n.Stored,
-		status:   n.nodeStatus,
-		ready:    n.ready,
-		snapshot: n.snapshot,
-		restore:  n.restore,
-		// Set always; they do nothing while the overlay is off.
-		holder:       n.holder,
-		submitRemote: n.submitElsewhere,
-		reg: registryDeps{propose: n.ProposeRegistry, now: n.Now, claim: n.claimForOperator, release: n.releaseForOperator,
-			rotate: n.rotateClaimFirst},
-		fetchRemote: n.FetchZone,
-	}
-}
-
-// nodeStatus fills the node-level fields of Status.
-func (n *Node) nodeStatus() Status {
-	return Status{
-		ID:    n.cfg.Group.ID,
-		DNS:   n.Addr().String(),
-		Admin: n.AdminAddr(),
-		Raft:  n.RaftAddr(),
-		Zones: len(n.served.Origins()),
-		Ready: n.ready() == nil,
-	}
-}
 
 // membership joins the group when configured to and not yet a member,
 // then announces this node's addresses, retrying each with backoff until
@@ -95,7 +62,7 @@ func (n *Node) join(ctx context.Context) error {
 			return nil
 		}
 	}
-	req := JoinRequest{ID: n.cfg.Group.ID, RaftAddr: n.group.Addr(), NonVoter: n.cfg.Group.NonVoter}
+	req := admin.JoinRequest{ID: n.cfg.Group.ID, RaftAddr: n.group.Addr(), NonVoter: n.cfg.Group.NonVoter}
 	var errs []error
 	for _, addr := range n.cfg.Group.Join {
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.Admin.ForwardTimeout)
@@ -113,39 +80,28 @@ func (n *Node) join(ctx context.Context) error {
 // announce records this node's admin and DNS addresses in the group's
 // state, through the leader, unless they are there already.
 func (n *Node) announce(ctx context.Context) error {
-	req := AnnounceRequest{ID: n.cfg.Group.ID, Admin: n.AdminAddr(), DNS: n.Addr().String()}
+	req := admin.AnnounceRequest{ID: n.cfg.Group.ID, Admin: n.AdminAddr(), DNS: n.Addr().String()}
 	if m, ok := n.lookupMember(req.ID); ok && m.Admin == req.Admin && m.DNS == req.DNS {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.Group.ApplyTimeout)
 	defer cancel()
-	if err := n.admin.announce(cctx, req); err != nil {
+	err := adminNode{n}.Announce(cctx, req)
+	var nl *raftfsm.NotLeaderError
+	if errors.As(err, &nl) {
+		body, merr := json.Marshal(req)
+		if merr != nil {
+			return merr
+		}
+		err = n.forwarder().To(cctx, nl, func(ctx context.Context, addr string) error {
+			return n.client.ForwardJSON(ctx, addr, "/v1/group/announce", body)
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("announce addresses: %w", err)
 	}
 	n.log.Info("addresses announced to the group", "admin", req.Admin, "dns", req.DNS)
 	return nil
-}
-
-// running returns the admin endpoint while the node runs.
-func (n *Node) runningAdmin() (*admin, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if !n.running || n.closing {
-		return nil, ErrNotRunning
-	}
-	return n.admin, nil
-}
-
-// Submit sends an encoded raftfsm command for the zone origin to the
-// group: applied here when this node leads, else forwarded once to the
-// leader. It returns after the command is committed and applied on the
-// leader, or a typed error (see apiError for the codes). ctx bounds it.
-func (n *Node) Submit(ctx context.Context, origin string, cmd []byte) (*ChangeResult, error) {
-	a, err := n.runningAdmin()
-	if err != nil {
-		return nil, err
-	}
-	return a.submit(ctx, zone.CanonicalName(origin), cmd, true)
 }
 
 // Publish replaces the group's copy of z's zone with z, a zone signed by
@@ -204,9 +160,4 @@ func publishCommand(stored, z *zone.Zone) ([]byte, error) {
 		return nil, fmt.Errorf("zone has %d DNSKEYs, want 1 to know its owner key; create it with raftfsm.ChangeCommand", len(keys))
 	}
 	return raftfsm.EncodeCommand(&raftfsm.CreateZone{Change: zone.SignedDiff(nil, z), Owner: keys[0]})
-}
-
-// setMemberCommand encodes the SetMember command for req.
-func setMemberCommand(req AnnounceRequest) ([]byte, error) {
-	return raftfsm.EncodeCommand(&raftfsm.SetMember{ID: req.ID, Admin: req.Admin, DNS: req.DNS})
 }

@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/internal/hostport"
@@ -36,12 +37,19 @@ var (
 	// another socket. The error names the address.
 	ErrPortInUse = errors.New("address already in use")
 	// ErrNotRunning is returned by Publish, Submit and Stored before Start
-	// has succeeded or after Close began.
-	ErrNotRunning = errors.New("node is not running")
+	// has succeeded or after Close began. It is an admin.ErrUnavailable
+	// (errors.Is), so the admin endpoint answers unavailable.
+	ErrNotRunning error = notRunning{}
 	// ErrNoLeaderYet is what /readyz reports while the group has no known
 	// leader.
 	ErrNoLeaderYet = errors.New("raft group has no leader")
 )
+
+// notRunning is ErrNotRunning.
+type notRunning struct{}
+
+func (notRunning) Error() string        { return "node is not running" }
+func (notRunning) Is(target error) bool { return target == admin.ErrUnavailable }
 
 // udpRetries is how often Start picks a new port when the DNS port was
 // chosen by the kernel (port 0) for TCP and is taken for UDP.
@@ -73,8 +81,8 @@ type Node struct {
 	tcp     *dnsfront.TCPServer
 	udp     *dnsfront.UDPServer
 	enc     *encrypted // DoT, DoH and DoQ; nil when not configured
-	admin   *admin
-	client  *AdminClient
+	admin   *admin.Server
+	client  *admin.Client
 	serving sync.WaitGroup // the Serve goroutines of the listeners
 
 	bgStop context.CancelFunc // stops the background loops (join, announce)
@@ -241,9 +249,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	undo = append(undo, func() { enc.Close(context.Background()) })
-	client := NewAdminClient(clientTLS)
+	client := admin.NewClient(clientTLS)
 	n.store, n.fsm, n.group, n.client = store, fsm, grp, client
-	adm, err := listenAdmin(n.cfg.Admin.Listen, adminServerTLS(serverTLS), n.adminDeps())
+	adm, err := admin.Listen(n.cfg.Admin.Listen, adminServerTLS(serverTLS), n.adminOptions())
 	if err != nil {
 		n.store, n.fsm, n.group, n.client = nil, nil, nil, nil
 		return err
@@ -256,7 +264,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.running = false
 		n.tcp, n.udp, n.admin, n.enc = nil, nil, nil, nil
 		n.store, n.fsm, n.group, n.client = nil, nil, nil, nil
-		adm.ln.Close() // not serving yet
+		adm.CloseUnserved() // not serving yet
 		return err
 	}
 	n.api = apiSrv
@@ -271,7 +279,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}()
 	go func() {
 		defer n.serving.Done()
-		adm.serve()
+		adm.Serve()
 	}()
 	bctx, stop := context.WithCancel(context.Background())
 	n.bgStop = stop
@@ -429,15 +437,15 @@ func (n *Node) Stored(origin string) (*zone.Zone, error) {
 }
 
 // lookupMember returns the addresses member id announced (SetMember).
-func (n *Node) lookupMember(id string) (memberAddrs, bool) {
+func (n *Node) lookupMember(id string) (admin.MemberAddrs, bool) {
 	n.mu.Lock()
 	fsm := n.fsm
 	n.mu.Unlock()
 	if fsm == nil {
-		return memberAddrs{}, false
+		return admin.MemberAddrs{}, false
 	}
 	m, ok := fsm.Member(id)
-	return memberAddrs{Admin: m.Admin, DNS: m.DNS}, ok
+	return admin.MemberAddrs{Admin: m.Admin, DNS: m.DNS}, ok
 }
 
 // ready reports why the node is not ready, or nil: the store is open, the
@@ -553,7 +561,7 @@ func (n *Node) close(ctx context.Context, handOver bool) error {
 	if err := n.api.shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close api: %w", err))
 	}
-	if err := n.admin.shutdown(ctx); err != nil {
+	if err := n.admin.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close admin: %w", err))
 	}
 	if err := n.enc.Close(ctx); err != nil {

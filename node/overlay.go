@@ -83,12 +83,6 @@ type overlayNode struct {
 	verifier *client.Verifier
 	cache    *client.Cache
 	self     string
-	// submit applies a command to this node's group (Node.Submit).
-	submit func(ctx context.Context, origin string, cmd []byte) (*ChangeResult, error)
-	// placedHere reports whether the registry placed origin on this
-	// group with the CreateZone cmd's owner key (registry.go), so another
-	// group may create it here.
-	placedHere func(ctx context.Context, origin string, cmd []byte) bool
 	// refreshAnchors polls the registry's log now, for an answer whose
 	// head is signed by a key the anchors do not know yet (a rotation
 	// this node has not read in the log); true when the anchors may have
@@ -150,14 +144,12 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 		verifier: verifier,
 		cache:    client.NewCache(c.CacheBytes, nil),
 		self:     h.ID().String(),
-		submit:   n.Submit,
 		sem:      make(chan struct{}, 16),
 		relooks:  make(map[string]time.Time),
 	}
-	o.placedHere = n.placedHere
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.wg.Go(func() { o.rememberPeers(n.cfg.DataDir) })
-	o.server = overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: o, Submitter: o, Checker: changeChecker{n}, Zones: o, Logger: log})
+	o.server = overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: o, Submitter: rpcWrites{n}, Checker: rpcWrites{n}, Zones: o, Logger: log})
 	return o, nil
 }
 
@@ -567,70 +559,4 @@ func (n *Node) OverlayFailures() uint64 {
 		return 0
 	}
 	return ov.failures.Load()
-}
-
-// Submit implements overlay.Submitter: a change forwarded from a node of
-// another group, for a zone this node's group holds, applied through
-// Node.Submit (which forwards to the leader). Errors carry the admin
-// API's stable codes mapped to the overlay's.
-func (o *overlayNode) Submit(ctx context.Context, zoneName string, cmd []byte) (uint32, uint64, error) {
-	origin := zone.CanonicalName(zoneName)
-	if o.served.Get(origin) == nil && !o.placedHere(ctx, origin, cmd) {
-		return 0, 0, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
-	}
-	r, err := o.submit(ctx, origin, cmd)
-	if err != nil {
-		ae := apiError(err)
-		code := overlay.CodeInternal
-		switch ae.Code {
-		case CodeRejected:
-			code = overlay.CodeRejected
-		case CodeNotFound:
-			code = overlay.CodeNotFound
-		case CodeBadRequest:
-			code = overlay.CodeBadRequest
-		case CodeNoLeader, CodeNoQuorum, CodeUnavailable:
-			code = overlay.CodeUnavailable
-		}
-		msg := ae.Message
-		if ae.Reason != "" {
-			msg = ae.Reason + ": " + msg
-		}
-		return 0, 0, &overlay.RemoteError{Code: code, Message: msg}
-	}
-	return r.Serial, r.Index, nil
-}
-
-// SubmitRemote sends an encoded raftfsm command for a zone another group
-// holds to a member of that group (found in the DHT), trying each member
-// until one accepts or refuses it for good. It returns ErrNotHosted
-// (wrapped) when the overlay is off or no group holds the zone.
-func (n *Node) SubmitRemote(ctx context.Context, origin string, cmd []byte) (*ChangeResult, error) {
-	o := n.ov.Load()
-	if o == nil {
-		return nil, fmt.Errorf("%w: %s (overlay off)", ErrNotHosted, origin)
-	}
-	origin = zone.CanonicalName(origin)
-	// Providers, not FindZone: FindZone may answer at once with a cached
-	// parent zone while it looks origin itself up in the background.
-	provs, err := o.router.Providers(ctx, origin)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrNotHosted, origin, err)
-	}
-	var errs []error
-	for _, p := range provs {
-		if p.ID == o.host.ID() {
-			continue
-		}
-		resp, err := o.client.SubmitChange(ctx, p, &overlay.SubmitChangeRequest{Zone: origin, Cmd: cmd})
-		if err == nil {
-			return &ChangeResult{Serial: resp.Serial, Index: resp.Index}, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
-		var re *overlay.RemoteError
-		if errors.As(err, &re) && (re.Code == overlay.CodeRejected || re.Code == overlay.CodeBadRequest) {
-			break // the group refused it; another member would too
-		}
-	}
-	return nil, fmt.Errorf("submit to the group of %s: %w", origin, errors.Join(errs...))
 }

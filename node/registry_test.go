@@ -19,6 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
@@ -192,13 +193,13 @@ func TestRegistryTwoGroups(t *testing.T) {
 	defer cancel()
 	// A dry run of the create on east, from reg: checked by east's
 	// replica (the zone is placed there), not applied.
-	if serial, err := reg.SubmitZone(ctx, "east", DemoOrigin, create, true); err != nil || serial != z.Serial() {
+	if serial, err := reg.SubmitZone(ctx, "east", DemoOrigin, mustDecode(t, create), true); err != nil || serial != z.Serial() {
 		t.Errorf("dry run on east from reg = %d, %v, want %d", serial, err, z.Serial())
 	}
 	if _, err := east.Stored(DemoOrigin); err == nil {
 		t.Fatal("east holds the zone after a dry run of its create")
 	}
-	serial, err := reg.SubmitZone(ctx, "east", DemoOrigin, create, false)
+	serial, err := reg.SubmitZone(ctx, "east", DemoOrigin, mustDecode(t, create), false)
 	if err != nil || serial != z.Serial() {
 		t.Fatalf("SubmitZone(east) = %d, %v; want %d", serial, err, z.Serial())
 	}
@@ -222,7 +223,7 @@ func TestRegistryTwoGroups(t *testing.T) {
 	// Through the REST API with a key of create scope: the first zone is
 	// placed on reg (no claim yet), the second on east (one claim each,
 	// then by name), created there over DDNRS-RPC.
-	res, err := f.ca.client(t, "ops").IssueKey(ctx, reg.AdminAddr(), IssueKeyRequest{Name: "creator", Actions: []string{"create", "read"}})
+	res, err := f.ca.client(t, "ops").IssueKey(ctx, reg.AdminAddr(), admin.IssueKeyRequest{Name: "creator", Actions: []string{"create", "read"}})
 	if err != nil {
 		t.Fatalf("IssueKey: %v", err)
 	}
@@ -332,7 +333,7 @@ func TestRegistryProposeThroughFollower(t *testing.T) {
 	}
 
 	ac := p.client(t, "ops")
-	res, err := ac.IssueKey(ctx, fo.AdminAddr(), IssueKeyRequest{Name: "reviewer"})
+	res, err := ac.IssueKey(ctx, fo.AdminAddr(), admin.IssueKeyRequest{Name: "reviewer"})
 	if err != nil {
 		t.Fatalf("IssueKey: %v", err)
 	}
@@ -341,10 +342,10 @@ func TestRegistryProposeThroughFollower(t *testing.T) {
 	if !ok || k.Hash != sha256.Sum256([]byte(res.Key)) || !slices.Equal(k.Scope.Actions, []string{"admin"}) || !slices.Equal(k.Scope.Suffixes, []string{"."}) {
 		t.Errorf("issued key %+v (%v) does not match %q", k, ok, res.Key)
 	}
-	if _, err := ac.IssueKey(ctx, fo.AdminAddr(), IssueKeyRequest{Actions: []string{"fly"}}); apiError(err).Code != CodeBadRequest {
+	if _, err := ac.IssueKey(ctx, fo.AdminAddr(), admin.IssueKeyRequest{Actions: []string{"fly"}}); admin.ErrorOf(err).Code != admin.CodeBadRequest {
 		t.Errorf("IssueKey with an unknown action = %v, want bad_request", err)
 	}
-	if err := ac.postJSON(ctx, fo.AdminAddr(), "/v1/registry/heartbeat", raftfsm.NodeRecord{Group: "x"}); apiError(err).Code != CodeBadRequest {
+	if err := ac.Heartbeat(ctx, fo.AdminAddr(), raftfsm.NodeRecord{Group: "x"}); admin.ErrorOf(err).Code != admin.CodeBadRequest {
 		t.Errorf("heartbeat without an ID = %v, want bad_request", err)
 	}
 }
@@ -437,15 +438,15 @@ func TestBackendErr(t *testing.T) {
 		in   error
 		want func(error) bool
 	}{
-		{"forwarded rejection", &APIError{Status: 422, Code: CodeRejected, Reason: "stale-serial", Message: "m"}, rejected("stale-serial")},
+		{"forwarded rejection", &admin.APIError{Status: 422, Code: admin.CodeRejected, Reason: "stale-serial", Message: "m"}, rejected("stale-serial")},
 		{"local rejection", &raftfsm.RejectedError{Reason: "bad-signature", Err: plain}, rejected("bad-signature")},
 		{"remote rejection", &overlay.RemoteError{Code: overlay.CodeRejected, Message: "zone-exists: zone x. exists"}, rejected("zone-exists")},
 		{"remote rejection without reason", &overlay.RemoteError{Code: overlay.CodeRejected, Message: "Something"}, rejected("remote")},
-		{"exists elsewhere", &ElsewhereError{Zone: "x.", Create: true}, rejected(string(CodeExistsElsewhere))},
-		{"forwarded not found", &APIError{Status: 404, Code: CodeNotFound, Message: "m"}, isNoZone},
+		{"exists elsewhere", &admin.OtherGroupError{Zone: "x.", Create: true}, rejected(string(admin.CodeExistsElsewhere))},
+		{"forwarded not found", &admin.APIError{Status: 404, Code: admin.CodeNotFound, Message: "m"}, isNoZone},
 		{"remote not found", &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "m"}, isNoZone},
 		{"not hosted", fmt.Errorf("%w: x.", ErrNotHosted), isNoZone},
-		{"bad request", fmt.Errorf("%w: command is about zone y.", errBadRequest), isField},
+		{"bad request", fmt.Errorf("%w: command is about zone y.", admin.ErrBadRequest), isField},
 		{"other", plain, func(err error) bool { return err == plain }},
 	} {
 		if got := backendErr(tt.in); !tt.want(got) {
@@ -491,9 +492,9 @@ func TestRejectionMessageOnce(t *testing.T) {
 	local := &raftfsm.RejectedError{Reason: "wrong-key", Err: errors.New("zone x. is signed by another key")}
 	// What the admin API of the leader answers, and what a node of
 	// another group sends over DDNRS-RPC (overlayNode.Submit).
-	forwarded := apiError(local)
+	forwarded := admin.ErrorOf(local)
 	remote := &overlay.RemoteError{Code: overlay.CodeRejected, Message: forwarded.Reason + ": " + forwarded.Message}
-	twice := apiError(backendErr(forwarded))
+	twice := admin.ErrorOf(backendErr(forwarded))
 	for _, tt := range []struct {
 		name string
 		in   error
@@ -614,8 +615,8 @@ func TestOperatorCreateClaims(t *testing.T) {
 	// The same name with another key through reg (another group): refused.
 	z2, k2 := signedTestZone(t, "op.test.")
 	err := create(reg, z2)
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != CodeRejected || ae.Reason != string(raftfsm.ReasonNameClaimed) {
+	var ae *admin.APIError
+	if !errors.As(err, &ae) || ae.Code != admin.CodeRejected || ae.Reason != string(raftfsm.ReasonNameClaimed) {
 		t.Fatalf("create of claimed op.test. with another key through reg = %v, want rejected %s", err, raftfsm.ReasonNameClaimed)
 	}
 	if _, err := reg.Stored("op.test."); !errors.Is(err, raftfsm.ErrNoZone) {

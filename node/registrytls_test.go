@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/translog"
 )
@@ -86,7 +87,7 @@ func TestRegistryMutualTLS(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := p.client(t, "ops").IssueKey(ctx, reg.AdminAddr(), IssueKeyRequest{Name: "reader", Actions: []string{"read"}})
+	res, err := p.client(t, "ops").IssueKey(ctx, reg.AdminAddr(), admin.IssueKeyRequest{Name: "reader", Actions: []string{"read"}})
 	if err != nil {
 		t.Fatalf("IssueKey: %v", err)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/raftfsm"
@@ -60,12 +61,12 @@ func (n *Node) rotateClaimFirst(ctx context.Context, origin string, rot *raftfsm
 		return nil
 	}
 	if rot.NewKey == nil {
-		return fmt.Errorf("%w: a rotation of %s without a new key", errBadRequest, origin)
+		return fmt.Errorf("%w: a rotation of %s without a new key", admin.ErrBadRequest, origin)
 	}
 	if zone.SameKey(owner, rot.NewKey) {
 		return nil // a retry: the claim moved already
 	}
-	serial, err := n.SubmitZone(ctx, group, origin, cmd, true)
+	serial, err := n.SubmitZone(ctx, group, origin, raftfsm.Encoded{Cmd: rot, Bytes: cmd}, true)
 	if errors.Is(err, api.ErrNotRegistry) {
 		// A node outside the registry group cannot find the members of
 		// another group to ask (the directory is the registry's): the
@@ -230,5 +231,5 @@ func rotationSerial(rot *raftfsm.RotateKey) (uint32, error) {
 	if serial, ok := rot.Change.Serial(); ok {
 		return serial, nil
 	}
-	return 0, fmt.Errorf("%w: a rotation of %s without a new SOA", errBadRequest, rot.Change.Zone)
+	return 0, fmt.Errorf("%w: a rotation of %s without a new SOA", admin.ErrBadRequest, rot.Change.Zone)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
@@ -176,7 +177,7 @@ func TestRotationKeepsAnchorsInStep(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ops := f.ca.client(t, "ops")
-	res, err := ops.IssueKey(ctx, reg.AdminAddr(), IssueKeyRequest{Name: "owner", Actions: []string{"create", "read", "update"}})
+	res, err := ops.IssueKey(ctx, reg.AdminAddr(), admin.IssueKeyRequest{Name: "owner", Actions: []string{"create", "read", "update"}})
 	if err != nil {
 		t.Fatalf("IssueKey: %v", err)
 	}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/internal/pki"
-	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -119,7 +119,7 @@ func readDevInfo(dir string) (*readyInfo, error) {
 }
 
 // client loads the TLS files and returns a client for the admin endpoint.
-func (o *adminOptions) client() (*node.AdminClient, error) {
+func (o *adminOptions) client() (*admin.Client, error) {
 	pool, err := pki.LoadCAPool(o.CA)
 	if err != nil {
 		return nil, withHint(fmt.Errorf("--ca: %w", err), "give the cluster CA certificate (ca.crt), as 'ddnrs ops ca init' wrote it")
@@ -128,13 +128,13 @@ func (o *adminOptions) client() (*node.AdminClient, error) {
 	if err != nil {
 		return nil, withHint(fmt.Errorf("--cert/--key: %w", err), "give a certificate the cluster CA issued and its key ('ddnrs ops cert issue')")
 	}
-	return node.NewAdminClient(pki.ClientTLS(pair, pool)), nil
+	return admin.NewClient(pki.ClientTLS(pair, pool)), nil
 }
 
 // dial returns a client for the admin endpoint and a context bounded by
 // --timeout; release cancels the context and closes idle connections, so the
 // caller defers it.
-func (o *adminOptions) dial(ctx context.Context) (c *node.AdminClient, _ context.Context, release func(), err error) {
+func (o *adminOptions) dial(ctx context.Context) (c *admin.Client, _ context.Context, release func(), err error) {
 	c, err = o.client()
 	if err != nil {
 		return nil, ctx, func() {}, err
@@ -164,7 +164,7 @@ func adminErr(err error, server string) error {
 	if err == nil {
 		return nil
 	}
-	var ae *node.APIError
+	var ae *admin.APIError
 	if !errors.As(err, &ae) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return withHint(err, "the node did not answer in time; check it runs, or raise --timeout")
@@ -172,24 +172,24 @@ func adminErr(err error, server string) error {
 		return withHint(err, "is a member's admin endpoint listening on %s? check --server, and that --cert was issued by the CA in --ca", server)
 	}
 	switch ae.Code {
-	case node.CodeRejected:
+	case admin.CodeRejected:
 		return withHint(err, "%s", rejectHint(ae.Reason))
-	case node.CodeNoQuorum:
+	case admin.CodeNoQuorum:
 		return withHint(err, "fewer than a majority of the voters answered in time; the change may still commit once they are back. 'ddnrs ops group members' shows who is reachable")
-	case node.CodeNoLeader:
+	case admin.CodeNoLeader:
 		return withHint(err, "the group has no leader (an election is running, or %s is cut off from the majority); retry in a few seconds", server)
-	case node.CodeNotLeader:
+	case admin.CodeNotLeader:
 		if ae.LeaderAdmin != "" {
 			return withHint(err, "send it to the leader %s: --server %s", ae.LeaderID, ae.LeaderAdmin)
 		}
 		return withHint(err, "the leader is %s; send it to the leader's admin endpoint", ae.LeaderID)
-	case node.CodeNotFound:
+	case admin.CodeNotFound:
 		return withHint(err, "%s holds no such zone; 'ddnrs zone publish' creates it", server)
-	case node.CodeNotHere, node.CodeExistsElsewhere:
+	case admin.CodeNotHere, admin.CodeExistsElsewhere:
 		return withHint(err, "the zone is held by another replica group (overlay members: %s), not by the group of %s; publish through a member of that group with --server", strings.Join(ae.Members, ", "), server)
-	case node.CodeUnavailable:
+	case admin.CodeUnavailable:
 		return withHint(err, "the node is starting or stopping, or cannot reach the leader; retry in a few seconds")
-	case node.CodeBadRequest:
+	case admin.CodeBadRequest:
 		return withHint(err, "the node refused the request as malformed; check the arguments")
 	}
 	return err
@@ -220,15 +220,15 @@ func rejectHint(reason string) string {
 
 // isNotFound reports whether err is the node saying it has no such zone.
 func isNotFound(err error) bool {
-	var ae *node.APIError
-	return errors.As(err, &ae) && ae.Code == node.CodeNotFound || errors.Is(err, raftfsm.ErrNoZone)
+	var ae *admin.APIError
+	return errors.As(err, &ae) && ae.Code == admin.CodeNotFound || errors.Is(err, raftfsm.ErrNoZone)
 }
 
 // leaderAdmin returns the admin address of the group's leader as the
 // member at server knows it, or server itself when it leads, knows no
 // leader, or cannot say. Reading the zone from the leader avoids planning
 // a change against a follower's older copy.
-func leaderAdmin(ctx context.Context, c *node.AdminClient, server string) string {
+func leaderAdmin(ctx context.Context, c *admin.Client, server string) string {
 	s, err := c.Status(ctx, server)
 	if err != nil || s.LeaderID == "" || s.LeaderID == s.ID {
 		return server

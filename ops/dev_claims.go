@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/internal/atomicfile"
-	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
 )
@@ -115,7 +115,7 @@ func waitDirectory(ctx context.Context, g *devGroup) error {
 
 // firstReviewerKey issues an admin ("reviewer") API key when the registry
 // holds no key yet (first start) and returns it; "" on later starts.
-func firstReviewerKey(ctx context.Context, c *node.AdminClient, g *devGroup) (string, error) {
+func firstReviewerKey(ctx context.Context, c *admin.Client, g *devGroup) (string, error) {
 	m1 := g.members[0].n
 	reg, err := m1.Registry()
 	if err != nil {
@@ -124,7 +124,7 @@ func firstReviewerKey(ctx context.Context, c *node.AdminClient, g *devGroup) (st
 	if len(reg.Keys()) > 0 {
 		return "", nil
 	}
-	res, err := c.IssueKey(ctx, m1.AdminAddr(), node.IssueKeyRequest{Name: "dev reviewer", Actions: []string{"admin"}, Suffixes: []string{"."}})
+	res, err := c.IssueKey(ctx, m1.AdminAddr(), admin.IssueKeyRequest{Name: "dev reviewer", Actions: []string{"admin"}, Suffixes: []string{"."}})
 	if err != nil {
 		return "", adminErr(err, m1.AdminAddr())
 	}

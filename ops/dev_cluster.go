@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/internal/atomicfile"
 	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/internal/ports"
@@ -182,14 +183,14 @@ const (
 // a doubling backoff, until ctx ends. Adding a voter that is already one
 // is harmless, so an attempt that did commit before failing is safe to
 // repeat. Any other error is returned at once.
-func (g *devGroup) join(ctx context.Context, c *node.AdminClient, m *devNode, log *slog.Logger) error {
+func (g *devGroup) join(ctx context.Context, c *admin.Client, m *devNode, log *slog.Logger) error {
 	backoff := joinBackoffMin
 	for {
 		leader, err := g.leaderAdmin(ctx, c)
 		if err != nil {
 			return err
 		}
-		err = c.Join(ctx, leader, node.JoinRequest{ID: m.id, RaftAddr: m.n.RaftAddr()})
+		err = c.Join(ctx, leader, admin.JoinRequest{ID: m.id, RaftAddr: m.n.RaftAddr()})
 		if err == nil || !retryableJoin(err) {
 			return err
 		}
@@ -211,8 +212,8 @@ func retryableJoin(err error) bool {
 	if errors.Is(err, raftfsm.ErrNoQuorum) || errors.Is(err, raftfsm.ErrNoLeader) {
 		return true
 	}
-	var ae *node.APIError
-	return errors.As(err, &ae) && (ae.Code == node.CodeNotLeader || ae.Code == node.CodeUnavailable)
+	var ae *admin.APIError
+	return errors.As(err, &ae) && (ae.Code == admin.CodeNotLeader || ae.Code == admin.CodeUnavailable)
 }
 
 // startDevNode starts member 1, falling back to a free DNS port when the
@@ -284,7 +285,7 @@ const pollEvery = 20 * time.Millisecond
 
 // leaderAdmin waits until member 1 knows a leader and returns the
 // leader's admin address.
-func (g *devGroup) leaderAdmin(ctx context.Context, c *node.AdminClient) (string, error) {
+func (g *devGroup) leaderAdmin(ctx context.Context, c *admin.Client) (string, error) {
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for {
@@ -307,7 +308,7 @@ func (g *devGroup) leaderAdmin(ctx context.Context, c *node.AdminClient) (string
 // waitServed waits until every member serves every zone at its
 // published serial and the leader knows every member's addresses and
 // indexes, so that what dev prints works at once.
-func (g *devGroup) waitServed(ctx context.Context, c *node.AdminClient, zones []*devZone) error {
+func (g *devGroup) waitServed(ctx context.Context, c *admin.Client, zones []*devZone) error {
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -18,13 +18,13 @@ func TestRetryableJoin(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{"leadership lost (no_quorum)", &node.APIError{Code: node.CodeNoQuorum}, true},
-		{"no leader", &node.APIError{Code: node.CodeNoLeader}, true},
-		{"not leader", &node.APIError{Code: node.CodeNotLeader, LeaderID: "2"}, true},
-		{"unavailable", &node.APIError{Code: node.CodeUnavailable}, true},
+		{"leadership lost (no_quorum)", &admin.APIError{Code: admin.CodeNoQuorum}, true},
+		{"no leader", &admin.APIError{Code: admin.CodeNoLeader}, true},
+		{"not leader", &admin.APIError{Code: admin.CodeNotLeader, LeaderID: "2"}, true},
+		{"unavailable", &admin.APIError{Code: admin.CodeUnavailable}, true},
 		{"wrapped no quorum", fmt.Errorf("join: %w", raftfsm.ErrNoQuorum), true},
-		{"bad request", &node.APIError{Code: node.CodeBadRequest}, false},
-		{"internal", &node.APIError{Code: node.CodeInternal}, false},
+		{"bad request", &admin.APIError{Code: admin.CodeBadRequest}, false},
+		{"internal", &admin.APIError{Code: admin.CodeInternal}, false},
 		{"canceled", context.Canceled, false},
 		{"other", errors.New("disk full"), false},
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -38,7 +38,7 @@ func openOwnerCopy(data string) (*raftfsm.Store, error) {
 // which commits it; the owner's copy is then updated. A change refused
 // as stale (the member asked had not yet applied the latest entry) is
 // planned again.
-func publishDevZones(ctx context.Context, opts *devOptions, c *node.AdminClient, g *devGroup, owner *raftfsm.Store, zones []*devZone) error {
+func publishDevZones(ctx context.Context, opts *devOptions, c *admin.Client, g *devGroup, owner *raftfsm.Store, zones []*devZone) error {
 	for _, dz := range zones {
 		u := dz.zone
 		origin := u.Origin
@@ -76,8 +76,8 @@ func publishDevZones(ctx context.Context, opts *devOptions, c *node.AdminClient,
 			plan.Progress = opts.out
 			if plan.Cmd != nil {
 				res, err := submitPublish(ctx, c, server, plan)
-				var ae *node.APIError
-				if err != nil && try < 3 && errors.As(err, &ae) && (ae.Code == node.CodeRejected && ae.Reason == "stale-serial" || ae.Code == node.CodeNoLeader || ae.Code == node.CodeNotLeader) {
+				var ae *admin.APIError
+				if err != nil && try < 3 && errors.As(err, &ae) && (ae.Code == admin.CodeRejected && ae.Reason == "stale-serial" || ae.Code == admin.CodeNoLeader || ae.Code == admin.CodeNotLeader) {
 					continue
 				}
 				if err != nil {
@@ -113,7 +113,7 @@ func keepOwnerCopy(owner *raftfsm.Store, z *zone.Zone) error {
 // that dev was not given and the group does not have (a zone 'ddnrs
 // ops store restore-zone' seeded), bound to the key that signed
 // their heads. It returns every zone of the owner's copy not given.
-func adoptOwnerZones(ctx context.Context, c *node.AdminClient, g *devGroup, owner *raftfsm.Store, given []*devZone) ([]*devZone, error) {
+func adoptOwnerZones(ctx context.Context, c *admin.Client, g *devGroup, owner *raftfsm.Store, given []*devZone) ([]*devZone, error) {
 	origins, err := owner.List()
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/node"
 )
@@ -212,7 +213,7 @@ func devTLS(data string) (devTLSFiles, error) {
 }
 
 // client returns an admin client with the operator's certificate.
-func (tf devTLSFiles) client() (*node.AdminClient, error) {
+func (tf devTLSFiles) client() (*admin.Client, error) {
 	o := adminOptions{CA: tf.CA, Cert: tf.Ops.Cert, Key: tf.Ops.Key}
 	return o.client()
 }

@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/internal/hostport"
-	"github.com/ddnrs/ddnrs/node"
 )
 
 // recommendedVoters is the smallest group that survives two failures.
@@ -88,7 +88,7 @@ survive two failures) or an even number (one more voter adds no safety).`,
 
 // memberRow is one member as members prints it.
 type memberRow struct {
-	node.MemberStatus
+	admin.MemberStatus
 	// Role is leader, follower or non-voter.
 	Role string `json:"role"`
 }
@@ -136,7 +136,7 @@ func runMembers(ctx context.Context, opts *membersOptions) error {
 }
 
 // role names a member's role.
-func role(m node.MemberStatus) string {
+func role(m admin.MemberStatus) string {
 	switch {
 	case m.Leader:
 		return "leader"
@@ -351,7 +351,7 @@ func runJoin(ctx context.Context, opts *joinOptions) error {
 		return err
 	}
 	defer release()
-	err = c.Join(ctx, opts.Server, node.JoinRequest{ID: opts.ID, RaftAddr: opts.RaftAddr, NonVoter: opts.NonVoter})
+	err = c.Join(ctx, opts.Server, admin.JoinRequest{ID: opts.ID, RaftAddr: opts.RaftAddr, NonVoter: opts.NonVoter})
 	if err != nil {
 		return adminErr(err, opts.Server)
 	}
@@ -366,7 +366,7 @@ func runJoin(ctx context.Context, opts *joinOptions) error {
 
 // countVoters asks for the members after a change, for the voter
 // warning. A failure here does not fail the command: the change is made.
-func countVoters(ctx context.Context, c *node.AdminClient, server string) (int, string) {
+func countVoters(ctx context.Context, c *admin.Client, server string) (int, string) {
 	ms, err := c.Members(ctx, server)
 	if err != nil {
 		return 0, ""
@@ -440,7 +440,7 @@ func runRemove(ctx context.Context, opts *removeOptions) error {
 		return err
 	}
 	defer release()
-	if err := c.Remove(ctx, opts.Server, node.RemoveRequest{ID: opts.ID}); err != nil {
+	if err := c.Remove(ctx, opts.Server, admin.RemoveRequest{ID: opts.ID}); err != nil {
 		return adminErr(err, opts.Server)
 	}
 	res := changeJSON{Action: "removed", ID: opts.ID}
@@ -499,7 +499,7 @@ func runTransfer(ctx context.Context, opts *transferOptions) error {
 			return reportChange(opts.out, opts.errOut, opts.Output, changeJSON{Action: "unchanged", ID: opts.To, Leader: opts.To}, opts.To+" already leads the group")
 		}
 	}
-	if err := c.TransferLeader(ctx, opts.Server, node.TransferRequest{ID: opts.To}); err != nil {
+	if err := c.TransferLeader(ctx, opts.Server, admin.TransferRequest{ID: opts.To}); err != nil {
 		return adminErr(err, opts.Server)
 	}
 	res := changeJSON{Action: "transferred", ID: opts.To}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/node"
 )
@@ -136,7 +137,7 @@ func TestGroupMembersAndStatus(t *testing.T) {
 		}
 	}
 	r = mustRun(t, g.args("ops", "group", "status", "-o", "json")...)
-	var s node.Status
+	var s admin.Status
 	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil || s.ID != "node1" || s.LeaderID == "" || s.Term == 0 || s.AppliedIndex == 0 {
 		t.Errorf("status JSON = %+v (%v), want node1 with a leader, term and applied index", s, err)
 	}
@@ -372,8 +373,8 @@ func TestZonePublishStaleSerial(t *testing.T) {
 		t.Fatalf("first change: %v", err)
 	}
 	_, err = submitPublish(ctx, c, o.Server, second)
-	var ae *node.APIError
-	if !errors.As(err, &ae) || ae.Code != node.CodeRejected || ae.Reason != "stale-serial" {
+	var ae *admin.APIError
+	if !errors.As(err, &ae) || ae.Code != admin.CodeRejected || ae.Reason != "stale-serial" {
 		t.Fatalf("second change = %v, want rejected stale-serial", err)
 	}
 	var buf bytes.Buffer
@@ -533,15 +534,15 @@ func TestVoterWarning(t *testing.T) {
 
 func TestLag(t *testing.T) {
 	for _, tt := range []struct {
-		m    node.MemberStatus
+		m    admin.MemberStatus
 		want string
 	}{
-		{node.MemberStatus{Leader: true, Voter: true}, "-"},
-		{node.MemberStatus{Voter: true, Trails: 0}, "up to date"},
-		{node.MemberStatus{Voter: true, Trails: 1}, "trails leader by 1 entry"},
-		{node.MemberStatus{Trails: 3}, "trails leader by 3 entries"},
-		{node.MemberStatus{Trails: -1}, "unknown (no leader)"},
-		{node.MemberStatus{Trails: -1, Error: "unreachable"}, "unknown: unreachable"},
+		{admin.MemberStatus{Leader: true, Voter: true}, "-"},
+		{admin.MemberStatus{Voter: true, Trails: 0}, "up to date"},
+		{admin.MemberStatus{Voter: true, Trails: 1}, "trails leader by 1 entry"},
+		{admin.MemberStatus{Trails: 3}, "trails leader by 3 entries"},
+		{admin.MemberStatus{Trails: -1}, "unknown (no leader)"},
+		{admin.MemberStatus{Trails: -1, Error: "unreachable"}, "unknown: unreachable"},
 	} {
 		if got := lag(memberRow{MemberStatus: tt.m}); got != tt.want {
 			t.Errorf("lag(%+v) = %q, want %q", tt.m, got, tt.want)
@@ -590,17 +591,17 @@ func TestZonePublishRotate(t *testing.T) {
 // Every stable error code of the admin API gets its own hint.
 func TestAdminErrHints(t *testing.T) {
 	tests := []struct {
-		err  *node.APIError
+		err  *admin.APIError
 		want string
 	}{
-		{&node.APIError{Code: node.CodeNoQuorum, Message: "x"}, "majority of the voters"},
-		{&node.APIError{Code: node.CodeNoLeader, Message: "x"}, "no leader"},
-		{&node.APIError{Code: node.CodeNotLeader, Message: "x", LeaderID: "node2", LeaderAdmin: "127.0.0.1:9"}, "--server 127.0.0.1:9"},
-		{&node.APIError{Code: node.CodeRejected, Reason: "stale-serial", Message: "x"}, "run the command again"},
-		{&node.APIError{Code: node.CodeRejected, Reason: "wrong-key", Message: "x"}, "another owner key"},
-		{&node.APIError{Code: node.CodeRejected, Reason: "bad-signature", Message: "x"}, "did not verify"},
-		{&node.APIError{Code: node.CodeNotFound, Message: "x"}, "no such zone"},
-		{&node.APIError{Code: node.CodeUnavailable, Message: "x"}, "starting or stopping"},
+		{&admin.APIError{Code: admin.CodeNoQuorum, Message: "x"}, "majority of the voters"},
+		{&admin.APIError{Code: admin.CodeNoLeader, Message: "x"}, "no leader"},
+		{&admin.APIError{Code: admin.CodeNotLeader, Message: "x", LeaderID: "node2", LeaderAdmin: "127.0.0.1:9"}, "--server 127.0.0.1:9"},
+		{&admin.APIError{Code: admin.CodeRejected, Reason: "stale-serial", Message: "x"}, "run the command again"},
+		{&admin.APIError{Code: admin.CodeRejected, Reason: "wrong-key", Message: "x"}, "another owner key"},
+		{&admin.APIError{Code: admin.CodeRejected, Reason: "bad-signature", Message: "x"}, "did not verify"},
+		{&admin.APIError{Code: admin.CodeNotFound, Message: "x"}, "no such zone"},
+		{&admin.APIError{Code: admin.CodeUnavailable, Message: "x"}, "starting or stopping"},
 	}
 	for _, tt := range tests {
 		var buf bytes.Buffer

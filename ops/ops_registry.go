@@ -11,8 +11,8 @@ import (
 	"github.com/miekg/dns"
 	"github.com/spf13/cobra"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/api"
-	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -106,7 +106,7 @@ func runKeyIssue(ctx context.Context, opts *keyIssueOptions) error {
 	if err := checkKeyIssue(opts); err != nil {
 		return err
 	}
-	req := node.IssueKeyRequest{Name: opts.Name, Actions: opts.Actions, Suffixes: opts.Suffixes,
+	req := admin.IssueKeyRequest{Name: opts.Name, Actions: opts.Actions, Suffixes: opts.Suffixes,
 		Labels: opts.Labels, Types: opts.Types, PerMinute: opts.PerMinute, Burst: opts.Burst}
 	if opts.Expires != "" {
 		t, err := parseExpires(opts.Expires, time.Now())

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -203,7 +203,7 @@ func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
 // fetchZone returns the group's copy of origin as the member at server
 // holds it, with its head verified against k (or nil when the group has
 // no such zone).
-func fetchZone(ctx context.Context, c *node.AdminClient, server, origin string, k *zone.Key) (*zone.Zone, error) {
+func fetchZone(ctx context.Context, c *admin.Client, server, origin string, k *zone.Key) (*zone.Zone, error) {
 	exp, err := c.Zone(ctx, server, origin)
 	if isNotFound(err) {
 		return nil, nil
@@ -234,7 +234,7 @@ func fetchZone(ctx context.Context, c *node.AdminClient, server, origin string, 
 // be published: the whole zone if the group has none, else the changed
 // RRsets re-signed with a serial above the group's. With oldKey the
 // group's copy is read with oldKey and the zone handed to k.
-func planPublish(ctx context.Context, c *node.AdminClient, server string, u *zone.Zone, k, oldKey *zone.Key, now time.Time) (*publishPlan, error) {
+func planPublish(ctx context.Context, c *admin.Client, server string, u *zone.Zone, k, oldKey *zone.Key, now time.Time) (*publishPlan, error) {
 	origin := u.Origin
 	headKey := k
 	if oldKey != nil {
@@ -295,8 +295,8 @@ func planWith(old, base, u *zone.Zone, k, oldKey *zone.Key, o zone.PrepareOption
 }
 
 // submitPublish sends the plan's command and waits for the commit.
-func submitPublish(ctx context.Context, c *node.AdminClient, server string, p *publishPlan) (*node.ChangeResult, error) {
-	var res *node.ChangeResult
+func submitPublish(ctx context.Context, c *admin.Client, server string, p *publishPlan) (*admin.ChangeResult, error) {
+	var res *admin.ChangeResult
 	var err error
 	if p.Staged != nil {
 		u := &uploader{c: c, servers: groupServers(ctx, c, server), out: p.Progress, origin: p.Origin, tries: 10, pause: 500 * time.Millisecond}
@@ -307,8 +307,8 @@ func submitPublish(ctx context.Context, c *node.AdminClient, server string, p *p
 	if err == nil {
 		return res, nil
 	}
-	var ae *node.APIError
-	if errors.As(err, &ae) && ae.Code == node.CodeRejected {
+	var ae *admin.APIError
+	if errors.As(err, &ae) && ae.Code == admin.CodeRejected {
 		return nil, adminErr(fmt.Errorf("the group rejected the change to %s (serial %d): %w", p.Origin, p.New.Serial(), ae), server)
 	}
 	return nil, adminErr(fmt.Errorf("publish %s: %w", p.Origin, err), server)
@@ -327,7 +327,7 @@ func (p *publishPlan) what() string {
 	return p.Action.String()
 }
 
-func reportPublish(w io.Writer, output string, p *publishPlan, res *node.ChangeResult) error {
+func reportPublish(w io.Writer, output string, p *publishPlan, res *admin.ChangeResult) error {
 	j := publishJSON{Zone: p.Origin, Action: p.what(), Serial: p.New.Serial(), Put: p.Put, Delete: p.Delete}
 	if p.Old != nil {
 		j.OldSerial = p.Old.Serial()

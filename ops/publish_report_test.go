@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -21,13 +22,13 @@ func TestReportPublish(t *testing.T) {
 	tests := []struct {
 		desc string
 		p    publishPlan
-		res  *node.ChangeResult
+		res  *admin.ChangeResult
 		text string
 		json publishJSON
 	}{
-		{"created", publishPlan{Origin: z.Origin, New: z, Create: true, Put: 7}, &node.ChangeResult{Serial: z.Serial(), Index: 12},
+		{"created", publishPlan{Origin: z.Origin, New: z, Create: true, Put: 7}, &admin.ChangeResult{Serial: z.Serial(), Index: 12},
 			"created " + z.Origin, publishJSON{Zone: z.Origin, Action: "created", Serial: z.Serial(), Index: 12, Put: 7}},
-		{"repeat", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Updated, Put: 2}, &node.ChangeResult{Serial: z.Serial(), Repeat: true},
+		{"repeat", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Updated, Put: 2}, &admin.ChangeResult{Serial: z.Serial(), Repeat: true},
 			"an earlier send of this change had committed it", publishJSON{Zone: z.Origin, Action: zone.Updated.String(), OldSerial: z.Serial(), Serial: z.Serial(), Repeat: true, Put: 2}},
 		{"unchanged", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Unchanged}, nil,
 			"unchanged at serial", publishJSON{Zone: z.Origin, Action: "unchanged", OldSerial: z.Serial(), Serial: z.Serial()}},

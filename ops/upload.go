@@ -7,7 +7,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -17,7 +17,7 @@ import (
 // again (StageBegin answers how many chunks it holds) and goes on from
 // there; the upload is never started over unless the group lost it.
 type uploader struct {
-	c       *node.AdminClient
+	c       *admin.Client
 	servers []string  // admin addresses to try, the first one first
 	out     io.Writer // progress lines; nil for none
 	origin  string
@@ -30,7 +30,7 @@ type uploader struct {
 
 // upload sends cmds (StageBegin, chunks, StageCommit) and returns the
 // commit's result.
-func (u *uploader) upload(ctx context.Context, cmds [][]byte) (*node.ChangeResult, error) {
+func (u *uploader) upload(ctx context.Context, cmds [][]byte) (*admin.ChangeResult, error) {
 	if len(cmds) < 3 {
 		return nil, fmt.Errorf("a staged upload of %d commands", len(cmds))
 	}
@@ -123,14 +123,14 @@ func (u *uploader) printf(format string, args ...any) {
 // member asked went away, or the group lost the open upload or expects
 // another chunk (a new StageBegin tells where it stands).
 func resumable(err error) bool {
-	var ae *node.APIError
+	var ae *admin.APIError
 	if !errors.As(err, &ae) {
 		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
 	}
 	switch ae.Code {
-	case node.CodeNoQuorum, node.CodeNoLeader, node.CodeNotLeader, node.CodeUnavailable:
+	case admin.CodeNoQuorum, admin.CodeNoLeader, admin.CodeNotLeader, admin.CodeUnavailable:
 		return true
-	case node.CodeRejected:
+	case admin.CodeRejected:
 		return ae.Reason == string(raftfsm.ReasonNoStaging) || ae.Reason == string(raftfsm.ReasonChunkOrder)
 	}
 	return false
@@ -138,7 +138,7 @@ func resumable(err error) bool {
 
 // groupServers returns server followed by the admin addresses of the
 // group's other members, as server knows them.
-func groupServers(ctx context.Context, c *node.AdminClient, server string) []string {
+func groupServers(ctx context.Context, c *admin.Client, server string) []string {
 	out := []string{server}
 	ms, err := c.Members(ctx, server)
 	if err != nil {

@@ -27,9 +27,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/internal/ports"
-	"github.com/ddnrs/ddnrs/node"
 )
 
 // Options configure a cluster.
@@ -81,7 +81,7 @@ type Cluster struct {
 	// and Client use.
 	CACert, OpsCert, OpsKey string
 	// Client talks to admin endpoints with the operator certificate.
-	Client *node.AdminClient
+	Client *admin.Client
 	// TLS is the operator's client TLS configuration.
 	TLS *tls.Config
 }
@@ -179,7 +179,7 @@ func (c *Cluster) makeCerts(ctx context.Context) error {
 		return err
 	}
 	c.TLS = pki.ClientTLS(pair, pool)
-	c.Client = node.NewAdminClient(c.TLS)
+	c.Client = admin.NewClient(c.TLS)
 	return nil
 }
 
@@ -444,7 +444,7 @@ func (c *Cluster) Leader(ctx context.Context) *Member {
 	defer cancel()
 	type res struct {
 		m  *Member
-		st *node.Status
+		st *admin.Status
 	}
 	alive := c.Alive()
 	ch := make(chan res, len(alive))

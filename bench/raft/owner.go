@@ -12,7 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -224,7 +224,7 @@ func (o *Owner) Publish(ctx context.Context, addr string) (Record, error) {
 	res, err := o.cluster.Client.SubmitChange(ctx, addr, o.Origin, ch.cmd)
 	rec.Return = time.Now()
 	rec.Err = err
-	var ae *node.APIError
+	var ae *admin.APIError
 	switch {
 	case err == nil:
 		rec.Outcome = OK
@@ -233,7 +233,7 @@ func (o *Owner) Publish(ctx context.Context, addr string) (Record, error) {
 			return rec, fmt.Errorf("%w: acknowledged serial %d, sent %d", ErrDiverged, res.Serial, ch.serial)
 		}
 		o.adopt(rec)
-	case errors.As(err, &ae) && ae.Code == node.CodeRejected:
+	case errors.As(err, &ae) && ae.Code == admin.CodeRejected:
 		rec.Outcome = Rejected
 		rec.Reason = ae.Reason
 		proves := ae.Reason == string(raftfsm.ReasonStaleSerial)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,15 +13,15 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
-	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
 // overlayPairAdmin is overlayPair with admin endpoints: a (group a)
 // holds the demo zone, b (group b) joins the DHT through a. It returns
 // an admin client and the demo key.
-func overlayPairAdmin(t *testing.T) (a, b *Node, ac *AdminClient, k *zone.Key) {
+func overlayPairAdmin(t *testing.T) (a, b *Node, ac *admin.Client, k *zone.Key) {
 	t.Helper()
 	p := newTestPKI(t)
 	ca := groupConfig(t, p, "a")
@@ -55,7 +54,7 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 
 	// A read through b: group a's copy, fetched over DDNRS-RPC and
 	// verified by b, once b's DHT sees a's zone.
-	var exp *ZoneExport
+	var exp *admin.ZoneExport
 	waitFor(t, "b exports a's zone", func() error {
 		var err error
 		exp, err = ac.Zone(ctx, b.AdminAddr(), DemoOrigin)
@@ -84,9 +83,9 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, create)
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.Code != CodeExistsElsewhere {
-		t.Errorf("create via b = %v, want %s", err, CodeExistsElsewhere)
+	var ae *admin.APIError
+	if !errors.As(err, &ae) || ae.Code != admin.CodeExistsElsewhere {
+		t.Errorf("create via b = %v, want %s", err, admin.CodeExistsElsewhere)
 	}
 
 	// A change through b commits in a.
@@ -113,8 +112,8 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, back)
-	if !errors.As(err, &ae) || ae.Code != CodeRejected {
-		t.Errorf("stale change via b = %v, want %s", err, CodeRejected)
+	if !errors.As(err, &ae) || ae.Code != admin.CodeRejected {
+		t.Errorf("stale change via b = %v, want %s", err, admin.CodeRejected)
 	}
 	// Served by both: a from its replica, b through the overlay.
 	for _, n := range []*Node{a, b} {
@@ -148,7 +147,7 @@ func TestAdminCreateWithOverlay(t *testing.T) {
 }
 
 // testCreateVia creates a fresh zone through n's admin endpoint.
-func testCreateVia(t *testing.T, b *Node, ac *AdminClient) {
+func testCreateVia(t *testing.T, b *Node, ac *admin.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -175,31 +174,5 @@ func testCreateVia(t *testing.T, b *Node, ac *AdminClient) {
 	}
 	if got, err := b.Stored(origin); err != nil || got.Serial() != z.Serial() {
 		t.Errorf("b holds %v, %v, want serial %d", got, err, z.Serial())
-	}
-}
-
-// TestAPIErrorElsewhere: the codes of the overlay cases, through the one
-// mapping place.
-func TestAPIErrorElsewhere(t *testing.T) {
-	cases := []struct {
-		err        error
-		code       string
-		status     int
-		hasMembers bool
-	}{
-		{&ElsewhereError{Zone: "x.", Members: []string{"/p2p/A"}}, CodeNotHere, http.StatusMisdirectedRequest, true},
-		{fmt.Errorf("wrapped: %w", &ElsewhereError{Zone: "x.", Members: []string{"/p2p/A"}, Create: true}), CodeExistsElsewhere, http.StatusConflict, true},
-		{fmt.Errorf("submit: %w", &overlay.RemoteError{Code: overlay.CodeRejected, Message: "stale-serial: no"}), CodeRejected, http.StatusUnprocessableEntity, false},
-		{&overlay.RemoteError{Code: overlay.CodeBadRequest}, CodeBadRequest, http.StatusBadRequest, false},
-		{&overlay.RemoteError{Code: overlay.CodeNotFound}, CodeNotFound, http.StatusNotFound, false},
-		{&overlay.RemoteError{Code: overlay.CodeUnavailable}, CodeUnavailable, http.StatusServiceUnavailable, false},
-		{&overlay.RemoteError{Code: overlay.CodeInternal}, CodeInternal, http.StatusBadGateway, false},
-		{fmt.Errorf("%w: %w", errUnreachable, ErrNotHosted), CodeUnavailable, http.StatusServiceUnavailable, false},
-	}
-	for _, c := range cases {
-		ae := apiError(c.err)
-		if ae.Code != c.code || ae.Status != c.status || (len(ae.Members) > 0) != c.hasMembers {
-			t.Errorf("apiError(%v) = %s %d members %v, want %s %d members %v", c.err, ae.Code, ae.Status, ae.Members, c.code, c.status, c.hasMembers)
-		}
 	}
 }

@@ -1,4 +1,10 @@
-package node
+// Package admin is a node's admin endpoint: the HTTPS API over mutual TLS
+// (cluster CA) that operators and the other members of a group use for
+// writes, membership, status, snapshots and the registry's operator
+// routes; its client (Client); and its JSON wire types. The endpoint
+// knows the node only through the small interfaces it declares (Node,
+// Group); package node implements them.
+package admin
 
 import (
 	"context"
@@ -89,14 +95,15 @@ func (e *APIError) Is(target error) bool {
 	return false
 }
 
-// apiError maps any error of an admin handler to its stable code and HTTP
-// status. It is the one place that does so.
-func apiError(err error) *APIError {
+// ErrorOf maps any error of an admin handler (or of the write path
+// behind it) to its stable code and HTTP status. It is the one place that
+// does so.
+func ErrorOf(err error) *APIError {
 	var (
 		ae  *APIError
 		nl  *raftfsm.NotLeaderError
 		rej *raftfsm.RejectedError
-		ee  *ElsewhereError
+		ee  *OtherGroupError
 		re  *overlay.RemoteError
 	)
 	switch {
@@ -119,20 +126,23 @@ func apiError(err error) *APIError {
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeNoQuorum, Message: err.Error()}
 	case errors.Is(err, raftfsm.ErrNoZone), errors.Is(err, raftfsm.ErrUnknownMember):
 		return &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: err.Error()}
-	case errors.Is(err, errBadRequest), errors.Is(err, raftfsm.ErrBadSnapshot):
+	case errors.Is(err, ErrBadRequest), errors.Is(err, raftfsm.ErrBadSnapshot):
 		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: err.Error()}
-	case errors.Is(err, ErrNotRunning), errors.Is(err, errUnreachable), errors.Is(err, raftfsm.ErrClosed):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, raftfsm.ErrClosed):
 		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: err.Error()}
 	}
 	return &APIError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: err.Error()}
 }
 
+// Errors the endpoint maps to codes; the node wraps its own errors with
+// them (%w) to choose the code.
 var (
-	// errBadRequest marks a malformed request (mapped to bad_request).
-	errBadRequest = errors.New("bad request")
-	// errUnreachable marks a failed call to another member's admin
-	// endpoint (mapped to unavailable).
-	errUnreachable = errors.New("member unreachable")
+	// ErrBadRequest marks a malformed request (mapped to bad_request).
+	ErrBadRequest = errors.New("bad request")
+	// ErrUnavailable is returned when another member's admin endpoint
+	// (or the other group, or the node itself while it starts or stops)
+	// could not be reached (mapped to unavailable).
+	ErrUnavailable = errors.New("member unreachable")
 )
 
 // ChangeResult is the reply to a committed write.
@@ -229,4 +239,51 @@ type ZoneExport struct {
 	Head string `json:"head"`
 	// ZoneFile is the signed zone in BIND master-file format.
 	ZoneFile string `json:"zonefile"`
+}
+
+// OtherGroupError is returned by admin requests about a zone this node's
+// group does not hold but another group of the overlay does: a
+// CreateZone (code zone_exists_elsewhere); without Create (code
+// not_here), what nodes before FetchZone answered to a read.
+type OtherGroupError struct {
+	Zone string
+	// Members are the overlay addresses (multiaddrs with /p2p/ID) of
+	// the owning group's members that provide the zone.
+	Members []string
+	// Create is set when the request was a CreateZone.
+	Create bool
+}
+
+func (e *OtherGroupError) Error() string {
+	if e.Create {
+		return fmt.Sprintf("zone %s already exists in another group of the overlay; not creating a second copy", e.Zone)
+	}
+	return fmt.Sprintf("zone %s is held by another group of the overlay, not by this node's group", e.Zone)
+}
+
+// apiError is the admin API form of e (used by ErrorOf).
+func (e *OtherGroupError) apiError() *APIError {
+	ae := &APIError{Status: http.StatusMisdirectedRequest, Code: CodeNotHere, Message: e.Error(), Members: e.Members}
+	if e.Create {
+		ae.Status, ae.Code = http.StatusConflict, CodeExistsElsewhere
+	}
+	return ae
+}
+
+// remoteAPIError maps an error of a change forwarded over DDNRS-RPC to
+// the admin API's codes; ErrorOf calls it. The remote message keeps the
+// owning group's reason.
+func remoteAPIError(re *overlay.RemoteError) *APIError {
+	msg := "the zone's group: " + re.Message
+	switch re.Code {
+	case overlay.CodeRejected:
+		return &APIError{Status: http.StatusUnprocessableEntity, Code: CodeRejected, Message: msg}
+	case overlay.CodeBadRequest:
+		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: msg}
+	case overlay.CodeNotFound:
+		return &APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: msg}
+	case overlay.CodeUnavailable, overlay.CodeNotLeader:
+		return &APIError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: msg}
+	}
+	return &APIError{Status: http.StatusBadGateway, Code: CodeInternal, Message: msg}
 }

@@ -1,4 +1,4 @@
-package node
+package admin
 
 import (
 	"bytes"
@@ -11,27 +11,31 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
 // maxReply caps a JSON reply read from an admin endpoint.
 const maxReply = 16 << 20
 
-// headerForwarded marks a write forwarded by another member: the receiver
+// HeaderForwarded marks a write forwarded by another member: the receiver
 // does not forward it again, so a request is forwarded at most once.
-const headerForwarded = "X-Ddnrs-Forwarded"
+const HeaderForwarded = "X-Ddnrs-Forwarded"
 
-// AdminClient talks to a node's admin endpoint over mutual TLS. The node
+// Client talks to a node's admin endpoint over mutual TLS. The node
 // uses it to forward writes and to ask members for their status; the ops
 // CLI uses it for everything. Safe for concurrent use. Every call is
 // bounded by its ctx; errors from the node are *APIError.
-type AdminClient struct {
+type Client struct {
 	hc *http.Client
 }
 
-// NewAdminClient returns a client presenting the TLS configuration tc
+// NewClient returns a client presenting the TLS configuration tc
 // (pki.ClientTLS: the node's or operator's certificate and the cluster
 // CA). Idle connections are kept for reuse; CloseIdle drops them.
-func NewAdminClient(tc *tls.Config) *AdminClient {
+func NewClient(tc *tls.Config) *Client {
 	tr := &http.Transport{
 		TLSClientConfig:     tc,
 		ForceAttemptHTTP2:   true,
@@ -39,15 +43,15 @@ func NewAdminClient(tc *tls.Config) *AdminClient {
 		IdleConnTimeout:     30 * time.Second,
 		TLSHandshakeTimeout: 5 * time.Second,
 	}
-	return &AdminClient{hc: &http.Client{Transport: tr}}
+	return &Client{hc: &http.Client{Transport: tr}}
 }
 
 // CloseIdle closes the client's idle connections.
-func (c *AdminClient) CloseIdle() { c.hc.CloseIdleConnections() }
+func (c *Client) CloseIdle() { c.hc.CloseIdleConnections() }
 
 // SubmitChange sends an encoded raftfsm command for zone to the node at
 // addr (HOST:PORT). It returns only after the group committed it.
-func (c *AdminClient) SubmitChange(ctx context.Context, addr, zone string, cmd []byte) (*ChangeResult, error) {
+func (c *Client) SubmitChange(ctx context.Context, addr, zone string, cmd []byte) (*ChangeResult, error) {
 	var res ChangeResult
 	err := c.do(ctx, http.MethodPost, addr, "/v1/zones/"+url.PathEscape(zone)+"/changes", bytes.NewReader(cmd), nil, &res)
 	if err != nil {
@@ -57,7 +61,7 @@ func (c *AdminClient) SubmitChange(ctx context.Context, addr, zone string, cmd [
 }
 
 // Zone returns the node's replica of zone.
-func (c *AdminClient) Zone(ctx context.Context, addr, zone string) (*ZoneExport, error) {
+func (c *Client) Zone(ctx context.Context, addr, zone string) (*ZoneExport, error) {
 	var res ZoneExport
 	if err := c.do(ctx, http.MethodGet, addr, "/v1/zones/"+url.PathEscape(zone), nil, nil, &res); err != nil {
 		return nil, err
@@ -66,7 +70,7 @@ func (c *AdminClient) Zone(ctx context.Context, addr, zone string) (*ZoneExport,
 }
 
 // Status returns the node's status.
-func (c *AdminClient) Status(ctx context.Context, addr string) (*Status, error) {
+func (c *Client) Status(ctx context.Context, addr string) (*Status, error) {
 	var res Status
 	if err := c.do(ctx, http.MethodGet, addr, "/v1/group/status", nil, nil, &res); err != nil {
 		return nil, err
@@ -77,7 +81,7 @@ func (c *AdminClient) Status(ctx context.Context, addr string) (*Status, error) 
 // Members returns the group's members as its leader sees them (the node
 // at addr asks the leader; its own view only when no leader answers),
 // with each member's indexes and how far it trails the leader.
-func (c *AdminClient) Members(ctx context.Context, addr string) ([]MemberStatus, error) {
+func (c *Client) Members(ctx context.Context, addr string) ([]MemberStatus, error) {
 	var res []MemberStatus
 	if err := c.do(ctx, http.MethodGet, addr, "/v1/group/members", nil, nil, &res); err != nil {
 		return nil, err
@@ -85,9 +89,9 @@ func (c *AdminClient) Members(ctx context.Context, addr string) ([]MemberStatus,
 	return res, nil
 }
 
-// membersForwarded is Members marked as forwarded: the receiver answers
+// MembersForwarded is Members marked as forwarded: the receiver answers
 // with its own view instead of asking its leader.
-func (c *AdminClient) membersForwarded(ctx context.Context, addr string) ([]MemberStatus, error) {
+func (c *Client) MembersForwarded(ctx context.Context, addr string) ([]MemberStatus, error) {
 	var res []MemberStatus
 	if err := c.do(ctx, http.MethodGet, addr, "/v1/group/members", nil, forwardedHeader(), &res); err != nil {
 		return nil, err
@@ -96,30 +100,30 @@ func (c *AdminClient) membersForwarded(ctx context.Context, addr string) ([]Memb
 }
 
 // Join asks the group (through the node at addr) to add a member.
-func (c *AdminClient) Join(ctx context.Context, addr string, req JoinRequest) error {
+func (c *Client) Join(ctx context.Context, addr string, req JoinRequest) error {
 	return c.postJSON(ctx, addr, "/v1/group/join", req)
 }
 
 // Remove asks the group (through the node at addr) to remove a member.
-func (c *AdminClient) Remove(ctx context.Context, addr string, req RemoveRequest) error {
+func (c *Client) Remove(ctx context.Context, addr string, req RemoveRequest) error {
 	return c.postJSON(ctx, addr, "/v1/group/remove", req)
 }
 
 // TransferLeader asks the leader (through the node at addr) to hand
 // leadership to req.ID, or to any voter when req.ID is empty.
-func (c *AdminClient) TransferLeader(ctx context.Context, addr string, req TransferRequest) error {
+func (c *Client) TransferLeader(ctx context.Context, addr string, req TransferRequest) error {
 	return c.postJSON(ctx, addr, "/v1/group/transfer-leader", req)
 }
 
 // Snapshot streams a snapshot of the node's state into w.
-func (c *AdminClient) Snapshot(ctx context.Context, addr string, w io.Writer) error {
+func (c *Client) Snapshot(ctx context.Context, addr string, w io.Writer) error {
 	req, err := c.request(ctx, http.MethodGet, addr, "/v1/snapshot", nil)
 	if err != nil {
 		return err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", errUnreachable, addr, err)
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, addr, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -133,11 +137,11 @@ func (c *AdminClient) Snapshot(ctx context.Context, addr string, w io.Writer) er
 
 // Restore sends a snapshot (as Snapshot wrote it) to the node at addr,
 // which must be the leader, to replace the group's state.
-func (c *AdminClient) Restore(ctx context.Context, addr string, r io.Reader) error {
+func (c *Client) Restore(ctx context.Context, addr string, r io.Reader) error {
 	return c.do(ctx, http.MethodPost, addr, "/v1/snapshot/restore", r, nil, nil)
 }
 
-func (c *AdminClient) postJSON(ctx context.Context, addr, path string, v any) error {
+func (c *Client) postJSON(ctx context.Context, addr, path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -145,17 +149,17 @@ func (c *AdminClient) postJSON(ctx context.Context, addr, path string, v any) er
 	return c.do(ctx, http.MethodPost, addr, path, bytes.NewReader(b), nil, nil)
 }
 
-func (c *AdminClient) request(ctx context.Context, method, addr, path string, body io.Reader) (*http.Request, error) {
+func (c *Client) request(ctx context.Context, method, addr, path string, body io.Reader) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, method, "https://"+addr+path, body)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	return req, nil
 }
 
 // do sends one request and decodes a 2xx JSON reply into out (when not
 // nil) or the APIError of any other status.
-func (c *AdminClient) do(ctx context.Context, method, addr, path string, body io.Reader, hdr http.Header, out any) error {
+func (c *Client) do(ctx context.Context, method, addr, path string, body io.Reader, hdr http.Header, out any) error {
 	req, err := c.request(ctx, method, addr, path, body)
 	if err != nil {
 		return err
@@ -168,7 +172,7 @@ func (c *AdminClient) do(ctx context.Context, method, addr, path string, body io
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s %s: %w", method, addr, ctx.Err())
 		}
-		return fmt.Errorf("%w: %s: %w", errUnreachable, addr, err)
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, addr, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -195,19 +199,12 @@ func readAPIError(resp *http.Response) error {
 	return ae
 }
 
-// errorsAsAPI reports whether err is (or wraps) an *APIError.
-func errorsAsAPI(err error) (*APIError, bool) {
-	var ae *APIError
-	ok := errors.As(err, &ae)
-	return ae, ok
-}
-
 // forwardedHeader marks a request as forwarded by a member.
-func forwardedHeader() http.Header { return http.Header{headerForwarded: []string{"1"}} }
+func forwardedHeader() http.Header { return http.Header{HeaderForwarded: []string{"1"}} }
 
 // SubmitChangeForwarded is SubmitChange marked as forwarded, so the
 // receiver applies it or fails, never forwarding again.
-func (c *AdminClient) SubmitChangeForwarded(ctx context.Context, addr, zone string, cmd []byte) (*ChangeResult, error) {
+func (c *Client) SubmitChangeForwarded(ctx context.Context, addr, zone string, cmd []byte) (*ChangeResult, error) {
 	var res ChangeResult
 	err := c.do(ctx, http.MethodPost, addr, "/v1/zones/"+url.PathEscape(zone)+"/changes", bytes.NewReader(cmd), forwardedHeader(), &res)
 	if err != nil {
@@ -216,7 +213,51 @@ func (c *AdminClient) SubmitChangeForwarded(ctx context.Context, addr, zone stri
 	return &res, nil
 }
 
-// forwardJSON re-sends a JSON admin request to addr, marked as forwarded.
-func (c *AdminClient) forwardJSON(ctx context.Context, addr, path string, body []byte) error {
+// ForwardJSON re-sends a JSON admin request to addr, marked as forwarded.
+func (c *Client) ForwardJSON(ctx context.Context, addr, path string, body []byte) error {
 	return c.do(ctx, http.MethodPost, addr, path, bytes.NewReader(body), forwardedHeader(), nil)
+}
+
+// Heartbeat posts a node's directory record to the registry member at
+// addr (POST /v1/registry/heartbeat), which proposes it.
+func (c *Client) Heartbeat(ctx context.Context, addr string, rec raftfsm.NodeRecord) error {
+	return c.postJSON(ctx, addr, "/v1/registry/heartbeat", rec)
+}
+
+// Forwarder sends a request on to the group's leader.
+type Forwarder struct {
+	Client *Client
+	// Members looks up the addresses a member announced.
+	Members func(id string) (MemberAddrs, bool)
+	// Timeout bounds the forwarded request.
+	Timeout time.Duration
+	// Count counts forwarded requests by result ("ok" or an error code).
+	Count *prometheus.CounterVec
+}
+
+// To calls fn once with the admin address of the leader nl names, bounded
+// by the timeout. Without a known admin address it returns nl itself
+// (not_leader, naming the leader). A not_leader answer from the leader
+// gets its address filled in.
+func (f Forwarder) To(ctx context.Context, nl *raftfsm.NotLeaderError, fn func(ctx context.Context, addr string) error) error {
+	if nl.LeaderID == "" {
+		return nl
+	}
+	m, ok := f.Members(nl.LeaderID)
+	if !ok || m.Admin == "" {
+		return nl
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
+	defer cancel()
+	err := fn(ctx, m.Admin)
+	result := "ok"
+	if err != nil {
+		result = ErrorOf(err).Code
+	}
+	f.Count.WithLabelValues(result).Inc()
+	var ae *APIError
+	if errors.As(err, &ae) && ae.Code == CodeNotLeader && ae.LeaderAdmin == "" {
+		ae.LeaderAdmin = m.Admin
+	}
+	return err
 }
