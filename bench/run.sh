@@ -213,6 +213,17 @@ echo "== results ($(date -u +%Y-%m-%d), ${DURATION}s per run, server on core $SE
 "$work/latency" -header
 printf '%s\n' "${results[@]}"
 
+# UDP response rate limiting and cookies (issue 18): the amplification of
+# a one-source flood on loopback with and without RRL, and the per-query
+# cost of RRL and cookies (bench/README.md, "UDP rate limiting").
+if [ "${RRL:-1}" = 1 ]; then
+	echo
+	echo "== UDP amplification under a flood from one source (TestUDPRateLimitFlood)"
+	go test -count=1 -run 'TestUDPRateLimitFlood$' -v ./dnsfront | grep -E 'flood from|well-behaved'
+	echo "== cost of RRL and cookies per query (BenchmarkUDPGuard)"
+	go test -run '^$' -bench 'BenchmarkUDPGuard' -benchtime 200000x -count 3 ./dnsfront | grep Benchmark
+fi
+
 # The encrypted transports (DoT, DoH) against Unbound: bench/encrypted.sh.
 if [ "${ENCRYPTED:-1}" = 1 ]; then
 	echo

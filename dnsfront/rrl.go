@@ -158,12 +158,11 @@ func (r *rrl) check(a netip.Addr, c answerClass) rrlVerdict {
 			return rrlSend
 		}
 	}
+	var kb [17]byte
 	p := r.prefix(a).As16()
-	var h maphash.Hash
-	h.SetSeed(r.seed)
-	h.Write(p[:])
-	h.WriteByte(byte(c))
-	key := h.Sum64() | 1 // never 0: 0 marks an unused bucket
+	copy(kb[:], p[:])
+	kb[16] = byte(c)
+	key := maphash.Bytes(r.seed, kb[:]) | 1 // never 0: 0 marks an unused bucket
 	i := key % uint64(len(r.buckets))
 	mu := &r.locks[i%uint64(len(r.locks))]
 	now := r.now().Sub(r.start).Microseconds()
