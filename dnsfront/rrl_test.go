@@ -151,3 +151,27 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCookieAndSlip feeds the UDP server's own parsers arbitrary
+// datagrams: findCookie (run on every query when rate limiting is on) and
+// slipReply must not panic, and what they return must be well formed.
+func FuzzCookieAndSlip(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 3, 'w', 'w', 'w', 0, 0, 1, 0, 1,
+		0, 0, 41, 4, 208, 0, 0, 0, 0, 0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8})
+	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0xc0, 0x0c, 0, 1})
+	jar := newCookieJar(nil)
+	a := netip.MustParseAddr("192.0.2.1")
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		ck := findCookie(msg)
+		if ck != nil && (len(ck) > len(msg) || cap(ck) > cap(msg)) {
+			t.Fatalf("findCookie(%x) = %x, not inside the message", msg, ck)
+		}
+		jar.valid(ck, a)
+		var buf [512]byte
+		if out := slipReply(msg, buf[:0], ck, jar, a); out != nil {
+			if len(out) < headerLen || out[0] != msg[0] || out[1] != msg[1] {
+				t.Fatalf("slipReply(%x) = %x, want the header and ID kept", msg, out)
+			}
+		}
+	})
+}
