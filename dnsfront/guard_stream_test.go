@@ -248,7 +248,7 @@ func quicTransport(t *testing.T, from string) *quic.Transport {
 // idle timeout whatever the PINGs.
 func TestDoQConnectionHoarding(t *testing.T) {
 	h := signedHandler(t, dnsfront.Options{})
-	s := startServers(t, h, limits{quic: dnsfront.QUICOptions{MaxConns: 30, MaxConnsPerClient: 6, IdleTimeout: 2 * time.Second}})
+	s := startServers(t, h, limits{quic: dnsfront.QUICOptions{MaxConns: 30, MaxConnsPerClient: 6, IdleTimeout: 10 * time.Second}})
 	addr, err := net.ResolveUDPAddr("udp", s.doq.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -265,10 +265,12 @@ func TestDoQConnectionHoarding(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				time.Sleep(time.Duration(i) * 20 * time.Millisecond)
+				// Spread over 0.5 s: quic-go refuses handshakes beyond
+				// its accept queue, whatever the server's limits.
+				time.Sleep(time.Duration(i) * 50 * time.Millisecond)
 				dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
 				defer dcancel()
-				c, err := tr.Dial(dctx, addr, conf, &quic.Config{KeepAlivePeriod: 100 * time.Millisecond})
+				c, err := tr.Dial(dctx, addr, conf, &quic.Config{KeepAlivePeriod: 500 * time.Millisecond})
 				if err != nil {
 					return
 				}
@@ -288,7 +290,7 @@ func TestDoQConnectionHoarding(t *testing.T) {
 	}
 	goodTr := quicTransport(t, "127.0.0.3")
 	var good probe
-	time.Sleep(300 * time.Millisecond) // the attack is under way
+	time.Sleep(600 * time.Millisecond) // the attack is in place
 	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
 	good.run(pctx, 50*time.Millisecond, func() error {
 		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
@@ -316,7 +318,7 @@ func TestDoQConnectionHoarding(t *testing.T) {
 // out of either.
 func TestDoHConnectionHoarding(t *testing.T) {
 	h := signedHandler(t, dnsfront.Options{})
-	s := startServers(t, h, limits{https: dnsfront.HTTPSOptions{MaxConns: 30, MaxConnsPerClient: 6, IdleTimeout: 2 * time.Second}})
+	s := startServers(t, h, limits{https: dnsfront.HTTPSOptions{MaxConns: 30, MaxConnsPerClient: 6, IdleTimeout: 10 * time.Second}})
 	addr := s.doh.Addr().String()
 	uaddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
@@ -348,7 +350,7 @@ func TestDoHConnectionHoarding(t *testing.T) {
 				time.Sleep(time.Duration(i) * 20 * time.Millisecond)
 				dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
 				defer dcancel()
-				c, err := qtr.Dial(dctx, uaddr, s.cert.Client(testHost, http3.NextProtoH3), &quic.Config{KeepAlivePeriod: 100 * time.Millisecond})
+				c, err := qtr.Dial(dctx, uaddr, s.cert.Client(testHost, http3.NextProtoH3), &quic.Config{KeepAlivePeriod: 500 * time.Millisecond})
 				if err != nil {
 					return
 				}
@@ -363,7 +365,7 @@ func TestDoHConnectionHoarding(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the attack is under way
 	// The well-behaved client opens a fresh connection per query, as a
 	// newcomer does, from 127.0.0.3.
-	h2 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+	h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: s.cert.Client(testHost), ForceAttemptHTTP2: true, DisableKeepAlives: true,
 		DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.3")}}).DialContext,
 	}}
@@ -373,7 +375,7 @@ func TestDoHConnectionHoarding(t *testing.T) {
 			return goodQUIC.DialEarly(ctx, uaddr, tlsConf, conf)
 		}}
 	defer h3tr.Close()
-	h3 := &http.Client{Timeout: 5 * time.Second, Transport: h3tr}
+	h3 := &http.Client{Timeout: 10 * time.Second, Transport: h3tr}
 	post := func(c *http.Client) error {
 		resp, err := c.Post(url, dnsfront.MediaDNSMessage, bytes.NewReader(wwwQuery(t)))
 		if err != nil {

@@ -71,6 +71,7 @@ type trackedQUICListener struct {
 	tab   *connTable
 	code  quic.ApplicationErrorCode // sent to refused connections
 	conns sync.Map                  // *quic.Conn -> *tracked
+	wg    *sync.WaitGroup           // the server's: closing goroutines
 }
 
 func (l *trackedQUICListener) Accept(ctx context.Context) (*quic.Conn, error) {
@@ -79,7 +80,15 @@ func (l *trackedQUICListener) Accept(ctx context.Context) (*quic.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		tk, ok := l.tab.admit(addrOf(c.RemoteAddr()), func() { c.CloseWithError(0x100, "idle connection closed") }) // H3_NO_ERROR
+		tk, ok := l.tab.admit(addrOf(c.RemoteAddr()), func() {
+			// CloseWithError waits for the connection's loop to end:
+			// not on the accept loop.
+			l.wg.Add(1)
+			go func() {
+				defer l.wg.Done()
+				c.CloseWithError(0x100, "idle connection closed") // H3_NO_ERROR
+			}()
+		})
 		if !ok {
 			// Before the handshake completes the code is sent as a bare
 			// APPLICATION_ERROR (RFC 9000 §10.2.3); HTTP clients retry alike.

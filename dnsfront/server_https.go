@@ -170,6 +170,7 @@ func ListenHTTPS(addr string, h Responder, conf *tls.Config, opt HTTPSOptions) (
 	s.tql = &trackedQUICListener{
 		EarlyListener: s.qln, code: quic.ApplicationErrorCode(http3.ErrCodeExcessiveLoad),
 		tab: newConnTable(opt.MaxConns, opt.MaxConnsPerClient, opt.MaxInflightPerClient, 0, nil),
+		wg:  &s.wg,
 	}
 	s.h3.ConnContext = s.tql.connContext
 	s.h2 = &http.Server{

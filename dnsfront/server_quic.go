@@ -194,7 +194,13 @@ func (s *QUICServer) accept(ctx context.Context) {
 			return // closed
 		}
 		tk, ok := s.tab.admit(c.RemoteAddr().(*net.UDPAddr).AddrPort().Addr(), func() {
-			c.CloseWithError(DoQNoError, "idle connection closed")
+			// CloseWithError waits for the connection's loop to end:
+			// not on the accept loop.
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				c.CloseWithError(DoQNoError, "idle connection closed")
+			}()
 		})
 		if ok {
 			context.AfterFunc(c.Context(), tk.release)
