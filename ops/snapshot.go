@@ -9,8 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ddnrs/ddnrs/admin"
 )
 
 // snapshotMagic starts every snapshot the state machine writes (raftfsm
@@ -186,14 +189,35 @@ func runSnapshotRestore(ctx context.Context, opts *snapshotOptions) error {
 		return err
 	}
 	defer release()
-	pr := &progressReader{r: bufio.NewReader(f), out: opts.errOut, label: "sent"}
-	if err := c.Restore(ctx, opts.Server, pr); err != nil {
-		return adminErr(err, opts.Server)
+	// Only the leader restores. Send to the member that leads now, and
+	// when leadership moves while the snapshot is on its way (an election
+	// under load), to the new leader: at most three tries.
+	server := leaderAdmin(ctx, c, opts.Server)
+	for try := 1; ; try++ {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		pr := &progressReader{r: bufio.NewReader(f), out: opts.errOut, label: "sent"}
+		err = c.Restore(ctx, server, pr)
+		var ae *admin.APIError
+		if err == nil || try == 3 || !errors.As(err, &ae) || (ae.Code != admin.CodeNotLeader && ae.Code != admin.CodeNoLeader) {
+			break
+		}
+		fmt.Fprintf(opts.errOut, "%s: %v; sending it to the leader again\n", server, err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+		server = leaderAdmin(ctx, c, opts.Server)
+	}
+	if err != nil {
+		return adminErr(err, server)
 	}
 	if opts.Output == "json" {
-		return writeJSONTo(opts.out, snapshotJSON{Action: "restored", File: opts.File, Bytes: fi.Size(), Server: opts.Server})
+		return writeJSONTo(opts.out, snapshotJSON{Action: "restored", File: opts.File, Bytes: fi.Size(), Server: server})
 	}
-	_, err = fmt.Fprintf(opts.out, "restored the group from %s (%s) through %s\n", opts.File, sizeText(fi.Size()), opts.Server)
+	_, err = fmt.Fprintf(opts.out, "restored the group from %s (%s) through %s\n", opts.File, sizeText(fi.Size()), server)
 	return err
 }
 
