@@ -39,3 +39,9 @@ bench-overlay: build
 .PHONY: bench-etcd
 bench-etcd:
 	bench/etcd.sh
+
+# Zones of 10k, 100k and 1M RRsets: time until served and RSS, ddnrs dev
+# beside Knot DNS loading the same signed zone (bench/README.md, scale).
+.PHONY: bench-scale
+bench-scale:
+	bench/scale.sh

@@ -228,6 +228,13 @@ type GroupConfig struct {
 	// NonVoter makes Join ask to be added as a non-voting read replica.
 	// Default false.
 	NonVoter bool `toml:"non_voter"`
+	// Store is the zone store's engine on this node: "bbolt" (one file,
+	// data_dir/zones.db) or "pebble" (an LSM directory,
+	// data_dir/zones.pebble). Members of one group may differ; a node
+	// keeps the engine its data directory was made with (changing it
+	// starts from an empty store, refilled from the group's log or a
+	// snapshot). Default "bbolt".
+	Store string `toml:"store"`
 	// HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout and
 	// CommitTimeout are hashicorp/raft's timeouts. Defaults
 	// raftfsm.DefaultHeartbeatTimeout, DefaultElectionTimeout,
@@ -317,6 +324,7 @@ func Default() Config {
 			LeaderLeaseTimeout: raftfsm.DefaultLeaderLeaseTimeout,
 			CommitTimeout:      raftfsm.DefaultCommitTimeout,
 			ApplyTimeout:       raftfsm.DefaultApplyTimeout,
+			Store:              string(raftfsm.BackendBolt),
 		},
 		Admin: AdminConfig{
 			Listen:         "127.0.0.1:7400",
@@ -422,6 +430,9 @@ func (g GroupConfig) validate() []error {
 	}
 	if !admin.ValidID(g.ID) {
 		errs = append(errs, fmt.Errorf("group.id: %q, want 1 to 64 letters, digits, '.', '_' or '-'", g.ID))
+	}
+	if _, err := raftfsm.ParseBackend(g.Store); err != nil {
+		errs = append(errs, fmt.Errorf("group.store: %w", err))
 	}
 	errs = append(errs, checkListen("group.raft_bind", g.RaftBind, "group.raft_advertise", g.RaftAdvertise)...)
 	if g.Bootstrap && len(g.Join) > 0 {

@@ -159,7 +159,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if apiLn != nil {
 		undo = append(undo, func() { apiLn.Close() })
 	}
-	store, err := raftfsm.OpenStore(raftfsm.StorePath(n.cfg.DataDir))
+	backend, err := raftfsm.ParseBackend(n.cfg.Group.Store)
+	if err != nil {
+		return err
+	}
+	store, err := raftfsm.OpenStoreBackend(raftfsm.BackendStorePath(n.cfg.DataDir, backend), backend)
 	if err != nil {
 		return err
 	}

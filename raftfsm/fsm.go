@@ -12,7 +12,6 @@ import (
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/hashicorp/raft"
 	"github.com/miekg/dns"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Reason says why the state machine rejected a command. The values are
@@ -270,7 +269,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	base, halted := f.state, f.halted
 	f.mu.RUnlock()
 	w := &work{store: f.store, base: base, zones: map[string]*ZoneState{}, members: map[string]*MemberInfo{}, stagings: map[string]*Staging{}, pre: f.pre}
-	var ops []func(*bolt.Tx) error
+	var ops []func(kvTx) error
 	var accepted []int
 	last := base.applied
 	committed := false
@@ -452,7 +451,7 @@ func rejectChange(err error) error {
 // apply checks one command against w and, when it is accepted, records
 // its effect in w and returns the store writes. A nil op with a nil error
 // means the entry was skipped.
-func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.Tx) error, error) {
+func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(kvTx) error, error) {
 	c, err := DecodeCommand(l.Data)
 	var unknown *UnknownCommandError
 	switch {
@@ -465,7 +464,7 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 		return nil, nil, &RejectedError{Reason: ReasonMalformed, Err: err}
 	}
 	res := &ApplyResult{Index: l.Index}
-	var ops []func(*bolt.Tx) error
+	var ops []func(kvTx) error
 	switch c := c.(type) {
 	case *StageBegin:
 		sops, err := w.applyStageBegin(c, res, l.Index, log)
@@ -511,12 +510,12 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 			return nil, nil, rejectChange(err)
 		}
 		w.zones[origin] = &ZoneState{Zone: z, Owner: owner}
-		ops = append(ops, func(tx *bolt.Tx) error {
+		ops = append(ops, func(tx kvTx) error {
 			if err := deleteZoneTx(tx, origin); err != nil {
 				return err
 			}
 			return setOwnerTx(tx, origin, owner.DNSKEY)
-		}, func(tx *bolt.Tx) error {
+		}, func(tx kvTx) error {
 			_, err := w.store.putTx(tx, z)
 			return err
 		})
@@ -568,7 +567,7 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 		s.Zone, s.Owner = z, newKey
 		w.zones[origin] = &s
 		ops = append(ops, w.dropStaging(origin)...)
-		ops = append(ops, w.putChangeOp(z, c.Change), func(tx *bolt.Tx) error { return setOwnerTx(tx, origin, newKey.DNSKEY) })
+		ops = append(ops, w.putChangeOp(z, c.Change), func(tx kvTx) error { return setOwnerTx(tx, origin, newKey.DNSKEY) })
 		res.Serial = z.Serial()
 	case *DeleteZone:
 		origin := zone.CanonicalName(c.Zone)
@@ -584,7 +583,7 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 		}
 		w.zones[origin] = nil
 		ops = append(ops, w.dropStaging(origin)...)
-		ops = append(ops, func(tx *bolt.Tx) error { return deleteZoneTx(tx, origin) })
+		ops = append(ops, func(tx kvTx) error { return deleteZoneTx(tx, origin) })
 		res.Serial = s.Zone.Serial()
 	case *Suspend, *Unsuspend:
 		origin, reason, on := "", "", false
@@ -601,7 +600,7 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 		}
 		s.Suspended, s.Reason = on, reason
 		w.zones[origin] = &s
-		ops = append(ops, func(tx *bolt.Tx) error { return setSuspendedTx(tx, origin, on, reason) })
+		ops = append(ops, func(tx kvTx) error { return setSuspendedTx(tx, origin, on, reason) })
 		res.Serial = s.Zone.Serial()
 	case *SetMember:
 		if c.ID == "" {
@@ -613,7 +612,7 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(*bolt.
 		} else {
 			w.members[m.ID] = &m
 		}
-		ops = append(ops, func(tx *bolt.Tx) error { return setMemberTx(tx, m) })
+		ops = append(ops, func(tx kvTx) error { return setMemberTx(tx, m) })
 	default:
 		rops, err := w.applyRegistry(c)
 		if err != nil {
@@ -637,6 +636,6 @@ func (w *work) owned(origin string) (ZoneState, error) {
 }
 
 // putChangeOp returns the store write of z, the result of cs.
-func (w *work) putChangeOp(z *zone.Zone, cs zone.ChangeSet) func(*bolt.Tx) error {
-	return func(tx *bolt.Tx) error { return w.store.putChangeTx(tx, z, cs) }
+func (w *work) putChangeOp(z *zone.Zone, cs zone.ChangeSet) func(kvTx) error {
+	return func(tx kvTx) error { return w.store.putChangeTx(tx, z, cs) }
 }

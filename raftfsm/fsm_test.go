@@ -259,11 +259,7 @@ func TestFSMRotateKey(t *testing.T) {
 	r.f.mustApply(t, 5, must(ChangeCommand(v3, v4, nk)))
 	// The owner survives a restart.
 	r.f.store.Close()
-	s, err := OpenStore(r.f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := reopenTestStore(t, r.f.path)
 	f2 := openFSM(t, s, r.f.path)
 	if st, _ := f2.Zone("example."); st.Owner == nil || st.Owner.Tag() != nk.Tag() {
 		t.Errorf("owner after reopen = %v, want tag %d", st.Owner, nk.Tag())
@@ -290,11 +286,7 @@ func TestFSMSuspendAndMembers(t *testing.T) {
 	// Suspension and members survive a restart; a suspended zone is not
 	// handed to OnZone.
 	r.f.store.Close()
-	s, err := OpenStore(r.f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := reopenTestStore(t, r.f.path)
 	f2 := openFSM(t, s, r.f.path)
 	if got := f2.Members(); !slices.Equal(got, want) {
 		t.Errorf("Members() after reopen = %+v, want %+v", got, want)
@@ -424,11 +416,7 @@ func TestFSMReplayIsIdempotent(t *testing.T) {
 	before := f.dump(t)
 	// Restart: Raft replays the whole log.
 	f.store.Close()
-	s, err := OpenStore(f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := reopenTestStore(t, f.path)
 	f2 := openFSM(t, s, f.path)
 	for i, r := range f2.ApplyBatch(logs[:4]) {
 		if a, ok := r.(*ApplyResult); !ok || !a.Skipped {

@@ -15,7 +15,6 @@ import (
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/hashicorp/raft"
 	"github.com/miekg/dns"
-	bolt "go.etcd.io/bbolt"
 )
 
 // regWork is a batch's registry: the base registry, each map copied on
@@ -50,14 +49,14 @@ func (r *regWork) claims() map[string]Claim     { return own(r, 2, &r.st.claims)
 func (r *regWork) nodes() map[string]NodeRecord { return own(r, 3, &r.st.nodes) }
 
 // appendLeaf adds e to the batch's log and returns its store write.
-func (r *regWork) appendLeaf(e translog.Entry) (func(*bolt.Tx) error, error) {
+func (r *regWork) appendLeaf(e translog.Entry) (func(kvTx) error, error) {
 	leaf, err := e.MarshalBinary()
 	if err != nil {
 		return nil, reject(ReasonMalformed, "log entry: %v", err)
 	}
 	index := r.st.size + uint64(len(r.leaves))
 	r.leaves = append(r.leaves, leaf)
-	return func(tx *bolt.Tx) error { return putLeafTx(tx, index, leaf) }, nil
+	return func(tx kvTx) error { return putLeafTx(tx, index, leaf) }, nil
 }
 
 // commit returns the registry state after the batch, appending its leaves
@@ -75,10 +74,10 @@ func (r *regWork) commit() *RegistryState {
 }
 
 // applyRegistry checks a registry command against w and records it.
-func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
+func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 	r := w.registry()
 	st := r.st
-	var ops []func(*bolt.Tx) error
+	var ops []func(kvTx) error
 	logEntry := func(e translog.Entry) error {
 		e.Time = e.Time.Truncate(time.Second).UTC()
 		op, err := r.appendLeaf(e)
@@ -105,7 +104,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			}
 		}
 		st.setApp(a)
-		ops = append(ops, func(tx *bolt.Tx) error { return putApplicationTx(tx, a) })
+		ops = append(ops, func(tx kvTx) error { return putApplicationTx(tx, a) })
 	case *ReviewApplication:
 		a, ok := st.apps.Get(c.ID)
 		if !ok {
@@ -129,7 +128,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			}
 			a.Status, a.KeyID = StatusApproved, k.ID
 			r.keys()[k.ID] = k
-			ops = append(ops, func(tx *bolt.Tx) error { return putKeyTx(tx, k) })
+			ops = append(ops, func(tx kvTx) error { return putKeyTx(tx, k) })
 		case DecisionMoreInfo:
 			a.Status = StatusMoreInfo
 		case DecisionReject:
@@ -139,14 +138,14 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 		}
 		a.Message, a.Reviewer, a.Reviewed = c.Message, c.Reviewer, c.Time
 		st.setApp(a)
-		ops = append(ops, func(tx *bolt.Tx) error { return putApplicationTx(tx, a) })
+		ops = append(ops, func(tx kvTx) error { return putApplicationTx(tx, a) })
 	case *IssueKey:
 		k := c.Key.clone()
 		if err := st.checkNewKey(k); err != nil {
 			return nil, err
 		}
 		r.keys()[k.ID] = k
-		ops = append(ops, func(tx *bolt.Tx) error { return putKeyTx(tx, k) })
+		ops = append(ops, func(tx kvTx) error { return putKeyTx(tx, k) })
 	case *RevokeKey:
 		k, ok := st.keys[c.ID]
 		if !ok {
@@ -156,7 +155,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			k.Revoked, k.RevokedAt, k.RevokedBy = true, c.Time, c.Actor
 		}
 		r.keys()[k.ID] = k
-		ops = append(ops, func(tx *bolt.Tx) error { return putKeyTx(tx, k) })
+		ops = append(ops, func(tx kvTx) error { return putKeyTx(tx, k) })
 	case *ClaimZone:
 		origin, err := claimName(c.Zone)
 		if err != nil {
@@ -191,7 +190,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			return nil, err
 		}
 		r.claims()[origin] = cl
-		ops = append(ops, func(tx *bolt.Tx) error { return putClaimTx(tx, cl) })
+		ops = append(ops, func(tx kvTx) error { return putClaimTx(tx, cl) })
 	case *ReleaseZone:
 		origin := zone.CanonicalName(c.Zone)
 		cl, ok := st.claims[origin]
@@ -202,7 +201,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			return nil, err
 		}
 		delete(r.claims(), origin)
-		ops = append(ops, func(tx *bolt.Tx) error { return deleteClaimTx(tx, origin) })
+		ops = append(ops, func(tx kvTx) error { return deleteClaimTx(tx, origin) })
 	case *ChangeOwnerKey:
 		origin := zone.CanonicalName(c.Zone)
 		cl, ok := st.claims[origin]
@@ -227,7 +226,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			return nil, err
 		}
 		r.claims()[origin] = cl
-		ops = append(ops, func(tx *bolt.Tx) error { return putClaimTx(tx, cl) })
+		ops = append(ops, func(tx kvTx) error { return putClaimTx(tx, cl) })
 	case *RegistrySuspend:
 		origin := zone.CanonicalName(c.Zone)
 		cl, ok := st.claims[origin]
@@ -243,7 +242,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			return nil, err
 		}
 		r.claims()[origin] = cl
-		ops = append(ops, func(tx *bolt.Tx) error { return putClaimTx(tx, cl) })
+		ops = append(ops, func(tx kvTx) error { return putClaimTx(tx, cl) })
 	case *NodeHeartbeat:
 		n := c.Node.clone()
 		if n.ID == "" || n.Group == "" {
@@ -256,7 +255,7 @@ func (w *work) applyRegistry(c Command) ([]func(*bolt.Tx) error, error) {
 			}
 		}
 		r.nodes()[n.ID] = n
-		ops = append(ops, func(tx *bolt.Tx) error { return putNodeTx(tx, n) })
+		ops = append(ops, func(tx kvTx) error { return putNodeTx(tx, n) })
 	default:
 		return nil, reject(ReasonMalformed, "command %s", c.Type())
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/zone"
-	bolt "go.etcd.io/bbolt"
 )
 
 // The registry lives in buckets inside the fsm bucket, written in the
@@ -25,7 +24,7 @@ var (
 	regLogBucket    = []byte("reg-log")
 )
 
-func putRegValueTx(tx *bolt.Tx, bucket []byte, key string, enc func(*encoder)) error {
+func putRegValueTx(tx kvTx, bucket []byte, key string, enc func(*encoder)) error {
 	b, err := fsmSub(tx, bucket)
 	if err != nil {
 		return err
@@ -38,23 +37,23 @@ func putRegValueTx(tx *bolt.Tx, bucket []byte, key string, enc func(*encoder)) e
 	return b.Put([]byte(key), e.b)
 }
 
-func putApplicationTx(tx *bolt.Tx, a Application) error {
+func putApplicationTx(tx kvTx, a Application) error {
 	return putRegValueTx(tx, regAppsBucket, a.ID, func(e *encoder) { e.application(a) })
 }
 
-func putKeyTx(tx *bolt.Tx, k APIKey) error {
+func putKeyTx(tx kvTx, k APIKey) error {
 	return putRegValueTx(tx, regKeysBucket, k.ID, func(e *encoder) { e.apiKey(k) })
 }
 
-func putClaimTx(tx *bolt.Tx, c Claim) error {
+func putClaimTx(tx kvTx, c Claim) error {
 	return putRegValueTx(tx, regClaimsBucket, c.Zone, func(e *encoder) { e.claim(c) })
 }
 
-func putNodeTx(tx *bolt.Tx, n NodeRecord) error {
+func putNodeTx(tx kvTx, n NodeRecord) error {
 	return putRegValueTx(tx, regNodesBucket, n.ID, func(e *encoder) { e.nodeRecord(n) })
 }
 
-func deleteClaimTx(tx *bolt.Tx, origin string) error {
+func deleteClaimTx(tx kvTx, origin string) error {
 	b, err := fsmSub(tx, regClaimsBucket)
 	if err != nil {
 		return err
@@ -62,7 +61,7 @@ func deleteClaimTx(tx *bolt.Tx, origin string) error {
 	return b.Delete([]byte(origin))
 }
 
-func putLeafTx(tx *bolt.Tx, index uint64, leaf []byte) error {
+func putLeafTx(tx kvTx, index uint64, leaf []byte) error {
 	b, err := fsmSub(tx, regLogBucket)
 	if err != nil {
 		return err
@@ -72,7 +71,7 @@ func putLeafTx(tx *bolt.Tx, index uint64, leaf []byte) error {
 
 // putRegistryTx writes the whole registry r (snapshot restore; the fsm
 // bucket was emptied before).
-func putRegistryTx(tx *bolt.Tx, r *RegistryState) error {
+func putRegistryTx(tx kvTx, r *RegistryState) error {
 	for _, a := range r.apps.All() {
 		if err := putApplicationTx(tx, a); err != nil {
 			return err
@@ -122,7 +121,7 @@ func regDone(d *decoder, bucket, key []byte) error {
 
 // loadRegistry reads the registry from the fsm bucket fb (nil: empty)
 // and rebuilds the log's tree.
-func loadRegistry(fb *bolt.Bucket) (*RegistryState, error) {
+func loadRegistry(fb kvBucket) (*RegistryState, error) {
 	r := newRegistryState()
 	if fb == nil {
 		return r, nil

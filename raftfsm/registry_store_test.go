@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // TestRegistryStoreCorrupt: a registry value or log leaf the store cannot
@@ -14,32 +12,32 @@ import (
 func TestRegistryStoreCorrupt(t *testing.T) {
 	tests := []struct {
 		desc    string
-		edit    func(fb *bolt.Bucket) error
+		edit    func(fb kvBucket) error
 		version bool // ErrVersion too
 	}{
-		{"claim value of version 2", func(fb *bolt.Bucket) error {
+		{"claim value of version 2", func(fb kvBucket) error {
 			b := fb.Bucket(regClaimsBucket)
 			v := append([]byte{2}, b.Get([]byte("example."))[1:]...)
 			return b.Put([]byte("example."), v)
 		}, true},
-		{"claim under another zone's key", func(fb *bolt.Bucket) error {
+		{"claim under another zone's key", func(fb kvBucket) error {
 			b := fb.Bucket(regClaimsBucket)
 			return b.Put([]byte("example.net."), b.Get([]byte("example.")))
 		}, false},
-		{"key value with a trailing byte", func(fb *bolt.Bucket) error {
+		{"key value with a trailing byte", func(fb kvBucket) error {
 			b := fb.Bucket(regKeysBucket)
 			k := []byte("00000000000000a1")
 			return b.Put(k, append(b.Get(k), 0))
 		}, false},
-		{"node value truncated", func(fb *bolt.Bucket) error {
+		{"node value truncated", func(fb kvBucket) error {
 			b := fb.Bucket(regNodesBucket)
 			v := b.Get([]byte("n1"))
 			return b.Put([]byte("n1"), v[:len(v)-3])
 		}, false},
-		{"a gap in the log", func(fb *bolt.Bucket) error {
+		{"a gap in the log", func(fb kvBucket) error {
 			return fb.Bucket(regLogBucket).Delete(binary.BigEndian.AppendUint64(nil, 1))
 		}, false},
-		{"a leaf that is no entry", func(fb *bolt.Bucket) error {
+		{"a leaf that is no entry", func(fb kvBucket) error {
 			return fb.Bucket(regLogBucket).Put(binary.BigEndian.AppendUint64(nil, 0), []byte{9, 9})
 		}, false},
 	}
@@ -47,7 +45,7 @@ func TestRegistryStoreCorrupt(t *testing.T) {
 		t.Run(tt.desc, func(t *testing.T) {
 			f := newTestFSM(t)
 			f.applyAll(t, 1, regBase(t)...)
-			if err := f.store.db.Update(func(tx *bolt.Tx) error { return tt.edit(fsmBucketOf(tx)) }); err != nil {
+			if err := f.store.db.update(func(tx kvTx) error { return tt.edit(fsmBucketOf(tx)) }); err != nil {
 				t.Fatal(err)
 			}
 			_, err := NewFSM(f.store, FSMOptions{})

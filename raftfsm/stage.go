@@ -9,7 +9,6 @@ import (
 
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/miekg/dns"
-	bolt "go.etcd.io/bbolt"
 )
 
 // A staged upload carries a zone too large for one Raft log entry through
@@ -149,18 +148,18 @@ func (w *work) staging(origin string) (*Staging, bool) {
 }
 
 // dropStaging records the end of origin's open upload, if any.
-func (w *work) dropStaging(origin string) []func(*bolt.Tx) error {
+func (w *work) dropStaging(origin string) []func(kvTx) error {
 	if _, ok := w.staging(origin); !ok {
 		return nil
 	}
 	w.stagings[origin] = nil
-	return []func(*bolt.Tx) error{func(tx *bolt.Tx) error { return deleteStagingTx(tx, origin) }}
+	return []func(kvTx) error{func(tx kvTx) error { return deleteStagingTx(tx, origin) }}
 }
 
 // expireStagings drops every open upload whose StageBegin is more than
 // StagingLifetime entries before index.
-func (w *work) expireStagings(index uint64, log *slog.Logger) []func(*bolt.Tx) error {
-	var ops []func(*bolt.Tx) error
+func (w *work) expireStagings(index uint64, log *slog.Logger) []func(kvTx) error {
+	var ops []func(kvTx) error
 	check := func(origin string, s *Staging) {
 		if s != nil && index > s.Begin+StagingLifetime {
 			log.Info("dropping an abandoned upload", "zone", origin, "begin", s.Begin, "index", index, "chunks", s.Got, "of", s.Chunks)
@@ -184,7 +183,7 @@ func uploadDone(s ZoneState, ok bool, id [32]byte) bool {
 	return ok && s.Zone != nil && s.Zone.Head != nil && UploadID(s.Zone.Head.Note) == id
 }
 
-func (w *work) applyStageBegin(c *StageBegin, res *ApplyResult, index uint64, log *slog.Logger) ([]func(*bolt.Tx) error, error) {
+func (w *work) applyStageBegin(c *StageBegin, res *ApplyResult, index uint64, log *slog.Logger) ([]func(kvTx) error, error) {
 	origin := zone.CanonicalName(c.Zone)
 	id := UploadID(c.Head)
 	cur, exists := w.zone(origin)
@@ -222,7 +221,7 @@ func (w *work) applyStageBegin(c *StageBegin, res *ApplyResult, index uint64, lo
 	ops := w.dropStaging(origin)
 	st := &Staging{Zone: origin, Upload: id, Begin: index, Head: h, Owner: owner, Create: !exists, Chunks: c.Chunks, Bytes: c.Bytes, Largest: c.Largest}
 	w.stagings[origin] = st
-	ops = append(ops, func(tx *bolt.Tx) error { return putStagingInfoTx(tx, st) })
+	ops = append(ops, func(tx kvTx) error { return putStagingInfoTx(tx, st) })
 	res.Serial = h.Serial
 	return ops, nil
 }
@@ -231,7 +230,7 @@ func sameDNSKEY(a, b *dns.DNSKEY) bool {
 	return a != nil && b != nil && a.PublicKey == b.PublicKey && a.Algorithm == b.Algorithm && a.Flags == b.Flags
 }
 
-func (w *work) applyStageChunk(c *StageChunk, l []byte, res *ApplyResult, pre *preverifier) ([]func(*bolt.Tx) error, error) {
+func (w *work) applyStageChunk(c *StageChunk, l []byte, res *ApplyResult, pre *preverifier) ([]func(kvTx) error, error) {
 	origin := zone.CanonicalName(c.Zone)
 	st, ok := w.staging(origin)
 	if !ok || st.Upload != c.Upload {
@@ -297,10 +296,10 @@ func (w *work) applyStageChunk(c *StageChunk, l []byte, res *ApplyResult, pre *p
 	next.Leaves = append(st.Leaves, zone.Leaves(sets)...)
 	w.stagings[origin] = &next
 	res.Serial, res.Staged = st.Head.Serial, next.Got
-	return []func(*bolt.Tx) error{func(tx *bolt.Tx) error { return putStagingChunkTx(tx, &next, sets, vals) }}, nil
+	return []func(kvTx) error{func(tx kvTx) error { return putStagingChunkTx(tx, &next, sets, vals) }}, nil
 }
 
-func (w *work) applyStageCommit(c *StageCommit, res *ApplyResult) ([]func(*bolt.Tx) error, error) {
+func (w *work) applyStageCommit(c *StageCommit, res *ApplyResult) ([]func(kvTx) error, error) {
 	origin := zone.CanonicalName(c.Zone)
 	cur, exists := w.zone(origin)
 	st, ok := w.staging(origin)
@@ -333,7 +332,7 @@ func (w *work) applyStageCommit(c *StageCommit, res *ApplyResult) ([]func(*bolt.
 	w.zones[origin] = &s
 	w.stagings[origin] = nil
 	res.Serial, res.Staged = z.Serial(), st.Got
-	return []func(*bolt.Tx) error{func(tx *bolt.Tx) error { return commitStagingTx(tx, origin, z, st.Owner) }}, nil
+	return []func(kvTx) error{func(tx kvTx) error { return commitStagingTx(tx, origin, z, st.Owner) }}, nil
 }
 
 // UploadCommands returns the commands an owner sends to make next, a zone

@@ -6,8 +6,6 @@ import (
 
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/miekg/dns"
-	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Open uploads live in the store beside the zones, in the bucket
@@ -91,10 +89,10 @@ func decodeStagingInfo(origin string, v []byte) (*Staging, error) {
 	return s, nil
 }
 
-func stagingParent(tx *bolt.Tx) (*bolt.Bucket, error) { return fsmSub(tx, stagingBucket) }
+func stagingParent(tx kvTx) (kvBucket, error) { return fsmSub(tx, stagingBucket) }
 
 // putStagingInfoTx starts origin's staging bucket afresh with s's state.
-func putStagingInfoTx(tx *bolt.Tx, s *Staging) error {
+func putStagingInfoTx(tx kvTx, s *Staging) error {
 	if err := deleteStagingTx(tx, s.Zone); err != nil {
 		return err
 	}
@@ -115,7 +113,7 @@ func putStagingInfoTx(tx *bolt.Tx, s *Staging) error {
 
 // putStagingChunkTx adds a chunk's RRsets (vals, their encodeRRset form)
 // to s's bucket and stores s, the state after the chunk.
-func putStagingChunkTx(tx *bolt.Tx, s *Staging, sets []*zone.RRset, vals [][]byte) error {
+func putStagingChunkTx(tx kvTx, s *Staging, sets []*zone.RRset, vals [][]byte) error {
 	p, err := stagingParent(tx)
 	if err != nil {
 		return err
@@ -141,12 +139,12 @@ func putStagingChunkTx(tx *bolt.Tx, s *Staging, sets []*zone.RRset, vals [][]byt
 }
 
 // deleteStagingTx drops origin's staging bucket, if any.
-func deleteStagingTx(tx *bolt.Tx, origin string) error {
+func deleteStagingTx(tx kvTx, origin string) error {
 	p, err := stagingParent(tx)
 	if err != nil {
 		return err
 	}
-	if err := p.DeleteBucket([]byte(origin)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+	if err := p.DeleteBucket([]byte(origin)); err != nil && !errors.Is(err, errBucketMissing) {
 		return err
 	}
 	return nil
@@ -154,7 +152,7 @@ func deleteStagingTx(tx *bolt.Tx, origin string) error {
 
 // commitStagingTx makes origin's staging bucket the zone z, owned by
 // owner: the staged RRsets are z's.
-func commitStagingTx(tx *bolt.Tx, origin string, z *zone.Zone, owner *zone.Key) error {
+func commitStagingTx(tx kvTx, origin string, z *zone.Zone, owner *zone.Key) error {
 	p, err := stagingParent(tx)
 	if err != nil {
 		return err
@@ -163,7 +161,7 @@ func commitStagingTx(tx *bolt.Tx, origin string, z *zone.Zone, owner *zone.Key) 
 	if b == nil {
 		return fmt.Errorf("%w: staging bucket of %s missing", ErrCorrupt, origin)
 	}
-	if err := tx.DeleteBucket([]byte(origin)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+	if err := tx.DeleteBucket([]byte(origin)); err != nil && !errors.Is(err, errBucketMissing) {
 		return err
 	}
 	if err := tx.MoveBucket([]byte(origin), p, nil); err != nil {
@@ -185,7 +183,7 @@ func commitStagingTx(tx *bolt.Tx, origin string, z *zone.Zone, owner *zone.Key) 
 }
 
 // loadStagings reads every open upload under the fsm bucket fb.
-func loadStagings(fb *bolt.Bucket) (map[string]*Staging, error) {
+func loadStagings(fb kvBucket) (map[string]*Staging, error) {
 	out := map[string]*Staging{}
 	if fb == nil {
 		return out, nil
@@ -230,7 +228,7 @@ func loadStagings(fb *bolt.Bucket) (map[string]*Staging, error) {
 }
 
 // putStagingTx writes s whole (snapshot restore).
-func putStagingTx(tx *bolt.Tx, s *Staging) error {
+func putStagingTx(tx kvTx, s *Staging) error {
 	if err := putStagingInfoTx(tx, s); err != nil {
 		return err
 	}

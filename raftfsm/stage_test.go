@@ -276,11 +276,7 @@ func TestStagingSurvivesRestartAndSnapshot(t *testing.T) {
 	if err := f.store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := OpenStore(f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := reopenTestStore(t, f.path)
 	r := openFSM(t, s, f.path)
 	info, ok := r.Staging("example.")
 	if !ok || info.Got != 1 {
@@ -391,11 +387,7 @@ func TestStagedUploadInOneBatch(t *testing.T) {
 	got, _ := f.Zone("example.")
 	checkSameZone(t, got.Zone, z)
 	f.store.Close()
-	s, err := OpenStore(f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := reopenTestStore(t, f.path)
 	r := openFSM(t, s, f.path)
 	got, _ = r.Zone("example.")
 	checkSameZone(t, got.Zone, z)

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,9 +47,23 @@ var (
 // StoreFile is the name of the zone store inside a node's data directory.
 const StoreFile = "zones.db"
 
+// StorePebbleDir is the name of the zone store directory inside a
+// node's data directory with the pebble backend.
+const StorePebbleDir = "zones.pebble"
+
 // StorePath returns the path of the zone store in the data directory dir.
 // The node and the ops commands both open the store through it.
 func StorePath(dir string) string { return filepath.Join(dir, StoreFile) }
+
+// BackendStorePath returns the path of the zone store of backend b in
+// the data directory dir: StorePath for bbolt, dir/zones.pebble for
+// pebble.
+func BackendStorePath(dir string, b Backend) string {
+	if b == BackendPebble {
+		return filepath.Join(dir, StorePebbleDir)
+	}
+	return StorePath(dir)
+}
 
 // lockTimeout is how long OpenStore waits for another holder of the file
 // lock before it returns ErrLocked.
@@ -63,7 +78,8 @@ var (
 	formatValue  = []byte{1}
 )
 
-// Store keeps zones in a bbolt file: one bucket per zone, named by the
+// Store keeps zones in a bbolt file (or a pebble directory, see Backend
+// and kv.go): one bucket per zone, named by the
 // canonical zone name; in it one key per RRset, (owner name, type) encoded
 // so that key order is canonical DNS order, whose value is the RRset in
 // wire form with its RRSIGs; and one meta key with the serial and the
@@ -72,8 +88,9 @@ var (
 // A Store is safe for concurrent use; bbolt runs one writer at a time and
 // readers beside it. In a node the FSM is its only writer.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db      kvDB
+	path    string
+	backend Backend
 }
 
 // OpenStore opens the zone store at path, creating it if it does not exist.
@@ -82,6 +99,39 @@ type Store struct {
 // gives ErrCorrupt. Both name the path.
 func OpenStore(path string) (*Store, error) {
 	return openStore(path, lockTimeout)
+}
+
+// OpenStoreBackend opens (or creates) the zone store of backend b at
+// path (BackendStorePath). bbolt is OpenStore; pebble opens the
+// directory, and another process holding it gives ErrLocked.
+func OpenStoreBackend(path string, b Backend) (*Store, error) {
+	switch b {
+	case BackendBolt, "":
+		return OpenStore(path)
+	case BackendPebble:
+		db, err := openPebble(path)
+		if err != nil {
+			if strings.Contains(err.Error(), "lock") {
+				return nil, fmt.Errorf("%w: %s: %v", ErrLocked, path, err)
+			}
+			return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
+		}
+		s := &Store{db: db, path: path, backend: BackendPebble}
+		if err := s.check(); err != nil {
+			db.close()
+			return nil, err
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrBackend, b)
+}
+
+// Backend returns the engine the store runs on.
+func (s *Store) Backend() Backend {
+	if s.backend == "" {
+		return BackendBolt
+	}
+	return s.backend
 }
 
 func openStore(path string, timeout time.Duration) (*Store, error) {
@@ -101,7 +151,7 @@ func openStore(path string, timeout time.Duration) (*Store, error) {
 		// database ("file size too small").
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, path, err)
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: boltDB{db}, path: path, backend: BackendBolt}
 	if err := s.check(); err != nil {
 		db.Close()
 		return nil, err
@@ -118,20 +168,16 @@ func (s *Store) check() (err error) {
 			err = fmt.Errorf("%w: %s: %v", ErrCorrupt, s.path, r)
 		}
 	}()
-	return s.db.Update(func(tx *bolt.Tx) error {
-		var errs []error
-		for e := range tx.Check() {
-			errs = append(errs, e)
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("%w: %s: %w", ErrCorrupt, s.path, errors.Join(errs...))
-		}
+	if err := s.db.check(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrCorrupt, s.path, err)
+	}
+	return s.db.update(func(tx kvTx) error {
 		fb := tx.Bucket(formatBucket)
 		if fb == nil {
 			empty := true
-			tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+			tx.ForEach(func([]byte) error { empty = false; return nil })
 			if !empty {
-				return fmt.Errorf("%w: %s: a bbolt file, but not a zone store", ErrCorrupt, s.path)
+				return fmt.Errorf("%w: %s: a %s store, but not a zone store", ErrCorrupt, s.path, s.Backend())
 			}
 			fb, err := tx.CreateBucket(formatBucket)
 			if err != nil {
@@ -150,7 +196,7 @@ func (s *Store) check() (err error) {
 func (s *Store) Path() string { return s.path }
 
 // Close closes the store file and releases its lock.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error { return s.db.close() }
 
 // Put stores z, replacing the stored zone of the same origin, in one
 // transaction: it writes only the RRsets whose stored bytes differ, deletes
@@ -175,7 +221,7 @@ type entry struct {
 
 func (s *Store) put(z *zone.Zone) (putStats, error) {
 	var st putStats
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.update(func(tx kvTx) error {
 		var err error
 		st, err = s.putTx(tx, z)
 		return err
@@ -187,7 +233,7 @@ func (s *Store) put(z *zone.Zone) (putStats, error) {
 }
 
 // putTx is Put inside the write transaction tx.
-func (s *Store) putTx(tx *bolt.Tx, z *zone.Zone) (putStats, error) {
+func (s *Store) putTx(tx kvTx, z *zone.Zone) (putStats, error) {
 	var st putStats
 	origin := zone.CanonicalName(z.Origin)
 	sets := z.RRsets()
@@ -294,7 +340,7 @@ func (s *Store) Get(origin string) (*zone.Zone, error) {
 	origin = zone.CanonicalName(origin)
 	var m meta
 	var rrs []dns.RR
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.view(func(tx kvTx) error {
 		b := tx.Bucket([]byte(origin))
 		if b == nil {
 			return fmt.Errorf("%w: %s", ErrNoZone, origin)
@@ -342,8 +388,8 @@ func (s *Store) Get(origin string) (*zone.Zone, error) {
 // List returns the names of the stored zones in canonical order.
 func (s *Store) List() ([]string, error) {
 	var names []string
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+	err := s.db.view(func(tx kvTx) error {
+		return tx.ForEach(func(name []byte) error {
 			if !bytes.Equal(name, formatBucket) {
 				names = append(names, string(name))
 			}
@@ -357,9 +403,9 @@ func (s *Store) List() ([]string, error) {
 // Delete removes the zone origin, or returns ErrNoZone.
 func (s *Store) Delete(origin string) error {
 	origin = zone.CanonicalName(origin)
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.update(func(tx kvTx) error {
 		err := tx.DeleteBucket([]byte(origin))
-		if errors.Is(err, berrors.ErrBucketNotFound) {
+		if errors.Is(err, errBucketMissing) {
 			return fmt.Errorf("%w: %s", ErrNoZone, origin)
 		}
 		return err
@@ -391,7 +437,7 @@ const fsmValueVersion1 = 1
 // agree and Raft's replay of older entries is skipped.
 func (s *Store) AppliedIndex() (uint64, error) {
 	var idx uint64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.db.view(func(tx kvTx) error {
 		var err error
 		idx, err = readApplied(tx)
 		if err != nil {
@@ -402,7 +448,7 @@ func (s *Store) AppliedIndex() (uint64, error) {
 	return idx, err
 }
 
-func readApplied(tx *bolt.Tx) (uint64, error) {
+func readApplied(tx kvTx) (uint64, error) {
 	fb := fsmBucketOf(tx)
 	if fb == nil {
 		return 0, nil
@@ -417,7 +463,7 @@ func readApplied(tx *bolt.Tx) (uint64, error) {
 	return binary.BigEndian.Uint64(v), nil
 }
 
-func fsmBucketOf(tx *bolt.Tx) *bolt.Bucket {
+func fsmBucketOf(tx kvTx) kvBucket {
 	if b := tx.Bucket(formatBucket); b != nil {
 		return b.Bucket(fsmBucket)
 	}
@@ -425,7 +471,7 @@ func fsmBucketOf(tx *bolt.Tx) *bolt.Bucket {
 }
 
 // fsmSub returns the nested bucket name of the fsm bucket, creating both.
-func fsmSub(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
+func fsmSub(tx kvTx, name []byte) (kvBucket, error) {
 	fb, err := tx.Bucket(formatBucket).CreateBucketIfNotExists(fsmBucket)
 	if err != nil {
 		return nil, err
@@ -438,8 +484,8 @@ func fsmSub(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
 
 // commit runs ops and records applied as the last applied index, all in
 // one write transaction: either everything is stored or nothing.
-func (s *Store) commit(applied uint64, ops []func(*bolt.Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+func (s *Store) commit(applied uint64, ops []func(kvTx) error) error {
+	return s.db.update(func(tx kvTx) error {
 		for _, op := range ops {
 			if err := op(tx); err != nil {
 				return err
@@ -449,7 +495,7 @@ func (s *Store) commit(applied uint64, ops []func(*bolt.Tx) error) error {
 	})
 }
 
-func setAppliedTx(tx *bolt.Tx, applied uint64) error {
+func setAppliedTx(tx kvTx, applied uint64) error {
 	fb, err := fsmSub(tx, nil)
 	if err != nil {
 		return err
@@ -460,7 +506,7 @@ func setAppliedTx(tx *bolt.Tx, applied uint64) error {
 // putChangeTx stores z, the result of the verified change cs to the
 // stored zone, writing only the RRsets cs deletes or puts and the meta
 // value.
-func (s *Store) putChangeTx(tx *bolt.Tx, z *zone.Zone, cs zone.ChangeSet) error {
+func (s *Store) putChangeTx(tx kvTx, z *zone.Zone, cs zone.ChangeSet) error {
 	origin := z.Origin
 	b := tx.Bucket([]byte(origin))
 	if b == nil {
@@ -498,8 +544,8 @@ func (s *Store) putChangeTx(tx *bolt.Tx, z *zone.Zone, cs zone.ChangeSet) error 
 }
 
 // deleteZoneTx removes a zone with its owner and suspension records.
-func deleteZoneTx(tx *bolt.Tx, origin string) error {
-	if err := tx.DeleteBucket([]byte(origin)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+func deleteZoneTx(tx kvTx, origin string) error {
+	if err := tx.DeleteBucket([]byte(origin)); err != nil && !errors.Is(err, errBucketMissing) {
 		return err
 	}
 	for _, name := range [][]byte{ownersBucket, suspendedBucket} {
@@ -514,7 +560,7 @@ func deleteZoneTx(tx *bolt.Tx, origin string) error {
 	return nil
 }
 
-func setOwnerTx(tx *bolt.Tx, origin string, dk *dns.DNSKEY) error {
+func setOwnerTx(tx kvTx, origin string, dk *dns.DNSKEY) error {
 	b, err := fsmSub(tx, ownersBucket)
 	if err != nil {
 		return err
@@ -542,7 +588,7 @@ func decodeOwner(origin string, v []byte) (*zone.Key, error) {
 	return ownerKey(origin, dk)
 }
 
-func setSuspendedTx(tx *bolt.Tx, origin string, on bool, reason string) error {
+func setSuspendedTx(tx kvTx, origin string, on bool, reason string) error {
 	b, err := fsmSub(tx, suspendedBucket)
 	if err != nil {
 		return err
@@ -554,7 +600,7 @@ func setSuspendedTx(tx *bolt.Tx, origin string, on bool, reason string) error {
 	return b.Put([]byte(origin), append([]byte{fsmValueVersion1, flag}, reason...))
 }
 
-func setMemberTx(tx *bolt.Tx, m MemberInfo) error {
+func setMemberTx(tx kvTx, m MemberInfo) error {
 	b, err := fsmSub(tx, membersBucket)
 	if err != nil {
 		return err
@@ -598,7 +644,7 @@ func (s *Store) loadState() (*fsmState, error) {
 		}
 		st.zones[name] = ZoneState{Zone: z}
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.db.view(func(tx kvTx) error {
 		if st.applied, err = readApplied(tx); err != nil {
 			return err
 		}
@@ -660,9 +706,9 @@ func (s *Store) loadState() (*fsmState, error) {
 // replaceState replaces everything the store holds with st in one write
 // transaction (snapshot restore).
 func (s *Store) replaceState(st *fsmState) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.update(func(tx kvTx) error {
 		var zones [][]byte
-		if err := tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		if err := tx.ForEach(func(name []byte) error {
 			if !bytes.Equal(name, formatBucket) {
 				zones = append(zones, bytes.Clone(name))
 			}
@@ -675,7 +721,7 @@ func (s *Store) replaceState(st *fsmState) error {
 				return err
 			}
 		}
-		if err := tx.Bucket(formatBucket).DeleteBucket(fsmBucket); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		if err := tx.Bucket(formatBucket).DeleteBucket(fsmBucket); err != nil && !errors.Is(err, errBucketMissing) {
 			return err
 		}
 		for _, origin := range st.sortedZones() {

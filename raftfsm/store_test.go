@@ -7,13 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/miekg/dns"
-	bolt "go.etcd.io/bbolt"
 )
 
 // fakeSig is 64 bytes of signature in base64: the store never checks
@@ -113,13 +113,55 @@ func parseRecords(t testing.TB, text string) []dns.RR {
 // of the test.
 func openTestStore(t testing.TB) (*Store, string) {
 	t.Helper()
-	path := StorePath(t.TempDir())
-	s, err := OpenStore(path)
+	path := BackendStorePath(t.TempDir(), testBackend)
+	s := reopenTestStore(t, path)
+	return s, path
+}
+
+// testBackend is the backend openTestStore and reopenTestStore use:
+// bbolt, but for TestStoreSuiteOnPebble's run of the suite.
+var testBackend = BackendBolt
+
+// reopenTestStore opens the test store at path again (a restart) and
+// closes it when the test ends.
+func reopenTestStore(t testing.TB, path string) *Store {
+	t.Helper()
+	s, err := OpenStoreBackend(path, testBackend)
 	if err != nil {
-		t.Fatalf("OpenStore(%s): %v", path, err)
+		t.Fatalf("OpenStoreBackend(%s, %s): %v", path, testBackend, err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, path
+	return s
+}
+
+// TestStoreSuiteOnPebble runs the store, state machine, staging and
+// snapshot tests again on the pebble backend; the tests that are about
+// bbolt's file (locking, page corruption, a foreign bbolt file) or a
+// closed store stay bbolt's.
+func TestStoreSuiteOnPebble(t *testing.T) {
+	suite := []struct {
+		name string
+		fn   func(*testing.T)
+	}{
+		{"StoreRoundTrip", TestStoreRoundTrip}, {"StoreUnsignedZone", TestStoreUnsignedZone},
+		{"StorePutWritesOnlyChanges", TestStorePutWritesOnlyChanges}, {"StoreStaleSerial", TestStoreStaleSerial},
+		{"StoreCorruptValue", TestStoreCorruptValue}, {"StoreRestart", TestStoreRestart},
+		{"StoreDeleteAndNoZone", TestStoreDeleteAndNoZone}, {"StoreRoundTripSigned", TestStoreRoundTripSigned},
+		{"StoreConcurrentReaders", TestStoreConcurrentReaders},
+		{"FSMCreatePublishDelete", TestFSMCreatePublishDelete}, {"FSMRejects", TestFSMRejects},
+		{"FSMRotateKey", TestFSMRotateKey}, {"FSMSuspendAndMembers", TestFSMSuspendAndMembers},
+		{"FSMApplyBatch", TestFSMApplyBatch}, {"FSMReplayIsIdempotent", TestFSMReplayIsIdempotent},
+		{"FSMSnapshotRestore", TestFSMSnapshotRestore}, {"FSMRepeats", TestFSMRepeats},
+		{"StagedUploadCreatesZone", TestStagedUploadCreatesZone}, {"StagedUploadReplacesZone", TestStagedUploadReplacesZone},
+		{"StagedUploadRefusals", TestStagedUploadRefusals}, {"StagingDroppedDeterministically", TestStagingDroppedDeterministically},
+		{"StagingSurvivesRestartAndSnapshot", TestStagingSurvivesRestartAndSnapshot}, {"StagedUploadInOneBatch", TestStagedUploadInOneBatch},
+		{"StageGolden", TestStageGolden}, {"SnapshotGolden", TestSnapshotGolden}, {"RegistryStoreCorrupt", TestRegistryStoreCorrupt},
+	}
+	testBackend = BackendPebble
+	t.Cleanup(func() { testBackend = BackendBolt })
+	for _, tt := range suite {
+		t.Run(tt.name, tt.fn)
+	}
 }
 
 // checkSameZone fails the test unless got and want hold the same records
@@ -413,11 +455,7 @@ func TestStoreNotAZoneStore(t *testing.T) {
 }
 
 func TestStoreRestart(t *testing.T) {
-	path := StorePath(t.TempDir())
-	s, err := OpenStore(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path := openTestStore(t)
 	want := testZone(t, 7)
 	if err := s.Put(want); err != nil {
 		t.Fatal(err)
@@ -425,11 +463,7 @@ func TestStoreRestart(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = OpenStore(path)
-	if err != nil {
-		t.Fatalf("reopen: %v", err)
-	}
-	defer s.Close()
+	s = reopenTestStore(t, path)
 	got, err := s.Get("example.")
 	if err != nil {
 		t.Fatalf("Get after restart: %v", err)
@@ -521,7 +555,7 @@ func TestKeyOrder(t *testing.T) {
 // rawPut writes key=val into bucket, bypassing the encoders, to simulate
 // damage or another program's data.
 func (s *Store) rawPut(bucket string, key, val []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.update(func(tx kvTx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
 		if err != nil {
 			return err
@@ -532,7 +566,7 @@ func (s *Store) rawPut(bucket string, key, val []byte) error {
 
 // rawDeleteFormat removes the store's format marker.
 func (s *Store) rawDeleteFormat() error {
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(formatBucket) })
+	return s.db.update(func(tx kvTx) error { return tx.DeleteBucket(formatBucket) })
 }
 
 // signedFixture signs the shared zone/testdata/example.zone (wildcard,
@@ -646,7 +680,14 @@ func bigZone(tb testing.TB, n int, serial uint32) *zone.Zone {
 // BenchmarkStore measures, on a signed zone of 10,000 names: a first Put,
 // a Put after one record changed (Apply re-signs it, its NSEC neighbours
 // and the SOA), and a Get.
+// BenchmarkStore writes and reads a signed zone on each backend;
+// DDNRS_BENCH_NAMES sets its size (default 10,000 names, one A RRset
+// and one NSEC each).
 func BenchmarkStore(b *testing.B) {
+	names := 10000
+	if v, err := strconv.Atoi(os.Getenv("DDNRS_BENCH_NAMES")); err == nil && v > 0 {
+		names = v
+	}
 	pub, _ := os.ReadFile("../zone/testdata/a1-Kexample.+015+53227.key")
 	priv, _ := os.ReadFile("../zone/testdata/a1-Kexample.+015+53227.private")
 	k, err := zone.ParseKey(pub, priv)
@@ -654,7 +695,7 @@ func BenchmarkStore(b *testing.B) {
 		b.Fatal(err)
 	}
 	opt := zone.DefaultSignOptions(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
-	z1, err := zone.Sign(bigZone(b, 10000, 1), k, opt)
+	z1, err := zone.Sign(bigZone(b, names, 1), k, opt)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -663,54 +704,59 @@ func BenchmarkStore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("PutFull", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			s, err := OpenStore(StorePath(b.TempDir()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := s.Put(z1); err != nil {
-				b.Fatal(err)
-			}
-			s.Close()
-		}
-	})
-	b.Run("PutOneChange", func(b *testing.B) {
-		s, err := OpenStore(StorePath(b.TempDir()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		var st putStats
-		for i := 0; i < b.N; i++ {
-			b.StopTimer()
-			if err := s.Delete("example."); err != nil && !errors.Is(err, ErrNoZone) {
-				b.Fatal(err)
-			}
-			if err := s.Put(z1); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-			if st, err = s.put(z2); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(st.Written+st.Deleted), "keys/op")
-	})
-	b.Run("Get", func(b *testing.B) {
-		s, err := OpenStore(StorePath(b.TempDir()))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
-		if err := s.Put(z1); err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := s.Get("example."); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	for _, be := range []Backend{BackendBolt, BackendPebble} {
+		b.Run(string(be), func(b *testing.B) {
+			b.Run("PutFull", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					s, err := OpenStoreBackend(BackendStorePath(b.TempDir(), be), be)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := s.Put(z1); err != nil {
+						b.Fatal(err)
+					}
+					s.Close()
+				}
+			})
+			b.Run("PutOneChange", func(b *testing.B) {
+				s, err := OpenStoreBackend(BackendStorePath(b.TempDir(), be), be)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				var st putStats
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					if err := s.Delete("example."); err != nil && !errors.Is(err, ErrNoZone) {
+						b.Fatal(err)
+					}
+					if err := s.Put(z1); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					if st, err = s.put(z2); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(st.Written+st.Deleted), "keys/op")
+			})
+			b.Run("Get", func(b *testing.B) {
+				s, err := OpenStoreBackend(BackendStorePath(b.TempDir(), be), be)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				if err := s.Put(z1); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := s.Get("example."); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+
+		})
+	}
 }
