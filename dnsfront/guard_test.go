@@ -59,14 +59,30 @@ func (p *probe) report(t *testing.T, what string) float64 {
 	return rate
 }
 
-// run calls q every interval until ctx ends, recording each outcome.
+// minProbeQueries is how many queries a probe sends at least: on a
+// loaded machine (CI, -race) a query can take longer than the window, and
+// a verdict on one or two queries says nothing.
+const minProbeQueries = 10
+
+// run calls q every interval until ctx ends and at least minProbeQueries
+// were sent (at most 30 s past ctx's end, a bound against hangs),
+// recording each outcome. The callers keep their attack running until run
+// returns.
 func (p *probe) run(ctx context.Context, interval time.Duration, q func() error) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	for {
+	var hard time.Time
+	for n := 0; ; n++ {
+		if ctx.Err() != nil {
+			if hard.IsZero() {
+				hard = time.Now().Add(30 * time.Second)
+			}
+			if n >= minProbeQueries || time.Now().After(hard) {
+				return
+			}
+		}
 		select {
 		case <-ctx.Done():
-			return
 		case <-tick.C:
 		}
 		start := time.Now()
