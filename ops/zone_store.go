@@ -63,7 +63,8 @@ the signer adds.`,
 	return cmd
 }
 
-// openStore opens the zone store in the data directory dir, creating the
+// openStore opens the zone store in the data directory dir (the bbolt
+// file, or the pebble directory when the node made one), creating the
 // directory when create is set, and turns a lock conflict into advice.
 func openStore(dir string, create bool) (*raftfsm.Store, error) {
 	if create {
@@ -73,13 +74,20 @@ func openStore(dir string, create bool) (*raftfsm.Store, error) {
 	} else if _, err := os.Stat(dir); err != nil {
 		return nil, withHint(err, "--data is the data directory of a node ('ddnrs dev --data DIR')")
 	}
-	path := raftfsm.StorePath(dir)
+	// A node with [group] store = "pebble" keeps its zones in a
+	// directory instead of the bbolt file: use whichever the node made,
+	// never create a second store beside it.
+	backend := raftfsm.BackendBolt
+	if fi, err := os.Stat(raftfsm.BackendStorePath(dir, raftfsm.BackendPebble)); err == nil && fi.IsDir() {
+		backend = raftfsm.BackendPebble
+	}
+	path := raftfsm.BackendStorePath(dir, backend)
 	if !create {
 		if _, err := os.Stat(path); err != nil {
 			return nil, withHint(fmt.Errorf("%s: no zone store: %w", dir, err), "--data is the data directory of a node ('ddnrs dev --data DIR')")
 		}
 	}
-	s, err := raftfsm.OpenStore(path)
+	s, err := raftfsm.OpenStoreBackend(path, backend)
 	switch {
 	case errors.Is(err, raftfsm.ErrLocked):
 		return nil, withHint(err, "a node is running on %s: stop it (Ctrl-C on 'ddnrs dev'), run this again, then start the node; to change a running group use 'ddnrs zone publish'", dir)

@@ -518,3 +518,31 @@ func TestRootExample(t *testing.T) {
 		t.Errorf("the example's sign step wrote nothing: %v", err)
 	}
 }
+
+// TestRestoreZonePebble: in a data directory whose node keeps its zones
+// in pebble ([group] store = "pebble"), restore-zone and export use that
+// store and never make a bbolt file beside it.
+func TestRestoreZonePebble(t *testing.T) {
+	dir := t.TempDir()
+	data := t.TempDir()
+	base := keygen(t, dir, "example.")
+	zf := writeText(t, dir, "example.zone", testZone)
+	pebble := raftfsm.BackendStorePath(data, raftfsm.BackendPebble)
+	s, err := raftfsm.OpenStoreBackend(pebble, raftfsm.BackendPebble)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, "ops", "store", "restore-zone", "--data", data, "--key", base+".private", zf)
+	if !strings.Contains(r.stdout, "zones.pebble") {
+		t.Errorf("restore-zone into a pebble data dir: stdout %q, want the pebble store named", r.stdout)
+	}
+	if r := mustRun(t, "zone", "export", "--data", data, "example."); !strings.Contains(r.stdout, "192.0.2.80") {
+		t.Errorf("export from a pebble data dir lacks www:\n%.600s", r.stdout)
+	}
+	if _, err := os.Stat(raftfsm.StorePath(data)); err == nil {
+		t.Errorf("restore-zone made %s beside the pebble store", raftfsm.StorePath(data))
+	}
+}
