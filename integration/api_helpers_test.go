@@ -115,6 +115,7 @@ func startAPICluster(t *testing.T, regSize, edgeSize int) *apiCluster {
 			fmt.Fprintf(&b, "bootstrap = false\njoin = [%q]\n", members[0].Admin)
 		}
 		fmt.Fprintf(&b, "\n[admin]\nlisten = %q\n", ip+":0")
+		fmt.Fprintf(&b, "\n[metrics]\nlisten = %q\n", ip+":0")
 		fmt.Fprintf(&b, "\n[tls]\nca = %q\ncert = %q\nkey = %q\n", c.ca, filepath.Join(nd, "tls", "node.crt"), filepath.Join(nd, "tls", "node.key"))
 		quoted := make([]string, len(boot))
 		for i, a := range boot {

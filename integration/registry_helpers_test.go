@@ -220,6 +220,7 @@ func (c *regCluster) writeNodeConfig(t *testing.T, n *regNode, s regGroupSpec, j
 	fmt.Fprintf(&b, "\n[admin]\nlisten = %q\n\n[tls]\nca = %q\ncert = %q\nkey = %q\n",
 		adminAddr, c.ca, filepath.Join(filepath.Dir(n.config), "node.crt"), filepath.Join(filepath.Dir(n.config), "node.key"))
 	fmt.Fprintf(&b, "\n[overlay]\nenabled = true\nlisten = [%q]\nbootstrap = [%s]\n", overlayListen, regQuote(boot))
+	fmt.Fprintf(&b, "\n[metrics]\nlisten = \"off\"\n")
 	// Every follower polls the registry's API from 127.0.0.1 (the
 	// kernel's source address for loopback), one client IP to the
 	// API's limit on unauthenticated requests (120 a minute): three

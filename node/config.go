@@ -106,6 +106,40 @@ type Config struct {
 	// registry group's own members, or nodes of other groups that send
 	// heartbeats to it and follow its transparency log. Off by default.
 	Registry RegistryConfig `toml:"registry"`
+	// Metrics is the plain-HTTP listener for Prometheus ([metrics] in
+	// TOML, metrics_listen.go); on, on loopback, by default.
+	Metrics MetricsConfig `toml:"metrics"`
+}
+
+// DefaultMetricsListen is [metrics] listen's default: loopback only, on
+// a port no other default of Config uses.
+const DefaultMetricsListen = "127.0.0.1:9153"
+
+// MetricsConfig configures the plain-HTTP metrics listener: GET /metrics
+// (the node's Prometheus registry, the same series the admin endpoint
+// serves under mutual TLS), /healthz and /readyz, with no client
+// certificate, so Prometheus can scrape it. It serves nothing else.
+type MetricsConfig struct {
+	// Listen is the listener's address; "" or "off" turns it off. Port 0
+	// picks a free port (Node.MetricsAddr reports it). Anyone who can
+	// reach it reads the metrics (zone counts, peer counts, Raft state):
+	// a non-loopback address is logged as a warning at start. Several
+	// nodes on one machine need one address each. Default
+	// "127.0.0.1:9153" (DefaultMetricsListen).
+	Listen string `toml:"listen"`
+}
+
+// Enabled reports whether the metrics listener is on.
+func (c MetricsConfig) Enabled() bool { return c.Listen != "" && c.Listen != "off" }
+
+func (c MetricsConfig) validate() []error {
+	if !c.Enabled() {
+		return nil
+	}
+	if _, _, err := hostport.Split(c.Listen); err != nil {
+		return []error{fmt.Errorf("metrics.listen: %w (or \"off\")", err)}
+	}
+	return nil
 }
 
 // APIConfig configures the REST API and web pages (package api).
@@ -333,7 +367,8 @@ func Default() Config {
 			LeaderWait:     2 * time.Second,
 			Limits:         DefaultZoneLimits(),
 		},
-		API: APIConfig{IPPerMinute: api.DefaultIPPerMinute, IPBurst: api.DefaultIPBurst},
+		API:     APIConfig{IPPerMinute: api.DefaultIPPerMinute, IPBurst: api.DefaultIPBurst},
+		Metrics: MetricsConfig{Listen: DefaultMetricsListen},
 		Registry: RegistryConfig{
 			LogOrigin:         "ddnrs.registry/log",
 			FollowInterval:    5 * time.Second,
@@ -413,6 +448,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Overlay.validate()...)
 	errs = append(errs, c.API.validate()...)
 	errs = append(errs, c.Registry.validate()...)
+	errs = append(errs, c.Metrics.validate()...)
 	if c.TLS.Auto() {
 		for i, u := range c.Registry.URLs {
 			if strings.HasPrefix(strings.ToLower(u), "https:") {

@@ -101,6 +101,7 @@ func groupConfig(t testing.TB, p *testPKI, id string) Config {
 	c.Group.ID = id
 	c.Group.RaftBind = "127.0.0.1:0"
 	c.Admin.Listen = "127.0.0.1:0"
+	c.Metrics.Listen = "127.0.0.1:0"
 	if p != nil {
 		c.TLS = p.issue(t, id)
 	}

@@ -101,6 +101,7 @@ type Node struct {
 	signer     note.Signer                       // the log's signer; nil off the registry group
 	fol        *follower                         // nil without [registry] log_verifier
 	api        *apiServer                        // nil without [api] listen
+	metricsSrv *metricsServer                    // nil when [metrics] listen is off
 }
 
 // New checks cfg and returns a Node that Start will run. log receives the
@@ -158,6 +159,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	if apiLn != nil {
 		undo = append(undo, func() { apiLn.Close() })
+	}
+	metricsLn, err := n.listenMetrics()
+	if err != nil {
+		return err
+	}
+	if metricsLn != nil {
+		undo = append(undo, func() { metricsLn.Close() })
 	}
 	backend, err := raftfsm.ParseBackend(n.cfg.Group.Store)
 	if err != nil {
@@ -272,6 +280,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.api = apiSrv
+	n.metricsSrv = n.startMetrics(metricsLn)
 	n.serving.Add(3)
 	go func() {
 		defer n.serving.Done()
@@ -306,7 +315,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.fol.run(bctx, n.cfg.Registry.FollowInterval)
 		}()
 	}
-	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "zones", len(n.served.Origins()))
+	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "metrics", n.metricsSrv.addr(), "zones", len(n.served.Origins()))
 	return nil
 }
 
@@ -567,6 +576,9 @@ func (n *Node) close(ctx context.Context, handOver bool) error {
 	}
 	if err := n.admin.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close admin: %w", err))
+	}
+	if err := n.metricsSrv.shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close metrics: %w", err))
 	}
 	if err := n.enc.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close encrypted dns: %w", err))

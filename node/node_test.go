@@ -50,6 +50,7 @@ func startNodeAt(t *testing.T, dir, addr string) (*Node, error) {
 	cfg.TCPIdleTimeout = time.Second
 	cfg.Group.RaftBind = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Metrics.Listen = "127.0.0.1:0"
 	n, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -173,6 +174,7 @@ func TestNodeRestartServesSameData(t *testing.T) {
 	cfg.DNS = "127.0.0.1:0"
 	cfg.Group.RaftBind = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Metrics.Listen = "127.0.0.1:0"
 	n1, err := New(cfg, testLogger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -116,6 +116,7 @@ func startDevGroup(ctx context.Context, opts *devOptions, data string, tf devTLS
 		}
 		cfg.Group.Bootstrap = first && i == 0
 		cfg.Admin.Listen = "127.0.0.1:0"
+		cfg.Metrics.Listen = "127.0.0.1:0"
 		cfg.DNS = "127.0.0.1:0"
 		cfg.RRLRate = opts.RRLRate
 		cfg.TLS = node.TLSConfig{CA: tf.CA, Cert: tf.Members[i].Cert, Key: tf.Members[i].Key}

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/ddnrs/ddnrs/internal/atomicfile"
 	"github.com/ddnrs/ddnrs/node"
@@ -25,6 +26,15 @@ func printDev(w io.Writer, data string, explicitData bool, g *devGroup, zones []
 	fmt.Fprintf(w, "a replica group of %d members in this process (Raft over mutual TLS, CA in %s):\n", len(g.members), filepath.Join(data, "tls", "ca"))
 	for _, m := range g.members {
 		fmt.Fprintf(w, "  %-6s DNS %-21s admin %-21s raft %s\n", m.id, m.n.Addr(), m.n.AdminAddr(), m.n.RaftAddr())
+	}
+	var scrape []string
+	for _, m := range g.members {
+		if a := m.n.MetricsAddr(); a != "" {
+			scrape = append(scrape, "http://"+a+"/metrics")
+		}
+	}
+	if len(scrape) > 0 {
+		fmt.Fprintf(w, "metrics for Prometheus (plain HTTP, no certificate): %s\n", strings.Join(scrape, " "))
 	}
 	printEncrypted(w, data, g.members[0].n)
 	fmt.Fprintf(w, "zones served (signed here by the owner key, committed by the group):\n")

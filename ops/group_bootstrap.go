@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/internal/pki"
+	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/translog"
 )
 
@@ -633,6 +635,7 @@ func nodeTOML(m bootstrapMember, dir, ca string, join []string, opts *bootstrapO
 		}
 	}
 	fmt.Fprintf(&b, "\n[admin]\nlisten = %s\n", strconv.Quote(m.Admin))
+	b.WriteString(metricsTOML(m.Admin))
 	fmt.Fprintf(&b, "\n[tls]\nca = %s\ncert = %s\nkey = %s\n", strconv.Quote(ca),
 		strconv.Quote(filepath.Join(dir, pki.CertFile)), strconv.Quote(filepath.Join(dir, pki.KeyFile)))
 	if opts.Overlay {
@@ -705,4 +708,18 @@ func writeNewMode(path string, data []byte, mode os.FileMode) error {
 		os.Remove(path)
 	}
 	return werr
+}
+
+// metricsTOML is a member's [metrics] section. A member whose admin
+// endpoint is on loopback shares the machine with the other members (a
+// test, a trial), so its metrics listener takes a free port on that
+// address; any other member keeps the loopback default, for a
+// Prometheus on the same machine or a local scraping agent.
+func metricsTOML(admin string) string {
+	const head = "\n[metrics]\n# Plain-HTTP /metrics, /healthz and /readyz for Prometheus (no certificate);\n# \"off\" turns it off. A non-loopback address is reachable by anyone.\n"
+	host, _, err := hostport.Split(admin)
+	if ip, perr := netip.ParseAddr(host); err == nil && perr == nil && ip.IsLoopback() {
+		return head + "# Members on one machine: a free port, printed by 'ddnrs node' at start.\nlisten = " + strconv.Quote(net.JoinHostPort(host, "0")) + "\n"
+	}
+	return head + "listen = " + strconv.Quote(node.DefaultMetricsListen) + "\n"
 }

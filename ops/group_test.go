@@ -256,7 +256,7 @@ func startReader(t *testing.T, data, id string) *node.Node {
 	}
 	cfg := node.Default()
 	cfg.DataDir = filepath.Join(dir, "data")
-	cfg.DNS, cfg.Admin.Listen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DNS, cfg.Admin.Listen, cfg.Metrics.Listen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Group.ID, cfg.Group.RaftBind, cfg.Group.Bootstrap = id, "127.0.0.1:0", false
 	cfg.TLS = node.TLSConfig{CA: filepath.Join(caDir, pki.CACertFile), Cert: filepath.Join(dir, "tls", pki.CertFile), Key: filepath.Join(dir, "tls", pki.KeyFile)}
 	n, err := node.New(cfg, nil)

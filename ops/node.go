@@ -44,6 +44,9 @@ type nodeReady struct {
 	Overlay []string `json:"overlay,omitempty"`
 	// API is the REST API's address when [api] listen is set.
 	API string `json:"api,omitempty"`
+	// Metrics is the plain-HTTP metrics listener's address unless
+	// [metrics] listen is "off".
+	Metrics string `json:"metrics,omitempty"`
 }
 
 func newNodeCmd() *cobra.Command {
@@ -57,7 +60,9 @@ func newNodeCmd() *cobra.Command {
 The node opens its zone store and Raft log in data_dir, joins or bootstraps
 its replica group, serves DNS over UDP and TCP from its local replica, and
 serves the admin endpoint (mutual TLS) for writes, membership, snapshots,
-/healthz, /readyz and /metrics. It prints the addresses it bound, and with
+/healthz, /readyz and /metrics, and the same /metrics, /healthz and /readyz
+over plain HTTP for Prometheus on [metrics] listen (127.0.0.1:9153 unless
+set; "off" turns it off). It prints the addresses it bound, and with
 --ready-file writes them as JSON once every listener is bound (ports 0 in
 the configuration become the ports picked). SIGINT or SIGTERM stops it
 gracefully: readiness off, listeners drained, leadership handed over.`,
@@ -102,7 +107,7 @@ func runNode(ctx context.Context, opts *nodeOptions) error {
 		switch {
 		case errors.Is(err, raftfsm.ErrLocked):
 			return withHint(err, "another ddnrs is using the data directory %s", cfg.DataDir)
-		case errors.Is(err, node.ErrPortInUse), errors.Is(err, node.ErrAPIPortInUse):
+		case errors.Is(err, node.ErrPortInUse), errors.Is(err, node.ErrAPIPortInUse), errors.Is(err, node.ErrMetricsPortInUse):
 			return withHint(err, "another server listens there; change the address in %s, or use port 0", opts.Config)
 		}
 		return err
@@ -112,6 +117,10 @@ func runNode(ctx context.Context, opts *nodeOptions) error {
 	if a := n.APIAddr(); a != "" {
 		ready.API = a
 		fmt.Fprintf(opts.out, "  api   http://%s\n", a)
+	}
+	if a := n.MetricsAddr(); a != "" {
+		ready.Metrics = a
+		fmt.Fprintf(opts.out, "  metrics http://%s/metrics\n", a)
 	}
 	if _, addrs := n.OverlayID(); len(addrs) > 0 {
 		ready.Overlay = addrs

@@ -29,6 +29,8 @@ id = "alpha"
 raft_bind = "127.0.0.1:0"
 [admin]
 listen = "127.0.0.1:0"
+[metrics]
+listen = "127.0.0.1:0"
 `, filepath.Join(dir, "data"))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -67,7 +69,10 @@ listen = "127.0.0.1:0"
 	if info.ID != "alpha" || strings.HasSuffix(info.DNS, ":0") || strings.HasSuffix(info.Admin, ":0") || strings.HasSuffix(info.Raft, ":0") || info.Raft == "" {
 		t.Errorf("ready file = %+v, want id alpha and bound ports", info)
 	}
-	for _, a := range []string{info.DNS, info.Admin, info.Raft} {
+	if info.Metrics == "" || strings.HasSuffix(info.Metrics, ":0") {
+		t.Errorf("ready file metrics = %q, want the bound metrics address", info.Metrics)
+	}
+	for _, a := range []string{info.DNS, info.Admin, info.Raft, info.Metrics} {
 		if !strings.Contains(out.String(), a) {
 			t.Errorf("stdout %q does not print the bound address %s", out, a)
 		}

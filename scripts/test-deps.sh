@@ -16,6 +16,7 @@ pairs=(
 	curl:curl
 	openssl:openssl
 	chromium:chromium
+	promtool:prometheus
 )
 
 missing=()
@@ -42,6 +43,6 @@ $sudo apt-get install -y --no-install-recommends "${missing[@]}"
 # Debian starts these daemons on install; the tests run their own copies on
 # free ports, so stop the system ones (ignore failures: no systemd in
 # containers).
-for svc in unbound knot nsd; do
+for svc in unbound knot nsd prometheus; do
 	$sudo systemctl disable --now "$svc" >/dev/null 2>&1 || true
 done

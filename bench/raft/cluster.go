@@ -229,6 +229,9 @@ apply_timeout = %q
 [admin]
 listen = %q
 
+[metrics]
+listen = "off"
+
 [tls]
 ca = %q
 cert = %q

@@ -1,0 +1,195 @@
+package node
+
+// metrics_listen.go: the plain-HTTP listener for Prometheus ([metrics]
+// listen): GET /metrics, /healthz and /readyz without a client
+// certificate. The admin endpoint serves the same three under mutual TLS.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ddnrs/ddnrs/internal/hostport"
+)
+
+// ErrMetricsPortInUse is returned by Start when [metrics] listen is taken
+// by another socket (often a second node on the same machine with the
+// default address). The error names the address.
+var ErrMetricsPortInUse = errors.New("metrics address already in use")
+
+// The metrics listener's bounds. A scrape of a busy node is tens of
+// kilobytes; Prometheus's default scrape timeout is 10s.
+const (
+	metricsReadHeaderTimeout = 5 * time.Second
+	metricsReadTimeout       = 10 * time.Second
+	metricsWriteTimeout      = 30 * time.Second
+	metricsIdleTimeout       = 2 * time.Minute
+	metricsMaxHeaderBytes    = 16 << 10
+	metricsMaxConns          = 64 // Prometheus keeps one connection per target
+)
+
+// metricsServer is the running metrics listener of a node.
+type metricsServer struct {
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{} // closed when Serve returns
+}
+
+// listenMetrics binds [metrics] listen (nil when it is off). Start calls
+// it before the store is opened, so a taken port fails the start before
+// Raft state exists. A non-loopback address is logged as a warning.
+func (n *Node) listenMetrics() (net.Listener, error) {
+	c := n.cfg.Metrics
+	if !c.Enabled() {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", c.Listen)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("metrics %s: %w (set [metrics] listen to another address, or \"off\")", c.Listen, ErrMetricsPortInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen %s: %w", c.Listen, err)
+	}
+	if !loopbackListen(c.Listen) {
+		n.log.Warn("metrics listener is reachable from the network, without authentication: restrict it with a firewall or set [metrics] listen to a loopback address",
+			"component", "metrics", "listen", c.Listen)
+	}
+	return ln, nil
+}
+
+// loopbackListen reports whether addr listens on loopback only.
+func loopbackListen(addr string) bool {
+	host, _, err := hostport.Split(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// startMetrics serves ln (nil: off, returns nil) until shutdown.
+func (n *Node) startMetrics(ln net.Listener) *metricsServer {
+	if ln == nil {
+		return nil
+	}
+	reg := n.metrics.Registry()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		Registry:            reg,
+		Timeout:             metricsReadTimeout,
+		MaxRequestsInFlight: 4,
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		metricsJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := n.ready(); err != nil {
+			metricsJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			return
+		}
+		metricsJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	log := n.log.With("component", "metrics")
+	m := &metricsServer{
+		srv: &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: metricsReadHeaderTimeout,
+			ReadTimeout:       metricsReadTimeout,
+			WriteTimeout:      metricsWriteTimeout,
+			IdleTimeout:       metricsIdleTimeout,
+			MaxHeaderBytes:    metricsMaxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		},
+		ln:   limitConns(ln, metricsMaxConns),
+		done: make(chan struct{}),
+	}
+	go func() {
+		defer close(m.done)
+		if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	return m
+}
+
+// addr is the bound address ("" when off).
+func (m *metricsServer) addr() string {
+	if m == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// shutdown stops the listener, waiting for scrapes in flight until ctx
+// ends; nil-safe.
+func (m *metricsServer) shutdown(ctx context.Context) error {
+	if m == nil {
+		return nil
+	}
+	err := m.srv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(err, m.srv.Close())
+	}
+	<-m.done
+	return err
+}
+
+// MetricsAddr returns the metrics listener's bound address, "" when it is
+// off or the node is not running.
+func (n *Node) MetricsAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.metricsSrv.addr()
+}
+
+func metricsJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+// limitConns caps ln's open connections at max: past it, Accept waits
+// for one to close (the kernel's backlog holds the rest).
+func limitConns(ln net.Listener, max int) net.Listener {
+	return &connCap{Listener: ln, sem: make(chan struct{}, max)}
+}
+
+type connCap struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *connCap) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &cappedConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type cappedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *cappedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
