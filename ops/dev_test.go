@@ -167,7 +167,8 @@ func TestDevDemo(t *testing.T) {
 	out := d.out.String()
 	_, port, _ := net.SplitHostPort(d.addr)
 	for _, want := range []string{"trust-anchor: \"" + z.DNSKEY + "\"", z.DS, "dig @127.0.0.1 -p " + port, "made a new owner key", node.DemoOrigin,
-		"a replica group of 3 members in this process", "ddnrs ops group members --dev --data " + data} {
+		"a replica group of 3 members in this process", "ddnrs ops group members --dev --data " + data,
+		"metrics for Prometheus (plain HTTP, no certificate): http://127.0.0.1:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("dev output lacks %q:\n%s", want, out)
 		}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +77,16 @@ listen = "127.0.0.1:0"
 	for _, a := range []string{info.DNS, info.Admin, info.Raft, info.Metrics} {
 		if !strings.Contains(out.String(), a) {
 			t.Errorf("stdout %q does not print the bound address %s", out, a)
+		}
+	}
+	// Prometheus scrapes the printed metrics address over plain HTTP.
+	if resp, err := http.Get("http://" + info.Metrics + "/metrics"); err != nil {
+		t.Errorf("GET metrics: %v", err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "ddnrs_raft_term ") {
+			t.Errorf("GET http://%s/metrics = %d, want 200 with ddnrs_raft_term:\n%.300s", info.Metrics, resp.StatusCode, body)
 		}
 	}
 	// DNS answers (REFUSED: no zones yet) on the bound address.
