@@ -20,6 +20,7 @@ func TestNodeOnPebble(t *testing.T) {
 	cfg.DNS = "127.0.0.1:0"
 	cfg.Group.RaftBind = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Metrics.Listen = "127.0.0.1:0"
 	cfg.Group.Store = "pebble"
 	start := func() *Node {
 		t.Helper()
