@@ -83,6 +83,19 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("%s: %s", e.Code, e.Message)
 }
 
+// As lets callers use errors.As(err, &rej) with rej a
+// *raftfsm.RejectedError on a rejection from another node: the reason
+// travels as a field, never as text to parse, so a refusal is the same
+// typed error on every node it crosses.
+func (e *APIError) As(target any) bool {
+	rej, ok := target.(**raftfsm.RejectedError)
+	if !ok || e.Code != CodeRejected || e.Reason == "" {
+		return false
+	}
+	*rej = &raftfsm.RejectedError{Reason: raftfsm.Reason(e.Reason), Err: errors.New(e.Message)}
+	return true
+}
+
 // Is lets callers use errors.Is(err, raftfsm.ErrNoQuorum) and
 // errors.Is(err, raftfsm.ErrNoLeader) on errors from another node.
 func (e *APIError) Is(target error) bool {
@@ -104,7 +117,7 @@ func ErrorOf(err error) *APIError {
 		nl  *raftfsm.NotLeaderError
 		rej *raftfsm.RejectedError
 		ee  *OtherGroupError
-		re  *overlay.RemoteError
+		re  *overlay.RPCError
 	)
 	switch {
 	case errors.As(err, &ae):
@@ -114,7 +127,9 @@ func ErrorOf(err error) *APIError {
 	case errors.As(err, &re):
 		return remoteAPIError(re)
 	case errors.As(err, &rej):
-		return &APIError{Status: http.StatusUnprocessableEntity, Code: CodeRejected, Reason: string(rej.Reason), Message: err.Error()}
+		// The reason is a field; the message is the rejection's detail
+		// (RejectedError.Error adds the reason again on the other side).
+		return &APIError{Status: http.StatusUnprocessableEntity, Code: CodeRejected, Reason: string(rej.Reason), Message: detail(rej)}
 	case errors.As(err, &nl):
 		if nl.LeaderID == "" {
 			return &APIError{Status: http.StatusServiceUnavailable, Code: CodeNoLeader, Message: err.Error()}
@@ -270,14 +285,21 @@ func (e *OtherGroupError) apiError() *APIError {
 	return ae
 }
 
-// remoteAPIError maps an error of a change forwarded over DDNRS-RPC to
-// the admin API's codes; ErrorOf calls it. The remote message keeps the
-// owning group's reason.
-func remoteAPIError(re *overlay.RemoteError) *APIError {
+// detail is a rejection's message without the reason.
+func detail(rej *raftfsm.RejectedError) string {
+	if rej.Err == nil {
+		return string(rej.Reason)
+	}
+	return rej.Err.Error()
+}
+
+// remoteAPIError maps an error of a request sent over DDNRS-RPC to the
+// admin API's codes; ErrorOf calls it. A rejection keeps its reason.
+func remoteAPIError(re *overlay.RPCError) *APIError {
 	msg := "the zone's group: " + re.Message
 	switch re.Code {
 	case overlay.CodeRejected:
-		return &APIError{Status: http.StatusUnprocessableEntity, Code: CodeRejected, Message: msg}
+		return &APIError{Status: http.StatusUnprocessableEntity, Code: CodeRejected, Reason: re.Reason, Message: msg}
 	case overlay.CodeBadRequest:
 		return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: msg}
 	case overlay.CodeNotFound:

@@ -40,7 +40,7 @@ func TestErrorOf(t *testing.T) {
 	if rej.Reason != "stale-serial" {
 		t.Errorf("rejected reason = %q, want stale-serial", rej.Reason)
 	}
-	// A remote error keeps its meaning for errors.Is.
+	// An error from another node keeps its meaning for errors.Is.
 	if !errors.Is(&APIError{Code: CodeNoQuorum}, raftfsm.ErrNoQuorum) || errors.Is(&APIError{Code: CodeNoLeader}, raftfsm.ErrNoQuorum) {
 		t.Error("APIError.Is does not follow its code")
 	}
@@ -57,11 +57,11 @@ func TestErrorOfOtherGroup(t *testing.T) {
 	}{
 		{&OtherGroupError{Zone: "x.", Members: []string{"/p2p/A"}}, CodeNotHere, http.StatusMisdirectedRequest, true},
 		{fmt.Errorf("wrapped: %w", &OtherGroupError{Zone: "x.", Members: []string{"/p2p/A"}, Create: true}), CodeExistsElsewhere, http.StatusConflict, true},
-		{fmt.Errorf("submit: %w", &overlay.RemoteError{Code: overlay.CodeRejected, Message: "stale-serial: no"}), CodeRejected, http.StatusUnprocessableEntity, false},
-		{&overlay.RemoteError{Code: overlay.CodeBadRequest}, CodeBadRequest, http.StatusBadRequest, false},
-		{&overlay.RemoteError{Code: overlay.CodeNotFound}, CodeNotFound, http.StatusNotFound, false},
-		{&overlay.RemoteError{Code: overlay.CodeUnavailable}, CodeUnavailable, http.StatusServiceUnavailable, false},
-		{&overlay.RemoteError{Code: overlay.CodeInternal}, CodeInternal, http.StatusBadGateway, false},
+		{fmt.Errorf("submit: %w", &overlay.RPCError{Code: overlay.CodeRejected, Message: "stale-serial: no"}), CodeRejected, http.StatusUnprocessableEntity, false},
+		{&overlay.RPCError{Code: overlay.CodeBadRequest}, CodeBadRequest, http.StatusBadRequest, false},
+		{&overlay.RPCError{Code: overlay.CodeNotFound}, CodeNotFound, http.StatusNotFound, false},
+		{&overlay.RPCError{Code: overlay.CodeUnavailable}, CodeUnavailable, http.StatusServiceUnavailable, false},
+		{&overlay.RPCError{Code: overlay.CodeInternal}, CodeInternal, http.StatusBadGateway, false},
 	}
 	for _, c := range cases {
 		ae := ErrorOf(c.err)

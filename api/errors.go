@@ -118,6 +118,23 @@ type errorDetail struct {
 	Field   string `json:"field,omitempty"`  // missing_field / invalid_field
 }
 
+// statusCode is an HTTP status and the stable code sent with it.
+type statusCode struct {
+	status int
+	code   string
+}
+
+// reasonStatus is the HTTP status and code of the state machine's
+// rejection reasons (raftfsm.Reason, the one vocabulary of refusals)
+// that are not 422 rejected. The reason itself goes along in the body.
+var reasonStatus = map[raftfsm.Reason]statusCode{
+	raftfsm.ReasonNameClaimed:        {http.StatusConflict, "name_claimed"},
+	raftfsm.ReasonNoClaim:            {http.StatusNotFound, "not_found"},
+	raftfsm.ReasonNoZone:             {http.StatusNotFound, "not_found"},
+	raftfsm.ReasonUnknownApplication: {http.StatusNotFound, "not_found"},
+	raftfsm.ReasonUnknownKey:         {http.StatusNotFound, "not_found"},
+}
+
 // errorCode is the one place errors become HTTP statuses and stable codes.
 func errorCode(err error) (status int, d errorDetail) {
 	var (
@@ -152,13 +169,14 @@ func errorCode(err error) (status int, d errorDetail) {
 		return http.StatusForbidden, errorDetail{Code: "out_of_scope"}
 	case errors.As(err, &rl):
 		return http.StatusTooManyRequests, errorDetail{Code: "rate_limited"}
-	case errors.As(err, &rej) && rej.Reason == raftfsm.ReasonNameClaimed:
-		return http.StatusConflict, errorDetail{Code: "name_claimed", Reason: string(rej.Reason)}
-	case errors.As(err, &rej) && (rej.Reason == raftfsm.ReasonNoClaim || rej.Reason == raftfsm.ReasonNoZone ||
-		rej.Reason == raftfsm.ReasonUnknownApplication || rej.Reason == raftfsm.ReasonUnknownKey):
-		return http.StatusNotFound, errorDetail{Code: "not_found", Reason: string(rej.Reason)}
 	case errors.As(err, &rej):
-		return http.StatusUnprocessableEntity, errorDetail{Code: "rejected", Reason: string(rej.Reason)}
+		// A rejection is the same typed error whichever node refused
+		// it (the admin API and DDNRS-RPC carry its reason as a field).
+		st, ok := reasonStatus[rej.Reason]
+		if !ok {
+			st = statusCode{http.StatusUnprocessableEntity, "rejected"}
+		}
+		return st.status, errorDetail{Code: st.code, Reason: string(rej.Reason)}
 	case errors.Is(err, ErrMethod):
 		return http.StatusMethodNotAllowed, errorDetail{Code: "method_not_allowed"}
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoZone):

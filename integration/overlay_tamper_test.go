@@ -34,7 +34,7 @@ type badPeer struct {
 func (x *badPeer) AnswerLocal(_ context.Context, name string, t uint16, _ bool) (*overlay.QueryResponse, error) {
 	la, err := node.AnswerLocal(x.zones, name, t)
 	if err != nil {
-		return nil, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: err.Error()}
+		return nil, &overlay.RPCError{Code: overlay.CodeNotFound, Message: err.Error()}
 	}
 	msg := la.Msg
 	if x.alter != nil {

@@ -75,7 +75,7 @@ func (a adminNode) ZoneCopy(ctx context.Context, origin string) (*zone.Zone, err
 	case errors.Is(err, ErrNotHosted):
 		// Gone since the lookup: as for any zone no group holds.
 		return nil, fmt.Errorf("%w: %w", raftfsm.ErrNoZone, err)
-	case errors.As(err, new(*overlay.RemoteError)):
+	case errors.As(err, new(*overlay.RPCError)):
 		return nil, err
 	}
 	return nil, fmt.Errorf("%w: no verified copy of %s from its group: %w", admin.ErrUnavailable, origin, err)

@@ -28,7 +28,7 @@ func (o *overlayNode) LocalZone(_ context.Context, origin string) (text, head []
 	origin = zone.CanonicalName(origin)
 	z := o.served.Get(origin)
 	if z == nil || z.Head == nil {
-		return nil, nil, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
+		return nil, nil, &overlay.RPCError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
 	}
 	var b bytes.Buffer
 	if err := zone.Write(&b, z); err != nil {
@@ -69,7 +69,7 @@ func (o *overlayNode) fetchZone(ctx context.Context, origin string) (*zone.Zone,
 	for {
 		resp, p, err := o.client.FetchZone(ctx, provs, origin)
 		if err != nil {
-			if re, ok := errors.AsType[*overlay.RemoteError](err); ok && re.Code == overlay.CodeNotFound {
+			if re, ok := errors.AsType[*overlay.RPCError](err); ok && re.Code == overlay.CodeNotFound {
 				err = fmt.Errorf("%w: %s: %w", ErrNotHosted, origin, err)
 			}
 			if errors.Is(err, overlay.ErrNoProviders) && last != nil {

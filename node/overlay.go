@@ -204,7 +204,7 @@ func (o *overlayNode) AnswerLocal(ctx context.Context, name string, t uint16, do
 	la, err := AnswerLocal(o.served, name, t)
 	if err != nil {
 		if errors.Is(err, ErrNotHosted) {
-			return nil, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: err.Error()}
+			return nil, &overlay.RPCError{Code: overlay.CodeNotFound, Message: err.Error()}
 		}
 		return nil, err
 	}
@@ -350,7 +350,7 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 		}
 		resp, p, err := o.client.Query(actx, provs, &overlay.QueryRequest{Name: name, Type: t, DO: true})
 		cancel()
-		if re, ok := errors.AsType[*overlay.RemoteError](err); ok && re.Code == overlay.CodeNotFound && p != "" {
+		if re, ok := errors.AsType[*overlay.RPCError](err); ok && re.Code == overlay.CodeNotFound && p != "" {
 			// This member does not hold the zone: a stale provider
 			// record, or the zone was deleted. Ask the others.
 			notHeld, failed[p] = true, true

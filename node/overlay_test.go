@@ -20,6 +20,7 @@ import (
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 	"github.com/ddnrs/ddnrs/overlay"
+	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -194,9 +195,11 @@ func TestOverlaySubmitRemote(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = b.SubmitRemote(ctx, DemoOrigin, back)
-	var re *overlay.RemoteError
-	if !errors.As(err, &re) || re.Code != overlay.CodeRejected {
-		t.Errorf("SubmitRemote(stale change) = %v, want a RemoteError with code %q", err, overlay.CodeRejected)
+	// The other group's rejection arrives typed, its reason a field of
+	// the DDNRS-RPC reply.
+	var rej *raftfsm.RejectedError
+	if !errors.As(err, &rej) || rej.Reason != raftfsm.ReasonStaleSerial {
+		t.Errorf("SubmitRemote(stale change) = %v, want a rejection (%s)", err, raftfsm.ReasonStaleSerial)
 	}
 	// A zone no group holds.
 	if _, err := b.SubmitRemote(ctx, "nowhere.test.", cmd); !errors.Is(err, ErrNotHosted) {

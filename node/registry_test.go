@@ -440,11 +440,11 @@ func TestBackendErr(t *testing.T) {
 	}{
 		{"forwarded rejection", &admin.APIError{Status: 422, Code: admin.CodeRejected, Reason: "stale-serial", Message: "m"}, rejected("stale-serial")},
 		{"local rejection", &raftfsm.RejectedError{Reason: "bad-signature", Err: plain}, rejected("bad-signature")},
-		{"remote rejection", &overlay.RemoteError{Code: overlay.CodeRejected, Message: "zone-exists: zone x. exists"}, rejected("zone-exists")},
-		{"remote rejection without reason", &overlay.RemoteError{Code: overlay.CodeRejected, Message: "Something"}, rejected("remote")},
+		{"remote rejection", groupRejection(&overlay.RPCError{Code: overlay.CodeRejected, Reason: "zone-exists", Message: "zone x. exists"}), rejected("zone-exists")},
+		{"remote rejection from a version-1 member", groupRejection(&overlay.RPCError{Code: overlay.CodeRejected, Message: "zone-exists: zone x. exists"}), rejected("remote")},
 		{"exists elsewhere", &admin.OtherGroupError{Zone: "x.", Create: true}, rejected(string(admin.CodeExistsElsewhere))},
 		{"forwarded not found", &admin.APIError{Status: 404, Code: admin.CodeNotFound, Message: "m"}, isNoZone},
-		{"remote not found", &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "m"}, isNoZone},
+		{"remote not found", &overlay.RPCError{Code: overlay.CodeNotFound, Message: "m"}, isNoZone},
 		{"not hosted", fmt.Errorf("%w: x.", ErrNotHosted), isNoZone},
 		{"bad request", fmt.Errorf("%w: command is about zone y.", admin.ErrBadRequest), isField},
 		{"other", plain, func(err error) bool { return err == plain }},
@@ -486,14 +486,16 @@ func BenchmarkProposeRegistry(b *testing.B) {
 }
 
 // TestRejectionMessageOnce: a rejection that crossed nodes (forwarded to
-// the leader, or sent to another group over DDNRS-RPC, once or twice)
-// says "rejected (<reason>)" once, as the local one does.
+// the leader over the admin API, or sent to another group over
+// DDNRS-RPC, once or twice) is the same typed error, saying
+// "rejected (<reason>)" once, as the local one does: the reason travels
+// as a field, never parsed back out of text.
 func TestRejectionMessageOnce(t *testing.T) {
 	local := &raftfsm.RejectedError{Reason: "wrong-key", Err: errors.New("zone x. is signed by another key")}
 	// What the admin API of the leader answers, and what a node of
-	// another group sends over DDNRS-RPC (overlayNode.Submit).
+	// another group sends over DDNRS-RPC (rpcWrites.Submit).
 	forwarded := admin.ErrorOf(local)
-	remote := &overlay.RemoteError{Code: overlay.CodeRejected, Message: forwarded.Reason + ": " + forwarded.Message}
+	remote := groupRejection(remoteRefusal(local))
 	twice := admin.ErrorOf(backendErr(forwarded))
 	for _, tt := range []struct {
 		name string
@@ -502,7 +504,8 @@ func TestRejectionMessageOnce(t *testing.T) {
 		{"forwarded to the leader", forwarded},
 		{"from another group", remote},
 		{"forwarded twice", twice},
-		{"from another group, forwarded there", &overlay.RemoteError{Code: overlay.CodeRejected, Message: twice.Reason + ": " + twice.Message}},
+		{"from another group, forwarded there", groupRejection(remoteRefusal(twice))},
+		{"forwarded, wrapped", fmt.Errorf("submit: %w", forwarded)},
 	} {
 		got := backendErr(tt.in)
 		var rej *raftfsm.RejectedError
@@ -510,13 +513,9 @@ func TestRejectionMessageOnce(t *testing.T) {
 			t.Errorf("%s: backendErr = %#v, want a rejection (%s)", tt.name, got, local.Reason)
 			continue
 		}
-		if got.Error() != local.Error() {
-			t.Errorf("%s: message %q, want %q", tt.name, got.Error(), local.Error())
+		if rej.Error() != local.Error() {
+			t.Errorf("%s: message %q, want %q", tt.name, rej.Error(), local.Error())
 		}
-	}
-	// A message without the prefix is kept whole.
-	if got := rejection("wrong-key", "rejected (other): m").Error(); got != "rejected (wrong-key): rejected (other): m" {
-		t.Errorf("rejection with another reason's prefix = %q", got)
 	}
 }
 

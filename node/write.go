@@ -32,7 +32,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -203,7 +202,7 @@ func (w rpcWrites) Submit(ctx context.Context, zoneName string, raw []byte) (uin
 	origin := zone.CanonicalName(zoneName)
 	cmd, derr := raftfsm.Decode(raw)
 	if w.n.served.Get(origin) == nil && (derr != nil || !w.n.placedHere(ctx, origin, cmd)) {
-		return 0, 0, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
+		return 0, 0, &overlay.RPCError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
 	}
 	if derr != nil {
 		w.n.countRejected(derr)
@@ -358,12 +357,12 @@ func dryRunSerial(fsm *raftfsm.FSM, origin string, cmd raftfsm.Encoded) uint32 {
 func (w rpcWrites) CheckChange(ctx context.Context, zoneName string, raw []byte) (uint32, error) {
 	fsm, _, _, err := w.n.runningParts()
 	if err != nil {
-		return 0, &overlay.RemoteError{Code: overlay.CodeUnavailable, Message: err.Error()}
+		return 0, &overlay.RPCError{Code: overlay.CodeUnavailable, Message: err.Error()}
 	}
 	origin := zone.CanonicalName(zoneName)
 	cmd, derr := raftfsm.Decode(raw)
 	if _, held := fsm.Zone(origin); !held && (derr != nil || !w.n.placedHere(ctx, origin, cmd)) {
-		return 0, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
+		return 0, &overlay.RPCError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
 	}
 	if derr != nil {
 		return 0, remoteRefusal(derr)
@@ -399,7 +398,7 @@ func (n *Node) toHolder(ctx context.Context, origin string, cmd raftfsm.Encoded,
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Admin.ForwardTimeout)
 	defer cancel()
 	res, err := n.toOtherGroup(ctx, origin, cmd)
-	if err != nil && !errors.As(err, new(*overlay.RemoteError)) {
+	if err != nil && !refusedForGood(err) {
 		// No member reached: the change may or may not have been
 		// committed.
 		err = fmt.Errorf("%w: %w", admin.ErrUnavailable, err)
@@ -647,8 +646,7 @@ func (n *Node) toGroup(ctx context.Context, group, origin string, cmd raftfsm.En
 		return nil, fmt.Errorf("%w: the node directory lists no member of group %q", ErrNoGroupMember, group)
 	}
 	res, err := n.submitTo(ctx, peers, origin, cmd, false)
-	var re *overlay.RemoteError
-	if err != nil && !errors.As(err, &re) {
+	if err != nil && !refusedForGood(err) {
 		return nil, fmt.Errorf("%w: group %s: %w", ErrNoGroupMember, group, err)
 	}
 	return res, err
@@ -656,9 +654,9 @@ func (n *Node) toGroup(ctx context.Context, group, origin string, cmd raftfsm.En
 
 // submitTo sends cmd (a dry run when dryRun) to peers over DDNRS-RPC
 // SubmitChange, one at a time, skipping this node, until one answers or
-// refuses it for good (a rejection or a malformed command: every member
-// would say the same); that refusal is returned bare, the errors of
-// members not reached joined.
+// refuses it for good (a rejection, returned as the *raftfsm.RejectedError
+// it is, or a malformed command: every member would say the same); else
+// the errors of the members not reached, joined.
 func (n *Node) submitTo(ctx context.Context, peers []peer.AddrInfo, origin string, cmd raftfsm.Encoded, dryRun bool) (*admin.ChangeResult, error) {
 	o := n.ov.Load()
 	if o == nil {
@@ -673,9 +671,12 @@ func (n *Node) submitTo(ctx context.Context, peers []peer.AddrInfo, origin strin
 		if err == nil {
 			return &admin.ChangeResult{Serial: res.Serial, Index: res.Index}, nil
 		}
-		var re *overlay.RemoteError
-		if errors.As(err, &re) && (re.Code == overlay.CodeRejected || re.Code == overlay.CodeBadRequest) {
-			return nil, re // the group refused it; another member would too
+		var re *overlay.RPCError
+		switch {
+		case errors.As(err, &re) && re.Code == overlay.CodeRejected:
+			return nil, groupRejection(re) // another member would refuse it too
+		case errors.As(err, &re) && re.Code == overlay.CodeBadRequest:
+			return nil, re
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
 	}
@@ -685,8 +686,33 @@ func (n *Node) submitTo(ctx context.Context, peers []peer.AddrInfo, origin strin
 	return nil, errors.Join(errs...)
 }
 
+// refusedForGood reports whether err is another group's refusal of a
+// change (submitTo): a rejection or a malformed command.
+func refusedForGood(err error) bool {
+	var (
+		rej *raftfsm.RejectedError
+		re  *overlay.RPCError
+	)
+	return errors.As(err, &rej) || errors.As(err, &re) && re.Code == overlay.CodeBadRequest
+}
+
 // errNoPeer is submitTo's error when no member but this node was listed.
 var errNoPeer = errors.New("no member listed")
+
+// reasonUnknown is the reason of a rejection by a member that speaks
+// only DDNRS-RPC version 1, whose replies carry no reason field.
+const reasonUnknown = raftfsm.Reason("remote")
+
+// groupRejection is another group's rejection (CodeRejected) as the state
+// machine's typed error: its reason is a field of the reply (DDNRS-RPC
+// version 2), reasonUnknown from a version-1 member, which sends none.
+func groupRejection(re *overlay.RPCError) *raftfsm.RejectedError {
+	reason := raftfsm.Reason(re.Reason)
+	if reason == "" {
+		reason = reasonUnknown
+	}
+	return &raftfsm.RejectedError{Reason: reason, Err: errors.New(re.Message)}
+}
 
 // checkAtOtherGroup is a dry run of cmd at the group that holds origin:
 // group by name (members from the registry's node directory), or, when
@@ -729,12 +755,11 @@ func (n *Node) checkAtOtherGroup(ctx context.Context, group, origin string, cmd 
 		return 0, true, err
 	}
 	res, err := n.submitTo(ctx, peers, origin, cmd, true)
-	var re *overlay.RemoteError
 	switch {
 	case err == nil:
 		return res.Serial, true, nil
-	case errors.As(err, &re):
-		return 0, true, re
+	case refusedForGood(err):
+		return 0, true, err
 	case errors.Is(err, errNoPeer):
 		return 0, true, fmt.Errorf("%w: the node directory lists no member of group %q", ErrNoGroupMember, group)
 	}
@@ -815,12 +840,8 @@ func (n *Node) toRegistryOnce(ctx context.Context, cmd raftfsm.Encoded, mayForwa
 			idx, ferr = n.client.ProposeRegistry(ctx, addr, cmd.Bytes)
 			return ferr
 		})
-		// The leader's rejection comes back as an APIError; the API
-		// wants the state machine's typed error.
-		var ae *admin.APIError
-		if errors.As(err, &ae) && ae.Code == admin.CodeRejected {
-			err = rejection(ae.Reason, ae.Message)
-		}
+		// The leader's rejection is an *admin.APIError that errors.As
+		// finds as the state machine's typed error.
 		return idx, err
 	}
 	if err != nil {
@@ -872,9 +893,6 @@ func (n *Node) proposeOperator(ctx context.Context, cmd []byte) error {
 		}
 		var ae *admin.APIError
 		if errors.As(err, &ae) && (ae.Code == admin.CodeRejected || ae.Code == admin.CodeBadRequest) {
-			if ae.Code == admin.CodeRejected {
-				return rejection(ae.Reason, ae.Message)
-			}
 			return err
 		}
 		errs = append(errs, fmt.Errorf("registry admin %s: %w", addr, err))
@@ -884,27 +902,23 @@ func (n *Node) proposeOperator(ctx context.Context, cmd []byte) error {
 
 // ---- errors on the way back ----
 
-// backendErr turns the admin path's errors into the ones the API maps:
-// a rejection by the leader (forwarded) or by another group becomes a
-// *raftfsm.RejectedError again, a zone no group holds api.ErrNoZone, a
-// create of a zone another group holds a rejection naming it, and a
-// command the node refuses as malformed an invalid "command" field.
+// backendErr turns the write path's errors into the ones the API maps
+// (api errorCode): a create of a zone another group holds becomes a
+// rejection naming it, a zone no group holds api.ErrNoZone, and a command
+// a node refuses as malformed an invalid "command" field. Rejections need
+// nothing: they are *raftfsm.RejectedError on every route (errors.As
+// finds one in an *admin.APIError too).
 func backendErr(err error) error {
 	var (
 		ae *admin.APIError
-		re *overlay.RemoteError
+		re *overlay.RPCError
 		ee *admin.OtherGroupError
 	)
 	switch {
 	case errors.As(err, &ee):
 		return &raftfsm.RejectedError{Reason: raftfsm.Reason(admin.CodeExistsElsewhere), Err: err}
-	case errors.As(err, &ae) && ae.Code == admin.CodeRejected:
-		return rejection(ae.Reason, ae.Message)
-	case errors.As(err, &ae) && ae.Code == admin.CodeNotFound:
-		return fmt.Errorf("%w: %w", api.ErrNoZone, err)
-	case errors.As(err, &re) && re.Code == overlay.CodeRejected:
-		return remoteRejection(re)
-	case errors.As(err, &re) && re.Code == overlay.CodeNotFound, errors.Is(err, ErrNotHosted), errors.Is(err, raftfsm.ErrNoZone):
+	case errors.As(err, &ae) && ae.Code == admin.CodeNotFound,
+		errors.As(err, &re) && re.Code == overlay.CodeNotFound, errors.Is(err, ErrNotHosted), errors.Is(err, raftfsm.ErrNoZone):
 		return fmt.Errorf("%w: %w", api.ErrNoZone, err)
 	case errors.Is(err, admin.ErrBadRequest), errors.As(err, &ae) && ae.Code == admin.CodeBadRequest,
 		errors.As(err, &re) && re.Code == overlay.CodeBadRequest:
@@ -913,9 +927,10 @@ func backendErr(err error) error {
 	return err
 }
 
-// remoteRefusal maps an error of this node's write path to the overlay's
-// codes, the rejection's reason leading the message.
-func remoteRefusal(err error) *overlay.RemoteError {
+// remoteRefusal maps an error of this node's write path to the reply
+// DDNRS-RPC sends (the server folds the reason into the message for a
+// version-1 peer).
+func remoteRefusal(err error) *overlay.RPCError {
 	ae := admin.ErrorOf(err)
 	code := overlay.CodeInternal
 	switch ae.Code {
@@ -928,48 +943,5 @@ func remoteRefusal(err error) *overlay.RemoteError {
 	case admin.CodeNoLeader, admin.CodeNoQuorum, admin.CodeUnavailable:
 		code = overlay.CodeUnavailable
 	}
-	msg := ae.Message
-	if ae.Reason != "" {
-		msg = ae.Reason + ": " + msg
-	}
-	return &overlay.RemoteError{Code: code, Message: msg}
-}
-
-// remoteRejection turns a remote group's refusal into the state
-// machine's typed error where it names a reason ("reason: message").
-func remoteRejection(re *overlay.RemoteError) error {
-	if re.Code != overlay.CodeRejected {
-		return re
-	}
-	reason, msg, ok := cutReason(re.Message)
-	if !ok {
-		return &raftfsm.RejectedError{Reason: "remote", Err: re}
-	}
-	return rejection(reason, msg)
-}
-
-// rejection rebuilds the state machine's typed error from a reason and
-// the message another node sent with it. That message is often the
-// remote *raftfsm.RejectedError's own text, "rejected (<reason>): …";
-// its prefix is cut (at every hop it was added) so the error does not
-// say it twice.
-func rejection(reason, msg string) *raftfsm.RejectedError {
-	prefix := (&raftfsm.RejectedError{Reason: raftfsm.Reason(reason), Err: errors.New("")}).Error()
-	for strings.HasPrefix(msg, prefix) && len(msg) > len(prefix) {
-		msg = msg[len(prefix):]
-	}
-	return &raftfsm.RejectedError{Reason: raftfsm.Reason(reason), Err: errors.New(msg)}
-}
-
-func cutReason(s string) (reason, msg string, ok bool) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == ':' && i > 0 {
-			return s[:i], s[min(i+2, len(s)):], true
-		}
-		if !(c >= 'a' && c <= 'z' || c == '-' || c == '_') {
-			return "", "", false
-		}
-	}
-	return "", "", false
+	return &overlay.RPCError{Code: code, Reason: ae.Reason, Message: ae.Message}
 }

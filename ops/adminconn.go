@@ -195,25 +195,26 @@ func adminErr(err error, server string) error {
 	return err
 }
 
+// rejectHints explain the state machine's rejection reasons
+// (raftfsm.Reason, the one vocabulary of refusals) to the operator.
+var rejectHints = map[raftfsm.Reason]string{
+	raftfsm.ReasonStaleSerial:        "the group's copy of the zone changed since it was read (another publisher, or a lagging replica was asked); run the command again",
+	raftfsm.ReasonWrongKey:           "the group binds this zone to another owner key; sign with the key the zone was created with",
+	raftfsm.ReasonBadSignature:       "a signature did not verify; re-sign the zone with the owner key",
+	raftfsm.ReasonRootMismatch:       "the signed head does not match the zone's content; re-run the command (the change was computed against another copy)",
+	raftfsm.ReasonZoneExists:         "the zone already exists in the group; run the command again to publish a change instead",
+	raftfsm.ReasonNameClaimed:        "the registry holds a claim of this name (another owner key, or this key on another group); nothing was created. Choose another name, or publish through a node of the group the name is placed on",
+	raftfsm.ReasonDelegationRequired: delegationHint,
+	raftfsm.ReasonDelegationInvalid:  delegationHint,
+	raftfsm.ReasonUnknownGroup:       "the registry's node directory does not list this node's group yet (its heartbeats have not reached the registry); check [registry] admin and retry",
+}
+
+const delegationHint = "the name lies inside a zone another owner key claimed; its owner must sign a delegation, and the zone is then created through the REST API (POST /v1/zones with \"delegation\")"
+
 // rejectHint explains a rejection reason from the state machine.
 func rejectHint(reason string) string {
-	switch reason {
-	case "stale-serial":
-		return "the group's copy of the zone changed since it was read (another publisher, or a lagging replica was asked); run the command again"
-	case "wrong-key":
-		return "the group binds this zone to another owner key; sign with the key the zone was created with"
-	case "bad-signature":
-		return "a signature did not verify; re-sign the zone with the owner key"
-	case "root-mismatch":
-		return "the signed head does not match the zone's content; re-run the command (the change was computed against another copy)"
-	case "exists":
-		return "the zone already exists in the group; run the command again to publish a change instead"
-	case "name-claimed":
-		return "the registry holds a claim of this name (another owner key, or this key on another group); nothing was created. Choose another name, or publish through a node of the group the name is placed on"
-	case "delegation-required", "delegation-invalid":
-		return "the name lies inside a zone another owner key claimed; its owner must sign a delegation, and the zone is then created through the REST API (POST /v1/zones with \"delegation\")"
-	case "unknown-group":
-		return "the registry's node directory does not list this node's group yet (its heartbeats have not reached the registry); check [registry] admin and retry"
+	if h, ok := rejectHints[raftfsm.Reason(reason)]; ok {
+		return h
 	}
 	return fmt.Sprintf("the group's state machine refused the change (%s); nothing was applied", reason)
 }

@@ -10,13 +10,13 @@ import (
 	"github.com/ddnrs/ddnrs/internal/wire"
 )
 
-// DDNRS-RPC wire format, version 1.
+// DDNRS-RPC wire format, versions 1 and 2.
 //
-// Every message on a /ddnrs/rpc/1 stream is one frame:
+// Every message on a /ddnrs/rpc/2 (or /ddnrs/rpc/1) stream is one frame:
 //
 //	offset size field
 //	0      2    magic 0xDD 0x52 ("\xddR")
-//	2      1    version (1)
+//	2      1    version (2; 1 on a /ddnrs/rpc/1 stream)
 //	3      1    kind (KindQueryRequest ...)
 //	4      8    request id, big endian; a response carries its request's id
 //	12     4    body length, big endian; at most the reader's size limit
@@ -28,17 +28,35 @@ import (
 // or a length running past the end make the frame malformed. A reader
 // rejects a frame with another magic, another version or an unknown kind.
 //
+// Version 2 differs from version 1 only in the bodies of ErrorResponse and
+// SubmitChangeResponse, which end with a str16 Reason: the state
+// machine's rejection reason (raftfsm.Reason) when Code is "rejected",
+// so a refusal crosses groups typed instead of as text. A server answers
+// in the version of the request; to a version-1 peer it writes a
+// rejection's reason in front of the message ("reason: message"), which
+// is what version-1 nodes read. A client opens /ddnrs/rpc/2 and falls
+// back to /ddnrs/rpc/1 for a peer that speaks only that.
+//
 // A stream carries exactly one exchange: the client writes one request
 // frame and closes its write side; the server reads that frame and the
 // end of the stream, writes one response frame and closes. Both sides set
 // deadlines on the stream.
 
-// ProtocolID is the libp2p protocol of DDNRS-RPC version 1.
-const ProtocolID = "/ddnrs/rpc/1"
+// ProtocolID is the libp2p protocol of DDNRS-RPC version 2, the one this
+// code speaks first.
+const ProtocolID = "/ddnrs/rpc/2"
 
-// WireVersion is the version byte of every frame this code writes and the
-// only one it reads.
-const WireVersion = 1
+// ProtocolIDV1 is the libp2p protocol of DDNRS-RPC version 1, still
+// served and spoken to peers that know no other.
+const ProtocolIDV1 = "/ddnrs/rpc/1"
+
+// WireVersion is the version byte of the frames this code writes unless
+// the peer speaks only an older one; it reads every version from
+// MinWireVersion to WireVersion.
+const WireVersion = 2
+
+// MinWireVersion is the oldest version this code reads and writes.
+const MinWireVersion = 1
 
 // HeaderSize is the fixed size of a frame header in bytes.
 const HeaderSize = 16
@@ -65,8 +83,8 @@ var magic = [2]byte{0xDD, 'R'}
 // Kind says which message a frame's body holds.
 type Kind uint8
 
-// Message kinds of wire version 1. Values are part of the wire format:
-// never renumber, only add.
+// Message kinds of wire versions 1 and 2. Values are part of the wire
+// format: never renumber, only add.
 const (
 	KindQueryRequest         Kind = 1
 	KindQueryResponse        Kind = 2
@@ -79,7 +97,7 @@ const (
 	KindFetchZoneResponse    Kind = 9
 )
 
-// maxKind is the highest kind of wire version 1.
+// maxKind is the highest kind of wire versions 1 and 2.
 const maxKind = KindFetchZoneResponse
 
 // String returns the kind's name, for logs and errors.
@@ -139,8 +157,8 @@ var (
 type Message interface {
 	// Kind returns the frame kind that carries this message.
 	Kind() Kind
-	// appendBody appends the body encoding to b.
-	appendBody(b []byte) ([]byte, error)
+	// appendBody appends the body encoding of wire version v to b.
+	appendBody(b []byte, v uint8) ([]byte, error)
 }
 
 // QueryRequest asks for name/type from the node holding name's zone.
@@ -192,16 +210,21 @@ type SubmitChangeRequest struct {
 }
 
 // SubmitChangeResponse is the leader's outcome of a SubmitChangeRequest.
-// Code is empty on success; otherwise Code (stable, see Code* constants)
-// and Message say why, and Serial and Index are zero. The answer to a dry
-// run has Index zero and Serial the serial the change would give.
+// Code is empty on success; otherwise Code (stable, see Code* constants),
+// Reason and Message say why, and Serial and Index are zero. The answer
+// to a dry run has Index zero and Serial the serial the change would
+// give.
 //
-// Body: u32 Serial, u64 Index, str16 Code, str16 Message.
+// Body: u32 Serial, u64 Index, str16 Code, str16 Message; version 2 adds
+// str16 Reason.
 type SubmitChangeResponse struct {
 	Serial  uint32 // the zone's SOA serial after the change
 	Index   uint64 // the Raft log index the change committed at
 	Code    string // "" on success
 	Message string // human-readable detail when Code is set
+	// Reason is the state machine's rejection reason (a raftfsm.Reason)
+	// when Code is CodeRejected; version 2 only.
+	Reason string
 }
 
 // Ping asks a peer whether it serves DDNRS-RPC. Body: empty.
@@ -212,10 +235,13 @@ type Pong struct{}
 
 // ErrorResponse is a server's refusal of a request it could not serve.
 //
-// Body: str16 Code, str16 Message.
+// Body: str16 Code, str16 Message; version 2 adds str16 Reason.
 type ErrorResponse struct {
 	Code    string // stable code, see Code* constants
 	Message string // human-readable detail
+	// Reason is the state machine's rejection reason when Code is
+	// CodeRejected; version 2 only.
+	Reason string
 }
 
 // FetchZoneRequest asks a member for the whole signed zone its group
@@ -262,7 +288,7 @@ const flagDO = 1
 // flagDryRun is bit 0 of a SubmitChangeRequest's optional flags byte.
 const flagDryRun = 1
 
-func (m *QueryRequest) appendBody(b []byte) ([]byte, error) {
+func (m *QueryRequest) appendBody(b []byte, _ uint8) ([]byte, error) {
 	b, err := appendStr16(b, m.Name)
 	if err != nil {
 		return nil, err
@@ -275,7 +301,7 @@ func (m *QueryRequest) appendBody(b []byte) ([]byte, error) {
 	return append(b, flags), nil
 }
 
-func (m *QueryResponse) appendBody(b []byte) ([]byte, error) {
+func (m *QueryResponse) appendBody(b []byte, _ uint8) ([]byte, error) {
 	var err error
 	for _, f := range [][]byte{m.Msg, m.Head, m.Proof} {
 		if b, err = appendBytes32(b, f); err != nil {
@@ -295,7 +321,7 @@ func (m *QueryResponse) appendBody(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-func (m *SubmitChangeRequest) appendBody(b []byte) ([]byte, error) {
+func (m *SubmitChangeRequest) appendBody(b []byte, _ uint8) ([]byte, error) {
 	b, err := appendStr16(b, m.Zone)
 	if err != nil {
 		return nil, err
@@ -309,17 +335,33 @@ func (m *SubmitChangeRequest) appendBody(b []byte) ([]byte, error) {
 	return b, nil
 }
 
-func (m *SubmitChangeResponse) appendBody(b []byte) ([]byte, error) {
+func (m *SubmitChangeResponse) appendBody(b []byte, v uint8) ([]byte, error) {
 	b = binary.BigEndian.AppendUint32(b, m.Serial)
 	b = binary.BigEndian.AppendUint64(b, m.Index)
 	b, err := appendStr16(b, m.Code)
 	if err != nil {
 		return nil, err
 	}
-	return appendStr16(b, m.Message)
+	if b, err = appendStr16(b, m.Message); err != nil {
+		return nil, err
+	}
+	return appendReason(b, v, m.Reason)
 }
 
-func (m *FetchZoneRequest) appendBody(b []byte) ([]byte, error) {
+// appendReason appends a version-2 Reason field; version 1 has none, and
+// a message with a reason cannot be written in it (the server folds the
+// reason into the message for such a peer: ForVersion).
+func appendReason(b []byte, v uint8, reason string) ([]byte, error) {
+	if v < 2 {
+		if reason != "" {
+			return nil, fmt.Errorf("%w: a reason needs wire version 2, not %d", ErrMalformed, v)
+		}
+		return b, nil
+	}
+	return appendStr16(b, reason)
+}
+
+func (m *FetchZoneRequest) appendBody(b []byte, _ uint8) ([]byte, error) {
 	b, err := appendStr16(b, m.Zone)
 	if err != nil {
 		return nil, err
@@ -327,7 +369,7 @@ func (m *FetchZoneRequest) appendBody(b []byte) ([]byte, error) {
 	return binary.BigEndian.AppendUint32(b, m.MaxSize), nil
 }
 
-func (m *FetchZoneResponse) appendBody(b []byte) ([]byte, error) {
+func (m *FetchZoneResponse) appendBody(b []byte, _ uint8) ([]byte, error) {
 	if m.Form != ZoneFormPresentation {
 		return nil, fmt.Errorf("%w: zone form %d", ErrMalformed, m.Form)
 	}
@@ -339,15 +381,47 @@ func (m *FetchZoneResponse) appendBody(b []byte) ([]byte, error) {
 	return appendBytes32(b, m.Head)
 }
 
-func (*Ping) appendBody(b []byte) ([]byte, error) { return b, nil }
-func (*Pong) appendBody(b []byte) ([]byte, error) { return b, nil }
+func (*Ping) appendBody(b []byte, _ uint8) ([]byte, error) { return b, nil }
+func (*Pong) appendBody(b []byte, _ uint8) ([]byte, error) { return b, nil }
 
-func (m *ErrorResponse) appendBody(b []byte) ([]byte, error) {
+func (m *ErrorResponse) appendBody(b []byte, v uint8) ([]byte, error) {
 	b, err := appendStr16(b, m.Code)
 	if err != nil {
 		return nil, err
 	}
-	return appendStr16(b, m.Message)
+	if b, err = appendStr16(b, m.Message); err != nil {
+		return nil, err
+	}
+	return appendReason(b, v, m.Reason)
+}
+
+// ForVersion returns m as a peer speaking wire version v reads it: for
+// version 1, a refusal's reason moves in front of its message
+// ("reason: message"), the form version-1 nodes expect. Other messages,
+// and every message for version 2, are returned as they are.
+func ForVersion(m Message, v uint8) Message {
+	if v >= 2 {
+		return m
+	}
+	fold := func(reason, msg string) string {
+		if reason == "" {
+			return msg
+		}
+		return reason + ": " + msg
+	}
+	switch m := m.(type) {
+	case *ErrorResponse:
+		if m.Reason != "" {
+			return &ErrorResponse{Code: m.Code, Message: fold(m.Reason, m.Message)}
+		}
+	case *SubmitChangeResponse:
+		if m.Reason != "" {
+			c := *m
+			c.Message, c.Reason = fold(m.Reason, m.Message), ""
+			return &c
+		}
+	}
+	return m
 }
 
 func appendStr16(b []byte, s string) ([]byte, error) {
@@ -366,18 +440,29 @@ func appendBytes32(b []byte, p []byte) ([]byte, error) {
 	return append(b, p...), nil
 }
 
-// AppendMessage appends the frame of m with request id id to b. It returns
-// ErrTooLarge when the body exceeds maxBody bytes (DefaultMaxMessageSize
-// when maxBody <= 0) or a field exceeds its length prefix.
+// AppendMessage appends the frame of m with request id id to b, in wire
+// version WireVersion. It returns ErrTooLarge when the body exceeds
+// maxBody bytes (DefaultMaxMessageSize when maxBody <= 0) or a field
+// exceeds its length prefix.
 func AppendMessage(b []byte, id uint64, m Message, maxBody int) ([]byte, error) {
+	return AppendFrame(b, WireVersion, id, m, maxBody)
+}
+
+// AppendFrame is AppendMessage in wire version v (MinWireVersion to
+// WireVersion). A field version v lacks (a Reason in version 1) must be
+// empty: ErrMalformed otherwise.
+func AppendFrame(b []byte, v uint8, id uint64, m Message, maxBody int) ([]byte, error) {
+	if v < MinWireVersion || v > WireVersion {
+		return nil, fmt.Errorf("%w: %d", ErrVersion, v)
+	}
 	if maxBody <= 0 {
 		maxBody = DefaultMaxMessageSize
 	}
 	start := len(b)
-	b = append(b, magic[0], magic[1], WireVersion, byte(m.Kind()))
+	b = append(b, magic[0], magic[1], v, byte(m.Kind()))
 	b = binary.BigEndian.AppendUint64(b, id)
 	b = append(b, 0, 0, 0, 0) // length, filled in below
-	b, err := m.appendBody(b)
+	b, err := m.appendBody(b, v)
 	if err != nil {
 		return nil, err
 	}
@@ -391,9 +476,10 @@ func AppendMessage(b []byte, id uint64, m Message, maxBody int) ([]byte, error) 
 
 // header is a decoded frame header.
 type header struct {
-	kind Kind
-	id   uint64
-	size uint32
+	version uint8
+	kind    Kind
+	id      uint64
+	size    uint32
 }
 
 // parseHeader checks and decodes a frame header; maxBody as in
@@ -408,13 +494,14 @@ func parseHeader(h []byte, maxBody int) (header, error) {
 	if h[0] != magic[0] || h[1] != magic[1] {
 		return header{}, ErrBadMagic
 	}
-	if h[2] != WireVersion {
+	if h[2] < MinWireVersion || h[2] > WireVersion {
 		return header{}, fmt.Errorf("%w: %d", ErrVersion, h[2])
 	}
 	hd := header{
-		kind: Kind(h[3]),
-		id:   binary.BigEndian.Uint64(h[4:12]),
-		size: binary.BigEndian.Uint32(h[12:16]),
+		version: h[2],
+		kind:    Kind(h[3]),
+		id:      binary.BigEndian.Uint64(h[4:12]),
+		size:    binary.BigEndian.Uint32(h[12:16]),
 	}
 	if hd.kind < KindQueryRequest || hd.kind > maxKind {
 		return header{}, fmt.Errorf("%w: %d", ErrUnknownKind, uint8(hd.kind))
@@ -425,26 +512,39 @@ func parseHeader(h []byte, maxBody int) (header, error) {
 	return hd, nil
 }
 
-// DecodeMessage decodes exactly one frame from b: b must hold the header
-// and the whole body and nothing after it. maxBody as in AppendMessage.
+// DecodeMessage decodes exactly one frame of any version this code reads
+// from b: b must hold the header and the whole body and nothing after it.
+// maxBody as in AppendMessage.
 func DecodeMessage(b []byte, maxBody int) (id uint64, m Message, err error) {
-	hd, err := parseHeader(b, maxBody)
-	if err != nil {
-		return 0, nil, err
-	}
-	if uint64(len(b)-HeaderSize) != uint64(hd.size) {
-		return 0, nil, fmt.Errorf("%w: body of %d bytes, header says %d", ErrMalformed, len(b)-HeaderSize, hd.size)
-	}
-	m, err = decodeBody(hd.kind, b[HeaderSize:])
-	if err != nil {
-		return 0, nil, err
-	}
-	return hd.id, m, nil
+	_, id, m, err = DecodeFrame(b, maxBody)
+	return id, m, err
 }
 
-// WriteMessage writes the frame of m to w in one Write.
+// DecodeFrame is DecodeMessage that also returns the frame's version.
+func DecodeFrame(b []byte, maxBody int) (v uint8, id uint64, m Message, err error) {
+	hd, err := parseHeader(b, maxBody)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if uint64(len(b)-HeaderSize) != uint64(hd.size) {
+		return 0, 0, nil, fmt.Errorf("%w: body of %d bytes, header says %d", ErrMalformed, len(b)-HeaderSize, hd.size)
+	}
+	m, err = decodeBody(hd.kind, hd.version, b[HeaderSize:])
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	return hd.version, hd.id, m, nil
+}
+
+// WriteMessage writes the frame of m to w in one Write, in wire version
+// WireVersion.
 func WriteMessage(w io.Writer, id uint64, m Message, maxBody int) error {
-	b, err := AppendMessage(nil, id, m, maxBody)
+	return WriteFrame(w, WireVersion, id, m, maxBody)
+}
+
+// WriteFrame is WriteMessage in wire version v.
+func WriteFrame(w io.Writer, v uint8, id uint64, m Message, maxBody int) error {
+	b, err := AppendFrame(nil, v, id, m, maxBody)
 	if err != nil {
 		return err
 	}
@@ -457,33 +557,39 @@ func WriteMessage(w io.Writer, id uint64, m Message, maxBody int) error {
 // before the first header byte returns io.EOF; one that ends inside a
 // frame returns an error wrapping io.ErrUnexpectedEOF.
 func ReadMessage(r io.Reader, maxBody int) (id uint64, m Message, err error) {
+	_, id, m, err = ReadFrame(r, maxBody)
+	return id, m, err
+}
+
+// ReadFrame is ReadMessage that also returns the frame's version.
+func ReadFrame(r io.Reader, maxBody int) (v uint8, id uint64, m Message, err error) {
 	var h [HeaderSize]byte
 	if _, err := io.ReadFull(r, h[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
+			return 0, 0, nil, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	hd, err := parseHeader(h[:], maxBody)
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	body := make([]byte, hd.size)
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, nil, fmt.Errorf("%w: %s body: %w", ErrMalformed, hd.kind, err)
+		return 0, 0, nil, fmt.Errorf("%w: %s body: %w", ErrMalformed, hd.kind, err)
 	}
-	m, err = decodeBody(hd.kind, body)
+	m, err = decodeBody(hd.kind, hd.version, body)
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
-	return hd.id, m, nil
+	return hd.version, hd.id, m, nil
 }
 
-// decodeBody decodes the body of a frame of kind k.
-func decodeBody(k Kind, b []byte) (Message, error) {
+// decodeBody decodes the body of a frame of kind k and version v.
+func decodeBody(k Kind, v uint8, b []byte) (Message, error) {
 	d := wire.Decoder{B: b, Malformed: ErrMalformed}
 	var m Message
 	switch k {
@@ -526,13 +632,21 @@ func decodeBody(k Kind, b []byte) (Message, error) {
 		}
 		m = r
 	case KindSubmitChangeResponse:
-		m = &SubmitChangeResponse{Serial: d.U32(), Index: d.U64(), Code: d.Str16(), Message: d.Str16()}
+		r := &SubmitChangeResponse{Serial: d.U32(), Index: d.U64(), Code: d.Str16(), Message: d.Str16()}
+		if v >= 2 {
+			r.Reason = d.Str16()
+		}
+		m = r
 	case KindPing:
 		m = &Ping{}
 	case KindPong:
 		m = &Pong{}
 	case KindError:
-		m = &ErrorResponse{Code: d.Str16(), Message: d.Str16()}
+		e := &ErrorResponse{Code: d.Str16(), Message: d.Str16()}
+		if v >= 2 {
+			e.Reason = d.Str16()
+		}
+		m = e
 	case KindFetchZoneRequest:
 		m = &FetchZoneRequest{Zone: d.Str16(), MaxSize: d.U32()}
 	case KindFetchZoneResponse:

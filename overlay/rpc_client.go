@@ -169,7 +169,7 @@ const maxInflight = 4
 // The client's own peer id is skipped. An ErrorResponse from a provider
 // counts as its failure (and the next is tried), except CodeNotFound
 // and CodeBadRequest, which every provider would give: those return a
-// *RemoteError at once. When all fail, Query returns *AllFailedError.
+// *RPCError at once. When all fail, Query returns *AllFailedError.
 //
 // The caller must verify the answer before using it and call Penalize on
 // the returned peer when verification fails.
@@ -242,7 +242,7 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 				c.answered.Add(1)
 				return r.resp, r.p, nil
 			}
-			if re, ok := errors.AsType[*RemoteError](r.err); ok && (re.Code == CodeNotFound || re.Code == CodeBadRequest) {
+			if re, ok := errors.AsType[*RPCError](r.err); ok && (re.Code == CodeNotFound || re.Code == CodeBadRequest) {
 				c.scores.Success(r.p, r.elapsed)
 				return nil, r.p, r.err
 			}
@@ -294,7 +294,7 @@ func (c *Client) recordLoser(r attemptResult) {
 			c.slow.Add(1)
 		}
 	default:
-		if _, ok := errors.AsType[*RemoteError](r.err); !ok {
+		if _, ok := errors.AsType[*RPCError](r.err); !ok {
 			c.scores.Failure(r.p)
 			c.failed.Add(1)
 		}
@@ -318,7 +318,7 @@ func (c *Client) Ping(ctx context.Context, p peer.AddrInfo) (time.Duration, erro
 }
 
 // SubmitChange sends req to p, which should be the zone group's leader.
-// A refusal returns the response and a *RemoteError with its code
+// A refusal returns the response and a *RPCError with its code
 // (CodeNotLeader: ask the leader). It is never retried: changes are not
 // replay-safe. A dry run (req.DryRun) may go to any member; a member
 // that predates dry runs refuses it (CodeBadRequest: malformed) and one
@@ -329,7 +329,7 @@ func (c *Client) SubmitChange(ctx context.Context, p peer.AddrInfo, req *SubmitC
 		return nil, err
 	}
 	if resp.Code != "" {
-		return &resp, &RemoteError{Code: resp.Code, Message: resp.Message}
+		return &resp, &RPCError{Code: resp.Code, Reason: resp.Reason, Message: resp.Message}
 	}
 	return &resp, nil
 }
@@ -337,7 +337,7 @@ func (c *Client) SubmitChange(ctx context.Context, p peer.AddrInfo, req *SubmitC
 // FetchZone asks providers, best-scored first and one at a time, for the
 // whole signed zone origin and returns the first response and the peer
 // that gave it. A provider that fails is scored as a failure and the next
-// asked; CodeNotFound and CodeBadRequest return a *RemoteError at once,
+// asked; CodeNotFound and CodeBadRequest return a *RPCError at once,
 // and a zone above the size cap (refused by the server, or longer than
 // MaxZoneSize) returns ErrZoneTooLarge at once: every member holds the
 // same zone. When all fail, FetchZone returns *AllFailedError. The
@@ -378,7 +378,7 @@ func (c *Client) FetchZone(ctx context.Context, providers []peer.AddrInfo, origi
 		if errors.Is(err, ErrTooLarge) {
 			err = fmt.Errorf("%w: %w", ErrZoneTooLarge, err)
 		}
-		if re, ok := errors.AsType[*RemoteError](err); ok {
+		if re, ok := errors.AsType[*RPCError](err); ok {
 			switch re.Code {
 			case CodeTooLarge:
 				return nil, p, fmt.Errorf("%w: %w", ErrZoneTooLarge, err)
@@ -404,16 +404,21 @@ func (c *Client) FetchZone(ctx context.Context, providers []peer.AddrInfo, origi
 // exchange runs one request/response on a new stream to p and decodes the
 // response into resp, which must point to the expected response type; a
 // response body above readLimit is refused unread. An ErrorResponse
-// returns *RemoteError.
+// returns *RPCError.
 func (c *Client) exchange(ctx context.Context, p peer.AddrInfo, req Message, resp Message, readLimit int) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	if len(p.Addrs) > 0 {
 		c.h.Peerstore().AddAddrs(p.ID, p.Addrs, peerstore.TempAddrTTL)
 	}
-	st, err := c.h.NewStream(ctx, p.ID, protocol.ID(ProtocolID))
+	// Version 2 first; a peer that speaks only version 1 gets version 1.
+	st, err := c.h.NewStream(ctx, p.ID, protocol.ID(ProtocolID), protocol.ID(ProtocolIDV1))
 	if err != nil {
 		return fmt.Errorf("opening stream to %s: %w", p.ID, err)
+	}
+	v := uint8(WireVersion)
+	if st.Protocol() == protocol.ID(ProtocolIDV1) {
+		v = 1
 	}
 	// Reset on cancellation unblocks reads and writes at once.
 	stop := context.AfterFunc(ctx, func() { _ = st.Reset() })
@@ -429,7 +434,7 @@ func (c *Client) exchange(ctx context.Context, p peer.AddrInfo, req Message, res
 		}
 		return err
 	}
-	if err := WriteMessage(st, id, req, c.opts.MaxMessageSize); err != nil {
+	if err := WriteFrame(st, v, id, req, c.opts.MaxMessageSize); err != nil {
 		return fail(fmt.Errorf("writing %s: %w", req.Kind(), err))
 	}
 	// A server that refuses the request before reading it all (unknown
@@ -449,7 +454,7 @@ func (c *Client) exchange(ctx context.Context, p peer.AddrInfo, req Message, res
 	}
 	_ = st.Close()
 	if e, ok := m.(*ErrorResponse); ok && (gotID == id || gotID == 0) {
-		return &RemoteError{Code: e.Code, Message: e.Message}
+		return &RPCError{Code: e.Code, Reason: e.Reason, Message: e.Message}
 	}
 	if gotID != id {
 		return fmt.Errorf("%w: response id %d to request %d", ErrUnexpected, gotID, id)

@@ -270,8 +270,8 @@ func TestQueryAllFail(t *testing.T) {
 
 // Codes that every member would give stop the query at once; others make
 // the client try the next member.
-func TestQueryRemoteErrors(t *testing.T) {
-	notFound := newTestProvider(t, &testAnswerer{err: &RemoteError{Code: CodeNotFound, Message: "no such zone"}}, nil)
+func TestQueryRPCErrors(t *testing.T) {
+	notFound := newTestProvider(t, &testAnswerer{err: &RPCError{Code: CodeNotFound, Message: "no such zone"}}, nil)
 	broken := newTestProvider(t, &testAnswerer{err: errors.New("disk on fire")}, nil)
 	noAnswerer := newTestProvider(t, nil, nil)
 	good := newTestProvider(t, &testAnswerer{}, nil)
@@ -279,8 +279,8 @@ func TestQueryRemoteErrors(t *testing.T) {
 	req := &QueryRequest{Name: "x.example.", Type: 1}
 
 	_, _, err := c.Query(t.Context(), []peer.AddrInfo{notFound.info(), good.info()}, req)
-	if re, ok := errors.AsType[*RemoteError](err); !ok || re.Code != CodeNotFound {
-		t.Errorf("Query(not_found first) error = %v, want RemoteError %s", err, CodeNotFound)
+	if re, ok := errors.AsType[*RPCError](err); !ok || re.Code != CodeNotFound {
+		t.Errorf("Query(not_found first) error = %v, want RPCError %s", err, CodeNotFound)
 	}
 	if good.ans.calls.Load() != 0 {
 		t.Errorf("after not_found the next provider was asked too")
@@ -295,8 +295,8 @@ func TestQueryRemoteErrors(t *testing.T) {
 	}
 
 	_, _, err = c.Query(t.Context(), []peer.AddrInfo{noAnswerer.info()}, req)
-	if re, ok := errors.AsType[*RemoteError](err); !ok || re.Code != CodeUnsupported {
-		t.Errorf("Query(no answerer) error = %v, want RemoteError %s inside", err, CodeUnsupported)
+	if re, ok := errors.AsType[*RPCError](err); !ok || re.Code != CodeUnsupported {
+		t.Errorf("Query(no answerer) error = %v, want RPCError %s inside", err, CodeUnsupported)
 	}
 }
 
@@ -360,7 +360,7 @@ func TestRecordLoser(t *testing.T) {
 		{"hedge not yet due", attemptResult{err: canceled, elapsed: 2 * time.Millisecond, due: 50 * time.Millisecond}, 0, 0},
 		{"late success", attemptResult{resp: &QueryResponse{}, elapsed: 3 * time.Millisecond, due: 50 * time.Millisecond}, 0, 1},
 		{"failed on its own", attemptResult{err: errors.New("stream reset"), elapsed: 3 * time.Millisecond}, 1, 0},
-		{"refused", attemptResult{err: &RemoteError{Code: CodeNotFound}, elapsed: 3 * time.Millisecond}, 0, 0},
+		{"refused", attemptResult{err: &RPCError{Code: CodeNotFound}, elapsed: 3 * time.Millisecond}, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

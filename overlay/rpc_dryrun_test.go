@@ -23,9 +23,9 @@ func (c *testChecker) CheckChange(ctx context.Context, zone string, cmd []byte) 
 	c.calls.Add(1)
 	switch {
 	case zone != "example.":
-		return 0, &RemoteError{Code: CodeNotFound, Message: "no zone " + zone}
+		return 0, &RPCError{Code: CodeNotFound, Message: "no zone " + zone}
 	case len(cmd) != 1:
-		return 0, &RemoteError{Code: CodeRejected, Message: "bad-signature: wrong key"}
+		return 0, &RPCError{Code: CodeRejected, Message: "bad-signature: wrong key"}
 	}
 	return 7 + uint32(cmd[0]), nil
 }
@@ -58,7 +58,7 @@ func TestSubmitChangeDryRun(t *testing.T) {
 	}
 	for _, tt := range tests {
 		resp, err := c.SubmitChange(ctx, tt.p.info(), &SubmitChangeRequest{Zone: tt.zone, Cmd: tt.cmd, DryRun: true})
-		re, ok := errors.AsType[*RemoteError](err)
+		re, ok := errors.AsType[*RPCError](err)
 		if !ok || re.Code != tt.code || re.Message != tt.msg || resp == nil || resp.Serial != 0 {
 			t.Errorf("%s: dry run = %+v, %v, want code %s %q", tt.name, resp, err, tt.code, tt.msg)
 		}

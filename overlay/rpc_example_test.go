@@ -16,7 +16,7 @@ type zoneAnswerer struct{}
 
 func (zoneAnswerer) AnswerLocal(ctx context.Context, name string, t uint16, do bool) (*overlay.QueryResponse, error) {
 	if name != "www.example." {
-		return nil, &overlay.RemoteError{Code: overlay.CodeNotFound, Message: "no zone holds " + name}
+		return nil, &overlay.RPCError{Code: overlay.CodeNotFound, Message: "no zone holds " + name}
 	}
 	return &overlay.QueryResponse{Msg: []byte("dns wire"), Head: []byte("signed head")}, nil
 }
@@ -57,5 +57,5 @@ func ExampleClient_Query() {
 	fmt.Println(err)
 	// Output:
 	// signed head from the owner: true
-	// overlay: remote error not_found: no zone holds www.other.
+	// overlay: rpc error not_found: no zone holds www.other.
 }

@@ -25,7 +25,7 @@ func (z *testZones) LocalZone(_ context.Context, origin string) ([]byte, []byte,
 		return nil, nil, z.err
 	}
 	if origin != z.origin {
-		return nil, nil, &RemoteError{Code: CodeNotFound, Message: "no zone " + origin}
+		return nil, nil, &RPCError{Code: CodeNotFound, Message: "no zone " + origin}
 	}
 	return z.text, []byte("head of " + origin), nil
 }
@@ -41,7 +41,7 @@ func TestFetchZone(t *testing.T) {
 		serverCap int
 		origin    string
 		want      error  // nil: the zone arrives
-		code      string // the *RemoteError code wanted, if any
+		code      string // the *RPCError code wanted, if any
 	}{
 		{name: "whole zone above the message limit", providers: []*testZones{good}, origin: "example."},
 		{name: "failing member, then a good one", providers: []*testZones{broken, good}, origin: "example."},
@@ -85,7 +85,7 @@ func TestFetchZone(t *testing.T) {
 				if tt.want != nil && !errors.Is(err, tt.want) {
 					t.Errorf("FetchZone error = %v, want %v", err, tt.want)
 				}
-				re, ok := errors.AsType[*RemoteError](err)
+				re, ok := errors.AsType[*RPCError](err)
 				if tt.code != "" && (!ok || re.Code != tt.code) {
 					t.Errorf("FetchZone error = %v, want remote code %s", err, tt.code)
 				}
@@ -98,7 +98,7 @@ func TestFetchZoneUnsupported(t *testing.T) {
 	p := newTestProviderWith(t, &testAnswerer{}, ServerOptions{})
 	c := newTestClient(t, ClientOptions{})
 	_, _, err := c.FetchZone(context.Background(), []peer.AddrInfo{p.info()}, "example.")
-	re, ok := errors.AsType[*RemoteError](err)
+	re, ok := errors.AsType[*RPCError](err)
 	if !ok || re.Code != CodeUnsupported || !strings.Contains(re.Message, "no zones") {
 		t.Errorf("FetchZone from a server without zones = %v, want %s", err, CodeUnsupported)
 	}

@@ -21,7 +21,7 @@ import (
 // per Query stream, concurrently with other calls; ctx ends when the
 // stream's deadline passes or the server closes. AnswerLocal must not call
 // back into the overlay for the same query (a node answers only zones it
-// holds). An error whose chain holds a *RemoteError is sent with its code;
+// holds). An error whose chain holds a *RPCError is sent with its code;
 // any other error is sent as CodeInternal.
 type Answerer interface {
 	AnswerLocal(ctx context.Context, name string, t uint16, do bool) (*QueryResponse, error)
@@ -29,7 +29,7 @@ type Answerer interface {
 
 // ZoneSource hands out the whole signed zone the node's group holds, for
 // FetchZone. LocalZone returns the zone text (presentation form, as
-// zone.Write writes it) and its signed head note; a *RemoteError with
+// zone.Write writes it) and its signed head note; a *RPCError with
 // CodeNotFound when the node holds no such zone. Called like
 // Answerer.AnswerLocal.
 type ZoneSource interface {
@@ -37,7 +37,7 @@ type ZoneSource interface {
 }
 
 // Submitter applies a change to a zone this node's group holds; on a node
-// that is not the group's leader it forwards or returns a *RemoteError with
+// that is not the group's leader it forwards or returns a *RPCError with
 // CodeNotLeader. Called like Answerer.AnswerLocal.
 type Submitter interface {
 	Submit(ctx context.Context, zone string, cmd []byte) (serial uint32, index uint64, err error)
@@ -46,7 +46,7 @@ type Submitter interface {
 // ChangeChecker answers dry runs of SubmitChange: CheckChange checks cmd
 // against the zone as this member's replica holds it, without proposing
 // it, and returns the zone's SOA serial the change would give. A refusal
-// is returned as with Submitter (a *RemoteError chooses the code: not
+// is returned as with Submitter (a *RPCError chooses the code: not
 // found, rejected, bad request). The replica may lag the group's leader
 // by a few entries. Called like Answerer.AnswerLocal.
 type ChangeChecker interface {
@@ -65,17 +65,25 @@ const (
 	CodeTooLarge    = "too_large"   // the zone exceeds the FetchZone size cap
 )
 
-// RemoteError is a refusal sent by a peer (or to be sent by this server):
-// a stable code and a message. Clients return it for ErrorResponse frames
-// and failed SubmitChangeResponses; Answerer and Submitter return it to
-// choose the code sent.
-type RemoteError struct {
-	Code    string
+// RPCError is a refusal answered over DDNRS-RPC by a peer (or to be
+// answered by this server): a stable code, the state machine's reason
+// for a rejection, and a message. Clients return it for ErrorResponse
+// frames and failed SubmitChangeResponses; Answerer, Submitter and
+// ChangeChecker return it to choose what is sent.
+type RPCError struct {
+	Code string
+	// Reason is the state machine's rejection reason (a raftfsm.Reason)
+	// when Code is CodeRejected; "" from a version-1 peer, which sends
+	// none.
+	Reason  string
 	Message string
 }
 
-func (e *RemoteError) Error() string {
-	return fmt.Sprintf("overlay: remote error %s: %s", e.Code, e.Message)
+func (e *RPCError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("overlay: rpc error %s (%s): %s", e.Code, e.Reason, e.Message)
+	}
+	return fmt.Sprintf("overlay: rpc error %s: %s", e.Code, e.Message)
 }
 
 // ServerOptions configure a Server. Zero fields take the defaults named.
@@ -150,6 +158,7 @@ func NewServer(h host.Host, opts ServerOptions) *Server {
 		ctx: ctx, cancel: cancel, slots: make(chan struct{}, opts.MaxConcurrent),
 	}
 	h.SetStreamHandler(protocol.ID(ProtocolID), s.handle)
+	h.SetStreamHandler(protocol.ID(ProtocolIDV1), s.handle)
 	return s
 }
 
@@ -185,6 +194,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.h.RemoveStreamHandler(protocol.ID(ProtocolID))
+	s.h.RemoveStreamHandler(protocol.ID(ProtocolIDV1))
 	s.cancel()
 	s.wg.Wait()
 	return nil
@@ -240,12 +250,18 @@ func (s *Server) handle(st network.Stream) {
 // bad_request ErrorResponse (replied is then true, so the stream is closed
 // rather than reset and the reply arrives) and returned as the error.
 func (s *Server) serve(ctx context.Context, st network.Stream) (replied bool, err error) {
+	// Answer in the version of the stream's protocol until the request
+	// says its own.
+	v := uint8(WireVersion)
+	if st.Protocol() == protocol.ID(ProtocolIDV1) {
+		v = 1
+	}
 	refuse := func(id uint64, msg string, err error) (bool, error) {
 		s.refused.Add(1)
-		werr := WriteMessage(st, id, &ErrorResponse{Code: CodeBadRequest, Message: msg}, s.opts.MaxMessageSize)
+		werr := WriteFrame(st, v, id, &ErrorResponse{Code: CodeBadRequest, Message: msg}, s.opts.MaxMessageSize)
 		return werr == nil, err
 	}
-	id, req, err := ReadMessage(st, s.opts.MaxMessageSize)
+	v2, id, req, err := ReadFrame(st, s.opts.MaxMessageSize)
 	if err != nil {
 		err = fmt.Errorf("reading request: %w", err)
 		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrUnknownKind) || errors.Is(err, ErrVersion) {
@@ -261,15 +277,16 @@ func (s *Server) serve(ctx context.Context, st network.Stream) (replied bool, er
 		}
 		return false, fmt.Errorf("waiting for the end of the request stream: %w", err)
 	}
-	resp := s.dispatch(ctx, req)
+	v = v2
+	resp := ForVersion(s.dispatch(ctx, req), v)
 	limit := s.opts.MaxMessageSize
 	if resp.Kind() == KindFetchZoneResponse {
 		limit = zoneFrameLimit(s.opts.MaxZoneSize, limit)
 	}
-	if err := WriteMessage(st, id, resp, limit); err != nil {
+	if err := WriteFrame(st, v, id, resp, limit); err != nil {
 		err = fmt.Errorf("writing %s: %w", resp.Kind(), err)
 		if errors.Is(err, ErrTooLarge) {
-			werr := WriteMessage(st, id, &ErrorResponse{Code: CodeInternal, Message: "response too large"}, s.opts.MaxMessageSize)
+			werr := WriteFrame(st, v, id, &ErrorResponse{Code: CodeInternal, Message: "response too large"}, s.opts.MaxMessageSize)
 			return werr == nil, err
 		}
 		return false, err
@@ -322,7 +339,7 @@ func (s *Server) dispatch(ctx context.Context, req Message) Message {
 			serial, err := s.opts.Checker.CheckChange(ctx, m.Zone, m.Cmd)
 			if err != nil {
 				e := errorResponse(err)
-				return &SubmitChangeResponse{Code: e.Code, Message: e.Message}
+				return &SubmitChangeResponse{Code: e.Code, Message: e.Message, Reason: e.Reason}
 			}
 			return &SubmitChangeResponse{Serial: serial}
 		}
@@ -333,7 +350,7 @@ func (s *Server) dispatch(ctx context.Context, req Message) Message {
 		serial, index, err := s.opts.Submitter.Submit(ctx, m.Zone, m.Cmd)
 		if err != nil {
 			e := errorResponse(err)
-			return &SubmitChangeResponse{Code: e.Code, Message: e.Message}
+			return &SubmitChangeResponse{Code: e.Code, Message: e.Message, Reason: e.Reason}
 		}
 		return &SubmitChangeResponse{Serial: serial, Index: index}
 	case *FetchZoneRequest:
@@ -344,8 +361,8 @@ func (s *Server) dispatch(ctx context.Context, req Message) Message {
 }
 
 func errorResponse(err error) *ErrorResponse {
-	if re, ok := errors.AsType[*RemoteError](err); ok {
-		return &ErrorResponse{Code: re.Code, Message: re.Message}
+	if re, ok := errors.AsType[*RPCError](err); ok {
+		return &ErrorResponse{Code: re.Code, Message: re.Message, Reason: re.Reason}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &ErrorResponse{Code: CodeUnavailable, Message: err.Error()}

@@ -20,7 +20,7 @@ type testSubmitter struct{}
 
 func (testSubmitter) Submit(ctx context.Context, zone string, cmd []byte) (uint32, uint64, error) {
 	if zone != "example." {
-		return 0, 0, &RemoteError{Code: CodeNotLeader, Message: "leader is elsewhere"}
+		return 0, 0, &RPCError{Code: CodeNotLeader, Message: "leader is elsewhere"}
 	}
 	return 2026112700 + uint32(len(cmd)), 17, nil
 }
@@ -50,7 +50,7 @@ func TestSubmitChangeAndPing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		resp, err := c.SubmitChange(ctx, tt.to, &SubmitChangeRequest{Zone: tt.zone})
-		re, ok := errors.AsType[*RemoteError](err)
+		re, ok := errors.AsType[*RPCError](err)
 		if !ok || re.Code != tt.code || resp == nil || resp.Code != tt.code {
 			t.Errorf("%s: SubmitChange = %+v, %v, want code %s", tt.name, resp, err, tt.code)
 		}
@@ -223,8 +223,8 @@ func TestServerMaxConcurrent(t *testing.T) {
 		t.Errorf("busy Answerer called %d times, want 1 (the second request refused before it)", n)
 	}
 	_, _, err = c2.Query(t.Context(), []peer.AddrInfo{busy.info()}, &QueryRequest{Name: "b.example."})
-	if re, ok := errors.AsType[*RemoteError](err); !ok || re.Code != CodeUnavailable {
-		t.Errorf("Query(busy only) error = %v, want RemoteError %s", err, CodeUnavailable)
+	if re, ok := errors.AsType[*RPCError](err); !ok || re.Code != CodeUnavailable {
+		t.Errorf("Query(busy only) error = %v, want RPCError %s", err, CodeUnavailable)
 	}
 	if st := busy.srv.Stats(); st.Busy != 2 || st.Queries != 1 {
 		t.Errorf("busy server Stats() = %+v, want 2 busy and 1 query handed to the Answerer", st)

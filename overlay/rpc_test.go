@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -17,34 +18,46 @@ var updateRPCGolden = flag.Bool("update-rpc", false, "rewrite the DDNRS-RPC gold
 
 // goldenMessages are one sample of every message kind, with the request id
 // each is framed with. The encodings in testdata/rpc/NAME.hex pin wire
-// version 1: a change there is a wire format change and needs a new
-// version.
+// version 1 and NAME_v2.hex version 2: a change there is a wire format
+// change and needs a new version. A sample with minVersion 2 has no
+// version-1 encoding.
 var goldenMessages = []struct {
-	name string
-	id   uint64
-	msg  Message
+	name       string
+	id         uint64
+	msg        Message
+	minVersion uint8
 }{
-	{"query_request", 0x0102030405060708, &QueryRequest{Name: "www.example.", Type: 1, DO: true}},
+	{"query_request", 0x0102030405060708, &QueryRequest{Name: "www.example.", Type: 1, DO: true}, 0},
 	{"query_response", 0x0102030405060708, &QueryResponse{
 		Msg:   []byte{0xab, 0xcd, 0x84, 0x00},
 		Head:  []byte("ddnrs-szh/v1\nexample.\n7\n"),
 		Proof: []byte{1, 2, 3},
 		Audit: []AuditHop{{Node: "12D3KooWentry", Hash: [32]byte{1, 2, 3}}, {Node: "12D3KooWowner"}},
-	}},
-	{"submit_change_request", 42, &SubmitChangeRequest{Zone: "example.", Cmd: []byte{0x01, 0xff}}},
-	{"submit_change_request_dry_run", 44, &SubmitChangeRequest{Zone: "example.", Cmd: []byte{0x01, 0xff}, DryRun: true}},
-	{"submit_change_response", 42, &SubmitChangeResponse{Serial: 2026112701, Index: 1234}},
-	{"submit_change_response_refused", 43, &SubmitChangeResponse{Code: CodeNotLeader, Message: "leader is 12D3KooWleader"}},
-	{"ping", 7, &Ping{}},
-	{"pong", 7, &Pong{}},
-	{"error", 9, &ErrorResponse{Code: CodeNotFound, Message: "no zone holds nothere."}},
-	{"fetch_zone_request", 11, &FetchZoneRequest{Zone: "example.", MaxSize: 16 << 20}},
+	}, 0},
+	{"submit_change_request", 42, &SubmitChangeRequest{Zone: "example.", Cmd: []byte{0x01, 0xff}}, 0},
+	{"submit_change_request_dry_run", 44, &SubmitChangeRequest{Zone: "example.", Cmd: []byte{0x01, 0xff}, DryRun: true}, 0},
+	{"submit_change_response", 42, &SubmitChangeResponse{Serial: 2026112701, Index: 1234}, 0},
+	{"submit_change_response_refused", 43, &SubmitChangeResponse{Code: CodeNotLeader, Message: "leader is 12D3KooWleader"}, 0},
+	{"ping", 7, &Ping{}, 0},
+	{"pong", 7, &Pong{}, 0},
+	{"error", 9, &ErrorResponse{Code: CodeNotFound, Message: "no zone holds nothere."}, 0},
+	{"fetch_zone_request", 11, &FetchZoneRequest{Zone: "example.", MaxSize: 16 << 20}, 0},
 	{"fetch_zone_response", 11, &FetchZoneResponse{
 		Form: ZoneFormPresentation,
 		Zone: []byte("example.\t3600\tIN\tSOA\tns1.example. h.example. 7 7200 3600 1209600 300\n"),
 		Head: []byte("ddnrs-szh/v1\nexample.\n7\n"),
-	}},
-	{"error_too_large", 12, &ErrorResponse{Code: CodeTooLarge, Message: "zone example. is 20 bytes of text, above the cap of 10"}},
+	}, 0},
+	{"error_too_large", 12, &ErrorResponse{Code: CodeTooLarge, Message: "zone example. is 20 bytes of text, above the cap of 10"}, 0},
+	{"error_rejected", 13, &ErrorResponse{Code: CodeRejected, Reason: "stale-serial", Message: "serial 3 is not above 4"}, 2},
+	{"submit_change_response_rejected", 14, &SubmitChangeResponse{Code: CodeRejected, Reason: "wrong-key", Message: "signed by key 1234, not the owner's"}, 2},
+}
+
+// goldenName is the golden file of sample name in wire version v.
+func goldenName(name string, v uint8) string {
+	if v == 1 {
+		return name
+	}
+	return fmt.Sprintf("%s_v%d", name, v)
 }
 
 // hexDump renders b as lowercase hex, 16 bytes a line.
@@ -74,10 +87,24 @@ func readGolden(t *testing.T, name string) []byte {
 
 func TestGoldenEncodings(t *testing.T) {
 	for _, g := range goldenMessages {
-		t.Run(g.name, func(t *testing.T) {
-			got, err := AppendMessage(nil, g.id, g.msg, 0)
+		for v := max(MinWireVersion, g.minVersion); v <= WireVersion; v++ {
+			t.Run(goldenName(g.name, v), func(t *testing.T) { testGolden(t, goldenName(g.name, v), v, g.id, g.msg) })
+		}
+	}
+}
+
+func testGolden(t *testing.T, name string, v uint8, gid uint64, msg Message) {
+	t.Helper()
+	g := struct {
+		name string
+		id   uint64
+		msg  Message
+	}{name, gid, msg}
+	{
+		{
+			got, err := AppendFrame(nil, v, g.id, g.msg, 0)
 			if err != nil {
-				t.Fatalf("AppendMessage(%s) error: %v", g.name, err)
+				t.Fatalf("AppendFrame(%s) error: %v", g.name, err)
 			}
 			path := filepath.Join("testdata", "rpc", g.name+".hex")
 			if *updateRPCGolden {
@@ -92,19 +119,59 @@ func TestGoldenEncodings(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("AppendMessage(%s) =\n%s\nwant (golden)\n%s", g.name, hexDump(got), hexDump(want))
 			}
-			id, m, err := DecodeMessage(want, 0)
+			gv, id, m, err := DecodeFrame(want, 0)
 			if err != nil {
-				t.Fatalf("DecodeMessage(golden %s) error: %v", g.name, err)
+				t.Fatalf("DecodeFrame(golden %s) error: %v", g.name, err)
 			}
-			if id != g.id || !reflect.DeepEqual(m, g.msg) {
-				t.Errorf("DecodeMessage(golden %s) = %d, %#v, want %d, %#v", g.name, id, m, g.id, g.msg)
+			if gv != v || id != g.id || !reflect.DeepEqual(m, g.msg) {
+				t.Errorf("DecodeFrame(golden %s) = v%d %d, %#v, want v%d %d, %#v", g.name, gv, id, m, v, g.id, g.msg)
 			}
 			// The stream reader agrees with the buffer decoder.
-			id, m, err = ReadMessage(bytes.NewReader(want), 0)
-			if err != nil || id != g.id || !reflect.DeepEqual(m, g.msg) {
-				t.Errorf("ReadMessage(golden %s) = %d, %#v, %v, want %d, %#v", g.name, id, m, err, g.id, g.msg)
+			gv, id, m, err = ReadFrame(bytes.NewReader(want), 0)
+			if err != nil || gv != v || id != g.id || !reflect.DeepEqual(m, g.msg) {
+				t.Errorf("ReadFrame(golden %s) = v%d %d, %#v, %v, want v%d %d, %#v", g.name, gv, id, m, err, v, g.id, g.msg)
 			}
-		})
+		}
+	}
+}
+
+// TestVersionOneRefusal: a version-1 peer cannot be sent a reason field;
+// the server folds it into the message, the form version-1 nodes read.
+func TestVersionOneRefusal(t *testing.T) {
+	rej := &SubmitChangeResponse{Code: CodeRejected, Reason: "stale-serial", Message: "serial 3 is not above 4"}
+	if _, err := AppendFrame(nil, 1, 1, rej, 0); !errors.Is(err, ErrMalformed) {
+		t.Errorf("AppendFrame(v1, response with a reason) error = %v, want ErrMalformed", err)
+	}
+	tests := []struct {
+		in, want Message
+	}{
+		{rej, &SubmitChangeResponse{Code: CodeRejected, Message: "stale-serial: serial 3 is not above 4"}},
+		{&ErrorResponse{Code: CodeRejected, Reason: "no-zone", Message: "m"}, &ErrorResponse{Code: CodeRejected, Message: "no-zone: m"}},
+		{&ErrorResponse{Code: CodeNotFound, Message: "m"}, &ErrorResponse{Code: CodeNotFound, Message: "m"}},
+		{&SubmitChangeResponse{Serial: 7, Index: 9}, &SubmitChangeResponse{Serial: 7, Index: 9}},
+	}
+	for _, tt := range tests {
+		got := ForVersion(tt.in, 1)
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ForVersion(%#v, 1) = %#v, want %#v", tt.in, got, tt.want)
+		}
+		if _, err := AppendFrame(nil, 1, 1, got, 0); err != nil {
+			t.Errorf("AppendFrame(v1, %#v) error: %v", got, err)
+		}
+		if got := ForVersion(tt.in, 2); got != tt.in {
+			t.Errorf("ForVersion(%#v, 2) = %#v, want it unchanged", tt.in, got)
+		}
+	}
+	// A version-1 body of a response has no reason field: the version-2
+	// reader of a version-1 frame reads none, and a version-1 frame with
+	// a version-2 body is malformed (trailing bytes).
+	v2, err := AppendFrame(nil, 2, 1, &ErrorResponse{Code: CodeRejected, Message: "m"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2[2] = 1
+	if _, _, err := DecodeMessage(v2, 0); !errors.Is(err, ErrMalformed) {
+		t.Errorf("DecodeMessage(v1 header, v2 error body) error = %v, want ErrMalformed", err)
 	}
 }
 
@@ -131,7 +198,7 @@ func TestDecodeMessageRejects(t *testing.T) {
 		{"short header", valid[:HeaderSize-1], 0, ErrMalformed},
 		{"bad magic", mutate(func(b []byte) []byte { b[0] = 'D'; return b }), 0, ErrBadMagic},
 		{"version 0", mutate(func(b []byte) []byte { b[2] = 0; return b }), 0, ErrVersion},
-		{"version 2", mutate(func(b []byte) []byte { b[2] = 2; return b }), 0, ErrVersion},
+		{"version 3", mutate(func(b []byte) []byte { b[2] = 3; return b }), 0, ErrVersion},
 		{"kind 0", mutate(func(b []byte) []byte { b[3] = 0; return b }), 0, ErrUnknownKind},
 		{"kind 10", mutate(func(b []byte) []byte { b[3] = 10; return b }), 0, ErrUnknownKind},
 		{"zone form 0", withBody(KindFetchZoneResponse, []byte{0, 0, 0, 0, 0, 0, 0, 0, 0}), 0, ErrMalformed},
@@ -234,27 +301,29 @@ func TestMessageRoundTrip(t *testing.T) {
 // that ReadMessage agrees with it.
 func FuzzDecodeMessage(f *testing.F) {
 	for _, g := range goldenMessages {
-		b, err := AppendMessage(nil, g.id, g.msg, 0)
-		if err != nil {
-			f.Fatal(err)
+		for v := max(MinWireVersion, g.minVersion); v <= WireVersion; v++ {
+			b, err := AppendFrame(nil, v, g.id, g.msg, 0)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
 		}
-		f.Add(b)
 	}
 	f.Add([]byte{0xDD, 'R', 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		const limit = 1 << 16
-		id, m, err := DecodeMessage(b, limit)
-		rid, rm, rerr := ReadMessage(bytes.NewReader(b), limit)
+		v, id, m, err := DecodeFrame(b, limit)
+		rv, rid, rm, rerr := ReadFrame(bytes.NewReader(b), limit)
 		if err != nil {
 			if m != nil {
-				t.Fatalf("DecodeMessage returned a message with error %v", err)
+				t.Fatalf("DecodeFrame returned a message with error %v", err)
 			}
 			return
 		}
-		if rerr != nil || rid != id || !reflect.DeepEqual(rm, m) {
-			t.Fatalf("ReadMessage = %d, %#v, %v; DecodeMessage = %d, %#v", rid, rm, rerr, id, m)
+		if rerr != nil || rv != v || rid != id || !reflect.DeepEqual(rm, m) {
+			t.Fatalf("ReadFrame = v%d %d, %#v, %v; DecodeFrame = v%d %d, %#v", rv, rid, rm, rerr, v, id, m)
 		}
-		again, err := AppendMessage(nil, id, m, limit)
+		again, err := AppendFrame(nil, v, id, m, limit)
 		if err != nil {
 			t.Fatalf("re-encoding %#v: %v", m, err)
 		}
