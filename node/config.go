@@ -282,6 +282,10 @@ type GroupConfig struct {
 	// ApplyTimeout bounds how long a write waits to be committed before
 	// it fails with no_quorum. Default 5s.
 	ApplyTimeout time.Duration `toml:"apply_timeout"`
+	// ReadyLag is how many entries a member may still have to apply,
+	// behind the leader's commit index as of its start, when /readyz
+	// first says ready. Default 0: all of them applied.
+	ReadyLag uint64 `toml:"ready_lag"`
 }
 
 // AdminConfig configures the admin HTTPS endpoint (membership, writes,

@@ -71,6 +71,8 @@ type Node struct {
 
 	served Served
 
+	catchUp catchUp // readiness after a restart (readiness.go)
+
 	mu      sync.Mutex
 	running bool
 	closed  bool
@@ -301,6 +303,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		defer n.bg.Done()
 		n.membership(bctx)
 	}()
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		n.learnCommitTarget(bctx)
+	}()
 	if n.cfg.Registry.Enabled() {
 		n.bg.Add(1)
 		go func() {
@@ -473,7 +480,7 @@ func (n *Node) ready() error {
 	if id, _ := grp.Leader(); id == "" {
 		return ErrNoLeaderYet
 	}
-	return nil
+	return n.catchUp.check(grp.Stats().AppliedIndex, n.cfg.Group.ReadyLag)
 }
 
 // Ready reports whether /readyz would answer 200 (see ready).
