@@ -20,6 +20,7 @@ import (
 var (
 	alertRules     = filepath.Join("..", "contrib", "prometheus", "ddnrs-alerts.yml")
 	alertRuleTests = filepath.Join("..", "contrib", "prometheus", "ddnrs-alerts_test.yml")
+	promConfig     = filepath.Join("..", "contrib", "prometheus", "prometheus.yml")
 	dashboard      = filepath.Join("..", "contrib", "grafana", "ddnrs.json")
 )
 
@@ -105,8 +106,9 @@ func TestUnknownNames(t *testing.T) {
 }
 
 // Every series the alert rules and the dashboard use is one the node
-// registers, so renaming a metric fails here; promtool accepts the rules
-// and their unit tests (contrib/prometheus/ddnrs-alerts_test.yml).
+// registers, so renaming a metric fails here; promtool accepts the rules,
+// their unit tests (contrib/prometheus/ddnrs-alerts_test.yml) and the
+// sample Prometheus configuration (contrib/prometheus/prometheus.yml).
 func TestAlertRules(t *testing.T) {
 	registered := registeredNames(t)
 	for _, want := range []string{"ddnrs_raft_has_leader", "ddnrs_overlay_refused_answers_total", "ddnrs_registry_log_split_views_total", "ddnrs_process_open_fds", "ddnrs_raft_apply_seconds"} {
@@ -132,6 +134,7 @@ func TestAlertRules(t *testing.T) {
 	for _, args := range [][]string{
 		{"check", "rules", alertRules},
 		{"test", "rules", alertRuleTests},
+		{"check", "config", promConfig},
 	} {
 		out, err := exec.Command(promtool, args...).CombinedOutput()
 		if err != nil {
