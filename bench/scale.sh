@@ -89,12 +89,15 @@ CONF
 		--key "$key" --ready-file "$dir/ready.json" >"$dir/ddnrs.log" 2>&1 &
 	dpid=$!
 	pids+=("$dpid")
+	peak=0
 	until [ -s "$dir/ready.json" ]; do
-		kill -0 "$dpid" 2>/dev/null || { echo "ddnrs dev exited:"; tail -20 "$dir/ddnrs.log"; exit 1; }
+		kill -0 "$dpid" 2>/dev/null || { echo "ddnrs dev exited:"; grep -v 'level=' "$dir/ddnrs.log" | tail -20; exit 1; }
+		r=$(rss_kib "$dpid"); [ "$r" -gt "$peak" ] && peak=$r
 		sleep 0.1
 	done
 	served=$(echo "$(now) - $t0" | bc)
 	drss=$(rss_kib "$dpid")
+	echo "  ($n RRsets: ddnrs dev peak RSS while loading $((peak / 1024)) MiB)"
 	kill "$dpid"; wait "$dpid" 2>/dev/null || true
 
 	printf '%-9s %-10.1f %-10.2f %-12s %-12.1f %-12s %-12s\n' "$n" "$sign" "$kload" "$((krss / 1024)) MiB" "$served" \

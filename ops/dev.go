@@ -138,7 +138,7 @@ const devWait = 60 * time.Second
 
 // devWaitPerName is added to devWait for every name of the zones dev
 // publishes.
-const devWaitPerName = 5 * time.Millisecond
+const devWaitPerName = 20 * time.Millisecond
 
 // runDev runs `ddnrs dev` until ctx is done or SIGINT/SIGTERM arrives:
 // a group of three members in this process, each with its own data dir
