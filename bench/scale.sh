@@ -89,12 +89,20 @@ CONF
 		--key "$key" --ready-file "$dir/ready.json" >"$dir/ddnrs.log" 2>&1 &
 	dpid=$!
 	pids+=("$dpid")
-	peak=0
+	peak=0 failed=
 	until [ -s "$dir/ready.json" ]; do
-		kill -0 "$dpid" 2>/dev/null || { echo "ddnrs dev exited:"; grep -v 'level=' "$dir/ddnrs.log" | tail -20; exit 1; }
+		if ! kill -0 "$dpid" 2>/dev/null; then
+			echo "ddnrs dev exited:"; grep -v 'level=' "$dir/ddnrs.log" | tail -20
+			failed=1
+			break
+		fi
 		r=$(rss_kib "$dpid"); [ "$r" -gt "$peak" ] && peak=$r
 		sleep 0.1
 	done
+	if [ -n "$failed" ]; then
+		printf '%-9s %-10.1f %-10.2f %-12s %s\n' "$n" "$sign" "$kload" "$((krss / 1024)) MiB" "ddnrs failed (above)"
+		continue
+	fi
 	served=$(echo "$(now) - $t0" | bc)
 	drss=$(rss_kib "$dpid")
 	echo "  ($n RRsets: ddnrs dev peak RSS while loading $((peak / 1024)) MiB)"
