@@ -61,6 +61,8 @@ type follower struct {
 	hc       *http.Client // of the HTTP sources (nil for a member); mutual TLS for https URLs
 	splits   prometheus.Counter
 	applied  prometheus.Counter
+	size     prometheus.Gauge // the verified tree size
+	lastOK   prometheus.Gauge // Unix time of the last poll that verified a checkpoint
 
 	st    FollowState // owned by the loop goroutine after start
 	grace time.Duration
@@ -99,6 +101,14 @@ func (n *Node) newFollower() (*follower, error) {
 			Name: "ddnrs_registry_log_entries_followed_total",
 			Help: "Transparency log entries verified and applied by this node.",
 		}),
+		size: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ddnrs_registry_log_size",
+			Help: "Entries in the registry's log as this node verified it (the checkpoint's tree size); compare across nodes for the follow lag.",
+		}),
+		lastOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ddnrs_registry_log_last_success_timestamp_seconds",
+			Help: "Unix time of the last poll that verified a checkpoint of the registry's log (0: none since start).",
+		}),
 	}
 	if c.Member {
 		f.sources = []translog.Source{localLog{n: n}}
@@ -122,7 +132,8 @@ func (n *Node) newFollower() (*follower, error) {
 		return nil, err
 	}
 	reg := n.metrics.Registry()
-	for _, c := range []prometheus.Collector{f.splits, f.applied} {
+	f.size.Set(float64(st.Size))
+	for _, c := range []prometheus.Collector{f.splits, f.applied, f.size, f.lastOK} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -320,7 +331,12 @@ func (f *follower) stepFrom(ctx context.Context, src translog.Source) error {
 	if err := f.save(); err != nil {
 		return err
 	}
-	return f.publish(newly, released)
+	if err := f.publish(newly, released); err != nil {
+		return err
+	}
+	f.size.Set(float64(f.st.Size))
+	f.lastOK.SetToCurrentTime()
+	return nil
 }
 
 // localLog is a translog.Source over this registry member's own replica,

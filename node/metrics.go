@@ -52,6 +52,13 @@ var raftStates = []string{"Follower", "Candidate", "Leader", "Shutdown"}
 //	ddnrs_raft_rejected_changes_total{reason}  writes the state machine refused, by reason
 //	ddnrs_admin_forwarded_total{result}        writes forwarded to the leader, by result code ("ok" or an error code)
 //
+// with [registry] log_verifier set, from the log follower (follow.go):
+//
+//	ddnrs_registry_log_entries_followed_total  log entries verified and applied
+//	ddnrs_registry_log_split_views_total       checkpoints contradicting a verified one (following stops)
+//	ddnrs_registry_log_size                    the verified tree size
+//	ddnrs_registry_log_last_success_timestamp_seconds  Unix time of the last verified checkpoint (0: none yet)
+//
 // and, with the overlay on, read from it at scrape time (see overlayCollector):
 //
 //	ddnrs_overlay_refused_answers_total{reason,ede}  remote answers refused by verification
