@@ -31,6 +31,13 @@ type Config struct {
 	// port. Port 0 picks a free port (Node.Addr reports it). Default
 	// "127.0.0.1:5300".
 	DNS string `toml:"dns"`
+	// SignatureWarning: a served zone whose first RRSIG expires within
+	// this long is logged as a warning, once per zone and serial (an error
+	// once expired); 0 turns it off. Default 240h (10 days, a third of the
+	// owner tools' 30-day validity). The gauge
+	// ddnrs_zone_signatures_expire_timestamp_seconds shows the date always.
+	SignatureWarning time.Duration `toml:"signature_warning"`
+
 	// TCPIdleTimeout closes a DNS-over-TCP connection idle this long
 	// (RFC 7766 §6.2.3). Default 10s.
 	TCPIdleTimeout time.Duration `toml:"tcp_idle_timeout"`
@@ -332,10 +339,11 @@ func (c TLSConfig) Auto() bool { return c.CA == "" && c.Cert == "" && c.Key == "
 // DataDir left for the caller to set.
 func Default() Config {
 	return Config{
-		DNS:            "127.0.0.1:5300",
-		TCPIdleTimeout: 10 * time.Second,
-		TCPMaxConns:    1000,
-		TCPMaxInflight: 32,
+		DNS:              "127.0.0.1:5300",
+		TCPIdleTimeout:   10 * time.Second,
+		SignatureWarning: 240 * time.Hour,
+		TCPMaxConns:      1000,
+		TCPMaxInflight:   32,
 
 		TCPMaxConnsPerClient:    dnsfront.DefaultMaxConnsPerClient,
 		TCPMaxInflightPerClient: dnsfront.DefaultMaxInflightPerClient,
@@ -422,6 +430,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := hostport.Split(c.DNS); err != nil {
 		errs = append(errs, fmt.Errorf("dns: %w", err))
+	}
+	if c.SignatureWarning < 0 {
+		errs = append(errs, fmt.Errorf("signature_warning: %v, want >= 0 (0 turns the warning off)", c.SignatureWarning))
 	}
 	if c.TCPIdleTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("tcp_idle_timeout: %v, want > 0", c.TCPIdleTimeout))

@@ -59,6 +59,10 @@ var raftStates = []string{"Follower", "Candidate", "Leader", "Shutdown"}
 //	ddnrs_registry_log_size                    the verified tree size
 //	ddnrs_registry_log_last_success_timestamp_seconds  Unix time of the last verified checkpoint (0: none yet)
 //
+// per served zone (signatures.go):
+//
+//	ddnrs_zone_signatures_expire_timestamp_seconds{zone}  Unix time of the zone's first RRSIG expiry
+//
 // and, with the overlay on, read from it at scrape time (see overlayCollector):
 //
 //	ddnrs_overlay_refused_answers_total{reason,ede}  remote answers refused by verification

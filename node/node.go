@@ -69,7 +69,8 @@ type Node struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	served Served
+	served   Served
+	expiries expiries // first signature expiry per served zone (signatures.go)
 
 	catchUp catchUp // readiness after a restart (readiness.go)
 
@@ -117,6 +118,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log}
 	n.metrics = newMetrics(n.raftStats, n.ov.Load)
+	n.metrics.reg.MustRegister(&signatureCollector{served: &n.served, exp: &n.expiries})
 	return n, nil
 }
 
@@ -307,6 +309,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	go func() {
 		defer n.bg.Done()
 		n.learnCommitTarget(bctx)
+	}()
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		n.watchSignatures(bctx, n.cfg.SignatureWarning)
 	}()
 	if n.cfg.Registry.Enabled() {
 		n.bg.Add(1)

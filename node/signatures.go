@@ -1,0 +1,146 @@
+// signatures.go: when the owner-made signatures of served zones run out.
+// Nodes never sign, so a zone whose owner stops re-signing ('ddnrs zone
+// keep-signed') goes bogus for validating resolvers when its first RRSIG
+// expires. A node shows that date per zone as a gauge and logs a warning
+// once per zone and serial when it is within Config.SignatureWarning.
+package node
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// signatureCheckInterval is how often the warning loop looks.
+const signatureCheckInterval = time.Minute
+
+var descSigExpire = prometheus.NewDesc(
+	prometheus.BuildFQName(metricsNamespace, "zone", "signatures_expire_timestamp_seconds"),
+	"Unix time at which the first RRSIG of a served zone expires (validating resolvers fail its answers after it unless the owner re-signs).",
+	[]string{"zone"}, nil)
+
+// expiries remembers each served zone's first expiry by the zone value
+// (zones are immutable: a new serial is a new *zone.Zone), so a scrape or
+// a check costs a map read per zone, not a walk over its signatures.
+type expiries struct {
+	mu   sync.Mutex
+	seen map[string]expiry
+}
+
+type expiry struct {
+	z      *zone.Zone
+	at     time.Time
+	signed bool
+}
+
+// of returns z's first signature expiry and whether z has signatures.
+func (e *expiries) of(origin string, z *zone.Zone, now time.Time) (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if x, ok := e.seen[origin]; ok && x.z == z {
+		return x.at, x.signed
+	}
+	at, signed := zone.EarliestExpiry(z, now)
+	if e.seen == nil {
+		e.seen = map[string]expiry{}
+	}
+	e.seen[origin] = expiry{z: z, at: at, signed: signed}
+	return at, signed
+}
+
+// forget drops zones no longer served.
+func (e *expiries) forget(keep map[string]bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for o := range e.seen {
+		if !keep[o] {
+			delete(e.seen, o)
+		}
+	}
+}
+
+// signatureCollector reports every served zone's first expiry at scrape
+// time. The cardinality is the number of zones the node serves.
+type signatureCollector struct {
+	served *Served
+	exp    *expiries
+}
+
+func (c *signatureCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descSigExpire }
+
+func (c *signatureCollector) Collect(ch chan<- prometheus.Metric) {
+	now := time.Now()
+	for _, o := range c.served.Origins() {
+		z := c.served.Get(o)
+		if z == nil {
+			continue
+		}
+		if at, ok := c.exp.of(o, z, now); ok {
+			ch <- prometheus.MustNewConstMetric(descSigExpire, prometheus.GaugeValue, float64(at.Unix()), o)
+		}
+	}
+}
+
+// watchSignatures logs, once per zone and serial, a warning for every
+// served zone whose first signature expires within warn (an error once it
+// has expired), until ctx ends. warn 0 turns the warnings off.
+func (n *Node) watchSignatures(ctx context.Context, warn time.Duration) {
+	if warn <= 0 {
+		return
+	}
+	warned := map[string]warning{}
+	tick := time.NewTicker(signatureCheckInterval)
+	defer tick.Stop()
+	for {
+		n.checkSignatures(n.log, warn, warned, time.Now())
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// warning is what was last logged of a zone: for which serial, and
+// whether as expired.
+type warning struct {
+	serial  uint32
+	expired bool
+}
+
+// checkSignatures is one pass of watchSignatures, logging to log.
+func (n *Node) checkSignatures(log *slog.Logger, warn time.Duration, warned map[string]warning, now time.Time) {
+	keep := map[string]bool{}
+	for _, o := range n.served.Origins() {
+		keep[o] = true
+		z := n.served.Get(o)
+		if z == nil {
+			continue
+		}
+		at, ok := n.expiries.of(o, z, now)
+		if !ok || at.Sub(now) > warn {
+			continue
+		}
+		w := warning{serial: z.Serial(), expired: !at.After(now)}
+		if last, done := warned[o]; done && last == w {
+			continue
+		}
+		warned[o] = w
+		if w.expired {
+			log.Error("zone signatures have expired: validating resolvers fail its answers until the owner re-signs", "zone", o, "serial", z.Serial(), "expired", at.UTC())
+			continue
+		}
+		log.Warn("zone signatures expire soon: the owner must re-sign (ddnrs zone keep-signed)", "zone", o, "serial", z.Serial(), "expires", at.UTC(), "in", at.Sub(now).Round(time.Minute))
+	}
+	for o := range warned {
+		if !keep[o] {
+			delete(warned, o)
+		}
+	}
+	n.expiries.forget(keep)
+}
