@@ -43,29 +43,14 @@ type ownerPage struct {
 	RRsets []rrsetJSON
 }
 
+// ownerPages is the owner pages' sign-in.
+var ownerPages = signInPage{path: "/owner/login", template: "owner_login.html", title: "Error: sign in",
+	unavailable: "Owner pages unavailable", forbiddenTitle: "Key refused", forbidden: "The key %s may not sign in."}
+
 // owner returns the signed-in key, or writes the sign-in redirect or an
 // error page and returns false.
 func (s *Server) owner(w http.ResponseWriter, r *http.Request, action string) (raftfsm.APIKey, bool) {
-	if _, err := r.Cookie(webCookie); err != nil {
-		http.Redirect(w, r, "/owner/login", http.StatusSeeOther)
-		return raftfsm.APIKey{}, false
-	}
-	k, err := s.authenticate(r)
-	if err == nil {
-		return k, true
-	}
-	c, _ := r.Cookie(webCookie)
-	id, _ := parseKey(c.Value)
-	status := webStatus(err)
-	s.webAudit(id, action, status, err)
-	if status == http.StatusUnauthorized {
-		clearKeyCookie(w, r)
-		s.render(w, status, "owner_login.html", &loginPage{webBase: webBase{Title: "Error: sign in",
-			Errs: &formErrors{list: []fieldError{{Field: "key", Message: "Your session ended: " + errorMessage(err) + ". Sign in again."}}}}})
-		return raftfsm.APIKey{}, false
-	}
-	s.renderMessage(w, status, "Owner pages unavailable", errorMessage(err))
-	return raftfsm.APIKey{}, false
+	return s.sessionKey(w, r, action, ownerPages, nil)
 }
 
 func (s *Server) webOwnerLoginForm(w http.ResponseWriter, r *http.Request) {

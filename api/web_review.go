@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -67,19 +68,40 @@ type reviewPage struct {
 	KeyID   string
 }
 
+// reviewerPages is the reviewer console's sign-in.
+var reviewerPages = signInPage{path: "/review/login", template: "review_login.html", title: "Error: reviewer sign-in",
+	unavailable: "Review unavailable", forbiddenTitle: "Not a reviewer key",
+	forbidden: "The key %s lacks the admin action; reviewers sign in with an admin key."}
+
 // reviewer returns the logged-in reviewer's key. When there is none it
 // writes the login redirect or an error page (and, for a key that was
 // refused, its audit record under action) and returns false.
 func (s *Server) reviewer(w http.ResponseWriter, r *http.Request, action string) (raftfsm.APIKey, bool) {
+	return s.sessionKey(w, r, action, reviewerPages, requireAdmin)
+}
+
+// signInPage says where a kind of web session signs in and what its
+// error pages say.
+type signInPage struct {
+	path, template, title     string // the sign-in form's path and template; its title after an error
+	unavailable               string // the title when the key could not be checked
+	forbiddenTitle, forbidden string // the page for a key check refuses (403); forbidden has a %s for the key id
+}
+
+// sessionKey returns the key of r's session cookie once it authenticates
+// and check (nil: none) accepts it. Otherwise it writes the sign-in
+// redirect or an error page (and, for a key that was refused, its audit
+// record under action) and returns false.
+func (s *Server) sessionKey(w http.ResponseWriter, r *http.Request, action string, p signInPage, check func(raftfsm.APIKey) error) (raftfsm.APIKey, bool) {
 	c, err := r.Cookie(webCookie)
 	if err != nil {
-		http.Redirect(w, r, "/review/login", http.StatusSeeOther)
+		http.Redirect(w, r, p.path, http.StatusSeeOther)
 		return raftfsm.APIKey{}, false
 	}
 	id, _ := parseKey(c.Value)
 	k, err := s.authenticate(r)
-	if err == nil && !isAdmin(k) {
-		err = requireAdmin(k)
+	if err == nil && check != nil {
+		err = check(k)
 	}
 	if err == nil {
 		return k, true
@@ -89,13 +111,13 @@ func (s *Server) reviewer(w http.ResponseWriter, r *http.Request, action string)
 	switch status {
 	case http.StatusUnauthorized:
 		clearKeyCookie(w, r)
-		s.render(w, status, "review_login.html", &loginPage{webBase: webBase{Title: "Error: reviewer sign-in",
+		s.render(w, status, p.template, &loginPage{webBase: webBase{Title: p.title,
 			Errs: &formErrors{list: []fieldError{{Field: "key", Message: "Your session ended: " + errorMessage(err) + ". Sign in again."}}}}})
 	case http.StatusForbidden:
 		clearKeyCookie(w, r)
-		s.renderMessage(w, status, "Not a reviewer key", "The key "+id+" lacks the admin action; reviewers sign in with an admin key.")
+		s.renderMessage(w, status, p.forbiddenTitle, fmt.Sprintf(p.forbidden, id))
 	default:
-		s.renderMessage(w, status, "Review unavailable", errorMessage(err))
+		s.renderMessage(w, status, p.unavailable, errorMessage(err))
 	}
 	return raftfsm.APIKey{}, false
 }

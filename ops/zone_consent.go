@@ -61,16 +61,9 @@ func runConsent(_ context.Context, e *env, opts *consentOptions) error {
 		return usagef("both --key (yours) and --parent-key (the parent claimant's) are needed")
 	}
 	parent := zone.CanonicalName(opts.Parent)
-	child, err := loadKey(opts.ChildKey, true)
+	child, pk, err := signerAndOther(opts.ChildKey, opts.ParentKey, "--parent-key", parent)
 	if err != nil {
 		return err
-	}
-	pk, err := loadKey(opts.ParentKey, false)
-	if err != nil {
-		return err
-	}
-	if err := pk.CheckZone(parent); err != nil {
-		return withHint(fmt.Errorf("%s: %w", opts.ParentKey, err), "--parent-key is the key the owner of %s made with 'ddnrs zone keygen %s'", parent, parent)
 	}
 	if child.Zone == parent || !dns.IsSubDomain(parent, child.Zone) {
 		return withHint(fmt.Errorf("%s, the zone of --key, is not below %s", child.Zone, parent), "a consent is signed by the owner of a zone below PARENT")

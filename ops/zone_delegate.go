@@ -52,16 +52,9 @@ func runDelegate(_ context.Context, e *env, opts *delegateOptions) error {
 		return usagef("both --key (yours) and --child-key (the child owner's) are needed")
 	}
 	child := zone.CanonicalName(opts.Child)
-	parent, err := loadKey(opts.ParentKey, true)
+	parent, ck, err := signerAndOther(opts.ParentKey, opts.ChildKey, "--child-key", child)
 	if err != nil {
 		return err
-	}
-	ck, err := loadKey(opts.ChildKey, false)
-	if err != nil {
-		return err
-	}
-	if err := ck.CheckZone(child); err != nil {
-		return withHint(fmt.Errorf("%s: %w", opts.ChildKey, err), "--child-key is the key the owner of %s made with 'ddnrs zone keygen %s'", child, child)
 	}
 	if parent.Zone == child || !dns.IsSubDomain(parent.Zone, child) {
 		return withHint(fmt.Errorf("%s is not below %s, the zone of --key", child, parent.Zone), "a delegation is signed by the owner of an enclosing zone")
@@ -74,4 +67,21 @@ func runDelegate(_ context.Context, e *env, opts *delegateOptions) error {
 	fmt.Fprintln(e.stdout, base64.StdEncoding.EncodeToString(sig))
 	fmt.Fprintf(e.stderr, "Delegation of %s (key tag %d) by the owner of %s (key tag %d).\n", child, ck.Tag(), parent.Zone, parent.Tag())
 	return nil
+}
+
+// signerAndOther loads the two keys of a statement between zone owners
+// ('zone delegate', 'zone consent'): the signer's, with its private half,
+// and the other owner's public key, which must be a key of otherZone
+// (given with the flag otherFlag).
+func signerAndOther(signerFile, otherFile, otherFlag, otherZone string) (signer, other *zone.Key, err error) {
+	if signer, err = loadKey(signerFile, true); err != nil {
+		return nil, nil, err
+	}
+	if other, err = loadKey(otherFile, false); err != nil {
+		return nil, nil, err
+	}
+	if err := other.CheckZone(otherZone); err != nil {
+		return nil, nil, withHint(fmt.Errorf("%s: %w", otherFile, err), "%s is the key the owner of %s made with 'ddnrs zone keygen %s'", otherFlag, otherZone, otherZone)
+	}
+	return signer, other, nil
 }
