@@ -409,8 +409,11 @@ func TestOverlayRefusesOlderSerial(t *testing.T) {
 	if err := h.Provide(ctx, DemoOrigin); err != nil {
 		t.Fatal(err)
 	}
-	b.ov.Load().router.Forget(DemoOrigin)
 	aID, _ := a.OverlayID()
+	// b's fresh route must list both providers: a lookup that ends on its
+	// first provider could hold only the replaying one, and b would then
+	// rightly answer SERVFAIL (seen in a CI-style run).
+	routeToBoth(t, ctx, b, aID, h.ID().String())
 	// Every answer b serves has the new serial: had it taken a replayed
 	// answer, it would have served it. That b did get replays is shown by
 	// its refusals: not by the peer's call count, since a hedged query
