@@ -47,6 +47,15 @@ func TestWebOwner(t *testing.T) {
 		t.Errorf("GET /owner/zones/example.org.: %d\n%s", status, text)
 	}
 
+	// Signing out of the owner pages leads back to their sign-in.
+	resp, _ = f.post(t, c, "/review/logout", url.Values{"csrf": {csrfToken(owner)}, "next": {"owner"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/owner/login" {
+		t.Errorf("owner sign-out: %d to %q, want 303 to /owner/login", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if status, _ := f.get(t, c, "/owner"); status != http.StatusSeeOther {
+		t.Errorf("GET /owner after sign-out: %d, want 303 to the sign-in form", status)
+	}
+
 	// Another suffix: the zone is neither listed nor shown.
 	c2 := f.client(t)
 	if resp, _ := f.post(t, c2, "/owner/login", url.Values{"key": {other}}); resp.StatusCode != http.StatusSeeOther {

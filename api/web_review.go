@@ -206,7 +206,11 @@ func (s *Server) webLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clearKeyCookie(w, r)
-	http.Redirect(w, r, "/review/login", http.StatusSeeOther)
+	to := "/review/login"
+	if r.PostFormValue("next") == "owner" {
+		to = "/owner/login" // signed out of the owner pages
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 func (s *Server) webReviewList(w http.ResponseWriter, r *http.Request) {

@@ -24,16 +24,18 @@ var descSigExpire = prometheus.NewDesc(
 	"Unix time at which the first RRSIG of a served zone expires (validating resolvers fail its answers after it unless the owner re-signs).",
 	[]string{"zone"}, nil)
 
-// expiries remembers each served zone's first expiry by the zone value
-// (zones are immutable: a new serial is a new *zone.Zone), so a scrape or
-// a check costs a map read per zone, not a walk over its signatures.
+// expiries remembers each served zone's first expiry by its signed head
+// (a new version of a zone has a new head), so a scrape or a check costs
+// a map read per zone, not a walk over its signatures. It keeps the head,
+// never the zone: a replaced or deleted zone is not held in memory.
 type expiries struct {
 	mu   sync.Mutex
 	seen map[string]expiry
 }
 
 type expiry struct {
-	z      *zone.Zone
+	head   *zone.Head // nil for a zone without a head: then the serial tells
+	serial uint32
 	at     time.Time
 	signed bool
 }
@@ -42,14 +44,14 @@ type expiry struct {
 func (e *expiries) of(origin string, z *zone.Zone, now time.Time) (time.Time, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if x, ok := e.seen[origin]; ok && x.z == z {
+	if x, ok := e.seen[origin]; ok && x.head == z.Head && x.serial == z.Serial() {
 		return x.at, x.signed
 	}
 	at, signed := zone.EarliestExpiry(z, now)
 	if e.seen == nil {
 		e.seen = map[string]expiry{}
 	}
-	e.seen[origin] = expiry{z: z, at: at, signed: signed}
+	e.seen[origin] = expiry{head: z.Head, serial: z.Serial(), at: at, signed: signed}
 	return at, signed
 }
 
@@ -75,7 +77,13 @@ func (c *signatureCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descSi
 
 func (c *signatureCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
-	for _, o := range c.served.Origins() {
+	origins := c.served.Origins()
+	keep := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		keep[o] = true
+	}
+	c.exp.forget(keep) // also when the warning loop is off
+	for _, o := range origins {
 		z := c.served.Get(o)
 		if z == nil {
 			continue

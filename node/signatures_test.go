@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ddnrs/ddnrs/zone"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestSignatureExpiry: a node shows each served zone's first signature
@@ -43,6 +44,21 @@ func TestSignatureExpiry(t *testing.T) {
 	}
 	if want := DemoOrigin + "=" + strconv.FormatInt(at.Unix(), 10); len(got) != 1 || got[0] != want {
 		t.Errorf("ddnrs_zone_signatures_expire_timestamp_seconds = %v, want [%s]", got, want)
+	}
+
+	// The cache keeps no zone, and drops a zone no longer served.
+	n.expiries.mu.Lock()
+	x, cached := n.expiries.seen[DemoOrigin]
+	n.expiries.mu.Unlock()
+	if !cached || x.serial != z.Serial() {
+		t.Errorf("expiry cache for %s = %+v, %v; want serial %d", DemoOrigin, x, cached, z.Serial())
+	}
+	(&signatureCollector{served: new(Served), exp: &n.expiries}).Collect(make(chan prometheus.Metric, 1))
+	n.expiries.mu.Lock()
+	_, cached = n.expiries.seen[DemoOrigin]
+	n.expiries.mu.Unlock()
+	if cached {
+		t.Errorf("expiry cache still holds %s after a scrape that no longer serves it", DemoOrigin)
 	}
 
 	var buf bytes.Buffer
