@@ -96,7 +96,9 @@ func (d *DoHHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "doh: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	out, ok := d.h.Handle(raw, make([]byte, 0, maxMsg), dohTransport)
+	bp := getBuf(replyBuf) // a larger reply gets a buffer of its own size
+	defer putBuf(bp)
+	out, ok := d.h.Handle(raw, (*bp)[:0], dohTransport)
 	var resp dns.Msg
 	if !ok || resp.Unpack(out) != nil {
 		http.Error(w, "doh: no answer", http.StatusInternalServerError)
@@ -117,11 +119,19 @@ func (d *DoHHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "doh: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
+	release, ok := holdReply(r, cap(body))
+	if !ok {
+		d.opt.Logger.Debug("client does not read its responses: cut off", "from", r.RemoteAddr)
+		return
+	}
+	defer release()
 	hdr := w.Header()
 	hdr.Set("Content-Type", MediaDNSJSON)
 	hdr.Set("Cache-Control", cacheControl(out))
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
-	w.Write(body)
+	if _, err := w.Write(body); err == nil {
+		flushHeld(w)
+	}
 }
 
 func flagParam(s string) bool { return s == "1" || strings.EqualFold(s, "true") }

@@ -70,6 +70,17 @@ type HTTPSOptions struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing one response. Default 5s.
 	WriteTimeout time.Duration
+	// MaxPendingPerConn caps the octets of responses one connection
+	// holds waiting for the client to read them (HTTP/2 and HTTP/3 flow
+	// control hold a response in its handler until the client opens its
+	// window); a connection that would hold more is closed. Default
+	// DefaultMaxPendingPerConn.
+	MaxPendingPerConn int
+	// Budget is the pending-reply budget shared with the other servers
+	// of the process (TCPOptions.Budget); a connection whose response
+	// would exceed it is closed. Default: one of DefaultPendingBudget
+	// for this server.
+	Budget *Budget
 	// Audit names this node in the audit object of JSON answers.
 	Audit AuditNode
 	// Logger receives errors that do not stop the server. Default: discard.
@@ -100,6 +111,12 @@ func (o *HTTPSOptions) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxPendingPerConn <= 0 {
+		o.MaxPendingPerConn = DefaultMaxPendingPerConn
+	}
+	if o.Budget == nil {
+		o.Budget = NewBudget(0)
 	}
 }
 
@@ -146,7 +163,7 @@ func ListenHTTPS(addr string, h Responder, conf *tls.Config, opt HTTPSOptions) (
 	conf.MinVersion = max(conf.MinVersion, tls.VersionTLS12)
 	s := &HTTPSServer{opt: opt, tcp: tcp, udp: udp, log: opt.Logger, conf: conf, done: make(chan struct{})}
 	handler := NewDoHHandler(h, opt)
-	s.tab = newConnTable(opt.MaxConns, opt.MaxConnsPerClient, opt.MaxInflightPerClient, 0, nil)
+	s.tab = newConnTable(opt.MaxConns, opt.MaxConnsPerClient, opt.MaxInflightPerClient, int64(opt.MaxPendingPerConn), opt.Budget)
 	s.h3 = &http3.Server{
 		Handler:        limitRequests(handler),
 		TLSConfig:      http3.ConfigureTLSConfig(conf),
@@ -169,7 +186,7 @@ func ListenHTTPS(addr string, h Responder, conf *tls.Config, opt HTTPSOptions) (
 	}
 	s.tql = &trackedQUICListener{
 		EarlyListener: s.qln, code: quic.ApplicationErrorCode(http3.ErrCodeExcessiveLoad),
-		tab: newConnTable(opt.MaxConns, opt.MaxConnsPerClient, opt.MaxInflightPerClient, 0, nil),
+		tab: newConnTable(opt.MaxConns, opt.MaxConnsPerClient, opt.MaxInflightPerClient, int64(opt.MaxPendingPerConn), opt.Budget),
 		wg:  &s.wg,
 	}
 	s.h3.ConnContext = s.tql.connContext
@@ -339,13 +356,53 @@ func (d *DoHHandler) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not a DNS query", http.StatusBadRequest)
 		return
 	}
+	held := cap(*bp)
+	if len(out) > 0 && &out[0] != &(*bp)[0] {
+		held += cap(out)
+	}
+	release, ok := holdReply(r, held)
+	if !ok {
+		d.opt.Logger.Debug("client does not read its responses: cut off", "from", r.RemoteAddr)
+		return
+	}
+	defer release()
 	hdr := w.Header()
 	hdr.Set("Content-Type", MediaDNSMessage)
 	hdr.Set("Content-Length", strconv.Itoa(len(out)))
 	hdr.Set("Cache-Control", cacheControl(out))
 	if _, err := w.Write(out); err != nil {
 		d.opt.Logger.Debug("doh write", "err", err)
+		return
 	}
+	flushHeld(w)
+}
+
+// flushHeld pushes a written response to the connection before its hold
+// is released: without it a small response sits in the HTTP/2 or HTTP/3
+// writer's buffer after the handler returns, blocked by flow control
+// while no budget counts it. It costs at most an empty DATA frame
+// carrying END_STREAM, written with the data when the client reads.
+func flushHeld(w http.ResponseWriter) {
+	http.NewResponseController(w).Flush() // an error is the client's going: nothing to do
+}
+
+// holdReply counts n octets of a response against its connection's
+// pending allowance and the shared budget until release is called (after
+// the response is written: HTTP/2 and HTTP/3 flow control keep a response
+// in its handler while the client does not read). When either is
+// exhausted the connection is closed and ok is false: a client that does
+// not read is cut off, not buffered for. A request served outside a
+// tracked connection (a DoHHandler used on its own) is not counted.
+func holdReply(r *http.Request, n int) (release func(), ok bool) {
+	tk, _ := r.Context().Value(trackedKey{}).(*tracked)
+	if tk == nil {
+		return func() {}, true
+	}
+	if !tk.reserve(n) {
+		go tk.close() // not from the handler: closing waits for handlers on some transports
+		return nil, false
+	}
+	return func() { tk.unreserve(n) }, true
 }
 
 // Errors of ParseDoHRequest; each comes with the status to answer.

@@ -54,12 +54,12 @@ type Config struct {
 	// TCPMaxInflightPerClient caps the queries of one client answered at
 	// once over TCP (and DoT), its connections together. Default 64.
 	TCPMaxInflightPerClient int `toml:"tcp_max_inflight_per_client"`
-	// TCPMaxPendingPerConn caps the octets of replies a TCP, DoT or DoQ
-	// connection holds unread; a client reaching it is cut off. Default
+	// TCPMaxPendingPerConn caps the octets of replies a TCP, DoT, DoQ or
+	// DoH connection holds unread; a client reaching it is cut off. Default
 	// 131072 (128 KiB).
 	TCPMaxPendingPerConn int `toml:"tcp_max_pending_per_conn"`
 	// PendingBudget caps the octets of such replies over all of the
-	// node's TCP, DoT and DoQ connections. Default 67108864 (64 MiB).
+	// node's TCP, DoT, DoQ and DoH connections. Default 67108864 (64 MiB).
 	PendingBudget int64 `toml:"pending_budget"`
 	// UDPSockets is the number of SO_REUSEPORT sockets for DNS over UDP;
 	// 0 means one per CPU. Default 0.

@@ -175,6 +175,7 @@ func startEncrypted(cfg EncryptedConfig, tcp dnsfront.TCPOptions, h dnsfront.Res
 			Path: cfg.DoHPath, MaxConns: cfg.MaxConns, MaxStreams: cfg.MaxStreams,
 			MaxQuerySize: cfg.MaxQuerySize, IdleTimeout: cfg.IdleTimeout,
 			MaxConnsPerClient: cfg.MaxConnsPerClient, MaxInflightPerClient: cfg.MaxInflightPerClient,
+			MaxPendingPerConn: tcp.MaxPendingPerConn, Budget: tcp.Budget,
 			Audit: audit, Logger: log.With("component", "dns-https"),
 		})
 		if err != nil {
