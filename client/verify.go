@@ -91,8 +91,9 @@ func (e *VerifyError) EDE() uint16 {
 	return dns.ExtendedErrorCodeDNSBogus
 }
 
-// Verifier checks answers and remembers, per zone, the highest
-// serial it has verified. It is safe for concurrent use.
+// Verifier checks answers and remembers, per zone and owner key, the
+// highest serial it has verified (floor.go). It is safe for concurrent
+// use.
 type Verifier struct {
 	anchors Anchors
 	// logAnchors are the owner keys learnt from the registry's
@@ -102,7 +103,8 @@ type Verifier struct {
 	now        func() time.Time
 
 	mu      sync.Mutex
-	highest map[string]uint32 // zone -> highest serial verified
+	highest map[floorKey]uint32 // (zone, owner key) -> highest serial verified
+	onRaise func(Floor)         // OnFloorRaised's hook
 	// previous are owner keys replaced in the log, still accepted for
 	// their zone until they expire or an answer signed by the zone's
 	// current anchor is verified (anchors.go); dropped tells the
@@ -155,7 +157,7 @@ func NewVerifier(anchors Anchors, now func() time.Time) *Verifier {
 	if now == nil {
 		now = time.Now
 	}
-	return &Verifier{anchors: anchors, now: now, highest: make(map[string]uint32)}
+	return &Verifier{anchors: anchors, now: now, highest: make(map[floorKey]uint32)}
 }
 
 // SetLogAnchors replaces the anchors learnt from the registry's log.
@@ -197,12 +199,26 @@ func (v *Verifier) anchor(origin string) *zone.Key {
 // that cannot be such a zone. Any goroutine may call it.
 func (v *Verifier) Anchored(origin string) bool { return v.anchor(origin) != nil }
 
-// Highest returns the highest serial verified for zone and whether one was.
+// Highest returns the highest serial verified for zone under its
+// current owner key (its anchor) and whether one was; for a zone
+// without an anchor, the highest under any key.
 func (v *Verifier) Highest(origin string) (uint32, bool) {
+	origin = zone.CanonicalName(origin)
+	k := v.anchor(origin)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	s, ok := v.highest[origin]
-	return s, ok
+	if k != nil {
+		s, ok := v.highest[floorKey{origin, keyID(k)}]
+		return s, ok
+	}
+	var hi uint32
+	found := false
+	for fk, s := range v.highest {
+		if fk.zone == origin && (!found || zone.SerialAbove(s, hi)) {
+			hi, found = s, true
+		}
+	}
+	return hi, found
 }
 
 // Verified is an answer that passed VerifyAnswer.
@@ -232,7 +248,8 @@ type Verified struct {
 // target of the answer or authority section (ErrUnexpectedAdditional),
 // and be proven like the others: signed by the owner, or glue (unsigned
 // addresses) included under the head's root. On success it raises the
-// zone's highest serial. Any error is a *VerifyError.
+// zone's floor under the key that verified it (floor.go). Any error is a
+// *VerifyError.
 func (v *Verifier) VerifyAnswer(name string, t uint16, msg, head, proof []byte) (*Verified, error) {
 	name = zone.CanonicalName(name)
 	origin, key := v.find(name)
@@ -257,8 +274,8 @@ func (v *Verifier) VerifyAnswer(name string, t uint16, msg, head, proof []byte) 
 	if h.Zone != origin {
 		return fail(h.Serial, zone.ErrWrongZone)
 	}
-	if hi, ok := v.Highest(origin); ok && zone.SerialAbove(hi, h.Serial) {
-		return fail(h.Serial, fmt.Errorf("%w: %d < %d", ErrStaleSerial, h.Serial, hi))
+	if err := v.checkFloor(origin, key, h.Serial); err != nil {
+		return fail(h.Serial, err)
 	}
 	m := new(dns.Msg)
 	if err := m.Unpack(msg); err != nil {
@@ -296,13 +313,9 @@ func (v *Verifier) VerifyAnswer(name string, t uint16, msg, head, proof []byte) 
 	if err != nil {
 		return fail(h.Serial, err)
 	}
-	v.mu.Lock()
-	if hi, ok := v.highest[origin]; ok && zone.SerialAbove(hi, h.Serial) {
-		v.mu.Unlock()
-		return fail(h.Serial, fmt.Errorf("%w: %d < %d", ErrStaleSerial, h.Serial, hi))
+	if err := v.raise(origin, key, h.Serial); err != nil {
+		return fail(h.Serial, err)
 	}
-	v.highest[origin] = h.Serial
-	v.mu.Unlock()
 	if current {
 		v.dropPrevious(origin)
 	}

@@ -41,8 +41,8 @@ func (v *Verifier) VerifyZone(origin string, text, head []byte) (*zone.Zone, err
 	if h.Zone != origin {
 		return fail(h.Serial, zone.ErrWrongZone)
 	}
-	if hi, ok := v.Highest(origin); ok && zone.SerialAbove(hi, h.Serial) {
-		return fail(h.Serial, fmt.Errorf("%w: %d < %d", ErrStaleSerial, h.Serial, hi))
+	if err := v.checkFloor(origin, key, h.Serial); err != nil {
+		return fail(h.Serial, err)
 	}
 	z, err := zone.ParseFile(bytes.NewReader(text), origin, "zone "+origin+" from the overlay")
 	if err != nil {
@@ -57,12 +57,9 @@ func (v *Verifier) VerifyZone(origin string, text, head []byte) (*zone.Zone, err
 	if err := zone.CheckSigned(z, key, v.now()); err != nil {
 		return fail(h.Serial, err)
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if hi, ok := v.highest[origin]; ok && zone.SerialAbove(hi, h.Serial) {
-		return fail(h.Serial, fmt.Errorf("%w: %d < %d", ErrStaleSerial, h.Serial, hi))
+	if err := v.raise(origin, key, h.Serial); err != nil {
+		return fail(h.Serial, err)
 	}
-	v.highest[origin] = h.Serial
 	z.Head = h
 	return z, nil
 }

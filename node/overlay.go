@@ -133,6 +133,10 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 		return nil, fmt.Errorf("overlay host: %w", err)
 	}
 	verifier := client.NewVerifier(anchors, nil)
+	if err := keepFloors(n.cfg.DataDir, verifier, log); err != nil {
+		h.Close()
+		return nil, err
+	}
 	o := &overlayNode{
 		log:    log,
 		served: &n.served,
