@@ -10,8 +10,14 @@ import (
 
 // Response rate limiting on UDP, as Knot DNS, NSD and BIND do it: the
 // responses going to one source prefix (a /24 for IPv4, a /56 for IPv6)
-// are counted per answer class in a token bucket refilled at Rate per
-// second (burst: one second's worth). Over the rate a response is
+// are counted per answer class and name in a token bucket refilled at
+// Rate per second (burst: one second's worth). The name is that of the
+// response, so a busy resolver asking for many names is not limited by
+// their sum (BIND's "identical responses"): the question's name and type
+// for a positive answer; the zone (the owner of the first authority
+// record, the SOA) for NXDOMAIN and NODATA, so a flood of random names
+// under one zone shares one bucket; the delegation point for a referral;
+// none for errors (REFUSED, SERVFAIL, FORMERR), all counted together. Over the rate a response is
 // dropped, except every Slip-th, which is sent truncated (TC=1, question
 // only) so a real client behind a forged flood retries over TCP; a client
 // that sent a DNS cookie gets BADCOOKIE with a server cookie instead
@@ -150,19 +156,24 @@ func (r *rrl) prefix(a netip.Addr) netip.Addr {
 	return p.Addr()
 }
 
-// check counts one response of class c to a and says whether to send
-// it, drop it or send it slipped.
-func (r *rrl) check(a netip.Addr, c answerClass) rrlVerdict {
+// check counts the response out (a packed reply of at least a header)
+// to a and says whether to send it, drop it or send it slipped.
+func (r *rrl) check(a netip.Addr, out []byte) rrlVerdict {
 	for _, p := range r.opt.Exempt {
 		if p.Contains(a.Unmap()) {
 			return rrlSend
 		}
 	}
+	c := classify(out)
 	var kb [17]byte
 	p := r.prefix(a).As16()
 	copy(kb[:], p[:])
 	kb[16] = byte(c)
-	key := maphash.Bytes(r.seed, kb[:]) | 1 // never 0: 0 marks an unused bucket
+	var h maphash.Hash
+	h.SetSeed(r.seed)
+	h.Write(kb[:])
+	hashResponseName(&h, out, c)
+	key := h.Sum64() | 1 // never 0: 0 marks an unused bucket
 	i := key % uint64(len(r.buckets))
 	mu := &r.locks[i%uint64(len(r.locks))]
 	now := r.now().Sub(r.start).Microseconds()
@@ -227,4 +238,83 @@ func slipReply(out, buf []byte, ck []byte, jar *cookieJar, a netip.Addr) []byte 
 	msg = append(msg, opt[:]...)
 	jar.fill(msg[len(msg)-clientCookieLen-serverCookieLen:], a)
 	return msg
+}
+
+// hashResponseName writes to h the name a response of class c is counted
+// under (see the top of this file), lower-cased and uncompressed: the
+// question's name and type for a positive answer, the owner of the first
+// authority record for NXDOMAIN, NODATA and referrals (the question's
+// name when there is none), nothing for errors. A reply it cannot read
+// is counted under its class alone.
+func hashResponseName(h *maphash.Hash, out []byte, c answerClass) {
+	if c == classError || binary.BigEndian.Uint16(out[4:]) != 1 {
+		return
+	}
+	qend := skipName(out, headerLen)
+	if qend < 0 || qend+4 > len(out) {
+		return
+	}
+	if c == classPositive {
+		writeName(h, out, headerLen)
+		h.Write(out[qend : qend+2]) // the type
+		return
+	}
+	off := qend + 4
+	for range binary.BigEndian.Uint16(out[6:]) { // a CNAME chain before the denial
+		if off = skipRecord(out, off); off < 0 {
+			return
+		}
+	}
+	if binary.BigEndian.Uint16(out[8:]) > 0 && skipName(out, off) > 0 {
+		writeName(h, out, off)
+		return
+	}
+	writeName(h, out, headerLen)
+}
+
+// skipRecord returns the offset after the resource record at off, or -1.
+func skipRecord(msg []byte, off int) int {
+	if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
+		return -1
+	}
+	end := off + 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
+	if end > len(msg) {
+		return -1
+	}
+	return end
+}
+
+// writeName writes the name at off in msg to h, following compression
+// pointers (at most as many as the message has octets before off, which
+// ends loops), lower-cased, as length-prefixed labels ending in 0.
+func writeName(h *maphash.Hash, msg []byte, off int) {
+	for jumps := 0; off < len(msg) && jumps < 64; {
+		l := int(msg[off])
+		switch {
+		case l == 0:
+			h.WriteByte(0)
+			return
+		case l&0xC0 == 0xC0:
+			if off+2 > len(msg) {
+				return
+			}
+			next := int(binary.BigEndian.Uint16(msg[off:]) & 0x3FFF)
+			if next >= off {
+				return // pointers go backwards only
+			}
+			off = next
+			jumps++
+			continue
+		case l&0xC0 != 0 || off+1+l > len(msg):
+			return
+		}
+		h.WriteByte(byte(l))
+		for _, b := range msg[off+1 : off+1+l] {
+			if 'A' <= b && b <= 'Z' {
+				b += 'a' - 'A'
+			}
+			h.WriteByte(b)
+		}
+		off += 1 + l
+	}
 }

@@ -2,9 +2,12 @@ package dnsfront
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 func TestSipHash24(t *testing.T) {
@@ -99,9 +102,10 @@ func TestRRLBucket(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.7")
 	sameNet := netip.MustParseAddr("192.0.2.200")
 	other := netip.MustParseAddr("198.51.100.1")
-	count := func(a netip.Addr, c answerClass, n int) (sent, slipped, dropped int) {
+	www := reply(t, "www.example.", dns.TypeA, dns.RcodeSuccess, "www.example. 300 IN A 192.0.2.1", "")
+	count := func(a netip.Addr, out []byte, n int) (sent, slipped, dropped int) {
 		for range n {
-			switch r.check(a, c) {
+			switch r.check(a, out) {
 			case rrlSend:
 				sent++
 			case rrlSlip:
@@ -112,22 +116,86 @@ func TestRRLBucket(t *testing.T) {
 		}
 		return
 	}
-	if s, sl, d := count(a, classPositive, 30); s != 10 || sl != 10 || d != 10 {
+	if s, sl, d := count(a, www, 30); s != 10 || sl != 10 || d != 10 {
 		t.Errorf("30 positive from %s: sent %d slipped %d dropped %d; want 10 (the burst), 10, 10 (slip 2)", a, s, sl, d)
 	}
-	if s, _, _ := count(sameNet, classPositive, 1); s != 0 {
+	if s, _, _ := count(sameNet, www, 1); s != 0 {
 		t.Errorf("%s shares %s's /24 bucket: sent %d, want 0", sameNet, a, s)
 	}
-	if s, _, _ := count(a, classNXDomain, 10); s != 10 {
-		t.Errorf("NXDOMAIN from %s: sent %d, want 10 (a class of its own)", a, s)
+	if s, _, _ := count(a, reply(t, "WWW.Example.", dns.TypeA, dns.RcodeSuccess, "WWW.Example. 300 IN A 192.0.2.1", ""), 1); s != 0 {
+		t.Errorf("the same name in other case: sent %d, want 0 (one bucket)", s)
 	}
-	if s, _, _ := count(other, classPositive, 10); s != 10 {
+	if s, _, _ := count(a, reply(t, "www.example.", dns.TypeAAAA, dns.RcodeSuccess, "www.example. 300 IN AAAA 2001:db8::1", ""), 10); s != 10 {
+		t.Errorf("another type of the same name: sent %d, want 10 (a bucket of its own)", s)
+	}
+	if s, _, _ := count(a, reply(t, "mail.example.", dns.TypeA, dns.RcodeSuccess, "mail.example. 300 IN A 192.0.2.2", ""), 10); s != 10 {
+		t.Errorf("another name: sent %d, want 10 (a busy resolver is not limited by the sum of its names)", s)
+	}
+	// NXDOMAIN for random names under one zone share the zone's bucket.
+	soa := "example. 300 IN SOA ns.example. admin.example. 1 7200 3600 1209600 300"
+	sent := 0
+	for i := range 30 {
+		s, _, _ := count(a, reply(t, fmt.Sprintf("r%d.example.", i), dns.TypeA, dns.RcodeNameError, "", soa), 1)
+		sent += s
+	}
+	if sent != 10 {
+		t.Errorf("30 NXDOMAIN for random names under example.: sent %d, want 10 (one bucket: the zone)", sent)
+	}
+	if s, _, _ := count(a, reply(t, "x.example.org.", dns.TypeA, dns.RcodeNameError, "", "example.org. 300 IN SOA ns.example.org. a.example.org. 1 2 3 4 5"), 10); s != 10 {
+		t.Errorf("NXDOMAIN under another zone: sent %d, want 10", s)
+	}
+	// Referrals count under the delegation point.
+	sent = 0
+	for i := range 12 {
+		s, _, _ := count(a, reply(t, fmt.Sprintf("h%d.child.example.", i), dns.TypeA, dns.RcodeSuccess, "", "child.example. 300 IN NS ns.child.example."), 1)
+		sent += s
+	}
+	if sent != 10 {
+		t.Errorf("12 referrals to child.example.: sent %d, want 10", sent)
+	}
+	// Errors: one bucket per prefix whatever the name.
+	sent = 0
+	for i := range 12 {
+		s, _, _ := count(a, reply(t, fmt.Sprintf("n%d.elsewhere.", i), dns.TypeA, dns.RcodeRefused, "", ""), 1)
+		sent += s
+	}
+	if sent != 10 {
+		t.Errorf("12 REFUSED for different names: sent %d, want 10", sent)
+	}
+	if s, _, _ := count(other, www, 10); s != 10 {
 		t.Errorf("%s: sent %d, want 10 (a prefix of its own)", other, s)
 	}
 	now = now.Add(500 * time.Millisecond)
-	if s, _, _ := count(a, classPositive, 10); s != 5 {
+	if s, _, _ := count(a, www, 10); s != 5 {
 		t.Errorf("after 0.5 s at 10/s: sent %d, want 5", s)
 	}
+}
+
+// reply packs a response to (name, t) with rcode, one answer record and
+// one authority record (each optional), compressed as servers send them.
+func reply(t *testing.T, name string, qt uint16, rcode int, answer, authority string) []byte {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qt)
+	m.Response, m.Rcode, m.Compress = true, rcode, true
+	for _, rr := range []struct {
+		text string
+		to   *[]dns.RR
+	}{{answer, &m.Answer}, {authority, &m.Ns}} {
+		if rr.text == "" {
+			continue
+		}
+		x, err := dns.NewRR(rr.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*rr.to = append(*rr.to, x)
+	}
+	out, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestClassify(t *testing.T) {
@@ -153,13 +221,15 @@ func TestClassify(t *testing.T) {
 }
 
 // FuzzCookieAndSlip feeds the UDP server's own parsers arbitrary
-// datagrams: findCookie (run on every query when rate limiting is on) and
-// slipReply must not panic, and what they return must be well formed.
+// datagrams: findCookie (run on every query when rate limiting is on),
+// the rate limiter's reading of a response's name, and slipReply must not
+// panic, and what they return must be well formed.
 func FuzzCookieAndSlip(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 3, 'w', 'w', 'w', 0, 0, 1, 0, 1,
 		0, 0, 41, 4, 208, 0, 0, 0, 0, 0, 12, 0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8})
 	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0xc0, 0x0c, 0, 1})
 	jar := newCookieJar(nil)
+	r := newRRL(RRLOptions{Rate: 1 << 20})
 	a := netip.MustParseAddr("192.0.2.1")
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		ck := findCookie(msg)
@@ -167,6 +237,9 @@ func FuzzCookieAndSlip(f *testing.F) {
 			t.Fatalf("findCookie(%x) = %x, not inside the message", msg, ck)
 		}
 		jar.valid(ck, a)
+		if len(msg) >= headerLen {
+			r.check(a, msg) // the response's name read back, compression followed
+		}
 		var buf [512]byte
 		if out := slipReply(msg, buf[:0], ck, jar, a); out != nil {
 			if len(out) < headerLen || out[0] != msg[0] || out[1] != msg[1] {

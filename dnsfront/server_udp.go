@@ -230,7 +230,7 @@ func (s *UDPServer) send(c *net.UDPConn, reply, buf []byte, to netip.AddrPort, e
 		}
 	}
 	if !exempt && len(reply) >= headerLen {
-		switch s.rrl.check(to.Addr(), classify(reply)) {
+		switch s.rrl.check(to.Addr(), reply) {
 		case rrlDrop:
 			return nil
 		case rrlSlip:

@@ -70,7 +70,8 @@ type Config struct {
 	// MaxUDPSize is the largest UDP reply (EDNS0 buffer cap). Default 1232.
 	MaxUDPSize int `toml:"max_udp_size"`
 	// RRLRate is the response rate limit on UDP: responses per second to
-	// one source prefix in one answer class, beyond which responses are
+	// one source prefix for one response (name and type, or zone, or
+	// delegation; see dnsfront/rrl.go), beyond which responses are
 	// dropped or slipped (dnsfront/rrl.go); 0 turns it off. Default 20.
 	RRLRate int `toml:"rrl_rate"`
 	// RRLSlip sends every RRLSlip-th response over the rate truncated
