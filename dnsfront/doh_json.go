@@ -34,6 +34,15 @@ type JSONAnswer struct {
 	Answer    []JSONRecord   `json:"Answer,omitempty"`
 	Authority []JSONRecord   `json:"Authority,omitempty"`
 	Audit     Audit          `json:"audit"`
+	// Trace is the query's trace (trace.go), with the parameter trace=1.
+	Trace []JSONTraceHop `json:"Trace,omitempty"`
+}
+
+// JSONTraceHop is one hop of a JSONAnswer's trace (TraceHop).
+type JSONTraceHop struct {
+	Kind      string `json:"kind"`
+	Node      string `json:"node"`
+	ElapsedUS int64  `json:"elapsed_us"`
 }
 
 // JSONQuestion is the question of a JSONAnswer.
@@ -70,9 +79,10 @@ type RRsetHash struct {
 	SHA256 string `json:"sha256"`
 }
 
-// serveJSON answers GET ?name=NAME&type=TYPE[&do=1][&cd=1] with a
-// JSONAnswer. type is a mnemonic or a number (default A). RRSIGs appear
-// in the answer only with do=1; the audit hashes are computed either way.
+// serveJSON answers GET ?name=NAME&type=TYPE[&do=1][&cd=1][&trace=1]
+// with a JSONAnswer. type is a mnemonic or a number (default A). RRSIGs
+// appear in the answer only with do=1; the audit hashes are computed
+// either way. trace=1 asks for the query's trace (TraceOptionCode).
 func (d *DoHHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name := q.Get("name")
@@ -91,6 +101,11 @@ func (d *DoHHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 	req.RecursionDesired = false
 	req.CheckingDisabled = flagParam(q.Get("cd"))
 	req.SetEdns0(maxMsg, true) // RRSIGs, so the audit sees what is signed
+	trace := flagParam(q.Get("trace"))
+	if trace {
+		o := req.IsEdns0()
+		o.Option = append(o.Option, &dns.EDNS0_LOCAL{Code: TraceOptionCode})
+	}
 	raw, err := req.Pack()
 	if err != nil {
 		http.Error(w, "doh: "+err.Error(), http.StatusBadRequest)
@@ -112,6 +127,9 @@ func (d *DoHHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 	for _, qq := range resp.Question {
 		ans.Question = append(ans.Question, JSONQuestion{qq.Name, qq.Qtype})
 	}
+	if trace {
+		ans.Trace = jsonTrace(&resp)
+	}
 	ans.Answer = jsonRecords(resp.Answer, do)
 	ans.Authority = jsonRecords(resp.Ns, do)
 	body, err := json.Marshal(ans)
@@ -132,6 +150,31 @@ func (d *DoHHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 	if _, err := w.Write(body); err == nil {
 		flushHeld(w)
 	}
+}
+
+// jsonTrace is the trace a reply carries, for a JSONAnswer; nil without
+// one.
+func jsonTrace(m *dns.Msg) []JSONTraceHop {
+	o := m.IsEdns0()
+	if o == nil {
+		return nil
+	}
+	for _, e := range o.Option {
+		l, ok := e.(*dns.EDNS0_LOCAL)
+		if !ok || l.Code != TraceOptionCode {
+			continue
+		}
+		hops, err := DecodeTrace(l.Data)
+		if err != nil {
+			return nil
+		}
+		out := make([]JSONTraceHop, len(hops))
+		for i, h := range hops {
+			out[i] = JSONTraceHop{Kind: h.Kind.String(), Node: h.Node, ElapsedUS: h.Elapsed.Microseconds()}
+		}
+		return out
+	}
+	return nil
 }
 
 func flagParam(s string) bool { return s == "1" || strings.EqualFold(s, "true") }

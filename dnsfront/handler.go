@@ -91,6 +91,13 @@ type Options struct {
 	// queries for their names, held here or by another group, get REFUSED with EDE 15
 	// (Blocked) (suspend.go). Default nil: nothing is suspended.
 	Suspensions Suspensions
+	// NodeID names this node in the hops of a query trace (trace.go):
+	// the node sets its overlay peer id, or its Raft server id without
+	// the overlay. Default "": traces name the node "".
+	NodeID string
+	// NoTrace ignores the trace option (TraceOptionCode) in queries.
+	// Default false: a query carrying it gets the trace in its reply.
+	NoTrace bool
 }
 
 // DefaultMaxUDPSize is the default of Options.MaxUDPSize.
@@ -107,6 +114,8 @@ type Handler struct {
 	otherGroups *otherGroupPool // nil without Options.OtherGroups
 	susp        Suspensions     // nil without Options.Suspensions
 	cookies     bool
+	nodeID      string
+	trace       bool // Options.NoTrace unset
 }
 
 // NewHandler returns a Handler answering from zones.
@@ -120,7 +129,8 @@ func NewHandler(zones Reader, opt Options) *Handler {
 	case size > 65535:
 		size = 65535
 	}
-	h := &Handler{zones: zones, maxUDP: uint16(size), susp: opt.Suspensions, cookies: opt.Cookies}
+	h := &Handler{zones: zones, maxUDP: uint16(size), susp: opt.Suspensions, cookies: opt.Cookies,
+		nodeID: opt.NodeID, trace: !opt.NoTrace}
 	switch {
 	case opt.PadBlock == 0:
 		h.padBlock = DefaultPadBlock
@@ -162,6 +172,10 @@ type scratch struct {
 	soaSigs    []dns.RRSIG
 	otherGroup bool // no local zone encloses the name and OtherGroups is set
 	optLen     int  // RDATA octets of options already in opt (suspend.go's EDE)
+
+	start time.Time       // arrival of a query asking for a trace
+	trace dns.EDNS0_LOCAL // the trace option (trace.go)
+	trBuf [traceMaxHop]byte
 }
 
 // Answer fills resp (reset first) with the response to req as it arrived
@@ -177,6 +191,9 @@ func (h *Handler) Answer(req, resp *dns.Msg, tr Transport) {
 	var q request
 	q.fromMsg(req)
 	sc := new(scratch)
+	if q.trace {
+		sc.start = time.Now()
+	}
 	limit := h.respond(&q, resp, sc, tr)
 	pad := h.finishOPT(&q, resp, sc, tr)
 	defer func() {
@@ -208,7 +225,7 @@ func (h *Handler) Answer(req, resp *dns.Msg, tr Transport) {
 func (h *Handler) Handle(raw, buf []byte, tr Transport) (out []byte, ok bool) {
 	out, ok, other := h.handle(raw, buf, tr)
 	if other {
-		return h.resolveOtherGroup(h.otherGroups.ctx, raw, buf, tr), true
+		return h.resolveOtherGroup(h.otherGroups.ctx, raw, buf, tr, time.Now()), true
 	}
 	return out, ok
 }
@@ -231,6 +248,9 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other b
 			return formErr(raw, buf), true, false
 		}
 		x.q.fromMsg(&x.req)
+	}
+	if x.q.trace {
+		x.scratch.start = time.Now()
 	}
 	limit := h.respond(&x.q, &x.resp, &x.scratch, tr)
 	if x.scratch.otherGroup {

@@ -33,6 +33,14 @@ type OtherGroupAnswer struct {
 	Verified bool
 	// Audit is the path, the member that answered first.
 	Audit []AuditHop
+	// Cached says the answer came from the cache of verified answers,
+	// not from another group just now: the answer source of the metrics
+	// and the kind of this node's trace hop.
+	Cached bool
+	// Trace is the hops beyond this node, for a query that asks for a
+	// trace (trace.go): the member of the other group that answered
+	// (TraceMember). Empty for a cached answer.
+	Trace []TraceHop
 }
 
 // OtherGroups answers queries for names no local zone encloses, from the
@@ -77,6 +85,7 @@ const (
 var errPoolFull = errors.New("lookups in other groups saturated")
 
 type otherGroupJob struct {
+	at  time.Time // arrival, the start of a trace's first hop
 	raw []byte
 	tr  Transport
 	w   ReplyWriter
@@ -121,7 +130,7 @@ func (h *Handler) startOtherGroups(opt Options) {
 				case <-p.ctx.Done():
 					return
 				case j := <-p.jobs:
-					out := h.resolveOtherGroup(p.ctx, j.raw, buf, j.tr)
+					out := h.resolveOtherGroup(p.ctx, j.raw, buf, j.tr, j.at)
 					if len(out) > 0 {
 						j.w.WriteReply(out, j.to)
 					}
@@ -150,7 +159,7 @@ func (h *Handler) HandleOrDefer(raw, buf []byte, tr Transport, w ReplyWriter, to
 	if !other {
 		return out, ok, false
 	}
-	j := otherGroupJob{raw: append([]byte(nil), raw...), tr: tr, w: w, to: to}
+	j := otherGroupJob{at: time.Now(), raw: append([]byte(nil), raw...), tr: tr, w: w, to: to}
 	select {
 	case h.otherGroups.jobs <- j:
 		return buf[:0], false, true
@@ -161,7 +170,7 @@ func (h *Handler) HandleOrDefer(raw, buf []byte, tr Transport, w ReplyWriter, to
 
 // resolveOtherGroup answers raw with the OtherGroups, within the pool's timeout,
 // and appends the wire reply to buf[:0].
-func (h *Handler) resolveOtherGroup(ctx context.Context, raw, buf []byte, tr Transport) []byte {
+func (h *Handler) resolveOtherGroup(ctx context.Context, raw, buf []byte, tr Transport, at time.Time) []byte {
 	req := new(dns.Msg)
 	if err := req.Unpack(raw); err != nil || len(req.Question) != 1 {
 		return formErr(raw, buf)
@@ -196,6 +205,14 @@ func (h *Handler) resolveOtherGroup(ctx context.Context, raw, buf []byte, tr Tra
 		addOPT(resp, opt, q.do, h.maxUDP)
 		if wantsAudit(req) {
 			opt.Option = append(opt.Option, &dns.EDNS0_LOCAL{Code: AuditOptionCode, Data: EncodeAudit(ans.Verified, ans.Audit)})
+		}
+		if q.trace && h.trace {
+			kind := TraceRelayed
+			if ans.Cached {
+				kind = TraceCache
+			}
+			hops := append([]TraceHop{{Kind: kind, Node: h.nodeID, Elapsed: time.Since(at)}}, ans.Trace...)
+			opt.Option = append(opt.Option, &dns.EDNS0_LOCAL{Code: TraceOptionCode, Data: AppendTrace(nil, hops)})
 		}
 	}
 	resp.Extra = append(resp.Extra, extra...)

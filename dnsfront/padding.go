@@ -3,6 +3,7 @@ package dnsfront
 import (
 	"encoding/binary"
 	"slices"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -65,6 +66,17 @@ func (h *Handler) finishOPT(q *request, resp *dns.Msg, sc *scratch, tr Transport
 			sc.opt.Option = append(sc.opt.Option, &sc.ck)
 		}
 		rdlen += 4 + len(sc.cookie)
+	}
+	if q.trace && h.trace && resp.Extra[i] == dns.RR(&sc.opt) {
+		data := AppendTrace(sc.trBuf[:0], []TraceHop{{Kind: TraceLocal, Node: h.nodeID, Elapsed: time.Since(sc.start)}})
+		sc.trace = dns.EDNS0_LOCAL{Code: TraceOptionCode, Data: data}
+		if len(sc.opt.Option) == 0 {
+			sc.optBuf[0] = &sc.trace
+			sc.opt.Option = sc.optBuf[:1]
+		} else {
+			sc.opt.Option = append(sc.opt.Option, &sc.trace)
+		}
+		rdlen += 4 + len(data)
 	}
 	if !q.padding || h.padBlock == 0 || !tr.Encrypted() {
 		return -1

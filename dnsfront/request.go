@@ -26,6 +26,7 @@ type request struct {
 
 	padding   bool // the OPT carries a Padding option (RFC 7830)
 	keepalive bool // the OPT carries an edns-tcp-keepalive option (RFC 7828)
+	trace     bool // the OPT carries the trace option (trace.go)
 
 	// cookie is the client cookie of a COOKIE option (RFC 7873), nil
 	// without one; badCookie: the option's length is invalid (FORMERR).
@@ -170,6 +171,8 @@ func (q *request) noteOption(code uint16, data []byte) {
 		q.padding = true
 	case dns.EDNS0TCPKEEPALIVE:
 		q.keepalive = true
+	case TraceOptionCode:
+		q.trace = true
 	}
 }
 

@@ -251,7 +251,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		others = ov
 		reader = childZones{served: &n.served, router: ov.router} // overlay_child.go
 	}
-	h := dnsfront.NewHandler(reader, dnsfront.Options{MaxUDPSize: n.cfg.MaxUDPSize, TCPKeepalive: n.cfg.TCPIdleTimeout, OtherGroups: others, Suspensions: &n.susp, Cookies: n.cfg.Cookies})
+	h := dnsfront.NewHandler(reader, n.handlerOptions(others)) // dnsobserve.go
 	undo = append(undo, func() { h.Close() })
 	n.dnsh = h
 	n.budget = dnsfront.NewBudget(n.cfg.PendingBudget)

@@ -241,8 +241,11 @@ func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.Othe
 			o.refresh(name, q.Qtype)
 		}
 		o.stats.cached.Add(1)
-		return otherGroupAnswer(v, age), nil
+		a := otherGroupAnswer(v, age)
+		a.Cached = true
+		return a, nil
 	}
+	start := time.Now()
 	v, err := o.fetch(ctx, name, q.Qtype)
 	if errors.Is(err, errZoneGone) {
 		// The route's zone was deleted: now routed to an enclosing zone
@@ -261,7 +264,12 @@ func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.Othe
 		return nil, err
 	}
 	o.stats.fetched.Add(1)
-	return otherGroupAnswer(v, 0), nil
+	a := otherGroupAnswer(v, 0)
+	if n := len(v.Audit); n >= 2 {
+		// The answering member's hop comes before this node's own.
+		a.Trace = []dnsfront.TraceHop{{Kind: dnsfront.TraceMember, Node: v.Audit[n-2].Node, Elapsed: time.Since(start)}}
+	}
+	return a, nil
 }
 
 // thinRelook is how often a route with fewer than two providers is
