@@ -61,14 +61,15 @@ type follower struct {
 	hc       *http.Client // of the HTTP sources (nil for a member); mutual TLS for https URLs
 	splits   prometheus.Counter
 	applied  prometheus.Counter
-	size     prometheus.Gauge // the verified tree size
-	lastOK   prometheus.Gauge // Unix time of the last poll that verified a checkpoint
+	size     prometheus.Gauge   // the verified tree size
+	lastOK   prometheus.Gauge   // Unix time of the last poll that verified a checkpoint
+	misses   prometheus.Counter // polls on an anchor miss (anchor_miss.go)
 
 	st    FollowState // owned by the loop goroutine after start
 	grace time.Duration
 
 	previous atomic.Pointer[map[string]client.PreviousAnchor] // as last published
-	refresh  anchorRefresh                                    // refreshAnchors's (rotation.go)
+	refresh  anchorRefresh                                    // refreshAnchors's (anchor_miss.go)
 
 	dropMu sync.Mutex
 	drops  map[string]string // zone -> previous key the Verifier dropped, for the loop
@@ -91,6 +92,7 @@ func (n *Node) newFollower() (*follower, error) {
 		origin:   c.LogOrigin,
 		path:     filepath.Join(n.cfg.DataDir, followFile),
 		kick:     make(chan chan error),
+		refresh:  anchorRefresh{token: make(chan struct{}, 1)},
 		poke:     make(chan struct{}, 1),
 		grace:    c.RotationGrace,
 		splits: prometheus.NewCounter(prometheus.CounterOpts{
@@ -104,6 +106,10 @@ func (n *Node) newFollower() (*follower, error) {
 		size: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ddnrs_registry_log_size",
 			Help: "Entries in the registry's log as this node verified it (the checkpoint's tree size); compare across nodes for the follow lag.",
+		}),
+		misses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ddnrs_registry_log_polls_on_miss_total",
+			Help: "Polls of the registry's log made at once because an answer of another group named a zone or key the anchors did not know yet (a zone just created or rotated).",
 		}),
 		lastOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ddnrs_registry_log_last_success_timestamp_seconds",
@@ -133,7 +139,7 @@ func (n *Node) newFollower() (*follower, error) {
 	}
 	reg := n.metrics.Registry()
 	f.size.Set(float64(st.Size))
-	for _, c := range []prometheus.Collector{f.splits, f.applied, f.size, f.lastOK} {
+	for _, c := range []prometheus.Collector{f.splits, f.applied, f.size, f.lastOK, f.misses} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {
@@ -311,7 +317,7 @@ func (f *follower) stepFrom(ctx context.Context, src translog.Source) error {
 	if err != nil {
 		return err
 	}
-	var newly, released []string
+	var newly, released, registered []string
 	now := f.n.Now()
 	for i, l := range leaves {
 		e, err := translog.ParseEntry(l)
@@ -323,8 +329,11 @@ func (f *follower) stepFrom(ctx context.Context, src translog.Source) error {
 		if f.st.Apply(e, now, f.grace) {
 			newly = append(newly, e.Zone)
 		}
-		if e.Kind == translog.KindRelease {
+		switch e.Kind {
+		case translog.KindRelease:
 			released = append(released, zone.CanonicalName(e.Zone))
+		case translog.KindRegistration:
+			registered = append(registered, zone.CanonicalName(e.Zone))
 		}
 		f.applied.Inc()
 	}
@@ -333,6 +342,13 @@ func (f *follower) stepFrom(ctx context.Context, src translog.Source) error {
 	}
 	if err := f.publish(newly, released); err != nil {
 		return err
+	}
+	if o := f.n.ov.Load(); o != nil {
+		// A name of a zone registered since may be cached as no zone
+		// (asked before its group provided it): look it up afresh.
+		for _, z := range registered {
+			o.router.Forget(z)
+		}
 	}
 	f.size.Set(float64(f.st.Size))
 	f.lastOK.SetToCurrentTime()

@@ -411,7 +411,9 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 			return nil, &lookupError{dns.ExtendedErrorCodeNoReachableAuthority, fmt.Errorf("zone %s: %w", origin, err)}
 		}
 		v, err := o.verifier.VerifyAnswer(name, t, resp.Msg, resp.Head, resp.Proof)
-		if errors.Is(err, zone.ErrBadSignature) && o.refreshAnchors != nil && o.refreshAnchors(ctx) {
+		if anchorMiss(err) && o.refreshAnchors != nil && o.refreshAnchors(ctx) {
+			// A zone registered (or rotated) since the last poll of the
+			// registry's log: poll it now (anchor_miss.go).
 			v, err = o.verifier.VerifyAnswer(name, t, resp.Msg, resp.Head, resp.Proof)
 		}
 		if child, ok := childOf(rt, origin, err); ok && !rerouted {

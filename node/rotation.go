@@ -19,8 +19,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -183,47 +181,6 @@ func (f *follower) previousTo(v *client.Verifier) {
 	if p := f.previous.Load(); p != nil {
 		v.SetPreviousAnchors(*p, f.droppedPrevious)
 	}
-}
-
-// minAnchorRefresh is the least time between two log polls that answers
-// signed by an unknown key cause, so that such answers (a peer's
-// forgeries too) cannot make a node poll the registry without bound.
-const minAnchorRefresh = time.Second
-
-// anchorRefreshTimeout bounds such a poll (the query waits on it).
-const anchorRefreshTimeout = 2 * time.Second
-
-// anchorRefresh serialises refreshAnchors.
-type anchorRefresh struct {
-	mu   sync.Mutex
-	last time.Time // end of the last poll
-}
-
-// refreshAnchors polls the log now (Verifier refused a head signed by a
-// key the anchors do not know: maybe the zone rotated and the claim's
-// change is in the log but not read here yet) and reports whether the
-// anchors may have changed since the caller asked, so the answer is
-// worth verifying again. Concurrent callers share one poll; polls are
-// at least minAnchorRefresh apart.
-func (f *follower) refreshAnchors(ctx context.Context) bool {
-	asked := time.Now()
-	f.refresh.mu.Lock()
-	defer f.refresh.mu.Unlock()
-	if f.refresh.last.After(asked) {
-		return true // another caller polled meanwhile
-	}
-	if time.Since(f.refresh.last) < minAnchorRefresh {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(ctx, anchorRefreshTimeout)
-	defer cancel()
-	err := f.sync(ctx)
-	f.refresh.last = time.Now()
-	if err != nil {
-		f.log.Debug("registry log: poll for an unknown signing key", "err", err)
-		return false
-	}
-	return true
 }
 
 // rotationSerial is the serial of the SOA a rotation's change puts.
