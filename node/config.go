@@ -117,6 +117,9 @@ type Config struct {
 	// Metrics is the plain-HTTP listener for Prometheus ([metrics] in
 	// TOML, metrics_listen.go); on, on loopback, by default.
 	Metrics MetricsConfig `toml:"metrics"`
+	// Forward sends recursive queries for names outside DDNRS to
+	// upstream resolvers ([forward] in TOML, forward.go); off by default.
+	Forward ForwardConfig `toml:"forward"`
 }
 
 // DefaultMetricsListen is [metrics] listen's default: loopback only, on
@@ -382,6 +385,7 @@ func Default() Config {
 		},
 		API:     APIConfig{IPPerMinute: api.DefaultIPPerMinute, IPBurst: api.DefaultIPBurst},
 		Metrics: MetricsConfig{Listen: DefaultMetricsListen},
+		Forward: DefaultForward(),
 		Registry: RegistryConfig{
 			LogOrigin:         "ddnrs.registry/log",
 			FollowInterval:    5 * time.Second,
@@ -465,6 +469,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.API.validate()...)
 	errs = append(errs, c.Registry.validate()...)
 	errs = append(errs, c.Metrics.validate()...)
+	errs = append(errs, c.Forward.validate()...)
 	if c.TLS.Auto() {
 		for i, u := range c.Registry.URLs {
 			if strings.HasPrefix(strings.ToLower(u), "https:") {

@@ -92,6 +92,7 @@ type Node struct {
 	bg     sync.WaitGroup
 
 	dnsh *dnsfront.Handler // the query handler; Close stops its other-group pool
+	fwd  *forwarding       // [forward]; nil when off (forward.go)
 	// budget bounds the replies the TCP, DoT and DoQ servers hold for
 	// clients that do not read (pending_budget); made by Start.
 	budget *dnsfront.Budget
@@ -250,6 +251,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		undo = append(undo, func() { n.ov.Store(nil); ov.close() })
 		others = ov
 		reader = childZones{served: &n.served, router: ov.router} // overlay_child.go
+	}
+	if n.cfg.Forward.Enabled() {
+		fw, err := n.startForward(others) // forward.go
+		if err != nil {
+			return err
+		}
+		undo = append(undo, fw.fw.Close)
+		n.fwd, others = fw, fw
 	}
 	h := dnsfront.NewHandler(reader, n.handlerOptions(others)) // dnsobserve.go
 	undo = append(undo, func() { h.Close() })
@@ -605,6 +614,9 @@ func (n *Node) close(ctx context.Context, handOver bool) error {
 	}
 	n.serving.Wait()
 	n.dnsh.Close()
+	if n.fwd != nil {
+		n.fwd.fw.Close()
+	}
 	if ov := n.ov.Load(); ov != nil {
 		// Leave the DHT before Raft shuts down (docs/architecture.md, "Conventions the code relies on").
 		if err := ov.close(); err != nil {

@@ -35,6 +35,8 @@ var rank = map[string]int{
 	"dnsfront":    3,
 	"overlay":     3,
 	"client":      3,
+	"forward":     3, // upstream resolvers for names outside DDNRS, beside dnsfront
+	"stub":        4, // the stub resolver (ddnrs stub), beside api
 	"api":         4,
 	"admin":       4, // the admin endpoint, beside api
 	"node":        5,
