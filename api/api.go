@@ -149,6 +149,11 @@ type Options struct {
 	// registry's state machine enforces it too. Default
 	// DefaultMaxOpenApplications (1000).
 	MaxOpenApplications int
+	// MaxSubKeys caps the live sub-keys directly under one key: past it
+	// POST /v1/keys gets 409 too_many_keys. The cap travels in each
+	// IssueKey, so the registry's state machine enforces it. Default
+	// DefaultMaxSubKeys (100).
+	MaxSubKeys int
 	// ApplicationsPerIPPerDay caps the applications one client address
 	// (IPv4, or IPv6 /64) submits through this node per UTC day: past it
 	// 429 application_limit. Counted in this node's memory (a restart,
@@ -236,6 +241,9 @@ func New(opt Options) (*Server, error) {
 	}
 	if opt.MaxOpenApplications <= 0 {
 		opt.MaxOpenApplications = DefaultMaxOpenApplications
+	}
+	if opt.MaxSubKeys <= 0 {
+		opt.MaxSubKeys = DefaultMaxSubKeys
 	}
 	if opt.ApplicationsPerIPPerDay <= 0 {
 		opt.ApplicationsPerIPPerDay = DefaultApplicationsPerIPPerDay

@@ -146,9 +146,13 @@ func TestKeys(t *testing.T) {
 	if bytes.Contains(r.body, []byte("hash")) {
 		t.Errorf("key list shows hashes: %s", r.body)
 	}
-	want(t, "list as user", f.do("GET", "/v1/keys", user, nil), http.StatusForbidden, "out_of_scope")
+	r = f.do("GET", "/v1/keys", user, nil)
+	want(t, "list as user", r, http.StatusOK, "")
+	if bytes.Contains(r.body, []byte(otherID)) || !bytes.Contains(r.body, []byte(userID)) {
+		t.Errorf("a user's key list = %s, want its own key and no other", r.body)
+	}
 	want(t, "get own", f.do("GET", "/v1/keys/"+userID, user, nil), http.StatusOK, "")
-	want(t, "get another's", f.do("GET", "/v1/keys/"+otherID, user, nil), http.StatusForbidden, "out_of_scope")
+	want(t, "get another's", f.do("GET", "/v1/keys/"+otherID, user, nil), http.StatusNotFound, "not_found")
 	want(t, "get unknown", f.do("GET", "/v1/keys/0123456789abcdef", f.admin, nil), http.StatusNotFound, "not_found")
 
 	// Authentication failures.
@@ -175,7 +179,7 @@ func TestKeys(t *testing.T) {
 		t.Errorf("revoke answered %s, want revoked true", r.body)
 	}
 	want(t, "revoked key", f.do("GET", "/v1/zones", user, nil), http.StatusUnauthorized, "key_revoked")
-	want(t, "revoke another's", f.do("DELETE", "/v1/keys/"+userID, other, nil), http.StatusForbidden, "out_of_scope")
+	want(t, "revoke another's", f.do("DELETE", "/v1/keys/"+userID, other, nil), http.StatusNotFound, "not_found")
 	want(t, "admin revokes", f.do("DELETE", "/v1/keys/"+otherID, f.admin, nil), http.StatusOK, "")
 	want(t, "revoke unknown", f.do("DELETE", "/v1/keys/0123456789abcdef", f.admin, nil), http.StatusNotFound, "not_found")
 }
@@ -505,6 +509,20 @@ func TestScopes(t *testing.T) {
 			}
 		})
 	}
+
+	// The same attack with a sub-key: the owner (any change) gives a CI
+	// job an ACME-scoped sub-key, which then tries the SOA's other fields.
+	r := f.do("POST", "/v1/keys", owner, map[string]any{"name": "acme", "scope": map[string]any{"suffixes": []string{"example.org."}, "labels": []string{"_acme-challenge.*"}, "types": []string{"TXT"}, "actions": []string{"update"}}})
+	want(t, "owner issues an ACME sub-key", r, http.StatusCreated, "")
+	var sub struct {
+		Key string `json:"key"`
+	}
+	r.json(t, &sub)
+	for name, cmd := range map[string][]byte{"SOA names": soaFields, "SOA minimum": soaTimers, "SOA TTL": soaTTL, "A record": aCmd} {
+		r := f.do("POST", "/v1/zones/example.org./changes?dry_run=true", sub.Key, cmd)
+		want(t, "ACME sub-key changing the "+name, r, http.StatusForbidden, "out_of_scope")
+	}
+	want(t, "ACME sub-key changing its TXT", f.do("POST", "/v1/zones/example.org./changes?dry_run=true", sub.Key, txtCmd), http.StatusOK, "")
 }
 
 func TestRateLimits(t *testing.T) {

@@ -50,13 +50,19 @@ type AuditRecord struct {
 	KeyID  string    `json:"key_id"`
 	Action string    `json:"action"`         // the endpoint, e.g. "zones.changes"
 	Zone   string    `json:"zone,omitempty"` // canonical
-	Result string    `json:"result"`         // "ok" or the error code
-	Status int       `json:"status"`
+	// Target is the key a keys.issue or keys.revoke request issued or
+	// revoked (a sub-key's issue is recorded under its parent's KeyID
+	// with the sub-key here).
+	Target string `json:"target,omitempty"`
+	Result string `json:"result"` // "ok" or the error code
+	Status int    `json:"status"`
 }
 
 // AuditFilter selects records; zero fields select everything.
 type AuditFilter struct {
-	Zone         string
+	Zone string
+	// KeyID selects the records of requests made with the key and those
+	// that issued or revoked it (Target).
 	KeyID        string
 	Since, Until time.Time // Since inclusive, Until exclusive
 	Limit        int       // default 100, at most 1000
@@ -64,7 +70,7 @@ type AuditFilter struct {
 
 // match reports whether rec is one f selects (the limit aside).
 func (f AuditFilter) match(rec AuditRecord) bool {
-	return (f.KeyID == "" || rec.KeyID == f.KeyID) && (f.Zone == "" || rec.Zone == f.Zone) &&
+	return (f.KeyID == "" || rec.KeyID == f.KeyID || rec.Target == f.KeyID) && (f.Zone == "" || rec.Zone == f.Zone) &&
 		(f.Since.IsZero() || !rec.Time.Before(f.Since)) && (f.Until.IsZero() || rec.Time.Before(f.Until))
 }
 

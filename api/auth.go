@@ -133,6 +133,9 @@ func (s *Server) authenticate(r *http.Request) (raftfsm.APIKey, error) {
 	if !k.Expires.IsZero() && !s.b.Now().Before(k.Expires) {
 		return raftfsm.APIKey{}, fmt.Errorf("%w: key %s expired at %s", ErrKeyExpired, id, k.Expires.UTC().Format("2006-01-02T15:04:05Z"))
 	}
+	if err := checkAncestors(reg, k, s.b.Now()); err != nil {
+		return raftfsm.APIKey{}, err
+	}
 	return k, nil
 }
 

@@ -133,6 +133,9 @@ var reasonStatus = map[raftfsm.Reason]statusCode{
 	raftfsm.ReasonNoZone:             {http.StatusNotFound, "not_found"},
 	raftfsm.ReasonUnknownApplication: {http.StatusNotFound, "not_found"},
 	raftfsm.ReasonUnknownKey:         {http.StatusNotFound, "not_found"},
+	raftfsm.ReasonKeyWider:           {http.StatusForbidden, "out_of_scope"},
+	raftfsm.ReasonParentRevoked:      {http.StatusForbidden, "key_revoked"},
+	raftfsm.ReasonTooManyKeys:        {http.StatusConflict, "too_many_keys"},
 }
 
 // errorCode is the one place errors become HTTP statuses and stable codes.

@@ -60,9 +60,14 @@ func (s *Server) handleAudit(w http.ResponseWriter, r *http.Request, c *call) er
 	f := AuditFilter{KeyID: q.Get("key")}
 	if !isAdmin(c.key) {
 		if f.KeyID != "" && f.KeyID != c.key.ID {
-			return &ScopeError{What: "action", Detail: "only an admin key reads another key's audit records"}
+			// A key reads its sub-keys' records too.
+			if _, err := s.ownKey(c, f.KeyID); err != nil {
+				return &ScopeError{What: "action", Detail: "only an admin key reads the audit records of a key that is not the caller's or below it"}
+			}
 		}
-		f.KeyID = c.key.ID
+		if f.KeyID == "" {
+			f.KeyID = c.key.ID
+		}
 	}
 	if z := q.Get("zone"); z != "" {
 		origin, err := domainName("zone", z)

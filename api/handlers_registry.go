@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ddnrs/ddnrs/raftfsm"
@@ -81,13 +83,14 @@ type keyJSON struct {
 	Revoked     bool        `json:"revoked"`
 	RevokedAt   *time.Time  `json:"revoked_at,omitempty"`
 	RevokedBy   string      `json:"revoked_by,omitempty"`
+	Parent      string      `json:"parent,omitempty"` // the key that issued this sub-key
 }
 
 func keyView(k raftfsm.APIKey) keyJSON {
 	j := keyJSON{ID: k.ID, Name: k.Name, Application: k.Application,
 		Scope:   ScopeInput{Suffixes: nonNil(k.Scope.Suffixes), Labels: k.Scope.Labels, Types: k.Scope.Types, Actions: nonNil(k.Scope.Actions)},
 		Limits:  LimitsInput{PerMinute: k.Limits.PerMinute, Burst: k.Limits.Burst},
-		Created: k.Created, Revoked: k.Revoked, RevokedBy: k.RevokedBy}
+		Created: k.Created, Revoked: k.Revoked, RevokedBy: k.RevokedBy, Parent: k.Parent}
 	if !k.Expires.IsZero() {
 		t := k.Expires
 		j.Expires = &t
@@ -230,16 +233,19 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request, c *call) e
 	return nil
 }
 
+// handleListKeys lists every key for an admin key, else the caller's
+// key and the sub-keys below it.
 func (s *Server) handleListKeys(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := requireAdmin(c.key); err != nil {
-		return err
-	}
 	reg, err := s.registry()
 	if err != nil {
 		return err
 	}
+	keys := reg.Keys()
+	if !isAdmin(c.key) {
+		keys = append([]raftfsm.APIKey{c.key}, reg.Descendants(c.key.ID)...)
+	}
 	out := []keyJSON{}
-	for _, k := range reg.Keys() {
+	for _, k := range keys {
 		out = append(out, keyView(k))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"keys": out})
@@ -252,12 +258,15 @@ type issueKeyInput struct {
 	Scope   *ScopeInput  `json:"scope"`
 	Limits  *LimitsInput `json:"limits,omitempty"`
 	Expires *time.Time   `json:"expires,omitempty"`
+	// Parent makes the key a sub-key of that key: the caller's own key
+	// or one below it. Without it, an admin key issues a top key and any
+	// other key a sub-key of itself.
+	Parent string `json:"parent,omitempty"`
 }
 
+// handleIssueKey issues a key: a top key for an admin caller, else (or
+// with "parent") a sub-key no wider than its parent.
 func (s *Server) handleIssueKey(w http.ResponseWriter, r *http.Request, c *call) error {
-	if err := requireAdmin(c.key); err != nil {
-		return err
-	}
 	var in issueKeyInput
 	if err := decodeJSON(r, &in); err != nil {
 		return err
@@ -276,27 +285,59 @@ func (s *Server) handleIssueKey(w http.ResponseWriter, r *http.Request, c *call)
 	if err != nil {
 		return err
 	}
-	if err := s.propose(r.Context(), &raftfsm.IssueKey{Key: k, Actor: c.key.ID}); err != nil {
+	cmd := &raftfsm.IssueKey{Key: k, Actor: c.key.ID}
+	if in.Parent != "" || !isAdmin(c.key) {
+		parent, err := s.parentKey(c, in.Parent)
+		if err != nil {
+			return err
+		}
+		cmd.Key.Parent, cmd.MaxChildren = parent.ID, uint32(s.opt.MaxSubKeys)
+		if in.Limits == nil {
+			cmd.Key.Limits = parent.Limits // a sub-key shares its top key's bucket anyway
+		}
+		if in.Expires == nil {
+			cmd.Key.Expires = parent.Expires
+		}
+		if err := raftfsm.WithinScope(parent, cmd.Key); err != nil {
+			return &ScopeError{What: "sub-key", Detail: fmt.Sprintf("wider than key %s: %v", parent.ID, err)}
+		}
+	}
+	noteTarget(stateOf(r.Context()), k.ID)
+	if err := s.propose(r.Context(), cmd); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"key": key, "key_id": k.ID})
+	out := map[string]string{"key": key, "key_id": k.ID}
+	if cmd.Key.Parent != "" {
+		out["parent"] = cmd.Key.Parent
+	}
+	writeJSON(w, http.StatusCreated, out)
 	return nil
 }
 
-// ownKey returns key id when c's key may see it: admin, or the key itself.
-func (s *Server) ownKey(c *call, id string) (raftfsm.APIKey, error) {
-	if id != c.key.ID {
-		if err := requireAdmin(c.key); err != nil {
-			return raftfsm.APIKey{}, err
-		}
+// parentKey is the parent of a sub-key the caller issues: id, which must
+// be the caller's key or below it (an admin key may name any), or the
+// caller's own key when id is "".
+func (s *Server) parentKey(c *call, id string) (raftfsm.APIKey, error) {
+	if id == "" {
+		return c.key, nil
 	}
+	if _, err := hex.DecodeString(id); err != nil || len(id) != 16 || strings.ToLower(id) != id {
+		return raftfsm.APIKey{}, invalid("parent", "%q is not a key id (16 hex digits)", id)
+	}
+	return s.ownKey(c, id)
+}
+
+// ownKey returns key id when c's key may see it: admin, the key itself,
+// or a key above it (its sub-keys). Another key's id is not found, so
+// ids cannot be probed.
+func (s *Server) ownKey(c *call, id string) (raftfsm.APIKey, error) {
 	reg, err := s.registry()
 	if err != nil {
 		return raftfsm.APIKey{}, err
 	}
 	k, ok := reg.Key(id)
-	if !ok {
-		return raftfsm.APIKey{}, fmt.Errorf("%w: key %q", ErrNotFound, id)
+	if !ok || !isAdmin(c.key) && !above(reg, c.key.ID, k) {
+		return raftfsm.APIKey{}, fmt.Errorf("%w: key %q (or not yours)", ErrNotFound, id)
 	}
 	return k, nil
 }
@@ -315,6 +356,7 @@ func (s *Server) handleRevokeKey(w http.ResponseWriter, r *http.Request, c *call
 	if err != nil {
 		return err
 	}
+	noteTarget(stateOf(r.Context()), k.ID)
 	if err := s.propose(r.Context(), &raftfsm.RevokeKey{ID: k.ID, Actor: c.key.ID, Time: s.now()}); err != nil {
 		return err
 	}

@@ -83,6 +83,7 @@ func (s *Server) apiRoutes() []route {
 type reqState struct {
 	keyID  string
 	zone   string
+	target string // AuditRecord.Target
 	result string // error code; "" = ok
 }
 
@@ -169,7 +170,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			if res == "" {
 				res = "ok"
 			}
-			rec := AuditRecord{Time: s.b.Now().UTC(), KeyID: st.keyID, Action: rt.action, Zone: st.zone, Result: res, Status: sw.status}
+			rec := AuditRecord{Time: s.b.Now().UTC(), KeyID: st.keyID, Action: rt.action, Zone: st.zone, Target: st.target, Result: res, Status: sw.status}
 			if err := s.audit.add(rec); err != nil {
 				s.log.Error("audit record lost", "err", err, "key", st.keyID, "action", rt.action)
 			}
@@ -210,6 +211,16 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			if burst == 0 {
 				burst = DefaultBurst
+			}
+			// A sub-key draws from its own bucket and from the bucket
+			// of the key at the top of its chain: sub-keys never add
+			// to what their issuer may send.
+			if root := s.rootKey(k); root.ID != k.ID {
+				if d := s.keys.take(root.ID, limitOr(root.Limits.PerMinute, DefaultPerMinute), limitOr(root.Limits.Burst, DefaultBurst), now); !d.ok {
+					d.setHeaders(sw.Header())
+					s.writeError(sw, r, d.err())
+					return
+				}
 			}
 			d := s.keys.take(k.ID, per, burst, now)
 			d.setHeaders(sw.Header())

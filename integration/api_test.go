@@ -877,6 +877,76 @@ func TestAPI(t *testing.T) {
 		apiWant(t, "GET /v1/zones/cli.test. after --delete", r, 404, "not_found")
 	})
 
+	step("owner sub-keys with ddnrs key", func(t *testing.T) {
+		ownerKey := issue(t, map[string]any{"name": "sub-owner", "scope": map[string]any{"suffixes": []string{"subkey.test."},
+			"actions": []string{"read", "create", "update", "delete"}}, "limits": map[string]any{"per_minute": 6000, "burst": 500}})
+		dir := t.TempDir()
+		ownerFile := filepath.Join(dir, "owner.key")
+		if err := os.WriteFile(ownerFile, []byte(ownerKey+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		key := func(keyFile string, args ...string) (string, string, error) {
+			return tryCmd(dir, ddnrsBin, append([]string{"key", args[0], "--api", edge.base, "--api-key-file", keyFile}, args[1:]...)...)
+		}
+		out, errOut, err := key(ownerFile, "issue", "--name", "ci", "--suffix", "ci.subkey.test.", "--actions", "read,create,update,delete", "--expires", "24h")
+		subKey := strings.TrimSpace(out)
+		if err != nil || !apiKeyPattern.MatchString(subKey) || !strings.Contains(errOut, "issued under") {
+			t.Fatalf("ddnrs key issue: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		subFile := filepath.Join(dir, "ci.key")
+		if err := os.WriteFile(subFile, []byte(subKey), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		subID := strings.Split(subKey, "_")[1]
+		// The sub-key tries to widen itself, and to issue a sibling.
+		for _, args := range [][]string{
+			{"issue", "--name", "wide", "--suffix", "subkey.test.", "--actions", "read"},
+			{"issue", "--name", "all", "--suffix", ".", "--actions", "read"},
+			{"issue", "--name", "admin", "--suffix", "ci.subkey.test.", "--actions", "admin"},
+			{"issue", "--name", "sibling", "--suffix", "ci.subkey.test.", "--actions", "read", "--parent", strings.Split(ownerKey, "_")[1]},
+		} {
+			if out, errOut, err := key(subFile, args...); err == nil || strings.Contains(out, "ddnrs_") {
+				t.Errorf("sub-key %v: %v, stdout %q; want refused", args, err, out)
+			} else if !strings.Contains(errOut, "out_of_scope") && !strings.Contains(errOut, "not_found") && !strings.Contains(errOut, "admin action") {
+				t.Errorf("sub-key %v refused with %q; want out_of_scope, not_found or the admin rule", args, errOut)
+			}
+		}
+		// The sub-key publishes its zone; the owner lists it and audits it.
+		priv := keygen(t, dir, "ci.subkey.test.")
+		zf := filepath.Join(dir, "ci.zone")
+		if err := os.WriteFile(zf, []byte("$ORIGIN ci.subkey.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nbuild TXT \"pr-1\"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, errOut, err := tryCmd(dir, ddnrsBin, "zone", "publish", "--api", edge.base, "--api-key-file", subFile, "--key", priv, zf); err != nil || !strings.Contains(out, "created ci.subkey.test.") {
+			t.Fatalf("publish with the sub-key: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		out, errOut, err = key(ownerFile, "list")
+		if err != nil || !strings.Contains(out, subID) || !strings.Contains(out, "ci.subkey.test.") {
+			t.Errorf("ddnrs key list: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		waitUntil(t, "the owner's audit shows the sub-key's issue and its create", func() error {
+			out, errOut, err := key(ownerFile, "audit", "--key", subID)
+			if err != nil || !strings.Contains(out, "keys.issue") || !strings.Contains(out, "zones.create") {
+				return fmt.Errorf("ddnrs key audit: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+			}
+			return nil
+		})
+		// The owner revokes it: its next publish is refused; the owner's
+		// key deletes the zone.
+		if out, errOut, err := key(ownerFile, "revoke", subID); err != nil || !strings.Contains(out, "revoked") {
+			t.Fatalf("ddnrs key revoke: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		if _, errOut, err := tryCmd(dir, ddnrsBin, "zone", "publish", "--api", reg.base, "--api-key-file", subFile, "--key", priv, "--delete", zf); err == nil || !strings.Contains(errOut, "key_revoked") {
+			t.Errorf("publish with the revoked sub-key: %v, stderr %q; want key_revoked", err, errOut)
+		}
+		if _, errOut, err := key(ownerFile, "revoke", "nonsense"); err == nil || !strings.Contains(errOut, "not a key ID") {
+			t.Errorf("ddnrs key revoke nonsense: %v, %q", err, errOut)
+		}
+		if out, errOut, err := tryCmd(dir, ddnrsBin, "zone", "publish", "--api", reg.base, "--api-key-file", ownerFile, "--key", priv, "--delete", zf); err != nil || !strings.Contains(out, "deleted ci.subkey.test.") {
+			t.Errorf("owner deletes the sub-key's zone: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+	})
+
 	step("rate limit", func(t *testing.T) {
 		limited := issue(t, map[string]any{"name": "slow", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}},
 			"limits": map[string]any{"per_minute": 1, "burst": 2}})

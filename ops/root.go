@@ -117,6 +117,7 @@ signed and cannot forge it. Start with 'ddnrs dev' to run a node here, then
 	cmd.AddCommand(newVersionCmd(e))
 	cmd.AddCommand(newZoneCmd(e))
 	cmd.AddCommand(newACMECmd(e))
+	cmd.AddCommand(newKeyCmd())
 	cmd.AddCommand(newDevCmd())
 	cmd.AddCommand(newOpsCmd(e))
 	cmd.AddCommand(newNodeCmd())

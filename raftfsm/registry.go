@@ -127,7 +127,12 @@ type APIKey struct {
 	Expires     time.Time // zero: never
 	Revoked     bool
 	RevokedAt   time.Time
-	RevokedBy   string
+	RevokedBy   string // the actor, or CascadeActor(id) when a key above it was revoked
+	// Parent is the key that issued this one as a sub-key (subkey.go),
+	// "" for a key a reviewer or operator issued. Encoded only in
+	// IssueKey body version 2, key store values version 2 and snapshot
+	// format 4.
+	Parent string
 }
 
 // Application is a request for an API key.
@@ -159,6 +164,10 @@ type Claim struct {
 	Generation uint32 // +1 per owner key change
 	Suspended  bool
 	Reason     string // of the last suspension or unsuspension
+	// Lease makes the claim ephemeral (lease.go); the zero Lease is a
+	// permanent claim. Encoded only in ClaimZone body version 4, claim
+	// store values version 2 and snapshot format 4.
+	Lease Lease
 }
 
 // NodeRecord is a node of the directory, as its last heartbeat said.
@@ -201,10 +210,14 @@ type ReviewApplication struct {
 	Key                             *APIKey
 }
 
-// IssueKey issues a key directly (operator or admin).
+// IssueKey issues a key directly (operator or admin), or, with
+// Key.Parent set, a sub-key under that key (subkey.go; encoded as body
+// version 2). MaxChildren caps the parent's live sub-keys (0: no cap);
+// it travels in the command so every replica applies the same rule.
 type IssueKey struct {
-	Key   APIKey
-	Actor string
+	Key         APIKey
+	Actor       string
+	MaxChildren uint32
 }
 
 // RevokeKey revokes a key.

@@ -144,6 +144,11 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 		if err := st.checkNewKey(k); err != nil {
 			return nil, err
 		}
+		if k.Parent != "" {
+			if err := st.checkSubKey(k, c.MaxChildren); err != nil {
+				return nil, err
+			}
+		}
 		r.keys()[k.ID] = k
 		ops = append(ops, func(tx kvTx) error { return putKeyTx(tx, k) })
 	case *RevokeKey:
@@ -154,8 +159,20 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 		if !k.Revoked { // revoking again keeps the first revocation
 			k.Revoked, k.RevokedAt, k.RevokedBy = true, c.Time, c.Actor
 		}
-		r.keys()[k.ID] = k
+		// Every key below goes with it (subkey.go), in the same apply:
+		// no sub-key outlives a key above it.
+		below := st.Descendants(k.ID)
+		keys := r.keys()
+		keys[k.ID] = k
 		ops = append(ops, func(tx kvTx) error { return putKeyTx(tx, k) })
+		for _, d := range below {
+			if d.Revoked {
+				continue
+			}
+			d.Revoked, d.RevokedAt, d.RevokedBy = true, c.Time, CascadeActor(k.ID)
+			keys[d.ID] = d
+			ops = append(ops, func(tx kvTx) error { return putKeyTx(tx, d) })
+		}
 	case *ClaimZone:
 		origin, err := claimName(c.Zone)
 		if err != nil {

@@ -35,6 +35,8 @@ import (
 //	ReviewApplication: id, decision, message, reviewer, time, bool has
 //	                   key, APIKey when it has
 //	IssueKey:          APIKey, actor
+//	IssueKey v2:       the version 1 body, then parent key id (a non-empty
+//	                   string), then uint32 max children (0: no cap)
 //	RevokeKey:         id, actor, time
 //	ClaimZone:         zone, owner, region, actor, time, delegation (byte string)
 //	ClaimZone v2:      the version 1 body, then group (a non-empty string)
@@ -70,6 +72,12 @@ const claimZoneVersion3 = 3
 // with serial 0 is malformed.
 const changeOwnerKeyVersion2 = 2
 
+// IssueKey has two body versions: 1 for a key a reviewer or operator
+// issues, 2 for a sub-key (APIKey.Parent set). A sub-key needs every
+// registry member to read version 2; version 2 without a parent is
+// malformed.
+const issueKeyVersion2 = 2
+
 // SubmitApplication has two body versions: 1 without a cap on open
 // applications, 2 with one (MaxOpen). Version 2 needs every registry
 // member to run a build that reads it; version 2 with a cap of 0 is
@@ -94,6 +102,10 @@ func commandVersion(c Command) byte {
 		if c.MaxOpen != 0 {
 			return submitApplicationVersion2
 		}
+	case *IssueKey:
+		if c.Key.Parent != "" {
+			return issueKeyVersion2
+		}
 	}
 	return commandVersion1
 }
@@ -103,7 +115,8 @@ func commandVersion(c Command) byte {
 func knownVersion(t CommandType, v byte) bool {
 	return v == commandVersion1 || t == TypeClaimZone && (v == claimZoneVersion2 || v == claimZoneVersion3) ||
 		t == TypeChangeOwnerKey && v == changeOwnerKeyVersion2 ||
-		t == TypeSubmitApplication && v == submitApplicationVersion2
+		t == TypeSubmitApplication && v == submitApplicationVersion2 ||
+		t == TypeIssueKey && v == issueKeyVersion2
 }
 
 // zeroUnix is the Unix seconds of the zero time.
@@ -391,11 +404,20 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 		e.time(c.Time)
 		e.boolean(c.Key != nil)
 		if c.Key != nil {
+			if c.Key.Parent != "" {
+				e.fail(errors.New("an application's key cannot be a sub-key"))
+			}
 			e.apiKey(*c.Key)
 		}
 	case *IssueKey:
 		e.apiKey(c.Key)
 		e.str(c.Actor)
+		if c.Key.Parent != "" {
+			e.str(c.Key.Parent)
+			e.u32(c.MaxChildren)
+		} else if c.MaxChildren != 0 {
+			e.fail(errors.New("max children without a parent"))
+		}
 	case *RevokeKey:
 		e.str(c.ID)
 		e.str(c.Actor)
@@ -465,6 +487,12 @@ func decodeRegistryCommand(d *decoder, c Command, v byte) {
 	case *IssueKey:
 		c.Key = d.apiKey()
 		c.Actor = d.Str16()
+		if v == issueKeyVersion2 {
+			if c.Key.Parent = d.Str16(); c.Key.Parent == "" && d.Err == nil {
+				d.Err = errors.New("issue-key version 2 without a parent")
+			}
+			c.MaxChildren = d.U32()
+		}
 	case *RevokeKey:
 		c.ID = d.Str16()
 		c.Actor = d.Str16()

@@ -109,3 +109,82 @@ func readRegistry(d *decoder) (*RegistryState, error) {
 	}
 	return r, d.Err
 }
+
+// hasExtra reports whether r holds what only snapshot format 4 carries:
+// a sub-key or a leased claim.
+func (r *RegistryState) hasExtra() bool {
+	for _, k := range r.keys {
+		if k.Parent != "" {
+			return true
+		}
+	}
+	for _, c := range r.claims {
+		if !c.Lease.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+// writeRegistryExtra appends the section of snapshot format 4:
+//
+//	uint32  sub-key count, each: key id, parent key id, by key id
+//	uint32  lease count, each: zone, then the Lease (encoder.lease), in
+//	        canonical order of the zones
+func writeRegistryExtra(e *encoder, r *RegistryState) {
+	var subs []APIKey
+	for _, k := range r.Keys() {
+		if k.Parent != "" {
+			subs = append(subs, k)
+		}
+	}
+	e.u32(uint32(len(subs)))
+	for _, k := range subs {
+		e.str(k.ID)
+		e.str(k.Parent)
+	}
+	var leased []Claim
+	for _, c := range r.Claims() {
+		if !c.Lease.IsZero() {
+			leased = append(leased, c)
+		}
+	}
+	e.u32(uint32(len(leased)))
+	for _, c := range leased {
+		e.str(c.Zone)
+		e.lease(c.Lease)
+	}
+}
+
+// readRegistryExtra reads what writeRegistryExtra wrote into r, whose
+// keys and claims readRegistry has read.
+func readRegistryExtra(d *decoder, r *RegistryState) error {
+	n := d.Count(4)
+	for range n {
+		id, parent := d.Str16(), d.Str16()
+		if d.Err != nil {
+			return d.Err
+		}
+		k, ok := r.keys[id]
+		if !ok || parent == "" || k.Parent != "" {
+			return fmt.Errorf("sub-key %q: unknown, twice, or without a parent", id)
+		}
+		k.Parent = parent
+		r.keys[id] = k
+	}
+	n = d.Count(2 + 8 + 4 + 8 + 2)
+	for range n {
+		origin := d.Str16()
+		l := d.lease()
+		if d.Err != nil {
+			return d.Err
+		}
+		c, ok := r.claims[origin]
+		if !ok || !c.Lease.IsZero() || l.IsZero() {
+			return fmt.Errorf("lease of %q: no such claim, twice, or empty", origin)
+		}
+		c.Lease = l
+		r.claims[origin] = c
+	}
+	return d.Err
+}

@@ -112,7 +112,7 @@ func TestRegistrySnapshotCorrupt(t *testing.T) {
 		t.Errorf("a format 2 body decodes as format 1")
 	}
 	bad := bytes.Clone(buf.Bytes())
-	bad[8] = snapshotVersion3 + 1
+	bad[8] = snapshotVersion4 + 1
 	if _, err := readSnapshot(bad); !errors.Is(err, ErrBadSnapshot) || !errors.Is(err, ErrVersion) {
 		t.Errorf("readSnapshot(unknown version %d) = %v", bad[8], err)
 	}
@@ -124,9 +124,22 @@ func FuzzRestoreRegistrySnapshot(f *testing.F) {
 	if err := st.WriteSnapshot(&buf); err != nil {
 		f.Fatal(err)
 	}
-	f.Add(buf.Bytes()[9 : buf.Len()-32])
-	f.Fuzz(func(t *testing.T, b []byte) {
-		s, err := decodeSnapshotBodyVersion(b, snapshotVersion2)
+	f.Add(buf.Bytes()[9:buf.Len()-32], byte(snapshotVersion2))
+	// Format 4: sub-keys (their parents after the uploads).
+	b, err := os.ReadFile(filepath.Join("testdata", "snapshot_v4.hex"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	v4, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(v4[9:len(v4)-32], byte(snapshotVersion4))
+	f.Fuzz(func(t *testing.T, b []byte, version byte) {
+		if version != snapshotVersion2 {
+			version = snapshotVersion4
+		}
+		s, err := decodeSnapshotBodyVersion(b, version)
 		if err != nil {
 			return
 		}

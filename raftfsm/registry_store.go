@@ -12,8 +12,10 @@ import (
 // same transaction as the applied index:
 //
 //	reg-apps/<id>      version 1, Application (registry_codec.go)
-//	reg-keys/<id>      version 1, APIKey
-//	reg-claims/<zone>  version 1, Claim
+//	reg-keys/<id>      version 1, APIKey; version 2 (a sub-key): APIKey,
+//	                   then the parent key id (a non-empty string)
+//	reg-claims/<zone>  version 1, Claim; version 2 (a leased claim): Claim,
+//	                   then the Lease (lease.go)
 //	reg-nodes/<id>     version 1, NodeRecord
 //	reg-log/<uint64 big-endian index>  the leaf data (translog.Entry.MarshalBinary, itself versioned)
 var (
@@ -24,12 +26,21 @@ var (
 	regLogBucket    = []byte("reg-log")
 )
 
+// regValueVersion2 is the version of a key value of a sub-key and of a
+// claim value with a lease; the others stay version 1, so a store
+// without them is read by older builds.
+const regValueVersion2 = 2
+
 func putRegValueTx(tx kvTx, bucket []byte, key string, enc func(*encoder)) error {
+	return putRegValueVersionTx(tx, bucket, key, fsmValueVersion1, enc)
+}
+
+func putRegValueVersionTx(tx kvTx, bucket []byte, key string, version byte, enc func(*encoder)) error {
 	b, err := fsmSub(tx, bucket)
 	if err != nil {
 		return err
 	}
-	e := &encoder{b: []byte{fsmValueVersion1}}
+	e := &encoder{b: []byte{version}}
 	enc(e)
 	if e.err != nil {
 		return fmt.Errorf("%s/%s: %w", bucket, key, e.err)
@@ -42,10 +53,16 @@ func putApplicationTx(tx kvTx, a Application) error {
 }
 
 func putKeyTx(tx kvTx, k APIKey) error {
+	if k.Parent != "" {
+		return putRegValueVersionTx(tx, regKeysBucket, k.ID, regValueVersion2, func(e *encoder) { e.apiKey(k); e.str(k.Parent) })
+	}
 	return putRegValueTx(tx, regKeysBucket, k.ID, func(e *encoder) { e.apiKey(k) })
 }
 
 func putClaimTx(tx kvTx, c Claim) error {
+	if !c.Lease.IsZero() {
+		return putRegValueVersionTx(tx, regClaimsBucket, c.Zone, regValueVersion2, func(e *encoder) { e.claim(c); e.lease(c.Lease) })
+	}
 	return putRegValueTx(tx, regClaimsBucket, c.Zone, func(e *encoder) { e.claim(c) })
 }
 
@@ -100,13 +117,19 @@ func putRegistryTx(tx kvTx, r *RegistryState) error {
 	return nil
 }
 
-// regValue checks a stored registry value's version and returns a decoder
-// of its body.
-func regValue(bucket, key, v []byte) (*decoder, error) {
-	if len(v) == 0 || v[0] != fsmValueVersion1 {
-		return nil, fmt.Errorf("%w: %s value of %q", ErrVersion, bucket, key)
+// regValue checks a stored registry value's version (1, or 2 where
+// versions2 says the bucket has one) and returns a decoder of its body
+// and the version.
+func regValue(bucket, key, v []byte) (*decoder, byte, error) {
+	if len(v) == 0 || v[0] != fsmValueVersion1 && !(v[0] == regValueVersion2 && versions2(bucket)) {
+		return nil, 0, fmt.Errorf("%w: %s value of %q", ErrVersion, bucket, key)
 	}
-	return newDecoder(v[1:]), nil
+	return newDecoder(v[1:]), v[0], nil
+}
+
+// versions2 reports whether values of bucket have a version 2.
+func versions2(bucket []byte) bool {
+	return string(bucket) == string(regKeysBucket) || string(bucket) == string(regClaimsBucket)
 }
 
 func regDone(d *decoder, bucket, key []byte) error {
@@ -126,23 +149,23 @@ func loadRegistry(fb kvBucket) (*RegistryState, error) {
 	if fb == nil {
 		return r, nil
 	}
-	each := func(bucket []byte, fn func(k []byte, d *decoder) error) error {
+	each := func(bucket []byte, fn func(k []byte, d *decoder, version byte) error) error {
 		b := fb.Bucket(bucket)
 		if b == nil {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			d, err := regValue(bucket, k, v)
+			d, version, err := regValue(bucket, k, v)
 			if err != nil {
 				return err
 			}
-			if err := fn(k, d); err != nil {
+			if err := fn(k, d, version); err != nil {
 				return err
 			}
 			return regDone(d, bucket, k)
 		})
 	}
-	if err := each(regAppsBucket, func(k []byte, d *decoder) error {
+	if err := each(regAppsBucket, func(k []byte, d *decoder, _ byte) error {
 		a := d.application()
 		if d.Err == nil && a.ID != string(k) {
 			return fmt.Errorf("application %q under key %q", a.ID, k)
@@ -152,8 +175,13 @@ func loadRegistry(fb kvBucket) (*RegistryState, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := each(regKeysBucket, func(k []byte, d *decoder) error {
+	if err := each(regKeysBucket, func(k []byte, d *decoder, version byte) error {
 		key := d.apiKey()
+		if version == regValueVersion2 {
+			if key.Parent = d.Str16(); key.Parent == "" && d.Err == nil {
+				return fmt.Errorf("sub-key %q without a parent", key.ID)
+			}
+		}
 		if d.Err == nil && key.ID != string(k) {
 			return fmt.Errorf("key %q under key %q", key.ID, k)
 		}
@@ -162,8 +190,13 @@ func loadRegistry(fb kvBucket) (*RegistryState, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := each(regClaimsBucket, func(k []byte, d *decoder) error {
+	if err := each(regClaimsBucket, func(k []byte, d *decoder, version byte) error {
 		c := d.claim()
+		if version == regValueVersion2 {
+			if c.Lease = d.lease(); c.Lease.IsZero() && d.Err == nil {
+				return fmt.Errorf("claim value version 2 of %q without a lease", c.Zone)
+			}
+		}
 		if d.Err == nil && (c.Zone != string(k) || zone.CanonicalName(c.Zone) != c.Zone) {
 			return fmt.Errorf("claim of %q under key %q", c.Zone, k)
 		}
@@ -172,7 +205,7 @@ func loadRegistry(fb kvBucket) (*RegistryState, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := each(regNodesBucket, func(k []byte, d *decoder) error {
+	if err := each(regNodesBucket, func(k []byte, d *decoder, _ byte) error {
 		n := d.nodeRecord()
 		if d.Err == nil && n.ID != string(k) {
 			return fmt.Errorf("node %q under key %q", n.ID, k)

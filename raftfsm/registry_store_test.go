@@ -15,10 +15,30 @@ func TestRegistryStoreCorrupt(t *testing.T) {
 		edit    func(fb kvBucket) error
 		version bool // ErrVersion too
 	}{
-		{"claim value of version 2", func(fb kvBucket) error {
+		{"claim value of version 3", func(fb kvBucket) error {
+			b := fb.Bucket(regClaimsBucket)
+			v := append([]byte{3}, b.Get([]byte("example."))[1:]...)
+			return b.Put([]byte("example."), v)
+		}, true},
+		{"claim value of version 2 without a lease", func(fb kvBucket) error {
 			b := fb.Bucket(regClaimsBucket)
 			v := append([]byte{2}, b.Get([]byte("example."))[1:]...)
 			return b.Put([]byte("example."), v)
+		}, false},
+		{"claim value of version 2 with an empty lease", func(fb kvBucket) error {
+			b := fb.Bucket(regClaimsBucket)
+			e := &encoder{b: append([]byte{2}, b.Get([]byte("example."))[1:]...)}
+			e.lease(Lease{Key: "00000000000000a1"})
+			return b.Put([]byte("example."), e.b)
+		}, false},
+		{"key value of version 2 with an empty parent", func(fb kvBucket) error {
+			b := fb.Bucket(regKeysBucket)
+			k := []byte("00000000000000a1")
+			return b.Put(k, append(append([]byte{2}, b.Get(k)[1:]...), 0, 0))
+		}, false},
+		{"application value of version 2", func(fb kvBucket) error {
+			b := fb.Bucket(regAppsBucket)
+			return b.Put([]byte("app-1"), append([]byte{2}, b.Get([]byte("app-1"))[1:]...))
 		}, true},
 		{"claim under another zone's key", func(fb kvBucket) error {
 			b := fb.Bucket(regClaimsBucket)

@@ -36,6 +36,7 @@ func registryGoldenCommands(t testing.TB) map[string][]byte {
 		"cmd_claim_zone_v3.hex": encode(t, withConsent(&ClaimZone{Zone: "example.org.", Owner: ownerText(seedKey(t, "example.org.", 3)), Region: "eu",
 			Actor: "00000000000000a1", Time: regAt(12)}, "shop.example.org.", seedKey(t, "shop.example.org.", 4), seedKey(t, "example.org.", 3))),
 		"cmd_submit_application_v2.hex": encode(t, &SubmitApplication{App: testApplication("app-2"), MaxOpen: 1000}),
+		"cmd_issue_key_v2.hex":          encode(t, &IssueKey{Key: subKey("00000000000000b3", "00000000000000a1"), Actor: "00000000000000a1", MaxChildren: 100}),
 	}
 }
 
@@ -53,16 +54,18 @@ func TestRegistryCommandGolden(t *testing.T) {
 		"cmd_registry_suspend.hex": TypeRegistrySuspend, "cmd_node_heartbeat.hex": TypeNodeHeartbeat,
 		"cmd_claim_zone_v2.hex": TypeClaimZone, "cmd_change_owner_key_v2.hex": TypeChangeOwnerKey,
 		"cmd_claim_zone_v3.hex": TypeClaimZone, "cmd_submit_application_v2.hex": TypeSubmitApplication,
+		"cmd_issue_key_v2.hex": TypeIssueKey,
 	}
 	version := map[string]byte{"cmd_claim_zone_v2.hex": claimZoneVersion2, "cmd_change_owner_key_v2.hex": changeOwnerKeyVersion2,
-		"cmd_claim_zone_v3.hex": claimZoneVersion3, "cmd_submit_application_v2.hex": submitApplicationVersion2} // others 1
+		"cmd_claim_zone_v3.hex": claimZoneVersion3, "cmd_submit_application_v2.hex": submitApplicationVersion2,
+		"cmd_issue_key_v2.hex": issueKeyVersion2} // others 1
 	cmds := registryGoldenCommands(t)
 	// The claim of version 2 is applied after the order (which the
 	// registry snapshot golden state is built from), on the name the
 	// release freed, then the owner key change of version 2, then the
 	// claim of version 3 above another key's zone with its consent, then
-	// the application of version 2.
-	if len(cmds) != len(want) || len(registryGoldenOrder)+4 != len(want) {
+	// the application of version 2, then the sub-key of version 2.
+	if len(cmds) != len(want) || len(registryGoldenOrder)+5 != len(want) {
 		t.Fatalf("%d golden commands, %d types", len(cmds), len(want))
 	}
 	for name, b := range cmds {
@@ -118,6 +121,12 @@ func TestRegistryCommandGolden(t *testing.T) {
 	if a, ok := f.Registry().Application("app-2"); !ok || a.Status != StatusPending || f.Registry().OpenApplications() != 1 {
 		t.Errorf("after cmd_submit_application_v2.hex: app-2 %+v %v, %d open; want it pending, 1 open (app-1 approved)", a, ok, f.Registry().OpenApplications())
 	}
+	if _, ok := f.apply(uint64(len(registryGoldenOrder)+6), cmds["cmd_issue_key_v2.hex"]).(*ApplyResult); !ok {
+		t.Fatal("Apply(cmd_issue_key_v2.hex) not accepted")
+	}
+	if k, ok := f.Registry().Key("00000000000000b3"); !ok || k.Parent != "00000000000000a1" {
+		t.Errorf("after cmd_issue_key_v2.hex: key %+v, %v; want a sub-key of 00000000000000a1", k, ok)
+	}
 }
 
 func TestRegistryDecodeStrict(t *testing.T) {
@@ -131,6 +140,8 @@ func TestRegistryDecodeStrict(t *testing.T) {
 	ownerV2 := encode(t, &ChangeOwnerKey{Zone: "example.", NewOwner: "o", Time: regT0, Proof: []byte{1}, RotateSerial: 7})
 	submitV1 := encode(t, &SubmitApplication{App: testApplication("a")})
 	submitV2 := encode(t, &SubmitApplication{App: testApplication("a"), MaxOpen: 3})
+	issueV1 := encode(t, &IssueKey{Key: testAPIKey("00000000000000b2")})
+	issueV2 := encode(t, &IssueKey{Key: subKey("00000000000000b3", "00000000000000b2"), MaxChildren: 3})
 	tests := []struct {
 		desc string
 		in   []byte
@@ -160,6 +171,11 @@ func TestRegistryDecodeStrict(t *testing.T) {
 		}()},
 		{"claim version 3 cut in a signature", claimV3[:len(claimV3)-1]},
 		{"claim version 4", append([]byte{byte(TypeClaimZone), 4}, claimV3[2:]...)},
+		{"issue-key version 2 without a parent", append([]byte{byte(TypeIssueKey), 2}, issueV1[2:]...)},
+		{"issue-key version 2 with an empty parent", append(append([]byte{byte(TypeIssueKey), 2}, issueV1[2:]...), 0, 0, 0, 0, 0, 0)},
+		{"issue-key version 2 cut in the cap", issueV2[:len(issueV2)-1]},
+		{"issue-key version 1 with a parent", append([]byte{byte(TypeIssueKey), 1}, issueV2[2:]...)},
+		{"issue-key version 3", append([]byte{byte(TypeIssueKey), 3}, issueV2[2:]...)},
 		{"claim version 1 with a group", append([]byte{byte(TypeClaimZone), 1}, claimV2[2:]...)},
 		{"owner change version 2 without a serial", append([]byte{byte(TypeChangeOwnerKey), 2}, ownerV1[2:]...)},
 		{"owner change version 2 with serial 0", append(append([]byte{byte(TypeChangeOwnerKey), 2}, ownerV1[2:]...), 0, 0, 0, 0)},

@@ -20,6 +20,7 @@ const (
 	snapshotVersion1 = 1
 	snapshotVersion2 = 2 // version 1 plus the registry (registry_snapshot.go)
 	snapshotVersion3 = 3 // version 2 plus the open staged uploads (writeStagings)
+	snapshotVersion4 = 4 // version 3 plus the sub-keys' parents and the claims' leases (writeRegistryExtra)
 )
 
 // ErrBadSnapshot is returned by Restore (and ReadSnapshot) when a
@@ -90,7 +91,9 @@ func (f *FSM) WriteSnapshot(w io.Writer) error {
 // snapshot of a group without a registry stays version 1, so older
 // builds keep restoring it. Format version 3, written when an upload is
 // open, is version 2 with the open uploads after the registry
-// (writeStagings).
+// (writeStagings). Format version 4, written when a key is a sub-key or
+// a claim has a lease, is version 3 with the parents and leases after
+// the uploads (writeRegistryExtra).
 //
 // Strings have a uint16 length, byte strings a uint32 length; integers
 // are big-endian (the command format's primitives).
@@ -103,6 +106,9 @@ func writeSnapshot(w io.Writer, st *fsmState) error {
 	}
 	if len(st.staging) > 0 {
 		version = snapshotVersion3
+	}
+	if st.reg.hasExtra() {
+		version = snapshotVersion4
 	}
 	e := &encoder{b: append([]byte(snapshotMagic), version)}
 	e.b = binary.BigEndian.AppendUint64(e.b, st.applied)
@@ -154,6 +160,9 @@ func writeSnapshot(w io.Writer, st *fsmState) error {
 			return err
 		}
 	}
+	if version >= snapshotVersion4 {
+		writeRegistryExtra(e, st.reg)
+	}
 	if e.err != nil {
 		return fmt.Errorf("snapshot: %w", e.err)
 	}
@@ -173,7 +182,7 @@ func readSnapshot(data []byte) (*fsmState, error) {
 		return nil, fmt.Errorf("%w: no %s magic", ErrBadSnapshot, snapshotMagic)
 	}
 	v := data[len(snapshotMagic)]
-	if v != snapshotVersion1 && v != snapshotVersion2 && v != snapshotVersion3 {
+	if v < snapshotVersion1 || v > snapshotVersion4 {
 		return nil, fmt.Errorf("%w: %w: snapshot format version %d", ErrBadSnapshot, ErrVersion, v)
 	}
 	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
@@ -285,6 +294,11 @@ func decodeSnapshotBodyVersion(b []byte, version byte) (*fsmState, error) {
 			return nil, err
 		}
 		st.staging = sg
+	}
+	if version >= snapshotVersion4 {
+		if err := readRegistryExtra(d, st.reg); err != nil {
+			return nil, err
+		}
 	}
 	if d.Err == nil && len(d.B) > 0 {
 		d.Err = fmt.Errorf("%d bytes after the body", len(d.B))
