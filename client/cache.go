@@ -88,7 +88,7 @@ func (c *Cache) Put(name string, t uint16, v *Verified) {
 	if v == nil || v.TTL <= 0 {
 		return
 	}
-	size := v.Msg.Len() + len(name) + cacheOverhead
+	size := v.Msg.Len() + len(v.Head) + len(v.Proof) + len(name) + cacheOverhead
 	if size > c.max {
 		return
 	}

@@ -99,84 +99,16 @@ func checkAdditional(m *dns.Msg, origin string) error {
 }
 
 // ResponseRRsets groups the records of m's answer, authority and
-// additional sections (OPT aside) into RRsets, in order of first
-// appearance per section, with their RRSIGs. A wildcard expansion (an
-// RRSIG whose Labels is below the owner's label count, RFC 4035 §5.3.2)
-// gets back its stored "*" owner, so the RRset is the one the zone's tree
-// holds. Both Prove (a member) and VerifyAnswer (a verifier) use it.
+// additional sections (OPT aside) into RRsets, with their RRSIGs, a
+// wildcard expansion back under its "*" owner (zone.ResponseRRsets, the
+// one rule a member and a verifier share). An RRSIG without its records
+// is ErrNotAnswer (wrapped).
 func ResponseRRsets(m *dns.Msg) ([]*zone.RRset, error) {
-	var out []*zone.RRset
-	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
-		type key struct {
-			name string
-			t    uint16
-		}
-		idx := make(map[key]*zone.RRset)
-		var order []*zone.RRset
-		for _, rr := range sec {
-			h := rr.Header()
-			if h.Rrtype == dns.TypeOPT {
-				continue
-			}
-			t := h.Rrtype
-			sig, isSig := rr.(*dns.RRSIG)
-			if isSig {
-				t = sig.TypeCovered
-			}
-			k := key{zone.CanonicalName(h.Name), t}
-			s := idx[k]
-			if s == nil {
-				s = &zone.RRset{Name: k.name, Type: t, TTL: h.Ttl}
-				idx[k] = s
-				order = append(order, s)
-			}
-			if isSig {
-				s.Sigs = append(s.Sigs, sig)
-			} else {
-				s.RRs = append(s.RRs, rr)
-			}
-		}
-		for _, s := range order {
-			if len(s.RRs) == 0 {
-				return nil, fmt.Errorf("%w: RRSIG without records at %s %s", ErrNotAnswer, s.Name, dns.TypeToString[s.Type])
-			}
-			if w := wildcardOwner(s); w != "" {
-				s = unexpand(s, w)
-			}
-			out = append(out, s)
-		}
+	sets, err := zone.ResponseRRsets(m)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNotAnswer, err)
 	}
-	return out, nil
-}
-
-// wildcardOwner returns the wildcard name s was expanded from, or "".
-func wildcardOwner(s *zone.RRset) string {
-	if len(s.Sigs) == 0 {
-		return ""
-	}
-	labels := dns.CountLabel(s.Name)
-	l := int(s.Sigs[0].Labels)
-	if l >= labels {
-		return ""
-	}
-	idx := dns.Split(s.Name)
-	return "*." + s.Name[idx[labels-l]:]
-}
-
-// unexpand returns a copy of s owned by w.
-func unexpand(s *zone.RRset, w string) *zone.RRset {
-	c := &zone.RRset{Name: w, Type: s.Type, TTL: s.TTL}
-	for _, sig := range s.Sigs {
-		sig = dns.Copy(sig).(*dns.RRSIG)
-		sig.Hdr.Name = w
-		c.Sigs = append(c.Sigs, sig)
-	}
-	for _, rr := range s.RRs {
-		rr = dns.Copy(rr)
-		rr.Header().Name = w
-		c.RRs = append(c.RRs, rr)
-	}
-	return c
+	return sets, nil
 }
 
 // answerTTL is how long m may be cached at now: the smallest TTL of its

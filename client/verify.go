@@ -234,6 +234,11 @@ type Verified struct {
 	TTL time.Duration
 	// Hash identifies what was verified (AuditHash).
 	Hash [32]byte
+	// Head and Proof are the zone's signed head note and the proof
+	// (zone.Proof binary form) the answer verified with: what a node
+	// passes on in the proofs option (docs/proofs-option.md) so its
+	// own clients can verify the answer too.
+	Head, Proof []byte
 	// Audit is the path the answer took, filled in by the caller of
 	// VerifyAnswer (the member that answered first, the verifying node
 	// last).
@@ -251,6 +256,12 @@ type Verified struct {
 // zone's floor under the key that verified it (floor.go). Any error is a
 // *VerifyError.
 func (v *Verifier) VerifyAnswer(name string, t uint16, msg, head, proof []byte) (*Verified, error) {
+	return v.verify(name, t, nil, msg, head, proof)
+}
+
+// verify is VerifyAnswer for msg, or for m already unpacked (msg is then
+// its wire form, for the hash).
+func (v *Verifier) verify(name string, t uint16, m *dns.Msg, msg, head, proof []byte) (*Verified, error) {
 	name = zone.CanonicalName(name)
 	origin, key := v.find(name)
 	if key == nil {
@@ -277,9 +288,11 @@ func (v *Verifier) VerifyAnswer(name string, t uint16, msg, head, proof []byte) 
 	if err := v.checkFloor(origin, key, h.Serial); err != nil {
 		return fail(h.Serial, err)
 	}
-	m := new(dns.Msg)
-	if err := m.Unpack(msg); err != nil {
-		return fail(h.Serial, fmt.Errorf("%w: %v", ErrBadResponse, err))
+	if m == nil {
+		m = new(dns.Msg)
+		if err := m.Unpack(msg); err != nil {
+			return fail(h.Serial, fmt.Errorf("%w: %v", ErrBadResponse, err))
+		}
 	}
 	if len(m.Question) != 1 || zone.CanonicalName(m.Question[0].Name) != name || m.Question[0].Qtype != t {
 		return fail(h.Serial, fmt.Errorf("%w: question differs", ErrNotAnswer))
@@ -319,7 +332,7 @@ func (v *Verifier) VerifyAnswer(name string, t uint16, msg, head, proof []byte) 
 	if current {
 		v.dropPrevious(origin)
 	}
-	return &Verified{Zone: origin, Serial: h.Serial, Msg: m, TTL: ttl, Hash: AuditHash(head, proof, msg)}, nil
+	return &Verified{Zone: origin, Serial: h.Serial, Msg: m, TTL: ttl, Hash: AuditHash(head, proof, msg), Head: head, Proof: proof}, nil
 }
 
 // AuditHop is one node on an answer's path and the hash of what it

@@ -104,6 +104,7 @@ func (h *Handler) lookup(q *request, resp *dns.Msg, sc *scratch) {
 		}
 	}
 	resp.Authoritative = true
+	sc.zone = z
 	r := resolver{z: z, do: q.do && q.edns, resp: resp, sc: sc}
 	name := q.name
 	for hop := 0; ; hop++ {

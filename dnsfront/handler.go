@@ -176,6 +176,7 @@ type scratch struct {
 	start time.Time       // arrival of a query asking for a trace
 	trace dns.EDNS0_LOCAL // the trace option (trace.go)
 	trBuf [traceMaxHop]byte
+	zone  *zone.Zone // the zone that answered, for the proofs option (proofs.go)
 }
 
 // Answer fills resp (reset first) with the response to req as it arrived
@@ -195,6 +196,7 @@ func (h *Handler) Answer(req, resp *dns.Msg, tr Transport) {
 		sc.start = time.Now()
 	}
 	limit := h.respond(&q, resp, sc, tr)
+	proved := h.addProofs(&q, resp, sc)
 	pad := h.finishOPT(&q, resp, sc, tr)
 	defer func() {
 		if pad >= 0 {
@@ -208,8 +210,12 @@ func (h *Handler) Answer(req, resp *dns.Msg, tr Transport) {
 		resp.Extra = keepOPT(resp.Extra)
 		return
 	}
-	if resp.Len() > limit && !shrink(resp, limit) {
-		truncate(resp)
+	if resp.Len() > limit {
+		if proved {
+			fitProofs(resp, &sc.opt, &sc.optLen, limit)
+		} else if !shrink(resp, limit) {
+			truncate(resp)
+		}
 	}
 }
 
@@ -256,6 +262,7 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other b
 	if x.scratch.otherGroup {
 		return buf[:0], false, true
 	}
+	proved := h.addProofs(&x.q, &x.resp, &x.scratch)
 	pad := h.finishOPT(&x.q, &x.resp, &x.scratch, tr)
 	out, err := x.resp.PackBuffer(buf[:cap(buf)])
 	if err == nil && len(out) <= limit {
@@ -264,7 +271,15 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other b
 		}
 		return out, true, false
 	}
-	if err == nil {
+	if proved {
+		// With proofs: truncated over UDP, the proofs left out over a
+		// stream (the reply and its proofs exceed 64 KiB).
+		before := x.scratch.optLen
+		fitProofs(&x.resp, &x.scratch.opt, &x.scratch.optLen, limit)
+		if pad >= 0 {
+			pad += x.scratch.optLen - before
+		}
+	} else if err == nil {
 		if !shrink(&x.resp, limit) {
 			truncate(&x.resp)
 		}
@@ -296,6 +311,7 @@ func (h *Handler) release(x *exchange) {
 	x.q = request{}
 	x.scratch.otherGroup = false
 	x.scratch.optLen = 0
+	x.scratch.zone = nil
 	clear(x.scratch.soaSigs)
 	x.scratch.soaSigs = x.scratch.soaSigs[:0]
 	h.pool.Put(x)

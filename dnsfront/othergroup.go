@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/zone"
 )
 
 // OtherGroupAnswer is what an OtherGroups returns for a query.
@@ -41,6 +43,12 @@ type OtherGroupAnswer struct {
 	// trace (trace.go): the member of the other group that answered
 	// (TraceMember). Empty for a cached answer.
 	Trace []TraceHop
+	// Head and Proof are the zone's signed head note and the proof
+	// (zone.Proof binary form) of every RRset of Msg as the member sent
+	// it, which the answer verified with: the Handler passes them to a
+	// client that asks with the proofs option (proofs.go). Empty when
+	// the answer did not verify (REFUSED: no group holds the name).
+	Head, Proof []byte
 }
 
 // OtherGroups answers queries for names no local zone encloses, from the
@@ -215,6 +223,23 @@ func (h *Handler) resolveOtherGroup(ctx context.Context, raw, buf []byte, tr Tra
 			opt.Option = append(opt.Option, &dns.EDNS0_LOCAL{Code: TraceOptionCode, Data: AppendTrace(nil, hops)})
 		}
 	}
+	proved := false
+	var optLen int // only for fitProofs' bookkeeping: padding is added to the message below
+	if opt != nil && q.proofs {
+		status := zone.Proved
+		switch {
+		case !q.do:
+			status = zone.NeedDO
+		case !ans.Verified || len(ans.Head) == 0 || len(ans.Proof) == 0 ||
+			(resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError):
+			status = zone.NotProvable
+		}
+		if status == zone.Proved {
+			proved = setProofs(opt, &optLen, status, ans.Head, ans.Proof)
+		} else {
+			setProofs(opt, &optLen, status, nil, nil)
+		}
+	}
 	resp.Extra = append(resp.Extra, extra...)
 	if !q.do {
 		stripDNSSEC(resp, req.Question[0].Qtype)
@@ -223,10 +248,17 @@ func (h *Handler) resolveOtherGroup(ctx context.Context, raw, buf []byte, tr Tra
 		padMsg(resp, h.padBlock) // RFC 8467 §4.1, as on the local path
 	}
 	out, err := resp.PackBuffer(buf[:cap(buf)])
+	lim := limit(&q, tr, h.maxUDP)
+	if proved && (err != nil || len(out) > lim) {
+		// Never shrunk with its proofs (proofs.go): truncated over UDP,
+		// the proofs left out over a stream.
+		fitProofs(resp, opt, &optLen, lim)
+		out, err = resp.PackBuffer(buf[:cap(buf)])
+	}
 	if err != nil {
 		return h.otherGroupFailure(raw, buf, tr, err)
 	}
-	if lim := limit(&q, tr, h.maxUDP); len(out) > lim {
+	if len(out) > lim {
 		// As for a local answer (Handle): optional additional records
 		// dropped silently, TC only when required glue does not fit
 		// (RFC 9471) or the answer itself does not.

@@ -27,6 +27,7 @@ type request struct {
 	padding   bool // the OPT carries a Padding option (RFC 7830)
 	keepalive bool // the OPT carries an edns-tcp-keepalive option (RFC 7828)
 	trace     bool // the OPT carries the trace option (trace.go)
+	proofs    bool // the OPT carries the proofs option (proofs.go)
 
 	// cookie is the client cookie of a COOKIE option (RFC 7873), nil
 	// without one; badCookie: the option's length is invalid (FORMERR).
@@ -173,6 +174,8 @@ func (q *request) noteOption(code uint16, data []byte) {
 		q.keepalive = true
 	case TraceOptionCode:
 		q.trace = true
+	case ProofsOptionCode:
+		q.proofs = true
 	}
 }
 

@@ -541,8 +541,13 @@ func otherGroupAnswer(v *client.Verified, age time.Duration) *dnsfront.OtherGrou
 	if sec := uint32(age / time.Second); sec > 0 {
 		m = m.Copy()
 		for _, s := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+			signed := signedSets(s)
 			for _, rr := range s {
-				if h := rr.Header(); h.Rrtype != dns.TypeOPT {
+				// An unsigned RRset (a referral's NS, glue) keeps the TTL
+				// its Merkle leaf covers, so a client verifying the
+				// proofs in band (docs/proofs-option.md) can; the entry
+				// expires with its smallest TTL all the same.
+				if h := rr.Header(); h.Rrtype != dns.TypeOPT && signed[signedKey{zone.CanonicalName(h.Name), h.Rrtype}] {
 					h.Ttl -= min(h.Ttl, sec)
 				}
 			}
@@ -552,7 +557,26 @@ func otherGroupAnswer(v *client.Verified, age time.Duration) *dnsfront.OtherGrou
 	for i, h := range v.Audit {
 		audit[i] = dnsfront.AuditHop{Node: h.Node, Hash: h.Hash}
 	}
-	return &dnsfront.OtherGroupAnswer{Msg: m, Verified: true, Audit: audit}
+	return &dnsfront.OtherGroupAnswer{Msg: m, Verified: true, Audit: audit, Head: v.Head, Proof: v.Proof}
+}
+
+type signedKey struct {
+	name string
+	t    uint16
+}
+
+// signedSets returns the (owner, type) of the records of a section an
+// RRSIG covers, the RRSIGs' own included.
+func signedSets(sec []dns.RR) map[signedKey]bool {
+	out := make(map[signedKey]bool)
+	for _, rr := range sec {
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			n := zone.CanonicalName(sig.Hdr.Name)
+			out[signedKey{n, sig.TypeCovered}] = true
+			out[signedKey{n, dns.TypeRRSIG}] = true
+		}
+	}
+	return out
 }
 
 // OverlayID returns the node's overlay peer id and addresses, or "" and

@@ -1,0 +1,283 @@
+package dnsfront_test
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/client"
+	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// proofsQuery is q with the proofs option, DO and a buffer of size.
+func proofsQuery(name string, t uint16, do bool, size uint16) *dns.Msg {
+	q := dnstest.Query(name, t, false)
+	q.SetEdns0(size, do)
+	o := q.IsEdns0()
+	o.Option = append(o.Option, &dns.EDNS0_LOCAL{Code: dnsfront.ProofsOptionCode})
+	return q
+}
+
+// proofsStatus returns the status of r's proofs option, and whether it
+// has one.
+func proofsStatus(t *testing.T, r *dns.Msg) (zone.ProofsStatus, bool) {
+	t.Helper()
+	data := client.ProofsOf(r)
+	if data == nil {
+		return 0, false
+	}
+	st, _, _, err := zone.DecodeProofsOption(data)
+	if err != nil {
+		t.Fatalf("proofs option %x: %v", data, err)
+	}
+	return st, true
+}
+
+// proofsHandler is the signed example zone (and the unsigned
+// other.test.) behind a Handler, and a verifier trusting the example's
+// owner key at a time its signatures are valid.
+func proofsHandler(t *testing.T, opt dnsfront.Options) (*dnsfront.Handler, func() *client.Verifier) {
+	t.Helper()
+	z, k := dnstest.Sign(t, dnstest.Example(t))
+	other := dnstest.Parse(t, "other.test.", "@ 3600 IN SOA ns hm 1 2 3 4 5\n@ 3600 IN NS ns\nwww 3600 IN A 192.0.2.7\n")
+	h := dnsfront.NewHandler(dnstest.NewZones(z, other), opt)
+	t.Cleanup(func() { h.Close() })
+	anchors := client.Anchors{"example.": &zone.Key{Zone: "example.", DNSKEY: k.DNSKEY}}
+	return h, func() *client.Verifier {
+		return client.NewVerifier(anchors, func() time.Time { return dnstest.SignTime.Add(time.Hour) })
+	}
+}
+
+// proofsCases are answers of every shape the verifier knows.
+var proofsCases = []struct {
+	name  string
+	t     uint16
+	rcode int
+}{
+	{"www.example.", dns.TypeA, dns.RcodeSuccess},
+	{"WwW.ExAmPlE.", dns.TypeAAAA, dns.RcodeSuccess}, // 0x20 letter case
+	{"example.", dns.TypeMX, dns.RcodeSuccess},       // with the MX target's address
+	{"alias.example.", dns.TypeA, dns.RcodeSuccess},  // CNAME chain
+	{"foo.wild.example.", dns.TypeA, dns.RcodeSuccess},
+	{"www.example.", dns.TypeMX, dns.RcodeSuccess},      // NODATA
+	{"nothere.example.", dns.TypeA, dns.RcodeNameError}, // NXDOMAIN
+	{"host.sub.example.", dns.TypeA, dns.RcodeSuccess},  // referral, glue
+	{"host.nods.example.", dns.TypeA, dns.RcodeSuccess}, // unsigned referral
+	{"big.example.", dns.TypeA, dns.RcodeSuccess},       // 60 records: TC over UDP
+}
+
+// TestProofsEveryTransport asks each case with the proofs option over
+// UDP (then TCP when truncated, as a client does), TCP, DoT, DoH over
+// HTTP/2 and HTTP/3, and DoQ, against real servers on loopback, and
+// verifies every reply with only the owner's key (client.VerifyResponse).
+func TestProofsEveryTransport(t *testing.T) {
+	h, verifier := proofsHandler(t, dnsfront.Options{})
+	s := startServers(t, h, limits{})
+	cc := s.cert.Client(testHost)
+	h2 := h2Client(t, cc)
+	h3 := h3Client(t, cc)
+	quicConn := doqDial(t, s.doq.Addr().String(), s.cert.Client(testHost, dnsfront.ALPNDoQ))
+	dohURL := "https://" + s.doh.Addr().String() + dnsfront.DefaultDoHPath
+	for _, c := range proofsCases {
+		q := proofsQuery(c.name, c.t, true, 1232)
+		q.Id = 0 // DoQ wants 0 (RFC 9250 §4.2.1)
+		raw := pack(t, q)
+		replies := map[string][]byte{}
+		udp := &dns.Client{Net: "udp", Timeout: 10 * time.Second}
+		r, _, err := udp.Exchange(q.Copy(), s.udp.Addr().String())
+		if err != nil {
+			t.Fatalf("udp: %v", err)
+		}
+		if r.Truncated {
+			if _, ok := proofsStatus(t, r); ok || len(r.Answer)+len(r.Ns) != 0 {
+				t.Errorf("%s %s over UDP: truncated reply with records or a proofs option: %v", c.name, dns.TypeToString[c.t], r)
+			}
+			if _, err := verifier().VerifyResponse(c.name, c.t, r); !errors.Is(err, client.ErrTruncated) {
+				t.Errorf("VerifyResponse(truncated) = %v, want ErrTruncated", err)
+			}
+			t.Logf("%s %s: TC over UDP at 1232 bytes, asked again over TCP", c.name, dns.TypeToString[c.t])
+		} else {
+			replies["udp"] = pack(t, r)
+		}
+		tcp := &dns.Client{Net: "tcp", Timeout: 10 * time.Second}
+		if r, _, err = tcp.Exchange(q.Copy(), s.tcp.Addr().String()); err != nil {
+			t.Fatalf("tcp: %v", err)
+		}
+		replies["tcp"] = pack(t, r)
+		dot, _ := dotExchange(t, s.dot.Addr().String(), s.cert.Client(testHost, dnsfront.ALPNDoT), raw)
+		replies["dot"] = dot[0]
+		resp, body := dohPost(t, h2, dohURL, raw)
+		if resp.StatusCode != 200 {
+			t.Fatalf("DoH over HTTP/2: %s", resp.Status)
+		}
+		replies["doh-h2"] = body
+		get, err := h3.Get(dohURL + "?dns=" + base64.RawURLEncoding.EncodeToString(raw))
+		if err != nil {
+			t.Fatalf("DoH over HTTP/3: %v", err)
+		}
+		body, _ = io.ReadAll(get.Body)
+		get.Body.Close()
+		replies["doh-h3"] = body
+		if replies["doq"], err = doqExchange(quicConn, raw); err != nil {
+			t.Fatalf("DoQ: %v", err)
+		}
+		for tr, b := range replies {
+			r := unpack(t, b)
+			if r.Rcode != c.rcode {
+				t.Errorf("%s %s over %s: rcode %s, want %s", c.name, dns.TypeToString[c.t], tr, dns.RcodeToString[r.Rcode], dns.RcodeToString[c.rcode])
+			}
+			v, err := verifier().VerifyResponse(c.name, c.t, r)
+			if err != nil {
+				t.Errorf("VerifyResponse(%s %s over %s) = %v", c.name, dns.TypeToString[c.t], tr, err)
+				continue
+			}
+			if v.Zone != "example." || v.Serial != 2024010101 || len(v.Head) == 0 || len(v.Proof) == 0 {
+				t.Errorf("VerifyResponse(%s %s over %s) = zone %s serial %d, head %d proof %d bytes", c.name, dns.TypeToString[c.t], tr, v.Zone, v.Serial, len(v.Head), len(v.Proof))
+			}
+		}
+	}
+}
+
+// TestProofsStatus covers replies that cannot carry proofs: each says
+// why, and none has records the verifier would take.
+func TestProofsStatus(t *testing.T) {
+	h, verifier := proofsHandler(t, dnsfront.Options{})
+	cases := []struct {
+		desc string
+		q    *dns.Msg
+		tr   dnsfront.Transport
+		want zone.ProofsStatus
+		err  error
+	}{
+		{"no DO", proofsQuery("www.example.", dns.TypeA, false, 1232), dnsfront.UDP, zone.NeedDO, client.ErrNoProof},
+		{"unsigned zone", proofsQuery("www.other.test.", dns.TypeA, true, 1232), dnsfront.TCP, zone.NotProvable, client.ErrNoTrustAnchor},
+		{"no zone here", proofsQuery("www.elsewhere.", dns.TypeA, true, 1232), dnsfront.TCP, zone.NotProvable, client.ErrNoTrustAnchor},
+		{"CHAOS", func() *dns.Msg {
+			q := proofsQuery("version.bind.", dns.TypeTXT, true, 1232)
+			q.Question[0].Qclass = dns.ClassCHAOS
+			return q
+		}(), dnsfront.TCP, zone.NotProvable, client.ErrNoTrustAnchor},
+	}
+	for _, c := range cases {
+		r, _ := exchange(t, h, c.q, c.tr)
+		st, ok := proofsStatus(t, r)
+		if !ok || st != c.want {
+			t.Errorf("%s: proofs option %v (present %t), want %v", c.desc, st, ok, c.want)
+		}
+		qq := c.q.Question[0]
+		if _, err := verifier().VerifyResponse(qq.Name, qq.Qtype, r); !errors.Is(err, c.err) {
+			t.Errorf("%s: VerifyResponse = %v, want %v", c.desc, err, c.err)
+		}
+	}
+	// Without the option, no proofs option comes back.
+	r, _ := exchange(t, h, dnstest.Query("www.example.", dns.TypeA, true), dnsfront.UDP)
+	if _, ok := proofsStatus(t, r); ok {
+		t.Errorf("a query without the proofs option got one back: %v", r)
+	}
+	if _, err := verifier().VerifyResponse("www.example.", dns.TypeA, r); !errors.Is(err, client.ErrNoProof) {
+		t.Errorf("VerifyResponse(no option) = %v, want ErrNoProof", err)
+	}
+}
+
+// TestProofsSizeLimits: a reply with proofs is truncated, not shrunk,
+// over UDP at 512, 1232 and 4096 bytes when it does not fit; over TCP a
+// reply whose proofs would pass 64 KiB goes without them (TooLarge).
+func TestProofsSizeLimits(t *testing.T) {
+	// A zone whose huge RRset nearly fills a DNS message by itself.
+	var b strings.Builder
+	b.WriteString("@ 3600 IN SOA ns hm 1 2 3 4 5\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.1\n")
+	for i := range 248 {
+		fmt.Fprintf(&b, "huge 3600 IN TXT \"%0250d\"\n", i)
+	}
+	for i := range 30 {
+		fmt.Fprintf(&b, "mid 3600 IN TXT \"%0150d\"\n", i)
+	}
+	z, k := dnstest.Sign(t, dnstest.Parse(t, "big.test.", b.String()))
+	h := dnsfront.NewHandler(dnstest.NewZones(z), dnsfront.Options{})
+	v := client.NewVerifier(client.Anchors{"big.test.": k}, func() time.Time { return dnstest.SignTime.Add(time.Hour) })
+
+	for _, size := range []uint16{512, 1232, 4096} {
+		r, _ := exchange(t, h, proofsQuery("ns.big.test.", dns.TypeA, true, size), dnsfront.UDP)
+		if size >= 1232 {
+			if r.Truncated {
+				t.Errorf("ns.big.test. A at %d: truncated", size)
+			} else if _, err := v.VerifyResponse("ns.big.test.", dns.TypeA, r); err != nil {
+				t.Errorf("ns.big.test. A at %d: %v", size, err)
+			}
+		}
+		r, _ = exchange(t, h, proofsQuery("mid.big.test.", dns.TypeTXT, true, size), dnsfront.UDP)
+		if !r.Truncated || len(r.Answer) != 0 {
+			t.Errorf("mid.big.test. TXT (about 5 KB) at %d: TC %t, %d answers; want TC and none", size, r.Truncated, len(r.Answer))
+		}
+		if _, ok := proofsStatus(t, r); ok {
+			t.Errorf("truncated reply at %d carries a proofs option", size)
+		}
+	}
+	r, _ := exchange(t, h, proofsQuery("mid.big.test.", dns.TypeTXT, true, 1232), dnsfront.TCP)
+	if _, err := v.VerifyResponse("mid.big.test.", dns.TypeTXT, r); err != nil {
+		t.Errorf("mid.big.test. TXT over TCP: %v", err)
+	}
+	// 248 × 263 bytes: the records and RRSIG fit 64 KiB, with the
+	// proofs they would not.
+	n, plain := wireSize(t, h, dnstest.Query("huge.big.test.", dns.TypeTXT, true), dnsfront.TCP)
+	if plain.Truncated || n < 65535-400 {
+		t.Fatalf("the fixture is off: huge.big.test. TXT is %d bytes (TC %t) without proofs, want just under 65535", n, plain.Truncated)
+	}
+	r, _ = exchange(t, h, proofsQuery("huge.big.test.", dns.TypeTXT, true, 1232), dnsfront.TCP)
+	if st, ok := proofsStatus(t, r); !ok || st != zone.TooLarge || r.Truncated || len(r.Answer) == 0 {
+		t.Errorf("huge.big.test. TXT over TCP: status %v (%t), TC %t, %d answers; want TooLarge with the records", st, ok, r.Truncated, len(r.Answer))
+	}
+	var pe *client.ProofsError
+	if _, err := v.VerifyResponse("huge.big.test.", dns.TypeTXT, r); !errors.As(err, &pe) || pe.Status != zone.TooLarge {
+		t.Errorf("VerifyResponse(huge) = %v, want a ProofsError TooLarge", err)
+	}
+	// The pure Answer follows the same rules.
+	resp := new(dns.Msg)
+	h.Answer(proofsQuery("mid.big.test.", dns.TypeTXT, true, 1232), resp, dnsfront.UDP)
+	if !resp.Truncated || len(resp.Answer) != 0 || client.ProofsOf(resp) != nil {
+		t.Errorf("Answer(mid over UDP) = TC %t, %d answers, option %x", resp.Truncated, len(resp.Answer), client.ProofsOf(resp))
+	}
+}
+
+// TestProofsOverhead prints what the proofs add to each reply (go test
+// -run TestProofsOverhead -v ./dnsfront): the figures of
+// docs/proofs-option.md. It checks only that the proofs are the one
+// difference.
+func TestProofsOverhead(t *testing.T) {
+	h, _ := proofsHandler(t, dnsfront.Options{})
+	t.Logf("%-22s %-5s %8s %8s %7s %6s %s", "name", "type", "without", "with", "added", "proof", "UDP 1232")
+	for _, c := range proofsCases {
+		a, _ := wireSize(t, h, dnstest.Query(c.name, c.t, true), dnsfront.TCP)
+		b, with := wireSize(t, h, proofsQuery(c.name, c.t, true, 1232), dnsfront.TCP)
+		_, head, proof, err := zone.DecodeProofsOption(client.ProofsOf(with))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if b != a+4+6+len(head)+len(proof) {
+			t.Errorf("%s %s: %d bytes with proofs, want %d + option %d", c.name, dns.TypeToString[c.t], b, a, 4+6+len(head)+len(proof))
+		}
+		fits := "fits"
+		if b > 1232 {
+			fits = "TC"
+		}
+		t.Logf("%-22s %-5s %8d %8d %7d %6d %s", c.name, dns.TypeToString[c.t], a, b, b-a, len(proof), fits)
+	}
+}
+
+// wireSize returns the size of h's reply to q as sent, and the reply.
+func wireSize(t *testing.T, h *dnsfront.Handler, q *dns.Msg, tr dnsfront.Transport) (int, *dns.Msg) {
+	t.Helper()
+	out, ok := h.Handle(pack(t, q), make([]byte, 0, 65535), tr)
+	if !ok {
+		t.Fatalf("Handle(%v) dropped the query", q.Question)
+	}
+	return len(out), unpack(t, out)
+}
