@@ -34,6 +34,9 @@ type JSONAnswer struct {
 	Answer    []JSONRecord   `json:"Answer,omitempty"`
 	Authority []JSONRecord   `json:"Authority,omitempty"`
 	Audit     Audit          `json:"audit"`
+	// Proofs is present when the request asked for them (proofs=1):
+	// docs/proofs-option.md, "The DoH JSON form".
+	Proofs *JSONProofs `json:"proofs,omitempty"`
 	// Trace is the query's trace (trace.go), with the parameter trace=1.
 	Trace []JSONTraceHop `json:"Trace,omitempty"`
 }
@@ -79,10 +82,11 @@ type RRsetHash struct {
 	SHA256 string `json:"sha256"`
 }
 
-// serveJSON answers GET ?name=NAME&type=TYPE[&do=1][&cd=1][&trace=1]
+// serveJSON answers GET ?name=NAME&type=TYPE[&do=1][&cd=1][&trace=1][&proofs=1]
 // with a JSONAnswer. type is a mnemonic or a number (default A). RRSIGs
 // appear in the answer only with do=1; the audit hashes are computed
-// either way. trace=1 asks for the query's trace (TraceOptionCode).
+// either way. trace=1 asks for the query's trace (TraceOptionCode),
+// proofs=1 for the proofs in band (doh_json_proofs.go).
 func (d *DoHHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	name := q.Get("name")
@@ -105,6 +109,10 @@ func (d *DoHHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 	if trace {
 		o := req.IsEdns0()
 		o.Option = append(o.Option, &dns.EDNS0_LOCAL{Code: TraceOptionCode})
+	}
+	wantProofs := flagParam(q.Get("proofs"))
+	if wantProofs {
+		askProofs(req)
 	}
 	raw, err := req.Pack()
 	if err != nil {
@@ -129,6 +137,9 @@ func (d *DoHHandler) serveJSON(w http.ResponseWriter, r *http.Request) {
 	}
 	if trace {
 		ans.Trace = jsonTrace(&resp)
+	}
+	if wantProofs {
+		ans.Proofs = jsonProofs(&resp, out)
 	}
 	ans.Answer = jsonRecords(resp.Answer, do)
 	ans.Authority = jsonRecords(resp.Ns, do)

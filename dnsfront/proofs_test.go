@@ -281,3 +281,49 @@ func wireSize(t *testing.T, h *dnsfront.Handler, q *dns.Msg, tr dnsfront.Transpo
 	}
 	return len(out), unpack(t, out)
 }
+
+// TestProofsJSONForm: the DoH JSON form with proofs=1 carries the head,
+// the proof and the reply they cover, which verify with the owner's key;
+// without proofs=1 the object is absent.
+func TestProofsJSONForm(t *testing.T) {
+	h, verifier := proofsHandler(t, dnsfront.Options{})
+	s := startServers(t, h, limits{})
+	c := h2Client(t, s.cert.Client(testHost))
+	get := func(query string) dnsfront.JSONAnswer {
+		t.Helper()
+		resp, err := c.Get("https://" + s.doh.Addr().String() + "/dns-query?" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ans dnsfront.JSONAnswer
+		if err := jsonDecode(resp.Body, &ans); err != nil {
+			t.Fatal(err)
+		}
+		return ans
+	}
+	for _, cs := range []struct {
+		name string
+		t    uint16
+	}{{"www.example.", dns.TypeA}, {"nothere.example.", dns.TypeA}, {"host.sub.example.", dns.TypeA}} {
+		ans := get("name=" + cs.name + "&type=" + dns.TypeToString[cs.t] + "&proofs=1")
+		p := ans.Proofs
+		if p == nil || p.Status != 0 || p.StatusText != "proved" {
+			t.Fatalf("%s: proofs %+v, want status 0", cs.name, p)
+		}
+		msg, err1 := base64.StdEncoding.DecodeString(p.Message)
+		proof, err2 := base64.StdEncoding.DecodeString(p.Proof)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: base64: %v %v", cs.name, err1, err2)
+		}
+		if _, err := verifier().VerifyAnswer(cs.name, cs.t, msg, []byte(p.Head), proof); err != nil {
+			t.Errorf("%s: VerifyAnswer(JSON proofs) = %v", cs.name, err)
+		}
+	}
+	if ans := get("name=www.example&type=A"); ans.Proofs != nil {
+		t.Errorf("proofs without proofs=1: %+v", ans.Proofs)
+	}
+	if ans := get("name=www.other.test&type=A&proofs=1"); ans.Proofs == nil || ans.Proofs.Status != uint8(zone.NotProvable) || ans.Proofs.Message != "" {
+		t.Errorf("unsigned zone: proofs %+v, want status 2 and no message", ans.Proofs)
+	}
+}
