@@ -1,0 +1,119 @@
+package node
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/ddnrs/ddnrs/client"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+// TestOverlayProofsInBand asks b, which holds no zone, and a, which
+// holds the demo zone, with the proofs option, and verifies every reply
+// with only the owner's key (docs/proofs-option.md): b relays the head
+// and proof a member of a's group sent, fetched and then from its cache
+// (a second later, so the TTLs were lowered by the answer's age; the
+// referral's unsigned NS and glue keep the TTL their leaf covers).
+func TestOverlayProofsInBand(t *testing.T) {
+	a, b := overlayPair(t)
+	k := publishedKey(t, a)
+	names := []struct {
+		name string
+		t    uint16
+	}{
+		{"www." + DemoOrigin, dns.TypeA},
+		{"chain." + DemoOrigin, dns.TypeA},
+		{"nothere." + DemoOrigin, dns.TypeA},
+		{"x.wild." + DemoOrigin, dns.TypeTXT},
+		{"host.sub." + DemoOrigin, dns.TypeA}, // referral with glue
+		{DemoOrigin, dns.TypeMX},
+	}
+	ask := func(n *Node, name string, qt uint16) *dns.Msg {
+		t.Helper()
+		c := &dns.Client{Net: "tcp", Timeout: 5 * time.Second}
+		r, _, err := c.Exchange(client.NewQuery(name, qt), n.Addr().String())
+		if err != nil {
+			t.Fatalf("Exchange(%s %s): %v", name, dns.TypeToString[qt], err)
+		}
+		return r
+	}
+	for round := range 2 {
+		if round == 1 {
+			time.Sleep(1100 * time.Millisecond) // cached answers a second old
+		}
+		for _, c := range names {
+			for _, n := range []*Node{a, b} {
+				v := client.NewVerifier(client.Anchors{DemoOrigin: k}, nil)
+				var r *dns.Msg
+				waitFor(t, "an answer for "+c.name, func() error {
+					r = ask(n, c.name, c.t)
+					if r.Rcode == dns.RcodeServerFailure || r.Rcode == dns.RcodeRefused {
+						return errors.New(dns.RcodeToString[r.Rcode])
+					}
+					return nil
+				})
+				got, err := v.VerifyResponse(c.name, c.t, r)
+				if err != nil {
+					t.Errorf("round %d, node %s: VerifyResponse(%s %s) = %v\n%v", round, n.DataDir(), c.name, dns.TypeToString[c.t], err, r)
+					continue
+				}
+				if got.Zone != DemoOrigin {
+					t.Errorf("VerifyResponse(%s) zone %s", c.name, got.Zone)
+				}
+			}
+		}
+	}
+	// Without DO, b says so in the option.
+	q := client.NewQuery("www."+DemoOrigin, dns.TypeA)
+	q.IsEdns0().SetDo(false)
+	r := queryNode(t, b, q)
+	st, _, _, err := zone.DecodeProofsOption(client.ProofsOf(r))
+	if err != nil || st != zone.NeedDO {
+		t.Errorf("b, no DO: proofs status %v, %v; want NeedDO", st, err)
+	}
+}
+
+// publishedKey is the demo zone's owner key as a trust anchor (public
+// part only).
+func publishedKey(t *testing.T, a *Node) *zone.Key {
+	t.Helper()
+	k, _, err := DemoKey(a.DataDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &zone.Key{Zone: k.Zone, DNSKEY: k.DNSKEY}
+}
+
+// TestCachedAnswerKeepsUnsignedTTL: an answer served from the cache has
+// its signed records' TTLs lowered by its age, and its unsigned
+// referral data (NS below the apex, glue) kept at the TTL the Merkle
+// leaf covers, so a client verifying the proofs in band accepts it.
+func TestCachedAnswerKeepsUnsignedTTL(t *testing.T) {
+	rr := func(s string) dns.RR {
+		r, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	m := new(dns.Msg)
+	m.Ns = []dns.RR{
+		rr("sub.demo.ddnrs. 3600 IN NS ns.sub.demo.ddnrs."),
+		rr("sub.demo.ddnrs. 3600 IN DS 1 15 2 " + "ab" + "cd"),
+		rr("sub.demo.ddnrs. 3600 IN RRSIG DS 15 3 3600 20300101000000 20200101000000 1 demo.ddnrs. AAAA"),
+	}
+	m.Extra = []dns.RR{rr("ns.sub.demo.ddnrs. 3600 IN A 127.0.0.53")}
+	got := otherGroupAnswer(&client.Verified{Msg: m}, 5*time.Second).Msg
+	want := map[uint16]uint32{dns.TypeNS: 3600, dns.TypeDS: 3595, dns.TypeRRSIG: 3595, dns.TypeA: 3600}
+	for _, r := range append(got.Ns, got.Extra...) {
+		if h := r.Header(); h.Ttl != want[h.Rrtype] {
+			t.Errorf("%s %s TTL %d after 5 s in the cache, want %d", h.Name, dns.TypeToString[h.Rrtype], h.Ttl, want[h.Rrtype])
+		}
+	}
+	if m.Ns[1].Header().Ttl != 3600 {
+		t.Error("otherGroupAnswer changed the cached message")
+	}
+}
