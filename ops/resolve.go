@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -16,7 +18,9 @@ import (
 
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/internal/atomicfile"
 	"github.com/ddnrs/ddnrs/translog"
+	"github.com/ddnrs/ddnrs/zone"
 )
 
 // resolveOptions are the flags of ddnrs resolve.
@@ -35,6 +39,12 @@ type resolveOptions struct {
 	// LogOrigin the checkpoints' origin (default the key's name): the
 	// owner keys are taken from the log. Default none.
 	Log, LogKey, LogOrigin string
+	// LogState is a file keeping what --log read (the last verified
+	// checkpoint and the owner keys), so the next run checks that the
+	// log only grew since. Default none: the log is read afresh.
+	LogState string
+	// Trace asks for the query trace (EDNS 65003) and prints each hop.
+	Trace bool
 }
 
 var (
@@ -53,10 +63,14 @@ func newResolveCmd(e *env) *cobra.Command {
 		Use:   "resolve NAME [TYPE] [--server ADDR]",
 		Short: "Ask a node for a name and verify the answer against the zone owner's key",
 		Long: `Ask a DDNRS node (--server, default 127.0.0.1:5300) for NAME and TYPE
-(default A), with DNSSEC records and the DDNRS audit option (EDNS(0) code
-65001, docs/audit-option.md), verify the answer here, and print it, whether
-and against which key it verified, what the node says of it, the nodes it
-passed through with the hash each verified, and its TTL.
+(default A) with DNSSEC records, the proofs option (EDNS(0) code 65002,
+docs/proofs-option.md) and the audit option (65001, docs/audit-option.md);
+verify the answer here with the zone owner's key; and print it: whether
+and against which key it verified, the zone's serial, the size of the
+proof, the verification hash, what the node says of it, the nodes it
+passed through with the hash each verified, and its TTL. --trace also
+asks for the query trace (65003, docs/trace-option.md) and prints each
+hop with its time.
 
 Verification needs the zone owner's public key, the trust anchor:
   --trust-anchor FILE   DNSKEY records in zone-file form (the owner's .key
@@ -66,18 +80,23 @@ Verification needs the zone owner's public key, the trust anchor:
                         against the log's verifier key K (or a file holding
                         it; 'ddnrs dev' keeps it in DATA/log.pub): every
                         checkpoint's signature, and that its entries hash
-                        to its root.
+                        to its root. With --log-state FILE the checkpoint
+                        is kept, and the next run checks the log extends it
+                        (a log showing two histories is caught).
 With both, the pinned keys win for the zones they name.
 
-What is verified: the DNSSEC signatures (RRSIG) of every RRset in the
-answer and authority sections with that key, valid now, and that the
-answer answers the question: the CNAME chain, the NSEC records of a
-denial (NXDOMAIN, NODATA) and of a wildcard answer. What is not: a
-plain DNS answer carries no Merkle proof nor the zone's signed head, so
-the zone's serial is not checked (an older version of the zone, signed
-and not yet expired, would pass); a referral's NS and glue are unsigned
-(RFC 4035) and listed as such. A node of another group checks those too
-before it serves an answer; its claim is printed as "node says".
+What is verified, with the proofs the node sends in band: the DNSSEC
+signatures (RRSIG) of every RRset with that key, valid now; the Merkle
+proof of every RRset (answer, authority and additional: a referral's
+unsigned NS and glue included) under the zone's signed head, which the
+owner signed; that the answer answers the question (the CNAME chain, the
+NSEC records of a denial and of a wildcard answer). The zone's serial is
+printed: compare it across nodes, or with what the owner published. A
+node that sends no proofs (an older node) is checked on the DNSSEC
+records only, and the output says what was not checked.
+
+Over UDP an answer with its proofs is often larger than 1232 bytes: it
+comes back truncated and is asked again over TCP (--tcp to start there).
 
 Without a trust anchor the answer is not verified here ("verified: not
 checked") and only the node's claim is shown. Exit status 1 when the
@@ -85,8 +104,8 @@ answer does not verify, or the node returns SERVFAIL (its Extended DNS
 Error, RFC 8914, is printed).`,
 		Example: `  ddnrs resolve www.example.com. --trust-anchor Kexample.com.+015+12345.key
   ddnrs resolve www.demo.ddnrs. --server 127.0.0.1:5300 \
-      --log http://127.0.0.1:8080 --log-key ./ddnrs-dev/log.pub
-  ddnrs resolve example.com. MX --server 192.0.2.53:53 --trust-anchor anchors
+      --log http://127.0.0.1:8080 --log-key ./ddnrs-dev/log.pub --log-state ~/.ddnrs-log.json
+  ddnrs resolve example.com. MX --server 192.0.2.53:53 --trust-anchor anchors --trace
   ddnrs resolve nothere.example.com. AAAA --trust-anchor anchors --output json
   ddnrs resolve www.example.com.           (no anchor: shows the node's claim only)`,
 		Args: cobra.RangeArgs(1, 2),
@@ -106,6 +125,8 @@ Error, RFC 8914, is printed).`,
 	cmd.Flags().StringVar(&opts.Log, "log", "", "REST API base URL of a node serving the registry's transparency log, to take the owner key from")
 	cmd.Flags().StringVar(&opts.LogKey, "log-key", "", "the log's verifier key, or a file holding it (with --log)")
 	cmd.Flags().StringVar(&opts.LogOrigin, "log-origin", "", "the log checkpoints' origin line (default: the verifier key's name)")
+	cmd.Flags().StringVar(&opts.LogState, "log-state", "", "file keeping the log's last verified checkpoint and owner keys between runs (with --log)")
+	cmd.Flags().BoolVar(&opts.Trace, "trace", false, "ask for the query trace and print each hop with its time")
 	return cmd
 }
 
@@ -125,6 +146,27 @@ type resolveResult struct {
 	// Verified says what ddnrs resolve checked itself; Status above is
 	// what the node says.
 	Verified verifyResult `json:"verified"`
+	// Proofs is what the node sent in the proofs option.
+	Proofs proofsResult `json:"proofs"`
+	// Trace is the query's hops (--trace), when the node sent them.
+	Trace []traceResult `json:"trace,omitempty"`
+}
+
+// proofsResult describes the proofs option of the answer.
+type proofsResult struct {
+	// Status is "proved", or why the node sent none ("no proofs
+	// option" when it sent no option).
+	Status     string `json:"status"`
+	Bytes      int    `json:"bytes"` // the option's data
+	HeadBytes  int    `json:"head_bytes"`
+	ProofBytes int    `json:"proof_bytes"`
+}
+
+// traceResult is one hop of the query trace.
+type traceResult struct {
+	Kind      string `json:"kind"`
+	Node      string `json:"node"`
+	ElapsedUS int64  `json:"elapsed_us"`
 }
 
 // verifyResult is ddnrs resolve's own verification of the answer.
@@ -140,9 +182,15 @@ type verifyResult struct {
 	// Unsigned lists RRsets that no signature covers (a referral's NS
 	// and glue), vouched for only by the Merkle proof a node checks.
 	Unsigned []string `json:"unsigned,omitempty"`
-	// NotChecked says what a plain DNS answer cannot prove.
+	// NotChecked says what could not be checked (no proofs sent).
 	NotChecked string `json:"not_checked,omitempty"`
 	Error      string `json:"error,omitempty"`
+	// Serial is the zone's serial the answer verified at; Hash the
+	// verification hash (client.AuditHash of the head, the proof and
+	// the reply as received); TTL how long the answer may be kept.
+	Serial uint32 `json:"serial,omitempty"`
+	Hash   string `json:"hash,omitempty"`
+	TTL    uint32 `json:"ttl,omitempty"`
 }
 
 type hopResult struct {
@@ -169,6 +217,9 @@ func runResolve(ctx context.Context, e *env, opts *resolveOptions) error {
 	if (opts.Log == "") != (opts.LogKey == "") {
 		return usagef("--log URL and --log-key KEY go together")
 	}
+	if opts.LogState != "" && opts.Log == "" {
+		return usagef("--log-state FILE keeps what --log reads: give --log URL --log-key KEY too")
+	}
 	if opts.Log != "" && !strings.HasPrefix(opts.Log, "http://") && !strings.HasPrefix(opts.Log, "https://") {
 		return usagef("--log %q: want an http:// or https:// URL (a node's REST API)", opts.Log)
 	}
@@ -178,23 +229,19 @@ func runResolve(ctx context.Context, e *env, opts *resolveOptions) error {
 	if err != nil {
 		return err
 	}
-	q := new(dns.Msg)
-	q.SetQuestion(name, qtype)
-	q.RecursionDesired = false
-	q.SetEdns0(dns.DefaultMsgSize, true)
+	q := client.NewQuery(name, qtype)
 	o := q.IsEdns0()
 	o.Option = append(o.Option, &dns.EDNS0_LOCAL{Code: dnsfront.AuditOptionCode})
-	c := &dns.Client{Net: "udp", Timeout: opts.Timeout}
+	if opts.Trace {
+		o.Option = append(o.Option, &dns.EDNS0_LOCAL{Code: dnsfront.TraceOptionCode})
+	}
+	node := &client.Resolver{Server: opts.Server, Net: client.NetUDP, Timeout: opts.Timeout}
 	if opts.TCP {
-		c.Net = "tcp"
+		node.Net = client.NetTCP
 	}
-	r, _, err := c.ExchangeContext(ctx, q, opts.Server)
-	if err == nil && r.Truncated && !opts.TCP {
-		c.Net = "tcp"
-		r, _, err = c.ExchangeContext(ctx, q, opts.Server)
-	}
+	r, err := node.Exchange(ctx, q)
 	if err != nil {
-		return fmt.Errorf("ask %s: %w", opts.Server, err)
+		return err
 	}
 	res, err := describe(r, opts.Server)
 	if err != nil {
@@ -226,7 +273,7 @@ func describe(r *dns.Msg, server string) (*resolveResult, error) {
 	res := &resolveResult{
 		Name: r.Question[0].Name, Type: dns.TypeToString[r.Question[0].Qtype], Server: server,
 		Rcode: dns.RcodeToString[r.Rcode], Answer: []string{}, Path: []hopResult{},
-		Authored: r.Authoritative, Status: "unverified",
+		Authored: r.Authoritative, Status: "unverified", Proofs: proofsResult{Status: "no proofs option"},
 	}
 	ttl, seen := uint32(0), false
 	for _, rr := range r.Answer {
@@ -250,6 +297,20 @@ func describe(r *dns.Msg, server string) (*resolveResult, error) {
 		for _, opt := range o.Option {
 			switch v := opt.(type) {
 			case *dns.EDNS0_LOCAL:
+				if v.Code == client.ProofsOptionCode {
+					res.Proofs = describeProofs(v.Data)
+					continue
+				}
+				if v.Code == dnsfront.TraceOptionCode {
+					hops, err := dnsfront.DecodeTrace(v.Data)
+					if err != nil {
+						return nil, fmt.Errorf("the node's trace option: %w", err)
+					}
+					for _, h := range hops {
+						res.Trace = append(res.Trace, traceResult{Kind: h.Kind.String(), Node: h.Node, ElapsedUS: h.Elapsed.Microseconds()})
+					}
+					continue
+				}
 				if v.Code != dnsfront.AuditOptionCode {
 					continue
 				}
@@ -285,6 +346,12 @@ func printResolve(w io.Writer, r *resolveResult) {
 	switch v.Result {
 	case "yes":
 		fmt.Fprintf(w, "verified: yes, here: %s, against %s key tag %d (%s)\n", v.Checked, v.Zone, v.KeyTag, v.KeySource)
+		if v.Serial != 0 {
+			fmt.Fprintf(w, "zone: %s serial %d, may be kept %ds\n", v.Zone, v.Serial, v.TTL)
+		}
+		if v.Hash != "" {
+			fmt.Fprintf(w, "verification hash: %s\n", v.Hash)
+		}
 	case "no":
 		fmt.Fprintf(w, "verified: no, here: %s\n", v.Error)
 	case "not checked":
@@ -295,10 +362,19 @@ func printResolve(w io.Writer, r *resolveResult) {
 		}
 	}
 	if len(v.Unsigned) > 0 {
-		fmt.Fprintf(w, "unsigned: %s (a referral's NS and glue: no signature covers them)\n", strings.Join(v.Unsigned, ", "))
+		vouch := "no signature covers them"
+		if v.Checked == checkedWithProofs {
+			vouch = "no signature covers them; the Merkle proof does"
+		}
+		fmt.Fprintf(w, "unsigned: %s (a referral's NS and glue: %s)\n", strings.Join(v.Unsigned, ", "), vouch)
 	}
 	if v.NotChecked != "" {
 		fmt.Fprintf(w, "not checked: %s\n", v.NotChecked)
+	}
+	if p := r.Proofs; p.Status == "proved" {
+		fmt.Fprintf(w, "proof: %d bytes in band (signed zone head %d, Merkle proof %d)\n", p.Bytes, p.HeadBytes, p.ProofBytes)
+	} else {
+		fmt.Fprintf(w, "proof: none (%s)\n", p.Status)
 	}
 	switch r.Status {
 	case "local":
@@ -312,6 +388,9 @@ func printResolve(w io.Writer, r *resolveResult) {
 		fmt.Fprintf(w, "path %d: %s hash %s\n", i+1, h.Node, h.Hash)
 	}
 	fmt.Fprintf(w, "ttl: %ds\n", r.TTL)
+	for i, h := range r.Trace {
+		fmt.Fprintf(w, "trace %d: %s %s %s\n", i+1, h.Kind, h.Node, time.Duration(h.ElapsedUS)*time.Microsecond)
+	}
 	if r.EDE != "" {
 		fmt.Fprintf(w, "why: extended error %s: %s\n", r.EDE, r.EDEText)
 	}
@@ -337,16 +416,19 @@ func resolveAnchors(ctx context.Context, opts *resolveOptions) (*trustedAnchors,
 			return nil, err
 		}
 		src := &translog.HTTPSource{BaseURL: strings.TrimRight(opts.Log, "/"), Client: &http.Client{Timeout: opts.Timeout}, Retries: logRetries}
-		st := client.NewLogState()
-		leaves, err := st.Extend(ctx, src, v, opts.LogOrigin)
+		st, err := loadLogState(opts.LogState)
 		if err != nil {
-			return nil, withHint(fmt.Errorf("reading the registry's log at %s: %w", opts.Log, err),
-				"check --log is a node's REST API serving the log, and --log-key (and --log-origin) are the log's")
+			return nil, err
 		}
-		for _, l := range leaves {
-			if e, err := translog.ParseEntry(l); err == nil {
-				st.Apply(e, time.Now(), 0)
+		if _, err := st.Follow(ctx, src, v, opts.LogOrigin, time.Now(), 0); err != nil {
+			hint := "check --log is a node's REST API serving the log, and --log-key (and --log-origin) are the log's"
+			if errors.Is(err, translog.ErrSplitView) {
+				hint = "the log showed a history that does not extend the one kept in --log-state: keep both for the registry's operators; remove the file to start over"
 			}
+			return nil, withHint(fmt.Errorf("reading the registry's log at %s: %w", opts.Log, err), "%s", hint)
+		}
+		if err := saveLogState(opts.LogState, &st); err != nil {
+			return nil, err
 		}
 		for z, k := range st.TrustAnchors(nil) {
 			ta.keys[z] = k
@@ -366,14 +448,31 @@ func resolveAnchors(ctx context.Context, opts *resolveOptions) (*trustedAnchors,
 	return ta, nil
 }
 
-// notChecked is what a plain DNS answer cannot prove (issue 13 adds the
-// proof in band).
-const notChecked = "the zone's serial (no signed zone head or Merkle proof comes with a DNS answer)"
+// notChecked is what a plain DNS answer cannot prove, when the node
+// sent no proofs.
+const notChecked = "the zone's serial and the Merkle proof (the node sent no proofs: %s)"
+
+// checkedWithProofs and checkedDNSSEC say what was verified.
+const (
+	checkedWithProofs = "DNSSEC signatures (RRSIG), NSEC denial and the Merkle proof of every RRset under the zone's signed head"
+	checkedDNSSEC     = "DNSSEC signatures (RRSIG) and NSEC denial"
+)
+
+// describeProofs reads the proofs option's data.
+func describeProofs(data []byte) proofsResult {
+	st, head, proof, err := zone.DecodeProofsOption(data)
+	if err != nil {
+		return proofsResult{Status: "malformed: " + err.Error(), Bytes: len(data)}
+	}
+	return proofsResult{Status: st.String(), Bytes: len(data), HeadBytes: len(head), ProofBytes: len(proof)}
+}
 
 // verifyHere verifies r, the node's answer to (name, t), with anchors and
 // records the outcome in res; it returns why the answer does not verify,
 // nil when it does or when there is nothing to verify with (no anchors,
-// or a SERVFAIL or REFUSED that carries no answer).
+// or a SERVFAIL or REFUSED that carries no answer). With the proofs in
+// band it checks them (client.Verifier.VerifyResponse); from a node that
+// sent none, the DNSSEC records only (VerifyDNSSEC), and says so.
 func verifyHere(res *resolveResult, r *dns.Msg, name string, t uint16, anchors *trustedAnchors) error {
 	if anchors == nil {
 		res.Verified = verifyResult{Result: "not checked"}
@@ -383,18 +482,103 @@ func verifyHere(res *resolveResult, r *dns.Msg, name string, t uint16, anchors *
 		res.Verified = verifyResult{Result: "not checked", Error: "the node gave no answer (" + dns.RcodeToString[r.Rcode] + ")"}
 		return nil
 	}
-	got, err := client.NewVerifier(anchors.keys, nil).VerifyDNSSEC(name, t, r)
+	v := client.NewVerifier(anchors.keys, nil)
+	got, err := v.VerifyResponse(name, t, r)
+	if errors.Is(err, client.ErrNoProof) {
+		return verifyDNSSECOnly(res, v, r, name, t, anchors, err)
+	}
 	if err != nil {
-		res.Verified = verifyResult{Result: "no", Error: err.Error()}
-		var ve *client.VerifyError
-		if errors.As(err, &ve) {
-			if k := anchors.keys[ve.Zone]; k != nil {
-				res.Verified.Zone, res.Verified.KeyTag, res.Verified.KeySource = ve.Zone, k.Tag(), anchors.source[ve.Zone]
-			}
-		}
+		res.Verified = refused(err, anchors)
 		return err
 	}
-	res.Verified = verifyResult{Result: "yes", Checked: "DNSSEC signatures (RRSIG) and NSEC denial", Zone: got.Zone,
-		KeyTag: got.Key.Tag(), KeySource: anchors.source[got.Zone], Unsigned: got.Unsigned, NotChecked: notChecked}
+	key := anchors.keys[got.Zone]
+	res.Verified = verifyResult{Result: "yes", Checked: checkedWithProofs, Zone: got.Zone,
+		KeySource: anchors.source[got.Zone], Unsigned: unsignedSets(got.Msg),
+		Serial: got.Serial, Hash: hex.EncodeToString(got.Hash[:]), TTL: uint32(got.TTL / time.Second)}
+	if key != nil {
+		res.Verified.KeyTag = key.Tag()
+	}
+	return nil
+}
+
+// verifyDNSSECOnly checks r's DNSSEC records only: the node sent no
+// proofs (why says why).
+func verifyDNSSECOnly(res *resolveResult, v *client.Verifier, r *dns.Msg, name string, t uint16, anchors *trustedAnchors, why error) error {
+	reason := "no proofs option"
+	var pe *client.ProofsError
+	if errors.As(why, &pe) {
+		reason = pe.Status.String()
+	}
+	got, err := v.VerifyDNSSEC(name, t, r)
+	if err != nil {
+		res.Verified = refused(err, anchors)
+		return err
+	}
+	res.Verified = verifyResult{Result: "yes", Checked: checkedDNSSEC, Zone: got.Zone,
+		KeyTag: got.Key.Tag(), KeySource: anchors.source[got.Zone], Unsigned: got.Unsigned,
+		NotChecked: fmt.Sprintf(notChecked, reason)}
+	return nil
+}
+
+// refused is the verifyResult of an answer that did not verify.
+func refused(err error, anchors *trustedAnchors) verifyResult {
+	out := verifyResult{Result: "no", Error: err.Error()}
+	var ve *client.VerifyError
+	if errors.As(err, &ve) {
+		if k := anchors.keys[ve.Zone]; k != nil {
+			out.Zone, out.KeyTag, out.KeySource = ve.Zone, k.Tag(), anchors.source[ve.Zone]
+		}
+	}
+	return out
+}
+
+// unsignedSets lists the RRsets of m no RRSIG covers (a referral's NS
+// and glue), "NAME TYPE": the Merkle proof vouches for them.
+func unsignedSets(m *dns.Msg) []string {
+	sets, err := client.ResponseRRsets(m)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range sets {
+		if len(s.Sigs) == 0 {
+			out = append(out, s.Name+" "+dns.TypeToString[s.Type])
+		}
+	}
+	return out
+}
+
+// loadLogState reads the state --log-state keeps; a fresh state when
+// path is "" or the file does not exist yet.
+func loadLogState(path string) (client.LogState, error) {
+	if path == "" {
+		return client.NewLogState(), nil
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return client.NewLogState(), nil
+	}
+	if err != nil {
+		return client.LogState{}, fmt.Errorf("--log-state: %w", err)
+	}
+	st, err := client.ParseLogState(b)
+	if err != nil {
+		return client.LogState{}, withHint(fmt.Errorf("--log-state %s: %w", path, err), "the file is the JSON ddnrs resolve --log-state (or a node's follow.json) writes; remove it to start over")
+	}
+	return st, nil
+}
+
+// saveLogState writes st to path, whole or not at all ("" : nothing).
+func saveLogState(path string, st *client.LogState) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("--log-state: %w", err)
+	}
 	return nil
 }

@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/zone"
@@ -55,10 +57,21 @@ func TestResolve(t *testing.T) {
 	}{
 		{"verified remote answer", []string{"resolve", "www.example."}, func(q, r *dns.Msg) {
 			r.Answer = []dns.RR{a}
-			if o := q.IsEdns0(); o != nil && len(o.Option) == 1 && o.Option[0].Option() == dnsfront.AuditOptionCode && o.Do() {
+			if o := q.IsEdns0(); o != nil && hasOption(o, dnsfront.AuditOptionCode) && hasOption(o, client.ProofsOptionCode) && o.Do() {
 				r.IsEdns0().Option = append(r.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: dnsfront.AuditOptionCode, Data: dnsfront.EncodeAudit(true, hops)})
 			}
-		}, ExitOK, []string{"192.0.2.80", "node says: verified", "verified: not checked", "path 1: 12D3KooWmember hash ab00", "path 2: 12D3KooWentry", "ttl: 300s"}},
+		}, ExitOK, []string{"192.0.2.80", "node says: verified", "verified: not checked", "path 1: 12D3KooWmember hash ab00", "path 2: 12D3KooWentry", "ttl: 300s", "proof: none (no proofs option)"}},
+		{"trace", []string{"resolve", "www.example.", "--trace"}, func(q, r *dns.Msg) {
+			r.Answer = []dns.RR{a}
+			if o := q.IsEdns0(); o != nil && hasOption(o, dnsfront.TraceOptionCode) {
+				hops := []dnsfront.TraceHop{{Kind: dnsfront.TraceRelayed, Node: "12D3KooWentry", Elapsed: 1500 * time.Microsecond}, {Kind: dnsfront.TraceMember, Node: "12D3KooWmember", Elapsed: 900 * time.Microsecond}}
+				r.IsEdns0().Option = append(r.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: dnsfront.TraceOptionCode, Data: dnsfront.AppendTrace(nil, hops)})
+			}
+		}, ExitOK, []string{"trace 1: relayed 12D3KooWentry 1.5ms", "trace 2: member 12D3KooWmember 900µs"}},
+		{"proofs status", []string{"resolve", "www.example."}, func(q, r *dns.Msg) {
+			r.Answer = []dns.RR{a}
+			r.IsEdns0().Option = append(r.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: client.ProofsOptionCode, Data: []byte{1, 2}})
+		}, ExitOK, []string{"proof: none (nothing to prove)"}},
 		{"local zone", []string{"resolve", "www.example.", "A"}, func(q, r *dns.Msg) {
 			r.Authoritative = true
 			r.Answer = []dns.RR{a}
@@ -88,6 +101,11 @@ func TestResolve(t *testing.T) {
 				t.Errorf("%s: output lacks %q:\n%s", c.desc, w, r.stdout)
 			}
 		}
+	}
+	if r := ddnrs(t, "resolve", "www.example.", "--trace", "--server", fakeNode(t, func(q, r *dns.Msg) {
+		r.IsEdns0().Option = append(r.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: dnsfront.TraceOptionCode, Data: []byte{9}})
+	})); r.code != ExitError || !strings.Contains(r.stderr, "trace option") {
+		t.Errorf("resolve with a garbled trace option: exit %d, want %d saying so:\n%s", r.code, ExitError, r.stderr)
 	}
 	if r := ddnrs(t, "resolve", "www.example.", "NOPE"); r.code != ExitUsage {
 		t.Errorf("resolve with an unknown type: exit %d, want %d", r.code, ExitUsage)
@@ -152,7 +170,12 @@ func TestResolveVerifiesDev(t *testing.T) {
 		want   []string
 	}{
 		{"address, pinned key", append([]string{"resolve", "www." + node.DemoOrigin}, pinned...), d.addr, ExitOK,
-			[]string{"127.0.0.2", "verified: yes, here: DNSSEC signatures (RRSIG) and NSEC denial, against demo.ddnrs. key tag", "pinned in " + anchor, "not checked: the zone's serial", "node says: local"}},
+			[]string{"127.0.0.2", "verified: yes, here: DNSSEC signatures (RRSIG), NSEC denial and the Merkle proof of every RRset under the zone's signed head, against demo.ddnrs. key tag", "pinned in " + anchor,
+				"zone: demo.ddnrs. serial ", "verification hash: ", "proof: ", "bytes in band (signed zone head ", "node says: local"}},
+		{"trace", append([]string{"resolve", "www." + node.DemoOrigin, "--trace"}, pinned...), d.addr, ExitOK,
+			[]string{"verified: yes, here", "trace 1: local "}},
+		{"over TCP", append([]string{"resolve", "www." + node.DemoOrigin, "--tcp"}, pinned...), d.addr, ExitOK,
+			[]string{"verified: yes, here: DNSSEC signatures (RRSIG), NSEC denial and the Merkle proof"}},
 		{"address, key from the log", append([]string{"resolve", "www." + node.DemoOrigin}, fromLog...), d.addr, ExitOK,
 			[]string{"127.0.0.2", "verified: yes, here", "from the registry's transparency log at " + base}},
 		{"NXDOMAIN", append([]string{"resolve", "nothere." + node.DemoOrigin, "AAAA"}, fromLog...), d.addr, ExitOK,
@@ -164,11 +187,11 @@ func TestResolveVerifiesDev(t *testing.T) {
 		{"CNAME chain", append([]string{"resolve", "chain." + node.DemoOrigin}, pinned...), d.addr, ExitOK,
 			[]string{"127.0.0.2", "verified: yes, here"}},
 		{"referral", append([]string{"resolve", "host.sub." + node.DemoOrigin}, pinned...), d.addr, ExitOK,
-			[]string{"verified: yes, here", "unsigned: sub.demo.ddnrs. NS"}},
+			[]string{"verified: yes, here", "unsigned: sub.demo.ddnrs. NS", "the Merkle proof does"}},
 		{"another owner key", append([]string{"resolve", "www." + node.DemoOrigin}, "--trust-anchor", wrong), d.addr, ExitError,
 			[]string{"verified: no, here", "signature does not verify", "node says: local"}},
 		{"changed on the way", append([]string{"resolve", "www." + node.DemoOrigin}, fromLog...), tampering, ExitError,
-			[]string{"203.0.113.66", "verified: no, here", "signature does not verify"}},
+			[]string{"203.0.113.66", "verified: no, here", "signature does not verify", "proof: none (no proofs option)"}},
 		{"changed on the way, no anchor", []string{"resolve", "www." + node.DemoOrigin}, tampering, ExitOK,
 			[]string{"203.0.113.66", "verified: not checked (no trust anchor"}},
 		{"json", append([]string{"resolve", "www." + node.DemoOrigin, "-o", "json"}, pinned...), d.addr, ExitOK,
@@ -193,7 +216,34 @@ func TestResolveVerifiesDev(t *testing.T) {
 			t.Errorf("ddnrs %v: exit %d, want %d (usage)", args, r.code, ExitUsage)
 		}
 	}
+	// --log-state keeps the checkpoint: the second run extends it.
+	state := filepath.Join(dir, "log-state.json")
+	for run := range 2 {
+		r := ddnrs(t, append([]string{"resolve", "www." + node.DemoOrigin, "--server", d.addr, "--log-state", state}, fromLog...)...)
+		if r.code != ExitOK || !strings.Contains(r.stdout, "verified: yes, here") {
+			t.Fatalf("run %d with --log-state: exit %d\n%s%s", run, r.code, r.stdout, r.stderr)
+		}
+		if b, err := os.ReadFile(state); err != nil || !strings.Contains(string(b), `"checkpoint"`) || !strings.Contains(string(b), node.DemoOrigin) {
+			t.Fatalf("run %d: --log-state file %s: %v\n%s", run, state, err, b)
+		}
+	}
+	garbled := writeFile(t, dir, "garbled.json", "{not json")
+	if r := ddnrs(t, append([]string{"resolve", "www." + node.DemoOrigin, "--server", d.addr, "--log-state", garbled}, fromLog...)...); r.code != ExitError || !strings.Contains(r.stderr, "--log-state") {
+		t.Errorf("resolve with a garbled --log-state: exit %d, want %d naming the flag\n%s", r.code, ExitError, r.stderr)
+	}
+	if r := ddnrs(t, "resolve", "www."+node.DemoOrigin, "--server", d.addr, "--log-state", state); r.code != ExitUsage {
+		t.Errorf("--log-state without --log: exit %d, want %d", r.code, ExitUsage)
+	}
 	if r := ddnrs(t, "resolve", "www."+node.DemoOrigin, "--server", d.addr, "--log", base, "--log-key", filepath.Join(dir, "anchor")); r.code != ExitError {
 		t.Errorf("resolve with a DNSKEY as the log key: exit %d, want %d\n%s", r.code, ExitError, r.stderr)
 	}
+}
+
+func hasOption(o *dns.OPT, code uint16) bool {
+	for _, e := range o.Option {
+		if e.Option() == code {
+			return true
+		}
+	}
+	return false
 }
