@@ -93,7 +93,8 @@ func TestBigZoneThroughDev(t *testing.T) {
 }
 
 // probe asks every member for the probe zone's SOA, over and over, until
-// stopped, and counts the questions left unanswered.
+// stopped, and counts the questions left unanswered (a query and its
+// retry).
 type probe struct {
 	asked, failed atomic.Int64
 	mu            sync.Mutex
@@ -117,7 +118,15 @@ func startProbe(ctx context.Context, addrs []string, origin string) *probe {
 				case <-time.After(20 * time.Millisecond):
 				}
 				p.asked.Add(1)
-				if _, err := raftbench.SOASerial(ctx, a, origin); err != nil && ctx.Err() == nil {
+				// A query and its retry, as a stub resolver sends them
+				// (bench/raft's TestGroupSurvivesKills probe counts the
+				// same way): one datagram lost to a starved socket on a
+				// loaded machine is not an unanswered question.
+				_, err := raftbench.SOASerial(ctx, a, origin)
+				if err != nil && ctx.Err() == nil {
+					_, err = raftbench.SOASerial(ctx, a, origin)
+				}
+				if err != nil && ctx.Err() == nil {
 					p.failed.Add(1)
 					p.mu.Lock()
 					if p.firstErr == nil {
