@@ -91,7 +91,18 @@ func TestDevDNSCertIsNoClusterCredential(t *testing.T) {
 			}
 		}
 	}
-	if code, err := post(ops, info.Members[0].Admin, "/v1/group/transfer-leader"); err != nil || code != http.StatusOK {
-		t.Errorf("POST /v1/group/transfer-leader with the operator certificate = %d, %v; want 200", code, err)
+	// The operator's certificate passes the same door: the handshake
+	// succeeds and the handler answers. Whether the transfer itself
+	// succeeds is TestTransferLeaderAndCloseHandsOver's concern (on a
+	// loaded machine it can time out with 500, which is an answer too);
+	// a refusal of the certificate would be a handshake error or 401/403.
+	code, err := post(ops, info.Members[0].Admin, "/v1/group/transfer-leader")
+	switch {
+	case err != nil:
+		t.Errorf("POST /v1/group/transfer-leader with the operator certificate: %v; want the handshake accepted", err)
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		t.Errorf("POST /v1/group/transfer-leader with the operator certificate = %d; want it admitted", code)
+	case code != http.StatusOK:
+		t.Logf("POST /v1/group/transfer-leader with the operator certificate = %d (admitted; the transfer itself did not complete)", code)
 	}
 }
