@@ -327,3 +327,39 @@ func TestProofsJSONForm(t *testing.T) {
 		t.Errorf("unsigned zone: proofs %+v, want status 2 and no message", ans.Proofs)
 	}
 }
+
+// BenchmarkHandleProofs is a node's cost per query with and without the
+// proofs option (go test -run XXX -bench HandleProofs ./dnsfront).
+func BenchmarkHandleProofs(b *testing.B) {
+	z, _ := dnstest.Sign(b, dnstest.Example(b))
+	h := dnsfront.NewHandler(dnstest.NewZones(z), dnsfront.Options{})
+	for _, c := range []struct {
+		desc string
+		name string
+		t    uint16
+	}{{"address", "www.example.", dns.TypeA}, {"nxdomain", "nothere.example.", dns.TypeA}, {"referral-glue", "host.sub.example.", dns.TypeA}} {
+		for _, proofs := range []bool{false, true} {
+			q := dnstest.Query(c.name, c.t, true)
+			if proofs {
+				q = proofsQuery(c.name, c.t, true, 1232)
+			}
+			raw, err := q.Pack()
+			if err != nil {
+				b.Fatal(err)
+			}
+			name := c.desc
+			if proofs {
+				name += "+proofs"
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				buf := make([]byte, 0, 65535)
+				for b.Loop() {
+					if _, ok := h.Handle(raw, buf, dnsfront.TCP); !ok {
+						b.Fatal("dropped")
+					}
+				}
+			})
+		}
+	}
+}
