@@ -311,8 +311,25 @@ func TestOverlayEveryNodeAnswersEveryZone(t *testing.T) {
 		t.Fatal(err)
 	}
 	out = runCmd(t, "", ddnrsBin, "resolve", "www."+gs[0].zone, "A", "--server", gs[1].members[1].DNS, "--trust-anchor", anchorFile)
-	if want := "verified: yes, here: DNSSEC signatures (RRSIG) and NSEC denial, against " + gs[0].zone; !strings.Contains(out, want) {
-		t.Errorf("ddnrs resolve --trust-anchor through another group: output lacks %q:\n%s", want, out)
+	for _, want := range []string{
+		"verified: yes, here: DNSSEC signatures (RRSIG), NSEC denial and the Merkle proof of every RRset under the zone's signed head, against " + gs[0].zone,
+		"zone: " + gs[0].zone + " serial ", "proof: ", "verification hash: ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ddnrs resolve --trust-anchor through another group: output lacks %q:\n%s", want, out)
+		}
+	}
+	// --trace: the node asked relayed the query to a member of the
+	// owning group (or answered from its cache of verified answers).
+	out = runCmd(t, "", ddnrsBin, "resolve", "nothere."+gs[0].zone, "A", "--server", gs[1].members[1].DNS, "--trust-anchor", anchorFile, "--trace")
+	if !strings.Contains(out, "NXDOMAIN") || !strings.Contains(out, "verified: yes, here") ||
+		!(strings.Contains(out, "trace 1: relayed ") && strings.Contains(out, "trace 2: member ") || strings.Contains(out, "trace 1: cache ")) {
+		t.Errorf("ddnrs resolve --trace through another group: output lacks the verified NXDOMAIN and its hops:\n%s", out)
+	}
+	// dig asks for the proofs (EDNS option 65002) and gets them back.
+	digOut := runCmd(t, "", needTool(t, "dig", "bind9-dnsutils"), "@"+hostOf(gs[1].members[1].DNS), "-p", portOf(gs[1].members[1].DNS), "+tcp", "+dnssec", "+ednsopt=65002", "www."+gs[0].zone, "A")
+	if !strings.Contains(digOut, "65002") || !strings.Contains(digOut, "status: NOERROR") {
+		t.Errorf("dig +ednsopt=65002 through another group: no proofs option in the reply:\n%s", digOut)
 	}
 	out = runCmd(t, "", ddnrsBin, "resolve", "www."+gs[0].zone, "A", "--server", gs[0].members[1].DNS)
 	if !strings.Contains(out, "node says: local") {
@@ -700,4 +717,15 @@ func TestOverlayGroupOfSeven(t *testing.T) {
 	}
 	gs, _, _ := startOverlayGroupsOf(t, []int{7, 1})
 	checkEveryNodeAnswersEveryZone(t, gs)
+}
+
+// hostOf and portOf split a HOST:PORT address for dig's @HOST -p PORT.
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
+}
+
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
 }
