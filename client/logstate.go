@@ -9,7 +9,7 @@ package client
 // the follower a split view) and applies the new entries: a registration
 // or owner key change makes the zone's owner key its trust anchor, a
 // release drops it, a suspension marks the zone suspended. A node keeps
-// this state in data_dir/follow.json and polls the log (node/follow.go);
+// this state in data_dir/follow.json and polls the log (logfollow);
 // ddnrs resolve builds it afresh from the log a node's REST API serves.
 
 import (

@@ -35,7 +35,18 @@ var metricNameRE = regexp.MustCompile(`\b(?:ddnrs|go)_[a-z0-9_]*[a-z0-9]\b`)
 // although the overlay is off.
 func registeredNames(t *testing.T) map[string]bool {
 	t.Helper()
-	n, _ := followerFor(t, t.TempDir(), translogtest.NewServer(t, ""))
+	s := translogtest.NewServer(t, "")
+	cfg := Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Registry.LogVerifier = s.Key.VKey
+	cfg.Registry.URLs = []string{s.URL}
+	n, err := New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.newFollower(); err != nil {
+		t.Fatalf("newFollower: %v", err)
+	}
 	reg := n.Metrics().Registry()
 	ch := make(chan *prometheus.Desc)
 	go func() {

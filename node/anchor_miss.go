@@ -1,52 +1,15 @@
 package node
 
-// anchor_miss.go: trust anchors fetched on demand (issue 17 item 4). A
-// node of another group learns a zone's owner key from the registry's
-// log, which it polls every registry.follow_interval. A zone created (or
-// an owner key rotated) since the last poll would be unanswerable here
-// until the next one: the answer of its group is refused for want of an
-// anchor (SERVFAIL, EDE 9) or for a head signed by a key not known yet.
-// Such a miss polls the log at once instead, and the answer is verified
-// again. The poll is the follower's own step: the new checkpoint's
-// signature is checked, it must extend the checkpoint this node holds
-// (the new leaves, appended to the compact range kept, give its root),
-// and only then are the new entries applied. So an anchor fetched on
-// demand has the same proof from the log as one read by the loop.
-//
-// A miss waits for a poll that started after it: one in progress when
-// it came may have read the log before the registration. Misses share
-// polls (whoever polls, every miss that came before the poll started is
-// served by it), and polls on demand start at least minAnchorRefresh
-// apart, so that answers for zones no anchor will ever cover (a peer's
-// forgeries, a zone provided by a peer but not registered) cannot make
-// this node poll the registry more often than that. Only misses poll:
-// a name of no zone at all is answered by the DHT (no providers) and
-// never reaches the verifier.
+// anchor_miss.go: which refusals of another group's answer a fresh poll
+// of the registry's log may lift (logfollow/anchor_miss.go says how the
+// poll on a miss is made).
 
 import (
-	"context"
 	"errors"
-	"time"
 
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/zone"
 )
-
-// minAnchorRefresh is the least time between the starts of two polls
-// on demand; a miss within it waits for the next (bounded by its
-// query's deadline).
-const minAnchorRefresh = 100 * time.Millisecond
-
-// anchorRefreshTimeout bounds such a poll (the query waits on it).
-const anchorRefreshTimeout = 2 * time.Second
-
-// anchorRefresh serialises refreshAnchors: the one token in token is held
-// by the caller that polls, or waits to.
-type anchorRefresh struct {
-	token   chan struct{}
-	started time.Time // start of the last poll (under the token)
-	ok      bool      // whether it succeeded
-}
 
 // anchorMiss reports whether err is a refusal that the anchors of a
 // later checkpoint of the log may lift: no anchor for the zone, or a
@@ -54,41 +17,4 @@ type anchorRefresh struct {
 // node has not read yet).
 func anchorMiss(err error) bool {
 	return errors.Is(err, client.ErrNoTrustAnchor) || errors.Is(err, zone.ErrBadSignature)
-}
-
-// refreshAnchors polls the log for a miss that came at the call and
-// reports whether a poll that started after it succeeded (so the
-// answer is worth verifying again). Safe for concurrent use.
-func (f *follower) refreshAnchors(ctx context.Context) bool {
-	asked := time.Now()
-	r := &f.refresh
-	select {
-	case r.token <- struct{}{}:
-	case <-ctx.Done():
-		return false
-	}
-	defer func() { <-r.token }()
-	if r.started.After(asked) {
-		return r.ok // another miss's poll started after this one came
-	}
-	if wait := minAnchorRefresh - time.Since(r.started); wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		}
-	}
-	ctx, cancel := context.WithTimeout(ctx, anchorRefreshTimeout)
-	defer cancel()
-	r.started = time.Now()
-	err := f.sync(ctx)
-	r.ok = err == nil
-	if err != nil {
-		f.log.Debug("registry log: poll on an anchor miss failed", "err", err)
-	} else {
-		f.misses.Inc()
-	}
-	return r.ok
 }

@@ -52,7 +52,7 @@ var raftStates = []string{"Follower", "Candidate", "Leader", "Shutdown"}
 //	ddnrs_raft_rejected_changes_total{reason}  writes the state machine refused, by reason
 //	ddnrs_admin_forwarded_total{result}        writes forwarded to the leader, by result code ("ok" or an error code)
 //
-// with [registry] log_verifier set, from the log follower (follow.go):
+// with [registry] log_verifier set, from the log follower (logfollow):
 //
 //	ddnrs_registry_log_entries_followed_total  log entries verified and applied
 //	ddnrs_registry_log_split_views_total       checkpoints contradicting a verified one (following stops)

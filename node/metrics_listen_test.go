@@ -12,9 +12,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ddnrs/ddnrs/translog"
-	"github.com/ddnrs/ddnrs/translog/translogtest"
 )
 
 // httpGet does one plain-HTTP request and returns the status and body.
@@ -239,52 +236,5 @@ func TestMetricsConfig(t *testing.T) {
 				t.Errorf("validate error %q does not name metrics.listen", err)
 			}
 		}
-	}
-}
-
-// The registry log's size and last successful poll are exported, so an
-// alert sees a follower that stopped or trails the others.
-func TestFollowerLogGauges(t *testing.T) {
-	s := translogtest.NewServer(t, "")
-	now := time.Now().UTC().Truncate(time.Second)
-	s.Append(t,
-		translog.Entry{Kind: translog.KindNodeAdmission, Time: now, NodeID: "n1", Group: "east"},
-		translog.Entry{Kind: translog.KindNodeAdmission, Time: now, NodeID: "n2", Group: "west"},
-	)
-	n, f := followerFor(t, t.TempDir(), s)
-	gauge := func(name string) float64 {
-		t.Helper()
-		mfs, err := n.Metrics().Registry().Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == name && len(mf.GetMetric()) == 1 {
-				return mf.GetMetric()[0].GetGauge().GetValue()
-			}
-		}
-		t.Fatalf("no gauge %s", name)
-		return 0
-	}
-	if got := gauge("ddnrs_registry_log_last_success_timestamp_seconds"); got != 0 {
-		t.Errorf("last success before any poll = %v, want 0", got)
-	}
-	before := float64(time.Now().Unix())
-	if err := f.step(context.Background()); err != nil {
-		t.Fatalf("step: %v", err)
-	}
-	if got := gauge("ddnrs_registry_log_size"); got != 2 {
-		t.Errorf("ddnrs_registry_log_size = %v, want 2", got)
-	}
-	if got := gauge("ddnrs_registry_log_last_success_timestamp_seconds"); got < before {
-		t.Errorf("last success = %v, want at least %v", got, before)
-	}
-	s.SetStatus(503)
-	last := gauge("ddnrs_registry_log_last_success_timestamp_seconds")
-	if err := f.step(context.Background()); err == nil {
-		t.Fatal("step with the log down succeeded")
-	}
-	if got := gauge("ddnrs_registry_log_last_success_timestamp_seconds"); got != last {
-		t.Errorf("last success after a failed poll = %v, want unchanged %v", got, last)
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/internal/hostport"
+	"github.com/ddnrs/ddnrs/logfollow"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/zone"
@@ -103,7 +104,7 @@ type Node struct {
 	logAnchors atomic.Pointer[client.Anchors]    // owner keys from the registry's log
 	logGroups  atomic.Pointer[map[string]string] // zone -> group, from the registry's log
 	signer     note.Signer                       // the log's signer; nil off the registry group
-	fol        *follower                         // nil without [registry] log_verifier
+	fol        *logfollow.Follower               // nil without [registry] log_verifier
 	api        *apiServer                        // nil without [api] listen
 	metricsSrv *metricsServer                    // nil when [metrics] listen is off
 }
@@ -244,8 +245,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			ov.verifier.SetLogAnchors(*a)
 		}
 		if n.fol != nil {
-			n.fol.previousTo(ov.verifier) // rotation.go
-			ov.refreshAnchors = n.fol.refreshAnchors
+			n.fol.PreviousTo(ov.verifier)
+			ov.refreshAnchors = n.fol.RefreshAnchors
 		}
 		ov.provideAll()
 		undo = append(undo, func() { n.ov.Store(nil); ov.close() })
@@ -335,7 +336,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.bg.Add(1)
 		go func() {
 			defer n.bg.Done()
-			n.fol.run(bctx, n.cfg.Registry.FollowInterval)
+			n.fol.Run(bctx, n.cfg.Registry.FollowInterval)
 		}()
 	}
 	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "metrics", n.metricsSrv.addr(), "zones", len(n.served.Origins()))

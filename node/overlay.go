@@ -86,7 +86,7 @@ type overlayNode struct {
 	// refreshAnchors polls the registry's log now, for an answer whose
 	// head is signed by a key the anchors do not know yet (a rotation
 	// this node has not read in the log); true when the anchors may have
-	// changed (rotation.go). nil without a log to follow.
+	// changed (logfollow.Follower.RefreshAnchors). nil without a log to follow.
 	refreshAnchors func(ctx context.Context) bool
 
 	failures atomic.Uint64 // answers refused by verification
@@ -413,7 +413,7 @@ func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client
 		v, err := o.verifier.VerifyAnswer(name, t, resp.Msg, resp.Head, resp.Proof)
 		if anchorMiss(err) && o.refreshAnchors != nil && o.refreshAnchors(ctx) {
 			// A zone registered (or rotated) since the last poll of the
-			// registry's log: poll it now (anchor_miss.go).
+			// registry's log: poll it now (logfollow/anchor_miss.go).
 			v, err = o.verifier.VerifyAnswer(name, t, resp.Msg, resp.Head, resp.Proof)
 		}
 		if child, ok := childOf(rt, origin, err); ok && !rerouted {

@@ -293,7 +293,7 @@ func (n *Node) placedHere(ctx context.Context, origin string, cmd raftfsm.Encode
 	if look() {
 		return true
 	}
-	if err := n.fol.sync(ctx); err != nil {
+	if err := n.fol.Sync(ctx); err != nil {
 		n.log.Debug("registry log: sync for a create from another group", "zone", origin, "err", err)
 	}
 	return look()
@@ -368,7 +368,7 @@ func (n *Node) claimedFor(ctx context.Context, origin string, owner *dns.DNSKEY)
 	if n.fol == nil {
 		return "", false
 	}
-	if err := n.fol.sync(ctx); err != nil {
+	if err := n.fol.Sync(ctx); err != nil {
 		n.log.Debug("registry log: sync for a claimed name", "zone", origin, "err", err)
 	}
 	g, a := n.logGroups.Load(), n.logAnchors.Load()

@@ -685,3 +685,13 @@ func TestOperatorCreateClaims(t *testing.T) {
 		t.Errorf("claim of op.test. = %+v, %v; want on east for the second key", cl, ok)
 	}
 }
+
+// ownerKey returns a fresh owner key of origin, as DNSKEY text.
+func ownerKey(t *testing.T, origin string) string {
+	t.Helper()
+	k, err := zone.GenerateKey(origin, true, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.DNSKEY.String()
+}

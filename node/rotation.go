@@ -24,7 +24,6 @@ import (
 
 	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/api"
-	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -91,7 +90,7 @@ func (n *Node) rotateClaimFirst(ctx context.Context, origin string, rot *raftfsm
 	}
 	if n.fol != nil {
 		// This node at least reads the change before the zone rotates.
-		if err := n.fol.sync(ctx); err != nil {
+		if err := n.fol.Sync(ctx); err != nil {
 			n.log.Debug("registry log: sync after a claim moved", "zone", origin, "err", err)
 		}
 	}
@@ -117,7 +116,7 @@ func (n *Node) claimOf(ctx context.Context, origin string) (group string, owner 
 	if n.fol == nil {
 		return "", nil, false
 	}
-	if err := n.fol.sync(ctx); err != nil {
+	if err := n.fol.Sync(ctx); err != nil {
 		n.log.Debug("registry log: sync for a rotation", "zone", origin, "err", err)
 	}
 	g, a := n.logGroups.Load(), n.logAnchors.Load()
@@ -134,53 +133,6 @@ func (n *Node) claimOf(ctx context.Context, origin string) (group string, owner 
 		}
 	}
 	return group, owner, true
-}
-
-// droppedPrevious is the Verifier's report that it dropped z's previous
-// key k; the loop forgets it at its next step (forgetPrevious).
-func (f *follower) droppedPrevious(z string, k *zone.Key) {
-	f.dropMu.Lock()
-	if f.drops == nil {
-		f.drops = map[string]string{}
-	}
-	f.drops[z] = k.DNSKEY.PublicKey
-	f.dropMu.Unlock()
-	f.nudge()
-}
-
-// forgetPrevious removes from the state the previous keys the Verifier
-// dropped and those past their grace period; it reports whether it
-// removed any. Loop goroutine only.
-func (f *follower) forgetPrevious() bool {
-	f.dropMu.Lock()
-	drops := f.drops
-	f.drops = nil
-	f.dropMu.Unlock()
-	now, changed := f.n.Now(), false
-	for z, p := range f.st.Previous {
-		k := client.ParseOwnerKey(p.Key)
-		if k == nil || !now.Before(p.Until) || drops[z] == k.PublicKey {
-			delete(f.st.Previous, z)
-			changed = true
-			f.log.Info("previous owner key dropped", "zone", z, "key_tag", keyTag(k), "rotated", drops[z] != "")
-		}
-	}
-	return changed
-}
-
-func keyTag(k *dns.DNSKEY) uint16 {
-	if k == nil {
-		return 0
-	}
-	return k.KeyTag()
-}
-
-// previousTo hands the previous keys last published to v (a Verifier
-// made after the follower loaded its state).
-func (f *follower) previousTo(v *client.Verifier) {
-	if p := f.previous.Load(); p != nil {
-		v.SetPreviousAnchors(*p, f.droppedPrevious)
-	}
 }
 
 // rotationSerial is the serial of the SOA a rotation's change puts.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/admin"
-	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/zone"
@@ -302,72 +300,4 @@ func TestRotationKeepsAnchorsInStep(t *testing.T) {
 		t.Errorf("last log entry of %s = %+v, want the owner key change to key 3 by operator:e1", origin, last)
 	}
 	waitFor(t, "east's answers signed by key 3", func() error { return signedBy(t, east, origin, k3.Tag()) })
-}
-
-// TestFollowerPreviousKey: an owner-key-change entry keeps the key before
-// as previous until the entry's time plus the grace; not for an entry
-// older than the grace, nor with no grace; a registration or release
-// forgets it; a drop the client.Verifier reports and the end of the grace
-// remove it from the state.
-func TestFollowerPreviousKey(t *testing.T) {
-	const z = "example."
-	k1 := "example.\t3600\tIN\tDNSKEY\t257 3 15 " + strings.Repeat("A", 43) + "="
-	k2 := "example.\t3600\tIN\tDNSKEY\t257 3 15 " + strings.Repeat("B", 43) + "="
-	now := time.Now().UTC().Truncate(time.Second)
-	change := translog.Entry{Kind: translog.KindOwnerKeyChange, Zone: z, OwnerKey: k2, Time: now}
-	tests := []struct {
-		desc    string
-		grace   time.Duration
-		entries []translog.Entry
-		want    bool // previous key k1 kept
-	}{
-		{"change", 10 * time.Minute, []translog.Entry{change}, true},
-		{"change older than the grace", 10 * time.Minute, []translog.Entry{{Kind: translog.KindOwnerKeyChange, Zone: z, OwnerKey: k2, Time: now.Add(-11 * time.Minute)}}, false},
-		{"no grace", 0, []translog.Entry{change}, false},
-		{"change to the same key", 10 * time.Minute, []translog.Entry{{Kind: translog.KindOwnerKeyChange, Zone: z, OwnerKey: k1, Time: now}}, false},
-		{"change then release", 10 * time.Minute, []translog.Entry{change, {Kind: translog.KindRelease, Zone: z, Time: now}}, false},
-		{"change, release, registration", 10 * time.Minute, []translog.Entry{change, {Kind: translog.KindRelease, Zone: z, Time: now},
-			{Kind: translog.KindRegistration, Zone: z, OwnerKey: k2, Group: "g", Time: now}}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.desc, func(t *testing.T) {
-			st, err := loadFollowState(filepath.Join(t.TempDir(), followFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f := &follower{n: &Node{}, log: testLogger(t), st: st, grace: tt.grace}
-			f.st.Apply(translog.Entry{Kind: translog.KindRegistration, Zone: z, OwnerKey: k1, Group: "g", Time: now}, f.n.Now(), f.grace)
-			for _, e := range tt.entries {
-				f.st.Apply(e, f.n.Now(), f.grace)
-			}
-			p, ok := f.st.Previous[z]
-			if ok != tt.want || ok && (p.Key != k1 || !p.Until.Equal(now.Add(tt.grace))) {
-				t.Errorf("previous = %+v, %v; want %v (key 1 until %v)", p, ok, tt.want, now.Add(tt.grace))
-			}
-		})
-	}
-
-	st, err := loadFollowState(filepath.Join(t.TempDir(), followFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &follower{n: &Node{}, log: testLogger(t), st: st, grace: time.Hour, poke: make(chan struct{}, 1)}
-	f.st.Apply(translog.Entry{Kind: translog.KindRegistration, Zone: z, OwnerKey: k1, Group: "g", Time: now}, f.n.Now(), f.grace)
-	f.st.Apply(change, f.n.Now(), f.grace)
-	if f.forgetPrevious() {
-		t.Fatal("forgetPrevious removed a key neither dropped nor expired")
-	}
-	dk := client.ParseOwnerKey(k2) // a drop of another key than the previous one
-	f.droppedPrevious(z, &zone.Key{Zone: z, DNSKEY: dk})
-	if f.forgetPrevious() {
-		t.Fatal("forgetPrevious removed the previous key on the drop of another key")
-	}
-	f.droppedPrevious(z, &zone.Key{Zone: z, DNSKEY: client.ParseOwnerKey(k1)})
-	if !f.forgetPrevious() || len(f.st.Previous) != 0 {
-		t.Errorf("after the Verifier dropped it: previous %+v", f.st.Previous)
-	}
-	f.st.Previous[z] = FollowPrevious{Key: k1, Until: now.Add(-time.Second)}
-	if !f.forgetPrevious() || len(f.st.Previous) != 0 {
-		t.Errorf("past its time: previous %+v", f.st.Previous)
-	}
 }

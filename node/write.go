@@ -133,7 +133,7 @@ func (n *Node) ProposeRegistry(ctx context.Context, cmd []byte) error {
 		return err
 	}
 	if n.fol != nil {
-		n.fol.nudge() // a suspension takes effect here at once
+		n.fol.Nudge() // a suspension takes effect here at once
 	}
 	return nil
 }

@@ -29,21 +29,24 @@ type pkg struct {
 // import only packages of a strictly lower rank (internal/ helpers excepted,
 // see allowed). Subpackages (dnsfront/dnstest) take their parent's rank.
 var rank = map[string]int{
-	"zone":        0,
-	"translog":    1,
-	"raftfsm":     2, // the registry's state machine appends to the transparency log
-	"dnsfront":    3,
-	"overlay":     3,
-	"client":      3,
-	"forward":     3, // upstream resolvers for names outside DDNRS, beside dnsfront
-	"stub":        4, // the stub resolver (ddnrs stub), beside api
-	"api":         4,
-	"admin":       4, // the admin endpoint, beside api
-	"node":        5,
-	"ops":         6,
-	"cmd":         7,
-	"integration": 8,
-	"bench":       8,
+	"zone":     0,
+	"translog": 1,
+	"raftfsm":  2, // the registry's state machine appends to the transparency log
+	"dnsfront": 3,
+	"overlay":  3,
+	"client":   3,
+	"forward":  3, // upstream resolvers for names outside DDNRS, beside dnsfront
+	"stub":     4, // the stub resolver (ddnrs stub), beside api
+	"api":      4,
+	"admin":    4, // the admin endpoint, beside api
+	// What a node runs, each with the small interface it needs, below
+	// the node that wires them together.
+	"logfollow":   5, // following the registry's transparency log
+	"node":        6,
+	"ops":         7,
+	"cmd":         8,
+	"integration": 9,
+	"bench":       9,
 }
 
 // forbiddenStd lists standard-library packages that zone must not import:
