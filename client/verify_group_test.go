@@ -61,7 +61,7 @@ type localAnswer struct {
 }
 
 // answerLocal answers (name, t) the way a member of the zone's group does
-// (node.AnswerLocal): the DNS handler's response to the query with DO
+// (intergroup.AnswerLocal): the DNS handler's response to the query with DO
 // set, whole as over TCP, proved with client.Prove.
 func answerLocal(r *served, name string, t uint16) (*localAnswer, error) {
 	name = zone.CanonicalName(name)

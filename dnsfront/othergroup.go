@@ -4,7 +4,7 @@ package dnsfront
 // group of the overlay may hold. When the Handler has an OtherGroups
 // (Options.OtherGroups), such a query is not REFUSED: it is handed to the
 // OtherGroups, which finds the group holding the zone, asks a member and
-// verifies the answer (node/overlay.go with the client package). The UDP
+// verifies the answer (intergroup, with the client package). The UDP
 // server never
 // waits for it: through the Deferrer interface it passes the query to a
 // bounded pool of goroutines and goes back to reading; the reply is sent

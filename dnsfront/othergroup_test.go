@@ -245,7 +245,7 @@ func TestOtherGroupAnswerPaddedOverEncrypted(t *testing.T) {
 }
 
 // relayOtherGroups answers from another Handler holding the zone, as a member
-// of the owning group does for node.AnswerLocal: the whole response with
+// of the owning group does for intergroup.AnswerLocal: the whole response with
 // DO set, asked over TCP so nothing is dropped.
 type relayOtherGroups struct{ owner *dnsfront.Handler }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/intergroup"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/zone"
@@ -32,7 +33,7 @@ type badPeer struct {
 }
 
 func (x *badPeer) AnswerLocal(_ context.Context, name string, t uint16, _ bool) (*overlay.QueryResponse, error) {
-	la, err := node.AnswerLocal(x.zones, name, t)
+	la, err := intergroup.AnswerLocal(x.zones, name, t)
 	if err != nil {
 		return nil, &overlay.RPCError{Code: overlay.CodeNotFound, Message: err.Error()}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/intergroup"
 	"github.com/ddnrs/ddnrs/internal/testnet"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/overlay"
@@ -351,7 +352,7 @@ type tamperer struct {
 }
 
 func (x *tamperer) AnswerLocal(_ context.Context, name string, t uint16, _ bool) (*overlay.QueryResponse, error) {
-	la, err := node.AnswerLocal(x.zones, name, t)
+	la, err := intergroup.AnswerLocal(x.zones, name, t)
 	if err != nil {
 		return nil, err
 	}

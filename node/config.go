@@ -715,3 +715,43 @@ func (c Config) tcpOptions(budget *dnsfront.Budget) dnsfront.TCPOptions {
 		Budget:               budget,
 	}
 }
+
+// OverlayConfig configures the node's overlay host ([overlay] in TOML).
+type OverlayConfig struct {
+	// Enabled turns the overlay on. Default false: the node answers only
+	// its group's zones and REFUSES others.
+	Enabled bool `toml:"enabled"`
+	// Listen lists the libp2p multiaddrs to listen on, QUIC only.
+	// Default (empty): overlay.DefaultListen, loopback port 0.
+	Listen []string `toml:"listen"`
+	// Bootstrap lists peers to join the DHT through, as multiaddrs ending
+	// in /p2p/ID: several, of several groups, so that any one up is
+	// enough. The node also remembers the peers it has seen
+	// (data_dir/overlay-peers.json, written every minute and at stop)
+	// and joins through those too after a restart. Default none (the
+	// first node of an overlay).
+	Bootstrap []string `toml:"bootstrap"`
+	// TrustAnchors names a file of DNSKEY records, in zone-file form, of
+	// the zones whose answers from other groups this node accepts; an
+	// answer for a zone without one is refused (SERVFAIL, EDE DNSKEY
+	// Missing). Default "" (none). Relative paths are from data_dir.
+	TrustAnchors string `toml:"trust_anchors"`
+	// CacheBytes caps the verified-answer cache. Default (0):
+	// client.DefaultCacheBytes.
+	CacheBytes int `toml:"cache_bytes"`
+}
+
+func (o OverlayConfig) validate() []error {
+	var errs []error
+	if o.CacheBytes < 0 {
+		errs = append(errs, fmt.Errorf("overlay.cache_bytes: %d, want >= 0", o.CacheBytes))
+	}
+	if o.Enabled {
+		for _, a := range o.Bootstrap {
+			if !strings.Contains(a, "/p2p/") {
+				errs = append(errs, fmt.Errorf("overlay.bootstrap: %q: want a multiaddr ending in /p2p/ID", a))
+			}
+		}
+	}
+	return errs
+}

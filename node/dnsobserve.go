@@ -9,7 +9,7 @@ import "github.com/ddnrs/ddnrs/dnsfront"
 func (n *Node) handlerOptions(others dnsfront.OtherGroups) dnsfront.Options {
 	id := n.cfg.Group.ID
 	if ov := n.ov.Load(); ov != nil {
-		id = ov.self
+		id = ov.ID().String()
 	}
 	return dnsfront.Options{
 		MaxUDPSize:   n.cfg.MaxUDPSize,

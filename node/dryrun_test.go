@@ -86,7 +86,7 @@ func TestStaleNXDOMAINDropped(t *testing.T) {
 		if r.Rcode != dns.RcodeNameError {
 			return fmt.Errorf("rcode %s, want NXDOMAIN", dns.RcodeToString[r.Rcode])
 		}
-		if _, _, _, ok := b.ov.Load().cache.Get(newName, dns.TypeTXT); !ok {
+		if _, _, _, ok := b.ov.Load().Cache().Get(newName, dns.TypeTXT); !ok {
 			return errors.New("not cached")
 		}
 		return nil
@@ -103,10 +103,10 @@ func TestStaleNXDOMAINDropped(t *testing.T) {
 	if r := queryNode(t, b, dnstest.Query("www."+DemoOrigin, dns.TypeAAAA, true)); r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("www AAAA via b: rcode %s", dns.RcodeToString[r.Rcode])
 	}
-	if hi, ok := b.ov.Load().verifier.Highest(DemoOrigin); !ok || hi != z.Serial() {
+	if hi, ok := b.ov.Load().Verifier().Highest(DemoOrigin); !ok || hi != z.Serial() {
 		t.Fatalf("b's highest verified serial = %d, %v; want %d", hi, ok, z.Serial())
 	}
-	if _, _, _, ok := b.ov.Load().cache.Get(newName, dns.TypeTXT); ok {
+	if _, _, _, ok := b.ov.Load().Cache().Get(newName, dns.TypeTXT); ok {
 		t.Error("the NXDOMAIN of serial 1 is still cached after b verified the newer serial")
 	}
 	r := queryNode(t, b, dnstest.Query(newName, dns.TypeTXT, true))

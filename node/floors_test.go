@@ -12,6 +12,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/intergroup"
 )
 
 // TestSerialFloorSurvivesRestart: b verifies a's zone at a newer serial
@@ -47,16 +48,16 @@ func TestSerialFloorSurvivesRestart(t *testing.T) {
 	})
 	closeNode(t, b)
 	b2 := runNode(t, cb)
-	if hi, ok := b2.ov.Load().verifier.Highest(DemoOrigin); !ok || hi != z2.Serial() {
+	if hi, ok := b2.ov.Load().Verifier().Highest(DemoOrigin); !ok || hi != z2.Serial() {
 		t.Fatalf("restarted b: Highest(%s) = %d, %v; want %d", DemoOrigin, hi, ok, z2.Serial())
 	}
 	oldZones := new(Served)
 	oldZones.Set(old)
-	la, err := AnswerLocal(oldZones, DemoOrigin, dns.TypeSOA)
+	la, err := intergroup.AnswerLocal(oldZones, DemoOrigin, dns.TypeSOA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b2.ov.Load().verifier.VerifyAnswer(DemoOrigin, dns.TypeSOA, la.Msg, la.Head, la.Proof); !errors.Is(err, client.ErrStaleSerial) {
+	if _, err := b2.ov.Load().Verifier().VerifyAnswer(DemoOrigin, dns.TypeSOA, la.Msg, la.Head, la.Proof); !errors.Is(err, client.ErrStaleSerial) {
 		t.Fatalf("restarted b verifies the older serial %d: %v, want ErrStaleSerial", old.Serial(), err)
 	}
 	r := queryNode(t, b2, dnstest.Query(DemoOrigin, dns.TypeSOA, true))
@@ -65,7 +66,7 @@ func TestSerialFloorSurvivesRestart(t *testing.T) {
 	}
 
 	closeNode(t, b2)
-	path := filepath.Join(cb.DataDir, floorsFile)
+	path := filepath.Join(cb.DataDir, intergroup.FloorsFile)
 	if err := os.WriteFile(path, []byte(`{"version":9}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +78,6 @@ func TestSerialFloorSurvivesRestart(t *testing.T) {
 	defer cancel()
 	if err := n.Start(ctx); !errors.Is(err, client.ErrBadFloors) {
 		n.Close(ctx)
-		t.Fatalf("Start with a bad %s = %v, want ErrBadFloors", floorsFile, err)
+		t.Fatalf("Start with a bad %s = %v, want ErrBadFloors", intergroup.FloorsFile, err)
 	}
 }

@@ -66,28 +66,25 @@ func (s followSink) Learn(v logfollow.View) {
 	n.logAnchors.Store(&v.Anchors)
 	n.logGroups.Store(&v.Groups)
 	if o := n.ov.Load(); o != nil {
-		o.verifier.SetLogAnchors(v.Anchors)
-		o.verifier.SetPreviousAnchors(v.Previous, v.Dropped)
+		o.Verifier().SetLogAnchors(v.Anchors)
+		o.Verifier().SetPreviousAnchors(v.Previous, v.Dropped)
 	}
 	n.susp.Set(v.Suspended)
 	if o := n.ov.Load(); o != nil {
 		for _, z := range v.NewlySuspended {
-			o.cache.PurgeZone(z)
+			o.Suspended(z)
 		}
 		for _, z := range v.Reclaimed {
-			// Claimed again since, maybe on another group: look its
-			// route up afresh.
-			o.router.Forget(z)
-			o.cache.PurgeZone(z)
+			o.Reclaimed(z)
 		}
 		for _, z := range v.Released {
-			o.forgetZone(z)
+			o.ForgetZone(z)
 		}
 		for _, z := range v.Registered {
 			// A name of a zone registered since may be cached as no
 			// zone (asked before its group provided it): look it up
 			// afresh.
-			o.router.Forget(z)
+			o.Router().Forget(z)
 		}
 	}
 }

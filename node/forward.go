@@ -136,7 +136,7 @@ func (f *forwarding) ddnrsName(name string) bool {
 		if la != nil && (*la)[s] != nil {
 			return true
 		}
-		if ov != nil && ov.verifier.Anchored(s) {
+		if ov != nil && ov.Verifier().Anchored(s) {
 			return true
 		}
 		if s == "." || s == "" {

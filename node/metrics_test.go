@@ -10,10 +10,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 	"github.com/ddnrs/ddnrs/overlay"
-	"github.com/ddnrs/ddnrs/zone"
 )
 
 // gatherSeries returns the value of every series of the node's registry
@@ -118,7 +116,7 @@ func TestOverlayMetrics(t *testing.T) {
 		if i == 200 {
 			t.Fatalf("the tampering peer was asked %d times in %d queries and no answer was refused", bad.calls.Load(), i)
 		}
-		b.ov.Load().client.Penalize(mustDecodePeer(t, aID))
+		b.ov.Load().Client().Penalize(mustDecodePeer(t, aID))
 		qt := uint16(3000 + i) // never cached: each asks a provider
 		if r := queryNode(t, b, dnstest.Query(DemoOrigin, qt, true)); r.Rcode != dns.RcodeSuccess {
 			t.Fatalf("b: %s TYPE%d rcode %s, want the genuine NODATA", DemoOrigin, qt, dns.RcodeToString[r.Rcode])
@@ -136,34 +134,5 @@ func TestOverlayMetrics(t *testing.T) {
 	}
 	if got := get(b, "ddnrs_overlay_peer_penalties", nil); got <= 0 {
 		t.Errorf("peer_penalties = %v after refusals, want > 0", got)
-	}
-}
-
-// TestRefusalReason: every cause VerifyAnswer gives maps to its reason
-// label and EDE code, wrapped or not.
-func TestRefusalReason(t *testing.T) {
-	cases := []struct {
-		err    error
-		reason string
-		ede    uint16
-	}{
-		{&client.VerifyError{Err: client.ErrNoTrustAnchor}, "no_trust_anchor", dns.ExtendedErrorCodeDNSKEYMissing},
-		{&client.VerifyError{Err: fmt.Errorf("%w: 1 < 2", client.ErrStaleSerial)}, "stale_serial", dns.ExtendedErrorCodeDNSBogus},
-		{&client.VerifyError{Err: client.ErrExpired}, "expired", dns.ExtendedErrorCodeSignatureExpired},
-		{&client.VerifyError{Err: zone.ErrSignatureWindow}, "expired", dns.ExtendedErrorCodeSignatureExpired},
-		{&client.VerifyError{Err: errors.Join(client.ErrNotAnswer, client.ErrNSECMissing)}, "nsec_missing", dns.ExtendedErrorCodeNSECMissing},
-		{&client.VerifyError{Err: zone.ErrBadSignature}, "bad_signature", dns.ExtendedErrorCodeDNSBogus},
-		{&client.VerifyError{Err: zone.ErrNotIncluded}, "bad_proof", dns.ExtendedErrorCodeDNSBogus},
-		{&client.VerifyError{Err: zone.ErrWrongZone}, "wrong_zone", dns.ExtendedErrorCodeDNSBogus},
-		{&client.VerifyError{Err: fmt.Errorf("%w: question differs", client.ErrNotAnswer)}, "not_answer", dns.ExtendedErrorCodeDNSBogus},
-		{&client.VerifyError{Err: client.ErrBadResponse}, "malformed", dns.ExtendedErrorCodeDNSBogus},
-		{&client.VerifyError{Err: errors.New("something new")}, "other", dns.ExtendedErrorCodeDNSBogus},
-		{errors.New("not a client.VerifyError"), "other", dns.ExtendedErrorCodeDNSBogus},
-	}
-	for _, c := range cases {
-		reason, ede := refusalReason(c.err)
-		if reason != c.reason || ede != c.ede {
-			t.Errorf("refusalReason(%v) = %q, %d; want %q, %d", c.err, reason, ede, c.reason, c.ede)
-		}
 	}
 }

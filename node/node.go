@@ -25,6 +25,7 @@ import (
 	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/intergroup"
 	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/logfollow"
 	"github.com/ddnrs/ddnrs/raftfsm"
@@ -97,7 +98,7 @@ type Node struct {
 	// budget bounds the replies the TCP, DoT and DoQ servers hold for
 	// clients that do not read (pending_budget); made by Start.
 	budget *dnsfront.Budget
-	ov     atomic.Pointer[overlayNode] // nil unless [overlay] enabled (overlay.go)
+	ov     atomic.Pointer[intergroup.Overlay] // nil unless [overlay] enabled (overlay.go)
 
 	// Registry (registry.go, follow.go, api.go).
 	susp       dnsfront.SuspendSet               // zones suspended by the registry's log
@@ -242,16 +243,16 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 		n.ov.Store(ov)
 		if a := n.logAnchors.Load(); a != nil {
-			ov.verifier.SetLogAnchors(*a)
+			ov.Verifier().SetLogAnchors(*a)
 		}
 		if n.fol != nil {
-			n.fol.PreviousTo(ov.verifier)
-			ov.refreshAnchors = n.fol.RefreshAnchors
+			n.fol.PreviousTo(ov.Verifier())
 		}
-		ov.provideAll()
-		undo = append(undo, func() { n.ov.Store(nil); ov.close() })
+		ov.ProvideAll()
+		undo = append(undo, func() { n.ov.Store(nil); ov.Close() })
 		others = ov
-		reader = childZones{served: &n.served, router: ov.router} // overlay_child.go
+		reader = ov.Reader() // without the child zones other groups hold
+
 	}
 	if n.cfg.Forward.Enabled() {
 		fw, err := n.startForward(others) // forward.go
@@ -358,14 +359,14 @@ func (n *Node) onZone(origin string, z *zone.Zone) {
 		n.served.Delete(origin)
 		n.log.Info("zone no longer served", "zone", origin)
 		if ov := n.ov.Load(); ov != nil {
-			ov.onZone(origin, nil)
+			ov.OnZone(origin, nil)
 		}
 		return
 	}
 	n.served.Set(z)
 	n.log.Debug("zone updated", "zone", origin, "serial", z.Serial())
 	if ov := n.ov.Load(); ov != nil {
-		ov.onZone(origin, z)
+		ov.OnZone(origin, z)
 	}
 }
 
@@ -620,7 +621,7 @@ func (n *Node) close(ctx context.Context, handOver bool) error {
 	}
 	if ov := n.ov.Load(); ov != nil {
 		// Leave the DHT before Raft shuts down (docs/architecture.md, "Conventions the code relies on").
-		if err := ov.close(); err != nil {
+		if err := ov.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close overlay: %w", err))
 		}
 	}

@@ -1,112 +1,29 @@
 package node
 
-// overlay.go: the node's place in the global overlay ([overlay] in TOML).
-// With it enabled, the node runs a libp2p host (QUIC only) in the /ddnrs
-// DHT, provides the zones its group holds, serves DDNRS-RPC queries for
-// them (AnswerLocal), and answers DNS queries for zones of other groups:
-// it finds the group in the DHT, asks a member, verifies the answer
-// against the zone owner's key (client.Verifier) and caches it
-// (client.Cache). Off by default.
+// overlay.go: the glue between the node and its overlay (intergroup),
+// on with [overlay] enabled.
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/client"
-	"github.com/ddnrs/ddnrs/dnsfront"
-	"github.com/ddnrs/ddnrs/overlay"
+	"github.com/ddnrs/ddnrs/intergroup"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
-// OverlayConfig configures the node's overlay host ([overlay] in TOML).
-type OverlayConfig struct {
-	// Enabled turns the overlay on. Default false: the node answers only
-	// its group's zones and REFUSES others.
-	Enabled bool `toml:"enabled"`
-	// Listen lists the libp2p multiaddrs to listen on, QUIC only.
-	// Default (empty): overlay.DefaultListen, loopback port 0.
-	Listen []string `toml:"listen"`
-	// Bootstrap lists peers to join the DHT through, as multiaddrs ending
-	// in /p2p/ID: several, of several groups, so that any one up is
-	// enough. The node also remembers the peers it has seen
-	// (data_dir/overlay-peers.json, written every minute and at stop)
-	// and joins through those too after a restart. Default none (the
-	// first node of an overlay).
-	Bootstrap []string `toml:"bootstrap"`
-	// TrustAnchors names a file of DNSKEY records, in zone-file form, of
-	// the zones whose answers from other groups this node accepts; an
-	// answer for a zone without one is refused (SERVFAIL, EDE DNSKEY
-	// Missing). Default "" (none). Relative paths are from data_dir.
-	TrustAnchors string `toml:"trust_anchors"`
-	// CacheBytes caps the verified-answer cache. Default (0):
-	// client.DefaultCacheBytes.
-	CacheBytes int `toml:"cache_bytes"`
-}
+// ErrNotHosted is returned when no zone enclosing a name is held here
+// (intergroup.ErrNotHosted), or by FetchZone and SubmitRemote when no
+// other group holds it or the overlay is off.
+var ErrNotHosted = intergroup.ErrNotHosted
 
-func (o OverlayConfig) validate() []error {
-	var errs []error
-	if o.CacheBytes < 0 {
-		errs = append(errs, fmt.Errorf("overlay.cache_bytes: %d, want >= 0", o.CacheBytes))
-	}
-	if o.Enabled {
-		for _, a := range o.Bootstrap {
-			if !strings.Contains(a, "/p2p/") {
-				errs = append(errs, fmt.Errorf("overlay.bootstrap: %q: want a multiaddr ending in /p2p/ID", a))
-			}
-		}
-	}
-	return errs
-}
-
-// overlayKeyFile is the node's libp2p identity key, in its data directory.
-const overlayKeyFile = "overlay.key"
-
-// overlayNode is the running overlay of a Node.
-type overlayNode struct {
-	log      *slog.Logger
-	served   *Served
-	host     *overlay.Host
-	router   *overlay.Router
-	client   *overlay.Client
-	server   *overlay.Server
-	verifier *client.Verifier
-	cache    *client.Cache
-	self     string
-	// refreshAnchors polls the registry's log now, for an answer whose
-	// head is signed by a key the anchors do not know yet (a rotation
-	// this node has not read in the log); true when the anchors may have
-	// changed (logfollow.Follower.RefreshAnchors). nil without a log to follow.
-	refreshAnchors func(ctx context.Context) bool
-
-	failures atomic.Uint64 // answers refused by verification
-
-	stats overlayCounters // read by the metrics collector (metrics.go)
-
-	ctx    context.Context // ends at close: background refreshes
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	sem    chan struct{} // bounds background refreshes
-
-	mu      sync.Mutex
-	relooks map[string]time.Time // zone -> when its thin route was last dropped
-}
-
-// startOverlay starts the host, router, RPC client and server, and
-// provides the zones already in the registry.
-func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
+// startOverlay starts the node's overlay with its trust anchors; the
+// follower, when there is one, is asked for fresh anchors on an answer
+// signed by an unknown key.
+func (n *Node) startOverlay(ctx context.Context) (*intergroup.Overlay, error) {
 	c := n.cfg.Overlay
-	anchors := client.Anchors{}
+	var anchors client.Anchors
 	if c.TrustAnchors != "" {
 		p := c.TrustAnchors
 		if !filepath.IsAbs(p) {
@@ -118,465 +35,31 @@ func (n *Node) startOverlay(ctx context.Context) (*overlayNode, error) {
 		}
 		anchors = a
 	}
-	log := n.log.With("component", "overlay")
-	// One score table: the RPC client ranks members by it, and the DHT's
-	// searches skip the peers it finds dead or silent.
-	scores := overlay.NewScores(overlay.ScoreOptions{})
-	h, err := overlay.NewHost(ctx, overlay.HostOptions{
-		KeyFile:   filepath.Join(n.cfg.DataDir, overlayKeyFile),
-		Listen:    c.Listen,
-		Bootstrap: n.bootstrapPeers(), // configured, then remembered (overlay_peers.go)
-		Logger:    log,
-		Avoid:     scores.Suspect,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("overlay host: %w", err)
+	o := intergroup.Options{
+		DataDir:    n.cfg.DataDir,
+		Listen:     c.Listen,
+		Bootstrap:  c.Bootstrap,
+		Anchors:    anchors,
+		CacheBytes: c.CacheBytes,
+		Zones:      &n.served,
+		Writes:     rpcWrites{n},
+		Logger:     n.log.With("component", "overlay"),
 	}
-	verifier := client.NewVerifier(anchors, nil)
-	if err := keepFloors(n.cfg.DataDir, verifier, log); err != nil {
-		h.Close()
-		return nil, err
+	if n.fol != nil {
+		o.RefreshAnchors = n.fol.RefreshAnchors
 	}
-	o := &overlayNode{
-		log:    log,
-		served: &n.served,
-		host:   h,
-		// A zone without a trust anchor could not be verified: the
-		// router does not search the DHT for such names.
-		router:   overlay.NewRouter(h, overlay.RouterOptions{LookupTimeout: lookupTimeout, MayBeZone: verifier.Anchored}),
-		client:   overlay.NewClient(h.P2P(), overlay.ClientOptions{Logger: log, Scores: scores}),
-		verifier: verifier,
-		cache:    client.NewCache(c.CacheBytes, nil),
-		self:     h.ID().String(),
-		sem:      make(chan struct{}, 16),
-		relooks:  make(map[string]time.Time),
-	}
-	o.ctx, o.cancel = context.WithCancel(context.Background())
-	o.wg.Go(func() { o.rememberPeers(n.cfg.DataDir) })
-	o.server = overlay.NewServer(h.P2P(), overlay.ServerOptions{Answerer: o, Submitter: rpcWrites{n}, Checker: rpcWrites{n}, Zones: o, Logger: log})
-	return o, nil
+	return intergroup.Start(ctx, o)
 }
 
-// provideAll provides every zone in the registry; Start calls it once the
-// overlay is published to onZone, so no zone falls between the two.
-func (o *overlayNode) provideAll() {
-	for _, origin := range o.served.Origins() {
-		o.provide(origin)
+// FetchZone returns the zone origin as another group of the overlay
+// holds it, verified (intergroup.Overlay.FetchZone); ErrNotHosted
+// (wrapped) when the overlay is off.
+func (n *Node) FetchZone(ctx context.Context, origin string) (*zone.Zone, error) {
+	o := n.ov.Load()
+	if o == nil {
+		return nil, fmt.Errorf("%w: %s (overlay off)", ErrNotHosted, origin)
 	}
-}
-
-// provide announces origin in the background: Provide waits on the DHT,
-// and the FSM goroutine that calls onZone must not.
-func (o *overlayNode) provide(origin string) {
-	o.wg.Add(1)
-	go func() {
-		defer o.wg.Done()
-		ctx, cancel := context.WithTimeout(o.ctx, 30*time.Second)
-		defer cancel()
-		if err := o.host.Provide(ctx, origin); err != nil {
-			// The host keeps the zone and retries on its own schedule.
-			o.log.Debug("provide", "zone", origin, "err", err)
-		}
-	}()
-}
-
-// onZone follows the group's zones: provide the held ones, stop
-// providing deleted ones. Called on the FSM goroutine; does not block.
-func (o *overlayNode) onZone(origin string, z *zone.Zone) {
-	if z == nil {
-		o.host.StopProviding(origin)
-		return
-	}
-	if !o.host.Provides(origin) {
-		o.provide(origin)
-	}
-}
-
-// close leaves the DHT: the RPC server, router and host, in that order,
-// after the background work.
-func (o *overlayNode) close() error {
-	o.cancel()
-	o.wg.Wait()
-	errs := []error{o.server.Close(), o.router.Close(), o.host.Close()}
-	return errors.Join(errs...)
-}
-
-// AnswerLocal implements overlay.Answerer: the answer of this node's
-// group to a query for one of its zones, with the proof and this node as
-// the first audit hop.
-func (o *overlayNode) AnswerLocal(ctx context.Context, name string, t uint16, do bool) (*overlay.QueryResponse, error) {
-	la, err := AnswerLocal(o.served, name, t)
-	if err != nil {
-		if errors.Is(err, ErrNotHosted) {
-			return nil, &overlay.RPCError{Code: overlay.CodeNotFound, Message: err.Error()}
-		}
-		return nil, err
-	}
-	return &overlay.QueryResponse{
-		Msg: la.Msg, Head: la.Head, Proof: la.Proof,
-		Audit: []overlay.AuditHop{{Node: o.self, Hash: la.Hash}},
-	}, nil
-}
-
-// lookupError is the cause of a SERVFAIL on the other-group path, with the
-// Extended DNS Error (RFC 8914) that says it.
-type lookupError struct {
-	ede uint16
-	err error
-}
-
-func (e *lookupError) Error() string { return e.err.Error() }
-func (e *lookupError) Unwrap() error { return e.err }
-func (e *lookupError) EDE() uint16   { return e.ede }
-
-// Resolve implements dnsfront.OtherGroups: the cached verified answer, or one
-// fetched from a member of the zone's group and verified. A member whose
-// answer fails verification is penalised and the next one asked; when no
-// member gives a verifiable answer the error says why (SERVFAIL with EDE).
-func (o *overlayNode) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.OtherGroupAnswer, error) {
-	q := req.Question[0]
-	name := zone.CanonicalName(q.Name)
-	if v, age, refresh, ok := o.cache.Get(name, q.Qtype); ok {
-		if refresh {
-			o.refresh(name, q.Qtype)
-		}
-		o.stats.cached.Add(1)
-		a := otherGroupAnswer(v, age)
-		a.Cached = true
-		return a, nil
-	}
-	start := time.Now()
-	v, err := o.fetch(ctx, name, q.Qtype)
-	if errors.Is(err, errZoneGone) {
-		// The route's zone was deleted: now routed to an enclosing zone
-		// held elsewhere, or to none (REFUSED, as for any name of no zone).
-		v, err = o.fetch(ctx, name, q.Qtype)
-	}
-	if err != nil {
-		o.log.Debug("lookup in another group failed", "name", name, "type", dns.TypeToString[q.Qtype], "err", err)
-	}
-	if errors.Is(err, overlay.ErrNoZone) {
-		m := new(dns.Msg)
-		m.Rcode = dns.RcodeRefused // no group holds it: as without the overlay
-		return &dnsfront.OtherGroupAnswer{Msg: m}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	o.stats.fetched.Add(1)
-	a := otherGroupAnswer(v, 0)
-	if n := len(v.Audit); n >= 2 {
-		// The answering member's hop comes before this node's own.
-		a.Trace = []dnsfront.TraceHop{{Kind: dnsfront.TraceMember, Node: v.Audit[n-2].Node, Elapsed: time.Since(start)}}
-	}
-	return a, nil
-}
-
-// thinRelook is how often a route with fewer than two providers is
-// looked up again: the DHT may have learnt of other members since (they
-// provide the zone only once they hold it), and with one provider a
-// member's failure cannot be hedged.
-const thinRelook = 2 * time.Second
-
-// thinRoute refreshes the cached route of origin in the background, at
-// most every thinRelook, when it lists fewer than two peers to ask; the
-// cached route keeps answering until the new lookup is done.
-func (o *overlayNode) thinRoute(origin string, provs []peer.AddrInfo) {
-	n := 0
-	for _, p := range provs {
-		if p.ID != o.host.ID() {
-			n++
-		}
-	}
-	if n >= 2 {
-		return
-	}
-	now := time.Now()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if now.Sub(o.relooks[origin]) < thinRelook {
-		return
-	}
-	if len(o.relooks) > 10000 {
-		clear(o.relooks)
-	}
-	o.relooks[origin] = now
-	o.router.Refresh(origin)
-}
-
-// errZoneGone is returned by fetch when every member the DHT lists for
-// the route's zone says it does not hold it (the zone was deleted; the
-// DHT's provider records outlive it). The router then has the zone as no
-// zone (Router.MarkGone) and the answer cache has none of its answers, so
-// a second fetch takes the enclosing zone's route, or gets ErrNoZone.
-var errZoneGone = fmt.Errorf("%w: its group no longer holds it", overlay.ErrNoZone)
-
-// firstTryTimeout bounds the first round of queries to a zone's cached
-// providers; the client hedges to a second member well within it.
-const firstTryTimeout = 500 * time.Millisecond
-
-// lookupTimeout bounds a DHT lookup of a zone: two thirds of the DNS
-// deadline (dnsfront.DefaultOtherGroupTimeout, 3 s), so a lookup that must
-// run to its end (a name in no zone) is over in time to answer.
-const lookupTimeout = dnsfront.DefaultOtherGroupTimeout * 2 / 3
-
-// lookupShare is the part of a query's remaining time its route lookup
-// may take; the rest is left to ask the members, a second one included.
-// A lookup usually returns in milliseconds (Router answers on the first
-// providers); this bounds the rare one that does not.
-func lookupShare(ctx context.Context) (context.Context, context.CancelFunc) {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return context.WithTimeout(ctx, lookupTimeout)
-	}
-	return context.WithDeadline(ctx, time.Now().Add(time.Until(dl)*2/3))
-}
-
-// fetch asks the zone's group for (name, t) and verifies and caches the
-// answer. An answer through a provisional route (overlay.Route) is not
-// cached: a child zone held by another group may yet be found.
-func (o *overlayNode) fetch(ctx context.Context, name string, t uint16) (*client.Verified, error) {
-	lctx, lcancel := lookupShare(ctx)
-	rt, err := o.router.FindRoute(lctx, name)
-	lcancel()
-	origin, provs := rt.Zone, rt.Providers
-	if err != nil {
-		if errors.Is(err, overlay.ErrNoZone) {
-			return nil, err
-		}
-		return nil, &lookupError{dns.ExtendedErrorCodeNoReachableAuthority, err}
-	}
-	o.thinRoute(origin, provs)
-	var last error
-	failed := make(map[peer.ID]bool) // peers that failed in this call
-	relooked, rerouted := false, false
-	// notHeld: some member said it does not hold the zone; otherFailure:
-	// some failed otherwise (unreachable, or a refused answer).
-	notHeld, otherFailure := false, false
-	for len(provs) > 0 {
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		if !relooked {
-			// Bound the first try, so that a stale route (every provider
-			// it lists gone) leaves time to look the zone up again.
-			actx, cancel = context.WithTimeout(ctx, firstTryTimeout)
-		}
-		resp, p, err := o.client.Query(actx, provs, &overlay.QueryRequest{Name: name, Type: t, DO: true})
-		cancel()
-		if re, ok := errors.AsType[*overlay.RPCError](err); ok && re.Code == overlay.CodeNotFound && p != "" {
-			// This member does not hold the zone: a stale provider
-			// record, or the zone was deleted. Ask the others.
-			notHeld, failed[p] = true, true
-			provs = slices.DeleteFunc(provs, func(ai peer.AddrInfo) bool { return ai.ID == p })
-			if len(provs) > 0 {
-				continue
-			}
-		} else if err != nil {
-			otherFailure = true
-		}
-		if err != nil {
-			var all *overlay.AllFailedError
-			if errors.As(err, &all) {
-				for id := range all.Errs {
-					failed[id] = true
-				}
-			}
-			if !relooked && ctx.Err() == nil {
-				// Ask the members not asked yet, once: the cached route
-				// holds every provider its lookup has found by now
-				// (Router answers on the first few); when none is left
-				// the route may be stale (members gone, others provided
-				// since), so ask the DHT again for the same zone
-				// (FindZone could answer with a cached parent zone).
-				relooked = true
-				fresh := o.notAsked(ctx, origin, failed)
-				var ferr error
-				if len(fresh) == 0 {
-					o.router.Forget(origin)
-					lctx, lcancel := lookupShare(ctx)
-					fresh, ferr = o.router.Providers(lctx, origin)
-					lcancel()
-					fresh = slices.DeleteFunc(fresh, func(ai peer.AddrInfo) bool { return failed[ai.ID] })
-				}
-				if ferr == nil && len(fresh) > 0 {
-					provs = fresh
-					continue
-				}
-			}
-			if last != nil {
-				break
-			}
-			if notHeld && !otherFailure {
-				return nil, o.zoneGone(origin)
-			}
-			return nil, &lookupError{dns.ExtendedErrorCodeNoReachableAuthority, fmt.Errorf("zone %s: %w", origin, err)}
-		}
-		v, err := o.verifier.VerifyAnswer(name, t, resp.Msg, resp.Head, resp.Proof)
-		if anchorMiss(err) && o.refreshAnchors != nil && o.refreshAnchors(ctx) {
-			// A zone registered (or rotated) since the last poll of the
-			// registry's log: poll it now (logfollow/anchor_miss.go).
-			v, err = o.verifier.VerifyAnswer(name, t, resp.Msg, resp.Head, resp.Proof)
-		}
-		if child, ok := childOf(rt, origin, err); ok && !rerouted {
-			// A genuine answer of the parent zone through a provisional
-			// route, while the trust anchors know the child zone: not
-			// tampering. Ask the child's group instead.
-			rerouted = true
-			if fresh, ferr := o.router.Providers(ctx, child); ferr == nil {
-				origin, provs = child, fresh
-				continue
-			}
-		}
-		if err != nil {
-			otherFailure = true
-			o.failures.Add(1)
-			o.stats.refuse(err)
-			o.client.Penalize(p)
-			o.log.Warn("answer from another group refused", "zone", origin, "peer", p, "err", err)
-			last = fmt.Errorf("from %s: %w", p, err)
-			failed[p] = true
-			provs = slices.DeleteFunc(provs, func(ai peer.AddrInfo) bool { return ai.ID == p })
-			if len(provs) == 0 {
-				// The route's lookup may have found more members since
-				// it answered with its first ones.
-				provs = o.notAsked(ctx, origin, failed)
-			}
-			continue
-		}
-		for _, h := range resp.Audit {
-			v.Audit = append(v.Audit, client.AuditHop{Node: h.Node, Hash: h.Hash})
-		}
-		v.Audit = append(v.Audit, client.AuditHop{Node: o.self, Hash: v.Hash})
-		if !rt.Provisional && !o.newCut(origin, v.Msg) {
-			// A provisional route may be a parent zone's while a child
-			// zone of another group is still being looked up: its
-			// referral or denial is served this once, never cached.
-			o.cache.Put(name, t, v)
-		} else {
-			o.cache.Seen(v.Zone, v.Serial) // still drops answers of older serials
-		}
-		return v, nil
-	}
-	if last == nil && notHeld && !otherFailure {
-		// The relook found only members already asked.
-		return nil, o.zoneGone(origin)
-	}
-	var ve *client.VerifyError
-	if errors.As(last, &ve) {
-		return nil, &lookupError{ve.EDE(), fmt.Errorf("no verifiable answer: %w", last)}
-	}
-	return nil, &lookupError{dns.ExtendedErrorCodeDNSBogus, fmt.Errorf("no verifiable answer: %w", last)}
-}
-
-// newCut reports whether m is a referral of zone origin to a zone cut the
-// router knows nothing of yet, and has it looked up in the background. The
-// router does not search the DHT for names without a trust anchor
-// (RouterOptions.MayBeZone), so a child zone held by another group whose
-// key this node lacks is learnt from its parent's referral: the referral
-// is served uncached until the router knows whether the cut is a zone of
-// the overlay (then asked there) or not (a delegation elsewhere, cached).
-func (o *overlayNode) newCut(origin string, m *dns.Msg) bool {
-	if m == nil || m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
-		return false
-	}
-	for _, rr := range m.Ns {
-		if ns, ok := rr.(*dns.NS); ok {
-			cut := zone.CanonicalName(ns.Hdr.Name)
-			return cut != origin && zone.IsSubDomain(origin, cut) && !o.router.Prefetch(cut)
-		}
-	}
-	return false
-}
-
-// notAsked returns the providers of origin the route knows now (its
-// lookup adds the ones it finds after answering with its first few) but
-// failed does not list.
-func (o *overlayNode) notAsked(ctx context.Context, origin string, failed map[peer.ID]bool) []peer.AddrInfo {
-	provs, err := o.router.Providers(ctx, origin)
-	if err != nil {
-		return nil
-	}
-	return slices.DeleteFunc(provs, func(ai peer.AddrInfo) bool { return failed[ai.ID] })
-}
-
-// zoneGone forgets origin, which no member holds any more: the router
-// routes its names elsewhere for a while and the answer cache drops its
-// answers. It returns errZoneGone.
-func (o *overlayNode) zoneGone(origin string) error {
-	o.log.Info("zone of another group no longer held by the members the DHT lists", "zone", origin)
-	o.router.MarkGone(origin)
-	o.cache.PurgeZone(origin)
-	return errZoneGone
-}
-
-// forgetZone is zoneGone for a zone the registry log says was released.
-func (o *overlayNode) forgetZone(origin string) {
-	o.router.MarkGone(origin)
-	o.cache.PurgeZone(origin)
-}
-
-// refresh fetches (name, t) again in the background, at most a few at
-// once; a refresh that cannot start is skipped (the entry expires and is
-// fetched on demand).
-func (o *overlayNode) refresh(name string, t uint16) {
-	select {
-	case o.sem <- struct{}{}:
-	default:
-		return
-	}
-	o.wg.Add(1)
-	go func() {
-		defer o.wg.Done()
-		defer func() { <-o.sem }()
-		ctx, cancel := context.WithTimeout(o.ctx, dnsfront.DefaultOtherGroupTimeout)
-		defer cancel()
-		if _, err := o.fetch(ctx, name, t); err != nil {
-			o.log.Debug("refresh", "name", name, "type", dns.TypeToString[t], "err", err)
-		}
-	}()
-}
-
-// otherGroupAnswer is v for dnsfront, its TTLs lowered by age.
-func otherGroupAnswer(v *client.Verified, age time.Duration) *dnsfront.OtherGroupAnswer {
-	m := v.Msg
-	if sec := uint32(age / time.Second); sec > 0 {
-		m = m.Copy()
-		for _, s := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
-			signed := signedSets(s)
-			for _, rr := range s {
-				// An unsigned RRset (a referral's NS, glue) keeps the TTL
-				// its Merkle leaf covers, so a client verifying the
-				// proofs in band (docs/proofs-option.md) can; the entry
-				// expires with its smallest TTL all the same.
-				if h := rr.Header(); h.Rrtype != dns.TypeOPT && signed[signedKey{zone.CanonicalName(h.Name), h.Rrtype}] {
-					h.Ttl -= min(h.Ttl, sec)
-				}
-			}
-		}
-	}
-	audit := make([]dnsfront.AuditHop, len(v.Audit))
-	for i, h := range v.Audit {
-		audit[i] = dnsfront.AuditHop{Node: h.Node, Hash: h.Hash}
-	}
-	return &dnsfront.OtherGroupAnswer{Msg: m, Verified: true, Audit: audit, Head: v.Head, Proof: v.Proof}
-}
-
-type signedKey struct {
-	name string
-	t    uint16
-}
-
-// signedSets returns the (owner, type) of the records of a section an
-// RRSIG covers, the RRSIGs' own included.
-func signedSets(sec []dns.RR) map[signedKey]bool {
-	out := make(map[signedKey]bool)
-	for _, rr := range sec {
-		if sig, ok := rr.(*dns.RRSIG); ok {
-			n := zone.CanonicalName(sig.Hdr.Name)
-			out[signedKey{n, sig.TypeCovered}] = true
-			out[signedKey{n, dns.TypeRRSIG}] = true
-		}
-	}
-	return out
+	return o.FetchZone(ctx, origin)
 }
 
 // OverlayID returns the node's overlay peer id and addresses, or "" and
@@ -586,7 +69,7 @@ func (n *Node) OverlayID() (string, []string) {
 	if ov == nil {
 		return "", nil
 	}
-	return ov.self, ov.host.Addrs()
+	return ov.ID().String(), ov.Addrs()
 }
 
 // OverlayFailures returns how many answers from other groups this node refused
@@ -596,5 +79,5 @@ func (n *Node) OverlayFailures() uint64 {
 	if ov == nil {
 		return 0
 	}
-	return ov.failures.Load()
+	return ov.Failures()
 }

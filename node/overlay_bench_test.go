@@ -42,7 +42,7 @@ func BenchmarkOverlayResolve(b *testing.B) {
 		}, nil},
 		{"cold", n, func() *dns.Msg {
 			return dnstest.Query(DemoOrigin, uint16(1000+seq.Add(1)%60000), true)
-		}, func() { ov.router.Forget(DemoOrigin) }},
+		}, func() { ov.Router().Forget(DemoOrigin) }},
 	}
 	for _, cs := range cases {
 		b.Run(cs.name, func(b *testing.B) {

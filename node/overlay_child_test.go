@@ -156,7 +156,7 @@ func TestOverlayProvisionalAnswerNotCached(t *testing.T) {
 	if !isReferral(first) {
 		t.Fatalf("first answer through the parent route: rcode %s, authority %v, want the parent's referral", dns.RcodeToString[first.Rcode], dnstest.Summaries(first.Ns))
 	}
-	router := c.ov.Load().router
+	router := c.ov.Load().Router()
 	waitFor(t, "c's router knows "+childOrigin, func() error {
 		if z, ok := router.CachedChild(qname, DemoOrigin); !ok || z != childOrigin {
 			return fmt.Errorf("CachedChild = %q, %v", z, ok)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/intergroup"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -221,7 +222,7 @@ type corruptingPeer struct {
 
 func (c *corruptingPeer) AnswerLocal(_ context.Context, name string, t uint16, _ bool) (*overlay.QueryResponse, error) {
 	n := c.calls.Add(1)
-	la, err := AnswerLocal(c.served, name, t)
+	la, err := intergroup.AnswerLocal(c.served, name, t)
 	if err != nil {
 		return nil, err
 	}
@@ -284,8 +285,8 @@ func sameRecords(got, want []dns.RR) bool {
 func routeToBoth(t testing.TB, ctx context.Context, b *Node, peers ...string) {
 	t.Helper()
 	waitFor(t, "b's route to list both providers", func() error {
-		b.ov.Load().router.Forget(DemoOrigin)
-		provs, err := b.ov.Load().router.Providers(ctx, DemoOrigin)
+		b.ov.Load().Router().Forget(DemoOrigin)
+		provs, err := b.ov.Load().Router().Providers(ctx, DemoOrigin)
 		if err != nil {
 			return err
 		}
@@ -305,7 +306,7 @@ func routeToBoth(t testing.TB, ctx context.Context, b *Node, peers ...string) {
 // genuineAnswer is n's group's own answer to (name, t), unpacked.
 func genuineAnswer(t testing.TB, n *Node, name string, qt uint16) *dns.Msg {
 	t.Helper()
-	la, err := AnswerLocal(n.Served(), name, qt)
+	la, err := intergroup.AnswerLocal(n.Served(), name, qt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +348,7 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 		if i%20 == 0 {
 			// Make the genuine member look worse now and then, so the
 			// tampering peer gets asked.
-			b.ov.Load().client.Penalize(mustDecodePeer(t, aID))
+			b.ov.Load().Client().Penalize(mustDecodePeer(t, aID))
 		}
 		qt := uint16(2000 + i) // never cached: each asks a provider
 		r := queryNode(t, b, dnstest.Query(DemoOrigin, qt, true))
@@ -423,7 +424,7 @@ func TestOverlayRefusesOlderSerial(t *testing.T) {
 		if i%20 == 0 {
 			// Make the genuine member look worse now and then, so the
 			// replaying peer gets asked.
-			b.ov.Load().client.Penalize(mustDecodePeer(t, aID))
+			b.ov.Load().Client().Penalize(mustDecodePeer(t, aID))
 		}
 		r := queryNode(t, b, dnstest.Query(DemoOrigin, uint16(3000+i), true))
 		if r.Rcode != dns.RcodeSuccess || soaSerial(r) != z2.Serial() {
@@ -444,7 +445,7 @@ type replayPeer struct {
 
 func (p *replayPeer) AnswerLocal(_ context.Context, name string, t uint16, _ bool) (*overlay.QueryResponse, error) {
 	p.calls.Add(1)
-	la, err := AnswerLocal(p.served, name, t)
+	la, err := intergroup.AnswerLocal(p.served, name, t)
 	if err != nil {
 		return nil, err
 	}

@@ -193,8 +193,8 @@ func (n *Node) selfRecord(now time.Time) raftfsm.NodeRecord {
 		}
 	}
 	if o := n.ov.Load(); o != nil {
-		r.PeerID = o.host.ID().String()
-		r.Overlay = o.host.Addrs()
+		r.PeerID = o.ID().String()
+		r.Overlay = o.Addrs()
 	}
 	if st, ok := n.raftStats(); ok {
 		r.Applied, r.LastIndex, r.Term = st.AppliedIndex, st.LastIndex, st.Term

@@ -235,7 +235,7 @@ func TestRotationKeepsAnchorsInStep(t *testing.T) {
 	}
 	waitFor(t, "east's answers signed by the new key", func() error { return signedBy(t, east, origin, k2.Tag()) })
 	waitFor(t, "the previous key dropped", func() error {
-		if o := east.ov.Load(); o == nil || o.verifier.Previous(origin) != nil {
+		if o := east.ov.Load(); o == nil || o.Verifier().Previous(origin) != nil {
 			return fmt.Errorf("east's verifier still accepts key %d", k1.Tag())
 		}
 		if p, ok := east.FollowState().Previous[origin]; ok {

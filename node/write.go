@@ -577,7 +577,7 @@ func (n *Node) otherGroup(ctx context.Context, origin string) ([]string, error) 
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Admin.ForwardTimeout)
 	defer cancel()
 	origin = zone.CanonicalName(origin)
-	provs, err := o.router.Providers(ctx, origin)
+	provs, err := o.Router().Providers(ctx, origin)
 	if errors.Is(err, overlay.ErrNoZone) {
 		return nil, nil
 	}
@@ -586,7 +586,7 @@ func (n *Node) otherGroup(ctx context.Context, origin string) ([]string, error) 
 	}
 	var addrs []string
 	for _, p := range provs {
-		if p.ID == o.host.ID() {
+		if p.ID == o.ID() {
 			continue
 		}
 		if len(p.Addrs) == 0 {
@@ -620,7 +620,7 @@ func (n *Node) toOtherGroup(ctx context.Context, origin string, cmd raftfsm.Enco
 	}
 	// Providers, not FindZone: FindZone may answer at once with a cached
 	// parent zone while it looks origin itself up in the background.
-	provs, err := o.router.Providers(ctx, origin)
+	provs, err := o.Router().Providers(ctx, origin)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrNotHosted, origin, err)
 	}
@@ -664,10 +664,10 @@ func (n *Node) submitTo(ctx context.Context, peers []peer.AddrInfo, origin strin
 	}
 	var errs []error
 	for _, p := range peers {
-		if p.ID == o.host.ID() {
+		if p.ID == o.ID() {
 			continue
 		}
-		res, err := o.client.SubmitChange(ctx, p, &overlay.SubmitChangeRequest{Zone: origin, Cmd: cmd.Bytes, DryRun: dryRun})
+		res, err := o.Client().SubmitChange(ctx, p, &overlay.SubmitChangeRequest{Zone: origin, Cmd: cmd.Bytes, DryRun: dryRun})
 		if err == nil {
 			return &admin.ChangeResult{Serial: res.Serial, Index: res.Index}, nil
 		}
@@ -734,7 +734,7 @@ func (n *Node) checkAtOtherGroup(ctx context.Context, group, origin string, cmd 
 	case o == nil:
 		return 0, false, nil
 	default:
-		provs, err := o.router.Providers(ctx, origin)
+		provs, err := o.Router().Providers(ctx, origin)
 		if errors.Is(err, overlay.ErrNoZone) {
 			return 0, false, nil
 		}
@@ -742,7 +742,7 @@ func (n *Node) checkAtOtherGroup(ctx context.Context, group, origin string, cmd 
 			return 0, true, fmt.Errorf("%w: looking %s up in the overlay: %w", admin.ErrUnavailable, origin, err)
 		}
 		for _, p := range provs {
-			if p.ID != o.host.ID() {
+			if p.ID != o.ID() {
 				peers = append(peers, p)
 			}
 		}

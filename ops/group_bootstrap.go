@@ -62,7 +62,7 @@ const (
 	bootstrapRegistryDir = "registry"    // DIR/registry: the log's keys
 	bootstrapLogKey      = "log.key"     // signer key (0600), also in each member's directory
 	bootstrapLogPub      = "log.pub"     // verifier key
-	bootstrapOverlayKey  = "overlay.key" // in data_dir: node/overlay.go's identity key file
+	bootstrapOverlayKey  = "overlay.key" // in data_dir: intergroup.KeyFile, the overlay host's identity key file
 )
 
 func newGroupBootstrapCmd() *cobra.Command {
@@ -582,7 +582,7 @@ func groupPeers(ms []bootstrapMember, i int) []string {
 }
 
 // overlayIdentity makes a member's overlay identity key in its data
-// directory (where node/overlay.go's host reads it: data_dir/overlay.key,
+// directory (where the intergroup package's host reads it: data_dir/overlay.key,
 // a libp2p protobuf-encoded Ed25519 key, mode 0600), so the member's peer
 // id is known before it starts. It returns the listen multiaddr and the
 // full multiaddr (with /p2p/ID) other nodes bootstrap through.

@@ -41,6 +41,7 @@ var rank = map[string]int{
 	"admin":    4, // the admin endpoint, beside api
 	// What a node runs, each with the small interface it needs, below
 	// the node that wires them together.
+	"intergroup":  5, // the node's traffic with other groups over the overlay
 	"logfollow":   5, // following the registry's transparency log
 	"node":        6,
 	"ops":         7,

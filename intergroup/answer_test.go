@@ -1,9 +1,12 @@
-package node
+package intergroup
 
 import (
 	"bytes"
 	"errors"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,9 +17,32 @@ import (
 	"github.com/ddnrs/ddnrs/zone"
 )
 
+// zoneSet is a Zones over a fixed set of zones (the node's is
+// node.Served, which this package cannot import).
+type zoneSet map[string]*zone.Zone
+
+func (s zoneSet) Zone(name string) *zone.Zone {
+	for n := zone.CanonicalName(name); ; {
+		if z := s[n]; z != nil {
+			return z
+		}
+		if n == "." {
+			return nil
+		}
+		_, parent, _ := strings.Cut(n, ".")
+		if n = parent; n == "" {
+			n = "."
+		}
+	}
+}
+
+func (s zoneSet) Get(origin string) *zone.Zone { return s[zone.CanonicalName(origin)] }
+
+func (s zoneSet) Origins() []string { return slices.Collect(maps.Keys(s)) }
+
 // signedExample returns the shared fixture zone with serial, signed with
-// dnstest's fixed key, in a registry.
-func signedExample(t testing.TB, serial string) (*Served, *zone.Zone, *zone.Key) {
+// dnstest's fixed key, in a zone set.
+func signedExample(t testing.TB, serial string) (zoneSet, *zone.Zone, *zone.Key) {
 	t.Helper()
 	text, err := os.ReadFile(dnstest.FixturePath())
 	if err != nil {
@@ -25,9 +51,7 @@ func signedExample(t testing.TB, serial string) (*Served, *zone.Zone, *zone.Key)
 	text = bytes.Replace(text, []byte("2024010101 ; serial"), []byte(serial+" ; serial"), 1)
 	z := dnstest.Parse(t, "example.", string(text)+dnstest.Extra)
 	s, k := dnstest.Sign(t, z)
-	r := new(Served)
-	r.Set(s)
-	return r, s, k
+	return zoneSet{s.Origin: s}, s, k
 }
 
 // verifyClock is a time at which dnstest's signatures are valid.

@@ -1,6 +1,6 @@
-package node
+package intergroup
 
-// overlay_child.go: nested zones held by different groups. A node whose
+// child.go: nested zones held by different groups. A node whose
 // group holds a parent zone (example.) would answer every name below it
 // itself, with a referral or NXDOMAIN, even for names of a child zone
 // (sub.example.) another group holds. With the overlay on, dnsfront reads
@@ -10,13 +10,14 @@ import (
 	"errors"
 
 	"github.com/ddnrs/ddnrs/client"
+	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
 // childZones is the dnsfront.Reader of a node with the overlay on: the
 // group's zones, except that a name below one of them is reported as held
-// by no local zone (so dnsfront hands it to overlayNode.Resolve, which
+// by no local zone (so dnsfront hands it to Overlay.Resolve, which
 // asks the child's group) when the router's cache knows a longer enclosing
 // zone provided by some peer. The router learns of a child zone when a
 // query is routed through it (FindRoute looks the longer suffixes up) or
@@ -32,9 +33,13 @@ import (
 // because a Reader does not see the query type; and until the cut's
 // lookup is done (or while it fails) the parent's referral is served.
 type childZones struct {
-	served *Served
+	served Zones
 	router *overlay.Router
 }
+
+// Reader is the dnsfront.Reader of a node with the overlay on: the
+// group's zones, without the names of child zones other groups hold.
+func (o *Overlay) Reader() dnsfront.Reader { return childZones{served: o.served, router: o.router} }
 
 // Zone implements dnsfront.Reader. It does not block: CachedChild and
 // Prefetch read the router's cache and start at most a background lookup.

@@ -1,4 +1,4 @@
-package node
+package intergroup
 
 import (
 	"errors"
@@ -37,7 +37,7 @@ func TestRememberedPeers(t *testing.T) {
 		{"bad entries dropped", `{"version":1,"peers":["` + a + `","/ip4/127.0.0.1/udp/1/quic-v1","12D3Koo"]}`, []string{a}, nil},
 	}
 	for _, tc := range tests {
-		if err := os.WriteFile(filepath.Join(dir, overlayPeersFile), []byte(tc.content), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, PeersFile), []byte(tc.content), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		got, err := loadPeers(dir)

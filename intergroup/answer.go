@@ -1,4 +1,4 @@
-package node
+package intergroup
 
 // answer.go: what a member returns for a zone its group holds, to a node
 // of another group asking over DDNRS-RPC: the response its handler gives

@@ -1,4 +1,4 @@
-package node
+package intergroup
 
 // floors.go: the serial floor survives restarts. The overlay's
 // client.Verifier refuses an answer from another group whose zone serial
@@ -23,8 +23,8 @@ import (
 	"github.com/ddnrs/ddnrs/internal/atomicfile"
 )
 
-// floorsFile is the serial floors' file in the data directory.
-const floorsFile = "serials.json"
+// FloorsFile is the serial floors' file in the data directory.
+const FloorsFile = "serials.json"
 
 // floorSaver writes a Verifier's floors to its file when one rises.
 type floorSaver struct {
@@ -38,7 +38,7 @@ type floorSaver struct {
 // there whenever one rises. A file that cannot be read is an error: a
 // node that silently forgot its floors would accept a rollback.
 func keepFloors(dir string, v *client.Verifier, log *slog.Logger) error {
-	s := &floorSaver{path: filepath.Join(dir, floorsFile), v: v, log: log}
+	s := &floorSaver{path: filepath.Join(dir, FloorsFile), v: v, log: log}
 	b, err := os.ReadFile(s.path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):

@@ -1,6 +1,6 @@
-package node
+package intergroup
 
-// overlay_peers.go: the overlay peers a node remembers across restarts.
+// peers.go: the overlay peers a node remembers across restarts.
 // A node configured with a few bootstrap peers learns many more while it
 // runs (every member of every group it talks to); it keeps them in its
 // data directory so that after a restart it rejoins through any of them
@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,8 +22,8 @@ import (
 )
 
 const (
-	// overlayPeersFile holds the remembered peers, in data_dir.
-	overlayPeersFile = "overlay-peers.json"
+	// PeersFile holds the remembered peers, in data_dir.
+	PeersFile = "overlay-peers.json"
 	// overlayPeersVersion is the file's format version; a file of
 	// another version is ignored (and replaced at the next save).
 	overlayPeersVersion = 1
@@ -38,7 +39,7 @@ const (
 // this node does not read.
 var errPeersVersion = errors.New("unknown format version")
 
-// peersFile is the JSON form of overlayPeersFile.
+// peersFile is the JSON form of PeersFile.
 type peersFile struct {
 	Version int       `json:"version"`
 	Saved   time.Time `json:"saved"`
@@ -49,7 +50,7 @@ type peersFile struct {
 // loadPeers returns the peers remembered in dir; none (and no error)
 // when the file does not exist.
 func loadPeers(dir string) ([]string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, overlayPeersFile))
+	b, err := os.ReadFile(filepath.Join(dir, PeersFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -58,10 +59,10 @@ func loadPeers(dir string) ([]string, error) {
 	}
 	var f peersFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", overlayPeersFile, err)
+		return nil, fmt.Errorf("%s: %w", PeersFile, err)
 	}
 	if f.Version != overlayPeersVersion {
-		return nil, fmt.Errorf("%s: version %d: %w", overlayPeersFile, f.Version, errPeersVersion)
+		return nil, fmt.Errorf("%s: version %d: %w", PeersFile, f.Version, errPeersVersion)
 	}
 	var out []string
 	for _, p := range f.Peers {
@@ -78,17 +79,17 @@ func savePeers(dir string, peers []string, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, overlayPeersFile), append(b, '\n'), 0o644)
+	return atomicfile.Write(filepath.Join(dir, PeersFile), append(b, '\n'), 0o644)
 }
 
 // bootstrapPeers is the configured bootstrap peers followed by the
 // remembered ones, without repeats. A remembered file that cannot be
 // read is logged and skipped: the configured peers still work.
-func (n *Node) bootstrapPeers() []string {
-	out := slices.Clone(n.cfg.Overlay.Bootstrap)
-	mem, err := loadPeers(n.cfg.DataDir)
+func bootstrapPeers(configured []string, dir string, log *slog.Logger) []string {
+	out := slices.Clone(configured)
+	mem, err := loadPeers(dir)
 	if err != nil {
-		n.log.Warn("remembered overlay peers ignored", "err", err)
+		log.Warn("remembered overlay peers ignored", "err", err)
 	}
 	for _, p := range mem {
 		if !slices.Contains(out, p) {
@@ -102,8 +103,8 @@ func (n *Node) bootstrapPeers() []string {
 // after start, then every peerSaveEvery and once more when the overlay
 // closes. An empty routing table leaves the file as it was: the peers of
 // the last run are better than none. It runs on its own goroutine, owned
-// by the overlayNode (o.wg), until o.ctx ends.
-func (o *overlayNode) rememberPeers(dir string) {
+// by the Overlay (o.wg), until o.ctx ends.
+func (o *Overlay) rememberPeers(dir string) {
 	save := func() {
 		peers := o.host.KnownPeers(maxRememberedPeers)
 		if len(peers) == 0 {

@@ -1,4 +1,4 @@
-package node
+package intergroup
 
 // fetch.go: a whole zone from another group. A node whose group does not
 // hold a zone asks a member of the group that does (DDNRS-RPC FetchZone)
@@ -24,7 +24,7 @@ import (
 
 // LocalZone implements overlay.ZoneSource: the text (zone.Write) and
 // signed head of a zone this node's group holds.
-func (o *overlayNode) LocalZone(_ context.Context, origin string) (text, head []byte, err error) {
+func (o *Overlay) LocalZone(_ context.Context, origin string) (text, head []byte, err error) {
 	origin = zone.CanonicalName(origin)
 	z := o.served.Get(origin)
 	if z == nil || z.Head == nil {
@@ -44,19 +44,12 @@ func (o *overlayNode) LocalZone(_ context.Context, origin string) (text, head []
 // fails is penalised, counted as a refusal, and the next one asked.
 // It never reads the local replica. Errors: ErrNotHosted (wrapped, with
 // overlay.ErrNoZone when the DHT knows no group holding origin) when the
-// overlay is off or no other group holds the zone; a *client.VerifyError when
+// no other group holds the zone; a *client.VerifyError when
 // members answered but no copy verified (client.VerifyError); overlay.ErrZoneTooLarge when
 // the zone exceeds the size cap; otherwise the members could not be
 // reached.
-func (n *Node) FetchZone(ctx context.Context, origin string) (*zone.Zone, error) {
-	o := n.ov.Load()
-	if o == nil {
-		return nil, fmt.Errorf("%w: %s (overlay off)", ErrNotHosted, origin)
-	}
-	return o.fetchZone(ctx, zone.CanonicalName(origin))
-}
-
-func (o *overlayNode) fetchZone(ctx context.Context, origin string) (*zone.Zone, error) {
+func (o *Overlay) FetchZone(ctx context.Context, origin string) (*zone.Zone, error) {
+	origin = zone.CanonicalName(origin)
 	// Providers, not FindZone: the zone itself, never an enclosing one.
 	provs, err := o.router.Providers(ctx, origin)
 	if errors.Is(err, overlay.ErrNoZone) {
