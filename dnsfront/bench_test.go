@@ -1,7 +1,11 @@
 package dnsfront_test
 
 import (
+	"net/netip"
+	"path/filepath"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
@@ -41,6 +45,51 @@ func BenchmarkHandle(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkHandleObserve measures what introspection costs the hot path:
+// off (the default), with Prometheus metrics, and with metrics and the
+// dnstap log to a file. One signed positive answer with DO.
+func BenchmarkHandleObserve(b *testing.B) {
+	z := mustSigned(b)
+	reg := prometheus.NewRegistry()
+	m, err := dnsfront.NewMetrics(reg, dnsfront.MetricsOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tap, err := dnsfront.NewTap(dnsfront.TapOptions{Dest: "file:" + filepath.Join(b.TempDir(), "q.dnstap"), Queue: 1 << 16})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tap.Close() })
+	raw, err := dnstest.Query("www.example.", dns.TypeA, true).Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		opt  dnsfront.Options
+	}{
+		{"off", dnsfront.Options{}},
+		{"metrics", dnsfront.Options{Metrics: m}},
+		{"metrics+dnstap", dnsfront.Options{Metrics: m, Tap: tap}},
+	} {
+		h := dnsfront.NewHandler(dnstest.NewZones(z), c.opt)
+		from := netip.MustParseAddrPort("127.0.0.1:5353")
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			buf := make([]byte, 0, 65535)
+			dropped := tap.Dropped()
+			for b.Loop() {
+				if _, ok := h.HandleFrom(raw, buf, dnsfront.UDP, from); !ok {
+					b.Fatal("dropped")
+				}
+			}
+			if c.opt.Tap != nil {
+				b.ReportMetric(float64(tap.Dropped()-dropped)/float64(b.N), "tap-dropped/op")
+			}
 		})
 	}
 }

@@ -7,6 +7,7 @@ package dnsfront
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -98,6 +99,13 @@ type Options struct {
 	// NoTrace ignores the trace option (TraceOptionCode) in queries.
 	// Default false: a query carrying it gets the trace in its reply.
 	NoTrace bool
+	// Metrics, when set, counts every query answered (observe.go).
+	// Default nil: nothing counted, nothing timed.
+	Metrics *Metrics
+	// Tap, when set, logs every query and its reply in dnstap form
+	// (dnstap.go); the servers tell the Handler the client's address
+	// through AddrResponder. Default nil: no log.
+	Tap *Tap
 }
 
 // DefaultMaxUDPSize is the default of Options.MaxUDPSize.
@@ -116,6 +124,9 @@ type Handler struct {
 	cookies     bool
 	nodeID      string
 	trace       bool // Options.NoTrace unset
+	metrics     *Metrics
+	tap         *Tap
+	observing   bool // metrics or tap set
 }
 
 // NewHandler returns a Handler answering from zones.
@@ -130,7 +141,8 @@ func NewHandler(zones Reader, opt Options) *Handler {
 		size = 65535
 	}
 	h := &Handler{zones: zones, maxUDP: uint16(size), susp: opt.Suspensions, cookies: opt.Cookies,
-		nodeID: opt.NodeID, trace: !opt.NoTrace}
+		nodeID: opt.NodeID, trace: !opt.NoTrace,
+		metrics: opt.Metrics, tap: opt.Tap, observing: opt.Metrics != nil || opt.Tap != nil}
 	switch {
 	case opt.PadBlock == 0:
 		h.padBlock = DefaultPadBlock
@@ -229,18 +241,40 @@ func (h *Handler) Answer(req, resp *dns.Msg, tr Transport) {
 // Handle is safe for concurrent use; the servers call it from many
 // goroutines at once. It does not keep raw or buf.
 func (h *Handler) Handle(raw, buf []byte, tr Transport) (out []byte, ok bool) {
-	out, ok, other := h.handle(raw, buf, tr)
+	return h.HandleFrom(raw, buf, tr, netip.AddrPort{})
+}
+
+// HandleFrom is Handle for a query from the client at from, which the
+// query log (Options.Tap) records; the zero AddrPort when unknown. It
+// implements AddrResponder.
+func (h *Handler) HandleFrom(raw, buf []byte, tr Transport, from netip.AddrPort) (out []byte, ok bool) {
+	var start time.Time
+	if h.observing {
+		start = time.Now()
+	}
+	out, ok, other, zone := h.handle(raw, buf, tr)
 	if other {
-		return h.resolveOtherGroup(h.otherGroups.ctx, raw, buf, tr, time.Now()), true
+		if start.IsZero() {
+			start = time.Now()
+		}
+		out, via := h.resolveOtherGroup(h.otherGroups.ctx, raw, buf, tr, start)
+		if h.observing {
+			h.observe(tr, raw, out, via, "", start, from)
+		}
+		return out, true
+	}
+	if h.observing && ok {
+		h.observe(tr, raw, out, relayInfo{}, zone, start, from)
 	}
 	return out, ok
 }
 
 // handle is Handle for the local zones; other=true (and nothing else)
-// when the query is for the OtherGroups.
-func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other bool) {
+// when the query is for the OtherGroups. zone is the origin of the local
+// zone that answered, "" when none did.
+func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other bool, zone string) {
 	if len(raw) < headerLen || raw[2]&0x80 != 0 {
-		return buf[:0], false, false
+		return buf[:0], false, false, ""
 	}
 	x := h.pool.Get().(*exchange)
 	defer h.release(x)
@@ -248,10 +282,10 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other b
 		// Strictly: every record the counts announce, nothing after them
 		// (miekg/dns accepts both short sections and trailing bytes).
 		if !wellFormed(raw) {
-			return formErr(raw, buf), true, false
+			return formErr(raw, buf), true, false, x.scratch.origin()
 		}
 		if err := x.req.Unpack(raw); err != nil {
-			return formErr(raw, buf), true, false
+			return formErr(raw, buf), true, false, x.scratch.origin()
 		}
 		x.q.fromMsg(&x.req)
 	}
@@ -260,7 +294,7 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other b
 	}
 	limit := h.respond(&x.q, &x.resp, &x.scratch, tr)
 	if x.scratch.otherGroup {
-		return buf[:0], false, true
+		return buf[:0], false, true, ""
 	}
 	proved := h.addProofs(&x.q, &x.resp, &x.scratch)
 	pad := h.finishOPT(&x.q, &x.resp, &x.scratch, tr)
@@ -269,7 +303,7 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other b
 		if pad >= 0 {
 			out = padWire(out, pad, h.padBlock)
 		}
-		return out, true, false
+		return out, true, false, x.scratch.origin()
 	}
 	if proved {
 		// With proofs: truncated over UDP, the proofs left out over a
@@ -290,12 +324,20 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other b
 	}
 	out, err = x.resp.PackBuffer(buf[:cap(buf)])
 	if err != nil {
-		return formErr(raw, buf), true, false
+		return formErr(raw, buf), true, false, x.scratch.origin()
 	}
 	if pad >= 0 {
 		out = padWire(out, pad, h.padBlock)
 	}
-	return out, true, false
+	return out, true, false, x.scratch.origin()
+}
+
+// origin is the origin of the zone that answered, "" when none did.
+func (sc *scratch) origin() string {
+	if sc.zone == nil {
+		return ""
+	}
+	return sc.zone.Origin
 }
 
 // release clears the references an exchange holds into zone data, so the

@@ -138,7 +138,10 @@ func (h *Handler) startOtherGroups(opt Options) {
 				case <-p.ctx.Done():
 					return
 				case j := <-p.jobs:
-					out := h.resolveOtherGroup(p.ctx, j.raw, buf, j.tr, j.at)
+					out, via := h.resolveOtherGroup(p.ctx, j.raw, buf, j.tr, j.at)
+					if h.observing {
+						h.observe(j.tr, j.raw, out, via, "", j.at, j.to)
+					}
 					if len(out) > 0 {
 						j.w.WriteReply(out, j.to)
 					}
@@ -163,8 +166,15 @@ func (h *Handler) Close() error {
 
 // HandleOrDefer implements Deferrer.
 func (h *Handler) HandleOrDefer(raw, buf []byte, tr Transport, w ReplyWriter, to netip.AddrPort) (out []byte, ok, deferred bool) {
-	out, ok, other := h.handle(raw, buf, tr)
+	var start time.Time
+	if h.observing {
+		start = time.Now()
+	}
+	out, ok, other, zone := h.handle(raw, buf, tr)
 	if !other {
+		if h.observing && ok {
+			h.observe(tr, raw, out, relayInfo{}, zone, start, to)
+		}
 		return out, ok, false
 	}
 	j := otherGroupJob{at: time.Now(), raw: append([]byte(nil), raw...), tr: tr, w: w, to: to}
@@ -172,13 +182,25 @@ func (h *Handler) HandleOrDefer(raw, buf []byte, tr Transport, w ReplyWriter, to
 	case h.otherGroups.jobs <- j:
 		return buf[:0], false, true
 	default:
-		return h.otherGroupFailure(raw, buf, tr, errPoolFull), true, false
+		out = h.otherGroupFailure(raw, buf, tr, errPoolFull)
+		if h.observing {
+			h.observe(tr, raw, out, relayInfo{source: SourceRelayed}, "", j.at, to)
+		}
+		return out, true, false
 	}
 }
 
 // resolveOtherGroup answers raw with the OtherGroups, within the pool's timeout,
 // and appends the wire reply to buf[:0].
-func (h *Handler) resolveOtherGroup(ctx context.Context, raw, buf []byte, tr Transport, at time.Time) []byte {
+//
+// via says where the answer came from, for the query log and metrics.
+func (h *Handler) resolveOtherGroup(ctx context.Context, raw, buf []byte, tr Transport, at time.Time) (out []byte, via relayInfo) {
+	via.source = SourceRelayed
+	out = h.resolveOtherGroupVia(ctx, raw, buf, tr, at, &via)
+	return out, via
+}
+
+func (h *Handler) resolveOtherGroupVia(ctx context.Context, raw, buf []byte, tr Transport, at time.Time, via *relayInfo) []byte {
 	req := new(dns.Msg)
 	if err := req.Unpack(raw); err != nil || len(req.Question) != 1 {
 		return formErr(raw, buf)
@@ -191,6 +213,20 @@ func (h *Handler) resolveOtherGroup(ctx context.Context, raw, buf []byte, tr Tra
 			err = errors.New("no answer")
 		}
 		return h.otherGroupFailure(raw, buf, tr, err)
+	}
+	if ans.Cached {
+		via.source = SourceCache
+	}
+	for _, hop := range ans.Trace {
+		if hop.Kind == TraceMember {
+			via.member = hop.Node
+		}
+	}
+	if h.tap != nil && !ans.Cached {
+		// The answer as the other group gave it, for the question asked.
+		up := ans.Msg.Copy()
+		up.Id, up.Response, up.Question = req.Id, true, req.Question
+		via.upstream, _ = up.Pack()
 	}
 	var q request
 	q.fromMsg(req)

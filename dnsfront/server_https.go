@@ -351,7 +351,8 @@ func (d *DoHHandler) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	bp := getBuf(replyBuf) // a larger reply gets a buffer of its own size
 	defer putBuf(bp)
-	out, ok := d.h.Handle(raw, (*bp)[:0], dohTransport)
+	from, _ := netip.ParseAddrPort(r.RemoteAddr)
+	out, ok := handleFrom(d.h, raw, (*bp)[:0], dohTransport, from)
 	if !ok {
 		http.Error(w, "not a DNS query", http.StatusBadRequest)
 		return

@@ -284,7 +284,7 @@ func (s *QUICServer) serveStream(c *quic.Conn, st *quic.Stream, tk *tracked) {
 	op := getBuf(replyBuf)
 	defer putBuf(op)
 	frame := *op
-	out, ok := s.answer(raw, frame[2:2])
+	out, ok := s.answer(raw, frame[2:2], addrPortOf(c.RemoteAddr()))
 	if !ok {
 		// A response, or not a DNS message at all.
 		c.CloseWithError(DoQProtocolError, "not a DNS query")
@@ -369,14 +369,14 @@ func readDoQ(r io.Reader, max int) ([]byte, *[]byte, error) {
 	}
 }
 
-func (s *QUICServer) answer(raw, buf []byte) (out []byte, ok bool) {
+func (s *QUICServer) answer(raw, buf []byte, from netip.AddrPort) (out []byte, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("handler panic", "transport", QUIC, "panic", r)
 			out, ok = nil, false
 		}
 	}()
-	return s.h.Handle(raw, buf, QUIC)
+	return handleFrom(s.h, raw, buf, QUIC, from)
 }
 
 // Close closes every connection (DOQ_NO_ERROR), the listener and the

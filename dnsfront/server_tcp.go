@@ -104,6 +104,7 @@ type TCPServer struct {
 
 type tcpConn struct {
 	c      net.Conn
+	from   netip.AddrPort // the client
 	tk     *tracked
 	wmu    sync.Mutex     // serialises writes
 	active sync.WaitGroup // query goroutines
@@ -209,7 +210,7 @@ func (s *TCPServer) accept() {
 			continue
 		}
 		delay = 0
-		tc := &tcpConn{c: c}
+		tc := &tcpConn{c: c, from: addrPortOf(c.RemoteAddr())}
 		tk, ok := s.table.admit(addrOf(c.RemoteAddr()), tc.evict)
 		if !ok {
 			s.log.Debug("tcp connection cap reached, none idle", "max", s.opt.MaxConns, "per_client", s.opt.MaxConnsPerClient, "from", c.RemoteAddr())
@@ -297,7 +298,7 @@ func (s *TCPServer) query(tc *tcpConn, raw []byte) {
 	op := getBuf(replyBuf)
 	defer putBuf(op)
 	frame := *op
-	out, ok := s.answer(raw, frame[2:2])
+	out, ok := s.answer(raw, frame[2:2], tc.from)
 	if !ok || len(out) > maxMsg {
 		return
 	}
@@ -335,14 +336,14 @@ func (s *TCPServer) query(tc *tcpConn, raw []byte) {
 	}
 }
 
-func (s *TCPServer) answer(raw, buf []byte) (out []byte, ok bool) {
+func (s *TCPServer) answer(raw, buf []byte, from netip.AddrPort) (out []byte, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("handler panic", "transport", s.tr, "panic", r)
 			out, ok = nil, false
 		}
 	}()
-	return s.h.Handle(raw, buf, s.tr)
+	return handleFrom(s.h, raw, buf, s.tr, from)
 }
 
 // Close stops accepting, stops reading every connection, lets the queries

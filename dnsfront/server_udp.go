@@ -36,6 +36,37 @@ type Responder interface {
 	Handle(raw, buf []byte, tr Transport) (out []byte, ok bool)
 }
 
+// AddrResponder is the optional interface of a Responder that takes the
+// client's address, for the query log (Options.Tap): the servers call
+// HandleFrom instead of Handle when the Responder has it. *Handler
+// implements it.
+type AddrResponder interface {
+	HandleFrom(raw, buf []byte, tr Transport, from netip.AddrPort) (out []byte, ok bool)
+}
+
+// handleFrom answers raw with h, telling it the client when it asks.
+func handleFrom(h Responder, raw, buf []byte, tr Transport, from netip.AddrPort) ([]byte, bool) {
+	if a, ok := h.(AddrResponder); ok {
+		return a.HandleFrom(raw, buf, tr, from)
+	}
+	return h.Handle(raw, buf, tr)
+}
+
+// addrPortOf is the address and port of a TCP or UDP address; the zero
+// AddrPort for others.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case *net.UDPAddr:
+		return a.AddrPort()
+	case nil:
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
 // maxMsg is the largest DNS message (RFC 1035 §4.2.2: two-byte length).
 const maxMsg = 65535
 
@@ -265,7 +296,7 @@ func (s *UDPServer) answer(raw, buf []byte, sock *udpSocket, exempt bool, from n
 		out, ok, _ = d.HandleOrDefer(raw, buf[:0], UDP, w, from)
 		return out, ok
 	}
-	return s.h.Handle(raw, buf[:0], UDP)
+	return handleFrom(s.h, raw, buf[:0], UDP, from)
 }
 
 // udpSocket writes deferred replies to a UDP socket, rate limited like

@@ -93,6 +93,21 @@ type Config struct {
 	// CookieSecret is the server cookie secret, 32 hex digits; nodes
 	// behind one anycast address share it. Default "": random at start.
 	CookieSecret string `toml:"cookie_secret"`
+	// Dnstap logs every DNS query and its reply in dnstap form
+	// (dnsfront.Tap): "unix:PATH", the socket of a collector (`dnstap -u
+	// PATH`), dialled again every second while absent, or "file:PATH", a
+	// file replaced at start. Queries the writer cannot keep up with are
+	// dropped and counted (ddnrs_dns_dnstap_dropped_total). Default "":
+	// off.
+	Dnstap string `toml:"dnstap"`
+	// QueryMetrics counts DNS queries for Prometheus (ddnrs_dns_*: by
+	// transport, answer source, rcode, query type and zone, with the time
+	// to answer; docs/monitoring.md). Default true.
+	QueryMetrics bool `toml:"query_metrics"`
+	// QueryTrace answers the query trace option (EDNS 65003,
+	// docs/trace-option.md) with each hop's node id and time. Default
+	// true.
+	QueryTrace bool `toml:"query_trace"`
 	// LogLevel is debug, info, warn or error. Default "info".
 	LogLevel string `toml:"log_level"`
 	// Encrypted configures DoT, DoH and DoQ (off by default).
@@ -362,6 +377,8 @@ func Default() Config {
 		RRLIPv6Prefix:           dnsfront.DefaultRRLIPv6Prefix,
 		RRLExempt:               []string{"127.0.0.0/8", "::1/128"},
 		Cookies:                 true,
+		QueryMetrics:            true,
+		QueryTrace:              true,
 		LogLevel:                "info",
 		Encrypted:               DefaultEncrypted(),
 		Group: GroupConfig{
@@ -458,6 +475,9 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("max_udp_size: %d, want 512 to 65535", c.MaxUDPSize))
 	}
 	errs = append(errs, c.validateRRL()...)
+	if err := validateDnstap(c.Dnstap); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := loglevel.Parse(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("log_level: %w", err))
 	}

@@ -113,6 +113,18 @@ on = true`, want: []string{"dnss", "group.ids", "metrics.on"}, unk: true},
 [group]
 election_timeout = "1ms"`, want: []string{"colour", "data_dir", "group.election_timeout"}, unk: true},
 		{name: "syntax", toml: `data_dir = `, want: []string{"config"}},
+		{name: "dnstap to a socket", toml: `data_dir = "/d"
+dnstap = "unix:/run/dnstap.sock"
+query_metrics = false
+query_trace = false`},
+		{name: "dnstap to a file", toml: `data_dir = "/d"
+dnstap = "file:/var/log/q.dnstap"`},
+		{name: "dnstap without a scheme", toml: `data_dir = "/d"
+dnstap = "/run/dnstap.sock"`, want: []string{"dnstap", "unix:PATH"}},
+		{name: "dnstap over tcp", toml: `data_dir = "/d"
+dnstap = "tcp:127.0.0.1:6000"`, want: []string{"dnstap"}},
+		{name: "dnstap without a path", toml: `data_dir = "/d"
+dnstap = "file:"`, want: []string{"dnstap"}},
 		{name: "registry member", toml: `data_dir = "/d"
 [group]
 name = "registry"

@@ -95,6 +95,7 @@ type Node struct {
 
 	dnsh *dnsfront.Handler // the query handler; Close stops its other-group pool
 	fwd  *forwarding       // [forward]; nil when off (forward.go)
+	obs  dnsObservers      // its metrics and dnstap log (dnsobserve.go)
 	// budget bounds the replies the TCP, DoT and DoQ servers hold for
 	// clients that do not read (pending_budget); made by Start.
 	budget *dnsfront.Budget
@@ -262,8 +263,12 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		undo = append(undo, fw.fw.Close)
 		n.fwd, others = fw, fw
 	}
-	h := dnsfront.NewHandler(reader, n.handlerOptions(others)) // dnsobserve.go
-	undo = append(undo, func() { h.Close() })
+	hopt, err := n.handlerOptions(others) // dnsobserve.go
+	if err != nil {
+		return err
+	}
+	h := dnsfront.NewHandler(reader, hopt)
+	undo = append(undo, func() { h.Close(); n.closeObservers() })
 	n.dnsh = h
 	n.budget = dnsfront.NewBudget(n.cfg.PendingBudget)
 	tcp, udp, err := n.listen(h)
@@ -619,6 +624,7 @@ func (n *Node) close(ctx context.Context, handOver bool) error {
 	if n.fwd != nil {
 		n.fwd.fw.Close()
 	}
+	n.closeObservers() // dnsobserve.go: the dnstap log, once no query is answered
 	if ov := n.ov.Load(); ov != nil {
 		// Leave the DHT before Raft shuts down (docs/architecture.md, "Conventions the code relies on").
 		if err := ov.Close(); err != nil {
