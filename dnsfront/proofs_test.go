@@ -1,6 +1,7 @@
 package dnsfront_test
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -191,16 +192,7 @@ func TestProofsStatus(t *testing.T) {
 // over UDP at 512, 1232 and 4096 bytes when it does not fit; over TCP a
 // reply whose proofs would pass 64 KiB goes without them (TooLarge).
 func TestProofsSizeLimits(t *testing.T) {
-	// A zone whose huge RRset nearly fills a DNS message by itself.
-	var b strings.Builder
-	b.WriteString("@ 3600 IN SOA ns hm 1 2 3 4 5\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.1\n")
-	for i := range 248 {
-		fmt.Fprintf(&b, "huge 3600 IN TXT \"%0250d\"\n", i)
-	}
-	for i := range 30 {
-		fmt.Fprintf(&b, "mid 3600 IN TXT \"%0150d\"\n", i)
-	}
-	z, k := dnstest.Sign(t, dnstest.Parse(t, "big.test.", b.String()))
+	z, k := bigZone(t)
 	h := dnsfront.NewHandler(dnstest.NewZones(z), dnsfront.Options{})
 	v := client.NewVerifier(client.Anchors{"big.test.": k}, func() time.Time { return dnstest.SignTime.Add(time.Hour) })
 
@@ -361,5 +353,93 @@ func BenchmarkHandleProofs(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// bigZone is big.test., signed: ns A (small), mid TXT (about 5 KB) and
+// huge TXT (248 × 255 bytes: with its RRSIG just under 64 KiB, over it
+// with the proofs).
+func bigZone(t *testing.T) (*zone.Zone, *zone.Key) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("@ 3600 IN SOA ns hm 1 2 3 4 5\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.1\n")
+	for i := range 248 {
+		fmt.Fprintf(&b, "huge 3600 IN TXT \"%0250d\"\n", i)
+	}
+	for i := range 30 {
+		fmt.Fprintf(&b, "mid 3600 IN TXT \"%0150d\"\n", i)
+	}
+	return dnstest.Sign(t, dnstest.Parse(t, "big.test.", b.String()))
+}
+
+// memberGroup answers as a member of the zone's group does for the
+// node that relays (node's AnswerLocal: the handler's whole answer with
+// DO, proved with client.Prove), with no network between: these tests
+// check how the relaying Handler carries the head and proof; the
+// overlay path with real hosts is node's TestOverlayProofsInBand.
+type memberGroup struct {
+	z        *zone.Zone
+	verified bool
+}
+
+func (g memberGroup) Resolve(ctx context.Context, req *dns.Msg) (*dnsfront.OtherGroupAnswer, error) {
+	h := dnsfront.NewHandler(dnstest.NewZones(g.z), dnsfront.Options{PadBlock: -1, TCPKeepalive: -1})
+	defer h.Close()
+	q := new(dns.Msg)
+	q.SetQuestion(req.Question[0].Name, req.Question[0].Qtype)
+	q.SetEdns0(dns.MaxMsgSize, true)
+	resp := new(dns.Msg)
+	h.Answer(q, resp, dnsfront.TCP)
+	a, err := client.Prove(g.z, resp)
+	if err != nil {
+		return nil, err
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(a.Msg); err != nil {
+		return nil, err
+	}
+	if !g.verified {
+		return &dnsfront.OtherGroupAnswer{Msg: m}, nil
+	}
+	return &dnsfront.OtherGroupAnswer{Msg: m, Verified: true, Head: a.Head, Proof: a.Proof}, nil
+}
+
+// TestProofsOtherGroupPath: an answer relayed from another group carries
+// the head and proof its member sent, under the same size rules as a
+// local answer.
+func TestProofsOtherGroupPath(t *testing.T) {
+	z, k := bigZone(t)
+	h := newOtherGroupHandler(t, memberGroup{z: z, verified: true}, dnsfront.Options{})
+	v := func() *client.Verifier {
+		return client.NewVerifier(client.Anchors{"big.test.": k}, func() time.Time { return dnstest.SignTime.Add(time.Hour) })
+	}
+	r := otherGroupExchange(t, h, proofsQuery("ns.big.test.", dns.TypeA, true, 1232), dnsfront.UDP)
+	if _, err := v().VerifyResponse("ns.big.test.", dns.TypeA, r); err != nil {
+		t.Errorf("relayed ns.big.test. A over UDP: %v\n%v", err, r)
+	}
+	r = otherGroupExchange(t, h, proofsQuery("nothere.big.test.", dns.TypeA, true, 1232), dnsfront.TCP)
+	if _, err := v().VerifyResponse("nothere.big.test.", dns.TypeA, r); err != nil || r.Rcode != dns.RcodeNameError {
+		t.Errorf("relayed NXDOMAIN over TCP: %v\n%v", err, r)
+	}
+	r = otherGroupExchange(t, h, proofsQuery("mid.big.test.", dns.TypeTXT, true, 1232), dnsfront.UDP)
+	if !r.Truncated || len(r.Answer) != 0 || client.ProofsOf(r) != nil {
+		t.Errorf("relayed mid.big.test. TXT over UDP: TC %t, %d answers, option %x; want TC, nothing else", r.Truncated, len(r.Answer), client.ProofsOf(r))
+	}
+	r = otherGroupExchange(t, h, proofsQuery("mid.big.test.", dns.TypeTXT, true, 1232), dnsfront.TCP)
+	if _, err := v().VerifyResponse("mid.big.test.", dns.TypeTXT, r); err != nil {
+		t.Errorf("relayed mid.big.test. TXT over TCP: %v", err)
+	}
+	r = otherGroupExchange(t, h, proofsQuery("huge.big.test.", dns.TypeTXT, true, 1232), dnsfront.TCP)
+	if st, ok := proofsStatus(t, r); !ok || st != zone.TooLarge || len(r.Answer) == 0 {
+		t.Errorf("relayed huge.big.test. TXT over TCP: status %v (%t), %d answers; want TooLarge with the records", st, ok, len(r.Answer))
+	}
+	r = otherGroupExchange(t, h, proofsQuery("ns.big.test.", dns.TypeA, false, 1232), dnsfront.UDP)
+	if st, ok := proofsStatus(t, r); !ok || st != zone.NeedDO {
+		t.Errorf("relayed, no DO: status %v (%t), want NeedDO", st, ok)
+	}
+	unverified := newOtherGroupHandler(t, memberGroup{z: z}, dnsfront.Options{})
+	r = otherGroupExchange(t, unverified, proofsQuery("ns.big.test.", dns.TypeA, true, 1232), dnsfront.TCP)
+	if st, ok := proofsStatus(t, r); !ok || st != zone.NotProvable {
+		t.Errorf("relayed, not verified: status %v (%t), want NotProvable", st, ok)
 	}
 }
