@@ -448,7 +448,7 @@ func (s *Server) handleChanges(w http.ResponseWriter, r *http.Request, c *call) 
 // retry after the zone's group failed); then the RotateKey goes to the
 // group. Nodes keep the previous key as a trust anchor for a grace period
 // after the claim changed, until they verify an answer signed by the new
-// key (node/rotation.go), so answers signed by either key verify in
+// key (writes/claims.go; logfollow keeps the previous key), so answers signed by either key verify in
 // between. A zone without a claim (created before the registry) just
 // rotates.
 func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, c *call, origin string, rot *raftfsm.RotateKey, old *zone.Zone, raw raftfsm.Encoded) error {

@@ -44,7 +44,7 @@ func (a adminNode) Announce(ctx context.Context, req admin.AnnounceRequest) erro
 	if err != nil {
 		return fmt.Errorf("%w: %w", admin.ErrBadRequest, err)
 	}
-	_, err = a.n.apply(ctx, cmd)
+	_, err = a.n.writes.Apply(ctx, cmd)
 	return err
 }
 
@@ -59,7 +59,7 @@ func (a adminNode) ZoneCopy(ctx context.Context, origin string) (*zone.Zone, err
 	if !errors.Is(err, raftfsm.ErrNoZone) {
 		return z, err
 	}
-	members, herr := n.otherGroup(ctx, origin)
+	members, herr := n.writes.OtherGroup(ctx, origin)
 	if herr != nil {
 		return nil, herr
 	}

@@ -249,7 +249,7 @@ type RegistryConfig struct {
 	// RotationGrace is how long after an owner key change (its log
 	// entry's time) the previous owner key still verifies the zone's
 	// answers from other groups, unless an answer signed by the new key
-	// is verified first (node/rotation.go). Default 10m.
+	// is verified first (writes/claims.go, logfollow). Default 10m.
 	RotationGrace time.Duration `toml:"rotation_grace"`
 	// HeartbeatInterval is how often the node reports itself to the
 	// node directory. Default 10s.

@@ -551,42 +551,6 @@ func TestReadyFlips(t *testing.T) {
 	}
 }
 
-func TestCheckCommand(t *testing.T) {
-	z, _, create := demoCommand(t)
-	member, err := raftfsm.EncodeCommand(&raftfsm.SetMember{ID: "n1", Admin: "127.0.0.1:1", DNS: "127.0.0.1:2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		name   string
-		origin string
-		cmd    []byte
-		code   string
-	}{
-		{"create", z.Origin, create, ""},
-		{"other zone in path", "example.", create, admin.CodeBadRequest},
-		{"unknown type", z.Origin, []byte{0x42, 1}, admin.CodeRejected},
-		{"unknown type, ignore bit", z.Origin, []byte{0xc2, 1}, admin.CodeRejected},
-		{"truncated", z.Origin, create[:len(create)/2], admin.CodeRejected},
-		{"set member", z.Origin, member, admin.CodeBadRequest},
-	}
-	for _, tt := range tests {
-		cmd, err := raftfsm.Decode(tt.cmd)
-		if err == nil {
-			err = checkCommand(tt.origin, cmd)
-		}
-		if tt.code == "" {
-			if err != nil {
-				t.Errorf("checkCommand(%s) = %v, want nil", tt.name, err)
-			}
-			continue
-		}
-		if got := admin.ErrorOf(err).Code; err == nil || got != tt.code {
-			t.Errorf("checkCommand(%s) = %v (code %s), want code %s", tt.name, err, got, tt.code)
-		}
-	}
-}
-
 func TestSnapshotSaveAndRestore(t *testing.T) {
 	nodes, p := startGroup(t, 3)
 	leader, followers := leaderOf(t, nodes)

@@ -93,7 +93,7 @@ func (n *Node) announce(ctx context.Context) error {
 		if merr != nil {
 			return merr
 		}
-		err = n.forwarder().To(cctx, nl, func(ctx context.Context, addr string) error {
+		err = n.writes.Forwarder().To(cctx, nl, func(ctx context.Context, addr string) error {
 			return n.client.ForwardJSON(ctx, addr, "/v1/group/announce", body)
 		})
 	}

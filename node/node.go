@@ -30,6 +30,7 @@ import (
 	"github.com/ddnrs/ddnrs/logfollow"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
+	"github.com/ddnrs/ddnrs/writes"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -109,6 +110,8 @@ type Node struct {
 	fol        *logfollow.Follower               // nil without [registry] log_verifier
 	api        *apiServer                        // nil without [api] listen
 	metricsSrv *metricsServer                    // nil when [metrics] listen is off
+
+	writes *writes.Path // the write path (write.go), made by New
 }
 
 // New checks cfg and returns a Node that Start will run. log receives the
@@ -122,6 +125,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log}
 	n.metrics = newMetrics(n.raftStats, n.ov.Load)
+	n.writes = n.newWrites()
 	n.metrics.reg.MustRegister(&signatureCollector{served: &n.served, exp: &n.expiries})
 	return n, nil
 }

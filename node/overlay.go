@@ -42,7 +42,7 @@ func (n *Node) startOverlay(ctx context.Context) (*intergroup.Overlay, error) {
 		Anchors:    anchors,
 		CacheBytes: c.CacheBytes,
 		Zones:      &n.served,
-		Writes:     rpcWrites{n},
+		Writes:     n.writes.RPC(),
 		Logger:     n.log.With("component", "overlay"),
 	}
 	if n.fol != nil {

@@ -20,8 +20,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/admin"
-	"github.com/ddnrs/ddnrs/api"
-	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/zone"
@@ -420,41 +418,6 @@ func createThroughAPI(t *testing.T, n *Node, key, origin, wantGroup string) {
 	}
 }
 
-func TestBackendErr(t *testing.T) {
-	rejected := func(reason string) func(error) bool {
-		return func(err error) bool {
-			var rej *raftfsm.RejectedError
-			return errors.As(err, &rej) && string(rej.Reason) == reason
-		}
-	}
-	isNoZone := func(err error) bool { return errors.Is(err, api.ErrNoZone) }
-	isField := func(err error) bool {
-		var fe *api.FieldError
-		return errors.As(err, &fe) && fe.Field == "command"
-	}
-	plain := errors.New("boom")
-	for _, tt := range []struct {
-		name string
-		in   error
-		want func(error) bool
-	}{
-		{"forwarded rejection", &admin.APIError{Status: 422, Code: admin.CodeRejected, Reason: "stale-serial", Message: "m"}, rejected("stale-serial")},
-		{"local rejection", &raftfsm.RejectedError{Reason: "bad-signature", Err: plain}, rejected("bad-signature")},
-		{"remote rejection", groupRejection(&overlay.RPCError{Code: overlay.CodeRejected, Reason: "zone-exists", Message: "zone x. exists"}), rejected("zone-exists")},
-		{"remote rejection from a version-1 member", groupRejection(&overlay.RPCError{Code: overlay.CodeRejected, Message: "zone-exists: zone x. exists"}), rejected("remote")},
-		{"exists elsewhere", &admin.OtherGroupError{Zone: "x.", Create: true}, rejected(string(admin.CodeExistsElsewhere))},
-		{"forwarded not found", &admin.APIError{Status: 404, Code: admin.CodeNotFound, Message: "m"}, isNoZone},
-		{"remote not found", &overlay.RPCError{Code: overlay.CodeNotFound, Message: "m"}, isNoZone},
-		{"not hosted", fmt.Errorf("%w: x.", ErrNotHosted), isNoZone},
-		{"bad request", fmt.Errorf("%w: command is about zone y.", admin.ErrBadRequest), isField},
-		{"other", plain, func(err error) bool { return err == plain }},
-	} {
-		if got := backendErr(tt.in); !tt.want(got) {
-			t.Errorf("%s: backendErr(%v) = %#v", tt.name, tt.in, got)
-		}
-	}
-}
-
 // BenchmarkProposeRegistry: one heartbeat proposed and read back on a
 // single-member registry group (commit, apply, wait for the local
 // replica): the cost of every registry write the API makes.
@@ -481,40 +444,6 @@ func BenchmarkProposeRegistry(b *testing.B) {
 		}
 		if err := n.ProposeRegistry(ctx, cmd); err != nil {
 			b.Fatal(err)
-		}
-	}
-}
-
-// TestRejectionMessageOnce: a rejection that crossed nodes (forwarded to
-// the leader over the admin API, or sent to another group over
-// DDNRS-RPC, once or twice) is the same typed error, saying
-// "rejected (<reason>)" once, as the local one does: the reason travels
-// as a field, never parsed back out of text.
-func TestRejectionMessageOnce(t *testing.T) {
-	local := &raftfsm.RejectedError{Reason: "wrong-key", Err: errors.New("zone x. is signed by another key")}
-	// What the admin API of the leader answers, and what a node of
-	// another group sends over DDNRS-RPC (rpcWrites.Submit).
-	forwarded := admin.ErrorOf(local)
-	remote := groupRejection(remoteRefusal(local))
-	twice := admin.ErrorOf(backendErr(forwarded))
-	for _, tt := range []struct {
-		name string
-		in   error
-	}{
-		{"forwarded to the leader", forwarded},
-		{"from another group", remote},
-		{"forwarded twice", twice},
-		{"from another group, forwarded there", groupRejection(remoteRefusal(twice))},
-		{"forwarded, wrapped", fmt.Errorf("submit: %w", forwarded)},
-	} {
-		got := backendErr(tt.in)
-		var rej *raftfsm.RejectedError
-		if !errors.As(got, &rej) || rej.Reason != local.Reason {
-			t.Errorf("%s: backendErr = %#v, want a rejection (%s)", tt.name, got, local.Reason)
-			continue
-		}
-		if rej.Error() != local.Error() {
-			t.Errorf("%s: message %q, want %q", tt.name, rej.Error(), local.Error())
 		}
 	}
 }

@@ -1,95 +1,49 @@
 package node
 
-// write.go: the write path, top to bottom (docs/architecture.md, "a
-// write"). A command enters a node at one of four doors and is decoded
-// there once (raftfsm.Decode); from then on it travels typed
-// (raftfsm.Encoded), and the bytes the owner sent are what Raft logs or
-// what is forwarded:
-//
-//   - the admin endpoint (adminNode.Change, adminNode.ProposeRegistry):
-//     an operator's write, or one another member forwarded;
-//   - the REST API (Node.SubmitZone, Node.ProposeRegistry: api.Backend);
-//   - DDNRS-RPC SubmitChange from a node of another group
-//     (rpcWrites.Submit; a dry run: rpcWrites.CheckChange);
-//   - Go callers (Node.Submit, Node.Publish).
-//
-// It then takes one of three routes:
-//
-//   - to this group's leader (toLeader): applied when this node leads,
-//     else forwarded once to the leader's admin endpoint;
-//   - to another group (toOtherGroup, toGroup): over DDNRS-RPC
-//     SubmitChange to a member of the group that holds the zone, found
-//     in the DHT or, by group name, in the registry's node directory;
-//   - to the registry group (toRegistry): registry commands, through
-//     the registry group's leader, or a registry member's admin endpoint
-//     for a node outside that group (proposeOperator).
-//
-// A dry run (REST ?dry_run=true) is never proposed: it is checked against
-// a replica of the zone's group, this one (checkLocal) or a member of the
-// other group (checkAtOtherGroup).
+// write.go: the glue between the node and its write path (package
+// writes): the node is the writes.Replica the path sees, and its doors
+// (Submit, the api.Backend and admin.Node methods, DDNRS-RPC) hand
+// every write to the path.
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/miekg/dns"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ddnrs/ddnrs/admin"
-	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/writes"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
-// leaderPoll is how often a write looks for a leader again.
-const leaderPoll = 50 * time.Millisecond
+// ZoneLimits bound the zones a node accepts writes for ([admin.limits]).
+type ZoneLimits = writes.ZoneLimits
 
-// appliedPoll is how often ProposeRegistry looks whether the local
-// replica has applied a command committed through another member.
-const appliedPoll = 5 * time.Millisecond
+// DefaultZoneLimits are the limits of Default().
+func DefaultZoneLimits() ZoneLimits { return writes.DefaultZoneLimits() }
 
-// errNotRegistryCommand marks a command given to ProposeRegistry that is
-// not a registry command (mapped to bad_request).
-var errNotRegistryCommand = fmt.Errorf("%w: not a registry command", admin.ErrBadRequest)
-
-// ---- doors ----
-
-// Change implements admin.Node. An operator's write (not forwarded) claims
-// the name first (operatorChange); a write another member forwarded goes
-// on its way and is never forwarded to a leader again.
-func (a adminNode) Change(ctx context.Context, origin string, cmd raftfsm.Encoded, forwarded bool) (*admin.ChangeResult, error) {
-	if forwarded {
-		// The member that forwarded it claimed the name.
-		return a.n.toHolder(ctx, origin, cmd, false)
-	}
-	return a.n.operatorChange(ctx, origin, cmd)
-}
-
-// ProposeRegistry implements admin.Node (POST /v1/registry/propose).
-func (a adminNode) ProposeRegistry(ctx context.Context, cmd []byte, forwarded bool) (uint64, error) {
-	enc, err := a.n.decode(cmd)
-	if err != nil {
-		return 0, err
-	}
-	return a.n.toRegistry(ctx, enc, !forwarded)
-}
-
-// Register implements admin.Node: a registry command the admin endpoint
-// makes (a heartbeat, an operator's API key), proposed as ProposeRegistry
-// does.
-func (a adminNode) Register(ctx context.Context, c raftfsm.Command) error {
-	cmd, err := raftfsm.EncodeCommand(c)
-	if err == nil {
-		err = a.n.ProposeRegistry(ctx, cmd)
-	}
-	if errors.Is(err, api.ErrNotRegistry) {
-		return fmt.Errorf("%w: %w", admin.ErrBadRequest, err)
-	}
-	return err
+// newWrites makes the node's write path (New calls it).
+func (n *Node) newWrites() *writes.Path {
+	c := n.cfg
+	return writes.New(replica{n}, writes.Options{
+		Group:           c.Group.Name,
+		NodeID:          c.Group.ID,
+		RegistryMember:  c.Registry.Member,
+		RegistryEnabled: c.Registry.Enabled(),
+		FollowsRegistry: len(c.Registry.URLs) > 0,
+		RegistryAdmin:   c.Registry.Admin,
+		LeaderWait:      c.Admin.LeaderWait,
+		ForwardTimeout:  c.Admin.ForwardTimeout,
+		RequestTimeout:  c.Admin.RequestTimeout,
+		Limits:          c.Admin.Limits,
+		Apply:           n.metrics.apply,
+		Rejected:        n.metrics.rejected,
+		Forwarded:       n.metrics.forwarded,
+		Now:             n.Now,
+		Logger:          n.log,
+	})
 }
 
 // Submit sends an encoded raftfsm command for the zone origin to the
@@ -97,506 +51,7 @@ func (a adminNode) Register(ctx context.Context, c raftfsm.Command) error {
 // leader. It returns after the command is committed and applied on the
 // leader, or a typed error (admin.ErrorOf gives the codes). ctx bounds it.
 func (n *Node) Submit(ctx context.Context, origin string, cmd []byte) (*admin.ChangeResult, error) {
-	if _, _, _, err := n.runningParts(); err != nil {
-		return nil, err
-	}
-	enc, err := n.decode(cmd)
-	if err != nil {
-		return nil, err
-	}
-	return n.toLeader(ctx, zone.CanonicalName(origin), enc, true)
-}
-
-// ProposeRegistry implements api.Backend: cmd is applied by this node
-// when it leads the registry group, else forwarded once to the leader's
-// admin endpoint (POST /v1/registry/propose); it returns once the local
-// replica has applied the command's index too. Rejections are
-// *raftfsm.RejectedError, also when the leader rejected a forwarded
-// command.
-func (n *Node) ProposeRegistry(ctx context.Context, cmd []byte) error {
-	if !n.cfg.Registry.Member {
-		return api.ErrNotRegistry
-	}
-	fsm, _, _, err := n.runningParts()
-	if err != nil {
-		return err
-	}
-	enc, err := n.decode(cmd)
-	if err != nil {
-		return err
-	}
-	idx, err := n.toRegistry(ctx, enc, true)
-	if err != nil {
-		return err
-	}
-	if err := waitApplied(ctx, fsm, idx); err != nil {
-		return err
-	}
-	if n.fol != nil {
-		n.fol.Nudge() // a suspension takes effect here at once
-	}
-	return nil
-}
-
-// SubmitZone implements api.Backend. The command goes to this node's
-// group when group is its name, or group is "" and the local replica
-// holds origin; to the group that holds origin in the overlay when group
-// is "" and the local replica does not; otherwise to a member of group,
-// found in the registry's node directory, over DDNRS-RPC SubmitChange.
-// A dry run is checked against the state of a replica of the same
-// group ((*raftfsm.FSM).Check), never proposed: the local one, or, for
-// another group, a member's over DDNRS-RPC SubmitChange with DryRun set
-// (checkAtOtherGroup); a replica may lag its leader by a few entries.
-func (n *Node) SubmitZone(ctx context.Context, group, origin string, cmd raftfsm.Encoded, dryRun bool) (uint32, error) {
-	fsm, _, _, err := n.runningParts()
-	if err != nil {
-		return 0, err
-	}
-	origin = zone.CanonicalName(origin)
-	_, held := fsm.Zone(origin)
-	local := group == n.cfg.Group.Name || (group == "" && held)
-	if dryRun {
-		if !local {
-			serial, asked, err := n.checkAtOtherGroup(ctx, group, origin, cmd)
-			if asked {
-				if err != nil {
-					return 0, backendErr(err)
-				}
-				return serial, nil
-			}
-		}
-		serial, err := checkLocal(fsm, origin, cmd)
-		if err != nil {
-			return 0, backendErr(err)
-		}
-		return serial, nil
-	}
-	var res *admin.ChangeResult
-	switch {
-	case local:
-		res, err = n.toLeader(ctx, origin, cmd, true)
-	case group == "":
-		res, err = n.toHolder(ctx, origin, cmd, true)
-	default:
-		if err := checkCommand(origin, cmd); err != nil {
-			return 0, backendErr(err)
-		}
-		res, err = n.toGroup(ctx, group, origin, cmd)
-	}
-	if err != nil {
-		return 0, backendErr(err)
-	}
-	return res.Serial, nil
-}
-
-// rpcWrites serves DDNRS-RPC SubmitChange (overlay.Submitter and
-// overlay.ChangeChecker): changes from nodes of other groups to the
-// zones this node's group holds, or a CreateZone the registry placed on
-// it.
-type rpcWrites struct{ n *Node }
-
-// Submit implements overlay.Submitter: a change forwarded from a node of
-// another group, sent to the leader. Errors carry the admin API's
-// stable codes mapped to the overlay's.
-func (w rpcWrites) Submit(ctx context.Context, zoneName string, raw []byte) (uint32, uint64, error) {
-	origin := zone.CanonicalName(zoneName)
-	cmd, derr := raftfsm.Decode(raw)
-	if w.n.served.Get(origin) == nil && (derr != nil || !w.n.placedHere(ctx, origin, cmd)) {
-		return 0, 0, &overlay.RPCError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
-	}
-	if derr != nil {
-		w.n.countRejected(derr)
-		return 0, 0, remoteRefusal(derr)
-	}
-	if _, _, _, err := w.n.runningParts(); err != nil {
-		return 0, 0, remoteRefusal(err)
-	}
-	r, err := w.n.toLeader(ctx, origin, cmd, true)
-	if err != nil {
-		return 0, 0, remoteRefusal(err)
-	}
-	return r.Serial, r.Index, nil
-}
-
-// decode is raftfsm.Decode, counting a command that does not decode as
-// rejected (malformed).
-func (n *Node) decode(b []byte) (raftfsm.Encoded, error) {
-	enc, err := raftfsm.Decode(b)
-	if err != nil {
-		n.countRejected(err)
-	}
-	return enc, err
-}
-
-// operatorChange is the write of an operator through the admin endpoint:
-// a CreateZone (or the StageBegin of an upload of a zone the group does
-// not hold, which creates it) first claims the name in the registry for
-// the zone's owner key on this node's group, and the claim is released
-// again when the group refuses the create; a DeleteZone that the group
-// applied releases the name; a RotateKey moves the claim to the new key
-// first (rotation.go). Other commands, and every command on a node
-// without [registry] (the claim functions do nothing there), go to
-// toHolder.
-func (n *Node) operatorChange(ctx context.Context, origin string, cmd raftfsm.Encoded) (*admin.ChangeResult, error) {
-	var createOwner *dns.DNSKEY
-	switch c := cmd.Cmd.(type) {
-	case *raftfsm.CreateZone:
-		createOwner = c.Owner
-	case *raftfsm.StageBegin:
-		if _, err := n.Stored(origin); errors.Is(err, raftfsm.ErrNoZone) {
-			createOwner = c.Owner
-		}
-	}
-	switch c := cmd.Cmd.(type) {
-	case *raftfsm.CreateZone, *raftfsm.StageBegin:
-		if createOwner == nil {
-			break
-		}
-		if err := n.checkCommand(origin, cmd); err != nil {
-			return nil, err
-		}
-		made, err := n.claimForOperator(ctx, origin, createOwner)
-		if err != nil {
-			return nil, err
-		}
-		res, err := n.toHolder(ctx, origin, cmd, true)
-		if err != nil && made {
-			// Under a fresh deadline: the request's may be what failed.
-			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Admin.RequestTimeout)
-			defer cancel()
-			if rerr := n.releaseForOperator(uctx, origin); rerr != nil {
-				n.log.Error("zone create failed and its claim could not be released", "zone", origin, "err", err, "release_err", rerr)
-			}
-		}
-		return res, err
-	case *raftfsm.DeleteZone:
-		res, err := n.toHolder(ctx, origin, cmd, true)
-		if err != nil {
-			return nil, err
-		}
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), n.cfg.Admin.RequestTimeout)
-		defer cancel()
-		if rerr := n.releaseForOperator(uctx, origin); rerr != nil {
-			// The zone is gone; the name stays claimed until released
-			// again (a create with the same key reuses the claim).
-			n.log.Warn("zone deleted but its claim could not be released", "zone", origin, "err", rerr)
-		}
-		return res, nil
-	case *raftfsm.RotateKey:
-		if err := n.checkCommand(origin, cmd); err != nil {
-			return nil, err
-		}
-		if err := n.rotateClaimFirst(ctx, origin, c, cmd.Bytes); err != nil {
-			return nil, err
-		}
-	}
-	return n.toHolder(ctx, origin, cmd, true)
-}
-
-// ---- checks ----
-
-// checkCommand checks cmd before it is proposed: it must be a zone
-// command about the zone origin named in the request.
-func checkCommand(origin string, cmd raftfsm.Encoded) error {
-	z := cmd.Zone()
-	if z == "" {
-		return fmt.Errorf("%w: a %v command does not go to a zone's changes (use /v1/group/announce)", admin.ErrBadRequest, cmd.Cmd.Type())
-	}
-	if zone.CanonicalName(z) != origin {
-		return fmt.Errorf("%w: command is about zone %q, path names %q", admin.ErrBadRequest, z, origin)
-	}
-	return nil
-}
-
-// checkCommand is checkCommand counting a rejection.
-func (n *Node) checkCommand(origin string, cmd raftfsm.Encoded) error {
-	err := checkCommand(origin, cmd)
-	n.countRejected(err)
-	return err
-}
-
-// checkLocal is a dry run of cmd against this replica: the command must
-// be about origin and pass (*raftfsm.FSM).Check; it returns the serial
-// the change would leave.
-func checkLocal(fsm *raftfsm.FSM, origin string, cmd raftfsm.Encoded) (uint32, error) {
-	if err := checkCommand(origin, cmd); err != nil {
-		return 0, err
-	}
-	if err := fsm.Check(cmd.Bytes); err != nil {
-		return 0, err
-	}
-	return dryRunSerial(fsm, origin, cmd), nil
-}
-
-// dryRunSerial is the serial a checked command would leave: the
-// serial of its change set's SOA, else the stored one.
-func dryRunSerial(fsm *raftfsm.FSM, origin string, cmd raftfsm.Encoded) uint32 {
-	var cs *zone.ChangeSet
-	switch c := cmd.Cmd.(type) {
-	case *raftfsm.CreateZone:
-		cs = &c.Change
-	case *raftfsm.PublishChange:
-		cs = &c.Change
-	case *raftfsm.RotateKey:
-		cs = &c.Change
-	}
-	if cs != nil {
-		if serial, ok := cs.Serial(); ok {
-			return serial
-		}
-	}
-	if st, ok := fsm.Zone(origin); ok && st.Zone != nil {
-		return st.Zone.Serial()
-	}
-	return 0
-}
-
-// CheckChange implements overlay.ChangeChecker: a dry run against the
-// local replica, never proposed. Refusals carry the same codes and
-// "reason: message" text as Submit's.
-func (w rpcWrites) CheckChange(ctx context.Context, zoneName string, raw []byte) (uint32, error) {
-	fsm, _, _, err := w.n.runningParts()
-	if err != nil {
-		return 0, &overlay.RPCError{Code: overlay.CodeUnavailable, Message: err.Error()}
-	}
-	origin := zone.CanonicalName(zoneName)
-	cmd, derr := raftfsm.Decode(raw)
-	if _, held := fsm.Zone(origin); !held && (derr != nil || !w.n.placedHere(ctx, origin, cmd)) {
-		return 0, &overlay.RPCError{Code: overlay.CodeNotFound, Message: "zone " + origin + " is not held by this group"}
-	}
-	if derr != nil {
-		return 0, remoteRefusal(derr)
-	}
-	serial, err := checkLocal(fsm, origin, cmd)
-	if err != nil {
-		return 0, remoteRefusal(err)
-	}
-	return serial, nil
-}
-
-// ---- route 1: this group's leader ----
-
-// toHolder is toLeader for a zone this node's group may not hold: when
-// the local replica has no such zone and another group of the overlay
-// holds it, a CreateZone is refused (admin.OtherGroupError) and any
-// other command goes to that group (toOtherGroup), bounded by the
-// forward timeout.
-func (n *Node) toHolder(ctx context.Context, origin string, cmd raftfsm.Encoded, mayForward bool) (*admin.ChangeResult, error) {
-	members, err := n.otherGroup(ctx, origin)
-	if err != nil {
-		return nil, err
-	}
-	if members == nil {
-		return n.toLeader(ctx, origin, cmd, mayForward)
-	}
-	if err := n.checkCommand(origin, cmd); err != nil {
-		return nil, err
-	}
-	if _, create := cmd.Cmd.(*raftfsm.CreateZone); create {
-		return nil, &admin.OtherGroupError{Zone: origin, Members: members, Create: true}
-	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.Admin.ForwardTimeout)
-	defer cancel()
-	res, err := n.toOtherGroup(ctx, origin, cmd)
-	if err != nil && !refusedForGood(err) {
-		// No member reached: the change may or may not have been
-		// committed.
-		err = fmt.Errorf("%w: %w", admin.ErrUnavailable, err)
-	}
-	result := "ok"
-	if err != nil {
-		result = admin.ErrorOf(err).Code
-	}
-	n.metrics.forwarded.WithLabelValues(result).Inc()
-	if err == nil {
-		n.log.Debug("change committed by the zone's group", "zone", origin, "serial", res.Serial, "index", res.Index)
-	}
-	return res, err
-}
-
-// toLeader applies cmd when this node leads; otherwise, when mayForward,
-// forwards it once to the leader. While no leader is known (or its admin
-// address is not), it retries for up to LeaderWait. When the outcome of a
-// send is unknown (leadership lost while committing), it sends the same
-// command again, which is safe: a create or change the group already
-// holds is answered as a repeat (raftfsm ApplyResult.Repeat), and a
-// deletion resent after the zone is gone is done. It returns after
-// commit.
-func (n *Node) toLeader(ctx context.Context, origin string, cmd raftfsm.Encoded, mayForward bool) (*admin.ChangeResult, error) {
-	wait := time.NewTimer(n.cfg.Admin.LeaderWait)
-	defer wait.Stop()
-	resent := false
-	for {
-		res, err := n.toLeaderOnce(ctx, origin, cmd, mayForward)
-		if _, del := cmd.Cmd.(*raftfsm.DeleteZone); resent && del && err != nil && goneAlready(err) {
-			n.log.Info("deletion resent after an unknown outcome: the zone is gone", "zone", origin)
-			return &admin.ChangeResult{Repeat: true}, nil
-		}
-		if err == nil || !(leaderUnknown(err) || outcomeUnknown(err)) {
-			return res, err
-		}
-		if outcomeUnknown(err) {
-			n.log.Info("change outcome unknown; sending it again", "zone", origin, "err", err)
-			resent = true
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-wait.C:
-			return nil, err
-		case <-time.After(leaderPoll):
-		}
-	}
-}
-
-func (n *Node) toLeaderOnce(ctx context.Context, origin string, cmd raftfsm.Encoded, mayForward bool) (*admin.ChangeResult, error) {
-	if err := n.checkCommand(origin, cmd); err != nil {
-		return nil, err
-	}
-	stored := func() int {
-		if z, err := n.Stored(origin); err == nil {
-			return len(z.RRsets())
-		}
-		return 0
-	}
-	if err := n.cfg.Admin.Limits.check(cmd, stored); err != nil {
-		n.countRejected(err)
-		return nil, err
-	}
-	res, err := n.apply(ctx, cmd.Bytes)
-	var nl *raftfsm.NotLeaderError
-	if errors.As(err, &nl) && mayForward {
-		var out *admin.ChangeResult
-		err = n.forwarder().To(ctx, nl, func(ctx context.Context, addr string) error {
-			var ferr error
-			out, ferr = n.client.SubmitChangeForwarded(ctx, addr, origin, cmd.Bytes)
-			return ferr
-		})
-		return out, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	if res.Repeat {
-		// Committed earlier, at an index this send does not know.
-		n.log.Info("change was already committed", "zone", origin, "serial", res.Serial)
-		return &admin.ChangeResult{Serial: res.Serial, Repeat: true, Staged: res.Staged}, nil
-	}
-	n.log.Debug("change committed", "zone", origin, "serial", res.Serial, "index", res.Index)
-	return &admin.ChangeResult{Serial: res.Serial, Index: res.Index, Staged: res.Staged}, nil
-}
-
-// apply hands an encoded command to Raft and records latency and
-// rejections.
-func (n *Node) apply(ctx context.Context, cmd []byte) (*raftfsm.ApplyResult, error) {
-	_, grp, _, err := n.runningParts()
-	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	res, err := grp.Apply(ctx, cmd)
-	var rej *raftfsm.RejectedError
-	switch {
-	case err == nil:
-		n.metrics.apply.Observe(time.Since(start).Seconds())
-	case errors.As(err, &rej):
-		n.metrics.apply.Observe(time.Since(start).Seconds())
-		n.countRejected(err)
-	}
-	return res, err
-}
-
-// forwarder forwards to the leader's admin endpoint, bounded by the
-// forward timeout.
-func (n *Node) forwarder() admin.Forwarder {
-	return admin.Forwarder{Client: n.client, Members: n.lookupMember, Timeout: n.cfg.Admin.ForwardTimeout, Count: n.metrics.forwarded}
-}
-
-// countRejected counts a rejection by reason (nil and other errors are
-// not counted).
-func (n *Node) countRejected(err error) {
-	var rej *raftfsm.RejectedError
-	if errors.As(err, &rej) {
-		n.metrics.rejected.WithLabelValues(string(rej.Reason)).Inc()
-	}
-}
-
-// leaderUnknown reports whether err says the write reached no leader, so
-// it was not applied and may be sent again.
-func leaderUnknown(err error) bool {
-	ae := admin.ErrorOf(err)
-	return ae.Code == admin.CodeNoLeader || ae.Code == admin.CodeNotLeader
-}
-
-// outcomeUnknown reports whether err says a write may or may not have
-// been committed (ErrNoQuorum: leadership lost while committing, or no
-// commit in time).
-func outcomeUnknown(err error) bool { return admin.ErrorOf(err).Code == admin.CodeNoQuorum }
-
-// goneAlready reports whether err is the group's refusal of a command for
-// a zone it does not hold.
-func goneAlready(err error) bool {
-	ae := admin.ErrorOf(err)
-	return ae.Code == admin.CodeRejected && ae.Reason == string(raftfsm.ReasonNoZone)
-}
-
-// ---- route 2: another group ----
-//
-// A write sent to a node whose group does not hold the zone is forwarded
-// over DDNRS-RPC SubmitChange to a member of the owning group, which
-// hands it to its leader; a CreateZone of such a zone is refused
-// (zone_exists_elsewhere) instead of creating a second copy in this
-// group. A dry run for a zone of another group goes to a member of that
-// group with DryRun set, which checks it against its own replica
-// ((*raftfsm.FSM).Check) without proposing it; that member may be a
-// follower whose state lags the leader's by a few entries, so a dry run
-// can pass a change the leader then refuses (or the reverse) when
-// changes to the zone are in flight. A follower that has not yet applied
-// a zone its own group just created sees its leader as a provider and
-// forwards over DDNRS-RPC too, which lands in the same group; a create
-// sent to it is refused as zone_exists_elsewhere, where the leader says
-// rejected (zone-exists).
-
-// otherGroup returns the overlay addresses of the members of another
-// group that provide origin, when this node's replica has no such zone;
-// nil when the replica has it, the overlay is off or no other group
-// holds origin itself (an enclosing zone does not count). A failed DHT
-// lookup is an error (unavailable): the caller cannot tell whether the
-// zone exists in another group. The router caches the answer, negative
-// ones too, so a zone another group created moments ago may not be seen
-// yet. The overlay is asked only when the local replica has no such
-// zone, so writes to the group's own zones never touch the DHT.
-func (n *Node) otherGroup(ctx context.Context, origin string) ([]string, error) {
-	if _, err := n.Stored(origin); !errors.Is(err, raftfsm.ErrNoZone) {
-		return nil, nil
-	}
-	o := n.ov.Load()
-	if o == nil {
-		return nil, nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.Admin.ForwardTimeout)
-	defer cancel()
-	origin = zone.CanonicalName(origin)
-	provs, err := o.Router().Providers(ctx, origin)
-	if errors.Is(err, overlay.ErrNoZone) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: looking %s up in the overlay: %w", admin.ErrUnavailable, origin, err)
-	}
-	var addrs []string
-	for _, p := range provs {
-		if p.ID == o.ID() {
-			continue
-		}
-		if len(p.Addrs) == 0 {
-			addrs = append(addrs, "/p2p/"+p.ID.String())
-		}
-		for _, a := range p.Addrs {
-			addrs = append(addrs, a.String()+"/p2p/"+p.ID.String())
-		}
-	}
-	return addrs, nil
+	return n.writes.Submit(ctx, origin, cmd)
 }
 
 // SubmitRemote sends an encoded raftfsm command for a zone another group
@@ -604,344 +59,106 @@ func (n *Node) otherGroup(ctx context.Context, origin string) ([]string, error) 
 // until one accepts or refuses it for good. It returns ErrNotHosted
 // (wrapped) when the overlay is off or no group holds the zone.
 func (n *Node) SubmitRemote(ctx context.Context, origin string, cmd []byte) (*admin.ChangeResult, error) {
-	enc, err := n.decode(cmd)
-	if err != nil {
-		return nil, err
-	}
-	return n.toOtherGroup(ctx, zone.CanonicalName(origin), enc)
+	return n.writes.SubmitRemote(ctx, origin, cmd)
 }
 
-// toOtherGroup is SubmitRemote's route: to the members of the group the
-// DHT names for origin, one at a time.
-func (n *Node) toOtherGroup(ctx context.Context, origin string, cmd raftfsm.Encoded) (*admin.ChangeResult, error) {
-	o := n.ov.Load()
-	if o == nil {
-		return nil, fmt.Errorf("%w: %s (overlay off)", ErrNotHosted, origin)
-	}
-	// Providers, not FindZone: FindZone may answer at once with a cached
-	// parent zone while it looks origin itself up in the background.
-	provs, err := o.Router().Providers(ctx, origin)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrNotHosted, origin, err)
-	}
-	res, err := n.submitTo(ctx, provs, origin, cmd, false)
-	if err != nil {
-		return nil, fmt.Errorf("submit to the group of %s: %w", origin, err)
-	}
-	return res, nil
+// ProposeRegistry implements api.Backend (writes.Path.ProposeRegistry).
+func (n *Node) ProposeRegistry(ctx context.Context, cmd []byte) error {
+	return n.writes.ProposeRegistry(ctx, cmd)
 }
 
-// toGroup sends cmd to a member of group by name over DDNRS-RPC, trying
-// each member the registry's node directory lists until one accepts it
-// or the group refuses it for good.
-func (n *Node) toGroup(ctx context.Context, group, origin string, cmd raftfsm.Encoded) (*admin.ChangeResult, error) {
-	if n.ov.Load() == nil {
-		return nil, fmt.Errorf("%w: group %s: the overlay is off on this node", ErrNoGroupMember, group)
-	}
-	peers, err := n.groupPeers(group)
-	if err != nil {
-		return nil, err
-	}
-	if len(peers) == 0 {
-		return nil, fmt.Errorf("%w: the node directory lists no member of group %q", ErrNoGroupMember, group)
-	}
-	res, err := n.submitTo(ctx, peers, origin, cmd, false)
-	if err != nil && !refusedForGood(err) {
-		return nil, fmt.Errorf("%w: group %s: %w", ErrNoGroupMember, group, err)
-	}
-	return res, err
+// SubmitZone implements api.Backend (writes.Path.SubmitZone).
+func (n *Node) SubmitZone(ctx context.Context, group, origin string, cmd raftfsm.Encoded, dryRun bool) (uint32, error) {
+	return n.writes.SubmitZone(ctx, group, origin, cmd, dryRun)
 }
 
-// submitTo sends cmd (a dry run when dryRun) to peers over DDNRS-RPC
-// SubmitChange, one at a time, skipping this node, until one answers or
-// refuses it for good (a rejection, returned as the *raftfsm.RejectedError
-// it is, or a malformed command: every member would say the same); else
-// the errors of the members not reached, joined.
-func (n *Node) submitTo(ctx context.Context, peers []peer.AddrInfo, origin string, cmd raftfsm.Encoded, dryRun bool) (*admin.ChangeResult, error) {
-	o := n.ov.Load()
-	if o == nil {
-		return nil, fmt.Errorf("%w: the overlay is off on this node", ErrNoGroupMember)
-	}
-	var errs []error
-	for _, p := range peers {
-		if p.ID == o.ID() {
-			continue
-		}
-		res, err := o.Client().SubmitChange(ctx, p, &overlay.SubmitChangeRequest{Zone: origin, Cmd: cmd.Bytes, DryRun: dryRun})
-		if err == nil {
-			return &admin.ChangeResult{Serial: res.Serial, Index: res.Index}, nil
-		}
-		var re *overlay.RPCError
-		switch {
-		case errors.As(err, &re) && re.Code == overlay.CodeRejected:
-			return nil, groupRejection(re) // another member would refuse it too
-		case errors.As(err, &re) && re.Code == overlay.CodeBadRequest:
-			return nil, re
-		}
-		errs = append(errs, fmt.Errorf("%s: %w", p.ID, err))
-	}
-	if len(errs) == 0 {
-		return nil, errNoPeer
-	}
-	return nil, errors.Join(errs...)
+// Change implements admin.Node (writes.Path.Change).
+func (a adminNode) Change(ctx context.Context, origin string, cmd raftfsm.Encoded, forwarded bool) (*admin.ChangeResult, error) {
+	return a.n.writes.Change(ctx, origin, cmd, forwarded)
 }
 
-// refusedForGood reports whether err is another group's refusal of a
-// change (submitTo): a rejection or a malformed command.
-func refusedForGood(err error) bool {
-	var (
-		rej *raftfsm.RejectedError
-		re  *overlay.RPCError
-	)
-	return errors.As(err, &rej) || errors.As(err, &re) && re.Code == overlay.CodeBadRequest
+// ProposeRegistry implements admin.Node (writes.Path.ProposeRegistryAdmin).
+func (a adminNode) ProposeRegistry(ctx context.Context, cmd []byte, forwarded bool) (uint64, error) {
+	return a.n.writes.ProposeRegistryAdmin(ctx, cmd, forwarded)
 }
 
-// errNoPeer is submitTo's error when no member but this node was listed.
-var errNoPeer = errors.New("no member listed")
-
-// reasonUnknown is the reason of a rejection by a member that speaks
-// only DDNRS-RPC version 1, whose replies carry no reason field.
-const reasonUnknown = raftfsm.Reason("remote")
-
-// groupRejection is another group's rejection (CodeRejected) as the state
-// machine's typed error: its reason is a field of the reply (DDNRS-RPC
-// version 2), reasonUnknown from a version-1 member, which sends none.
-func groupRejection(re *overlay.RPCError) *raftfsm.RejectedError {
-	reason := raftfsm.Reason(re.Reason)
-	if reason == "" {
-		reason = reasonUnknown
-	}
-	return &raftfsm.RejectedError{Reason: reason, Err: errors.New(re.Message)}
+// Register implements admin.Node (writes.Path.Register).
+func (a adminNode) Register(ctx context.Context, c raftfsm.Command) error {
+	return a.n.writes.Register(ctx, c)
 }
 
-// checkAtOtherGroup is a dry run of cmd at the group that holds origin:
-// group by name (members from the registry's node directory), or, when
-// group is "", the other group the overlay finds providing origin. It
-// asks one member at a time until one answers or refuses for good.
-// asked is false when group is "" and no other group holds origin (or
-// the overlay is off): the change would be applied here, so the caller
-// checks it here.
-func (n *Node) checkAtOtherGroup(ctx context.Context, group, origin string, cmd raftfsm.Encoded) (serial uint32, asked bool, err error) {
-	o := n.ov.Load()
-	var peers []peer.AddrInfo
-	switch {
-	case group != "" && o == nil:
-		return 0, true, fmt.Errorf("%w: group %s: the overlay is off on this node", ErrNoGroupMember, group)
-	case group != "":
-		if peers, err = n.groupPeers(group); err != nil {
-			return 0, true, err
-		}
-	case o == nil:
-		return 0, false, nil
-	default:
-		provs, err := o.Router().Providers(ctx, origin)
-		if errors.Is(err, overlay.ErrNoZone) {
-			return 0, false, nil
-		}
-		if err != nil {
-			return 0, true, fmt.Errorf("%w: looking %s up in the overlay: %w", admin.ErrUnavailable, origin, err)
-		}
-		for _, p := range provs {
-			if p.ID != o.ID() {
-				peers = append(peers, p)
-			}
-		}
-		if len(peers) == 0 {
-			return 0, false, nil
-		}
-		group = "of " + origin
-	}
-	if err := checkCommand(origin, cmd); err != nil {
-		return 0, true, err
-	}
-	res, err := n.submitTo(ctx, peers, origin, cmd, true)
-	switch {
-	case err == nil:
-		return res.Serial, true, nil
-	case refusedForGood(err):
-		return 0, true, err
-	case errors.Is(err, errNoPeer):
-		return 0, true, fmt.Errorf("%w: the node directory lists no member of group %q", ErrNoGroupMember, group)
-	}
-	return 0, true, fmt.Errorf("%w: group %s: dry run: %w", ErrNoGroupMember, group, err)
+// replica is the node as its write path sees it (writes.Replica).
+type replica struct{ n *Node }
+
+var _ writes.Replica = replica{}
+
+func (r replica) Running() (*raftfsm.FSM, *raftfsm.Group, error) {
+	fsm, grp, _, err := r.n.runningParts()
+	return fsm, grp, err
 }
 
-// groupPeers returns the overlay addresses of group's members as the
-// registry's node directory lists them (registry members only; others
-// have no directory).
-func (n *Node) groupPeers(group string) ([]peer.AddrInfo, error) {
-	reg, err := n.Registry()
-	if err != nil {
-		return nil, err
-	}
-	var out []peer.AddrInfo
-	for _, r := range reg.Nodes() {
-		if r.Group != group || r.PeerID == "" {
-			continue
-		}
-		id, err := peer.Decode(r.PeerID)
-		if err != nil {
-			continue
-		}
-		ai := peer.AddrInfo{ID: id}
-		for _, s := range r.Overlay {
-			if a, err := ma.NewMultiaddr(s); err == nil {
-				ai.Addrs = append(ai.Addrs, a)
-			}
-		}
-		out = append(out, ai)
-	}
-	return out, nil
+func (r replica) Client() *admin.Client {
+	r.n.mu.Lock()
+	defer r.n.mu.Unlock()
+	return r.n.client
 }
 
-// ---- route 3: the registry group ----
+func (r replica) Stored(origin string) (*zone.Zone, error) { return r.n.Stored(origin) }
 
-// isRegistryCommand reports whether c is one of the registry commands.
-func isRegistryCommand(c raftfsm.Command) bool {
-	switch c.(type) {
-	case *raftfsm.SubmitApplication, *raftfsm.ReviewApplication, *raftfsm.IssueKey, *raftfsm.RevokeKey,
-		*raftfsm.ClaimZone, *raftfsm.ReleaseZone, *raftfsm.ChangeOwnerKey, *raftfsm.RegistrySuspend, *raftfsm.NodeHeartbeat:
-		return true
+func (r replica) Held(origin string) bool { return r.n.served.Get(origin) != nil }
+
+func (r replica) Member(id string) (admin.MemberAddrs, bool) { return r.n.lookupMember(id) }
+
+func (r replica) Overlay() writes.Overlay {
+	if o := r.n.ov.Load(); o != nil {
+		return overlayWrites{o.ID(), o.Router(), o.Client()}
 	}
-	return false
+	return nil
 }
 
-// toRegistry applies a registry command, forwarding it to the leader
-// once when this node does not lead and mayForward; it returns the
-// command's Raft index.
-func (n *Node) toRegistry(ctx context.Context, cmd raftfsm.Encoded, mayForward bool) (uint64, error) {
-	if !isRegistryCommand(cmd.Cmd) {
-		return 0, fmt.Errorf("%w (%v)", errNotRegistryCommand, cmd.Cmd.Type())
-	}
-	wait := time.NewTimer(n.cfg.Admin.LeaderWait)
-	defer wait.Stop()
-	for {
-		idx, err := n.toRegistryOnce(ctx, cmd, mayForward)
-		if err == nil || !leaderUnknown(err) {
-			return idx, err
-		}
-		select {
-		case <-ctx.Done():
-			return 0, err
-		case <-wait.C:
-			return 0, err
-		case <-time.After(leaderPoll):
-		}
-	}
-}
+func (r replica) Registry() (*raftfsm.RegistryState, error) { return r.n.Registry() }
 
-func (n *Node) toRegistryOnce(ctx context.Context, cmd raftfsm.Encoded, mayForward bool) (uint64, error) {
-	res, err := n.apply(ctx, cmd.Bytes)
-	var nl *raftfsm.NotLeaderError
-	if errors.As(err, &nl) && mayForward {
-		var idx uint64
-		err = n.forwarder().To(ctx, nl, func(ctx context.Context, addr string) error {
-			var ferr error
-			idx, ferr = n.client.ProposeRegistry(ctx, addr, cmd.Bytes)
-			return ferr
-		})
-		// The leader's rejection is an *admin.APIError that errors.As
-		// finds as the state machine's typed error.
-		return idx, err
-	}
-	if err != nil {
-		return 0, err
-	}
-	return res.Index, nil
-}
-
-// waitApplied returns once fsm has applied index idx. Raft's own applied
-// index runs ahead of the state machine (it counts entries handed to it),
-// so the state machine's is the one read.
-func waitApplied(ctx context.Context, fsm *raftfsm.FSM, idx uint64) error {
-	if fsm.AppliedIndex() >= idx {
+func (r replica) Log() writes.Log {
+	if r.n.fol == nil {
 		return nil
 	}
-	t := time.NewTicker(appliedPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for index %d to be applied here: %w", idx, ctx.Err())
-		case <-t.C:
-		}
-		if fsm.AppliedIndex() >= idx {
-			return nil
-		}
-	}
+	return followedLog{r.n}
 }
 
-// proposeOperator proposes a registry command a node makes for an
-// operator: through the registry group on a member, else through the
-// first registry admin endpoint that answers (it forwards the command
-// to its leader). A refusal is a *raftfsm.RejectedError and ends the
-// tries: another member would refuse it too.
-func (n *Node) proposeOperator(ctx context.Context, cmd []byte) error {
-	if n.cfg.Registry.Member {
-		return n.ProposeRegistry(ctx, cmd)
-	}
-	if _, _, _, err := n.runningParts(); err != nil {
-		return err
-	}
-	var errs []error
-	for _, addr := range n.cfg.Registry.Admin {
-		cctx, cancel := context.WithTimeout(ctx, n.cfg.Admin.ForwardTimeout)
-		_, err := n.client.ProposeRegistryAt(cctx, addr, cmd)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		var ae *admin.APIError
-		if errors.As(err, &ae) && (ae.Code == admin.CodeRejected || ae.Code == admin.CodeBadRequest) {
-			return err
-		}
-		errs = append(errs, fmt.Errorf("registry admin %s: %w", addr, err))
-	}
-	return fmt.Errorf("%w: %w", admin.ErrUnavailable, errors.Join(errs...))
+func (r replica) Heartbeat(ctx context.Context) error { return r.n.heartbeat(ctx) }
+
+// overlayWrites is the overlay as the write path sees it.
+type overlayWrites struct {
+	id     peer.ID
+	router *overlay.Router
+	client *overlay.Client
 }
 
-// ---- errors on the way back ----
+func (o overlayWrites) ID() peer.ID { return o.id }
 
-// backendErr turns the write path's errors into the ones the API maps
-// (api errorCode): a create of a zone another group holds becomes a
-// rejection naming it, a zone no group holds api.ErrNoZone, and a command
-// a node refuses as malformed an invalid "command" field. Rejections need
-// nothing: they are *raftfsm.RejectedError on every route (errors.As
-// finds one in an *admin.APIError too).
-func backendErr(err error) error {
-	var (
-		ae *admin.APIError
-		re *overlay.RPCError
-		ee *admin.OtherGroupError
-	)
-	switch {
-	case errors.As(err, &ee):
-		return &raftfsm.RejectedError{Reason: raftfsm.Reason(admin.CodeExistsElsewhere), Err: err}
-	case errors.As(err, &ae) && ae.Code == admin.CodeNotFound,
-		errors.As(err, &re) && re.Code == overlay.CodeNotFound, errors.Is(err, ErrNotHosted), errors.Is(err, raftfsm.ErrNoZone):
-		return fmt.Errorf("%w: %w", api.ErrNoZone, err)
-	case errors.Is(err, admin.ErrBadRequest), errors.As(err, &ae) && ae.Code == admin.CodeBadRequest,
-		errors.As(err, &re) && re.Code == overlay.CodeBadRequest:
-		return &api.FieldError{Field: "command", Err: err}
-	}
-	return err
+func (o overlayWrites) Providers(ctx context.Context, origin string) ([]peer.AddrInfo, error) {
+	return o.router.Providers(ctx, origin)
 }
 
-// remoteRefusal maps an error of this node's write path to the reply
-// DDNRS-RPC sends (the server folds the reason into the message for a
-// version-1 peer).
-func remoteRefusal(err error) *overlay.RPCError {
-	ae := admin.ErrorOf(err)
-	code := overlay.CodeInternal
-	switch ae.Code {
-	case admin.CodeRejected:
-		code = overlay.CodeRejected
-	case admin.CodeNotFound:
-		code = overlay.CodeNotFound
-	case admin.CodeBadRequest:
-		code = overlay.CodeBadRequest
-	case admin.CodeNoLeader, admin.CodeNoQuorum, admin.CodeUnavailable:
-		code = overlay.CodeUnavailable
+func (o overlayWrites) SubmitChange(ctx context.Context, p peer.AddrInfo, req *overlay.SubmitChangeRequest) (*overlay.SubmitChangeResponse, error) {
+	return o.client.SubmitChange(ctx, p, req)
+}
+
+// followedLog is the registry's log as the node follows it (writes.Log).
+type followedLog struct{ n *Node }
+
+func (l followedLog) Sync(ctx context.Context) error { return l.n.fol.Sync(ctx) }
+
+func (l followedLog) Nudge() { l.n.fol.Nudge() }
+
+func (l followedLog) Claim(origin string) (group string, owner *dns.DNSKEY, ok bool) {
+	if g := l.n.logGroups.Load(); g != nil {
+		group, ok = (*g)[origin]
 	}
-	return &overlay.RPCError{Code: code, Reason: ae.Reason, Message: ae.Message}
+	if a := l.n.logAnchors.Load(); a != nil {
+		if k := (*a)[origin]; k != nil {
+			owner = k.DNSKEY
+		}
+	}
+	return group, owner, ok
 }

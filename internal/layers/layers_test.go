@@ -43,11 +43,12 @@ var rank = map[string]int{
 	// the node that wires them together.
 	"intergroup":  5, // the node's traffic with other groups over the overlay
 	"logfollow":   5, // following the registry's transparency log
-	"node":        6,
-	"ops":         7,
-	"cmd":         8,
-	"integration": 9,
-	"bench":       9,
+	"writes":      6, // the write path (imports intergroup)
+	"node":        7,
+	"ops":         8,
+	"cmd":         9,
+	"integration": 10,
+	"bench":       10,
 }
 
 // forbiddenStd lists standard-library packages that zone must not import:
