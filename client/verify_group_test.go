@@ -97,6 +97,7 @@ func TestVerifyAnswerGenuine(t *testing.T) {
 		{"alias.example.", dns.TypeA, dns.RcodeSuccess},      // CNAME chain
 		{"ext.example.", dns.TypeA, dns.RcodeSuccess},        // CNAME out of the zone
 		{"foo.wild.example.", dns.TypeA, dns.RcodeSuccess},   // wildcard
+		{"*.wild.example.", dns.TypeA, dns.RcodeSuccess},     // the wildcard by its own name: nothing expanded
 		{"foo.wild.example.", dns.TypeMX, dns.RcodeSuccess},  // wildcard NODATA
 		{"www.example.", dns.TypeMX, dns.RcodeSuccess},       // NODATA
 		{"b.c.example.", dns.TypeA, dns.RcodeSuccess},        // empty non-terminal

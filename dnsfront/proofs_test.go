@@ -443,3 +443,51 @@ func TestProofsOtherGroupPath(t *testing.T) {
 		t.Errorf("relayed, not verified: status %v (%t), want NotProvable", st, ok)
 	}
 }
+
+// TestProofsOddQuestions: question types whose answers are not plain
+// RRsets of the tree (ANY, RRSIG, NSEC, DS at a cut, DNSKEY), padding
+// over an encrypted transport, and QCLASS ANY: each reply verifies, or
+// says there is nothing to prove; none carries proofs that fail.
+func TestProofsOddQuestions(t *testing.T) {
+	h, verifier := proofsHandler(t, dnsfront.Options{})
+	for _, c := range []struct {
+		name string
+		t    uint16
+	}{
+		{"example.", dns.TypeANY}, {"www.example.", dns.TypeRRSIG}, {"www.example.", dns.TypeNSEC},
+		{"sub.example.", dns.TypeDS}, {"example.", dns.TypeDNSKEY}, {"example.", dns.TypeNSEC3PARAM},
+		{"*.wild.example.", dns.TypeA}, {"example.", dns.TypeSOA},
+	} {
+		for _, tr := range []dnsfront.Transport{dnsfront.TCP, dnsfront.TLS} {
+			q := proofsQuery(c.name, c.t, true, 1232)
+			if tr == dnsfront.TLS {
+				if err := dnsfront.PadQuery(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			n, r := wireSize(t, h, q, tr)
+			st, ok := proofsStatus(t, r)
+			if !ok {
+				t.Errorf("%s %s over %s: no proofs option", c.name, dns.TypeToString[c.t], tr)
+				continue
+			}
+			_, err := verifier().VerifyResponse(c.name, c.t, r)
+			switch {
+			case st == zone.Proved && err != nil:
+				t.Errorf("%s %s over %s: proved, but VerifyResponse = %v", c.name, dns.TypeToString[c.t], tr, err)
+			case st != zone.Proved && st != zone.NotProvable:
+				t.Errorf("%s %s over %s: status %v", c.name, dns.TypeToString[c.t], tr, st)
+			}
+			if tr == dnsfront.TLS && n%468 != 0 {
+				t.Errorf("%s %s over TLS: padded reply of %d bytes, not a multiple of 468", c.name, dns.TypeToString[c.t], n)
+			}
+			t.Logf("%s %s over %s: %v, %d bytes", c.name, dns.TypeToString[c.t], tr, st, n)
+		}
+	}
+	q := proofsQuery("www.example.", dns.TypeA, true, 1232)
+	q.Question[0].Qclass = dns.ClassANY
+	r, _ := exchange(t, h, q, dnsfront.TCP)
+	if _, err := verifier().VerifyResponse("www.example.", dns.TypeA, r); err != nil {
+		t.Errorf("QCLASS ANY: %v", err)
+	}
+}
