@@ -1,7 +1,7 @@
 package intergroup
 
 // metrics.go: the overlay's figures for the node's Prometheus registry
-// (ddnrs_overlay_*), read at scrape time; node/metrics.go lists them all.
+// (ddnrs_overlay_*), read at scrape time; metrics/metrics.go lists them all.
 
 import (
 	"errors"

@@ -32,8 +32,8 @@ func (n *Node) adminOptions() admin.Options {
 		Node:           adminNode{n},
 		Client:         n.client,
 		Metrics:        n.metrics.Registry(),
-		Forwarded:      n.metrics.forwarded,
-		Rejected:       n.metrics.rejected,
+		Forwarded:      n.metrics.Forwarded,
+		Rejected:       n.metrics.Rejected,
 	}
 }
 

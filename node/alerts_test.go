@@ -137,7 +137,7 @@ func TestAlertRules(t *testing.T) {
 			t.Errorf("%s uses %d ddnrs series, want the file's expressions found", path, used)
 		}
 		if len(unknown) > 0 {
-			t.Errorf("%s uses series the node does not register: %s (renamed? see node/metrics.go)", path, strings.Join(unknown, ", "))
+			t.Errorf("%s uses series the node does not register: %s (renamed? see metrics/metrics.go)", path, strings.Join(unknown, ", "))
 		}
 	}
 

@@ -130,7 +130,7 @@ type Config struct {
 	// heartbeats to it and follow its transparency log. Off by default.
 	Registry RegistryConfig `toml:"registry"`
 	// Metrics is the plain-HTTP listener for Prometheus ([metrics] in
-	// TOML, metrics_listen.go); on, on loopback, by default.
+	// TOML, metrics/listen.go); on, on loopback, by default.
 	Metrics MetricsConfig `toml:"metrics"`
 	// Forward sends recursive queries for names outside DDNRS to
 	// upstream resolvers ([forward] in TOML, forward.go); off by default.

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/metrics"
 )
 
 // dnsObservers are the node's query metrics and dnstap log.
@@ -54,9 +55,9 @@ func (n *Node) handlerOptions(others dnsfront.OtherGroups) (dnsfront.Options, er
 		n.obs.tap = tap
 		reg := n.metrics.Registry()
 		for _, c := range []prometheus.Collector{
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: "dns", Name: "dnstap_dropped_total",
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "dns", Name: "dnstap_dropped_total",
 				Help: "DNS queries left out of the dnstap log because its writer was behind."}, func() float64 { return float64(tap.Dropped()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metricsNamespace, Subsystem: "dns", Name: "dnstap_messages_total",
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: metrics.Namespace, Subsystem: "dns", Name: "dnstap_messages_total",
 				Help: "dnstap messages written."}, func() float64 { return float64(tap.Written()) }),
 		} {
 			if err := reg.Register(c); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/ddnrs/ddnrs/intergroup"
 	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/logfollow"
+	"github.com/ddnrs/ddnrs/metrics"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/writes"
@@ -72,8 +73,8 @@ type Node struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	served   Served
-	expiries expiries // first signature expiry per served zone (signatures.go)
+	served Served
+	sigs   *metrics.Signatures // first signature expiry per served zone: gauge and warnings
 
 	catchUp catchUp // readiness after a restart (readiness.go)
 
@@ -109,7 +110,7 @@ type Node struct {
 	signer     note.Signer                       // the log's signer; nil off the registry group
 	fol        *logfollow.Follower               // nil without [registry] log_verifier
 	api        *apiServer                        // nil without [api] listen
-	metricsSrv *metricsServer                    // nil when [metrics] listen is off
+	metricsSrv *metrics.Server                   // nil when [metrics] listen is off
 
 	writes *writes.Path // the write path (write.go), made by New
 }
@@ -124,9 +125,9 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, log: log}
-	n.metrics = newMetrics(n.raftStats, n.ov.Load)
+	n.sigs = metrics.NewSignatures(&n.served)
+	n.metrics = metrics.New(n.raftStats, intergroup.NewCollector(n.ov.Load), n.sigs)
 	n.writes = n.newWrites()
-	n.metrics.reg.MustRegister(&signatureCollector{served: &n.served, exp: &n.expiries})
 	return n, nil
 }
 
@@ -304,7 +305,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.api = apiSrv
-	n.metricsSrv = n.startMetrics(metricsLn)
+	n.metricsSrv = metrics.Serve(metricsLn, n.metrics.Registry(), n.ready, n.log)
 	n.serving.Add(3)
 	go func() {
 		defer n.serving.Done()
@@ -333,7 +334,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.bg.Add(1)
 	go func() {
 		defer n.bg.Done()
-		n.watchSignatures(bctx, n.cfg.SignatureWarning)
+		n.sigs.Watch(bctx, n.cfg.SignatureWarning, n.log)
 	}()
 	if n.cfg.Registry.Enabled() {
 		n.bg.Add(1)
@@ -349,7 +350,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.fol.Run(bctx, n.cfg.Registry.FollowInterval)
 		}()
 	}
-	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "metrics", n.metricsSrv.addr(), "zones", len(n.served.Origins()))
+	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "metrics", n.metricsSrv.Addr(), "zones", len(n.served.Origins()))
 	return nil
 }
 
@@ -514,12 +515,12 @@ func (n *Node) ready() error {
 func (n *Node) Ready() error { return n.ready() }
 
 // raftStats feeds the metrics collector.
-func (n *Node) raftStats() (raftSnapshot, bool) {
+func (n *Node) raftStats() (metrics.RaftStats, bool) {
 	n.mu.Lock()
 	grp := n.group
 	n.mu.Unlock()
 	if grp == nil {
-		return raftSnapshot{}, false
+		return metrics.RaftStats{}, false
 	}
 	st := grp.Stats()
 	id, _ := grp.Leader()
@@ -527,7 +528,7 @@ func (n *Node) raftStats() (raftSnapshot, bool) {
 	if id != n.cfg.Group.ID && !st.LastContact.IsZero() {
 		lc = time.Since(st.LastContact)
 	}
-	return raftSnapshot{
+	return metrics.RaftStats{
 		State: fmt.Sprint(st.State), Term: st.Term, LastIndex: st.LastIndex,
 		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 		LastContact: lc, HasLeader: id != "",
@@ -611,7 +612,7 @@ func (n *Node) close(ctx context.Context, handOver bool) error {
 	if err := n.admin.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close admin: %w", err))
 	}
-	if err := n.metricsSrv.shutdown(ctx); err != nil {
+	if err := n.metricsSrv.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("close metrics: %w", err))
 	}
 	if err := n.enc.Close(ctx); err != nil {

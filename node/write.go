@@ -38,9 +38,9 @@ func (n *Node) newWrites() *writes.Path {
 		ForwardTimeout:  c.Admin.ForwardTimeout,
 		RequestTimeout:  c.Admin.RequestTimeout,
 		Limits:          c.Admin.Limits,
-		Apply:           n.metrics.apply,
-		Rejected:        n.metrics.rejected,
-		Forwarded:       n.metrics.forwarded,
+		Apply:           n.metrics.Apply,
+		Rejected:        n.metrics.Rejected,
+		Forwarded:       n.metrics.Forwarded,
 		Now:             n.Now,
 		Logger:          n.log,
 	})

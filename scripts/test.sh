@@ -39,7 +39,7 @@ pkgs=$(go list ./...)
 # Packages with concurrency run under -race; prefixes are relative to the
 # module root. A prefix with no package yet is simply absent.
 # ops is among them: its tests run in-process multi-member groups (dev).
-race_prefixes=(admin api client dnsfront intergroup logfollow node ops overlay raftfsm translog writes integration)
+race_prefixes=(admin api client dnsfront intergroup logfollow metrics node ops overlay raftfsm translog writes integration)
 race=()
 plain=()
 while read -r pkg; do

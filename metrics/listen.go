@@ -1,6 +1,6 @@
-package node
+package metrics
 
-// metrics_listen.go: the plain-HTTP listener for Prometheus ([metrics]
+// listen.go: the plain-HTTP listener for Prometheus ([metrics]
 // listen): GET /metrics, /healthz and /readyz without a client
 // certificate. The admin endpoint serves the same three under mutual TLS.
 
@@ -17,15 +17,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ddnrs/ddnrs/internal/hostport"
 )
 
-// ErrMetricsPortInUse is returned by Start when [metrics] listen is taken
+// ErrPortInUse is returned by Listen (and node.Start) when [metrics] listen is taken
 // by another socket (often a second node on the same machine with the
 // default address). The error names the address.
-var ErrMetricsPortInUse = errors.New("metrics address already in use")
+var ErrPortInUse = errors.New("metrics address already in use")
 
 // The metrics listener's bounds. A scrape of a busy node is tens of
 // kilobytes; Prometheus's default scrape timeout is 10s.
@@ -38,31 +39,27 @@ const (
 	metricsMaxConns          = 64 // Prometheus keeps one connection per target
 )
 
-// metricsServer is the running metrics listener of a node.
-type metricsServer struct {
+// Server is the running metrics listener of a node.
+type Server struct {
 	srv  *http.Server
 	ln   net.Listener
 	done chan struct{} // closed when Serve returns
 }
 
-// listenMetrics binds [metrics] listen (nil when it is off). Start calls
-// it before the store is opened, so a taken port fails the start before
-// Raft state exists. A non-loopback address is logged as a warning.
-func (n *Node) listenMetrics() (net.Listener, error) {
-	c := n.cfg.Metrics
-	if !c.Enabled() {
-		return nil, nil
-	}
-	ln, err := net.Listen("tcp", c.Listen)
+// Listen binds addr ([metrics] listen). node.Start calls it before the
+// store is opened, so a taken port fails the start before Raft state
+// exists. A non-loopback address is logged to log as a warning.
+func Listen(addr string, log *slog.Logger) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
-		return nil, fmt.Errorf("metrics %s: %w (set [metrics] listen to another address, or \"off\")", c.Listen, ErrMetricsPortInUse)
+		return nil, fmt.Errorf("metrics %s: %w (set [metrics] listen to another address, or \"off\")", addr, ErrPortInUse)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("metrics listen %s: %w", c.Listen, err)
+		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
 	}
-	if !loopbackListen(c.Listen) {
-		n.log.Warn("metrics listener is reachable from the network, without authentication: restrict it with a firewall or set [metrics] listen to a loopback address",
-			"component", "metrics", "listen", c.Listen)
+	if !loopbackListen(addr) {
+		log.Warn("metrics listener is reachable from the network, without authentication: restrict it with a firewall or set [metrics] listen to a loopback address",
+			"component", "metrics", "listen", addr)
 	}
 	return ln, nil
 }
@@ -80,12 +77,12 @@ func loopbackListen(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// startMetrics serves ln (nil: off, returns nil) until shutdown.
-func (n *Node) startMetrics(ln net.Listener) *metricsServer {
+// Serve serves reg's /metrics, /healthz and /readyz (ready's error, or
+// nil when ready) on ln (nil: off, returns nil) until Shutdown.
+func Serve(ln net.Listener, reg *prometheus.Registry, ready func() error, log *slog.Logger) *Server {
 	if ln == nil {
 		return nil
 	}
-	reg := n.metrics.Registry()
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		Registry:            reg,
@@ -96,14 +93,14 @@ func (n *Node) startMetrics(ln net.Listener) *metricsServer {
 		metricsJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := n.ready(); err != nil {
+		if err := ready(); err != nil {
 			metricsJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
 			return
 		}
 		metricsJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
-	log := n.log.With("component", "metrics")
-	m := &metricsServer{
+	log = log.With("component", "metrics")
+	m := &Server{
 		srv: &http.Server{
 			Handler:           mux,
 			ReadHeaderTimeout: metricsReadHeaderTimeout,
@@ -125,17 +122,17 @@ func (n *Node) startMetrics(ln net.Listener) *metricsServer {
 	return m
 }
 
-// addr is the bound address ("" when off).
-func (m *metricsServer) addr() string {
+// Addr is the bound address ("" when off: m nil).
+func (m *Server) Addr() string {
 	if m == nil {
 		return ""
 	}
 	return m.ln.Addr().String()
 }
 
-// shutdown stops the listener, waiting for scrapes in flight until ctx
+// Shutdown stops the listener, waiting for scrapes in flight until ctx
 // ends; nil-safe.
-func (m *metricsServer) shutdown(ctx context.Context) error {
+func (m *Server) Shutdown(ctx context.Context) error {
 	if m == nil {
 		return nil
 	}
@@ -145,14 +142,6 @@ func (m *metricsServer) shutdown(ctx context.Context) error {
 	}
 	<-m.done
 	return err
-}
-
-// MetricsAddr returns the metrics listener's bound address, "" when it is
-// off or the node is not running.
-func (n *Node) MetricsAddr() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.metricsSrv.addr()
 }
 
 func metricsJSON(w http.ResponseWriter, status int, v any) {

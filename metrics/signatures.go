@@ -3,7 +3,7 @@
 // keep-signed') goes bogus for validating resolvers when its first RRSIG
 // expires. A node shows that date per zone as a gauge and logs a warning
 // once per zone and serial when it is within Config.SignatureWarning.
-package node
+package metrics
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 const signatureCheckInterval = time.Minute
 
 var descSigExpire = prometheus.NewDesc(
-	prometheus.BuildFQName(metricsNamespace, "zone", "signatures_expire_timestamp_seconds"),
+	prometheus.BuildFQName(Namespace, "zone", "signatures_expire_timestamp_seconds"),
 	"Unix time at which the first RRSIG of a served zone expires (validating resolvers fail its answers after it unless the owner re-signs).",
 	[]string{"zone"}, nil)
 
@@ -66,16 +66,31 @@ func (e *expiries) forget(keep map[string]bool) {
 	}
 }
 
-// signatureCollector reports every served zone's first expiry at scrape
-// time. The cardinality is the number of zones the node serves.
-type signatureCollector struct {
-	served *Served
-	exp    *expiries
+// Zones are the zones a node serves.
+type Zones interface {
+	// Get returns the zone origin, or nil.
+	Get(origin string) *zone.Zone
+	// Origins lists the zones.
+	Origins() []string
 }
 
-func (c *signatureCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descSigExpire }
+// Signatures watches the served zones' first signature expiry: a
+// prometheus.Collector of ddnrs_zone_signatures_expire_timestamp_seconds
+// (one series per served zone) and the warning loop Watch.
+type Signatures struct {
+	served Zones
+	exp    expiries
+}
 
-func (c *signatureCollector) Collect(ch chan<- prometheus.Metric) {
+// NewSignatures returns the watcher of zones.
+func NewSignatures(zones Zones) *Signatures { return &Signatures{served: zones} }
+
+// Describe implements prometheus.Collector.
+func (c *Signatures) Describe(ch chan<- *prometheus.Desc) { ch <- descSigExpire }
+
+// Collect implements prometheus.Collector: every served zone's first
+// expiry at scrape time.
+func (c *Signatures) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	origins := c.served.Origins()
 	keep := make(map[string]bool, len(origins))
@@ -94,10 +109,10 @@ func (c *signatureCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// watchSignatures logs, once per zone and serial, a warning for every
+// Watch logs to log, once per zone and serial, a warning for every
 // served zone whose first signature expires within warn (an error once it
 // has expired), until ctx ends. warn 0 turns the warnings off.
-func (n *Node) watchSignatures(ctx context.Context, warn time.Duration) {
+func (c *Signatures) Watch(ctx context.Context, warn time.Duration, log *slog.Logger) {
 	if warn <= 0 {
 		return
 	}
@@ -105,7 +120,7 @@ func (n *Node) watchSignatures(ctx context.Context, warn time.Duration) {
 	tick := time.NewTicker(signatureCheckInterval)
 	defer tick.Stop()
 	for {
-		n.checkSignatures(n.log, warn, warned, time.Now())
+		c.check(log, warn, warned, time.Now())
 		select {
 		case <-ctx.Done():
 			return
@@ -121,16 +136,16 @@ type warning struct {
 	expired bool
 }
 
-// checkSignatures is one pass of watchSignatures, logging to log.
-func (n *Node) checkSignatures(log *slog.Logger, warn time.Duration, warned map[string]warning, now time.Time) {
+// check is one pass of Watch, logging to log.
+func (c *Signatures) check(log *slog.Logger, warn time.Duration, warned map[string]warning, now time.Time) {
 	keep := map[string]bool{}
-	for _, o := range n.served.Origins() {
+	for _, o := range c.served.Origins() {
 		keep[o] = true
-		z := n.served.Get(o)
+		z := c.served.Get(o)
 		if z == nil {
 			continue
 		}
-		at, ok := n.expiries.of(o, z, now)
+		at, ok := c.exp.of(o, z, now)
 		if !ok || at.Sub(now) > warn {
 			continue
 		}
@@ -150,5 +165,5 @@ func (n *Node) checkSignatures(log *slog.Logger, warn time.Duration, warned map[
 			delete(warned, o)
 		}
 	}
-	n.expiries.forget(keep)
+	c.exp.forget(keep)
 }
