@@ -17,6 +17,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -29,9 +30,10 @@ import (
 )
 
 // LogStateVersion is the version of LogState's JSON form: 2 adds
-// Previous (the previous owner keys of rotated zones); version 1 is
-// still read.
-const LogStateVersion = 2
+// Previous (the previous owner keys of rotated zones), 3 adds Peers (the
+// overlay peers the log's node-admission entries admitted); versions 1
+// and 2 are still read, their Peers rebuilt from the log (Extend).
+const LogStateVersion = 3
 
 // maxLogBatch is how many entries one request fetches.
 const maxLogBatch = 1000
@@ -57,6 +59,14 @@ type LogState struct {
 	// Previous maps zones whose owner key changed to the key before,
 	// still accepted until its Until (anchors.go).
 	Previous map[string]LogPrevious `json:"previous,omitempty"`
+	// Peers maps the libp2p peer ids of the node directory (each
+	// node-admission entry's "peer=" address) to their node: the overlay
+	// admits these peers and no others (node/overlay_admit.go). nil means
+	// not known yet: a state read from version 1 or 2 (or with "peers"
+	// null) whose entries were applied before peers were kept; the next
+	// Extend rebuilds it from the log's first Size entries, checked
+	// against Range.
+	Peers map[string]LogPeer `json:"peers"`
 	// SplitView, when set, says why following stopped: two checkpoints
 	// that cannot both be true. An operator removes the state (after
 	// looking at both) to follow again.
@@ -69,21 +79,35 @@ type LogPrevious struct {
 	Until time.Time `json:"until"`
 }
 
+// LogPeer is a node of the directory in a LogState's Peers.
+type LogPeer struct {
+	Node  string `json:"node"`
+	Group string `json:"group"`
+	// Addrs are the overlay multiaddrs its admission entry gave
+	// ("overlay=" addresses), for dialling it once admitted.
+	Addrs []string `json:"addrs,omitempty"`
+}
+
 // NewLogState returns the state of a follower that has read nothing.
 func NewLogState() LogState {
 	return LogState{Version: LogStateVersion, Anchors: map[string]string{}, Groups: map[string]string{},
-		Suspended: map[string]string{}, Previous: map[string]LogPrevious{}}
+		Suspended: map[string]string{}, Previous: map[string]LogPrevious{}, Peers: map[string]LogPeer{}}
 }
 
-// ParseLogState reads a LogState's JSON form, version 1 or 2, as
-// version 2.
+// ParseLogState reads a LogState's JSON form, version 1, 2 or 3, as
+// version 3. A state without peers (versions 1 and 2) that has applied
+// entries gets nil Peers: Extend rebuilds them.
 func ParseLogState(b []byte) (LogState, error) {
 	st := NewLogState()
+	st.Peers = nil
 	if err := json.Unmarshal(b, &st); err != nil {
 		return st, err
 	}
-	if st.Version != LogStateVersion && st.Version != 1 {
-		return st, fmt.Errorf("version %d, want %d or 1", st.Version, LogStateVersion)
+	if st.Version < 1 || st.Version > LogStateVersion {
+		return st, fmt.Errorf("version %d, want 1 to %d", st.Version, LogStateVersion)
+	}
+	if st.Peers == nil && st.Size == 0 {
+		st.Peers = map[string]LogPeer{}
 	}
 	st.Version = LogStateVersion
 	if st.Anchors == nil {
@@ -121,6 +145,11 @@ func (s *LogState) Extend(ctx context.Context, src translog.Source, v note.Verif
 	cp, err := translog.OpenCheckpoint(raw, origin, v)
 	if err != nil {
 		return nil, err
+	}
+	if s.Peers == nil {
+		if err := s.rescanPeers(ctx, src); err != nil {
+			return nil, err
+		}
 	}
 	if cp.Size < s.Size {
 		return nil, nil // a lagging replica: nothing new
@@ -162,6 +191,87 @@ func (s *LogState) Extend(ctx context.Context, src translog.Source, v note.Verif
 	return leaves, nil
 }
 
+// rescanPeers rebuilds s.Peers from the log's first s.Size entries, for a
+// state written before peers were kept: the entries must give the
+// compact range s holds (else the log shows a split view), and only
+// their node admissions are applied (the rest is in s already).
+func (s *LogState) rescanPeers(ctx context.Context, src translog.Source) error {
+	fact := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+	rng := fact.NewEmptyRange(0)
+	peers := map[string]LogPeer{}
+	for start := uint64(0); start < s.Size; {
+		end := min(s.Size, start+maxLogBatch)
+		batch, err := src.Entries(ctx, start, end)
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return fmt.Errorf("log entries %d..%d: empty answer", start, end)
+		}
+		for _, l := range batch {
+			if err := rng.Append(rfc6962.DefaultHasher.HashLeaf(l), nil); err != nil {
+				return err
+			}
+			if e, err := translog.ParseEntry(l); err == nil {
+				admitPeer(peers, e)
+			}
+		}
+		start += uint64(len(batch))
+	}
+	if rng.End() != s.Size || !equalHashes(rng.Hashes(), s.Range) {
+		s.SplitView = fmt.Sprintf("the log's first %d entries do not give the range held with checkpoint:\n%s", s.Size, s.Checkpoint)
+		return fmt.Errorf("%w: %s", translog.ErrSplitView, s.SplitView)
+	}
+	s.Peers = peers
+	return nil
+}
+
+func equalHashes(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// admitPeer applies a node-admission entry to peers: the node's peer id
+// (its "peer=" address) now names it, and any other peer id the same
+// node had before is dropped (a node admitted again, in another group or
+// with a new overlay key). Other entries are ignored.
+func admitPeer(peers map[string]LogPeer, e translog.Entry) {
+	if e.Kind != translog.KindNodeAdmission {
+		return
+	}
+	for id, p := range peers {
+		if p.Node == e.NodeID {
+			delete(peers, id)
+		}
+	}
+	var overlay []string
+	for _, a := range e.NodeAddrs {
+		if m, ok := strings.CutPrefix(a, "overlay="); ok && m != "" {
+			overlay = append(overlay, m)
+		}
+	}
+	for _, a := range e.NodeAddrs {
+		if id, ok := strings.CutPrefix(a, "peer="); ok && id != "" {
+			peers[id] = LogPeer{Node: e.NodeID, Group: e.Group, Addrs: overlay}
+		}
+	}
+}
+
+// Admits reports whether the log admitted the overlay peer id (a
+// node-admission entry named it). A state whose peers are not known yet
+// (Peers nil) admits no one.
+func (s *LogState) Admits(id string) bool {
+	_, ok := s.Peers[id]
+	return ok
+}
+
 // Apply applies one entry of the log to s; it reports whether the entry
 // newly suspended its zone. An owner key change keeps the key before as
 // the zone's previous key until the entry's time plus grace (taken from
@@ -188,6 +298,10 @@ func (s *LogState) Apply(e translog.Entry, now time.Time, grace time.Duration) b
 		return !was
 	case translog.KindUnsuspension:
 		delete(s.Suspended, z)
+	case translog.KindNodeAdmission:
+		if s.Peers != nil {
+			admitPeer(s.Peers, e)
+		}
 	}
 	return false
 }

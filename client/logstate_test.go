@@ -2,7 +2,9 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -86,5 +88,94 @@ func TestLogStateAnchors(t *testing.T) {
 	other := client.NewLogState()
 	if _, err := other.Extend(ctx, s.Source(), translogtest.NewKey(t, "").Verifier, ""); err == nil {
 		t.Error("Extend with another log's key = nil error, want the checkpoint refused")
+	}
+}
+
+// TestLogStatePeers: node-admission entries admit their peer ids (a node
+// admitted again keeps only its new one); a state saved as version 2,
+// which kept no peers, rebuilds them from the log's entries it had
+// applied, and a log whose first entries do not give the range it holds
+// is a split view.
+func TestLogStatePeers(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	s := translogtest.NewServer(t, "")
+	s.Append(t,
+		translog.Entry{Kind: translog.KindNodeAdmission, Time: now, Group: "east", NodeID: "e1", NodeAddrs: []string{"dns=127.0.0.1:53", "peer=PEER-E1"}},
+		translog.Entry{Kind: translog.KindNodeAdmission, Time: now, Group: "east", NodeID: "e2"}, // no overlay
+		translog.Entry{Kind: translog.KindNodeAdmission, Time: now, Group: "west", NodeID: "w1", NodeAddrs: []string{"peer=PEER-W1", "overlay=/ip4/192.0.2.7/udp/4001/quic-v1/p2p/PEER-W1"}},
+		translog.Entry{Kind: translog.KindNodeAdmission, Time: now, Group: "west", NodeID: "e1", NodeAddrs: []string{"peer=PEER-E1-NEW"}},
+	)
+	follow := func(st *client.LogState) error {
+		leaves, err := st.Extend(ctx, s.Source(), s.Key.Verifier, "")
+		for _, l := range leaves {
+			e, err := translog.ParseEntry(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Apply(e, now, 0)
+		}
+		return err
+	}
+	st := client.NewLogState()
+	if err := follow(&st); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]client.LogPeer{"PEER-W1": {Node: "w1", Group: "west", Addrs: []string{"/ip4/192.0.2.7/udp/4001/quic-v1/p2p/PEER-W1"}}, "PEER-E1-NEW": {Node: "e1", Group: "west"}}
+	if !reflect.DeepEqual(st.Peers, want) {
+		t.Errorf("Peers = %v, want %v", st.Peers, want)
+	}
+	for id, ok := range map[string]bool{"PEER-W1": true, "PEER-E1": false, "": false, "PEER-X": false} {
+		if st.Admits(id) != ok {
+			t.Errorf("Admits(%q) = %v, want %v", id, !ok, ok)
+		}
+	}
+
+	// The same state as a version 2 file: no peers.
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	raw["version"] = 2
+	delete(raw, "peers")
+	v2, _ := json.Marshal(raw)
+	old, err := client.ParseLogState(v2)
+	if err != nil {
+		t.Fatalf("ParseLogState(version 2): %v", err)
+	}
+	if old.Peers != nil || old.Admits("PEER-W1") {
+		t.Fatalf("a version 2 state: Peers = %v, want unknown (nil), admitting no one", old.Peers)
+	}
+	s.Append(t, translog.Entry{Kind: translog.KindNodeAdmission, Time: now, Group: "east", NodeID: "e3", NodeAddrs: []string{"peer=PEER-E3"}})
+	if err := follow(&old); err != nil {
+		t.Fatalf("Extend of a version 2 state: %v", err)
+	}
+	want["PEER-E3"] = client.LogPeer{Node: "e3", Group: "east"}
+	if !reflect.DeepEqual(old.Peers, want) {
+		t.Errorf("Peers rebuilt from the log = %v, want %v", old.Peers, want)
+	}
+	again, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if re, err := client.ParseLogState(again); err != nil || !reflect.DeepEqual(re.Peers, want) || re.Version != client.LogStateVersion {
+		t.Errorf("saved and read again: version %d peers %v (%v), want version %d and %v", re.Version, re.Peers, err, client.LogStateVersion, want)
+	}
+
+	// A version 2 state whose range the log's first entries do not give.
+	forged, _ := client.ParseLogState(v2)
+	forged.Range[0][0] ^= 1
+	if err := follow(&forged); !errors.Is(err, translog.ErrSplitView) || forged.SplitView == "" || forged.Peers != nil {
+		t.Errorf("rebuilding peers from a log that does not give the range held = %v (split view %q, peers %v), want a split view", err, forged.SplitView, forged.Peers)
+	}
+
+	for _, bad := range []string{`{"version": 0}`, `{"version": 4}`, `{"version": "3"}`} {
+		if _, err := client.ParseLogState([]byte(bad)); err == nil {
+			t.Errorf("ParseLogState(%s) = nil error, want refused", bad)
+		}
 	}
 }

@@ -39,6 +39,7 @@ type apiNode struct {
 	group   string
 	config  string
 	ready   string
+	data    string   // data_dir
 	api     string   // http://host:port, from API
 	API     string   `json:"api"` // host:port the REST API bound
 	DNS     string   `json:"dns"`
@@ -101,7 +102,7 @@ func startAPICluster(t *testing.T, regSize, edgeSize int) *apiCluster {
 		// Port 0, read back from the ready file: a port picked here and
 		// freed could be taken by the node's own listeners on ip:0 before
 		// the node binds it.
-		n := &apiNode{name: name, group: group, config: filepath.Join(nd, "node.toml"), ready: filepath.Join(nd, "ready.json")}
+		n := &apiNode{name: name, group: group, config: filepath.Join(nd, "node.toml"), ready: filepath.Join(nd, "ready.json"), data: filepath.Join(nd, "data")}
 		var b strings.Builder
 		fmt.Fprintf(&b, "data_dir = %q\ndns = %q\n", filepath.Join(nd, "data"), ip+":0")
 		fmt.Fprintf(&b, "\n[group]\nname = %q\nid = %q\nraft_bind = %q\n", group, name, ip+":0")
@@ -172,6 +173,15 @@ func startAPICluster(t *testing.T, regSize, edgeSize int) *apiCluster {
 		ip := fmt.Sprintf("127.0.41.%d", i)
 		c.edge = append(c.edge, start(apiEdgeGroup, i, ip,
 			fmt.Sprintf("urls = [%s]\nadmin = [%s]\n", strings.Join(urls, ", "), strings.Join(admins, ", "))))
+	}
+	// The overlay admits only the directory's peers: wait until every
+	// node has read every node's admission from the log.
+	var ids []string
+	for _, n := range c.all() {
+		ids = append(ids, overlayPeerID(t, n.Overlay))
+	}
+	for _, n := range c.all() {
+		waitFollowAdmits(t, n.name, n.data, ids)
 	}
 	return c
 }

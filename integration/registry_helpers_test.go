@@ -201,8 +201,62 @@ func startRegistryCluster(t *testing.T, regSize int, others ...regGroupSpec) *re
 		}
 		return nil
 	})
+	c.waitAdmitted(t)
 	c.reviewer = c.issueKeyCLI(t, "--name", "reviewer", "--actions", "admin", "--suffix", ".")
 	return c
+}
+
+// waitAdmitted waits until every node has read from the registry's log
+// the admission of every node's overlay peer (waitFollowAdmits).
+func (c *regCluster) waitAdmitted(t *testing.T) {
+	t.Helper()
+	all := c.nodes()
+	var ids []string
+	for _, n := range all {
+		ids = append(ids, overlayPeerID(t, n.Overlay))
+	}
+	for _, n := range all {
+		waitFollowAdmits(t, n.name, n.data, ids)
+	}
+}
+
+// overlayPeerID returns the peer id of a node's overlay addresses.
+func overlayPeerID(t *testing.T, addrs []string) string {
+	t.Helper()
+	for _, a := range addrs {
+		if _, id, ok := strings.Cut(a, "/p2p/"); ok {
+			return id
+		}
+	}
+	t.Fatalf("no /p2p/ id in overlay addresses %v", addrs)
+	return ""
+}
+
+// waitFollowAdmits waits until the node whose data directory is dataDir
+// has read from the registry's log the admission of every overlay peer in
+// ids (data_dir/follow.json, "peers"): with [overlay] admit = directory,
+// the default with a log to follow, a node refuses the overlay
+// connections of peers it has not read yet.
+func waitFollowAdmits(t *testing.T, name, dataDir string, ids []string) {
+	t.Helper()
+	waitUntil(t, name+" admits every node's overlay peer", func() error {
+		b, err := os.ReadFile(filepath.Join(dataDir, "follow.json"))
+		if err != nil {
+			return err
+		}
+		var st struct {
+			Peers map[string]any `json:"peers"`
+		}
+		if err := json.Unmarshal(b, &st); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, ok := st.Peers[id]; !ok {
+				return fmt.Errorf("%s not admitted yet", id)
+			}
+		}
+		return nil
+	})
 }
 
 // writeNodeConfig writes n's configuration, member of group s, joining

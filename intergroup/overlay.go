@@ -79,6 +79,10 @@ type Options struct {
 	// changed (logfollow.Follower.RefreshAnchors). nil without a log to
 	// follow.
 	RefreshAnchors func(ctx context.Context) bool
+	// AllowPeer, when set, is the host's membership list
+	// (overlay.HostOptions.AllowPeer): only the peers it admits are
+	// connected to, asked or listed as providers. nil: any peer.
+	AllowPeer func(peer.ID) bool
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -132,6 +136,7 @@ func Start(ctx context.Context, c Options) (*Overlay, error) {
 		Bootstrap: bootstrapPeers(c.Bootstrap, c.DataDir, log), // configured, then remembered (peers.go)
 		Logger:    log,
 		Avoid:     scores.Suspect,
+		AllowPeer: c.AllowPeer,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("overlay host: %w", err)
@@ -189,6 +194,15 @@ func (o *Overlay) provide(origin string) {
 		}
 	}()
 }
+
+// Readmit applies a change of Options.AllowPeer's answers
+// (overlay.Host.Readmit): peers no longer admitted are disconnected; it
+// returns them.
+func (o *Overlay) Readmit() []peer.ID { return o.host.Readmit() }
+
+// ConnectPeers dials up to max of the admitted peers addrs name
+// (overlay.Host.ConnectPeers), in the background.
+func (o *Overlay) ConnectPeers(addrs []string, max int) { o.host.ConnectPeers(addrs, max) }
 
 // OnZone follows the group's zones: provide the held ones, stop
 // providing deleted ones (z nil). Called on the FSM goroutine; does not

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -71,6 +72,11 @@ type View struct {
 	// Registered lists the zones this step registered: a name of one
 	// may be routed as no zone (asked before its group provided it).
 	Registered []string
+	// Peers maps the overlay peer ids the node directory admitted (the
+	// log's node-admission entries) to their node (a copy); nil while not
+	// known (a follow.json of version 1 or 2 before the next poll
+	// rebuilds them), when the admitted set must be left as it was.
+	Peers map[string]client.LogPeer
 }
 
 // Sink takes what the follower learns. Learn is called by New and then
@@ -123,6 +129,7 @@ type Follower struct {
 	size     prometheus.Gauge   // the verified tree size
 	lastOK   prometheus.Gauge   // Unix time of the last poll that verified a checkpoint
 	misses   prometheus.Counter // polls on an anchor miss (anchor_miss.go)
+	admitted prometheus.Gauge   // overlay peers the directory admits
 
 	st    State // owned by the loop goroutine after New
 	grace time.Duration
@@ -188,6 +195,10 @@ func New(o Options) (*Follower, error) {
 			Name: "ddnrs_registry_log_last_success_timestamp_seconds",
 			Help: "Unix time of the last poll that verified a checkpoint of the registry's log (0: none since start).",
 		}),
+		admitted: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ddnrs_overlay_admitted_peers",
+			Help: "Overlay peers the registry's node directory admits, as this node read the log (with [overlay] admit = directory, the only peers it accepts).",
+		}),
 	}
 	st, err := LoadState(f.path)
 	if err != nil {
@@ -197,7 +208,7 @@ func New(o Options) (*Follower, error) {
 	f.publish(nil, nil, nil)
 	f.size.Set(float64(st.Size))
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{f.splits, f.applied, f.size, f.lastOK, f.misses} {
+		for _, c := range []prometheus.Collector{f.splits, f.applied, f.size, f.lastOK, f.misses, f.admitted} {
 			if err := o.Registerer.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {
@@ -259,6 +270,10 @@ func (f *Follower) publish(newlySuspended, released, registered []string) {
 		Anchors: anchors, Previous: previous, Dropped: f.droppedPrevious,
 		Groups: groups, Suspended: f.st.Suspended, NewlySuspended: newlySuspended,
 		Registered: registered,
+	}
+	if f.st.Peers != nil {
+		v.Peers = maps.Clone(f.st.Peers)
+		f.admitted.Set(float64(len(v.Peers)))
 	}
 	for _, z := range released {
 		if _, again := f.st.Groups[z]; again {

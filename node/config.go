@@ -486,6 +486,7 @@ func (c Config) Validate() error {
 	errs = append(errs, c.Admin.validate()...)
 	errs = append(errs, c.TLS.validate()...)
 	errs = append(errs, c.Overlay.validate()...)
+	errs = append(errs, c.validateAdmit()...)
 	errs = append(errs, c.API.validate()...)
 	errs = append(errs, c.Registry.validate()...)
 	errs = append(errs, c.Metrics.validate()...)
@@ -759,6 +760,14 @@ type OverlayConfig struct {
 	// CacheBytes caps the verified-answer cache. Default (0):
 	// client.DefaultCacheBytes.
 	CacheBytes int `toml:"cache_bytes"`
+	// Admit says which libp2p peers the overlay accepts as connections,
+	// providers and answerers: "directory", only the peers the registry's
+	// node directory admitted (the log's node-admission entries, read by
+	// this node's follower), or "any". Default "": "directory" when the
+	// node follows the registry's log ([registry] log_verifier), else
+	// "any" (a node without a registry has no directory to admit by).
+	// See node/overlay_admit.go.
+	Admit string `toml:"admit"`
 }
 
 func (o OverlayConfig) validate() []error {

@@ -253,3 +253,41 @@ func TestValidateRegistryURLsTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestOverlayAdmit: [overlay] admit defaults to "directory" with a log to
+// follow and to "any" without; "directory" without a log, and any other
+// word, are refused with the fix in the message.
+func TestOverlayAdmit(t *testing.T) {
+	for _, tc := range []struct {
+		name, admit, verifier string
+		want, wantErr         string
+	}{
+		{"default with a log", "", "ddnrs.registry/log+1234+AAAA", AdmitDirectory, ""},
+		{"default without a log", "", "", AdmitAny, ""},
+		{"any with a log", "any", "ddnrs.registry/log+1234+AAAA", AdmitAny, ""},
+		{"directory with a log", "directory", "ddnrs.registry/log+1234+AAAA", AdmitDirectory, ""},
+		{"directory without a log", "directory", "", "", "set [registry] log_verifier"},
+		{"unknown word", "Directory", "", "", `overlay.admit: "Directory", want "directory"`},
+		{"empty-ish", " ", "", "", `overlay.admit: " "`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			c.DataDir = "/d"
+			c.Overlay.Admit = tc.admit
+			c.Registry.LogVerifier = tc.verifier
+			errs := c.validateAdmit()
+			if tc.wantErr != "" {
+				if len(errs) != 1 || !strings.Contains(errs[0].Error(), tc.wantErr) {
+					t.Errorf("validateAdmit() = %v, want one error containing %q", errs, tc.wantErr)
+				}
+				return
+			}
+			if len(errs) != 0 {
+				t.Errorf("validateAdmit() = %v, want none", errs)
+			}
+			if got := c.overlayAdmit(); got != tc.want {
+				t.Errorf("overlayAdmit() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

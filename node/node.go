@@ -109,6 +109,7 @@ type Node struct {
 	logGroups  atomic.Pointer[map[string]string] // zone -> group, from the registry's log
 	signer     note.Signer                       // the log's signer; nil off the registry group
 	fol        *logfollow.Follower               // nil without [registry] log_verifier
+	admission  admission                         // overlay admission (overlay_admit.go)
 	api        *apiServer                        // nil without [api] listen
 	metricsSrv *metrics.Server                   // nil when [metrics] listen is off
 

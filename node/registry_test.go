@@ -64,6 +64,7 @@ func startRegistryPair(t *testing.T) registryFixture {
 		FollowInterval: 50 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond,
 	}
 	east := runNode(t, ec)
+	waitAdmitted(t, reg, east)
 	return registryFixture{ca: p, reg: reg, east: east, eastCfg: ec}
 }
 

@@ -115,7 +115,12 @@ unique across the cluster).
   Give other groups several of the printed multiaddrs, of several groups,
   with --bootstrap-peer (repeated): a node joins through any one that is
   up, and it remembers the peers it has seen (data/overlay-peers.json),
-  so after a restart it also rejoins through those.`,
+  so after a restart it also rejoins through those. A node that follows
+  the registry's log (--registry, or --log-verifier) admits to its overlay
+  only the peers the registry's node directory admitted ([overlay] admit =
+  "directory", the default then): a new node is accepted by the others
+  once its first heartbeat is logged and they have read it, within one
+  heartbeat_interval plus one follow_interval.`,
 		Example: `  # seven members on 127.0.0.1-127.0.0.7, ports 5300 (DNS), 7300 (Raft), 7400 (admin)
   ddnrs ops group bootstrap --out cluster --members 7 --ip 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7
   ddnrs node --config cluster/node1/node.toml

@@ -91,7 +91,10 @@ type HostOptions struct {
 	BootstrapTimeout time.Duration
 	// AllowPeer, when set, admits only the peers it returns true for, on
 	// both dialled and accepted connections (the overlay's membership
-	// list). Default: any peer that speaks QUIC with libp2p TLS.
+	// list), and Router lookups drop providers it refuses. It is called
+	// on libp2p's goroutines and must be fast and safe for concurrent
+	// use; when its answers change, call Host.Readmit. Default: any peer
+	// that speaks QUIC with libp2p TLS.
 	AllowPeer func(peer.ID) bool
 	// Avoid, when set, reports the peers DHT searches should skip for
 	// now: dead or silent ones, as the RPC client's scores say
@@ -125,8 +128,12 @@ type Host struct {
 	log  *slog.Logger
 	p2p  host.Host
 	dht  *dht.IpfsDHT
+	boot []peer.AddrInfo // the configured bootstrap peers
 
-	prov *providing
+	prov      *providing
+	runCtx    context.Context // ends at Close
+	rejoining atomic.Bool     // a Readmit's rejoin is running
+	bgMu      sync.Mutex      // orders Readmit's wg.Add before Close's wg.Wait
 
 	stop      context.CancelFunc
 	closed    atomic.Bool
@@ -181,11 +188,13 @@ func NewHost(ctx context.Context, opts HostOptions) (*Host, error) {
 	}
 	runCtx, stop := context.WithCancel(context.Background())
 	h := &Host{
-		opts: opts,
-		log:  opts.Logger.With("component", "overlay", "peer", p2p.ID().String()),
-		p2p:  p2p,
-		dht:  d,
-		stop: stop,
+		opts:   opts,
+		log:    opts.Logger.With("component", "overlay", "peer", p2p.ID().String()),
+		p2p:    p2p,
+		dht:    d,
+		boot:   boot,
+		stop:   stop,
+		runCtx: runCtx,
 	}
 	h.prov = newProviding(h)
 	bctx, cancel := context.WithTimeout(ctx, opts.BootstrapTimeout)
@@ -233,6 +242,133 @@ func (h *Host) Connect(ctx context.Context, ai peer.AddrInfo) error {
 	return h.p2p.Connect(ctx, ai)
 }
 
+// Admits reports whether AllowPeer admits p (always true without
+// AllowPeer).
+func (h *Host) Admits(p peer.ID) bool { return gater{allow: h.opts.AllowPeer}.admit(p) }
+
+// Readmit applies a change of AllowPeer's answers: it closes the
+// connections of every peer AllowPeer no longer admits and drops them
+// from the routing table, and, when the table is then empty, connects to
+// the bootstrap peers again in the background (those refused before may
+// be admitted now; the DHT itself retries only every few minutes), and
+// keeps trying, backing off to rejoinMaxWait, until one joins. It
+// returns the peers it disconnected. Safe to call from any goroutine; a
+// no-op after Close.
+func (h *Host) Readmit() []peer.ID {
+	if h.closed.Load() {
+		return nil
+	}
+	var gone []peer.ID
+	for _, p := range h.p2p.Network().Peers() {
+		if !h.Admits(p) {
+			gone = append(gone, p)
+			h.dht.RoutingTable().RemovePeer(p)
+			if err := h.p2p.Network().ClosePeer(p); err != nil {
+				h.log.Debug("closing a peer no longer admitted", "peer", p.String(), "err", err)
+			}
+		}
+	}
+	if len(gone) > 0 {
+		h.log.Info("disconnected peers no longer admitted", "peers", len(gone))
+	}
+	if h.dht.RoutingTable().Size() == 0 && len(h.boot) > 0 && h.rejoining.CompareAndSwap(false, true) {
+		h.bgMu.Lock()
+		defer h.bgMu.Unlock()
+		if h.closed.Load() {
+			return gone
+		}
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			defer h.rejoining.Store(false)
+			h.rejoin()
+		}()
+	}
+	return gone
+}
+
+// ConnectPeers dials, in the background, up to max of the peers addrs
+// name (multiaddrs ending in /p2p/ID) that AllowPeer admits and this host
+// is not connected to: peers just admitted to the membership list, which
+// may have refused this host until they admitted it in turn. Failures are
+// logged at debug level. A no-op after Close.
+func (h *Host) ConnectPeers(addrs []string, max int) {
+	infos, err := parseBootstrap(addrs)
+	if err != nil {
+		h.log.Debug("admitted peers: bad address", "err", err)
+		return
+	}
+	var todo []peer.AddrInfo
+	for _, ai := range infos {
+		if len(todo) >= max {
+			break
+		}
+		if ai.ID == h.p2p.ID() || !h.Admits(ai.ID) || h.p2p.Network().Connectedness(ai.ID) == network.Connected {
+			continue
+		}
+		todo = append(todo, ai)
+	}
+	if len(todo) == 0 {
+		return
+	}
+	h.bgMu.Lock()
+	defer h.bgMu.Unlock()
+	if h.closed.Load() {
+		return
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		ctx, cancel := context.WithTimeout(h.runCtx, h.opts.BootstrapTimeout)
+		defer cancel()
+		var wg sync.WaitGroup
+		for _, ai := range todo {
+			wg.Go(func() {
+				if err := h.p2p.Connect(ctx, ai); err != nil {
+					h.log.Debug("admitted peer unreachable", "peer", ai.ID.String(), "err", err)
+				}
+			})
+		}
+		wg.Wait()
+	}()
+}
+
+// rejoinMaxWait caps the wait between two rejoin attempts.
+const rejoinMaxWait = 30 * time.Second
+
+// rejoin connects to the admitted bootstrap peers until one enters the
+// routing table or the host closes, waiting 1 s, then twice as long (up
+// to rejoinMaxWait) after each failed round: a peer that just admitted
+// this one may not have learned of it yet and refuses it for a while.
+func (h *Host) rejoin() {
+	wait := time.Second
+	for h.dht.RoutingTable().Size() == 0 {
+		var admitted []peer.AddrInfo
+		for _, ai := range h.boot {
+			if h.Admits(ai.ID) {
+				admitted = append(admitted, ai)
+			}
+		}
+		if len(admitted) == 0 {
+			return // Readmit starts again when the list changes
+		}
+		ctx, cancel := context.WithTimeout(h.runCtx, h.opts.BootstrapTimeout)
+		h.bootstrap(ctx, admitted)
+		cancel()
+		if h.dht.RoutingTable().Size() > 0 {
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-h.runCtx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, rejoinMaxWait)
+	}
+}
+
 // Close stops re-providing, leaves the DHT and closes the libp2p host, in
 // that order, and waits for every goroutine the Host started. Provider
 // records this host put in other peers' DHT stores stay there until they
@@ -240,7 +376,9 @@ func (h *Host) Connect(ctx context.Context, ai peer.AddrInfo) error {
 // not held. Close is idempotent.
 func (h *Host) Close() error {
 	h.closeOnce.Do(func() {
+		h.bgMu.Lock()
 		h.closed.Store(true)
+		h.bgMu.Unlock()
 		h.stop()
 		h.wg.Wait()
 		h.closeErr = errors.Join(h.dht.Close(), h.p2p.Close())

@@ -610,6 +610,10 @@ func (r *Router) find(s string, l *lookup) (provs []peer.AddrInfo, cache bool, e
 					continue
 				}
 				ai = r.h.AddrInfo()
+			} else if !r.h.Admits(ai.ID) {
+				// A provider outside the overlay's membership
+				// (HostOptions.AllowPeer) is no provider.
+				continue
 			}
 			out = append(out, ai)
 			switch {
