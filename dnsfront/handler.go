@@ -99,6 +99,10 @@ type Options struct {
 	// NoTrace ignores the trace option (TraceOptionCode) in queries.
 	// Default false: a query carrying it gets the trace in its reply.
 	NoTrace bool
+	// PackedReplies is how many replies are kept packed, to answer the
+	// same plain question again without building the reply (packed.go).
+	// Default DefaultPackedReplies; negative: none kept.
+	PackedReplies int
 	// Metrics, when set, counts every query answered (observe.go).
 	// Default nil: nothing counted, nothing timed.
 	Metrics *Metrics
@@ -126,7 +130,8 @@ type Handler struct {
 	trace       bool // Options.NoTrace unset
 	metrics     *Metrics
 	tap         *Tap
-	observing   bool // metrics or tap set
+	observing   bool         // metrics or tap set
+	packed      *packedCache // nil: Options.PackedReplies < 0
 }
 
 // NewHandler returns a Handler answering from zones.
@@ -156,6 +161,12 @@ func NewHandler(zones Reader, opt Options) *Handler {
 		h.keepalive = uint16(min(max(opt.TCPKeepalive/(100*time.Millisecond), 1), 65535))
 	}
 	h.pool.New = func() any { return new(exchange) }
+	switch {
+	case opt.PackedReplies == 0:
+		h.packed = &packedCache{max: DefaultPackedReplies}
+	case opt.PackedReplies > 0:
+		h.packed = &packedCache{max: int64(opt.PackedReplies)}
+	}
 	if opt.OtherGroups != nil {
 		h.startOtherGroups(opt)
 	}
@@ -278,7 +289,11 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other b
 	}
 	x := h.pool.Get().(*exchange)
 	defer h.release(x)
-	if !x.q.fromWire(raw) {
+	if x.q.fromWire(raw) {
+		if out, z, hit := h.packedHit(&x.q, raw, buf, tr); hit { // packed.go
+			return out, true, false, z.Origin
+		}
+	} else {
 		// Strictly: every record the counts announce, nothing after them
 		// (miekg/dns accepts both short sections and trailing bytes).
 		if !wellFormed(raw) {
@@ -303,6 +318,7 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other b
 		if pad >= 0 {
 			out = padWire(out, pad, h.padBlock)
 		}
+		h.remember(&x.q, &x.scratch, tr, out)
 		return out, true, false, x.scratch.origin()
 	}
 	if proved {
@@ -329,6 +345,7 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other b
 	if pad >= 0 {
 		out = padWire(out, pad, h.padBlock)
 	}
+	h.remember(&x.q, &x.scratch, tr, out)
 	return out, true, false, x.scratch.origin()
 }
 

@@ -27,6 +27,7 @@ type request struct {
 	padding   bool // the OPT carries a Padding option (RFC 7830)
 	keepalive bool // the OPT carries an edns-tcp-keepalive option (RFC 7828)
 	trace     bool // the OPT carries the trace option (trace.go)
+	anyOption bool // the OPT carries any option (packed.go)
 	proofs    bool // the OPT carries the proofs option (proofs.go)
 
 	// cookie is the client cookie of a COOKIE option (RFC 7873), nil
@@ -159,6 +160,7 @@ func (q *request) fromMsg(m *dns.Msg) {
 // noteOption records the EDNS options the reply depends on; data is the
 // option's content (only a COOKIE's is read).
 func (q *request) noteOption(code uint16, data []byte) {
+	q.anyOption = true
 	switch code {
 	case cookieOption:
 		if q.hasCookie || q.badCookie || !cookieLenOK(len(data)) {
