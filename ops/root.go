@@ -122,6 +122,7 @@ signed and cannot forge it. Start with 'ddnrs dev' to run a node here, then
 	cmd.AddCommand(newOpsCmd(e))
 	cmd.AddCommand(newNodeCmd())
 	cmd.AddCommand(newResolveCmd(e))
+	cmd.AddCommand(newStubCmd())
 	cmd.AddCommand(newLogCmd(e))
 	return cmd
 }
