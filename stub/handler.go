@@ -291,4 +291,3 @@ func (s *Stub) Verified(name string, t uint16) (zoneName string, serial uint32, 
 	}
 	return v.Zone, v.Serial, true
 }
-
