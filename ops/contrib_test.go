@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ddnrs/ddnrs/translog"
 )
 
 // TestSystemdUnits: every ExecStart of the unit files in contrib/systemd
@@ -56,5 +58,49 @@ func TestSystemdUnits(t *testing.T) {
 		if !found {
 			t.Errorf("%s has no ExecStart", path)
 		}
+	}
+}
+
+// TestSystemdStubUnit: the stub's unit, its placeholders filled as
+// systemd and its environment file would, passes every check ddnrs stub
+// makes of its flags (not only that they exist), listens on port 53 with
+// the capability to, and keeps its data in its state directory.
+func TestSystemdStubUnit(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "contrib", "systemd", "ddnrs-stub.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unit := string(b)
+	for _, want := range []string{"AmbientCapabilities=CAP_NET_BIND_SERVICE", "StateDirectory=ddnrs-stub", "DynamicUser=yes", "Before=nss-lookup.target"} {
+		if !strings.Contains(unit, "\n"+want+"\n") {
+			t.Errorf("ddnrs-stub.service lacks %s", want)
+		}
+	}
+	_, vkey, err := translog.GenerateKey("ddnrs.registry/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exec string
+	for _, l := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(l, "ExecStart="); ok {
+			exec = v
+		}
+	}
+	r := strings.NewReplacer("${STATE_DIRECTORY}", t.TempDir(), "${DDNRS_LOG}", "https://registry.example:8053",
+		"${DDNRS_LOG_KEY}", vkey, "$DDNRS_STUB_ARGS", "--region eu --upstream tls://9.9.9.9#dns.quad9.net")
+	fields := strings.Fields(r.Replace(exec))
+	if len(fields) < 3 || filepath.Base(fields[0]) != "ddnrs" || fields[1] != "stub" {
+		t.Fatalf("ExecStart %q does not run ddnrs stub", exec)
+	}
+	opts := &stubOptions{}
+	if err := newStubCmdWith(opts).ParseFlags(fields[2:]); err != nil {
+		t.Fatalf("ExecStart %q: %v", exec, err)
+	}
+	o, err := stubOptionsOf(opts)
+	if err != nil {
+		t.Fatalf("ExecStart %q: ddnrs stub refuses it: %v", exec, err)
+	}
+	if o.Listen != "127.0.0.1:53" || o.Region != "eu" || len(o.Upstreams) != 1 || o.LogKey == nil {
+		t.Errorf("ExecStart %q gives %+v", exec, o)
 	}
 }

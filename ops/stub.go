@@ -56,8 +56,10 @@ type stubReady struct {
 	Metrics string `json:"metrics,omitempty"`
 }
 
-func newStubCmd() *cobra.Command {
-	opts := &stubOptions{}
+func newStubCmd() *cobra.Command { return newStubCmdWith(&stubOptions{}) }
+
+// newStubCmdWith is ddnrs stub with its flags parsed into opts.
+func newStubCmdWith(opts *stubOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stub",
 		Short: "Run the verifying stub resolver: DDNRS names verified, other names forwarded",

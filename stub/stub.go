@@ -218,7 +218,7 @@ func (s *Stub) Start(ctx context.Context) (err error) {
 	s.log.Info("verified answers loaded from disk", "loaded", loaded, "dropped", dropped)
 	s.writes = make(chan diskPut, 1024)
 	s.wg.Go(s.writer)
-	s.nodes.probe(ctx, s.probeZone(), s.opt.Timeout)
+	s.nodes.probe(ctx, s.probeZone(), min(s.opt.Timeout, time.Second))
 	if err := s.listen(); err != nil {
 		return err
 	}
@@ -271,7 +271,7 @@ func (s *Stub) background() {
 		case <-s.ctx.Done():
 			return
 		case <-probe.C:
-			s.nodes.probe(s.ctx, s.probeZone(), s.opt.Timeout)
+			s.nodes.probe(s.ctx, s.probeZone(), min(s.opt.Timeout, time.Second))
 		case <-follow.C:
 			if s.fol == nil {
 				continue
