@@ -356,6 +356,17 @@ func TestStubRefusesOlderSerial(t *testing.T) {
 	if r := ask(t, s.Addr().String(), "mail.example.", dns.TypeSOA, true); r.Rcode == dns.RcodeServerFailure || !r.AuthenticatedData {
 		t.Errorf("an unaltered cached answer = %v, want it served with AD", r)
 	}
+	s.Close(context.Background())
+
+	// Without the cache file, the floor alone (serials.json) refuses the
+	// replay.
+	if err := os.Remove(filepath.Join(dir, "cache.db")); err != nil {
+		t.Fatal(err)
+	}
+	s = startStub(t, stub.Options{DataDir: dir, Nodes: []string{oldNode}, Anchors: anchors})
+	if r := ask(t, s.Addr().String(), "www.example.", dns.TypeA, true); r.Rcode != dns.RcodeServerFailure {
+		t.Errorf("restarted without its cache, the older serial = %v, want SERVFAIL", r)
+	}
 }
 
 // TestStubForwardsOutsideNames: with an upstream, a name outside DDNRS is
