@@ -209,14 +209,22 @@ func (s *Stub) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 // listen starts the UDP and TCP servers on Listen (the TCP one on the
 // port UDP got when Listen's port is 0) and the DoH one when set.
 func (s *Stub) listen() error {
-	pc, err := net.ListenPacket("udp", s.opt.Listen)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	_, port, _ := net.SplitHostPort(s.opt.Listen)
+	var pc net.PacketConn
+	var ln net.Listener
+	for try := 0; ; try++ {
+		var err error
+		if pc, err = net.ListenPacket("udp", s.opt.Listen); err != nil {
+			return err
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
 		pc.Close()
-		return err
+		if port != "0" || try == 10 {
+			return err
+		}
+		// Port 0: the port UDP got is taken for TCP; pick another.
 	}
 	s.addr = pc.LocalAddr()
 	s.udp = &dns.Server{PacketConn: pc, Handler: s}
