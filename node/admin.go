@@ -68,7 +68,7 @@ func (a adminNode) ZoneCopy(ctx context.Context, origin string) (*zone.Zone, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.Admin.ForwardTimeout)
 	defer cancel()
-	z, err = n.FetchZone(ctx, origin)
+	z, err = n.fetchZone(ctx, origin)
 	switch {
 	case err == nil:
 		return z, nil

@@ -98,7 +98,7 @@ func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	opt := api.Options{
-		Backend:                 n,
+		Backend:                 apiBackend{n},
 		Logger:                  log,
 		DataDir:                 n.cfg.DataDir,
 		RegistryURLs:            n.cfg.Registry.URLs,

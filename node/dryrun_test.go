@@ -49,13 +49,13 @@ func TestSubmitZoneDryRunRemote(t *testing.T) {
 	var serial uint32
 	waitFor(t, "b checks the change at group a", func() error {
 		var err error
-		serial, err = b.SubmitZone(ctx, "", DemoOrigin, mustDecode(t, good), true)
+		serial, err = apiBackend{b}.SubmitZone(ctx, "", DemoOrigin, mustDecode(t, good), true)
 		return err
 	})
 	if serial <= stored.Serial() {
 		t.Errorf("dry run serial = %d, want above the stored %d", serial, stored.Serial())
 	}
-	_, err = b.SubmitZone(ctx, "", DemoOrigin, mustDecode(t, wrong), true)
+	_, err = apiBackend{b}.SubmitZone(ctx, "", DemoOrigin, mustDecode(t, wrong), true)
 	var rej *raftfsm.RejectedError
 	if !errors.As(err, &rej) || rej.Reason != raftfsm.ReasonWrongKey {
 		t.Errorf("dry run of a change signed by another key = %v, want rejected (%s)", err, raftfsm.ReasonWrongKey)
@@ -66,7 +66,7 @@ func TestSubmitZoneDryRunRemote(t *testing.T) {
 	if _, err := b.Stored(DemoOrigin); err == nil {
 		t.Errorf("b's group holds a copy of %s after dry runs", DemoOrigin)
 	}
-	if got, err := b.SubmitZone(ctx, "", DemoOrigin, mustDecode(t, good), false); err != nil || got != serial {
+	if got, err := (apiBackend{b}).SubmitZone(ctx, "", DemoOrigin, mustDecode(t, good), false); err != nil || got != serial {
 		t.Errorf("real change after the dry run = %d, %v, want %d", got, err, serial)
 	}
 	if got := a.Served().Get(DemoOrigin); got == nil || got.Serial() != serial {

@@ -52,10 +52,10 @@ func (n *Node) startOverlay(ctx context.Context) (*intergroup.Overlay, error) {
 	return intergroup.Start(ctx, o)
 }
 
-// FetchZone returns the zone origin as another group of the overlay
+// fetchZone returns the zone origin as another group of the overlay
 // holds it, verified (intergroup.Overlay.FetchZone); ErrNotHosted
 // (wrapped) when the overlay is off.
-func (n *Node) FetchZone(ctx context.Context, origin string) (*zone.Zone, error) {
+func (n *Node) fetchZone(ctx context.Context, origin string) (*zone.Zone, error) {
 	o := n.ov.Load()
 	if o == nil {
 		return nil, fmt.Errorf("%w: %s (overlay off)", ErrNotHosted, origin)

@@ -34,7 +34,33 @@ var (
 	ErrNoGroupMember = api.ErrNoGroupMember
 )
 
-var _ api.Backend = (*Node)(nil)
+// apiBackend is the node as its REST API sees it (api.Backend).
+type apiBackend struct{ n *Node }
+
+var _ api.Backend = apiBackend{}
+
+// Registry implements api.Backend (Node.Registry).
+func (b apiBackend) Registry() (*raftfsm.RegistryState, error) { return b.n.Registry() }
+
+// ProposeRegistry implements api.Backend (writes.Path.ProposeRegistry).
+func (b apiBackend) ProposeRegistry(ctx context.Context, cmd []byte) error {
+	return b.n.writes.ProposeRegistry(ctx, cmd)
+}
+
+// SubmitZone implements api.Backend (writes.Path.SubmitZone).
+func (b apiBackend) SubmitZone(ctx context.Context, group, origin string, cmd raftfsm.Encoded, dryRun bool) (uint32, error) {
+	return b.n.writes.SubmitZone(ctx, group, origin, cmd, dryRun)
+}
+
+// LogSigner implements api.Backend: the log's signer on a registry
+// member, else nil.
+func (b apiBackend) LogSigner() note.Signer { return b.n.signer }
+
+// LogOrigin implements api.Backend.
+func (b apiBackend) LogOrigin() string { return b.n.cfg.Registry.LogOrigin }
+
+// Now implements api.Backend (Node.Now).
+func (b apiBackend) Now() time.Time { return b.n.Now() }
 
 // runningParts returns the FSM and group while the node runs.
 func (n *Node) runningParts() (*raftfsm.FSM, *raftfsm.Group, *admin.Server, error) {
@@ -54,8 +80,8 @@ func (n *Node) path(p string) string {
 	return filepath.Join(n.cfg.DataDir, p)
 }
 
-// Registry implements api.Backend: the local replica's registry state
-// on a registry member, else api.ErrNotRegistry.
+// Registry returns the local replica's registry state on a registry
+// member, else api.ErrNotRegistry.
 func (n *Node) Registry() (*raftfsm.RegistryState, error) {
 	if !n.cfg.Registry.Member {
 		return nil, api.ErrNotRegistry
@@ -68,8 +94,9 @@ func (n *Node) Registry() (*raftfsm.RegistryState, error) {
 }
 
 // Zone implements api.Backend: the local replica's zone, else the
-// zone as another group of the overlay holds it (FetchZone, verified).
-func (n *Node) Zone(ctx context.Context, origin string) (*zone.Zone, error) {
+// zone as another group of the overlay holds it (fetchZone, verified).
+func (b apiBackend) Zone(ctx context.Context, origin string) (*zone.Zone, error) {
+	n := b.n
 	z, err := n.Stored(origin)
 	if err == nil {
 		return z, nil
@@ -77,7 +104,7 @@ func (n *Node) Zone(ctx context.Context, origin string) (*zone.Zone, error) {
 	if !errors.Is(err, raftfsm.ErrNoZone) {
 		return nil, err
 	}
-	z, err = n.FetchZone(ctx, origin)
+	z, err = n.fetchZone(ctx, origin)
 	if errors.Is(err, ErrNotHosted) {
 		return nil, fmt.Errorf("%w: %w", api.ErrNoZone, err)
 	}
@@ -91,7 +118,8 @@ const healthyAfter = 3
 // Health implements api.Backend: every node of the registry's directory
 // (on a registry member; elsewhere only this node), with this node's
 // own figures taken live from Raft.
-func (n *Node) Health(ctx context.Context) (api.Health, error) {
+func (b apiBackend) Health(ctx context.Context) (api.Health, error) {
+	n := b.n
 	self := n.selfRecord(n.Now())
 	var recs []raftfsm.NodeRecord
 	if reg, err := n.Registry(); err == nil {
@@ -158,14 +186,7 @@ func healthOf(recs []raftfsm.NodeRecord, now time.Time, stale time.Duration, reg
 	return h
 }
 
-// LogSigner implements api.Backend: the log's signer on a registry
-// member, else nil.
-func (n *Node) LogSigner() note.Signer { return n.signer }
-
-// LogOrigin implements api.Backend.
-func (n *Node) LogOrigin() string { return n.cfg.Registry.LogOrigin }
-
-// Now implements api.Backend: the wall clock in whole seconds, UTC.
+// Now is the wall clock in whole seconds, UTC.
 func (n *Node) Now() time.Time { return time.Now().UTC().Truncate(time.Second) }
 
 // selfRecord is this node's directory record as of now.

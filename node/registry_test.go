@@ -154,7 +154,7 @@ func TestRegistryTwoGroups(t *testing.T) {
 		return nil
 	})
 	waitFor(t, "both groups healthy", func() error {
-		h, err := reg.Health(context.Background())
+		h, err := apiBackend{reg}.Health(context.Background())
 		if err != nil || len(h.Groups) != 2 || !h.Groups[1].Registry || h.Groups[0].Healthy != 1 || h.Groups[1].Healthy != 1 {
 			return fmt.Errorf("Health = %+v, %v", h, err)
 		}
@@ -192,13 +192,13 @@ func TestRegistryTwoGroups(t *testing.T) {
 	defer cancel()
 	// A dry run of the create on east, from reg: checked by east's
 	// replica (the zone is placed there), not applied.
-	if serial, err := reg.SubmitZone(ctx, "east", DemoOrigin, mustDecode(t, create), true); err != nil || serial != z.Serial() {
+	if serial, err := (apiBackend{reg}).SubmitZone(ctx, "east", DemoOrigin, mustDecode(t, create), true); err != nil || serial != z.Serial() {
 		t.Errorf("dry run on east from reg = %d, %v, want %d", serial, err, z.Serial())
 	}
 	if _, err := east.Stored(DemoOrigin); err == nil {
 		t.Fatal("east holds the zone after a dry run of its create")
 	}
-	serial, err := reg.SubmitZone(ctx, "east", DemoOrigin, mustDecode(t, create), false)
+	serial, err := apiBackend{reg}.SubmitZone(ctx, "east", DemoOrigin, mustDecode(t, create), false)
 	if err != nil || serial != z.Serial() {
 		t.Fatalf("SubmitZone(east) = %d, %v; want %d", serial, err, z.Serial())
 	}
@@ -215,7 +215,7 @@ func TestRegistryTwoGroups(t *testing.T) {
 		t.Errorf("reg's anchor = %q, want the owner key", a)
 	}
 	waitFor(t, "answers from both groups", func() error { return errors.Join(answered(t, reg, DemoOrigin), answered(t, east, DemoOrigin)) })
-	if zz, err := reg.Zone(ctx, DemoOrigin); err != nil || zz.Serial() != z.Serial() {
+	if zz, err := (apiBackend{reg}).Zone(ctx, DemoOrigin); err != nil || zz.Serial() != z.Serial() {
 		t.Errorf("reg.Zone (fetched from east) = %v, %v", zz, err)
 	}
 

@@ -45,7 +45,7 @@ func placeOnEast(t *testing.T, f registryFixture, origin string) (*zone.Zone, *z
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := f.reg.SubmitZone(ctx, "east", origin, mustDecode(t, create), false); err != nil {
+	if _, err := (apiBackend{f.reg}).SubmitZone(ctx, "east", origin, mustDecode(t, create), false); err != nil {
 		t.Fatalf("SubmitZone(east, %s): %v", origin, err)
 	}
 	syncLog(t, f.reg, f.east)
@@ -62,7 +62,7 @@ func deleteOnEast(t *testing.T, f registryFixture, z *zone.Zone, k *zone.Key) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := f.reg.SubmitZone(ctx, "east", z.Origin, mustDecode(t, del), false); err != nil {
+	if _, err := (apiBackend{f.reg}).SubmitZone(ctx, "east", z.Origin, mustDecode(t, del), false); err != nil {
 		t.Fatalf("delete %s: %v", z.Origin, err)
 	}
 }

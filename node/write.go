@@ -62,14 +62,11 @@ func (n *Node) SubmitRemote(ctx context.Context, origin string, cmd []byte) (*ad
 	return n.writes.SubmitRemote(ctx, origin, cmd)
 }
 
-// ProposeRegistry implements api.Backend (writes.Path.ProposeRegistry).
+// ProposeRegistry proposes a registry command through the registry
+// group (writes.Path.ProposeRegistry): on a registry member only, else
+// api.ErrNotRegistry.
 func (n *Node) ProposeRegistry(ctx context.Context, cmd []byte) error {
 	return n.writes.ProposeRegistry(ctx, cmd)
-}
-
-// SubmitZone implements api.Backend (writes.Path.SubmitZone).
-func (n *Node) SubmitZone(ctx context.Context, group, origin string, cmd raftfsm.Encoded, dryRun bool) (uint32, error) {
-	return n.writes.SubmitZone(ctx, group, origin, cmd, dryRun)
 }
 
 // Change implements admin.Node (writes.Path.Change).
