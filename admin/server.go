@@ -72,6 +72,10 @@ type Node interface {
 	Status() Status
 	// Ready returns nil when the node is ready to serve.
 	Ready() error
+	// WaitProcessed returns once the node's state machine has processed
+	// log entry index (raftfsm.FSM.WaitProcessed), with the index it
+	// reached; with ctx's error and that index when ctx ends first.
+	WaitProcessed(ctx context.Context, index uint64) (uint64, error)
 	// Snapshot writes a snapshot of the local state to w; Restore
 	// replaces the group's state with one (leader only).
 	Snapshot(ctx context.Context, w io.Writer) error
@@ -205,6 +209,7 @@ func (a *Server) routes() http.Handler {
 	bounded("POST /v1/zones/{zone}/changes", a.handleChange)
 	bounded("GET /v1/zones/{zone}", a.handleZone)
 	bounded("GET /v1/group/status", a.handleStatus)
+	bounded("GET /v1/group/processed", a.handleProcessed)
 	bounded("GET /v1/group/members", a.handleMembers)
 	bounded("POST /v1/group/join", a.handleJoin)
 	bounded("POST /v1/group/remove", a.handleRemove)

@@ -175,6 +175,14 @@ type ChangeResult struct {
 	// upload's chunks the group holds: an owner resuming an interrupted
 	// upload sends the chunks from there.
 	Staged uint32 `json:"staged,omitempty"`
+	// Members lists the members of the group (Raft server IDs) whose
+	// state machine had processed the change when the answer was sent:
+	// they serve it. Pending lists the others, asked for up to
+	// group.ack_wait (down, slow, or not reached); they serve the change
+	// once they catch up. Both are empty when the node that committed
+	// the change did not ask (ack_wait 0, or an older node).
+	Members []string `json:"members,omitempty"`
+	Pending []string `json:"pending,omitempty"`
 }
 
 // JoinRequest asks the leader to add a member (POST /v1/group/join).
@@ -215,6 +223,10 @@ type Status struct {
 	LastIndex    uint64 `json:"last_index"`
 	CommitIndex  uint64 `json:"commit_index"`
 	AppliedIndex uint64 `json:"applied_index"`
+	// ProcessedIndex is the last entry the state machine has finished
+	// (raftfsm.FSM.Processed): AppliedIndex is Raft's, the entries handed
+	// to it. Absent (0) from older nodes.
+	ProcessedIndex uint64 `json:"processed_index,omitempty"`
 	// LastContactMS is the time since the leader was last heard, in
 	// milliseconds; 0 on the leader.
 	LastContactMS int64  `json:"last_contact_ms"`

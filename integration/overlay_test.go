@@ -71,6 +71,13 @@ func startOverlayGroups(t *testing.T, groups, size int, extra ...string) ([]*ovG
 // startOverlayGroupsOf is startOverlayGroups with a size per group.
 func startOverlayGroupsOf(t *testing.T, sizes []int, extra ...string) ([]*ovGroup, map[string]string, []string) {
 	t.Helper()
+	return startOverlayGroupsWith(t, sizes, "", extra...)
+}
+
+// startOverlayGroupsWith is startOverlayGroupsOf with more lines for
+// every node's [overlay] section.
+func startOverlayGroupsWith(t *testing.T, sizes []int, overlayLines string, extra ...string) ([]*ovGroup, map[string]string, []string) {
+	t.Helper()
 	needBinary(t)
 	dir := t.TempDir()
 	var gs []*ovGroup
@@ -133,7 +140,7 @@ func startOverlayGroupsOf(t *testing.T, sizes []int, extra ...string) ([]*ovGrou
 				quoted[j] = strconv.Quote(b)
 			}
 			section := fmt.Sprintf("\n[overlay]\nenabled = true\nlisten = [%q]\nbootstrap = [%s]\ntrust_anchors = %q\n",
-				"/ip4/"+ip+"/udp/0/quic-v1", strings.Join(quoted, ", "), anchorFile)
+				"/ip4/"+ip+"/udp/0/quic-v1", strings.Join(quoted, ", "), anchorFile) + overlayLines
 			f, err := os.OpenFile(m.config, os.O_APPEND|os.O_WRONLY, 0)
 			if err != nil {
 				t.Fatal(err)

@@ -69,6 +69,10 @@ type Options struct {
 	Anchors client.Anchors
 	// CacheBytes caps the verified-answer cache (0: client.DefaultCacheBytes).
 	CacheBytes int
+	// RelayedTTL bounds how long a verified answer is cached, whatever
+	// its TTL: how long old data may be served after a zone changed in
+	// its group ([overlay] relayed_ttl). 0: no bound but the answer's.
+	RelayedTTL time.Duration
 	// Zones are the group's zones, provided in the DHT and answered.
 	Zones Zones
 	// Writes take the changes other nodes send; nil refuses them.
@@ -100,6 +104,7 @@ type Overlay struct {
 	verifier       *client.Verifier
 	cache          *client.Cache
 	self           string
+	relayedTTL     time.Duration                  // Options.RelayedTTL
 	refreshAnchors func(ctx context.Context) bool // Options.RefreshAnchors
 
 	failures atomic.Uint64 // answers refused by verification
@@ -158,6 +163,7 @@ func Start(ctx context.Context, c Options) (*Overlay, error) {
 		verifier:       verifier,
 		cache:          client.NewCache(c.CacheBytes, nil),
 		self:           h.ID().String(),
+		relayedTTL:     c.RelayedTTL,
 		refreshAnchors: c.RefreshAnchors,
 		sem:            make(chan struct{}, 16),
 		relooks:        make(map[string]time.Time),
@@ -475,7 +481,7 @@ func (o *Overlay) fetch(ctx context.Context, name string, t uint16) (*client.Ver
 			// A provisional route may be a parent zone's while a child
 			// zone of another group is still being looked up: its
 			// referral or denial is served this once, never cached.
-			o.cache.Put(name, t, v)
+			o.cache.Put(name, t, o.relayed(v))
 		} else {
 			o.cache.Seen(v.Zone, v.Serial) // still drops answers of older serials
 		}
@@ -651,4 +657,14 @@ func (o *Overlay) RoutingTableSize() int { return o.host.RoutingTableSize() }
 // node has not read yet).
 func anchorMiss(err error) bool {
 	return errors.Is(err, client.ErrNoTrustAnchor) || errors.Is(err, zone.ErrBadSignature)
+}
+
+// relayed is v as the cache keeps it: for at most Options.RelayedTTL.
+func (o *Overlay) relayed(v *client.Verified) *client.Verified {
+	if o.relayedTTL <= 0 || v.TTL <= o.relayedTTL {
+		return v
+	}
+	c := *v
+	c.TTL = o.relayedTTL
+	return &c
 }

@@ -94,6 +94,8 @@ func (a adminNode) Status() admin.Status {
 		Raft:  n.RaftAddr(),
 		Zones: len(n.served.Origins()),
 		Ready: n.ready() == nil,
+
+		ProcessedIndex: n.processed(),
 	}
 }
 

@@ -312,6 +312,12 @@ type GroupConfig struct {
 	// behind the leader's commit index as of its start, when /readyz
 	// first says ready. Default 0: all of them applied.
 	ReadyLag uint64 `toml:"ready_lag"`
+	// AckWait is how long the leader of a write, once it committed,
+	// waits for the other members to have processed it before it
+	// answers (read-your-writes: node/ack.go); the answer lists the
+	// members that have it and those that did not in time. Default 1s;
+	// 0 answers at commit without asking.
+	AckWait time.Duration `toml:"ack_wait"`
 }
 
 // AdminConfig configures the admin HTTPS endpoint (membership, writes,
@@ -391,8 +397,10 @@ func Default() Config {
 			LeaderLeaseTimeout: raftfsm.DefaultLeaderLeaseTimeout,
 			CommitTimeout:      raftfsm.DefaultCommitTimeout,
 			ApplyTimeout:       raftfsm.DefaultApplyTimeout,
+			AckWait:            DefaultAckWait,
 			Store:              string(raftfsm.BackendBolt),
 		},
+		Overlay: OverlayConfig{RelayedTTL: DefaultRelayedTTL},
 		Admin: AdminConfig{
 			Listen:         "127.0.0.1:7400",
 			RequestTimeout: 10 * time.Second,
@@ -503,6 +511,9 @@ func (c Config) Validate() error {
 
 func (g GroupConfig) validate() []error {
 	var errs []error
+	if g.AckWait < 0 || g.AckWait > admin.MaxProcessedWait {
+		errs = append(errs, fmt.Errorf("group.ack_wait: %v, want 0 (do not wait) to %v", g.AckWait, admin.MaxProcessedWait))
+	}
 	if !admin.ValidID(g.Name) {
 		errs = append(errs, fmt.Errorf("group.name: %q, want 1 to 64 letters, digits, '.', '_' or '-'", g.Name))
 	}
@@ -768,12 +779,27 @@ type OverlayConfig struct {
 	// "any" (a node without a registry has no directory to admit by).
 	// See node/overlay_admit.go.
 	Admit string `toml:"admit"`
+	// RelayedTTL bounds how long a verified answer of another group is
+	// cached here, whatever its records' TTL: how long this node may go
+	// on serving a zone's old data after its owner published a newer
+	// serial (read-your-writes across groups, issue 17 item 5). A hot
+	// answer is refreshed in the background before it runs out, so the
+	// bound costs one query to the zone's group per name and period, not
+	// a slower answer. The records keep their own TTL in what is served.
+	// Default: DefaultRelayedTTL, 5s.
+	RelayedTTL time.Duration `toml:"relayed_ttl"`
 }
+
+// DefaultRelayedTTL is [overlay] relayed_ttl's default.
+const DefaultRelayedTTL = 5 * time.Second
 
 func (o OverlayConfig) validate() []error {
 	var errs []error
 	if o.CacheBytes < 0 {
 		errs = append(errs, fmt.Errorf("overlay.cache_bytes: %d, want >= 0", o.CacheBytes))
+	}
+	if o.RelayedTTL <= 0 {
+		errs = append(errs, fmt.Errorf("overlay.relayed_ttl: %v, want > 0 (default %v)", o.RelayedTTL, DefaultRelayedTTL))
 	}
 	if o.Enabled {
 		for _, a := range o.Bootstrap {

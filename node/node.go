@@ -509,7 +509,7 @@ func (n *Node) ready() error {
 	if id, _ := grp.Leader(); id == "" {
 		return ErrNoLeaderYet
 	}
-	return n.catchUp.check(grp.Stats().AppliedIndex, n.cfg.Group.ReadyLag)
+	return n.catchUp.check(grp.Stats().AppliedIndex, n.processed(), n.cfg.Group.ReadyLag)
 }
 
 // Ready reports whether /readyz would answer 200 (see ready).

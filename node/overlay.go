@@ -41,6 +41,7 @@ func (n *Node) startOverlay(ctx context.Context) (*intergroup.Overlay, error) {
 		Bootstrap:  c.Bootstrap,
 		Anchors:    anchors,
 		CacheBytes: c.CacheBytes,
+		RelayedTTL: c.RelayedTTL,
 		Zones:      &n.served,
 		Writes:     n.writes.RPC(),
 		Logger:     n.log.With("component", "overlay"),

@@ -7,12 +7,16 @@ package node
 // applied up to the leader's commit index as of its start (less
 // group.ready_lag entries).
 //
-// Limit: "applied" is Raft's applied index, the entries handed to the
-// state machine; the state machine may still be applying the last ones
-// (TestReadyAfterCatchUp saw it serve serials 1 -> 101 over about a
-// second after Raft's index reached the target, a hundred changes with
-// their signature checks). Closing that gap needs raftfsm to report the
-// last index it has processed, rejected entries included.
+// "Applied" is two indexes. Raft's applied index counts the entries
+// handed to the state machine's goroutine, which may still be applying
+// the last ones (TestReadyAfterCatchUp saw a member serve serials 1 ->
+// 101 over about a second after Raft's index reached the target). So the
+// member also waits until its state machine has processed (raftfsm
+// FSM.Processed: applied, rejected, skipped) up to what the leader's had
+// processed as of the member's start. Raft never hands the state machine
+// its no-op entries, so the leader's processed index, not its commit
+// index, is the target there. A leader of an older build reports no
+// processed index: then only Raft's index counts.
 
 import (
 	"context"
@@ -30,14 +34,17 @@ var ErrCatchingUp = errors.New("catching up with the leader")
 // catchUp is the member's progress towards the leader's commit index as
 // of its start.
 type catchUp struct {
-	target atomic.Uint64 // the leader's commit index; valid once known
-	known  atomic.Bool
-	done   atomic.Bool // latched: once caught up, ready stays true
+	target    atomic.Uint64 // the leader's commit index; valid once known
+	processed atomic.Uint64 // the leader's processed index (0: not reported)
+	known     atomic.Bool
+	done      atomic.Bool // latched: once caught up, ready stays true
 }
 
-// check returns nil once applied is within lag of the target, and from
-// then on; ErrCatchingUp (wrapped, with the indexes) before.
-func (c *catchUp) check(applied, lag uint64) error {
+// check returns nil once Raft's applied index is within lag of the
+// leader's commit index and the state machine's processed index within
+// lag of the leader's, and from then on; ErrCatchingUp (wrapped, with
+// the indexes) before.
+func (c *catchUp) check(applied, processed, lag uint64) error {
 	if c.done.Load() {
 		return nil
 	}
@@ -46,6 +53,9 @@ func (c *catchUp) check(applied, lag uint64) error {
 	}
 	if t := c.target.Load(); applied+lag < t {
 		return fmt.Errorf("%w: applied %d of the leader's %d", ErrCatchingUp, applied, t)
+	}
+	if t := c.processed.Load(); processed+lag < t {
+		return fmt.Errorf("%w: the state machine processed %d of the leader's %d", ErrCatchingUp, processed, t)
 	}
 	c.done.Store(true)
 	return nil
@@ -59,11 +69,12 @@ func (c *catchUp) check(applied, lag uint64) error {
 func (n *Node) learnCommitTarget(ctx context.Context) {
 	delay := retryMin
 	for {
-		t, err := n.leaderCommit(ctx)
+		t, p, err := n.leaderCommit(ctx)
 		if err == nil {
 			n.catchUp.target.Store(t)
+			n.catchUp.processed.Store(p)
 			n.catchUp.known.Store(true)
-			n.log.Debug("catch-up target known", "commit_index", t)
+			n.log.Debug("catch-up target known", "commit_index", t, "processed_index", p)
 			return
 		}
 		n.log.Debug("catch-up target: will retry", "err", err, "in", delay)
@@ -78,24 +89,25 @@ func (n *Node) learnCommitTarget(ctx context.Context) {
 	}
 }
 
-// leaderCommit returns the leader's commit index.
-func (n *Node) leaderCommit(ctx context.Context) (uint64, error) {
+// leaderCommit returns the leader's commit index and its state
+// machine's processed index (0 from a leader that does not report it).
+func (n *Node) leaderCommit(ctx context.Context) (commit, processed uint64, err error) {
 	id, _ := n.group.Leader()
 	switch {
 	case id == "":
-		return 0, ErrNoLeaderYet
+		return 0, 0, ErrNoLeaderYet
 	case id == n.cfg.Group.ID:
-		return n.group.Stats().CommitIndex, nil
+		return n.group.Stats().CommitIndex, n.processed(), nil
 	}
 	m, ok := n.lookupMember(id)
 	if !ok || m.Admin == "" {
-		return 0, fmt.Errorf("leader %s: admin address not known yet", id)
+		return 0, 0, fmt.Errorf("leader %s: admin address not known yet", id)
 	}
 	cctx, cancel := context.WithTimeout(ctx, n.cfg.Admin.ForwardTimeout)
 	defer cancel()
 	st, err := n.client.Status(cctx, m.Admin)
 	if err != nil {
-		return 0, fmt.Errorf("leader %s: %w", id, err)
+		return 0, 0, fmt.Errorf("leader %s: %w", id, err)
 	}
-	return st.CommitIndex, nil
+	return st.CommitIndex, st.ProcessedIndex, nil
 }

@@ -50,7 +50,13 @@ the group has none, it signs ZONEFILE whole and sends a create command that
 binds the zone to the key. Otherwise it re-signs only the record sets that
 changed, with a serial above the group's, and sends those with the new
 signed zone head. It prints the serial and the Raft log index the group
-committed the change at.
+committed the change at, and which members serve it already: the leader
+waits, up to the group's ack_wait (default 1 s), for every member to have
+applied the change before it answers, so a read from any member listed
+right after publish returns sees it; a member not listed (down, slow)
+serves it once it catches up. Nodes of other groups that cached an
+answer of the zone serve it for at most [overlay] relayed_ttl (default
+5 s) after it changed.
 
 The group refuses a change that is not signed by the zone's key, whose
 serial is not above its own (someone else published meanwhile: run publish
@@ -141,6 +147,11 @@ type publishJSON struct {
 	Repeat    bool   `json:"repeat,omitempty"` // an earlier send had committed it
 	Put       int    `json:"put"`
 	Delete    int    `json:"delete"`
+	// Members and Pending: the members that served the change when the
+	// group answered, and those that had not applied it yet
+	// (admin.ChangeResult; group.ack_wait).
+	Members []string `json:"members,omitempty"`
+	Pending []string `json:"pending,omitempty"`
 }
 
 func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
@@ -429,6 +440,7 @@ func reportPublish(w io.Writer, output string, p *publishPlan, res *admin.Change
 	}
 	if res != nil {
 		j.Serial, j.Index, j.Repeat = res.Serial, res.Index, res.Repeat
+		j.Members, j.Pending = res.Members, res.Pending
 	}
 	if output == "json" {
 		return writeJSONTo(w, j)
@@ -444,6 +456,26 @@ func reportPublish(w io.Writer, output string, p *publishPlan, res *admin.Change
 	default:
 		_, err = fmt.Fprintf(w, "published %s serial %d -> %d (%s: %d RRsets put, %d deleted), committed at raft index %d\n",
 			p.Origin, j.OldSerial, j.Serial, p.what(), p.Put, p.Delete, j.Index)
+	}
+	if err == nil && res != nil {
+		err = reportMembers(w, res)
+	}
+	return err
+}
+
+// reportMembers says which members of the group serve a change the
+// group acknowledged (read-your-writes, group.ack_wait); nothing when
+// the group did not say (ack_wait 0, an older node).
+func reportMembers(w io.Writer, res *admin.ChangeResult) error {
+	all := len(res.Members) + len(res.Pending)
+	var err error
+	switch {
+	case all == 0:
+	case len(res.Pending) == 0:
+		_, err = fmt.Fprintf(w, "served by every member of the group (%d of %d)\n", len(res.Members), all)
+	default:
+		_, err = fmt.Fprintf(w, "served by %d of %d members; not applied yet on %s (down, slow or unreachable: each serves it once it catches up)\n",
+			len(res.Members), all, strings.Join(res.Pending, ", "))
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package ops
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -30,6 +31,10 @@ func TestReportPublish(t *testing.T) {
 			"created " + z.Origin, publishJSON{Zone: z.Origin, Action: "created", Serial: z.Serial(), Index: 12, Put: 7}},
 		{"repeat", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Updated, Put: 2}, &admin.ChangeResult{Serial: z.Serial(), Repeat: true},
 			"an earlier send of this change had committed it", publishJSON{Zone: z.Origin, Action: zone.Updated.String(), OldSerial: z.Serial(), Serial: z.Serial(), Repeat: true, Put: 2}},
+		{"served by some members", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Updated, Put: 1}, &admin.ChangeResult{Serial: z.Serial(), Index: 14, Members: []string{"n1", "n2"}, Pending: []string{"n3"}},
+			"served by 2 of 3 members; not applied yet on n3", publishJSON{Zone: z.Origin, Action: zone.Updated.String(), OldSerial: z.Serial(), Serial: z.Serial(), Index: 14, Put: 1, Members: []string{"n1", "n2"}, Pending: []string{"n3"}}},
+		{"served by every member", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Updated, Put: 1}, &admin.ChangeResult{Serial: z.Serial(), Index: 15, Members: []string{"n1", "n2", "n3"}},
+			"served by every member of the group (3 of 3)", publishJSON{Zone: z.Origin, Action: zone.Updated.String(), OldSerial: z.Serial(), Serial: z.Serial(), Index: 15, Put: 1, Members: []string{"n1", "n2", "n3"}}},
 		{"unchanged", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Unchanged}, nil,
 			"unchanged at serial", publishJSON{Zone: z.Origin, Action: "unchanged", OldSerial: z.Serial(), Serial: z.Serial()}},
 	}
@@ -50,7 +55,7 @@ func TestReportPublish(t *testing.T) {
 			if err := json.Unmarshal(b.Bytes(), &got); err != nil {
 				t.Fatalf("json %q: %v", b.String(), err)
 			}
-			if got != tt.json {
+			if !reflect.DeepEqual(got, tt.json) {
 				t.Errorf("json = %+v, want %+v", got, tt.json)
 			}
 		})

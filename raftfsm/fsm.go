@@ -165,6 +165,8 @@ type FSM struct {
 	mu     sync.RWMutex
 	state  *fsmState // replaced or merged under mu; ZoneState values are immutable
 	halted error     // non-nil once halted; wraps ErrHalted
+
+	proc processedIndex // Processed (processed.go)
 }
 
 var (
@@ -181,6 +183,7 @@ func NewFSM(store *Store, opts FSMOptions) (*FSM, error) {
 		return nil, err
 	}
 	f := &FSM{store: store, log: opts.Logger, onZone: opts.OnZone, state: st}
+	f.proc.index = st.applied
 	f.pre = newPreverifier(f.stagingOwner)
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
@@ -389,6 +392,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			}
 			f.onZone(n, z)
 		}
+	}
+	if len(logs) > 0 && halted == nil {
+		f.proc.advance(logs[len(logs)-1].Index)
 	}
 	return results
 }

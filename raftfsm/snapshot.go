@@ -343,6 +343,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 			f.onZone(origin, st.zones[origin].served())
 		}
 	}
+	f.proc.advance(st.applied)
 	return nil
 }
 

@@ -488,10 +488,22 @@ func (w *Path) toLeaderOnce(ctx context.Context, origin string, cmd raftfsm.Enco
 	if res.Repeat {
 		// Committed earlier, at an index this send does not know.
 		w.log.Info("change was already committed", "zone", origin, "serial", res.Serial)
-		return &admin.ChangeResult{Serial: res.Serial, Repeat: true, Staged: res.Staged}, nil
+		out := &admin.ChangeResult{Serial: res.Serial, Repeat: true, Staged: res.Staged}
+		w.committed(ctx, cmd, 0, out)
+		return out, nil
 	}
 	w.log.Debug("change committed", "zone", origin, "serial", res.Serial, "index", res.Index)
-	return &admin.ChangeResult{Serial: res.Serial, Index: res.Index, Staged: res.Staged}, nil
+	out := &admin.ChangeResult{Serial: res.Serial, Index: res.Index, Staged: res.Staged}
+	w.committed(ctx, cmd, res.Index, out)
+	return out, nil
+}
+
+// committed hands a change this node committed as leader to
+// Options.Committed, when set, before it is answered.
+func (w *Path) committed(ctx context.Context, cmd raftfsm.Encoded, index uint64, res *admin.ChangeResult) {
+	if w.o.Committed != nil {
+		w.o.Committed(ctx, cmd, index, res)
+	}
 }
 
 // Apply hands an encoded command to Raft and records latency and

@@ -1,0 +1,58 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ddnrs/ddnrs/admin"
+)
+
+// TestAckListsMembers: a write committed by the leader of a group of
+// three answers with the members that have applied it (read-your-writes,
+// group.ack_wait), every one of them here, and each then serves it;
+// GET /v1/group/processed answers at once for an index reached, with
+// Reached false when its wait ends first, and refuses bad parameters.
+func TestAckListsMembers(t *testing.T) {
+	nodes, p := startGroup(t, 3)
+	leader, _ := leaderOf(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	z, _ := signedTestZone(t, "ack.test.")
+	cmd, err := publishCommand(nil, z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := leader.Submit(ctx, z.Origin, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"n1", "n2", "n3"}; !slices.Equal(res.Members, want) || len(res.Pending) != 0 {
+		t.Errorf("Submit = members %v, pending %v; want members %v, none pending", res.Members, res.Pending, want)
+	}
+	for _, n := range nodes {
+		// No wait: each listed member holds it when the answer comes.
+		if _, err := n.Stored(z.Origin); err != nil {
+			t.Errorf("%s right after the acknowledged create: %v", n.ID(), err)
+		}
+	}
+
+	ac := p.client(t, "ops")
+	addr := nodes[1].AdminAddr()
+	got, err := ac.WaitProcessed(ctx, addr, res.Index, 0)
+	if err != nil || !got.Reached || got.Index < res.Index || got.ID != nodes[1].ID() {
+		t.Errorf("WaitProcessed(%d, 0) = %+v, %v; want reached at once", res.Index, got, err)
+	}
+	got, err = ac.WaitProcessed(ctx, addr, 1<<40, 50*time.Millisecond)
+	if err != nil || got.Reached || got.Index < res.Index {
+		t.Errorf("WaitProcessed(1<<40, 50ms) = %+v, %v; want not reached, at %d or beyond", got, err, res.Index)
+	}
+	for _, q := range []string{"", "?index=x", "?index=-1", "?index=1&wait=zz", "?index=1&wait=-1s", fmt.Sprintf("?index=1&wait=%v", admin.MaxProcessedWait+time.Second)} {
+		if code, err := getStatus(ctx, ac, addr, "/v1/group/processed"+q); code != http.StatusBadRequest {
+			t.Errorf("GET /v1/group/processed%s = %d, %v; want 400", q, code, err)
+		}
+	}
+}
