@@ -64,33 +64,33 @@ func (n *Node) awaitMembers(ctx context.Context, cmd raftfsm.Encoded, index uint
 		return
 	}
 	self := n.cfg.Group.ID
-	var mu sync.Mutex
+	var mu sync.Mutex // guards res.Members and res.Pending until wg is done
+	record := func(id string, has bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if has {
+			res.Members = append(res.Members, id)
+		} else {
+			res.Pending = append(res.Pending, id)
+		}
+	}
 	var wg sync.WaitGroup
 	for _, m := range members {
 		if m.ID == self {
-			if at, err := fsm.WaitProcessed(ctx, index); err == nil && at >= index {
-				res.Members = append(res.Members, m.ID)
-			} else {
-				res.Pending = append(res.Pending, m.ID)
-			}
+			at, err := fsm.WaitProcessed(ctx, index)
+			record(m.ID, err == nil && at >= index)
 			continue
 		}
 		addrs, ok := n.lookupMember(m.ID)
 		if !ok || addrs.Admin == "" {
-			res.Pending = append(res.Pending, m.ID)
+			record(m.ID, false)
 			continue
 		}
 		wg.Go(func() {
 			// The member waits a little less than this node does, so
 			// its "not yet" arrives before ctx ends.
 			p, err := n.client.WaitProcessed(ctx, addrs.Admin, index, wait*9/10)
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil && p.Reached {
-				res.Members = append(res.Members, m.ID)
-			} else {
-				res.Pending = append(res.Pending, m.ID)
-			}
+			record(m.ID, err == nil && p.Reached)
 		})
 	}
 	wg.Wait()
