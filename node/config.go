@@ -786,7 +786,7 @@ type OverlayConfig struct {
 	// answer is refreshed in the background before it runs out, so the
 	// bound costs one query to the zone's group per name and period, not
 	// a slower answer. The records keep their own TTL in what is served.
-	// Default: DefaultRelayedTTL, 5s.
+	// Default: DefaultRelayedTTL, 5s (also when 0).
 	RelayedTTL time.Duration `toml:"relayed_ttl"`
 }
 
@@ -798,8 +798,8 @@ func (o OverlayConfig) validate() []error {
 	if o.CacheBytes < 0 {
 		errs = append(errs, fmt.Errorf("overlay.cache_bytes: %d, want >= 0", o.CacheBytes))
 	}
-	if o.RelayedTTL <= 0 {
-		errs = append(errs, fmt.Errorf("overlay.relayed_ttl: %v, want > 0 (default %v)", o.RelayedTTL, DefaultRelayedTTL))
+	if o.RelayedTTL < 0 {
+		errs = append(errs, fmt.Errorf("overlay.relayed_ttl: %v, want > 0 (or 0 for the default %v)", o.RelayedTTL, DefaultRelayedTTL))
 	}
 	if o.Enabled {
 		for _, a := range o.Bootstrap {

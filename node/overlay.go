@@ -4,6 +4,7 @@ package node
 // on with [overlay] enabled.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -41,7 +42,7 @@ func (n *Node) startOverlay(ctx context.Context) (*intergroup.Overlay, error) {
 		Bootstrap:  c.Bootstrap,
 		Anchors:    anchors,
 		CacheBytes: c.CacheBytes,
-		RelayedTTL: c.RelayedTTL,
+		RelayedTTL: cmp.Or(c.RelayedTTL, DefaultRelayedTTL),
 		Zones:      &n.served,
 		Writes:     n.writes.RPC(),
 		Logger:     n.log.With("component", "overlay"),
