@@ -149,6 +149,10 @@ type Options struct {
 	// registry's state machine enforces it too. Default
 	// DefaultMaxOpenApplications (1000).
 	MaxOpenApplications int
+	// MaxLeases caps the live ephemeral zones one key made: past it a
+	// create with expires or idle gets 409 lease_quota. The cap travels
+	// in each claim. Default DefaultMaxLeases (10).
+	MaxLeases int
 	// MaxSubKeys caps the live sub-keys directly under one key: past it
 	// POST /v1/keys gets 409 too_many_keys. The cap travels in each
 	// IssueKey, so the registry's state machine enforces it. Default
@@ -241,6 +245,9 @@ func New(opt Options) (*Server, error) {
 	}
 	if opt.MaxOpenApplications <= 0 {
 		opt.MaxOpenApplications = DefaultMaxOpenApplications
+	}
+	if opt.MaxLeases <= 0 {
+		opt.MaxLeases = DefaultMaxLeases
 	}
 	if opt.MaxSubKeys <= 0 {
 		opt.MaxSubKeys = DefaultMaxSubKeys

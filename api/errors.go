@@ -136,6 +136,8 @@ var reasonStatus = map[raftfsm.Reason]statusCode{
 	raftfsm.ReasonKeyWider:           {http.StatusForbidden, "out_of_scope"},
 	raftfsm.ReasonParentRevoked:      {http.StatusForbidden, "key_revoked"},
 	raftfsm.ReasonTooManyKeys:        {http.StatusConflict, "too_many_keys"},
+	raftfsm.ReasonLeaseQuota:         {http.StatusConflict, "lease_quota"},
+	raftfsm.ReasonNoLease:            {http.StatusConflict, "permanent"},
 }
 
 // errorCode is the one place errors become HTTP statuses and stable codes.

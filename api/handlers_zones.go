@@ -39,11 +39,14 @@ type claimJSON struct {
 	// /v1/zones/{zone}): validating resolvers fail its answers past it
 	// unless the owner re-signs ('ddnrs zone keep-signed').
 	SignaturesExpire *time.Time `json:"signatures_expire,omitempty"`
+	// Lease is the lease of an ephemeral zone (api/leases.go): torn down
+	// at its deadline. Absent for a permanent zone.
+	Lease *leaseJSON `json:"lease,omitempty"`
 }
 
 func claimView(c raftfsm.Claim) claimJSON {
 	return claimJSON{Zone: c.Zone, OwnerKey: c.Owner, Group: c.Group, Region: c.Region, Created: c.Created,
-		Actor: c.Actor, Generation: c.Generation, Suspended: c.Suspended, Reason: c.Reason}
+		Actor: c.Actor, Generation: c.Generation, Suspended: c.Suspended, Reason: c.Reason, Lease: leaseView(c.Lease)}
 }
 
 // pathZone returns the {zone} path value canonical, noting it for the
@@ -67,6 +70,10 @@ type signedZoneInput struct {
 	// Consents are needed to claim a name above zones other owner keys
 	// hold: each child owner's signature ('ddnrs zone consent').
 	Consents []consentInput `json:"consents,omitempty"`
+	// Expires and Idle make the zone ephemeral (api/leases.go): torn
+	// down at Expires, or after Idle ("7d", "36h") without a change.
+	Expires *time.Time `json:"expires,omitempty"`
+	Idle    string     `json:"idle,omitempty"`
 }
 
 // consentInput is one child zone owner's consent to a parent's claim.
@@ -193,8 +200,15 @@ func (s *Server) handleCreateZone(w http.ResponseWriter, r *http.Request, c *cal
 		return invalid("zone_file", "%v", err)
 	}
 	ctx := r.Context()
+	lease, err := s.leaseOf(in.Expires, in.Idle)
+	if err != nil {
+		return err
+	}
 	claim := &raftfsm.ClaimZone{Zone: z.Origin, Owner: k.DNSKEY.String(), Region: in.Region, Actor: c.key.ID, Time: s.now(),
-		Delegation: in.Delegation, Consents: consents}
+		Delegation: in.Delegation, Consents: consents, Lease: lease}
+	if !lease.IsZero() {
+		claim.MaxLeases = uint32(s.opt.MaxLeases)
+	}
 	perr := s.propose(ctx, claim)
 	var rej *raftfsm.RejectedError
 	if perr != nil && !(errors.As(perr, &rej) && rej.Reason == raftfsm.ReasonNameClaimed) {
@@ -226,7 +240,11 @@ func (s *Server) handleCreateZone(w http.ResponseWriter, r *http.Request, c *cal
 		}
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"zone": z.Origin, "group": cl.Group, "serial": serial})
+	out := map[string]any{"zone": z.Origin, "group": cl.Group, "serial": serial}
+	if l := leaseView(cl.Lease); l != nil {
+		out["lease"] = l
+	}
+	writeJSON(w, http.StatusCreated, out)
 	return nil
 }
 
@@ -386,6 +404,9 @@ func (s *Server) submitChange(w http.ResponseWriter, r *http.Request, c *call, o
 	serial, err := s.b.SubmitZone(r.Context(), group, origin, cmd, dry)
 	if err != nil {
 		return err
+	}
+	if !dry {
+		s.touchLease(r.Context(), origin)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"zone": origin, "serial": serial, "dry_run": dry})
 	return nil

@@ -67,6 +67,7 @@ func (s *Server) apiRoutes() []route {
 		{method: "GET", path: "/v1/zones/{zone}/export", action: "zones.export", auth: authKey, h: s.handleExport},
 		{method: "GET", path: "/v1/zones/{zone}/records", action: "zones.records", auth: authKey, h: s.handleRecords},
 		{method: "POST", path: "/v1/zones/{zone}/owner-key", action: "zones.owner-key", auth: authKey, h: s.handleOwnerKey},
+		{method: "POST", path: "/v1/zones/{zone}/lease", action: "zones.lease", auth: authKey, h: s.handleLease},
 		{method: "POST", path: "/v1/zones/{zone}/suspend", action: "zones.suspend", auth: authKey, h: s.handleSuspend(true)},
 		{method: "POST", path: "/v1/zones/{zone}/unsuspend", action: "zones.unsuspend", auth: authKey, h: s.handleSuspend(false)},
 

@@ -106,6 +106,7 @@ func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
 		TrustProxy:              n.cfg.API.TrustProxy,
 		IPLimits:                raftfsm.Limits{PerMinute: n.cfg.API.IPPerMinute, Burst: n.cfg.API.IPBurst},
 		MaxOpenApplications:     n.cfg.API.MaxOpenApplications,
+		MaxLeases:               n.cfg.API.MaxLeases,
 		ApplicationsPerIPPerDay: n.cfg.API.ApplicationsPerIPPerDay,
 		NodeID:                  n.cfg.Group.ID,
 		AuditPeers:              n.auditPeers,

@@ -209,6 +209,11 @@ type APIConfig struct {
 	// (an IPv4 address or IPv6 /64; counted per node, in memory). Default
 	// 0: 5 (api.DefaultApplicationsPerIPPerDay).
 	ApplicationsPerIPPerDay int `toml:"applications_per_ip_per_day"`
+	// MaxLeases caps the live ephemeral zones (created with an expiry or
+	// idle time) one API key holds on a registry member (409
+	// lease_quota past it; the cap travels in each claim). Default 0: 10
+	// (api.DefaultMaxLeases).
+	MaxLeases int `toml:"max_leases"`
 }
 
 // RegistryConfig configures the node's part in the registry.
@@ -254,6 +259,10 @@ type RegistryConfig struct {
 	// HeartbeatInterval is how often the node reports itself to the
 	// node directory. Default 10s.
 	HeartbeatInterval time.Duration `toml:"heartbeat_interval"`
+	// LeaseCheck is how often the registry's leader looks for ephemeral
+	// zones whose lease ran out and tears them down (node/leases.go).
+	// Default 30s.
+	LeaseCheck time.Duration `toml:"lease_check"`
 }
 
 // Enabled reports whether the node takes part in the registry at all
@@ -416,6 +425,7 @@ func Default() Config {
 			FollowInterval:    5 * time.Second,
 			RotationGrace:     10 * time.Minute,
 			HeartbeatInterval: 10 * time.Second,
+			LeaseCheck:        30 * time.Second,
 		},
 	}
 }
@@ -570,6 +580,9 @@ func (a APIConfig) validate() []error {
 	if (a.TLSCert == "") != (a.TLSKey == "") {
 		errs = append(errs, errors.New("api.tls_cert and api.tls_key: set both or neither"))
 	}
+	if a.MaxLeases < 0 {
+		errs = append(errs, fmt.Errorf("api.max_leases: %d, want 0 (default) or more", a.MaxLeases))
+	}
 	if a.MaxOpenApplications < 0 || a.ApplicationsPerIPPerDay < 0 {
 		errs = append(errs, fmt.Errorf("api.max_open_applications and api.applications_per_ip_per_day: %d and %d, want 0 (default) or more", a.MaxOpenApplications, a.ApplicationsPerIPPerDay))
 	}
@@ -614,6 +627,9 @@ func (r RegistryConfig) validate() []error {
 	}
 	if r.RotationGrace < 0 {
 		errs = append(errs, fmt.Errorf("registry.rotation_grace: %v, want >= 0 (0: the previous key is dropped at once)", r.RotationGrace))
+	}
+	if r.LeaseCheck <= 0 {
+		errs = append(errs, fmt.Errorf("registry.lease_check: %v, want > 0", r.LeaseCheck))
 	}
 	if r.HeartbeatInterval <= 0 {
 		errs = append(errs, fmt.Errorf("registry.heartbeat_interval: %v, want > 0", r.HeartbeatInterval))

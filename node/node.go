@@ -73,6 +73,8 @@ type Node struct {
 	log     *slog.Logger
 	metrics *Metrics
 
+	leaseDrops leaseState // node/leases.go
+
 	served Served
 	sigs   *metrics.Signatures // first signature expiry per served zone: gauge and warnings
 
@@ -349,6 +351,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		go func() {
 			defer n.bg.Done()
 			n.fol.Run(bctx, n.cfg.Registry.FollowInterval)
+		}()
+	}
+	if n.cfg.Registry.Member {
+		n.bg.Add(1)
+		go func() {
+			defer n.bg.Done()
+			n.leases(bctx)
 		}()
 	}
 	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "metrics", n.metricsSrv.Addr(), "zones", len(n.served.Origins()))

@@ -44,6 +44,7 @@ func (t CommandType) String() string {
 		TypeCreateZone: "create-zone", TypePublishChange: "publish-change", TypeRotateKey: "rotate-key",
 		TypeDeleteZone: "delete-zone", TypeSuspend: "suspend", TypeUnsuspend: "unsuspend", TypeSetMember: "set-member",
 		TypeStageBegin: "stage-begin", TypeStageChunk: "stage-chunk", TypeStageCommit: "stage-commit",
+		TypeLeaseChange: "lease-change", TypeExpireZone: "expire-zone", TypeDropZone: "drop-zone",
 	}
 	if n, ok := names[t&^IgnoreUnknown]; ok {
 		return n
@@ -217,7 +218,7 @@ func EncodeCommand(c Command) ([]byte, error) {
 		e.str(c.Admin)
 		e.str(c.DNS)
 	default:
-		if !encodeStageCommand(e, c) && !encodeRegistryCommand(e, c) {
+		if !encodeStageCommand(e, c) && !encodeRegistryCommand(e, c) && !encodeLeaseCommand(e, c) {
 			return nil, fmt.Errorf("%w: command of type %T", ErrMalformedCommand, c)
 		}
 	}
@@ -259,6 +260,9 @@ func DecodeCommand(b []byte) (Command, error) {
 		if c = newRegistryCommand(t); c != nil {
 			break
 		}
+		if c = newLeaseCommand(t); c != nil {
+			break
+		}
 		return nil, &UnknownCommandError{Type: t, Ignorable: t&IgnoreUnknown != 0}
 	}
 	if !knownVersion(t, b[1]) {
@@ -290,7 +294,7 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.Admin = d.Str16()
 		c.DNS = d.Str16()
 	default:
-		if !decodeStageCommand(d, c) {
+		if !decodeStageCommand(d, c) && !decodeLeaseCommand(d, c) {
 			decodeRegistryCommand(d, c, b[1])
 		}
 	}

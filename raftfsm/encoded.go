@@ -52,6 +52,8 @@ func (e Encoded) Zone() string {
 		return c.Zone
 	case *StageCommit:
 		return c.Zone
+	case *DropZone:
+		return c.Zone
 	}
 	return ""
 }

@@ -619,6 +619,12 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(kvTx) 
 			w.members[m.ID] = &m
 		}
 		ops = append(ops, func(tx kvTx) error { return setMemberTx(tx, m) })
+	case *DropZone:
+		dops, err := w.applyDrop(c, res)
+		if err != nil {
+			return nil, nil, err
+		}
+		ops = append(ops, dops...)
 	default:
 		rops, err := w.applyRegistry(c)
 		if err != nil {

@@ -257,6 +257,13 @@ type ClaimZone struct {
 	Time                       time.Time
 	Delegation                 []byte
 	Consents                   []Consent // sorted by zone, one per zone; nil when none
+	// Lease makes the claim ephemeral (lease.go): Expires and Idle as
+	// asked; the state machine sets Active to Time and Key to Actor.
+	// MaxLeases caps the live leased claims of the Actor's key (0: no
+	// cap; carried in the command like SubmitApplication.MaxOpen). A
+	// claim with a lease is encoded as body version 4.
+	Lease     Lease
+	MaxLeases uint32
 }
 
 // Consent is a child zone owner's consent to a claim of an enclosing

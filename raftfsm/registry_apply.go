@@ -86,6 +86,9 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 		}
 		return err
 	}
+	if lops, ok, err := w.applyLease(c, logEntry); ok {
+		return append(ops, lops...), err
+	}
 	switch c := c.(type) {
 	case *SubmitApplication:
 		a := c.App
@@ -202,8 +205,15 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 			return nil, err
 		}
 		cl := Claim{Zone: origin, Owner: dk.String(), Group: group, Region: c.Region, Created: c.Time, Actor: c.Actor}
+		why := ""
+		if !c.Lease.IsZero() {
+			if cl.Lease, err = st.checkNewLease(c); err != nil {
+				return nil, err
+			}
+			why = leaseText(cl.Lease)
+		}
 		if err := logEntry(translog.Entry{Kind: translog.KindRegistration, Time: c.Time, Zone: origin, OwnerKey: cl.Owner,
-			Group: group, Region: c.Region, Actor: c.Actor}); err != nil {
+			Group: group, Region: c.Region, Actor: c.Actor, Reason: why}); err != nil {
 			return nil, err
 		}
 		r.claims()[origin] = cl

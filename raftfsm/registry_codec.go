@@ -88,6 +88,9 @@ const submitApplicationVersion2 = 2
 func commandVersion(c Command) byte {
 	switch c := c.(type) {
 	case *ClaimZone:
+		if !c.Lease.IsZero() {
+			return claimZoneVersion4
+		}
 		if len(c.Consents) > 0 {
 			return claimZoneVersion3
 		}
@@ -113,7 +116,7 @@ func commandVersion(c Command) byte {
 // knownVersion reports whether DecodeCommand reads body version v of
 // type t.
 func knownVersion(t CommandType, v byte) bool {
-	return v == commandVersion1 || t == TypeClaimZone && (v == claimZoneVersion2 || v == claimZoneVersion3) ||
+	return v == commandVersion1 || t == TypeClaimZone && (v == claimZoneVersion2 || v == claimZoneVersion3 || v == claimZoneVersion4) ||
 		t == TypeChangeOwnerKey && v == changeOwnerKeyVersion2 ||
 		t == TypeSubmitApplication && v == submitApplicationVersion2 ||
 		t == TypeIssueKey && v == issueKeyVersion2
@@ -430,6 +433,15 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 		e.time(c.Time)
 		e.bytes(c.Delegation)
 		switch {
+		case !c.Lease.IsZero():
+			e.str(c.Group)
+			if len(c.Consents) == 0 {
+				e.u32(0)
+			} else {
+				e.consents(c.Consents)
+			}
+			e.lease(c.Lease)
+			e.u32(c.MaxLeases)
 		case len(c.Consents) > 0:
 			e.str(c.Group)
 			e.consents(c.Consents)
@@ -512,6 +524,17 @@ func decodeRegistryCommand(d *decoder, c Command, v byte) {
 		case claimZoneVersion3:
 			c.Group = d.Str16()
 			c.Consents = d.consents()
+		case claimZoneVersion4:
+			c.Group = d.Str16()
+			if len(d.B) >= 4 && d.B[0]|d.B[1]|d.B[2]|d.B[3] == 0 {
+				d.U32() // no consents
+			} else {
+				c.Consents = d.consents()
+			}
+			if c.Lease = d.lease(); c.Lease.IsZero() && d.Err == nil {
+				d.Err = errors.New("claim-zone version 4 without a lease")
+			}
+			c.MaxLeases = d.U32()
 		}
 	case *ReleaseZone:
 		c.Zone = d.Str16()

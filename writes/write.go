@@ -216,6 +216,11 @@ func (rw rpcWrites) Submit(ctx context.Context, zoneName string, raw []byte) (ui
 		rw.w.countRejected(derr)
 		return 0, 0, remoteRefusal(derr)
 	}
+	if _, drop := cmd.Cmd.(*raftfsm.DropZone); drop {
+		// Taken from cluster members over the admin endpoint only
+		// (node/leases.go): the overlay does not authenticate them.
+		return 0, 0, remoteRefusal(&raftfsm.RejectedError{Reason: raftfsm.ReasonMalformed, Err: errors.New("drop-zone is taken from cluster members' admin endpoints only")})
+	}
 	if _, _, err := rw.w.running(); err != nil {
 		return 0, 0, remoteRefusal(err)
 	}
@@ -820,7 +825,8 @@ func (w *Path) groupPeers(group string) ([]peer.AddrInfo, error) {
 func isRegistryCommand(c raftfsm.Command) bool {
 	switch c.(type) {
 	case *raftfsm.SubmitApplication, *raftfsm.ReviewApplication, *raftfsm.IssueKey, *raftfsm.RevokeKey,
-		*raftfsm.ClaimZone, *raftfsm.ReleaseZone, *raftfsm.ChangeOwnerKey, *raftfsm.RegistrySuspend, *raftfsm.NodeHeartbeat:
+		*raftfsm.ClaimZone, *raftfsm.ReleaseZone, *raftfsm.ChangeOwnerKey, *raftfsm.RegistrySuspend, *raftfsm.NodeHeartbeat,
+		*raftfsm.LeaseChange, *raftfsm.ExpireZone:
 		return true
 	}
 	return false
