@@ -129,7 +129,7 @@ func startAPICluster(t *testing.T, regSize, edgeSize int) *apiCluster {
 		// 127.0.41.x: without it every client of an edge node would share
 		// one per-IP bucket at the registry.
 		fmt.Fprintf(&b, "\n[api]\nlisten = %q\ntrust_proxy = %v\n", ip+":0", group == apiRegistryGroup)
-		fmt.Fprintf(&b, "\n[registry]\nlog_verifier = %q\nlog_origin = %q\nfollow_interval = \"1s\"\nheartbeat_interval = \"500ms\"\n", c.vkey, apiLogOrigin)
+		fmt.Fprintf(&b, "\n[registry]\nlog_verifier = %q\nlog_origin = %q\nfollow_interval = \"1s\"\nheartbeat_interval = \"500ms\"\nlease_check = \"500ms\"\n", c.vkey, apiLogOrigin)
 		b.WriteString(registry)
 		if err := os.MkdirAll(nd, 0o700); err != nil {
 			t.Fatal(err)

@@ -947,6 +947,101 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	step("ephemeral zones", func(t *testing.T) {
+		ciKey := issue(t, map[string]any{"name": "pr-ci", "scope": map[string]any{"suffixes": []string{"dev.test."},
+			"actions": []string{"read", "create", "update", "delete"}}, "limits": map[string]any{"per_minute": 6000, "burst": 500}})
+		dir := t.TempDir()
+		keyFile := filepath.Join(dir, "ci.key")
+		if err := os.WriteFile(keyFile, []byte(ciKey), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		zoneFile := func(origin, txt string) string {
+			zf := filepath.Join(dir, origin+"zone")
+			src := fmt.Sprintf("$ORIGIN %s\n$TTL 60\n@ SOA ns1 hostmaster 1 7200 3600 1209600 60\n@ NS ns1\nns1 A 192.0.2.1\nbuild TXT %q\n", origin, txt)
+			if err := os.WriteFile(zf, []byte(src), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return zf
+		}
+		ddnrs := func(args ...string) (string, string, error) {
+			return tryCmd(dir, ddnrsBin, args...)
+		}
+		// A pull request's zone, gone 4 s after its creation; a staging
+		// zone kept while it changes.
+		pr := "pr-1.dev.test."
+		prKey := keygen(t, dir, pr)
+		out, errOut, err := ddnrs("zone", "create", "--api", edge.base, "--api-key-file", keyFile, "--key", prKey, "--expires", "4s", zoneFile(pr, "pr-1"))
+		if err != nil || !strings.Contains(out, "created "+pr) || !strings.Contains(out, "ephemeral: the group tears") {
+			t.Fatalf("zone create --expires: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		var group string
+		{
+			var z struct {
+				Group string `json:"group"`
+			}
+			r := reg.call(t, "GET", "/v1/zones/"+pr, ciKey, nil, "")
+			apiWant(t, "GET the ephemeral zone", r, 200, "")
+			r.decode(t, &z)
+			group = z.Group
+		}
+		for _, n := range c.ownersFirst(group) {
+			waitAnswer(t, n, "build."+pr, dns.TypeTXT, `"pr-1"`)
+		}
+		staging := "staging.dev.test."
+		stKey := keygen(t, dir, staging)
+		if out, errOut, err := ddnrs("zone", "create", "--api", reg.base, "--api-key-file", keyFile, "--key", stKey, "--idle", "1d", zoneFile(staging, "s1")); err != nil {
+			t.Fatalf("zone create --idle: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		out, errOut, err = ddnrs("zone", "list", "--api", reg.base, "--api-key-file", keyFile)
+		if err != nil || !strings.Contains(out, pr) || !strings.Contains(out, "ephemeral, idle 24h0m0s") {
+			t.Errorf("zone list: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		if _, errOut, err := ddnrs("zone", "create", "--api", reg.base, "--api-key-file", keyFile, "--key", stKey, "--idle", "1d", zoneFile(staging, "s2")); err == nil || !strings.Contains(errOut, "holds "+staging+" already") {
+			t.Errorf("zone create of an existing zone: %v, %q", err, errOut)
+		}
+		if _, errOut, err := ddnrs("zone", "lease", "--api", reg.base, "--api-key-file", keyFile, "--extend", "soon", staging); err == nil || !strings.Contains(errOut, "--extend") {
+			t.Errorf("zone lease --extend soon: %v, %q", err, errOut)
+		}
+		if out, errOut, err := ddnrs("zone", "lease", "--api", reg.base, "--api-key-file", keyFile, "--permanent", staging); err != nil || !strings.Contains(out, "permanent now") {
+			t.Errorf("zone lease --permanent: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+
+		// The registry's leader tears the pull request's zone down:
+		// the claim goes, its group drops the zone, the release is in
+		// the log and the name is free for another key.
+		waitUntil(t, pr+" released", func() error {
+			if r := reg.call(t, "GET", "/v1/zones/"+pr, ciKey, nil, ""); r.status != 404 {
+				return fmt.Errorf("GET %s: %d %s", pr, r.status, r.body)
+			}
+			return nil
+		})
+		for _, n := range c.ownersFirst(group) {
+			nc := newAPIClient(n)
+			waitUntil(t, pr+" dropped at "+n.name, func() error {
+				if r := nc.call(t, "GET", "/v1/zones/"+pr+"/export", ciKey, nil, ""); r.status != 404 {
+					return fmt.Errorf("export at %s: %d", n.name, r.status)
+				}
+				return nil
+			})
+		}
+		r := reg.call(t, "GET", "/v1/log/checkpoint", "", nil, "")
+		cp := strings.SplitN(string(r.body), "\n", 3)
+		r = reg.call(t, "GET", "/v1/log/entries?start=0&end="+cp[1], "", nil, "")
+		if !bytes.Contains(r.body, []byte(`"kind":"release"`)) || !bytes.Contains(r.body, []byte(`"actor":"lease"`)) || !bytes.Contains(r.body, []byte(`"reason":"ephemeral: expires`)) {
+			t.Errorf("the log lacks the lease's registration or release: %s", r.body)
+		}
+		if err := os.Mkdir(filepath.Join(dir, "again"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		other := keygen(t, filepath.Join(dir, "again"), pr)
+		if out, errOut, err := ddnrs("zone", "create", "--api", edge.base, "--api-key-file", keyFile, "--key", other, zoneFile(pr, "again")); err != nil || !strings.Contains(out, "created "+pr) {
+			t.Errorf("create of the freed name with another key: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		for _, n := range c.ownersFirst(group) {
+			waitAnswer(t, n, "build."+pr, dns.TypeTXT, `"again"`)
+		}
+	})
+
 	step("rate limit", func(t *testing.T) {
 		limited := issue(t, map[string]any{"name": "slow", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}},
 			"limits": map[string]any{"per_minute": 1, "burst": 2}})

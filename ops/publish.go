@@ -32,6 +32,9 @@ type publishOptions struct {
 	Serial     string        // --serial auto|date
 	Validity   time.Duration // --validity: how long new signatures last (with --api)
 	Delegation string        // --delegation: base64 from 'ddnrs zone delegate', for a create inside another key's zone
+	Expires    string        // --expires: create an ephemeral zone torn down then (a duration from now or an RFC 3339 time)
+	Idle       string        // --idle: create an ephemeral zone torn down after this long without a change
+	CreateOnly bool          // 'zone create': refuse to change a zone the group holds
 
 	out, errOut io.Writer
 }
@@ -118,6 +121,7 @@ LAN), not a failed publish.`,
 	cmd.Flags().StringVar(&opts.Serial, "serial", "auto", "auto (one above the group's, or the file's when higher), or date (YYYYMMDDnn)")
 	cmd.Flags().StringVar(&opts.Delegation, "delegation", "", "with --api, creating a zone inside another key's zone: the `BASE64` delegation its owner printed with 'ddnrs zone delegate'")
 	cmd.Flags().DurationVar(&opts.Validity, "validity", 30*24*time.Hour, "with --api: how long new signatures stay valid (keep them fresh with 'ddnrs zone keep-signed')")
+	addLeaseFlags(cmd, opts)
 	return cmd
 }
 
@@ -184,8 +188,8 @@ func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
 	if opts.API != "" || os.Getenv(envAPI) != "" {
 		return runPublishAPI(ctx, e, opts, k, oldKey, u)
 	}
-	if opts.DryRun || opts.Delete || opts.Serial != "auto" || opts.Validity != 30*24*time.Hour || opts.Delegation != "" {
-		return usagef("--dry-run, --delete, --serial date, --validity and --delegation need --api (the owner's route through the REST API)")
+	if opts.DryRun || opts.Delete || opts.Serial != "auto" || opts.Validity != 30*24*time.Hour || opts.Delegation != "" || opts.Expires != "" || opts.Idle != "" || opts.CreateOnly {
+		return usagef("--dry-run, --delete, --serial date, --validity, --delegation, --expires, --idle and 'zone create' need --api (the owner's route through the REST API)")
 	}
 	if err := opts.resolve("tls-key"); err != nil {
 		return err

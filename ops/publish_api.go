@@ -206,6 +206,14 @@ func runPublishAPI(ctx context.Context, e *env, opts *publishOptions, k, oldKey 
 	if opts.Delete {
 		return deleteAPI(ctx, c, opts, old, origin, k)
 	}
+	if old != nil && (opts.CreateOnly || opts.Expires != "" || opts.Idle != "") {
+		return withHint(fmt.Errorf("the group holds %s already (serial %d)", origin, old.Serial()),
+			"publish changes it ('ddnrs zone publish'); 'ddnrs zone lease' changes an ephemeral zone's lease")
+	}
+	lease, err := leaseBody(opts, e.now())
+	if err != nil {
+		return err
+	}
 	if oldKey != nil && old == nil {
 		return usagef("the group has no zone %s to rotate: publish it without --rotate-from", origin)
 	}
@@ -249,6 +257,9 @@ func runPublishAPI(ctx context.Context, e *env, opts *publishOptions, k, oldKey 
 		Serial uint32 `json:"serial"`
 		DryRun bool   `json:"dry_run"`
 		Repeat bool   `json:"repeat"`
+		Lease  *struct {
+			Deadline time.Time `json:"deadline"`
+		} `json:"lease"`
 	}
 	if plan.Create {
 		if opts.DryRun {
@@ -260,6 +271,9 @@ func runPublishAPI(ctx context.Context, e *env, opts *publishOptions, k, oldKey 
 			return err
 		}
 		body := map[string]any{"zone_file": text.String(), "head": string(plan.New.Head.Note)}
+		for k, v := range lease {
+			body[k] = v
+		}
 		if opts.Delegation != "" {
 			d, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(opts.Delegation))
 			if derr != nil || len(d) != 64 {
@@ -282,7 +296,13 @@ func runPublishAPI(ctx context.Context, e *env, opts *publishOptions, k, oldKey 
 		fmt.Fprintf(opts.out, "dry run: the group accepts %s at serial %d (%d RRsets put, %d deleted); nothing applied\n", origin, res.Serial, plan.Put, plan.Delete)
 		return nil
 	}
-	return reportPublishAPI(opts.out, opts.Output, plan, res.Serial, res.Repeat, res.Group)
+	if err := reportPublishAPI(opts.out, opts.Output, plan, res.Serial, res.Repeat, res.Group); err != nil {
+		return err
+	}
+	if res.Lease != nil && opts.Output != "json" {
+		_, err = fmt.Fprintf(opts.out, "ephemeral: the group tears %s down at %s unless extended ('ddnrs zone lease')\n", origin, res.Lease.Deadline.UTC().Format(time.RFC3339))
+	}
+	return err
 }
 
 // jsonChange turns an encoded change or rotation into its JSON form.
