@@ -261,7 +261,7 @@ type RegistryConfig struct {
 	HeartbeatInterval time.Duration `toml:"heartbeat_interval"`
 	// LeaseCheck is how often the registry's leader looks for ephemeral
 	// zones whose lease ran out and tears them down (node/leases.go).
-	// Default 30s.
+	// Default 30s (0 also means 30s).
 	LeaseCheck time.Duration `toml:"lease_check"`
 }
 
@@ -425,7 +425,7 @@ func Default() Config {
 			FollowInterval:    5 * time.Second,
 			RotationGrace:     10 * time.Minute,
 			HeartbeatInterval: 10 * time.Second,
-			LeaseCheck:        30 * time.Second,
+			LeaseCheck:        defaultLeaseCheck,
 		},
 	}
 }
@@ -628,8 +628,8 @@ func (r RegistryConfig) validate() []error {
 	if r.RotationGrace < 0 {
 		errs = append(errs, fmt.Errorf("registry.rotation_grace: %v, want >= 0 (0: the previous key is dropped at once)", r.RotationGrace))
 	}
-	if r.LeaseCheck <= 0 {
-		errs = append(errs, fmt.Errorf("registry.lease_check: %v, want > 0", r.LeaseCheck))
+	if r.LeaseCheck < 0 {
+		errs = append(errs, fmt.Errorf("registry.lease_check: %v, want > 0 (or 0 for the default, 30s)", r.LeaseCheck))
 	}
 	if r.HeartbeatInterval <= 0 {
 		errs = append(errs, fmt.Errorf("registry.heartbeat_interval: %v, want > 0", r.HeartbeatInterval))

@@ -23,6 +23,9 @@ import (
 // group, unclaimed and unserved by its registry, until an operator
 // deletes it); docs/ephemeral-zones.md says so.
 
+// defaultLeaseCheck is RegistryConfig.LeaseCheck's default.
+const defaultLeaseCheck = 30 * time.Second
+
 // leaseState is the drops the registry's leader still owes.
 type leaseState struct {
 	mu      sync.Mutex
@@ -30,7 +33,11 @@ type leaseState struct {
 }
 
 func (n *Node) leases(ctx context.Context) {
-	t := time.NewTicker(n.cfg.Registry.LeaseCheck)
+	every := n.cfg.Registry.LeaseCheck
+	if every <= 0 {
+		every = defaultLeaseCheck
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
