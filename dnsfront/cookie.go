@@ -111,14 +111,26 @@ func (k *cookieJar) fill(opt []byte, a netip.Addr) {
 // findCookie returns the data of the COOKIE option in the OPT record of
 // msg (a query or a reply), aliasing msg, or nil when there is none or
 // msg is malformed. It reads only as far as the option.
-func findCookie(msg []byte) []byte {
+func findCookie(msg []byte) []byte { return findOption(msg, cookieOption) }
+
+// findOption returns the data of the first EDNS(0) option code in the OPT
+// record of msg, aliasing msg: empty but not nil for an option without
+// data, nil when there is none or msg is malformed.
+func findOption(msg []byte, code uint16) []byte {
+	d, _ := scanOptions(msg, code, 0)
+	return d
+}
+
+// scanOptions reads the OPT record of msg once and returns the data of
+// options a and b (nil for one absent), aliasing msg.
+func scanOptions(msg []byte, a, b uint16) (da, db []byte) {
 	if len(msg) < headerLen || binary.BigEndian.Uint16(msg[10:]) == 0 {
-		return nil
+		return nil, nil
 	}
 	off := headerLen
 	for i := int(binary.BigEndian.Uint16(msg[4:])); i > 0; i-- {
 		if off = skipName(msg, off); off < 0 || off+4 > len(msg) {
-			return nil
+			return nil, nil
 		}
 		off += 4
 	}
@@ -126,30 +138,33 @@ func findCookie(msg []byte) []byte {
 	ar := int(binary.BigEndian.Uint16(msg[10:]))
 	for i := 0; i < rrs+ar; i++ {
 		if off = skipName(msg, off); off < 0 || off+10 > len(msg) {
-			return nil
+			return nil, nil
 		}
 		typ := binary.BigEndian.Uint16(msg[off:])
 		end := off + 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
 		if end > len(msg) {
-			return nil
+			return nil, nil
 		}
 		if i >= rrs && typ == 41 { // OPT
 			for o := off + 10; o+4 <= end; {
 				code := binary.BigEndian.Uint16(msg[o:])
 				n := int(binary.BigEndian.Uint16(msg[o+2:]))
 				if o+4+n > end {
-					return nil
+					return nil, nil
 				}
-				if code == cookieOption {
-					return msg[o+4 : o+4+n]
+				switch {
+				case code == a && da == nil:
+					da = msg[o+4 : o+4+n : o+4+n]
+				case code == b && b != 0 && db == nil:
+					db = msg[o+4 : o+4+n : o+4+n]
 				}
 				o += 4 + n
 			}
-			return nil
+			return da, db
 		}
 		off = end
 	}
-	return nil
+	return nil, nil
 }
 
 // cookieLenOK reports whether n is a valid COOKIE option length: a client

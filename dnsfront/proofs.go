@@ -121,3 +121,11 @@ func fitProofs(resp *dns.Msg, opt *dns.OPT, optLen *int, limit int) {
 		truncate(resp)
 	}
 }
+
+// carriesProofs reports whether the packed reply out carries proofs in
+// band: a proofs option whose status is Proved (docs/proofs-option.md:
+// version, status, then the head and the proof).
+func carriesProofs(out []byte) bool {
+	d := findOption(out, ProofsOptionCode)
+	return len(d) > 2 && d[1] == byte(zone.Proved)
+}

@@ -80,8 +80,10 @@ var proofsCases = []struct {
 // HTTP/2 and HTTP/3, and DoQ, against real servers on loopback, and
 // verifies every reply with only the owner's key (client.VerifyResponse).
 func TestProofsEveryTransport(t *testing.T) {
-	h, verifier := proofsHandler(t, dnsfront.Options{})
+	h, verifier := proofsHandler(t, dnsfront.Options{Cookies: true})
 	s := startServers(t, h, limits{})
+	// Over UDP proofs go only to an address a server cookie proved.
+	cookie := learnServerCookie(t, s.udp.Addr().String())
 	cc := s.cert.Client(testHost)
 	h2 := h2Client(t, cc)
 	h3 := h3Client(t, cc)
@@ -93,7 +95,7 @@ func TestProofsEveryTransport(t *testing.T) {
 		raw := pack(t, q)
 		replies := map[string][]byte{}
 		udp := &dns.Client{Net: "udp", Timeout: 10 * time.Second}
-		r, _, err := udp.Exchange(q.Copy(), s.udp.Addr().String())
+		r, _, err := udp.Exchange(withCookie(q.Copy(), cookie), s.udp.Addr().String())
 		if err != nil {
 			t.Fatalf("udp: %v", err)
 		}
@@ -489,5 +491,95 @@ func TestProofsOddQuestions(t *testing.T) {
 	r, _ := exchange(t, h, q, dnsfront.TCP)
 	if _, err := verifier().VerifyResponse("www.example.", dns.TypeA, r); err != nil {
 		t.Errorf("QCLASS ANY: %v", err)
+	}
+}
+
+// testClientCookie is the client cookie the proofs tests send.
+const testClientCookie = "0123456789abcdef"
+
+// withCookie adds a COOKIE option (client and server cookie, hex) to q.
+func withCookie(q *dns.Msg, cookie string) *dns.Msg {
+	o := q.IsEdns0()
+	o.Option = append(o.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: cookie})
+	return q
+}
+
+// learnServerCookie asks the UDP server at addr a plain question with a
+// client cookie and returns the client and server cookie it answers
+// with (RFC 7873 §5.2.3), failing the test when there is none.
+func learnServerCookie(t *testing.T, addr string) string {
+	t.Helper()
+	q := dnstest.Query("www.example.", dns.TypeA, false)
+	q.SetEdns0(1232, false)
+	r, _, err := (&dns.Client{Net: "udp", Timeout: 10 * time.Second}).Exchange(withCookie(q, testClientCookie), addr)
+	if err != nil {
+		t.Fatalf("asking for a server cookie: %v", err)
+	}
+	if o := r.IsEdns0(); o != nil {
+		for _, e := range o.Option {
+			if ck, ok := e.(*dns.EDNS0_COOKIE); ok && len(ck.Cookie) > len(testClientCookie) {
+				return ck.Cookie
+			}
+		}
+	}
+	t.Fatalf("no server cookie in %v", r)
+	return ""
+}
+
+// TestProofsOverUDPNeedAProvenAddress: over UDP the proofs go only to a
+// client whose address a valid server cookie proved. Any other query
+// asking for them (no cookie, a client cookie alone, a forged server
+// cookie) gets a truncated reply no larger than the question, so a
+// forged source cannot use the proofs as a reflector; the same query
+// with the cookie the server gave gets the proofs over UDP.
+func TestProofsOverUDPNeedAProvenAddress(t *testing.T) {
+	h, verifier := proofsHandler(t, dnsfront.Options{Cookies: true})
+	s := startServers(t, h, limits{})
+	addr := s.udp.Addr().String()
+	cookie := learnServerCookie(t, addr)
+	forged := []byte(cookie)
+	if forged[len(forged)-1] = '0'; cookie[len(cookie)-1] == '0' {
+		forged[len(forged)-1] = '1' // another hex digit: the MAC no longer matches
+	}
+	udp := &dns.Client{Net: "udp", Timeout: 10 * time.Second}
+	for _, c := range []struct {
+		name   string
+		cookie string
+		proofs bool
+	}{
+		{"no cookie", "", false},
+		{"client cookie only", testClientCookie, false},
+		{"forged server cookie", string(forged), false},
+		{"the server's cookie", cookie, true},
+	} {
+		q := proofsQuery("www.example.", dns.TypeA, true, 1232)
+		if c.cookie != "" {
+			withCookie(q, c.cookie)
+		}
+		r, _, err := udp.Exchange(q, addr)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		st, has := proofsStatus(t, r)
+		switch {
+		case c.proofs && (r.Truncated || !has || st != zone.Proved):
+			t.Errorf("%s: TC=%t, proofs option %t status %d; want the answer with its proofs over UDP", c.name, r.Truncated, has, st)
+		case c.proofs:
+			if _, err := verifier().VerifyResponse("www.example.", dns.TypeA, r); err != nil {
+				t.Errorf("%s: the proved answer does not verify: %v", c.name, err)
+			}
+		case !r.Truncated || has || len(r.Answer) != 0:
+			t.Errorf("%s: TC=%t, proofs option %t, %d answers; want TC and nothing else", c.name, r.Truncated, has, len(r.Answer))
+		default:
+			if qn, rn := len(pack(t, q)), len(pack(t, r)); rn > qn {
+				t.Errorf("%s: the truncated reply is %d octets for a %d-octet query: an amplifier", c.name, rn, qn)
+			}
+		}
+	}
+	// The same question without the proofs option needs no cookie.
+	q := dnstest.Query("www.example.", dns.TypeA, false)
+	q.SetEdns0(1232, true)
+	if r, _, err := udp.Exchange(q, addr); err != nil || r.Truncated || len(r.Answer) == 0 {
+		t.Errorf("without the proofs option: %v, %v; want the answer over UDP", r, err)
 	}
 }

@@ -233,14 +233,16 @@ func (s *UDPServer) worker(c *net.UDPConn) {
 			s.log.Debug("udp read", "err", err)
 			continue
 		}
-		// A client returning a valid server cookie is not rate limited.
-		qck := findCookie(in[:n])
-		exempt := s.rrl == nil || s.jar.valid(qck, from.Addr())
-		reply, ok := s.answer(in[:n], out, sock, exempt, from)
+		// A client returning a valid server cookie has shown its address
+		// is its own: it is not rate limited, and may get proofs in band
+		// over UDP.
+		qck, qproofs := scanOptions(in[:n], cookieOption, ProofsOptionCode)
+		proven := s.jar.valid(qck, from.Addr())
+		reply, ok := s.answer(in[:n], out, sock, proven, from)
 		if !ok {
 			continue
 		}
-		if err := s.send(c, reply, slip[:0], from, exempt, qck != nil); errors.Is(err, net.ErrClosed) {
+		if err := s.send(c, reply, slip[:0], from, udpPeer{proven: proven, cookie: qck != nil, proofs: qproofs != nil}); errors.Is(err, net.ErrClosed) {
 			return
 		}
 		if cap(reply) > cap(out) {
@@ -249,18 +251,38 @@ func (s *UDPServer) worker(c *net.UDPConn) {
 	}
 }
 
-// send fills the server cookie of reply, when the query had a cookie
-// (cookie) and the reply carries a COOKIE option, and writes it to the
-// client, unless rate limiting (when on and the client is not exempt)
-// drops it or sends its slipped form, built in buf.
-func (s *UDPServer) send(c *net.UDPConn, reply, buf []byte, to netip.AddrPort, exempt, cookie bool) error {
+// udpPeer is what the UDP server knows of the client a reply goes to.
+type udpPeer struct {
+	// proven: the query returned a valid server cookie (RFC 7873), so
+	// the source address is the client's own.
+	proven bool
+	// cookie: the query had a COOKIE option (the reply's gets filled).
+	cookie bool
+	// proofs: the query asked for the proofs option (65002).
+	proofs bool
+}
+
+// send fills the server cookie of reply, when the query had a cookie and
+// the reply carries a COOKIE option, and writes it to the client, unless
+// rate limiting (when on and the client's address is not proven) drops
+// it or sends its slipped form, built in buf. A reply carrying proofs in
+// band goes over UDP only to a proven address: otherwise it is sent
+// truncated (TC=1, question only), so the client asks again over TCP, DoT,
+// DoH or DoQ, and a forged source cannot use the proofs (a 44-octet query
+// draws several hundred octets of proof) as a reflector.
+func (s *UDPServer) send(c *net.UDPConn, reply, buf []byte, to netip.AddrPort, p udpPeer) error {
 	var ck []byte
-	if cookie {
+	if p.cookie {
 		if ck = findCookie(reply); ck != nil {
 			s.jar.fill(ck, to.Addr())
 		}
 	}
-	if !exempt && len(reply) >= headerLen {
+	if p.proofs && !p.proven && carriesProofs(reply) {
+		if reply = slipReply(reply, buf, nil, nil, to.Addr()); reply == nil {
+			return nil
+		}
+	}
+	if s.rrl != nil && !p.proven && len(reply) >= headerLen {
 		switch s.rrl.check(to.Addr(), reply) {
 		case rrlDrop:
 			return nil
@@ -281,7 +303,7 @@ func (s *UDPServer) send(c *net.UDPConn, reply, buf []byte, to netip.AddrPort, e
 // bad packet cannot stop the server.
 // A Responder that is also a Deferrer (othergroup.go) answers queries for
 // other groups' zones later, writing the reply itself through sock.
-func (s *UDPServer) answer(raw, buf []byte, sock *udpSocket, exempt bool, from netip.AddrPort) (out []byte, ok bool) {
+func (s *UDPServer) answer(raw, buf []byte, sock *udpSocket, proven bool, from netip.AddrPort) (out []byte, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("handler panic", "transport", "udp", "panic", r)
@@ -290,8 +312,8 @@ func (s *UDPServer) answer(raw, buf []byte, sock *udpSocket, exempt bool, from n
 	}()
 	if d, isD := s.h.(Deferrer); isD {
 		var w ReplyWriter = sock
-		if exempt {
-			w = (*udpExempt)(sock)
+		if proven {
+			w = (*udpProven)(sock)
 		}
 		out, ok, _ = d.HandleOrDefer(raw, buf[:0], UDP, w, from)
 		return out, ok
@@ -300,19 +322,22 @@ func (s *UDPServer) answer(raw, buf []byte, sock *udpSocket, exempt bool, from n
 }
 
 // udpSocket writes deferred replies to a UDP socket, rate limited like
-// the others; udpExempt is the writer of a client RRL exempts.
+// the others; udpProven is the writer of a client whose address a valid
+// server cookie proved. A deferred reply is checked for proofs whatever
+// the query asked (deferred replies are few: answers from other groups).
 type udpSocket struct {
 	s *UDPServer
 	c *net.UDPConn
 }
 
-type udpExempt udpSocket
+type udpProven udpSocket
 
 func (u *udpSocket) WriteReply(out []byte, to netip.AddrPort) {
 	var buf [512]byte
-	_ = u.s.send(u.c, out, buf[:0], to, u.s.rrl == nil, true) // UDP: a lost reply is retried by the client
+	_ = u.s.send(u.c, out, buf[:0], to, udpPeer{cookie: true, proofs: true}) // UDP: a lost reply is retried by the client
 }
 
-func (u *udpExempt) WriteReply(out []byte, to netip.AddrPort) {
-	_ = u.s.send(u.c, out, nil, to, true, true)
+func (u *udpProven) WriteReply(out []byte, to netip.AddrPort) {
+	var buf [512]byte
+	_ = u.s.send(u.c, out, buf[:0], to, udpPeer{proven: true, cookie: true, proofs: true})
 }

@@ -95,7 +95,8 @@ printed: compare it across nodes, or with what the owner published. A
 node that sends no proofs (an older node) is checked on the DNSSEC
 records only, and the output says what was not checked.
 
-Over UDP an answer with its proofs is often larger than 1232 bytes: it
+Over UDP a node sends proofs only to an address a DNS cookie proved, and
+an answer with its proofs is often larger than 1232 bytes: either way it
 comes back truncated and is asked again over TCP (--tcp to start there).
 
 Without a trust anchor the answer is not verified here ("verified: not
