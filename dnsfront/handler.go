@@ -287,13 +287,12 @@ func (h *Handler) handle(raw, buf []byte, tr Transport) (out []byte, ok, other b
 	if len(raw) < headerLen || raw[2]&0x80 != 0 {
 		return buf[:0], false, false, ""
 	}
+	if out, z, hit := h.packedHit(raw, buf, tr); hit { // packed.go
+		return out, true, false, z.Origin
+	}
 	x := h.pool.Get().(*exchange)
 	defer h.release(x)
-	if x.q.fromWire(raw) {
-		if out, z, hit := h.packedHit(&x.q, raw, buf, tr); hit { // packed.go
-			return out, true, false, z.Origin
-		}
-	} else {
+	if !x.q.fromWire(raw) {
 		// Strictly: every record the counts announce, nothing after them
 		// (miekg/dns accepts both short sections and trailing bytes).
 		if !wellFormed(raw) {

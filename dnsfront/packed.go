@@ -18,8 +18,10 @@ package dnsfront
 
 import (
 	"bytes"
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 	"weak"
 
 	"github.com/ddnrs/ddnrs/zone"
@@ -47,7 +49,7 @@ type packedReply struct {
 // packedCache holds at most max replies; when full it is emptied and
 // refilled by the queries that follow (the hot set comes back at once).
 type packedCache struct {
-	m   sync.Map // packedKey -> *packedReply
+	m   sync.Map // packedKey.String() -> *packedReply
 	n   atomic.Int64
 	max int64
 }
@@ -60,6 +62,19 @@ func packable(q *request, tr Transport) bool {
 		q.q.Qtype != dns.TypeDS && q.q.Qtype != dns.TypeAXFR && q.q.Qtype != dns.TypeIXFR && q.q.Qtype != dns.TypeNone
 }
 
+// plainName reports whether name (presentation form) has only the
+// characters quickKey reads.
+func plainName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '*', c == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 func (h *Handler) packedKey(q *request, tr Transport) packedKey {
 	k := packedKey{name: q.name, qtype: q.q.Qtype, edns: q.edns, do: q.do && q.edns}
 	if tr == UDP {
@@ -68,28 +83,57 @@ func (h *Handler) packedKey(q *request, tr Transport) packedKey {
 	return k
 }
 
-// packedHit answers q from the cache when it can: the reply is appended
-// to buf[:0] with raw's ID, RD, CD and question name patched in.
-func (h *Handler) packedHit(q *request, raw, buf []byte, tr Transport) (out []byte, z *zone.Zone, ok bool) {
-	if h.packed == nil || !packable(q, tr) {
+// keyLen is the length of the key's suffix after the name: a string key
+// hashes faster than the struct (one aeshash, no typehash).
+const keyLen = 5
+
+// appendKey appends the key's suffix (type, limit, flags) to b, which
+// holds the name.
+func (k packedKey) appendKey(b []byte) []byte {
+	var f byte
+	if k.edns {
+		f |= 1
+	}
+	if k.do {
+		f |= 2
+	}
+	return append(b, byte(k.qtype>>8), byte(k.qtype), byte(k.limit>>8), byte(k.limit), f)
+}
+
+// packedHit answers raw from the cache when it can, reading the query
+// straight from the wire without building anything: the reply is
+// appended to buf[:0] with raw's ID, RD, CD and question name patched in.
+// It takes only the shape remember keeps (quickKey); anything else, and
+// every miss, goes the full path.
+func (h *Handler) packedHit(raw, buf []byte, tr Transport) (out []byte, z *zone.Zone, ok bool) {
+	if h.packed == nil || (tr != UDP && tr != TCP) {
 		return nil, nil, false
 	}
-	v, found := h.packed.m.Load(h.packedKey(q, tr))
+	nb := nameBufs.Get().(*[maxNameLen + keyLen]byte) // on the stack it would escape: pooled
+	defer nameBufs.Put(nb)
+	k, end, ok := quickKey(raw, nb[:maxNameLen], tr, h.maxUDP)
+	if !ok {
+		return nil, nil, false
+	}
+	// The suffix goes after the name, in the room nb keeps for it.
+	key := k.appendKey(nb[len(k.name):len(k.name):len(nb)])
+	v, found := h.packed.m.Load(unsafe.String(&nb[0], len(k.name)+len(key)))
 	if !found {
 		return nil, nil, false
 	}
 	e := v.(*packedReply)
-	if z = h.zones.Zone(q.name); z == nil || z != e.z.Value() {
+	// The Reader and Suspensions do not keep the name (their contracts),
+	// which points into nb.
+	if z = h.zones.Zone(k.name); z == nil || z != e.z.Value() {
 		return nil, nil, false
 	}
 	if h.susp != nil {
-		if _, _, s := h.susp.Suspended(q.name); s {
+		if _, _, s := h.susp.Suspended(k.name); s {
 			return nil, nil, false
 		}
 	}
-	end := skipName(raw, headerLen)
-	if end < 0 || end > len(e.wire) || !bytes.EqualFold(raw[headerLen:end], e.wire[headerLen:end]) {
-		return nil, nil, false // a compressed or otherwise odd question name
+	if end > len(e.wire) || !bytes.EqualFold(raw[headerLen:end], e.wire[headerLen:end]) {
+		return nil, nil, false
 	}
 	out = append(buf[:0], e.wire...)
 	out[0], out[1] = raw[0], raw[1]
@@ -99,10 +143,89 @@ func (h *Handler) packedHit(q *request, raw, buf []byte, tr Transport) (out []by
 	return out, z, true
 }
 
+var nameBufs = sync.Pool{New: func() any { return new([maxNameLen + keyLen]byte) }}
+
+// maxNameLen bounds a name in presentation form with only plain labels.
+const maxNameLen = 256
+
+// quickKey reads the cache key of raw, a query of the one shape the cache
+// takes: QR clear, opcode QUERY, one question, no answer or authority
+// records, at most an OPT of version 0 with no options and extended rcode
+// 0, no byte after it, class IN, a name of plain labels (letters, digits,
+// '-', '_', '*'; no compression). The name is written lower-cased into nb,
+// and k.name points into it: k must not outlive nb. end is the offset just
+// past the question's name.
+func quickKey(raw, nb []byte, tr Transport, maxUDP uint16) (k packedKey, end int, ok bool) {
+	if len(raw) < headerLen+5 || raw[2]&0xF8 != 0 || raw[4] != 0 || raw[5] != 1 ||
+		raw[6]|raw[7]|raw[8]|raw[9]|raw[10] != 0 || raw[11] > 1 {
+		return k, 0, false
+	}
+	off, n := headerLen, 0
+	for {
+		if off >= len(raw) {
+			return k, 0, false
+		}
+		l := int(raw[off])
+		off++
+		if l == 0 {
+			break
+		}
+		if l > 63 || off+l > len(raw) || n+l+1 > len(nb) {
+			return k, 0, false
+		}
+		for _, c := range raw[off : off+l] {
+			switch {
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '*':
+			default:
+				return k, 0, false
+			}
+			nb[n] = c
+			n++
+		}
+		nb[n] = '.'
+		n++
+		off += l
+	}
+	if n == 0 {
+		nb[0] = '.'
+		n = 1
+	}
+	end = off
+	if off+4 > len(raw) || binary.BigEndian.Uint16(raw[off+2:]) != dns.ClassINET {
+		return k, 0, false
+	}
+	k.qtype = binary.BigEndian.Uint16(raw[off:])
+	off += 4
+	size := uint16(0)
+	if raw[11] == 1 {
+		// OPT: root owner, type 41, class = size, TTL = extended rcode 0,
+		// version 0, flags; RDLENGTH 0.
+		if off+11 != len(raw) || raw[off] != 0 || binary.BigEndian.Uint16(raw[off+1:]) != dns.TypeOPT ||
+			raw[off+5] != 0 || raw[off+6] != 0 || raw[off+9] != 0 || raw[off+10] != 0 {
+			return k, 0, false
+		}
+		k.edns = true
+		k.do = raw[off+7]&0x80 != 0
+		size = binary.BigEndian.Uint16(raw[off+3:])
+	} else if off != len(raw) {
+		return k, 0, false
+	}
+	if tr == UDP {
+		k.limit = minUDPSize
+		if k.edns {
+			k.limit = min(max(size, minUDPSize), maxUDP)
+		}
+	}
+	k.name = unsafe.String(&nb[0], n)
+	return k, end, true
+}
+
 // remember keeps out, the reply to q built by the full path, when its
 // shape allows.
 func (h *Handler) remember(q *request, sc *scratch, tr Transport, out []byte) {
-	if h.packed == nil || sc.zone == nil || !packable(q, tr) || len(out) < headerLen || q.q.Name != q.name {
+	if h.packed == nil || sc.zone == nil || !packable(q, tr) || len(out) < headerLen || q.q.Name != q.name || !plainName(q.name) {
 		// Only a question in canonical case is kept, so a hit is the
 		// reply to that question with the asker's case patched in:
 		// records compressed against the question show the asker's
@@ -116,5 +239,6 @@ func (h *Handler) remember(q *request, sc *scratch, tr Transport, out []byte) {
 		h.packed.m.Clear()
 		h.packed.n.Store(1)
 	}
-	h.packed.m.Store(h.packedKey(q, tr), &packedReply{z: weak.Make(sc.zone), wire: bytes.Clone(out)})
+	k := h.packedKey(q, tr)
+	h.packed.m.Store(string(k.appendKey([]byte(k.name))), &packedReply{z: weak.Make(sc.zone), wire: bytes.Clone(out)})
 }

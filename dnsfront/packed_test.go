@@ -150,3 +150,86 @@ func TestPackedRepliesFollowChanges(t *testing.T) {
 		t.Fatalf("zone gone: rcode %s, want REFUSED", dns.RcodeToString[m.Rcode])
 	}
 }
+
+// FuzzPackedReplies: whatever bytes arrive, the handler with the packed
+// cache answers as the full path does, either to the query as asked or
+// (a cache hit) to its question in lower case with the asker's question
+// bytes patched in; never anything else.
+func FuzzPackedReplies(f *testing.F) {
+	z, _ := dnstest.Sign(f, dnstest.Example(f))
+	zones := dnstest.NewZones(z)
+	full := dnsfront.NewHandler(zones, dnsfront.Options{PackedReplies: -1})
+	packed := dnsfront.NewHandler(zones, dnsfront.Options{})
+	for _, c := range answerCases {
+		for _, do := range []bool{false, true} {
+			raw, err := dnstest.Query(c.Name, c.Type, do).Pack()
+			if err != nil {
+				f.Fatal(err)
+			}
+			packed.Handle(raw, make([]byte, 0, 65535), dnsfront.UDP) // fill the cache
+			f.Add(raw, false)
+			up := bytes.Clone(raw)
+			copy(up[12:], strings.ToUpper(string(up[12:12+len(c.Name)+1])))
+			f.Add(up, true)
+		}
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, tcp bool) {
+		tr := dnsfront.UDP
+		if tcp {
+			tr = dnsfront.TCP
+		}
+		got, ok := packed.Handle(raw, make([]byte, 0, 65535), tr)
+		asAsked, ok1 := full.Handle(raw, make([]byte, 0, 65535), tr)
+		if ok != ok1 {
+			t.Fatalf("Handle(%x) ok = %v, full path %v", raw, ok, ok1)
+		}
+		if !ok || bytes.Equal(got, asAsked) {
+			return
+		}
+		// A hit: the reply to the lower-cased question, patched.
+		end := 12
+		for end < len(raw) && raw[end] != 0 && raw[end] < 64 {
+			end += 1 + int(raw[end])
+		}
+		end++
+		if end > len(raw) || end > len(got) {
+			t.Fatalf("Handle(%x) = %x, full path %x", raw, got, asAsked)
+		}
+		lower := bytes.Clone(raw)
+		copy(lower[12:end], bytes.ToLower(raw[12:end]))
+		want, _ := full.Handle(lower, make([]byte, 0, 65535), tr)
+		if len(want) >= end {
+			copy(want[12:end], raw[12:end])
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("Handle(%x) = %x, want the full path's %x or %x", raw, got, asAsked, want)
+		}
+	})
+}
+
+// TestPackedLongNames: names up to the 255-octet limit, answered by a
+// wildcard, come from the cache as the full path builds them.
+func TestPackedLongNames(t *testing.T) {
+	z, _ := dnstest.Sign(t, dnstest.Example(t))
+	full := dnsfront.NewHandler(dnstest.NewZones(z), dnsfront.Options{PackedReplies: -1})
+	packed := dnsfront.NewHandler(dnstest.NewZones(z), dnsfront.Options{})
+	suffix := "wild.example."
+	for _, extra := range []int{0, 1, 2, 3} {
+		// Three 63-octet labels, then one that brings the wire name to
+		// 255 octets minus extra.
+		l63 := strings.Repeat("a", 63)
+		last := 255 - extra - (3*64 + len(suffix) + 1) - 1
+		name := l63 + "." + l63 + "." + l63 + "." + strings.Repeat("b", last) + "." + suffix
+		for i := range 2 {
+			raw, err := dnstest.Query(name, dns.TypeA, true).Pack()
+			if err != nil {
+				t.Fatalf("%d octets: %v", 255-extra, err)
+			}
+			want, _ := full.Handle(raw, make([]byte, 0, 65535), dnsfront.UDP)
+			got, _ := packed.Handle(raw, make([]byte, 0, 65535), dnsfront.UDP)
+			if !bytes.Equal(got, want) {
+				t.Errorf("%d-octet name, query %d: packed reply differs", 255-extra, i)
+			}
+		}
+	}
+}
