@@ -157,8 +157,8 @@ type Result struct {
 // within ctx. The upstream is asked with DO set, whatever req says: the
 // reply carries the DNSSEC records the upstream gave, and a caller
 // answering a query without DO strips them (RFC 4035 §3.2.1; dnsfront
-// does). The reply has RA set and AD cleared (its records were not
-// verified here), the request's ID, and the upstream's sections (OPT
+// does). The reply has RA set, AD cleared (its records were not
+// verified here) and AA cleared (an upstream's authority is not ours), the request's ID, and the upstream's sections (OPT
 // included). Any error is an *Error.
 func (f *Forwarder) Forward(ctx context.Context, req *dns.Msg) (*Result, error) {
 	if len(req.Question) != 1 {
@@ -183,6 +183,7 @@ func (f *Forwarder) Forward(ctx context.Context, req *dns.Msg) (*Result, error) 
 	r.Id = req.Id
 	r.RecursionAvailable = true
 	r.AuthenticatedData = false
+	r.Authoritative = false // the caller is not the zone's server
 	f.cache.put(req, r)
 	return &Result{Msg: r, Upstream: who}, nil
 }
@@ -210,34 +211,35 @@ func (f *Forwarder) ask(ctx context.Context, q *dns.Msg) (*dns.Msg, string, erro
 	}
 	tries := make(map[string]error)
 	unreachable := true
-	next, pending := 0, 0
+	next := 0
+	inflight := make(map[int]bool) // indexes in ups
 	timer := time.NewTimer(f.hedge)
 	defer timer.Stop()
-	for {
-		if pending == 0 && next < len(order) {
+	launch := func() {
+		if next < len(order) {
 			send(order[next])
-			next, pending = next+1, pending+1
+			inflight[order[next]] = true
+			next++
 			timer.Reset(f.hedge)
 		}
-		if pending == 0 {
+	}
+	for {
+		if len(inflight) == 0 {
+			launch()
+		}
+		if len(inflight) == 0 {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			for i := next - pending; i < next; i++ {
-				if _, done := tries[f.ups[order[i]].up.String()]; !done {
-					tries[f.ups[order[i]].up.String()] = ctx.Err()
-				}
+			for i := range inflight {
+				tries[f.ups[i].up.String()] = ctx.Err()
 			}
 			return nil, "", &Error{Err: fmt.Errorf("%w: %w", ErrUnreachable, ctx.Err()), Tries: tries}
 		case <-timer.C:
-			if next < len(order) {
-				send(order[next])
-				next, pending = next+1, pending+1
-				timer.Reset(f.hedge)
-			}
+			launch()
 		case rp := <-replies:
-			pending--
+			delete(inflight, rp.i)
 			name := f.ups[rp.i].up.String()
 			if rp.err == nil && rp.r.Rcode != dns.RcodeSuccess && rp.r.Rcode != dns.RcodeNameError {
 				rp.err = fmt.Errorf("rcode %s", dns.RcodeToString[rp.r.Rcode])
@@ -251,6 +253,7 @@ func (f *Forwarder) ask(ctx context.Context, q *dns.Msg) (*dns.Msg, string, erro
 			if f.log != nil {
 				f.log.Debug("upstream failed", "upstream", name, "name", q.Question[0].Name, "err", rp.err)
 			}
+			launch() // the next one at once, not after the hedge
 		}
 	}
 	cause := ErrUnreachable

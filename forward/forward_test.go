@@ -37,6 +37,7 @@ func (u *upstream) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m.SetReply(req)
 	m.RecursionAvailable = true
 	m.AuthenticatedData = true
+	m.Authoritative = true // as a resolver's local zone answers
 	q := req.Question[0]
 	soa, _ := dns.NewRR("example.com. 300 IN SOA ns.example.com. host.example.com. 1 3600 600 86400 30")
 	switch q.Name {
@@ -174,7 +175,7 @@ func TestForwardEachProtocol(t *testing.T) {
 				t.Fatalf("Forward = %v", err)
 			}
 			m := res.Msg
-			if res.Cached || len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "192.0.2.1" || !m.RecursionAvailable || m.AuthenticatedData {
+			if res.Cached || len(m.Answer) != 1 || m.Answer[0].(*dns.A).A.String() != "192.0.2.1" || !m.RecursionAvailable || m.AuthenticatedData || m.Authoritative {
 				t.Fatalf("Forward(www A) = cached %v %v, want the upstream's A with RA, without AD", res.Cached, m)
 			}
 			clock = clock.Add(10 * time.Second)

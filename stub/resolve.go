@@ -79,31 +79,31 @@ func (s *Stub) fetch(ctx context.Context, name string, t uint16) (*fetched, erro
 	}
 	tries := make(map[string]error)
 	ede := uint16(dns.ExtendedErrorCodeNoReachableAuthority)
-	next, pending := 0, 0
+	next := 0
+	inflight := make(map[string]bool)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	launch := func() {
 		if next < len(order) {
 			ask(order[next])
+			inflight[order[next]] = true
 			timer.Reset(s.nodes.hedge(order[next]))
-			next, pending = next+1, pending+1
+			next++
 		}
 	}
 	launch()
-	for pending > 0 {
+	for len(inflight) > 0 {
 		select {
 		case <-ctx.Done():
-			for i := next - pending; i < next; i++ {
-				if _, ok := tries[order[i]]; !ok {
-					tries[order[i]] = ctx.Err()
-					s.nodes.failed(order[i], false)
-				}
+			for n := range inflight {
+				tries[n] = ctx.Err()
+				s.nodes.failed(n, false)
 			}
 			return nil, &resolveError{err: fmt.Errorf("%w: %w", ErrNoVerifiedAnswer, ctx.Err()), ede: ede, tries: tries}
 		case <-timer.C:
 			launch()
 		case a := <-results:
-			pending--
+			delete(inflight, a.node)
 			if a.err != nil {
 				tries[a.node] = a.err
 				s.nodes.failed(a.node, false)
@@ -130,7 +130,7 @@ func (s *Stub) fetch(ctx context.Context, name string, t uint16) (*fetched, erro
 			s.nodes.ok(a.node, a.rtt)
 			return &fetched{v: v, node: a.node, rtt: a.rtt}, nil
 		}
-		if pending == 0 {
+		if len(inflight) == 0 {
 			launch()
 		}
 	}
