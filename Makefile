@@ -33,6 +33,12 @@ bench-raft: build
 bench-overlay: build
 	$(GO) run ./bench/cmd/overlay -bin bin/ddnrs
 
+# The stub resolver's added latency (p50/p99, fetched and verified, and
+# cached) against asking a node directly, over loopback UDP (docs/stub.md).
+.PHONY: bench-stub
+bench-stub:
+	$(GO) test -run XXX -bench StubAddedLatency -benchtime 2000x ./stub
+
 # Write path against etcd 3.4 on this machine (7 processes on loopback,
 # the same write shape; installs etcd-server when missing) and the disk's
 # fdatasync, then our own write figures (bench/README.md, vs etcd).
