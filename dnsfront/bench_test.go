@@ -81,7 +81,7 @@ func BenchmarkHandleObserve(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			buf := make([]byte, 0, 65535)
-			dropped := tap.Dropped()
+			dropped, written := tap.Dropped(), tap.Written()
 			for b.Loop() {
 				if _, ok := h.HandleFrom(raw, buf, dnsfront.UDP, from); !ok {
 					b.Fatal("dropped")
@@ -89,6 +89,7 @@ func BenchmarkHandleObserve(b *testing.B) {
 			}
 			if c.opt.Tap != nil {
 				b.ReportMetric(float64(tap.Dropped()-dropped)/float64(b.N), "tap-dropped/op")
+				b.ReportMetric(float64(tap.Written()-written)/float64(b.N), "tap-msgs/op")
 			}
 		})
 	}
