@@ -271,7 +271,8 @@ func isForwarder(m *dnstap.Message) bool {
 
 // tapProtocols maps transports to dnstap's socket protocols; DoQ is 7 in
 // the current dnstap.proto (after DNSCrypt's 5 and 6), newer than the
-// golang-dnstap release we use, which reads it as unknown.
+// golang-dnstap release we use, which has no name for it but decodes the
+// number (TestObserveEveryTransport).
 var tapProtocols = [nTransports]dnstap.SocketProtocol{
 	UDP: dnstap.SocketProtocol_UDP, TCP: dnstap.SocketProtocol_TCP, TLS: dnstap.SocketProtocol_DOT,
 	HTTPS: dnstap.SocketProtocol_DOH, QUIC: dnstap.SocketProtocol(7),

@@ -328,3 +328,58 @@ func TestNewTapErrors(t *testing.T) {
 		t.Error("NewTap in a missing directory succeeded")
 	}
 }
+
+// TestObserveEveryTransport asks one question over each transport (UDP,
+// TCP, DoT, DoH over HTTP/2 and HTTP/3, DoQ), each a real server with a
+// real client, and finds each in the metrics under its transport and in
+// the dnstap log under its socket protocol, with the client's address.
+func TestObserveEveryTransport(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := dnsfront.NewMetrics(reg, dnsfront.MetricsOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "q.dnstap")
+	tap, err := dnsfront.NewTap(dnsfront.TapOptions{Dest: "file:" + path, Identity: "node-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := signedHandler(t, dnsfront.Options{Metrics: m, Tap: tap})
+	s := startServers(t, h, limits{})
+	q := dnstest.Query("www.example.", dns.TypeA, true)
+	q.Id = 0
+	raw := pack(t, q)
+	ask(t, "udp", s.udp.Addr().String(), q.Copy())
+	ask(t, "tcp", s.tcp.Addr().String(), q.Copy())
+	dotExchange(t, s.dot.Addr().String(), s.cert.Client(testHost, dnsfront.ALPNDoT), raw)
+	dohURL := "https://" + s.doh.Addr().String() + dnsfront.DefaultDoHPath
+	if resp, _ := dohPost(t, h2Client(t, s.cert.Client(testHost)), dohURL, raw); resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("DoH over HTTP/2: %s", resp.Status)
+	}
+	if resp, _ := dohPost(t, h3Client(t, s.cert.Client(testHost)), dohURL, raw); resp.StatusCode != 200 || resp.ProtoMajor != 3 {
+		t.Fatalf("DoH over HTTP/3: %s", resp.Status)
+	}
+	if _, err := doqExchange(doqDial(t, s.doq.Addr().String(), s.cert.Client(testHost, dnsfront.ALPNDoQ)), raw); err != nil {
+		t.Fatalf("DoQ: %v", err)
+	}
+	for tr, want := range map[string]float64{"UDP": 1, "TCP": 1, "TLS": 1, "HTTPS": 2, "QUIC": 1} {
+		if got := gathered(t, reg, "ddnrs_dns_queries_total", map[string]string{"transport": tr, "source": "local", "rcode": "NOERROR"}); got != want {
+			t.Errorf("ddnrs_dns_queries_total{transport=%s} = %v, want %v", tr, got, want)
+		}
+	}
+	tap.Close()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := dnstap.NewReader(f, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []tapWant
+	for _, p := range []dnstap.SocketProtocol{dnstap.SocketProtocol_UDP, dnstap.SocketProtocol_TCP, dnstap.SocketProtocol_DOT, dnstap.SocketProtocol_DOH, dnstap.SocketProtocol_DOH, 7} {
+		want = append(want, tapWant{dnstap.Message_AUTH_QUERY, p, "www.example.", ""}, tapWant{dnstap.Message_AUTH_RESPONSE, p, "www.example.", ""})
+	}
+	checkTap(t, tapFrames(t, r), want)
+}
