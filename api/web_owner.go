@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,9 @@ type ownerZone struct {
 	SignaturesExpire time.Time // zero when unknown
 	ExpiresSoon      bool      // within ownerExpiryWarning
 	Err              string    // the group's copy could not be read
+	// TornDown is the deadline of an ephemeral zone's lease; zero for a
+	// permanent zone.
+	TornDown time.Time
 }
 
 // ownerExpiryWarning flags a zone whose first signature expires sooner:
@@ -36,9 +40,10 @@ const ownerExpiryWarning = 10 * 24 * time.Hour
 
 type ownerPage struct {
 	webBase
-	Key    raftfsm.APIKey
-	Zones  []ownerZone
-	Audit  []AuditRecord
+	Key     raftfsm.APIKey
+	Zones   []ownerZone
+	SubKeys []raftfsm.APIKey // every key below Key
+	Audit   []AuditRecord    // of Key and its sub-keys, newest first
 	Zone   *ownerZone
 	RRsets []rrsetJSON
 }
@@ -110,9 +115,8 @@ func (s *Server) webOwner(w http.ResponseWriter, r *http.Request) {
 		}
 		page.Zones = append(page.Zones, s.ownerZoneRow(r, cl))
 	}
-	if l, err := s.clusterAudit(r.Context(), AuditFilter{KeyID: k.ID, Limit: 50}, ScopeCluster, "Bearer "+keyOf(r)); err == nil {
-		page.Audit = l.Records
-	}
+	page.SubKeys = reg.Descendants(k.ID)
+	page.Audit = s.ownerAudit(r, k, page.SubKeys)
 	s.render(w, http.StatusOK, "owner.html", page)
 }
 
@@ -151,7 +155,7 @@ func (s *Server) webOwnerZone(w http.ResponseWriter, r *http.Request) {
 // ownerZoneRow reads the group's copy of cl's zone for its serial and
 // first signature expiry.
 func (s *Server) ownerZoneRow(r *http.Request, cl raftfsm.Claim) ownerZone {
-	row := ownerZone{Zone: cl.Zone, Group: cl.Group, Suspended: cl.Suspended}
+	row := ownerZone{Zone: cl.Zone, Group: cl.Group, Suspended: cl.Suspended, TornDown: cl.Lease.Deadline()}
 	if dk, err := raftfsm.ParseOwnerKey(cl.Owner, ""); err == nil {
 		row.KeyTag = dk.KeyTag()
 	}
@@ -191,3 +195,39 @@ func rrsetView(set *zone.RRset) rrsetJSON {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// ownerAuditKeys bounds the sub-keys whose audit records the owner page
+// reads (one cluster-wide read each); 'ddnrs key audit --key ID' reads
+// any of them.
+const ownerAuditKeys = 10
+
+// ownerAudit is the newest audit records of k and of its first
+// ownerAuditKeys sub-keys, merged newest first, at most 50.
+func (s *Server) ownerAudit(r *http.Request, k raftfsm.APIKey, subs []raftfsm.APIKey) []AuditRecord {
+	ids := []string{k.ID}
+	for i, sk := range subs {
+		if i == ownerAuditKeys {
+			break
+		}
+		ids = append(ids, sk.ID)
+	}
+	seen := map[string]bool{}
+	var out []AuditRecord
+	for _, id := range ids {
+		l, err := s.clusterAudit(r.Context(), AuditFilter{KeyID: id, Limit: 50}, ScopeCluster, "Bearer "+keyOf(r))
+		if err != nil {
+			continue
+		}
+		for _, rec := range l.Records {
+			if k := rec.Node + "/" + strconv.FormatUint(rec.Seq, 10); !seen[k] {
+				seen[k] = true
+				out = append(out, rec)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
+	if len(out) > 50 {
+		out = out[:50]
+	}
+	return out
+}

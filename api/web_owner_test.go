@@ -69,3 +69,48 @@ func TestWebOwner(t *testing.T) {
 		t.Errorf("another key's GET /owner/zones/example.org.: %d, want 403", status)
 	}
 }
+
+// TestWebOwnerSubKeys: the owner page lists the key's sub-keys (a
+// revoked one marked so) and the audit records of the sub-keys with the
+// key each issue concerned, and an ephemeral zone's deadline; a sub-key
+// signed in sees neither its parent nor its siblings.
+func TestWebOwnerSubKeys(t *testing.T) {
+	f := newWebFixture(t)
+	owner := f.issue("owner", userScope("example.org."), bigLimits, time.Time{})
+	tz := newTestZone(t, "pr-7.example.org.")
+	body := tz.createBody(t)
+	body["idle"] = "3d"
+	want(t, "create ephemeral", f.do("POST", "/v1/zones", owner, body), http.StatusCreated, "")
+	var ci, acme issued
+	r := f.do("POST", "/v1/keys", owner, map[string]any{"name": "ci-job", "scope": map[string]any{"suffixes": []string{"ci.example.org."}, "actions": []string{"read", "update"}}})
+	want(t, "issue ci", r, http.StatusCreated, "")
+	r.json(t, &ci)
+	r = f.do("POST", "/v1/keys", owner, map[string]any{"name": "acme-client", "scope": map[string]any{"suffixes": []string{"example.org."}, "labels": []string{"_acme-challenge"}, "types": []string{"TXT"}, "actions": []string{"update"}}})
+	want(t, "issue acme", r, http.StatusCreated, "")
+	r.json(t, &acme)
+	want(t, "the ci key reads", f.do("GET", "/v1/zones", ci.Key, nil), http.StatusOK, "")
+	want(t, "revoke acme", f.do("DELETE", "/v1/keys/"+acme.KeyID, owner, nil), http.StatusOK, "")
+
+	c := f.client(t)
+	if resp, body := f.post(t, c, "/owner/login", url.Values{"key": {owner}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d\n%s", resp.StatusCode, pageText(body))
+	}
+	status, page := f.get(t, c, "/owner")
+	text := pageText(page)
+	if status != http.StatusOK {
+		t.Fatalf("GET /owner: %d\n%s", status, text)
+	}
+	for _, w := range []string{"Sub-keys", ci.KeyID, "ci-job", acme.KeyID, "revoked", "keys.issue", "keys.revoke", "zones.list", "ephemeral: torn down at"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("GET /owner lacks %q:\n%s", w, text)
+		}
+	}
+	c2 := f.client(t)
+	if resp, body := f.post(t, c2, "/owner/login", url.Values{"key": {ci.Key}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sub-key sign-in: %d\n%s", resp.StatusCode, pageText(body))
+	}
+	_, page = f.get(t, c2, "/owner")
+	if text := pageText(page); strings.Contains(text, acme.KeyID) || !strings.Contains(text, "No sub-keys") {
+		t.Errorf("the sub-key's page shows its sibling or lacks the sub-key hint:\n%s", text)
+	}
+}
