@@ -44,8 +44,8 @@ type ownerPage struct {
 	Zones   []ownerZone
 	SubKeys []raftfsm.APIKey // every key below Key
 	Audit   []AuditRecord    // of Key and its sub-keys, newest first
-	Zone   *ownerZone
-	RRsets []rrsetJSON
+	Zone    *ownerZone
+	RRsets  []rrsetJSON
 }
 
 // ownerPages is the owner pages' sign-in.
