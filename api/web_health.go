@@ -7,7 +7,8 @@ import (
 // healthPage is the data of health.html.
 type healthPage struct {
 	webBase
-	Health Health
+	Health   Health
+	Expiring *expiringView // nil: the backend cannot tell
 }
 
 // webHealth is the dashboard: groups with their leaders and lag, and every
@@ -18,5 +19,5 @@ func (s *Server) webHealth(w http.ResponseWriter, r *http.Request) {
 		s.renderMessage(w, webStatus(err), "Health unavailable", errorMessage(err))
 		return
 	}
-	s.render(w, http.StatusOK, "health.html", &healthPage{webBase: webBase{Title: "Cluster health"}, Health: h})
+	s.render(w, http.StatusOK, "health.html", &healthPage{webBase: webBase{Title: "Cluster health"}, Health: h, Expiring: s.expiring()})
 }

@@ -42,4 +42,14 @@ func TestSignatureExpiry(t *testing.T) {
 		t.Errorf("ddnrs_zone_signatures_expire_timestamp_seconds = %v, want [%s]", got, want)
 	}
 
+	// The health page's list (api.Expiring): the demo zone is flagged
+	// once its first signature is within the warning window, and not
+	// before.
+	if window, zs := n.ExpiringZones(time.Now()); window != n.cfg.SignatureWarning || len(zs) != 0 {
+		t.Errorf("ExpiringZones(now) = %v, %v; want the window and no zone (signatures expire at %s)", window, zs, at)
+	}
+	near := at.Add(-n.cfg.SignatureWarning / 2)
+	if _, zs := n.ExpiringZones(near); len(zs) != 1 || zs[0].Zone != DemoOrigin || !zs[0].Expires.Equal(at.UTC()) {
+		t.Errorf("ExpiringZones(%s) = %v, want %s expiring at %s", near, zs, DemoOrigin, at)
+	}
 }
