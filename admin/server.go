@@ -107,6 +107,12 @@ type Options struct {
 	// Rejected counts commands refused before they reach the node (a
 	// command that does not decode), by reason.
 	Rejected *prometheus.CounterVec
+	// Authorize, when set, is asked before every request is handled,
+	// with the request (its TLS state names the client certificate); an
+	// error answers 403 with code forbidden and the error as message.
+	// Default (nil): every client the TLS configuration let in may call
+	// every path.
+	Authorize func(r *http.Request) error
 }
 
 // Server is the admin HTTPS endpoint: one http.Server on one listener,
@@ -133,7 +139,7 @@ func Listen(addr string, tc *tls.Config, o Options) (*Server, error) {
 	}
 	a := &Server{Options: o, ln: tls.NewListener(ln, tc), done: make(chan struct{})}
 	a.srv = &http.Server{
-		Handler:           a.counted(a.routes()),
+		Handler:           a.counted(a.authorized(a.routes())),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(o.Log.Handler(), slog.LevelDebug),
@@ -155,6 +161,22 @@ func (a *Server) Serve() {
 
 // CloseUnserved closes the listener of a Server that never served.
 func (a *Server) CloseUnserved() error { return a.ln.Close() }
+
+// authorized answers 403 forbidden to a request Options.Authorize
+// refuses.
+func (a *Server) authorized(h http.Handler) http.Handler {
+	if a.Authorize == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Authorize(r); err != nil {
+			a.Log.Warn("admin request refused by certificate scope", "method", r.Method, "path", r.URL.Path, "err", err)
+			writeJSON(w, http.StatusForbidden, &APIError{Code: CodeForbidden, Message: err.Error()})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // counted counts the requests in flight through h.
 func (a *Server) counted(h http.Handler) http.Handler {

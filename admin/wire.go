@@ -52,6 +52,10 @@ const (
 	// CodeExistsElsewhere: a CreateZone for a zone another group of the
 	// overlay holds; nothing was applied. Members as for not_here.
 	CodeExistsElsewhere = "zone_exists_elsewhere"
+	// CodeForbidden: the client certificate's scope does not allow this
+	// request (a node of another group, an operator of another group);
+	// Message says which scope it has.
+	CodeForbidden = "forbidden"
 	// CodeInternal: anything else; Message says what.
 	CodeInternal = "internal"
 )

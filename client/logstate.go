@@ -31,9 +31,11 @@ import (
 
 // LogStateVersion is the version of LogState's JSON form: 2 adds
 // Previous (the previous owner keys of rotated zones), 3 adds Peers (the
-// overlay peers the log's node-admission entries admitted); versions 1
-// and 2 are still read, their Peers rebuilt from the log (Extend).
-const LogStateVersion = 3
+// overlay peers the log's node-admission entries admitted), 4 adds
+// Revoked (the certificates the log's cert-revocation entries revoked);
+// versions 1 to 3 are still read, what they lack rebuilt from the log
+// (Extend).
+const LogStateVersion = 4
 
 // maxLogBatch is how many entries one request fetches.
 const maxLogBatch = 1000
@@ -67,6 +69,11 @@ type LogState struct {
 	// Extend rebuilds it from the log's first Size entries, checked
 	// against Range.
 	Peers map[string]LogPeer `json:"peers"`
+	// Revoked maps the serial numbers of revoked cluster certificates
+	// (lower-case hexadecimal, translog.CanonicalSerial) to their
+	// revocation: every node refuses them (node/trust.go). nil means not
+	// known yet, as for Peers (a state read from versions 1 to 3).
+	Revoked map[string]LogRevoked `json:"revoked"`
 	// SplitView, when set, says why following stopped: two checkpoints
 	// that cannot both be true. An operator removes the state (after
 	// looking at both) to follow again.
@@ -88,10 +95,19 @@ type LogPeer struct {
 	Addrs []string `json:"addrs,omitempty"`
 }
 
+// LogRevoked is a certificate revocation in a LogState's Revoked.
+type LogRevoked struct {
+	Name   string    `json:"name,omitempty"`  // the certificate's common name, as the revocation gave it
+	Group  string    `json:"group,omitempty"` // informational
+	Reason string    `json:"reason,omitempty"`
+	Time   time.Time `json:"time"`
+}
+
 // NewLogState returns the state of a follower that has read nothing.
 func NewLogState() LogState {
 	return LogState{Version: LogStateVersion, Anchors: map[string]string{}, Groups: map[string]string{},
-		Suspended: map[string]string{}, Previous: map[string]LogPrevious{}, Peers: map[string]LogPeer{}}
+		Suspended: map[string]string{}, Previous: map[string]LogPrevious{}, Peers: map[string]LogPeer{},
+		Revoked: map[string]LogRevoked{}}
 }
 
 // ParseLogState reads a LogState's JSON form, version 1, 2 or 3, as
@@ -99,15 +115,20 @@ func NewLogState() LogState {
 // entries gets nil Peers: Extend rebuilds them.
 func ParseLogState(b []byte) (LogState, error) {
 	st := NewLogState()
-	st.Peers = nil
+	st.Peers, st.Revoked = nil, nil
 	if err := json.Unmarshal(b, &st); err != nil {
 		return st, err
 	}
 	if st.Version < 1 || st.Version > LogStateVersion {
 		return st, fmt.Errorf("version %d, want 1 to %d", st.Version, LogStateVersion)
 	}
-	if st.Peers == nil && st.Size == 0 {
-		st.Peers = map[string]LogPeer{}
+	if st.Size == 0 {
+		if st.Peers == nil {
+			st.Peers = map[string]LogPeer{}
+		}
+		if st.Revoked == nil {
+			st.Revoked = map[string]LogRevoked{}
+		}
 	}
 	st.Version = LogStateVersion
 	if st.Anchors == nil {
@@ -146,7 +167,7 @@ func (s *LogState) Extend(ctx context.Context, src translog.Source, v note.Verif
 	if err != nil {
 		return nil, err
 	}
-	if s.Peers == nil {
+	if s.Peers == nil || s.Revoked == nil {
 		if err := s.rescanPeers(ctx, src); err != nil {
 			return nil, err
 		}
@@ -191,14 +212,15 @@ func (s *LogState) Extend(ctx context.Context, src translog.Source, v note.Verif
 	return leaves, nil
 }
 
-// rescanPeers rebuilds s.Peers from the log's first s.Size entries, for a
-// state written before peers were kept: the entries must give the
-// compact range s holds (else the log shows a split view), and only
-// their node admissions are applied (the rest is in s already).
+// rescanPeers rebuilds s.Peers and s.Revoked from the log's first s.Size
+// entries, for a state written before they were kept: the entries must
+// give the compact range s holds (else the log shows a split view), and
+// only their node admissions and certificate revocations are applied
+// (the rest is in s already).
 func (s *LogState) rescanPeers(ctx context.Context, src translog.Source) error {
 	fact := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 	rng := fact.NewEmptyRange(0)
-	peers := map[string]LogPeer{}
+	peers, revoked := map[string]LogPeer{}, map[string]LogRevoked{}
 	for start := uint64(0); start < s.Size; {
 		end := min(s.Size, start+maxLogBatch)
 		batch, err := src.Entries(ctx, start, end)
@@ -214,6 +236,7 @@ func (s *LogState) rescanPeers(ctx context.Context, src translog.Source) error {
 			}
 			if e, err := translog.ParseEntry(l); err == nil {
 				admitPeer(peers, e)
+				revoke(revoked, e)
 			}
 		}
 		start += uint64(len(batch))
@@ -222,8 +245,26 @@ func (s *LogState) rescanPeers(ctx context.Context, src translog.Source) error {
 		s.SplitView = fmt.Sprintf("the log's first %d entries do not give the range held with checkpoint:\n%s", s.Size, s.Checkpoint)
 		return fmt.Errorf("%w: %s", translog.ErrSplitView, s.SplitView)
 	}
-	s.Peers = peers
+	s.Peers, s.Revoked = peers, revoked
 	return nil
+}
+
+// revoke applies a cert-revocation entry to revoked; other entries are
+// ignored.
+func revoke(revoked map[string]LogRevoked, e translog.Entry) {
+	serial, err := translog.RevokedSerial(e)
+	if err != nil {
+		return
+	}
+	revoked[serial] = LogRevoked{Name: e.NodeID, Group: e.Group, Reason: e.Reason, Time: e.Time.UTC()}
+}
+
+// IsRevoked reports whether the log revoked the certificate with the
+// serial number serial (lower-case hexadecimal, as fmt's %x writes a
+// big.Int).
+func (s *LogState) IsRevoked(serial string) bool {
+	_, ok := s.Revoked[serial]
+	return ok
 }
 
 func equalHashes(a, b [][]byte) bool {
@@ -301,6 +342,10 @@ func (s *LogState) Apply(e translog.Entry, now time.Time, grace time.Duration) b
 	case translog.KindNodeAdmission:
 		if s.Peers != nil {
 			admitPeer(s.Peers, e)
+		}
+	case translog.KindCertRevocation:
+		if s.Revoked != nil {
+			revoke(s.Revoked, e)
 		}
 	}
 	return false

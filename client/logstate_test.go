@@ -173,9 +173,67 @@ func TestLogStatePeers(t *testing.T) {
 		t.Errorf("rebuilding peers from a log that does not give the range held = %v (split view %q, peers %v), want a split view", err, forged.SplitView, forged.Peers)
 	}
 
-	for _, bad := range []string{`{"version": 0}`, `{"version": 4}`, `{"version": "3"}`} {
+	for _, bad := range []string{`{"version": 0}`, `{"version": 5}`, `{"version": "3"}`} {
 		if _, err := client.ParseLogState([]byte(bad)); err == nil {
 			t.Errorf("ParseLogState(%s) = nil error, want refused", bad)
 		}
+	}
+}
+
+// TestLogStateRevoked: cert-revocation entries revoke their serials; a
+// state saved as version 3, which kept no revocations, rebuilds them from
+// the log.
+func TestLogStateRevoked(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	s := translogtest.NewServer(t, "")
+	s.Append(t,
+		translog.Entry{Kind: translog.KindCertRevocation, Time: now, Group: "eu", Reason: "stolen", Actor: "operator", NodeID: "eu-ops", NodeAddrs: []string{"serial=5f3a"}},
+		translog.Entry{Kind: translog.KindNodeAdmission, Time: now, Group: "eu", NodeID: "e1", NodeAddrs: []string{"peer=P1"}},
+	)
+	follow := func(st *client.LogState) error {
+		leaves, err := st.Extend(ctx, s.Source(), s.Key.Verifier, "")
+		for _, l := range leaves {
+			e, err := translog.ParseEntry(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Apply(e, now, 0)
+		}
+		return err
+	}
+	st := client.NewLogState()
+	if err := follow(&st); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]client.LogRevoked{"5f3a": {Name: "eu-ops", Group: "eu", Reason: "stolen", Time: now}}
+	if !reflect.DeepEqual(st.Revoked, want) || !st.IsRevoked("5f3a") || st.IsRevoked("5f3b") || st.IsRevoked("") {
+		t.Errorf("Revoked = %v, want %v", st.Revoked, want)
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	raw["version"] = 3
+	delete(raw, "revoked")
+	v3, _ := json.Marshal(raw)
+	old, err := client.ParseLogState(v3)
+	if err != nil {
+		t.Fatalf("ParseLogState(version 3): %v", err)
+	}
+	if old.Revoked != nil || old.IsRevoked("5f3a") {
+		t.Fatalf("a version 3 state: Revoked = %v, want unknown (nil)", old.Revoked)
+	}
+	s.Append(t, translog.Entry{Kind: translog.KindCertRevocation, Time: now, Actor: "operator", NodeAddrs: []string{"serial=77"}})
+	if err := follow(&old); err != nil {
+		t.Fatalf("Extend of a version 3 state: %v", err)
+	}
+	want["77"] = client.LogRevoked{Time: now}
+	if !reflect.DeepEqual(old.Revoked, want) || len(old.Peers) != 1 {
+		t.Errorf("rebuilt from the log: revoked %v peers %v, want %v and one peer", old.Revoked, old.Peers, want)
 	}
 }

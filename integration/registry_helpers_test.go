@@ -76,6 +76,7 @@ type regCluster struct {
 	groups   map[string][]*regNode
 	order    []string // group names in start order, registry first
 	reviewer string   // an admin API key, issued by the operator
+	scoped   bool     // certificates name group and role; nodes require it
 	// hc is the test's HTTP client. It connects from 127.0.59.1, so that
 	// the API's per-IP limit on unauthenticated endpoints counts its
 	// polling apart from the ddnrs commands run from 127.0.0.1.
@@ -99,6 +100,15 @@ func (c *regCluster) api() string { return c.groups["reg"][0].api }
 // until the registry's node directory lists every node.
 func startRegistryCluster(t *testing.T, regSize int, others ...regGroupSpec) *regCluster {
 	t.Helper()
+	return startRegistryClusterWith(t, false, regSize, others...)
+}
+
+// startRegistryClusterWith is startRegistryCluster; with scoped, every
+// certificate names its group and role (ddnrs ops cert issue --scope): a
+// node of group G is member:G (registry:reg for the registry group), the
+// operator's is operator:*, and every node sets [tls] require_scope.
+func startRegistryClusterWith(t *testing.T, scoped bool, regSize int, others ...regGroupSpec) *regCluster {
+	t.Helper()
 	needBinary(t)
 	dir := t.TempDir()
 	c := &regCluster{dir: dir, groups: map[string][]*regNode{}, origin: "ddnrs.registry/log"}
@@ -110,7 +120,12 @@ func startRegistryCluster(t *testing.T, regSize int, others ...regGroupSpec) *re
 	runCmd(t, dir, ddnrsBin, "ops", "ca", "init", "--dir", caDir)
 	c.ca = filepath.Join(caDir, "ca.crt")
 	opsDir := filepath.Join(dir, "ops")
-	runCmd(t, dir, ddnrsBin, "ops", "cert", "issue", "--ca", caDir, "--id", "operator", "--ip", "127.0.0.1", "--out", opsDir)
+	c.scoped = scoped
+	opsScope := []string{}
+	if scoped {
+		opsScope = []string{"--scope", "operator:*"}
+	}
+	runCmd(t, dir, ddnrsBin, append([]string{"ops", "cert", "issue", "--ca", caDir, "--id", "operator", "--ip", "127.0.0.1", "--out", opsDir}, opsScope...)...)
 	c.opsCert, c.opsKey = filepath.Join(opsDir, "node.crt"), filepath.Join(opsDir, "node.key")
 	c.logKey = filepath.Join(dir, "log.key")
 	out := runCmd(t, dir, ddnrsBin, "log", "keygen", "--name", c.origin, "--out", c.logKey)
@@ -134,7 +149,15 @@ func startRegistryCluster(t *testing.T, regSize int, others ...regGroupSpec) *re
 			}
 			nd := filepath.Join(dir, n.id)
 			n.config, n.ready, n.data = filepath.Join(nd, "node.toml"), filepath.Join(nd, "ready.json"), filepath.Join(nd, "data")
-			runCmd(t, dir, ddnrsBin, "ops", "cert", "issue", "--ca", caDir, "--id", n.id, "--ip", ip, "--out", nd)
+			args := []string{"ops", "cert", "issue", "--ca", caDir, "--id", n.id, "--ip", ip, "--out", nd}
+			if scoped {
+				role := "member"
+				if s.name == "reg" {
+					role = "registry"
+				}
+				args = append(args, "--scope", role+":"+s.name)
+			}
+			runCmd(t, dir, ddnrsBin, args...)
 			c.groups[s.name] = append(c.groups[s.name], n)
 		}
 	}
@@ -271,8 +294,8 @@ func (c *regCluster) writeNodeConfig(t *testing.T, n *regNode, s regGroupSpec, j
 	} else {
 		fmt.Fprintf(&b, "bootstrap = false\njoin = [%q]\n", join)
 	}
-	fmt.Fprintf(&b, "\n[admin]\nlisten = %q\n\n[tls]\nca = %q\ncert = %q\nkey = %q\n",
-		adminAddr, c.ca, filepath.Join(filepath.Dir(n.config), "node.crt"), filepath.Join(filepath.Dir(n.config), "node.key"))
+	fmt.Fprintf(&b, "\n[admin]\nlisten = %q\n\n[tls]\nca = %q\ncert = %q\nkey = %q\nrequire_scope = %v\n",
+		adminAddr, c.ca, filepath.Join(filepath.Dir(n.config), "node.crt"), filepath.Join(filepath.Dir(n.config), "node.key"), c.scoped)
 	fmt.Fprintf(&b, "\n[overlay]\nenabled = true\nlisten = [%q]\nbootstrap = [%s]\n", overlayListen, regQuote(boot))
 	fmt.Fprintf(&b, "\n[metrics]\nlisten = \"off\"\n")
 	// Every follower polls the registry's API from 127.0.0.1 (the

@@ -77,6 +77,9 @@ type View struct {
 	// known (a follow.json of version 1 or 2 before the next poll
 	// rebuilds them), when the admitted set must be left as it was.
 	Peers map[string]client.LogPeer
+	// Revoked maps the serial numbers of the certificates the registry
+	// revoked to their revocation (a copy); nil while not known, as Peers.
+	Revoked map[string]client.LogRevoked
 }
 
 // Sink takes what the follower learns. Learn is called by New and then
@@ -274,6 +277,9 @@ func (f *Follower) publish(newlySuspended, released, registered []string) {
 	if f.st.Peers != nil {
 		v.Peers = maps.Clone(f.st.Peers)
 		f.admitted.Set(float64(len(v.Peers)))
+	}
+	if f.st.Revoked != nil {
+		v.Revoked = maps.Clone(f.st.Revoked)
 	}
 	for _, z := range released {
 		if _, again := f.st.Groups[z]; again {

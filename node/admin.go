@@ -34,6 +34,7 @@ func (n *Node) adminOptions() admin.Options {
 		Metrics:        n.metrics.Registry(),
 		Forwarded:      n.metrics.Forwarded,
 		Rejected:       n.metrics.Rejected,
+		Authorize:      n.adminAuthorize, // trust.go
 	}
 }
 

@@ -364,6 +364,13 @@ type TLSConfig struct {
 	Cert string `toml:"cert"`
 	// Key is the private key of Cert. Default "".
 	Key string `toml:"key"`
+	// RequireScope refuses peers whose certificates name no group and
+	// role (version 1, cluster-wide certificates), and a node certificate
+	// of its own without one. Default false, so clusters whose
+	// certificates predate scopes keep working; set it once every
+	// certificate is reissued with `ddnrs ops cert issue --scope`
+	// (docs/architecture.md, "Trust per group and role").
+	RequireScope bool `toml:"require_scope"`
 }
 
 // Auto reports whether no TLS files are named, so the node makes its own.

@@ -112,6 +112,7 @@ type Node struct {
 	signer     note.Signer                       // the log's signer; nil off the registry group
 	fol        *logfollow.Follower               // nil without [registry] log_verifier
 	admission  admission                         // overlay admission (overlay_admit.go)
+	trust      trustState                        // revoked certificates (revocation.go)
 	api        *apiServer                        // nil without [api] listen
 	metricsSrv *metrics.Server                   // nil when [metrics] listen is off
 
@@ -223,6 +224,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("raft group: %w", err)
 	}
+	n.trust.group.Store(grp) // revocation.go
 	undo = append(undo, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -291,7 +293,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	undo = append(undo, func() { enc.Close(context.Background()) })
 	client := admin.NewClient(clientTLS)
 	n.store, n.fsm, n.group, n.client = store, fsm, grp, client
-	adm, err := admin.Listen(n.cfg.Admin.Listen, adminServerTLS(serverTLS), n.adminOptions())
+	adm, err := admin.Listen(n.cfg.Admin.Listen, n.adminTLS(serverTLS), n.adminOptions())
 	if err != nil {
 		n.store, n.fsm, n.group, n.client = nil, nil, nil, nil
 		return err

@@ -80,7 +80,7 @@ func newCertCmd() *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(newCertIssueCmd())
+	cmd.AddCommand(newCertIssueCmd(), newCertRevokeCmd())
 	return cmd
 }
 
@@ -90,6 +90,11 @@ type certIssueOptions struct {
 	IPs []string // IP subject alternative names
 	DNS []string // DNS subject alternative names
 	Out string   // output directory; required
+	// Scope is ROLE:GROUP (member:eu, registry:reg, operator:eu,
+	// operator:*); "" issues a cluster-wide (version 1) certificate.
+	Scope string
+	// Validity is how long the certificate is valid; 0: a year.
+	Validity time.Duration
 }
 
 func newCertIssueCmd() *cobra.Command {
@@ -106,10 +111,29 @@ certificate, ca.crt, beside them if none is there.
 Peers check the address they dial against the certificate, so list every
 address the node is reached at with --ip and --dns (at least one).
 
+--scope names the group and role the certificate is for, ROLE:GROUP:
+  member:GROUP     a node of GROUP: its Raft and admin endpoint accept it,
+                   no other group's do (a registry member also takes the
+                   heartbeats and registry proposals of every group's nodes)
+  registry:GROUP   a node of the registry group GROUP (as member)
+  operator:GROUP   the ops CLI, for GROUP's admin endpoint only; never Raft
+  operator:*       the ops CLI, for every group's admin endpoint
+Without --scope the certificate is cluster-wide (version 1): every group
+accepts it, unless a node sets [tls] require_scope. A node refuses to start
+with a scoped certificate of another group.
+
+--validity makes a short-lived certificate (e.g. 24h): renew it before it
+ends with the same command into a new directory and move the files over the
+old ones; a running node reads changed certificate files at its next
+handshake (no restart). The serial number printed is what
+'ddnrs ops cert revoke' takes.
+
 Existing files are never overwritten.`,
 		Example: `  ddnrs ops cert issue --ca cluster-ca --id n1 --ip 10.0.0.1 --out n1-tls
   ddnrs ops cert issue --ca cluster-ca --id n2 --ip 10.0.0.2 --dns n2.example.net --out n2-tls
-  ddnrs ops cert issue --ca cluster-ca --id operator --ip 127.0.0.1 --out ops-tls   # for the ops CLI`,
+  ddnrs ops cert issue --ca cluster-ca --id operator --ip 127.0.0.1 --out ops-tls   # for the ops CLI
+  ddnrs ops cert issue --ca cluster-ca --id eu-1 --ip 10.0.1.1 --scope member:eu --out eu-1-tls
+  ddnrs ops cert issue --ca cluster-ca --id eu-ops --ip 127.0.0.1 --scope operator:eu --validity 24h --out eu-ops-tls`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCertIssue(cmd, opts)
@@ -121,6 +145,8 @@ Existing files are never overwritten.`,
 	f.StringArrayVar(&opts.IPs, "ip", nil, "an IP address the node is reached at (repeat for more)")
 	f.StringArrayVar(&opts.DNS, "dns", nil, "a DNS name the node is reached at (repeat for more)")
 	f.StringVar(&opts.Out, "out", "", "directory to write node.crt and node.key to (created if missing; required)")
+	f.StringVar(&opts.Scope, "scope", "", "the group and role the certificate is for, `ROLE:GROUP`: member:eu, registry:reg, operator:eu, operator:* (default: cluster-wide)")
+	f.DurationVar(&opts.Validity, "validity", 0, "how long the certificate is valid, e.g. 24h (default a year; never past the CA)")
 	return cmd
 }
 
@@ -136,6 +162,17 @@ func runCertIssue(cmd *cobra.Command, opts *certIssueOptions) error {
 	}
 	if len(opts.IPs) == 0 && len(opts.DNS) == 0 {
 		return usagef("give at least one --ip or --dns: peers check the address they dial against the certificate")
+	}
+	var scope *pki.Scope
+	if opts.Scope != "" {
+		s, err := pki.ParseScope(opts.Scope)
+		if err != nil {
+			return usagef("--scope %q: %v", opts.Scope, err)
+		}
+		scope = &s
+	}
+	if opts.Validity < 0 || opts.Validity > 0 && opts.Validity < time.Minute {
+		return usagef("--validity %v: want at least 1m (or 0 for a year)", opts.Validity)
 	}
 	var ips []net.IP
 	for _, s := range opts.IPs {
@@ -162,7 +199,12 @@ func runCertIssue(cmd *cobra.Command, opts *certIssueOptions) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	pair, err := pki.IssueNode(ca, opts.ID, ips, opts.DNS)
+	var pair *pki.Pair
+	if scope != nil {
+		pair, err = pki.IssueScoped(ca, opts.ID, *scope, pki.IssueOptions{IPs: ips, DNSNames: opts.DNS, Validity: opts.Validity})
+	} else {
+		pair, err = pki.IssueNodeFor(ca, opts.ID, ips, opts.DNS, opts.Validity)
+	}
 	if err != nil {
 		return err
 	}
@@ -178,8 +220,12 @@ func runCertIssue(cmd *cobra.Command, opts *certIssueOptions) error {
 		}
 	}
 	names := append(append([]string(nil), opts.IPs...), opts.DNS...)
-	_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %s for %q (%s), valid until %s; CA certificate: %s\n",
+	scopeText := "cluster-wide"
+	if scope != nil {
+		scopeText = "scope " + scope.String()
+	}
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s and %s for %q (%s), %s, serial %x, valid until %s; CA certificate: %s\n",
 		filepath.Join(opts.Out, pki.CertFile), filepath.Join(opts.Out, pki.KeyFile), opts.ID,
-		strings.Join(names, ", "), pair.Cert.NotAfter.UTC().Format(time.DateOnly), caCopy)
+		strings.Join(names, ", "), scopeText, pair.Cert.SerialNumber, pair.Cert.NotAfter.UTC().Format(time.RFC3339), caCopy)
 	return err
 }

@@ -2,10 +2,12 @@ package ops
 
 import (
 	"crypto/x509"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ddnrs/ddnrs/internal/pki"
 )
@@ -70,6 +72,15 @@ func TestCAInitAndCertIssue(t *testing.T) {
 		{"no CA there", []string{"ops", "cert", "issue", "--ca", dir, "--id", "n3", "--ip", "127.0.0.4", "--out", filepath.Join(dir, "n3")}, ExitError, "ops ca init"},
 		{"another CA's copy in --out", []string{"ops", "cert", "issue", "--ca", caDir, "--id", "n4", "--ip", "127.0.0.4", "--out", mixed}, ExitError, "another CA"},
 		{"unknown subcommand", []string{"ops", "ca", "rotate"}, ExitUsage, "unknown command"},
+		{"bad scope role", []string{"ops", "cert", "issue", "--ca", caDir, "--id", "n5", "--ip", "127.0.0.5", "--scope", "admin:eu", "--out", filepath.Join(dir, "n5")}, ExitUsage, "want member, registry or operator"},
+		{"scope without group", []string{"ops", "cert", "issue", "--ca", caDir, "--id", "n5", "--ip", "127.0.0.5", "--scope", "member", "--out", filepath.Join(dir, "n5")}, ExitUsage, "want ROLE:GROUP"},
+		{"member of every group", []string{"ops", "cert", "issue", "--ca", caDir, "--id", "n5", "--ip", "127.0.0.5", "--scope", "member:*", "--out", filepath.Join(dir, "n5")}, ExitUsage, "for operators only"},
+		{"validity too short", []string{"ops", "cert", "issue", "--ca", caDir, "--id", "n5", "--ip", "127.0.0.5", "--validity", "5s", "--out", filepath.Join(dir, "n5")}, ExitUsage, "at least 1m"},
+		{"revoke without serial", []string{"ops", "cert", "revoke", "--reason", "x", "--server", "127.0.0.1:1", "--ca", "a", "--cert", "b", "--key", "c"}, ExitUsage, "exactly one of --serial and --cert-file"},
+		{"revoke bad serial", []string{"ops", "cert", "revoke", "--serial", "xyz", "--reason", "x", "--server", "127.0.0.1:1", "--ca", "a", "--cert", "b", "--key", "c"}, ExitUsage, "not a positive hexadecimal"},
+		{"revoke serial 0", []string{"ops", "cert", "revoke", "--serial", "00", "--reason", "x", "--server", "127.0.0.1:1", "--ca", "a", "--cert", "b", "--key", "c"}, ExitUsage, "not a positive hexadecimal"},
+		{"revoke without reason", []string{"ops", "cert", "revoke", "--serial", "5f", "--server", "127.0.0.1:1", "--ca", "a", "--cert", "b", "--key", "c"}, ExitUsage, "--reason is required"},
+		{"revoke missing cert file", []string{"ops", "cert", "revoke", "--cert-file", filepath.Join(dir, "nope.crt"), "--reason", "x", "--server", "127.0.0.1:1", "--ca", "a", "--cert", "b", "--key", "c"}, ExitError, "--cert-file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,5 +95,33 @@ func TestCAInitAndCertIssue(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(mixed, pki.CertFile)); !os.IsNotExist(err) {
 		t.Errorf("a refused issue wrote %s (%v)", filepath.Join(mixed, pki.CertFile), err)
+	}
+}
+
+// A scoped certificate says its scope and serial; the serial parses
+// back in every form an operator may paste it.
+func TestCertIssueScope(t *testing.T) {
+	dir := t.TempDir()
+	caDir := filepath.Join(dir, "ca")
+	mustRun(t, "ops", "ca", "init", "--dir", caDir)
+	r := mustRun(t, "ops", "cert", "issue", "--ca", caDir, "--id", "eu-ops", "--ip", "127.0.0.1", "--scope", "operator:eu", "--validity", "24h", "--out", filepath.Join(dir, "o"))
+	c, err := pki.LoadCert(filepath.Join(dir, "o", pki.CertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := fmt.Sprintf("%x", c.SerialNumber)
+	if !strings.Contains(r.stdout, "scope operator:eu") || !strings.Contains(r.stdout, "serial "+serial) {
+		t.Errorf("ddnrs ops cert issue --scope printed %q, want the scope and serial %s", r.stdout, serial)
+	}
+	if s, err := pki.ScopeOf(c); err != nil || s.String() != "operator:eu" {
+		t.Errorf("scope %v, %v; want operator:eu", s, err)
+	}
+	if life := time.Until(c.NotAfter); life > 25*time.Hour || life < 23*time.Hour {
+		t.Errorf("valid for %v more, want about 24h", life)
+	}
+	for _, in := range []string{serial, strings.ToUpper(serial), "0x" + serial, "00" + serial} {
+		if got, err := parseSerial(in); err != nil || got != serial {
+			t.Errorf("parseSerial(%q) = %q, %v; want %q", in, got, err, serial)
+		}
 	}
 }

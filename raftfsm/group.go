@@ -3,6 +3,7 @@ package raftfsm
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -164,6 +165,7 @@ type Group struct {
 	id      string
 	raft    *raft.Raft
 	trans   *raft.NetworkTransport
+	stream  *tlsStreamLayer
 	store   *raftboltdb.BoltStore
 	log     *slog.Logger
 	hlog    *hclogAdapter // Raft's logger; quieted for Close
@@ -178,6 +180,15 @@ type Group struct {
 	closeOnce sync.Once
 	closeDone chan struct{} // closed when Close finished
 	closeErr  error
+}
+
+// DropConns closes every open Raft connection, accepted or dialled, whose
+// peer certificate match reports (a certificate revoked since the
+// handshake) and returns how many it closed. Raft dials again when it
+// needs the peer, and the TLS configuration's checks refuse the
+// handshake then. Safe from any goroutine.
+func (g *Group) DropConns(match func(*x509.Certificate) bool) int {
+	return g.stream.dropConns(match)
 }
 
 // OpenGroup opens (or creates) the member's Raft state in opts.Dir,
@@ -282,6 +293,7 @@ func OpenGroup(ctx context.Context, opts GroupOptions) (g *Group, err error) {
 		id:        opts.ID,
 		raft:      r,
 		trans:     trans,
+		stream:    stream,
 		store:     store,
 		log:       log,
 		hlog:      hlog,

@@ -27,6 +27,7 @@ const (
 	TypeChangeOwnerKey    CommandType = 14
 	TypeRegistrySuspend   CommandType = 15
 	TypeNodeHeartbeat     CommandType = 16
+	TypeRevokeCert        CommandType = 25 // issue 14: a cluster certificate revoked (revocation.go)
 )
 
 // registryTypeNames names the registry command types for CommandType.String.
@@ -35,6 +36,7 @@ var registryTypeNames = map[CommandType]string{
 	TypeIssueKey: "issue-key", TypeRevokeKey: "revoke-key", TypeClaimZone: "claim-zone",
 	TypeReleaseZone: "release-zone", TypeChangeOwnerKey: "change-owner-key",
 	TypeRegistrySuspend: "registry-suspend", TypeNodeHeartbeat: "node-heartbeat",
+	TypeRevokeCert: "revoke-cert",
 }
 
 // The reasons of registry rejections.
@@ -319,6 +321,19 @@ type RegistrySuspend struct {
 	Time    time.Time
 }
 
+// RevokeCert revokes a cluster certificate by its serial number: the
+// registry appends a cert-revocation entry to its transparency log, and
+// every node that follows the log refuses the certificate from then on
+// (node/revocation.go). Serial is lower-case hexadecimal without leading
+// zeros (translog.CanonicalSerial); Name (the certificate's common name)
+// and Group are informational. The registry keeps no other state for it,
+// so revoking a serial twice logs it twice. Body version 1:
+// serial, name, group, reason, actor, time.
+type RevokeCert struct {
+	Serial, Name, Group, Reason, Actor string
+	Time                               time.Time
+}
+
 // NodeHeartbeat upserts a node of the directory.
 type NodeHeartbeat struct {
 	Node NodeRecord
@@ -333,6 +348,7 @@ func (*ReleaseZone) Type() CommandType       { return TypeReleaseZone }
 func (*ChangeOwnerKey) Type() CommandType    { return TypeChangeOwnerKey }
 func (*RegistrySuspend) Type() CommandType   { return TypeRegistrySuspend }
 func (*NodeHeartbeat) Type() CommandType     { return TypeNodeHeartbeat }
+func (*RevokeCert) Type() CommandType        { return TypeRevokeCert }
 
 // ErrBadOwnerKey is returned by ParseOwnerKey when the text is not a
 // DNSKEY RR of algorithm 15 (Ed25519) with the zone flag set, or (when a

@@ -270,6 +270,14 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 		}
 		r.claims()[origin] = cl
 		ops = append(ops, func(tx kvTx) error { return putClaimTx(tx, cl) })
+	case *RevokeCert:
+		if !translog.CanonicalSerial(c.Serial) {
+			return nil, reject(ReasonMalformed, "certificate serial %q: want lower-case hexadecimal without leading zeros, 1 to 40 digits", c.Serial)
+		}
+		if err := logEntry(translog.Entry{Kind: translog.KindCertRevocation, Time: c.Time, Group: c.Group, Reason: c.Reason,
+			Actor: c.Actor, NodeID: c.Name, NodeAddrs: []string{"serial=" + c.Serial}}); err != nil {
+			return nil, err
+		}
 	case *NodeHeartbeat:
 		n := c.Node.clone()
 		if n.ID == "" || n.Group == "" {

@@ -49,6 +49,7 @@ import (
 //	ChangeOwnerKey v2: the version 1 body, then rotate serial (uint32, not 0)
 //	RegistrySuspend:   zone, suspend bool, reason, actor, time
 //	NodeHeartbeat:     NodeRecord
+//	RevokeCert:        serial, name, group, reason, actor, time
 
 // ClaimZone has two body versions: 1 without a requested group, 2 with
 // one. A claim without a group is still written as version 1, so that
@@ -386,6 +387,8 @@ func newRegistryCommand(t CommandType) Command {
 		return &RegistrySuspend{}
 	case TypeNodeHeartbeat:
 		return &NodeHeartbeat{}
+	case TypeRevokeCert:
+		return &RevokeCert{}
 	}
 	return nil
 }
@@ -469,6 +472,13 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 		e.time(c.Time)
 	case *NodeHeartbeat:
 		e.nodeRecord(c.Node)
+	case *RevokeCert:
+		e.str(c.Serial)
+		e.str(c.Name)
+		e.str(c.Group)
+		e.str(c.Reason)
+		e.str(c.Actor)
+		e.time(c.Time)
 	default:
 		return false
 	}
@@ -559,5 +569,12 @@ func decodeRegistryCommand(d *decoder, c Command, v byte) {
 		c.Time = d.time()
 	case *NodeHeartbeat:
 		c.Node = d.nodeRecord()
+	case *RevokeCert:
+		c.Serial = d.Str16()
+		c.Name = d.Str16()
+		c.Group = d.Str16()
+		c.Reason = d.Str16()
+		c.Actor = d.Str16()
+		c.Time = d.time()
 	}
 }

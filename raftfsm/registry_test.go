@@ -37,6 +37,7 @@ func registryGoldenCommands(t testing.TB) map[string][]byte {
 			Actor: "00000000000000a1", Time: regAt(12)}, "shop.example.org.", seedKey(t, "shop.example.org.", 4), seedKey(t, "example.org.", 3))),
 		"cmd_submit_application_v2.hex": encode(t, &SubmitApplication{App: testApplication("app-2"), MaxOpen: 1000}),
 		"cmd_issue_key_v2.hex":          encode(t, &IssueKey{Key: subKey("00000000000000b3", "00000000000000a1"), Actor: "00000000000000a1", MaxChildren: 100}),
+		"cmd_revoke_cert.hex":           encode(t, &RevokeCert{Serial: "5f3a9c01d2", Name: "eu-ops", Group: "eu", Reason: "laptop stolen", Actor: OperatorActor, Time: regAt(13)}),
 	}
 }
 
@@ -54,7 +55,7 @@ func TestRegistryCommandGolden(t *testing.T) {
 		"cmd_registry_suspend.hex": TypeRegistrySuspend, "cmd_node_heartbeat.hex": TypeNodeHeartbeat,
 		"cmd_claim_zone_v2.hex": TypeClaimZone, "cmd_change_owner_key_v2.hex": TypeChangeOwnerKey,
 		"cmd_claim_zone_v3.hex": TypeClaimZone, "cmd_submit_application_v2.hex": TypeSubmitApplication,
-		"cmd_issue_key_v2.hex": TypeIssueKey,
+		"cmd_issue_key_v2.hex": TypeIssueKey, "cmd_revoke_cert.hex": TypeRevokeCert,
 	}
 	version := map[string]byte{"cmd_claim_zone_v2.hex": claimZoneVersion2, "cmd_change_owner_key_v2.hex": changeOwnerKeyVersion2,
 		"cmd_claim_zone_v3.hex": claimZoneVersion3, "cmd_submit_application_v2.hex": submitApplicationVersion2,
@@ -65,7 +66,7 @@ func TestRegistryCommandGolden(t *testing.T) {
 	// release freed, then the owner key change of version 2, then the
 	// claim of version 3 above another key's zone with its consent, then
 	// the application of version 2, then the sub-key of version 2.
-	if len(cmds) != len(want) || len(registryGoldenOrder)+5 != len(want) {
+	if len(cmds) != len(want) || len(registryGoldenOrder)+6 != len(want) {
 		t.Fatalf("%d golden commands, %d types", len(cmds), len(want))
 	}
 	for name, b := range cmds {

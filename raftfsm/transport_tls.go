@@ -3,6 +3,7 @@ package raftfsm
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,6 +72,51 @@ type tlsStreamLayer struct {
 	cfg              *tls.Config
 	log              *slog.Logger
 	handshakeTimeout time.Duration // handshakeTimeout; tests shorten it
+
+	mu    sync.Mutex
+	conns map[*tls.Conn]struct{} // open connections, for dropConns
+}
+
+// track records c until it is closed.
+func (s *tlsStreamLayer) track(c *tls.Conn) *trackedConn {
+	s.mu.Lock()
+	if s.conns == nil {
+		s.conns = map[*tls.Conn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	return &trackedConn{Conn: c, s: s}
+}
+
+// dropConns closes the open connections whose peer certificate (after a
+// completed handshake) match reports.
+func (s *tlsStreamLayer) dropConns(match func(*x509.Certificate) bool) int {
+	s.mu.Lock()
+	var drop []*tls.Conn
+	for c := range s.conns {
+		cs := c.ConnectionState()
+		if cs.HandshakeComplete && len(cs.PeerCertificates) > 0 && match(cs.PeerCertificates[0]) {
+			drop = append(drop, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range drop {
+		c.Close()
+	}
+	return len(drop)
+}
+
+// trackedConn forgets its connection at Close.
+type trackedConn struct {
+	*tls.Conn
+	s *tlsStreamLayer
+}
+
+func (c *trackedConn) Close() error {
+	c.s.mu.Lock()
+	delete(c.s.conns, c.Conn)
+	c.s.mu.Unlock()
+	return c.Conn.Close()
 }
 
 var _ raft.StreamLayer = (*tlsStreamLayer)(nil)
@@ -111,7 +157,7 @@ func (s *tlsStreamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &serverConn{Conn: c.(*tls.Conn), log: s.log, timeout: s.handshakeTimeout}, nil
+	return &serverConn{trackedConn: s.track(c.(*tls.Conn)), log: s.log, timeout: s.handshakeTimeout}, nil
 }
 
 // Close stops listening.
@@ -128,13 +174,13 @@ func (s *tlsStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration)
 	if err != nil {
 		return nil, fmt.Errorf("raft dial %s: %w", address, err)
 	}
-	return c, nil
+	return s.track(c), nil
 }
 
 // serverConn completes the TLS handshake of an accepted connection before
 // the first read or write.
 type serverConn struct {
-	*tls.Conn
+	*trackedConn
 	log     *slog.Logger
 	timeout time.Duration
 	once    sync.Once

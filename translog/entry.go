@@ -24,6 +24,7 @@ const (
 	KindUnsuspension   Kind = 4 // a suspension lifted
 	KindNodeAdmission  Kind = 5 // a node first seen in the directory (or moved group)
 	KindRelease        Kind = 6 // a zone deleted and its name released
+	KindCertRevocation Kind = 7 // a cluster certificate revoked: NodeAddrs holds "serial=HEX"
 )
 
 var kindNames = [...]string{
@@ -33,9 +34,10 @@ var kindNames = [...]string{
 	KindUnsuspension:   "unsuspension",
 	KindNodeAdmission:  "node-admission",
 	KindRelease:        "release",
+	KindCertRevocation: "cert-revocation",
 }
 
-func (k Kind) valid() bool { return k >= KindRegistration && k <= KindRelease }
+func (k Kind) valid() bool { return k >= KindRegistration && k <= KindCertRevocation }
 
 // String returns the kind's name ("registration", ..., "release"), or
 // "kind(N)" for an unknown value.
@@ -89,7 +91,7 @@ type Entry struct {
 	Reason    string    // suspension / unsuspension
 	Actor     string    // API key id, or "operator"
 	NodeID    string    // admission
-	NodeAddrs []string  // admission: "dns=host:port", "peer=<libp2p id>", ...
+	NodeAddrs []string  // admission: "dns=host:port", "peer=<libp2p id>", ...; revocation: "serial=<hex>"
 }
 
 // strings returns the entry's string fields in wire order.
@@ -124,17 +126,52 @@ func (e *Entry) validate() error {
 	if s := e.Time.Unix(); s < 0 || s >= maxUnix {
 		return fmt.Errorf("%w: time %d is not between 1970 and 9999", ErrMalformedEntry, s)
 	}
-	if e.Kind == KindNodeAdmission {
+	switch {
+	case e.Kind == KindNodeAdmission:
 		if e.NodeID == "" {
 			return fmt.Errorf("%w: node admission without a node id", ErrMalformedEntry)
 		}
-	} else if e.Zone == "" {
+	case e.Kind == KindCertRevocation:
+		if _, err := RevokedSerial(*e); err != nil {
+			return err
+		}
+	case e.Zone == "":
 		return fmt.Errorf("%w: %s without a zone", ErrMalformedEntry, e.Kind)
 	}
 	if e.Zone != "" && (!strings.HasSuffix(e.Zone, ".") || strings.ToLower(e.Zone) != e.Zone) {
 		return fmt.Errorf("%w: zone %q is not canonical (lower case, trailing dot)", ErrMalformedEntry, e.Zone)
 	}
 	return nil
+}
+
+// RevokedSerial returns the serial number a cert-revocation entry
+// revokes: its one "serial=HEX" address, lower-case hexadecimal without
+// leading zeros (as fmt's %x writes a big.Int), at most 40 digits (RFC
+// 5280 serials are at most 20 octets). ErrMalformedEntry otherwise.
+func RevokedSerial(e Entry) (string, error) {
+	if e.Kind != KindCertRevocation || len(e.NodeAddrs) != 1 {
+		return "", fmt.Errorf("%w: a cert revocation names one serial (serial=HEX)", ErrMalformedEntry)
+	}
+	hex, ok := strings.CutPrefix(e.NodeAddrs[0], "serial=")
+	if !ok || !CanonicalSerial(hex) {
+		return "", fmt.Errorf("%w: cert revocation %q: want serial=HEX, lower-case, no leading zeros, 1 to 40 digits", ErrMalformedEntry, e.NodeAddrs[0])
+	}
+	return hex, nil
+}
+
+// CanonicalSerial reports whether hex is a certificate serial number as
+// revocations write it: lower-case hexadecimal, no leading zeros, 1 to 40
+// digits.
+func CanonicalSerial(hex string) bool {
+	if hex == "" || len(hex) > 40 || hex[0] == '0' {
+		return false
+	}
+	for _, r := range hex {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // MarshalBinary returns the entry's leaf data: version byte 0x01, kind

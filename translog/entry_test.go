@@ -32,6 +32,7 @@ var entryCases = []struct {
 	{"unsuspension", Entry{Kind: KindUnsuspension, Time: t0, Zone: "bad.example.", Reason: "cleaned up", Actor: "fedcba9876543210"}},
 	{"node-admission", Entry{Kind: KindNodeAdmission, Time: t0, Group: "g2", Region: "us", NodeID: "n3", NodeAddrs: []string{"dns=192.0.2.3:53", "peer=12D3KooWabc"}}},
 	{"release", Entry{Kind: KindRelease, Time: time.Unix(0, 0).UTC(), Zone: "example.org.", Actor: "operator"}},
+	{"cert-revocation", Entry{Kind: KindCertRevocation, Time: t0, Group: "eu", Reason: "laptop stolen", Actor: "operator", NodeID: "eu-ops", NodeAddrs: []string{"serial=5f3a9c01d2"}}},
 	{"unicode", Entry{Kind: KindSuspension, Time: time.Unix(maxUnix-1, 0).UTC(), Zone: "xn--bcher-kva.example.", Reason: "grüße — ✓", Actor: "operator"}},
 }
 

@@ -826,7 +826,7 @@ func isRegistryCommand(c raftfsm.Command) bool {
 	switch c.(type) {
 	case *raftfsm.SubmitApplication, *raftfsm.ReviewApplication, *raftfsm.IssueKey, *raftfsm.RevokeKey,
 		*raftfsm.ClaimZone, *raftfsm.ReleaseZone, *raftfsm.ChangeOwnerKey, *raftfsm.RegistrySuspend, *raftfsm.NodeHeartbeat,
-		*raftfsm.LeaseChange, *raftfsm.ExpireZone:
+		*raftfsm.LeaseChange, *raftfsm.ExpireZone, *raftfsm.RevokeCert:
 		return true
 	}
 	return false

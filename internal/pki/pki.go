@@ -33,6 +33,7 @@ import (
 	"io/fs"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -144,6 +145,13 @@ func issueNode(ca *CA, id string, ips []net.IP, dnsNames []string, now time.Time
 }
 
 func issue(ca *CA, id string, ips []net.IP, dnsNames []string, usages []x509.ExtKeyUsage, now time.Time) (*Pair, error) {
+	return issueWith(ca, id, ips, dnsNames, usages, now, 0, nil)
+}
+
+// issueWith issues a certificate valid for validity (0: NodeValidity),
+// never past the CA's end, naming uri (nil: none) as a URI alternative
+// name.
+func issueWith(ca *CA, id string, ips []net.IP, dnsNames []string, usages []x509.ExtKeyUsage, now time.Time, validity time.Duration, uri *url.URL) (*Pair, error) {
 	if id == "" {
 		return nil, errors.New("certificate needs a name")
 	}
@@ -155,7 +163,10 @@ func issue(ca *CA, id string, ips []net.IP, dnsNames []string, usages []x509.Ext
 	if err != nil {
 		return nil, err
 	}
-	notAfter := now.Add(NodeValidity)
+	if validity <= 0 {
+		validity = NodeValidity
+	}
+	notAfter := now.Add(validity)
 	if notAfter.After(ca.Cert.NotAfter) {
 		notAfter = ca.Cert.NotAfter
 	}
@@ -168,6 +179,9 @@ func issue(ca *CA, id string, ips []net.IP, dnsNames []string, usages []x509.Ext
 		ExtKeyUsage:  usages,
 		IPAddresses:  ips,
 		DNSNames:     dnsNames,
+	}
+	if uri != nil {
+		tmpl.URIs = []*url.URL{uri}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
 	if err != nil {
