@@ -170,7 +170,11 @@ func (b blockingBackend) SubmitZone(ctx context.Context, _, _ string, _ raftfsm.
 func TestDeadline(t *testing.T) {
 	f := newFixture(t, func(o *Options) {
 		o.Backend = blockingBackend{o.Backend.(*testBackend)}
-		o.RequestTimeout = 50 * time.Millisecond
+		// Long enough for everything before the group (decoding and
+		// checking the zone, the claim) on a loaded 2-core machine: at
+		// 50 ms a CI-style run timed out the third request before its
+		// claim check. The two blocked requests take this long each.
+		o.RequestTimeout = time.Second
 	})
 	user := f.issue("user", userScope("example.org."), bigLimits, time.Time{})
 	tz := newTestZone(t, "example.org.")
