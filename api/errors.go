@@ -116,6 +116,12 @@ type errorDetail struct {
 	Message string `json:"message"`
 	Reason  string `json:"reason,omitempty"` // rejected: the state machine's reason
 	Field   string `json:"field,omitempty"`  // missing_field / invalid_field
+	// Check, for a write to a zone whose outcome is unknown
+	// (outcome_unknown, timeout), is where to read what the zone's group
+	// holds now (GET, the zone's serial and head) to learn whether the
+	// change committed; resending the same request is the other way (a
+	// change already committed is answered as done).
+	Check string `json:"check,omitempty"`
 }
 
 // statusCode is an HTTP status and the stable code sent with it.
@@ -234,6 +240,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if st := stateOf(r.Context()); st != nil {
 		st.result = d.Code
+		if (d.Code == "outcome_unknown" || d.Code == "timeout") && st.zone != "" && r.Method != http.MethodGet {
+			d.Check = "/v1/zones/" + st.zone
+		}
 	}
 	writeJSON(w, status, errorBody{Error: d})
 }

@@ -29,12 +29,13 @@ func (b failingGroupBackend) SubmitZone(context.Context, string, string, raftfsm
 // again.
 func TestGroupUnavailable(t *testing.T) {
 	for _, tt := range []struct {
-		err  error
-		code string
-		say  string
+		err   error
+		code  string
+		say   string
+		check bool // the body names where to read the zone's state
 	}{
-		{fmt.Errorf("%w: %w", raftfsm.ErrNoQuorum, fmt.Errorf("leadership lost while committing log")), "outcome_unknown", "send the same request again"},
-		{fmt.Errorf("%w: election in progress", raftfsm.ErrNoLeader), "no_leader", "no leader"},
+		{fmt.Errorf("%w: %w", raftfsm.ErrNoQuorum, fmt.Errorf("leadership lost while committing log")), "outcome_unknown", "send the same request again", true},
+		{fmt.Errorf("%w: election in progress", raftfsm.ErrNoLeader), "no_leader", "no leader", false},
 	} {
 		t.Run(tt.code, func(t *testing.T) {
 			f := newFixture(t, func(o *Options) {
@@ -49,6 +50,9 @@ func TestGroupUnavailable(t *testing.T) {
 			}
 			if !strings.Contains(string(r.body), tt.say) {
 				t.Errorf("body %s does not say %q", r.body, tt.say)
+			}
+			if check := `"check":"/v1/zones/example.org."`; strings.Contains(string(r.body), check) != tt.check {
+				t.Errorf("body %s: contains %s = %v, want %v", r.body, check, !tt.check, tt.check)
 			}
 		})
 	}

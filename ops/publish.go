@@ -94,7 +94,11 @@ an election is running; the outcome of a write is unknown) it sends it
 again to the group's other members in turn until one commits it (for at
 most 5 s, or --timeout); a member that is not the leader forwards it to
 the new one. A leader's death thus costs the election (well under a second on a
-LAN), not a failed publish.`,
+LAN), not a failed publish. When the outcome stays unknown (the group
+answered no_quorum, or stopped answering, while the change may be in a
+member's log), publish reads the group's copy from its members for up to
+10 s: if the change is there it committed and publish succeeds; if not,
+the error says what the group holds, and publishing again is safe.`,
 		Example: `  ddnrs zone publish --dev --key Kexample.com.+015+12345.private example.com.zone
   ddnrs zone publish --server 10.0.0.1:7400 --ca ca.crt --cert owner.crt --tls-key owner.key \
       --key Kexample.com.+015+12345.private example.com.zone
@@ -227,7 +231,7 @@ func runPublish(ctx context.Context, e *env, opts *publishOptions) error {
 		defer cancel()
 		ctx = uctx
 	}
-	res, err := submitPublish(ctx, c, server, plan)
+	res, err := submitFollowedUp(ctx, c, server, plan, k, opts.errOut)
 	if err != nil {
 		return err
 	}

@@ -429,7 +429,9 @@ func (w *Path) toHolder(ctx context.Context, origin string, cmd raftfsm.Encoded,
 
 // toLeader applies cmd when this node leads; otherwise, when mayForward,
 // forwards it once to the leader. While no leader is known (or its admin
-// address is not), it retries for up to LeaderWait. When the outcome of a
+// address is not), or the leader this node knows cannot be reached (it
+// just died: this node learns of the next one after an election
+// timeout), it retries for up to LeaderWait. When the outcome of a
 // send is unknown (leadership lost while committing), it sends the same
 // command again, which is safe: a create or change the group already
 // holds is answered as a repeat (raftfsm ApplyResult.Repeat), and a
@@ -445,10 +447,12 @@ func (w *Path) toLeader(ctx context.Context, origin string, cmd raftfsm.Encoded,
 			w.log.Info("deletion resent after an unknown outcome: the zone is gone", "zone", origin)
 			return &admin.ChangeResult{Repeat: true}, nil
 		}
-		if err == nil || !(leaderUnknown(err) || outcomeUnknown(err)) {
+		if err == nil || !(leaderUnknown(err) || outcomeUnknown(err) || mayForward && leaderUnreachable(err)) {
 			return res, err
 		}
-		if outcomeUnknown(err) {
+		if outcomeUnknown(err) || leaderUnreachable(err) {
+			// An unreachable leader may have taken the command before
+			// its connection broke: the resend is answered as a repeat.
 			w.log.Info("change outcome unknown; sending it again", "zone", origin, "err", err)
 			resent = true
 		}
@@ -552,6 +556,10 @@ func leaderUnknown(err error) bool {
 	ae := admin.ErrorOf(err)
 	return ae.Code == admin.CodeNoLeader || ae.Code == admin.CodeNotLeader
 }
+
+// leaderUnreachable reports whether err says the leader a write was
+// forwarded to could not be reached (refused, reset, timed out).
+func leaderUnreachable(err error) bool { return admin.ErrorOf(err).Code == admin.CodeUnavailable }
 
 // outcomeUnknown reports whether err says a write may or may not have
 // been committed (ErrNoQuorum: leadership lost while committing, or no
