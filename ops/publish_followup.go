@@ -94,6 +94,9 @@ func submitFollowedUp(ctx context.Context, c *admin.Client, server string, p *pu
 	if seen == "" {
 		seen = "no member answered"
 	}
-	return nil, withHint(fmt.Errorf("%w; followed up for %v: not committed so far (%s)", err, followUpWait, seen),
-		"the change may still commit if a member holds it in its log; run publish again: it reads the group's copy and sends only what is missing")
+	hint := "the change may still commit if a member holds it in its log; run publish again: it reads the group's copy and sends only what is missing"
+	if he, ok := errors.AsType[*hintError](err); ok {
+		hint = he.hint + "\n  " + hint // what the first error said too
+	}
+	return nil, withHint(fmt.Errorf("%w; followed up for %v: not committed so far (%s)", err, followUpWait, seen), "%s", hint)
 }
