@@ -22,7 +22,7 @@ import (
 
 	dnstap "github.com/dnstap/golang-dnstap"
 	"github.com/miekg/dns"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // TapOptions configures NewTap.
@@ -60,6 +60,8 @@ type Tap struct {
 	pool    sync.Pool
 	dropped atomic.Uint64
 	written atomic.Uint64
+
+	msgBuf []byte // the writer goroutine's scratch for one Message
 
 	open   func(ctx context.Context) (dnstap.Writer, error)
 	ctx    context.Context
@@ -234,28 +236,47 @@ func flush(w dnstap.Writer) {
 }
 
 // write encodes e's messages and writes them; e goes back to the pool.
+// The protobuf is written by hand (protowire), field by field as
+// dnstap.proto numbers them: building golang-dnstap's message structs and
+// marshalling them by reflection cost several times as much
+// (bench/README.md); the tests decode what is written with golang-dnstap.
 func (t *Tap) write(w dnstap.Writer, e *tapEntry, frame *[]byte) error {
 	defer t.pool.Put(e)
 	qtype, rtype := dnstap.Message_AUTH_QUERY, dnstap.Message_AUTH_RESPONSE
 	if e.src != SourceLocal {
 		qtype, rtype = dnstap.Message_CLIENT_QUERY, dnstap.Message_CLIENT_RESPONSE
 	}
-	msgs := []*dnstap.Message{t.message(e, qtype, e.q, nil), t.message(e, rtype, nil, e.r)}
-	if e.src == SourceRelayed && len(e.up) > 0 {
-		msgs = append(msgs, t.message(e, dnstap.Message_FORWARDER_QUERY, e.q, nil), t.message(e, dnstap.Message_FORWARDER_RESPONSE, nil, e.up))
+	type msg struct {
+		typ      dnstap.Message_Type
+		query    []byte
+		response []byte
 	}
-	for _, m := range msgs {
-		d := &dnstap.Dnstap{Type: dnstap.Dnstap_MESSAGE.Enum(), Message: m}
+	msgs := [4]msg{{typ: qtype, query: e.q}, {typ: rtype, response: e.r}}
+	n := 2
+	if e.src == SourceRelayed && len(e.up) > 0 {
+		msgs[2] = msg{typ: dnstap.Message_FORWARDER_QUERY, query: e.q}
+		msgs[3] = msg{typ: dnstap.Message_FORWARDER_RESPONSE, response: e.up}
+		n = 4
+	}
+	var zoneWire []byte
+	if e.zone != "" {
+		zoneWire, _ = packName(e.zone)
+	}
+	for _, m := range msgs[:n] {
+		b := (*frame)[:0]
 		if t.opt.Identity != "" {
-			d.Identity = []byte(t.opt.Identity)
+			b = protowire.AppendTag(b, 1, protowire.BytesType)
+			b = protowire.AppendString(b, t.opt.Identity)
 		}
-		if isForwarder(m) && e.member != "" {
-			d.Extra = []byte("member=" + e.member)
+		if e.member != "" && (m.typ == dnstap.Message_FORWARDER_QUERY || m.typ == dnstap.Message_FORWARDER_RESPONSE) {
+			b = protowire.AppendTag(b, 3, protowire.BytesType)
+			b = protowire.AppendString(b, "member="+e.member)
 		}
-		b, err := proto.MarshalOptions{}.MarshalAppend((*frame)[:0], d)
-		if err != nil {
-			continue
-		}
+		body := t.message(e, m.typ, m.query, m.response, zoneWire)
+		b = protowire.AppendTag(b, 14, protowire.BytesType)
+		b = protowire.AppendBytes(b, body)
+		b = protowire.AppendTag(b, 15, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(dnstap.Dnstap_MESSAGE))
 		*frame = b
 		if _, err := w.WriteFrame(b); err != nil {
 			return err
@@ -263,10 +284,6 @@ func (t *Tap) write(w dnstap.Writer, e *tapEntry, frame *[]byte) error {
 		t.written.Add(1)
 	}
 	return nil
-}
-
-func isForwarder(m *dnstap.Message) bool {
-	return m.GetType() == dnstap.Message_FORWARDER_QUERY || m.GetType() == dnstap.Message_FORWARDER_RESPONSE
 }
 
 // tapProtocols maps transports to dnstap's socket protocols; DoQ is 7 in
@@ -278,40 +295,61 @@ var tapProtocols = [nTransports]dnstap.SocketProtocol{
 	HTTPS: dnstap.SocketProtocol_DOH, QUIC: dnstap.SocketProtocol(7),
 }
 
-// message is one dnstap message about e: the query (response nil) or a
-// response.
-func (t *Tap) message(e *tapEntry, typ dnstap.Message_Type, query, response []byte) *dnstap.Message {
-	m := &dnstap.Message{Type: typ.Enum()}
-	if int(e.tr) < nTransports {
-		m.SocketProtocol = tapProtocols[e.tr].Enum()
-	}
+// message encodes one dnstap Message about e into the Tap's scratch
+// buffer: the query (response nil) or a response, which carries its
+// question; the query is in the message before it.
+func (t *Tap) message(e *tapEntry, typ dnstap.Message_Type, query, response, zoneWire []byte) []byte {
+	b := t.msgBuf[:0]
+	b = protowire.AppendTag(b, 1, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(typ))
 	if e.from.IsValid() {
 		a := e.from.Addr().Unmap()
 		fam := dnstap.SocketFamily_INET
 		if a.Is6() {
 			fam = dnstap.SocketFamily_INET6
 		}
-		m.SocketFamily = fam.Enum()
-		m.QueryAddress = a.AsSlice()
-		port := uint32(e.from.Port())
-		m.QueryPort = &port
+		b = protowire.AppendTag(b, 2, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(fam))
 	}
-	if e.zone != "" {
-		if z, err := packName(e.zone); err == nil {
-			m.QueryZone = z
+	if int(e.tr) < nTransports {
+		b = protowire.AppendTag(b, 3, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(tapProtocols[e.tr]))
+	}
+	if e.from.IsValid() {
+		a := e.from.Addr().Unmap()
+		b = protowire.AppendTag(b, 4, protowire.BytesType)
+		if a.Is4() {
+			v := a.As4()
+			b = protowire.AppendBytes(b, v[:])
+		} else {
+			v := a.As16()
+			b = protowire.AppendBytes(b, v[:])
 		}
+		b = protowire.AppendTag(b, 6, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(e.from.Port()))
 	}
-	qs, qn := uint64(e.qt.Unix()), uint32(e.qt.Nanosecond())
-	m.QueryTimeSec, m.QueryTimeNsec = &qs, &qn
+	b = protowire.AppendTag(b, 8, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(e.qt.Unix()))
+	b = protowire.AppendTag(b, 9, protowire.Fixed32Type)
+	b = protowire.AppendFixed32(b, uint32(e.qt.Nanosecond()))
 	if response == nil {
-		m.QueryMessage = query
-		return m
+		b = protowire.AppendTag(b, 10, protowire.BytesType)
+		b = protowire.AppendBytes(b, query)
 	}
-	// A response carries its question; the query is in the message before.
-	rs, rn := uint64(e.rt.Unix()), uint32(e.rt.Nanosecond())
-	m.ResponseTimeSec, m.ResponseTimeNsec = &rs, &rn
-	m.ResponseMessage = response
-	return m
+	if zoneWire != nil {
+		b = protowire.AppendTag(b, 11, protowire.BytesType)
+		b = protowire.AppendBytes(b, zoneWire)
+	}
+	if response != nil {
+		b = protowire.AppendTag(b, 12, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(e.rt.Unix()))
+		b = protowire.AppendTag(b, 13, protowire.Fixed32Type)
+		b = protowire.AppendFixed32(b, uint32(e.rt.Nanosecond()))
+		b = protowire.AppendTag(b, 14, protowire.BytesType)
+		b = protowire.AppendBytes(b, response)
+	}
+	t.msgBuf = b
+	return b
 }
 
 // packName is name in uncompressed wire form.
