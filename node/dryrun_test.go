@@ -12,6 +12,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/writes"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -31,7 +32,7 @@ func TestSubmitZoneDryRunRemote(t *testing.T) {
 	change := func(k *zone.Key) []byte {
 		t.Helper()
 		z := demoWith(t, stored, k, "dry."+DemoOrigin+" 300 IN TXT \"dry run\"")
-		cmd, err := publishCommand(stored, z)
+		cmd, err := writes.PublishCommand(stored, z)
 		if err != nil {
 			t.Fatal(err)
 		}

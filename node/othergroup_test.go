@@ -15,6 +15,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/writes"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -78,7 +79,7 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 	}
 
 	// A create of a's zone through b is refused.
-	create, err := publishCommand(nil, stored)
+	create, err := writes.PublishCommand(nil, stored)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 
 	// A change through b commits in a.
 	z := demoWith(t, fetched, k, "via-b."+DemoOrigin+" 300 IN TXT \"published through group b\"")
-	cmd, err := publishCommand(fetched, z)
+	cmd, err := writes.PublishCommand(fetched, z)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 	}
 	// A change back to the older zone: the owning group's rejection,
 	// as rejected.
-	back, err := publishCommand(z, fetched)
+	back, err := writes.PublishCommand(z, fetched)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func testCreateVia(t *testing.T, b *Node, ac *admin.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, err := publishCommand(nil, z)
+	cmd, err := writes.PublishCommand(nil, z)
 	if err != nil {
 		t.Fatal(err)
 	}

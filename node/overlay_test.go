@@ -22,6 +22,7 @@ import (
 	"github.com/ddnrs/ddnrs/intergroup"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/writes"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -173,9 +174,9 @@ func TestOverlaySubmitRemote(t *testing.T) {
 		t.Fatal(err)
 	}
 	z := demoWith(t, stored, k, "forwarded."+DemoOrigin+" 300 IN TXT \"through the overlay\"")
-	cmd, err := publishCommand(stored, z)
+	cmd, err := writes.PublishCommand(stored, z)
 	if err != nil || cmd == nil {
-		t.Fatalf("publishCommand = %v, %v", cmd, err)
+		t.Fatalf("writes.PublishCommand = %v, %v", cmd, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -191,7 +192,7 @@ func TestOverlaySubmitRemote(t *testing.T) {
 	if again, err := b.SubmitRemote(ctx, DemoOrigin, cmd); err != nil || again.Serial != z.Serial() {
 		t.Errorf("SubmitRemote(same change) = %+v, %v; want done at serial %d", again, err, z.Serial())
 	}
-	back, err := publishCommand(z, stored)
+	back, err := writes.PublishCommand(z, stored)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
+	"github.com/ddnrs/ddnrs/writes"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -184,7 +185,7 @@ func TestRegistryTwoGroups(t *testing.T) {
 	if !ok || cl.Group != "east" {
 		t.Fatalf("claim = %+v, %v; want placed on east", cl, ok)
 	}
-	create, err := publishCommand(nil, z)
+	create, err := writes.PublishCommand(nil, z)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -516,7 +517,7 @@ func TestOperatorCreateClaims(t *testing.T) {
 	}
 	create := func(n *Node, z *zone.Zone) error {
 		t.Helper()
-		cmd, err := publishCommand(nil, z)
+		cmd, err := writes.PublishCommand(nil, z)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -552,7 +553,7 @@ func TestOperatorCreateClaims(t *testing.T) {
 		t.Errorf("reg.Stored(op.test.) after the refused create = %v, want ErrNoZone", err)
 	}
 	// The same key through reg: claimed for another group.
-	cmd, err := publishCommand(nil, z1)
+	cmd, err := writes.PublishCommand(nil, z1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -573,7 +574,7 @@ func TestOperatorCreateClaims(t *testing.T) {
 	// again through it under another key: the group refuses (it exists),
 	// the claim made for it is released.
 	z4, _ := signedTestZone(t, "legacy.test.")
-	cmd4, err := publishCommand(nil, z4)
+	cmd4, err := writes.PublishCommand(nil, z4)
 	if err != nil {
 		t.Fatal(err)
 	}

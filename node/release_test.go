@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/writes"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -39,7 +40,7 @@ func placeOnEast(t *testing.T, f registryFixture, origin string) (*zone.Zone, *z
 		t.Fatal(err)
 	}
 	propose(t, f.reg, &raftfsm.ClaimZone{Zone: origin, Owner: k.DNSKEY.String(), Actor: "test", Time: f.reg.Now()})
-	create, err := publishCommand(nil, z)
+	create, err := writes.PublishCommand(nil, z)
 	if err != nil {
 		t.Fatal(err)
 	}

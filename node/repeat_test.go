@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/ddnrs/ddnrs/writes"
 )
 
 // TestSubmitRepeat: the same change sent twice to the admin endpoint (as
@@ -21,7 +23,7 @@ func TestSubmitRepeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	z := demoWith(t, stored, k, "again."+DemoOrigin+" 300 IN TXT \"sent twice\"")
-	cmd, err := publishCommand(stored, z)
+	cmd, err := writes.PublishCommand(stored, z)
 	if err != nil {
 		t.Fatal(err)
 	}
