@@ -14,6 +14,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/internal/demo"
 )
 
 func traceQuery(name string, t uint16) *dns.Msg {
@@ -68,12 +69,12 @@ func TestQueryObservability(t *testing.T) {
 	aID, _ := a.OverlayID()
 	bID, _ := b.OverlayID()
 
-	if got := kindsAndNodes(traceOf(t, queryNode(t, a, traceQuery("www."+DemoOrigin, dns.TypeA)))); got != "[local "+aID+"]" {
+	if got := kindsAndNodes(traceOf(t, queryNode(t, a, traceQuery("www."+demo.Origin, dns.TypeA)))); got != "[local "+aID+"]" {
 		t.Errorf("a's trace of its own zone = %s, want [local %s]", got, aID)
 	}
 	var first string
 	waitFor(t, "b answers a's zone", func() error {
-		r := queryNode(t, b, traceQuery("www."+DemoOrigin, dns.TypeA))
+		r := queryNode(t, b, traceQuery("www."+demo.Origin, dns.TypeA))
 		if r.Rcode != dns.RcodeSuccess {
 			return errors.New(dns.RcodeToString[r.Rcode])
 		}
@@ -83,7 +84,7 @@ func TestQueryObservability(t *testing.T) {
 	if want := "[relayed " + bID + "][member " + aID + "]"; first != want {
 		t.Errorf("b's first trace = %s, want %s", first, want)
 	}
-	if got, want := kindsAndNodes(traceOf(t, queryNode(t, b, traceQuery("www."+DemoOrigin, dns.TypeA)))), "[cache "+bID+"]"; got != want {
+	if got, want := kindsAndNodes(traceOf(t, queryNode(t, b, traceQuery("www."+demo.Origin, dns.TypeA)))), "[cache "+bID+"]"; got != want {
 		t.Errorf("b's second trace = %s, want %s", got, want)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/writes"
 	"github.com/ddnrs/ddnrs/zone"
@@ -25,13 +26,13 @@ func TestSubmitZoneDryRunRemote(t *testing.T) {
 	a, b, _, k := overlayPairAdmin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stored, err := a.Stored(DemoOrigin)
+	stored, err := a.Stored(demo.Origin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	change := func(k *zone.Key) []byte {
 		t.Helper()
-		z := demoWith(t, stored, k, "dry."+DemoOrigin+" 300 IN TXT \"dry run\"")
+		z := demoWith(t, stored, k, "dry."+demo.Origin+" 300 IN TXT \"dry run\"")
 		cmd, err := writes.PublishCommand(stored, z)
 		if err != nil {
 			t.Fatal(err)
@@ -39,7 +40,7 @@ func TestSubmitZoneDryRunRemote(t *testing.T) {
 		return cmd
 	}
 	good := change(k)
-	other, err := zone.GenerateKey(DemoOrigin, true, rand.Reader)
+	other, err := zone.GenerateKey(demo.Origin, true, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,27 +51,27 @@ func TestSubmitZoneDryRunRemote(t *testing.T) {
 	var serial uint32
 	waitFor(t, "b checks the change at group a", func() error {
 		var err error
-		serial, err = apiBackend{b}.SubmitZone(ctx, "", DemoOrigin, mustDecode(t, good), true)
+		serial, err = apiBackend{b}.SubmitZone(ctx, "", demo.Origin, mustDecode(t, good), true)
 		return err
 	})
 	if serial <= stored.Serial() {
 		t.Errorf("dry run serial = %d, want above the stored %d", serial, stored.Serial())
 	}
-	_, err = apiBackend{b}.SubmitZone(ctx, "", DemoOrigin, mustDecode(t, wrong), true)
+	_, err = apiBackend{b}.SubmitZone(ctx, "", demo.Origin, mustDecode(t, wrong), true)
 	var rej *raftfsm.RejectedError
 	if !errors.As(err, &rej) || rej.Reason != raftfsm.ReasonWrongKey {
 		t.Errorf("dry run of a change signed by another key = %v, want rejected (%s)", err, raftfsm.ReasonWrongKey)
 	}
-	if got := a.Served().Get(DemoOrigin); got == nil || got.Serial() != stored.Serial() {
+	if got := a.Served().Get(demo.Origin); got == nil || got.Serial() != stored.Serial() {
 		t.Fatalf("a holds %v after dry runs, want serial %d unchanged", got, stored.Serial())
 	}
-	if _, err := b.Stored(DemoOrigin); err == nil {
-		t.Errorf("b's group holds a copy of %s after dry runs", DemoOrigin)
+	if _, err := b.Stored(demo.Origin); err == nil {
+		t.Errorf("b's group holds a copy of %s after dry runs", demo.Origin)
 	}
-	if got, err := (apiBackend{b}).SubmitZone(ctx, "", DemoOrigin, mustDecode(t, good), false); err != nil || got != serial {
+	if got, err := (apiBackend{b}).SubmitZone(ctx, "", demo.Origin, mustDecode(t, good), false); err != nil || got != serial {
 		t.Errorf("real change after the dry run = %d, %v, want %d", got, err, serial)
 	}
-	if got := a.Served().Get(DemoOrigin); got == nil || got.Serial() != serial {
+	if got := a.Served().Get(demo.Origin); got == nil || got.Serial() != serial {
 		t.Errorf("a holds %v after the change, want serial %d", got, serial)
 	}
 }
@@ -81,7 +82,7 @@ func TestSubmitZoneDryRunRemote(t *testing.T) {
 // new name at once, not after the negative TTL.
 func TestStaleNXDOMAINDropped(t *testing.T) {
 	a, b, _, k := overlayPairAdmin(t)
-	newName := "fresh." + DemoOrigin
+	newName := "fresh." + demo.Origin
 	waitFor(t, "b caches the NXDOMAIN", func() error {
 		r := queryNode(t, b, dnstest.Query(newName, dns.TypeTXT, true))
 		if r.Rcode != dns.RcodeNameError {
@@ -92,7 +93,7 @@ func TestStaleNXDOMAINDropped(t *testing.T) {
 		}
 		return nil
 	})
-	stored, err := a.Stored(DemoOrigin)
+	stored, err := a.Stored(demo.Origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,10 +102,10 @@ func TestStaleNXDOMAINDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another name, a type b never asked: verified at the new serial.
-	if r := queryNode(t, b, dnstest.Query("www."+DemoOrigin, dns.TypeAAAA, true)); r.Rcode != dns.RcodeSuccess {
+	if r := queryNode(t, b, dnstest.Query("www."+demo.Origin, dns.TypeAAAA, true)); r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("www AAAA via b: rcode %s", dns.RcodeToString[r.Rcode])
 	}
-	if hi, ok := b.ov.Load().Verifier().Highest(DemoOrigin); !ok || hi != z.Serial() {
+	if hi, ok := b.ov.Load().Verifier().Highest(demo.Origin); !ok || hi != z.Serial() {
 		t.Fatalf("b's highest verified serial = %d, %v; want %d", hi, ok, z.Serial())
 	}
 	if _, _, _, ok := b.ov.Load().Cache().Get(newName, dns.TypeTXT); ok {

@@ -13,6 +13,7 @@ import (
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 	"github.com/ddnrs/ddnrs/intergroup"
+	"github.com/ddnrs/ddnrs/internal/demo"
 )
 
 // TestSerialFloorSurvivesRestart: b verifies a's zone at a newer serial
@@ -26,7 +27,7 @@ func TestSerialFloorSurvivesRestart(t *testing.T) {
 	ca.Overlay.Enabled = true
 	a := runNode(t, ca)
 	k := publishDemoTB(t, a)
-	old := a.Served().Get(DemoOrigin)
+	old := a.Served().Get(demo.Origin)
 	_, addrs := a.OverlayID()
 	cb := groupConfig(t, nil, "b")
 	cb.Overlay = OverlayConfig{Enabled: true, Bootstrap: addrs, TrustAnchors: "anchors"}
@@ -35,12 +36,12 @@ func TestSerialFloorSurvivesRestart(t *testing.T) {
 	}
 	b := runNode(t, cb)
 
-	z2 := demoWith(t, old, k, "v2."+DemoOrigin+" 300 IN TXT \"second version\"")
+	z2 := demoWith(t, old, k, "v2."+demo.Origin+" 300 IN TXT \"second version\"")
 	if err := a.Publish(z2); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b verifies the new serial", func() error {
-		r := queryNode(t, b, dnstest.Query("v2."+DemoOrigin, dns.TypeTXT, true))
+		r := queryNode(t, b, dnstest.Query("v2."+demo.Origin, dns.TypeTXT, true))
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 			return fmt.Errorf("v2 TXT = %v", r)
 		}
@@ -48,19 +49,19 @@ func TestSerialFloorSurvivesRestart(t *testing.T) {
 	})
 	closeNode(t, b)
 	b2 := runNode(t, cb)
-	if hi, ok := b2.ov.Load().Verifier().Highest(DemoOrigin); !ok || hi != z2.Serial() {
-		t.Fatalf("restarted b: Highest(%s) = %d, %v; want %d", DemoOrigin, hi, ok, z2.Serial())
+	if hi, ok := b2.ov.Load().Verifier().Highest(demo.Origin); !ok || hi != z2.Serial() {
+		t.Fatalf("restarted b: Highest(%s) = %d, %v; want %d", demo.Origin, hi, ok, z2.Serial())
 	}
 	oldZones := new(Served)
 	oldZones.Set(old)
-	la, err := intergroup.AnswerLocal(oldZones, DemoOrigin, dns.TypeSOA)
+	la, err := intergroup.AnswerLocal(oldZones, demo.Origin, dns.TypeSOA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b2.ov.Load().Verifier().VerifyAnswer(DemoOrigin, dns.TypeSOA, la.Msg, la.Head, la.Proof); !errors.Is(err, client.ErrStaleSerial) {
+	if _, err := b2.ov.Load().Verifier().VerifyAnswer(demo.Origin, dns.TypeSOA, la.Msg, la.Head, la.Proof); !errors.Is(err, client.ErrStaleSerial) {
 		t.Fatalf("restarted b verifies the older serial %d: %v, want ErrStaleSerial", old.Serial(), err)
 	}
-	r := queryNode(t, b2, dnstest.Query(DemoOrigin, dns.TypeSOA, true))
+	r := queryNode(t, b2, dnstest.Query(demo.Origin, dns.TypeSOA, true))
 	if len(r.Answer) == 0 || r.Answer[0].(*dns.SOA).Serial != z2.Serial() {
 		t.Fatalf("restarted b: SOA = %v, want serial %d", r, z2.Serial())
 	}

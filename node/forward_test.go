@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/internal/demo"
 )
 
 // testUpstream is a real DNS server on loopback (miekg/dns over UDP and
@@ -39,7 +40,7 @@ func testUpstream(t *testing.T) (addr string, queries *atomic.Int64) {
 		case name == "www.example.com.":
 			rr, _ := dns.NewRR("www.example.com. 60 IN A 192.0.2.1")
 			m.Answer = append(m.Answer, rr)
-		case dns.IsSubDomain(DemoOrigin, name):
+		case dns.IsSubDomain(demo.Origin, name):
 			rr, _ := dns.NewRR(name + " 60 IN A 198.51.100.66")
 			m.Answer = append(m.Answer, rr)
 		default:
@@ -82,9 +83,9 @@ func TestForwardOutsideNames(t *testing.T) {
 	if r.Rcode != dns.RcodeNameError || !r.RecursionAvailable {
 		t.Errorf("nothere.example.com. = %v, want the upstream's NXDOMAIN", r)
 	}
-	r = exchange(t, n, "udp", DemoOrigin, dns.TypeSOA, false)
+	r = exchange(t, n, "udp", demo.Origin, dns.TypeSOA, false)
 	if !r.Authoritative || len(r.Answer) != 1 || r.Answer[0].(*dns.SOA).Serial != z.Serial() {
-		t.Errorf("%s SOA = %v, want the node's own authoritative answer", DemoOrigin, r)
+		t.Errorf("%s SOA = %v, want the node's own authoritative answer", demo.Origin, r)
 	}
 	m := dnstest.Query("www.example.com.", dns.TypeA, false)
 	m.RecursionDesired = false
@@ -104,9 +105,9 @@ func TestForwardOutsideNames(t *testing.T) {
 	}
 	g := runNode(t, cb)
 	before := queries.Load()
-	r = exchange(t, g, "udp", "www."+DemoOrigin, dns.TypeA, true)
+	r = exchange(t, g, "udp", "www."+demo.Origin, dns.TypeA, true)
 	if r.Rcode == dns.RcodeSuccess || queries.Load() != before {
-		t.Errorf("www.%s A on a node anchored for it = %v, upstream asked %d times; want no answer and the upstream never asked", DemoOrigin, r, queries.Load()-before)
+		t.Errorf("www.%s A on a node anchored for it = %v, upstream asked %d times; want no answer and the upstream never asked", demo.Origin, r, queries.Load()-before)
 	}
 	if r = exchange(t, g, "udp", "www.example.com.", dns.TypeA, true); len(r.Answer) != 1 {
 		t.Errorf("www.example.com. A through an overlay node = %v, want the upstream's answer", r)
@@ -136,7 +137,7 @@ func TestForwardOutsideNames(t *testing.T) {
 // publishDemoKey returns n's demo key's DNSKEY in presentation form.
 func publishDemoKey(t *testing.T, n *Node) string {
 	t.Helper()
-	k, _, err := DemoKey(n.DataDir(), nil)
+	k, _, err := demo.Key(n.DataDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/admin"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -205,11 +206,11 @@ func leaderOf(t testing.TB, nodes []*Node) (*Node, []*Node) {
 // its key and the CreateZone command.
 func demoCommand(t testing.TB) (*zone.Zone, *zone.Key, []byte) {
 	t.Helper()
-	k, err := zone.GenerateKey(DemoOrigin, true, rand.Reader)
+	k, err := zone.GenerateKey(demo.Origin, true, rand.Reader)
 	if err != nil {
 		t.Fatalf("GenerateKey: %v", err)
 	}
-	u, err := DemoZone()
+	u, err := demo.Zone()
 	if err != nil {
 		t.Fatalf("DemoZone: %v", err)
 	}
@@ -228,7 +229,7 @@ func demoCommand(t testing.TB) (*zone.Zone, *zone.Key, []byte) {
 // added, signed by k as the next version after base (nil: a first one).
 func demoWith(t testing.TB, base *zone.Zone, k *zone.Key, rr string) *zone.Zone {
 	t.Helper()
-	u, err := DemoZone()
+	u, err := demo.Zone()
 	if err != nil {
 		t.Fatalf("DemoZone: %v", err)
 	}
@@ -236,7 +237,7 @@ func demoWith(t testing.TB, base *zone.Zone, k *zone.Key, rr string) *zone.Zone 
 	if err != nil {
 		t.Fatalf("record %q: %v", rr, err)
 	}
-	if u, err = zone.New(DemoOrigin, append(u.Records(), r)); err != nil {
+	if u, err = zone.New(demo.Origin, append(u.Records(), r)); err != nil {
 		t.Fatal(err)
 	}
 	z, _, err := zone.Prepare(base, u, k, time.Now())
@@ -270,7 +271,7 @@ func TestGroupWriteViaFollowerIsForwardedAndServedEverywhere(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	res, err := ac.SubmitChange(ctx, followers[0].AdminAddr(), DemoOrigin, cmd)
+	res, err := ac.SubmitChange(ctx, followers[0].AdminAddr(), demo.Origin, cmd)
 	if err != nil {
 		t.Fatalf("SubmitChange via follower %s: %v", followers[0].ID(), err)
 	}
@@ -279,7 +280,7 @@ func TestGroupWriteViaFollowerIsForwardedAndServedEverywhere(t *testing.T) {
 	}
 	for _, n := range nodes {
 		waitFor(t, "zone on "+n.ID(), func() error {
-			s, err := dnsSOASerial(n, DemoOrigin)
+			s, err := dnsSOASerial(n, demo.Origin)
 			if err == nil && s != z.Serial() {
 				err = fmt.Errorf("serial %d, want %d", s, z.Serial())
 			}
@@ -294,7 +295,7 @@ func TestGroupWriteViaFollowerIsForwardedAndServedEverywhere(t *testing.T) {
 	if ex.Serial != z.Serial() || ex.Head != string(z.Head.Note) {
 		t.Errorf("export = serial %d head %q, want serial %d and the published head", ex.Serial, ex.Head, z.Serial())
 	}
-	got, err := zone.ParseFile(strings.NewReader(ex.ZoneFile), DemoOrigin, "export")
+	got, err := zone.ParseFile(strings.NewReader(ex.ZoneFile), demo.Origin, "export")
 	if err != nil || got.Len() != z.Len() {
 		t.Errorf("exported zone file parses to %v names (%v), want %d", got, err, z.Len())
 	}
@@ -330,11 +331,11 @@ func TestGroupWithoutQuorumStillAnswersDNS(t *testing.T) {
 	ac := p.client(t, "operator")
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	if _, err := ac.SubmitChange(ctx, nodes[0].AdminAddr(), DemoOrigin, cmd); err != nil {
+	if _, err := ac.SubmitChange(ctx, nodes[0].AdminAddr(), demo.Origin, cmd); err != nil {
 		t.Fatalf("SubmitChange: %v", err)
 	}
 	survivor := nodes[2]
-	waitFor(t, "zone on the survivor", func() error { _, err := dnsSOASerial(survivor, DemoOrigin); return err })
+	waitFor(t, "zone on the survivor", func() error { _, err := dnsSOASerial(survivor, demo.Origin); return err })
 
 	closeNode(t, nodes[0])
 	closeNode(t, nodes[1])
@@ -348,13 +349,13 @@ func TestGroupWithoutQuorumStillAnswersDNS(t *testing.T) {
 		return err
 	})
 	// DNS still answers from the local replica.
-	if s, err := dnsSOASerial(survivor, DemoOrigin); err != nil || s != z.Serial() {
+	if s, err := dnsSOASerial(survivor, demo.Origin); err != nil || s != z.Serial() {
 		t.Errorf("survivor SOA = %d, %v, want %d", s, err, z.Serial())
 	}
 	// A write fails with a typed error in bounded time.
 	next, _, cmd2 := demoCommand(t)
 	_ = next
-	_, err := ac.SubmitChange(ctx, survivor.AdminAddr(), DemoOrigin, cmd2)
+	_, err := ac.SubmitChange(ctx, survivor.AdminAddr(), demo.Origin, cmd2)
 	var ae *admin.APIError
 	if !errors.As(err, &ae) || (ae.Code != admin.CodeNoLeader && ae.Code != admin.CodeNoQuorum) {
 		t.Errorf("write without quorum = %v, want no_leader or no_quorum", err)
@@ -415,31 +416,31 @@ func TestAdminErrorsAndMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	z, k, cmd := demoCommand(t)
-	if _, err := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, cmd); err != nil {
+	if _, err := ac.SubmitChange(ctx, n.AdminAddr(), demo.Origin, cmd); err != nil {
 		t.Fatalf("SubmitChange: %v", err)
 	}
 	// The same creation again: a repeat, answered as done.
-	if res, err := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, cmd); err != nil || !res.Repeat || res.Index != 0 || res.Serial != z.Serial() {
+	if res, err := ac.SubmitChange(ctx, n.AdminAddr(), demo.Origin, cmd); err != nil || !res.Repeat || res.Index != 0 || res.Serial != z.Serial() {
 		t.Errorf("create again = %+v, %v; want a repeat at serial %d", res, err, z.Serial())
 	}
 	// A creation of the zone under another key: refused by the state
 	// machine (zone-exists).
 	_, _, other := demoCommand(t)
-	_, errAgain := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, other)
+	_, errAgain := ac.SubmitChange(ctx, n.AdminAddr(), demo.Origin, other)
 	// A newer version, then a change from it back to the first: stale.
-	z2 := demoWith(t, z, k, "newer."+DemoOrigin+" 300 IN TXT \"v2\"")
+	z2 := demoWith(t, z, k, "newer."+demo.Origin+" 300 IN TXT \"v2\"")
 	next, err := raftfsm.ChangeCommand(z, z2, k)
 	if err != nil {
 		t.Fatalf("ChangeCommand: %v", err)
 	}
-	if _, err := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, next); err != nil {
+	if _, err := ac.SubmitChange(ctx, n.AdminAddr(), demo.Origin, next); err != nil {
 		t.Fatalf("newer change: %v", err)
 	}
 	stale, err := raftfsm.ChangeCommand(z2, z, k)
 	if err != nil {
 		t.Fatalf("ChangeCommand: %v", err)
 	}
-	_, errStale := ac.SubmitChange(ctx, n.AdminAddr(), DemoOrigin, stale)
+	_, errStale := ac.SubmitChange(ctx, n.AdminAddr(), demo.Origin, stale)
 
 	tests := []struct {
 		name   string
@@ -558,11 +559,11 @@ func TestSnapshotSaveAndRestore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	z, k, cmd := demoCommand(t)
-	if _, err := ac.SubmitChange(ctx, leader.AdminAddr(), DemoOrigin, cmd); err != nil {
+	if _, err := ac.SubmitChange(ctx, leader.AdminAddr(), demo.Origin, cmd); err != nil {
 		t.Fatalf("SubmitChange: %v", err)
 	}
 	f := followers[0]
-	waitFor(t, "zone on "+f.ID(), func() error { _, err := dnsSOASerial(f, DemoOrigin); return err })
+	waitFor(t, "zone on "+f.ID(), func() error { _, err := dnsSOASerial(f, demo.Origin); return err })
 	var snap bytes.Buffer
 	if err := ac.Snapshot(ctx, f.AdminAddr(), &snap); err != nil {
 		t.Fatalf("Snapshot from follower: %v", err)
@@ -577,7 +578,7 @@ func TestSnapshotSaveAndRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ac.SubmitChange(ctx, f.AdminAddr(), DemoOrigin, cmd2); err != nil {
+	if _, err := ac.SubmitChange(ctx, f.AdminAddr(), demo.Origin, cmd2); err != nil {
 		t.Fatalf("SubmitChange(newer serial): %v", err)
 	}
 
@@ -598,7 +599,7 @@ func TestSnapshotSaveAndRestore(t *testing.T) {
 	}
 	for _, n := range nodes {
 		waitFor(t, "restored serial on "+n.ID(), func() error {
-			s, err := dnsSOASerial(n, DemoOrigin)
+			s, err := dnsSOASerial(n, demo.Origin)
 			if err == nil && s != z.Serial() {
 				err = fmt.Errorf("serial %d, want %d", s, z.Serial())
 			}
@@ -625,11 +626,11 @@ func TestNonVoterJoinsAndServes(t *testing.T) {
 		return nil
 	})
 	// A write through the non-voter is forwarded like any other.
-	if _, err := ac.SubmitChange(ctx, r.AdminAddr(), DemoOrigin, cmd); err != nil {
+	if _, err := ac.SubmitChange(ctx, r.AdminAddr(), demo.Origin, cmd); err != nil {
 		t.Fatalf("SubmitChange via the non-voter: %v", err)
 	}
 	waitFor(t, "zone on the non-voter", func() error {
-		s, err := dnsSOASerial(r, DemoOrigin)
+		s, err := dnsSOASerial(r, demo.Origin)
 		if err == nil && s != z.Serial() {
 			err = fmt.Errorf("serial %d", s)
 		}
@@ -680,7 +681,7 @@ func TestTransferLeaderAndCloseHandsOver(t *testing.T) {
 	closeNode(t, target)
 	rest := []*Node{leader, followers[1]}
 	_, _, cmd := demoCommand(t)
-	if _, err := ac.SubmitChange(ctx, rest[0].AdminAddr(), DemoOrigin, cmd); err != nil {
+	if _, err := ac.SubmitChange(ctx, rest[0].AdminAddr(), demo.Origin, cmd); err != nil {
 		t.Fatalf("write after the leader stopped: %v", err)
 	}
 }
@@ -704,7 +705,7 @@ func benchWrites(b *testing.B, via string) {
 	ac := p.client(b, "operator")
 	ctx := context.Background()
 	z, k, cmd := demoCommand(b)
-	if _, err := ac.SubmitChange(ctx, target.AdminAddr(), DemoOrigin, cmd); err != nil {
+	if _, err := ac.SubmitChange(ctx, target.AdminAddr(), demo.Origin, cmd); err != nil {
 		b.Fatalf("create: %v", err)
 	}
 	// Sign every change first: the benchmark measures the group, not
@@ -712,7 +713,7 @@ func benchWrites(b *testing.B, via string) {
 	cmds := make([][]byte, b.N)
 	prev := z
 	for i := range cmds {
-		u, err := zone.ParseFile(strings.NewReader(fmt.Sprintf("$ORIGIN demo.ddnrs.\n@ 3600 SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ 3600 NS ns1\nns1 3600 A 127.0.0.1\nwww 3600 TXT \"change %d\"\n", i)), DemoOrigin, "bench")
+		u, err := zone.ParseFile(strings.NewReader(fmt.Sprintf("$ORIGIN demo.ddnrs.\n@ 3600 SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ 3600 NS ns1\nns1 3600 A 127.0.0.1\nwww 3600 TXT \"change %d\"\n", i)), demo.Origin, "bench")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -729,7 +730,7 @@ func benchWrites(b *testing.B, via string) {
 	b.ResetTimer()
 	for _, c := range cmds {
 		start := time.Now()
-		if _, err := ac.SubmitChange(ctx, target.AdminAddr(), DemoOrigin, c); err != nil {
+		if _, err := ac.SubmitChange(ctx, target.AdminAddr(), demo.Origin, c); err != nil {
 			b.Fatalf("write: %v", err)
 		}
 		lat = append(lat, time.Since(start))

@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/overlay"
 )
 
@@ -56,8 +57,8 @@ func TestOverlayMetrics(t *testing.T) {
 		v, _ := gatherSeries(t, n, name, labels)
 		return v
 	}
-	q := func() *dns.Msg { return dnstest.Query("www."+DemoOrigin, dns.TypeA, true) }
-	waitFor(t, "b answers www."+DemoOrigin, func() error {
+	q := func() *dns.Msg { return dnstest.Query("www."+demo.Origin, dns.TypeA, true) }
+	waitFor(t, "b answers www."+demo.Origin, func() error {
 		if r := queryNode(t, b, q()); r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 			return errors.New(dns.RcodeToString[r.Rcode])
 		}
@@ -107,7 +108,7 @@ func TestOverlayMetrics(t *testing.T) {
 		srv.Close()
 		h.Close()
 	})
-	if err := h.Provide(ctx, DemoOrigin); err != nil {
+	if err := h.Provide(ctx, demo.Origin); err != nil {
 		t.Fatal(err)
 	}
 	aID, _ := a.OverlayID()
@@ -118,8 +119,8 @@ func TestOverlayMetrics(t *testing.T) {
 		}
 		b.ov.Load().Client().Penalize(mustDecodePeer(t, aID))
 		qt := uint16(3000 + i) // never cached: each asks a provider
-		if r := queryNode(t, b, dnstest.Query(DemoOrigin, qt, true)); r.Rcode != dns.RcodeSuccess {
-			t.Fatalf("b: %s TYPE%d rcode %s, want the genuine NODATA", DemoOrigin, qt, dns.RcodeToString[r.Rcode])
+		if r := queryNode(t, b, dnstest.Query(demo.Origin, qt, true)); r.Rcode != dns.RcodeSuccess {
+			t.Fatalf("b: %s TYPE%d rcode %s, want the genuine NODATA", demo.Origin, qt, dns.RcodeToString[r.Rcode])
 		}
 	}
 	refused, series := gatherSeries(t, b, "ddnrs_overlay_refused_answers_total", nil)

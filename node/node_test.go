@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -72,15 +73,15 @@ func startNodeAt(t *testing.T, dir, addr string) (*Node, error) {
 // publishes it.
 func publishDemo(t *testing.T, n *Node) (*zone.Zone, *zone.Key) {
 	t.Helper()
-	k, _, err := DemoKey(n.DataDir(), rand.Reader)
+	k, _, err := demo.Key(n.DataDir(), rand.Reader)
 	if err != nil {
 		t.Fatalf("DemoKey: %v", err)
 	}
-	u, err := DemoZone()
+	u, err := demo.Zone()
 	if err != nil {
 		t.Fatalf("DemoZone: %v", err)
 	}
-	stored, err := n.Stored(DemoOrigin)
+	stored, err := n.Stored(demo.Origin)
 	if err != nil && !errors.Is(err, raftfsm.ErrNoZone) {
 		t.Fatalf("Stored: %v", err)
 	}
@@ -195,7 +196,7 @@ func TestNodeRestartServesSameData(t *testing.T) {
 	if len(r.Answer) != 1 || r.Answer[0].(*dns.SOA).Serial != z1.Serial() {
 		t.Fatalf("SOA after restart = %v, want serial %d", r.Answer, z1.Serial())
 	}
-	k2, created, err := DemoKey(dir, rand.Reader)
+	k2, created, err := demo.Key(dir, rand.Reader)
 	if err != nil || created || k2.Tag() != k1.Tag() {
 		t.Errorf("DemoKey after restart = tag %d created %v err %v, want tag %d reused", k2.Tag(), created, err, k1.Tag())
 	}
@@ -204,7 +205,7 @@ func TestNodeRestartServesSameData(t *testing.T) {
 	if z2.Serial() != z1.Serial() {
 		t.Errorf("serial after republishing the same zone = %d, want %d", z2.Serial(), z1.Serial())
 	}
-	priv, err := filepath.Glob(filepath.Join(KeysDir(dir), "*.private"))
+	priv, err := filepath.Glob(filepath.Join(demo.KeysDir(dir), "*.private"))
 	if err != nil || len(priv) != 1 {
 		t.Fatalf("private key files = %v (%v), want one", priv, err)
 	}
@@ -222,7 +223,7 @@ func TestNodePublishWhileRunning(t *testing.T) {
 ns1 3600 A 127.0.0.1
 www 3600 A 192.0.2.80
 `
-	u, err := zone.ParseFile(stringsReader(text), DemoOrigin, "edit.zone")
+	u, err := zone.ParseFile(stringsReader(text), demo.Origin, "edit.zone")
 	if err != nil {
 		t.Fatalf("ParseFile: %v", err)
 	}
@@ -246,7 +247,7 @@ www 3600 A 192.0.2.80
 	if err := n.Publish(z); !errors.As(err, &rej) || rej.Reason != raftfsm.ReasonStaleSerial {
 		t.Errorf("Publish(older zone) = %v, want a stale-serial rejection", err)
 	}
-	if got := n.Served().Get(DemoOrigin); got == nil || got.Serial() != z2.Serial() || got.Head.Root != z2.Head.Root {
+	if got := n.Served().Get(demo.Origin); got == nil || got.Serial() != z2.Serial() || got.Head.Root != z2.Head.Root {
 		t.Errorf("served zone after refused publish changed, want the last published")
 	}
 }

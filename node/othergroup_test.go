@@ -15,6 +15,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/writes"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -48,7 +49,7 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 	a, b, ac, k := overlayPairAdmin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	stored, err := a.Stored(DemoOrigin)
+	stored, err := a.Stored(demo.Origin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,19 +59,19 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 	var exp *admin.ZoneExport
 	waitFor(t, "b exports a's zone", func() error {
 		var err error
-		exp, err = ac.Zone(ctx, b.AdminAddr(), DemoOrigin)
+		exp, err = ac.Zone(ctx, b.AdminAddr(), demo.Origin)
 		return err
 	})
 	var want strings.Builder
 	if err := zone.Write(&want, stored); err != nil {
 		t.Fatal(err)
 	}
-	if exp.Zone != DemoOrigin || exp.Serial != stored.Serial() || exp.ZoneFile != want.String() || exp.Head != string(stored.Head.Note) {
+	if exp.Zone != demo.Origin || exp.Serial != stored.Serial() || exp.ZoneFile != want.String() || exp.Head != string(stored.Head.Note) {
 		t.Fatalf("Zone via b = %s serial %d head %q, want a's copy at serial %d", exp.Zone, exp.Serial, exp.Head, stored.Serial())
 	}
 	// What a publisher does with it (ops fetchZone): parse it, check the
 	// head, and sign the change against it.
-	fetched, err := zone.ParseFile(strings.NewReader(exp.ZoneFile), DemoOrigin, "export via b")
+	fetched, err := zone.ParseFile(strings.NewReader(exp.ZoneFile), demo.Origin, "export via b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,27 +84,27 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, create)
+	_, err = ac.SubmitChange(ctx, b.AdminAddr(), demo.Origin, create)
 	var ae *admin.APIError
 	if !errors.As(err, &ae) || ae.Code != admin.CodeExistsElsewhere {
 		t.Errorf("create via b = %v, want %s", err, admin.CodeExistsElsewhere)
 	}
 
 	// A change through b commits in a.
-	z := demoWith(t, fetched, k, "via-b."+DemoOrigin+" 300 IN TXT \"published through group b\"")
+	z := demoWith(t, fetched, k, "via-b."+demo.Origin+" 300 IN TXT \"published through group b\"")
 	cmd, err := writes.PublishCommand(fetched, z)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, cmd)
+	res, err := ac.SubmitChange(ctx, b.AdminAddr(), demo.Origin, cmd)
 	if err != nil || res.Serial != z.Serial() || res.Index == 0 {
 		t.Fatalf("change via b = %+v, %v, want serial %d and an index", res, err, z.Serial())
 	}
-	if got := a.Served().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
+	if got := a.Served().Get(demo.Origin); got == nil || got.Serial() != z.Serial() {
 		t.Errorf("a holds %v after the change via b, want serial %d", got, z.Serial())
 	}
 	// The same change again: the owning group answers a repeat.
-	if again, err := ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, cmd); err != nil || again.Serial != z.Serial() {
+	if again, err := ac.SubmitChange(ctx, b.AdminAddr(), demo.Origin, cmd); err != nil || again.Serial != z.Serial() {
 		t.Errorf("same change via b again = %+v, %v; want done at serial %d", again, err, z.Serial())
 	}
 	// A change back to the older zone: the owning group's rejection,
@@ -112,22 +113,22 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = ac.SubmitChange(ctx, b.AdminAddr(), DemoOrigin, back)
+	_, err = ac.SubmitChange(ctx, b.AdminAddr(), demo.Origin, back)
 	if !errors.As(err, &ae) || ae.Code != admin.CodeRejected {
 		t.Errorf("stale change via b = %v, want %s", err, admin.CodeRejected)
 	}
 	// Served by both: a from its replica, b through the overlay.
 	for _, n := range []*Node{a, b} {
 		waitFor(t, n.ID()+" serves the new record", func() error {
-			r := queryNode(t, n, dnstest.Query("via-b."+DemoOrigin, dns.TypeTXT, true))
+			r := queryNode(t, n, dnstest.Query("via-b."+demo.Origin, dns.TypeTXT, true))
 			if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 				return fmt.Errorf("rcode %s, %d answers", dns.RcodeToString[r.Rcode], len(r.Answer))
 			}
 			return nil
 		})
 	}
-	if _, err := b.Stored(DemoOrigin); err == nil {
-		t.Errorf("b's group holds a copy of %s, want none", DemoOrigin)
+	if _, err := b.Stored(demo.Origin); err == nil {
+		t.Errorf("b's group holds a copy of %s, want none", demo.Origin)
 	}
 }
 

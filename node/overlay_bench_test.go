@@ -10,6 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/internal/demo"
 )
 
 // BenchmarkOverlayResolve measures DNS over UDP to node b for the demo
@@ -35,14 +36,14 @@ func BenchmarkOverlayResolve(b *testing.B) {
 		q      func() *dns.Msg
 		before func()
 	}{
-		{"local", a, func() *dns.Msg { return dnstest.Query("www."+DemoOrigin, dns.TypeA, true) }, nil},
-		{"hot", n, func() *dns.Msg { return dnstest.Query("www."+DemoOrigin, dns.TypeA, true) }, nil},
+		{"local", a, func() *dns.Msg { return dnstest.Query("www."+demo.Origin, dns.TypeA, true) }, nil},
+		{"hot", n, func() *dns.Msg { return dnstest.Query("www."+demo.Origin, dns.TypeA, true) }, nil},
 		{"warm", n, func() *dns.Msg {
-			return dnstest.Query("www."+DemoOrigin, uint16(1000+seq.Add(1)%60000), true)
+			return dnstest.Query("www."+demo.Origin, uint16(1000+seq.Add(1)%60000), true)
 		}, nil},
 		{"cold", n, func() *dns.Msg {
-			return dnstest.Query(DemoOrigin, uint16(1000+seq.Add(1)%60000), true)
-		}, func() { ov.Router().Forget(DemoOrigin) }},
+			return dnstest.Query(demo.Origin, uint16(1000+seq.Add(1)%60000), true)
+		}, func() { ov.Router().Forget(demo.Origin) }},
 	}
 	for _, cs := range cases {
 		b.Run(cs.name, func(b *testing.B) {
@@ -80,7 +81,7 @@ func BenchmarkOverlayResolve(b *testing.B) {
 			b.SetParallelism(8)
 			b.RunParallel(func(pb *testing.PB) {
 				c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
-				q := dnstest.Query("www."+DemoOrigin, dns.TypeA, true)
+				q := dnstest.Query("www."+demo.Origin, dns.TypeA, true)
 				for pb.Next() {
 					if _, _, err := c.Exchange(q, addr); err != nil {
 						panic(fmt.Sprint("exchange: ", err)) // b.Fatal is not for RunParallel goroutines

@@ -12,11 +12,12 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
 // childOrigin is a zone below the demo zone, which delegates it (sub NS).
-const childOrigin = "sub." + DemoOrigin
+const childOrigin = "sub." + demo.Origin
 
 const childZoneText = `$ORIGIN sub.demo.ddnrs.
 $TTL 3600
@@ -55,7 +56,7 @@ func isChildAnswer(r *dns.Msg) error {
 func nestedGroups(t *testing.T, cTrustsChild bool) (a, b, c *Node) {
 	t.Helper()
 	ca := groupConfig(t, nil, "a")
-	parentKey, _, err := DemoKey(ca.DataDir, rand.Reader)
+	parentKey, _, err := demo.Key(ca.DataDir, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +96,8 @@ func nestedGroups(t *testing.T, cTrustsChild bool) (a, b, c *Node) {
 
 	// c routes to the parent first, so that the child's first query goes
 	// through the cached parent route (provisional) to a.
-	waitFor(t, "c answers www."+DemoOrigin, func() error {
-		if r := queryNode(t, c, dnstest.Query("www."+DemoOrigin, dns.TypeA, true)); r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+	waitFor(t, "c answers www."+demo.Origin, func() error {
+		if r := queryNode(t, c, dnstest.Query("www."+demo.Origin, dns.TypeA, true)); r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 			return fmt.Errorf("rcode %s, answer %v", dns.RcodeToString[r.Rcode], dnstest.Summaries(r.Answer))
 		}
 		return nil
@@ -118,8 +119,8 @@ func TestOverlayNestedZonesOfTwoGroups(t *testing.T) {
 			}
 		}
 		// A name of the parent outside the child is still the parent's.
-		if r := queryNode(t, n, dnstest.Query("www."+DemoOrigin, dns.TypeA, true)); len(r.Answer) == 0 || r.Rcode != dns.RcodeSuccess {
-			t.Errorf("%s: www.%s = %v, want the parent's answer", n.ID(), DemoOrigin, r)
+		if r := queryNode(t, n, dnstest.Query("www."+demo.Origin, dns.TypeA, true)); len(r.Answer) == 0 || r.Rcode != dns.RcodeSuccess {
+			t.Errorf("%s: www.%s = %v, want the parent's answer", n.ID(), demo.Origin, r)
 		}
 	}
 	for _, n := range []*Node{a, c} {
@@ -158,7 +159,7 @@ func TestOverlayProvisionalAnswerNotCached(t *testing.T) {
 	}
 	router := c.ov.Load().Router()
 	waitFor(t, "c's router knows "+childOrigin, func() error {
-		if z, ok := router.CachedChild(qname, DemoOrigin); !ok || z != childOrigin {
+		if z, ok := router.CachedChild(qname, demo.Origin); !ok || z != childOrigin {
 			return fmt.Errorf("CachedChild = %q, %v", z, ok)
 		}
 		return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 	"github.com/ddnrs/ddnrs/intergroup"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/writes"
@@ -47,11 +48,11 @@ func overlayPair(t testing.TB) (a, b *Node) {
 // publishDemoTB publishes the demo zone signed with a's demo key.
 func publishDemoTB(t testing.TB, n *Node) *zone.Key {
 	t.Helper()
-	k, _, err := DemoKey(n.DataDir(), rand.Reader)
+	k, _, err := demo.Key(n.DataDir(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := DemoZone()
+	u, err := demo.Zone()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,12 +83,12 @@ func TestOverlayAnswersOtherGroupsZone(t *testing.T) {
 		t    uint16
 		do   bool
 	}{
-		{DemoOrigin, dns.TypeSOA, true},
-		{DemoOrigin, dns.TypeSOA, false},
-		{"www." + DemoOrigin, dns.TypeA, true},
-		{"www." + DemoOrigin, dns.TypeA, false},
-		{"nothere." + DemoOrigin, dns.TypeA, true},
-		{DemoOrigin, dns.TypeMX, true},
+		{demo.Origin, dns.TypeSOA, true},
+		{demo.Origin, dns.TypeSOA, false},
+		{"www." + demo.Origin, dns.TypeA, true},
+		{"www." + demo.Origin, dns.TypeA, false},
+		{"nothere." + demo.Origin, dns.TypeA, true},
+		{demo.Origin, dns.TypeMX, true},
 	}
 	for _, c := range cases {
 		want := queryNode(t, a, dnstest.Query(c.name, c.t, c.do))
@@ -105,7 +106,7 @@ func TestOverlayAnswersOtherGroupsZone(t *testing.T) {
 		}
 	}
 	// The audit option: a's node first, then b, the same hash.
-	q := dnstest.Query("www."+DemoOrigin, dns.TypeA, true)
+	q := dnstest.Query("www."+demo.Origin, dns.TypeA, true)
 	q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_LOCAL{Code: dnsfront.AuditOptionCode})
 	r := queryNode(t, b, q)
 	var hops []dnsfront.AuditHop
@@ -143,7 +144,7 @@ func TestOverlayWithoutAnchorIsServfail(t *testing.T) {
 	b := runNode(t, cb)
 	var r *dns.Msg
 	waitFor(t, "b finds the zone", func() error {
-		r = queryNode(t, b, dnstest.Query("www."+DemoOrigin, dns.TypeA, true))
+		r = queryNode(t, b, dnstest.Query("www."+demo.Origin, dns.TypeA, true))
 		if r.Rcode == dns.RcodeRefused {
 			return errors.New("not found yet")
 		}
@@ -165,38 +166,38 @@ func TestOverlayWithoutAnchorIsServfail(t *testing.T) {
 
 func TestOverlaySubmitRemote(t *testing.T) {
 	a, b := overlayPair(t)
-	k, _, err := DemoKey(a.DataDir(), nil)
+	k, _, err := demo.Key(a.DataDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, err := a.Stored(DemoOrigin)
+	stored, err := a.Stored(demo.Origin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	z := demoWith(t, stored, k, "forwarded."+DemoOrigin+" 300 IN TXT \"through the overlay\"")
+	z := demoWith(t, stored, k, "forwarded."+demo.Origin+" 300 IN TXT \"through the overlay\"")
 	cmd, err := writes.PublishCommand(stored, z)
 	if err != nil || cmd == nil {
 		t.Fatalf("writes.PublishCommand = %v, %v", cmd, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	res, err := b.SubmitRemote(ctx, DemoOrigin, cmd)
+	res, err := b.SubmitRemote(ctx, demo.Origin, cmd)
 	if err != nil || res.Serial != z.Serial() || res.Index == 0 {
 		t.Fatalf("SubmitRemote = %+v, %v, want serial %d and an index", res, err, z.Serial())
 	}
-	if got := a.Served().Get(DemoOrigin); got == nil || got.Serial() != z.Serial() {
+	if got := a.Served().Get(demo.Origin); got == nil || got.Serial() != z.Serial() {
 		t.Errorf("a serves serial %v after the forwarded change, want %d", got, z.Serial())
 	}
 	// The same change again is answered as done (a repeat); a change
 	// back to the older zone is refused by the owning group, typed.
-	if again, err := b.SubmitRemote(ctx, DemoOrigin, cmd); err != nil || again.Serial != z.Serial() {
+	if again, err := b.SubmitRemote(ctx, demo.Origin, cmd); err != nil || again.Serial != z.Serial() {
 		t.Errorf("SubmitRemote(same change) = %+v, %v; want done at serial %d", again, err, z.Serial())
 	}
 	back, err := writes.PublishCommand(z, stored)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.SubmitRemote(ctx, DemoOrigin, back)
+	_, err = b.SubmitRemote(ctx, demo.Origin, back)
 	// The other group's rejection arrives typed, its reason a field of
 	// the DDNRS-RPC reply.
 	var rej *raftfsm.RejectedError
@@ -286,8 +287,8 @@ func sameRecords(got, want []dns.RR) bool {
 func routeToBoth(t testing.TB, ctx context.Context, b *Node, peers ...string) {
 	t.Helper()
 	waitFor(t, "b's route to list both providers", func() error {
-		b.ov.Load().Router().Forget(DemoOrigin)
-		provs, err := b.ov.Load().Router().Providers(ctx, DemoOrigin)
+		b.ov.Load().Router().Forget(demo.Origin)
+		provs, err := b.ov.Load().Router().Providers(ctx, demo.Origin)
 		if err != nil {
 			return err
 		}
@@ -336,7 +337,7 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 		srv.Close()
 		h.Close()
 	})
-	if err := h.Provide(ctx, DemoOrigin); err != nil {
+	if err := h.Provide(ctx, demo.Origin); err != nil {
 		t.Fatal(err)
 	}
 	aID, _ := a.OverlayID()
@@ -352,10 +353,10 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 			b.ov.Load().Client().Penalize(mustDecodePeer(t, aID))
 		}
 		qt := uint16(2000 + i) // never cached: each asks a provider
-		r := queryNode(t, b, dnstest.Query(DemoOrigin, qt, true))
-		genuine := genuineAnswer(t, a, DemoOrigin, qt)
+		r := queryNode(t, b, dnstest.Query(demo.Origin, qt, true))
+		genuine := genuineAnswer(t, a, demo.Origin, qt)
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) == 0 || !sameRecords(r.Ns, genuine.Ns) {
-			t.Fatalf("b: %s TYPE%d = %v, want the genuine NODATA %v", DemoOrigin, qt, r, genuine)
+			t.Fatalf("b: %s TYPE%d = %v, want the genuine NODATA %v", demo.Origin, qt, r, genuine)
 		}
 	}
 	t.Logf("the tampering peer was asked %d times; b refused %d answers", bad.calls.Load(), b.OverlayFailures())
@@ -369,12 +370,12 @@ func TestOverlayReroutesAroundTamperingPeer(t *testing.T) {
 // never serves the older one.
 func TestOverlayRefusesOlderSerial(t *testing.T) {
 	a, b := overlayPair(t)
-	old := a.Served().Get(DemoOrigin)
-	k, _, err := DemoKey(a.DataDir(), nil)
+	old := a.Served().Get(demo.Origin)
+	k, _, err := demo.Key(a.DataDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	z2 := demoWith(t, old, k, "v2."+DemoOrigin+" 300 IN TXT \"second version\"")
+	z2 := demoWith(t, old, k, "v2."+demo.Origin+" 300 IN TXT \"second version\"")
 	if err := a.Publish(z2); err != nil {
 		t.Fatal(err)
 	}
@@ -387,7 +388,7 @@ func TestOverlayRefusesOlderSerial(t *testing.T) {
 		return 0
 	}
 	waitFor(t, "b sees the new serial", func() error {
-		if s := soaSerial(queryNode(t, b, dnstest.Query(DemoOrigin, dns.TypeSOA, true))); s != z2.Serial() {
+		if s := soaSerial(queryNode(t, b, dnstest.Query(demo.Origin, dns.TypeSOA, true))); s != z2.Serial() {
 			return fmt.Errorf("serial %d", s)
 		}
 		return nil
@@ -408,7 +409,7 @@ func TestOverlayRefusesOlderSerial(t *testing.T) {
 		srv.Close()
 		h.Close()
 	})
-	if err := h.Provide(ctx, DemoOrigin); err != nil {
+	if err := h.Provide(ctx, demo.Origin); err != nil {
 		t.Fatal(err)
 	}
 	aID, _ := a.OverlayID()
@@ -427,7 +428,7 @@ func TestOverlayRefusesOlderSerial(t *testing.T) {
 			// replaying peer gets asked.
 			b.ov.Load().Client().Penalize(mustDecodePeer(t, aID))
 		}
-		r := queryNode(t, b, dnstest.Query(DemoOrigin, uint16(3000+i), true))
+		r := queryNode(t, b, dnstest.Query(demo.Origin, uint16(3000+i), true))
 		if r.Rcode != dns.RcodeSuccess || soaSerial(r) != z2.Serial() {
 			t.Fatalf("b: TYPE%d = %v, want NODATA with serial %d", 3000+i, r, z2.Serial())
 		}

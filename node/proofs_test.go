@@ -8,6 +8,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/client"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -24,12 +25,12 @@ func TestOverlayProofsInBand(t *testing.T) {
 		name string
 		t    uint16
 	}{
-		{"www." + DemoOrigin, dns.TypeA},
-		{"chain." + DemoOrigin, dns.TypeA},
-		{"nothere." + DemoOrigin, dns.TypeA},
-		{"x.wild." + DemoOrigin, dns.TypeTXT},
-		{"host.sub." + DemoOrigin, dns.TypeA}, // referral with glue
-		{DemoOrigin, dns.TypeMX},
+		{"www." + demo.Origin, dns.TypeA},
+		{"chain." + demo.Origin, dns.TypeA},
+		{"nothere." + demo.Origin, dns.TypeA},
+		{"x.wild." + demo.Origin, dns.TypeTXT},
+		{"host.sub." + demo.Origin, dns.TypeA}, // referral with glue
+		{demo.Origin, dns.TypeMX},
 	}
 	ask := func(n *Node, name string, qt uint16) *dns.Msg {
 		t.Helper()
@@ -46,7 +47,7 @@ func TestOverlayProofsInBand(t *testing.T) {
 		}
 		for _, c := range names {
 			for _, n := range []*Node{a, b} {
-				v := client.NewVerifier(client.Anchors{DemoOrigin: k}, nil)
+				v := client.NewVerifier(client.Anchors{demo.Origin: k}, nil)
 				var r *dns.Msg
 				waitFor(t, "an answer for "+c.name, func() error {
 					r = ask(n, c.name, c.t)
@@ -60,14 +61,14 @@ func TestOverlayProofsInBand(t *testing.T) {
 					t.Errorf("round %d, node %s: VerifyResponse(%s %s) = %v\n%v", round, n.DataDir(), c.name, dns.TypeToString[c.t], err, r)
 					continue
 				}
-				if got.Zone != DemoOrigin {
+				if got.Zone != demo.Origin {
 					t.Errorf("VerifyResponse(%s) zone %s", c.name, got.Zone)
 				}
 			}
 		}
 	}
 	// Without DO, b says so in the option.
-	q := client.NewQuery("www."+DemoOrigin, dns.TypeA)
+	q := client.NewQuery("www."+demo.Origin, dns.TypeA)
 	q.IsEdns0().SetDo(false)
 	r := queryNode(t, b, q)
 	st, _, _, err := zone.DecodeProofsOption(client.ProofsOf(r))
@@ -80,7 +81,7 @@ func TestOverlayProofsInBand(t *testing.T) {
 // part only).
 func publishedKey(t *testing.T, a *Node) *zone.Key {
 	t.Helper()
-	k, _, err := DemoKey(a.DataDir(), nil)
+	k, _, err := demo.Key(a.DataDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

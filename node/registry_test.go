@@ -20,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/admin"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/writes"
@@ -166,11 +167,11 @@ func TestRegistryTwoGroups(t *testing.T) {
 	}
 
 	// Claim the demo zone: placed on east (fewest claims, then by name).
-	k, err := zone.GenerateKey(DemoOrigin, true, rand.Reader)
+	k, err := zone.GenerateKey(demo.Origin, true, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := DemoZone()
+	u, err := demo.Zone()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,9 +180,9 @@ func TestRegistryTwoGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := reg.Now()
-	propose(t, reg, &raftfsm.ClaimZone{Zone: DemoOrigin, Owner: k.DNSKEY.String(), Actor: "test", Time: now})
+	propose(t, reg, &raftfsm.ClaimZone{Zone: demo.Origin, Owner: k.DNSKEY.String(), Actor: "test", Time: now})
 	rs, _ := reg.Registry()
-	cl, ok := rs.Claim(DemoOrigin)
+	cl, ok := rs.Claim(demo.Origin)
 	if !ok || cl.Group != "east" {
 		t.Fatalf("claim = %+v, %v; want placed on east", cl, ok)
 	}
@@ -193,30 +194,30 @@ func TestRegistryTwoGroups(t *testing.T) {
 	defer cancel()
 	// A dry run of the create on east, from reg: checked by east's
 	// replica (the zone is placed there), not applied.
-	if serial, err := (apiBackend{reg}).SubmitZone(ctx, "east", DemoOrigin, mustDecode(t, create), true); err != nil || serial != z.Serial() {
+	if serial, err := (apiBackend{reg}).SubmitZone(ctx, "east", demo.Origin, mustDecode(t, create), true); err != nil || serial != z.Serial() {
 		t.Errorf("dry run on east from reg = %d, %v, want %d", serial, err, z.Serial())
 	}
-	if _, err := east.Stored(DemoOrigin); err == nil {
+	if _, err := east.Stored(demo.Origin); err == nil {
 		t.Fatal("east holds the zone after a dry run of its create")
 	}
-	serial, err := apiBackend{reg}.SubmitZone(ctx, "east", DemoOrigin, mustDecode(t, create), false)
+	serial, err := apiBackend{reg}.SubmitZone(ctx, "east", demo.Origin, mustDecode(t, create), false)
 	if err != nil || serial != z.Serial() {
 		t.Fatalf("SubmitZone(east) = %d, %v; want %d", serial, err, z.Serial())
 	}
-	if _, err := east.Stored(DemoOrigin); err != nil {
+	if _, err := east.Stored(demo.Origin); err != nil {
 		t.Fatalf("east does not hold the zone: %v", err)
 	}
-	if _, err := reg.Stored(DemoOrigin); err == nil {
+	if _, err := reg.Stored(demo.Origin); err == nil {
 		t.Fatal("reg holds the zone placed on east")
 	}
 	// reg learns the owner key from its own log and answers through the
 	// overlay; east answers from its replica.
 	syncLog(t, reg, east)
-	if a := reg.FollowState().Anchors[DemoOrigin]; a != k.DNSKEY.String() {
+	if a := reg.FollowState().Anchors[demo.Origin]; a != k.DNSKEY.String() {
 		t.Errorf("reg's anchor = %q, want the owner key", a)
 	}
-	waitFor(t, "answers from both groups", func() error { return errors.Join(answered(t, reg, DemoOrigin), answered(t, east, DemoOrigin)) })
-	if zz, err := (apiBackend{reg}).Zone(ctx, DemoOrigin); err != nil || zz.Serial() != z.Serial() {
+	waitFor(t, "answers from both groups", func() error { return errors.Join(answered(t, reg, demo.Origin), answered(t, east, demo.Origin)) })
+	if zz, err := (apiBackend{reg}).Zone(ctx, demo.Origin); err != nil || zz.Serial() != z.Serial() {
 		t.Errorf("reg.Zone (fetched from east) = %v, %v", zz, err)
 	}
 
@@ -236,31 +237,31 @@ func TestRegistryTwoGroups(t *testing.T) {
 		t.Errorf("reg does not hold one.test.: %v", err)
 	}
 
-	propose(t, reg, &raftfsm.RegistrySuspend{Zone: DemoOrigin, Suspend: true, Reason: "abuse report 7", Actor: "test", Time: now})
+	propose(t, reg, &raftfsm.RegistrySuspend{Zone: demo.Origin, Suspend: true, Reason: "abuse report 7", Actor: "test", Time: now})
 	syncLog(t, reg, east)
 	for _, n := range []*Node{reg, east} {
-		if err := blocked(t, n, DemoOrigin, "abuse report 7"); err != nil {
+		if err := blocked(t, n, demo.Origin, "abuse report 7"); err != nil {
 			t.Error(err)
 		}
 	}
-	propose(t, reg, &raftfsm.RegistrySuspend{Zone: DemoOrigin, Suspend: false, Reason: "resolved", Actor: "test", Time: now})
+	propose(t, reg, &raftfsm.RegistrySuspend{Zone: demo.Origin, Suspend: false, Reason: "resolved", Actor: "test", Time: now})
 	syncLog(t, reg, east)
-	waitFor(t, "answers after unsuspension", func() error { return errors.Join(answered(t, reg, DemoOrigin), answered(t, east, DemoOrigin)) })
+	waitFor(t, "answers after unsuspension", func() error { return errors.Join(answered(t, reg, demo.Origin), answered(t, east, demo.Origin)) })
 
 	// Suspend again, then restart east with the registry down: the
 	// suspension and the anchor come back from follow.json.
-	propose(t, reg, &raftfsm.RegistrySuspend{Zone: DemoOrigin, Suspend: true, Reason: "again", Actor: "test", Time: now})
+	propose(t, reg, &raftfsm.RegistrySuspend{Zone: demo.Origin, Suspend: true, Reason: "again", Actor: "test", Time: now})
 	syncLog(t, east)
 	closeNode(t, reg)
 	closeNode(t, east)
 	ec := f.eastCfg
 	ec.Overlay.Bootstrap = nil // the registry node was the overlay's bootstrap peer
 	east2 := runNode(t, ec)
-	if err := blocked(t, east2, DemoOrigin, "again"); err != nil {
+	if err := blocked(t, east2, demo.Origin, "again"); err != nil {
 		t.Errorf("after restart without the registry: %v", err)
 	}
 	st := east2.FollowState()
-	if st.Anchors[DemoOrigin] != k.DNSKEY.String() || st.Groups[DemoOrigin] != "east" || st.Size == 0 {
+	if st.Anchors[demo.Origin] != k.DNSKEY.String() || st.Groups[demo.Origin] != "east" || st.Size == 0 {
 		t.Errorf("follow state after restart = %+v", st)
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -16,7 +17,7 @@ func TestSignatureExpiry(t *testing.T) {
 	n := startNode(t, t.TempDir())
 	z, _ := publishDemo(t, n)
 	waitFor(t, "the demo zone served", func() error {
-		if n.served.Get(DemoOrigin) == nil {
+		if n.served.Get(demo.Origin) == nil {
 			return errors.New("not served yet")
 		}
 		return nil
@@ -38,7 +39,7 @@ func TestSignatureExpiry(t *testing.T) {
 			got = append(got, m.GetLabel()[0].GetValue()+"="+strconv.FormatFloat(m.GetGauge().GetValue(), 'f', 0, 64))
 		}
 	}
-	if want := DemoOrigin + "=" + strconv.FormatInt(at.Unix(), 10); len(got) != 1 || got[0] != want {
+	if want := demo.Origin + "=" + strconv.FormatInt(at.Unix(), 10); len(got) != 1 || got[0] != want {
 		t.Errorf("ddnrs_zone_signatures_expire_timestamp_seconds = %v, want [%s]", got, want)
 	}
 

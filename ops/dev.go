@@ -21,6 +21,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
@@ -200,14 +201,14 @@ func runDev(ctx context.Context, opts *devOptions) error {
 // member serves them, and prints and writes where everything is.
 func serveDev(ctx context.Context, opts *devOptions, data string, tf devTLSFiles, g *devGroup, owner *raftfsm.Store, zones []*devZone) error {
 	if zones == nil {
-		k, created, err := node.DemoKey(data, rand.Reader)
+		k, created, err := demo.Key(data, rand.Reader)
 		if err != nil {
-			return fmt.Errorf("demo zone key in %s: %w", node.KeysDir(data), err)
+			return fmt.Errorf("demo zone key in %s: %w", demo.KeysDir(data), err)
 		}
 		if created {
-			fmt.Fprintf(opts.out, "made a new owner key for %s in %s\n", node.DemoOrigin, node.KeysDir(data))
+			fmt.Fprintf(opts.out, "made a new owner key for %s in %s\n", demo.Origin, demo.KeysDir(data))
 		}
-		u, err := node.DemoZone()
+		u, err := demo.Zone()
 		if err != nil {
 			return err
 		}

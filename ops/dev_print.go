@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"github.com/ddnrs/ddnrs/internal/atomicfile"
-	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/internal/demo"
 )
 
 // printDev prints where the group is, the zones, and what to try.
@@ -44,7 +44,7 @@ func printDev(w io.Writer, data string, explicitData bool, g *devGroup, zones []
 	fmt.Fprintf(w, "\ntry:\n")
 	for _, dz := range zones {
 		o := dz.zone.Origin
-		if o == node.DemoOrigin {
+		if o == demo.Origin {
 			fmt.Fprintf(w, "  dig %s www.%s A +dnssec\n", at(m1), o)
 			fmt.Fprintf(w, "  dig %s chain.%s A            # CNAME chain\n", at(m1), o)
 			fmt.Fprintf(w, "  dig %s anything.wild.%s TXT  # wildcard\n", at(m1), o)
@@ -69,7 +69,7 @@ func printDev(w io.Writer, data string, explicitData bool, g *devGroup, zones []
 	fmt.Fprintf(w, "  ddnrs ops snapshot save %s backup.snap\n", dev)
 	if len(zones) > 0 {
 		dz := zones[0]
-		key := filepath.Join(node.KeysDir(data), dz.key.FileBase()+".private")
+		key := filepath.Join(demo.KeysDir(data), dz.key.FileBase()+".private")
 		file := "ZONEFILE"
 		if dz.source != "built-in demo" {
 			file = dz.source

@@ -17,6 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -145,7 +146,7 @@ func TestDevDemo(t *testing.T) {
 	if err := json.Unmarshal(b, &info); err != nil {
 		t.Fatalf("ready file JSON: %v\n%s", err, b)
 	}
-	if info.DNS != d.addr || info.Data != data || len(info.Zones) != 1 || info.Zones[0].Zone != node.DemoOrigin || info.Zones[0].Serial == 0 {
+	if info.DNS != d.addr || info.Data != data || len(info.Zones) != 1 || info.Zones[0].Zone != demo.Origin || info.Zones[0].Serial == 0 {
 		t.Errorf("ready file = %+v, want dns %s, data %s and the demo zone with a serial", info, d.addr, data)
 	}
 	if len(info.Members) != devMembers || info.Members[0].DNS != d.addr || info.CA == "" || info.Cert == "" || info.Key == "" {
@@ -166,7 +167,7 @@ func TestDevDemo(t *testing.T) {
 	}
 	out := d.out.String()
 	_, port, _ := net.SplitHostPort(d.addr)
-	for _, want := range []string{"trust-anchor: \"" + z.DNSKEY + "\"", z.DS, "dig @127.0.0.1 -p " + port, "made a new owner key", node.DemoOrigin,
+	for _, want := range []string{"trust-anchor: \"" + z.DNSKEY + "\"", z.DS, "dig @127.0.0.1 -p " + port, "made a new owner key", demo.Origin,
 		"a replica group of 3 members in this process", "ddnrs ops group members --dev --data " + data,
 		"metrics for Prometheus (plain HTTP, no certificate): http://127.0.0.1:"} {
 		if !strings.Contains(out, want) {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/ddnrs/ddnrs/admin"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/node"
 )
@@ -147,10 +148,10 @@ func printEncrypted(w io.Writer, data string, n *node.Node) {
 	}
 	fmt.Fprintf(w, "encrypted DNS (certificate for %s from the dev CA %s, SPKI pin sha256/%s):\n", devDNSName, d.CA, d.SPKI)
 	fmt.Fprintf(w, "  DoT %s   DoH %s (HTTP/2 and HTTP/3)   DoQ %s\n", a.DoT, dohURL(a.DoH.Port()), a.DoQ)
-	fmt.Fprintf(w, "  kdig @127.0.0.1 -p %d +tls-ca=%s +tls-hostname=%s www.%s A\n", a.DoT.Port(), d.CA, devDNSName, node.DemoOrigin)
-	fmt.Fprintf(w, "  kdig @127.0.0.1 -p %d +tls-ca=%s +tls-hostname=%s +https www.%s A\n", a.DoH.Port(), d.CA, devDNSName, node.DemoOrigin)
-	fmt.Fprintf(w, "  kdig @127.0.0.1 -p %d +tls-ca=%s +tls-hostname=%s +quic www.%s A\n", a.DoQ.Port(), d.CA, devDNSName, node.DemoOrigin)
-	fmt.Fprintf(w, "  curl --cacert %s '%s?name=www.%s&type=A'   # JSON with the audit\n", d.CA, dohURL(a.DoH.Port()), node.DemoOrigin)
+	fmt.Fprintf(w, "  kdig @127.0.0.1 -p %d +tls-ca=%s +tls-hostname=%s www.%s A\n", a.DoT.Port(), d.CA, devDNSName, demo.Origin)
+	fmt.Fprintf(w, "  kdig @127.0.0.1 -p %d +tls-ca=%s +tls-hostname=%s +https www.%s A\n", a.DoH.Port(), d.CA, devDNSName, demo.Origin)
+	fmt.Fprintf(w, "  kdig @127.0.0.1 -p %d +tls-ca=%s +tls-hostname=%s +quic www.%s A\n", a.DoQ.Port(), d.CA, devDNSName, demo.Origin)
+	fmt.Fprintf(w, "  curl --cacert %s '%s?name=www.%s&type=A'   # JSON with the audit\n", d.CA, dohURL(a.DoH.Port()), demo.Origin)
 }
 
 // devTLSFiles are the PEM files of the dev group's cluster CA, of each

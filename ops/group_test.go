@@ -18,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/admin"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/node"
 )
@@ -200,8 +201,8 @@ func TestGroupTransferJoinRemove(t *testing.T) {
 	if !strings.Contains(r.stderr, "3 voters") {
 		t.Errorf("join: stderr %q, want the 3-voter warning (a non-voter adds no vote)", r.stderr)
 	}
-	waitFor(t, "reader1 to serve the demo zone", func() bool { return reader.Served().Get(node.DemoOrigin) != nil })
-	if got := answerA(ask(t, reader.Addr().String(), "udp", "chain."+node.DemoOrigin, dns.TypeA)); len(got) != 1 {
+	waitFor(t, "reader1 to serve the demo zone", func() bool { return reader.Served().Get(demo.Origin) != nil })
+	if got := answerA(ask(t, reader.Addr().String(), "udp", "chain."+demo.Origin, dns.TypeA)); len(got) != 1 {
 		t.Errorf("reader1 answers chain A with %v, want one address", got)
 	}
 	waitFor(t, "reader1 in the members table", func() bool {

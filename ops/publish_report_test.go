@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ddnrs/ddnrs/admin"
-	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -16,7 +16,7 @@ import (
 // JSON; a repeat (an earlier send had committed the change) says so and
 // shows no index.
 func TestReportPublish(t *testing.T) {
-	z, err := node.DemoZone()
+	z, err := demo.Zone()
 	if err != nil {
 		t.Fatal(err)
 	}

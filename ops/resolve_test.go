@@ -14,7 +14,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront"
-	"github.com/ddnrs/ddnrs/node"
+	"github.com/ddnrs/ddnrs/internal/demo"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -141,7 +141,7 @@ func TestResolveVerifiesDev(t *testing.T) {
 	}
 	dir := t.TempDir()
 	anchor := writeFile(t, dir, "anchor", ready.Zones[0].DNSKEY+"\n")
-	otherKey, err := zone.GenerateKey(node.DemoOrigin, true, crand.Reader)
+	otherKey, err := zone.GenerateKey(demo.Origin, true, crand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,32 +171,32 @@ func TestResolveVerifiesDev(t *testing.T) {
 		code   ExitCode
 		want   []string
 	}{
-		{"address, pinned key", append([]string{"resolve", "www." + node.DemoOrigin}, pinned...), d.addr, ExitOK,
+		{"address, pinned key", append([]string{"resolve", "www." + demo.Origin}, pinned...), d.addr, ExitOK,
 			[]string{"127.0.0.2", "verified: yes, here: DNSSEC signatures (RRSIG), NSEC denial and the Merkle proof of every RRset under the zone's signed head, against demo.ddnrs. key tag", "pinned in " + anchor,
 				"zone: demo.ddnrs. serial ", "verification hash: ", "proof: ", "bytes in band (signed zone head ", "node says: local"}},
-		{"trace", append([]string{"resolve", "www." + node.DemoOrigin, "--trace"}, pinned...), d.addr, ExitOK,
+		{"trace", append([]string{"resolve", "www." + demo.Origin, "--trace"}, pinned...), d.addr, ExitOK,
 			[]string{"verified: yes, here", "trace 1: local "}},
-		{"over TCP", append([]string{"resolve", "www." + node.DemoOrigin, "--tcp"}, pinned...), d.addr, ExitOK,
+		{"over TCP", append([]string{"resolve", "www." + demo.Origin, "--tcp"}, pinned...), d.addr, ExitOK,
 			[]string{"verified: yes, here: DNSSEC signatures (RRSIG), NSEC denial and the Merkle proof"}},
-		{"address, key from the log", append([]string{"resolve", "www." + node.DemoOrigin}, fromLog...), d.addr, ExitOK,
+		{"address, key from the log", append([]string{"resolve", "www." + demo.Origin}, fromLog...), d.addr, ExitOK,
 			[]string{"127.0.0.2", "verified: yes, here", "from the registry's transparency log at " + base}},
-		{"NXDOMAIN", append([]string{"resolve", "nothere." + node.DemoOrigin, "AAAA"}, fromLog...), d.addr, ExitOK,
+		{"NXDOMAIN", append([]string{"resolve", "nothere." + demo.Origin, "AAAA"}, fromLog...), d.addr, ExitOK,
 			[]string{"NXDOMAIN", "verified: yes, here"}},
-		{"NODATA", append([]string{"resolve", "www." + node.DemoOrigin, "MX"}, pinned...), d.addr, ExitOK,
+		{"NODATA", append([]string{"resolve", "www." + demo.Origin, "MX"}, pinned...), d.addr, ExitOK,
 			[]string{"NOERROR", "verified: yes, here"}},
-		{"wildcard", append([]string{"resolve", "any.wild." + node.DemoOrigin}, pinned...), d.addr, ExitOK,
+		{"wildcard", append([]string{"resolve", "any.wild." + demo.Origin}, pinned...), d.addr, ExitOK,
 			[]string{"127.0.0.9", "verified: yes, here"}},
-		{"CNAME chain", append([]string{"resolve", "chain." + node.DemoOrigin}, pinned...), d.addr, ExitOK,
+		{"CNAME chain", append([]string{"resolve", "chain." + demo.Origin}, pinned...), d.addr, ExitOK,
 			[]string{"127.0.0.2", "verified: yes, here"}},
-		{"referral", append([]string{"resolve", "host.sub." + node.DemoOrigin}, pinned...), d.addr, ExitOK,
+		{"referral", append([]string{"resolve", "host.sub." + demo.Origin}, pinned...), d.addr, ExitOK,
 			[]string{"verified: yes, here", "unsigned: sub.demo.ddnrs. NS", "the Merkle proof does"}},
-		{"another owner key", append([]string{"resolve", "www." + node.DemoOrigin}, "--trust-anchor", wrong), d.addr, ExitError,
+		{"another owner key", append([]string{"resolve", "www." + demo.Origin}, "--trust-anchor", wrong), d.addr, ExitError,
 			[]string{"verified: no, here", "signature does not verify", "node says: local"}},
-		{"changed on the way", append([]string{"resolve", "www." + node.DemoOrigin}, fromLog...), tampering, ExitError,
+		{"changed on the way", append([]string{"resolve", "www." + demo.Origin}, fromLog...), tampering, ExitError,
 			[]string{"203.0.113.66", "verified: no, here", "signature does not verify", "proof: none (no proofs option)"}},
-		{"changed on the way, no anchor", []string{"resolve", "www." + node.DemoOrigin}, tampering, ExitOK,
+		{"changed on the way, no anchor", []string{"resolve", "www." + demo.Origin}, tampering, ExitOK,
 			[]string{"203.0.113.66", "verified: not checked (no trust anchor"}},
-		{"json", append([]string{"resolve", "www." + node.DemoOrigin, "-o", "json"}, pinned...), d.addr, ExitOK,
+		{"json", append([]string{"resolve", "www." + demo.Origin, "-o", "json"}, pinned...), d.addr, ExitOK,
 			[]string{`"result": "yes"`, `"zone": "demo.ddnrs."`, `"key_source": "pinned in `}},
 	}
 	for _, c := range cases {
@@ -211,8 +211,8 @@ func TestResolveVerifiesDev(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{
-		{"resolve", "www." + node.DemoOrigin, "--log", base},
-		{"resolve", "www." + node.DemoOrigin, "--log", "ftp://x", "--log-key", logKey},
+		{"resolve", "www." + demo.Origin, "--log", base},
+		{"resolve", "www." + demo.Origin, "--log", "ftp://x", "--log-key", logKey},
 	} {
 		if r := ddnrs(t, append(args, "--server", d.addr)...); r.code != ExitUsage {
 			t.Errorf("ddnrs %v: exit %d, want %d (usage)", args, r.code, ExitUsage)
@@ -221,22 +221,22 @@ func TestResolveVerifiesDev(t *testing.T) {
 	// --log-state keeps the checkpoint: the second run extends it.
 	state := filepath.Join(dir, "log-state.json")
 	for run := range 2 {
-		r := ddnrs(t, append([]string{"resolve", "www." + node.DemoOrigin, "--server", d.addr, "--log-state", state}, fromLog...)...)
+		r := ddnrs(t, append([]string{"resolve", "www." + demo.Origin, "--server", d.addr, "--log-state", state}, fromLog...)...)
 		if r.code != ExitOK || !strings.Contains(r.stdout, "verified: yes, here") {
 			t.Fatalf("run %d with --log-state: exit %d\n%s%s", run, r.code, r.stdout, r.stderr)
 		}
-		if b, err := os.ReadFile(state); err != nil || !strings.Contains(string(b), `"checkpoint"`) || !strings.Contains(string(b), node.DemoOrigin) {
+		if b, err := os.ReadFile(state); err != nil || !strings.Contains(string(b), `"checkpoint"`) || !strings.Contains(string(b), demo.Origin) {
 			t.Fatalf("run %d: --log-state file %s: %v\n%s", run, state, err, b)
 		}
 	}
 	garbled := writeFile(t, dir, "garbled.json", "{not json")
-	if r := ddnrs(t, append([]string{"resolve", "www." + node.DemoOrigin, "--server", d.addr, "--log-state", garbled}, fromLog...)...); r.code != ExitError || !strings.Contains(r.stderr, "--log-state") {
+	if r := ddnrs(t, append([]string{"resolve", "www." + demo.Origin, "--server", d.addr, "--log-state", garbled}, fromLog...)...); r.code != ExitError || !strings.Contains(r.stderr, "--log-state") {
 		t.Errorf("resolve with a garbled --log-state: exit %d, want %d naming the flag\n%s", r.code, ExitError, r.stderr)
 	}
-	if r := ddnrs(t, "resolve", "www."+node.DemoOrigin, "--server", d.addr, "--log-state", state); r.code != ExitUsage {
+	if r := ddnrs(t, "resolve", "www."+demo.Origin, "--server", d.addr, "--log-state", state); r.code != ExitUsage {
 		t.Errorf("--log-state without --log: exit %d, want %d", r.code, ExitUsage)
 	}
-	if r := ddnrs(t, "resolve", "www."+node.DemoOrigin, "--server", d.addr, "--log", base, "--log-key", filepath.Join(dir, "anchor")); r.code != ExitError {
+	if r := ddnrs(t, "resolve", "www."+demo.Origin, "--server", d.addr, "--log", base, "--log-key", filepath.Join(dir, "anchor")); r.code != ExitError {
 		t.Errorf("resolve with a DNSKEY as the log key: exit %d, want %d\n%s", r.code, ExitError, r.stderr)
 	}
 }

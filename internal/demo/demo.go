@@ -1,4 +1,7 @@
-package node
+// Package demo is the demo zone `ddnrs dev` publishes when given no zone,
+// and its owner key kept in the data directory. Tests of several layers
+// use it as their sample zone.
+package demo
 
 import (
 	"fmt"
@@ -12,14 +15,14 @@ import (
 	"github.com/ddnrs/ddnrs/zone"
 )
 
-// DemoOrigin is the zone `ddnrs dev` serves when given no zone.
-const DemoOrigin = "demo.ddnrs."
+// Origin is the zone `ddnrs dev` serves when given no zone.
+const Origin = "demo.ddnrs."
 
-// demoZone shows every kind of answer the server gives: apex data, a
+// text shows every kind of answer the server gives: apex data, a
 // multi-string TXT, a CNAME chain (chain -> alias -> www), a wildcard with
 // an existing name beside it, an empty non-terminal (ent) and a delegation
 // (sub) with glue.
-const demoZone = `$ORIGIN demo.ddnrs.
+const text = `$ORIGIN demo.ddnrs.
 $TTL 3600
 @          SOA   ns1 hostmaster 1 7200 3600 1209600 300
 @          NS    ns1
@@ -41,22 +44,22 @@ sub        NS    ns.sub
 ns.sub     A     127.0.0.53
 `
 
-// DemoZone returns the demo zone, unsigned.
-func DemoZone() (*zone.Zone, error) {
-	return zone.ParseFile(strings.NewReader(demoZone), DemoOrigin, "demo.ddnrs.zone")
+// Zone returns the demo zone, unsigned.
+func Zone() (*zone.Zone, error) {
+	return zone.ParseFile(strings.NewReader(text), Origin, "demo.ddnrs.zone")
 }
 
 // KeysDir returns the directory in dataDir that holds owner keys made by
 // the node for its own demo zone.
 func KeysDir(dataDir string) string { return filepath.Join(dataDir, "keys") }
 
-// DemoKey returns the demo zone's owner key kept in dataDir/keys, making
+// Key returns the demo zone's owner key kept in dataDir/keys, making
 // and saving a new one (from rand) on first use. created says which. The
 // .private file is written 0600 and atomically, so a crash never leaves
 // half a key.
-func DemoKey(dataDir string, rand io.Reader) (k *zone.Key, created bool, err error) {
+func Key(dataDir string, rand io.Reader) (k *zone.Key, created bool, err error) {
 	dir := KeysDir(dataDir)
-	matches, err := filepath.Glob(filepath.Join(dir, "K"+DemoOrigin+"+015+*.private"))
+	matches, err := filepath.Glob(filepath.Join(dir, "K"+Origin+"+015+*.private"))
 	if err != nil {
 		return nil, false, err
 	}
@@ -64,7 +67,7 @@ func DemoKey(dataDir string, rand io.Reader) (k *zone.Key, created bool, err err
 		k, err := keyfile.Read(matches[0])
 		return k, false, err
 	}
-	k, err = zone.GenerateKey(DemoOrigin, true, rand)
+	k, err = zone.GenerateKey(Origin, true, rand)
 	if err != nil {
 		return nil, false, err
 	}
