@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ddnrs/ddnrs/admin"
+	"github.com/ddnrs/ddnrs/writes"
 )
 
 // TestAckListsMembers: a write committed by the leader of a group of
@@ -22,7 +23,7 @@ func TestAckListsMembers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	z, _ := signedTestZone(t, "ack.test.")
-	cmd, err := publishCommand(nil, z)
+	cmd, err := writes.PublishCommand(nil, z)
 	if err != nil {
 		t.Fatal(err)
 	}
