@@ -323,7 +323,7 @@ type GroupConfig struct {
 	ReadyLag uint64 `toml:"ready_lag"`
 	// AckWait is how long the leader of a write, once it committed,
 	// waits for the other members to have processed it before it
-	// answers (read-your-writes: node/ack.go); the answer lists the
+	// answers (read-your-writes: writes/ack.go); the answer lists the
 	// members that have it and those that did not in time. Default 1s;
 	// 0 answers at commit without asking.
 	AckWait time.Duration `toml:"ack_wait"`

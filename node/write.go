@@ -41,7 +41,7 @@ func (n *Node) newWrites() *writes.Path {
 		Apply:           n.metrics.Apply,
 		Rejected:        n.metrics.Rejected,
 		Forwarded:       n.metrics.Forwarded,
-		Committed:       n.awaitMembers, // read-your-writes (ack.go)
+		AckWait:         c.Group.AckWait, // read-your-writes (writes/ack.go)
 		Now:             n.Now,
 		Logger:          n.log,
 	})

@@ -106,11 +106,11 @@ type Options struct {
 	Rejected  *prometheus.CounterVec // ddnrs_raft_rejected_changes_total{reason}
 	Forwarded *prometheus.CounterVec // ddnrs_admin_forwarded_total{result}
 
-	// Committed, when set, is called by the leader with each zone change
-	// it committed (index 0: a repeat, committed earlier) before the
-	// change is answered; it may add to res. The node waits there for
-	// its members (read-your-writes: node/ack.go). nil: answered at once.
-	Committed func(ctx context.Context, cmd raftfsm.Encoded, index uint64, res *admin.ChangeResult)
+	// AckWait bounds how long the leader waits, after it committed a
+	// zone change, for the other members to have processed it before
+	// the change is answered (read-your-writes, ack.go; [group]
+	// ack_wait). 0: answered at once.
+	AckWait time.Duration
 
 	// Now is the clock of the registry commands' times; nil: time.Now
 	// in UTC, to the second.

@@ -507,12 +507,12 @@ func (w *Path) toLeaderOnce(ctx context.Context, origin string, cmd raftfsm.Enco
 	return out, nil
 }
 
-// committed hands a change this node committed as leader to
-// Options.Committed, when set, before it is answered.
+// committed is called with a change this node committed as leader
+// (index 0: a repeat, committed earlier) before it is answered: it waits
+// for the members to process it (read-your-writes, ack.go) and lists them
+// in res.
 func (w *Path) committed(ctx context.Context, cmd raftfsm.Encoded, index uint64, res *admin.ChangeResult) {
-	if w.o.Committed != nil {
-		w.o.Committed(ctx, cmd, index, res)
-	}
+	w.awaitMembers(ctx, cmd, index, res)
 }
 
 // Apply hands an encoded command to Raft and records latency and
