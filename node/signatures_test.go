@@ -50,7 +50,7 @@ func TestSignatureExpiry(t *testing.T) {
 		t.Errorf("ExpiringZones(now) = %v, %v; want the window and no zone (signatures expire at %s)", window, zs, at)
 	}
 	near := at.Add(-n.cfg.SignatureWarning / 2)
-	if _, zs := n.ExpiringZones(near); len(zs) != 1 || zs[0].Zone != DemoOrigin || !zs[0].Expires.Equal(at.UTC()) {
-		t.Errorf("ExpiringZones(%s) = %v, want %s expiring at %s", near, zs, DemoOrigin, at)
+	if _, zs := n.ExpiringZones(near); len(zs) != 1 || zs[0].Zone != demo.Origin || !zs[0].Expires.Equal(at.UTC()) {
+		t.Errorf("ExpiringZones(%s) = %v, want %s expiring at %s", near, zs, demo.Origin, at)
 	}
 }
