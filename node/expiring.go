@@ -7,11 +7,14 @@ import (
 	"github.com/ddnrs/ddnrs/zone"
 )
 
+var _ api.Expiring = apiBackend{}
+
 // ExpiringZones implements api.Expiring for the health page: the zones
 // this node serves whose first signature expires within
 // SignatureWarning (expired ones included). It walks each served zone's
 // signatures; the page is read by people, not scraped.
-func (n *Node) ExpiringZones(now time.Time) (time.Duration, []api.ZoneExpiry) {
+func (b apiBackend) ExpiringZones(now time.Time) (time.Duration, []api.ZoneExpiry) {
+	n := b.n
 	window := n.cfg.SignatureWarning
 	if window <= 0 {
 		return 0, nil

@@ -46,11 +46,11 @@ func TestSignatureExpiry(t *testing.T) {
 	// The health page's list (api.Expiring): the demo zone is flagged
 	// once its first signature is within the warning window, and not
 	// before.
-	if window, zs := n.ExpiringZones(time.Now()); window != n.cfg.SignatureWarning || len(zs) != 0 {
+	if window, zs := (apiBackend{n}).ExpiringZones(time.Now()); window != n.cfg.SignatureWarning || len(zs) != 0 {
 		t.Errorf("ExpiringZones(now) = %v, %v; want the window and no zone (signatures expire at %s)", window, zs, at)
 	}
 	near := at.Add(-n.cfg.SignatureWarning / 2)
-	if _, zs := n.ExpiringZones(near); len(zs) != 1 || zs[0].Zone != demo.Origin || !zs[0].Expires.Equal(at.UTC()) {
+	if _, zs := (apiBackend{n}).ExpiringZones(near); len(zs) != 1 || zs[0].Zone != demo.Origin || !zs[0].Expires.Equal(at.UTC()) {
 		t.Errorf("ExpiringZones(%s) = %v, want %s expiring at %s", near, zs, demo.Origin, at)
 	}
 }
