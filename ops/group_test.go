@@ -86,7 +86,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestGroupMembersAndStatus(t *testing.T) {
 	g := startTestGroup(t)
 
-	r := mustRun(t, g.args("ops", "group", "members")...)
+	// The table as it stands with a leader: on a loaded machine an
+	// election can be under way when the command runs, and every row then
+	// rightly says "follower ... unknown (no leader)".
+	var r result
+	waitFor(t, "a members table with a leader", func() bool {
+		r = mustRun(t, g.args("ops", "group", "members")...)
+		for _, l := range strings.Split(r.stdout, "\n") {
+			if f := strings.Fields(l); len(f) > 2 && f[2] == "leader" {
+				return true
+			}
+		}
+		return false
+	})
 	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
 	if len(lines) != 1+devMembers {
 		t.Fatalf("members table has %d lines, want a header and %d rows:\n%s", len(lines), devMembers, r.stdout)
