@@ -99,9 +99,10 @@ type Options struct {
 	// NoTrace ignores the trace option (TraceOptionCode) in queries.
 	// Default false: a query carrying it gets the trace in its reply.
 	NoTrace bool
-	// PackedReplies is how many replies are kept packed, to answer the
-	// same plain question again without building the reply (packed.go).
-	// Default DefaultPackedReplies; negative: none kept.
+	// PackedReplies is how many replies (of at most 4096 octets each)
+	// are kept packed, to answer the same plain question again without
+	// building the reply (packed.go). Default DefaultPackedReplies;
+	// negative: none kept.
 	PackedReplies int
 	// Metrics, when set, counts every query answered (observe.go).
 	// Default nil: nothing counted, nothing timed.

@@ -31,6 +31,11 @@ import (
 // DefaultPackedReplies is the default of Options.PackedReplies.
 const DefaultPackedReplies = 16384
 
+// maxPackedLen is the largest reply kept: with DefaultPackedReplies, the
+// cache holds at most 64 MiB of replies however large the answers a
+// client asks for over TCP.
+const maxPackedLen = 4096
+
 type packedKey struct {
 	name  string // canonical
 	qtype uint16
@@ -232,7 +237,7 @@ func (h *Handler) remember(q *request, sc *scratch, tr Transport, out []byte) {
 		// case, as Knot's and NSD's do, whoever asked first.
 		return
 	}
-	if rc := out[3] & 0xF; rc != dns.RcodeSuccess && rc != dns.RcodeNameError {
+	if rc := out[3] & 0xF; (rc != dns.RcodeSuccess && rc != dns.RcodeNameError) || len(out) > maxPackedLen {
 		return
 	}
 	if h.packed.n.Add(1) > h.packed.max {
