@@ -4,13 +4,13 @@ package stub
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/ddnrs/ddnrs/client"
 )
 
 // Entry is one DDNRS node the stub may ask.
@@ -39,6 +39,11 @@ type nodeState struct {
 	fails    int           // consecutive failures (no answer, bad answer)
 	liedAt   time.Time     // last answer that did not verify
 	answered int64
+	// clientCookie (16 hex digits, random per node) and serverCookie
+	// (as the node last gave it) are the DNS cookie (RFC 7873) sent to
+	// the node: a node sends proofs over UDP only to an address a server
+	// cookie proved (docs/proofs-option.md), else TC and TCP.
+	clientCookie, serverCookie string
 }
 
 // nodeSet ranks the entry nodes. Safe for concurrent use.
@@ -65,7 +70,7 @@ func (s *nodeSet) set(es []Entry) {
 			next[e.Addr] = old
 			continue
 		}
-		next[e.Addr] = &nodeState{Entry: e}
+		next[e.Addr] = &nodeState{Entry: e, clientCookie: newClientCookie()}
 	}
 	s.nodes = next
 }
@@ -181,17 +186,84 @@ func (s *nodeSet) snapshot() []nodeState {
 	return out
 }
 
-// probe measures every node once: a query for zone's SOA with the
-// proofs option, timed; a node that answers anything counts as up (its
+// newClientCookie returns 8 random bytes in hex.
+func newClientCookie() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// cookie returns the COOKIE option to send to addr.
+func (s *nodeSet) cookie(addr string) *dns.EDNS0_COOKIE {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[addr]
+	if !ok {
+		return &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: newClientCookie()}
+	}
+	return &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: n.clientCookie + n.serverCookie}
+}
+
+// learnCookie keeps the server cookie of addr's reply r, when r echoes
+// our client cookie.
+func (s *nodeSet) learnCookie(addr string, r *dns.Msg) {
+	o := r.IsEdns0()
+	if o == nil {
+		return
+	}
+	for _, e := range o.Option {
+		c, ok := e.(*dns.EDNS0_COOKIE)
+		if !ok || len(c.Cookie) < 32 || len(c.Cookie) > 80 {
+			continue
+		}
+		s.mu.Lock()
+		if n, ok := s.nodes[addr]; ok && c.Cookie[:16] == n.clientCookie {
+			n.serverCookie = c.Cookie[16:]
+		}
+		s.mu.Unlock()
+	}
+}
+
+// exchange asks addr q (a query made by client.NewQuery) over UDP with
+// the node's cookie, and over TCP when the reply is truncated (proofs do
+// not fit, or the node does not know our address yet).
+func (s *nodeSet) exchange(ctx context.Context, addr string, q *dns.Msg, timeout time.Duration) (*dns.Msg, error) {
+	q.IsEdns0().Option = append(q.IsEdns0().Option, s.cookie(addr))
+	c := &dns.Client{Net: "udp", UDPSize: 1232, Timeout: timeout}
+	r, _, err := c.ExchangeContext(ctx, q, addr)
+	if err != nil {
+		return nil, err
+	}
+	s.learnCookie(addr, r)
+	if !r.Truncated {
+		return r, nil
+	}
+	c.Net = "tcp"
+	r, _, err = c.ExchangeContext(ctx, q, addr)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// probe measures every node once: a query for zone's SOA, timed, which
+// also gets the node's server cookie; a node that answers anything counts as up (its
 // answer is not served, so it is not verified here). Run by the stub's
 // prober every ProbeInterval, and at start.
 func (s *nodeSet) probe(ctx context.Context, zone string, timeout time.Duration) {
 	var wg sync.WaitGroup
 	for _, addr := range s.ranked() {
 		wg.Go(func() {
-			r := &client.Resolver{Server: addr, Net: client.NetUDP, Timeout: timeout}
+			// Without the proofs option: a node gives its server cookie
+			// in such a reply, but not in the TC it sends instead of
+			// proofs to an unproven address; the next queries then get
+			// their proofs over UDP.
+			q := new(dns.Msg)
+			q.SetQuestion(zone, dns.TypeSOA)
+			q.RecursionDesired = false
+			q.SetEdns0(1232, true)
 			start := time.Now()
-			_, err := r.Exchange(ctx, client.NewQuery(zone, dns.TypeSOA))
+			_, err := s.exchange(ctx, addr, q, timeout)
 			if err != nil {
 				s.failed(addr, false)
 				return

@@ -71,9 +71,8 @@ func (s *Stub) fetch(ctx context.Context, name string, t uint16) (*fetched, erro
 	results := make(chan attempt, len(order))
 	ask := func(node string) {
 		go func() {
-			r := &client.Resolver{Server: node, Net: client.NetUDP, Timeout: s.opt.Timeout}
 			start := time.Now()
-			m, err := r.Exchange(ctx, client.NewQuery(name, t))
+			m, err := s.nodes.exchange(ctx, node, client.NewQuery(name, t), s.opt.Timeout)
 			results <- attempt{node: node, m: m, err: err, rtt: time.Since(start)}
 		}()
 	}

@@ -44,7 +44,7 @@ func signedExample(t testing.TB, serial string) (*zone.Zone, *zone.Key) {
 // returns its address: a DDNRS node's DNS side, without Raft.
 func startNode(t testing.TB, zs ...*zone.Zone) string {
 	t.Helper()
-	h := dnsfront.NewHandler(dnstest.NewZones(zs...), dnsfront.Options{})
+	h := dnsfront.NewHandler(dnstest.NewZones(zs...), dnsfront.Options{Cookies: true}) // as a node (cookies on by default)
 	t.Cleanup(func() { h.Close() })
 	for try := 0; ; try++ {
 		u, err := dnsfront.ListenUDP("127.0.0.1:0", h, dnsfront.UDPOptions{Sockets: 1, Workers: 2})
@@ -427,6 +427,34 @@ func TestStubOptions(t *testing.T) {
 	} {
 		if _, err := stub.New(c.o); !errors.Is(err, stub.ErrBadOptions) {
 			t.Errorf("New(%s) = %v, want ErrBadOptions", c.desc, err)
+		}
+	}
+}
+
+// TestStubGetsProofsOverUDP: a node sends proofs over UDP only to an
+// address its server cookie proved (docs/proofs-option.md); the stub
+// learns the cookie from its probes, so its answers come over UDP: here
+// the node has no TCP listener at all.
+func TestStubGetsProofsOverUDP(t *testing.T) {
+	z, k := signedExample(t, "2024010102")
+	h := dnsfront.NewHandler(dnstest.NewZones(z), dnsfront.Options{Cookies: true})
+	t.Cleanup(func() { h.Close() })
+	u, err := dnsfront.ListenUDP("127.0.0.1:0", h, dnsfront.UDPOptions{Sockets: 1, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { u.Serve(context.Background()); close(done) }()
+	t.Cleanup(func() { u.Close(); <-done })
+	s := startStub(t, stub.Options{DataDir: t.TempDir(), Nodes: []string{u.Addr().String()}, Anchors: client.Anchors{"example.": k}})
+	// Answers whose proofs fit 1232 octets (a denial's NSEC records and
+	// proofs may not: those are asked again over TCP, as they must be).
+	for _, q := range []struct {
+		name string
+		t    uint16
+	}{{"www.example.", dns.TypeA}, {"example.", dns.TypeSOA}, {"b0.wild.example.", dns.TypeA}} {
+		if r := ask(t, s.Addr().String(), q.name, q.t, true); r.Rcode == dns.RcodeServerFailure || !r.AuthenticatedData {
+			t.Errorf("%s %s through a UDP-only node = %v, want a verified answer", q.name, dns.TypeToString[q.t], r)
 		}
 	}
 }
