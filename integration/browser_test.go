@@ -299,10 +299,28 @@ func TestBrowserRegistryFlow(t *testing.T) {
 		t.Errorf("owner zone page lacks www's address:\n%s", r)
 	}
 
+	// 6b. The owner gives a CI job a narrower key of its own with the
+	// CLI, and finds it on the owner page beside the key's audit records
+	// of the issue.
+	out = runCmd(t, dir, ddnrsBin, "key", "issue", "--api", base, "--api-key-file", keyFile, "--name", "ci-job", "--suffix", domain, "--actions", "read")
+	sub := strings.TrimSpace(out)
+	subID := strings.SplitN(strings.TrimPrefix(sub, "ddnrs_"), "_", 2)[0]
+	b.do("owner-subkeys", chromedp.Navigate(base+"/owner"), chromedp.WaitVisible(chromedp.ID("subkeys")))
+	if k := b.text("#subkeys"); !strings.Contains(k, subID) || !strings.Contains(k, "ci-job") || !strings.Contains(k, "live") {
+		t.Errorf("owner page lacks the sub-key %s:\n%s", subID, b.text("main"))
+	}
+	if a := b.text("#audit"); !strings.Contains(a, "keys.issue") || !strings.Contains(a, subID) {
+		t.Errorf("owner page's audit lacks the sub-key's issue:\n%s", a)
+	}
+
 	// 7. The health dashboard lists dev's group as the registry.
 	b.do("health", chromedp.Navigate(base+"/health"), chromedp.WaitVisible(chromedp.CSS("main table")))
 	if h := b.text("main"); !strings.Contains(h, "yes") || !strings.Contains(h, "healthy") {
 		t.Errorf("health page shows no registry group or no healthy node:\n%s", h)
+	}
+	// The zone was signed for 30 days: nothing to flag.
+	if e := b.text("#no-expiring"); !strings.Contains(e, "No zone of this node's group has signatures expiring") {
+		t.Errorf("health page's expiring signatures: %q\n%s", e, b.text("main"))
 	}
 }
 
