@@ -31,10 +31,3 @@ func (b apiBackend) ExpiringZones(now time.Time) (time.Duration, []api.ZoneExpir
 	}
 	return window, out
 }
-
-var _ api.Expiring = apiBackend{}
-
-// ExpiringZones implements api.Expiring (Node.ExpiringZones).
-func (b apiBackend) ExpiringZones(now time.Time) (time.Duration, []api.ZoneExpiry) {
-	return b.n.ExpiringZones(now)
-}
