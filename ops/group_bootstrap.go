@@ -77,6 +77,12 @@ func newGroupBootstrapCmd() *cobra.Command {
 itself on first start (group.join), as a voter or, for the last
 --nonvoters members, as a read replica.
 
+The members' certificates name their group and role (member:NAME, or
+registry:NAME with --registry): another group's Raft and admin endpoint
+refuse them. The operator certificate is operator:* (every group
+bootstrapped into DIR with this CA shares it); give other operators
+narrower ones with 'ddnrs ops cert issue --scope operator:NAME'.
+
 With one --ip, every member listens on it, member N on the base ports + N-1;
 with one --ip per member, each member uses its own address and the base
 ports. Then start each member with 'ddnrs node --config DIR/ID/node.toml'.
@@ -432,7 +438,7 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 		}
 		dir := filepath.Join(out, m.ID)
 		m.dataDir = filepath.Join(dir, "data")
-		p, err := pki.IssueNode(ca, m.ID, []net.IP{ip}, []string{"localhost"})
+		p, err := pki.IssueScoped(ca, m.ID, memberScope(opts), pki.IssueOptions{IPs: []net.IP{ip}, DNSNames: []string{"localhost"}})
 		if err != nil {
 			return err
 		}
@@ -473,7 +479,9 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 	opsDir := filepath.Join(out, "ops")
 	res.Cert, res.Key = filepath.Join(opsDir, pki.CertFile), filepath.Join(opsDir, pki.KeyFile)
 	if !opsReused {
-		p, err := pki.IssueNode(ca, "ops", []net.IP{net.IPv4(127, 0, 0, 1)}, nil)
+		// The operator's certificate serves every group bootstrapped
+		// into DIR with this CA: operator:*.
+		p, err := pki.IssueScoped(ca, "ops", pki.Scope{Role: pki.RoleOperator, Group: pki.AllGroups}, pki.IssueOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 		if err != nil {
 			return err
 		}
@@ -727,4 +735,18 @@ func metricsTOML(admin string) string {
 		return head + "# Members on one machine: a free port, printed by 'ddnrs node' at start.\nlisten = " + strconv.Quote(net.JoinHostPort(host, "0")) + "\n"
 	}
 	return head + "listen = " + strconv.Quote(node.DefaultMetricsListen) + "\n"
+}
+
+// memberScope is the scope of the members' certificates: registry:NAME
+// for the registry group, member:NAME otherwise (NAME "default" when
+// --name is not given, as the node's [group] name defaults to).
+func memberScope(opts *bootstrapOptions) pki.Scope {
+	group := opts.Name
+	if group == "" {
+		group = "default"
+	}
+	if opts.Registry {
+		return pki.Scope{Role: pki.RoleRegistry, Group: group}
+	}
+	return pki.Scope{Role: pki.RoleMember, Group: group}
 }

@@ -87,8 +87,8 @@ func (s Scope) validate() error {
 		return fmt.Errorf("%w: group %q, want 1 to 63 characters", ErrBadScope, s.Group)
 	}
 	for _, r := range s.Group {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return fmt.Errorf("%w: group %q: only a-z, 0-9, '-', '_' and '.'", ErrBadScope, s.Group)
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%w: group %q: only letters, digits, '-', '_' and '.', as [group] name", ErrBadScope, s.Group)
 		}
 	}
 	return nil
