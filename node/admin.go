@@ -51,7 +51,7 @@ func (a adminNode) Announce(ctx context.Context, req admin.AnnounceRequest) erro
 
 // ZoneCopy implements admin.Node: the local replica of origin, else the
 // copy of the other group that holds it, fetched over DDNRS-RPC and
-// verified against the owner key (fetch.go), bounded by the forward
+// verified against the owner key (intergroup/fetch.go), bounded by the forward
 // timeout. When the other group's copy cannot be had it is unavailable,
 // never not_found, which a publisher takes for "create it".
 func (a adminNode) ZoneCopy(ctx context.Context, origin string) (*zone.Zone, error) {

@@ -247,7 +247,7 @@ func (w *Path) decode(b []byte) (raftfsm.Encoded, error) {
 // the zone's owner key on this node's group, and the claim is released
 // again when the group refuses the create; a DeleteZone that the group
 // applied releases the name; a RotateKey moves the claim to the new key
-// first (rotation.go). Other commands, and every command on a node
+// first (claims.go). Other commands, and every command on a node
 // without [registry] (the claim functions do nothing there), go to
 // toHolder.
 func (w *Path) operatorChange(ctx context.Context, origin string, cmd raftfsm.Encoded) (*admin.ChangeResult, error) {
