@@ -221,6 +221,9 @@ type Server struct {
 	mux        *http.ServeMux
 	handler    http.Handler
 	routes     []route
+	// open remembers the staged uploads keys began here
+	// (handlers_upload.go).
+	open uploads
 }
 
 // New opens the audit log in opt.DataDir and builds the handler.

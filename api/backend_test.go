@@ -158,6 +158,33 @@ func (b *testBackend) SubmitZone(ctx context.Context, group, origin string, cmd 
 	return zs.Zone.Serial(), nil
 }
 
+// SubmitUpload implements Uploader over the same FSM: the answer carries
+// the upload's progress as the state machine reports it.
+func (b *testBackend) SubmitUpload(ctx context.Context, group, origin string, cmd raftfsm.Encoded) (UploadResult, error) {
+	if err := ctx.Err(); err != nil {
+		return UploadResult{}, err
+	}
+	b.mu.Lock()
+	serr := b.submitErr
+	b.index++
+	l := &raft.Log{Index: b.index, Term: 1, Type: raft.LogCommand, Data: cmd.Bytes}
+	b.mu.Unlock()
+	if serr != nil {
+		return UploadResult{}, serr
+	}
+	switch res := b.fsm.Apply(l).(type) {
+	case *raftfsm.ApplyResult:
+		b.mu.Lock()
+		b.submitted = append(b.submitted, group+" "+origin)
+		b.mu.Unlock()
+		return UploadResult{Serial: res.Serial, Staged: res.Staged, StagedKnown: true, Repeat: res.Repeat}, nil
+	case error:
+		return UploadResult{}, res
+	default:
+		return UploadResult{}, fmt.Errorf("apply: unexpected result %T", res)
+	}
+}
+
 func (b *testBackend) Zone(_ context.Context, origin string) (*zone.Zone, error) {
 	zs, ok := b.fsm.Zone(origin)
 	if !ok {

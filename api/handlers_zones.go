@@ -225,7 +225,13 @@ func (s *Server) handleCreateZone(w http.ResponseWriter, r *http.Request, c *cal
 	case !ok:
 		return fmt.Errorf("claim of %s accepted but not found", z.Origin)
 	}
-	serial, err := s.b.SubmitZone(ctx, cl.Group, z.Origin, cmd, false)
+	var serial uint32
+	if len(cmd.Bytes) > raftfsm.ChunkBytes {
+		// Too large for one Raft log entry: a staged upload.
+		serial, err = s.stageWhole(ctx, cl.Group, z, k)
+	} else {
+		serial, err = s.b.SubmitZone(ctx, cl.Group, z.Origin, cmd, false)
+	}
 	if err != nil && outcomeUnknown(err) {
 		s.log.Warn("zone create outcome unknown; its claim is kept for the client's resend", "zone", z.Origin, "group", cl.Group, "err", err)
 		return err
@@ -554,7 +560,7 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, c *call) e
 	default:
 		return fmt.Errorf("%w: %q; send text/dns (with the %s header) or application/json", ErrMediaType, mt, headHeader)
 	}
-	nz, _, err := parseSigned(in.ZoneFile, in.Head, origin)
+	nz, k, err := parseSigned(in.ZoneFile, in.Head, origin)
 	if err != nil {
 		return err
 	}
@@ -567,7 +573,31 @@ func (s *Server) handleImport(w http.ResponseWriter, r *http.Request, c *call) e
 	if err != nil {
 		return invalid("zone_file", "%v", err)
 	}
-	return s.submitChange(w, r, c, origin, cs, old, cmd)
+	if len(cmd.Bytes) <= raftfsm.ChunkBytes {
+		return s.submitChange(w, r, c, origin, cs, old, cmd)
+	}
+	// Too large for one Raft log entry: the whole zone as a staged
+	// upload, which replaces it (the key must cover the whole zone).
+	dry, err := dryRun(r)
+	if err != nil {
+		return err
+	}
+	if dry {
+		return invalid("dry_run", "a change of %d bytes is sent as a staged upload of the whole zone, which has no dry run", len(cmd.Bytes))
+	}
+	if len(c.key.Scope.Labels) > 0 || len(c.key.Scope.Types) > 0 {
+		return &ScopeError{What: "label", Detail: fmt.Sprintf("a change of %d bytes is sent as a staged upload, which replaces the whole zone: it needs a key whose scope has no label or type patterns", len(cmd.Bytes))}
+	}
+	group, err := s.groupOf(origin)
+	if err != nil {
+		return err
+	}
+	serial, err := s.stageWhole(r.Context(), group, nz, k)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"zone": origin, "serial": serial, "dry_run": false})
+	return nil
 }
 
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request, c *call) error {

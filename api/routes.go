@@ -34,7 +34,10 @@ type route struct {
 	auth         authMode
 	local        bool  // served without registry state (never proxied)
 	maxBody      int64 // request body limit; default maxJSONBody
-	h            func(w http.ResponseWriter, r *http.Request, c *call) error
+	// selfLimited: the handler draws from the key's rate limit itself
+	// (s.charge), wrap does not.
+	selfLimited bool
+	h           func(w http.ResponseWriter, r *http.Request, c *call) error
 }
 
 // call is what the wrapper hands a handler: the authenticated key, if any.
@@ -64,6 +67,7 @@ func (s *Server) apiRoutes() []route {
 		{method: "DELETE", path: "/v1/zones/{zone}", action: "zones.delete", auth: authKey, h: s.handleDeleteZone},
 		{method: "POST", path: "/v1/zones/{zone}/changes", action: "zones.changes", auth: authKey, maxBody: maxZoneBody, h: s.handleChanges},
 		{method: "POST", path: "/v1/zones/{zone}/import", action: "zones.import", auth: authKey, maxBody: maxZoneBody, h: s.handleImport},
+		{method: "POST", path: "/v1/zones/{zone}/upload", action: "zones.upload", auth: authKey, maxBody: maxUploadBody, selfLimited: true, h: s.handleUpload},
 		{method: "GET", path: "/v1/zones/{zone}/export", action: "zones.export", auth: authKey, h: s.handleExport},
 		{method: "GET", path: "/v1/zones/{zone}/records", action: "zones.records", auth: authKey, h: s.handleRecords},
 		{method: "POST", path: "/v1/zones/{zone}/owner-key", action: "zones.owner-key", auth: authKey, h: s.handleOwnerKey},
@@ -192,7 +196,6 @@ func (s *Server) wrap(rt route) http.Handler {
 				mode = authKey
 			}
 		}
-		now := s.b.Now()
 		if mode == authKey {
 			k, err := s.authenticate(r)
 			if err != nil {
@@ -206,28 +209,11 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 			c.key, c.keyed = k, true
-			per, burst := k.Limits.PerMinute, k.Limits.Burst
-			if per == 0 {
-				per = DefaultPerMinute
-			}
-			if burst == 0 {
-				burst = DefaultBurst
-			}
-			// A sub-key draws from its own bucket and from the bucket
-			// of the key at the top of its chain: sub-keys never add
-			// to what their issuer may send.
-			if root := s.rootKey(k); root.ID != k.ID {
-				if d := s.keys.take(root.ID, limitOr(root.Limits.PerMinute, DefaultPerMinute), limitOr(root.Limits.Burst, DefaultBurst), now); !d.ok {
-					d.setHeaders(sw.Header())
-					s.writeError(sw, r, d.err())
+			if !rt.selfLimited {
+				if err := s.charge(sw, c); err != nil {
+					s.writeError(sw, r, err)
 					return
 				}
-			}
-			d := s.keys.take(k.ID, per, burst, now)
-			d.setHeaders(sw.Header())
-			if !d.ok {
-				s.writeError(sw, r, d.err())
-				return
 			}
 		} else {
 			d, limited := s.takeIP(r)

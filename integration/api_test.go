@@ -1042,6 +1042,76 @@ func TestAPI(t *testing.T) {
 		}
 	})
 
+	step("owner CLI over REST, a zone too large for one entry", func(t *testing.T) {
+		bigKey := issue(t, map[string]any{"name": "cli-big", "scope": map[string]any{"suffixes": []string{"bigcli.test."},
+			"actions": []string{"read", "create", "update", "delete"}}})
+		dir := t.TempDir()
+		keyFile := filepath.Join(dir, "api.key")
+		if err := os.WriteFile(keyFile, []byte(bigKey+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		priv := keygen(t, dir, "bigcli.test.")
+		zf := filepath.Join(dir, "bigcli.test.zone")
+		const names = 2500 // A, TXT and NSEC each: about 1.3 MB signed, above one Raft entry
+		write := func(tag string) {
+			t.Helper()
+			var b strings.Builder
+			b.WriteString("$ORIGIN bigcli.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\n")
+			for i := range names {
+				fmt.Fprintf(&b, "h%d A 10.0.%d.%d\nh%d TXT \"%s %d\"\n", i, i>>8, i&255, i, tag, i)
+			}
+			if err := os.WriteFile(zf, []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		publish := func(extra ...string) (string, string, error) {
+			args := append([]string{"zone", "publish", "--api", edge.base, "--api-key-file", keyFile, "--key", priv}, extra...)
+			return tryCmd(dir, ddnrsBin, append(args, zf)...)
+		}
+		write("v1")
+		out, errOut, err := publish("--dry-run")
+		if err != nil || !strings.Contains(out, "staged upload") {
+			t.Fatalf("publish --api --dry-run of a big zone: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+		out, errOut, err = publish()
+		if err != nil || !strings.Contains(out, "created bigcli.test.") || !strings.Contains(errOut, "chunks committed") {
+			t.Fatalf("publish --api of a big zone: %v\nstdout:\n%s\nstderr:\n%s", err, out[:min(len(out), 2000)], errOut)
+		}
+		var z struct {
+			Group string `json:"group"`
+		}
+		r := reg.call(t, "GET", "/v1/zones/bigcli.test.", bigKey, nil, "")
+		apiWant(t, "GET /v1/zones/bigcli.test.", r, 200, "")
+		r.decode(t, &z)
+		for _, n := range c.ownersFirst(z.Group) {
+			waitAnswer(t, n, fmt.Sprintf("h%d.bigcli.test.", names-1), dns.TypeTXT, fmt.Sprintf(`"v1 %d"`, names-1))
+		}
+		// The whole zone again with every TXT changed: staged again; then
+		// one name changed: one small change, no upload.
+		write("v2")
+		if out, errOut, err = publish(); err != nil || !strings.Contains(errOut, "chunks committed") {
+			t.Fatalf("publish --api of a changed big zone: %v\nstderr:\n%s", err, errOut)
+		}
+		src, err := os.ReadFile(zf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(zf, []byte(strings.Replace(string(src), `"v2 7"`, `"v3 7"`, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, err = publish()
+		if err != nil || strings.Contains(errOut, "chunks") || !strings.Contains(out, `~ h7.bigcli.test. TXT 300 "v3 7"`) {
+			t.Fatalf("publish --api of one changed name: %v\nstdout:\n%s\nstderr:\n%s", err, out[:min(len(out), 2000)], errOut)
+		}
+		for _, n := range c.ownersFirst(z.Group) {
+			waitAnswer(t, n, "h7.bigcli.test.", dns.TypeTXT, `"v3 7"`)
+			waitAnswer(t, n, fmt.Sprintf("h%d.bigcli.test.", names-1), dns.TypeTXT, fmt.Sprintf(`"v2 %d"`, names-1))
+		}
+		if out, errOut, err = publish("--delete"); err != nil || !strings.Contains(out, "deleted bigcli.test.") {
+			t.Fatalf("publish --delete: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
+		}
+	})
+
 	step("rate limit", func(t *testing.T) {
 		limited := issue(t, map[string]any{"name": "slow", "scope": map[string]any{"suffixes": []string{"app.test."}, "actions": []string{"read"}},
 			"limits": map[string]any{"per_minute": 1, "burst": 2}})

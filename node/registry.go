@@ -47,6 +47,13 @@ func (b apiBackend) ProposeRegistry(ctx context.Context, cmd []byte) error {
 	return b.n.writes.ProposeRegistry(ctx, cmd)
 }
 
+// SubmitUpload implements api.Uploader (writes.Path.SubmitUpload).
+func (b apiBackend) SubmitUpload(ctx context.Context, group, origin string, cmd raftfsm.Encoded) (api.UploadResult, error) {
+	return b.n.writes.SubmitUpload(ctx, group, origin, cmd)
+}
+
+var _ api.Uploader = apiBackend{}
+
 // SubmitZone implements api.Backend (writes.Path.SubmitZone).
 func (b apiBackend) SubmitZone(ctx context.Context, group, origin string, cmd raftfsm.Encoded, dryRun bool) (uint32, error) {
 	return b.n.writes.SubmitZone(ctx, group, origin, cmd, dryRun)

@@ -82,7 +82,10 @@ cluster certificate needed: --api URL and --api-key-file FILE (or DDNRS_API
 and DDNRS_API_KEY_FILE / DDNRS_API_KEY in the environment). publish then
 reads the group's copy through the API, prints what changes (+ added,
 - removed, ~ changed), and sends only the changed RRsets in the JSON change
-format (docs/signed-change.md). --dry-run has the group check the change
+format (docs/signed-change.md); a change above 256 KiB goes as a staged
+upload of the whole zone through /v1/zones/{zone}/upload, with progress
+on stderr, resuming after interruptions, a 429 waited out (--timeout
+bounds each command on average). --dry-run has the group check the change
 without applying it; --delete deletes the zone and frees its name;
 --serial date numbers serials YYYYMMDDnn. A group that has just lost its
 leader (503) is asked again until a minute has passed; a resend of a change
@@ -337,8 +340,12 @@ func submitPublish(ctx context.Context, c *admin.Client, server string, p *publi
 	var res *admin.ChangeResult
 	var err error
 	if p.Staged != nil {
-		u := &uploader{c: c, servers: groupServers(ctx, c, server), out: p.Progress, origin: p.Origin, tries: 10, pause: 500 * time.Millisecond}
-		res, err = u.upload(ctx, p.Staged)
+		to := &adminRoute{c: c, servers: groupServers(ctx, c, server), origin: p.Origin}
+		u := &uploader{to: to, out: p.Progress, origin: p.Origin, tries: 10, pause: 500 * time.Millisecond}
+		var step uploadStep
+		if step, err = u.upload(ctx, p.Staged); err == nil {
+			res = &admin.ChangeResult{Serial: step.Serial, Index: step.Index, Repeat: step.Repeat, Staged: step.Staged}
+		}
 	} else {
 		res, server, err = submitAnyMember(ctx, c, server, p)
 	}

@@ -31,8 +31,14 @@ const (
 )
 
 // restPublishTimeout bounds a publish over the REST API, retries of a
-// group without a leader (503 with Retry-After) included.
+// group without a leader (503 with Retry-After) included (or --timeout,
+// when longer); a staged upload has --timeout more per command.
 const restPublishTimeout = 60 * time.Second
+
+// maxRESTAnswer bounds an answer of the REST API publish reads: the
+// export of a zone of 2,000,000 RRsets (the default max_zone_rrsets)
+// fits.
+const maxRESTAnswer = 2 << 30
 
 // restClient talks to the REST API with an API key.
 type restClient struct {
@@ -90,7 +96,9 @@ func newRESTClient(apiURL, keyFile string) (*restClient, error) {
 	if !strings.HasPrefix(key, "ddnrs_") {
 		return nil, withHint(errors.New("the API key does not look like one (it starts with ddnrs_)"), "use the key string your application's status page or the operator gave you")
 	}
-	return &restClient{base: strings.TrimRight(u.String(), "/"), key: key, hc: &http.Client{Timeout: 30 * time.Second}}, nil
+	// No overall timeout per request: the caller's ctx bounds each (an
+	// export of a large zone takes a while).
+	return &restClient{base: strings.TrimRight(u.String(), "/"), key: key, hc: &http.Client{}}, nil
 }
 
 // do sends one request and decodes a JSON answer into out (when not nil).
@@ -98,7 +106,12 @@ func newRESTClient(apiURL, keyFile string) (*restClient, error) {
 // ctx ends: the group answers a resend of a committed change as done.
 func (c *restClient) do(ctx context.Context, method, path string, body any, out any) (http.Header, []byte, error) {
 	var payload []byte
-	if body != nil {
+	ct := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case []byte: // an encoded command
+		payload, ct = b, "application/octet-stream"
+	default:
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
 			return nil, nil, err
@@ -111,13 +124,13 @@ func (c *restClient) do(ctx context.Context, method, path string, body any, out 
 		}
 		req.Header.Set("Authorization", "Bearer "+c.key)
 		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Content-Type", ct)
 		}
 		resp, err := c.hc.Do(req)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s %s: %w", method, c.base+path, err)
 		}
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxRESTAnswer))
 		resp.Body.Close()
 		if err != nil {
 			return nil, nil, err
@@ -192,7 +205,8 @@ func runPublishAPI(ctx context.Context, e *env, opts *publishOptions, k, oldKey 
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, restPublishTimeout)
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, max(restPublishTimeout, opts.Timeout))
 	defer cancel()
 	origin := u.Origin
 	headKey := k
@@ -261,6 +275,9 @@ func runPublishAPI(ctx context.Context, e *env, opts *publishOptions, k, oldKey 
 			Deadline time.Time `json:"deadline"`
 		} `json:"lease"`
 	}
+	if plan.Staged != nil {
+		return publishStagedAPI(parent, c, opts, plan)
+	}
 	if plan.Create {
 		if opts.DryRun {
 			fmt.Fprintf(opts.out, "dry run: %s would be created at serial %d (%d RRsets); nothing sent\n", origin, plan.New.Serial(), plan.Put)
@@ -303,6 +320,84 @@ func runPublishAPI(ctx context.Context, e *env, opts *publishOptions, k, oldKey 
 		_, err = fmt.Fprintf(opts.out, "ephemeral: the group tears %s down at %s unless extended ('ddnrs zone lease')\n", origin, res.Lease.Deadline.UTC().Format(time.RFC3339))
 	}
 	return err
+}
+
+// publishStagedAPI sends a zone whose change does not fit in one Raft
+// log entry as a staged upload through POST /v1/zones/{zone}/upload,
+// showing progress on stderr and resuming after interruptions.
+func publishStagedAPI(ctx context.Context, c *restClient, opts *publishOptions, plan *publishPlan) error {
+	chunks := len(plan.Staged) - 2
+	if opts.DryRun {
+		fmt.Fprintf(opts.out, "dry run: %s would be sent whole as a staged upload of %d chunks (%d RRsets, serial %d), which the group checks only as it arrives; nothing sent\n", plan.Origin, chunks, plan.Put, plan.New.Serial())
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, restPublishTimeout+opts.Timeout*time.Duration(len(plan.Staged)))
+	defer cancel()
+	u := &uploader{to: &restRoute{c: c, origin: plan.Origin}, out: opts.errOut, origin: plan.Origin, tries: 10, pause: 500 * time.Millisecond}
+	res, err := u.upload(ctx, plan.Staged)
+	if err != nil {
+		return restHint(fmt.Errorf("publish %s: %w", plan.Origin, err))
+	}
+	return reportPublishAPI(opts.out, opts.Output, plan, res.Serial, res.Repeat, res.group)
+}
+
+// restRoute sends a staged upload through the REST API
+// (POST /v1/zones/{zone}/upload), one command a request.
+type restRoute struct {
+	c      *restClient
+	origin string
+}
+
+func (r *restRoute) start(context.Context) error { return nil }
+
+func (r *restRoute) send(ctx context.Context, cmd []byte) (uploadStep, error) {
+	var res struct {
+		Group       string `json:"group"`
+		Serial      uint32 `json:"serial"`
+		Staged      uint32 `json:"staged"`
+		StagedKnown bool   `json:"staged_known"`
+		Repeat      bool   `json:"repeat"`
+	}
+	path := "/v1/zones/" + url.PathEscape(r.origin) + "/upload"
+	for {
+		h, _, err := r.c.do(ctx, "POST", path, cmd, &res)
+		var re *restError
+		if errors.As(err, &re) && re.Status == http.StatusTooManyRequests {
+			// The key's rate limit (begins and commits draw from it):
+			// wait as long as the API says, within ctx.
+			wait := time.Second
+			if s, perr := strconv.Atoi(h.Get("Retry-After")); perr == nil && s > 0 {
+				wait = time.Duration(s) * time.Second
+			}
+			if !sleepCtx(ctx, wait) {
+				return uploadStep{}, err
+			}
+			continue
+		}
+		if err != nil {
+			return uploadStep{}, err
+		}
+		return uploadStep{Serial: res.Serial, Staged: res.Staged, Known: res.StagedKnown, Repeat: res.Repeat, group: res.Group}, nil
+	}
+}
+
+// resumable reports whether an upload through the REST API may go on
+// after err: the request did not reach an answer, the group had no
+// leader or could not say whether the command committed, or the group
+// lost the open upload or expects another chunk (a new begin tells where
+// it stands).
+func (r *restRoute) resumable(err error) bool {
+	var re *restError
+	if !errors.As(err, &re) {
+		return !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)
+	}
+	switch {
+	case re.Status == http.StatusServiceUnavailable, re.Status == http.StatusGatewayTimeout, re.Status == http.StatusBadGateway:
+		return true
+	case re.Code == "rejected":
+		return re.Reason == string(raftfsm.ReasonNoStaging) || re.Reason == string(raftfsm.ReasonChunkOrder)
+	}
+	return false
 }
 
 // jsonChange turns an encoded change or rotation into its JSON form.

@@ -13,14 +13,14 @@ import (
 
 // uploader sends a staged upload (raftfsm.StagedCommands) to a group and
 // resumes it after an interruption: a leader that failed, a member that
-// went away, a commit whose outcome is unknown. It then asks the group
-// again (StageBegin answers how many chunks it holds) and goes on from
-// there; the upload is never started over unless the group lost it.
+// went away, a commit whose outcome is unknown, a request that timed out.
+// It then asks the group again (StageBegin answers how many chunks it
+// holds) and goes on from there; the upload is never started over unless
+// the group lost it.
 type uploader struct {
-	c       *admin.Client
-	servers []string  // admin addresses to try, the first one first
-	out     io.Writer // progress lines; nil for none
-	origin  string
+	to     uploadRoute
+	out    io.Writer // progress lines; nil for none
+	origin string
 	// tries bounds how many interruptions in a row, with no chunk
 	// committed in between, an upload survives.
 	tries int
@@ -28,11 +28,32 @@ type uploader struct {
 	pause time.Duration
 }
 
+// uploadRoute is how an uploader reaches the group: the admin endpoint
+// (adminRoute) or the REST API (restRoute, publish_api.go).
+type uploadRoute interface {
+	// start finds where to send the next round (the leader).
+	start(ctx context.Context) error
+	// send sends one command and returns the group's answer.
+	send(ctx context.Context, cmd []byte) (uploadStep, error)
+	// resumable reports whether the upload may go on after err.
+	resumable(err error) bool
+}
+
+// uploadStep is the group's answer to one command of a staged upload.
+type uploadStep struct {
+	Serial uint32
+	Index  uint64
+	Staged uint32 // chunks the group holds
+	Known  bool   // Staged is known; else resume from the first chunk
+	Repeat bool
+	group  string // the group the REST API sent it to ("" through the admin endpoint)
+}
+
 // upload sends cmds (StageBegin, chunks, StageCommit) and returns the
-// commit's result.
-func (u *uploader) upload(ctx context.Context, cmds [][]byte) (*admin.ChangeResult, error) {
+// commit's answer.
+func (u *uploader) upload(ctx context.Context, cmds [][]byte) (uploadStep, error) {
 	if len(cmds) < 3 {
-		return nil, fmt.Errorf("a staged upload of %d commands", len(cmds))
+		return uploadStep{}, fmt.Errorf("a staged upload of %d commands", len(cmds))
 	}
 	begin, chunks, commit := cmds[0], cmds[1:len(cmds)-1], cmds[len(cmds)-1]
 	tries := max(u.tries, 1)
@@ -40,43 +61,45 @@ func (u *uploader) upload(ctx context.Context, cmds [][]byte) (*admin.ChangeResu
 	start := time.Now()
 	resumes := 0
 	for try := 0; try < tries; try++ {
-		if resumes > 0 {
+		if resumes > 0 || last != nil {
 			u.printf("upload of %s interrupted (%v); resuming\n", u.origin, last)
 			select {
 			case <-ctx.Done():
-				return nil, errors.Join(ctx.Err(), last)
+				return uploadStep{}, errors.Join(ctx.Err(), last)
 			case <-time.After(u.pause):
 			}
 		}
-		server, err := u.pick(ctx)
-		if err != nil {
+		if err := u.to.start(ctx); err != nil {
 			last = err
 			continue
 		}
-		res, err := u.c.SubmitChange(ctx, server, u.origin, begin)
+		res, err := u.to.send(ctx, begin)
 		if err != nil {
-			if last = err; !resumable(err) {
-				return nil, err
+			if last = err; !u.to.resumable(err) {
+				return uploadStep{}, err
 			}
 			continue
 		}
-		next := int(res.Staged)
+		next := 0
+		if res.Known {
+			next = min(int(res.Staged), len(chunks))
+		}
 		if resumes == 0 || next > 0 {
 			u.printf("upload of %s: %d chunks, the group holds %d\n", u.origin, len(chunks), next)
 		}
 		resumes++
 		failed := false
 		for i := next; i < len(chunks); i++ {
-			res, err := u.c.SubmitChange(ctx, server, u.origin, chunks[i])
+			res, err := u.to.send(ctx, chunks[i])
 			if err != nil {
-				if last = err; !resumable(err) {
-					return nil, err
+				if last = err; !u.to.resumable(err) {
+					return uploadStep{}, err
 				}
 				failed = true
 				break
 			}
-			if res.Repeat && int(res.Staged) > i+1 {
-				i = int(res.Staged) - 1 // the group holds more than we thought
+			if res.Known && res.Repeat && int(res.Staged) > i+1 {
+				i = min(int(res.Staged), len(chunks)) - 1 // the group holds more than we thought
 			}
 			try = 0 // progress: count interruptions afresh
 			if n := i + 1; n == len(chunks) || n%max(len(chunks)/10, 1) == 0 {
@@ -86,31 +109,49 @@ func (u *uploader) upload(ctx context.Context, cmds [][]byte) (*admin.ChangeResu
 		if failed {
 			continue
 		}
-		res, err = u.c.SubmitChange(ctx, server, u.origin, commit)
+		res, err = u.to.send(ctx, commit)
 		if err != nil {
-			if last = err; !resumable(err) {
-				return nil, err
+			if last = err; !u.to.resumable(err) {
+				return uploadStep{}, err
 			}
 			continue
 		}
 		return res, nil
 	}
-	return nil, fmt.Errorf("upload of %s: gave up after %d interruptions in a row without progress: %w", u.origin, tries, last)
+	return uploadStep{}, fmt.Errorf("upload of %s: gave up after %d interruptions in a row without progress: %w", u.origin, tries, last)
 }
 
-// pick returns the admin address of the group's leader, as the first
-// server that answers knows it.
-func (u *uploader) pick(ctx context.Context) (string, error) {
+// adminRoute sends an upload through the admin endpoint, to the leader
+// as the first of servers that answers knows it.
+type adminRoute struct {
+	c       *admin.Client
+	servers []string // admin addresses to try, the first one first
+	origin  string
+	server  string // this round's
+}
+
+func (a *adminRoute) start(ctx context.Context) error {
 	var errs []error
-	for _, s := range u.servers {
-		if _, err := u.c.Status(ctx, s); err != nil {
+	for _, s := range a.servers {
+		if _, err := a.c.Status(ctx, s); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		return leaderAdmin(ctx, u.c, s), nil
+		a.server = leaderAdmin(ctx, a.c, s)
+		return nil
 	}
-	return "", fmt.Errorf("no member answers: %w", errors.Join(errs...))
+	return fmt.Errorf("no member answers: %w", errors.Join(errs...))
 }
+
+func (a *adminRoute) send(ctx context.Context, cmd []byte) (uploadStep, error) {
+	res, err := a.c.SubmitChange(ctx, a.server, a.origin, cmd)
+	if err != nil {
+		return uploadStep{}, err
+	}
+	return uploadStep{Serial: res.Serial, Index: res.Index, Staged: res.Staged, Known: true, Repeat: res.Repeat}, nil
+}
+
+func (a *adminRoute) resumable(err error) bool { return resumable(err) }
 
 func (u *uploader) printf(format string, args ...any) {
 	if u.out != nil {

@@ -31,27 +31,37 @@ import (
 )
 
 // placedHere reports whether the registry placed origin on this node's
-// group with cmd's owner key, cmd being a CreateZone: then a node of
-// another group (the registry's API) may create the zone here over
-// DDNRS-RPC. A registry member reads its replica's claim; another node
-// reads what it followed of the log, polling the log once more when the
-// zone is not there yet (a claim made moments ago).
+// group with cmd's owner key, cmd being a CreateZone or the StageBegin of
+// a staged create: then a node of another group (the registry's API) may
+// create the zone here over DDNRS-RPC. The chunks and commit of a staged
+// create are taken while this replica holds the open upload. A registry
+// member reads its replica's claim; another node reads what it followed
+// of the log, polling the log once more when the zone is not there yet
+// (a claim made moments ago).
 func (w *Path) placedHere(ctx context.Context, origin string, cmd raftfsm.Encoded) bool {
-	cz, ok := cmd.Cmd.(*raftfsm.CreateZone)
-	if !ok || cz.Owner == nil {
+	var owner *dns.DNSKEY
+	switch c := cmd.Cmd.(type) {
+	case *raftfsm.CreateZone:
+		owner = c.Owner
+	case *raftfsm.StageBegin: // a staged create (upload.go)
+		owner = c.Owner
+	case *raftfsm.StageChunk, *raftfsm.StageCommit:
+		return w.uploadOpen(origin)
+	}
+	if owner == nil {
 		return false
 	}
 	if reg, err := w.r.Registry(); err == nil {
 		cl, ok := reg.Claim(origin)
-		return ok && cl.Group == w.o.Group && raftfsm.OwnerKeyIs(cl.Owner, cz.Owner)
+		return ok && cl.Group == w.o.Group && raftfsm.OwnerKeyIs(cl.Owner, owner)
 	}
 	l := w.r.Log()
 	if l == nil {
 		return false
 	}
 	look := func() bool {
-		group, owner, ok := l.Claim(origin)
-		return ok && group == w.o.Group && zone.SameKey(owner, cz.Owner)
+		group, key, ok := l.Claim(origin)
+		return ok && group == w.o.Group && zone.SameKey(key, owner)
 	}
 	if look() {
 		return true

@@ -957,6 +957,12 @@ func backendErr(err error) error {
 	case errors.Is(err, admin.ErrBadRequest), errors.As(err, &ae) && ae.Code == admin.CodeBadRequest,
 		errors.As(err, &re) && re.Code == overlay.CodeBadRequest:
 		return &api.FieldError{Field: "command", Err: err}
+	case errors.As(err, &ae) && (ae.Code == admin.CodeNotLeader || ae.Code == admin.CodeNoLeader):
+		// The leader a write was forwarded to lost its leadership
+		// meanwhile: temporary (503 no_leader), not internal.
+		return fmt.Errorf("%w: %w", raftfsm.ErrNoLeader, err)
+	case errors.As(err, &ae) && ae.Code == admin.CodeNoQuorum:
+		return fmt.Errorf("%w: %w", raftfsm.ErrNoQuorum, err)
 	}
 	return err
 }
