@@ -55,7 +55,7 @@ func TestStagedUploads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z1 := bigZone(t, k, 1600, 1, "one")
+	z1 := bigZone(t, k, 900, 1, "one")
 	if cmd, err := raftfsm.ChangeCommand(nil, z1, k); err != nil || len(cmd) <= raftfsm.ChunkBytes {
 		t.Fatalf("the test zone's create is %d bytes (%v), want above %d", len(cmd), err, raftfsm.ChunkBytes)
 	}
@@ -76,14 +76,14 @@ func TestStagedUploads(t *testing.T) {
 	served(1)
 
 	// The owner's staged upload: begin, two chunks, then an interruption.
-	z2 := bigZone(t, k, 1600, 2, "two")
+	z2 := bigZone(t, k, 900, 2, "two")
 	cmds, err := raftfsm.StagedCommands(z2, k)
 	if err != nil {
 		t.Fatal(err)
 	}
 	chunks := len(cmds) - 2
-	if chunks < 4 {
-		t.Fatalf("%d chunks, want at least 4", chunks)
+	if chunks < 2 {
+		t.Fatalf("%d chunks, want at least 2", chunks)
 	}
 	upload := func(what string, key string, cmd []byte, status int, code string) uploadJSON {
 		t.Helper()
@@ -98,19 +98,18 @@ func TestStagedUploads(t *testing.T) {
 	if res := upload("begin", user, cmds[0], 200, ""); res.Staged != 0 || !res.StagedKnown || res.Serial != 2 {
 		t.Fatalf("begin = %+v, want serial 2, staged 0 (known)", res)
 	}
+	upload("chunk out of order", user, cmds[2], http.StatusUnprocessableEntity, "rejected")
 	upload("chunk 0", user, cmds[1], 200, "")
-	upload("chunk 1", user, cmds[2], 200, "")
-	upload("chunk out of order", user, cmds[len(cmds)-2], http.StatusUnprocessableEntity, "rejected")
 	upload("commit of an incomplete upload", user, cmds[len(cmds)-1], http.StatusUnprocessableEntity, "rejected")
 	if zs, _ := f.b.fsm.Zone(origin); zs.Zone.Serial() != 1 {
 		t.Fatalf("serial %d while the upload is open, want the old zone's 1", zs.Zone.Serial())
 	}
 	// Resume: the begin again says where the group stands.
-	if res := upload("begin again", user, cmds[0], 200, ""); res.Staged != 2 || !res.Repeat {
-		t.Fatalf("begin again = %+v, want staged 2, repeat", res)
+	if res := upload("begin again", user, cmds[0], 200, ""); res.Staged != 1 || !res.Repeat {
+		t.Fatalf("begin again = %+v, want staged 1, repeat", res)
 	}
 	upload("a repeated chunk", user, cmds[1], 200, "")
-	for i := 2; i < chunks; i++ {
+	for i := 1; i < chunks; i++ {
 		upload(fmt.Sprintf("chunk %d", i), user, cmds[1+i], 200, "")
 	}
 	if res := upload("commit", user, cmds[len(cmds)-1], 200, ""); res.Serial != 2 || res.Staged != uint32(chunks) {
@@ -122,10 +121,18 @@ func TestStagedUploads(t *testing.T) {
 	}
 
 	// Import of the whole zone: the server stages it.
-	z3 := bigZone(t, k, 1600, 3, "three")
+	z3 := bigZone(t, k, 900, 3, "three")
 	head := base64.StdEncoding.EncodeToString(z3.Head.Note)
 	want(t, "import as a dry run", f.do("POST", "/v1/zones/"+origin+"/import?dry_run=true", user, zoneText(t, z3), "Content-Type", "text/dns", headHeader, head), http.StatusBadRequest, "invalid_field")
-	r = f.do("POST", "/v1/zones/"+origin+"/import", user, zoneText(t, z3), "Content-Type", "text/dns", headHeader, head)
+	// Past the request's deadline (a loaded machine, -race) the import
+	// answers 504 naming the chunk; the same request again resumes.
+	for try := 1; ; try++ {
+		r = f.do("POST", "/v1/zones/"+origin+"/import", user, zoneText(t, z3), "Content-Type", "text/dns", headHeader, head)
+		if r.status != http.StatusGatewayTimeout || try == 5 {
+			break
+		}
+		t.Logf("import, try %d: %s; sending it again", try, r.body)
+	}
 	want(t, "import of a big zone", r, http.StatusOK, "")
 	if !bytes.Contains(r.body, []byte(`"serial":3`)) {
 		t.Fatalf("import answered %s, want serial 3", r.body)
@@ -139,7 +146,7 @@ func TestStagedUploads(t *testing.T) {
 	}
 	upload("garbage", user, []byte{17, 1, 2}, http.StatusBadRequest, "invalid_field")
 	other := f.issue("other", userScope("big.example."), bigLimits, time.Time{})
-	z4 := bigZone(t, k, 1600, 4, "four")
+	z4 := bigZone(t, k, 900, 4, "four")
 	cmds4, err := raftfsm.StagedCommands(z4, k)
 	if err != nil {
 		t.Fatal(err)

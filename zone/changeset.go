@@ -135,26 +135,37 @@ func (z *Zone) WithChanges(cs ChangeSet) (*Zone, error) {
 	if _, ok := dns.IsDomainName(origin); !ok || cs.Zone == "" {
 		return nil, &RecordError{cs.Zone, 0, fmt.Errorf("%w: zone name %q", ErrChange, cs.Zone)}
 	}
-	sets := make(map[RRKey]*RRset)
-	if z != nil {
-		for _, s := range z.RRsets() {
-			sets[RRKey{s.Name, s.Type}] = s
-		}
-	}
 	var errs []error
-	for _, d := range cs.Delete {
-		delete(sets, RRKey{CanonicalName(d.Name), d.Type})
-	}
+	puts := make([]*RRset, 0, len(cs.Put))
 	for _, p := range cs.Put {
 		s, err := checkSignedPut(origin, p)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		sets[RRKey{s.Name, s.Type}] = s
+		puts = append(puts, s)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if z != nil && len(cs.Delete) == 0 {
+		// Only replacements: no rebuild (incremental.go). The zone's
+		// rules held before and its names and types stay: they hold.
+		if nz, ok := z.withReplaced(puts); ok {
+			return nz, nil
+		}
+	}
+	sets := make(map[RRKey]*RRset)
+	if z != nil {
+		for _, s := range z.RRsets() {
+			sets[RRKey{s.Name, s.Type}] = s
+		}
+	}
+	for _, d := range cs.Delete {
+		delete(sets, RRKey{CanonicalName(d.Name), d.Type})
+	}
+	for _, s := range puts {
+		sets[RRKey{s.Name, s.Type}] = s
 	}
 	list := make([]*RRset, 0, len(sets))
 	for _, s := range sets {
@@ -265,7 +276,7 @@ func VerifyChange(old *Zone, cs ChangeSet, owner *Key) (*Zone, error) {
 	if err != nil {
 		return nil, &ChangeError{ReasonMalformed, err}
 	}
-	if old != nil {
+	if old != nil && !nz.incremental {
 		nz.adoptTree(old)
 	}
 	if err := checkPutSigs(nz, cs.Put, owner); err != nil {
@@ -334,8 +345,17 @@ func checkPutSigs(nz *Zone, puts []*RRset, owner *Key) error {
 	}
 	// Which RRsets must be signed depends on zone cuts, which a change
 	// may move, so look at every RRset of the new zone (no cryptography
-	// for those not put: their RRSIGs were verified when they were).
-	for _, n := range nz.order {
+	// for those not put: their RRSIGs were verified when they were). A
+	// change that only replaced RRsets (incremental) moved no cut: the
+	// nodes it put at are enough.
+	nodes := nz.order
+	if nz.incremental {
+		nodes = make([]*Node, 0, len(puts))
+		for _, p := range puts {
+			nodes = append(nodes, nz.Node(CanonicalName(p.Name)))
+		}
+	}
+	for _, n := range nodes {
 		st := status(nz, n)
 		for _, s := range n.RRsets {
 			must := signs(st, s.Type)

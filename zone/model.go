@@ -85,6 +85,10 @@ type Zone struct {
 	// tree caches the Merkle tree (merkle.go); a Zone must not be copied
 	// by value.
 	tree treeCache
+	// incremental is set on a zone withReplaced made: the same names and
+	// types as the zone it was made from (so the same zone cuts), its
+	// tree already built.
+	incremental bool
 }
 
 // New builds a Zone from records. It checks that every record lies at or

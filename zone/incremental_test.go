@@ -1,0 +1,116 @@
+package zone
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// TestWithReplaced: a change that only replaces RRsets takes the
+// incremental path, and its result is exactly the zone the full rebuild
+// makes (the same RRsets in the same order, the same nodes, empty
+// non-terminals included, the same Merkle tree leaf by leaf), while the
+// zone it came from stays as it was. Changes that add or remove a name
+// or a type take the rebuild.
+func TestWithReplaced(t *testing.T) {
+	z, _ := mkTestZone(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for step := range 40 {
+		before := z.RRsets()
+		beforeRoot := z.Tree().Root()
+		// Replace 1 to 3 RRsets, picked at random, with a new TTL.
+		var cs ChangeSet
+		cs.Zone = z.Origin
+		for range 1 + rng.IntN(3) {
+			s := before[rng.IntN(len(before))]
+			ttl := s.TTL + 1 + uint32(step)
+			c := &RRset{Name: s.Name, Type: s.Type, TTL: ttl}
+			for _, rr := range s.RRs {
+				cp := dns.Copy(rr)
+				cp.Header().Ttl = ttl
+				c.RRs = append(c.RRs, cp)
+			}
+			cs.Put = append(cs.Put, c)
+		}
+		nz, err := z.WithChanges(cs)
+		if err != nil {
+			t.Fatalf("step %d: WithChanges: %v", step, err)
+		}
+		if !nz.incremental {
+			t.Fatalf("step %d: a replacement-only change took the rebuild", step)
+		}
+		want := build(z.Origin, nz.RRsets())
+		sameZone(t, fmt.Sprintf("step %d", step), nz, want)
+		// The old zone is untouched.
+		after := z.RRsets()
+		for i := range before {
+			if before[i] != after[i] {
+				t.Fatalf("step %d: the old zone's RRset %d changed", step, i)
+			}
+		}
+		if z.Tree().Root() != beforeRoot || newTree(before).Root() != beforeRoot {
+			t.Fatalf("step %d: the old zone's tree changed", step)
+		}
+		z = nz
+	}
+
+	// A new name, a new type at a name, a deletion: the rebuild.
+	a, _ := dns.NewRR("brand-new.example. 300 IN A 192.0.2.99")
+	caa, _ := dns.NewRR("example. 300 IN CAA 0 issue \"ca.example\"")
+	first := z.RRsets()[0]
+	for _, cs := range []ChangeSet{
+		{Zone: z.Origin, Put: []*RRset{{Name: "brand-new.example.", Type: dns.TypeA, TTL: 300, RRs: []dns.RR{a}}}},
+		{Zone: z.Origin, Put: []*RRset{{Name: "example.", Type: dns.TypeCAA, TTL: 300, RRs: []dns.RR{caa}}}},
+		{Zone: z.Origin, Delete: []RRKey{{Name: "brand-new.example.", Type: dns.TypeA}}, Put: []*RRset{first}},
+	} {
+		nz, err := z.WithChanges(cs)
+		if err != nil {
+			t.Fatalf("WithChanges(%+v): %v", cs, err)
+		}
+		if nz.incremental {
+			t.Errorf("WithChanges(%+v) took the incremental path", cs)
+		}
+	}
+}
+
+// sameZone fails unless got and want hold the same RRsets in the same
+// order, the same nodes by name and the same Merkle tree.
+func sameZone(t *testing.T, what string, got, want *Zone) {
+	t.Helper()
+	gs, ws := got.RRsets(), want.RRsets()
+	if len(gs) != len(ws) {
+		t.Fatalf("%s: %d RRsets, want %d", what, len(gs), len(ws))
+	}
+	for i := range gs {
+		if gs[i] != ws[i] {
+			t.Fatalf("%s: RRset %d is %s %s, want %s %s", what, i, gs[i].Name, dns.TypeToString[gs[i].Type], ws[i].Name, dns.TypeToString[ws[i].Type])
+		}
+	}
+	if len(got.names) != len(want.names) || len(got.order) != len(want.order) {
+		t.Fatalf("%s: %d names, %d ordered; want %d, %d", what, len(got.names), len(got.order), len(want.names), len(want.order))
+	}
+	for name, wn := range want.names {
+		gn := got.Node(name)
+		if gn == nil || len(gn.RRsets) != len(wn.RRsets) {
+			t.Fatalf("%s: node %s = %v, want %d RRsets", what, name, gn, len(wn.RRsets))
+		}
+		for i := range wn.RRsets {
+			if gn.RRsets[i] != wn.RRsets[i] {
+				t.Fatalf("%s: node %s RRset %d differs", what, name, i)
+			}
+		}
+	}
+	gt, wt := got.Tree(), want.Tree()
+	if gt.Root() != wt.Root() || gt.Size() != wt.Size() {
+		t.Fatalf("%s: tree root %x size %d, want %x size %d", what, gt.Root(), gt.Size(), wt.Root(), wt.Size())
+	}
+	for l := range wt.levels {
+		for i := range wt.levels[l] {
+			if gt.levels[l][i] != wt.levels[l][i] {
+				t.Fatalf("%s: tree level %d node %d differs", what, l, i)
+			}
+		}
+	}
+}
