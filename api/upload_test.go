@@ -195,15 +195,22 @@ func TestStagedCreateClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A begin whose head is not signed by its owner key: refused, and
-	// the name is free again.
-	bad, err := raftfsm.DecodeCommand(cmds[0])
+	// A begin whose head is signed by another key than its owner key:
+	// refused, and the name is free again.
+	k2, err := zone.GenerateKey(origin, true, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds2, err := raftfsm.StagedCommands(bigZone(t, k2, 600, 2, "y"), k2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := raftfsm.DecodeCommand(cmds2[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := *bad.(*raftfsm.StageBegin)
-	b.Head = append([]byte(nil), b.Head...)
-	b.Head[len(b.Head)-3] ^= 1
+	b.Owner = k.DNSKEY
 	badCmd, err := raftfsm.EncodeCommand(&b)
 	if err != nil {
 		t.Fatal(err)
@@ -221,14 +228,6 @@ func TestStagedCreateClaims(t *testing.T) {
 	cl, ok := f.b.fsm.Registry().Claim(origin)
 	if !ok || !raftfsm.OwnerKeyIs(cl.Owner, k.DNSKEY) {
 		t.Fatalf("claim %+v %v, want one for the upload's key", cl, ok)
-	}
-	k2, err := zone.GenerateKey(origin, true, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmds2, err := raftfsm.StagedCommands(bigZone(t, k2, 600, 2, "y"), k2)
-	if err != nil {
-		t.Fatal(err)
 	}
 	want(t, "another key's upload of a claimed name", f.do("POST", "/v1/zones/"+origin+"/upload", user, cmds2[0]), http.StatusConflict, "name_claimed")
 }
