@@ -8,8 +8,12 @@
 #   - 'ddnrs dev --zone' (three members in one process): time until its
 #     ready file appears (every member serves the zone, uploaded through
 #     Raft in chunks), and the process RSS, also divided by three.
-# Knobs: SIZES (RRsets, default "10000 100000 1000000"), KEEP=1 keeps the
-# work directory. Needs knotd (package knot) and kdig or dig.
+# Then bench/cmd/bigchange: a zone of BIGCHANGE_RRSETS RRsets (default
+# 100000; "" skips it) uploaded to a 7-member group of 'ddnrs node'
+# processes, RSS per member, and the commit latency of one-RRset changes.
+# Knobs: SIZES (RRsets, default "10000 100000 1000000"), BIGCHANGE_RRSETS,
+# KEEP=1 keeps the work directory. Needs knotd (package knot) and kdig or
+# dig.
 set -euo pipefail
 
 SIZES=${SIZES:-10000 100000 1000000}
@@ -111,5 +115,9 @@ CONF
 	printf '%-9s %-10.1f %-10.2f %-12s %-12.1f %-12s %-12s\n' "$n" "$sign" "$kload" "$((krss / 1024)) MiB" "$served" \
 		"$((drss / 1024)) MiB" "$((drss / 3072)) MiB"
 done
+if [ -n "${BIGCHANGE_RRSETS-100000}" ]; then
+	echo "bigchange: ${BIGCHANGE_RRSETS-100000} RRsets in a 7-member group, one-RRset changes"
+	(cd "$root" && go run ./bench/cmd/bigchange -bin "$work/ddnrs" -rrsets "${BIGCHANGE_RRSETS-100000}")
+fi
 echo "(times in seconds; ddnrs-served: start of 'ddnrs dev' until all three members serve the zone, signing included;"
 echo " machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -1,0 +1,185 @@
+// Command bigchange measures small changes to a large zone in a 7-member
+// group of real `ddnrs node` processes on 127.0.0.1..7 (bench/raft): it
+// uploads a signed zone of -rrsets RRsets (names with an A and a TXT
+// RRset, and the NSEC each name gets: three RRsets a name) through Raft
+// as a staged upload, reports the time that took and every member's RSS,
+// then commits -changes changes of one TXT RRset each (the owner's
+// signing done beforehand, as `ddnrs zone publish` would) one after the
+// other to the leader's admin endpoint and prints the commit latency
+// (p50, p90, max) and the RSS again.
+//
+//	go build -o bin/ddnrs ./cmd/ddnrs && go run ./bench/cmd/bigchange -bin bin/ddnrs -rrsets 100000
+//
+// `make bench-scale` runs it (BIGCHANGE_RRSETS). Figures go in
+// bench/README.md.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	raftbench "github.com/ddnrs/ddnrs/bench/raft"
+	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/zone"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bigchange:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	bin := flag.String("bin", "bin/ddnrs", "the ddnrs binary")
+	rrsets := flag.Int("rrsets", 100_000, "RRsets in the zone (three a name: A, TXT, NSEC)")
+	changes := flag.Int("changes", 30, "one-RRset changes to time")
+	members := flag.Int("members", 7, "group size")
+	keep := flag.Bool("keep", false, "keep the work directory")
+	flag.Parse()
+	if *rrsets < 30 || *changes < 1 || *members < 1 {
+		return fmt.Errorf("want -rrsets >= 30, -changes >= 1, -members >= 1")
+	}
+	dir, err := os.MkdirTemp("", "ddnrs-bigchange-")
+	if err != nil {
+		return err
+	}
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Hour)
+	defer cancel()
+
+	origin := "big.test."
+	k, err := zone.GenerateKey(origin, true, rand.Reader)
+	if err != nil {
+		return err
+	}
+	names := *rrsets / 3
+	t0 := time.Now()
+	z, err := signed(origin, names, k)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("signed %d RRsets (%d names) in %v\n", len(z.RRsets()), names, time.Since(t0).Round(time.Millisecond))
+	// The changes, signed one after the other before any is timed.
+	t0 = time.Now()
+	cmds := make([][]byte, 0, *changes)
+	cur := z
+	for i := range *changes {
+		name := fmt.Sprintf("h%d.%s", (i*7919)%names, origin)
+		rr, err := dns.NewRR(fmt.Sprintf("%s 300 IN TXT \"changed %d\"", name, i))
+		if err != nil {
+			return err
+		}
+		next, err := cur.Apply(zone.Change{Put: []*zone.RRset{{Name: name, Type: dns.TypeTXT, TTL: 300, RRs: []dns.RR{rr}}}}, k, zone.DefaultSignOptions(time.Now()))
+		if err != nil {
+			return err
+		}
+		cmd, err := raftfsm.ChangeCommand(cur, next, k)
+		if err != nil {
+			return err
+		}
+		cmds = append(cmds, cmd)
+		cur = next
+	}
+	fmt.Printf("signed %d one-RRset changes in %v (the owner's side, not timed below)\n", len(cmds), time.Since(t0).Round(time.Millisecond))
+
+	c, err := raftbench.Start(ctx, raftbench.Options{Bin: *bin, Dir: filepath.Join(dir, "cluster"), Members: *members, ApplyTimeout: 30 * time.Second,
+		Logf: func(f string, a ...any) { fmt.Printf(f+"\n", a...) }})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	leader, err := c.WaitLeader(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("RSS per member, empty: %s\n", rss(c))
+
+	up, err := raftfsm.UploadCommands(nil, z, k)
+	if err != nil {
+		return err
+	}
+	t0 = time.Now()
+	for i, cmd := range up {
+		if _, err := c.Client.SubmitChange(ctx, leader.Admin, origin, cmd); err != nil {
+			return fmt.Errorf("upload command %d of %d: %w", i+1, len(up), err)
+		}
+	}
+	fmt.Printf("uploaded %d RRsets in %d commands in %v\n", len(z.RRsets()), len(up), time.Since(t0).Round(time.Millisecond))
+	if err := c.WaitCaughtUp(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("RSS per member, zone served: %s\n", rss(c))
+
+	lat := make([]time.Duration, 0, len(cmds))
+	for i, cmd := range cmds {
+		l, err := c.WaitLeader(ctx)
+		if err != nil {
+			return err
+		}
+		t := time.Now()
+		if _, err := c.Client.SubmitChange(ctx, l.Admin, origin, cmd); err != nil {
+			return fmt.Errorf("change %d: %w", i+1, err)
+		}
+		lat = append(lat, time.Since(t))
+	}
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(10 * time.Microsecond) }
+	fmt.Printf("one-RRset change, committed by the leader: p50 %v p90 %v max %v (%d changes, one at a time)\n", q(0.5), q(0.9), lat[len(lat)-1].Round(10*time.Microsecond), len(lat))
+	fmt.Printf("RSS per member, after the changes: %s\n", rss(c))
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("machine: load average %s\n", strings.Join(strings.Fields(string(load))[:3], " "))
+	return nil
+}
+
+// signed makes the zone origin of names names (A and TXT each), signed.
+func signed(origin string, names int, k *zone.Key) (*zone.Zone, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "$ORIGIN %s\n@ 3600 IN SOA ns1 hostmaster 1 3600 600 86400 300\n@ 3600 IN NS ns1\nns1 3600 IN A 192.0.2.1\n", origin)
+	for i := range names {
+		fmt.Fprintf(&b, "h%d 300 IN A 10.%d.%d.%d\nh%d 300 IN TXT \"name %d\"\n", i, (i>>16)&255, (i>>8)&255, i&255, i, i)
+	}
+	u, err := zone.ParseFile(strings.NewReader(b.String()), origin, "generated")
+	if err != nil {
+		return nil, err
+	}
+	return zone.Sign(u, k, zone.DefaultSignOptions(time.Now()))
+}
+
+// rss lists every live member's resident set size.
+func rss(c *raftbench.Cluster) string {
+	var parts []string
+	for _, m := range c.Members {
+		parts = append(parts, fmt.Sprintf("%s %s", m.ID, rssOf(m.PID())))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func rssOf(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			if len(f) >= 2 {
+				var kib int
+				fmt.Sscan(f[1], &kib)
+				return fmt.Sprintf("%d MiB", kib/1024)
+			}
+		}
+	}
+	return "?"
+}
