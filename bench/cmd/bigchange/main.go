@@ -135,7 +135,9 @@ func run() error {
 		lat = append(lat, time.Since(t))
 	}
 	slices.Sort(lat)
-	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(10 * time.Microsecond) }
+	q := func(p float64) time.Duration {
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(10 * time.Microsecond)
+	}
 	fmt.Printf("one-RRset change, committed by the leader: p50 %v p90 %v max %v (%d changes, one at a time)\n", q(0.5), q(0.9), lat[len(lat)-1].Round(10*time.Microsecond), len(lat))
 	fmt.Printf("RSS per member, after the changes: %s\n", rss(c))
 	load, _ := os.ReadFile("/proc/loadavg")
