@@ -141,6 +141,14 @@ func TestRegistryDecodeStrict(t *testing.T) {
 	ownerV2 := encode(t, &ChangeOwnerKey{Zone: "example.", NewOwner: "o", Time: regT0, Proof: []byte{1}, RotateSerial: 7})
 	submitV1 := encode(t, &SubmitApplication{App: testApplication("a")})
 	submitV2 := encode(t, &SubmitApplication{App: testApplication("a"), MaxOpen: 3})
+	claimV4 := encode(t, &ClaimZone{Zone: "example.", Owner: "o", Time: regT0, Lease: Lease{Idle: 60}, MaxLeases: 3})
+	emptyLease := func() []byte {
+		e := &encoder{b: append([]byte{byte(TypeClaimZone), 4}, claimV2[2:]...)}
+		e.u32(0)
+		e.lease(Lease{})
+		e.u32(0)
+		return e.b
+	}()
 	issueV1 := encode(t, &IssueKey{Key: testAPIKey("00000000000000b2")})
 	issueV2 := encode(t, &IssueKey{Key: subKey("00000000000000b3", "00000000000000b2"), MaxChildren: 3})
 	tests := []struct {
@@ -172,6 +180,9 @@ func TestRegistryDecodeStrict(t *testing.T) {
 		}()},
 		{"claim version 3 cut in a signature", claimV3[:len(claimV3)-1]},
 		{"claim version 4", append([]byte{byte(TypeClaimZone), 4}, claimV3[2:]...)},
+		{"claim version 4 with an empty lease", emptyLease},
+		{"claim version 4 cut in the cap", claimV4[:len(claimV4)-1]},
+		{"claim version 5", append([]byte{byte(TypeClaimZone), 5}, claimV4[2:]...)},
 		{"issue-key version 2 without a parent", append([]byte{byte(TypeIssueKey), 2}, issueV1[2:]...)},
 		{"issue-key version 2 with an empty parent", append(append([]byte{byte(TypeIssueKey), 2}, issueV1[2:]...), 0, 0, 0, 0, 0, 0)},
 		{"issue-key version 2 cut in the cap", issueV2[:len(issueV2)-1]},
