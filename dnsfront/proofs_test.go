@@ -527,11 +527,12 @@ func learnServerCookie(t *testing.T, addr string) string {
 }
 
 // TestProofsOverUDPNeedAProvenAddress: over UDP the proofs go only to a
-// client whose address a valid server cookie proved. Any other query
-// asking for them (no cookie, a client cookie alone, a forged server
-// cookie) gets a truncated reply no larger than the question, so a
-// forged source cannot use the proofs as a reflector; the same query
-// with the cookie the server gave gets the proofs over UDP.
+// client whose address a valid server cookie proved. A query asking for
+// them without a cookie gets a truncated reply no larger than the
+// question; one with a client cookie alone, or a forged server cookie,
+// gets BADCOOKIE with a fresh server cookie (RFC 7873 §5.3) and no
+// records, and asking again with that cookie gets the proofs over UDP. A
+// forged source can use neither as a reflector.
 func TestProofsOverUDPNeedAProvenAddress(t *testing.T) {
 	h, verifier := proofsHandler(t, dnsfront.Options{Cookies: true})
 	s := startServers(t, h, limits{})
@@ -542,42 +543,70 @@ func TestProofsOverUDPNeedAProvenAddress(t *testing.T) {
 		forged[len(forged)-1] = '1' // another hex digit: the MAC no longer matches
 	}
 	udp := &dns.Client{Net: "udp", Timeout: 10 * time.Second}
-	for _, c := range []struct {
-		name   string
-		cookie string
-		proofs bool
-	}{
-		{"no cookie", "", false},
-		{"client cookie only", testClientCookie, false},
-		{"forged server cookie", string(forged), false},
-		{"the server's cookie", cookie, true},
-	} {
+	ask := func(cookie string) (*dns.Msg, *dns.Msg) {
+		t.Helper()
 		q := proofsQuery("www.example.", dns.TypeA, true, 1232)
-		if c.cookie != "" {
-			withCookie(q, c.cookie)
+		if cookie != "" {
+			withCookie(q, cookie)
 		}
 		r, _, err := udp.Exchange(q, addr)
 		if err != nil {
-			t.Fatalf("%s: %v", c.name, err)
+			t.Fatalf("cookie %q: %v", cookie, err)
 		}
-		st, has := proofsStatus(t, r)
-		switch {
-		case c.proofs && (r.Truncated || !has || st != zone.Proved):
-			t.Errorf("%s: TC=%t, proofs option %t status %d; want the answer with its proofs over UDP", c.name, r.Truncated, has, st)
-		case c.proofs:
-			if _, err := verifier().VerifyResponse("www.example.", dns.TypeA, r); err != nil {
-				t.Errorf("%s: the proved answer does not verify: %v", c.name, err)
-			}
-		case !r.Truncated || has || len(r.Answer) != 0:
-			t.Errorf("%s: TC=%t, proofs option %t, %d answers; want TC and nothing else", c.name, r.Truncated, has, len(r.Answer))
-		default:
-			if qn, rn := len(pack(t, q)), len(pack(t, r)); rn > qn {
-				t.Errorf("%s: the truncated reply is %d octets for a %d-octet query: an amplifier", c.name, rn, qn)
-			}
+		return q, r
+	}
+	proved := func(what string, r *dns.Msg) {
+		t.Helper()
+		if st, has := proofsStatus(t, r); r.Truncated || !has || st != zone.Proved {
+			t.Errorf("%s: TC=%t, proofs option %t status %d; want the answer with its proofs over UDP", what, r.Truncated, has, st)
+			return
+		}
+		if _, err := verifier().VerifyResponse("www.example.", dns.TypeA, r); err != nil {
+			t.Errorf("%s: the proved answer does not verify: %v", what, err)
 		}
 	}
+	// No cookie: TC, the question alone, no larger than the query.
+	q, r := ask("")
+	if _, has := proofsStatus(t, r); !r.Truncated || has || len(r.Answer)+len(r.Ns) != 0 {
+		t.Errorf("no cookie: TC=%t, proofs option %t, %d records; want TC and nothing else", r.Truncated, has, len(r.Answer)+len(r.Ns))
+	} else if qn, rn := len(pack(t, q)), len(pack(t, r)); rn > qn {
+		t.Errorf("no cookie: the truncated reply is %d octets for a %d-octet query: an amplifier", rn, qn)
+	}
+	// A client cookie alone, or a forged server cookie: BADCOOKIE with a
+	// server cookie, which then proves the address.
+	for _, c := range []struct{ name, cookie string }{
+		{"client cookie only", testClientCookie},
+		{"forged server cookie", string(forged)},
+	} {
+		q, r := ask(c.cookie)
+		fresh := ""
+		if o := r.IsEdns0(); o != nil {
+			for _, e := range o.Option {
+				if ck, ok := e.(*dns.EDNS0_COOKIE); ok && len(ck.Cookie) == 48 && ck.Cookie[:16] == testClientCookie {
+					fresh = ck.Cookie
+				}
+			}
+		}
+		_, has := proofsStatus(t, r)
+		switch {
+		case r.Rcode != dns.RcodeBadCookie || has || len(r.Answer)+len(r.Ns) != 0 || fresh == "":
+			t.Errorf("%s: rcode %s, proofs option %t, %d records, server cookie %q; want BADCOOKIE with a server cookie and nothing else",
+				c.name, dns.RcodeToString[r.Rcode], has, len(r.Answer)+len(r.Ns), fresh)
+			continue
+		case fresh == string(forged):
+			t.Errorf("%s: the reply returned the forged cookie", c.name)
+		}
+		// No more than the server cookie (16 octets) larger than the query.
+		if qn, rn := len(pack(t, q)), len(pack(t, r)); rn > qn+16 {
+			t.Errorf("%s: BADCOOKIE of %d octets for a %d-octet query", c.name, rn, qn)
+		}
+		_, r = ask(fresh)
+		proved(c.name+", then with the cookie it gave", r)
+	}
+	_, r = ask(cookie)
+	proved("the server's cookie", r)
 	// The same question without the proofs option needs no cookie.
-	q := dnstest.Query("www.example.", dns.TypeA, false)
+	q = dnstest.Query("www.example.", dns.TypeA, false)
 	q.SetEdns0(1232, true)
 	if r, _, err := udp.Exchange(q, addr); err != nil || r.Truncated || len(r.Answer) == 0 {
 		t.Errorf("without the proofs option: %v, %v; want the answer over UDP", r, err)

@@ -266,10 +266,12 @@ type udpPeer struct {
 // the reply carries a COOKIE option, and writes it to the client, unless
 // rate limiting (when on and the client's address is not proven) drops
 // it or sends its slipped form, built in buf. A reply carrying proofs in
-// band goes over UDP only to a proven address: otherwise it is sent
-// truncated (TC=1, question only), so the client asks again over TCP, DoT,
-// DoH or DoQ, and a forged source cannot use the proofs (a 44-octet query
-// draws several hundred octets of proof) as a reflector.
+// band goes over UDP only to a proven address: otherwise the question
+// alone goes back, as BADCOOKIE with a fresh server cookie when the query
+// had a client cookie (the client asks again with it) or truncated (TC=1)
+// when not (the client asks again over TCP, DoT, DoH or DoQ), so a forged
+// source cannot use the proofs (a 44-octet query draws several hundred
+// octets of proof) as a reflector.
 func (s *UDPServer) send(c *net.UDPConn, reply, buf []byte, to netip.AddrPort, p udpPeer) error {
 	var ck []byte
 	if p.cookie {
@@ -278,7 +280,10 @@ func (s *UDPServer) send(c *net.UDPConn, reply, buf []byte, to netip.AddrPort, p
 		}
 	}
 	if p.proofs && !p.proven && carriesProofs(reply) {
-		if reply = slipReply(reply, buf, nil, nil, to.Addr()); reply == nil {
+		// With a client cookie: BADCOOKIE and a fresh server cookie
+		// (RFC 7873 §5.3: the client asks again with it, over UDP, and
+		// gets the proofs); without: TC, and the client asks over TCP.
+		if reply = slipReply(reply, buf, ck, s.jar, to.Addr()); reply == nil {
 			return nil
 		}
 	}
