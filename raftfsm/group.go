@@ -321,6 +321,19 @@ func (g *Group) Leader() (id, addr string) {
 // IsLeader reports whether this member is the leader.
 func (g *Group) IsLeader() bool { return g.raft.State() == raft.Leader }
 
+// Nudge has the leader tell its followers its commit index now: Raft
+// sends it with the next entries, or after CommitTimeout (50 ms) when
+// none come, and a follower applies an entry only once it knows it is
+// committed. Nudge appends a barrier entry (never handed to the state
+// machine), which is replicated at once, and does not wait for it. A
+// writer that waits for the members to apply its entry calls it (node's
+// read-your-writes); on a follower it does nothing.
+func (g *Group) Nudge() {
+	if g.raft.State() == raft.Leader {
+		g.raft.Barrier(100 * time.Millisecond)
+	}
+}
+
 // preverifying is a state machine that checks commands ahead of their
 // apply (FSM.Preverify).
 type preverifying interface{ Preverify(cmd []byte) }
