@@ -2,28 +2,34 @@ package raftfsm
 
 import (
 	"crypto/sha256"
+	"runtime"
 	"sync"
 
 	"github.com/ddnrs/ddnrs/zone"
 	"github.com/hashicorp/raft"
 )
 
-// preverifier checks the RRSIGs of StageChunk entries before they are
-// applied: on the leader before the entry is proposed (Group.Apply), on
-// a follower as soon as the entry is stored in its log (preverifyLogs).
-// Apply then finds the verdict by the entry's SHA-256 and skips the
-// cryptography it already did, so the state machine's goroutine spends
-// little time on a chunk. Every member still checks every signature it
-// serves itself: a verdict is only ever this member's own, and only a
-// success for the very bytes applied and the key the upload is bound to
-// at apply time is used; anything else is verified again at apply.
+// preverifier checks the RRSIGs of an entry before it is applied: on the
+// leader before the entry is proposed (Group.Apply), on a follower as soon
+// as the entry is stored in its log (preverifyLogs). It does so for the
+// entries that carry signed RRsets: StageChunk (with the open upload's
+// key), PublishChange (the zone's owner key), CreateZone and RotateKey
+// (the key they bind). Apply then finds the verdict by the entry's
+// SHA-256 and skips the cryptography it already did, so the state
+// machine's goroutine, which Raft waits on, spends little time on
+// signatures. Every member still checks every signature it serves
+// itself: a verdict is only ever this member's own, and only a success
+// for the very bytes applied and the key the zone is bound to at apply
+// time is used; anything else is verified again at apply.
 type preverifier struct {
-	owner func(origin string) *zone.Key // the open upload's key, or nil
+	owner     func(origin string) *zone.Key // the open upload's key, or nil
+	zoneOwner func(origin string) *zone.Key // the zone's owner key, or nil
 
 	mu    sync.Mutex
 	jobs  map[[32]byte]*verdict
 	order [][32]byte // oldest first, for eviction
-	sem   chan struct{}
+	sem   chan struct{} // chunks: one at a time, each on all cores
+	small chan struct{} // changes: one a core
 	wg    sync.WaitGroup
 }
 
@@ -36,24 +42,55 @@ type verdict struct {
 	ok   bool
 }
 
-func newPreverifier(owner func(string) *zone.Key) *preverifier {
-	return &preverifier{owner: owner, jobs: map[[32]byte]*verdict{}, sem: make(chan struct{}, 1)}
+func newPreverifier(owner, zoneOwner func(string) *zone.Key) *preverifier {
+	return &preverifier{owner: owner, zoneOwner: zoneOwner, jobs: map[[32]byte]*verdict{},
+		sem: make(chan struct{}, 1), small: make(chan struct{}, runtime.GOMAXPROCS(0))}
 }
 
-// start begins checking data when it is a StageChunk of an open upload
-// and returns its verdict (nil when nothing was started). One check runs
-// at a time (each on all cores).
+// preverifiable reports whether data may be a command whose signatures
+// the preverifier checks, from its type byte, without decoding it.
+func preverifiable(data []byte) bool {
+	if len(data) < 2 || data[1] != commandVersion1 {
+		return false
+	}
+	switch CommandType(data[0]) {
+	case TypeStageChunk, TypePublishChange, TypeCreateZone, TypeRotateKey:
+		return true
+	}
+	return false
+}
+
+// start begins checking data when it is a command that carries signed
+// RRsets and returns its verdict (nil when nothing was started).
 func (p *preverifier) start(data []byte) *verdict {
-	if p == nil || !isStageChunk(data) {
+	if p == nil || !preverifiable(data) {
 		return nil
 	}
 	c, err := DecodeCommand(data)
 	if err != nil {
 		return nil
 	}
-	chunk := c.(*StageChunk)
-	owner := p.owner(zone.CanonicalName(chunk.Zone))
-	if owner == nil {
+	var (
+		origin string
+		sets   []*zone.RRset
+		owner  *zone.Key
+		sem    = p.small
+	)
+	switch c := c.(type) {
+	case *StageChunk:
+		origin, sets, sem = zone.CanonicalName(c.Zone), c.Sets, p.sem
+		owner = p.owner(origin)
+	case *PublishChange:
+		origin, sets = zone.CanonicalName(c.Change.Zone), c.Change.Put
+		owner = p.zoneOwner(origin)
+	case *CreateZone:
+		origin, sets = zone.CanonicalName(c.Change.Zone), c.Change.Put
+		owner, _ = ownerKey(origin, c.Owner)
+	case *RotateKey:
+		origin, sets = zone.CanonicalName(c.Change.Zone), c.Change.Put
+		owner, _ = ownerKey(origin, c.NewKey)
+	}
+	if owner == nil || len(sets) == 0 {
 		return nil
 	}
 	sum := sha256.Sum256(data)
@@ -74,17 +111,17 @@ func (p *preverifier) start(data []byte) *verdict {
 	go func() {
 		defer p.wg.Done()
 		defer close(v.done)
-		p.sem <- struct{}{}
-		defer func() { <-p.sem }()
-		sets := make([]*zone.RRset, 0, len(chunk.Sets))
-		for _, s := range chunk.Sets {
-			cs, err := zone.CheckSignedRRset(chunk.Zone, s)
+		sem <- struct{}{}
+		defer func() { <-sem }()
+		checked := make([]*zone.RRset, 0, len(sets))
+		for _, s := range sets {
+			cs, err := zone.CheckSignedRRset(origin, s)
 			if err != nil {
 				return
 			}
-			sets = append(sets, cs)
+			checked = append(checked, cs)
 		}
-		v.ok = zone.VerifySigned(sets, owner) == nil
+		v.ok = zone.VerifySigned(checked, owner) == nil
 	}()
 	return v
 }
@@ -117,11 +154,22 @@ func (p *preverifier) wait() {
 	}
 }
 
-// Preverify starts checking the signatures of cmd, when it is a chunk of
-// an open staged upload, so that its apply finds them checked. Group
-// calls it before proposing a command and for every entry a follower
-// stores; it returns at once.
+// Preverify starts checking the signatures of cmd, when it carries signed
+// RRsets (a chunk of an open staged upload, a change, a create, a key
+// rotation), so that its apply finds them checked. Group calls it before
+// proposing a command and for every entry a follower stores; it returns
+// at once.
 func (f *FSM) Preverify(cmd []byte) { f.pre.start(cmd) }
+
+// zoneOwner returns the owner key of origin, or nil.
+func (f *FSM) zoneOwner(origin string) *zone.Key {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if s, ok := f.state.zones[origin]; ok {
+		return s.Owner
+	}
+	return nil
+}
 
 // stagingOwner returns the key of origin's open upload, or nil.
 func (f *FSM) stagingOwner(origin string) *zone.Key {
