@@ -27,7 +27,7 @@ type preverifier struct {
 
 	mu    sync.Mutex
 	jobs  map[[32]byte]*verdict
-	order [][32]byte // oldest first, for eviction
+	order [][32]byte    // oldest first, for eviction
 	sem   chan struct{} // chunks: one at a time, each on all cores
 	small chan struct{} // changes: one a core
 	wg    sync.WaitGroup
