@@ -111,12 +111,16 @@ func run() error {
 		return err
 	}
 	t0 = time.Now()
-	for i, cmd := range up {
-		if _, err := c.Client.SubmitChange(ctx, leader.Admin, origin, cmd); err != nil {
-			return fmt.Errorf("upload command %d of %d: %w", i+1, len(up), err)
-		}
+	resumes, err := upload(ctx, c, origin, up)
+	if err != nil {
+		return err
 	}
-	fmt.Printf("uploaded %d RRsets in %d commands in %v\n", len(z.RRsets()), len(up), time.Since(t0).Round(time.Millisecond))
+	after, err := c.WaitLeader(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("uploaded %d RRsets in %d commands in %v (%d interruptions resumed; leader %s before, %s after)\n",
+		len(z.RRsets()), len(up), time.Since(t0).Round(time.Millisecond), resumes, leader.ID, after.ID)
 	if err := c.WaitCaughtUp(ctx); err != nil {
 		return err
 	}
@@ -130,7 +134,16 @@ func run() error {
 		}
 		t := time.Now()
 		if _, err := c.Client.SubmitChange(ctx, l.Admin, origin, cmd); err != nil {
-			return fmt.Errorf("change %d: %w", i+1, err)
+			// A leader lost meanwhile: not a figure of the change;
+			// send it again (a repeat is answered as done).
+			fmt.Printf("change %d: %v; sending it again, not timed\n", i+1, err)
+			if l, err = c.WaitLeader(ctx); err != nil {
+				return err
+			}
+			if _, err := c.Client.SubmitChange(ctx, l.Admin, origin, cmd); err != nil {
+				return fmt.Errorf("change %d: %w", i+1, err)
+			}
+			continue
 		}
 		lat = append(lat, time.Since(t))
 	}
@@ -143,6 +156,57 @@ func run() error {
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("machine: load average %s\n", strings.Join(strings.Fields(string(load))[:3], " "))
 	return nil
+}
+
+// upload sends the commands of UploadCommands to the group's leader,
+// resuming after a leader change where the group stands (the begin
+// answers how many chunks it holds). It returns how many times it
+// resumed.
+func upload(ctx context.Context, c *raftbench.Cluster, origin string, cmds [][]byte) (int, error) {
+	send := func(cmd []byte) (uint32, error) {
+		l, err := c.WaitLeader(ctx)
+		if err != nil {
+			return 0, err
+		}
+		res, err := c.Client.SubmitChange(ctx, l.Admin, origin, cmd)
+		if err != nil {
+			return 0, err
+		}
+		return res.Staged, nil
+	}
+	if len(cmds) == 1 {
+		_, err := send(cmds[0])
+		return 0, err
+	}
+	begin, chunks, commit := cmds[0], cmds[1:len(cmds)-1], cmds[len(cmds)-1]
+	var last error
+	for resumes := 0; resumes < 50; resumes++ {
+		if resumes > 0 {
+			fmt.Printf("  upload interrupted (%v); resuming\n", last)
+			time.Sleep(500 * time.Millisecond)
+		}
+		staged, err := send(begin)
+		if err != nil {
+			last = err
+			continue
+		}
+		i := int(staged)
+		for ; i < len(chunks); i++ {
+			if _, err := send(chunks[i]); err != nil {
+				last = err
+				break
+			}
+		}
+		if i < len(chunks) {
+			continue
+		}
+		if _, err := send(commit); err != nil {
+			last = err
+			continue
+		}
+		return resumes, nil
+	}
+	return 50, fmt.Errorf("upload: gave up after 50 interruptions: %w", last)
 }
 
 // signed makes the zone origin of names names (A and TXT each), signed.
