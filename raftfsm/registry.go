@@ -431,24 +431,24 @@ type RegistryState struct {
 	// apps is persistent: a write shares all but one path with the
 	// state before it, so a submission costs the same whatever the
 	// number of applications (no copy per batch, as the other maps have).
-	apps   pmap.Map[Application]
-	open   int // applications pending or more_info
-	keys   map[string]APIKey
-	claims map[string]Claim
-	nodes  map[string]NodeRecord
-	tree   *translog.Tree // shared, append-only; this state covers its first size leaves
-	leaves [][]byte       // shared, append-only; this state reads leaves[:size]
-	size   uint64
+	apps       pmap.Map[Application]
+	open       int // applications pending or more_info
+	keys       map[string]APIKey
+	claimIndex // claims, persistent and indexed (registry_claims.go)
+	nodes      map[string]NodeRecord
+	tree       *translog.Tree // shared, append-only; this state covers its first size leaves
+	leaves     [][]byte       // shared, append-only; this state reads leaves[:size]
+	size       uint64
 }
 
 func newRegistryState() *RegistryState {
-	return &RegistryState{keys: map[string]APIKey{}, claims: map[string]Claim{},
+	return &RegistryState{keys: map[string]APIKey{},
 		nodes: map[string]NodeRecord{}, tree: translog.NewTree()}
 }
 
 // empty reports whether r holds nothing (snapshots then keep format 1).
 func (r *RegistryState) empty() bool {
-	return r.apps.Len() == 0 && len(r.keys) == 0 && len(r.claims) == 0 && len(r.nodes) == 0 && r.size == 0
+	return r.apps.Len() == 0 && len(r.keys) == 0 && r.claimCount() == 0 && len(r.nodes) == 0 && r.size == 0
 }
 
 func (a Application) clone() Application {
@@ -570,14 +570,13 @@ func (r *RegistryState) Keys() []APIKey {
 
 // Claim returns the claim of a zone.
 func (r *RegistryState) Claim(origin string) (Claim, bool) {
-	c, ok := r.claims[zone.CanonicalName(origin)]
-	return c, ok
+	return r.claim(zone.CanonicalName(origin))
 }
 
 // Claims returns every claim in canonical order of the zone names.
 func (r *RegistryState) Claims() []Claim {
-	out := make([]Claim, 0, len(r.claims))
-	for _, c := range r.claims {
+	out := make([]Claim, 0, r.claimCount())
+	for _, c := range r.claims.All() {
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return zone.Compare(out[i].Zone, out[j].Zone) < 0 })
@@ -587,7 +586,7 @@ func (r *RegistryState) Claims() []Claim {
 // EnclosingClaim returns the claim of the longest claimed suffix of name,
 // name itself included.
 func (r *RegistryState) EnclosingClaim(name string) (Claim, bool) {
-	return enclosingClaim(name, func(z string) (Claim, bool) { c, ok := r.claims[z]; return c, ok })
+	return enclosingClaim(name, r.claim)
 }
 
 func enclosingClaim(name string, get func(string) (Claim, bool)) (Claim, bool) {

@@ -22,7 +22,7 @@ import (
 // persistent and never copied), and the log leaves the batch appends.
 type regWork struct {
 	st     *RegistryState // tree, leaves and size those of the base
-	owned  [4]bool        // -, keys, claims, nodes copied
+	owned  [4]bool        // -, keys, -, nodes copied (the claims are persistent)
 	leaves [][]byte       // new leaves, after the base's size
 }
 
@@ -45,7 +45,6 @@ func own[M ~map[string]V, V any](r *regWork, i int, m *M) M {
 }
 
 func (r *regWork) keys() map[string]APIKey      { return own(r, 1, &r.st.keys) }
-func (r *regWork) claims() map[string]Claim     { return own(r, 2, &r.st.claims) }
 func (r *regWork) nodes() map[string]NodeRecord { return own(r, 3, &r.st.nodes) }
 
 // appendLeaf adds e to the batch's log and returns its store write.
@@ -185,7 +184,7 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 		if err != nil {
 			return nil, reject(ReasonMalformed, "claim of %s: %v", origin, err)
 		}
-		if _, ok := st.claims[origin]; ok {
+		if _, ok := st.claim(origin); ok {
 			return nil, reject(ReasonNameClaimed, "%s is claimed", origin)
 		}
 		if parent, ok := st.enclosingAbove(origin); ok && !OwnerKeyIs(parent.Owner, dk) {
@@ -216,22 +215,22 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 			Group: group, Region: c.Region, Actor: c.Actor, Reason: why}); err != nil {
 			return nil, err
 		}
-		r.claims()[origin] = cl
+		st.setClaim(cl)
 		ops = append(ops, func(tx kvTx) error { return putClaimTx(tx, cl) })
 	case *ReleaseZone:
 		origin := zone.CanonicalName(c.Zone)
-		cl, ok := st.claims[origin]
+		cl, ok := st.claim(origin)
 		if !ok {
 			return nil, reject(ReasonNoClaim, "%s is not claimed", origin)
 		}
 		if err := logEntry(translog.Entry{Kind: translog.KindRelease, Time: c.Time, Zone: origin, Group: cl.Group, Region: cl.Region, Actor: c.Actor}); err != nil {
 			return nil, err
 		}
-		delete(r.claims(), origin)
+		st.deleteClaim(origin)
 		ops = append(ops, func(tx kvTx) error { return deleteClaimTx(tx, origin) })
 	case *ChangeOwnerKey:
 		origin := zone.CanonicalName(c.Zone)
-		cl, ok := st.claims[origin]
+		cl, ok := st.claim(origin)
 		if !ok {
 			return nil, reject(ReasonNoClaim, "%s is not claimed", origin)
 		}
@@ -252,11 +251,11 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 			Group: cl.Group, Region: cl.Region, Actor: c.Actor}); err != nil {
 			return nil, err
 		}
-		r.claims()[origin] = cl
+		st.setClaim(cl)
 		ops = append(ops, func(tx kvTx) error { return putClaimTx(tx, cl) })
 	case *RegistrySuspend:
 		origin := zone.CanonicalName(c.Zone)
-		cl, ok := st.claims[origin]
+		cl, ok := st.claim(origin)
 		if !ok {
 			return nil, reject(ReasonNoClaim, "%s is not claimed", origin)
 		}
@@ -268,7 +267,7 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 		if err := logEntry(translog.Entry{Kind: kind, Time: c.Time, Zone: origin, Reason: c.Reason, Actor: c.Actor}); err != nil {
 			return nil, err
 		}
-		r.claims()[origin] = cl
+		st.setClaim(cl)
 		ops = append(ops, func(tx kvTx) error { return putClaimTx(tx, cl) })
 	case *RevokeCert:
 		if !translog.CanonicalSerial(c.Serial) {
@@ -342,22 +341,25 @@ const maxNamedChildren = 10
 
 // checkChildren rejects a claim of origin by owner key dk while zones
 // strictly below origin are claimed by other owner keys, unless c
-// carries each one's valid consent (ClaimZone's doc). It scans every
-// claim: a claim is rare next to queries, and the scan reads the
-// immutable state without copying it.
+// carries each one's valid consent (ClaimZone's doc). It reads only the
+// claims below origin (the below index), not every claim.
 func (r *RegistryState) checkChildren(origin string, c *ClaimZone, dk *dns.DNSKEY) error {
 	consents := make(map[string][]byte, len(c.Consents))
 	for _, cs := range c.Consents {
 		consents[zone.CanonicalName(cs.Zone)] = cs.Signature
 	}
-	var missing []string
-	for name, child := range r.claims {
-		if name == origin || !zone.IsSubDomain(origin, name) || OwnerKeyIs(child.Owner, dk) {
+	var missing []string // the first maxNamedChildren in canonical order
+	nMissing := 0
+	pk := publicKey(dk)
+	for name := range r.claimsBelow(origin).All() {
+		child, _ := r.claim(name)
+		if !otherPublicKey(child.Owner, pk) && OwnerKeyIs(child.Owner, dk) {
 			continue
 		}
 		sig, ok := consents[name]
 		if !ok {
-			missing = append(missing, name)
+			nMissing++
+			missing = keepFirst(missing, name, maxNamedChildren)
 			continue
 		}
 		ck, err := ParseOwnerKey(child.Owner, "")
@@ -365,14 +367,12 @@ func (r *RegistryState) checkChildren(origin string, c *ClaimZone, dk *dns.DNSKE
 			return reject(ReasonConsentInvalid, "the consent for %s is not signed by the owner key of %s", name, name)
 		}
 	}
-	if len(missing) == 0 {
+	if nMissing == 0 {
 		return nil
 	}
-	sort.Slice(missing, func(i, j int) bool { return zone.Compare(missing[i], missing[j]) < 0 })
 	more := ""
-	if len(missing) > maxNamedChildren {
-		more = fmt.Sprintf(" and %d more", len(missing)-maxNamedChildren)
-		missing = missing[:maxNamedChildren]
+	if nMissing > len(missing) {
+		more = fmt.Sprintf(" and %d more", nMissing-len(missing))
 	}
 	return reject(ReasonChildrenClaimed, "%s is above %s%s, claimed by other keys: each one's owner must consent ('ddnrs zone consent')", origin, strings.Join(missing, ", "), more)
 }
@@ -473,15 +473,11 @@ func (r *RegistryState) place(region string) (string, error) {
 	if len(groups) == 0 {
 		return "", reject(ReasonNoGroups, "the node directory is empty")
 	}
-	count := map[string]int{}
-	for _, c := range r.claims {
-		count[c.Group]++
-	}
 	names := slices.Collect(maps.Keys(groups))
 	sort.Strings(names)
 	best := names[0]
 	for _, g := range names[1:] {
-		if count[g] < count[best] {
+		if r.groupClaims(g) < r.groupClaims(best) {
 			best = g
 		}
 	}

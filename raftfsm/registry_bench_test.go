@@ -1,7 +1,10 @@
 package raftfsm
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -122,6 +125,63 @@ func BenchmarkRegistryCheckSubmit(b *testing.B) {
 			for range b.N {
 				if err := f.Check(cmd); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// registryRestoredWithClaims returns an FSM restored from a snapshot
+// holding two nodes (groups g1 and g2) and n claims below example. (the
+// Restore path, which checks no claim against the others: applying
+// 100000 claims one by one is what this benchmark measures the parts of).
+func registryRestoredWithClaims(b *testing.B, n int) *testFSM {
+	b.Helper()
+	st := newFSMState()
+	for _, hb := range []*NodeHeartbeat{heartbeat("n1", "g1", "eu", 1), heartbeat("n2", "g2", "us", 1)} {
+		st.reg.nodes[hb.Node.ID] = hb.Node
+	}
+	for i := range n {
+		origin := fmt.Sprintf("z%d.example.", i)
+		c := claim(origin, seedKey(b, origin, byte(i)), "")
+		st.reg.setClaim(Claim{Zone: origin, Owner: c.Owner, Group: fmt.Sprintf("g%d", 1+i%2), Created: c.Time, Actor: c.Actor})
+	}
+	var buf bytes.Buffer
+	if err := writeSnapshot(&buf, st); err != nil {
+		b.Fatal(err)
+	}
+	f := newTestFSM(b)
+	if err := f.Restore(io.NopCloser(&buf)); err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// BenchmarkRegistryCheckClaimScale dry-runs (FSM.Check) a claim without
+// a delegation, and one of a name above claimed zones (example. itself,
+// rejected for the missing consents), with 10000 and 100000 claims:
+// what a claim costs the state machine as the registry grows. Figures in
+// bench/README.md (issue 15 item 2).
+func BenchmarkRegistryCheckClaimScale(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		f := registryRestoredWithClaims(b, n)
+		if got := len(f.Registry().Claims()); got != n {
+			b.Fatalf("restored %d claims, want %d", got, n)
+		}
+		b.Run(fmt.Sprintf("claims=%d/new", n), func(b *testing.B) {
+			cmd := encode(b, claim("new.example.", seedKey(b, "new.example.", 1), "eu"))
+			for range b.N {
+				if err := f.Check(cmd); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("claims=%d/above", n), func(b *testing.B) {
+			cmd := encode(b, claim("example.", seedKey(b, "example.", 1), "eu"))
+			for range b.N {
+				var re *RejectedError
+				if err := f.Check(cmd); !errors.As(err, &re) || re.Reason != ReasonChildrenClaimed {
+					b.Fatalf("Check(claim of example.) = %v, want %s", err, ReasonChildrenClaimed)
 				}
 			}
 		})

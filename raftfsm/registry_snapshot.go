@@ -78,10 +78,10 @@ func readRegistry(d *decoder) (*RegistryState, error) {
 		if c.Zone == "" || zone.CanonicalName(c.Zone) != c.Zone {
 			return nil, fmt.Errorf("claim of %q: not canonical", c.Zone)
 		}
-		if _, dup := r.claims[c.Zone]; dup {
+		if _, dup := r.claim(c.Zone); dup {
 			return nil, fmt.Errorf("claim of %s twice", c.Zone)
 		}
-		r.claims[c.Zone] = c
+		r.setClaim(c)
 	}
 	n = d.Count(2)
 	for range n {
@@ -118,7 +118,7 @@ func (r *RegistryState) hasExtra() bool {
 			return true
 		}
 	}
-	for _, c := range r.claims {
+	for _, c := range r.claims.All() {
 		if !c.Lease.IsZero() {
 			return true
 		}
@@ -179,12 +179,12 @@ func readRegistryExtra(d *decoder, r *RegistryState) error {
 		if d.Err != nil {
 			return d.Err
 		}
-		c, ok := r.claims[origin]
+		c, ok := r.claim(origin)
 		if !ok || !c.Lease.IsZero() || l.IsZero() {
 			return fmt.Errorf("lease of %q: no such claim, twice, or empty", origin)
 		}
 		c.Lease = l
-		r.claims[origin] = c
+		r.setClaim(c)
 	}
 	return d.Err
 }

@@ -99,7 +99,7 @@ func putRegistryTx(tx kvTx, r *RegistryState) error {
 			return err
 		}
 	}
-	for _, c := range r.claims {
+	for _, c := range r.claims.All() {
 		if err := putClaimTx(tx, c); err != nil {
 			return err
 		}
@@ -200,7 +200,7 @@ func loadRegistry(fb kvBucket) (*RegistryState, error) {
 		if d.Err == nil && (c.Zone != string(k) || zone.CanonicalName(c.Zone) != c.Zone) {
 			return fmt.Errorf("claim of %q under key %q", c.Zone, k)
 		}
-		r.claims[c.Zone] = c
+		r.setClaim(c)
 		return nil
 	}); err != nil {
 		return nil, err
