@@ -192,12 +192,7 @@ func decodeLeaseCommand(d *decoder, c Command) bool {
 
 // liveLeases counts the leased claims key made.
 func (r *RegistryState) liveLeases(key string) int {
-	n := 0
-	for _, c := range r.claims {
-		if !c.Lease.IsZero() && c.Lease.Key == key {
-			n++
-		}
-	}
+	n, _ := r.perLeaseKey.Get(key)
 	return n
 }
 
@@ -227,7 +222,7 @@ func (w *work) applyLease(c Command, logEntry func(translog.Entry) error) ([]fun
 	switch c := c.(type) {
 	case *LeaseChange:
 		origin := zone.CanonicalName(c.Zone)
-		cl, ok := st.claims[origin]
+		cl, ok := st.claim(origin)
 		if !ok {
 			return nil, true, reject(ReasonNoClaim, "%s is not claimed", origin)
 		}
@@ -247,11 +242,11 @@ func (w *work) applyLease(c Command, logEntry func(translog.Entry) error) ([]fun
 			}
 			cl.Lease = Lease{Expires: c.Expires, Idle: c.Idle, Active: c.Time, Key: cl.Lease.Key}
 		}
-		r.claims()[origin] = cl
+		st.setClaim(cl)
 		return []func(kvTx) error{func(tx kvTx) error { return putClaimTx(tx, cl) }}, true, nil
 	case *ExpireZone:
 		origin := zone.CanonicalName(c.Zone)
-		cl, ok := st.claims[origin]
+		cl, ok := st.claim(origin)
 		if !ok {
 			return nil, true, reject(ReasonNoClaim, "%s is not claimed", origin)
 		}
@@ -265,7 +260,7 @@ func (w *work) applyLease(c Command, logEntry func(translog.Entry) error) ([]fun
 			Actor: LeaseActor, Reason: "lease ran out at " + cl.Lease.Deadline().UTC().Format(time.RFC3339)}); err != nil {
 			return nil, true, err
 		}
-		delete(r.claims(), origin)
+		st.deleteClaim(origin)
 		return []func(kvTx) error{func(tx kvTx) error { return deleteClaimTx(tx, origin) }}, true, nil
 	}
 	return nil, false, nil

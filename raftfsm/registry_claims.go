@@ -32,6 +32,9 @@ type claimIndex struct {
 	below pmap.Map[pmap.Map[struct{}]]
 	// perGroup counts the claims placed on each group, for place.
 	perGroup pmap.Map[int]
+	// perLeaseKey counts the leased claims by the key that made them
+	// (Lease.Key), for the MaxLeases cap (liveLeases).
+	perLeaseKey pmap.Map[int]
 }
 
 // claim returns the claim of origin, a canonical name.
@@ -51,6 +54,10 @@ func (x *claimIndex) claimsBelow(origin string) pmap.Map[struct{}] {
 func (x *claimIndex) setClaim(c Claim) {
 	old, had := x.claims.Get(c.Zone)
 	x.claims = x.claims.Set(c.Zone, c)
+	if had {
+		x.countLease(old, -1)
+	}
+	x.countLease(c, 1)
 	if had {
 		if old.Group != c.Group {
 			x.countGroup(old.Group, -1)
@@ -74,6 +81,7 @@ func (x *claimIndex) deleteClaim(origin string) {
 	}
 	x.claims = x.claims.Delete(origin)
 	x.countGroup(old.Group, -1)
+	x.countLease(old, -1)
 	for _, a := range ancestors(origin) {
 		s, _ := x.below.Get(a)
 		if s = s.Delete(origin); s.Len() == 0 {
@@ -84,13 +92,21 @@ func (x *claimIndex) deleteClaim(origin string) {
 	}
 }
 
-func (x *claimIndex) countGroup(g string, d int) {
-	n, _ := x.perGroup.Get(g)
-	if n += d; n == 0 {
-		x.perGroup = x.perGroup.Delete(g)
-		return
+func (x *claimIndex) countGroup(g string, d int) { x.perGroup = count(x.perGroup, g, d) }
+
+func (x *claimIndex) countLease(c Claim, d int) {
+	if !c.Lease.IsZero() {
+		x.perLeaseKey = count(x.perLeaseKey, c.Lease.Key, d)
 	}
-	x.perGroup = x.perGroup.Set(g, n)
+}
+
+// count adds d to m's count of k, leaving out counts of zero.
+func count(m pmap.Map[int], k string, d int) pmap.Map[int] {
+	n, _ := m.Get(k)
+	if n += d; n == 0 {
+		return m.Delete(k)
+	}
+	return m.Set(k, n)
 }
 
 // groupClaims is the number of claims placed on group g.

@@ -36,9 +36,17 @@ func TestClaimIndexMatchesScan(t *testing.T) {
 		for k, c := range x.claims.All() {
 			all[k] = c
 		}
-		groups := map[string]int{}
+		groups, leases := map[string]int{}, map[string]int{}
 		for _, c := range all {
 			groups[c.Group]++
+			if !c.Lease.IsZero() {
+				leases[c.Lease.Key]++
+			}
+		}
+		for _, k := range []string{"k0", "k1"} {
+			if got, _ := x.perLeaseKey.Get(k); got != leases[k] {
+				t.Errorf("%s: leases of %s = %d, want %d", step, k, got, leases[k])
+			}
 		}
 		for _, g := range []string{"g1", "g2", "g3"} {
 			if got := x.groupClaims(g); got != groups[g] {
@@ -64,11 +72,19 @@ func TestClaimIndexMatchesScan(t *testing.T) {
 		}
 	}
 	for i, n := range names {
-		x.setClaim(Claim{Zone: n, Group: fmt.Sprintf("g%d", 1+i%3)})
+		c := Claim{Zone: n, Group: fmt.Sprintf("g%d", 1+i%3)}
+		if i%2 == 0 {
+			c.Lease = Lease{Idle: 3600, Key: fmt.Sprintf("k%d", i%4/2)}
+		}
+		x.setClaim(c)
 		check("claim " + n)
 	}
 	for i, n := range names {
-		x.setClaim(Claim{Zone: n, Group: fmt.Sprintf("g%d", 1+(i+1)%3), Generation: 1})
+		c := Claim{Zone: n, Group: fmt.Sprintf("g%d", 1+(i+1)%3), Generation: 1}
+		if i%3 == 0 {
+			c.Lease = Lease{Idle: 3600, Key: fmt.Sprintf("k%d", i%2)}
+		}
+		x.setClaim(c)
 		check("move " + n)
 	}
 	x.deleteClaim("nothing.example.")
@@ -77,7 +93,7 @@ func TestClaimIndexMatchesScan(t *testing.T) {
 		x.deleteClaim(names[i])
 		check("release " + names[i])
 	}
-	if x.claimCount() != 0 || x.below.Len() != 0 || x.perGroup.Len() != 0 {
+	if x.claimCount() != 0 || x.below.Len() != 0 || x.perGroup.Len() != 0 || x.perLeaseKey.Len() != 0 {
 		t.Errorf("after every release: %d claims, %d below entries, %d groups, want none", x.claimCount(), x.below.Len(), x.perGroup.Len())
 	}
 }
