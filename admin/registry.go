@@ -76,6 +76,15 @@ func (a *Server) handlePropose(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ProposeResponse{Index: idx})
 }
 
+// Heartbeater is an optional capability of a Node: it takes a heartbeat
+// itself (the node commits only changes and lease refreshes, keeping
+// liveness in memory: node/liveness.go) instead of proposing each one
+// through Register. forwarded is true when another member passed the
+// heartbeat on (HeaderForwarded): the receiver must not pass it on again.
+type Heartbeater interface {
+	Heartbeat(ctx context.Context, rec raftfsm.NodeRecord, forwarded bool) error
+}
+
 // handleHeartbeat records a node of another group in the directory.
 // Seen is this member's clock, not the sender's.
 func (a *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +98,13 @@ func (a *Server) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec.Seen = a.Node.Now()
-	if err := a.Node.Register(r.Context(), &raftfsm.NodeHeartbeat{Node: rec}); err != nil {
+	var err error
+	if h, ok := a.Node.(Heartbeater); ok {
+		err = h.Heartbeat(r.Context(), rec, r.Header.Get(HeaderForwarded) != "")
+	} else {
+		err = a.Node.Register(r.Context(), &raftfsm.NodeHeartbeat{Node: rec})
+	}
+	if err != nil {
 		a.fail(w, r, err)
 		return
 	}

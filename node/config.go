@@ -259,6 +259,12 @@ type RegistryConfig struct {
 	// HeartbeatInterval is how often the node reports itself to the
 	// node directory. Default 10s.
 	HeartbeatInterval time.Duration `toml:"heartbeat_interval"`
+	// HeartbeatLease is how old a node's committed directory record may
+	// grow before a heartbeat is written to the registry again; between
+	// those writes (and changes of the node's addresses) heartbeats only
+	// refresh the registry members' memory (node/liveness.go). Default
+	// 0: 10 x heartbeat_interval.
+	HeartbeatLease time.Duration `toml:"heartbeat_lease"`
 	// LeaseCheck is how often the registry's leader looks for ephemeral
 	// zones whose lease ran out and tears them down (node/leases.go).
 	// Default 30s (0 also means 30s).
@@ -640,6 +646,9 @@ func (r RegistryConfig) validate() []error {
 	}
 	if r.HeartbeatInterval <= 0 {
 		errs = append(errs, fmt.Errorf("registry.heartbeat_interval: %v, want > 0", r.HeartbeatInterval))
+	}
+	if r.HeartbeatLease < 0 || r.HeartbeatLease > 0 && r.HeartbeatLease < r.HeartbeatInterval {
+		errs = append(errs, fmt.Errorf("registry.heartbeat_lease: %v, want at least heartbeat_interval (%v), or 0 for 10 x heartbeat_interval", r.HeartbeatLease, r.HeartbeatInterval))
 	}
 	return errs
 }

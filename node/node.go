@@ -74,6 +74,7 @@ type Node struct {
 	metrics *Metrics
 
 	leaseDrops leaseState // node/leases.go
+	live       liveness   // last heartbeats seen, on a registry member (node/liveness.go)
 
 	served Served
 	sigs   *metrics.Signatures // first signature expiry per served zone: gauge and warnings

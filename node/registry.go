@@ -124,7 +124,9 @@ const healthyAfter = 3
 
 // Health implements api.Backend: every node of the registry's directory
 // (on a registry member; elsewhere only this node), with this node's
-// own figures taken live from Raft.
+// own figures taken live from Raft and every other node's from the last
+// heartbeat this member saw (node/liveness.go), else from its committed
+// record, which may be up to a heartbeat lease old.
 func (b apiBackend) Health(ctx context.Context) (api.Health, error) {
 	n := b.n
 	self := n.selfRecord(n.Now())
@@ -132,14 +134,21 @@ func (b apiBackend) Health(ctx context.Context) (api.Health, error) {
 	if reg, err := n.Registry(); err == nil {
 		recs = reg.Nodes()
 	}
+	live := n.liveRecords(recs)
 	if i := slices.IndexFunc(recs, func(r raftfsm.NodeRecord) bool { return r.ID == self.ID && r.Group == self.Group }); i >= 0 {
-		recs[i] = self
+		recs[i], live[i] = self, true
 	} else {
-		recs = append(recs, self)
+		recs, live = append(recs, self), append(live, true)
 	}
 	// Seen is in whole seconds: allow one more.
 	stale := healthyAfter*n.cfg.Registry.HeartbeatInterval + time.Second
-	return healthOf(recs, n.Now(), stale, n.registryGroup()), nil
+	committed := stale + n.cfg.Registry.heartbeatLease()
+	return healthOfStale(recs, n.Now(), func(i int) time.Duration {
+		if live[i] {
+			return stale
+		}
+		return committed
+	}, n.registryGroup()), nil
 }
 
 // registryGroup is the registry group's name when this node is a
@@ -155,15 +164,20 @@ func (n *Node) registryGroup() string {
 // within stale; its lag is its group's highest last index minus what it
 // applied.
 func healthOf(recs []raftfsm.NodeRecord, now time.Time, stale time.Duration, registry string) api.Health {
+	return healthOfStale(recs, now, func(int) time.Duration { return stale }, registry)
+}
+
+// healthOfStale is healthOf with a staleness bound per record.
+func healthOfStale(recs []raftfsm.NodeRecord, now time.Time, stale func(i int) time.Duration, registry string) api.Health {
 	top := map[string]uint64{}
 	for _, r := range recs {
 		top[r.Group] = max(top[r.Group], r.LastIndex, r.Applied)
 	}
 	groups := map[string]*api.GroupHealth{}
 	var h api.Health
-	for _, r := range recs {
+	for i, r := range recs {
 		lag := top[r.Group] - min(r.Applied, top[r.Group])
-		ok := now.Sub(r.Seen) <= stale
+		ok := now.Sub(r.Seen) <= stale(i)
 		h.Nodes = append(h.Nodes, api.NodeHealth{
 			ID: r.ID, Group: r.Group, Region: r.Region, DNS: r.DNS, Admin: r.Admin, API: r.API,
 			PeerID: r.PeerID, Transports: r.Transports, Seen: r.Seen, Healthy: ok, Applied: r.Applied, Lag: lag,
@@ -267,13 +281,9 @@ func (n *Node) heartbeats(ctx context.Context) {
 func (n *Node) heartbeat(ctx context.Context) error {
 	rec := n.selfRecord(n.Now())
 	if n.cfg.Registry.Member {
-		cmd, err := raftfsm.EncodeCommand(&raftfsm.NodeHeartbeat{Node: rec})
-		if err != nil {
-			return err
-		}
 		cctx, cancel := context.WithTimeout(ctx, n.cfg.Group.ApplyTimeout+n.cfg.Admin.ForwardTimeout)
 		defer cancel()
-		return n.ProposeRegistry(cctx, cmd)
+		return n.noteHeartbeat(cctx, rec, false)
 	}
 	if _, _, _, err := n.runningParts(); err != nil {
 		return err

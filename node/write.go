@@ -85,6 +85,12 @@ func (a adminNode) Register(ctx context.Context, c raftfsm.Command) error {
 	return a.n.writes.Register(ctx, c)
 }
 
+// Heartbeat implements admin.Heartbeater: a heartbeat a node of another
+// group posted, or another member passed on (node/liveness.go).
+func (a adminNode) Heartbeat(ctx context.Context, rec raftfsm.NodeRecord, forwarded bool) error {
+	return a.n.noteHeartbeat(ctx, rec, forwarded)
+}
+
 // replica is the node as its write path sees it (writes.Replica).
 type replica struct{ n *Node }
 

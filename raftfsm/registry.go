@@ -607,6 +607,12 @@ func enclosingClaim(name string, get func(string) (Claim, bool)) (Claim, bool) {
 	}
 }
 
+// Node returns the directory record of node id.
+func (r *RegistryState) Node(id string) (NodeRecord, bool) {
+	n, ok := r.nodes[id]
+	return n.clone(), ok
+}
+
 // Nodes returns the node directory, by Group then ID.
 func (r *RegistryState) Nodes() []NodeRecord {
 	out := make([]NodeRecord, 0, len(r.nodes))
