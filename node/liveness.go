@@ -15,7 +15,9 @@ import (
 // A heartbeat (a registry member's own, or one a node of another group
 // posts to a member's admin endpoint) is proposed as a NodeHeartbeat
 // only when it changes the node's committed record (group, region,
-// addresses, peer id, overlay addresses, transports: what others dial),
+// addresses, peer id, overlay addresses, transports: what others dial;
+// and the leader of its group as it sees it, which changes once per
+// election and which the directory's health names per group),
 // when the directory does not list the node yet, or when the committed
 // record is a heartbeat lease old ([registry] heartbeat_lease, default
 // 10 x heartbeat_interval). Every other heartbeat only refreshes the
@@ -82,7 +84,7 @@ func needsCommit(committed raftfsm.NodeRecord, ok bool, rec raftfsm.NodeRecord, 
 	if !ok || rec.Seen.Sub(committed.Seen) >= lease {
 		return true
 	}
-	return committed.Group != rec.Group || committed.Region != rec.Region || committed.DNS != rec.DNS ||
+	return committed.Group != rec.Group || committed.Leader != rec.Leader || committed.Region != rec.Region || committed.DNS != rec.DNS ||
 		committed.Admin != rec.Admin || committed.API != rec.API || committed.PeerID != rec.PeerID ||
 		!slices.Equal(committed.Overlay, rec.Overlay) || !slices.Equal(committed.Transports, rec.Transports)
 }

@@ -169,7 +169,8 @@ func TestNeedsCommit(t *testing.T) {
 	}{
 		{"unknown node", false, with(func(*raftfsm.NodeRecord) {}), true},
 		{"same record, later", true, with(func(*raftfsm.NodeRecord) {}), false},
-		{"live figures changed", true, with(func(r *raftfsm.NodeRecord) { r.Applied, r.LastIndex, r.Term, r.Leader = 9, 9, 3, "e2" }), false},
+		{"live figures changed", true, with(func(r *raftfsm.NodeRecord) { r.Applied, r.LastIndex, r.Term = 9, 9, 3 }), false},
+		{"its group's leader changed", true, with(func(r *raftfsm.NodeRecord) { r.Leader = "e2" }), true},
 		{"just under the lease", true, with(func(r *raftfsm.NodeRecord) { r.Seen = t0.Add(lease - time.Second) }), false},
 		{"lease ran out", true, with(func(r *raftfsm.NodeRecord) { r.Seen = t0.Add(lease) }), true},
 		{"group", true, with(func(r *raftfsm.NodeRecord) { r.Group = "west" }), true},
