@@ -34,7 +34,7 @@ func (n *Node) adminOptions() admin.Options {
 		Metrics:        n.metrics.Registry(),
 		Forwarded:      n.metrics.Forwarded,
 		Rejected:       n.metrics.Rejected,
-		Authorize:      n.adminAuthorize, // trust.go
+		Authorize:      n.trust.Authorize, // clustertls
 	}
 }
 

@@ -71,7 +71,7 @@ func (s followSink) Learn(v logfollow.View) {
 	}
 	n.susp.Set(v.Suspended)
 	n.learnPeers(v.Peers)     // overlay_admit.go
-	n.learnRevoked(v.Revoked) // revocation.go
+	n.trust.LearnRevoked(v.Revoked) // clustertls
 	if o := n.ov.Load(); o != nil {
 		for _, z := range v.NewlySuspended {
 			o.Suspended(z)

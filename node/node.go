@@ -6,7 +6,6 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/client"
+	"github.com/ddnrs/ddnrs/clustertls"
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/intergroup"
 	"github.com/ddnrs/ddnrs/internal/hostport"
@@ -113,7 +113,7 @@ type Node struct {
 	signer     note.Signer                       // the log's signer; nil off the registry group
 	fol        *logfollow.Follower               // nil without [registry] log_verifier
 	admission  admission                         // overlay admission (overlay_admit.go)
-	trust      trustState                        // revoked certificates (revocation.go)
+	trust      *clustertls.Policy                // which cluster certificates it accepts, for what
 	api        *apiServer                        // nil without [api] listen
 	metricsSrv *metrics.Server                   // nil when [metrics] listen is off
 
@@ -130,6 +130,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, log: log}
+	n.trust = &clustertls.Policy{Group: cfg.Group.Name, RegistryMember: cfg.Registry.Member, RequireScope: cfg.TLS.RequireScope, Log: log}
 	n.sigs = metrics.NewSignatures(&n.served)
 	n.metrics = metrics.New(n.raftStats, intergroup.NewCollector(n.ov.Load), n.sigs)
 	n.writes = n.newWrites()
@@ -225,7 +226,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("raft group: %w", err)
 	}
-	n.trust.group.Store(grp) // revocation.go
+	n.trust.SetConns(grp) // revoked certificates' Raft connections are closed
 	undo = append(undo, func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -294,7 +295,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	undo = append(undo, func() { enc.Close(context.Background()) })
 	client := admin.NewClient(clientTLS)
 	n.store, n.fsm, n.group, n.client = store, fsm, grp, client
-	adm, err := admin.Listen(n.cfg.Admin.Listen, n.adminTLS(serverTLS), n.adminOptions())
+	adm, err := admin.Listen(n.cfg.Admin.Listen, n.trust.AdminServer(serverTLS), n.adminOptions())
 	if err != nil {
 		n.store, n.fsm, n.group, n.client = nil, nil, nil, nil
 		return err
@@ -365,14 +366,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "metrics", n.metricsSrv.Addr(), "zones", len(n.served.Origins()))
 	return nil
-}
-
-// adminServerTLS is the admin listener's TLS configuration: the Raft one
-// (mutual TLS 1.3 against the cluster CA) speaking HTTP/2 or HTTP/1.1.
-func adminServerTLS(c *tls.Config) *tls.Config {
-	c = c.Clone()
-	c.NextProtos = []string{"h2", "http/1.1"}
-	return c
 }
 
 // onZone keeps the registry in step with the state machine. It runs on

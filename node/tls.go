@@ -18,11 +18,12 @@ import (
 func TLSDir(dataDir string) string { return filepath.Join(dataDir, "tls") }
 
 // loadTLS returns the mutual TLS 1.3 configuration the node listens and
-// dials Raft with (adminTLS derives the admin listener's from it) and the
-// client configuration for other nodes' admin endpoints. Each checks the
-// peer certificate's scope for its use (trust.go), and takes this node's
-// certificate from a certReloader, so renewed files are used without a
-// restart.
+// dials Raft with, and the client configuration for other nodes' admin
+// endpoints. Each checks the
+// peer certificate's scope for its use (clustertls), and takes this
+// node's certificate from a clustertls.Reloader, so renewed files are used
+// without a restart. The admin listener's is n.trust.AdminServer of the
+// first.
 func (n *Node) loadTLS() (mutual, client *tls.Config, err error) {
 	c := n.cfg.TLS
 	var (
@@ -41,7 +42,7 @@ func (n *Node) loadTLS() (mutual, client *tls.Config, err error) {
 		}
 	}
 	if err == nil {
-		err = n.checkOwnScope(pair.Cert)
+		err = n.trust.CheckOwn(pair.Cert)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("tls: %w", err)
@@ -51,25 +52,8 @@ func (n *Node) loadTLS() (mutual, client *tls.Config, err error) {
 	} else {
 		n.log.Warn("tls: this node's certificate names no group and role (version 1, cluster-wide): any group accepts it; issue a scoped one (ddnrs ops cert issue --scope member:GROUP)", "cert", certPath)
 	}
-	r := newCertReloader(n, certPath, keyPath, pair)
-	mutual = pki.MutualTLS(pair, pool)
-	mutual.Certificates = nil
-	mutual.GetCertificate, mutual.GetClientCertificate = r.serve, r.client
-	mutual.VerifyConnection = n.verifyPeer(useRaft)
-	client = pki.ClientTLS(pair, pool)
-	client.Certificates = nil
-	client.GetClientCertificate = r.client
-	client.VerifyConnection = n.verifyPeer(useAdminServer)
-	return pki.RequireClusterPeer(mutual), pki.RequireClusterPeer(client), nil
-}
-
-// adminTLS is the admin listener's TLS configuration: the Raft one
-// (mutual TLS 1.3 against the cluster CA) speaking HTTP/2 or HTTP/1.1,
-// checking client certificates for the admin endpoint's use.
-func (n *Node) adminTLS(raft *tls.Config) *tls.Config {
-	c := adminServerTLS(raft)
-	c.VerifyConnection = n.verifyPeer(useAdmin)
-	return pki.RequireClusterPeer(c)
+	mutual, client = n.trust.Configs(certPath, keyPath, pair, pool)
+	return mutual, client, nil
 }
 
 // autoTLS loads, or on first start makes, a private CA and a node

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/client"
+	"github.com/ddnrs/ddnrs/clustertls"
 	"github.com/ddnrs/ddnrs/internal/pki"
 )
 
@@ -82,7 +83,7 @@ func TestCertificateReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	renew(pki.CertPEM(other.Cert), keyPEM)
-	time.Sleep(certReloadEvery + 100*time.Millisecond) // past one reload check: a bound, not a measure
+	time.Sleep(clustertls.ReloadEvery + 100*time.Millisecond) // past one reload check: a bound, not a measure
 	if got := servedSerial(t, p, n.AdminAddr()); got != want {
 		t.Errorf("after a broken renewal the node serves %s, want the last good %s", got, want)
 	}
@@ -170,14 +171,14 @@ func TestRevokedMemberRefused(t *testing.T) {
 	if err := raftOK(rp); err != nil {
 		t.Fatalf("before the revocation, %s at the leader's Raft: %v", revoked.ID(), err)
 	}
-	leader.learnRevoked(map[string]client.LogRevoked{rserial: {Name: revoked.ID(), Reason: "test", Time: time.Now().UTC()}})
+	leader.trust.LearnRevoked(map[string]client.LogRevoked{rserial: {Name: revoked.ID(), Reason: "test", Time: time.Now().UTC()}})
 	if err := raftOK(rp); err == nil {
 		t.Errorf("after the revocation, %s's certificate is still accepted at the leader's Raft", revoked.ID())
 	}
 	if err := raftOK(kp); err != nil {
 		t.Errorf("%s's certificate, not revoked, at the leader's Raft: %v", kept.ID(), err)
 	}
-	if err := leader.checkRevoked(rp.Cert); !errors.Is(err, ErrRevoked) {
+	if err := leader.trust.CheckRevoked(rp.Cert); !errors.Is(err, clustertls.ErrRevoked) {
 		t.Errorf("checkRevoked(revoked) = %v, want ErrRevoked", err)
 	}
 	ac := admin.NewClient(pki.ClientTLS(rp, p.ca.Pool()))

@@ -43,6 +43,7 @@ var rank = map[string]int{
 	// the node that wires them together.
 	"intergroup":  5, // the node's traffic with other groups over the overlay
 	"logfollow":   5, // following the registry's transparency log
+	"clustertls":  5, // which cluster certificates a node accepts, for what (trust per group and role)
 	"metrics":     5, // the node's Prometheus registry and /metrics listener
 	"writes":      6, // the write path (imports intergroup)
 	"node":        7,

@@ -1,0 +1,170 @@
+package clustertls
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ddnrs/ddnrs/client"
+	"github.com/ddnrs/ddnrs/internal/pki"
+	"github.com/ddnrs/ddnrs/raftfsm"
+)
+
+// certs issues, from one test CA, the certificates the policy tells apart.
+func certs(t *testing.T) map[string]*x509.Certificate {
+	t.Helper()
+	ca, err := pki.NewCA("clustertls test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*x509.Certificate{}
+	for name, scope := range map[string]string{
+		"member:eu": "member:eu", "member:us": "member:us", "registry:eu": "registry:eu",
+		"operator:eu": "operator:eu", "operator:us": "operator:us", "operator:*": "operator:*",
+	} {
+		s, err := pki.ParseScope(scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := pki.IssueScoped(ca, "n-"+strings.ReplaceAll(name, ":", "-"), s, pki.IssueOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = p.Cert
+	}
+	p, err := pki.IssueNode(ca, "unscoped", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["unscoped"] = p.Cert
+	return out
+}
+
+// TestCheckPeer is the policy's table: who may use Raft, the admin
+// endpoint, and serve an admin endpoint this node calls, for a member of
+// group eu, on a registry member and not, with and without require_scope.
+func TestCheckPeer(t *testing.T) {
+	c := certs(t)
+	allow := func(names ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, n := range names {
+			m[n] = true
+		}
+		return m
+	}
+	cases := []struct {
+		desc    string
+		p       *Policy
+		use     Use
+		allowed map[string]bool
+	}{
+		{"raft", &Policy{Group: "eu"}, UseRaft, allow("member:eu", "registry:eu", "unscoped")},
+		{"raft, scope required", &Policy{Group: "eu", RequireScope: true}, UseRaft, allow("member:eu", "registry:eu")},
+		{"admin", &Policy{Group: "eu"}, UseAdmin, allow("member:eu", "registry:eu", "operator:eu", "operator:*", "unscoped")},
+		{"admin on a registry member", &Policy{Group: "eu", RegistryMember: true}, UseAdmin,
+			allow("member:eu", "member:us", "registry:eu", "operator:eu", "operator:*", "unscoped")},
+		{"admin server", &Policy{Group: "eu"}, UseAdminServer, allow("member:eu", "member:us", "registry:eu", "unscoped")},
+		{"admin server, scope required", &Policy{Group: "eu", RequireScope: true}, UseAdminServer, allow("member:eu", "member:us", "registry:eu")},
+	}
+	for _, tc := range cases {
+		for name, cert := range c {
+			err := tc.p.CheckPeer(cert, tc.use)
+			switch {
+			case tc.allowed[name] && err != nil:
+				t.Errorf("%s: %s refused: %v", tc.desc, name, err)
+			case !tc.allowed[name] && err == nil:
+				t.Errorf("%s: %s allowed", tc.desc, name)
+			case !tc.allowed[name] && !errors.Is(err, pki.ErrOutOfScope):
+				t.Errorf("%s: %s refused with %v, want ErrOutOfScope", tc.desc, name, err)
+			}
+		}
+	}
+}
+
+// TestRevokedEverywhere: once the log lists a certificate's serial, every
+// use refuses it, and the Raft connections of it are closed.
+func TestRevokedEverywhere(t *testing.T) {
+	c := certs(t)
+	p := &Policy{Group: "eu", RegistryMember: true}
+	var dropped []*x509.Certificate
+	p.SetConns(dropperFunc(func(drop func(*x509.Certificate) bool) int {
+		n := 0
+		for _, cert := range c {
+			if drop(cert) {
+				dropped = append(dropped, cert)
+				n++
+			}
+		}
+		return n
+	}))
+	victim := c["member:eu"]
+	p.LearnRevoked(map[string]client.LogRevoked{serialText(victim): {Name: "n-member-eu", Reason: "key lost", Time: time.Unix(1_800_000_000, 0).UTC()}})
+	for _, use := range []Use{UseRaft, UseAdmin, UseAdminServer} {
+		if err := p.CheckPeer(victim, use); !errors.Is(err, ErrRevoked) {
+			t.Errorf("%s: revoked certificate: %v, want ErrRevoked", useName(use), err)
+		}
+	}
+	if len(dropped) != 1 || dropped[0] != victim {
+		t.Errorf("closed the connections of %d certificates, want only the revoked one", len(dropped))
+	}
+	if err := p.CheckPeer(c["registry:eu"], UseRaft); err != nil {
+		t.Errorf("another certificate refused after a revocation: %v", err)
+	}
+	// A request over a connection opened before the revocation.
+	r := httptest.NewRequest(http.MethodGet, "/v1/group/status", nil)
+	r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{victim}}
+	if err := p.Authorize(r); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Authorize(revoked) = %v, want ErrRevoked", err)
+	}
+}
+
+type dropperFunc func(func(*x509.Certificate) bool) int
+
+func (f dropperFunc) DropConns(drop func(*x509.Certificate) bool) int { return f(drop) }
+
+// TestAuthorizeOtherGroups: on a registry member a node of another group
+// may send heartbeats and registry proposals, but not revoke, nor use any
+// other admin path; this group's nodes and operators may.
+func TestAuthorizeOtherGroups(t *testing.T) {
+	c := certs(t)
+	p := &Policy{Group: "eu", RegistryMember: true}
+	req := func(cert *x509.Certificate, path string, body []byte) *http.Request {
+		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(string(body)))
+		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
+		return r
+	}
+	cases := []struct {
+		desc string
+		cert string
+		path string
+		body []byte
+		ok   bool
+	}{
+		{"other group's heartbeat", "member:us", "/v1/registry/heartbeat", nil, true},
+		{"other group's proposal", "member:us", "/v1/registry/propose", []byte{byte(raftfsm.TypeNodeHeartbeat), 0}, true},
+		{"other group's revocation", "member:us", "/v1/registry/propose", []byte{byte(raftfsm.TypeRevokeCert), 0}, false},
+		{"other group's join", "member:us", "/v1/group/join", nil, false},
+		{"own member's join", "member:eu", "/v1/group/join", nil, true},
+		{"own operator's revocation", "operator:eu", "/v1/registry/propose", []byte{byte(raftfsm.TypeRevokeCert), 0}, true},
+	}
+	for _, tc := range cases {
+		err := p.Authorize(req(c[tc.cert], tc.path, tc.body))
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: Authorize = %v, want allowed %t", tc.desc, err, tc.ok)
+		}
+	}
+	// The body a proposal's check peeked at is still there for the handler.
+	r := req(c["member:us"], "/v1/registry/propose", []byte{byte(raftfsm.TypeNodeHeartbeat), 7})
+	if err := p.Authorize(r); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 2)
+	if n, _ := r.Body.Read(b); n != 2 || b[1] != 7 {
+		t.Errorf("the proposal's body after Authorize: %x, want it whole", b[:n])
+	}
+}
