@@ -11,11 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 	"github.com/ddnrs/ddnrs/internal/demo"
+	"github.com/ddnrs/ddnrs/overlay"
+	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/writes"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -117,6 +120,35 @@ func TestAdminWriteThroughOtherGroup(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Code != admin.CodeRejected {
 		t.Errorf("stale change via b = %v, want %s", err, admin.CodeRejected)
 	}
+	// An operator command straight over DDNRS-RPC from b's overlay host
+	// (what any admitted node of any group can send): refused, and a's
+	// zone stays served. Suspensions come from a's operators over a's
+	// admin endpoint only.
+	for _, op := range []raftfsm.Command{
+		&raftfsm.Suspend{Zone: demo.Origin, Reason: "sent over the overlay"},
+		&raftfsm.Unsuspend{Zone: demo.Origin, Reason: "sent over the overlay"},
+		&raftfsm.DropZone{Zone: demo.Origin},
+	} {
+		raw, err := raftfsm.EncodeCommand(op)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ai, err := peer.AddrInfoFromString(a.ov.Load().Addrs()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, dry := range []bool{false, true} {
+			_, err = b.ov.Load().Client().SubmitChange(ctx, *ai, &overlay.SubmitChangeRequest{Zone: demo.Origin, Cmd: raw, DryRun: dry})
+			var re *overlay.RPCError
+			if !errors.As(err, &re) || re.Code != overlay.CodeRejected {
+				t.Errorf("%s over DDNRS-RPC (dry run %t) = %v, want rejected", op.Type(), dry, err)
+			}
+		}
+	}
+	if a.Served().Get(demo.Origin) == nil {
+		t.Fatalf("a no longer serves %s after operator commands over the overlay", demo.Origin)
+	}
+
 	// Served by both: a from its replica, b through the overlay.
 	for _, n := range []*Node{a, b} {
 		waitFor(t, n.ID()+" serves the new record", func() error {

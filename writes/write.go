@@ -216,10 +216,14 @@ func (rw rpcWrites) Submit(ctx context.Context, zoneName string, raw []byte) (ui
 		rw.w.countRejected(derr)
 		return 0, 0, remoteRefusal(derr)
 	}
-	if _, drop := cmd.Cmd.(*raftfsm.DropZone); drop {
-		// Taken from cluster members over the admin endpoint only
-		// (node/leases.go): the overlay does not authenticate them.
-		return 0, 0, remoteRefusal(&raftfsm.RejectedError{Reason: raftfsm.ReasonMalformed, Err: errors.New("drop-zone is taken from cluster members' admin endpoints only")})
+	if !ownerSigned(cmd) {
+		// Operator commands (suspend, unsuspend, drop-zone, membership)
+		// carry no owner signature: they are taken from the group's
+		// operators and members over the mutually authenticated admin
+		// endpoint only. Over the overlay any admitted node of any group
+		// could send them.
+		return 0, 0, remoteRefusal(&raftfsm.RejectedError{Reason: raftfsm.ReasonMalformed,
+			Err: fmt.Errorf("%s is taken from the group's operators over its admin endpoint only, not over DDNRS-RPC", cmd.Cmd.Type())})
 	}
 	if _, _, err := rw.w.running(); err != nil {
 		return 0, 0, remoteRefusal(err)
@@ -229,6 +233,20 @@ func (rw rpcWrites) Submit(ctx context.Context, zoneName string, raw []byte) (ui
 		return 0, 0, remoteRefusal(err)
 	}
 	return r.Serial, r.Index, nil
+}
+
+// ownerSigned reports whether cmd is one the zone's owner signed, which
+// is all a node of another group may send over DDNRS-RPC: a create (the
+// registry placed the zone here, placedHere), a change, a key rotation,
+// a deletion, and the three commands of a staged upload (the chunks are
+// checked against the owner-signed head the commit carries).
+func ownerSigned(cmd raftfsm.Encoded) bool {
+	switch cmd.Cmd.(type) {
+	case *raftfsm.CreateZone, *raftfsm.PublishChange, *raftfsm.RotateKey, *raftfsm.DeleteZone,
+		*raftfsm.StageBegin, *raftfsm.StageChunk, *raftfsm.StageCommit:
+		return true
+	}
+	return false
 }
 
 // decode is raftfsm.Decode, counting a command that does not decode as
@@ -379,6 +397,10 @@ func (rw rpcWrites) CheckChange(ctx context.Context, zoneName string, raw []byte
 	}
 	if derr != nil {
 		return 0, remoteRefusal(derr)
+	}
+	if !ownerSigned(cmd) {
+		return 0, remoteRefusal(&raftfsm.RejectedError{Reason: raftfsm.ReasonMalformed,
+			Err: fmt.Errorf("%s is taken from the group's operators over its admin endpoint only, not over DDNRS-RPC", cmd.Cmd.Type())})
 	}
 	serial, err := checkLocal(fsm, origin, cmd)
 	if err != nil {
