@@ -19,6 +19,7 @@ import (
 	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/internal/loglevel"
 	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/writes"
 )
 
 // Config is one node's configuration, decoded from TOML over Default().
@@ -266,7 +267,7 @@ type RegistryConfig struct {
 	// 0: 10 x heartbeat_interval.
 	HeartbeatLease time.Duration `toml:"heartbeat_lease"`
 	// LeaseCheck is how often the registry's leader looks for ephemeral
-	// zones whose lease ran out and tears them down (node/leases.go).
+	// zones whose lease ran out and tears them down (writes/leases.go).
 	// Default 30s (0 also means 30s).
 	LeaseCheck time.Duration `toml:"lease_check"`
 }
@@ -438,7 +439,7 @@ func Default() Config {
 			FollowInterval:    5 * time.Second,
 			RotationGrace:     10 * time.Minute,
 			HeartbeatInterval: 10 * time.Second,
-			LeaseCheck:        defaultLeaseCheck,
+			LeaseCheck:        writes.DefaultLeaseCheck,
 		},
 	}
 }

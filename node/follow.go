@@ -70,7 +70,7 @@ func (s followSink) Learn(v logfollow.View) {
 		o.Verifier().SetPreviousAnchors(v.Previous, v.Dropped)
 	}
 	n.susp.Set(v.Suspended)
-	n.learnPeers(v.Peers)           // overlay_admit.go
+	n.admission.Learn(v.Peers)      // intergroup/admit.go
 	n.trust.LearnRevoked(v.Revoked) // clustertls
 	if o := n.ov.Load(); o != nil {
 		for _, z := range v.NewlySuspended {

@@ -73,8 +73,7 @@ type Node struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	leaseDrops leaseState // node/leases.go
-	live       liveness   // last heartbeats seen, on a registry member (node/liveness.go)
+	live liveness // last heartbeats seen, on a registry member (node/liveness.go)
 
 	served Served
 	sigs   *metrics.Signatures // first signature expiry per served zone: gauge and warnings
@@ -112,7 +111,7 @@ type Node struct {
 	logGroups  atomic.Pointer[map[string]string] // zone -> group, from the registry's log
 	signer     note.Signer                       // the log's signer; nil off the registry group
 	fol        *logfollow.Follower               // nil without [registry] log_verifier
-	admission  admission                         // overlay admission (overlay_admit.go)
+	admission  *intergroup.Admission             // overlay admission (overlay_admit.go)
 	trust      *clustertls.Policy                // which cluster certificates it accepts, for what
 	api        *apiServer                        // nil without [api] listen
 	metricsSrv *metrics.Server                   // nil when [metrics] listen is off
@@ -130,6 +129,14 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	n := &Node{cfg: cfg, log: log}
+	n.admission = &intergroup.Admission{
+		Directory: cfg.overlayAdmit() == AdmitDirectory, Overlay: n.ov.Load, Log: log,
+		Poll: func() {
+			if f := n.fol; f != nil {
+				f.Nudge()
+			}
+		},
+	}
 	n.trust = &clustertls.Policy{Group: cfg.Group.Name, RegistryMember: cfg.Registry.Member, RequireScope: cfg.TLS.RequireScope, Log: log}
 	n.sigs = metrics.NewSignatures(&n.served)
 	n.metrics = metrics.New(n.raftStats, intergroup.NewCollector(n.ov.Load), n.sigs)
@@ -361,7 +368,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.bg.Add(1)
 		go func() {
 			defer n.bg.Done()
-			n.leases(bctx)
+			n.writes.RunLeases(bctx, n.cfg.Registry.LeaseCheck) // writes/leases.go
 		}()
 	}
 	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "metrics", n.metricsSrv.Addr(), "zones", len(n.served.Origins()))

@@ -46,7 +46,7 @@ func (n *Node) startOverlay(ctx context.Context) (*intergroup.Overlay, error) {
 		Zones:      &n.served,
 		Writes:     n.writes.RPC(),
 		Logger:     n.log.With("component", "overlay"),
-		AllowPeer:  n.allowPeer(), // overlay_admit.go
+		AllowPeer:  n.admission.AllowPeer(), // intergroup/admit.go
 	}
 	if n.fol != nil {
 		o.RefreshAnchors = n.fol.RefreshAnchors

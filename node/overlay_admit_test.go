@@ -21,7 +21,7 @@ func waitAdmitted(t testing.TB, nodes ...*Node) {
 				t.Fatal(err)
 			}
 			waitFor(t, fmt.Sprintf("%s admits %s's overlay peer", n.ID(), o.ID()), func() error {
-				if !n.admitPeer(pid) {
+				if !n.admission.Admit(pid) {
 					return fmt.Errorf("not yet")
 				}
 				if st := n.FollowState(); !st.Admits(id) {
@@ -48,7 +48,7 @@ func TestOverlayAdmitsTheDirectory(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !n.admitPeer(pid) {
+			if !n.admission.Admit(pid) {
 				t.Errorf("%s does not admit %s's peer %s", n.ID(), o.ID(), id)
 			}
 		}
@@ -56,7 +56,7 @@ func TestOverlayAdmitsTheDirectory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n.admitPeer(stranger) {
+		if n.admission.Admit(stranger) {
 			t.Errorf("%s admits a peer no admission entry names", n.ID())
 		}
 	}

@@ -1,4 +1,4 @@
-package node
+package writes
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
-// Ephemeral zones (issue 12 item 5). Every registry member runs leases;
+// Ephemeral zones (issue 12 item 5). Every registry member runs RunLeases;
 // only the registry's leader acts. Each LeaseCheck it proposes an
 // ExpireZone, with its own clock's time, for each leased claim that is
 // due by that time; every member applies it alike, checking the deadline
@@ -23,8 +23,9 @@ import (
 // group, unclaimed and unserved by its registry, until an operator
 // deletes it); docs/ephemeral-zones.md says so.
 
-// defaultLeaseCheck is RegistryConfig.LeaseCheck's default.
-const defaultLeaseCheck = 30 * time.Second
+// DefaultLeaseCheck is how often RunLeases looks for due leases when
+// given no interval ([registry] lease_check's default).
+const DefaultLeaseCheck = 30 * time.Second
 
 // leaseState is the drops the registry's leader still owes.
 type leaseState struct {
@@ -32,10 +33,12 @@ type leaseState struct {
 	pending map[string]raftfsm.Claim // zone -> the released claim
 }
 
-func (n *Node) leases(ctx context.Context) {
-	every := n.cfg.Registry.LeaseCheck
+// RunLeases releases due leases and drops their zones every interval
+// (DefaultLeaseCheck when not positive) until ctx ends; it acts only while
+// this node leads the registry group. Run it on a registry member.
+func (w *Path) RunLeases(ctx context.Context, every time.Duration) {
 	if every <= 0 {
-		every = defaultLeaseCheck
+		every = DefaultLeaseCheck
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -44,59 +47,59 @@ func (n *Node) leases(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			n.expireDue(ctx)
+			w.expireDue(ctx)
 		}
 	}
 }
 
-// expireDue is one round of leases.
-func (n *Node) expireDue(ctx context.Context) {
-	fsm, grp, _, err := n.runningParts()
+// expireDue is one round of RunLeases.
+func (w *Path) expireDue(ctx context.Context) {
+	fsm, grp, err := w.running()
 	if err != nil || !grp.IsLeader() {
 		return
 	}
-	now := n.Now()
+	now := w.now()
 	for _, c := range fsm.Registry().Claims() {
 		if !c.Lease.Due(now) {
 			continue
 		}
 		cmd, err := raftfsm.EncodeCommand(&raftfsm.ExpireZone{Zone: c.Zone, Time: now})
 		if err == nil {
-			err = n.ProposeRegistry(ctx, cmd)
+			err = w.ProposeRegistry(ctx, cmd)
 		}
 		if err != nil {
-			n.log.Warn("ephemeral zone not released", "zone", c.Zone, "deadline", c.Lease.Deadline(), "err", err)
+			w.log.Warn("ephemeral zone not released", "zone", c.Zone, "deadline", c.Lease.Deadline(), "err", err)
 			continue
 		}
-		n.log.Info("ephemeral zone released: its lease ran out", "zone", c.Zone, "group", c.Group, "deadline", c.Lease.Deadline())
-		n.leaseDrops.mu.Lock()
-		if n.leaseDrops.pending == nil {
-			n.leaseDrops.pending = map[string]raftfsm.Claim{}
+		w.log.Info("ephemeral zone released: its lease ran out", "zone", c.Zone, "group", c.Group, "deadline", c.Lease.Deadline())
+		w.drops.mu.Lock()
+		if w.drops.pending == nil {
+			w.drops.pending = map[string]raftfsm.Claim{}
 		}
-		n.leaseDrops.pending[c.Zone] = c
-		n.leaseDrops.mu.Unlock()
+		w.drops.pending[c.Zone] = c
+		w.drops.mu.Unlock()
 	}
-	n.leaseDrops.mu.Lock()
-	pending := make([]raftfsm.Claim, 0, len(n.leaseDrops.pending))
-	for _, c := range n.leaseDrops.pending {
+	w.drops.mu.Lock()
+	pending := make([]raftfsm.Claim, 0, len(w.drops.pending))
+	for _, c := range w.drops.pending {
 		pending = append(pending, c)
 	}
-	n.leaseDrops.mu.Unlock()
+	w.drops.mu.Unlock()
 	for _, c := range pending {
-		err := n.dropZone(ctx, c)
+		err := w.dropZone(ctx, c)
 		if err != nil {
-			n.log.Warn("released ephemeral zone not dropped by its group yet", "zone", c.Zone, "group", c.Group, "err", err)
+			w.log.Warn("released ephemeral zone not dropped by its group yet", "zone", c.Zone, "group", c.Group, "err", err)
 			continue
 		}
-		n.leaseDrops.mu.Lock()
-		delete(n.leaseDrops.pending, c.Zone)
-		n.leaseDrops.mu.Unlock()
+		w.drops.mu.Lock()
+		delete(w.drops.pending, c.Zone)
+		w.drops.mu.Unlock()
 	}
 }
 
 // dropZone has c's group drop the zone of the released claim c; nil
 // when it did or holds no such zone.
-func (n *Node) dropZone(ctx context.Context, c raftfsm.Claim) error {
+func (w *Path) dropZone(ctx context.Context, c raftfsm.Claim) error {
 	cmd, err := raftfsm.EncodeCommand(&raftfsm.DropZone{Zone: c.Zone, Owner: c.Owner, Reason: "lease ran out"})
 	if err != nil {
 		return err
@@ -105,14 +108,14 @@ func (n *Node) dropZone(ctx context.Context, c raftfsm.Claim) error {
 		var rej *raftfsm.RejectedError
 		return err == nil || errors.As(err, &rej) && rej.Reason == raftfsm.ReasonNoZone
 	}
-	if c.Group == n.cfg.Group.Name {
-		_, err := n.Submit(ctx, c.Zone, cmd)
+	if c.Group == w.o.Group {
+		_, err := w.Submit(ctx, c.Zone, cmd)
 		if gone(err) {
 			return nil
 		}
 		return err
 	}
-	fsm, _, _, err := n.runningParts()
+	fsm, _, err := w.running()
 	if err != nil {
 		return err
 	}
@@ -121,7 +124,7 @@ func (n *Node) dropZone(ctx context.Context, c raftfsm.Claim) error {
 		if rec.Group != c.Group || rec.Admin == "" {
 			continue
 		}
-		_, err := n.client.SubmitChange(ctx, rec.Admin, c.Zone, cmd)
+		_, err := w.r.Client().SubmitChange(ctx, rec.Admin, c.Zone, cmd)
 		if gone(err) {
 			return nil
 		}
