@@ -315,3 +315,45 @@ func TestStubInFrontOfTwoGroups(t *testing.T) {
 		t.Errorf("the stub's log does not say the outside answer was forwarded, not verified:\n%s", s.out.String())
 	}
 }
+
+// TestStubFromTheLogAlone: a stub given only the registry's log (--log
+// and its verifier key; no --node, no --trust-anchor) learns the entry
+// nodes from the log's node-admission entries and the owner keys from
+// its claims, and serves ddnrs dev's demo zone verified (AD); a name of
+// no DDNRS zone is refused (no upstream), never marked verified.
+func TestStubFromTheLogAlone(t *testing.T) {
+	needTool(t, "dig", "bind9-dnsutils")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "dev")
+	d := startDev(t, data, "--api", "127.0.0.1:0")
+	if d.ready.API == "" {
+		t.Fatal("ddnrs dev reported no REST API")
+	}
+	s := startStubProc(t, "--data", filepath.Join(dir, "stub"), "--log", d.ready.API,
+		"--log-key", filepath.Join(data, "log.pub"), "--follow-interval", "1s", "--probe-interval", "1s")
+	// The stub reads the log at start; the dev members' admissions are in
+	// it once their first heartbeats committed.
+	var r *dns.Msg
+	waitUntil(t, "a verified answer through a stub that knows only the log", func() error {
+		var err error
+		r, err = askErr(s.addr, "www.demo.ddnrs.", dns.TypeA, true)
+		if err != nil {
+			return err
+		}
+		if r.Rcode != dns.RcodeSuccess || !r.AuthenticatedData || len(r.Answer) == 0 {
+			return fmt.Errorf("rcode %s, AD %t, %d answers", dns.RcodeToString[r.Rcode], r.AuthenticatedData, len(r.Answer))
+		}
+		return nil
+	})
+	if !strings.Contains(s.out.String(), "ddnrs_verified=true") {
+		t.Errorf("the stub's log does not say the answer was verified:\n%s", s.out.String())
+	}
+	digOut := runCmd(t, dir, "dig", "@127.0.0.1", "-p", portOf(s.addr), "nope.demo.ddnrs.", "A", "+dnssec", "+time=3", "+tries=1")
+	if !strings.Contains(digOut, "NXDOMAIN") || !strings.Contains(digOut, " ad") {
+		t.Errorf("dig through the stub, a name the zone denies: want a verified NXDOMAIN:\n%s", digOut)
+	}
+	out, err := askErr(s.addr, "www.example.com.", dns.TypeA, true)
+	if err != nil || out.Rcode != dns.RcodeRefused || out.AuthenticatedData {
+		t.Errorf("a name of no DDNRS zone without upstreams = %v, %v; want REFUSED without AD", out, err)
+	}
+}
