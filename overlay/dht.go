@@ -28,15 +28,25 @@ const ProtocolPrefix = "/ddnrs"
 // answer skips it, so it never waits on it (a dial to a dead peer takes
 // seconds to fail, a silent one is waited for up to 10 s). Host.pruneAvoided
 // drops them from the routing table, the searches' starting set.
-func newDHT(h host.Host, boot []peer.AddrInfo, avoid func(peer.ID) bool) (*dht.IpfsDHT, error) {
+//
+// admit, when set, is the admission rule (HostOptions.AllowPeer): a peer
+// it refuses never enters the routing table, even when an event of a
+// connection made before its removal (identify, a DHT message in flight)
+// arrives after Readmit dropped it, and searches do not ask it.
+func newDHT(h host.Host, boot []peer.AddrInfo, avoid, admit func(peer.ID) bool) (*dht.IpfsDHT, error) {
 	opts := []dht.Option{
 		dht.Mode(dht.ModeServer),
 		dht.ProtocolPrefix(ProtocolPrefix),
 		dht.BootstrapPeers(boot...),
 		dht.DisableValues(),
 	}
-	if avoid != nil {
-		opts = append(opts, dht.QueryFilter(func(_ any, ai peer.AddrInfo) bool { return !avoid(ai.ID) }))
+	if avoid != nil || admit != nil {
+		opts = append(opts, dht.QueryFilter(func(_ any, ai peer.AddrInfo) bool {
+			return (avoid == nil || !avoid(ai.ID)) && (admit == nil || admit(ai.ID))
+		}))
+	}
+	if admit != nil {
+		opts = append(opts, dht.RoutingTableFilter(func(_ any, p peer.ID) bool { return admit(p) }))
 	}
 	d, err := dht.New(h, opts...)
 	if err != nil {

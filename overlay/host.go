@@ -182,7 +182,7 @@ func NewHost(ctx context.Context, opts HostOptions) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("overlay: start libp2p host: %w", err)
 	}
-	d, err := newDHT(p2p, boot, opts.Avoid)
+	d, err := newDHT(p2p, boot, opts.Avoid, opts.AllowPeer)
 	if err != nil {
 		return nil, errors.Join(err, p2p.Close())
 	}
