@@ -345,9 +345,13 @@ func TestStubFromTheLogAlone(t *testing.T) {
 		}
 		return nil
 	})
-	if !strings.Contains(s.out.String(), "ddnrs_verified=true") {
-		t.Errorf("the stub's log does not say the answer was verified:\n%s", s.out.String())
-	}
+	// The stub logs an answer after sending it: wait (bounded) for the line.
+	waitUntil(t, "the stub's log line saying the answer was verified", func() error {
+		if !strings.Contains(s.out.String(), "name=www.demo.ddnrs. type=A rcode=NOERROR path=verified ddnrs_verified=true") {
+			return fmt.Errorf("not in its log yet:\n%s", s.out.String())
+		}
+		return nil
+	})
 	digOut := runCmd(t, dir, "dig", "@127.0.0.1", "-p", portOf(s.addr), "nope.demo.ddnrs.", "A", "+dnssec", "+time=3", "+tries=1")
 	if !strings.Contains(digOut, "NXDOMAIN") || !strings.Contains(digOut, " ad") {
 		t.Errorf("dig through the stub, a name the zone denies: want a verified NXDOMAIN:\n%s", digOut)
