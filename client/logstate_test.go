@@ -132,17 +132,7 @@ func TestLogStatePeers(t *testing.T) {
 	}
 
 	// The same state as a version 2 file: no peers.
-	b, err := json.Marshal(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw map[string]any
-	if err := json.Unmarshal(b, &raw); err != nil {
-		t.Fatal(err)
-	}
-	raw["version"] = 2
-	delete(raw, "peers")
-	v2, _ := json.Marshal(raw)
+	v2 := olderLogState(t, &st, 2, "peers")
 	old, err := client.ParseLogState(v2)
 	if err != nil {
 		t.Fatalf("ParseLogState(version 2): %v", err)
@@ -210,18 +200,7 @@ func TestLogStateRevoked(t *testing.T) {
 	if !reflect.DeepEqual(st.Revoked, want) || !st.IsRevoked("5f3a") || st.IsRevoked("5f3b") || st.IsRevoked("") {
 		t.Errorf("Revoked = %v, want %v", st.Revoked, want)
 	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw map[string]any
-	if err := json.Unmarshal(b, &raw); err != nil {
-		t.Fatal(err)
-	}
-	raw["version"] = 3
-	delete(raw, "revoked")
-	v3, _ := json.Marshal(raw)
-	old, err := client.ParseLogState(v3)
+	old, err := client.ParseLogState(olderLogState(t, &st, 3, "revoked"))
 	if err != nil {
 		t.Fatalf("ParseLogState(version 3): %v", err)
 	}
@@ -236,4 +215,25 @@ func TestLogStateRevoked(t *testing.T) {
 	if !reflect.DeepEqual(old.Revoked, want) || len(old.Peers) != 1 {
 		t.Errorf("rebuilt from the log: revoked %v peers %v, want %v and one peer", old.Revoked, old.Peers, want)
 	}
+}
+
+// olderLogState is st written as an older version's file: the version
+// number set to version and the field that version did not have left out.
+func olderLogState(t *testing.T, st *client.LogState, version int, field string) []byte {
+	t.Helper()
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	raw["version"] = version
+	delete(raw, field)
+	out, err := json.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -25,8 +25,15 @@ import (
 // kills them all when the test ends, logging their output if it failed.
 func startGroup(t *testing.T, ctx context.Context) *raftbench.Cluster {
 	t.Helper()
+	return startGroupOf(t, ctx, 0)
+}
+
+// startGroupOf is startGroup with members members (0: raftbench's
+// default of 7).
+func startGroupOf(t *testing.T, ctx context.Context, members int) *raftbench.Cluster {
+	t.Helper()
 	needBinary(t)
-	c, err := raftbench.Start(ctx, raftbench.Options{Bin: ddnrsBin, Dir: t.TempDir(), Logf: t.Logf})
+	c, err := raftbench.Start(ctx, raftbench.Options{Bin: ddnrsBin, Dir: t.TempDir(), Members: members, Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("starting the group: %v", err)
 	}

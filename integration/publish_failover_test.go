@@ -21,21 +21,9 @@ func TestPublishRidesOutLeaderDeath(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 3 node processes")
 	}
-	needBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	c, err := raftbench.Start(ctx, raftbench.Options{Bin: ddnrsBin, Dir: t.TempDir(), Members: 3, Logf: t.Logf})
-	if err != nil {
-		t.Fatalf("starting the group: %v", err)
-	}
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			for _, m := range c.Members {
-				t.Logf("%s output:\n%s", m.ID, m.Output())
-			}
-		}
-	})
+	c := startGroupOf(t, ctx, 3)
 	sz := signFixture(t)
 	publish := func(m *raftbench.Member, file string) (string, string, error) {
 		return tryCmd("", ddnrsBin, "zone", "publish", "--server", m.Admin, "--ca", c.CACert, "--cert", c.OpsCert,
