@@ -54,6 +54,8 @@ type bootstrapOptions struct {
 	APIPort       int      // --api-port: base REST API port
 	apiPortSet    bool     // --api-port was given
 
+	DNSTLS bootstrapDNSOptions // DoT, DoH and DoQ (group_bootstrap_dns.go)
+
 	out, errOut io.Writer
 }
 
@@ -87,6 +89,17 @@ With one --ip, every member listens on it, member N on the base ports + N-1;
 with one --ip per member, each member uses its own address and the base
 ports. Then start each member with 'ddnrs node --config DIR/ID/node.toml'.
 Nothing is overwritten: DIR/ca (unless --ca) and DIR/ID must not exist.
+
+Every member serves DNS over TLS, HTTPS and QUIC too (--no-encrypted: not),
+with a serving-only certificate for its IP, localhost and each --dns-name,
+issued by the DNS-facing CA: --dns-ca DIR ('ddnrs ops ca init'), or a new
+one in DIR/dns-ca. Clients verify against its ca.crt (kdig +tls-ca=, curl
+--cacert). It is never the cluster CA: those keys sit on public listeners.
+DoT listens on --dot-port (853), DoH on --doh-port (443), DoQ on --doq-port
+(853, UDP), + N-1 like the other ports; members on a loopback address take
+free ports unless a port is given ('ddnrs node' prints them). A
+publicly trusted certificate (ACME) replaces dns/node.crt and node.key in
+a member's directory: the node reads them again when they change.
 
 A cluster of several groups with a registry: every group's certificates
 must come from one cluster CA (heartbeats and DDNRS-RPC use mutual TLS), so
@@ -156,6 +169,7 @@ unique across the cluster).
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.out, opts.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			opts.apiPortSet = cmd.Flags().Changed("api-port")
+			opts.DNSTLS.portsSet = cmd.Flags().Changed("dot-port") || cmd.Flags().Changed("doh-port") || cmd.Flags().Changed("doq-port")
 			return runBootstrap(cmd.Context(), opts)
 		},
 	}
@@ -179,6 +193,7 @@ unique across the cluster).
 	f.StringSliceVar(&opts.RegistryAdmin, "registry-admin", nil, "the registry members' admin endpoints `HOST:PORT,...`, for heartbeats (not with --registry), e.g. --registry-admin 10.0.0.1:7400")
 	f.StringVar(&opts.LogVerifier, "log-verifier", "", "the registry log's verifier key, or a `FILE` holding it (the registry's DIR/registry/log.pub), to follow the log (needs --registry-urls)")
 	f.IntVar(&opts.APIPort, "api-port", 8053, "base REST API port: on with --registry, or when given")
+	addBootstrapDNSFlags(cmd, &opts.DNSTLS)
 	f.BoolVar(&opts.APITLS, "api-tls", false, "serve the REST API over https with each member's cluster certificate (with --registry or --api-port): nodes of other groups reach the registry over mutual TLS")
 	return cmd
 }
@@ -194,16 +209,18 @@ type bootstrapMember struct {
 	NonVoter bool   `json:"non_voter,omitempty"`
 	Config   string `json:"config"`
 
-	listen  string   // overlay listen multiaddr
-	boot    []string // overlay bootstrap peers
-	join    []string // admin endpoints to ask to join the group through
-	logKey  string   // the log's signer key file (registry members)
-	dataDir string
+	listen    string   // overlay listen multiaddr
+	encrypted string   // the [encrypted] section ("" without)
+	boot      []string // overlay bootstrap peers
+	join      []string // admin endpoints to ask to join the group through
+	logKey    string   // the log's signer key file (registry members)
+	dataDir   string
 }
 
 // bootstrapJSON is what --output json prints.
 type bootstrapJSON struct {
 	CA          string            `json:"ca"`
+	DNSCA       string            `json:"dns_ca,omitempty"` // the CA of the DNS-facing certificates (DoT, DoH, DoQ)
 	Cert        string            `json:"cert"`
 	Key         string            `json:"key"`
 	Group       string            `json:"group,omitempty"`
@@ -319,6 +336,9 @@ func checkBootstrap(opts *bootstrapOptions) (*bootstrapPlan, error) {
 		}
 		pl.vkey = v
 	}
+	if err := checkBootstrapDNS(&opts.DNSTLS, span); err != nil {
+		return nil, err
+	}
 	if opts.Region != "" && !opts.Registry && len(opts.RegistryAdmin) == 0 {
 		return nil, usagef("--region needs --registry or --registry-admin: the region is reported to the registry in heartbeats")
 	}
@@ -365,6 +385,10 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 			return withHint(err, "bootstrap never overwrites a key: choose another --out")
 		}
 	}
+	dnsGiven, dnsGivenPath, err := givenDNSCA(&opts.DNSTLS)
+	if err != nil {
+		return err
+	}
 	res := bootstrapJSON{Group: opts.Name, Registry: opts.Registry}
 	var ca *pki.CA
 	if opts.CA != "" {
@@ -388,6 +412,12 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 			return withHint(err, "bootstrap never overwrites a CA: choose another --out, or reuse the CA with --ca %s", caDir)
 		}
 		res.CA = filepath.Join(caDir, pki.CACertFile)
+	}
+	var dnsCA *pki.CA
+	if !opts.DNSTLS.Off {
+		if dnsCA, res.DNSCA, err = bootstrapDNSCA(&opts.DNSTLS, dnsGiven, dnsGivenPath, out, ca); err != nil {
+			return err
+		}
 	}
 	// An operator certificate already in DIR/ops (another group
 	// bootstrapped into DIR with --ca) is kept when this CA issued it.
@@ -444,6 +474,11 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 		}
 		if err := p.Save(dir); err != nil {
 			return withHint(err, "bootstrap never overwrites a member: choose another --out or --name")
+		}
+		if dnsCA != nil {
+			if m.encrypted, err = bootstrapDNSMember(&opts.DNSTLS, dnsCA, m.ID, dir, ip, off); err != nil {
+				return err
+			}
 		}
 		if opts.Registry {
 			m.logKey = filepath.Join(dir, bootstrapLogKey)
@@ -525,6 +560,9 @@ func printBootstrap(opts *bootstrapOptions, out string, res *bootstrapJSON) erro
 		for _, m := range res.Members {
 			fmt.Fprintf(opts.out, "  %s  %s\n", m.ID, m.Overlay)
 		}
+	}
+	if res.DNSCA != "" {
+		fmt.Fprintf(opts.out, "\nDoT, DoH and DoQ on every member; clients verify against %s:\n  kdig @%s -p PORT +tls-ca=%s +tls-hostname=localhost NAME\n", res.DNSCA, dnsHost(res.Members[0].DNS), res.DNSCA)
 	}
 	fmt.Fprintf(opts.out, "\nstart each member (member 1 first):\n")
 	for _, m := range res.Members {
@@ -651,6 +689,7 @@ func nodeTOML(m bootstrapMember, dir, ca string, join []string, opts *bootstrapO
 	b.WriteString(metricsTOML(m.Admin))
 	fmt.Fprintf(&b, "\n[tls]\nca = %s\ncert = %s\nkey = %s\n", strconv.Quote(ca),
 		strconv.Quote(filepath.Join(dir, pki.CertFile)), strconv.Quote(filepath.Join(dir, pki.KeyFile)))
+	b.WriteString(m.encrypted)
 	if opts.Overlay {
 		b.WriteString("\n[overlay]\n# The identity (peer id) is data_dir/overlay.key, made by bootstrap.\nenabled = true\n")
 		fmt.Fprintf(&b, "listen = [%s]\n", strconv.Quote(m.listen))

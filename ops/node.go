@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -47,6 +48,11 @@ type nodeReady struct {
 	// Metrics is the plain-HTTP metrics listener's address unless
 	// [metrics] listen is "off".
 	Metrics string `json:"metrics,omitempty"`
+	// DoT, DoH and DoQ are the encrypted listeners' addresses when
+	// [encrypted] is enabled (DoH: TCP and UDP on one port).
+	DoT string `json:"dot,omitempty"`
+	DoH string `json:"doh,omitempty"`
+	DoQ string `json:"doq,omitempty"`
 }
 
 func newNodeCmd() *cobra.Command {
@@ -121,6 +127,18 @@ func runNode(ctx context.Context, opts *nodeOptions) error {
 	if a := n.MetricsAddr(); a != "" {
 		ready.Metrics = a
 		fmt.Fprintf(opts.out, "  metrics http://%s/metrics\n", a)
+	}
+	if e := n.EncryptedAddrs(); e.DoT.IsValid() || e.DoH.IsValid() || e.DoQ.IsValid() {
+		for _, a := range []struct {
+			name string
+			ap   netip.AddrPort
+			to   *string
+		}{{"dot", e.DoT, &ready.DoT}, {"doh", e.DoH, &ready.DoH}, {"doq", e.DoQ, &ready.DoQ}} {
+			if a.ap.IsValid() {
+				*a.to = a.ap.String()
+				fmt.Fprintf(opts.out, "  %s   %s\n", a.name, a.ap)
+			}
+		}
 	}
 	if _, addrs := n.OverlayID(); len(addrs) > 0 {
 		ready.Overlay = addrs
