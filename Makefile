@@ -51,3 +51,16 @@ bench-etcd:
 .PHONY: bench-scale
 bench-scale:
 	bench/scale.sh
+
+# The fault suite on real networks (docs/chaos.md): groups of node
+# processes in network namespaces under partitions, delay and loss;
+# prints its tables. Needs root: without it, says so and
+# skips. `make chaos-clean` removes what a killed run left.
+.PHONY: chaos chaos-clean
+chaos:
+	@if [ "$$(id -u)" != 0 ]; then echo "make chaos: skipped: the fault suite needs root (network namespaces, TAP devices, tmpfs mounts); run: sudo make chaos"; exit 0; fi
+	$(GO) test -c -o bin/chaos.test ./integration/chaos
+	CHAOS=full bin/chaos.test -test.timeout 30m
+
+chaos-clean:
+	scripts/chaos-clean.sh

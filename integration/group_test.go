@@ -449,36 +449,17 @@ func checkAckedBefore(t *testing.T, ctx context.Context, c *raftbench.Cluster, o
 // checks it with porcupine.
 func checkLinearizable(t *testing.T, ctx context.Context, c *raftbench.Cluster, owners []*raftbench.Owner, h *history, t0 time.Time) {
 	t.Helper()
-	recs := h.snapshot()
-	ops := historyOps(t0, recs)
-	changes := len(ops)
-	counts := map[raftbench.Outcome]int{}
-	for _, r := range recs {
-		counts[r.Outcome]++
+	v, err := raftbench.CheckLinearizable(ctx, c.Members, owners, h.snapshot(), t0, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, m := range c.Members {
-		for _, o := range owners {
-			call := time.Since(t0).Nanoseconds()
-			serial, err := raftbench.SOASerial(ctx, m.DNS, o.Origin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			value, _, err := raftbench.TXT(ctx, m.DNS, raftbench.RegisterName+"."+o.Origin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ops = append(ops, readOp(len(owners)+i, o.Origin, call, time.Since(t0).Nanoseconds(), serial, value))
-		}
-	}
-	res, info := porcupine.CheckOperationsVerbose(registerModel, ops, 60*time.Second)
-	t.Logf("history: %d sends (%d ok, %d rejected, %d unknown) of %d changes, and %d final reads: %v",
-		len(recs), counts[raftbench.OK], counts[raftbench.Rejected], counts[raftbench.Unknown], changes, len(ops)-changes, res)
-	switch res {
+	t.Logf("history: %s", v.Summary)
+	switch v.Result {
 	case porcupine.Ok:
 	case porcupine.Unknown:
-		t.Errorf("porcupine timed out on %d operations", len(ops))
+		t.Errorf("porcupine timed out: %s", v.Summary)
 	default:
-		t.Errorf("the write history is not linearizable; longest partial linearizations: %v", info.PartialLinearizations())
+		t.Errorf("the write history is not linearizable; longest partial linearizations: %v", v.Partial)
 	}
 }
 

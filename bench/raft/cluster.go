@@ -52,12 +52,28 @@ type Options struct {
 	LogLevel string
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
+	// Net puts the members on another network than loopback (the chaos
+	// suite's network namespaces); nil keeps 127.0.0.i.
+	Net Net
+}
+
+// Net places members on a network of their own: each member has an
+// address and runs in a host of its own (a network namespace), where
+// nothing else binds, so its ports are fixed (DNS 5300, Raft 7000,
+// admin 8443) rather than probed.
+type Net interface {
+	// IP is member i's address (i from 1).
+	IP(i int) string
+	// Command returns the command that runs name with args on member
+	// i's host.
+	Command(i int, name string, args ...string) *exec.Cmd
 }
 
 // Member is one `ddnrs node` process of the group.
 type Member struct {
 	ID    string // "n1".."n7"
-	IP    string // 127.0.0.i
+	IP    string // 127.0.0.i, or the Net's address
+	index int    // i
 	DNS   string // host:port, UDP and TCP
 	Admin string // host:port, HTTPS with mutual TLS
 	Raft  string // host:port
@@ -159,7 +175,7 @@ func (c *Cluster) makeCerts(ctx context.Context) error {
 	for i := 1; i <= c.opts.Members; i++ {
 		id := memberID(i)
 		if _, err := c.run(ctx, "ops", "cert", "issue", "--ca", caDir, "--id", id,
-			"--ip", memberIP(i), "--out", filepath.Join(c.opts.Dir, id, "tls")); err != nil {
+			"--ip", c.ip(i), "--out", filepath.Join(c.opts.Dir, id, "tls")); err != nil {
 			return err
 		}
 	}
@@ -184,32 +200,40 @@ func (c *Cluster) makeCerts(ctx context.Context) error {
 }
 
 func memberID(i int) string { return "n" + strconv.Itoa(i) }
-func memberIP(i int) string { return "127.0.0." + strconv.Itoa(i) }
+
+// ip is member i's address: 127.0.0.i, or the Net's.
+func (c *Cluster) ip(i int) string {
+	if c.opts.Net != nil {
+		return c.opts.Net.IP(i)
+	}
+	return "127.0.0." + strconv.Itoa(i)
+}
 
 // newMember picks the member's ports (free at the time, on its own
 // 127.0.0.i, so other tests on 127.0.0.1 rarely collide) and writes its
 // config. The ports stay the member's across restarts: Raft remembers
 // its address.
 func (c *Cluster) newMember(i int) (*Member, error) {
-	ip := memberIP(i)
-	m := &Member{ID: memberID(i), IP: ip}
-	dnsPort, err := freePort(ip, true)
-	if err != nil {
-		return nil, err
-	}
-	raftPort, err := freePort(ip, false)
-	if err != nil {
-		return nil, err
-	}
-	adminPort, err := freePort(ip, false)
-	if err != nil {
-		return nil, err
+	ip := c.ip(i)
+	m := &Member{ID: memberID(i), IP: ip, index: i}
+	dnsPort, raftPort, adminPort := 5300, 7000, 8443 // a Net host of its own
+	if c.opts.Net == nil {
+		var err error
+		if dnsPort, err = freePort(ip, true); err != nil {
+			return nil, err
+		}
+		if raftPort, err = freePort(ip, false); err != nil {
+			return nil, err
+		}
+		if adminPort, err = freePort(ip, false); err != nil {
+			return nil, err
+		}
 	}
 	m.DNS = net.JoinHostPort(ip, strconv.Itoa(dnsPort))
 	m.Raft = net.JoinHostPort(ip, strconv.Itoa(raftPort))
 	m.Admin = net.JoinHostPort(ip, strconv.Itoa(adminPort))
 	base := filepath.Join(c.opts.Dir, m.ID)
-	m.dir = filepath.Join(base, "data")
+	m.dir = MemberDataDir(c.opts.Dir, i)
 	m.config = filepath.Join(base, "node.toml")
 	m.readyFile = filepath.Join(base, "ready.json")
 	tlsDir := filepath.Join(base, "tls")
@@ -321,7 +345,11 @@ func (c *Cluster) StartMember(ctx context.Context, m *Member) error {
 	}
 	os.Remove(m.readyFile)
 	m.out = &logBuffer{}
-	cmd := exec.Command(c.opts.Bin, "node", "--config", m.config, "--ready-file", m.readyFile)
+	args := []string{"node", "--config", m.config, "--ready-file", m.readyFile}
+	cmd := exec.Command(c.opts.Bin, args...)
+	if c.opts.Net != nil {
+		cmd = c.opts.Net.Command(m.index, c.opts.Bin, args...)
+	}
 	cmd.Stdout = m.out
 	cmd.Stderr = m.out
 	if err := cmd.Start(); err != nil {
@@ -390,6 +418,21 @@ func (m *Member) Kill() {
 	cmd.Process.Signal(syscall.SIGKILL)
 	<-done
 }
+
+// Signal sends sig to m's current process: SIGSTOP makes a member
+// silent (its sockets stay open, nothing answers), SIGCONT wakes it.
+func (m *Member) Signal(sig os.Signal) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil || m.exitedLocked() {
+		return fmt.Errorf("%s is not running", m.ID)
+	}
+	return m.cmd.Process.Signal(sig)
+}
+
+// DataDir is m's data directory: Options.Dir/<ID>/data. A test may
+// mount something there before Start (a small tmpfs, to fill).
+func (m *Member) DataDir() string { return m.dir }
 
 // UpSince is when m's current process became ready, zero while it is
 // down or starting.
@@ -564,3 +607,7 @@ func (b *logBuffer) String() string {
 	defer b.mu.Unlock()
 	return string(b.buf)
 }
+
+// MemberDataDir is member i's data directory in a cluster whose
+// Options.Dir is dir, known before Start (to mount a small disk there).
+func MemberDataDir(dir string, i int) string { return filepath.Join(dir, memberID(i), "data") }

@@ -45,11 +45,15 @@ const EnvRun = "DDNRS_NETLAB_RUN"
 // can (set by Main).
 var unavailable error
 
+// Runner is what Main runs: *testing.M, or a TestMain's wrapper of it
+// that prepares something inside the isolated run first.
+type Runner interface{ Run() int }
+
 // Main runs the test package m. As root, outside a lab run, it re-runs
 // the test binary with the same arguments in a new network and mount
 // namespace and returns its exit code, after killing any process of the
 // run still alive. In that child (or not as root) it runs m itself.
-func Main(m *testing.M) int {
+func Main(m Runner) int {
 	if os.Getenv(EnvRun) != "" {
 		if err := enter(); err != nil {
 			unavailable = fmt.Errorf("netlab: setting up the run's namespace: %w", err)

@@ -1,0 +1,225 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	raftbench "github.com/ddnrs/ddnrs/bench/raft"
+	"github.com/ddnrs/ddnrs/internal/netlab"
+)
+
+// fault is one scenario of the suite: what it does to a running group
+// and what must still hold.
+type fault struct {
+	name string
+	// apply starts the fault (leader is the group's leader just before)
+	// and returns what ends it.
+	apply func(g *group, leader *raftbench.Member) (heal func())
+	// prepare, when set, runs before the group starts with its
+	// directory (disk faults mount their small disk there).
+	prepare func(t *testing.T, dir string, members int)
+	// writes says the fault leaves a majority that can elect and
+	// commit: writes must be acknowledged while it lasts.
+	writes bool
+	// heartbeat, when set, is the members' Raft heartbeat and election
+	// timeout (leader lease half of it) instead of the node defaults.
+	heartbeat time.Duration
+}
+
+// Hold times: the short scenarios run in `make test`, the full suite in
+// `make chaos`.
+const (
+	shortMembers = 3
+	fullMembers  = 7
+	shortHold    = 4 * time.Second
+	fullHold     = 8 * time.Second
+)
+
+func followers(g *group, leader *raftbench.Member) []*raftbench.Member {
+	var fs []*raftbench.Member
+	for _, m := range g.c.Members {
+		if m != leader {
+			fs = append(fs, m)
+		}
+	}
+	return fs
+}
+
+var (
+	// A minority of followers is cut off from the rest; the leader
+	// keeps its majority.
+	minority = fault{name: "minority partition", writes: true, apply: func(g *group, leader *raftbench.Member) func() {
+		fs := followers(g, leader)
+		cut := fs[:(len(g.c.Members)-1)/2]
+		g.lab.Partition(g.hosts(cut), g.hosts(append([]*raftbench.Member{leader}, fs[len(cut):]...)))
+		return g.lab.Heal
+	}}
+	// The leader is on the minority side: the majority elects another.
+	majority = fault{name: "leader in the minority", writes: true, apply: func(g *group, leader *raftbench.Member) func() {
+		fs := followers(g, leader)
+		with := fs[:(len(g.c.Members)-1)/2-1]
+		g.lab.Partition(g.hosts(append([]*raftbench.Member{leader}, with...)), g.hosts(fs[len(with):]))
+		return g.lab.Heal
+	}}
+	// Asymmetric: the leader's frames reach every follower, theirs
+	// never reach it (it hears no acknowledgement, no vote).
+	asymmetric = fault{name: "asymmetric: leader hears nobody", writes: true, apply: func(g *group, leader *raftbench.Member) func() {
+		for _, f := range followers(g, leader) {
+			g.lab.Set(g.host(f), g.host(leader), netlab.Link{Down: true})
+		}
+		return g.lab.Heal
+	}}
+	// The leader alone is cut off from every other member (the client
+	// still reaches it).
+	isolatedLeader = fault{name: "partitioned leader", writes: true, apply: func(g *group, leader *raftbench.Member) func() {
+		g.lab.Partition(g.hosts([]*raftbench.Member{leader}), g.hosts(followers(g, leader)))
+		return g.lab.Heal
+	}}
+	// Every link between members delays 100 ms each way and drops 5%
+	// of frames: a group stretched across regions. Its Raft timeouts are
+	// set for that round trip (heartbeat and election 1 s, lease 500 ms)
+	// as its operator would: with the defaults (lease 150 ms, below the
+	// 200 ms round trip) the leader steps down at every lease and no
+	// write is acknowledged for as long as the delay lasts
+	// (docs/chaos.md).
+	delayLoss = fault{name: "100 ms delay, 5% loss", writes: true, heartbeat: time.Second, apply: func(g *group, leader *raftbench.Member) func() {
+		hs := g.lab.Hosts
+		g.lab.Between(hs, hs, netlab.Link{Delay: 100 * time.Millisecond, Loss: 0.05})
+		return g.lab.Heal
+	}}
+)
+
+// TestPartitionShort and TestDelayShort are the suite's short version,
+// run by the normal test command (as root): a 3-member group, a
+// minority partition and 100 ms delay with 5% loss, held 4 s.
+func TestPartitionShort(t *testing.T) { runFault(t, minority, shortMembers, shortHold) }
+func TestDelayShort(t *testing.T)     { runFault(t, delayLoss, shortMembers, shortHold) }
+
+func TestMinorityPartition(t *testing.T) { full(t); runFault(t, minority, fullMembers, fullHold) }
+func TestMajorityPartition(t *testing.T) { full(t); runFault(t, majority, fullMembers, fullHold) }
+func TestAsymmetricPartition(t *testing.T) {
+	full(t)
+	runFault(t, asymmetric, fullMembers, fullHold)
+}
+func TestPartitionedLeader(t *testing.T) { full(t); runFault(t, isolatedLeader, fullMembers, fullHold) }
+func TestDelayAndLoss(t *testing.T)      { full(t); runFault(t, delayLoss, fullMembers, fullHold) }
+
+// runFault runs one scenario on a group of n members: two owners
+// publish to random members and a prober asks every member for a zone
+// every 10 ms throughout; the fault starts after a second of steady
+// writes and lasts hold. Then it checks:
+//   - writes were acknowledged during the fault when a majority could
+//     commit (f.writes);
+//   - every member answered DNS the whole time (the client reaches all
+//     of them, so all are reachable): no query left unanswered after a
+//     retry;
+//   - after healing, every acknowledged write is on every member;
+//   - the whole write history, with a read of every zone on every
+//     member at the end, is linearizable (porcupine);
+//
+// and prints the time from healing to the next acknowledged write (0
+// when writes never stopped, as in a minority partition) and to every
+// member caught up (applied the leader's commit index).
+func runFault(t *testing.T, f fault, n int, hold time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var prepare func(string)
+	if f.prepare != nil {
+		prepare = func(dir string) { f.prepare(t, dir, n) }
+	}
+	g := startGroup(t, ctx, raftbench.Options{Members: n, HeartbeatTimeout: f.heartbeat, ElectionTimeout: f.heartbeat}, prepare)
+	t0 := time.Now()
+	prober := g.c.StartProber(ctx, g.owners[0].Origin)
+	wctx, stopWriters := context.WithCancel(ctx)
+	wait := g.write(wctx)
+	defer func() {
+		stopWriters()
+		wait()
+	}()
+	time.Sleep(time.Second)
+
+	leader, err := g.c.WaitLeader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	faultAt := time.Now()
+	heal := f.apply(g, leader)
+	t.Logf("%s: fault on at %v (leader was %s)", f.name, faultAt.Sub(t0).Round(time.Millisecond), leader.ID)
+	time.Sleep(hold)
+	during := g.okAfter(faultAt)
+	healAt := time.Now()
+	heal()
+	t.Logf("%s: healed after %v; %d writes acknowledged during the fault", f.name, healAt.Sub(faultAt).Round(time.Millisecond), during)
+	if f.writes && during == 0 {
+		t.Errorf("%s: no write acknowledged during the fault, although a majority could commit", f.name)
+	}
+
+	// Recovery: the first write acknowledged after healing, and every
+	// member applying the leader's commit index.
+	var firstWrite time.Duration
+	waitFor(t, ctx, "a write acknowledged after healing", func() bool {
+		first := g.ackAfter(healAt)
+		firstWrite = first.Sub(healAt)
+		return !first.IsZero()
+	})
+	if err := g.c.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	caughtUp := time.Since(healAt)
+
+	stopWriters()
+	if err := wait(); err != nil {
+		t.Fatalf("writers: %v", err)
+	}
+	for _, o := range g.owners {
+		g.settle(ctx, o)
+	}
+	if err := g.c.WaitCaughtUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stats := prober.Stop()
+	g.checkAcked(ctx)
+
+	unanswered, queries := 0, 0
+	for _, m := range g.c.Members {
+		s := stats[m.ID]
+		unanswered += s.Unanswered
+		queries += s.Queries
+		if s.Answers == 0 || s.Unanswered > 0 {
+			t.Errorf("%s: %d of %d DNS queries unanswered (after a retry) while it was reachable; first failures: %v", m.ID, s.Unanswered, s.Queries, s.Failures)
+		}
+	}
+	v, err := raftbench.CheckLinearizable(ctx, g.c.Members, g.owners, g.history(), t0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: history %s", f.name, v.Summary)
+	switch v.Result {
+	case porcupine.Ok:
+	case porcupine.Unknown:
+		t.Errorf("%s: porcupine timed out: %s", f.name, v.Summary)
+	default:
+		t.Errorf("%s: the write history is not linearizable; longest partial linearizations: %v", f.name, v.Partial)
+	}
+	figure("Faults (make chaos; a group of real nodes, one network namespace each)",
+		"| fault | members | held | writes acked during | first write after heal | all caught up | DNS queries (unanswered) | linearizable |",
+		fmt.Sprintf("| %s | %d | %v | %d | %v | %v | %d (%d) | %v |", f.name, n, hold, during,
+			firstWrite.Round(time.Millisecond), caughtUp.Round(time.Millisecond), queries, unanswered, v.Result == porcupine.Ok))
+	t.Logf("%s: first write %v after healing, all members caught up after %v", f.name, firstWrite.Round(time.Millisecond), caughtUp.Round(time.Millisecond))
+}
+
+// waitFor polls cond until it holds or ctx ends.
+func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
