@@ -237,6 +237,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(rl.RetryAfter)))
 	case d.Code == "outcome_unknown", d.Code == "no_leader":
 		w.Header().Set("Retry-After", "1") // an election takes well under a second
+	case d.Code == "no_group_member":
+		// Temporary: the group's members are being admitted to this
+		// node's overlay (a cluster just started: a heartbeat plus a
+		// log poll) or are restarting. Clients that honour Retry-After
+		// (ddnrs zone publish --api) ask again.
+		w.Header().Set("Retry-After", "2")
 	}
 	if st := stateOf(r.Context()); st != nil {
 		st.result = d.Code

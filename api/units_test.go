@@ -231,7 +231,11 @@ func TestNoGroupMember(t *testing.T) {
 	})
 	user := f.issue("user", userScope("example.org."), bigLimits, time.Time{})
 	tz := newTestZone(t, "example.org.")
-	want(t, "create on a group no member of which answers", f.do("POST", "/v1/zones", user, tz.createBody(t)), http.StatusServiceUnavailable, "no_group_member")
+	resp := f.do("POST", "/v1/zones", user, tz.createBody(t))
+	if ra := resp.header.Get("Retry-After"); ra != "2" {
+		t.Errorf("no_group_member: Retry-After %q, want 2: it is temporary and clients should ask again", ra)
+	}
+	want(t, "create on a group no member of which answers", resp, http.StatusServiceUnavailable, "no_group_member")
 	// The claim was released: the name can be claimed again later.
 	want(t, "get", f.do("GET", "/v1/zones/example.org.", user, nil), http.StatusNotFound, "not_found")
 }

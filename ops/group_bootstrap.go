@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,7 +55,9 @@ type bootstrapOptions struct {
 	APIPort       int      // --api-port: base REST API port
 	apiPortSet    bool     // --api-port was given
 
-	DNSTLS bootstrapDNSOptions // DoT, DoH and DoQ (group_bootstrap_dns.go)
+	DNSTLS     bootstrapDNSOptions // DoT, DoH and DoQ (group_bootstrap_dns.go)
+	From       []string            // --from FILE|DIR: earlier bootstraps' records (group_bootstrap_from.go)
+	InstallDir string              // --install-dir PATH: where members' directories are copied on their machines
 
 	out, errOut io.Writer
 }
@@ -89,6 +92,14 @@ With one --ip, every member listens on it, member N on the base ports + N-1;
 with one --ip per member, each member uses its own address and the base
 ports. Then start each member with 'ddnrs node --config DIR/ID/node.toml'.
 Nothing is overwritten: DIR/ca (unless --ca) and DIR/ID must not exist.
+Members on other machines: with --install-dir PATH (e.g. /var/lib/ddnrs)
+each DIR/ID is self-contained and names its files under PATH/ID; copy it
+there on the member's machine and run contrib/systemd/ddnrs-node@.service
+(docs/operator-guide.md walks through it).
+
+Bootstrap also writes DIR/bootstrap-NAME.json (what --output json prints);
+a later group's --from DIR reads it, so the next bootstrap needs no values
+copied by hand.
 
 Every member serves DNS over TLS, HTTPS and QUIC too (--no-encrypted: not),
 with a serving-only certificate for its IP, localhost and each --dns-name,
@@ -104,7 +115,8 @@ a member's directory: the node reads them again when they change.
 A cluster of several groups with a registry: every group's certificates
 must come from one cluster CA (heartbeats and DDNRS-RPC use mutual TLS), so
 bootstrap the registry group first and give the later groups its CA with
---ca DIR/ca; name every group (--name; member IDs are NAME-1, NAME-2, ...,
+--ca DIR/ca (or --from DIR, which also fills the registry's URLs, admin
+endpoints, log verifier and overlay peers); name every group (--name; member IDs are NAME-1, NAME-2, ...,
 unique across the cluster).
 
   --registry makes the group the registry: [registry] member = true, the
@@ -151,13 +163,12 @@ unique across the cluster).
   ddnrs ops group bootstrap --out reg --name reg --registry --api-tls --overlay \
       --members 3 --ip 10.0.0.1,10.0.0.2,10.0.0.3
   #   (prints reg-1's overlay multiaddr, /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW...)
-  ddnrs ops group bootstrap --out eu --name eu --region eu --ca reg/ca \
-      --members 3 --ip 10.1.0.1,10.1.0.2,10.1.0.3 \
-      --registry-urls https://10.0.0.1:8053,https://10.0.0.2:8053,https://10.0.0.3:8053 \
-      --registry-admin 10.0.0.1:7400,10.0.0.2:7400,10.0.0.3:7400 \
-      --log-verifier reg/registry/log.pub \
-      --overlay --bootstrap-peer /ip4/10.0.0.1/udp/4001/quic-v1/p2p/12D3KooW... \
-      --bootstrap-peer /ip4/10.0.0.2/udp/4001/quic-v1/p2p/12D3KooW...
+  ddnrs ops group bootstrap --out eu --name eu --region eu --from reg --overlay \
+      --members 3 --ip 10.1.0.1,10.1.0.2,10.1.0.3
+  ddnrs ops group bootstrap --out us --name us --region us --from reg --from eu --overlay \
+      --members 3 --ip 10.2.0.1,10.2.0.2,10.2.0.3
+
+  # the same by hand (what --from fills in)
   ddnrs ops group bootstrap --out us --name us --region us --ca reg/ca \
       --members 3 --ip 10.2.0.1,10.2.0.2,10.2.0.3 \
       --registry-urls https://10.0.0.1:8053,https://10.0.0.2:8053,https://10.0.0.3:8053 \
@@ -170,12 +181,15 @@ unique across the cluster).
 			opts.out, opts.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
 			opts.apiPortSet = cmd.Flags().Changed("api-port")
 			opts.DNSTLS.portsSet = cmd.Flags().Changed("dot-port") || cmd.Flags().Changed("doh-port") || cmd.Flags().Changed("doq-port")
+			if !cmd.Flags().Changed("members") && len(opts.IPs) > 1 {
+				opts.Members = len(opts.IPs) // one member per --ip given
+			}
 			return runBootstrap(cmd.Context(), opts)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Out, "out", "", "directory to write the CA, certificates and configurations to (required)")
-	f.IntVar(&opts.Members, "members", 5, "number of members")
+	f.IntVar(&opts.Members, "members", 5, "number of members (default: one per --ip when several are given, else 5)")
 	f.IntVar(&opts.NonVoters, "nonvoters", 0, "how many of the members (the last ones) are non-voting read replicas")
 	f.StringSliceVar(&opts.IPs, "ip", []string{"127.0.0.1"}, "`IP` address for all members, or one per member (comma-separated or repeated)")
 	f.IntVar(&opts.DNSPort, "dns-port", 5300, "base DNS port")
@@ -194,6 +208,8 @@ unique across the cluster).
 	f.StringVar(&opts.LogVerifier, "log-verifier", "", "the registry log's verifier key, or a `FILE` holding it (the registry's DIR/registry/log.pub), to follow the log (needs --registry-urls)")
 	f.IntVar(&opts.APIPort, "api-port", 8053, "base REST API port: on with --registry, or when given")
 	addBootstrapDNSFlags(cmd, &opts.DNSTLS)
+	f.StringArrayVar(&opts.From, "from", nil, "an earlier bootstrap's --out `DIR` (or its bootstrap-GROUP.json), repeatable: fills --ca, --registry-urls, --registry-admin and --log-verifier from the registry's, and --bootstrap-peer with up to 3 overlay multiaddrs of each, e.g. --from reg --from eu")
+	f.StringVar(&opts.InstallDir, "install-dir", "", "the absolute `PATH` each member's directory DIR/ID is copied to on its machine: the configurations name their files under PATH/ID, and each member's directory gets its own copy of the CA certificate (default: DIR itself, for members run where bootstrap ran), e.g. --install-dir /var/lib/ddnrs")
 	f.BoolVar(&opts.APITLS, "api-tls", false, "serve the REST API over https with each member's cluster certificate (with --registry or --api-port): nodes of other groups reach the registry over mutual TLS")
 	return cmd
 }
@@ -365,6 +381,12 @@ func memberID(name string, i int) string {
 }
 
 func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
+	if err := checkInstallDir(opts.InstallDir); err != nil {
+		return err
+	}
+	if err := applyFrom(opts); err != nil {
+		return err
+	}
 	pl, err := checkBootstrap(opts)
 	if err != nil {
 		return err
@@ -379,6 +401,9 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 		if err := mustBeAbsent(filepath.Join(out, memberID(opts.Name, i))); err != nil {
 			return withHint(err, "bootstrap never overwrites a member: choose another --out or --name")
 		}
+	}
+	if err := mustBeAbsent(bootstrapRecord(out, opts.Name)); err != nil {
+		return withHint(err, "this group was bootstrapped into DIR already: choose another --out or --name")
 	}
 	if opts.Registry {
 		if err := mustBeAbsent(filepath.Join(out, bootstrapRegistryDir, bootstrapLogKey)); err != nil {
@@ -507,7 +532,28 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 			m.boot = groupPeers(res.Members, i)
 			m.boot = append(m.boot, opts.BootstrapPeers...)
 		}
-		if err := writeNew(m.Config, nodeTOML(*m, filepath.Dir(m.Config), res.CA, m.join, opts, res.LogVerifier)); err != nil {
+		// With --install-dir the member's directory is self-contained
+		// (its own copy of the CA certificate) and its configuration
+		// names the files where they will be installed.
+		ca, inst := res.CA, *m
+		if opts.InstallDir != "" {
+			ca = filepath.Join(filepath.Dir(m.Config), pki.CACertFile)
+			b, err := os.ReadFile(res.CA)
+			if err != nil {
+				return err
+			}
+			if err := writeNew(ca, b); err != nil {
+				return err
+			}
+			ca = installPath(out, opts.InstallDir, ca)
+			inst.dataDir = installPath(out, opts.InstallDir, m.dataDir)
+			inst.logKey = installPath(out, opts.InstallDir, m.logKey)
+			// The [encrypted] section names the member's DNS-facing
+			// certificate in DIR/ID/dns: the same files, installed.
+			memberDir := filepath.Dir(m.Config)
+			inst.encrypted = strings.ReplaceAll(m.encrypted, `"`+memberDir+"/", `"`+installPath(out, opts.InstallDir, memberDir)+"/")
+		}
+		if err := writeNew(m.Config, nodeTOML(inst, installPath(out, opts.InstallDir, filepath.Dir(m.Config)), ca, m.join, opts, res.LogVerifier)); err != nil {
 			return err
 		}
 	}
@@ -527,6 +573,13 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 	res.Warning = voterWarning(opts.Members - opts.NonVoters)
 	if res.Warning != "" {
 		fmt.Fprintf(opts.errOut, "warning: %s\n", res.Warning)
+	}
+	rec, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeNew(bootstrapRecord(out, opts.Name), append(rec, '\n')); err != nil {
+		return err
 	}
 	if opts.Output == "json" {
 		return writeJSONTo(opts.out, res)
@@ -575,14 +628,17 @@ func printBootstrap(opts *bootstrapOptions, out string, res *bootstrapJSON) erro
 			urls[i], admins[i] = m.API, m.Admin
 		}
 		fmt.Fprintf(opts.out, "\nthis group is the registry (log signer key %s, verifier key %s).\n", res.LogKey, filepath.Join(out, bootstrapRegistryDir, bootstrapLogPub))
-		fmt.Fprintf(opts.out, "bootstrap every other group with:\n  ddnrs ops group bootstrap --out DIR --name NAME --ca %s \\\n      --registry-urls %s \\\n      --registry-admin %s \\\n      --log-verifier %s",
+		ov := ""
+		if opts.Overlay {
+			ov = " --overlay"
+		}
+		fmt.Fprintf(opts.out, "bootstrap every other group where this CA's key is, with:\n  ddnrs ops group bootstrap --out DIR --name NAME --region REGION --from %s%s --ip ...\n", out, ov)
+		fmt.Fprintf(opts.out, "(--from fills --ca %s, --registry-urls %s,\n --registry-admin %s, --log-verifier %s",
 			filepath.Dir(res.CA), strings.Join(urls, ","), strings.Join(admins, ","), filepath.Join(out, bootstrapRegistryDir, bootstrapLogPub))
 		if opts.Overlay {
-			fmt.Fprintf(opts.out, " \\\n      --overlay")
-			for _, m := range res.Members[:min(3, len(res.Members))] {
-				fmt.Fprintf(opts.out, " \\\n      --bootstrap-peer %s", m.Overlay)
-			}
+			fmt.Fprintf(opts.out, "\n and --bootstrap-peer with %d of these members' multiaddrs; add --from with every other group's DIR too", min(maxPeersFrom, len(res.Members)))
 		}
+		fmt.Fprint(opts.out, ")")
 		fmt.Fprintln(opts.out)
 	}
 	return nil

@@ -52,6 +52,9 @@ type keyIssueOptions struct {
 	// defaults (api.DefaultPerMinute, api.DefaultBurst).
 	PerMinute uint32
 	Burst     uint32
+	// KeyFile, when set, receives the key instead of the terminal
+	// (--save: mode 0600, never overwritten), for scripts.
+	KeyFile string
 
 	out io.Writer
 }
@@ -93,6 +96,7 @@ API's defaults (%d a minute, burst %d).`, api.DefaultPerMinute, api.DefaultBurst
 	f.StringSliceVar(&opts.Suffixes, "suffix", []string{"."}, "zone `SUFFIX` the key may act on (repeatable; \".\" = every zone)")
 	f.StringSliceVar(&opts.Labels, "labels", nil, "owner name `PATTERNS` relative to the zone the key may touch: * one label, ** one or more, @ the apex, e.g. _acme-challenge,_acme-challenge.** (comma-separated; default any)")
 	f.StringSliceVar(&opts.Types, "types", nil, "RR `TYPES` the key may touch, e.g. TXT (comma-separated; default any)")
+	f.StringVar(&opts.KeyFile, "save", "", "write the key to `FILE` (mode 0600, never overwritten) instead of printing it, e.g. --save owner.apikey for 'ddnrs zone publish --api-key-file owner.apikey'")
 	f.Uint32Var(&opts.PerMinute, "per-minute", 0, fmt.Sprintf("`N` requests a minute: the rate the key's bucket refills, at most %d (0 = the API's default, %d)", maxKeyRate, api.DefaultPerMinute))
 	f.Uint32Var(&opts.Burst, "burst", 0, fmt.Sprintf("`N` requests the key may make at once: its bucket's size, at most %d (0 = the API's default, %d)", maxKeyRate, api.DefaultBurst))
 	f.StringVar(&opts.Expires, "expires", "", "when the key stops working: RFC 3339 `TIME` or a duration from now such as 720h (default never)")
@@ -123,6 +127,11 @@ func runKeyIssue(ctx context.Context, opts *keyIssueOptions) error {
 		return err
 	}
 	defer release()
+	if opts.KeyFile != "" {
+		if err := mustBeAbsent(opts.KeyFile); err != nil {
+			return withHint(err, "--save is never overwritten: name a new file")
+		}
+	}
 	res, err := c.IssueKey(ctx, opts.Server, req)
 	if err != nil {
 		return adminErr(err, opts.Server)
@@ -142,6 +151,14 @@ func runKeyIssue(ctx context.Context, opts *keyIssueOptions) error {
 		burst = api.DefaultBurst
 	}
 	scope += fmt.Sprintf("; %d requests a minute, burst %d", per, burst)
+	if opts.KeyFile != "" {
+		if err := writeNewMode(opts.KeyFile, []byte(res.Key+"\n"), 0o600); err != nil {
+			return fmt.Errorf("API key %s was issued but not written (%w): revoke it and issue another", res.KeyID, err)
+		}
+		fmt.Fprintf(opts.out, "API key %s issued (%s; %s), written to %s (0600). The registry keeps only its hash. Use it with --api-key-file %s.\n",
+			res.KeyID, opts.Name, scope, opts.KeyFile, opts.KeyFile)
+		return nil
+	}
 	fmt.Fprintf(opts.out, "API key %s issued (%s; %s):\n\n  %s\n\nIt is shown once: the registry keeps only its hash. Use it as 'Authorization: Bearer <key>'.\n",
 		res.KeyID, opts.Name, scope, res.Key)
 	return nil
