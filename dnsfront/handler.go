@@ -100,9 +100,10 @@ type Options struct {
 	// Default false: a query carrying it gets the trace in its reply.
 	NoTrace bool
 	// PackedReplies is how many replies (of at most 4096 octets each)
-	// are kept packed, to answer the same plain question again without
-	// building the reply (packed.go). Default DefaultPackedReplies;
-	// negative: none kept.
+	// a generation of the packed cache keeps, to answer the same plain
+	// question again without building the reply (packed.go): the cache
+	// keeps up to twice as many, and at most 64 MiB. Default
+	// DefaultPackedReplies (32768); negative: none kept.
 	PackedReplies int
 	// Metrics, when set, counts every query answered (observe.go).
 	// Default nil: nothing counted, nothing timed.
@@ -164,9 +165,9 @@ func NewHandler(zones Reader, opt Options) *Handler {
 	h.pool.New = func() any { return new(exchange) }
 	switch {
 	case opt.PackedReplies == 0:
-		h.packed = &packedCache{max: DefaultPackedReplies}
+		h.packed = newPackedCache(DefaultPackedReplies)
 	case opt.PackedReplies > 0:
-		h.packed = &packedCache{max: int64(opt.PackedReplies)}
+		h.packed = newPackedCache(int64(opt.PackedReplies))
 	}
 	if opt.OtherGroups != nil {
 		h.startOtherGroups(opt)

@@ -19,6 +19,7 @@ package dnsfront
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -29,12 +30,15 @@ import (
 )
 
 // DefaultPackedReplies is the default of Options.PackedReplies.
-const DefaultPackedReplies = 16384
+const DefaultPackedReplies = 32768
 
-// maxPackedLen is the largest reply kept: with DefaultPackedReplies, the
-// cache holds at most 64 MiB of replies however large the answers a
-// client asks for over TCP.
+// maxPackedLen is the largest reply kept.
 const maxPackedLen = 4096
+
+// packedGenBytes bounds the octets of the replies one generation holds:
+// the cache holds at most 64 MiB of replies (two generations) however
+// large the answers a client asks for over TCP.
+const packedGenBytes = 32 << 20
 
 type packedKey struct {
 	name  string // canonical
@@ -51,12 +55,58 @@ type packedReply struct {
 	wire []byte
 }
 
-// packedCache holds at most max replies; when full it is emptied and
-// refilled by the queries that follow (the hot set comes back at once).
+// packedCache keeps replies in two generations: new replies go into
+// cur; when cur holds max replies or packedGenBytes octets, it becomes
+// old (the old old is dropped) and an empty cur starts. A hit in old is
+// copied into cur. So a hot set of up to max questions is answered from
+// the cache for good once seen (emptying the cache when full, as it was,
+// kept missing when the questions asked were a little more than max),
+// and the cache holds at most 2*max replies.
 type packedCache struct {
-	m   sync.Map // packedKey.String() -> *packedReply
-	n   atomic.Int64
-	max int64
+	cur   atomic.Pointer[sync.Map] // appendKey form -> *packedReply
+	old   atomic.Pointer[sync.Map]
+	n     atomic.Int64 // replies in cur
+	bytes atomic.Int64 // their octets
+	max   int64
+	mu    sync.Mutex // held to turn cur into old
+}
+
+func newPackedCache(max int64) *packedCache {
+	c := &packedCache{max: max}
+	c.cur.Store(new(sync.Map))
+	c.old.Store(new(sync.Map))
+	return c
+}
+
+// load returns the reply kept under key, from cur or else from old (and
+// then copies it into cur).
+func (c *packedCache) load(key string) (*packedReply, bool) {
+	if v, ok := c.cur.Load().Load(key); ok {
+		return v.(*packedReply), true
+	}
+	v, ok := c.old.Load().Load(key)
+	if !ok {
+		return nil, false
+	}
+	e := v.(*packedReply)
+	c.store(strings.Clone(key), e)
+	return e, true
+}
+
+// store keeps e under key in cur, turning cur into old first when full.
+func (c *packedCache) store(key string, e *packedReply) {
+	size := int64(len(e.wire) + len(key))
+	if c.n.Add(1) > c.max || c.bytes.Add(size) > packedGenBytes {
+		c.mu.Lock()
+		if c.n.Load() > c.max || c.bytes.Load() > packedGenBytes {
+			c.old.Store(c.cur.Load())
+			c.cur.Store(new(sync.Map))
+			c.n.Store(1)
+			c.bytes.Store(size)
+		}
+		c.mu.Unlock()
+	}
+	c.cur.Load().Store(key, e)
 }
 
 // packable reports whether q's reply may come from, and go to, the
@@ -122,11 +172,10 @@ func (h *Handler) packedHit(raw, buf []byte, tr Transport) (out []byte, z *zone.
 	}
 	// The suffix goes after the name, in the room nb keeps for it.
 	key := k.appendKey(nb[len(k.name):len(k.name):len(nb)])
-	v, found := h.packed.m.Load(unsafe.String(&nb[0], len(k.name)+len(key)))
+	e, found := h.packed.load(unsafe.String(&nb[0], len(k.name)+len(key)))
 	if !found {
 		return nil, nil, false
 	}
-	e := v.(*packedReply)
 	// The Reader and Suspensions do not keep the name (their contracts),
 	// which points into nb.
 	if z = h.zones.Zone(k.name); z == nil || z != e.z.Value() {
@@ -240,10 +289,6 @@ func (h *Handler) remember(q *request, sc *scratch, tr Transport, out []byte) {
 	if rc := out[3] & 0xF; (rc != dns.RcodeSuccess && rc != dns.RcodeNameError) || len(out) > maxPackedLen {
 		return
 	}
-	if h.packed.n.Add(1) > h.packed.max {
-		h.packed.m.Clear()
-		h.packed.n.Store(1)
-	}
 	k := h.packedKey(q, tr)
-	h.packed.m.Store(string(k.appendKey([]byte(k.name))), &packedReply{z: weak.Make(sc.zone), wire: bytes.Clone(out)})
+	h.packed.store(string(k.appendKey([]byte(k.name))), &packedReply{z: weak.Make(sc.zone), wire: bytes.Clone(out)})
 }
