@@ -87,6 +87,10 @@ type Options struct {
 	// (overlay.HostOptions.AllowPeer): only the peers it admits are
 	// connected to, asked or listed as providers. nil: any peer.
 	AllowPeer func(peer.ID) bool
+	// Directory, when set, routes the zones the registry's log names to
+	// their group's members without a DHT search (directory.go); the
+	// node keeps it from the log it follows. nil: the DHT only.
+	Directory *Directory
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -147,6 +151,10 @@ func Start(ctx context.Context, c Options) (*Overlay, error) {
 		return nil, fmt.Errorf("overlay host: %w", err)
 	}
 	verifier := client.NewVerifier(anchors, nil)
+	ropts := overlay.RouterOptions{LookupTimeout: lookupTimeout, MayBeZone: verifier.Anchored}
+	if c.Directory != nil {
+		ropts.Directory = c.Directory.Providers
+	}
 	if err := keepFloors(c.DataDir, verifier, log); err != nil {
 		h.Close()
 		return nil, err
@@ -158,7 +166,7 @@ func Start(ctx context.Context, c Options) (*Overlay, error) {
 		host:   h,
 		// A zone without a trust anchor could not be verified: the
 		// router does not search the DHT for such names.
-		router:         overlay.NewRouter(h, overlay.RouterOptions{LookupTimeout: lookupTimeout, MayBeZone: verifier.Anchored}),
+		router:         overlay.NewRouter(h, ropts),
 		client:         overlay.NewClient(h.P2P(), overlay.ClientOptions{Logger: log, Scores: scores}),
 		verifier:       verifier,
 		cache:          client.NewCache(c.CacheBytes, nil),

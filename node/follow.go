@@ -70,7 +70,8 @@ func (s followSink) Learn(v logfollow.View) {
 		o.Verifier().SetPreviousAnchors(v.Previous, v.Dropped)
 	}
 	n.susp.Set(v.Suspended)
-	n.admission.Learn(v.Peers)      // intergroup/admit.go
+	n.admission.Learn(v.Peers) // intergroup/admit.go
+	n.routes.Learn(v.Groups, v.Peers)
 	n.trust.LearnRevoked(v.Revoked) // clustertls
 	if o := n.ov.Load(); o != nil {
 		for _, z := range v.NewlySuspended {

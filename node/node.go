@@ -112,6 +112,7 @@ type Node struct {
 	signer     note.Signer                       // the log's signer; nil off the registry group
 	fol        *logfollow.Follower               // nil without [registry] log_verifier
 	admission  *intergroup.Admission             // overlay admission (overlay_admit.go)
+	routes     intergroup.Directory              // zones' members from the registry's log (intergroup/directory.go)
 	trust      *clustertls.Policy                // which cluster certificates it accepts, for what
 	api        *apiServer                        // nil without [api] listen
 	metricsSrv *metrics.Server                   // nil when [metrics] listen is off

@@ -50,6 +50,7 @@ func (n *Node) startOverlay(ctx context.Context) (*intergroup.Overlay, error) {
 	}
 	if n.fol != nil {
 		o.RefreshAnchors = n.fol.RefreshAnchors
+		o.Directory = &n.routes // routes from the log, no DHT search
 	}
 	return intergroup.Start(ctx, o)
 }

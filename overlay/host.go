@@ -182,6 +182,26 @@ func NewHost(ctx context.Context, opts HostOptions) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("overlay: start libp2p host: %w", err)
 	}
+	return start(ctx, p2p, boot, opts)
+}
+
+// NewHostOn starts the overlay (the DHT with the settings of NewHost,
+// the joining through boot and the re-provide loop) on a libp2p host
+// the caller made, with any transport: the simulation (bench/sim) runs
+// thousands of them on go-libp2p's mocknet, whose links have a latency.
+// opts.KeyFile, Listen, Bootstrap and AllowPeer's connection gater are
+// not used (the caller's host has its identity, addresses and gater);
+// AllowPeer still filters the routing table, searches and providers.
+// The Host closes p2p on Close, also when NewHostOn fails. A node uses
+// NewHost.
+func NewHostOn(ctx context.Context, p2p host.Host, boot []peer.AddrInfo, opts HostOptions) (*Host, error) {
+	opts.defaults()
+	return start(ctx, p2p, boot, opts)
+}
+
+// start runs the DHT on p2p, joins through boot and starts the
+// re-provide loop; it closes p2p when it fails.
+func start(ctx context.Context, p2p host.Host, boot []peer.AddrInfo, opts HostOptions) (*Host, error) {
 	d, err := newDHT(p2p, boot, opts.Avoid, opts.AllowPeer)
 	if err != nil {
 		return nil, errors.Join(err, p2p.Close())

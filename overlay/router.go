@@ -89,6 +89,18 @@ type RouterOptions struct {
 	// accepts no suffix of the name, every suffix is looked up. Default
 	// nil: every suffix may be a zone.
 	MayBeZone func(name string) bool
+	// Directory, when set, returns the peers that hold exactly the zone
+	// zoneName as the registry's log names them (the members of the
+	// group the log places the zone on), or nil when it does not know
+	// the zone. A zone it knows is routed at once, with no DHT search:
+	// a node that follows the log learns a zone's group there, and a
+	// cold lookup then costs no round trip (issue 15 item 2; the DHT
+	// search it replaces takes several). A zone it does not know (pinned
+	// anchors, a log not followed) is looked up in the DHT as before.
+	// Called from any goroutine, at times with the router's lock held:
+	// it must be fast, safe for concurrent use, and must not call the
+	// Router. Default nil: the DHT only.
+	Directory func(zoneName string) []peer.AddrInfo
 	// Now is the clock for cache expiry. Default: time.Now.
 	Now func() time.Time
 }
@@ -129,6 +141,7 @@ func (o *RouterOptions) defaults() {
 // RouterStats counts what FindZone did, for metrics and tests.
 type RouterStats struct {
 	Hits       uint64 // suffixes answered from the cache
+	Directory  uint64 // suffixes answered by RouterOptions.Directory (and cached)
 	Lookups    uint64 // DHT lookups started, in the background or not
 	Background uint64 // of Lookups, those no FindZone call waited for
 	Negatives  uint64 // of Lookups, those that found no provider and were cached as negative
@@ -156,7 +169,7 @@ type Router struct {
 	inflight  map[string]*lookup
 	bgRunning int // background lookups in inflight
 
-	hits, lookups, background, negatives atomic.Uint64
+	hits, directory, lookups, background, negatives atomic.Uint64
 }
 
 // routeEntry is a cached outcome for one suffix; providers == nil means no
@@ -234,8 +247,9 @@ func (r *Router) FindZone(ctx context.Context, qname string) (string, []peer.Add
 // lookup failed, the shorter one is answered as Provisional. A lookup
 // that failed (timed out, or found nothing while this host knows no
 // peer) is not cached. ctx bounds only the wait: the lookups go on in
-// the background and cache what they find. For the providers of exactly
-// one zone, use Providers.
+// the background and cache what they find. A suffix
+// RouterOptions.Directory knows counts as cached: its route costs no
+// search. For the providers of exactly one zone, use Providers.
 func (r *Router) FindRoute(ctx context.Context, qname string) (Route, error) {
 	cands := Suffixes(qname)
 	// Uncached suffixes longer than the longest one MayBeZone accepts
@@ -258,13 +272,14 @@ func (r *Router) FindRoute(ctx context.Context, qname string) (Route, error) {
 	}
 	for i, s := range cands {
 		e, ok := r.cachedLocked(s, now)
-		if !ok {
+		if ok {
+			r.hits.Add(1)
+		} else if e, ok = r.fromDirectoryLocked(s); !ok {
 			if i >= floor {
 				uncached = append(uncached, s)
 			}
 			continue
 		}
-		r.hits.Add(1)
 		if e.providers == nil {
 			continue
 		}
@@ -370,6 +385,10 @@ func (r *Router) Providers(ctx context.Context, zoneName string) ([]peer.AddrInf
 		if e.providers == nil {
 			return nil, ErrNoZone
 		}
+		return clonePeers(e.providers), nil
+	}
+	if e, ok := r.fromDirectoryLocked(s); ok {
+		r.mu.Unlock()
 		return clonePeers(e.providers), nil
 	}
 	l := r.startLocked(s, false)
@@ -484,7 +503,7 @@ func (r *Router) Stats() RouterStats {
 	n, inflight := r.lru.Len(), len(r.inflight)
 	r.mu.Unlock()
 	return RouterStats{
-		Hits: r.hits.Load(), Lookups: r.lookups.Load(), Background: r.background.Load(),
+		Hits: r.hits.Load(), Directory: r.directory.Load(), Lookups: r.lookups.Load(), Background: r.background.Load(),
 		Negatives: r.negatives.Load(),
 		InFlight:  inflight, Entries: n,
 	}
@@ -515,6 +534,38 @@ func (r *Router) cachedLocked(s string, now time.Time) (*routeEntry, bool) {
 	}
 	r.lru.MoveToFront(el)
 	return e, true
+}
+
+// fromDirectoryLocked caches and returns the route RouterOptions.Directory
+// gives for s, up to MaxProviders of its peers without this host, or
+// false when it gives none. r.mu must be held.
+func (r *Router) fromDirectoryLocked(s string) (*routeEntry, bool) {
+	provs := r.directoryPeers(s)
+	if len(provs) == 0 {
+		return nil, false
+	}
+	r.storeLocked(s, provs)
+	return r.entries[s].Value.(*routeEntry), true
+}
+
+// directoryPeers returns up to MaxProviders of the peers
+// RouterOptions.Directory gives for s, without this host and the peers
+// the host does not admit, and counts the answer.
+func (r *Router) directoryPeers(s string) []peer.AddrInfo {
+	if r.opts.Directory == nil {
+		return nil
+	}
+	self := r.h.ID()
+	var provs []peer.AddrInfo
+	for _, ai := range r.opts.Directory(s) {
+		if ai.ID != self && r.h.Admits(ai.ID) && len(provs) < r.opts.MaxProviders {
+			provs = append(provs, ai)
+		}
+	}
+	if len(provs) > 0 {
+		r.directory.Add(1)
+	}
+	return provs
 }
 
 // startLocked returns the lookup of s in flight, starting one when there is
@@ -575,6 +626,11 @@ func (r *Router) settle(l *lookup, provs []peer.AddrInfo, err error) {
 // provides s: its own record outlives StopProviding in the local
 // provider store. cache says whether the final outcome may be cached.
 func (r *Router) find(s string, l *lookup) (provs []peer.AddrInfo, cache bool, err error) {
+	if provs := r.directoryPeers(s); len(provs) > 0 {
+		// The registry's log names the zone's group: no search
+		// (Refresh, Prefetch and a relook after Forget come here).
+		return provs, true, nil
+	}
 	ctx, cancel := context.WithTimeout(r.ctx, r.opts.LookupTimeout)
 	defer cancel()
 	r.h.pruneAvoided()
