@@ -252,6 +252,11 @@ func (h *Host) AddrInfo() peer.AddrInfo {
 // does.
 func (h *Host) P2P() host.Host { return h.p2p }
 
+// DHT returns the host's Kademlia DHT, for measuring it (bench/sim
+// follows its searches' query events). Callers must not close it or
+// change its options; Host.Close does.
+func (h *Host) DHT() *dht.IpfsDHT { return h.dht }
+
 // RoutingTableSize returns how many peers are in the DHT routing table; 0
 // means the host has not joined anyone yet.
 func (h *Host) RoutingTableSize() int { return h.dht.RoutingTable().Size() }
