@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"sync"
 	"syscall"
@@ -78,12 +79,21 @@ func loopbackListen(addr string) bool {
 }
 
 // Serve serves reg's /metrics, /healthz and /readyz (ready's error, or
-// nil when ready) on ln (nil: off, returns nil) until Shutdown.
-func Serve(ln net.Listener, reg *prometheus.Registry, ready func() error, log *slog.Logger) *Server {
+// nil when ready) on ln (nil: off, returns nil) until Shutdown; with
+// profiling, Go's runtime profiles under /debug/pprof/ too ([metrics]
+// pprof, which the configuration allows on a loopback listener only).
+func Serve(ln net.Listener, reg *prometheus.Registry, ready func() error, profiling bool, log *slog.Logger) *Server {
 	if ln == nil {
 		return nil
 	}
 	mux := http.NewServeMux()
+	if profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		Registry:            reg,
 		Timeout:             metricsReadTimeout,

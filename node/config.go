@@ -154,6 +154,11 @@ type MetricsConfig struct {
 	// nodes on one machine need one address each. Default
 	// "127.0.0.1:9153" (DefaultMetricsListen).
 	Listen string `toml:"listen"`
+	// Pprof serves Go's runtime profiles (CPU, heap, goroutines, trace)
+	// under /debug/pprof/ on the listener, for profiling a running node
+	// (go tool pprof http://127.0.0.1:9153/debug/pprof/profile). Only
+	// with a loopback Listen. Default false.
+	Pprof bool `toml:"pprof"`
 }
 
 // Enabled reports whether the metrics listener is on.
@@ -163,8 +168,12 @@ func (c MetricsConfig) validate() []error {
 	if !c.Enabled() {
 		return nil
 	}
-	if _, _, err := hostport.Split(c.Listen); err != nil {
+	host, _, err := hostport.Split(c.Listen)
+	if err != nil {
 		return []error{fmt.Errorf("metrics.listen: %w (or \"off\")", err)}
+	}
+	if ip, perr := netip.ParseAddr(host); c.Pprof && host != "localhost" && (perr != nil || !ip.IsLoopback()) {
+		return []error{fmt.Errorf("metrics.pprof: profiles show the node's internals: give metrics.listen a loopback address (127.0.0.1:9153), not %q", c.Listen)}
 	}
 	return nil
 }

@@ -82,6 +82,7 @@ func TestMetricsListener(t *testing.T) {
 		{http.MethodPost, "/metrics", http.StatusMethodNotAllowed, ""},
 		{http.MethodGet, "/v1/group/status", http.StatusNotFound, ""},
 		{http.MethodGet, "/v1/snapshot", http.StatusNotFound, ""},
+		{http.MethodGet, "/debug/pprof/", http.StatusNotFound, ""}, // [metrics] pprof is off by default
 	}
 	for _, tt := range tests {
 		code, body := httpGet(t, tt.method, base+tt.path)
@@ -212,18 +213,24 @@ func TestMetricsListenerWarnsOffLoopback(t *testing.T) {
 func TestMetricsConfig(t *testing.T) {
 	tests := []struct {
 		listen  string
+		pprof   bool
 		enabled bool
 		bad     bool
 	}{
-		{DefaultMetricsListen, true, false},
-		{"", false, false},
-		{"off", false, false},
-		{"[::1]:9153", true, false},
-		{"127.0.0.1", true, true},
-		{"127.0.0.1:99999", true, true},
+		{DefaultMetricsListen, false, true, false},
+		{"", false, false, false},
+		{"off", false, false, false},
+		{"[::1]:9153", false, true, false},
+		{"127.0.0.1", false, true, true},
+		{"127.0.0.1:99999", false, true, true},
+		{"127.0.0.1:9153", true, true, false},
+		{"localhost:9153", true, true, false},
+		{"0.0.0.0:9153", true, true, true}, // profiles only on loopback
+		{"192.0.2.1:9153", true, true, true},
+		{"0.0.0.0:9153", false, true, false},
 	}
 	for _, tt := range tests {
-		c := MetricsConfig{Listen: tt.listen}
+		c := MetricsConfig{Listen: tt.listen, Pprof: tt.pprof}
 		if c.Enabled() != tt.enabled {
 			t.Errorf("MetricsConfig{%q}.Enabled() = %v, want %v", tt.listen, c.Enabled(), tt.enabled)
 		}
@@ -232,7 +239,7 @@ func TestMetricsConfig(t *testing.T) {
 			t.Errorf("MetricsConfig{%q}.validate() = %v, want error %v", tt.listen, errs, tt.bad)
 		}
 		for _, err := range errs {
-			if !strings.Contains(err.Error(), "metrics.listen") {
+			if !strings.Contains(err.Error(), "metrics.listen") && !strings.Contains(err.Error(), "metrics.pprof") {
 				t.Errorf("validate error %q does not name metrics.listen", err)
 			}
 		}

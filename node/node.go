@@ -320,7 +320,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.api = apiSrv
-	n.metricsSrv = metrics.Serve(metricsLn, n.metrics.Registry(), n.ready, n.log)
+	n.metricsSrv = metrics.Serve(metricsLn, n.metrics.Registry(), n.ready, n.cfg.Metrics.Pprof, n.log)
 	n.serving.Add(3)
 	go func() {
 		defer n.serving.Done()
