@@ -282,15 +282,19 @@ func equalHashes(a, b [][]byte) bool {
 // admitPeer applies a node-admission entry to peers: the node's peer id
 // (its "peer=" address) now names it, and any other peer id the same
 // node had before is dropped (a node admitted again, in another group or
-// with a new overlay key). Other entries are ignored.
+// with a new overlay key). A node-removal entry drops every peer id of
+// its node. Other entries are ignored.
 func admitPeer(peers map[string]LogPeer, e translog.Entry) {
-	if e.Kind != translog.KindNodeAdmission {
+	if e.Kind != translog.KindNodeAdmission && e.Kind != translog.KindNodeRemoval {
 		return
 	}
 	for id, p := range peers {
 		if p.Node == e.NodeID {
 			delete(peers, id)
 		}
+	}
+	if e.Kind == translog.KindNodeRemoval {
+		return
 	}
 	var overlay []string
 	for _, a := range e.NodeAddrs {
@@ -340,6 +344,10 @@ func (s *LogState) Apply(e translog.Entry, now time.Time, grace time.Duration) b
 	case translog.KindUnsuspension:
 		delete(s.Suspended, z)
 	case translog.KindNodeAdmission:
+		if s.Peers != nil {
+			admitPeer(s.Peers, e)
+		}
+	case translog.KindNodeRemoval:
 		if s.Peers != nil {
 			admitPeer(s.Peers, e)
 		}

@@ -140,11 +140,13 @@ func TestLogStatePeers(t *testing.T) {
 	if old.Peers != nil || old.Admits("PEER-W1") {
 		t.Fatalf("a version 2 state: Peers = %v, want unknown (nil), admitting no one", old.Peers)
 	}
-	s.Append(t, translog.Entry{Kind: translog.KindNodeAdmission, Time: now, Group: "east", NodeID: "e3", NodeAddrs: []string{"peer=PEER-E3"}})
+	s.Append(t, translog.Entry{Kind: translog.KindNodeAdmission, Time: now, Group: "east", NodeID: "e3", NodeAddrs: []string{"peer=PEER-E3"}},
+		translog.Entry{Kind: translog.KindNodeRemoval, Time: now, Group: "west", NodeID: "w1", Reason: "retired", NodeAddrs: []string{"peer=PEER-W1"}})
 	if err := follow(&old); err != nil {
 		t.Fatalf("Extend of a version 2 state: %v", err)
 	}
 	want["PEER-E3"] = client.LogPeer{Node: "e3", Group: "east"}
+	delete(want, "PEER-W1") // removed from the directory for good
 	if !reflect.DeepEqual(old.Peers, want) {
 		t.Errorf("Peers rebuilt from the log = %v, want %v", old.Peers, want)
 	}

@@ -139,6 +139,12 @@ var crossGroupAdminPaths = map[string]bool{
 	"/v1/registry/propose":   true,
 }
 
+// operatorOnly are the registry commands a node of another group may
+// not propose, though it may propose others (claims, heartbeats).
+var operatorOnly = map[raftfsm.CommandType]bool{
+	raftfsm.TypeRevokeCert: true, raftfsm.TypeRemoveNode: true, raftfsm.TypeMoveZone: true,
+}
+
 // Authorize is the admin endpoint's per-request check: a node
 // certificate of another group (let through the handshake on a registry
 // member) may call only crossGroupAdminPaths.
@@ -159,12 +165,13 @@ func (p *Policy) Authorize(r *http.Request) error {
 		if !crossGroupAdminPaths[r.URL.Path] {
 			return fmt.Errorf("%w: %q is %s; a node of another group may only send heartbeats and registry proposals here, not %s %s", pki.ErrOutOfScope, leaf.Subject.CommonName, s, r.Method, r.URL.Path)
 		}
-		// Nor may it revoke certificates: only operators and the
-		// registry's own nodes do.
+		// Nor may it revoke certificates, remove nodes from the
+		// directory or move zones: only operators and the registry's
+		// own nodes do.
 		if r.URL.Path == "/v1/registry/propose" {
 			br := bufio.NewReader(r.Body)
-			if b, err := br.Peek(1); err == nil && raftfsm.CommandType(b[0]) == raftfsm.TypeRevokeCert {
-				return fmt.Errorf("%w: %q is %s; a node of another group may not revoke certificates", pki.ErrOutOfScope, leaf.Subject.CommonName, s)
+			if b, err := br.Peek(1); err == nil && operatorOnly[raftfsm.CommandType(b[0])&^raftfsm.IgnoreUnknown] {
+				return fmt.Errorf("%w: %q is %s; a node of another group may not propose %s", pki.ErrOutOfScope, leaf.Subject.CommonName, s, raftfsm.CommandType(b[0])&^raftfsm.IgnoreUnknown)
 			}
 			r.Body = struct {
 				io.Reader

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ddnrs/ddnrs/admin"
+	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -36,6 +37,19 @@ func (n *Node) adminOptions() admin.Options {
 		Rejected:       n.metrics.Rejected,
 		Authorize:      n.trust.Authorize, // clustertls
 	}
+}
+
+// Directory implements admin.Directory: the registry's committed node
+// directory (issue 14 item 4's membership commands read it).
+func (a adminNode) Directory() ([]raftfsm.NodeRecord, error) {
+	reg, err := a.n.Registry()
+	if errors.Is(err, api.ErrNotRegistry) {
+		return nil, fmt.Errorf("%w: %w", admin.ErrBadRequest, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return reg.Nodes(), nil
 }
 
 // Announce implements admin.Node: a SetMember command for req, applied

@@ -207,6 +207,9 @@ var rejectHints = map[raftfsm.Reason]string{
 	raftfsm.ReasonDelegationRequired: delegationHint,
 	raftfsm.ReasonDelegationInvalid:  delegationHint,
 	raftfsm.ReasonUnknownGroup:       "the registry's node directory does not list this node's group yet (its heartbeats have not reached the registry); check [registry] admin and retry",
+	raftfsm.ReasonUnknownNode:        "the node directory does not list this node id; the REST API's /v1/health lists the nodes",
+	raftfsm.ReasonNodeRemoved:        "this node id was removed from the directory for good (ddnrs ops node remove); give the machine a new node id",
+	raftfsm.ReasonSameGroup:          "the zone is on that group already",
 }
 
 const delegationHint = "the name lies inside a zone another owner key claimed; its owner must sign a delegation, and the zone is then created through the REST API (POST /v1/zones with \"delegation\")"

@@ -45,6 +45,8 @@ talk to the group 'ddnrs dev' runs.`,
 		newGroupJoinCmd(),
 		newGroupRemoveCmd(),
 		newGroupTransferCmd(),
+		newGroupRecoverCmd(),
+		newGroupReplaceCmd(),
 	)
 	return cmd
 }

@@ -24,5 +24,6 @@ certificate issued by the cluster's CA. 'ddnrs ops ca init' makes the CA,
 	cmd.AddCommand(newSnapshotCmd())
 	cmd.AddCommand(newRegistryCmd())
 	cmd.AddCommand(newStoreCmd(e))
+	cmd.AddCommand(newOpsNodeCmd())
 	return cmd
 }

@@ -218,7 +218,7 @@ func EncodeCommand(c Command) ([]byte, error) {
 		e.str(c.Admin)
 		e.str(c.DNS)
 	default:
-		if !encodeStageCommand(e, c) && !encodeRegistryCommand(e, c) && !encodeLeaseCommand(e, c) {
+		if !encodeStageCommand(e, c) && !encodeRegistryCommand(e, c) && !encodeLeaseCommand(e, c) && !encodeMembershipCommand(e, c) {
 			return nil, fmt.Errorf("%w: command of type %T", ErrMalformedCommand, c)
 		}
 	}
@@ -263,6 +263,9 @@ func DecodeCommand(b []byte) (Command, error) {
 		if c = newLeaseCommand(t); c != nil {
 			break
 		}
+		if c = newMembershipCommand(t); c != nil {
+			break
+		}
 		return nil, &UnknownCommandError{Type: t, Ignorable: t&IgnoreUnknown != 0}
 	}
 	if !knownVersion(t, b[1]) {
@@ -294,7 +297,7 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.Admin = d.Str16()
 		c.DNS = d.Str16()
 	default:
-		if !decodeStageCommand(d, c) && !decodeLeaseCommand(d, c) {
+		if !decodeStageCommand(d, c) && !decodeLeaseCommand(d, c) && !decodeMembershipCommand(d, c) {
 			decodeRegistryCommand(d, c, b[1])
 		}
 	}

@@ -36,7 +36,7 @@ var registryTypeNames = map[CommandType]string{
 	TypeIssueKey: "issue-key", TypeRevokeKey: "revoke-key", TypeClaimZone: "claim-zone",
 	TypeReleaseZone: "release-zone", TypeChangeOwnerKey: "change-owner-key",
 	TypeRegistrySuspend: "registry-suspend", TypeNodeHeartbeat: "node-heartbeat",
-	TypeRevokeCert: "revoke-cert",
+	TypeRevokeCert: "revoke-cert", TypeRemoveNode: "remove-node", TypeMoveZone: "move-zone",
 }
 
 // The reasons of registry rejections.
@@ -436,14 +436,15 @@ type RegistryState struct {
 	keys       map[string]APIKey
 	claimIndex // claims, persistent and indexed (registry_claims.go)
 	nodes      map[string]NodeRecord
-	tree       *translog.Tree // shared, append-only; this state covers its first size leaves
-	leaves     [][]byte       // shared, append-only; this state reads leaves[:size]
+	removed    map[string]bool // node ids removed for good (membership.go), from the log
+	tree       *translog.Tree  // shared, append-only; this state covers its first size leaves
+	leaves     [][]byte        // shared, append-only; this state reads leaves[:size]
 	size       uint64
 }
 
 func newRegistryState() *RegistryState {
 	return &RegistryState{keys: map[string]APIKey{},
-		nodes: map[string]NodeRecord{}, tree: translog.NewTree()}
+		nodes: map[string]NodeRecord{}, removed: map[string]bool{}, tree: translog.NewTree()}
 }
 
 // empty reports whether r holds nothing (snapshots then keep format 1).

@@ -22,7 +22,7 @@ import (
 // persistent and never copied), and the log leaves the batch appends.
 type regWork struct {
 	st     *RegistryState // tree, leaves and size those of the base
-	owned  [4]bool        // -, keys, -, nodes copied (the claims are persistent)
+	owned  [4]bool        // -, keys, removed, nodes copied (the claims are persistent)
 	leaves [][]byte       // new leaves, after the base's size
 }
 
@@ -87,6 +87,9 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 	}
 	if lops, ok, err := w.applyLease(c, logEntry); ok {
 		return append(ops, lops...), err
+	}
+	if mops, ok, err := w.applyMembership(c, logEntry); ok {
+		return append(ops, mops...), err
 	}
 	switch c := c.(type) {
 	case *SubmitApplication:

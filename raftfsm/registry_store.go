@@ -231,9 +231,11 @@ func loadRegistry(fb kvBucket) (*RegistryState, error) {
 // appendLoaded appends a leaf read from the store or a snapshot, after
 // checking it parses.
 func (r *RegistryState) appendLoaded(leaf []byte) error {
-	if _, err := translog.ParseEntry(leaf); err != nil {
+	e, err := translog.ParseEntry(leaf)
+	if err != nil {
 		return fmt.Errorf("log leaf %d: %w", r.size, err)
 	}
+	r.noteLoaded(e)
 	leaf = append([]byte(nil), leaf...)
 	r.tree.Append(leaf)
 	r.leaves = append(r.leaves, leaf)

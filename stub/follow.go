@@ -107,6 +107,9 @@ func (f *follower) step(ctx context.Context) error {
 			continue
 		}
 		st.Apply(e, now, 10*time.Minute)
+		if e.Kind == translog.KindNodeRemoval {
+			delete(f.nodes, e.NodeID) // removed for good: never an entry node again
+		}
 		if e.Kind == translog.KindNodeAdmission {
 			n := logNode{Region: e.Region, Group: e.Group}
 			for _, a := range e.NodeAddrs {

@@ -25,6 +25,7 @@ const (
 	KindNodeAdmission  Kind = 5 // a node first seen in the directory (or moved group)
 	KindRelease        Kind = 6 // a zone deleted and its name released
 	KindCertRevocation Kind = 7 // a cluster certificate revoked: NodeAddrs holds "serial=HEX"
+	KindNodeRemoval    Kind = 8 // a node removed from the directory for good (ddnrs ops node remove)
 )
 
 var kindNames = [...]string{
@@ -35,9 +36,10 @@ var kindNames = [...]string{
 	KindNodeAdmission:  "node-admission",
 	KindRelease:        "release",
 	KindCertRevocation: "cert-revocation",
+	KindNodeRemoval:    "node-removal",
 }
 
-func (k Kind) valid() bool { return k >= KindRegistration && k <= KindCertRevocation }
+func (k Kind) valid() bool { return k >= KindRegistration && k <= KindNodeRemoval }
 
 // String returns the kind's name ("registration", ..., "release"), or
 // "kind(N)" for an unknown value.
@@ -127,9 +129,9 @@ func (e *Entry) validate() error {
 		return fmt.Errorf("%w: time %d is not between 1970 and 9999", ErrMalformedEntry, s)
 	}
 	switch {
-	case e.Kind == KindNodeAdmission:
+	case e.Kind == KindNodeAdmission, e.Kind == KindNodeRemoval:
 		if e.NodeID == "" {
-			return fmt.Errorf("%w: node admission without a node id", ErrMalformedEntry)
+			return fmt.Errorf("%w: %s without a node id", ErrMalformedEntry, e.Kind)
 		}
 	case e.Kind == KindCertRevocation:
 		if _, err := RevokedSerial(*e); err != nil {

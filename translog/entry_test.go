@@ -33,6 +33,7 @@ var entryCases = []struct {
 	{"node-admission", Entry{Kind: KindNodeAdmission, Time: t0, Group: "g2", Region: "us", NodeID: "n3", NodeAddrs: []string{"dns=192.0.2.3:53", "peer=12D3KooWabc"}}},
 	{"release", Entry{Kind: KindRelease, Time: time.Unix(0, 0).UTC(), Zone: "example.org.", Actor: "operator"}},
 	{"cert-revocation", Entry{Kind: KindCertRevocation, Time: t0, Group: "eu", Reason: "laptop stolen", Actor: "operator", NodeID: "eu-ops", NodeAddrs: []string{"serial=5f3a9c01d2"}}},
+	{"node-removal", Entry{Kind: KindNodeRemoval, Time: t0, Group: "eu", Reason: "disk died", Actor: "operator", NodeID: "eu-3", NodeAddrs: []string{"dns=192.0.2.7:53", "peer=12D3KooWdef"}}},
 	{"unicode", Entry{Kind: KindSuspension, Time: time.Unix(maxUnix-1, 0).UTC(), Zone: "xn--bcher-kva.example.", Reason: "grüße — ✓", Actor: "operator"}},
 }
 
@@ -130,6 +131,7 @@ func TestMarshalRejects(t *testing.T) {
 		{"zone upper case", Entry{Kind: KindRelease, Time: t0, Zone: "Example.org."}},
 		{"zone no dot", Entry{Kind: KindRelease, Time: t0, Zone: "example.org"}},
 		{"admission no node", Entry{Kind: KindNodeAdmission, Time: t0}},
+		{"removal no node", Entry{Kind: KindNodeRemoval, Time: t0, Group: "eu"}},
 		{"field too long", Entry{Kind: KindSuspension, Time: t0, Zone: "a.", Reason: long}},
 		{"address too long", Entry{Kind: KindNodeAdmission, Time: t0, NodeID: "n", NodeAddrs: []string{long}}},
 		{"not UTF-8", Entry{Kind: KindSuspension, Time: t0, Zone: "a.", Reason: "\xff"}},
@@ -185,7 +187,7 @@ func TestParseEntryRejects(t *testing.T) {
 func TestKindString(t *testing.T) {
 	for k, want := range map[Kind]string{
 		KindRegistration: "registration", KindOwnerKeyChange: "owner-key-change", KindSuspension: "suspension",
-		KindUnsuspension: "unsuspension", KindNodeAdmission: "node-admission", KindRelease: "release", 9: "kind(9)",
+		KindUnsuspension: "unsuspension", KindNodeAdmission: "node-admission", KindRelease: "release", KindNodeRemoval: "node-removal", 0xff: "kind(255)",
 	} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)

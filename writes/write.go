@@ -856,7 +856,7 @@ func isRegistryCommand(c raftfsm.Command) bool {
 	switch c.(type) {
 	case *raftfsm.SubmitApplication, *raftfsm.ReviewApplication, *raftfsm.IssueKey, *raftfsm.RevokeKey,
 		*raftfsm.ClaimZone, *raftfsm.ReleaseZone, *raftfsm.ChangeOwnerKey, *raftfsm.RegistrySuspend, *raftfsm.NodeHeartbeat,
-		*raftfsm.LeaseChange, *raftfsm.ExpireZone, *raftfsm.RevokeCert:
+		*raftfsm.LeaseChange, *raftfsm.ExpireZone, *raftfsm.RevokeCert, *raftfsm.RemoveNode, *raftfsm.MoveZone:
 		return true
 	}
 	return false

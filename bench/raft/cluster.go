@@ -434,6 +434,9 @@ func (m *Member) Signal(sig os.Signal) error {
 // mount something there before Start (a small tmpfs, to fill).
 func (m *Member) DataDir() string { return m.dir }
 
+// Config is the path of m's configuration file (node.toml).
+func (m *Member) Config() string { return m.config }
+
 // UpSince is when m's current process became ready, zero while it is
 // down or starting.
 func (m *Member) UpSince() time.Time {
