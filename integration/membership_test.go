@@ -3,8 +3,11 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,4 +143,210 @@ func TestGroupRecover(t *testing.T) {
 			t.Errorf("%s: recovered.example. TXT = %v, %v; want the write made after the recovery", m.ID, r, err)
 		}
 	}
+}
+
+// addIdleNode starts one more node of group s in c, with its own scoped
+// certificate, on ip, that neither bootstraps a group nor asks to join
+// one: an operator adds it (ddnrs ops group replace / join).
+func (c *regCluster) addIdleNode(t *testing.T, s regGroupSpec, id, ip string) *regNode {
+	t.Helper()
+	n := &regNode{name: s.name + "/" + id, id: id, group: s.name, ip: ip}
+	nd := filepath.Join(c.dir, n.id)
+	n.config, n.ready, n.data = filepath.Join(nd, "node.toml"), filepath.Join(nd, "ready.json"), filepath.Join(nd, "data")
+	runCmd(t, c.dir, ddnrsBin, "ops", "cert", "issue", "--ca", filepath.Join(c.dir, "ca"), "--id", n.id, "--ip", ip, "--out", nd, "--scope", "member:"+s.name)
+	var regURLs, regAdmins, boot []string
+	for _, r := range c.groups["reg"] {
+		regURLs, regAdmins = append(regURLs, r.api), append(regAdmins, r.Admin)
+	}
+	for _, o := range c.nodes() {
+		boot = append(boot, o.Overlay...)
+	}
+	zero := ip + ":0"
+	c.writeNodeConfig(t, n, s, "", regURLs, regAdmins, boot, zero, zero, zero, zero, "/ip4/"+ip+"/udp/0/quic-v1")
+	b, err := os.ReadFile(n.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n.config, []byte(strings.Replace(string(b), "bootstrap = true\n", "bootstrap = false\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.start(t, c.dir)
+	c.groups[s.name] = append(c.groups[s.name], n)
+	return n
+}
+
+// opsArgs are the operator's TLS flags for c.
+func (c *regCluster) opsArgs() []string {
+	return []string{"--ca", c.ca, "--cert", c.opsCert, "--key", c.opsKey}
+}
+
+// groupVoters lists the voters of the group through the admin endpoint
+// addr (ddnrs ops group members).
+func (c *regCluster) groupVoters(t *testing.T, addr string) []string {
+	t.Helper()
+	out := runCmd(t, c.dir, ddnrsBin, append([]string{"ops", "group", "members", "--server", addr, "--output", "json"}, c.opsArgs()...)...)
+	var ml struct {
+		Members []struct {
+			ID    string `json:"id"`
+			Voter bool   `json:"voter"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(out), &ml); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range ml.Members {
+		if m.Voter {
+			ids = append(ids, m.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// directoryIDs lists the node ids of the registry's directory (REST
+// /v1/health).
+func (c *regCluster) directoryIDs(t *testing.T) map[string]bool {
+	t.Helper()
+	var h struct {
+		Nodes []struct {
+			ID string `json:"id"`
+		} `json:"nodes"`
+	}
+	if _, err := c.call(http.MethodGet, "/v1/health", "", nil, &h); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, n := range h.Nodes {
+		ids[n.ID] = true
+	}
+	return ids
+}
+
+// waitFollowDrops waits until the node whose data directory is dataDir
+// no longer admits the overlay peer id (its follow.json read the
+// node-removal entry).
+func waitFollowDrops(t *testing.T, name, dataDir, id string) {
+	t.Helper()
+	waitUntil(t, name+" no longer admits "+id, func() error {
+		b, err := os.ReadFile(filepath.Join(dataDir, "follow.json"))
+		if err != nil {
+			return err
+		}
+		var st struct {
+			Peers map[string]any `json:"peers"`
+		}
+		if err := json.Unmarshal(b, &st); err != nil {
+			return err
+		}
+		if _, ok := st.Peers[id]; ok {
+			return fmt.Errorf("still admitted")
+		}
+		return nil
+	})
+}
+
+// TestReplaceAndRemoveNodes (issue 14 item 4): in a registry cluster with
+// a group ga of three, member ga-3 dies (SIGKILL) and `ddnrs ops group
+// replace` puts a new node ga-4 in its place: ga-4 is a voter and serves
+// the group's zone, ga-3 is out of the Raft configuration and of the node
+// directory, and every node stops admitting its overlay peer. Started
+// again with its old data, ga-3 does not come back: the registry refuses
+// its heartbeats (it logs why) and the group does not list it. Then
+// `ddnrs ops node remove` retires the live member ga-2 the same way. The
+// careless operator's mistakes are refused with a reason: an unknown
+// node, a second removal, no --reason, a live member given as dead, the
+// dead id reused as the new one.
+func TestReplaceAndRemoveNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 5 node processes")
+	}
+	spec := regGroupSpec{name: "ga", size: 3, region: "ra"}
+	c := startRegistryClusterWith(t, true, 1, spec)
+	reg, ga := c.groups["reg"][0], c.groups["ga"]
+	z := regSignZone(t, "members.example.", 9)
+	c.createZone(t, c.reviewer, z, "ra")
+	if z.group != "ga" {
+		t.Fatalf("placed %s on %q, want ga", z.origin, z.group)
+	}
+	ops := func(args ...string) (string, string, error) {
+		return tryCmd(c.dir, ddnrsBin, append(append([]string{"ops"}, args...), c.opsArgs()...)...)
+	}
+	refused := func(what, want string, args ...string) {
+		t.Helper()
+		if out, errOut, err := ops(args...); err == nil || !strings.Contains(errOut, want) {
+			t.Errorf("%s: err %v, stdout %q, stderr %q; want refused, saying %q", what, err, out, errOut, want)
+		}
+	}
+	refused("remove of an unknown node", "does not list this node id", "node", "remove", "nobody", "--reason", "x", "--server", reg.Admin)
+	refused("remove without a reason", "--reason", "node", "remove", "ga-2", "--server", reg.Admin)
+	refused("replace of a live member", "not dead", "group", "replace", "--dead", "ga-2", "--new", "ga-9", "--raft", "127.0.61.9:7300", "--server", ga[0].Admin)
+	refused("replace reusing the dead id", "new node id", "group", "replace", "--dead", "ga-3", "--new", "ga-3", "--raft", "127.0.61.9:7300", "--server", ga[0].Admin)
+
+	dead := ga[2]
+	deadPeer := overlayPeerID(t, dead.Overlay)
+	dead.p.cmd.Process.Kill()
+	dead.p.stop()
+	fresh := c.addIdleNode(t, spec, "ga-4", "127.0.61.4")
+	out, errOut, err := ops("group", "replace", "--dead", dead.id, "--new", fresh.id, "--raft", fresh.Raft, "--reason", "disk died",
+		"--registry", reg.Admin, "--server", ga[0].Admin, "--timeout", "90s")
+	if err != nil {
+		t.Fatalf("ddnrs ops group replace: %v\n%s%s", err, out, errOut)
+	}
+	t.Logf("replace: %s", strings.TrimSpace(out))
+	if !strings.Contains(out, "caught up") {
+		t.Errorf("replace says %q, want the new voter caught up", out)
+	}
+	if got, want := c.groupVoters(t, ga[0].Admin), []string{"ga-1", "ga-2", "ga-4"}; !slices.Equal(got, want) {
+		t.Errorf("voters after the replace: %v, want %v", got, want)
+	}
+	regWaitAnswer(t, fresh, z)
+	for _, n := range []*regNode{reg, ga[0], ga[1], fresh} {
+		waitFollowDrops(t, n.name, n.data, deadPeer)
+	}
+	if c.directoryIDs(t)[dead.id] {
+		t.Errorf("the directory still lists %s", dead.id)
+	}
+
+	// The dead member comes back with its old data.
+	dead.start(t, c.dir)
+	waitUntil(t, dead.name+" told it was removed", func() error {
+		if !strings.Contains(dead.p.out.String(), "removed this node from its directory") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	if c.directoryIDs(t)[dead.id] {
+		t.Errorf("the directory lists %s again after it came back", dead.id)
+	}
+	if got, want := c.groupVoters(t, ga[0].Admin), []string{"ga-1", "ga-2", "ga-4"}; !slices.Equal(got, want) {
+		t.Errorf("voters after %s came back: %v, want %v", dead.id, got, want)
+	}
+
+	// A live member retired with node remove.
+	live := ga[1]
+	livePeer := overlayPeerID(t, live.Overlay)
+	out, errOut, err = ops("node", "remove", live.id, "--reason", "retired", "--server", reg.Admin)
+	if err != nil {
+		t.Fatalf("ddnrs ops node remove: %v\n%s%s", err, out, errOut)
+	}
+	if !strings.Contains(out, "removed from group ga's Raft configuration") {
+		t.Errorf("node remove says %q, want it out of ga's Raft configuration", out)
+	}
+	if got, want := c.groupVoters(t, ga[0].Admin), []string{"ga-1", "ga-4"}; !slices.Equal(got, want) {
+		t.Errorf("voters after removing %s: %v, want %v", live.id, got, want)
+	}
+	for _, n := range []*regNode{reg, ga[0], fresh} {
+		waitFollowDrops(t, n.name, n.data, livePeer)
+	}
+	waitUntil(t, live.name+" told it was removed", func() error {
+		if !strings.Contains(live.p.out.String(), "removed this node from its directory") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	if c.directoryIDs(t)[live.id] {
+		t.Errorf("the directory lists %s after its removal and a refused heartbeat", live.id)
+	}
+	refused("a second removal", "removed from the directory for good", "node", "remove", live.id, "--reason", "again", "--server", reg.Admin)
 }

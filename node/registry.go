@@ -260,6 +260,10 @@ func (n *Node) heartbeats(ctx context.Context) {
 	for {
 		err := n.heartbeat(ctx)
 		wait := every
+		var rej *raftfsm.RejectedError
+		if errors.As(err, &rej) && rej.Reason == raftfsm.ReasonNodeRemoved {
+			log.Warn("the registry removed this node from its directory for good (ddnrs ops node remove): no node admits it; wipe its data directory and give it a new node id", "err", err)
+		}
 		if err != nil {
 			log.Debug("heartbeat failed; will retry", "err", err, "in", min(delay, every))
 			wait = min(delay, every)

@@ -119,19 +119,31 @@ func runNodeRemove(ctx context.Context, opts *nodeRemoveOptions) error {
 	}
 	defer release()
 	rec, dir, err := directoryNode(ctx, c, opts.Server, opts.ID)
-	if err != nil {
+	res := nodeRemoveJSON{ID: opts.ID, Group: rec.Group}
+	listed := true
+	switch {
+	case errors.Is(err, errNotListed):
+		// Let the registry say why: never listed, or removed before.
+		// Listed since the directory was read, it is removed now, and
+		// its group's configuration is left alone.
+		listed = false
+		if res.RegistryIndex, err = proposeRemoveNode(ctx, c, opts.Server, opts.ID, opts.Reason); err != nil {
+			return err
+		}
+		opts.DirectoryOnly = true
+	case err != nil:
 		return err
 	}
-	res := nodeRemoveJSON{ID: opts.ID, Group: rec.Group}
-	if !opts.DirectoryOnly {
+	if listed && !opts.DirectoryOnly {
 		res.RaftRemoved, err = removeFromGroup(ctx, c, dir, rec)
 		if err != nil {
 			return err
 		}
 	}
-	res.RegistryIndex, err = proposeRemoveNode(ctx, c, opts.Server, opts.ID, opts.Reason)
-	if err != nil {
-		return err
+	if listed {
+		if res.RegistryIndex, err = proposeRemoveNode(ctx, c, opts.Server, opts.ID, opts.Reason); err != nil {
+			return err
+		}
 	}
 	if opts.Output == "json" {
 		return writeJSONTo(opts.out, res)
@@ -160,9 +172,12 @@ func directoryNode(ctx context.Context, c *admin.Client, server, id string) (raf
 			return n, dir, nil
 		}
 	}
-	return raftfsm.NodeRecord{}, dir, withHint(fmt.Errorf("the node directory at %s does not list %s", server, id),
-		"list the nodes with the REST API's /v1/health; a node removed before is no longer listed")
+	return raftfsm.NodeRecord{ID: id}, dir, fmt.Errorf("%w: the node directory at %s does not list %s", errNotListed, server, id)
 }
+
+// errNotListed is returned by directoryNode when the directory does not
+// list the node.
+var errNotListed = errors.New("node not listed")
 
 // groupAdmins returns the admin endpoints of the nodes of group g in the
 // directory, but for the node except.
