@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# make bench: dnsperf against ddnrs dev, Knot and NSD serving the same
-# 10,000-name zone signed by `ddnrs zone sign`, with and without DO.
-# The server is pinned to core 0 (ddnrs once its group has committed the
-# zone) and dnsperf to core 1; each server's CPU
+# make bench: dnsperf against ddnrs node (a one-member group), ddnrs dev
+# (three members in one process), Knot and NSD serving the same
+# 10,000-name zone signed by `ddnrs zone sign`, over UDP and TCP, with and
+# without DO. The server is pinned to core 0 (dev once its group has
+# committed the zone) and dnsperf to core 1; each server's CPU
 # time per query is measured from /proc/PID/stat (utime+stime) around the
 # run. See bench/README.md.
 #
 # Environment: DURATION (seconds per run, default 20), NAMES (default
-# 10000), SERVERS (default "ddnrs knot nsd"), KEEP=1 keeps the work dir,
-# ENCRYPTED=0 skips bench/encrypted.sh (DoT and DoH against Unbound).
+# 10000), SERVERS (default "node dev knot nsd"; "ddnrs" is dev), PROTOS
+# (default "udp tcp"), KEEP=1 keeps the work dir, RRL=0 skips the rate
+# limiting figures, ENCRYPTED=0 skips bench/encrypted.sh (DoT, DoH,
+# HTTP/3 and DoQ).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-20}
 NAMES=${NAMES:-10000}
-SERVERS=${SERVERS:-ddnrs knot nsd}
+SERVERS=${SERVERS:-node dev knot nsd}
+PROTOS=${PROTOS:-udp tcp}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 
@@ -115,6 +119,30 @@ start_ddnrs() {
 	taskset -a -p -c "$SERVER_CPU" "$server_pid" >/dev/null
 }
 
+start_dev() { start_ddnrs; }
+
+# start_node runs `ddnrs node`, a one-member group made by `ddnrs ops
+# group bootstrap` whose zone store `ddnrs ops store restore-zone` seeded
+# with the zone (signed with the same key, as dev does): it serves at
+# once, so it starts pinned and sizes itself (UDP sockets) for one core.
+start_node() {
+	rm -rf "$work/grp" "$work/node-ready.json"
+	"$work/ddnrs" ops group bootstrap --out "$work/grp" --members 1 --no-encrypted \
+		--dns-port "$(free_port)" --raft-port "$(free_port)" --admin-port "$(free_port)" >"$work/bootstrap.log" 2>&1
+	sed -i 's/^dns = .*/&\nrrl_rate = 0/' "$work/grp/node1/node.toml"
+	"$work/ddnrs" ops store restore-zone --data "$work/grp/node1/data" --key "$key" "$work/bench.zone" >>"$work/bootstrap.log" 2>&1
+	taskset -c "$SERVER_CPU" "$work/ddnrs" node --config "$work/grp/node1/node.toml" \
+		--ready-file "$work/node-ready.json" >"$work/node.log" 2>&1 &
+	server_pid=$!
+	for _ in $(seq 600); do
+		[ -s "$work/node-ready.json" ] && break
+		kill -0 "$server_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	port=$(sed -n 's/.*"dns" *: *"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$work/node-ready.json" 2>/dev/null | head -n 1)
+	[ -n "$port" ] || { echo "bench: ddnrs node wrote no ready file"; cat "$work/node.log"; return 1; }
+}
+
 start_knot() {
 	port=$(free_port)
 	mkdir -p "$work/knot"
@@ -177,7 +205,7 @@ CONF
 results=()
 for server in $SERVERS; do
 	case $server in
-	ddnrs) ;;
+	ddnrs | dev | node) ;;
 	knot) command -v knotd >/dev/null || { echo "bench: knotd missing, skipping"; continue; } ;;
 	nsd) command -v nsd >/dev/null || { echo "bench: nsd missing, skipping"; continue; } ;;
 	*) echo "bench: unknown server $server" >&2; exit 1 ;;
@@ -188,28 +216,32 @@ for server in $SERVERS; do
 	# Sanity: an existing name answers NOERROR and a missing one NXDOMAIN.
 	dig @127.0.0.1 -p "$port" +norec host00001.bench. A | grep -q "status: NOERROR" || echo "bench: WARNING $server host00001.bench. A is not NOERROR"
 	dig @127.0.0.1 -p "$port" +norec nx00001.bench. A | grep -q "status: NXDOMAIN" || echo "bench: WARNING $server nx00001.bench. A is not NXDOMAIN"
-	for mode in plain do; do
-		flags=()
-		[ "$mode" = do ] && flags=(-D)
-		before=$(cpu_ticks "$server_pid")
-		read -r core_busy0 core_total0 < <(core_times "$SERVER_CPU")
-		taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" \
-			-l "$DURATION" -q 200 -c 4 -v "${flags[@]}" >"$work/$server-$mode.txt" 2>&1 || true
-		after=$(cpu_ticks "$server_pid")
-		read -r core_busy1 core_total1 < <(core_times "$SERVER_CPU")
-		cpu_us=$(( (after - before) * 1000000 / $(getconf CLK_TCK) ))
-		# How busy the server's core was, by anyone: a core near 100% with
-		# a low server share means other processes took it.
-		busy=$(( 100 * (core_busy1 - core_busy0) / (core_total1 - core_total0 + 1) ))
-		line="$("$work/latency" -label "$server/$mode" -cpu "$cpu_us" "$work/$server-$mode.txt")  core$SERVER_CPU:${busy}%"
-		echo "$line"
-		results+=("$line")
+	for proto in $PROTOS; do
+		for mode in plain do; do
+			flags=(-m "$proto")
+			[ "$mode" = do ] && flags+=(-D)
+			label="$server/$proto"
+			[ "$mode" = do ] && label="$label+do"
+			before=$(cpu_ticks "$server_pid")
+			read -r core_busy0 core_total0 < <(core_times "$SERVER_CPU")
+			taskset -c "$CLIENT_CPU" dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" \
+				-l "$DURATION" -q 200 -c 4 -v "${flags[@]}" >"$work/$server-$proto-$mode.txt" 2>&1 || true
+			after=$(cpu_ticks "$server_pid")
+			read -r core_busy1 core_total1 < <(core_times "$SERVER_CPU")
+			cpu_us=$(((after - before) * 1000000 / $(getconf CLK_TCK)))
+			# How busy the server's core was, by anyone: a core near 100% with
+			# a low server share means other processes took it.
+			busy=$((100 * (core_busy1 - core_busy0) / (core_total1 - core_total0 + 1)))
+			line="$("$work/latency" -label "$label" -cpu "$cpu_us" "$work/$server-$proto-$mode.txt")  core$SERVER_CPU:${busy}%"
+			echo "$line"
+			results+=("$line")
+		done
 	done
 	stop_server
 done
 
 echo
-echo "== results ($(date -u +%Y-%m-%d), ${DURATION}s per run, server on core $SERVER_CPU, dnsperf -q 200 -c 4 on core $CLIENT_CPU)"
+echo "== results ($(date -u +%Y-%m-%dT%H:%MZ), ${DURATION}s per run, server on core $SERVER_CPU, dnsperf -q 200 -c 4 on core $CLIENT_CPU, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 "$work/latency" -header
 printf '%s\n' "${results[@]}"
 

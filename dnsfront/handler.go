@@ -282,6 +282,29 @@ func (h *Handler) HandleFrom(raw, buf []byte, tr Transport, from netip.AddrPort)
 	return out, ok
 }
 
+// HandleCached answers raw only when its reply is in the packed cache
+// (packed.go), appending it to buf[:0] and observing it as HandleFrom
+// does; ok=false means not answered and nothing observed: call
+// HandleFrom. It never waits, so the stream servers call it from their
+// reader goroutine (CachedResponder).
+func (h *Handler) HandleCached(raw, buf []byte, tr Transport, from netip.AddrPort) (out []byte, ok bool) {
+	if len(raw) < headerLen || raw[2]&0x80 != 0 {
+		return nil, false
+	}
+	var start time.Time
+	if h.observing {
+		start = time.Now()
+	}
+	out, z, hit := h.packedHit(raw, buf, tr)
+	if !hit {
+		return nil, false
+	}
+	if h.observing {
+		h.observe(tr, raw, out, relayInfo{}, z.Origin, start, from)
+	}
+	return out, true
+}
+
 // handle is Handle for the local zones; other=true (and nothing else)
 // when the query is for the OtherGroups. zone is the origin of the local
 // zone that answered, "" when none did.

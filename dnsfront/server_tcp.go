@@ -1,6 +1,7 @@
 package dnsfront
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -247,16 +248,41 @@ func (s *TCPServer) serveConn(tc *tcpConn) {
 	}()
 	inflight := make(chan struct{}, s.opt.MaxInflight)
 	var hdr [2]byte
+	// Buffered: a client pipelining queries has them read in one system
+	// call, not two per query (length, then message).
+	rd := bufio.NewReaderSize(tc.c, tcpReadBuf)
+	// Replies from the packed cache (which never wait) are answered here,
+	// in order, gathered in wb and written in one system call once no
+	// query is left in rd; the others get a goroutine each, so a slow one
+	// holds up no other.
+	cr, quick := s.h.(CachedResponder)
+	var wb []byte
+	flush := func() bool {
+		if len(wb) == 0 {
+			return true
+		}
+		ok := tc.write(s, wb)
+		wb = wb[:0]
+		return ok
+	}
+	defer flush()
 	for {
+		if rd.Buffered() < 2 && !flush() {
+			return
+		}
 		select {
 		case inflight <- struct{}{}:
 		case <-s.done:
 			return
 		}
-		if !tc.armRead(s.opt.IdleTimeout) {
+		if rd.Buffered() < 2 {
+			if !tc.armRead(s.opt.IdleTimeout) {
+				return
+			}
+		} else if tc.stopping() {
 			return
 		}
-		if _, err := io.ReadFull(tc.c, hdr[:]); err != nil {
+		if _, err := io.ReadFull(rd, hdr[:]); err != nil {
 			return // EOF, idle timeout, evicted, or closed by Close
 		}
 		n := int(binary.BigEndian.Uint16(hdr[:]))
@@ -266,9 +292,25 @@ func (s *TCPServer) serveConn(tc *tcpConn) {
 		}
 		// The buffer is as large as the query announced.
 		bp := getBuf(n)
-		if _, err := io.ReadFull(tc.c, (*bp)[:n]); err != nil {
+		if _, err := io.ReadFull(rd, (*bp)[:n]); err != nil {
 			putBuf(bp)
 			return
+		}
+		if quick {
+			if wb == nil {
+				wb = make([]byte, 0, tcpWriteBuf)
+			}
+			at := len(wb)
+			if out, ok := cr.HandleCached((*bp)[:n], wb[at+2:at+2], s.tr, tc.from); ok && len(out) > 0 && &out[0] == &wb[:at+2+1][at+2] {
+				binary.BigEndian.PutUint16(wb[at:at+2], uint16(len(out)))
+				wb = wb[:at+2+len(out)]
+				putBuf(bp)
+				<-inflight
+				if len(wb) > tcpWriteBuf-maxPackedLen-2 && !flush() {
+					return
+				}
+				continue
+			}
 		}
 		// Waits while the client has its cap of queries in flight on all
 		// its connections: this one is not read meanwhile.
@@ -286,6 +328,37 @@ func (s *TCPServer) serveConn(tc *tcpConn) {
 		}()
 	}
 }
+
+// write writes framed replies to the connection, bounded by
+// WriteTimeout; a connection it cannot write to is closed (false).
+func (tc *tcpConn) write(s *TCPServer, b []byte) bool {
+	tc.wmu.Lock()
+	defer tc.wmu.Unlock()
+	if err := tc.c.SetWriteDeadline(time.Now().Add(s.opt.WriteTimeout)); err != nil {
+		return false
+	}
+	if _, err := tc.c.Write(b); err != nil {
+		s.log.Debug("tcp write", "to", tc.c.RemoteAddr(), "err", err)
+		tc.c.Close()
+		return false
+	}
+	return true
+}
+
+// stopping reports whether Shutdown asked the reader to read no more.
+func (tc *tcpConn) stopping() bool {
+	tc.dmu.Lock()
+	defer tc.dmu.Unlock()
+	return tc.closing
+}
+
+// tcpWriteBuf is the buffer a connection gathers replies from the packed
+// cache in: room for several (each at most maxPackedLen).
+const tcpWriteBuf = 16 << 10
+
+// tcpReadBuf is the read buffer of a connection: room for a few dozen
+// pipelined queries.
+const tcpReadBuf = 4096
 
 // replyBuf is the size class replies start in: most answers fit; a larger
 // one is packed into a buffer of its own size by the handler.

@@ -44,6 +44,15 @@ type AddrResponder interface {
 	HandleFrom(raw, buf []byte, tr Transport, from netip.AddrPort) (out []byte, ok bool)
 }
 
+// CachedResponder is the optional interface of a Responder that answers
+// some queries without waiting (from a cache): the TCP server calls
+// HandleCached from the connection's reader and gathers those replies
+// into one write, and calls HandleFrom (in a goroutine) when ok=false.
+// *Handler implements it.
+type CachedResponder interface {
+	HandleCached(raw, buf []byte, tr Transport, from netip.AddrPort) (out []byte, ok bool)
+}
+
 // handleFrom answers raw with h, telling it the client when it asks.
 func handleFrom(h Responder, raw, buf []byte, tr Transport, from netip.AddrPort) ([]byte, bool) {
 	if a, ok := h.(AddrResponder); ok {
