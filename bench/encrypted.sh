@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Encrypted transports: dnsperf -m dot and -m doh against ddnrs dev and
 # against Unbound serving the same signed zone (auth-zone) over DoT and
-# DoH, in one run. Server on core 0, dnsperf on core 1; CPU time per
-# query from /proc/PID/stat as in run.sh. See bench/README.md.
+# DoH, in one run; and bench/cmd/dnsload (Go) for what this dnsperf
+# lacks, DoH over HTTP/3 (doh3) and DoQ (ddnrs only: Debian's Unbound
+# has neither), and for DoH over HTTP/2 with that client too (doh-go),
+# next to the UDP figure (dnsperf). Server on core 0, load generator on
+# core 1; CPU time per query from /proc/PID/stat as in run.sh. See
+# bench/README.md.
 #
 # Environment: DURATION (seconds per run, default 20), NAMES (default
 # 10000), ENC_SERVERS (default "ddnrs unbound"), ENC_MODES (default
-# "dot doh"), KEEP=1 keeps the work dir.
+# "udp dot doh doh-go doh3 doq"), KEEP=1 keeps the work dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-20}
 NAMES=${NAMES:-10000}
 ENC_SERVERS=${ENC_SERVERS:-ddnrs unbound}
-ENC_MODES=${ENC_MODES:-dot doh}
+ENC_MODES=${ENC_MODES:-udp dot doh doh-go doh3 doq}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 
@@ -72,6 +76,7 @@ json_field() { sed -n "s/.*\"$1\" *: *\"\\([^\"]*\\)\".*/\\1/p" "$2" | head -n 1
 echo "== building ddnrs and generating a $NAMES-name zone in $work"
 go build -o "$work/ddnrs" ./cmd/ddnrs
 go build -o "$work/latency" ./bench/cmd/latency
+go build -o "$work/dnsload" ./bench/cmd/dnsload
 go run ./bench/cmd/genzone -n "$NAMES" -zone "$work/bench.zone" -queries "$work/queries.txt"
 base=$(basename "$("$work/ddnrs" zone keygen bench. --dir "$work" | tail -n 1)")
 key="$work/$base.private"
@@ -89,7 +94,9 @@ start_ddnrs() {
 	server_pid=$!
 	for _ in $(seq 600); do [ -s "$work/ready.json" ] && break; sleep 0.1; done
 	[ -s "$work/ready.json" ] || { echo "bench: ddnrs wrote no ready file"; cat "$work/ddnrs.log"; return 1; }
+	plain_port=$(json_field dns "$work/ready.json" | sed 's/.*://')
 	dot_port=$(json_field dot "$work/ready.json" | sed 's/.*://')
+	doq_port=$(json_field doq "$work/ready.json" | sed 's/.*://')
 	doh_port=$(json_field doh "$work/ready.json" | sed 's/.*:\([0-9]*\)\/.*/\1/')
 	ca=$(json_field ca "$work/ready.json")
 	[ -n "$dot_port" ] && [ -n "$doh_port" ] || { echo "bench: ready file has no dot/doh"; cat "$work/ready.json"; return 1; }
@@ -99,6 +106,8 @@ start_ddnrs() {
 start_unbound() {
 	local plain
 	plain=$(free_port)
+	plain_port=$plain
+	doq_port=""
 	dot_port=$(free_port)
 	doh_port=$(free_port)
 	mkdir -p "$work/unbound"
@@ -169,17 +178,42 @@ for server in $ENC_SERVERS; do
 	"start_$server"
 	wait_tls
 	for mode in $ENC_MODES; do
-		port=$dot_port
-		[ "$mode" = doh ] && port=$doh_port
+		case $mode in
+		udp) port=$plain_port ;;
+		dot) port=$dot_port ;;
+		doh | doh-go | doh3) port=$doh_port ;;
+		doq) port=$doq_port ;;
+		*) echo "bench: unknown mode $mode" >&2; exit 1 ;;
+		esac
+		if [ -z "$port" ] || { [ "$server" = unbound ] && [ "$mode" = doh3 ]; }; then
+			echo "$server/$mode: not served"
+			continue
+		fi
 		# Sanity over the transport itself, certificate verified.
-		https=()
-		[ "$mode" = doh ] && https=(+https)
-		kdig @127.0.0.1 -p "$port" +tls-ca="$ca" +tls-hostname=localhost "${https[@]}" +time=2 host00001.bench. A |
-			grep -q "status: NOERROR" || echo "bench: WARNING $server/$mode host00001.bench. A is not NOERROR"
+		case $mode in
+		dot | doh)
+			https=()
+			[ "$mode" = doh ] && https=(+https)
+			kdig @127.0.0.1 -p "$port" +tls-ca="$ca" +tls-hostname=localhost "${https[@]}" +time=2 host00001.bench. A |
+				grep -q "status: NOERROR" || echo "bench: WARNING $server/$mode host00001.bench. A is not NOERROR"
+			;;
+		esac
 		before=$(cpu_ticks "$server_pid")
 		read -r core_busy0 core_total0 < <(core_times "$SERVER_CPU")
-		taskset -c "$CLIENT_CPU" dnsperf -m "$mode" -s 127.0.0.1 -p "$port" -d "$work/queries.txt" \
-			-l "$DURATION" -q 200 -c 4 -v >"$work/$server-$mode.txt" 2>&1 || true
+		case $mode in
+		udp | dot | doh)
+			dmode=()
+			[ "$mode" = udp ] || dmode=(-m "$mode")
+			taskset -c "$CLIENT_CPU" dnsperf "${dmode[@]}" -s 127.0.0.1 -p "$port" -d "$work/queries.txt" \
+				-l "$DURATION" -q 200 -c 4 -v >"$work/$server-$mode.txt" 2>&1 || true
+			;;
+		*)
+			lmode=$mode
+			[ "$mode" = doh-go ] && lmode=doh
+			taskset -c "$CLIENT_CPU" "$work/dnsload" -m "$lmode" -s "127.0.0.1:$port" -ca "$ca" -d "$work/queries.txt" \
+				-l "${DURATION}s" -q 200 -c 4 -v >"$work/$server-$mode.txt" 2>&1 || true
+			;;
+		esac
 		after=$(cpu_ticks "$server_pid")
 		read -r core_busy1 core_total1 < <(core_times "$SERVER_CPU")
 		cpu_us=$(( (after - before) * 1000000 / $(getconf CLK_TCK) ))
@@ -192,6 +226,6 @@ for server in $ENC_SERVERS; do
 done
 
 echo
-echo "== encrypted results ($(date -u +%Y-%m-%d), ${DURATION}s per run, server on core $SERVER_CPU, dnsperf -q 200 -c 4 on core $CLIENT_CPU)"
+echo "== encrypted results ($(date -u +%Y-%m-%dT%H:%MZ), ${DURATION}s per run, server on core $SERVER_CPU, dnsperf or dnsload -q 200 -c 4 on core $CLIENT_CPU, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 "$work/latency" -header
 printf '%s\n' "${results[@]}"
