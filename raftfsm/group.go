@@ -180,6 +180,9 @@ type Group struct {
 	closeOnce sync.Once
 	closeDone chan struct{} // closed when Close finished
 	closeErr  error
+
+	nudging    bool // a Nudge barrier is in flight (guarded by mu)
+	nudgeAgain bool // another Nudge came meanwhile: one more barrier after it
 }
 
 // DropConns closes every open Raft connection, accepted or dialled, whose
@@ -327,11 +330,39 @@ func (g *Group) IsLeader() bool { return g.raft.State() == raft.Leader }
 // committed. Nudge appends a barrier entry (never handed to the state
 // machine), which is replicated at once, and does not wait for it. A
 // writer that waits for the members to apply its entry calls it (node's
-// read-your-writes); on a follower it does nothing.
+// read-your-writes); on a follower it does nothing. Nudges coalesce: with
+// a barrier in flight, the Nudges that come meanwhile make one more
+// barrier once it is done, not one each (a barrier costs every member a
+// log write and an fsync; concurrent writers would double the entries).
 func (g *Group) Nudge() {
-	if g.raft.State() == raft.Leader {
-		g.raft.Barrier(100 * time.Millisecond)
+	if g.raft.State() != raft.Leader {
+		return
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return
+	}
+	if g.nudging {
+		g.nudgeAgain = true
+		return
+	}
+	g.nudging = true
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		for {
+			g.raft.Barrier(100 * time.Millisecond).Error()
+			g.mu.Lock()
+			again := g.nudgeAgain && !g.closed && g.raft.State() == raft.Leader
+			g.nudgeAgain = false
+			g.nudging = again
+			g.mu.Unlock()
+			if !again {
+				return
+			}
+		}
+	}()
 }
 
 // preverifying is a state machine that checks commands ahead of their

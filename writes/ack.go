@@ -14,11 +14,19 @@ package writes
 // up). A member that cannot be reached is pending at once, so a dead
 // member costs a write nothing; a silent one (stopped, partitioned)
 // costs it ack_wait.
+//
+// Concurrent writes share the asking (memberAcks): the leader keeps, per
+// member, the highest index the member reported processed and has at
+// most one request to it in flight, for the highest index any write
+// waits for; a write that the member's last answer covers does not ask
+// at all. One request per member and write had cost a third of a
+// write's CPU across the group (issue 11 item 5, bench/README.md).
 
 import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/raftfsm"
@@ -77,10 +85,7 @@ func (w *Path) awaitMembers(ctx context.Context, cmd raftfsm.Encoded, index uint
 			continue
 		}
 		wg.Go(func() {
-			// The member waits a little less than this node does, so
-			// its "not yet" arrives before ctx ends.
-			p, err := w.r.Client().WaitProcessed(ctx, addrs.Admin, index, wait*9/10)
-			record(m.ID, err == nil && p.Reached)
+			record(m.ID, w.acks.wait(ctx, w, m.ID, addrs.Admin, index, wait))
 		})
 	}
 	wg.Wait()
@@ -88,5 +93,100 @@ func (w *Path) awaitMembers(ctx context.Context, cmd raftfsm.Encoded, index uint
 	slices.Sort(res.Pending)
 	if len(res.Pending) > 0 {
 		w.log.Info("write acknowledged before every member applied it", "index", index, "pending", res.Pending, "waited", wait)
+	}
+}
+
+// memberAcks is what the leader knows of its members' processed
+// indexes, shared by the writes waiting for them (see the file comment).
+type memberAcks struct {
+	mu sync.Mutex
+	m  map[string]*memberAck
+}
+
+// memberAck is one member's entry in memberAcks, guarded by its mu.
+type memberAck struct {
+	processed uint64        // the highest index the member reported processed
+	learned   time.Time     // when: an answer older than ack_wait is asked again (the member may have lost its state since)
+	want      uint64        // the highest index a waiting write needs
+	waiters   int           // writes waiting for this member now
+	asking    bool          // a request to the member is in flight
+	fails     uint64        // requests that failed (the member unreachable)
+	changed   chan struct{} // closed, and replaced, when processed or fails change
+}
+
+// wait reports whether member id (admin endpoint addr) has processed
+// index before ctx ends, asking it through the one request in flight
+// for that member (started here when none is). A failed request (the
+// member unreachable) ends the waits of the writes that saw it with
+// false at once: a dead member costs a write nothing.
+func (a *memberAcks) wait(ctx context.Context, w *Path, id, addr string, index uint64, wait time.Duration) bool {
+	a.mu.Lock()
+	if a.m == nil {
+		a.m = make(map[string]*memberAck)
+	}
+	m := a.m[id]
+	if m == nil {
+		m = &memberAck{changed: make(chan struct{})}
+		a.m[id] = m
+	}
+	m.waiters++
+	defer func() {
+		a.mu.Lock()
+		m.waiters--
+		a.mu.Unlock()
+	}()
+	fails := m.fails
+	for {
+		if m.processed >= index && time.Since(m.learned) < wait {
+			a.mu.Unlock()
+			return true
+		}
+		if m.fails != fails {
+			a.mu.Unlock()
+			return false
+		}
+		m.want = max(m.want, index)
+		if !m.asking {
+			m.asking = true
+			go a.ask(w, m, addr, wait)
+		}
+		ch := m.changed
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+		a.mu.Lock()
+	}
+}
+
+// ask asks the member at addr to answer once it has processed m.want,
+// again while writes wait for more than it reported, and stops when
+// none waits or a request fails.
+func (a *memberAcks) ask(w *Path, m *memberAck, addr string, wait time.Duration) {
+	for {
+		a.mu.Lock()
+		target := m.want
+		a.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		// The member waits a little less than the writes do, so its
+		// "not yet" arrives before theirs end.
+		p, err := w.r.Client().WaitProcessed(ctx, addr, target, wait*9/10)
+		cancel()
+		a.mu.Lock()
+		if err != nil {
+			m.fails++
+		} else {
+			m.processed, m.learned = p.Index, time.Now()
+		}
+		close(m.changed)
+		m.changed = make(chan struct{})
+		if err != nil || m.waiters == 0 || m.want <= m.processed {
+			m.asking = false
+			a.mu.Unlock()
+			return
+		}
+		a.mu.Unlock()
 	}
 }

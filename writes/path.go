@@ -127,6 +127,7 @@ type Path struct {
 	o     Options
 	log   *slog.Logger
 	drops leaseState // the drops of released ephemeral zones still owed (leases.go)
+	acks  memberAcks // what the other members reported processed (ack.go)
 }
 
 // New returns the write path of the node r.
