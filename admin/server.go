@@ -113,6 +113,11 @@ type Options struct {
 	// Default (nil): every client the TLS configuration let in may call
 	// every path.
 	Authorize func(r *http.Request) error
+	// CheckRemoved, when set, answers a leader's notice that this node
+	// was removed from the group (POST /v1/group/removed, removed.go): it
+	// asks the leader's configuration and reports whether this node is
+	// out of it (standing.Standing.Check). nil: notices are refused.
+	CheckRemoved func(ctx context.Context) (removed bool, err error)
 }
 
 // Server is the admin HTTPS endpoint: one http.Server on one listener,
@@ -233,6 +238,7 @@ func (a *Server) routes() http.Handler {
 	bounded("GET /v1/group/status", a.handleStatus)
 	bounded("GET /v1/group/processed", a.handleProcessed)
 	bounded("GET /v1/group/members", a.handleMembers)
+	bounded("POST /v1/group/removed", a.handleRemoved)
 	bounded("POST /v1/group/join", a.handleJoin)
 	bounded("POST /v1/group/remove", a.handleRemove)
 	bounded("POST /v1/group/transfer-leader", a.handleTransfer)
@@ -545,7 +551,14 @@ func (a *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	a.leaderOnly(w, r, body, func(ctx context.Context) error { return a.Group.RemoveServer(ctx, req.ID) })
+	a.leaderOnly(w, r, body, func(ctx context.Context) error {
+		m, _ := a.Node.Member(req.ID) // before: the directory may drop it
+		if err := a.Group.RemoveServer(ctx, req.ID); err != nil {
+			return err
+		}
+		a.tellRemoved(ctx, req.ID, m.Admin) // removed.go
+		return nil
+	})
 }
 
 func (a *Server) handleTransfer(w http.ResponseWriter, r *http.Request) {

@@ -241,6 +241,10 @@ type Status struct {
 	Raft          string `json:"raft"`
 	Zones         int    `json:"zones"`
 	Ready         bool   `json:"ready"`
+	// Removed says why the node no longer answers for the group's zones
+	// as a member: the leader's configuration does not list it (issue 17
+	// item 6). Absent while it is a member, and from older nodes.
+	Removed string `json:"removed,omitempty"`
 }
 
 // MemberStatus is one row of GET /v1/group/members.

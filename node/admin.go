@@ -36,6 +36,7 @@ func (n *Node) adminOptions() admin.Options {
 		Forwarded:      n.metrics.Forwarded,
 		Rejected:       n.metrics.Rejected,
 		Authorize:      n.trust.Authorize, // clustertls
+		CheckRemoved:   n.standing.Check,  // standing/removed.go
 	}
 }
 
@@ -111,7 +112,16 @@ func (a adminNode) Status() admin.Status {
 		Ready: n.ready() == nil,
 
 		ProcessedIndex: n.processed(),
+		Removed:        errText(n.standing.Removed()),
 	}
+}
+
+// errText is err's text, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // Ready implements admin.Node.

@@ -19,6 +19,7 @@ import (
 	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/internal/loglevel"
 	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/standing"
 	"github.com/ddnrs/ddnrs/writes"
 )
 
@@ -343,6 +344,13 @@ type GroupConfig struct {
 	// members that have it and those that did not in time. Default 1s;
 	// 0 answers at commit without asking.
 	AckWait time.Duration `toml:"ack_wait"`
+	// RemovedCheck is how long a member hears from no leader before it
+	// asks the other members whether it was removed from the group
+	// (then stops answering for the group's zones as a member), and how
+	// often it asks again once removed (standing/removed.go). A leader
+	// that removes a member also tells it at once. Default 10s; "-1s":
+	// never ask.
+	RemovedCheck time.Duration `toml:"removed_check"`
 }
 
 // AdminConfig configures the admin HTTPS endpoint (membership, writes,
@@ -430,6 +438,7 @@ func Default() Config {
 			CommitTimeout:      raftfsm.DefaultCommitTimeout,
 			ApplyTimeout:       raftfsm.DefaultApplyTimeout,
 			AckWait:            DefaultAckWait,
+			RemovedCheck:       standing.DefaultRemovedCheck,
 			Store:              string(raftfsm.BackendBolt),
 		},
 		Overlay: OverlayConfig{RelayedTTL: DefaultRelayedTTL},
@@ -544,6 +553,9 @@ func (c Config) Validate() error {
 
 func (g GroupConfig) validate() []error {
 	var errs []error
+	if g.RemovedCheck >= 0 && g.RemovedCheck < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("group.removed_check: %v, want at least 100ms (or negative: never ask)", g.RemovedCheck))
+	}
 	if g.AckWait < 0 || g.AckWait > admin.MaxProcessedWait {
 		errs = append(errs, fmt.Errorf("group.ack_wait: %v, want 0 (do not wait) to %v", g.AckWait, admin.MaxProcessedWait))
 	}

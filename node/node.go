@@ -30,6 +30,7 @@ import (
 	"github.com/ddnrs/ddnrs/logfollow"
 	"github.com/ddnrs/ddnrs/metrics"
 	"github.com/ddnrs/ddnrs/raftfsm"
+	"github.com/ddnrs/ddnrs/standing"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/writes"
 	"github.com/ddnrs/ddnrs/zone"
@@ -78,7 +79,7 @@ type Node struct {
 	served Served
 	sigs   *metrics.Signatures // first signature expiry per served zone: gauge and warnings
 
-	catchUp catchUp // readiness after a restart (readiness.go)
+	standing *standing.Standing // caught up, still a member (readiness.go); made by Start
 
 	mu      sync.Mutex
 	running bool
@@ -303,6 +304,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	undo = append(undo, func() { enc.Close(context.Background()) })
 	client := admin.NewClient(clientTLS)
 	n.store, n.fsm, n.group, n.client = store, fsm, grp, client
+	n.standing = n.newStanding()
 	adm, err := admin.Listen(n.cfg.Admin.Listen, n.trust.AdminServer(serverTLS), n.adminOptions())
 	if err != nil {
 		n.store, n.fsm, n.group, n.client = nil, nil, nil, nil
@@ -344,7 +346,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.bg.Add(1)
 	go func() {
 		defer n.bg.Done()
-		n.learnCommitTarget(bctx)
+		n.standing.Run(bctx)
 	}()
 	n.bg.Add(1)
 	go func() {
@@ -514,15 +516,18 @@ func (n *Node) lookupMember(id string) (admin.MemberAddrs, bool) {
 // listeners are bound, Close has not begun, and Raft knows a leader.
 func (n *Node) ready() error {
 	n.mu.Lock()
-	running, closing, grp := n.running, n.closing, n.group
+	running, closing, grp, st := n.running, n.closing, n.group, n.standing
 	n.mu.Unlock()
 	if !running || closing {
 		return ErrNotRunning
 	}
+	if err := st.Removed(); err != nil {
+		return err
+	}
 	if id, _ := grp.Leader(); id == "" {
 		return ErrNoLeaderYet
 	}
-	return n.catchUp.check(grp.Stats().AppliedIndex, n.processed(), n.cfg.Group.ReadyLag)
+	return st.Ready()
 }
 
 // Ready reports whether /readyz would answer 200 (see ready).

@@ -1,113 +1,47 @@
 package node
 
-// readiness.go: /readyz tells the truth after a restart (issue 17 item
-// 6). A member that was down keeps its old copy of the zones; it knows a
-// leader as soon as one heartbeat arrives, long before it has applied
-// what the group committed meanwhile. It is ready only once it has
-// applied up to the leader's commit index as of its start (less
-// group.ready_lag entries).
-//
-// "Applied" is two indexes. Raft's applied index counts the entries
-// handed to the state machine's goroutine, which may still be applying
-// the last ones (TestReadyAfterCatchUp saw a member serve serials 1 ->
-// 101 over about a second after Raft's index reached the target). So the
-// member also waits until its state machine has processed (raftfsm
-// FSM.Processed: applied, rejected, skipped) up to what the leader's had
-// processed as of the member's start. Raft never hands the state machine
-// its no-op entries, so the leader's processed index, not its commit
-// index, is the target there. A leader of an older build reports no
-// processed index: then only Raft's index counts.
+// readiness.go: the node's glue to package standing (issue 17 item 6):
+// /readyz waits until the member caught up after a restart, and a member
+// removed from the group stops answering for the group's zones as a
+// member (standing/removed.go).
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"sync/atomic"
-	"time"
+	"github.com/ddnrs/ddnrs/standing"
 )
 
-// ErrCatchingUp is what /readyz reports while the member has not applied
-// up to the leader's commit index as of its start, or does not know that
-// index yet.
-var ErrCatchingUp = errors.New("catching up with the leader")
-
-// catchUp is the member's progress towards the leader's commit index as
-// of its start.
-type catchUp struct {
-	target    atomic.Uint64 // the leader's commit index; valid once known
-	processed atomic.Uint64 // the leader's processed index (0: not reported)
-	known     atomic.Bool
-	done      atomic.Bool // latched: once caught up, ready stays true
+// newStanding makes the member's standing once the group and the admin
+// client exist (Start, under n.mu).
+func (n *Node) newStanding() *standing.Standing {
+	return standing.New(standing.Options{
+		Self: n.cfg.Group.ID, Group: n.group, Processed: n.processed, Client: n.client,
+		Admin: func(id string) (string, bool) {
+			m, ok := n.lookupMember(id)
+			return m.Admin, ok
+		},
+		AskTimeout: n.cfg.Admin.ForwardTimeout, ReadyLag: n.cfg.Group.ReadyLag,
+		RemovedCheck: n.cfg.Group.RemovedCheck, OnRemoved: n.withdraw,
+		Log: n.log.With("component", "standing"),
+	})
 }
 
-// check returns nil once Raft's applied index is within lag of the
-// leader's commit index and the state machine's processed index within
-// lag of the leader's, and from then on; ErrCatchingUp (wrapped, with
-// the indexes) before.
-func (c *catchUp) check(applied, processed, lag uint64) error {
-	if c.done.Load() {
-		return nil
+// withdraw stops answering for the group's zones as a member once the
+// member learnt it was removed (removed true): DNS and DDNRS-RPC see no
+// local zone (Served.Withdraw), the DHT no longer lists this node for
+// them, and a query for them is asked of the group's members over the
+// overlay and verified, as on any node (REFUSED without the overlay). A
+// member added back serves and provides them again (false).
+func (n *Node) withdraw(removed bool) {
+	origins := n.served.Origins()
+	n.served.Withdraw(removed)
+	ov := n.ov.Load()
+	if ov == nil {
+		return
 	}
-	if !c.known.Load() {
-		return fmt.Errorf("%w: the leader's commit index is not known yet", ErrCatchingUp)
+	if !removed {
+		ov.ProvideAll()
+		return
 	}
-	if t := c.target.Load(); applied+lag < t {
-		return fmt.Errorf("%w: applied %d of the leader's %d", ErrCatchingUp, applied, t)
+	for _, o := range origins {
+		ov.OnZone(o, nil)
 	}
-	if t := c.processed.Load(); processed+lag < t {
-		return fmt.Errorf("%w: the state machine processed %d of the leader's %d", ErrCatchingUp, processed, t)
-	}
-	c.done.Store(true)
-	return nil
-}
-
-// learnCommitTarget asks the leader, once, for its commit index (through
-// its admin endpoint; the leader's own index when this node leads) and
-// records it as the catch-up target, retrying with backoff until it
-// succeeds or ctx ends. It runs on its own goroutine, owned by Start and
-// stopped by Close.
-func (n *Node) learnCommitTarget(ctx context.Context) {
-	delay := retryMin
-	for {
-		t, p, err := n.leaderCommit(ctx)
-		if err == nil {
-			n.catchUp.target.Store(t)
-			n.catchUp.processed.Store(p)
-			n.catchUp.known.Store(true)
-			n.log.Debug("catch-up target known", "commit_index", t, "processed_index", p)
-			return
-		}
-		n.log.Debug("catch-up target: will retry", "err", err, "in", delay)
-		tm := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			tm.Stop()
-			return
-		case <-tm.C:
-		}
-		delay = min(2*delay, retryMax)
-	}
-}
-
-// leaderCommit returns the leader's commit index and its state
-// machine's processed index (0 from a leader that does not report it).
-func (n *Node) leaderCommit(ctx context.Context) (commit, processed uint64, err error) {
-	id, _ := n.group.Leader()
-	switch {
-	case id == "":
-		return 0, 0, ErrNoLeaderYet
-	case id == n.cfg.Group.ID:
-		return n.group.Stats().CommitIndex, n.processed(), nil
-	}
-	m, ok := n.lookupMember(id)
-	if !ok || m.Admin == "" {
-		return 0, 0, fmt.Errorf("leader %s: admin address not known yet", id)
-	}
-	cctx, cancel := context.WithTimeout(ctx, n.cfg.Admin.ForwardTimeout)
-	defer cancel()
-	st, err := n.client.Status(cctx, m.Admin)
-	if err != nil {
-		return 0, 0, fmt.Errorf("leader %s: %w", id, err)
-	}
-	return st.CommitIndex, st.ProcessedIndex, nil
 }

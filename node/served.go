@@ -22,7 +22,14 @@ import (
 type Served struct {
 	mu   sync.Mutex // serialises writers only
 	snap atomic.Pointer[map[string]*zone.Zone]
+	// off: the member was removed from its group (Withdraw): readers see
+	// no zone while the writers keep the set current.
+	off atomic.Bool
 }
+
+// Withdraw hides every zone from readers (Zone, Get, Origins) while off
+// is true, and shows them again, as the writers kept them, when false.
+func (s *Served) Withdraw(off bool) { s.off.Store(off) }
 
 // Zone returns the closest enclosing hosted zone of name, or nil. name must
 // be canonical (lower-case, fully qualified), as dnsfront passes it. It
@@ -30,7 +37,7 @@ type Served struct {
 // It is safe for concurrent use with itself and with writers.
 func (s *Served) Zone(name string) *zone.Zone {
 	p := s.snap.Load()
-	if p == nil {
+	if p == nil || s.off.Load() {
 		return nil
 	}
 	m := *p
@@ -55,7 +62,7 @@ func (s *Served) Zone(name string) *zone.Zone {
 // or nil.
 func (s *Served) Get(origin string) *zone.Zone {
 	p := s.snap.Load()
-	if p == nil {
+	if p == nil || s.off.Load() {
 		return nil
 	}
 	return (*p)[origin]
@@ -76,7 +83,7 @@ func (s *Served) Delete(origin string) {
 // Origins returns the origins served, in canonical order.
 func (s *Served) Origins() []string {
 	p := s.snap.Load()
-	if p == nil {
+	if p == nil || s.off.Load() {
 		return nil
 	}
 	out := make([]string, 0, len(*p))

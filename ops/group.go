@@ -103,6 +103,38 @@ type membersJSON struct {
 	Warning string `json:"warning,omitempty"`
 }
 
+// memberAdmin returns the admin address of member id as the group lists
+// it, or "".
+func memberAdmin(ctx context.Context, c *admin.Client, server, id string) string {
+	rows, err := c.Members(ctx, server)
+	if err != nil {
+		return ""
+	}
+	for _, r := range rows {
+		if r.ID == id {
+			return r.Admin
+		}
+	}
+	return ""
+}
+
+// removedServing asks a removed member (its admin endpoint at addr)
+// whether it knows it was removed: the leader told it before answering,
+// and it stops answering for the group's zones as a member once it knows.
+func removedServing(ctx context.Context, c *admin.Client, id, addr string) string {
+	if addr == "" {
+		return "its admin address is not known: it stops answering for the group's zones as a member once it hears from no leader for its group.removed_check"
+	}
+	st, err := c.Status(ctx, addr)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("unreachable (%v): if it is still running, it stops answering for the group's zones as a member once it hears from no leader for its group.removed_check", err)
+	case st.Removed == "":
+		return "still answers for the group's zones as a member: it stops once it hears from no leader for its group.removed_check (stop it to stop it now)"
+	}
+	return "stopped answering for the group's zones as a member (" + st.Removed + ")"
+}
+
 func runMembers(ctx context.Context, opts *membersOptions) error {
 	if err := checkOutput(opts.Output); err != nil {
 		return err
@@ -261,7 +293,10 @@ func runStatus(ctx context.Context, opts *statusOptions) error {
 		leader = fmt.Sprintf("%s at %s, last heard %dms ago", s.LeaderID, s.LeaderRaft, s.LastContactMS)
 	}
 	ready := "yes"
-	if !s.Ready {
+	switch {
+	case s.Removed != "":
+		ready = "no: " + s.Removed
+	case !s.Ready:
 		ready = "no"
 	}
 	tw := tabwriter.NewWriter(opts.out, 0, 4, 2, ' ', 0)
@@ -336,6 +371,9 @@ type changeJSON struct {
 	Leader  string `json:"leader,omitempty"`
 	Voters  int    `json:"voters,omitempty"`
 	Warning string `json:"warning,omitempty"`
+	// Serving (remove) says whether the removed member stopped answering
+	// for the group's zones as a member.
+	Serving string `json:"removed_member,omitempty"`
 }
 
 func runJoin(ctx context.Context, opts *joinOptions) error {
@@ -393,6 +431,9 @@ func reportChange(out, errOut io.Writer, output string, res changeJSON, text str
 	if res.Voters > 0 {
 		text += fmt.Sprintf("; the group has %d voter%s", res.Voters, plural(res.Voters))
 	}
+	if res.Serving != "" {
+		text += "\n" + res.ID + ": " + res.Serving
+	}
 	_, err := fmt.Fprintln(out, text)
 	return err
 }
@@ -415,8 +456,14 @@ func newGroupRemoveCmd() *cobra.Command {
 		Short: "Remove a member from the group",
 		Long: `Remove the member with Raft server ID ID from the group's configuration.
 The leader can remove itself: it hands over leadership first. A removed
-node keeps its data but no longer receives writes; stop it, and clear its
-data directory before it joins again.`,
+node keeps its data but no longer receives writes. The leader tells it
+before answering, and it then stops answering for the group's zones as a
+member: it answers them as any other node does (asked of the members over
+the overlay and verified, or REFUSED without the overlay), and its
+/readyz says not ready, removed. One that cannot be told finds out when it
+has heard from no leader for its [group] removed_check (default 10s). The
+command says which. Stop it, and clear its data directory before it joins
+again.`,
 		Example: `  ddnrs ops group remove node4 --dev`,
 		Args:    exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -442,11 +489,13 @@ func runRemove(ctx context.Context, opts *removeOptions) error {
 		return err
 	}
 	defer release()
+	removedAdmin := memberAdmin(ctx, c, opts.Server, opts.ID) // before: it leaves the list
 	if err := c.Remove(ctx, opts.Server, admin.RemoveRequest{ID: opts.ID}); err != nil {
 		return adminErr(err, opts.Server)
 	}
 	res := changeJSON{Action: "removed", ID: opts.ID}
 	res.Voters, res.Warning = countVoters(ctx, c, opts.Server)
+	res.Serving = removedServing(ctx, c, opts.ID, removedAdmin)
 	return reportChange(opts.out, opts.errOut, opts.Output, res, "removed "+opts.ID)
 }
 

@@ -45,6 +45,7 @@ var rank = map[string]int{
 	"logfollow":   5, // following the registry's transparency log
 	"clustertls":  5, // which cluster certificates a node accepts, for what (trust per group and role)
 	"metrics":     5, // the node's Prometheus registry and /metrics listener
+	"standing":    5, // a member's standing: caught up after a restart, still in the group
 	"writes":      6, // the write path (imports intergroup)
 	"node":        7,
 	"ops":         8,
