@@ -233,11 +233,7 @@ func OpenGroup(ctx context.Context, opts GroupOptions) (g *Group, err error) {
 		return nil, fmt.Errorf("raft log %s: %w", filepath.Join(opts.Dir, RaftLogFile), err)
 	}
 	cleanup = append(cleanup, store.Close)
-	var logs raft.LogStore
-	logs, err = raft.NewLogCache(512, store)
-	if err != nil {
-		return nil, err
-	}
+	var logs raft.LogStore = newLogCache(store, logCacheEntries, logCacheEntryBytes)
 	if p, ok := opts.FSM.(preverifying); ok {
 		logs = &preverifyingLogs{LogStore: logs, pre: p}
 	}
