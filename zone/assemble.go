@@ -77,6 +77,7 @@ func Assemble(origin string, sets []*RRset, leaves [][32]byte, h *Head, owner *K
 		}
 	}
 	z := build(origin, sets)
+	z.shareNames() // sets are the caller's, checked copies (compact.go)
 	if apex := z.Apex(); apex == nil || apex.RRset(dns.TypeSOA) == nil || len(apex.RRset(dns.TypeSOA).RRs) != 1 {
 		return nil, &ChangeError{ReasonMalformed, &RecordError{origin, dns.TypeSOA, ErrNoSOA}}
 	}

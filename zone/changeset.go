@@ -243,6 +243,7 @@ func checkSignedPut(origin string, p *RRset) (*RRset, error) {
 		c.Hdr.Name = name
 		s.Sigs = append(s.Sigs, c)
 	}
+	shareSetNames(s, origin)
 	return s, nil
 }
 

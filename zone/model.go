@@ -162,6 +162,7 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 		return nil, errors.Join(errs...)
 	}
 	z.index()
+	z.shareNames() // the records are New's own copies (compact.go)
 	return z, nil
 }
 
