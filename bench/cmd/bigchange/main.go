@@ -6,7 +6,10 @@
 // then commits -changes changes of one TXT RRset each (the owner's
 // signing done beforehand, as `ddnrs zone publish` would) one after the
 // other to the leader's admin endpoint and prints the commit latency
-// (p50, p90, max) and the RSS again.
+// (p50, p90, max) and the RSS again. With -catchup one member is down
+// during the upload; started after it, the time until it has caught up
+// (from the log or a snapshot) is printed, with whether the group kept
+// its leader meanwhile (issue 11 item 7).
 //
 //	go build -o bin/ddnrs ./cmd/ddnrs && go run ./bench/cmd/bigchange -bin bin/ddnrs -rrsets 100000
 //
@@ -45,6 +48,7 @@ func run() error {
 	changes := flag.Int("changes", 30, "one-RRset changes to time")
 	members := flag.Int("members", 7, "group size")
 	keep := flag.Bool("keep", false, "keep the work directory")
+	catchup := flag.Bool("catchup", false, "keep the last member down during the upload, then start it and time its catch-up (issue 11 item 7)")
 	flag.Parse()
 	if *rrsets < 30 || *changes < 1 || *members < 1 {
 		return fmt.Errorf("want -rrsets >= 30, -changes >= 1, -members >= 1")
@@ -105,6 +109,18 @@ func run() error {
 		return err
 	}
 	fmt.Printf("RSS per member, empty: %s\n", rss(c))
+	var down *raftbench.Member
+	if *catchup {
+		if *members < 3 {
+			return fmt.Errorf("-catchup needs -members >= 3 (a quorum without the member kept down)")
+		}
+		down = c.Members[len(c.Members)-1]
+		if down == leader {
+			down = c.Members[0]
+		}
+		down.Kill()
+		fmt.Printf("stopped %s for the upload\n", down.ID)
+	}
 
 	up, err := raftfsm.UploadCommands(nil, z, k)
 	if err != nil {
@@ -125,6 +141,11 @@ func run() error {
 		return err
 	}
 	fmt.Printf("RSS per member, zone served: %s\n", rss(c))
+	if down != nil {
+		if err := catchUp(ctx, c, down); err != nil {
+			return err
+		}
+	}
 
 	lat := make([]time.Duration, 0, len(cmds))
 	for i, cmd := range cmds {
@@ -223,29 +244,83 @@ func signed(origin string, names int, k *zone.Key) (*zone.Zone, error) {
 	return zone.Sign(u, k, zone.DefaultSignOptions(time.Now()))
 }
 
+// catchUp starts down, a member stopped before the upload, and times
+// how long it takes from its start until its state machine has
+// processed the leader's commit index of that moment (the log sent to
+// it, or a snapshot installed), and says whether the group kept its
+// leader (same member, same term) meanwhile.
+func catchUp(ctx context.Context, c *raftbench.Cluster, down *raftbench.Member) error {
+	l, err := c.WaitLeader(ctx)
+	if err != nil {
+		return err
+	}
+	st, err := c.Client.Status(ctx, l.Admin)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := c.StartMember(ctx, down); err != nil {
+		return err
+	}
+	ready := time.Since(t0)
+	for {
+		ms, err := c.Client.Status(ctx, down.Admin)
+		if err == nil && max(ms.ProcessedIndex, ms.AppliedIndex) >= st.CommitIndex {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s has not caught up to index %d: %w", down.ID, st.CommitIndex, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	took := time.Since(t0)
+	after, err := c.WaitLeader(ctx)
+	if err != nil {
+		return err
+	}
+	ast, err := c.Client.Status(ctx, after.Admin)
+	if err != nil {
+		return err
+	}
+	kept := "kept its leader"
+	if after != l || ast.Term != st.Term {
+		kept = "LOST its leader"
+	}
+	fmt.Printf("catch-up: %s processed index %d %v after its start (ready file after %v); the group %s (%s term %d before, %s term %d after); RSS %s\n",
+		down.ID, st.CommitIndex, took.Round(time.Millisecond), ready.Round(time.Millisecond), kept, l.ID, st.Term, after.ID, ast.Term, rssOf(down.PID()))
+	return nil
+}
+
 // rss lists every live member's resident set size.
 func rss(c *raftbench.Cluster) string {
 	var parts []string
 	for _, m := range c.Members {
-		parts = append(parts, fmt.Sprintf("%s %s", m.ID, rssOf(m.PID())))
+		if m.Alive() {
+			parts = append(parts, fmt.Sprintf("%s %s", m.ID, rssOf(m.PID())))
+		}
 	}
 	return strings.Join(parts, ", ")
 }
 
+// rssOf is pid's resident set size, with its anonymous (heap) and
+// file-backed (binary, mmapped stores) parts.
 func rssOf(pid int) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return "?"
 	}
+	kib := map[string]int{}
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			f := strings.Fields(l)
-			if len(f) >= 2 {
-				var kib int
-				fmt.Sscan(f[1], &kib)
-				return fmt.Sprintf("%d MiB", kib/1024)
-			}
+		f := strings.Fields(l)
+		if len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "RssAnon:" || f[0] == "RssFile:") {
+			var n int
+			fmt.Sscan(f[1], &n)
+			kib[f[0]] = n
 		}
 	}
-	return "?"
+	if _, ok := kib["VmRSS:"]; !ok {
+		return "?"
+	}
+	return fmt.Sprintf("%d MiB (anon %d, file %d)", kib["VmRSS:"]/1024, kib["RssAnon:"]/1024, kib["RssFile:"]/1024)
 }
