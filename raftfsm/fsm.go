@@ -182,6 +182,7 @@ func NewFSM(store *Store, opts FSMOptions) (*FSM, error) {
 	if err != nil {
 		return nil, err
 	}
+	store.Release() // what loading read is held in st (docs/large-zones.md, "Memory")
 	f := &FSM{store: store, log: opts.Logger, onZone: opts.OnZone, state: st}
 	f.proc.index = st.applied
 	f.pre = newPreverifier(f.stagingOwner, f.zoneOwner)
@@ -276,6 +277,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	var accepted []int
 	last := base.applied
 	committed := false
+	bulk := false // a staged commit: let the store's pages go afterwards
 	// flush writes the batch's store writes so far in one transaction.
 	flush := func() {
 		if len(ops) == 0 || halted != nil {
@@ -308,6 +310,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			// The commit moves the staging bucket (bbolt MoveBucket),
 			// which must see the chunks' writes committed.
 			flush()
+			bulk = true
 			if halted != nil {
 				results[i] = halted
 				continue
@@ -336,6 +339,11 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 	}
 	flush()
+	if bulk && committed {
+		// The upload's pages were read to write it; the zone is in
+		// memory once, as the state (docs/large-zones.md, "Memory").
+		f.store.Release()
+	}
 	f.mu.Lock()
 	if committed {
 		next := &fsmState{zones: make(map[string]ZoneState, len(base.zones)), members: make(map[string]MemberInfo, len(base.members)), reg: base.reg, staging: base.staging, applied: last}

@@ -64,6 +64,10 @@ func (d *pebbleDB) update(fn func(kvTx) error) error {
 
 func (d *pebbleDB) check() error { return nil }
 
+// release does nothing: pebble maps no file; its reads go through its
+// block cache, bounded (pebble's default, 8 MiB), and its memtables.
+func (d *pebbleDB) release() error { return nil }
+
 // errPebbleClosed is returned by writes after close (pebble itself
 // panics on them).
 var errPebbleClosed = errors.New("zone store is closed")

@@ -329,6 +329,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := f.store.replaceState(st); err != nil {
 		return fmt.Errorf("restoring snapshot into the zone store: %w", err)
 	}
+	f.store.Release()
 	f.mu.Lock()
 	old := f.state
 	f.state = st

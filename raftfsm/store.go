@@ -195,6 +195,14 @@ func (s *Store) check() (err error) {
 // Path returns the file the store was opened from.
 func (s *Store) Path() string { return s.path }
 
+// Release lets go of the pages of the store file the process has
+// mapped (bbolt), so a zone read to be loaded, or written, is held once,
+// in the state machine's memory, and not also as resident file pages; the
+// pages stay in the OS page cache. The FSM calls it after loading the
+// store, after a snapshot restore and after a staged upload's commit.
+// Safe beside any other use of the store.
+func (s *Store) Release() error { return s.db.release() }
+
 // Close closes the store file and releases its lock.
 func (s *Store) Close() error { return s.db.close() }
 
