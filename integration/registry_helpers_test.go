@@ -302,7 +302,9 @@ func (c *regCluster) writeNodeConfig(t *testing.T, n *regNode, s regGroupSpec, j
 	// kernel's source address for loopback), one client IP to the
 	// API's limit on unauthenticated requests (120 a minute): three
 	// followers every 2 s leave room for `ddnrs log verify`.
-	fmt.Fprintf(&b, "\n[registry]\nlog_verifier = %q\nlog_origin = %q\nfollow_interval = \"2s\"\nheartbeat_interval = \"300ms\"\nregion = %q\n",
+	// lease_check: the registry's leader looks for due ephemeral zones
+	// and owed drops twice a second (TestLeaseTeardownSurvivesLeaderChange).
+	fmt.Fprintf(&b, "\n[registry]\nlog_verifier = %q\nlog_origin = %q\nfollow_interval = \"2s\"\nheartbeat_interval = \"300ms\"\nlease_check = \"500ms\"\nregion = %q\n",
 		c.vkey, c.origin, s.region)
 	if s.name == "reg" {
 		fmt.Fprintf(&b, "member = true\nlog_key_file = %q\n\n[api]\nlisten = %q\n", c.logKey, apiAddr)

@@ -261,7 +261,9 @@ func (w *work) applyLease(c Command, logEntry func(translog.Entry) error) ([]fun
 			return nil, true, err
 		}
 		st.deleteClaim(origin)
-		return []func(kvTx) error{func(tx kvTx) error { return deleteClaimTx(tx, origin) }}, true, nil
+		// The drop the zone's group owes is registry state (teardown.go),
+		// so whichever member leads next finishes it.
+		return []func(kvTx) error{func(tx kvTx) error { return deleteClaimTx(tx, origin) }, r.oweDrop(cl, c.Time)}, true, nil
 	}
 	return nil, false, nil
 }

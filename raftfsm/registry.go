@@ -152,6 +152,18 @@ type Application struct {
 	Reviewer    string
 	Reviewed    time.Time
 	KeyID       string // the key issued on approval
+	// SealTo is the applicant's X25519 public key, derived from the
+	// status token (api/keyseal.go), to which the approval seals the key
+	// so the applicant collects it once from the status page
+	// (keyseal.go); zero for an application made before (the reviewer
+	// hands the key over). SealedKey is the sealed key while it waits,
+	// nil before the approval and after the collection; Collected is
+	// when the applicant collected it. Encoded only in SubmitApplication
+	// body version 3, ReviewApplication body version 2, application
+	// store values version 2 and snapshot format 5.
+	SealTo    [32]byte
+	SealedKey []byte
+	Collected time.Time
 }
 
 // Claim is a registered zone: its name bound to an owner key and placed
@@ -199,6 +211,9 @@ type NodeRecord struct {
 // written before it existed (without one) replay as they applied.
 // A command with MaxOpen is encoded as body version 2
 // (registry_codec.go); without, as version 1.
+//
+// With App.SealTo set (the applicant's public key, keyseal.go), it is
+// encoded as body version 3, whatever MaxOpen.
 type SubmitApplication struct {
 	App     Application
 	MaxOpen uint32 // 0: no cap
@@ -206,10 +221,15 @@ type SubmitApplication struct {
 
 // ReviewApplication decides on an open ("pending" or "more_info")
 // application. Decision "approve" needs Key, which is issued with it.
+// Sealed is the key string sealed to the application's SealTo
+// (keyseal.go), kept until the applicant collects it (CollectKey);
+// only with an approval of an application that has a SealTo. A review
+// with Sealed is encoded as body version 2.
 type ReviewApplication struct {
 	ID, Decision, Message, Reviewer string
 	Time                            time.Time
 	Key                             *APIKey
+	Sealed                          []byte
 }
 
 // IssueKey issues a key directly (operator or admin), or, with
@@ -436,24 +456,26 @@ type RegistryState struct {
 	keys       map[string]APIKey
 	claimIndex // claims, persistent and indexed (registry_claims.go)
 	nodes      map[string]NodeRecord
-	removed    map[string]bool // node ids removed for good (membership.go), from the log
-	tree       *translog.Tree  // shared, append-only; this state covers its first size leaves
-	leaves     [][]byte        // shared, append-only; this state reads leaves[:size]
+	removed    map[string]bool     // node ids removed for good (membership.go), from the log
+	drops      map[string]OwedDrop // dropKey(zone, owner) -> the drop the registry owes (teardown.go)
+	tree       *translog.Tree      // shared, append-only; this state covers its first size leaves
+	leaves     [][]byte            // shared, append-only; this state reads leaves[:size]
 	size       uint64
 }
 
 func newRegistryState() *RegistryState {
 	return &RegistryState{keys: map[string]APIKey{},
-		nodes: map[string]NodeRecord{}, removed: map[string]bool{}, tree: translog.NewTree()}
+		nodes: map[string]NodeRecord{}, removed: map[string]bool{}, drops: map[string]OwedDrop{}, tree: translog.NewTree()}
 }
 
 // empty reports whether r holds nothing (snapshots then keep format 1).
 func (r *RegistryState) empty() bool {
-	return r.apps.Len() == 0 && len(r.keys) == 0 && r.claimCount() == 0 && len(r.nodes) == 0 && r.size == 0
+	return r.apps.Len() == 0 && len(r.keys) == 0 && r.claimCount() == 0 && len(r.nodes) == 0 && r.size == 0 && len(r.drops) == 0
 }
 
 func (a Application) clone() Application {
 	a.Domains = slices.Clone(a.Domains)
+	a.SealedKey = slices.Clone(a.SealedKey)
 	return a
 }
 

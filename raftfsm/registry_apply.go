@@ -22,7 +22,7 @@ import (
 // persistent and never copied), and the log leaves the batch appends.
 type regWork struct {
 	st     *RegistryState // tree, leaves and size those of the base
-	owned  [4]bool        // -, keys, removed, nodes copied (the claims are persistent)
+	owned  [4]bool        // drops, keys, removed, nodes copied (the claims are persistent)
 	leaves [][]byte       // new leaves, after the base's size
 }
 
@@ -91,6 +91,12 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 	if mops, ok, err := w.applyMembership(c, logEntry); ok {
 		return append(ops, mops...), err
 	}
+	if sops, ok, err := w.sealApply(c); ok {
+		return sops, err
+	}
+	if c, ok := c.(*ZoneDropped); ok {
+		return w.applyDropped(c)
+	}
 	switch c := c.(type) {
 	case *SubmitApplication:
 		a := c.App
@@ -132,6 +138,7 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 				return nil, err
 			}
 			a.Status, a.KeyID = StatusApproved, k.ID
+			a.SealedKey = slices.Clone(c.Sealed) // sealApply checked it
 			r.keys()[k.ID] = k
 			ops = append(ops, func(tx kvTx) error { return putKeyTx(tx, k) })
 		case DecisionMoreInfo:

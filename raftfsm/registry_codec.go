@@ -103,8 +103,15 @@ func commandVersion(c Command) byte {
 			return changeOwnerKeyVersion2
 		}
 	case *SubmitApplication:
+		if c.App.sealed() {
+			return submitApplicationVersion3
+		}
 		if c.MaxOpen != 0 {
 			return submitApplicationVersion2
+		}
+	case *ReviewApplication:
+		if len(c.Sealed) > 0 {
+			return reviewApplicationVersion2
 		}
 	case *IssueKey:
 		if c.Key.Parent != "" {
@@ -119,7 +126,8 @@ func commandVersion(c Command) byte {
 func knownVersion(t CommandType, v byte) bool {
 	return v == commandVersion1 || t == TypeClaimZone && (v == claimZoneVersion2 || v == claimZoneVersion3 || v == claimZoneVersion4) ||
 		t == TypeChangeOwnerKey && v == changeOwnerKeyVersion2 ||
-		t == TypeSubmitApplication && v == submitApplicationVersion2 ||
+		t == TypeSubmitApplication && (v == submitApplicationVersion2 || v == submitApplicationVersion3) ||
+		t == TypeReviewApplication && v == reviewApplicationVersion2 ||
 		t == TypeIssueKey && v == issueKeyVersion2
 }
 
@@ -399,8 +407,15 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 	switch c := c.(type) {
 	case *SubmitApplication:
 		e.application(c.App)
-		if c.MaxOpen != 0 {
+		switch {
+		case c.App.sealed():
 			e.u32(c.MaxOpen)
+			e.hash(c.App.SealTo)
+		case c.MaxOpen != 0:
+			e.u32(c.MaxOpen)
+		}
+		if len(c.App.SealedKey) > 0 || !c.App.Collected.IsZero() {
+			e.fail(errors.New("a submitted application with a sealed or collected key"))
 		}
 	case *ReviewApplication:
 		e.str(c.ID)
@@ -414,6 +429,12 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 				e.fail(errors.New("an application's key cannot be a sub-key"))
 			}
 			e.apiKey(*c.Key)
+		}
+		if len(c.Sealed) > 0 {
+			if c.Key == nil {
+				e.fail(errors.New("a sealed key without a key"))
+			}
+			e.bytes(c.Sealed)
 		}
 	case *IssueKey:
 		e.apiKey(c.Key)
@@ -491,9 +512,15 @@ func decodeRegistryCommand(d *decoder, c Command, v byte) {
 	switch c := c.(type) {
 	case *SubmitApplication:
 		c.App = d.application()
-		if v == submitApplicationVersion2 {
+		switch v {
+		case submitApplicationVersion2:
 			if c.MaxOpen = d.U32(); c.MaxOpen == 0 && d.Err == nil {
 				d.Err = errors.New("submit-application version 2 without a cap")
+			}
+		case submitApplicationVersion3:
+			c.MaxOpen = d.U32()
+			if c.App.SealTo = d.hash(); !c.App.sealed() && d.Err == nil {
+				d.Err = errors.New("submit-application version 3 without a seal key")
 			}
 		}
 	case *ReviewApplication:
@@ -505,6 +532,11 @@ func decodeRegistryCommand(d *decoder, c Command, v byte) {
 		if d.boolean() {
 			k := d.apiKey()
 			c.Key = &k
+		}
+		if v == reviewApplicationVersion2 {
+			if c.Sealed = d.bytes(); (len(c.Sealed) == 0 || c.Key == nil) && d.Err == nil {
+				d.Err = errors.New("review-application version 2 without a key or a sealed key")
+			}
 		}
 	case *IssueKey:
 		c.Key = d.apiKey()

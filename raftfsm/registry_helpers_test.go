@@ -101,6 +101,9 @@ func describeRegistry(t testing.TB, b *strings.Builder, what string, r *Registry
 	for _, n := range r.Nodes() {
 		fmt.Fprintf(b, "%s node %+v\n", what, n)
 	}
+	for _, d := range r.OwedDrops() {
+		fmt.Fprintf(b, "%s owed drop %+v\n", what, d)
+	}
 	for i := range r.LogSize() {
 		leaf, err := r.LogEntry(i)
 		if err != nil {

@@ -112,7 +112,7 @@ func TestRegistrySnapshotCorrupt(t *testing.T) {
 		t.Errorf("a format 2 body decodes as format 1")
 	}
 	bad := bytes.Clone(buf.Bytes())
-	bad[8] = snapshotVersion4 + 1
+	bad[8] = snapshotVersion5 + 1
 	if _, err := readSnapshot(bad); !errors.Is(err, ErrBadSnapshot) || !errors.Is(err, ErrVersion) {
 		t.Errorf("readSnapshot(unknown version %d) = %v", bad[8], err)
 	}
@@ -135,9 +135,18 @@ func FuzzRestoreRegistrySnapshot(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(v4[9:len(v4)-32], byte(snapshotVersion4))
+	// Format 5: sealed keys and owed drops after the leases.
+	if b, err = os.ReadFile(filepath.Join("testdata", "snapshot_v5.hex")); err != nil {
+		f.Fatal(err)
+	}
+	v5, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(v5[9:len(v5)-32], byte(snapshotVersion5))
 	f.Fuzz(func(t *testing.T, b []byte, version byte) {
-		if version != snapshotVersion2 {
-			version = snapshotVersion4
+		if version != snapshotVersion2 && version != snapshotVersion4 {
+			version = snapshotVersion5
 		}
 		s, err := decodeSnapshotBodyVersion(b, version)
 		if err != nil {

@@ -11,12 +11,16 @@ import (
 // The registry lives in buckets inside the fsm bucket, written in the
 // same transaction as the applied index:
 //
-//	reg-apps/<id>      version 1, Application (registry_codec.go)
+//	reg-apps/<id>      version 1, Application (registry_codec.go); version 2
+//	                   (an application with a seal key, keyseal.go):
+//	                   Application, then seal key (32 bytes), sealed key
+//	                   (byte string), collected time
 //	reg-keys/<id>      version 1, APIKey; version 2 (a sub-key): APIKey,
 //	                   then the parent key id (a non-empty string)
 //	reg-claims/<zone>  version 1, Claim; version 2 (a leased claim): Claim,
 //	                   then the Lease (lease.go)
 //	reg-nodes/<id>     version 1, NodeRecord
+//	reg-drops/<zone NUL owner>  version 1, an owed drop (teardown.go)
 //	reg-log/<uint64 big-endian index>  the leaf data (translog.Entry.MarshalBinary, itself versioned)
 var (
 	regAppsBucket   = []byte("reg-apps")
@@ -49,6 +53,9 @@ func putRegValueVersionTx(tx kvTx, bucket []byte, key string, version byte, enc 
 }
 
 func putApplicationTx(tx kvTx, a Application) error {
+	if a.sealed() {
+		return putRegValueVersionTx(tx, regAppsBucket, a.ID, regValueVersion2, func(e *encoder) { e.application(a); e.sealFields(a) })
+	}
 	return putRegValueTx(tx, regAppsBucket, a.ID, func(e *encoder) { e.application(a) })
 }
 
@@ -109,6 +116,11 @@ func putRegistryTx(tx kvTx, r *RegistryState) error {
 			return err
 		}
 	}
+	for _, d := range r.drops {
+		if err := putDropTx(tx, d); err != nil {
+			return err
+		}
+	}
 	for i := range r.size {
 		if err := putLeafTx(tx, i, r.leaves[i]); err != nil {
 			return err
@@ -129,7 +141,7 @@ func regValue(bucket, key, v []byte) (*decoder, byte, error) {
 
 // versions2 reports whether values of bucket have a version 2.
 func versions2(bucket []byte) bool {
-	return string(bucket) == string(regKeysBucket) || string(bucket) == string(regClaimsBucket)
+	return string(bucket) == string(regKeysBucket) || string(bucket) == string(regClaimsBucket) || string(bucket) == string(regAppsBucket)
 }
 
 func regDone(d *decoder, bucket, key []byte) error {
@@ -165,8 +177,11 @@ func loadRegistry(fb kvBucket) (*RegistryState, error) {
 			return regDone(d, bucket, k)
 		})
 	}
-	if err := each(regAppsBucket, func(k []byte, d *decoder, _ byte) error {
+	if err := each(regAppsBucket, func(k []byte, d *decoder, version byte) error {
 		a := d.application()
+		if version == regValueVersion2 {
+			d.sealFields(&a)
+		}
 		if d.Err == nil && a.ID != string(k) {
 			return fmt.Errorf("application %q under key %q", a.ID, k)
 		}
@@ -213,6 +228,9 @@ func loadRegistry(fb kvBucket) (*RegistryState, error) {
 		r.nodes[n.ID] = n
 		return nil
 	}); err != nil {
+		return nil, err
+	}
+	if err := loadDrops(fb, r); err != nil {
 		return nil, err
 	}
 	if b := fb.Bucket(regLogBucket); b != nil {

@@ -36,10 +36,14 @@ func TestRegistryStoreCorrupt(t *testing.T) {
 			k := []byte("00000000000000a1")
 			return b.Put(k, append(append([]byte{2}, b.Get(k)[1:]...), 0, 0))
 		}, false},
-		{"application value of version 2", func(fb kvBucket) error {
+		{"application value of version 3", func(fb kvBucket) error {
 			b := fb.Bucket(regAppsBucket)
-			return b.Put([]byte("app-1"), append([]byte{2}, b.Get([]byte("app-1"))[1:]...))
+			return b.Put([]byte("app-1"), append([]byte{3}, b.Get([]byte("app-1"))[1:]...))
 		}, true},
+		{"application value of version 2 without its seal key", func(fb kvBucket) error {
+			b := fb.Bucket(regAppsBucket)
+			return b.Put([]byte("app-1"), append(append([]byte{2}, b.Get([]byte("app-1"))[1:]...), make([]byte, 32+4+8)...))
+		}, false},
 		{"claim under another zone's key", func(fb kvBucket) error {
 			b := fb.Bucket(regClaimsBucket)
 			return b.Put([]byte("example.net."), b.Get([]byte("example.")))

@@ -21,6 +21,7 @@ const (
 	snapshotVersion2 = 2 // version 1 plus the registry (registry_snapshot.go)
 	snapshotVersion3 = 3 // version 2 plus the open staged uploads (writeStagings)
 	snapshotVersion4 = 4 // version 3 plus the sub-keys' parents and the claims' leases (writeRegistryExtra)
+	snapshotVersion5 = 5 // version 4 plus the applications' sealed keys and the owed drops (writeRegistrySeals)
 )
 
 // ErrBadSnapshot is returned by Restore (and ReadSnapshot) when a
@@ -93,7 +94,9 @@ func (f *FSM) WriteSnapshot(w io.Writer) error {
 // open, is version 2 with the open uploads after the registry
 // (writeStagings). Format version 4, written when a key is a sub-key or
 // a claim has a lease, is version 3 with the parents and leases after
-// the uploads (writeRegistryExtra).
+// the uploads (writeRegistryExtra). Format version 5, written when an
+// application has a seal key or a drop is owed, is version 4 with those
+// after the leases (writeRegistrySeals, teardown.go).
 //
 // Strings have a uint16 length, byte strings a uint32 length; integers
 // are big-endian (the command format's primitives).
@@ -109,6 +112,9 @@ func writeSnapshot(w io.Writer, st *fsmState) error {
 	}
 	if st.reg.hasExtra() {
 		version = snapshotVersion4
+	}
+	if st.reg.hasSeals() {
+		version = snapshotVersion5
 	}
 	e := &encoder{b: append([]byte(snapshotMagic), version)}
 	e.b = binary.BigEndian.AppendUint64(e.b, st.applied)
@@ -163,6 +169,9 @@ func writeSnapshot(w io.Writer, st *fsmState) error {
 	if version >= snapshotVersion4 {
 		writeRegistryExtra(e, st.reg)
 	}
+	if version >= snapshotVersion5 {
+		writeRegistrySeals(e, st.reg)
+	}
 	if e.err != nil {
 		return fmt.Errorf("snapshot: %w", e.err)
 	}
@@ -182,7 +191,7 @@ func readSnapshot(data []byte) (*fsmState, error) {
 		return nil, fmt.Errorf("%w: no %s magic", ErrBadSnapshot, snapshotMagic)
 	}
 	v := data[len(snapshotMagic)]
-	if v < snapshotVersion1 || v > snapshotVersion4 {
+	if v < snapshotVersion1 || v > snapshotVersion5 {
 		return nil, fmt.Errorf("%w: %w: snapshot format version %d", ErrBadSnapshot, ErrVersion, v)
 	}
 	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
@@ -297,6 +306,11 @@ func decodeSnapshotBodyVersion(b []byte, version byte) (*fsmState, error) {
 	}
 	if version >= snapshotVersion4 {
 		if err := readRegistryExtra(d, st.reg); err != nil {
+			return nil, err
+		}
+	}
+	if version >= snapshotVersion5 {
+		if err := readRegistrySeals(d, st.reg); err != nil {
 			return nil, err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ddnrs/ddnrs/raftfsm"
@@ -14,24 +13,18 @@ import (
 // only the registry's leader acts. Each LeaseCheck it proposes an
 // ExpireZone, with its own clock's time, for each leased claim that is
 // due by that time; every member applies it alike, checking the deadline
-// against the time in the entry, never against its own clock. Once the
-// release is committed, the leader sends DropZone to the zone's group
-// (through a member's admin endpoint, as an operator's command), and
-// retries each LeaseCheck until the group answers that the zone is gone.
-// The drops waiting are in the leader's memory only: a drop pending when
-// the leader changes or stops is not retried (the zone then stays in its
-// group, unclaimed and unserved by its registry, until an operator
-// deletes it); docs/ephemeral-zones.md says so.
+// against the time in the entry, never against its own clock. The
+// release records in the registry's replicated state the drop the
+// zone's group owes (raftfsm.OwedDrop). The leader sends DropZone to that
+// group (through a member's admin endpoint, as an operator's command
+// would be) and, once the group answers that the zone is gone, proposes
+// ZoneDropped, which ends the debt; it retries each LeaseCheck until
+// then. A drop pending when the leader changes or stops is thus
+// finished by the next leader, which reads it from its own replica.
 
 // DefaultLeaseCheck is how often RunLeases looks for due leases when
 // given no interval ([registry] lease_check's default).
 const DefaultLeaseCheck = 30 * time.Second
-
-// leaseState is the drops the registry's leader still owes.
-type leaseState struct {
-	mu      sync.Mutex
-	pending map[string]raftfsm.Claim // zone -> the released claim
-}
 
 // RunLeases releases due leases and drops their zones every interval
 // (DefaultLeaseCheck when not positive) until ctx ends; it acts only while
@@ -52,7 +45,8 @@ func (w *Path) RunLeases(ctx context.Context, every time.Duration) {
 	}
 }
 
-// expireDue is one round of RunLeases.
+// expireDue is one round of RunLeases: release what is due, then finish
+// every drop the registry owes.
 func (w *Path) expireDue(ctx context.Context) {
 	fsm, grp, err := w.running()
 	if err != nil || !grp.IsLeader() {
@@ -72,41 +66,39 @@ func (w *Path) expireDue(ctx context.Context) {
 			continue
 		}
 		w.log.Info("ephemeral zone released: its lease ran out", "zone", c.Zone, "group", c.Group, "deadline", c.Lease.Deadline())
-		w.drops.mu.Lock()
-		if w.drops.pending == nil {
-			w.drops.pending = map[string]raftfsm.Claim{}
-		}
-		w.drops.pending[c.Zone] = c
-		w.drops.mu.Unlock()
 	}
-	w.drops.mu.Lock()
-	pending := make([]raftfsm.Claim, 0, len(w.drops.pending))
-	for _, c := range w.drops.pending {
-		pending = append(pending, c)
+	if fsm, _, err = w.running(); err != nil {
+		return
 	}
-	w.drops.mu.Unlock()
-	for _, c := range pending {
-		err := w.dropZone(ctx, c)
-		if err != nil {
-			w.log.Warn("released ephemeral zone not dropped by its group yet", "zone", c.Zone, "group", c.Group, "err", err)
+	for _, d := range fsm.Registry().OwedDrops() {
+		if err := w.dropZone(ctx, d); err != nil {
+			w.log.Warn("released ephemeral zone not dropped by its group yet", "zone", d.Zone, "group", d.Group, "released", d.Released, "err", err)
 			continue
 		}
-		w.drops.mu.Lock()
-		delete(w.drops.pending, c.Zone)
-		w.drops.mu.Unlock()
+		cmd, err := raftfsm.EncodeCommand(&raftfsm.ZoneDropped{Zone: d.Zone, Owner: d.Owner, Time: w.now()})
+		if err == nil {
+			err = w.ProposeRegistry(ctx, cmd)
+		}
+		var rej *raftfsm.RejectedError
+		if err != nil && !(errors.As(err, &rej) && rej.Reason == raftfsm.ReasonNoDrop) {
+			w.log.Warn("ephemeral zone dropped, but the registry did not record it yet", "zone", d.Zone, "err", err)
+			continue
+		}
+		w.log.Info("released ephemeral zone dropped by its group", "zone", d.Zone, "group", d.Group)
 	}
 }
 
 // dropZone has c's group drop the zone of the released claim c; nil
-// when it did or holds no such zone.
-func (w *Path) dropZone(ctx context.Context, c raftfsm.Claim) error {
+// when it did, holds no such zone, or holds the name under another owner
+// key (a zone created since the release).
+func (w *Path) dropZone(ctx context.Context, c raftfsm.OwedDrop) error {
 	cmd, err := raftfsm.EncodeCommand(&raftfsm.DropZone{Zone: c.Zone, Owner: c.Owner, Reason: "lease ran out"})
 	if err != nil {
 		return err
 	}
 	gone := func(err error) bool {
 		var rej *raftfsm.RejectedError
-		return err == nil || errors.As(err, &rej) && rej.Reason == raftfsm.ReasonNoZone
+		return err == nil || errors.As(err, &rej) && (rej.Reason == raftfsm.ReasonNoZone || rej.Reason == raftfsm.ReasonWrongKey)
 	}
 	if c.Group == w.o.Group {
 		_, err := w.Submit(ctx, c.Zone, cmd)

@@ -123,11 +123,10 @@ type Options struct {
 // goroutine; before the node runs and after it stops they return the
 // Replica's Running error.
 type Path struct {
-	r     Replica
-	o     Options
-	log   *slog.Logger
-	drops leaseState // the drops of released ephemeral zones still owed (leases.go)
-	acks  memberAcks // what the other members reported processed (ack.go)
+	r    Replica
+	o    Options
+	log  *slog.Logger
+	acks memberAcks // what the other members reported processed (ack.go)
 }
 
 // New returns the write path of the node r.
