@@ -856,7 +856,8 @@ func isRegistryCommand(c raftfsm.Command) bool {
 	switch c.(type) {
 	case *raftfsm.SubmitApplication, *raftfsm.ReviewApplication, *raftfsm.IssueKey, *raftfsm.RevokeKey,
 		*raftfsm.ClaimZone, *raftfsm.ReleaseZone, *raftfsm.ChangeOwnerKey, *raftfsm.RegistrySuspend, *raftfsm.NodeHeartbeat,
-		*raftfsm.LeaseChange, *raftfsm.ExpireZone, *raftfsm.RevokeCert, *raftfsm.RemoveNode, *raftfsm.MoveZone:
+		*raftfsm.LeaseChange, *raftfsm.ExpireZone, *raftfsm.RevokeCert, *raftfsm.RemoveNode, *raftfsm.MoveZone,
+		*raftfsm.CollectKey, *raftfsm.ZoneDropped:
 		return true
 	}
 	return false
