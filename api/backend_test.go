@@ -50,13 +50,16 @@ type testBackend struct {
 	notRegistry bool
 	submitErr   error    // when set, SubmitZone fails with it
 	submitted   []string // "group origin" of each SubmitZone that applied
+	applied     [][]byte // every command given to the FSM: the Raft log it would have
+	storePath   string   // the FSM's bbolt file
 }
 
 var errSubmitFailed = errors.New("test: the zone group is down")
 
 func newTestBackend(t testing.TB) *testBackend {
 	t.Helper()
-	st, err := raftfsm.OpenStore(filepath.Join(t.TempDir(), raftfsm.StoreFile))
+	storePath := filepath.Join(t.TempDir(), raftfsm.StoreFile)
+	st, err := raftfsm.OpenStore(storePath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +76,7 @@ func newTestBackend(t testing.TB) *testBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &testBackend{t: t, fsm: f, signer: signer, vkey: vkey, now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)}
+	b := &testBackend{t: t, fsm: f, signer: signer, vkey: vkey, now: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC), storePath: storePath}
 	// One node in the directory, so claims have a group to land on.
 	b.mustApply(&raftfsm.NodeHeartbeat{Node: raftfsm.NodeRecord{ID: "n1", Group: "g1", Region: "eu", Seen: b.now}})
 	return b
@@ -82,6 +85,7 @@ func newTestBackend(t testing.TB) *testBackend {
 func (b *testBackend) apply(cmd []byte) error {
 	b.mu.Lock()
 	b.index++
+	b.applied = append(b.applied, bytes.Clone(cmd))
 	l := &raft.Log{Index: b.index, Term: 1, Type: raft.LogCommand, Data: cmd}
 	b.mu.Unlock()
 	switch res := b.fsm.Apply(l).(type) {

@@ -144,6 +144,8 @@ var reasonStatus = map[raftfsm.Reason]statusCode{
 	raftfsm.ReasonTooManyKeys:        {http.StatusConflict, "too_many_keys"},
 	raftfsm.ReasonLeaseQuota:         {http.StatusConflict, "lease_quota"},
 	raftfsm.ReasonNoLease:            {http.StatusConflict, "permanent"},
+	raftfsm.ReasonKeyCollected:       {http.StatusGone, "key_collected"},
+	raftfsm.ReasonNotSealed:          {http.StatusConflict, "no_sealed_key"},
 }
 
 // errorCode is the one place errors become HTTP statuses and stable codes.

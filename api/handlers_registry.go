@@ -56,6 +56,8 @@ type applicationJSON struct {
 	Reviewer    string     `json:"reviewer,omitempty"`
 	Reviewed    *time.Time `json:"reviewed,omitempty"`
 	KeyID       string     `json:"key_id,omitempty"`
+	KeyWaiting  bool       `json:"key_waiting,omitempty"` // sealed to the status token, to collect once
+	Collected   *time.Time `json:"collected,omitempty"`
 }
 
 func applicationView(a raftfsm.Application) applicationJSON {
@@ -68,7 +70,40 @@ func applicationView(a raftfsm.Application) applicationJSON {
 		t := a.Reviewed
 		j.Reviewed = &t
 	}
+	j.KeyWaiting = len(a.SealedKey) > 0
+	if !a.Collected.IsZero() {
+		t := a.Collected
+		j.Collected = &t
+	}
 	return j
+}
+
+// collectedJSON is the answer of POST /v1/applications/{id}/collect.
+type collectedJSON struct {
+	ID        string    `json:"id"`
+	KeyID     string    `json:"key_id"`
+	Key       string    `json:"key"`
+	Collected time.Time `json:"collected"`
+}
+
+// handleCollectKey hands the applicant the key sealed to their status
+// token (Bearer), once (Server.collectKey).
+func (s *Server) handleCollectKey(w http.ResponseWriter, r *http.Request, _ *call) error {
+	id, token := r.PathValue("id"), bearer(r)
+	if token == "" {
+		return fmt.Errorf("%w: send the application's status token as Authorization: Bearer TOKEN", ErrUnauthenticated)
+	}
+	key, app, err := s.collectKey(r.Context(), id, token)
+	if err != nil {
+		return err
+	}
+	collected := app.Collected
+	if collected.IsZero() {
+		collected = s.now()
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, collectedJSON{ID: id, KeyID: app.KeyID, Key: key, Collected: collected})
+	return nil
 }
 
 // keyJSON is a key as the API shows it (never the hash).

@@ -55,6 +55,7 @@ func (s *Server) apiRoutes() []route {
 		{method: "GET", path: "/v1/applications", action: "applications.list", auth: authKey, h: s.handleListApplications},
 		{method: "GET", path: "/v1/applications/{id}", action: "applications.get", auth: authOptional, h: s.handleGetApplication},
 		{method: "POST", path: "/v1/applications/{id}/review", action: "applications.review", auth: authKey, h: s.handleReview},
+		{method: "POST", path: "/v1/applications/{id}/collect", action: "applications.collect", h: s.handleCollectKey},
 
 		{method: "GET", path: "/v1/keys", action: "keys.list", auth: authKey, h: s.handleListKeys},
 		{method: "POST", path: "/v1/keys", action: "keys.issue", auth: authKey, h: s.handleIssueKey},

@@ -158,10 +158,16 @@ func (s *Server) submitApplication(ctx context.Context, source string, in Applic
 	if err != nil {
 		return "", "", err
 	}
+	// The applicant's public key, derived from the token (keyseal.go):
+	// the approval seals the key to it, for the status page.
+	to, err := sealTo(token)
+	if err != nil {
+		return "", "", err
+	}
 	app := raftfsm.Application{
 		ID: id, Submitted: s.now(), Domains: domains,
 		Project: in.Project, Usage: in.Usage, Responsible: in.Responsible, Contact: in.Contact,
-		TokenHash: hash, Status: "pending",
+		TokenHash: hash, Status: "pending", SealTo: to,
 	}
 	if err := s.propose(ctx, &raftfsm.SubmitApplication{App: app, MaxOpen: uint32(s.opt.MaxOpenApplications)}); err != nil {
 		return "", "", err
@@ -186,6 +192,50 @@ func (s *Server) applicationStatus(_ context.Context, id, token string) (raftfsm
 		return raftfsm.Application{}, fmt.Errorf("%w: wrong status token for application %s", ErrUnauthenticated, id)
 	}
 	return app, nil
+}
+
+// collectKey hands the applicant of application id the API key sealed
+// to their status token, once: it opens the sealed key with the token,
+// checks it is the key the registry issued, and returns it only after
+// the collection (raftfsm.CollectKey, erasing the sealed copy in every
+// replica) committed. Errors: those of applicationStatus; a
+// *raftfsm.RejectedError with ReasonKeyCollected when it was collected
+// before (by this request's loser of a race too), ReasonNotSealed when
+// the approval sealed no key (not approved yet, or the reviewer hands it
+// over); ErrSealedKey when it does not open.
+func (s *Server) collectKey(ctx context.Context, id, token string) (string, raftfsm.Application, error) {
+	app, err := s.applicationStatus(ctx, id, token)
+	if err != nil {
+		return "", app, err
+	}
+	switch {
+	case !app.Collected.IsZero():
+		return "", app, &raftfsm.RejectedError{Reason: raftfsm.ReasonKeyCollected,
+			Err: fmt.Errorf("the key of application %s was collected at %s; it is shown only once", id, app.Collected.UTC().Format(time.RFC3339))}
+	case len(app.SealedKey) == 0:
+		return "", app, &raftfsm.RejectedError{Reason: raftfsm.ReasonNotSealed,
+			Err: fmt.Errorf("application %s (%s) has no key waiting to be collected", id, app.Status)}
+	}
+	key, err := openKey(token, id, app.SealedKey)
+	if err != nil {
+		return "", app, err
+	}
+	reg, err := s.registry()
+	if err != nil {
+		return "", app, err
+	}
+	if k, ok := reg.Key(app.KeyID); !ok || sha256.Sum256([]byte(key)) != k.Hash {
+		return "", app, fmt.Errorf("%w: it is not the key %s the registry issued", ErrSealedKey, app.KeyID)
+	}
+	if err := s.propose(ctx, &raftfsm.CollectKey{ID: id, Time: s.now()}); err != nil {
+		return "", app, err
+	}
+	if reg, err := s.registry(); err == nil {
+		if a, ok := reg.Application(id); ok {
+			app = a
+		}
+	}
+	return key, app, nil
 }
 
 // scopeOf checks a scope input and returns it canonical.
@@ -283,6 +333,14 @@ func (s *Server) review(ctx context.Context, reviewer raftfsm.APIKey, id string,
 			return "", err
 		}
 		cmd.Key = &k
+		// Sealed to the applicant, who collects it once from the status
+		// page (keyseal.go); an application made before sealing has no
+		// public key, and its reviewer hands the key over.
+		if app.SealTo != ([32]byte{}) {
+			if cmd.Sealed, err = sealKey(app.SealTo, id, key); err != nil {
+				return "", err
+			}
+		}
 	case "more_info", "reject":
 		if strings.TrimSpace(in.Message) == "" {
 			return "", missing("message")

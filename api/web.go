@@ -82,6 +82,7 @@ func (s *Server) webRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /apply", s.web(s.webApplyForm, false))
 	mux.HandleFunc("POST /apply", s.web(s.webApplySubmit, true))
 	mux.HandleFunc("GET /apply/status", s.web(s.webApplyStatus, true))
+	mux.HandleFunc("POST /apply/collect", s.web(s.webApplyCollect, true))
 	mux.HandleFunc("GET /review/login", s.web(s.webLoginForm, false))
 	mux.HandleFunc("POST /review/login", s.web(s.webLogin, true))
 	mux.HandleFunc("POST /review/logout", s.web(s.webLogout, false))

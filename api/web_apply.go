@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -42,10 +43,21 @@ type applySubmittedPage struct {
 	StatusURL string
 }
 
-// statusPage is the data of apply_status.html.
+// statusPage is the data of apply_status.html. Token is the status
+// token, for the form that collects the key (the page was opened with
+// it).
 type statusPage struct {
 	webBase
+	App   raftfsm.Application
+	Token string
+}
+
+// collectedPage is the data of apply_collected.html: the only page that
+// shows the API key.
+type collectedPage struct {
+	webBase
 	App raftfsm.Application
+	Key string
 }
 
 func (s *Server) webApplyForm(w http.ResponseWriter, r *http.Request) {
@@ -163,5 +175,34 @@ func (s *Server) webApplyStatus(w http.ResponseWriter, r *http.Request) {
 		s.renderMessage(w, webStatus(err), "Application status unavailable", errorMessage(err))
 		return
 	}
-	s.render(w, http.StatusOK, "apply_status.html", &statusPage{webBase: webBase{Title: "Application status"}, App: app})
+	w.Header().Set("Referrer-Policy", "no-referrer") // the URL carries the token
+	s.render(w, http.StatusOK, "apply_status.html", &statusPage{webBase: webBase{Title: "Application status"}, App: app, Token: token})
+}
+
+// webApplyCollect shows the applicant the key sealed to their status
+// token, once (Server.collectKey): the form on the status page posts the
+// application id and token here.
+func (s *Server) webApplyCollect(w http.ResponseWriter, r *http.Request) {
+	if s.webLimited(w, r) || !s.parseForm(w, r) {
+		return
+	}
+	id, token := r.PostFormValue("id"), r.PostFormValue("token")
+	if id == "" || token == "" {
+		s.renderMessage(w, http.StatusBadRequest, "Missing application id or token",
+			"Collect the key from the status page of your application: open the status link you were given when you applied.")
+		return
+	}
+	key, app, err := s.collectKey(r.Context(), id, token)
+	if err != nil {
+		msg := errorMessage(err)
+		var rej *raftfsm.RejectedError
+		if errors.As(err, &rej) && rej.Reason == raftfsm.ReasonKeyCollected {
+			msg += ". If you lost it, ask the registry's reviewers to revoke key " + app.KeyID + " and issue you a new one."
+		}
+		s.renderMessage(w, webStatus(err), "The API key cannot be collected", msg)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	s.render(w, http.StatusOK, "apply_collected.html", &collectedPage{webBase: webBase{Title: "Your API key"}, App: app, Key: key})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -248,9 +249,49 @@ func TestBrowserRegistryFlow(t *testing.T) {
 		t.Errorf("suffixes %q do not default to the applied domain", v)
 	}
 	b.submit("review-approved", `form[action="/review/`+appID+`"] button[type="submit"]`, http.StatusOK)
-	key := b.text("#issued-key")
-	if !reviewerKeyRe.MatchString(key) {
-		t.Fatalf("issued key %q is not a key", key)
+	issued := b.text("#issued-key") // the reviewer may still hand it over
+	if !reviewerKeyRe.MatchString(issued) {
+		t.Fatalf("issued key %q is not a key", issued)
+	}
+
+	// 3b. The applicant collects the key once from the status page: it
+	// was sealed to the status token at approval.
+	b.do("apply-status-approved", chromedp.Navigate(resolveURL(base, statusURL)), chromedp.WaitVisible(chromedp.ID("collect")))
+	if s := b.text("#status"); s != "approved" {
+		t.Fatalf("status %q, want approved", s)
+	}
+	b.submit("apply-key-collected", `#collect-form button[type="submit"]`, http.StatusOK)
+	key := b.text("#api-key")
+	if key != issued {
+		t.Fatalf("collected key %q, want the key issued at approval", key)
+	}
+	if !strings.Contains(b.text("#next-steps"), "ddnrs zone keygen "+domain) {
+		t.Errorf("the key's page lacks the next steps:\n%s", b.text("main"))
+	}
+	b.do("apply-status-collected", chromedp.Navigate(resolveURL(base, statusURL)), chromedp.WaitVisible(chromedp.ID("status")))
+	if m := b.text("main"); strings.Contains(m, "Show my API key") || !strings.Contains(m, "you collected it") {
+		t.Errorf("status page after the collection:\n%s", m)
+	}
+	token := regexp.MustCompile(`[?&]token=([^&]+)`).FindStringSubmatch(statusURL)
+	if token == nil {
+		t.Fatalf("status link %q has no token", statusURL)
+	}
+	tok, err := url.QueryUnescape(token[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/applications/"+appID+"/collect", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusGone {
+		t.Errorf("a second collection: %s, want 410 Gone", resp.Status)
 	}
 
 	// 4. The applicant makes an owner key and creates the zone with the
