@@ -4,6 +4,11 @@
 # then, and only then. Safe to run again; does nothing on a ready machine.
 set -euo pipefail
 
+# Go programs some tests run (Pebble, Let's Encrypt's test ACME server, and
+# legorun, lego's ACME client): built once into the tools cache
+# (internal/testtool.ToolsDir), outside our go.mod. Quick when built.
+(cd "$(dirname "$0")/.." && go run ./internal/testtool/buildtools >/dev/null)
+
 # tool:package pairs; one tool per package is enough to tell it is there.
 pairs=(
 	dig:bind9-dnsutils
