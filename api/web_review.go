@@ -435,6 +435,9 @@ func (s *Server) webReviewDecide(w http.ResponseWriter, r *http.Request) {
 	}
 	page.Key, page.KeyID = key, page.App.KeyID
 	page.Notice = "Approved. The key below is shown once: copy it to the applicant now."
+	if len(page.App.SealedKey) > 0 {
+		page.Notice = "Approved. The applicant collects the key once from their status page; the key below is shown once, in case you hand it over yourself."
+	}
 	s.render(w, http.StatusOK, "review_key.html", page)
 }
 

@@ -253,6 +253,9 @@ func TestBrowserRegistryFlow(t *testing.T) {
 	if !reviewerKeyRe.MatchString(issued) {
 		t.Fatalf("issued key %q is not a key", issued)
 	}
+	if s := b.text("#key-sealed"); !strings.Contains(s, "collects this key once") {
+		t.Errorf("the approval page does not say the applicant collects the key: %q", s)
+	}
 
 	// 3b. The applicant collects the key once from the status page: it
 	// was sealed to the status token at approval.
