@@ -1,6 +1,9 @@
 package testtool
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -61,5 +64,21 @@ func TestNeedPresent(t *testing.T) {
 	r := &recorder{TB: t}
 	if p := Need(r, "sh", "dash"); p == "" || r.fatal || r.skip {
 		t.Errorf("Need(sh) = %q fatal=%v skip=%v, want a path", p, r.fatal, r.skip)
+	}
+}
+
+func TestGoProgramPath(t *testing.T) {
+	t.Setenv("DDNRS_TOOLS", "/tools")
+	if got, want := Pebble.Path(), "/tools/pebble-v2.10.3/pebble"; got != want {
+		t.Errorf("Pebble.Path() = %q, want %q", got, want)
+	}
+	// legorun's build is named by its sources: a change to them builds
+	// it again rather than running a stale binary.
+	got := Lego.Path()
+	if dir := filepath.Base(filepath.Dir(got)); !strings.HasPrefix(dir, "legorun-") || len(dir) != len("legorun-")+12 || filepath.Base(got) != "legorun" {
+		t.Errorf("Lego.Path() = %q, want /tools/legorun-<12 hex digits>/legorun", got)
+	}
+	if _, err := os.Stat(filepath.Join(Lego.srcDir(), "go.mod")); err != nil {
+		t.Errorf("legorun's module: %v", err)
 	}
 }
