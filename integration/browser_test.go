@@ -206,7 +206,8 @@ func TestBrowserRegistryFlow(t *testing.T) {
 	// Port 0, read back from the ready file: a free port picked here
 	// could be taken on 127.0.0.1 by another test package's listener
 	// before dev binds it.
-	d := startDev(t, t.TempDir(), "--api", "127.0.0.1:0")
+	data := t.TempDir()
+	d := startDev(t, data, "--api", "127.0.0.1:0")
 	base := d.ready.API
 	if !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":0") {
 		t.Fatalf("ready file api = %q, want the bound http://127.0.0.1:PORT", base)
@@ -267,6 +268,22 @@ func TestBrowserRegistryFlow(t *testing.T) {
 	key := b.text("#api-key")
 	if key != issued {
 		t.Fatalf("collected key %q, want the key issued at approval", key)
+	}
+	// No member keeps it: not its Raft log (raft/raft.db), its snapshots,
+	// its zone and registry store, nor anything else in its data directory.
+	secret := key[strings.LastIndexByte(key, '_')+1:]
+	err := filepath.WalkDir(data, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil && strings.Contains(string(b), secret) {
+			t.Errorf("%s holds the collected key's secret", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if !strings.Contains(b.text("#next-steps"), "ddnrs zone keygen "+domain) {
 		t.Errorf("the key's page lacks the next steps:\n%s", b.text("main"))
