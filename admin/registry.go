@@ -59,6 +59,7 @@ func (a *Server) registryRoutes(bounded func(pattern string, h http.HandlerFunc)
 	bounded("POST /v1/registry/heartbeat", a.handleHeartbeat)
 	bounded("POST /v1/registry/keys", a.handleIssueKey)
 	bounded("GET /v1/registry/nodes", a.handleDirectory)
+	bounded("POST /v1/zones/{zone}/adopt", a.handleAdopt)
 }
 
 // handlePropose applies a registry command a member forwarded: only

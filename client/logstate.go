@@ -347,6 +347,10 @@ func (s *LogState) Apply(e translog.Entry, now time.Time, grace time.Duration) b
 		if s.Peers != nil {
 			admitPeer(s.Peers, e)
 		}
+	case translog.KindZoneMove:
+		if _, ok := s.Anchors[z]; ok {
+			s.Groups[z] = e.Group
+		}
 	case translog.KindNodeRemoval:
 		if s.Peers != nil {
 			admitPeer(s.Peers, e)

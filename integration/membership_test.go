@@ -9,8 +9,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	raftbench "github.com/ddnrs/ddnrs/bench/raft"
 )
@@ -349,4 +353,168 @@ func TestReplaceAndRemoveNodes(t *testing.T) {
 		t.Errorf("the directory lists %s after its removal and a refused heartbeat", live.id)
 	}
 	refused("a second removal", "removed from the directory for good", "node", "remove", live.id, "--reason", "again", "--server", reg.Admin)
+}
+
+// moveProbe asks nodes, in turn, for www.ORIGIN (cached answers) and a
+// new name below ORIGIN each time (never cached, so each asks the group
+// that holds the zone, locally or over the overlay), counting every
+// query that gets no answer or a wrong one, until stop is closed.
+type moveProbe struct {
+	asked, failed atomic.Int64
+	mu            sync.Mutex
+	failures      []string
+	done          chan struct{}
+}
+
+func startMoveProbe(nodes []*regNode, z *regZone, stop <-chan struct{}) *moveProbe {
+	p := &moveProbe{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n := nodes[i%len(nodes)]
+			name, want := "www."+z.origin, dns.RcodeSuccess
+			if i%2 == 1 {
+				name, want = fmt.Sprintf("probe%d.%s", i, z.origin), dns.RcodeNameError
+			}
+			r, err := askErr(n.DNS, name, dns.TypeA, true)
+			p.asked.Add(1)
+			var bad string
+			switch {
+			case err != nil:
+				bad = err.Error()
+			case r.Rcode != want:
+				bad = fmt.Sprintf("rcode %s (EDE %v)", dns.RcodeToString[r.Rcode], regEDE(r))
+			case want == dns.RcodeSuccess:
+				if err := regCheckA(r, z.www); err != nil {
+					bad = err.Error()
+				}
+			}
+			if bad != "" {
+				p.failed.Add(1)
+				p.mu.Lock()
+				p.failures = append(p.failures, fmt.Sprintf("%s %s at %s: %s", n.name, name, time.Now().Format("15:04:05.000"), bad))
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return p
+}
+
+// TestZoneMove (issue 14 item 4): a zone of group ga moves to group gb
+// with `ddnrs ops zone move` while a DNS probe asks for it through a node
+// of a third group (the registry's) and directly at ga's and gb's
+// members: no query goes unanswered or fails. After the move gb holds
+// the zone and ga does not, the log says so, and a change published
+// through ga's admin endpoint reaches gb.
+func TestZoneMove(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 3 node processes")
+	}
+	c := startRegistryClusterWith(t, true, 1, regGroupSpec{name: "ga", size: 1, region: "ra"}, regGroupSpec{name: "gb", size: 1, region: "rb"})
+	reg, ga, gb := c.groups["reg"][0], c.groups["ga"][0], c.groups["gb"][0]
+	z := regSignZone(t, "moving.example.", 11)
+	c.createZone(t, c.reviewer, z, "ra")
+	if z.group != "ga" {
+		t.Fatalf("placed %s on %q, want ga", z.origin, z.group)
+	}
+	nodes := []*regNode{reg, ga, gb}
+	for _, n := range nodes {
+		regWaitAnswer(t, n, z)
+	}
+	ops := func(args ...string) (string, string, error) {
+		return tryCmd(c.dir, ddnrsBin, append(append([]string{"ops"}, args...), c.opsArgs()...)...)
+	}
+	zones := func(n *regNode) int {
+		t.Helper()
+		out, errOut, err := ops("group", "status", "--server", n.Admin, "--output", "json")
+		if err != nil {
+			t.Fatalf("group status %s: %v\n%s", n.name, err, errOut)
+		}
+		var s struct {
+			Zones int `json:"zones"`
+		}
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Zones
+	}
+	if out, errOut, err := ops("zone", "move", z.origin, "--to", "ga", "--server", reg.Admin); err != nil || !strings.Contains(out, "nothing to do") {
+		t.Errorf("move to the group that holds it: err %v, stdout %q, stderr %q; want nothing to do", err, out, errOut)
+	}
+	if _, errOut, err := ops("zone", "move", z.origin, "--to", "nowhere", "--server", reg.Admin); err == nil || !strings.Contains(errOut, "no node of group") {
+		t.Errorf("move to an unknown group: err %v, stderr %q; want refused", err, errOut)
+	}
+	if _, errOut, err := ops("zone", "move", "unclaimed.example.", "--to", "gb", "--server", reg.Admin); err == nil || !strings.Contains(errOut, "not claimed") {
+		t.Errorf("move of an unclaimed zone: err %v, stderr %q; want refused", err, errOut)
+	}
+
+	stop := make(chan struct{})
+	probe := startMoveProbe(nodes, z, stop)
+	out, errOut, err := ops("zone", "move", z.origin, "--to", "gb", "--reason", "test", "--drain", "6s", "--server", reg.Admin)
+	if err != nil {
+		close(stop)
+		<-probe.done
+		t.Fatalf("ddnrs ops zone move: %v\n%s%s", err, out, errOut)
+	}
+	t.Logf("zone move: %s%s", errOut, out)
+	// Probe on after the drop: the old group's member now answers from gb.
+	after := probe.asked.Load()
+	waitUntil(t, "60 probe queries after the move", func() error {
+		if n := probe.asked.Load() - after; n < 60 {
+			return fmt.Errorf("%d so far", n)
+		}
+		return nil
+	})
+	close(stop)
+	<-probe.done
+	t.Logf("probe: %d queries during and after the move, %d failed", probe.asked.Load(), probe.failed.Load())
+	for _, f := range probe.failures {
+		t.Errorf("probe: %s", f)
+	}
+	if a, b := zones(ga), zones(gb); a != 0 || b != 1 {
+		t.Errorf("after the move ga holds %d zones and gb %d; want 0 and 1", a, b)
+	}
+	waitUntil(t, "the registry log's move read by ga", func() error {
+		b, err := os.ReadFile(filepath.Join(ga.data, "follow.json"))
+		if err != nil {
+			return err
+		}
+		var st struct {
+			Groups map[string]string `json:"groups"`
+		}
+		if err := json.Unmarshal(b, &st); err != nil {
+			return err
+		}
+		if g := st.Groups[z.origin]; g != "gb" {
+			return fmt.Errorf("group %q", g)
+		}
+		return nil
+	})
+
+	// A change published through the old group's member reaches gb.
+	dir := t.TempDir()
+	unsigned := filepath.Join(dir, "zone")
+	text := fmt.Sprintf("$ORIGIN %s\n$TTL 3600\n@ SOA ns1 hostmaster 1 7200 3600 1209600 300\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.99\n", z.origin)
+	if err := os.WriteFile(unsigned, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, err := tryCmd(dir, ddnrsBin, "zone", "publish", "--server", ga.Admin, "--ca", c.ca, "--cert", c.opsCert, "--tls-key", c.opsKey,
+		"--key", z.key, unsigned); err != nil {
+		t.Fatalf("publish through ga after the move: %v\n%s%s", err, out, errOut)
+	}
+	r, err := askErr(gb.DNS, "www."+z.origin, dns.TypeA, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := regCheckA(r, "192.0.2.99"); err != nil {
+		t.Errorf("gb after a change published through ga: %v", err)
+	}
+	if a := zones(ga); a != 0 {
+		t.Errorf("ga holds %d zones after the change, want 0 (the change went to gb)", a)
+	}
 }

@@ -407,7 +407,8 @@ func (f *Follower) stepFrom(ctx context.Context, src translog.Source) error {
 		switch e.Kind {
 		case translog.KindRelease:
 			released = append(released, zone.CanonicalName(e.Zone))
-		case translog.KindRegistration:
+		case translog.KindRegistration, translog.KindZoneMove:
+			// A moved zone's cached route names its old group too.
 			registered = append(registered, zone.CanonicalName(e.Zone))
 		}
 		f.applied.Inc()

@@ -41,16 +41,24 @@ func (n *Node) adminOptions() admin.Options {
 }
 
 // Directory implements admin.Directory: the registry's committed node
-// directory (issue 14 item 4's membership commands read it).
-func (a adminNode) Directory() ([]raftfsm.NodeRecord, error) {
+// directory and a zone's claim (issue 14 item 4's membership commands).
+func (a adminNode) Directory(origin string) ([]raftfsm.NodeRecord, *raftfsm.Claim, error) {
 	reg, err := a.n.Registry()
 	if errors.Is(err, api.ErrNotRegistry) {
-		return nil, fmt.Errorf("%w: %w", admin.ErrBadRequest, err)
+		return nil, nil, fmt.Errorf("%w: %w", admin.ErrBadRequest, err)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return reg.Nodes(), nil
+	if cl, ok := reg.Claim(origin); ok && origin != "" {
+		return reg.Nodes(), &cl, nil
+	}
+	return reg.Nodes(), nil, nil
+}
+
+// Adopt implements admin.Adopter (ddnrs ops zone move).
+func (a adminNode) Adopt(ctx context.Context, origin string, cmd []byte) (*admin.ChangeResult, error) {
+	return a.n.writes.Adopt(ctx, origin, cmd)
 }
 
 // Announce implements admin.Node: a SetMember command for req, applied

@@ -25,5 +25,6 @@ certificate issued by the cluster's CA. 'ddnrs ops ca init' makes the CA,
 	cmd.AddCommand(newRegistryCmd())
 	cmd.AddCommand(newStoreCmd(e))
 	cmd.AddCommand(newOpsNodeCmd())
+	cmd.AddCommand(newOpsZoneCmd())
 	return cmd
 }

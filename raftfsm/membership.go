@@ -44,17 +44,18 @@ type RemoveNode struct {
 }
 
 // MoveZone moves the claim of Zone to Group, a group some node of the
-// directory is in, other than the one holding the claim. The zone's data
-// is not in the registry: the operator's tool copies the owner-signed zone
-// to Group first and drops it from the old group after (ddnrs ops zone
-// move). The claim's owner key, generation, suspension and lease are
-// kept. Nothing is logged: the log records who holds a name, not where
-// it is served; resolution finds the group through the DHT.
+// directory is in, other than the one holding the claim, and logs a
+// zone-move entry (the owner key, the new group, Reason, Actor and
+// "from=OLD"): nodes that follow the log route the zone to Group from
+// then on (intergroup.Directory). The zone's data is not in the registry:
+// the operator's tool copies the owner-signed zone to Group first and
+// drops it from the old group after (ddnrs ops zone move). The claim's
+// owner key, generation, suspension and lease are kept.
 //
-// Body version 1: zone, group, actor, time.
+// Body version 1: zone, group, reason, actor, time.
 type MoveZone struct {
-	Zone, Group, Actor string
-	Time               time.Time
+	Zone, Group, Reason, Actor string
+	Time                       time.Time
 }
 
 func (*RemoveNode) Type() CommandType { return TypeRemoveNode }
@@ -80,6 +81,7 @@ func encodeMembershipCommand(e *encoder, c Command) bool {
 	case *MoveZone:
 		e.str(c.Zone)
 		e.str(c.Group)
+		e.str(c.Reason)
 		e.str(c.Actor)
 		e.time(c.Time)
 	default:
@@ -98,6 +100,7 @@ func decodeMembershipCommand(d *decoder, c Command) bool {
 	case *MoveZone:
 		c.Zone = d.Str16()
 		c.Group = d.Str16()
+		c.Reason = d.Str16()
 		c.Actor = d.Str16()
 		c.Time = d.time()
 	default:
@@ -163,6 +166,10 @@ func (w *work) applyMembership(c Command, logEntry func(translog.Entry) error) (
 		}
 		if !st.hasGroup(c.Group) {
 			return nil, true, reject(ReasonUnknownGroup, "move of %s to group %q: no node of the directory is in it", origin, c.Group)
+		}
+		if err := logEntry(translog.Entry{Kind: translog.KindZoneMove, Time: c.Time, Zone: origin, OwnerKey: cl.Owner,
+			Group: c.Group, Reason: c.Reason, Actor: c.Actor, NodeAddrs: []string{"from=" + cl.Group}}); err != nil {
+			return nil, true, err
 		}
 		cl.Group = c.Group
 		st.setClaim(cl)

@@ -13,7 +13,7 @@ import (
 func TestMembershipCommandGolden(t *testing.T) {
 	for name, c := range map[string]Command{
 		"cmd_remove_node.hex": &RemoveNode{ID: "eu-3", Reason: "disk died", Actor: OperatorActor, Time: regAt(14)},
-		"cmd_move_zone.hex":   &MoveZone{Zone: "example.", Group: "us", Actor: OperatorActor, Time: regAt(15)},
+		"cmd_move_zone.hex":   &MoveZone{Zone: "example.", Group: "us", Reason: "closer to its users", Actor: OperatorActor, Time: regAt(15)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			b := encode(t, c)
@@ -103,7 +103,7 @@ func TestRemoveNode(t *testing.T) {
 }
 
 // TestMoveZone: a claim moves to another group of the directory, keeping
-// its owner key and generation; a move to its own group, to a group no
+// its owner key and generation, and the move is logged; a move to its own group, to a group no
 // node is in, or of a name not claimed is refused.
 func TestMoveZone(t *testing.T) {
 	f := newTestFSM(t)
@@ -134,8 +134,16 @@ func TestMoveZone(t *testing.T) {
 	if n := f.Registry().groupClaims("eu"); n != 0 {
 		t.Errorf("group eu still counts %d claims", n)
 	}
-	if f.Registry().LogSize() != size {
-		t.Errorf("a move logged %d entries, want none", f.Registry().LogSize()-size)
+	if f.Registry().LogSize() != size+1 {
+		t.Fatalf("a move logged %d entries, want 1", f.Registry().LogSize()-size)
+	}
+	leaf, err := f.Registry().LogEntry(size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := translog.ParseEntry(leaf); err != nil || e.Kind != translog.KindZoneMove || e.Zone != "example." || e.Group != "us" ||
+		e.OwnerKey != ownerText(k) || len(e.NodeAddrs) != 1 || e.NodeAddrs[0] != "from=eu" {
+		t.Errorf("logged %+v (%v), want the move of example. from eu to us", e, err)
 	}
 	f.checkDiskMatchesMemory(t)
 }

@@ -25,7 +25,8 @@ const (
 	KindNodeAdmission  Kind = 5 // a node first seen in the directory (or moved group)
 	KindRelease        Kind = 6 // a zone deleted and its name released
 	KindCertRevocation Kind = 7 // a cluster certificate revoked: NodeAddrs holds "serial=HEX"
-	KindNodeRemoval    Kind = 8 // a node removed from the directory for good (ddnrs ops node remove)
+	KindNodeRemoval    Kind = 8  // a node removed from the directory for good (ddnrs ops node remove)
+	KindZoneMove       Kind = 12 // a zone's claim moved to another group (ddnrs ops zone move): Group is the new one, NodeAddrs "from=OLD"
 )
 
 var kindNames = [...]string{
@@ -37,9 +38,12 @@ var kindNames = [...]string{
 	KindRelease:        "release",
 	KindCertRevocation: "cert-revocation",
 	KindNodeRemoval:    "node-removal",
+	KindZoneMove:       "zone-move",
 }
 
-func (k Kind) valid() bool { return k >= KindRegistration && k <= KindNodeRemoval }
+func (k Kind) valid() bool {
+	return k >= KindRegistration && k <= KindNodeRemoval || k == KindZoneMove
+}
 
 // String returns the kind's name ("registration", ..., "release"), or
 // "kind(N)" for an unknown value.

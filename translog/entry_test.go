@@ -34,6 +34,7 @@ var entryCases = []struct {
 	{"release", Entry{Kind: KindRelease, Time: time.Unix(0, 0).UTC(), Zone: "example.org.", Actor: "operator"}},
 	{"cert-revocation", Entry{Kind: KindCertRevocation, Time: t0, Group: "eu", Reason: "laptop stolen", Actor: "operator", NodeID: "eu-ops", NodeAddrs: []string{"serial=5f3a9c01d2"}}},
 	{"node-removal", Entry{Kind: KindNodeRemoval, Time: t0, Group: "eu", Reason: "disk died", Actor: "operator", NodeID: "eu-3", NodeAddrs: []string{"dns=192.0.2.7:53", "peer=12D3KooWdef"}}},
+	{"zone-move", Entry{Kind: KindZoneMove, Time: t0, Zone: "example.org.", OwnerKey: testOwnerKey, Group: "us", Reason: "closer to its users", Actor: "operator", NodeAddrs: []string{"from=eu"}}},
 	{"unicode", Entry{Kind: KindSuspension, Time: time.Unix(maxUnix-1, 0).UTC(), Zone: "xn--bcher-kva.example.", Reason: "grüße — ✓", Actor: "operator"}},
 }
 
@@ -132,6 +133,8 @@ func TestMarshalRejects(t *testing.T) {
 		{"zone no dot", Entry{Kind: KindRelease, Time: t0, Zone: "example.org"}},
 		{"admission no node", Entry{Kind: KindNodeAdmission, Time: t0}},
 		{"removal no node", Entry{Kind: KindNodeRemoval, Time: t0, Group: "eu"}},
+		{"move no zone", Entry{Kind: KindZoneMove, Time: t0, Group: "us"}},
+		{"kind 9 (not yet defined)", Entry{Kind: 9, Time: t0, Zone: "a."}},
 		{"field too long", Entry{Kind: KindSuspension, Time: t0, Zone: "a.", Reason: long}},
 		{"address too long", Entry{Kind: KindNodeAdmission, Time: t0, NodeID: "n", NodeAddrs: []string{long}}},
 		{"not UTF-8", Entry{Kind: KindSuspension, Time: t0, Zone: "a.", Reason: "\xff"}},
