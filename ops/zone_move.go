@@ -319,4 +319,3 @@ func isRejected(err error, reason raftfsm.Reason) bool {
 	var rej *raftfsm.RejectedError
 	return errors.As(err, &rej) && rej.Reason == reason
 }
-

@@ -18,13 +18,13 @@ type Kind uint8
 
 // The kinds of entries.
 const (
-	KindRegistration   Kind = 1 // a zone claimed by an owner key, placed on a group
-	KindOwnerKeyChange Kind = 2 // a zone's owner key replaced
-	KindSuspension     Kind = 3 // a zone suspended by the registry
-	KindUnsuspension   Kind = 4 // a suspension lifted
-	KindNodeAdmission  Kind = 5 // a node first seen in the directory (or moved group)
-	KindRelease        Kind = 6 // a zone deleted and its name released
-	KindCertRevocation Kind = 7 // a cluster certificate revoked: NodeAddrs holds "serial=HEX"
+	KindRegistration   Kind = 1  // a zone claimed by an owner key, placed on a group
+	KindOwnerKeyChange Kind = 2  // a zone's owner key replaced
+	KindSuspension     Kind = 3  // a zone suspended by the registry
+	KindUnsuspension   Kind = 4  // a suspension lifted
+	KindNodeAdmission  Kind = 5  // a node first seen in the directory (or moved group)
+	KindRelease        Kind = 6  // a zone deleted and its name released
+	KindCertRevocation Kind = 7  // a cluster certificate revoked: NodeAddrs holds "serial=HEX"
 	KindNodeRemoval    Kind = 8  // a node removed from the directory for good (ddnrs ops node remove)
 	KindZoneMove       Kind = 12 // a zone's claim moved to another group (ddnrs ops zone move): Group is the new one, NodeAddrs "from=OLD"
 )
