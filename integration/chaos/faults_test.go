@@ -2,7 +2,11 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +29,10 @@ type fault struct {
 	// writes says the fault leaves a majority that can elect and
 	// commit: writes must be acknowledged while it lasts.
 	writes bool
+	// moves says the leader must change during the fault (a leader cut
+	// off, unable to hear its followers, or out of disk): the check
+	// that the fault took hold.
+	moves bool
 	// heartbeat, when set, is the members' Raft heartbeat and election
 	// timeout (leader lease half of it) instead of the node defaults.
 	heartbeat time.Duration
@@ -59,7 +67,7 @@ var (
 		return g.lab.Heal
 	}}
 	// The leader is on the minority side: the majority elects another.
-	majority = fault{name: "leader in the minority", writes: true, apply: func(g *group, leader *raftbench.Member) func() {
+	majority = fault{name: "leader in the minority", writes: true, moves: true, apply: func(g *group, leader *raftbench.Member) func() {
 		fs := followers(g, leader)
 		with := fs[:(len(g.c.Members)-1)/2-1]
 		g.lab.Partition(g.hosts(append([]*raftbench.Member{leader}, with...)), g.hosts(fs[len(with):]))
@@ -67,7 +75,7 @@ var (
 	}}
 	// Asymmetric: the leader's frames reach every follower, theirs
 	// never reach it (it hears no acknowledgement, no vote).
-	asymmetric = fault{name: "asymmetric: leader hears nobody", writes: true, apply: func(g *group, leader *raftbench.Member) func() {
+	asymmetric = fault{name: "asymmetric: leader hears nobody", writes: true, moves: true, apply: func(g *group, leader *raftbench.Member) func() {
 		for _, f := range followers(g, leader) {
 			g.lab.Set(g.host(f), g.host(leader), netlab.Link{Down: true})
 		}
@@ -75,7 +83,7 @@ var (
 	}}
 	// The leader alone is cut off from every other member (the client
 	// still reaches it).
-	isolatedLeader = fault{name: "partitioned leader", writes: true, apply: func(g *group, leader *raftbench.Member) func() {
+	isolatedLeader = fault{name: "partitioned leader", writes: true, moves: true, apply: func(g *group, leader *raftbench.Member) func() {
 		g.lab.Partition(g.hosts([]*raftbench.Member{leader}), g.hosts(followers(g, leader)))
 		return g.lab.Heal
 	}}
@@ -92,6 +100,56 @@ var (
 		return g.lab.Heal
 	}}
 )
+
+// diskSize is the tmpfs mounted at every member's data directory in the
+// disk-full scenario: room for the test's writes, small enough to fill
+// at once.
+const diskSize = 64 << 20
+
+// leaderDiskFull fills the leader's data directory (a tmpfs of its own)
+// to the last byte; healing removes the filler.
+var leaderDiskFull = fault{name: "leader's disk full", writes: true, moves: true,
+	prepare: func(t *testing.T, dir string, members int) {
+		for i := 1; i <= members; i++ {
+			netlab.MountTmpfs(t, raftbench.MemberDataDir(dir, i), diskSize)
+		}
+	},
+	apply: func(g *group, leader *raftbench.Member) func() {
+		filler := filepath.Join(leader.DataDir(), "chaos-filler")
+		if err := fill(filler); err != nil {
+			g.t.Fatal(err)
+		}
+		return func() {
+			if err := os.Remove(filler); err != nil {
+				g.t.Error(err)
+			}
+		}
+	}}
+
+// fill writes file until the disk is full (ENOSPC).
+func fill(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				// The last partial block too.
+				for len(buf) > 1 {
+					buf = buf[:len(buf)/2]
+					f.Write(buf)
+				}
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func TestLeaderDiskFull(t *testing.T) { full(t); runFault(t, leaderDiskFull, fullMembers, fullHold) }
 
 // TestPartitionShort and TestDelayShort are the suite's short version,
 // run by the normal test command (as root): a 3-member group, a
@@ -150,6 +208,13 @@ func runFault(t *testing.T, f fault, n int, hold time.Duration) {
 	heal := f.apply(g, leader)
 	t.Logf("%s: fault on at %v (leader was %s)", f.name, faultAt.Sub(t0).Round(time.Millisecond), leader.ID)
 	time.Sleep(hold)
+	if f.moves {
+		// The member with the highest term that says it leads: the old
+		// leader may still believe it does, in an older term.
+		if l, err := g.c.WaitLeader(ctx); err != nil || l == leader {
+			t.Errorf("%s: the leader is still %s (%v) at the end of the fault; the fault did not take hold", f.name, leader.ID, err)
+		}
+	}
 	during := g.okAfter(faultAt)
 	healAt := time.Now()
 	heal()
@@ -173,10 +238,14 @@ func runFault(t *testing.T, f fault, n int, hold time.Duration) {
 
 	stopWriters()
 	if err := wait(); err != nil {
-		t.Fatalf("writers: %v", err)
-	}
-	for _, o := range g.owners {
-		g.settle(ctx, o)
+		// A write the group acknowledged but does not hold, or refused
+		// although the owner's history allows it: the checks below say
+		// more, so they run too.
+		t.Errorf("writers: %v", err)
+	} else {
+		for _, o := range g.owners {
+			g.settle(ctx, o)
+		}
 	}
 	if err := g.c.WaitCaughtUp(ctx); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"slices"
 	"sync"
@@ -56,7 +57,7 @@ func startGroup(t *testing.T, ctx context.Context, opts raftbench.Options, prepa
 	}
 	t.Cleanup(func() {
 		c.Close()
-		if t.Failed() {
+		if t.Failed() || os.Getenv("CHAOS_LOGS") != "" {
 			for _, m := range c.Members {
 				t.Logf("%s output:\n%s", m.ID, m.Output())
 			}
