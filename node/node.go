@@ -513,16 +513,21 @@ func (n *Node) lookupMember(id string) (admin.MemberAddrs, bool) {
 }
 
 // ready reports why the node is not ready, or nil: the store is open, the
-// listeners are bound, Close has not begun, and Raft knows a leader.
+// listeners are bound, Close has not begun, the state machine has not
+// halted (a store that failed to write, an unknown command: it serves a
+// frozen state until restarted), and Raft knows a leader.
 func (n *Node) ready() error {
 	n.mu.Lock()
-	running, closing, grp, st := n.running, n.closing, n.group, n.standing
+	running, closing, grp, st, fsm := n.running, n.closing, n.group, n.standing, n.fsm
 	n.mu.Unlock()
 	if !running || closing {
 		return ErrNotRunning
 	}
 	if err := st.Removed(); err != nil {
 		return err
+	}
+	if err := fsm.Halted(); err != nil {
+		return err // serving a frozen state until restarted (raftfsm.ErrHalted)
 	}
 	if id, _ := grp.Leader(); id == "" {
 		return ErrNoLeaderYet
