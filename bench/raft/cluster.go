@@ -614,3 +614,31 @@ func (b *logBuffer) String() string {
 // MemberDataDir is member i's data directory in a cluster whose
 // Options.Dir is dir, known before Start (to mount a small disk there).
 func MemberDataDir(dir string, i int) string { return filepath.Join(dir, memberID(i), "data") }
+
+// WaitProcessed waits until every running member's state machine has
+// finished the entry at index (Status.ProcessedIndex): the index of a
+// command, such as an acknowledged write's. Raft's AppliedIndex, which
+// WaitCaughtUp reads, also moves past entries a halted state machine
+// refused (its store failed), so only this says a member holds them.
+func (c *Cluster) WaitProcessed(ctx context.Context, index uint64) error {
+	for _, m := range c.Alive() {
+		var last string
+		for {
+			st, err := c.Client.Status(ctx, m.Admin)
+			if err == nil && st.ProcessedIndex >= index {
+				break
+			}
+			if err != nil {
+				last = err.Error()
+			} else {
+				last = fmt.Sprintf("processed index %d", st.ProcessedIndex)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s has not processed index %d (%s): %w", m.ID, index, last, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -107,24 +108,66 @@ var (
 const diskSize = 64 << 20
 
 // leaderDiskFull fills the leader's data directory (a tmpfs of its own)
-// to the last byte; healing removes the filler.
+// to the last byte; healing removes the filler and restarts the member,
+// as its operator must after a store failure (its state machine halts).
+// Which write fails first, the Raft log's or the zone store's, varies.
 var leaderDiskFull = fault{name: "leader's disk full", writes: true, moves: true,
-	prepare: func(t *testing.T, dir string, members int) {
-		for i := 1; i <= members; i++ {
-			netlab.MountTmpfs(t, raftbench.MemberDataDir(dir, i), diskSize)
+	prepare: func(t *testing.T, dir string, members int) { mountDisks(t, dir, members, false) },
+	apply:   func(g *group, leader *raftbench.Member) func() { return fillDisk(g, leader, false) }}
+
+// storeFull is leaderDiskFull with the Raft log on a disk of its own
+// (data/raft, not filled): the log takes the entries, the zone store
+// fails, and the leader's state machine halts for certain
+// (raftfsm.ErrHalted); its status must not say ready then.
+var storeFull = fault{name: "leader's zone store full", writes: true,
+	prepare: func(t *testing.T, dir string, members int) { mountDisks(t, dir, members, true) },
+	apply:   func(g *group, leader *raftbench.Member) func() { return fillDisk(g, leader, true) }}
+
+// mountDisks mounts a tmpfs at every member's data directory, and one at
+// its data/raft too when raftApart.
+func mountDisks(t *testing.T, dir string, members int, raftApart bool) {
+	for i := 1; i <= members; i++ {
+		d := raftbench.MemberDataDir(dir, i)
+		netlab.MountTmpfs(t, d, diskSize)
+		if raftApart {
+			netlab.MountTmpfs(t, filepath.Join(d, "raft"), diskSize)
 		}
-	},
-	apply: func(g *group, leader *raftbench.Member) func() {
-		filler := filepath.Join(leader.DataDir(), "chaos-filler")
-		if err := fill(filler); err != nil {
+	}
+}
+
+// fillDisk fills m's data directory and returns what heals it: the
+// filler removed, m restarted. When halts, m's state machine must have
+// halted by then (a zone store write failed) and its status must say so.
+func fillDisk(g *group, m *raftbench.Member, halts bool) func() {
+	filler := filepath.Join(m.DataDir(), "chaos-filler")
+	if err := fill(filler); err != nil {
+		g.t.Fatal(err)
+	}
+	return func() {
+		st, err := g.c.Client.Status(g.ctx, m.Admin)
+		if err != nil {
 			g.t.Fatal(err)
 		}
-		return func() {
-			if err := os.Remove(filler); err != nil {
-				g.t.Error(err)
-			}
+		halted := strings.Contains(m.Output(), "state machine halted")
+		g.t.Logf("%s after its disk filled: state machine halted %v, ready %v, processed index %d, applied %d", m.ID, halted, st.Ready, st.ProcessedIndex, st.AppliedIndex)
+		if halts && !halted {
+			g.t.Errorf("%s: the state machine did not halt with its zone store full; the fault did not take hold", m.ID)
 		}
-	}}
+		if halted && st.Ready {
+			g.t.Errorf("%s: its state machine halted (its log says so) but its status says ready: /readyz hides a member serving a frozen state", m.ID)
+		}
+		if err := os.Remove(filler); err != nil {
+			g.t.Error(err)
+		}
+		// A store that failed halts the member's state machine until
+		// it restarts (raftfsm.ErrHalted): the operator's part, once
+		// the disk has room again.
+		m.Kill()
+		if err := g.c.StartMember(g.ctx, m); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+}
 
 // fill writes file until the disk is full (ENOSPC).
 func fill(file string) error {
@@ -150,6 +193,7 @@ func fill(file string) error {
 }
 
 func TestLeaderDiskFull(t *testing.T) { full(t); runFault(t, leaderDiskFull, fullMembers, fullHold) }
+func TestZoneStoreFull(t *testing.T)  { full(t); runFault(t, storeFull, fullMembers, fullHold) }
 
 // TestPartitionShort and TestDelayShort are the suite's short version,
 // run by the normal test command (as root): a 3-member group, a
@@ -224,14 +268,15 @@ func runFault(t *testing.T, f fault, n int, hold time.Duration) {
 	}
 
 	// Recovery: the first write acknowledged after healing, and every
-	// member applying the leader's commit index.
-	var firstWrite time.Duration
+	// member's state machine holding it.
+	var first raftbench.Record
 	waitFor(t, ctx, "a write acknowledged after healing", func() bool {
-		first := g.ackAfter(healAt)
-		firstWrite = first.Sub(healAt)
-		return !first.IsZero()
+		var ok bool
+		first, ok = g.ackAfter(healAt)
+		return ok
 	})
-	if err := g.c.WaitCaughtUp(ctx); err != nil {
+	firstWrite := first.Return.Sub(healAt)
+	if err := g.c.WaitProcessed(ctx, first.Index); err != nil {
 		t.Fatal(err)
 	}
 	caughtUp := time.Since(healAt)
@@ -247,8 +292,8 @@ func runFault(t *testing.T, f fault, n int, hold time.Duration) {
 			g.settle(ctx, o)
 		}
 	}
-	if err := g.c.WaitCaughtUp(ctx); err != nil {
-		t.Fatal(err)
+	if err := g.c.WaitProcessed(ctx, g.lastIndex()); err != nil {
+		t.Error(err) // checkAcked says which writes
 	}
 	stats := prober.Stop()
 	g.checkAcked(ctx)

@@ -28,6 +28,7 @@ func (n labNet) Command(i int, name string, args ...string) *exec.Cmd {
 // its owners publishing and their history.
 type group struct {
 	t      *testing.T
+	ctx    context.Context // the test's
 	lab    *netlab.Lab
 	c      *raftbench.Cluster
 	dir    string
@@ -63,7 +64,7 @@ func startGroup(t *testing.T, ctx context.Context, opts raftbench.Options, prepa
 			}
 		}
 	})
-	g := &group{t: t, lab: lab, c: c, dir: dir}
+	g := &group{t: t, ctx: ctx, lab: lab, c: c, dir: dir}
 	for i := range 2 {
 		o, err := c.NewOwner(i, fmt.Sprintf("z%d.chaos.test.", i), true)
 		if err != nil {
@@ -116,16 +117,26 @@ func (g *group) okAfter(t time.Time) int {
 	return n
 }
 
-// ackAfter returns the first acknowledgement at or after t (of a write
-// called before or after it), zero when none yet.
-func (g *group) ackAfter(t time.Time) time.Time {
-	var first time.Time
+// ackAfter returns the first write acknowledged at or after t (called
+// before or after it); ok is false when none yet.
+func (g *group) ackAfter(t time.Time) (first raftbench.Record, ok bool) {
 	for _, r := range g.history() {
-		if r.Outcome == raftbench.OK && !r.Return.Before(t) && (first.IsZero() || r.Return.Before(first)) {
-			first = r.Return
+		if r.Outcome == raftbench.OK && !r.Return.Before(t) && (!ok || r.Return.Before(first.Return)) {
+			first, ok = r, true
 		}
 	}
-	return first
+	return first, ok
+}
+
+// lastIndex is the highest Raft index of an acknowledged write.
+func (g *group) lastIndex() uint64 {
+	var i uint64
+	for _, r := range g.history() {
+		if r.Outcome == raftbench.OK && r.Index > i {
+			i = r.Index
+		}
+	}
+	return i
 }
 
 // settle publishes o's next (or pending) change to the leader until it
