@@ -54,6 +54,12 @@ func (e *RejectedError) Unwrap() error { return e.Err }
 // from the last applied index.
 var ErrHalted = errors.New("state machine halted")
 
+// ErrStoreFailed is wrapped, beside ErrHalted, in the error of every
+// entry once the state machine halted because its zone store failed to
+// write (a full disk): the member's own fault, not the log's, so the
+// group's other members can go on (Group.Apply hands leadership over).
+var ErrStoreFailed = errors.New("writing to the zone store")
+
 // ApplyResult is the result of a command the state machine applied.
 type ApplyResult struct {
 	Index  uint64 // the Raft log index of the command
@@ -284,7 +290,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			return
 		}
 		if err := f.store.commit(last, ops); err != nil {
-			halted = fmt.Errorf("%w: writing to the zone store: %w", ErrHalted, err)
+			halted = fmt.Errorf("%w: %w: %w", ErrHalted, ErrStoreFailed, err)
 			f.log.Error("state machine halted: the zone store failed; restart after fixing it", "index", last, "err", err)
 			for _, i := range accepted {
 				results[i] = halted

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -173,13 +174,14 @@ type Group struct {
 	dir     string
 	fsm     raft.FSM
 
-	mu        sync.Mutex     // guards closed and wg.Add against Close's wg.Wait
-	closed    bool           // Close has started
-	wg        sync.WaitGroup // future waiters
-	closing   chan struct{}  // closed when Close starts
-	closeOnce sync.Once
-	closeDone chan struct{} // closed when Close finished
-	closeErr  error
+	handingOff atomic.Bool    // a leadership transfer of handOff runs
+	mu         sync.Mutex     // guards closed and wg.Add against Close's wg.Wait
+	closed     bool           // Close has started
+	wg         sync.WaitGroup // future waiters
+	closing    chan struct{}  // closed when Close starts
+	closeOnce  sync.Once
+	closeDone  chan struct{} // closed when Close finished
+	closeErr   error
 
 	nudging    bool // a Nudge barrier is in flight (guarded by mu)
 	nudgeAgain bool // another Nudge came meanwhile: one more barrier after it
@@ -393,6 +395,9 @@ func (g *Group) Apply(ctx context.Context, cmd []byte) (*ApplyResult, error) {
 	case *ApplyResult:
 		return r, nil
 	case error:
+		if errors.Is(r, ErrStoreFailed) {
+			g.handOff()
+		}
 		return nil, r
 	default:
 		return nil, fmt.Errorf("raft FSM returned %T, want *ApplyResult or an error", r)
@@ -712,6 +717,33 @@ func (g *Group) wait(ctx context.Context, f raft.Future) error {
 	case <-g.closing:
 		return ErrClosed
 	}
+}
+
+// handOff hands leadership to another voter once this leader's zone
+// store has failed (ErrStoreFailed): its state machine has halted, so it
+// could acknowledge no write until restarted, while the others, with
+// disks of their own, can. Without it a leader whose disk filled kept
+// leading and failing every write (integration/chaos TestZoneStoreFull).
+// One transfer at a time, in a goroutine Close waits for; called from
+// Apply.
+func (g *Group) handOff() {
+	if !g.handingOff.CompareAndSwap(false, true) {
+		return
+	}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		g.handingOff.Store(false)
+		return
+	}
+	g.wg.Add(1)
+	g.mu.Unlock()
+	go func() {
+		defer g.wg.Done()
+		defer g.handingOff.Store(false)
+		err := g.raft.LeadershipTransfer().Error()
+		g.log.Error("state machine halted: handing leadership to another member", "transfer_err", err)
+	}()
 }
 
 // mapErr turns Raft's future errors into the Group's.
