@@ -118,8 +118,9 @@ var leaderDiskFull = fault{name: "leader's disk full", writes: true, moves: true
 // storeFull is leaderDiskFull with the Raft log on a disk of its own
 // (data/raft, not filled): the log takes the entries, the zone store
 // fails, and the leader's state machine halts for certain
-// (raftfsm.ErrHalted); its status must not say ready then.
-var storeFull = fault{name: "leader's zone store full", writes: true,
+// (raftfsm.ErrHalted); its status must not say ready then, and it must
+// hand leadership over (raftfsm.ErrStoreFailed) so the group writes on.
+var storeFull = fault{name: "leader's zone store full", writes: true, moves: true,
 	prepare: func(t *testing.T, dir string, members int) { mountDisks(t, dir, members, true) },
 	apply:   func(g *group, leader *raftbench.Member) func() { return fillDisk(g, leader, true) }}
 
@@ -256,7 +257,7 @@ func runFault(t *testing.T, f fault, n int, hold time.Duration) {
 		// The member with the highest term that says it leads: the old
 		// leader may still believe it does, in an older term.
 		if l, err := g.c.WaitLeader(ctx); err != nil || l == leader {
-			t.Errorf("%s: the leader is still %s (%v) at the end of the fault; the fault did not take hold", f.name, leader.ID, err)
+			t.Errorf("%s: the leader is still %s (%v) at the end of the fault: no other member took over", f.name, leader.ID, err)
 		}
 	}
 	during := g.okAfter(faultAt)
