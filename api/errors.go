@@ -135,6 +135,7 @@ type statusCode struct {
 // that are not 422 rejected. The reason itself goes along in the body.
 var reasonStatus = map[raftfsm.Reason]statusCode{
 	raftfsm.ReasonNameClaimed:        {http.StatusConflict, "name_claimed"},
+	raftfsm.ReasonDropPending:        {http.StatusConflict, "drop_pending"},
 	raftfsm.ReasonNoClaim:            {http.StatusNotFound, "not_found"},
 	raftfsm.ReasonNoZone:             {http.StatusNotFound, "not_found"},
 	raftfsm.ReasonUnknownApplication: {http.StatusNotFound, "not_found"},

@@ -219,6 +219,10 @@ func TestZoneDroppedApply(t *testing.T) {
 		{name: "dropped under another owner key", setup: expired,
 			cmd: &ZoneDropped{Zone: "pr-1.example.net.", Owner: ownerText(seedKey(t, "pr-1.example.net.", 4)), Time: regAt(10)}, want: ReasonNoDrop, drops: 1},
 		{name: "a drop nobody owes", cmd: &ZoneDropped{Zone: "example.", Owner: ownerText(seedKey(t, "example.", 1)), Time: regAt(10)}, want: ReasonNoDrop},
+		{name: "claimed again under the same key while its drop is owed", setup: expired,
+			cmd: leased(t, "pr-1.example.net.", 3, Lease{Expires: regAt(30)}, 0), want: ReasonDropPending, drops: 1},
+		{name: "claimed again under the same key once dropped", setup: append(expired[:2:2], &ZoneDropped{Zone: "pr-1.example.net.", Owner: ownerText(k3), Time: regAt(10)}),
+			cmd: leased(t, "pr-1.example.net.", 3, Lease{Expires: regAt(30)}, 0)},
 		{name: "released twice under two keys owes both", setup: append(expired[:2:2], leased(t, "pr-1.example.net.", 4, Lease{Expires: regAt(20)}, 0)),
 			cmd: &ExpireZone{Zone: "pr-1.example.net.", Time: regAt(20)}, drops: 2},
 	}

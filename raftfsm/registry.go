@@ -56,6 +56,7 @@ const (
 	ReasonBadProof           = Reason("bad-proof")           // ChangeOwnerKey proof not signed by the current owner key
 	ReasonDuplicateID        = Reason("duplicate-id")        // an application or key id in use
 	ReasonApplicationsFull   = Reason("applications-full")   // SubmitApplication while MaxOpen applications are open
+	ReasonDropPending        = Reason("drop-pending")        // ClaimZone by the owner key of an expired claim of the name whose drop is still owed (teardown.go)
 )
 
 // MaxApplicationBytes bounds the text of an application (domains,

@@ -197,6 +197,9 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 		if _, ok := st.claim(origin); ok {
 			return nil, reject(ReasonNameClaimed, "%s is claimed", origin)
 		}
+		if d, ok := st.owedDropOf(origin, dk); ok {
+			return nil, reject(ReasonDropPending, "%s was released under this owner key when its lease ran out, and group %s has not dropped that zone yet: claimed again now, its drop would delete the new zone; create it again once the group dropped it, or under another owner key", origin, d.Group)
+		}
 		if parent, ok := st.enclosingAbove(origin); ok && !OwnerKeyIs(parent.Owner, dk) {
 			if len(c.Delegation) == 0 {
 				return nil, reject(ReasonDelegationRequired, "%s is inside %s, claimed by another key: a delegation signed by it is needed", origin, parent.Zone)

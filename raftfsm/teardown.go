@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ddnrs/ddnrs/zone"
+	"github.com/miekg/dns"
 )
 
 // The drops the registry owes (issue 12 item 5, durable teardown). An
@@ -65,6 +66,20 @@ func (r *RegistryState) OwedDrops() []OwedDrop {
 }
 
 func (r *regWork) drops() map[string]OwedDrop { return own(r, 0, &r.st.drops) }
+
+// owedDropOf returns the drop owed for origin under owner key dk, if
+// any. A claim of origin under dk is refused while one is owed (ClaimZone,
+// ReasonDropPending): the group that held the released zone drops the
+// zone of that name and key when it is back, which would delete the new
+// zone if it were placed there. Another key's claim is not affected.
+func (r *RegistryState) owedDropOf(origin string, dk *dns.DNSKEY) (OwedDrop, bool) {
+	for _, d := range r.drops {
+		if d.Zone == origin && OwnerKeyIs(d.Owner, dk) {
+			return d, true
+		}
+	}
+	return OwedDrop{}, false
+}
 
 // oweDrop records the drop a released claim cl owes (ExpireZone).
 func (r *regWork) oweDrop(cl Claim, at time.Time) func(kvTx) error {
