@@ -64,7 +64,8 @@ type Config struct {
 	// node's TCP, DoT, DoQ and DoH connections. Default 67108864 (64 MiB).
 	PendingBudget int64 `toml:"pending_budget"`
 	// UDPSockets is the number of SO_REUSEPORT sockets for DNS over UDP;
-	// 0 means one per CPU. Default 0.
+	// 0 means one per CPU the process may run on (its affinity mask when
+	// it starts serving: `taskset -c 0 ddnrs node` gets one). Default 0.
 	UDPSockets int `toml:"udp_sockets"`
 	// UDPWorkers is the number of goroutines reading each UDP socket.
 	// Default 2.
