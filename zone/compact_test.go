@@ -29,16 +29,16 @@ func heapInUse() uint64 {
 	return m.HeapAlloc
 }
 
-// TestZoneBytesPerRRset loads a signed zone of 20,006 RRsets as a member
+// TestZoneBytesPerRRset loads a signed zone of 12,006 RRsets as a member
 // does after a restart (its records decoded afresh, then New) and
 // bounds the live heap it holds per RRset, tree included: the heap with
 // the zone minus the heap once it is dropped, each after two
 // collections. Not a timed assertion: bytes.
 func TestZoneBytesPerRRset(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds a 20,006-RRset zone")
+		t.Skip("builds a 12,006-RRset zone")
 	}
-	const names = 5000
+	const names = 3000
 	var b strings.Builder
 	b.WriteString("$TTL 3600\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n@ NS ns1\nns1 A 192.0.2.1\n")
 	for i := range names {
