@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"sync"
 	"time"
 
@@ -78,16 +77,9 @@ func (c RegistryConfig) heartbeatLease() time.Duration {
 // heartbeat intervals.
 const DefaultLeaseIntervals = 10
 
-// needsCommit reports whether heartbeat rec must be proposed, given the
-// node's committed record (ok false: none) and the lease.
-func needsCommit(committed raftfsm.NodeRecord, ok bool, rec raftfsm.NodeRecord, lease time.Duration) bool {
-	if !ok || rec.Seen.Sub(committed.Seen) >= lease {
-		return true
-	}
-	return committed.Group != rec.Group || committed.Leader != rec.Leader || committed.Region != rec.Region || committed.DNS != rec.DNS ||
-		committed.Admin != rec.Admin || committed.API != rec.API || committed.PeerID != rec.PeerID ||
-		!slices.Equal(committed.Overlay, rec.Overlay) || !slices.Equal(committed.Transports, rec.Transports)
-}
+// needsCommit is the commit rule (raftfsm.HeartbeatNeedsCommit; the
+// simulation in bench/sim applies the same one).
+var needsCommit = raftfsm.HeartbeatNeedsCommit
 
 // noteHeartbeat handles a heartbeat on a registry member: it refreshes
 // the member's memory, then proposes the record when needsCommit says
