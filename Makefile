@@ -64,3 +64,12 @@ chaos:
 
 chaos-clean:
 	scripts/chaos-clean.sh
+
+# The overlay at scale, simulated in one process (bench/sim): DHT lookup
+# depth and time over mocknet links of 20-150 ms, the registry log's
+# directory against DHT searches, the route cache under Zipf, registry
+# write load, per-node memory and bandwidth at 3,600 nodes (docs/scale.md).
+# SIM_FLAGS passes flags (go run ./bench/cmd/sim -help).
+.PHONY: sim
+sim:
+	nice -n 10 $(GO) run ./bench/cmd/sim $(SIM_FLAGS)
