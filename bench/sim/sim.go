@@ -152,7 +152,7 @@ type Result struct {
 	StartBytes     int64         // wire bytes of the joins and refreshes
 	Provide        time.Duration // every member provided every zone of its group
 	ProvideBytes   float64       // wire bytes per provide (lookup of the closest peers and the ADD_PROVIDER messages)
-	HeapPerRecord  float64       // bytes of heap per provider record stored (20 replicas a provide)
+	HeapPerRecord  float64       // bytes of heap per provider record in a DHT's store (recordBytes)
 	DHT, Log, Warm Lookups       // cold lookups through the DHT, cold from the log's directory, warm (cached route)
 	Hops           Stats         // DHT search depth at which the first provider was found (0: the asking node stores it)
 	Queried        Stats         // DHT peers asked per search
@@ -169,10 +169,11 @@ type Result struct {
 
 // Lookups are the times of one way of routing.
 type Lookups struct {
-	Route   Stats // FindRoute: until the route is known
-	Resolve Stats // route plus one DDNRS-RPC exchange with its first member
-	Failed  int   // lookups that found no route or no answer
-	Delay   Stats // one-way delay between the asking node's and the zone's regions
+	Route   Stats    // FindRoute: until the route is known
+	Resolve Stats    // route plus one DDNRS-RPC exchange with its first member
+	Failed  int      // lookups that found no route or no answer
+	Errors  []string // the first few distinct reasons
+	Delay   Stats    // one-way delay between the asking node's and the zone's regions
 }
 
 // NewGroup is a group joining an overlay in full swing.
@@ -232,6 +233,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	w.net = newNet(func(a, b int) time.Duration { return w.delays[a][b] })
 	defer w.close()
 	res := &Result{Config: cfg}
+	var err error
+	if res.HeapPerRecord, err = recordBytes(ctx, 50_000); err != nil {
+		return nil, err
+	}
 	if err := w.start(ctx, res); err != nil {
 		return nil, err
 	}
@@ -443,8 +448,7 @@ func (w *World) provide(ctx context.Context, res *Result) error {
 	res.ProvideBytes = float64(w.count.Bytes()-b0) / 2 / float64(len(jobs))
 	// Each provide stores a record on this node and on the (up to) 20
 	// closest peers to the key.
-	records := float64(len(jobs)) * float64(min(20, len(w.nodes))+1)
-	res.HeapPerRecord = float64(int64(heap())-int64(h0)) / records
+	_ = h0
 	res.ProvideFailed = failed
 	w.logf("%d provides (%d zones x their group's members) in %v, %d failed; %.0f wire bytes a provide", len(jobs), nz, res.Provide.Round(time.Millisecond), failed, res.ProvideBytes)
 	if failed == len(jobs) {
@@ -483,6 +487,7 @@ type sample struct {
 	route, resolve time.Duration
 	delay          time.Duration
 	ok             bool
+	err            string // why not ok
 }
 
 // lookup routes a query for a name in zone z from n, through a router
@@ -510,9 +515,11 @@ func (w *World) lookup(ctx context.Context, n *node, z int, dir bool) (cold, war
 		rt, err := r.FindRoute(lctx, "www."+w.zones[z])
 		s.route = time.Since(t0)
 		if err != nil || rt.Zone != w.zones[z] || len(rt.Providers) == 0 {
+			s.err = fmt.Sprintf("route: %q %d providers, %v", rt.Zone, len(rt.Providers), err)
 			return s
 		}
 		if _, err := n.client.Ping(lctx, rt.Providers[0]); err != nil {
+			s.err = fmt.Sprintf("ping: %v", err)
 			return s
 		}
 		s.resolve, s.ok = time.Since(t0), true
@@ -617,6 +624,14 @@ func (w *World) lookups(ctx context.Context, res *Result) {
 	res.LookupBytes = float64(w.count.Bytes()-b0) / 2 / float64(w.cfg.Lookups)
 	res.Log = run(true, &res.Warm)
 	res.LogSearches = w.logSearches.Load()
+	for _, l := range []struct {
+		name string
+		l    Lookups
+	}{{"DHT", res.DHT}, {"directory", res.Log}, {"warm", res.Warm}} {
+		if l.l.Failed > 0 {
+			w.logf("%s: %d failed: %s", l.name, l.l.Failed, strings.Join(l.l.Errors, "; "))
+		}
+	}
 	ps := pick()
 	var hops, asked, path, direct []float64
 	var mu sync.Mutex
@@ -644,6 +659,9 @@ func collect(ss []sample) Lookups {
 	for _, s := range ss {
 		if !s.ok {
 			l.Failed++
+			if len(l.Errors) < 3 && !slices.Contains(l.Errors, s.err) {
+				l.Errors = append(l.Errors, s.err)
+			}
 			continue
 		}
 		route = append(route, ms(s.route))
@@ -737,4 +755,31 @@ func (w *World) newGroup(ctx context.Context, res *Result) error {
 	}
 	w.logf("new group: joined in %v, provided %d zones in %v, %d/%d findable from %d nodes", ng.Join.Round(time.Millisecond), len(zones), ng.Provide.Round(time.Millisecond), ng.Findable, len(zones), checkers)
 	return ctx.Err()
+}
+
+// recordBytes is the Go heap one provider record takes in a DHT's
+// provider store (kad-dht's default: an in-memory datastore), measured
+// apart on one host with n records of n zones (the heap of the running
+// world moves by more than the records while they are stored).
+func recordBytes(ctx context.Context, n int) (float64, error) {
+	net := newNet(func(a, b int) time.Duration { return 0 })
+	defer net.Close()
+	p2p, err := net.addHost(0, new(Counter))
+	if err != nil {
+		return 0, err
+	}
+	h, err := overlay.NewHostOn(ctx, p2p, nil, overlay.HostOptions{})
+	if err != nil {
+		return 0, err
+	}
+	defer h.Close()
+	ps := h.DHT().ProviderStore()
+	prov := peer.AddrInfo{ID: h.ID()}
+	h0 := heap()
+	for i := range n {
+		if err := ps.AddProvider(ctx, overlay.ZoneKey(zoneName(i)).Hash(), prov); err != nil {
+			return 0, fmt.Errorf("sim: provider store: %w", err)
+		}
+	}
+	return float64(int64(heap())-int64(h0)) / float64(n), nil
 }

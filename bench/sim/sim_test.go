@@ -119,3 +119,15 @@ func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(string(b))
 	return len(b), nil
 }
+
+// TestRecordBytes: provider records take heap, each at least its key.
+func TestRecordBytes(t *testing.T) {
+	b, err := recordBytes(context.Background(), 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%.0f bytes of heap a provider record", b)
+	if b < 34 { // a record's key holds the 34-byte multihash at least
+		t.Errorf("recordBytes = %v, want at least 34", b)
+	}
+}
