@@ -685,12 +685,14 @@ func (w *World) newGroup(ctx context.Context, res *Result) error {
 	members := make([]*node, cfg.GroupSize)
 	var errs []error
 	var mu sync.Mutex
-	parallel(w.cfg.Parallel, cfg.GroupSize, func(i int) {
-		var boot []peer.AddrInfo
+	boots := make([][]peer.AddrInfo, cfg.GroupSize)
+	for i := range boots {
 		for _, j := range w.rng.Perm(len(w.nodes))[:3] {
-			boot = append(boot, w.nodes[j].h.AddrInfo())
+			boots[i] = append(boots[i], w.nodes[j].h.AddrInfo())
 		}
-		n, err := w.addNode(ctx, g, cfg.Regions, boot)
+	}
+	parallel(w.cfg.Parallel, cfg.GroupSize, func(i int) {
+		n, err := w.addNode(ctx, g, cfg.Regions, boots[i])
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
