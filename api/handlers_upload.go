@@ -231,7 +231,7 @@ func (s *Server) claimFor(ctx context.Context, c *call, origin string, owner *dn
 		}
 	}
 	claim := &raftfsm.ClaimZone{Zone: origin, Owner: owner.String(), Region: region, Actor: c.key.ID, Time: s.now(),
-		Delegation: delegation, Consents: consents}
+		Delegation: delegation, Consents: consents, Group: s.placeGroup(ctx, region)}
 	perr := s.propose(ctx, claim)
 	var rej *raftfsm.RejectedError
 	if perr != nil && !(errors.As(perr, &rej) && rej.Reason == raftfsm.ReasonNameClaimed) {

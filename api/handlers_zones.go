@@ -209,6 +209,7 @@ func (s *Server) handleCreateZone(w http.ResponseWriter, r *http.Request, c *cal
 	if !lease.IsZero() {
 		claim.MaxLeases = uint32(s.opt.MaxLeases)
 	}
+	claim.Group = s.placeGroup(ctx, in.Region) // "" leaves it to the state machine
 	perr := s.propose(ctx, claim)
 	var rej *raftfsm.RejectedError
 	if perr != nil && !(errors.As(perr, &rej) && rej.Reason == raftfsm.ReasonNameClaimed) {

@@ -410,7 +410,9 @@ func startMoveProbe(nodes []*regNode, z *regZone, stop <-chan struct{}) *movePro
 // of a third group (the registry's) and directly at ga's and gb's
 // members: no query goes unanswered or fails. After the move gb holds
 // the zone and ga does not, the log says so, and a change published
-// through ga's admin endpoint reaches gb.
+// through ga's admin endpoint reaches gb. Last, with ga down, the
+// registry places a new zone asked for in ga's region elsewhere
+// (placement weighs health).
 func TestZoneMove(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 3 node processes")
@@ -516,5 +518,33 @@ func TestZoneMove(t *testing.T) {
 	}
 	if a := zones(ga); a != 0 {
 		t.Errorf("ga holds %d zones after the change, want 0 (the change went to gb)", a)
+	}
+
+	// Placement weighs health: with ga's only node down, a zone asked
+	// for in ga's region goes to the healthy group with the fewest zones,
+	// reg (gb holds the moved one); the state machine's own rule, region
+	// then fewest claims, would have put it on ga.
+	ga.p.stop()
+	waitUntil(t, "the registry's health says ga-1 is down", func() error {
+		var h struct {
+			Nodes []struct {
+				ID      string `json:"id"`
+				Healthy bool   `json:"healthy"`
+			} `json:"nodes"`
+		}
+		if _, err := c.call(http.MethodGet, "/v1/health", "", nil, &h); err != nil {
+			return err
+		}
+		for _, n := range h.Nodes {
+			if n.ID == ga.id && n.Healthy {
+				return fmt.Errorf("still healthy")
+			}
+		}
+		return nil
+	})
+	z2 := regSignZone(t, "placed.example.", 12)
+	c.createZone(t, c.reviewer, z2, "ra")
+	if z2.group != "reg" {
+		t.Errorf("with ga down, a zone asked for in region ra was placed on %q, want reg (healthy, fewest zones)", z2.group)
 	}
 }
