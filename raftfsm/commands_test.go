@@ -163,6 +163,9 @@ func FuzzDecodeCommand(f *testing.F) {
 	for _, b := range sealGoldenCommands(f) {
 		f.Add(b)
 	}
+	for _, c := range membershipGoldenCommands() {
+		f.Add(encode(f, c))
+	}
 	f.Add([]byte{0x80 | 0x42, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCommand(b)

@@ -8,13 +8,19 @@ import (
 	"github.com/ddnrs/ddnrs/translog"
 )
 
-// TestMembershipCommandGolden pins the encodings of remove-node (28) and
-// move-zone (29), body version 1.
-func TestMembershipCommandGolden(t *testing.T) {
-	for name, c := range map[string]Command{
+// membershipGoldenCommands are remove-node (28) and move-zone (29), body
+// version 1, by golden file name.
+func membershipGoldenCommands() map[string]Command {
+	return map[string]Command{
 		"cmd_remove_node.hex": &RemoveNode{ID: "eu-3", Reason: "disk died", Actor: OperatorActor, Time: regAt(14)},
 		"cmd_move_zone.hex":   &MoveZone{Zone: "example.", Group: "us", Reason: "closer to its users", Actor: OperatorActor, Time: regAt(15)},
-	} {
+	}
+}
+
+// TestMembershipCommandGolden pins the encodings of remove-node and
+// move-zone.
+func TestMembershipCommandGolden(t *testing.T) {
+	for name, c := range membershipGoldenCommands() {
 		t.Run(name, func(t *testing.T) {
 			b := encode(t, c)
 			checkGolden(t, name, b)
