@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/ddnrs/ddnrs/dnsfront"
 	"github.com/ddnrs/ddnrs/dnsfront/dnstest"
 )
@@ -123,4 +125,24 @@ func TestLoadEveryMode(t *testing.T) {
 			t.Errorf("%s: per-query lines missing in\n%.400s", mode, out.String())
 		}
 	}
+}
+
+// FuzzReadQueries: any query file is read without panicking, and every
+// query read is a well-formed message with one question.
+func FuzzReadQueries(f *testing.F) {
+	f.Add("www.example. A\nnothere.example. AAAA\n", true)
+	f.Add("; comment\n\nexample. TYPE65534\n", false)
+	f.Add("a..b. A\n", false)
+	f.Fuzz(func(t *testing.T, in string, do bool) {
+		qs, err := readQueries(strings.NewReader(in), do)
+		if err != nil {
+			return
+		}
+		for _, q := range qs {
+			var m dns.Msg
+			if err := m.Unpack(q); err != nil || len(m.Question) != 1 {
+				t.Fatalf("query %x from %q: %v, %d questions", q, in, err, len(m.Question))
+			}
+		}
+	})
 }
