@@ -23,6 +23,7 @@ require (
 	github.com/cockroachdb/pebble/v2 v2.1.7
 	github.com/dnstap/golang-dnstap v0.4.0
 	github.com/getkin/kin-openapi v0.153.0
+	github.com/hanwen/go-fuse/v2 v2.12.1
 	go.uber.org/goleak v1.3.0
 )
 

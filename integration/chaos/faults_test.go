@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,8 +26,9 @@ type fault struct {
 	// and returns what ends it.
 	apply func(g *group, leader *raftbench.Member) (heal func())
 	// prepare, when set, runs before the group starts with its
-	// directory (disk faults mount their small disk there).
-	prepare func(t *testing.T, dir string, members int)
+	// directory (disk faults mount their disks there); what it returns
+	// is the group's prep.
+	prepare func(t *testing.T, dir string, members int) any
 	// writes says the fault leaves a majority that can elect and
 	// commit: writes must be acknowledged while it lasts.
 	writes bool
@@ -112,7 +114,7 @@ const diskSize = 64 << 20
 // as its operator must after a store failure (its state machine halts).
 // Which write fails first, the Raft log's or the zone store's, varies.
 var leaderDiskFull = fault{name: "leader's disk full", writes: true, moves: true,
-	prepare: func(t *testing.T, dir string, members int) { mountDisks(t, dir, members, false) },
+	prepare: func(t *testing.T, dir string, members int) any { mountDisks(t, dir, members, false); return nil },
 	apply:   func(g *group, leader *raftbench.Member) func() { return fillDisk(g, leader, false) }}
 
 // storeFull is leaderDiskFull with the Raft log on a disk of its own
@@ -121,7 +123,7 @@ var leaderDiskFull = fault{name: "leader's disk full", writes: true, moves: true
 // (raftfsm.ErrHalted); its status must not say ready then, and it must
 // hand leadership over (raftfsm.ErrStoreFailed) so the group writes on.
 var storeFull = fault{name: "leader's zone store full", writes: true, moves: true,
-	prepare: func(t *testing.T, dir string, members int) { mountDisks(t, dir, members, true) },
+	prepare: func(t *testing.T, dir string, members int) any { mountDisks(t, dir, members, true); return nil },
 	apply:   func(g *group, leader *raftbench.Member) func() { return fillDisk(g, leader, true) }}
 
 // mountDisks mounts a tmpfs at every member's data directory, and one at
@@ -169,6 +171,37 @@ func fillDisk(g *group, m *raftbench.Member, halts bool) func() {
 		}
 	}
 }
+
+// slowDisk is how long every fsync of the slow-disk fault's leader
+// takes: a disk far slower than any the design would run on.
+const slowDisk = 200 * time.Millisecond
+
+// leaderDiskSlow: every member's data directory is a netlab.SlowDisk
+// (FUSE, a real file system path; the wait is added in user space); the
+// leader's fsyncs take 200 ms more while the fault lasts.
+var leaderDiskSlow = fault{name: "leader's disk slow (200 ms per fsync)", writes: true,
+	prepare: func(t *testing.T, dir string, members int) any {
+		var disks []*netlab.SlowDisk
+		for i := 1; i <= members; i++ {
+			disks = append(disks, netlab.MountSlowDisk(t, raftbench.MemberDataDir(dir, i), filepath.Join(dir, fmt.Sprintf("disk%d", i))))
+		}
+		return disks
+	},
+	apply: func(g *group, leader *raftbench.Member) func() {
+		disk := g.prep.([]*netlab.SlowDisk)[slices.Index(g.c.Members, leader)]
+		before := disk.Syncs()
+		disk.SetDelay(slowDisk)
+		return func() {
+			disk.SetDelay(0)
+			if n := disk.Syncs() - before; n == 0 {
+				g.t.Errorf("%s: no fsync on its slowed disk during the fault: the fault did not take hold", leader.ID)
+			} else {
+				g.t.Logf("%s: %d fsyncs slowed by %v", leader.ID, n, slowDisk)
+			}
+		}
+	}}
+
+func TestLeaderDiskSlow(t *testing.T) { full(t); runFault(t, leaderDiskSlow, fullMembers, fullHold) }
 
 // fill writes file until the disk is full (ENOSPC).
 func fill(file string) error {
@@ -230,9 +263,9 @@ func TestDelayAndLoss(t *testing.T)      { full(t); runFault(t, delayLoss, fullM
 func runFault(t *testing.T, f fault, n int, hold time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	var prepare func(string)
+	var prepare func(string) any
 	if f.prepare != nil {
-		prepare = func(dir string) { f.prepare(t, dir, n) }
+		prepare = func(dir string) any { return f.prepare(t, dir, n) }
 	}
 	g := startGroup(t, ctx, raftbench.Options{Members: n, HeartbeatTimeout: f.heartbeat, ElectionTimeout: f.heartbeat}, prepare)
 	t0 := time.Now()

@@ -33,6 +33,7 @@ type group struct {
 	c      *raftbench.Cluster
 	dir    string
 	owners []*raftbench.Owner
+	prep   any // what the fault's prepare returned
 
 	mu   sync.Mutex
 	recs []raftbench.Record
@@ -42,14 +43,15 @@ type group struct {
 // that many members on it (opts' Bin, Dir, Net and Logf are set here);
 // prepare (may be nil) runs first with the cluster's directory (to
 // mount a small disk at a member's data dir).
-func startGroup(t *testing.T, ctx context.Context, opts raftbench.Options, prepare func(dir string)) *group {
+func startGroup(t *testing.T, ctx context.Context, opts raftbench.Options, prepare func(dir string) any) *group {
 	t.Helper()
 	netlab.Need(t)
 	needBinary(t)
 	lab := netlab.New(t, opts.Members)
 	dir := t.TempDir()
+	var prep any
 	if prepare != nil {
-		prepare(dir)
+		prep = prepare(dir)
 	}
 	opts.Bin, opts.Dir, opts.Net, opts.Logf = ddnrsBin, dir, labNet{lab}, t.Logf
 	c, err := raftbench.Start(ctx, opts)
@@ -64,7 +66,7 @@ func startGroup(t *testing.T, ctx context.Context, opts raftbench.Options, prepa
 			}
 		}
 	})
-	g := &group{t: t, ctx: ctx, lab: lab, c: c, dir: dir}
+	g := &group{t: t, ctx: ctx, lab: lab, c: c, dir: dir, prep: prep}
 	for i := range 2 {
 		o, err := c.NewOwner(i, fmt.Sprintf("z%d.chaos.test.", i), true)
 		if err != nil {

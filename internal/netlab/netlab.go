@@ -5,7 +5,8 @@
 // frames per direction. The kernel's IP, UDP and TCP stacks, and the
 // processes run in the namespaces (real `ddnrs node`s), are real; the
 // wire between them is emulated in user space because this machine's
-// kernel has no netem qdisc (docs/chaos.md).
+// kernel has no netem qdisc (docs/chaos.md). Disks: MountTmpfs (a small
+// disk to fill) and MountSlowDisk (FUSE, fsync delayed).
 //
 // It needs root. A test package that uses it calls Main from its
 // TestMain: as root, Main runs the package's tests again in a child

@@ -207,3 +207,36 @@ func FuzzParseFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestSlowDisk: every fsync through a SlowDisk takes at least its delay,
+// and what is written reaches the backing directory.
+func TestSlowDisk(t *testing.T) {
+	Need(t)
+	dir, backing := t.TempDir()+"/mnt", t.TempDir()
+	d := MountSlowDisk(t, dir, backing)
+	const delay = 50 * time.Millisecond
+	d.SetDelay(delay)
+	f, err := os.Create(dir + "/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write([]byte("durable")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < delay {
+		t.Errorf("fsync on a disk slowed by %v took %v", delay, took)
+	} else {
+		t.Logf("fsync with %v added: %v", delay, took)
+	}
+	if d.Syncs() == 0 {
+		t.Error("Syncs() = 0 after an fsync")
+	}
+	if b, err := os.ReadFile(backing + "/f"); err != nil || string(b) != "durable" {
+		t.Errorf("backing file = %q, %v", b, err)
+	}
+}
