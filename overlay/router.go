@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -564,6 +565,11 @@ func (r *Router) directoryPeers(s string) []peer.AddrInfo {
 	}
 	if len(provs) > 0 {
 		r.directory.Add(1)
+		// The directory lists a group's members in one order for every
+		// node; the RPC client asks peers it has no score for in the
+		// order given, so unshuffled every node would ask the same
+		// member first (the DHT shuffles the providers it returns).
+		rand.Shuffle(len(provs), func(i, j int) { provs[i], provs[j] = provs[j], provs[i] })
 	}
 	return provs
 }

@@ -2,10 +2,12 @@ package overlay_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"sync/atomic"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ddnrs/ddnrs/overlay"
@@ -87,4 +89,43 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestRouterDirectorySpreadsFirstMember: the directory gives a group's
+// members in one order everywhere; the routes built from it must not
+// all put the same member first, or every node's first query for the
+// group's zones would go to that member (the RPC client keeps the order
+// of peers it has no score for).
+func TestRouterDirectorySpreadsFirstMember(t *testing.T) {
+	hosts := overlaytest.NewHosts(t, 1)
+	var members []peer.AddrInfo
+	for range 7 {
+		members = append(members, peer.AddrInfo{ID: newID(t)})
+	}
+	r := newRouter(t, hosts[0], overlay.RouterOptions{Directory: func(string) []peer.AddrInfo { return members }})
+	first := map[peer.ID]bool{}
+	for range 50 {
+		r.Forget("g.example.")
+		provs, err := r.Providers(context.Background(), "g.example.")
+		if err != nil || len(provs) != len(members) {
+			t.Fatalf("Providers = %v, %v; want the %d members", provs, err, len(members))
+		}
+		first[provs[0].ID] = true
+	}
+	if len(first) < 2 {
+		t.Errorf("50 routes put the same member first every time: %v", first)
+	}
+}
+
+func newID(t *testing.T) peer.ID {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
