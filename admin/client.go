@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -135,10 +136,22 @@ func (c *Client) Snapshot(ctx context.Context, addr string, w io.Writer) error {
 	return nil
 }
 
+// HeaderRollback carries one owner's rollback statement (zone.Rollback,
+// base64) with a snapshot restore; repeated for several zones.
+const HeaderRollback = "X-Ddnrs-Rollback"
+
 // Restore sends a snapshot (as Snapshot wrote it) to the node at addr,
-// which must be the leader, to replace the group's state.
-func (c *Client) Restore(ctx context.Context, addr string, r io.Reader) error {
-	return c.do(ctx, http.MethodPost, addr, "/v1/snapshot/restore", r, nil, nil)
+// which must be the leader, to replace the group's state, with the
+// owners' rollback statements for the zones it moves to an older serial.
+func (c *Client) Restore(ctx context.Context, addr string, r io.Reader, rollbacks ...[]byte) error {
+	var hdr http.Header
+	for _, b := range rollbacks {
+		if hdr == nil {
+			hdr = http.Header{}
+		}
+		hdr.Add(HeaderRollback, base64.StdEncoding.EncodeToString(b))
+	}
+	return c.do(ctx, http.MethodPost, addr, "/v1/snapshot/restore", r, hdr, nil)
 }
 
 func (c *Client) postJSON(ctx context.Context, addr, path string, v any) error {

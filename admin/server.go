@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,7 +80,10 @@ type Node interface {
 	// Snapshot writes a snapshot of the local state to w; Restore
 	// replaces the group's state with one (leader only).
 	Snapshot(ctx context.Context, w io.Writer) error
-	Restore(ctx context.Context, r io.Reader) error
+	// rollbacks are the owners' rollback statements (zone.Rollback) for
+	// the zones the snapshot moves to an older serial; without one for
+	// each, Restore refuses (*raftfsm.RollbackError).
+	Restore(ctx context.Context, r io.Reader, rollbacks [][]byte) error
 	// Now is the clock of directory records and keys (whole seconds).
 	Now() time.Time
 }
@@ -600,7 +604,16 @@ func (a *Server) handleSnapshot(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
-	if err := a.Node.Restore(r.Context(), r.Body); err != nil {
+	var rollbacks [][]byte
+	for _, v := range r.Header.Values(HeaderRollback) {
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(b) == 0 {
+			a.fail(w, r, fmt.Errorf("%w: header %s is not a base64 rollback statement", ErrBadRequest, HeaderRollback))
+			return
+		}
+		rollbacks = append(rollbacks, b)
+	}
+	if err := a.Node.Restore(r.Context(), r.Body, rollbacks); err != nil {
 		a.fail(w, r, err)
 		return
 	}

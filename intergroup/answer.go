@@ -22,6 +22,7 @@ var ErrNotHosted = errors.New("zone not held here")
 
 // LocalAnswer is what a member returns for a zone its group holds.
 type LocalAnswer struct {
+	Zone  string // the zone's origin
 	Msg   []byte // DNS response, as the node's handler gives it with DO set
 	Head  []byte // the zone's signed head note
 	Proof []byte // zone.Proof of every RRset in Msg (client.ResponseRRsets)
@@ -66,5 +67,5 @@ func AnswerLocal(zones dnsfront.Reader, name string, t uint16) (*LocalAnswer, er
 	if err != nil {
 		return nil, err
 	}
-	return &LocalAnswer{Msg: a.Msg, Head: a.Head, Proof: a.Proof, Hash: client.AuditHash(a.Head, a.Proof, a.Msg)}, nil
+	return &LocalAnswer{Zone: z.Origin, Msg: a.Msg, Head: a.Head, Proof: a.Proof, Hash: client.AuditHash(a.Head, a.Proof, a.Msg)}, nil
 }

@@ -83,6 +83,10 @@ type Options struct {
 	// changed (logfollow.Follower.RefreshAnchors). nil without a log to
 	// follow.
 	RefreshAnchors func(ctx context.Context) bool
+	// Rollback, when set, returns the owner's rollback statement kept
+	// beside one of the group's zones (raftfsm.FSM.Rollback), handed with
+	// its answers; nil: none.
+	Rollback func(origin string) []byte
 	// AllowPeer, when set, is the host's membership list
 	// (overlay.HostOptions.AllowPeer): only the peers it admits are
 	// connected to, asked or listed as providers. nil: any peer.
@@ -110,6 +114,7 @@ type Overlay struct {
 	self           string
 	relayedTTL     time.Duration                  // Options.RelayedTTL
 	refreshAnchors func(ctx context.Context) bool // Options.RefreshAnchors
+	rollback       func(origin string) []byte     // Options.Rollback
 
 	failures atomic.Uint64 // answers refused by verification
 
@@ -173,6 +178,7 @@ func Start(ctx context.Context, c Options) (*Overlay, error) {
 		self:           h.ID().String(),
 		relayedTTL:     c.RelayedTTL,
 		refreshAnchors: c.RefreshAnchors,
+		rollback:       c.Rollback,
 		sem:            make(chan struct{}, 16),
 		relooks:        make(map[string]time.Time),
 	}
@@ -251,10 +257,14 @@ func (o *Overlay) AnswerLocal(ctx context.Context, name string, t uint16, do boo
 		}
 		return nil, err
 	}
-	return &overlay.QueryResponse{
+	resp := &overlay.QueryResponse{
 		Msg: la.Msg, Head: la.Head, Proof: la.Proof,
 		Audit: []overlay.AuditHop{{Node: o.self, Hash: la.Hash}},
-	}, nil
+	}
+	if o.rollback != nil {
+		resp.Rollback = o.rollback(la.Zone)
+	}
+	return resp, nil
 }
 
 // lookupError is the cause of a SERVFAIL on the other-group path, with the
@@ -453,6 +463,9 @@ func (o *Overlay) fetch(ctx context.Context, name string, t uint16) (*client.Ver
 		if anchorMiss(err) && o.refreshAnchors != nil && o.refreshAnchors(ctx) {
 			// A zone registered (or rotated) since the last poll of the
 			// registry's log: poll it now (logfollow/anchor_miss.go).
+			v, err = o.verifier.VerifyAnswer(name, t, resp.Msg, resp.Head, resp.Proof)
+		}
+		if errors.Is(err, client.ErrStaleSerial) && len(resp.Rollback) > 0 && o.acceptRollback(err, resp) {
 			v, err = o.verifier.VerifyAnswer(name, t, resp.Msg, resp.Head, resp.Proof)
 		}
 		if child, ok := childOf(rt, origin, err); ok && !rerouted {
@@ -675,4 +688,22 @@ func (o *Overlay) relayed(v *client.Verified) *client.Verified {
 	c := *v
 	c.TTL = o.relayedTTL
 	return &c
+}
+
+// acceptRollback lowers the floor of the zone err names to the version
+// resp carries, when resp's rollback statement is the owner's consent to
+// it (client.Verifier.AcceptRollback), and drops the zone's cached
+// answers; it reports whether the floor now admits the answer.
+func (o *Overlay) acceptRollback(err error, resp *overlay.QueryResponse) bool {
+	var ve *client.VerifyError
+	if !errors.As(err, &ve) {
+		return false
+	}
+	if aerr := o.verifier.AcceptRollback(ve.Zone, resp.Rollback, resp.Head); aerr != nil {
+		o.log.Warn("rollback statement refused", "zone", ve.Zone, "err", aerr)
+		return false
+	}
+	o.log.Info("zone rolled back by its owner: serial floor lowered", "zone", ve.Zone, "serial", ve.Serial)
+	o.cache.PurgeZone(ve.Zone)
+	return true
 }

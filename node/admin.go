@@ -139,7 +139,9 @@ func (a adminNode) Ready() error { return a.n.ready() }
 func (a adminNode) Snapshot(ctx context.Context, w io.Writer) error { return a.n.snapshot(ctx, w) }
 
 // Restore implements admin.Node.
-func (a adminNode) Restore(ctx context.Context, r io.Reader) error { return a.n.restore(ctx, r) }
+func (a adminNode) Restore(ctx context.Context, r io.Reader, rollbacks [][]byte) error {
+	return a.n.restore(ctx, r, rollbacks)
+}
 
 // Now implements admin.Node.
 func (a adminNode) Now() time.Time { return a.n.Now() }

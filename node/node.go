@@ -259,7 +259,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	var others dnsfront.OtherGroups // nil without the overlay
 	var reader dnsfront.Reader = &n.served
 	if n.cfg.Overlay.Enabled {
-		ov, err := n.startOverlay(ctx)
+		ov, err := n.startOverlay(ctx, fsm)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/intergroup"
+	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -22,7 +23,7 @@ var ErrNotHosted = intergroup.ErrNotHosted
 // startOverlay starts the node's overlay with its trust anchors; the
 // follower, when there is one, is asked for fresh anchors on an answer
 // signed by an unknown key.
-func (n *Node) startOverlay(ctx context.Context) (*intergroup.Overlay, error) {
+func (n *Node) startOverlay(ctx context.Context, fsm *raftfsm.FSM) (*intergroup.Overlay, error) {
 	c := n.cfg.Overlay
 	var anchors client.Anchors
 	if c.TrustAnchors != "" {
@@ -45,6 +46,7 @@ func (n *Node) startOverlay(ctx context.Context) (*intergroup.Overlay, error) {
 		RelayedTTL: cmp.Or(c.RelayedTTL, DefaultRelayedTTL),
 		Zones:      &n.served,
 		Writes:     n.writes.RPC(),
+		Rollback:   fsm.Rollback, // rolled-back zones: the owner's statement with the answers
 		Logger:     n.log.With("component", "overlay"),
 		AllowPeer:  n.admission.AllowPeer(), // intergroup/admit.go
 	}

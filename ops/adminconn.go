@@ -210,6 +210,7 @@ var rejectHints = map[raftfsm.Reason]string{
 	raftfsm.ReasonUnknownNode:        "the node directory does not list this node id; the REST API's /v1/health lists the nodes",
 	raftfsm.ReasonNodeRemoved:        "this node id was removed from the directory for good (ddnrs ops node remove); give the machine a new node id",
 	raftfsm.ReasonSameGroup:          "the zone is on that group already",
+	raftfsm.ReasonUnsignedRollback:   "nothing was restored; ask each zone's owner to run the command shown (ddnrs zone rollback-sign) and restore again with --rollback FILE for each, or restore a snapshot at least as new",
 }
 
 const delegationHint = "the name lies inside a zone another owner key claimed; its owner must sign a delegation, and the zone is then created through the REST API (POST /v1/zones with \"delegation\")"

@@ -45,9 +45,11 @@ one, through the leader.`,
 // and `restore`.
 type snapshotOptions struct {
 	adminOptions
-	File   string
-	Yes    bool // restore: confirmed
-	Output string
+	File string
+	Yes  bool // restore: confirmed
+	// Rollbacks (restore) are files of owners' rollback statements.
+	Rollbacks []string
+	Output    string
 
 	out, errOut io.Writer
 }
@@ -147,9 +149,24 @@ func newSnapshotRestoreCmd() *cobra.Command {
 		Long: `Send the snapshot in FILE (as 'snapshot save' wrote it) to the group. The
 leader checks its header and checksum and replaces the state of every
 member with it: zones published after the snapshot was taken are gone.
-It asks for --yes because it cannot be undone.`,
-		Example: `  ddnrs ops snapshot restore --dev --yes backup.snap`,
-		Args:    exactArgs("FILE"),
+It asks for --yes because it cannot be undone.
+
+A zone the snapshot would move back to an older serial needs its owner's
+consent: every node of another group that has verified the newer serial
+would refuse the older one as a replay (SERVFAIL, EDE 6 "zone serial older
+than one already seen"). Without it the restore is refused, naming each
+such zone, its serial now and in the snapshot, and the command its owner
+runs ('ddnrs zone rollback-sign ... > ZONE.rollback'); pass the owners'
+statements with --rollback (once per zone). The group then keeps each
+statement beside its zone and hands it with its answers, so the other
+groups accept exactly that older version; the owner's next publish must
+take a serial above the one rolled back from.`,
+		Example: `  ddnrs ops snapshot restore --dev --yes backup.snap
+  # refused: example.com. would go back from serial 7 to 5; its owner signs:
+  ddnrs zone rollback-sign --key Kexample.com.+015+12345 --zone example.com. \
+      --from 7 --to 5 --root BASE64 > example.com.rollback
+  ddnrs ops snapshot restore --dev --yes --rollback example.com.rollback backup.snap`,
+		Args: exactArgs("FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
 			opts.out, opts.errOut = cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -158,6 +175,7 @@ It asks for --yes because it cannot be undone.`,
 	}
 	addAdminFlags(cmd, &opts.adminOptions, "key")
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "confirm that the group's current state is to be replaced")
+	cmd.Flags().StringArrayVar(&opts.Rollbacks, "rollback", nil, "an owner's rollback statement `FILE` ('ddnrs zone rollback-sign') for a zone the snapshot moves to an older serial; repeat per zone")
 	cmd.Flags().StringVarP(&opts.Output, "output", "o", "table", "table, or json")
 	return cmd
 }
@@ -174,6 +192,17 @@ func runSnapshotRestore(ctx context.Context, opts *snapshotOptions) error {
 	}
 	if err := checkSnapshotFile(opts.File); err != nil {
 		return err
+	}
+	var rollbacks [][]byte
+	for _, rf := range opts.Rollbacks {
+		b, err := os.ReadFile(rf)
+		if err != nil {
+			return withHint(fmt.Errorf("--rollback: %w", err), "give the file 'ddnrs zone rollback-sign' wrote")
+		}
+		if !bytes.HasPrefix(b, []byte("ddnrs-rollback/v1\n")) {
+			return withHint(fmt.Errorf("--rollback %s: not a rollback statement", rf), "give the file 'ddnrs zone rollback-sign' wrote")
+		}
+		rollbacks = append(rollbacks, b)
 	}
 	f, err := os.Open(opts.File)
 	if err != nil {
@@ -198,7 +227,7 @@ func runSnapshotRestore(ctx context.Context, opts *snapshotOptions) error {
 			return err
 		}
 		pr := &progressReader{r: bufio.NewReader(f), out: opts.errOut, label: "sent"}
-		err = c.Restore(ctx, server, pr)
+		err = c.Restore(ctx, server, pr, rollbacks...)
 		var ae *admin.APIError
 		if err == nil || try == 3 || !errors.As(err, &ae) || (ae.Code != admin.CodeNotLeader && ae.Code != admin.CodeNoLeader) {
 			break

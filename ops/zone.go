@@ -41,6 +41,7 @@ ldns-* tools read them too. Zone files are BIND master files.`,
 		newZoneListCmd(),
 		newZoneDelegateCmd(e),
 		newZoneConsentCmd(e),
+		newZoneRollbackSignCmd(e),
 		newZoneKeepSignedCmd(e),
 	)
 	return cmd

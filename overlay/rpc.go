@@ -180,12 +180,20 @@ type AuditHop struct {
 // QueryResponse is the owning node's answer to a QueryRequest.
 //
 // Body: bytes32 Msg, bytes32 Head, bytes32 Proof, u16 hop count, then per
-// hop str16 Node and 32 bytes Hash.
+// hop str16 Node and 32 bytes Hash, then, only when the zone was rolled
+// back with its owner's consent, bytes32 Rollback (never empty when
+// present: an empty one is malformed). A reader that predates the field
+// refuses such an answer as malformed (trailing bytes), as it would have
+// refused the older serial anyway.
 type QueryResponse struct {
 	Msg   []byte     // DNS response wire, computed with DO set
 	Head  []byte     // signed zone head note
 	Proof []byte     // zone.Proof MarshalBinary for answer+authority RRsets
 	Audit []AuditHop // nodes that handled the query, in order
+	// Rollback is the owner's rollback statement (zone.Rollback) for the
+	// version Head names, when the group restored an older version with
+	// the owner's consent; nil otherwise.
+	Rollback []byte
 }
 
 // SubmitChangeRequest forwards a zone change to the zone group's leader,
@@ -317,6 +325,9 @@ func (m *QueryResponse) appendBody(b []byte, _ uint8) ([]byte, error) {
 			return nil, err
 		}
 		b = append(b, h.Hash[:]...)
+	}
+	if len(m.Rollback) > 0 {
+		return appendBytes32(b, m.Rollback)
 	}
 	return b, nil
 }
@@ -615,6 +626,11 @@ func decodeBody(k Kind, v uint8, b []byte) (Message, error) {
 					q.Audit[i].Node = d.Str16()
 					copy(q.Audit[i].Hash[:], d.Take(32))
 				}
+			}
+		}
+		if d.Err == nil && len(d.B) > 0 {
+			if q.Rollback = d.Bytes32(); d.Err == nil && len(q.Rollback) == 0 {
+				d.Fail("empty rollback statement (omitted when empty)")
 			}
 		}
 		m = q

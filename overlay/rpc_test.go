@@ -34,6 +34,13 @@ var goldenMessages = []struct {
 		Proof: []byte{1, 2, 3},
 		Audit: []AuditHop{{Node: "12D3KooWentry", Hash: [32]byte{1, 2, 3}}, {Node: "12D3KooWowner"}},
 	}, 0},
+	{"query_response_rollback", 0x0102030405060709, &QueryResponse{
+		Msg:      []byte{0xab, 0xcd, 0x84, 0x00},
+		Head:     []byte("ddnrs-szh/v1\nexample.\n5\n"),
+		Proof:    []byte{1, 2, 3},
+		Audit:    []AuditHop{{Node: "12D3KooWowner"}},
+		Rollback: []byte("ddnrs-rollback/v1\nexample.\n7\n5\n"),
+	}, 0},
 	{"submit_change_request", 42, &SubmitChangeRequest{Zone: "example.", Cmd: []byte{0x01, 0xff}}, 0},
 	{"submit_change_request_dry_run", 44, &SubmitChangeRequest{Zone: "example.", Cmd: []byte{0x01, 0xff}, DryRun: true}, 0},
 	{"submit_change_response", 42, &SubmitChangeResponse{Serial: 2026112701, Index: 1234}, 0},

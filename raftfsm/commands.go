@@ -45,7 +45,7 @@ func (t CommandType) String() string {
 		TypeDeleteZone: "delete-zone", TypeSuspend: "suspend", TypeUnsuspend: "unsuspend", TypeSetMember: "set-member",
 		TypeStageBegin: "stage-begin", TypeStageChunk: "stage-chunk", TypeStageCommit: "stage-commit",
 		TypeLeaseChange: "lease-change", TypeExpireZone: "expire-zone", TypeDropZone: "drop-zone",
-		TypeCollectKey: "collect-key", TypeZoneDropped: "zone-dropped",
+		TypeCollectKey: "collect-key", TypeZoneDropped: "zone-dropped", TypeRecordRollback: "record-rollback",
 	}
 	if n, ok := names[t&^IgnoreUnknown]; ok {
 		return n
@@ -219,7 +219,7 @@ func EncodeCommand(c Command) ([]byte, error) {
 		e.str(c.Admin)
 		e.str(c.DNS)
 	default:
-		if !encodeStageCommand(e, c) && !encodeRegistryCommand(e, c) && !encodeLeaseCommand(e, c) && !encodeMembershipCommand(e, c) && !encodeOwnerCommand(e, c) {
+		if !encodeStageCommand(e, c) && !encodeRegistryCommand(e, c) && !encodeLeaseCommand(e, c) && !encodeMembershipCommand(e, c) && !encodeOwnerCommand(e, c) && !encodeRollbackCommand(e, c) {
 			return nil, fmt.Errorf("%w: command of type %T", ErrMalformedCommand, c)
 		}
 	}
@@ -264,6 +264,9 @@ func DecodeCommand(b []byte) (Command, error) {
 		if c = newLeaseCommand(t); c != nil {
 			break
 		}
+		if c = newRollbackCommand(t); c != nil {
+			break
+		}
 		if c = newMembershipCommand(t); c != nil {
 			break
 		}
@@ -301,7 +304,7 @@ func DecodeCommand(b []byte) (Command, error) {
 		c.Admin = d.Str16()
 		c.DNS = d.Str16()
 	default:
-		if !decodeStageCommand(d, c) && !decodeLeaseCommand(d, c) && !decodeMembershipCommand(d, c) && !decodeOwnerCommand(d, c) {
+		if !decodeStageCommand(d, c) && !decodeLeaseCommand(d, c) && !decodeMembershipCommand(d, c) && !decodeOwnerCommand(d, c) && !decodeRollbackCommand(d, c) {
 			decodeRegistryCommand(d, c, b[1])
 		}
 	}

@@ -54,6 +54,8 @@ func (e Encoded) Zone() string {
 		return c.Zone
 	case *DropZone:
 		return c.Zone
+	case *RecordRollback:
+		return c.Zone
 	}
 	return ""
 }

@@ -86,6 +86,10 @@ type ZoneState struct {
 	Owner     *zone.Key // verify-only owner key; nil for a zone stored without one (Store.Put)
 	Suspended bool
 	Reason    string // the reason of the last Suspend or Unsuspend
+	// Rollback is the owner's consent to the zone's current version,
+	// older than one the group held (RecordRollback, rollback.go); nil
+	// once the zone changed again, and for most zones.
+	Rollback *zone.Rollback
 }
 
 // served returns the zone as it should be served: nil when suspended.
@@ -553,6 +557,13 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(kvTx) 
 		if err != nil {
 			return nil, nil, rejectChange(err)
 		}
+		drop, err := afterRollback(&s, z.Serial())
+		if err != nil {
+			return nil, nil, err
+		}
+		if drop != nil {
+			ops = append(ops, drop)
+		}
 		s.Zone = z
 		w.zones[origin] = &s
 		ops = append(ops, w.putChangeOp(z, c.Change))
@@ -583,6 +594,13 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(kvTx) 
 					return nil, nil, reject(ReasonWrongKey, "zone %s: %s keeps an RRSIG by key tag %d after rotating to %d", origin, set.Name, sig.KeyTag, newKey.Tag())
 				}
 			}
+		}
+		drop, err := afterRollback(&s, z.Serial())
+		if err != nil {
+			return nil, nil, err
+		}
+		if drop != nil {
+			ops = append(ops, drop)
 		}
 		s.Zone, s.Owner = z, newKey
 		w.zones[origin] = &s
@@ -633,6 +651,12 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(kvTx) 
 			w.members[m.ID] = &m
 		}
 		ops = append(ops, func(tx kvTx) error { return setMemberTx(tx, m) })
+	case *RecordRollback:
+		rops, err := w.applyRollback(c, res)
+		if err != nil {
+			return nil, nil, err
+		}
+		ops = append(ops, rops...)
 	case *DropZone:
 		dops, err := w.applyDrop(c, res)
 		if err != nil {

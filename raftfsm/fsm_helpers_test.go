@@ -183,6 +183,9 @@ func (f *testFSM) checkDiskMatchesMemory(t testing.TB) {
 		if (disk[i].Owner == nil) != (mem[i].Owner == nil) || disk[i].Owner != nil && disk[i].Owner.DNSKEY.String() != mem[i].Owner.DNSKEY.String() {
 			t.Errorf("zone %s: owner on disk %v, in memory %v", mem[i].Zone.Origin, disk[i].Owner, mem[i].Owner)
 		}
+		if dr, mr := disk[i].Rollback, mem[i].Rollback; (dr == nil) != (mr == nil) || dr != nil && !bytes.Equal(dr.Note, mr.Note) {
+			t.Errorf("zone %s: rollback statement on disk %v, in memory %v", mem[i].Zone.Origin, dr, mr)
+		}
 		if disk[i].Suspended != mem[i].Suspended || disk[i].Reason != mem[i].Reason {
 			t.Errorf("zone %s: suspension on disk %v %q, in memory %v %q", mem[i].Zone.Origin, disk[i].Suspended, disk[i].Reason, mem[i].Suspended, mem[i].Reason)
 		}

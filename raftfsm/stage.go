@@ -320,6 +320,8 @@ func (w *work) applyStageCommit(c *StageCommit, res *ApplyResult) ([]func(kvTx) 
 		return nil, reject(ReasonNoZone, "zone %s was deleted while the upload was open", origin)
 	case exists && !zone.SerialAbove(st.Head.Serial, cur.Zone.Serial()):
 		return nil, reject(ReasonStaleSerial, "zone %s: upload of serial %d, zone is at %d", origin, st.Head.Serial, cur.Zone.Serial())
+	case exists && cur.Rollback != nil && !zone.SerialAbove(st.Head.Serial, cur.Rollback.From):
+		return nil, reject(ReasonStaleSerial, "zone %s was rolled back from serial %d with its owner's consent: its next serial must be above %d, got %d", origin, cur.Rollback.From, cur.Rollback.From, st.Head.Serial)
 	}
 	z, err := zone.Assemble(origin, st.Sets, st.Leaves, st.Head, st.Owner)
 	if err != nil {
@@ -332,7 +334,11 @@ func (w *work) applyStageCommit(c *StageCommit, res *ApplyResult) ([]func(kvTx) 
 	w.zones[origin] = &s
 	w.stagings[origin] = nil
 	res.Serial, res.Staged = z.Serial(), st.Got
-	return []func(kvTx) error{func(tx kvTx) error { return commitStagingTx(tx, origin, z, st.Owner) }}, nil
+	ops := []func(kvTx) error{func(tx kvTx) error { return commitStagingTx(tx, origin, z, st.Owner) }}
+	if exists && cur.Rollback != nil {
+		ops = append(ops, func(tx kvTx) error { return setRollbackTx(tx, origin, nil) })
+	}
+	return ops, nil
 }
 
 // UploadCommands returns the commands an owner sends to make next, a zone

@@ -428,6 +428,8 @@ func (s *Store) Delete(origin string) error {
 //	suspended/<zone>  version 1, byte 1 if suspended else 0, the reason of
 //	                  the last Suspend or Unsuspend
 //	members/<id>      version 1, admin string, DNS string (uint16 lengths)
+//	rollbacks/<zone>  version 1, then the owner's rollback statement
+//	                  (zone.Rollback's signed note; rollback.go)
 //	reg-*             the registry (registry_store.go)
 var (
 	fsmBucket       = []byte("fsm")
@@ -435,6 +437,7 @@ var (
 	ownersBucket    = []byte("owners")
 	suspendedBucket = []byte("suspended")
 	membersBucket   = []byte("members")
+	rollbacksBucket = []byte("rollbacks")
 )
 
 const fsmValueVersion1 = 1
@@ -556,7 +559,7 @@ func deleteZoneTx(tx kvTx, origin string) error {
 	if err := tx.DeleteBucket([]byte(origin)); err != nil && !errors.Is(err, errBucketMissing) {
 		return err
 	}
-	for _, name := range [][]byte{ownersBucket, suspendedBucket} {
+	for _, name := range [][]byte{ownersBucket, suspendedBucket, rollbacksBucket} {
 		b, err := fsmSub(tx, name)
 		if err != nil {
 			return err
@@ -594,6 +597,18 @@ func decodeOwner(origin string, v []byte) (*zone.Key, error) {
 		return nil, fmt.Errorf("owner value of %s is not a DNSKEY", origin)
 	}
 	return ownerKey(origin, dk)
+}
+
+// setRollbackTx keeps the rollback statement stmt of origin; nil drops it.
+func setRollbackTx(tx kvTx, origin string, stmt []byte) error {
+	b, err := fsmSub(tx, rollbacksBucket)
+	if err != nil {
+		return err
+	}
+	if stmt == nil {
+		return b.Delete([]byte(origin))
+	}
+	return b.Put([]byte(origin), append([]byte{fsmValueVersion1}, stmt...))
 }
 
 func setSuspendedTx(tx kvTx, origin string, on bool, reason string) error {
@@ -690,6 +705,26 @@ func (s *Store) loadState() (*fsmState, error) {
 					return fmt.Errorf("%w: suspension value of %s", ErrVersion, k)
 				}
 				e.Suspended, e.Reason = v[1] == 1, string(v[2:])
+				st.zones[string(k)] = e
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		if b := fb.Bucket(rollbacksBucket); b != nil {
+			if err := b.ForEach(func(k, v []byte) error {
+				e, ok := st.zones[string(k)]
+				if !ok || e.Owner == nil {
+					return fmt.Errorf("rollback of %s, a zone not stored with an owner", k)
+				}
+				if len(v) < 1 || v[0] != fsmValueVersion1 {
+					return fmt.Errorf("%w: rollback value of %s", ErrVersion, k)
+				}
+				r, err := zone.ParseRollback(v[1:], e.Owner)
+				if err != nil {
+					return fmt.Errorf("rollback of %s: %w", k, err)
+				}
+				e.Rollback = r
 				st.zones[string(k)] = e
 				return nil
 			}); err != nil {

@@ -82,19 +82,38 @@ func (h *Head) text() string {
 // highest serial it has verified for the zone (rollback protection) and
 // Time with its clock.
 func ParseHead(msg []byte, k *Key) (*Head, error) {
-	if k == nil || k.DNSKEY == nil {
-		return nil, fmt.Errorf("%w: no key", ErrBadSignature)
+	text, origin, err := openOwnerNote(msg, k, "head")
+	if err != nil {
+		return nil, err
 	}
-	origin := CanonicalName(k.Zone)
+	h, err := parseHeadText(text)
+	if err != nil {
+		return nil, err
+	}
+	if h.Zone != origin {
+		return nil, fmt.Errorf("%w: head names %s, key is for %s", ErrWrongZone, h.Zone, origin)
+	}
+	h.Note = bytes.Clone(msg)
+	return h, nil
+}
+
+// openOwnerNote verifies that msg is a signed note signed by owner key k
+// (the note's key name is k's zone) and returns its text and k's zone,
+// with ParseHead's errors; what names the note in them ("head").
+func openOwnerNote(msg []byte, k *Key, what string) (text, origin string, err error) {
+	if k == nil || k.DNSKEY == nil {
+		return "", "", fmt.Errorf("%w: no key", ErrBadSignature)
+	}
+	origin = CanonicalName(k.Zone)
 	if k.DNSKEY.Algorithm != dns.ED25519 {
-		return nil, fmt.Errorf("%w: algorithm %d", ErrKeyAlgorithm, k.DNSKEY.Algorithm)
+		return "", "", fmt.Errorf("%w: algorithm %d", ErrKeyAlgorithm, k.DNSKEY.Algorithm)
 	}
 	if CanonicalName(k.DNSKEY.Hdr.Name) != origin {
-		return nil, fmt.Errorf("%w: DNSKEY owner %s, key zone %s", ErrKeyZone, k.DNSKEY.Hdr.Name, origin)
+		return "", "", fmt.Errorf("%w: DNSKEY owner %s, key zone %s", ErrKeyZone, k.DNSKEY.Hdr.Name, origin)
 	}
 	v, err := newNoteVerifier(origin, k.Public())
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
 	n, err := note.Open(msg, note.VerifierList(v))
 	if err != nil {
@@ -104,28 +123,20 @@ func ParseHead(msg []byte, k *Key) (*Head, error) {
 		case errors.As(err, &unverified):
 			for _, s := range unverified.Note.UnverifiedSigs {
 				if s.Name == v.Name() {
-					return nil, fmt.Errorf("%w: head signed by another key of %s (key hash %08x)", ErrBadSignature, origin, s.Hash)
+					return "", "", fmt.Errorf("%w: %s signed by another key of %s (key hash %08x)", ErrBadSignature, what, origin, s.Hash)
 				}
 			}
 			if len(unverified.Note.UnverifiedSigs) > 0 {
-				return nil, fmt.Errorf("%w: head signed for %s, want %s", ErrWrongZone, unverified.Note.UnverifiedSigs[0].Name, v.Name())
+				return "", "", fmt.Errorf("%w: %s signed for %s, want %s", ErrWrongZone, what, unverified.Note.UnverifiedSigs[0].Name, v.Name())
 			}
-			return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
+			return "", "", fmt.Errorf("%w: %v", ErrBadSignature, err)
 		case errors.As(err, &invalid):
-			return nil, fmt.Errorf("%w: %v", ErrBadSignature, err)
+			return "", "", fmt.Errorf("%w: %v", ErrBadSignature, err)
 		default:
-			return nil, fmt.Errorf("%w: %v", ErrBadHead, err)
+			return "", "", fmt.Errorf("%w: %v", ErrBadHead, err)
 		}
 	}
-	h, err := parseHeadText(n.Text)
-	if err != nil {
-		return nil, err
-	}
-	if h.Zone != origin {
-		return nil, fmt.Errorf("%w: head names %s, key is for %s", ErrWrongZone, h.Zone, origin)
-	}
-	h.Note = bytes.Clone(msg)
-	return h, nil
+	return n.Text, origin, nil
 }
 
 // parseHeadText parses a head's note text, strictly: exactly the six
