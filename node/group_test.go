@@ -600,9 +600,19 @@ func TestSnapshotSaveAndRestore(t *testing.T) {
 	if err := ac.Restore(ctx, ae.LeaderAdmin, bytes.NewReader(bad)); admin.ErrorOf(err).Code != admin.CodeBadRequest {
 		t.Errorf("Restore(damaged) = %v, want bad_request", err)
 	}
+	// The snapshot moves the zone back (z2 -> z): refused without the
+	// owner's rollback statement (issue 17 item 7).
+	leader, _ = leaderOf(t, nodes)
+	if err := ac.Restore(ctx, leader.AdminAddr(), bytes.NewReader(snap.Bytes())); admin.ErrorOf(err).Reason != string(raftfsm.ReasonUnsignedRollback) {
+		t.Fatalf("Restore to an older serial without the owner's statement = %v, want unsigned-rollback", err)
+	}
+	rb, err := zone.NewRollback(k, z2.Serial(), z.Serial(), z.Head.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for try := 1; ; try++ {
 		leader, _ = leaderOf(t, nodes)
-		err := ac.Restore(ctx, leader.AdminAddr(), bytes.NewReader(snap.Bytes()))
+		err := ac.Restore(ctx, leader.AdminAddr(), bytes.NewReader(snap.Bytes()), rb.Note)
 		if err == nil {
 			break
 		}

@@ -40,6 +40,9 @@ func (n *Node) restore(ctx context.Context, r io.Reader, rollbacks [][]byte) err
 	if err != nil {
 		return fmt.Errorf("reading the snapshot: %w", err)
 	}
+	if id, _ := grp.Leader(); id != n.cfg.Group.ID {
+		return grp.Restore(ctx, bytes.NewReader(snap)) // not_leader, naming the leader
+	}
 	ok, err := fsm.CheckRollbacks(snap, rollbacks)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -439,7 +440,16 @@ func TestSnapshotSaveRestore(t *testing.T) {
 	if r.code != ExitError || !strings.Contains(r.stderr, "not a DDNRS snapshot") {
 		t.Errorf("restore of junk: exit %d, stderr %q", r.code, r.stderr)
 	}
-	r = mustRun(t, g.args("ops", "snapshot", "restore", "--yes", snap)...)
+	// The snapshot moves the zone back from 8 to 7: refused without the
+	// owner's statement, which the refusal says how to make.
+	r = ddnrs(t, g.args("ops", "snapshot", "restore", "--yes", snap)...)
+	m := regexp.MustCompile(`rollback-sign --key OWNER.private --zone example. --from 8 --to 7 --root (\S+)`).FindStringSubmatch(r.stderr)
+	if r.code != ExitError || m == nil {
+		t.Fatalf("restore to an older serial without a statement: exit %d, stderr %q", r.code, r.stderr)
+	}
+	stmt := filepath.Join(dir, "example.rollback")
+	mustRun(t, "zone", "rollback-sign", "--key", key, "--zone", "example.", "--from", "8", "--to", "7", "--root", m[1], "--out", stmt)
+	r = mustRun(t, g.args("ops", "snapshot", "restore", "--yes", "--rollback", stmt, snap)...)
 	if !strings.Contains(r.stdout, "restored the group from "+snap) {
 		t.Errorf("restore printed %q", r.stdout)
 	}
@@ -456,10 +466,16 @@ func TestSnapshotSaveRestore(t *testing.T) {
 			t.Errorf("%s SOA after restore = %v, want serial 7", m.ID, q.Answer)
 		}
 	}
-	// Publishing goes on from the restored state.
+	// Publishing goes on from the restored state, above the serial
+	// rolled back from (8): serial 8 again is refused.
+	r = ddnrs(t, g.args("zone", "publish", "--key", key, zf)...)
+	if r.code != ExitError || !strings.Contains(r.stderr, "above 8") {
+		t.Errorf("publish of serial 8 after the rollback from 8: exit %d, stderr %q", r.code, r.stderr)
+	}
+	writeFile(t, dir, "example.zone", strings.Replace(strings.Replace(exampleZone, "192.0.2.80", "192.0.2.81", 1), "hostmaster 7 ", "hostmaster 9 ", 1))
 	r = mustRun(t, g.args("zone", "publish", "--key", key, zf)...)
-	if !strings.Contains(r.stdout, "serial 7 -> 8") {
-		t.Errorf("publish after restore printed %q, want 7 -> 8", r.stdout)
+	if !strings.Contains(r.stdout, "serial 7 -> 9") {
+		t.Errorf("publish after restore printed %q, want 7 -> 9", r.stdout)
 	}
 }
 
