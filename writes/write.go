@@ -492,6 +492,13 @@ func (w *Path) toLeaderOnce(ctx context.Context, origin string, cmd raftfsm.Enco
 	if err := w.checkCommand(origin, cmd); err != nil {
 		return nil, err
 	}
+	if g, ok := w.movedTo(origin, cmd); ok {
+		// `ddnrs ops zone move` moved the claim; this group still holds
+		// its copy until the move's drop. A change committed here now
+		// would be lost with that copy: it goes to the new group.
+		w.log.Info("zone moved to another group: the change goes there", "zone", origin, "group", g)
+		return w.toGroup(ctx, g, origin, cmd)
+	}
 	stored := func() int {
 		if z, err := w.r.Stored(origin); err == nil {
 			return len(z.RRsets())
@@ -1007,4 +1014,38 @@ func remoteRefusal(err error) *overlay.RPCError {
 		code = overlay.CodeUnavailable
 	}
 	return &overlay.RPCError{Code: code, Reason: ae.Reason, Message: ae.Message}
+}
+
+// movedTo reports the group origin's claim names when it is another
+// group than this node's and cmd changes the zone's data (a change, a
+// key rotation, a staged upload): the zone was moved (`ddnrs ops zone
+// move`, zone_move.go) and this group holds only the copy it drops once
+// the move's drain is over. As far as this node knows (its registry
+// replica, else the log it follows, not synced here); a node that has
+// not read the move yet applies the change locally, which the move's
+// --drain (at least the follow interval) is there to rule out.
+func (w *Path) movedTo(origin string, cmd raftfsm.Encoded) (string, bool) {
+	switch cmd.Cmd.(type) {
+	case *raftfsm.PublishChange, *raftfsm.RotateKey, *raftfsm.StageBegin, *raftfsm.StageChunk, *raftfsm.StageCommit:
+	default:
+		return "", false
+	}
+	group := ""
+	if reg, err := w.r.Registry(); err == nil {
+		cl, ok := reg.Claim(origin)
+		if !ok {
+			return "", false
+		}
+		group = cl.Group
+	} else if l := w.r.Log(); l != nil {
+		g, _, ok := l.Claim(origin)
+		if !ok {
+			return "", false
+		}
+		group = g
+	}
+	if group == "" || group == w.o.Group || w.o.Group == "" {
+		return "", false
+	}
+	return group, true
 }
