@@ -142,7 +142,7 @@ var crossGroupAdminPaths = map[string]bool{
 // operatorOnly are the registry commands a node of another group may
 // not propose, though it may propose others (claims, heartbeats).
 var operatorOnly = map[raftfsm.CommandType]bool{
-	raftfsm.TypeRevokeCert: true, raftfsm.TypeRemoveNode: true, raftfsm.TypeMoveZone: true,
+	raftfsm.TypeRevokeCert: true, raftfsm.TypeRemoveNode: true, raftfsm.TypeMoveZone: true, raftfsm.TypeApproveNode: true,
 }
 
 // Authorize is the admin endpoint's per-request check: a node
@@ -166,7 +166,7 @@ func (p *Policy) Authorize(r *http.Request) error {
 			return fmt.Errorf("%w: %q is %s; a node of another group may only send heartbeats and registry proposals here, not %s %s", pki.ErrOutOfScope, leaf.Subject.CommonName, s, r.Method, r.URL.Path)
 		}
 		// Nor may it revoke certificates, remove nodes from the
-		// directory or move zones: only operators and the registry's
+		// directory, move zones or approve nodes: only operators and the registry's
 		// own nodes do.
 		if r.URL.Path == "/v1/registry/propose" {
 			br := bufio.NewReader(r.Body)

@@ -152,6 +152,7 @@ func TestAuthorizeOtherGroups(t *testing.T) {
 		{"other group's node removal", "member:us", "/v1/registry/propose", []byte{byte(raftfsm.TypeRemoveNode), 0}, false},
 		{"other group's zone move", "member:us", "/v1/registry/propose", []byte{byte(raftfsm.TypeMoveZone), 0}, false},
 		{"own operator's node removal", "operator:eu", "/v1/registry/propose", []byte{byte(raftfsm.TypeRemoveNode), 0}, true},
+		{"other group's node approval", "member:us", "/v1/registry/propose", []byte{byte(raftfsm.TypeApproveNode), 0}, false},
 		{"other group's join", "member:us", "/v1/group/join", nil, false},
 		{"own member's join", "member:eu", "/v1/group/join", nil, true},
 		{"own operator's revocation", "operator:eu", "/v1/registry/propose", []byte{byte(raftfsm.TypeRevokeCert), 0}, true},

@@ -85,6 +85,7 @@ gracefully: readiness off, listeners drained, leadership handed over.`,
 			return runNode(ctx, opts)
 		},
 	}
+	cmd.AddCommand(newNodeRequestCmd())
 	f := cmd.Flags()
 	f.StringVar(&opts.Config, "config", "", "node configuration `FILE` (TOML); required")
 	f.StringVar(&opts.ReadyFile, "ready-file", "", `write {"id","dns","admin","raft"} as JSON to `+"`PATH`"+` once bound`)

@@ -1,20 +1,27 @@
 package ops
 
 // ops_node.go: `ddnrs ops node`, the commands about one node of the
-// registry's node directory (issue 14 item 4). Each subcommand adds its
+// registry's node directory (issue 14 item 4; approve: item 2, joining by
+// request, whose node side is node_request.go). Each subcommand adds its
 // constructor here with one AddCommand line.
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ddnrs/ddnrs/admin"
+	"github.com/ddnrs/ddnrs/internal/pki"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -30,7 +37,7 @@ transparency log), and clients and stubs choose entry nodes from it.`,
 		Args:    cobra.ArbitraryArgs,
 		RunE:    groupRunE,
 	}
-	cmd.AddCommand(newNodeRemoveCmd())
+	cmd.AddCommand(newNodeRemoveCmd(), newNodeApproveCmd())
 	return cmd
 }
 
@@ -251,4 +258,211 @@ func proposeRemoveNode(ctx context.Context, c *admin.Client, server, id, reason 
 		return 0, adminErr(err, server)
 	}
 	return idx, nil
+}
+
+// nodeApproveOptions are the flags of `ddnrs ops node approve`.
+type nodeApproveOptions struct {
+	admin            adminOptions // the registry member the approval is logged through
+	CADir            string       // --ca-dir: the CA that signs
+	Scope            string       // --scope: what is granted
+	Agreement        string       // --agreement FILE: the agreement's text
+	AgreementVersion string       // --agreement-version: "" takes the request's
+	MinUptime        float64      // --min-uptime
+	MinBandwidth     int          // --min-bandwidth
+	Validity         time.Duration
+	Out              string // --out DIR
+	NoLog            bool   // --no-log: a cluster without a registry
+}
+
+func newNodeApproveCmd() *cobra.Command {
+	opts := &nodeApproveOptions{}
+	cmd := &cobra.Command{
+		Use:   "approve REQUEST --ca-dir DIR --scope member:GROUP --agreement FILE --out DIR --server REGISTRY_ADMIN --ca FILE --cert FILE --key FILE",
+		Short: "Approve a node's certificate request: issue its certificate and log the admission",
+		Long: `Approve the certificate request a node made with 'ddnrs node request' (REQUEST,
+its node.csr): check it, issue the node's certificate with the CA in --ca-dir
+(which holds ca.key; the node's key stays on the node), log the approval in
+the registry's transparency log, and write node.crt and ca.crt to --out for
+the node.
+
+It refuses, writing and logging nothing:
+  - a request whose signature does not verify (changed after the node
+    signed it), or that states no agreement, uptime or bandwidth;
+  - a request for another scope than --scope (the group and role you grant);
+  - a request whose agreement is not the text in --agreement (its SHA-256
+    differs: the node accepted another text, or none), or another
+    --agreement-version than the one given;
+  - an uptime below --min-uptime or a bandwidth below --min-bandwidth.
+
+The approval is logged through --server, a registry member's admin endpoint,
+with your operator certificate (--ca, --cert, --key): a node-approval entry
+with the node, its group and scope, the certificate's serial, the agreement's
+version and SHA-256, the uptime and bandwidth, and the request's SHA-256.
+--no-log skips it, for a cluster without a registry.`,
+		Example: `  ddnrs ops node approve eu-4.csr --ca-dir ca --scope member:eu \
+      --agreement operator-agreement.txt --agreement-version 2026-1 --min-uptime 99 --min-bandwidth 50 \
+      --out eu-4-approved --server 10.0.0.1:7400 --ca ca/ca.crt --cert ops/node.crt --key ops/node.key
+  # a private cluster without a registry
+  ddnrs ops node approve eu-4.csr --ca-dir ca --scope member:eu --agreement agreement.txt --out eu-4 --no-log`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runNodeApprove(cmd, opts, args[0])
+		},
+	}
+	addAdminFlags(cmd, &opts.admin, "key")
+	f := cmd.Flags()
+	f.StringVar(&opts.CADir, "ca-dir", "", "the cluster CA `DIR` (ca.crt and ca.key) that signs the node's certificate (required)")
+	f.StringVar(&opts.Scope, "scope", "", "the scope you grant, `member:GROUP` or registry:GROUP: the request must ask for exactly it (required)")
+	f.StringVar(&opts.Agreement, "agreement", "", "the operator agreement's text `FILE`: the request must carry its SHA-256 (required)")
+	f.StringVar(&opts.AgreementVersion, "agreement-version", "", "the agreement's version label the request must name (default: any)")
+	f.Float64Var(&opts.MinUptime, "min-uptime", 0, "refuse a request committing to less uptime, in percent")
+	f.IntVar(&opts.MinBandwidth, "min-bandwidth", 0, "refuse a request committing to less bandwidth, in Mbit/s")
+	f.DurationVar(&opts.Validity, "validity", 0, "how long the certificate is valid, e.g. 720h (default a year; never past the CA)")
+	f.StringVar(&opts.Out, "out", "", "directory to write node.crt and ca.crt to (created if missing; required)")
+	f.BoolVar(&opts.NoLog, "no-log", false, "do not log the approval (a cluster without a registry); --server and its files are then not needed")
+	return cmd
+}
+
+// Errors of approvals.
+var (
+	// errWrongScope is returned by approve when the request asks for
+	// another scope than the one granted.
+	errWrongScope = errors.New("the request asks for another scope")
+	// errWrongAgreement is returned by approve when the request's
+	// agreement is not the operator's text or version.
+	errWrongAgreement = errors.New("the request did not accept this agreement")
+	// errBelowMinimum is returned by approve when the stated uptime or
+	// bandwidth is below the minimum.
+	errBelowMinimum = errors.New("the request commits to less than required")
+)
+
+func runNodeApprove(cmd *cobra.Command, opts *nodeApproveOptions, reqPath string) error {
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"--ca-dir", opts.CADir}, {"--scope", opts.Scope}, {"--agreement", opts.Agreement}, {"--out", opts.Out}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return usagef("%s required", strings.Join(missing, ", "))
+	}
+	grant, err := pki.ParseScope(opts.Scope)
+	if err != nil {
+		return usagef("--scope %q: %v", opts.Scope, err)
+	}
+	if grant.Role == pki.RoleOperator {
+		return usagef("--scope %s: a node gets member:GROUP or registry:GROUP", grant)
+	}
+	if opts.Validity < 0 || opts.Validity > 0 && opts.Validity < time.Minute {
+		return usagef("--validity %v: want at least 1m (or 0 for a year)", opts.Validity)
+	}
+	if opts.NoLog {
+		if opts.admin.Server != "" || opts.admin.Dev {
+			return usagef("--no-log with --server: choose one (the approval is logged through --server)")
+		}
+	} else if err := opts.admin.resolve("key"); err != nil {
+		return withHint(err, "the approval is logged through a registry member (--server, --ca, --cert, --key); --no-log for a cluster without a registry")
+	}
+	reqBytes, err := os.ReadFile(reqPath)
+	if err != nil {
+		return withHint(err, "REQUEST is the node.csr the node's 'ddnrs node request' wrote")
+	}
+	req, err := pki.ParseRequest(reqBytes)
+	if err != nil {
+		return withHint(fmt.Errorf("%s: %w", reqPath, err), "ask the node's operator for a new request made with 'ddnrs node request'")
+	}
+	text, err := os.ReadFile(opts.Agreement)
+	if err != nil {
+		return withHint(fmt.Errorf("--agreement: %w", err), "give the file of the operator agreement's text")
+	}
+	if err := checkApproval(req, grant, pki.AgreementHash(text), opts); err != nil {
+		return err
+	}
+	ca, err := pki.LoadCA(opts.CADir)
+	if err != nil {
+		return withHint(fmt.Errorf("--ca-dir: %w", err), "--ca-dir must name a directory made by 'ddnrs ops ca init' (or a bootstrap's DIR/ca)")
+	}
+	out, err := filepath.Abs(opts.Out)
+	if err != nil {
+		return err
+	}
+	certPath, caPath := filepath.Join(out, pki.CertFile), filepath.Join(out, pki.CACertFile)
+	if err := mustBeAbsent(certPath); err != nil {
+		return withHint(err, "approve never overwrites a certificate: choose another --out")
+	}
+	haveCA := false
+	if cur, err := pki.LoadCert(caPath); err == nil {
+		if !cur.Equal(ca.Cert) {
+			return fmt.Errorf("%s holds another CA's certificate; the node would not trust its peers", caPath)
+		}
+		haveCA = true
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	cert, err := pki.IssueForRequest(ca, req, grant, opts.Validity)
+	if err != nil {
+		return err
+	}
+	serial := fmt.Sprintf("%x", cert.SerialNumber)
+	w := cmd.OutOrStdout()
+	// Logged first: a certificate is handed out only once its approval is
+	// on the record.
+	if !opts.NoLog {
+		reqSum := sha256.Sum256(req.CSR.Raw)
+		b, err := raftfsm.EncodeCommand(&raftfsm.ApproveNode{
+			NodeID: req.ID, Group: grant.Group, Scope: grant.String(), Serial: serial,
+			AgreementVersion: req.Statement.AgreementVersion, AgreementSHA256: req.Statement.AgreementSHA256,
+			Uptime: req.Statement.UptimeText(), BandwidthMbps: uint32(req.Statement.BandwidthMbps),
+			RequestSHA256: hex.EncodeToString(reqSum[:]), Actor: raftfsm.OperatorActor, Time: time.Now().UTC().Truncate(time.Second),
+		})
+		if err != nil {
+			return err
+		}
+		c, ctx, release, err := opts.admin.dial(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer release()
+		idx, err := c.ProposeRegistryAt(ctx, opts.admin.Server, b)
+		if err != nil {
+			return adminErr(err, opts.admin.Server)
+		}
+		fmt.Fprintf(w, "logged the approval of %s at registry index %d\n", req.ID, idx)
+	}
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return err
+	}
+	if err := writeNew(certPath, pki.CertPEM(cert)); err != nil {
+		return err
+	}
+	if !haveCA {
+		if err := writeNew(caPath, pki.CertPEM(ca.Cert)); err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintf(w, "approved %s as %s: wrote %s (serial %s, valid until %s) and %s; give both to the node (its DIR beside node.key)\n",
+		req.ID, grant, certPath, serial, cert.NotAfter.UTC().Format(time.RFC3339), caPath)
+	return err
+}
+
+// checkApproval checks a parsed request against what the operator grants
+// and requires.
+func checkApproval(req *pki.Request, grant pki.Scope, agreementSHA256 string, opts *nodeApproveOptions) error {
+	st := req.Statement
+	switch {
+	case req.Scope != grant:
+		return withHint(fmt.Errorf("%w: %s asks for %s, you grant %s", errWrongScope, req.ID, req.Scope, grant),
+			"approve only the scope you operate; the node must make a new request ('ddnrs node request --scope %s')", grant)
+	case st.AgreementSHA256 != agreementSHA256:
+		return withHint(fmt.Errorf("%w: %s signed an agreement with SHA-256 %s, --agreement has %s", errWrongAgreement, req.ID, st.AgreementSHA256, agreementSHA256),
+			"the node's operator must accept this text: 'ddnrs node request --agreement FILE' with the file you publish")
+	case opts.AgreementVersion != "" && st.AgreementVersion != opts.AgreementVersion:
+		return withHint(fmt.Errorf("%w: %s names version %q, you require %q", errWrongAgreement, req.ID, st.AgreementVersion, opts.AgreementVersion),
+			"the node's operator must name the version: 'ddnrs node request --agreement-version %s'", opts.AgreementVersion)
+	case st.UptimePercent < opts.MinUptime:
+		return fmt.Errorf("%w: %s commits to %s%% uptime, at least %v%% is required", errBelowMinimum, req.ID, st.UptimeText(), opts.MinUptime)
+	case st.BandwidthMbps < opts.MinBandwidth:
+		return fmt.Errorf("%w: %s commits to %d Mbit/s, at least %d is required", errBelowMinimum, req.ID, st.BandwidthMbps, opts.MinBandwidth)
+	}
+	return nil
 }

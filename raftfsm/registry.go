@@ -37,6 +37,7 @@ var registryTypeNames = map[CommandType]string{
 	TypeReleaseZone: "release-zone", TypeChangeOwnerKey: "change-owner-key",
 	TypeRegistrySuspend: "registry-suspend", TypeNodeHeartbeat: "node-heartbeat",
 	TypeRevokeCert: "revoke-cert", TypeRemoveNode: "remove-node", TypeMoveZone: "move-zone",
+	TypeApproveNode: "approve-node",
 }
 
 // The reasons of registry rejections.

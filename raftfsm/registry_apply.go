@@ -290,6 +290,13 @@ func (w *work) applyRegistry(c Command) ([]func(kvTx) error, error) {
 			Actor: c.Actor, NodeID: c.Name, NodeAddrs: []string{"serial=" + c.Serial}}); err != nil {
 			return nil, err
 		}
+	case *ApproveNode:
+		if err := c.check(); err != nil {
+			return nil, err
+		}
+		if err := logEntry(c.entry()); err != nil {
+			return nil, err
+		}
 	case *NodeHeartbeat:
 		n := c.Node.clone()
 		if n.ID == "" || n.Group == "" {

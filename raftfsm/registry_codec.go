@@ -50,6 +50,7 @@ import (
 //	RegistrySuspend:   zone, suspend bool, reason, actor, time
 //	NodeHeartbeat:     NodeRecord
 //	RevokeCert:        serial, name, group, reason, actor, time
+//	ApproveNode:       approve.go
 
 // ClaimZone has two body versions: 1 without a requested group, 2 with
 // one. A claim without a group is still written as version 1, so that
@@ -397,6 +398,8 @@ func newRegistryCommand(t CommandType) Command {
 		return &NodeHeartbeat{}
 	case TypeRevokeCert:
 		return &RevokeCert{}
+	case TypeApproveNode:
+		return &ApproveNode{}
 	}
 	return nil
 }
@@ -500,6 +503,8 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 		e.str(c.Reason)
 		e.str(c.Actor)
 		e.time(c.Time)
+	case *ApproveNode:
+		c.encode(e)
 	default:
 		return false
 	}
@@ -601,6 +606,8 @@ func decodeRegistryCommand(d *decoder, c Command, v byte) {
 		c.Time = d.time()
 	case *NodeHeartbeat:
 		c.Node = d.nodeRecord()
+	case *ApproveNode:
+		c.decode(d)
 	case *RevokeCert:
 		c.Serial = d.Str16()
 		c.Name = d.Str16()

@@ -27,6 +27,11 @@ const (
 	KindCertRevocation Kind = 7  // a cluster certificate revoked: NodeAddrs holds "serial=HEX"
 	KindNodeRemoval    Kind = 8  // a node removed from the directory for good (ddnrs ops node remove)
 	KindZoneMove       Kind = 12 // a zone's claim moved to another group (ddnrs ops zone move): Group is the new one, NodeAddrs "from=OLD"
+	// KindNodeApproval is a node's certificate request approved by an
+	// operator (issue 14 item 2): NodeAddrs holds "scope=", "serial=",
+	// "agreement=", "agreement-sha256=", "uptime=", "bandwidth-mbps=" and
+	// "request-sha256=" (docs/transparency-log.md).
+	KindNodeApproval Kind = 9
 )
 
 var kindNames = [...]string{
@@ -39,11 +44,12 @@ var kindNames = [...]string{
 	KindCertRevocation: "cert-revocation",
 	KindNodeRemoval:    "node-removal",
 	KindZoneMove:       "zone-move",
+	KindNodeApproval:   "node-approval",
 }
 
-func (k Kind) valid() bool {
-	return k >= KindRegistration && k <= KindNodeRemoval || k == KindZoneMove
-}
+// valid reports whether k is a kind this package knows: one with a name
+// (kinds are not all consecutive: each is reserved for a feature).
+func (k Kind) valid() bool { return int(k) < len(kindNames) && kindNames[k] != "" }
 
 // String returns the kind's name ("registration", ..., "release"), or
 // "kind(N)" for an unknown value.
@@ -133,7 +139,7 @@ func (e *Entry) validate() error {
 		return fmt.Errorf("%w: time %d is not between 1970 and 9999", ErrMalformedEntry, s)
 	}
 	switch {
-	case e.Kind == KindNodeAdmission, e.Kind == KindNodeRemoval:
+	case e.Kind == KindNodeAdmission, e.Kind == KindNodeRemoval, e.Kind == KindNodeApproval:
 		if e.NodeID == "" {
 			return fmt.Errorf("%w: %s without a node id", ErrMalformedEntry, e.Kind)
 		}

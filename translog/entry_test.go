@@ -32,6 +32,7 @@ var entryCases = []struct {
 	{"unsuspension", Entry{Kind: KindUnsuspension, Time: t0, Zone: "bad.example.", Reason: "cleaned up", Actor: "fedcba9876543210"}},
 	{"node-admission", Entry{Kind: KindNodeAdmission, Time: t0, Group: "g2", Region: "us", NodeID: "n3", NodeAddrs: []string{"dns=192.0.2.3:53", "peer=12D3KooWabc"}}},
 	{"release", Entry{Kind: KindRelease, Time: time.Unix(0, 0).UTC(), Zone: "example.org.", Actor: "operator"}},
+	{"node-approval", Entry{Kind: KindNodeApproval, Time: t0, Group: "eu", Actor: "operator", NodeID: "eu-4", NodeAddrs: []string{"scope=member:eu", "serial=5f3a9c01d2", "agreement=2026-1", "uptime=99.5", "bandwidth-mbps=100"}}},
 	{"cert-revocation", Entry{Kind: KindCertRevocation, Time: t0, Group: "eu", Reason: "laptop stolen", Actor: "operator", NodeID: "eu-ops", NodeAddrs: []string{"serial=5f3a9c01d2"}}},
 	{"node-removal", Entry{Kind: KindNodeRemoval, Time: t0, Group: "eu", Reason: "disk died", Actor: "operator", NodeID: "eu-3", NodeAddrs: []string{"dns=192.0.2.7:53", "peer=12D3KooWdef"}}},
 	{"zone-move", Entry{Kind: KindZoneMove, Time: t0, Zone: "example.org.", OwnerKey: testOwnerKey, Group: "us", Reason: "closer to its users", Actor: "operator", NodeAddrs: []string{"from=eu"}}},
@@ -190,7 +191,7 @@ func TestParseEntryRejects(t *testing.T) {
 func TestKindString(t *testing.T) {
 	for k, want := range map[Kind]string{
 		KindRegistration: "registration", KindOwnerKeyChange: "owner-key-change", KindSuspension: "suspension",
-		KindUnsuspension: "unsuspension", KindNodeAdmission: "node-admission", KindRelease: "release", KindNodeRemoval: "node-removal", 0xff: "kind(255)",
+		KindUnsuspension: "unsuspension", KindNodeAdmission: "node-admission", KindRelease: "release", KindNodeRemoval: "node-removal", KindNodeApproval: "node-approval", 10: "kind(10)", 0xff: "kind(255)",
 	} {
 		if got := k.String(); got != want {
 			t.Errorf("Kind(%d).String() = %q, want %q", k, got, want)

@@ -864,7 +864,7 @@ func isRegistryCommand(c raftfsm.Command) bool {
 	case *raftfsm.SubmitApplication, *raftfsm.ReviewApplication, *raftfsm.IssueKey, *raftfsm.RevokeKey,
 		*raftfsm.ClaimZone, *raftfsm.ReleaseZone, *raftfsm.ChangeOwnerKey, *raftfsm.RegistrySuspend, *raftfsm.NodeHeartbeat,
 		*raftfsm.LeaseChange, *raftfsm.ExpireZone, *raftfsm.RevokeCert, *raftfsm.RemoveNode, *raftfsm.MoveZone,
-		*raftfsm.CollectKey, *raftfsm.ZoneDropped:
+		*raftfsm.CollectKey, *raftfsm.ZoneDropped, *raftfsm.ApproveNode:
 		return true
 	}
 	return false
