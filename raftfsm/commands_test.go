@@ -166,6 +166,7 @@ func FuzzDecodeCommand(f *testing.F) {
 	for _, c := range membershipGoldenCommands() {
 		f.Add(encode(f, c))
 	}
+	f.Add(encode(f, testApproval()))
 	f.Add([]byte{0x80 | 0x42, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCommand(b)
