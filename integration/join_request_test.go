@@ -157,7 +157,15 @@ type readyNode struct{ ID, DNS, Admin, Raft string }
 // ready file.
 func startReadyNode(t *testing.T, dir, config string) readyNode {
 	t.Helper()
+	n, _ := startReadyNodeProc(t, dir, config)
+	return n
+}
+
+// startReadyNodeProc is startReadyNode, returning the process too.
+func startReadyNodeProc(t *testing.T, dir, config string) (readyNode, *proc) {
+	t.Helper()
 	ready := filepath.Join(filepath.Dir(config), "ready.json")
+	os.Remove(ready) // a restart writes it again
 	p := startProc(t, dir, ddnrsBin, "node", "--config", config, "--ready-file", ready)
 	var n readyNode
 	waitUntil(t, "the ready file of "+config, func() error {
@@ -170,7 +178,7 @@ func startReadyNode(t *testing.T, dir, config string) readyNode {
 		}
 		return json.Unmarshal(b, &n)
 	})
-	return n
+	return n, p
 }
 
 // logEntries runs `ddnrs log verify --entries` against the registry and

@@ -396,6 +396,13 @@ type TLSConfig struct {
 	// certificate is reissued with `ddnrs ops cert issue --scope`
 	// (docs/architecture.md, "Trust per group and role").
 	RequireScope bool `toml:"require_scope"`
+	// RenewURL is the issuing service (`ddnrs ops ca serve`) the node
+	// renews Cert at, by itself, before it ends (clustertls.Renewer);
+	// the key does not change. Default "": no renewal.
+	RenewURL string `toml:"renew_url"`
+	// RenewBefore renews that long before Cert ends. Default 0: when a
+	// third of its lifetime is left.
+	RenewBefore time.Duration `toml:"renew_before"`
 }
 
 // Auto reports whether no TLS files are named, so the node makes its own.
@@ -699,6 +706,9 @@ func (c TLSConfig) validate() []error {
 		if f.v == "" {
 			errs = append(errs, fmt.Errorf("%s: required when any of tls.ca, tls.cert, tls.key is set", f.name))
 		}
+	}
+	if u, err := url.Parse(c.RenewURL); c.RenewURL != "" && (err != nil || u.Scheme != "https" || u.Host == "") || c.RenewBefore < 0 {
+		errs = append(errs, fmt.Errorf("tls.renew_url %q, renew_before %v: want the https:// URL of 'ddnrs ops ca serve' and a duration >= 0", c.RenewURL, c.RenewBefore))
 	}
 	return errs
 }

@@ -115,6 +115,7 @@ type Node struct {
 	admission  *intergroup.Admission             // overlay admission (overlay_admit.go)
 	routes     intergroup.Directory              // zones' members from the registry's log (intergroup/directory.go)
 	trust      *clustertls.Policy                // which cluster certificates it accepts, for what
+	renewer    *clustertls.Renewer               // renews the certificate ([tls] renew_url), or nil
 	api        *apiServer                        // nil without [api] listen
 	metricsSrv *metrics.Server                   // nil when [metrics] listen is off
 
@@ -366,6 +367,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			defer n.bg.Done()
 			n.fol.Run(bctx, n.cfg.Registry.FollowInterval)
 		}()
+	}
+	if r := n.renewer; r != nil {
+		n.bg.Add(1)
+		go func() { defer n.bg.Done(); r.Run(bctx) }()
 	}
 	if n.cfg.Registry.Member {
 		n.bg.Add(1)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ddnrs/ddnrs/clustertls"
 	"github.com/ddnrs/ddnrs/internal/pki"
 )
 
@@ -53,6 +54,10 @@ func (n *Node) loadTLS() (mutual, client *tls.Config, err error) {
 		n.log.Warn("tls: this node's certificate names no group and role (version 1, cluster-wide): any group accepts it; issue a scoped one (ddnrs ops cert issue --scope member:GROUP)", "cert", certPath)
 	}
 	mutual, client = n.trust.Configs(certPath, keyPath, pair, pool)
+	if c.RenewURL != "" {
+		n.renewer = &clustertls.Renewer{URL: c.RenewURL, CertPath: certPath, KeyPath: keyPath, Before: c.RenewBefore,
+			TLS: clustertls.RenewTLS(client), Policy: n.trust, Log: n.log.With("component", "tls")}
+	}
 	return mutual, client, nil
 }
 

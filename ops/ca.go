@@ -21,7 +21,7 @@ func newCACmd() *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(newCAInitCmd())
+	cmd.AddCommand(newCAInitCmd(), newCAServeCmd())
 	return cmd
 }
 
@@ -80,7 +80,7 @@ func newCertCmd() *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE:  groupRunE,
 	}
-	cmd.AddCommand(newCertIssueCmd(), newCertRevokeCmd())
+	cmd.AddCommand(newCertIssueCmd(), newCertRevokeCmd(), newCertRenewCmd())
 	return cmd
 }
 

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -58,6 +59,9 @@ type bootstrapOptions struct {
 	DNSTLS     bootstrapDNSOptions // DoT, DoH and DoQ (group_bootstrap_dns.go)
 	From       []string            // --from FILE|DIR: earlier bootstraps' records (group_bootstrap_from.go)
 	InstallDir string              // --install-dir PATH: where members' directories are copied on their machines
+
+	CertValidity time.Duration // --cert-validity: the members' certificates (0: a year)
+	RenewURL     string        // --renew-url: [tls] renew_url, the issuing service
 
 	out, errOut io.Writer
 }
@@ -208,6 +212,8 @@ unique across the cluster).
 	f.StringVar(&opts.LogVerifier, "log-verifier", "", "the registry log's verifier key, or a `FILE` holding it (the registry's DIR/registry/log.pub), to follow the log (needs --registry-urls)")
 	f.IntVar(&opts.APIPort, "api-port", 8053, "base REST API port: on with --registry, or when given")
 	addBootstrapDNSFlags(cmd, &opts.DNSTLS)
+	f.DurationVar(&opts.CertValidity, "cert-validity", 0, "how long the members' certificates are valid, e.g. 72h (default a year); short-lived ones need --renew-url")
+	f.StringVar(&opts.RenewURL, "renew-url", "", "the issuing service ('ddnrs ops ca serve') the members renew their certificates at, `https://HOST:PORT` ([tls] renew_url)")
 	f.StringArrayVar(&opts.From, "from", nil, "an earlier bootstrap's --out `DIR` (or its bootstrap-GROUP.json), repeatable: fills --ca, --registry-urls, --registry-admin and --log-verifier from the registry's, and --bootstrap-peer with up to 3 overlay multiaddrs of each, e.g. --from reg --from eu")
 	f.StringVar(&opts.InstallDir, "install-dir", "", "the absolute `PATH` each member's directory DIR/ID is copied to on its machine: the configurations name their files under PATH/ID, and each member's directory gets its own copy of the CA certificate (default: DIR itself, for members run where bootstrap ran), e.g. --install-dir /var/lib/ddnrs")
 	f.BoolVar(&opts.APITLS, "api-tls", false, "serve the REST API over https with each member's cluster certificate (with --registry or --api-port): nodes of other groups reach the registry over mutual TLS")
@@ -352,6 +358,12 @@ func checkBootstrap(opts *bootstrapOptions) (*bootstrapPlan, error) {
 		}
 		pl.vkey = v
 	}
+	if opts.CertValidity < 0 || opts.CertValidity > 0 && opts.CertValidity < time.Minute {
+		return nil, usagef("--cert-validity %v: want at least 1m (or 0 for a year)", opts.CertValidity)
+	}
+	if u, err := url.Parse(opts.RenewURL); opts.RenewURL != "" && (err != nil || u.Scheme != "https" || u.Host == "") {
+		return nil, usagef("--renew-url %q: want the https:// URL 'ddnrs ops ca serve' printed", opts.RenewURL)
+	}
 	if err := checkBootstrapDNS(&opts.DNSTLS, span); err != nil {
 		return nil, err
 	}
@@ -493,7 +505,7 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 		}
 		dir := filepath.Join(out, m.ID)
 		m.dataDir = filepath.Join(dir, "data")
-		p, err := pki.IssueScoped(ca, m.ID, memberScope(opts), pki.IssueOptions{IPs: []net.IP{ip}, DNSNames: []string{"localhost"}})
+		p, err := pki.IssueScoped(ca, m.ID, memberScope(opts), pki.IssueOptions{IPs: []net.IP{ip}, DNSNames: []string{"localhost"}, Validity: opts.CertValidity})
 		if err != nil {
 			return err
 		}
@@ -745,6 +757,9 @@ func nodeTOML(m bootstrapMember, dir, ca string, join []string, opts *bootstrapO
 	b.WriteString(metricsTOML(m.Admin))
 	fmt.Fprintf(&b, "\n[tls]\nca = %s\ncert = %s\nkey = %s\n", strconv.Quote(ca),
 		strconv.Quote(filepath.Join(dir, pki.CertFile)), strconv.Quote(filepath.Join(dir, pki.KeyFile)))
+	if opts.RenewURL != "" {
+		fmt.Fprintf(&b, "# Renewed by the node itself at the issuing service, before it ends.\nrenew_url = %s\n", strconv.Quote(opts.RenewURL))
+	}
 	b.WriteString(m.encrypted)
 	if opts.Overlay {
 		b.WriteString("\n[overlay]\n# The identity (peer id) is data_dir/overlay.key, made by bootstrap.\nenabled = true\n")

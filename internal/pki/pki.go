@@ -80,9 +80,17 @@ const (
 	CAValidity   = 10 * 365 * 24 * time.Hour
 	NodeValidity = 365 * 24 * time.Hour
 	// backdate is subtracted from NotBefore so a peer whose clock is a
-	// little behind accepts a certificate issued a moment ago.
+	// little behind accepts a certificate issued a moment ago; a
+	// short-lived certificate is backdated by a tenth of its validity at
+	// most (backdateFor), so that its NotBefore to NotAfter span, which
+	// renewal is timed by, stays close to the validity asked for.
 	backdate = time.Hour
 )
+
+// backdateFor is how far a certificate valid for validity is backdated.
+func backdateFor(validity time.Duration) time.Duration {
+	return min(backdate, validity/10)
+}
 
 // CA is a cluster certificate authority: its certificate and private key.
 type CA struct {
@@ -173,7 +181,7 @@ func issueWith(ca *CA, id string, ips []net.IP, dnsNames []string, usages []x509
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: id, Organization: []string{"DDNRS cluster"}},
-		NotBefore:    now.Add(-backdate),
+		NotBefore:    now.Add(-backdateFor(validity)),
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  usages,

@@ -297,7 +297,7 @@ func signLeaf(ca *CA, pub crypto.PublicKey, tmpl *x509.Certificate, now time.Tim
 		notAfter = ca.Cert.NotAfter
 	}
 	tmpl.SerialNumber = serial
-	tmpl.NotBefore = now.Add(-backdate)
+	tmpl.NotBefore = now.Add(-backdateFor(validity))
 	tmpl.NotAfter = notAfter
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
