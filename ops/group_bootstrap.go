@@ -62,6 +62,7 @@ type bootstrapOptions struct {
 
 	CertValidity time.Duration // --cert-validity: the members' certificates (0: a year)
 	RenewURL     string        // --renew-url: [tls] renew_url, the issuing service
+	Requests     []string      // --request FILE: members' own certificate requests (group_bootstrap_request.go)
 
 	out, errOut io.Writer
 }
@@ -96,6 +97,12 @@ With one --ip, every member listens on it, member N on the base ports + N-1;
 with one --ip per member, each member uses its own address and the base
 ports. Then start each member with 'ddnrs node --config DIR/ID/node.toml'.
 Nothing is overwritten: DIR/ca (unless --ca) and DIR/ID must not exist.
+
+Members that make their own keys ('ddnrs node request --id NAME-N --scope
+member:NAME --ip IP ...' on each machine) send their node.csr; give them in
+member order with --request (one per member): each member's certificate is
+issued for its own key, and bootstrap writes no key (DIR/ID/node.toml names
+DIR/ID/node.key: the member's own key goes there).
 Members on other machines: with --install-dir PATH (e.g. /var/lib/ddnrs)
 each DIR/ID is self-contained and names its files under PATH/ID; copy it
 there on the member's machine and run contrib/systemd/ddnrs-node@.service
@@ -213,6 +220,7 @@ unique across the cluster).
 	f.IntVar(&opts.APIPort, "api-port", 8053, "base REST API port: on with --registry, or when given")
 	addBootstrapDNSFlags(cmd, &opts.DNSTLS)
 	f.DurationVar(&opts.CertValidity, "cert-validity", 0, "how long the members' certificates are valid, e.g. 72h (default a year); short-lived ones need --renew-url")
+	f.StringArrayVar(&opts.Requests, "request", nil, "a member's certificate request `FILE` (its node.csr from 'ddnrs node request --id NAME-N --scope member:NAME'), one per member in order: its certificate is issued for the member's own key and no key is written")
 	f.StringVar(&opts.RenewURL, "renew-url", "", "the issuing service ('ddnrs ops ca serve') the members renew their certificates at, `https://HOST:PORT` ([tls] renew_url)")
 	f.StringArrayVar(&opts.From, "from", nil, "an earlier bootstrap's --out `DIR` (or its bootstrap-GROUP.json), repeatable: fills --ca, --registry-urls, --registry-admin and --log-verifier from the registry's, and --bootstrap-peer with up to 3 overlay multiaddrs of each, e.g. --from reg --from eu")
 	f.StringVar(&opts.InstallDir, "install-dir", "", "the absolute `PATH` each member's directory DIR/ID is copied to on its machine: the configurations name their files under PATH/ID, and each member's directory gets its own copy of the CA certificate (default: DIR itself, for members run where bootstrap ran), e.g. --install-dir /var/lib/ddnrs")
@@ -422,6 +430,10 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 			return withHint(err, "bootstrap never overwrites a key: choose another --out")
 		}
 	}
+	reqs, err := bootstrapRequests(opts, pl.ips)
+	if err != nil {
+		return err
+	}
 	dnsGiven, dnsGivenPath, err := givenDNSCA(&opts.DNSTLS)
 	if err != nil {
 		return err
@@ -505,11 +517,14 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 		}
 		dir := filepath.Join(out, m.ID)
 		m.dataDir = filepath.Join(dir, "data")
-		p, err := pki.IssueScoped(ca, m.ID, memberScope(opts), pki.IssueOptions{IPs: []net.IP{ip}, DNSNames: []string{"localhost"}, Validity: opts.CertValidity})
-		if err != nil {
+		if reqs != nil {
+			// The member's own key (group_bootstrap_request.go).
+			if err := saveRequested(ca, reqs[i], opts, dir); err != nil {
+				return withHint(err, "bootstrap never overwrites a member: choose another --out or --name")
+			}
+		} else if p, err := pki.IssueScoped(ca, m.ID, memberScope(opts), pki.IssueOptions{IPs: []net.IP{ip}, DNSNames: []string{"localhost"}, Validity: opts.CertValidity}); err != nil {
 			return err
-		}
-		if err := p.Save(dir); err != nil {
+		} else if err := p.Save(dir); err != nil {
 			return withHint(err, "bootstrap never overwrites a member: choose another --out or --name")
 		}
 		if dnsCA != nil {

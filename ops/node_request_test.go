@@ -129,3 +129,49 @@ func swap(args []string, pairs ...string) []string {
 	}
 	return out
 }
+
+// TestBootstrapWithRequests: a group bootstrapped from its members' own
+// requests gets certificates for their keys and no key from bootstrap;
+// a request of another member, scope or address is refused.
+func TestBootstrapWithRequests(t *testing.T) {
+	dir := t.TempDir()
+	agr := filepath.Join(dir, "agreement.txt")
+	if err := os.WriteFile(agr, []byte("terms\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req := func(id, scope, ip string) string {
+		out := filepath.Join(dir, id+"-"+strings.ReplaceAll(scope, ":", "-")+"-"+ip)
+		mustRun(t, "node", "request", "--out", out, "--id", id, "--ip", ip, "--scope", scope, "--agreement", agr, "--uptime", "99", "--bandwidth", "10")
+		return filepath.Join(out, pki.RequestFile)
+	}
+	r1, r2 := req("eu-1", "member:eu", "127.0.0.1"), req("eu-2", "member:eu", "127.0.0.1")
+	for _, tt := range []struct {
+		desc string
+		reqs []string
+		want string
+	}{
+		{"one for two members", []string{r1}, "one per member"},
+		{"out of order", []string{r2, r1}, "member 1"},
+		{"another scope", []string{req("eu-1", "member:us", "127.0.0.1"), r2}, "asks for member:us"},
+		{"another address", []string{req("eu-1", "member:eu", "127.0.0.7"), r2}, "does not name 127.0.0.1"},
+	} {
+		args := []string{"ops", "group", "bootstrap", "--out", filepath.Join(dir, "bad"), "--name", "eu", "--members", "2"}
+		for _, r := range tt.reqs {
+			args = append(args, "--request", r)
+		}
+		if r := ddnrs(t, args...); r.code != ExitUsage || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%s: exit %d, stderr %q; want a usage error mentioning %q", tt.desc, r.code, r.stderr, tt.want)
+		}
+	}
+	out := filepath.Join(dir, "eu")
+	res := bootstrapJSONRun(t, "--out", out, "--name", "eu", "--members", "2", "--request", r1, "--request", r2)
+	for i, m := range res.Members {
+		if _, err := os.Stat(filepath.Join(out, m.ID, pki.KeyFile)); !os.IsNotExist(err) {
+			t.Errorf("%s: bootstrap wrote a key (%v); the member's own is used", m.ID, err)
+		}
+		own := filepath.Join(filepath.Dir([]string{r1, r2}[i]), pki.KeyFile)
+		if _, err := pki.LoadPair(filepath.Join(out, m.ID, pki.CertFile), own); err != nil {
+			t.Errorf("%s: the certificate is not for the member's own key: %v", m.ID, err)
+		}
+	}
+}
