@@ -90,7 +90,7 @@ func TestTrustPerGroupAndRole(t *testing.T) {
 	// A node of another group may not revoke at the registry.
 	_, stderr, err := tryCmd(c.dir, ddnrsBin, "ops", "cert", "revoke", "--cert-file", opsB, "--reason", "not yours",
 		"--server", reg.Admin, "--ca", c.ca, "--cert", gaCert, "--key", gaKey)
-	if err == nil || !strings.Contains(stderr, "may not revoke") {
+	if err == nil || !strings.Contains(stderr, "may not propose revoke-cert") {
 		t.Errorf("ga's member revoking at the registry: err %v, stderr %q; want refused", err, stderr)
 	}
 
