@@ -151,7 +151,7 @@ func TestJoinByRequest(t *testing.T) {
 }
 
 // readyNode is what a node's --ready-file says.
-type readyNode struct{ ID, DNS, Admin, Raft string }
+type readyNode struct{ ID, DNS, Admin, Raft, DoT, DoH, DoQ string }
 
 // startReadyNode starts `ddnrs node --config config` and waits for its
 // ready file.

@@ -400,7 +400,7 @@ func memberID(name string, i int) string {
 	return name + "-" + strconv.Itoa(i+1)
 }
 
-func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
+func runBootstrap(ctx context.Context, opts *bootstrapOptions) error {
 	if err := checkInstallDir(opts.InstallDir); err != nil {
 		return err
 	}
@@ -463,7 +463,7 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 		res.CA = filepath.Join(caDir, pki.CACertFile)
 	}
 	var dnsCA *pki.CA
-	if !opts.DNSTLS.Off {
+	if !opts.DNSTLS.Off && opts.DNSTLS.ACME == "" {
 		if dnsCA, res.DNSCA, err = bootstrapDNSCA(&opts.DNSTLS, dnsGiven, dnsGivenPath, out, ca); err != nil {
 			return err
 		}
@@ -527,8 +527,8 @@ func runBootstrap(_ context.Context, opts *bootstrapOptions) error {
 		} else if err := p.Save(dir); err != nil {
 			return withHint(err, "bootstrap never overwrites a member: choose another --out or --name")
 		}
-		if dnsCA != nil {
-			if m.encrypted, err = bootstrapDNSMember(&opts.DNSTLS, dnsCA, m.ID, dir, ip, off); err != nil {
+		if !opts.DNSTLS.Off {
+			if m.encrypted, err = bootstrapDNSMember(ctx, &opts.DNSTLS, dnsCA, m.ID, dir, ip, off); err != nil {
 				return err
 			}
 		}

@@ -8,17 +8,24 @@ package ops
 // in DIR/dns-ca. docs/operator-guide.md, "TLS and ACME for clients".
 
 import (
+	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net"
 	"net/netip"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ddnrs/ddnrs/internal/acmecert"
+	"github.com/ddnrs/ddnrs/internal/hostport"
 	"github.com/ddnrs/ddnrs/internal/pki"
 )
 
@@ -31,6 +38,11 @@ type bootstrapDNSOptions struct {
 	DoHPort  int      // --doh-port
 	DoQPort  int      // --doq-port
 	portsSet bool     // any of the three ports given
+
+	ACME       string // --acme-directory URL: certificates from ACME instead of a CA
+	ACMERoots  string // --acme-roots FILE: the ACME server's HTTPS roots
+	ACMEEmail  string // --acme-email
+	ACMEHTTP01 string // --acme-http01 HOST:PORT: where HTTP-01 challenges are answered
 }
 
 // bootstrapDNSCADir is where bootstrap makes the DNS-facing CA when
@@ -46,6 +58,10 @@ func addBootstrapDNSFlags(cmd *cobra.Command, o *bootstrapDNSOptions) {
 	f.BoolVar(&o.Off, "no-encrypted", false, "do not configure DoT, DoH and DoQ (they are on by default)")
 	f.StringVar(&o.CA, "dns-ca", "", "issue the members' DNS-facing certificates (DoT, DoH, DoQ) with the CA in `DIR` (ca.crt, ca.key; 'ddnrs ops ca init'); default: a new one in OUT/dns-ca. Never the cluster CA")
 	f.StringArrayVar(&o.Names, "dns-name", nil, "a DNS `NAME` clients reach the members by, put in their DNS-facing certificates besides their IP and localhost (repeatable), e.g. --dns-name dns.example.net")
+	f.StringVar(&o.ACME, "acme-directory", "", "get each member's DNS-facing certificate from this ACME directory `URL` (HTTP-01; names: its IP and --dns-name) instead of a CA, e.g. https://acme-v02.api.letsencrypt.org/directory")
+	f.StringVar(&o.ACMERoots, "acme-roots", "", "PEM `FILE` of the roots the ACME server's HTTPS is verified with (a private ACME server; default: the system's)")
+	f.StringVar(&o.ACMEEmail, "acme-email", "", "contact `EMAIL` of the ACME account")
+	f.StringVar(&o.ACMEHTTP01, "acme-http01", ":80", "`HOST:PORT` this command answers HTTP-01 challenges on while it orders (the ACME server validates at port 80 of each name)")
 	f.IntVar(&o.DoTPort, "dot-port", 853, "base DNS-over-TLS port (TCP); members on loopback take a free one unless given")
 	f.IntVar(&o.DoHPort, "doh-port", 443, "base DNS-over-HTTPS port (TCP, and UDP for HTTP/3); members on loopback take a free one unless given")
 	f.IntVar(&o.DoQPort, "doq-port", 853, "base DNS-over-QUIC port (UDP); members on loopback take a free one unless given")
@@ -54,10 +70,23 @@ func addBootstrapDNSFlags(cmd *cobra.Command, o *bootstrapDNSOptions) {
 // checkBootstrapDNS validates the encrypted listeners' flags.
 func checkBootstrapDNS(o *bootstrapDNSOptions, span int) error {
 	if o.Off {
-		if o.CA != "" || len(o.Names) > 0 || o.portsSet {
-			return usagef("--no-encrypted turns DoT, DoH and DoQ off: drop --dns-ca, --dns-name and the --dot/--doh/--doq ports")
+		if o.CA != "" || len(o.Names) > 0 || o.portsSet || o.ACME != "" {
+			return usagef("--no-encrypted turns DoT, DoH and DoQ off: drop --dns-ca, --acme-directory, --dns-name and the --dot/--doh/--doq ports")
 		}
 		return nil
+	}
+	if o.ACME != "" {
+		if o.CA != "" {
+			return usagef("--acme-directory and --dns-ca: choose where the DNS-facing certificates come from")
+		}
+		if u, err := url.Parse(o.ACME); err != nil || u.Scheme != "https" || u.Host == "" {
+			return usagef("--acme-directory %q: want the https:// URL of an ACME directory", o.ACME)
+		}
+		if _, _, err := hostport.Split(o.ACMEHTTP01); err != nil && !strings.HasPrefix(o.ACMEHTTP01, ":") {
+			return usagef("--acme-http01 %q: want HOST:PORT or :PORT", o.ACMEHTTP01)
+		}
+	} else if o.ACMERoots != "" || o.ACMEEmail != "" {
+		return usagef("--acme-roots and --acme-email go with --acme-directory")
 	}
 	for _, p := range []struct {
 		name string
@@ -126,13 +155,15 @@ func bootstrapDNSCA(o *bootstrapDNSOptions, given *pki.CA, givenPath, out string
 // memberDir/dns and returns its [encrypted] section: DoT, DoH and DoQ on
 // ip at the base ports + off, or on free ports when ip is loopback and no
 // port was given (several members on one machine, a trial).
-func bootstrapDNSMember(o *bootstrapDNSOptions, ca *pki.CA, id, memberDir string, ip net.IP, off int) (string, error) {
+func bootstrapDNSMember(ctx context.Context, o *bootstrapDNSOptions, ca *pki.CA, id, memberDir string, ip net.IP, off int) (string, error) {
 	dir := filepath.Join(memberDir, bootstrapDNSDir)
-	p, err := pki.IssueServer(ca, id+" DNS", []net.IP{ip}, append([]string{"localhost"}, o.Names...))
-	if err != nil {
+	if ca == nil {
+		if err := acmeMember(ctx, o, dir, ip); err != nil {
+			return "", err
+		}
+	} else if p, err := pki.IssueServer(ca, id+" DNS", []net.IP{ip}, append([]string{"localhost"}, o.Names...)); err != nil {
 		return "", err
-	}
-	if err := p.Save(dir); err != nil {
+	} else if err := p.Save(dir); err != nil {
 		return "", err
 	}
 	host := ip.String()
@@ -143,7 +174,7 @@ func bootstrapDNSMember(o *bootstrapDNSOptions, ca *pki.CA, id, memberDir string
 		return net.JoinHostPort(host, strconv.Itoa(base+off))
 	}
 	var b strings.Builder
-	b.WriteString("\n[encrypted]\n# DNS over TLS, HTTPS (/dns-query) and QUIC for clients, with a serving-only\n# certificate of the DNS-facing CA (never the cluster CA).\nenabled = true\n")
+	b.WriteString("\n[encrypted]\n# DNS over TLS, HTTPS (/dns-query) and QUIC for clients, with a serving-only\n# certificate of the DNS-facing CA or from ACME (never the cluster CA).\nenabled = true\n")
 	fmt.Fprintf(&b, "dot = %s\ndoh = %s\ndoq = %s\n", strconv.Quote(port(o.DoTPort)), strconv.Quote(port(o.DoHPort)), strconv.Quote(port(o.DoQPort)))
 	fmt.Fprintf(&b, "cert_file = %s\nkey_file = %s\n", strconv.Quote(filepath.Join(dir, pki.CertFile)), strconv.Quote(filepath.Join(dir, pki.KeyFile)))
 	return b.String(), nil
@@ -156,4 +187,37 @@ func dnsHost(addr string) string {
 		return addr
 	}
 	return h
+}
+
+// acmeMember gets a member's DNS-facing certificate from the ACME
+// directory, for its IP and the --dns-name names, into dir.
+func acmeMember(ctx context.Context, o *bootstrapDNSOptions, dir string, ip net.IP) error {
+	var roots *x509.CertPool
+	if o.ACMERoots != "" {
+		b, err := os.ReadFile(o.ACMERoots)
+		if err != nil {
+			return fmt.Errorf("--acme-roots: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(b) {
+			return usagef("--acme-roots %s holds no PEM certificate", o.ACMERoots)
+		}
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	chain, key, err := acmecert.Obtain(ctx, acmecert.Options{Directory: o.ACME, Roots: roots, Email: o.ACMEEmail,
+		DNSNames: o.Names, IPs: []net.IP{ip}, HTTP01Listen: o.ACMEHTTP01})
+	if err != nil {
+		return withHint(err, "the ACME server must reach --acme-http01 (%s) at each name's port 80; or give --dns-ca", o.ACMEHTTP01)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := writeNewMode(filepath.Join(dir, pki.KeyFile), key, 0o600); err != nil {
+		return err
+	}
+	return writeNewMode(filepath.Join(dir, pki.CertFile), chain, 0o644)
 }

@@ -32,6 +32,10 @@ type PebbleOptions struct {
 	DNSServer string
 	// IP is the loopback address Pebble listens on; default 127.0.0.1.
 	IP string
+	// HTTPPort is the port Pebble fetches HTTP-01 answers from (at each
+	// identifier's address); default 5002, unused by DNS-01 tests. With
+	// it, DNSServer may be empty (IP identifiers need no lookup).
+	HTTPPort int
 }
 
 // PebbleServer is a running Pebble, Let's Encrypt's test ACME server
@@ -63,8 +67,11 @@ func StartPebble(tb testing.TB, opt PebbleOptions) *PebbleServer {
 	if opt.IP == "" {
 		opt.IP = "127.0.0.1"
 	}
-	if opt.DNSServer == "" {
+	if opt.DNSServer == "" && opt.HTTPPort == 0 {
 		tb.Fatal("StartPebble: no DNS server for its validation authority")
+	}
+	if opt.HTTPPort == 0 {
+		opt.HTTPPort = 5002
 	}
 	dir := tb.TempDir()
 	caFile, certFile, keyFile := writeListenerCert(tb, dir, opt.IP)
@@ -79,8 +86,8 @@ func StartPebble(tb testing.TB, opt PebbleOptions) *PebbleServer {
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress": listen, "managementListenAddress": mgmt,
 		"certificate": certFile, "privateKey": keyFile,
-		// HTTP-01 and TLS-ALPN-01 targets: unused by DNS-01 tests.
-		"httpPort": 5002, "tlsPort": 5001,
+		// HTTP-01 and TLS-ALPN-01 targets (DNS-01 tests use neither).
+		"httpPort": opt.HTTPPort, "tlsPort": 5001,
 		"ocspResponderURL": "", "externalAccountBindingRequired": false,
 		"retryAfter":   map[string]int{"authz": 1, "order": 1},
 		"keyAlgorithm": "ecdsa",
@@ -95,7 +102,11 @@ func StartPebble(tb testing.TB, opt PebbleOptions) *PebbleServer {
 		tb.Fatal(err)
 	}
 	out := &lockedBuffer{}
-	cmd := exec.Command(bin, "-config", confFile, "-dnsserver", opt.DNSServer)
+	args := []string{"-config", confFile}
+	if opt.DNSServer != "" {
+		args = append(args, "-dnsserver", opt.DNSServer)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
