@@ -128,27 +128,7 @@ func TestCollectKeyApply(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newTestFSM(t)
-			next := f.applyAll(t, 1, append(regBase(t), tt.setup...)...)
-			before := f.regDump(t)
-			res := f.apply(next, encode(t, tt.cmd))
-			if tt.want == "" {
-				if _, ok := res.(*ApplyResult); !ok {
-					t.Fatalf("Apply = %v, want accepted", res)
-				}
-				f.regDump(t) // memory and disk agree
-				if tt.check != nil {
-					tt.check(t, f.Registry())
-				}
-				return
-			}
-			var rej *RejectedError
-			if err, ok := res.(error); !ok || !errors.As(err, &rej) || rej.Reason != tt.want {
-				t.Errorf("Apply = %v, want rejected (%s)", res, tt.want)
-			}
-			if after := f.regDump(t); after != before {
-				t.Errorf("state changed by a rejected command")
-			}
+			registryCase(t, tt.setup, tt.cmd, tt.want, tt.check)
 		})
 	}
 }
