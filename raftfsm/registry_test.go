@@ -71,21 +71,7 @@ func TestRegistryCommandGolden(t *testing.T) {
 	}
 	for name, b := range cmds {
 		t.Run(name, func(t *testing.T) {
-			checkGolden(t, name, b)
-			v := max(version[name], commandVersion1)
-			if CommandType(b[0]) != want[name] || b[1] != v {
-				t.Errorf("header %x, want type %d version %d", b[:2], want[name], v)
-			}
-			c, err := DecodeCommand(b)
-			if err != nil {
-				t.Fatalf("DecodeCommand = %v", err)
-			}
-			if c.Type() != want[name] || strings.HasPrefix(c.Type().String(), "type-") {
-				t.Errorf("decoded type %s, want %s", c.Type(), want[name])
-			}
-			if again := encode(t, c); !bytes.Equal(again, b) {
-				t.Errorf("EncodeCommand(DecodeCommand(b)) differs from b")
-			}
+			checkCommandGolden(t, name, b, want[name], max(version[name], commandVersion1))
 		})
 	}
 	f := newTestFSM(t)
