@@ -246,7 +246,7 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 				c.scores.Success(r.p, r.elapsed)
 				return nil, r.p, r.err
 			}
-			if ctx.Err() != nil {
+			if ctxDone(ctx) != nil {
 				errs[r.p] = r.err
 				return nil, "", c.cutShort(ctx, errs, waiting)
 			}
@@ -269,13 +269,30 @@ func (c *Client) Query(ctx context.Context, providers []peer.AddrInfo, req *Quer
 // an *AllFailedError naming every provider asked, those still waited for
 // included, so a caller retrying elsewhere knows whom not to ask again.
 func (c *Client) cutShort(ctx context.Context, errs map[peer.ID]error, waiting map[peer.ID]bool) error {
+	cerr := ctxDone(ctx)
 	for p := range waiting {
-		errs[p] = ctx.Err()
+		errs[p] = cerr
 	}
 	if len(errs) == 0 {
-		return ctx.Err()
+		return cerr
 	}
-	return errors.Join(ctx.Err(), &AllFailedError{Errs: errs})
+	return errors.Join(cerr, &AllFailedError{Errs: errs})
+}
+
+// ctxDone is ctx.Err(), or context.DeadlineExceeded once ctx's deadline
+// has passed even if ctx's own timer has not fired yet. A stream's read
+// deadline is set from ctx's, and its timer can fire first; the attempt
+// that fails then failed because the caller's time ran out, not because
+// the provider did, so it must neither be scored against the provider nor
+// reported as an ordinary failure.
+func ctxDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // recordLoser scores an attempt that was still running when Query
@@ -307,7 +324,7 @@ func (c *Client) Ping(ctx context.Context, p peer.AddrInfo) (time.Duration, erro
 	t0 := time.Now()
 	var pong Pong
 	if err := c.exchange(ctx, p, &Ping{}, &pong, c.opts.MaxMessageSize); err != nil {
-		if ctx.Err() == nil {
+		if ctxDone(ctx) == nil {
 			c.scores.Failure(p.ID)
 		}
 		return 0, err
@@ -389,9 +406,9 @@ func (c *Client) FetchZone(ctx context.Context, providers []peer.AddrInfo, origi
 		if errors.Is(err, ErrZoneTooLarge) {
 			return nil, p, err
 		}
-		if ctx.Err() != nil {
+		if cerr := ctxDone(ctx); cerr != nil {
 			errs[p] = err
-			return nil, "", errors.Join(ctx.Err(), &AllFailedError{Errs: errs})
+			return nil, "", errors.Join(cerr, &AllFailedError{Errs: errs})
 		}
 		c.scores.Failure(p)
 		c.failed.Add(1)
@@ -429,8 +446,8 @@ func (c *Client) exchange(ctx context.Context, p peer.AddrInfo, req Message, res
 	id := c.nextID.Add(1)
 	fail := func(err error) error {
 		_ = st.Reset()
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w (%w)", ctx.Err(), err)
+		if cerr := ctxDone(ctx); cerr != nil {
+			return fmt.Errorf("%w (%w)", cerr, err)
 		}
 		return err
 	}

@@ -245,11 +245,9 @@ func TestQueryHedgesPastSilentProviders(t *testing.T) {
 	defer cancel()
 	_, _, err = c.Query(ctx, silent, &QueryRequest{Name: "b.example.", Type: 1})
 	all, ok := errors.AsType[*AllFailedError](err)
-	// The query ends with the deadline. Which error reports it races (the
-	// context's, or a stream's read deadline set from it: "reading
-	// response: deadline exceeded"), so the test asks that the deadline
-	// has passed when Query returns, and that all 3 are named.
-	if ctx.Err() == nil || !ok || len(all.Errs) != 3 {
+	// The query ends with the deadline, and says so, even when a stream's
+	// read deadline (set from ctx's) fires before ctx's own timer does.
+	if !errors.Is(err, context.DeadlineExceeded) || !ok || len(all.Errs) != 3 {
 		t.Fatalf("Query of silent providers = %v; want it ended by the deadline, with an AllFailedError naming all 3", err)
 	}
 }
