@@ -122,6 +122,12 @@ type Options struct {
 	// asks the leader's configuration and reports whether this node is
 	// out of it (standing.Standing.Check). nil: notices are refused.
 	CheckRemoved func(ctx context.Context) (removed bool, err error)
+	// CheckJoin, when set, is asked before a join (POST /v1/group/join)
+	// is forwarded or applied: an error refuses it (a
+	// *raftfsm.RejectedError answers 422 with its reason). The node asks
+	// whether the registry's log removed the id (standing.RemovedIDs).
+	// nil: every valid id may join.
+	CheckJoin func(id string) error
 }
 
 // Server is the admin HTTPS endpoint: one http.Server on one listener,
@@ -527,11 +533,19 @@ func (a *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	if err == nil && (!ValidID(req.ID) || req.RaftAddr == "") {
 		err = fmt.Errorf("%w: join needs a valid id and raft_addr", ErrBadRequest)
 	}
+	if err == nil && a.CheckJoin != nil {
+		err = a.CheckJoin(req.ID)
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	a.leaderOnly(w, r, body, func(ctx context.Context) error {
+		if a.CheckJoin != nil {
+			if err := a.CheckJoin(req.ID); err != nil { // the leader's view too
+				return err
+			}
+		}
 		var err error
 		if req.NonVoter {
 			err = a.Group.AddNonvoter(ctx, req.ID, req.RaftAddr)

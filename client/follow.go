@@ -28,12 +28,13 @@ func (s *LogState) Follow(ctx context.Context, src translog.Source, logKey note.
 		return 0, err
 	}
 	n := 0
-	for _, l := range leaves {
+	from := s.Size - uint64(len(leaves))
+	for i, l := range leaves {
 		e, err := translog.ParseEntry(l)
 		if err != nil {
 			continue
 		}
-		s.Apply(e, now, grace)
+		s.ApplyAt(from+uint64(i), e, now, grace)
 		n++
 	}
 	return n, nil

@@ -32,10 +32,11 @@ import (
 // LogStateVersion is the version of LogState's JSON form: 2 adds
 // Previous (the previous owner keys of rotated zones), 3 adds Peers (the
 // overlay peers the log's node-admission entries admitted), 4 adds
-// Revoked (the certificates the log's cert-revocation entries revoked);
-// versions 1 to 3 are still read, what they lack rebuilt from the log
+// Revoked (the certificates the log's cert-revocation entries revoked),
+// 5 adds Removed (the node ids the log's node-removal entries removed);
+// versions 1 to 4 are still read, what they lack rebuilt from the log
 // (Extend).
-const LogStateVersion = 4
+const LogStateVersion = 5
 
 // maxLogBatch is how many entries one request fetches.
 const maxLogBatch = 1000
@@ -74,6 +75,11 @@ type LogState struct {
 	// revocation: every node refuses them (node/trust.go). nil means not
 	// known yet, as for Peers (a state read from versions 1 to 3).
 	Revoked map[string]LogRevoked `json:"revoked"`
+	// Removed maps the node ids the registry removed from its node
+	// directory for good (node-removal entries) to their removal: a
+	// group's admin join refuses them (standing.RemovedIDs). nil means
+	// not known yet, as for Peers (a state read from versions 1 to 4).
+	Removed map[string]LogRemoved `json:"removed"`
 	// SplitView, when set, says why following stopped: two checkpoints
 	// that cannot both be true. An operator removes the state (after
 	// looking at both) to follow again.
@@ -103,11 +109,20 @@ type LogRevoked struct {
 	Time   time.Time `json:"time"`
 }
 
+// LogRemoved is a node's removal from the directory in a LogState's
+// Removed: the node-removal entry's log index, group, reason and time.
+type LogRemoved struct {
+	Index  uint64    `json:"index"`
+	Group  string    `json:"group,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Time   time.Time `json:"time"`
+}
+
 // NewLogState returns the state of a follower that has read nothing.
 func NewLogState() LogState {
 	return LogState{Version: LogStateVersion, Anchors: map[string]string{}, Groups: map[string]string{},
 		Suspended: map[string]string{}, Previous: map[string]LogPrevious{}, Peers: map[string]LogPeer{},
-		Revoked: map[string]LogRevoked{}}
+		Revoked: map[string]LogRevoked{}, Removed: map[string]LogRemoved{}}
 }
 
 // ParseLogState reads a LogState's JSON form, version 1, 2 or 3, as
@@ -115,7 +130,7 @@ func NewLogState() LogState {
 // entries gets nil Peers: Extend rebuilds them.
 func ParseLogState(b []byte) (LogState, error) {
 	st := NewLogState()
-	st.Peers, st.Revoked = nil, nil
+	st.Peers, st.Revoked, st.Removed = nil, nil, nil
 	if err := json.Unmarshal(b, &st); err != nil {
 		return st, err
 	}
@@ -128,6 +143,9 @@ func ParseLogState(b []byte) (LogState, error) {
 		}
 		if st.Revoked == nil {
 			st.Revoked = map[string]LogRevoked{}
+		}
+		if st.Removed == nil {
+			st.Removed = map[string]LogRemoved{}
 		}
 	}
 	st.Version = LogStateVersion
@@ -167,7 +185,7 @@ func (s *LogState) Extend(ctx context.Context, src translog.Source, v note.Verif
 	if err != nil {
 		return nil, err
 	}
-	if s.Peers == nil || s.Revoked == nil {
+	if s.Peers == nil || s.Revoked == nil || s.Removed == nil {
 		if err := s.rescanPeers(ctx, src); err != nil {
 			return nil, err
 		}
@@ -212,15 +230,15 @@ func (s *LogState) Extend(ctx context.Context, src translog.Source, v note.Verif
 	return leaves, nil
 }
 
-// rescanPeers rebuilds s.Peers and s.Revoked from the log's first s.Size
-// entries, for a state written before they were kept: the entries must
-// give the compact range s holds (else the log shows a split view), and
-// only their node admissions and certificate revocations are applied
-// (the rest is in s already).
+// rescanPeers rebuilds s.Peers, s.Revoked and s.Removed from the log's
+// first s.Size entries, for a state written before they were kept: the
+// entries must give the compact range s holds (else the log shows a split
+// view), and only their node admissions and removals and certificate
+// revocations are applied (the rest is in s already).
 func (s *LogState) rescanPeers(ctx context.Context, src translog.Source) error {
 	fact := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
 	rng := fact.NewEmptyRange(0)
-	peers, revoked := map[string]LogPeer{}, map[string]LogRevoked{}
+	peers, revoked, removed := map[string]LogPeer{}, map[string]LogRevoked{}, map[string]LogRemoved{}
 	for start := uint64(0); start < s.Size; {
 		end := min(s.Size, start+maxLogBatch)
 		batch, err := src.Entries(ctx, start, end)
@@ -230,13 +248,14 @@ func (s *LogState) rescanPeers(ctx context.Context, src translog.Source) error {
 		if len(batch) == 0 {
 			return fmt.Errorf("log entries %d..%d: empty answer", start, end)
 		}
-		for _, l := range batch {
+		for i, l := range batch {
 			if err := rng.Append(rfc6962.DefaultHasher.HashLeaf(l), nil); err != nil {
 				return err
 			}
 			if e, err := translog.ParseEntry(l); err == nil {
 				admitPeer(peers, e)
 				revoke(revoked, e)
+				removeNode(removed, start+uint64(i), e)
 			}
 		}
 		start += uint64(len(batch))
@@ -245,8 +264,25 @@ func (s *LogState) rescanPeers(ctx context.Context, src translog.Source) error {
 		s.SplitView = fmt.Sprintf("the log's first %d entries do not give the range held with checkpoint:\n%s", s.Size, s.Checkpoint)
 		return fmt.Errorf("%w: %s", translog.ErrSplitView, s.SplitView)
 	}
-	s.Peers, s.Revoked = peers, revoked
+	s.Peers, s.Revoked, s.Removed = peers, revoked, removed
 	return nil
+}
+
+// removeNode applies the node-removal entry at log index i to removed;
+// other entries are ignored. A removal is final: the first one is kept.
+func removeNode(removed map[string]LogRemoved, i uint64, e translog.Entry) {
+	if e.Kind != translog.KindNodeRemoval || e.NodeID == "" {
+		return
+	}
+	if _, ok := removed[e.NodeID]; !ok {
+		removed[e.NodeID] = LogRemoved{Index: i, Group: e.Group, Reason: e.Reason, Time: e.Time.UTC()}
+	}
+}
+
+// RemovedNode returns the removal of node id when the log removed it.
+func (s *LogState) RemovedNode(id string) (LogRemoved, bool) {
+	r, ok := s.Removed[id]
+	return r, ok
 }
 
 // revoke applies a cert-revocation entry to revoked; other entries are
@@ -322,7 +358,15 @@ func (s *LogState) Admits(id string) bool {
 // the zone's previous key until the entry's time plus grace (taken from
 // the entry's time, so a follower catching up on an old change does not
 // take an old key back), unless that is not after now or grace is 0.
+// Apply is ApplyAt without the entry's log index: a node removal it
+// applies is kept with Index 0.
 func (s *LogState) Apply(e translog.Entry, now time.Time, grace time.Duration) bool {
+	return s.ApplyAt(0, e, now, grace)
+}
+
+// ApplyAt is Apply of the entry at log index i (which a node removal
+// keeps, to name it in a refusal).
+func (s *LogState) ApplyAt(i uint64, e translog.Entry, now time.Time, grace time.Duration) bool {
 	z := zone.CanonicalName(e.Zone)
 	switch e.Kind {
 	case translog.KindRegistration:
@@ -354,6 +398,9 @@ func (s *LogState) Apply(e translog.Entry, now time.Time, grace time.Duration) b
 	case translog.KindNodeRemoval:
 		if s.Peers != nil {
 			admitPeer(s.Peers, e)
+		}
+		if s.Removed != nil {
+			removeNode(s.Removed, i, e)
 		}
 	case translog.KindCertRevocation:
 		if s.Revoked != nil {

@@ -165,7 +165,7 @@ func TestLogStatePeers(t *testing.T) {
 		t.Errorf("rebuilding peers from a log that does not give the range held = %v (split view %q, peers %v), want a split view", err, forged.SplitView, forged.Peers)
 	}
 
-	for _, bad := range []string{`{"version": 0}`, `{"version": 5}`, `{"version": "3"}`} {
+	for _, bad := range []string{`{"version": 0}`, `{"version": 6}`, `{"version": "3"}`} {
 		if _, err := client.ParseLogState([]byte(bad)); err == nil {
 			t.Errorf("ParseLogState(%s) = nil error, want refused", bad)
 		}
@@ -216,6 +216,52 @@ func TestLogStateRevoked(t *testing.T) {
 	want["77"] = client.LogRevoked{Time: now}
 	if !reflect.DeepEqual(old.Revoked, want) || len(old.Peers) != 1 {
 		t.Errorf("rebuilt from the log: revoked %v peers %v, want %v and one peer", old.Revoked, old.Peers, want)
+	}
+}
+
+// TestLogStateRemoved: node-removal entries keep the removed id with the
+// entry's log index (ApplyAt, as Follow applies them), the first removal
+// only; a state saved as version 4, which kept no removals, rebuilds them
+// from the log with their indexes.
+func TestLogStateRemoved(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	s := translogtest.NewServer(t, "")
+	s.Append(t,
+		translog.Entry{Kind: translog.KindNodeAdmission, Time: now, Group: "eu", NodeID: "e1", NodeAddrs: []string{"peer=P1"}},
+		translog.Entry{Kind: translog.KindNodeRemoval, Time: now, Group: "eu", NodeID: "e3", Reason: "disk died", Actor: "operator"},
+	)
+	st := client.NewLogState()
+	if _, err := st.Follow(ctx, s.Source(), s.Key.Verifier, "", now, 0); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]client.LogRemoved{"e3": {Index: 1, Group: "eu", Reason: "disk died", Time: now}}
+	if !reflect.DeepEqual(st.Removed, want) {
+		t.Errorf("Removed = %v, want %v", st.Removed, want)
+	}
+	if _, ok := st.RemovedNode("e1"); ok {
+		t.Error("RemovedNode(e1) = true for an admitted node")
+	}
+	old, err := client.ParseLogState(olderLogState(t, &st, 4, "removed"))
+	if err != nil {
+		t.Fatalf("ParseLogState(version 4): %v", err)
+	}
+	if old.Removed != nil {
+		t.Fatalf("a version 4 state: Removed = %v, want unknown (nil)", old.Removed)
+	}
+	// A second removal of the same id (refused by the registry, but a
+	// log is only trusted to be signed) keeps the first.
+	s.Append(t, translog.Entry{Kind: translog.KindNodeRemoval, Time: now, Group: "eu", NodeID: "e1", Reason: "retired"},
+		translog.Entry{Kind: translog.KindNodeRemoval, Time: now.Add(time.Hour), Group: "us", NodeID: "e3", Reason: "again"})
+	if _, err := old.Follow(ctx, s.Source(), s.Key.Verifier, "", now, 0); err != nil {
+		t.Fatalf("Follow of a version 4 state: %v", err)
+	}
+	want["e1"] = client.LogRemoved{Index: 2, Group: "eu", Reason: "retired", Time: now}
+	if !reflect.DeepEqual(old.Removed, want) || len(old.Peers) != 0 {
+		t.Errorf("rebuilt from the log: removed %v peers %v, want %v and no peer", old.Removed, old.Peers, want)
+	}
+	if r, ok := old.RemovedNode("e3"); !ok || r.Index != 1 {
+		t.Errorf("RemovedNode(e3) = %v, %v; want the first removal, index 1", r, ok)
 	}
 }
 

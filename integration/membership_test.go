@@ -256,7 +256,9 @@ func waitFollowDrops(t *testing.T, name, dataDir, id string) {
 // the group's zone, ga-3 is out of the Raft configuration and of the node
 // directory, and every node stops admitting its overlay peer. Started
 // again with its old data, ga-3 does not come back: the registry refuses
-// its heartbeats (it logs why) and the group does not list it. Then
+// its heartbeats (it logs why) and the group does not list it; wiped and
+// joined again under its old id, the group's join refuses it, naming the
+// log's node-removal entry. Then
 // `ddnrs ops node remove` retires the live member ga-2 the same way. The
 // careless operator's mistakes are refused with a reason: an unknown
 // node, a second removal, no --reason, a live member given as dead, the
@@ -325,6 +327,21 @@ func TestReplaceAndRemoveNodes(t *testing.T) {
 	}
 	if got, want := c.groupVoters(t, ga[0].Admin), []string{"ga-1", "ga-2", "ga-4"}; !slices.Equal(got, want) {
 		t.Errorf("voters after %s came back: %v, want %v", dead.id, got, want)
+	}
+
+	// The machine wiped and joined again under its old id: its group
+	// refuses it too, from the log's node-removal entry its members
+	// follow, before it enters the Raft configuration (the join is the
+	// one a node's [group] join sends; the check precedes the add, so the
+	// refusal does not depend on the machine running).
+	dead.p.stop()
+	if err := os.RemoveAll(dead.data); err != nil {
+		t.Fatal(err)
+	}
+	refused("a wiped machine joining under its removed id", "node-removal entry", "group", "join", dead.id, dead.Raft, "--server", ga[0].Admin)
+	refused("a wiped machine joining under its removed id, as a read replica", "removed id never joins again", "group", "join", dead.id, dead.Raft, "--nonvoter", "--server", ga[1].Admin)
+	if got, want := c.groupVoters(t, ga[0].Admin), []string{"ga-1", "ga-2", "ga-4"}; !slices.Equal(got, want) {
+		t.Errorf("voters after %s tried to join again: %v, want %v", dead.id, got, want)
 	}
 
 	// A live member retired with node remove.

@@ -80,6 +80,9 @@ type View struct {
 	// Revoked maps the serial numbers of the certificates the registry
 	// revoked to their revocation (a copy); nil while not known, as Peers.
 	Revoked map[string]client.LogRevoked
+	// Removed maps the node ids the registry removed from its directory
+	// to their removal (a copy); nil while not known, as Peers.
+	Removed map[string]client.LogRemoved
 }
 
 // Sink takes what the follower learns. Learn is called by New and then
@@ -278,6 +281,9 @@ func (f *Follower) publish(newlySuspended, released, registered []string) {
 		v.Peers = maps.Clone(f.st.Peers)
 		f.admitted.Set(float64(len(v.Peers)))
 	}
+	if f.st.Removed != nil {
+		v.Removed = maps.Clone(f.st.Removed)
+	}
 	if f.st.Revoked != nil {
 		v.Revoked = maps.Clone(f.st.Revoked)
 	}
@@ -401,7 +407,7 @@ func (f *Follower) stepFrom(ctx context.Context, src translog.Source) error {
 			f.log.Error("registry log: entry not understood", "index", from+uint64(i), "err", err)
 			continue
 		}
-		if f.st.Apply(e, now, f.grace) {
+		if f.st.ApplyAt(from+uint64(i), e, now, f.grace) {
 			newly = append(newly, e.Zone)
 		}
 		switch e.Kind {

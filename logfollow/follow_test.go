@@ -226,8 +226,8 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 // TestStateGolden: follow.json outlives the process; its format
-// (version 4) is pinned by testdata/follow.v4.json, written and read;
-// versions 1 to 3 (follow.v1.json ... follow.v3.json) are still read,
+// (version 5) is pinned by testdata/follow.v5.json, written and read;
+// versions 1 to 4 (follow.v1.json ... follow.v4.json) are still read,
 // what they lack unknown until the log is read again.
 func TestStateGolden(t *testing.T) {
 	st := State{
@@ -244,8 +244,10 @@ func TestStateGolden(t *testing.T) {
 			Addrs: []string{"/ip4/192.0.2.1/udp/4001/quic-v1/p2p/12D3KooWExample"}}},
 		Revoked: map[string]client.LogRevoked{"5f3a9c01d2": {Name: "eu-ops", Group: "eu", Reason: "laptop stolen",
 			Time: time.Date(2026, 12, 6, 23, 0, 0, 0, time.UTC)}},
+		Removed: map[string]client.LogRemoved{"east-3": {Index: 41, Group: "east", Reason: "disk died",
+			Time: time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC)}},
 	}
-	golden := filepath.Join("testdata", "follow.v4.json")
+	golden := filepath.Join("testdata", "follow.v5.json")
 	dir := t.TempDir()
 	f := &Follower{path: filepath.Join(dir, File), st: st}
 	if err := f.save(); err != nil {
@@ -269,7 +271,9 @@ func TestStateGolden(t *testing.T) {
 	}
 	// Version 2 (no peers) is still read, as version 3 with the peers
 	// unknown; version 1 (no previous keys either) too.
-	v3 := st
+	v4 := st
+	v4.Removed = nil
+	v3 := v4
 	v3.Revoked = nil
 	v2 := v3
 	v2.Peers = nil
@@ -278,18 +282,18 @@ func TestStateGolden(t *testing.T) {
 	for _, tt := range []struct {
 		file string
 		want State
-	}{{golden, st}, {filepath.Join("testdata", "follow.v3.json"), v3}, {filepath.Join("testdata", "follow.v2.json"), v2},
+	}{{golden, st}, {filepath.Join("testdata", "follow.v4.json"), v4}, {filepath.Join("testdata", "follow.v3.json"), v3}, {filepath.Join("testdata", "follow.v2.json"), v2},
 		{filepath.Join("testdata", "follow.v1.json"), v1}} {
 		back, err := LoadState(tt.file)
 		if err != nil || !reflect.DeepEqual(back, tt.want) {
 			t.Errorf("LoadState(%s) = %+v, %v; want %+v", tt.file, back, err, tt.want)
 		}
 	}
-	if err := os.WriteFile(f.path, []byte(`{"version":5}`), 0o600); err != nil {
+	if err := os.WriteFile(f.path, []byte(`{"version":6}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := LoadState(f.path); err == nil {
-		t.Error("LoadState(version 5) = nil error, want refused")
+		t.Error("LoadState(version 6) = nil error, want refused")
 	}
 }
 

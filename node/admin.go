@@ -35,8 +35,9 @@ func (n *Node) adminOptions() admin.Options {
 		Metrics:        n.metrics.Registry(),
 		Forwarded:      n.metrics.Forwarded,
 		Rejected:       n.metrics.Rejected,
-		Authorize:      n.trust.Authorize, // clustertls
-		CheckRemoved:   n.standing.Check,  // standing/removed.go
+		Authorize:      n.trust.Authorize,      // clustertls
+		CheckRemoved:   n.standing.Check,       // standing/removed.go
+		CheckJoin:      n.removedIDs.CheckJoin, // standing/removed_ids.go
 	}
 }
 

@@ -73,6 +73,7 @@ func (s followSink) Learn(v logfollow.View) {
 	n.admission.Learn(v.Peers) // intergroup/admit.go
 	n.routes.Learn(v.Groups, v.Peers)
 	n.trust.LearnRevoked(v.Revoked) // clustertls
+	n.removedIDs.Learn(v.Removed)   // standing/removed_ids.go
 	if o := n.ov.Load(); o != nil {
 		for _, z := range v.NewlySuspended {
 			o.Suspended(z)

@@ -79,7 +79,8 @@ type Node struct {
 	served Served
 	sigs   *metrics.Signatures // first signature expiry per served zone: gauge and warnings
 
-	standing *standing.Standing // caught up, still a member (readiness.go); made by Start
+	standing   *standing.Standing  // caught up, still a member (readiness.go); made by Start
+	removedIDs standing.RemovedIDs // node ids the registry log removed: joins refused (follow.go)
 
 	mu      sync.Mutex
 	running bool

@@ -101,12 +101,13 @@ func (f *follower) step(ctx context.Context) error {
 	}
 	now := f.s.now()
 	f.mu.Lock()
-	for _, l := range leaves {
+	from := st.Size - uint64(len(leaves))
+	for i, l := range leaves {
 		e, perr := translog.ParseEntry(l)
 		if perr != nil {
 			continue
 		}
-		st.Apply(e, now, 10*time.Minute)
+		st.ApplyAt(from+uint64(i), e, now, 10*time.Minute)
 		if e.Kind == translog.KindNodeRemoval {
 			delete(f.nodes, e.NodeID) // removed for good: never an entry node again
 		}
