@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -23,7 +24,9 @@ import (
 // member's memory (liveness below), and a member that is not the
 // registry's leader passes it on to the leader's admin endpoint
 // (marked forwarded, never passed on again), so the leader's memory
-// holds every node's last heartbeat.
+// holds every node's last heartbeat. A pass-on that fails (the leader
+// unreachable, or changed by an election) is tried again, to the leader
+// known then, up to passOnRetry's bound (3 tries, 100 and 200 ms apart).
 //
 // Directory health (Health, GET /v1/health) takes a node's record from
 // this member's memory when it holds one (the last heartbeat it saw,
@@ -73,6 +76,9 @@ func (c RegistryConfig) heartbeatLease() time.Duration {
 	return DefaultLeaseIntervals * c.HeartbeatInterval
 }
 
+// passOnRetry bounds the tries of a heartbeat's pass-on to the leader.
+var passOnRetry = admin.Retry{Attempts: 3, Backoff: 100 * time.Millisecond}
+
 // DefaultLeaseIntervals is the default [registry] heartbeat_lease in
 // heartbeat intervals.
 const DefaultLeaseIntervals = 10
@@ -103,17 +109,18 @@ func (n *Node) noteHeartbeat(ctx context.Context, rec raftfsm.NodeRecord, forwar
 	if forwarded || grp.IsLeader() {
 		return nil
 	}
-	leader, _ := grp.Leader()
-	if leader == "" {
-		return nil // memory only until a leader is known; the next heartbeat tries again
-	}
 	body, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	return n.writes.Forwarder().To(ctx, &raftfsm.NotLeaderError{LeaderID: leader}, func(ctx context.Context, addr string) error {
+	leader := func() string { id, _ := grp.Leader(); return id }
+	err = n.writes.Forwarder().ToLeader(ctx, passOnRetry, leader, func(ctx context.Context, addr string) error {
 		return n.client.ForwardJSON(ctx, addr, "/v1/registry/heartbeat", body)
 	})
+	if err != nil && admin.ErrorOf(err).Code == admin.CodeNoLeader {
+		return nil // memory only until a leader is known; the next heartbeat tries again
+	}
+	return err
 }
 
 // liveRecords returns recs (the committed directory) with each node
