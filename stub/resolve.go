@@ -60,7 +60,10 @@ type attempt struct {
 // next after the node's hedge delay and at once when one fails or lies,
 // and returns the first answer that verifies. Every answer a node gives
 // is verified before it is used; one that does not verify marks the
-// node a liar (ranked last for penaltyFor) and is counted.
+// node a liar (ranked last for penaltyFor) and is counted. A node asked
+// before the one that answered and still silent counts as failed
+// (unanswered), so a silent node ranks down after its first unanswered
+// query instead of being asked first, and hedged past, every time.
 func (s *Stub) fetch(ctx context.Context, name string, t uint16) (*fetched, error) {
 	order := s.nodes.ranked()
 	if len(order) == 0 {
@@ -127,6 +130,7 @@ func (s *Stub) fetch(ctx context.Context, name string, t uint16) (*fetched, erro
 				continue
 			}
 			s.nodes.ok(a.node, a.rtt)
+			s.unanswered(order[:next], inflight, a.node)
 			return &fetched{v: v, node: a.node, rtt: a.rtt}, nil
 		}
 		if len(inflight) == 0 {
@@ -134,4 +138,22 @@ func (s *Stub) fetch(ctx context.Context, name string, t uint16) (*fetched, erro
 		}
 	}
 	return nil, &resolveError{err: ErrNoVerifiedAnswer, ede: ede, tries: tries}
+}
+
+// unanswered marks as failed every node of asked (in the order asked)
+// still in flight that was asked before winner: its hedge delay passed
+// (a later node is asked only then, or after a failure of a node asked
+// after it) and it had not answered when winner's answer verified. It
+// ranks behind the nodes that answer (nodeSet.ranked) until it answers a
+// query or a probe again.
+func (s *Stub) unanswered(asked []string, inflight map[string]bool, winner string) {
+	for _, n := range asked {
+		if n == winner {
+			return
+		}
+		if inflight[n] {
+			s.nodes.failed(n, false)
+			s.met.unanswered.WithLabelValues(n).Inc()
+		}
+	}
 }
