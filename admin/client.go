@@ -21,6 +21,12 @@ import (
 // maxReply caps a JSON reply read from an admin endpoint.
 const maxReply = 16 << 20
 
+// maxZoneReply caps a zone export (Client.Zone): a zone file of up to
+// [admin.limits] max_zone_bytes (1 GiB by default) of stored RRsets is
+// larger as text, and maxReply (about 50,000 signed RRsets) would cut
+// short the zones a move or a publish reads back.
+const maxZoneReply = 4 << 30
+
 // HeaderForwarded marks a write forwarded by another member: the receiver
 // does not forward it again, so a request is forwarded at most once.
 const HeaderForwarded = "X-Ddnrs-Forwarded"
@@ -64,7 +70,7 @@ func (c *Client) SubmitChange(ctx context.Context, addr, zone string, cmd []byte
 // Zone returns the node's replica of zone.
 func (c *Client) Zone(ctx context.Context, addr, zone string) (*ZoneExport, error) {
 	var res ZoneExport
-	if err := c.do(ctx, http.MethodGet, addr, "/v1/zones/"+url.PathEscape(zone), nil, nil, &res); err != nil {
+	if err := c.doLimit(ctx, http.MethodGet, addr, "/v1/zones/"+url.PathEscape(zone), nil, nil, &res, maxZoneReply); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -173,6 +179,11 @@ func (c *Client) request(ctx context.Context, method, addr, path string, body io
 // do sends one request and decodes a 2xx JSON reply into out (when not
 // nil) or the APIError of any other status.
 func (c *Client) do(ctx context.Context, method, addr, path string, body io.Reader, hdr http.Header, out any) error {
+	return c.doLimit(ctx, method, addr, path, body, hdr, out, maxReply)
+}
+
+// doLimit is do, reading at most limit bytes of the reply.
+func (c *Client) doLimit(ctx context.Context, method, addr, path string, body io.Reader, hdr http.Header, out any, limit int64) error {
 	req, err := c.request(ctx, method, addr, path, body)
 	if err != nil {
 		return err
@@ -194,7 +205,7 @@ func (c *Client) do(ctx context.Context, method, addr, path string, body io.Read
 	if out == nil {
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxReply)).Decode(out); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, limit)).Decode(out); err != nil {
 		return fmt.Errorf("reply from %s%s: %w", addr, path, err)
 	}
 	return nil

@@ -70,8 +70,10 @@ func (c *Client) DirectoryOf(ctx context.Context, addr, zone string) (*Directory
 }
 
 // Adopter is an optional capability of a Node: it applies the
-// owner-signed copy of a zone another group holds (a CreateZone), or a
-// change bringing its copy up to the other's, when it leads its group,
+// owner-signed copy of a zone another group holds (a CreateZone, or a
+// staged upload's StageBegin, StageChunk and StageCommit for a zone too
+// large for one entry), or a change bringing its copy up to the
+// other's, when it leads its group,
 // with no claim made or checked (writes.Path.Adopt; `ddnrs ops zone
 // move`). A *raftfsm.NotLeaderError when it does not lead.
 type Adopter interface {
@@ -98,7 +100,8 @@ func (a *Server) handleAdopt(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// Adopt posts an encoded CreateZone (or PublishChange) of zone to the
+// Adopt posts an encoded CreateZone (PublishChange, or command of a
+// staged upload) of zone to the
 // group member at addr, which must lead its group (POST
 // /v1/zones/{zone}/adopt).
 func (c *Client) Adopt(ctx context.Context, addr, zone string, cmd []byte) (*ChangeResult, error) {

@@ -79,8 +79,17 @@ publishing during a move, or publish again after it.
 an operator's of both groups and of the registry, or of every group
 (operator:*). A move that stopped half-way (a timeout) is resumed by
 running the same command again (with --from OLDGROUP once the claim has
-moved). Zones larger than one Raft entry (1 MiB)
-cannot be moved yet.`,
+moved).
+
+A zone too large for one Raft entry (a command above 256 KiB: a few
+thousand RRsets) is copied as a staged upload (docs/large-zones.md):
+chunks of about 256 KiB, each checked by GROUP's members, then a commit
+whose owner-signed head must equal the Merkle root of everything staged;
+GROUP serves nothing of it before the commit. Progress goes to stderr.
+Interrupted (a timeout, a leader change, Ctrl-C), the same command
+resumes the copy from the chunks GROUP holds. --timeout bounds the whole
+move, copy included: give a large zone more (about a second per 10,000
+RRsets on an idle machine).`,
 		Example: `  ddnrs ops zone move example.org. --to us --reason "closer to its users" \
       --server 10.0.0.1:7400 --ca ca/ca.crt --cert ops/node.crt --key ops/node.key
   ddnrs ops zone move example.org. --to us --drain 30s --server 10.0.0.1:7400 ...`,
@@ -176,15 +185,12 @@ func runZoneMove(ctx context.Context, opts *zoneMoveOptions) error {
 		if err != nil {
 			return fmt.Errorf("reading %s from group %s: %w", origin, from, err)
 		}
-		cmd, err := raftfsm.ChangeCommand(nil, z, k)
+		cmds, err := raftfsm.UploadCommands(nil, z, k)
 		if err != nil {
-			return err
+			return fmt.Errorf("copying %s: %w", origin, err)
 		}
-		if len(cmd) > raftfsm.MaxEntryBytes {
-			return fmt.Errorf("%s is %d bytes as one command, above one Raft entry (%d): moving a zone that needs a staged upload is not supported yet", origin, len(cmd), raftfsm.MaxEntryBytes)
-		}
-		if _, err := adoptAtLeader(ctx, c, dst, origin, cmd); err != nil && !isRejected(err, raftfsm.ReasonZoneExists) {
-			return fmt.Errorf("copying %s to group %s: %w", origin, opts.To, err)
+		if err := adoptAll(ctx, c, dst, origin, cmds, progressOut(opts)); err != nil && !isRejected(err, raftfsm.ReasonZoneExists) {
+			return fmt.Errorf("copying %s to group %s (run the command again: a staged copy resumes where the group stands): %w", origin, opts.To, err)
 		}
 		progress("1/4 copied %s at serial %d to group %s", origin, z.Serial(), opts.To)
 		mv, err := raftfsm.EncodeCommand(&raftfsm.MoveZone{Zone: origin, Group: opts.To, Reason: opts.Reason,
@@ -202,7 +208,7 @@ func runZoneMove(ctx context.Context, opts *zoneMoveOptions) error {
 		}
 	}
 	res.From = from
-	serial, err := finishMove(ctx, c, dir.Nodes, origin, from, opts.To, dk, k)
+	serial, err := finishMove(ctx, c, dir.Nodes, origin, from, opts.To, dk, k, progressOut(opts))
 	if err != nil {
 		return err
 	}
@@ -219,7 +225,7 @@ func runZoneMove(ctx context.Context, opts *zoneMoveOptions) error {
 // group of the directory still holds (a change published during the
 // move), then drops every other group's copy. It returns the serial to
 // holds.
-func finishMove(ctx context.Context, c *admin.Client, nodes []raftfsm.NodeRecord, origin, from, to string, dk *dns.DNSKEY, k *zone.Key) (uint32, error) {
+func finishMove(ctx context.Context, c *admin.Client, nodes []raftfsm.NodeRecord, origin, from, to string, dk *dns.DNSKEY, k *zone.Key, progress io.Writer) (uint32, error) {
 	dst := groupAdmins(nodes, to, "")
 	target, err := firstCopy(ctx, c, dst, origin, k)
 	if err != nil {
@@ -237,11 +243,11 @@ func finishMove(ctx context.Context, c *admin.Client, nodes []raftfsm.NodeRecord
 		return 0, fmt.Errorf("reading %s from group %s: %w", origin, from, err)
 	}
 	if zone.SerialAbove(old.Serial(), target.Serial()) {
-		cmd, err := raftfsm.ChangeCommand(target, old, k)
+		cmds, err := raftfsm.UploadCommands(target, old, k)
 		if err != nil {
 			return 0, err
 		}
-		if _, err := adoptAtLeader(ctx, c, dst, origin, cmd); err != nil {
+		if err := adoptAll(ctx, c, dst, origin, cmds, progress); err != nil {
 			return 0, fmt.Errorf("copying the change of %s published during the move to %s: %w", origin, to, err)
 		}
 		target = old
@@ -307,6 +313,45 @@ func adoptAtLeader(ctx context.Context, c *admin.Client, addrs []string, origin 
 		errs = append(errs, adminErr(err, leader))
 	}
 	return nil, errors.Join(errs...)
+}
+
+// adoptAll sends cmds (raftfsm.UploadCommands: one create or change, or
+// a staged upload) to the leader of the group of addrs through POST
+// /v1/zones/{zone}/adopt. A staged upload goes through the uploader
+// publish uses: it resumes after an interruption (a leader change, a
+// member gone, a resend of the whole move) from the chunks the group
+// holds, which its StageBegin answers; progress lines go to progress
+// (nil: none).
+func adoptAll(ctx context.Context, c *admin.Client, addrs []string, origin string, cmds [][]byte, progress io.Writer) error {
+	if len(cmds) == 1 {
+		_, err := adoptAtLeader(ctx, c, addrs, origin, cmds[0])
+		return err
+	}
+	u := &uploader{to: &adoptRoute{adminRoute{c: c, servers: addrs, origin: origin}}, out: progress, origin: origin, tries: 10, pause: 500 * time.Millisecond}
+	_, err := u.upload(ctx, cmds)
+	return err
+}
+
+// adoptRoute is an uploadRoute to the leader of another group, through
+// its adopt endpoint (no claim made or checked: the zone's claim still
+// names the group it moves from).
+type adoptRoute struct{ adminRoute }
+
+func (a *adoptRoute) send(ctx context.Context, cmd []byte) (uploadStep, error) {
+	res, err := a.c.Adopt(ctx, a.server, a.origin, cmd)
+	if err != nil {
+		return uploadStep{}, err
+	}
+	return uploadStep{Serial: res.Serial, Index: res.Index, Staged: res.Staged, Known: true, Repeat: res.Repeat}, nil
+}
+
+// progressOut is where zone move writes progress: stderr, or nowhere
+// with --output json.
+func progressOut(opts *zoneMoveOptions) io.Writer {
+	if opts.Output == "json" {
+		return nil
+	}
+	return opts.errOut
 }
 
 // isRejected reports whether err is the state machine's refusal for

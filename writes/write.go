@@ -460,11 +460,18 @@ func (w *Path) toHolder(ctx context.Context, origin string, cmd raftfsm.Encoded,
 // deletion resent after the zone is gone is done. It returns after
 // commit.
 func (w *Path) toLeader(ctx context.Context, origin string, cmd raftfsm.Encoded, mayForward bool) (*admin.ChangeResult, error) {
+	return w.toLeaderAs(ctx, origin, cmd, mayForward, false)
+}
+
+// toLeaderAs is toLeader; with adopting (Adopt: a zone move's copy), a
+// change is applied here even when the registry's claim names another
+// group (movedTo): the copy is made before the claim moves.
+func (w *Path) toLeaderAs(ctx context.Context, origin string, cmd raftfsm.Encoded, mayForward, adopting bool) (*admin.ChangeResult, error) {
 	wait := time.NewTimer(w.o.LeaderWait)
 	defer wait.Stop()
 	resent := false
 	for {
-		res, err := w.toLeaderOnce(ctx, origin, cmd, mayForward)
+		res, err := w.toLeaderOnce(ctx, origin, cmd, mayForward, adopting)
 		if _, del := cmd.Cmd.(*raftfsm.DeleteZone); resent && del && err != nil && goneAlready(err) {
 			w.log.Info("deletion resent after an unknown outcome: the zone is gone", "zone", origin)
 			return &admin.ChangeResult{Repeat: true}, nil
@@ -488,11 +495,11 @@ func (w *Path) toLeader(ctx context.Context, origin string, cmd raftfsm.Encoded,
 	}
 }
 
-func (w *Path) toLeaderOnce(ctx context.Context, origin string, cmd raftfsm.Encoded, mayForward bool) (*admin.ChangeResult, error) {
+func (w *Path) toLeaderOnce(ctx context.Context, origin string, cmd raftfsm.Encoded, mayForward, adopting bool) (*admin.ChangeResult, error) {
 	if err := w.checkCommand(origin, cmd); err != nil {
 		return nil, err
 	}
-	if g, ok := w.movedTo(origin, cmd); ok {
+	if g, ok := w.movedTo(origin, cmd); ok && !adopting {
 		// `ddnrs ops zone move` moved the claim; this group still holds
 		// its copy until the move's drop. A change committed here now
 		// would be lost with that copy: it goes to the new group.
