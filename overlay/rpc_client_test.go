@@ -277,7 +277,11 @@ func TestQueryRPCErrors(t *testing.T) {
 	broken := newTestProvider(t, &testAnswerer{err: errors.New("disk on fire")}, nil)
 	noAnswerer := newTestProvider(t, nil, nil)
 	good := newTestProvider(t, &testAnswerer{}, nil)
-	c := newTestClient(t, ClientOptions{})
+	// No hedging: on a loaded machine the first provider can take longer
+	// than the default 50 ms hedge delay, and a hedged good provider would
+	// then answer in its place; this test is about what each error makes
+	// the client do next, hedging has its own tests.
+	c := newTestClient(t, ClientOptions{HedgeDelay: time.Hour, MaxHedgeDelay: time.Hour})
 	req := &QueryRequest{Name: "x.example.", Type: 1}
 
 	_, _, err := c.Query(t.Context(), []peer.AddrInfo{notFound.info(), good.info()}, req)
@@ -305,7 +309,10 @@ func TestQueryRPCErrors(t *testing.T) {
 func TestQueryPenalize(t *testing.T) {
 	a := newTestProvider(t, &testAnswerer{}, nil)
 	b := newTestProvider(t, &testAnswerer{}, nil)
-	c := newTestClient(t, ClientOptions{})
+	// No hedging: a hedge to the penalized provider, launched because the
+	// other was slow on a loaded machine, could answer first; the
+	// property here is the ranking after Penalize.
+	c := newTestClient(t, ClientOptions{HedgeDelay: time.Hour, MaxHedgeDelay: time.Hour})
 	providers := []peer.AddrInfo{a.info(), b.info()}
 	// Measure both so neither is unknown.
 	for _, p := range providers {
