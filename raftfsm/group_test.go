@@ -27,8 +27,9 @@ func waitCtx(t *testing.T) context.Context {
 // write commits one change through the leader and waits until every
 // running member holds it. When the group loses its leader under load and
 // answers ErrNoQuorum (outcome unknown) it sends the change again; if the
-// first try had committed after all, the second is rejected as
-// zone-exists, and the members' state decides.
+// first try had committed after all, the second is reported done as a
+// Repeat (its index changed no state: WaitApplied waits for it to be
+// processed) or rejected as zone-exists, and the members' state decides.
 func write(t *testing.T, ctx context.Context, c *raftfsmtest.Cluster, w testWrite) {
 	t.Helper()
 	res, err := c.Apply(ctx, w.cmd)

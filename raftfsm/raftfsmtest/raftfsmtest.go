@@ -340,17 +340,39 @@ func (c *Cluster) retry(ctx context.Context, f func(*raftfsm.Group) error) error
 }
 
 // WaitApplied waits until the state machine of every running member has
-// applied index. (Raft's own applied index counts entries handed to the
-// FSM, which may not have applied them yet.)
+// processed index (FSM.Processed: applied, rejected, skipped, or a
+// repeat of a change it already holds). (Raft's own applied index counts
+// entries handed to the FSM, which may not have applied them yet; the
+// FSM's AppliedIndex counts only entries that changed the state, so it
+// never reaches the index of a resent change whose first try committed.)
 func (c *Cluster) WaitApplied(ctx context.Context, index uint64) error {
-	return poll(ctx, func() bool {
+	err := poll(ctx, func() bool {
 		for _, m := range c.Running() {
-			if f := m.FSM(); f == nil || f.AppliedIndex() < index {
+			if f := m.FSM(); f == nil || f.Processed() < index {
 				return false
 			}
 		}
 		return true
 	})
+	if err != nil {
+		return fmt.Errorf("%w; members: %s", err, c.describe())
+	}
+	return nil
+}
+
+// describe says where each running member stands, for a wait's error.
+func (c *Cluster) describe() string {
+	var b []byte
+	for _, m := range c.Running() {
+		g, f := m.Group(), m.FSM()
+		if g == nil || f == nil {
+			continue
+		}
+		st := g.Stats()
+		b = fmt.Appendf(b, "[%s %s term %d last %d commit %d raft-applied %d fsm-processed %d fsm-applied %d leader %q] ",
+			m.ID, st.State, st.Term, st.LastIndex, st.CommitIndex, st.AppliedIndex, f.Processed(), f.AppliedIndex(), st.LeaderID)
+	}
+	return string(b)
 }
 
 // Poll calls cond every 10 ms until it is true or ctx ends.
