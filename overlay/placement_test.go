@@ -126,6 +126,9 @@ func TestProvideRetriesUntilPeersJoin(t *testing.T) {
 func TestReprovideOnTimer(t *testing.T) {
 	a := newTestHost(t, HostOptions{ReprovideInterval: 200 * time.Millisecond})
 	b := newTestHost(t, HostOptions{Bootstrap: a.Addrs()})
+	// b's NewHost returns once a is in b's table; a adds b when its own
+	// side of identify is done, which under load can be later.
+	waitFor(t, "b in a's routing table", func() bool { return a.RoutingTableSize() == 1 })
 	if err := a.Provide(context.Background(), "timer.test."); err != nil {
 		t.Fatalf("Provide: %v", err)
 	}
