@@ -204,14 +204,24 @@ func ListenHTTPS(addr string, h Responder, conf *tls.Config, opt HTTPSOptions) (
 		WriteTimeout:      opt.WriteTimeout,
 		IdleTimeout:       opt.IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: opt.MaxStreams},
 		ErrorLog:          slog.NewLogLogger(opt.Logger.Handler(), slog.LevelDebug),
 	}
-	if err := configureH2(s.h2, opt.MaxStreams); err != nil {
-		s.qln.Close()
-		tcp.Close()
-		udp.Close()
-		return nil, fmt.Errorf("dns https listen %s: %w", addr, err)
+	// HTTP/2 is the lean server's (doh_h2.go); HTTP/1.1 stays net/http's.
+	altSvc := fmt.Sprintf(`%s=":%d"; ma=2592000`, http3.NextProtoH3, udp.LocalAddr().(*net.UDPAddr).Port)
+	lean := newLeanH2(h, opt, altSvc, nil)
+	s.h2.TLSConfig.NextProtos = []string{http2NextProto, "http/1.1"}
+	s.h2.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){
+		http2NextProto: func(_ *http.Server, c *tls.Conn, h http.Handler) {
+			// h is net/http's per-connection handler: it carries the
+			// connection's context (ConnContext's table entry) through
+			// this unexported-by-convention method, and fills in each
+			// request's TLS state and remote address.
+			ctx := context.Background()
+			if bc, ok := h.(interface{ BaseContext() context.Context }); ok {
+				ctx = bc.BaseContext()
+			}
+			lean.serve(ctx, c, h)
+		},
 	}
 	return s, nil
 }
