@@ -3,7 +3,7 @@ package dnsfront
 // packed.go: replies packed once. Most queries are the same few questions
 // asked again and again; their replies depend only on the question, the
 // DO bit, the size limit and the zone. So the first reply to a plain
-// query (UDP or TCP, no EDNS option, class IN) is kept in wire form, keyed
+// query (any transport, no EDNS option, class IN) is kept in wire form, keyed
 // by (name, type, EDNS, DO, size limit), with the zone it came from; the
 // next identical query gets a copy with its own ID, RD and CD bits and the
 // letter case of its question patched in, without building or packing a
@@ -138,7 +138,7 @@ func (c *packedCache) store(key string, e *packedReply) {
 // packable reports whether q's reply may come from, and go to, the
 // cache: the shapes whose reply depends only on the key and the zone.
 func packable(q *request, tr Transport) bool {
-	return (tr == UDP || tr == TCP) && !q.response && q.opcode == dns.OpcodeQuery && q.qdcount == 1 &&
+	return !q.response && q.opcode == dns.OpcodeQuery && q.qdcount == 1 &&
 		!q.badOPT && !q.anyOption && q.version == 0 && q.q.Qclass == dns.ClassINET &&
 		q.q.Qtype != dns.TypeDS && q.q.Qtype != dns.TypeAXFR && q.q.Qtype != dns.TypeIXFR && q.q.Qtype != dns.TypeNone
 }
@@ -187,7 +187,7 @@ func (k packedKey) appendKey(b []byte) []byte {
 // It takes only the shape remember keeps (quickKey); anything else, and
 // every miss, goes the full path.
 func (h *Handler) packedHit(raw, buf []byte, tr Transport) (out []byte, z *zone.Zone, ok bool) {
-	if h.packed == nil || (tr != UDP && tr != TCP) {
+	if h.packed == nil {
 		return nil, nil, false
 	}
 	nb := nameBufs.Get().(*[maxNameLen + keyLen]byte) // on the stack it would escape: pooled

@@ -27,7 +27,7 @@ func mixCase(name string) string {
 // TestPackedRepliesMatch: a reply from the packed cache is byte for byte
 // the reply the full path builds to the question in lower case, with the
 // asker's question bytes, for every answer case, with and without DO and
-// EDNS, at several UDP sizes and over TCP, whatever the query's ID, RD,
+// EDNS, at several UDP sizes and over TCP, DoT, DoH and DoQ, whatever the query's ID, RD,
 // CD and letter case; and a question in another case asked first is
 // answered by the full path and not kept.
 func TestPackedRepliesMatch(t *testing.T) {
@@ -40,7 +40,12 @@ func TestPackedRepliesMatch(t *testing.T) {
 		tr   dnsfront.Transport
 		edns uint16 // 0: no EDNS
 	}
-	shapes := []shape{{"udp no edns", dnsfront.UDP, 0}, {"udp 1232", dnsfront.UDP, 1232}, {"udp 600", dnsfront.UDP, 600}, {"udp 4096", dnsfront.UDP, 4096}, {"tcp", dnsfront.TCP, 1232}}
+	shapes := []shape{{"udp no edns", dnsfront.UDP, 0}, {"udp 1232", dnsfront.UDP, 1232}, {"udp 600", dnsfront.UDP, 600}, {"udp 4096", dnsfront.UDP, 4096}, {"tcp", dnsfront.TCP, 1232},
+		// The stream transports share one entry per question (a reply
+		// kept over TCP answers DoT, DoH and DoQ): byte for byte what
+		// their full path builds, since a query without EDNS options
+		// is neither padded nor given a keepalive.
+		{"tls", dnsfront.TLS, 1232}, {"https", dnsfront.HTTPS, 0}, {"quic", dnsfront.QUIC, 4096}}
 	buf := make([]byte, 0, 65535)
 	for _, c := range answerCases {
 		for _, s := range shapes {
