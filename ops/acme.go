@@ -80,7 +80,7 @@ DDNRS_API_KEY_FILE (or DDNRS_API_KEY) and DDNRS_ACME_KEY.`,
 		if present {
 			use, short = "present [FQDN VALUE]", "Publish a DNS-01 challenge value"
 		}
-		cmd.AddCommand(&cobra.Command{
+		sub := &cobra.Command{
 			Use:   use,
 			Short: short,
 			Args: cobra.MatchAll(cobra.MaximumNArgs(2), func(_ *cobra.Command, args []string) error {
@@ -93,7 +93,13 @@ DDNRS_API_KEY_FILE (or DDNRS_API_KEY) and DDNRS_ACME_KEY.`,
 				opts.out = cmd.OutOrStdout()
 				return runACME(cmd.Context(), e, opts, present, args)
 			},
-		})
+		}
+		// A challenge value is base64url and may begin with '-'
+		// ("-4qWr5l…"): flags end at the first argument, FQDN, so the
+		// value is never read as a flag. Flags go before FQDN, as lego
+		// and certbot call it.
+		sub.Flags().SetInterspersed(false)
+		cmd.AddCommand(sub)
 	}
 	return cmd
 }
