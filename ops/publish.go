@@ -465,7 +465,10 @@ func reportPublish(w io.Writer, output string, p *publishPlan, res *admin.Change
 	case res == nil:
 		_, err = fmt.Fprintf(w, "%s is unchanged at serial %d; nothing to publish\n", p.Origin, j.Serial)
 	case res.Repeat:
-		_, err = fmt.Fprintf(w, "%s is at serial %d: an earlier send of this change had committed it (the group answered a repeat)\n", p.Origin, j.Serial)
+		// A resend after a lost reply (a timeout under load): the change
+		// is in, so say what it was, as the first reply would have.
+		_, err = fmt.Fprintf(w, "%s is at serial %d (%s, serial %d -> %d): an earlier send of this change had committed it (the group answered a repeat)\n",
+			p.Origin, j.Serial, p.what(), j.OldSerial, j.Serial)
 	case p.Create:
 		_, err = fmt.Fprintf(w, "created %s at serial %d (%d RRsets), committed at raft index %d\n", p.Origin, j.Serial, p.Put, j.Index)
 	default:

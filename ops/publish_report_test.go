@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -31,6 +32,8 @@ func TestReportPublish(t *testing.T) {
 			"created " + z.Origin, publishJSON{Zone: z.Origin, Action: "created", Serial: z.Serial(), Index: 12, Put: 7}},
 		{"repeat", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Updated, Put: 2}, &admin.ChangeResult{Serial: z.Serial(), Repeat: true},
 			"an earlier send of this change had committed it", publishJSON{Zone: z.Origin, Action: zone.Updated.String(), OldSerial: z.Serial(), Serial: z.Serial(), Repeat: true, Put: 2}},
+		{"repeat of a rotation", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Updated, Rotate: true, Put: 2}, &admin.ChangeResult{Serial: z.Serial(), Repeat: true},
+			"(rotated, serial " + strconv.Itoa(int(z.Serial())) + " -> " + strconv.Itoa(int(z.Serial())) + "): an earlier send", publishJSON{Zone: z.Origin, Action: "rotated", OldSerial: z.Serial(), Serial: z.Serial(), Repeat: true, Put: 2}},
 		{"served by some members", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Updated, Put: 1}, &admin.ChangeResult{Serial: z.Serial(), Index: 14, Members: []string{"n1", "n2"}, Pending: []string{"n3"}},
 			"served by 2 of 3 members; not applied yet on n3", publishJSON{Zone: z.Origin, Action: zone.Updated.String(), OldSerial: z.Serial(), Serial: z.Serial(), Index: 14, Put: 1, Members: []string{"n1", "n2"}, Pending: []string{"n3"}}},
 		{"served by every member", publishPlan{Origin: z.Origin, New: z, Old: z, Action: zone.Updated, Put: 1}, &admin.ChangeResult{Serial: z.Serial(), Index: 15, Members: []string{"n1", "n2", "n3"}},
