@@ -62,7 +62,7 @@ done <<<"$pkgs"
 status=0
 echo "== go test (plain)"
 if [ ${#plain[@]} -gt 0 ]; then
-	go test -count=1 -timeout 12m "${plain[@]}" || status=1
+	go test -count=1 -timeout 18m "${plain[@]}" || status=1
 fi
 # TestDoQ0RTT skips under -race (quic-go's client races on 0-RTT
 # streams, not our code): it runs here without the race detector.
@@ -70,6 +70,6 @@ echo "== go test (dnsfront 0-RTT, without -race)"
 go test -count=1 -run '^TestDoQ0RTT$' ./dnsfront || status=1
 echo "== go test -race"
 if [ ${#race[@]} -gt 0 ]; then
-	go test -count=1 -race -timeout 12m "${race[@]}" || status=1
+	go test -count=1 -race -timeout 18m "${race[@]}" || status=1
 fi
 exit $status
