@@ -81,7 +81,7 @@ func Assemble(origin string, sets []*RRset, leaves [][32]byte, h *Head, owner *K
 	if apex := z.Apex(); apex == nil || apex.RRset(dns.TypeSOA) == nil || len(apex.RRset(dns.TypeSOA).RRs) != 1 {
 		return nil, &ChangeError{ReasonMalformed, &RecordError{origin, dns.TypeSOA, ErrNoSOA}}
 	}
-	for _, n := range z.order {
+	for _, n := range z.Nodes() {
 		if n.RRset(dns.TypeCNAME) == nil {
 			continue
 		}
@@ -91,7 +91,7 @@ func Assemble(origin string, sets []*RRset, leaves [][32]byte, h *Head, owner *K
 			}
 		}
 	}
-	for _, n := range z.order {
+	for _, n := range z.Nodes() {
 		st := status(z, n)
 		for _, s := range n.RRsets {
 			must := signs(st, s.Type)

@@ -175,7 +175,7 @@ func (z *Zone) WithChanges(cs ChangeSet) (*Zone, error) {
 	if apex := nz.Apex(); apex == nil || apex.RRset(dns.TypeSOA) == nil || len(apex.RRset(dns.TypeSOA).RRs) != 1 {
 		return nil, &RecordError{origin, dns.TypeSOA, ErrNoSOA}
 	}
-	for _, n := range nz.order {
+	for _, n := range nz.Nodes() {
 		if n.RRset(dns.TypeCNAME) == nil {
 			continue
 		}
@@ -363,7 +363,7 @@ func checkPutSigs(nz *Zone, puts []*RRset, owner *Key, preverified bool) error {
 	// for those not put: their RRSIGs were verified when they were). A
 	// change that only replaced RRsets (incremental) moved no cut: the
 	// nodes it put at are enough.
-	nodes := nz.order
+	nodes := nz.Nodes()
 	if nz.incremental {
 		nodes = make([]*Node, 0, len(puts))
 		for _, p := range puts {
@@ -454,16 +454,22 @@ func parseChangeHead(msg []byte, origin string, owner *Key) (*Head, error) {
 // asks z for its tree.
 func (z *Zone) adoptTree(old *Zone) {
 	ot := old.Tree()
+	osets := make([]*RRset, 0, ot.size)
+	oleaves := make([][32]byte, 0, ot.size)
+	ot.each(func(_ int, s *RRset, leaf [32]byte) bool {
+		osets, oleaves = append(osets, s), append(oleaves, leaf)
+		return true
+	})
 	sets := z.RRsets()
 	leaves := make([][32]byte, len(sets))
 	var e leafEncoder
 	i := 0
 	for j, s := range sets {
-		for i < len(ot.sets) && ot.sets[i] != s && compareKey(ot.sets[i].Name, ot.sets[i].Type, s.Name, s.Type) < 0 {
+		for i < len(osets) && osets[i] != s && compareKey(osets[i].Name, osets[i].Type, s.Name, s.Type) < 0 {
 			i++ // old RRset deleted or replaced
 		}
-		if i < len(ot.sets) && ot.sets[i] == s {
-			leaves[j] = ot.levels[0][i]
+		if i < len(osets) && osets[i] == s {
+			leaves[j] = oleaves[i]
 			i++
 			continue
 		}

@@ -67,7 +67,7 @@ func CheckSigned(z *Zone, anchor *Key, now time.Time) error {
 	}
 
 	var toVerify []*RRset
-	for _, n := range z.order {
+	for _, n := range z.Nodes() {
 		st := status(z, n)
 		for _, s := range n.RRsets {
 			switch {

@@ -32,7 +32,7 @@ func shareSetNames(s *RRset, signer string) {
 // index holds. sets must be z's own, not yet shared.
 func (z *Zone) shareTargets(sets []*RRset) {
 	share := func(name *string) {
-		if n := z.names[*name]; n != nil {
+		if n := z.names.get(*name); n != nil {
 			*name = n.Name
 		}
 	}
@@ -58,11 +58,11 @@ func (z *Zone) shareTargets(sets []*RRset) {
 // runs shareSetNames (signer: the origin) and shareTargets over them. z's
 // RRsets must be owned by the caller and not yet shared (New, Assemble).
 func (z *Zone) shareNames() {
-	for _, n := range z.names {
+	z.names.each(func(n *Node) {
 		for _, s := range n.RRsets {
 			s.Name = n.Name
 			shareSetNames(s, z.Origin)
 		}
 		z.shareTargets(n.RRsets)
-	}
+	})
 }

@@ -3,7 +3,10 @@ package zone
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/transparency-dev/merkle/compact"
 
 	"github.com/miekg/dns"
 )
@@ -88,10 +91,18 @@ func sameZone(t *testing.T, what string, got, want *Zone) {
 			t.Fatalf("%s: RRset %d is %s %s, want %s %s", what, i, gs[i].Name, dns.TypeToString[gs[i].Type], ws[i].Name, dns.TypeToString[ws[i].Type])
 		}
 	}
-	if len(got.names) != len(want.names) || len(got.order) != len(want.order) {
-		t.Fatalf("%s: %d names, %d ordered; want %d, %d", what, len(got.names), len(got.order), len(want.names), len(want.order))
+	if got.names.len() != want.names.len() || got.Len() != want.Len() || len(got.Nodes()) != len(want.Nodes()) {
+		t.Fatalf("%s: %d names, %d ordered; want %d, %d", what, got.names.len(), got.Len(), want.names.len(), want.Len())
 	}
-	for name, wn := range want.names {
+	for i, n := range want.Nodes() {
+		if got.Nodes()[i] != got.Node(n.Name) || got.Nodes()[i].Name != n.Name {
+			t.Fatalf("%s: node %d in order is %s, want %s", what, i, got.Nodes()[i].Name, n.Name)
+		}
+	}
+	var wantNodes []*Node
+	want.names.each(func(n *Node) { wantNodes = append(wantNodes, n) })
+	for _, wn := range wantNodes {
+		name := wn.Name
 		gn := got.Node(name)
 		if gn == nil || len(gn.RRsets) != len(wn.RRsets) {
 			t.Fatalf("%s: node %s = %v, want %d RRsets", what, name, gn, len(wn.RRsets))
@@ -106,10 +117,22 @@ func sameZone(t *testing.T, what string, got, want *Zone) {
 	if gt.Root() != wt.Root() || gt.Size() != wt.Size() {
 		t.Fatalf("%s: tree root %x size %d, want %x size %d", what, gt.Root(), gt.Size(), wt.Root(), wt.Size())
 	}
-	for l := range wt.levels {
-		for i := range wt.levels[l] {
-			if gt.levels[l][i] != wt.levels[l][i] {
-				t.Fatalf("%s: tree level %d node %d differs", what, l, i)
+	if !slices.Equal(leafHashes(gt), leafHashes(wt)) {
+		t.Fatalf("%s: tree leaves differ", what)
+	}
+	for i := range wt.size {
+		for l := uint(0); i%(1<<l) == 0 && i+1<<l <= wt.size; l++ {
+			id := compact.NewNodeID(l, uint64(i>>l))
+			if gt.node(id) != wt.node(id) {
+				t.Fatalf("%s: tree level %d node %d differs", what, l, i>>l)
+			}
+		}
+	}
+	for _, s := range gs {
+		for _, name := range []string{s.Name, "a-" + s.Name, "zz." + s.Name} {
+			g, w := got.Predecessor(name), want.Predecessor(name)
+			if (g == nil) != (w == nil) || g != nil && (g.Name != w.Name || g != got.Node(g.Name)) {
+				t.Fatalf("%s: Predecessor(%s) = %v, want %v", what, name, g, w)
 			}
 		}
 	}

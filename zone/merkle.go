@@ -6,7 +6,6 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 )
@@ -47,15 +46,17 @@ func hashChildren(l, r [32]byte) [32]byte {
 // are not leaves; NSEC and DNSKEY RRsets are), in canonical (name, type)
 // order, the order of Zone.RRsets. A Tree is immutable and safe for
 // concurrent use.
+//
+// It is persistent (ptree.go): the leaves sit in buckets of 16 under a
+// binary tree of nodes, each holding its subtree's RFC 6962 hash, and
+// withLeaf makes a tree with one leaf replaced by copying one bucket and
+// the O(log n) nodes above it, sharing everything else with the old
+// tree, which readers keep using unchanged.
 type Tree struct {
-	// levels[0] holds the leaf hashes; levels[l][i] is the hash of the
-	// perfect subtree of 2^l leaves starting at leaf i<<l, for every such
-	// subtree that is complete.
-	levels [][][32]byte
-	// sets are the leaves' RRsets, in leaf order, for finding a leaf by
-	// (name, type).
-	sets []*RRset
-	root [32]byte
+	top    *mnode // nil when empty
+	height int    // levels of nodes above the buckets: capacity 16<<height
+	size   int
+	root   [32]byte
 }
 
 // treeCache holds a Zone's tree, built on first use. It is the field
@@ -83,46 +84,17 @@ func newTree(sets []*RRset) *Tree {
 	return treeOf(sets, leaves)
 }
 
-// treeOf builds the tree over sets from their leaf hashes.
-func treeOf(sets []*RRset, leaves [][32]byte) *Tree {
-	t := &Tree{sets: sets, levels: [][][32]byte{leaves}}
-	for cur := leaves; len(cur) > 1; {
-		next := make([][32]byte, len(cur)/2)
-		for i := range next {
-			next[i] = hashChildren(cur[2*i], cur[2*i+1])
-		}
-		t.levels = append(t.levels, next)
-		cur = next
-	}
-	t.root = t.rootHash()
-	return t
-}
-
 // Size returns the number of leaves.
-func (t *Tree) Size() uint64 { return uint64(len(t.levels[0])) }
+func (t *Tree) Size() uint64 { return uint64(t.size) }
 
 // Root returns the RFC 6962 tree hash; for an empty tree, SHA-256 of
 // nothing.
 func (t *Tree) Root() [32]byte { return t.root }
 
 // Leaf returns the hash of leaf i. It panics when i >= Size().
-func (t *Tree) Leaf(i uint64) [32]byte { return t.levels[0][i] }
-
-// node returns the hash of a complete subtree.
-func (t *Tree) node(id compact.NodeID) [32]byte { return t.levels[id.Level][id.Index] }
-
-// rootHash folds the perfect subtrees that cover [0, size), right to left,
-// as RFC 6962 §2.1 defines the hash of an unbalanced tree.
-func (t *Tree) rootHash() [32]byte {
-	ids := compact.RangeNodes(0, t.Size(), nil)
-	if len(ids) == 0 {
-		return sha256.Sum256(nil)
-	}
-	h := t.node(ids[len(ids)-1])
-	for i := len(ids) - 2; i >= 0; i-- {
-		h = hashChildren(t.node(ids[i]), h)
-	}
-	return h
+func (t *Tree) Leaf(i uint64) [32]byte {
+	b := t.bucket(int(i))
+	return b.leaves[i&bucketMask]
 }
 
 // inclusion returns the RFC 6962 audit path of leaf i, leaf to root.
@@ -153,10 +125,15 @@ func (t *Tree) inclusion(i uint64) ([][32]byte, error) {
 // search returns the index of the first leaf whose (name, type) does not
 // sort before (name, typ), and whether that leaf is exactly (name, typ).
 func (t *Tree) search(name string, typ uint16) (int, bool) {
-	i := sort.Search(len(t.sets), func(i int) bool {
-		return compareKey(t.sets[i].Name, t.sets[i].Type, name, typ) >= 0
+	i := sort.Search(t.size, func(i int) bool {
+		s := t.set(i)
+		return compareKey(s.Name, s.Type, name, typ) >= 0
 	})
-	found := i < len(t.sets) && compareKey(t.sets[i].Name, t.sets[i].Type, name, typ) == 0
+	found := false
+	if i < t.size {
+		s := t.set(i)
+		found = compareKey(s.Name, s.Type, name, typ) == 0
+	}
 	return i, found
 }
 
@@ -169,7 +146,7 @@ func (t *Tree) leafProof(i int, withData bool) (*LeafProof, error) {
 	}
 	lp := &LeafProof{Index: uint64(i), Path: path}
 	if withData {
-		lp.Data = LeafData(t.sets[i])
+		lp.Data = LeafData(t.set(i))
 	}
 	return lp, nil
 }

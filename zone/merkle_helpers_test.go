@@ -157,3 +157,13 @@ func mkTestZone(tb testing.TB) (*Zone, *Key) {
 	k := mkKey(tb, "example.", 1)
 	return mkSignedZone(tb, k, mkParse(tb, "example.", mkZoneText), mkInception, mkExpiration, mkHeadTime), k
 }
+
+// leafHashes returns t's leaf hashes in order.
+func leafHashes(t *Tree) [][32]byte {
+	var out [][32]byte
+	t.each(func(_ int, _ *RRset, leaf [32]byte) bool {
+		out = append(out, leaf)
+		return true
+	})
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/miekg/dns"
 )
@@ -73,13 +74,17 @@ func (n *Node) Empty() bool { return len(n.RRsets) == 0 }
 // for concurrent readers; changes produce a new Zone.
 type Zone struct {
 	Origin string // canonical apex name
-	// Names holds every node, empty non-terminals included, by canonical
-	// name.
-	names map[string]*Node
+	// names holds every node, empty non-terminals included, by canonical
+	// name (nameindex.go: persistent, shared with the zones made from
+	// this one by a change).
+	names nameIndex
 	// order lists the nodes that own records, in canonical order; an NSEC
 	// chain, when present, links exactly these (minus glue-only names
-	// below cuts).
-	order []*Node
+	// below cuts). A zone made by withReplaced makes it on first use
+	// (Nodes), from its tree; count is its length in any case.
+	order     []*Node
+	orderOnce sync.Once
+	count     int
 	// Head is the signed zone head of a signed zone, nil otherwise.
 	Head *Head
 	// tree caches the Merkle tree (merkle.go); a Zone must not be copied
@@ -97,7 +102,7 @@ type Zone struct {
 // attached to the RRset they cover. Every problem found is returned, joined.
 func New(origin string, rrs []dns.RR) (*Zone, error) {
 	origin = CanonicalName(origin)
-	z := &Zone{Origin: origin, names: make(map[string]*Node)}
+	z := &Zone{Origin: origin}
 	var errs []error
 	type key struct {
 		name string
@@ -145,10 +150,10 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 		}
 		s.Sigs = append(s.Sigs, sig)
 	}
-	if apex := z.names[origin]; apex == nil || apex.RRset(dns.TypeSOA) == nil || len(apex.RRset(dns.TypeSOA).RRs) != 1 {
+	if apex := z.names.get(origin); apex == nil || apex.RRset(dns.TypeSOA) == nil || len(apex.RRset(dns.TypeSOA).RRs) != 1 {
 		errs = append(errs, &RecordError{origin, dns.TypeSOA, ErrNoSOA})
 	}
-	for _, n := range z.names {
+	z.names.each(func(n *Node) {
 		if n.RRset(dns.TypeCNAME) != nil {
 			for _, s := range n.RRsets {
 				if s.Type != dns.TypeCNAME && s.Type != dns.TypeRRSIG && s.Type != dns.TypeNSEC {
@@ -157,7 +162,7 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 				}
 			}
 		}
-	}
+	})
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -169,16 +174,16 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 // node returns the node for name, creating it and the empty non-terminals
 // between it and the apex.
 func (z *Zone) node(name string) *Node {
-	if n := z.names[name]; n != nil {
+	if n := z.names.get(name); n != nil {
 		return n
 	}
 	n := &Node{Name: name}
-	z.names[name] = n
+	z.names.set(n)
 	for p := parent(name); p != "" && dns.IsSubDomain(z.Origin, p); p = parent(p) {
-		if z.names[p] != nil {
+		if z.names.get(p) != nil {
 			break
 		}
-		z.names[p] = &Node{Name: p}
+		z.names.set(&Node{Name: p})
 	}
 	return n
 }
@@ -186,13 +191,15 @@ func (z *Zone) node(name string) *Node {
 // index sorts RRsets by type and the nodes in canonical order.
 func (z *Zone) index() {
 	z.order = z.order[:0]
-	for _, n := range z.names {
+	z.names.each(func(n *Node) {
 		sort.Slice(n.RRsets, func(i, j int) bool { return n.RRsets[i].Type < n.RRsets[j].Type })
 		if !n.Empty() {
 			z.order = append(z.order, n)
 		}
-	}
+	})
 	sort.Slice(z.order, func(i, j int) bool { return Compare(z.order[i].Name, z.order[j].Name) < 0 })
+	z.count = len(z.order)
+	z.orderOnce.Do(func() {}) // order is made
 }
 
 // parent returns name without its leftmost label, or "" for the root.
@@ -221,10 +228,10 @@ func containsRR(rrs []dns.RR, rr dns.RR) bool {
 
 // Node returns the node at the canonical name, or nil when the name does
 // not exist in the zone. Empty non-terminals exist.
-func (z *Zone) Node(name string) *Node { return z.names[name] }
+func (z *Zone) Node(name string) *Node { return z.names.get(name) }
 
 // Apex returns the node at the origin.
-func (z *Zone) Apex() *Node { return z.names[z.Origin] }
+func (z *Zone) Apex() *Node { return z.names.get(z.Origin) }
 
 // SOA returns the zone's SOA record.
 func (z *Zone) SOA() *dns.SOA {
@@ -236,16 +243,30 @@ func (z *Zone) Serial() uint32 { return z.SOA().Serial }
 
 // Nodes returns the nodes that own records, in canonical order. The slice
 // is shared: do not modify it.
-func (z *Zone) Nodes() []*Node { return z.order }
+func (z *Zone) Nodes() []*Node {
+	z.orderOnce.Do(func() { // a zone withReplaced made: from its tree
+		z.order = make([]*Node, 0, z.count)
+		z.Tree().each(func(_ int, s *RRset, _ [32]byte) bool {
+			if k := len(z.order); k == 0 || z.order[k-1].Name != s.Name {
+				z.order = append(z.order, z.names.get(s.Name))
+			}
+			return true
+		})
+	})
+	return z.order
+}
 
 // Len returns the number of names that own records.
-func (z *Zone) Len() int { return len(z.order) }
+func (z *Zone) Len() int { return z.count }
 
 // Predecessor returns the last node that owns an NSEC record and sorts
 // before name in canonical order, wrapping to the last such node when name
 // sorts before them all (RFC 4034 §4.1.1). Its NSEC covers name when name
 // does not exist. It returns nil when the zone has no NSEC chain.
 func (z *Zone) Predecessor(name string) *Node {
+	if z.incremental {
+		return z.treePredecessor(name)
+	}
 	i := sort.Search(len(z.order), func(i int) bool { return Compare(z.order[i].Name, name) >= 0 })
 	for k := 0; k < len(z.order); k++ {
 		i--
@@ -262,6 +283,14 @@ func (z *Zone) Predecessor(name string) *Node {
 // RRsets returns every RRset of the zone in canonical (name, type) order,
 // the order of the Merkle leaves.
 func (z *Zone) RRsets() []*RRset {
+	if z.incremental {
+		out := make([]*RRset, 0, z.Tree().Size())
+		z.Tree().each(func(_ int, s *RRset, _ [32]byte) bool {
+			out = append(out, s)
+			return true
+		})
+		return out
+	}
 	var out []*RRset
 	for _, n := range z.order {
 		out = append(out, n.RRsets...)
@@ -288,7 +317,7 @@ func (z *Zone) Records() []dns.RR {
 func (z *Zone) Delegation(name string) *Node {
 	var cut *Node
 	for p := name; p != "" && p != z.Origin && IsSubDomain(z.Origin, p); p = parent(p) {
-		if n := z.names[p]; n != nil && n.RRset(dns.TypeNS) != nil {
+		if n := z.names.get(p); n != nil && n.RRset(dns.TypeNS) != nil {
 			cut = n
 		}
 	}

@@ -86,8 +86,8 @@ type chainNode struct {
 // every name that owns records, except the names below zone cuts.
 // Empty non-terminals own no records and are not linked (RFC 4034 §4.1.1).
 func chain(z *Zone) []chainNode {
-	out := make([]chainNode, 0, len(z.order))
-	for _, n := range z.order {
+	out := make([]chainNode, 0, z.Len())
+	for _, n := range z.Nodes() {
 		if st := status(z, n); st != statusOccluded {
 			out = append(out, chainNode{n, st})
 		}

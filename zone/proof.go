@@ -128,7 +128,7 @@ func (z *Zone) ProveAbsence(name string, t uint16) (*Proof, error) {
 			return nil, err
 		}
 	}
-	if i < len(tree.sets) {
+	if i < tree.size {
 		if p.Right, err = tree.leafProof(i, true); err != nil {
 			return nil, err
 		}

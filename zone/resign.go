@@ -94,7 +94,7 @@ func (z *Zone) Apply(c Change, k *Key, opt SignOptions) (*Zone, error) {
 	if err := checkSigner(k, z.Origin, opt); err != nil {
 		return nil, err
 	}
-	sets := make(map[RRKey]*RRset, len(z.order)*2)
+	sets := make(map[RRKey]*RRset, z.Len()*2)
 	for _, s := range z.RRsets() {
 		if !isDNSSECType(s.Type) {
 			sets[RRKey{s.Name, s.Type}] = s

@@ -72,7 +72,7 @@ func Sign(z *Zone, k *Key, opt SignOptions) (*Zone, error) {
 	if err := checkSigner(k, z.Origin, opt); err != nil {
 		return nil, err
 	}
-	sets := make([]*RRset, 0, len(z.order)*2)
+	sets := make([]*RRset, 0, z.Len()*2)
 	for _, s := range z.RRsets() {
 		if isDNSSECType(s.Type) {
 			continue

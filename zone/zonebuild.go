@@ -7,7 +7,7 @@ package zone
 // RRset's Sigs. Signing and incremental changes use it to make the new,
 // immutable Zone they return.
 func build(origin string, sets []*RRset) *Zone {
-	z := &Zone{Origin: origin, names: make(map[string]*Node, len(sets))}
+	z := &Zone{Origin: origin}
 	for _, s := range sets {
 		n := z.node(s.Name)
 		n.RRsets = append(n.RRsets, s)
