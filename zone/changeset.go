@@ -84,6 +84,12 @@ func SignedDiff(old, new *Zone) ChangeSet {
 	if new.Head != nil {
 		cs.Head = new.Head.Note
 	}
+	if old != nil {
+		if puts, ok := diffReplaced(old, new); ok { // incremental.go
+			cs.Put = puts
+			return cs
+		}
+	}
 	for _, s := range new.RRsets() {
 		var o *RRset
 		if old != nil {

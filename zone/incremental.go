@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/miekg/dns"
@@ -73,4 +74,110 @@ func (z *Zone) treePredecessor(name string) *Node {
 		}
 	}
 	return nil
+}
+
+// applyReplaced is Apply's path for a change that only replaces RRsets
+// z holds (no deletion; no SOA, DNSKEY or DNSSEC-made RRset put), on a
+// zone that carries a head and whose apex DNSKEY RRset and SOA RRSIG are
+// k's: it signs the put RRsets and the SOA with the next serial and makes
+// the zone with withReplaced, in O(changed × log n), where the full path
+// re-indexes, re-chains and re-hashes the whole zone. No NSEC changes:
+// the names and their types stay. The result is the zone the full path
+// gives (Ed25519 signatures are deterministic; the full path carries
+// every other RRSIG over the same way). ok is false when the change does
+// not qualify; the caller takes the full path.
+func (z *Zone) applyReplaced(c Change, k *Key, opt SignOptions) (nz *Zone, ok bool, err error) {
+	if len(c.Delete) > 0 || len(c.Put) == 0 || z.Head == nil || !hasKey(z, k) {
+		return nil, false, nil
+	}
+	oldSOA := z.Apex().RRset(dns.TypeSOA)
+	if len(oldSOA.Sigs) == 0 || oldSOA.Sigs[0].KeyTag != k.Tag() || oldSOA.Sigs[0].Algorithm != dns.ED25519 || CanonicalName(oldSOA.Sigs[0].SignerName) != z.Origin {
+		return nil, false, nil
+	}
+	puts := make([]*RRset, 0, len(c.Put)+1)
+	seen := make(map[RRKey]bool, len(c.Put))
+	for _, p := range c.Put {
+		s, err := z.checkPut(p)
+		if err != nil {
+			return nil, false, nil // the full path reports it with the rest
+		}
+		key := RRKey{s.Name, s.Type}
+		n := z.Node(s.Name)
+		if seen[key] || s.Type == dns.TypeSOA || s.Type == dns.TypeDNSKEY || n == nil || n.RRset(s.Type) == nil {
+			return nil, false, nil
+		}
+		seen[key] = true
+		puts = append(puts, s)
+	}
+	soa := dns.Copy(oldSOA.RRs[0]).(*dns.SOA)
+	soa.Serial = z.Serial() + 1
+	puts = append(puts, &RRset{Name: z.Origin, Type: dns.TypeSOA, TTL: oldSOA.TTL, RRs: []dns.RR{soa}})
+	var jobs []*RRset
+	for _, s := range puts {
+		if signs(status(z, z.Node(s.Name)), s.Type) {
+			jobs = append(jobs, s)
+		}
+	}
+	if err := signAll(jobs, k, opt); err != nil {
+		return nil, true, err
+	}
+	for _, s := range puts {
+		shareSetNames(s, z.Origin)
+	}
+	nz, ok = z.withReplaced(puts)
+	if !ok { // cannot happen: every put replaces an RRset z holds
+		return nil, false, nil
+	}
+	h, err := NewHead(nz, k, opt.headTime())
+	if err != nil {
+		return nil, true, fmt.Errorf("sign zone head: %w", err)
+	}
+	nz.Head = h
+	return nz, true, nil
+}
+
+// diffReplaced is SignedDiff's path when new was made from old by
+// replacing RRsets (their trees have the same shape and share every
+// unchanged subtree): it walks the two trees together, skipping shared
+// nodes, in O(changed × log n). ok is false when the trees' shapes
+// differ or a leaf changed its (name, type); the caller then compares
+// every RRset.
+func diffReplaced(old, new *Zone) (puts []*RRset, ok bool) {
+	if !new.incremental {
+		return nil, false
+	}
+	a, b := old.Tree(), new.Tree()
+	if a.size != b.size || a.height != b.height {
+		return nil, false
+	}
+	ok = true
+	var walk func(x, y *mnode)
+	walk = func(x, y *mnode) {
+		switch {
+		case !ok || x == y:
+		case x == nil || y == nil:
+			ok = false
+		case x.kids[0] == nil:
+			if y.kids[0] != nil || len(x.sets) != len(y.sets) {
+				ok = false
+				return
+			}
+			for i, s := range y.sets {
+				o := x.sets[i]
+				switch {
+				case o == s:
+				case o.Name != s.Name || o.Type != s.Type:
+					ok = false
+					return
+				case !sameSigned(o, s):
+					puts = append(puts, s)
+				}
+			}
+		default:
+			walk(x.kids[0], y.kids[0])
+			walk(x.kids[1], y.kids[1])
+		}
+	}
+	walk(a.top, b.top)
+	return puts, ok
 }

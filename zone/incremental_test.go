@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 
@@ -135,5 +136,69 @@ func sameZone(t *testing.T, what string, got, want *Zone) {
 				t.Fatalf("%s: Predecessor(%s) = %v, want %v", what, name, g, w)
 			}
 		}
+	}
+}
+
+// TestApplyReplaced: a change that only replaces RRsets takes Apply's
+// incremental path and gives exactly the zone the full path gives,
+// signature bytes included (Ed25519 is deterministic), with the same
+// head root; SignedDiff of it, which walks only the changed paths of
+// the two trees, gives what comparing every RRset gives. Changes that
+// do not qualify take the full path.
+func TestApplyReplaced(t *testing.T) {
+	old, k := signedExample(t)
+	opt := DefaultSignOptions(signNow.Add(time.Hour))
+	for _, tc := range []struct {
+		desc string
+		c    Change
+		fast bool
+	}{
+		{"one RRset", Change{Put: []*RRset{mustRRset(t, "big.example. 600 IN A 198.51.100.1", "big.example. 600 IN A 198.51.100.2")}}, true},
+		{"two RRsets at one name", Change{Put: []*RRset{mustRRset(t, "www.example. 60 IN A 192.0.2.9"), mustRRset(t, "www.example. 60 IN AAAA 2001:db8::9")}}, true},
+		{"delegation NS and glue (unsigned)", Change{Put: []*RRset{mustRRset(t, "sub.example. 3600 IN NS ns1.sub.example."), mustRRset(t, "ns1.sub.example. 3600 IN A 192.0.2.209")}}, true},
+		{"a new name", Change{Put: []*RRset{mustRRset(t, "new.example. 3600 IN A 192.0.2.7")}}, false},
+		{"a new type", Change{Put: []*RRset{mustRRset(t, "www.example. 3600 IN TXT \"x\"")}}, false},
+		{"the SOA", Change{Put: []*RRset{mustRRset(t, "example. 3600 IN SOA ns1.example. hostmaster.example. 99 7200 3600 1209600 600")}}, false},
+		{"the same RRset twice", Change{Put: []*RRset{mustRRset(t, "www.example. 60 IN A 192.0.2.9"), mustRRset(t, "www.example. 60 IN A 192.0.2.10")}}, false},
+		{"a deletion", Change{Delete: []RRKey{{"www.example.", dns.TypeAAAA}}, Put: []*RRset{mustRRset(t, "www.example. 60 IN A 192.0.2.9")}}, false},
+		{"nothing", Change{}, false},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			got, err := old.Apply(tc.c, k, opt)
+			if err != nil {
+				t.Fatalf("Apply = %v", err)
+			}
+			if got.incremental != tc.fast {
+				t.Fatalf("Apply took the incremental path: %v, want %v", got.incremental, tc.fast)
+			}
+			want, err := old.applyFull(tc.c, k, opt)
+			if err != nil {
+				t.Fatalf("applyFull = %v", err)
+			}
+			if a, b := recordStrings(got), recordStrings(want); !slices.Equal(a, b) {
+				t.Errorf("Apply differs from the full path:\n got %v\nwant %v", a, b)
+			}
+			if got.Head.Root != want.Head.Root || got.Head.Size != want.Head.Size || got.Head.Serial != want.Head.Serial {
+				t.Errorf("head %x/%d/%d, want %x/%d/%d", got.Head.Root, got.Head.Size, got.Head.Serial, want.Head.Root, want.Head.Size, want.Head.Serial)
+			}
+			if err := CheckSigned(got, k, signNow.Add(time.Hour)); err != nil {
+				t.Errorf("CheckSigned = %v", err)
+			}
+			diff, full := SignedDiff(old, got), SignedDiff(old, want)
+			var gk, wk []string
+			for _, s := range diff.Put {
+				gk = append(gk, s.Name+" "+dns.TypeToString[s.Type])
+			}
+			for _, s := range full.Put {
+				wk = append(wk, s.Name+" "+dns.TypeToString[s.Type])
+			}
+			if !slices.Equal(gk, wk) || len(diff.Delete) != len(full.Delete) {
+				t.Errorf("SignedDiff puts %v, deletes %v; want %v, %v", gk, diff.Delete, wk, full.Delete)
+			}
+			// The members' side takes the change and reaches the same head.
+			if _, err := VerifyChange(old, diff, k); err != nil {
+				t.Errorf("VerifyChange(SignedDiff) = %v", err)
+			}
+		})
 	}
 }

@@ -94,6 +94,14 @@ func (z *Zone) Apply(c Change, k *Key, opt SignOptions) (*Zone, error) {
 	if err := checkSigner(k, z.Origin, opt); err != nil {
 		return nil, err
 	}
+	if nz, ok, err := z.applyReplaced(c, k, opt); ok { // incremental.go
+		return nz, err
+	}
+	return z.applyFull(c, k, opt)
+}
+
+// applyFull is Apply rebuilding the zone: any change.
+func (z *Zone) applyFull(c Change, k *Key, opt SignOptions) (*Zone, error) {
 	sets := make(map[RRKey]*RRset, z.Len()*2)
 	for _, s := range z.RRsets() {
 		if !isDNSSECType(s.Type) {
