@@ -75,3 +75,39 @@ func BenchmarkSmallChange(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTreapChange times the Merkle treap (treap.go, the tree that
+// head format v2 is to commit to) for the same three changes at 100k
+// RRsets (and 1M with DDNRS_BENCH_1M=1): put one RRset (a replacement),
+// add one RRset at a new name, remove one RRset; each gives a new root,
+// the old treap kept. Run:
+//
+//	go test -run '^$' -bench TreapChange -benchtime 200x ./zone
+func BenchmarkTreapChange(b *testing.B) {
+	sizes := []int{50_000}
+	if os.Getenv("DDNRS_BENCH_1M") != "" {
+		sizes = append(sizes, 500_000)
+	}
+	for _, names := range sizes {
+		z := bigPlainZone(b, names)
+		sets := z.RRsets()
+		tr := treapOf(sets, leafHashes(z.Tree()))
+		s := sets[len(sets)/2]
+		name := fmt.Sprintf("new-%d.%s", names/3, z.Origin)
+		added := &RRset{Name: name, Type: dns.TypeA, TTL: 300, RRs: []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: []byte{192, 0, 2, 7}}}}
+		for _, c := range []struct {
+			what string
+			f    func(i int) Treap
+		}{
+			{"replace", func(i int) Treap { return tr.With(&RRset{Name: s.Name, Type: s.Type, TTL: uint32(i), RRs: s.RRs}) }},
+			{"add-name", func(int) Treap { return tr.With(added) }},
+			{"remove-name", func(int) Treap { return tr.Without(s.Name, s.Type) }},
+		} {
+			b.Run(fmt.Sprintf("%s/rrsets=%d", c.what, len(sets)), func(b *testing.B) {
+				for i := range b.N {
+					_ = c.f(i).Root()
+				}
+			})
+		}
+	}
+}

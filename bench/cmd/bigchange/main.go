@@ -3,10 +3,11 @@
 // uploads a signed zone of -rrsets RRsets (names with an A and a TXT
 // RRset, and the NSEC each name gets: three RRsets a name) through Raft
 // as a staged upload, reports the time that took and every member's RSS,
-// then commits -changes changes of one TXT RRset each (the owner's
-// signing done beforehand, as `ddnrs zone publish` would) one after the
-// other to the leader's admin endpoint and prints the commit latency
-// (p50, p90, max) and the RSS again. With -catchup one member is down
+// then commits -changes changes of each kind: one TXT RRset replaced, one
+// name added, one name removed (the owner's signing done beforehand, as
+// `ddnrs zone publish` would, its zone.Apply timed) one after the other
+// to the leader's admin endpoint and prints the commit latency (p50, p90,
+// max) of each kind and the RSS again. With -catchup one member is down
 // during the upload; started after it, the time until it has caught up
 // (from the log or a snapshot) is printed, with whether the group kept
 // its leader meanwhile (issue 11 item 7).
@@ -45,7 +46,7 @@ func main() {
 func run() error {
 	bin := flag.String("bin", "bin/ddnrs", "the ddnrs binary")
 	rrsets := flag.Int("rrsets", 100_000, "RRsets in the zone (three a name: A, TXT, NSEC)")
-	changes := flag.Int("changes", 30, "one-RRset changes to time")
+	changes := flag.Int("changes", 30, "changes of each kind to time (one RRset replaced, one name added, one name removed)")
 	members := flag.Int("members", 7, "group size")
 	keep := flag.Bool("keep", false, "keep the work directory")
 	catchup := flag.Bool("catchup", false, "keep the last member down during the upload, then start it and time its catch-up (issue 11 item 7)")
@@ -75,28 +76,12 @@ func run() error {
 		return err
 	}
 	fmt.Printf("signed %d RRsets (%d names) in %v\n", len(z.RRsets()), names, time.Since(t0).Round(time.Millisecond))
-	// The changes, signed one after the other before any is timed.
-	t0 = time.Now()
-	cmds := make([][]byte, 0, *changes)
-	cur := z
-	for i := range *changes {
-		name := fmt.Sprintf("h%d.%s", (i*7919)%names, origin)
-		rr, err := dns.NewRR(fmt.Sprintf("%s 300 IN TXT \"changed %d\"", name, i))
-		if err != nil {
-			return err
-		}
-		next, err := cur.Apply(zone.Change{Put: []*zone.RRset{{Name: name, Type: dns.TypeTXT, TTL: 300, RRs: []dns.RR{rr}}}}, k, zone.DefaultSignOptions(time.Now()))
-		if err != nil {
-			return err
-		}
-		cmd, err := raftfsm.ChangeCommand(cur, next, k)
-		if err != nil {
-			return err
-		}
-		cmds = append(cmds, cmd)
-		cur = next
+	// The changes, signed one after the other before any is timed, the
+	// owner's Apply of each timed: -changes of each kind.
+	cmds, err := ownerChanges(z, k, names, *changes)
+	if err != nil {
+		return err
 	}
-	fmt.Printf("signed %d one-RRset changes in %v (the owner's side, not timed below)\n", len(cmds), time.Since(t0).Round(time.Millisecond))
 
 	c, err := raftbench.Start(ctx, raftbench.Options{Bin: *bin, Dir: filepath.Join(dir, "cluster"), Members: *members, ApplyTimeout: 30 * time.Second,
 		Logf: func(f string, a ...any) { fmt.Printf(f+"\n", a...) }})
@@ -147,36 +132,105 @@ func run() error {
 		}
 	}
 
-	lat := make([]time.Duration, 0, len(cmds))
-	for i, cmd := range cmds {
-		l, err := c.WaitLeader(ctx)
-		if err != nil {
-			return err
-		}
-		t := time.Now()
-		if _, err := c.Client.SubmitChange(ctx, l.Admin, origin, cmd); err != nil {
-			// A leader lost meanwhile: not a figure of the change;
-			// send it again (a repeat is answered as done).
-			fmt.Printf("change %d: %v; sending it again, not timed\n", i+1, err)
-			if l, err = c.WaitLeader(ctx); err != nil {
+	for _, kc := range cmds {
+		lat := make([]time.Duration, 0, len(kc.cmds))
+		for i, cmd := range kc.cmds {
+			l, err := c.WaitLeader(ctx)
+			if err != nil {
 				return err
 			}
+			t := time.Now()
 			if _, err := c.Client.SubmitChange(ctx, l.Admin, origin, cmd); err != nil {
-				return fmt.Errorf("change %d: %w", i+1, err)
+				// A leader lost meanwhile: not a figure of the change;
+				// send it again (a repeat is answered as done).
+				fmt.Printf("%s %d: %v; sending it again, not timed\n", kc.kind, i+1, err)
+				if l, err = c.WaitLeader(ctx); err != nil {
+					return err
+				}
+				if _, err := c.Client.SubmitChange(ctx, l.Admin, origin, cmd); err != nil {
+					return fmt.Errorf("%s %d: %w", kc.kind, i+1, err)
+				}
+				continue
 			}
+			lat = append(lat, time.Since(t))
+		}
+		if len(lat) == 0 {
+			fmt.Printf("%s: every change met a leader change; no figure\n", kc.kind)
 			continue
 		}
-		lat = append(lat, time.Since(t))
+		p50, p90, mx := quantiles(lat)
+		fmt.Printf("%s, committed by the leader: p50 %v p90 %v max %v (%d changes, one at a time)\n", kc.kind, p50, p90, mx, len(lat))
 	}
-	slices.Sort(lat)
-	q := func(p float64) time.Duration {
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(10 * time.Microsecond)
-	}
-	fmt.Printf("one-RRset change, committed by the leader: p50 %v p90 %v max %v (%d changes, one at a time)\n", q(0.5), q(0.9), lat[len(lat)-1].Round(10*time.Microsecond), len(lat))
 	fmt.Printf("RSS per member, after the changes: %s\n", rss(c))
 	load, _ := os.ReadFile("/proc/loadavg")
 	fmt.Printf("machine: load average %s\n", strings.Join(strings.Fields(string(load))[:3], " "))
 	return nil
+}
+
+// kindChanges are the signed commands of one kind of change.
+type kindChanges struct {
+	kind string
+	cmds [][]byte
+}
+
+// ownerChanges makes n changes of each kind the issue names (one RRset
+// replaced, one name added, one name removed), each from the zone the
+// one before made, as the owner's tools make them (zone.Apply, then the
+// command), and prints the p50 of the owner's Apply for each kind.
+func ownerChanges(z *zone.Zone, k *zone.Key, names, n int) ([]kindChanges, error) {
+	origin := z.Origin
+	txt := func(name, text string) *zone.RRset {
+		rr, _ := dns.NewRR(fmt.Sprintf("%s 300 IN TXT %q", name, text))
+		return &zone.RRset{Name: name, Type: dns.TypeTXT, TTL: 300, RRs: []dns.RR{rr}}
+	}
+	kinds := []struct {
+		kind   string
+		change func(i int) zone.Change
+	}{
+		{"one-RRset change", func(i int) zone.Change {
+			return zone.Change{Put: []*zone.RRset{txt(fmt.Sprintf("h%d.%s", (i*7919)%names, origin), fmt.Sprintf("changed %d", i))}}
+		}},
+		{"one name added", func(i int) zone.Change {
+			return zone.Change{Put: []*zone.RRset{txt(fmt.Sprintf("new%d.h%d.%s", i, (i*7919)%names, origin), "added")}}
+		}},
+		{"one name removed", func(i int) zone.Change {
+			name := fmt.Sprintf("h%d.%s", (i*104729+1)%names, origin)
+			return zone.Change{Delete: []zone.RRKey{{Name: name, Type: dns.TypeA}, {Name: name, Type: dns.TypeTXT}}}
+		}},
+	}
+	var out []kindChanges
+	cur := z
+	for _, kd := range kinds {
+		kc := kindChanges{kind: kd.kind}
+		apply := make([]time.Duration, 0, n)
+		for i := range n {
+			t0 := time.Now()
+			next, err := cur.Apply(kd.change(i), k, zone.DefaultSignOptions(time.Now()))
+			if err != nil {
+				return nil, fmt.Errorf("%s %d: %w", kd.kind, i, err)
+			}
+			apply = append(apply, time.Since(t0))
+			cmd, err := raftfsm.ChangeCommand(cur, next, k)
+			if err != nil {
+				return nil, err
+			}
+			kc.cmds = append(kc.cmds, cmd)
+			cur = next
+		}
+		p50, p90, _ := quantiles(apply)
+		fmt.Printf("%s, the owner's zone.Apply: p50 %v p90 %v (%d changes)\n", kd.kind, p50, p90, n)
+		out = append(out, kc)
+	}
+	return out, nil
+}
+
+// quantiles returns the p50, p90 and max of lat (not empty), sorting it.
+func quantiles(lat []time.Duration) (p50, p90, mx time.Duration) {
+	slices.Sort(lat)
+	q := func(p float64) time.Duration {
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(10 * time.Microsecond)
+	}
+	return q(0.5), q(0.9), lat[len(lat)-1].Round(10 * time.Microsecond)
 }
 
 // upload sends the commands of UploadCommands to the group's leader,
