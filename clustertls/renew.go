@@ -12,10 +12,14 @@ package clustertls
 // handshake does). A node renews its own certificate (Renewer) once a
 // third of its lifetime is left, writing the new certificate over its
 // [tls] cert file, where the Reloader picks it up at the next handshake.
-// The key does not change; to change it, join by request again.
-// docs/architecture.md, "Trust per group and role".
+// A renewal may also change the key (RenewKey, [tls] renew_new_key): the
+// body then carries a request signed by the new key and the current
+// key's signature over it (pki.ParseRekey), and the certificate is issued
+// for the new key; the current one is not revoked, it stays valid until
+// it ends. docs/architecture.md, "Trust per group and role".
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/tls"
@@ -27,6 +31,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -38,8 +43,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// RenewPath is the issuing service's one endpoint: POST, no body; the
-// answer is the renewed certificate in PEM.
+// RenewPath is the issuing service's one endpoint: POST, no body to keep
+// the key, or a renewal with a new key (pki.RekeyBody, at most
+// maxRenewBody bytes); the answer is the renewed certificate in PEM.
 const RenewPath = "/v1/renew"
 
 // Errors of renewal.
@@ -116,12 +122,25 @@ func (is *Issuer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c, err := pki.Reissue(is.CA, leaf, leaf.PublicKey, is.Validity)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRenewBody))
+	if err != nil {
+		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	pub, newKey := leaf.PublicKey, len(body) > 0
+	if newKey {
+		if pub, err = pki.ParseRekey(body, leaf); err != nil {
+			log.Warn("renewal with a new key refused", "cert", leaf.Subject.CommonName, "serial", serialText(leaf), "err", err)
+			http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
+			return
+		}
+	}
+	c, err := pki.Reissue(is.CA, leaf, pub, is.Validity)
 	if err != nil {
 		http.Error(w, "internal error: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	log.Info("renewed", "cert", c.Subject.CommonName, "old_serial", serialText(leaf), "serial", serialText(c), "not_after", c.NotAfter.UTC())
+	log.Info("renewed", "cert", c.Subject.CommonName, "old_serial", serialText(leaf), "serial", serialText(c), "new_key", newKey, "not_after", c.NotAfter.UTC())
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Write(pki.CertPEM(c))
 }
@@ -138,31 +157,61 @@ func IssuerTLS(serving tls.Certificate, pool *x509.CertPool) *tls.Config {
 	}
 }
 
+// maxRenewBody bounds a renewal's body (a request and a signature).
+const maxRenewBody = 16 << 10
+
 // Renew asks the issuing service at baseURL (https://HOST:PORT) to renew
 // the certificate c presents (its GetClientCertificate or Certificates),
 // verifying the service against c's RootCAs. It returns the new
 // certificate after checking it is a renewal of cur (same key, name and
 // scope) that the CA in c.RootCAs issued.
 func Renew(ctx context.Context, baseURL string, c *tls.Config, cur *x509.Certificate) (*x509.Certificate, error) {
+	return renew(ctx, baseURL, c, cur, nil, cur.PublicKey)
+}
+
+// RenewKey is Renew with a new key: it makes the key, signs the renewal
+// with curKey (cur's key, which c must present) and the new key, and
+// returns the certificate for the new key, checked as Renew checks, and
+// the key. The caller stores both; cur stays valid until it ends.
+func RenewKey(ctx context.Context, baseURL string, c *tls.Config, cur *x509.Certificate, curKey crypto.Signer) (*x509.Certificate, crypto.Signer, error) {
+	key, body, err := pki.NewRekey(cur, curKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := renew(ctx, baseURL, c, cur, body, key.Public())
+	if err != nil {
+		return nil, nil, err
+	}
+	return nc, key, nil
+}
+
+func renew(ctx context.Context, baseURL string, c *tls.Config, cur *x509.Certificate, body []byte, want crypto.PublicKey) (*x509.Certificate, error) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: c, ForceAttemptHTTP2: true}, Timeout: 30 * time.Second}
 	defer hc.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+RenewPath, nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(baseURL, "/")+RenewPath, rd)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-pem-file")
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	ans, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%w: %s: %s", ErrRenewRefused, resp.Status, strings.TrimSpace(string(body)))
+		return nil, fmt.Errorf("%w: %s: %s", ErrRenewRefused, resp.Status, strings.TrimSpace(string(ans)))
 	}
-	blk, _ := pem.Decode(body)
+	blk, _ := pem.Decode(ans)
 	if blk == nil || blk.Type != "CERTIFICATE" {
 		return nil, fmt.Errorf("%w: no PEM certificate in the answer", ErrBadRenewal)
 	}
@@ -170,7 +219,7 @@ func Renew(ctx context.Context, baseURL string, c *tls.Config, cur *x509.Certifi
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRenewal, err)
 	}
-	if err := CheckRenewal(cur, nc, c.RootCAs); err != nil {
+	if err := checkRenewal(cur, nc, c.RootCAs, want); err != nil {
 		return nil, err
 	}
 	return nc, nil
@@ -180,13 +229,20 @@ func Renew(ctx context.Context, baseURL string, c *tls.Config, cur *x509.Certifi
 // name and scope, a cluster credential the CA in roots issued, ending
 // later.
 func CheckRenewal(cur, nc *x509.Certificate, roots *x509.CertPool) error {
+	return checkRenewal(cur, nc, roots, cur.PublicKey)
+}
+
+// checkRenewal is CheckRenewal for the public key want (a new key's).
+func checkRenewal(cur, nc *x509.Certificate, roots *x509.CertPool, want crypto.PublicKey) error {
 	pub, ok := nc.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 	switch {
-	case !ok || !pub.Equal(cur.PublicKey):
+	case !ok || !pub.Equal(want):
 		return fmt.Errorf("%w: another key", ErrBadRenewal)
 	case nc.Subject.CommonName != cur.Subject.CommonName:
 		return fmt.Errorf("%w: name %q, want %q", ErrBadRenewal, nc.Subject.CommonName, cur.Subject.CommonName)
-	case !nc.NotAfter.After(cur.NotAfter):
+	case !nc.NotAfter.After(cur.NotAfter) && (pub.Equal(cur.PublicKey) || nc.NotAfter.Before(cur.NotAfter)):
+		// A certificate for a new key (made for this request, so never an
+		// old answer replayed) may end in the same second as the current.
 		return fmt.Errorf("%w: it ends %s, not after the current one (%s)", ErrBadRenewal, nc.NotAfter.UTC(), cur.NotAfter.UTC())
 	}
 	s1, e1 := pki.ScopeOf(cur)
@@ -230,6 +286,12 @@ type Renewer struct {
 	// Policy checks the renewed certificate is still the node's own
 	// (CheckOwn).
 	Policy *Policy
+	// NewKey makes a new key at each renewal ([tls] renew_new_key;
+	// default false: the key is kept). The new key is written to
+	// KeyPath+".next" first, then the certificate over CertPath, then the
+	// key renamed over KeyPath: a node stopped between the last two
+	// steps finds KeyPath+".next" holding the certificate's key.
+	NewKey bool
 	// Log receives renewals and failures.
 	Log *slog.Logger
 }
@@ -268,6 +330,27 @@ func (l *LogRevocations) Revoked(ctx context.Context) (map[string]client.LogRevo
 		return nil, err
 	}
 	return maps.Clone(l.state.Revoked), nil
+}
+
+// WriteRekeyed stores a certificate renewed for a new key: the key to
+// keyPath+".next" (mode 0600), the certificate over certPath, then the
+// key renamed over keyPath, each step atomic. A reader (the Reloader)
+// between the last two sees a pair that does not match and keeps the one
+// it had; a crash there leaves keyPath+".next" holding the key of
+// certPath's certificate (pki.LoadPair says so).
+func WriteRekeyed(certPath, keyPath string, c *x509.Certificate, key crypto.Signer) error {
+	kb, err := pki.KeyPEM(key)
+	if err != nil {
+		return err
+	}
+	next := keyPath + pki.NextKeySuffix
+	if err := atomicfile.Write(next, kb, 0o600); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(certPath, pki.CertPEM(c), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(next, keyPath)
 }
 
 // retryMin and retryMax bound the wait after a failed renewal.
@@ -310,7 +393,16 @@ func (r *Renewer) Run(ctx context.Context) {
 }
 
 func (r *Renewer) renewOnce(ctx context.Context, p *pki.Pair) error {
-	nc, err := Renew(ctx, r.URL, r.TLS, p.Cert)
+	var (
+		nc  *x509.Certificate
+		key crypto.Signer
+		err error
+	)
+	if r.NewKey {
+		nc, key, err = RenewKey(ctx, r.URL, r.TLS, p.Cert, p.Key)
+	} else {
+		nc, err = Renew(ctx, r.URL, r.TLS, p.Cert)
+	}
 	if err != nil {
 		return err
 	}
@@ -318,6 +410,9 @@ func (r *Renewer) renewOnce(ctx context.Context, p *pki.Pair) error {
 		if err := r.Policy.CheckOwn(nc); err != nil {
 			return err
 		}
+	}
+	if key != nil {
+		return WriteRekeyed(r.CertPath, r.KeyPath, nc, key)
 	}
 	if err := atomicfile.Write(r.CertPath, pki.CertPEM(nc), 0o644); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -19,8 +20,11 @@ import (
 // twice or more each, and the group keeps working past the end of the
 // certificates it started with: the ops CLI's handshakes with every
 // member, a write, its replication, and a member restarted (new Raft
-// handshakes both ways) catching up. A certificate the registry's log
-// revoked is not renewed; one not revoked is.
+// handshakes both ways) catching up. reg-2 changes its key at each
+// renewal ([tls] renew_new_key) and is the member restarted, from the
+// files its renewals wrote. A certificate the registry's log revoked is
+// not renewed, with or without a new key; one not revoked is, by hand
+// with a new key too (ops cert renew --new-key).
 func TestCertificateRenewal(t *testing.T) {
 	needBinary(t)
 	dig := needTool(t, "dig", "bind9-dnsutils")
@@ -38,6 +42,20 @@ func TestCertificateRenewal(t *testing.T) {
 	startProc(t, dir, ddnrsBin, "ops", "ca", "serve", "--ca-dir", filepath.Join(reg, "ca"), "--listen", ip+":"+caPort, "--validity", "1m",
 		"--registry-urls", "http://"+ip+":"+apiPort, "--log-verifier", vkey)
 	members := []string{"reg-1", "reg-2", "reg-3"}
+	// reg-2 changes its key at each renewal (item 1's key change).
+	const rekeyed = "reg-2"
+	conf := filepath.Join(reg, rekeyed, "node.toml")
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := "renew_url = " + strconv.Quote(caURL) + "\n"
+	if !strings.Contains(string(b), line) {
+		t.Fatalf("%s has no %q", conf, line)
+	}
+	if err := os.WriteFile(conf, []byte(strings.Replace(string(b), line, line+"renew_new_key = true\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var first time.Time // when the certificates the members start with end
 	ready := map[string]readyNode{}
 	procs := map[string]*proc{}
@@ -65,9 +83,35 @@ func TestCertificateRenewal(t *testing.T) {
 		}
 		return nil
 	})
+	// By hand with a new key: the key file changes, the pair matches, and
+	// nothing is left in node.key.next.
+	extraKey := func() string {
+		k, err := os.ReadFile(filepath.Join(extra, "node.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(k)
+	}
+	before := extraKey()
+	renewNew := func() (string, string, error) {
+		return tryCmd(dir, ddnrsBin, "ops", "cert", "renew", "--new-key", "--server", caURL, "--ca", ca, "--cert", filepath.Join(extra, "node.crt"), "--key", filepath.Join(extra, "node.key"))
+	}
+	if out, errOut, err := renewNew(); err != nil || !strings.Contains(out, "with a new key") {
+		t.Fatalf("ops cert renew --new-key: %v\n%s%s", err, out, errOut)
+	}
+	if _, err := pki.LoadPair(filepath.Join(extra, "node.crt"), filepath.Join(extra, "node.key")); err != nil || extraKey() == before {
+		t.Errorf("after renew --new-key: pair %v, key changed %v", err, extraKey() != before)
+	}
+	if _, err := os.Stat(filepath.Join(extra, "node.key.next")); err == nil {
+		t.Error("node.key.next left after renew --new-key")
+	}
 	runCmd(t, dir, ddnrsBin, append([]string{"ops", "cert", "revoke", "--cert-file", filepath.Join(extra, "node.crt"), "--reason", "test", "--server", ready["reg-1"].Admin}, opsTLS...)...)
 	if out, errOut, err := renew(); err == nil || !strings.Contains(errOut, "revoked") {
 		t.Errorf("renewing a revoked certificate: %v\n%s%s; want a refusal naming the revocation", err, out, errOut)
+	}
+	before = extraKey()
+	if out, errOut, err := renewNew(); err == nil || !strings.Contains(errOut, "revoked") || extraKey() != before {
+		t.Errorf("renewing a revoked certificate with a new key: %v\n%s%s; want a refusal naming the revocation, the key left alone", err, out, errOut)
 	}
 	if out, errOut, err := tryCmd(dir, ddnrsBin, "ops", "cert", "renew", "--server", caURL, "--ca", ca, "--cert", filepath.Join(reg, "ops", "node.crt"), "--key", filepath.Join(reg, "ops", "node.key")); err == nil || !strings.Contains(errOut, "operator") {
 		t.Errorf("renewing an operator certificate: %v\n%s%s; want a refusal", err, out, errOut)
@@ -75,9 +119,9 @@ func TestCertificateRenewal(t *testing.T) {
 
 	// Each member renews its certificate by itself, at least twice, and
 	// the first ones end.
-	serials := map[string]map[string]bool{}
+	serials, keys := map[string]map[string]bool{}, map[string]map[string]bool{}
 	for _, m := range members {
-		serials[m] = map[string]bool{}
+		serials[m], keys[m] = map[string]bool{}, map[string]bool{}
 	}
 	waitUntilFor(t, "two renewals by every member, past the end of the first certificates", 6*time.Minute, func() error {
 		short := []string{}
@@ -87,16 +131,24 @@ func TestCertificateRenewal(t *testing.T) {
 			}
 			if c, err := pki.LoadCert(filepath.Join(reg, m, "node.crt")); err == nil {
 				serials[m][fmt.Sprintf("%x", c.SerialNumber)] = true
+				if der, err := x509.MarshalPKIXPublicKey(c.PublicKey); err == nil {
+					keys[m][string(der)] = true
+				}
 			}
-			if len(serials[m]) < 3 {
+			if len(serials[m]) < 3 || m == rekeyed && len(keys[m]) < 3 {
 				short = append(short, fmt.Sprintf("%s: %d", m, len(serials[m])))
 			}
 		}
 		if len(short) > 0 || time.Now().Before(first.Add(5*time.Second)) {
-			return fmt.Errorf("certificates seen %v, first end %s", short, first.UTC())
+			return fmt.Errorf("certificates seen %v (%s: %d keys), first end %s", short, rekeyed, len(keys[rekeyed]), first.UTC())
 		}
 		return nil
 	})
+	for _, m := range members {
+		if m != rekeyed && len(keys[m]) != 1 {
+			t.Errorf("%s renewed with %d keys, want its one key (renew_new_key is off)", m, len(keys[m]))
+		}
+	}
 
 	// The group works on renewed certificates only: every member answers
 	// the CLI's handshake, a write commits and replicates, and a member
@@ -126,8 +178,10 @@ func TestCertificateRenewal(t *testing.T) {
 		return nil
 	}
 	waitUntil(t, "ops group members reaches all three", members3)
-	if err := procs["reg-3"].stop(); err != nil {
-		t.Logf("reg-3 stopped: %v", err)
+	// The member that changed its key is the one restarted: it starts
+	// from the key and certificate its renewals wrote.
+	if err := procs[rekeyed].stop(); err != nil {
+		t.Logf("%s stopped: %v", rekeyed, err)
 	}
 	publish := func(name, addr string) {
 		key := keygen(t, dir, name)
@@ -139,7 +193,7 @@ func TestCertificateRenewal(t *testing.T) {
 			"--key", key, zf}, "--ca", ca, "--cert", filepath.Join(reg, "ops", "node.crt"))...)
 	}
 	publish("renew.example.", "192.0.2.51")
-	ready["reg-3"], procs["reg-3"] = startReadyNodeProc(t, dir, filepath.Join(reg, "reg-3", "node.toml"))
+	ready[rekeyed], procs[rekeyed] = startReadyNodeProc(t, dir, filepath.Join(reg, rekeyed, "node.toml"))
 	for _, m := range members {
 		waitUntil(t, m+" answers the zone written after the first certificates ended", func() error {
 			out := runCmd(t, dir, dig, "@"+ip, "-p", portOf(ready[m].DNS), "+time=3", "+tries=1", "www.renew.example.", "A")

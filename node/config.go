@@ -397,12 +397,16 @@ type TLSConfig struct {
 	// (docs/architecture.md, "Trust per group and role").
 	RequireScope bool `toml:"require_scope"`
 	// RenewURL is the issuing service (`ddnrs ops ca serve`) the node
-	// renews Cert at, by itself, before it ends (clustertls.Renewer);
-	// the key does not change. Default "": no renewal.
+	// renews Cert at, by itself, before it ends (clustertls.Renewer).
+	// Default "": no renewal.
 	RenewURL string `toml:"renew_url"`
 	// RenewBefore renews that long before Cert ends. Default 0: when a
 	// third of its lifetime is left.
 	RenewBefore time.Duration `toml:"renew_before"`
+	// RenewNewKey makes a new key at each renewal, signed by the old one
+	// (clustertls.RenewKey); Key is rewritten. Default false: the key is
+	// kept.
+	RenewNewKey bool `toml:"renew_new_key"`
 }
 
 // Auto reports whether no TLS files are named, so the node makes its own.

@@ -56,7 +56,7 @@ func (n *Node) loadTLS() (mutual, client *tls.Config, err error) {
 	mutual, client = n.trust.Configs(certPath, keyPath, pair, pool)
 	if c.RenewURL != "" {
 		n.renewer = &clustertls.Renewer{URL: c.RenewURL, CertPath: certPath, KeyPath: keyPath, Before: c.RenewBefore,
-			TLS: clustertls.RenewTLS(client), Policy: n.trust, Log: n.log.With("component", "tls")}
+			NewKey: c.RenewNewKey, TLS: clustertls.RenewTLS(client), Policy: n.trust, Log: n.log.With("component", "tls")}
 	}
 	return mutual, client, nil
 }

@@ -165,6 +165,7 @@ type certRenewOptions struct {
 	CA     string // --ca FILE
 	Cert   string // --cert FILE (rewritten)
 	Key    string // --key FILE
+	NewKey bool   // --new-key: rewrite --key too
 }
 
 func newCertRenewCmd() *cobra.Command {
@@ -176,8 +177,16 @@ func newCertRenewCmd() *cobra.Command {
 --server, and write the renewed certificate over --cert (atomically): the
 same name, addresses, scope and key, valid for the service's validity from
 now. A node with [tls] renew_url does this by itself; this command is for a
-timer or a check by hand. Refused for a revoked or expired certificate.`,
-		Example: `  ddnrs ops cert renew --server https://10.0.0.9:7500 --ca ca.crt --cert /etc/ddnrs/node.crt --key /etc/ddnrs/node.key`,
+timer or a check by hand. Refused for a revoked or expired certificate.
+
+With --new-key the certificate is issued for a new key made here: the
+request is signed by the new key and by the current one (the service
+refuses it otherwise). The new key is written to KEY.next, the certificate
+over --cert, then KEY.next renamed over --key. The old certificate is not
+revoked: it stays valid until it ends (revoke it if the old key leaked).`,
+		Example: `  ddnrs ops cert renew --server https://10.0.0.9:7500 --ca ca.crt --cert /etc/ddnrs/node.crt --key /etc/ddnrs/node.key
+  # a new key too
+  ddnrs ops cert renew --new-key --server https://10.0.0.9:7500 --ca ca.crt --cert /etc/ddnrs/node.crt --key /etc/ddnrs/node.key`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCertRenew(cmd, opts)
@@ -187,7 +196,8 @@ timer or a check by hand. Refused for a revoked or expired certificate.`,
 	f.StringVar(&opts.Server, "server", "", "the issuing service's `URL` (https://HOST:PORT; required)")
 	f.StringVar(&opts.CA, "ca", "", "cluster CA certificate `FILE` (required)")
 	f.StringVar(&opts.Cert, "cert", "", "the certificate `FILE` to renew, rewritten in place (required)")
-	f.StringVar(&opts.Key, "key", "", "its private key `FILE` (required)")
+	f.StringVar(&opts.Key, "key", "", "its private key `FILE` (required; rewritten with --new-key)")
+	f.BoolVar(&opts.NewKey, "new-key", false, "make a new key and renew for it (signed by the current key and the new one)")
 	return cmd
 }
 
@@ -218,13 +228,25 @@ func runCertRenew(cmd *cobra.Command, opts *certRenewOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	nc, err := clustertls.Renew(ctx, opts.Server, c, p.Cert)
+	if !opts.NewKey {
+		nc, err := clustertls.Renew(ctx, opts.Server, c, p.Cert)
+		if err != nil {
+			return withHint(err, "a revoked certificate is never renewed; an expired one cannot be: issue a new one")
+		}
+		if err := atomicfile.Write(opts.Cert, pki.CertPEM(nc), 0o644); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "renewed %s: serial %x, valid until %s, written to %s\n", nc.Subject.CommonName, nc.SerialNumber, nc.NotAfter.UTC().Format(time.RFC3339), opts.Cert)
+		return err
+	}
+	nc, key, err := clustertls.RenewKey(ctx, opts.Server, c, p.Cert, p.Key)
 	if err != nil {
 		return withHint(err, "a revoked certificate is never renewed; an expired one cannot be: issue a new one")
 	}
-	if err := atomicfile.Write(opts.Cert, pki.CertPEM(nc), 0o644); err != nil {
+	if err := clustertls.WriteRekeyed(opts.Cert, opts.Key, nc, key); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(cmd.OutOrStdout(), "renewed %s: serial %x, valid until %s, written to %s\n", nc.Subject.CommonName, nc.SerialNumber, nc.NotAfter.UTC().Format(time.RFC3339), opts.Cert)
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), "renewed %s with a new key: serial %x, valid until %s, written to %s and %s; the old certificate (serial %x) stays valid until %s unless revoked\n",
+		nc.Subject.CommonName, nc.SerialNumber, nc.NotAfter.UTC().Format(time.RFC3339), opts.Cert, opts.Key, p.Cert.SerialNumber, p.Cert.NotAfter.UTC().Format(time.RFC3339))
 	return err
 }

@@ -422,10 +422,20 @@ func loadPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error
 	}
 	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
 	if !ok || !pub.Equal(cert.PublicKey) {
+		if next, err := loadKey(keyPath + NextKeySuffix); err == nil {
+			if np, ok := next.Public().(interface{ Equal(crypto.PublicKey) bool }); ok && np.Equal(cert.PublicKey) {
+				return nil, nil, fmt.Errorf("%s and %s: %w; %s%s holds the certificate's key (a renewal with a new key stopped before renaming it): move it over %s", certPath, keyPath, ErrKeyMismatch, keyPath, NextKeySuffix, keyPath)
+			}
+		}
 		return nil, nil, fmt.Errorf("%s and %s: %w", certPath, keyPath, ErrKeyMismatch)
 	}
 	return cert, key, nil
 }
+
+// NextKeySuffix names the file a renewal with a new key writes the new
+// key to (KEY.next) before the certificate, and renames over the key
+// after it (clustertls.WriteRekeyed).
+const NextKeySuffix = ".next"
 
 // LoadCert reads one PEM certificate.
 func LoadCert(path string) (*x509.Certificate, error) { return loadCert(path) }
