@@ -673,12 +673,12 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(kvTx) 
 	return res, ops, nil
 }
 
-// verifyChange is zone.VerifyChange, without the RRSIG cryptography when
-// this member's preverifier checked the entry's bytes with owner already
-// (preverify.go).
+// verifyChange is zone.VerifyChange, without the RRSIG and head
+// cryptography when this member's preverifier checked the entry's bytes
+// with owner already (preverify.go).
 func (w *work) verifyChange(old *zone.Zone, cs zone.ChangeSet, owner *zone.Key, entry []byte) (*zone.Zone, error) {
-	if w.pre.verified(entry, owner) {
-		return zone.VerifyChangePreverified(old, cs, owner)
+	if ok, head := w.pre.verifiedChange(entry, owner); ok {
+		return zone.VerifyChangePreverified(old, cs, owner, head)
 	}
 	return zone.VerifyChange(old, cs, owner)
 }

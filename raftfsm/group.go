@@ -262,6 +262,11 @@ func OpenGroup(ctx context.Context, opts GroupOptions) (g *Group, err error) {
 	cfg.ElectionTimeout = opts.ElectionTimeout
 	cfg.LeaderLeaseTimeout = opts.LeaderLeaseTimeout
 	cfg.CommitTimeout = opts.CommitTimeout
+	// Concurrent Applys wait in a buffered channel (MaxAppendEntries,
+	// 64) rather than each handing its entry to the leader loop in turn,
+	// so the loop takes them as one batch: one log write, one
+	// AppendEntries, one FSM batch (issue 11 item 5, bench/README.md).
+	cfg.BatchApplyCh = true
 	if opts.SnapshotThreshold > 0 {
 		cfg.SnapshotThreshold = opts.SnapshotThreshold
 	}

@@ -14,8 +14,9 @@ import (
 // as the entry is stored in its log (preverifyLogs). It does so for the
 // entries that carry signed RRsets: StageChunk (with the open upload's
 // key), PublishChange (the zone's owner key), CreateZone and RotateKey
-// (the key they bind). Apply then finds the verdict by the entry's
-// SHA-256 and skips the cryptography it already did, so the state
+// (the key they bind); for the last three it also checks the change's
+// signed head (zone.ParseHead). Apply then finds the verdict by the
+// entry's SHA-256 and skips the cryptography it already did, so the state
 // machine's goroutine, which Raft waits on, spends little time on
 // signatures. Every member still checks every signature it serves
 // itself: a verdict is only ever this member's own, and only a success
@@ -39,7 +40,11 @@ const maxVerdicts = 256
 type verdict struct {
 	done chan struct{}
 	key  string // the owner public key checked with
-	ok   bool
+	ok   bool   // every RRSIG verified
+	// head is the change's signed head, parsed and its signature
+	// verified with key; nil when the entry carries none or it did not
+	// verify (apply checks it again and says why).
+	head *zone.Head
 }
 
 func newPreverifier(owner, zoneOwner func(string) *zone.Key) *preverifier {
@@ -73,6 +78,7 @@ func (p *preverifier) start(data []byte) *verdict {
 	var (
 		origin string
 		sets   []*zone.RRset
+		head   []byte
 		owner  *zone.Key
 		sem    = p.small
 	)
@@ -81,16 +87,16 @@ func (p *preverifier) start(data []byte) *verdict {
 		origin, sets, sem = zone.CanonicalName(c.Zone), c.Sets, p.sem
 		owner = p.owner(origin)
 	case *PublishChange:
-		origin, sets = zone.CanonicalName(c.Change.Zone), c.Change.Put
+		origin, sets, head = zone.CanonicalName(c.Change.Zone), c.Change.Put, c.Change.Head
 		owner = p.zoneOwner(origin)
 	case *CreateZone:
-		origin, sets = zone.CanonicalName(c.Change.Zone), c.Change.Put
+		origin, sets, head = zone.CanonicalName(c.Change.Zone), c.Change.Put, c.Change.Head
 		owner, _ = ownerKey(origin, c.Owner)
 	case *RotateKey:
-		origin, sets = zone.CanonicalName(c.Change.Zone), c.Change.Put
+		origin, sets, head = zone.CanonicalName(c.Change.Zone), c.Change.Put, c.Change.Head
 		owner, _ = ownerKey(origin, c.NewKey)
 	}
-	if owner == nil || len(sets) == 0 {
+	if owner == nil || len(sets) == 0 && len(head) == 0 {
 		return nil
 	}
 	sum := sha256.Sum256(data)
@@ -122,6 +128,11 @@ func (p *preverifier) start(data []byte) *verdict {
 			checked = append(checked, cs)
 		}
 		v.ok = zone.VerifySigned(checked, owner) == nil
+		if v.ok && len(head) > 0 {
+			if h, err := zone.ParseHead(head, owner); err == nil {
+				v.head = h
+			}
+		}
 	}()
 	return v
 }
@@ -130,8 +141,16 @@ func (p *preverifier) start(data []byte) *verdict {
 // owner's key; it waits for a check in progress. The verdict is used
 // once.
 func (p *preverifier) verified(data []byte, owner *zone.Key) bool {
+	ok, _ := p.verifiedChange(data, owner)
+	return ok
+}
+
+// verifiedChange is verified for the entry of a change (a create, a
+// publish, a rotation), which also returns the change's signed head when
+// this member checked it with owner's key (nil: apply checks it).
+func (p *preverifier) verifiedChange(data []byte, owner *zone.Key) (bool, *zone.Head) {
 	if p == nil || owner == nil {
-		return false
+		return false, nil
 	}
 	sum := sha256.Sum256(data)
 	p.mu.Lock()
@@ -141,10 +160,13 @@ func (p *preverifier) verified(data []byte, owner *zone.Key) bool {
 	}
 	p.mu.Unlock()
 	if !ok {
-		return false
+		return false, nil
 	}
 	<-v.done
-	return v.ok && v.key == owner.DNSKEY.PublicKey
+	if !v.ok || v.key != owner.DNSKEY.PublicKey {
+		return false, nil
+	}
+	return true, v.head
 }
 
 // wait waits for the checks in progress (FSM shutdown, tests).

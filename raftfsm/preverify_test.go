@@ -24,6 +24,13 @@ func TestPreverify(t *testing.T) {
 		a, b := c.Put[0].Sigs[0], c.Put[1].Sigs[0]
 		a.Signature, b.Signature = b.Signature, a.Signature
 	})
+	// The head's signature changed in one base64 digit, its RRSIGs good.
+	forgedHead := publishCS(t, cs, func(c *zone.ChangeSet) {
+		h := []byte(string(c.Head))
+		i := len(h) - 10
+		h[i] = map[bool]byte{true: 'B', false: 'A'}[h[i] == 'A']
+		c.Head = h
+	})
 	nk := newKey(t, "example.")
 	rotation := mustCmd(t)(RotateCommand(r.v2, resignWith(t, r.v2, nk), r.k, nk))
 	other := newKey(t, "other.")
@@ -37,14 +44,16 @@ func TestPreverify(t *testing.T) {
 		key     *zone.Key
 		started bool
 		ok      bool
+		head    bool // the verdict carries the checked head
 	}{
-		{"a change, with the zone's key", good, r.k, true, true},
-		{"a change, asked with another key", good, nk, true, false},
-		{"a change with a forged RRSIG", forged, r.k, true, false},
-		{"a rotation, with the new key", rotation, nk, true, true},
-		{"a create, with the key it binds", create, other, true, true},
-		{"a deletion carries no RRset", del, r.k, false, false},
-		{"garbage", []byte{byte(TypePublishChange), 1, 2, 3}, r.k, false, false},
+		{"a change, with the zone's key", good, r.k, true, true, true},
+		{"a change, asked with another key", good, nk, true, false, false},
+		{"a change with a forged RRSIG", forged, r.k, true, false, false},
+		{"a change with a forged head", forgedHead, r.k, true, true, false},
+		{"a rotation, with the new key", rotation, nk, true, true, true},
+		{"a create, with the key it binds", create, other, true, true, true},
+		{"a deletion carries no RRset", del, r.k, false, false, false},
+		{"garbage", []byte{byte(TypePublishChange), 1, 2, 3}, r.k, false, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -52,8 +61,9 @@ func TestPreverify(t *testing.T) {
 			if (v != nil) != tt.started {
 				t.Fatalf("start = %v, want started %v", v, tt.started)
 			}
-			if got := pre.verified(tt.cmd, tt.key); got != tt.ok {
-				t.Errorf("verified = %v, want %v", got, tt.ok)
+			got, head := pre.verifiedChange(tt.cmd, tt.key)
+			if got != tt.ok || (head != nil) != tt.head {
+				t.Errorf("verifiedChange = %v, head %v; want %v, head %v", got, head != nil, tt.ok, tt.head)
 			}
 			if pre.verified(tt.cmd, tt.key) {
 				t.Error("a verdict was used twice")
@@ -62,10 +72,15 @@ func TestPreverify(t *testing.T) {
 	}
 
 	// Through apply: the forged change preverified (a failure) is
-	// verified again and refused; the good one applies.
+	// verified again and refused, so is the forged head whose RRSIGs
+	// passed; the good one applies.
 	r.f.Preverify(forged)
 	if res := r.f.apply(3, forged); !isRejected(res, ReasonBadSignature) {
 		t.Fatalf("forged change = %v, want rejected bad-signature", res)
+	}
+	r.f.Preverify(forgedHead)
+	if res := r.f.apply(3, forgedHead); !isRejected(res, ReasonBadSignature) {
+		t.Fatalf("change with a forged head = %v, want rejected bad-signature", res)
 	}
 	r.f.Preverify(good)
 	r.f.mustApply(t, 4, good)

@@ -272,7 +272,7 @@ func checkSignedPut(origin string, p *RRset) (*RRset, error) {
 // (the Raft state machine depends on it). The owner keeps signatures
 // fresh. A refusal is a *ChangeError whose Reason says why.
 func VerifyChange(old *Zone, cs ChangeSet, owner *Key) (*Zone, error) {
-	return verifyChange(old, cs, owner, false)
+	return verifyChange(old, cs, owner, false, nil)
 }
 
 // VerifyChangePreverified is VerifyChange for a caller that has itself
@@ -280,12 +280,15 @@ func VerifyChange(old *Zone, cs ChangeSet, owner *Key) (*Zone, error) {
 // (VerifySigned of their CheckSignedRRset forms, each put): the Raft state
 // machine, which checks an entry's signatures on all cores before it is
 // applied (raftfsm/preverify.go). Every other check, key tags and signer
-// names included, is made as VerifyChange makes it.
-func VerifyChangePreverified(old *Zone, cs ChangeSet, owner *Key) (*Zone, error) {
-	return verifyChange(old, cs, owner, true)
+// names included, is made as VerifyChange makes it. head, when not nil,
+// is what ParseHead(cs.Head, owner) returned to that caller (the head's
+// signature checked with owner): it is used when its note is cs.Head
+// byte for byte, and cs.Head is parsed and checked here otherwise.
+func VerifyChangePreverified(old *Zone, cs ChangeSet, owner *Key, head *Head) (*Zone, error) {
+	return verifyChange(old, cs, owner, true, head)
 }
 
-func verifyChange(old *Zone, cs ChangeSet, owner *Key, preverified bool) (*Zone, error) {
+func verifyChange(old *Zone, cs ChangeSet, owner *Key, preverified bool, head *Head) (*Zone, error) {
 	origin := CanonicalName(cs.Zone)
 	if owner == nil || owner.DNSKEY == nil || owner.DNSKEY.Algorithm != dns.ED25519 || len(owner.Public()) != ed25519.PublicKeySize {
 		return nil, refuse(ReasonMalformed, "no usable Ed25519 owner key")
@@ -306,9 +309,11 @@ func verifyChange(old *Zone, cs ChangeSet, owner *Key, preverified bool) (*Zone,
 	if !hasKey(nz, owner) {
 		return nil, refuse(ReasonMalformed, "the owner key (tag %d) is not in the apex DNSKEY RRset", owner.Tag())
 	}
-	h, err := parseChangeHead(cs.Head, origin, owner)
-	if err != nil {
-		return nil, err
+	h := head
+	if h == nil || !bytes.Equal(h.Note, cs.Head) {
+		if h, err = parseChangeHead(cs.Head, origin, owner); err != nil {
+			return nil, err
+		}
 	}
 	if old != nil && !SerialAbove(nz.Serial(), old.Serial()) {
 		return nil, refuse(ReasonStaleSerial, "serial %d is not above %d", nz.Serial(), old.Serial())
