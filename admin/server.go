@@ -140,7 +140,14 @@ type Server struct {
 	// active counts requests in flight: shutdown waits for them, not for
 	// idle connections.
 	active atomic.Int64
+	// streams is cancelled when Shutdown starts: long-lived streams
+	// (GET /v1/group/processed/stream) end then rather than hold it up.
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
+
+// streamsCtx is cancelled when Shutdown starts.
+func (a *Server) streamsCtx() context.Context { return a.streams }
 
 // shutdownPoll is how often shutdown checks for requests in flight.
 const shutdownPoll = 5 * time.Millisecond
@@ -153,6 +160,7 @@ func Listen(addr string, tc *tls.Config, o Options) (*Server, error) {
 		return nil, fmt.Errorf("admin %s: %w", addr, err)
 	}
 	a := &Server{Options: o, ln: tls.NewListener(ln, tc), done: make(chan struct{})}
+	a.streams, a.stopStreams = context.WithCancel(context.Background())
 	a.srv = &http.Server{
 		Handler:           a.counted(a.authorized(a.routes())),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -175,7 +183,7 @@ func (a *Server) Serve() {
 }
 
 // CloseUnserved closes the listener of a Server that never served.
-func (a *Server) CloseUnserved() error { return a.ln.Close() }
+func (a *Server) CloseUnserved() error { a.stopStreams(); return a.ln.Close() }
 
 // authorized answers 403 forbidden to a request Options.Authorize
 // refuses.
@@ -211,6 +219,7 @@ func (a *Server) counted(h http.Handler) http.Handler {
 // idle HTTP/2 connection to this endpoint, so a plain Shutdown took a
 // second per stop with nothing left to do.
 func (a *Server) Shutdown(ctx context.Context) error {
+	a.stopStreams()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	shut := make(chan error, 1)
@@ -257,6 +266,8 @@ func (a *Server) routes() http.Handler {
 	// Snapshots stream: bounded by the client, and by Raft's own
 	// timeouts for a restore, not by RequestTimeout.
 	mux.HandleFunc("GET /v1/snapshot", a.handleSnapshot)
+	// A processed stream lasts up to its for parameter (processed_stream.go).
+	mux.HandleFunc("GET /v1/group/processed/stream", a.handleProcessedStream)
 	mux.HandleFunc("POST /v1/snapshot/restore", a.handleRestore)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -55,5 +56,67 @@ func TestAckListsMembers(t *testing.T) {
 		if code, err := getStatus(ctx, ac, addr, "/v1/group/processed"+q); code != http.StatusBadRequest {
 			t.Errorf("GET /v1/group/processed%s = %d, %v; want 400", q, code, err)
 		}
+	}
+}
+
+// TestProcessedStream: GET /v1/group/processed/stream writes a member's
+// processed index at once and again once a later write is processed
+// there, so the leader learns it without a request per write; a bad
+// for is refused; a member that stops ends its streams rather than
+// waiting for them (its Stop returns while a client still reads one).
+func TestProcessedStream(t *testing.T) {
+	nodes, p := startGroup(t, 3)
+	leader, followers := leaderOf(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ac := p.client(t, "ops")
+	addr := followers[0].AdminAddr()
+	for _, q := range []string{"?for=zz", "?for=0s", "?for=-1s", "?for=500ms", fmt.Sprintf("?for=%v", admin.MaxProcessedStream+time.Second)} {
+		if code, err := getStatus(ctx, ac, addr, "/v1/group/processed/stream"+q); code != http.StatusBadRequest {
+			t.Errorf("GET /v1/group/processed/stream%s = %d, %v; want 400", q, code, err)
+		}
+	}
+
+	lines := make(chan admin.ProcessedLine, 64)
+	done := make(chan error, 1)
+	go func() {
+		done <- ac.FollowProcessed(ctx, addr, admin.MaxProcessedStream, func(l admin.ProcessedLine) bool {
+			lines <- l
+			return true
+		})
+	}()
+	first := <-lines
+	if first.ID != followers[0].ID() {
+		t.Errorf("first line names %q, want %q", first.ID, followers[0].ID())
+	}
+	z, _ := signedTestZone(t, "stream.test.")
+	cmd, err := writes.PublishCommand(nil, z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := leader.Submit(ctx, z.Origin, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for at := first.Index; at < res.Index; {
+		select {
+		case l := <-lines:
+			if l.Index <= at {
+				t.Fatalf("line %+v after index %d: a stream's indexes only rise", l, at)
+			}
+			at = l.Index
+		case err := <-done:
+			t.Fatalf("stream ended before index %d: %v", res.Index, err)
+		}
+	}
+
+	// Close ends the stream; the client sees it end without an error.
+	stopCtx, stopCancel := context.WithTimeout(ctx, 20*time.Second)
+	defer stopCancel()
+	if err := followers[0].Close(stopCtx); err != nil {
+		t.Fatalf("Close with a stream open: %v", err)
+	}
+	if err := <-done; err != nil && !errors.Is(err, admin.ErrUnavailable) {
+		t.Errorf("FollowProcessed after the member stopped = %v, want nil or unavailable", err)
 	}
 }

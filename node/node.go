@@ -380,6 +380,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.writes.RunLeases(bctx, n.cfg.Registry.LeaseCheck) // writes/leases.go
 		}()
 	}
+	n.bg.Add(1)
+	go func() { defer n.bg.Done(); n.writes.RunAcks(bctx) }() // writes/ack.go
 	n.log.Info("node started", "id", g.ID, "group", g.Name, "dns", tcp.Addr().String(), "admin", adm.Addr(), "raft", grp.Addr(), "api", n.apiAddrLocked(), "metrics", n.metricsSrv.Addr(), "zones", len(n.served.Origins()))
 	return nil
 }
