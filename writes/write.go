@@ -453,7 +453,9 @@ func (w *Path) toHolder(ctx context.Context, origin string, cmd raftfsm.Encoded,
 // forwards it once to the leader. While no leader is known (or its admin
 // address is not), or the leader this node knows cannot be reached (it
 // just died: this node learns of the next one after an election
-// timeout), it retries for up to LeaderWait. When the outcome of a
+// timeout), it retries for up to LeaderWait; a node that may not
+// forward and knows another member leads returns its *NotLeaderError at
+// once (leadsElsewhere). When the outcome of a
 // send is unknown (leadership lost while committing), it sends the same
 // command again, which is safe: a create or change the group already
 // holds is answered as a repeat (raftfsm ApplyResult.Repeat), and a
@@ -476,7 +478,7 @@ func (w *Path) toLeaderAs(ctx context.Context, origin string, cmd raftfsm.Encode
 			w.log.Info("deletion resent after an unknown outcome: the zone is gone", "zone", origin)
 			return &admin.ChangeResult{Repeat: true}, nil
 		}
-		if err == nil || !(leaderUnknown(err) || outcomeUnknown(err) || mayForward && leaderUnreachable(err)) {
+		if err == nil || !(leaderUnknown(err) || outcomeUnknown(err) || mayForward && leaderUnreachable(err)) || !mayForward && leadsElsewhere(err) {
 			return res, err
 		}
 		if outcomeUnknown(err) || leaderUnreachable(err) {
@@ -591,6 +593,19 @@ func (w *Path) countRejected(err error) {
 func leaderUnknown(err error) bool {
 	ae := admin.ErrorOf(err)
 	return ae.Code == admin.CodeNoLeader || ae.Code == admin.CodeNotLeader
+}
+
+// leadsElsewhere reports whether err is this node's own refusal naming
+// another member as leader. A node that may not forward (the write was
+// forwarded to it) returns that at once: the sender, which may forward,
+// then sends the write to the leader named. Waiting here for a leader
+// instead would spend LeaderWait on a member that cannot commit, and the
+// sender's own LeaderWait, running meanwhile, with it: under load, a
+// leader change while a write was being forwarded then failed the write
+// with not_leader although a new leader was known all along.
+func leadsElsewhere(err error) bool {
+	var nl *raftfsm.NotLeaderError
+	return errors.As(err, &nl) && nl.LeaderID != ""
 }
 
 // leaderUnreachable reports whether err says the leader a write was
@@ -879,7 +894,9 @@ func isRegistryCommand(c raftfsm.Command) bool {
 
 // toRegistry applies a registry command, forwarding it to the leader
 // once when this node does not lead and mayForward; it returns the
-// command's Raft index.
+// command's Raft index. While no leader is known it retries for up to
+// LeaderWait; a node that may not forward and knows another member
+// leads returns its *NotLeaderError at once (leadsElsewhere).
 func (w *Path) toRegistry(ctx context.Context, cmd raftfsm.Encoded, mayForward bool) (uint64, error) {
 	if !isRegistryCommand(cmd.Cmd) {
 		return 0, fmt.Errorf("%w (%v)", errNotRegistryCommand, cmd.Cmd.Type())
@@ -888,7 +905,7 @@ func (w *Path) toRegistry(ctx context.Context, cmd raftfsm.Encoded, mayForward b
 	defer wait.Stop()
 	for {
 		idx, err := w.toRegistryOnce(ctx, cmd, mayForward)
-		if err == nil || !leaderUnknown(err) {
+		if err == nil || !leaderUnknown(err) || !mayForward && leadsElsewhere(err) {
 			return idx, err
 		}
 		select {
