@@ -83,6 +83,30 @@ func propose(t *testing.T, n *Node, c raftfsm.Command) {
 	}
 }
 
+// proposeResending is n.ProposeRegistry, sent again while its outcome
+// is unknown (no_quorum: leadership was lost while committing, which a
+// loaded machine causes), as a client does. It reports whether it resent:
+// a resent command whose first try had committed may then be refused as
+// a duplicate, which the caller must judge.
+func proposeResending(t *testing.T, ctx context.Context, n *Node, cmd []byte) (resent bool, err error) {
+	t.Helper()
+	for {
+		err = n.ProposeRegistry(ctx, cmd)
+		if err == nil || admin.ErrorOf(err).Code != admin.CodeNoQuorum || ctx.Err() != nil {
+			return resent, err
+		}
+		t.Logf("ProposeRegistry through %s: %v; sending it again", n.ID(), err)
+		resent = true
+	}
+}
+
+// isRejected reports whether err is the state machine's refusal for
+// reason.
+func isRejected(err error, reason raftfsm.Reason) bool {
+	var rej *raftfsm.RejectedError
+	return errors.As(err, &rej) && rej.Reason == reason
+}
+
 func syncLog(t *testing.T, nodes ...*Node) {
 	t.Helper()
 	for _, n := range nodes {
@@ -311,7 +335,17 @@ func TestRegistryProposeThroughFollower(t *testing.T) {
 	_, followers := leaderOf(t, nodes)
 	fo := followers[0]
 	owner := ownerKey(t, "example.org.")
-	propose(t, fo, &raftfsm.ClaimZone{Zone: "example.org.", Owner: owner, Actor: "test", Time: fo.Now()})
+	first, err := raftfsm.EncodeCommand(&raftfsm.ClaimZone{Zone: "example.org.", Owner: owner, Actor: "test", Time: fo.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The claim read below decides whether a resent first claim, refused
+	// as claimed, had committed the first time.
+	if resent, err := proposeResending(t, ctx, fo, first); err != nil && !(resent && isRejected(err, raftfsm.ReasonNameClaimed)) {
+		t.Fatalf("claim through the follower: %v", err)
+	}
 	rs, _ := fo.Registry()
 	if cl, ok := rs.Claim("example.org."); !ok || cl.Group != "registry" {
 		t.Errorf("follower's own read after its write: claim %+v, %v", cl, ok)
@@ -320,10 +354,8 @@ func TestRegistryProposeThroughFollower(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	var rej *raftfsm.RejectedError
-	if err := fo.ProposeRegistry(ctx, cmd); !errors.As(err, &rej) || rej.Reason != raftfsm.ReasonNameClaimed {
+	if _, err := proposeResending(t, ctx, fo, cmd); !isRejected(err, raftfsm.ReasonNameClaimed) {
 		t.Errorf("second claim through the follower = %v, want rejected %s", err, raftfsm.ReasonNameClaimed)
 	}
 	zoneCmd, err := raftfsm.EncodeCommand(&raftfsm.DeleteZone{Zone: "example.org."})
