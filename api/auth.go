@@ -244,7 +244,7 @@ func bookkeeping(old *zone.Zone, origin string, p *zone.RRset) bool {
 // serialOnly reports whether p, an apex SOA put, equals old's apex SOA
 // but for the serial.
 func serialOnly(old *zone.Zone, p *zone.RRset) bool {
-	if old == nil || len(p.RRs) != 1 {
+	if old == nil || p.NumRecords() != 1 {
 		return false
 	}
 	n := old.Node(zone.CanonicalName(p.Name))
@@ -252,11 +252,11 @@ func serialOnly(old *zone.Zone, p *zone.RRset) bool {
 		return false
 	}
 	o := n.RRset(dns.TypeSOA)
-	if o == nil || o.TTL != p.TTL || len(o.RRs) != 1 {
+	if o == nil || o.TTL != p.TTL || o.NumRecords() != 1 {
 		return false
 	}
-	was, ok1 := o.RRs[0].(*dns.SOA)
-	now, ok2 := p.RRs[0].(*dns.SOA)
+	was, ok1 := o.First().(*dns.SOA)
+	now, ok2 := p.First().(*dns.SOA)
 	if !ok1 || !ok2 {
 		return false
 	}
@@ -305,12 +305,12 @@ func sameData(old *zone.Zone, p *zone.RRset) bool {
 		return false
 	}
 	o := n.RRset(p.Type)
-	if o == nil || o.TTL != p.TTL || len(o.RRs) != len(p.RRs) {
+	if o == nil || o.TTL != p.TTL || o.NumRecords() != p.NumRecords() {
 		return false
 	}
-	for _, rr := range p.RRs {
+	for _, rr := range p.Records() {
 		found := false
-		for _, orr := range o.RRs {
+		for _, orr := range o.Records() {
 			if dns.IsDuplicate(rr, orr) {
 				found = true
 				break

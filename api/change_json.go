@@ -60,10 +60,10 @@ type SignedDeletion struct {
 func NewSignedChange(cs zone.ChangeSet, rot *raftfsm.RotateKey) SignedChange {
 	out := SignedChange{Version: ChangeFormatVersion, Zone: cs.Zone, Head: string(cs.Head), Records: []string{}}
 	for _, set := range cs.Put {
-		for _, rr := range set.RRs {
+		for _, rr := range set.Records() {
 			out.Records = append(out.Records, rr.String())
 		}
-		for _, sig := range set.Sigs {
+		for _, sig := range set.Signatures() {
 			out.Records = append(out.Records, sig.String())
 		}
 	}
@@ -118,19 +118,19 @@ func (in *SignedChange) command() (raftfsm.Command, []byte, error) {
 		}
 		if sig, ok := rr.(*dns.RRSIG); ok {
 			s := set(h.Name, sig.TypeCovered, sig.OrigTtl)
-			s.Sigs = append(s.Sigs, sig)
+			s.AddSignature(sig)
 			continue
 		}
 		s := set(h.Name, h.Rrtype, h.Ttl)
-		if len(s.RRs) > 0 && s.TTL != h.Ttl {
+		if s.NumRecords() > 0 && s.TTL != h.Ttl {
 			return nil, nil, invalid("change.records", "record %d %q: TTL %d, but its RRset has TTL %d", i+1, line, h.Ttl, s.TTL)
 		}
 		s.TTL = h.Ttl
-		s.RRs = append(s.RRs, rr)
+		s.AddRecord(rr)
 	}
 	for _, k := range order {
 		s := sets[k]
-		if len(s.RRs) == 0 {
+		if s.NumRecords() == 0 {
 			return nil, nil, invalid("change.records", "RRSIG over %s %s without the records it covers", k.Name, dns.TypeToString[k.Type])
 		}
 		cs.Put = append(cs.Put, s)

@@ -145,7 +145,7 @@ func parseSigned(text, head, origin string) (*zone.Zone, *zone.Key, error) {
 	}
 	var owner *dns.DNSKEY
 	if set := z.Apex().RRset(dns.TypeDNSKEY); set != nil {
-		for _, rr := range set.RRs {
+		for _, rr := range set.Records() {
 			dk := rr.(*dns.DNSKEY)
 			if dk.Algorithm != dns.ED25519 || dk.Flags&dns.ZONE == 0 {
 				continue
@@ -673,10 +673,10 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request, c *call) 
 			continue
 		}
 		j := rrsetJSON{Name: set.Name, Type: dns.TypeToString[set.Type], TTL: set.TTL, Records: []string{}, RRSIGs: []string{}}
-		for _, rr := range set.RRs {
+		for _, rr := range set.Records() {
 			j.Records = append(j.Records, rr.String())
 		}
-		for _, sig := range set.Sigs {
+		for _, sig := range set.Signatures() {
 			j.RRSIGs = append(j.RRSIGs, sig.String())
 		}
 		out = append(out, j)

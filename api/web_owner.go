@@ -184,11 +184,11 @@ func keyOf(r *http.Request) string {
 // without the signatures' base64.
 func rrsetView(set *zone.RRset) rrsetJSON {
 	j := rrsetJSON{Name: set.Name, Type: dns.TypeToString[set.Type], TTL: set.TTL, Records: []string{}, RRSIGs: []string{}}
-	for _, rr := range set.RRs {
+	for _, rr := range set.Records() {
 		f := strings.SplitN(rr.String(), "\t", 5)
 		j.Records = append(j.Records, f[len(f)-1])
 	}
-	for _, sig := range set.Sigs {
+	for _, sig := range set.Signatures() {
 		j.RRSIGs = append(j.RRSIGs, "key "+itoa(int(sig.KeyTag))+", until "+dns.TimeToString(sig.Expiration))
 	}
 	return j

@@ -83,7 +83,7 @@ func (v *Verifier) VerifyDNSSEC(name string, t uint16, m *dns.Msg) (*DNSSECAnswe
 			if !zone.IsSubDomain(origin, s.Name) {
 				return fail(&zone.RecordError{Name: s.Name, Type: s.Type, Err: zone.ErrWrongZone})
 			}
-			if len(s.Sigs) == 0 {
+			if s.NumSignatures() == 0 {
 				delegation := i == 1 && s.Type == dns.TypeNS && s.Name != origin
 				if !delegation && i != 2 {
 					return fail(&zone.RecordError{Name: s.Name, Type: s.Type, Err: zone.ErrUnsigned})
@@ -116,11 +116,11 @@ func (v *Verifier) VerifyDNSSEC(name string, t uint16, m *dns.Msg) (*DNSSECAnswe
 // zone.ErrBadSignature otherwise.
 func checkSigs(s *zone.RRset, origin string, key *zone.Key, now time.Time) error {
 	err := zone.ErrBadSignature
-	for _, sig := range s.Sigs {
+	for _, sig := range s.Signatures() {
 		if sig.TypeCovered != s.Type || zone.CanonicalName(sig.SignerName) != origin {
 			continue
 		}
-		if sig.Verify(key.DNSKEY, s.RRs) != nil {
+		if sig.Verify(key.DNSKEY, s.Records()) != nil {
 			continue
 		}
 		if !sig.ValidityPeriod(now) {

@@ -53,7 +53,7 @@ func TestVerifyDNSSEC(t *testing.T) {
 			return m
 		}, pinned, nil, zone.ErrBadSignature},
 		{"signature stripped", "www.example.", func() *dns.Msg { m := www(); m.Answer = m.Answer[:1]; return m }, pinned, nil, zone.ErrUnsigned},
-		{"another owner's key", "www.example.", www, client.Anchors{"example.": &zone.Key{Zone: "example.", DNSKEY: other.Apex().RRset(dns.TypeDNSKEY).RRs[0].(*dns.DNSKEY)}}, nil, zone.ErrBadSignature},
+		{"another owner's key", "www.example.", www, client.Anchors{"example.": &zone.Key{Zone: "example.", DNSKEY: other.Apex().RRset(dns.TypeDNSKEY).First().(*dns.DNSKEY)}}, nil, zone.ErrBadSignature},
 		{"no anchor", "www.example.", www, client.Anchors{"other.": &zone.Key{Zone: "other.", DNSKEY: key.DNSKEY}}, nil, client.ErrNoTrustAnchor},
 		{"denial of a name that exists", "www.example.", func() *dns.Msg {
 			m := nx("nope.example.")

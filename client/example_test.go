@@ -46,8 +46,8 @@ func groupAnswer(z *zone.Zone, name string, t uint16) *client.Answer {
 	resp.SetQuestion(name, t)
 	resp.Response, resp.Authoritative = true, true
 	s := z.Node(name).RRset(t)
-	resp.Answer = append(resp.Answer, s.RRs...)
-	for _, sig := range s.Sigs {
+	resp.Answer = append(resp.Answer, s.Records()...)
+	for _, sig := range s.Signatures() {
 		resp.Answer = append(resp.Answer, sig)
 	}
 	a, err := client.Prove(z, resp)
@@ -95,8 +95,8 @@ func ExampleVerifier_VerifyAnswer() {
 // withSigs is s's records followed by its RRSIGs, as a response carries
 // them.
 func withSigs(s *zone.RRset) []dns.RR {
-	out := append([]dns.RR(nil), s.RRs...)
-	for _, sig := range s.Sigs {
+	out := append([]dns.RR(nil), s.Records()...)
+	for _, sig := range s.Signatures() {
 		out = append(out, sig)
 	}
 	return out

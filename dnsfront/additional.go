@@ -84,18 +84,18 @@ func (r *resolver) addresses(host string) {
 			continue
 		}
 		if expand {
-			for _, rr := range s.RRs {
+			for _, rr := range s.Records() {
 				c := dns.Copy(rr)
 				c.Header().Name = host
 				r.resp.Extra = append(r.resp.Extra, c)
 			}
 		} else {
-			r.resp.Extra = append(r.resp.Extra, s.RRs...)
+			r.resp.Extra = append(r.resp.Extra, s.Records()...)
 		}
 		if !r.do || glue {
 			continue // glue is not signed (RFC 4035 §2.2)
 		}
-		for _, sig := range s.Sigs {
+		for _, sig := range s.Signatures() {
 			if expand {
 				c := *sig
 				c.Hdr.Name = host

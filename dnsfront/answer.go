@@ -156,7 +156,7 @@ func (r *resolver) step(name string, t uint16) (target string, follow bool) {
 	}
 	if c := n.RRset(dns.TypeCNAME); c != nil {
 		r.add(&r.resp.Answer, c)
-		return canonical(c.RRs[0].(*dns.CNAME).Target), true
+		return canonical(c.First().(*dns.CNAME).Target), true
 	}
 	r.nodata(n)
 	return "", false
@@ -203,7 +203,7 @@ func (r *resolver) wildcard(name string, t uint16) (target string, follow bool) 
 	case t != dns.TypeCNAME && w.RRset(dns.TypeCNAME) != nil:
 		c := w.RRset(dns.TypeCNAME)
 		r.expand(c, name)
-		target, follow = canonical(c.RRs[0].(*dns.CNAME).Target), true
+		target, follow = canonical(c.First().(*dns.CNAME).Target), true
 	default:
 		// Wildcard NODATA (RFC 4035 §3.1.3.4): the wildcard's NSEC
 		// shows the type is missing, and the covering NSEC.
@@ -226,7 +226,7 @@ func (r *resolver) referral(cut *zone.Node) {
 		resp.Authoritative = false
 	}
 	ns := cut.RRset(dns.TypeNS)
-	resp.Ns = append(resp.Ns, ns.RRs...)
+	resp.Ns = append(resp.Ns, ns.Records()...)
 	if r.do {
 		if ds := cut.RRset(dns.TypeDS); ds != nil {
 			r.add(&resp.Ns, ds)
@@ -251,7 +251,7 @@ func (r *resolver) nodata(proof *zone.Node) {
 // RRSIGs likewise when DO is set. The copies live in the scratch.
 func (r *resolver) soa() {
 	set := r.z.Apex().RRset(dns.TypeSOA)
-	orig := set.RRs[0].(*dns.SOA)
+	orig := set.First().(*dns.SOA)
 	ttl := min(orig.Hdr.Ttl, orig.Minttl)
 	r.sc.soa = *orig
 	r.sc.soa.Hdr.Ttl = ttl
@@ -260,7 +260,7 @@ func (r *resolver) soa() {
 		return
 	}
 	sigs := r.sc.soaSigs[:0]
-	for _, sig := range set.Sigs {
+	for _, sig := range set.Signatures() {
 		sigs = append(sigs, *sig)
 		sigs[len(sigs)-1].Hdr.Ttl = ttl
 	}
@@ -280,7 +280,10 @@ func (r *resolver) proof(n *zone.Node) {
 		return
 	}
 	for _, rr := range r.resp.Ns {
-		if rr == s.RRs[0] {
+		// One NSEC a name: its owner and type say it is already
+		// there (the zone's records are decoded afresh for each
+		// reply, so they cannot be compared by identity).
+		if h := rr.Header(); h.Rrtype == dns.TypeNSEC && h.Name == s.Name {
 			return
 		}
 	}
@@ -289,9 +292,9 @@ func (r *resolver) proof(n *zone.Node) {
 
 // add appends the RRset to sec, with its RRSIGs when DO is set.
 func (r *resolver) add(sec *[]dns.RR, s *zone.RRset) {
-	*sec = append(*sec, s.RRs...)
+	*sec = append(*sec, s.Records()...)
 	if r.do {
-		for _, sig := range s.Sigs {
+		for _, sig := range s.Signatures() {
 			*sec = append(*sec, sig)
 		}
 	}
@@ -301,13 +304,13 @@ func (r *resolver) add(sec *[]dns.RR, s *zone.RRset) {
 // rewritten to name (RFC 4592 §3.3.1). Its RRSIGs keep their Labels
 // field, which tells a validator the answer was expanded.
 func (r *resolver) expand(s *zone.RRset, name string) {
-	for _, rr := range s.RRs {
+	for _, rr := range s.Records() {
 		c := dns.Copy(rr)
 		c.Header().Name = name
 		r.resp.Answer = append(r.resp.Answer, c)
 	}
 	if r.do {
-		for _, sig := range s.Sigs {
+		for _, sig := range s.Signatures() {
 			c := *sig
 			c.Hdr.Name = name
 			r.resp.Answer = append(r.resp.Answer, &c)
@@ -339,10 +342,10 @@ func (r *resolver) any(n *zone.Node, owner string) {
 // wildcard node is expanded to.
 func (r *resolver) sigs(n *zone.Node, owner string) {
 	for _, s := range n.RRsets {
-		if len(s.Sigs) == 0 {
+		if s.NumSignatures() == 0 {
 			continue
 		}
-		for _, sig := range s.Sigs {
+		for _, sig := range s.Signatures() {
 			if owner != "" {
 				c := *sig
 				c.Hdr.Name = owner

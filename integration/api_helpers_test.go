@@ -484,7 +484,7 @@ func apiRRset(t *testing.T, origin string, lines ...string) *zone.RRset {
 			t.Fatalf("%q: %v", l, err)
 		}
 		s.Name, s.Type, s.TTL = zone.CanonicalName(rr.Header().Name), rr.Header().Rrtype, rr.Header().Ttl
-		s.RRs = append(s.RRs, rr)
+		s.AddRecord(rr)
 	}
 	return s
 }

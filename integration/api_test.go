@@ -598,7 +598,7 @@ func TestAPI(t *testing.T) {
 			case dns.TypeDNSKEY, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
 				continue
 			}
-			for _, rr := range set.RRs {
+			for _, rr := range set.Records() {
 				c := dns.Copy(rr)
 				if soa, ok := c.(*dns.SOA); ok {
 					soa.Serial++

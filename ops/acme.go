@@ -177,7 +177,7 @@ func runACME(ctx context.Context, e *env, opts *acmeOptions, present bool, args 
 	} else {
 		set := &zone.RRset{Name: fqdn, Type: dns.TypeTXT, TTL: opts.TTL}
 		for _, v := range values {
-			set.RRs = append(set.RRs, &dns.TXT{Hdr: dns.RR_Header{Name: fqdn, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: opts.TTL}, Txt: []string{v}})
+			set.AddRecord(&dns.TXT{Hdr: dns.RR_Header{Name: fqdn, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: opts.TTL}, Txt: []string{v}})
 		}
 		change.Put = []*zone.RRset{set}
 	}
@@ -214,7 +214,7 @@ func challengeValues(z *zone.Zone, fqdn string) []string {
 		return nil
 	}
 	var out []string
-	for _, rr := range set.RRs {
+	for _, rr := range set.Records() {
 		out = append(out, strings.Join(rr.(*dns.TXT).Txt, ""))
 	}
 	return out

@@ -166,7 +166,7 @@ func headKey(z *zone.Zone) *zone.Key {
 	if z.Head == nil || s == nil {
 		return nil
 	}
-	for _, rr := range s.RRs {
+	for _, rr := range s.Records() {
 		k, err := zone.ParseKey([]byte(rr.String()+"\n"), nil)
 		if err != nil {
 			continue

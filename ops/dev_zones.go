@@ -85,7 +85,7 @@ func readDevZone(path, keyPath string) (*devZone, error) {
 func anchor(z *zone.Zone, k *zone.Key) (dnskey, ds string) {
 	key := k.DNSKEY
 	if s := z.Apex().RRset(dns.TypeDNSKEY); s != nil {
-		for _, rr := range s.RRs {
+		for _, rr := range s.Records() {
 			if dk, ok := rr.(*dns.DNSKEY); ok && zone.SameKey(dk, k.DNSKEY) {
 				key = dk
 			}

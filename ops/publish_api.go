@@ -506,8 +506,8 @@ func printDiff(w io.Writer, old, next *zone.Zone) {
 
 // rrsetText is an RRset's type, TTL and data on one line.
 func rrsetText(s *zone.RRset) string {
-	parts := make([]string, 0, len(s.RRs))
-	for _, rr := range s.RRs {
+	parts := make([]string, 0, s.NumRecords())
+	for _, rr := range s.Records() {
 		f := strings.SplitN(rr.String(), "\t", 5)
 		parts = append(parts, f[len(f)-1])
 	}
@@ -515,12 +515,12 @@ func rrsetText(s *zone.RRset) string {
 }
 
 func sameRRs(a, b *zone.RRset) bool {
-	if a.TTL != b.TTL || len(a.RRs) != len(b.RRs) {
+	if a.TTL != b.TTL || a.NumRecords() != b.NumRecords() {
 		return false
 	}
-	for _, rr := range a.RRs {
+	for _, rr := range a.Records() {
 		found := false
-		for _, o := range b.RRs {
+		for _, o := range b.Records() {
 			if dns.IsDuplicate(rr, o) {
 				found = true
 				break
@@ -534,11 +534,11 @@ func sameRRs(a, b *zone.RRset) bool {
 }
 
 func sameSigs(a, b *zone.RRset) bool {
-	if len(a.Sigs) != len(b.Sigs) {
+	if a.NumSignatures() != b.NumSignatures() {
 		return false
 	}
-	for i := range a.Sigs {
-		if a.Sigs[i].Signature != b.Sigs[i].Signature {
+	for i := range a.Signatures() {
+		if a.Signatures()[i].Signature != b.Signatures()[i].Signature {
 			return false
 		}
 	}

@@ -542,7 +542,7 @@ func unsignedSets(m *dns.Msg) []string {
 	}
 	var out []string
 	for _, s := range sets {
-		if len(s.Sigs) == 0 {
+		if s.NumSignatures() == 0 {
 			out = append(out, s.Name+" "+dns.TypeToString[s.Type])
 		}
 	}

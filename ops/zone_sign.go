@@ -109,7 +109,7 @@ func runSign(_ context.Context, e *env, opts *signOptions) error {
 	}
 	sigs := 0
 	for _, s := range signed.RRsets() {
-		sigs += len(s.Sigs)
+		sigs += s.NumSignatures()
 	}
 	fmt.Fprintf(e.stdout, "signed %s serial %d with key %d: %d RRsets, %d RRSIGs, valid %s to %s\n",
 		signed.Origin, signed.Serial(), k.Tag(), len(signed.RRsets()), sigs,

@@ -142,7 +142,7 @@ func unsigned(z *zone.Zone) (*zone.Zone, error) {
 		case dns.TypeDNSKEY, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeNSEC3PARAM, dns.TypeRRSIG:
 			continue
 		}
-		rrs = append(rrs, s.RRs...)
+		rrs = append(rrs, s.Records()...)
 	}
 	return zone.New(z.Origin, rrs)
 }

@@ -139,7 +139,7 @@ func apexKey(z *zone.Zone) (*zone.Key, error) {
 		return nil, withHint(errors.New("no DNSKEY at the apex: the zone is not signed"), "sign it with 'ddnrs zone sign --key KEYFILE ZONEFILE'")
 	}
 	var best *dns.DNSKEY
-	for _, rr := range set.RRs {
+	for _, rr := range set.Records() {
 		dk := rr.(*dns.DNSKEY)
 		if dk.Algorithm != dns.ED25519 {
 			continue

@@ -77,31 +77,31 @@ func encodeKey(name string, t uint16) ([]byte, error) {
 //
 // All integers are big-endian.
 func encodeRRset(s *zone.RRset) ([]byte, error) {
-	if len(s.RRs) == 0 || len(s.RRs) > 0xFFFF || len(s.Sigs) > 0xFFFF {
-		return nil, fmt.Errorf("RRset %s %s: %d records, %d signatures: cannot encode", s.Name, dns.TypeToString[s.Type], len(s.RRs), len(s.Sigs))
+	if s.NumRecords() == 0 || s.NumRecords() > 0xFFFF || s.NumSignatures() > 0xFFFF {
+		return nil, fmt.Errorf("RRset %s %s: %d records, %d signatures: cannot encode", s.Name, dns.TypeToString[s.Type], s.NumRecords(), s.NumSignatures())
 	}
 	size := 5
-	for _, rr := range s.RRs {
+	for _, rr := range s.Records() {
 		size += dns.Len(rr)
 	}
-	for _, sig := range s.Sigs {
+	for _, sig := range s.Signatures() {
 		size += dns.Len(sig)
 	}
 	buf := make([]byte, size)
 	buf[0] = rrsetVersion1
-	binary.BigEndian.PutUint16(buf[1:], uint16(len(s.RRs)))
-	binary.BigEndian.PutUint16(buf[3:], uint16(len(s.Sigs)))
+	binary.BigEndian.PutUint16(buf[1:], uint16(s.NumRecords()))
+	binary.BigEndian.PutUint16(buf[3:], uint16(s.NumSignatures()))
 	out := buf[:5]
 	var (
 		err error
 		m   dns.Msg
 	)
-	for _, rr := range s.RRs {
+	for _, rr := range s.Records() {
 		if out, err = appendRR(out, &m, rr); err != nil {
 			return nil, fmt.Errorf("RRset %s %s: %w", s.Name, dns.TypeToString[s.Type], err)
 		}
 	}
-	for _, sig := range s.Sigs {
+	for _, sig := range s.Signatures() {
 		if out, err = appendRR(out, &m, sig); err != nil {
 			return nil, fmt.Errorf("RRSIG of %s %s: %w", s.Name, dns.TypeToString[s.Type], err)
 		}
@@ -144,7 +144,7 @@ func decodeRRset(b []byte) (*zone.RRset, error) {
 	if n == 0 {
 		return nil, errors.New("RRset value holds no records")
 	}
-	s := &zone.RRset{RRs: make([]dns.RR, 0, min(n, len(b)/11)), Sigs: make([]*dns.RRSIG, 0, min(m, len(b)/11))}
+	s := zone.NewRRset("", 0, 0, make([]dns.RR, 0, min(n, len(b)/11)), make([]*dns.RRSIG, 0, min(m, len(b)/11)))
 	off := 5
 	for i := 0; i < n+m; i++ {
 		rr, next, err := dns.UnpackRR(b, off)
@@ -174,7 +174,7 @@ func decodeRRset(b []byte) (*zone.RRset, error) {
 			if h.Rrtype != s.Type || h.Ttl != s.TTL {
 				return nil, fmt.Errorf("record %d: %s TTL %d in an RRset of %s TTL %d", i, dns.TypeToString[h.Rrtype], h.Ttl, dns.TypeToString[s.Type], s.TTL)
 			}
-			s.RRs = append(s.RRs, rr)
+			s.AddRecord(rr)
 			continue
 		}
 		sig, ok := rr.(*dns.RRSIG)
@@ -184,7 +184,7 @@ func decodeRRset(b []byte) (*zone.RRset, error) {
 		if sig.TypeCovered != s.Type {
 			return nil, fmt.Errorf("record %d: RRSIG covers %s in an RRset of %s", i, dns.TypeToString[sig.TypeCovered], dns.TypeToString[s.Type])
 		}
-		s.Sigs = append(s.Sigs, sig)
+		s.AddSignature(sig)
 	}
 	if off != len(b) {
 		return nil, fmt.Errorf("%d bytes after the last record", len(b)-off)

@@ -32,9 +32,9 @@ func goldenRRset(t testing.TB) *zone.RRset {
 			t.Fatalf("NewRR(%q): %v", text, err)
 		}
 		if sig, ok := rr.(*dns.RRSIG); ok {
-			s.Sigs = append(s.Sigs, sig)
+			s.AddSignature(sig)
 		} else {
-			s.RRs = append(s.RRs, rr)
+			s.AddRecord(rr)
 		}
 	}
 	return s
@@ -86,16 +86,16 @@ func TestRRsetGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decodeRRset(golden): %v", err)
 	}
-	if back.Name != s.Name || back.Type != s.Type || back.TTL != s.TTL || len(back.RRs) != 2 || len(back.Sigs) != 1 {
+	if back.Name != s.Name || back.Type != s.Type || back.TTL != s.TTL || back.NumRecords() != 2 || back.NumSignatures() != 1 {
 		t.Fatalf("decodeRRset(golden) = %+v, want %+v", back, s)
 	}
-	for i := range s.RRs {
-		if back.RRs[i].String() != s.RRs[i].String() {
-			t.Errorf("record %d = %s, want %s", i, back.RRs[i], s.RRs[i])
+	for i := range s.Records() {
+		if back.Records()[i].String() != s.Records()[i].String() {
+			t.Errorf("record %d = %s, want %s", i, back.Records()[i], s.Records()[i])
 		}
 	}
-	if back.Sigs[0].String() != s.Sigs[0].String() {
-		t.Errorf("RRSIG = %s, want %s", back.Sigs[0], s.Sigs[0])
+	if back.Signatures()[0].String() != s.Signatures()[0].String() {
+		t.Errorf("RRSIG = %s, want %s", back.Signatures()[0], s.Signatures()[0])
 	}
 }
 
@@ -132,10 +132,10 @@ func TestDecodeRRsetRejects(t *testing.T) {
 	ttl, _ := dns.NewRR("www.example. 60 IN A 192.0.2.3")
 	sigAAAA, _ := dns.NewRR("www.example. 3600 IN RRSIG AAAA 15 2 3600 20300101000000 20240101000000 4242 example. " + fakeSig)
 	enc := func(rrs []dns.RR, sigs []dns.RR) []byte {
-		mixed.RRs = rrs
-		mixed.Sigs = nil
+		mixed.SetRecords(rrs)
+		mixed.SetSignatures(nil)
 		for _, s := range sigs {
-			mixed.Sigs = append(mixed.Sigs, s.(*dns.RRSIG))
+			mixed.AddSignature(s.(*dns.RRSIG))
 		}
 		b, err := encodeRRset(mixed)
 		if err != nil {

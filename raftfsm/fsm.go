@@ -589,7 +589,7 @@ func (w *work) apply(l *raft.Log, log *slog.Logger) (*ApplyResult, []func(kvTx) 
 			return nil, nil, reject(ReasonBadSignature, "zone %s: the rotation is not signed by the owner key (tag %d)", origin, s.Owner.Tag())
 		}
 		for _, set := range z.RRsets() {
-			for _, sig := range set.Sigs {
+			for _, sig := range set.Signatures() {
 				if sig.KeyTag != newKey.Tag() {
 					return nil, nil, reject(ReasonWrongKey, "zone %s: %s keeps an RRSIG by key tag %d after rotating to %d", origin, set.Name, sig.KeyTag, newKey.Tag())
 				}

@@ -84,7 +84,7 @@ func putA(t testing.TB, name, addr string) zone.Change {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return zone.Change{Put: []*zone.RRset{{Name: zone.CanonicalName(name), Type: dns.TypeA, TTL: 3600, RRs: []dns.RR{rr}}}}
+	return zone.Change{Put: []*zone.RRset{zone.NewRRset(zone.CanonicalName(name), dns.TypeA, 3600, []dns.RR{rr}, nil)}}
 }
 
 func encode(t testing.TB, c Command) []byte {

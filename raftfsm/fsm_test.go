@@ -105,7 +105,7 @@ func TestFSMRejects(t *testing.T) {
 			return publishCS(t, zone.SignedDiff(r.v2, v3), func(cs *zone.ChangeSet) {
 				for _, s := range cs.Put {
 					if s.Name == "www.example." && s.Type == dns.TypeA {
-						s.RRs[0].(*dns.A).A[3]++
+						s.First().(*dns.A).A[3]++
 					}
 				}
 			})
@@ -222,11 +222,11 @@ func resignWith(t testing.TB, z *zone.Zone, k *zone.Key) *zone.Zone {
 		case dns.TypeNSEC, dns.TypeDNSKEY:
 			continue
 		case dns.TypeSOA:
-			soa := dns.Copy(s.RRs[0]).(*dns.SOA)
+			soa := dns.Copy(s.First()).(*dns.SOA)
 			soa.Serial++
 			rrs = append(rrs, soa)
 		default:
-			rrs = append(rrs, s.RRs...)
+			rrs = append(rrs, s.Records()...)
 		}
 	}
 	u, err := zone.New(z.Origin, rrs)

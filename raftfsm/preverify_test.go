@@ -21,7 +21,7 @@ func TestPreverify(t *testing.T) {
 	}
 	// Two RRSIGs swapped: well formed, by the owner key, over other data.
 	forged := publishCS(t, cs, func(c *zone.ChangeSet) {
-		a, b := c.Put[0].Sigs[0], c.Put[1].Sigs[0]
+		a, b := c.Put[0].Signatures()[0], c.Put[1].Signatures()[0]
 		a.Signature, b.Signature = b.Signature, a.Signature
 	})
 	// The head's signature changed in one base64 digit, its RRSIGs good.

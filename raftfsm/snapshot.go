@@ -261,8 +261,8 @@ func decodeSnapshotBodyVersion(b []byte, version byte) (*fsmState, error) {
 			if err != nil {
 				return nil, fmt.Errorf("zone %s: %w", origin, err)
 			}
-			rrs = append(rrs, rs.RRs...)
-			for _, sig := range rs.Sigs {
+			rrs = append(rrs, rs.Records()...)
+			for _, sig := range rs.Signatures() {
 				rrs = append(rrs, sig)
 			}
 		}

@@ -271,8 +271,8 @@ func (w *work) applyStageChunk(c *StageChunk, l []byte, res *ApplyResult, pre *p
 		if prev != nil && zone.CompareRRsetKey(prev.Name, prev.Type, s.Name, s.Type) >= 0 {
 			return nil, reject(ReasonChunkOrder, "zone %s chunk %d: %s %s does not sort after %s %s", origin, c.Seq, s.Name, dns.TypeToString[s.Type], prev.Name, dns.TypeToString[prev.Type])
 		}
-		if len(s.RRs) > int(st.Largest) {
-			return nil, reject(ReasonTooLarge, "zone %s chunk %d: %s %s holds %d records, its StageBegin announced at most %d", origin, c.Seq, s.Name, dns.TypeToString[s.Type], len(s.RRs), st.Largest)
+		if s.NumRecords() > int(st.Largest) {
+			return nil, reject(ReasonTooLarge, "zone %s chunk %d: %s %s holds %d records, its StageBegin announced at most %d", origin, c.Seq, s.Name, dns.TypeToString[s.Type], s.NumRecords(), st.Largest)
 		}
 		v, err := encodeRRset(s)
 		if err != nil {
@@ -371,7 +371,7 @@ func stagedCommands(next *zone.Zone, k *zone.Key, chunkBytes int) ([][]byte, err
 	var cur []*zone.RRset
 	size, total, largest := 0, uint64(0), 0
 	for _, s := range next.RRsets() {
-		largest = max(largest, len(s.RRs))
+		largest = max(largest, s.NumRecords())
 		v, err := encodeRRset(s)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrMalformedCommand, err)

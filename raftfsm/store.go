@@ -372,8 +372,8 @@ func (s *Store) Get(origin string) (*zone.Zone, error) {
 			if want, err := encodeKey(rs.Name, rs.Type); err != nil || !bytes.Equal(k, want) {
 				return fmt.Errorf("%w: %s: zone %s key %x holds %s %s", ErrCorrupt, s.path, origin, k, rs.Name, dns.TypeToString[rs.Type])
 			}
-			rrs = append(rrs, rs.RRs...)
-			for _, sig := range rs.Sigs {
+			rrs = append(rrs, rs.Records()...)
+			for _, sig := range rs.Signatures() {
 				rrs = append(rrs, sig)
 			}
 			return nil

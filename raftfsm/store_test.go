@@ -700,7 +700,7 @@ func BenchmarkStore(b *testing.B) {
 		b.Fatal(err)
 	}
 	rr, _ := dns.NewRR("h5000.example. 300 IN A 192.0.2.250")
-	z2, err := z1.Apply(zone.Change{Put: []*zone.RRset{{Name: "h5000.example.", Type: dns.TypeA, TTL: 300, RRs: []dns.RR{rr}}}}, k, opt)
+	z2, err := z1.Apply(zone.Change{Put: []*zone.RRset{zone.NewRRset("h5000.example.", dns.TypeA, 300, []dns.RR{rr}, nil)}}, k, opt)
 	if err != nil {
 		b.Fatal(err)
 	}

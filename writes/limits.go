@@ -42,7 +42,7 @@ func (l ZoneLimits) over(origin, what string, got, limit int64, setting string) 
 func (l ZoneLimits) check(cmd raftfsm.Encoded, stored func() int) error {
 	sets := func(origin string, puts []*zone.RRset) error {
 		for _, s := range puts {
-			if err := l.over(origin, fmt.Sprintf("RRset %s type %d: records", s.Name, s.Type), int64(len(s.RRs)), l.MaxRRsetRecords, "max_rrset_records"); err != nil {
+			if err := l.over(origin, fmt.Sprintf("RRset %s type %d: records", s.Name, s.Type), int64(s.NumRecords()), l.MaxRRsetRecords, "max_rrset_records"); err != nil {
 				return err
 			}
 		}

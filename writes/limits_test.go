@@ -22,7 +22,7 @@ func aSets(t *testing.T, n, records int) []*zone.RRset {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s.RRs = append(s.RRs, rr)
+			s.AddRecord(rr)
 		}
 		out = append(out, s)
 	}

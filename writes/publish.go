@@ -57,7 +57,7 @@ func PublishCommand(stored, z *zone.Zone) ([]byte, error) {
 	}
 	var keys []*dns.DNSKEY
 	if s := z.Apex().RRset(dns.TypeDNSKEY); s != nil {
-		for _, rr := range s.RRs {
+		for _, rr := range s.Records() {
 			if k, ok := rr.(*dns.DNSKEY); ok {
 				keys = append(keys, k)
 			}

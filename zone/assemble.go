@@ -35,7 +35,7 @@ func VerifySigned(sets []*RRset, owner *Key) error {
 	}
 	tag := owner.Tag()
 	for _, s := range sets {
-		for _, sig := range s.Sigs {
+		for _, sig := range s.Signatures() {
 			if sig.KeyTag != tag || sig.Algorithm != owner.DNSKEY.Algorithm || CanonicalName(sig.SignerName) != owner.Zone {
 				return refuse(ReasonWrongKey, "%s %s: RRSIG by key tag %d of %s, owner key tag %d",
 					s.Name, dns.TypeToString[s.Type], sig.KeyTag, sig.SignerName, tag)
@@ -78,7 +78,7 @@ func Assemble(origin string, sets []*RRset, leaves [][32]byte, h *Head, owner *K
 	}
 	z := build(origin, sets)
 	z.shareNames() // sets are the caller's, checked copies (compact.go)
-	if apex := z.Apex(); apex == nil || apex.RRset(dns.TypeSOA) == nil || len(apex.RRset(dns.TypeSOA).RRs) != 1 {
+	if apex := z.Apex(); apex == nil || apex.RRset(dns.TypeSOA) == nil || apex.RRset(dns.TypeSOA).NumRecords() != 1 {
 		return nil, &ChangeError{ReasonMalformed, &RecordError{origin, dns.TypeSOA, ErrNoSOA}}
 	}
 	for _, n := range z.Nodes() {
@@ -96,9 +96,9 @@ func Assemble(origin string, sets []*RRset, leaves [][32]byte, h *Head, owner *K
 		for _, s := range n.RRsets {
 			must := signs(st, s.Type)
 			switch {
-			case must && len(s.Sigs) == 0:
+			case must && s.NumSignatures() == 0:
 				return nil, refuse(ReasonBadSignature, "%s %s has no RRSIG", s.Name, dns.TypeToString[s.Type])
-			case !must && len(s.Sigs) > 0:
+			case !must && s.NumSignatures() > 0:
 				return nil, refuse(ReasonMalformed, "%s %s: %v", s.Name, dns.TypeToString[s.Type], ErrUnexpectedRRSIG)
 			}
 		}
@@ -116,6 +116,9 @@ func Assemble(origin string, sets []*RRset, leaves [][32]byte, h *Head, owner *K
 	case h.Size != t.Size() || h.Root != t.Root():
 		return nil, refuse(ReasonRootMismatch, "head has %d leaves, root %x; the RRsets give %d leaves, root %x",
 			h.Size, h.Root[:8], t.Size(), t.Root())
+	}
+	if err := z.packAll(); err != nil {
+		return nil, &ChangeError{ReasonMalformed, err}
 	}
 	z.tree.once.Do(func() { z.tree.tree = t })
 	z.Head = h

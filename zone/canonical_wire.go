@@ -44,12 +44,21 @@ type leafEncoder struct {
 // still hashes to its leaf.
 func (e *leafEncoder) encode(s *RRset, ttl uint32) ([]byte, error) {
 	e.rdata, e.spans = e.rdata[:0], e.spans[:0]
-	for _, rr := range s.RRs {
-		start := len(e.rdata)
-		if err := e.appendRDATA(rr); err != nil {
-			return nil, err
+	if s.packed() && !lowersNames(s.Type) {
+		// The packed RDATA is the canonical RDATA: nothing to lower.
+		for rd := range s.rdatas {
+			start := len(e.rdata)
+			e.rdata = append(e.rdata, rd...)
+			e.spans = append(e.spans, [2]int{start, len(e.rdata)})
 		}
-		e.spans = append(e.spans, [2]int{start, len(e.rdata)})
+	} else {
+		for _, rr := range s.Records() {
+			start := len(e.rdata)
+			if err := e.appendRDATA(rr); err != nil {
+				return nil, err
+			}
+			e.spans = append(e.spans, [2]int{start, len(e.rdata)})
+		}
 	}
 	rd := func(i int) []byte { return e.rdata[e.spans[i][0]:e.spans[i][1]] }
 	if len(e.spans) > 1 {
@@ -134,6 +143,18 @@ func (e *leafEncoder) appendRDATA(rr dns.RR) error {
 	}
 	e.rdata = append(e.rdata, buf[start:]...)
 	return nil
+}
+
+// lowersNames reports whether lowerEmbeddedNames may change a record of
+// type t: the types it lists.
+func lowersNames(t uint16) bool {
+	switch t {
+	case dns.TypeNS, dns.TypeMD, dns.TypeMF, dns.TypeCNAME, dns.TypeSOA, dns.TypeMB, dns.TypeMG,
+		dns.TypeMR, dns.TypePTR, dns.TypeMINFO, dns.TypeMX, dns.TypeRP, dns.TypeAFSDB, dns.TypeRT,
+		dns.TypeSIG, dns.TypePX, dns.TypeNAPTR, dns.TypeKX, dns.TypeSRV, dns.TypeDNAME:
+		return true
+	}
+	return false
 }
 
 // lowerEmbeddedNames returns rr, or a copy of it with the domain names in

@@ -26,8 +26,8 @@ type ChangeSet struct {
 // no SOA (a change set that is not a valid change).
 func (cs ChangeSet) Serial() (serial uint32, ok bool) {
 	for _, set := range cs.Put {
-		if set.Type == dns.TypeSOA && len(set.RRs) > 0 {
-			if soa, isSOA := set.RRs[0].(*dns.SOA); isSOA {
+		if set.Type == dns.TypeSOA && set.NumRecords() > 0 {
+			if soa, isSOA := set.First().(*dns.SOA); isSOA {
 				return soa.Serial, true
 			}
 		}
@@ -114,11 +114,11 @@ func SignedDiff(old, new *Zone) ChangeSet {
 // sameSigned reports whether a and b hold the same records, TTL and
 // RRSIGs.
 func sameSigned(a, b *RRset) bool {
-	if a.TTL != b.TTL || len(a.Sigs) != len(b.Sigs) || !bytes.Equal(LeafData(a), LeafData(b)) {
+	if a.TTL != b.TTL || a.NumSignatures() != b.NumSignatures() || !bytes.Equal(LeafData(a), LeafData(b)) {
 		return false
 	}
-	for i := range a.Sigs {
-		if !dns.IsDuplicate(a.Sigs[i], b.Sigs[i]) || a.Sigs[i].Hdr.Ttl != b.Sigs[i].Hdr.Ttl {
+	for i := range a.Signatures() {
+		if !dns.IsDuplicate(a.Signatures()[i], b.Signatures()[i]) || a.Signatures()[i].Hdr.Ttl != b.Signatures()[i].Hdr.Ttl {
 			return false
 		}
 	}
@@ -154,6 +154,13 @@ func (z *Zone) WithChanges(cs ChangeSet) (*Zone, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	// The zone holds them packed (packed.go). One that does not pack
+	// stays loose, as it was: its RRSIG cannot verify either (it packs
+	// the records), so VerifyChange refuses it for that reason.
+	pk := newPacker(len(puts))
+	for _, s := range puts {
+		_ = pk.pack(s)
+	}
 	if z != nil && len(cs.Delete) == 0 {
 		// Only replacements: no rebuild (incremental.go). The zone's
 		// rules held before and its names and types stay: they hold.
@@ -178,7 +185,7 @@ func (z *Zone) WithChanges(cs ChangeSet) (*Zone, error) {
 		list = append(list, s)
 	}
 	nz := build(origin, list)
-	if apex := nz.Apex(); apex == nil || apex.RRset(dns.TypeSOA) == nil || len(apex.RRset(dns.TypeSOA).RRs) != 1 {
+	if apex := nz.Apex(); apex == nil || apex.RRset(dns.TypeSOA) == nil || apex.RRset(dns.TypeSOA).NumRecords() != 1 {
 		return nil, &RecordError{origin, dns.TypeSOA, ErrNoSOA}
 	}
 	for _, n := range nz.Nodes() {
@@ -201,7 +208,7 @@ func (z *Zone) WithChanges(cs ChangeSet) (*Zone, error) {
 // checkSignedPut checks one RRset of a ChangeSet and returns a canonical
 // deep copy of it.
 func checkSignedPut(origin string, p *RRset) (*RRset, error) {
-	if p == nil || len(p.RRs) == 0 {
+	if p == nil || p.NumRecords() == 0 {
 		name, t := "", uint16(0)
 		if p != nil {
 			name, t = p.Name, p.Type
@@ -220,11 +227,11 @@ func checkSignedPut(origin string, p *RRset) (*RRset, error) {
 		return nil, bad(ErrOutOfZone)
 	case p.Type == dns.TypeSOA && name != origin:
 		return nil, bad(fmt.Errorf("%w: an SOA below the apex", ErrChange))
-	case p.Type == dns.TypeSOA && len(p.RRs) != 1:
+	case p.Type == dns.TypeSOA && p.NumRecords() != 1:
 		return nil, bad(ErrNoSOA)
 	}
-	s := &RRset{Name: name, Type: p.Type, TTL: p.TTL, RRs: make([]dns.RR, 0, len(p.RRs))}
-	for _, rr := range p.RRs {
+	s := NewRRset(name, p.Type, p.TTL, make([]dns.RR, 0, p.NumRecords()), nil)
+	for _, rr := range p.Records() {
 		h := rr.Header()
 		switch {
 		case h.Class != dns.ClassINET:
@@ -237,19 +244,18 @@ func checkSignedPut(origin string, p *RRset) (*RRset, error) {
 		}
 		c := dns.Copy(rr)
 		c.Header().Name = name
-		if !containsRR(s.RRs, c) {
-			s.RRs = append(s.RRs, c)
+		if !containsRR(s.Records(), c) {
+			s.AddRecord(c)
 		}
 	}
-	for _, sig := range p.Sigs {
+	for _, sig := range p.Signatures() {
 		if sig == nil || sig.TypeCovered != p.Type || CanonicalName(sig.Hdr.Name) != name || sig.Hdr.Class != dns.ClassINET {
 			return nil, bad(fmt.Errorf("%w: an RRSIG that does not cover the RRset", ErrChange))
 		}
 		c := dns.Copy(sig).(*dns.RRSIG)
 		c.Hdr.Name = name
-		s.Sigs = append(s.Sigs, c)
+		s.AddSignature(c)
 	}
-	shareSetNames(s, origin)
 	return s, nil
 }
 
@@ -343,7 +349,7 @@ func hasKey(z *Zone, k *Key) bool {
 	if ks == nil {
 		return false
 	}
-	for _, rr := range ks.RRs {
+	for _, rr := range ks.Records() {
 		if SameKey(rr.(*dns.DNSKEY), k.DNSKEY) {
 			return true
 		}
@@ -359,13 +365,13 @@ func checkPutSigs(nz *Zone, puts []*RRset, owner *Key, preverified bool) error {
 	for _, p := range puts {
 		name := CanonicalName(p.Name)
 		s := nz.Node(name).RRset(p.Type)
-		for _, sig := range s.Sigs {
+		for _, sig := range s.Signatures() {
 			if sig.KeyTag != tag || sig.Algorithm != owner.DNSKEY.Algorithm || CanonicalName(sig.SignerName) != nz.Origin {
 				return refuse(ReasonWrongKey, "%s %s: RRSIG by key tag %d of %s, owner key tag %d",
 					name, dns.TypeToString[p.Type], sig.KeyTag, sig.SignerName, tag)
 			}
 		}
-		if len(s.Sigs) > 0 {
+		if s.NumSignatures() > 0 {
 			toVerify = append(toVerify, s)
 		}
 	}
@@ -386,9 +392,9 @@ func checkPutSigs(nz *Zone, puts []*RRset, owner *Key, preverified bool) error {
 		for _, s := range n.RRsets {
 			must := signs(st, s.Type)
 			switch {
-			case must && len(s.Sigs) == 0:
+			case must && s.NumSignatures() == 0:
 				return refuse(ReasonBadSignature, "%s %s has no RRSIG", s.Name, dns.TypeToString[s.Type])
-			case !must && len(s.Sigs) > 0:
+			case !must && s.NumSignatures() > 0:
 				return refuse(ReasonMalformed, "%s %s: %v", s.Name, dns.TypeToString[s.Type], ErrUnexpectedRRSIG)
 			}
 		}
@@ -412,7 +418,7 @@ func verifyChangeSigs(s *RRset, owner *Key) error {
 	if strings.HasPrefix(s.Name, "*.") {
 		labels--
 	}
-	for _, sig := range s.Sigs {
+	for _, sig := range s.Signatures() {
 		var err error
 		switch {
 		case sig.Labels != labels:
@@ -420,7 +426,7 @@ func verifyChangeSigs(s *RRset, owner *Key) error {
 		case sig.OrigTtl != s.TTL:
 			err = fmt.Errorf("original TTL %d, RRset TTL %d", sig.OrigTtl, s.TTL)
 		default:
-			err = sig.Verify(owner.DNSKEY, s.RRs)
+			err = sig.Verify(owner.DNSKEY, s.Records())
 		}
 		if err != nil {
 			return &ChangeError{ReasonBadSignature, &RecordError{s.Name, s.Type, fmt.Errorf("%w: %w", ErrInvalidRRSIG, err)}}

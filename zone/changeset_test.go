@@ -96,10 +96,10 @@ func TestVerifyChangeRefuses(t *testing.T) {
 		c.Put = make([]*RRset, len(cs.Put))
 		for i, s := range cs.Put {
 			d := *s
-			d.RRs = slices.Clone(s.RRs)
-			d.Sigs = make([]*dns.RRSIG, len(s.Sigs))
-			for j, sig := range s.Sigs {
-				d.Sigs[j] = dns.Copy(sig).(*dns.RRSIG)
+			d.SetRecords(slices.Clone(s.Records()))
+			d.SetSignatures(make([]*dns.RRSIG, s.NumSignatures()))
+			for j, sig := range s.Signatures() {
+				d.Signatures()[j] = dns.Copy(sig).(*dns.RRSIG)
 			}
 			c.Put[i] = &d
 		}
@@ -125,7 +125,7 @@ func TestVerifyChangeRefuses(t *testing.T) {
 	equalSerial := func() ChangeSet {
 		// Same serial as old, other content.
 		u := unsigned(t, old)
-		rrs := append(u.Records(), mustRRset(t, "eq.example. 3600 IN A 192.0.2.1").RRs...)
+		rrs := append(u.Records(), mustRRset(t, "eq.example. 3600 IN A 192.0.2.1").Records()...)
 		z, err := New("example.", rrs)
 		if err != nil {
 			t.Fatal(err)
@@ -146,20 +146,20 @@ func TestVerifyChangeRefuses(t *testing.T) {
 		{"tampered RRSIG", old, func() ChangeSet {
 			c := copyCS(good)
 			s := find(c, "www.example.", dns.TypeA)
-			sig := []byte(s.Sigs[0].Signature)
+			sig := []byte(s.Signatures()[0].Signature)
 			sig[3] ^= 'A' ^ 'B'
-			s.Sigs[0].Signature = string(sig)
+			s.Signatures()[0].Signature = string(sig)
 			return c
 		}, k, ReasonBadSignature},
 		{"tampered data", old, func() ChangeSet {
 			c := copyCS(good)
 			s := find(c, "www.example.", dns.TypeA)
-			s.RRs = []dns.RR{mustRRset(t, "www.example. 3600 IN A 192.0.2.100").RRs[0]}
+			s.SetRecords([]dns.RR{mustRRset(t, "www.example. 3600 IN A 192.0.2.100").First()})
 			return c
 		}, k, ReasonBadSignature},
 		{"unsigned put", old, func() ChangeSet {
 			c := copyCS(good)
-			find(c, "www.example.", dns.TypeA).Sigs = nil
+			find(c, "www.example.", dns.TypeA).SetSignatures(nil)
 			return c
 		}, k, ReasonBadSignature},
 		{"tampered head", old, func() ChangeSet {
@@ -210,7 +210,7 @@ func TestVerifyChangeRefuses(t *testing.T) {
 		{"RRSIG as an RRset", old, func() ChangeSet {
 			c := copyCS(good)
 			s := find(c, "www.example.", dns.TypeA)
-			c.Put = append(c.Put, &RRset{Name: s.Name, Type: dns.TypeRRSIG, TTL: s.TTL, RRs: []dns.RR{s.Sigs[0]}})
+			c.Put = append(c.Put, NewRRset(s.Name, dns.TypeRRSIG, s.TTL, []dns.RR{s.Signatures()[0]}, nil))
 			return c
 		}, k, ReasonMalformed},
 	}

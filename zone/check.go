@@ -56,7 +56,7 @@ func CheckSigned(z *Zone, anchor *Key, now time.Time) error {
 	keys := map[uint16][]*dns.DNSKEY{}
 	anchored := false
 	if ks := z.Apex().RRset(dns.TypeDNSKEY); ks != nil {
-		for _, rr := range ks.RRs {
+		for _, rr := range ks.Records() {
 			dk := rr.(*dns.DNSKEY)
 			keys[dk.KeyTag()] = append(keys[dk.KeyTag()], dk)
 			anchored = anchored || SameKey(dk, anchor.DNSKEY)
@@ -73,7 +73,7 @@ func CheckSigned(z *Zone, anchor *Key, now time.Time) error {
 			switch {
 			case signs(st, s.Type):
 				toVerify = append(toVerify, s)
-			case len(s.Sigs) > 0:
+			case s.NumSignatures() > 0:
 				problem(s.Name, s.Type, ErrUnexpectedRRSIG)
 			}
 			if s.Type == dns.TypeNSEC && st == statusOccluded {
@@ -97,10 +97,10 @@ func CheckSigned(z *Zone, anchor *Key, now time.Time) error {
 			problem(name, dns.TypeNSEC, fmt.Errorf("%w: missing NSEC", ErrNSECChain))
 			continue
 		}
-		if len(set.RRs) != 1 {
-			problem(name, dns.TypeNSEC, fmt.Errorf("%w: %d NSEC records, want 1", ErrNSECChain, len(set.RRs)))
+		if set.NumRecords() != 1 {
+			problem(name, dns.TypeNSEC, fmt.Errorf("%w: %d NSEC records, want 1", ErrNSECChain, set.NumRecords()))
 		}
-		nsec := set.RRs[0].(*dns.NSEC)
+		nsec := set.First().(*dns.NSEC)
 		if want := links[(i+1)%len(links)].node.Name; CanonicalName(nsec.NextDomain) != want {
 			problem(name, dns.TypeNSEC, fmt.Errorf("%w: next name %s, want %s", ErrNSECChain, nsec.NextDomain, want))
 		}
@@ -124,7 +124,7 @@ func checkRRSIGs(s *RRset, anchor *Key, keys map[uint16][]*dns.DNSKEY, now time.
 	}
 	tag := anchor.Tag()
 	byAnchor := false
-	for _, sig := range s.Sigs {
+	for _, sig := range s.Signatures() {
 		isAnchor := sig.KeyTag == tag && sig.Algorithm == anchor.DNSKEY.Algorithm
 		byAnchor = byAnchor || isAnchor
 		cands := keys[sig.KeyTag]
@@ -133,7 +133,7 @@ func checkRRSIGs(s *RRset, anchor *Key, keys map[uint16][]*dns.DNSKEY, now time.
 		}
 		var err error = fmt.Errorf("%w: key tag %d is not in the apex DNSKEY RRset", ErrInvalidRRSIG, sig.KeyTag)
 		for _, dk := range cands {
-			if err = sig.Verify(dk, s.RRs); err == nil {
+			if err = sig.Verify(dk, s.Records()); err == nil {
 				break
 			}
 			err = fmt.Errorf("%w: key tag %d: %w", ErrInvalidRRSIG, sig.KeyTag, err)

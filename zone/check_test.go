@@ -37,7 +37,7 @@ func TestCheckSignedFindsProblems(t *testing.T) {
 	nsSig := &dns.RRSIG{Hdr: dns.RR_Header{Name: "sub.example.", Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 3600},
 		Algorithm: dns.ED25519, KeyTag: k.Tag(), SignerName: "example.",
 		Inception: uint32(signNow.Add(-time.Hour).Unix()), Expiration: uint32(signNow.Add(time.Hour).Unix())}
-	if err := nsSig.Sign(k.Private, rrset(z, "sub.example.", dns.TypeNS).RRs); err != nil {
+	if err := nsSig.Sign(k.Private, rrset(z, "sub.example.", dns.TypeNS).Records()); err != nil {
 		t.Fatal(err)
 	}
 	withNSSig, err := New(z.Origin, append(z.Records(), nsSig))

@@ -91,7 +91,8 @@ func (z *Zone) applyReplaced(c Change, k *Key, opt SignOptions) (nz *Zone, ok bo
 		return nil, false, nil
 	}
 	oldSOA := z.Apex().RRset(dns.TypeSOA)
-	if len(oldSOA.Sigs) == 0 || oldSOA.Sigs[0].KeyTag != k.Tag() || oldSOA.Sigs[0].Algorithm != dns.ED25519 || CanonicalName(oldSOA.Sigs[0].SignerName) != z.Origin {
+	soaSigs := oldSOA.Signatures()
+	if len(soaSigs) == 0 || soaSigs[0].KeyTag != k.Tag() || soaSigs[0].Algorithm != dns.ED25519 || CanonicalName(soaSigs[0].SignerName) != z.Origin {
 		return nil, false, nil
 	}
 	puts := make([]*RRset, 0, len(c.Put)+1)
@@ -109,9 +110,9 @@ func (z *Zone) applyReplaced(c Change, k *Key, opt SignOptions) (nz *Zone, ok bo
 		seen[key] = true
 		puts = append(puts, s)
 	}
-	soa := dns.Copy(oldSOA.RRs[0]).(*dns.SOA)
+	soa := oldSOA.First().(*dns.SOA) // decoded afresh: ours
 	soa.Serial = z.Serial() + 1
-	puts = append(puts, &RRset{Name: z.Origin, Type: dns.TypeSOA, TTL: oldSOA.TTL, RRs: []dns.RR{soa}})
+	puts = append(puts, NewRRset(z.Origin, dns.TypeSOA, oldSOA.TTL, []dns.RR{soa}, nil))
 	var jobs []*RRset
 	for _, s := range puts {
 		if signs(status(z, z.Node(s.Name)), s.Type) {
@@ -121,8 +122,11 @@ func (z *Zone) applyReplaced(c Change, k *Key, opt SignOptions) (nz *Zone, ok bo
 	if err := signAll(jobs, k, opt); err != nil {
 		return nil, true, err
 	}
+	pk := newPacker(len(puts)) // the zone holds them packed (packed.go)
 	for _, s := range puts {
-		shareSetNames(s, z.Origin)
+		if err := pk.pack(s); err != nil {
+			return nil, true, err
+		}
 	}
 	nz, ok = z.withReplaced(puts)
 	if !ok { // cannot happen: every put replaces an RRset z holds

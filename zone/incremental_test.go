@@ -31,10 +31,10 @@ func TestWithReplaced(t *testing.T) {
 			s := before[rng.IntN(len(before))]
 			ttl := s.TTL + 1 + uint32(step)
 			c := &RRset{Name: s.Name, Type: s.Type, TTL: ttl}
-			for _, rr := range s.RRs {
+			for _, rr := range s.Records() {
 				cp := dns.Copy(rr)
 				cp.Header().Ttl = ttl
-				c.RRs = append(c.RRs, cp)
+				c.AddRecord(cp)
 			}
 			cs.Put = append(cs.Put, c)
 		}
@@ -65,8 +65,8 @@ func TestWithReplaced(t *testing.T) {
 	caa, _ := dns.NewRR("example. 300 IN CAA 0 issue \"ca.example\"")
 	first := z.RRsets()[0]
 	for _, cs := range []ChangeSet{
-		{Zone: z.Origin, Put: []*RRset{{Name: "brand-new.example.", Type: dns.TypeA, TTL: 300, RRs: []dns.RR{a}}}},
-		{Zone: z.Origin, Put: []*RRset{{Name: "example.", Type: dns.TypeCAA, TTL: 300, RRs: []dns.RR{caa}}}},
+		{Zone: z.Origin, Put: []*RRset{NewRRset("brand-new.example.", dns.TypeA, 300, []dns.RR{a}, nil)}},
+		{Zone: z.Origin, Put: []*RRset{NewRRset("example.", dns.TypeCAA, 300, []dns.RR{caa}, nil)}},
 		{Zone: z.Origin, Delete: []RRKey{{Name: "brand-new.example.", Type: dns.TypeA}}, Put: []*RRset{first}},
 	} {
 		nz, err := z.WithChanges(cs)

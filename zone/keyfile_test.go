@@ -198,7 +198,7 @@ func TestKeyInterop(t *testing.T) {
 	if err := CheckSigned(theirZone, ours, time.Now()); err != nil {
 		t.Errorf("CheckSigned(ldns-signzone output) = %v", err)
 	}
-	if ks := rrset(theirZone, "example.", dns.TypeDNSKEY); ks == nil || !SameKey(ks.RRs[0].(*dns.DNSKEY), ours.DNSKEY) {
+	if ks := rrset(theirZone, "example.", dns.TypeDNSKEY); ks == nil || !SameKey(ks.First().(*dns.DNSKEY), ours.DNSKEY) {
 		t.Errorf("ldns-signzone DNSKEY = %v, want our key", ks)
 	}
 }

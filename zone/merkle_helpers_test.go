@@ -145,7 +145,7 @@ func mkRRSIG(tb testing.TB, k *Key, s *RRset, inception, expiration time.Time) *
 		Inception:  uint32(inception.Unix()),
 		Expiration: uint32(expiration.Unix()),
 	}
-	if err := sig.Sign(k.Private, s.RRs); err != nil {
+	if err := sig.Sign(k.Private, s.Records()); err != nil {
 		tb.Fatalf("signing %s %s: %v", s.Name, dns.TypeToString[s.Type], err)
 	}
 	return sig

@@ -25,7 +25,7 @@ func mkRRset(tb testing.TB, ttl uint32, lines ...string) *RRset {
 			tb.Fatalf("dns.NewRR(%q): %v", l, err)
 		}
 		s.Name, s.Type = CanonicalName(rr.Header().Name), rr.Header().Rrtype
-		s.RRs = append(s.RRs, rr)
+		s.AddRecord(rr)
 	}
 	return s
 }
@@ -113,7 +113,7 @@ func TestLeafDataIsWhatRRSIGCovers(t *testing.T) {
 	z, k := mkTestZone(t)
 	signed := 0
 	for _, s := range z.RRsets() {
-		for _, sig := range s.Sigs {
+		for _, sig := range s.Signatures() {
 			var pre []byte
 			pre = binary.BigEndian.AppendUint16(pre, sig.TypeCovered)
 			pre = append(pre, sig.Algorithm, sig.Labels)
@@ -163,7 +163,7 @@ func testLeaves(n int) ([]*RRset, [][32]byte) {
 	for i := range sets {
 		rr := &dns.A{Hdr: dns.RR_Header{Name: fmt.Sprintf("h%05d.example.", i), Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60},
 			A: []byte{192, 0, 2, byte(i)}}
-		sets[i] = &RRset{Name: rr.Hdr.Name, Type: dns.TypeA, TTL: 60, RRs: []dns.RR{rr}}
+		sets[i] = NewRRset(rr.Hdr.Name, dns.TypeA, 60, []dns.RR{rr}, nil)
 		hashes[i] = LeafHash(sets[i])
 	}
 	return sets, hashes
@@ -245,7 +245,7 @@ func TestTreeIgnoresSignatures(t *testing.T) {
 	if a.Tree().Root() != b.Tree().Root() {
 		t.Errorf("roots differ after re-signing: %x vs %x", a.Tree().Root(), b.Tree().Root())
 	}
-	if sa, sb := a.Apex().RRset(dns.TypeSOA).Sigs[0], b.Apex().RRset(dns.TypeSOA).Sigs[0]; sa.Signature == sb.Signature {
+	if sa, sb := a.Apex().RRset(dns.TypeSOA).Signatures()[0], b.Apex().RRset(dns.TypeSOA).Signatures()[0]; sa.Signature == sb.Signature {
 		t.Fatal("re-signing gave the same SOA RRSIG; the test proves nothing")
 	}
 }

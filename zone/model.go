@@ -40,16 +40,6 @@ func (e *RecordError) Error() string {
 
 func (e *RecordError) Unwrap() error { return e.Err }
 
-// RRset is the records of one owner name and type, with the RRSIGs that
-// cover them. RRs share Name (canonical), Class (IN) and TTL.
-type RRset struct {
-	Name string // canonical owner name
-	Type uint16
-	TTL  uint32
-	RRs  []dns.RR
-	Sigs []*dns.RRSIG // RRSIGs covering this RRset; empty when unsigned
-}
-
 // Node is one owner name of a zone with its RRsets, sorted by type. An
 // empty non-terminal is a Node with no RRsets (RFC 8020: it exists).
 type Node struct {
@@ -137,8 +127,8 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 			errs = append(errs, &RecordError{name, h.Rrtype, ErrTTLMismatch})
 			continue
 		}
-		if !containsRR(s.RRs, rr) {
-			s.RRs = append(s.RRs, rr)
+		if !containsRR(s.Records(), rr) {
+			s.AddRecord(rr)
 		}
 	}
 	for _, sig := range sigs {
@@ -148,9 +138,9 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 			// only mislead a validator.
 			continue
 		}
-		s.Sigs = append(s.Sigs, sig)
+		s.AddSignature(sig)
 	}
-	if apex := z.names.get(origin); apex == nil || apex.RRset(dns.TypeSOA) == nil || len(apex.RRset(dns.TypeSOA).RRs) != 1 {
+	if apex := z.names.get(origin); apex == nil || apex.RRset(dns.TypeSOA) == nil || apex.RRset(dns.TypeSOA).NumRecords() != 1 {
 		errs = append(errs, &RecordError{origin, dns.TypeSOA, ErrNoSOA})
 	}
 	z.names.each(func(n *Node) {
@@ -168,6 +158,9 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 	}
 	z.index()
 	z.shareNames() // the records are New's own copies (compact.go)
+	if err := z.packAll(); err != nil {
+		return nil, err
+	}
 	return z, nil
 }
 
@@ -235,7 +228,7 @@ func (z *Zone) Apex() *Node { return z.names.get(z.Origin) }
 
 // SOA returns the zone's SOA record.
 func (z *Zone) SOA() *dns.SOA {
-	return z.Apex().RRset(dns.TypeSOA).RRs[0].(*dns.SOA)
+	return z.Apex().RRset(dns.TypeSOA).First().(*dns.SOA)
 }
 
 // Serial returns the SOA serial.
@@ -303,8 +296,8 @@ func (z *Zone) RRsets() []*RRset {
 func (z *Zone) Records() []dns.RR {
 	var out []dns.RR
 	for _, s := range z.RRsets() {
-		out = append(out, s.RRs...)
-		for _, sig := range s.Sigs {
+		out = append(out, s.Records()...)
+		for _, sig := range s.Signatures() {
 			out = append(out, sig)
 		}
 	}

@@ -107,7 +107,7 @@ func addNSEC(z *Zone, links []chainNode) {
 			NextDomain: next,
 			TypeBitMap: nsecBitmap(l.node, l.st),
 		}
-		insertRRset(l.node, &RRset{Name: l.node.Name, Type: dns.TypeNSEC, TTL: ttl, RRs: []dns.RR{nsec}})
+		insertRRset(l.node, NewRRset(l.node.Name, dns.TypeNSEC, ttl, []dns.RR{nsec}, nil))
 	}
 }
 

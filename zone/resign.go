@@ -50,7 +50,7 @@ func Diff(old, new *Zone) Change {
 			o = n.RRset(s.Type)
 		}
 		if o == nil || !sameRRset(o, s) {
-			c.Put = append(c.Put, &RRset{Name: s.Name, Type: s.Type, TTL: s.TTL, RRs: s.RRs})
+			c.Put = append(c.Put, NewRRset(s.Name, s.Type, s.TTL, s.Records(), nil))
 		}
 	}
 	for _, s := range old.RRsets() {
@@ -71,10 +71,10 @@ func sameRRset(a, b *RRset) bool {
 	if a.Name != b.Name || a.Type != b.Type || a.TTL != b.TTL {
 		return false
 	}
-	if a.Type == dns.TypeSOA && len(a.RRs) == 1 && len(b.RRs) == 1 {
-		soa := *b.RRs[0].(*dns.SOA)
-		soa.Serial = a.RRs[0].(*dns.SOA).Serial
-		b = &RRset{Name: b.Name, Type: b.Type, TTL: b.TTL, RRs: []dns.RR{&soa}}
+	if a.Type == dns.TypeSOA && a.NumRecords() == 1 && b.NumRecords() == 1 {
+		soa := *b.First().(*dns.SOA)
+		soa.Serial = a.First().(*dns.SOA).Serial
+		b = NewRRset(b.Name, b.Type, b.TTL, []dns.RR{&soa}, nil)
 	}
 	da, db := LeafData(a), LeafData(b)
 	return len(da) > 0 && bytes.Equal(da, db)
@@ -137,15 +137,15 @@ func (z *Zone) applyFull(c Change, k *Key, opt SignOptions) (*Zone, error) {
 
 	soaKey := RRKey{z.Origin, dns.TypeSOA}
 	oldSOA := sets[soaKey]
-	soa := dns.Copy(oldSOA.RRs[0]).(*dns.SOA)
+	soa := dns.Copy(oldSOA.First()).(*dns.SOA)
 	soa.Serial = z.Serial() + 1
-	sets[soaKey] = &RRset{Name: z.Origin, Type: dns.TypeSOA, TTL: oldSOA.TTL, RRs: []dns.RR{soa}}
+	sets[soaKey] = NewRRset(z.Origin, dns.TypeSOA, oldSOA.TTL, []dns.RR{soa}, nil)
 	changed[soaKey] = true
 
 	list := make([]*RRset, 0, len(sets))
 	for _, s := range sets {
 		c := *s
-		c.Sigs = nil
+		c.SetSignatures(nil)
 		list = append(list, &c)
 	}
 	list, keyAdded := withOwnerKey(z.Origin, list, soa, k)
@@ -194,25 +194,25 @@ func (z *Zone) applyFull(c Change, k *Key, opt SignOptions) (*Zone, error) {
 			return nil
 		}
 		old := n.RRset(s.Type)
-		if old == nil || len(old.Sigs) == 0 || old.TTL != s.TTL {
+		if old == nil || old.NumSignatures() == 0 || old.TTL != s.TTL {
 			return nil
 		}
-		if s.Type == dns.TypeNSEC && !sameNSEC(old.RRs[0].(*dns.NSEC), s.RRs[0].(*dns.NSEC)) {
+		if s.Type == dns.TypeNSEC && !sameNSEC(old.First().(*dns.NSEC), s.First().(*dns.NSEC)) {
 			return nil
 		}
-		for _, sig := range old.Sigs {
+		for _, sig := range old.Signatures() {
 			if sig.KeyTag != tag || sig.Algorithm != dns.ED25519 || CanonicalName(sig.SignerName) != z.Origin || sig.OrigTtl != s.TTL {
 				return nil
 			}
 		}
-		return old.Sigs
+		return old.Signatures()
 	}
 	return assemble(z.Origin, list, k, opt, reuse)
 }
 
 // checkPut checks one RRset of a Change and returns a canonical copy.
 func (z *Zone) checkPut(p *RRset) (*RRset, error) {
-	if p == nil || len(p.RRs) == 0 {
+	if p == nil || p.NumRecords() == 0 {
 		name, t := "", uint16(0)
 		if p != nil {
 			name, t = p.Name, p.Type
@@ -228,11 +228,11 @@ func (z *Zone) checkPut(p *RRset) (*RRset, error) {
 		return nil, bad(ErrOutOfZone)
 	case p.Type == dns.TypeSOA && name != z.Origin:
 		return nil, bad(fmt.Errorf("%w: an SOA below the apex", ErrChange))
-	case p.Type == dns.TypeSOA && len(p.RRs) != 1:
+	case p.Type == dns.TypeSOA && p.NumRecords() != 1:
 		return nil, bad(ErrNoSOA)
 	}
-	s := &RRset{Name: name, Type: p.Type, TTL: p.TTL, RRs: make([]dns.RR, 0, len(p.RRs))}
-	for _, rr := range p.RRs {
+	s := NewRRset(name, p.Type, p.TTL, make([]dns.RR, 0, p.NumRecords()), nil)
+	for _, rr := range p.Records() {
 		h := rr.Header()
 		switch {
 		case h.Class != dns.ClassINET:
@@ -245,8 +245,8 @@ func (z *Zone) checkPut(p *RRset) (*RRset, error) {
 		}
 		c := dns.Copy(rr)
 		c.Header().Name = name
-		if !containsRR(s.RRs, c) {
-			s.RRs = append(s.RRs, c)
+		if !containsRR(s.Records(), c) {
+			s.AddRecord(c)
 		}
 	}
 	return s, nil

@@ -21,7 +21,7 @@ func mustRRset(tb testing.TB, records ...string) *RRset {
 		if s == nil {
 			s = &RRset{Name: CanonicalName(h.Name), Type: h.Rrtype, TTL: h.Ttl}
 		}
-		s.RRs = append(s.RRs, rr)
+		s.AddRecord(rr)
 	}
 	return s
 }
@@ -32,7 +32,7 @@ func unsigned(tb testing.TB, z *Zone) *Zone {
 	var rrs []dns.RR
 	for _, s := range z.RRsets() {
 		if !isDNSSECType(s.Type) {
-			rrs = append(rrs, s.RRs...)
+			rrs = append(rrs, s.Records()...)
 		}
 	}
 	u, err := New(z.Origin, rrs)
@@ -82,22 +82,22 @@ func TestApplyIncremental(t *testing.T) {
 				changed[RRKey{p.Name, p.Type}] = true
 			}
 			for _, s := range z.RRsets() {
-				if len(s.Sigs) == 0 {
+				if s.NumSignatures() == 0 {
 					continue
 				}
 				var o *RRset
 				if n := old.Node(s.Name); n != nil {
 					o = n.RRset(s.Type)
 				}
-				fresh := sigTime(s.Sigs[0].Inception, later).Equal(opt.Inception)
+				fresh := sigTime(s.Signatures()[0].Inception, later).Equal(opt.Inception)
 				// May be re-signed: what the change put, the SOA, the
 				// DNSKEY when the change touched it, NSEC records whose
 				// content changed, and RRsets that were unsigned before.
-				mayResign := changed[RRKey{s.Name, s.Type}] || o == nil || len(o.Sigs) == 0 ||
+				mayResign := changed[RRKey{s.Name, s.Type}] || o == nil || o.NumSignatures() == 0 ||
 					(s.Type == dns.TypeDNSKEY && slices.Contains(tc.c.Delete, RRKey{"example.", dns.TypeDNSKEY})) ||
-					(s.Type == dns.TypeNSEC && !sameNSEC(o.RRs[0].(*dns.NSEC), s.RRs[0].(*dns.NSEC)))
+					(s.Type == dns.TypeNSEC && !sameNSEC(o.First().(*dns.NSEC), s.First().(*dns.NSEC)))
 				if !mayResign {
-					if fresh || len(o.Sigs) != len(s.Sigs) || o.Sigs[0].Signature != s.Sigs[0].Signature {
+					if fresh || o.NumSignatures() != s.NumSignatures() || o.Signatures()[0].Signature != s.Signatures()[0].Signature {
 						t.Errorf("Apply(%s): %s %s was re-signed, want its RRSIG carried over", tc.desc, s.Name, dns.TypeToString[s.Type])
 					}
 				} else if !fresh {
@@ -154,7 +154,7 @@ func TestApplyErrors(t *testing.T) {
 		{"put an NSEC", Change{Put: []*RRset{mustRRset(t, "www.example. 300 IN NSEC example. A")}}, ErrChange},
 		{"TTLs differ", Change{Put: []*RRset{mustRRset(t, "x.example. 3600 IN A 192.0.2.1", "x.example. 60 IN A 192.0.2.2")}}, ErrTTLMismatch},
 		{"empty RRset", Change{Put: []*RRset{{Name: "x.example.", Type: dns.TypeA, TTL: 60}}}, ErrChange},
-		{"mixed names", Change{Put: []*RRset{{Name: "x.example.", Type: dns.TypeA, TTL: 60, RRs: mustRRset(t, "y.example. 60 IN A 192.0.2.1").RRs}}}, ErrChange},
+		{"mixed names", Change{Put: []*RRset{NewRRset("x.example.", dns.TypeA, 60, mustRRset(t, "y.example. 60 IN A 192.0.2.1").Records(), nil)}}, ErrChange},
 		{"key of another zone", Change{}, ErrKeyZone},
 	}
 	for _, tc := range tests {
@@ -170,7 +170,7 @@ func TestApplyErrors(t *testing.T) {
 
 func TestApplySerialWraps(t *testing.T) {
 	k := exampleKey(t, "example.", 1)
-	z, err := New("example.", []dns.RR{mustRRset(t, "example. 60 IN SOA ns host 4294967295 1 2 3 4").RRs[0]})
+	z, err := New("example.", []dns.RR{mustRRset(t, "example. 60 IN SOA ns host 4294967295 1 2 3 4").First()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,14 +192,14 @@ func TestDiff(t *testing.T) {
 		case s.Type == dns.TypeDNSKEY: // a hand-edited file lacks it
 		case s.Name == "www.example." && s.Type == dns.TypeAAAA:
 		case s.Type == dns.TypeSOA:
-			soa := *s.RRs[0].(*dns.SOA)
+			soa := *s.First().(*dns.SOA)
 			soa.Serial += 5 // the serial alone is no change
 			rrs = append(rrs, &soa)
 		default:
-			rrs = append(rrs, s.RRs...)
+			rrs = append(rrs, s.Records()...)
 		}
 	}
-	rrs = append(rrs, mustRRset(t, "new.example. 3600 IN TXT hello").RRs...)
+	rrs = append(rrs, mustRRset(t, "new.example. 3600 IN TXT hello").Records()...)
 	newZ, err := New("example.", rrs)
 	if err != nil {
 		t.Fatal(err)

@@ -45,13 +45,13 @@ func ResponseRRsets(m *dns.Msg) ([]*RRset, error) {
 				order = append(order, s)
 			}
 			if isSig {
-				s.Sigs = append(s.Sigs, sig)
+				s.AddSignature(sig)
 			} else {
-				s.RRs = append(s.RRs, rr)
+				s.AddRecord(rr)
 			}
 		}
 		for _, s := range order {
-			if len(s.RRs) == 0 {
+			if s.NumRecords() == 0 {
 				return nil, fmt.Errorf("%w: RRSIG without records at %s %s", ErrAnswerMismatch, s.Name, dns.TypeToString[s.Type])
 			}
 			if w := wildcardOwner(s); w != "" {
@@ -81,11 +81,11 @@ func (z *Zone) ProveResponse(m *dns.Msg) (*Proof, error) {
 
 // wildcardOwner returns the wildcard name s was expanded from, or "".
 func wildcardOwner(s *RRset) string {
-	if len(s.Sigs) == 0 {
+	if s.NumSignatures() == 0 {
 		return ""
 	}
 	labels := dns.CountLabel(s.Name)
-	l := int(s.Sigs[0].Labels)
+	l := int(s.Signatures()[0].Labels)
 	if l >= labels {
 		return ""
 	}
@@ -96,15 +96,15 @@ func wildcardOwner(s *RRset) string {
 // unexpand returns a copy of s owned by w.
 func unexpand(s *RRset, w string) *RRset {
 	c := &RRset{Name: w, Type: s.Type, TTL: s.TTL}
-	for _, sig := range s.Sigs {
+	for _, sig := range s.Signatures() {
 		sig = dns.Copy(sig).(*dns.RRSIG)
 		sig.Hdr.Name = w
-		c.Sigs = append(c.Sigs, sig)
+		c.AddSignature(sig)
 	}
-	for _, rr := range s.RRs {
+	for _, rr := range s.Records() {
 		rr = dns.Copy(rr)
 		rr.Header().Name = w
-		c.RRs = append(c.RRs, rr)
+		c.AddRecord(rr)
 	}
 	return c
 }

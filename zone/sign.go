@@ -78,7 +78,7 @@ func Sign(z *Zone, k *Key, opt SignOptions) (*Zone, error) {
 			continue
 		}
 		c := *s
-		c.Sigs = nil
+		c.SetSignatures(nil)
 		sets = append(sets, &c)
 	}
 	sets, _ = withOwnerKey(z.Origin, sets, z.SOA(), k)
@@ -92,21 +92,21 @@ func withOwnerKey(origin string, sets []*RRset, soa *dns.SOA, k *Key) ([]*RRset,
 		if s.Name != origin || s.Type != dns.TypeDNSKEY {
 			continue
 		}
-		for _, rr := range s.RRs {
+		for _, rr := range s.Records() {
 			if SameKey(rr.(*dns.DNSKEY), k.DNSKEY) {
 				return sets, false
 			}
 		}
-		c := *s
-		c.RRs = append(append([]dns.RR(nil), s.RRs...), keyRR(k, s.TTL))
-		sets[i] = &c
+		c := s.Clone()
+		c.AddRecord(keyRR(k, s.TTL))
+		sets[i] = c
 		return sets, true
 	}
 	ttl := soa.Minttl
 	if ttl == 0 {
 		ttl = defaultKeyTTL
 	}
-	return append(sets, &RRset{Name: origin, Type: dns.TypeDNSKEY, TTL: ttl, RRs: []dns.RR{keyRR(k, ttl)}}), true
+	return append(sets, NewRRset(origin, dns.TypeDNSKEY, ttl, []dns.RR{keyRR(k, ttl)}, nil)), true
 }
 
 func keyRR(k *Key, ttl uint32) *dns.DNSKEY {
@@ -133,7 +133,7 @@ func assemble(origin string, sets []*RRset, k *Key, opt SignOptions, reuse func(
 			}
 			if reuse != nil {
 				if sigs := reuse(s); sigs != nil {
-					s.Sigs = sigs
+					s.SetSignatures(sigs)
 					continue
 				}
 			}
@@ -148,6 +148,9 @@ func assemble(origin string, sets []*RRset, k *Key, opt SignOptions, reuse func(
 		return nil, fmt.Errorf("sign zone head: %w", err)
 	}
 	z.Head = h
+	if err := z.packAll(); err != nil {
+		return nil, err
+	}
 	return z, nil
 }
 
@@ -188,10 +191,10 @@ func signRRset(s *RRset, tmpl *dns.RRSIG, k *Key) error {
 	sig.Hdr.Name = s.Name
 	sig.Hdr.Ttl = s.TTL
 	sig.OrigTtl = s.TTL
-	if err := sig.Sign(k.Private, s.RRs); err != nil {
+	if err := sig.Sign(k.Private, s.Records()); err != nil {
 		return &RecordError{Name: s.Name, Type: s.Type, Err: fmt.Errorf("sign: %w", err)}
 	}
-	s.Sigs = []*dns.RRSIG{&sig}
+	s.SetSignatures([]*dns.RRSIG{&sig})
 	return nil
 }
 
@@ -200,12 +203,12 @@ func signRRset(s *RRset, tmpl *dns.RRSIG, k *Key) error {
 // tools call it on a timer to keep a zone valid while it is served.
 func NeedsRefresh(z *Zone, now time.Time, margin time.Duration) bool {
 	soa := z.Apex().RRset(dns.TypeSOA)
-	if len(soa.Sigs) == 0 {
+	if soa.NumSignatures() == 0 {
 		return true
 	}
 	deadline := now.Add(margin)
 	for _, s := range z.RRsets() {
-		for _, sig := range s.Sigs {
+		for _, sig := range s.Signatures() {
 			if sigTime(sig.Expiration, now).Before(deadline) {
 				return true
 			}
@@ -222,7 +225,7 @@ func EarliestExpiry(z *Zone, now time.Time) (time.Time, bool) {
 	var first time.Time
 	found := false
 	for _, s := range z.RRsets() {
-		for _, sig := range s.Sigs {
+		for _, sig := range s.Signatures() {
 			if t := sigTime(sig.Expiration, now); !found || t.Before(first) {
 				first, found = t, true
 			}

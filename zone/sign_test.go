@@ -105,11 +105,11 @@ func TestSignRules(t *testing.T) {
 			t.Errorf("Sign: %s %s missing", tc.name, dns.TypeToString[tc.t])
 			continue
 		}
-		if got := len(s.Sigs) > 0; got != tc.signed {
+		if got := s.NumSignatures() > 0; got != tc.signed {
 			t.Errorf("Sign: %s %s signed = %v, want %v", tc.name, dns.TypeToString[tc.t], got, tc.signed)
 			continue
 		}
-		for _, sig := range s.Sigs {
+		for _, sig := range s.Signatures() {
 			if sig.Labels != tc.labels || sig.Hdr.Ttl != s.TTL || sig.OrigTtl != s.TTL || sig.KeyTag != k.Tag() || sig.SignerName != "example." {
 				t.Errorf("Sign: %s %s RRSIG labels %d ttl %d orig %d tag %d signer %s, want %d %d %d %d example.",
 					tc.name, dns.TypeToString[tc.t], sig.Labels, sig.Hdr.Ttl, sig.OrigTtl, sig.KeyTag, sig.SignerName, tc.labels, s.TTL, s.TTL, k.Tag())
@@ -118,7 +118,7 @@ func TestSignRules(t *testing.T) {
 	}
 
 	keys := rrset(z, "example.", dns.TypeDNSKEY)
-	if keys == nil || keys.TTL != 300 || len(keys.RRs) != 1 || !SameKey(keys.RRs[0].(*dns.DNSKEY), k.DNSKEY) {
+	if keys == nil || keys.TTL != 300 || keys.NumRecords() != 1 || !SameKey(keys.First().(*dns.DNSKEY), k.DNSKEY) {
 		t.Errorf("Sign: apex DNSKEY = %v, want the owner key with TTL 300 (SOA minimum)", keys)
 	}
 
@@ -141,7 +141,7 @@ func TestSignRules(t *testing.T) {
 		s := rrset(z, tc.name, dns.TypeNSEC)
 		if tc.types == nil {
 			if s != nil {
-				t.Errorf("Sign: NSEC at %s = %v, want none", tc.name, s.RRs[0])
+				t.Errorf("Sign: NSEC at %s = %v, want none", tc.name, s.First())
 			}
 			continue
 		}
@@ -150,10 +150,10 @@ func TestSignRules(t *testing.T) {
 			continue
 		}
 		want := slices.Sorted(slices.Values(tc.types))
-		if got := s.RRs[0].(*dns.NSEC).TypeBitMap; !slices.Equal(got, want) {
+		if got := s.First().(*dns.NSEC).TypeBitMap; !slices.Equal(got, want) {
 			t.Errorf("Sign: NSEC bitmap at %s = %s, want %s", tc.name, typeList(got), typeList(want))
 		}
-		if s.TTL != 300 || s.RRs[0].Header().Ttl != 300 {
+		if s.TTL != 300 || s.First().Header().Ttl != 300 {
 			t.Errorf("Sign: NSEC TTL at %s = %d, want 300 = min(SOA TTL 3600, MINIMUM 300)", tc.name, s.TTL)
 		}
 	}
@@ -170,7 +170,7 @@ func TestSignRules(t *testing.T) {
 		if s == nil {
 			break
 		}
-		if name = s.RRs[0].(*dns.NSEC).NextDomain; name == "example." {
+		if name = s.First().(*dns.NSEC).NextDomain; name == "example." {
 			break
 		}
 	}
@@ -196,8 +196,8 @@ func TestSignAgainStrips(t *testing.T) {
 		t.Errorf("Sign(signed) has %d records, want %d as the first Sign", b, a)
 	}
 	for _, s := range z2.RRsets() {
-		if len(s.Sigs) > 1 {
-			t.Errorf("Sign(signed): %s %s has %d RRSIGs, want 1", s.Name, dns.TypeToString[s.Type], len(s.Sigs))
+		if s.NumSignatures() > 1 {
+			t.Errorf("Sign(signed): %s %s has %d RRSIGs, want 1", s.Name, dns.TypeToString[s.Type], s.NumSignatures())
 		}
 	}
 	// The input is left alone.
@@ -330,7 +330,7 @@ func BenchmarkApply1(b *testing.B) {
 		b.Fatal(err)
 	}
 	a, _ := dns.NewRR("new.big.test. 3600 IN A 192.0.2.9")
-	c := Change{Put: []*RRset{{Name: "new.big.test.", Type: dns.TypeA, TTL: 3600, RRs: []dns.RR{a}}}}
+	c := Change{Put: []*RRset{NewRRset("new.big.test.", dns.TypeA, 3600, []dns.RR{a}, nil)}}
 	opt := DefaultSignOptions(signNow.Add(time.Hour))
 	b.ResetTimer()
 	for range b.N {

@@ -17,15 +17,15 @@ func bigPlainZone(tb testing.TB, n int) *Zone {
 	soa, _ := dns.NewRR(origin + " 3600 IN SOA ns1.big.test. hostmaster.big.test. 1 3600 600 86400 300")
 	ns, _ := dns.NewRR(origin + " 3600 IN NS ns1.big.test.")
 	sets := []*RRset{
-		{Name: origin, Type: dns.TypeSOA, TTL: 3600, RRs: []dns.RR{soa}},
-		{Name: origin, Type: dns.TypeNS, TTL: 3600, RRs: []dns.RR{ns}},
+		NewRRset(origin, dns.TypeSOA, 3600, []dns.RR{soa}, nil),
+		NewRRset(origin, dns.TypeNS, 3600, []dns.RR{ns}, nil),
 	}
 	for i := range n {
 		name := fmt.Sprintf("h%d.%s", i, origin)
 		a := &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: []byte{10, byte(i >> 16), byte(i >> 8), byte(i)}}
 		txt := &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: []string{"name " + strconv.Itoa(i)}}
-		sets = append(sets, &RRset{Name: name, Type: dns.TypeA, TTL: 300, RRs: []dns.RR{a}},
-			&RRset{Name: name, Type: dns.TypeTXT, TTL: 300, RRs: []dns.RR{txt}})
+		sets = append(sets, NewRRset(name, dns.TypeA, 300, []dns.RR{a}, nil),
+			NewRRset(name, dns.TypeTXT, 300, []dns.RR{txt}, nil))
 	}
 	z := build(origin, sets)
 	z.Tree()
@@ -48,10 +48,10 @@ func BenchmarkSmallChange(b *testing.B) {
 		name := fmt.Sprintf("h%d.%s", names/2, z.Origin)
 		txt := func(i int) *RRset {
 			rr := &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: []string{"changed " + strconv.Itoa(i)}}
-			return &RRset{Name: name, Type: dns.TypeTXT, TTL: 300, RRs: []dns.RR{rr}}
+			return NewRRset(name, dns.TypeTXT, 300, []dns.RR{rr}, nil)
 		}
 		newName := fmt.Sprintf("new-%d.%s", names/3, z.Origin)
-		added := &RRset{Name: newName, Type: dns.TypeA, TTL: 300, RRs: []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: newName, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: []byte{192, 0, 2, 7}}}}
+		added := NewRRset(newName, dns.TypeA, 300, []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: newName, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: []byte{192, 0, 2, 7}}}, nil)
 		cases := []struct {
 			what string
 			cs   func(i int) ChangeSet
@@ -94,12 +94,12 @@ func BenchmarkTreapChange(b *testing.B) {
 		tr := treapOf(sets, leafHashes(z.Tree()))
 		s := sets[len(sets)/2]
 		name := fmt.Sprintf("new-%d.%s", names/3, z.Origin)
-		added := &RRset{Name: name, Type: dns.TypeA, TTL: 300, RRs: []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: []byte{192, 0, 2, 7}}}}
+		added := NewRRset(name, dns.TypeA, 300, []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: []byte{192, 0, 2, 7}}}, nil)
 		for _, c := range []struct {
 			what string
 			f    func(i int) Treap
 		}{
-			{"replace", func(i int) Treap { return tr.With(&RRset{Name: s.Name, Type: s.Type, TTL: uint32(i), RRs: s.RRs}) }},
+			{"replace", func(i int) Treap { return tr.With(NewRRset(s.Name, s.Type, uint32(i), s.Records(), nil)) }},
 			{"add-name", func(int) Treap { return tr.With(added) }},
 			{"remove-name", func(int) Treap { return tr.Without(s.Name, s.Type) }},
 		} {

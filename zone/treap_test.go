@@ -16,8 +16,8 @@ func treapSets(n int) []*RRset {
 	for i := range n / 2 {
 		name := fmt.Sprintf("n%d.example.", i)
 		out = append(out,
-			&RRset{Name: name, Type: dns.TypeA, TTL: 300, RRs: []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: []byte{192, 0, 2, byte(i)}}}},
-			&RRset{Name: name, Type: dns.TypeTXT, TTL: 300, RRs: []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: []string{name}}}})
+			NewRRset(name, dns.TypeA, 300, []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: []byte{192, 0, 2, byte(i)}}}, nil),
+			NewRRset(name, dns.TypeTXT, 300, []dns.RR{&dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: []string{name}}}, nil))
 	}
 	slices.SortFunc(out, func(a, b *RRset) int { return compareKey(a.Name, a.Type, b.Name, b.Type) })
 	return out
@@ -123,7 +123,7 @@ func TestTreapShapeIsTheSet(t *testing.T) {
 	}
 	// A replacement: the same key, other data.
 	s := sets[77]
-	c := &RRset{Name: s.Name, Type: s.Type, TTL: s.TTL + 1, RRs: s.RRs}
+	c := NewRRset(s.Name, s.Type, s.TTL+1, s.Records(), nil)
 	tr := built.With(c)
 	if tr.Size() != built.Size() || tr.Root() == built.Root() || tr.Get(s.Name, s.Type) != c || built.Get(s.Name, s.Type) != s {
 		t.Fatalf("replacement: size %d root changed %v; want the same size, a new root, the old treap unchanged", tr.Size(), tr.Root() != built.Root())

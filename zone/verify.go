@@ -167,10 +167,10 @@ func verifyRRset(s *RRset, h *Head, trusted *Key, lp *LeafProof) error {
 	if !dns.IsSubDomain(h.Zone, name) {
 		return ErrWrongZone
 	}
-	if len(s.RRs) == 0 {
+	if s.NumRecords() == 0 {
 		return fmt.Errorf("%w: empty RRset", ErrAnswerMismatch)
 	}
-	for _, rr := range s.RRs {
+	for _, rr := range s.Records() {
 		hd := rr.Header()
 		if CanonicalName(hd.Name) != name || hd.Rrtype != s.Type || hd.Class != dns.ClassINET {
 			return fmt.Errorf("%w: record %s does not belong to the RRset", ErrAnswerMismatch, rr)
@@ -178,7 +178,7 @@ func verifyRRset(s *RRset, h *Head, trusted *Key, lp *LeafProof) error {
 	}
 	ttl := s.TTL
 	switch {
-	case len(s.Sigs) > 0:
+	case s.NumSignatures() > 0:
 		sig, err := verifySigs(s, h, trusted)
 		if err != nil {
 			return err
@@ -203,11 +203,11 @@ func verifyRRset(s *RRset, h *Head, trusted *Key, lp *LeafProof) error {
 // and is valid at the head's time.
 func verifySigs(s *RRset, h *Head, trusted *Key) (*dns.RRSIG, error) {
 	err := ErrBadSignature
-	for _, sig := range s.Sigs {
+	for _, sig := range s.Signatures() {
 		if sig == nil || sig.TypeCovered != s.Type || CanonicalName(sig.SignerName) != h.Zone {
 			continue
 		}
-		if sig.Verify(trusted.DNSKEY, s.RRs) != nil {
+		if sig.Verify(trusted.DNSKEY, s.Records()) != nil {
 			continue
 		}
 		if !sig.ValidityPeriod(h.Time) {

@@ -13,11 +13,11 @@ import (
 // cloneRRset deep-copies s so a test can tamper with it.
 func cloneRRset(s *RRset) *RRset {
 	c := &RRset{Name: s.Name, Type: s.Type, TTL: s.TTL}
-	for _, rr := range s.RRs {
-		c.RRs = append(c.RRs, dns.Copy(rr))
+	for _, rr := range s.Records() {
+		c.AddRecord(dns.Copy(rr))
 	}
-	for _, sig := range s.Sigs {
-		c.Sigs = append(c.Sigs, dns.Copy(sig).(*dns.RRSIG))
+	for _, sig := range s.Signatures() {
+		c.SetSignatures(append(c.Signatures(), dns.Copy(sig).(*dns.RRSIG)))
 	}
 	return c
 }
@@ -102,15 +102,16 @@ func TestVerify(t *testing.T) {
 		{name: "TTL decremented by a cache", a: wwwA, p: wwwProof, setup: func(c *verifyCase) {
 			s := cloneRRset(www)
 			s.TTL = 17
-			for _, rr := range s.RRs {
+			for _, rr := range s.Records() {
 				rr.Header().Ttl = 17
 			}
 			c.a.RRsets = []*RRset{s}
 		}},
 		{name: "records in another order and case", a: wwwA, p: wwwProof, setup: func(c *verifyCase) {
 			s := cloneRRset(www)
-			s.RRs[0], s.RRs[1] = s.RRs[1], s.RRs[0]
-			for _, rr := range s.RRs {
+			r := s.Records()
+			r[0], r[1] = r[1], r[0]
+			for _, rr := range s.Records() {
 				rr.Header().Name = "WwW.ExAmPlE."
 			}
 			c.a.RRsets = []*RRset{s}
@@ -118,33 +119,33 @@ func TestVerify(t *testing.T) {
 
 		{name: "tampered RRset", a: wwwA, p: wwwProof, want: ErrBadSignature, setup: func(c *verifyCase) {
 			s := cloneRRset(www)
-			s.RRs[0].(*dns.A).A = net.IPv4(192, 0, 2, 66)
+			s.First().(*dns.A).A = net.IPv4(192, 0, 2, 66)
 			c.a.RRsets = []*RRset{s}
 		}},
 		{name: "tampered RRset, RRSIGs stripped", a: wwwA, p: wwwProof, want: ErrNotIncluded, setup: func(c *verifyCase) {
 			s := cloneRRset(www)
-			s.RRs[0].(*dns.A).A = net.IPv4(192, 0, 2, 66)
-			s.Sigs = nil
+			s.First().(*dns.A).A = net.IPv4(192, 0, 2, 66)
+			s.SetSignatures(nil)
 			c.a.RRsets = []*RRset{s}
 		}},
 		{name: "record dropped from the RRset", a: wwwA, p: wwwProof, want: ErrBadSignature, setup: func(c *verifyCase) {
 			s := cloneRRset(www)
-			s.RRs = s.RRs[:1]
+			s.SetRecords(s.Records()[:1])
 			c.a.RRsets = []*RRset{s}
 		}},
 		{name: "tampered RRSIG", a: wwwA, p: wwwProof, want: ErrBadSignature, setup: func(c *verifyCase) {
 			s := cloneRRset(www)
-			s.Sigs[0].Expiration++
+			s.Signatures()[0].Expiration++
 			c.a.RRsets = []*RRset{s}
 		}},
 		{name: "RRSIG by another key of the zone", a: wwwA, p: wwwProof, want: ErrBadSignature, setup: func(c *verifyCase) {
 			s := cloneRRset(www)
-			s.Sigs = []*dns.RRSIG{mkRRSIG(t, otherKey, s, mkInception, mkExpiration)}
+			s.SetSignatures([]*dns.RRSIG{mkRRSIG(t, otherKey, s, mkInception, mkExpiration)})
 			c.a.RRsets = []*RRset{s}
 		}},
 		{name: "authoritative RRset unsigned", a: Answer{Name: "example.", Type: dns.TypeTXT}, p: must(z.ProveInclusion("example.", dns.TypeTXT)), want: ErrUnsigned, setup: func(c *verifyCase) {
 			s := cloneRRset(rrset("example.", dns.TypeTXT))
-			s.Sigs = nil
+			s.SetSignatures(nil)
 			c.a.RRsets = []*RRset{s}
 		}},
 		{name: "RRSIG expired at the head's time", a: wwwA, p: wwwProof, head: late.Head.Note, want: ErrSignatureWindow},
@@ -183,7 +184,7 @@ func TestVerify(t *testing.T) {
 			p: must(z.ProveInclusion("alias.example.", dns.TypeCNAME)), want: ErrAnswerMismatch},
 		{name: "record of another name in the RRset", a: wwwA, p: wwwProof, want: ErrAnswerMismatch, setup: func(c *verifyCase) {
 			s := cloneRRset(www)
-			s.RRs[1].Header().Name = "mail.example."
+			s.Records()[1].Header().Name = "mail.example."
 			c.a.RRsets = []*RRset{s}
 		}},
 		{name: "absence proof with an answer", a: Answer{Name: "nope.example.", Type: dns.TypeA, RRsets: []*RRset{www}}, p: nopeProof, want: ErrAnswerMismatch},
@@ -219,8 +220,8 @@ func TestVerify(t *testing.T) {
 			// Rewrite the right neighbour's owner to one sorting after
 			// nope: the hash no longer matches.
 			c.p = cloneProof(nopeProof)
-			c.p.Right.Data = LeafData(&RRset{Name: "zzz.example.", Type: dns.TypeA, TTL: 60, RRs: []dns.RR{&dns.A{
-				Hdr: dns.RR_Header{Name: "zzz.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)}}})
+			c.p.Right.Data = LeafData(NewRRset("zzz.example.", dns.TypeA, 60, []dns.RR{&dns.A{
+				Hdr: dns.RR_Header{Name: "zzz.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 1)}}, nil))
 		}},
 		{name: "neighbour data not a leaf", a: nope, p: nopeProof, want: ErrMalformedProof, setup: func(c *verifyCase) {
 			c.p = cloneProof(nopeProof)
@@ -289,8 +290,8 @@ func TestVerifyRecordError(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cloneRRset(z.Node("www.example.").RRset(dns.TypeA))
-	s.Sigs = nil
-	s.RRs[0].(*dns.A).A = net.IPv4(192, 0, 2, 66)
+	s.SetSignatures(nil)
+	s.First().(*dns.A).A = net.IPv4(192, 0, 2, 66)
 	err = Verify(Answer{Name: "www.example.", Type: dns.TypeA, RRsets: []*RRset{s}}, p, z.Head.Note, k)
 	var re *RecordError
 	if !errors.As(err, &re) || re.Name != "www.example." || re.Type != dns.TypeA {

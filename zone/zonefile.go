@@ -111,10 +111,10 @@ func Write(w io.Writer, z *Zone) error {
 			bw.WriteByte('\n')
 		}
 		for _, s := range n.RRsets {
-			for _, rr := range sortedRRs(s.RRs) {
+			for _, rr := range sortedRRs(s.Records()) {
 				writeRR(bw, rr)
 			}
-			for _, sig := range s.Sigs {
+			for _, sig := range s.Signatures() {
 				writeRR(bw, sig)
 			}
 		}

@@ -58,12 +58,12 @@ func TestReadRecordsExample(t *testing.T) {
 	}
 	for _, tc := range tests {
 		s := rrset(z, tc.name, tc.t)
-		if s == nil || len(s.RRs) != tc.count {
+		if s == nil || s.NumRecords() != tc.count {
 			t.Errorf("ParseFile(example.zone): %s %s = %v, want %d records", tc.name, dns.TypeToString[tc.t], s, tc.count)
 		}
 	}
-	if txt := rrset(z, "txt.example.", dns.TypeTXT); txt != nil && len(txt.RRs[0].(*dns.TXT).Txt) != 3 {
-		t.Errorf("ParseFile(example.zone): txt TXT strings = %q, want 3", txt.RRs[0].(*dns.TXT).Txt)
+	if txt := rrset(z, "txt.example.", dns.TypeTXT); txt != nil && len(txt.First().(*dns.TXT).Txt) != 3 {
+		t.Errorf("ParseFile(example.zone): txt TXT strings = %q, want 3", txt.First().(*dns.TXT).Txt)
 	}
 	if n := z.Node("b.c.example."); n == nil || !n.Empty() {
 		t.Errorf("ParseFile(example.zone): b.c = %v, want an empty non-terminal", n)

@@ -181,7 +181,7 @@ func ownerChanges(z *zone.Zone, k *zone.Key, names, n int) ([]kindChanges, error
 	origin := z.Origin
 	txt := func(name, text string) *zone.RRset {
 		rr, _ := dns.NewRR(fmt.Sprintf("%s 300 IN TXT %q", name, text))
-		return &zone.RRset{Name: name, Type: dns.TypeTXT, TTL: 300, RRs: []dns.RR{rr}}
+		return zone.NewRRset(name, dns.TypeTXT, 300, []dns.RR{rr}, nil)
 	}
 	kinds := []struct {
 		kind   string
