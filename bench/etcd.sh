@@ -10,12 +10,14 @@
 # See bench/README.md, "Write path vs etcd".
 #
 # Environment: DURATION (seconds per throughput run, default 10),
-# CONFIGS (default "matched,default").
+# CONFIGS (default "matched,default"), BATCH (ours: a third run whose
+# changes each set BATCH+1 signed RRsets, default 49; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
 CONFIGS=${CONFIGS:-matched,default}
+BATCH=${BATCH:-49}
 
 if ! command -v etcd >/dev/null; then
 	echo "== installing etcd-server (Debian)"
@@ -65,6 +67,6 @@ echo "== etcd: bench/cmd/etcdcmp -duration ${DURATION}s -configs $CONFIGS"
 run_job "$work/etcdcmp" -etcd "$(command -v etcd)" -duration "${DURATION}s" -configs "$CONFIGS"
 echo "== load: $(uptime | sed 's/.*load average/load average/')"
 
-echo "== ddnrs: bench/cmd/failover -quiet 0 -rounds 1 -perf=false -duration ${DURATION}s (make bench-raft's writes)"
-run_job "$work/failover" -bin "$work/ddnrs" -quiet 0 -rounds 1 -perf=false -duration "${DURATION}s"
+echo "== ddnrs: bench/cmd/failover -quiet 0 -rounds 1 -perf=false -duration ${DURATION}s -batch $BATCH (make bench-raft's writes)"
+run_job "$work/failover" -bin "$work/ddnrs" -quiet 0 -rounds 1 -perf=false -duration "${DURATION}s" -batch "$BATCH"
 echo "== load: $(uptime | sed 's/.*load average/load average/')"

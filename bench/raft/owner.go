@@ -74,13 +74,16 @@ type Record struct {
 //
 // Every change sets the register TXT to a new value; with Grow it also
 // adds the name w<Seq> (TXT "<value>"), so every acknowledged change
-// leaves a name a query can look for. One goroutine publishes; Acked,
-// Serial and Value may be called from others.
+// leaves a name a query can look for; with Batch N it sets the TXT of
+// the N names b1..bN to the value too (N more signed RRsets a change:
+// an owner batching its changes into one change set). One goroutine
+// publishes; Acked, Serial and Value may be called from others.
 type Owner struct {
 	Client int
 	Origin string
 	Key    *zone.Key
 	Grow   bool
+	Batch  int // names b1..bN whose TXT every change sets (0: none)
 
 	cluster *Cluster
 	mu      sync.Mutex // guards cur and acked for readers other than the publisher
@@ -168,6 +171,9 @@ func (o *Owner) unsigned(seq int, value string) (*zone.Zone, error) {
 		rr("@ 3600 IN NS ns1"),
 		rr("ns1 3600 IN A 127.0.0.1"),
 		rr(fmt.Sprintf("%s 60 IN TXT %q", RegisterName, value)),
+	}
+	for i := 1; i <= o.Batch; i++ {
+		rrs = append(rrs, rr(fmt.Sprintf("b%d 60 IN TXT %q", i, value)))
 	}
 	if o.Grow {
 		for i := 1; i <= seq; i++ {

@@ -3,7 +3,10 @@ package raftbench
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
+
+	"github.com/miekg/dns"
 
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -12,12 +15,14 @@ import (
 // TestOwnerChangesVerify checks that the owner's successive commands are
 // what a replica accepts: a CreateZone, then PublishChanges each
 // verifying against the previous zone with the owner key, with the
-// serial, the register and (with Grow) the new name moving as documented.
+// serial, the register, (with Grow) the new name and (with Batch) the
+// batch names' TXT, each in the change set, moving as documented.
 func TestOwnerChangesVerify(t *testing.T) {
 	tests := []struct {
-		name string
-		grow bool
-	}{{"register only", false}, {"grow", true}}
+		name  string
+		grow  bool
+		batch int
+	}{{"register only", false, 0}, {"grow", true, 0}, {"batch", false, 3}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &Cluster{}
@@ -25,6 +30,7 @@ func TestOwnerChangesVerify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			o.Batch = tt.batch
 			var replica *zone.Zone
 			for i := 1; i <= 4; i++ {
 				ch, err := o.prepare()
@@ -59,6 +65,16 @@ func TestOwnerChangesVerify(t *testing.T) {
 				}
 				if got, want := registerValue(next, o.Origin), fmt.Sprintf("c3-%d", i); got != want {
 					t.Errorf("change %d: register %q, want %q", i, got, want)
+				}
+				for b := 1; b <= tt.batch; b++ {
+					name := zone.CanonicalName(fmt.Sprintf("b%d.%s", b, o.Origin))
+					s := next.Node(name).RRset(dns.TypeTXT)
+					if s == nil || s.NumRecords() != 1 || s.Records()[0].(*dns.TXT).Txt[0] != fmt.Sprintf("c3-%d", i) {
+						t.Errorf("change %d: %s TXT = %v, want c3-%d", i, name, s, i)
+					}
+					if !slices.ContainsFunc(cs.Put, func(p *zone.RRset) bool { return zone.CanonicalName(p.Name) == name && p.Type == dns.TypeTXT }) {
+						t.Errorf("change %d does not put %s TXT", i, name)
+					}
 				}
 				if hasW := next.Node(zone.CanonicalName(fmt.Sprintf("w%d.%s", i, o.Origin))) != nil; hasW != tt.grow {
 					t.Errorf("change %d: name w%d present = %v, want %v", i, i, hasW, tt.grow)

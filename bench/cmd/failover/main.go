@@ -46,6 +46,7 @@ type config struct {
 	rounds   int
 	duration time.Duration
 	writers  int
+	batch    int
 	keep     bool
 
 	heartbeat, election time.Duration
@@ -59,6 +60,7 @@ func run() error {
 	flag.IntVar(&cfg.rounds, "rounds", 5, "leader kills to time")
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "length of each throughput run")
 	flag.IntVar(&cfg.writers, "writers", 16, "concurrent writers (one zone each) of the batched run")
+	flag.IntVar(&cfg.batch, "batch", 0, "with N > 0, a third run: the same writers, each change setting N+1 TXT RRsets (an owner batching N+1 signed RRset changes into one change set); prints signed RRset changes per second")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the work directory")
 	flag.BoolVar(&cfg.perf, "perf", true, "profile the leader with perf(1) during the batched run, when perf is installed")
 	flag.DurationVar(&cfg.heartbeat, "heartbeat", 0, "nodes' heartbeat_timeout (0: the node default)")
@@ -97,15 +99,20 @@ func run() error {
 	if err := failover(ctx, c, cfg.rounds); err != nil {
 		return err
 	}
-	if err := throughput(ctx, c, "one at a time", 1, cfg.duration, ""); err != nil {
+	if err := throughput(ctx, c, "one at a time", 1, 0, cfg.duration, ""); err != nil {
 		return err
 	}
 	perfOut := ""
 	if _, err := exec.LookPath("perf"); err == nil && cfg.perf {
 		perfOut = filepath.Join(dir, "leader.perf.data")
 	}
-	if err := throughput(ctx, c, fmt.Sprintf("%d concurrent writers", cfg.writers), cfg.writers, cfg.duration, perfOut); err != nil {
+	if err := throughput(ctx, c, fmt.Sprintf("%d concurrent writers", cfg.writers), cfg.writers, 0, cfg.duration, perfOut); err != nil {
 		return err
+	}
+	if cfg.batch > 0 {
+		if err := throughput(ctx, c, fmt.Sprintf("%d writers, %d RRsets a change", cfg.writers, cfg.batch+1), cfg.writers, cfg.batch, cfg.duration, ""); err != nil {
+			return err
+		}
 	}
 	return whereTimeGoes(ctx, c, dir)
 }
@@ -303,18 +310,21 @@ func publishUntilOK(ctx context.Context, c *raftbench.Cluster, o *raftbench.Owne
 }
 
 // throughput runs n writers, each publishing its own zone's changes
-// (one RRset and the SOA, re-signed with NSEC and head) to the leader
-// back to back for d, and prints commits per second and latency.
+// (one RRset and the SOA, re-signed with NSEC and head; with batch > 0,
+// batch more TXT RRsets) to the leader back to back for d, and prints
+// commits per second and latency (and, with batch, signed RRset changes
+// per second).
 //
 // With perfOut set, perf(1) samples the leader's user-space stacks during
 // the run and the share of samples per kind of work is printed.
-func throughput(ctx context.Context, c *raftbench.Cluster, label string, n int, d time.Duration, perfOut string) error {
+func throughput(ctx context.Context, c *raftbench.Cluster, label string, n, batch int, d time.Duration, perfOut string) error {
 	owners := make([]*raftbench.Owner, n)
 	for i := range owners {
-		o, err := c.NewOwner(i, fmt.Sprintf("w%d-%d.bench.", n, i), false)
+		o, err := c.NewOwner(i, fmt.Sprintf("w%d-%d-%d.bench.", n, batch, i), false)
 		if err != nil {
 			return err
 		}
+		o.Batch = batch
 		if err := publishUntilOK(ctx, c, o); err != nil {
 			return err
 		}
@@ -376,6 +386,11 @@ func throughput(ctx context.Context, c *raftbench.Cluster, label string, n int, 
 		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond), len(errs))
 	fmt.Printf("%-22s node CPU (7 processes, user+system) %v per commit, %.2f cores busy\n", "",
 		(cpu / time.Duration(len(lat))).Round(10*time.Microsecond), cpu.Seconds()/el.Seconds())
+	if batch > 0 {
+		sets := len(lat) * (batch + 1)
+		fmt.Printf("%-22s %d signed RRset changes: %.1f per second, node CPU %v per RRset change\n", "",
+			sets, float64(sets)/el.Seconds(), (cpu / time.Duration(sets)).Round(time.Microsecond))
+	}
 	for i, err := range errs {
 		if i == 3 {
 			fmt.Printf("%-22s ...\n", "")
