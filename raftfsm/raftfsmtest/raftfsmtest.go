@@ -242,6 +242,20 @@ func (c *Cluster) join(ctx context.Context, m *Member) error {
 	}
 }
 
+// RemoveServer removes member id through the leader, retrying while
+// leadership moves and when the change was not committed in time (a
+// leader change under load; removing a member twice is harmless), as join
+// does for adding.
+func (c *Cluster) RemoveServer(ctx context.Context, id string) error {
+	for {
+		err := c.retry(ctx, func(g *raftfsm.Group) error { return g.RemoveServer(ctx, id) })
+		if !errors.Is(err, raftfsm.ErrNoQuorum) || ctx.Err() != nil {
+			return err
+		}
+		c.t.Logf("RemoveServer(%s) = %v; sending it again", id, err)
+	}
+}
+
 // Stop closes member m as a crash would end it, as far as its peers can
 // tell (its directory is kept). Stopping a stopped member does nothing.
 func (c *Cluster) Stop(m *Member) {
