@@ -187,7 +187,7 @@ revoked: it stays valid until it ends (revoke it if the old key leaked).`,
 		Example: `  ddnrs ops cert renew --server https://10.0.0.9:7500 --ca ca.crt --cert /etc/ddnrs/node.crt --key /etc/ddnrs/node.key
   # a new key too
   ddnrs ops cert renew --new-key --server https://10.0.0.9:7500 --ca ca.crt --cert /etc/ddnrs/node.crt --key /etc/ddnrs/node.key`,
-		Args:    noArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCertRenew(cmd, opts)
 		},
