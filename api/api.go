@@ -99,6 +99,10 @@ type GroupHealth struct {
 	Healthy  int    `json:"healthy"`
 	MaxLag   uint64 `json:"max_lag"`
 	Registry bool   `json:"registry"`
+	// Load is the RRsets the group holds, as a band
+	// (raftfsm.NodeRecord.Load: 0 none, else b with 2^(b-1) <= RRsets <
+	// 2^b): the highest its healthy nodes reported in their heartbeats.
+	Load uint8 `json:"rrsets_band,omitempty"`
 }
 
 // Options configure a Server.

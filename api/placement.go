@@ -2,8 +2,8 @@ package api
 
 // placement.go: the group the registry places a zone created through the
 // REST API on (issue 14 item 4): raftfsm.Place weighs the directory's
-// health (heartbeats), the region asked for and the zones each group
-// holds. The claim is proposed with that group, so the state machine
+// health (heartbeats), the region asked for and the RRsets (the load
+// band its nodes' heartbeats carry) and zones each group holds. The claim is proposed with that group, so the state machine
 // applies a choice made once, here, from live figures no replica could
 // agree on by itself.
 
@@ -29,7 +29,7 @@ func (s *Server) placeGroup(ctx context.Context, region string) string {
 	index := map[string]int{}
 	for _, g := range h.Groups {
 		index[g.Name] = len(loads)
-		loads = append(loads, raftfsm.GroupLoad{Name: g.Name, Members: g.Members, Healthy: g.Healthy, Zones: reg.GroupClaims(g.Name)})
+		loads = append(loads, raftfsm.GroupLoad{Name: g.Name, Members: g.Members, Healthy: g.Healthy, Zones: reg.GroupClaims(g.Name), Load: g.Load})
 	}
 	for _, n := range h.Nodes {
 		if i, ok := index[n.Group]; ok && n.Healthy && n.Region != "" {

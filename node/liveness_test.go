@@ -153,7 +153,8 @@ func TestHeartbeatsCommitOnlyChanges(t *testing.T) {
 func TestNeedsCommit(t *testing.T) {
 	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	base := raftfsm.NodeRecord{ID: "e1", Group: "east", Region: "eu", DNS: "127.0.0.1:53", Admin: "127.0.0.1:7400", API: "127.0.0.1:8053",
-		PeerID: "12D3KooA", Overlay: []string{"/ip4/127.0.0.1/udp/4001/quic-v1"}, Transports: []string{"udp", "tcp"}, Seen: t0, Applied: 5}
+		PeerID: "12D3KooA", Overlay: []string{"/ip4/127.0.0.1/udp/4001/quic-v1"}, Transports: []string{"udp", "tcp"}, Seen: t0, Applied: 5,
+		Load: raftfsm.LoadBand(4)}
 	with := func(f func(*raftfsm.NodeRecord)) raftfsm.NodeRecord {
 		r := base
 		r.Overlay, r.Transports = append([]string(nil), base.Overlay...), append([]string(nil), base.Transports...)
@@ -182,6 +183,8 @@ func TestNeedsCommit(t *testing.T) {
 		{"peer id", true, with(func(r *raftfsm.NodeRecord) { r.PeerID = "12D3KooB" }), true},
 		{"overlay", true, with(func(r *raftfsm.NodeRecord) { r.Overlay = append(r.Overlay, "/ip4/127.0.0.2/tcp/4001") }), true},
 		{"transports", true, with(func(r *raftfsm.NodeRecord) { r.Transports = append(r.Transports, "dot") }), true},
+		{"RRsets doubled: another load band", true, with(func(r *raftfsm.NodeRecord) { r.Load = raftfsm.LoadBand(8) }), true},
+		{"more RRsets, same load band", true, with(func(r *raftfsm.NodeRecord) { r.Load = raftfsm.LoadBand(7) }), false},
 	} {
 		if got := needsCommit(base, tt.known, tt.rec, lease); got != tt.want {
 			t.Errorf("%s: needsCommit = %v, want %v", tt.name, got, tt.want)

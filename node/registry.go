@@ -190,7 +190,7 @@ func healthOfStale(recs []raftfsm.NodeRecord, now time.Time, stale func(i int) t
 		g.Members++
 		if ok {
 			g.Healthy++
-			g.MaxLag = max(g.MaxLag, lag)
+			g.MaxLag, g.Load = max(g.MaxLag, lag), max(g.Load, r.Load)
 			if r.Leader != "" {
 				g.Leader = r.Leader
 			}
@@ -239,6 +239,9 @@ func (n *Node) selfRecord(now time.Time) raftfsm.NodeRecord {
 	}
 	if st, ok := n.raftStats(); ok {
 		r.Applied, r.LastIndex, r.Term = st.AppliedIndex, st.LastIndex, st.Term
+	}
+	if fsm, _, _, err := n.runningParts(); err == nil {
+		r.Load = raftfsm.LoadBand(fsm.RRsets())
 	}
 	n.mu.Lock()
 	grp := n.group

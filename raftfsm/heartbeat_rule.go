@@ -10,7 +10,7 @@ import (
 // NodeHeartbeat only when the directory has no record of the node (ok
 // false), when the committed record is lease old (rec.Seen minus
 // committed.Seen), or when rec changes what others dial or the leader
-// of its group the node sees; any other heartbeat only refreshes the
+// of its group the node sees, or its load band (NodeRecord.Load); any other heartbeat only refreshes the
 // member's memory. node/liveness.go applies it to every heartbeat, and
 // the simulation (bench/sim) to 3,600 nodes'. Pure: no clock, no state.
 func HeartbeatNeedsCommit(committed NodeRecord, ok bool, rec NodeRecord, lease time.Duration) bool {
@@ -18,6 +18,6 @@ func HeartbeatNeedsCommit(committed NodeRecord, ok bool, rec NodeRecord, lease t
 		return true
 	}
 	return committed.Group != rec.Group || committed.Leader != rec.Leader || committed.Region != rec.Region || committed.DNS != rec.DNS ||
-		committed.Admin != rec.Admin || committed.API != rec.API || committed.PeerID != rec.PeerID ||
+		committed.Load != rec.Load || committed.Admin != rec.Admin || committed.API != rec.API || committed.PeerID != rec.PeerID ||
 		!slices.Equal(committed.Overlay, rec.Overlay) || !slices.Equal(committed.Transports, rec.Transports)
 }

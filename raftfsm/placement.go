@@ -24,6 +24,10 @@ type GroupLoad struct {
 	Regions []string
 	// Zones is the number of zones claimed on it.
 	Zones int
+	// Load is the RRsets it holds, as a band (NodeRecord.Load): the
+	// highest its healthy nodes reported (its members hold the same
+	// zones; one still catching up reports less). 0 when none reported.
+	Load uint8
 }
 
 // writable reports whether g can commit a write: more than half of its
@@ -38,8 +42,11 @@ func (g GroupLoad) writable() bool { return g.Healthy*2 > g.Members }
 //     since a create must commit there;
 //  2. region: among those, the groups with a healthy node in region, when
 //     region is given and any has one;
-//  3. load: the fewest zones; then the first name, for a stable answer
-//     (with every group healthy, the state machine's own rule).
+//  3. load: the lowest RRset band (a group holding half the RRsets of
+//     another is below it; within a power of two they tie), then the
+//     fewest zones; then the first name, for a stable answer (with
+//     every group healthy and no loads reported, the state machine's
+//     own rule).
 func Place(groups []GroupLoad, region string) string {
 	var ok []GroupLoad
 	for _, g := range groups {
@@ -62,6 +69,9 @@ func Place(groups []GroupLoad, region string) string {
 		return ""
 	}
 	best := slices.MinFunc(ok, func(a, b GroupLoad) int {
+		if a.Load != b.Load {
+			return int(a.Load) - int(b.Load)
+		}
 		if a.Zones != b.Zones {
 			return a.Zones - b.Zones
 		}
@@ -72,3 +82,19 @@ func Place(groups []GroupLoad, region string) string {
 
 // GroupClaims returns the number of zones claimed on group g.
 func (r *RegistryState) GroupClaims(g string) int { return r.groupClaims(g) }
+
+// RRsets returns how many RRsets the zones of this replica hold (the
+// counts their signed heads carry), for the node's heartbeat
+// (NodeRecord.Load, LoadBand). Called from the heartbeat loop; a read
+// lock for the walk over the zones.
+func (f *FSM) RRsets() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var n uint64
+	for _, s := range f.state.zones {
+		if s.Zone != nil && s.Zone.Head != nil {
+			n += s.Zone.Head.Size
+		}
+	}
+	return n
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
@@ -202,7 +203,21 @@ type NodeRecord struct {
 	Applied    uint64
 	LastIndex  uint64
 	Term       uint64
+	// Load is the RRsets the node's replica holds, as a band (LoadBand):
+	// 0 for none, else b with 2^(b-1) <= RRsets < 2^b. Coarse on
+	// purpose: a heartbeat commits when it changes (HeartbeatNeedsCommit),
+	// so a band changes once per doubling, not at every write. Carried
+	// by NodeHeartbeat (body version 2 when not 0) and held in memory;
+	// neither the zone store nor snapshots keep it (soft state: a member
+	// restarted or restored learns it again from the node's next
+	// committed heartbeat, at most one heartbeat lease later). Placement
+	// weighs it (Place).
+	Load uint8 `json:",omitempty"`
 }
+
+// LoadBand is NodeRecord.Load for a replica holding rrsets RRsets: 0 for
+// none, else the bit length of rrsets (a power-of-two band, at most 64).
+func LoadBand(rrsets uint64) uint8 { return uint8(bits.Len64(rrsets)) }
 
 // SubmitApplication records a new application; App.Status must be
 // "pending" and App.ID unused. With MaxOpen set, it is refused

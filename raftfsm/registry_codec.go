@@ -49,6 +49,7 @@ import (
 //	ChangeOwnerKey v2: the version 1 body, then rotate serial (uint32, not 0)
 //	RegistrySuspend:   zone, suspend bool, reason, actor, time
 //	NodeHeartbeat:     NodeRecord
+//	NodeHeartbeat v2:  the version 1 body, then uint8 load band (not 0)
 //	RevokeCert:        serial, name, group, reason, actor, time
 //	ApproveNode:       approve.go
 
@@ -86,6 +87,12 @@ const issueKeyVersion2 = 2
 // malformed.
 const submitApplicationVersion2 = 2
 
+// NodeHeartbeat has two body versions: 1 without a load band, 2 with
+// one (NodeRecord.Load). A record without a load is still written as
+// version 1; one with a load needs every registry member to read version
+// 2. Version 2 with a load of 0, or above 64, is malformed.
+const nodeHeartbeatVersion2 = 2
+
 // commandVersion is the body version EncodeCommand writes for c.
 func commandVersion(c Command) byte {
 	switch c := c.(type) {
@@ -118,6 +125,10 @@ func commandVersion(c Command) byte {
 		if c.Key.Parent != "" {
 			return issueKeyVersion2
 		}
+	case *NodeHeartbeat:
+		if c.Node.Load != 0 {
+			return nodeHeartbeatVersion2
+		}
 	}
 	return commandVersion1
 }
@@ -129,7 +140,8 @@ func knownVersion(t CommandType, v byte) bool {
 		t == TypeChangeOwnerKey && v == changeOwnerKeyVersion2 ||
 		t == TypeSubmitApplication && (v == submitApplicationVersion2 || v == submitApplicationVersion3) ||
 		t == TypeReviewApplication && v == reviewApplicationVersion2 ||
-		t == TypeIssueKey && v == issueKeyVersion2
+		t == TypeIssueKey && v == issueKeyVersion2 ||
+		t == TypeNodeHeartbeat && v == nodeHeartbeatVersion2
 }
 
 // zeroUnix is the Unix seconds of the zero time.
@@ -496,6 +508,9 @@ func encodeRegistryCommand(e *encoder, c Command) bool {
 		e.time(c.Time)
 	case *NodeHeartbeat:
 		e.nodeRecord(c.Node)
+		if c.Node.Load != 0 {
+			e.b = append(e.b, c.Node.Load)
+		}
 	case *RevokeCert:
 		e.str(c.Serial)
 		e.str(c.Name)
@@ -606,6 +621,11 @@ func decodeRegistryCommand(d *decoder, c Command, v byte) {
 		c.Time = d.time()
 	case *NodeHeartbeat:
 		c.Node = d.nodeRecord()
+		if v == nodeHeartbeatVersion2 {
+			if c.Node.Load = d.U8(); (c.Node.Load == 0 || c.Node.Load > 64) && d.Err == nil {
+				d.Err = fmt.Errorf("node-heartbeat version 2 with load band %d", c.Node.Load)
+			}
+		}
 	case *ApproveNode:
 		c.decode(d)
 	case *RevokeCert:
