@@ -55,17 +55,27 @@ was lost (their signed zones are theirs); the serial floors of other
 groups refuse a zone that went back to an older serial until the owner
 publishes a higher one.
 
-Steps:
+Steps, one survivor at a time, so that the others keep answering DNS
+queries for the group's zones from their replicas all along:
 
-  1. stop every surviving member (ddnrs node) of the group;
-  2. on each of them, run this command with the same --voter list: every
-     survivor, this one included, with the Raft address it advertises
-     ('ddnrs ops group members' showed them; [group] raft_advertise, else
-     raft_bind);
-  3. start them again; they elect a leader within seconds;
+  1. stop the member (ddnrs node);
+  2. run this command on it, with the same --voter list on every
+     survivor: every survivor, this one included, with the Raft address
+     it advertises ('ddnrs ops group members' showed them; [group]
+     raft_advertise, else raft_bind);
+  3. start it again, check it answers, and go on with the next survivor.
+     Once two of three (a majority of the list) are recovered they elect
+     a leader among themselves and take writes;
   4. remove the lost members from the registry's node directory
      ('ddnrs ops node remove ID --directory-only'), and add new members
      ('ddnrs ops group join') to get back to five or seven voters.
+
+One at a time is as safe as stopping all of them first: a survivor not
+yet recovered still lists the lost voters and can never win an election
+(that is why you recover), and the recovered ones all list the same
+voters. Stopping every survivor at once leaves the group's zones
+answered only from other groups' caches ([overlay] relayed_ttl, 5 s by
+default), then not at all until they are back.
 
 Never start a lost member again with its old data directory: wipe it, and
 give it a new node id.`,
@@ -163,7 +173,7 @@ func runGroupRecover(_ context.Context, opts *groupRecoverOptions) error {
 	for i, v := range voters {
 		names[i] = v.ID
 	}
-	_, err = fmt.Fprintf(opts.out, "recovered %s: its Raft configuration is now %s (%d voters; applied index %d). Recover the other survivors with the same --voter list, then start them all.\n",
+	_, err = fmt.Fprintf(opts.out, "recovered %s: its Raft configuration is now %s (%d voters; applied index %d). Start it again, then recover the other survivors the same way with the same --voter list, one at a time.\n",
 		id, strings.Join(names, ", "), len(voters), fsm.AppliedIndex())
 	return err
 }
