@@ -169,6 +169,7 @@ func runZoneMove(ctx context.Context, opts *zoneMoveOptions) error {
 		return withHint(fmt.Errorf("the node directory lists no node of group %q", opts.To), "name a group whose nodes send heartbeats to the registry")
 	}
 	res := zoneMoveJSON{Zone: origin, From: from, To: opts.To}
+	var copied *zone.Zone // the copy this run made in the target, if any
 	switch {
 	case from == opts.To && opts.From == "":
 		_, err := fmt.Fprintf(opts.out, "%s is on group %s already; nothing to do (to finish a move that stopped after its claim moved, give --from OLDGROUP)\n", origin, from)
@@ -189,7 +190,11 @@ func runZoneMove(ctx context.Context, opts *zoneMoveOptions) error {
 		if err != nil {
 			return fmt.Errorf("copying %s: %w", origin, err)
 		}
-		if err := adoptAll(ctx, c, dst, origin, cmds, progressOut(opts)); err != nil && !isRejected(err, raftfsm.ReasonZoneExists) {
+		err = adoptAll(ctx, c, dst, origin, cmds, progressOut(opts))
+		switch {
+		case err == nil:
+			copied = z // what the target holds now: finishMove need not read it back
+		case !isRejected(err, raftfsm.ReasonZoneExists):
 			return fmt.Errorf("copying %s to group %s (run the command again: a staged copy resumes where the group stands): %w", origin, opts.To, err)
 		}
 		progress("1/4 copied %s at serial %d to group %s", origin, z.Serial(), opts.To)
@@ -208,7 +213,7 @@ func runZoneMove(ctx context.Context, opts *zoneMoveOptions) error {
 		}
 	}
 	res.From = from
-	serial, err := finishMove(ctx, c, dir.Nodes, origin, from, opts.To, dk, k, progressOut(opts))
+	serial, err := finishMove(ctx, c, dir.Nodes, origin, from, opts.To, dk, k, copied, progressOut(opts))
 	if err != nil {
 		return err
 	}
@@ -223,13 +228,16 @@ func runZoneMove(ctx context.Context, opts *zoneMoveOptions) error {
 
 // finishMove brings the copy in group to up to any newer one another
 // group of the directory still holds (a change published during the
-// move), then drops every other group's copy. It returns the serial to
-// holds.
-func finishMove(ctx context.Context, c *admin.Client, nodes []raftfsm.NodeRecord, origin, from, to string, dk *dns.DNSKEY, k *zone.Key, progress io.Writer) (uint32, error) {
+// move), then drops every other group's copy. target is the copy to
+// holds when the caller just made it (nil: read it from to). It returns
+// the serial to holds.
+func finishMove(ctx context.Context, c *admin.Client, nodes []raftfsm.NodeRecord, origin, from, to string, dk *dns.DNSKEY, k *zone.Key, target *zone.Zone, progress io.Writer) (uint32, error) {
 	dst := groupAdmins(nodes, to, "")
-	target, err := firstCopy(ctx, c, dst, origin, k)
-	if err != nil {
-		return 0, fmt.Errorf("reading %s from group %s: %w", origin, to, err)
+	if target == nil {
+		var err error
+		if target, err = firstCopy(ctx, c, dst, origin, k); err != nil {
+			return 0, fmt.Errorf("reading %s from group %s: %w", origin, to, err)
+		}
 	}
 	src := groupAdmins(nodes, from, "")
 	if from == to || len(src) == 0 {
