@@ -245,20 +245,41 @@ func TestRegistryTwoGroups(t *testing.T) {
 		t.Errorf("reg.Zone (fetched from east) = %v, %v", zz, err)
 	}
 
-	// Through the REST API with a key of create scope: the first zone is
-	// placed on reg (no claim yet), the second on east (one claim each,
-	// then by name), created there over DDNRS-RPC.
+	// Through the REST API with a key of create scope, once east's
+	// heartbeat reported the RRsets of the demo zone (its load band): the
+	// first zone is placed on reg (no claim, no RRsets), the second on reg
+	// too: one claim each, but reg's 6 RRsets are in a lower band than
+	// the demo zone's on east (by zones and name alone it went to east).
+	eastFSM, _, _, err := east.runningParts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eastBand := raftfsm.LoadBand(eastFSM.RRsets())
+	waitFor(t, "east's load band in reg's health", func() error {
+		h, err := apiBackend{reg}.Health(ctx)
+		if err != nil {
+			return err
+		}
+		for _, g := range h.Groups {
+			if g.Name == "east" && g.Load != eastBand {
+				return fmt.Errorf("east's band %d, want %d", g.Load, eastBand)
+			}
+		}
+		return nil
+	})
+	if eastBand <= raftfsm.LoadBand(6) {
+		t.Fatalf("east's band %d: the demo zone should hold more RRsets than a 6-RRset zone", eastBand)
+	}
 	res, err := f.ca.client(t, "ops").IssueKey(ctx, reg.AdminAddr(), admin.IssueKeyRequest{Name: "creator", Actions: []string{"create", "read"}})
 	if err != nil {
 		t.Fatalf("IssueKey: %v", err)
 	}
 	createThroughAPI(t, reg, res.Key, "one.test.", "reg")
-	createThroughAPI(t, reg, res.Key, "two.test.", "east")
-	if _, err := east.Stored("two.test."); err != nil {
-		t.Errorf("east does not hold two.test.: %v", err)
-	}
-	if _, err := reg.Stored("one.test."); err != nil {
-		t.Errorf("reg does not hold one.test.: %v", err)
+	createThroughAPI(t, reg, res.Key, "two.test.", "reg")
+	for _, origin := range []string{"one.test.", "two.test."} {
+		if _, err := reg.Stored(origin); err != nil {
+			t.Errorf("reg does not hold %s: %v", origin, err)
+		}
 	}
 
 	propose(t, reg, &raftfsm.RegistrySuspend{Zone: demo.Origin, Suspend: true, Reason: "abuse report 7", Actor: "test", Time: now})
