@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -76,5 +77,26 @@ func TestZoneLimits(t *testing.T) {
 	}
 	if err := (ZoneLimits{}).check(mustDecode(t, tests[1].cmd), func() int { return 0 }); err != nil {
 		t.Errorf("zero limits: check = %v, want no limit", err)
+	}
+}
+
+// Consecutive resends back off from leaderPoll to maxResendWait; looking
+// for a leader (no resend) polls every leaderPoll.
+func TestResendWait(t *testing.T) {
+	for _, tt := range []struct {
+		resends int
+		want    time.Duration
+	}{
+		{0, leaderPoll},
+		{1, leaderPoll},
+		{2, 2 * leaderPoll},
+		{3, 4 * leaderPoll},
+		{5, 16 * leaderPoll},
+		{6, maxResendWait},
+		{100, maxResendWait},
+	} {
+		if got := resendWait(tt.resends); got != tt.want {
+			t.Errorf("resendWait(%d) = %v, want %v", tt.resends, got, tt.want)
+		}
 	}
 }

@@ -51,6 +51,25 @@ import (
 // leaderPoll is how often a write looks for a leader again.
 const leaderPoll = 50 * time.Millisecond
 
+// maxResendWait bounds the wait between resends of a change whose outcome
+// is unknown or whose leader (or other group) was unreachable. Each such
+// resend carries the whole command again (a staged chunk is 256 KiB)
+// across Raft or the overlay; resending every leaderPoll while the other
+// side is overloaded is what kept it overloaded (about 20 resends a
+// second per registry member in a loaded run of integration TestAPI).
+const maxResendWait = time.Second
+
+// resendWait is the wait before the next try of toLeaderAs: leaderPoll
+// while only looking for a leader, doubling from leaderPoll up to
+// maxResendWait over consecutive resends.
+func resendWait(resends int) time.Duration {
+	d := leaderPoll
+	for i := 1; i < resends && d < maxResendWait; i++ {
+		d *= 2
+	}
+	return min(d, maxResendWait)
+}
+
 // appliedPoll is how often ProposeRegistry looks whether the local
 // replica has applied a command committed through another member.
 const appliedPoll = 5 * time.Millisecond
@@ -471,7 +490,7 @@ func (w *Path) toLeader(ctx context.Context, origin string, cmd raftfsm.Encoded,
 func (w *Path) toLeaderAs(ctx context.Context, origin string, cmd raftfsm.Encoded, mayForward, adopting bool) (*admin.ChangeResult, error) {
 	wait := time.NewTimer(w.o.LeaderWait)
 	defer wait.Stop()
-	resent := false
+	resent, resends := false, 0
 	for {
 		res, err := w.toLeaderOnce(ctx, origin, cmd, mayForward, adopting)
 		if _, del := cmd.Cmd.(*raftfsm.DeleteZone); resent && del && err != nil && goneAlready(err) {
@@ -484,15 +503,18 @@ func (w *Path) toLeaderAs(ctx context.Context, origin string, cmd raftfsm.Encode
 		if outcomeUnknown(err) || leaderUnreachable(err) {
 			// An unreachable leader may have taken the command before
 			// its connection broke: the resend is answered as a repeat.
-			w.log.Info("change outcome unknown; sending it again", "zone", origin, "err", err)
+			resends++
+			w.log.Info("change outcome unknown; sending it again", "zone", origin, "err", err, "resend", resends)
 			resent = true
+		} else {
+			resends = 0 // looking for a leader: nothing was sent
 		}
 		select {
 		case <-ctx.Done():
 			return nil, err
 		case <-wait.C:
 			return nil, err
-		case <-time.After(leaderPoll):
+		case <-time.After(resendWait(resends)):
 		}
 	}
 }
