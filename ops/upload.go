@@ -22,7 +22,10 @@ type uploader struct {
 	out    io.Writer // progress lines; nil for none
 	origin string
 	// tries bounds how many interruptions in a row, with no chunk
-	// committed in between, an upload survives.
+	// committed in between, an upload survives. A chunk counts as
+	// committed when its send succeeded or when the group, asked again,
+	// holds more chunks than before (a send whose outcome was unknown
+	// had committed after all).
 	tries int
 	// pause is the wait before resuming.
 	pause time.Duration
@@ -60,6 +63,7 @@ func (u *uploader) upload(ctx context.Context, cmds [][]byte) (uploadStep, error
 	var last error
 	start := time.Now()
 	resumes := 0
+	held := 0 // the most chunks the group is known to hold
 	for try := 0; try < tries; try++ {
 		if resumes > 0 || last != nil {
 			u.printf("upload of %s interrupted (%v); resuming\n", u.origin, last)
@@ -84,6 +88,12 @@ func (u *uploader) upload(ctx context.Context, cmds [][]byte) (uploadStep, error
 		if res.Known {
 			next = min(int(res.Staged), len(chunks))
 		}
+		if next > held {
+			// The interrupted round committed chunks after all (a
+			// leader lost while committing each: seen at load 47 with
+			// seven members): progress, count interruptions afresh.
+			held, try = next, 0
+		}
 		if resumes == 0 || next > 0 {
 			u.printf("upload of %s: %d chunks, the group holds %d\n", u.origin, len(chunks), next)
 		}
@@ -102,6 +112,7 @@ func (u *uploader) upload(ctx context.Context, cmds [][]byte) (uploadStep, error
 				i = min(int(res.Staged), len(chunks)) - 1 // the group holds more than we thought
 			}
 			try = 0 // progress: count interruptions afresh
+			held = max(held, i+1)
 			if n := i + 1; n == len(chunks) || n%max(len(chunks)/10, 1) == 0 {
 				u.printf("  %s: %d/%d chunks committed (%v)\n", u.origin, n, len(chunks), time.Since(start).Round(time.Millisecond))
 			}
