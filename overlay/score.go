@@ -92,6 +92,7 @@ type peerScore struct {
 	failures    float64
 	penalties   float64
 	consecutive int
+	slowStreak  int       // Slow misses among the consecutive failures
 	failedAt    time.Time // the last failure, slow answer or penalty
 	decayedAt   time.Time // failures and penalties are current as of this
 	usedAt      time.Time
@@ -146,13 +147,18 @@ func (s *Scores) evictLocked() {
 	delete(s.peers, oldest)
 }
 
-// Success records a reply from p that took rtt.
+// Success records a reply from p that took rtt. It ends p's streak of
+// failures, and takes back the failure weight of the streak's Slow
+// misses: a peer that was silent for a while and answers again is ranked
+// by its latency again (the misses' waits stay in its RTT average), while
+// hard failures and penalties keep their weight until they decay.
 func (s *Scores) Success(p peer.ID, rtt time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ps := s.get(p, s.opts.Now())
 	s.sampleLocked(ps, rtt)
-	ps.consecutive = 0
+	ps.failures = max(0, ps.failures-float64(ps.slowStreak))
+	ps.consecutive, ps.slowStreak = 0, 0
 }
 
 func (s *Scores) sampleLocked(ps *peerScore, rtt time.Duration) {
@@ -187,6 +193,7 @@ func (s *Scores) Slow(p peer.ID, waited time.Duration) {
 	s.sampleLocked(ps, waited)
 	ps.failures++
 	ps.consecutive++
+	ps.slowStreak++
 	ps.failedAt = now
 }
 
@@ -260,15 +267,21 @@ func (s *Scores) RTT(p peer.ID) (time.Duration, bool) {
 	return st.RTT, st.Samples > 0
 }
 
-// Rank returns ids best first: peers that are not suspect (fewer than
-// SuspectAfter consecutive failures, or none for SuspectFor) before
-// suspect ones, then by score;
-// ties keep the order of ids. ids is not modified.
+// Rank returns ids best first, in three tiers, each by score: peers
+// whose last request was answered (or never asked), then peers whose
+// last request failed or went unanswered (Failure, Slow, Penalize: one
+// is enough, whatever their RTT, so a silent peer is not asked first
+// again after its first miss), then suspect ones (SuspectAfter
+// consecutive failures). The last two hold for SuspectFor after the
+// last failure; then the peer is ranked by its score alone (its decayed
+// failures still weigh) so that one that came back is tried again. A
+// success moves a peer back to the first tier. Ties keep the order of
+// ids. ids is not modified.
 func (s *Scores) Rank(ids []peer.ID) []peer.ID {
 	type ranked struct {
-		id      peer.ID
-		suspect bool
-		score   time.Duration
+		id    peer.ID
+		tier  int // 0 answered last, 1 failed last, 2 suspect
+		score time.Duration
 	}
 	s.mu.Lock()
 	now := s.opts.Now()
@@ -277,18 +290,20 @@ func (s *Scores) Rank(ids []peer.ID) []peer.ID {
 		r := ranked{id: id, score: s.opts.UnknownRTT}
 		if _, ok := s.peers[id]; ok {
 			ps := s.get(id, now)
-			r.suspect = s.suspectLocked(ps, now)
+			switch {
+			case s.suspectLocked(ps, now):
+				r.tier = 2
+			case ps.consecutive > 0 && now.Sub(ps.failedAt) < s.opts.SuspectFor:
+				r.tier = 1
+			}
 			r.score = s.scoreLocked(ps)
 		}
 		rs[i] = r
 	}
 	s.mu.Unlock()
 	slices.SortStableFunc(rs, func(a, b ranked) int {
-		if a.suspect != b.suspect {
-			if a.suspect {
-				return 1
-			}
-			return -1
+		if a.tier != b.tier {
+			return a.tier - b.tier
 		}
 		switch {
 		case a.score < b.score:

@@ -91,6 +91,23 @@ func TestScoresRank(t *testing.T) {
 			s.Slow(a, 60*time.Millisecond)
 			s.Success(b, 5*time.Millisecond)
 		}, []peer.ID{a, b}, []peer.ID{b, a}},
+		{"one unanswered request ranks behind answering peers, whatever the rtt", func(s *Scores) {
+			s.Success(a, time.Millisecond)
+			s.Slow(a, 60*time.Millisecond)
+			s.Success(b, 400*time.Millisecond)
+		}, []peer.ID{a, b}, []peer.ID{b, a}},
+		{"one failed request likewise", func(s *Scores) {
+			s.Success(a, time.Millisecond)
+			s.Failure(a)
+			s.Success(b, 400*time.Millisecond)
+		}, []peer.ID{a, b}, []peer.ID{b, a}},
+		{"answers again: ranked by latency again", func(s *Scores) {
+			s.Success(a, time.Millisecond)
+			s.Slow(a, 60*time.Millisecond)
+			s.Slow(a, 60*time.Millisecond)
+			s.Success(a, time.Millisecond)
+			s.Success(b, 50*time.Millisecond)
+		}, []peer.ID{b, a}, []peer.ID{a, b}},
 		{"penalized", func(s *Scores) {
 			s.Success(a, time.Millisecond)
 			s.Penalize(a)
