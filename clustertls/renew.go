@@ -39,6 +39,7 @@ import (
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/internal/atomicfile"
 	"github.com/ddnrs/ddnrs/internal/pki"
+	"github.com/ddnrs/ddnrs/internal/wallclock"
 	"github.com/ddnrs/ddnrs/translog"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -154,6 +155,7 @@ func IssuerTLS(serving tls.Certificate, pool *x509.CertPool) *tls.Config {
 		Certificates: []tls.Certificate{serving},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    pool,
+		Time:         wallclock.Now,
 	}
 }
 
@@ -326,7 +328,7 @@ func (l *LogRevocations) Revoked(ctx context.Context) (map[string]client.LogRevo
 	if !l.init {
 		l.state, l.init = client.NewLogState(), true
 	}
-	if _, err := l.state.Follow(ctx, l.Source, l.Verifier, l.Origin, time.Now(), 0); err != nil {
+	if _, err := l.state.Follow(ctx, l.Source, l.Verifier, l.Origin, wallclock.Now(), 0); err != nil {
 		return nil, err
 	}
 	return maps.Clone(l.state.Revoked), nil
@@ -373,10 +375,10 @@ func (r *Renewer) Run(ctx context.Context) {
 		if err != nil {
 			log.Warn("tls: cannot read the certificate to renew", "err", err)
 			wait = retryMax
-		} else if at := RenewAt(p.Cert, r.Before); time.Now().Before(at) {
-			wait = time.Until(at)
+		} else if at, now := RenewAt(p.Cert, r.Before), wallclock.Now(); now.Before(at) {
+			wait = at.Sub(now)
 		} else if err := r.renewOnce(ctx, p); err != nil {
-			wait = min(max(time.Until(p.Cert.NotAfter)/10, retryMin), retryMax)
+			wait = min(max(p.Cert.NotAfter.Sub(wallclock.Now())/10, retryMin), retryMax)
 			log.Warn("tls: renewing the certificate failed; trying again", "url", r.URL, "in", wait.Round(time.Millisecond), "expires", p.Cert.NotAfter.UTC(), "err", err)
 		}
 		if wait == 0 {

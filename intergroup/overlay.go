@@ -29,6 +29,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/client"
 	"github.com/ddnrs/ddnrs/dnsfront"
+	"github.com/ddnrs/ddnrs/internal/wallclock"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -155,7 +156,7 @@ func Start(ctx context.Context, c Options) (*Overlay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("overlay host: %w", err)
 	}
-	verifier := client.NewVerifier(anchors, nil)
+	verifier := client.NewVerifier(anchors, wallclock.Now) // RRSIG windows by the node's wall clock
 	ropts := overlay.RouterOptions{LookupTimeout: lookupTimeout, MayBeZone: verifier.Anchored}
 	if c.Directory != nil {
 		ropts.Directory = c.Directory.Providers

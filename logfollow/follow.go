@@ -33,6 +33,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/ddnrs/ddnrs/client"
+	"github.com/ddnrs/ddnrs/internal/wallclock"
 	"github.com/ddnrs/ddnrs/translog"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -166,7 +167,7 @@ func New(o Options) (*Follower, error) {
 	}
 	now := o.Now
 	if now == nil {
-		now = func() time.Time { return time.Now().UTC().Truncate(time.Second) }
+		now = func() time.Time { return wallclock.Now().UTC().Truncate(time.Second) }
 	}
 	f := &Follower{
 		sink:     o.Sink,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ddnrs/ddnrs/internal/wallclock"
 	"github.com/ddnrs/ddnrs/zone"
 )
 
@@ -91,7 +92,7 @@ func (c *Signatures) Describe(ch chan<- *prometheus.Desc) { ch <- descSigExpire 
 // Collect implements prometheus.Collector: every served zone's first
 // expiry at scrape time.
 func (c *Signatures) Collect(ch chan<- prometheus.Metric) {
-	now := time.Now()
+	now := wallclock.Now()
 	origins := c.served.Origins()
 	keep := make(map[string]bool, len(origins))
 	for _, o := range origins {
@@ -120,7 +121,7 @@ func (c *Signatures) Watch(ctx context.Context, warn time.Duration, log *slog.Lo
 	tick := time.NewTicker(signatureCheckInterval)
 	defer tick.Stop()
 	for {
-		c.check(log, warn, warned, time.Now())
+		c.check(log, warn, warned, wallclock.Now())
 		select {
 		case <-ctx.Done():
 			return

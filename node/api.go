@@ -20,6 +20,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/api"
 	"github.com/ddnrs/ddnrs/internal/pki"
+	"github.com/ddnrs/ddnrs/internal/wallclock"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
 
@@ -197,6 +198,7 @@ func (n *Node) registryTransport(tlsToo bool) (*http.Transport, error) {
 		MinVersion:   tls.VersionTLS12,
 		Certificates: []tls.Certificate{pair.TLS()},
 		RootCAs:      roots,
+		Time:         wallclock.Now,
 	}
 	return tr, nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/admin"
 	"github.com/ddnrs/ddnrs/api"
+	"github.com/ddnrs/ddnrs/internal/wallclock"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
 )
@@ -207,8 +208,8 @@ func healthOfStale(recs []raftfsm.NodeRecord, now time.Time, stale func(i int) t
 	return h
 }
 
-// Now is the wall clock in whole seconds, UTC.
-func (n *Node) Now() time.Time { return time.Now().UTC().Truncate(time.Second) }
+// Now is the wall clock (internal/wallclock) in whole seconds, UTC.
+func (n *Node) Now() time.Time { return wallclock.Now().UTC().Truncate(time.Second) }
 
 // selfRecord is this node's directory record as of now.
 func (n *Node) selfRecord(now time.Time) raftfsm.NodeRecord {

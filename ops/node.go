@@ -18,6 +18,7 @@ import (
 
 	"github.com/ddnrs/ddnrs/internal/atomicfile"
 	"github.com/ddnrs/ddnrs/internal/loglevel"
+	"github.com/ddnrs/ddnrs/internal/wallclock"
 	"github.com/ddnrs/ddnrs/node"
 	"github.com/ddnrs/ddnrs/raftfsm"
 )
@@ -94,6 +95,9 @@ gracefully: readiness off, listeners drained, leadership handed over.`,
 
 // runNode runs a node until ctx ends or SIGINT/SIGTERM arrives.
 func runNode(ctx context.Context, opts *nodeOptions) error {
+	if err := wallclock.Err(); err != nil {
+		return usagef("%v", err)
+	}
 	if opts.Config == "" {
 		return usagef("--config FILE is required")
 	}
@@ -102,7 +106,10 @@ func runNode(ctx context.Context, opts *nodeOptions) error {
 		return withHint(err, "fix the keys named above; node/testdata/node.sample.toml documents them all")
 	}
 	level, _ := loglevel.Parse(cfg.LogLevel) // Validate checked it
-	log := slog.New(slog.NewTextHandler(opts.err, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(opts.err, &slog.HandlerOptions{Level: level, ReplaceAttr: wallclock.LogTime}))
+	if d := wallclock.Offset(); d != 0 {
+		log.Warn("TEST-ONLY: this node's wall clock is moved by "+wallclock.EnvOffset+"; never set it outside the fault suite", "offset", d)
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ddnrs/ddnrs/admin"
+	"github.com/ddnrs/ddnrs/internal/wallclock"
 	"github.com/ddnrs/ddnrs/overlay"
 	"github.com/ddnrs/ddnrs/raftfsm"
 	"github.com/ddnrs/ddnrs/zone"
@@ -136,7 +137,7 @@ func New(r Replica, o Options) *Path {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
-		o.Now = func() time.Time { return time.Now().UTC().Truncate(time.Second) }
+		o.Now = func() time.Time { return wallclock.Now().UTC().Truncate(time.Second) }
 	}
 	return &Path{r: r, o: o, log: log}
 }

@@ -38,6 +38,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/ddnrs/ddnrs/internal/wallclock"
 )
 
 // Errors returned by the package.
@@ -106,7 +108,7 @@ type Pair struct {
 
 // NewCA makes a self-signed CA named name, valid for ten years from now.
 func NewCA(name string) (*CA, error) {
-	return newCA(name, time.Now())
+	return newCA(name, wallclock.Now())
 }
 
 func newCA(name string, now time.Time) (*CA, error) {
@@ -145,7 +147,7 @@ func newCA(name string, now time.Time) (*CA, error) {
 // check the address against these names, so list every address the node
 // is reached at.
 func IssueNode(ca *CA, id string, ips []net.IP, dnsNames []string) (*Pair, error) {
-	return issueNode(ca, id, ips, dnsNames, time.Now())
+	return issueNode(ca, id, ips, dnsNames, wallclock.Now())
 }
 
 func issueNode(ca *CA, id string, ips []net.IP, dnsNames []string, now time.Time) (*Pair, error) {
@@ -210,7 +212,7 @@ func issueWith(ca *CA, id string, ips []net.IP, dnsNames []string, usages []x509
 // a CA of its own (NewCA) over the cluster CA for it, so it cannot even
 // be presented as a cluster server.
 func IssueServer(ca *CA, name string, ips []net.IP, dnsNames []string) (*Pair, error) {
-	return issue(ca, name, ips, dnsNames, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, time.Now())
+	return issue(ca, name, ips, dnsNames, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, wallclock.Now())
 }
 
 // CheckClusterCert checks that leaf, a peer certificate whose chain to the
@@ -503,6 +505,7 @@ func ServerTLS(pair *Pair, pool *x509.CertPool) *tls.Config {
 		ClientAuth:       tls.RequireAndVerifyClientCert,
 		ClientCAs:        pool,
 		VerifyConnection: verifyClusterPeer,
+		Time:             wallclock.Now,
 	}
 }
 
@@ -518,6 +521,7 @@ func ClientTLS(pair *Pair, pool *x509.CertPool) *tls.Config {
 		Certificates:     []tls.Certificate{pair.TLS()},
 		RootCAs:          pool,
 		VerifyConnection: verifyClusterPeer,
+		Time:             wallclock.Now,
 	}
 }
 

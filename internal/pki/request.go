@@ -39,6 +39,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ddnrs/ddnrs/internal/wallclock"
 )
 
 // RequestPEMType is the PEM block type of a certificate request.
@@ -267,7 +269,7 @@ func IssueForRequest(ca *CA, r *Request, scope Scope, validity time.Duration) (*
 		IPAddresses: r.CSR.IPAddresses,
 		DNSNames:    r.CSR.DNSNames,
 		URIs:        []*url.URL{scope.URI()},
-	}, time.Now(), validity)
+	}, wallclock.Now(), validity)
 }
 
 // Reissue issues a certificate like old (name, addresses, usages, scope)
@@ -279,7 +281,7 @@ func Reissue(ca *CA, old *x509.Certificate, pub crypto.PublicKey, validity time.
 		IPAddresses: old.IPAddresses,
 		DNSNames:    old.DNSNames,
 		URIs:        old.URIs,
-	}, time.Now(), validity)
+	}, wallclock.Now(), validity)
 }
 
 // signLeaf fills tmpl's serial, validity (0: NodeValidity, never past the

@@ -21,6 +21,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ddnrs/ddnrs/internal/wallclock"
 )
 
 // Role is what a scoped certificate may do.
@@ -146,7 +148,7 @@ type IssueOptions struct {
 
 // IssueNodeFor is IssueNode with a validity (0: NodeValidity).
 func IssueNodeFor(ca *CA, id string, ips []net.IP, dnsNames []string, validity time.Duration) (*Pair, error) {
-	return issueWith(ca, id, ips, dnsNames, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, time.Now(), validity, nil)
+	return issueWith(ca, id, ips, dnsNames, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, wallclock.Now(), validity, nil)
 }
 
 // IssueScoped issues a certificate for id (its common name) naming scope,
@@ -156,5 +158,5 @@ func IssueScoped(ca *CA, id string, scope Scope, o IssueOptions) (*Pair, error) 
 	if err := scope.validate(); err != nil {
 		return nil, err
 	}
-	return issueWith(ca, id, o.IPs, o.DNSNames, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, time.Now(), o.Validity, scope.URI())
+	return issueWith(ca, id, o.IPs, o.DNSNames, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, wallclock.Now(), o.Validity, scope.URI())
 }
