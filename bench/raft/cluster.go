@@ -55,6 +55,10 @@ type Options struct {
 	// Net puts the members on another network than loopback (the chaos
 	// suite's network namespaces); nil keeps 127.0.0.i.
 	Net Net
+	// Env, when set, returns environment variables ("NAME=value") member
+	// i's process gets besides the test's own (the chaos suite's clock
+	// skew: internal/wallclock's test-only offset).
+	Env func(i int) []string
 }
 
 // Net places members on a network of their own: each member has an
@@ -352,6 +356,11 @@ func (c *Cluster) StartMember(ctx context.Context, m *Member) error {
 	}
 	cmd.Stdout = m.out
 	cmd.Stderr = m.out
+	if c.opts.Env != nil {
+		if env := c.opts.Env(m.index); len(env) > 0 {
+			cmd.Env = append(cmd.Environ(), env...)
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		m.mu.Unlock()
 		return fmt.Errorf("starting %s: %w", m.ID, err)

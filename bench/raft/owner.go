@@ -84,6 +84,10 @@ type Owner struct {
 	Key    *zone.Key
 	Grow   bool
 	Batch  int // names b1..bN whose TXT every change sets (0: none)
+	// SignWindow, when set, gives the signing window of the next
+	// changes (a change re-signs every RRset it touches); nil is
+	// zone.DefaultSignOptions. Set it between Publish calls only.
+	SignWindow func(now time.Time) zone.SignOptions
 
 	cluster *Cluster
 	mu      sync.Mutex // guards cur and acked for readers other than the publisher
@@ -193,7 +197,12 @@ func (o *Owner) prepare() (*change, error) {
 	if err != nil {
 		return nil, err
 	}
-	next, _, err := zone.Prepare(o.cur, u, o.Key, time.Now())
+	var next *zone.Zone
+	if o.SignWindow != nil {
+		next, _, err = zone.PrepareWith(o.cur, u, o.Key, zone.PrepareOptions{Sign: o.SignWindow(time.Now()), Margin: zone.RefreshMargin})
+	} else {
+		next, _, err = zone.Prepare(o.cur, u, o.Key, time.Now())
+	}
 	if err != nil {
 		return nil, err
 	}

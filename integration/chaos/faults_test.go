@@ -39,6 +39,12 @@ type fault struct {
 	// heartbeat, when set, is the members' Raft heartbeat and election
 	// timeout (leader lease half of it) instead of the node defaults.
 	heartbeat time.Duration
+	// env, when set, is the extra environment of member i's process
+	// (raftbench.Options.Env), for the whole run.
+	env func(i int) []string
+	// setup, when set, runs once the group and its owners exist, before
+	// the owners start writing.
+	setup func(g *group)
 }
 
 // Hold times: the short scenarios run in `make test`, the full suite in
@@ -267,7 +273,10 @@ func runFault(t *testing.T, f fault, n int, hold time.Duration) {
 	if f.prepare != nil {
 		prepare = func(dir string) any { return f.prepare(t, dir, n) }
 	}
-	g := startGroup(t, ctx, raftbench.Options{Members: n, HeartbeatTimeout: f.heartbeat, ElectionTimeout: f.heartbeat}, prepare)
+	g := startGroup(t, ctx, raftbench.Options{Members: n, HeartbeatTimeout: f.heartbeat, ElectionTimeout: f.heartbeat, Env: f.env}, prepare)
+	if f.setup != nil {
+		f.setup(g)
+	}
 	t0 := time.Now()
 	prober := g.c.StartProber(ctx, g.owners[0].Origin)
 	wctx, stopWriters := context.WithCancel(ctx)

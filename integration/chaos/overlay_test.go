@@ -31,6 +31,7 @@ type ovNode struct {
 	Admin   string   `json:"admin"`
 	Overlay []string `json:"overlay"`
 
+	env  []string // extra environment of its process
 	cmd  *exec.Cmd
 	done chan struct{}
 	out  *syncBuffer
@@ -78,6 +79,9 @@ func (n *ovNode) start(t *testing.T, lab *netlab.Lab) {
 	os.Remove(n.ready)
 	n.out = &syncBuffer{}
 	n.cmd = lab.Command(n.host, ddnrsBin, "node", "--config", n.config, "--ready-file", n.ready)
+	if len(n.env) > 0 {
+		n.cmd.Env = append(n.cmd.Environ(), n.env...)
+	}
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -120,6 +124,13 @@ func (n *ovNode) start(t *testing.T, lab *netlab.Lab) {
 // publishes each group's zone.
 func startOverlay(t *testing.T, lab *netlab.Lab, sizes ...int) []*ovGroup {
 	t.Helper()
+	return startOverlayEnv(t, lab, nil, sizes...)
+}
+
+// startOverlayEnv is startOverlay with env (when not nil) giving node i
+// (from 0) of group g extra environment variables.
+func startOverlayEnv(t *testing.T, lab *netlab.Lab, env func(g, i int) []string, sizes ...int) []*ovGroup {
+	t.Helper()
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys")
 	if err := os.Mkdir(keys, 0o700); err != nil {
@@ -148,8 +159,12 @@ func startOverlay(t *testing.T, lab *netlab.Lab, sizes ...int) []*ovGroup {
 			"--dns-port", "5300", "--raft-port", "7000", "--admin-port", "8443", "--no-encrypted")
 		for i := range size {
 			name := fmt.Sprintf("node%d", i+1)
-			gr.nodes = append(gr.nodes, &ovNode{name: fmt.Sprintf("g%d/%s", g, name), host: lab.Hosts[next+i],
-				config: filepath.Join(gr.dir, name, "node.toml"), ready: filepath.Join(gr.dir, name, "ready.json")})
+			n := &ovNode{name: fmt.Sprintf("g%d/%s", g, name), host: lab.Hosts[next+i],
+				config: filepath.Join(gr.dir, name, "node.toml"), ready: filepath.Join(gr.dir, name, "ready.json")}
+			if env != nil {
+				n.env = env(g, i)
+			}
+			gr.nodes = append(gr.nodes, n)
 		}
 		next += size
 		gs = append(gs, gr)
