@@ -15,7 +15,18 @@ import (
 // BenchmarkHandle measures the hot path as a UDP server drives it: wire
 // in, wire out, one reused 64 KiB buffer per worker.
 func BenchmarkHandle(b *testing.B) {
-	h := dnsfront.NewHandler(dnstest.NewZones(mustSigned(b)), dnsfront.Options{})
+	benchmarkHandle(b, dnsfront.Options{})
+}
+
+// BenchmarkHandleUncached is BenchmarkHandle with no packed reply cache:
+// every reply is built from the zone, whose RRsets are packed and decoded
+// for each reply (zone/packed.go), as a question seen for the first time.
+func BenchmarkHandleUncached(b *testing.B) {
+	benchmarkHandle(b, dnsfront.Options{PackedReplies: -1})
+}
+
+func benchmarkHandle(b *testing.B, opt dnsfront.Options) {
+	h := dnsfront.NewHandler(dnstest.NewZones(mustSigned(b)), opt)
 	cases := []struct {
 		name string
 		req  *dns.Msg
