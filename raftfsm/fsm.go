@@ -193,6 +193,7 @@ func NewFSM(store *Store, opts FSMOptions) (*FSM, error) {
 		return nil, err
 	}
 	store.Release() // what loading read is held in st (docs/large-zones.md, "Memory")
+	returnMemory()  // and what decoding it took (memory.go)
 	f := &FSM{store: store, log: opts.Logger, onZone: opts.OnZone, state: st}
 	f.proc.index = st.applied
 	f.pre = newPreverifier(f.stagingOwner, f.zoneOwner)
@@ -353,6 +354,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		// The upload's pages were read to write it; the zone is in
 		// memory once, as the state (docs/large-zones.md, "Memory").
 		f.store.Release()
+		returnMemory()
 	}
 	f.mu.Lock()
 	if committed {
