@@ -192,8 +192,8 @@ func NewFSM(store *Store, opts FSMOptions) (*FSM, error) {
 	if err != nil {
 		return nil, err
 	}
-	store.Release() // what loading read is held in st (docs/large-zones.md, "Memory")
-	returnMemory()  // and what decoding it took (memory.go)
+	store.Release()        // what loading read is held in st (docs/large-zones.md, "Memory")
+	returnMemory(st.zones) // and what decoding it took (memory.go)
 	f := &FSM{store: store, log: opts.Logger, onZone: opts.OnZone, state: st}
 	f.proc.index = st.applied
 	f.pre = newPreverifier(f.stagingOwner, f.zoneOwner)
@@ -354,7 +354,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		// The upload's pages were read to write it; the zone is in
 		// memory once, as the state (docs/large-zones.md, "Memory").
 		f.store.Release()
-		returnMemory()
+		returnMemory(w.zones)
 	}
 	f.mu.Lock()
 	if committed {

@@ -16,14 +16,35 @@ import (
 // freeing is set while a returnMemory collection runs.
 var freeing atomic.Bool
 
+// bulkNames is how many names the zones a bulk load made must hold, in
+// all, for returnMemory to collect: below it the peak is small, and a
+// whole-heap collection is not worth its pause (several members of a
+// test share one process).
+const bulkNames = 20_000
+
 // returnMemory runs a collection and returns the freed heap pages to the
-// OS (debug.FreeOSMemory) in a goroutine of its own, so the Raft apply
-// goroutine that calls it does not wait for a whole-heap collection. At
-// most one runs at a time; a call while one runs does nothing (that one
-// returns what this call would). The goroutine ends by itself when the
-// collection does; nothing needs to stop it.
-func returnMemory() {
-	if !freeing.CompareAndSwap(false, true) {
+// OS (debug.FreeOSMemory) when zones (the ones a bulk load made; nil
+// values are zones it deleted) hold at least bulkNames names. It runs in
+// a goroutine of its own, so the Raft apply goroutine that calls it does
+// not wait for a whole-heap collection. At most one runs at a time; a
+// call while one runs does nothing (that one returns what this call
+// would). The goroutine ends by itself when the collection does; nothing
+// needs to stop it.
+func returnMemory[V any](zones map[string]V) {
+	names := 0
+	for _, v := range zones {
+		switch z := any(v).(type) {
+		case ZoneState:
+			if z.Zone != nil {
+				names += z.Zone.Len()
+			}
+		case *ZoneState:
+			if z != nil && z.Zone != nil {
+				names += z.Zone.Len()
+			}
+		}
+	}
+	if names < bulkNames || !freeing.CompareAndSwap(false, true) {
 		return
 	}
 	go func() {

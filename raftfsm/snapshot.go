@@ -344,7 +344,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restoring snapshot into the zone store: %w", err)
 	}
 	f.store.Release()
-	returnMemory()
+	returnMemory(st.zones)
 	f.mu.Lock()
 	old := f.state
 	f.state = st
