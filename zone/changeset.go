@@ -168,6 +168,12 @@ func (z *Zone) WithChanges(cs ChangeSet) (*Zone, error) {
 			return nz, nil
 		}
 	}
+	if z != nil {
+		// No zone cut moves: the changed names only (incremental.go).
+		if nz, ok, err := z.withChanged(puts, cs.Delete); ok {
+			return nz, err
+		}
+	}
 	sets := make(map[RRKey]*RRset)
 	if z != nil {
 		for _, s := range z.RRsets() {

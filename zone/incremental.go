@@ -185,3 +185,139 @@ func diffReplaced(old, new *Zone) (puts []*RRset, ok bool) {
 	walk(a.top, b.top)
 	return puts, ok
 }
+
+// withChanged is WithChanges's path for a change that adds or removes
+// RRsets without moving a zone cut (no NS RRset put or deleted below the
+// apex) or deleting the SOA: the name index is the old one with the
+// changed nodes put or removed (and the empty non-terminals above them
+// made or dropped), in O(changed × log n); the node order is made from
+// the tree when asked for; the CNAME rule is checked at the changed
+// names only. The Merkle tree is rebuilt from the old leaf hashes and
+// the new ones: the version-1 tree's leaves are positions, so an added
+// or removed leaf shifts those after it (O(n) hashing, no encoding; see
+// docs/large-zones.md, "Small changes"). ok is false when the change
+// does not qualify; err is the CNAME rule broken.
+func (z *Zone) withChanged(puts []*RRset, dels []RRKey) (nz *Zone, ok bool, err error) {
+	soa := RRKey{z.Origin, dns.TypeSOA}
+	edits := make(map[RRKey]*RRset, len(puts)+len(dels))
+	for _, d := range dels {
+		key := RRKey{CanonicalName(d.Name), d.Type}
+		if key == soa || key.Type == dns.TypeNS && key.Name != z.Origin {
+			return nil, false, nil
+		}
+		if n := z.names.get(key.Name); n != nil && n.RRset(key.Type) != nil {
+			edits[key] = nil
+		}
+	}
+	for _, p := range puts {
+		if p.Type == dns.TypeNS && p.Name != z.Origin {
+			return nil, false, nil
+		}
+		edits[RRKey{p.Name, p.Type}] = p
+	}
+	keys := make([]RRKey, 0, len(edits))
+	for k := range edits {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b RRKey) int { return compareKey(a.Name, a.Type, b.Name, b.Type) })
+
+	// The leaves: the old ones merged with the edits, in order.
+	ot := z.Tree()
+	sets := make([]*RRset, 0, ot.size+len(keys))
+	leaves := make([][32]byte, 0, ot.size+len(keys))
+	var e leafEncoder
+	k := 0
+	emit := func() { // keys[k], which sorts before the next old leaf
+		if s := edits[keys[k]]; s != nil {
+			h, _ := e.hash(s, s.TTL)
+			sets, leaves = append(sets, s), append(leaves, h)
+		}
+		k++
+	}
+	ot.each(func(_ int, s *RRset, leaf [32]byte) bool {
+		c := 1
+		for k < len(keys) {
+			if c = compareKey(keys[k].Name, keys[k].Type, s.Name, s.Type); c >= 0 {
+				break
+			}
+			emit()
+		}
+		if c == 0 { // replaced or deleted
+			emit()
+			return true
+		}
+		sets, leaves = append(sets, s), append(leaves, leaf)
+		return true
+	})
+	for k < len(keys) {
+		emit()
+	}
+	t := treeOf(sets, leaves)
+
+	// The nodes at the changed names, name by name.
+	names, count := z.names, z.count
+	for i := 0; i < len(keys); {
+		name := keys[i].Name
+		j := i
+		for j < len(keys) && keys[j].Name == name {
+			j++
+		}
+		old := names.get(name)
+		var rrsets []*RRset
+		if old != nil {
+			rrsets = slices.Clone(old.RRsets)
+		}
+		for _, key := range keys[i:j] {
+			rrsets = slices.DeleteFunc(rrsets, func(s *RRset) bool { return s.Type == key.Type })
+			if s := edits[key]; s != nil {
+				rrsets = append(rrsets, s)
+			}
+		}
+		slices.SortFunc(rrsets, func(a, b *RRset) int { return int(a.Type) - int(b.Type) })
+		i = j
+		wasEmpty := old == nil || old.Empty()
+		switch {
+		case len(rrsets) > 0:
+			n := &Node{Name: name, RRsets: rrsets}
+			if n.RRset(dns.TypeCNAME) != nil && slices.ContainsFunc(rrsets, func(s *RRset) bool { return s.Type != dns.TypeCNAME && s.Type != dns.TypeNSEC }) {
+				return nil, true, &RecordError{name, dns.TypeCNAME, ErrCNAMEAndOther}
+			}
+			names = names.with(n)
+			if wasEmpty {
+				count++
+			}
+			for p := parent(name); old == nil && p != "" && dns.IsSubDomain(z.Origin, p); p = parent(p) {
+				if names.get(p) != nil {
+					break
+				}
+				names = names.with(&Node{Name: p}) // a new empty non-terminal
+			}
+		case !wasEmpty: // the name owns nothing any more
+			count--
+			if hasDescendants(t, name) {
+				names = names.with(&Node{Name: name}) // an empty non-terminal now
+				break
+			}
+			names = names.without(name)
+			for p := parent(name); p != "" && p != z.Origin && dns.IsSubDomain(z.Origin, p); p = parent(p) {
+				if n := names.get(p); n == nil || !n.Empty() || hasDescendants(t, p) {
+					break
+				}
+				names = names.without(p)
+			}
+		}
+	}
+	nz = &Zone{Origin: z.Origin, names: names, count: count, incremental: true}
+	nz.tree.once.Do(func() { nz.tree.tree = t })
+	return nz, true, nil
+}
+
+// hasDescendants reports whether a leaf of t is strictly below name: in
+// canonical order the names below a name follow its own RRsets at once.
+func hasDescendants(t *Tree, name string) bool {
+	i, found := t.search(name, 0xFFFF)
+	if found {
+		i++
+	}
+	return i < t.size && t.set(i).Name != name && IsSubDomain(name, t.set(i).Name)
+}

@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -60,7 +61,8 @@ func TestWithReplaced(t *testing.T) {
 		z = nz
 	}
 
-	// A new name, a new type at a name, a deletion: the rebuild.
+	// A new name, a new type at a name, a deletion: the incremental
+	// path for changes (withChanged), the same zone as a rebuild.
 	a, _ := dns.NewRR("brand-new.example. 300 IN A 192.0.2.99")
 	caa, _ := dns.NewRR("example. 300 IN CAA 0 issue \"ca.example\"")
 	first := z.RRsets()[0]
@@ -73,9 +75,103 @@ func TestWithReplaced(t *testing.T) {
 		if err != nil {
 			t.Fatalf("WithChanges(%+v): %v", cs, err)
 		}
-		if nz.incremental {
-			t.Errorf("WithChanges(%+v) took the incremental path", cs)
+		if !nz.incremental {
+			t.Errorf("WithChanges(%+v) took the rebuild", cs)
 		}
+		sameZone(t, fmt.Sprintf("%+v", cs), nz, build(z.Origin, nz.RRsets()))
+	}
+}
+
+// TestWithChanged: random changes that add and remove RRsets and whole
+// names (deep ones, making and dropping empty non-terminals; names
+// below a zone cut; RRsets at an empty non-terminal) take the
+// incremental path, and each result is exactly the zone a rebuild of
+// its RRsets makes (names, empty non-terminals, order, tree,
+// predecessors), the zone before it untouched. A change that puts or
+// deletes a delegation's NS or deletes the SOA takes the rebuild; a
+// CNAME beside other data is refused on either path.
+func TestWithChanged(t *testing.T) {
+	z, _ := mkTestZone(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	labels := []string{"a", "b", "c", "www", "sub", "ns.sub", "deep.x.y", "x.y", "y", "alias"}
+	rr := func(name string, typ uint16, i int) *RRset {
+		var r dns.RR
+		switch typ {
+		case dns.TypeA:
+			r = &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: typ, Class: dns.ClassINET, Ttl: 300}, A: []byte{192, 0, 2, byte(i)}}
+		default:
+			r = &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: []string{fmt.Sprint(i)}}
+			typ = dns.TypeTXT
+		}
+		return &RRset{Name: name, Type: typ, TTL: 300, RRs: []dns.RR{r}}
+	}
+	for step := range 120 {
+		var cs ChangeSet
+		cs.Zone = z.Origin
+		for range 1 + rng.IntN(3) {
+			name := labels[rng.IntN(len(labels))] + "." + z.Origin
+			if rng.IntN(3) == 0 {
+				name = fmt.Sprintf("n%d.%s", rng.IntN(5), labels[rng.IntN(len(labels))]+"."+z.Origin)
+			}
+			typ := []uint16{dns.TypeA, dns.TypeTXT}[rng.IntN(2)]
+			if n := z.Node(name); n != nil && n.RRset(dns.TypeCNAME) != nil {
+				continue // keep the CNAME rule for its own case below
+			}
+			if rng.IntN(2) == 0 {
+				cs.Delete = append(cs.Delete, RRKey{name, typ})
+			} else {
+				cs.Put = append(cs.Put, rr(name, typ, step))
+			}
+		}
+		before := z.RRsets()
+		beforeRoot := z.Tree().Root()
+		nz, err := z.WithChanges(cs)
+		if err != nil {
+			t.Fatalf("step %d: WithChanges(%+v): %v", step, cs, err)
+		}
+		if !nz.incremental {
+			t.Fatalf("step %d: the change took the rebuild", step)
+		}
+		sameZone(t, fmt.Sprintf("step %d", step), nz, build(z.Origin, nz.RRsets()))
+		if after := z.RRsets(); !slices.Equal(before, after) || z.Tree().Root() != beforeRoot {
+			t.Fatalf("step %d: the old zone changed", step)
+		}
+		z = nz
+	}
+	// A deep name alone under two new empty non-terminals, then gone:
+	// they go with it.
+	for _, cs := range []ChangeSet{
+		{Zone: z.Origin, Put: []*RRset{rr("leaf.e1.e2.example.", dns.TypeA, 1)}},
+		{Zone: z.Origin, Delete: []RRKey{{"leaf.e1.e2.example.", dns.TypeA}}},
+	} {
+		nz, err := z.WithChanges(cs)
+		if err != nil || !nz.incremental {
+			t.Fatalf("WithChanges(%+v) = %v, incremental %v", cs, err, err == nil && nz.incremental)
+		}
+		sameZone(t, fmt.Sprintf("%+v", cs), nz, build(z.Origin, nz.RRsets()))
+		z = nz
+	}
+	if z.Node("e2.example.") != nil || z.Node("e1.e2.example.") != nil {
+		t.Errorf("the empty non-terminals of a removed name stayed")
+	}
+	ns := &RRset{Name: "new-cut.example.", Type: dns.TypeNS, TTL: 300, RRs: []dns.RR{&dns.NS{Hdr: dns.RR_Header{Name: "new-cut.example.", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 300}, Ns: "ns.example.net."}}}
+	for _, cs := range []ChangeSet{
+		{Zone: z.Origin, Put: []*RRset{ns}},
+		{Zone: z.Origin, Delete: []RRKey{{"sub.example.", dns.TypeNS}}},
+	} {
+		nz, err := z.WithChanges(cs)
+		if err != nil {
+			t.Fatalf("WithChanges(%+v): %v", cs, err)
+		}
+		if nz.incremental {
+			t.Errorf("WithChanges(%+v) moved a zone cut on the incremental path", cs)
+		}
+	}
+	if _, err := z.WithChanges(ChangeSet{Zone: z.Origin, Delete: []RRKey{{"example.", dns.TypeSOA}}}); !errors.Is(err, ErrNoSOA) {
+		t.Errorf("deleting the SOA: %v, want ErrNoSOA", err)
+	}
+	if _, err := z.WithChanges(ChangeSet{Zone: z.Origin, Put: []*RRset{rr("alias.example.", dns.TypeA, 1)}}); !errors.Is(err, ErrCNAMEAndOther) {
+		t.Errorf("an A beside a CNAME: %v, want ErrCNAMEAndOther", err)
 	}
 }
 
