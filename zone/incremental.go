@@ -321,3 +321,215 @@ func hasDescendants(t *Tree, name string) bool {
 	}
 	return i < t.size && t.set(i).Name != name && IsSubDomain(name, t.set(i).Name)
 }
+
+// signedBy reports whether z's SOA carries an RRSIG by k: the zone the
+// owner's incremental paths may carry every other RRSIG of over (a key
+// change re-signs everything and takes the full path).
+func signedBy(z *Zone, k *Key) bool {
+	soa := z.Apex().RRset(dns.TypeSOA)
+	return z.Head != nil && len(soa.Sigs) > 0 && soa.Sigs[0].KeyTag == k.Tag() && soa.Sigs[0].Algorithm == dns.ED25519 &&
+		CanonicalName(soa.Sigs[0].SignerName) == z.Origin && hasKey(z, k)
+}
+
+// applyChanged is Apply's path for a change that adds or removes RRsets
+// or names without moving a zone cut (no NS put or deleted below the
+// apex; no SOA or DNSKEY put or deleted), on a zone signed by k with an
+// NSEC chain: it works out the NSEC records of the changed names and of
+// the chain predecessors of names that join or leave the chain (found by
+// walking the tree from the name), signs those, the put RRsets and the
+// SOA with the next serial, and makes the zone with withChanged. The
+// result is the zone the full path gives (same NSEC records, same
+// signatures: Ed25519 is deterministic). ok is false when the change
+// does not qualify or breaks a rule: the full path then makes or refuses
+// it.
+func (z *Zone) applyChanged(c Change, k *Key, opt SignOptions) (nz *Zone, ok bool, err error) {
+	if !signedBy(z, k) || z.Apex().RRset(dns.TypeNSEC) == nil {
+		return nil, false, nil
+	}
+	skip := func(key RRKey) bool {
+		return key.Type == dns.TypeSOA || key.Type == dns.TypeDNSKEY || isDNSSECType(key.Type) ||
+			key.Type == dns.TypeNS && key.Name != z.Origin
+	}
+	edits := make(map[RRKey]*RRset, len(c.Put)+len(c.Delete))
+	for _, d := range c.Delete {
+		key := RRKey{CanonicalName(d.Name), d.Type}
+		if skip(key) {
+			return nil, false, nil
+		}
+		if n := z.Node(key.Name); n != nil && n.RRset(key.Type) != nil {
+			edits[key] = nil
+		}
+	}
+	for _, p := range c.Put {
+		s, err := z.checkPut(p)
+		if err != nil || skip(RRKey{s.Name, s.Type}) {
+			return nil, false, nil
+		}
+		edits[RRKey{s.Name, s.Type}] = s
+	}
+	// The data each touched name ends with.
+	final := make(map[string][]*RRset)
+	for key := range edits {
+		final[key.Name] = nil
+	}
+	touched := make([]string, 0, len(final))
+	for name := range final {
+		var sets []*RRset
+		if n := z.Node(name); n != nil {
+			for _, s := range n.RRsets {
+				if _, edited := edits[RRKey{name, s.Type}]; !edited && !isDNSSECType(s.Type) {
+					sets = append(sets, s)
+				}
+			}
+		}
+		for key, s := range edits {
+			if key.Name == name && s != nil {
+				sets = append(sets, s)
+			}
+		}
+		slices.SortFunc(sets, func(a, b *RRset) int { return int(a.Type) - int(b.Type) })
+		if slices.ContainsFunc(sets, func(s *RRset) bool { return s.Type == dns.TypeCNAME }) && len(sets) > 1 {
+			return nil, false, nil // the CNAME rule: the full path reports it
+		}
+		final[name] = sets
+		touched = append(touched, name)
+	}
+	slices.SortFunc(touched, Compare)
+	statusOf := func(name string) nameStatus { // no cut moves: z's cuts
+		switch cut := z.Delegation(name); {
+		case cut == nil:
+			return statusAuth
+		case cut.Name == name:
+			return statusCut
+		}
+		return statusOccluded
+	}
+	inChain := func(name string) bool {
+		if sets, ok := final[name]; ok {
+			return len(sets) > 0 && statusOf(name) != statusOccluded
+		}
+		n := z.Node(name)
+		return n != nil && n.RRset(dns.TypeNSEC) != nil
+	}
+	t := z.Tree()
+	// neighbour returns the chain name after (dir +1) or before (-1)
+	// name, circularly: the nearest untouched name of z with an NSEC
+	// (walking the tree) or touched name in the chain, whichever is
+	// nearer.
+	neighbour := func(name string, dir int) string {
+		var start int
+		if dir > 0 {
+			i, found := t.search(name, 0xFFFF)
+			if found {
+				i++
+			}
+			start = i
+		} else {
+			i, _ := t.search(name, 0)
+			start = i - 1
+		}
+		best := ""
+		for k := 0; k < t.size; k++ {
+			s := t.set(((start+dir*k)%t.size + t.size) % t.size)
+			if _, isTouched := final[s.Name]; !isTouched && s.Name != name && s.Type == dns.TypeNSEC {
+				best = s.Name
+				break
+			}
+		}
+		// dist orders names by how far they come after (or before)
+		// name, circularly.
+		dist := func(a string) (wrapped bool, c int) {
+			c = dir * Compare(a, name)
+			return c < 0, c
+		}
+		nearer := func(a, b string) bool { // a nearer than b
+			wa, _ := dist(a)
+			wb, _ := dist(b)
+			if wa != wb {
+				return !wa
+			}
+			return dir*Compare(a, b) < 0
+		}
+		for _, tn := range touched {
+			if tn != name && inChain(tn) && (best == "" || nearer(tn, best)) {
+				best = tn
+			}
+		}
+		return best
+	}
+	recompute := make(map[string]bool)
+	for _, name := range touched {
+		if inChain(name) {
+			recompute[name] = true
+		}
+		n := z.Node(name)
+		if was := n != nil && n.RRset(dns.TypeNSEC) != nil; was != inChain(name) {
+			if p := neighbour(name, -1); p != "" {
+				recompute[p] = true
+			}
+		}
+	}
+	var puts []*RRset
+	var dels []RRKey
+	var jobs []*RRset
+	for key, s := range edits {
+		if s == nil {
+			dels = append(dels, key)
+			continue
+		}
+		puts = append(puts, s)
+		if signs(statusOf(key.Name), key.Type) {
+			jobs = append(jobs, s)
+		}
+	}
+	ttl := nsecTTL(z)
+	for name := range recompute {
+		sets, isTouched := final[name]
+		old := z.Node(name)
+		if !isTouched {
+			sets = old.RRsets
+		}
+		next := neighbour(name, +1)
+		if next == "" {
+			next = name // the only name in the chain
+		}
+		nsec := &dns.NSEC{
+			Hdr:        dns.RR_Header{Name: name, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: ttl},
+			NextDomain: next,
+			TypeBitMap: nsecBitmap(&Node{Name: name, RRsets: sets}, statusOf(name)),
+		}
+		if old != nil {
+			if o := old.RRset(dns.TypeNSEC); o != nil && sameNSEC(o.RRs[0].(*dns.NSEC), nsec) {
+				continue // unchanged: its RRSIG is carried over
+			}
+		}
+		s := &RRset{Name: name, Type: dns.TypeNSEC, TTL: ttl, RRs: []dns.RR{nsec}}
+		puts, jobs = append(puts, s), append(jobs, s)
+	}
+	for _, name := range touched {
+		if n := z.Node(name); n != nil && n.RRset(dns.TypeNSEC) != nil && !inChain(name) {
+			dels = append(dels, RRKey{name, dns.TypeNSEC})
+		}
+	}
+	oldSOA := z.Apex().RRset(dns.TypeSOA)
+	soa := dns.Copy(oldSOA.RRs[0]).(*dns.SOA)
+	soa.Serial = z.Serial() + 1
+	soaSet := &RRset{Name: z.Origin, Type: dns.TypeSOA, TTL: oldSOA.TTL, RRs: []dns.RR{soa}}
+	puts, jobs = append(puts, soaSet), append(jobs, soaSet)
+	if err := signAll(jobs, k, opt); err != nil {
+		return nil, true, err
+	}
+	for _, s := range puts {
+		shareSetNames(s, z.Origin)
+	}
+	nz, ok, err = z.withChanged(puts, dels)
+	if !ok || err != nil {
+		return nil, false, nil
+	}
+	h, err := NewHead(nz, k, opt.headTime())
+	if err != nil {
+		return nil, true, fmt.Errorf("sign zone head: %w", err)
+	}
+	nz.Head = h
+	return nz, true, nil
+}

@@ -235,8 +235,9 @@ func sameZone(t *testing.T, what string, got, want *Zone) {
 	}
 }
 
-// TestApplyReplaced: a change that only replaces RRsets takes Apply's
-// incremental path and gives exactly the zone the full path gives,
+// TestApplyReplaced: a change that only replaces RRsets, or adds or
+// removes some without moving a zone cut, takes one of Apply's
+// incremental paths and gives exactly the zone the full path gives,
 // signature bytes included (Ed25519 is deterministic), with the same
 // head root; SignedDiff of it, which walks only the changed paths of
 // the two trees, gives what comparing every RRset gives. Changes that
@@ -252,15 +253,31 @@ func TestApplyReplaced(t *testing.T) {
 		{"one RRset", Change{Put: []*RRset{mustRRset(t, "big.example. 600 IN A 198.51.100.1", "big.example. 600 IN A 198.51.100.2")}}, true},
 		{"two RRsets at one name", Change{Put: []*RRset{mustRRset(t, "www.example. 60 IN A 192.0.2.9"), mustRRset(t, "www.example. 60 IN AAAA 2001:db8::9")}}, true},
 		{"delegation NS and glue (unsigned)", Change{Put: []*RRset{mustRRset(t, "sub.example. 3600 IN NS ns1.sub.example."), mustRRset(t, "ns1.sub.example. 3600 IN A 192.0.2.209")}}, true},
-		{"a new name", Change{Put: []*RRset{mustRRset(t, "new.example. 3600 IN A 192.0.2.7")}}, false},
-		{"a new type", Change{Put: []*RRset{mustRRset(t, "www.example. 3600 IN TXT \"x\"")}}, false},
+		// applyChanged (incremental too):
+		{"a new name", Change{Put: []*RRset{mustRRset(t, "new.example. 3600 IN A 192.0.2.7")}}, true},
+		{"a new type", Change{Put: []*RRset{mustRRset(t, "www.example. 3600 IN TXT \"x\"")}}, true},
+		{"the same RRset twice", Change{Put: []*RRset{mustRRset(t, "www.example. 60 IN A 192.0.2.9"), mustRRset(t, "www.example. 60 IN A 192.0.2.10")}}, true},
+		{"a deletion", Change{Delete: []RRKey{{"www.example.", dns.TypeAAAA}}, Put: []*RRset{mustRRset(t, "www.example. 60 IN A 192.0.2.9")}}, true},
+		{"nothing", Change{}, true},
+		{"a name removed", Change{Delete: []RRKey{{"mail.example.", dns.TypeA}}}, true},
+		{"a deep name (empty non-terminals)", Change{Put: []*RRset{mustRRset(t, "a.b.new.example. 3600 IN TXT \"deep\"")}}, true},
+		{"glue below a cut", Change{Put: []*RRset{mustRRset(t, "ns3.sub.example. 3600 IN A 192.0.2.203")}}, true},
+		{"a DS at a cut", Change{Put: []*RRset{mustRRset(t, "nods.example. 3600 IN DS 12345 15 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF")}}, true},
+		{"a name after the last", Change{Put: []*RRset{mustRRset(t, "zzzz.example. 3600 IN A 192.0.2.1")}}, true},
+		// The full path:
 		{"the SOA", Change{Put: []*RRset{mustRRset(t, "example. 3600 IN SOA ns1.example. hostmaster.example. 99 7200 3600 1209600 600")}}, false},
-		{"the same RRset twice", Change{Put: []*RRset{mustRRset(t, "www.example. 60 IN A 192.0.2.9"), mustRRset(t, "www.example. 60 IN A 192.0.2.10")}}, false},
-		{"a deletion", Change{Delete: []RRKey{{"www.example.", dns.TypeAAAA}}, Put: []*RRset{mustRRset(t, "www.example. 60 IN A 192.0.2.9")}}, false},
-		{"nothing", Change{}, false},
+		{"a new cut", Change{Put: []*RRset{mustRRset(t, "newcut.example. 3600 IN NS ns.example.net.")}}, false},
+		{"the DNSKEY deleted", Change{Delete: []RRKey{{"example.", dns.TypeDNSKEY}}}, false},
+		{"a CNAME beside data", Change{Put: []*RRset{mustRRset(t, "www.example. 3600 IN CNAME other.example.")}}, false},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			got, err := old.Apply(tc.c, k, opt)
+			if tc.desc == "a CNAME beside data" {
+				if !errors.Is(err, ErrCNAMEAndOther) {
+					t.Fatalf("Apply = %v, want ErrCNAMEAndOther", err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatalf("Apply = %v", err)
 			}
@@ -270,6 +287,9 @@ func TestApplyReplaced(t *testing.T) {
 			want, err := old.applyFull(tc.c, k, opt)
 			if err != nil {
 				t.Fatalf("applyFull = %v", err)
+			}
+			if !tc.fast {
+				return
 			}
 			if a, b := recordStrings(got), recordStrings(want); !slices.Equal(a, b) {
 				t.Errorf("Apply differs from the full path:\n got %v\nwant %v", a, b)
@@ -296,5 +316,59 @@ func TestApplyReplaced(t *testing.T) {
 				t.Errorf("VerifyChange(SignedDiff) = %v", err)
 			}
 		})
+	}
+}
+
+// TestApplyChanged: a random sequence of owner changes (names added and
+// removed, deep ones, glue below a cut, types added and removed, several
+// at once) made with Apply's incremental paths, each step compared with
+// the full path from the same zone: the same records and signatures
+// (NSEC chain included), the same head; and each step's SignedDiff is
+// taken by the members' side (VerifyChange) with the same root.
+func TestApplyChanged(t *testing.T) {
+	z, k := signedExample(t)
+	opt := DefaultSignOptions(signNow.Add(time.Hour))
+	rng := rand.New(rand.NewPCG(9, 10))
+	names := []string{"new", "a.new", "x.y.new", "www", "mail", "c", "zzz", "ns3.sub", "aaa", "big", "b.c"}
+	for step := range 40 {
+		var c Change
+		for range 1 + rng.IntN(3) {
+			name := names[rng.IntN(len(names))] + ".example."
+			switch rng.IntN(3) {
+			case 0:
+				c.Delete = append(c.Delete, RRKey{name, dns.TypeA}, RRKey{name, dns.TypeTXT})
+			case 1:
+				c.Put = append(c.Put, mustRRset(t, fmt.Sprintf("%s 300 IN A 192.0.2.%d", name, step)))
+			default:
+				c.Put = append(c.Put, mustRRset(t, fmt.Sprintf("%s 300 IN TXT \"s%d\"", name, step)))
+			}
+		}
+		if n := z.Node("www.example."); n == nil || n.RRset(dns.TypeCNAME) != nil {
+			t.Fatalf("step %d: test zone lost www", step)
+		}
+		got, err := z.Apply(c, k, opt)
+		want, werr := z.applyFull(c, k, opt)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("step %d: Apply = %v, full path = %v", step, err, werr)
+		}
+		if err != nil {
+			continue
+		}
+		if !got.incremental {
+			t.Fatalf("step %d: Apply(%+v) took the full path", step, c)
+		}
+		if a, b := recordStrings(got), recordStrings(want); !slices.Equal(a, b) {
+			t.Fatalf("step %d: Apply(%+v) differs from the full path:\n got %v\nwant %v", step, c, a, b)
+		}
+		if got.Head.Root != want.Head.Root || got.Head.Size != want.Head.Size {
+			t.Fatalf("step %d: head differs from the full path's", step)
+		}
+		if err := CheckSigned(got, k, signNow.Add(time.Hour)); err != nil {
+			t.Fatalf("step %d: CheckSigned = %v", step, err)
+		}
+		if _, err := VerifyChange(z, SignedDiff(z, got), k); err != nil {
+			t.Fatalf("step %d: VerifyChange = %v", step, err)
+		}
+		z = got
 	}
 }

@@ -97,6 +97,9 @@ func (z *Zone) Apply(c Change, k *Key, opt SignOptions) (*Zone, error) {
 	if nz, ok, err := z.applyReplaced(c, k, opt); ok { // incremental.go
 		return nz, err
 	}
+	if nz, ok, err := z.applyChanged(c, k, opt); ok { // incremental.go
+		return nz, err
+	}
 	return z.applyFull(c, k, opt)
 }
 
