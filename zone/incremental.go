@@ -326,9 +326,9 @@ func hasDescendants(t *Tree, name string) bool {
 // owner's incremental paths may carry every other RRSIG of over (a key
 // change re-signs everything and takes the full path).
 func signedBy(z *Zone, k *Key) bool {
-	soa := z.Apex().RRset(dns.TypeSOA)
-	return z.Head != nil && len(soa.Sigs) > 0 && soa.Sigs[0].KeyTag == k.Tag() && soa.Sigs[0].Algorithm == dns.ED25519 &&
-		CanonicalName(soa.Sigs[0].SignerName) == z.Origin && hasKey(z, k)
+	sigs := z.Apex().RRset(dns.TypeSOA).Signatures()
+	return z.Head != nil && len(sigs) > 0 && sigs[0].KeyTag == k.Tag() && sigs[0].Algorithm == dns.ED25519 &&
+		CanonicalName(sigs[0].SignerName) == z.Origin && hasKey(z, k)
 }
 
 // applyChanged is Apply's path for a change that adds or removes RRsets
@@ -499,11 +499,11 @@ func (z *Zone) applyChanged(c Change, k *Key, opt SignOptions) (nz *Zone, ok boo
 			TypeBitMap: nsecBitmap(&Node{Name: name, RRsets: sets}, statusOf(name)),
 		}
 		if old != nil {
-			if o := old.RRset(dns.TypeNSEC); o != nil && sameNSEC(o.RRs[0].(*dns.NSEC), nsec) {
+			if o := old.RRset(dns.TypeNSEC); o != nil && sameNSEC(o.First().(*dns.NSEC), nsec) {
 				continue // unchanged: its RRSIG is carried over
 			}
 		}
-		s := &RRset{Name: name, Type: dns.TypeNSEC, TTL: ttl, RRs: []dns.RR{nsec}}
+		s := NewRRset(name, dns.TypeNSEC, ttl, []dns.RR{nsec}, nil)
 		puts, jobs = append(puts, s), append(jobs, s)
 	}
 	for _, name := range touched {
@@ -512,15 +512,18 @@ func (z *Zone) applyChanged(c Change, k *Key, opt SignOptions) (nz *Zone, ok boo
 		}
 	}
 	oldSOA := z.Apex().RRset(dns.TypeSOA)
-	soa := dns.Copy(oldSOA.RRs[0]).(*dns.SOA)
+	soa := oldSOA.First().(*dns.SOA) // decoded afresh: ours
 	soa.Serial = z.Serial() + 1
-	soaSet := &RRset{Name: z.Origin, Type: dns.TypeSOA, TTL: oldSOA.TTL, RRs: []dns.RR{soa}}
+	soaSet := NewRRset(z.Origin, dns.TypeSOA, oldSOA.TTL, []dns.RR{soa}, nil)
 	puts, jobs = append(puts, soaSet), append(jobs, soaSet)
 	if err := signAll(jobs, k, opt); err != nil {
 		return nil, true, err
 	}
+	pk := newPacker(len(puts)) // the zone holds them packed (packed.go)
 	for _, s := range puts {
-		shareSetNames(s, z.Origin)
+		if err := pk.pack(s); err != nil {
+			return nil, true, err
+		}
 	}
 	nz, ok, err = z.withChanged(puts, dels)
 	if !ok || err != nil {

@@ -103,7 +103,7 @@ func TestWithChanged(t *testing.T) {
 			r = &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 300}, Txt: []string{fmt.Sprint(i)}}
 			typ = dns.TypeTXT
 		}
-		return &RRset{Name: name, Type: typ, TTL: 300, RRs: []dns.RR{r}}
+		return NewRRset(name, typ, 300, []dns.RR{r}, nil)
 	}
 	for step := range 120 {
 		var cs ChangeSet
@@ -154,7 +154,7 @@ func TestWithChanged(t *testing.T) {
 	if z.Node("e2.example.") != nil || z.Node("e1.e2.example.") != nil {
 		t.Errorf("the empty non-terminals of a removed name stayed")
 	}
-	ns := &RRset{Name: "new-cut.example.", Type: dns.TypeNS, TTL: 300, RRs: []dns.RR{&dns.NS{Hdr: dns.RR_Header{Name: "new-cut.example.", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 300}, Ns: "ns.example.net."}}}
+	ns := NewRRset("new-cut.example.", dns.TypeNS, 300, []dns.RR{&dns.NS{Hdr: dns.RR_Header{Name: "new-cut.example.", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 300}, Ns: "ns.example.net."}}, nil)
 	for _, cs := range []ChangeSet{
 		{Zone: z.Origin, Put: []*RRset{ns}},
 		{Zone: z.Origin, Delete: []RRKey{{"sub.example.", dns.TypeNS}}},
