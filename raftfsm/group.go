@@ -433,12 +433,17 @@ func (g *Group) RemoveServer(ctx context.Context, id string) error {
 }
 
 // TransferLeadership hands leadership to the voter id, or to the most
-// up-to-date voter when id is "". It returns when the transfer is done.
+// up-to-date voter when id is "". It returns when the transfer is done;
+// at once, with nil, when id already leads (hashicorp/raft refuses a
+// transfer to itself, but the operator's wish is met).
 func (g *Group) TransferLeadership(ctx context.Context, id string) error {
 	ctx, cancel := g.bound(ctx)
 	defer cancel()
 	if err := g.leaderCheck(ctx); err != nil {
 		return err
+	}
+	if id == g.id {
+		return nil
 	}
 	if id == "" {
 		return g.wait(ctx, g.raft.LeadershipTransfer())
