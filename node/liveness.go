@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"time"
 
 	"github.com/ddnrs/ddnrs/admin"
@@ -40,34 +39,6 @@ import (
 // At 3,600 nodes and the defaults that is 3,600 / 100 s = 36 commits/s
 // instead of 360 (BenchmarkHeartbeatCommits prints both).
 
-// liveness holds the last heartbeat record this member saw of each
-// node. Safe for concurrent use.
-type liveness struct {
-	mu   sync.Mutex
-	seen map[string]raftfsm.NodeRecord
-}
-
-// note records rec as the last heartbeat of its node.
-func (l *liveness) note(rec raftfsm.NodeRecord) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.seen == nil {
-		l.seen = map[string]raftfsm.NodeRecord{}
-	}
-	if old, ok := l.seen[rec.ID]; ok && old.Seen.After(rec.Seen) {
-		return
-	}
-	l.seen[rec.ID] = rec
-}
-
-// get returns the last heartbeat record of node id.
-func (l *liveness) get(id string) (raftfsm.NodeRecord, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	r, ok := l.seen[id]
-	return r, ok
-}
-
 // heartbeatLease is the configured lease, or its default.
 func (c RegistryConfig) heartbeatLease() time.Duration {
 	if c.HeartbeatLease > 0 {
@@ -97,7 +68,7 @@ func (n *Node) noteHeartbeat(ctx context.Context, rec raftfsm.NodeRecord, forwar
 	if err != nil {
 		return err
 	}
-	n.live.note(rec)
+	n.live.Note(rec)
 	committed, ok := fsm.Registry().Node(rec.ID)
 	if needsCommit(committed, ok, rec, n.cfg.Registry.heartbeatLease()) {
 		cmd, err := raftfsm.EncodeCommand(&raftfsm.NodeHeartbeat{Node: rec})
@@ -129,7 +100,7 @@ func (n *Node) noteHeartbeat(ctx context.Context, rec raftfsm.NodeRecord, forwar
 func (n *Node) liveRecords(recs []raftfsm.NodeRecord) []bool {
 	fromMemory := make([]bool, len(recs))
 	for i, r := range recs {
-		if m, ok := n.live.get(r.ID); ok && !m.Seen.Before(r.Seen) {
+		if m, ok := n.live.Get(r.ID); ok && !m.Seen.Before(r.Seen) {
 			recs[i], fromMemory[i] = m, true
 		}
 	}

@@ -74,7 +74,7 @@ type Node struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	live liveness // last heartbeats seen, on a registry member (node/liveness.go)
+	live intergroup.Liveness // last heartbeats seen, on a registry member (node/liveness.go)
 
 	served Served
 	sigs   *metrics.Signatures // first signature expiry per served zone: gauge and warnings
