@@ -153,6 +153,13 @@ type Options struct {
 	// registry's state machine enforces it too. Default
 	// DefaultMaxOpenApplications (1000).
 	MaxOpenApplications int
+	// NodeAgreementSHA256 is the SHA-256 (hex) of the operator agreement
+	// community nodes accept ([api] node_agreement): a community node's
+	// request must carry it (noderequests.go). Default "": this registry
+	// takes no community node requests (404). NodeAgreementVersion, when
+	// set, is the version label they must name. The open requests are
+	// capped by MaxOpenApplications too.
+	NodeAgreementSHA256, NodeAgreementVersion string
 	// MaxLeases caps the live ephemeral zones one key made: past it a
 	// create with expires or idle gets 409 lease_quota. The cap travels
 	// in each claim. Default DefaultMaxLeases (10).

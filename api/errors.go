@@ -147,6 +147,13 @@ var reasonStatus = map[raftfsm.Reason]statusCode{
 	raftfsm.ReasonNoLease:            {http.StatusConflict, "permanent"},
 	raftfsm.ReasonKeyCollected:       {http.StatusGone, "key_collected"},
 	raftfsm.ReasonNotSealed:          {http.StatusConflict, "no_sealed_key"},
+	raftfsm.ReasonUnknownNodeRequest: {http.StatusNotFound, "not_found"},
+	raftfsm.ReasonCertCollected:      {http.StatusGone, "cert_collected"},
+	raftfsm.ReasonNodeRequestClosed:  {http.StatusConflict, "node_request_closed"},
+	raftfsm.ReasonNodeRequestReplay:  {http.StatusConflict, "node_request_replay"},
+	raftfsm.ReasonNodeIDInUse:        {http.StatusConflict, "node_id_in_use"},
+	raftfsm.ReasonNodeRemoved:        {http.StatusConflict, "node_removed"},
+	raftfsm.ReasonNodeRequestsFull:   {http.StatusServiceUnavailable, "applications_full"},
 }
 
 // errorCode is the one place errors become HTTP statuses and stable codes.

@@ -57,6 +57,12 @@ func (s *Server) apiRoutes() []route {
 		{method: "POST", path: "/v1/applications/{id}/review", action: "applications.review", auth: authKey, h: s.handleReview},
 		{method: "POST", path: "/v1/applications/{id}/collect", action: "applications.collect", h: s.handleCollectKey},
 
+		{method: "POST", path: "/v1/node-requests", action: "node-requests.submit", h: s.handleSubmitNodeRequest},
+		{method: "GET", path: "/v1/node-requests", action: "node-requests.list", auth: authKey, h: s.handleListNodeRequests},
+		{method: "GET", path: "/v1/node-requests/{id}", action: "node-requests.get", auth: authOptional, h: s.handleGetNodeRequest},
+		{method: "POST", path: "/v1/node-requests/{id}/review", action: "node-requests.review", auth: authKey, h: s.handleReviewNodeRequest},
+		{method: "POST", path: "/v1/node-requests/{id}/collect", action: "node-requests.collect", h: s.handleCollectNodeCert},
+
 		{method: "GET", path: "/v1/keys", action: "keys.list", auth: authKey, h: s.handleListKeys},
 		{method: "POST", path: "/v1/keys", action: "keys.issue", auth: authKey, h: s.handleIssueKey},
 		{method: "GET", path: "/v1/keys/{id}", action: "keys.get", auth: authKey, h: s.handleGetKey},

@@ -52,6 +52,12 @@ type Policy struct {
 	// RequireScope refuses certificates that name no group and role
 	// ([tls] require_scope).
 	RequireScope bool
+	// Community: the node's group is a community group ([group]
+	// community): it accepts community:GROUP certificates of its group
+	// as members, and its own certificate may be one. Default false: a
+	// community certificate is refused at Raft and at the admin endpoint
+	// (but for a registry member's heartbeat and proposal paths).
+	Community bool
 	// Log receives reloads and the closing of revoked connections.
 	Log *slog.Logger
 
@@ -92,16 +98,17 @@ func (p *Policy) CheckPeer(leaf *x509.Certificate, use Use) error {
 		return err
 	}
 	group := p.Group
-	node := s.Role == pki.RoleMember || s.Role == pki.RoleRegistry
+	comm := s.Role == pki.RoleCommunity
+	node := s.Role == pki.RoleMember || s.Role == pki.RoleRegistry || comm && p.Community
 	ok := false
 	switch use {
 	case UseRaft:
 		ok = node && s.Group == group
 	case UseAdmin:
-		ok = node && (s.Group == group || p.RegistryMember) ||
+		ok = node && (s.Group == group || p.RegistryMember) || comm && p.RegistryMember ||
 			s.Role == pki.RoleOperator && (s.Group == group || s.Group == pki.AllGroups)
 	case UseAdminServer:
-		ok = node
+		ok = node || comm
 	}
 	if !ok {
 		return fmt.Errorf("%w: %q is %s, not allowed at %s of group %q", pki.ErrOutOfScope, leaf.Subject.CommonName, s, useName(use), group)
@@ -143,6 +150,9 @@ var crossGroupAdminPaths = map[string]bool{
 // not propose, though it may propose others (claims, heartbeats).
 var operatorOnly = map[raftfsm.CommandType]bool{
 	raftfsm.TypeRevokeCert: true, raftfsm.TypeRemoveNode: true, raftfsm.TypeMoveZone: true, raftfsm.TypeApproveNode: true,
+	// The review of community nodes goes through the registry's REST
+	// API, which checks the reviewer's key and the certificate.
+	raftfsm.TypeNodeRequest: true,
 }
 
 // Authorize is the admin endpoint's per-request check: a node
@@ -161,7 +171,8 @@ func (p *Policy) Authorize(r *http.Request) error {
 	if err != nil {
 		return nil // unscoped: checked at the handshake
 	}
-	if (s.Role == pki.RoleMember || s.Role == pki.RoleRegistry) && s.Group != p.Group {
+	if (s.Role == pki.RoleMember || s.Role == pki.RoleRegistry || s.Role == pki.RoleCommunity) && s.Group != p.Group ||
+		s.Role == pki.RoleCommunity && !p.Community {
 		if !crossGroupAdminPaths[r.URL.Path] {
 			return fmt.Errorf("%w: %q is %s; a node of another group may only send heartbeats and registry proposals here, not %s %s", pki.ErrOutOfScope, leaf.Subject.CommonName, s, r.Method, r.URL.Path)
 		}
@@ -194,6 +205,9 @@ func (p *Policy) CheckOwn(c *x509.Certificate) error {
 	}
 	if err != nil {
 		return err
+	}
+	if s.Role == pki.RoleCommunity && !p.Community {
+		return fmt.Errorf("%w: this node's certificate is %s, a community node's, but its group %q is not a community group: set [group] community = true on every node of it", pki.ErrOutOfScope, s, p.Group)
 	}
 	if s.Role == pki.RoleOperator || s.Group != p.Group {
 		return fmt.Errorf("%w: this node's certificate is %s, but the node is a member of group %q: issue one with `ddnrs ops cert issue --scope member:%s`", pki.ErrOutOfScope, s, p.Group, p.Group)

@@ -26,6 +26,7 @@ func certs(t *testing.T) map[string]*x509.Certificate {
 	for name, scope := range map[string]string{
 		"member:eu": "member:eu", "member:us": "member:us", "registry:eu": "registry:eu",
 		"operator:eu": "operator:eu", "operator:us": "operator:us", "operator:*": "operator:*",
+		"community:eu": "community:eu", "community:cg": "community:cg",
 	} {
 		s, err := pki.ParseScope(scope)
 		if err != nil {
@@ -67,9 +68,16 @@ func TestCheckPeer(t *testing.T) {
 		{"raft, scope required", &Policy{Group: "eu", RequireScope: true}, UseRaft, allow("member:eu", "registry:eu")},
 		{"admin", &Policy{Group: "eu"}, UseAdmin, allow("member:eu", "registry:eu", "operator:eu", "operator:*", "unscoped")},
 		{"admin on a registry member", &Policy{Group: "eu", RegistryMember: true}, UseAdmin,
-			allow("member:eu", "member:us", "registry:eu", "operator:eu", "operator:*", "unscoped")},
-		{"admin server", &Policy{Group: "eu"}, UseAdminServer, allow("member:eu", "member:us", "registry:eu", "unscoped")},
-		{"admin server, scope required", &Policy{Group: "eu", RequireScope: true}, UseAdminServer, allow("member:eu", "member:us", "registry:eu")},
+			allow("member:eu", "member:us", "registry:eu", "operator:eu", "operator:*", "unscoped", "community:eu", "community:cg")},
+		{"admin server", &Policy{Group: "eu"}, UseAdminServer, allow("member:eu", "member:us", "registry:eu", "unscoped", "community:eu", "community:cg")},
+		{"admin server, scope required", &Policy{Group: "eu", RequireScope: true}, UseAdminServer, allow("member:eu", "member:us", "registry:eu", "community:eu", "community:cg")},
+		// Community certificates: only a community group takes them as
+		// members; a registry member lets them through the handshake
+		// (Authorize then allows only heartbeats and proposals).
+		{"raft of a community group", &Policy{Group: "cg", Community: true, RequireScope: true}, UseRaft, allow("community:cg")},
+		{"admin of a community group", &Policy{Group: "cg", Community: true, RequireScope: true}, UseAdmin, allow("community:cg", "operator:*")},
+		{"admin on a registry member, scope required", &Policy{Group: "eu", RegistryMember: true, RequireScope: true}, UseAdmin,
+			allow("member:eu", "member:us", "registry:eu", "operator:eu", "operator:*", "community:eu", "community:cg")},
 	}
 	for _, tc := range cases {
 		for name, cert := range c {
@@ -156,6 +164,14 @@ func TestAuthorizeOtherGroups(t *testing.T) {
 		{"other group's join", "member:us", "/v1/group/join", nil, false},
 		{"own member's join", "member:eu", "/v1/group/join", nil, true},
 		{"own operator's revocation", "operator:eu", "/v1/registry/propose", []byte{byte(raftfsm.TypeRevokeCert), 0}, true},
+		{"other group's step of a node request", "member:us", "/v1/registry/propose", []byte{byte(raftfsm.TypeNodeRequest), 0}, false},
+		{"community node's heartbeat", "community:cg", "/v1/registry/heartbeat", nil, true},
+		{"community node's approval of a node request", "community:cg", "/v1/registry/propose", []byte{byte(raftfsm.TypeNodeRequest), 0}, false},
+		// community:eu names this (eu) group, but eu is no community
+		// group: its certificate is no member's here.
+		{"community node of this group's name: join", "community:eu", "/v1/group/join", nil, false},
+		{"community node of this group's name: heartbeat", "community:eu", "/v1/registry/heartbeat", nil, true},
+		{"community node of this group's name: revocation", "community:eu", "/v1/registry/propose", []byte{byte(raftfsm.TypeRevokeCert), 0}, false},
 	}
 	for _, tc := range cases {
 		err := p.Authorize(req(c[tc.cert], tc.path, tc.body))

@@ -66,17 +66,18 @@ type regGroupSpec struct {
 // transparency log and send it heartbeats. No node has a trust anchors
 // file: owner keys come from the log.
 type regCluster struct {
-	dir      string
-	ca       string // CA certificate
-	opsCert  string
-	opsKey   string
-	logKey   string // the log's signer key file
-	vkey     string // the log's verifier key
-	origin   string
-	groups   map[string][]*regNode
-	order    []string // group names in start order, registry first
-	reviewer string   // an admin API key, issued by the operator
-	scoped   bool     // certificates name group and role; nodes require it
+	dir       string
+	ca        string // CA certificate
+	opsCert   string
+	opsKey    string
+	logKey    string // the log's signer key file
+	vkey      string // the log's verifier key
+	origin    string
+	groups    map[string][]*regNode
+	order     []string // group names in start order, registry first
+	reviewer  string   // an admin API key, issued by the operator
+	agreement string   // the community node agreement's file ([api] node_agreement)
+	scoped    bool     // certificates name group and role; nodes require it
 	// hc is the test's HTTP client. It connects from 127.0.59.1, so that
 	// the API's per-IP limit on unauthenticated endpoints counts its
 	// polling apart from the ddnrs commands run from 127.0.0.1.
@@ -127,6 +128,12 @@ func startRegistryClusterWith(t *testing.T, scoped bool, regSize int, others ...
 	}
 	runCmd(t, dir, ddnrsBin, append([]string{"ops", "cert", "issue", "--ca", caDir, "--id", "operator", "--ip", "127.0.0.1", "--out", opsDir}, opsScope...)...)
 	c.opsCert, c.opsKey = filepath.Join(opsDir, "node.crt"), filepath.Join(opsDir, "node.key")
+	// The registry reviews community node requests against this
+	// agreement ([api] node_agreement; TestCommunityNodeReview).
+	c.agreement = filepath.Join(dir, "agreement.txt")
+	if err := os.WriteFile(c.agreement, []byte("DDNRS community node agreement 2026-1.\nI keep the node up and patched.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	c.logKey = filepath.Join(dir, "log.key")
 	out := runCmd(t, dir, ddnrsBin, "log", "keygen", "--name", c.origin, "--out", c.logKey)
 	for _, line := range strings.Split(out, "\n") {
@@ -307,7 +314,7 @@ func (c *regCluster) writeNodeConfig(t *testing.T, n *regNode, s regGroupSpec, j
 	fmt.Fprintf(&b, "\n[registry]\nlog_verifier = %q\nlog_origin = %q\nfollow_interval = \"2s\"\nheartbeat_interval = \"300ms\"\nlease_check = \"500ms\"\nregion = %q\n",
 		c.vkey, c.origin, s.region)
 	if s.name == "reg" {
-		fmt.Fprintf(&b, "member = true\nlog_key_file = %q\n\n[api]\nlisten = %q\n", c.logKey, apiAddr)
+		fmt.Fprintf(&b, "member = true\nlog_key_file = %q\n\n[api]\nlisten = %q\nnode_agreement = %q\nnode_agreement_version = \"2026-1\"\n", c.logKey, apiAddr, c.agreement)
 	} else {
 		fmt.Fprintf(&b, "urls = [%s]\nadmin = [%s]\n", regQuote(regURLs), regQuote(regAdmins))
 	}

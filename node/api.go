@@ -113,6 +113,18 @@ func (n *Node) startAPI(ln net.Listener) (*apiServer, error) {
 		AuditPeers:              n.auditPeers,
 		PeerClient:              &http.Client{Transport: tr},
 	}
+	if f := n.cfg.API.NodeAgreement; f != "" {
+		text, err := os.ReadFile(f)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("api.node_agreement: %w", err)
+		}
+		opt.NodeAgreementSHA256, opt.NodeAgreementVersion = pki.AgreementHash(text), n.cfg.API.NodeAgreementVersion
+		if opt.ClusterCAs, err = n.clusterCAs(); err != nil { // approvals' certificates are checked against it
+			ln.Close()
+			return nil, fmt.Errorf("api: %w", err)
+		}
+	}
 	if n.cfg.API.TLSCert != "" {
 		if opt.ClusterCAs, err = n.clusterCAs(); err != nil {
 			ln.Close()

@@ -217,6 +217,14 @@ type APIConfig struct {
 	// review on a registry member (503 applications_full past it).
 	// Default 0: 1000 (api.DefaultMaxOpenApplications).
 	MaxOpenApplications int `toml:"max_open_applications"`
+	// NodeAgreement is the operator agreement's text file community
+	// nodes accept, on a registry member: with it, the registry takes
+	// community node requests for review (POST /v1/node-requests) whose
+	// agreement hash is this file's; NodeAgreementVersion, when set, is
+	// the version label they must name. Default "": no community node
+	// requests (404).
+	NodeAgreement        string `toml:"node_agreement"`
+	NodeAgreementVersion string `toml:"node_agreement_version"`
 	// ApplicationsPerIPPerDay caps one client's applications per UTC day
 	// (an IPv4 address or IPv6 /64; counted per node, in memory). Default
 	// 0: 5 (api.DefaultApplicationsPerIPPerDay).
@@ -315,6 +323,12 @@ type GroupConfig struct {
 	// NonVoter makes Join ask to be added as a non-voting read replica.
 	// Default false.
 	NonVoter bool `toml:"non_voter"`
+	// Community makes the group a community group: its nodes'
+	// certificates are community:NAME (issued after the registry's
+	// review), and it accepts them as members (clustertls.Policy).
+	// Every node of the group sets it. Default false: community
+	// certificates are refused.
+	Community bool `toml:"community"`
 	// Store is the zone store's engine on this node: "bbolt" (one file,
 	// data_dir/zones.db) or "pebble" (an LSM directory,
 	// data_dir/zones.pebble). Members of one group may differ; a node

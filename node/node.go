@@ -141,7 +141,7 @@ func New(cfg Config, log *slog.Logger) (*Node, error) {
 			}
 		},
 	}
-	n.trust = &clustertls.Policy{Group: cfg.Group.Name, RegistryMember: cfg.Registry.Member, RequireScope: cfg.TLS.RequireScope, Log: log}
+	n.trust = &clustertls.Policy{Group: cfg.Group.Name, RegistryMember: cfg.Registry.Member, RequireScope: cfg.TLS.RequireScope, Community: cfg.Group.Community, Log: log}
 	n.sigs = metrics.NewSignatures(&n.served)
 	n.metrics = metrics.New(n.raftStats, intergroup.NewCollector(n.ov.Load), n.sigs)
 	n.writes = n.newWrites()

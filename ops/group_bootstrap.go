@@ -62,6 +62,7 @@ type bootstrapOptions struct {
 
 	CertValidity time.Duration // --cert-validity: the members' certificates (0: a year)
 	RenewURL     string        // --renew-url: [tls] renew_url, the issuing service
+	community    bool          // [group] community (node request --scope community:G)
 	Requests     []string      // --request FILE: members' own certificate requests (group_bootstrap_request.go)
 
 	out, errOut io.Writer
@@ -757,6 +758,9 @@ func nodeTOML(m bootstrapMember, dir, ca string, join []string, opts *bootstrapO
 	b.WriteString("[group]\n")
 	if opts.Name != "" {
 		fmt.Fprintf(&b, "name = %s\n", strconv.Quote(opts.Name))
+	}
+	if opts.community {
+		b.WriteString("# A community group: its nodes hold community:NAME certificates.\ncommunity = true\n")
 	}
 	fmt.Fprintf(&b, "id = %s\nraft_bind = %s\n", strconv.Quote(m.ID), strconv.Quote(m.Raft))
 	if len(join) == 0 {

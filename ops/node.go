@@ -86,7 +86,7 @@ gracefully: readiness off, listeners drained, leadership handed over.`,
 			return runNode(ctx, opts)
 		},
 	}
-	cmd.AddCommand(newNodeRequestCmd())
+	cmd.AddCommand(newNodeRequestCmd(), newNodeCollectCmd())
 	f := cmd.Flags()
 	f.StringVar(&opts.Config, "config", "", "node configuration `FILE` (TOML); required")
 	f.StringVar(&opts.ReadyFile, "ready-file", "", `write {"id","dns","admin","raft"} as JSON to `+"`PATH`"+` once bound`)

@@ -46,6 +46,8 @@ type nodeRequestOptions struct {
 	RegistryAdmin []string // --registry-admin
 	LogVerifier   string   // --log-verifier
 	Region        string   // --region
+
+	Submit string // --submit URL: the registry's REST API, for its review (community nodes)
 }
 
 func newNodeRequestCmd() *cobra.Command {
@@ -73,6 +75,13 @@ are in DIR, 'ddnrs node --config DIR/node.toml' joins the group. Add
 --registry-urls, --registry-admin and --log-verifier as the group's
 bootstrap printed them to follow the registry.
 
+A community node (--scope community:GROUP, a community group's) sends
+its request to the registry's review instead: --submit URL posts it to the
+registry's REST API and keeps the request id and status token in
+DIR/request.json; once a reviewer approved it, 'ddnrs node collect DIR'
+writes node.crt. The registry refuses at once a request for another scope,
+or one that did not accept its agreement.
+
 Nothing is overwritten.`,
 		Example: `  # on the new node
   ddnrs node request --out /etc/ddnrs/eu-4 --id eu-4 --ip 10.1.0.4 --scope member:eu \
@@ -82,7 +91,12 @@ Nothing is overwritten.`,
   ddnrs ops node approve eu-4.csr --ca-dir ca --scope member:eu --agreement operator-agreement.txt \
       --out eu-4-approved --server 10.0.0.1:7400 --ca ca/ca.crt --cert ops/node.crt --key ops/node.key
   # copy eu-4-approved/node.crt and ca.crt into /etc/ddnrs/eu-4, then
-  ddnrs node --config /etc/ddnrs/eu-4/node.toml`,
+  ddnrs node --config /etc/ddnrs/eu-4/node.toml
+  # a community node: the registry's review
+  ddnrs node request --out /etc/ddnrs/cg-1 --id cg-1 --ip 203.0.113.7 --scope community:cg \
+      --agreement community-agreement.txt --agreement-version 2026-1 --uptime 99.5 --bandwidth 100 \
+      --submit https://registry.example.net:8443
+  ddnrs node collect /etc/ddnrs/cg-1 --wait 24h`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runNodeRequest(cmd, opts)
@@ -107,6 +121,7 @@ Nothing is overwritten.`,
 	f.StringSliceVar(&opts.RegistryAdmin, "registry-admin", nil, "with --join: the registry members' admin endpoints `HOST:PORT,...`, for heartbeats")
 	f.StringVar(&opts.LogVerifier, "log-verifier", "", "with --join: the registry log's verifier key, or a `FILE` holding it")
 	f.StringVar(&opts.Region, "region", "", "with --join: the node's `REGION`, reported in heartbeats")
+	f.StringVar(&opts.Submit, "submit", "", "a community node (--scope community:GROUP): submit the request to the registry's review at this REST API `URL`; DIR/request.json keeps its status token for 'ddnrs node collect DIR'")
 	return cmd
 }
 
@@ -138,6 +153,9 @@ func runNodeRequest(cmd *cobra.Command, opts *nodeRequestOptions) error {
 	}
 	if scope.Role == pki.RoleOperator {
 		return usagef("--scope %s: a node asks for member:GROUP or registry:GROUP; operators get their certificates with 'ddnrs ops cert issue'", scope)
+	}
+	if opts.Submit != "" && scope.Role != pki.RoleCommunity {
+		return usagef("--submit with --scope %s: the registry's review admits community nodes only (--scope community:GROUP); a member's request goes to its group's operator ('ddnrs ops node approve')", scope)
 	}
 	if len(opts.IPs) == 0 && len(opts.DNSNames) == 0 {
 		return usagef("give at least one --ip or --dns: peers check the address they dial against the certificate")
@@ -217,6 +235,9 @@ func runNodeRequest(cmd *cobra.Command, opts *nodeRequestOptions) error {
 		}
 		fmt.Fprintf(w, "wrote %s; once node.crt and ca.crt are in %s: ddnrs node --config %s\n", m.Config, out, m.Config)
 	}
+	if opts.Submit != "" {
+		return submitNodeRequest(cmd.Context(), w, opts.Submit, out, csr)
+	}
 	fmt.Fprintf(w, "send %s to the group's operator: ddnrs ops node approve %s --ca-dir CA --scope %s --agreement %s ...\n",
 		paths[1], filepath.Base(paths[1]), scope, filepath.Base(opts.Agreement))
 	return nil
@@ -249,7 +270,7 @@ func requestTOMLOptions(opts *nodeRequestOptions, scope pki.Scope, haveIP bool) 
 		}
 	}
 	b := &bootstrapOptions{Name: scope.Group, Registry: scope.Role == pki.RoleRegistry, RegistryURLs: opts.RegistryURLs,
-		RegistryAdmin: opts.RegistryAdmin, Region: opts.Region}
+		RegistryAdmin: opts.RegistryAdmin, Region: opts.Region, community: scope.Role == pki.RoleCommunity}
 	if b.Registry {
 		return nil, usagef("--join with --scope %s: a registry member also needs the log's signer key; write its configuration by hand (see docs/operator-guide.md, \"Joining a node\")", scope)
 	}

@@ -35,7 +35,7 @@ member's admin endpoint over mutual TLS, as the operator.`,
 		RunE:  groupRunE,
 	}
 	key.AddCommand(newRegistryKeyIssueCmd())
-	cmd.AddCommand(key)
+	cmd.AddCommand(key, newRegistryNodeRequestsCmd())
 	return cmd
 }
 

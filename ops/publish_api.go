@@ -122,7 +122,9 @@ func (c *restClient) do(ctx context.Context, method, path string, body any, out 
 		if err != nil {
 			return nil, nil, err
 		}
-		req.Header.Set("Authorization", "Bearer "+c.key)
+		if c.key != "" {
+			req.Header.Set("Authorization", "Bearer "+c.key)
+		}
 		if body != nil {
 			req.Header.Set("Content-Type", ct)
 		}

@@ -67,12 +67,16 @@ func newMembershipCommand(t CommandType) Command {
 		return &RemoveNode{}
 	case TypeMoveZone:
 		return &MoveZone{}
+	case TypeNodeRequest:
+		return &NodeRequest{}
 	}
 	return nil
 }
 
 func encodeMembershipCommand(e *encoder, c Command) bool {
 	switch c := c.(type) {
+	case *NodeRequest:
+		c.encode(e)
 	case *RemoveNode:
 		e.str(c.ID)
 		e.str(c.Reason)
@@ -92,6 +96,8 @@ func encodeMembershipCommand(e *encoder, c Command) bool {
 
 func decodeMembershipCommand(d *decoder, c Command) bool {
 	switch c := c.(type) {
+	case *NodeRequest:
+		c.decode(d)
 	case *RemoveNode:
 		c.ID = d.Str16()
 		c.Reason = d.Str16()
@@ -119,6 +125,7 @@ func (r *RegistryState) noteLoaded(e translog.Entry) {
 	if e.Kind == translog.KindNodeRemoval {
 		r.removed[e.NodeID] = true
 	}
+	noteNodeRequest(r.nodeReqs, e) // noderequest.go
 }
 
 func (r *regWork) removedSet() map[string]bool { return own(r, 2, &r.st.removed) }
@@ -129,6 +136,8 @@ func (w *work) applyMembership(c Command, logEntry func(translog.Entry) error) (
 	r := w.registry()
 	st := r.st
 	switch c := c.(type) {
+	case *NodeRequest:
+		return nil, true, w.applyNodeRequest(c, logEntry) // noderequest.go
 	case *NodeHeartbeat:
 		if st.removed[c.Node.ID] {
 			return nil, true, reject(ReasonNodeRemoved, "node %s was removed from the directory; give the machine a new node id", c.Node.ID)

@@ -38,7 +38,7 @@ var registryTypeNames = map[CommandType]string{
 	TypeReleaseZone: "release-zone", TypeChangeOwnerKey: "change-owner-key",
 	TypeRegistrySuspend: "registry-suspend", TypeNodeHeartbeat: "node-heartbeat",
 	TypeRevokeCert: "revoke-cert", TypeRemoveNode: "remove-node", TypeMoveZone: "move-zone",
-	TypeApproveNode: "approve-node",
+	TypeApproveNode: "approve-node", TypeNodeRequest: "node-request",
 }
 
 // The reasons of registry rejections.
@@ -473,16 +473,17 @@ type RegistryState struct {
 	keys       map[string]APIKey
 	claimIndex // claims, persistent and indexed (registry_claims.go)
 	nodes      map[string]NodeRecord
-	removed    map[string]bool     // node ids removed for good (membership.go), from the log
-	drops      map[string]OwedDrop // dropKey(zone, owner) -> the drop the registry owes (teardown.go)
-	tree       *translog.Tree      // shared, append-only; this state covers its first size leaves
-	leaves     [][]byte            // shared, append-only; this state reads leaves[:size]
+	removed    map[string]bool             // node ids removed for good (membership.go), from the log
+	nodeReqs   map[string]CommunityRequest // community node requests by id (noderequest.go), from the log
+	drops      map[string]OwedDrop         // dropKey(zone, owner) -> the drop the registry owes (teardown.go)
+	tree       *translog.Tree              // shared, append-only; this state covers its first size leaves
+	leaves     [][]byte                    // shared, append-only; this state reads leaves[:size]
 	size       uint64
 }
 
 func newRegistryState() *RegistryState {
 	return &RegistryState{keys: map[string]APIKey{},
-		nodes: map[string]NodeRecord{}, removed: map[string]bool{}, drops: map[string]OwedDrop{}, tree: translog.NewTree()}
+		nodes: map[string]NodeRecord{}, removed: map[string]bool{}, nodeReqs: map[string]CommunityRequest{}, drops: map[string]OwedDrop{}, tree: translog.NewTree()}
 }
 
 // empty reports whether r holds nothing (snapshots then keep format 1).

@@ -22,7 +22,7 @@ import (
 // persistent and never copied), and the log leaves the batch appends.
 type regWork struct {
 	st     *RegistryState // tree, leaves and size those of the base
-	owned  [4]bool        // drops, keys, removed, nodes copied (the claims are persistent)
+	owned  [5]bool        // drops, keys, removed, nodes, node requests copied (the claims are persistent)
 	leaves [][]byte       // new leaves, after the base's size
 }
 

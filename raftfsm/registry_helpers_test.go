@@ -104,6 +104,9 @@ func describeRegistry(t testing.TB, b *strings.Builder, what string, r *Registry
 	for _, d := range r.OwedDrops() {
 		fmt.Fprintf(b, "%s owed drop %+v\n", what, d)
 	}
+	for _, q := range r.NodeRequests() {
+		fmt.Fprintf(b, "%s node request %+v\n", what, q)
+	}
 	for i := range r.LogSize() {
 		leaf, err := r.LogEntry(i)
 		if err != nil {

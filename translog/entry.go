@@ -32,19 +32,34 @@ const (
 	// "agreement=", "agreement-sha256=", "uptime=", "bandwidth-mbps=" and
 	// "request-sha256=" (docs/transparency-log.md).
 	KindNodeApproval Kind = 9
+	// KindNodeRequest is a community node's certificate request submitted
+	// to the registry's review (issue 14 item 2): NodeAddrs holds "id=",
+	// "scope=", "agreement=", "agreement-sha256=", "uptime=",
+	// "bandwidth-mbps=", "request-sha256=", "token-sha256=" and "csr="
+	// (the request's DER, base64).
+	KindNodeRequest Kind = 13
+	// KindNodeRequestDecision is a step of a community node's request
+	// after its submission: NodeAddrs holds "id=" and "status=" approved
+	// (with "scope=", "serial=", "agreement=", "agreement-sha256=",
+	// "uptime=", "bandwidth-mbps=", "request-sha256=" and "cert=", the
+	// certificate's DER, base64), rejected (Reason: the reviewer's
+	// message) or collected; Actor is the reviewer's key id.
+	KindNodeRequestDecision Kind = 14
 )
 
 var kindNames = [...]string{
-	KindRegistration:   "registration",
-	KindOwnerKeyChange: "owner-key-change",
-	KindSuspension:     "suspension",
-	KindUnsuspension:   "unsuspension",
-	KindNodeAdmission:  "node-admission",
-	KindRelease:        "release",
-	KindCertRevocation: "cert-revocation",
-	KindNodeRemoval:    "node-removal",
-	KindZoneMove:       "zone-move",
-	KindNodeApproval:   "node-approval",
+	KindRegistration:        "registration",
+	KindOwnerKeyChange:      "owner-key-change",
+	KindSuspension:          "suspension",
+	KindUnsuspension:        "unsuspension",
+	KindNodeAdmission:       "node-admission",
+	KindRelease:             "release",
+	KindCertRevocation:      "cert-revocation",
+	KindNodeRemoval:         "node-removal",
+	KindZoneMove:            "zone-move",
+	KindNodeApproval:        "node-approval",
+	KindNodeRequest:         "node-request",
+	KindNodeRequestDecision: "node-request-decision",
 }
 
 // valid reports whether k is a kind this package knows: one with a name
@@ -139,7 +154,7 @@ func (e *Entry) validate() error {
 		return fmt.Errorf("%w: time %d is not between 1970 and 9999", ErrMalformedEntry, s)
 	}
 	switch {
-	case e.Kind == KindNodeAdmission, e.Kind == KindNodeRemoval, e.Kind == KindNodeApproval:
+	case e.Kind == KindNodeAdmission, e.Kind == KindNodeRemoval, e.Kind == KindNodeApproval, e.Kind == KindNodeRequest, e.Kind == KindNodeRequestDecision:
 		if e.NodeID == "" {
 			return fmt.Errorf("%w: %s without a node id", ErrMalformedEntry, e.Kind)
 		}

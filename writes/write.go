@@ -908,7 +908,7 @@ func isRegistryCommand(c raftfsm.Command) bool {
 	case *raftfsm.SubmitApplication, *raftfsm.ReviewApplication, *raftfsm.IssueKey, *raftfsm.RevokeKey,
 		*raftfsm.ClaimZone, *raftfsm.ReleaseZone, *raftfsm.ChangeOwnerKey, *raftfsm.RegistrySuspend, *raftfsm.NodeHeartbeat,
 		*raftfsm.LeaseChange, *raftfsm.ExpireZone, *raftfsm.RevokeCert, *raftfsm.RemoveNode, *raftfsm.MoveZone,
-		*raftfsm.CollectKey, *raftfsm.ZoneDropped, *raftfsm.ApproveNode:
+		*raftfsm.CollectKey, *raftfsm.ZoneDropped, *raftfsm.ApproveNode, *raftfsm.NodeRequest:
 		return true
 	}
 	return false

@@ -454,6 +454,9 @@ func loadCert(path string) (*x509.Certificate, error) {
 	return cert, nil
 }
 
+// LoadKey reads one PEM private key.
+func LoadKey(path string) (crypto.Signer, error) { return loadKey(path) }
+
 func loadKey(path string) (crypto.Signer, error) {
 	b, err := readPEM(path, "PRIVATE KEY")
 	if err != nil {

@@ -33,6 +33,11 @@ const (
 	RoleMember   Role = "member"
 	RoleRegistry Role = "registry"
 	RoleOperator Role = "operator"
+	// RoleCommunity is a community node of GROUP, admitted by the
+	// registry's review (ddnrs node request --submit): only groups whose
+	// nodes set [group] community = true accept it at Raft and their
+	// admin endpoint; a registry member accepts its heartbeats.
+	RoleCommunity Role = "community"
 )
 
 // AllGroups is the group of an operator certificate valid for every
@@ -75,9 +80,9 @@ func (s Scope) URI() *url.URL {
 // validate checks the role and group.
 func (s Scope) validate() error {
 	switch s.Role {
-	case RoleMember, RoleRegistry, RoleOperator:
+	case RoleMember, RoleRegistry, RoleOperator, RoleCommunity:
 	default:
-		return fmt.Errorf("%w: role %q, want member, registry or operator", ErrBadScope, s.Role)
+		return fmt.Errorf("%w: role %q, want member, registry, operator or community", ErrBadScope, s.Role)
 	}
 	if s.Group == AllGroups {
 		if s.Role != RoleOperator {
