@@ -3,11 +3,7 @@ package node
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"io/fs"
-	"net"
-	"os"
 	"path/filepath"
 
 	"github.com/ddnrs/ddnrs/clustertls"
@@ -62,53 +58,8 @@ func (n *Node) loadTLS() (mutual, client *tls.Config, err error) {
 }
 
 // autoTLS loads, or on first start makes, a private CA and a node
-// certificate in TLSDir. Only this node trusts that CA, so it suits a
-// single machine; a group needs [tls] files from one cluster CA.
+// certificate in TLSDir (clustertls.AutoTLS).
 func (n *Node) autoTLS() (*pki.Pair, *x509.CertPool, error) {
-	dir := TLSDir(n.cfg.DataDir)
-	certPath, keyPath := filepath.Join(dir, pki.CertFile), filepath.Join(dir, pki.KeyFile)
-	if _, err := os.Stat(certPath); err == nil {
-		pair, err := pki.LoadPair(certPath, keyPath)
-		if err != nil {
-			return nil, nil, err
-		}
-		pool, err := pki.LoadCAPool(filepath.Join(dir, pki.CACertFile))
-		return pair, pool, err
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, err
-	}
-	ca, err := pki.LoadCA(dir)
-	if err != nil {
-		if ca, err = pki.NewCA("ddnrs node " + n.cfg.Group.ID); err != nil {
-			return nil, nil, err
-		}
-		if err := ca.Save(dir); err != nil {
-			return nil, nil, err
-		}
-	}
-	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-	var names []string
-	for _, a := range []string{n.cfg.Group.RaftBind, n.cfg.Group.RaftAdvertise, n.cfg.Admin.Listen, n.cfg.Admin.Advertise} {
-		host, _, err := net.SplitHostPort(a)
-		if err != nil || host == "" {
-			continue
-		}
-		if ip := net.ParseIP(host); ip != nil {
-			ips = append(ips, ip)
-		} else {
-			names = append(names, host)
-		}
-	}
-	pair, err := pki.IssueNode(ca, n.cfg.Group.ID, ips, names)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := pair.Save(dir); err != nil {
-		return nil, nil, err
-	}
-	n.log.Warn("made a private CA and node certificate; set [tls] for a group of several nodes", "dir", dir)
-	return pair, ca.Pool(), nil
+	return clustertls.AutoTLS(TLSDir(n.cfg.DataDir), n.cfg.Group.ID,
+		[]string{n.cfg.Group.RaftBind, n.cfg.Group.RaftAdvertise, n.cfg.Admin.Listen, n.cfg.Admin.Advertise}, n.log)
 }
