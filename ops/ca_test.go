@@ -72,7 +72,7 @@ func TestCAInitAndCertIssue(t *testing.T) {
 		{"no CA there", []string{"ops", "cert", "issue", "--ca", dir, "--id", "n3", "--ip", "127.0.0.4", "--out", filepath.Join(dir, "n3")}, ExitError, "ops ca init"},
 		{"another CA's copy in --out", []string{"ops", "cert", "issue", "--ca", caDir, "--id", "n4", "--ip", "127.0.0.4", "--out", mixed}, ExitError, "another CA"},
 		{"unknown subcommand", []string{"ops", "ca", "rotate"}, ExitUsage, "unknown command"},
-		{"bad scope role", []string{"ops", "cert", "issue", "--ca", caDir, "--id", "n5", "--ip", "127.0.0.5", "--scope", "admin:eu", "--out", filepath.Join(dir, "n5")}, ExitUsage, "want member, registry or operator"},
+		{"bad scope role", []string{"ops", "cert", "issue", "--ca", caDir, "--id", "n5", "--ip", "127.0.0.5", "--scope", "admin:eu", "--out", filepath.Join(dir, "n5")}, ExitUsage, "want member, registry, operator or community"},
 		{"scope without group", []string{"ops", "cert", "issue", "--ca", caDir, "--id", "n5", "--ip", "127.0.0.5", "--scope", "member", "--out", filepath.Join(dir, "n5")}, ExitUsage, "want ROLE:GROUP"},
 		{"member of every group", []string{"ops", "cert", "issue", "--ca", caDir, "--id", "n5", "--ip", "127.0.0.5", "--scope", "member:*", "--out", filepath.Join(dir, "n5")}, ExitUsage, "for operators only"},
 		{"validity too short", []string{"ops", "cert", "issue", "--ca", caDir, "--id", "n5", "--ip", "127.0.0.5", "--validity", "5s", "--out", filepath.Join(dir, "n5")}, ExitUsage, "at least 1m"},
