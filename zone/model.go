@@ -99,7 +99,15 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 		t    uint16
 	}
 	sets := make(map[key]*RRset)
-	var sigs []*dns.RRSIG
+	type ownedSig struct {
+		name string
+		sig  *dns.RRSIG
+	}
+	var sigs []ownedSig
+	// The RRsets come from slabs, so that the zone's RRset values sit
+	// together and not between the load's garbage: the heap pages
+	// freed after a load can then go back to the OS (raftfsm/memory.go).
+	var slab []RRset
 	for _, rr := range rrs {
 		h := rr.Header()
 		name := CanonicalName(h.Name)
@@ -111,16 +119,21 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 			errs = append(errs, &RecordError{name, h.Rrtype, ErrOutOfZone})
 			continue
 		}
-		rr = dns.Copy(rr)
-		rr.Header().Name = name
+		// The caller's records are only read: packing (packed.go)
+		// takes their RDATA, the owner name and TTL come from the
+		// RRset. No copy is made.
 		if sig, ok := rr.(*dns.RRSIG); ok {
-			sigs = append(sigs, sig)
+			sigs = append(sigs, ownedSig{name, sig})
 			continue
 		}
 		k := key{name, h.Rrtype}
 		s := sets[k]
 		if s == nil {
-			s = &RRset{Name: name, Type: h.Rrtype, TTL: h.Ttl}
+			if len(slab) == cap(slab) {
+				slab = make([]RRset, 0, 4096)
+			}
+			slab = append(slab, RRset{Name: name, Type: h.Rrtype, TTL: h.Ttl})
+			s = &slab[len(slab)-1]
 			sets[k] = s
 			z.node(name).RRsets = append(z.node(name).RRsets, s)
 		} else if s.TTL != h.Ttl {
@@ -131,14 +144,14 @@ func New(origin string, rrs []dns.RR) (*Zone, error) {
 			s.AddRecord(rr)
 		}
 	}
-	for _, sig := range sigs {
-		s := sets[key{sig.Hdr.Name, sig.TypeCovered}]
+	for _, o := range sigs {
+		s := sets[key{o.name, o.sig.TypeCovered}]
 		if s == nil {
 			// A signature over nothing we hold: keep nothing, it can
 			// only mislead a validator.
 			continue
 		}
-		s.AddSignature(sig)
+		s.AddSignature(o.sig)
 	}
 	if apex := z.names.get(origin); apex == nil || apex.RRset(dns.TypeSOA) == nil || apex.RRset(dns.TypeSOA).NumRecords() != 1 {
 		errs = append(errs, &RecordError{origin, dns.TypeSOA, ErrNoSOA})
