@@ -71,6 +71,23 @@ func TestRemovedMemberStopsServing(t *testing.T) {
 		t.Fatal(err)
 	}
 	runCmd(t, g.dir, ddnrsBin, append([]string{"zone", "publish", "--server", g.members[0].Admin, "--key", g.key, zf}, publishTLS...)...)
+	// node4 relays to the members left; under load the publish may be
+	// acknowledged before all of them applied it, and a lagging member's
+	// serial 1 relayed through node4 is a stale read, not node4's frozen
+	// copy. Wait until every member left serves serial 2: from then on a
+	// serial 1 from node4 can only be its own copy.
+	for _, m := range g.members[:3] {
+		waitUntil(t, m.name+" serving serial 2", func() error {
+			r, err := askErr(m.DNS, g.zone, dns.TypeSOA, true)
+			if err != nil {
+				return err
+			}
+			if s := soa(r); s != 2 {
+				return fmt.Errorf("serial %d", s)
+			}
+			return nil
+		})
+	}
 
 	// Every answer node4 gives from now on: never serial 1, never the
 	// old address, never authoritative; the new version once the overlay
