@@ -83,12 +83,18 @@ DDNRS_API_KEY_FILE (or DDNRS_API_KEY) and DDNRS_ACME_KEY.`,
 		sub := &cobra.Command{
 			Use:   use,
 			Short: short,
-			Args: cobra.MatchAll(cobra.MaximumNArgs(2), func(_ *cobra.Command, args []string) error {
-				if len(args) == 1 {
+			Args: func(_ *cobra.Command, args []string) error {
+				switch {
+				case len(args) > 2 && strings.HasPrefix(args[2], "-"):
+					// Flags end at FQDN (SetInterspersed below).
+					return usagef("%q after FQDN VALUE: flags go before FQDN (ddnrs acme %s --wait 0 FQDN VALUE)", args[2], verb(present))
+				case len(args) > 2:
+					return usagef("%d arguments: give FQDN and VALUE (lego), or neither with CERTBOT_DOMAIN and CERTBOT_VALIDATION set (certbot)", len(args))
+				case len(args) == 1:
 					return usagef("give FQDN and VALUE (lego), or neither with CERTBOT_DOMAIN and CERTBOT_VALIDATION set (certbot)")
 				}
 				return nil
-			}),
+			},
 			RunE: func(cmd *cobra.Command, args []string) error {
 				opts.out = cmd.OutOrStdout()
 				return runACME(cmd.Context(), e, opts, present, args)
@@ -239,4 +245,12 @@ func waitChallenge(ctx context.Context, c *restClient, k *zone.Key, fqdn, value 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// verb is the subcommand's name.
+func verb(present bool) string {
+	if present {
+		return "present"
+	}
+	return "cleanup"
 }

@@ -29,3 +29,16 @@ func TestACMEValueStartingWithDash(t *testing.T) {
 		})
 	}
 }
+
+// A flag after FQDN VALUE is not read as a flag (values may begin with
+// '-'); the error says where flags go instead of "accepts at most 2 args".
+func TestACMEFlagAfterValue(t *testing.T) {
+	r := ddnrs(t, "acme", "present", "_acme-challenge.example.org.", "tok", "--wait", "0")
+	if r.code == ExitOK || !strings.Contains(r.stderr, "flags go before FQDN") {
+		t.Errorf("flag after VALUE: exit %d, stderr %q; want the hint that flags go before FQDN", r.code, r.stderr)
+	}
+	r = ddnrs(t, "acme", "cleanup", "a.example.", "tok", "extra")
+	if r.code == ExitOK || !strings.Contains(r.stderr, "3 arguments") {
+		t.Errorf("three arguments: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
