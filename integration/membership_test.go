@@ -103,7 +103,11 @@ func TestGroupRecover(t *testing.T) {
 		out := runCmd(t, c.dir, ddnrsBin, recoverArgs(n, ack)...)
 		t.Logf("%s: %s", n.id, strings.TrimSpace(out))
 		probe.phase(n.id + " restarting")
+		dnsAddr := n.DNS
 		n.start(t, c.dir)
+		if n.DNS != dnsAddr {
+			t.Fatalf("%s restarted on DNS %s, not %s: the probe asks the address it read at the start", n.name, n.DNS, dnsAddr)
+		}
 		regWaitAnswer(t, n, z)
 	}
 	probe.phase("recovered, electing")
@@ -181,6 +185,15 @@ func startRecoverProbe(via *regNode, members []*regNode, z *regZone, stop <-chan
 		}
 		return ""
 	}
+	// The addresses are read once, here: restarting a member (regNode.start)
+	// rewrites its fields from the ready file while this goroutine runs,
+	// and a restarted member keeps the DNS address its config names.
+	viaName, viaDNS := via.name, via.DNS
+	type member struct{ name, dns string }
+	ms := make([]member, len(members))
+	for k, n := range members {
+		ms[k] = member{n.name, n.DNS}
+	}
 	go func() {
 		defer close(p.done)
 		for i := 0; ; i++ {
@@ -196,9 +209,9 @@ func startRecoverProbe(via *regNode, members []*regNode, z *regZone, stop <-chan
 			var bad []string
 			if i%3 == 0 {
 				for try := 0; try < 2; try++ {
-					r, err := askErr(via.DNS, name, dns.TypeA, true)
+					r, err := askErr(viaDNS, name, dns.TypeA, true)
 					if b := check(r, err, want); b != "" {
-						bad = append(bad, via.name+": "+b)
+						bad = append(bad, viaName+": "+b)
 						continue
 					}
 					bad = nil
@@ -206,8 +219,8 @@ func startRecoverProbe(via *regNode, members []*regNode, z *regZone, stop <-chan
 				}
 			} else {
 				for k := range members {
-					n := members[(i+k)%len(members)]
-					r, err := askErr(n.DNS, name, dns.TypeA, true)
+					n := ms[(i+k)%len(ms)]
+					r, err := askErr(n.dns, name, dns.TypeA, true)
 					if b := check(r, err, want); b != "" {
 						bad = append(bad, n.name+": "+b)
 						continue
