@@ -166,25 +166,28 @@ func (s *Standing) status(ctx context.Context, addr string) (*statusView, error)
 type statusView struct{ ID, State, LeaderID string }
 
 // set records the member's standing and, when it changed, logs why and
-// calls OnRemoved.
+// calls OnRemoved first: Removed and Ready report the new standing only
+// once OnRemoved has acted on it, so whoever sees ErrRemoved finds the
+// zones already withdrawn. Only Check calls it (under checkMu).
 func (s *Standing) set(removed bool, leader string) {
 	s.mu.Lock()
 	was := s.removed != nil
+	s.mu.Unlock()
+	if was != removed {
+		if removed {
+			s.o.Log.Warn("removed from the group: no longer answering for the group's zones as a member (asked of its members over the overlay and verified, as on any node, or REFUSED)", "leader", leader, "id", s.o.Self)
+		} else {
+			s.o.Log.Warn("in the group's configuration again: answering for the group's zones as a member", "leader", leader, "id", s.o.Self)
+		}
+		if s.o.OnRemoved != nil {
+			s.o.OnRemoved(removed)
+		}
+	}
+	s.mu.Lock()
 	if removed {
 		s.removed = fmt.Errorf("%w: the configuration of its leader %s no longer lists %s", ErrRemoved, leader, s.o.Self)
 	} else {
 		s.removed = nil
 	}
 	s.mu.Unlock()
-	if was == removed {
-		return
-	}
-	if removed {
-		s.o.Log.Warn("removed from the group: no longer answering for the group's zones as a member (asked of its members over the overlay and verified, as on any node, or REFUSED)", "leader", leader, "id", s.o.Self)
-	} else {
-		s.o.Log.Warn("in the group's configuration again: answering for the group's zones as a member", "leader", leader, "id", s.o.Self)
-	}
-	if s.o.OnRemoved != nil {
-		s.o.OnRemoved(removed)
-	}
 }
